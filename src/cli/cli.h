@@ -1,0 +1,24 @@
+/* The `dfer` subcommands. Each takes (argc, argv) with argv[0] = the
+ * subcommand name, prints its own --help, and returns the process exit code
+ * (0 success, 1 bad input or failure, 2 usage error). */
+#ifndef DFER_CLI_H
+#define DFER_CLI_H
+
+#include "core/check.h"
+
+int cmd_tokenize(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+
+/* Prints "dfer: error: <msg>" to stderr and returns 1. */
+int cli_fail(const Err *err);
+/* Prints a usage error with a pointer to --help, returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when a is -h or --help. */
+int cli_is_help(const char *a);
+
+#endif

@@ -1,0 +1,70 @@
+/* dfer: CLIP-based dynamic facial expression recognition.
+ * One binary, one subcommand per task; `dfer help` lists them. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+
+#ifndef DFER_GIT_COMMIT
+#define DFER_GIT_COMMIT "unknown"
+#endif
+
+typedef struct Command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} Command;
+
+static const Command k_commands[] = {
+    {"embed", cmd_embed, "CLIP image/text embeddings and zero-shot logits (CPU)"},
+    {"tokenize", cmd_tokenize, "CLIP BPE token ids of texts"},
+    {"info", cmd_info, "architecture, parameter counts and dtypes of a checkpoint"},
+    {"convert", cmd_convert, "convert a CLIP checkpoint (.pt, safetensors) to Hugging Face safetensors"},
+    {"init", cmd_init, "write a randomly initialised CLIP (for tests and the demo)"},
+    {"synth", cmd_synth, "generate the synthetic DFER benchmark in the DFEW, FERV39k or MAFW layout"},
+    {"data", cmd_data, "dataset tools: `dfer data check` validates a dataset"},
+};
+
+static void print_help(void) {
+    printf("dfer — CLIP-based dynamic facial expression recognition (FineCLIPER, DFER-CLIP)\n\n"
+           "usage: dfer <command> [options]   (dfer <command> --help for each)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        printf("  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+    printf("\n  help       this text\n  version    the version and commit\n");
+}
+
+int cli_fail(const Err *err) {
+    fflush(stdout);
+    fprintf(stderr, "dfer: error: %s\n", err->msg);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dfer %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see: dfer %s --help)\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int cli_is_help(const char *a) { return !strcmp(a, "-h") || !strcmp(a, "--help"); }
+
+int main(int argc, char **argv) {
+    log_set_level(log_level_from_env());
+    if (argc < 2 || cli_is_help(argv[1]) || !strcmp(argv[1], "help")) {
+        print_help();
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("dfer 0.1 (commit %s)\n", DFER_GIT_COMMIT);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        if (!strcmp(argv[1], k_commands[i].name)) return k_commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "dfer: unknown command '%s' (see: dfer help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,151 @@
+#include "core/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_read_all(const char *path, char **data, size_t *len, Err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = xmalloc(cap + 1);
+    for (;;) {
+        if (n == cap) {
+            cap *= 2;
+            buf = xrealloc(buf, cap + 1);
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return err_set(err, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *data = buf;
+    if (len) *len = n;
+    return 0;
+}
+
+int atomic_open(AtomicFile *f, const char *path, Err *err) {
+    if (strlen(path) >= sizeof f->path) return err_set(err, "%s: path too long", path);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%ld", path, (long)getpid());
+    f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd < 0) return err_set(err, "%s: cannot create temporary file %s: %s", path, f->tmp_path, strerror(errno));
+    return 0;
+}
+
+int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err) {
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(f->fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            atomic_abort(f);
+            return err_set(err, "%s: write failed: %s", f->path, strerror(e));
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int atomic_commit(AtomicFile *f, Err *err) {
+    if (fsync(f->fd) != 0 || close(f->fd) != 0) {
+        int e = errno;
+        f->fd = -1;
+        atomic_abort(f);
+        return err_set(err, "%s: cannot flush: %s", f->path, strerror(e));
+    }
+    f->fd = -1;
+    if (rename(f->tmp_path, f->path) != 0) {
+        int e = errno;
+        unlink(f->tmp_path);
+        return err_set(err, "%s: cannot rename temporary file into place: %s", f->path, strerror(e));
+    }
+    return 0;
+}
+
+void atomic_abort(AtomicFile *f) {
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+    unlink(f->tmp_path);
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, Err *err) {
+    AtomicFile f;
+    if (atomic_open(&f, path, err) != 0) return -1;
+    if (atomic_write(&f, data, len, err) != 0) return -1;
+    return atomic_commit(&f, err);
+}
+
+int fs_mkdirs(const char *path, Err *err) {
+    char buf[4096];
+    if (strlen(path) >= sizeof buf) return err_set(err, "%s: path too long", path);
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
+    if (!fs_is_dir(buf)) return err_set(err, "%s: exists and is not a directory", buf);
+    return 0;
+}
+
+int fs_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int fs_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int fs_map(const char *path, MappedFile *m, Err *err) {
+    m->data = NULL;
+    m->size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return err_set(err, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(err, "%s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        m->data = (const uint8_t *)"";
+        return 0;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED) return err_set(err, "%s: cannot map: %s", path, strerror(e));
+    m->data = p;
+    m->size = (size_t)st.st_size;
+    return 0;
+}
+
+void fs_unmap(MappedFile *m) {
+    if (m->size) munmap((void *)m->data, m->size);
+    m->data = NULL;
+    m->size = 0;
+}

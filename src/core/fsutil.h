@@ -1,0 +1,42 @@
+/* File helpers: whole-file reads, atomic writes (temporary file + fsync +
+ * rename, so a reader never sees a half-written file), directory creation. */
+#ifndef DFER_CORE_FSUTIL_H
+#define DFER_CORE_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/check.h"
+
+/* Reads a whole file into a NUL-terminated buffer (the NUL is not counted in *len). */
+int fs_read_all(const char *path, char **data, size_t *len, Err *err);
+
+/* Atomic write of a buffer. */
+int fs_write_atomic(const char *path, const void *data, size_t len, Err *err);
+
+/* Atomic write in pieces: open a temporary file beside `path`, write, then
+ * commit (fsync + rename) or abort (unlink). */
+typedef struct AtomicFile {
+    char path[4096];
+    char tmp_path[4096 + 32];
+    int fd;
+} AtomicFile;
+int atomic_open(AtomicFile *f, const char *path, Err *err);
+int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err);
+int atomic_commit(AtomicFile *f, Err *err);
+void atomic_abort(AtomicFile *f);
+
+/* mkdir -p; returns -1 with a message on failure. */
+int fs_mkdirs(const char *path, Err *err);
+int fs_exists(const char *path);
+int fs_is_dir(const char *path);
+
+/* Read-only memory map of a whole file. */
+typedef struct MappedFile {
+    const uint8_t *data;
+    size_t size;
+} MappedFile;
+int fs_map(const char *path, MappedFile *m, Err *err);
+void fs_unmap(MappedFile *m);
+
+#endif

@@ -1,0 +1,56 @@
+/* Tensors: a pointer, a dtype and a row-major contiguous shape. A Tensor does
+ * not own its memory; models keep their buffers in a few large blocks
+ * (parameters, gradients, activations) and hand out views. The name is for
+ * error messages ("text_model.encoder.layers.3.mlp.fc1.weight"). */
+#ifndef DFER_CORE_TENSOR_H
+#define DFER_CORE_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TENSOR_MAX_DIMS 6
+
+typedef enum DType {
+    DT_F32 = 0,
+    DT_F16,
+    DT_BF16,
+    DT_F64,
+    DT_I8,
+    DT_U8,
+    DT_I16,
+    DT_I32,
+    DT_I64,
+    DT_BOOL,
+    DT_COUNT
+} DType;
+
+size_t dtype_size(DType t);
+const char *dtype_name(DType t);          /* safetensors spelling: "F32", "BF16", ... */
+int dtype_from_name(const char *s, DType *out); /* 0 on success */
+
+typedef struct Tensor {
+    void *data;
+    DType dtype;
+    int ndim;
+    int64_t shape[TENSOR_MAX_DIMS];
+    const char *name;
+} Tensor;
+
+int64_t tensor_numel(const Tensor *t);
+size_t tensor_bytes(const Tensor *t);
+/* Builds a tensor view; ndim values follow. */
+Tensor tensor_make(void *data, DType dtype, int ndim, ...);
+/* Formats "[a, b, c]" into buf. */
+const char *shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
+
+/* Scalar conversions (round-to-nearest-even for narrowing). */
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+float bf16_to_f32(uint16_t b);
+uint16_t f32_to_bf16(float f);
+/* Converts n elements of src (F32/F16/BF16/F64) to f32. Returns -1 for other dtypes. */
+int convert_to_f32(float *dst, const void *src, DType src_dtype, size_t n);
+/* Converts n f32 values to dst_dtype (F32/F16/BF16). Returns -1 for other dtypes. */
+int convert_from_f32(void *dst, DType dst_dtype, const float *src, size_t n);
+
+#endif
