@@ -13,6 +13,16 @@ int dfer_cuda_device_count(void);
 int dfer_cuda_describe(int device, char *buf, int len);
 void dfer_cuda_select(int device);
 
+/* NCCL communicator of an MPI communicator's ranks (one GPU per rank): rank 0
+ * makes the unique id, MPI broadcasts it, every rank joins. comm_out is an
+ * ncclComm_t. Returns -1 with a message when NCCL refuses (e.g. two ranks on one GPU). */
+struct Err;
+int dfer_nccl_comm_create(void *mpi_comm /* MPI_Comm* */, int rank, int size, void **comm_out, struct Err *err);
+void dfer_nccl_comm_destroy(void *comm);
+/* In-place sum (or average) of count elements of dtype (a core/tensor.h DType) on the current stream. */
+void dfer_nccl_allreduce(void *comm, void *buf, size_t count, int dtype, int average);
+void dfer_nccl_allgather(void *comm, void *out, const void *in, size_t count, int dtype);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,8 +11,8 @@ int cmd_convert(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
-int cmd_synth(int argc, char **argv);
-int cmd_data(int argc, char **argv);
+int cmd_table(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 
 /* Prints "dfer: error: <msg>" to stderr and returns 1. */
 int cli_fail(const Err *err);

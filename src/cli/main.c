@@ -23,8 +23,8 @@ static const Command k_commands[] = {
     {"info", cmd_info, "architecture, parameter counts and dtypes of a checkpoint"},
     {"convert", cmd_convert, "convert a CLIP checkpoint (.pt, safetensors) to Hugging Face safetensors"},
     {"init", cmd_init, "write a randomly initialised CLIP (for tests and the demo)"},
-    {"synth", cmd_synth, "generate the synthetic DFER benchmark in the DFEW, FERV39k or MAFW layout"},
-    {"data", cmd_data, "dataset tools: `dfer data check` validates a dataset"},
+    {"table", cmd_table, "the paper's tables from a matrix's results"},
+    {"config", cmd_config, "the resolved configuration, or the reference of every key"},
 };
 
 static void print_help(void) {

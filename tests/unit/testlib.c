@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "testlib.h"
 
 #include <stdarg.h>

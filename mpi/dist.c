@@ -1,0 +1,167 @@
+#include "mpi/dist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef DFER_WITH_CUDA
+#include "kernels/cuda_api.h"
+#endif
+
+static void abort_hook(int code) {
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (init && !fin) {
+        int world = 1;
+        MPI_Comm_size(MPI_COMM_WORLD, &world);
+        if (world > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    }
+}
+
+void dist_init(Dist *d, int *argc, char ***argv) {
+    memset(d, 0, sizeof *d);
+    int init = 0;
+    CHECK_MPI(MPI_Initialized(&init));
+    if (!init) {
+        int provided = 0;
+        /* Only the main thread calls MPI; loader threads never do. */
+        CHECK_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+        d->initialized_here = 1;
+    }
+    CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &d->rank));
+    CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &d->world));
+    /* Errors come back as codes so CHECK_MPI can report them with our context. */
+    CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+    MPI_Comm node;
+    CHECK_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node));
+    CHECK_MPI(MPI_Comm_rank(node, &d->local_rank));
+    CHECK_MPI(MPI_Comm_size(node, &d->local_size));
+    CHECK_MPI(MPI_Comm_free(&node));
+    dfer_identity_set(d->rank, d->world);
+    dfer_set_abort_hook(abort_hook);
+}
+
+void dist_finalize(Dist *d) {
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (d->initialized_here && !fin) MPI_Finalize();
+}
+
+static int setup_backend(Group *g, CollBackend backend, Err *err) {
+    g->backend = backend;
+    if (backend == COLL_MPI) return 0;
+#ifdef DFER_WITH_CUDA
+    if (dfer_nccl_comm_create(&g->comm, g->rank, g->size, &g->nccl, err) != 0) return -1;
+    return 0;
+#else
+    return err_set(err, "NCCL collectives need a CUDA build of dfer");
+#endif
+}
+
+int group_create(const Dist *d, int ranks_per_job, CollBackend backend, Group *g, Err *err) {
+    memset(g, 0, sizeof *g);
+    if (ranks_per_job < 1 || d->world % ranks_per_job)
+        return err_set(err, "ranks_per_job = %d does not divide the %d ranks of this run", ranks_per_job, d->world);
+    g->index = d->rank / ranks_per_job;
+    g->count = d->world / ranks_per_job;
+    CHECK_MPI(MPI_Comm_split(MPI_COMM_WORLD, g->index, d->rank, &g->comm));
+    CHECK_MPI(MPI_Comm_set_errhandler(g->comm, MPI_ERRORS_RETURN));
+    CHECK_MPI(MPI_Comm_rank(g->comm, &g->rank));
+    CHECK_MPI(MPI_Comm_size(g->comm, &g->size));
+    return setup_backend(g, backend, err);
+}
+
+int group_world(const Dist *d, CollBackend backend, Group *g, Err *err) {
+    return group_create(d, d->world, backend, g, err);
+}
+
+void group_free(Group *g) {
+#ifdef DFER_WITH_CUDA
+    if (g->nccl) dfer_nccl_comm_destroy(g->nccl);
+#endif
+    if (g->comm != MPI_COMM_NULL && g->comm) MPI_Comm_free(&g->comm);
+    memset(g, 0, sizeof *g);
+}
+
+static MPI_Datatype mpi_type(DType t) {
+    switch (t) {
+    case DT_F32: return MPI_FLOAT;
+    case DT_F64: return MPI_DOUBLE;
+    case DT_I32: return MPI_INT32_T;
+    case DT_I64: return MPI_INT64_T;
+    default: DFER_FATAL("mpi_type", "no MPI datatype for %s", dtype_name(t));
+    }
+}
+
+void group_allreduce(Group *g, Tensor buf, int average) {
+    int64_t n = tensor_numel(&buf);
+    if (g->size == 1 || n == 0) return;
+    if (g->backend == COLL_NCCL) {
+#ifdef DFER_WITH_CUDA
+        dfer_nccl_allreduce(g->nccl, buf.data, (size_t)n, buf.dtype, average);
+        return;
+#endif
+    }
+    CHECK(n <= INT32_MAX, "all-reduce of %lld elements exceeds one MPI call", (long long)n);
+    CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, buf.data, (int)n, mpi_type(buf.dtype), MPI_SUM, g->comm));
+    if (average) {
+        if (buf.dtype == DT_F32) {
+            float *p = buf.data, s = 1.0f / (float)g->size;
+            for (int64_t i = 0; i < n; i++) p[i] *= s;
+        } else {
+            double *p = buf.data, s = 1.0 / (double)g->size;
+            for (int64_t i = 0; i < n; i++) p[i] *= s;
+        }
+    }
+}
+
+void group_allreduce_i64(Group *g, int64_t *buf, int count) {
+    if (g->size == 1) return;
+    CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_INT64_T, MPI_SUM, g->comm));
+}
+
+double group_sum_double(Group *g, double v) {
+    if (g->size == 1) return v;
+    double out = 0;
+    CHECK_MPI(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, g->comm));
+    return out;
+}
+
+void group_allgather(Group *g, Tensor out, Tensor in) {
+    int64_t n = tensor_numel(&in);
+    CHECK(tensor_numel(&out) == n * g->size, "allgather: output must hold %d x %lld", g->size, (long long)n);
+    if (g->backend == COLL_NCCL) {
+#ifdef DFER_WITH_CUDA
+        dfer_nccl_allgather(g->nccl, out.data, in.data, (size_t)n, in.dtype);
+        return;
+#endif
+    }
+    CHECK_MPI(MPI_Allgather(in.data, (int)n, mpi_type(in.dtype), out.data, (int)n, mpi_type(in.dtype), g->comm));
+}
+
+void group_barrier(Group *g) { CHECK_MPI(MPI_Barrier(g->comm)); }
+
+void group_bcast(Group *g, void *buf, size_t bytes) {
+    CHECK(bytes <= INT32_MAX, "broadcast of %zu bytes", bytes);
+    CHECK_MPI(MPI_Bcast(buf, (int)bytes, MPI_BYTE, 0, g->comm));
+}
+
+void job_counter_create(JobCounter *c) {
+    int rank;
+    CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    MPI_Aint size = rank == 0 ? (MPI_Aint)sizeof(int64_t) : 0;
+    CHECK_MPI(MPI_Win_allocate(size, sizeof(int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &c->base, &c->win));
+    if (rank == 0) *c->base = 0;
+    CHECK_MPI(MPI_Barrier(MPI_COMM_WORLD));
+}
+
+int64_t job_counter_next(JobCounter *c) {
+    int64_t one = 1, old = 0;
+    CHECK_MPI(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, c->win));
+    CHECK_MPI(MPI_Fetch_and_op(&one, &old, MPI_INT64_T, 0, 0, MPI_SUM, c->win));
+    CHECK_MPI(MPI_Win_unlock(0, c->win));
+    return old;
+}
+
+void job_counter_free(JobCounter *c) { CHECK_MPI(MPI_Win_free(&c->win)); }

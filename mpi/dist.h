@@ -1,0 +1,84 @@
+/* Ranks, job groups and collectives.
+ *
+ * The world (all MPI ranks, or a single process without mpirun) splits into
+ * groups of `ranks_per_job` consecutive ranks; each group trains one job
+ * data-parallel. Collectives run over a group with one interface and two
+ * backends: MPI on the CPU, NCCL on GPUs (one NCCL communicator per group,
+ * bootstrapped by broadcasting ncclUniqueId over the group's MPI communicator).
+ * Every MPI call is checked (file, line, rank, host on failure). */
+#ifndef DFER_MPI_DIST_H
+#define DFER_MPI_DIST_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "core/check.h"
+#include "core/tensor.h"
+
+#define CHECK_MPI(expr)                                                                  \
+    do {                                                                                 \
+        int rc_ = (expr);                                                                \
+        if (rc_ != MPI_SUCCESS) {                                                        \
+            char s_[MPI_MAX_ERROR_STRING];                                               \
+            int n_ = 0;                                                                  \
+            MPI_Error_string(rc_, s_, &n_);                                              \
+            DFER_FATAL(#expr, "MPI error %d: %s", rc_, s_);                              \
+        }                                                                                \
+    } while (0)
+
+typedef struct Dist {
+    int rank, world;          /* in MPI_COMM_WORLD */
+    int local_rank, local_size; /* on this node (MPI_COMM_TYPE_SHARED) */
+    int initialized_here;     /* we called MPI_Init (and will finalize) */
+} Dist;
+
+/* Initialises MPI (works without mpirun: a singleton world of 1), sets the
+ * rank/host identity used in every message, and installs MPI_Abort as the
+ * fatal-error hook. */
+void dist_init(Dist *d, int *argc, char ***argv);
+void dist_finalize(Dist *d);
+
+typedef enum { COLL_MPI = 0, COLL_NCCL = 1 } CollBackend;
+
+/* A job group and its collectives. */
+typedef struct Group {
+    MPI_Comm comm;
+    int index;       /* which group this rank belongs to */
+    int count;       /* number of groups */
+    int rank, size;  /* within the group */
+    CollBackend backend;
+    void *nccl;      /* ncclComm_t when backend == COLL_NCCL */
+} Group;
+
+/* Splits the world into groups of ranks_per_job (the world size must be a
+ * multiple of it). */
+int group_create(const Dist *d, int ranks_per_job, CollBackend backend, Group *g, Err *err);
+/* A group that is the whole world. */
+int group_world(const Dist *d, CollBackend backend, Group *g, Err *err);
+void group_free(Group *g);
+
+/* In-place sum over the group of a device buffer (F32/F64 on CPU; F32 on NCCL).
+ * With average != 0 the result is divided by the group size. */
+void group_allreduce(Group *g, Tensor buf, int average);
+/* In-place sum of host int64 counters (confusion matrices, counts). */
+void group_allreduce_i64(Group *g, int64_t *buf, int count);
+/* Sum of one host double (losses). */
+double group_sum_double(Group *g, double v);
+/* out [size * n] = concatenation of every rank's in [n] (device buffers). */
+void group_allgather(Group *g, Tensor out, Tensor in);
+void group_barrier(Group *g);
+/* Broadcast of host bytes from group rank 0. */
+void group_bcast(Group *g, void *buf, size_t bytes);
+
+/* A shared counter for dynamic job assignment (MPI one-sided fetch-and-add on
+ * rank 0 of the world): each call returns the next value, starting at 0. */
+typedef struct JobCounter {
+    MPI_Win win;
+    int64_t *base;
+} JobCounter;
+
+void job_counter_create(JobCounter *c);
+int64_t job_counter_next(JobCounter *c);
+void job_counter_free(JobCounter *c);
+
+#endif

@@ -1,0 +1,40 @@
+/* dfer config: shows the resolved configuration or the key reference. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "train/config.h"
+
+static void usage(void) {
+    printf("usage: dfer config [--config FILE] [--set section.key=value]... | --markdown\n\n"
+           "Prints the configuration a run would use (defaults, then FILE, then each --set), as INI,\n"
+           "or with --markdown the reference of every key (docs/config.md is generated from it).\n");
+}
+
+int cmd_config(int argc, char **argv) {
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
+                                         {"markdown", no_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    Config cfg;
+    config_defaults(&cfg);
+    Err err;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            if (config_load_file(&cfg, optarg, &err) != 0) return cli_fail(&err);
+            break;
+        case 's':
+            if (config_set(&cfg, optarg, &err) != 0) return cli_fail(&err);
+            break;
+        case 'm': config_write_markdown(stdout); return 0;
+        case 'h': usage(); return 0;
+        default: return cli_usage_error("config", "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("config", "unexpected argument '%s'", argv[optind]);
+    config_write(&cfg, stdout);
+    return 0;
+}

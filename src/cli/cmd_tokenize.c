@@ -1,0 +1,76 @@
+/* dfer tokenize: CLIP BPE token ids of texts. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "text/tokenizer.h"
+
+static void usage(void) {
+    printf("usage: dfer tokenize [--vocab PATH] [--context N [--truncate]] [--] TEXT...\n\n"
+           "Prints, for each TEXT, one line of space-separated CLIP token ids including the start (49406)\n"
+           "and end (49407) tokens, without padding. `--` ends the options, so a text may start with '-'.\n\n"
+           "  --vocab PATH   the CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz); default $DFER_VOCAB\n"
+           "  --context N    check each text fits N ids (77 for CLIP, 248 for Long-CLIP): a longer text is\n"
+           "                 an error, or with --truncate is cut to N ids ending with the end token\n\n"
+           "The tokenizer follows OpenAI's simple_tokenizer byte for byte, except ftfy's text repairs,\n"
+           "which have no C equivalent: text that ftfy would change (mojibake, ligatures such as \"fi\"\n"
+           "written as one character, full-width letters, curly quotes) can tokenize differently.\n");
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    static const struct option opts[] = {{"vocab", required_argument, 0, 'v'}, {"context", required_argument, 0, 'c'},
+                                         {"truncate", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *vocab = NULL;
+    int context = 0, truncate = 0;
+    optind = 1;
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'v': vocab = optarg; break;
+        case 'c':
+            context = (int)strtol(optarg, &end, 10);
+            if (*end || context < 2) return cli_usage_error("tokenize", "--context '%s' is not a length of at least 2", optarg);
+            break;
+        case 't': truncate = 1; break;
+        case 'h': usage(); return 0;
+        default: return cli_usage_error("tokenize", "unknown option");
+        }
+    }
+    if (!vocab) vocab = getenv("DFER_VOCAB");
+    if (!vocab)
+        return cli_usage_error("tokenize", "no vocabulary: pass --vocab PATH (bpe_simple_vocab_16e6.txt.gz) or set DFER_VOCAB");
+    if (optind >= argc) return cli_usage_error("tokenize", "give at least one TEXT");
+    Err err;
+    ClipTokenizer *tok;
+    if (clip_tokenizer_load(vocab, &tok, &err) != 0) return cli_fail(&err);
+    int status = 0;
+    for (int i = optind; i < argc; i++) {
+        int32_t *ids;
+        int n;
+        if (clip_tokenize(tok, argv[i], &ids, &n, &err) != 0) {
+            err_prefix(&err, "text %d: ", i - optind + 1);
+            status = cli_fail(&err);
+            break;
+        }
+        if (context && n > context) {
+            if (!truncate) {
+                err_set(&err, "text %d has %d tokens, more than the context of %d (use --truncate to cut it)",
+                        i - optind + 1, n, context);
+                free(ids);
+                status = cli_fail(&err);
+                break;
+            }
+            ids[context - 1] = CLIP_EOT;
+            n = context;
+        }
+        for (int k = 0; k < n; k++) printf("%s%d", k ? " " : "", ids[k]);
+        printf("\n");
+        free(ids);
+    }
+    clip_tokenizer_free(tok);
+    return status;
+}

@@ -1,0 +1,100 @@
+#include "data/av_frames.h"
+
+#include <libavutil/pixdesc.h>
+#include <string.h>
+
+static int av_fail(Err *err, const char *label, const char *what, int code) {
+    char msg[128];
+    av_strerror(code, msg, sizeof msg);
+    return err_set(err, "%s: %s: %s", label, what, msg);
+}
+
+int av_decoder_open(AvDecoder *d, AVFormatContext *fmt, const char *label, Err *err) {
+    memset(d, 0, sizeof *d);
+    d->fmt = fmt;
+    int rc = avformat_find_stream_info(fmt, NULL);
+    if (rc < 0) return av_fail(err, label, "cannot read stream information", rc);
+    const AVCodec *codec = NULL;
+    d->stream = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (d->stream < 0 || !codec) return err_set(err, "%s: no decodable image or video stream", label);
+    d->ctx = avcodec_alloc_context3(codec);
+    if (!d->ctx) return err_set(err, "%s: out of memory", label);
+    rc = avcodec_parameters_to_context(d->ctx, fmt->streams[d->stream]->codecpar);
+    /* Frame threads would add latency and threads of their own; loader workers decode clips in parallel. */
+    d->ctx->thread_count = 1;
+    if (rc >= 0) rc = avcodec_open2(d->ctx, codec, NULL);
+    if (rc < 0) {
+        avcodec_free_context(&d->ctx);
+        return av_fail(err, label, "cannot open the decoder", rc);
+    }
+    d->pkt = av_packet_alloc();
+    return 0;
+}
+
+int av_decoder_next(AvDecoder *d, AVFrame *frame, Err *err) {
+    (void)err;
+    for (;;) {
+        int rc = avcodec_receive_frame(d->ctx, frame);
+        if (rc == 0) return 0;
+        if (rc == AVERROR_EOF || d->done) return 1;
+        if (rc != AVERROR(EAGAIN)) return 1; /* a decoding error: what was decodable has been returned */
+        if (d->flushed) return 1;
+        rc = av_read_frame(d->fmt, d->pkt);
+        if (rc < 0) { /* end of input (or a truncated file): drain the decoder */
+            avcodec_send_packet(d->ctx, NULL);
+            d->flushed = 1;
+            continue;
+        }
+        if (d->pkt->stream_index == d->stream) {
+            int s = avcodec_send_packet(d->ctx, d->pkt);
+            if (s < 0 && s != AVERROR(EAGAIN)) {
+                /* a corrupt packet: keep going, the frame count will tell */
+            }
+        }
+        av_packet_unref(d->pkt);
+    }
+}
+
+void rgb_convert_free(RgbConvert *c) {
+    if (c->sws) sws_freeContext(c->sws);
+    memset(c, 0, sizeof *c);
+}
+
+void av_decoder_close(AvDecoder *d) {
+    av_packet_free(&d->pkt);
+    avcodec_free_context(&d->ctx);
+    rgb_convert_free(&d->convert);
+    memset(d, 0, sizeof *d);
+}
+
+/* yuvj* are the deprecated full-range aliases of yuv*: convert them with full range set. */
+static int plain_format(int f, int *full) {
+    switch (f) {
+    case AV_PIX_FMT_YUVJ420P: *full = 1; return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P: *full = 1; return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P: *full = 1; return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P: *full = 1; return AV_PIX_FMT_YUV440P;
+    default: return f;
+    }
+}
+
+int av_frame_to_rgb(RgbConvert *c, const AVFrame *frame, ImageU8 *out, const char *label, Err *err) {
+    int w = frame->width, h = frame->height;
+    if (w <= 0 || h <= 0 || w > 16384 || h > 16384) return err_set(err, "%s: frame of size %dx%d", label, w, h);
+    int full = frame->color_range == AVCOL_RANGE_JPEG;
+    int fmt = plain_format(frame->format, &full);
+    if (!c->sws || c->w != w || c->h != h || c->fmt != frame->format || c->full_range != full) {
+        rgb_convert_free(c);
+        c->sws = sws_getContext(w, h, (enum AVPixelFormat)fmt, w, h, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
+        if (!c->sws) return err_set(err, "%s: cannot convert pixel format %s to RGB", label,
+                                    av_get_pix_fmt_name((enum AVPixelFormat)frame->format));
+        const int *coef = sws_getCoefficients(SWS_CS_DEFAULT);
+        sws_setColorspaceDetails(c->sws, coef, full, coef, 1, 0, 1 << 16, 1 << 16);
+        c->w = w, c->h = h, c->fmt = frame->format, c->full_range = full;
+    }
+    image_alloc(out, w, h);
+    uint8_t *dst[4] = {out->rgb, NULL, NULL, NULL};
+    int dst_stride[4] = {3 * w, 0, 0, 0};
+    sws_scale(c->sws, (const uint8_t *const *)frame->data, frame->linesize, 0, h, dst, dst_stride);
+    return 0;
+}

@@ -1,0 +1,103 @@
+#include "data/image.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/av_frames.h"
+
+static pthread_once_t g_log_once = PTHREAD_ONCE_INIT;
+static void set_quiet(void) { av_log_set_level(AV_LOG_FATAL); }
+void av_quiet_logs(void) { pthread_once(&g_log_once, set_quiet); }
+
+int image_alloc(ImageU8 *img, int width, int height) {
+    img->width = width;
+    img->height = height;
+    img->rgb = xmalloc((size_t)width * (size_t)height * 3 + 1);
+    return 0;
+}
+
+void image_free(ImageU8 *img) {
+    free(img->rgb);
+    img->rgb = NULL;
+    img->width = img->height = 0;
+}
+
+/* Decodes the first frame of an opened input. */
+static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, Err *err) {
+    AvDecoder dec;
+    if (av_decoder_open(&dec, fmt, label, err) != 0) return -1;
+    AVFrame *frame = av_frame_alloc();
+    int rc = av_decoder_next(&dec, frame, err);
+    if (rc == 0) rc = av_frame_to_rgb(&dec.convert, frame, out, label, err);
+    else if (rc == 1) rc = err_set(err, "%s: no image could be decoded", label);
+    av_frame_free(&frame);
+    av_decoder_close(&dec);
+    return rc;
+}
+
+int image_decode_file(const char *path, ImageU8 *out, Err *err) {
+    av_quiet_logs();
+    AVFormatContext *fmt = NULL;
+    int rc = avformat_open_input(&fmt, path, NULL, NULL);
+    if (rc < 0) {
+        char msg[128];
+        av_strerror(rc, msg, sizeof msg);
+        return err_set(err, "%s: cannot open image: %s", path, msg);
+    }
+    rc = decode_first(fmt, path, out, err);
+    avformat_close_input(&fmt);
+    return rc;
+}
+
+typedef struct MemReader {
+    const uint8_t *data;
+    size_t size, pos;
+} MemReader;
+
+static int mem_read(void *opaque, uint8_t *buf, int n) {
+    MemReader *m = opaque;
+    size_t left = m->size - m->pos;
+    if (!left) return AVERROR_EOF;
+    if ((size_t)n > left) n = (int)left;
+    memcpy(buf, m->data + m->pos, (size_t)n);
+    m->pos += (size_t)n;
+    return n;
+}
+
+static int64_t mem_seek(void *opaque, int64_t offset, int whence) {
+    MemReader *m = opaque;
+    if (whence == AVSEEK_SIZE) return (int64_t)m->size;
+    int64_t base = whence == SEEK_CUR ? (int64_t)m->pos : whence == SEEK_END ? (int64_t)m->size : 0;
+    int64_t to = base + offset;
+    if (to < 0 || to > (int64_t)m->size) return -1;
+    m->pos = (size_t)to;
+    return to;
+}
+
+int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err) {
+    av_quiet_logs();
+    MemReader mr = {data, size, 0};
+    const int bufsize = 1 << 16;
+    uint8_t *iobuf = av_malloc(bufsize);
+    AVIOContext *io = avio_alloc_context(iobuf, bufsize, 0, &mr, mem_read, NULL, mem_seek);
+    AVFormatContext *fmt = avformat_alloc_context();
+    fmt->pb = io;
+    fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    int rc = avformat_open_input(&fmt, NULL, NULL, NULL);
+    if (rc < 0) {
+        avformat_free_context(fmt); /* open_input frees it on failure, but not with custom IO in all versions */
+        av_freep(&io->buffer);
+        avio_context_free(&io);
+        return err_set(err, "(memory image): not a readable image");
+    }
+    rc = decode_first(fmt, "(memory image)", out, err);
+    avformat_close_input(&fmt);
+    av_freep(&io->buffer);
+    avio_context_free(&io);
+    return rc;
+}

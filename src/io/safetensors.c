@@ -1,0 +1,299 @@
+#include "io/safetensors.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+
+#define HEADER_LIMIT 100000000ull
+
+typedef struct Span {
+    uint64_t begin, end;
+    int index;
+} Span;
+
+static int by_begin(const void *a, const void *b) {
+    const Span *x = a, *y = b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end < y->end ? -1 : x->end > y->end);
+}
+
+/* Metadata strings are kept as a hidden tensor-less list in the map's owned buffers:
+ * one "key\0value\0...\0\0" block whose pointer sits in owned[0] when present. */
+static const char *k_meta_tag = "dfer-safetensors-metadata";
+
+static int json_u64(const cJSON *v, uint64_t *out) {
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
+        v->valuedouble != (double)(uint64_t)v->valuedouble)
+        return -1;
+    *out = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+int safetensors_parse(const uint8_t *buf, size_t size, const char *label, TensorMap *out, Err *err) {
+    tmap_init(out, label);
+    if (size < 8) return err_set(err, "%s: truncated safetensors file (%zu bytes, no header length)", label, size);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | buf[i];
+    if (n > HEADER_LIMIT) return err_set(err, "%s: header length %llu exceeds the 100 MB limit", label, (unsigned long long)n);
+    if (n > size - 8)
+        return err_set(err, "%s: header length %llu runs past the end of the file (%zu bytes)", label,
+                       (unsigned long long)n, size);
+    if (n < 2 || buf[8] != '{') return err_set(err, "%s: header is not a JSON object", label);
+    const uint8_t *data = buf + 8 + n;
+    uint64_t data_len = size - 8 - n;
+    cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)n);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return err_set(err, "%s: header is not valid JSON", label);
+    }
+    int count = cJSON_GetArraySize(root);
+    Span *spans = xcalloc((size_t)(count ? count : 1), sizeof *spans);
+    int n_spans = 0, rc = 0;
+    const cJSON *item;
+    /* metadata block */
+    char *meta = NULL;
+    size_t meta_len = 0;
+    cJSON_ArrayForEach(item, root) {
+        const char *name = item->string;
+        if (!name) continue;
+        /* duplicate keys: cJSON keeps both, detect them */
+        for (const cJSON *other = root->child; other != item; other = other->next)
+            if (other->string && !strcmp(other->string, name)) {
+                rc = err_set(err, "%s: key %s appears twice in the header", label, name);
+                goto done;
+            }
+        if (!strcmp(name, "__metadata__")) {
+            if (!cJSON_IsObject(item)) {
+                rc = err_set(err, "%s: __metadata__ is not an object", label);
+                goto done;
+            }
+            const cJSON *kv;
+            cJSON_ArrayForEach(kv, item) {
+                if (!cJSON_IsString(kv)) {
+                    rc = err_set(err, "%s: __metadata__ value of %s is not a string", label, kv->string);
+                    goto done;
+                }
+                size_t a = strlen(kv->string) + 1, b = strlen(kv->valuestring) + 1;
+                meta = xrealloc(meta, meta_len + a + b + 1);
+                memcpy(meta + meta_len, kv->string, a);
+                memcpy(meta + meta_len + a, kv->valuestring, b);
+                meta_len += a + b;
+                meta[meta_len] = 0;
+            }
+            continue;
+        }
+        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
+        const cJSON *offs = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
+        DType dtype;
+        if (!cJSON_IsObject(item) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) ||
+            cJSON_GetArraySize(offs) != 2) {
+            rc = err_set(err, "%s: tensor %s: entry needs dtype, shape and data_offsets", label, name);
+            goto done;
+        }
+        if (dtype_from_name(dt->valuestring, &dtype) != 0) {
+            if (!strcmp(dt->valuestring, "U16") || !strcmp(dt->valuestring, "U32") || !strcmp(dt->valuestring, "U64") ||
+                !strcmp(dt->valuestring, "F8_E5M2") || !strcmp(dt->valuestring, "F8_E4M3"))
+                rc = err_set(err, "%s: tensor %s has dtype %s, which dfer does not read", label, name, dt->valuestring);
+            else
+                rc = err_set(err, "%s: tensor %s has unknown dtype '%s'", label, name, dt->valuestring);
+            goto done;
+        }
+        int ndim = cJSON_GetArraySize(shape);
+        if (ndim > TENSOR_MAX_DIMS) {
+            rc = err_set(err, "%s: tensor %s has %d dimensions", label, name, ndim);
+            goto done;
+        }
+        int64_t dims[TENSOR_MAX_DIMS];
+        uint64_t numel = 1;
+        for (int i = 0; i < ndim; i++) {
+            uint64_t d;
+            if (json_u64(cJSON_GetArrayItem(shape, i), &d) != 0) {
+                rc = err_set(err, "%s: tensor %s has a shape entry that is not a non-negative integer", label, name);
+                goto done;
+            }
+            if (d && numel > UINT64_MAX / d) {
+                rc = err_set(err, "%s: tensor %s is impossibly large", label, name);
+                goto done;
+            }
+            numel *= d;
+            dims[i] = (int64_t)d;
+        }
+        uint64_t begin, end;
+        if (json_u64(cJSON_GetArrayItem(offs, 0), &begin) != 0 || json_u64(cJSON_GetArrayItem(offs, 1), &end) != 0 ||
+            end < begin) {
+            rc = err_set(err, "%s: tensor %s has invalid data_offsets", label, name);
+            goto done;
+        }
+        uint64_t esize = dtype_size(dtype);
+        if (numel > UINT64_MAX / esize || end - begin != numel * esize) {
+            rc = err_set(err, "%s: tensor %s: data_offsets span %llu bytes but shape and dtype %s need %llu", label,
+                         name, (unsigned long long)(end - begin), dt->valuestring,
+                         (unsigned long long)(numel * esize));
+            goto done;
+        }
+        if (end > data_len) {
+            rc = err_set(err, "%s: tensor %s ends at byte %llu, past the %llu bytes of data", label, name,
+                         (unsigned long long)end, (unsigned long long)data_len);
+            goto done;
+        }
+        if (tmap_add(out, name, dtype, ndim, dims, data + begin, 0, err) != 0) {
+            rc = -1;
+            goto done;
+        }
+        spans[n_spans++] = (Span){begin, end, out->count - 1};
+    }
+    /* Contiguity: sorted by offset, each tensor starts where the previous ended. */
+    qsort(spans, (size_t)n_spans, sizeof *spans, by_begin);
+    uint64_t at = 0;
+    for (int i = 0; i < n_spans; i++) {
+        const char *name = out->items[spans[i].index].name;
+        if (spans[i].begin < at) {
+            rc = err_set(err, "%s: tensor %s overlaps the tensor before it (offset %llu < %llu)", label, name,
+                         (unsigned long long)spans[i].begin, (unsigned long long)at);
+            goto done;
+        }
+        if (spans[i].begin > at) {
+            rc = err_set(err, "%s: gap of %llu bytes before tensor %s", label,
+                         (unsigned long long)(spans[i].begin - at), name);
+            goto done;
+        }
+        at = spans[i].end;
+    }
+    if (at != data_len) {
+        rc = err_set(err, "%s: the data section has %llu bytes but the tensors cover %llu", label,
+                     (unsigned long long)data_len, (unsigned long long)at);
+        goto done;
+    }
+    if (meta) {
+        /* store "tag\0key\0value\0...\0" as an owned buffer */
+        size_t tl = strlen(k_meta_tag) + 1;
+        char *block = xmalloc(tl + meta_len + 1);
+        memcpy(block, k_meta_tag, tl);
+        memcpy(block + tl, meta, meta_len + 1);
+        tmap_own(out, block);
+    }
+done:
+    free(meta);
+    free(spans);
+    cJSON_Delete(root);
+    if (rc != 0) tmap_free(out);
+    return rc;
+}
+
+const char *safetensors_metadata(const TensorMap *m, const char *key) {
+    for (int i = 0; i < m->n_owned; i++) {
+        const char *b = m->owned[i];
+        if (strcmp(b, k_meta_tag)) continue;
+        for (const char *p = b + strlen(b) + 1; *p;) {
+            const char *v = p + strlen(p) + 1;
+            if (!strcmp(p, key)) return v;
+            p = v + strlen(v) + 1;
+        }
+    }
+    return NULL;
+}
+
+int safetensors_read(const char *path, TensorMap *out, Err *err) {
+    MappedFile *mf = xcalloc(1, sizeof *mf);
+    if (fs_map(path, mf, err) != 0) {
+        free(mf);
+        return -1;
+    }
+    if (safetensors_parse(mf->data, mf->size, path, out, err) != 0) {
+        fs_unmap(mf);
+        free(mf);
+        return -1;
+    }
+    out->mapping = mf;
+    return 0;
+}
+
+int safetensors_read_index(const char *index_path, TensorMap *out, Err *err) {
+    char *text;
+    size_t len;
+    if (fs_read_all(index_path, &text, &len, err) != 0) return -1;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
+    if (!cJSON_IsObject(wm)) {
+        cJSON_Delete(root);
+        return err_set(err, "%s: no weight_map object", index_path);
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", index_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash[1] = 0;
+    else dir[0] = 0;
+    tmap_init(out, index_path);
+    /* Each distinct shard once; its tensors are copied into the combined map. */
+    const cJSON *e;
+    int rc = 0;
+    cJSON_ArrayForEach(e, wm) {
+        if (!cJSON_IsString(e)) continue;
+        if (tmap_find(out, e->string)) continue;
+        char shard[8192];
+        snprintf(shard, sizeof shard, "%s%s", dir, e->valuestring);
+        TensorMap part;
+        if (safetensors_read(shard, &part, err) != 0) {
+            rc = -1;
+            break;
+        }
+        for (int i = 0; i < part.count && rc == 0; i++) {
+            const TensorEntry *t = &part.items[i];
+            if (!tmap_find(out, t->name)) rc = tmap_add(out, t->name, t->dtype, t->ndim, t->shape, t->data, 1, err);
+        }
+        tmap_free(&part);
+        if (rc) break;
+    }
+    cJSON_Delete(root);
+    if (rc) tmap_free(out);
+    return rc;
+}
+
+static int by_alignment_then_name(const void *a, const void *b) {
+    const TensorEntry *x = *(const TensorEntry *const *)a, *y = *(const TensorEntry *const *)b;
+    size_t sx = dtype_size(x->dtype), sy = dtype_size(y->dtype);
+    if (sx != sy) return sx > sy ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+int safetensors_write(const char *path, const TensorMap *m, const char *const *metadata, Err *err) {
+    const TensorEntry **order = xmalloc((size_t)(m->count ? m->count : 1) * sizeof *order);
+    for (int i = 0; i < m->count; i++) order[i] = &m->items[i];
+    qsort(order, (size_t)m->count, sizeof *order, by_alignment_then_name);
+    cJSON *root = cJSON_CreateObject();
+    if (metadata && metadata[0]) {
+        cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+        for (int i = 0; metadata[i] && metadata[i + 1]; i += 2) cJSON_AddStringToObject(meta, metadata[i], metadata[i + 1]);
+    }
+    uint64_t at = 0;
+    for (int i = 0; i < m->count; i++) {
+        const TensorEntry *e = order[i];
+        cJSON *t = cJSON_AddObjectToObject(root, e->name);
+        cJSON_AddStringToObject(t, "dtype", dtype_name(e->dtype));
+        cJSON *shape = cJSON_AddArrayToObject(t, "shape");
+        for (int k = 0; k < e->ndim; k++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)e->shape[k]));
+        cJSON *offs = cJSON_AddArrayToObject(t, "data_offsets");
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)at));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(at + e->nbytes)));
+        at += e->nbytes;
+    }
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    size_t jl = strlen(json), padded = (jl + 7) / 8 * 8;
+    uint8_t head[8];
+    for (int i = 0; i < 8; i++) head[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    AtomicFile f;
+    int rc = atomic_open(&f, path, err);
+    if (rc == 0) rc = atomic_write(&f, head, 8, err);
+    if (rc == 0) rc = atomic_write(&f, json, jl, err);
+    if (rc == 0 && padded > jl) rc = atomic_write(&f, "        ", padded - jl, err);
+    for (int i = 0; rc == 0 && i < m->count; i++) rc = atomic_write(&f, order[i]->data, order[i]->nbytes, err);
+    if (rc == 0) rc = atomic_commit(&f, err);
+    free(json);
+    free(order);
+    return rc;
+}

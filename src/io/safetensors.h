@@ -1,0 +1,24 @@
+/* safetensors (Hugging Face): 8-byte little-endian header length N, N bytes of
+ * JSON, then the tensor bytes. Reading validates everything the format
+ * promises (clip.md §4): header bound, JSON object, known dtypes, sizes that
+ * match shapes, offsets sorted, contiguous from 0 without gaps or overlaps,
+ * covering the whole buffer. Writing pads the header to 8 bytes, orders
+ * tensors by descending dtype size then name, and is atomic. */
+#ifndef DFER_IO_SAFETENSORS_H
+#define DFER_IO_SAFETENSORS_H
+
+#include "io/tensormap.h"
+
+/* Parses a whole file image held in memory; entries reference buf (which must
+ * outlive the map). label names the source in errors. */
+int safetensors_parse(const uint8_t *buf, size_t size, const char *label, TensorMap *out, Err *err);
+/* mmaps and parses a file; the map keeps the mapping. */
+int safetensors_read(const char *path, TensorMap *out, Err *err);
+/* Reads the shards listed by a model.safetensors.index.json. */
+int safetensors_read_index(const char *index_path, TensorMap *out, Err *err);
+/* metadata: NULL or a NULL-terminated list of key, value, key, value, ... */
+int safetensors_write(const char *path, const TensorMap *m, const char *const *metadata, Err *err);
+/* The __metadata__ value for key from a parsed file's header, or NULL. */
+const char *safetensors_metadata(const TensorMap *m, const char *key);
+
+#endif

@@ -1,0 +1,162 @@
+#include "io/tensormap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+
+/* Open-addressing hash of names -> entry index, rebuilt as the map grows. */
+typedef struct NameIndex {
+    int *slots; /* entry index + 1; 0 = empty */
+    int cap;
+} NameIndex;
+
+static uint64_t hash_name(const char *s) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static void index_rebuild(TensorMap *m) {
+    NameIndex *ix = m->index;
+    if (!ix) m->index = ix = xcalloc(1, sizeof *ix);
+    free(ix->slots);
+    ix->cap = 64;
+    while (ix->cap < 2 * m->count + 2) ix->cap *= 2;
+    ix->slots = xcalloc((size_t)ix->cap, sizeof(int));
+    for (int i = 0; i < m->count; i++) {
+        uint64_t h = hash_name(m->items[i].name) & (uint64_t)(ix->cap - 1);
+        while (ix->slots[h]) h = (h + 1) & (uint64_t)(ix->cap - 1);
+        ix->slots[h] = i + 1;
+    }
+}
+
+void tmap_init(TensorMap *m, const char *source_label) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->source, sizeof m->source, "%s", source_label ? source_label : "(memory)");
+}
+
+void tmap_adopt(TensorMap *m, TensorMap *other) {
+    CHECK(!m->parent, "tensor map %s already keeps another alive", m->source);
+    m->parent = xmalloc(sizeof *m->parent);
+    *m->parent = *other;
+    memset(other, 0, sizeof *other);
+}
+
+void tmap_free(TensorMap *m) {
+    if (m->parent) {
+        tmap_free(m->parent);
+        free(m->parent);
+    }
+    for (int i = 0; i < m->count; i++) free(m->items[i].name);
+    free(m->items);
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    if (m->mapping) {
+        fs_unmap(m->mapping);
+        free(m->mapping);
+    }
+    if (m->index) {
+        free(((NameIndex *)m->index)->slots);
+        free(m->index);
+    }
+    memset(m, 0, sizeof *m);
+}
+
+const TensorEntry *tmap_find(const TensorMap *m, const char *name) {
+    const NameIndex *ix = m->index;
+    if (!ix || !ix->cap) return NULL;
+    uint64_t h = hash_name(name) & (uint64_t)(ix->cap - 1);
+    while (ix->slots[h]) {
+        const TensorEntry *e = &m->items[ix->slots[h] - 1];
+        if (!strcmp(e->name, name)) return e;
+        h = (h + 1) & (uint64_t)(ix->cap - 1);
+    }
+    return NULL;
+}
+
+void tmap_own(TensorMap *m, void *buffer) {
+    if (m->n_owned == m->cap_owned) {
+        m->cap_owned = m->cap_owned ? 2 * m->cap_owned : 16;
+        m->owned = xrealloc(m->owned, (size_t)m->cap_owned * sizeof *m->owned);
+    }
+    m->owned[m->n_owned++] = buffer;
+}
+
+int tmap_add(TensorMap *m, const char *name, DType dtype, int ndim, const int64_t *shape, const void *data, int copy,
+             Err *err) {
+    if (ndim < 0 || ndim > TENSOR_MAX_DIMS)
+        return err_set(err, "%s: tensor %s has %d dimensions (at most %d supported)", m->source, name, ndim,
+                       TENSOR_MAX_DIMS);
+    if (tmap_find(m, name)) return err_set(err, "%s: tensor %s appears twice", m->source, name);
+    size_t n = dtype_size(dtype);
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return err_set(err, "%s: tensor %s has a negative dimension", m->source, name);
+        if (shape[i] && n > SIZE_MAX / (size_t)shape[i])
+            return err_set(err, "%s: tensor %s is too large", m->source, name);
+        n *= (size_t)shape[i];
+    }
+    if (m->count == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 64;
+        m->items = xrealloc(m->items, (size_t)m->cap * sizeof *m->items);
+    }
+    TensorEntry *e = &m->items[m->count];
+    memset(e, 0, sizeof *e);
+    e->name = xstrdup(name);
+    e->dtype = dtype;
+    e->ndim = ndim;
+    for (int i = 0; i < ndim; i++) e->shape[i] = shape[i];
+    e->nbytes = n;
+    if (copy && n) {
+        void *buf = xmalloc(n);
+        memcpy(buf, data, n);
+        tmap_own(m, buf);
+        e->data = buf;
+    } else {
+        e->data = data;
+    }
+    m->count++;
+    NameIndex *ix = m->index;
+    if (!ix || 2 * m->count + 2 > ix->cap) {
+        index_rebuild(m);
+    } else {
+        uint64_t h = hash_name(e->name) & (uint64_t)(ix->cap - 1);
+        while (ix->slots[h]) h = (h + 1) & (uint64_t)(ix->cap - 1);
+        ix->slots[h] = m->count;
+    }
+    return 0;
+}
+
+int tmap_read_f32(const TensorMap *m, const char *name, int ndim, const int64_t *shape, float *dst, Err *err) {
+    const TensorEntry *e = tmap_find(m, name);
+    char want[128], got[128];
+    if (!e)
+        return err_set(err, "%s: tensor %s is missing (expected shape %s)", m->source, name,
+                       shape_str(shape, ndim, want, sizeof want));
+    int64_t ne = 1, nw = 1;
+    for (int i = 0; i < e->ndim; i++) ne *= e->shape[i];
+    for (int i = 0; i < ndim; i++) nw *= shape[i];
+    int same = e->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = e->shape[i] == shape[i];
+    /* A rank-0 scalar and a [1] vector are the same thing to the loader. */
+    if (!same && !(ne == 1 && nw == 1))
+        return err_set(err, "%s: tensor %s has shape %s, expected %s", m->source, name,
+                       shape_str(e->shape, e->ndim, got, sizeof got), shape_str(shape, ndim, want, sizeof want));
+    if (convert_to_f32(dst, e->data, e->dtype, (size_t)ne) != 0)
+        return err_set(err, "%s: tensor %s has dtype %s, which cannot be read as floating point", m->source, name,
+                       dtype_name(e->dtype));
+    return 0;
+}
+
+int64_t tmap_numel(const TensorMap *m) {
+    int64_t total = 0;
+    for (int i = 0; i < m->count; i++) {
+        const TensorEntry *e = &m->items[i];
+        if (e->dtype != DT_F32 && e->dtype != DT_F16 && e->dtype != DT_BF16 && e->dtype != DT_F64) continue;
+        int64_t n = 1;
+        for (int k = 0; k < e->ndim; k++) n *= e->shape[k];
+        total += n;
+    }
+    return total;
+}

@@ -1,0 +1,50 @@
+/* An ordered name -> tensor map: what every checkpoint container (safetensors,
+ * PyTorch zip, TorchScript zip) is turned into before the name layer
+ * (clip_names.h) maps it to Hugging Face names. Entries either reference
+ * memory the map keeps alive (an mmap, a decompressed buffer) or own a copy. */
+#ifndef DFER_IO_TENSORMAP_H
+#define DFER_IO_TENSORMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/check.h"
+#include "core/tensor.h"
+
+typedef struct TensorEntry {
+    char *name;
+    DType dtype;
+    int ndim;
+    int64_t shape[TENSOR_MAX_DIMS];
+    const uint8_t *data;
+    size_t nbytes;
+} TensorEntry;
+
+typedef struct TensorMap {
+    TensorEntry *items;
+    int count, cap;
+    char source[1024];   /* file path, for error messages */
+    void **owned;        /* buffers freed with the map */
+    int n_owned, cap_owned;
+    void *mapping;       /* an fs_map region (MappedFile*) kept alive */
+    void *index;         /* private: name hash for fast lookup */
+    struct TensorMap *parent; /* a map whose memory this one references; freed with it */
+} TensorMap;
+
+void tmap_init(TensorMap *m, const char *source_label);
+void tmap_free(TensorMap *m);
+const TensorEntry *tmap_find(const TensorMap *m, const char *name);
+/* copy != 0 copies the bytes; copy == 0 references them (they must outlive the map). */
+int tmap_add(TensorMap *m, const char *name, DType dtype, int ndim, const int64_t *shape, const void *data, int copy,
+             Err *err);
+/* Makes m keep `other` alive (moved to the heap; freed by tmap_free(m)). */
+void tmap_adopt(TensorMap *m, TensorMap *other);
+/* Hands a malloc'ed buffer to the map (freed by tmap_free). */
+void tmap_own(TensorMap *m, void *buffer);
+/* Reads a tensor as f32 into dst after checking its shape; errors name the
+ * file, the tensor, and expected vs actual shape. */
+int tmap_read_f32(const TensorMap *m, const char *name, int ndim, const int64_t *shape, float *dst, Err *err);
+/* Total element count of all floating-point tensors. */
+int64_t tmap_numel(const TensorMap *m);
+
+#endif

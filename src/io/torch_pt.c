@@ -1,0 +1,214 @@
+#include "io/torch_pt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zip.h>
+
+#include "io/pickle.h"
+
+typedef struct Ctx {
+    zip_t *zip;
+    const char *label;
+    char prefix[512]; /* "<top>/" */
+    TensorMap *out;
+    Err *err;
+    /* storages already read: key -> bytes */
+    char **keys;
+    uint8_t **bufs;
+    size_t *sizes;
+    int n_storages;
+} Ctx;
+
+static int storage_dtype(const char *type, DType *dt) {
+    static const struct {
+        const char *name;
+        DType dt;
+    } k[] = {{"FloatStorage", DT_F32}, {"HalfStorage", DT_F16},  {"BFloat16Storage", DT_BF16},
+             {"DoubleStorage", DT_F64}, {"LongStorage", DT_I64}, {"IntStorage", DT_I32},
+             {"ShortStorage", DT_I16},  {"CharStorage", DT_I8},  {"ByteStorage", DT_U8},
+             {"BoolStorage", DT_BOOL}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (!strcmp(type, k[i].name)) {
+            *dt = k[i].dt;
+            return 0;
+        }
+    return -1;
+}
+
+static int read_entry(Ctx *c, const char *name, uint8_t **buf, size_t *size) {
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (zip_stat(c->zip, name, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+        return err_set(c->err, "%s: zip entry %s is missing", c->label, name);
+    if (st.size > ((zip_uint64_t)1 << 40)) return err_set(c->err, "%s: zip entry %s is too large", c->label, name);
+    zip_file_t *f = zip_fopen(c->zip, name, 0);
+    if (!f) return err_set(c->err, "%s: cannot open zip entry %s: %s", c->label, name, zip_strerror(c->zip));
+    uint8_t *b = xmalloc((size_t)st.size + 1);
+    zip_int64_t got = zip_fread(f, b, st.size);
+    zip_fclose(f);
+    if (got < 0 || (zip_uint64_t)got != st.size) {
+        free(b);
+        return err_set(c->err, "%s: zip entry %s is truncated or corrupt", c->label, name);
+    }
+    *buf = b;
+    *size = (size_t)st.size;
+    return 0;
+}
+
+static int storage(Ctx *c, const char *key, const uint8_t **buf, size_t *size) {
+    for (int i = 0; i < c->n_storages; i++)
+        if (!strcmp(c->keys[i], key)) {
+            *buf = c->bufs[i];
+            *size = c->sizes[i];
+            return 0;
+        }
+    char name[1024];
+    snprintf(name, sizeof name, "%sdata/%s", c->prefix, key);
+    uint8_t *b;
+    size_t n;
+    if (read_entry(c, name, &b, &n) != 0) return -1;
+    c->keys = xrealloc(c->keys, (size_t)(c->n_storages + 1) * sizeof *c->keys);
+    c->bufs = xrealloc(c->bufs, (size_t)(c->n_storages + 1) * sizeof *c->bufs);
+    c->sizes = xrealloc(c->sizes, (size_t)(c->n_storages + 1) * sizeof *c->sizes);
+    c->keys[c->n_storages] = xstrdup(key);
+    c->bufs[c->n_storages] = b;
+    c->sizes[c->n_storages] = n;
+    c->n_storages++;
+    *buf = b;
+    *size = n;
+    return 0;
+}
+
+/* Copies a (possibly strided) tensor out of its storage into a contiguous buffer. */
+static int add_tensor(Ctx *c, const char *name, const PickleTensor *t) {
+    DType dt;
+    if (storage_dtype(t->storage_type, &dt) != 0)
+        return err_set(c->err, "%s: tensor %s has storage type %s, which dfer does not read", c->label, name,
+                       t->storage_type);
+    const uint8_t *sb;
+    size_t ss;
+    if (storage(c, t->storage_key, &sb, &ss) != 0) return err_prefix(c->err, "tensor %s: ", name);
+    size_t es = dtype_size(dt), numel = 1;
+    /* highest element index touched = offset + sum (size_i - 1) * stride_i */
+    uint64_t last = (uint64_t)t->offset;
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->size[i] == 0) {
+            numel = 0;
+            break;
+        }
+        if ((uint64_t)t->size[i] > (1ull << 40) || (uint64_t)t->stride[i] > (1ull << 40))
+            return err_set(c->err, "%s: tensor %s has an impossible size or stride", c->label, name);
+        numel *= (size_t)t->size[i];
+        last += (uint64_t)(t->size[i] - 1) * (uint64_t)t->stride[i];
+    }
+    if (numel && (last + 1) * es > ss)
+        return err_set(c->err, "%s: tensor %s reaches element %llu of storage %s, which holds %zu", c->label, name,
+                       (unsigned long long)last, t->storage_key, ss / es);
+    uint8_t *dst = xmalloc(numel * es + 1);
+    if (numel) {
+        int64_t idx[8] = {0};
+        for (size_t k = 0; k < numel; k++) {
+            uint64_t off = (uint64_t)t->offset;
+            for (int i = 0; i < t->ndim; i++) off += (uint64_t)idx[i] * (uint64_t)t->stride[i];
+            memcpy(dst + k * es, sb + off * es, es);
+            for (int i = t->ndim - 1; i >= 0; i--) {
+                if (++idx[i] < t->size[i]) break;
+                idx[i] = 0;
+            }
+        }
+    }
+    tmap_own(c->out, dst);
+    return tmap_add(c->out, name, dt, t->ndim, t->size, dst, 0, c->err);
+}
+
+/* Walks dicts and TorchScript module objects, naming tensors by their path. */
+static int walk(Ctx *c, const PickleValue *v, const char *path, int depth) {
+    if (!v || depth > 64) return 0;
+    if (v->kind == PK_TENSOR) return path[0] ? add_tensor(c, path, &v->tensor) : 0;
+    const PickleValue *dict = v->kind == PK_DICT ? v : (v->kind == PK_OBJECT ? v->state : NULL);
+    if (!dict || dict->kind != PK_DICT) return 0;
+    for (int i = 0; i + 1 < dict->count; i += 2) {
+        const PickleValue *k = dict->items[i];
+        if (!k || k->kind != PK_STR) continue;
+        char sub[2048];
+        if (snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", k->s) >= (int)sizeof sub) continue;
+        if (walk(c, dict->items[i + 1], sub, depth + 1) != 0) return -1;
+    }
+    return 0;
+}
+
+static int read_zip(zip_t *zip, const char *label, TensorMap *out, Err *err) {
+    Ctx c = {.zip = zip, .label = label, .out = out, .err = err};
+    zip_int64_t n = zip_get_num_entries(zip, 0);
+    const char *pkl = NULL;
+    for (zip_int64_t i = 0; i < n; i++) {
+        const char *name = zip_get_name(zip, (zip_uint64_t)i, 0);
+        size_t len = name ? strlen(name) : 0;
+        if (len >= 8 && !strcmp(name + len - 8, "data.pkl") && (len == 8 || name[len - 9] == '/')) {
+            if (len - 8 >= sizeof c.prefix) continue;
+            pkl = name;
+            memcpy(c.prefix, name, len - 8);
+            c.prefix[len - 8] = 0;
+            break;
+        }
+    }
+    if (!pkl) return err_set(err, "%s: no data.pkl in the zip: not a PyTorch checkpoint", label);
+    uint8_t *pbuf;
+    size_t psize;
+    if (read_entry(&c, pkl, &pbuf, &psize) != 0) return -1;
+    Pickle *pk;
+    PickleValue *root;
+    int rc = pickle_parse(pbuf, psize, pkl, &pk, &root, err);
+    free(pbuf);
+    if (rc == 0) {
+        rc = walk(&c, root, "", 0);
+        pickle_free(pk);
+    } else {
+        err_prefix(err, "%s: ", label);
+    }
+    for (int i = 0; i < c.n_storages; i++) free(c.keys[i]), free(c.bufs[i]);
+    free(c.keys), free(c.bufs), free(c.sizes);
+    if (rc == 0 && out->count == 0) rc = err_set(err, "%s: the checkpoint holds no tensors", label);
+    return rc;
+}
+
+int torch_pt_read(const char *path, TensorMap *out, Err *err) {
+    tmap_init(out, path);
+    int zerr = 0;
+    zip_t *zip = zip_open(path, ZIP_RDONLY, &zerr);
+    if (!zip) {
+        zip_error_t ze;
+        zip_error_init_with_code(&ze, zerr);
+        err_set(err, "%s: not a readable zip archive: %s", path, zip_error_strerror(&ze));
+        zip_error_fini(&ze);
+        return -1;
+    }
+    int rc = read_zip(zip, path, out, err);
+    zip_discard(zip);
+    if (rc) tmap_free(out);
+    return rc;
+}
+
+int torch_pt_read_memory(const uint8_t *data, size_t size, const char *label, TensorMap *out, Err *err) {
+    tmap_init(out, label);
+    zip_error_t ze;
+    zip_error_init(&ze);
+    zip_source_t *src = zip_source_buffer_create(data, size, 0, &ze);
+    if (!src) {
+        zip_error_fini(&ze);
+        return err_set(err, "%s: cannot wrap the buffer", label);
+    }
+    zip_t *zip = zip_open_from_source(src, ZIP_RDONLY, &ze);
+    if (!zip) {
+        err_set(err, "%s: not a readable zip archive: %s", label, zip_error_strerror(&ze));
+        zip_source_free(src);
+        zip_error_fini(&ze);
+        return -1;
+    }
+    zip_error_fini(&ze);
+    int rc = read_zip(zip, label, out, err);
+    zip_discard(zip);
+    if (rc) tmap_free(out);
+    return rc;
+}

@@ -1,0 +1,190 @@
+#include "model/aim_vision.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* [B*T,S,W] <-> [B,T,S,W] <-> [B,S,T,W] views and permutes. */
+static Tensor as4(Tensor t, int64_t a, int64_t b, int64_t c, int64_t d) { return tensor_reshape(t, 4, a, b, c, d); }
+
+void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames,
+                    int64_t bottleneck) {
+    const ClipConfig *c = &clip->cfg;
+    int64_t BT = batch * frames, R = c->image_size, P = c->patch_size, g = clip_grid(c), S = g * g + 1;
+    int64_t W = c->vision_width, E = c->embed_dim;
+    memset(acts, 0, sizeof *acts);
+    acts->batch = batch;
+    acts->frames = frames;
+    acts->images = arena_tensor(a, "aim.images", 4, BT, 3, R, R);
+    acts->patches = arena_tensor(a, "aim.patches", 2, BT * g * g, 3 * P * P, 0, 0);
+    acts->emb = arena_tensor(a, "aim.patch_embeddings", 3, BT, g * g, W, 0);
+    acts->x_tok = arena_tensor(a, "aim.tokens", 3, BT, S, W, 0);
+    acts->x_perm = arena_tensor(a, "aim.tokens_temporal_layout", 4, batch, S, frames, W);
+    acts->x_pre = arena_tensor(a, "aim.ln_pre_in", 3, BT, S, W, 0);
+    acts->pre_mean = arena_tensor(a, "aim.ln_pre_mean", 1, BT * S, 0, 0, 0);
+    acts->pre_rstd = arena_tensor(a, "aim.ln_pre_rstd", 1, BT * S, 0, 0, 0);
+    acts->x = arena_tensor(a, "aim.x", 3, BT, S, W, 0);
+    acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(AimBlockActs));
+    for (int l = 0; l < c->vision_layers; l++) {
+        AimBlockActs *b = &acts->blocks[l];
+        b->x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
+        b->xt = arena_tensor(a, "aim.temporal_in", 3, batch * S, frames, W, 0);
+        attn_acts_alloc(a, &b->attn_t, batch * S, frames, W, c->vision_heads);
+        b->at_out = arena_tensor(a, "aim.temporal_attn_out", 3, batch * S, frames, W, 0);
+        b->x_a = arena_tensor(a, "aim.after_temporal", 3, BT, S, W, 0);
+        attn_acts_alloc(a, &b->attn_s, BT, S, W, c->vision_heads);
+        b->as_out = arena_tensor(a, "aim.spatial_attn_out", 3, BT, S, W, 0);
+        b->x_b = arena_tensor(a, "aim.after_spatial", 3, BT, S, W, 0);
+        mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W);
+        if (bottleneck > 0) {
+            adapter_acts_alloc(a, &b->ad_t, batch * S * frames, bottleneck);
+            b->ta = arena_tensor(a, "aim.temporal_adapter_out", 3, batch * S, frames, W, 0);
+            adapter_acts_alloc(a, &b->ad_s, BT * S, bottleneck);
+            adapter_acts_alloc(a, &b->ad_m, BT * S, bottleneck);
+        }
+    }
+    acts->cls_rows = arena_tensor_typed(a, "aim.cls_rows", DT_I32, 1, BT, 0, 0, 0);
+    acts->cls = arena_tensor(a, "aim.cls", 2, BT, W, 0, 0);
+    acts->post_mean = arena_tensor(a, "aim.ln_post_mean", 1, BT, 0, 0, 0);
+    acts->post_rstd = arena_tensor(a, "aim.ln_post_rstd", 1, BT, 0, 0, 0);
+    acts->post_out = arena_tensor(a, "aim.ln_post_out", 2, BT, W, 0, 0);
+    acts->frame_feat = arena_tensor(a, "aim.frame_features", 2, BT, E, 0, 0);
+    acts->video_feat = arena_tensor(a, "aim.video_features", 2, batch, E, 0, 0);
+}
+
+void aim_acts_free(AimActs *acts) {
+    free(acts->blocks);
+    acts->blocks = NULL;
+}
+
+static void block_forward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *L, const AimBlockParams *p,
+                              float mlp_scale, AimBlockActs *b, Tensor x, int64_t B, int64_t T, Arena *scratch) {
+    const ClipConfig *c = &clip->cfg;
+    int64_t S = x.shape[1], W = x.shape[2];
+    Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
+    size_t mark = scratch->used;
+    Tensor t1 = arena_tensor(scratch, "aim.fwd_tmp1", 3, B * T, S, W, 0);
+    Tensor t2 = arena_tensor(scratch, "aim.fwd_tmp2", 3, B * T, S, W, 0);
+    ops_copy(ops, b->x_in, x);
+    /* temporal: frames of one token form a sequence */
+    op_permute_0213(ops, as4(b->xt, B, S, T, W), as4(b->x_in, B, T, S, W));
+    attn_forward(ops, L, &b->attn_t, b->xt, b->at_out, c->vision_heads, 0);
+    if (p) {
+        adapter_forward(ops, &p->temporal, &b->ad_t, b->at_out, b->ta, 0, 1.0f);
+        op_permute_0213(ops, as4(t1, B, T, S, W), as4(b->ta, B, S, T, W));
+        op_add(ops, b->x_a, b->x_in, t1);
+    } else {
+        ops_copy(ops, b->x_a, b->x_in); /* without adapters the temporal branch contributes nothing */
+    }
+    /* spatial */
+    attn_forward(ops, L, &b->attn_s, b->x_a, b->as_out, c->vision_heads, 0);
+    if (p) adapter_forward(ops, &p->spatial, &b->ad_s, b->as_out, t1, 1, 1.0f);
+    else ops_copy(ops, t1, b->as_out);
+    op_add(ops, b->x_b, b->x_a, t1);
+    /* MLP with the parallel adapter */
+    mlp_forward(ops, L, &b->mlp, b->x_b, t1, act);
+    op_add(ops, x, b->x_b, t1);
+    if (p) {
+        adapter_forward(ops, &p->mlp, &b->ad_m, b->mlp.ln_out, t2, 0, mlp_scale);
+        op_add(ops, x, x, t2);
+    }
+    scratch->used = mark;
+}
+
+static void block_backward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *L, const AimBlockParams *p,
+                               const AimBlockParams *g, float mlp_scale, const AimBlockActs *b, Tensor dx, int64_t B,
+                               int64_t T, Arena *scratch) {
+    const ClipConfig *c = &clip->cfg;
+    int64_t S = dx.shape[1], W = dx.shape[2];
+    Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
+    ClipLayer frozen = clip_layer_frozen();
+    Tensor none = tensor_none();
+    size_t mark = scratch->used;
+    Tensor t1 = arena_tensor(scratch, "aim.bwd_tmp1", 3, B * T, S, W, 0);
+    Tensor t2 = arena_tensor(scratch, "aim.bwd_tmp2", 3, B * T, S, W, 0);
+    Tensor t3 = arena_tensor(scratch, "aim.bwd_tmp3", 3, B * T, S, W, 0);
+    /* out = x_b + mlp(x_b) + s * M(ln_2(x_b)) */
+    ops_copy(ops, t1, dx); /* t1 = d x_b */
+    if (p) adapter_backward(ops, &p->mlp, &g->mlp, &b->ad_m, b->mlp.ln_out, dx, t2, 0, 0, mlp_scale, scratch);
+    mlp_backward(ops, L, &frozen, &b->mlp, b->x_b, dx, t1, 1, act, p ? t2 : none, scratch);
+    /* x_b = x_a + (as_out [+ S(as_out)]) */
+    Tensor d_as = t1;
+    if (p) {
+        adapter_backward(ops, &p->spatial, &g->spatial, &b->ad_s, b->as_out, t1, t2, 0, 1, 1.0f, scratch);
+        d_as = t2;
+    }
+    ops_copy(ops, t3, t1); /* t3 = d x_a */
+    attn_backward(ops, L, &frozen, &b->attn_s, b->x_a, d_as, t3, 1, c->vision_heads, 0, scratch);
+    /* x_a = x_in + back(T(attn_t(ln_1(xt)))) */
+    if (p) {
+        Tensor dta = tensor_reshape(t1, 3, B * S, T, W, 0);
+        op_permute_0213(ops, as4(dta, B, S, T, W), as4(t3, B, T, S, W));
+        Tensor dat = tensor_reshape(t2, 3, B * S, T, W, 0);
+        adapter_backward(ops, &p->temporal, &g->temporal, &b->ad_t, b->at_out, dta, dat, 0, 0, 1.0f, scratch);
+        Tensor dxt = tensor_reshape(t1, 3, B * S, T, W, 0);
+        attn_backward(ops, L, &frozen, &b->attn_t, b->xt, dat, dxt, 0, c->vision_heads, 0, scratch);
+        op_permute_0213(ops, as4(dx, B, T, S, W), as4(dxt, B, S, T, W));
+        op_add(ops, dx, dx, t3);
+    } else {
+        ops_copy(ops, dx, t3);
+    }
+    scratch->used = mark;
+}
+
+void aim_forward(Ops *ops, const ClipModel *clip, Tensor temb, const AimBlockParams *blocks, float mlp_scale,
+                 AimActs *acts, const void *images_host, Arena *scratch) {
+    const ClipConfig *c = &clip->cfg;
+    int64_t B = acts->batch, T = acts->frames, BT = B * T, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
+    ops_upload(ops, acts->images.data, images_host, tensor_bytes(&acts->images));
+    op_im2col_patches(ops, acts->patches, acts->images, c->patch_size);
+    op_linear(ops, tensor_reshape(acts->emb, 2, BT * g * g, W, 0, 0), acts->patches, clip->patch_w, NULL);
+    op_prepend_token(ops, acts->x_tok, acts->emb, clip->class_emb);
+    op_add_broadcast(ops, acts->x_tok, clip->vis_pos);
+    /* temporal embedding: temb[t] on every token of frame t, added in the [B,S,T,W] layout */
+    op_permute_0213(ops, acts->x_perm, as4(acts->x_tok, B, T, S, W));
+    op_add_broadcast(ops, acts->x_perm, temb);
+    op_permute_0213(ops, as4(acts->x_pre, B, T, S, W), acts->x_perm);
+    op_layernorm(ops, acts->x, acts->pre_mean, acts->pre_rstd, acts->x_pre, clip->ln_pre_g, clip->ln_pre_b, 1e-5f);
+    for (int l = 0; l < c->vision_layers; l++)
+        block_forward_aim(ops, clip, &clip->vis_layers[l], blocks ? &blocks[l] : NULL, mlp_scale, &acts->blocks[l],
+                          acts->x, B, T, scratch);
+    int32_t *rows = xmalloc((size_t)BT * sizeof(int32_t));
+    for (int64_t i = 0; i < BT; i++) rows[i] = (int32_t)(i * S);
+    ops_upload(ops, acts->cls_rows.data, rows, (size_t)BT * sizeof(int32_t));
+    free(rows);
+    op_gather_rows(ops, acts->cls, acts->x, acts->cls_rows);
+    op_layernorm(ops, acts->post_out, acts->post_mean, acts->post_rstd, acts->cls, clip->ln_post_g, clip->ln_post_b,
+                 1e-5f);
+    op_linear(ops, acts->frame_feat, acts->post_out, clip->vis_proj, NULL);
+    op_mean_dim1(ops, acts->video_feat, tensor_reshape(acts->frame_feat, 3, B, T, c->embed_dim, 0));
+}
+
+void aim_backward(Ops *ops, const ClipModel *clip, Tensor temb, Tensor dtemb, const AimBlockParams *blocks,
+                  const AimBlockParams *grads, float mlp_scale, const AimActs *acts, Tensor dvideo, Arena *scratch) {
+    (void)temb;
+    const ClipConfig *c = &clip->cfg;
+    int64_t B = acts->batch, T = acts->frames, BT = B * T, S = clip_vision_tokens(c), W = c->vision_width;
+    int64_t E = c->embed_dim;
+    Tensor none = tensor_none();
+    size_t mark = scratch->used;
+    Tensor dframe = arena_tensor(scratch, "aim.d_frame_features", 3, B, T, E, 0);
+    Tensor dpost = arena_tensor(scratch, "aim.d_ln_post_out", 2, BT, W, 0, 0);
+    Tensor dcls = arena_tensor(scratch, "aim.d_cls", 2, BT, W, 0, 0);
+    Tensor dx = arena_tensor(scratch, "aim.d_x", 3, BT, S, W, 0);
+    op_mean_dim1_backward(ops, dframe, dvideo);
+    op_linear_backward(ops, dpost, none, none, tensor_reshape(dframe, 2, BT, E, 0, 0), acts->post_out, clip->vis_proj,
+                       0);
+    op_layernorm_backward(ops, dcls, none, none, dpost, acts->cls, acts->post_mean, acts->post_rstd, clip->ln_post_g, 0);
+    ops_zero(ops, dx);
+    op_gather_rows_backward(ops, dx, dcls, acts->cls_rows);
+    for (int l = c->vision_layers - 1; l >= 0; l--)
+        block_backward_aim(ops, clip, &clip->vis_layers[l], blocks ? &blocks[l] : NULL, grads ? &grads[l] : NULL,
+                           mlp_scale, &acts->blocks[l], dx, B, T, scratch);
+    if (dtemb.data) {
+        Tensor dpre = arena_tensor(scratch, "aim.d_ln_pre_in", 3, BT, S, W, 0);
+        Tensor dperm = arena_tensor(scratch, "aim.d_tokens_temporal_layout", 4, B, S, T, W);
+        op_layernorm_backward(ops, dpre, none, none, dx, acts->x_pre, acts->pre_mean, acts->pre_rstd, clip->ln_pre_g, 0);
+        op_permute_0213(ops, dperm, as4(dpre, B, T, S, W));
+        op_add_broadcast_backward(ops, dtemb, dperm);
+    }
+    scratch->used = mark;
+}

@@ -1,0 +1,66 @@
+/* CLIP's ViT with AIM adapters (Yang et al. 2023), as FineCLIPER's low level
+ * uses it: the frozen attention is reused across the T frames of a clip
+ * (temporal adapter), a spatial adapter follows the spatial attention, and an
+ * MLP adapter runs in parallel with the frozen MLP, scaled by s (0.5).
+ *
+ * Shapes: B clips, T frames, S = g*g+1 tokens, W width, R = W/ratio bottleneck.
+ *   x [B*T, S, W] = patches + cls + pos, (+ temporal embedding temb[T, W] on every token)
+ *   ln_pre; per block (dfer.md §2):
+ *     xt  = x viewed [B,T,S,W] -> [B*S, T, W];  x += back(T_adapter(attn(ln_1(xt))))   (no skip)
+ *     x  += S_adapter(attn(ln_1(x)))                                                  (skip)
+ *     x  += mlp(ln_2(x)) + s * M_adapter(ln_2(x))                                     (no skip)
+ *   cls [B*T, W] -> ln_post -> proj [B*T, E] -> mean over T -> video feature [B, E].
+ * Frozen: every CLIP weight. Trainable: temb and the three adapters per block. */
+#ifndef DFER_MODEL_AIM_VISION_H
+#define DFER_MODEL_AIM_VISION_H
+
+#include "model/layers.h"
+
+typedef struct AimBlockParams {
+    AdapterParams temporal, spatial, mlp;
+} AimBlockParams;
+
+typedef struct AimBlockActs {
+    Tensor x_in;            /* [B*T,S,W] block input */
+    Tensor xt;              /* [B*S,T,W] input in the temporal layout */
+    AttnActs attn_t;        /* temporal attention (sequence T) */
+    Tensor at_out;          /* [B*S,T,W] temporal attention output = T adapter input */
+    AdapterActs ad_t;
+    Tensor ta;              /* [B*S,T,W] T adapter output */
+    Tensor x_a;             /* [B*T,S,W] after the temporal residual */
+    AttnActs attn_s;        /* spatial attention (sequence S) */
+    Tensor as_out;          /* [B*T,S,W] = S adapter input */
+    AdapterActs ad_s;
+    Tensor x_b;             /* [B*T,S,W] after the spatial residual */
+    MlpActs mlp;
+    AdapterActs ad_m;       /* on mlp.ln_out */
+} AimBlockActs;
+
+typedef struct AimActs {
+    int64_t batch, frames;
+    Tensor images;          /* [B*T,3,R,R] */
+    Tensor patches;         /* [B*T*g*g, 3*P*P] */
+    Tensor emb;             /* [B*T, g*g, W] */
+    Tensor x_tok;           /* [B*T,S,W] tokens + positions */
+    Tensor x_perm;          /* [B,S,T,W] (temporal embedding added in this layout) */
+    Tensor x_pre;           /* [B*T,S,W] ln_pre input (tokens + pos + temb) */
+    Tensor pre_mean, pre_rstd;
+    Tensor x;               /* [B*T,S,W] residual stream */
+    AimBlockActs *blocks;
+    Tensor cls_rows;        /* I32 [B*T] */
+    Tensor cls, post_mean, post_rstd, post_out; /* [B*T,W], [B*T], [B*T], [B*T,W] */
+    Tensor frame_feat;      /* [B*T,E] */
+    Tensor video_feat;      /* [B,E] */
+} AimActs;
+
+void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames,
+                    int64_t bottleneck);
+void aim_acts_free(AimActs *acts);
+/* images_host [B*T,3,R,R] normalised; blocks NULL = no adapters (frozen ViT + temb). */
+void aim_forward(Ops *ops, const ClipModel *clip, Tensor temb, const AimBlockParams *blocks, float mlp_scale,
+                 AimActs *acts, const void *images_host, Arena *scratch);
+/* dvideo [B,E] -> gradients of temb and the adapters (accumulated). */
+void aim_backward(Ops *ops, const ClipModel *clip, Tensor temb, Tensor dtemb, const AimBlockParams *blocks,
+                  const AimBlockParams *grads, float mlp_scale, const AimActs *acts, Tensor dvideo, Arena *scratch);
+
+#endif

@@ -1,0 +1,312 @@
+#include "model/dfer_clip.h"
+
+#include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+
+void dfer_clip_config_default(DferClipConfig *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->frames = 16;
+    cfg->num_classes = 7;
+    cfg->contexts = 8;
+    cfg->logit_scale = 100.0f;
+    cfg->train_image_encoder = 1;
+}
+
+/* ---- parameters ----------------------------------------------------------------- */
+
+typedef struct Decl {
+    int index;
+    Tensor *value, *grad;
+    const Tensor *init; /* copy initial values from here (frozen CLIP), or NULL */
+} Decl;
+
+typedef struct Declarer {
+    ParamSet *ps;
+    Decl *items;
+    int count, cap;
+} Declarer;
+
+static void declare(Declarer *d, const char *name, const Tensor *shape_of, Tensor *value, Tensor *grad, int group,
+                    const Tensor *init) {
+    int64_t dims[3] = {0, 0, 0};
+    for (int i = 0; i < shape_of->ndim && i < 3; i++) dims[i] = shape_of->shape[i];
+    int idx = paramset_add(d->ps, name, shape_of->ndim, dims[0], dims[1], dims[2], group);
+    if (d->count == d->cap) {
+        d->cap = d->cap ? 2 * d->cap : 64;
+        d->items = xrealloc(d->items, (size_t)d->cap * sizeof *d->items);
+    }
+    d->items[d->count++] = (Decl){idx, value, grad, init};
+}
+
+static Tensor shape2(int64_t a, int64_t b) { return tensor_make(NULL, DT_F32, 2, a, b); }
+static Tensor shape1(int64_t a) { return tensor_make(NULL, DT_F32, 1, a); }
+
+static void declare_layer(Declarer *d, const char *prefix, ClipLayer *v, ClipLayer *g, const ClipLayer *init,
+                          int64_t x, int64_t hidden, int with_qkv_bias, int group) {
+    static const char *names[12] = {"layer_norm1.weight", "layer_norm1.bias", "self_attn.qkv.weight",
+                                    "self_attn.qkv.bias", "self_attn.out_proj.weight", "self_attn.out_proj.bias",
+                                    "layer_norm2.weight", "layer_norm2.bias", "mlp.fc1.weight",
+                                    "mlp.fc1.bias",       "mlp.fc2.weight",   "mlp.fc2.bias"};
+    Tensor shapes[12] = {shape1(x),          shape1(x),      shape2(3 * x, x), shape1(3 * x),
+                         shape2(x, x),       shape1(x),      shape1(x),        shape1(x),
+                         shape2(hidden, x),  shape1(hidden), shape2(x, hidden), shape1(x)};
+    Tensor *vv = (Tensor *)v, *gv = (Tensor *)g;
+    const Tensor *iv = (const Tensor *)init;
+    for (int i = 0; i < 12; i++) {
+        if (i == 3 && !with_qkv_bias) continue; /* DFER-CLIP's to_qkv has no bias */
+        char name[200];
+        snprintf(name, sizeof name, "%s.%s", prefix, names[i]);
+        declare(d, name, &shapes[i], &vv[i], &gv[i], group, init ? &iv[i] : NULL);
+    }
+}
+
+static void upload_from(ParamSet *ps, int idx, const Tensor *src) {
+    const ParamEntry *e = paramset_get(ps, idx);
+    CHECK(tensor_numel(src) == tensor_numel(&e->value), "initial value of %s has the wrong size", e->name);
+    CHECK(src->dtype == e->value.dtype, "initial value of %s has dtype %s", e->name, dtype_name(src->dtype));
+    /* Both live on the ops device: a device copy. */
+    ops_copy(ps->ops, e->value, *src);
+}
+
+int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const int32_t *ids, uint64_t seed,
+                     DferClip *m, Err *err) {
+    memset(m, 0, sizeof *m);
+    const ClipConfig *c = &clip->cfg;
+    if (!c->has_vision || !c->has_text)
+        return err_set(err, "DFER-CLIP needs a CLIP checkpoint with both towers (this one has %s)",
+                       c->has_vision ? "no text tower" : "no vision tower");
+    int64_t E = c->embed_dim, W = c->vision_width;
+    if (E % 64 != 0 && E > 64) return err_set(err, "DFER-CLIP's temporal net needs an embedding size divisible by 64, not %lld", (long long)E);
+    if (cfg->contexts < 1 || cfg->contexts + 2 > c->context_length || cfg->frames < 1 || cfg->num_classes < 2)
+        return err_set(err, "DFER-CLIP: %d contexts, %d frames, %d classes are not valid", cfg->contexts, cfg->frames,
+                       cfg->num_classes);
+    m->cfg = *cfg;
+    m->clip = clip;
+    m->ops = ops;
+    m->temporal_heads = E >= 64 ? (int)(E / 64) : 1;
+    ParamSet *ps = &m->params;
+    paramset_init(ps, ops, clip->dtype);
+    Declarer d = {ps, NULL, 0, 0};
+    VitParams init;
+    vit_params_from_clip(clip, &init);
+    m->vit.layers = xcalloc((size_t)c->vision_layers, sizeof(ClipLayer));
+    m->vit_grad.layers = xcalloc((size_t)c->vision_layers, sizeof(ClipLayer));
+    if (cfg->train_image_encoder) {
+        int g = DC_GROUP_IMAGE_ENCODER;
+        declare(&d, "image_encoder.patch_embedding.weight", &init.patch_w, &m->vit.patch_w, &m->vit_grad.patch_w, g,
+                &init.patch_w);
+        declare(&d, "image_encoder.class_embedding", &init.class_emb, &m->vit.class_emb, &m->vit_grad.class_emb, g,
+                &init.class_emb);
+        declare(&d, "image_encoder.position_embedding", &init.pos, &m->vit.pos, &m->vit_grad.pos, g, &init.pos);
+        declare(&d, "image_encoder.pre_layernorm.weight", &init.ln_pre_g, &m->vit.ln_pre_g, &m->vit_grad.ln_pre_g, g,
+                &init.ln_pre_g);
+        declare(&d, "image_encoder.pre_layernorm.bias", &init.ln_pre_b, &m->vit.ln_pre_b, &m->vit_grad.ln_pre_b, g,
+                &init.ln_pre_b);
+        for (int l = 0; l < c->vision_layers; l++) {
+            char prefix[64];
+            snprintf(prefix, sizeof prefix, "image_encoder.layers.%d", l);
+            declare_layer(&d, prefix, &m->vit.layers[l], &m->vit_grad.layers[l], &init.layers[l], W, 4 * W, 1, g);
+        }
+        declare(&d, "image_encoder.post_layernorm.weight", &init.ln_post_g, &m->vit.ln_post_g, &m->vit_grad.ln_post_g,
+                g, &init.ln_post_g);
+        declare(&d, "image_encoder.post_layernorm.bias", &init.ln_post_b, &m->vit.ln_post_b, &m->vit_grad.ln_post_b, g,
+                &init.ln_post_b);
+        declare(&d, "image_encoder.projection.weight", &init.proj, &m->vit.proj, &m->vit_grad.proj, g, &init.proj);
+    } else {
+        ClipLayer *layers = m->vit.layers;
+        m->vit = init;
+        memcpy(layers, init.layers, (size_t)c->vision_layers * sizeof(ClipLayer));
+        m->vit.layers = layers; /* frozen views; vit_grad stays all-NULL */
+    }
+    Tensor cls_shape = shape1(E), pos_shape = shape2(cfg->frames + 1, E);
+    declare(&d, "temporal_net.cls_token", &cls_shape, &m->cls, &m->cls_grad, DC_GROUP_TEMPORAL, NULL);
+    declare(&d, "temporal_net.pos_embedding", &pos_shape, &m->pos, &m->pos_grad, DC_GROUP_TEMPORAL, NULL);
+    declare_layer(&d, "temporal_net.block", &m->temporal, &m->temporal_grad, NULL, E, 2 * E, 0, DC_GROUP_TEMPORAL);
+    Tensor ctx_shape = tensor_make(NULL, DT_F32, 3, (int64_t)cfg->num_classes, (int64_t)cfg->contexts,
+                                   (int64_t)c->text_width);
+    declare(&d, "prompt_learner.ctx", &ctx_shape, &m->ctx, &m->ctx_grad, DC_GROUP_PROMPT, NULL);
+    paramset_finalize(ps);
+
+    /* Values: copies of CLIP for the image encoder; the temporal net as PyTorch
+     * initialises it (cls/pos N(0,1), Linear uniform(+-1/sqrt(fan_in)), LN 1/0);
+     * contexts N(0, 0.02). Keyed by (seed, tensor index). */
+    for (int i = 0; i < d.count; i++) {
+        Decl *x = &d.items[i];
+        const ParamEntry *e = paramset_get(ps, x->index);
+        *x->value = e->value;
+        *x->grad = e->grad;
+        if (x->init) {
+            upload_from(ps, x->index, x->init);
+            continue;
+        }
+        size_t n = (size_t)tensor_numel(&e->value);
+        double *v = xcalloc(n, sizeof(double));
+        Rng r;
+        rng_init(&r, seed, 0xDFE, (uint64_t)x->index, 0);
+        const char *name = e->name;
+        size_t len = strlen(name);
+        if (strstr(name, "cls_token") || strstr(name, "pos_embedding")) {
+            for (size_t k = 0; k < n; k++) v[k] = rng_normal(&r);
+        } else if (strstr(name, "prompt_learner")) {
+            for (size_t k = 0; k < n; k++) v[k] = 0.02 * rng_normal(&r);
+        } else if (len > 7 && !strcmp(name + len - 7, ".weight") && e->ndim == 2) {
+            double bound = 1.0 / sqrt((double)e->shape[1]);
+            for (size_t k = 0; k < n; k++) v[k] = rng_uniform_range(&r, -bound, bound);
+        } else if (len > 5 && !strcmp(name + len - 5, ".bias") && !strstr(name, "layer_norm")) {
+            /* nn.Linear bias: uniform(+-1/sqrt(fan_in)); fan_in from the matching weight (declared just before) */
+            const ParamEntry *w = paramset_get(ps, x->index - 1);
+            double bound = 1.0 / sqrt((double)w->shape[1]);
+            for (size_t k = 0; k < n; k++) v[k] = rng_uniform_range(&r, -bound, bound);
+        } else if (strstr(name, "layer_norm") && strstr(name, "weight")) {
+            for (size_t k = 0; k < n; k++) v[k] = 1.0;
+        }
+        paramset_upload_f64(ps, x->index, v);
+        free(v);
+    }
+    free(d.items);
+    size_t nids = (size_t)cfg->num_classes * (size_t)c->context_length;
+    m->ids = xmalloc(nids * sizeof(int32_t));
+    memcpy(m->ids, ids, nids * sizeof(int32_t));
+    return 0;
+}
+
+/* ---- activations ------------------------------------------------------------------- */
+
+static void alloc_activations(DferClip *m, Arena *a, int64_t batch) {
+    const ClipConfig *c = &m->clip->cfg;
+    int64_t T = m->cfg.frames, E = c->embed_dim, C = m->cfg.num_classes;
+    vit_acts_alloc(a, &m->vit_acts, c, batch * T);
+    m->t_in = arena_tensor(a, "temporal.input", 3, batch, T, E, 0);
+    m->t_x = arena_tensor(a, "temporal.x", 3, batch, T + 1, E, 0);
+    block_acts_alloc(a, &m->t_block, batch, T + 1, E, 2 * E, m->temporal_heads);
+    m->t_rows = arena_tensor_typed(a, "temporal.cls_rows", DT_I32, 1, batch, 0, 0, 0);
+    m->video = arena_tensor(a, "temporal.video_features", 2, batch, E, 0, 0);
+    int len = text_tower_length(m->ids, (int)C, c->context_length);
+    text_tower_acts_alloc(a, &m->text, m->clip, C, len, 0);
+    m->ctx_rows = arena_tensor_typed(a, "prompt.ctx_rows", DT_I32, 1, C * m->cfg.contexts, 0, 0, 0);
+    m->vn = arena_tensor(a, "head.video_normalised", 2, batch, E, 0, 0);
+    m->tn = arena_tensor(a, "head.text_normalised", 2, C, E, 0, 0);
+    m->logits = arena_tensor(a, "head.logits", 2, batch, C, 0, 0);
+    m->loss = arena_tensor(a, "head.loss", 1, batch, 0, 0, 0);
+    m->dlogits = arena_tensor(a, "head.d_logits", 2, batch, C, 0, 0);
+    m->labels = arena_tensor_typed(a, "head.labels", DT_I32, 1, batch, 0, 0, 0);
+}
+
+static void release_activations(DferClip *m) {
+    if (!m->batch) return;
+    vit_acts_free(&m->vit_acts);
+    text_tower_acts_free(&m->text);
+    arena_free(&m->acts);
+    arena_free(&m->scratch);
+    m->batch = 0;
+}
+
+static void ensure_activations(DferClip *m, int64_t batch) {
+    if (m->batch == batch) return;
+    release_activations(m);
+    Arena measure;
+    arena_init_measuring(&measure, m->ops, m->params.dtype);
+    alloc_activations(m, &measure, batch);
+    vit_acts_free(&m->vit_acts);
+    text_tower_acts_free(&m->text);
+    arena_init(&m->acts, m->ops, measure.peak, m->params.dtype);
+    alloc_activations(m, &m->acts, batch);
+    const ClipConfig *c = &m->clip->cfg;
+    int64_t vis = batch * m->cfg.frames * clip_vision_tokens(c) * c->vision_width;
+    int64_t txt = (int64_t)m->cfg.num_classes * c->context_length * c->text_width;
+    int64_t widest = vis > txt ? vis : txt;
+    arena_init(&m->scratch, m->ops, (size_t)(20 * widest) * dtype_size(m->params.dtype) + (1 << 20), m->params.dtype);
+    /* Fixed index tables: contexts sit at positions 1..M of every prompt; class tokens of the temporal net. */
+    int64_t C = m->cfg.num_classes, M = m->cfg.contexts, L = m->text.len, T = m->cfg.frames;
+    int32_t *rows = xmalloc((size_t)(C * M > batch ? C * M : batch) * sizeof(int32_t));
+    for (int64_t k = 0; k < C; k++)
+        for (int64_t j = 0; j < M; j++) rows[k * M + j] = (int32_t)(k * L + 1 + j);
+    ops_upload(m->ops, m->ctx_rows.data, rows, (size_t)(C * M) * sizeof(int32_t));
+    for (int64_t b = 0; b < batch; b++) rows[b] = (int32_t)(b * (T + 1));
+    ops_upload(m->ops, m->t_rows.data, rows, (size_t)batch * sizeof(int32_t));
+    free(rows);
+    m->batch = batch;
+}
+
+void dfer_clip_free(DferClip *m) {
+    release_activations(m);
+    paramset_free(&m->params);
+    free(m->vit.layers);
+    free(m->vit_grad.layers);
+    free(m->ids);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- step ------------------------------------------------------------------------------ */
+
+double dfer_clip_step(DferClip *m, const void *frames_host, const int32_t *labels, int batch, int train,
+                      float grad_scale, void *logits_host) {
+    Ops *ops = m->ops;
+    const ClipModel *clip = m->clip;
+    const ClipConfig *c = &clip->cfg;
+    int64_t T = m->cfg.frames, E = c->embed_dim, C = m->cfg.num_classes, M = m->cfg.contexts;
+    ensure_activations(m, batch);
+
+    /* video: frame features -> temporal transformer -> class token */
+    vit_forward(ops, c, &m->vit, &m->vit_acts, frames_host, &m->scratch);
+    ops_copy(ops, m->t_in, tensor_reshape(m->vit_acts.feat, 3, batch, T, E, 0));
+    op_prepend_token(ops, m->t_x, m->t_in, m->cls);
+    op_add_broadcast(ops, m->t_x, m->pos);
+    block_forward(ops, &m->temporal, &m->t_block, m->t_x, m->temporal_heads, 0, ACT_GELU_TANH, &m->scratch);
+    op_gather_rows(ops, m->video, m->t_x, m->t_rows);
+    /* text: learnable contexts in the prompts, frozen encoder */
+    text_tower_embed(ops, clip, &m->text, m->ids, c->context_length, tensor_reshape(m->ctx, 2, C * M, c->text_width, 0, 0),
+                     m->ctx_rows);
+    text_tower_forward(ops, clip, NULL, &m->text, &m->scratch);
+    op_l2_normalize(ops, m->vn, m->video, 1e-12f);
+    op_l2_normalize(ops, m->tn, m->text.feat, 1e-12f);
+    op_matmul(ops, m->logits, m->vn, m->tn, 0, 1, m->cfg.logit_scale, 0.0f);
+    if (logits_host) ops_download(ops, logits_host, m->logits.data, tensor_bytes(&m->logits));
+    if (!labels) return 0.0;
+    ops_upload(ops, m->labels.data, labels, (size_t)batch * sizeof(int32_t));
+    op_cross_entropy(ops, m->loss, train ? m->dlogits : tensor_none(), m->logits, m->labels, grad_scale);
+    double loss = 0;
+    {
+        size_t es = dtype_size(m->params.dtype);
+        void *host = xmalloc((size_t)batch * es);
+        ops_download(ops, host, m->loss.data, (size_t)batch * es);
+        for (int i = 0; i < batch; i++) loss += es == 8 ? ((double *)host)[i] : ((float *)host)[i];
+        free(host);
+    }
+    if (!train) return loss;
+
+    size_t mark = m->scratch.used;
+    Arena *s = &m->scratch;
+    Tensor dvn = arena_tensor(s, "head.d_video_normalised", 2, batch, E, 0, 0);
+    Tensor dv = arena_tensor(s, "head.d_video", 2, batch, E, 0, 0);
+    Tensor dtn = arena_tensor(s, "head.d_text_normalised", 2, C, E, 0, 0);
+    Tensor dt = arena_tensor(s, "head.d_text", 2, C, E, 0, 0);
+    op_scale(ops, m->dlogits, m->cfg.logit_scale);
+    op_matmul(ops, dvn, m->dlogits, m->tn, 0, 0, 1.0f, 0.0f);
+    op_matmul(ops, dtn, m->dlogits, m->vn, 1, 0, 1.0f, 0.0f);
+    op_l2_normalize_backward(ops, dv, dvn, m->video, 1e-12f);
+    op_l2_normalize_backward(ops, dt, dtn, m->text.feat, 1e-12f);
+    /* prompt contexts: gradient of the text input at the context rows */
+    Tensor dx0 = arena_tensor(s, "text.d_input", 3, C, m->text.len, c->text_width, 0);
+    Tensor dctx = arena_tensor(s, "prompt.d_ctx", 2, C * M, c->text_width, 0, 0);
+    text_tower_backward(ops, clip, NULL, NULL, &m->text, dt, dx0, s);
+    op_gather_rows(ops, dctx, tensor_reshape(dx0, 2, C * m->text.len, c->text_width, 0, 0), m->ctx_rows);
+    op_axpy(ops, tensor_reshape(m->ctx_grad, 2, C * M, c->text_width, 0, 0), 1.0f, dctx);
+    /* temporal net */
+    Tensor dtx = arena_tensor(s, "temporal.d_x", 3, batch, T + 1, E, 0);
+    Tensor dfeat = arena_tensor(s, "temporal.d_input", 3, batch, T, E, 0);
+    ops_zero(ops, dtx);
+    op_gather_rows_backward(ops, dtx, dv, m->t_rows);
+    block_backward(ops, &m->temporal, &m->temporal_grad, &m->t_block, dtx, m->temporal_heads, 0, ACT_GELU_TANH, s);
+    op_add_broadcast_backward(ops, m->pos_grad, dtx);
+    op_prepend_token_backward(ops, dfeat, m->cls_grad, dtx);
+    /* image encoder (all weights when fine-tuned) */
+    if (m->cfg.train_image_encoder)
+        vit_backward(ops, c, &m->vit, &m->vit_grad, &m->vit_acts, tensor_reshape(dfeat, 2, batch * T, E, 0, 0), s);
+    m->scratch.used = mark;
+    return loss;
+}

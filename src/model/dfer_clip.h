@@ -1,0 +1,59 @@
+/* DFER-CLIP (Zhao and Liu, BMVC 2023; dfer.md §1), on the op interface.
+ *
+ * Video: the CLIP image encoder, fully fine-tuned, on raw [0,1] frames
+ *        [B*T,3,R,R] -> frame features [B,T,E]; a one-layer temporal transformer
+ *        (class token and position embedding, both N(0,1) initialised; pre-LN;
+ *        to_qkv without bias; E/64 heads of 64; tanh-GELU MLP of width 2E);
+ *        output = its class token, no final layer norm -> v [B,E].
+ * Text:  per class, M = 8 learnable context vectors [C,M,T] (N(0,0.02)) in place
+ *        of the "X" tokens of "X X X X X X X X <descriptor>", through the frozen
+ *        text encoder (gradients flow to the contexts) -> t [C,E].
+ * Head:  logits = cos(v, t) / 0.01; cross-entropy.
+ * Learning-rate groups: image encoder, temporal net, prompt learner. */
+#ifndef DFER_MODEL_DFER_CLIP_H
+#define DFER_MODEL_DFER_CLIP_H
+
+#include "model/params.h"
+#include "model/text_tower.h"
+#include "model/vit.h"
+
+enum { DC_GROUP_IMAGE_ENCODER = 0, DC_GROUP_TEMPORAL = 1, DC_GROUP_PROMPT = 2 };
+
+typedef struct DferClipConfig {
+    int frames;          /* T (16) */
+    int num_classes;     /* C */
+    int contexts;        /* M (8) */
+    float logit_scale;   /* 1 / temperature (100) */
+    int train_image_encoder; /* 1 (DFER-CLIP); 0 freezes it */
+} DferClipConfig;
+
+void dfer_clip_config_default(DferClipConfig *cfg);
+
+typedef struct DferClip {
+    DferClipConfig cfg;
+    ClipModel *clip; /* frozen text tower and the initial image-encoder weights; not owned */
+    Ops *ops;
+    ParamSet params;
+    VitParams vit, vit_grad;
+    ClipLayer temporal, temporal_grad;
+    Tensor cls, cls_grad, pos, pos_grad, ctx, ctx_grad;
+    int temporal_heads;
+    int32_t *ids; /* host [C, context]: SOT, M placeholder tokens, descriptor, EOT */
+    int64_t batch;
+    Arena acts, scratch;
+    VitActs vit_acts;
+    Tensor t_in, t_x, t_rows, video, ctx_rows;
+    BlockActs t_block;
+    TextTowerActs text;
+    Tensor vn, tn, logits, loss, dlogits, labels;
+} DferClip;
+
+/* ids: host [C, context] prompts whose positions 1..M are the placeholders. */
+int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const int32_t *ids, uint64_t seed,
+                     DferClip *m, Err *err);
+void dfer_clip_free(DferClip *m);
+/* Same contract as finecliper_step. frames_host: raw [0,1] frames [B*T,3,R,R]. */
+double dfer_clip_step(DferClip *m, const void *frames_host, const int32_t *labels, int batch, int train,
+                      float grad_scale, void *logits_host);
+
+#endif

@@ -1,0 +1,170 @@
+#include "model/layers.h"
+
+#include <string.h>
+
+Tensor tensor_none(void) {
+    Tensor t;
+    memset(&t, 0, sizeof t);
+    t.ndim = 1;
+    return t;
+}
+
+ClipLayer clip_layer_frozen(void) {
+    ClipLayer g;
+    memset(&g, 0, sizeof g);
+    return g;
+}
+
+Tensor tensor_reshape(Tensor t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    int64_t before = tensor_numel(&t);
+    int64_t dims[4] = {d0, d1, d2, d3};
+    t.ndim = ndim;
+    for (int i = 0; i < ndim; i++) t.shape[i] = dims[i];
+    CHECK(tensor_numel(&t) == before, "reshape of %s changes its size", t.name ? t.name : "(unnamed)");
+    return t;
+}
+
+/* Scratch allocation with stack discipline: callers restore `used`. */
+/* A bias that may be absent (data NULL). */
+static const Tensor *bias(const Tensor *b) { return b->data ? b : NULL; }
+
+static Tensor scratch_like(Arena *s, const char *name, Tensor like) {
+    Tensor t = arena_tensor(s, name, like.ndim, like.shape[0], like.shape[1], like.shape[2], like.shape[3]);
+    t.dtype = like.dtype;
+    return t;
+}
+
+/* ---- attention ---------------------------------------------------------------- */
+
+void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads) {
+    acts->ln_mean = arena_tensor(a, "attn.ln_mean", 1, batch * seq, 0, 0, 0);
+    acts->ln_rstd = arena_tensor(a, "attn.ln_rstd", 1, batch * seq, 0, 0, 0);
+    acts->ln_out = arena_tensor(a, "attn.ln_out", 3, batch, seq, width, 0);
+    acts->qkv = arena_tensor(a, "attn.qkv", 3, batch, seq, 3 * width, 0);
+    size_t saved = op_attention_saved_bytes(a->ops, batch, seq, heads);
+    acts->probs = arena_tensor_typed(a, "attn.saved", DT_U8, 1, (int64_t)saved, 0, 0, 0);
+    acts->att = arena_tensor(a, "attn.heads_out", 3, batch, seq, width, 0);
+}
+
+void attn_forward(Ops *ops, const ClipLayer *p, AttnActs *acts, Tensor x, Tensor y, int heads, int causal) {
+    op_layernorm(ops, acts->ln_out, acts->ln_mean, acts->ln_rstd, x, p->ln1_g, p->ln1_b, 1e-5f);
+    op_linear(ops, acts->qkv, acts->ln_out, p->qkv_w, bias(&p->qkv_b));
+    op_attention(ops, acts->att, acts->probs, acts->qkv, heads, causal);
+    op_linear(ops, y, acts->att, p->out_w, bias(&p->out_b));
+}
+
+void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnActs *acts, Tensor x, Tensor dy,
+                   Tensor dx, int accumulate, int heads, int causal, Arena *scratch) {
+    size_t mark = scratch->used;
+    Tensor datt = scratch_like(scratch, "attn.d_heads_out", acts->att);
+    Tensor dqkv = scratch_like(scratch, "attn.d_qkv", acts->qkv);
+    Tensor dln = scratch_like(scratch, "attn.d_ln_out", acts->ln_out);
+    op_linear_backward(ops, datt, g->out_w, g->out_b, dy, acts->att, p->out_w, 0);
+    op_attention_backward(ops, dqkv, datt, acts->qkv, acts->probs, heads, causal);
+    op_linear_backward(ops, dln, g->qkv_w, g->qkv_b, dqkv, acts->ln_out, p->qkv_w, 0);
+    op_layernorm_backward(ops, dx, g->ln1_g, g->ln1_b, dln, x, acts->ln_mean, acts->ln_rstd, p->ln1_g, accumulate);
+    scratch->used = mark;
+}
+
+/* ---- MLP ------------------------------------------------------------------------ */
+
+void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden) {
+    acts->ln_mean = arena_tensor(a, "mlp.ln_mean", 1, batch * seq, 0, 0, 0);
+    acts->ln_rstd = arena_tensor(a, "mlp.ln_rstd", 1, batch * seq, 0, 0, 0);
+    acts->ln_out = arena_tensor(a, "mlp.ln_out", 3, batch, seq, width, 0);
+    acts->pre = arena_tensor(a, "mlp.fc1_out", 3, batch, seq, hidden, 0);
+    acts->act = arena_tensor(a, "mlp.act_out", 3, batch, seq, hidden, 0);
+}
+
+void mlp_forward(Ops *ops, const ClipLayer *p, MlpActs *acts, Tensor x, Tensor y, Activation act) {
+    op_layernorm(ops, acts->ln_out, acts->ln_mean, acts->ln_rstd, x, p->ln2_g, p->ln2_b, 1e-5f);
+    op_linear(ops, acts->pre, acts->ln_out, p->fc1_w, bias(&p->fc1_b));
+    op_activation(ops, act, acts->act, acts->pre);
+    op_linear(ops, y, acts->act, p->fc2_w, bias(&p->fc2_b));
+}
+
+void mlp_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const MlpActs *acts, Tensor x, Tensor dy,
+                  Tensor dx, int accumulate, Activation act, Tensor extra_dln, Arena *scratch) {
+    size_t mark = scratch->used;
+    Tensor dh = scratch_like(scratch, "mlp.d_hidden", acts->act);
+    Tensor dln = scratch_like(scratch, "mlp.d_ln_out", acts->ln_out);
+    op_linear_backward(ops, dh, g->fc2_w, g->fc2_b, dy, acts->act, p->fc2_w, 0);
+    op_activation_backward(ops, act, dh, dh, acts->pre);
+    op_linear_backward(ops, dln, g->fc1_w, g->fc1_b, dh, acts->ln_out, p->fc1_w, 0);
+    if (extra_dln.data) op_add(ops, dln, dln, extra_dln);
+    op_layernorm_backward(ops, dx, g->ln2_g, g->ln2_b, dln, x, acts->ln_mean, acts->ln_rstd, p->ln2_g, accumulate);
+    scratch->used = mark;
+}
+
+/* ---- adapter ---------------------------------------------------------------------- */
+
+void adapter_acts_alloc(Arena *a, AdapterActs *acts, int64_t rows, int64_t bottleneck) {
+    acts->pre = arena_tensor(a, "adapter.fc1_out", 2, rows, bottleneck, 0, 0);
+    acts->act = arena_tensor(a, "adapter.gelu_out", 2, rows, bottleneck, 0, 0);
+}
+
+void adapter_forward(Ops *ops, const AdapterParams *p, AdapterActs *acts, Tensor x, Tensor y, int skip, float scale) {
+    int64_t rows = tensor_numel(&x) / x.shape[x.ndim - 1];
+    Tensor x2 = tensor_reshape(x, 2, rows, x.shape[x.ndim - 1], 0, 0);
+    Tensor y2 = tensor_reshape(y, 2, rows, y.shape[y.ndim - 1], 0, 0);
+    op_linear(ops, acts->pre, x2, p->fc1_w, &p->fc1_b);
+    op_activation(ops, ACT_GELU_ERF, acts->act, acts->pre);
+    op_linear(ops, y2, acts->act, p->fc2_w, &p->fc2_b);
+    if (scale != 1.0f) op_scale(ops, y2, scale);
+    if (skip) op_add(ops, y2, y2, x2);
+}
+
+void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, const AdapterActs *acts, Tensor x,
+                      Tensor dy, Tensor dx, int accumulate, int skip, float scale, Arena *scratch) {
+    size_t mark = scratch->used;
+    int64_t rows = tensor_numel(&x) / x.shape[x.ndim - 1], width = x.shape[x.ndim - 1];
+    Tensor dy2 = tensor_reshape(dy, 2, rows, width, 0, 0);
+    Tensor dx2 = tensor_reshape(dx, 2, rows, width, 0, 0);
+    Tensor dys = dy2;
+    if (scale != 1.0f) { /* d(fc2 output) = scale * dy */
+        dys = scratch_like(scratch, "adapter.d_scaled", dy2);
+        ops_copy(ops, dys, dy2);
+        op_scale(ops, dys, scale);
+    }
+    Tensor dh = scratch_like(scratch, "adapter.d_hidden", acts->act);
+    op_linear_backward(ops, dh, g->fc2_w, g->fc2_b, dys, acts->act, p->fc2_w, 0);
+    op_activation_backward(ops, ACT_GELU_ERF, dh, dh, acts->pre);
+    Tensor x2 = tensor_reshape(x, 2, rows, width, 0, 0);
+    /* dx (=|+=) fc1 path; the skip connection adds dy itself. */
+    op_linear_backward(ops, dx2, g->fc1_w, g->fc1_b, dh, x2, p->fc1_w, accumulate);
+    if (skip) op_axpy(ops, dx2, 1.0f, dy2);
+    scratch->used = mark;
+}
+
+/* ---- block ------------------------------------------------------------------------ */
+
+void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int heads) {
+    acts->x_in = arena_tensor(a, "block.x_in", 3, batch, seq, width, 0);
+    acts->x_mid = arena_tensor(a, "block.x_mid", 3, batch, seq, width, 0);
+    attn_acts_alloc(a, &acts->attn, batch, seq, width, heads);
+    mlp_acts_alloc(a, &acts->mlp, batch, seq, width, hidden);
+}
+
+void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int heads, int causal, Activation act,
+                   Arena *scratch) {
+    size_t mark = scratch->used;
+    Tensor y = scratch_like(scratch, "block.sublayer_out", x);
+    ops_copy(ops, acts->x_in, x);
+    attn_forward(ops, p, &acts->attn, acts->x_in, y, heads, causal);
+    op_add(ops, acts->x_mid, acts->x_in, y);
+    mlp_forward(ops, p, &acts->mlp, acts->x_mid, y, act);
+    op_add(ops, x, acts->x_mid, y);
+    scratch->used = mark;
+}
+
+void block_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const BlockActs *acts, Tensor dx, int heads,
+                    int causal, Activation act, Arena *scratch) {
+    /* out = x_mid + mlp(x_mid): d x_mid = dout + mlp'(dout); x_mid = x + attn(x): dx = dmid + attn'(dmid). */
+    size_t mark = scratch->used;
+    Tensor dmid = scratch_like(scratch, "block.d_mid", dx);
+    ops_copy(ops, dmid, dx);
+    mlp_backward(ops, p, g, &acts->mlp, acts->x_mid, dx, dmid, 1, act, tensor_none(), scratch);
+    ops_copy(ops, dx, dmid);
+    attn_backward(ops, p, g, &acts->attn, acts->x_in, dmid, dx, 1, heads, causal, scratch);
+    scratch->used = mark;
+}

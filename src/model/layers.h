@@ -1,0 +1,85 @@
+/* Trainable building blocks shared by every model: the attention and MLP
+ * sublayers of a pre-LN transformer block, bottleneck adapters, and the whole
+ * CLIP block, each with a forward that keeps what backward needs and a
+ * backward that computes input gradients always and parameter gradients only
+ * where the gradient tensor has data (frozen weights get no weight GEMM).
+ *
+ * Shapes: x [B,S,X] (B sequences of S tokens, width X); heads H; Dh = X/H. */
+#ifndef DFER_MODEL_LAYERS_H
+#define DFER_MODEL_LAYERS_H
+
+#include "model/clip.h"
+#include "ops/arena.h"
+
+/* ---- attention sublayer: y = out_proj(MHA(ln_1(x))) -------------------------- */
+typedef struct AttnActs {
+    Tensor ln_mean, ln_rstd; /* [B*S] */
+    Tensor ln_out;           /* [B,S,X] */
+    Tensor qkv;              /* [B,S,3X] */
+    Tensor probs;            /* backend-specific saved attention state */
+    Tensor att;              /* [B,S,X] heads concatenated, before out_proj */
+} AttnActs;
+
+void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads);
+/* p: ln1_g/b, qkv_w/b, out_w/b of a ClipLayer. y is overwritten. */
+void attn_forward(Ops *ops, const ClipLayer *p, AttnActs *acts, Tensor x, Tensor y, int heads, int causal);
+/* dx (= or += with accumulate) from dy; parameter grads into g (ClipLayer of gradient tensors, data NULL = frozen).
+ * Temporaries come from scratch (restored on return). */
+void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnActs *acts, Tensor x, Tensor dy,
+                   Tensor dx, int accumulate, int heads, int causal, Arena *scratch);
+
+/* ---- MLP sublayer: y = fc2(act(fc1(ln_2(x)))) --------------------------------------- */
+typedef struct MlpActs {
+    Tensor ln_mean, ln_rstd, ln_out; /* [B*S], [B*S], [B,S,X] */
+    Tensor pre;                      /* [B,S,4X] fc1 output */
+    Tensor act;                      /* [B,S,4X] after the activation */
+} MlpActs;
+
+/* hidden: the MLP's inner width (4X for CLIP; DFER-CLIP's temporal block uses 2X). */
+void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden);
+void mlp_forward(Ops *ops, const ClipLayer *p, MlpActs *acts, Tensor x, Tensor y, Activation act);
+/* extra_dln (data may be NULL): a further gradient w.r.t. ln_2(x) from another consumer of
+ * the normalised input (AIM's MLP adapter), added before the layer-norm backward. */
+void mlp_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const MlpActs *acts, Tensor x, Tensor dy,
+                  Tensor dx, int accumulate, Activation act, Tensor extra_dln, Arena *scratch);
+
+/* ---- bottleneck adapter: y = [x +] scale * fc2(gelu_erf(fc1(x))) ------------------------ */
+typedef struct AdapterParams {
+    Tensor fc1_w, fc1_b; /* [R, X], [R]  (R = bottleneck, 0.25 X) */
+    Tensor fc2_w, fc2_b; /* [X, R], [X]  (zero-initialised: the adapter starts as identity or zero) */
+} AdapterParams;
+typedef struct AdapterActs {
+    Tensor pre, act; /* [N, R] */
+} AdapterActs;
+
+void adapter_acts_alloc(Arena *a, AdapterActs *acts, int64_t rows, int64_t bottleneck);
+/* y overwritten; skip = 1 adds x (y may not alias x). */
+void adapter_forward(Ops *ops, const AdapterParams *p, AdapterActs *acts, Tensor x, Tensor y, int skip, float scale);
+void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, const AdapterActs *acts, Tensor x,
+                      Tensor dy, Tensor dx, int accumulate, int skip, float scale, Arena *scratch);
+
+/* ---- the plain CLIP block: x1 = x + attn(x); out = x1 + mlp(x1) ---------------------------
+ * Any bias tensor with data NULL is absent (DFER-CLIP's to_qkv has none). */
+typedef struct BlockActs {
+    Tensor x_in; /* [B,S,X] copy of the block input */
+    Tensor x_mid; /* [B,S,X] after the attention residual */
+    AttnActs attn;
+    MlpActs mlp;
+} BlockActs;
+
+void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int heads);
+/* In place on x [B,S,X]. */
+void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int heads, int causal, Activation act,
+                   Arena *scratch);
+/* dx [B,S,X] is the gradient of the block output on entry and of its input on return (in place). */
+void block_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const BlockActs *acts, Tensor dx, int heads,
+                    int causal, Activation act, Arena *scratch);
+
+/* A tensor view with a new shape over the same data (numel must agree). */
+Tensor tensor_reshape(Tensor t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
+/* A tensor with data NULL: "not computed" / "frozen". */
+Tensor tensor_none(void);
+/* A ClipLayer whose tensors all have data NULL: "every weight frozen". */
+ClipLayer clip_layer_frozen(void);
+
+#endif

@@ -1,0 +1,91 @@
+#include "model/vit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void vit_params_from_clip(const ClipModel *clip, VitParams *p) {
+    p->patch_w = clip->patch_w;
+    p->class_emb = clip->class_emb;
+    p->pos = clip->vis_pos;
+    p->ln_pre_g = clip->ln_pre_g, p->ln_pre_b = clip->ln_pre_b;
+    p->ln_post_g = clip->ln_post_g, p->ln_post_b = clip->ln_post_b;
+    p->proj = clip->vis_proj;
+    p->layers = clip->vis_layers;
+}
+
+void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n) {
+    int64_t R = c->image_size, P = c->patch_size, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
+    memset(acts, 0, sizeof *acts);
+    acts->n = n;
+    acts->images = arena_tensor(a, "vit.images", 4, n, 3, R, R);
+    acts->patches = arena_tensor(a, "vit.patches", 2, n * g * g, 3 * P * P, 0, 0);
+    acts->emb = arena_tensor(a, "vit.patch_embeddings", 3, n, g * g, W, 0);
+    acts->x_tok = arena_tensor(a, "vit.tokens", 3, n, S, W, 0);
+    acts->pre_mean = arena_tensor(a, "vit.ln_pre_mean", 1, n * S, 0, 0, 0);
+    acts->pre_rstd = arena_tensor(a, "vit.ln_pre_rstd", 1, n * S, 0, 0, 0);
+    acts->x = arena_tensor(a, "vit.x", 3, n, S, W, 0);
+    acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(BlockActs));
+    for (int l = 0; l < c->vision_layers; l++) block_acts_alloc(a, &acts->blocks[l], n, S, W, 4 * W, c->vision_heads);
+    acts->cls_rows = arena_tensor_typed(a, "vit.cls_rows", DT_I32, 1, n, 0, 0, 0);
+    acts->cls = arena_tensor(a, "vit.cls", 2, n, W, 0, 0);
+    acts->post_mean = arena_tensor(a, "vit.ln_post_mean", 1, n, 0, 0, 0);
+    acts->post_rstd = arena_tensor(a, "vit.ln_post_rstd", 1, n, 0, 0, 0);
+    acts->post_out = arena_tensor(a, "vit.ln_post_out", 2, n, W, 0, 0);
+    acts->feat = arena_tensor(a, "vit.features", 2, n, c->embed_dim, 0, 0);
+}
+
+void vit_acts_free(VitActs *acts) {
+    free(acts->blocks);
+    acts->blocks = NULL;
+}
+
+void vit_forward(Ops *ops, const ClipConfig *c, const VitParams *p, VitActs *acts, const void *images_host,
+                 Arena *scratch) {
+    int64_t n = acts->n, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
+    Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
+    ops_upload(ops, acts->images.data, images_host, tensor_bytes(&acts->images));
+    op_im2col_patches(ops, acts->patches, acts->images, c->patch_size);
+    op_linear(ops, tensor_reshape(acts->emb, 2, n * g * g, W, 0, 0), acts->patches, p->patch_w, NULL);
+    op_prepend_token(ops, acts->x_tok, acts->emb, p->class_emb);
+    op_add_broadcast(ops, acts->x_tok, p->pos);
+    op_layernorm(ops, acts->x, acts->pre_mean, acts->pre_rstd, acts->x_tok, p->ln_pre_g, p->ln_pre_b, 1e-5f);
+    for (int l = 0; l < c->vision_layers; l++)
+        block_forward(ops, &p->layers[l], &acts->blocks[l], acts->x, c->vision_heads, 0, act, scratch);
+    int32_t *rows = xmalloc((size_t)n * sizeof(int32_t));
+    for (int64_t i = 0; i < n; i++) rows[i] = (int32_t)(i * S);
+    ops_upload(ops, acts->cls_rows.data, rows, (size_t)n * sizeof(int32_t));
+    free(rows);
+    op_gather_rows(ops, acts->cls, acts->x, acts->cls_rows);
+    op_layernorm(ops, acts->post_out, acts->post_mean, acts->post_rstd, acts->cls, p->ln_post_g, p->ln_post_b, 1e-5f);
+    op_linear(ops, acts->feat, acts->post_out, p->proj, NULL);
+}
+
+void vit_backward(Ops *ops, const ClipConfig *c, const VitParams *p, const VitParams *g, const VitActs *acts,
+                  Tensor dfeat, Arena *scratch) {
+    int64_t n = acts->n, grid = clip_grid(c), S = grid * grid + 1, W = c->vision_width;
+    Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
+    size_t mark = scratch->used;
+    Tensor dpost = arena_tensor(scratch, "vit.d_ln_post_out", 2, n, W, 0, 0);
+    Tensor dcls = arena_tensor(scratch, "vit.d_cls", 2, n, W, 0, 0);
+    Tensor dx = arena_tensor(scratch, "vit.d_x", 3, n, S, W, 0);
+    op_linear_backward(ops, dpost, g->proj, tensor_none(), dfeat, acts->post_out, p->proj, 0);
+    op_layernorm_backward(ops, dcls, g->ln_post_g, g->ln_post_b, dpost, acts->cls, acts->post_mean, acts->post_rstd,
+                          p->ln_post_g, 0);
+    ops_zero(ops, dx);
+    op_gather_rows_backward(ops, dx, dcls, acts->cls_rows);
+    for (int l = c->vision_layers - 1; l >= 0; l--)
+        block_backward(ops, &p->layers[l], &g->layers[l], &acts->blocks[l], dx, c->vision_heads, 0, act, scratch);
+    int trains_input = g->ln_pre_g.data || g->ln_pre_b.data || g->pos.data || g->class_emb.data || g->patch_w.data;
+    if (trains_input) {
+        Tensor dtok = arena_tensor(scratch, "vit.d_tokens", 3, n, S, W, 0);
+        op_layernorm_backward(ops, dtok, g->ln_pre_g, g->ln_pre_b, dx, acts->x_tok, acts->pre_mean, acts->pre_rstd,
+                              p->ln_pre_g, 0);
+        if (g->pos.data) op_add_broadcast_backward(ops, g->pos, dtok);
+        Tensor demb = arena_tensor(scratch, "vit.d_patch_embeddings", 3, n, grid * grid, W, 0);
+        op_prepend_token_backward(ops, demb, g->class_emb, dtok);
+        if (g->patch_w.data)
+            op_linear_backward(ops, tensor_none(), g->patch_w, tensor_none(),
+                               tensor_reshape(demb, 2, n * grid * grid, W, 0, 0), acts->patches, p->patch_w, 0);
+    }
+    scratch->used = mark;
+}

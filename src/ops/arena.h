@@ -1,0 +1,31 @@
+/* A bump allocator for activations on the ops context's device. A model runs
+ * its forward pass once against a measuring arena (no memory) to learn the
+ * peak, then against a real one; reset() between steps reuses the block.
+ * This is also where a memory cap is enforced: an arena never grows. */
+#ifndef DFER_OPS_ARENA_H
+#define DFER_OPS_ARENA_H
+
+#include "ops/ops.h"
+
+typedef struct Arena {
+    Ops *ops;
+    char *base;      /* NULL while measuring */
+    size_t capacity; /* bytes */
+    size_t used, peak;
+    DType dtype;     /* default dtype of arena_tensor (F32, or F64 for gradient checks) */
+} Arena;
+
+void arena_init_measuring(Arena *a, Ops *ops, DType dtype);
+/* Allocates `bytes` on the device; fatal if the device has no room. */
+void arena_init(Arena *a, Ops *ops, size_t bytes, DType dtype);
+void arena_free(Arena *a);
+void arena_reset(Arena *a);
+/* Bytes still free. */
+size_t arena_available(const Arena *a);
+/* A tensor of the arena's dtype (64-byte aligned); data is NULL while measuring.
+ * Fatal with the tensor's name when the arena is full. */
+Tensor arena_tensor(Arena *a, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
+Tensor arena_tensor_typed(Arena *a, const char *name, DType dtype, int ndim, int64_t d0, int64_t d1, int64_t d2,
+                          int64_t d3);
+
+#endif

@@ -1,0 +1,174 @@
+/* The op interface: the one vocabulary in which every model (CLIP towers,
+ * adapters, FineCLIPER, DFER-CLIP) is written. Two backends implement it:
+ *   - CPU (src/ops/cpu_ops.c): fp32 everywhere, GEMMs through OpenBLAS. It is the
+ *     executable specification; every other backend is tested against it.
+ *   - CUDA (kernels/): bf16 storage, fp32 accumulation and statistics.
+ * Model code never touches a device; kernels never know about models.
+ *
+ * Conventions
+ *  - The CPU backend computes in the tensors' dtype, F32 or F64 (F64 serves the
+ *    gradient checks and tight parity tests); the CUDA backend mixes BF16/F32.
+ *  - Tensors are row-major and contiguous; the leading dimensions of an
+ *    activation are flattened into rows: x [N, D] means N rows of D features.
+ *  - Linear weights are stored [out, in] (y = x W^T + b), as in PyTorch.
+ *  - Tensors passed to an op live on the op context's device.
+ *  - Shape disagreements are programming errors: fatal, naming the tensors. */
+#ifndef DFER_OPS_OPS_H
+#define DFER_OPS_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/check.h"
+#include "core/tensor.h"
+
+typedef enum Backend { BACKEND_CPU = 0, BACKEND_CUDA = 1 } Backend;
+
+typedef struct Ops Ops;
+
+/* Creates a context. BACKEND_CUDA fails with a message when there is no GPU or
+ * the build has no CUDA. threads <= 0: all cores (CPU backend). */
+int ops_create(Backend backend, int threads, Ops **out, Err *err);
+void ops_destroy(Ops *ops);
+Backend ops_backend(const Ops *ops);
+const char *ops_describe(const Ops *ops); /* "cpu (2 threads, OpenBLAS)" */
+int ops_threads(const Ops *ops);
+/* The backend that `auto` means here: CUDA if built with it and a GPU exists. */
+Backend ops_default_backend(void);
+
+/* Device memory. */
+void *ops_alloc(Ops *ops, size_t bytes);
+void ops_free(Ops *ops, void *ptr);
+void ops_upload(Ops *ops, void *dst_device, const void *src_host, size_t bytes);
+void ops_download(Ops *ops, void *dst_host, const void *src_device, size_t bytes);
+void ops_zero(Ops *ops, Tensor t);
+/* dst = src on the device (same size). */
+void ops_copy(Ops *ops, Tensor dst, Tensor src);
+void ops_sync(Ops *ops);
+
+/* ---- activation functions ---------------------------------------------- */
+typedef enum Activation {
+    ACT_QUICKGELU = 0, /* x * sigmoid(1.702 x): CLIP */
+    ACT_GELU_ERF,      /* exact GELU 0.5 x (1 + erf(x / sqrt 2)): AIM adapters */
+    ACT_GELU_TANH,     /* tanh approximation: DFER-CLIP temporal transformer */
+} Activation;
+
+/* ---- forward ops --------------------------------------------------------- */
+
+/* y[N,O] = x[N,I] w[O,I]^T (+ b[O] when b != NULL). */
+void op_linear(Ops *ops, Tensor y, Tensor x, Tensor w, const Tensor *b);
+
+/* c[M,N] = alpha * op(a) op(b) + beta * c, op(a) = a [M,K] or a^T (a stored [K,M]),
+ * op(b) = b [K,N] or b^T (b stored [N,K]). */
+void op_matmul(Ops *ops, Tensor c, Tensor a, Tensor b, int trans_a, int trans_b, float alpha, float beta);
+
+/* Row-wise layer norm of x[N,D]: y = (x - mean) * rstd * g + b.
+ * mean[N], rstd[N] are written when their data is non-NULL (kept for backward). */
+void op_layernorm(Ops *ops, Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor g, Tensor b, float eps);
+
+/* y = act(x), elementwise, same shape. */
+void op_activation(Ops *ops, Activation act, Tensor y, Tensor x);
+
+/* y = a + b (same shapes; y may alias a or b). */
+void op_add(Ops *ops, Tensor y, Tensor a, Tensor b);
+/* y += alpha * x. */
+void op_axpy(Ops *ops, Tensor y, float alpha, Tensor x);
+/* y[B,S,D] += p[S,D] for every b (positional embeddings). */
+void op_add_broadcast(Ops *ops, Tensor y, Tensor p);
+
+/* Multi-head self-attention core on packed projections.
+ * qkv[B,S,3*H*Dh] (q, k, v blocks of H*Dh features each; head h at h*Dh),
+ * out[B,S,H*Dh] = concat_h softmax(q_h k_h^T / sqrt(Dh) + mask) v_h.
+ * causal = 1 masks j > i. `saved` keeps what backward needs; size it with
+ * op_attention_saved_bytes (backend-specific; may be 0 for inference: pass a
+ * tensor with data == NULL). */
+void op_attention(Ops *ops, Tensor out, Tensor saved, Tensor qkv, int heads, int causal);
+size_t op_attention_saved_bytes(const Ops *ops, int64_t batch, int64_t seq, int heads);
+
+/* y[N,D] = table[ids[n], :]; ids is I32 [N], each in [0, V). */
+void op_embedding(Ops *ops, Tensor y, Tensor table, Tensor ids);
+/* y[N,D] = x[idx[n], :] for a row index per output row (EOT pooling, CLS pick). idx is I32 [N]. */
+void op_gather_rows(Ops *ops, Tensor y, Tensor x, Tensor idx);
+
+/* y[idx[n], :] = x[n, :] (overwrite; DFER-CLIP's learnable contexts placed into
+ * prompt embeddings). Its backward is op_gather_rows of dy at idx. */
+void op_scatter_rows(Ops *ops, Tensor y, Tensor x, Tensor idx);
+
+/* Cuts images[B,3,R,R] into patches[B*g*g, 3*P*P] (patch index = row*g + col,
+ * features in (channel, ky, kx) order): the conv-as-GEMM layout of CLIP's conv1. */
+void op_im2col_patches(Ops *ops, Tensor patches, Tensor images, int patch);
+/* y[B,S+1,D]: row 0 of each batch item is tok[D], rows 1..S are x[B,S,D]. */
+void op_prepend_token(Ops *ops, Tensor y, Tensor x, Tensor tok);
+
+/* y[N,D] = x / max(||x||_2, eps) per row. */
+void op_l2_normalize(Ops *ops, Tensor y, Tensor x, float eps);
+
+/* y[A,C,B,D] = x[A,B,C,D] (swap of the two middle axes: frames <-> tokens). */
+void op_permute_0213(Ops *ops, Tensor y, Tensor x);
+
+/* y[B,D] = mean over T of x[B,T,D]. */
+void op_mean_dim1(Ops *ops, Tensor y, Tensor x);
+
+/* y *= alpha. */
+void op_scale(Ops *ops, Tensor y, float alpha);
+
+/* Softmax cross-entropy, forward and backward in one pass, over logits[N,C]
+ * with labels (I32 [N], each in [0,C)). Writes loss[N] (per row) and, when
+ * dlogits.data != NULL, dlogits = (softmax - onehot) * grad_scale (grad_scale
+ * is typically 1/global_batch). */
+void op_cross_entropy(Ops *ops, Tensor loss, Tensor dlogits, Tensor logits, Tensor labels, float grad_scale);
+
+/* Sum of squares of all elements (for gradient norms), returned to the host. */
+double op_sum_squares(Ops *ops, Tensor x);
+
+/* ---- optimiser updates (elementwise over flat buffers) ----------------------------
+ * SGD, PyTorch semantics with coupled weight decay:
+ *   g' = g + wd*w;  buf = momentum*buf + g' (buf = g' on the first step);  w -= lr*buf
+ * AdamW (decoupled decay), step counted from 1:
+ *   w -= lr*wd*w;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *   w -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps) */
+void op_sgd_update(Ops *ops, Tensor w, Tensor g, Tensor buf, float lr, float momentum, float weight_decay,
+                   int first_step);
+void op_adamw_update(Ops *ops, Tensor w, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                     float weight_decay, int step);
+
+/* ---- backward ops ---------------------------------------------------------------
+ * Gradient conventions: gradients of parameters ACCUMULATE (+=; the trainer
+ * zeroes them once per step), so micro-batches and shared parameters add up.
+ * Gradients of activations OVERWRITE unless the op takes `accumulate`, used
+ * where an activation feeds several consumers (residual streams).
+ * A NULL gradient (or one with data == NULL) is not computed: frozen weights
+ * get no weight-gradient GEMM. */
+
+/* For y = x w^T + b: dx (=, or += if accumulate) = dy w; dw += dy^T x; db += sum_rows dy. */
+void op_linear_backward(Ops *ops, Tensor dx, Tensor dw, Tensor db, Tensor dy, Tensor x, Tensor w, int accumulate);
+
+/* For y = layernorm(x): dx (= or +=) ; dg += sum(dy * xhat); db += sum(dy). */
+void op_layernorm_backward(Ops *ops, Tensor dx, Tensor dg, Tensor db, Tensor dy, Tensor x, Tensor mean, Tensor rstd,
+                           Tensor g, int accumulate);
+
+/* dx = dy * act'(x) (dx may alias dy). */
+void op_activation_backward(Ops *ops, Activation act, Tensor dx, Tensor dy, Tensor x);
+
+/* dqkv[B,S,3W] (overwritten) from dout[B,S,W], the forward input qkv and what
+ * the forward saved. */
+void op_attention_backward(Ops *ops, Tensor dqkv, Tensor dout, Tensor qkv, Tensor saved, int heads, int causal);
+
+/* dtable[ids[n]] += dy[n] (scatter-add; also the backward of op_gather_rows with
+ * the roles named: dx += scatter of dy at idx). */
+void op_embedding_backward(Ops *ops, Tensor dtable, Tensor dy, Tensor ids);
+void op_gather_rows_backward(Ops *ops, Tensor dx, Tensor dy, Tensor idx);
+
+/* For y = prepend_token(x, tok): dx (=) = dy[:,1:], dtok += sum_b dy[:,0]. */
+void op_prepend_token_backward(Ops *ops, Tensor dx, Tensor dtok, Tensor dy);
+
+/* For y += p broadcast: dp += sum over copies of dy. */
+void op_add_broadcast_backward(Ops *ops, Tensor dp, Tensor dy);
+
+/* For y = x / max(|x|, eps): dx (=) = (dy - y (y . dy)) / max(|x|, eps). */
+void op_l2_normalize_backward(Ops *ops, Tensor dx, Tensor dy, Tensor x, float eps);
+
+/* For y = mean_T x: dx[b,t,:] (=) = dy[b,:] / T. */
+void op_mean_dim1_backward(Ops *ops, Tensor dx, Tensor dy);
+
+#endif

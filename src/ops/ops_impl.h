@@ -1,0 +1,78 @@
+/* For backends only: the table of functions a backend provides. ops.c checks
+ * arguments and shapes once for all backends, then calls through this table
+ * with the same tensors (backends read dtypes from them: the CPU backend
+ * takes F32 only, the CUDA backend mixes BF16 and F32). */
+#ifndef DFER_OPS_IMPL_H
+#define DFER_OPS_IMPL_H
+
+#include "ops/ops.h"
+
+typedef const Tensor *T;
+
+typedef struct OpsVtable {
+    void *(*alloc)(Ops *ops, size_t bytes);
+    void (*free)(Ops *ops, void *ptr);
+    void (*upload)(Ops *ops, void *dst, const void *src, size_t bytes);
+    void (*download)(Ops *ops, void *dst, const void *src, size_t bytes);
+    void (*zero)(Ops *ops, T t);
+    void (*copy)(Ops *ops, void *dst, const void *src, size_t bytes); /* device to device */
+    void (*sync)(Ops *ops);
+
+    void (*linear)(Ops *ops, T y, T x, T w, T b /* may be NULL */);
+    void (*matmul)(Ops *ops, T c, T a, T b, int trans_a, int trans_b, float alpha, float beta);
+    void (*layernorm)(Ops *ops, T y, T mean, T rstd, T x, T g, T b, float eps);
+    void (*activation)(Ops *ops, Activation act, T y, T x);
+    void (*add)(Ops *ops, T y, T a, T b);
+    void (*axpy)(Ops *ops, T y, float alpha, T x);
+    void (*add_broadcast)(Ops *ops, T y, T p);
+    void (*attention)(Ops *ops, T out, T saved, T qkv, int heads, int causal);
+    size_t (*attention_saved_bytes)(int64_t batch, int64_t seq, int heads);
+    void (*embedding)(Ops *ops, T y, T table, T ids);
+    void (*gather_rows)(Ops *ops, T y, T x, T idx);
+    void (*scatter_rows)(Ops *ops, T y, T x, T idx);
+    void (*im2col_patches)(Ops *ops, T patches, T images, int patch);
+    void (*prepend_token)(Ops *ops, T y, T x, T tok);
+    void (*l2_normalize)(Ops *ops, T y, T x, float eps);
+    void (*permute_0213)(Ops *ops, T y, T x);
+    void (*mean_dim1)(Ops *ops, T y, T x);
+    void (*scale)(Ops *ops, T y, float alpha);
+    void (*cross_entropy)(Ops *ops, T loss, T dlogits, T logits, T labels, float grad_scale);
+    double (*sum_squares)(Ops *ops, T x);
+
+    void (*sgd_update)(Ops *ops, T w, T g, T buf, float lr, float momentum, float wd, int first);
+    void (*adamw_update)(Ops *ops, T w, T g, T m, T v, float lr, float b1, float b2, float eps, float wd, int step);
+
+    /* backward */
+    void (*linear_backward)(Ops *ops, T dx, T dw, T db, T dy, T x, T w, int accumulate);
+    void (*layernorm_backward)(Ops *ops, T dx, T dg, T db, T dy, T x, T mean, T rstd, T g, int accumulate);
+    void (*activation_backward)(Ops *ops, Activation act, T dx, T dy, T x);
+    void (*attention_backward)(Ops *ops, T dqkv, T dout, T qkv, T saved, int heads, int causal);
+    void (*embedding_backward)(Ops *ops, T dtable, T dy, T ids);
+    void (*gather_rows_backward)(Ops *ops, T dx, T dy, T idx);
+    void (*prepend_token_backward)(Ops *ops, T dx, T dtok, T dy);
+    void (*add_broadcast_backward)(Ops *ops, T dp, T dy);
+    void (*l2_normalize_backward)(Ops *ops, T dx, T dy, T x, float eps);
+    void (*mean_dim1_backward)(Ops *ops, T dx, T dy);
+} OpsVtable;
+
+struct Ops {
+    Backend backend;
+    const OpsVtable *vt;
+    int threads;
+    void *impl;
+    char desc[160];
+};
+
+/* Shape helpers shared by backends: rows = product of all but the last dim. */
+static inline int64_t ops_rows(T t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim - 1; i++) n *= t->shape[i];
+    return n;
+}
+static inline int64_t ops_cols(T t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+
+/* Backend constructors. */
+int cpu_ops_init(Ops *ops, int threads, Err *err);
+void cpu_ops_release(Ops *ops);
+
+#endif

@@ -1,0 +1,398 @@
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "text/tokenizer.h"
+
+#include <libgen.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unicase.h>
+#include <unistr.h>
+#include <zlib.h>
+
+#include "core/fsutil.h"
+#include "text/html_unescape.h"
+
+#define N_MERGES 48894
+
+/* Merge table: (left id, right id) -> rank, in an open-addressed hash. The merged
+ * token of rank r has id 512 + r. */
+typedef struct MergeSlot {
+    uint64_t key;   /* (left << 32 | right) + 1; 0 = empty */
+    int32_t rank;   /* as Python's bpe_ranks: a repeated pair keeps its last rank */
+    int32_t result; /* id of the merged string (the encoder's last id for a repeated string) */
+} MergeSlot;
+
+struct ClipTokenizer {
+    char **token_text;      /* id -> its symbol string (mapped bytes, "</w>" suffix) */
+    MergeSlot *merges;
+    uint32_t merge_mask;
+    int byte_id[256];       /* byte -> id of its single-character symbol */
+    unsigned char id_byte[256]; /* inverse for ids 0..255 */
+    pcre2_code *pattern;
+};
+
+/* ---- vocabulary --------------------------------------------------------------- */
+
+/* bytes_to_unicode: printable bytes keep their code point; the other 68 map to
+ * U+0100.. in increasing byte order. The 256 base ids follow that list. */
+static void byte_table(int byte_id[256], unsigned char id_byte[256], uint32_t byte_char[256]) {
+    int order[256], n = 0;
+    char printable[256] = {0};
+    for (int b = 33; b <= 126; b++) printable[b] = 1;
+    for (int b = 161; b <= 172; b++) printable[b] = 1;
+    for (int b = 174; b <= 255; b++) printable[b] = 1;
+    for (int b = 0; b < 256; b++)
+        if (printable[b]) order[n++] = b, byte_char[b] = (uint32_t)b;
+    int extra = 0;
+    for (int b = 0; b < 256; b++)
+        if (!printable[b]) order[n++] = b, byte_char[b] = 256u + (uint32_t)extra++;
+    for (int i = 0; i < 256; i++) byte_id[order[i]] = i, id_byte[i] = (unsigned char)order[i];
+}
+
+static char *utf8_of(uint32_t c) {
+    char *s = xmalloc(5);
+    int len = u8_uctomb((uint8_t *)s, c, 4);
+    s[len > 0 ? len : 0] = 0;
+    return s;
+}
+
+/* string -> id lookup used while building the merge table */
+typedef struct StrMap {
+    const char **keys;
+    int *vals;
+    uint32_t mask;
+} StrMap;
+
+static uint64_t fnv(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static void strmap_put(StrMap *m, const char *k, int v) {
+    uint32_t h = (uint32_t)fnv(k) & m->mask;
+    while (m->keys[h] && strcmp(m->keys[h], k)) h = (h + 1) & m->mask;
+    m->keys[h] = k;
+    m->vals[h] = v;
+}
+
+static int strmap_get(const StrMap *m, const char *k) {
+    uint32_t h = (uint32_t)fnv(k) & m->mask;
+    while (m->keys[h]) {
+        if (!strcmp(m->keys[h], k)) return m->vals[h];
+        h = (h + 1) & m->mask;
+    }
+    return -1;
+}
+
+static uint64_t pair_key(int a, int b) { return (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1; }
+
+static const MergeSlot *merge_find(const ClipTokenizer *t, int a, int b) {
+    uint64_t k = pair_key(a, b);
+    uint32_t h = (uint32_t)(k * 0x9E3779B97F4A7C15ull >> 32) & t->merge_mask;
+    while (t->merges[h].key) {
+        if (t->merges[h].key == k) return &t->merges[h];
+        h = (h + 1) & t->merge_mask;
+    }
+    return NULL;
+}
+
+static void merge_put(ClipTokenizer *t, int a, int b, int rank) {
+    uint64_t k = pair_key(a, b);
+    uint32_t h = (uint32_t)(k * 0x9E3779B97F4A7C15ull >> 32) & t->merge_mask;
+    while (t->merges[h].key && t->merges[h].key != k) h = (h + 1) & t->merge_mask;
+    t->merges[h].key = k;
+    t->merges[h].rank = rank;
+}
+
+static int read_vocab(const char *path, char **text, size_t *len, Err *err) {
+    gzFile f = gzopen(path, "rb");
+    if (!f) return err_set(err, "%s: cannot open the CLIP vocabulary", path);
+    size_t cap = 1 << 21, n = 0;
+    char *buf = xmalloc(cap + 1);
+    for (;;) {
+        if (n == cap) buf = xrealloc(buf, (cap *= 2) + 1);
+        int got = gzread(f, buf + n, (unsigned)(cap - n));
+        if (got < 0) {
+            int e;
+            const char *m = gzerror(f, &e);
+            err_set(err, "%s: corrupt vocabulary file: %s", path, m);
+            gzclose(f);
+            free(buf);
+            return -1;
+        }
+        if (got == 0) break;
+        n += (size_t)got;
+    }
+    gzclose(f);
+    buf[n] = 0;
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+int clip_tokenizer_load(const char *vocab_path, ClipTokenizer **out, Err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    if (read_vocab(vocab_path, &text, &len, err) != 0) return -1;
+    ClipTokenizer *t = xcalloc(1, sizeof *t);
+    t->token_text = xcalloc(CLIP_VOCAB_SIZE, sizeof(char *));
+    uint32_t byte_char[256];
+    byte_table(t->byte_id, t->id_byte, byte_char);
+    for (int i = 0; i < 256; i++) {
+        char *s = utf8_of(byte_char[t->id_byte[i]]);
+        t->token_text[i] = s;
+        char *w = xmalloc(strlen(s) + 5);
+        sprintf(w, "%s</w>", s);
+        t->token_text[256 + i] = w;
+    }
+    t->merge_mask = (1u << 17) - 1;
+    t->merges = xcalloc(t->merge_mask + 1, sizeof(MergeSlot));
+    StrMap sm = {xcalloc(1u << 17, sizeof(char *)), xcalloc(1u << 17, sizeof(int)), (1u << 17) - 1};
+    for (int i = 0; i < 512; i++) strmap_put(&sm, t->token_text[i], i);
+    /* line 0 is the version header; lines 1..48894 are the merges in rank order */
+    char *line = strchr(text, '\n');
+    int rank = 0, rc = 0;
+    while (line && rank < N_MERGES) {
+        line++;
+        char *end = strchr(line, '\n');
+        if (!end) end = line + strlen(line);
+        char *space = memchr(line, ' ', (size_t)(end - line));
+        if (!space || space == line || space + 1 >= end) {
+            rc = err_set(err, "%s: line %d is not a merge pair", vocab_path, rank + 2);
+            break;
+        }
+        *space = 0;
+        char saved = *end;
+        *end = 0;
+        int a = strmap_get(&sm, line), b = strmap_get(&sm, space + 1);
+        if (a < 0 || b < 0) {
+            rc = err_set(err, "%s: merge on line %d uses an unknown symbol", vocab_path, rank + 2);
+            break;
+        }
+        char *merged = xmalloc(strlen(line) + strlen(space + 1) + 1);
+        sprintf(merged, "%s%s", line, space + 1);
+        int id = 512 + rank;
+        t->token_text[id] = merged;
+        strmap_put(&sm, merged, id);
+        merge_put(t, a, b, rank);
+        *end = saved;
+        line = saved ? end : NULL;
+        rank++;
+    }
+    if (rc == 0 && rank != N_MERGES)
+        rc = err_set(err, "%s: %d merges found, the CLIP vocabulary has %d (truncated or wrong file?)", vocab_path, rank,
+                     N_MERGES);
+    /* the id a merge produces: the encoder's id of the merged string */
+    for (uint32_t h = 0; rc == 0 && h <= t->merge_mask; h++)
+        if (t->merges[h].key) t->merges[h].result = strmap_get(&sm, t->token_text[512 + t->merges[h].rank]);
+    free(sm.keys);
+    free(sm.vals);
+    free(text);
+    t->token_text[CLIP_SOT] = xstrdup("<|startoftext|>");
+    t->token_text[CLIP_EOT] = xstrdup("<|endoftext|>");
+    if (rc == 0) {
+        int ecode;
+        PCRE2_SIZE eoff;
+        const char *pat = "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|"
+                          "[^\\s\\p{L}\\p{N}]+";
+        t->pattern = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS,
+                                   &ecode, &eoff, NULL);
+        if (!t->pattern) rc = err_set(err, "internal: the pre-tokenising pattern does not compile (%d)", ecode);
+    }
+    if (rc != 0) {
+        clip_tokenizer_free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+void clip_tokenizer_free(ClipTokenizer *t) {
+    if (!t) return;
+    for (int i = 0; i < CLIP_VOCAB_SIZE; i++) free(t->token_text[i]);
+    free(t->token_text);
+    free(t->merges);
+    if (t->pattern) pcre2_code_free(t->pattern);
+    free(t);
+}
+
+/* ---- normalisation ---------------------------------------------------------------- */
+
+/* Python's str.isspace() set (what re's \s matches in str patterns). */
+static int is_py_space(ucs4_t c) {
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* strip + collapse whitespace runs to ' ' + strip */
+static char *clean_whitespace(const char *s) {
+    size_t n = strlen(s);
+    char *out = xmalloc(n + 1), *o = out;
+    const uint8_t *p = (const uint8_t *)s, *end = p + n;
+    int pending = 0;
+    while (p < end) {
+        ucs4_t c;
+        int len = u8_mbtouc(&c, p, (size_t)(end - p));
+        if (is_py_space(c)) {
+            pending = o != out;
+        } else {
+            if (pending) *o++ = ' ';
+            pending = 0;
+            memcpy(o, p, (size_t)len);
+            o += len;
+        }
+        p += len;
+    }
+    *o = 0;
+    return out;
+}
+
+/* ---- BPE ------------------------------------------------------------------------- */
+
+typedef struct Ids {
+    int32_t *v;
+    int n, cap;
+} Ids;
+
+static void ids_push(Ids *ids, int32_t id) {
+    if (ids->n == ids->cap) {
+        ids->cap = ids->cap ? 2 * ids->cap : 64;
+        ids->v = xrealloc(ids->v, (size_t)ids->cap * sizeof *ids->v);
+    }
+    ids->v[ids->n++] = id;
+}
+
+static void bpe(const ClipTokenizer *t, const uint8_t *bytes, size_t n, Ids *out) {
+    int32_t stack_syms[64], *sym = n <= 64 ? stack_syms : xmalloc(n * sizeof(int32_t));
+    int count = (int)n;
+    for (size_t i = 0; i < n; i++) sym[i] = t->byte_id[bytes[i]];
+    sym[count - 1] += 256; /* the last symbol carries </w> */
+    while (count > 1) {
+        int best = -1, best_rank = INT32_MAX;
+        const MergeSlot *chosen = NULL;
+        for (int i = 0; i + 1 < count; i++) {
+            const MergeSlot *m = merge_find(t, sym[i], sym[i + 1]);
+            if (m && m->rank < best_rank) best_rank = m->rank, best = i, chosen = m;
+        }
+        if (best < 0) break;
+        /* merge every non-overlapping occurrence of that pair, left to right */
+        int a = sym[best], b = sym[best + 1], w = 0;
+        for (int i = 0; i < count;) {
+            if (i + 1 < count && sym[i] == a && sym[i + 1] == b) {
+                sym[w++] = chosen->result;
+                i += 2;
+            } else {
+                sym[w++] = sym[i++];
+            }
+        }
+        count = w;
+    }
+    for (int i = 0; i < count; i++) ids_push(out, sym[i]);
+    if (sym != stack_syms) free(sym);
+}
+
+int clip_tokenize(const ClipTokenizer *t, const char *text, int32_t **ids_out, int *n_out, Err *err) {
+    size_t tl = strlen(text);
+    if (u8_check((const uint8_t *)text, tl))
+        return err_set(err, "text is not valid UTF-8 (at byte %zu)",
+                       (size_t)(u8_check((const uint8_t *)text, tl) - (const uint8_t *)text));
+    char *u1 = html_unescape(text), *u2 = html_unescape(u1);
+    free(u1);
+    char *clean = clean_whitespace(u2);
+    free(u2);
+    size_t lower_len = 0;
+    uint8_t *lower = u8_tolower((const uint8_t *)clean, strlen(clean), NULL, NULL, NULL, &lower_len);
+    free(clean);
+    if (!lower) return err_set(err, "text could not be lowercased");
+    Ids ids = {0};
+    ids_push(&ids, CLIP_SOT);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->pattern, NULL);
+    PCRE2_SIZE at = 0;
+    while (at < lower_len) {
+        int rc = pcre2_match(t->pattern, lower, lower_len, at, 0, md, NULL);
+        if (rc < 0) break; /* only whitespace left */
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        size_t s = ov[0], e = ov[1];
+        if (e == s) { /* cannot happen with this pattern; guard against a loop */
+            at = e + 1;
+            continue;
+        }
+        if (e - s == 15 && !memcmp(lower + s, "<|startoftext|>", 15)) ids_push(&ids, CLIP_SOT);
+        else if (e - s == 13 && !memcmp(lower + s, "<|endoftext|>", 13)) ids_push(&ids, CLIP_EOT);
+        else bpe(t, lower + s, e - s, &ids);
+        at = e;
+    }
+    pcre2_match_data_free(md);
+    free(lower);
+    ids_push(&ids, CLIP_EOT);
+    *ids_out = ids.v;
+    *n_out = ids.n;
+    return 0;
+}
+
+int clip_tokenize_padded(const ClipTokenizer *t, const char *text, int context, int truncate, int32_t *out, Err *err) {
+    int32_t *ids;
+    int n;
+    if (clip_tokenize(t, text, &ids, &n, err) != 0) return -1;
+    if (n > context && !truncate) {
+        free(ids);
+        return err_set(err, "text has %d tokens, more than the context of %d: \"%.60s%s\"", n, context, text,
+                       strlen(text) > 60 ? "..." : "");
+    }
+    int keep = n < context ? n : context;
+    memcpy(out, ids, (size_t)keep * sizeof(int32_t));
+    if (n > context) out[context - 1] = CLIP_EOT;
+    for (int i = keep; i < context; i++) out[i] = 0;
+    free(ids);
+    return 0;
+}
+
+char *clip_detokenize(const ClipTokenizer *t, const int32_t *ids, int n) {
+    size_t cap = 64, len = 0;
+    char *s = xmalloc(cap);
+    s[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= CLIP_VOCAB_SIZE || !t->token_text[ids[i]]) continue;
+        const uint8_t *p = (const uint8_t *)t->token_text[ids[i]];
+        if (ids[i] >= CLIP_SOT) {
+            size_t l = strlen((const char *)p);
+            if (len + l + 1 > cap) s = xrealloc(s, cap = 2 * (len + l + 1));
+            memcpy(s + len, p, l + 1);
+            len += l;
+            continue;
+        }
+        size_t pl = strlen((const char *)p);
+        const uint8_t *end = p + pl;
+        while (p < end) {
+            if (len + 2 > cap) s = xrealloc(s, cap *= 2);
+            if (end - p >= 4 && !memcmp(p, "</w>", 4)) {
+                s[len++] = ' ';
+                p += 4;
+                continue;
+            }
+            ucs4_t c;
+            p += u8_mbtouc(&c, p, (size_t)(end - p));
+            /* map the symbol character back to its byte */
+            int byte = -1;
+            for (int b = 0; b < 256 && byte < 0; b++) {
+                const char *bt = t->token_text[t->byte_id[b]];
+                ucs4_t bc;
+                u8_mbtouc(&bc, (const uint8_t *)bt, strlen(bt));
+                if (bc == c) byte = b;
+            }
+            if (byte >= 0) s[len++] = (char)byte;
+        }
+        s[len] = 0;
+    }
+    return s;
+}
+
+int clip_vocab_find_beside(const char *checkpoint_path, char *out, size_t out_len) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", checkpoint_path);
+    const char *dir = fs_is_dir(buf) ? buf : dirname(buf);
+    snprintf(out, out_len, "%s/%s", dir, CLIP_VOCAB_FILE);
+    return fs_exists(out) ? 0 : -1;
+}

@@ -1,0 +1,42 @@
+/* The CLIP BPE tokenizer, byte-exact with OpenAI's simple_tokenizer.py
+ * (clip.md §6) except for ftfy.fix_text, which has no C equivalent and is
+ * omitted: for printable ASCII and for text that ftfy leaves unchanged the ids
+ * are identical; text with mojibake, ligatures (ﬁ), full-width letters or
+ * curly quotes can differ (see docs/method.md).
+ *
+ * Pipeline: html.unescape twice -> strip -> collapse Unicode whitespace runs to
+ * one space -> strip -> full Unicode lowercasing (libunistring, as Python's
+ * str.lower) -> pre-tokenising pattern (PCRE2 with Unicode properties) ->
+ * UTF-8 bytes mapped to the 256 byte symbols -> BPE with the 48,894 merges. */
+#ifndef DFER_TEXT_TOKENIZER_H
+#define DFER_TEXT_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/check.h"
+
+#define CLIP_SOT 49406
+#define CLIP_EOT 49407
+#define CLIP_VOCAB_SIZE 49408
+#define CLIP_VOCAB_FILE "bpe_simple_vocab_16e6.txt.gz"
+
+typedef struct ClipTokenizer ClipTokenizer;
+
+/* Reads the vocabulary (.txt.gz or plain text). Errors name the file. */
+int clip_tokenizer_load(const char *vocab_path, ClipTokenizer **out, Err *err);
+void clip_tokenizer_free(ClipTokenizer *tok);
+/* SOT, ids..., EOT, without padding or truncation; *ids is malloc'ed. Safe to
+ * call from several threads at once. Invalid UTF-8 is an error. */
+int clip_tokenize(const ClipTokenizer *tok, const char *utf8_text, int32_t **ids, int *n, Err *err);
+/* Framed to `context` ids with zero padding. Longer texts are an error naming
+ * their length unless truncate != 0, which keeps the first `context` ids and
+ * sets the last to EOT. */
+int clip_tokenize_padded(const ClipTokenizer *tok, const char *utf8_text, int context, int truncate, int32_t *out,
+                         Err *err);
+/* Finds the vocabulary beside a checkpoint file or inside a checkpoint directory. */
+int clip_vocab_find_beside(const char *checkpoint_path, char *out, size_t out_len);
+/* Text of ids (special tokens as <|startoftext|> / <|endoftext|>, "</w>" as a space). malloc'ed. */
+char *clip_detokenize(const ClipTokenizer *tok, const int32_t *ids, int n);
+
+#endif

@@ -1,0 +1,286 @@
+#include "train/config.h"
+
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { K_INT, K_FLOAT, K_STR, K_BOOL, K_FLOATS, K_INTS } KeyType;
+
+typedef struct Key {
+    const char *section, *name;
+    KeyType type;
+    size_t offset, count_offset, size;
+    const char *def;     /* default, as written in an INI file */
+    const char *choices; /* "a|b|c" for strings with fixed values, or NULL */
+    const char *help;
+} Key;
+
+#define S(field) offsetof(Config, field), 0, sizeof(((Config *)0)->field)
+#define L(field, count) offsetof(Config, field), offsetof(Config, count), sizeof(((Config *)0)->field)
+
+static const Key k_keys[] = {
+    {"model", "method", K_STR, S(method), "finecliper", "finecliper|dfer_clip", "which model to train"},
+    {"model", "variant", K_STR, S(variant), "low", "low|low+mid|low+high|low+mid+high",
+     "FineCLIPER's levels: frames (low), + parsing maps and landmarks (mid), + descriptions (high)"},
+    {"model", "weights", K_STR, S(weights), "", NULL, "CLIP checkpoint (safetensors, OpenAI .pt, Long-CLIP .pt)"},
+    {"model", "vocab", K_STR, S(vocab), "", NULL,
+     "CLIP BPE vocabulary; empty: bpe_simple_vocab_16e6.txt.gz beside the weights, else $DFER_VOCAB"},
+    {"model", "temperature", K_FLOAT, S(temperature), "0.01", NULL, "FineCLIPER: logits = PN score / temperature"},
+    {"model", "mlp_adapter_scale", K_FLOAT, S(mlp_adapter_scale), "0.5", NULL,
+     "FineCLIPER: scale s of the MLP adapter (paper Tab. 9)"},
+    {"model", "bottleneck_divisor", K_INT, S(bottleneck_divisor), "4", NULL,
+     "adapter hidden width = tower width / divisor (0.25 x width)"},
+    {"model", "negative", K_STR, S(negative), "no", "no|less|none",
+     "FineCLIPER negative descriptors: \"... of no {class}.\", \"... of less {class}.\", or none (positives only)"},
+    {"model", "prompt", K_STR, S(prompt), "A person with an expression of {class}.", NULL,
+     "FineCLIPER positive prompt template"},
+    {"model", "video_adapters", K_BOOL, S(video_adapters), "true", NULL, "FineCLIPER: AIM adapters in the ViT"},
+    {"model", "text_adapters", K_BOOL, S(text_adapters), "true", NULL, "FineCLIPER: adapters after each text block"},
+    {"model", "contexts", K_INT, S(contexts), "8", NULL, "DFER-CLIP: learnable context tokens per class (M)"},
+    {"model", "class_text", K_STR, S(class_text), "descriptor", "descriptor|name|name_with_context",
+     "DFER-CLIP: what follows the contexts (its class descriptors by default)"},
+    {"model", "train_image_encoder", K_BOOL, S(train_image_encoder), "true", NULL,
+     "DFER-CLIP: fine-tune the whole image encoder"},
+    {"model", "dtype", K_STR, S(dtype), "f32", "f32|f64", "CPU precision (f64 for parity checks)"},
+    {"data", "dataset", K_STR, S(dataset), "dfew", "dfew|ferv39k|mafw|list", "dataset layout"},
+    {"data", "root", K_STR, S(root), "", NULL, "dataset root directory"},
+    {"data", "train_list", K_STR, S(train_list), "", NULL, "dataset = list: DFER-CLIP-style training list"},
+    {"data", "test_list", K_STR, S(test_list), "", NULL, "dataset = list: DFER-CLIP-style test list"},
+    {"data", "fold", K_INT, S(fold), "1", NULL, "fold 1..5 (DFEW, MAFW); ignored for FERV39k"},
+    {"data", "frames", K_INT, S(frames), "16", NULL, "frames per clip (temporal segments)"},
+    {"data", "normalise", K_STR, S(normalise), "clip", "clip|raw",
+     "pixel normalisation: CLIP mean/std, or raw [0,1] (DFER-CLIP)"},
+    {"data", "loader_threads", K_INT, S(loader_threads), "2", NULL, "decoding threads per rank"},
+    {"data", "max_bad_fraction", K_FLOAT, S(max_bad_fraction), "0.05", NULL,
+     "stop when more than this share of clips cannot be read"},
+    {"train", "epochs", K_INT, S(epochs), "30", NULL, "training epochs"},
+    {"train", "batch", K_INT, S(batch), "32", NULL, "global batch size in clips (split over ranks)"},
+    {"train", "eval_batch", K_INT, S(eval_batch), "32", NULL, "evaluation batch size in clips"},
+    {"train", "seed", K_INT, S(seed), "1", NULL, "seed of initialisation, sampling and augmentation"},
+    {"train", "device", K_STR, S(device), "auto", "auto|cpu|cuda", "compute device"},
+    {"train", "threads", K_INT, S(threads), "0", NULL, "CPU threads per rank (0: all cores)"},
+    {"train", "nonfinite", K_STR, S(nonfinite), "skip", "skip|abort",
+     "what a NaN/Inf loss or gradient does: skip the update, or stop the run"},
+    {"train", "log_every", K_INT, S(log_every), "10", NULL, "progress line every N steps"},
+    {"train", "max_steps_per_epoch", K_INT, S(max_steps_per_epoch), "0", NULL,
+     "cap on steps per epoch (0: the whole training split)"},
+    {"optim", "optimizer", K_STR, S(optimizer), "sgd", "sgd|adamw", "optimiser"},
+    {"optim", "lr", K_FLOATS, L(lr, n_lr), "0.01", NULL,
+     "learning rate per parameter group (one value: all groups); FineCLIPER groups: video, text; "
+     "DFER-CLIP: image_encoder, temporal_net, prompt_learner"},
+    {"optim", "weight_decay", K_FLOAT, S(weight_decay), "0.0001", NULL, "weight decay"},
+    {"optim", "momentum", K_FLOAT, S(momentum), "0.9", NULL, "SGD momentum"},
+    {"optim", "schedule", K_STR, S(schedule), "cosine", "multistep|cosine|constant", "learning-rate schedule"},
+    {"optim", "milestones", K_INTS, L(milestones, n_milestones), "30,40", NULL, "multistep: epochs where lr *= gamma"},
+    {"optim", "gamma", K_FLOAT, S(gamma), "0.1", NULL, "multistep factor"},
+    {"optim", "warmup_epochs", K_FLOAT, S(warmup_epochs), "0", NULL, "cosine: linear warm-up length"},
+    {"optim", "clip_norm", K_FLOAT, S(clip_norm), "0", NULL, "clip gradients to this global norm (0: off)"},
+};
+#define N_KEYS (sizeof k_keys / sizeof k_keys[0])
+
+static const Key *find_key(const char *section, const char *name) {
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (!strcmp(k_keys[i].section, section) && !strcmp(k_keys[i].name, name)) return &k_keys[i];
+    return NULL;
+}
+
+static int parse_bool(const char *v, int *out) {
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on")) *out = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off")) *out = 0;
+    else return -1;
+    return 0;
+}
+
+static int in_choices(const char *choices, const char *v) {
+    size_t n = strlen(v);
+    for (const char *p = choices; p && *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, v, n)) return 1;
+        p = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Sets one key from its text; the message says what was expected. */
+static int set_value(Config *c, const Key *k, const char *v, Err *err) {
+    char *base = (char *)c;
+    char *end;
+    switch (k->type) {
+    case K_INT: {
+        long x = strtol(v, &end, 10);
+        if (!*v || *end) return err_set(err, "%s.%s = '%s' is not an integer", k->section, k->name, v);
+        *(int *)(base + k->offset) = (int)x;
+        return 0;
+    }
+    case K_FLOAT: {
+        float x = strtof(v, &end);
+        if (!*v || *end) return err_set(err, "%s.%s = '%s' is not a number", k->section, k->name, v);
+        *(float *)(base + k->offset) = x;
+        return 0;
+    }
+    case K_BOOL:
+        if (parse_bool(v, (int *)(base + k->offset)) != 0)
+            return err_set(err, "%s.%s = '%s' is not true or false", k->section, k->name, v);
+        return 0;
+    case K_STR:
+        if (k->choices && !in_choices(k->choices, v))
+            return err_set(err, "%s.%s = '%s' is not one of %s", k->section, k->name, v, k->choices);
+        if (strlen(v) >= k->size) return err_set(err, "%s.%s is too long", k->section, k->name);
+        strcpy(base + k->offset, v);
+        return 0;
+    case K_FLOATS:
+    case K_INTS: {
+        char buf[CFG_STR], *save = NULL;
+        if (strlen(v) >= sizeof buf) return err_set(err, "%s.%s is too long", k->section, k->name);
+        strcpy(buf, v);
+        int n = 0;
+        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ' || *tok == '\t') tok++;
+            if (n == CFG_LIST) return err_set(err, "%s.%s has more than %d values", k->section, k->name, CFG_LIST);
+            if (k->type == K_FLOATS) ((float *)(base + k->offset))[n] = strtof(tok, &end);
+            else ((int *)(base + k->offset))[n] = (int)strtol(tok, &end, 10);
+            while (*end == ' ' || *end == '\t') end++;
+            if (end == tok || *end)
+                return err_set(err, "%s.%s = '%s': '%s' is not a number", k->section, k->name, v, tok);
+            n++;
+        }
+        if (k->type == K_FLOATS && n == 0) return err_set(err, "%s.%s needs at least one value", k->section, k->name);
+        *(int *)(base + k->count_offset) = n;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+void config_defaults(Config *c) {
+    memset(c, 0, sizeof *c);
+    Err err;
+    for (size_t i = 0; i < N_KEYS; i++) CHECK(set_value(c, &k_keys[i], k_keys[i].def, &err) == 0, "%s", err.msg);
+}
+
+typedef struct LoadCtx {
+    Config *c;
+    Err *err;
+    int failed;
+} LoadCtx;
+
+static int ini_cb(void *user, const char *section, const char *name, const char *value) {
+    LoadCtx *ctx = user;
+    if (ctx->failed) return 1; /* report the first error only */
+    const Key *k = find_key(section, name);
+    if (!k) {
+        ctx->failed = 1;
+        return err_set(ctx->err, "unknown key %s.%s", section[0] ? section : "(no section)", name), 0;
+    }
+    if (set_value(ctx->c, k, value, ctx->err) != 0) {
+        ctx->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+int config_load_file(Config *c, const char *path, Err *err) {
+    LoadCtx ctx = {c, err, 0};
+    int rc = ini_parse(path, ini_cb, &ctx);
+    if (rc == -1) return err_set(err, "%s: cannot open the configuration file", path);
+    if (rc == -2) return err_set(err, "%s: out of memory while parsing", path);
+    if (rc > 0) {
+        if (!ctx.failed) err_set(err, "syntax error");
+        return err_prefix(err, "%s:%d: ", path, rc);
+    }
+    return 0;
+}
+
+int config_set(Config *c, const char *assignment, Err *err) {
+    const char *dot = strchr(assignment, '.'), *eq = strchr(assignment, '=');
+    if (!dot || !eq || dot > eq)
+        return err_set(err, "--set '%s': expected section.key=value (e.g. train.epochs=5)", assignment);
+    char section[64], name[64];
+    size_t sl = (size_t)(dot - assignment), nl = (size_t)(eq - dot - 1);
+    if (sl >= sizeof section || nl >= sizeof name) return err_set(err, "--set '%s': key too long", assignment);
+    memcpy(section, assignment, sl);
+    section[sl] = 0;
+    memcpy(name, dot + 1, nl);
+    name[nl] = 0;
+    const Key *k = find_key(section, name);
+    if (!k) return err_set(err, "--set '%s': unknown key %s.%s", assignment, section, name);
+    return set_value(c, k, eq + 1, err) == 0 ? 0 : err_prefix(err, "--set: ");
+}
+
+int config_validate(const Config *c, Err *err) {
+    if (!c->weights[0]) return err_set(err, "model.weights is not set (a CLIP checkpoint; `dfer init` makes a random one)");
+    if (!c->root[0] && strcmp(c->dataset, "list"))
+        return err_set(err, "data.root is not set (the dataset directory)");
+    if (!strcmp(c->dataset, "list") && (!c->train_list[0] || !c->test_list[0]))
+        return err_set(err, "data.dataset = list needs data.train_list and data.test_list");
+    if (c->frames < 1 || c->frames > 256) return err_set(err, "data.frames = %d is out of range (1..256)", c->frames);
+    if (c->epochs < 1) return err_set(err, "train.epochs = %d must be at least 1", c->epochs);
+    if (c->batch < 1 || c->eval_batch < 1) return err_set(err, "train.batch and train.eval_batch must be positive");
+    if (c->temperature <= 0) return err_set(err, "model.temperature must be positive");
+    if (c->bottleneck_divisor < 1) return err_set(err, "model.bottleneck_divisor must be at least 1");
+    if (c->contexts < 1 || c->contexts > 32) return err_set(err, "model.contexts = %d is out of range (1..32)", c->contexts);
+    if (strcmp(c->dataset, "ferv39k") && strcmp(c->dataset, "list") && (c->fold < 1 || c->fold > 5))
+        return err_set(err, "data.fold = %d: %s has folds 1..5", c->fold, c->dataset);
+    if (strcmp(c->variant, "low") && !strcmp(c->method, "finecliper"))
+        return err_set(err, "model.variant = %s: only the low level exists so far (FineCLIPER's middle and high levels are "
+                            "not built yet)", c->variant);
+    for (int i = 0; i < c->n_lr; i++)
+        if (c->lr[i] < 0) return err_set(err, "optim.lr value %d is negative", i + 1);
+    return 0;
+}
+
+static void format_value(const Config *c, const Key *k, char *buf, size_t n) {
+    const char *base = (const char *)c;
+    size_t off = 0;
+    switch (k->type) {
+    case K_INT: snprintf(buf, n, "%d", *(const int *)(base + k->offset)); break;
+    case K_FLOAT: snprintf(buf, n, "%g", *(const float *)(base + k->offset)); break;
+    case K_BOOL: snprintf(buf, n, "%s", *(const int *)(base + k->offset) ? "true" : "false"); break;
+    case K_STR: snprintf(buf, n, "%s", base + k->offset); break;
+    case K_FLOATS:
+    case K_INTS: {
+        int count = *(const int *)(base + k->count_offset);
+        buf[0] = 0;
+        for (int i = 0; i < count && off < n; i++) {
+            if (k->type == K_FLOATS)
+                off += (size_t)snprintf(buf + off, n - off, "%s%g", i ? ", " : "", ((const float *)(base + k->offset))[i]);
+            else
+                off += (size_t)snprintf(buf + off, n - off, "%s%d", i ? ", " : "", ((const int *)(base + k->offset))[i]);
+        }
+        break;
+    }
+    }
+}
+
+void config_write(const Config *c, FILE *out) {
+    const char *section = "";
+    char value[CFG_STR + 64];
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const Key *k = &k_keys[i];
+        if (strcmp(section, k->section)) {
+            fprintf(out, "%s[%s]\n", i ? "\n" : "", k->section);
+            section = k->section;
+        }
+        format_value(c, k, value, sizeof value);
+        fprintf(out, "%s = %s\n", k->name, value);
+    }
+}
+
+void config_write_markdown(FILE *out) {
+    static const char *types[] = {"integer", "number", "text", "true/false", "numbers", "integers"};
+    fprintf(out, "# Configuration reference\n\nGenerated by `dfer config --markdown` from the key table in "
+                 "`src/train/config.c`; do not edit by hand.\nKeys are set in INI files (`[section]`, `key = value`) "
+                 "or with `--set section.key=value`; unknown keys are errors.\n");
+    const char *section = "";
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const Key *k = &k_keys[i];
+        if (strcmp(section, k->section)) {
+            fprintf(out, "\n## [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n", k->section);
+            section = k->section;
+        }
+        fprintf(out, "| `%s` | %s%s%s | `%s` | %s |\n", k->name, types[k->type], k->choices ? ": " : "",
+                k->choices ? k->choices : "", k->def, k->help);
+    }
+}

@@ -1,0 +1,77 @@
+/* Run configuration: INI files (inih) with sections [model], [data], [train],
+ * [optim], overridden by `--set section.key=value`. Every key is declared once
+ * in a table (config.c) with its type, default and meaning; unknown keys and
+ * bad values are errors naming the file and line. The table also generates
+ * docs/config.md (`dfer config --markdown`), so documentation cannot drift. */
+#ifndef DFER_TRAIN_CONFIG_H
+#define DFER_TRAIN_CONFIG_H
+
+#include <stdio.h>
+
+#include "core/check.h"
+
+#define CFG_STR 512
+#define CFG_LIST 8
+
+typedef struct Config {
+    /* [model] */
+    char method[32];          /* finecliper | dfer_clip */
+    char variant[32];         /* low | low+mid | low+high | low+mid+high */
+    char weights[CFG_STR];
+    char vocab[CFG_STR];
+    float temperature;
+    float mlp_adapter_scale;
+    int bottleneck_divisor;
+    char negative[16];        /* no | less | none */
+    char prompt[CFG_STR];     /* positive template, {class} replaced */
+    int video_adapters, text_adapters;
+    int contexts;             /* dfer_clip */
+    char class_text[32];      /* dfer_clip: descriptor | name | name_with_context */
+    int train_image_encoder;  /* dfer_clip */
+    char dtype[8];            /* f32 | f64 */
+    /* [data] */
+    char dataset[32];         /* dfew | ferv39k | mafw | list */
+    char root[CFG_STR];
+    char train_list[CFG_STR], test_list[CFG_STR]; /* dataset = list */
+    int fold;
+    int frames;
+    char normalise[8];        /* clip | raw */
+    int loader_threads;
+    float max_bad_fraction;
+    /* [train] */
+    int epochs;
+    int batch;                /* global batch (clips) */
+    int eval_batch;
+    int seed;
+    char device[8];           /* auto | cpu | cuda */
+    int threads;
+    char nonfinite[8];        /* skip | abort */
+    int log_every;
+    int max_steps_per_epoch;  /* 0: all (tests and smoke runs use a few) */
+    /* [optim] */
+    char optimizer[8];        /* sgd | adamw */
+    float lr[CFG_LIST];
+    int n_lr;
+    float weight_decay;
+    float momentum;
+    char schedule[16];        /* multistep | cosine | constant */
+    int milestones[CFG_LIST];
+    int n_milestones;
+    float gamma;
+    float warmup_epochs;
+    float clip_norm;
+} Config;
+
+void config_defaults(Config *c);
+/* Reads an INI file over the current values. */
+int config_load_file(Config *c, const char *path, Err *err);
+/* Applies "section.key=value". */
+int config_set(Config *c, const char *assignment, Err *err);
+/* Cross-key checks (method-specific ranges, required paths). */
+int config_validate(const Config *c, Err *err);
+/* Writes the resolved configuration as INI (all keys). */
+void config_write(const Config *c, FILE *out);
+/* The key reference as Markdown (docs/config.md). */
+void config_write_markdown(FILE *out);
+
+#endif

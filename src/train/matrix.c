@@ -1,0 +1,213 @@
+#include "train/matrix.h"
+
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int dataset_has_folds(const char *dataset) { return !strcmp(dataset, "dfew") || !strcmp(dataset, "mafw"); }
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) *--e = 0;
+    return s;
+}
+
+/* Splits "a=b, c=d" into entries; with need_value, every item must have "=". */
+static int parse_entries(const char *key, const char *value, MatrixEntry *out, int *n, int need_value, Err *err) {
+    char buf[4096], *save = NULL;
+    if (strlen(value) >= sizeof buf) return err_set(err, "matrix.%s is too long", key);
+    strcpy(buf, value);
+    *n = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        tok = trim(tok);
+        if (!*tok) continue;
+        if (*n == MATRIX_MAX_AXIS) return err_set(err, "matrix.%s has more than %d entries", key, MATRIX_MAX_AXIS);
+        char *eq = strchr(tok, '=');
+        if (need_value && !eq) return err_set(err, "matrix.%s: '%s' should be NAME=VALUE", key, tok);
+        if (eq) *eq = 0;
+        char *name = trim(tok), *val = eq ? trim(eq + 1) : "";
+        if (strlen(name) >= sizeof out[0].name || strlen(val) >= sizeof out[0].value)
+            return err_set(err, "matrix.%s: entry '%s' is too long", key, name);
+        for (int i = 0; i < *n; i++)
+            if (!strcmp(out[i].name, name)) return err_set(err, "matrix.%s: '%s' appears twice", key, name);
+        strcpy(out[*n].name, name);
+        strcpy(out[*n].value, val);
+        (*n)++;
+    }
+    if (*n == 0) return err_set(err, "matrix.%s is empty", key);
+    return 0;
+}
+
+static int parse_ints(const char *key, const char *value, int *out, int max, int *n, Err *err) {
+    MatrixEntry tmp[MATRIX_MAX_AXIS];
+    if (parse_entries(key, value, tmp, n, 0, err) != 0) return -1;
+    if (*n > max) return err_set(err, "matrix.%s has more than %d values", key, max);
+    for (int i = 0; i < *n; i++) {
+        char *end;
+        long v = strtol(tmp[i].name, &end, 10);
+        if (*end || end == tmp[i].name) return err_set(err, "matrix.%s: '%s' is not an integer", key, tmp[i].name);
+        out[i] = (int)v;
+    }
+    return 0;
+}
+
+typedef struct LoadCtx {
+    Matrix *m;
+    Err *err;
+    int failed;
+} LoadCtx;
+
+static int on_key(void *user, const char *section, const char *name, const char *value) {
+    LoadCtx *ctx = user;
+    Matrix *m = ctx->m;
+    if (ctx->failed) return 1;
+    int rc = 0;
+    if (!strcmp(section, "set")) {
+        if (m->n_sets == MATRIX_MAX_SETS) rc = err_set(ctx->err, "too many [set] keys");
+        else snprintf(m->sets[m->n_sets++], sizeof m->sets[0], "%s=%s", name, value);
+    } else if (strcmp(section, "matrix")) {
+        rc = err_set(ctx->err, "unknown section [%s] (a matrix file has [matrix] and [set])", section);
+    } else if (!strcmp(name, "name")) {
+        if (strlen(value) >= sizeof m->name || !*value || strchr(value, '/'))
+            rc = err_set(ctx->err, "matrix.name '%s' must be a short name without '/'", value);
+        else strcpy(m->name, value);
+    } else if (!strcmp(name, "ranks_per_job")) {
+        m->ranks_per_job = atoi(value);
+        if (m->ranks_per_job < 1) rc = err_set(ctx->err, "matrix.ranks_per_job must be at least 1");
+    } else if (!strcmp(name, "methods")) {
+        rc = parse_entries(name, value, m->methods, &m->n_methods, 1, ctx->err);
+    } else if (!strcmp(name, "datasets")) {
+        rc = parse_entries(name, value, m->datasets, &m->n_datasets, 1, ctx->err);
+    } else if (!strcmp(name, "backbones")) {
+        rc = parse_entries(name, value, m->backbones, &m->n_backbones, 1, ctx->err);
+    } else if (!strcmp(name, "folds")) {
+        rc = parse_ints(name, value, m->folds, 8, &m->n_folds, ctx->err);
+    } else if (!strcmp(name, "seeds")) {
+        rc = parse_ints(name, value, m->seeds, MATRIX_MAX_AXIS, &m->n_seeds, ctx->err);
+    } else if (!strcmp(name, "settings")) {
+        MatrixEntry tmp[MATRIX_MAX_AXIS];
+        rc = parse_entries(name, value, tmp, &m->n_settings, 0, ctx->err);
+        for (int i = 0; rc == 0 && i < m->n_settings; i++) snprintf(m->settings[i], sizeof m->settings[0], "%.63s", tmp[i].name);
+    } else {
+        rc = err_set(ctx->err, "unknown key matrix.%s", name);
+    }
+    if (rc != 0) {
+        ctx->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static const MatrixEntry *find_dataset(const Matrix *m, const char *name) {
+    for (int i = 0; i < m->n_datasets; i++)
+        if (!strcmp(m->datasets[i].name, name)) return &m->datasets[i];
+    return NULL;
+}
+
+static int known_dataset(const char *name) {
+    return !strcmp(name, "dfew") || !strcmp(name, "ferv39k") || !strcmp(name, "mafw");
+}
+
+int matrix_load(const char *path, Matrix *m, Err *err) {
+    memset(m, 0, sizeof *m);
+    m->ranks_per_job = 1;
+    m->folds[0] = 1, m->n_folds = 1;
+    m->seeds[0] = 1, m->n_seeds = 1;
+    strcpy(m->settings[0], "supervised"), m->n_settings = 1;
+    snprintf(m->path, sizeof m->path, "%s", path);
+    LoadCtx ctx = {m, err, 0};
+    int rc = ini_parse(path, on_key, &ctx);
+    if (rc == -1) return err_set(err, "%s: cannot open the matrix file", path);
+    if (rc != 0) {
+        if (!ctx.failed) err_set(err, "syntax error");
+        return err_prefix(err, "%s:%d: ", path, rc);
+    }
+    if (!m->name[0]) return err_set(err, "%s: matrix.name is missing", path);
+    if (!m->n_methods || !m->n_datasets || !m->n_backbones)
+        return err_set(err, "%s: matrix.methods, matrix.datasets and matrix.backbones are required", path);
+    for (int i = 0; i < m->n_datasets; i++)
+        if (!known_dataset(m->datasets[i].name))
+            return err_set(err, "%s: dataset '%s' is not one of dfew, ferv39k, mafw", path, m->datasets[i].name);
+    for (int i = 0; i < m->n_settings; i++) {
+        const char *s = m->settings[i];
+        if (!strcmp(s, "supervised")) continue;
+        char a[32], b[32];
+        if (sscanf(s, "zeroshot:%31[a-z0-9]->%31[a-z0-9]", a, b) != 2)
+            return err_set(err, "%s: setting '%s' is neither supervised nor zeroshot:A->B", path, s);
+        if (!find_dataset(m, a) || !find_dataset(m, b))
+            return err_set(err, "%s: setting '%s' names a dataset not listed in matrix.datasets", path, s);
+    }
+    for (int i = 0; i < m->n_folds; i++)
+        if (m->folds[i] < 1 || m->folds[i] > 5) return err_set(err, "%s: fold %d is not in 1..5", path, m->folds[i]);
+    return 0;
+}
+
+static void add_job(Job **jobs, int *n, int *cap, const Job *j) {
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        *jobs = xrealloc(*jobs, (size_t)*cap * sizeof **jobs);
+    }
+    (*jobs)[(*n)++] = *j;
+}
+
+static void split_method(const char *entry, char *method, size_t mn, char *variant, size_t vn) {
+    const char *colon = strchr(entry, ':');
+    size_t len = colon ? (size_t)(colon - entry) : strlen(entry);
+    snprintf(method, mn, "%.*s", (int)len, entry);
+    snprintf(variant, vn, "%s", colon ? colon + 1 : (!strcmp(method, "finecliper") ? "low" : ""));
+}
+
+int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
+    (void)err;
+    *jobs = NULL;
+    *n_jobs = 0;
+    int cap = 0;
+    for (int s = 0; s < m->n_settings; s++)
+        for (int mi = 0; mi < m->n_methods; mi++)
+            for (int bi = 0; bi < m->n_backbones; bi++)
+                for (int si = 0; si < m->n_seeds; si++) {
+                    Job j;
+                    memset(&j, 0, sizeof j);
+                    split_method(m->methods[mi].name, j.method, sizeof j.method, j.variant, sizeof j.variant);
+                    snprintf(j.config, sizeof j.config, "%s", m->methods[mi].value);
+                    snprintf(j.backbone, sizeof j.backbone, "%s", m->backbones[bi].name);
+                    snprintf(j.weights, sizeof j.weights, "%s", m->backbones[bi].value);
+                    j.seed = m->seeds[si];
+                    char method_id[100];
+                    snprintf(method_id, sizeof method_id, "%s%s%s", j.method, j.variant[0] ? "-" : "", j.variant);
+                    for (char *p = method_id; *p; p++)
+                        if (*p == '+') *p = '_';
+                    if (!strcmp(m->settings[s], "supervised")) {
+                        strcpy(j.setting, "supervised");
+                        for (int di = 0; di < m->n_datasets; di++) {
+                            const MatrixEntry *d = &m->datasets[di];
+                            snprintf(j.dataset, sizeof j.dataset, "%s", d->name);
+                            snprintf(j.root, sizeof j.root, "%s", d->value);
+                            snprintf(j.eval_dataset, sizeof j.eval_dataset, "%s", d->name);
+                            snprintf(j.eval_root, sizeof j.eval_root, "%s", d->value);
+                            int nf = dataset_has_folds(d->name) ? m->n_folds : 1;
+                            for (int fi = 0; fi < nf; fi++) {
+                                j.fold = dataset_has_folds(d->name) ? m->folds[fi] : 0;
+                                snprintf(j.id, sizeof j.id, "%s__%s__f%d__%s__s%d", method_id, d->name, j.fold,
+                                         j.backbone, j.seed);
+                                add_job(jobs, n_jobs, &cap, &j);
+                            }
+                        }
+                    } else {
+                        char a[32], b[32];
+                        sscanf(m->settings[s], "zeroshot:%31[a-z0-9]->%31[a-z0-9]", a, b);
+                        const MatrixEntry *da = find_dataset(m, a), *db = find_dataset(m, b);
+                        strcpy(j.setting, "zeroshot");
+                        snprintf(j.dataset, sizeof j.dataset, "%s", a);
+                        snprintf(j.root, sizeof j.root, "%s", da->value);
+                        snprintf(j.eval_dataset, sizeof j.eval_dataset, "%s", b);
+                        snprintf(j.eval_root, sizeof j.eval_root, "%s", db->value);
+                        j.fold = dataset_has_folds(a) ? 1 : 0;
+                        snprintf(j.id, sizeof j.id, "%s__zs-%s-%s__%s__s%d", method_id, a, b, j.backbone, j.seed);
+                        add_job(jobs, n_jobs, &cap, &j);
+                    }
+                }
+    return 0;
+}

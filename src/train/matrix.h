@@ -1,0 +1,67 @@
+/* The experiment matrix: a matrix file lists axes (method/variant, dataset
+ * with its root, fold, backbone with its weights, seed, setting) and shared
+ * settings; it expands into jobs with stable ids, each with its own output
+ * directory under results/<matrix>/<job id>/.
+ *
+ *   [matrix]
+ *   name = demo
+ *   ranks_per_job = 1
+ *   methods = finecliper=configs/synth/finecliper.ini, dfer_clip=configs/synth/dfer_clip.ini
+ *   datasets = dfew=/data/synth-dfew, mafw=/data/synth-mafw
+ *   folds = 1, 2, 3, 4, 5             ; used where the dataset has folds
+ *   backbones = tiny=/data/clip-tiny.safetensors
+ *   seeds = 1
+ *   settings = supervised, zeroshot:mafw->dfew
+ *   [set]
+ *   train.epochs = 3                  ; applied to every job, after the method's file
+ *
+ * A method entry is NAME[:variant]=CONFIG (variant = FineCLIPER's level set).
+ * A zero-shot setting trains on the first dataset (fold 1 where it has folds)
+ * and evaluates on the second; such jobs do not repeat over folds. */
+#ifndef DFER_TRAIN_MATRIX_H
+#define DFER_TRAIN_MATRIX_H
+
+#include "core/check.h"
+
+#define MATRIX_MAX_AXIS 16
+#define MATRIX_MAX_SETS 64
+
+typedef struct MatrixEntry {
+    char name[64];    /* method (with :variant), dataset, backbone or setting name */
+    char value[512];  /* config file, dataset root, weights file */
+} MatrixEntry;
+
+typedef struct Matrix {
+    char name[64];
+    char path[512];
+    int ranks_per_job;
+    MatrixEntry methods[MATRIX_MAX_AXIS], datasets[MATRIX_MAX_AXIS], backbones[MATRIX_MAX_AXIS];
+    int n_methods, n_datasets, n_backbones;
+    int folds[8], n_folds;
+    int seeds[MATRIX_MAX_AXIS], n_seeds;
+    char settings[MATRIX_MAX_AXIS][64];
+    int n_settings;
+    char sets[MATRIX_MAX_SETS][256]; /* "section.key=value" */
+    int n_sets;
+} Matrix;
+
+typedef struct Job {
+    char id[256];          /* stable: method__dataset__f1__backbone__s1 or ...__zs-mafw-dfew... */
+    char method[64];       /* finecliper | dfer_clip (without variant) */
+    char variant[32];      /* low, low+mid, ... ("" for dfer_clip) */
+    char config[512];      /* the method's base config file */
+    char dataset[32], root[512];           /* training dataset */
+    char eval_dataset[32], eval_root[512]; /* = training dataset unless zero-shot */
+    int fold;              /* 0 where the dataset has no folds */
+    char backbone[64], weights[512];
+    int seed;
+    char setting[64];      /* supervised | zeroshot */
+} Job;
+
+int matrix_load(const char *path, Matrix *m, Err *err);
+/* Expands the axes in a fixed order; *jobs is malloc'ed. */
+int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err);
+/* Whether a dataset name has five folds (dfew, mafw) or one split (ferv39k). */
+int dataset_has_folds(const char *dataset);
+
+#endif

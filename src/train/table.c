@@ -1,0 +1,475 @@
+#include "train/table.h"
+
+#include <cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+
+#define MAX_CLASSES 16
+
+typedef struct Result {
+    char method[80];  /* method with variant: "finecliper (low)" */
+    char backbone[64], dataset[32], eval_dataset[32], setting[16];
+    int fold, seed, finished, failed;
+    double uar, war, recall[MAX_CLASSES];
+    int n_classes;
+    char classes[MAX_CLASSES][32];
+} Result;
+
+struct ResultSet {
+    Result *done;     /* result.json files */
+    int n_done;
+    Result *expected; /* jobs.json entries (fields as in Result, no scores) */
+    int n_expected;
+};
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+static double jnum(const cJSON *o, const char *k, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+static void fill_identity(Result *r, const cJSON *o) {
+    const char *variant = jstr(o, "variant");
+    snprintf(r->method, sizeof r->method, "%s%s%s%s", jstr(o, "method"), variant[0] ? " (" : "", variant,
+             variant[0] ? ")" : "");
+    snprintf(r->backbone, sizeof r->backbone, "%s", jstr(o, "backbone"));
+    snprintf(r->dataset, sizeof r->dataset, "%s", jstr(o, "dataset"));
+    snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", jstr(o, "eval_dataset"));
+    if (!r->eval_dataset[0]) snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", r->dataset);
+    snprintf(r->setting, sizeof r->setting, "%s", jstr(o, "setting"));
+    r->fold = (int)jnum(o, "fold", 0);
+    r->seed = (int)jnum(o, "seed", 0);
+}
+
+static int push(Result **arr, int *n, const Result *r) {
+    *arr = xrealloc(*arr, (size_t)(*n + 1) * sizeof **arr);
+    (*arr)[(*n)++] = *r;
+    return 0;
+}
+
+static int load_result(ResultSet *rs, const char *path, Err *err) {
+    char *text;
+    size_t len;
+    if (fs_read_all(path, &text, &len, err) != 0) return -1;
+    cJSON *o = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!o) return err_set(err, "%s: not valid JSON", path);
+    Result r;
+    memset(&r, 0, sizeof r);
+    fill_identity(&r, o);
+    const char *status = jstr(o, "status");
+    r.failed = !strcmp(status, "failed");
+    r.finished = !r.failed;
+    r.uar = jnum(o, "uar", NAN);
+    r.war = jnum(o, "war", NAN);
+    const cJSON *classes = cJSON_GetObjectItemCaseSensitive(o, "classes");
+    const cJSON *recall = cJSON_GetObjectItemCaseSensitive(o, "recall");
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, classes) {
+        if (i < MAX_CLASSES && cJSON_IsString(it)) snprintf(r.classes[i++], sizeof r.classes[0], "%s", it->valuestring);
+    }
+    r.n_classes = i;
+    i = 0;
+    cJSON_ArrayForEach(it, recall) {
+        if (i < MAX_CLASSES) r.recall[i++] = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+    }
+    if (r.finished && (!isfinite(r.uar) || !isfinite(r.war))) {
+        cJSON_Delete(o);
+        return err_set(err, "%s: a finished result needs numeric uar and war", path);
+    }
+    cJSON_Delete(o);
+    return push(&rs->done, &rs->n_done, &r);
+}
+
+int results_load(const char *dir, ResultSet **out, Err *err) {
+    ResultSet *rs = xcalloc(1, sizeof *rs);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/jobs.json", dir);
+    if (fs_exists(path)) {
+        char *text;
+        size_t len;
+        if (fs_read_all(path, &text, &len, err) != 0) goto fail;
+        cJSON *arr = cJSON_ParseWithLength(text, len);
+        free(text);
+        if (!arr || !cJSON_IsArray(arr)) {
+            cJSON_Delete(arr);
+            err_set(err, "%s: expected a JSON array of jobs", path);
+            goto fail;
+        }
+        const cJSON *o;
+        cJSON_ArrayForEach(o, arr) {
+            Result r;
+            memset(&r, 0, sizeof r);
+            fill_identity(&r, o);
+            push(&rs->expected, &rs->n_expected, &r);
+        }
+        cJSON_Delete(arr);
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        err_set(err, "%s: cannot open the results directory", dir);
+        goto fail;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s/result.json", dir, e->d_name);
+        if (!fs_exists(path)) continue;
+        if (load_result(rs, path, err) != 0) {
+            closedir(d);
+            goto fail;
+        }
+    }
+    closedir(d);
+    if (!rs->n_done && !rs->n_expected) {
+        err_set(err, "%s: no result.json in any job directory and no jobs.json", dir);
+        goto fail;
+    }
+    *out = rs;
+    return 0;
+fail:
+    results_free(rs);
+    return -1;
+}
+
+void results_free(ResultSet *rs) {
+    if (!rs) return;
+    free(rs->done);
+    free(rs->expected);
+    free(rs);
+}
+
+int results_count(const ResultSet *rs, int *finished, int *failed, int *expected) {
+    *finished = *failed = 0;
+    for (int i = 0; i < rs->n_done; i++) rs->done[i].failed ? (*failed)++ : (*finished)++;
+    *expected = rs->n_expected;
+    return rs->n_done;
+}
+
+/* ---- aggregation ---------------------------------------------------------------- */
+
+typedef struct Cell {
+    int n, expected, failed;
+    double mean, std;
+} Cell;
+
+typedef struct Filter {
+    const char *method, *backbone, *dataset, *eval_dataset, *setting;
+} Filter;
+
+static int matches(const Result *r, const Filter *f) {
+    return (!f->method || !strcmp(r->method, f->method)) && (!f->backbone || !strcmp(r->backbone, f->backbone)) &&
+           (!f->dataset || !strcmp(r->dataset, f->dataset)) &&
+           (!f->eval_dataset || !strcmp(r->eval_dataset, f->eval_dataset)) &&
+           (!f->setting || !strcmp(r->setting, f->setting));
+}
+
+/* what: 0 UAR, 1 WAR, 2+k recall of class k */
+static Cell aggregate(const ResultSet *rs, const Filter *f, int what) {
+    Cell c = {0};
+    double s = 0, ss = 0;
+    for (int i = 0; i < rs->n_done; i++) {
+        const Result *r = &rs->done[i];
+        if (!matches(r, f)) continue;
+        if (r->failed) {
+            c.failed++;
+            continue;
+        }
+        double v = what == 0 ? r->uar : what == 1 ? r->war : r->recall[what - 2];
+        if (!isfinite(v) || v < 0) continue;
+        c.n++;
+        s += v;
+        ss += v * v;
+    }
+    for (int i = 0; i < rs->n_expected; i++) c.expected += matches(&rs->expected[i], f);
+    if (c.n) {
+        c.mean = s / c.n;
+        c.std = c.n > 1 ? sqrt(fmax(0, (ss - s * s / c.n) / (c.n - 1))) : 0;
+    }
+    return c;
+}
+
+static void cell_text(const Cell *c, char *buf, size_t n) {
+    int expected = c->expected > c->n + c->failed ? c->expected : c->n + c->failed;
+    if (c->n == 0) {
+        if (c->failed) snprintf(buf, n, "failed (%d)", c->failed);
+        else snprintf(buf, n, expected ? "missing (0/%d)" : "—", expected);
+        return;
+    }
+    if (c->n == expected && c->n == 1) snprintf(buf, n, "%.2f", c->mean);
+    else if (c->n == expected) snprintf(buf, n, "%.2f ± %.2f (%d)", c->mean, c->std, c->n);
+    else snprintf(buf, n, "%.2f ± %.2f (%d/%d)", c->mean, c->std, c->n, expected);
+}
+
+/* ---- generic table output --------------------------------------------------------------- */
+
+#define MAX_COLS 32
+#define MAX_ROWS 128
+
+typedef struct Table {
+    char title[256], caption[512];
+    char head[MAX_COLS][64];
+    int cols, rows;
+    char cell[MAX_ROWS][MAX_COLS][64];
+} Table;
+
+static void print_latex_text(FILE *out, const char *s) {
+    for (; *s; s++) {
+        if (*s == '_' || *s == '%' || *s == '&' || *s == '#') fputc('\\', out);
+        if (!strncmp(s, "±", strlen("±"))) {
+            fputs("$\\pm$", out);
+            s += strlen("±") - 1;
+            continue;
+        }
+        if (!strncmp(s, "—", strlen("—"))) {
+            fputs("--", out);
+            s += strlen("—") - 1;
+            continue;
+        }
+        fputc(*s, out);
+    }
+}
+
+static void print_csv_text(FILE *out, const char *s) {
+    if (strpbrk(s, ",\"\n")) {
+        fputc('"', out);
+        for (; *s; s++) {
+            if (*s == '"') fputc('"', out);
+            fputc(*s, out);
+        }
+        fputc('"', out);
+    } else {
+        fputs(s, out);
+    }
+}
+
+static void table_print(const Table *t, TableFormat f, FILE *out) {
+    if (f == TABLE_MARKDOWN) {
+        fprintf(out, "\n### %s\n\n%s\n\n|", t->title, t->caption);
+        for (int c = 0; c < t->cols; c++) fprintf(out, " %s |", t->head[c]);
+        fprintf(out, "\n|");
+        for (int c = 0; c < t->cols; c++) fprintf(out, "---|");
+        fprintf(out, "\n");
+        for (int r = 0; r < t->rows; r++) {
+            fprintf(out, "|");
+            for (int c = 0; c < t->cols; c++) fprintf(out, " %s |", t->cell[r][c]);
+            fprintf(out, "\n");
+        }
+    } else if (f == TABLE_LATEX) {
+        fprintf(out, "\n%% %s\n\\begin{table}[t]\n\\centering\n\\caption{", t->title);
+        print_latex_text(out, t->caption);
+        fprintf(out, "}\n\\begin{tabular}{l");
+        for (int c = 1; c < t->cols; c++) fprintf(out, "c");
+        fprintf(out, "}\n\\hline\n");
+        for (int c = 0; c < t->cols; c++) {
+            fprintf(out, "%s", c ? " & " : "");
+            print_latex_text(out, t->head[c]);
+        }
+        fprintf(out, " \\\\\n\\hline\n");
+        for (int r = 0; r < t->rows; r++) {
+            for (int c = 0; c < t->cols; c++) {
+                fprintf(out, "%s", c ? " & " : "");
+                print_latex_text(out, t->cell[r][c]);
+            }
+            fprintf(out, " \\\\\n");
+        }
+        fprintf(out, "\\hline\n\\end{tabular}\n\\end{table}\n");
+    } else {
+        fprintf(out, "# %s\n", t->title);
+        for (int c = 0; c < t->cols; c++) {
+            fprintf(out, "%s", c ? "," : "");
+            print_csv_text(out, t->head[c]);
+        }
+        fprintf(out, "\n");
+        for (int r = 0; r < t->rows; r++) {
+            for (int c = 0; c < t->cols; c++) {
+                fprintf(out, "%s", c ? "," : "");
+                print_csv_text(out, t->cell[r][c]);
+            }
+            fprintf(out, "\n");
+        }
+    }
+}
+
+/* ---- the tables ------------------------------------------------------------------------- */
+
+typedef struct Names {
+    char v[MAX_ROWS][80];
+    int n;
+} Names;
+
+static void names_add(Names *ns, const char *s) {
+    if (!s[0]) return;
+    for (int i = 0; i < ns->n; i++)
+        if (!strcmp(ns->v[i], s)) return;
+    if (ns->n < MAX_ROWS) snprintf(ns->v[ns->n++], sizeof ns->v[0], "%s", s);
+}
+
+/* Distinct values of one field over expected and finished jobs (expected first: matrix order). */
+static Names distinct(const ResultSet *rs, size_t field_offset, const char *setting) {
+    Names ns = {.n = 0};
+    for (int pass = 0; pass < 2; pass++) {
+        const Result *arr = pass ? rs->done : rs->expected;
+        int n = pass ? rs->n_done : rs->n_expected;
+        for (int i = 0; i < n; i++)
+            if (!setting || !strcmp(arr[i].setting, setting)) names_add(&ns, (const char *)&arr[i] + field_offset);
+    }
+    return ns;
+}
+
+static const char *canonical_datasets[] = {"dfew", "ferv39k", "mafw"};
+static const char *dataset_title(const char *d) {
+    return !strcmp(d, "dfew") ? "DFEW" : !strcmp(d, "ferv39k") ? "FERV39k" : !strcmp(d, "mafw") ? "MAFW" : d;
+}
+
+static Names datasets_in(const Names *found) {
+    Names out = {.n = 0};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < found->n; i++)
+            if (!strcmp(found->v[i], canonical_datasets[k])) names_add(&out, canonical_datasets[k]);
+    return out;
+}
+
+/* The backbone most supervised jobs use: Table 1 and 2 are stated for it. */
+static const char *reference_backbone(const ResultSet *rs, const Names *backbones) {
+    int best = -1, best_n = -1;
+    for (int b = 0; b < backbones->n; b++) {
+        int n = 0;
+        for (int i = 0; i < rs->n_expected; i++) n += !strcmp(rs->expected[i].backbone, backbones->v[b]);
+        for (int i = 0; i < rs->n_done; i++) n += !strcmp(rs->done[i].backbone, backbones->v[b]);
+        if (n > best_n) best = b, best_n = n;
+    }
+    return best >= 0 ? backbones->v[best] : "";
+}
+
+static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, const Names *backbones_per_row,
+                          const Names *datasets, const char *setting, int zero_shot) {
+    t->cols = 1 + 2 * datasets->n;
+    snprintf(t->head[0], sizeof t->head[0], "%s", zero_shot ? "method (trained on)" : "method");
+    for (int d = 0; d < datasets->n; d++) {
+        snprintf(t->head[1 + 2 * d], sizeof t->head[0], "%s UAR", dataset_title(datasets->v[d]));
+        snprintf(t->head[2 + 2 * d], sizeof t->head[0], "%s WAR", dataset_title(datasets->v[d]));
+    }
+    t->rows = 0;
+    for (int r = 0; r < rows->n && t->rows < MAX_ROWS; r++)
+        for (int b = 0; b < backbones_per_row->n && t->rows < MAX_ROWS; b++) {
+            char *row0 = t->cell[t->rows][0];
+            /* zero-shot rows are "method | training dataset" */
+            char method[80], trained_on[32] = "";
+            snprintf(method, sizeof method, "%s", rows->v[r]);
+            char *bar = strstr(method, " | ");
+            if (bar) {
+                snprintf(trained_on, sizeof trained_on, "%s", bar + 3);
+                *bar = 0;
+            }
+            if (zero_shot)
+                snprintf(row0, 64, "%.40s, trained on %.10s", method, dataset_title(trained_on));
+            else
+                snprintf(row0, 64, "%.40s%s%.18s", method, backbones_per_row->n > 1 ? " @ " : "",
+                         backbones_per_row->n > 1 ? backbones_per_row->v[b] : "");
+            for (int d = 0; d < datasets->n; d++)
+                for (int m = 0; m < 2; m++) {
+                    Filter f = {method, backbones_per_row->v[b], zero_shot ? trained_on : datasets->v[d],
+                                datasets->v[d], setting};
+                    Cell c = aggregate(rs, &f, m);
+                    cell_text(&c, t->cell[t->rows][1 + 2 * d + m], 64);
+                }
+            t->rows++;
+        }
+}
+
+void tables_write(const ResultSet *rs, TableFormat format, FILE *out) {
+    Names methods = distinct(rs, offsetof(Result, method), "supervised");
+    Names backbones = distinct(rs, offsetof(Result, backbone), NULL);
+    Names ds_found = distinct(rs, offsetof(Result, dataset), "supervised");
+    Names datasets = datasets_in(&ds_found);
+    const char *ref = reference_backbone(rs, &backbones);
+    Names ref_only = {.n = 1};
+    snprintf(ref_only.v[0], sizeof ref_only.v[0], "%s", ref);
+    Table *t = xcalloc(1, sizeof *t);
+    if (methods.n && datasets.n) {
+        snprintf(t->title, sizeof t->title, "Table 1: supervised results (backbone %s)", ref);
+        snprintf(t->caption, sizeof t->caption,
+                 "UAR and WAR in %%, mean ± standard deviation over folds and seeds (jobs behind each cell); "
+                 "reported epoch as each result.json states. Missing jobs are shown as missing.");
+        uar_war_table(rs, t, &methods, &ref_only, &datasets, "supervised", 0);
+        table_print(t, format, out);
+        /* Table 2: per-class recall, one table per dataset */
+        for (int d = 0; d < datasets.n; d++) {
+            const Result *proto = NULL;
+            for (int i = 0; i < rs->n_done && !proto; i++)
+                if (!rs->done[i].failed && !strcmp(rs->done[i].dataset, datasets.v[d]) && rs->done[i].n_classes)
+                    proto = &rs->done[i];
+            if (!proto) continue;
+            memset(t, 0, sizeof *t);
+            snprintf(t->title, sizeof t->title, "Table 2: per-class recall on %s (backbone %s)",
+                     dataset_title(datasets.v[d]), ref);
+            snprintf(t->caption, sizeof t->caption, "Recall per class in %%, class order as in the results: ");
+            for (int k = 0; k < proto->n_classes; k++) {
+                size_t len = strlen(t->caption);
+                snprintf(t->caption + len, sizeof t->caption - len, "%s%s", k ? ", " : "", proto->classes[k]);
+            }
+            t->cols = 1 + proto->n_classes + 2;
+            if (t->cols > MAX_COLS) t->cols = MAX_COLS;
+            snprintf(t->head[0], 64, "method");
+            for (int k = 0; k < proto->n_classes && 1 + k < MAX_COLS - 2; k++) snprintf(t->head[1 + k], 64, "%s", proto->classes[k]);
+            snprintf(t->head[t->cols - 2], 64, "UAR");
+            snprintf(t->head[t->cols - 1], 64, "WAR");
+            for (int r = 0; r < methods.n; r++) {
+                snprintf(t->cell[r][0], 64, "%s", methods.v[r]);
+                Filter f = {methods.v[r], ref, datasets.v[d], datasets.v[d], "supervised"};
+                for (int k = 0; k < t->cols - 3; k++) {
+                    Cell c = aggregate(rs, &f, 2 + k);
+                    if (c.n) snprintf(t->cell[r][1 + k], 64, "%.2f", c.mean);
+                    else snprintf(t->cell[r][1 + k], 64, "—");
+                }
+                for (int m = 0; m < 2; m++) {
+                    Cell c = aggregate(rs, &f, m);
+                    if (c.n) snprintf(t->cell[r][t->cols - 2 + m], 64, "%.2f", c.mean);
+                    else snprintf(t->cell[r][t->cols - 2 + m], 64, "—");
+                }
+            }
+            t->rows = methods.n;
+            table_print(t, format, out);
+        }
+    }
+    /* Table 3: zero-shot */
+    Names zs_methods = {.n = 0};
+    for (int pass = 0; pass < 2; pass++) {
+        const Result *arr = pass ? rs->done : rs->expected;
+        int n = pass ? rs->n_done : rs->n_expected;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(arr[i].setting, "zeroshot")) {
+                char label[80];
+                snprintf(label, sizeof label, "%.40s | %.30s", arr[i].method, arr[i].dataset);
+                names_add(&zs_methods, label);
+            }
+    }
+    if (zs_methods.n) {
+        Names evals_found = distinct(rs, offsetof(Result, eval_dataset), "zeroshot");
+        Names evals = datasets_in(&evals_found);
+        memset(t, 0, sizeof *t);
+        snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %s)", ref);
+        snprintf(t->caption, sizeof t->caption, "Trained on one dataset, evaluated on another; UAR and WAR in %%.");
+        uar_war_table(rs, t, &zs_methods, &ref_only, &evals, "zeroshot", 1);
+        table_print(t, format, out);
+    }
+    /* Table 8: backbone scaling */
+    if (backbones.n > 1 && methods.n && datasets.n) {
+        memset(t, 0, sizeof *t);
+        snprintf(t->title, sizeof t->title, "Table 8: backbone scaling");
+        snprintf(t->caption, sizeof t->caption, "Supervised UAR and WAR in %% per backbone.");
+        uar_war_table(rs, t, &methods, &backbones, &datasets, "supervised", 0);
+        table_print(t, format, out);
+    }
+    free(t);
+}

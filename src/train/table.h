@@ -1,0 +1,29 @@
+/* The paper's tables from a matrix's results: every <job>/result.json under a
+ * results directory (and jobs.json, the expanded matrix, so that jobs that have
+ * not finished show as missing rather than vanish).
+ *
+ *   Table 1  supervised UAR/WAR per dataset (rows: method, variant; one backbone)
+ *   Table 2  per-class recall per dataset
+ *   Table 3  zero-shot UAR/WAR (train on A, evaluate on B)
+ *   Table 8  backbone scaling (rows: method x backbone), when several backbones ran
+ * Cells are mean ± standard deviation over folds and seeds with the number of
+ * jobs behind them; missing jobs show as missing, never as zero. */
+#ifndef DFER_TRAIN_TABLE_H
+#define DFER_TRAIN_TABLE_H
+
+#include <stdio.h>
+
+#include "core/check.h"
+
+typedef enum { TABLE_MARKDOWN = 0, TABLE_LATEX = 1, TABLE_CSV = 2 } TableFormat;
+
+typedef struct ResultSet ResultSet;
+
+int results_load(const char *dir, ResultSet **out, Err *err);
+void results_free(ResultSet *rs);
+/* Number of results read and of jobs listed in jobs.json. */
+int results_count(const ResultSet *rs, int *finished, int *failed, int *expected);
+/* Writes every table that has data, in one format. */
+void tables_write(const ResultSet *rs, TableFormat format, FILE *out);
+
+#endif

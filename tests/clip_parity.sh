@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# CLIP inference parity: `dfer embed` against the independent PyTorch
+# reference (tests/reference/clip_ref.py) on random small configurations with
+# noisy biases and layer norms, random images of odd sizes and several texts.
+# Embeddings and logits must agree to 1e-4 absolute.
+# usage: clip_parity.sh DFER PYTHON SHARED_DIR SOURCE_DIR
+set -euo pipefail
+dfer=$1 py=$2 shared=$3 src=$4
+vocab=$shared/clip/bpe_simple_vocab_16e6.txt.gz
+tmp=$(mktemp -d /tmp/dfer-clip-parity-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+# Images: random noise + gradients, odd sizes (resize up and down, non-square crops).
+"$py" - "$tmp" <<'PY'
+import sys, numpy as np
+from PIL import Image
+rng = np.random.default_rng(5)
+for i, (w, h) in enumerate([(45, 37), (64, 64), (23, 71), (300, 211)]):
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (w + h)], -1)
+    img = np.clip(base + rng.normal(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(img).save(f"{sys.argv[1]}/img{i}.png")
+PY
+
+texts=("a photo of a cat" "A person with an expression of happiness." "a face showing no anger" "x")
+status=0
+for arch in tiny small; do
+  w=$tmp/$arch.safetensors
+  "$dfer" init --arch "$arch" --seed 11 --test-noise 0.1 --out "$w" >/dev/null
+  img_args=() ids_args=()
+  for i in 0 1 2 3; do img_args+=(--image "$tmp/img$i.png"); done
+  text_args=()
+  for t in "${texts[@]}"; do
+    text_args+=(--text "$t")
+    ids_args+=(--ids "$("$dfer" tokenize --vocab "$vocab" -- "$t")")
+  done
+  "$dfer" embed --weights "$w" --vocab "$vocab" --threads 2 --json "${img_args[@]}" "${text_args[@]}" >"$tmp/ours.json"
+  "$py" "$src/tests/reference/clip_ref.py" --weights "$w" "${img_args[@]}" "${ids_args[@]}" >"$tmp/ref.json"
+  "$py" - "$tmp/ours.json" "$tmp/ref.json" "$arch" <<'PY' || status=1
+import json, sys
+import numpy as np
+ours, ref, arch = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+bad = 0
+for key in ("image_embeddings", "text_embeddings", "logits"):
+    a, b = np.array(ours[key]), np.array(ref[key])
+    if a.shape != b.shape:
+        print(f"{arch} {key}: shape {a.shape} vs reference {b.shape}"); bad = 1; continue
+    d = np.abs(a - b).max()
+    scale = np.abs(b).max()
+    ok = d <= 1e-4
+    print(f"{arch} {key}: shape {a.shape}, max |ours - torch| = {d:.3g} (max |value| {scale:.3g}) {'ok' if ok else 'FAIL'}")
+    bad |= not ok
+# The test must be able to fail: embeddings that are all equal would pass trivially.
+if np.std(np.array(ref["image_embeddings"]), axis=0).max() < 1e-3:
+    print(f"{arch}: reference image embeddings do not vary across images"); bad = 1
+sys.exit(bad)
+PY
+done
+exit $status

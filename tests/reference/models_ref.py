@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Independent PyTorch (autograd, float64) implementations of FineCLIPER's low
+level and of DFER-CLIP, for parity with dfer's training step.
+
+Written from the specifications (docs/method.md, shared/reference/dfer.md §1-2),
+not from dfer's C code. Reads one safetensors file written by the test tool
+`model_dump` (tests/tools/model_dump.c) holding the CLIP weights (Hugging Face
+names), the trainable parameters under dfer's names ("param.<name>"), the
+inputs ("input.frames", "input.labels", "input.ids_pos", "input.ids_neg") and
+dfer's outputs ("output.logits", "output.loss", "grad.<name>"), recomputes all
+of them with autograd, and reports the largest relative differences.
+
+    models_ref.py DUMP.safetensors [--steps-file STEPS.json]
+Exit status 1 when any relative error exceeds 1e-4 (the issue's bound).
+"""
+import json
+import math
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.set_default_dtype(torch.float64)
+
+
+def read_safetensors(path):
+    data = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    out = {}
+    kinds = {"F64": "<f8", "F32": "<f4", "I32": "<i4", "I64": "<i8"}
+    for name, info in header.items():
+        b, e = info["data_offsets"]
+        arr = np.frombuffer(data[8 + n + b:8 + n + e], dtype=kinds[info["dtype"]]).copy()
+        t = torch.from_numpy(arr).reshape(info["shape"])
+        out[name] = t.double() if t.is_floating_point() else t.long()
+    return out, meta
+
+
+def layer_norm(x, g, b):
+    return F.layer_norm(x, (x.shape[-1],), g, b, eps=1e-5)
+
+
+def mha(x, w_qkv, b_qkv, w_out, b_out, heads, causal=False):
+    """x [N, S, X]: softmax(q k^T / sqrt(d) + mask) v per head, then the output projection."""
+    n, s, width = x.shape
+    qkv = x @ w_qkv.t() + (b_qkv if b_qkv is not None else 0)
+    q, k, v = qkv.split(width, dim=-1)
+    d = width // heads
+    q, k, v = (t.reshape(n, s, heads, d).transpose(1, 2) for t in (q, k, v))
+    scores = q @ k.transpose(-1, -2) / math.sqrt(d)
+    if causal:
+        scores = scores + torch.full((s, s), float("-inf")).triu(1)
+    out = (scores.softmax(-1) @ v).transpose(1, 2).reshape(n, s, width)
+    return out @ w_out.t() + b_out
+
+
+def quick_gelu(x):
+    return x * torch.sigmoid(1.702 * x)
+
+
+class ClipWeights:
+    def __init__(self, t):
+        self.t = t
+        self.vis_layers = self._count("vision_model")
+        self.txt_layers = self._count("text_model")
+
+    def _count(self, prefix):
+        n = 0
+        while f"{prefix}.encoder.layers.{n}.layer_norm1.weight" in self.t:
+            n += 1
+        return n
+
+    def layer(self, prefix, i):
+        p = f"{prefix}.encoder.layers.{i}."
+        t = self.t
+        return {
+            "ln1": (t[p + "layer_norm1.weight"], t[p + "layer_norm1.bias"]),
+            "qkv": (torch.cat([t[p + f"self_attn.{c}_proj.weight"] for c in "qkv"]),
+                    torch.cat([t[p + f"self_attn.{c}_proj.bias"] for c in "qkv"])),
+            "out": (t[p + "self_attn.out_proj.weight"], t[p + "self_attn.out_proj.bias"]),
+            "ln2": (t[p + "layer_norm2.weight"], t[p + "layer_norm2.bias"]),
+            "fc1": (t[p + "mlp.fc1.weight"], t[p + "mlp.fc1.bias"]),
+            "fc2": (t[p + "mlp.fc2.weight"], t[p + "mlp.fc2.bias"]),
+        }
+
+
+def attn_sub(L, x, heads, causal=False):
+    return mha(layer_norm(x, *L["ln1"]), L["qkv"][0], L["qkv"][1], L["out"][0], L["out"][1], heads, causal)
+
+
+def mlp_sub(L, h, act=quick_gelu):
+    return act(h @ L["fc1"][0].t() + L["fc1"][1]) @ L["fc2"][0].t() + L["fc2"][1]
+
+
+def block(L, x, heads, causal=False):
+    x = x + attn_sub(L, x, heads, causal)
+    return x + mlp_sub(L, layer_norm(x, *L["ln2"]))
+
+
+def adapter(P, prefix, x, skip):
+    h = F.gelu(x @ P[prefix + ".fc1.weight"].t() + P[prefix + ".fc1.bias"])  # exact erf GELU
+    y = h @ P[prefix + ".fc2.weight"].t() + P[prefix + ".fc2.bias"]
+    return x + y if skip else y
+
+
+def tokens(cw, frames, proj_override=None):
+    """frames [N,3,R,R] -> token sequence [N, S, W] (cls + pos)."""
+    t = cw.t
+    conv = t["vision_model.embeddings.patch_embedding.weight"]
+    p = conv.shape[-1]
+    x = F.conv2d(frames, conv, stride=p).flatten(2).transpose(1, 2)
+    cls = t["vision_model.embeddings.class_embedding"].expand(x.shape[0], 1, -1)
+    return torch.cat([cls, x], 1) + t["vision_model.embeddings.position_embedding.weight"]
+
+
+def text_features(cw, ids, P=None, prefix=None, ctx=None, n_ctx=0):
+    t = cw.t
+    eot = ids.argmax(-1)
+    length = int(eot.max()) + 1
+    ids = ids[:, :length]
+    x = t["text_model.embeddings.token_embedding.weight"][ids]
+    if ctx is not None:
+        x = torch.cat([x[:, :1], ctx, x[:, 1 + n_ctx:]], 1)
+    x = x + t["text_model.embeddings.position_embedding.weight"][:length]
+    heads = x.shape[-1] // 64 if x.shape[-1] >= 64 else 2
+    for i in range(cw.txt_layers):
+        x = block(cw.layer("text_model", i), x, heads, causal=True)
+        if P is not None:
+            x = adapter(P, f"{prefix}.blocks.{i}.adapter", x, skip=True)
+    x = layer_norm(x[torch.arange(x.shape[0]), eot], t["text_model.final_layer_norm.weight"],
+                   t["text_model.final_layer_norm.bias"])
+    return x @ t["text_projection.weight"].t()
+
+
+def finecliper(cw, P, d, meta):
+    t = cw.t
+    T = int(meta["frames"])
+    frames = d["input.frames"]
+    B = frames.shape[0] // T
+    x = tokens(cw, frames)  # [B*T, S, W]
+    S, W = x.shape[1], x.shape[2]
+    heads = W // 64 if W >= 64 else 2
+    x = (x.reshape(B, T, S, W) + P["visual.temporal_embedding"].reshape(1, T, 1, W)).reshape(B * T, S, W)
+    x = layer_norm(x, t["vision_model.pre_layrnorm.weight"], t["vision_model.pre_layrnorm.bias"])
+    adapters = "visual.blocks.0.temporal_adapter.fc1.weight" in P
+    scale = float(meta["mlp_adapter_scale"])
+    for i in range(cw.vis_layers):
+        L = cw.layer("vision_model", i)
+        pre = f"visual.blocks.{i}"
+        if adapters:
+            xt = x.reshape(B, T, S, W).transpose(1, 2).reshape(B * S, T, W)
+            ta = adapter(P, pre + ".temporal_adapter", attn_sub(L, xt, heads), skip=False)
+            x = x + ta.reshape(B, S, T, W).transpose(1, 2).reshape(B * T, S, W)
+            x = x + adapter(P, pre + ".spatial_adapter", attn_sub(L, x, heads), skip=True)
+            h = layer_norm(x, *L["ln2"])
+            x = x + mlp_sub(L, h) + scale * adapter(P, pre + ".mlp_adapter", h, skip=False)
+        else:
+            x = block(L, x, heads)
+    cls = layer_norm(x[:, 0], t["vision_model.post_layernorm.weight"], t["vision_model.post_layernorm.bias"])
+    v = (cls @ t["visual_projection.weight"].t()).reshape(B, T, -1).mean(1)
+    text_adapters = "text.positive.blocks.0.adapter.fc1.weight" in P
+    tp = text_features(cw, d["input.ids_pos"], P if text_adapters else None, "text.positive")
+    score = F.normalize(v, dim=-1) @ F.normalize(tp, dim=-1).t()
+    if int(meta["use_negative"]):
+        tn = text_features(cw, d["input.ids_neg"], P if text_adapters else None, "text.negative")
+        score = score - F.normalize(v, dim=-1) @ F.normalize(tn, dim=-1).t()
+    return score / float(meta["temperature"])
+
+
+def dfer_clip(cw, P, d, meta):
+    t = cw.t
+    T = int(meta["frames"])
+    frames = d["input.frames"]
+    B = frames.shape[0] // T
+    if "image_encoder.patch_embedding.weight" in P:  # fine-tuned image encoder: its own weights
+        vis = dict(t)
+        ren = {"patch_embedding.weight": "vision_model.embeddings.patch_embedding.weight",
+               "class_embedding": "vision_model.embeddings.class_embedding",
+               "position_embedding": "vision_model.embeddings.position_embedding.weight",
+               "pre_layernorm.weight": "vision_model.pre_layrnorm.weight",
+               "pre_layernorm.bias": "vision_model.pre_layrnorm.bias",
+               "post_layernorm.weight": "vision_model.post_layernorm.weight",
+               "post_layernorm.bias": "vision_model.post_layernorm.bias",
+               "projection.weight": "visual_projection.weight"}
+        for k, v in P.items():
+            if not k.startswith("image_encoder."):
+                continue
+            k = k[len("image_encoder."):]
+            if k in ren:
+                vis[ren[k]] = v
+            else:  # layers.N.<hf name> with q/k/v packed as self_attn.qkv
+                i, rest = k.split(".", 2)[1], k.split(".", 2)[2]
+                pre = f"vision_model.encoder.layers.{i}."
+                if rest.startswith("self_attn.qkv."):
+                    kind = rest.split(".")[-1]
+                    for j, c in enumerate("qkv"):
+                        n = v.shape[0] // 3
+                        vis[pre + f"self_attn.{c}_proj.{kind}"] = v[j * n:(j + 1) * n]
+                else:
+                    vis[pre + rest] = v
+        cw = ClipWeights(vis)
+        t = vis
+    x = tokens(cw, frames)
+    W = x.shape[-1]
+    heads = W // 64 if W >= 64 else 2
+    x = layer_norm(x, t["vision_model.pre_layrnorm.weight"], t["vision_model.pre_layrnorm.bias"])
+    for i in range(cw.vis_layers):
+        x = block(cw.layer("vision_model", i), x, heads)
+    cls = layer_norm(x[:, 0], t["vision_model.post_layernorm.weight"], t["vision_model.post_layernorm.bias"])
+    f = (cls @ t["visual_projection.weight"].t()).reshape(B, T, -1)
+    E = f.shape[-1]
+    # temporal transformer: cls + pos, one pre-LN block with tanh-GELU MLP, output = cls
+    q = "temporal_net."
+    y = torch.cat([P[q + "cls_token"].expand(B, 1, E), f], 1) + P[q + "pos_embedding"]
+    bl = q + "block."
+    L = {"ln1": (P[bl + "layer_norm1.weight"], P[bl + "layer_norm1.bias"]),
+         "qkv": (P[bl + "self_attn.qkv.weight"], None),
+         "out": (P[bl + "self_attn.out_proj.weight"], P[bl + "self_attn.out_proj.bias"]),
+         "ln2": (P[bl + "layer_norm2.weight"], P[bl + "layer_norm2.bias"]),
+         "fc1": (P[bl + "mlp.fc1.weight"], P[bl + "mlp.fc1.bias"]),
+         "fc2": (P[bl + "mlp.fc2.weight"], P[bl + "mlp.fc2.bias"])}
+    th = E // 64 if E >= 64 else 1
+    y = y + attn_sub(L, y, th)
+    y = y + mlp_sub(L, layer_norm(y, *L["ln2"]), act=lambda z: F.gelu(z, approximate="tanh"))
+    v = y[:, 0]
+    ctx = P["prompt_learner.ctx"]
+    tf = text_features(ClipWeights(d_clip_text(cw.t)), d["input.ids_pos"], ctx=ctx, n_ctx=ctx.shape[1])
+    return float(meta["logit_scale"]) * F.normalize(v, dim=-1) @ F.normalize(tf, dim=-1).t()
+
+
+def d_clip_text(t):
+    return t
+
+
+def main():
+    d, meta = read_safetensors(sys.argv[1])
+    cw = ClipWeights({k: v for k, v in d.items() if not k.split(".")[0] in ("param", "grad", "input", "output")})
+    P = {k[len("param."):]: v.clone().requires_grad_(True) for k, v in d.items() if k.startswith("param.")}
+    model = meta["model"]
+    logits = (finecliper if model == "finecliper" else dfer_clip)(cw, P, d, meta)
+    labels = d["input.labels"].long()
+    loss = F.cross_entropy(logits, labels, reduction="sum")
+    loss.backward()
+    worst = 0.0
+    report = []
+
+    def compare(name, ours, ref):
+        nonlocal worst
+        ref = ref.detach()
+        scale = max(ref.abs().max().item(), 1e-6)
+        err = (ours - ref).abs().max().item() / scale
+        worst = max(worst, err)
+        report.append((err, name))
+
+    compare("logits", d["output.logits"], logits)
+    compare("loss", d["output.loss"].reshape(()), loss)
+    for k, p in P.items():
+        compare("grad." + k, d["grad." + k], p.grad)
+    report.sort(reverse=True)
+    print(f"{model}: {len(P)} trainable tensors; loss ours {d['output.loss'].item():.10g} "
+          f"torch {loss.item():.10g}")
+    for err, name in report[:5]:
+        print(f"  {name}: max |ours - torch| / max |torch| = {err:.3g}")
+    print(f"worst relative error {worst:.3g} ({'ok' if worst <= 1e-4 else 'FAIL'}, bound 1e-4)")
+    sys.exit(0 if worst <= 1e-4 else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+/* Configuration: defaults, INI loading, --set overrides, and clear errors with
+ * file and line for unknown keys and bad values. */
+#include <stdio.h>
+#include <string.h>
+
+#include "testlib.h"
+#include "train/config.h"
+
+static const char *write_file(const char *name, const char *text) {
+    static char path[600];
+    snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void test_defaults_and_file(void) {
+    Config c;
+    config_defaults(&c);
+    EXPECT(!strcmp(c.method, "finecliper") && c.frames == 16 && c.n_lr == 1 && c.lr[0] > 0.0099f, "defaults");
+    EXPECT(c.n_milestones == 2 && c.milestones[1] == 40, "list default");
+    Err err;
+    const char *p = write_file("a.ini", "[model]\nmethod = dfer_clip\n; comment\n[optim]\nlr = 1e-5, 0.01 ,0.001\n"
+                                        "[train]\nepochs=3\n");
+    EXPECT(config_load_file(&c, p, &err) == 0, "%s", err.msg);
+    EXPECT(!strcmp(c.method, "dfer_clip") && c.epochs == 3 && c.n_lr == 3, "loaded");
+    EXPECT(c.lr[0] == 1e-5f && c.lr[1] == 0.01f && c.lr[2] == 0.001f, "list parsed");
+    EXPECT(config_set(&c, "train.batch=7", &err) == 0 && c.batch == 7, "--set");
+    EXPECT(config_set(&c, "model.video_adapters=false", &err) == 0 && c.video_adapters == 0, "bool");
+}
+
+static void test_errors(void) {
+    Config c;
+    config_defaults(&c);
+    Err err;
+    const char *p = write_file("bad.ini", "[train]\nepochs = 3\n\n[train]\nepoch = 4\n");
+    EXPECT(config_load_file(&c, p, &err) != 0, "unknown key rejected");
+    EXPECT(strstr(err.msg, "bad.ini:5") && strstr(err.msg, "train.epoch"), "message names file, line and key: %s",
+           err.msg);
+    p = write_file("bad2.ini", "[optim]\noptimizer = adam\n");
+    EXPECT(config_load_file(&c, p, &err) != 0 && strstr(err.msg, "sgd|adamw") && strstr(err.msg, "bad2.ini:2"),
+           "bad choice: %s", err.msg);
+    p = write_file("bad3.ini", "[train]\nbatch = eight\n");
+    EXPECT(config_load_file(&c, p, &err) != 0 && strstr(err.msg, "not an integer"), "bad int: %s", err.msg);
+    EXPECT(config_set(&c, "train.epochs", &err) != 0, "--set without =");
+    EXPECT(config_set(&c, "nosuch.key=1", &err) != 0 && strstr(err.msg, "unknown key"), "--set unknown");
+    EXPECT(config_set(&c, "optim.lr=0.1,x", &err) != 0, "bad list value");
+    EXPECT(config_load_file(&c, "/nonexistent/x.ini", &err) != 0 && strstr(err.msg, "/nonexistent/x.ini"), "missing file");
+    config_defaults(&c);
+    EXPECT(config_validate(&c, &err) != 0 && strstr(err.msg, "model.weights"), "weights required");
+}
+
+static void test_roundtrip(void) {
+    Config a, b;
+    config_defaults(&a);
+    Err err;
+    config_set(&a, "optim.lr=0.5,0.25", &err);
+    config_set(&a, "data.root=/data/dfew", &err);
+    char path[600];
+    snprintf(path, sizeof path, "%s/resolved.ini", test_tmpdir());
+    FILE *f = fopen(path, "w");
+    config_write(&a, f);
+    fclose(f);
+    config_defaults(&b);
+    EXPECT(config_load_file(&b, path, &err) == 0, "resolved config loads: %s", err.msg);
+    EXPECT(memcmp(&a, &b, sizeof a) == 0, "write/load round trip is exact");
+}
+
+int main(void) {
+    TEST_RUN(test_defaults_and_file);
+    TEST_RUN(test_errors);
+    TEST_RUN(test_roundtrip);
+    return test_summary();
+}

@@ -1,0 +1,74 @@
+/* Matrix files: expansion into jobs with stable ids, folds only where the
+ * dataset has them, zero-shot pairs, and clear errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testlib.h"
+#include "train/matrix.h"
+
+static const char *write_file(const char *name, const char *text) {
+    static char path[600];
+    snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void test_expand(void) {
+    const char *p = write_file("m.ini", "[matrix]\nname = demo\nranks_per_job = 2\n"
+                                        "methods = finecliper=a.ini, finecliper:low+mid=a.ini, dfer_clip=b.ini\n"
+                                        "datasets = dfew=/d/dfew, ferv39k=/d/ferv, mafw=/d/mafw\n"
+                                        "folds = 1,2,3\nbackbones = b16=/w/b16.pt, b32=/w/b32.pt\nseeds = 1, 2\n"
+                                        "settings = supervised, zeroshot:mafw->dfew\n[set]\ntrain.epochs = 3\n");
+    Matrix m;
+    Err err;
+    EXPECT(matrix_load(p, &m, &err) == 0, "%s", err.msg);
+    EXPECT(m.ranks_per_job == 2 && m.n_sets == 1 && !strcmp(m.sets[0], "train.epochs=3"), "header");
+    Job *jobs;
+    int n;
+    EXPECT(matrix_expand(&m, &jobs, &n, &err) == 0, "%s", err.msg);
+    /* supervised: 3 methods x 2 backbones x 2 seeds x (3 + 1 + 3 folds) = 84; zero-shot: 3 x 2 x 2 = 12 */
+    EXPECT(n == 96, "%d jobs", n);
+    int found = 0, zs = 0;
+    for (int i = 0; i < n; i++) {
+        for (int k = i + 1; k < n; k++) EXPECT(strcmp(jobs[i].id, jobs[k].id), "duplicate id %s", jobs[i].id);
+        if (!strcmp(jobs[i].id, "finecliper-low_mid__dfew__f2__b32__s2")) {
+            found = 1;
+            EXPECT(!strcmp(jobs[i].variant, "low+mid") && jobs[i].fold == 2 && !strcmp(jobs[i].weights, "/w/b32.pt"),
+                   "fields");
+        }
+        if (!strcmp(jobs[i].dataset, "ferv39k")) EXPECT(jobs[i].fold == 0, "ferv39k has no folds");
+        if (!strcmp(jobs[i].setting, "zeroshot")) {
+            zs++;
+            EXPECT(!strcmp(jobs[i].dataset, "mafw") && !strcmp(jobs[i].eval_dataset, "dfew") &&
+                       !strcmp(jobs[i].eval_root, "/d/dfew"), "zero-shot pair");
+        }
+    }
+    EXPECT(found && zs == 12, "expected job present, %d zero-shot jobs", zs);
+    free(jobs);
+}
+
+static void test_errors(void) {
+    Matrix m;
+    Err err;
+    EXPECT(matrix_load(write_file("e1.ini", "[matrix]\nname = x\nmethods = finecliper=a\n"), &m, &err) != 0 &&
+               strstr(err.msg, "required"), "missing axes: %s", err.msg);
+    EXPECT(matrix_load(write_file("e2.ini", "[matrix]\nname = x\nmethods = finecliper=a\ndatasets = affwild=/x\n"
+                                            "backbones = b=/w\n"), &m, &err) != 0 &&
+               strstr(err.msg, "affwild"), "unknown dataset: %s", err.msg);
+    EXPECT(matrix_load(write_file("e3.ini", "[matrix]\nname = x\nmethods = finecliper\n"), &m, &err) != 0 &&
+               strstr(err.msg, "e3.ini:3"), "entry without value names the line: %s", err.msg);
+    EXPECT(matrix_load(write_file("e4.ini", "[matrix]\nname = x\nmethods = finecliper=a\ndatasets = dfew=/d\n"
+                                            "backbones = b=/w\nsettings = zeroshot:mafw->dfew\n"), &m, &err) != 0 &&
+               strstr(err.msg, "not listed"), "zero-shot dataset missing: %s", err.msg);
+    EXPECT(matrix_load(write_file("e5.ini", "[matrix]\nname = x\nfoo = 1\n"), &m, &err) != 0 &&
+               strstr(err.msg, "matrix.foo"), "unknown key: %s", err.msg);
+}
+
+int main(void) {
+    TEST_RUN(test_expand);
+    TEST_RUN(test_errors);
+    return test_summary();
+}

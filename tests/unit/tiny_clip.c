@@ -1,0 +1,105 @@
+#include "tiny_clip.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+
+static uint64_t g_key = 7000;
+
+Tensor tiny_random(int ndim, int64_t d0, int64_t d1, int64_t d2, double scale, double offset) {
+    Tensor t = tensor_make(NULL, DT_F64, ndim, d0, d1, d2);
+    int64_t n = tensor_numel(&t);
+    double *v = malloc((size_t)n * sizeof(double));
+    Rng r;
+    rng_init(&r, 3, g_key++, 0, 0);
+    for (int64_t i = 0; i < n; i++) v[i] = offset + scale * rng_normal(&r);
+    t.data = v;
+    return t;
+}
+
+static void random_layer(ClipLayer *p, int64_t w) {
+    p->ln1_g = tiny_random(1, w, 0, 0, 0.1, 1), p->ln1_b = tiny_random(1, w, 0, 0, 0.1, 0);
+    p->qkv_w = tiny_random(2, 3 * w, w, 0, 0.3, 0), p->qkv_b = tiny_random(1, 3 * w, 0, 0, 0.1, 0);
+    p->out_w = tiny_random(2, w, w, 0, 0.3, 0), p->out_b = tiny_random(1, w, 0, 0, 0.1, 0);
+    p->ln2_g = tiny_random(1, w, 0, 0, 0.1, 1), p->ln2_b = tiny_random(1, w, 0, 0, 0.1, 0);
+    p->fc1_w = tiny_random(2, 4 * w, w, 0, 0.3, 0), p->fc1_b = tiny_random(1, 4 * w, 0, 0, 0.1, 0);
+    p->fc2_w = tiny_random(2, w, 4 * w, 0, 0.2, 0), p->fc2_b = tiny_random(1, w, 0, 0, 0.1, 0);
+}
+
+void tiny_clip_build(Ops *ops, ClipModel *m, uint64_t seed) {
+    g_key = 7000 + seed * 1000;
+    memset(m, 0, sizeof *m);
+    m->cfg = (ClipConfig){.image_size = 8, .patch_size = 4, .vision_width = 8, .vision_layers = 2, .vision_heads = 2,
+                          .context_length = 12, .vocab_size = 60, .text_width = 8, .text_layers = 2,
+                          .text_heads = 2, .embed_dim = 6, .has_vision = 1, .has_text = 1};
+    m->ops = ops;
+    m->dtype = DT_F64;
+    m->patch_w = tiny_random(2, 8, 3 * 16, 0, 0.2, 0);
+    m->class_emb = tiny_random(1, 8, 0, 0, 0.5, 0);
+    m->vis_pos = tiny_random(2, 5, 8, 0, 0.3, 0);
+    m->ln_pre_g = tiny_random(1, 8, 0, 0, 0.1, 1), m->ln_pre_b = tiny_random(1, 8, 0, 0, 0.1, 0);
+    m->ln_post_g = tiny_random(1, 8, 0, 0, 0.1, 1), m->ln_post_b = tiny_random(1, 8, 0, 0, 0.1, 0);
+    m->vis_proj = tiny_random(2, 6, 8, 0, 0.3, 0);
+    m->vis_layers = calloc(2, sizeof(ClipLayer));
+    m->txt_layers = calloc(2, sizeof(ClipLayer));
+    for (int l = 0; l < 2; l++) random_layer(&m->vis_layers[l], 8), random_layer(&m->txt_layers[l], 8);
+    m->tok_emb = tiny_random(2, 60, 8, 0, 0.5, 0);
+    m->txt_pos = tiny_random(2, 12, 8, 0, 0.2, 0);
+    m->ln_final_g = tiny_random(1, 8, 0, 0, 0.1, 1), m->ln_final_b = tiny_random(1, 8, 0, 0, 0.1, 0);
+    m->txt_proj = tiny_random(2, 6, 8, 0, 0.3, 0);
+}
+
+void tiny_prompts(int32_t *ids, int classes, int shift, int placeholders) {
+    const int ctx = 12;
+    memset(ids, 0, (size_t)classes * ctx * sizeof(int32_t));
+    for (int c = 0; c < classes; c++) {
+        int len = 2 + placeholders + (c + shift) % 3;
+        ids[c * ctx] = 50;
+        for (int i = 1; i < len; i++)
+            ids[c * ctx + i] = i <= placeholders ? 40 : (int32_t)(1 + (7 * c + 3 * i + shift) % 39);
+        ids[c * ctx + len] = 59;
+    }
+}
+
+#include <math.h>
+
+double params_gradcheck(ParamSet *ps, double (*loss)(void *ctx), void *ctx, int per_tensor, const char **worst_name,
+                        int *checked) {
+    double worst = 0;
+    *worst_name = "";
+    *checked = 0;
+    for (int i = 0; i < ps->count; i++) {
+        const ParamEntry *e = paramset_get(ps, i);
+        int64_t n = tensor_numel(&e->value);
+        double *v = malloc((size_t)n * sizeof(double)), *g = malloc((size_t)n * sizeof(double));
+        paramset_download_f64(ps, i, 0, v);
+        paramset_download_f64(ps, i, 1, g);
+        int64_t step = n > per_tensor ? n / per_tensor : 1;
+        for (int64_t k = 0; k < n; k += step) {
+            double keep = v[k], h = 1e-6;
+            v[k] = keep + h;
+            paramset_upload_f64(ps, i, v);
+            double lp = loss(ctx);
+            v[k] = keep - h;
+            paramset_upload_f64(ps, i, v);
+            double lm = loss(ctx);
+            v[k] = keep;
+            paramset_upload_f64(ps, i, v);
+            double num = (lp - lm) / (2 * h), err = fabs(num - g[k]) / fmax(1e-3, fabs(num));
+            if (err > worst) worst = err, *worst_name = e->name;
+            (*checked)++;
+        }
+        free(v);
+        free(g);
+    }
+    return worst;
+}
+
+void params_randomise(ParamSet *ps, double scale) {
+    for (int i = 0; i < ps->count; i++) {
+        Tensor t = tiny_random(1, tensor_numel(&paramset_get(ps, i)->value), 0, 0, scale, 0);
+        paramset_upload_f64(ps, i, t.data);
+        free(t.data);
+    }
+}

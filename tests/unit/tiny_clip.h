@@ -1,0 +1,27 @@
+/* A tiny random CLIP built directly in memory (no checkpoint), in F64, for
+ * whole-model gradient checks: image 8, patch 4 (5 tokens), widths 8 (E 6),
+ * 2 heads, 2+2 layers, vocabulary 60, context 12. */
+#ifndef DFER_TEST_TINY_CLIP_H
+#define DFER_TEST_TINY_CLIP_H
+
+#include "model/clip.h"
+
+void tiny_clip_build(Ops *ops, ClipModel *m, uint64_t seed);
+/* A random F64 tensor (scale * N(0,1) + offset), malloc'ed. */
+Tensor tiny_random(int ndim, int64_t d0, int64_t d1, int64_t d2, double scale, double offset);
+/* Prompt rows [classes, 12]: a start id 50, a few ids, the row's maximum 59 (its "EOT"), zeros.
+ * When placeholders > 0, positions 1..placeholders hold id 40 (DFER-CLIP contexts). */
+void tiny_prompts(int32_t *ids, int classes, int shift, int placeholders);
+
+#endif
+
+#include "model/params.h"
+
+/* Compares every trainable gradient held in ps (computed by the caller for the
+ * current values, as d loss / d param) with central finite differences of
+ * loss(ctx), at up to `per_tensor` entries of each tensor. Returns the worst
+ * relative error (|num - ana| / max(1e-3, |num|)) and names its tensor. */
+double params_gradcheck(ParamSet *ps, double (*loss)(void *ctx), void *ctx, int per_tensor, const char **worst_name,
+                        int *checked);
+/* Overwrites every trainable tensor with scale * N(0,1). */
+void params_randomise(ParamSet *ps, double scale);
