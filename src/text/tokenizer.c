@@ -158,6 +158,7 @@ int clip_tokenizer_load(const char *vocab_path, ClipTokenizer **out, Err *err) {
         line++;
         char *end = strchr(line, '\n');
         if (!end) end = line + strlen(line);
+        if (end == line) break; /* the file ends early: reported below by the merge count */
         char *space = memchr(line, ' ', (size_t)(end - line));
         if (!space || space == line || space + 1 >= end) {
             rc = err_set(err, "%s: line %d is not a merge pair", vocab_path, rank + 2);

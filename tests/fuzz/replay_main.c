@@ -2,7 +2,6 @@
  * corpus folders, then random mutations of them for --seconds S. Used by ctest
  * (with ASan in the sanitizer build) so parsers stay crash-free in CI; long
  * coverage-guided runs use scripts/fuzz with clang's libFuzzer. */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# PyTorch checkpoints written by Debian's torch (torch.save state dict with fp16
+# tensors, a storage offset and a non-contiguous view; Long-CLIP; TorchScript)
+# load through `dfer convert` to exactly the original tensors; corrupt zips and
+# pickles give clear errors.
+# usage: io_pt.sh DFER PYTHON SOURCE_DIR
+set -euo pipefail
+dfer=$1 py=$2 src=$3
+tmp=$(mktemp -d /tmp/dfer-io-pt-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+"$dfer" init --arch tiny --seed 9 --test-noise 0.1 --out "$tmp/hf.safetensors" >/dev/null
+"$py" "$src/tests/reference/make_pt_fixtures.py" "$tmp/hf.safetensors" "$tmp"
+for f in openai_state_dict longclip torchscript; do
+  "$dfer" convert "$tmp/$f.pt" "$tmp/$f.safetensors"
+done
+"$py" - "$tmp" <<'PY'
+import json, struct, sys
+import numpy as np
+d = sys.argv[1]
+def read(path):
+    data = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", data[:8])
+    h = json.loads(data[8:8 + n]); h.pop("__metadata__", None)
+    kinds = {"F32": "<f4", "F16": "<f2"}
+    return {k: np.frombuffer(data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
+                             dtype=kinds[v["dtype"]]).reshape(v["shape"]) for k, v in h.items()}
+ref = read(f"{d}/hf.safetensors")
+bad = 0
+for f in ("openai_state_dict", "longclip", "torchscript"):
+    got = read(f"{d}/{f}.safetensors")
+    if set(got) != set(ref):
+        print(f"{f}: tensor names differ: {sorted(set(got) ^ set(ref))[:5]}"); bad = 1; continue
+    n_half = 0
+    for k, r in ref.items():
+        g = got[k]
+        if f == "longclip" and k == "text_model.embeddings.position_embedding.weight":
+            r = np.fromfile(f"{d}/longclip_expected_positions.f32", dtype="<f4").reshape(g.shape)
+        if g.dtype == np.float16:
+            n_half += 1
+            r = r.astype(np.float16)
+        if g.shape != r.shape or not np.array_equal(g, r):
+            print(f"{f}: {k} differs (shape {g.shape} vs {r.shape})"); bad = 1
+    print(f"{f}: {len(got)} tensors identical to the original ({n_half} stored as fp16)")
+sys.exit(bad)
+PY
+# corrupt inputs: a truncated zip, and a zip whose data.pkl is garbage
+head -c 5000 "$tmp/torchscript.pt" >"$tmp/truncated.pt"
+if "$dfer" info "$tmp/truncated.pt" 2>"$tmp/err1"; then echo "truncated zip accepted"; exit 1; fi
+grep -q "truncated.pt" "$tmp/err1" || { echo "message does not name the file:"; cat "$tmp/err1"; exit 1; }
+mkdir -p "$tmp/bad/archive"
+printf '\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01\xff\xff.' >"$tmp/bad/archive/data.pkl"
+(cd "$tmp/bad" && "$py" -c "import zipfile; z = zipfile.ZipFile('../badpickle.pt', 'w'); z.write('archive/data.pkl'); z.close()")
+if "$dfer" info "$tmp/badpickle.pt" 2>"$tmp/err2"; then echo "corrupt pickle accepted"; exit 1; fi
+grep -q "badpickle.pt" "$tmp/err2" && grep -q "opcode" "$tmp/err2" || { echo "unclear message:"; cat "$tmp/err2"; exit 1; }
+echo "corrupt zip and pickle rejected: $(cat "$tmp/err1") / $(cat "$tmp/err2")"

@@ -1,0 +1,9 @@
+# Small test programs driven by scripts (not tests by themselves).
+file(GLOB DFER_TEST_TOOLS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tools/*.c)
+foreach(src ${DFER_TEST_TOOLS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE dferlib)
+endforeach()
+add_test(NAME resample_pillow_exact
+         COMMAND sh -c "d=$(mktemp -d) && ${DFER_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/pil_resample.py $d && $<TARGET_FILE:resample_check> $d; rc=$?; rm -rf $d; exit $rc")
