@@ -11,6 +11,9 @@ int cmd_convert(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_table(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 

@@ -23,6 +23,9 @@ static const Command k_commands[] = {
     {"info", cmd_info, "architecture, parameter counts and dtypes of a checkpoint"},
     {"convert", cmd_convert, "convert a CLIP checkpoint (.pt, safetensors) to Hugging Face safetensors"},
     {"init", cmd_init, "write a randomly initialised CLIP (for tests and the demo)"},
+    {"train", cmd_train, "train FineCLIPER or DFER-CLIP on one dataset split (CPU; data-parallel under mpirun)"},
+    {"eval", cmd_eval, "evaluate a trained run on a test split"},
+    {"synth", cmd_synth, "generate the synthetic DFER benchmark in the DFEW, FERV39k or MAFW layout"},
     {"table", cmd_table, "the paper's tables from a matrix's results"},
     {"config", cmd_config, "the resolved configuration, or the reference of every key"},
 };

@@ -1,0 +1,110 @@
+/* dfer train / dfer eval: one job, data-parallel over the ranks of the run. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "mpi/dist.h"
+#include "train/trainer.h"
+
+static void train_usage(void) {
+    printf("usage: dfer train --config FILE --out DIR [--set section.key=value]... [--resume]\n"
+           "       mpirun -np N dfer train ...   (data-parallel: the global batch is split over the ranks)\n\n"
+           "Trains FineCLIPER or DFER-CLIP (model.method) on one dataset split and evaluates it on the test\n"
+           "split after every epoch. DIR receives config.ini, metrics.jsonl, checkpoint.safetensors,\n"
+           "best_model.safetensors, model.safetensors and result.json (UAR/WAR of the best and the last epoch).\n"
+           "`dfer config --markdown` lists every key.\n\n"
+           "  --resume               continue from DIR/checkpoint.safetensors (bitwise the same end result)\n"
+           "  --checkpoint-every N   also checkpoint every N steps (default: at the end of each epoch)\n"
+           "  --stop-after N         stop after N steps of this call, checkpointing first (for tests)\n");
+}
+
+static int parse_config(int argc, char **argv, Config *cfg, const char **out, TrainOptions *to) {
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
+                                         {"out", required_argument, 0, 'o'},    {"resume", no_argument, 0, 'r'},
+                                         {"checkpoint-every", required_argument, 0, 'k'},
+                                         {"stop-after", required_argument, 0, 'x'}, {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    config_defaults(cfg);
+    Err err;
+    optind = 1;
+    int c;
+    /* the config file first, then --set in order, whatever their order on the command line */
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--config") && config_load_file(cfg, argv[i + 1], &err) != 0) return cli_fail(&err);
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': break;
+        case 's':
+            if (config_set(cfg, optarg, &err) != 0) return cli_fail(&err);
+            break;
+        case 'o': *out = optarg; break;
+        case 'r': to->resume = 1; break;
+        case 'k': to->checkpoint_every_steps = atoi(optarg); break;
+        case 'x': to->stop_after_steps = atoi(optarg); break;
+        case 'h': train_usage(); return 0;
+        default: return cli_usage_error("train", "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
+    if (!*out) return cli_usage_error("train", "--out DIR is required");
+    return -1;
+}
+
+int cmd_train(int argc, char **argv) {
+    Config cfg;
+    const char *out = NULL;
+    TrainOptions to = {0};
+    int rc = parse_config(argc, argv, &cfg, &out, &to);
+    if (rc >= 0) return rc;
+    char command[4096] = "dfer";
+    for (int i = 0; i < argc; i++)
+        snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
+    to.out_dir = out;
+    to.command = command;
+    Dist d;
+    dist_init(&d, &argc, &argv);
+    Group g;
+    Err err;
+    if (group_world(&d, COLL_MPI, &g, &err) != 0) {
+        dist_finalize(&d);
+        return cli_fail(&err);
+    }
+    rc = train_run(&cfg, &to, &g, &err);
+    group_free(&g);
+    dist_finalize(&d);
+    if (rc < 0) return cli_fail(&err);
+    return 0;
+}
+
+static void eval_usage(void) {
+    printf("usage: dfer eval --run DIR [--dataset NAME --root DIR]\n\n"
+           "Evaluates a trained run (its config.ini and model.safetensors) on the test split of its dataset,\n"
+           "or of another one (--dataset/--root: cross-dataset evaluation), and prints UAR, WAR and\n"
+           "per-class recall.\n");
+}
+
+int cmd_eval(int argc, char **argv) {
+    static const struct option opts[] = {{"run", required_argument, 0, 'r'}, {"dataset", required_argument, 0, 'd'},
+                                         {"root", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *run = NULL, *dataset = NULL, *root = NULL;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'r') run = optarg;
+        else if (c == 'd') dataset = optarg;
+        else if (c == 'o') root = optarg;
+        else if (c == 'h') return eval_usage(), 0;
+        else return cli_usage_error("eval", "unknown option");
+    }
+    if (!run) return cli_usage_error("eval", "--run DIR is required");
+    Dist d;
+    dist_init(&d, &argc, &argv);
+    Group g;
+    Err err;
+    int rc = group_world(&d, COLL_MPI, &g, &err) == 0 ? eval_run(run, dataset, root, &g, &err) : -1;
+    group_free(&g);
+    dist_finalize(&d);
+    return rc ? cli_fail(&err) : 0;
+}

@@ -1,0 +1,36 @@
+/* Augmentation drawn once per clip and applied to every frame (and, later, to
+ * the aligned parsing and landmark maps): DFER-CLIP's GroupRandomSizedCrop,
+ * horizontal flip, brightness (DFEW) and small rotation (FERV39k) as its
+ * per-dataset pipelines do (dfer.md §1.4); at test time a bilinear resize to
+ * the output size. The draw is a plain struct so it can be re-applied. */
+#ifndef DFER_DATA_AUGMENT_H
+#define DFER_DATA_AUGMENT_H
+
+#include "core/rng.h"
+#include "data/image.h"
+
+typedef struct AugmentConfig {
+    int size;           /* output side (the model's resolution) */
+    int train;          /* 0: test-time resize only */
+    int crop, flip;     /* random sized crop, horizontal flip */
+    float brightness;   /* factor ~ U[1-b, 1+b]; 0 = off */
+    float rotation;     /* angle ~ U[-r, r] degrees; 0 = off */
+} AugmentConfig;
+
+typedef struct AugmentDraw {
+    int crop_x, crop_y, crop_w, crop_h; /* the region resized to size x size */
+    int fallback;       /* no crop found: short side scaled to size, then a size x size window at (crop_x, crop_y) */
+    int scaled_w, scaled_h;
+    int flip;
+    float brightness;   /* 1 = unchanged */
+    float angle;        /* degrees, counter-clockwise; 0 = none */
+} AugmentDraw;
+
+/* The dataset's training preset ("dfew", "ferv39k", "mafw", "list"). */
+void augment_preset(const char *dataset, int size, int train, AugmentConfig *cfg);
+/* Draws for a clip whose frames are w x h. */
+void augment_draw(const AugmentConfig *cfg, int w, int h, Rng *rng, AugmentDraw *d);
+/* Applies a draw to one frame: out is size x size. */
+void augment_apply(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *in, ImageU8 *out);
+
+#endif

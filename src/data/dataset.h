@@ -1,0 +1,49 @@
+/* Dataset adapters: the official layouts and split files of DFEW (5 folds),
+ * FERV39k (train/test) and MAFW (5 folds, single-label; CRLF lines; the
+ * with-caption files' English captions, their GBK Chinese column skipped
+ * byte-safely), and DFER-CLIP-style lists ("path num_frames label").
+ * Labels are mapped through an explicit class-order table into the project's
+ * order, DFER-CLIP's (dfer.md §5.4):
+ *   0 happiness, 1 sadness, 2 neutral, 3 anger, 4 surprise, 5 disgust, 6 fear,
+ *   7 contempt, 8 anxiety, 9 helplessness, 10 disappointment. */
+#ifndef DFER_DATA_DATASET_H
+#define DFER_DATA_DATASET_H
+
+#include <stddef.h>
+
+#include "core/check.h"
+
+#define DFER_MAX_CLASSES 11
+
+extern const char *const k_class_names[DFER_MAX_CLASSES];
+
+typedef enum { SPLIT_TRAIN = 0, SPLIT_TEST = 1 } Split;
+
+typedef struct ClipRecord {
+    char *id;             /* the dataset's clip id ("00025", "Action/Happy/0267", "03747") */
+    char *path;           /* frame folder or video file */
+    int label;            /* in the project's class order */
+    int annotated_frames; /* from a list file, or -1 */
+    char *caption;        /* MAFW's English caption, or NULL */
+} ClipRecord;
+
+typedef struct Dataset {
+    char kind[16];        /* dfew | ferv39k | mafw | list */
+    int num_classes;      /* 7 or 11 */
+    ClipRecord *clips;
+    int count, cap;
+    int skipped;          /* lines without a single label (DFEW label 0), counted, not loaded */
+    char source[4096];    /* the split file read */
+} Dataset;
+
+/* Opens a split. fold: 1..5 for DFEW/MAFW, ignored for FERV39k; kind "list"
+ * reads root as the list file itself (relative clip paths resolve against its folder). */
+int dataset_open(const char *kind, const char *root, Split split, int fold, Dataset *out, Err *err);
+/* Parses split-file text (for tests and fuzzing): errors name label:line. */
+int dataset_parse(const char *kind, const char *text, size_t len, const char *label, const char *root, Dataset *out,
+                  Err *err);
+void dataset_free(Dataset *d);
+/* "happiness, sadness, ..." for the first n classes. */
+const char *class_order_text(int n, char *buf, size_t len);
+
+#endif

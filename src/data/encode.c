@@ -1,0 +1,175 @@
+#include "data/encode.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/image.h"
+
+static int av_fail(Err *err, const char *path, const char *what, int code) {
+    char msg[128];
+    av_strerror(code, msg, sizeof msg);
+    return err_set(err, "%s: %s: %s", path, what, msg);
+}
+
+/* Encodes one picture with a still-image encoder into a file (temp + rename). */
+static int encode_still(const char *path, enum AVCodecID id, enum AVPixelFormat enc_fmt, enum AVPixelFormat in_fmt,
+                        const uint8_t *pixels, int w, int h, int quality, Err *err) {
+    av_quiet_logs();
+    const AVCodec *codec = avcodec_find_encoder(id);
+    if (!codec) return err_set(err, "%s: this FFmpeg has no %s encoder", path, avcodec_get_name(id));
+    AVCodecContext *ctx = avcodec_alloc_context3(codec);
+    ctx->width = w, ctx->height = h, ctx->pix_fmt = enc_fmt, ctx->time_base = (AVRational){1, 25};
+    if (id == AV_CODEC_ID_MJPEG) {
+        ctx->flags |= AV_CODEC_FLAG_QSCALE;
+        ctx->global_quality = FF_QP2LAMBDA * quality;
+        ctx->color_range = AVCOL_RANGE_JPEG;
+    }
+    int rc = avcodec_open2(ctx, codec, NULL);
+    if (rc < 0) {
+        avcodec_free_context(&ctx);
+        return av_fail(err, path, "cannot open the encoder", rc);
+    }
+    AVFrame *f = av_frame_alloc();
+    f->width = w, f->height = h, f->format = enc_fmt;
+    av_frame_get_buffer(f, 0);
+    struct SwsContext *sws = sws_getContext(w, h, in_fmt, w, h, enc_fmt, SWS_BILINEAR, NULL, NULL, NULL);
+    const uint8_t *src[4] = {pixels, NULL, NULL, NULL};
+    int src_stride[4] = {w * (in_fmt == AV_PIX_FMT_GRAY8 ? 1 : 3), 0, 0, 0};
+    if (id == AV_CODEC_ID_MJPEG) {
+        const int *coef = sws_getCoefficients(SWS_CS_DEFAULT);
+        sws_setColorspaceDetails(sws, coef, 1, coef, 1, 0, 1 << 16, 1 << 16);
+    }
+    sws_scale(sws, src, src_stride, 0, h, f->data, f->linesize);
+    sws_freeContext(sws);
+    AVPacket *pkt = av_packet_alloc();
+    rc = avcodec_send_frame(ctx, f);
+    if (rc >= 0) avcodec_send_frame(ctx, NULL);
+    char tmp[4096 + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *out = rc >= 0 ? fopen(tmp, "wb") : NULL;
+    if (rc >= 0 && !out) rc = err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
+    else if (rc < 0) rc = av_fail(err, path, "encoding failed", rc);
+    while (rc >= 0 && avcodec_receive_packet(ctx, pkt) == 0) {
+        if (fwrite(pkt->data, 1, (size_t)pkt->size, out) != (size_t)pkt->size) rc = err_set(err, "%s: write failed", tmp);
+        av_packet_unref(pkt);
+    }
+    if (out && fclose(out) != 0 && rc >= 0) rc = err_set(err, "%s: write failed", tmp);
+    if (rc >= 0 && rename(tmp, path) != 0) rc = err_set(err, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (rc < 0) unlink(tmp);
+    av_packet_free(&pkt);
+    av_frame_free(&f);
+    avcodec_free_context(&ctx);
+    return rc < 0 ? -1 : 0;
+}
+
+int image_write_jpeg(const char *path, const uint8_t *rgb, int w, int h, int quality, Err *err) {
+    return encode_still(path, AV_CODEC_ID_MJPEG, AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_RGB24, rgb, w, h, quality, err);
+}
+
+int image_write_png(const char *path, const uint8_t *pixels, int w, int h, int channels, Err *err) {
+    enum AVPixelFormat f = channels == 1 ? AV_PIX_FMT_GRAY8 : AV_PIX_FMT_RGB24;
+    return encode_still(path, AV_CODEC_ID_PNG, f, f, pixels, w, h, 0, err);
+}
+
+struct VideoWriter {
+    char path[4096], tmp[4096 + 32];
+    AVFormatContext *fmt;
+    AVCodecContext *ctx;
+    AVStream *st;
+    AVFrame *frame;
+    AVPacket *pkt;
+    struct SwsContext *sws;
+    int64_t next_pts;
+};
+
+static int drain_packets(VideoWriter *vw, Err *err) {
+    for (;;) {
+        int rc = avcodec_receive_packet(vw->ctx, vw->pkt);
+        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return 0;
+        if (rc < 0) return av_fail(err, vw->path, "encoding failed", rc);
+        av_packet_rescale_ts(vw->pkt, vw->ctx->time_base, vw->st->time_base);
+        vw->pkt->stream_index = vw->st->index;
+        rc = av_interleaved_write_frame(vw->fmt, vw->pkt);
+        if (rc < 0) return av_fail(err, vw->path, "write failed", rc);
+    }
+}
+
+int video_writer_open(const char *path, int w, int h, int fps, VideoWriter **out, Err *err) {
+    av_quiet_logs();
+    VideoWriter *vw = xcalloc(1, sizeof *vw);
+    snprintf(vw->path, sizeof vw->path, "%s", path);
+    snprintf(vw->tmp, sizeof vw->tmp, "%s.tmp.%d.mp4", path, (int)getpid());
+    int rc = avformat_alloc_output_context2(&vw->fmt, NULL, "mp4", vw->tmp);
+    const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
+    if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
+    if (rc < 0 || !codec) {
+        free(vw);
+        return err_set(err, "%s: no MP4 muxer or video encoder in this FFmpeg", path);
+    }
+    vw->st = avformat_new_stream(vw->fmt, NULL);
+    vw->ctx = avcodec_alloc_context3(codec);
+    vw->ctx->width = w, vw->ctx->height = h, vw->ctx->pix_fmt = AV_PIX_FMT_YUV420P;
+    vw->ctx->time_base = (AVRational){1, fps};
+    vw->ctx->framerate = (AVRational){fps, 1};
+    vw->ctx->gop_size = 12;
+    vw->ctx->thread_count = 1;
+    if (vw->fmt->oformat->flags & AVFMT_GLOBALHEADER) vw->ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    AVDictionary *opts = NULL;
+    if (!strcmp(codec->name, "libx264")) av_dict_set(&opts, "preset", "veryfast", 0), av_dict_set(&opts, "crf", "18", 0);
+    rc = avcodec_open2(vw->ctx, codec, &opts);
+    av_dict_free(&opts);
+    if (rc >= 0) rc = avcodec_parameters_from_context(vw->st->codecpar, vw->ctx);
+    vw->st->time_base = vw->ctx->time_base;
+    if (rc >= 0) rc = avio_open(&vw->fmt->pb, vw->tmp, AVIO_FLAG_WRITE);
+    if (rc >= 0) rc = avformat_write_header(vw->fmt, NULL);
+    if (rc < 0) {
+        av_fail(err, path, "cannot start the video", rc);
+        if (vw->fmt->pb) avio_closep(&vw->fmt->pb);
+        unlink(vw->tmp);
+        avcodec_free_context(&vw->ctx);
+        avformat_free_context(vw->fmt);
+        free(vw);
+        return -1;
+    }
+    vw->frame = av_frame_alloc();
+    vw->frame->width = w, vw->frame->height = h, vw->frame->format = AV_PIX_FMT_YUV420P;
+    av_frame_get_buffer(vw->frame, 0);
+    vw->pkt = av_packet_alloc();
+    vw->sws = sws_getContext(w, h, AV_PIX_FMT_RGB24, w, h, AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
+    *out = vw;
+    return 0;
+}
+
+int video_writer_add_frame(VideoWriter *vw, const uint8_t *rgb, Err *err) {
+    av_frame_make_writable(vw->frame);
+    const uint8_t *src[4] = {rgb, NULL, NULL, NULL};
+    int stride[4] = {3 * vw->ctx->width, 0, 0, 0};
+    sws_scale(vw->sws, src, stride, 0, vw->ctx->height, vw->frame->data, vw->frame->linesize);
+    vw->frame->pts = vw->next_pts++;
+    int rc = avcodec_send_frame(vw->ctx, vw->frame);
+    if (rc < 0) return av_fail(err, vw->path, "encoding failed", rc);
+    return drain_packets(vw, err);
+}
+
+int video_writer_close(VideoWriter *vw, Err *err) {
+    int rc = avcodec_send_frame(vw->ctx, NULL);
+    if (rc >= 0) rc = drain_packets(vw, err);
+    else rc = av_fail(err, vw->path, "flush failed", rc);
+    if (rc == 0 && av_write_trailer(vw->fmt) < 0) rc = err_set(err, "%s: cannot finish the file", vw->path);
+    avio_closep(&vw->fmt->pb);
+    if (rc == 0 && rename(vw->tmp, vw->path) != 0) rc = err_set(err, "%s: cannot rename into place: %s", vw->path, strerror(errno));
+    if (rc != 0) unlink(vw->tmp);
+    sws_freeContext(vw->sws);
+    av_packet_free(&vw->pkt);
+    av_frame_free(&vw->frame);
+    avcodec_free_context(&vw->ctx);
+    avformat_free_context(vw->fmt);
+    free(vw);
+    return rc;
+}

@@ -1,0 +1,276 @@
+#include "data/loader.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/rng.h"
+#include "data/augment.h"
+#include "data/preprocess.h"
+#include "data/resample.h"
+#include "data/sampler.h"
+#include "data/video.h"
+
+typedef struct Slot {
+    int step;        /* -1: free */
+    int n, done;
+    void *frames;
+    int32_t *labels, *indices;
+} Slot;
+
+typedef struct Task {
+    int slot, j;
+} Task;
+
+struct Loader {
+    const Dataset *d;
+    LoaderConfig cfg;
+    AugmentConfig aug;
+    int per_rank, epoch, steps, next_step;
+    int32_t *order;
+    Slot *slots;
+    Task *queue;
+    int q_head, q_tail, q_cap;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t work, finished;
+    int stop;
+    int bad, seen;
+    size_t sample_floats;
+};
+
+static size_t elem(const Loader *l) { return l->cfg.f64 ? sizeof(double) : sizeof(float); }
+
+/* Decodes, samples and augments clip `index` into dst ([T,3,S,S]). */
+static int load_clip(Loader *l, int index, void *dst, Err *err) {
+    const ClipRecord *c = &l->d->clips[index];
+    ClipSource *src;
+    if (clip_source_open(c->path, &src, err) != 0) return -1;
+    int T = l->cfg.frames, S = l->cfg.size;
+    int *idx = xmalloc((size_t)T * sizeof(int));
+    Rng rng;
+    rng_init(&rng, l->cfg.seed, (uint64_t)l->epoch, (uint64_t)index, 0x5A3);
+    sample_frame_indices(clip_source_frame_count(src), T, l->cfg.train, &rng, idx);
+    ImageU8 *frames = xcalloc((size_t)T, sizeof(ImageU8));
+    int rc = clip_source_read_frames(src, idx, T, frames, err);
+    clip_source_close(src);
+    if (rc == 0) {
+        AugmentDraw draw;
+        augment_draw(&l->aug, frames[0].width, frames[0].height, &rng, &draw);
+        static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+        const float *mean = l->cfg.normalise_clip ? k_clip_mean : zero, *std = l->cfg.normalise_clip ? k_clip_std : one;
+        float *chw = xmalloc((size_t)3 * S * S * sizeof(float));
+        for (int t = 0; t < T; t++) {
+            ImageU8 fixed = {0}, out;
+            const ImageU8 *in = &frames[t];
+            if (in->width != frames[0].width || in->height != frames[0].height) { /* odd frame size: match frame 0 */
+                image_resize(in, frames[0].width, frames[0].height, RESAMPLE_BILINEAR, &fixed);
+                in = &fixed;
+            }
+            augment_apply(&l->aug, &draw, in, &out);
+            image_to_chw_float(&out, mean, std, chw);
+            size_t plane = (size_t)3 * S * S;
+            if (l->cfg.f64)
+                for (size_t k = 0; k < plane; k++) ((double *)dst)[t * plane + k] = chw[k];
+            else
+                memcpy((float *)dst + t * plane, chw, plane * sizeof(float));
+            image_free(&out);
+            image_free(&fixed);
+        }
+        free(chw);
+    }
+    for (int t = 0; t < T; t++) image_free(&frames[t]);
+    free(frames);
+    free(idx);
+    return rc;
+}
+
+static int position_index(const Loader *l, long pos) {
+    long n = l->d->count;
+    return l->cfg.train ? l->order[pos % n] : (int)(pos % n);
+}
+
+static void run_task(Loader *l, Task t) {
+    Slot *s = &l->slots[t.slot];
+    long pos = (long)s->step * l->cfg.global_batch + (long)l->cfg.rank * l->per_rank + t.j;
+    void *dst = (char *)s->frames + (size_t)t.j * l->sample_floats * elem(l);
+    int bad = 0, index = -1;
+    for (long k = 0; k < l->d->count; k++) {
+        int candidate = position_index(l, pos + k);
+        Err err;
+        if (load_clip(l, candidate, dst, &err) == 0) {
+            index = candidate;
+            break;
+        }
+        bad++;
+        log_warn("skipping an unreadable clip (%s): %s", l->d->clips[candidate].path, err.msg);
+    }
+    pthread_mutex_lock(&l->mu);
+    l->bad += bad;
+    l->seen += bad + 1;
+    s->indices[t.j] = index;
+    s->labels[t.j] = index >= 0 ? l->d->clips[index].label : -1;
+    s->done++;
+    pthread_cond_broadcast(&l->finished);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void *worker(void *arg) {
+    Loader *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->stop && l->q_head == l->q_tail) pthread_cond_wait(&l->work, &l->mu);
+        if (l->stop) break;
+        Task t = l->queue[l->q_head++ % l->q_cap];
+        pthread_mutex_unlock(&l->mu);
+        run_task(l, t);
+        pthread_mutex_lock(&l->mu);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* Clips of this rank in a step (the last evaluation step may be short). */
+static int rank_count(const Loader *l, int step) {
+    long first = (long)step * l->cfg.global_batch + (long)l->cfg.rank * l->per_rank;
+    long left = l->d->count - first;
+    if (l->cfg.train) return l->per_rank;
+    return left <= 0 ? 0 : left < l->per_rank ? (int)left : l->per_rank;
+}
+
+/* With the lock held: queue a step into a free slot. */
+static void schedule(Loader *l, int slot, int step) {
+    Slot *s = &l->slots[slot];
+    s->step = step;
+    s->n = rank_count(l, step);
+    s->done = 0;
+    for (int j = 0; j < s->n; j++) l->queue[l->q_tail++ % l->q_cap] = (Task){slot, j};
+    pthread_cond_broadcast(&l->work);
+}
+
+int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *err) {
+    if (cfg->world < 1 || cfg->rank < 0 || cfg->rank >= cfg->world || cfg->global_batch % cfg->world)
+        return err_set(err, "the global batch of %d clips does not split over %d ranks", cfg->global_batch, cfg->world);
+    if (d->count < 1) return err_set(err, "%s: the dataset is empty", d->source);
+    if (cfg->train && d->count < cfg->global_batch)
+        return err_set(err, "%s: %d clips are fewer than one global batch of %d", d->source, d->count, cfg->global_batch);
+    Loader *l = xcalloc(1, sizeof *l);
+    l->d = d;
+    l->cfg = *cfg;
+    if (l->cfg.threads < 1) l->cfg.threads = 1;
+    if (l->cfg.prefetch < 1) l->cfg.prefetch = 1;
+    l->per_rank = cfg->global_batch / cfg->world;
+    l->sample_floats = (size_t)cfg->frames * 3 * cfg->size * cfg->size;
+    augment_preset(cfg->augment_preset ? cfg->augment_preset : d->kind, cfg->size, cfg->train, &l->aug);
+    l->order = xmalloc((size_t)d->count * sizeof(int32_t));
+    int depth = l->cfg.prefetch + 1; /* +1: the slot the caller holds */
+    l->slots = xcalloc((size_t)depth, sizeof(Slot));
+    for (int i = 0; i < depth; i++) {
+        l->slots[i].step = -1;
+        l->slots[i].frames = xmalloc((size_t)l->per_rank * l->sample_floats * elem(l) + 1);
+        l->slots[i].labels = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
+        l->slots[i].indices = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
+    }
+    l->q_cap = depth * l->per_rank + 1;
+    l->queue = xmalloc((size_t)l->q_cap * sizeof(Task));
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->work, NULL);
+    pthread_cond_init(&l->finished, NULL);
+    l->threads = xmalloc((size_t)l->cfg.threads * sizeof(pthread_t));
+    for (int i = 0; i < l->cfg.threads; i++) CHECK(pthread_create(&l->threads[i], NULL, worker, l) == 0, "loader thread");
+    *out = l;
+    return 0;
+}
+
+static int n_slots(const Loader *l) { return l->cfg.prefetch + 1; }
+
+/* Waits for every queued task (between epochs). */
+static void drain(Loader *l) {
+    pthread_mutex_lock(&l->mu);
+    for (int i = 0; i < n_slots(l); i++)
+        while (l->slots[i].step >= 0 && l->slots[i].done < l->slots[i].n) pthread_cond_wait(&l->finished, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void loader_start_epoch(Loader *l, int epoch) { loader_start_epoch_at(l, epoch, 0); }
+
+void loader_start_epoch_at(Loader *l, int epoch, int first_step) {
+    drain(l);
+    l->epoch = epoch;
+    l->bad = l->seen = 0;
+    int n = l->d->count;
+    for (int i = 0; i < n; i++) l->order[i] = i;
+    if (l->cfg.train) { /* Fisher-Yates, keyed by (seed, epoch) only */
+        Rng r;
+        rng_init(&r, l->cfg.seed, (uint64_t)epoch, 0, 0x0D3);
+        for (int i = n - 1; i > 0; i--) {
+            int j = (int)rng_int(&r, i + 1);
+            int32_t t = l->order[i];
+            l->order[i] = l->order[j], l->order[j] = t;
+        }
+        l->steps = n / l->cfg.global_batch;
+    } else {
+        l->steps = (n + l->cfg.global_batch - 1) / l->cfg.global_batch;
+    }
+    l->next_step = first_step < l->steps ? first_step : l->steps;
+    pthread_mutex_lock(&l->mu);
+    l->q_head = l->q_tail = 0;
+    for (int i = 0; i < n_slots(l); i++) l->slots[i].step = -1;
+    for (int i = l->next_step; i < l->next_step + l->cfg.prefetch && i < l->steps; i++) schedule(l, i % n_slots(l), i);
+    pthread_mutex_unlock(&l->mu);
+}
+
+int loader_steps_per_epoch(const Loader *l) { return l->steps; }
+int loader_bad_count(const Loader *l) { return l->bad; }
+
+int loader_next(Loader *l, Batch *b, Err *err) {
+    if (l->next_step >= l->steps) return 1;
+    int k = l->next_step, slot = k % n_slots(l);
+    pthread_mutex_lock(&l->mu);
+    /* the caller is done with step k-1: its slot takes step k + prefetch, the next unscheduled one */
+    int ahead = k + l->cfg.prefetch;
+    if (ahead < l->steps && l->slots[ahead % n_slots(l)].step != ahead) {
+        int free_slot = ahead % n_slots(l);
+        schedule(l, free_slot, ahead);
+    }
+    Slot *s = &l->slots[slot];
+    CHECK(s->step == k, "loader slot holds step %d, expected %d", s->step, k);
+    while (s->done < s->n) pthread_cond_wait(&l->finished, &l->mu);
+    int bad = l->bad, seen = l->seen;
+    pthread_mutex_unlock(&l->mu);
+    if (seen > 0 && bad > 0 && (float)bad / (float)seen > l->cfg.max_bad_fraction && seen >= 4)
+        return err_set(err, "%s: %d of the %d clips read so far could not be decoded (more than %.0f%%): check the "
+                            "dataset with `dfer data check`",
+                       l->d->source, bad, seen, 100.0 * l->cfg.max_bad_fraction);
+    for (int j = 0; j < s->n; j++)
+        if (s->indices[j] < 0) return err_set(err, "%s: no readable clip left in the dataset", l->d->source);
+    b->n = s->n;
+    b->frames = s->frames;
+    b->labels = s->labels;
+    b->indices = s->indices;
+    b->step = k;
+    b->epoch = l->epoch;
+    l->next_step++;
+    return 0;
+}
+
+void loader_destroy(Loader *l) {
+    if (!l) return;
+    drain(l);
+    pthread_mutex_lock(&l->mu);
+    l->stop = 1;
+    pthread_cond_broadcast(&l->work);
+    pthread_mutex_unlock(&l->mu);
+    for (int i = 0; i < l->cfg.threads; i++) pthread_join(l->threads[i], NULL);
+    for (int i = 0; i < n_slots(l); i++) {
+        free(l->slots[i].frames);
+        free(l->slots[i].labels);
+        free(l->slots[i].indices);
+    }
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->work);
+    pthread_cond_destroy(&l->finished);
+    free(l->slots), free(l->queue), free(l->threads), free(l->order);
+    free(l);
+}

@@ -1,0 +1,172 @@
+#include "data/video.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/fsutil.h"
+#include "data/av_frames.h"
+
+struct ClipSource {
+    char *path;
+    int is_folder;
+    char **files; /* folder: sorted frame file names */
+    int count;
+};
+
+int is_frame_image_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot || name[0] == '.') return 0;
+    static const char *ext[] = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (!strcasecmp(dot, ext[i])) return 1;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int open_video(const char *path, AVFormatContext **fmt, AvDecoder *dec, Err *err) {
+    av_quiet_logs();
+    *fmt = NULL;
+    int rc = avformat_open_input(fmt, path, NULL, NULL);
+    if (rc < 0) {
+        char msg[128];
+        av_strerror(rc, msg, sizeof msg);
+        return err_set(err, "%s: cannot open video: %s", path, msg);
+    }
+    if (av_decoder_open(dec, *fmt, path, err) != 0) {
+        avformat_close_input(fmt);
+        return -1;
+    }
+    return 0;
+}
+
+static int count_video_frames(const char *path, int *count, Err *err) {
+    AVFormatContext *fmt;
+    AvDecoder dec;
+    if (open_video(path, &fmt, &dec, err) != 0) return -1;
+    AVFrame *frame = av_frame_alloc();
+    int n = 0, rc;
+    while ((rc = av_decoder_next(&dec, frame, err)) == 0) {
+        n++;
+        av_frame_unref(frame);
+    }
+    av_frame_free(&frame);
+    av_decoder_close(&dec);
+    avformat_close_input(&fmt);
+    if (rc < 0) return -1;
+    *count = n;
+    return 0;
+}
+
+int clip_source_open(const char *path, ClipSource **out, Err *err) {
+    ClipSource *c = xcalloc(1, sizeof *c);
+    c->path = xstrdup(path);
+    if (fs_is_dir(path)) {
+        c->is_folder = 1;
+        DIR *d = opendir(path);
+        if (!d) {
+            clip_source_close(c);
+            return err_set(err, "%s: cannot open the frame folder", path);
+        }
+        int cap = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!is_frame_image_name(e->d_name)) continue;
+            if (c->count == cap) c->files = xrealloc(c->files, (size_t)(cap = cap ? 2 * cap : 64) * sizeof(char *));
+            c->files[c->count++] = xstrdup(e->d_name);
+        }
+        closedir(d);
+        qsort(c->files, (size_t)c->count, sizeof(char *), by_name);
+        if (!c->count) {
+            clip_source_close(c);
+            return err_set(err, "%s: no frame images in the folder", path);
+        }
+    } else if (fs_exists(path)) {
+        if (count_video_frames(path, &c->count, err) != 0) {
+            clip_source_close(c);
+            return -1;
+        }
+        if (!c->count) {
+            clip_source_close(c);
+            return err_set(err, "%s: no frame could be decoded", path);
+        }
+    } else {
+        clip_source_close(c);
+        return err_set(err, "%s: no such clip (neither a frame folder nor a video file)", path);
+    }
+    *out = c;
+    return 0;
+}
+
+int clip_source_frame_count(const ClipSource *c) { return c->count; }
+
+int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *out, Err *err) {
+    for (int i = 0; i < n; i++) {
+        if (indices[i] < 0 || indices[i] >= c->count)
+            return err_set(err, "%s: frame %d requested, the clip has %d", c->path, indices[i], c->count);
+        out[i].rgb = NULL;
+    }
+    if (c->is_folder) {
+        for (int i = 0; i < n; i++) {
+            int dup = -1; /* edge padding repeats frames: decode each file once */
+            for (int j = 0; j < i && dup < 0; j++)
+                if (indices[j] == indices[i]) dup = j;
+            if (dup >= 0) {
+                image_alloc(&out[i], out[dup].width, out[dup].height);
+                memcpy(out[i].rgb, out[dup].rgb, (size_t)out[dup].width * out[dup].height * 3);
+                continue;
+            }
+            char p[8192];
+            snprintf(p, sizeof p, "%s/%s", c->path, c->files[indices[i]]);
+            if (image_decode_file(p, &out[i], err) != 0) {
+                for (int j = 0; j < i; j++) image_free(&out[j]);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    /* video: one forward pass, keeping the frames that are asked for */
+    AVFormatContext *fmt;
+    AvDecoder dec;
+    if (open_video(c->path, &fmt, &dec, err) != 0) return -1;
+    int max_index = 0;
+    for (int i = 0; i < n; i++) max_index = indices[i] > max_index ? indices[i] : max_index;
+    AVFrame *frame = av_frame_alloc();
+    int rc = 0, k;
+    for (k = 0; k <= max_index; k++) {
+        int got = av_decoder_next(&dec, frame, err);
+        if (got != 0) {
+            rc = got < 0 ? -1 : err_set(err, "%s: only %d frames could be decoded now (%d counted)", c->path, k, c->count);
+            break;
+        }
+        int first = -1;
+        for (int i = 0; i < n && rc == 0; i++) {
+            if (indices[i] != k) continue;
+            if (first < 0) {
+                rc = av_frame_to_rgb(&dec.convert, frame, &out[i], c->path, err);
+                first = i;
+            } else {
+                image_alloc(&out[i], out[first].width, out[first].height);
+                memcpy(out[i].rgb, out[first].rgb, (size_t)out[first].width * out[first].height * 3);
+            }
+        }
+        av_frame_unref(frame);
+        if (rc) break;
+    }
+    av_frame_free(&frame);
+    av_decoder_close(&dec);
+    avformat_close_input(&fmt);
+    if (rc)
+        for (int i = 0; i < n; i++) image_free(&out[i]);
+    return rc;
+}
+
+void clip_source_close(ClipSource *c) {
+    if (!c) return;
+    for (int i = 0; c->files && i < c->count; i++) free(c->files[i]);
+    free(c->files);
+    free(c->path);
+    free(c);
+}

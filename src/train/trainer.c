@@ -1,0 +1,475 @@
+#include "train/trainer.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "io/safetensors.h"
+#include "train/job_model.h"
+#include "train/metrics.h"
+#include "train/optim.h"
+
+#ifndef DFER_GIT_COMMIT
+#define DFER_GIT_COMMIT "unknown"
+#endif
+
+typedef struct Position {
+    int epoch, step;          /* the next step to run */
+    int opt_steps;            /* optimiser updates so far */
+    double best_war, best_uar;
+    int best_epoch;
+    Scores best, last;
+    int has_best, has_last;
+    Confusion best_cm, last_cm;
+} Position;
+
+/* ---- checkpoints -------------------------------------------------------------------- */
+
+static void path_in(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
+
+/* Copies a device tensor to a host buffer owned by the map and adds it under `name`. */
+static int add_host_copy(TensorMap *m, Ops *ops, const char *name, Tensor t, Err *err) {
+    size_t bytes = tensor_bytes(&t);
+    void *h = xmalloc(bytes + 1);
+    ops_download(ops, h, t.data, bytes);
+    tmap_own(m, h);
+    return tmap_add(m, name, t.dtype, t.ndim, t.shape, h, 0, err);
+}
+
+static int save_params(const JobModel *jm, const char *path, const char *prefix, TensorMap *into, Err *err) {
+    TensorMap own;
+    TensorMap *m = into;
+    if (!m) {
+        tmap_init(&own, path);
+        m = &own;
+    }
+    char name[512];
+    int rc = 0;
+    for (int i = 0; i < jm->params->count && rc == 0; i++) {
+        const ParamEntry *e = paramset_get(jm->params, i);
+        snprintf(name, sizeof name, "%s%s", prefix, e->name);
+        rc = add_host_copy(m, jm->ops, name, e->value, err);
+    }
+    if (!into) {
+        if (rc == 0) rc = safetensors_write(path, m, (const char *[]){"format", "dfer", "method", jm->method, NULL}, err);
+        tmap_free(m);
+    }
+    return rc;
+}
+
+static int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err) {
+    char path[4096];
+    path_in(path, sizeof path, dir, "checkpoint.safetensors");
+    TensorMap m;
+    tmap_init(&m, path);
+    int rc = save_params(jm, path, "param.", &m, err);
+    for (int which = 0; which < 2 && rc == 0; which++) {
+        Tensor all = optimizer_state(opt, which);
+        if (!all.data) continue;
+        char name[64];
+        snprintf(name, sizeof name, "optimizer.state%d", which + 1);
+        rc = add_host_copy(&m, jm->ops, name, all, err);
+    }
+    char meta_json[1024];
+    snprintf(meta_json, sizeof meta_json,
+             "{\"epoch\":%d,\"step\":%d,\"optimizer_steps\":%d,\"best_war\":%.17g,\"best_uar\":%.17g,\"best_epoch\":%d}",
+             pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch);
+    if (rc == 0) rc = safetensors_write(path, &m, (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
+    tmap_free(&m);
+    return rc;
+}
+
+static int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, Err *err) {
+    char path[4096];
+    path_in(path, sizeof path, dir, "checkpoint.safetensors");
+    TensorMap m;
+    if (safetensors_read(path, &m, err) != 0) return -1;
+    int rc = 0;
+    char name[512];
+    for (int i = 0; i < jm->params->count && rc == 0; i++) {
+        const ParamEntry *e = paramset_get(jm->params, i);
+        snprintf(name, sizeof name, "param.%s", e->name);
+        const TensorEntry *t = tmap_find(&m, name);
+        if (!t || t->nbytes != tensor_bytes(&e->value) || t->dtype != e->value.dtype)
+            rc = err_set(err, "%s: tensor %s is missing or does not match the model (another architecture or dtype?)", path, name);
+        else ops_upload(jm->ops, e->value.data, t->data, t->nbytes);
+    }
+    for (int which = 0; which < 2 && rc == 0; which++) {
+        Tensor all = optimizer_state(opt, which);
+        if (!all.data) continue;
+        snprintf(name, sizeof name, "optimizer.state%d", which + 1);
+        const TensorEntry *t = tmap_find(&m, name);
+        if (!t || t->nbytes != tensor_bytes(&all)) rc = err_set(err, "%s: %s is missing or has the wrong size", path, name);
+        else ops_upload(jm->ops, all.data, t->data, t->nbytes);
+    }
+    const char *meta = safetensors_metadata(&m, "position");
+    cJSON *o = meta ? cJSON_Parse(meta) : NULL;
+    if (rc == 0 && !o) rc = err_set(err, "%s: no training position in the metadata", path);
+    if (rc == 0) {
+        pos->epoch = (int)cJSON_GetObjectItem(o, "epoch")->valuedouble;
+        pos->step = (int)cJSON_GetObjectItem(o, "step")->valuedouble;
+        pos->opt_steps = (int)cJSON_GetObjectItem(o, "optimizer_steps")->valuedouble;
+        pos->best_war = cJSON_GetObjectItem(o, "best_war")->valuedouble;
+        pos->best_uar = cJSON_GetObjectItem(o, "best_uar")->valuedouble;
+        pos->best_epoch = (int)cJSON_GetObjectItem(o, "best_epoch")->valuedouble;
+        opt->step = pos->opt_steps;
+    }
+    cJSON_Delete(o);
+    tmap_free(&m);
+    return rc;
+}
+
+/* ---- logging --------------------------------------------------------------------------- */
+
+static void append_line(const char *dir, const char *file, const char *line) {
+    char path[4096];
+    path_in(path, sizeof path, dir, file);
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        log_warn("cannot append to %s", path);
+        return;
+    }
+    fprintf(f, "%s\n", line);
+    fclose(f);
+}
+
+static void fmt_eta(double seconds, char *buf, size_t n) {
+    if (!isfinite(seconds) || seconds < 0) seconds = 0;
+    long s = (long)seconds;
+    snprintf(buf, n, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+}
+
+/* ---- evaluation -------------------------------------------------------------------------- */
+
+static int evaluate(JobModel *jm, Loader *test, Group *g, int epoch, Confusion *cm, double *loss_out, Err *err) {
+    confusion_init(cm, jm->num_classes);
+    loader_start_epoch(test, epoch);
+    Batch b;
+    int rc;
+    double loss = 0;
+    void *logits = xmalloc((size_t)jm->num_classes * 1024 * sizeof(double));
+    while ((rc = loader_next(test, &b, err)) == 0) {
+        if (b.n == 0) continue;
+        loss += job_model_step(jm, b.frames, b.labels, b.n, 0, 1.0f, logits);
+        confusion_add_logits(cm, logits, jm->f64, b.labels, b.n);
+    }
+    free(logits);
+    if (rc < 0) return -1;
+    group_allreduce_i64(g, cm->counts, cm->classes * cm->classes);
+    *loss_out = group_sum_double(g, loss);
+    return 0;
+}
+
+static cJSON *scores_json(const Scores *s, const Confusion *cm, int epoch) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "epoch", epoch);
+    cJSON_AddNumberToObject(o, "uar", s->uar);
+    cJSON_AddNumberToObject(o, "war", s->war);
+    cJSON *rec = cJSON_AddArrayToObject(o, "recall");
+    for (int c = 0; c < cm->classes; c++) cJSON_AddItemToArray(rec, cJSON_CreateNumber(s->recall[c]));
+    cJSON *conf = cJSON_AddArrayToObject(o, "confusion");
+    for (int t = 0; t < cm->classes; t++) {
+        cJSON *row = cJSON_CreateArray();
+        for (int p = 0; p < cm->classes; p++) cJSON_AddItemToArray(row, cJSON_CreateNumber((double)cm->counts[t * cm->classes + p]));
+        cJSON_AddItemToArray(conf, row);
+    }
+    return o;
+}
+
+/* ---- the run ----------------------------------------------------------------------------- */
+
+static int write_result(const Config *cfg, const TrainOptions *opt, const JobModel *jm, const Position *pos,
+                        double seconds, Err *err) {
+    cJSON *o = opt->job_json ? cJSON_Parse(opt->job_json) : NULL;
+    if (!o) o = cJSON_CreateObject();
+    if (!cJSON_GetObjectItem(o, "method")) cJSON_AddStringToObject(o, "method", cfg->method);
+    if (!cJSON_GetObjectItem(o, "dataset")) cJSON_AddStringToObject(o, "dataset", cfg->dataset);
+    cJSON_AddStringToObject(o, "status", "done");
+    /* the peers select the epoch with the best WAR on the test split: report that, and the last */
+    cJSON_AddNumberToObject(o, "uar", pos->best.uar);
+    cJSON_AddNumberToObject(o, "war", pos->best.war);
+    cJSON_AddStringToObject(o, "reported_epoch", "best (by WAR on the test split, as the peers select)");
+    cJSON *cls = cJSON_AddArrayToObject(o, "classes");
+    for (int c = 0; c < jm->num_classes; c++) cJSON_AddItemToArray(cls, cJSON_CreateString(k_class_names[c]));
+    cJSON *rec = cJSON_AddArrayToObject(o, "recall");
+    for (int c = 0; c < jm->num_classes; c++) cJSON_AddItemToArray(rec, cJSON_CreateNumber(pos->best.recall[c]));
+    cJSON_AddItemToObject(o, "best", scores_json(&pos->best, &pos->best_cm, pos->best_epoch));
+    cJSON_AddItemToObject(o, "last", scores_json(&pos->last, &pos->last_cm, cfg->epochs - 1));
+    cJSON *params = cJSON_AddObjectToObject(o, "trainable_parameters");
+    cJSON_AddNumberToObject(params, "total", (double)jm->params->numel);
+    for (int gi = 0; gi < jm->groups; gi++)
+        cJSON_AddNumberToObject(params, jm->group_names[gi], (double)paramset_group_numel(jm->params, gi));
+    cJSON_AddNumberToObject(o, "seed", cfg->seed);
+    cJSON_AddNumberToObject(o, "seconds", seconds);
+    cJSON_AddStringToObject(o, "commit", DFER_GIT_COMMIT);
+    if (opt->command) cJSON_AddStringToObject(o, "command", opt->command);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    cJSON_AddStringToObject(o, "host", host);
+    char *s = cJSON_Print(o);
+    char path[4096];
+    path_in(path, sizeof path, opt->out_dir, "result.json");
+    int rc = fs_write_atomic(path, s, strlen(s), err);
+    free(s);
+    cJSON_Delete(o);
+    return rc;
+}
+
+static int open_split(const Config *cfg, Split split, Dataset *d, Err *err) {
+    if (!strcmp(cfg->dataset, "list"))
+        return dataset_open("list", split == SPLIT_TRAIN ? cfg->train_list : cfg->test_list, split, 0, d, err);
+    return dataset_open(cfg->dataset, cfg->root, split, cfg->fold, d, err);
+}
+
+int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
+    if (config_validate(cfg, err) != 0) return -1;
+    if (fs_mkdirs(opt->out_dir, err) != 0) return -1;
+    int lead = g->rank == 0;
+    char path[4096];
+    if (lead) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&text, &len);
+        config_write(cfg, mem);
+        fclose(mem);
+        path_in(path, sizeof path, opt->out_dir, "config.ini");
+        int rc = fs_write_atomic(path, text, len, err);
+        free(text);
+        if (rc) return -1;
+    }
+    Dataset train, test;
+    if (open_split(cfg, SPLIT_TRAIN, &train, err) != 0) return -1;
+    if (open_split(cfg, SPLIT_TEST, &test, err) != 0) {
+        dataset_free(&train);
+        return -1;
+    }
+    JobModel jm;
+    if (job_model_create(cfg, train.num_classes, &jm, err) != 0) {
+        dataset_free(&train), dataset_free(&test);
+        return -1;
+    }
+    OptimizerConfig oc;
+    optimizer_config_default(&oc, !strcmp(cfg->optimizer, "adamw") ? OPT_ADAMW : OPT_SGD);
+    oc.groups = jm.groups;
+    for (int i = 0; i < jm.groups; i++) {
+        oc.lr[i] = cfg->lr[cfg->n_lr == 1 ? 0 : (i < cfg->n_lr ? i : cfg->n_lr - 1)];
+        oc.weight_decay[i] = cfg->weight_decay;
+    }
+    oc.momentum = cfg->momentum;
+    oc.clip_norm = cfg->clip_norm;
+    oc.no_decay_norms_and_embeddings = oc.kind == OPT_ADAMW;
+    ScheduleConfig sc = {.gamma = cfg->gamma, .warmup_epochs = cfg->warmup_epochs, .epochs = cfg->epochs};
+    schedule_kind_from_name(cfg->schedule, &sc.kind);
+    sc.n_milestones = cfg->n_milestones;
+    memcpy(sc.milestones, cfg->milestones, sizeof cfg->milestones);
+    Optimizer optim;
+    memset(&optim, 0, sizeof optim);
+    Loader *tl = NULL, *el = NULL;
+    int status = -1;
+    if (optimizer_create(jm.params, &oc, &optim, err) != 0) goto done;
+    LoaderConfig lc = {.global_batch = cfg->batch, .rank = g->rank, .world = g->size, .frames = cfg->frames,
+                       .size = jm.image_size, .train = 1, .seed = (uint64_t)cfg->seed,
+                       .normalise_clip = !jm.raw_pixels && strcmp(cfg->normalise, "raw"), .threads = cfg->loader_threads,
+                       .prefetch = 2, .max_bad_fraction = cfg->max_bad_fraction, .f64 = jm.f64};
+    if (loader_create(&train, &lc, &tl, err) != 0) goto done;
+    LoaderConfig ec = lc;
+    ec.global_batch = cfg->eval_batch - cfg->eval_batch % g->size;
+    if (ec.global_batch < g->size) ec.global_batch = g->size;
+    ec.train = 0;
+    if (loader_create(&test, &ec, &el, err) != 0) goto done;
+
+    Position pos = {.best_war = -1, .best_epoch = -1};
+    path_in(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
+    if (opt->resume && fs_exists(path)) {
+        if (load_checkpoint(opt->out_dir, &jm, &optim, &pos, err) != 0) goto done;
+        if (lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, pos.epoch + 1, pos.step);
+    }
+    if (lead) {
+        char order[512];
+        log_info("%s on %s (%s, fold %d): %d train / %d test clips, classes: %s", cfg->method, cfg->dataset, cfg->root,
+                 cfg->fold, train.count, test.count, class_order_text(train.num_classes, order, sizeof order));
+        char groups[256] = "";
+        for (int gi = 0; gi < jm.groups; gi++)
+            snprintf(groups + strlen(groups), sizeof groups - strlen(groups), "%s%s %zu", gi ? ", " : "", jm.group_names[gi],
+                     paramset_group_numel(jm.params, gi));
+        log_info("trainable parameters: %zu (%s)", jm.params->numel, groups);
+        log_info("%s; %d rank%s, global batch %d", ops_describe(jm.ops), g->size, g->size > 1 ? "s" : "", cfg->batch);
+    }
+    int steps_run = 0;
+    double t_start = time_now();
+    Tensor grads = tensor_make(jm.params->grads, jm.params->dtype, 1, (int64_t)jm.params->numel);
+    for (; pos.epoch < cfg->epochs; pos.epoch++, pos.step = 0) {
+        loader_start_epoch_at(tl, pos.epoch, pos.step);
+        int steps = loader_steps_per_epoch(tl);
+        if (cfg->max_steps_per_epoch > 0 && steps > cfg->max_steps_per_epoch) steps = cfg->max_steps_per_epoch;
+        double t_epoch = time_now(), loss_window = 0;
+        int window = 0;
+        Batch b;
+        while (pos.step < steps) {
+            int rc = loader_next(tl, &b, err);
+            if (rc < 0) goto done;
+            if (rc > 0) break;
+            paramset_zero_grads(jm.params);
+            double loss = job_model_step(&jm, b.frames, b.labels, b.n, 1, 1.0f / (float)cfg->batch, NULL);
+            group_allreduce(g, grads, 0);
+            loss = group_sum_double(g, loss) / cfg->batch;
+            double lr_factor = schedule_factor(&sc, pos.epoch, (double)pos.step / steps), norm;
+            OptStepResult r = isfinite(loss) ? optimizer_step(&optim, (float)lr_factor, &norm) : OPT_STEP_SKIPPED_NONFINITE;
+            if (r == OPT_STEP_SKIPPED_NONFINITE) {
+                if (!strcmp(cfg->nonfinite, "abort")) {
+                    err_set(err, "non-finite loss or gradient at epoch %d step %d (train.nonfinite = abort)", pos.epoch + 1, pos.step);
+                    goto done;
+                }
+                if (lead) log_warn("epoch %d step %d: non-finite loss or gradient, update skipped", pos.epoch + 1, pos.step);
+            }
+            pos.opt_steps = optim.step;
+            pos.step++;
+            steps_run++;
+            loss_window += loss, window++;
+            if (lead && (pos.step % cfg->log_every == 0 || pos.step == steps)) {
+                double now = time_now(), done_frac = (pos.epoch + (double)pos.step / steps) / cfg->epochs;
+                double rate = (double)pos.step * cfg->batch / (now - t_epoch);
+                double eta = (now - t_start) / fmax(1e-9, done_frac - 0) * (1 - done_frac);
+                char eta_s[32];
+                fmt_eta(eta, eta_s, sizeof eta_s);
+                log_info("epoch %d/%d step %d/%d loss %.4f lr %.3g grad-norm %.3g %.1f clips/s ETA %s", pos.epoch + 1,
+                         cfg->epochs, pos.step, steps, loss_window / window, oc.lr[0] * lr_factor, norm, rate, eta_s);
+                char line[512];
+                snprintf(line, sizeof line,
+                         "{\"type\":\"step\",\"epoch\":%d,\"step\":%d,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,\"clips_per_s\":%.4g}",
+                         pos.epoch + 1, pos.step, loss_window / window, oc.lr[0] * lr_factor, norm, rate);
+                append_line(opt->out_dir, "metrics.jsonl", line);
+                loss_window = 0, window = 0;
+            }
+            int at_epoch_end = pos.step >= steps;
+            int stop_now = opt->stop_after_steps > 0 && steps_run >= opt->stop_after_steps;
+            if (!at_epoch_end && (stop_now || (opt->checkpoint_every_steps > 0 && pos.step % opt->checkpoint_every_steps == 0))) {
+                if (lead && save_checkpoint(opt->out_dir, &jm, &optim, &pos, err) != 0) goto done;
+                group_barrier(g);
+            }
+            if (stop_now && !at_epoch_end) {
+                status = 2;
+                goto done;
+            }
+        }
+        /* evaluation on the test split */
+        Confusion cm;
+        double eval_loss;
+        if (evaluate(&jm, el, g, pos.epoch, &cm, &eval_loss, err) != 0) goto done;
+        Scores s;
+        scores_compute(&cm, &s);
+        pos.last = s, pos.last_cm = cm, pos.has_last = 1;
+        if (s.war > pos.best_war) {
+            pos.best_war = s.war, pos.best_uar = s.uar, pos.best_epoch = pos.epoch;
+            pos.best = s, pos.best_cm = cm, pos.has_best = 1;
+            if (lead) {
+                path_in(path, sizeof path, opt->out_dir, "best_model.safetensors");
+                if (save_params(&jm, path, "", NULL, err) != 0) goto done;
+            }
+        }
+        if (lead) {
+            log_info("epoch %d/%d evaluation: UAR %.2f WAR %.2f loss %.4f (%lld clips; best WAR %.2f at epoch %d)",
+                     pos.epoch + 1, cfg->epochs, s.uar, s.war, eval_loss / fmax(1, (double)s.total), (long long)s.total,
+                     pos.best_war, pos.best_epoch + 1);
+            cJSON *o = scores_json(&s, &cm, pos.epoch + 1);
+            cJSON_AddStringToObject(o, "type", "eval");
+            cJSON_AddNumberToObject(o, "loss", eval_loss / fmax(1, (double)s.total));
+            char *line = cJSON_PrintUnformatted(o);
+            append_line(opt->out_dir, "metrics.jsonl", line);
+            free(line);
+            cJSON_Delete(o);
+        }
+        Position next = pos;
+        next.epoch++, next.step = 0;
+        if (lead && save_checkpoint(opt->out_dir, &jm, &optim, &next, err) != 0) goto done;
+        group_barrier(g);
+        int stop_now = opt->stop_after_steps > 0 && steps_run >= opt->stop_after_steps && next.epoch < cfg->epochs;
+        if (stop_now) {
+            status = 2;
+            goto done;
+        }
+    }
+    if (lead) {
+        path_in(path, sizeof path, opt->out_dir, "model.safetensors");
+        if (save_params(&jm, path, "", NULL, err) != 0) goto done;
+        /* a resumed run may have evaluated its best epoch before the restart: fall back to the last */
+        if (!pos.has_best) pos.best = pos.last, pos.best_cm = pos.last_cm, pos.best_epoch = cfg->epochs - 1;
+        if (write_result(cfg, opt, &jm, &pos, time_now() - t_start, err) != 0) goto done;
+        log_info("done: best WAR %.2f UAR %.2f (epoch %d), last WAR %.2f UAR %.2f; results in %s", pos.best.war,
+                 pos.best.uar, pos.best_epoch + 1, pos.last.war, pos.last.uar, opt->out_dir);
+    }
+    status = 0;
+done:
+    loader_destroy(tl);
+    loader_destroy(el);
+    if (optim.ps) optimizer_free(&optim);
+    job_model_free(&jm);
+    dataset_free(&train);
+    dataset_free(&test);
+    return status;
+}
+
+int eval_run(const char *run_dir, const char *eval_dataset, const char *eval_root, Group *g, Err *err) {
+    char path[4096];
+    Config cfg;
+    config_defaults(&cfg);
+    path_in(path, sizeof path, run_dir, "config.ini");
+    if (config_load_file(&cfg, path, err) != 0) return -1;
+    if (eval_dataset) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", eval_dataset);
+    if (eval_root) snprintf(cfg.root, sizeof cfg.root, "%s", eval_root);
+    Dataset test;
+    if (open_split(&cfg, SPLIT_TEST, &test, err) != 0) return -1;
+    JobModel jm;
+    if (job_model_create(&cfg, test.num_classes, &jm, err) != 0) {
+        dataset_free(&test);
+        return -1;
+    }
+    int rc = -1;
+    Loader *el = NULL;
+    TensorMap m;
+    path_in(path, sizeof path, run_dir, "model.safetensors");
+    if (!fs_exists(path)) path_in(path, sizeof path, run_dir, "best_model.safetensors");
+    if (safetensors_read(path, &m, err) != 0) goto out;
+    for (int i = 0; i < jm.params->count; i++) {
+        const ParamEntry *e = paramset_get(jm.params, i);
+        const TensorEntry *t = tmap_find(&m, e->name);
+        if (!t || t->nbytes != tensor_bytes(&e->value) || t->dtype != e->value.dtype) {
+            err_set(err, "%s: tensor %s is missing or does not match the model (another configuration?)", path, e->name);
+            tmap_free(&m);
+            goto out;
+        }
+        ops_upload(jm.ops, e->value.data, t->data, t->nbytes);
+    }
+    tmap_free(&m);
+    LoaderConfig ec = {.global_batch = g->size * (cfg.eval_batch / g->size > 0 ? cfg.eval_batch / g->size : 1),
+                       .rank = g->rank, .world = g->size, .frames = cfg.frames, .size = jm.image_size, .train = 0,
+                       .seed = (uint64_t)cfg.seed, .normalise_clip = !jm.raw_pixels && strcmp(cfg.normalise, "raw"),
+                       .threads = cfg.loader_threads, .prefetch = 2, .max_bad_fraction = cfg.max_bad_fraction, .f64 = jm.f64};
+    if (loader_create(&test, &ec, &el, err) != 0) goto out;
+    Confusion cm;
+    double loss;
+    if (evaluate(&jm, el, g, 0, &cm, &loss, err) != 0) goto out;
+    Scores s;
+    scores_compute(&cm, &s);
+    if (g->rank == 0) {
+        char order[512];
+        printf("%s on %s test split (%lld clips; classes: %s)\nUAR %.2f  WAR %.2f\n", path, cfg.dataset,
+               (long long)s.total, class_order_text(test.num_classes, order, sizeof order), s.uar, s.war);
+        for (int c = 0; c < test.num_classes; c++)
+            if (s.support[c]) printf("  %-15s recall %6.2f  (%lld clips)\n", k_class_names[c], s.recall[c], (long long)s.support[c]);
+    }
+    rc = 0;
+out:
+    loader_destroy(el);
+    job_model_free(&jm);
+    dataset_free(&test);
+    return rc;
+}

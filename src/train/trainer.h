@@ -1,0 +1,36 @@
+/* Training and evaluation of one job: a model (FineCLIPER or DFER-CLIP) on one
+ * dataset split, data-parallel over a group of ranks.
+ *
+ * Per step every rank of the group runs forward and backward on its slot of
+ * the global batch, gradients (each scaled by 1/global batch) are summed over
+ * the group, and every rank applies the same update, so the parameters stay
+ * identical everywhere. After each epoch the test split is evaluated (sharded;
+ * confusion matrices summed). The run directory receives config.ini,
+ * metrics.jsonl (a line per logged step and per evaluation), checkpoint.safetensors
+ * (parameters, optimiser state, position; atomic), model.safetensors (the final
+ * trainable parameters) and result.json. With resume, a run continues from its
+ * checkpoint and ends with the parameters an uninterrupted run would have. */
+#ifndef DFER_TRAIN_TRAINER_H
+#define DFER_TRAIN_TRAINER_H
+
+#include "mpi/dist.h"
+#include "train/config.h"
+
+typedef struct TrainOptions {
+    const char *out_dir;
+    int resume;
+    int stop_after_steps;       /* > 0: stop (after checkpointing) once this many steps ran in this call: tests */
+    int checkpoint_every_steps; /* 0: at the end of every epoch only */
+    const char *command;        /* recorded in result.json */
+    const char *job_json;       /* extra identity fields (method, dataset, fold, ...) merged into result.json, or NULL */
+} TrainOptions;
+
+/* Trains (or resumes) a job. Returns 0 when finished, 2 when stopped early by
+ * stop_after_steps, -1 with a message on failure. All ranks of g must call it. */
+int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err);
+
+/* Evaluates the trainable parameters of a run directory on the test split
+ * (eval_root overrides the dataset root: zero-shot transfer). Prints UAR/WAR. */
+int eval_run(const char *run_dir, const char *eval_dataset, const char *eval_root, Group *g, Err *err);
+
+#endif
