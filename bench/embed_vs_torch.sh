@@ -11,7 +11,7 @@ tmp=$(mktemp -d /tmp/dfer-bench-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 "$build/dfer" init --arch "$arch" --seed 1 --out "$tmp/w.safetensors" >/dev/null
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
-ours=$("$build/bench_embed" --weights "$tmp/w.safetensors" --batch "$batch" --iters 3 --threads "$threads")
+ours=$("$build/bench/bench_embed" --weights "$tmp/w.safetensors" --batch "$batch" --iters 3 --threads "$threads")
 torch=$(/usr/bin/python3 tests/reference/clip_ref.py --weights "$tmp/w.safetensors" --threads "$threads" \
         --bench-images "$batch" --bench-iters 3)
 echo "$ours"

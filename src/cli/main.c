@@ -26,6 +26,7 @@ static const Command k_commands[] = {
     {"train", cmd_train, "train FineCLIPER or DFER-CLIP on one dataset split (CPU; data-parallel under mpirun)"},
     {"eval", cmd_eval, "evaluate a trained run on a test split"},
     {"synth", cmd_synth, "generate the synthetic DFER benchmark in the DFEW, FERV39k or MAFW layout"},
+    {"data", cmd_data, "dataset tools: `dfer data check` validates a dataset"},
     {"table", cmd_table, "the paper's tables from a matrix's results"},
     {"config", cmd_config, "the resolved configuration, or the reference of every key"},
 };

@@ -118,6 +118,7 @@ int video_writer_open(const char *path, int w, int h, int fps, VideoWriter **out
     vw->ctx->time_base = (AVRational){1, fps};
     vw->ctx->framerate = (AVRational){fps, 1};
     vw->ctx->gop_size = 12;
+    vw->ctx->max_b_frames = 0; /* with B-frames the MP4 edit list makes readers drop the first frame */
     vw->ctx->thread_count = 1;
     if (vw->fmt->oformat->flags & AVFMT_GLOBALHEADER) vw->ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     AVDictionary *opts = NULL;
@@ -127,7 +128,12 @@ int video_writer_open(const char *path, int w, int h, int fps, VideoWriter **out
     if (rc >= 0) rc = avcodec_parameters_from_context(vw->st->codecpar, vw->ctx);
     vw->st->time_base = vw->ctx->time_base;
     if (rc >= 0) rc = avio_open(&vw->fmt->pb, vw->tmp, AVIO_FLAG_WRITE);
-    if (rc >= 0) rc = avformat_write_header(vw->fmt, NULL);
+    /* No edit list: with one, readers trim the last frame of short clips (the stream's duration
+     * is taken from the last timestamp), and a decoded clip must have every frame written. */
+    AVDictionary *mux = NULL;
+    av_dict_set(&mux, "use_editlist", "0", 0);
+    if (rc >= 0) rc = avformat_write_header(vw->fmt, &mux);
+    av_dict_free(&mux);
     if (rc < 0) {
         av_fail(err, path, "cannot start the video", rc);
         if (vw->fmt->pb) avio_closep(&vw->fmt->pb);

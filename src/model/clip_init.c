@@ -15,11 +15,15 @@ static uint64_t name_key(const char *s) {
 
 typedef enum { FILL_NORMAL, FILL_ONES, FILL_ZEROS, FILL_CONST } Fill;
 
+/* When set, tensors are declared with their shapes only (no values): architecture checks. */
+static _Thread_local int g_shapes_only;
+
 static int add(TensorMap *m, uint64_t seed, const char *name, int ndim, int64_t a, int64_t b, int64_t c, int64_t d,
                Fill fill, double value, Err *err) {
     int64_t shape[4] = {a, b, c, d};
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) n *= shape[i];
+    if (g_shapes_only) return tmap_add(m, name, DT_F32, ndim, shape, NULL, 0, err);
     float *v = xmalloc((size_t)(n ? n : 1) * sizeof(float));
     Rng r;
     rng_init(&r, seed, name_key(name), 0, 0);
@@ -88,6 +92,13 @@ int clip_init_random(const ClipConfig *c, uint64_t seed, TensorMap *m, Err *err)
     if (!rc) rc = add(m, seed, "logit_scale", 0, 0, 0, 0, 0, FILL_CONST, log(1.0 / 0.07), err);
     if (rc) tmap_free(m);
     return rc ? -1 : 0;
+}
+
+int clip_init_shapes(const ClipConfig *cfg, TensorMap *hf_out, Err *err) {
+    g_shapes_only = 1;
+    int rc = clip_init_random(cfg, 0, hf_out, err);
+    g_shapes_only = 0;
+    return rc;
 }
 
 void clip_perturb_for_tests(TensorMap *hf, uint64_t seed, float scale) {

@@ -8,6 +8,8 @@
 
 /* F32 tensors; every tensor's values come from an RNG stream keyed by (seed, tensor name). */
 int clip_init_random(const ClipConfig *cfg, uint64_t seed, TensorMap *hf_out, Err *err);
+/* The same tensors with shapes and no values (data NULL): architecture checks, planning. */
+int clip_init_shapes(const ClipConfig *cfg, TensorMap *hf_out, Err *err);
 /* Adds scale * N(0,1) to every bias and layer-norm parameter (OpenAI's init leaves
  * them 0/1, which would make parity tests blind to bias and norm handling). */
 void clip_perturb_for_tests(TensorMap *hf, uint64_t seed, float scale);

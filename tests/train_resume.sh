@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Resume: a run stopped after step 3 (mid-epoch) or step 5 (in the next epoch)
+# and resumed ends with bitwise the same trained parameters as an uninterrupted
+# run, for FineCLIPER and DFER-CLIP; a checkpoint of another architecture is
+# refused with a clear message.
+# usage: train_resume.sh DFER SOURCE_DIR SHARED_DIR
+set -euo pipefail
+dfer=$1 src=$2 shared=$3
+tmp=$(mktemp -d /tmp/dfer-resume-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+"$dfer" synth --layout dfew --clips 30 --size 48 --min-frames 6 --max-frames 14 --seed 5 --out "$tmp/data" 2>/dev/null
+"$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
+cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+for method in finecliper dfer_clip; do
+  common=(--config "$src/configs/synth/$method.ini" --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors"
+          --set train.epochs=2 --set train.batch=4 --set train.eval_batch=8 --set data.frames=4 --set train.threads=2
+          --set train.log_every=100)
+  "$dfer" train "${common[@]}" --out "$tmp/$method-full" >/dev/null
+  for stop in 3 5; do
+    out="$tmp/$method-stop$stop"
+    set +e
+    "$dfer" train "${common[@]}" --out "$out" --stop-after $stop >/dev/null
+    set -e
+    [ -f "$out/checkpoint.safetensors" ] || { echo "no checkpoint after $stop steps"; exit 1; }
+    [ ! -f "$out/model.safetensors" ] || { echo "a stopped run must not write its final model"; exit 1; }
+    "$dfer" train "${common[@]}" --out "$out" --resume >/dev/null
+    if cmp -s "$tmp/$method-full/model.safetensors" "$out/model.safetensors"; then
+      echo "$method: stopped after $stop steps and resumed: parameters bitwise identical"
+    else
+      echo "$method: stopped after $stop steps and resumed: parameters DIFFER"; exit 1
+    fi
+  done
+done
+# a checkpoint of another architecture
+"$dfer" init --arch small --seed 2 --out "$tmp/other.safetensors" >/dev/null
+cp "$tmp/bpe_simple_vocab_16e6.txt.gz" "$tmp/vocab.txt.gz"
+if "$dfer" train --config "$src/configs/synth/finecliper.ini" --set data.root="$tmp/data" --set model.weights="$tmp/other.safetensors" \
+     --set model.vocab="$tmp/vocab.txt.gz" --set train.epochs=2 --set train.batch=4 --set data.frames=4 --out "$tmp/finecliper-stop3" --resume 2>"$tmp/err"; then
+  echo "a checkpoint of another architecture was accepted"; exit 1
+fi
+grep -q "does not match the model" "$tmp/err" || { echo "unclear message:"; cat "$tmp/err"; exit 1; }
+echo "checkpoint of another architecture refused: $(cat "$tmp/err")"

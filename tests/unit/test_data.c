@@ -1,0 +1,265 @@
+/* The data side: the DFER-CLIP sampler against hand-computed indices, split
+ * file parsing and its errors, the three layouts written by `dfer synth` read
+ * back through the adapters (counts, label mapping, CRLF, GBK captions, real
+ * frame counts), and the loader's determinism: the same global batch gives
+ * bitwise the same samples with 1, 2 or 4 ranks. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "data/sampler.h"
+#include "data/synth.h"
+#include "data/video.h"
+#include "testlib.h"
+
+static void test_sampler(void) {
+    int idx[16];
+    Rng r;
+    rng_init(&r, 1, 2, 3, 4);
+    sample_frame_indices(40, 16, 0, &r, idx); /* tick 2.5: int(1.25 + 2.5 i) */
+    int want40[16] = {1, 3, 6, 8, 11, 13, 16, 18, 21, 23, 26, 28, 31, 33, 36, 38};
+    EXPECT(!memcmp(idx, want40, sizeof idx), "test sampling of 40 frames");
+    sample_frame_indices(16, 16, 0, &r, idx);
+    for (int i = 0; i < 16; i++) EXPECT(idx[i] == i, "16 frames at test time: 0..15");
+    sample_frame_indices(7, 16, 0, &r, idx);
+    EXPECT(idx[6] == 6 && idx[7] == 6 && idx[15] == 6 && idx[0] == 0, "edge padding of a 7-frame clip");
+    sample_frame_indices(1, 16, 1, &r, idx);
+    EXPECT(idx[0] == 0 && idx[15] == 0, "a 1-frame clip");
+    sample_frame_indices(7, 16, 1, &r, idx);
+    EXPECT(idx[6] == 6 && idx[15] == 6, "edge padding at training time");
+    sample_frame_indices(50, 16, 1, &r, idx); /* avg 3: one frame in [3i, 3i+2]; frames 48, 49 never */
+    for (int i = 0; i < 16; i++) EXPECT(idx[i] >= 3 * i && idx[i] <= 3 * i + 2, "segment %d: %d", i, idx[i]);
+    int again[16];
+    Rng r1, r2;
+    rng_init(&r1, 9, 0, 5, 0), rng_init(&r2, 9, 0, 5, 0);
+    sample_frame_indices(50, 16, 1, &r1, idx);
+    sample_frame_indices(50, 16, 1, &r2, again);
+    EXPECT(!memcmp(idx, again, sizeof idx), "the same key gives the same indices");
+}
+
+static void parse_error(const char *kind, const char *text, const char *needle) {
+    Dataset d;
+    Err err;
+    EXPECT(dataset_parse(kind, text, strlen(text), "split.txt", "/root", &d, &err) != 0, "%s: '%s' rejected", kind, text);
+    EXPECT(strstr(err.msg, needle) != NULL, "message '%s' contains '%s'", err.msg, needle);
+}
+
+static void test_split_parsing(void) {
+    Dataset d;
+    Err err;
+    const char *dfew = "video_name,label\r\n12,1\r\n7,0\r\n301,7\r\n";
+    EXPECT(dataset_parse("dfew", dfew, strlen(dfew), "set_1.csv", "/d", &d, &err) == 0, "%s", err.msg);
+    EXPECT(d.count == 2 && d.skipped == 1 && d.clips[0].label == 0 && d.clips[1].label == 6 &&
+               !strcmp(d.clips[0].path, "/d/Clip/clip_224x224/00012"),
+           "DFEW labels 1..7 -> 0..6, label 0 skipped, ids zero-padded");
+    dataset_free(&d);
+    const char *ferv = "Action/Happy/0001 Happy\nDaily/Angry/0002 Angry\n";
+    EXPECT(dataset_parse("ferv39k", ferv, strlen(ferv), "train_All.csv", "/f", &d, &err) == 0 && d.clips[1].label == 3 &&
+               !strcmp(d.clips[1].path, "/f/2_ClipsforFaceCrop/Daily/Angry/0002"),
+           "FERV39k emotion names");
+    dataset_free(&d);
+    const char *mafw = "03747.mp4\tanger\t\xc5\xad\xc6\xf8\tAn angry man.\r\n00001.mp4\tcontempt\t\xb2\xe2\tA smirk.\r\n";
+    EXPECT(dataset_parse("mafw", mafw, strlen(mafw), "train.txt", "/m", &d, &err) == 0 && d.count == 2 &&
+               d.clips[0].label == 3 && d.clips[1].label == 7 && d.num_classes == 11 &&
+               !strcmp(d.clips[0].caption, "An angry man.") && !strcmp(d.clips[0].id, "03747"),
+           "MAFW with captions: GBK column skipped, CRLF stripped");
+    dataset_free(&d);
+    parse_error("dfew", "video_name,label\n12,9\n", "split.txt:2");
+    parse_error("dfew", "video_name,label\nabc,1\n", "not 'number,number'");
+    parse_error("ferv39k", "Action/Happy/0001 Joyful\n", "unknown FERV39k emotion");
+    parse_error("mafw", "00001.mp4 anger_sadness\r\n", "compound");
+    parse_error("list", "clip/a 12 3\nclip/b twelve 3\n", "split.txt:2");
+    parse_error("list", "clip/a 12 11\n", "outside");
+    parse_error("dfew", "video_name,label\n", "no clips");
+    parse_error("list", "", "no clips");
+}
+
+static char g_root[3][600];
+
+static void make_datasets(void) {
+    static const char *layouts[3] = {"dfew", "ferv39k", "mafw"};
+    for (int i = 0; i < 3; i++) {
+        SynthConfig c;
+        synth_config_default(&c);
+        snprintf(c.layout, sizeof c.layout, "%s", layouts[i]);
+        c.clips = 30, c.size = 48, c.min_frames = 6, c.max_frames = 20, c.threads = 2, c.seed = 3;
+        c.classes = i == 2 ? 11 : 7;
+        snprintf(g_root[i], sizeof g_root[i], "%s/%s", test_tmpdir(), layouts[i]);
+        Err err;
+        EXPECT(synth_generate(&c, g_root[i], &err) == 0, "synth %s: %s", layouts[i], err.msg);
+    }
+}
+
+static void test_layouts_read_back(void) {
+    Err err;
+    Dataset tr, te;
+    /* DFEW: the five test folds partition the clips */
+    int total = 0;
+    for (int f = 1; f <= 5; f++) {
+        EXPECT(dataset_open("dfew", g_root[0], SPLIT_TEST, f, &te, &err) == 0 || strstr(err.msg, "no clips"), "%s", err.msg);
+        total += te.count;
+        dataset_free(&te);
+    }
+    EXPECT(total == 30, "DFEW test folds cover all 30 clips once (%d)", total);
+    EXPECT(dataset_open("dfew", g_root[0], SPLIT_TRAIN, 1, &tr, &err) == 0, "%s", err.msg);
+    EXPECT(dataset_open("dfew", g_root[0], SPLIT_TEST, 1, &te, &err) == 0, "%s", err.msg);
+    EXPECT(tr.count + te.count == 30, "train + test = 30");
+    /* the label in the split file agrees with the synthetic ground truth in clips.jsonl */
+    char path[700], *jsonl;
+    size_t len;
+    snprintf(path, sizeof path, "%s/synth/clips.jsonl", g_root[0]);
+    EXPECT(fs_read_all(path, &jsonl, &len, &err) == 0, "%s", err.msg);
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"id\":\"%s\"", tr.clips[0].id);
+    const char *at = strstr(jsonl, needle), *lab = at ? strstr(at, "\"label\":") : NULL;
+    EXPECT(lab && atoi(lab + 8) == tr.clips[0].label, "label of clip %s matches the generator's", tr.clips[0].id);
+    free(jsonl);
+    ClipSource *cs;
+    EXPECT(clip_source_open(tr.clips[0].path, &cs, &err) == 0, "%s", err.msg);
+    int frames = clip_source_frame_count(cs);
+    EXPECT(frames >= 6 && frames <= 20, "real frame count %d", frames);
+    clip_source_close(cs);
+    dataset_free(&tr), dataset_free(&te);
+    EXPECT(dataset_open("ferv39k", g_root[1], SPLIT_TRAIN, 0, &tr, &err) == 0 && tr.count > 15, "FERV39k: %s", err.msg);
+    dataset_free(&tr);
+    EXPECT(dataset_open("mafw", g_root[2], SPLIT_TRAIN, 2, &tr, &err) == 0 && tr.num_classes == 11 && tr.clips[0].caption,
+           "MAFW with captions: %s", err.msg);
+    /* an MAFW clip as a video file decodes to the same number of frames as its face-frame folder */
+    char video[700];
+    snprintf(video, sizeof video, "%s/clips/%s.mp4", g_root[2], tr.clips[0].id);
+    ClipSource *vs, *fs;
+    EXPECT(clip_source_open(video, &vs, &err) == 0 && clip_source_open(tr.clips[0].path, &fs, &err) == 0, "%s", err.msg);
+    EXPECT(clip_source_frame_count(vs) == clip_source_frame_count(fs), "video %d frames, folder %d (every written frame decodes)",
+           clip_source_frame_count(vs), clip_source_frame_count(fs));
+    int idx[3] = {2, 0, 2};
+    ImageU8 a[3], b[3];
+    EXPECT(clip_source_read_frames(vs, idx, 3, a, &err) == 0 && clip_source_read_frames(fs, idx, 3, b, &err) == 0,
+           "%s", err.msg);
+    /* two lossy codecs of the same rendering: close, not equal */
+    double diff = 0;
+    for (int i = 0; i < 48 * 48 * 3; i++) diff += fabs((double)a[0].rgb[i] - b[0].rgb[i]);
+    EXPECT(diff / (48 * 48 * 3) < 12, "video and JPEG frames of one clip agree (mean |diff| %.2f)", diff / (48 * 48 * 3));
+    EXPECT(!memcmp(a[0].rgb, a[2].rgb, 48 * 48 * 3), "a repeated index gives the same frame");
+    for (int i = 0; i < 3; i++) image_free(&a[i]), image_free(&b[i]);
+    int out_of_range = 999;
+    EXPECT(clip_source_read_frames(vs, &out_of_range, 1, a, &err) != 0 && strstr(err.msg, "frame 999"), "index beyond the clip");
+    clip_source_close(vs), clip_source_close(fs);
+    dataset_free(&tr);
+}
+
+/* Loads the first global batch with `world` ranks and checks every rank's slot
+ * against the single-rank batch, bitwise. */
+static void test_loader_determinism(void) {
+    Dataset d;
+    Err err;
+    EXPECT(dataset_open("dfew", g_root[0], SPLIT_TRAIN, 1, &d, &err) == 0, "%s", err.msg);
+    LoaderConfig base = {.global_batch = 8, .rank = 0, .world = 1, .frames = 4, .size = 32, .train = 1, .seed = 11,
+                         .normalise_clip = 1, .threads = 2, .prefetch = 2, .max_bad_fraction = 0.05f};
+    Loader *one;
+    EXPECT(loader_create(&d, &base, &one, &err) == 0, "%s", err.msg);
+    loader_start_epoch(one, 1);
+    Batch ref;
+    EXPECT(loader_next(one, &ref, &err) == 0 && ref.n == 8, "single-rank batch");
+    size_t sample = (size_t)4 * 3 * 32 * 32;
+    float *ref_frames = malloc(8 * sample * sizeof(float));
+    memcpy(ref_frames, ref.frames, 8 * sample * sizeof(float));
+    int32_t ref_idx[8];
+    memcpy(ref_idx, ref.indices, sizeof ref_idx);
+    for (int world = 2; world <= 4; world *= 2)
+        for (int rank = 0; rank < world; rank++) {
+            LoaderConfig c = base;
+            c.world = world, c.rank = rank, c.threads = 1 + rank % 2;
+            Loader *l;
+            EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
+            loader_start_epoch(l, 1);
+            Batch b;
+            EXPECT(loader_next(l, &b, &err) == 0 && b.n == 8 / world, "slot size");
+            int per = 8 / world;
+            EXPECT(!memcmp(b.indices, ref_idx + rank * per, (size_t)per * sizeof(int32_t)), "world %d rank %d: clips", world, rank);
+            EXPECT(!memcmp(b.frames, ref_frames + (size_t)rank * per * sample, (size_t)per * sample * sizeof(float)),
+                   "world %d rank %d: identical pixels", world, rank);
+            loader_destroy(l);
+        }
+    /* another epoch reshuffles; the same epoch again repeats */
+    loader_start_epoch(one, 2);
+    Batch e2;
+    loader_next(one, &e2, &err);
+    EXPECT(memcmp(e2.indices, ref_idx, sizeof ref_idx) != 0, "epoch 2 has another order");
+    loader_start_epoch(one, 1);
+    loader_next(one, &e2, &err);
+    EXPECT(!memcmp(e2.indices, ref_idx, sizeof ref_idx) && !memcmp(e2.frames, ref_frames, 8 * sample * sizeof(float)),
+           "epoch 1 again: the same batch");
+    loader_destroy(one);
+    free(ref_frames);
+    dataset_free(&d);
+}
+
+static void test_bad_clips(void) {
+    /* a list with a missing folder, a zero-byte jpg, a text file named .jpg and a truncated mp4 */
+    char dir[700], path[800];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/bad", test_tmpdir());
+    fs_mkdirs(dir, &err);
+    snprintf(path, sizeof path, "%s/empty", dir), fs_mkdirs(path, &err);
+    snprintf(path, sizeof path, "%s/empty/0001.jpg", dir), fs_write_atomic(path, "", 0, &err);
+    snprintf(path, sizeof path, "%s/text", dir), fs_mkdirs(path, &err);
+    snprintf(path, sizeof path, "%s/text/0001.jpg", dir), fs_write_atomic(path, "not an image\n", 13, &err);
+    char *mp4;
+    size_t len;
+    snprintf(path, sizeof path, "%s/clips/00001.mp4", g_root[2]);
+    fs_read_all(path, &mp4, &len, &err);
+    snprintf(path, sizeof path, "%s/truncated.mp4", dir), fs_write_atomic(path, mp4, len / 3, &err);
+    free(mp4);
+    const char *cases[] = {"missing", "empty", "text", "truncated.mp4"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, cases[i]);
+        ClipSource *c;
+        ImageU8 img[1];
+        int idx = 0;
+        int rc = clip_source_open(path, &c, &err);
+        if (rc == 0) {
+            if (i == 3) EXPECT(clip_source_frame_count(c) >= 0, "a truncated video reports what it can decode");
+            rc = i == 3 ? 0 : clip_source_read_frames(c, &idx, 1, img, &err);
+            if (rc == 0 && i != 3) image_free(&img[0]);
+            clip_source_close(c);
+        }
+        if (i < 3) EXPECT(rc != 0 && strstr(err.msg, cases[i]), "%s: clear error naming it (%s)", cases[i], err.msg);
+    }
+    /* a loader over a list with one unreadable clip: replaced, counted, and too many stop the run */
+    char list[800];
+    snprintf(list, sizeof list, "%s/list.txt", dir);
+    char text[4096] = "";
+    for (int i = 1; i <= 7; i++) snprintf(text + strlen(text), sizeof text - strlen(text), "%s/data/faces/%05d 10 %d\n", g_root[2], i, i % 7);
+    snprintf(text + strlen(text), sizeof text - strlen(text), "%s/missing 10 1\n", dir);
+    fs_write_atomic(list, text, strlen(text), &err);
+    Dataset d;
+    EXPECT(dataset_open("list", list, SPLIT_TRAIN, 0, &d, &err) == 0 && d.count == 8, "%s", err.msg);
+    LoaderConfig c = {.global_batch = 8, .rank = 0, .world = 1, .frames = 2, .size = 16, .train = 0, .seed = 1,
+                      .normalise_clip = 0, .threads = 2, .prefetch = 1, .max_bad_fraction = 0.5f};
+    Loader *l;
+    EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
+    loader_start_epoch(l, 0);
+    Batch b;
+    EXPECT(loader_next(l, &b, &err) == 0 && loader_bad_count(l) == 1, "one bad clip skipped and counted");
+    loader_destroy(l);
+    c.max_bad_fraction = 0.01f;
+    EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
+    loader_start_epoch(l, 0);
+    EXPECT(loader_next(l, &b, &err) != 0 && strstr(err.msg, "could not be decoded"), "too many bad clips: %s", err.msg);
+    loader_destroy(l);
+    dataset_free(&d);
+}
+
+int main(void) {
+    TEST_RUN(test_sampler);
+    TEST_RUN(test_split_parsing);
+    TEST_RUN(make_datasets);
+    TEST_RUN(test_layouts_read_back);
+    TEST_RUN(test_loader_determinism);
+    TEST_RUN(test_bad_clips);
+    return test_summary();
+}
