@@ -15,6 +15,7 @@ int cmd_synth(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_matrix(int argc, char **argv);
 int cmd_table(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 

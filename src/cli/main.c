@@ -27,6 +27,7 @@ static const Command k_commands[] = {
     {"eval", cmd_eval, "evaluate a trained run on a test split"},
     {"synth", cmd_synth, "generate the synthetic DFER benchmark in the DFEW, FERV39k or MAFW layout"},
     {"data", cmd_data, "dataset tools: `dfer data check` validates a dataset"},
+    {"matrix", cmd_matrix, "run an experiment matrix over the ranks of this MPI job, then print the tables"},
     {"table", cmd_table, "the paper's tables from a matrix's results"},
     {"config", cmd_config, "the resolved configuration, or the reference of every key"},
 };

@@ -38,6 +38,8 @@ static const Key k_keys[] = {
     {"model", "video_adapters", K_BOOL, S(video_adapters), "true", NULL, "FineCLIPER: AIM adapters in the ViT"},
     {"model", "text_adapters", K_BOOL, S(text_adapters), "true", NULL, "FineCLIPER: adapters after each text block"},
     {"model", "contexts", K_INT, S(contexts), "8", NULL, "DFER-CLIP: learnable context tokens per class (M)"},
+    {"model", "logit_scale", K_FLOAT, S(logit_scale), "100", NULL,
+     "DFER-CLIP: logits = scale * cos (its value, 100, suits a pretrained CLIP; a random one trains better with ~10)"},
     {"model", "class_text", K_STR, S(class_text), "descriptor", "descriptor|name|name_with_context",
      "DFER-CLIP: what follows the contexts (its class descriptors by default)"},
     {"model", "train_image_encoder", K_BOOL, S(train_image_encoder), "true", NULL,
@@ -219,6 +221,7 @@ int config_validate(const Config *c, Err *err) {
     if (c->epochs < 1) return err_set(err, "train.epochs = %d must be at least 1", c->epochs);
     if (c->batch < 1 || c->eval_batch < 1) return err_set(err, "train.batch and train.eval_batch must be positive");
     if (c->temperature <= 0) return err_set(err, "model.temperature must be positive");
+    if (c->logit_scale <= 0) return err_set(err, "model.logit_scale must be positive");
     if (c->bottleneck_divisor < 1) return err_set(err, "model.bottleneck_divisor must be at least 1");
     if (c->contexts < 1 || c->contexts > 32) return err_set(err, "model.contexts = %d is out of range (1..32)", c->contexts);
     if (strcmp(c->dataset, "ferv39k") && strcmp(c->dataset, "list") && (c->fold < 1 || c->fold > 5))

@@ -26,6 +26,7 @@ typedef struct Config {
     char prompt[CFG_STR];     /* positive template, {class} replaced */
     int video_adapters, text_adapters;
     int contexts;             /* dfer_clip */
+    float logit_scale;        /* dfer_clip: logits = scale * cos */
     char class_text[32];      /* dfer_clip: descriptor | name | name_with_context */
     int train_image_encoder;  /* dfer_clip */
     char dtype[8];            /* f32 | f64 */

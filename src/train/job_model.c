@@ -73,6 +73,7 @@ int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err) 
         dc.frames = cfg->frames;
         dc.num_classes = num_classes;
         dc.contexts = cfg->contexts;
+        dc.logit_scale = cfg->logit_scale;
         dc.train_image_encoder = cfg->train_image_encoder;
         for (int c = 0; c < num_classes; c++) prompt_dfer_clip(cfg->class_text, cfg->contexts, c, texts[c], 512);
         rc = tokenize_all(tok, texts, num_classes, ctx, pos, err);

@@ -1,0 +1,44 @@
+/* dfer matrix: run an experiment matrix over the ranks of this job. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "train/runner.h"
+
+static void usage(void) {
+    printf("usage: mpirun -np N dfer matrix MATRIX.ini [--results DIR]\n"
+           "       srun --mpi=pmix dfer matrix MATRIX.ini          (inside sbatch; see jobs/)\n\n"
+           "Expands the matrix (methods x datasets x folds x backbones x seeds x settings) into jobs with\n"
+           "stable ids, splits the ranks into groups of matrix.ranks_per_job, and lets each group take the\n"
+           "next unfinished job until none is left. Every job writes DIR/<job>/result.json; starting the\n"
+           "same matrix again skips finished jobs and resumes the others from their checkpoints. At the\n"
+           "end the tables are printed and written to DIR/tables.{md,tex,csv}.\n\n"
+           "  --results DIR   where the jobs go (default results/<matrix name>)\n");
+}
+
+int cmd_matrix(int argc, char **argv) {
+    static const struct option opts[] = {{"results", required_argument, 0, 'r'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *results = NULL;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'r') results = optarg;
+        else if (c == 'h') return usage(), 0;
+        else return cli_usage_error("matrix", "unknown option");
+    }
+    if (argc - optind != 1) return cli_usage_error("matrix", "give one MATRIX.ini");
+    char command[4096] = "dfer";
+    for (int i = 0; i < argc; i++) snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
+    RunnerOptions ro = {.matrix_path = argv[optind], .results_dir = results, .command = command};
+    Dist d;
+    dist_init(&d, &argc, &argv);
+    Err err;
+    int failed = 0;
+    int rc = matrix_run(&ro, &d, &failed, &err);
+    int rank = d.rank;
+    dist_finalize(&d);
+    if (rc != 0) return cli_fail(&err);
+    if (failed && rank == 0) fprintf(stderr, "dfer matrix: %d job%s failed (see their result.json)\n", failed, failed > 1 ? "s" : "");
+    return failed ? 1 : 0;
+}

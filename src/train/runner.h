@@ -1,0 +1,22 @@
+/* Running a matrix: the world splits into groups of ranks_per_job; each group
+ * takes the next job from a shared counter (MPI one-sided fetch-and-add), so
+ * long and short jobs balance; a job's ranks train it data-parallel. Finished
+ * jobs (result.json with status done) are skipped when the matrix is started
+ * again and unfinished ones resume from their checkpoint. A failing job is
+ * recorded (status failed, with its error) and the others go on. Rank 0 then
+ * prints the tables. */
+#ifndef DFER_TRAIN_RUNNER_H
+#define DFER_TRAIN_RUNNER_H
+
+#include "mpi/dist.h"
+
+typedef struct RunnerOptions {
+    const char *matrix_path;
+    const char *results_dir;   /* default results/<matrix name> */
+    const char *command;
+} RunnerOptions;
+
+/* Returns 0 when every job finished (done or failed-and-recorded), -1 on an error that stops the matrix. */
+int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *err);
+
+#endif
