@@ -43,6 +43,44 @@ for f in ("openai_state_dict", "longclip", "torchscript"):
     print(f"{f}: {len(got)} tensors identical to the original ({n_half} stored as fp16)")
 sys.exit(bad)
 PY
+# the .pt files are recognised as OpenAI-named; --openai-names and back is the identity;
+# --dtype f16 rounds every tensor (compared with numpy's rounding); Long-CLIP from dfer init
+"$dfer" info --json "$tmp/torchscript.pt" >"$tmp/ts.json"
+"$dfer" info --json "$tmp/longclip.pt" >"$tmp/lc.json"
+"$dfer" convert "$tmp/hf.safetensors" "$tmp/oa.safetensors" --openai-names >/dev/null
+"$dfer" convert "$tmp/oa.safetensors" "$tmp/back.safetensors" >/dev/null
+"$dfer" convert "$tmp/hf.safetensors" "$tmp/half.safetensors" --dtype f16 >/dev/null
+"$dfer" init --arch tiny --seed 3 --long-clip --out "$tmp/long.safetensors" >/dev/null
+"$dfer" info --json "$tmp/long.safetensors" >"$tmp/long.json"
+"$py" - "$tmp" <<'PY'
+import json, struct, sys
+import numpy as np
+d = sys.argv[1]
+def read(path):
+    data = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", data[:8])
+    h = json.loads(data[8:8 + n]); meta = h.pop("__metadata__", {})
+    kinds = {"F32": "<f4", "F16": "<f2"}
+    return {k: np.frombuffer(data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
+                             dtype=kinds[v["dtype"]]).reshape(v["shape"]) for k, v in h.items()}, meta
+ref, _ = read(f"{d}/hf.safetensors")
+oa, meta = read(f"{d}/oa.safetensors")
+assert "visual.proj" in oa and "transformer.resblocks.0.attn.in_proj_weight" in oa, sorted(oa)[:5]
+assert np.array_equal(oa["visual.proj"], ref["visual_projection.weight"].T)
+back, meta = read(f"{d}/back.safetensors")
+assert set(back) == set(ref) and all(np.array_equal(back[k], ref[k]) for k in ref), "OpenAI -> HF not identical"
+assert meta.get("dfer_source", "").endswith("oa.safetensors") and meta.get("dfer_architecture"), meta
+half, _ = read(f"{d}/half.safetensors")
+assert all(half[k].dtype == np.float16 and np.array_equal(half[k], ref[k].astype(np.float16)) for k in ref)
+ts = json.load(open(f"{d}/ts.json"))
+assert ts["naming"] == "openai" and ts["config"]["vision_layers"] == 2 and ts["tensors"] == len(ref), ts
+lc = json.load(open(f"{d}/lc.json"))
+assert lc["config"]["long_clip"] and lc["config"]["context_length"] == 248, lc
+lg = json.load(open(f"{d}/long.json"))
+assert lg["naming"] == "huggingface" and lg["config"]["long_clip"] and lg["config"]["context_length"] == 248, lg
+print(f"OpenAI names round trip, f16 conversion, info of .pt and Long-CLIP files: ok "
+      f"({ts['parameters']} parameters, {lc['architecture']})")
+PY
 # corrupt inputs: a truncated zip, and a zip whose data.pkl is garbage
 head -c 5000 "$tmp/torchscript.pt" >"$tmp/truncated.pt"
 if "$dfer" info "$tmp/truncated.pt" 2>"$tmp/err1"; then echo "truncated zip accepted"; exit 1; fi

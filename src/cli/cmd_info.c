@@ -66,6 +66,9 @@ int cmd_info(int argc, char **argv) {
         cJSON_AddNumberToObject(cf, "text_heads", cfg.text_heads);
         cJSON_AddNumberToObject(cf, "embed_dim", cfg.embed_dim);
         cJSON_AddBoolToObject(cf, "long_clip", cfg.long_clip);
+        cJSON_AddBoolToObject(cf, "has_vision", cfg.has_vision);
+        cJSON_AddBoolToObject(cf, "has_text", cfg.has_text);
+        cJSON_AddBoolToObject(cf, "gelu_erf", cfg.gelu_erf);
         cJSON_AddNumberToObject(o, "vision_parameters", (double)vis);
         cJSON_AddNumberToObject(o, "text_parameters", (double)txt);
         cJSON_AddNumberToObject(o, "parameters", (double)total);
@@ -86,8 +89,12 @@ int cmd_info(int argc, char **argv) {
         if (cfg.has_text)
             printf("  text:         context %d, vocabulary %d, width %d, %d layers, %d heads, %lld parameters\n",
                    cfg.context_length, cfg.vocab_size, cfg.text_width, cfg.text_layers, cfg.text_heads, (long long)txt);
-        printf("  embedding:    %d\n  parameters:   %lld in %d tensors\n  dtypes:      ", cfg.embed_dim,
-               (long long)total, hf.count);
+        if (!cfg.has_vision) printf("  vision:       none (a text-only file)\n");
+        if (!cfg.has_text) printf("  text:         none (a vision-only file)\n");
+        printf("  text input:   %s\n  activation:   %s\n", cfg.long_clip ? "Long-CLIP (248 positions)" : "CLIP",
+               cfg.gelu_erf ? "GELU (erf)" : "QuickGELU");
+        printf("  embedding:    %d\n  parameters:   %lld in %d tensors (vision %lld, text %lld)\n  dtypes:      ",
+               cfg.embed_dim, (long long)total, hf.count, (long long)vis, (long long)txt);
         for (int d = 0; d < DT_COUNT; d++)
             if (dtypes[d]) printf(" %s x %d", dtype_name((DType)d), dtypes[d]);
         printf("\n");

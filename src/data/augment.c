@@ -1,6 +1,8 @@
 #include "data/augment.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "data/resample.h"
@@ -29,7 +31,8 @@ void augment_draw(const AugmentConfig *cfg, int w, int h, Rng *rng, AugmentDraw 
         for (int attempt = 0; attempt < 10 && !found; attempt++) {
             double area = (double)w * h * rng_uniform_range(rng, 0.08, 1.0);
             double aspect = rng_uniform_range(rng, 3.0 / 4.0, 4.0 / 3.0);
-            int cw = (int)lround(sqrt(area * aspect)), ch = (int)lround(sqrt(area / aspect));
+            /* Python's round(): half to even, as nearbyint in the default rounding mode */
+            int cw = (int)nearbyint(sqrt(area * aspect)), ch = (int)nearbyint(sqrt(area / aspect));
             if (rng_uniform(rng) < 0.5) {
                 int t = cw;
                 cw = ch, ch = t;
@@ -53,31 +56,79 @@ void augment_draw(const AugmentConfig *cfg, int w, int h, Rng *rng, AugmentDraw 
     if (cfg->flip) d->flip = rng_uniform(rng) < 0.5;
 }
 
-/* PIL rotate(angle) with NEAREST, no expand, black fill: inverse mapping about the centre. */
+/* Python's round(v, 15), which Pillow applies to the rotation matrix: a
+ * correctly rounded decimal conversion, as glibc's printf and strtod are. */
+static double round15(double v) {
+    char text[64];
+    snprintf(text, sizeof text, "%.15f", v);
+    return strtod(text, NULL);
+}
+
+/* Pillow's FIX(): 16.16 fixed point, rounded half up (floor for negatives). */
+static int fixed16(double v) {
+    v = v * 65536.0 + 0.5;
+    return v < 0 ? (int)floor(v) : (int)v;
+}
+
+/* PIL Image.rotate(angle, NEAREST) with no expand and black fill, exactly as
+ * Pillow 9.4 computes it: the inverse matrix about the centre (w/2, h/2) with
+ * entries rounded to 15 decimals, then ImagingTransformAffine, which samples
+ * pixel centres in 16.16 fixed point when the corners fit (images under
+ * ~23000 pixels a side) and in doubles otherwise. Output w x h. */
 static void rotate_nearest(const ImageU8 *in, float angle, ImageU8 *out) {
-    image_alloc(out, in->width, in->height);
-    double a = angle * M_PI / 180.0, c = cos(a), s = sin(a);
-    double cx = in->width / 2.0, cy = in->height / 2.0;
-    for (int y = 0; y < in->height; y++)
-        for (int x = 0; x < in->width; x++) {
-            double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
-            double sx = c * dx - s * dy + cx, sy = s * dx + c * dy + cy;
-            int ix = (int)floor(sx), iy = (int)floor(sy);
-            uint8_t *o = out->rgb + ((size_t)y * in->width + x) * 3;
-            if (ix < 0 || iy < 0 || ix >= in->width || iy >= in->height) o[0] = o[1] = o[2] = 0;
-            else memcpy(o, in->rgb + ((size_t)iy * in->width + ix) * 3, 3);
+    int w = in->width, h = in->height;
+    image_alloc(out, w, h);
+    memset(out->rgb, 0, (size_t)w * h * 3);
+    double deg = fmod((double)angle, 360.0);
+    if (deg < 0) deg += 360.0;
+    if (deg == 0.0) {
+        memcpy(out->rgb, in->rgb, (size_t)w * h * 3);
+        return;
+    }
+    double r = -deg * M_PI / 180.0, cx = w / 2.0, cy = h / 2.0;
+    double a[6] = {round15(cos(r)), round15(sin(r)), 0.0, round15(-sin(r)), round15(cos(r)), 0.0};
+    a[2] = a[0] * -cx + a[1] * -cy + cx;
+    a[5] = a[3] * -cx + a[4] * -cy + cy;
+    int fits = 1; /* Pillow's check_fixed at the four corners */
+    for (int corner = 0; corner < 4; corner++) {
+        int x = corner & 1 ? w : 0, y = corner & 2 ? h : 0;
+        if (fabs(x * a[0] + y * a[1] + a[2]) >= 32768.0 || fabs(x * a[3] + y * a[4] + a[5]) >= 32768.0) fits = 0;
+    }
+    if (fits) {
+        int a0 = fixed16(a[0]), a1 = fixed16(a[1]), a3 = fixed16(a[3]), a4 = fixed16(a[4]);
+        int row_x = fixed16(a[2] + a[1] * 0.5 + a[0] * 0.5), row_y = fixed16(a[5] + a[4] * 0.5 + a[3] * 0.5);
+        for (int y = 0; y < h; y++, row_x += a1, row_y += a4) {
+            int xx = row_x, yy = row_y;
+            for (int x = 0; x < w; x++, xx += a0, yy += a3) {
+                int sx = xx >> 16, sy = yy >> 16; /* arithmetic shift: floor, as Pillow */
+                if (sx >= 0 && sx < w && sy >= 0 && sy < h)
+                    memcpy(out->rgb + ((size_t)y * w + x) * 3, in->rgb + ((size_t)sy * w + sx) * 3, 3);
+            }
         }
+        return;
+    }
+    double row_x = a[2] + a[1] * 0.5 + a[0] * 0.5, row_y = a[5] + a[4] * 0.5 + a[3] * 0.5;
+    for (int y = 0; y < h; y++, row_x += a[1], row_y += a[4]) {
+        double xx = row_x, yy = row_y;
+        for (int x = 0; x < w; x++, xx += a[0], yy += a[3]) {
+            int sx = xx < 0 ? -1 : (int)xx, sy = yy < 0 ? -1 : (int)yy;
+            if (sx >= 0 && sx < w && sy >= 0 && sy < h)
+                memcpy(out->rgb + ((size_t)y * w + x) * 3, in->rgb + ((size_t)sy * w + sx) * 3, 3);
+        }
+    }
 }
 
 void augment_apply(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *in, ImageU8 *out) {
     ImageU8 cur = {0}, tmp = {0};
     const ImageU8 *src = in;
-    if (d->brightness != 1.0f) { /* PIL ImageEnhance.Brightness: a blend with black */
+    if (d->brightness != 1.0f) {
+        /* PIL ImageEnhance.Brightness = Image.blend(black, im, factor): in float,
+         * truncated toward zero (not rounded), clamped to 255 when factor > 1 */
         image_alloc(&tmp, in->width, in->height);
         size_t n = (size_t)in->width * in->height * 3;
         for (size_t i = 0; i < n; i++) {
-            float v = in->rgb[i] * d->brightness;
-            tmp.rgb[i] = (uint8_t)(v >= 255.0f ? 255 : v + 0.5f);
+            float v = d->brightness * (float)in->rgb[i];
+            tmp.rgb[i] = v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
         }
         src = &tmp;
     }

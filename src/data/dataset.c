@@ -1,37 +1,12 @@
 #include "data/dataset.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/fsutil.h"
-
-const char *const k_class_names[DFER_MAX_CLASSES] = {"happiness", "sadness",  "neutral",      "anger",
-                                                     "surprise",  "disgust",  "fear",         "contempt",
-                                                     "anxiety",   "helplessness", "disappointment"};
-
-/* FERV39k's emotion folder names and MAFW's label names, to the project's order. */
-static const struct {
-    const char *name;
-    int label;
-} k_names[] = {{"Happy", 0},     {"Sad", 1},         {"Neutral", 2},      {"Angry", 3},      {"Surprise", 4},
-               {"Disgust", 5},   {"Fear", 6},        {"happiness", 0},    {"sadness", 1},    {"neutral", 2},
-               {"anger", 3},     {"surprise", 4},    {"disgust", 5},      {"fear", 6},       {"contempt", 7},
-               {"anxiety", 8},   {"helplessness", 9}, {"disappointment", 10}};
-
-static int label_of_name(const char *s) {
-    for (size_t i = 0; i < sizeof k_names / sizeof k_names[0]; i++)
-        if (!strcmp(k_names[i].name, s)) return k_names[i].label;
-    return -1;
-}
-
-const char *class_order_text(int n, char *buf, size_t len) {
-    size_t off = 0;
-    buf[0] = 0;
-    for (int i = 0; i < n && off < len; i++) off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", k_class_names[i]);
-    return buf;
-}
 
 void dataset_free(Dataset *d) {
     for (int i = 0; i < d->count; i++) {
@@ -67,84 +42,131 @@ static char *next_line(char **cursor, char *end) {
 static int parse_int(const char *s, long *out) {
     char *e;
     if (!*s) return -1;
+    errno = 0;
     *out = strtol(s, &e, 10);
-    return *e ? -1 : 0;
+    return *e || errno ? -1 : 0;
 }
+
+/* Splits a line in place into at most max fields separated by runs of blanks
+ * (spaces and tabs); returns the number of fields, max + 1 when there are more. */
+static int split_blanks(char *line, char **fields, int max) {
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (!*p) return n;
+        if (n == max) return max + 1;
+        fields[n++] = p;
+        while (*p && *p != ' ' && *p != '\t') p++;
+        if (*p) *p++ = 0;
+    }
+}
+
+/* Splits a line in place at every tab (empty fields kept); same return rule. */
+static int split_tabs(char *line, char **fields, int max) {
+    int n = 0;
+    for (char *p = line;;) {
+        if (n == max) return max + 1;
+        fields[n++] = p;
+        char *tab = strchr(p, '\t');
+        if (!tab) return n;
+        *tab = 0;
+        p = tab + 1;
+    }
+}
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+    return s;
+}
+
+/* Longest frame count accepted from a list (DFEW's longest clip has 847). */
+#define MAX_LIST_FRAMES 10000000L
 
 static int parse(const char *kind, char *text, size_t len, const char *label, const char *root, Dataset *d, Err *err) {
     char *cur = text, *end = text + len, *line;
     int lineno = 0, data_lines = 0;
     char path[8192];
+    const ClassTable *table = class_table(kind);
+    /* a UTF-8 byte-order mark, as spreadsheet programs write CSVs */
+    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) cur += 3;
     while ((line = next_line(&cur, end))) {
         lineno++;
         if (!line[0]) continue;
+        char *f[6];
         if (!strcmp(kind, "dfew")) {
-            if (lineno == 1 && !strncasecmp(line, "video_name", 10)) continue; /* header */
+            if (!data_lines && !d->skipped && !strncasecmp(trim(line), "video_name", 10)) continue; /* header */
             char *comma = strchr(line, ',');
-            long id, lab;
-            if (!comma) return err_set(err, "%s:%d: expected 'video_name,label'", label, lineno);
+            if (!comma || strchr(comma + 1, ','))
+                return err_set(err, "%s:%d: expected 2 columns 'video_name,label', got '%.80s'", label, lineno, line);
             *comma = 0;
-            if (parse_int(line, &id) || id < 0 || id > 99999 || parse_int(comma + 1, &lab))
-                return err_set(err, "%s:%d: '%s,%s' is not 'number,number'", label, lineno, line, comma + 1);
+            char *id_s = trim(line), *lab_s = trim(comma + 1);
+            long id, lab;
+            if (parse_int(id_s, &id) || id < 0 || id > 99999 || parse_int(lab_s, &lab))
+                return err_set(err, "%s:%d: '%.40s,%.40s' is not 'number,number'", label, lineno, id_s, lab_s);
             data_lines++;
             if (lab == 0) { /* not single-labelled: not part of the protocol */
                 d->skipped++;
                 continue;
             }
-            if (lab < 1 || lab > 7) return err_set(err, "%s:%d: label %ld is outside DFEW's 1..7", label, lineno, lab);
+            int canonical = class_from_native_number(table, lab);
+            if (canonical < 0) return err_set(err, "%s:%d: label %ld is outside DFEW's 1..7", label, lineno, lab);
             char ids[16];
             snprintf(ids, sizeof ids, "%05ld", id);
             snprintf(path, sizeof path, "%s/Clip/clip_224x224/%s", root, ids);
-            add_clip(d, ids, path, (int)lab - 1, -1, NULL);
+            add_clip(d, ids, path, canonical, -1, NULL);
         } else if (!strcmp(kind, "ferv39k")) {
-            char *space = strrchr(line, ' ');
-            if (!space) return err_set(err, "%s:%d: expected '<Scene>/<Emotion>/<id> <Emotion>'", label, lineno);
-            *space = 0;
-            int lab = label_of_name(space + 1);
-            if (lab < 0 || lab > 6) return err_set(err, "%s:%d: unknown FERV39k emotion '%s'", label, lineno, space + 1);
+            int n = split_blanks(line, f, 2);
+            if (n != 2)
+                return err_set(err, "%s:%d: expected 2 columns '<Scene>/<Emotion>/<id> <Emotion>', got %s", label, lineno,
+                               n > 2 ? "more" : "1");
+            int canonical = class_from_native_name(table, f[1]);
+            if (canonical < 0) return err_set(err, "%s:%d: unknown FERV39k emotion '%.40s'", label, lineno, f[1]);
             data_lines++;
-            snprintf(path, sizeof path, "%s/2_ClipsforFaceCrop/%s", root, line);
-            add_clip(d, line, path, lab, -1, NULL);
+            snprintf(path, sizeof path, "%s/2_ClipsforFaceCrop/%s", root, f[0]);
+            add_clip(d, f[0], path, canonical, -1, NULL);
         } else if (!strcmp(kind, "mafw")) {
-            /* no_caption: "03747.mp4 anger"; with_caption: "03747.mp4\tanger\t<GBK>\t<English>" */
-            char *sep = strpbrk(line, "\t ");
-            if (!sep) return err_set(err, "%s:%d: expected '<clip>.mp4 <label>'", label, lineno);
-            int tabbed = *sep == '\t';
-            *sep = 0;
-            char *lab_s = sep + 1, *caption = NULL;
-            if (tabbed) {
-                char *t2 = strchr(lab_s, '\t');
-                if (t2) {
-                    *t2 = 0;
-                    char *t3 = strchr(t2 + 1, '\t'); /* the Chinese column is skipped, whatever its encoding */
-                    caption = t3 ? t3 + 1 : NULL;
-                }
+            /* no_caption: "03747.mp4 anger"; with_caption: "03747.mp4\tanger\t<GBK>\t<English>": the
+             * Chinese column is skipped whatever its bytes (GBK never encodes a tab, CR or LF) */
+            const char *caption = NULL;
+            int n;
+            if (strchr(line, '\t')) {
+                n = split_tabs(line, f, 4);
+                if (n != 2 && n != 4)
+                    return err_set(err, "%s:%d: expected 4 tab-separated columns (clip, label, Chinese caption, English "
+                                        "caption), got %s", label, lineno, n > 4 ? "more" : "3");
+                f[0] = trim(f[0]), f[1] = trim(f[1]);
+                if (n == 4) caption = trim(f[3]);
+            } else if ((n = split_blanks(line, f, 2)) != 2) {
+                return err_set(err, "%s:%d: expected 2 columns '<clip>.mp4 <label>', got %s", label, lineno, n > 2 ? "more" : "1");
             }
-            int lab = label_of_name(lab_s);
-            if (lab < 0) return err_set(err, "%s:%d: unknown MAFW label '%s' (compound labels are not single-label)", label, lineno, lab_s);
+            int canonical = class_from_native_name(table, f[1]);
+            if (canonical < 0)
+                return err_set(err, "%s:%d: unknown MAFW label '%.40s'%s", label, lineno, f[1],
+                               strchr(f[1], '_') ? " (a compound label: use the single-label split files)" : "");
             data_lines++;
             char id[256];
-            snprintf(id, sizeof id, "%s", line);
+            snprintf(id, sizeof id, "%s", f[0]);
             char *dot = strrchr(id, '.');
             if (dot) *dot = 0;
             snprintf(path, sizeof path, "%s/data/faces/%s", root, id);
-            if (!fs_is_dir(path)) snprintf(path, sizeof path, "%s/clips/%s", root, line);
-            add_clip(d, id, path, lab, -1, caption);
+            if (!fs_is_dir(path)) snprintf(path, sizeof path, "%s/clips/%s", root, f[0]);
+            add_clip(d, id, path, canonical, -1, caption);
         } else { /* list: path num_frames label */
-            char p[4096];
             long frames, lab;
-            char f_s[64], l_s[64], extra[8];
-            int n = sscanf(line, "%4095s %63s %63s %7s", p, f_s, l_s, extra);
-            if (n != 3) return err_set(err, "%s:%d: expected 'path num_frames label'", label, lineno);
-            if (parse_int(f_s, &frames) || frames < 0)
-                return err_set(err, "%s:%d: frame count '%s' is not a non-negative integer", label, lineno, f_s);
-            if (parse_int(l_s, &lab) || lab < 0 || lab >= DFER_MAX_CLASSES)
-                return err_set(err, "%s:%d: label '%s' is outside 0..%d", label, lineno, l_s, DFER_MAX_CLASSES - 1);
+            int n = split_blanks(line, f, 3);
+            if (n != 3) return err_set(err, "%s:%d: expected 3 columns 'path num_frames label', got %d", label, lineno, n);
+            if (parse_int(f[1], &frames) || frames < 0 || frames > MAX_LIST_FRAMES)
+                return err_set(err, "%s:%d: frame count '%.40s' is not an integer in 0..%ld", label, lineno, f[1], MAX_LIST_FRAMES);
+            if (parse_int(f[2], &lab) || lab < 0 || lab >= DFER_MAX_CLASSES)
+                return err_set(err, "%s:%d: label '%.40s' is outside 0..%d", label, lineno, f[2], DFER_MAX_CLASSES - 1);
             data_lines++;
-            if (p[0] == '/') snprintf(path, sizeof path, "%s", p);
-            else snprintf(path, sizeof path, "%s/%s", root, p);
-            const char *base = strrchr(p, '/');
-            add_clip(d, base ? base + 1 : p, path, (int)lab, (int)frames, NULL);
+            if (f[0][0] == '/') snprintf(path, sizeof path, "%s", f[0]);
+            else snprintf(path, sizeof path, "%s/%s", root, f[0]);
+            const char *base = strrchr(f[0], '/');
+            add_clip(d, base && base[1] ? base + 1 : f[0], path, (int)lab, (int)frames, NULL);
             if (lab >= 7) d->num_classes = DFER_MAX_CLASSES;
         }
     }

@@ -12,10 +12,7 @@
 #include <stddef.h>
 
 #include "core/check.h"
-
-#define DFER_MAX_CLASSES 11
-
-extern const char *const k_class_names[DFER_MAX_CLASSES];
+#include "data/classes.h" /* DFER_MAX_CLASSES, k_class_names, class tables */
 
 typedef enum { SPLIT_TRAIN = 0, SPLIT_TEST = 1 } Split;
 
@@ -43,7 +40,5 @@ int dataset_open(const char *kind, const char *root, Split split, int fold, Data
 int dataset_parse(const char *kind, const char *text, size_t len, const char *label, const char *root, Dataset *out,
                   Err *err);
 void dataset_free(Dataset *d);
-/* "happiness, sadness, ..." for the first n classes. */
-const char *class_order_text(int n, char *buf, size_t len);
 
 #endif

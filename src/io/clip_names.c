@@ -117,7 +117,9 @@ static int long_clip_positions(TensorMap *out, const TensorEntry *pos, const Ten
     return tmap_add(out, "text_model.embeddings.position_embedding.weight", pos->dtype, 2, pos->shape, m, 0, err);
 }
 
-int clip_names_to_hf(const TensorMap *in, TensorMap *out, NamingScheme *scheme_found, Err *err) {
+int clip_names_to_hf(const TensorMap *in, TensorMap *out, Err *err) { return clip_names_to_hf_scheme(in, out, NULL, err); }
+
+int clip_names_to_hf_scheme(const TensorMap *in, TensorMap *out, NamingScheme *scheme_found, Err *err) {
     tmap_init(out, in->source);
     int hf = 0;
     for (int i = 0; i < in->count && !hf; i++) {
@@ -202,6 +204,7 @@ int clip_names_hf_to_openai(const TensorMap *hf, TensorMap *out, Err *err) {
             const char *rest = n + strlen(vis ? "vision_model.encoder.layers." : "text_model.encoder.layers.");
             char *end;
             long layer = strtol(rest, &end, 10);
+            if (end == rest || *end != '.') continue; /* not "<i>.<suffix>": no OpenAI counterpart */
             const char *suffix = end + 1;
             const char *oprefix = vis ? "visual.transformer.resblocks" : "transformer.resblocks";
             if (starts(suffix, "self_attn.q_proj.")) {
@@ -240,13 +243,19 @@ fail:
     return -1;
 }
 
+/* Layers = 1 + the highest index among "<prefix>.encoder.layers.<i>." names, so a
+ * layer with a missing tensor is reported by clip_check_shapes, not dropped. */
 static int count_layers(const TensorMap *hf, const char *prefix) {
-    int n = 0;
-    char name[160];
-    for (;; n++) {
-        snprintf(name, sizeof name, "%s.encoder.layers.%d.layer_norm1.weight", prefix, n);
-        if (!tmap_find(hf, name)) return n;
+    char head[64];
+    int hn = snprintf(head, sizeof head, "%s.encoder.layers.", prefix), layers = 0;
+    for (int i = 0; i < hf->count; i++) {
+        const char *n = hf->items[i].name;
+        if (strncmp(n, head, (size_t)hn)) continue;
+        char *end;
+        long l = strtol(n + hn, &end, 10);
+        if (end != n + hn && *end == '.' && l >= 0 && l < 10000 && l + 1 > layers) layers = (int)l + 1;
     }
+    return layers;
 }
 
 int clip_infer_config(const TensorMap *hf, ClipConfig *cfg, Err *err) {
@@ -359,7 +368,7 @@ int clip_load_hf_scheme(const char *path, TensorMap *hf, ClipConfig *cfg, Naming
     TensorMap raw;
     if (ckpt_load(path, &raw, err) != 0) return -1;
     TensorMap named;
-    int rc = clip_names_to_hf(&raw, &named, scheme, err);
+    int rc = clip_names_to_hf_scheme(&raw, &named, scheme, err);
     if (rc != 0) {
         tmap_free(&raw);
         return -1;

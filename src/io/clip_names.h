@@ -11,7 +11,11 @@
 typedef enum { NAMES_HF = 0, NAMES_OPENAI = 1 } NamingScheme;
 
 /* out_hf references in's memory (or owns transposed copies): free out_hf before in. */
-int clip_names_to_hf(const TensorMap *in, TensorMap *out_hf, NamingScheme *scheme_found, Err *err);
+int clip_names_to_hf(const TensorMap *in, TensorMap *out_hf, Err *err);
+/* The same, also reporting which naming the input used (scheme_found may be NULL). */
+int clip_names_to_hf_scheme(const TensorMap *in, TensorMap *out_hf, NamingScheme *scheme_found, Err *err);
+/* HF -> OpenAI names: q/k/v joined into in_proj, the two projections transposed
+ * back; the exact inverse of clip_names_to_hf on OpenAI input. */
 int clip_names_hf_to_openai(const TensorMap *hf, TensorMap *out, Err *err);
 int clip_infer_config(const TensorMap *hf, ClipConfig *cfg, Err *err);
 /* Every tensor the architecture needs is present with its shape. */

@@ -19,10 +19,6 @@ static int by_begin(const void *a, const void *b) {
     return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end < y->end ? -1 : x->end > y->end);
 }
 
-/* Metadata strings are kept as a hidden tensor-less list in the map's owned buffers:
- * one "key\0value\0...\0\0" block whose pointer sits in owned[0] when present. */
-static const char *k_meta_tag = "dfer-safetensors-metadata";
-
 static int json_u64(const cJSON *v, uint64_t *out) {
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
         v->valuedouble != (double)(uint64_t)v->valuedouble)
@@ -31,7 +27,11 @@ static int json_u64(const cJSON *v, uint64_t *out) {
     return 0;
 }
 
-int safetensors_parse(const uint8_t *buf, size_t size, const char *label, TensorMap *out, Err *err) {
+int safetensors_parse(const uint8_t *buf, size_t size, TensorMap *out, Err *err) {
+    return safetensors_parse_named(buf, size, "(memory)", out, err);
+}
+
+int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, TensorMap *out, Err *err) {
     tmap_init(out, label);
     if (size < 8) return err_set(err, "%s: truncated safetensors file (%zu bytes, no header length)", label, size);
     uint64_t n = 0;
@@ -43,18 +43,23 @@ int safetensors_parse(const uint8_t *buf, size_t size, const char *label, Tensor
     if (n < 2 || buf[8] != '{') return err_set(err, "%s: header is not a JSON object", label);
     const uint8_t *data = buf + 8 + n;
     uint64_t data_len = size - 8 - n;
-    cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)n);
+    const char *json_end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts((const char *)buf + 8, (size_t)n, &json_end, 0);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return err_set(err, "%s: header is not valid JSON", label);
     }
+    /* after the object only the writers' space padding may follow */
+    for (const char *p = json_end; p < (const char *)buf + 8 + n; p++)
+        if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r') {
+            cJSON_Delete(root);
+            return err_set(err, "%s: header has bytes after its JSON object (at header offset %zu)", label,
+                           (size_t)(p - (const char *)buf - 8));
+        }
     int count = cJSON_GetArraySize(root);
     Span *spans = xcalloc((size_t)(count ? count : 1), sizeof *spans);
     int n_spans = 0, rc = 0;
     const cJSON *item;
-    /* metadata block */
-    char *meta = NULL;
-    size_t meta_len = 0;
     cJSON_ArrayForEach(item, root) {
         const char *name = item->string;
         if (!name) continue;
@@ -75,12 +80,7 @@ int safetensors_parse(const uint8_t *buf, size_t size, const char *label, Tensor
                     rc = err_set(err, "%s: __metadata__ value of %s is not a string", label, kv->string);
                     goto done;
                 }
-                size_t a = strlen(kv->string) + 1, b = strlen(kv->valuestring) + 1;
-                meta = xrealloc(meta, meta_len + a + b + 1);
-                memcpy(meta + meta_len, kv->string, a);
-                memcpy(meta + meta_len + a, kv->valuestring, b);
-                meta_len += a + b;
-                meta[meta_len] = 0;
+                tmap_set_metadata(out, kv->string, kv->valuestring);
             }
             continue;
         }
@@ -167,34 +167,14 @@ int safetensors_parse(const uint8_t *buf, size_t size, const char *label, Tensor
                      (unsigned long long)data_len, (unsigned long long)at);
         goto done;
     }
-    if (meta) {
-        /* store "tag\0key\0value\0...\0" as an owned buffer */
-        size_t tl = strlen(k_meta_tag) + 1;
-        char *block = xmalloc(tl + meta_len + 1);
-        memcpy(block, k_meta_tag, tl);
-        memcpy(block + tl, meta, meta_len + 1);
-        tmap_own(out, block);
-    }
 done:
-    free(meta);
     free(spans);
     cJSON_Delete(root);
     if (rc != 0) tmap_free(out);
     return rc;
 }
 
-const char *safetensors_metadata(const TensorMap *m, const char *key) {
-    for (int i = 0; i < m->n_owned; i++) {
-        const char *b = m->owned[i];
-        if (strcmp(b, k_meta_tag)) continue;
-        for (const char *p = b + strlen(b) + 1; *p;) {
-            const char *v = p + strlen(p) + 1;
-            if (!strcmp(p, key)) return v;
-            p = v + strlen(v) + 1;
-        }
-    }
-    return NULL;
-}
+const char *safetensors_metadata(const TensorMap *m, const char *key) { return tmap_metadata(m, key); }
 
 int safetensors_read(const char *path, TensorMap *out, Err *err) {
     MappedFile *mf = xcalloc(1, sizeof *mf);
@@ -202,7 +182,7 @@ int safetensors_read(const char *path, TensorMap *out, Err *err) {
         free(mf);
         return -1;
     }
-    if (safetensors_parse(mf->data, mf->size, path, out, err) != 0) {
+    if (safetensors_parse_named(mf->data, mf->size, path, out, err) != 0) {
         fs_unmap(mf);
         free(mf);
         return -1;
@@ -228,27 +208,41 @@ int safetensors_read_index(const char *index_path, TensorMap *out, Err *err) {
     if (slash) slash[1] = 0;
     else dir[0] = 0;
     tmap_init(out, index_path);
-    /* Each distinct shard once; its tensors are copied into the combined map. */
+    /* Shards are read once each, in order of first mention; the combined map
+     * references their mappings, which stay alive as a chain of adopted maps
+     * (each new shard adopts the previous ones; out adopts the last). */
+    TensorMap kept;
+    int have_kept = 0, rc = 0;
     const cJSON *e;
-    int rc = 0;
     cJSON_ArrayForEach(e, wm) {
-        if (!cJSON_IsString(e)) continue;
-        if (tmap_find(out, e->string)) continue;
+        if (!cJSON_IsString(e)) {
+            rc = err_set(err, "%s: weight_map entry %s is not a file name", index_path, e->string);
+            break;
+        }
+        if (tmap_find(out, e->string)) continue; /* its shard is already in */
         char shard[8192];
         snprintf(shard, sizeof shard, "%s%s", dir, e->valuestring);
         TensorMap part;
         if (safetensors_read(shard, &part, err) != 0) {
-            rc = -1;
+            rc = err_prefix(err, "%s: ", index_path);
             break;
         }
         for (int i = 0; i < part.count && rc == 0; i++) {
             const TensorEntry *t = &part.items[i];
-            if (!tmap_find(out, t->name)) rc = tmap_add(out, t->name, t->dtype, t->ndim, t->shape, t->data, 1, err);
+            if (!tmap_find(out, t->name)) rc = tmap_add(out, t->name, t->dtype, t->ndim, t->shape, t->data, 0, err);
         }
-        tmap_free(&part);
+        if (have_kept) tmap_adopt(&part, &kept);
+        kept = part;
+        have_kept = 1;
         if (rc) break;
+        if (!tmap_find(out, e->string)) {
+            rc = err_set(err, "%s: tensor %s is listed in shard %s but not found there", index_path, e->string, shard);
+            break;
+        }
     }
     cJSON_Delete(root);
+    if (have_kept) tmap_adopt(out, &kept);
+    if (rc == 0 && out->count == 0) rc = err_set(err, "%s: weight_map lists no tensors", index_path);
     if (rc) tmap_free(out);
     return rc;
 }
@@ -261,6 +255,12 @@ static int by_alignment_then_name(const void *a, const void *b) {
 }
 
 int safetensors_write(const char *path, const TensorMap *m, const char *const *metadata, Err *err) {
+    for (int i = 0; i < m->count; i++) {
+        if (m->items[i].nbytes && !m->items[i].data)
+            return err_set(err, "%s: tensor %s has a shape but no values (a shapes-only map)", path, m->items[i].name);
+        if (!strcmp(m->items[i].name, "__metadata__"))
+            return err_set(err, "%s: a tensor cannot be named __metadata__", path);
+    }
     const TensorEntry **order = xmalloc((size_t)(m->count ? m->count : 1) * sizeof *order);
     for (int i = 0; i < m->count; i++) order[i] = &m->items[i];
     qsort(order, (size_t)m->count, sizeof *order, by_alignment_then_name);

@@ -10,15 +10,21 @@
 #include "io/tensormap.h"
 
 /* Parses a whole file image held in memory; entries reference buf (which must
- * outlive the map). label names the source in errors. */
-int safetensors_parse(const uint8_t *buf, size_t size, const char *label, TensorMap *out, Err *err);
+ * outlive the map); the header's __metadata__ goes to out->metadata. Errors
+ * name the source as "(memory)"; safetensors_parse_named takes the label. */
+int safetensors_parse(const uint8_t *buf, size_t size, TensorMap *out, Err *err);
+int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, TensorMap *out, Err *err);
 /* mmaps and parses a file; the map keeps the mapping. */
 int safetensors_read(const char *path, TensorMap *out, Err *err);
-/* Reads the shards listed by a model.safetensors.index.json. */
+/* Reads the shards listed by a model.safetensors.index.json ({"weight_map":
+ * {name: shard file}}, shard paths relative to the index); every listed tensor
+ * must be in its shard. The map keeps the shards' mappings (no copies). */
 int safetensors_read_index(const char *index_path, TensorMap *out, Err *err);
-/* metadata: NULL or a NULL-terminated list of key, value, key, value, ... */
+/* metadata: NULL or a NULL-terminated list of key, value, key, value, ...
+ * (m->metadata is not written: pass what the new file should say). */
 int safetensors_write(const char *path, const TensorMap *m, const char *const *metadata, Err *err);
-/* The __metadata__ value for key from a parsed file's header, or NULL. */
+/* The __metadata__ value for key from a parsed file's header, or NULL
+ * (the same as tmap_metadata). */
 const char *safetensors_metadata(const TensorMap *m, const char *key);
 
 #endif

@@ -61,6 +61,8 @@ void tmap_free(TensorMap *m) {
         free(((NameIndex *)m->index)->slots);
         free(m->index);
     }
+    for (int i = 0; m->metadata && m->metadata[i]; i++) free(m->metadata[i]);
+    free(m->metadata);
     memset(m, 0, sizeof *m);
 }
 
@@ -159,4 +161,26 @@ int64_t tmap_numel(const TensorMap *m) {
         total += n;
     }
     return total;
+}
+
+void tmap_set_metadata(TensorMap *m, const char *key, const char *value) {
+    int n = 0;
+    while (m->metadata && m->metadata[n]) {
+        if (!strcmp(m->metadata[n], key)) { /* replace */
+            free(m->metadata[n + 1]);
+            m->metadata[n + 1] = xstrdup(value);
+            return;
+        }
+        n += 2;
+    }
+    m->metadata = xrealloc(m->metadata, (size_t)(n + 3) * sizeof *m->metadata);
+    m->metadata[n] = xstrdup(key);
+    m->metadata[n + 1] = xstrdup(value);
+    m->metadata[n + 2] = NULL;
+}
+
+const char *tmap_metadata(const TensorMap *m, const char *key) {
+    for (int i = 0; m->metadata && m->metadata[i]; i += 2)
+        if (!strcmp(m->metadata[i], key)) return m->metadata[i + 1];
+    return NULL;
 }

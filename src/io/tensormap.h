@@ -29,6 +29,7 @@ typedef struct TensorMap {
     void *mapping;       /* an fs_map region (MappedFile*) kept alive */
     void *index;         /* private: name hash for fast lookup */
     struct TensorMap *parent; /* a map whose memory this one references; freed with it */
+    char **metadata;     /* key, value, key, value, ..., NULL: a safetensors __metadata__ map, or NULL */
 } TensorMap;
 
 void tmap_init(TensorMap *m, const char *source_label);
@@ -44,6 +45,10 @@ void tmap_own(TensorMap *m, void *buffer);
 /* Reads a tensor as f32 into dst after checking its shape; errors name the
  * file, the tensor, and expected vs actual shape. */
 int tmap_read_f32(const TensorMap *m, const char *name, int ndim, const int64_t *shape, float *dst, Err *err);
+/* Adds a key/value metadata pair (kept in order; written by safetensors_write). */
+void tmap_set_metadata(TensorMap *m, const char *key, const char *value);
+/* The metadata value for key, or NULL. */
+const char *tmap_metadata(const TensorMap *m, const char *key);
 /* Total element count of all floating-point tensors. */
 int64_t tmap_numel(const TensorMap *m);
 

@@ -18,6 +18,7 @@ typedef struct Ctx {
     uint8_t **bufs;
     size_t *sizes;
     int n_storages;
+    long visits; /* walk() calls so far */
 } Ctx;
 
 static int storage_dtype(const char *type, DType *dt) {
@@ -41,10 +42,23 @@ static int read_entry(Ctx *c, const char *name, uint8_t **buf, size_t *size) {
     zip_stat_init(&st);
     if (zip_stat(c->zip, name, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
         return err_set(c->err, "%s: zip entry %s is missing", c->label, name);
-    if (st.size > ((zip_uint64_t)1 << 40)) return err_set(c->err, "%s: zip entry %s is too large", c->label, name);
+    /* The declared size comes from the untrusted central directory: bound it by what
+     * the compressed bytes can expand to (deflate: at most ~1032x) before allocating,
+     * and allocate without aborting. */
+    zip_uint64_t bound = (zip_uint64_t)1 << 40;
+    if ((st.valid & ZIP_STAT_COMP_SIZE) && st.comp_size < bound / 1100) bound = st.comp_size * 1100 + 4096;
+    if (st.size > bound)
+        return err_set(c->err, "%s: zip entry %s declares %llu bytes, more than its compressed data can hold", c->label,
+                       name, (unsigned long long)st.size);
+    uint8_t *b = malloc((size_t)st.size + 1);
+    if (!b)
+        return err_set(c->err, "%s: zip entry %s: cannot allocate %llu bytes", c->label, name,
+                       (unsigned long long)st.size);
     zip_file_t *f = zip_fopen(c->zip, name, 0);
-    if (!f) return err_set(c->err, "%s: cannot open zip entry %s: %s", c->label, name, zip_strerror(c->zip));
-    uint8_t *b = xmalloc((size_t)st.size + 1);
+    if (!f) {
+        free(b);
+        return err_set(c->err, "%s: cannot open zip entry %s: %s", c->label, name, zip_strerror(c->zip));
+    }
     zip_int64_t got = zip_fread(f, b, st.size);
     zip_fclose(f);
     if (got < 0 || (zip_uint64_t)got != st.size) {
@@ -68,6 +82,7 @@ static int storage(Ctx *c, const char *key, const uint8_t **buf, size_t *size) {
     uint8_t *b;
     size_t n;
     if (read_entry(c, name, &b, &n) != 0) return -1;
+    tmap_own(c->out, b); /* freed with the map: tensors reference it */
     c->keys = xrealloc(c->keys, (size_t)(c->n_storages + 1) * sizeof *c->keys);
     c->bufs = xrealloc(c->bufs, (size_t)(c->n_storages + 1) * sizeof *c->bufs);
     c->sizes = xrealloc(c->sizes, (size_t)(c->n_storages + 1) * sizeof *c->sizes);
@@ -80,7 +95,8 @@ static int storage(Ctx *c, const char *key, const uint8_t **buf, size_t *size) {
     return 0;
 }
 
-/* Copies a (possibly strided) tensor out of its storage into a contiguous buffer. */
+/* Adds one rebuilt tensor: bounds-checked against its storage, referenced in place
+ * when C-contiguous, gathered into a contiguous buffer otherwise. */
 static int add_tensor(Ctx *c, const char *name, const PickleTensor *t) {
     DType dt;
     if (storage_dtype(t->storage_type, &dt) != 0)
@@ -89,42 +105,71 @@ static int add_tensor(Ctx *c, const char *name, const PickleTensor *t) {
     const uint8_t *sb;
     size_t ss;
     if (storage(c, t->storage_key, &sb, &ss) != 0) return err_prefix(c->err, "tensor %s: ", name);
-    size_t es = dtype_size(dt), numel = 1;
-    /* highest element index touched = offset + sum (size_i - 1) * stride_i */
+    size_t es = dtype_size(dt);
+    uint64_t numel = 1, storage_elems = ss / es;
+    /* Highest element touched = offset + sum (size_i - 1) * stride_i. Every size and
+     * stride is checked against the storage before it is used, and the loop stops as
+     * soon as a bound is passed, so nothing here can overflow. */
     uint64_t last = (uint64_t)t->offset;
-    for (int i = 0; i < t->ndim; i++) {
-        if (t->size[i] == 0) {
-            numel = 0;
-            break;
-        }
-        if ((uint64_t)t->size[i] > (1ull << 40) || (uint64_t)t->stride[i] > (1ull << 40))
-            return err_set(c->err, "%s: tensor %s has an impossible size or stride", c->label, name);
-        numel *= (size_t)t->size[i];
+    if (last > storage_elems)
+        return err_set(c->err, "%s: tensor %s starts at element %llu of storage %s, which holds %llu", c->label, name,
+                       (unsigned long long)last, t->storage_key, (unsigned long long)storage_elems);
+    for (int i = 0; i < t->ndim; i++)
+        if (t->size[i] == 0) numel = 0;
+    for (int i = 0; i < t->ndim && numel; i++) {
+        /* a size-1 dimension never moves, whatever its stride says */
+        if (t->size[i] == 1) continue;
+        if ((uint64_t)t->size[i] > storage_elems || (uint64_t)t->stride[i] > storage_elems)
+            return err_set(c->err, "%s: tensor %s has size %lld / stride %lld in dimension %d, beyond its storage %s "
+                           "(%llu elements)", c->label, name, (long long)t->size[i], (long long)t->stride[i], i,
+                           t->storage_key, (unsigned long long)storage_elems);
+        numel *= (uint64_t)t->size[i];
         last += (uint64_t)(t->size[i] - 1) * (uint64_t)t->stride[i];
+        if (numel > storage_elems || last >= storage_elems) break;
     }
-    if (numel && (last + 1) * es > ss)
-        return err_set(c->err, "%s: tensor %s reaches element %llu of storage %s, which holds %zu", c->label, name,
-                       (unsigned long long)last, t->storage_key, ss / es);
-    uint8_t *dst = xmalloc(numel * es + 1);
-    if (numel) {
-        int64_t idx[8] = {0};
-        for (size_t k = 0; k < numel; k++) {
-            uint64_t off = (uint64_t)t->offset;
-            for (int i = 0; i < t->ndim; i++) off += (uint64_t)idx[i] * (uint64_t)t->stride[i];
-            memcpy(dst + k * es, sb + off * es, es);
-            for (int i = t->ndim - 1; i >= 0; i--) {
-                if (++idx[i] < t->size[i]) break;
-                idx[i] = 0;
-            }
+    /* More elements than the storage holds can only come from overlapping strides
+     * (an expand()ed view); copying it out would multiply the bytes: refuse it. */
+    if (numel > storage_elems)
+        return err_set(c->err, "%s: tensor %s has more elements than its storage %s holds (%llu): an expanded or "
+                       "overlapping view, which dfer does not read", c->label, name, t->storage_key,
+                       (unsigned long long)storage_elems);
+    if (numel && last >= storage_elems)
+        return err_set(c->err, "%s: tensor %s reaches element %llu of storage %s, which holds %llu", c->label, name,
+                       (unsigned long long)last, t->storage_key, (unsigned long long)storage_elems);
+    /* A C-contiguous view references its storage (which the map owns); anything
+     * else (a transposed view, a strided slice) is gathered into its own buffer. */
+    int contiguous = 1;
+    uint64_t expect_stride = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->size[i] != 1 && (uint64_t)t->stride[i] != expect_stride) contiguous = 0;
+        expect_stride *= (uint64_t)t->size[i];
+    }
+    if (contiguous || !numel)
+        return tmap_add(c->out, name, dt, t->ndim, t->size, numel ? sb + (size_t)t->offset * es : NULL, 0, c->err);
+    uint8_t *dst = xmalloc((size_t)numel * es);
+    int64_t idx[8] = {0};
+    for (uint64_t k = 0; k < numel; k++) {
+        uint64_t off = (uint64_t)t->offset;
+        for (int i = 0; i < t->ndim; i++) off += (uint64_t)idx[i] * (uint64_t)t->stride[i];
+        memcpy(dst + k * es, sb + off * es, es);
+        for (int i = t->ndim - 1; i >= 0; i--) {
+            if (++idx[i] < t->size[i]) break;
+            idx[i] = 0;
         }
     }
     tmap_own(c->out, dst);
     return tmap_add(c->out, name, dt, t->ndim, t->size, dst, 0, c->err);
 }
 
-/* Walks dicts and TorchScript module objects, naming tensors by their path. */
+/* Walks dicts and TorchScript module objects, naming tensors by their path.
+ * Memo references let a pickle share (or nest) one dict many times, so the number
+ * of paths can grow exponentially with the file size: the walk has a budget. */
+#define WALK_BUDGET 1000000
 static int walk(Ctx *c, const PickleValue *v, const char *path, int depth) {
     if (!v || depth > 64) return 0;
+    if (++c->visits > WALK_BUDGET)
+        return err_set(c->err, "%s: the pickle's object graph has more than %d paths (shared or cyclic references)",
+                       c->label, WALK_BUDGET);
     if (v->kind == PK_TENSOR) return path[0] ? add_tensor(c, path, &v->tensor) : 0;
     const PickleValue *dict = v->kind == PK_DICT ? v : (v->kind == PK_OBJECT ? v->state : NULL);
     if (!dict || dict->kind != PK_DICT) return 0;
@@ -167,7 +212,7 @@ static int read_zip(zip_t *zip, const char *label, TensorMap *out, Err *err) {
     } else {
         err_prefix(err, "%s: ", label);
     }
-    for (int i = 0; i < c.n_storages; i++) free(c.keys[i]), free(c.bufs[i]);
+    for (int i = 0; i < c.n_storages; i++) free(c.keys[i]);
     free(c.keys), free(c.bufs), free(c.sizes);
     if (rc == 0 && out->count == 0) rc = err_set(err, "%s: the checkpoint holds no tensors", label);
     return rc;

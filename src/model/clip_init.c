@@ -101,16 +101,22 @@ int clip_init_shapes(const ClipConfig *cfg, TensorMap *hf_out, Err *err) {
     return rc;
 }
 
-void clip_perturb_for_tests(TensorMap *hf, uint64_t seed, float scale) {
+int clip_perturb_for_tests(TensorMap *hf, uint64_t seed, float scale) {
+    int perturbed = 0;
     for (int i = 0; i < hf->count; i++) {
         TensorEntry *e = &hf->items[i];
         size_t len = strlen(e->name);
         int bias = len > 5 && !strcmp(e->name + len - 5, ".bias");
         int norm = strstr(e->name, "norm") || strstr(e->name, "layrnorm");
-        if ((!bias && !norm) || e->dtype != DT_F32) continue;
+        if ((!bias && !norm) || e->dtype != DT_F32 || !e->data) continue;
+        int owned = 0; /* never write through a reference to someone else's memory (an mmap) */
+        for (int k = 0; k < hf->n_owned && !owned; k++) owned = hf->owned[k] == (const void *)e->data;
+        if (!owned) continue;
         Rng r;
         rng_init(&r, seed, name_key(e->name), 1, 0);
         float *v = (float *)e->data; /* clip_init_random's own buffers: writable */
         for (size_t k = 0; k < e->nbytes / 4; k++) v[k] += scale * (float)rng_normal(&r);
+        perturbed++;
     }
+    return perturbed;
 }

@@ -6,11 +6,13 @@ Face safetensors file, for the loader tests:
                         transposed (non-contiguous) view
   longclip.pt           the same with a 248-row positional_embedding and a
                         different positional_embedding_res (Long-CLIP)
-  torchscript.pt        torch.jit.script of a module tree with OpenAI's
-                        attribute names (a real TorchScript zip: code/, constants.pkl)
+  torchscript.pt        torch.jit.trace of a module tree with OpenAI's attribute
+                        names whose forward uses every parameter, fp16 for some
+                        (a real TorchScript zip: code/, constants.pkl; checked)
 usage: make_pt_fixtures.py HF.safetensors OUTDIR"""
 import collections
 import json
+import zipfile
 import struct
 import sys
 
@@ -83,8 +85,12 @@ class Holder(nn.Module):
         for head, sub in children.items():
             self.add_module(head, Holder(sub))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+    def forward(self, x):
+        # every parameter feeds the output, so tracing records (and keeps) them all
+        total = x.sum() * 0
+        for p in self.parameters():
+            total = total + p.float().sum()
+        return total
 
 
 def main():
@@ -113,10 +119,18 @@ def main():
     torch.save(lc, f"{out}/longclip.pt")
     merged = torch.cat([lc["positional_embedding"][:20], lc["positional_embedding_res"][20:]])
     merged.numpy().astype("<f4").tofile(f"{out}/longclip_expected_positions.f32")
-    # TorchScript
-    scripted = torch.jit.script(Holder(plain))
-    scripted.save(f"{out}/torchscript.pt")
-    print(f"wrote 3 checkpoints to {out}")
+    # TorchScript, mixing fp16 and fp32 like OpenAI's ViT-*.pt files
+    ts = collections.OrderedDict(plain)
+    for k in ts:
+        if k.endswith("attn.out_proj.weight"):
+            ts[k] = ts[k].half()
+    traced = torch.jit.trace(Holder(ts), torch.zeros(1))
+    traced.save(f"{out}/torchscript.pt")
+    names = zipfile.ZipFile(f"{out}/torchscript.pt").namelist()
+    assert any("/code/" in n for n in names), "no code/ in the TorchScript zip"
+    assert any(n.endswith("/constants.pkl") for n in names), "no constants.pkl in the TorchScript zip"
+    assert any(n.endswith("/data.pkl") for n in names)
+    print(f"wrote 3 checkpoints to {out} (TorchScript zip: {len(names)} entries)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,313 @@
+/* safetensors: byte-exact write/read round trips (F32, F16, BF16, rank-0,
+ * zero-size, metadata), 8-byte alignment of the data and of every tensor,
+ * sharded model.safetensors.index.json, atomic writes, and every malformed
+ * file the format forbids (clip.md §4.2): each must be rejected with a
+ * message naming the file and, where there is one, the tensor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/fsutil.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "testlib.h"
+
+static char *path_in_tmp(const char *name) {
+    static char p[8][600];
+    static int i;
+    i = (i + 1) % 8;
+    snprintf(p[i], sizeof p[i], "%s/%s", test_tmpdir(), name);
+    return p[i];
+}
+
+/* A small map with every case the writer must handle. Values live in statics. */
+static void sample_map(TensorMap *m) {
+    static float f32[6] = {1, -2, 3.5f, 0, 1e-3f, 7};
+    static uint16_t f16[3], bf16[2];
+    static float scalar = 4.6052f;
+    static int64_t i64[2] = {-5, 1ll << 40};
+    f16[0] = f32_to_f16(1.5f), f16[1] = f32_to_f16(-0.25f), f16[2] = f32_to_f16(65504.f);
+    bf16[0] = f32_to_bf16(3.14159f), bf16[1] = f32_to_bf16(-1e30f);
+    int64_t s23[2] = {2, 3}, s3[1] = {3}, s2[1] = {2}, s0[2] = {4, 0}, s12[2] = {1, 2};
+    Err err;
+    tmap_init(m, "sample");
+    EXPECT(tmap_add(m, "b.weight", DT_F32, 2, s23, f32, 0, &err) == 0, "%s", err.msg);
+    EXPECT(tmap_add(m, "a.half", DT_F16, 1, s3, f16, 0, &err) == 0, "%s", err.msg);
+    EXPECT(tmap_add(m, "c.bf16", DT_BF16, 1, s2, bf16, 0, &err) == 0, "%s", err.msg);
+    EXPECT(tmap_add(m, "logit_scale", DT_F32, 0, NULL, &scalar, 0, &err) == 0, "%s", err.msg);
+    EXPECT(tmap_add(m, "empty", DT_F32, 2, s0, NULL, 0, &err) == 0, "%s", err.msg);
+    EXPECT(tmap_add(m, "ids", DT_I64, 2, s12, i64, 0, &err) == 0, "%s", err.msg);
+}
+
+static void expect_same_maps(const TensorMap *a, const TensorMap *b, const char *what) {
+    EXPECT(a->count == b->count, "%s: %d vs %d tensors", what, a->count, b->count);
+    for (int i = 0; i < a->count; i++) {
+        const TensorEntry *x = &a->items[i], *y = tmap_find(b, x->name);
+        EXPECT(y != NULL, "%s: tensor %s lost", what, x->name);
+        if (!y) continue;
+        int same_shape = x->ndim == y->ndim;
+        for (int k = 0; same_shape && k < x->ndim; k++) same_shape = x->shape[k] == y->shape[k];
+        EXPECT(x->dtype == y->dtype && same_shape && x->nbytes == y->nbytes &&
+                   (!x->nbytes || !memcmp(x->data, y->data, x->nbytes)),
+               "%s: tensor %s differs (dtype %s/%s, ndim %d/%d, %zu/%zu bytes)", what, x->name, dtype_name(x->dtype),
+               dtype_name(y->dtype), x->ndim, y->ndim, x->nbytes, y->nbytes);
+    }
+}
+
+static void test_roundtrip(void) {
+    TensorMap m, r;
+    Err err;
+    sample_map(&m);
+    const char *meta[] = {"format", "pt", "note", "round trip", NULL};
+    char *p = path_in_tmp("rt.safetensors");
+    EXPECT(safetensors_write(p, &m, meta, &err) == 0, "write: %s", err.msg);
+    EXPECT(safetensors_read(p, &r, &err) == 0, "read: %s", err.msg);
+    expect_same_maps(&m, &r, "round trip");
+    const TensorEntry *s = tmap_find(&r, "logit_scale"), *z = tmap_find(&r, "empty");
+    EXPECT(s && s->ndim == 0 && s->nbytes == 4, "rank-0 tensor keeps rank 0 and 1 element");
+    EXPECT(z && z->ndim == 2 && z->shape[0] == 4 && z->shape[1] == 0 && z->nbytes == 0, "zero-size tensor [4, 0]");
+    EXPECT(safetensors_metadata(&r, "note") && !strcmp(safetensors_metadata(&r, "note"), "round trip"), "metadata");
+    EXPECT(tmap_metadata(&r, "format") && !strcmp(tmap_metadata(&r, "format"), "pt"), "metadata format");
+    EXPECT(!tmap_metadata(&r, "absent"), "absent metadata key");
+
+    /* F16 / BF16 read back as F32; a wrong requested shape names file, tensor and both shapes */
+    float back[6];
+    int64_t s3[1] = {3}, s2[1] = {2};
+    EXPECT(tmap_read_f32(&r, "a.half", 1, s3, back, &err) == 0 && back[0] == 1.5f && back[1] == -0.25f &&
+               back[2] == 65504.f, "F16 read as F32");
+    EXPECT(tmap_read_f32(&r, "c.bf16", 1, s2, back, &err) == 0 && back[0] == bf16_to_f32(f32_to_bf16(3.14159f)),
+           "BF16 read as F32");
+    EXPECT(tmap_read_f32(&r, "b.weight", 1, s3, back, &err) != 0 && strstr(err.msg, "b.weight") &&
+               strstr(err.msg, "[2, 3]") && strstr(err.msg, "[3]") && strstr(err.msg, "rt.safetensors"),
+           "wrong shape names file and tensor: %s", err.msg);
+    EXPECT(tmap_read_f32(&r, "nope", 1, s3, back, &err) != 0 && strstr(err.msg, "nope") && strstr(err.msg, "missing"),
+           "missing tensor: %s", err.msg);
+
+    /* A second write of what was read gives the identical file. */
+    char *p2 = path_in_tmp("rt2.safetensors");
+    EXPECT(safetensors_write(p2, &r, meta, &err) == 0, "rewrite: %s", err.msg);
+    char *a, *b;
+    size_t la, lb;
+    EXPECT(fs_read_all(p, &a, &la, &err) == 0 && fs_read_all(p2, &b, &lb, &err) == 0, "read files back");
+    EXPECT(la == lb && !memcmp(a, b, la), "rewriting is byte-identical (%zu vs %zu bytes)", la, lb);
+    free(a), free(b);
+    tmap_free(&r);
+    tmap_free(&m);
+}
+
+/* The header is padded to 8 bytes and tensors are ordered by descending
+ * alignment, so every tensor of an mmapped file is aligned to its dtype. */
+static void test_alignment(void) {
+    TensorMap m, r;
+    Err err;
+    sample_map(&m);
+    char *p = path_in_tmp("align.safetensors");
+    EXPECT(safetensors_write(p, &m, NULL, &err) == 0, "write: %s", err.msg);
+    char *raw;
+    size_t len;
+    EXPECT(fs_read_all(p, &raw, &len, &err) == 0, "%s", err.msg);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | (uint8_t)raw[i];
+    EXPECT(n % 8 == 0, "header length %llu is a multiple of 8", (unsigned long long)n);
+    EXPECT(raw[8] == '{' && raw[8 + n - 1] != 0, "header is a JSON object padded with spaces");
+    /* parse from an 8-aligned copy so that pointer alignment equals file-offset alignment */
+    uint8_t *aligned = xmalloc_aligned(len);
+    memcpy(aligned, raw, len);
+    EXPECT(safetensors_parse(aligned, len, &r, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < r.count; i++) {
+        const TensorEntry *e = &r.items[i];
+        if (!e->nbytes) continue;
+        size_t off = (size_t)(e->data - aligned);
+        EXPECT(off % dtype_size(e->dtype) == 0, "tensor %s at file offset %zu aligned to %zu", e->name, off,
+               dtype_size(e->dtype));
+    }
+    /* the largest element size comes first in the data section */
+    const TensorEntry *first = NULL;
+    for (int i = 0; i < r.count; i++)
+        if (r.items[i].nbytes && (!first || r.items[i].data < first->data)) first = &r.items[i];
+    EXPECT(first && dtype_size(first->dtype) == 8 && first->data == aligned + 8 + n,
+           "the first tensor in the data section is an 8-byte type");
+    tmap_free(&r);
+    xfree_aligned(aligned);
+    free(raw);
+    tmap_free(&m);
+}
+
+/* Writes a safetensors image with a hand-made header and data size. */
+static char *craft(const char *name, const char *header, size_t data_bytes, int64_t header_len_override) {
+    char *p = path_in_tmp(name);
+    FILE *f = fopen(p, "wb");
+    uint64_t n = header_len_override >= 0 ? (uint64_t)header_len_override : strlen(header);
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++) le[i] = (uint8_t)(n >> (8 * i));
+    fwrite(le, 8, 1, f);
+    fwrite(header, 1, strlen(header), f);
+    for (size_t i = 0; i < data_bytes; i++) fputc(0, f);
+    fclose(f);
+    return p;
+}
+
+/* The file must be rejected, by safetensors_read and by ckpt_load, with a
+ * message naming the file and containing every needle. */
+static void expect_error(const char *path, const char *needle, const char *needle2) {
+    TensorMap m;
+    Err err;
+    int rc = safetensors_read(path, &m, &err);
+    EXPECT(rc != 0, "%s should be rejected", path);
+    if (rc == 0) {
+        tmap_free(&m);
+        return;
+    }
+    EXPECT(strstr(err.msg, path) != NULL, "message names the file: %s", err.msg);
+    EXPECT(strstr(err.msg, needle) != NULL, "message mentions '%s': %s", needle, err.msg);
+    if (needle2) EXPECT(strstr(err.msg, needle2) != NULL, "message mentions '%s': %s", needle2, err.msg);
+    rc = ckpt_load(path, &m, &err);
+    EXPECT(rc != 0 && strstr(err.msg, path), "ckpt_load rejects %s too: %s", path, err.msg);
+    if (rc == 0) tmap_free(&m);
+}
+
+static void test_bad_files(void) {
+    const char *ok = "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    Err err;
+    /* the valid base case really is valid */
+    {
+        TensorMap m;
+        int rc = safetensors_read(craft("valid.safetensors", ok, 8, -1), &m, &err);
+        EXPECT(rc == 0 && m.count == 1, "valid file: %s", err.msg);
+        if (rc == 0) tmap_free(&m);
+    }
+    /* truncated: data cut short, and a file shorter than the length field */
+    char *full = craft("full.safetensors", ok, 8, -1);
+    char *raw;
+    size_t len;
+    EXPECT(fs_read_all(full, &raw, &len, &err) == 0, "%s", err.msg);
+    char *q = path_in_tmp("truncated.safetensors");
+    EXPECT(fs_write_atomic(q, raw, len - 3, &err) == 0, "%s", err.msg);
+    expect_error(q, "w.one", "past the");
+    char *q2 = path_in_tmp("tiny.safetensors");
+    EXPECT(fs_write_atomic(q2, "\x05\x00\x00", 3, &err) == 0, "%s", err.msg);
+    expect_error(q2, "truncated", NULL);
+    free(raw);
+    expect_error(craft("beyond.safetensors", ok, 8, 100000), "past the end", NULL);
+    expect_error(craft("huge.safetensors", ok, 8, 100000001), "100 MB", NULL);
+    expect_error(craft("notjson.safetensors", "{\"a\":", 0, -1), "not valid JSON", NULL);
+    expect_error(craft("notobj.safetensors", "[1,2]", 0, -1), "not a JSON object", NULL);
+    expect_error(craft("trailing.safetensors",
+                       "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}xx", 4, -1),
+                 "after its JSON", NULL);
+    expect_error(craft("overlap.safetensors",
+                       "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                       "\"w.two\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                       12, -1),
+                 "overlaps", "w.two");
+    expect_error(craft("gap.safetensors",
+                       "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                       "\"w.two\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+                       12, -1),
+                 "gap", "w.two");
+    expect_error(craft("dtype.safetensors", "{\"w.one\":{\"dtype\":\"F17\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, -1),
+                 "unknown dtype", "w.one");
+    expect_error(craft("size.safetensors", "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, -1),
+                 "need 12", "w.one");
+    expect_error(craft("negshape.safetensors", "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}",
+                       8, -1),
+                 "shape", "w.one");
+    expect_error(craft("extra.safetensors", ok, 12, -1), "cover 8", NULL);
+    expect_error(craft("dup.safetensors",
+                       "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                       "\"w.one\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                       8, -1),
+                 "twice", "w.one");
+    expect_error(craft("meta.safetensors", "{\"__metadata__\":{\"k\":3}}", 0, -1), "not a string", NULL);
+    expect_error(craft("fields.safetensors", "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[2]}}", 0, -1), "data_offsets",
+                 "w.one");
+    /* an empty header with no data is a valid (empty) file */
+    TensorMap m;
+    EXPECT(safetensors_read(craft("empty.safetensors", "{}", 0, -1), &m, &err) == 0 && m.count == 0, "{} is valid: %s",
+           err.msg);
+    tmap_free(&m);
+}
+
+/* model.safetensors.index.json + two shards, loaded through ckpt_load of the directory. */
+static void test_sharded(void) {
+    TensorMap m, a, b, r;
+    Err err;
+    sample_map(&m);
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/sharded", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    tmap_init(&a, "shard a");
+    tmap_init(&b, "shard b");
+    for (int i = 0; i < m.count; i++) {
+        const TensorEntry *e = &m.items[i];
+        EXPECT(tmap_add(i % 2 ? &a : &b, e->name, e->dtype, e->ndim, e->shape, e->data, 0, &err) == 0, "%s", err.msg);
+    }
+    char pa[800], pb[800], pi[800];
+    snprintf(pa, sizeof pa, "%s/model-00001-of-00002.safetensors", dir);
+    snprintf(pb, sizeof pb, "%s/model-00002-of-00002.safetensors", dir);
+    snprintf(pi, sizeof pi, "%s/model.safetensors.index.json", dir);
+    EXPECT(safetensors_write(pa, &a, NULL, &err) == 0 && safetensors_write(pb, &b, NULL, &err) == 0, "%s", err.msg);
+    char json[4096];
+    int n = snprintf(json, sizeof json, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+    for (int i = 0; i < m.count; i++)
+        n += snprintf(json + n, sizeof json - (size_t)n, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"", i ? ", " : "",
+                      m.items[i].name, i % 2 ? 1 : 2);
+    snprintf(json + n, sizeof json - (size_t)n, "}}");
+    EXPECT(fs_write_atomic(pi, json, strlen(json), &err) == 0, "%s", err.msg);
+    EXPECT(ckpt_load(dir, &r, &err) == 0, "sharded directory: %s", err.msg);
+    expect_same_maps(&m, &r, "sharded");
+    tmap_free(&r);
+    /* a tensor listed in a shard that does not hold it */
+    char misplaced[4096];
+    snprintf(misplaced, sizeof misplaced, "%s", json);
+    char *bad = strstr(misplaced, "\"b.weight\": \"model-00002");
+    EXPECT(bad != NULL, "index text has b.weight in shard 2");
+    if (bad) bad[strlen("\"b.weight\": \"model-0000")] = '1';
+    EXPECT(fs_write_atomic(pi, misplaced, strlen(misplaced), &err) == 0, "%s", err.msg);
+    EXPECT(ckpt_load(dir, &r, &err) != 0 && strstr(err.msg, "b.weight") && strstr(err.msg, "index.json"),
+           "misplaced tensor named: %s", err.msg);
+    /* a missing shard file */
+    EXPECT(fs_write_atomic(pi, json, strlen(json), &err) == 0, "%s", err.msg);
+    remove(pb);
+    EXPECT(ckpt_load(pi, &r, &err) != 0 && strstr(err.msg, "model-00002-of-00002.safetensors"),
+           "missing shard named: %s", err.msg);
+    tmap_free(&a), tmap_free(&b), tmap_free(&m);
+}
+
+/* A failed write leaves the previous file as it was and no temporary behind. */
+static void test_atomic_write(void) {
+    TensorMap m, shapes_only;
+    Err err;
+    sample_map(&m);
+    char *p = path_in_tmp("atomic.safetensors");
+    EXPECT(safetensors_write(p, &m, NULL, &err) == 0, "%s", err.msg);
+    char *before;
+    size_t lb;
+    EXPECT(fs_read_all(p, &before, &lb, &err) == 0, "%s", err.msg);
+    tmap_init(&shapes_only, "shapes");
+    int64_t s[1] = {4};
+    EXPECT(tmap_add(&shapes_only, "no.values", DT_F32, 1, s, NULL, 0, &err) == 0, "%s", err.msg);
+    EXPECT(safetensors_write(p, &shapes_only, NULL, &err) != 0 && strstr(err.msg, "no.values"),
+           "a tensor without values is refused: %s", err.msg);
+    char *after;
+    size_t la;
+    EXPECT(fs_read_all(p, &after, &la, &err) == 0 && la == lb && !memcmp(before, after, la),
+           "the existing file is untouched");
+    free(after);
+    char missing_dir[700];
+    snprintf(missing_dir, sizeof missing_dir, "%s/no/such/dir/x.safetensors", test_tmpdir());
+    EXPECT(safetensors_write(missing_dir, &m, NULL, &err) != 0 && strstr(err.msg, "x.safetensors"),
+           "write into a missing directory fails clearly: %s", err.msg);
+    free(before);
+    tmap_free(&shapes_only), tmap_free(&m);
+}
+
+int main(void) {
+    TEST_RUN(test_roundtrip);
+    TEST_RUN(test_alignment);
+    TEST_RUN(test_bad_files);
+    TEST_RUN(test_sharded);
+    TEST_RUN(test_atomic_write);
+    return test_summary();
+}
