@@ -6,6 +6,7 @@
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,14 +40,19 @@ static int encode_still(const char *path, enum AVCodecID id, enum AVPixelFormat 
     f->width = w, f->height = h, f->format = enc_fmt;
     av_frame_get_buffer(f, 0);
     struct SwsContext *sws = sws_getContext(w, h, in_fmt, w, h, enc_fmt, SWS_BILINEAR, NULL, NULL, NULL);
-    const uint8_t *src[4] = {pixels, NULL, NULL, NULL};
-    int src_stride[4] = {w * (in_fmt == AV_PIX_FMT_GRAY8 ? 1 : 3), 0, 0, 0};
+    /* swscale's SIMD reads a little past the end of each row: give it a padded copy */
+    int row = w * (in_fmt == AV_PIX_FMT_GRAY8 ? 1 : 3), padded_row = (row + 63) / 64 * 64;
+    uint8_t *padded = xcalloc((size_t)padded_row * (size_t)(h + 1), 1);
+    for (int y = 0; y < h; y++) memcpy(padded + (size_t)y * padded_row, pixels + (size_t)y * row, (size_t)row);
+    const uint8_t *src[4] = {padded, NULL, NULL, NULL};
+    int src_stride[4] = {padded_row, 0, 0, 0};
     if (id == AV_CODEC_ID_MJPEG) {
         const int *coef = sws_getCoefficients(SWS_CS_DEFAULT);
         sws_setColorspaceDetails(sws, coef, 1, coef, 1, 0, 1 << 16, 1 << 16);
     }
     sws_scale(sws, src, src_stride, 0, h, f->data, f->linesize);
     sws_freeContext(sws);
+    free(padded);
     AVPacket *pkt = av_packet_alloc();
     rc = avcodec_send_frame(ctx, f);
     if (rc >= 0) avcodec_send_frame(ctx, NULL);
@@ -154,9 +160,13 @@ int video_writer_open(const char *path, int w, int h, int fps, VideoWriter **out
 
 int video_writer_add_frame(VideoWriter *vw, const uint8_t *rgb, Err *err) {
     av_frame_make_writable(vw->frame);
-    const uint8_t *src[4] = {rgb, NULL, NULL, NULL};
-    int stride[4] = {3 * vw->ctx->width, 0, 0, 0};
-    sws_scale(vw->sws, src, stride, 0, vw->ctx->height, vw->frame->data, vw->frame->linesize);
+    int w = vw->ctx->width, h = vw->ctx->height, row = 3 * w, padded_row = (row + 63) / 64 * 64;
+    uint8_t *padded = xcalloc((size_t)padded_row * (size_t)(h + 1), 1); /* swscale reads past row ends */
+    for (int y = 0; y < h; y++) memcpy(padded + (size_t)y * padded_row, rgb + (size_t)y * row, (size_t)row);
+    const uint8_t *src[4] = {padded, NULL, NULL, NULL};
+    int stride[4] = {padded_row, 0, 0, 0};
+    sws_scale(vw->sws, src, stride, 0, h, vw->frame->data, vw->frame->linesize);
+    free(padded);
     vw->frame->pts = vw->next_pts++;
     int rc = avcodec_send_frame(vw->ctx, vw->frame);
     if (rc < 0) return av_fail(err, vw->path, "encoding failed", rc);

@@ -11,7 +11,7 @@
 #include <zlib.h>
 
 #include "core/fsutil.h"
-#include "text/html_unescape.h"
+#include "text/normalize.h"
 
 #define N_MERGES 48894
 
@@ -98,12 +98,13 @@ static const MergeSlot *merge_find(const ClipTokenizer *t, int a, int b) {
     return NULL;
 }
 
-static void merge_put(ClipTokenizer *t, int a, int b, int rank) {
+/* The slot of pair (a, b), claimed if the pair is new. */
+static MergeSlot *merge_slot(ClipTokenizer *t, int a, int b) {
     uint64_t k = pair_key(a, b);
     uint32_t h = (uint32_t)(k * 0x9E3779B97F4A7C15ull >> 32) & t->merge_mask;
     while (t->merges[h].key && t->merges[h].key != k) h = (h + 1) & t->merge_mask;
     t->merges[h].key = k;
-    t->merges[h].rank = rank;
+    return &t->merges[h];
 }
 
 static int read_vocab(const char *path, char **text, size_t *len, Err *err) {
@@ -151,43 +152,55 @@ int clip_tokenizer_load(const char *vocab_path, ClipTokenizer **out, Err *err) {
     t->merges = xcalloc(t->merge_mask + 1, sizeof(MergeSlot));
     StrMap sm = {xcalloc(1u << 17, sizeof(char *)), xcalloc(1u << 17, sizeof(int)), (1u << 17) - 1};
     for (int i = 0; i < 512; i++) strmap_put(&sm, t->token_text[i], i);
-    /* line 0 is the version header; lines 1..48894 are the merges in rank order */
+    /* Pass 1: line 0 is the version header; lines 1..48894 are the merges in rank
+     * order. Each merged string gets id 512 + rank (a repeated string ends up
+     * with its last id, as in Python's dict(zip(vocab, range))). The two
+     * symbols of each line are kept NUL-terminated in `text` for pass 2. */
+    const char **left = xcalloc(N_MERGES, sizeof(char *)), **right = xcalloc(N_MERGES, sizeof(char *));
     char *line = strchr(text, '\n');
     int rank = 0, rc = 0;
     while (line && rank < N_MERGES) {
         line++;
-        char *end = strchr(line, '\n');
-        if (!end) end = line + strlen(line);
+        char *next = strchr(line, '\n');
+        char *end = next ? next : line + strlen(line);
+        if (end > line && end[-1] == '\r') end--; /* tolerate CRLF files */
         if (end == line) break; /* the file ends early: reported below by the merge count */
         char *space = memchr(line, ' ', (size_t)(end - line));
-        if (!space || space == line || space + 1 >= end) {
+        if (!space || space == line || space + 1 >= end || memchr(space + 1, ' ', (size_t)(end - space - 1))) {
             rc = err_set(err, "%s: line %d is not a merge pair", vocab_path, rank + 2);
             break;
         }
         *space = 0;
-        char saved = *end;
         *end = 0;
-        int a = strmap_get(&sm, line), b = strmap_get(&sm, space + 1);
-        if (a < 0 || b < 0) {
-            rc = err_set(err, "%s: merge on line %d uses an unknown symbol", vocab_path, rank + 2);
-            break;
-        }
-        char *merged = xmalloc(strlen(line) + strlen(space + 1) + 1);
+        left[rank] = line;
+        right[rank] = space + 1;
+        char *merged = xmalloc((size_t)(end - line));
         sprintf(merged, "%s%s", line, space + 1);
-        int id = 512 + rank;
-        t->token_text[id] = merged;
-        strmap_put(&sm, merged, id);
-        merge_put(t, a, b, rank);
-        *end = saved;
-        line = saved ? end : NULL;
+        t->token_text[512 + rank] = merged;
+        strmap_put(&sm, merged, 512 + rank);
+        line = next;
         rank++;
     }
     if (rc == 0 && rank != N_MERGES)
         rc = err_set(err, "%s: %d merges found, the CLIP vocabulary has %d (truncated or wrong file?)", vocab_path, rank,
                      N_MERGES);
-    /* the id a merge produces: the encoder's id of the merged string */
-    for (uint32_t h = 0; rc == 0 && h <= t->merge_mask; h++)
-        if (t->merges[h].key) t->merges[h].result = strmap_get(&sm, t->token_text[512 + t->merges[h].rank]);
+    /* Pass 2: pair of symbol ids -> rank (a repeated pair keeps its last rank,
+     * as dict(zip(merges, range)) does) and the id of the merged string. A
+     * symbol that no byte or merge produces would make the merge unreachable;
+     * the real file has none, so it marks a corrupt file. */
+    for (int r = 0; rc == 0 && r < N_MERGES; r++) {
+        int a = strmap_get(&sm, left[r]), b = strmap_get(&sm, right[r]);
+        if (a < 0 || b < 0) {
+            rc = err_set(err, "%s: merge on line %d uses the unknown symbol '%s'", vocab_path, r + 2,
+                         a < 0 ? left[r] : right[r]);
+            break;
+        }
+        MergeSlot *slot = merge_slot(t, a, b);
+        slot->rank = r;
+        slot->result = strmap_get(&sm, t->token_text[512 + r]);
+    }
+    free(left);
+    free(right);
     free(sm.keys);
     free(sm.vals);
     free(text);
@@ -196,8 +209,18 @@ int clip_tokenizer_load(const char *vocab_path, ClipTokenizer **out, Err *err) {
     if (rc == 0) {
         int ecode;
         PCRE2_SIZE eoff;
+        /* CLIP's pattern, `regex` module with IGNORECASE:
+         *   <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
+         * with two changes that make PCRE2 agree with it (checked over all code points):
+         *  - `\s` becomes a plain space: normalisation has already turned every
+         *    White_Space run into one space, and PCRE2's `\s` would also match
+         *    U+180E, which `regex` treats as punctuation;
+         *  - U+0345 (combining ypogegrammeni) is left out of the punctuation class:
+         *    under IGNORECASE `regex` counts its case partner iota as a letter for the
+         *    negated class but not for [\p{L}], so the character matches nothing and
+         *    is dropped, like whitespace. */
         const char *pat = "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|"
-                          "[^\\s\\p{L}\\p{N}]+";
+                          "[^ \\x{345}\\p{L}\\p{N}]+";
         t->pattern = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS,
                                    &ecode, &eoff, NULL);
         if (!t->pattern) rc = err_set(err, "internal: the pre-tokenising pattern does not compile (%d)", ecode);
@@ -217,37 +240,6 @@ void clip_tokenizer_free(ClipTokenizer *t) {
     free(t->merges);
     if (t->pattern) pcre2_code_free(t->pattern);
     free(t);
-}
-
-/* ---- normalisation ---------------------------------------------------------------- */
-
-/* Python's str.isspace() set (what re's \s matches in str patterns). */
-static int is_py_space(ucs4_t c) {
-    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-/* strip + collapse whitespace runs to ' ' + strip */
-static char *clean_whitespace(const char *s) {
-    size_t n = strlen(s);
-    char *out = xmalloc(n + 1), *o = out;
-    const uint8_t *p = (const uint8_t *)s, *end = p + n;
-    int pending = 0;
-    while (p < end) {
-        ucs4_t c;
-        int len = u8_mbtouc(&c, p, (size_t)(end - p));
-        if (is_py_space(c)) {
-            pending = o != out;
-        } else {
-            if (pending) *o++ = ' ';
-            pending = 0;
-            memcpy(o, p, (size_t)len);
-            o += len;
-        }
-        p += len;
-    }
-    *o = 0;
-    return out;
 }
 
 /* ---- BPE ------------------------------------------------------------------------- */
@@ -295,38 +287,42 @@ static void bpe(const ClipTokenizer *t, const uint8_t *bytes, size_t n, Ids *out
 }
 
 int clip_tokenize(const ClipTokenizer *t, const char *text, int32_t **ids_out, int *n_out, Err *err) {
-    size_t tl = strlen(text);
-    if (u8_check((const uint8_t *)text, tl))
-        return err_set(err, "text is not valid UTF-8 (at byte %zu)",
-                       (size_t)(u8_check((const uint8_t *)text, tl) - (const uint8_t *)text));
-    char *u1 = html_unescape(text), *u2 = html_unescape(u1);
-    free(u1);
-    char *clean = clean_whitespace(u2);
-    free(u2);
-    size_t lower_len = 0;
-    uint8_t *lower = u8_tolower((const uint8_t *)clean, strlen(clean), NULL, NULL, NULL, &lower_len);
-    free(clean);
-    if (!lower) return err_set(err, "text could not be lowercased");
+    char *normal = clip_normalize(text, err);
+    if (!normal) return -1;
+    const uint8_t *subject = (const uint8_t *)normal;
+    size_t subject_len = strlen(normal);
     Ids ids = {0};
     ids_push(&ids, CLIP_SOT);
+    /* match data per call: the compiled pattern is shared read-only between threads */
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->pattern, NULL);
+    CHECK_PTR(md);
     PCRE2_SIZE at = 0;
-    while (at < lower_len) {
-        int rc = pcre2_match(t->pattern, lower, lower_len, at, 0, md, NULL);
-        if (rc < 0) break; /* only whitespace left */
+    int rc = 0;
+    while (at < subject_len) {
+        /* the text is valid UTF-8 (checked by clip_normalize); re-checking it on
+         * every call would make long texts quadratic */
+        int found = pcre2_match(t->pattern, subject, subject_len, at, PCRE2_NO_UTF_CHECK, md, NULL);
+        if (found == PCRE2_ERROR_NOMATCH) break; /* only whitespace left */
+        if (found < 0) {
+            PCRE2_UCHAR msg[120];
+            pcre2_get_error_message(found, msg, sizeof msg);
+            rc = err_set(err, "pre-tokenising failed at byte %zu: %s", (size_t)at, (const char *)msg);
+            break;
+        }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         size_t s = ov[0], e = ov[1];
-        if (e == s) { /* cannot happen with this pattern; guard against a loop */
-            at = e + 1;
-            continue;
-        }
-        if (e - s == 15 && !memcmp(lower + s, "<|startoftext|>", 15)) ids_push(&ids, CLIP_SOT);
-        else if (e - s == 13 && !memcmp(lower + s, "<|endoftext|>", 13)) ids_push(&ids, CLIP_EOT);
-        else bpe(t, lower + s, e - s, &ids);
+        CHECK(e > s, "empty pre-token at byte %zu", s); /* every alternative consumes a character */
+        if (e - s == 15 && !memcmp(subject + s, "<|startoftext|>", 15)) ids_push(&ids, CLIP_SOT);
+        else if (e - s == 13 && !memcmp(subject + s, "<|endoftext|>", 13)) ids_push(&ids, CLIP_EOT);
+        else bpe(t, subject + s, e - s, &ids);
         at = e;
     }
     pcre2_match_data_free(md);
-    free(lower);
+    free(normal);
+    if (rc != 0) {
+        free(ids.v);
+        return -1;
+    }
     ids_push(&ids, CLIP_EOT);
     *ids_out = ids.v;
     *n_out = ids.n;
@@ -392,8 +388,9 @@ char *clip_detokenize(const ClipTokenizer *t, const int32_t *ids, int n) {
 
 int clip_vocab_find_beside(const char *checkpoint_path, char *out, size_t out_len) {
     char buf[4096];
-    snprintf(buf, sizeof buf, "%s", checkpoint_path);
+    if (snprintf(buf, sizeof buf, "%s", checkpoint_path) >= (int)sizeof buf) return -1;
     const char *dir = fs_is_dir(buf) ? buf : dirname(buf);
-    snprintf(out, out_len, "%s/%s", dir, CLIP_VOCAB_FILE);
+    int n = snprintf(out, out_len, "%s/%s", dir, CLIP_VOCAB_FILE);
+    if (n < 0 || (size_t)n >= out_len) return -1;
     return fs_exists(out) ? 0 : -1;
 }
