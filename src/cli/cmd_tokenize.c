@@ -58,8 +58,8 @@ int cmd_tokenize(int argc, char **argv) {
         }
         if (context && n > context) {
             if (!truncate) {
-                err_set(&err, "text %d has %d tokens, more than the context of %d (use --truncate to cut it)",
-                        i - optind + 1, n, context);
+                err_set(&err, "text %d (\"%.60s%s\") has %d tokens, more than the context of %d (use --truncate to cut it)",
+                        i - optind + 1, argv[i], strlen(argv[i]) > 60 ? "..." : "", n, context);
                 free(ids);
                 status = cli_fail(&err);
                 break;

@@ -1,10 +1,15 @@
 /* The CLIP tokenizer against the shared test vectors (every line of both
  * files), anchors, framing (padding and truncation at 77 and 248), HTML
- * entities, Unicode lowercasing, round trips and bad vocabulary files. */
+ * entities, Unicode lowercasing, pre-tokenising quirks, concurrent use,
+ * round trips, the vocabulary search and bad vocabulary files. Ids not from
+ * clip.md or the vector files are what OpenAI's simple_tokenizer (without
+ * ftfy, with Python 3.11 and regex 2022.10.31) returns. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fsutil.h"
 #include "testlib.h"
 #include "text/tokenizer.h"
 
@@ -53,6 +58,23 @@ static void test_vectors(void) {
 
 static void test_anchors_and_normalisation(void) {
     EXPECT(ids_equal("a photo of a cat", "49406 320 1125 539 320 2368 49407"), "anchor");
+    EXPECT(ids_equal("Hello, world!", "49406 3306 267 1002 256 49407"), "anchor");
+    /* html entities, unescaped twice */
+    EXPECT(ids_equal("fish &amp; chips", "49406 2759 261 8855 49407"), "&amp;");
+    EXPECT(ids_equal("fish &amp;amp; chips", "49406 2759 261 8855 49407"), "&amp;amp; is unescaped twice");
+    EXPECT(ids_equal("&amp;amp;amp;", "49406 261 6259 282 49407"), "only twice: '&amp;' remains");
+    EXPECT(ids_equal("&lt;3", "49406 283 274 49407"), "&lt;3");
+    EXPECT(ids_equal("&#39;x&#39;", "49406 262 343 262 49407"), "&#39;");
+    /* non-ASCII lowercasing: İ -> i + U+0307, final sigma */
+    EXPECT(ids_equal("\xc4\xb0", "49406 328 16384 49407"), "capital I with dot");
+    EXPECT(ids_equal("HELLO WORLD \xce\x9f\xce\x94\xce\x9f\xce\xa3",
+                     "49406 3306 1002 138 123 138 112 138 123 139 480 49407"), "final sigma");
+    EXPECT(ids_equal("A\xce\xa3'B", "49406 64 139 481 262 321 49407"), "non-final sigma before an apostrophe");
+    /* pre-tokenising quirks of the `regex` module: U+0345 matches nothing,
+     * U+180E and U+001C are punctuation, not whitespace */
+    EXPECT(ids_equal("a\xcd\x85" "b", "49406 320 321 49407"), "U+0345 dropped");
+    EXPECT(ids_equal("a\xe1\xa0\x8e" "b", "49406 320 157 254 492 321 49407"), "U+180E is punctuation");
+    EXPECT(ids_equal("a\x1c" "b", "49406 320 472 321 49407"), "U+001C is punctuation inside the text");
     EXPECT(ids_equal("don't stop 42 times", "49406 847 713 1691 275 273 1661 49407"), "anchor");
     EXPECT(ids_equal("", "49406 49407") && ids_equal(" \t\n ", "49406 49407"), "empty and whitespace-only");
     EXPECT(ids_equal("A   PHOTO\tof a\u00a0Cat", "49406 320 1125 539 320 2368 49407"), "whitespace runs and case");
@@ -110,6 +132,85 @@ static void test_bad_vocabulary(void) {
     fclose(f);
     EXPECT(clip_tokenizer_load(path, &t, &err) != 0 && strstr(err.msg, "2 merges") && strstr(err.msg, path),
            "truncated vocabulary: %s", err.msg);
+    f = fopen(path, "w");
+    fputs("#version: 0.2\ni n\nthree symbols here\n", f);
+    fclose(f);
+    EXPECT(clip_tokenizer_load(path, &t, &err) != 0 && strstr(err.msg, "line 3") && strstr(err.msg, path),
+           "malformed merge line: %s", err.msg);
+    /* the right number of merges, but one joins a symbol nothing produces */
+    f = fopen(path, "w");
+    fputs("#version: 0.2\n", f);
+    for (int i = 0; i < 48893; i++) fputs("a b\n", f);
+    fputs("a QQ\n", f);
+    fclose(f);
+    EXPECT(clip_tokenizer_load(path, &t, &err) != 0 && strstr(err.msg, "line 48895") && strstr(err.msg, "'QQ'"),
+           "unknown symbol: %s", err.msg);
+    /* a gzip header followed by garbage: zlib reports the corruption */
+    snprintf(path, sizeof path, "%s/corrupt_vocab.txt.gz", test_tmpdir());
+    f = fopen(path, "wb");
+    static const unsigned char corrupt[] = {0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03, 0xff, 0xff, 0x12, 0x34, 0x56,
+                                            0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x11, 0x22, 0x33};
+    fwrite(corrupt, 1, sizeof corrupt, f);
+    fclose(f);
+    EXPECT(clip_tokenizer_load(path, &t, &err) != 0 && strstr(err.msg, path), "corrupt .gz: %s", err.msg);
+}
+
+/* Several threads tokenizing the same texts at once get the serial ids. */
+typedef struct ThreadJob {
+    const char *const *texts;
+    int n_texts;
+    int32_t (*expected)[77];
+    int mismatches;
+} ThreadJob;
+
+static void *tokenize_many(void *arg) {
+    ThreadJob *job = arg;
+    for (int round = 0; round < 50; round++)
+        for (int i = 0; i < job->n_texts; i++) {
+            int32_t got[77];
+            Err err;
+            if (clip_tokenize_padded(g_tok, job->texts[i], 77, 1, got, &err) != 0 ||
+                memcmp(got, job->expected[i], sizeof got))
+                job->mismatches++;
+        }
+    return NULL;
+}
+
+static void test_threads(void) {
+    static const char *const texts[] = {"A person with an expression of happiness.", "supercalifragilisticexpialidocious",
+                                        "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "e-mail: foo.bar@example.com",
+                                        "zzzzzzzz qqqqq xxxx", "caf\xc3\xa9 \xc3\xbc" "ber"};
+    enum { N_TEXTS = sizeof texts / sizeof texts[0], N_THREADS = 4 };
+    int32_t expected[N_TEXTS][77];
+    Err err;
+    for (int i = 0; i < N_TEXTS; i++) EXPECT(clip_tokenize_padded(g_tok, texts[i], 77, 1, expected[i], &err) == 0, "serial");
+    pthread_t threads[N_THREADS];
+    ThreadJob jobs[N_THREADS];
+    for (int k = 0; k < N_THREADS; k++) {
+        jobs[k] = (ThreadJob){texts, N_TEXTS, expected, 0};
+        EXPECT(pthread_create(&threads[k], NULL, tokenize_many, &jobs[k]) == 0, "pthread_create");
+    }
+    for (int k = 0; k < N_THREADS; k++) {
+        pthread_join(threads[k], NULL);
+        EXPECT(jobs[k].mismatches == 0, "thread %d: %d texts differ from the serial ids", k, jobs[k].mismatches);
+    }
+}
+
+static void test_vocab_beside(void) {
+    char dir[700], ckpt[800], vocab[800], found[1024];
+    snprintf(dir, sizeof dir, "%s/ckpt_dir", test_tmpdir());
+    Err err;
+    EXPECT(fs_mkdirs(dir, &err) == 0, "mkdir %s", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", dir);
+    FILE *f = fopen(ckpt, "w");
+    fclose(f);
+    EXPECT(clip_vocab_find_beside(ckpt, found, sizeof found) != 0, "no vocabulary yet");
+    snprintf(vocab, sizeof vocab, "%s/%s", dir, CLIP_VOCAB_FILE);
+    f = fopen(vocab, "w");
+    fclose(f);
+    EXPECT(clip_vocab_find_beside(ckpt, found, sizeof found) == 0 && !strcmp(found, vocab), "beside a file: %s", found);
+    EXPECT(clip_vocab_find_beside(dir, found, sizeof found) == 0 && !strcmp(found, vocab), "inside a directory: %s", found);
+    EXPECT(clip_vocab_find_beside(ckpt, found, 8) != 0, "a too-short output buffer is a miss, not a truncated path");
 }
 
 int main(void) {
@@ -125,6 +226,8 @@ int main(void) {
     TEST_RUN(test_framing);
     TEST_RUN(test_detokenize);
     TEST_RUN(test_bad_vocabulary);
+    TEST_RUN(test_threads);
+    TEST_RUN(test_vocab_beside);
     clip_tokenizer_free(g_tok);
     return test_summary();
 }
