@@ -19,7 +19,7 @@ expect_run() {
 }
 # expect_message NAME PATTERN: the last command's stderr matches PATTERN
 expect_message() {
-  grep -qE "$2" /tmp/text_cli.$$.err || fail "$1: stderr '$(cat /tmp/text_cli.$$.err)' lacks /$2/"
+  grep -qE -e "$2" /tmp/text_cli.$$.err || fail "$1: stderr '$(cat /tmp/text_cli.$$.err)' lacks /$2/"
 }
 
 expect_run "two texts" 0 $'49406 320 1125 539 320 2368 49407\n49406 3306 267 1002 256 49407' \

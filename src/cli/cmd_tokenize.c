@@ -13,7 +13,10 @@ static void usage(void) {
            "and end (49407) tokens, without padding. `--` ends the options, so a text may start with '-'.\n\n"
            "  --vocab PATH   the CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz); default $DFER_VOCAB\n"
            "  --context N    check each text fits N ids (77 for CLIP, 248 for Long-CLIP): a longer text is\n"
-           "                 an error, or with --truncate is cut to N ids ending with the end token\n\n"
+           "                 an error naming the text; ids are still printed without padding\n"
+           "  --truncate     with --context: cut a longer text to its first N ids, the last set to 49407\n\n"
+           "Exit status: 0 ok; 1 unreadable vocabulary, invalid UTF-8 or a text over the context;\n"
+           "2 usage error (also when neither --vocab nor DFER_VOCAB names a vocabulary).\n\n"
            "The tokenizer follows OpenAI's simple_tokenizer byte for byte, except ftfy's text repairs,\n"
            "which have no C equivalent: text that ftfy would change (mojibake, ligatures such as \"fi\"\n"
            "written as one character, full-width letters, curly quotes) can tokenize differently.\n");
@@ -41,7 +44,7 @@ int cmd_tokenize(int argc, char **argv) {
         }
     }
     if (!vocab) vocab = getenv("DFER_VOCAB");
-    if (!vocab)
+    if (!vocab || !*vocab) /* an empty DFER_VOCAB counts as unset */
         return cli_usage_error("tokenize", "no vocabulary: pass --vocab PATH (bpe_simple_vocab_16e6.txt.gz) or set DFER_VOCAB");
     if (optind >= argc) return cli_usage_error("tokenize", "give at least one TEXT");
     Err err;

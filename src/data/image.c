@@ -11,7 +11,9 @@
 #include "data/av_frames.h"
 
 static pthread_once_t g_log_once = PTHREAD_ONCE_INIT;
-static void set_quiet(void) { av_log_set_level(AV_LOG_FATAL); }
+/* Quiet, not just AV_LOG_ERROR: the MJPEG decoder logs expected failures (an empty or
+ * non-JPEG file) at AV_LOG_FATAL; every failure reaches the caller as an Err naming the file. */
+static void set_quiet(void) { av_log_set_level(AV_LOG_QUIET); }
 void av_quiet_logs(void) { pthread_once(&g_log_once, set_quiet); }
 
 int image_alloc(ImageU8 *img, int width, int height) {
@@ -79,6 +81,14 @@ static int64_t mem_seek(void *opaque, int64_t offset, int whence) {
     return to;
 }
 
+/* In-memory input must never make a demuxer open further files or URLs (a
+ * playlist or concat script among fuzzed bytes would otherwise read the disk). */
+static int refuse_nested_open(struct AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                              AVDictionary **options) {
+    (void)s, (void)pb, (void)url, (void)flags, (void)options;
+    return AVERROR(EPERM);
+}
+
 int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err) {
     av_quiet_logs();
     MemReader mr = {data, size, 0};
@@ -88,9 +98,10 @@ int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err
     AVFormatContext *fmt = avformat_alloc_context();
     fmt->pb = io;
     fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    fmt->io_open = refuse_nested_open;
     int rc = avformat_open_input(&fmt, NULL, NULL, NULL);
     if (rc < 0) {
-        avformat_free_context(fmt); /* open_input frees it on failure, but not with custom IO in all versions */
+        /* avformat_open_input has freed fmt (and set it to NULL); the custom IO context stays ours */
         av_freep(&io->buffer);
         avio_context_free(&io);
         return err_set(err, "(memory image): not a readable image");

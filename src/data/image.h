@@ -10,12 +10,19 @@
 
 typedef struct ImageU8 {
     int width, height;
-    uint8_t *rgb; /* HWC, row stride 3 * width, malloc'ed */
+    uint8_t *rgb; /* HWC, row stride 3 * width, malloc'ed by image_alloc with one byte of slack after
+                   * the last pixel (the resampler loads pixels 4 bytes at a time) */
 } ImageU8;
 
+/* Allocates width x height (uninitialised; fatal when out of memory). */
 int image_alloc(ImageU8 *img, int width, int height);
+/* Frees the pixels and zeroes the struct; a zeroed or freed image may be freed again. */
 void image_free(ImageU8 *img);
+/* First frame of any FFmpeg-readable image (JPEG, PNG, PPM, BMP, ...) as RGB24 at
+ * its native size; errors name the path. */
 int image_decode_file(const char *path, ImageU8 *out, Err *err);
+/* The same from bytes in memory (an AVIOContext; the format is probed from the
+ * content): for fuzzing and in-memory use. */
 int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err);
 
 /* Shared by image and video decoding: quiet FFmpeg's own logging once. */

@@ -22,7 +22,8 @@ static int round_half_even(double v) {
 }
 
 int clip_preprocess(const ImageU8 *img, int n, float *out_chw, Err *err) {
-    if (img->width <= 0 || img->height <= 0) return err_set(err, "empty image");
+    if (img->width <= 0 || img->height <= 0 || !img->rgb) return err_set(err, "clip_preprocess: empty image");
+    if (n <= 0) return err_set(err, "clip_preprocess: output size %d", n);
     int w = img->width, h = img->height, rw, rh;
     /* torchvision Resize(int): the short side becomes n, the long side int(n * long / short) */
     if (w <= h) rw = n, rh = (int)((double)n * h / w);

@@ -42,10 +42,19 @@ static int open_video(const char *path, AVFormatContext **fmt, AvDecoder *dec, E
     return 0;
 }
 
-static int count_video_frames(const char *path, int *count, Err *err) {
+/* Decodes the whole video once: the real frame count, and the stream's size
+ * and frame rate (any of the outputs may be NULL). */
+static int scan_video(const char *path, int *count, int *width, int *height, double *fps, Err *err) {
     AVFormatContext *fmt;
     AvDecoder dec;
     if (open_video(path, &fmt, &dec, err) != 0) return -1;
+    AVStream *st = fmt->streams[dec.stream];
+    if (width) *width = st->codecpar->width;
+    if (height) *height = st->codecpar->height;
+    if (fps) {
+        AVRational rate = av_guess_frame_rate(fmt, st, NULL);
+        *fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0;
+    }
     AVFrame *frame = av_frame_alloc();
     int n = 0, rc;
     while ((rc = av_decoder_next(&dec, frame, err)) == 0) {
@@ -57,6 +66,16 @@ static int count_video_frames(const char *path, int *count, Err *err) {
     avformat_close_input(&fmt);
     if (rc < 0) return -1;
     *count = n;
+    return 0;
+}
+
+int video_probe(const char *path, int *width, int *height, double *fps, int *frames, Err *err) {
+    if (fs_is_dir(path)) return err_set(err, "%s: a folder, not a video file", path);
+    if (!fs_exists(path)) return err_set(err, "%s: no such video file", path);
+    int n;
+    if (scan_video(path, &n, width, height, fps, err) != 0) return -1;
+    if (!n) return err_set(err, "%s: no frame could be decoded", path);
+    if (frames) *frames = n;
     return 0;
 }
 
@@ -78,13 +97,13 @@ int clip_source_open(const char *path, ClipSource **out, Err *err) {
             c->files[c->count++] = xstrdup(e->d_name);
         }
         closedir(d);
-        qsort(c->files, (size_t)c->count, sizeof(char *), by_name);
         if (!c->count) {
             clip_source_close(c);
             return err_set(err, "%s: no frame images in the folder", path);
         }
+        qsort(c->files, (size_t)c->count, sizeof(char *), by_name); /* bytewise: readdir order is arbitrary */
     } else if (fs_exists(path)) {
-        if (count_video_frames(path, &c->count, err) != 0) {
+        if (scan_video(path, &c->count, NULL, NULL, NULL, err) != 0) {
             clip_source_close(c);
             return -1;
         }

@@ -9,13 +9,20 @@
 
 typedef struct ClipSource ClipSource;
 
-/* Opens and counts; a video is decoded once here (frames kept only when
- * keep_video_frames != 0, else re-decoded on read). Errors name the path. */
+/* Opens and counts the frames for real: a folder's frame image files, or the
+ * frames a video actually decodes to (a truncated video counts what decodes).
+ * Errors name the path: missing path, empty folder, undecodable video. */
 int clip_source_open(const char *path, ClipSource **out, Err *err);
 int clip_source_frame_count(const ClipSource *c);
-/* Decodes the frames at indices (any order, repeats allowed) into out[i]. */
+/* Decodes the frames at indices (any order, repeats allowed, e.g. edge padding)
+ * into out[i] (allocated; image_free each). Videos decode forward once, keeping
+ * the frames asked for; folders open only the files asked for. An index outside
+ * [0, count) is an error naming the clip. On error nothing is left allocated. */
 int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *out, Err *err);
 void clip_source_close(ClipSource *c);
+/* Native size, frame rate (the stream's, or FFmpeg's guess; 0 when unknown) and
+ * the decoded frame count of a video file (decodes the whole file once). */
+int video_probe(const char *path, int *width, int *height, double *fps, int *frames, Err *err);
 /* Whether a file name looks like a frame image (jpg, jpeg, png, bmp, ppm, webp). */
 int is_frame_image_name(const char *name);
 

@@ -215,11 +215,10 @@ static void ensure_activations(DferClip *m, int64_t batch) {
     text_tower_acts_free(&m->text);
     arena_init(&m->acts, m->ops, measure.peak, m->params.dtype);
     alloc_activations(m, &m->acts, batch);
-    const ClipConfig *c = &m->clip->cfg;
-    int64_t vis = batch * m->cfg.frames * clip_vision_tokens(c) * c->vision_width;
-    int64_t txt = (int64_t)m->cfg.num_classes * c->context_length * c->text_width;
-    int64_t widest = vis > txt ? vis : txt;
-    arena_init(&m->scratch, m->ops, (size_t)(20 * widest) * dtype_size(m->params.dtype) + (1 << 20), m->params.dtype);
+
+    arena_init(&m->scratch, m->ops,
+               backward_scratch_bytes(&m->clip->cfg, batch, m->cfg.frames, m->cfg.num_classes, m->params.dtype),
+               m->params.dtype);
     /* Fixed index tables: contexts sit at positions 1..M of every prompt; class tokens of the temporal net. */
     int64_t C = m->cfg.num_classes, M = m->cfg.contexts, L = m->text.len, T = m->cfg.frames;
     int32_t *rows = xmalloc((size_t)(C * M > batch ? C * M : batch) * sizeof(int32_t));
@@ -269,14 +268,7 @@ double dfer_clip_step(DferClip *m, const void *frames_host, const int32_t *label
     if (!labels) return 0.0;
     ops_upload(ops, m->labels.data, labels, (size_t)batch * sizeof(int32_t));
     op_cross_entropy(ops, m->loss, train ? m->dlogits : tensor_none(), m->logits, m->labels, grad_scale);
-    double loss = 0;
-    {
-        size_t es = dtype_size(m->params.dtype);
-        void *host = xmalloc((size_t)batch * es);
-        ops_download(ops, host, m->loss.data, (size_t)batch * es);
-        for (int i = 0; i < batch; i++) loss += es == 8 ? ((double *)host)[i] : ((float *)host)[i];
-        free(host);
-    }
+    double loss = tensor_download_sum(ops, m->loss);
     if (!train) return loss;
 
     size_t mark = m->scratch.used;

@@ -185,13 +185,9 @@ static void ensure_activations(FineCliper *m, int64_t batch) {
     text_tower_acts_free(&m->text_neg);
     arena_init(&m->acts, m->ops, measure.peak, m->params.dtype);
     alloc_activations(m, &m->acts, batch);
-    /* Backward temporaries: a bound on the widest nesting (block backward inside
-     * tower backward), in elements of the largest residual stream. */
-    const ClipConfig *c = &m->clip->cfg;
-    int64_t vis = batch * m->cfg.frames * clip_vision_tokens(c) * c->vision_width;
-    int64_t txt = (int64_t)m->cfg.num_classes * c->context_length * c->text_width;
-    int64_t widest = vis > txt ? vis : txt;
-    arena_init(&m->scratch, m->ops, (size_t)(20 * widest) * dtype_size(m->params.dtype) + (1 << 20), m->params.dtype);
+    arena_init(&m->scratch, m->ops,
+               backward_scratch_bytes(&m->clip->cfg, batch, m->cfg.frames, m->cfg.num_classes, m->params.dtype),
+               m->params.dtype);
     m->batch = batch;
 }
 
@@ -227,14 +223,7 @@ double finecliper_step(FineCliper *m, const void *frames_host, const int32_t *la
 
     ops_upload(ops, m->labels.data, labels, (size_t)batch * sizeof(int32_t));
     op_cross_entropy(ops, m->loss, train ? m->dlogits : tensor_none(), m->logits, m->labels, grad_scale);
-    double loss = 0;
-    {
-        size_t es = dtype_size(m->params.dtype);
-        void *host = xmalloc((size_t)batch * es);
-        ops_download(ops, host, m->loss.data, (size_t)batch * es);
-        for (int i = 0; i < batch; i++) loss += es == 8 ? ((double *)host)[i] : ((float *)host)[i];
-        free(host);
-    }
+    double loss = tensor_download_sum(ops, m->loss);
     if (!train) return loss;
 
     /* backward through the head: d score = d logits / temperature */

@@ -1,5 +1,6 @@
 #include "model/layers.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 Tensor tensor_none(void) {
@@ -13,6 +14,23 @@ ClipLayer clip_layer_frozen(void) {
     ClipLayer g;
     memset(&g, 0, sizeof g);
     return g;
+}
+
+size_t backward_scratch_bytes(const ClipConfig *c, int64_t clips, int frames, int classes, DType dtype) {
+    int64_t vis = clips * frames * clip_vision_tokens(c) * c->vision_width;
+    int64_t txt = (int64_t)classes * c->context_length * c->text_width;
+    int64_t widest = vis > txt ? vis : txt;
+    return (size_t)(20 * widest) * dtype_size(dtype) + (1 << 20);
+}
+
+double tensor_download_sum(Ops *ops, Tensor t) {
+    size_t n = (size_t)tensor_numel(&t), es = dtype_size(t.dtype);
+    void *host = xmalloc(n * es + 1);
+    ops_download(ops, host, t.data, n * es);
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += es == 8 ? ((double *)host)[i] : ((float *)host)[i];
+    free(host);
+    return s;
 }
 
 Tensor tensor_reshape(Tensor t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {

@@ -1,13 +1,22 @@
 /* The CLIP BPE tokenizer, byte-exact with OpenAI's simple_tokenizer.py
- * (clip.md §6) except for ftfy.fix_text, which has no C equivalent and is
- * omitted: for printable ASCII and for text that ftfy leaves unchanged the ids
- * are identical; text with mojibake, ligatures (ﬁ), full-width letters or
- * curly quotes can differ (see docs/method.md).
+ * (clip.md §6), with two known differences:
+ *  - ftfy.fix_text is omitted (no C equivalent, no Debian package). For
+ *    printable ASCII and any text ftfy leaves unchanged the ids are identical;
+ *    text that ftfy repairs can differ: mojibake ("cafÃ©"), ligatures ("ﬁ"),
+ *    full-width letters, curly quotes, decomposed accents (ftfy applies NFC),
+ *    and HTML entities that ftfy would already unescape before the two
+ *    html.unescape passes.
+ *  - Unicode data come from Debian's PCRE2 10.42 and libunistring 1.0
+ *    (Unicode 14, as Python 3.11's str.lower). Characters first assigned in a
+ *    later Unicode version (e.g. CJK extension H) are punctuation here but
+ *    letters for a newer `regex` module.
+ * Apart from those, every assigned code point in several contexts and random
+ * texts with HTML references were checked against the Python reference.
  *
- * Pipeline: html.unescape twice -> strip -> collapse Unicode whitespace runs to
- * one space -> strip -> full Unicode lowercasing (libunistring, as Python's
- * str.lower) -> pre-tokenising pattern (PCRE2 with Unicode properties) ->
- * UTF-8 bytes mapped to the 256 byte symbols -> BPE with the 48,894 merges. */
+ * Pipeline: html.unescape twice -> strip -> collapse White_Space runs to one
+ * space -> strip -> full lowercasing (libunistring + Python's final-sigma
+ * rule) -> pre-tokenising pattern (PCRE2 with Unicode properties) -> UTF-8
+ * bytes mapped to the 256 byte symbols -> BPE with the 48,894 merges. */
 #ifndef DFER_TEXT_TOKENIZER_H
 #define DFER_TEXT_TOKENIZER_H
 

@@ -228,12 +228,8 @@ def dfer_clip(cw, P, d, meta):
     y = y + mlp_sub(L, layer_norm(y, *L["ln2"]), act=lambda z: F.gelu(z, approximate="tanh"))
     v = y[:, 0]
     ctx = P["prompt_learner.ctx"]
-    tf = text_features(ClipWeights(d_clip_text(cw.t)), d["input.ids_pos"], ctx=ctx, n_ctx=ctx.shape[1])
+    tf = text_features(cw, d["input.ids_pos"], ctx=ctx, n_ctx=ctx.shape[1])
     return float(meta["logit_scale"]) * F.normalize(v, dim=-1) @ F.normalize(tf, dim=-1).t()
-
-
-def d_clip_text(t):
-    return t
 
 
 def main():

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Test media for test_decode, made with the ffmpeg CLI, and the CLI's own
+# decoding of them (bilinear swscale to RGB24, cluster.md §4 pitfall 4) as the
+# byte-exact reference. usage: decode_media.sh OUTDIR
+set -eu
+d=$1
+ff() { ffmpeg -v error -nostdin -y "$@"; }
+# H.264 High 4:2:0, 50 frames (cluster.md §4 pitfall 6)
+ff -f lavfi -i testsrc=size=224x224:rate=25 -t 2 -pix_fmt yuv420p "$d/t.mp4"
+ff -i "$d/t.mp4" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$d/t.rgb"
+# a folder of 10 JPEG frames (full-range yuvj420p) and the same frames as a video
+mkdir "$d/jpgs"
+ff -f lavfi -i testsrc=size=160x120:rate=5 -t 2 -q:v 3 "$d/jpgs/img_%03d.jpg"
+ff -i "$d/jpgs/img_%03d.jpg" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$d/jpgs.rgb"
+ff -framerate 5 -i "$d/jpgs/img_%03d.jpg" -pix_fmt yuv420p "$d/jpgs.mp4"
+# bytewise name order: 'B' < 'a' < 'b'
+mkdir "$d/sorted"
+cp "$d/jpgs/img_003.jpg" "$d/sorted/B.jpg"
+cp "$d/jpgs/img_001.jpg" "$d/sorted/a.jpg"
+cp "$d/jpgs/img_002.jpg" "$d/sorted/b.jpg"
+echo "not a frame" >"$d/sorted/notes.txt"
+# bad inputs
+mkdir "$d/bad" "$d/bad/empty" "$d/bad/zero_jpg" "$d/bad/text_jpg" "$d/bad/no_images"
+size=$(stat -c %s "$d/t.mp4")
+head -c $((size / 2)) "$d/t.mp4" >"$d/bad/truncated.mp4" # the index (moov) is at the end: nothing decodes
+ff -f lavfi -i testsrc=size=224x224:rate=25 -t 2 -pix_fmt yuv420p -movflags +faststart "$d/fast.mp4"
+size=$(stat -c %s "$d/fast.mp4")
+head -c $((size * 6 / 10)) "$d/fast.mp4" >"$d/bad/truncated_faststart.mp4" # index first: the start decodes
+cp "$d/jpgs/img_001.jpg" "$d/bad/zero_jpg/img_001.jpg"
+: >"$d/bad/zero_jpg/img_002.jpg"
+echo "this is text, not a JPEG" >"$d/bad/text_jpg/img_001.jpg"
+echo "a note" >"$d/bad/no_images/readme.txt"
+echo "plain text with a video name" >"$d/bad/text.mp4"
+echo "plain text" >"$d/bad/clip.txt"
+# what the CLI decodes of the truncated video (it may report the damage: not fatal here)
+ff -i "$d/bad/truncated_faststart.mp4" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$d/truncated_faststart.rgb" 2>/dev/null || true
