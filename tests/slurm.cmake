@@ -1,0 +1,4 @@
+# The Slurm path on a real local cluster (jobs/local_slurm.sh): sbatch runs a small matrix.
+add_test(NAME slurm_sbatch_matrix
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/slurm_matrix.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(slurm_sbatch_matrix PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
