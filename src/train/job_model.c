@@ -114,3 +114,15 @@ void job_model_free(JobModel *m) {
     ops_destroy(m->ops);
     memset(m, 0, sizeof *m);
 }
+
+void job_model_optimizer_config(const Config *cfg, const JobModel *m, OptimizerConfig *oc) {
+    optimizer_config_default(oc, !strcmp(cfg->optimizer, "adamw") ? OPT_ADAMW : OPT_SGD);
+    oc->groups = m->groups;
+    for (int i = 0; i < m->groups; i++) {
+        oc->lr[i] = cfg->lr[cfg->n_lr == 1 ? 0 : (i < cfg->n_lr ? i : cfg->n_lr - 1)];
+        oc->weight_decay[i] = cfg->weight_decay;
+    }
+    oc->momentum = cfg->momentum;
+    oc->clip_norm = cfg->clip_norm;
+    oc->no_decay_norms_and_embeddings = oc->kind == OPT_ADAMW;
+}

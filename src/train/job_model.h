@@ -8,6 +8,7 @@
 #include "model/params.h"
 #include "ops/ops.h"
 #include "train/config.h"
+#include "train/optim.h"
 
 typedef struct JobModel {
     char method[32];
@@ -28,5 +29,9 @@ int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err);
 double job_model_step(JobModel *m, const void *frames, const int32_t *labels, int batch, int train, float grad_scale,
                       void *logits);
 void job_model_free(JobModel *m);
+/* The optimiser a run configures for this model: its kind, one learning rate per
+ * group (optim.lr lists them in group order; a shorter list repeats its last),
+ * weight decay, momentum, clipping; AdamW skips decay on norms and embeddings. */
+void job_model_optimizer_config(const Config *cfg, const JobModel *m, OptimizerConfig *oc);
 
 #endif

@@ -257,15 +257,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         return -1;
     }
     OptimizerConfig oc;
-    optimizer_config_default(&oc, !strcmp(cfg->optimizer, "adamw") ? OPT_ADAMW : OPT_SGD);
-    oc.groups = jm.groups;
-    for (int i = 0; i < jm.groups; i++) {
-        oc.lr[i] = cfg->lr[cfg->n_lr == 1 ? 0 : (i < cfg->n_lr ? i : cfg->n_lr - 1)];
-        oc.weight_decay[i] = cfg->weight_decay;
-    }
-    oc.momentum = cfg->momentum;
-    oc.clip_norm = cfg->clip_norm;
-    oc.no_decay_norms_and_embeddings = oc.kind == OPT_ADAMW;
+    job_model_optimizer_config(cfg, &jm, &oc);
     ScheduleConfig sc = {.gamma = cfg->gamma, .warmup_epochs = cfg->warmup_epochs, .epochs = cfg->epochs};
     schedule_kind_from_name(cfg->schedule, &sc.kind);
     sc.n_milestones = cfg->n_milestones;

@@ -117,7 +117,7 @@ def tokens(cw, frames, proj_override=None):
     return torch.cat([cls, x], 1) + t["vision_model.embeddings.position_embedding.weight"]
 
 
-def text_features(cw, ids, P=None, prefix=None, ctx=None, n_ctx=0):
+def text_features(cw, ids, heads, P=None, prefix=None, ctx=None, n_ctx=0):
     t = cw.t
     eot = ids.argmax(-1)
     length = int(eot.max()) + 1
@@ -126,7 +126,6 @@ def text_features(cw, ids, P=None, prefix=None, ctx=None, n_ctx=0):
     if ctx is not None:
         x = torch.cat([x[:, :1], ctx, x[:, 1 + n_ctx:]], 1)
     x = x + t["text_model.embeddings.position_embedding.weight"][:length]
-    heads = x.shape[-1] // 64 if x.shape[-1] >= 64 else 2
     for i in range(cw.txt_layers):
         x = block(cw.layer("text_model", i), x, heads, causal=True)
         if P is not None:
@@ -143,7 +142,7 @@ def finecliper(cw, P, d, meta):
     B = frames.shape[0] // T
     x = tokens(cw, frames)  # [B*T, S, W]
     S, W = x.shape[1], x.shape[2]
-    heads = W // 64 if W >= 64 else 2
+    heads = int(meta["vision_heads"])
     x = (x.reshape(B, T, S, W) + P["visual.temporal_embedding"].reshape(1, T, 1, W)).reshape(B * T, S, W)
     x = layer_norm(x, t["vision_model.pre_layrnorm.weight"], t["vision_model.pre_layrnorm.bias"])
     adapters = "visual.blocks.0.temporal_adapter.fc1.weight" in P
@@ -163,10 +162,11 @@ def finecliper(cw, P, d, meta):
     cls = layer_norm(x[:, 0], t["vision_model.post_layernorm.weight"], t["vision_model.post_layernorm.bias"])
     v = (cls @ t["visual_projection.weight"].t()).reshape(B, T, -1).mean(1)
     text_adapters = "text.positive.blocks.0.adapter.fc1.weight" in P
-    tp = text_features(cw, d["input.ids_pos"], P if text_adapters else None, "text.positive")
+    th = int(meta["text_heads"])
+    tp = text_features(cw, d["input.ids_pos"], th, P if text_adapters else None, "text.positive")
     score = F.normalize(v, dim=-1) @ F.normalize(tp, dim=-1).t()
     if int(meta["use_negative"]):
-        tn = text_features(cw, d["input.ids_neg"], P if text_adapters else None, "text.negative")
+        tn = text_features(cw, d["input.ids_neg"], th, P if text_adapters else None, "text.negative")
         score = score - F.normalize(v, dim=-1) @ F.normalize(tn, dim=-1).t()
     return score / float(meta["temperature"])
 
@@ -190,8 +190,8 @@ def dfer_clip(cw, P, d, meta):
             if not k.startswith("image_encoder."):
                 continue
             k = k[len("image_encoder."):]
-            if k in ren:
-                vis[ren[k]] = v
+            if k in ren:  # dfer keeps the patch convolution flattened: [W, 3*P*P]
+                vis[ren[k]] = v.reshape(t[ren[k]].shape)
             else:  # layers.N.<hf name> with q/k/v packed as self_attn.qkv
                 i, rest = k.split(".", 2)[1], k.split(".", 2)[2]
                 pre = f"vision_model.encoder.layers.{i}."
@@ -205,8 +205,7 @@ def dfer_clip(cw, P, d, meta):
         cw = ClipWeights(vis)
         t = vis
     x = tokens(cw, frames)
-    W = x.shape[-1]
-    heads = W // 64 if W >= 64 else 2
+    heads = int(meta["vision_heads"])
     x = layer_norm(x, t["vision_model.pre_layrnorm.weight"], t["vision_model.pre_layrnorm.bias"])
     for i in range(cw.vis_layers):
         x = block(cw.layer("vision_model", i), x, heads)
@@ -228,16 +227,40 @@ def dfer_clip(cw, P, d, meta):
     y = y + mlp_sub(L, layer_norm(y, *L["ln2"]), act=lambda z: F.gelu(z, approximate="tanh"))
     v = y[:, 0]
     ctx = P["prompt_learner.ctx"]
-    tf = text_features(cw, d["input.ids_pos"], ctx=ctx, n_ctx=ctx.shape[1])
+    tf = text_features(cw, d["input.ids_pos"], int(meta["text_heads"]), ctx=ctx, n_ctx=ctx.shape[1])
     return float(meta["logit_scale"]) * F.normalize(v, dim=-1) @ F.normalize(tf, dim=-1).t()
+
+
+def sgd_replay(cw, P0, d, meta, forward):
+    """The dump's SGD run with torch.optim.SGD (per-group lr, momentum, coupled
+    weight decay) on the mean loss of the same batch; returns the losses before
+    each update and the final parameters."""
+    sgd = json.loads(meta["sgd"])
+    P = {k: v.detach().clone().requires_grad_(True) for k, v in P0.items()}
+    groups = {}
+    for name, g in sgd["group"].items():
+        groups.setdefault(g, []).append(P[name])
+    opt = torch.optim.SGD([{"params": ps, "lr": sgd["lr"][g], "weight_decay": sgd["weight_decay"][g]}
+                           for g, ps in sorted(groups.items())], lr=sgd["lr"][0], momentum=sgd["momentum"])
+    labels = d["input.labels"].long()
+    losses = []
+    for _ in sgd["losses"]:
+        opt.zero_grad()
+        loss = F.cross_entropy(forward(cw, P, d, meta), labels)
+        loss.backward()
+        losses.append(loss.item())
+        opt.step()
+    return sgd["losses"], losses, P
 
 
 def main():
     d, meta = read_safetensors(sys.argv[1])
-    cw = ClipWeights({k: v for k, v in d.items() if not k.split(".")[0] in ("param", "grad", "input", "output")})
+    frozen = ("param", "grad", "input", "output", "final")
+    cw = ClipWeights({k: v for k, v in d.items() if k.split(".")[0] not in frozen})
     P = {k[len("param."):]: v.clone().requires_grad_(True) for k, v in d.items() if k.startswith("param.")}
     model = meta["model"]
-    logits = (finecliper if model == "finecliper" else dfer_clip)(cw, P, d, meta)
+    forward = finecliper if model == "finecliper" else dfer_clip
+    logits = forward(cw, P, d, meta)
     labels = d["input.labels"].long()
     loss = F.cross_entropy(logits, labels, reduction="sum")
     loss.backward()
@@ -246,7 +269,8 @@ def main():
 
     def compare(name, ours, ref):
         nonlocal worst
-        ref = ref.detach()
+        ref = torch.as_tensor(ref).detach().double()
+        ours = torch.as_tensor(ours).double()
         scale = max(ref.abs().max().item(), 1e-6)
         err = (ours - ref).abs().max().item() / scale
         worst = max(worst, err)
@@ -255,13 +279,24 @@ def main():
     compare("logits", d["output.logits"], logits)
     compare("loss", d["output.loss"].reshape(()), loss)
     for k, p in P.items():
+        if p.grad is None:
+            raise SystemExit(f"{k}: torch computed no gradient (the parameter is unused in the reference)")
         compare("grad." + k, d["grad." + k], p.grad)
+    ours_losses, torch_losses, final = sgd_replay(cw, P, d, meta, forward)
+    for i, (a, b) in enumerate(zip(ours_losses, torch_losses)):
+        compare(f"sgd loss {i}", a, b)
+    for k, p in final.items():
+        compare("final." + k, d["final." + k], p)
     report.sort(reverse=True)
-    print(f"{model}: {len(P)} trainable tensors; loss ours {d['output.loss'].item():.10g} "
+    print(f"{model}: {len(P)} trainable tensors; summed loss ours {d['output.loss'].item():.10g} "
           f"torch {loss.item():.10g}")
+    if torch_losses:
+        print(f"  {len(torch_losses)} SGD steps: mean loss {torch_losses[0]:.6g} -> {torch_losses[-1]:.6g} (torch), "
+              f"{ours_losses[0]:.6g} -> {ours_losses[-1]:.6g} (dfer)")
     for err, name in report[:5]:
         print(f"  {name}: max |ours - torch| / max |torch| = {err:.3g}")
-    print(f"worst relative error {worst:.3g} ({'ok' if worst <= 1e-4 else 'FAIL'}, bound 1e-4)")
+    print(f"worst relative error {worst:.3g} over {len(report)} comparisons "
+          f"({'ok' if worst <= 1e-4 else 'FAIL'}, bound 1e-4)")
     sys.exit(0 if worst <= 1e-4 else 1)
 
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# PyTorch parity of the training step: for random CLIP configs (tiny and small
+# presets with noisy biases and norms) and a fixed random batch, dfer's
+# FineCLIPER (PN descriptors with "no" and "less", positive prompts only,
+# adapters off) and DFER-CLIP (fine-tuned and frozen image encoder) agree with
+# independent autograd implementations (tests/reference/models_ref.py) on the
+# logits, the loss, every trainable gradient, the losses of 10 SGD steps
+# (momentum, coupled weight decay, per-group rates) and the parameters after
+# them: relative error <= 1e-4, all in F64. (dfer's scalar factors such as
+# 1/temperature pass the op interface as F32, so agreement is ~1e-8, not 1e-15.)
+# usage: models_parity.sh MODEL_DUMP PYTHON DFER SHARED_DIR
+set -euo pipefail
+dump=$1 python=$2 dfer=$3 shared=$4
+if ! "$python" -c 'import torch, numpy' 2>/dev/null; then
+  echo "SKIP: $python has no torch/numpy (scripts/setup installs python3-torch)"; exit 77
+fi
+tmp=$(mktemp -d /tmp/dfer-models-parity-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+vocab="$shared/clip/bpe_simple_vocab_16e6.txt.gz"
+for arch in tiny small; do
+  "$dfer" init --arch $arch --seed 3 --test-noise 0.1 --out "$tmp/$arch.safetensors" >/dev/null
+done
+status=0
+run() { # name arch classes batch settings...
+  local name=$1 arch=$2 classes=$3 batch=$4; shift 4
+  echo "== $name ($arch, $classes classes, batch $batch): $*"
+  "$dump" "$tmp/$name.safetensors" "$classes" "$batch" 10 model.weights="$tmp/$arch.safetensors" model.vocab="$vocab" \
+    train.threads=2 optim.optimizer=sgd optim.momentum=0.9 optim.weight_decay=0.01 "$@" >"$tmp/$name.log" \
+    || { cat "$tmp/$name.log"; status=1; return; }
+  "$python" "$(dirname "$0")/reference/models_ref.py" "$tmp/$name.safetensors" || status=1
+  rm -f "$tmp/$name.safetensors"
+}
+run finecliper_pn_no tiny 3 2 model.method=finecliper data.frames=4 optim.lr=0.02,0.005
+run finecliper_pn_less tiny 4 3 model.method=finecliper model.negative=less data.frames=3 optim.lr=0.01,0.01
+run finecliper_positive_only tiny 3 2 model.method=finecliper model.negative=none data.frames=4 optim.lr=0.02,0.005
+run finecliper_no_adapters tiny 3 2 model.method=finecliper model.video_adapters=0 model.text_adapters=0 data.frames=4 optim.lr=0.05
+run finecliper_small small 7 2 model.method=finecliper data.frames=3 model.temperature=0.05 optim.lr=0.01,0.002
+run dfer_clip_finetuned tiny 3 2 model.method=dfer_clip model.logit_scale=10 data.frames=4 optim.lr=0.01,0.02,0.05
+run dfer_clip_frozen_encoder tiny 4 3 model.method=dfer_clip model.train_image_encoder=0 model.contexts=4 model.logit_scale=20 data.frames=5 optim.lr=0.01,0.02,0.05
+run dfer_clip_small small 7 2 model.method=dfer_clip model.logit_scale=100 data.frames=3 optim.lr=0.0001,0.001,0.001
+exit $status
