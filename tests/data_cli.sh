@@ -31,3 +31,16 @@ cmp "$tmp/ours.rgb" "$tmp/ref.rgb" || { echo "video frames differ from ffmpeg's"
 ffmpeg -v error -pattern_type glob -i "$tmp/dfew/Clip/clip_224x224/00001/*.jpg" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$tmp/ref_jpg.rgb"
 cmp "$tmp/ours_jpg.rgb" "$tmp/ref_jpg.rgb" || { echo "JPEG frames differ from ffmpeg's"; exit 1; }
 echo "decoding: $(($(stat -c %s "$tmp/ref.rgb") / (48*48*3))) video frames and $(($(stat -c %s "$tmp/ref_jpg.rgb") / (48*48*3))) JPEG frames byte-identical to the ffmpeg CLI"
+# data preview: the loader's first batch as a PNG (clips x frames tiles), each row's label
+# as the dataset's ground truth gives it
+"$dfer" data preview --dataset dfew --root "$tmp/dfew" --split train --clips 5 --frames 4 --size 32 --out "$tmp/preview.png" \
+  >"$tmp/preview.txt"
+[ "$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$tmp/preview.png")" = "128,160" ] \
+  || { echo "preview has the wrong size"; exit 1; }
+[ "$(grep -c '^row ' "$tmp/preview.txt")" = 5 ] || { echo "preview did not list 5 rows"; exit 1; }
+while read -r _ _ _ id _ label _; do
+  truth=$(grep "\"id\":\"${id%,}\"" "$tmp/dfew/synth/clips.jsonl" | sed 's/.*"label":\([0-9]*\).*/\1/')
+  [ "$truth" = "$label" ] || { echo "preview row of clip $id says label $label, the dataset $truth"; exit 1; }
+done < <(grep '^row ' "$tmp/preview.txt")
+if "$dfer" data preview --dataset dfew --root "$tmp/dfew" 2>/dev/null; then echo "preview without --out succeeded"; exit 1; fi
+echo "data preview: a 5 x 4 grid whose rows carry the dataset's labels"

@@ -5,19 +5,30 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "data/classes.h"
 #include "data/dataset.h"
+#include "data/encode.h"
+#include "data/loader.h"
 #include "data/video.h"
 
 static void usage(void) {
-    printf("usage: dfer data check --dataset dfew|ferv39k|mafw|list --root DIR [--fold K] [--full]\n\n"
+    printf("usage: dfer data check --dataset dfew|ferv39k|mafw|list --root DIR [--fold K] [--full]\n"
+           "       dfer data preview --dataset NAME --root DIR --out FILE.png [--fold K] [--split train|test]\n"
+           "                         [--clips N] [--frames T] [--size S] [--epoch E] [--seed N]\n\n"
            "subcommands:\n"
-           "  check   validate a dataset in its official layout (or a DFER-CLIP list)\n\n"
-           "Reads the split files of a dataset (every fold unless --fold; for `list`, --root is the list\n"
-           "file) and opens every clip: prints clips per split and class (in the project's class order),\n"
-           "frame-count statistics, clips whose real frame count differs from the annotated one, and clips\n"
-           "that cannot be read (each path). Each clip's first, middle and last frames are decoded (every\n"
-           "frame with --full), so empty or corrupt images are found before training does.\n"
-           "Exit status 1 when any clip is unreadable or a split file is bad, 2 on a usage error.\n");
+           "  check    validate a dataset in its official layout (or a DFER-CLIP list)\n"
+           "  preview  write a PNG of what training sees: the loader's first N clips of an epoch\n"
+           "           (one row per clip, its T sampled frames after augmentation), and print\n"
+           "           each row's clip id and label\n\n"
+           "check reads the split files of a dataset (every fold unless --fold; for `list`, --root is\n"
+           "the list file) and opens every clip: prints clips per split and class (in the project's\n"
+           "class order), frame-count statistics, clips whose real frame count differs from the\n"
+           "annotated one, and clips that cannot be read (each path). Each clip's first, middle and\n"
+           "last frames are decoded (every frame with --full), so empty or corrupt images are found\n"
+           "before training does. Exit status 1 when any clip is unreadable or a split file is bad,\n"
+           "2 on a usage error.\n\n"
+           "preview defaults: fold 1, split train, 8 clips, 8 frames, 112 px, epoch 0, seed 0 (the\n"
+           "seed and epoch select the shuffle and the augmentation draws, as in `dfer train`).\n");
 }
 
 /* Decodes the first, middle and last frames (every frame when full): a folder
@@ -85,37 +96,113 @@ static int check_split(const char *kind, const char *root, Split split, int fold
     return bad ? 1 : 0;
 }
 
+/* The loader's first batch of an epoch as a grid: rows = clips, columns = frames, raw [0,1] values. */
+static int preview(const char *kind, const char *root, int fold, Split split, int clips, int frames, int size,
+                   int epoch, long seed, const char *out) {
+    Err err;
+    Dataset d;
+    if (dataset_open(kind, root, split, fold, &d, &err) != 0) return cli_fail(&err);
+    if (clips > d.count) clips = d.count;
+    LoaderConfig lc = {.global_batch = clips, .rank = 0, .world = 1, .frames = frames, .size = size,
+                       .train = split == SPLIT_TRAIN, .seed = (uint64_t)seed, .normalise_clip = 0, .threads = 2,
+                       .prefetch = 1, .max_bad_fraction = 1.0f};
+    Loader *l;
+    if (loader_create(&d, &lc, &l, &err) != 0) {
+        dataset_free(&d);
+        return cli_fail(&err);
+    }
+    loader_start_epoch(l, epoch);
+    Batch b;
+    int rc = loader_next(l, &b, &err);
+    if (rc == 0) {
+        int W = frames * size, H = b.n * size;
+        uint8_t *rgb = xcalloc((size_t)W * H * 3, 1);
+        const float *f = b.frames;
+        for (int n = 0; n < b.n; n++)
+            for (int t = 0; t < frames; t++)
+                for (int c = 0; c < 3; c++)
+                    for (int y = 0; y < size; y++)
+                        for (int x = 0; x < size; x++) {
+                            float v = f[((((size_t)n * frames + t) * 3 + c) * size + y) * size + x];
+                            int q = (int)(v * 255.0f + 0.5f);
+                            rgb[(((size_t)(n * size + y)) * W + (size_t)t * size + x) * 3 + c] =
+                                (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+                        }
+        for (int n = 0; n < b.n; n++) {
+            const ClipRecord *r = b.indices[n] >= 0 ? &d.clips[b.indices[n]] : NULL;
+            printf("row %d: clip %s, label %d (%s)\n", n, r ? r->id : "(unreadable)", b.labels[n],
+                   b.labels[n] >= 0 ? k_class_names[b.labels[n]] : "-");
+        }
+        rc = image_write_png(out, rgb, W, H, 3, &err);
+        free(rgb);
+        if (rc == 0) printf("wrote %s: %d clips x %d frames at %d px (%s split, epoch %d)\n", out, b.n, frames, size,
+                            split == SPLIT_TRAIN ? "train" : "test", epoch);
+    }
+    loader_destroy(l);
+    dataset_free(&d);
+    return rc ? cli_fail(&err) : 0;
+}
+
+static int parse_int_option(const char *name, const char *text, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*end || end == text || v < lo || v > hi)
+        return cli_usage_error("data", "%s takes %d..%d, not '%s'", name, lo, hi, text);
+    *out = (int)v;
+    return 0;
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 2 || cli_is_help(argv[1])) {
         usage();
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "check")) return cli_usage_error("data", "unknown subcommand '%s' (check)", argv[1]);
+    int is_preview = !strcmp(argv[1], "preview");
+    if (strcmp(argv[1], "check") && !is_preview)
+        return cli_usage_error("data", "unknown subcommand '%s' (check, preview)", argv[1]);
     static const struct option opts[] = {{"dataset", required_argument, 0, 'd'}, {"root", required_argument, 0, 'r'},
                                          {"fold", required_argument, 0, 'f'}, {"full", no_argument, 0, 'F'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *kind = NULL, *root = NULL;
-    int fold = 0, full = 0;
+                                         {"out", required_argument, 0, 'o'},  {"split", required_argument, 0, 's'},
+                                         {"clips", required_argument, 0, 'n'}, {"frames", required_argument, 0, 't'},
+                                         {"size", required_argument, 0, 'z'}, {"epoch", required_argument, 0, 'e'},
+                                         {"seed", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *kind = NULL, *root = NULL, *out = NULL;
+    int fold = 0, full = 0, clips = 8, frames = 8, size = 112, epoch = 0, seed = 0;
+    Split split = SPLIT_TRAIN;
     optind = 2;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int bad = 0;
         if (c == 'd') kind = optarg;
         else if (c == 'r') root = optarg;
         else if (c == 'F') full = 1;
-        else if (c == 'f') {
-            char *end;
-            long k = strtol(optarg, &end, 10);
-            if (*end || end == optarg || k < 1 || k > 5) return cli_usage_error("data", "--fold takes 1..5, not '%s'", optarg);
-            fold = (int)k;
+        else if (c == 'o') out = optarg;
+        else if (c == 'f') bad = parse_int_option("--fold", optarg, 1, 5, &fold);
+        else if (c == 'n') bad = parse_int_option("--clips", optarg, 1, 256, &clips);
+        else if (c == 't') bad = parse_int_option("--frames", optarg, 1, 64, &frames);
+        else if (c == 'z') bad = parse_int_option("--size", optarg, 8, 1024, &size);
+        else if (c == 'e') bad = parse_int_option("--epoch", optarg, 0, 1000000, &epoch);
+        else if (c == 'S') bad = parse_int_option("--seed", optarg, 0, 2147483647, &seed);
+        else if (c == 's') {
+            if (!strcmp(optarg, "train")) split = SPLIT_TRAIN;
+            else if (!strcmp(optarg, "test")) split = SPLIT_TEST;
+            else return cli_usage_error("data", "--split takes train or test, not '%s'", optarg);
         }
         else if (c == 'h') return usage(), 0;
         else return cli_usage_error("data", "unknown option");
+        if (bad) return bad;
     }
+    if (optind < argc) return cli_usage_error("data", "unexpected argument '%s'", argv[optind]);
     if (!kind || !root) return cli_usage_error("data", "--dataset and --root are required");
     int has_folds = !strcmp(kind, "dfew") || !strcmp(kind, "mafw");
     if (strcmp(kind, "dfew") && strcmp(kind, "ferv39k") && strcmp(kind, "mafw") && strcmp(kind, "list"))
         return cli_usage_error("data", "unknown dataset '%s' (dfew, ferv39k, mafw, list)", kind);
     if (fold && !has_folds) return cli_usage_error("data", "%s has no folds: leave out --fold", kind);
+    if (is_preview) {
+        if (!out) return cli_usage_error("data", "preview needs --out FILE.png");
+        return preview(kind, root, fold ? fold : 1, split, clips, frames, size, epoch, seed, out);
+    }
     int status = 0;
     char order[512];
     printf("class order: %s\n", class_order_text(!strcmp(kind, "mafw") ? 11 : 7, order, sizeof order));
