@@ -10,3 +10,7 @@ set_tests_properties(train_data_parallel_equivalence PROPERTIES TIMEOUT 900)
 add_test(NAME train_models_parity_torch
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/models_parity.sh $<TARGET_FILE:model_dump> ${DFER_PYTHON} ${CMAKE_BINARY_DIR}/dfer ${DFER_SHARED_DIR})
 set_tests_properties(train_models_parity_torch PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
+# Bad input to dfer train and dfer eval: clear messages, non-zero exits; eval of a finished run.
+add_test(NAME train_bad_input
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_bad_input.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
+set_tests_properties(train_bad_input PROPERTIES TIMEOUT 600)

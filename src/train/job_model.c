@@ -100,6 +100,10 @@ fail:
 
 double job_model_step(JobModel *m, const void *frames, const int32_t *labels, int batch, int train, float grad_scale,
                       void *logits) {
+    /* The loss kernels index logits by label: a label outside the model's classes is a caller's bug. */
+    for (int b = 0; labels && b < batch; b++)
+        CHECK(labels[b] >= 0 && labels[b] < m->num_classes, "label %d of clip %d outside the model's %d classes",
+              labels[b], b, m->num_classes);
     if (!strcmp(m->method, "finecliper")) return finecliper_step(m->impl, frames, labels, batch, train, grad_scale, logits);
     return dfer_clip_step(m->impl, frames, labels, batch, train, grad_scale, logits);
 }

@@ -251,6 +251,14 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         dataset_free(&train);
         return -1;
     }
+    /* A list's class count follows its labels: a test label the training split's model cannot output is an error. */
+    for (int i = 0; i < test.count; i++)
+        if (test.clips[i].label >= train.num_classes) {
+            err_set(err, "%s: clip %s has label %d, but the training split %s has %d classes (labels 0..%d)", test.source,
+                    test.clips[i].id, test.clips[i].label, train.source, train.num_classes, train.num_classes - 1);
+            dataset_free(&train), dataset_free(&test);
+            return -1;
+        }
     JobModel jm;
     if (job_model_create(cfg, train.num_classes, &jm, err) != 0) {
         dataset_free(&train), dataset_free(&test);

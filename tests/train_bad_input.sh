@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Bad input to `dfer train` and `dfer eval` gets a clear message and a non-zero
+# exit: unknown config keys and bad values, a missing config file, test labels
+# the model cannot output, weights without a text tower, and a trained model of
+# another architecture given to `dfer eval` (which otherwise evaluates a run).
+# usage: train_bad_input.sh DFER SOURCE_DIR SHARED_DIR PYTHON
+set -euo pipefail
+dfer=$1 src=$2 shared=$3 python=$4
+tmp=$(mktemp -d /tmp/dfer-bad-input-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+"$dfer" synth --layout dfew --clips 24 --size 48 --min-frames 6 --max-frames 10 --seed 4 --out "$tmp/data" 2>/dev/null
+"$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
+cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+common=(--set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors" --set train.epochs=1 --set train.batch=4
+        --set train.eval_batch=8 --set data.frames=4 --set train.threads=2 --set train.max_steps_per_epoch=2)
+fc=(--config "$src/configs/synth/finecliper.ini" "${common[@]}")
+# expect_fail NAME TEXT command...: the command fails and its stderr contains TEXT
+expect_fail() {
+  local name=$1 text=$2; shift 2
+  if "$@" >"$tmp/out" 2>"$tmp/err"; then echo "$name: accepted"; exit 1; fi
+  grep -qF -- "$text" "$tmp/err" || { echo "$name: message lacks '$text':"; cat "$tmp/err"; exit 1; }
+  echo "$name: refused: $(head -n 1 "$tmp/err")"
+}
+expect_fail "unknown key" "model.nosuch" "$dfer" train "${fc[@]}" --set model.nosuch=1 --out "$tmp/r1"
+expect_fail "bad value" "train.epochs" "$dfer" train "${fc[@]}" --set train.epochs=-3 --out "$tmp/r1"
+expect_fail "unknown method" "resnet" "$dfer" train "${fc[@]}" --set model.method=resnet --out "$tmp/r1"
+expect_fail "missing config" "$tmp/none.ini" "$dfer" train --config "$tmp/none.ini" --out "$tmp/r1"
+# A DFER-CLIP-style list whose test split holds a label (9) the training split's 7 classes lack.
+"$python" - "$tmp/data" <<'PY'
+import json, sys
+root = sys.argv[1]
+clips = [json.loads(l) for l in open(f"{root}/synth/clips.jsonl")]
+with open(f"{root}/train.txt", "w") as f:
+    for c in clips[:16]:
+        f.write(f"{c['frames_path']} {c['frames']} {c['label']}\n")
+with open(f"{root}/test.txt", "w") as f:
+    for c in clips[16:]:
+        f.write(f"{c['frames_path']} {c['frames']} {c['label']}\n")
+    f.write(f"{clips[0]['frames_path']} {clips[0]['frames']} 9\n")
+PY
+expect_fail "test label outside the classes" "has label 9, but the training split" \
+  "$dfer" train "${fc[@]}" --set data.dataset=list --set data.train_list="$tmp/data/train.txt" \
+  --set data.test_list="$tmp/data/test.txt" --out "$tmp/r2"
+# Weights without a text tower: the vision half of the CLIP (a CLIPVisionModel-style file).
+"$python" - "$tmp/clip.safetensors" "$tmp/vision.safetensors" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+(n,) = struct.unpack("<Q", data[:8])
+header = json.loads(data[8:8 + n])
+header.pop("__metadata__", None)
+keep = {k: v for k, v in header.items() if k.startswith("vision_model.") or k == "visual_projection.weight"}
+blobs, out, offset = [], {}, 0
+for k, v in keep.items():
+    b, e = v["data_offsets"]
+    blobs.append(data[8 + n + b:8 + n + e])
+    out[k] = {"dtype": v["dtype"], "shape": v["shape"], "data_offsets": [offset, offset + e - b]}
+    offset += e - b
+h = json.dumps(out).encode()
+h += b" " * (-len(h) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+PY
+cp "$tmp/bpe_simple_vocab_16e6.txt.gz" "$tmp/vocab.txt.gz"
+for method in finecliper dfer_clip; do
+  expect_fail "$method with weights without a text tower" "both towers" \
+    "$dfer" train --config "$src/configs/synth/$method.ini" "${common[@]}" --set model.weights="$tmp/vision.safetensors" \
+    --set model.vocab="$tmp/vocab.txt.gz" --out "$tmp/r3-$method"
+done
+# dfer eval: a finished run evaluates; the trained parameters of another architecture are refused.
+"$dfer" train "${fc[@]}" --out "$tmp/fc" >/dev/null
+"$dfer" train --config "$src/configs/synth/dfer_clip.ini" "${common[@]}" --out "$tmp/dc" >/dev/null
+"$dfer" eval --run "$tmp/fc" >"$tmp/eval.txt"
+grep -q "UAR" "$tmp/eval.txt" || { echo "dfer eval printed no UAR:"; cat "$tmp/eval.txt"; exit 1; }
+echo "dfer eval of a finished run: $(grep UAR "$tmp/eval.txt" | head -n 1)"
+cp "$tmp/dc/model.safetensors" "$tmp/fc/model.safetensors"
+expect_fail "eval with the parameters of another architecture" "does not match the model" "$dfer" eval --run "$tmp/fc"
+expect_fail "eval of a directory without a run" "config.ini" "$dfer" eval --run "$tmp/data"
