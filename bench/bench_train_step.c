@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
     int32_t *labels = xmalloc((size_t)batch * sizeof(int32_t));
     Rng r;
     rng_init(&r, 5, 0, 0, 0);
-    for (size_t k = 0; k < nvals; k++) frames[k] = (float)(m.raw_pixels ? rng_uniform(&r) : rng_normal(&r));
+    for (size_t k = 0; k < nvals; k++) frames[k] = (float)(job_model_normalise_clip(&m, &cfg) ? rng_normal(&r) : rng_uniform(&r));
     for (int b = 0; b < batch; b++) labels[b] = (int32_t)rng_int(&r, classes);
     double before = peak_rss_mib();
     double *times = xmalloc((size_t)(iters + 1) * sizeof(double));

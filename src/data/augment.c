@@ -13,6 +13,7 @@ void augment_preset(const char *dataset, int size, int train, AugmentConfig *cfg
     cfg->train = train;
     if (!train) return;
     cfg->crop = 1;
+    cfg->crop_min_area = 0.08f;
     cfg->flip = 1;
     if (!strcmp(dataset, "dfew")) cfg->brightness = 0.5f;
     if (!strcmp(dataset, "ferv39k")) cfg->rotation = 4.0f;
@@ -29,7 +30,7 @@ void augment_draw(const AugmentConfig *cfg, int w, int h, Rng *rng, AugmentDraw 
     if (cfg->crop) {
         int found = 0;
         for (int attempt = 0; attempt < 10 && !found; attempt++) {
-            double area = (double)w * h * rng_uniform_range(rng, 0.08, 1.0);
+            double area = (double)w * h * rng_uniform_range(rng, cfg->crop_min_area, 1.0);
             double aspect = rng_uniform_range(rng, 3.0 / 4.0, 4.0 / 3.0);
             /* Python's round(): half to even, as nearbyint in the default rounding mode */
             int cw = (int)nearbyint(sqrt(area * aspect)), ch = (int)nearbyint(sqrt(area / aspect));

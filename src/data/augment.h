@@ -15,6 +15,7 @@ typedef struct AugmentConfig {
     int crop, flip;     /* random sized crop, horizontal flip */
     float brightness;   /* factor ~ U[1-b, 1+b]; 0 = off */
     float rotation;     /* angle ~ U[-r, r] degrees; 0 = off */
+    float crop_min_area; /* the random sized crop's area fraction ~ U[min, 1] (0.08 in DFER-CLIP) */
 } AugmentConfig;
 
 typedef struct AugmentDraw {

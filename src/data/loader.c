@@ -163,6 +163,7 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
     l->per_rank = cfg->global_batch / cfg->world;
     l->sample_floats = (size_t)cfg->frames * 3 * cfg->size * cfg->size;
     augment_preset(cfg->augment_preset ? cfg->augment_preset : d->kind, cfg->size, cfg->train, &l->aug);
+    if (cfg->crop_min_area > 0) l->aug.crop_min_area = cfg->crop_min_area;
     l->order = xmalloc((size_t)d->count * sizeof(int32_t));
     int depth = l->cfg.prefetch + 1; /* +1: the slot the caller holds */
     l->slots = xcalloc((size_t)depth, sizeof(Slot));

@@ -29,6 +29,7 @@ typedef struct LoaderConfig {
     float max_bad_fraction;
     int f64;             /* write F64 instead of F32 (parity runs) */
     const char *augment_preset; /* dataset name for the training pipeline; NULL = the dataset's kind */
+    float crop_min_area;        /* > 0: overrides the preset's smallest random-crop area fraction */
 } LoaderConfig;
 
 typedef struct Batch {

@@ -51,11 +51,13 @@ static const Key k_keys[] = {
     {"data", "test_list", K_STR, S(test_list), "", NULL, "dataset = list: DFER-CLIP-style test list"},
     {"data", "fold", K_INT, S(fold), "1", NULL, "fold 1..5 (DFEW, MAFW); ignored for FERV39k"},
     {"data", "frames", K_INT, S(frames), "16", NULL, "frames per clip (temporal segments)"},
-    {"data", "normalise", K_STR, S(normalise), "clip", "clip|raw",
-     "pixel normalisation: CLIP mean/std, or raw [0,1] (DFER-CLIP)"},
+    {"data", "normalise", K_STR, S(normalise), "auto", "auto|clip|raw",
+     "pixel normalisation: the method's own (auto: CLIP mean/std for FineCLIPER, raw [0,1] for DFER-CLIP), or forced"},
     {"data", "loader_threads", K_INT, S(loader_threads), "2", NULL, "decoding threads per rank"},
     {"data", "max_bad_fraction", K_FLOAT, S(max_bad_fraction), "0.05", NULL,
      "stop when more than this share of clips cannot be read"},
+    {"data", "crop_min_area", K_FLOAT, S(crop_min_area), "0.08", NULL,
+     "training crops cover U[this, 1] of the frame's area (DFER-CLIP: 0.08); larger is gentler"},
     {"train", "epochs", K_INT, S(epochs), "30", NULL, "training epochs"},
     {"train", "batch", K_INT, S(batch), "32", NULL, "global batch size in clips (split over ranks)"},
     {"train", "eval_batch", K_INT, S(eval_batch), "32", NULL, "evaluation batch size in clips"},
@@ -219,6 +221,8 @@ int config_validate(const Config *c, Err *err) {
         return err_set(err, "data.dataset = list needs data.train_list and data.test_list");
     if (c->frames < 1 || c->frames > 256) return err_set(err, "data.frames = %d is out of range (1..256)", c->frames);
     if (c->epochs < 1) return err_set(err, "train.epochs = %d must be at least 1", c->epochs);
+    if (!(c->crop_min_area > 0 && c->crop_min_area <= 1))
+        return err_set(err, "data.crop_min_area = %g is out of range (0, 1]", c->crop_min_area);
     if (c->batch < 1 || c->eval_batch < 1) return err_set(err, "train.batch and train.eval_batch must be positive");
     if (c->temperature <= 0) return err_set(err, "model.temperature must be positive");
     if (c->logit_scale <= 0) return err_set(err, "model.logit_scale must be positive");

@@ -36,9 +36,10 @@ typedef struct Config {
     char train_list[CFG_STR], test_list[CFG_STR]; /* dataset = list */
     int fold;
     int frames;
-    char normalise[8];        /* clip | raw */
+    char normalise[8];        /* auto | clip | raw */
     int loader_threads;
     float max_bad_fraction;
+    float crop_min_area;      /* random sized crop: area fraction ~ U[this, 1] */
     /* [train] */
     int epochs;
     int batch;                /* global batch (clips) */

@@ -130,3 +130,8 @@ void job_model_optimizer_config(const Config *cfg, const JobModel *m, OptimizerC
     oc->clip_norm = cfg->clip_norm;
     oc->no_decay_norms_and_embeddings = oc->kind == OPT_ADAMW;
 }
+
+int job_model_normalise_clip(const JobModel *m, const Config *cfg) {
+    if (!strcmp(cfg->normalise, "auto")) return !m->raw_pixels;
+    return !strcmp(cfg->normalise, "clip");
+}

@@ -32,6 +32,9 @@ void job_model_free(JobModel *m);
 /* The optimiser a run configures for this model: its kind, one learning rate per
  * group (optim.lr lists them in group order; a shorter list repeats its last),
  * weight decay, momentum, clipping; AdamW skips decay on norms and embeddings. */
+/* 1 when frames get CLIP's mean/std normalisation: data.normalise, where "auto"
+ * is the method's own (DFER-CLIP trains on raw [0,1] values). */
+int job_model_normalise_clip(const JobModel *m, const Config *cfg);
 void job_model_optimizer_config(const Config *cfg, const JobModel *m, OptimizerConfig *oc);
 
 #endif

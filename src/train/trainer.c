@@ -277,8 +277,9 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     if (optimizer_create(jm.params, &oc, &optim, err) != 0) goto done;
     LoaderConfig lc = {.global_batch = cfg->batch, .rank = g->rank, .world = g->size, .frames = cfg->frames,
                        .size = jm.image_size, .train = 1, .seed = (uint64_t)cfg->seed,
-                       .normalise_clip = !jm.raw_pixels && strcmp(cfg->normalise, "raw"), .threads = cfg->loader_threads,
-                       .prefetch = 2, .max_bad_fraction = cfg->max_bad_fraction, .f64 = jm.f64};
+                       .normalise_clip = job_model_normalise_clip(&jm, cfg), .threads = cfg->loader_threads,
+                       .prefetch = 2, .max_bad_fraction = cfg->max_bad_fraction, .f64 = jm.f64,
+                       .crop_min_area = cfg->crop_min_area};
     if (loader_create(&train, &lc, &tl, err) != 0) goto done;
     LoaderConfig ec = lc;
     ec.global_batch = cfg->eval_batch - cfg->eval_batch % g->size;
@@ -451,7 +452,7 @@ int eval_run(const char *run_dir, const char *eval_dataset, const char *eval_roo
     tmap_free(&m);
     LoaderConfig ec = {.global_batch = g->size * (cfg.eval_batch / g->size > 0 ? cfg.eval_batch / g->size : 1),
                        .rank = g->rank, .world = g->size, .frames = cfg.frames, .size = jm.image_size, .train = 0,
-                       .seed = (uint64_t)cfg.seed, .normalise_clip = !jm.raw_pixels && strcmp(cfg.normalise, "raw"),
+                       .seed = (uint64_t)cfg.seed, .normalise_clip = job_model_normalise_clip(&jm, &cfg),
                        .threads = cfg.loader_threads, .prefetch = 2, .max_bad_fraction = cfg.max_bad_fraction, .f64 = jm.f64};
     if (loader_create(&test, &ec, &el, err) != 0) goto out;
     Confusion cm;

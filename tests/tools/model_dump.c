@@ -109,7 +109,7 @@ int main(int argc, char **argv) {
     double *frames = xmalloc(nvals * sizeof(double));
     Rng r;
     rng_init(&r, 12, 0, 0, 0);
-    for (size_t k = 0; k < nvals; k++) frames[k] = m.raw_pixels ? rng_uniform(&r) : rng_normal(&r);
+    for (size_t k = 0; k < nvals; k++) frames[k] = job_model_normalise_clip(&m, &cfg) ? rng_normal(&r) : rng_uniform(&r);
     int32_t *labels = xmalloc((size_t)batch * sizeof(int32_t));
     for (int b = 0; b < batch; b++) labels[b] = (int32_t)rng_int(&r, classes);
 

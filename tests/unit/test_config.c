@@ -49,6 +49,15 @@ static void test_errors(void) {
     EXPECT(config_load_file(&c, "/nonexistent/x.ini", &err) != 0 && strstr(err.msg, "/nonexistent/x.ini"), "missing file");
     config_defaults(&c);
     EXPECT(config_validate(&c, &err) != 0 && strstr(err.msg, "model.weights"), "weights required");
+    config_set(&c, "model.weights=w.safetensors", &err);
+    config_set(&c, "data.root=/data", &err);
+    EXPECT(config_validate(&c, &err) == 0, "defaults with weights and root validate: %s", err.msg);
+    EXPECT(!strcmp(c.normalise, "auto") && c.crop_min_area == 0.08f, "normalise auto, crop area from 0.08 by default");
+    EXPECT(config_set(&c, "data.normalise=mean", &err) != 0 && strstr(err.msg, "auto|clip|raw"), "bad normalise: %s", err.msg);
+    config_set(&c, "data.crop_min_area=0", &err);
+    EXPECT(config_validate(&c, &err) != 0 && strstr(err.msg, "data.crop_min_area"), "crop area 0 refused: %s", err.msg);
+    config_set(&c, "data.crop_min_area=1.5", &err);
+    EXPECT(config_validate(&c, &err) != 0 && strstr(err.msg, "(0, 1]"), "crop area above 1 refused: %s", err.msg);
 }
 
 static void test_roundtrip(void) {

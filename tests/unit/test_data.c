@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "core/rng.h"
+#include "data/augment.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/sampler.h"
@@ -46,6 +48,29 @@ static void parse_error(const char *kind, const char *text, const char *needle) 
     Err err;
     EXPECT(dataset_parse(kind, text, strlen(text), "split.txt", "/root", &d, &err) != 0, "%s: '%s' rejected", kind, text);
     EXPECT(strstr(err.msg, needle) != NULL, "message '%s' contains '%s'", err.msg, needle);
+}
+
+/* The random sized crop's smallest area: 0.08 of the frame in DFER-CLIP's
+ * presets; a configured bound keeps every drawn crop at least that large. */
+static void test_crop_min_area(void) {
+    for (int k = 0; k < 2; k++) {
+        AugmentConfig cfg;
+        augment_preset("dfew", 112, 1, &cfg);
+        EXPECT(cfg.crop_min_area == 0.08f, "DFEW preset crops from 8%% of the area");
+        if (k) cfg.crop_min_area = 0.7f;
+        double smallest = 1.0;
+        for (int i = 0; i < 2000; i++) {
+            Rng r;
+            rng_init(&r, 3, (uint64_t)i, 0, 0);
+            AugmentDraw d;
+            augment_draw(&cfg, 160, 120, &r, &d);
+            if (d.fallback) continue;
+            double area = (double)d.crop_w * d.crop_h / (160.0 * 120.0);
+            if (area < smallest) smallest = area;
+        }
+        if (k) EXPECT(smallest >= 0.69, "with a bound of 0.7 the smallest crop covers %.3f", smallest);
+        else EXPECT(smallest < 0.2, "DFER-CLIP's rule draws small crops too (smallest %.3f)", smallest);
+    }
 }
 
 static void test_split_parsing(void) {
@@ -256,6 +281,7 @@ static void test_bad_clips(void) {
 
 int main(void) {
     TEST_RUN(test_sampler);
+    TEST_RUN(test_crop_min_area);
     TEST_RUN(test_split_parsing);
     TEST_RUN(make_datasets);
     TEST_RUN(test_layouts_read_back);
