@@ -2,9 +2,13 @@
 # The Slurm path on a real local cluster (munge + slurmctld + slurmd): sbatch
 # runs a small matrix with srun --mpi=pmix on 2 tasks; the test waits with a
 # deadline and checks the tables. The cluster is stopped on exit.
-# usage: slurm_matrix.sh DFER SOURCE_DIR SHARED_DIR
+# With "preempt": once training is under way the test sends the job's tasks
+# SIGUSR1 (as Slurm does before a time limit, `scancel --signal=USR1`); the
+# ranks checkpoint and exit 3, the batch script requeues the job, and the
+# requeued job resumes the interrupted jobs and completes the matrix.
+# usage: slurm_matrix.sh DFER SOURCE_DIR SHARED_DIR [preempt]
 set -euo pipefail
-dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
+dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3") mode=${4:-plain}
 tmp=$(mktemp -d /tmp/dfer-slurm-test-XXXXXX)
 state=$tmp/slurm
 cleanup() { "$src/jobs/local_slurm.sh" stop "$state" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
@@ -13,6 +17,8 @@ trap cleanup EXIT
 "$dfer" synth --layout dfew --clips 20 --size 48 --min-frames 6 --max-frames 10 --seed 3 --out "$tmp/data" 2>/dev/null
 "$dfer" init --arch tiny --seed 1 --out "$tmp/clip.safetensors" >/dev/null
 cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+epochs=1
+[ "$mode" = preempt ] && epochs=40 # long enough to be interrupted mid-run
 cat >"$tmp/matrix.ini" <<INI
 [matrix]
 name = slurm-test
@@ -21,7 +27,7 @@ datasets = dfew=$tmp/data
 folds = 1, 2
 backbones = tiny=$tmp/clip.safetensors
 [set]
-train.epochs = 1
+train.epochs = $epochs
 train.batch = 4
 train.eval_batch = 8
 data.frames = 2
@@ -30,15 +36,30 @@ data.loader_threads = 1
 INI
 jid=$(cd "$tmp" && DFER="$dfer" sbatch --parsable --ntasks=2 --output="$tmp/job-%j.out" \
       "$src/jobs/slurm/matrix.sbatch" "$tmp/matrix.ini" "$tmp/results")
-for _ in $(seq 600); do
+if [ "$mode" = preempt ]; then
+  for _ in $(seq 600); do # wait until both jobs have logged training steps
+    [ "$(cat "$tmp"/results/*/metrics.jsonl 2>/dev/null | grep -c '"type":"step"')" -ge 4 ] && break
+    sleep 0.2
+  done
+  scancel --signal=USR1 "$jid"
+  echo "sent SIGUSR1 to the tasks of job $jid"
+fi
+for _ in $(seq 1200); do
   [ -z "$(squeue -h -j "$jid" 2>/dev/null)" ] && break
   sleep 0.5
 done
 if [ -n "$(squeue -h -j "$jid" 2>/dev/null)" ]; then
-  echo "job $jid did not finish in 300 s ($(squeue -h -j "$jid" -o %T/%r))"; scancel "$jid"; exit 1
+  echo "job $jid did not finish in 600 s ($(squeue -h -j "$jid" -o %T/%r))"; cat "$tmp"/job-*.out; scancel "$jid"; exit 1
 fi
 state_line=$(scontrol show job "$jid" | grep -o "JobState=[A-Z]*")
 cat "$tmp"/job-*.out | tail -n 5
-[ "$state_line" = "JobState=COMPLETED" ] || { echo "job ended $state_line"; exit 1; }
+[ "$state_line" = "JobState=COMPLETED" ] || { echo "job ended $state_line"; cat "$tmp"/job-*.out; exit 1; }
 grep -q "finecliper (low) | [0-9]" "$tmp/results/tables.md" || { echo "no table row"; cat "$tmp/results/tables.md"; exit 1; }
+[ "$(ls "$tmp"/results/*/result.json | wc -l)" = 2 ] || { echo "not every job has a result"; exit 1; }
+if [ "$mode" = preempt ]; then
+  grep -q "stopped by signal 10" "$tmp"/job-*.out || { echo "no rank reported the signal"; cat "$tmp"/job-*.out; exit 1; }
+  grep -q "requeueing job $jid" "$tmp"/job-*.out || { echo "the batch script did not requeue"; cat "$tmp"/job-*.out; exit 1; }
+  grep -q "resuming .* at epoch" "$tmp"/job-*.out || { echo "the requeued job did not resume"; cat "$tmp"/job-*.out; exit 1; }
+  echo "SIGUSR1 -> checkpoint, exit 3, requeue -> $(grep -o 'resuming .* at epoch [0-9]*, step [0-9]*' "$tmp"/job-*.out | sed "s|$tmp/||" | head -n 2 | tr '\n' ';') -> completed"
+fi
 echo "sbatch + srun --mpi=pmix ran the matrix ($(ls -d "$tmp"/results/*/ | wc -l) jobs) and wrote the tables"

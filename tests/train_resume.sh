@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Resume: a run stopped after step 3 (mid-epoch) or step 5 (in the next epoch)
-# and resumed ends with bitwise the same trained parameters as an uninterrupted
-# run, for FineCLIPER and DFER-CLIP; a checkpoint of another architecture is
-# refused with a clear message.
+# Resume: a run stopped after step 3 (mid-epoch) or step 5 (in the next epoch),
+# or by SIGUSR1 after step 4 (exit status 3), and resumed ends with bitwise the
+# same trained parameters as an uninterrupted run, for FineCLIPER and DFER-CLIP;
+# a checkpoint of another architecture is refused with a clear message.
 # usage: train_resume.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$1 src=$2 shared=$3
@@ -30,6 +30,20 @@ for method in finecliper dfer_clip; do
       echo "$method: stopped after $stop steps and resumed: parameters DIFFER"; exit 1
     fi
   done
+  # preemption: SIGUSR1 (as Slurm sends before the time limit) after step 4: the run checkpoints, exits 3,
+  # and resuming gives the uninterrupted run's parameters
+  out="$tmp/$method-signal"
+  set +e
+  "$dfer" train "${common[@]}" --out "$out" --signal-after 4 >"$tmp/signal.log" 2>&1
+  rc=$?
+  set -e
+  [ $rc = 3 ] || { echo "$method: a run stopped by SIGUSR1 exited $rc, not 3"; cat "$tmp/signal.log"; exit 1; }
+  grep -q "stopped by signal 10 after epoch 1 step 4" "$tmp/signal.log" || { echo "no stop message"; cat "$tmp/signal.log"; exit 1; }
+  [ ! -f "$out/model.safetensors" ] || { echo "an interrupted run must not write its final model"; exit 1; }
+  "$dfer" train "${common[@]}" --out "$out" --resume >/dev/null
+  cmp -s "$tmp/$method-full/model.safetensors" "$out/model.safetensors" \
+    || { echo "$method: stopped by SIGUSR1 and resumed: parameters DIFFER"; exit 1; }
+  echo "$method: stopped by SIGUSR1 after 4 steps (exit 3) and resumed: parameters bitwise identical"
 done
 # a checkpoint of another architecture
 "$dfer" init --arch small --seed 2 --out "$tmp/other.safetensors" >/dev/null

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/stop.h"
 #include "train/runner.h"
 
 static void usage(void) {
@@ -35,9 +36,11 @@ int cmd_matrix(int argc, char **argv) {
     dist_init(&d, &argc, &argv);
     Err err;
     int failed = 0;
+    stop_signals_install();
     int rc = matrix_run(&ro, &d, &failed, &err);
     int rank = d.rank;
     dist_finalize(&d);
+    if (rc == DFER_EXIT_INTERRUPTED) return DFER_EXIT_INTERRUPTED;
     if (rc != 0) return cli_fail(&err);
     if (failed && rank == 0) fprintf(stderr, "dfer matrix: %d job%s failed (see their result.json)\n", failed, failed > 1 ? "s" : "");
     return failed ? 1 : 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/stop.h"
 #include "mpi/dist.h"
 #include "train/trainer.h"
 
@@ -17,14 +18,19 @@ static void train_usage(void) {
            "`dfer config --markdown` lists every key.\n\n"
            "  --resume               continue from DIR/checkpoint.safetensors (bitwise the same end result)\n"
            "  --checkpoint-every N   also checkpoint every N steps (default: at the end of each epoch)\n"
-           "  --stop-after N         stop after N steps of this call, checkpointing first (for tests)\n");
+           "  --stop-after N         stop after N steps of this call, checkpointing first (for tests)\n"
+           "  --signal-after N       send this process SIGUSR1 after N steps (tests of preemption)\n\n"
+           "On SIGUSR1 (Slurm's --signal before the time limit), SIGTERM or Ctrl-C the run finishes\n"
+           "its step, checkpoints and exits with status 3; --resume continues it. A second signal\n"
+           "ends it at once.\n");
 }
 
 static int parse_config(int argc, char **argv, Config *cfg, const char **out, TrainOptions *to) {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
                                          {"out", required_argument, 0, 'o'},    {"resume", no_argument, 0, 'r'},
                                          {"checkpoint-every", required_argument, 0, 'k'},
-                                         {"stop-after", required_argument, 0, 'x'}, {"help", no_argument, 0, 'h'},
+                                         {"stop-after", required_argument, 0, 'x'}, {"signal-after", required_argument, 0, 'g'},
+                                         {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     config_defaults(cfg);
     Err err;
@@ -43,6 +49,7 @@ static int parse_config(int argc, char **argv, Config *cfg, const char **out, Tr
         case 'r': to->resume = 1; break;
         case 'k': to->checkpoint_every_steps = atoi(optarg); break;
         case 'x': to->stop_after_steps = atoi(optarg); break;
+        case 'g': to->signal_after_steps = atoi(optarg); break;
         case 'h': train_usage(); return 0;
         default: return cli_usage_error("train", "unknown option");
         }
@@ -71,11 +78,12 @@ int cmd_train(int argc, char **argv) {
         dist_finalize(&d);
         return cli_fail(&err);
     }
+    stop_signals_install();
     rc = train_run(&cfg, &to, &g, &err);
     group_free(&g);
     dist_finalize(&d);
     if (rc < 0) return cli_fail(&err);
-    return 0;
+    return rc == DFER_EXIT_INTERRUPTED ? DFER_EXIT_INTERRUPTED : 0;
 }
 
 static void eval_usage(void) {

@@ -7,6 +7,7 @@
 
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/stop.h"
 #include "train/matrix.h"
 #include "train/table.h"
 #include "train/trainer.h"
@@ -99,10 +100,14 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     }
     JobCounter counter;
     job_counter_create(&counter);
-    int failed = 0, ran = 0;
+    int failed = 0, ran = 0, interrupted = 0;
     for (;;) {
         int64_t next = 0;
-        if (g.rank == 0) next = job_counter_next(&counter);
+        /* After a stop signal (core/stop.h) the group starts no further job. */
+        if (g.rank == 0) {
+            next = job_counter_next(&counter);
+            if (next < n && stop_requested()) interrupted = 1, next = n;
+        }
         group_bcast(&g, &next, sizeof next);
         if (next >= n) break;
         const Job *j = &jobs[next];
@@ -129,6 +134,11 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             free(id_json);
         }
         ran++;
+        if (rc == DFER_EXIT_INTERRUPTED) {
+            interrupted = 1;
+            if (g.rank == 0) log_warn("[group %d] %s: interrupted by a signal, checkpointed; it resumes on the next run", g.index, j->id);
+            break;
+        }
         if (rc != 0) {
             failed++;
             if (g.rank == 0) {
@@ -142,6 +152,8 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     int total_failed = 0;
     CHECK_MPI(MPI_Allreduce(&failed, &total_failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
     *failed_jobs = total_failed / g.size;
+    int any_interrupted = 0;
+    CHECK_MPI(MPI_Allreduce(&interrupted, &any_interrupted, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     if (d->rank == 0) {
         ResultSet *rs;
         if (results_load(results, &rs, err) == 0) {
@@ -164,5 +176,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     }
     group_free(&g);
     free(jobs);
-    return 0;
+    if (any_interrupted && d->rank == 0)
+        log_warn("matrix %s: interrupted by a signal; unfinished jobs are checkpointed and resume on the next run", m.name);
+    return any_interrupted ? DFER_EXIT_INTERRUPTED : 0;
 }

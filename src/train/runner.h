@@ -16,7 +16,8 @@ typedef struct RunnerOptions {
     const char *command;
 } RunnerOptions;
 
-/* Returns 0 when every job finished (done or failed-and-recorded), -1 on an error that stops the matrix. */
+/* Returns 0 when every job finished (done or failed-and-recorded), DFER_EXIT_INTERRUPTED when a stop
+ * signal ended it early (unfinished jobs are checkpointed), -1 on an error that stops the matrix. */
 int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *err);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <cJSON.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/stop.h"
 #include "core/timer.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -229,6 +231,19 @@ static int open_split(const Config *cfg, Split split, Dataset *d, Err *err) {
     return dataset_open(cfg->dataset, cfg->root, split, cfg->fold, d, err);
 }
 
+/* Whether any rank of the group has received a stop signal (core/stop.h): all
+ * ranks of a group take the same decision at the same step. */
+static int group_stop_requested(Group *g) {
+    int64_t flag = stop_requested() != 0;
+    group_allreduce_i64(g, &flag, 1);
+    return flag > 0;
+}
+
+static void log_stopped(const char *out_dir, const Position *pos) {
+    log_warn("stopped by signal %d after epoch %d step %d: checkpoint written in %s; run again with --resume to continue",
+             stop_requested(), pos->epoch + 1, pos->step, out_dir);
+}
+
 int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     if (config_validate(cfg, err) != 0) return -1;
     if (fs_mkdirs(opt->out_dir, err) != 0) return -1;
@@ -351,13 +366,17 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
                 loss_window = 0, window = 0;
             }
             int at_epoch_end = pos.step >= steps;
+            if (opt->signal_after_steps > 0 && steps_run == opt->signal_after_steps) CHECK_SYS(raise(SIGUSR1));
             int stop_now = opt->stop_after_steps > 0 && steps_run >= opt->stop_after_steps;
-            if (!at_epoch_end && (stop_now || (opt->checkpoint_every_steps > 0 && pos.step % opt->checkpoint_every_steps == 0))) {
+            int signalled = group_stop_requested(g);
+            if (!at_epoch_end &&
+                (stop_now || signalled || (opt->checkpoint_every_steps > 0 && pos.step % opt->checkpoint_every_steps == 0))) {
                 if (lead && save_checkpoint(opt->out_dir, &jm, &optim, &pos, err) != 0) goto done;
                 group_barrier(g);
             }
-            if (stop_now && !at_epoch_end) {
-                status = 2;
+            if ((stop_now || signalled) && !at_epoch_end) {
+                status = signalled ? DFER_EXIT_INTERRUPTED : 2;
+                if (signalled && lead) log_stopped(opt->out_dir, &pos);
                 goto done;
             }
         }
@@ -393,8 +412,10 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         if (lead && save_checkpoint(opt->out_dir, &jm, &optim, &next, err) != 0) goto done;
         group_barrier(g);
         int stop_now = opt->stop_after_steps > 0 && steps_run >= opt->stop_after_steps && next.epoch < cfg->epochs;
-        if (stop_now) {
-            status = 2;
+        int signalled = group_stop_requested(g) && next.epoch < cfg->epochs;
+        if (stop_now || signalled) {
+            status = signalled ? DFER_EXIT_INTERRUPTED : 2;
+            if (signalled && lead) log_stopped(opt->out_dir, &next);
             goto done;
         }
     }

@@ -21,12 +21,14 @@ typedef struct TrainOptions {
     int resume;
     int stop_after_steps;       /* > 0: stop (after checkpointing) once this many steps ran in this call: tests */
     int checkpoint_every_steps; /* 0: at the end of every epoch only */
+    int signal_after_steps;     /* > 0: raise SIGUSR1 once this many steps ran in this call: tests of preemption */
     const char *command;        /* recorded in result.json */
     const char *job_json;       /* extra identity fields (method, dataset, fold, ...) merged into result.json, or NULL */
 } TrainOptions;
 
 /* Trains (or resumes) a job. Returns 0 when finished, 2 when stopped early by
- * stop_after_steps, -1 with a message on failure. All ranks of g must call it. */
+ * stop_after_steps, DFER_EXIT_INTERRUPTED (core/stop.h) when stopped by a signal
+ * after checkpointing, -1 with a message on failure. All ranks of g must call it. */
 int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err);
 
 /* Evaluates the trainable parameters of a run directory on the test split
