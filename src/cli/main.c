@@ -6,10 +6,8 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "core/version.h"
 
-#ifndef DFER_GIT_COMMIT
-#define DFER_GIT_COMMIT "unknown"
-#endif
 
 typedef struct Command {
     const char *name;
@@ -65,7 +63,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-        printf("dfer 0.1 (commit %s)\n", DFER_GIT_COMMIT);
+        printf("dfer 0.1 (commit %s)\n", dfer_git_commit);
         return 0;
     }
     for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/stop.h"
 #include "core/timer.h"
+#include "core/version.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "io/safetensors.h"
@@ -19,9 +20,6 @@
 #include "train/metrics.h"
 #include "train/optim.h"
 
-#ifndef DFER_GIT_COMMIT
-#define DFER_GIT_COMMIT "unknown"
-#endif
 
 typedef struct Position {
     int epoch, step;          /* the next step to run */
@@ -80,6 +78,17 @@ static int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer 
         snprintf(name, sizeof name, "optimizer.state%d", which + 1);
         rc = add_host_copy(&m, jm->ops, name, all, err);
     }
+    /* The best and last evaluations' confusion matrices [C,C]: a resumed run reports what an uninterrupted one would. */
+    const Confusion *cms[2] = {pos->has_best ? &pos->best_cm : NULL, pos->has_last ? &pos->last_cm : NULL};
+    static const char *cm_names[2] = {"metrics.best_confusion", "metrics.last_confusion"};
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        if (!cms[k]) continue;
+        int64_t shape[2] = {cms[k]->classes, cms[k]->classes};
+        int64_t *counts = xmalloc((size_t)(shape[0] * shape[1]) * sizeof(int64_t));
+        for (int64_t i = 0; i < shape[0] * shape[1]; i++) counts[i] = cms[k]->counts[i];
+        tmap_own(&m, counts);
+        rc = tmap_add(&m, cm_names[k], DT_I64, 2, shape, counts, 0, err);
+    }
     char meta_json[1024];
     snprintf(meta_json, sizeof meta_json,
              "{\"epoch\":%d,\"step\":%d,\"optimizer_steps\":%d,\"best_war\":%.17g,\"best_uar\":%.17g,\"best_epoch\":%d}",
@@ -123,6 +132,22 @@ static int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Positi
         pos->best_uar = cJSON_GetObjectItem(o, "best_uar")->valuedouble;
         pos->best_epoch = (int)cJSON_GetObjectItem(o, "best_epoch")->valuedouble;
         opt->step = pos->opt_steps;
+    }
+    static const char *cm_names[2] = {"metrics.best_confusion", "metrics.last_confusion"};
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        const TensorEntry *t = tmap_find(&m, cm_names[k]);
+        if (!t) continue; /* no evaluation before the checkpoint */
+        int C = jm->num_classes;
+        if (t->dtype != DT_I64 || t->ndim != 2 || t->shape[0] != C || t->shape[1] != C) {
+            rc = err_set(err, "%s: %s is not a %dx%d I64 confusion matrix", path, cm_names[k], C, C);
+            break;
+        }
+        Confusion *cm = k ? &pos->last_cm : &pos->best_cm;
+        confusion_init(cm, C);
+        memcpy(cm->counts, t->data, (size_t)C * C * sizeof(int64_t));
+        scores_compute(cm, k ? &pos->last : &pos->best);
+        if (k) pos->has_last = 1;
+        else pos->has_best = 1;
     }
     cJSON_Delete(o);
     tmap_free(&m);
@@ -211,7 +236,7 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
         cJSON_AddNumberToObject(params, jm->group_names[gi], (double)paramset_group_numel(jm->params, gi));
     cJSON_AddNumberToObject(o, "seed", cfg->seed);
     cJSON_AddNumberToObject(o, "seconds", seconds);
-    cJSON_AddStringToObject(o, "commit", DFER_GIT_COMMIT);
+    cJSON_AddStringToObject(o, "commit", dfer_git_commit);
     if (opt->command) cJSON_AddStringToObject(o, "command", opt->command);
     char host[256] = "";
     gethostname(host, sizeof host - 1);

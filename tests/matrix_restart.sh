@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The job matrix under mpirun with 4 ranks and ranks_per_job 2: two groups run
+# different jobs at once. A run killed midway (SIGKILL to every rank: no chance
+# to checkpoint on the way out) and started again skips its finished jobs,
+# resumes the others from their last checkpoints, and ends with the results of
+# an uninterrupted run: bitwise-identical trained parameters, the same
+# result.json for every job (best and last epochs, confusion matrices), the same tables.
+# usage: matrix_restart.sh DFER SOURCE_DIR SHARED_DIR
+set -euo pipefail
+dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
+tmp=$(mktemp -d /tmp/dfer-matrix-restart-XXXXXX)
+pgid=
+cleanup() { [ -n "$pgid" ] && pkill -KILL -s "$pgid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+"$dfer" synth --layout dfew --clips 24 --size 48 --min-frames 6 --max-frames 10 --seed 6 --out "$tmp/data" 2>/dev/null
+"$dfer" init --arch tiny --seed 1 --out "$tmp/clip.safetensors" >/dev/null
+cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+cat >"$tmp/matrix.ini" <<INI
+[matrix]
+name = restart-test
+ranks_per_job = 2
+methods = finecliper=$src/configs/synth/finecliper.ini, dfer_clip=$src/configs/synth/dfer_clip.ini
+datasets = dfew=$tmp/data
+folds = 1, 2
+backbones = tiny=$tmp/clip.safetensors
+[set]
+train.epochs = 4
+train.batch = 4
+train.eval_batch = 8
+data.frames = 2
+train.threads = 1
+data.loader_threads = 1
+INI
+mpi=(mpirun --oversubscribe --mca btl self,vader -np 4 "$dfer" matrix "$tmp/matrix.ini")
+"${mpi[@]}" --results "$tmp/full" >"$tmp/full.log" 2>&1
+grep -q "\[group 0\] job" "$tmp/full.log" && grep -q "\[group 1\] job" "$tmp/full.log" \
+  || { echo "the two groups did not both run jobs"; cat "$tmp/full.log"; exit 1; }
+# the interrupted run: killed once a job has finished and another has a checkpoint but no result
+setsid "${mpi[@]}" --results "$tmp/cut" >"$tmp/cut1.log" 2>&1 &
+pgid=$!
+killed=0
+for _ in $(seq 1200); do
+  done_jobs=$({ find "$tmp/cut" -name result.json 2>/dev/null || true; } | wc -l)
+  partial=0
+  for d in "$tmp"/cut/*/; do
+    # evaluated (and checkpointed) 1 or 2 of its 4 epochs: at least 2 epochs still to run
+    evals=$({ grep -c '"type":"eval"' "$d/metrics.jsonl" 2>/dev/null || true; })
+    if [ ! -f "$d/result.json" ] && [ "${evals:-0}" -ge 1 ] && [ "${evals:-0}" -le 2 ]; then partial=1; fi
+  done
+  # every process of the session: Open MPI gives each rank its own process group
+  if [ "$done_jobs" -ge 1 ] && [ "$partial" = 1 ]; then pkill -KILL -s "$pgid"; killed=1; break; fi
+  kill -0 "$pgid" 2>/dev/null || break
+  sleep 0.1
+done
+wait "$pgid" 2>/dev/null || true
+pgid=
+[ "$killed" = 1 ] || { echo "the run ended before it could be killed midway"; cat "$tmp/cut1.log"; exit 1; }
+echo "killed the matrix with $(find "$tmp/cut" -name result.json | wc -l) of 4 jobs finished"
+"${mpi[@]}" --results "$tmp/cut" >"$tmp/cut2.log" 2>&1
+grep -q "already finished, skipped" "$tmp/cut2.log" || { echo "no finished job was skipped"; cat "$tmp/cut2.log"; exit 1; }
+grep -q "resuming .* at epoch" "$tmp/cut2.log" || { echo "no job resumed from a checkpoint"; cat "$tmp/cut2.log"; exit 1; }
+for d in "$tmp"/full/*/; do
+  job=$(basename "$d")
+  cmp -s "$d/model.safetensors" "$tmp/cut/$job/model.safetensors" \
+    || { echo "$job: trained parameters differ after the restart"; exit 1; }
+  python3 - "$d/result.json" "$tmp/cut/$job/result.json" <<'PY' || { echo "$job: results differ after the restart"; exit 1; }
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for r in (a, b):
+    for k in ("seconds", "command", "host"):  # the run's own circumstances
+        r.pop(k, None)
+if a != b:
+    print({k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)})
+    sys.exit(1)
+PY
+done
+cmp -s "$tmp/full/tables.md" "$tmp/cut/tables.md" || { echo "tables differ"; diff "$tmp/full/tables.md" "$tmp/cut/tables.md"; exit 1; }
+echo "killed midway and restarted: 4 jobs with bitwise-identical parameters, the same results and tables as the uninterrupted run"
