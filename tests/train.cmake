@@ -18,3 +18,5 @@ set_tests_properties(train_bad_input PROPERTIES TIMEOUT 600)
 add_test(NAME matrix_kill_restart
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_restart.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_kill_restart PROPERTIES TIMEOUT 600)
+# Every shipped config and matrix is valid (paper matrices, demo, synth).
+add_test(NAME configs_valid COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/configs_check.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})

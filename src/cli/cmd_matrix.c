@@ -9,26 +9,38 @@
 
 static void usage(void) {
     printf("usage: mpirun -np N dfer matrix MATRIX.ini [--results DIR]\n"
-           "       srun --mpi=pmix dfer matrix MATRIX.ini          (inside sbatch; see jobs/)\n\n"
+           "       srun --mpi=pmix dfer matrix MATRIX.ini          (inside sbatch; see jobs/)\n"
+           "       dfer matrix --list MATRIX.ini\n\n"
            "Expands the matrix (methods x datasets x folds x backbones x seeds x settings) into jobs with\n"
            "stable ids, splits the ranks into groups of matrix.ranks_per_job, and lets each group take the\n"
            "next unfinished job until none is left. Every job writes DIR/<job>/result.json; starting the\n"
            "same matrix again skips finished jobs and resumes the others from their checkpoints. At the\n"
            "end the tables are printed and written to DIR/tables.{md,tex,csv}.\n\n"
-           "  --results DIR   where the jobs go (default results/<matrix name>)\n");
+           "  --results DIR   where the jobs go (default results/<matrix name>)\n"
+           "  --list          print the jobs and whether each one's configuration is valid (\"ok\"),\n"
+           "                  waits for a feature not built yet, or has an error; runs nothing\n\n"
+           "On SIGUSR1, SIGTERM or Ctrl-C every group checkpoints its job at the next step and the\n"
+           "command exits with status 3; running it again resumes (jobs/slurm/matrix.sbatch requeues).\n");
 }
 
 int cmd_matrix(int argc, char **argv) {
-    static const struct option opts[] = {{"results", required_argument, 0, 'r'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"results", required_argument, 0, 'r'}, {"list", no_argument, 0, 'l'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *results = NULL;
+    int list = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'r') results = optarg;
+        else if (c == 'l') list = 1;
         else if (c == 'h') return usage(), 0;
         else return cli_usage_error("matrix", "unknown option");
     }
     if (argc - optind != 1) return cli_usage_error("matrix", "give one MATRIX.ini");
+    if (list) {
+        Err err;
+        return matrix_list(argv[optind], stdout, &err) ? cli_fail(&err) : 0;
+    }
     char command[4096] = "dfer";
     for (int i = 0; i < argc; i++) snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
     RunnerOptions ro = {.matrix_path = argv[optind], .results_dir = results, .command = command};

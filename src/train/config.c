@@ -213,6 +213,12 @@ int config_set(Config *c, const char *assignment, Err *err) {
     return set_value(c, k, eq + 1, err) == 0 ? 0 : err_prefix(err, "--set: ");
 }
 
+const char *config_unbuilt(const Config *c) {
+    if (strcmp(c->variant, "low") && !strcmp(c->method, "finecliper"))
+        return "model.variant: only FineCLIPER's low level exists so far (its middle and high levels are not built yet)";
+    return NULL;
+}
+
 int config_validate(const Config *c, Err *err) {
     if (!c->weights[0]) return err_set(err, "model.weights is not set (a CLIP checkpoint; `dfer init` makes a random one)");
     if (!c->root[0] && strcmp(c->dataset, "list"))
@@ -230,9 +236,8 @@ int config_validate(const Config *c, Err *err) {
     if (c->contexts < 1 || c->contexts > 32) return err_set(err, "model.contexts = %d is out of range (1..32)", c->contexts);
     if (strcmp(c->dataset, "ferv39k") && strcmp(c->dataset, "list") && (c->fold < 1 || c->fold > 5))
         return err_set(err, "data.fold = %d: %s has folds 1..5", c->fold, c->dataset);
-    if (strcmp(c->variant, "low") && !strcmp(c->method, "finecliper"))
-        return err_set(err, "model.variant = %s: only the low level exists so far (FineCLIPER's middle and high levels are "
-                            "not built yet)", c->variant);
+    const char *unbuilt = config_unbuilt(c);
+    if (unbuilt) return err_set(err, "%s", unbuilt);
     for (int i = 0; i < c->n_lr; i++)
         if (c->lr[i] < 0) return err_set(err, "optim.lr value %d is negative", i + 1);
     return 0;

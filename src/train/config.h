@@ -69,7 +69,9 @@ void config_defaults(Config *c);
 int config_load_file(Config *c, const char *path, Err *err);
 /* Applies "section.key=value". */
 int config_set(Config *c, const char *assignment, Err *err);
-/* Cross-key checks (method-specific ranges, required paths). */
+/* Why a valid configuration cannot run yet (it needs a feature not built), or NULL. */
+const char *config_unbuilt(const Config *c);
+/* Cross-key checks (method-specific ranges, required paths); includes config_unbuilt. */
 int config_validate(const Config *c, Err *err);
 /* Writes the resolved configuration as INI (all keys). */
 void config_write(const Config *c, FILE *out);

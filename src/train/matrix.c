@@ -14,12 +14,13 @@ static char *trim(char *s) {
     return s;
 }
 
-/* Splits "a=b, c=d" into entries; with need_value, every item must have "=". */
+/* Splits "a=b, c=d" into entries appended to out[*n..]; with need_value, every
+ * item must have "=". Appending lets a long list continue on indented lines
+ * (inih passes each continuation line as another value of the same key). */
 static int parse_entries(const char *key, const char *value, MatrixEntry *out, int *n, int need_value, Err *err) {
     char buf[4096], *save = NULL;
     if (strlen(value) >= sizeof buf) return err_set(err, "matrix.%s is too long", key);
     strcpy(buf, value);
-    *n = 0;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         tok = trim(tok);
         if (!*tok) continue;
@@ -42,9 +43,11 @@ static int parse_entries(const char *key, const char *value, MatrixEntry *out, i
 
 static int parse_ints(const char *key, const char *value, int *out, int max, int *n, Err *err) {
     MatrixEntry tmp[MATRIX_MAX_AXIS];
+    int first = *n;
+    for (int i = 0; i < *n; i++) snprintf(tmp[i].name, sizeof tmp[i].name, "%d", out[i]);
     if (parse_entries(key, value, tmp, n, 0, err) != 0) return -1;
     if (*n > max) return err_set(err, "matrix.%s has more than %d values", key, max);
-    for (int i = 0; i < *n; i++) {
+    for (int i = first; i < *n; i++) {
         char *end;
         long v = strtol(tmp[i].name, &end, 10);
         if (*end || end == tmp[i].name) return err_set(err, "matrix.%s: '%s' is not an integer", key, tmp[i].name);
@@ -88,8 +91,11 @@ static int on_key(void *user, const char *section, const char *name, const char 
         rc = parse_ints(name, value, m->seeds, MATRIX_MAX_AXIS, &m->n_seeds, ctx->err);
     } else if (!strcmp(name, "settings")) {
         MatrixEntry tmp[MATRIX_MAX_AXIS];
+        int first = m->n_settings;
+        for (int i = 0; i < first; i++) snprintf(tmp[i].name, sizeof tmp[i].name, "%s", m->settings[i]);
         rc = parse_entries(name, value, tmp, &m->n_settings, 0, ctx->err);
-        for (int i = 0; rc == 0 && i < m->n_settings; i++) snprintf(m->settings[i], sizeof m->settings[0], "%.63s", tmp[i].name);
+        for (int i = first; rc == 0 && i < m->n_settings; i++)
+            snprintf(m->settings[i], sizeof m->settings[0], "%.63s", tmp[i].name);
     } else {
         rc = err_set(ctx->err, "unknown key matrix.%s", name);
     }
@@ -113,9 +119,6 @@ static int known_dataset(const char *name) {
 int matrix_load(const char *path, Matrix *m, Err *err) {
     memset(m, 0, sizeof *m);
     m->ranks_per_job = 1;
-    m->folds[0] = 1, m->n_folds = 1;
-    m->seeds[0] = 1, m->n_seeds = 1;
-    strcpy(m->settings[0], "supervised"), m->n_settings = 1;
     snprintf(m->path, sizeof m->path, "%s", path);
     LoadCtx ctx = {m, err, 0};
     int rc = ini_parse(path, on_key, &ctx);
@@ -124,6 +127,10 @@ int matrix_load(const char *path, Matrix *m, Err *err) {
         if (!ctx.failed) err_set(err, "syntax error");
         return err_prefix(err, "%s:%d: ", path, rc);
     }
+    /* defaults of the axes a file leaves out */
+    if (!m->n_folds) m->folds[0] = 1, m->n_folds = 1;
+    if (!m->n_seeds) m->seeds[0] = 1, m->n_seeds = 1;
+    if (!m->n_settings) strcpy(m->settings[0], "supervised"), m->n_settings = 1;
     if (!m->name[0]) return err_set(err, "%s: matrix.name is missing", path);
     if (!m->n_methods || !m->n_datasets || !m->n_backbones)
         return err_set(err, "%s: matrix.methods, matrix.datasets and matrix.backbones are required", path);

@@ -68,6 +68,49 @@ static int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
     return 0;
 }
 
+static const char k_zeroshot_unbuilt[] = "the zero-shot setting (contrastive training on captions) is not built yet";
+
+/* A job's configuration, or why it cannot run (yet). */
+static int job_resolve(const Matrix *m, const Job *j, Config *cfg, Err *err) {
+    if (!strcmp(j->setting, "zeroshot")) return err_set(err, "%s", k_zeroshot_unbuilt);
+    if (job_config(m, j, cfg, err) != 0) return -1;
+    return config_validate(cfg, err);
+}
+
+int matrix_list(const char *matrix_path, FILE *out, Err *err) {
+    Matrix m;
+    if (matrix_load(matrix_path, &m, err) != 0) return -1;
+    Job *jobs;
+    int n;
+    if (matrix_expand(&m, &jobs, &n, err) != 0) return -1;
+    int bad = 0, waiting = 0;
+    for (int i = 0; i < n; i++) {
+        Config cfg;
+        Err jerr;
+        const char *unbuilt = !strcmp(jobs[i].setting, "zeroshot") ? k_zeroshot_unbuilt : NULL;
+        if (!unbuilt && job_config(&m, &jobs[i], &cfg, &jerr) == 0) unbuilt = config_unbuilt(&cfg);
+        else if (!unbuilt) {
+            fprintf(out, "%-60s  ERROR: %s\n", jobs[i].id, jerr.msg);
+            bad++;
+            continue;
+        }
+        if (unbuilt) {
+            fprintf(out, "%-60s  waits: %s\n", jobs[i].id, unbuilt);
+            waiting++;
+        } else if (config_validate(&cfg, &jerr) != 0) {
+            fprintf(out, "%-60s  ERROR: %s\n", jobs[i].id, jerr.msg);
+            bad++;
+        } else {
+            fprintf(out, "%-60s  ok\n", jobs[i].id);
+        }
+    }
+    fprintf(out, "matrix %s: %d jobs, %d runnable, %d waiting for features not built yet, %d with errors\n", m.name, n,
+            n - waiting - bad, waiting, bad);
+    free(jobs);
+    if (bad) return err_set(err, "%s: %d job%s cannot be configured (see above)", matrix_path, bad, bad > 1 ? "s" : "");
+    return 0;
+}
+
 int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *err) {
     Matrix m;
     if (matrix_load(opt->matrix_path, &m, err) != 0) return -1;
@@ -121,10 +164,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         Config cfg;
         Err jerr;
         int rc = 0;
-        if (!strcmp(j->setting, "zeroshot"))
-            rc = err_set(&jerr, "the zero-shot setting (contrastive training on captions) is not built yet");
-        else
-            rc = job_config(&m, j, &cfg, &jerr);
+        rc = job_resolve(&m, j, &cfg, &jerr);
         if (rc == 0) {
             cJSON *id = job_identity(j);
             char *id_json = cJSON_PrintUnformatted(id);

@@ -8,6 +8,8 @@
 #ifndef DFER_TRAIN_RUNNER_H
 #define DFER_TRAIN_RUNNER_H
 
+#include <stdio.h>
+
 #include "mpi/dist.h"
 
 typedef struct RunnerOptions {
@@ -16,6 +18,9 @@ typedef struct RunnerOptions {
     const char *command;
 } RunnerOptions;
 
+/* Expands a matrix and prints each job id with "ok", "waits: <feature not built yet>" or
+ * "ERROR: <why its configuration is invalid>" (no training, no MPI). -1 when any job has an error. */
+int matrix_list(const char *matrix_path, FILE *out, Err *err);
 /* Returns 0 when every job finished (done or failed-and-recorded), DFER_EXIT_INTERRUPTED when a stop
  * signal ended it early (unfinished jobs are checkpointed), -1 on an error that stops the matrix. */
 int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *err);
