@@ -352,15 +352,23 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         int steps = loader_steps_per_epoch(tl);
         if (cfg->max_steps_per_epoch > 0 && steps > cfg->max_steps_per_epoch) steps = cfg->max_steps_per_epoch;
         double t_epoch = time_now(), loss_window = 0;
+        /* seconds in this logging window: waiting for data, forward+backward, gradient all-reduce (with the wait
+         * for the slowest rank), the rest of the step (update) */
+        double data_s = 0, compute_s = 0, allreduce_s = 0, step_s = 0;
         int window = 0;
         Batch b;
         while (pos.step < steps) {
+            double t0 = time_now();
             int rc = loader_next(tl, &b, err);
             if (rc < 0) goto done;
             if (rc > 0) break;
+            double t1 = time_now();
             paramset_zero_grads(jm.params);
             double loss = job_model_step(&jm, b.frames, b.labels, b.n, 1, 1.0f / (float)cfg->batch, NULL);
+            double t2 = time_now();
             group_allreduce(g, grads, 0);
+            double t3 = time_now();
+            data_s += t1 - t0, compute_s += t2 - t1, allreduce_s += t3 - t2;
             loss = group_sum_double(g, loss) / cfg->batch;
             double lr_factor = schedule_factor(&sc, pos.epoch, (double)pos.step / steps), norm;
             OptStepResult r = isfinite(loss) ? optimizer_step(&optim, (float)lr_factor, &norm) : OPT_STEP_SKIPPED_NONFINITE;
@@ -371,6 +379,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
                 }
                 if (lead) log_warn("epoch %d step %d: non-finite loss or gradient, update skipped", pos.epoch + 1, pos.step);
             }
+            step_s += time_now() - t0;
             pos.opt_steps = optim.step;
             pos.step++;
             steps_run++;
@@ -385,10 +394,12 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
                          cfg->epochs, pos.step, steps, loss_window / window, oc.lr[0] * lr_factor, norm, rate, eta_s);
                 char line[512];
                 snprintf(line, sizeof line,
-                         "{\"type\":\"step\",\"epoch\":%d,\"step\":%d,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,\"clips_per_s\":%.4g}",
-                         pos.epoch + 1, pos.step, loss_window / window, oc.lr[0] * lr_factor, norm, rate);
+                         "{\"type\":\"step\",\"epoch\":%d,\"step\":%d,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,\"clips_per_s\":%.4g,"
+                         "\"step_s\":%.6g,\"data_s\":%.6g,\"compute_s\":%.6g,\"allreduce_s\":%.6g}",
+                         pos.epoch + 1, pos.step, loss_window / window, oc.lr[0] * lr_factor, norm, rate, step_s / window,
+                         data_s / window, compute_s / window, allreduce_s / window);
                 append_line(opt->out_dir, "metrics.jsonl", line);
-                loss_window = 0, window = 0;
+                loss_window = 0, window = 0, data_s = compute_s = allreduce_s = step_s = 0;
             }
             int at_epoch_end = pos.step >= steps;
             if (opt->signal_after_steps > 0 && steps_run == opt->signal_after_steps) CHECK_SYS(raise(SIGUSR1));
