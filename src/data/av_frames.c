@@ -9,10 +9,10 @@ static int av_fail(Err *err, const char *label, const char *what, int code) {
     return err_set(err, "%s: %s: %s", label, what, msg);
 }
 
-int av_decoder_open(AvDecoder *d, AVFormatContext *fmt, const char *label, Err *err) {
+int av_decoder_open(AvDecoder *d, AVFormatContext *fmt, int probe_streams, const char *label, Err *err) {
     memset(d, 0, sizeof *d);
     d->fmt = fmt;
-    int rc = avformat_find_stream_info(fmt, NULL);
+    int rc = probe_streams ? avformat_find_stream_info(fmt, NULL) : 0;
     if (rc < 0) return av_fail(err, label, "cannot read stream information", rc);
     const AVCodec *codec = NULL;
     d->stream = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);

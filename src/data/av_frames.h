@@ -27,7 +27,8 @@ typedef struct AvDecoder {
 } AvDecoder;
 
 /* fmt stays owned by the caller. */
-int av_decoder_open(AvDecoder *d, AVFormatContext *fmt, const char *label, Err *err);
+/* probe_streams: run avformat_find_stream_info (videos); single images skip it. */
+int av_decoder_open(AvDecoder *d, AVFormatContext *fmt, int probe_streams, const char *label, Err *err);
 /* 0: a frame; 1: end of stream; -1: error (a corrupt packet at the end counts as the end). */
 int av_decoder_next(AvDecoder *d, AVFrame *frame, Err *err);
 void av_decoder_close(AvDecoder *d);

@@ -32,7 +32,9 @@ void image_free(ImageU8 *img) {
 /* Decodes the first frame of an opened input. */
 static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, Err *err) {
     AvDecoder dec;
-    if (av_decoder_open(&dec, fmt, label, err) != 0) return -1;
+    /* A single image: the demuxer's header names the codec, and the decoder reads the size and pixel format
+     * from the bitstream, so stream probing (which decodes the image once more) is skipped. */
+    if (av_decoder_open(&dec, fmt, 0, label, err) != 0) return -1;
     AVFrame *frame = av_frame_alloc();
     int rc = av_decoder_next(&dec, frame, err);
     if (rc == 0) rc = av_frame_to_rgb(&dec.convert, frame, out, label, err);

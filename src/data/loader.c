@@ -1,5 +1,6 @@
 #include "data/loader.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ static int load_clip(Loader *l, int index, void *dst, Err *err) {
         augment_draw(&l->aug, frames[0].width, frames[0].height, &rng, &draw);
         static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
         const float *mean = l->cfg.normalise_clip ? k_clip_mean : zero, *std = l->cfg.normalise_clip ? k_clip_std : one;
-        float *chw = xmalloc((size_t)3 * S * S * sizeof(float));
+        float *chw = l->cfg.f64 ? xmalloc((size_t)3 * S * S * sizeof(float)) : NULL; /* F64: converted from here */
         for (int t = 0; t < T; t++) {
             ImageU8 fixed = {0}, out;
             const ImageU8 *in = &frames[t];
@@ -69,12 +70,13 @@ static int load_clip(Loader *l, int index, void *dst, Err *err) {
                 in = &fixed;
             }
             augment_apply(&l->aug, &draw, in, &out);
-            image_to_chw_float(&out, mean, std, chw);
             size_t plane = (size_t)3 * S * S;
-            if (l->cfg.f64)
+            if (l->cfg.f64) {
+                image_to_chw_float(&out, mean, std, chw);
                 for (size_t k = 0; k < plane; k++) ((double *)dst)[t * plane + k] = chw[k];
-            else
-                memcpy((float *)dst + t * plane, chw, plane * sizeof(float));
+            } else {
+                image_to_chw_float(&out, mean, std, (float *)dst + t * plane); /* straight into the batch */
+            }
             image_free(&out);
             image_free(&fixed);
         }
@@ -149,7 +151,18 @@ static void schedule(Loader *l, int slot, int step) {
     pthread_cond_broadcast(&l->work);
 }
 
+/* Frame buffers (150 KB to a few MB) are allocated and freed for every clip. Above
+ * glibc's default mmap threshold each one is a fresh mapping whose pages fault in
+ * on first touch: a third of a decoding thread's time. Serving them from the
+ * heap (and not trimming it) keeps the pages. Process-wide, set once. */
+static void tune_malloc(void) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
 int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *err) {
+    static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
+    pthread_once(&malloc_once, tune_malloc);
     if (cfg->world < 1 || cfg->rank < 0 || cfg->rank >= cfg->world || cfg->global_batch % cfg->world)
         return err_set(err, "the global batch of %d clips does not split over %d ranks", cfg->global_batch, cfg->world);
     if (d->count < 1) return err_set(err, "%s: the dataset is empty", d->source);

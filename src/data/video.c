@@ -35,7 +35,7 @@ static int open_video(const char *path, AVFormatContext **fmt, AvDecoder *dec, E
         av_strerror(rc, msg, sizeof msg);
         return err_set(err, "%s: cannot open video: %s", path, msg);
     }
-    if (av_decoder_open(dec, *fmt, path, err) != 0) {
+    if (av_decoder_open(dec, *fmt, 1, path, err) != 0) {
         avformat_close_input(fmt);
         return -1;
     }
