@@ -32,12 +32,7 @@ def main():
     cw = ref.ClipWeights({k: v for k, v in d.items() if k.split(".")[0] not in frozen})
     P = {k[len("param."):]: v.clone().requires_grad_(True) for k, v in d.items() if k.startswith("param.")}
     forward = ref.finecliper if meta["model"] == "finecliper" else ref.dfer_clip
-    sgd = json.loads(meta["sgd"])
-    groups = {}
-    for name, g in sgd["group"].items():
-        groups.setdefault(g, []).append(P[name])
-    opt = torch.optim.SGD([{"params": ps, "lr": sgd["lr"][g], "weight_decay": sgd["weight_decay"][g]}
-                           for g, ps in sorted(groups.items())], lr=sgd["lr"][0], momentum=sgd["momentum"])
+    opt = ref.make_sgd(P, meta)
     labels = d["input.labels"].long()
     before = peak_rss_mib()
     times = []

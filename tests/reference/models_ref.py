@@ -231,17 +231,24 @@ def dfer_clip(cw, P, d, meta):
     return float(meta["logit_scale"]) * F.normalize(v, dim=-1) @ F.normalize(tf, dim=-1).t()
 
 
+def make_sgd(P, meta):
+    """torch.optim.SGD configured as the dump's optimiser: one parameter group per
+    dfer learning-rate group (its lr and weight decay), momentum, coupled decay."""
+    sgd = json.loads(meta["sgd"])
+    groups = {}
+    for name, g in sgd["group"].items():
+        groups.setdefault(g, []).append(P[name])
+    return torch.optim.SGD([{"params": ps, "lr": sgd["lr"][g], "weight_decay": sgd["weight_decay"][g]}
+                            for g, ps in sorted(groups.items())], lr=sgd["lr"][0], momentum=sgd["momentum"])
+
+
 def sgd_replay(cw, P0, d, meta, forward):
     """The dump's SGD run with torch.optim.SGD (per-group lr, momentum, coupled
     weight decay) on the mean loss of the same batch; returns the losses before
     each update and the final parameters."""
     sgd = json.loads(meta["sgd"])
     P = {k: v.detach().clone().requires_grad_(True) for k, v in P0.items()}
-    groups = {}
-    for name, g in sgd["group"].items():
-        groups.setdefault(g, []).append(P[name])
-    opt = torch.optim.SGD([{"params": ps, "lr": sgd["lr"][g], "weight_decay": sgd["weight_decay"][g]}
-                           for g, ps in sorted(groups.items())], lr=sgd["lr"][0], momentum=sgd["momentum"])
+    opt = make_sgd(P, meta)
     labels = d["input.labels"].long()
     losses = []
     for _ in sgd["losses"]:
