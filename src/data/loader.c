@@ -41,7 +41,7 @@ struct Loader {
     size_t sample_floats;
 };
 
-static size_t elem(const Loader *l) { return l->cfg.f64 ? sizeof(double) : sizeof(float); }
+static size_t elem(const Loader *l) { return l->cfg.uint8 ? 1 : l->cfg.f64 ? sizeof(double) : sizeof(float); }
 
 /* Decodes, samples and augments clip `index` into dst ([T,3,S,S]). */
 static int load_clip(Loader *l, int index, void *dst, Err *err) {
@@ -71,7 +71,9 @@ static int load_clip(Loader *l, int index, void *dst, Err *err) {
             }
             augment_apply(&l->aug, &draw, in, &out);
             size_t plane = (size_t)3 * S * S;
-            if (l->cfg.f64) {
+            if (l->cfg.uint8) {
+                image_to_chw_u8(&out, (uint8_t *)dst + t * plane);
+            } else if (l->cfg.f64) {
                 image_to_chw_float(&out, mean, std, chw);
                 for (size_t k = 0; k < plane; k++) ((double *)dst)[t * plane + k] = chw[k];
             } else {

@@ -28,13 +28,15 @@ typedef struct LoaderConfig {
     int prefetch;        /* batches prepared ahead (>= 1) */
     float max_bad_fraction;
     int f64;             /* write F64 instead of F32 (parity runs) */
+    int uint8;           /* write the augmented pixels as uint8 [0,255] (normalise_clip and f64 ignored): a
+                          * quarter of the bytes, for a device that normalises on arrival */
     const char *augment_preset; /* dataset name for the training pipeline; NULL = the dataset's kind */
     float crop_min_area;        /* > 0: overrides the preset's smallest random-crop area fraction */
 } LoaderConfig;
 
 typedef struct Batch {
     int n;               /* clips of this rank in this step (may be 0 at the end of an evaluation) */
-    void *frames;        /* [n, T, 3, size, size] floats (F32 or F64) */
+    void *frames;        /* [n, T, 3, size, size]: F32, F64, or uint8 with LoaderConfig.uint8 */
     int32_t *labels;     /* [n] */
     int32_t *indices;    /* [n] dataset indices actually used (after replacements) */
     int step, epoch;

@@ -15,6 +15,12 @@ void image_to_chw_float(const ImageU8 *img, const float mean[3], const float std
     }
 }
 
+void image_to_chw_u8(const ImageU8 *img, uint8_t *out) {
+    size_t plane = (size_t)img->width * img->height;
+    for (int c = 0; c < 3; c++)
+        for (size_t i = 0; i < plane; i++) out[c * plane + i] = img->rgb[3 * i + c];
+}
+
 /* Python's round(): half to even. */
 static int round_half_even(double v) {
     double r = nearbyint(v); /* the default rounding mode is to nearest, ties to even */

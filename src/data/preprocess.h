@@ -13,5 +13,7 @@ extern const float k_clip_std[3];
 int clip_preprocess(const ImageU8 *img, int n, float *out_chw, Err *err);
 /* HWC uint8 -> CHW float: (x/255 - mean[c]) / std[c] (mean 0, std 1: raw [0,1]). */
 void image_to_chw_float(const ImageU8 *img, const float mean[3], const float std[3], float *out);
+/* HWC RGB24 -> CHW bytes [3,H,W], the same pixels unconverted. */
+void image_to_chw_u8(const ImageU8 *img, uint8_t *out);
 
 #endif

@@ -219,6 +219,22 @@ static void test_loader_determinism(void) {
     EXPECT(!memcmp(e2.indices, ref_idx, sizeof ref_idx) && !memcmp(e2.frames, ref_frames, 8 * sample * sizeof(float)),
            "epoch 1 again: the same batch");
     loader_destroy(one);
+    /* uint8 batches carry the same augmented pixels: raw float = byte / 255, exactly */
+    LoaderConfig rawc = base, u8c = base;
+    rawc.normalise_clip = 0;
+    u8c.uint8 = 1;
+    Loader *raw, *u8;
+    EXPECT(loader_create(&d, &rawc, &raw, &err) == 0 && loader_create(&d, &u8c, &u8, &err) == 0, "%s", err.msg);
+    loader_start_epoch(raw, 1), loader_start_epoch(u8, 1);
+    Batch rb, ub;
+    EXPECT(loader_next(raw, &rb, &err) == 0 && loader_next(u8, &ub, &err) == 0 && rb.n == ub.n, "raw and uint8 batches");
+    size_t mismatches = 0;
+    const float *rf = rb.frames;
+    const uint8_t *uf = ub.frames;
+    for (size_t k = 0; k < (size_t)rb.n * sample; k++) mismatches += rf[k] != (float)uf[k] / 255.0f;
+    EXPECT(mismatches == 0 && !memcmp(rb.indices, ub.indices, (size_t)rb.n * sizeof(int32_t)),
+           "uint8 batch = raw float batch x 255 (%zu mismatches)", mismatches);
+    loader_destroy(raw), loader_destroy(u8);
     free(ref_frames);
     dataset_free(&d);
 }
