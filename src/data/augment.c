@@ -119,8 +119,63 @@ static void rotate_nearest(const ImageU8 *in, float angle, ImageU8 *out) {
     }
 }
 
+/* Rotation, crop (or test-time resize), flip: the geometry every aligned map shares. tmp is
+ * freed here (the caller's brightness-adjusted copy, or empty). */
+static void apply_geometry(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *src, ImageU8 tmp,
+                           ResampleFilter filter, ImageU8 *out) {
+    ImageU8 cur = {0};
+    if (d->angle != 0.0f) {
+        rotate_nearest(src, d->angle, &cur);
+        image_free(&tmp);
+        tmp = cur;
+        src = &tmp;
+        memset(&cur, 0, sizeof cur);
+    }
+    if (!cfg->train) {
+        image_resize(src, cfg->size, cfg->size, filter, out);
+    } else if (d->fallback) {
+        ImageU8 scaled;
+        image_resize(src, d->scaled_w, d->scaled_h, filter, &scaled);
+        image_crop(&scaled, d->crop_x, d->crop_y, cfg->size, cfg->size, out);
+        image_free(&scaled);
+    } else {
+        /* crop then resize, as PIL crop().resize() */
+        image_crop(src, d->crop_x, d->crop_y, d->crop_w, d->crop_h, &cur);
+        image_resize(&cur, cfg->size, cfg->size, filter, out);
+        image_free(&cur);
+    }
+    if (d->flip) image_hflip(out);
+    image_free(&tmp);
+}
+
+void augment_apply_labels(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *in, ImageU8 *out) {
+    apply_geometry(cfg, d, in, (ImageU8){0}, RESAMPLE_NEAREST, out);
+}
+
+void augment_apply_points(const AugmentConfig *cfg, const AugmentDraw *d, int w, int h, const float *xy, int n,
+                          float *out) {
+    double th = (double)d->angle * M_PI / 180.0, c = cos(th), s = sin(th), cx = w / 2.0, cy = h / 2.0;
+    for (int i = 0; i < n; i++) {
+        double x = xy[2 * i], y = xy[2 * i + 1];
+        if (d->angle != 0.0f) { /* counter-clockwise on screen (y down) about the centre, as rotate_nearest */
+            double dx = x - cx, dy = y - cy;
+            x = cx + c * dx + s * dy;
+            y = cy - s * dx + c * dy;
+        }
+        if (!cfg->train) {
+            x *= (double)cfg->size / w, y *= (double)cfg->size / h;
+        } else if (d->fallback) {
+            x = x * d->scaled_w / w - d->crop_x, y = y * d->scaled_h / h - d->crop_y;
+        } else {
+            x = (x - d->crop_x) * cfg->size / d->crop_w, y = (y - d->crop_y) * cfg->size / d->crop_h;
+        }
+        if (d->flip) x = cfg->size - x;
+        out[2 * i] = (float)x, out[2 * i + 1] = (float)y;
+    }
+}
+
 void augment_apply(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *in, ImageU8 *out) {
-    ImageU8 cur = {0}, tmp = {0};
+    ImageU8 tmp = {0};
     const ImageU8 *src = in;
     if (d->brightness != 1.0f) {
         /* PIL ImageEnhance.Brightness = Image.blend(black, im, factor): in float,
@@ -133,26 +188,5 @@ void augment_apply(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8
         }
         src = &tmp;
     }
-    if (d->angle != 0.0f) {
-        rotate_nearest(src, d->angle, &cur);
-        image_free(&tmp);
-        tmp = cur;
-        src = &tmp;
-        memset(&cur, 0, sizeof cur);
-    }
-    if (!cfg->train) {
-        image_resize(src, cfg->size, cfg->size, RESAMPLE_BILINEAR, out);
-    } else if (d->fallback) {
-        ImageU8 scaled;
-        image_resize(src, d->scaled_w, d->scaled_h, RESAMPLE_BILINEAR, &scaled);
-        image_crop(&scaled, d->crop_x, d->crop_y, cfg->size, cfg->size, out);
-        image_free(&scaled);
-    } else {
-        /* crop then bilinear resize, as PIL crop().resize() */
-        image_crop(src, d->crop_x, d->crop_y, d->crop_w, d->crop_h, &cur);
-        image_resize(&cur, cfg->size, cfg->size, RESAMPLE_BILINEAR, out);
-        image_free(&cur);
-    }
-    if (d->flip) image_hflip(out);
-    image_free(&tmp);
+    apply_geometry(cfg, d, src, tmp, RESAMPLE_BILINEAR, out);
 }

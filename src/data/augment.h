@@ -1,5 +1,5 @@
-/* Augmentation drawn once per clip and applied to every frame (and, later, to
- * the aligned parsing and landmark maps): DFER-CLIP's GroupRandomSizedCrop,
+/* Augmentation drawn once per clip and applied to every frame, and with the
+ * same geometry to the aligned parsing maps and landmarks: DFER-CLIP's GroupRandomSizedCrop,
  * horizontal flip, brightness (DFEW) and small rotation (FERV39k) as its
  * per-dataset pipelines do (dfer.md §1.4); at test time a bilinear resize to
  * the output size. The draw is a plain struct so it can be re-applied. */
@@ -33,5 +33,14 @@ void augment_preset(const char *dataset, int size, int train, AugmentConfig *cfg
 void augment_draw(const AugmentConfig *cfg, int w, int h, Rng *rng, AugmentDraw *d);
 /* Applies a draw to one frame: out is size x size. */
 void augment_apply(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *in, ImageU8 *out);
+/* The draw's geometry (rotation, crop or resize, flip; no brightness) on a label
+ * map aligned with the frame (a face-parsing map: class indices in the pixel
+ * values), sampled NEAREST so every output value is an input label. */
+void augment_apply_labels(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *in, ImageU8 *out);
+/* The same geometry on points of a w x h frame (68 landmarks): xy [n,2] in pixels
+ * (edges at integers, the first pixel's centre at 0.5) -> out [n,2] in the size x
+ * size output. Points may land outside it when the crop cuts them off. */
+void augment_apply_points(const AugmentConfig *cfg, const AugmentDraw *d, int w, int h, const float *xy, int n,
+                          float *out);
 
 #endif

@@ -73,6 +73,51 @@ static void test_crop_min_area(void) {
     }
 }
 
+/* A parsing map and landmarks follow the frame's augmentation: a 6x6 label
+ * square around a point lands, after the draw, where augment_apply_points puts
+ * the point (its centroid within 1.5 px), and NEAREST sampling keeps the labels. */
+static void test_augment_maps(void) {
+    static const char *presets[3] = {"dfew", "ferv39k", "mafw"};
+    int checked = 0, bad_labels = 0;
+    double worst = 0;
+    for (int k = 0; k < 300; k++) {
+        AugmentConfig cfg;
+        augment_preset(presets[k % 3], 64, k % 5 != 4, &cfg);
+        if (k % 3 == 1) cfg.rotation = 20.0f; /* large angles make a wrong rotation direction visible */
+        cfg.crop_min_area = 0.3f;
+        int w = 96 + k % 7, h = 80 + k % 5;
+        Rng r;
+        rng_init(&r, 9, (uint64_t)k, 0, 0);
+        AugmentDraw d;
+        augment_draw(&cfg, w, h, &r, &d);
+        float p[2] = {(float)(20 + rng_int(&r, w - 40)), (float)(20 + rng_int(&r, h - 40))}, q[2];
+        ImageU8 map, out;
+        image_alloc(&map, w, h);
+        memset(map.rgb, 0, (size_t)w * h * 3);
+        for (int y = (int)p[1] - 3; y < (int)p[1] + 3; y++)
+            for (int x = (int)p[0] - 3; x < (int)p[0] + 3; x++) memset(map.rgb + ((size_t)y * w + x) * 3, 7, 3);
+        augment_apply_labels(&cfg, &d, &map, &out);
+        augment_apply_points(&cfg, &d, w, h, p, 1, q);
+        double sx = 0, sy = 0, n = 0;
+        for (int y = 0; y < out.height; y++)
+            for (int x = 0; x < out.width; x++) {
+                uint8_t v = out.rgb[((size_t)y * out.width + x) * 3];
+                if (v != 0 && v != 7) bad_labels++;
+                if (v == 7) sx += x + 0.5, sy += y + 0.5, n++;
+            }
+        /* only squares well inside the output: a cut one has a shifted centroid */
+        if (n > 0 && q[0] > 6 && q[0] < 58 && q[1] > 6 && q[1] < 58) {
+            double e = hypot(sx / n - q[0], sy / n - q[1]);
+            if (e > worst) worst = e;
+            checked++;
+        }
+        image_free(&map), image_free(&out);
+    }
+    EXPECT(bad_labels == 0, "NEAREST keeps labels (%d other values)", bad_labels);
+    EXPECT(checked > 150, "%d draws checked", checked);
+    EXPECT(worst < 1.5, "landmarks follow the label map: worst centroid distance %.2f px", worst);
+}
+
 static void test_split_parsing(void) {
     Dataset d;
     Err err;
@@ -298,6 +343,7 @@ static void test_bad_clips(void) {
 int main(void) {
     TEST_RUN(test_sampler);
     TEST_RUN(test_crop_min_area);
+    TEST_RUN(test_augment_maps);
     TEST_RUN(test_split_parsing);
     TEST_RUN(make_datasets);
     TEST_RUN(test_layouts_read_back);
