@@ -20,3 +20,7 @@ add_test(NAME matrix_kill_restart
 set_tests_properties(matrix_kill_restart PROPERTIES TIMEOUT 600)
 # Every shipped config and matrix is valid (paper matrices, demo, synth).
 add_test(NAME configs_valid COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/configs_check.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})
+# Learning on the synthetic benchmark: DFER-CLIP from a random CLIP, then FineCLIPER on its exported encoder.
+add_test(NAME train_learning_synth
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_learning.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
+set_tests_properties(train_learning_synth PROPERTIES TIMEOUT 1500)

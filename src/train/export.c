@@ -1,0 +1,104 @@
+#include "train/export.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "io/clip_names.h"
+#include "io/safetensors.h"
+#include "train/config.h"
+
+/* dfer's names for the fine-tuned encoder (model/dfer_clip.c) -> Hugging Face names. */
+static const char *const k_renames[][2] = {
+    {"patch_embedding.weight", "vision_model.embeddings.patch_embedding.weight"}, /* dfer: [W, 3*P*P]; HF [W,3,P,P] */
+    {"class_embedding", "vision_model.embeddings.class_embedding"},
+    {"position_embedding", "vision_model.embeddings.position_embedding.weight"},
+    {"pre_layernorm.weight", "vision_model.pre_layrnorm.weight"},
+    {"pre_layernorm.bias", "vision_model.pre_layrnorm.bias"},
+    {"post_layernorm.weight", "vision_model.post_layernorm.weight"},
+    {"post_layernorm.bias", "vision_model.post_layernorm.bias"},
+    {"projection.weight", "visual_projection.weight"},
+};
+
+/* Replaces base tensor `hf_name` (same element count) by `data` (F32). */
+static int put(TensorMap *out, const TensorMap *base, const char *hf_name, const float *data, int64_t numel,
+               const char *source, Err *err) {
+    const TensorEntry *b = tmap_find(base, hf_name);
+    if (!b) return err_set(err, "%s: the base CLIP has no tensor %s", source, hf_name);
+    int64_t n = 1;
+    for (int d = 0; d < b->ndim; d++) n *= b->shape[d];
+    if (n != numel) return err_set(err, "%s: %s has %lld values, the base CLIP's %lld", source, hf_name, (long long)numel,
+                                   (long long)n);
+    return tmap_add(out, hf_name, DT_F32, b->ndim, b->shape, data, 1, err);
+}
+
+int export_clip_from_run(const char *run_dir, int use_best, const char *out_path, Err *err) {
+    char path[4200];
+    Config cfg;
+    config_defaults(&cfg);
+    snprintf(path, sizeof path, "%s/config.ini", run_dir);
+    if (config_load_file(&cfg, path, err) != 0) return -1;
+    if (strcmp(cfg.method, "dfer_clip") || !cfg.train_image_encoder)
+        return err_set(err, "%s: only a DFER-CLIP run with a fine-tuned image encoder has a new CLIP to export (this one: %s%s)",
+                       run_dir, cfg.method, strcmp(cfg.method, "dfer_clip") ? "" : " with a frozen encoder");
+    TensorMap base, run, out;
+    ClipConfig cc;
+    if (clip_load_hf(cfg.weights, &base, &cc, err) != 0) return err_prefix(err, "the run's base CLIP: ");
+    snprintf(path, sizeof path, "%s/%s", run_dir, use_best ? "best_model.safetensors" : "model.safetensors");
+    if (safetensors_read(path, &run, err) != 0) {
+        tmap_free(&base);
+        return -1;
+    }
+    tmap_init(&out, out_path);
+    int rc = 0, replaced = 0;
+    /* the run's encoder, renamed; q/k/v unpacked from the fused [3W, W] projection */
+    for (int i = 0; i < run.count && rc == 0; i++) {
+        const TensorEntry *e = &run.items[i];
+        if (strncmp(e->name, "image_encoder.", 14)) continue;
+        if (e->dtype != DT_F32) {
+            rc = err_set(err, "%s: %s is %s; runs store F32 parameters", path, e->name, dtype_name(e->dtype));
+            break;
+        }
+        const char *rest = e->name + 14;
+        const float *v = (const float *)e->data;
+        int64_t numel = (int64_t)(e->nbytes / sizeof(float));
+        char hf[300];
+        int layer = -1, used = 0;
+        char tail[200];
+        for (size_t k = 0; k < sizeof k_renames / sizeof k_renames[0]; k++)
+            if (!strcmp(rest, k_renames[k][0])) rc = put(&out, &base, k_renames[k][1], v, numel, path, err), used = 1;
+        if (!used && sscanf(rest, "layers.%d.%199s", &layer, tail) == 2) {
+            if (!strncmp(tail, "self_attn.qkv.", 14)) {
+                const char *kind = tail + 14; /* weight | bias */
+                for (int j = 0; j < 3 && rc == 0; j++) {
+                    snprintf(hf, sizeof hf, "vision_model.encoder.layers.%d.self_attn.%c_proj.%s", layer, "qkv"[j], kind);
+                    rc = put(&out, &base, hf, v + j * numel / 3, numel / 3, path, err);
+                }
+            } else {
+                snprintf(hf, sizeof hf, "vision_model.encoder.layers.%d.%s", layer, tail);
+                rc = put(&out, &base, hf, v, numel, path, err);
+            }
+            used = 1;
+        }
+        if (!used) rc = err_set(err, "%s: %s is not a tensor of the image encoder", path, e->name);
+        replaced++;
+    }
+    if (rc == 0 && !replaced) rc = err_set(err, "%s: no image_encoder tensors", path);
+    /* everything else as the base CLIP stores it */
+    for (int i = 0; i < base.count && rc == 0; i++) {
+        const TensorEntry *b = &base.items[i];
+        if (!tmap_find(&out, b->name)) rc = tmap_add(&out, b->name, b->dtype, b->ndim, b->shape, b->data, 1, err);
+    }
+    ClipConfig check;
+    if (rc == 0 && (clip_infer_config(&out, &check, err) != 0 || clip_check_shapes(&out, &check, err) != 0))
+        rc = err_prefix(err, "the exported CLIP is not consistent: ");
+    if (rc == 0) {
+        const char *meta[] = {"format", "pt", "dfer_exported_from", run_dir, "dfer_base_clip", cfg.weights, NULL};
+        rc = safetensors_write(out_path, &out, meta, err);
+    }
+    tmap_free(&out);
+    tmap_free(&run);
+    tmap_free(&base);
+    return rc;
+}

@@ -1,0 +1,14 @@
+/* A CLIP checkpoint from a DFER-CLIP run: the run's fine-tuned image encoder in
+ * place of its base CLIP's vision tower, the text tower unchanged, Hugging Face
+ * names. Training DFER-CLIP on one (synthetic) dataset and exporting gives a
+ * backbone whose frozen features carry expressions, for FineCLIPER elsewhere. */
+#ifndef DFER_TRAIN_EXPORT_H
+#define DFER_TRAIN_EXPORT_H
+
+#include "core/check.h"
+
+/* run_dir holds config.ini and model.safetensors (or best_model.safetensors with
+ * use_best). Writes out_path atomically. */
+int export_clip_from_run(const char *run_dir, int use_best, const char *out_path, Err *err);
+
+#endif
