@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every shipped configuration is valid: the method configs load (no unknown
+# Every shipped configuration is valid, and docs/config.md is current: the method configs load (no unknown
 # keys or bad values) and the matrices expand, each job with a valid
 # configuration or waiting for a feature not built yet: the paper's supervised
 # matrix (5 methods x 11 splits x 3 seeds = 165 jobs, indented continuation
@@ -11,10 +11,14 @@ dfer=$1 src=$2
 cd "$src"
 tmp=$(mktemp -d /tmp/dfer-configs-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-for f in configs/paper/finecliper.ini configs/paper/dfer_clip.ini configs/synth/finecliper.ini configs/synth/dfer_clip.ini; do
+for f in configs/paper/finecliper.ini configs/paper/dfer_clip.ini configs/synth/finecliper.ini configs/synth/dfer_clip.ini \
+         configs/synth/pretrain.ini; do
   "$dfer" config --config "$f" >"$tmp/resolved.ini" || { echo "$f does not load"; exit 1; }
 done
 echo "method configs load: paper and synth, FineCLIPER and DFER-CLIP"
+"$dfer" config --markdown | cmp -s - docs/config.md \
+  || { echo "docs/config.md is out of date: regenerate it with dfer config --markdown > docs/config.md"; exit 1; }
+echo "docs/config.md is what dfer config --markdown prints"
 expect() { # matrix jobs runnable waiting
   local line
   line=$("$dfer" matrix --list "$1" | tail -n 1)
