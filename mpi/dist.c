@@ -121,11 +121,14 @@ void group_allreduce_i64(Group *g, int64_t *buf, int count) {
     CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_INT64_T, MPI_SUM, g->comm));
 }
 
+void group_sum_doubles(Group *g, double *v, int n) {
+    if (g->size == 1) return;
+    CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, g->comm));
+}
+
 double group_sum_double(Group *g, double v) {
-    if (g->size == 1) return v;
-    double out = 0;
-    CHECK_MPI(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, g->comm));
-    return out;
+    group_sum_doubles(g, &v, 1);
+    return v;
 }
 
 void group_allgather(Group *g, Tensor out, Tensor in) {

@@ -64,6 +64,8 @@ void group_allreduce(Group *g, Tensor buf, int average);
 void group_allreduce_i64(Group *g, int64_t *buf, int count);
 /* Sum of one host double (losses). */
 double group_sum_double(Group *g, double v);
+/* In-place sums of n host doubles: one collective for several per-step values. */
+void group_sum_doubles(Group *g, double *v, int n);
 /* out [size * n] = concatenation of every rank's in [n] (device buffers). */
 void group_allgather(Group *g, Tensor out, Tensor in);
 void group_barrier(Group *g);

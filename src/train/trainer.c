@@ -33,6 +33,10 @@ typedef struct Position {
 
 /* ---- checkpoints -------------------------------------------------------------------- */
 
+/* The best and last evaluations' confusion matrices [C,C] (I64) travel in the checkpoint, so a resumed run
+ * reports what an uninterrupted one would. */
+static const char *const k_confusion_names[2] = {"metrics.best_confusion", "metrics.last_confusion"};
+
 static void path_in(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
 /* Copies a device tensor to a host buffer owned by the map and adds it under `name`. */
@@ -78,16 +82,11 @@ static int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer 
         snprintf(name, sizeof name, "optimizer.state%d", which + 1);
         rc = add_host_copy(&m, jm->ops, name, all, err);
     }
-    /* The best and last evaluations' confusion matrices [C,C]: a resumed run reports what an uninterrupted one would. */
     const Confusion *cms[2] = {pos->has_best ? &pos->best_cm : NULL, pos->has_last ? &pos->last_cm : NULL};
-    static const char *cm_names[2] = {"metrics.best_confusion", "metrics.last_confusion"};
     for (int k = 0; k < 2 && rc == 0; k++) {
         if (!cms[k]) continue;
         int64_t shape[2] = {cms[k]->classes, cms[k]->classes};
-        int64_t *counts = xmalloc((size_t)(shape[0] * shape[1]) * sizeof(int64_t));
-        for (int64_t i = 0; i < shape[0] * shape[1]; i++) counts[i] = cms[k]->counts[i];
-        tmap_own(&m, counts);
-        rc = tmap_add(&m, cm_names[k], DT_I64, 2, shape, counts, 0, err);
+        rc = tmap_add(&m, k_confusion_names[k], DT_I64, 2, shape, cms[k]->counts, 1, err);
     }
     char meta_json[1024];
     snprintf(meta_json, sizeof meta_json,
@@ -133,13 +132,12 @@ static int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Positi
         pos->best_epoch = (int)cJSON_GetObjectItem(o, "best_epoch")->valuedouble;
         opt->step = pos->opt_steps;
     }
-    static const char *cm_names[2] = {"metrics.best_confusion", "metrics.last_confusion"};
     for (int k = 0; k < 2 && rc == 0; k++) {
-        const TensorEntry *t = tmap_find(&m, cm_names[k]);
+        const TensorEntry *t = tmap_find(&m, k_confusion_names[k]);
         if (!t) continue; /* no evaluation before the checkpoint */
         int C = jm->num_classes;
         if (t->dtype != DT_I64 || t->ndim != 2 || t->shape[0] != C || t->shape[1] != C) {
-            rc = err_set(err, "%s: %s is not a %dx%d I64 confusion matrix", path, cm_names[k], C, C);
+            rc = err_set(err, "%s: %s is not a %dx%d I64 confusion matrix", path, k_confusion_names[k], C, C);
             break;
         }
         Confusion *cm = k ? &pos->last_cm : &pos->best_cm;
@@ -369,7 +367,13 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
             group_allreduce(g, grads, 0);
             double t3 = time_now();
             data_s += t1 - t0, compute_s += t2 - t1, allreduce_s += t3 - t2;
-            loss = group_sum_double(g, loss) / cfg->batch;
+            if (opt->signal_after_steps > 0 && steps_run + 1 == opt->signal_after_steps) CHECK_SYS(raise(SIGUSR1));
+            /* the loss and whether any rank got a stop signal (core/stop.h), in one collective: every rank of the
+             * group takes the same decision after the same step */
+            double sums[2] = {loss, stop_requested() != 0};
+            group_sum_doubles(g, sums, 2);
+            loss = sums[0] / cfg->batch;
+            int signalled = sums[1] > 0;
             double lr_factor = schedule_factor(&sc, pos.epoch, (double)pos.step / steps), norm;
             OptStepResult r = isfinite(loss) ? optimizer_step(&optim, (float)lr_factor, &norm) : OPT_STEP_SKIPPED_NONFINITE;
             if (r == OPT_STEP_SKIPPED_NONFINITE) {
@@ -402,9 +406,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
                 loss_window = 0, window = 0, data_s = compute_s = allreduce_s = step_s = 0;
             }
             int at_epoch_end = pos.step >= steps;
-            if (opt->signal_after_steps > 0 && steps_run == opt->signal_after_steps) CHECK_SYS(raise(SIGUSR1));
             int stop_now = opt->stop_after_steps > 0 && steps_run >= opt->stop_after_steps;
-            int signalled = group_stop_requested(g);
             if (!at_epoch_end &&
                 (stop_now || signalled || (opt->checkpoint_every_steps > 0 && pos.step % opt->checkpoint_every_steps == 0))) {
                 if (lead && save_checkpoint(opt->out_dir, &jm, &optim, &pos, err) != 0) goto done;
