@@ -68,13 +68,22 @@ static int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
     return 0;
 }
 
-static const char k_zeroshot_unbuilt[] = "the zero-shot setting (contrastive training on captions) is not built yet";
+typedef enum { JOB_RUNNABLE, JOB_WAITS, JOB_INVALID } JobState;
 
-/* A job's configuration, or why it cannot run (yet). */
-static int job_resolve(const Matrix *m, const Job *j, Config *cfg, Err *err) {
-    if (!strcmp(j->setting, "zeroshot")) return err_set(err, "%s", k_zeroshot_unbuilt);
-    if (job_config(m, j, cfg, err) != 0) return -1;
-    return config_validate(cfg, err);
+/* A job's configuration, or why it cannot run: it waits for a feature not built yet, or its
+ * configuration is invalid (err says which, in both cases). */
+static JobState job_resolve(const Matrix *m, const Job *j, Config *cfg, Err *err) {
+    if (!strcmp(j->setting, "zeroshot")) {
+        err_set(err, "the zero-shot setting (contrastive training on captions) is not built yet");
+        return JOB_WAITS;
+    }
+    if (job_config(m, j, cfg, err) != 0) return JOB_INVALID;
+    const char *unbuilt = config_unbuilt(cfg);
+    if (unbuilt) {
+        err_set(err, "%s", unbuilt);
+        return JOB_WAITS;
+    }
+    return config_validate(cfg, err) == 0 ? JOB_RUNNABLE : JOB_INVALID;
 }
 
 int matrix_list(const char *matrix_path, FILE *out, Err *err) {
@@ -87,22 +96,10 @@ int matrix_list(const char *matrix_path, FILE *out, Err *err) {
     for (int i = 0; i < n; i++) {
         Config cfg;
         Err jerr;
-        const char *unbuilt = !strcmp(jobs[i].setting, "zeroshot") ? k_zeroshot_unbuilt : NULL;
-        if (!unbuilt && job_config(&m, &jobs[i], &cfg, &jerr) == 0) unbuilt = config_unbuilt(&cfg);
-        else if (!unbuilt) {
-            fprintf(out, "%-60s  ERROR: %s\n", jobs[i].id, jerr.msg);
-            bad++;
-            continue;
-        }
-        if (unbuilt) {
-            fprintf(out, "%-60s  waits: %s\n", jobs[i].id, unbuilt);
-            waiting++;
-        } else if (config_validate(&cfg, &jerr) != 0) {
-            fprintf(out, "%-60s  ERROR: %s\n", jobs[i].id, jerr.msg);
-            bad++;
-        } else {
-            fprintf(out, "%-60s  ok\n", jobs[i].id);
-        }
+        JobState s = job_resolve(&m, &jobs[i], &cfg, &jerr);
+        if (s == JOB_RUNNABLE) fprintf(out, "%-60s  ok\n", jobs[i].id);
+        else fprintf(out, "%-60s  %s: %s\n", jobs[i].id, s == JOB_WAITS ? "waits" : "ERROR", jerr.msg);
+        waiting += s == JOB_WAITS, bad += s == JOB_INVALID;
     }
     fprintf(out, "matrix %s: %d jobs, %d runnable, %d waiting for features not built yet, %d with errors\n", m.name, n,
             n - waiting - bad, waiting, bad);
@@ -163,8 +160,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         if (g.rank == 0) log_info("[group %d] job %lld/%d: %s", g.index, (long long)next + 1, n, j->id);
         Config cfg;
         Err jerr;
-        int rc = 0;
-        rc = job_resolve(&m, j, &cfg, &jerr);
+        int rc = job_resolve(&m, j, &cfg, &jerr) == JOB_RUNNABLE ? 0 : -1;
         if (rc == 0) {
             cJSON *id = job_identity(j);
             char *id_json = cJSON_PrintUnformatted(id);
