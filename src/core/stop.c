@@ -23,10 +23,3 @@ void stop_signals_install(void) {
 }
 
 int stop_requested(void) { return g_stop_signal; }
-
-void stop_reset(void) {
-    g_stop_signal = 0;
-    stop_signals_install();
-}
-
-void stop_request(int signal_number) { g_stop_signal = signal_number; }

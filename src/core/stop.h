@@ -15,9 +15,5 @@
 void stop_signals_install(void);
 /* The signal number received, or 0. */
 int stop_requested(void);
-/* Clears the flag (tests) and re-arms the handlers. */
-void stop_reset(void);
-/* Sets the flag as a signal would (tests). */
-void stop_request(int signal_number);
 
 #endif
