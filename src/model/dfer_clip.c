@@ -64,6 +64,37 @@ static void declare_layer(Declarer *d, const char *prefix, ClipLayer *v, ClipLay
     }
 }
 
+/* The fine-tuned encoder's names above ("image_encoder." + these) beside the Hugging Face names of the
+ * CLIP tensors they start from; layers keep the HF names except the packed q/k/v. */
+static const char *const k_encoder_hf_names[][2] = {
+    {"patch_embedding.weight", "vision_model.embeddings.patch_embedding.weight"}, /* ours [W, 3*P*P]; HF [W,3,P,P] */
+    {"class_embedding", "vision_model.embeddings.class_embedding"},
+    {"position_embedding", "vision_model.embeddings.position_embedding.weight"},
+    {"pre_layernorm.weight", "vision_model.pre_layrnorm.weight"},
+    {"pre_layernorm.bias", "vision_model.pre_layrnorm.bias"},
+    {"post_layernorm.weight", "vision_model.post_layernorm.weight"},
+    {"post_layernorm.bias", "vision_model.post_layernorm.bias"},
+    {"projection.weight", "visual_projection.weight"},
+};
+
+int dfer_clip_encoder_hf_names(const char *rest, char hf[3][256]) {
+    for (size_t k = 0; k < sizeof k_encoder_hf_names / sizeof k_encoder_hf_names[0]; k++)
+        if (!strcmp(rest, k_encoder_hf_names[k][0])) {
+            snprintf(hf[0], 256, "%s", k_encoder_hf_names[k][1]);
+            return 1;
+        }
+    int layer;
+    char tail[200];
+    if (sscanf(rest, "layers.%d.%199s", &layer, tail) != 2) return 0;
+    if (!strncmp(tail, "self_attn.qkv.", 14)) {
+        for (int j = 0; j < 3; j++)
+            snprintf(hf[j], 256, "vision_model.encoder.layers.%d.self_attn.%c_proj.%s", layer, "qkv"[j], tail + 14);
+        return 3;
+    }
+    snprintf(hf[0], 256, "vision_model.encoder.layers.%d.%s", layer, tail);
+    return 1;
+}
+
 static void upload_from(ParamSet *ps, int idx, const Tensor *src) {
     const ParamEntry *e = paramset_get(ps, idx);
     CHECK(tensor_numel(src) == tensor_numel(&e->value), "initial value of %s has the wrong size", e->name);

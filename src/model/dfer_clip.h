@@ -52,6 +52,10 @@ typedef struct DferClip {
 int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const int32_t *ids, uint64_t seed,
                      DferClip *m, Err *err);
 void dfer_clip_free(DferClip *m);
+/* The Hugging Face CLIP name(s) of a fine-tuned encoder tensor, given its name after "image_encoder.":
+ * returns 1 (hf[0]), 3 for the packed q/k/v projection (its rows split in q, k, v order into hf[0..2]),
+ * or 0 when it is not an encoder tensor. */
+int dfer_clip_encoder_hf_names(const char *rest, char hf[3][256]);
 /* Same contract as finecliper_step. frames_host: raw [0,1] frames [B*T,3,R,R]. */
 double dfer_clip_step(DferClip *m, const void *frames_host, const int32_t *labels, int batch, int train,
                       float grad_scale, void *logits_host);

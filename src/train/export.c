@@ -4,22 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/fsutil.h"
 #include "io/clip_names.h"
 #include "io/safetensors.h"
+#include "model/dfer_clip.h"
 #include "train/config.h"
-
-/* dfer's names for the fine-tuned encoder (model/dfer_clip.c) -> Hugging Face names. */
-static const char *const k_renames[][2] = {
-    {"patch_embedding.weight", "vision_model.embeddings.patch_embedding.weight"}, /* dfer: [W, 3*P*P]; HF [W,3,P,P] */
-    {"class_embedding", "vision_model.embeddings.class_embedding"},
-    {"position_embedding", "vision_model.embeddings.position_embedding.weight"},
-    {"pre_layernorm.weight", "vision_model.pre_layrnorm.weight"},
-    {"pre_layernorm.bias", "vision_model.pre_layrnorm.bias"},
-    {"post_layernorm.weight", "vision_model.post_layernorm.weight"},
-    {"post_layernorm.bias", "vision_model.post_layernorm.bias"},
-    {"projection.weight", "visual_projection.weight"},
-};
 
 /* Replaces base tensor `hf_name` (same element count) by `data` (F32). */
 static int put(TensorMap *out, const TensorMap *base, const char *hf_name, const float *data, int64_t numel,
@@ -60,28 +48,13 @@ int export_clip_from_run(const char *run_dir, int use_best, const char *out_path
             rc = err_set(err, "%s: %s is %s; runs store F32 parameters", path, e->name, dtype_name(e->dtype));
             break;
         }
-        const char *rest = e->name + 14;
         const float *v = (const float *)e->data;
         int64_t numel = (int64_t)(e->nbytes / sizeof(float));
-        char hf[300];
-        int layer = -1, used = 0;
-        char tail[200];
-        for (size_t k = 0; k < sizeof k_renames / sizeof k_renames[0]; k++)
-            if (!strcmp(rest, k_renames[k][0])) rc = put(&out, &base, k_renames[k][1], v, numel, path, err), used = 1;
-        if (!used && sscanf(rest, "layers.%d.%199s", &layer, tail) == 2) {
-            if (!strncmp(tail, "self_attn.qkv.", 14)) {
-                const char *kind = tail + 14; /* weight | bias */
-                for (int j = 0; j < 3 && rc == 0; j++) {
-                    snprintf(hf, sizeof hf, "vision_model.encoder.layers.%d.self_attn.%c_proj.%s", layer, "qkv"[j], kind);
-                    rc = put(&out, &base, hf, v + j * numel / 3, numel / 3, path, err);
-                }
-            } else {
-                snprintf(hf, sizeof hf, "vision_model.encoder.layers.%d.%s", layer, tail);
-                rc = put(&out, &base, hf, v, numel, path, err);
-            }
-            used = 1;
-        }
-        if (!used) rc = err_set(err, "%s: %s is not a tensor of the image encoder", path, e->name);
+        char hf[3][256];
+        int parts = dfer_clip_encoder_hf_names(e->name + 14, hf);
+        if (!parts) rc = err_set(err, "%s: %s is not a tensor of the image encoder", path, e->name);
+        for (int j = 0; j < parts && rc == 0; j++) /* the packed q/k/v: rows in q, k, v order */
+            rc = put(&out, &base, hf[j], v + j * numel / parts, numel / parts, path, err);
         replaced++;
     }
     if (rc == 0 && !replaced) rc = err_set(err, "%s: no image_encoder tensors", path);
