@@ -119,17 +119,13 @@ static void rotate_nearest(const ImageU8 *in, float angle, ImageU8 *out) {
     }
 }
 
-/* Rotation, crop (or test-time resize), flip: the geometry every aligned map shares. tmp is
- * freed here (the caller's brightness-adjusted copy, or empty). */
-static void apply_geometry(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *src, ImageU8 tmp,
-                           ResampleFilter filter, ImageU8 *out) {
-    ImageU8 cur = {0};
+/* Rotation, crop (or test-time resize), flip: the geometry every aligned map shares. */
+static void apply_geometry(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *src, ResampleFilter filter,
+                           ImageU8 *out) {
+    ImageU8 cur = {0}, rotated = {0};
     if (d->angle != 0.0f) {
-        rotate_nearest(src, d->angle, &cur);
-        image_free(&tmp);
-        tmp = cur;
-        src = &tmp;
-        memset(&cur, 0, sizeof cur);
+        rotate_nearest(src, d->angle, &rotated);
+        src = &rotated;
     }
     if (!cfg->train) {
         image_resize(src, cfg->size, cfg->size, filter, out);
@@ -145,11 +141,11 @@ static void apply_geometry(const AugmentConfig *cfg, const AugmentDraw *d, const
         image_free(&cur);
     }
     if (d->flip) image_hflip(out);
-    image_free(&tmp);
+    image_free(&rotated);
 }
 
 void augment_apply_labels(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *in, ImageU8 *out) {
-    apply_geometry(cfg, d, in, (ImageU8){0}, RESAMPLE_NEAREST, out);
+    apply_geometry(cfg, d, in, RESAMPLE_NEAREST, out);
 }
 
 void augment_apply_points(const AugmentConfig *cfg, const AugmentDraw *d, int w, int h, const float *xy, int n,
@@ -188,5 +184,6 @@ void augment_apply(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8
         }
         src = &tmp;
     }
-    apply_geometry(cfg, d, src, tmp, RESAMPLE_BILINEAR, out);
+    apply_geometry(cfg, d, src, RESAMPLE_BILINEAR, out);
+    image_free(&tmp);
 }
