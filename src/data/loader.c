@@ -8,17 +8,28 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "data/augment.h"
+#include "data/loader_mid.h"
 #include "data/preprocess.h"
 #include "data/resample.h"
 #include "data/sampler.h"
 #include "data/video.h"
+#include "face/render.h"
 
 typedef struct Slot {
     int step;        /* -1: free */
     int n, done;
     void *frames;
+    void *parsing, *landmarks; /* middle level, same layout as frames; NULL when off */
     int32_t *labels, *indices;
 } Slot;
+
+/* A palette as the batch stores it: per channel and index value, the
+ * uint8 byte or the F32 value image_to_chw_float would give for that byte
+ * (same expression, so a coloured map = the RGB image converted). */
+typedef struct MapLut {
+    float f[3][256];
+    uint8_t u[3][256];
+} MapLut;
 
 typedef struct Task {
     int slot, j;
@@ -39,19 +50,94 @@ struct Loader {
     int stop;
     int bad, seen;
     size_t sample_floats;
+    MapLut parsing_lut, dots_lut; /* FaceXFormer's palette; {black, yellow} */
 };
 
 static size_t elem(const Loader *l) { return l->cfg.uint8 ? 1 : l->cfg.f64 ? sizeof(double) : sizeof(float); }
 
-/* Decodes, samples and augments clip `index` into dst ([T,3,S,S]). */
-static int load_clip(Loader *l, int index, void *dst, Err *err) {
+/* The random stream of a clip in an epoch: sampling, then the augmentation draw. */
+static void clip_rng(const Loader *l, int epoch, int index, Rng *rng) {
+    rng_init(rng, l->cfg.seed, (uint64_t)epoch, (uint64_t)index, 0x5A3);
+}
+
+void loader_clip_plan(const Loader *l, int epoch, int index, int frame_count, int w, int h, int *idx, AugmentDraw *draw) {
+    Rng rng;
+    clip_rng(l, epoch, index, &rng);
+    sample_frame_indices(frame_count, l->cfg.frames, l->cfg.train, &rng, idx);
+    augment_draw(&l->aug, w, h, &rng, draw);
+}
+
+const AugmentConfig *loader_augment_config(const Loader *l) { return &l->aug; }
+
+/* The batch's per-channel normalisation: CLIP's mean/std, or none (raw [0,1]). */
+static void batch_norm(const Loader *l, const float **mean, const float **std) {
+    static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+    *mean = l->cfg.normalise_clip ? k_clip_mean : zero;
+    *std = l->cfg.normalise_clip ? k_clip_std : one;
+}
+
+/* One augmented S x S image into sample slot t of dst ([T,3,S,S] in the batch's dtype);
+ * chw: F32 scratch for F64 batches. */
+static void write_image(const Loader *l, const ImageU8 *img, void *dst, int t, const float *mean, const float *std,
+                        float *chw) {
+    size_t plane = (size_t)3 * l->cfg.size * l->cfg.size;
+    if (l->cfg.uint8) {
+        image_to_chw_u8(img, (uint8_t *)dst + t * plane);
+    } else if (l->cfg.f64) {
+        image_to_chw_float(img, mean, std, chw);
+        for (size_t k = 0; k < plane; k++) ((double *)dst)[t * plane + k] = chw[k];
+    } else {
+        image_to_chw_float(img, mean, std, (float *)dst + t * plane); /* straight into the batch */
+    }
+}
+
+/* An index map [S*S] coloured through lut into sample slot t of dst ([T,3,S,S], the batch's dtype). */
+static void write_indexed(const Loader *l, const uint8_t *idx, const MapLut *lut, void *dst, int t) {
+    size_t n = (size_t)l->cfg.size * l->cfg.size;
+    for (int c = 0; c < 3; c++) {
+        size_t at = (size_t)t * 3 * n + c * n;
+        if (l->cfg.uint8) {
+            for (size_t i = 0; i < n; i++) ((uint8_t *)dst)[at + i] = lut->u[c][idx[i]];
+        } else if (l->cfg.f64) { /* as the frames: the F32 value widened */
+            for (size_t i = 0; i < n; i++) ((double *)dst)[at + i] = lut->f[c][idx[i]];
+        } else {
+            for (size_t i = 0; i < n; i++) ((float *)dst)[at + i] = lut->f[c][idx[i]];
+        }
+    }
+}
+
+/* The middle-level maps of the sampled frames into their slots (NULL: stream off). */
+static int load_maps(const Loader *l, const MidClip *mid, const AugmentDraw *draw, const int *idx,
+                     const ImageU8 *frames, void *parsing, void *landmarks, Err *err) {
+    size_t n = (size_t)l->cfg.size * l->cfg.size;
+    uint8_t *labels = parsing ? xmalloc(n) : NULL, *dots = landmarks ? xmalloc(n) : NULL;
+    int rc = 0;
+    for (int t = 0; t < l->cfg.frames && rc == 0; t++) {
+        rc = mid_clip_maps(mid, &l->aug, draw, idx[t], frames[0].width, frames[0].height, frames[t].width,
+                           frames[t].height, labels, dots, err);
+        if (rc == 0 && parsing) write_indexed(l, labels, &l->parsing_lut, parsing, t);
+        if (rc == 0 && landmarks) write_indexed(l, dots, &l->dots_lut, landmarks, t);
+    }
+    free(labels), free(dots);
+    return rc;
+}
+
+/* Decodes, samples and augments clip `index` into dst ([T,3,S,S]), and with
+ * mid_streams its maps into parsing and landmarks (the same layout). */
+static int load_clip(Loader *l, int index, void *dst, void *parsing, void *landmarks, Err *err) {
     const ClipRecord *c = &l->d->clips[index];
     ClipSource *src;
     if (clip_source_open(c->path, &src, err) != 0) return -1;
-    int T = l->cfg.frames, S = l->cfg.size;
+    MidClip mid = {0}; /* read before decoding: a clip without a usable track costs no decoding */
+    if (l->cfg.mid_streams && mid_clip_open(&mid, l->cfg.mid_streams, l->cfg.landmarks_dir, l->cfg.parsing_dir, c,
+                                            clip_source_frame_count(src), err) != 0) {
+        clip_source_close(src);
+        return -1;
+    }
+    int T = l->cfg.frames;
     int *idx = xmalloc((size_t)T * sizeof(int));
     Rng rng;
-    rng_init(&rng, l->cfg.seed, (uint64_t)l->epoch, (uint64_t)index, 0x5A3);
+    clip_rng(l, l->epoch, index, &rng);
     sample_frame_indices(clip_source_frame_count(src), T, l->cfg.train, &rng, idx);
     ImageU8 *frames = xcalloc((size_t)T, sizeof(ImageU8));
     int rc = clip_source_read_frames(src, idx, T, frames, err);
@@ -59,8 +145,9 @@ static int load_clip(Loader *l, int index, void *dst, Err *err) {
     if (rc == 0) {
         AugmentDraw draw;
         augment_draw(&l->aug, frames[0].width, frames[0].height, &rng, &draw);
-        static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
-        const float *mean = l->cfg.normalise_clip ? k_clip_mean : zero, *std = l->cfg.normalise_clip ? k_clip_std : one;
+        const float *mean, *std;
+        batch_norm(l, &mean, &std);
+        int S = l->cfg.size;
         float *chw = l->cfg.f64 ? xmalloc((size_t)3 * S * S * sizeof(float)) : NULL; /* F64: converted from here */
         for (int t = 0; t < T; t++) {
             ImageU8 fixed = {0}, out;
@@ -70,24 +157,30 @@ static int load_clip(Loader *l, int index, void *dst, Err *err) {
                 in = &fixed;
             }
             augment_apply(&l->aug, &draw, in, &out);
-            size_t plane = (size_t)3 * S * S;
-            if (l->cfg.uint8) {
-                image_to_chw_u8(&out, (uint8_t *)dst + t * plane);
-            } else if (l->cfg.f64) {
-                image_to_chw_float(&out, mean, std, chw);
-                for (size_t k = 0; k < plane; k++) ((double *)dst)[t * plane + k] = chw[k];
-            } else {
-                image_to_chw_float(&out, mean, std, (float *)dst + t * plane); /* straight into the batch */
-            }
+            write_image(l, &out, dst, t, mean, std, chw);
             image_free(&out);
             image_free(&fixed);
         }
+        if (l->cfg.mid_streams) rc = load_maps(l, &mid, &draw, idx, frames, parsing, landmarks, err);
         free(chw);
     }
+    mid_clip_close(&mid);
     for (int t = 0; t < T; t++) image_free(&frames[t]);
     free(frames);
     free(idx);
     return rc;
+}
+
+/* colours [count][3] for index values 0..count-1, black above. */
+static void build_lut(const Loader *l, const uint8_t (*colours)[3], int count, MapLut *lut) {
+    const float *mean, *std;
+    batch_norm(l, &mean, &std);
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) {
+            uint8_t byte = v < count ? colours[v][c] : 0;
+            lut->u[c][v] = byte;
+            lut->f[c][v] = ((float)byte / 255.0f - mean[c]) / std[c];
+        }
 }
 
 static int position_index(const Loader *l, long pos) {
@@ -98,12 +191,15 @@ static int position_index(const Loader *l, long pos) {
 static void run_task(Loader *l, Task t) {
     Slot *s = &l->slots[t.slot];
     long pos = (long)s->step * l->cfg.global_batch + (long)l->cfg.rank * l->per_rank + t.j;
-    void *dst = (char *)s->frames + (size_t)t.j * l->sample_floats * elem(l);
+    size_t offset = (size_t)t.j * l->sample_floats * elem(l);
+    void *dst = (char *)s->frames + offset;
+    void *parsing = s->parsing ? (char *)s->parsing + offset : NULL;
+    void *landmarks = s->landmarks ? (char *)s->landmarks + offset : NULL;
     int bad = 0, index = -1;
     for (long k = 0; k < l->d->count; k++) {
         int candidate = position_index(l, pos + k);
         Err err;
-        if (load_clip(l, candidate, dst, &err) == 0) {
+        if (load_clip(l, candidate, dst, parsing, landmarks, &err) == 0) {
             index = candidate;
             break;
         }
@@ -170,6 +266,13 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
     if (d->count < 1) return err_set(err, "%s: the dataset is empty", d->source);
     if (cfg->train && d->count < cfg->global_batch)
         return err_set(err, "%s: %d clips are fewer than one global batch of %d", d->source, d->count, cfg->global_batch);
+    if (cfg->mid_streams & ~(LOADER_MID_PARSING | LOADER_MID_LANDMARKS))
+        return err_set(err, "mid_streams %d: the bits are 1 (parsing maps) and 2 (landmark maps)", cfg->mid_streams);
+    int need_track = (cfg->mid_streams & LOADER_MID_LANDMARKS) ||
+                     ((cfg->mid_streams & LOADER_MID_PARSING) && !cfg->parsing_dir);
+    if (need_track && !cfg->landmarks_dir)
+        return err_set(err, "%s maps need face tracks: set the landmarks folder",
+                       cfg->mid_streams & LOADER_MID_LANDMARKS ? "landmark" : "parsing");
     Loader *l = xcalloc(1, sizeof *l);
     l->d = d;
     l->cfg = *cfg;
@@ -179,12 +282,20 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
     l->sample_floats = (size_t)cfg->frames * 3 * cfg->size * cfg->size;
     augment_preset(cfg->augment_preset ? cfg->augment_preset : d->kind, cfg->size, cfg->train, &l->aug);
     if (cfg->crop_min_area > 0) l->aug.crop_min_area = cfg->crop_min_area;
+    if (cfg->mid_streams) {
+        const uint8_t dots[2][3] = {{0, 0, 0}, {k_face_dot_rgb[0], k_face_dot_rgb[1], k_face_dot_rgb[2]}};
+        build_lut(l, k_face_palette, FACE_CLASSES, &l->parsing_lut);
+        build_lut(l, dots, 2, &l->dots_lut);
+    }
     l->order = xmalloc((size_t)d->count * sizeof(int32_t));
     int depth = l->cfg.prefetch + 1; /* +1: the slot the caller holds */
     l->slots = xcalloc((size_t)depth, sizeof(Slot));
     for (int i = 0; i < depth; i++) {
         l->slots[i].step = -1;
-        l->slots[i].frames = xmalloc((size_t)l->per_rank * l->sample_floats * elem(l) + 1);
+        size_t bytes = (size_t)l->per_rank * l->sample_floats * elem(l) + 1;
+        l->slots[i].frames = xmalloc(bytes);
+        if (cfg->mid_streams & LOADER_MID_PARSING) l->slots[i].parsing = xmalloc(bytes);
+        if (cfg->mid_streams & LOADER_MID_LANDMARKS) l->slots[i].landmarks = xmalloc(bytes);
         l->slots[i].labels = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
         l->slots[i].indices = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
     }
@@ -263,6 +374,8 @@ int loader_next(Loader *l, Batch *b, Err *err) {
         if (s->indices[j] < 0) return err_set(err, "%s: no readable clip left in the dataset", l->d->source);
     b->n = s->n;
     b->frames = s->frames;
+    b->parsing = s->parsing;
+    b->landmark_maps = s->landmarks;
     b->labels = s->labels;
     b->indices = s->indices;
     b->step = k;
@@ -281,6 +394,8 @@ void loader_destroy(Loader *l) {
     for (int i = 0; i < l->cfg.threads; i++) pthread_join(l->threads[i], NULL);
     for (int i = 0; i < n_slots(l); i++) {
         free(l->slots[i].frames);
+        free(l->slots[i].parsing);
+        free(l->slots[i].landmarks);
         free(l->slots[i].labels);
         free(l->slots[i].indices);
     }

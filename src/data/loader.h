@@ -8,13 +8,20 @@
  * the rank or thread, so any sharding sees the same samples. A clip that
  * cannot be read is replaced by the next readable one in the epoch's order (the
  * same choice on every rank), counted and logged; past max_bad_fraction of the
- * clips seen the loader stops with an error. */
+ * clips seen the loader stops with an error. With mid_streams, each clip also
+ * brings per-frame parsing and landmark maps (data/loader_mid.h); a clip whose
+ * maps cannot be made (missing or short face track) counts as unreadable. */
 #ifndef DFER_DATA_LOADER_H
 #define DFER_DATA_LOADER_H
 
 #include <stdint.h>
 
+#include "data/augment.h"
 #include "data/dataset.h"
+
+/* LoaderConfig.mid_streams bits: FineCLIPER's middle level (data/loader_mid.h). */
+#define LOADER_MID_PARSING 1   /* face parsing maps (11-class LaPa, FaceXFormer's palette) */
+#define LOADER_MID_LANDMARKS 2 /* landmark maps (yellow 13-pixel diamonds on black) */
 
 typedef struct LoaderConfig {
     int global_batch;
@@ -32,6 +39,13 @@ typedef struct LoaderConfig {
                           * quarter of the bytes, for a device that normalises on arrival */
     const char *augment_preset; /* dataset name for the training pipeline; NULL = the dataset's kind */
     float crop_min_area;        /* > 0: overrides the preset's smallest random-crop area fraction */
+    /* FineCLIPER's middle level: per sampled frame, RGB maps under the frame's geometric
+     * augmentation (never its photometric part). The strings must outlive the loader. */
+    int mid_streams;            /* LOADER_MID_* bits; 0: frames only (no extra work) */
+    const char *landmarks_dir;  /* face tracks at <dir>/<clip id>.txt (face/face_track.h); needed for landmark
+                                 * maps and for parsing maps rendered from landmarks */
+    const char *parsing_dir;    /* optional: parsing index maps at <dir>/<clip id>/<frame stem>.png (or
+                                 * <%05d frame number>.png), used instead of rendering from the landmarks */
 } LoaderConfig;
 
 typedef struct Batch {
@@ -39,6 +53,10 @@ typedef struct Batch {
     void *frames;        /* [n, T, 3, size, size]: F32, F64, or uint8 with LoaderConfig.uint8 */
     int32_t *labels;     /* [n] */
     int32_t *indices;    /* [n] dataset indices actually used (after replacements) */
+    /* [n, T, 3, size, size], the dtype and normalisation of frames (they enter the same CLIP image
+     * encoder); NULL when the stream is off */
+    void *parsing;       /* parsing maps in FaceXFormer's palette (clip.md §9.3) */
+    void *landmark_maps; /* landmark dots, (255, 255, 0) on black */
     int step, epoch;
 } Batch;
 
@@ -53,6 +71,12 @@ int loader_steps_per_epoch(const Loader *l);
 /* The next step's batch of this rank; valid until the next call. Returns 1 when
  * the epoch is over, -1 with a message on too many bad clips. */
 int loader_next(Loader *l, Batch *b, Err *err);
+/* What the loader does to clip `index` in `epoch`, for a clip of frame_count
+ * frames of w x h: the sampled frame indices idx [frames] and the augmentation
+ * draw, from the same random stream the loader uses (tests, previews). */
+void loader_clip_plan(const Loader *l, int epoch, int index, int frame_count, int w, int h, int *idx, AugmentDraw *draw);
+/* The augmentation settings the loader resolved (preset and overrides). */
+const AugmentConfig *loader_augment_config(const Loader *l);
 /* Clips replaced because they could not be read (this epoch, this rank's view). */
 int loader_bad_count(const Loader *l);
 void loader_destroy(Loader *l);
