@@ -1,0 +1,208 @@
+#include "text/descriptions.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistr.h>
+
+#include "core/fsutil.h"
+
+void descriptions_init(Descriptions *d) { memset(d, 0, sizeof *d); }
+
+void descriptions_add(Descriptions *d, const char *clip, const char *text, int line) {
+    if (d->count == d->cap) {
+        d->cap = d->cap ? 2 * d->cap : 64;
+        d->items = xrealloc(d->items, (size_t)d->cap * sizeof *d->items);
+    }
+    d->items[d->count++] = (Description){xstrdup(clip), xstrdup(text), line};
+    d->indexed = 0;
+}
+
+void descriptions_set_text(Descriptions *d, int i, const char *text) {
+    CHECK(i >= 0 && i < d->count, "description %d of %d", i, d->count);
+    char *t = xstrdup(text); /* before freeing: text may be the old string */
+    free(d->items[i].text);
+    d->items[i].text = t;
+}
+
+void descriptions_free(Descriptions *d) {
+    for (int i = 0; i < d->count; i++) free(d->items[i].clip), free(d->items[i].text);
+    free(d->items);
+    free(d->order);
+    memset(d, 0, sizeof *d);
+}
+
+int descriptions_count(const Descriptions *d) { return d->count; }
+
+const Description *descriptions_at(const Descriptions *d, int i) {
+    CHECK(i >= 0 && i < d->count, "description %d of %d", i, d->count);
+    return &d->items[i];
+}
+
+/* ---- index -------------------------------------------------------------------------- */
+
+static int by_clip(const void *a, const void *b, void *ctx) {
+    const Description *items = ctx;
+    int ia = *(const int *)a, ib = *(const int *)b;
+    int c = strcmp(items[ia].clip, items[ib].clip);
+    return c ? c : (ia > ib) - (ia < ib); /* ties in file order: the first occurrence comes first */
+}
+
+int descriptions_index(Descriptions *d, Err *err) {
+    free(d->order);
+    d->order = xmalloc((size_t)(d->count ? d->count : 1) * sizeof *d->order);
+    for (int i = 0; i < d->count; i++) d->order[i] = i;
+    qsort_r(d->order, (size_t)d->count, sizeof *d->order, by_clip, d->items);
+    for (int k = 1; k < d->count; k++) {
+        const Description *a = &d->items[d->order[k - 1]], *b = &d->items[d->order[k]];
+        if (strcmp(a->clip, b->clip)) continue;
+        if (a->line && b->line)
+            return err_set(err, "%s:%d: duplicate clip id '%s' (first on line %d)", d->source, b->line, b->clip, a->line);
+        return err_set(err, "%s: duplicate clip id '%s'", d->source[0] ? d->source : "descriptions", b->clip);
+    }
+    d->indexed = 1;
+    return 0;
+}
+
+const char *descriptions_find(const Descriptions *d, const char *clip_id) {
+    CHECK(d->indexed || d->count == 0, "descriptions_find before descriptions_index");
+    int lo = 0, hi = d->count - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        const Description *e = &d->items[d->order[mid]];
+        int c = strcmp(e->clip, clip_id);
+        if (c == 0) return e->text;
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return NULL;
+}
+
+/* ---- parsing ------------------------------------------------------------------------ */
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static DescFormat detect(const char *name, const char *data, size_t len) {
+    if (ends_with(name, ".jsonl") || ends_with(name, ".json")) return DESC_FORMAT_JSONL;
+    if (ends_with(name, ".tsv") || ends_with(name, ".txt")) return DESC_FORMAT_TSV;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') continue;
+        return data[i] == '{' ? DESC_FORMAT_JSONL : DESC_FORMAT_TSV;
+    }
+    return DESC_FORMAT_JSONL;
+}
+
+static int blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
+    return 1;
+}
+
+static int check_utf8(const Descriptions *d, int line, const char *what, const char *s, Err *err) {
+    const uint8_t *bad = u8_check((const uint8_t *)s, strlen(s));
+    if (!bad) return 0;
+    return err_set(err, "%s:%d: the %s is not valid UTF-8 (byte %zu)", d->source, line, what,
+                   (size_t)(bad - (const uint8_t *)s));
+}
+
+static int parse_jsonl_line(Descriptions *d, int line, const char *s, size_t n, Err *err) {
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+    if (!o) return err_set(err, "%s:%d: not valid JSON", d->source, line);
+    int rc = 0;
+    if (!blank(end, n - (size_t)(end - s))) rc = err_set(err, "%s:%d: text after the JSON object", d->source, line);
+    else if (!cJSON_IsObject(o)) rc = err_set(err, "%s:%d: not a JSON object", d->source, line);
+    if (rc) {
+        cJSON_Delete(o);
+        return rc;
+    }
+    const cJSON *clip = cJSON_GetObjectItemCaseSensitive(o, "clip"), *text = cJSON_GetObjectItemCaseSensitive(o, "text");
+    char id[64];
+    const char *clip_s = NULL;
+    if (!clip) rc = err_set(err, "%s:%d: no \"clip\" field", d->source, line);
+    else if (cJSON_IsString(clip)) clip_s = clip->valuestring;
+    else if (cJSON_IsNumber(clip) && clip->valuedouble == floor(clip->valuedouble) && fabs(clip->valuedouble) < 1e15) {
+        snprintf(id, sizeof id, "%.0f", clip->valuedouble);
+        clip_s = id;
+    } else rc = err_set(err, "%s:%d: \"clip\" is not a string or an integer", d->source, line);
+    if (!rc && !clip_s[0]) rc = err_set(err, "%s:%d: \"clip\" is empty", d->source, line);
+    if (!rc && !text) rc = err_set(err, "%s:%d: no \"text\" field", d->source, line);
+    if (!rc && !cJSON_IsString(text)) rc = err_set(err, "%s:%d: \"text\" is not a string", d->source, line);
+    if (!rc) rc = check_utf8(d, line, "clip id", clip_s, err);
+    if (!rc) rc = check_utf8(d, line, "text", text->valuestring, err);
+    if (!rc) descriptions_add(d, clip_s, text->valuestring, line);
+    cJSON_Delete(o);
+    return rc;
+}
+
+static int parse_tsv_line(Descriptions *d, int line, const char *s, size_t n, Err *err) {
+    if (n && s[n - 1] == '\r') n--;
+    if (s[0] == '#') return 0;
+    const char *tab = memchr(s, '\t', n);
+    if (!tab) return err_set(err, "%s:%d: no tab between the clip id and the text", d->source, line);
+    if (tab == s) return err_set(err, "%s:%d: empty clip id", d->source, line);
+    size_t idn = (size_t)(tab - s), tn = n - idn - 1;
+    if (memchr(s, 0, n)) return err_set(err, "%s:%d: NUL byte in the line", d->source, line);
+    char *id = xmalloc(idn + 1), *text = xmalloc(tn + 1);
+    memcpy(id, s, idn), id[idn] = 0;
+    memcpy(text, tab + 1, tn), text[tn] = 0;
+    int rc = check_utf8(d, line, "clip id", id, err);
+    if (!rc) rc = check_utf8(d, line, "text", text, err);
+    if (!rc) descriptions_add(d, id, text, line);
+    free(id), free(text);
+    return rc;
+}
+
+int descriptions_parse(const char *name, const char *data, size_t len, DescFormat format, Descriptions *d, Err *err) {
+    descriptions_init(d);
+    snprintf(d->source, sizeof d->source, "%s", name);
+    if (format == DESC_FORMAT_AUTO) format = detect(name, data, len);
+    int line = 0;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(data + i, '\n', len - i);
+        size_t e = nl ? (size_t)(nl - data) : len;
+        line++;
+        if (!blank(data + i, e - i)) {
+            int rc = format == DESC_FORMAT_JSONL ? parse_jsonl_line(d, line, data + i, e - i, err)
+                                                 : parse_tsv_line(d, line, data + i, e - i, err);
+            if (rc) return -1;
+        }
+        i = e + 1;
+    }
+    return descriptions_index(d, err);
+}
+
+int descriptions_load(const char *path, Descriptions *d, Err *err) {
+    char *data;
+    size_t len;
+    descriptions_init(d);
+    if (fs_read_all(path, &data, &len, err)) return -1;
+    int rc = descriptions_parse(path, data, len, DESC_FORMAT_AUTO, d, err);
+    free(data);
+    return rc;
+}
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+int descriptions_write_jsonl(const char *path, const Descriptions *d, Err *err) {
+    AtomicFile f;
+    if (atomic_open(&f, path, err)) return -1;
+    for (int i = 0; i < d->count; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "clip", d->items[i].clip);
+        cJSON_AddStringToObject(o, "text", d->items[i].text);
+        char *s = cJSON_PrintUnformatted(o);
+        CHECK_PTR(s);
+        cJSON_Delete(o);
+        int rc = atomic_write(&f, s, strlen(s), err);
+        free(s);
+        if (!rc) rc = atomic_write(&f, "\n", 1, err);
+        if (rc) return -1; /* atomic_write already removed the temporary file */
+    }
+    return atomic_commit(&f, err);
+}
