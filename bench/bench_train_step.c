@@ -51,7 +51,8 @@ int main(int argc, char **argv) {
     for (int k = 0; k <= iters; k++) { /* step 0 warms up (allocates activations) */
         double t0 = time_now();
         paramset_zero_grads(m.params);
-        job_model_step(&m, frames, labels, batch, 1, 1.0f / (float)batch, NULL);
+        JobInputs in = {.frames = frames};
+        job_model_step(&m, &in, labels, batch, 1, 1.0f / (float)batch, NULL);
         double norm;
         optimizer_step(&opt, 1.0f, &norm);
         times[k] = time_now() - t0;

@@ -3,8 +3,8 @@
 # keys or bad values) and the matrices expand, each job with a valid
 # configuration or waiting for a feature not built yet: the paper's supervised
 # matrix (5 methods x 11 splits x 3 seeds = 165 jobs, indented continuation
-# lines), the backbone sweep (33) and the zero-shot pairs (12), and the demo
-# (10). A matrix whose method config has an unknown key is reported as an error.
+# lines), the backbone sweep (33) and the zero-shot pairs (6), the demo (10),
+# and the synthetic ablation (4) and zero-shot (1) matrices. A matrix whose method config has an unknown key is reported as an error.
 # usage: configs_check.sh DFER SOURCE_DIR
 set -euo pipefail
 dfer=$1 src=$2
@@ -26,10 +26,12 @@ expect() { # matrix jobs runnable waiting
     || { echo "$1: $line"; exit 1; }
   echo "$1: $line"
 }
-expect configs/paper/supervised.ini 165 66 99
-expect configs/paper/backbones.ini 33 0 33
-expect configs/paper/zeroshot.ini 12 0 12
+expect configs/paper/supervised.ini 165 165 0
+expect configs/paper/backbones.ini 33 33 0
+expect configs/paper/zeroshot.ini 6 6 0
 expect configs/demo/matrix.ini 10 10 0
+expect configs/synth/ablation.ini 4 4 0
+expect configs/synth/zeroshot.ini 1 1 0
 printf '[model]\nmethod = finecliper\nnosuch = 1\n' >"$tmp/bad.ini"
 printf '[matrix]\nname = bad\nmethods = finecliper=%s\ndatasets = dfew=/data\nbackbones = b16=/w\n' "$tmp/bad.ini" >"$tmp/m.ini"
 if "$dfer" matrix --list "$tmp/m.ini" >"$tmp/out" 2>&1; then echo "a bad method config was accepted"; exit 1; fi

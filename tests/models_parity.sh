@@ -2,7 +2,8 @@
 # PyTorch parity of the training step: for random CLIP configs (tiny and small
 # presets with noisy biases and norms) and a fixed random batch, dfer's
 # FineCLIPER (PN descriptors with "no" and "less", positive prompts only,
-# adapters off) and DFER-CLIP (fine-tuned and frozen image encoder) agree with
+# adapters off; the middle and high levels with each fusion loss and weighting)
+# and DFER-CLIP (fine-tuned and frozen image encoder) agree with
 # independent autograd implementations (tests/reference/models_ref.py) on the
 # logits, the loss, every trainable gradient, the losses of 10 SGD steps
 # (momentum, coupled weight decay, per-group rates) and the parameters after
@@ -20,6 +21,10 @@ vocab="$shared/clip/bpe_simple_vocab_16e6.txt.gz"
 for arch in tiny small; do
   "$dfer" init --arch $arch --seed 3 --test-noise 0.1 --out "$tmp/$arch.safetensors" >/dev/null
 done
+# Descriptions for the high level, looked up by the dump's clip ids (dump0, dump1, ...): one
+# longer than CLIP's 77 tokens, so the stretched positions beyond 77 are used.
+long=$(printf 'the left brow rises and falls again, %.0s' $(seq 12))
+printf '{"clip": "dump0", "text": "The mouth corners rise slowly while the eyes narrow."}\n{"clip": "dump1", "text": "%s"}\n{"clip": "dump2", "text": "Nothing moves."}\n' "$long" >"$tmp/desc.jsonl"
 status=0
 run() { # name arch classes batch settings...
   local name=$1 arch=$2 classes=$3 batch=$4; shift 4
@@ -35,6 +40,9 @@ run finecliper_pn_less tiny 4 3 model.method=finecliper model.negative=less data
 run finecliper_positive_only tiny 3 2 model.method=finecliper model.negative=none data.frames=4 optim.lr=0.02,0.005
 run finecliper_no_adapters tiny 3 2 model.method=finecliper model.video_adapters=0 model.text_adapters=0 data.frames=4 optim.lr=0.05
 run finecliper_small small 7 2 model.method=finecliper data.frames=3 model.temperature=0.05 optim.lr=0.01,0.002
+run finecliper_all_levels tiny 3 2 model.method=finecliper model.variant=low+mid+high model.descriptions="$tmp/desc.jsonl" data.frames=3 optim.lr=0.02,0.005
+run finecliper_mid_landmarks_fused tiny 3 3 model.method=finecliper model.variant=low+mid model.mid_streams=landmarks model.fusion_loss=fused data.frames=2 optim.lr=0.02,0.01
+run finecliper_high_both_sum tiny 4 2 model.method=finecliper model.variant=low+high model.descriptions="$tmp/desc.jsonl" model.fusion_loss=both model.fusion_weights=sum model.negative=less data.frames=2 optim.lr=0.01,0.02
 run dfer_clip_finetuned tiny 3 2 model.method=dfer_clip model.logit_scale=10 data.frames=4 optim.lr=0.01,0.02,0.05
 run dfer_clip_frozen_encoder tiny 4 3 model.method=dfer_clip model.train_image_encoder=0 model.contexts=4 model.logit_scale=20 data.frames=5 optim.lr=0.01,0.02,0.05
 run dfer_clip_small small 7 2 model.method=dfer_clip model.logit_scale=100 data.frames=3 optim.lr=0.0001,0.001,0.001

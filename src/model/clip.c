@@ -204,7 +204,59 @@ int clip_model_load(Ops *ops, const char *path, DType dtype, ClipModel *m, Err *
     return rc;
 }
 
+int clip_text_view_stretched(const ClipModel *src, ClipModel *view, Err *err) {
+    const int keep = 20;
+    int L = src->cfg.context_length, n = 4 * L - 3 * keep;
+    if (!src->cfg.has_text || L <= keep + 1)
+        return err_set(err, "positional stretching needs a text tower with more than %d positions", keep + 1);
+    if (src->cfg.long_clip) return err_set(err, "this CLIP already has %d text positions (Long-CLIP)", L);
+    int64_t T = src->cfg.text_width;
+    size_t es = dtype_size(src->dtype), row = (size_t)T * es;
+    double *old = xmalloc((size_t)L * T * sizeof(double)), *pos = xmalloc((size_t)n * T * sizeof(double));
+    void *host = xmalloc((size_t)L * row);
+    ops_download(src->ops, host, src->txt_pos.data, (size_t)L * row);
+    for (int64_t i = 0; i < (int64_t)L * T; i++) old[i] = es == 8 ? ((double *)host)[i] : ((float *)host)[i];
+    /* new[0:20] = old[0:20]; new[20+4i+k] = (1-k/4) old[20+i] + (k/4) old[21+i] for i < L-21;
+     * the last 4 rows continue the last step: new[n-4+k] = old[L-1] + (k/4)(old[L-1] - old[L-2]) */
+    for (int r = 0; r < n; r++)
+        for (int64_t j = 0; j < T; j++) {
+            double v;
+            if (r < keep) v = old[(size_t)r * T + j];
+            else if (r < n - 4) {
+                int i = (r - keep) / 4, k = (r - keep) % 4;
+                v = (1 - k / 4.0) * old[(size_t)(keep + i) * T + j] + (k / 4.0) * old[(size_t)(keep + i + 1) * T + j];
+            } else {
+                int k = r - (n - 4);
+                double last = old[(size_t)(L - 1) * T + j], prev = old[(size_t)(L - 2) * T + j];
+                v = last + (k / 4.0) * (last - prev);
+            }
+            pos[(size_t)r * T + j] = v;
+        }
+    *view = *src;
+    view->params = NULL;
+    view->names = NULL;
+    view->name_count = view->name_cap = 0;
+    view->vis_layers = view->txt_layers = NULL;
+    size_t layers = (size_t)src->cfg.text_layers * sizeof(ClipLayer);
+    view->txt_layers = xmalloc(layers);
+    memcpy(view->txt_layers, src->txt_layers, layers);
+    view->cfg.context_length = n;
+    view->cfg.has_vision = 0; /* a text tower only */
+    view->view_owned = ops_alloc(src->ops, (size_t)n * row);
+    void *out = xmalloc((size_t)n * row);
+    for (int64_t i = 0; i < (int64_t)n * T; i++) {
+        if (es == 8) ((double *)out)[i] = pos[i];
+        else ((float *)out)[i] = (float)pos[i];
+    }
+    ops_upload(src->ops, view->view_owned, out, (size_t)n * row);
+    view->txt_pos.data = view->view_owned;
+    view->txt_pos.shape[0] = n;
+    free(old), free(pos), free(host), free(out);
+    return 0;
+}
+
 void clip_model_free(ClipModel *m) {
+    if (m->view_owned) ops_free(m->ops, m->view_owned);
     if (m->params) ops_free(m->ops, m->params);
     for (int i = 0; i < m->name_count; i++) free(m->names[i]);
     free(m->names);

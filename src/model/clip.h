@@ -46,6 +46,7 @@ typedef struct ClipModel {
     ClipLayer *txt_layers;
     float logit_scale;     /* log of the similarity scale; exp() of it multiplies cosines */
     char **names;          /* owned strings the tensors' names point to */
+    void *view_owned;      /* a view (clip_text_view_stretched): its own positional table; params not owned */
     int name_count, name_cap;
 } ClipModel;
 
@@ -57,6 +58,13 @@ int clip_model_from_hf(Ops *ops, const struct TensorMap *hf, const ClipConfig *c
 /* Loads any supported checkpoint file or directory. */
 int clip_model_load(Ops *ops, const char *path, DType dtype, ClipModel *m, Err *err);
 void clip_model_free(ClipModel *m);
+
+/* A text tower for long descriptions from a plain CLIP, as Long-CLIP initialised
+ * its 248 positions (clip.md §7.4): view shares every weight of src but owns a
+ * stretched positional table [4L-60, T] (L = src's context, 77 -> 248): the first
+ * 20 rows kept, each later row interpolated into 4, the last extrapolated.
+ * Free the view with clip_model_free (it frees only what the view owns). */
+int clip_text_view_stretched(const ClipModel *src, ClipModel *view, Err *err);
 
 /* images: host [B,3,R,R] normalised floats; out: host [B,E] (not normalised). */
 void clip_encode_images(ClipModel *m, const float *images, int batch, float *out);

@@ -115,6 +115,13 @@ static void cpu_axpy(Ops *ops, T y, float alpha, T x) {
     DISPATCH(f64, axpy, y->data, alpha, x->data, tensor_numel(y));
 }
 
+static void cpu_axpy_rows(Ops *ops, T y, T w, T x, float beta) {
+    (void)ops;
+    int64_t rows = tensor_numel(w);
+    DISPATCH(real_kind("axpy_rows", 3, y, w, x), axpy_rows, y->data, w->data, x->data, beta, rows,
+             tensor_numel(y) / rows);
+}
+
 static void cpu_scale(Ops *ops, T y, float alpha) {
     (void)ops;
     DISPATCH(real_kind("scale", 1, y), scale, y->data, alpha, tensor_numel(y));
@@ -308,6 +315,7 @@ static const OpsVtable k_cpu_vtable = {
     .activation = cpu_activation,
     .add = cpu_add,
     .axpy = cpu_axpy,
+    .axpy_rows = cpu_axpy_rows,
     .scale = cpu_scale,
     .add_broadcast = cpu_add_broadcast,
     .attention = cpu_attention,

@@ -135,6 +135,14 @@ void op_axpy(Ops *ops, Tensor y, float alpha, Tensor x) {
     ops->vt->axpy(ops, &y, alpha, &x);
 }
 
+void op_axpy_rows(Ops *ops, Tensor y, Tensor w, Tensor x, float beta) {
+    require_numel(&y, &x, "axpy_rows");
+    int64_t rows = tensor_numel(&w);
+    CHECK(y.ndim == 2 && y.shape[0] == rows, "axpy_rows: %s must be [N, D] with N = the %lld weights of %s", y.name,
+          (long long)rows, w.name);
+    ops->vt->axpy_rows(ops, &y, &w, &x, beta);
+}
+
 void op_add_broadcast(Ops *ops, Tensor y, Tensor p) {
     int64_t rows = tensor_numel(&p);
     CHECK(rows > 0 && tensor_numel(&y) % rows == 0, "add_broadcast: %s is not a whole number of copies of %s",

@@ -73,6 +73,10 @@ void op_activation(Ops *ops, Activation act, Tensor y, Tensor x);
 void op_add(Ops *ops, Tensor y, Tensor a, Tensor b);
 /* y += alpha * x. */
 void op_axpy(Ops *ops, Tensor y, float alpha, Tensor x);
+/* y[n,:] = beta * y[n,:] + w[n] * x[n,:] for y, x [N,D], w [N] (x may alias y; beta 0
+ * does not read y):
+ * per-clip weights of FineCLIPER's fusion and weighted losses. */
+void op_axpy_rows(Ops *ops, Tensor y, Tensor w, Tensor x, float beta);
 /* y[B,S,D] += p[S,D] for every b (positional embeddings). */
 void op_add_broadcast(Ops *ops, Tensor y, Tensor p);
 

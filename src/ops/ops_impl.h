@@ -24,6 +24,7 @@ typedef struct OpsVtable {
     void (*activation)(Ops *ops, Activation act, T y, T x);
     void (*add)(Ops *ops, T y, T a, T b);
     void (*axpy)(Ops *ops, T y, float alpha, T x);
+    void (*axpy_rows)(Ops *ops, T y, T w, T x, float beta);
     void (*add_broadcast)(Ops *ops, T y, T p);
     void (*attention)(Ops *ops, T out, T saved, T qkv, int heads, int causal);
     size_t (*attention_saved_bytes)(int64_t batch, int64_t seq, int heads);

@@ -36,6 +36,33 @@ void prompt_negative(const char *tpl, const char *negation, int cls, char *out, 
     replace_class(tpl, word, out, n);
 }
 
+/* In the project's class order (data/classes.h). */
+static const char *const k_emoclip[11] = {
+    "An expression of contentment and pleasure, with a smile and the corners of the mouth turned up, often "
+    "accompanied by crinkling around the eyes. The face may appear relaxed and at ease",
+    "An expression of sadness and sorrow, with a downturned mouth or frown, and sometimes tears or a tightness around "
+    "the eyes. The face may appear physically withdrawn or resigned.",
+    "An expression of calm and neutrality, with a neutral mouth and no particular indication of emotion. The eyebrows "
+    "are usually not raised or furrowed",
+    "A facial expression showing irritation and unrest, with a wrinkled forehead, narrowed eyes, and tight lips or a "
+    "frown",
+    "An expression of shock and astonishment, with wide-open eyes and raised eyebrows, sometimes accompanied by a gasp "
+    "or an open mouth",
+    "An expression of repulsion and displeasure, with a raised upper lip, a scrunched nose, and a downturned mouth",
+    "An expression of tension and withdrawal, with wide-open eyes, raised eyebrows, and a slightly open mouth. The "
+    "face may appear physically tense or frozen in fear",
+    "An expression of disdain and superiority, with a slight smirk or sneer, often accompanied by a raised eyebrow or "
+    "a lopsided smile",
+    "An expression of worry and apprehension, with furrowed eyebrows and a tight mouth. The eyes may appear wide and "
+    "darting, and the face may appear physically tense or worried",
+    "An expression of defeat and resignation, with the eyes looking down and the mouth turned down. The eyebrows may "
+    "be furrowed, and the face may appear resigned or resigned",
+    "An expression of frustration and disillusionment, with a slight frown or drooping of the mouth. The eyebrows may "
+    "be lowered or furrowed, and the face may appear physically drawn or tired",
+};
+
+const char *prompt_emoclip(int cls) { return cls >= 0 && cls < 11 ? k_emoclip[cls] : ""; }
+
 void prompt_dfer_clip(const char *kind, int contexts, int cls, char *out, size_t n) {
     size_t off = 0;
     for (int i = 0; i < contexts && off < n; i++) off += (size_t)snprintf(out + off, n - off, "X ");

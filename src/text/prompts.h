@@ -10,6 +10,9 @@
  * "... of {class}." into "... of no {class}." (placed before the class word). */
 void prompt_positive(const char *template_text, int cls, char *out, size_t n);
 void prompt_negative(const char *template_text, const char *negation, int cls, char *out, size_t n);
+/* EmoCLIP's class descriptions (dfer.md §3, verbatim), the class texts of the
+ * zero-shot protocol. */
+const char *prompt_emoclip(int cls);
 /* DFER-CLIP: "X X ... X <class text>" with `contexts` placeholders; kind is
  * descriptor | name | name_with_context. */
 void prompt_dfer_clip(const char *kind, int contexts, int cls, char *out, size_t n);

@@ -35,6 +35,22 @@ static const Key k_keys[] = {
      "FineCLIPER negative descriptors: \"... of no {class}.\", \"... of less {class}.\", or none (positives only)"},
     {"model", "prompt", K_STR, S(prompt), "A person with an expression of {class}.", NULL,
      "FineCLIPER positive prompt template"},
+    {"model", "mid_streams", K_STR, S(mid_streams), "parsing+landmarks", "parsing+landmarks|parsing|landmarks",
+     "FineCLIPER middle level (variants with mid): which face-structure maps go through the shared encoder "
+     "(paper Tab. 5)"},
+    {"model", "descriptions", K_STR, S(descriptions), "", NULL,
+     "FineCLIPER high level: per-clip descriptions (JSONL {\"clip\",\"text\"} or TSV); empty: "
+     "<data.root>/dfer_prep/descriptions.jsonl (`dfer prep` writes it)"},
+    {"model", "long_clip", K_STR, S(long_clip), "", NULL,
+     "FineCLIPER high level: Long-CLIP checkpoint for the description encoder (248 positions); empty: the CLIP's "
+     "own text tower with its positions stretched to 248 as Long-CLIP initialises them"},
+    {"model", "fusion_weights", K_STR, S(fusion_weights), "softmax", "softmax|sum|uniform",
+     "FineCLIPER: how the per-modality confidences (max PN score) become weights (our reading of eq. 9)"},
+    {"model", "fusion_loss", K_STR, S(fusion_loss), "modalities", "modalities|fused|both",
+     "FineCLIPER: weighted per-modality cross-entropies (eq. 11 as we read it), the fused prediction's, or both"},
+    {"model", "class_prompts", K_STR, S(class_prompts), "pn", "pn|emoclip",
+     "FineCLIPER class texts: PN descriptors from model.prompt, or EmoCLIP's class descriptions (positives only; "
+     "the zero-shot protocol)"},
     {"model", "video_adapters", K_BOOL, S(video_adapters), "true", NULL, "FineCLIPER: AIM adapters in the ViT"},
     {"model", "text_adapters", K_BOOL, S(text_adapters), "true", NULL, "FineCLIPER: adapters after each text block"},
     {"model", "contexts", K_INT, S(contexts), "8", NULL, "DFER-CLIP: learnable context tokens per class (M)"},
@@ -53,11 +69,22 @@ static const Key k_keys[] = {
     {"data", "frames", K_INT, S(frames), "16", NULL, "frames per clip (temporal segments)"},
     {"data", "normalise", K_STR, S(normalise), "auto", "auto|clip|raw",
      "pixel normalisation: the method's own (auto: CLIP mean/std for FineCLIPER, raw [0,1] for DFER-CLIP), or forced"},
+    {"data", "landmarks", K_STR, S(landmarks), "", NULL,
+     "FineCLIPER middle level: per-clip landmark tracks <dir>/<clip id>.txt; empty: <data.root>/dfer_prep/landmarks"},
+    {"data", "parsing", K_STR, S(parsing), "", NULL,
+     "FineCLIPER middle level: external parsing index maps <dir>/<clip id>/<frame>.png; empty: rendered from "
+     "the landmarks"},
     {"data", "loader_threads", K_INT, S(loader_threads), "2", NULL, "decoding threads per rank"},
     {"data", "max_bad_fraction", K_FLOAT, S(max_bad_fraction), "0.05", NULL,
      "stop when more than this share of clips cannot be read"},
     {"data", "crop_min_area", K_FLOAT, S(crop_min_area), "0.08", NULL,
      "training crops cover U[this, 1] of the frame's area (DFER-CLIP: 0.08); larger is gentler"},
+    {"data", "captions", K_STR, S(captions), "auto", "auto|dataset|descriptions",
+     "contrastive training: the dataset's own captions (MAFW), the per-clip descriptions (model.descriptions), or "
+     "auto (captions where the dataset has them)"},
+    {"train", "objective", K_STR, S(objective), "supervised", "supervised|contrastive",
+     "supervised: cross-entropy on the labels; contrastive: symmetric InfoNCE of videos against their captions over "
+     "the global batch (the zero-shot setting; FineCLIPER low level)"},
     {"train", "epochs", K_INT, S(epochs), "30", NULL, "training epochs"},
     {"train", "batch", K_INT, S(batch), "32", NULL, "global batch size in clips (split over ranks)"},
     {"train", "eval_batch", K_INT, S(eval_batch), "32", NULL, "evaluation batch size in clips"},
@@ -214,12 +241,17 @@ int config_set(Config *c, const char *assignment, Err *err) {
 }
 
 const char *config_unbuilt(const Config *c) {
-    if (strcmp(c->variant, "low") && !strcmp(c->method, "finecliper"))
-        return "model.variant: only FineCLIPER's low level exists so far (its middle and high levels are not built yet)";
+    (void)c;
     return NULL;
 }
 
 int config_validate(const Config *c, Err *err) {
+    if (!strcmp(c->objective, "contrastive") && strcmp(c->method, "finecliper"))
+        return err_set(err, "train.objective = contrastive (the zero-shot setting) is built for FineCLIPER, not %s",
+                       c->method);
+    if (!strcmp(c->objective, "contrastive") && strcmp(c->variant, "low"))
+        return err_set(err, "train.objective = contrastive trains FineCLIPER's low level (model.variant = low, not %s)",
+                       c->variant);
     if (!c->weights[0]) return err_set(err, "model.weights is not set (a CLIP checkpoint; `dfer init` makes a random one)");
     if (!c->root[0] && strcmp(c->dataset, "list"))
         return err_set(err, "data.root is not set (the dataset directory)");

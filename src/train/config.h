@@ -24,6 +24,12 @@ typedef struct Config {
     int bottleneck_divisor;
     char negative[16];        /* no | less | none */
     char prompt[CFG_STR];     /* positive template, {class} replaced */
+    char mid_streams[32];     /* parsing+landmarks | parsing | landmarks */
+    char descriptions[CFG_STR];
+    char long_clip[CFG_STR];
+    char fusion_weights[16];  /* softmax | sum | uniform */
+    char fusion_loss[16];     /* modalities | fused | both */
+    char class_prompts[16];   /* pn | emoclip */
     int video_adapters, text_adapters;
     int contexts;             /* dfer_clip */
     float logit_scale;        /* dfer_clip: logits = scale * cos */
@@ -37,10 +43,14 @@ typedef struct Config {
     int fold;
     int frames;
     char normalise[8];        /* auto | clip | raw */
+    char landmarks[CFG_STR]; /* middle level: face tracks directory */
+    char parsing[CFG_STR];   /* middle level: external parsing maps directory */
+    char captions[16];        /* auto | dataset | descriptions */
     int loader_threads;
     float max_bad_fraction;
     float crop_min_area;      /* random sized crop: area fraction ~ U[this, 1] */
     /* [train] */
+    char objective[16];       /* supervised | contrastive */
     int epochs;
     int batch;                /* global batch (clips) */
     int eval_batch;

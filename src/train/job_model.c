@@ -1,10 +1,12 @@
 #include "train/job_model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/dfer_clip.h"
 #include "model/finecliper.h"
+#include "text/descriptions.h"
 #include "text/prompts.h"
 #include "text/tokenizer.h"
 
@@ -23,6 +25,55 @@ static int tokenize_all(ClipTokenizer *tok, char texts[][512], int n, int contex
     for (int i = 0; i < n; i++)
         if (clip_tokenize_padded(tok, texts[i], context, 0, ids + (size_t)i * context, err) != 0)
             return err_prefix(err, "class prompt %d: ", i);
+    return 0;
+}
+
+/* The middle and high levels of a FineCLIPER variant: which maps the loader
+ * must deliver, the description tower (Long-CLIP, or the CLIP's own text tower
+ * with stretched positions) and the descriptions with their longest length. */
+static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok, FineCliperConfig *fc, Err *err) {
+    if (strstr(cfg->variant, "mid")) {
+        fc->mid_streams = !strcmp(cfg->mid_streams, "parsing")     ? FC_MID_PARSING
+                          : !strcmp(cfg->mid_streams, "landmarks") ? FC_MID_LANDMARKS
+                                                                   : FC_MID_PARSING | FC_MID_LANDMARKS;
+        m->mid_streams = fc->mid_streams;
+    }
+    fc->fusion_weights = !strcmp(cfg->fusion_weights, "sum")       ? FC_WEIGHTS_SUM
+                         : !strcmp(cfg->fusion_weights, "uniform") ? FC_WEIGHTS_UNIFORM
+                                                                   : FC_WEIGHTS_SOFTMAX;
+    fc->fusion_loss = !strcmp(cfg->fusion_loss, "fused")  ? FC_LOSS_FUSED
+                      : !strcmp(cfg->fusion_loss, "both") ? FC_LOSS_BOTH
+                                                          : FC_LOSS_MODALITIES;
+    if (!strstr(cfg->variant, "high")) return 0;
+    m->high = fc->high = 1;
+    if (cfg->long_clip[0]) {
+        if (clip_model_load(m->ops, cfg->long_clip, m->clip.dtype, &m->desc_clip, err) != 0)
+            return err_prefix(err, "model.long_clip: ");
+        if (!m->desc_clip.cfg.has_text) return err_set(err, "model.long_clip = %s has no text tower", cfg->long_clip);
+    } else if (clip_text_view_stretched(&m->clip, &m->desc_clip, err) != 0) {
+        return err_prefix(err, "the description encoder (model.long_clip unset, stretching the CLIP's positions): ");
+    }
+    char path[CFG_STR + 64];
+    if (cfg->descriptions[0]) snprintf(path, sizeof path, "%s", cfg->descriptions);
+    else snprintf(path, sizeof path, "%s/dfer_prep/descriptions.jsonl", cfg->root);
+    m->descs = xcalloc(1, sizeof *m->descs);
+    if (descriptions_load(path, m->descs, err) != 0)
+        return err_prefix(err, "the high level needs per-clip descriptions (model.descriptions; `dfer prep` writes "
+                               "them): ");
+    /* L_d: the longest description (first EOT + 1), so every step runs one fixed length */
+    int ctx = m->desc_clip.cfg.context_length, longest = 2;
+    int32_t *ids = xmalloc((size_t)ctx * sizeof(int32_t));
+    for (int i = 0; i < descriptions_count(m->descs); i++) {
+        const Description *d = descriptions_at(m->descs, i);
+        if (clip_tokenize_padded(tok, d->text, ctx, 1, ids, err) != 0) {
+            free(ids);
+            return err_prefix(err, "%s:%d (clip %s): ", path, d->line, d->clip);
+        }
+        int len = clip_eot_position(ids, ctx) + 1;
+        if (len > longest) longest = len;
+    }
+    free(ids);
+    fc->description_length = longest;
     return 0;
 }
 
@@ -55,14 +106,29 @@ int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err) 
         fc.use_negative = strcmp(cfg->negative, "none") != 0;
         fc.video_adapters = cfg->video_adapters;
         fc.text_adapters = cfg->text_adapters;
-        for (int c = 0; c < num_classes; c++) prompt_positive(cfg->prompt, c, texts[c], 512);
+        int emoclip = !strcmp(cfg->class_prompts, "emoclip");
+        if (emoclip) fc.use_negative = 0; /* EmoCLIP's descriptions are positive texts */
+        if (!strcmp(cfg->objective, "contrastive")) {
+            m->contrastive = 1;
+            fc.caption_length = m->clip.cfg.context_length;
+            snprintf(m->captions, sizeof m->captions, "%s", cfg->captions);
+        }
+        if (cfg->descriptions[0]) snprintf(m->desc_path, sizeof m->desc_path, "%s", cfg->descriptions);
+        else snprintf(m->desc_path, sizeof m->desc_path, "%s/dfer_prep/descriptions.jsonl", cfg->root);
+        for (int c = 0; c < num_classes; c++) {
+            if (emoclip) snprintf(texts[c], 512, "%s", prompt_emoclip(c));
+            else prompt_positive(cfg->prompt, c, texts[c], 512);
+        }
         rc = tokenize_all(tok, texts, num_classes, ctx, pos, err);
         if (rc == 0 && fc.use_negative) {
             for (int c = 0; c < num_classes; c++) prompt_negative(cfg->prompt, cfg->negative, c, texts[c], 512);
             rc = tokenize_all(tok, texts, num_classes, ctx, neg, err);
         }
+        if (rc == 0) rc = finecliper_levels(cfg, m, tok, &fc, err);
         FineCliper *f = xcalloc(1, sizeof *f);
-        if (rc == 0) rc = finecliper_create(m->ops, &m->clip, &fc, pos, fc.use_negative ? neg : NULL, (uint64_t)cfg->seed, f, err);
+        if (rc == 0)
+            rc = finecliper_create(m->ops, &m->clip, m->high ? &m->desc_clip : NULL, &fc, pos,
+                                   fc.use_negative ? neg : NULL, (uint64_t)cfg->seed, f, err);
         m->impl = f;
         m->params = &f->params;
         m->groups = 2;
@@ -90,7 +156,8 @@ int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err) 
         m->raw_pixels = 1;
     }
     free(texts), free(pos), free(neg);
-    clip_tokenizer_free(tok);
+    if (m->high || m->contrastive) m->tok = tok; /* descriptions and captions are tokenized per step */
+    else clip_tokenizer_free(tok);
     if (rc != 0) goto fail;
     return 0;
 fail:
@@ -98,14 +165,107 @@ fail:
     return -1;
 }
 
-double job_model_step(JobModel *m, const void *frames, const int32_t *labels, int batch, int train, float grad_scale,
+/* Whether a clip's contrastive caption is its description (not the dataset's caption). */
+static int caption_from_description(const JobModel *m, const char *dataset_caption) {
+    if (!strcmp(m->captions, "descriptions")) return 1;
+    if (!strcmp(m->captions, "dataset")) return 0;
+    return !dataset_caption || !dataset_caption[0];
+}
+
+int job_model_check_dataset(JobModel *m, const Dataset *d, Err *err) {
+    if (m->contrastive) {
+        int need_desc = 0;
+        for (int i = 0; i < d->count; i++) {
+            if (!strcmp(m->captions, "dataset") && (!d->clips[i].caption || !d->clips[i].caption[0]))
+                return err_set(err, "data.captions = dataset, but clip %s of %s has no caption (only MAFW's "
+                                    "with-caption splits carry them)", d->clips[i].id, d->source);
+            need_desc |= caption_from_description(m, d->clips[i].caption);
+        }
+        if (need_desc && !m->descs) {
+            m->descs = xcalloc(1, sizeof *m->descs);
+            if (descriptions_load(m->desc_path, m->descs, err) != 0)
+                return err_prefix(err, "contrastive training takes descriptions where %s has no captions: ", d->source);
+        }
+        for (int i = 0; i < d->count; i++)
+            if (caption_from_description(m, d->clips[i].caption) && !descriptions_find(m->descs, d->clips[i].id))
+                return err_set(err, "clip %s of %s has neither a caption nor a description in %s", d->clips[i].id,
+                               d->source, m->descs->source);
+        return 0;
+    }
+    if (!m->high) return 0;
+    int missing = 0;
+    const char *first = NULL;
+    for (int i = 0; i < d->count; i++)
+        if (!descriptions_find(m->descs, d->clips[i].id)) {
+            if (!missing++) first = d->clips[i].id;
+        }
+    if (missing)
+        return err_set(err, "%d of the %d clips of %s have no description in %s (the first: clip %s)", missing,
+                       d->count, d->source, m->descs->source, first);
+    return 0;
+}
+
+void job_model_contrastive_forward(JobModel *m, const JobInputs *in, int batch, int global) {
+    CHECK(m->contrastive, "the model was not configured with train.objective = contrastive");
+    int ctx = m->clip.cfg.context_length;
+    if (batch > m->cap_cap) {
+        m->cap_ids = xrealloc(m->cap_ids, (size_t)batch * ctx * sizeof(int32_t));
+        m->cap_cap = batch;
+    }
+    for (int b = 0; b < batch; b++) {
+        const char *cap = in->captions ? in->captions[b] : NULL;
+        const char *text = caption_from_description(m, cap) ? descriptions_find(m->descs, in->clip_ids[b]) : cap;
+        CHECK(text, "clip %s has no caption", in->clip_ids[b]);
+        Err err = {0};
+        CHECK(clip_tokenize_padded(m->tok, text, ctx, 1, m->cap_ids + (size_t)b * ctx, &err) == 0,
+              "caption of clip %s: %s", in->clip_ids[b], err.msg);
+    }
+    finecliper_contrastive_forward(m->impl, in->frames, m->cap_ids, batch, global);
+}
+
+void job_model_contrastive_tensors(JobModel *m, Tensor *local_v, Tensor *local_t, Tensor *all_v, Tensor *all_t) {
+    FineCliper *f = m->impl;
+    *local_v = f->cap_v, *local_t = f->cap_t, *all_v = f->all_v, *all_t = f->all_t;
+}
+
+double job_model_contrastive_backward(JobModel *m, int offset, int train, float grad_scale, int world) {
+    return finecliper_contrastive_backward(m->impl, offset, train, grad_scale, world);
+}
+
+size_t job_model_trainable(const JobModel *m) { return m->params ? m->params->numel : 0; }
+
+/* Token ids [B, desc context] of the batch's descriptions (checked to exist before training). */
+static const int32_t *description_ids(JobModel *m, const char *const *clip_ids, int batch) {
+    int ctx = m->desc_clip.cfg.context_length;
+    if (batch > m->desc_cap) {
+        m->desc_ids = xrealloc(m->desc_ids, (size_t)batch * ctx * sizeof(int32_t));
+        m->desc_cap = batch;
+    }
+    for (int b = 0; b < batch; b++) {
+        const char *text = descriptions_find(m->descs, clip_ids[b]);
+        CHECK(text, "clip %s has no description in %s", clip_ids[b], m->descs->source);
+        Err err = {0};
+        CHECK(clip_tokenize_padded(m->tok, text, ctx, 1, m->desc_ids + (size_t)b * ctx, &err) == 0,
+              "description of clip %s: %s", clip_ids[b], err.msg);
+    }
+    return m->desc_ids;
+}
+
+double job_model_step(JobModel *m, const JobInputs *in, const int32_t *labels, int batch, int train, float grad_scale,
                       void *logits) {
     /* The loss kernels index logits by label: a label outside the model's classes is a caller's bug. */
     for (int b = 0; labels && b < batch; b++)
         CHECK(labels[b] >= 0 && labels[b] < m->num_classes, "label %d of clip %d outside the model's %d classes",
               labels[b], b, m->num_classes);
-    if (!strcmp(m->method, "finecliper")) return finecliper_step(m->impl, frames, labels, batch, train, grad_scale, logits);
-    return dfer_clip_step(m->impl, frames, labels, batch, train, grad_scale, logits);
+    if (!strcmp(m->method, "finecliper")) {
+        FineCliperInputs fi = {.frames = in->frames, .parsing = in->parsing, .landmarks = in->landmarks};
+        if (m->high) {
+            CHECK(in->clip_ids, "the high level needs the batch's clip ids");
+            fi.descriptions = description_ids(m, in->clip_ids, batch);
+        }
+        return finecliper_step(m->impl, &fi, labels, batch, train, grad_scale, logits);
+    }
+    return dfer_clip_step(m->impl, in->frames, labels, batch, train, grad_scale, logits);
 }
 
 void job_model_free(JobModel *m) {
@@ -114,6 +274,12 @@ void job_model_free(JobModel *m) {
         else dfer_clip_free(m->impl);
         free(m->impl);
     }
+    if (m->desc_clip.params || m->desc_clip.view_owned) clip_model_free(&m->desc_clip);
+    if (m->descs) descriptions_free(m->descs);
+    free(m->descs);
+    if (m->tok) clip_tokenizer_free(m->tok);
+    free(m->desc_ids);
+    free(m->cap_ids);
     if (m->clip.params) clip_model_free(&m->clip);
     ops_destroy(m->ops);
     memset(m, 0, sizeof *m);

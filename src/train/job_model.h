@@ -4,16 +4,40 @@
 #ifndef DFER_TRAIN_JOB_MODEL_H
 #define DFER_TRAIN_JOB_MODEL_H
 
+#include "data/dataset.h"
 #include "model/clip.h"
 #include "model/params.h"
 #include "ops/ops.h"
 #include "train/config.h"
 #include "train/optim.h"
 
+/* One step's inputs of B clips (host). */
+typedef struct JobInputs {
+    const void *frames;          /* [B*T,3,R,R] */
+    const void *parsing;         /* [B*T,3,R,R] parsing maps, when the variant has them */
+    const void *landmarks;       /* [B*T,3,R,R] landmark maps, when the variant has them */
+    const char *const *clip_ids; /* [B] dataset clip ids: descriptions are looked up by id */
+    const char *const *captions; /* [B] the dataset's captions (MAFW) or NULL entries: contrastive training */
+} JobInputs;
+
 typedef struct JobModel {
     char method[32];
     Ops *ops;
     ClipModel clip;
+    /* FineCLIPER's middle and high levels */
+    int mid_streams;       /* FC_MID_* bits the loader must deliver */
+    int high;
+    ClipModel desc_clip;   /* Long-CLIP, or a stretched view of clip */
+    struct Descriptions *descs;
+    struct ClipTokenizer *tok;
+    int32_t *desc_ids;     /* [batch cap, desc context] per-step scratch */
+    int desc_cap;
+    /* contrastive training (the zero-shot setting) */
+    int contrastive;
+    char captions[16];     /* auto | dataset | descriptions */
+    char desc_path[600];   /* where descriptions come from (loaded when first needed) */
+    int32_t *cap_ids;      /* [batch cap, context] */
+    int cap_cap;
     void *impl;            /* FineCliper* or DferClip* */
     ParamSet *params;
     int groups;
@@ -25,9 +49,22 @@ typedef struct JobModel {
 } JobModel;
 
 int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err);
-/* See finecliper_step: frames [B*T,3,R,R]; returns the summed loss of the batch. */
-double job_model_step(JobModel *m, const void *frames, const int32_t *labels, int batch, int train, float grad_scale,
+/* Checks that the model can take every clip of a split (a description for each,
+ * for the high level); errors name the clip. */
+int job_model_check_dataset(JobModel *m, const Dataset *d, Err *err);
+/* See finecliper_step; returns the summed loss of the batch. */
+double job_model_step(JobModel *m, const JobInputs *in, const int32_t *labels, int batch, int train, float grad_scale,
                       void *logits);
+/* Contrastive training (train.objective = contrastive): the forward of this
+ * rank's B clips with their captions (see finecliper_contrastive_forward), then
+ * the caller all-gathers the local features into the global ones, then the
+ * loss and backward. */
+void job_model_contrastive_forward(JobModel *m, const JobInputs *in, int batch, int global);
+/* local [B,E] and gathered [G,E] features: video, then caption */
+void job_model_contrastive_tensors(JobModel *m, Tensor *local_v, Tensor *local_t, Tensor *all_v, Tensor *all_t);
+double job_model_contrastive_backward(JobModel *m, int offset, int train, float grad_scale, int world);
+/* Trainable parameters in total (the variant's count: paper Tab. 1 reports 13, 19, 14, 20 M on B/16). */
+size_t job_model_trainable(const JobModel *m);
 void job_model_free(JobModel *m);
 /* The optimiser a run configures for this model: its kind, one learning rate per
  * group (optim.lr lists them in group order; a shorter list repeats its last),

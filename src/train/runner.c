@@ -64,6 +64,10 @@ static int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
         SET("data.root=%s", j->root) || SET("train.seed=%d", j->seed) || (j->fold && SET("data.fold=%d", j->fold)) ||
         (j->variant[0] && SET("model.variant=%s", j->variant)))
         return -1;
+    /* zero-shot: contrastive training on captions, classification of the other dataset with EmoCLIP's class
+     * descriptions (dfer.md §3) */
+    if (!strcmp(j->setting, "zeroshot") && (SET("train.objective=contrastive") || SET("model.class_prompts=emoclip")))
+        return -1;
 #undef SET
     return 0;
 }
@@ -73,9 +77,9 @@ typedef enum { JOB_RUNNABLE, JOB_WAITS, JOB_INVALID } JobState;
 /* A job's configuration, or why it cannot run: it waits for a feature not built yet, or its
  * configuration is invalid (err says which, in both cases). */
 static JobState job_resolve(const Matrix *m, const Job *j, Config *cfg, Err *err) {
-    if (!strcmp(j->setting, "zeroshot")) {
-        err_set(err, "the zero-shot setting (contrastive training on captions) is not built yet");
-        return JOB_WAITS;
+    if (!strcmp(j->setting, "zeroshot") && strcmp(j->method, "finecliper")) {
+        err_set(err, "the zero-shot setting trains FineCLIPER contrastively; %s has no zero-shot mode", j->method);
+        return JOB_INVALID;
     }
     if (job_config(m, j, cfg, err) != 0) return JOB_INVALID;
     const char *unbuilt = config_unbuilt(cfg);
@@ -165,7 +169,10 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             cJSON *id = job_identity(j);
             char *id_json = cJSON_PrintUnformatted(id);
             cJSON_Delete(id);
-            TrainOptions to = {.out_dir = dir, .resume = 1, .command = opt->command, .job_json = id_json};
+            int zeroshot = !strcmp(j->setting, "zeroshot");
+            TrainOptions to = {.out_dir = dir, .resume = 1, .command = opt->command, .job_json = id_json,
+                               .eval_dataset = zeroshot ? j->eval_dataset : NULL,
+                               .eval_root = zeroshot ? j->eval_root : NULL};
             rc = train_run(&cfg, &to, &g, &jerr);
             free(id_json);
         }

@@ -174,19 +174,57 @@ static void fmt_eta(double seconds, char *buf, size_t n) {
 
 /* ---- evaluation -------------------------------------------------------------------------- */
 
-static int evaluate(JobModel *jm, Loader *test, Group *g, int epoch, Confusion *cm, double *loss_out, Err *err) {
+/* The model's inputs for a batch: frames, the middle level's maps when the
+ * loader delivers them, and the clip ids (descriptions are looked up by id).
+ * ids [b.n] is filled from the dataset. */
+static JobInputs batch_inputs(const Batch *b, const Dataset *d, const char **ids) {
+    for (int i = 0; i < b->n; i++) ids[i] = d->clips[b->indices[i]].id;
+    for (int i = 0; i < b->n; i++) ids[b->n + i] = d->clips[b->indices[i]].caption;
+    return (JobInputs){.frames = b->frames, .parsing = b->parsing, .landmarks = b->landmark_maps, .clip_ids = ids,
+                       .captions = ids + b->n};
+}
+
+/* One contrastive step (the zero-shot setting): local features, all-gathered over the group,
+ * the symmetric InfoNCE loss of the global batch and the backward of this rank's rows. Returns
+ * this rank's share of the (identical) global loss, so that the group's sum is the loss. */
+static double contrastive_step(JobModel *jm, const JobInputs *in, int n, Group *g, int global) {
+    job_model_contrastive_forward(jm, in, n, global);
+    Tensor lv, lt, av, at;
+    job_model_contrastive_tensors(jm, &lv, &lt, &av, &at);
+    group_allgather(g, av, lv);
+    group_allgather(g, at, lt);
+    return job_model_contrastive_backward(jm, g->rank * n, 1, 1.0f / (float)global, g->size) / g->size;
+}
+
+/* What the loader must deliver for the model's middle level; the tracks
+ * directory defaults to `dfer prep`'s output beside the dataset. */
+static void loader_mid_config(LoaderConfig *lc, const JobModel *jm, const Config *cfg, char *landmarks, size_t n) {
+    lc->mid_streams = jm->mid_streams;
+    if (!jm->mid_streams) return;
+    if (cfg->landmarks[0]) snprintf(landmarks, n, "%s", cfg->landmarks);
+    else snprintf(landmarks, n, "%s/dfer_prep/landmarks", cfg->root);
+    lc->landmarks_dir = landmarks;
+    lc->parsing_dir = cfg->parsing[0] ? cfg->parsing : NULL;
+}
+
+static int evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int epoch, Confusion *cm, double *loss_out,
+                    Err *err) {
     confusion_init(cm, jm->num_classes);
     loader_start_epoch(test, epoch);
     Batch b;
     int rc;
     double loss = 0;
     void *logits = xmalloc((size_t)jm->num_classes * 1024 * sizeof(double));
+    const char **ids = NULL;
     while ((rc = loader_next(test, &b, err)) == 0) {
         if (b.n == 0) continue;
-        loss += job_model_step(jm, b.frames, b.labels, b.n, 0, 1.0f, logits);
+        ids = xrealloc(ids, 2 * (size_t)b.n * sizeof *ids);
+        JobInputs in = batch_inputs(&b, d, ids);
+        loss += job_model_step(jm, &in, b.labels, b.n, 0, 1.0f, logits);
         confusion_add_logits(cm, logits, jm->f64, b.labels, b.n);
     }
     free(logits);
+    free(ids);
     if (rc < 0) return -1;
     group_allreduce_i64(g, cm->counts, cm->classes * cm->classes);
     *loss_out = group_sum_double(g, loss);
@@ -284,13 +322,23 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         if (rc) return -1;
     }
     Dataset train, test;
+    int contrastive = !strcmp(cfg->objective, "contrastive");
     if (open_split(cfg, SPLIT_TRAIN, &train, err) != 0) return -1;
-    if (open_split(cfg, SPLIT_TEST, &test, err) != 0) {
+    /* zero-shot transfer: evaluated on another dataset's test split, with its classes */
+    Config eval_cfg = *cfg;
+    if (opt->eval_dataset) {
+        snprintf(eval_cfg.dataset, sizeof eval_cfg.dataset, "%s", opt->eval_dataset);
+        snprintf(eval_cfg.root, sizeof eval_cfg.root, "%s", opt->eval_root);
+        if (strcmp(eval_cfg.dataset, "ferv39k") && (eval_cfg.fold < 1 || eval_cfg.fold > 5)) eval_cfg.fold = 1;
+    }
+    if (open_split(&eval_cfg, SPLIT_TEST, &test, err) != 0) {
         dataset_free(&train);
         return -1;
     }
-    /* A list's class count follows its labels: a test label the training split's model cannot output is an error. */
-    for (int i = 0; i < test.count; i++)
+    int classes = contrastive ? test.num_classes : train.num_classes;
+    /* A list's class count follows its labels: a test label the training split's model cannot output is an error
+     * (contrastive training learns no classes: its model takes the test split's). */
+    for (int i = 0; i < test.count && !contrastive; i++)
         if (test.clips[i].label >= train.num_classes) {
             err_set(err, "%s: clip %s has label %d, but the training split %s has %d classes (labels 0..%d)", test.source,
                     test.clips[i].id, test.clips[i].label, train.source, train.num_classes, train.num_classes - 1);
@@ -298,7 +346,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
             return -1;
         }
     JobModel jm;
-    if (job_model_create(cfg, train.num_classes, &jm, err) != 0) {
+    if (job_model_create(cfg, classes, &jm, err) != 0) {
         dataset_free(&train), dataset_free(&test);
         return -1;
     }
@@ -312,12 +360,17 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     memset(&optim, 0, sizeof optim);
     Loader *tl = NULL, *el = NULL;
     int status = -1;
+    const char **ids = xcalloc(2 * (size_t)cfg->batch, sizeof *ids);
+    char landmarks[CFG_STR + 64];
+    if (job_model_check_dataset(&jm, &train, err) != 0 || (!contrastive && job_model_check_dataset(&jm, &test, err) != 0))
+        goto done;
     if (optimizer_create(jm.params, &oc, &optim, err) != 0) goto done;
     LoaderConfig lc = {.global_batch = cfg->batch, .rank = g->rank, .world = g->size, .frames = cfg->frames,
                        .size = jm.image_size, .train = 1, .seed = (uint64_t)cfg->seed,
                        .normalise_clip = job_model_normalise_clip(&jm, cfg), .threads = cfg->loader_threads,
                        .prefetch = 2, .max_bad_fraction = cfg->max_bad_fraction, .f64 = jm.f64,
                        .crop_min_area = cfg->crop_min_area};
+    loader_mid_config(&lc, &jm, cfg, landmarks, sizeof landmarks);
     if (loader_create(&train, &lc, &tl, err) != 0) goto done;
     LoaderConfig ec = lc;
     ec.global_batch = cfg->eval_batch - cfg->eval_batch % g->size;
@@ -362,7 +415,9 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
             if (rc > 0) break;
             double t1 = time_now();
             paramset_zero_grads(jm.params);
-            double loss = job_model_step(&jm, b.frames, b.labels, b.n, 1, 1.0f / (float)cfg->batch, NULL);
+            JobInputs in = batch_inputs(&b, &train, ids);
+            double loss = contrastive ? contrastive_step(&jm, &in, b.n, g, cfg->batch)
+                                      : job_model_step(&jm, &in, b.labels, b.n, 1, 1.0f / (float)cfg->batch, NULL);
             double t2 = time_now();
             group_allreduce(g, grads, 0);
             double t3 = time_now();
@@ -421,7 +476,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         /* evaluation on the test split */
         Confusion cm;
         double eval_loss;
-        if (evaluate(&jm, el, g, pos.epoch, &cm, &eval_loss, err) != 0) goto done;
+        if (evaluate(&jm, el, &test, g, pos.epoch, &cm, &eval_loss, err) != 0) goto done;
         Scores s;
         scores_compute(&cm, &s);
         pos.last = s, pos.last_cm = cm, pos.has_last = 1;
@@ -468,6 +523,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     }
     status = 0;
 done:
+    free(ids);
     loader_destroy(tl);
     loader_destroy(el);
     if (optim.ps) optimizer_free(&optim);
@@ -513,10 +569,13 @@ int eval_run(const char *run_dir, const char *eval_dataset, const char *eval_roo
                        .rank = g->rank, .world = g->size, .frames = cfg.frames, .size = jm.image_size, .train = 0,
                        .seed = (uint64_t)cfg.seed, .normalise_clip = job_model_normalise_clip(&jm, &cfg),
                        .threads = cfg.loader_threads, .prefetch = 2, .max_bad_fraction = cfg.max_bad_fraction, .f64 = jm.f64};
+    char landmarks[CFG_STR + 64];
+    loader_mid_config(&ec, &jm, &cfg, landmarks, sizeof landmarks);
+    if (job_model_check_dataset(&jm, &test, err) != 0) goto out;
     if (loader_create(&test, &ec, &el, err) != 0) goto out;
     Confusion cm;
     double loss;
-    if (evaluate(&jm, el, g, 0, &cm, &loss, err) != 0) goto out;
+    if (evaluate(&jm, el, &test, g, 0, &cm, &loss, err) != 0) goto out;
     Scores s;
     scores_compute(&cm, &s);
     if (g->rank == 0) {

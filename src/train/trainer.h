@@ -24,6 +24,8 @@ typedef struct TrainOptions {
     int signal_after_steps;     /* > 0: raise SIGUSR1 once this many steps ran in this call: tests of preemption */
     const char *command;        /* recorded in result.json */
     const char *job_json;       /* extra identity fields (method, dataset, fold, ...) merged into result.json, or NULL */
+    const char *eval_dataset, *eval_root; /* zero-shot transfer: evaluate on this dataset's test split (NULL: the
+                                           * training dataset's) */
 } TrainOptions;
 
 /* Trains (or resumes) a job. Returns 0 when finished, 2 when stopped early by

@@ -117,7 +117,20 @@ def tokens(cw, frames, proj_override=None):
     return torch.cat([cls, x], 1) + t["vision_model.embeddings.position_embedding.weight"]
 
 
-def text_features(cw, ids, heads, P=None, prefix=None, ctx=None, n_ctx=0):
+def stretch_positions(pos, keep=20):
+    """Long-CLIP's initialisation of 4L-60 positions from L (77 -> 248): keep the
+    first 20 rows, interpolate every later gap into 4 steps, extrapolate the last."""
+    rows = [pos[i] for i in range(keep)]
+    L = pos.shape[0]
+    for i in range(L - keep - 1):
+        for k in range(4):
+            rows.append((1 - k / 4) * pos[keep + i] + (k / 4) * pos[keep + i + 1])
+    for k in range(4):
+        rows.append(pos[L - 1] + (k / 4) * (pos[L - 1] - pos[L - 2]))
+    return torch.stack(rows)
+
+
+def text_features(cw, ids, heads, P=None, prefix=None, ctx=None, n_ctx=0, positions=None):
     t = cw.t
     eot = ids.argmax(-1)
     length = int(eot.max()) + 1
@@ -125,7 +138,9 @@ def text_features(cw, ids, heads, P=None, prefix=None, ctx=None, n_ctx=0):
     x = t["text_model.embeddings.token_embedding.weight"][ids]
     if ctx is not None:
         x = torch.cat([x[:, :1], ctx, x[:, 1 + n_ctx:]], 1)
-    x = x + t["text_model.embeddings.position_embedding.weight"][:length]
+    if positions is None:
+        positions = t["text_model.embeddings.position_embedding.weight"]
+    x = x + positions[:length]
     for i in range(cw.txt_layers):
         x = block(cw.layer("text_model", i), x, heads, causal=True)
         if P is not None:
@@ -135,21 +150,19 @@ def text_features(cw, ids, heads, P=None, prefix=None, ctx=None, n_ctx=0):
     return x @ t["text_projection.weight"].t()
 
 
-def finecliper(cw, P, d, meta):
+def aim_video(cw, P, frames, T, heads, scale, prefix):
+    """Frames [B*T,3,R,R] through the frozen ViT with the AIM adapter set `prefix`
+    (visual or mid) and its temporal embedding -> video feature [B,E]."""
     t = cw.t
-    T = int(meta["frames"])
-    frames = d["input.frames"]
     B = frames.shape[0] // T
     x = tokens(cw, frames)  # [B*T, S, W]
     S, W = x.shape[1], x.shape[2]
-    heads = int(meta["vision_heads"])
-    x = (x.reshape(B, T, S, W) + P["visual.temporal_embedding"].reshape(1, T, 1, W)).reshape(B * T, S, W)
+    x = (x.reshape(B, T, S, W) + P[prefix + ".temporal_embedding"].reshape(1, T, 1, W)).reshape(B * T, S, W)
     x = layer_norm(x, t["vision_model.pre_layrnorm.weight"], t["vision_model.pre_layrnorm.bias"])
-    adapters = "visual.blocks.0.temporal_adapter.fc1.weight" in P
-    scale = float(meta["mlp_adapter_scale"])
+    adapters = prefix + ".blocks.0.temporal_adapter.fc1.weight" in P
     for i in range(cw.vis_layers):
         L = cw.layer("vision_model", i)
-        pre = f"visual.blocks.{i}"
+        pre = f"{prefix}.blocks.{i}"
         if adapters:
             xt = x.reshape(B, T, S, W).transpose(1, 2).reshape(B * S, T, W)
             ta = adapter(P, pre + ".temporal_adapter", attn_sub(L, xt, heads), skip=False)
@@ -160,18 +173,62 @@ def finecliper(cw, P, d, meta):
         else:
             x = block(L, x, heads)
     cls = layer_norm(x[:, 0], t["vision_model.post_layernorm.weight"], t["vision_model.post_layernorm.bias"])
-    v = (cls @ t["visual_projection.weight"].t()).reshape(B, T, -1).mean(1)
+    return (cls @ t["visual_projection.weight"].t()).reshape(B, T, -1).mean(1)
+
+
+def finecliper(cw, P, d, meta, labels):
+    """FineCLIPER with the levels of the dump: features per modality, PN scores,
+    adaptive weights (max PN score per modality, normalised, constants), the
+    fused prediction and the weighted loss. Returns (logits, summed loss)."""
+    T = int(meta["frames"])
+    vh, th = int(meta["vision_heads"]), int(meta["text_heads"])
+    scale = float(meta["mlp_adapter_scale"])
+    feats = [aim_video(cw, P, d["input.frames"], T, vh, scale, "visual")]
+    mid = int(meta.get("mid_streams", "0"))
+    for bit, name in ((1, "parsing"), (2, "landmarks")):
+        if mid & bit:
+            v = aim_video(cw, P, d["input." + name], T, vh, scale, "mid")
+            feats.append(v @ P[f"mid.{name}.projection.weight"].t() + P[f"mid.{name}.projection.bias"])
+    if int(meta.get("high", "0")):
+        pos = stretch_positions(cw.t["text_model.embeddings.position_embedding.weight"])
+        f = text_features(cw, d["input.ids_desc"], th, P, "description", positions=pos)
+        feats.append(f @ P["description.projection.weight"].t() + P["description.projection.bias"])
     text_adapters = "text.positive.blocks.0.adapter.fc1.weight" in P
-    th = int(meta["text_heads"])
-    tp = text_features(cw, d["input.ids_pos"], th, P if text_adapters else None, "text.positive")
-    score = F.normalize(v, dim=-1) @ F.normalize(tp, dim=-1).t()
+    tp = F.normalize(text_features(cw, d["input.ids_pos"], th, P if text_adapters else None, "text.positive"), dim=-1)
+    tn = None
     if int(meta["use_negative"]):
-        tn = text_features(cw, d["input.ids_neg"], th, P if text_adapters else None, "text.negative")
-        score = score - F.normalize(v, dim=-1) @ F.normalize(tn, dim=-1).t()
-    return score / float(meta["temperature"])
+        tn = F.normalize(text_features(cw, d["input.ids_neg"], th, P if text_adapters else None, "text.negative"),
+                         dim=-1)
+
+    def pn(n):
+        return n @ tp.t() - (n @ tn.t() if tn is not None else 0)
+
+    temp = float(meta["temperature"])
+    norms = [F.normalize(f, dim=-1) for f in feats]
+    scores = [pn(n) for n in norms]
+    conf = torch.stack([s.max(1).values for s in scores], 1).detach()  # [B, M]
+    kind = meta.get("fusion_weights", "softmax")
+    if kind == "softmax":
+        w = torch.softmax(conf, 1)
+    elif kind == "sum":
+        c = conf.clamp(min=0)
+        total = c.sum(1, keepdim=True)
+        w = torch.where(total > 0, c / total.clamp(min=1e-300), torch.full_like(c, 1 / c.shape[1]))
+    else:
+        w = torch.full_like(conf, 1 / conf.shape[1])
+    fused = sum(w[:, i:i + 1] * n for i, n in enumerate(norms))
+    logits = pn(F.normalize(fused, dim=-1)) / temp
+    loss_kind = meta.get("fusion_loss", "modalities")
+    loss = 0
+    if loss_kind != "fused":
+        for i, s in enumerate(scores):
+            loss = loss + (w[:, i] * F.cross_entropy(s / temp, labels, reduction="none")).sum()
+    if loss_kind != "modalities":
+        loss = loss + F.cross_entropy(logits, labels, reduction="sum")
+    return logits, loss
 
 
-def dfer_clip(cw, P, d, meta):
+def dfer_clip(cw, P, d, meta, labels):
     t = cw.t
     T = int(meta["frames"])
     frames = d["input.frames"]
@@ -228,7 +285,8 @@ def dfer_clip(cw, P, d, meta):
     v = y[:, 0]
     ctx = P["prompt_learner.ctx"]
     tf = text_features(cw, d["input.ids_pos"], int(meta["text_heads"]), ctx=ctx, n_ctx=ctx.shape[1])
-    return float(meta["logit_scale"]) * F.normalize(v, dim=-1) @ F.normalize(tf, dim=-1).t()
+    logits = float(meta["logit_scale"]) * F.normalize(v, dim=-1) @ F.normalize(tf, dim=-1).t()
+    return logits, F.cross_entropy(logits, labels, reduction="sum")
 
 
 def make_sgd(P, meta):
@@ -253,7 +311,7 @@ def sgd_replay(cw, P0, d, meta, forward):
     losses = []
     for _ in sgd["losses"]:
         opt.zero_grad()
-        loss = F.cross_entropy(forward(cw, P, d, meta), labels)
+        loss = forward(cw, P, d, meta, labels)[1] / labels.shape[0]
         loss.backward()
         losses.append(loss.item())
         opt.step()
@@ -267,9 +325,8 @@ def main():
     P = {k[len("param."):]: v.clone().requires_grad_(True) for k, v in d.items() if k.startswith("param.")}
     model = meta["model"]
     forward = finecliper if model == "finecliper" else dfer_clip
-    logits = forward(cw, P, d, meta)
     labels = d["input.labels"].long()
-    loss = F.cross_entropy(logits, labels, reduction="sum")
+    logits, loss = forward(cw, P, d, meta, labels)
     loss.backward()
     worst = 0.0
     report = []

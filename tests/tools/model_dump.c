@@ -112,6 +112,18 @@ int main(int argc, char **argv) {
     for (size_t k = 0; k < nvals; k++) frames[k] = job_model_normalise_clip(&m, &cfg) ? rng_normal(&r) : rng_uniform(&r);
     int32_t *labels = xmalloc((size_t)batch * sizeof(int32_t));
     for (int b = 0; b < batch; b++) labels[b] = (int32_t)rng_int(&r, classes);
+    /* The middle level's maps (normalised-looking noise, one draw per stream) and the clip ids the
+     * high level looks its descriptions up by: dump0, dump1, ... */
+    double *maps[2] = {NULL, NULL};
+    for (int s = 0; s < 2; s++)
+        if (m.mid_streams & (1 << s)) {
+            maps[s] = xmalloc(nvals * sizeof(double));
+            for (size_t k = 0; k < nvals; k++) maps[s][k] = rng_normal(&r);
+        }
+    char (*id_text)[16] = xcalloc((size_t)batch, 16);
+    const char **ids = xcalloc((size_t)batch, sizeof *ids);
+    for (int b = 0; b < batch; b++) snprintf(id_text[b], 16, "dump%d", b), ids[b] = id_text[b];
+    JobInputs in = {.frames = frames, .parsing = maps[0], .landmarks = maps[1], .clip_ids = ids};
 
     TensorMap out;
     tmap_init(&out, out_path);
@@ -119,6 +131,8 @@ int main(int argc, char **argv) {
     add_params(&out, ps, 0, "param.");
     int64_t fshape[4] = {nframes, 3, R, R}, bshape[1] = {batch}, ishape[2] = {classes, cc->context_length};
     add_f64(&out, "", "input.frames", 4, fshape, frames);
+    if (maps[0]) add_f64(&out, "", "input.parsing", 4, fshape, maps[0]);
+    if (maps[1]) add_f64(&out, "", "input.landmarks", 4, fshape, maps[1]);
     add_i32(&out, "input.labels", 1, bshape, labels);
     const int32_t *pos_ids, *neg_ids = NULL;
     int use_negative = 0;
@@ -134,7 +148,11 @@ int main(int argc, char **argv) {
     /* The summed loss of the batch and its gradients. */
     double *logits = xmalloc((size_t)batch * classes * sizeof(double));
     paramset_zero_grads(ps);
-    double loss = job_model_step(&m, frames, labels, batch, 1, 1.0f, logits);
+    double loss = job_model_step(&m, &in, labels, batch, 1, 1.0f, logits);
+    if (m.high) { /* the descriptions' token ids the step used [B, desc context] */
+        int64_t dshape[2] = {batch, m.desc_clip.cfg.context_length};
+        add_i32(&out, "input.ids_desc", 2, dshape, m.desc_ids);
+    }
     int64_t lshape[2] = {batch, classes}, one[1] = {1};
     add_f64(&out, "", "output.logits", 2, lshape, logits);
     add_f64(&out, "", "output.loss", 1, one, &loss);
@@ -159,7 +177,7 @@ int main(int argc, char **argv) {
     fprintf(js, "}, \"losses\": [");
     for (int s = 0; s < steps; s++) {
         paramset_zero_grads(ps);
-        double mean = job_model_step(&m, frames, labels, batch, 1, 1.0f / (float)batch, NULL) / batch;
+        double mean = job_model_step(&m, &in, labels, batch, 1, 1.0f / (float)batch, NULL) / batch;
         double norm;
         CHECK(optimizer_step(&opt, 1.0f, &norm) == OPT_STEP_APPLIED, "SGD step %d: non-finite gradients", s);
         fprintf(js, "%s%.17g", s ? ", " : "", mean);
@@ -169,7 +187,9 @@ int main(int argc, char **argv) {
     fclose(js);
     add_params(&out, ps, 0, "final.");
 
-    char frames_s[16], temp_s[32], scale_s[32], neg_s[8], logit_s[32], vh[16], th[16];
+    char frames_s[16], temp_s[32], scale_s[32], neg_s[8], logit_s[32], vh[16], th[16], mid_s[8], high_s[8];
+    snprintf(mid_s, sizeof mid_s, "%d", m.mid_streams);
+    snprintf(high_s, sizeof high_s, "%d", m.high);
     snprintf(frames_s, sizeof frames_s, "%d", cfg.frames);
     snprintf(temp_s, sizeof temp_s, "%.17g", (double)cfg.temperature);
     snprintf(scale_s, sizeof scale_s, "%.17g", (double)cfg.mlp_adapter_scale);
@@ -179,10 +199,11 @@ int main(int argc, char **argv) {
     snprintf(th, sizeof th, "%d", cc->text_heads);
     const char *meta[] = {"model", m.method, "frames", frames_s, "temperature", temp_s, "mlp_adapter_scale", scale_s,
                           "use_negative", neg_s, "logit_scale", logit_s, "vision_heads", vh, "text_heads", th,
-                          "sgd", sgd, NULL};
+                          "mid_streams", mid_s, "high", high_s, "fusion_weights", cfg.fusion_weights,
+                          "fusion_loss", cfg.fusion_loss, "sgd", sgd, NULL};
     CHECK(safetensors_write(out_path, &out, meta, &err) == 0, "%s", err.msg);
     printf("model_dump: %s, %d trainable tensors, summed loss %.10g -> %s\n", m.method, ps->count, loss, out_path);
-    free(sgd), free(logits), free(labels), free(frames);
+    free(sgd), free(logits), free(labels), free(frames), free(maps[0]), free(maps[1]), free(id_text), free(ids);
     optimizer_free(&opt);
     tmap_free(&out);
     job_model_free(&m);

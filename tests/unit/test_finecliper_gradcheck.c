@@ -1,8 +1,9 @@
-/* FineCLIPER low level, whole model: every trainable gradient against central
- * finite differences of the summed cross-entropy, in F64, on a tiny random
- * CLIP (both towers) with randomised adapters (zero-initialised up-projections
- * would make most gradients trivially zero). Also: the untrained model equals
- * frozen CLIP (adapters start silent). */
+/* FineCLIPER, whole model: every trainable gradient against central finite
+ * differences of the summed loss, in F64, on a tiny random CLIP (both towers)
+ * with randomised adapters (zero-initialised up-projections would make most
+ * gradients trivially zero) — the low level, and the middle and high levels
+ * with adaptive weighting under each loss. Also: the untrained model equals
+ * frozen CLIP (adapters start silent), and the parameter counts on B/16. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,38 +17,45 @@ static Ops *g_ops;
 
 typedef struct {
     FineCliper *m;
-    double *frames;
+    FineCliperInputs in;
     int32_t *labels;
     int batch;
 } Ctx;
 
 static double loss_fn(void *p) {
     Ctx *c = p;
-    return finecliper_step(c->m, c->frames, c->labels, c->batch, 0, 1.0f, NULL);
+    return finecliper_step(c->m, &c->in, c->labels, c->batch, 0, 1.0f, NULL);
 }
 
-static void run_variant(int use_negative, int video_adapters) {
-    ClipModel clip;
+/* levels: mid streams, high, loss kind, weights kind (the low level: 0, 0, modalities, softmax). */
+static void run_variant(int use_negative, int video_adapters, int mid, int high, int loss_kind, int weights_kind) {
+    ClipModel clip, desc;
     tiny_clip_build(g_ops, &clip, 1);
+    tiny_clip_build(g_ops, &desc, 2); /* the description tower: another tiny CLIP */
     FineCliperConfig cfg;
     finecliper_config_default(&cfg);
     cfg.frames = 3, cfg.num_classes = 3, cfg.temperature = 0.5f, cfg.use_negative = use_negative;
     cfg.video_adapters = video_adapters;
-    int32_t pos[3 * 12], neg[3 * 12];
+    cfg.mid_streams = mid, cfg.high = high, cfg.description_length = 12;
+    cfg.fusion_loss = loss_kind, cfg.fusion_weights = weights_kind;
+    int32_t pos[3 * 12], neg[3 * 12], desc_ids[2 * 12];
     tiny_prompts(pos, 3, 0, 0);
     tiny_prompts(neg, 3, 1, 0);
+    tiny_prompts(desc_ids, 2, 2, 0);
     FineCliper m;
     Err err;
-    EXPECT(finecliper_create(g_ops, &clip, &cfg, pos, neg, 5, &m, &err) == 0, "create: %s", err.msg);
+    EXPECT(finecliper_create(g_ops, &clip, &desc, &cfg, pos, neg, 5, &m, &err) == 0, "create: %s", err.msg);
     int batch = 2;
-    Tensor fr = tiny_random(1, (int64_t)batch * 3 * 3 * 8 * 8, 0, 0, 1.0, 0); /* [B*T,3,8,8] */
+    int64_t n = (int64_t)batch * 3 * 3 * 8 * 8; /* [B*T,3,8,8] */
+    Tensor fr = tiny_random(1, n, 0, 0, 1.0, 0), pm = tiny_random(1, n, 0, 0, 1.0, 0.3),
+           lm = tiny_random(1, n, 0, 0, 1.0, -0.2);
     int32_t labels[2] = {2, 0};
-    Ctx c = {&m, fr.data, labels, batch};
+    Ctx c = {&m, {.frames = fr.data, .parsing = pm.data, .landmarks = lm.data, .descriptions = desc_ids}, labels, batch};
 
     /* Untrained: logits are those of frozen CLIP + (zero) temporal embedding; check via gradient
      * structure instead: fc1 gradients vanish because every fc2 starts at zero. */
     paramset_zero_grads(&m.params);
-    finecliper_step(&m, c.frames, labels, batch, 1, 1.0f, NULL);
+    finecliper_step(&m, &c.in, labels, batch, 1, 1.0f, NULL);
     int fc1 = paramset_find(&m.params, "visual.blocks.0.temporal_adapter.fc1.weight");
     if (video_adapters) {
         int64_t n = tensor_numel(&paramset_get(&m.params, fc1)->grad);
@@ -61,17 +69,30 @@ static void run_variant(int use_negative, int video_adapters) {
     /* Randomise every trainable tensor, then compare gradients with finite differences. */
     params_randomise(&m.params, 0.3);
     paramset_zero_grads(&m.params);
-    double loss = finecliper_step(&m, c.frames, labels, batch, 1, 1.0f, NULL);
+    double loss = finecliper_step(&m, &c.in, labels, batch, 1, 1.0f, NULL);
     EXPECT(isfinite(loss) && loss > 0, "loss %g", loss);
+    /* the weights of every clip sum to 1 over the variant's modalities */
+    for (int b = 0; b < batch; b++) {
+        double sum = 0;
+        for (int k = 0; k < FC_MODALITIES; k++) sum += finecliper_last_weights(&m)[b * FC_MODALITIES + k];
+        EXPECT(fabs(sum - 1) < 1e-6, "clip %d: modality weights sum to %g", b, sum);
+    }
+    /* The weights are constants of the gradient (as in the paper's reading, and detached in the PyTorch
+     * reference): finite differences must not move them. */
+    m.hold_weights = 1;
     const char *worst_name;
     int checked;
     double worst = params_gradcheck(&m.params, loss_fn, &c, 6, &worst_name, &checked);
-    EXPECT(worst < 1e-5, "negative=%d video_adapters=%d: worst relative gradient error %.3g in %s (%d checked)",
-           use_negative, video_adapters, worst, worst_name, checked);
-    printf("  negative=%d video_adapters=%d: %d gradient entries over %d tensors, worst relative error %.2g\n",
-           use_negative, video_adapters, checked, m.params.count, worst);
+    EXPECT(worst < 1e-5, "%s negative=%d video_adapters=%d loss %d: worst relative gradient error %.3g in %s (%d checked)",
+           finecliper_variant_name(&cfg), use_negative, video_adapters, loss_kind, worst, worst_name, checked);
+    printf("  %s negative=%d video_adapters=%d loss=%d weights=%d: %d gradient entries over %d tensors, worst relative "
+           "error %.2g\n",
+           finecliper_variant_name(&cfg), use_negative, video_adapters, loss_kind, weights_kind, checked,
+           m.params.count, worst);
     finecliper_free(&m);
-    free(fr.data);
+    clip_model_free(&clip);
+    clip_model_free(&desc);
+    free(fr.data), free(pm.data), free(lm.data);
 }
 
 /* The paper reports ~13M trainable parameters on ViT-B/16; ours, counted from the declared tensors. */
@@ -87,17 +108,87 @@ static void test_b16_parameter_count(void) {
     memset(ids, 0, sizeof ids);
     for (int c = 0; c < 7; c++) ids[c * 77 + 5] = 49407;
     FineCliper m;
-    EXPECT(finecliper_create(g_ops, &clip, &cfg, ids, ids, 1, &m, &err) == 0, "%s", err.msg);
+    EXPECT(finecliper_create(g_ops, &clip, NULL, &cfg, ids, ids, 1, &m, &err) == 0, "%s", err.msg);
     /* 36 vision adapters x 295,872 + temporal embedding 16 x 768 + 2 x 12 text adapters x 131,712 */
     EXPECT(m.params.numel == 13824768, "FineCLIPER B/16 trainable parameters: %zu", m.params.numel);
     EXPECT(paramset_group_numel(&m.params, FC_GROUP_TEXT) == 3161088, "text adapters");
-    printf("  FineCLIPER low level on ViT-B/16, 16 frames: %zu trainable parameters (paper: ~13M)\n", m.params.numel);
     finecliper_free(&m);
+    /* The other variants: + a second AIM set (36 x 295,872 + 16 x 768) and two projections 512 x 513;
+     * + 12 description adapters x 131,712 and a projector 512 x 513 (Long-CLIP-B's text tower is B/16's). */
+    static const struct { int mid, high; size_t expect; const char *paper; } v[] = {
+        {0, 0, 13824768, "13"}, {1 | 2, 0, 13824768 + 10663680 + 525312, "19"},
+        {0, 1, 13824768 + 1580544 + 262656, "14"}, {1 | 2, 1, 13824768 + 10663680 + 525312 + 1580544 + 262656, "20"}};
+    for (int i = 0; i < 4; i++) {
+        cfg.mid_streams = v[i].mid, cfg.high = v[i].high, cfg.description_length = 8;
+        EXPECT(finecliper_create(g_ops, &clip, &clip, &cfg, ids, ids, 1, &m, &err) == 0, "%s", err.msg);
+        EXPECT(m.params.numel == v[i].expect, "%s: %zu trainable parameters, expected %zu",
+               finecliper_variant_name(&cfg), m.params.numel, v[i].expect);
+        printf("  FineCLIPER %-13s on ViT-B/16, 16 frames: %5.2f M trainable parameters (paper: %s M)\n",
+               finecliper_variant_name(&cfg), m.params.numel / 1e6, v[i].paper);
+        finecliper_free(&m);
+    }
 }
 
-static void test_pn_with_adapters(void) { run_variant(1, 1); }
-static void test_positive_only(void) { run_variant(0, 1); }
-static void test_without_video_adapters(void) { run_variant(1, 0); }
+/* Contrastive training on one rank (the gather is a copy): every trainable gradient, the
+ * logit scale's included, against finite differences of the symmetric InfoNCE loss. */
+typedef struct {
+    FineCliper *m;
+    double *frames;
+    int32_t *captions;
+    int batch;
+} CtxC;
+
+static double contrastive_loss(CtxC *c, int train) {
+    finecliper_contrastive_forward(c->m, c->frames, c->captions, c->batch, c->batch);
+    ops_copy(g_ops, c->m->all_v, c->m->cap_v);
+    ops_copy(g_ops, c->m->all_t, c->m->cap_t);
+    return finecliper_contrastive_backward(c->m, 0, train, 1.0f, 1);
+}
+
+static double contrastive_loss_fn(void *p) { return contrastive_loss(p, 0); }
+
+static void test_contrastive(void) {
+    ClipModel clip;
+    tiny_clip_build(g_ops, &clip, 1);
+    FineCliperConfig cfg;
+    finecliper_config_default(&cfg);
+    cfg.frames = 2, cfg.num_classes = 3, cfg.use_negative = 0, cfg.caption_length = 12;
+    int32_t pos[3 * 12], caps[3 * 12];
+    tiny_prompts(pos, 3, 0, 0);
+    tiny_prompts(caps, 3, 3, 0);
+    FineCliper m;
+    Err err;
+    EXPECT(finecliper_create(g_ops, &clip, NULL, &cfg, pos, NULL, 5, &m, &err) == 0, "create: %s", err.msg);
+    int batch = 3;
+    Tensor fr = tiny_random(1, (int64_t)batch * 2 * 3 * 8 * 8, 0, 0, 1.0, 0);
+    CtxC c = {&m, fr.data, caps, batch};
+    params_randomise(&m.params, 0.3);
+    paramset_zero_grads(&m.params);
+    double loss = contrastive_loss(&c, 1);
+    EXPECT(isfinite(loss) && loss > 0, "contrastive loss %g", loss);
+    const char *worst_name;
+    int checked;
+    double worst = params_gradcheck(&m.params, contrastive_loss_fn, &c, 6, &worst_name, &checked);
+    EXPECT(worst < 1e-5, "contrastive: worst relative gradient error %.3g in %s (%d checked)", worst, worst_name,
+           checked);
+    printf("  contrastive: %d gradient entries over %d tensors, worst relative error %.2g\n", checked,
+           m.params.count, worst);
+    finecliper_free(&m);
+    clip_model_free(&clip);
+    free(fr.data);
+}
+
+static void test_pn_with_adapters(void) { run_variant(1, 1, 0, 0, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX); }
+static void test_positive_only(void) { run_variant(0, 1, 0, 0, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX); }
+static void test_without_video_adapters(void) { run_variant(1, 0, 0, 0, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX); }
+static void test_all_levels_weighted_losses(void) {
+    run_variant(1, 1, FC_MID_PARSING | FC_MID_LANDMARKS, 1, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX);
+}
+static void test_all_levels_fused_loss(void) {
+    run_variant(1, 1, FC_MID_PARSING | FC_MID_LANDMARKS, 1, FC_LOSS_FUSED, FC_WEIGHTS_SOFTMAX);
+}
+static void test_mid_and_both_losses(void) { run_variant(1, 1, FC_MID_LANDMARKS, 0, FC_LOSS_BOTH, FC_WEIGHTS_SUM); }
+static void test_high_positive_only_uniform(void) { run_variant(0, 1, 0, 1, FC_LOSS_BOTH, FC_WEIGHTS_UNIFORM); }
 
 int main(void) {
     Err err;
@@ -109,6 +200,11 @@ int main(void) {
     TEST_RUN(test_pn_with_adapters);
     TEST_RUN(test_positive_only);
     TEST_RUN(test_without_video_adapters);
+    TEST_RUN(test_all_levels_weighted_losses);
+    TEST_RUN(test_all_levels_fused_loss);
+    TEST_RUN(test_mid_and_both_losses);
+    TEST_RUN(test_high_positive_only_uniform);
+    TEST_RUN(test_contrastive);
     ops_destroy(g_ops);
     return test_summary();
 }
