@@ -4,7 +4,7 @@
 # configuration or waiting for a feature not built yet: the paper's supervised
 # matrix (5 methods x 11 splits x 3 seeds = 165 jobs, indented continuation
 # lines), the backbone sweep (33) and the zero-shot pairs (6), the demo (10),
-# and the synthetic ablation (4) and zero-shot (1) matrices. A matrix whose method config has an unknown key is reported as an error.
+# and the synthetic ablation (20, 5, 5) and zero-shot (3) matrices. A matrix whose method config has an unknown key is reported as an error.
 # usage: configs_check.sh DFER SOURCE_DIR
 set -euo pipefail
 dfer=$1 src=$2
@@ -30,8 +30,10 @@ expect configs/paper/supervised.ini 165 165 0
 expect configs/paper/backbones.ini 33 33 0
 expect configs/paper/zeroshot.ini 6 6 0
 expect configs/demo/matrix.ini 10 10 0
-expect configs/synth/ablation.ini 4 4 0
-expect configs/synth/zeroshot.ini 1 1 0
+expect configs/synth/ablation.ini 20 20 0
+expect configs/synth/ablation_parsing.ini 5 5 0
+expect configs/synth/ablation_landmarks.ini 5 5 0
+expect configs/synth/zeroshot.ini 3 3 0
 printf '[model]\nmethod = finecliper\nnosuch = 1\n' >"$tmp/bad.ini"
 printf '[matrix]\nname = bad\nmethods = finecliper=%s\ndatasets = dfew=/data\nbackbones = b16=/w\n' "$tmp/bad.ini" >"$tmp/m.ini"
 if "$dfer" matrix --list "$tmp/m.ini" >"$tmp/out" 2>&1; then echo "a bad method config was accepted"; exit 1; fi
