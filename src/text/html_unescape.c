@@ -4,23 +4,9 @@
 #include <string.h>
 
 #include "core/check.h"
+#include "core/strbuf.h"
 
-typedef struct Buf {
-    char *p;
-    size_t n, cap;
-} Buf;
-
-static void put(Buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void put_utf8(Buf *b, uint32_t c) {
+static void put_utf8(StrBuf *b, uint32_t c) {
     char o[4];
     size_t n;
     if (c < 0x80) o[0] = (char)c, n = 1;
@@ -30,7 +16,7 @@ static void put_utf8(Buf *b, uint32_t c) {
     else
         o[0] = (char)(0xF0 | (c >> 18)), o[1] = (char)(0x80 | ((c >> 12) & 0x3F)), o[2] = (char)(0x80 | ((c >> 6) & 0x3F)),
         o[3] = (char)(0x80 | (c & 0x3F)), n = 4;
-    put(b, o, n);
+    strbuf_add(b, o, n);
 }
 
 static const char *find_entity(const char *name, size_t len) {
@@ -67,7 +53,7 @@ static size_t match_ref(const char *s) {
     return (size_t)(p - s);
 }
 
-static void replace_numeric(Buf *b, const char *ref, size_t len) {
+static void replace_numeric(StrBuf *b, const char *ref, size_t len) {
     int hex = ref[1] == 'x' || ref[1] == 'X';
     const char *d = ref + 1 + hex;
     uint64_t num = 0;
@@ -80,7 +66,7 @@ static void replace_numeric(Buf *b, const char *ref, size_t len) {
     if (!big)
         for (size_t i = 0; i < k_invalid_charrefs_count; i++)
             if (k_invalid_charrefs[i].code == num) {
-                put(b, k_invalid_charrefs[i].utf8, strlen(k_invalid_charrefs[i].utf8));
+                strbuf_add(b, k_invalid_charrefs[i].utf8, strlen(k_invalid_charrefs[i].utf8));
                 return;
             }
     if (big || (num >= 0xD800 && num <= 0xDFFF)) {
@@ -93,18 +79,18 @@ static void replace_numeric(Buf *b, const char *ref, size_t len) {
 }
 
 char *html_unescape(const char *s) {
-    Buf b = {0};
-    put(&b, "", 0);
+    StrBuf b = {0};
+    strbuf_add(&b, "", 0);
     while (*s) {
         const char *amp = strchr(s, '&');
         if (!amp) {
-            put(&b, s, strlen(s));
+            strbuf_add(&b, s, strlen(s));
             break;
         }
-        put(&b, s, (size_t)(amp - s));
+        strbuf_add(&b, s, (size_t)(amp - s));
         size_t len = match_ref(amp + 1);
         if (!len) {
-            put(&b, "&", 1);
+            strbuf_add(&b, "&", 1);
             s = amp + 1;
             continue;
         }
@@ -114,18 +100,18 @@ char *html_unescape(const char *s) {
         } else {
             const char *v = find_entity(ref, len);
             if (v) {
-                put(&b, v, strlen(v));
+                strbuf_add(&b, v, strlen(v));
             } else {
                 /* the longest prefix (length >= 2) that is an entity */
                 size_t x;
                 for (x = len - 1; x > 1; x--)
                     if ((v = find_entity(ref, x))) break;
                 if (x > 1 && v) {
-                    put(&b, v, strlen(v));
-                    put(&b, ref + x, len - x);
+                    strbuf_add(&b, v, strlen(v));
+                    strbuf_add(&b, ref + x, len - x);
                 } else {
-                    put(&b, "&", 1);
-                    put(&b, ref, len);
+                    strbuf_add(&b, "&", 1);
+                    strbuf_add(&b, ref, len);
                 }
             }
         }

@@ -11,6 +11,7 @@
 #include <unistr.h>
 
 #include "core/check.h"
+#include "core/strbuf.h"
 
 /* ---- lexicon ---------------------------------------------------------------------- */
 
@@ -336,24 +337,9 @@ static void repair(char *s) {
 
 /* ---- sentences -------------------------------------------------------------------- */
 
-typedef struct Buf {
-    char *p;
-    size_t n, cap;
-} Buf;
-
-static void buf_add(Buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
 /* Refines one sentence body s[0..n) into out (a fresh string); returns the
  * number of removed clauses; *keep = 0 when nothing with content is left. */
-static int refine_sentence(const char *s, size_t n, Buf *out, int *keep, RefineReport *rep) {
+static int refine_sentence(const char *s, size_t n, StrBuf *out, int *keep, RefineReport *rep) {
     Clause *c = xmalloc((n + 2) * sizeof *c);
     int k = split_clauses(s, n, c), removed = 0;
     for (int i = 0; i < k; i++) {
@@ -396,19 +382,19 @@ static int refine_sentence(const char *s, size_t n, Buf *out, int *keep, RefineR
         }
         free(body);
     }
-    Buf b = {0};
-    buf_add(&b, "", 0);
+    StrBuf b = {0};
+    strbuf_add(&b, "", 0);
     int first = 1;
     for (int i = 0; i < k; i++) {
         if (c[i].drop) continue;
-        if (!first) buf_add(&b, s + c[i].lead, c[i].bs - c[i].lead);
-        buf_add(&b, s + c[i].bs, c[i].be - c[i].bs);
+        if (!first) strbuf_add(&b, s + c[i].lead, c[i].bs - c[i].lead);
+        strbuf_add(&b, s + c[i].bs, c[i].be - c[i].bs);
         first = 0;
     }
     free(c);
     repair(b.p);
     *keep = has_content(b.p);
-    if (*keep) buf_add(out, b.p, strlen(b.p));
+    if (*keep) strbuf_add(out, b.p, strlen(b.p));
     free(b.p);
     return removed;
 }
@@ -416,10 +402,10 @@ static int refine_sentence(const char *s, size_t n, Buf *out, int *keep, RefineR
 int refine_description(const char *in, char *out, size_t cap, RefineReport *rep) {
     if (rep) memset(rep, 0, sizeof *rep);
     size_t n = strlen(in), i = 0;
-    Buf o = {0};
-    buf_add(&o, "", 0);
+    StrBuf o = {0};
+    strbuf_add(&o, "", 0);
     while (i < n && isspace((unsigned char)in[i])) i++;
-    buf_add(&o, in, i); /* leading whitespace */
+    strbuf_add(&o, in, i); /* leading whitespace */
     int removed = 0;
     const char *tail_ws = in + n;
     while (i < n) {
@@ -451,16 +437,16 @@ int refine_description(const char *in, char *out, size_t cap, RefineReport *rep)
         }
         if (next == n) tail_ws = in + term_end;
         int keep = 1;
-        Buf sent = {0};
-        buf_add(&sent, "", 0);
+        StrBuf sent = {0};
+        strbuf_add(&sent, "", 0);
         int r = refine_sentence(in + start, body_end - start, &sent, &keep, rep);
         if (r == 0) {
-            buf_add(&o, in + start, next - start); /* untouched: byte for byte */
+            strbuf_add(&o, in + start, next - start); /* untouched: byte for byte */
         } else {
             removed += r;
             if (keep) {
-                buf_add(&o, sent.p, sent.n);
-                buf_add(&o, in + body_end, next - body_end);
+                strbuf_add(&o, sent.p, sent.n);
+                strbuf_add(&o, in + body_end, next - body_end);
             } else if (rep) {
                 rep->sentences_removed++;
             }
@@ -472,7 +458,7 @@ int refine_description(const char *in, char *out, size_t cap, RefineReport *rep)
     if (removed) { /* the text's own ending (a newline, say) after the last kept sentence */
         while (o.n > 0 && isspace((unsigned char)o.p[o.n - 1])) o.n--;
         o.p[o.n] = 0;
-        if (o.n) buf_add(&o, tail_ws, strlen(tail_ws));
+        if (o.n) strbuf_add(&o, tail_ws, strlen(tail_ws));
     }
     int rc = removed;
     if (o.n + 1 > cap) rc = -1;
