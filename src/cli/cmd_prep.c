@@ -1,0 +1,453 @@
+/* dfer prep: face tracks (dlib boxes and 68-point landmarks) for every clip of
+ * a dataset, cached beside it as OUT/landmarks/<clip id>.txt (face_track.h).
+ * Clip i of the sorted, deduplicated union of all splits goes to MPI rank
+ * i % world; worker threads of a rank take its clips in turn. Only the main
+ * thread calls MPI (MPI_THREAD_FUNNELED): it counts finished clips on a shared
+ * counter (mpi/dist.h) for rank 0's progress line, and reduces the summary. */
+#include <getopt.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/cli.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "core/version.h"
+#include "data/dataset.h"
+#include "face/landmarks.h"
+#include "mpi/dist.h"
+
+#define DEFAULT_MODEL "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+
+static void usage(void) {
+    printf("usage: [mpirun -np N] dfer prep --dataset dfew|ferv39k|mafw|list --root DIR [options]\n\n"
+           "Computes a face track for every clip of the dataset (all folds and splits, each clip once):\n"
+           "per frame, dlib's face box and 68 landmarks, or the previous frame's (prev) or the mean shape\n"
+           "(mean) when no face is found. Writes OUT/landmarks/<clip id>.txt (one line per frame, see\n"
+           "src/face/face_track.h) and OUT/prep_summary.json. Clips are shared over the MPI ranks; a clip\n"
+           "whose track exists is skipped, so an interrupted run continues where it stopped.\n\n"
+           "  --fold N            only the clips of fold N's train and test splits (DFEW, MAFW)\n"
+           "  --out DIR           default ROOT/dfer_prep (for `list`, beside the list file)\n"
+           "  --model PATH        dlib 68-point model (default %s)\n"
+           "  --upsample N        retry frames without a face doubled up to N times (0..3, default 1)\n"
+           "  --threads N         worker threads per rank (default 1)\n"
+           "  --ground-truth DIR  DIR/<clip id>.txt tracks (`dfer synth`: ROOT/synth/landmarks): report the\n"
+           "                      normalised mean error (by the outer-eye-corner distance, points 36-45)\n"
+           "  --limit N           only the first N clips (in clip-id order)\n\n"
+           "Unreadable clips are reported and counted (exit status 1 only when every clip failed).\n",
+           DEFAULT_MODEL);
+}
+
+typedef struct PrepClip {
+    const char *id, *path;
+} PrepClip;
+
+/* Summed over clips, then over ranks (one int64 allreduce). */
+enum { N_CLIPS, N_DONE, N_SKIPPED, N_FAILED, N_NODET, N_FRAMES, N_DET, N_PREV, N_MEAN,
+       N_GT_CLIPS, N_GT_BAD, N_GT_DET, N_GT_LT01, N_GT_ALL, N_COUNT };
+enum { D_NME_DET, D_NME_ALL, D_COUNT };
+
+typedef struct Prep {
+    const char *out, *gt;
+    const DlibModel *model;
+    FaceTrackConfig cfg;
+    const PrepClip *clips; /* this rank's */
+    int count;
+    pthread_mutex_t mu;
+    pthread_cond_t progress;
+    int next, finished, computed, workers_done;
+    int64_t n[N_COUNT];
+    double d[D_COUNT];
+} Prep;
+
+/* ids come from split files: refuse ones that would leave OUT/landmarks */
+static int id_is_safe(const char *id) {
+    if (!*id || id[0] == '/' || strstr(id, "/../") || !strncmp(id, "../", 3)) return 0;
+    size_t n = strlen(id);
+    return !(n >= 3 && !strcmp(id + n - 3, "/..")) && strcmp(id, "..");
+}
+
+/* Adds a track's counts, and its error against the ground truth, to n/d. */
+static void account(const Prep *p, const PrepClip *c, const FaceTrack *t, int64_t *n, double *d) {
+    int counts[3];
+    face_track_count(t, counts);
+    n[N_FRAMES] += t->frames, n[N_DET] += counts[FACE_DETECTED], n[N_PREV] += counts[FACE_PREVIOUS],
+        n[N_MEAN] += counts[FACE_MEAN];
+    if (!counts[FACE_DETECTED]) n[N_NODET]++;
+    if (!p->gt) return;
+    /* keyed by the clip id, or by its last component: `dfer synth` names its
+     * FERV39k ground truth 0001.txt for the clip Speech/Surprise/0001 */
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s.txt", p->gt, c->id);
+    const char *base = strrchr(c->id, '/');
+    if (base && !fs_exists(path)) snprintf(path, sizeof path, "%s/%s.txt", p->gt, base + 1);
+    FaceTrack gt = {0};
+    Err err;
+    if (face_track_read(path, &gt, &err) != 0 || gt.frames != t->frames) {
+        if (gt.frames && gt.frames != t->frames)
+            err_set(&err, "%s has %d frames, the clip %d", path, gt.frames, t->frames);
+        log_warn("no ground truth for clip %s: %s", c->id, err.msg);
+        n[N_GT_BAD]++;
+        face_track_free(&gt);
+        return;
+    }
+    n[N_GT_CLIPS]++;
+    for (int f = 0; f < t->frames; f++) {
+        double e = face_nme(t->xy + (size_t)f * FACE_POINTS * 2, gt.xy + (size_t)f * FACE_POINTS * 2);
+        if (e < 0) continue; /* degenerate ground truth */
+        n[N_GT_ALL]++, d[D_NME_ALL] += e;
+        if (t->status[f] != FACE_DETECTED) continue;
+        n[N_GT_DET]++, d[D_NME_DET] += e;
+        if (e < 0.1) n[N_GT_LT01]++;
+    }
+    face_track_free(&gt);
+}
+
+/* One clip: reuse its cached track, or compute and write it. Returns 1 when
+ * skipped, 0 when computed, -1 when unreadable. */
+static int prep_clip(Prep *p, DlibDetector *det, const PrepClip *c, int64_t *n, double *d, Err *err) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/landmarks/%s.txt", p->out, c->id);
+    if (!id_is_safe(c->id)) return err_set(err, "clip id '%s' (from %s) is not a relative path", c->id, c->path);
+    FaceTrack t;
+    Err cached;
+    if (fs_exists(path)) {
+        if (face_track_read(path, &t, &cached) == 0) {
+            account(p, c, &t, n, d);
+            face_track_free(&t);
+            return 1;
+        }
+        log_warn("computing clip %s again: its cached track is unreadable: %s", c->id, cached.msg);
+    }
+    if (face_track_clip(det, p->model, c->path, &p->cfg, &t, err) != 0) return -1;
+    char comment[8400];
+    snprintf(comment, sizeof comment, "dfer prep (dlib 68-point landmarks, commit %s): %s", dfer_git_commit, c->path);
+    int rc = face_track_write(path, &t, comment, err);
+    if (rc == 0) account(p, c, &t, n, d);
+    face_track_free(&t);
+    return rc;
+}
+
+static void *worker(void *arg) {
+    Prep *p = arg;
+    Err err;
+    DlibDetector *det = dlib_detector_create(p->model, &err);
+    CHECK(det != NULL, "%s", err.msg);
+    pthread_mutex_lock(&p->mu);
+    while (p->next < p->count) {
+        const PrepClip *c = &p->clips[p->next++];
+        pthread_mutex_unlock(&p->mu);
+        int64_t n[N_COUNT] = {0};
+        double d[D_COUNT] = {0};
+        int rc = prep_clip(p, det, c, n, d, &err);
+        if (rc < 0) log_warn("clip %s failed (counted as unreadable): %s", c->id, err.msg);
+        pthread_mutex_lock(&p->mu);
+        for (int i = 0; i < N_COUNT; i++) p->n[i] += n[i];
+        for (int i = 0; i < D_COUNT; i++) p->d[i] += d[i];
+        p->n[N_CLIPS]++;
+        p->n[rc < 0 ? N_FAILED : rc ? N_SKIPPED : N_DONE]++;
+        p->finished++;
+        p->computed += rc != 1;
+        pthread_cond_signal(&p->progress);
+    }
+    p->workers_done++;
+    pthread_cond_signal(&p->progress);
+    pthread_mutex_unlock(&p->mu);
+    dlib_detector_free(det);
+    return NULL;
+}
+
+static void fmt_eta(double seconds, char *buf, size_t n) {
+    long s = seconds > 0 && seconds < 1e9 ? (long)seconds : 0;
+    snprintf(buf, n, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+}
+
+/* Rank 0's progress line: rewritten in place on a terminal, else a line every
+ * 10 s (and the last one), so logs stay short. Under a launcher (mpirun,
+ * srun) stdout is a pty that Open MPI forwards into files and pipes alike, so
+ * isatty says nothing there: lines. */
+static void progress(int64_t done, int64_t total, double t0, double *last, int final) {
+    if (dfer_rank() != 0) return;
+    int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK") || getenv("SLURM_PROCID");
+    int tty = !launched && isatty(STDOUT_FILENO);
+    double now = time_now();
+    if (!final && now - *last < (tty ? 0.5 : 10.0)) return;
+    *last = now;
+    double rate = done / (now - t0 > 1e-9 ? now - t0 : 1e-9);
+    char eta[32];
+    fmt_eta(rate > 0 ? (double)(total - done) / rate : 0, eta, sizeof eta);
+    printf("%sprep: %lld/%lld clips %.2f clips/s ETA %s%s", tty ? "\r" : "", (long long)done, (long long)total, rate,
+           eta, tty && !final ? "" : "\n");
+    fflush(stdout);
+}
+
+/* The lowest rank whose ok is 0 prints its message; every rank gets 1 when all
+ * were ok. Keeps the ranks in step on errors that may differ between them. */
+static int agree(int ok, const Err *err) {
+    int rank = dfer_rank() < 0 ? 0 : dfer_rank(), world = dfer_world(), mine = ok ? world : rank, first;
+    CHECK_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+    if (first < world && first == rank) fprintf(stderr, "dfer: error: %s\n", err->msg);
+    return first == world;
+}
+
+static int by_id(const void *a, const void *b) { return strcmp(((const PrepClip *)a)->id, ((const PrepClip *)b)->id); }
+
+/* The union of every split of the dataset (of one fold with fold > 0), sorted
+ * by clip id, each id once. sets[] keeps the strings alive. */
+static int collect(const char *kind, const char *root, int fold, Dataset *sets, int *nsets, PrepClip **out, int *count,
+                   Err *err) {
+    int folds = !strcmp(kind, "dfew") || !strcmp(kind, "mafw"), lo = folds ? (fold ? fold : 1) : 0,
+        hi = folds ? (fold ? fold : 5) : 0, splits = !strcmp(kind, "list") ? 1 : 2, total = 0;
+    *nsets = 0;
+    for (int f = lo; f <= hi; f++)
+        for (int s = 0; s < splits; s++) {
+            if (dataset_open(kind, root, (Split)s, f, &sets[*nsets], err) != 0) return -1;
+            total += sets[(*nsets)++].count;
+        }
+    PrepClip *c = xmalloc((size_t)(total ? total : 1) * sizeof *c);
+    int n = 0;
+    for (int i = 0; i < *nsets; i++)
+        for (int k = 0; k < sets[i].count; k++) c[n++] = (PrepClip){sets[i].clips[k].id, sets[i].clips[k].path};
+    qsort(c, (size_t)n, sizeof *c, by_id);
+    int u = 0;
+    for (int i = 0; i < n; i++)
+        if (!u || strcmp(c[u - 1].id, c[i].id)) c[u++] = c[i];
+    *out = c, *count = u;
+    return 0;
+}
+
+static cJSON *json_counts(const int64_t *n) {
+    cJSON *o = cJSON_CreateObject();
+    static const char *names[N_GT_CLIPS] = {"clips", "computed", "skipped", "unreadable", "clips_without_detection",
+                                            "frames", "frames_detected", "frames_previous", "frames_mean"};
+    for (int i = 0; i < N_GT_CLIPS; i++) cJSON_AddNumberToObject(o, names[i], (double)n[i]);
+    return o;
+}
+
+/* Prints the summary and writes OUT/prep_summary.json (rank 0). rates [world]: clips/s per rank. */
+static int summarise(const char *argv_line, const char *kind, const char *root, const char *out, const char *gt,
+                     const FaceTrackConfig *cfg, int threads, const int64_t *n, const double *d, const double *rates,
+                     int world, double seconds, Err *err) {
+    double det_rate = n[N_FRAMES] ? (double)n[N_DET] / n[N_FRAMES] : 0;
+    printf("prep: %lld clips (%lld computed, %lld skipped as already done, %lld unreadable), %lld frames: "
+           "%lld detected, %lld previous, %lld mean (detection rate %.1f%%); %lld clips without any detection; "
+           "%.1f s\n",
+           (long long)n[N_CLIPS], (long long)n[N_DONE], (long long)n[N_SKIPPED], (long long)n[N_FAILED],
+           (long long)n[N_FRAMES], (long long)n[N_DET], (long long)n[N_PREV], (long long)n[N_MEAN], 100 * det_rate,
+           (long long)n[N_NODET], seconds);
+    printf("prep: clips/s per rank:");
+    for (int r = 0; r < world; r++) printf(" %.2f", rates[r]);
+    printf("\n");
+    cJSON *o = json_counts(n);
+    cJSON_AddStringToObject(o, "dataset", kind);
+    cJSON_AddStringToObject(o, "root", root);
+    cJSON_AddStringToObject(o, "out", out);
+    cJSON_AddStringToObject(o, "command", argv_line);
+    cJSON_AddStringToObject(o, "commit", dfer_git_commit);
+    cJSON_AddNumberToObject(o, "ranks", world);
+    cJSON_AddNumberToObject(o, "threads_per_rank", threads);
+    cJSON_AddNumberToObject(o, "upsample", cfg->upsample);
+    cJSON_AddNumberToObject(o, "detection_rate", det_rate);
+    cJSON_AddNumberToObject(o, "seconds", seconds);
+    cJSON *r = cJSON_AddArrayToObject(o, "clips_per_s_per_rank");
+    for (int i = 0; i < world; i++) cJSON_AddItemToArray(r, cJSON_CreateNumber(rates[i]));
+    if (gt) {
+        double nme = n[N_GT_DET] ? d[D_NME_DET] / n[N_GT_DET] : -1, all = n[N_GT_ALL] ? d[D_NME_ALL] / n[N_GT_ALL] : -1;
+        double share = n[N_GT_DET] ? (double)n[N_GT_LT01] / n[N_GT_DET] : 0;
+        if (n[N_GT_DET])
+            printf("prep: against the ground truth (%lld clips, %lld without a usable one): NME %.4f over %lld "
+                   "detected frames, %.1f%% of them below 0.1; NME %.4f over all %lld frames\n",
+                   (long long)n[N_GT_CLIPS], (long long)n[N_GT_BAD], nme, (long long)n[N_GT_DET], 100 * share, all,
+                   (long long)n[N_GT_ALL]);
+        else
+            printf("prep: against the ground truth: no detected frame with a usable ground truth (%lld clips without "
+                   "one), no NME\n", (long long)n[N_GT_BAD]);
+        cJSON *g = cJSON_AddObjectToObject(o, "ground_truth");
+        cJSON_AddStringToObject(g, "dir", gt);
+        cJSON_AddNumberToObject(g, "clips", (double)n[N_GT_CLIPS]);
+        cJSON_AddNumberToObject(g, "clips_without_ground_truth", (double)n[N_GT_BAD]);
+        cJSON_AddNumberToObject(g, "detected_frames", (double)n[N_GT_DET]);
+        if (nme >= 0) cJSON_AddNumberToObject(g, "nme_detected", nme); /* else null: no frame to measure */
+        else cJSON_AddNullToObject(g, "nme_detected");
+        cJSON_AddNumberToObject(g, "share_nme_below_0.1", share);
+        cJSON_AddNumberToObject(g, "frames", (double)n[N_GT_ALL]);
+        if (all >= 0) cJSON_AddNumberToObject(g, "nme_all_frames", all);
+        else cJSON_AddNullToObject(g, "nme_all_frames");
+        cJSON_AddNumberToObject(g, "detection_rate", n[N_GT_ALL] ? (double)n[N_GT_DET] / n[N_GT_ALL] : 0);
+    }
+    char *text = cJSON_Print(o);
+    CHECK(text != NULL, "cJSON_Print");
+    char path[8192];
+    snprintf(path, sizeof path, "%s/prep_summary.json", out);
+    size_t len = strlen(text);
+    text[len] = '\n'; /* cJSON's text ends in a NUL we may overwrite: the length is passed */
+    int rc = fs_write_atomic(path, text, len + 1, err);
+    if (rc == 0) printf("prep: wrote %s\n", path);
+    free(text);
+    cJSON_Delete(o);
+    return rc;
+}
+
+static int parse_int(const char *name, const char *text, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*end || end == text || v < lo || v > hi)
+        return cli_usage_error("prep", "%s takes %d..%d, not '%s'", name, lo, hi, text);
+    *out = (int)v;
+    return 0;
+}
+
+/* Runs the workers of this rank; the main thread reports progress. Returns the
+ * seconds spent. */
+static double run_rank(Prep *p, int threads, int64_t total_work) {
+    JobCounter counter; /* clips computed (not skipped) on all ranks */
+    job_counter_create(&counter);
+    pthread_t *tid = xmalloc((size_t)threads * sizeof *tid);
+    double t0 = time_now(), last = t0;
+    for (int i = 0; i < threads; i++) CHECK(pthread_create(&tid[i], NULL, worker, p) == 0, "prep worker thread");
+    int reported = 0, computed_seen = 0;
+    int64_t global = 0;
+    pthread_mutex_lock(&p->mu);
+    while (p->workers_done < threads || reported < p->finished) {
+        if (reported == p->finished) {
+            struct timespec ts;
+            CHECK_SYS(clock_gettime(CLOCK_REALTIME, &ts));
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&p->progress, &p->mu, &ts);
+        }
+        int finished = p->finished, computed = p->computed;
+        pthread_mutex_unlock(&p->mu);
+        for (; computed_seen < computed; computed_seen++) global = job_counter_next(&counter) + 1;
+        reported = finished;
+        progress(global, total_work, t0, &last, 0);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < threads; i++) CHECK(pthread_join(tid[i], NULL) == 0, "prep worker thread");
+    double seconds = time_now() - t0;
+    free(tid);
+    CHECK_MPI(MPI_Barrier(MPI_COMM_WORLD));
+    job_counter_free(&counter);
+    return seconds;
+}
+
+int cmd_prep(int argc, char **argv) {
+    static const struct option opts[] = {{"dataset", required_argument, 0, 'd'}, {"root", required_argument, 0, 'r'},
+                                         {"fold", required_argument, 0, 'f'},    {"out", required_argument, 0, 'o'},
+                                         {"model", required_argument, 0, 'm'},   {"upsample", required_argument, 0, 'u'},
+                                         {"threads", required_argument, 0, 't'}, {"ground-truth", required_argument, 0, 'g'},
+                                         {"limit", required_argument, 0, 'l'},   {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *kind = NULL, *root = NULL, *out = NULL, *model_path = DEFAULT_MODEL, *gt = NULL;
+    int fold = 0, threads = 1, limit = 0, c;
+    FaceTrackConfig cfg;
+    face_track_config_default(&cfg);
+    char argv_line[4096] = "dfer";
+    for (int i = 0; i < argc; i++) snprintf(argv_line + strlen(argv_line), sizeof argv_line - strlen(argv_line), " %s", argv[i]);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int bad = 0;
+        if (c == 'd') kind = optarg;
+        else if (c == 'r') root = optarg;
+        else if (c == 'o') out = optarg;
+        else if (c == 'm') model_path = optarg;
+        else if (c == 'g') gt = optarg;
+        else if (c == 'f') bad = parse_int("--fold", optarg, 1, 5, &fold);
+        else if (c == 'u') bad = parse_int("--upsample", optarg, 0, 3, &cfg.upsample);
+        else if (c == 't') bad = parse_int("--threads", optarg, 1, 256, &threads);
+        else if (c == 'l') bad = parse_int("--limit", optarg, 1, 2147483647, &limit);
+        else if (c == 'h') return usage(), 0;
+        else return cli_usage_error("prep", "unknown option");
+        if (bad) return bad;
+    }
+    if (optind < argc) return cli_usage_error("prep", "unexpected argument '%s'", argv[optind]);
+    if (!kind || !root) return cli_usage_error("prep", "--dataset and --root are required");
+    if (strcmp(kind, "dfew") && strcmp(kind, "ferv39k") && strcmp(kind, "mafw") && strcmp(kind, "list"))
+        return cli_usage_error("prep", "unknown dataset kind '%s' (dfew, ferv39k, mafw, list)", kind);
+    int is_list = !strcmp(kind, "list");
+    if (fold && strcmp(kind, "dfew") && strcmp(kind, "mafw"))
+        return cli_usage_error("prep", "%s has no folds: leave out --fold", kind);
+    Err err;
+    if (is_list ? !fs_exists(root) || fs_is_dir(root) : !fs_is_dir(root)) {
+        err_set(&err, "%s: no such %s (--root)", root, is_list ? "list file" : "dataset folder");
+        return cli_fail(&err);
+    }
+    if (gt && !fs_is_dir(gt)) {
+        err_set(&err, "%s: no such ground-truth folder (--ground-truth)", gt);
+        return cli_fail(&err);
+    }
+    char out_buf[4096], root_copy[4096];
+    if (!out) { /* dirname may write into its argument: a copy */
+        snprintf(root_copy, sizeof root_copy, "%s", root);
+        snprintf(out_buf, sizeof out_buf, "%s/dfer_prep", is_list ? dirname(root_copy) : root);
+        out = out_buf;
+    }
+
+    Dist dist;
+    dist_init(&dist, &argc, &argv);
+    Dataset sets[10];
+    int nsets = 0, count = 0, rc = 1;
+    PrepClip *all = NULL;
+    DlibModel *model = NULL;
+    /* every rank reads the split files and the model; deterministic, but the ranks still agree before going on */
+    int ok = collect(kind, root, fold, sets, &nsets, &all, &count, &err) == 0 && fs_mkdirs(out, &err) == 0;
+    if (agree(ok, &err)) {
+        double t_load = time_now();
+        ok = (model = dlib_model_load(model_path, &err)) != NULL;
+        if (ok) log0_info("prep: loaded %s in %.1f s", model_path, time_now() - t_load);
+        ok = agree(ok, &err);
+    }
+    if (ok) {
+        if (limit && limit < count) count = limit;
+        Prep p = {.out = out, .gt = gt, .model = model, .cfg = cfg};
+        PrepClip *mine = xmalloc((size_t)(count / dist.world + 1) * sizeof *mine);
+        int64_t pending[2] = {0, 0}; /* clips of this rank, those without a cached track */
+        for (int i = dist.rank; i < count; i += dist.world) {
+            char path[8192];
+            snprintf(path, sizeof path, "%s/landmarks/%s.txt", out, all[i].id);
+            mine[p.count++] = all[i];
+            pending[1] += !fs_exists(path);
+        }
+        pending[0] = p.count;
+        CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, pending, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
+        log0_info("prep: %d clips of %s over %d rank(s) x %d thread(s); %lld to compute, %lld cached in %s/landmarks",
+                  count, root, dist.world, threads, (long long)pending[1], (long long)(pending[0] - pending[1]), out);
+        p.clips = mine;
+        CHECK(pthread_mutex_init(&p.mu, NULL) == 0, "mutex");
+        CHECK(pthread_cond_init(&p.progress, NULL) == 0, "condition variable");
+        double seconds = run_rank(&p, threads, pending[1]);
+        double rate = p.n[N_DONE] ? p.n[N_DONE] / (seconds > 1e-9 ? seconds : 1e-9) : 0;
+        double *rates = xcalloc((size_t)dist.world, sizeof(double)), wall = seconds;
+        CHECK_MPI(MPI_Gather(&rate, 1, MPI_DOUBLE, rates, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD));
+        CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p.n, N_COUNT, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
+        CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p.d, D_COUNT, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+        CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &wall, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+        int written = 0;
+        if (dist.rank == 0) {
+            double last = 0;
+            if (pending[1]) progress(p.n[N_DONE] + p.n[N_FAILED], pending[1], time_now() - wall, &last, 1);
+            written = summarise(argv_line, kind, root, out, gt, &cfg, threads, p.n, p.d, rates, dist.world, wall, &err) == 0;
+            if (!written) cli_fail(&err);
+        }
+        CHECK_MPI(MPI_Bcast(&written, 1, MPI_INT, 0, MPI_COMM_WORLD));
+        int attempted = (int)(p.n[N_CLIPS] - p.n[N_SKIPPED]);
+        rc = !written ? 1 : attempted > 0 && p.n[N_FAILED] == attempted ? 1 : 0;
+        if (rc && written && dist.rank == 0) fprintf(stderr, "dfer: error: every one of %d clips failed\n", attempted);
+        pthread_mutex_destroy(&p.mu);
+        pthread_cond_destroy(&p.progress);
+        free(rates);
+        free(mine);
+    }
+    dlib_model_free(model);
+    free(all);
+    for (int i = 0; i < nsets; i++) dataset_free(&sets[i]);
+    dist_finalize(&dist);
+    return rc;
+}

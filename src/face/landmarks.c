@@ -1,0 +1,134 @@
+#include "face/landmarks.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/video.h"
+
+/* Frames decoded per call of clip_source_read_frames: bounds the memory of a
+ * clip to this many frames (32 x 6 MB at 1080p), while a video, which each call
+ * decodes again from its start, is decoded ceil(frames / 32) times. */
+#define DECODE_CHUNK 32
+/* Boxes looked at per frame; dlib rarely finds more than a few. */
+#define MAX_BOXES 16
+
+void face_track_config_default(FaceTrackConfig *c) {
+    c->upsample = 1;
+    c->mean_box = 0.6f;
+}
+
+float face_box_iou(const float *a, const float *b) {
+    float ix = fminf(a[2], b[2]) - fmaxf(a[0], b[0]), iy = fminf(a[3], b[3]) - fmaxf(a[1], b[1]);
+    if (ix <= 0 || iy <= 0) return 0;
+    float inter = ix * iy;
+    float ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    return ua > 0 ? inter / ua : 0;
+}
+
+int face_pick_box(const DlibBox *boxes, int n, const float *prev) {
+    int best = 0;
+    float best_iou = 0;
+    if (prev)
+        for (int i = 0; i < n; i++) {
+            float b[4] = {boxes[i].x0, boxes[i].y0, boxes[i].x1, boxes[i].y1};
+            float iou = face_box_iou(b, prev);
+            if (iou > best_iou) best_iou = iou, best = i;
+        }
+    if (best_iou > 0) return best;
+    float best_area = -1;
+    for (int i = 0; i < n; i++) {
+        float area = (boxes[i].x1 - boxes[i].x0) * (boxes[i].y1 - boxes[i].y0);
+        if (area > best_area) best_area = area, best = i;
+    }
+    return best;
+}
+
+void face_mean_place(const float *unit, int w, int h, float frac, float *xy, float *box) {
+    float side = frac * (float)(w < h ? w : h);
+    box[0] = 0.5f * ((float)w - side);
+    box[1] = 0.5f * ((float)h - side);
+    box[2] = box[0] + side;
+    box[3] = box[1] + side;
+    for (int p = 0; p < FACE_POINTS; p++) {
+        xy[2 * p] = box[0] + unit[2 * p] * side;
+        xy[2 * p + 1] = box[1] + unit[2 * p + 1] * side;
+    }
+}
+
+double face_nme(const float *pred, const float *gt) {
+    double iod = hypot((double)gt[2 * 45] - gt[2 * 36], (double)gt[2 * 45 + 1] - gt[2 * 36 + 1]);
+    if (iod < 1e-6) return -1;
+    double sum = 0;
+    for (int p = 0; p < FACE_POINTS; p++)
+        sum += hypot((double)pred[2 * p] - gt[2 * p], (double)pred[2 * p + 1] - gt[2 * p + 1]);
+    return sum / FACE_POINTS / iod;
+}
+
+/* What the tracker remembers between frames. */
+typedef struct TrackState {
+    int have_det;        /* a face was detected in an earlier frame */
+    float last_box[4];   /* the last detected box: the person being followed */
+} TrackState;
+
+/* One frame: detection (with upsampled retries), the followed face's landmarks,
+ * or the fallbacks. xy [68, 2], box [4]; prev_xy/prev_box: the previous frame's
+ * output (NULL for frame 0). */
+static int track_frame(DlibDetector *det, const DlibModel *model, const FaceTrackConfig *cfg, const ImageU8 *img,
+                       TrackState *st, const float *prev_xy, const float *prev_box, float *xy, float *box,
+                       uint8_t *status, Err *err) {
+    DlibBox boxes[MAX_BOXES];
+    int n = 0, stride = 3 * img->width;
+    for (int up = 0; up <= cfg->upsample && n == 0; up++) {
+        n = dlib_detect(det, img->rgb, img->width, img->height, stride, up, boxes, MAX_BOXES, err);
+        if (n < 0) return -1;
+    }
+    if (n > MAX_BOXES) n = MAX_BOXES;
+    if (n > 0) {
+        const DlibBox *b = &boxes[face_pick_box(boxes, n, st->have_det ? st->last_box : NULL)];
+        box[0] = b->x0, box[1] = b->y0, box[2] = b->x1, box[3] = b->y1;
+        if (dlib_landmarks(det, img->rgb, img->width, img->height, stride, box, xy, err) != 0) return -1;
+        memcpy(st->last_box, box, sizeof st->last_box);
+        st->have_det = 1;
+        *status = FACE_DETECTED;
+    } else if (st->have_det) {
+        memcpy(xy, prev_xy, sizeof(float) * 2 * FACE_POINTS);
+        memcpy(box, prev_box, sizeof(float) * 4);
+        *status = FACE_PREVIOUS;
+    } else {
+        face_mean_place(dlib_model_mean_shape(model), img->width, img->height, cfg->mean_box, xy, box);
+        *status = FACE_MEAN;
+    }
+    return 0;
+}
+
+int face_track_clip(DlibDetector *det, const DlibModel *model, const char *path, const FaceTrackConfig *cfg,
+                    FaceTrack *out, Err *err) {
+    memset(out, 0, sizeof *out);
+    ClipSource *src;
+    if (clip_source_open(path, &src, err) != 0) return -1;
+    int frames = clip_source_frame_count(src);
+    face_track_alloc(out, frames);
+    TrackState st = {0};
+    ImageU8 imgs[DECODE_CHUNK];
+    int idx[DECODE_CHUNK], rc = 0;
+    for (int start = 0; start < frames && rc == 0; start += DECODE_CHUNK) {
+        int n = frames - start < DECODE_CHUNK ? frames - start : DECODE_CHUNK;
+        for (int i = 0; i < n; i++) idx[i] = start + i;
+        if (clip_source_read_frames(src, idx, n, imgs, err) != 0) {
+            rc = -1;
+            break;
+        }
+        for (int i = 0; i < n && rc == 0; i++) {
+            int f = start + i;
+            float *xy = out->xy + (size_t)f * FACE_POINTS * 2, *box = out->box + (size_t)f * 4;
+            rc = track_frame(det, model, cfg, &imgs[i], &st, f ? xy - FACE_POINTS * 2 : NULL, f ? box - 4 : NULL, xy,
+                             box, &out->status[f], err);
+            if (rc) err_prefix(err, "%s frame %d: ", path, f);
+        }
+        for (int i = 0; i < n; i++) image_free(&imgs[i]);
+    }
+    clip_source_close(src);
+    if (rc) face_track_free(out);
+    return rc;
+}

@@ -1,0 +1,7 @@
+# Face tracks with dlib: `dfer prep` under mpirun (2 ranks) on synthetic faces with ground truth;
+# resume, frames without faces, unreadable clips and bad input.
+find_program(DFER_FACE_MPIRUN mpirun REQUIRED)
+add_test(NAME face_prep_synth
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_prep.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_FACE_MPIRUN} ${DFER_PYTHON})
+set_tests_properties(face_prep_synth PROPERTIES TIMEOUT 600
+                     ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1")

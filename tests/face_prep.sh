@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# dfer prep on the synthetic benchmark (DFEW layout, 224 px faces) under mpirun with 2 ranks:
+#  - every clip gets a track with one line per frame file; the summary JSON parses and its counts add
+#    up (clips = computed + skipped + unreadable; frames = detected + previous + mean = frame files);
+#    the error against the ground truth is reported (NME over detected frames, share below 0.1);
+#  - a second run skips every clip and leaves every track byte- and mtime-identical;
+#  - a clip of uniform grey frames gets only `mean` frames; a clip whose frames turn grey after a
+#    detected one gets `prev` frames repeating the last detection; a clip with a corrupt frame is
+#    counted as unreadable, named, and does not stop the run;
+#  - bad input (unknown kind, missing root, unreadable model, every clip unreadable): clear
+#    messages naming the path, non-zero exits.
+# usage: face_prep.sh DFER MPIRUN PYTHON
+set -euo pipefail
+dfer=$1 mpirun=$2 py=$3
+model=/usr/share/dlib/shape_predictor_68_face_landmarks.dat
+[ -r "$model" ] || { echo "missing $model: install libdlib-data (scripts/setup)"; exit 1; }
+tmp=$(mktemp -d /tmp/dfer-face-prep-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+mpi=("$mpirun" --allow-run-as-root --oversubscribe --mca btl self,vader -np 2)
+fail() { echo "FAIL: $*"; exit 1; }
+data=$tmp/synth
+"$dfer" synth --layout dfew --clips 16 --size 224 --seed 5 --threads 2 --out "$data" >/dev/null 2>&1
+frames_dir=$data/Clip/clip_224x224
+lines() { grep -vc '^#' "$1"; }
+json() { "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+
+# ---- first run: 2 ranks, ground truth -----------------------------------------------------------
+"${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --ground-truth "$data/synth/landmarks" >"$tmp/run1.log" 2>&1 \
+  || { cat "$tmp/run1.log"; fail "first run"; }
+out=$data/dfer_prep
+total_files=0
+for clip in "$frames_dir"/*; do
+  id=$(basename "$clip") n=$(ls "$clip" | wc -l)
+  [ -f "$out/landmarks/$id.txt" ] || fail "clip $id has no track"
+  [ "$(lines "$out/landmarks/$id.txt")" = "$n" ] || fail "clip $id: $(lines "$out/landmarks/$id.txt") lines for $n frames"
+  total_files=$((total_files + n))
+done
+s=$out/prep_summary.json
+[ "$(json "$s" "d['clips']")" = 16 ] || fail "summary clips"
+[ "$(json "$s" "d['computed'] + d['skipped'] + d['unreadable'] == d['clips'] and d['computed'] == 16")" = True ] || fail "clip counts"
+[ "$(json "$s" "d['frames_detected'] + d['frames_previous'] + d['frames_mean'] == d['frames']")" = True ] || fail "status counts"
+[ "$(json "$s" "d['frames']")" = "$total_files" ] || fail "summary frames vs $total_files frame files"
+[ "$(json "$s" "d['ranks']")" = 2 ] || fail "ranks"
+[ "$(json "$s" "len(d['clips_per_s_per_rank']) == 2 and min(d['clips_per_s_per_rank']) > 0")" = True ] || fail "per-rank rates"
+[ "$(json "$s" "0 <= d['ground_truth']['nme_detected'] < 10 and d['ground_truth']['detected_frames'] == d['frames_detected'] > 0")" = True ] \
+  || fail "ground-truth NME"
+grep -q "NME .* over .* detected frames" "$tmp/run1.log" || fail "NME not printed"
+grep -q "clips/s per rank" "$tmp/run1.log" || fail "rates not printed"
+echo "first run: 16 clips, $total_files frames; detection rate $(json "$s" "round(d['detection_rate'], 3)"), NME $(json "$s" "round(d['ground_truth']['nme_detected'], 4)")"
+
+# ---- second run: everything skipped, nothing rewritten --------------------------------------------
+stamp() { (cd "$out/landmarks" && find . -type f -printf '%p %T@ ' -exec md5sum {} \; | sort); }
+stamp >"$tmp/before"
+"${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --ground-truth "$data/synth/landmarks" >"$tmp/run2.log" 2>&1 \
+  || { cat "$tmp/run2.log"; fail "second run"; }
+stamp >"$tmp/after"
+cmp -s "$tmp/before" "$tmp/after" || fail "the second run rewrote tracks"
+[ "$(json "$s" "(d['skipped'], d['computed'])")" = "(16, 0)" ] || fail "second run did not skip all: $(json "$s" "(d['skipped'], d['computed'])")"
+[ "$(json "$s" "d['frames']")" = "$total_files" ] || fail "the resumed summary lost the cached clips' frames"
+grep -q "16 skipped" "$tmp/run2.log" || fail "skips not reported"
+echo "second run: 16 clips skipped, tracks unchanged (checksums and mtimes)"
+
+# ---- frames without a face, an unreadable clip -------------------------------------------------------
+ffmpeg -v error -f lavfi -i color=c=gray:s=224x224 -frames:v 1 "$tmp/grey.jpg"
+ids=($(ls "$frames_dir"))
+grey_id=${ids[0]} late_id="" bad_id=${ids[2]}
+for id in "${ids[@]:3}"; do   # a clip whose first frame was detected
+  [ "$(awk '!/^#/ {print $NF; exit}' "$out/landmarks/$id.txt")" = det ] && { late_id=$id; break; }
+done
+[ -n "$late_id" ] || fail "no clip with a detected first frame"
+for f in "$frames_dir/$grey_id"/*; do cp "$tmp/grey.jpg" "$f"; done
+for f in $(ls "$frames_dir/$late_id"/* | tail -n +3); do cp "$tmp/grey.jpg" "$f"; done
+printf 'not a jpeg' >"$(ls "$frames_dir/$bad_id"/* | awk 'NR == 1')"
+"${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --out "$tmp/prep2" --threads 2 >"$tmp/run3.log" 2>&1 \
+  || { cat "$tmp/run3.log"; fail "run with grey and corrupt clips"; }
+statuses() { grep -v '^#' "$tmp/prep2/landmarks/$1.txt" | awk '{print $NF}' | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}'; }
+[ "$(statuses "$grey_id")" = "mean:$(ls "$frames_dir/$grey_id" | wc -l) " ] || fail "grey clip: $(statuses "$grey_id")"
+# (no pipeline here ends before reading all its input: with pipefail, a writer killed by SIGPIPE fails the test)
+sed '/^#/d' "$tmp/prep2/landmarks/$late_id.txt" >"$tmp/late.txt"
+[ "$(awk 'NR > 2 {print $NF}' "$tmp/late.txt" | sort -u)" = prev ] || fail "late clip: $(statuses "$late_id")"
+# prev frames repeat the last detected frame's points and box exactly
+last_det=$(awk 'NR <= 2 && $NF == "det" {line = $0} END {sub(/ det$/, "", line); print line}' "$tmp/late.txt")
+[ "$(awk 'NR > 2 {sub(/ prev$/, ""); print}' "$tmp/late.txt" | sort -u)" = "$last_det" ] || fail "prev frames differ from the last detection"
+[ ! -e "$tmp/prep2/landmarks/$bad_id.txt" ] || fail "the corrupt clip got a track"
+grep -q "clip $bad_id failed (counted as unreadable): .*$bad_id" "$tmp/run3.log" || fail "the corrupt clip is not named"
+[ "$(json "$tmp/prep2/prep_summary.json" "(d['unreadable'], d['computed'], d['clips_without_detection'] >= 1)")" = "(1, 15, True)" ] \
+  || fail "counts with a corrupt clip: $(json "$tmp/prep2/prep_summary.json" "(d['unreadable'], d['computed'])")"
+echo "no-face frames: grey clip $grey_id all mean ($(statuses "$grey_id")), clip $late_id: $(statuses "$late_id"); corrupt clip $bad_id reported"
+
+# ---- --limit: the first N clips in id order -----------------------------------------------------------
+"$dfer" prep --dataset dfew --root "$data" --out "$tmp/limit" --limit 3 >"$tmp/limit.log" 2>&1 || { cat "$tmp/limit.log"; fail "--limit"; }
+# (the third is the corrupt clip: counted, no track)
+[ "$(cd "$tmp/limit/landmarks" && ls | tr '\n' ' ')" = "${ids[0]}.txt ${ids[1]}.txt " ] || fail "--limit 3 wrote $(ls "$tmp/limit/landmarks")"
+[ "$(json "$tmp/limit/prep_summary.json" "(d['clips'], d['unreadable'])")" = "(3, 1)" ] || fail "--limit 3 counts"
+# ids[1] is untouched since the first run: one process gives the 2-rank run's track byte for byte
+cmp -s "$tmp/limit/landmarks/${ids[1]}.txt" "$out/landmarks/${ids[1]}.txt" || fail "1 process and 2 ranks differ on ${ids[1]}"
+echo "--limit 3: the first 3 clips in id order; a single process writes the 2-rank run's track"
+
+# ---- bad input --------------------------------------------------------------------------------------
+expect_fail() { # want-text command...
+  local want=$1; shift
+  if "$@" >"$tmp/bad.log" 2>&1; then fail "succeeded: $*"; fi
+  grep -q -- "$want" "$tmp/bad.log" || { cat "$tmp/bad.log"; fail "message lacks '$want': $*"; }
+}
+expect_fail "unknown dataset kind 'dfw'" "$dfer" prep --dataset dfw --root "$data"
+expect_fail "$tmp/nowhere: no such dataset folder" "$dfer" prep --dataset dfew --root "$tmp/nowhere"
+expect_fail "$tmp/none.dat: cannot open the landmark model" "$dfer" prep --dataset dfew --root "$data" --model "$tmp/none.dat" --out "$tmp/p3"
+expect_fail "$tmp/grey.jpg: not a dlib shape predictor" "${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --model "$tmp/grey.jpg" --out "$tmp/p3"
+printf '%s 4 1\n' "$tmp/missing_clip" >"$tmp/list.txt"
+expect_fail "$tmp/missing_clip: no such clip" "$dfer" prep --dataset list --root "$tmp/list.txt"
+grep -q "every one of 1 clips failed" "$tmp/bad.log" || fail "all-failed not reported"
+[ "$(json "$tmp/dfer_prep/prep_summary.json" "d['unreadable']")" = 1 ] || fail "a list's default output is not beside it"
+echo "bad input: clear messages and non-zero exits"

@@ -1,0 +1,147 @@
+/* Face tracks and the tracker's pieces without dlib: face_track write/parse
+ * round trip (statuses, boxes, comments, 136-number lines), parse errors that
+ * name the file and line (number count, status word, non-numeric and
+ * non-finite values, no frames), the choice of the followed face, the mean
+ * shape's placement and the normalised mean error. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "face/landmarks.h"
+#include "testlib.h"
+
+/* A frame line with count numbers v, v+1, ... and a tail. */
+static void numbers_line(char *buf, size_t cap, int count, float v, const char *tail) {
+    size_t n = 0;
+    for (int i = 0; i < count; i++) n += (size_t)snprintf(buf + n, cap - n, "%g ", (double)(v + i));
+    snprintf(buf + n, cap - n, "%s\n", tail);
+}
+
+static void frame_line(char *buf, size_t cap, float v, const char *tail) { numbers_line(buf, cap, 136, v, tail); }
+
+static void test_round_trip(void) {
+    FaceTrack t;
+    face_track_alloc(&t, 3);
+    for (int f = 0; f < 3; f++) {
+        for (int i = 0; i < 136; i++) t.xy[f * 136 + i] = 10.25f * f + 0.5f * i;
+        for (int i = 0; i < 4; i++) t.box[f * 4 + i] = 3.75f + f + 20 * i;
+        t.status[f] = (uint8_t)f; /* det, prev, mean */
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/a/b/clip.txt", test_tmpdir()); /* parents are created */
+    Err err;
+    EXPECT(face_track_write(path, &t, "made by test_face", &err) == 0, "write: %s", err.msg);
+    FaceTrack r;
+    EXPECT(face_track_read(path, &r, &err) == 0, "read: %s", err.msg);
+    EXPECT(r.frames == 3, "3 frames back, got %d", r.frames);
+    int same = 1;
+    for (int i = 0; i < 3 * 136 && r.frames == 3; i++) same &= fabsf(r.xy[i] - t.xy[i]) < 0.006f;
+    for (int i = 0; i < 3 * 4 && r.frames == 3; i++) same &= fabsf(r.box[i] - t.box[i]) < 0.006f;
+    EXPECT(same, "points and boxes survive to 2 decimals");
+    for (int f = 0; f < 3 && r.frames == 3; f++) EXPECT(r.status[f] == f, "frame %d status %d", f, r.status[f]);
+    int counts[3];
+    face_track_count(&r, counts);
+    EXPECT(counts[0] == 1 && counts[1] == 1 && counts[2] == 1, "one frame per status");
+    face_track_free(&r);
+    face_track_free(&t);
+
+    /* 136 numbers only: detected, with the landmarks' bounding box */
+    char line[4096], text[8192];
+    frame_line(line, sizeof line, 1, "");
+    snprintf(text, sizeof text, "# comment\n\n%s", line);
+    EXPECT(face_track_parse(text, strlen(text), "mem", &r, &err) == 0, "136 numbers: %s", err.msg);
+    if (r.frames == 1) {
+        EXPECT(r.status[0] == FACE_DETECTED, "a bare line is det");
+        EXPECT(r.box[0] == 1 && r.box[1] == 2 && r.box[2] == 135 && r.box[3] == 136, "box from the points: %g %g %g %g",
+               (double)r.box[0], (double)r.box[1], (double)r.box[2], (double)r.box[3]);
+    }
+    face_track_free(&r);
+}
+
+/* Parsing `text` fails with a message containing want. */
+static void expect_error(const char *text, const char *want) {
+    FaceTrack t;
+    Err err = {{0}};
+    int rc = face_track_parse(text, strlen(text), "clip.txt", &t, &err);
+    EXPECT(rc != 0, "accepted a bad track (%s)", want);
+    EXPECT(strstr(err.msg, want) != NULL, "message '%s' lacks '%s'", err.msg, want);
+}
+
+static void test_parse_errors(void) {
+    char good[4096], bad[4096], text[16384];
+    frame_line(good, sizeof good, 0, "1 2 3 4 det");
+    /* line 3: 135 numbers */
+    numbers_line(bad, sizeof bad, 135, 0, "");
+    snprintf(text, sizeof text, "# x\n%s%s", good, bad);
+    expect_error(text, "clip.txt:3: 135 numbers");
+    /* a status word that is none of det/prev/mean */
+    frame_line(bad, sizeof bad, 0, "1 2 3 4 found");
+    snprintf(text, sizeof text, "%s%s", good, bad);
+    expect_error(text, "clip.txt:2: 'found' is not a status");
+    /* a status without the box */
+    frame_line(bad, sizeof bad, 0, "det");
+    expect_error(bad, "clip.txt:1: 'det' is not a status");
+    /* a non-numeric value in the middle: the line is cut there */
+    frame_line(bad, sizeof bad, 0, "");
+    memcpy(strstr(bad, " 7 ") + 1, "x", 1);
+    snprintf(text, sizeof text, "%s%s%s", good, good, bad);
+    expect_error(text, "clip.txt:3: 7 numbers");
+    /* a non-finite value */
+    frame_line(bad, sizeof bad, 0, "");
+    memcpy(strstr(bad, " 7 ") + 1, "nan", 3);
+    expect_error(bad, "clip.txt:1: value 8 'nan");
+    /* text after the status */
+    frame_line(bad, sizeof bad, 0, "1 2 3 4 mean extra");
+    expect_error(bad, "clip.txt:1: text after the status");
+    expect_error("# only a comment\n", "clip.txt: no frame lines");
+    Err err;
+    FaceTrack t;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/missing.txt", test_tmpdir());
+    EXPECT(face_track_read(path, &t, &err) != 0 && strstr(err.msg, "missing.txt"), "missing file named: %s", err.msg);
+}
+
+static void test_pick_box(void) {
+    DlibBox boxes[3] = {{0, 0, 10, 10, 1.0f}, {50, 50, 90, 90, 0.5f}, {100, 0, 120, 20, 2.0f}};
+    EXPECT(face_pick_box(boxes, 3, NULL) == 1, "without a previous face: the largest");
+    float prev[4] = {2, 2, 12, 12};
+    EXPECT(face_pick_box(boxes, 3, prev) == 0, "with one: the most overlapping, though smaller");
+    float gone[4] = {200, 200, 210, 210};
+    EXPECT(face_pick_box(boxes, 3, gone) == 1, "nothing overlaps: the largest again");
+    float a[4] = {0, 0, 10, 10}, b[4] = {5, 0, 15, 10};
+    EXPECT_NEAR(face_box_iou(a, b), 50.0 / 150.0, 1e-6);
+    EXPECT_NEAR(face_box_iou(a, gone), 0, 0);
+}
+
+static void test_mean_place_and_nme(void) {
+    float unit[136], xy[136], box[4];
+    for (int p = 0; p < 68; p++) unit[2 * p] = p / 67.0f, unit[2 * p + 1] = 1 - p / 67.0f;
+    face_mean_place(unit, 200, 100, 0.6f, xy, box); /* square of 60 px centred in 200 x 100 */
+    EXPECT_NEAR(box[0], 70, 1e-4);
+    EXPECT_NEAR(box[1], 20, 1e-4);
+    EXPECT_NEAR(box[2], 130, 1e-4);
+    EXPECT_NEAR(box[3], 80, 1e-4);
+    EXPECT_NEAR(xy[0], 70, 1e-4);
+    EXPECT_NEAR(xy[1], 80, 1e-4);
+    EXPECT_NEAR(xy[134], 130, 1e-4);
+    EXPECT_NEAR(xy[135], 20, 1e-4);
+
+    float gt[136], pred[136];
+    for (int i = 0; i < 136; i++) gt[i] = (float)(i % 7);
+    gt[2 * 36] = 10, gt[2 * 36 + 1] = 20, gt[2 * 45] = 50, gt[2 * 45 + 1] = 50; /* inter-ocular distance 50 */
+    for (int i = 0; i < 136; i++) pred[i] = gt[i] + (i % 2 ? 4.0f : 3.0f); /* every point 5 px off */
+    EXPECT_NEAR(face_nme(pred, gt), 0.1, 1e-6);
+    EXPECT_NEAR(face_nme(gt, gt), 0, 0);
+    gt[2 * 45] = 10, gt[2 * 45 + 1] = 20;
+    EXPECT(face_nme(pred, gt) < 0, "coinciding eye corners: no error defined");
+}
+
+int main(void) {
+    TEST_RUN(test_round_trip);
+    TEST_RUN(test_parse_errors);
+    TEST_RUN(test_pick_box);
+    TEST_RUN(test_mean_place_and_nme);
+    return test_summary();
+}
