@@ -16,9 +16,13 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_prep(int argc, char **argv);
 int cmd_matrix(int argc, char **argv);
 int cmd_table(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_refine(int argc, char **argv);
+int cmd_describe(int argc, char **argv);
 
 /* Prints "dfer: error: <msg>" to stderr and returns 1. */
 int cli_fail(const Err *err);

@@ -26,9 +26,13 @@ static const Command k_commands[] = {
     {"export", cmd_export, "a CLIP checkpoint with the image encoder a DFER-CLIP run fine-tuned"},
     {"synth", cmd_synth, "generate the synthetic DFER benchmark in the DFEW, FERV39k or MAFW layout"},
     {"data", cmd_data, "dataset tools: `dfer data check` validates a dataset"},
+    {"prep", cmd_prep, "face boxes and 68-point landmarks (dlib) for every clip of a dataset, cached beside it"},
     {"matrix", cmd_matrix, "run an experiment matrix over the ranks of this MPI job, then print the tables"},
     {"table", cmd_table, "the paper's tables from a matrix's results"},
+    {"report", cmd_report, "one self-contained HTML page (tables, plots, configs, provenance) from a matrix's results"},
     {"config", cmd_config, "the resolved configuration, or the reference of every key"},
+    {"refine", cmd_refine, "remove emotion words and implied states from per-clip descriptions"},
+    {"describe", cmd_describe, "describe each clip's facial changes from its landmark tracks (label-free)"},
 };
 
 static void print_help(void) {

@@ -252,7 +252,39 @@ static void print_csv_text(FILE *out, const char *s) {
     }
 }
 
+static void print_html_text(FILE *out, const char *s) {
+    for (; *s; s++) {
+        if (*s == '&') fputs("&amp;", out);
+        else if (*s == '<') fputs("&lt;", out);
+        else if (*s == '>') fputs("&gt;", out);
+        else if (*s == '"') fputs("&quot;", out);
+        else fputc(*s, out);
+    }
+}
+
+static void html_cells(FILE *out, const char *tag, const char (*cells)[64], int n) {
+    fputs("<tr>", out);
+    for (int c = 0; c < n; c++) {
+        fprintf(out, "<%s>", tag);
+        print_html_text(out, cells[c]);
+        fprintf(out, "</%s>", tag);
+    }
+    fputs("</tr>\n", out);
+}
+
 static void table_print(const Table *t, TableFormat f, FILE *out) {
+    if (f == TABLE_HTML) {
+        fputs("<div class=\"paper-table\"><h3>", out);
+        print_html_text(out, t->title);
+        fputs("</h3>\n<p class=\"caption\">", out);
+        print_html_text(out, t->caption);
+        fputs("</p>\n<table>\n<thead>", out);
+        html_cells(out, "th", t->head, t->cols);
+        fputs("</thead>\n<tbody>\n", out);
+        for (int r = 0; r < t->rows; r++) html_cells(out, "td", t->cell[r], t->cols);
+        fputs("</tbody>\n</table></div>\n", out);
+        return;
+    }
     if (f == TABLE_MARKDOWN) {
         fprintf(out, "\n### %s\n\n%s\n\n|", t->title, t->caption);
         for (int c = 0; c < t->cols; c++) fprintf(out, " %s |", t->head[c]);

@@ -15,7 +15,8 @@
 
 #include "core/check.h"
 
-typedef enum { TABLE_MARKDOWN = 0, TABLE_LATEX = 1, TABLE_CSV = 2 } TableFormat;
+/* TABLE_HTML: per table a <div> with a heading, caption and <table>, text escaped (for dfer report). */
+typedef enum { TABLE_MARKDOWN = 0, TABLE_LATEX = 1, TABLE_CSV = 2, TABLE_HTML = 3 } TableFormat;
 
 typedef struct ResultSet ResultSet;
 

@@ -1,0 +1,432 @@
+#include "report/report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/fsutil.h"
+#include "core/version.h"
+#include "report/runs.h"
+#include "report/svg.h"
+#include "train/table.h"
+
+/* Local fonts only and no external resources of any kind: the page has to
+ * render the same on a machine without a network. */
+static const char k_css[] =
+    "body{font-family:'DejaVu Sans','Liberation Sans',Arial,sans-serif;margin:24px auto;max-width:1500px;"
+    "padding:0 16px;color:#222;background:#fff;font-size:14px}\n"
+    "h1{font-size:22px}h2{font-size:19px;border-bottom:2px solid #0072b2;padding-bottom:4px;margin-top:36px}\n"
+    "h3{font-size:16px;margin:18px 0 6px}\n"
+    "table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}\n"
+    "th{background:#f0f4f8}td:first-child,th:first-child{text-align:left}\n"
+    ".caption{color:#555;font-size:13px;margin:2px 0}\n"
+    ".plots{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}\n"
+    ".plots svg{border:1px solid #ddd}\n"
+    "section.job{border:1px solid #ddd;border-radius:6px;padding:4px 14px 10px;margin:16px 0}\n"
+    ".badge{font-size:12px;padding:1px 7px;border-radius:9px;color:#fff;vertical-align:middle}\n"
+    ".done{background:#009e73}.failed{background:#d55e00}.other{background:#e69f00}.missing{background:#888}\n"
+    "pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:8px;overflow-x:auto;font-size:12px}\n"
+    "pre.error{background:#fff1ec;border-color:#d55e00;white-space:pre-wrap}\n"
+    "table.prov td,table.jobs td,table.jobs th{text-align:left}table.prov td:first-child{color:#555}\n"
+    "table.jobs td.num{text-align:right}\n"
+    "code{font-size:12px}.muted{color:#666}\n";
+
+static void esc(FILE *out, const char *s) { xml_escape(out, s); }
+
+static const char *status_name(RunStatus s) {
+    return s == RUN_DONE ? "done" : s == RUN_FAILED ? "failed" : s == RUN_OTHER ? "other" : "missing";
+}
+
+static void format_time(time_t t, char *buf, size_t n) {
+    struct tm tm;
+    if (t <= 0 || !gmtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", &tm)) snprintf(buf, n, "unknown");
+}
+
+/* A number cell: "47.89", or "—" when absent. */
+static void num_cell(FILE *out, double v, int decimals) {
+    if (isfinite(v)) fprintf(out, "<td class=\"num\">%.*f</td>", decimals, v);
+    else fputs("<td class=\"num\">—</td>", out);
+}
+
+/* The epoch a result reports, counted from 1 as metrics.jsonl and the log do:
+ * result.json's best/last.epoch count from 0 (trainer.c: pos.best_epoch). */
+static double reported_epoch(const Run *r) {
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(r->result, "best");
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(best, "epoch");
+    return cJSON_IsNumber(e) ? e->valuedouble + 1 : NAN;
+}
+
+/* ---- a list of distinct strings, in order of first appearance ------------------------------------ */
+
+typedef struct StrList {
+    char **v;
+    int n;
+} StrList;
+
+static int strlist_index(StrList *l, const char *s) {
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i], s)) return i;
+    l->v = xrealloc(l->v, sizeof *l->v * (size_t)(l->n + 1));
+    l->v[l->n] = xstrdup(s);
+    return l->n++;
+}
+
+static void strlist_free(StrList *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    l->v = NULL, l->n = 0;
+}
+
+/* ---- page parts ---------------------------------------------------------------------------------- */
+
+static void page_header(FILE *out, const char *dir, const char *command) {
+    char now[64];
+    format_time(time(NULL), now, sizeof now);
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>dfer report: ", out);
+    esc(out, dir);
+    fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>dfer report: ", k_css);
+    esc(out, dir);
+    fprintf(out, "</h1>\n<p class=\"muted\">Generated %s on ", now);
+    esc(out, dfer_host());
+    fprintf(out, " by dfer (commit <code>%s</code>)", dfer_git_commit);
+    if (command) {
+        fputs(" with <code>", out);
+        esc(out, command);
+        fputs("</code>", out);
+    }
+    fputs(". Everything on this page is inline: it needs no network.</p>\n", out);
+}
+
+static void summary_section(FILE *out, const RunSet *rs) {
+    fprintf(out, "<h2 id=\"summary\">Summary</h2>\n<p class=\"counts\">%d jobs: %d done, %d failed", rs->n, rs->done,
+            rs->failed);
+    if (rs->other) fprintf(out, ", %d in another state", rs->other);
+    fprintf(out, ", %d missing%s.</p>\n", rs->missing, rs->missing ? " (in jobs.json, no result.json yet)" : "");
+    fputs("<table class=\"jobs\">\n<thead><tr><th>job</th><th>method</th><th>dataset</th><th>evaluated on</th>"
+          "<th>fold</th><th>backbone</th><th>seed</th><th>setting</th><th>status</th><th>UAR</th><th>WAR</th>"
+          "<th>epoch</th><th>seconds</th></tr></thead>\n<tbody>\n",
+          out);
+    for (int i = 0; i < rs->n; i++) {
+        const Run *r = &rs->runs[i];
+        char method[160];
+        run_method_label(r, method, sizeof method);
+        fputs("<tr><td>", out);
+        if (r->status != RUN_MISSING) {
+            fputs("<a href=\"#job-", out);
+            esc(out, r->id);
+            fputs("\">", out);
+        }
+        esc(out, r->id);
+        fputs(r->status != RUN_MISSING ? "</a></td><td>" : "</td><td>", out);
+        esc(out, method);
+        const char *fields[] = {"dataset", "eval_dataset"};
+        for (int f = 0; f < 2; f++) {
+            fputs("</td><td>", out);
+            esc(out, run_str(r, fields[f]));
+        }
+        fprintf(out, "</td><td class=\"num\">%.0f</td><td>", run_num(r, "fold", 0));
+        esc(out, run_str(r, "backbone"));
+        fprintf(out, "</td><td class=\"num\">%.0f</td><td>", run_num(r, "seed", 0));
+        esc(out, run_str(r, "setting"));
+        fprintf(out, "</td><td><span class=\"badge %s\">%s</span></td>", status_name(r->status), status_name(r->status));
+        int done = r->status == RUN_DONE;
+        num_cell(out, done ? run_num(r, "uar", NAN) : NAN, 2);
+        num_cell(out, done ? run_num(r, "war", NAN) : NAN, 2);
+        num_cell(out, done ? reported_epoch(r) : NAN, 0);
+        num_cell(out, r->result ? run_num(r, "seconds", NAN) : NAN, 1);
+        fputs("</tr>\n", out);
+    }
+    fputs("</tbody>\n</table>\n", out);
+}
+
+static int tables_section(FILE *out, const char *dir, Err *err) {
+    ResultSet *set;
+    if (results_load(dir, &set, err) != 0) return -1;
+    fputs("<h2 id=\"tables\">Tables</h2>\n<p class=\"caption\">As <code>dfer table</code> prints them.</p>\n", out);
+    /* table.c escapes markup but passes bytes through: invalid UTF-8 in a name would make the page invalid */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    CHECK_PTR(mem);
+    tables_write(set, TABLE_HTML, mem);
+    fclose(mem);
+    xml_sanitize(out, buf);
+    free(buf);
+    results_free(set);
+    return 0;
+}
+
+/* What a spread plot groups by: setting, training and evaluation dataset, backbone. */
+static void spread_key(const Run *r, char *buf, size_t n) {
+    snprintf(buf, n, "%s\n%s\n%s\n%s", run_str(r, "setting"), run_str(r, "dataset"), run_str(r, "eval_dataset"),
+             run_str(r, "backbone"));
+}
+
+/* One method's points in a spread plot: UAR and WAR of each job, and "fold F, seed S". */
+typedef struct MethodPoints {
+    double *uar, *war;
+    char **labels;
+    int n;
+} MethodPoints;
+
+static void spread_plot(FILE *out, const RunSet *rs, const char *key) {
+    StrList methods = {0};
+    MethodPoints *pts = NULL;
+    const Run *proto = NULL;
+    for (int i = 0; i < rs->n; i++) {
+        const Run *r = &rs->runs[i];
+        char k[512], method[160], label[96];
+        spread_key(r, k, sizeof k);
+        if (r->status != RUN_DONE || strcmp(k, key)) continue;
+        if (!proto) proto = r;
+        run_method_label(r, method, sizeof method);
+        int before = methods.n, m = strlist_index(&methods, method);
+        if (methods.n > before) { /* a method not seen yet in this plot */
+            pts = xrealloc(pts, sizeof *pts * (size_t)methods.n);
+            pts[m] = (MethodPoints){0};
+        }
+        MethodPoints *mp = &pts[m];
+        mp->uar = xrealloc(mp->uar, sizeof(double) * (size_t)(mp->n + 1));
+        mp->war = xrealloc(mp->war, sizeof(double) * (size_t)(mp->n + 1));
+        mp->labels = xrealloc(mp->labels, sizeof(char *) * (size_t)(mp->n + 1));
+        snprintf(label, sizeof label, "fold %.0f, seed %.0f", run_num(r, "fold", 0), run_num(r, "seed", 0));
+        mp->uar[mp->n] = run_num(r, "uar", NAN);
+        mp->war[mp->n] = run_num(r, "war", NAN);
+        mp->labels[mp->n++] = xstrdup(label);
+    }
+    if (!proto) return;
+    const double **values = xcalloc((size_t)methods.n * 2, sizeof *values);
+    const char *const **labels = xcalloc((size_t)methods.n * 2, sizeof *labels);
+    int *counts = xcalloc((size_t)methods.n * 2, sizeof *counts);
+    for (int m = 0; m < methods.n; m++) {
+        values[2 * m] = pts[m].uar, values[2 * m + 1] = pts[m].war;
+        labels[2 * m] = labels[2 * m + 1] = (const char *const *)pts[m].labels;
+        counts[2 * m] = counts[2 * m + 1] = pts[m].n;
+    }
+    char title[256];
+    const char *ds = run_str(proto, "dataset"), *eds = run_str(proto, "eval_dataset");
+    if (eds[0] && strcmp(ds, eds))
+        snprintf(title, sizeof title, "%.40s to %.40s, %.20s, %.40s", ds, eds, run_str(proto, "setting"),
+                 run_str(proto, "backbone"));
+    else
+        snprintf(title, sizeof title, "%.40s, %.20s, %.40s", ds, run_str(proto, "setting"), run_str(proto, "backbone"));
+    static const char *series[2] = {"UAR", "WAR"};
+    SvgStripPlot p = {.title = title, .y_label = "%", .groups = (const char *const *)methods.v, .n_groups = methods.n,
+                      .series = series, .n_series = 2, .values = values, .counts = counts, .point_labels = labels,
+                      .y_min = NAN, .y_max = NAN};
+    svg_strip_plot(out, &p);
+    for (int m = 0; m < methods.n; m++) {
+        for (int i = 0; i < pts[m].n; i++) free(pts[m].labels[i]);
+        free(pts[m].labels);
+        free(pts[m].uar);
+        free(pts[m].war);
+    }
+    free(pts);
+    free(values);
+    free(labels);
+    free(counts);
+    strlist_free(&methods);
+}
+
+/* Per (setting, training dataset, evaluation dataset, backbone): one strip plot
+ * with a group per method, UAR and WAR of each fold and seed as points. */
+static void spread_section(FILE *out, const RunSet *rs) {
+    fputs("<h2 id=\"spread\">Spread over folds and seeds</h2>\n<p class=\"caption\">Each point is one finished job; "
+          "boxes span the quartiles with the median, whiskers the range.</p>\n<div class=\"plots\">\n",
+          out);
+    StrList keys = {0};
+    for (int i = 0; i < rs->n; i++) {
+        char key[512];
+        spread_key(&rs->runs[i], key, sizeof key);
+        if (rs->runs[i].status == RUN_DONE) strlist_index(&keys, key);
+    }
+    for (int k = 0; k < keys.n; k++) spread_plot(out, rs, keys.v[k]);
+    if (!keys.n) fputs("<p class=\"muted\">No finished job.</p>\n", out);
+    fputs("</div>\n", out);
+    strlist_free(&keys);
+}
+
+static void curve_charts(FILE *out, const Run *r) {
+    const Curves *c = &r->curves;
+    double mark = r->status == RUN_DONE ? reported_epoch(r) : NAN;
+    SvgSeries loss[2] = {{"training loss", c->epoch, c->train_loss, c->n}, {"test loss", c->epoch, c->test_loss, c->n}};
+    SvgLineChart lc = {.title = "Loss per epoch", .x_label = "epoch", .y_label = "loss", .series = loss, .n_series = 2,
+                       .y_min = NAN, .y_max = NAN, .x_integer = 1, .mark_x = mark, .mark_label = "reported"};
+    svg_line_chart(out, &lc);
+    SvgSeries acc[2] = {{"UAR", c->epoch, c->uar, c->n}, {"WAR", c->epoch, c->war, c->n}};
+    SvgLineChart ac = {.title = "Test UAR and WAR per epoch", .x_label = "epoch", .y_label = "%", .series = acc,
+                       .n_series = 2, .y_min = 0, .y_max = 100, .x_integer = 1, .mark_x = mark, .mark_label = "reported"};
+    svg_line_chart(out, &ac);
+}
+
+/* The confusion matrix and per-class recall of the reported epoch ("best"). */
+static void class_charts(FILE *out, const Run *r) {
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(r->result, "best");
+    const cJSON *conf = cJSON_GetObjectItemCaseSensitive(best, "confusion");
+    const cJSON *classes = cJSON_GetObjectItemCaseSensitive(r->result, "classes");
+    const cJSON *recall = cJSON_GetObjectItemCaseSensitive(r->result, "recall");
+    int n = cJSON_GetArraySize(conf), nc = cJSON_GetArraySize(classes);
+    if (n < nc) n = nc;
+    if (n <= 0 || n > 64) return;
+    char **labels = xcalloc((size_t)n, sizeof *labels);
+    double *counts = xcalloc((size_t)n * (size_t)n, sizeof *counts), *rec = xcalloc((size_t)n, sizeof *rec);
+    for (int i = 0; i < n; i++) {
+        const cJSON *name = cJSON_GetArrayItem(classes, i);
+        char fallback[32];
+        snprintf(fallback, sizeof fallback, "class %d", i);
+        labels[i] = xstrdup(cJSON_IsString(name) ? name->valuestring : fallback);
+        const cJSON *row = cJSON_GetArrayItem(conf, i), *rv = cJSON_GetArrayItem(recall, i);
+        for (int j = 0; j < n; j++) {
+            const cJSON *v = cJSON_GetArrayItem(row, j);
+            counts[i * n + j] = cJSON_IsNumber(v) ? v->valuedouble : 0;
+        }
+        /* recall is negative for a class without test clips: no bar rather than a zero */
+        rec[i] = cJSON_IsNumber(rv) && rv->valuedouble >= 0 ? rv->valuedouble : NAN;
+    }
+    char title[96];
+    double epoch = reported_epoch(r);
+    snprintf(title, sizeof title, "Confusion matrix, epoch %.0f", isfinite(epoch) ? epoch : 0);
+    if (cJSON_IsArray(conf)) {
+        SvgHeatmap h = {.title = title, .labels = (const char *const *)labels, .counts = counts, .n = n};
+        svg_heatmap(out, &h);
+    }
+    if (cJSON_IsArray(recall)) {
+        char ref[64];
+        double uar = run_num(r, "uar", NAN);
+        snprintf(ref, sizeof ref, "UAR %.1f", uar);
+        SvgBarChart b = {.title = "Recall per class", .y_label = "recall (%)", .labels = (const char *const *)labels,
+                         .values = rec, .n = n, .y_max = 100, .ref_value = uar, .ref_label = ref};
+        svg_bar_chart(out, &b);
+    }
+    for (int i = 0; i < n; i++) free(labels[i]);
+    free(labels);
+    free(counts);
+    free(rec);
+}
+
+static void prov_row(FILE *out, const char *key, const char *value, int code) {
+    if (!value || !value[0]) return;
+    fprintf(out, "<tr><td>%s</td><td>%s", key, code ? "<code>" : "");
+    esc(out, value);
+    fprintf(out, "%s</td></tr>\n", code ? "</code>" : "");
+}
+
+static void provenance(FILE *out, const Run *r) {
+    char buf[128];
+    fputs("<table class=\"prov\">\n", out);
+    prov_row(out, "commit", run_str(r, "commit"), 1);
+    prov_row(out, "command", run_str(r, "command"), 1);
+    prov_row(out, "host", run_str(r, "host"), 0);
+    /* result.json has no time field today; the time it was written is when the job ended */
+    const char *stated = run_str(r, "time");
+    if (stated[0]) prov_row(out, "time", stated, 0);
+    else {
+        format_time(r->result_mtime, buf, sizeof buf);
+        prov_row(out, "result written", buf, 0);
+    }
+    double sec = run_num(r, "seconds", NAN);
+    if (isfinite(sec)) {
+        snprintf(buf, sizeof buf, "%.1f s (%.2f h)", sec, sec / 3600);
+        prov_row(out, "training time", buf, 0);
+    }
+    const cJSON *tp = cJSON_GetObjectItemCaseSensitive(r->result, "trainable_parameters");
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(tp, "total");
+    if (cJSON_IsNumber(total)) {
+        snprintf(buf, sizeof buf, "%.0f", total->valuedouble);
+        prov_row(out, "trainable parameters", buf, 0);
+    }
+    prov_row(out, "reported epoch", run_str(r, "reported_epoch"), 0);
+    fputs("</table>\n", out);
+}
+
+static void job_section(FILE *out, const Run *r) {
+    char method[160];
+    run_method_label(r, method, sizeof method);
+    fputs("<section class=\"job\" id=\"job-", out);
+    esc(out, r->id);
+    fputs("\">\n<h3>", out);
+    esc(out, r->id);
+    fprintf(out, " <span class=\"badge %s\">", status_name(r->status));
+    esc(out, r->status == RUN_OTHER ? run_str(r, "status") : status_name(r->status));
+    fputs("</span></h3>\n<p>", out);
+    esc(out, method);
+    fputs(" on ", out);
+    esc(out, run_str(r, "dataset"));
+    const char *eds = run_str(r, "eval_dataset");
+    if (eds[0] && strcmp(eds, run_str(r, "dataset"))) {
+        fputs(", evaluated on ", out);
+        esc(out, eds);
+    }
+    fprintf(out, ", fold %.0f, backbone ", run_num(r, "fold", 0));
+    esc(out, run_str(r, "backbone"));
+    fprintf(out, ", seed %.0f, ", run_num(r, "seed", 0));
+    esc(out, run_str(r, "setting"));
+    if (r->status == RUN_DONE)
+        fprintf(out, ": <b>UAR %.2f, WAR %.2f</b> at epoch %.0f", run_num(r, "uar", NAN), run_num(r, "war", NAN),
+                reported_epoch(r));
+    fputs("</p>\n", out);
+    if (r->status == RUN_FAILED) {
+        fputs("<pre class=\"error\">", out);
+        esc(out, run_str(r, "error")[0] ? run_str(r, "error") : "(no error message in result.json)");
+        fputs("</pre>\n", out);
+    }
+    fputs("<div class=\"plots\">\n", out);
+    if (r->curves.n) curve_charts(out, r);
+    else fputs("<p class=\"muted\">No metrics.jsonl: nothing was trained.</p>\n", out);
+    if (r->status == RUN_DONE) class_charts(out, r);
+    fputs("</div>\n", out);
+    provenance(out, r);
+    if (r->config) {
+        fputs("<details><summary>config.ini</summary>\n<pre class=\"config\">", out);
+        esc(out, r->config);
+        fputs("</pre></details>\n", out);
+    }
+    fputs("</section>\n", out);
+}
+
+static void missing_section(FILE *out, const RunSet *rs) {
+    if (!rs->missing) return;
+    fprintf(out, "<h2 id=\"missing\">Missing jobs</h2>\n<p>%d job%s of the matrix ha%s no result.json yet:</p>\n<ul class=\"missing-jobs\">\n",
+            rs->missing, rs->missing > 1 ? "s" : "", rs->missing > 1 ? "ve" : "s");
+    for (int i = 0; i < rs->n; i++) {
+        const Run *r = &rs->runs[i];
+        if (r->status != RUN_MISSING) continue;
+        int evaluated = 0;
+        for (int e = 0; e < r->curves.n; e++) evaluated += isfinite(r->curves.war[e]);
+        fputs("<li><code>", out);
+        esc(out, r->id);
+        if (evaluated) fprintf(out, "</code>: unfinished, %d epoch%s evaluated</li>\n", evaluated, evaluated > 1 ? "s" : "");
+        else fputs("</code>: not started</li>\n", out);
+    }
+    fputs("</ul>\n", out);
+}
+
+int report_write(const char *results_dir, const char *out_path, const char *command, ReportSummary *summary, Err *err) {
+    RunSet rs;
+    if (runs_load(results_dir, &rs, err) != 0) return -1;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    CHECK_PTR(out);
+    page_header(out, results_dir, command);
+    summary_section(out, &rs);
+    int rc = tables_section(out, results_dir, err);
+    if (rc == 0) {
+        spread_section(out, &rs);
+        fputs("<h2 id=\"jobs\">Jobs</h2>\n", out);
+        for (int i = 0; i < rs.n; i++)
+            if (rs.runs[i].status != RUN_MISSING) job_section(out, &rs.runs[i]);
+        missing_section(out, &rs);
+        fputs("</body>\n</html>\n", out);
+    }
+    fclose(out);
+    if (rc == 0) rc = fs_write_atomic(out_path, buf, len, err);
+    if (rc == 0 && summary)
+        *summary = (ReportSummary){rs.n, rs.done, rs.failed, rs.other, rs.missing, len};
+    free(buf);
+    runs_free(&rs);
+    return rc;
+}

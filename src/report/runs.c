@@ -1,0 +1,265 @@
+#include "report/runs.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/fsutil.h"
+
+/* 1-based line of a position in text, for messages that point into a file. */
+static int line_of(const char *text, size_t len, const char *pos) {
+    int line = 1;
+    if (!pos || pos < text || pos > text + len) return 0;
+    for (const char *p = text; p < pos; p++) line += *p == '\n';
+    return line;
+}
+
+/* Reads and parses a JSON file; a syntax error names the file and the line. */
+static int read_json(const char *path, cJSON **out, Err *err) {
+    char *text;
+    size_t len;
+    if (fs_read_all(path, &text, &len, err) != 0) return -1;
+    const char *end = NULL;
+    *out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!*out) {
+        int line = line_of(text, len, end);
+        free(text);
+        if (line > 0) return err_set(err, "%s: malformed JSON (line %d)", path, line);
+        return err_set(err, "%s: malformed JSON", path);
+    }
+    free(text);
+    return 0;
+}
+
+static double jnum(const cJSON *o, const char *k, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+/* ---- learning curves from metrics.jsonl ------------------------------------------------------- */
+
+typedef struct StepLine {
+    int epoch, step, order;
+    double loss;
+} StepLine;
+
+/* Sorts by (epoch, step), and for the same step by line order: a job resumed
+ * from a checkpoint logs some steps again, and its last line is the one that
+ * counts. */
+static int cmp_step(const void *a, const void *b) {
+    const StepLine *x = a, *y = b;
+    if (x->epoch != y->epoch) return x->epoch < y->epoch ? -1 : 1;
+    if (x->step != y->step) return x->step < y->step ? -1 : 1;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+static void curves_free(Curves *c) {
+    free(c->epoch);
+    free(c->train_loss);
+    free(c->test_loss);
+    free(c->uar);
+    free(c->war);
+    memset(c, 0, sizeof *c);
+}
+
+static void curves_grow(Curves *c, int epochs) {
+    if (epochs <= c->n) return;
+    double **arrays[5] = {&c->epoch, &c->train_loss, &c->test_loss, &c->uar, &c->war};
+    for (int a = 0; a < 5; a++) {
+        *arrays[a] = xrealloc(*arrays[a], sizeof(double) * (size_t)epochs);
+        for (int i = c->n; i < epochs; i++) (*arrays[a])[i] = a == 0 ? i + 1 : NAN;
+    }
+    c->n = epochs;
+}
+
+/* An absent metrics.jsonl is no error (a job that failed before its first
+ * step); a line that is not JSON is, naming the file and the line. */
+static int load_curves(const char *path, Curves *c, Err *err) {
+    if (!fs_exists(path)) return 0;
+    char *text;
+    size_t len;
+    if (fs_read_all(path, &text, &len, err) != 0) return -1;
+    StepLine *steps = NULL;
+    int n_steps = 0, cap = 0, line_no = 0, rc = 0;
+    for (char *p = text; p < text + len && rc == 0;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t line_len = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
+        line_no++;
+        char *line = p;
+        p += line_len + 1;
+        if (strspn(line, " \t\r") >= line_len) continue;
+        cJSON *o = cJSON_ParseWithLength(line, line_len);
+        if (!o || !cJSON_IsObject(o)) {
+            cJSON_Delete(o);
+            rc = err_set(err, "%s:%d: malformed JSON line", path, line_no);
+            break;
+        }
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
+        int epoch = (int)jnum(o, "epoch", 0);
+        if (cJSON_IsString(type) && epoch >= 1 && epoch <= 100000) {
+            if (!strcmp(type->valuestring, "step")) {
+                if (n_steps == cap) steps = xrealloc(steps, sizeof *steps * (size_t)(cap = cap ? 2 * cap : 256));
+                steps[n_steps] = (StepLine){epoch, (int)jnum(o, "step", 0), n_steps, jnum(o, "loss", NAN)};
+                n_steps++;
+            } else if (!strcmp(type->valuestring, "eval")) { /* the last evaluation of an epoch wins */
+                curves_grow(c, epoch);
+                c->test_loss[epoch - 1] = jnum(o, "loss", NAN);
+                c->uar[epoch - 1] = jnum(o, "uar", NAN);
+                c->war[epoch - 1] = jnum(o, "war", NAN);
+            }
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
+    if (rc == 0 && n_steps) {
+        qsort(steps, (size_t)n_steps, sizeof *steps, cmp_step);
+        curves_grow(c, steps[n_steps - 1].epoch);
+        /* each logged loss is the mean over the steps since the previous log line of its epoch */
+        double sum = 0, weight = 0;
+        int prev_step = 0;
+        for (int i = 0; i < n_steps; i++) {
+            if (i + 1 < n_steps && steps[i + 1].epoch == steps[i].epoch && steps[i + 1].step == steps[i].step) continue;
+            int w = steps[i].step - prev_step;
+            if (w > 0 && isfinite(steps[i].loss)) sum += w * steps[i].loss, weight += w;
+            prev_step = steps[i].step;
+            if (i + 1 == n_steps || steps[i + 1].epoch != steps[i].epoch) {
+                c->train_loss[steps[i].epoch - 1] = weight > 0 ? sum / weight : NAN;
+                sum = weight = 0, prev_step = 0;
+            }
+        }
+    }
+    free(steps);
+    return rc;
+}
+
+/* ---- the run set ------------------------------------------------------------------------------- */
+
+static Run *add_run(RunSet *rs, const char *id, const cJSON *job) {
+    rs->runs = xrealloc(rs->runs, sizeof *rs->runs * (size_t)(rs->n + 1));
+    Run *r = &rs->runs[rs->n++];
+    memset(r, 0, sizeof *r);
+    r->id = xstrdup(id);
+    r->job = job;
+    r->status = RUN_MISSING;
+    return r;
+}
+
+static int find_run(const RunSet *rs, const char *id) {
+    for (int i = 0; i < rs->n; i++)
+        if (!strcmp(rs->runs[i].id, id)) return i;
+    return -1;
+}
+
+static int load_run(const char *dir, Run *r, Err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/result.json", dir, r->id);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (read_json(path, &r->result, err) != 0) return -1;
+        if (!cJSON_IsObject(r->result)) return err_set(err, "%s: expected a JSON object", path);
+        r->result_mtime = st.st_mtime;
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(r->result, "status");
+        const char *status = cJSON_IsString(s) ? s->valuestring : "done"; /* older results had no status */
+        r->status = !strcmp(status, "done") ? RUN_DONE : !strcmp(status, "failed") ? RUN_FAILED : RUN_OTHER;
+    }
+    snprintf(path, sizeof path, "%s/%s/config.ini", dir, r->id);
+    if (fs_exists(path)) {
+        size_t len;
+        if (fs_read_all(path, &r->config, &len, err) != 0) return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, r->id);
+    return load_curves(path, &r->curves, err);
+}
+
+static int not_hidden(const struct dirent *e) { return e->d_name[0] != '.'; }
+
+int runs_load(const char *dir, RunSet *rs, Err *err) {
+    memset(rs, 0, sizeof *rs);
+    if (!fs_exists(dir)) return err_set(err, "%s: no such results directory", dir);
+    if (!fs_is_dir(dir)) return err_set(err, "%s: not a directory (give the results directory of a matrix)", dir);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/jobs.json", dir);
+    if (fs_exists(path)) {
+        if (read_json(path, &rs->jobs, err) != 0) goto fail;
+        if (!cJSON_IsArray(rs->jobs)) {
+            err_set(err, "%s: expected a JSON array of jobs", path);
+            goto fail;
+        }
+        const cJSON *job;
+        cJSON_ArrayForEach(job, rs->jobs) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(job, "job");
+            if (!cJSON_IsString(id) || !id->valuestring[0] || strchr(id->valuestring, '/')) {
+                err_set(err, "%s: every job needs a \"job\" id that names its directory", path);
+                goto fail;
+            }
+            if (find_run(rs, id->valuestring) < 0) add_run(rs, id->valuestring, job);
+        }
+        rs->listed = rs->n;
+    }
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, not_hidden, alphasort); /* sorted: the same report whatever readdir's order */
+    if (n < 0) {
+        err_set(err, "%s: cannot read the directory: %s", dir, strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s/result.json", dir, names[i]->d_name);
+        if (fs_exists(path) && find_run(rs, names[i]->d_name) < 0) add_run(rs, names[i]->d_name, NULL);
+        free(names[i]);
+    }
+    free(names);
+    for (int i = 0; i < rs->n; i++) {
+        Run *r = &rs->runs[i];
+        if (load_run(dir, r, err) != 0) goto fail;
+        if (r->status == RUN_DONE) rs->done++;
+        else if (r->status == RUN_FAILED) rs->failed++;
+        else if (r->status == RUN_OTHER) rs->other++;
+        else rs->missing++;
+    }
+    if (rs->done + rs->failed + rs->other == 0) {
+        if (rs->listed)
+            err_set(err, "%s: no <job>/result.json found (jobs.json lists %d jobs; none has finished or failed yet)", dir,
+                    rs->listed);
+        else
+            err_set(err, "%s: no <job>/result.json found (is this the results directory of a matrix?)", dir);
+        goto fail;
+    }
+    return 0;
+fail:
+    runs_free(rs);
+    return -1;
+}
+
+void runs_free(RunSet *rs) {
+    for (int i = 0; i < rs->n; i++) {
+        Run *r = &rs->runs[i];
+        free(r->id);
+        cJSON_Delete(r->result);
+        free(r->config);
+        curves_free(&r->curves);
+    }
+    free(rs->runs);
+    cJSON_Delete(rs->jobs);
+    memset(rs, 0, sizeof *rs);
+}
+
+const char *run_str(const Run *r, const char *key) {
+    const cJSON *v = r->result ? cJSON_GetObjectItemCaseSensitive(r->result, key) : NULL;
+    if (!cJSON_IsString(v) && r->job) v = cJSON_GetObjectItemCaseSensitive(r->job, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+double run_num(const Run *r, const char *key, double def) {
+    const cJSON *v = r->result ? cJSON_GetObjectItemCaseSensitive(r->result, key) : NULL;
+    if (!cJSON_IsNumber(v) && r->job) v = cJSON_GetObjectItemCaseSensitive(r->job, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+void run_method_label(const Run *r, char *buf, size_t n) {
+    const char *variant = run_str(r, "variant");
+    if (variant[0]) snprintf(buf, n, "%s (%s)", run_str(r, "method"), variant);
+    else snprintf(buf, n, "%s", run_str(r, "method"));
+}

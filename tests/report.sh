@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# dfer report end to end: a real 4-job matrix (FineCLIPER and DFER-CLIP, 2
+# folds, 2 epochs) on a synthetic set with a random tiny CLIP, a hand-made
+# failed job (with markup in its names and error, to check the escaping) and a
+# job of jobs.json that never ran, then:
+#  - bad input: a missing directory, a directory without results, a malformed
+#    result.json: each a clear message and status 1;
+#  - the HTML: a section per job with its charts, the summary and paper tables
+#    with the expected rows, each <svg> well-formed XML, confusion heat maps with
+#    C x C cells, nothing loaded from elsewhere (no scripts, links, images, no
+#    http(s) reference outside text), names escaped;
+#  - headless Chromium from Debian with no network: the DOM it builds still has
+#    every chart, and the screenshot is a rendered page (many colours, ink
+#    coverage, the heat maps' palette colours and the series colours present).
+# Skips (77) only when chromium is not installed (scripts/setup installs it).
+# usage: report.sh DFER SOURCE_DIR SHARED_DIR PYTHON
+set -euo pipefail
+dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3") py=$4
+tmp=$(mktemp -d /tmp/dfer-report-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+start=$SECONDS
+
+# ---- a small real matrix -------------------------------------------------------------------
+"$dfer" synth --layout dfew --clips 24 --size 48 --min-frames 6 --max-frames 10 --seed 6 --out "$tmp/data" 2>/dev/null
+"$dfer" init --arch tiny --seed 1 --out "$tmp/clip.safetensors" >/dev/null
+cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+cat >"$tmp/matrix.ini" <<INI
+[matrix]
+name = report-test
+ranks_per_job = 1
+methods = finecliper=$src/configs/synth/finecliper.ini, dfer_clip=$src/configs/synth/dfer_clip.ini
+datasets = dfew=$tmp/data
+folds = 1, 2
+backbones = tiny=$tmp/clip.safetensors
+[set]
+train.epochs = 2
+train.batch = 4
+train.eval_batch = 8
+train.log_every = 2
+data.frames = 2
+train.threads = 1
+data.loader_threads = 1
+INI
+res=$tmp/results
+mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix.ini" --results "$res" >"$tmp/matrix.log" 2>&1 \
+  || { echo "the matrix failed"; tail -n 30 "$tmp/matrix.log"; exit 1; }
+echo "matrix: 4 jobs in $((SECONDS - start)) s"
+
+# a failed job with markup, a control character and invalid UTF-8 in its names, error and config, and a
+# listed job that never ran
+mkdir -p "$res/bad-job"
+cat >"$res/bad-job/result.json" <<'JSON'
+{"job": "bad-job", "method": "finecliper", "variant": "mid & <high>", "dataset": "dfew", "eval_dataset": "dfew",
+ "fold": 1, "backbone": "tiny", "seed": 1, "setting": "supervised", "status": "failed",
+ "error": "<script>alert(\"x\")</script> & a 'quoted'\u0001 cause: see http://example.invalid/help",
+ "commit": "0123456789ab", "command": "dfer matrix m.ini", "host": "node<1>"}
+JSON
+printf '[model]\nmethod = finecliper\nprompt = A <b>person</b> & "friends"\n' >"$res/bad-job/config.ini"
+"$py" -c 'import sys; p = sys.argv[1]; b = open(p, "rb").read(); open(p, "wb").write(b.replace(b" cause:", b" cause \xff\xc3(:"))' \
+  "$res/bad-job/result.json" # invalid UTF-8 too: the page must stay valid
+"$py" - "$res/jobs.json" <<'PY'
+import json, sys
+jobs = json.load(open(sys.argv[1]))
+extra = dict(jobs[-1], job="never-ran__dfew__f3", fold=3)
+json.dump(jobs + [extra], open(sys.argv[1], "w"), indent=1)
+PY
+
+# ---- bad input -----------------------------------------------------------------------------------
+expect_fail() { # message command...
+  local msg=$1
+  shift
+  if "$@" >"$tmp/out" 2>&1; then echo "accepted: $*"; exit 1; fi
+  grep -qF -- "$msg" "$tmp/out" || { echo "expected '$msg' from: $*"; cat "$tmp/out"; exit 1; }
+}
+expect_fail "no such results directory" "$dfer" report "$tmp/nowhere" -o "$tmp/x.html"
+mkdir "$tmp/empty"
+expect_fail "no <job>/result.json found" "$dfer" report "$tmp/empty" -o "$tmp/x.html"
+mkdir -p "$tmp/broken/j1" && printf '{"job": "j1",\n "status": "done",\n "uar": 1,, }\n' >"$tmp/broken/j1/result.json"
+expect_fail "$tmp/broken/j1/result.json: malformed JSON (line 3)" "$dfer" report "$tmp/broken" -o "$tmp/x.html"
+[ ! -e "$tmp/x.html" ] || { echo "a failed report left a page behind"; exit 1; }
+"$dfer" report --help | grep -q "usage: dfer report"
+echo "bad input: missing directory, no results and malformed JSON each named, status 1"
+
+# ---- the page ---------------------------------------------------------------------------------------
+"$dfer" report "$res" -o "$tmp/report.html" >"$tmp/report.log"
+grep -q "6 jobs, 4 done, 1 failed, 1 missing" "$tmp/report.log" || { cat "$tmp/report.log"; exit 1; }
+"$py" - "$tmp/report.html" "$res/jobs.json" <<'PY'
+import json, re, sys
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+html = open(sys.argv[1], encoding="utf-8").read()
+jobs = [j["job"] for j in json.load(open(sys.argv[2]))]
+ran = [j for j in jobs if j != "never-ran__dfew__f3"]
+assert len(ran) == 4, jobs
+
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sections, self.tags, self.bad = {}, [], []
+        self.section = None
+        self.tables, self.row, self.cell, self.in_cell = [], None, None, False
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        for k, v in attrs:  # no reference to anything outside the page (the SVG namespace is a name, not a fetch)
+            if v and "://" in v and not (k == "xmlns" and v == "http://www.w3.org/2000/svg"):
+                self.bad.append((tag, k, v))
+        if tag == "section" and "job" in a.get("class", ""):
+            self.section = a["id"][len("job-"):]
+            self.sections[self.section] = []
+        elif tag == "svg" and self.section is not None:
+            self.sections[self.section].append(a.get("class", ""))
+        elif tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.row = []
+            self.tables[-1].append(self.row)
+        elif tag in ("td", "th"):
+            self.cell, self.in_cell = "", True
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self.section = None
+        elif tag in ("td", "th") and self.in_cell:
+            self.row.append(self.cell.strip())
+            self.in_cell = False
+    def handle_data(self, data):
+        if self.in_cell:
+            self.cell += data
+
+p = Page()
+p.feed(html)
+assert not p.bad, f"references outside the page: {p.bad}"
+for tag in ("script", "link", "img", "iframe", "object", "embed"):
+    assert tag not in p.tags, f"<{tag}> in the page"
+assert "@import" not in html and "url(" not in html, "a style loads something"
+# a section per job that has a result; done jobs have 4 charts, the failed one none (it never trained)
+assert sorted(p.sections) == sorted(ran + ["bad-job"]), sorted(p.sections)
+for j in ran:
+    kinds = " ".join(p.sections[j])
+    for k in ("line-chart", "heatmap", "bar-chart"):
+        assert k in kinds, (j, k, kinds)
+    assert len(p.sections[j]) == 4, (j, p.sections[j])
+assert p.sections["bad-job"] == [], p.sections["bad-job"]
+# escaping: the failed job's markup arrives as text, never as markup
+assert "<script>" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; a &#39;quoted&#39;" in html
+assert "\x01" not in html and "cause \ufffd\ufffd(: see http://example.invalid" in html  # read as strict UTF-8 above
+assert "mid &amp; &lt;high&gt;" in html and "node&lt;1&gt;" in html and "A &lt;b&gt;person&lt;/b&gt; &amp;" in html
+assert re.search(r'id="missing".*never-ran__dfew__f3</code>: not started', html, re.S), "the missing job is not listed"
+# every SVG is well-formed XML, every heat map has C x C cells
+svgs = re.findall(r"<svg\b.*?</svg>", html, re.S)
+assert len(svgs) == 4 * 4 + 1, f"{len(svgs)} charts"
+cells = []
+for s in svgs:
+    root = ET.fromstring(s)
+    ns = "{http://www.w3.org/2000/svg}"
+    if "heatmap" in root.get("class"):
+        rects = [r for r in root.iter(ns + "rect") if r.get("class") == "hm-cell"]
+        assert len(rects) == 49, len(rects)  # DFEW's 7 classes
+        cells.append(len(rects))
+        texts = [t.text for t in root.iter(ns + "text")]
+        for name in ("happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"):
+            assert texts.count(name) == 2, (name, texts)  # a row and a column
+    if "strip-plot" in root.get("class"):
+        assert len([c for c in root.iter(ns + "circle") if c.get("class") == "point"]) == 2 * 2 * 2
+assert len(cells) == 4
+# the summary table: one row per job; the paper's Table 1: one row per method, the failed variant as failed
+summary = next(t for t in p.tables if t and t[0][:2] == ["job", "method"])
+assert len(summary) == 1 + 6 and sum("failed" in r for r in summary) == 1, summary
+t1 = next(t for i, t in enumerate(p.tables) if t and t[0] == ["method", "DFEW UAR", "DFEW WAR"])
+rows = {r[0]: r[1:] for r in t1[1:]}
+assert set(rows) == {"finecliper (low)", "dfer_clip", "finecliper (mid & <high>)"}, rows
+assert rows["finecliper (mid & <high>)"] == ["failed (1)", "failed (1)"], rows
+never = json.load(open(sys.argv[2]))[-1]  # the listed job that never ran counts as missing in its row
+never = never["method"] + (f' ({never["variant"]})' if never["variant"] else "")
+for m in ("finecliper (low)", "dfer_clip"):
+    n = r"\(2/3\)" if m == never else r"\(2\)"
+    assert all(re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d " + n, c) for c in rows[m]), rows[m]
+print(f"html: {len(html)} bytes, {len(p.sections)} job sections, {len(svgs)} well-formed SVGs, tables as expected")
+PY
+echo "report checks: $((SECONDS - start)) s"
+
+# ---- headless Chromium, offline -----------------------------------------------------------------------
+chromium=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$chromium" ]; then
+  echo "SKIP: chromium is not installed (scripts/setup installs Debian's chromium); the HTML checks above passed"
+  exit 77
+fi
+# no network: a network namespace of its own where we may make one, and in any case no DNS and a dead proxy
+nonet=()
+if unshare -rn true 2>/dev/null; then nonet=(unshare -rn); fi
+browse() {
+  timeout 180 "${nonet[@]}" "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
+    --disable-extensions --disable-background-networking --disable-sync --disable-component-update \
+    --host-resolver-rules="MAP * ~NOTFOUND" --proxy-server="http://127.0.0.1:9" \
+    --user-data-dir="$tmp/profile" --window-size=1280,8000 "$@" "file://$tmp/report.html"
+}
+browse --screenshot="$tmp/shot.png" >"$tmp/chromium.log" 2>&1 || { echo "chromium failed"; tail -n 20 "$tmp/chromium.log"; exit 1; }
+browse --dump-dom >"$tmp/dom.html" 2>"$tmp/chromium-dom.log" || { echo "chromium --dump-dom failed"; tail -n 20 "$tmp/chromium-dom.log"; exit 1; }
+"$py" - "$tmp/report.html" "$tmp/dom.html" "$tmp/shot.png" <<'PY'
+import re, sys
+from PIL import Image
+
+html, dom = (open(p, encoding="utf-8").read() for p in sys.argv[1:3])
+n_svg = len(re.findall(r"<svg\b", html))
+assert len(re.findall(r"<svg\b", dom)) == n_svg, "the browser's DOM lost charts"
+assert dom.count('class="hm-cell"') == html.count('class="hm-cell"') and "Table 1: supervised results" in dom
+img = Image.open(sys.argv[3]).convert("RGB")
+assert img.size == (1280, 8000), img.size
+colours = img.getcolors(maxcolors=1 << 24)
+counts = {c: n for n, c in colours}
+ink = sum(n for c, n in counts.items() if sum(c) < 3 * 235) / (img.size[0] * img.size[1])
+assert len(counts) > 300, f"only {len(counts)} colours: a blank or broken render"
+assert ink > 0.03, f"only {ink:.1%} of the page is not white"
+hexes = lambda h: tuple(int(h[i:i + 2], 16) for i in (1, 3, 5))
+near = lambda c: any(max(abs(a - b) for a, b in zip(c, k)) <= 2 for k in counts)
+# the heat map cells' colours (those of the first heat map, high in the page) and the series colours
+first_map = re.search(r'<svg[^>]*class="chart heatmap".*?</svg>', html, re.S).group(0)
+fills = sorted(set(re.findall(r'class="hm-cell"[^>]*fill="(#[0-9a-f]{6})"', first_map)))
+present = [f for f in fills if near(hexes(f))]
+assert len(present) >= 0.9 * len(fills), f"heat map colours missing from the screenshot: {set(fills) - set(present)}"
+# its colour scale: ten steps of the ramp (a model that predicts one class leaves few cell colours)
+scale = re.findall(r'class="hm-scale"[^>]*fill="(#[0-9a-f]{6})"', first_map)
+assert len(set(scale)) == 10 and sum(near(hexes(f)) for f in scale) >= 9, f"the heat map's scale is not rendered: {scale}"
+for f in ("#0072b2", "#d55e00", "#08306b"):  # UAR/bars, WAR/reference line, the ramp's darkest (the colour scale)
+    assert near(hexes(f)), f"{f} is not in the screenshot"
+print(f"chromium: {n_svg} charts in the DOM; screenshot {img.size[0]}x{img.size[1]} with {len(counts)} colours, "
+      f"{ink:.1%} ink, {len(present)}/{len(fills)} heat map cell colours and the 10-step colour scale")
+PY
+echo "report rendered offline in headless Chromium ($([ ${#nonet[@]} -gt 0 ] && echo "own network namespace" || echo "no DNS, dead proxy")); $((SECONDS - start)) s in all"
