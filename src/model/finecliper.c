@@ -289,8 +289,6 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
     m->fused_norm = arena_tensor(a, "head.fused_normalised", 2, batch, E, 0, 0);
     m->tpn = arena_tensor(a, "head.positive_normalised", 2, C, E, 0, 0);
     m->tnn = arena_tensor(a, "head.negative_normalised", 2, C, E, 0, 0);
-    m->cos_pos = arena_tensor(a, "head.cos_positive", 2, batch, C, 0, 0);
-    m->cos_neg = arena_tensor(a, "head.cos_negative", 2, batch, C, 0, 0);
     m->logits = arena_tensor(a, "head.logits", 2, batch, C, 0, 0);
     m->loss = arena_tensor(a, "head.loss", 1, batch, 0, 0, 0);
     m->dlogits = arena_tensor(a, "head.d_logits", 2, batch, C, 0, 0);

@@ -102,7 +102,7 @@ typedef struct FineCliper {
     int hold_weights;             /* tests: keep the last step's weights (the loss as a function of the
                                    * parameters at constant weights, which is what the gradient is) */
     Tensor tpn, tnn;              /* [C,E] normalised class texts */
-    Tensor fused, fused_norm, cos_pos, cos_neg, logits, loss, dlogits, labels;
+    Tensor fused, fused_norm, logits, loss, dlogits, labels; /* [B,E] x2, [B,C], [B], [B,C], I32 [B] */
 } FineCliper;
 
 /* Declares and initialises the trainable parameters (seeded), keeps the prompt
