@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # dfer prep on the synthetic benchmark (DFEW layout, 224 px faces) under mpirun with 2 ranks:
-#  - every clip gets a track with one line per frame file; the summary JSON parses and its counts add
+#  - every clip gets a track with one line per frame file and a label-free description
+#    (descriptions.jsonl); the summary JSON parses and its counts add
 #    up (clips = computed + skipped + unreadable; frames = detected + previous + mean = frame files);
 #    the error against the ground truth is reported (NME over detected frames, share below 0.1);
 #  - a second run skips every clip and leaves every track byte- and mtime-identical;
@@ -46,6 +47,17 @@ s=$out/prep_summary.json
   || fail "ground-truth NME"
 grep -q "NME .* over .* detected frames" "$tmp/run1.log" || fail "NME not printed"
 grep -q "clips/s per rank" "$tmp/run1.log" || fail "rates not printed"
+# the high level's default input: a label-free description of every clip, none naming an emotion
+"$py" - "$out/descriptions.jsonl" "$frames_dir" <<'PY' || fail "descriptions.jsonl"
+import json, os, re, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ids = sorted(os.listdir(sys.argv[2]))
+assert sorted(r["clip"] for r in rows) == ids, "not one description per clip"
+words = re.compile(r"\b(happ|sad|ang|surpris|disgust|fear|afraid|neutral|contempt|anx|helpless|disappoint)", re.I)
+bad = [r["clip"] for r in rows if words.search(r["text"])]
+assert not bad, f"descriptions naming an emotion: {bad}"
+print(f"descriptions: {len(rows)} clips, e.g. {rows[0]['text'][:90]}...")
+PY
 echo "first run: 16 clips, $total_files frames; detection rate $(json "$s" "round(d['detection_rate'], 3)"), NME $(json "$s" "round(d['ground_truth']['nme_detected'], 4)")"
 
 # ---- second run: everything skipped, nothing rewritten --------------------------------------------

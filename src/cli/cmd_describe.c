@@ -53,9 +53,9 @@ static int read_ids(const char *ids_path, const char *dir, char ***ids, int *n, 
             while (m && (l[m - 1] == '\r' || l[m - 1] == ' ' || l[m - 1] == '\t')) l[--m] = 0;
             while (*l == ' ' || *l == '\t') l++;
             if (!*l || *l == '#') continue;
-            if (strchr(l, '/') || strchr(l, ' ') || strchr(l, '\t')) {
+            if (strstr(l, "..") || *l == '/' || strchr(l, ' ') || strchr(l, '\t')) {
                 free(data);
-                return err_set(err, "%s:%d: '%s' is not a clip id (no spaces or slashes)", ids_path, line, l);
+                return err_set(err, "%s:%d: '%s' is not a clip id (no spaces, no '..', not absolute)", ids_path, line, l);
             }
             if (*n == cap) *ids = xrealloc(*ids, (size_t)(cap *= 2) * sizeof **ids);
             (*ids)[(*n)++] = xstrdup(l);
@@ -100,36 +100,9 @@ int cmd_describe(int argc, char **argv) {
     Err err;
     char **ids = NULL;
     int n = 0, rc = read_ids(ids_path, dir, &ids, &n, &err);
-    Descriptions d;
-    descriptions_init(&d);
-    snprintf(d.source, sizeof d.source, "%s", ids_path ? ids_path : dir);
-    for (int i = 0; rc == 0 && i < n; i++) {
-        char path[4096], text[1024];
-        if ((size_t)snprintf(path, sizeof path, "%s/%s.txt", dir, ids[i]) >= sizeof path) {
-            rc = err_set(&err, "%s/%s.txt: path too long", dir, ids[i]);
-            break;
-        }
-        FaceTrack t;
-        if (face_track_read(path, &t, &err)) {
-            rc = -1;
-            break;
-        }
-        for (int f = 0; f < t.frames; f++) /* the mean shape is a placeholder, not a face */
-            if (t.status[f] == FACE_MEAN)
-                for (int k = 0; k < 2 * FACE_POINTS; k++) t.xy[(size_t)f * 2 * FACE_POINTS + k] = NAN;
-        int words = verbalize_landmarks(t.xy, t.frames, text, sizeof text);
-        face_track_free(&t);
-        if (words < 0) {
-            rc = err_set(&err, "%s: no frame with a usable face (finite points, distinct eyes)", path);
-            break;
-        }
-        descriptions_add(&d, ids[i], text, 0);
-    }
-    if (rc == 0) rc = descriptions_index(&d, &err); /* duplicate ids in the list */
-    if (rc == 0) rc = descriptions_write_jsonl(out, &d, &err);
+    if (rc == 0) rc = verbalize_tracks(dir, (const char *const *)ids, n, 0, out, &err);
     if (rc == 0) fprintf(stderr, "describe: %d clips -> %s\n", n, out);
     for (int i = 0; i < n; i++) free(ids[i]);
     free(ids);
-    descriptions_free(&d);
     return rc ? cli_fail(&err) : 0;
 }

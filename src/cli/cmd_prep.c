@@ -23,6 +23,7 @@
 #include "data/dataset.h"
 #include "face/landmarks.h"
 #include "mpi/dist.h"
+#include "text/verbalize.h"
 
 #define DEFAULT_MODEL "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
 
@@ -338,6 +339,24 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
     return seconds;
 }
 
+/* OUT/descriptions.jsonl: the label-free description of every clip with a track
+ * (text/verbalize.h), the high level's default input (model.descriptions). */
+static int describe_all(const char *out, const PrepClip *all, int count, Err *err) {
+    char dir[4200], path[8400];
+    snprintf(dir, sizeof dir, "%s/landmarks", out);
+    const char **ids = xmalloc((size_t)(count ? count : 1) * sizeof *ids);
+    int n = 0;
+    for (int i = 0; i < count; i++) {
+        snprintf(path, sizeof path, "%s/%s.txt", dir, all[i].id);
+        if (fs_exists(path)) ids[n++] = all[i].id;
+    }
+    snprintf(path, sizeof path, "%s/descriptions.jsonl", out);
+    int rc = verbalize_tracks(dir, ids, n, 1, path, err);
+    if (rc == 0) log_info("prep: descriptions of %d clips (label-free, from the landmarks) in %s", n, path);
+    free((void *)ids);
+    return rc;
+}
+
 int cmd_prep(int argc, char **argv) {
     static const struct option opts[] = {{"dataset", required_argument, 0, 'd'}, {"root", required_argument, 0, 'r'},
                                          {"fold", required_argument, 0, 'f'},    {"out", required_argument, 0, 'o'},
@@ -434,6 +453,7 @@ int cmd_prep(int argc, char **argv) {
             double last = 0;
             if (pending[1]) progress(p.n[N_DONE] + p.n[N_FAILED], pending[1], time_now() - wall, &last, 1);
             written = summarise(argv_line, kind, root, out, gt, &cfg, threads, p.n, p.d, rates, dist.world, wall, &err) == 0;
+            if (written) written = describe_all(out, all, count, &err) == 0;
             if (!written) cli_fail(&err);
         }
         CHECK_MPI(MPI_Bcast(&written, 1, MPI_INT, 0, MPI_COMM_WORLD));

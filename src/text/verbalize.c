@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/check.h"
+#include "face/face_track.h"
+#include "text/descriptions.h"
 
 /* ---- measures ---------------------------------------------------------------------- */
 
@@ -376,4 +378,37 @@ int verbalize_landmarks(const float *xy, int frames, char *out, size_t cap) {
     if (off + 1 > cap) return -1;
     memcpy(out, text, off + 1);
     return total;
+}
+
+int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_faceless, const char *out, Err *err) {
+    Descriptions d;
+    descriptions_init(&d);
+    snprintf(d.source, sizeof d.source, "%s", dir);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        char path[4096], text[1024];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s.txt", dir, ids[i]) >= sizeof path) {
+            rc = err_set(err, "%s/%s.txt: path too long", dir, ids[i]);
+            break;
+        }
+        FaceTrack t;
+        if (face_track_read(path, &t, err)) {
+            rc = -1;
+            break;
+        }
+        for (int f = 0; f < t.frames; f++) /* the mean shape is a placeholder, not a face */
+            if (t.status[f] == FACE_MEAN)
+                for (int k = 0; k < 2 * FACE_POINTS; k++) t.xy[(size_t)f * 2 * FACE_POINTS + k] = NAN;
+        int words = verbalize_landmarks(t.xy, t.frames, text, sizeof text);
+        face_track_free(&t);
+        if (words < 0 && !skip_faceless) {
+            rc = err_set(err, "%s: no frame with a usable face (finite points, distinct eyes)", path);
+            break;
+        }
+        descriptions_add(&d, ids[i], words < 0 ? "No face was found in the clip." : text, 0);
+    }
+    if (rc == 0) rc = descriptions_index(&d, err); /* duplicate ids in the list */
+    if (rc == 0) rc = descriptions_write_jsonl(out, &d, err);
+    descriptions_free(&d);
+    return rc;
 }

@@ -26,4 +26,11 @@
  * usable or out is too small (at most 60 words: 1024 bytes always suffice). */
 int verbalize_landmarks(const float *xy, int frames, char *out, size_t cap);
 
+struct Err;
+/* The descriptions of clips from their face tracks DIR/<id>.txt (face/face_track.h; ids may hold
+ * '/', as FERV39k's do): frames marked `mean` (no face found yet) are left out. Writes
+ * {"clip", "text"} JSONL to out atomically. A track without a usable frame gets
+ * "No face was found in the clip." when skip_faceless, else it is an error naming the file. */
+int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_faceless, const char *out, struct Err *err);
+
 #endif
