@@ -8,6 +8,9 @@ ff() { ffmpeg -v error -nostdin -y "$@"; }
 # H.264 High 4:2:0, 50 frames (cluster.md §4 pitfall 6)
 ff -f lavfi -i testsrc=size=224x224:rate=25 -t 2 -pix_fmt yuv420p "$d/t.mp4"
 ff -i "$d/t.mp4" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$d/t.rgb"
+# a width of 16k + 8 (600): swscale's vector path writes past the last row's end (image.c keeps slack)
+ff -f lavfi -i testsrc=size=600x480:rate=5 -t 0.6 -pix_fmt yuv420p "$d/w600.mp4"
+ff -i "$d/w600.mp4" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$d/w600.rgb"
 # a folder of 10 JPEG frames (full-range yuvj420p) and the same frames as a video
 mkdir "$d/jpgs"
 ff -f lavfi -i testsrc=size=160x120:rate=5 -t 2 -q:v 3 "$d/jpgs/img_%03d.jpg"

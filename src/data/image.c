@@ -19,7 +19,10 @@ void av_quiet_logs(void) { pthread_once(&g_log_once, set_quiet); }
 int image_alloc(ImageU8 *img, int width, int height) {
     img->width = width;
     img->height = height;
-    img->rgb = xmalloc((size_t)width * (size_t)height * 3 + 1);
+    /* 64 bytes of slack: swscale's vector paths write whole SIMD blocks, so the last row of an
+     * RGB24 conversion can run past width * 3 (seen with yuv420p widths of 16k + 8, e.g. 600);
+     * earlier rows' overrun is overwritten by the next row. */
+    img->rgb = xmalloc((size_t)width * (size_t)height * 3 + 64);
     return 0;
 }
 

@@ -81,6 +81,14 @@ static void test_video_matches_ffmpeg(void) {
     compare_frames("t.mp4", "t.rgb", 224, 224, all, 50);
 }
 
+/* Width 600 (16k + 8): the conversion to RGB24 must stay inside the image (run under MALLOC_CHECK_). */
+static void test_odd_width_video(void) {
+    int n = open_count("w600.mp4");
+    EXPECT(n == 3, "w600.mp4: %d frames counted, 3 encoded", n);
+    int all[3] = {0, 1, 2};
+    compare_frames("w600.mp4", "w600.rgb", 600, 480, all, 3);
+}
+
 static void test_jpeg_folder_matches_ffmpeg(void) {
     int n = open_count("jpgs");
     EXPECT(n == 10, "jpgs: %d frames counted, 10 written", n);
@@ -227,6 +235,7 @@ int main(void) {
     }
     snprintf(g_media, sizeof g_media, "%s/media", ref);
     TEST_RUN(test_video_matches_ffmpeg);
+    TEST_RUN(test_odd_width_video);
     TEST_RUN(test_jpeg_folder_matches_ffmpeg);
     TEST_RUN(test_unsorted_and_repeated_indices);
     TEST_RUN(test_bytewise_name_order);
