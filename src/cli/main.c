@@ -23,6 +23,7 @@ static const Command k_commands[] = {
     {"init", cmd_init, "write a randomly initialised CLIP (for tests and the demo)"},
     {"train", cmd_train, "train FineCLIPER or DFER-CLIP on one dataset split (CPU; data-parallel under mpirun)"},
     {"eval", cmd_eval, "evaluate a trained run on a test split"},
+    {"predict", cmd_predict, "a trained run on a video: per-window and clip-level class probabilities, annotated copy"},
     {"export", cmd_export, "a CLIP checkpoint with the image encoder a DFER-CLIP run fine-tuned"},
     {"synth", cmd_synth, "generate the synthetic DFER benchmark in the DFEW, FERV39k or MAFW layout"},
     {"data", cmd_data, "dataset tools: `dfer data check` validates a dataset"},

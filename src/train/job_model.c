@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fsutil.h"
+#include "io/safetensors.h"
 #include "model/dfer_clip.h"
 #include "model/finecliper.h"
 #include "text/descriptions.h"
@@ -54,12 +56,16 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
         return err_prefix(err, "the description encoder (model.long_clip unset, stretching the CLIP's positions): ");
     }
     char path[CFG_STR + 64];
-    if (cfg->descriptions[0]) snprintf(path, sizeof path, "%s", cfg->descriptions);
-    else snprintf(path, sizeof path, "%s/dfer_prep/descriptions.jsonl", cfg->root);
-    m->descs = xcalloc(1, sizeof *m->descs);
-    if (descriptions_load(path, m->descs, err) != 0)
-        return err_prefix(err, "the high level needs per-clip descriptions (model.descriptions; `dfer prep` writes "
-                               "them): ");
+    if (m->descs) { /* given in memory (job_model_create_with) */
+        snprintf(path, sizeof path, "%s", m->descs->source[0] ? m->descs->source : "descriptions");
+    } else {
+        if (cfg->descriptions[0]) snprintf(path, sizeof path, "%s", cfg->descriptions);
+        else snprintf(path, sizeof path, "%s/dfer_prep/descriptions.jsonl", cfg->root);
+        m->descs = xcalloc(1, sizeof *m->descs);
+        if (descriptions_load(path, m->descs, err) != 0)
+            return err_prefix(err, "the high level needs per-clip descriptions (model.descriptions; `dfer prep` "
+                                   "writes them): ");
+    }
     /* L_d: the longest description (first EOT + 1), so every step runs one fixed length */
     int ctx = m->desc_clip.cfg.context_length, longest = 2;
     int32_t *ids = xmalloc((size_t)ctx * sizeof(int32_t));
@@ -78,12 +84,20 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
 }
 
 int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err) {
+    return job_model_create_with(cfg, num_classes, NULL, m, err);
+}
+
+int job_model_create_with(const Config *cfg, int num_classes, struct Descriptions *descs, JobModel *m, Err *err) {
     memset(m, 0, sizeof *m);
+    m->descs = descs;
     snprintf(m->method, sizeof m->method, "%s", cfg->method);
     m->num_classes = num_classes;
     m->f64 = !strcmp(cfg->dtype, "f64");
-    if (!strcmp(cfg->device, "cuda")) return err_set(err, "train.device = cuda: the CUDA training path is not built yet (use cpu or auto)");
-    if (ops_create(BACKEND_CPU, cfg->threads, &m->ops, err) != 0) return -1;
+    if (!strcmp(cfg->device, "cuda")) {
+        err_set(err, "train.device = cuda: the CUDA training path is not built yet (use cpu or auto)");
+        goto fail;
+    }
+    if (ops_create(BACKEND_CPU, cfg->threads, &m->ops, err) != 0) goto fail;
     if (clip_model_load(m->ops, cfg->weights, m->f64 ? DT_F64 : DT_F32, &m->clip, err) != 0) goto fail;
     if (!m->clip.cfg.has_vision || !m->clip.cfg.has_text) {
         err_set(err, "%s: training needs a CLIP checkpoint with both towers", cfg->weights);
@@ -300,4 +314,56 @@ void job_model_optimizer_config(const Config *cfg, const JobModel *m, OptimizerC
 int job_model_normalise_clip(const JobModel *m, const Config *cfg) {
     if (!strcmp(cfg->normalise, "auto")) return !m->raw_pixels;
     return !strcmp(cfg->normalise, "clip");
+}
+
+/* ---- trained runs -------------------------------------------------------------------------- */
+
+int job_run_config(const char *run_dir, Config *cfg, Err *err) {
+    config_defaults(cfg);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.ini", run_dir);
+    if (!fs_is_dir(run_dir)) return err_set(err, "%s: no such run directory", run_dir);
+    if (!fs_exists(path))
+        return err_set(err, "%s: no config.ini: not a run directory of `dfer train` or `dfer matrix`", run_dir);
+    return config_load_file(cfg, path, err);
+}
+
+int job_run_params_path(const char *run_dir, int best, char *path, size_t n, Err *err) {
+    if (!best) {
+        snprintf(path, n, "%s/model.safetensors", run_dir);
+        if (fs_exists(path)) return 0;
+    }
+    snprintf(path, n, "%s/best_model.safetensors", run_dir);
+    if (fs_exists(path)) return 0;
+    return err_set(err, "%s: no %strained parameters (model.safetensors or best_model.safetensors): the run has not "
+                        "evaluated an epoch yet", run_dir, best ? "best " : "");
+}
+
+int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, struct Descriptions *descs, int best,
+                       JobModel *m, char *path_out, size_t path_n, Err *err) {
+    char path[4096];
+    if (job_run_params_path(run_dir, best, path, sizeof path, err) != 0) {
+        if (descs) descriptions_free(descs), free(descs);
+        memset(m, 0, sizeof *m);
+        return -1;
+    }
+    if (path_out) snprintf(path_out, path_n, "%s", path);
+    if (job_model_create_with(cfg, num_classes, descs, m, err) != 0) return -1;
+    TensorMap tm;
+    if (safetensors_read(path, &tm, err) != 0) {
+        job_model_free(m);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < m->params->count && rc == 0; i++) {
+        const ParamEntry *e = paramset_get(m->params, i);
+        const TensorEntry *t = tmap_find(&tm, e->name);
+        if (!t || t->nbytes != tensor_bytes(&e->value) || t->dtype != e->value.dtype)
+            rc = err_set(err, "%s: tensor %s is missing or does not match the model (another configuration?)", path,
+                         e->name);
+        else ops_upload(m->ops, e->value.data, t->data, t->nbytes);
+    }
+    tmap_free(&tm);
+    if (rc) job_model_free(m);
+    return rc;
 }

@@ -49,6 +49,23 @@ typedef struct JobModel {
 } JobModel;
 
 int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err);
+/* The same with the high level's descriptions given in memory (indexed, heap-allocated; the model takes
+ * them over, also on failure) instead of read from model.descriptions' file: `dfer predict` describes
+ * its windows itself. NULL: as job_model_create. */
+int job_model_create_with(const Config *cfg, int num_classes, struct Descriptions *descs, JobModel *m, Err *err);
+
+/* ---- trained runs (a `dfer train` or matrix job directory) ---- */
+/* Reads RUN_DIR/config.ini over the defaults; errors name the path. */
+int job_run_config(const char *run_dir, Config *cfg, Err *err);
+/* The parameters file of a run: best_model.safetensors with best, else model.safetensors (the final
+ * parameters) when it exists, else best_model.safetensors. Errors name the run directory. */
+int job_run_params_path(const char *run_dir, int best, char *path, size_t n, Err *err);
+/* A trained run's model: job_model_create_with(cfg, num_classes, descs) then the trainable parameters
+ * of job_run_params_path (path_out, may be NULL, receives it). cfg is the run's configuration as
+ * job_run_config read it, possibly overridden (eval on another dataset). A parameter missing or of
+ * another shape or dtype is an error naming the file and tensor. `dfer eval` and `dfer predict`. */
+int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, struct Descriptions *descs, int best,
+                       JobModel *m, char *path_out, size_t path_n, Err *err);
 /* Checks that the model can take every clip of a split (a description for each,
  * for the high level); errors name the clip. */
 int job_model_check_dataset(JobModel *m, const Dataset *d, Err *err);

@@ -536,35 +536,18 @@ done:
 int eval_run(const char *run_dir, const char *eval_dataset, const char *eval_root, Group *g, Err *err) {
     char path[4096];
     Config cfg;
-    config_defaults(&cfg);
-    path_in(path, sizeof path, run_dir, "config.ini");
-    if (config_load_file(&cfg, path, err) != 0) return -1;
+    if (job_run_config(run_dir, &cfg, err) != 0) return -1;
     if (eval_dataset) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", eval_dataset);
     if (eval_root) snprintf(cfg.root, sizeof cfg.root, "%s", eval_root);
     Dataset test;
     if (open_split(&cfg, SPLIT_TEST, &test, err) != 0) return -1;
     JobModel jm;
-    if (job_model_create(&cfg, test.num_classes, &jm, err) != 0) {
+    if (job_model_load_run(run_dir, &cfg, test.num_classes, NULL, 0, &jm, path, sizeof path, err) != 0) {
         dataset_free(&test);
         return -1;
     }
     int rc = -1;
     Loader *el = NULL;
-    TensorMap m;
-    path_in(path, sizeof path, run_dir, "model.safetensors");
-    if (!fs_exists(path)) path_in(path, sizeof path, run_dir, "best_model.safetensors");
-    if (safetensors_read(path, &m, err) != 0) goto out;
-    for (int i = 0; i < jm.params->count; i++) {
-        const ParamEntry *e = paramset_get(jm.params, i);
-        const TensorEntry *t = tmap_find(&m, e->name);
-        if (!t || t->nbytes != tensor_bytes(&e->value) || t->dtype != e->value.dtype) {
-            err_set(err, "%s: tensor %s is missing or does not match the model (another configuration?)", path, e->name);
-            tmap_free(&m);
-            goto out;
-        }
-        ops_upload(jm.ops, e->value.data, t->data, t->nbytes);
-    }
-    tmap_free(&m);
     LoaderConfig ec = {.global_batch = g->size * (cfg.eval_batch / g->size > 0 ? cfg.eval_batch / g->size : 1),
                        .rank = g->rank, .world = g->size, .frames = cfg.frames, .size = jm.image_size, .train = 0,
                        .seed = (uint64_t)cfg.seed, .normalise_clip = job_model_normalise_clip(&jm, &cfg),

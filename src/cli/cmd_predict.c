@@ -1,0 +1,242 @@
+/* dfer predict: a trained run on a video, per sliding window and for the clip
+ * (train/predict.h), as a table, JSON or CSV. */
+#include <cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "train/predict.h"
+
+static void usage(void) {
+    printf("usage: dfer predict --checkpoint RUN_DIR --video FILE [--window-s S --stride-s S] [--json|--csv]\n"
+           "                    [--annotate OUT.mp4] [options]\n\n"
+           "Runs a trained run (a `dfer train` or matrix job directory: config.ini, model.safetensors, result.json)\n"
+           "on any video FFmpeg reads. The video is decoded with its presentation times (variable frame rates keep\n"
+           "their timing) and turned upright (rotation metadata); dlib finds and follows the face (the largest,\n"
+           "then the same person), whose box is smoothed over time and cropped as a square of --crop-scale times\n"
+           "its size, as the datasets' face crops. Each window of --window-s seconds, every --stride-s seconds,\n"
+           "samples the run's data.frames frames among its frames with a face (segment centres) and gets class\n"
+           "probabilities; a window without a face gets none (\"face\": false). The clip's prediction is the mean\n"
+           "over the windows with a face. A video shorter than a window gives one window over all of it.\n\n"
+           "  --checkpoint DIR   the run directory (also --run)\n"
+           "  --video FILE       the video\n"
+           "  --window-s S       window length in seconds (default 2)\n"
+           "  --stride-s S       window start every S seconds (default 1)\n"
+           "  --json             one JSON object: video, run, classes, fps, duration, rotation, windows, clip\n"
+           "  --csv              one row per window (start_s,end_s,frames,face_frames,face,face_share,top,<classes>)\n"
+           "  --annotate OUT     also write the upright video with the face box and each window's top 3 classes\n"
+           "  --best             the run's best_model.safetensors (default: model.safetensors)\n"
+           "  --crop-scale F     crop side / detector box side (default 1.3)\n"
+           "  --smooth-s S       box smoothing span in seconds (default 0.3)\n"
+           "  --upsample N       retry frames without a face doubled up to N times (0..3, default 1)\n"
+           "  --threads N        model threads (default: the run's train.threads)\n"
+           "  --detect-threads N face detector threads (default: all cores, at most 16)\n"
+           "  --batch N          windows per forward pass (default 4)\n"
+           "  --model PATH       dlib 68-point model (default /usr/share/dlib/shape_predictor_68_face_landmarks.dat)\n"
+           "  --quiet            no progress lines on stderr\n\n"
+           "Exit status: 0 (also when no face is found: every window says so); 1 a missing or unreadable run, video\n"
+           "or model, named; 2 usage error.\n");
+}
+
+static void top3(const PredictResult *r, const double *p, int *out) {
+    int used[DFER_MAX_CLASSES] = {0};
+    for (int k = 0; k < 3; k++) {
+        out[k] = -1;
+        for (int c = 0; c < r->num_classes; c++)
+            if (!used[c] && (out[k] < 0 || p[c] > p[out[k]])) out[k] = c;
+        if (out[k] >= 0) used[out[k]] = 1;
+    }
+}
+
+static double share(const PredictWindow *w) { return w->frames ? (double)w->face_frames / w->frames : 0.0; }
+
+static cJSON *probs_json(const PredictResult *r, const double *p) {
+    cJSON *o = cJSON_CreateObject();
+    for (int c = 0; c < r->num_classes; c++) cJSON_AddNumberToObject(o, r->classes[c], p[c]);
+    return o;
+}
+
+static void print_json(const PredictResult *r) {
+    const FaceVideo *v = &r->v;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "video", r->video);
+    cJSON_AddStringToObject(o, "run", r->run);
+    cJSON_AddStringToObject(o, "parameters", r->params);
+    cJSON_AddStringToObject(o, "method", r->method);
+    if (!strcmp(r->method, "finecliper")) cJSON_AddStringToObject(o, "variant", r->variant);
+    cJSON *cls = cJSON_AddArrayToObject(o, "classes");
+    for (int c = 0; c < r->num_classes; c++) cJSON_AddItemToArray(cls, cJSON_CreateString(r->classes[c]));
+    cJSON_AddNumberToObject(o, "fps", v->fps);
+    cJSON_AddNumberToObject(o, "nominal_fps", v->nominal_fps);
+    cJSON_AddBoolToObject(o, "variable_frame_rate", v->vfr);
+    cJSON_AddNumberToObject(o, "duration", v->duration);
+    cJSON_AddNumberToObject(o, "frames", v->frames);
+    cJSON_AddNumberToObject(o, "face_frames", v->face_frames);
+    cJSON_AddNumberToObject(o, "rotation", v->rotation);
+    cJSON_AddNumberToObject(o, "width", v->width);
+    cJSON_AddNumberToObject(o, "height", v->height);
+    cJSON_AddNumberToObject(o, "frames_per_window", r->frames_per_window);
+    cJSON *ws = cJSON_AddArrayToObject(o, "windows");
+    for (int i = 0; i < r->n_windows; i++) {
+        const PredictWindow *w = &r->windows[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "start_s", w->start_s);
+        cJSON_AddNumberToObject(e, "end_s", w->end_s);
+        cJSON_AddNumberToObject(e, "frames", w->frames);
+        cJSON_AddNumberToObject(e, "face_frames", w->face_frames);
+        cJSON_AddBoolToObject(e, "face", w->face);
+        cJSON_AddNumberToObject(e, "face_share", share(w));
+        if (w->face) {
+            cJSON_AddItemToObject(e, "probs", probs_json(r, w->probs));
+            cJSON_AddStringToObject(e, "top", r->classes[w->top]);
+        }
+        if (w->description) cJSON_AddStringToObject(e, "description", w->description);
+        cJSON_AddItemToArray(ws, e);
+    }
+    cJSON *clip = cJSON_AddObjectToObject(o, "clip");
+    cJSON_AddBoolToObject(clip, "face", r->clip_top >= 0);
+    cJSON_AddNumberToObject(clip, "windows_with_face", r->windows_with_face);
+    if (r->clip_top >= 0) {
+        cJSON_AddItemToObject(clip, "probs", probs_json(r, r->clip_probs));
+        cJSON_AddStringToObject(clip, "top", r->classes[r->clip_top]);
+    }
+    char *s = cJSON_Print(o);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static void print_csv(const PredictResult *r) {
+    printf("start_s,end_s,frames,face_frames,face,face_share,top");
+    for (int c = 0; c < r->num_classes; c++) printf(",%s", r->classes[c]);
+    printf("\n");
+    for (int i = 0; i < r->n_windows; i++) {
+        const PredictWindow *w = &r->windows[i];
+        printf("%.6g,%.6g,%d,%d,%s,%.6g,%s", w->start_s, w->end_s, w->frames, w->face_frames, w->face ? "true" : "false",
+               share(w), w->face ? r->classes[w->top] : "");
+        for (int c = 0; c < r->num_classes; c++) {
+            if (w->face) printf(",%.6g", w->probs[c]);
+            else printf(",");
+        }
+        printf("\n");
+    }
+}
+
+static void print_table(const PredictResult *r) {
+    const FaceVideo *v = &r->v;
+    printf("video: %s (%dx%d upright, rotation %d, %.2f s, %d frames, %.2f fps%s; a face in %d frames)\n", r->video,
+           v->width, v->height, v->rotation, v->duration, v->frames, v->fps, v->vfr ? " variable" : "", v->face_frames);
+    printf("run:   %s (%s%s%s)\n\n", r->params, r->method, strcmp(r->method, "finecliper") ? "" : " ",
+           strcmp(r->method, "finecliper") ? "" : r->variant);
+    printf("%-17s %6s %5s  %s\n", "window (s)", "frames", "face", "top classes");
+    for (int i = 0; i < r->n_windows; i++) {
+        const PredictWindow *w = &r->windows[i];
+        char span[40];
+        snprintf(span, sizeof span, "%.2f-%.2f", w->start_s, w->end_s);
+        printf("%-17s %6d %4.0f%%  ", span, w->frames, 100 * share(w));
+        if (!w->face) {
+            printf("no face\n");
+            continue;
+        }
+        int t[3];
+        top3(r, w->probs, t);
+        for (int k = 0; k < 3 && t[k] >= 0; k++) printf("%s%s %.3f", k ? ", " : "", r->classes[t[k]], w->probs[t[k]]);
+        printf("\n");
+    }
+    if (r->clip_top < 0) {
+        printf("\nclip: no face found in any window: no prediction\n");
+        return;
+    }
+    int t[3];
+    top3(r, r->clip_probs, t);
+    printf("\nclip: %s (", r->classes[r->clip_top]);
+    for (int k = 0; k < 3 && t[k] >= 0; k++) printf("%s%s %.3f", k ? ", " : "", r->classes[t[k]], r->clip_probs[t[k]]);
+    printf("; mean of %d window%s with a face)\n", r->windows_with_face, r->windows_with_face == 1 ? "" : "s");
+}
+
+static int parse_double(const char *s, double *out) {
+    char *end;
+    *out = strtod(s, &end);
+    return *s && !*end && isfinite(*out);
+}
+
+int cmd_predict(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"checkpoint", required_argument, 0, 'c'}, {"run", required_argument, 0, 'c'},
+        {"video", required_argument, 0, 'v'},      {"window-s", required_argument, 0, 'w'},
+        {"stride-s", required_argument, 0, 's'},   {"json", no_argument, 0, 'j'},
+        {"csv", no_argument, 0, 'C'},              {"annotate", required_argument, 0, 'a'},
+        {"best", no_argument, 0, 'b'},             {"crop-scale", required_argument, 0, 'k'},
+        {"smooth-s", required_argument, 0, 'S'},   {"upsample", required_argument, 0, 'u'},
+        {"threads", required_argument, 0, 't'},    {"detect-threads", required_argument, 0, 'D'},
+        {"batch", required_argument, 0, 'B'},      {"model", required_argument, 0, 'm'},
+        {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    PredictOptions o;
+    predict_options_default(&o);
+    int json = 0, csv = 0, c;
+    double x;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o.run_dir = optarg; break;
+        case 'v': o.video = optarg; break;
+        case 'w':
+        case 's':
+        case 'k':
+        case 'S':
+            if (!parse_double(optarg, &x) || x < 0 || (c != 'S' && x <= 0))
+                return cli_usage_error("predict", "--%s wants a positive number, not '%s'",
+                                       c == 'w' ? "window-s" : c == 's' ? "stride-s" : c == 'k' ? "crop-scale" : "smooth-s",
+                                       optarg);
+            if (c == 'w') o.window_s = x;
+            else if (c == 's') o.stride_s = x;
+            else if (c == 'k') o.face.crop_scale = (float)x;
+            else o.face.smooth_s = x;
+            break;
+        case 'j': json = 1; break;
+        case 'C': csv = 1; break;
+        case 'a': o.annotate = optarg; break;
+        case 'b': o.best = 1; break;
+        case 'u':
+        case 't':
+        case 'D':
+        case 'B': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            int lo = c == 'u' || c == 't' ? 0 : 1, hi = c == 'u' ? 3 : c == 'D' ? 16 : 256;
+            if (!*optarg || *end || n < lo || n > hi)
+                return cli_usage_error("predict", "--%s wants an integer in %d..%d, not '%s'",
+                                       c == 'u' ? "upsample" : c == 't' ? "threads" : c == 'D' ? "detect-threads" : "batch",
+                                       lo, hi, optarg);
+            if (c == 'u') o.face.upsample = (int)n;
+            else if (c == 't') o.threads = (int)n;
+            else if (c == 'D') o.face.threads = (int)n;
+            else o.batch = (int)n;
+            break;
+        }
+        case 'm': o.dlib_model = optarg; break;
+        case 'q': o.quiet = 1; break;
+        case 'h': usage(); return 0;
+        default: return cli_usage_error("predict", "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("predict", "unexpected argument '%s'", argv[optind]);
+    if (!o.run_dir) return cli_usage_error("predict", "--checkpoint RUN_DIR is required");
+    if (!o.video) return cli_usage_error("predict", "--video FILE is required");
+    if (json && csv) return cli_usage_error("predict", "--json and --csv exclude each other");
+    PredictResult r;
+    Err err;
+    int rc = predict_run(&o, &r, &err);
+    if (rc == 0) {
+        if (json) print_json(&r);
+        else if (csv) print_csv(&r);
+        else print_table(&r);
+        if (o.annotate && !o.quiet) fprintf(stderr, "predict: wrote %s\n", o.annotate);
+    }
+    predict_result_free(&r);
+    return rc ? cli_fail(&err) : 0;
+}

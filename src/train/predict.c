@@ -1,0 +1,335 @@
+#include "train/predict.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "core/timer.h"
+#include "data/preprocess.h"
+#include "data/sampler.h"
+#include "face/face_track.h"
+#include "face/render.h"
+#include "model/finecliper.h"
+#include "text/descriptions.h"
+#include "text/verbalize.h"
+#include "train/job_model.h"
+
+void predict_options_default(PredictOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->window_s = 2.0;
+    o->stride_s = 1.0;
+    face_video_config_default(&o->face);
+    o->batch = 4;
+    o->dlib_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
+}
+
+void predict_windows(double duration, double window_s, double stride_s, double **starts, double **ends, int *n) {
+    int k = 1;
+    if (duration > window_s + 1e-9) k = (int)ceil((duration - window_s) / stride_s - 1e-9) + 1;
+    *starts = xmalloc((size_t)k * sizeof(double));
+    *ends = xmalloc((size_t)k * sizeof(double));
+    for (int i = 0; i < k; i++) {
+        (*starts)[i] = k == 1 ? 0.0 : i * stride_s;
+        (*ends)[i] = k == 1 ? duration : fmin(i * stride_s + window_s, duration);
+    }
+    *n = k;
+}
+
+int predict_run_classes(const char *run_dir, const char *dataset, const char **names, int *n, Err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/result.json", run_dir);
+    if (!fs_exists(path)) { /* a run still training: the dataset's classes */
+        const ClassTable *t = class_table(dataset);
+        if (!t || !strcmp(dataset, "list"))
+            return err_set(err, "%s: missing, and data.dataset = %s does not tell the classes", path, dataset);
+        *n = t->num_classes;
+        for (int c = 0; c < *n; c++) names[c] = k_class_names[c];
+        return 0;
+    }
+    char *text;
+    size_t len;
+    if (fs_read_all(path, &text, &len, err) != 0) return -1;
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    const cJSON *cls = o ? cJSON_GetObjectItem(o, "classes") : NULL;
+    int count = cJSON_IsArray(cls) ? cJSON_GetArraySize(cls) : 0, rc = 0;
+    if (!o) rc = err_set(err, "%s: not valid JSON", path);
+    else if (count < 1 || count > DFER_MAX_CLASSES)
+        rc = err_set(err, "%s: \"classes\" must list 1 to %d class names", path, DFER_MAX_CLASSES);
+    for (int c = 0; rc == 0 && c < count; c++) {
+        const cJSON *e = cJSON_GetArrayItem(cls, c);
+        int k = cJSON_IsString(e) ? class_index(e->valuestring) : -1;
+        if (k != c)
+            rc = err_set(err, "%s: class %d is %s, expected %s (dfer's class order)", path, c,
+                         cJSON_IsString(e) ? e->valuestring : "not a string", k_class_names[c]);
+        else names[c] = k_class_names[c];
+    }
+    if (rc == 0) *n = count;
+    cJSON_Delete(o);
+    return rc;
+}
+
+void predict_result_free(PredictResult *r) {
+    for (int i = 0; i < r->n_windows; i++) free(r->windows[i].description);
+    free(r->windows);
+    face_video_free(&r->v);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- windows ------------------------------------------------------------------------------- */
+
+/* Frames of window w: [*first, *last) (frame times are sorted). */
+static void window_frames(const FaceVideo *v, const PredictWindow *w, int last_window, int *first, int *last) {
+    int a = 0;
+    while (a < v->frames && v->t[a] < w->start_s - 1e-6) a++;
+    int b = a;
+    while (b < v->frames && (last_window || v->t[b] < w->end_s - 1e-6)) b++;
+    *first = a, *last = b;
+}
+
+/* The T sampled frames of a window (segment centres over its face frames); returns 0 when it has none. */
+static int window_sample(const FaceVideo *v, int first, int last, int T, int *out) {
+    int n = 0;
+    for (int f = first; f < last; f++) n += v->det[f] && v->has_smooth[f];
+    if (!n) return 0;
+    int *faces = xmalloc((size_t)n * sizeof(int)), *idx = xmalloc((size_t)T * sizeof(int));
+    n = 0;
+    for (int f = first; f < last; f++)
+        if (v->det[f] && v->has_smooth[f]) faces[n++] = f;
+    sample_frame_indices(n, T, 0, NULL, idx);
+    for (int t = 0; t < T; t++) out[t] = faces[idx[t]];
+    free(faces), free(idx);
+    return 1;
+}
+
+/* The high level's text for a window: its landmark tracks, frames without a face missing. */
+static char *window_description(const FaceVideo *v, int first, int last) {
+    int n = last - first;
+    float *xy = xmalloc((size_t)(n ? n : 1) * 2 * FACE_POINTS * sizeof(float));
+    for (int f = first; f < last; f++) {
+        float *dst = xy + (size_t)(f - first) * 2 * FACE_POINTS;
+        if (v->det[f]) memcpy(dst, v->xy + (size_t)f * 2 * FACE_POINTS, 2 * FACE_POINTS * sizeof(float));
+        else
+            for (int k = 0; k < 2 * FACE_POINTS; k++) dst[k] = NAN;
+    }
+    char text[1024];
+    if (verbalize_landmarks(xy, n, text, sizeof text) < 0) snprintf(text, sizeof text, "A face.");
+    free(xy);
+    return xstrdup(text);
+}
+
+/* ---- model inputs -------------------------------------------------------------------------- */
+
+typedef struct Inputs {
+    int T, R, f64, streams;
+    float mean[3], std[3];
+    float lut_parsing[3][FACE_CLASSES], lut_dots[3][2];
+    void *frames, *parsing, *landmarks;
+    float *chw; /* [3,R,R] scratch */
+    uint8_t *labels;
+} Inputs;
+
+static void put_plane(const Inputs *in, void *dst, size_t at, const float *src, size_t n) {
+    if (in->f64)
+        for (size_t i = 0; i < n; i++) ((double *)dst)[at + i] = src[i];
+    else memcpy((float *)dst + at, src, n * sizeof(float));
+}
+
+/* An index map through a LUT (the loader's colouring of parsing and landmark maps) into sample slot at. */
+static void put_indexed(Inputs *in, void *dst, size_t at, const uint8_t *idx, const float *lut, int values) {
+    size_t n = (size_t)in->R * in->R;
+    for (int c = 0; c < 3; c++) {
+        for (size_t i = 0; i < n; i++) in->chw[c * n + i] = lut[c * values + idx[i]];
+    }
+    put_plane(in, dst, at, in->chw, 3 * n);
+}
+
+static void fill_window(Inputs *in, const FaceVideo *v, const ImageU8 *crops, const int *sample, int slot) {
+    size_t plane = (size_t)3 * in->R * in->R;
+    for (int t = 0; t < in->T; t++) {
+        int f = sample[t];
+        size_t at = ((size_t)slot * in->T + t) * plane;
+        image_to_chw_float(&crops[f], in->mean, in->std, in->chw);
+        put_plane(in, in->frames, at, in->chw, plane);
+        if (!in->streams) continue;
+        float q[2 * FACE_POINTS];
+        face_video_crop_points(v, f, in->R, q);
+        if (in->streams & FC_MID_PARSING) {
+            face_render_parsing(q, in->R, in->R, in->labels);
+            put_indexed(in, in->parsing, at, in->labels, &in->lut_parsing[0][0], FACE_CLASSES);
+        }
+        if (in->streams & FC_MID_LANDMARKS) {
+            face_render_landmark_mask(q, in->R, in->R, in->labels);
+            put_indexed(in, in->landmarks, at, in->labels, &in->lut_dots[0][0], 2);
+        }
+    }
+}
+
+static void inputs_init(Inputs *in, const JobModel *jm, const Config *cfg, int batch) {
+    memset(in, 0, sizeof *in);
+    in->T = cfg->frames, in->R = jm->image_size, in->f64 = jm->f64, in->streams = jm->mid_streams;
+    int clip = job_model_normalise_clip(jm, cfg);
+    for (int c = 0; c < 3; c++) in->mean[c] = clip ? k_clip_mean[c] : 0.0f, in->std[c] = clip ? k_clip_std[c] : 1.0f;
+    for (int c = 0; c < 3; c++) {
+        for (int v = 0; v < FACE_CLASSES; v++) in->lut_parsing[c][v] = ((float)k_face_palette[v][c] / 255.0f - in->mean[c]) / in->std[c];
+        in->lut_dots[c][0] = (0.0f - in->mean[c]) / in->std[c];
+        in->lut_dots[c][1] = ((float)k_face_dot_rgb[c] / 255.0f - in->mean[c]) / in->std[c];
+    }
+    size_t bytes = (size_t)batch * in->T * 3 * in->R * in->R * (in->f64 ? sizeof(double) : sizeof(float));
+    in->frames = xcalloc(bytes, 1);
+    if (in->streams & FC_MID_PARSING) in->parsing = xcalloc(bytes, 1);
+    if (in->streams & FC_MID_LANDMARKS) in->landmarks = xcalloc(bytes, 1);
+    in->chw = xmalloc((size_t)3 * in->R * in->R * sizeof(float));
+    in->labels = xmalloc((size_t)in->R * in->R);
+}
+
+static void inputs_free(Inputs *in) {
+    free(in->frames), free(in->parsing), free(in->landmarks), free(in->chw), free(in->labels);
+}
+
+static void softmax_row(const void *logits, int f64, int row, int C, double *probs) {
+    double mx = -INFINITY, sum = 0;
+    for (int c = 0; c < C; c++) {
+        double z = f64 ? ((const double *)logits)[row * C + c] : ((const float *)logits)[row * C + c];
+        probs[c] = z;
+        mx = fmax(mx, z);
+    }
+    for (int c = 0; c < C; c++) sum += probs[c] = exp(probs[c] - mx);
+    for (int c = 0; c < C; c++) probs[c] /= sum;
+}
+
+static int argmax(const double *p, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (p[i] > p[best]) best = i;
+    return best;
+}
+
+/* The model over every window with a face, batch windows at a time. */
+static int run_model(const PredictOptions *o, PredictResult *r, const Config *cfg, Descriptions *descs,
+                     const int *samples, Err *err) {
+    JobModel jm;
+    if (job_model_load_run(o->run_dir, cfg, r->num_classes, descs, o->best, &jm, NULL, 0, err) != 0) return -1;
+    r->image_size = jm.image_size;
+    int T = cfg->frames, B = o->batch > 0 ? o->batch : 1;
+    if (!o->quiet)
+        fprintf(stderr, "predict: %s (%s%s%s), %d frames per window at %d px, %d windows with a face\n", r->params,
+                r->method, strcmp(r->method, "finecliper") ? "" : " ", strcmp(r->method, "finecliper") ? "" : r->variant,
+                T, jm.image_size, r->windows_with_face);
+    uint8_t *want = xcalloc((size_t)r->v.frames, 1);
+    for (int w = 0; w < r->n_windows; w++)
+        for (int t = 0; r->windows[w].face && t < T; t++) want[samples[(size_t)w * T + t]] = 1;
+    ImageU8 *crops = xcalloc((size_t)r->v.frames, sizeof *crops);
+    int rc = r->windows_with_face ? face_video_crops(r->video, &r->v, want, jm.image_size, crops, err) : 0;
+    if (B > 64) B = 64;
+    Inputs in;
+    inputs_init(&in, &jm, cfg, B);
+    void *logits = xmalloc((size_t)B * r->num_classes * sizeof(double));
+    char ids[64][32];
+    const char *id_ptrs[64];
+    int slot_window[64];
+    for (int w = 0, n = 0; rc == 0 && w <= r->n_windows; w++) {
+        if (w < r->n_windows && r->windows[w].face) {
+            fill_window(&in, &r->v, crops, samples + (size_t)w * T, n);
+            snprintf(ids[n], sizeof ids[n], "window-%d", w);
+            id_ptrs[n] = ids[n];
+            slot_window[n++] = w;
+        }
+        if (n == B || (w == r->n_windows && n > 0)) {
+            JobInputs ji = {.frames = in.frames, .parsing = in.parsing, .landmarks = in.landmarks, .clip_ids = id_ptrs};
+            job_model_step(&jm, &ji, NULL, n, 0, 1.0f, logits);
+            for (int i = 0; i < n; i++) {
+                PredictWindow *pw = &r->windows[slot_window[i]];
+                softmax_row(logits, jm.f64, i, r->num_classes, pw->probs);
+                pw->top = argmax(pw->probs, r->num_classes);
+            }
+            n = 0;
+        }
+    }
+    free(logits);
+    inputs_free(&in);
+    for (int f = 0; f < r->v.frames; f++) image_free(&crops[f]);
+    free(crops), free(want);
+    job_model_free(&jm);
+    return rc;
+}
+
+int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
+    memset(r, 0, sizeof *r);
+    r->clip_top = -1;
+    double t_start = time_now();
+    snprintf(r->run, sizeof r->run, "%s", o->run_dir);
+    snprintf(r->video, sizeof r->video, "%s", o->video);
+    /* the run first: a bad run directory fails before the video is scanned */
+    Config cfg;
+    if (job_run_config(o->run_dir, &cfg, err) != 0) return -1;
+    if (predict_run_classes(o->run_dir, cfg.dataset, r->classes, &r->num_classes, err) != 0) return -1;
+    if (job_run_params_path(o->run_dir, o->best, r->params, sizeof r->params, err) != 0) return -1;
+    if (!fs_exists(cfg.weights))
+        return err_set(err, "%s: the run's CLIP weights %s (model.weights in %s/config.ini) are missing", o->run_dir,
+                       cfg.weights, o->run_dir);
+    snprintf(r->method, sizeof r->method, "%s", cfg.method);
+    snprintf(r->variant, sizeof r->variant, "%s", cfg.variant);
+    r->frames_per_window = cfg.frames;
+    if (o->threads > 0) cfg.threads = o->threads;
+    if (fs_is_dir(o->video)) return err_set(err, "%s: a folder, not a video file", o->video);
+    if (!fs_exists(o->video)) return err_set(err, "%s: no such video file", o->video);
+
+    DlibModel *dm = dlib_model_load(o->dlib_model, err);
+    if (!dm) return -1;
+    int rc = face_video_scan(o->video, dm, &o->face, &r->v, err);
+    dlib_model_free(dm);
+    if (rc) return -1;
+    const FaceVideo *v = &r->v;
+    double *starts, *ends;
+    predict_windows(v->duration, o->window_s, o->stride_s, &starts, &ends, &r->n_windows);
+    r->windows = xcalloc((size_t)r->n_windows, sizeof *r->windows);
+    int T = cfg.frames, high = !strcmp(cfg.method, "finecliper") && strstr(cfg.variant, "high");
+    int *samples = xcalloc((size_t)r->n_windows * T, sizeof(int));
+    Descriptions *descs = NULL;
+    if (high) {
+        descs = xcalloc(1, sizeof *descs);
+        descriptions_init(descs);
+        snprintf(descs->source, sizeof descs->source, "the windows' landmark descriptions");
+    }
+    for (int w = 0; w < r->n_windows; w++) {
+        PredictWindow *pw = &r->windows[w];
+        pw->start_s = starts[w], pw->end_s = ends[w];
+        int first, last;
+        window_frames(v, pw, w == r->n_windows - 1, &first, &last);
+        pw->frames = last - first;
+        for (int f = first; f < last; f++) pw->face_frames += v->det[f];
+        pw->face = window_sample(v, first, last, T, samples + (size_t)w * T);
+        r->windows_with_face += pw->face;
+        if (high && pw->face) {
+            char id[32];
+            snprintf(id, sizeof id, "window-%d", w);
+            pw->description = window_description(v, first, last);
+            descriptions_add(descs, id, pw->description, 0);
+        }
+    }
+    free(starts), free(ends);
+    if (!o->quiet)
+        fprintf(stderr, "predict: %s: %d frames, %.2f s (%.2f fps%s), %dx%d upright (rotation %d), a face in %d frames; "
+                        "%d windows, %d with a face\n", o->video, v->frames, v->duration, v->fps,
+                v->vfr ? ", variable" : "", v->width, v->height, v->rotation, v->face_frames, r->n_windows,
+                r->windows_with_face);
+    if (descs && descriptions_index(descs, err) != 0) rc = -1;
+    if (rc == 0 && r->windows_with_face) {
+        rc = run_model(o, r, &cfg, descs, samples, err);
+        descs = NULL; /* taken over by the model */
+    }
+    if (descs) descriptions_free(descs), free(descs);
+    free(samples);
+    if (rc) return -1;
+    for (int w = 0; w < r->n_windows; w++)
+        if (r->windows[w].face)
+            for (int c = 0; c < r->num_classes; c++) r->clip_probs[c] += r->windows[w].probs[c] / r->windows_with_face;
+    if (r->windows_with_face) r->clip_top = argmax(r->clip_probs, r->num_classes);
+    if (o->annotate && predict_annotate(r, o->annotate, err) != 0) return -1;
+    r->seconds = time_now() - t_start;
+    return 0;
+}

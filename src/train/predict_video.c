@@ -1,0 +1,398 @@
+#include "train/predict_video.h"
+
+#include <libavutil/display.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "data/av_frames.h"
+#include "data/resample.h"
+#include "face/face_track.h"
+#include "face/landmarks.h"
+
+#define MAX_BOXES 16
+
+/* ---- decoding ---------------------------------------------------------------------------- */
+
+struct VideoReader {
+    char *path;
+    AVFormatContext *fmt;
+    AvDecoder dec;
+    AVFrame *frame;
+    double tb, nominal_fps;
+    int rotation, rotation_known, width, height;
+    int count;
+    double t0, last_t, last_dur, interval;
+};
+
+/* A display matrix's clockwise rotation, rounded to a multiple of 90 (FFmpeg's player does the same). */
+static int matrix_rotation(const int32_t *m) {
+    double theta = -av_display_rotation_get(m);
+    if (isnan(theta)) return 0;
+    int deg = (int)lround(theta / 90.0) * 90;
+    return ((deg % 360) + 360) % 360;
+}
+
+static int stream_rotation(const AVStream *st, int *known) {
+    const uint8_t *sd = NULL;
+#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 29, 100)
+    const AVPacketSideData *p = av_packet_side_data_get(st->codecpar->coded_side_data, st->codecpar->nb_coded_side_data,
+                                                        AV_PKT_DATA_DISPLAYMATRIX);
+    if (p && p->size >= 9 * sizeof(int32_t)) sd = p->data;
+#else
+    size_t size = 0;
+    sd = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+    if (size < 9 * sizeof(int32_t)) sd = NULL;
+#endif
+    *known = 1;
+    if (sd) return matrix_rotation((const int32_t *)sd);
+    const AVDictionaryEntry *tag = av_dict_get(st->metadata, "rotate", NULL, 0);
+    if (tag) {
+        int deg = (int)lround(atof(tag->value) / 90.0) * 90;
+        return ((deg % 360) + 360) % 360;
+    }
+    *known = 0; /* the first frame may still carry a matrix */
+    return 0;
+}
+
+int video_reader_open(const char *path, VideoReader **out, Err *err) {
+    *out = NULL;
+    if (fs_is_dir(path)) return err_set(err, "%s: a folder, not a video file", path);
+    if (!fs_exists(path)) return err_set(err, "%s: no such video file", path);
+    VideoReader *r = xcalloc(1, sizeof *r);
+    r->path = xstrdup(path);
+    av_quiet_logs();
+    int rc = avformat_open_input(&r->fmt, path, NULL, NULL);
+    if (rc < 0) {
+        char msg[128];
+        av_strerror(rc, msg, sizeof msg);
+        err_set(err, "%s: cannot open the video (not a format FFmpeg reads?): %s", path, msg);
+        video_reader_close(r);
+        return -1;
+    }
+    if (av_decoder_open(&r->dec, r->fmt, 1, path, err) != 0) {
+        video_reader_close(r);
+        return -1;
+    }
+    AVStream *st = r->fmt->streams[r->dec.stream];
+    r->tb = av_q2d(st->time_base);
+    AVRational rate = av_guess_frame_rate(r->fmt, st, NULL);
+    r->nominal_fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0;
+    r->rotation = stream_rotation(st, &r->rotation_known);
+    r->frame = av_frame_alloc();
+    *out = r;
+    return 0;
+}
+
+int video_reader_rotation(const VideoReader *r) { return r->rotation; }
+double video_reader_nominal_fps(const VideoReader *r) { return r->nominal_fps; }
+
+void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out) {
+    int w = in->width, h = in->height;
+    int ow = deg == 90 || deg == 270 ? h : w, oh = deg == 90 || deg == 270 ? w : h;
+    image_alloc(out, ow, oh);
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            int sx, sy;
+            switch (deg) {
+            case 90: sx = y, sy = h - 1 - x; break;
+            case 180: sx = w - 1 - x, sy = h - 1 - y; break;
+            case 270: sx = w - 1 - y, sy = x; break;
+            default: sx = x, sy = y; break;
+            }
+            memcpy(out->rgb + 3 * ((size_t)y * ow + x), in->rgb + 3 * ((size_t)sy * w + sx), 3);
+        }
+}
+
+static int64_t frame_duration(const AVFrame *f) {
+#if LIBAVUTIL_VERSION_INT >= AV_VERSION_INT(57, 30, 100)
+    return f->duration;
+#else
+    return f->pkt_duration;
+#endif
+}
+
+int video_reader_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err *err) {
+    memset(img, 0, sizeof *img);
+    int rc = av_decoder_next(&r->dec, r->frame, err);
+    if (rc != 0) return rc;
+    if (!r->count && !r->rotation_known) {
+        const AVFrameSideData *sd = av_frame_get_side_data(r->frame, AV_FRAME_DATA_DISPLAYMATRIX);
+        if (sd && sd->size >= 9 * sizeof(int32_t)) r->rotation = matrix_rotation((const int32_t *)sd->data);
+        r->rotation_known = 1;
+    }
+    int64_t pts = r->frame->best_effort_timestamp;
+    if (pts == AV_NOPTS_VALUE) pts = r->frame->pts;
+    int64_t d = frame_duration(r->frame);
+    double time;
+    if (pts == AV_NOPTS_VALUE) {
+        time = r->count ? r->last_t + r->last_dur : 0.0;
+    } else {
+        double abs_t = (double)pts * r->tb;
+        if (!r->count) r->t0 = abs_t;
+        time = abs_t - r->t0;
+        if (r->count && time < r->last_t) time = r->last_t; /* never backwards */
+    }
+    if (r->count && time > r->last_t) r->interval = time - r->last_t;
+    double frame_dur = d > 0 ? (double)d * r->tb
+                       : r->interval > 0 ? r->interval
+                       : r->nominal_fps > 0 ? 1.0 / r->nominal_fps : 0.04;
+    ImageU8 rgb;
+    rc = av_frame_to_rgb(&r->dec.convert, r->frame, &rgb, r->path, err);
+    av_frame_unref(r->frame);
+    if (rc) return -1;
+    if (r->rotation) {
+        image_rotate_cw(&rgb, r->rotation, img);
+        image_free(&rgb);
+    } else {
+        *img = rgb;
+    }
+    if (!r->count) r->width = img->width, r->height = img->height;
+    if (img->width != r->width || img->height != r->height) { /* a size change mid-stream: back to the first size */
+        ImageU8 fixed;
+        image_resize(img, r->width, r->height, RESAMPLE_BILINEAR, &fixed);
+        image_free(img);
+        *img = fixed;
+    }
+    r->last_dur = frame_dur;
+    r->last_t = time;
+    r->count++;
+    *t = time;
+    *dur = frame_dur;
+    return 0;
+}
+
+void video_reader_close(VideoReader *r) {
+    if (!r) return;
+    if (r->frame) av_frame_free(&r->frame);
+    if (r->dec.ctx) av_decoder_close(&r->dec);
+    if (r->fmt) avformat_close_input(&r->fmt);
+    free(r->path);
+    free(r);
+}
+
+/* ---- the face of every frame ------------------------------------------------------------- */
+
+void face_video_config_default(FaceVideoConfig *c) {
+    c->upsample = 1;
+    c->crop_scale = 1.3f;
+    c->smooth_s = 0.3;
+    c->threads = 0;
+}
+
+typedef struct Pending {
+    ImageU8 img;
+    DlibBox boxes[MAX_BOXES];
+    int n;
+    float scale; /* detection image = frame * scale */
+    int rc;
+    Err err;
+} Pending;
+
+static void grow(FaceVideo *v, int need, int *cap) {
+    if (need <= *cap) return;
+    while (*cap < need) *cap = *cap ? 2 * *cap : 256;
+    v->t = xrealloc(v->t, (size_t)*cap * sizeof *v->t);
+    v->dur = xrealloc(v->dur, (size_t)*cap * sizeof *v->dur);
+    v->det = xrealloc(v->det, (size_t)*cap);
+    v->box = xrealloc(v->box, (size_t)*cap * 4 * sizeof(float));
+    v->xy = xrealloc(v->xy, (size_t)*cap * 2 * FACE_POINTS * sizeof(float));
+}
+
+/* The detection image of a frame: itself, or a copy scaled down to DETECT_MAX_SIDE. */
+static const ImageU8 *detect_image(const ImageU8 *img, ImageU8 *small, float *scale) {
+    int s = img->width < img->height ? img->width : img->height;
+    *scale = 1.0f;
+    if (s <= DETECT_MAX_SIDE) return img;
+    *scale = (float)DETECT_MAX_SIDE / (float)s;
+    int w = (int)lroundf(img->width * *scale), h = (int)lroundf(img->height * *scale);
+    image_resize(img, w > 0 ? w : 1, h > 0 ? h : 1, RESAMPLE_BILINEAR, small);
+    *scale = (float)small->width / (float)img->width;
+    return small;
+}
+
+/* Detects the faces of a chunk of frames (in parallel), then follows one (in order). */
+static int process_chunk(DlibDetector **dets, int threads, const FaceVideoConfig *cfg, Pending *p, int n,
+                         FaceVideo *v, int first, float *last_box, int *have_last, Err *err) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int i = 0; i < n; i++) {
+        DlibDetector *det = dets[omp_get_thread_num()];
+        ImageU8 small = {0};
+        const ImageU8 *im = detect_image(&p[i].img, &small, &p[i].scale);
+        p[i].n = 0, p[i].rc = 0;
+        for (int up = 0; up <= cfg->upsample && p[i].n == 0 && p[i].rc == 0; up++) {
+            int k = dlib_detect(det, im->rgb, im->width, im->height, 3 * im->width, up, p[i].boxes, MAX_BOXES, &p[i].err);
+            if (k < 0) p[i].rc = -1;
+            else p[i].n = k > MAX_BOXES ? MAX_BOXES : k;
+        }
+        image_free(&small);
+    }
+    /* the pick depends on the previous frame's: in order */
+    int pick[64];
+    for (int i = 0; i < n; i++) {
+        if (p[i].rc) return err_set(err, "%s", p[i].err.msg);
+        pick[i] = -1;
+        if (!p[i].n) continue;
+        float prev[4];
+        for (int k = 0; k < 4; k++) prev[k] = last_box[k] * p[i].scale;
+        pick[i] = face_pick_box(p[i].boxes, p[i].n, *have_last ? prev : NULL);
+        const DlibBox *b = &p[i].boxes[pick[i]];
+        float s = p[i].scale;
+        last_box[0] = b->x0 / s, last_box[1] = b->y0 / s, last_box[2] = b->x1 / s, last_box[3] = b->y1 / s;
+        *have_last = 1;
+    }
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int i = 0; i < n; i++) {
+        int f = first + i;
+        float *box = v->box + (size_t)f * 4, *xy = v->xy + (size_t)f * 2 * FACE_POINTS;
+        v->det[f] = pick[i] >= 0;
+        if (pick[i] < 0) {
+            memset(box, 0, 4 * sizeof(float));
+            for (int k = 0; k < 2 * FACE_POINTS; k++) xy[k] = NAN;
+            continue;
+        }
+        DlibDetector *det = dets[omp_get_thread_num()];
+        ImageU8 small = {0};
+        float s;
+        const ImageU8 *im = detect_image(&p[i].img, &small, &s);
+        const DlibBox *b = &p[i].boxes[pick[i]];
+        float bb[4] = {b->x0, b->y0, b->x1, b->y1};
+        if (dlib_landmarks(det, im->rgb, im->width, im->height, 3 * im->width, bb, xy, &p[i].err) != 0) p[i].rc = -1;
+        for (int k = 0; k < 2 * FACE_POINTS; k++) xy[k] /= s;
+        for (int k = 0; k < 4; k++) box[k] = bb[k] / s;
+        image_free(&small);
+    }
+    for (int i = 0; i < n; i++)
+        if (p[i].rc) return err_set(err, "%s", p[i].err.msg);
+    return 0;
+}
+
+/* Centre and size averaged over the detections within +-smooth_s/2, then the square crop. */
+static void smooth_boxes(FaceVideo *v, const FaceVideoConfig *cfg) {
+    v->has_smooth = xcalloc((size_t)v->frames, 1);
+    v->smooth = xcalloc((size_t)v->frames * 4, sizeof(float));
+    v->crop = xcalloc((size_t)v->frames * 3, sizeof(float));
+    double half = cfg->smooth_s / 2 + 1e-9;
+    int lo = 0;
+    for (int f = 0; f < v->frames; f++) {
+        while (lo < v->frames && v->t[lo] < v->t[f] - half) lo++;
+        double cx = 0, cy = 0, size = 0;
+        int n = 0;
+        for (int j = lo; j < v->frames && v->t[j] <= v->t[f] + half; j++) {
+            if (!v->det[j]) continue;
+            const float *b = v->box + (size_t)j * 4;
+            cx += 0.5 * (b[0] + b[2]), cy += 0.5 * (b[1] + b[3]);
+            size += fmax(b[2] - b[0], b[3] - b[1]);
+            n++;
+        }
+        if (!n) continue;
+        cx /= n, cy /= n, size /= n;
+        v->has_smooth[f] = 1;
+        float *s = v->smooth + (size_t)f * 4;
+        s[0] = (float)(cx - size / 2), s[1] = (float)(cy - size / 2), s[2] = (float)(cx + size / 2), s[3] = (float)(cy + size / 2);
+        double side = fmin(cfg->crop_scale * size, (double)(v->width < v->height ? v->width : v->height));
+        double x0 = fmin(fmax(cx - side / 2, 0.0), v->width - side), y0 = fmin(fmax(cy - side / 2, 0.0), v->height - side);
+        float *c = v->crop + (size_t)f * 3;
+        c[0] = (float)x0, c[1] = (float)y0, c[2] = (float)side;
+    }
+}
+
+int face_video_scan(const char *path, const DlibModel *model, const FaceVideoConfig *cfg, FaceVideo *v, Err *err) {
+    memset(v, 0, sizeof *v);
+    VideoReader *r;
+    if (video_reader_open(path, &r, err) != 0) return -1;
+    int threads = cfg->threads > 0 ? cfg->threads : omp_get_num_procs();
+    if (threads > 16) threads = 16;
+    int chunk = 4 * threads, cap = 0, rc = 0;
+    if (chunk < 8) chunk = 8;
+    DlibDetector **dets = xcalloc((size_t)threads, sizeof *dets);
+    for (int i = 0; i < threads && rc == 0; i++)
+        if (!(dets[i] = dlib_detector_create(model, err))) rc = -1;
+    Pending *p = xcalloc((size_t)chunk, sizeof *p);
+    float last_box[4] = {0};
+    int have_last = 0, end = 0;
+    while (rc == 0 && !end) {
+        int n = 0;
+        while (n < chunk) {
+            double t, d;
+            int got = video_reader_next(r, &p[n].img, &t, &d, err);
+            if (got < 0) rc = -1;
+            if (got != 0) {
+                end = 1;
+                break;
+            }
+            grow(v, v->frames + n + 1, &cap);
+            v->t[v->frames + n] = t, v->dur[v->frames + n] = d;
+            n++;
+        }
+        if (rc == 0 && n) rc = process_chunk(dets, threads, cfg, p, n, v, v->frames, last_box, &have_last, err);
+        if (n && !v->frames) v->width = p[0].img.width, v->height = p[0].img.height;
+        for (int i = 0; i < n; i++) image_free(&p[i].img);
+        v->frames += n;
+    }
+    if (rc == 0 && !v->frames) rc = err_set(err, "%s: no frame could be decoded", path);
+    if (rc == 0) {
+        v->rotation = video_reader_rotation(r);
+        v->nominal_fps = video_reader_nominal_fps(r);
+        v->duration = v->t[v->frames - 1] + v->dur[v->frames - 1];
+        v->fps = v->duration > 0 ? v->frames / v->duration : 0;
+        double lo = INFINITY, hi = 0;
+        for (int f = 1; f < v->frames; f++) {
+            double d = v->t[f] - v->t[f - 1];
+            lo = fmin(lo, d), hi = fmax(hi, d);
+        }
+        v->vfr = v->frames > 2 && hi > 1.1 * lo;
+        for (int f = 0; f < v->frames; f++) v->face_frames += v->det[f];
+        smooth_boxes(v, cfg);
+    }
+    for (int i = 0; i < threads; i++) dlib_detector_free(dets[i]);
+    free(dets);
+    free(p);
+    video_reader_close(r);
+    if (rc) face_video_free(v);
+    return rc;
+}
+
+int face_video_crops(const char *path, const FaceVideo *v, const uint8_t *want, int size, ImageU8 *out, Err *err) {
+    memset(out, 0, (size_t)v->frames * sizeof *out);
+    VideoReader *r;
+    if (video_reader_open(path, &r, err) != 0) return -1;
+    int last = -1, rc = 0;
+    for (int f = 0; f < v->frames; f++)
+        if (want[f] && v->has_smooth[f]) last = f;
+    for (int f = 0; f <= last && rc == 0; f++) {
+        ImageU8 img;
+        double t, d;
+        int got = video_reader_next(r, &img, &t, &d, err);
+        if (got != 0) {
+            rc = got < 0 ? -1 : err_set(err, "%s: only %d frames decoded the second time (%d the first)", path, f, v->frames);
+            break;
+        }
+        if (want[f] && v->has_smooth[f]) {
+            const float *c = v->crop + (size_t)f * 3;
+            image_resize_box(&img, c[0], c[1], c[0] + c[2], c[1] + c[2], size, size, RESAMPLE_BILINEAR, &out[f]);
+        }
+        image_free(&img);
+    }
+    video_reader_close(r);
+    if (rc)
+        for (int f = 0; f < v->frames; f++) image_free(&out[f]);
+    return rc;
+}
+
+void face_video_crop_points(const FaceVideo *v, int f, int size, float *xy68) {
+    const float *c = v->crop + (size_t)f * 3, *xy = v->xy + (size_t)f * 2 * FACE_POINTS;
+    float k = (float)size / c[2];
+    for (int i = 0; i < FACE_POINTS; i++) {
+        xy68[2 * i] = (xy[2 * i] - c[0]) * k;
+        xy68[2 * i + 1] = (xy[2 * i + 1] - c[1]) * k;
+    }
+}
+
+void face_video_free(FaceVideo *v) {
+    free(v->t), free(v->dur), free(v->det), free(v->box), free(v->xy);
+    free(v->has_smooth), free(v->smooth), free(v->crop);
+    memset(v, 0, sizeof *v);
+}

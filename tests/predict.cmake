@@ -1,0 +1,5 @@
+# dfer predict on synthetic videos with ground truth, without faces, rotated (display matrix), very short
+# and with a variable frame rate; CSV, the annotated copy and bad input (tests/predict.sh).
+add_test(NAME predict_video
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/predict.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
+set_tests_properties(predict_video PROPERTIES TIMEOUT 600 ENVIRONMENT "OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1")

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# dfer predict on synthetic MAFW-layout videos (160 px faces dlib finds) with three tiny runs trained for
+# a few steps (FineCLIPER low, FineCLIPER low+mid+high, DFER-CLIP); the outputs are checked, not only
+# the exit codes:
+#  - ground truth: the JSON parses; the windows start every --stride-s seconds, end at start + window
+#    (the last at the duration) and cover the video; each window's frame count is what the frames'
+#    presentation times (ffprobe) give; probabilities sum to 1 and `top` is their argmax; the clip's
+#    probabilities are the mean over the windows with a face; most frames have a face; the clip's top
+#    class is one of the classes (whether it matches the label is printed, not asserted);
+#  - no face (ffmpeg's testsrc): every window and the clip have "face": false, no probabilities, exit 0;
+#  - rotation: a copy stored sideways with a display matrix (checked against ffmpeg's own autorotation)
+#    is reported with that rotation and its upright size, and the face is found; the same pixels
+#    without the matrix are not;
+#  - 1- and 3-frame videos: one window over the whole video; variable frame rate: window frame counts
+#    follow the presentation times;
+#  - --csv has one row per window; --annotate decodes (ffprobe) to the upright size and frame count;
+#  - bad input: a missing video, a text file as video, a missing run directory, a run without
+#    config.ini: exit 1 naming the path; usage errors exit 2.
+# usage: predict.sh DFER SOURCE_DIR SHARED_DIR PYTHON
+set -euo pipefail
+dfer=$1 src=$2 shared=$3 py=$4
+model=/usr/share/dlib/shape_predictor_68_face_landmarks.dat
+[ -r "$model" ] || { echo "missing $model: install libdlib-data (scripts/setup)"; exit 1; }
+tmp=$(mktemp -d /tmp/dfer-predict-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+start=$(date +%s)
+
+# ---- data and three tiny runs ------------------------------------------------------------------------
+data=$tmp/data
+"$dfer" synth --layout mafw --size 160 --difficulty easy --clips 12 --min-frames 50 --max-frames 75 --seed 3 \
+  --threads 2 --out "$data" >/dev/null 2>&1
+"$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
+cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+"$dfer" prep --dataset mafw --root "$data" --threads 2 >/dev/null 2>&1        # landmarks: the middle level
+"$dfer" describe --landmarks "$data/dfer_prep/landmarks" --out "$data/dfer_prep/descriptions.jsonl" >/dev/null 2>&1
+common=(--set data.dataset=mafw --set data.root="$data" --set model.weights="$tmp/clip.safetensors"
+        --set train.epochs=1 --set train.batch=4 --set train.eval_batch=8 --set data.frames=4 --set train.threads=2
+        --set train.max_steps_per_epoch=2)
+"$dfer" train --config "$src/configs/synth/finecliper.ini" "${common[@]}" --out "$tmp/fc" >/dev/null
+"$dfer" train --config "$src/configs/synth/finecliper.ini" "${common[@]}" --set model.variant=low+mid+high \
+  --out "$tmp/fcall" >/dev/null
+"$dfer" train --config "$src/configs/synth/dfer_clip.ini" "${common[@]}" --out "$tmp/dc" >/dev/null
+echo "setup: 12 synthetic clips, 3 runs trained ($(( $(date +%s) - start )) s)"
+
+# ---- the checker -------------------------------------------------------------------------------------
+cat >"$tmp/check.py" <<'PY'
+import json, math, subprocess, sys
+
+def pts(video):
+    """presentation times of the decoded frames, from ffprobe, relative to the first"""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "frame=best_effort_timestamp_time", "-of", "csv=p=0", video],
+                         check=True, capture_output=True, text=True).stdout
+    t = [float(l.split(",")[0]) for l in out.splitlines() if l.strip(", ")]
+    return [x - t[0] for x in t]
+
+def windows(d, video, window, stride):
+    """checks the window layout, frame counts, probabilities and the clip; returns the face share"""
+    ws, D, C = d["windows"], d["duration"], d["classes"]
+    t = pts(video)
+    assert d["frames"] == len(t), f"{d['frames']} frames, ffprobe decodes {len(t)}"
+    n = 1 if D <= window + 1e-9 else math.ceil((D - window) / stride - 1e-9) + 1
+    assert len(ws) == n, f"{len(ws)} windows for {D} s (window {window}, stride {stride}): expected {n}"
+    for k, w in enumerate(ws):
+        s = 0.0 if n == 1 else k * stride
+        e = D if n == 1 else min(s + window, D)
+        assert abs(w["start_s"] - s) < 1e-6 and abs(w["end_s"] - e) < 1e-6, f"window {k}: {w['start_s']}-{w['end_s']}, expected {s}-{e}"
+        last = k == n - 1
+        frames = sum(1 for x in t if x >= s - 1e-6 and (last or x < e - 1e-6))
+        assert w["frames"] == frames, f"window {k} ({s}-{e} s): {w['frames']} frames, the pts give {frames}"
+        assert 0 <= w["face_frames"] <= w["frames"] and abs(w["face_share"] - w["face_frames"] / max(1, w["frames"])) < 1e-9
+        assert w["face"] == (w["face_frames"] > 0), f"window {k}: face {w['face']} with {w['face_frames']} face frames"
+        if w["face"]:
+            p = w["probs"]
+            assert sorted(p) == sorted(C) and abs(sum(p.values()) - 1) < 1e-6, f"window {k}: probabilities {p}"
+            assert all(0 <= v <= 1 for v in p.values()) and w["top"] == max(p, key=p.get)
+        else:
+            assert "probs" not in w and "top" not in w
+    assert abs(ws[-1]["end_s"] - D) < 1e-9 and ws[0]["start_s"] == 0
+    with_face = [w for w in ws if w["face"]]
+    clip = d["clip"]
+    assert clip["windows_with_face"] == len(with_face) and clip["face"] == bool(with_face)
+    if with_face:
+        for c in C:
+            mean = sum(w["probs"][c] for w in with_face) / len(with_face)
+            assert abs(clip["probs"][c] - mean) < 1e-9, f"clip probability of {c}: {clip['probs'][c]} vs mean {mean}"
+        assert clip["top"] in C and clip["top"] == max(clip["probs"], key=clip["probs"].get)
+    else:
+        assert "probs" not in clip and "top" not in clip
+    return d["face_frames"] / d["frames"]
+
+cmd, path = sys.argv[1], sys.argv[2]
+if cmd == "field":                      # field FILE.json EXPR
+    d = json.load(open(path)); print(eval(sys.argv[3]))
+elif cmd == "windows":                  # windows FILE.json VIDEO WINDOW STRIDE
+    d = json.load(open(path)); print(round(windows(d, sys.argv[3], float(sys.argv[4]), float(sys.argv[5])), 4))
+elif cmd == "csv":                      # csv FILE.csv FILE.json: the rows are the JSON's windows
+    import csv
+    rows = list(csv.DictReader(open(path)))
+    d = json.load(open(sys.argv[3]))
+    assert len(rows) == len(d["windows"]), f"{len(rows)} CSV rows, {len(d['windows'])} windows"
+    for r, w in zip(rows, d["windows"]):
+        assert abs(float(r["start_s"]) - w["start_s"]) < 1e-5 and (r["face"] == "true") == w["face"]
+        if w["face"]:
+            assert r["top"] == w["top"] and abs(sum(float(r[c]) for c in d["classes"]) - 1) < 1e-4
+    print(len(rows))
+elif cmd == "same":                     # same A.png B.png: mean absolute difference of two equal-size images
+    from PIL import Image
+    import numpy as np
+    a, b = (np.asarray(Image.open(p).convert("RGB"), dtype=float) for p in (path, sys.argv[3]))
+    print(round(float(np.abs(a - b).mean()), 2) if a.shape == b.shape else 999)
+PY
+check() { "$py" "$tmp/check.py" "$@"; }
+predict() { "$dfer" predict --quiet "$@"; }
+frames_of() { ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of default=nw=1:nk=1 "$1" | head -n 1; }
+size_of() { ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of default=nw=1:nk=1 "$1" | head -n 2 | paste -sd,; }
+
+# ---- ground truth: synthetic clips -------------------------------------------------------------------
+total=0 faces=0
+for id in 00001 00002 00003 00004; do
+  video=$data/clips/$id.mp4
+  label=$("$py" -c "import json,sys; print([c['label_name'] for c in map(json.loads, open(sys.argv[1])) if c['id'] == sys.argv[2]][0])" \
+    "$data/synth/clips.jsonl" "$id")
+  predict --checkpoint "$tmp/fc" --video "$video" --window-s 1 --stride-s 0.5 --json >"$tmp/gt.json" \
+    || fail "predict on $id"
+  share=$(check windows "$tmp/gt.json" "$video" 1 0.5) || fail "clip $id: window checks"
+  n=$(check field "$tmp/gt.json" "d['frames']") f=$(check field "$tmp/gt.json" "d['face_frames']")
+  total=$((total + n)) faces=$((faces + f))
+  top=$(check field "$tmp/gt.json" "d['clip'].get('top', 'none')")
+  echo "clip $id ($label): $(check field "$tmp/gt.json" "len(d['windows'])") windows, a face in $f of $n frames; predicted $top ($([ "$top" = "$label" ] && echo match || echo no match))"
+done
+[ $((2 * faces)) -gt "$total" ] || fail "a face in only $faces of $total frames"
+echo "ground truth: a face in $faces of $total frames"
+# the other runs: the middle and high levels (descriptions per window), DFER-CLIP; default window and stride
+video=$data/clips/00001.mp4
+for run in fcall dc; do
+  predict --checkpoint "$tmp/$run" --video "$video" --json >"$tmp/$run.json" || fail "predict with $run"
+  check windows "$tmp/$run.json" "$video" 2 1 >/dev/null || fail "$run: window checks"
+  echo "$run ($(check field "$tmp/$run.json" "(d['method'] + ' ' + d.get('variant', '')).strip()")): clip top $(check field "$tmp/$run.json" "d['clip'].get('top')")"
+done
+[ "$(check field "$tmp/fcall.json" "all(len(w['description'].split()) >= 5 for w in d['windows'] if w['face'])")" = True ] \
+  || fail "the high level's windows lack descriptions"
+# the default table
+predict --checkpoint "$tmp/fc" --video "$video" >"$tmp/table.txt" || fail "table output"
+grep -q "^clip: " "$tmp/table.txt" && grep -q "^window (s)" "$tmp/table.txt" || { cat "$tmp/table.txt"; fail "table"; }
+
+# ---- no face --------------------------------------------------------------------------------------------
+ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25 -t 3 -pix_fmt yuv420p "$tmp/noface.mp4"
+predict --checkpoint "$tmp/fc" --video "$tmp/noface.mp4" --json >"$tmp/noface.json" || fail "no-face video: exit $?"
+check windows "$tmp/noface.json" "$tmp/noface.mp4" 2 1 >/dev/null || fail "no-face video: window checks"
+[ "$(check field "$tmp/noface.json" "not any(w['face'] for w in d['windows']) and d['clip']['face'] is False and d['face_frames'] == 0")" = True ] \
+  || fail "no-face video: a face was reported"
+predict --checkpoint "$tmp/fc" --video "$tmp/noface.mp4" >"$tmp/noface.txt" || fail "no-face table"
+grep -q "no face found" "$tmp/noface.txt" || fail "the no-face table does not say so"
+echo "no face: $(check field "$tmp/noface.json" "len(d['windows'])") windows, all \"face\": false, exit 0"
+
+# ---- rotation ---------------------------------------------------------------------------------------------
+# upright reference 200x160 (padded: not square), stored sideways (160x200) with a display matrix that
+# turns it upright; which transpose the matrix undoes is checked against ffmpeg's own autorotation
+ffmpeg -v error -i "$video" -vf pad=200:160:20:0:gray -c:v libx264 -pix_fmt yuv420p "$tmp/wide.mp4"
+ffmpeg -v error -i "$tmp/wide.mp4" -frames:v 1 "$tmp/wide.png"
+ok=""
+for tr in clock cclock; do
+  ffmpeg -v error -y -i "$tmp/wide.mp4" -vf transpose=$tr -c:v libx264 -pix_fmt yuv420p "$tmp/side.mp4"
+  ffmpeg -v error -y -i "$tmp/side.mp4" -c copy -metadata:s:v rotate=90 "$tmp/rot.mp4"
+  ffmpeg -v error -y -i "$tmp/rot.mp4" -frames:v 1 "$tmp/auto.png"   # ffmpeg applies the matrix
+  if [ "$(check same "$tmp/auto.png" "$tmp/wide.png" | awk '{print ($1 < 12)}')" = 1 ]; then ok=$tr; break; fi
+done
+[ -n "$ok" ] || fail "could not make a rotated video that ffmpeg turns upright"
+matrix=$(ffprobe -v error -select_streams v:0 -show_entries stream_side_data=rotation -of csv=p=0 "$tmp/rot.mp4" | head -n 1)
+expect=$(( ((-matrix) % 360 + 360) % 360 ))
+predict --checkpoint "$tmp/fc" --video "$tmp/rot.mp4" --json --annotate "$tmp/rot_annotated.mp4" >"$tmp/rot.json" \
+  || fail "rotated video"
+check windows "$tmp/rot.json" "$tmp/rot.mp4" 2 1 >/dev/null || fail "rotated video: window checks"
+[ "$(check field "$tmp/rot.json" "(d['rotation'], d['width'], d['height'])")" = "($expect, 200, 160)" ] \
+  || fail "rotated video: $(check field "$tmp/rot.json" "(d['rotation'], d['width'], d['height'])"), expected ($expect, 200, 160)"
+rot_share=$(check field "$tmp/rot.json" "d['face_frames'] / d['frames']")
+predict --checkpoint "$tmp/fc" --video "$tmp/side.mp4" --json >"$tmp/side.json" || fail "sideways video"
+side_share=$(check field "$tmp/side.json" "d['face_frames'] / d['frames']")
+"$py" -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if a >= 0.5 and b < a / 2 else 1)" "$rot_share" "$side_share" \
+  || fail "face share: $rot_share with the rotation applied, $side_share sideways without it"
+echo "rotation: matrix $matrix (ffprobe) -> $expect clockwise, 200x160 upright; face share $rot_share, $side_share without the matrix"
+# the annotated copy: upright size, every frame
+[ "$(size_of "$tmp/rot_annotated.mp4")" = "200,160" ] || fail "annotated size $(size_of "$tmp/rot_annotated.mp4")"
+[ "$(frames_of "$tmp/rot_annotated.mp4")" = "$(frames_of "$tmp/rot.mp4")" ] \
+  || fail "annotated: $(frames_of "$tmp/rot_annotated.mp4") frames, the input $(frames_of "$tmp/rot.mp4")"
+ls "$tmp" | grep -q "part-" && fail "a temporary file of --annotate was left"
+echo "annotate: 200x160, $(frames_of "$tmp/rot_annotated.mp4") frames as the input"
+
+# ---- very short videos, variable frame rate, CSV -----------------------------------------------------
+for n in 1 3; do
+  ffmpeg -v error -i "$video" -frames:v $n -c:v libx264 -pix_fmt yuv420p "$tmp/short$n.mp4"
+  predict --checkpoint "$tmp/fcall" --video "$tmp/short$n.mp4" --json >"$tmp/short$n.json" || fail "$n-frame video"
+  check windows "$tmp/short$n.json" "$tmp/short$n.mp4" 2 1 >/dev/null || fail "$n-frame video: window checks"
+  [ "$(check field "$tmp/short$n.json" "(len(d['windows']), d['windows'][0]['frames'])")" = "(1, $n)" ] || fail "$n-frame video"
+  echo "$n-frame video: one window of $(check field "$tmp/short$n.json" "d['duration']") s, face $(check field "$tmp/short$n.json" "d['windows'][0]['face']")"
+done
+# 25 frames 0.1 s apart, then the rest 0.04 s apart
+ffmpeg -v error -i "$video" -vf "setpts='if(lt(N,25),N*0.1,2.5+(N-25)*0.04)/TB'" -fps_mode passthrough \
+  -enc_time_base 1:1000 -video_track_timescale 1000 -c:v libx264 -pix_fmt yuv420p "$tmp/vfr.mp4"
+predict --checkpoint "$tmp/dc" --video "$tmp/vfr.mp4" --json >"$tmp/vfr.json" || fail "variable frame rate"
+check windows "$tmp/vfr.json" "$tmp/vfr.mp4" 2 1 >/dev/null || fail "variable frame rate: windows do not follow the pts"
+[ "$(check field "$tmp/vfr.json" "d['variable_frame_rate']")" = True ] || fail "variable frame rate not reported"
+echo "variable frame rate: frames per window $(check field "$tmp/vfr.json" "[w['frames'] for w in d['windows']]") over $(check field "$tmp/vfr.json" "d['duration']") s"
+predict --checkpoint "$tmp/dc" --video "$tmp/vfr.mp4" --csv >"$tmp/vfr.csv" || fail "--csv"
+echo "csv: $(check csv "$tmp/vfr.csv" "$tmp/vfr.json") rows, one per window" || fail "--csv rows"
+predict --checkpoint "$tmp/fc" --video "$tmp/noface.mp4" --csv >"$tmp/noface.csv" && check csv "$tmp/noface.csv" "$tmp/noface.json" >/dev/null \
+  || fail "--csv without faces"
+
+# ---- bad input ----------------------------------------------------------------------------------------
+expect_fail() { # expect_fail NAME STATUS TEXT command...
+  local name=$1 status=$2 text=$3 rc=0; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" = "$status" ] || { cat "$tmp/err"; fail "$name: exit $rc, expected $status"; }
+  grep -qF -- "$text" "$tmp/err" || { cat "$tmp/err"; fail "$name: message lacks '$text'"; }
+  echo "$name: exit $rc: $(head -n 1 "$tmp/err")"
+}
+printf 'not a video\n' >"$tmp/notes.txt"
+mkdir -p "$tmp/norun"
+expect_fail "missing video" 1 "$tmp/none.mp4" "$dfer" predict --checkpoint "$tmp/fc" --video "$tmp/none.mp4"
+expect_fail "text file as video" 1 "$tmp/notes.txt" "$dfer" predict --checkpoint "$tmp/fc" --video "$tmp/notes.txt"
+expect_fail "missing run directory" 1 "$tmp/nosuch" "$dfer" predict --checkpoint "$tmp/nosuch" --video "$video"
+expect_fail "run without config.ini" 1 "config.ini" "$dfer" predict --checkpoint "$tmp/norun" --video "$video"
+expect_fail "no --video" 2 "--video" "$dfer" predict --checkpoint "$tmp/fc"
+expect_fail "negative window" 2 "--window-s" "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --window-s -1
+echo "predict: all checks passed in $(( $(date +%s) - start )) s"
