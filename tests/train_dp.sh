@@ -2,7 +2,8 @@
 # Data-parallel equivalence: 1 rank x batch 8, 2 ranks x 4 and 4 ranks x 2
 # (oversubscribed) end with the same FineCLIPER parameters after several steps,
 # in F64: max relative difference below 1e-9 (only the order of the gradient
-# sums differs between the runs).
+# sums differs between the runs) — supervised, and contrastive (the zero-shot
+# setting: the InfoNCE loss over the global batch, features all-gathered).
 # usage: train_dp.sh DFER PYTHON SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$1 py=$2 src=$3 shared=$4
@@ -12,13 +13,18 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 "$dfer" synth --layout dfew --clips 30 --size 48 --min-frames 6 --max-frames 12 --seed 8 --out "$tmp/data" 2>/dev/null
 "$dfer" init --arch tiny --seed 4 --out "$tmp/clip.safetensors" >/dev/null
 cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
-for np in 1 2 4; do
-  mpirun --oversubscribe --mca btl self,vader -np $np "$dfer" train --config "$src/configs/synth/finecliper.ini" \
-    --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors" --set model.dtype=f64 \
-    --set train.epochs=1 --set train.batch=8 --set train.eval_batch=8 --set data.frames=4 --set train.threads=1 \
-    --set data.loader_threads=1 --set train.log_every=100 --out "$tmp/np$np" >/dev/null
-done
-"$py" - "$tmp" <<'PY'
+"$dfer" describe --landmarks "$tmp/data/synth/landmarks" --out "$tmp/captions.jsonl" 2>/dev/null
+contrastive=(--set train.objective=contrastive --set model.class_prompts=emoclip --set model.descriptions="$tmp/captions.jsonl")
+for mode in supervised contrastive; do
+  extra=()
+  [ $mode = contrastive ] && extra=("${contrastive[@]}")
+  for np in 1 2 4; do
+    mpirun --oversubscribe --mca btl self,vader -np $np "$dfer" train --config "$src/configs/synth/finecliper.ini" \
+      --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors" --set model.dtype=f64 \
+      --set train.epochs=1 --set train.batch=8 --set train.eval_batch=8 --set data.frames=4 --set train.threads=1 \
+      --set data.loader_threads=1 --set train.log_every=100 "${extra[@]}" --out "$tmp/$mode/np$np" >/dev/null
+  done
+  "$py" - "$tmp/$mode" $mode <<'PY' || exit 1
 import json, struct, sys
 import numpy as np
 def read(p):
@@ -32,6 +38,8 @@ for np_ in (2, 4):
     got = read(f"{t}/np{np_}/model.safetensors")
     for k, v in ref.items():
         worst = max(worst, float(np.abs(got[k] - v).max() / max(np.abs(v).max(), 1e-12)))
-print(f"1x8 vs 2x4 vs 4x2: {len(ref)} tensors, max relative difference {worst:.2e}; up-projections moved from 0: {init_moved}")
+print(f"{sys.argv[2]}: 1x8 vs 2x4 vs 4x2: {len(ref)} tensors, max relative difference {worst:.2e}; "
+      f"up-projections moved from 0: {init_moved}")
 sys.exit(0 if worst < 1e-9 and init_moved else 1)
 PY
+done
