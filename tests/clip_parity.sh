@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CLIP inference parity: `dfer embed` against the independent PyTorch
 # reference (tests/reference/clip_ref.py) on random small configurations with
-# noisy biases and layer norms, random images of odd sizes and several texts.
+# noisy biases and layer norms, random images of odd sizes and several texts,
+# and a Long-CLIP text tower (248 positions) with a ~100-token description.
 # Embeddings and logits must agree to 1e-4 absolute.
 # usage: clip_parity.sh DFER PYTHON SHARED_DIR SOURCE_DIR
 set -euo pipefail
@@ -24,13 +25,16 @@ PY
 
 texts=("a photo of a cat" "A person with an expression of happiness." "a face showing no anger" "x")
 status=0
-for arch in tiny small; do
+long_text=$(printf 'the left brow rises and falls again, %.0s' $(seq 12)) # ~100 tokens: beyond CLIP's 77
+for arch in tiny small tiny-long; do
   w=$tmp/$arch.safetensors
-  "$dfer" init --arch "$arch" --seed 11 --test-noise 0.1 --out "$w" >/dev/null
+  arch_texts=("${texts[@]}") init_args=(--arch "$arch")
+  [ "$arch" = tiny-long ] && arch_texts+=("$long_text") init_args=(--arch tiny --long-clip)
+  "$dfer" init "${init_args[@]}" --seed 11 --test-noise 0.1 --out "$w" >/dev/null
   img_args=() ids_args=()
   for i in 0 1 2 3; do img_args+=(--image "$tmp/img$i.png"); done
   text_args=()
-  for t in "${texts[@]}"; do
+  for t in "${arch_texts[@]}"; do
     text_args+=(--text "$t")
     ids_args+=(--ids "$("$dfer" tokenize --vocab "$vocab" -- "$t")")
   done
