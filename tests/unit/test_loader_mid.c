@@ -31,31 +31,16 @@
 #include "data/video.h"
 #include "face/face_track.h"
 #include "face/render.h"
+#include "mid_fixture.h"
 #include "testlib.h"
 
-enum { T = 6, S = 64 };
-#define PLANE ((size_t)3 * S * S)
+enum { T = MID_T, S = MID_S };
+#define PLANE MID_PLANE
 
-static char g_root[600], g_landmarks[700], g_parsing[700];
+static MidFixture g_fx;
 
-static void make_dataset(void) {
-    SynthConfig c;
-    synth_config_default(&c);
-    c.clips = 40, c.size = 64, c.min_frames = 8, c.max_frames = 16, c.threads = 2, c.seed = 5;
-    snprintf(g_root, sizeof g_root, "%s/dfew", test_tmpdir());
-    snprintf(g_landmarks, sizeof g_landmarks, "%s/synth/landmarks", g_root);
-    snprintf(g_parsing, sizeof g_parsing, "%s/synth/parsing", g_root);
-    Err err;
-    EXPECT(synth_generate(&c, g_root, &err) == 0, "synth: %s", err.msg);
-}
-
-static LoaderConfig base_config(int train) {
-    LoaderConfig c = {.global_batch = 8, .rank = 0, .world = 1, .frames = T, .size = S, .train = train, .seed = 17,
-                      .normalise_clip = 1, .threads = 2, .prefetch = 2, .max_bad_fraction = 0.05f, .uint8 = 1,
-                      .crop_min_area = 0.3f, .mid_streams = LOADER_MID_PARSING | LOADER_MID_LANDMARKS,
-                      .landmarks_dir = g_landmarks};
-    return c;
-}
+static void make_dataset(void) { mid_fixture_make(&g_fx); }
+static LoaderConfig base_config(int train) { return mid_fixture_config(&g_fx, train); }
 
 static const uint8_t *sample_image(const void *base, int j, int t) { return (const uint8_t *)base + ((size_t)j * T + t) * PLANE; }
 
@@ -103,7 +88,7 @@ static void test_delivered_train_and_eval(void) {
     Err err;
     for (int train = 1; train >= 0; train--) {
         Dataset d;
-        EXPECT(dataset_open("dfew", g_root, train ? SPLIT_TRAIN : SPLIT_TEST, 1, &d, &err) == 0, "%s", err.msg);
+        EXPECT(dataset_open("dfew", g_fx.root, train ? SPLIT_TRAIN : SPLIT_TEST, 1, &d, &err) == 0, "%s", err.msg);
         LoaderConfig c = base_config(train);
         Loader *l;
         EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
@@ -133,7 +118,7 @@ static double iou_of(const Iou *s, int c) { return s->uni[c] > 0 ? s->inter[c] /
 /* The ground-truth parsing map of frame `index`, warped by the draw, classes swapped on a flip. */
 static void warped_truth(const AugmentConfig *aug, const AugmentDraw *d, const char *id, int index, uint8_t *labels) {
     char path[900];
-    snprintf(path, sizeof path, "%s/%s/%05d.png", g_parsing, id, index + 1);
+    snprintf(path, sizeof path, "%s/%s/%05d.png", g_fx.parsing, id, index + 1);
     ImageU8 gt, out;
     Err err;
     if (image_decode_file(path, &gt, &err) != 0) {
@@ -152,7 +137,7 @@ static void warped_truth(const AugmentConfig *aug, const AugmentDraw *d, const c
 static void check_alignment(const char *preset) {
     Err err;
     Dataset d;
-    EXPECT(dataset_open("dfew", g_root, SPLIT_TRAIN, 1, &d, &err) == 0, "%s", err.msg);
+    EXPECT(dataset_open("dfew", g_fx.root, SPLIT_TRAIN, 1, &d, &err) == 0, "%s", err.msg);
     LoaderConfig c = base_config(1);
     c.augment_preset = preset;
     Loader *l;
@@ -183,7 +168,7 @@ static void check_alignment(const char *preset) {
                 clip_source_close(src);
                 FaceTrack track;
                 char path[900];
-                snprintf(path, sizeof path, "%s/%s.txt", g_landmarks, rec->id);
+                snprintf(path, sizeof path, "%s/%s.txt", g_fx.landmarks, rec->id);
                 EXPECT(face_track_read(path, &track, &err) == 0, "%s", err.msg);
                 flipped += draw.flip, unflipped += !draw.flip, rotated += draw.angle != 0;
                 for (int t = 0; t < T; t++) {

@@ -22,31 +22,16 @@
 #include "data/synth.h"
 #include "data/video.h"
 #include "face/render.h"
+#include "mid_fixture.h"
 #include "testlib.h"
 
-enum { T = 6, S = 64 };
-#define PLANE ((size_t)3 * S * S)
+enum { T = MID_T, S = MID_S };
+#define PLANE MID_PLANE
 
-static char g_root[600], g_landmarks[700], g_parsing[700];
+static MidFixture g_fx;
 
-static void make_dataset(void) {
-    SynthConfig c;
-    synth_config_default(&c);
-    c.clips = 40, c.size = 64, c.min_frames = 8, c.max_frames = 16, c.threads = 2, c.seed = 5;
-    snprintf(g_root, sizeof g_root, "%s/dfew", test_tmpdir());
-    snprintf(g_landmarks, sizeof g_landmarks, "%s/synth/landmarks", g_root);
-    snprintf(g_parsing, sizeof g_parsing, "%s/synth/parsing", g_root);
-    Err err;
-    EXPECT(synth_generate(&c, g_root, &err) == 0, "synth: %s", err.msg);
-}
-
-static LoaderConfig base_config(int train) {
-    LoaderConfig c = {.global_batch = 8, .rank = 0, .world = 1, .frames = T, .size = S, .train = train, .seed = 17,
-                      .normalise_clip = 1, .threads = 2, .prefetch = 2, .max_bad_fraction = 0.05f, .uint8 = 1,
-                      .crop_min_area = 0.3f, .mid_streams = LOADER_MID_PARSING | LOADER_MID_LANDMARKS,
-                      .landmarks_dir = g_landmarks};
-    return c;
-}
+static void make_dataset(void) { mid_fixture_make(&g_fx); }
+static LoaderConfig base_config(int train) { return mid_fixture_config(&g_fx, train); }
 
 static int copy_file(const char *from, const char *to, Err *err) {
     char *data;
@@ -77,14 +62,14 @@ static void test_external_parsing(void) {
     snprintf(ext, sizeof ext, "%s/external", test_tmpdir());
     uint8_t zeros[S * S] = {0};
     for (int split = 0; split < 2; split++) {
-        EXPECT(dataset_open("dfew", g_root, split ? SPLIT_TEST : SPLIT_TRAIN, 1, &all, &err) == 0, "%s", err.msg);
+        EXPECT(dataset_open("dfew", g_fx.root, split ? SPLIT_TEST : SPLIT_TRAIN, 1, &all, &err) == 0, "%s", err.msg);
         for (int i = 0; i < all.count; i++) {
             const char *id = all.clips[i].id;
             int by_stem = atoi(id) % 2 == 0, n = frame_count(&all.clips[i]);
             snprintf(to, sizeof to, "%s/%s", ext, id);
             EXPECT(fs_mkdirs(to, &err) == 0, "%s", err.msg);
             for (int f = 1; f <= n; f++) {
-                snprintf(from, sizeof from, "%s/%s/%05d.png", g_parsing, id, f);
+                snprintf(from, sizeof from, "%s/%s/%05d.png", g_fx.parsing, id, f);
                 if (by_stem) snprintf(to, sizeof to, "%s/%s/%s_%05d.png", ext, id, id, f);
                 else snprintf(to, sizeof to, "%s/%s/%05d.png", ext, id, f);
                 EXPECT(copy_file(from, to, &err) == 0, "%s", err.msg);
@@ -98,7 +83,7 @@ static void test_external_parsing(void) {
     }
     for (int train = 1; train >= 0; train--) {
         Dataset d;
-        EXPECT(dataset_open("dfew", g_root, train ? SPLIT_TRAIN : SPLIT_TEST, 1, &d, &err) == 0, "%s", err.msg);
+        EXPECT(dataset_open("dfew", g_fx.root, train ? SPLIT_TRAIN : SPLIT_TEST, 1, &d, &err) == 0, "%s", err.msg);
         LoaderConfig c = base_config(train);
         c.mid_streams = LOADER_MID_PARSING, c.parsing_dir = ext, c.landmarks_dir = NULL; /* no track needed */
         c.augment_preset = "ferv39k";                                                     /* rotations too */
@@ -117,7 +102,7 @@ static void test_external_parsing(void) {
                 flipped += draw.flip;
                 for (int t = 0; t < T; t++, maps++) {
                     ImageU8 gt, out;
-                    snprintf(from, sizeof from, "%s/%s/%05d.png", g_parsing, rec->id, idx[t] + 1);
+                    snprintf(from, sizeof from, "%s/%s/%05d.png", g_fx.parsing, rec->id, idx[t] + 1);
                     EXPECT(image_decode_file(from, &gt, &err) == 0, "%s", err.msg);
                     augment_apply_labels(loader_augment_config(l), &draw, &gt, &out);
                     uint8_t labels[S * S], rgb[S * S * 3];
@@ -139,7 +124,7 @@ static void test_external_parsing(void) {
     }
     /* a value outside 0..10 and a missing map are errors naming the file */
     Dataset d;
-    EXPECT(dataset_open("dfew", g_root, SPLIT_TEST, 1, &d, &err) == 0, "%s", err.msg);
+    EXPECT(dataset_open("dfew", g_fx.root, SPLIT_TEST, 1, &d, &err) == 0, "%s", err.msg);
     const ClipRecord *rec = &d.clips[0];
     int n = frame_count(rec);
     snprintf(to, sizeof to, "%s/%s/%05d.png", ext, rec->id, 1);
@@ -175,7 +160,7 @@ static void test_external_parsing(void) {
 static void test_sharding_dtypes_frames(void) {
     Err err;
     Dataset d;
-    EXPECT(dataset_open("dfew", g_root, SPLIT_TRAIN, 1, &d, &err) == 0, "%s", err.msg);
+    EXPECT(dataset_open("dfew", g_fx.root, SPLIT_TRAIN, 1, &d, &err) == 0, "%s", err.msg);
     LoaderConfig base = base_config(1);
     base.uint8 = 0; /* F32, CLIP-normalised */
     Loader *one;
@@ -237,12 +222,12 @@ static void test_sharding_dtypes_frames(void) {
 static void test_bad_tracks(void) {
     Err err;
     Dataset d;
-    EXPECT(dataset_open("dfew", g_root, SPLIT_TEST, 1, &d, &err) == 0 && d.count >= 5, "%s", err.msg);
+    EXPECT(dataset_open("dfew", g_fx.root, SPLIT_TEST, 1, &d, &err) == 0 && d.count >= 5, "%s", err.msg);
     char dir[700], from[900], to[900];
     snprintf(dir, sizeof dir, "%s/tracks", test_tmpdir());
     EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
     for (int i = 0; i < d.count; i++) {
-        snprintf(from, sizeof from, "%s/%s.txt", g_landmarks, d.clips[i].id);
+        snprintf(from, sizeof from, "%s/%s.txt", g_fx.landmarks, d.clips[i].id);
         snprintf(to, sizeof to, "%s/%s.txt", dir, d.clips[i].id);
         if (i == 1) continue; /* missing */
         if (i == 3) {         /* 3 frame lines */
@@ -283,7 +268,7 @@ static void test_bad_tracks(void) {
                strstr(err.msg, d.clips[1].id),
            "missing track: %s", err.msg);
     /* a track is needed only for what is rendered from it */
-    EXPECT(mid_clip_open(&m, LOADER_MID_PARSING, dir, g_parsing, &d.clips[1], frame_count(&d.clips[1]), &err) == 0,
+    EXPECT(mid_clip_open(&m, LOADER_MID_PARSING, dir, g_fx.parsing, &d.clips[1], frame_count(&d.clips[1]), &err) == 0,
            "external parsing needs no track: %s", err.msg);
     mid_clip_close(&m);
     dataset_free(&d);
@@ -292,7 +277,7 @@ static void test_bad_tracks(void) {
 static void test_bad_configs(void) {
     Err err;
     Dataset d;
-    EXPECT(dataset_open("dfew", g_root, SPLIT_TRAIN, 1, &d, &err) == 0, "%s", err.msg);
+    EXPECT(dataset_open("dfew", g_fx.root, SPLIT_TRAIN, 1, &d, &err) == 0, "%s", err.msg);
     Loader *l;
     LoaderConfig c = base_config(1);
     c.mid_streams = 4;
@@ -318,7 +303,7 @@ static double cpu_now(void) {
 static void test_throughput(void) {
     Err err;
     Dataset d;
-    EXPECT(dataset_open("dfew", g_root, SPLIT_TRAIN, 1, &d, &err) == 0, "%s", err.msg);
+    EXPECT(dataset_open("dfew", g_fx.root, SPLIT_TRAIN, 1, &d, &err) == 0, "%s", err.msg);
     static const int streams[4] = {0, LOADER_MID_LANDMARKS, LOADER_MID_PARSING, 3};
     static const char *names[4] = {"frames only", "+ landmark maps", "+ parsing maps", "+ both maps"};
     double best_wall[4] = {0}, best_cpu[4] = {0};
@@ -326,7 +311,7 @@ static void test_throughput(void) {
         for (int k = 0; k < 4; k++) {
             LoaderConfig c = {.global_batch = 8, .rank = 0, .world = 1, .frames = 16, .size = 224, .train = 1,
                               .seed = 1, .normalise_clip = 1, .threads = 1, .prefetch = 2, .max_bad_fraction = 0.05f,
-                              .mid_streams = streams[k], .landmarks_dir = g_landmarks};
+                              .mid_streams = streams[k], .landmarks_dir = g_fx.landmarks};
             Loader *l;
             EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
             Batch b;
