@@ -216,9 +216,9 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
     r->image_size = jm.image_size;
     int T = cfg->frames, B = o->batch > 0 ? o->batch : 1;
     if (!o->quiet)
-        fprintf(stderr, "predict: %s (%s%s%s), %d frames per window at %d px, %d windows with a face\n", r->params,
+        fprintf(stderr, "predict: %s (%s%s%s), %d frames per window at %d px, %d window%s with a face\n", r->params,
                 r->method, strcmp(r->method, "finecliper") ? "" : " ", strcmp(r->method, "finecliper") ? "" : r->variant,
-                T, jm.image_size, r->windows_with_face);
+                T, jm.image_size, r->windows_with_face, r->windows_with_face == 1 ? "" : "s");
     uint8_t *want = xcalloc((size_t)r->v.frames, 1);
     for (int w = 0; w < r->n_windows; w++)
         for (int t = 0; r->windows[w].face && t < T; t++) want[samples[(size_t)w * T + t]] = 1;
@@ -314,9 +314,9 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
     free(starts), free(ends);
     if (!o->quiet)
         fprintf(stderr, "predict: %s: %d frames, %.2f s (%.2f fps%s), %dx%d upright (rotation %d), a face in %d frames; "
-                        "%d windows, %d with a face\n", o->video, v->frames, v->duration, v->fps,
+                        "%d window%s, %d with a face\n", o->video, v->frames, v->duration, v->fps,
                 v->vfr ? ", variable" : "", v->width, v->height, v->rotation, v->face_frames, r->n_windows,
-                r->windows_with_face);
+                r->n_windows == 1 ? "" : "s", r->windows_with_face);
     if (descs && descriptions_index(descs, err) != 0) rc = -1;
     if (rc == 0 && r->windows_with_face) {
         rc = run_model(o, r, &cfg, descs, samples, err);
