@@ -160,7 +160,9 @@ static int load_run(const char *dir, Run *r, Err *err) {
     if (stat(path, &st) == 0) {
         if (read_json(path, &r->result, err) != 0) return -1;
         if (!cJSON_IsObject(r->result)) return err_set(err, "%s: expected a JSON object", path);
-        r->result_mtime = st.st_mtime;
+        /* when the job finished: result.json's own record, else (older results) the file's time */
+        const cJSON *fin = cJSON_GetObjectItemCaseSensitive(r->result, "finished_unix");
+        r->result_mtime = cJSON_IsNumber(fin) ? (time_t)fin->valuedouble : st.st_mtime;
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(r->result, "status");
         const char *status = cJSON_IsString(s) ? s->valuestring : "done"; /* older results had no status */
         r->status = !strcmp(status, "done") ? RUN_DONE : !strcmp(status, "failed") ? RUN_FAILED : RUN_OTHER;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -272,6 +273,12 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
         cJSON_AddNumberToObject(params, jm->group_names[gi], (double)paramset_group_numel(jm->params, gi));
     cJSON_AddNumberToObject(o, "seed", cfg->seed);
     cJSON_AddNumberToObject(o, "seconds", seconds);
+    /* when the job finished, for provenance (a copied results folder keeps it, unlike file times) */
+    time_t now = time(NULL);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(o, "finished", when);
+    cJSON_AddNumberToObject(o, "finished_unix", (double)now);
     cJSON_AddStringToObject(o, "commit", dfer_git_commit);
     if (opt->command) cJSON_AddStringToObject(o, "command", opt->command);
     char host[256] = "";
