@@ -316,29 +316,10 @@ static void ensure_activations(FineCliper *m, int64_t batch) {
     m->batch = batch;
 }
 
-/* Uploads host doubles into a device tensor of the model dtype (F32 or F64). */
-static void upload_reals(Ops *ops, Tensor t, const double *v, int64_t n) {
-    if (t.dtype == DT_F64) {
-        ops_upload(ops, t.data, v, (size_t)n * sizeof(double));
-        return;
-    }
-    float *f = xmalloc((size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) f[i] = (float)v[i];
-    ops_upload(ops, t.data, f, (size_t)n * sizeof(float));
-    free(f);
-}
-
+/* A small device tensor read back as doubles (malloc'ed). */
 static double *download_reals(Ops *ops, Tensor t) {
-    int64_t n = tensor_numel(&t);
-    double *v = xmalloc((size_t)n * sizeof(double));
-    if (t.dtype == DT_F64) {
-        ops_download(ops, v, t.data, (size_t)n * sizeof(double));
-        return v;
-    }
-    float *f = xmalloc((size_t)n * sizeof(float));
-    ops_download(ops, f, t.data, (size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) v[i] = f[i];
-    free(f);
+    double *v = xmalloc((size_t)tensor_numel(&t) * sizeof(double));
+    ops_download_f64(ops, v, t);
     return v;
 }
 
@@ -383,7 +364,7 @@ static void modality_weights(FineCliper *m, int batch) {
             col[b] = w[(size_t)b * M + i];
             m->weight_host[(size_t)b * FC_MODALITIES + m->mods[i]] = (float)col[b];
         }
-        upload_reals(m->ops, m->weight[m->mods[i]], col, batch);
+        ops_upload_f64(m->ops, m->weight[m->mods[i]], col);
     }
     free(conf), free(w), free(col);
 }
@@ -604,7 +585,7 @@ double finecliper_contrastive_backward(FineCliper *m, int offset, int train, flo
     /* the scale multiplies rows through a tensor of the model dtype: an F32 scalar would round it (F64 checks) */
     double *sv = xmalloc((size_t)G * sizeof(double));
     for (int64_t i = 0; i < G; i++) sv[i] = scale;
-    upload_reals(ops, m->scale_rows, sv, G);
+    ops_upload_f64(ops, m->scale_rows, sv);
     free(sv);
     op_matmul(ops, m->sim, m->all_v, m->all_t, 0, 1, 1.0f, 0.0f);   /* video -> captions */
     op_axpy_rows(ops, m->sim, m->scale_rows, m->sim, 0.0f);
@@ -628,7 +609,7 @@ double finecliper_contrastive_backward(FineCliper *m, int offset, int train, flo
         paramset_download_f64(&m->params, m->idx_logit_scale, 1, &g);
         g += ds / world; /* every rank computes the same value; the group's sum counts it once */
         Tensor gt = paramset_get(&m->params, m->idx_logit_scale)->grad;
-        upload_reals(ops, gt, &g, 1);
+        ops_upload_f64(ops, gt, &g);
     }
     size_t mark = m->scratch.used;
     Tensor dv = arena_tensor(&m->scratch, "contrastive.d_all_video", 2, G, E, 0, 0);

@@ -24,11 +24,10 @@ size_t backward_scratch_bytes(const ClipConfig *c, int64_t clips, int frames, in
 }
 
 double tensor_download_sum(Ops *ops, Tensor t) {
-    size_t n = (size_t)tensor_numel(&t), es = dtype_size(t.dtype);
-    void *host = xmalloc(n * es + 1);
-    ops_download(ops, host, t.data, n * es);
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += es == 8 ? ((double *)host)[i] : ((float *)host)[i];
+    int64_t n = tensor_numel(&t);
+    double *host = xmalloc((size_t)n * sizeof(double) + 1), s = 0;
+    ops_download_f64(ops, host, t);
+    for (int64_t i = 0; i < n; i++) s += host[i];
     free(host);
     return s;
 }

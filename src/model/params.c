@@ -87,28 +87,10 @@ size_t paramset_group_numel(const ParamSet *ps, int group) {
 }
 
 void paramset_upload_f64(ParamSet *ps, int index, const double *values) {
-    const ParamEntry *e = paramset_get(ps, index);
-    int64_t n = tensor_numel(&e->value);
-    if (ps->dtype == DT_F64) {
-        ops_upload(ps->ops, e->value.data, values, (size_t)n * sizeof(double));
-        return;
-    }
-    float *tmp = xmalloc((size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) tmp[i] = (float)values[i];
-    ops_upload(ps->ops, e->value.data, tmp, (size_t)n * sizeof(float));
-    free(tmp);
+    ops_upload_f64(ps->ops, paramset_get(ps, index)->value, values);
 }
 
 void paramset_download_f64(const ParamSet *ps, int index, int grad, double *out) {
     const ParamEntry *e = paramset_get(ps, index);
-    const Tensor *t = grad ? &e->grad : &e->value;
-    int64_t n = tensor_numel(t);
-    if (ps->dtype == DT_F64) {
-        ops_download(ps->ops, out, t->data, (size_t)n * sizeof(double));
-        return;
-    }
-    float *tmp = xmalloc((size_t)n * sizeof(float));
-    ops_download(ps->ops, tmp, t->data, (size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) out[i] = tmp[i];
-    free(tmp);
+    ops_download_f64(ps->ops, out, grad ? e->grad : e->value);
 }

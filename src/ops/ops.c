@@ -77,6 +77,32 @@ void ops_free(Ops *ops, void *ptr) {
 }
 void ops_upload(Ops *ops, void *dst, const void *src, size_t bytes) { ops->vt->upload(ops, dst, src, bytes); }
 void ops_download(Ops *ops, void *dst, const void *src, size_t bytes) { ops->vt->download(ops, dst, src, bytes); }
+void ops_upload_f64(Ops *ops, Tensor t, const double *src) {
+    int64_t n = tensor_numel(&t);
+    CHECK(t.dtype == DT_F64 || t.dtype == DT_F32, "ops_upload_f64: %s is neither F32 nor F64", t.name);
+    if (t.dtype == DT_F64) {
+        ops_upload(ops, t.data, src, (size_t)n * sizeof(double));
+        return;
+    }
+    float *tmp = xmalloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) tmp[i] = (float)src[i];
+    ops_upload(ops, t.data, tmp, (size_t)n * sizeof(float));
+    free(tmp);
+}
+
+void ops_download_f64(Ops *ops, double *dst, Tensor t) {
+    int64_t n = tensor_numel(&t);
+    CHECK(t.dtype == DT_F64 || t.dtype == DT_F32, "ops_download_f64: %s is neither F32 nor F64", t.name);
+    if (t.dtype == DT_F64) {
+        ops_download(ops, dst, t.data, (size_t)n * sizeof(double));
+        return;
+    }
+    float *tmp = xmalloc((size_t)n * sizeof(float));
+    ops_download(ops, tmp, t.data, (size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) dst[i] = tmp[i];
+    free(tmp);
+}
+
 void ops_zero(Ops *ops, Tensor t) { ops->vt->zero(ops, &t); }
 void ops_sync(Ops *ops) { ops->vt->sync(ops); }
 

@@ -41,6 +41,10 @@ void *ops_alloc(Ops *ops, size_t bytes);
 void ops_free(Ops *ops, void *ptr);
 void ops_upload(Ops *ops, void *dst_device, const void *src_host, size_t bytes);
 void ops_download(Ops *ops, void *dst_host, const void *src_device, size_t bytes);
+/* A whole F32 or F64 tensor to or from host doubles (small tensors: parameters
+ * initialised on the host, per-clip weights and losses read back). */
+void ops_upload_f64(Ops *ops, Tensor t, const double *src_host);
+void ops_download_f64(Ops *ops, double *dst_host, Tensor t);
 void ops_zero(Ops *ops, Tensor t);
 /* dst = src on the device (same size). */
 void ops_copy(Ops *ops, Tensor dst, Tensor src);
