@@ -66,18 +66,22 @@ int descriptions_index(Descriptions *d, Err *err) {
     return 0;
 }
 
-const char *descriptions_find(const Descriptions *d, const char *clip_id) {
-    CHECK(d->indexed || d->count == 0, "descriptions_find before descriptions_index");
+int descriptions_lookup(const Descriptions *d, const char *clip_id) {
+    CHECK(d->indexed || d->count == 0, "descriptions_lookup before descriptions_index");
     int lo = 0, hi = d->count - 1;
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2;
-        const Description *e = &d->items[d->order[mid]];
-        int c = strcmp(e->clip, clip_id);
-        if (c == 0) return e->text;
+        int c = strcmp(d->items[d->order[mid]].clip, clip_id);
+        if (c == 0) return d->order[mid];
         if (c < 0) lo = mid + 1;
         else hi = mid - 1;
     }
-    return NULL;
+    return -1;
+}
+
+const char *descriptions_find(const Descriptions *d, const char *clip_id) {
+    int i = descriptions_lookup(d, clip_id);
+    return i < 0 ? NULL : d->items[i].text;
 }
 
 /* ---- parsing ------------------------------------------------------------------------ */

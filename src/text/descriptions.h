@@ -54,6 +54,8 @@ void descriptions_set_text(Descriptions *d, int i, const char *text);
 
 /* The text of a clip, or NULL. d must be indexed (load does it). */
 const char *descriptions_find(const Descriptions *d, const char *clip_id);
+/* The entry index (file order) of a clip, or -1. */
+int descriptions_lookup(const Descriptions *d, const char *clip_id);
 int descriptions_count(const Descriptions *d);
 /* Entry i in file order, 0 <= i < count. */
 const Description *descriptions_at(const Descriptions *d, int i);

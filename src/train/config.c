@@ -241,7 +241,7 @@ int config_set(Config *c, const char *assignment, Err *err) {
 }
 
 const char *config_unbuilt(const Config *c) {
-    (void)c;
+    if (!strcmp(c->device, "cuda")) return "train.device = cuda: the CUDA training path is not built yet (use cpu or auto)";
     return NULL;
 }
 

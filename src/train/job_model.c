@@ -55,30 +55,30 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
     } else if (clip_text_view_stretched(&m->clip, &m->desc_clip, err) != 0) {
         return err_prefix(err, "the description encoder (model.long_clip unset, stretching the CLIP's positions): ");
     }
-    char path[CFG_STR + 64];
+    const char *path = m->desc_path;
     if (m->descs) { /* given in memory (job_model_create_with) */
-        snprintf(path, sizeof path, "%s", m->descs->source[0] ? m->descs->source : "descriptions");
+        if (m->descs->source[0]) path = m->descs->source;
     } else {
-        if (cfg->descriptions[0]) snprintf(path, sizeof path, "%s", cfg->descriptions);
-        else snprintf(path, sizeof path, "%s/dfer_prep/descriptions.jsonl", cfg->root);
         m->descs = xcalloc(1, sizeof *m->descs);
         if (descriptions_load(path, m->descs, err) != 0)
             return err_prefix(err, "the high level needs per-clip descriptions (model.descriptions; `dfer prep` "
                                    "writes them): ");
     }
-    /* L_d: the longest description (first EOT + 1), so every step runs one fixed length */
-    int ctx = m->desc_clip.cfg.context_length, longest = 2;
-    int32_t *ids = xmalloc((size_t)ctx * sizeof(int32_t));
-    for (int i = 0; i < descriptions_count(m->descs); i++) {
+    /* Every description tokenized once, here: L_d, the longest (first EOT + 1), makes every step run one
+     * fixed length, and the rows [count, L_d] (zeros after the EOT) are what the steps copy. */
+    int ctx = m->desc_clip.cfg.context_length, longest = 2, count = descriptions_count(m->descs);
+    int32_t *ids = xmalloc(((size_t)count + 1) * ctx * sizeof(int32_t));
+    for (int i = 0; i < count; i++) {
         const Description *d = descriptions_at(m->descs, i);
-        if (clip_tokenize_padded(tok, d->text, ctx, 1, ids, err) != 0) {
+        if (clip_tokenize_padded(tok, d->text, ctx, 1, ids + (size_t)i * ctx, err) != 0) {
             free(ids);
             return err_prefix(err, "%s:%d (clip %s): ", path, d->line, d->clip);
         }
-        int len = clip_eot_position(ids, ctx) + 1;
+        int len = clip_eot_position(ids + (size_t)i * ctx, ctx) + 1;
         if (len > longest) longest = len;
     }
-    free(ids);
+    for (int i = 0; i < count; i++) memmove(ids + (size_t)i * longest, ids + (size_t)i * ctx, (size_t)longest * sizeof(int32_t));
+    m->desc_all = xrealloc(ids, ((size_t)count + 1) * longest * sizeof(int32_t));
     fc->description_length = longest;
     return 0;
 }
@@ -93,8 +93,9 @@ int job_model_create_with(const Config *cfg, int num_classes, struct Description
     snprintf(m->method, sizeof m->method, "%s", cfg->method);
     m->num_classes = num_classes;
     m->f64 = !strcmp(cfg->dtype, "f64");
-    if (!strcmp(cfg->device, "cuda")) {
-        err_set(err, "train.device = cuda: the CUDA training path is not built yet (use cpu or auto)");
+    const char *unbuilt = config_unbuilt(cfg); /* eval and predict reach here without config_validate */
+    if (unbuilt) {
+        err_set(err, "%s", unbuilt);
         goto fail;
     }
     if (ops_create(BACKEND_CPU, cfg->threads, &m->ops, err) != 0) goto fail;
@@ -110,6 +111,9 @@ int job_model_create_with(const Config *cfg, int num_classes, struct Description
     char (*texts)[512] = xcalloc((size_t)num_classes, 512);
     int32_t *pos = xcalloc((size_t)num_classes * ctx, sizeof(int32_t)), *neg = xcalloc((size_t)num_classes * ctx, sizeof(int32_t));
     if (!strcmp(cfg->method, "finecliper")) {
+        /* the high level's and the contrastive captions' descriptions, wherever they are read */
+        if (cfg->descriptions[0]) snprintf(m->desc_path, sizeof m->desc_path, "%s", cfg->descriptions);
+        else snprintf(m->desc_path, sizeof m->desc_path, "%s/dfer_prep/descriptions.jsonl", cfg->root);
         FineCliperConfig fc;
         finecliper_config_default(&fc);
         fc.frames = cfg->frames;
@@ -127,8 +131,6 @@ int job_model_create_with(const Config *cfg, int num_classes, struct Description
             fc.caption_length = m->clip.cfg.context_length;
             snprintf(m->captions, sizeof m->captions, "%s", cfg->captions);
         }
-        if (cfg->descriptions[0]) snprintf(m->desc_path, sizeof m->desc_path, "%s", cfg->descriptions);
-        else snprintf(m->desc_path, sizeof m->desc_path, "%s/dfer_prep/descriptions.jsonl", cfg->root);
         for (int c = 0; c < num_classes; c++) {
             if (emoclip) snprintf(texts[c], 512, "%s", prompt_emoclip(c));
             else prompt_positive(cfg->prompt, c, texts[c], 512);
@@ -219,22 +221,34 @@ int job_model_check_dataset(JobModel *m, const Dataset *d, Err *err) {
     return 0;
 }
 
-void job_model_contrastive_forward(JobModel *m, const JobInputs *in, int batch, int global) {
-    CHECK(m->contrastive, "the model was not configured with train.objective = contrastive");
-    int ctx = m->clip.cfg.context_length;
-    if (batch > m->cap_cap) {
-        m->cap_ids = xrealloc(m->cap_ids, (size_t)batch * ctx * sizeof(int32_t));
-        m->cap_cap = batch;
+/* Token ids [B, context] of one text per clip (truncated to the context) into *buf (grown to fit).
+ * The texts were checked to exist before training (job_model_check_dataset). */
+static const int32_t *tokenize_batch(const JobModel *m, const char *const *texts, const char *const *clip_ids,
+                                     int batch, int context, const char *what, int32_t **buf, int *cap) {
+    if (batch > *cap) {
+        *buf = xrealloc(*buf, (size_t)batch * context * sizeof(int32_t));
+        *cap = batch;
     }
     for (int b = 0; b < batch; b++) {
-        const char *cap = in->captions ? in->captions[b] : NULL;
-        const char *text = caption_from_description(m, cap) ? descriptions_find(m->descs, in->clip_ids[b]) : cap;
-        CHECK(text, "clip %s has no caption", in->clip_ids[b]);
+        CHECK(texts[b], "clip %s has no %s", clip_ids[b], what);
         Err err = {0};
-        CHECK(clip_tokenize_padded(m->tok, text, ctx, 1, m->cap_ids + (size_t)b * ctx, &err) == 0,
-              "caption of clip %s: %s", in->clip_ids[b], err.msg);
+        CHECK(clip_tokenize_padded(m->tok, texts[b], context, 1, *buf + (size_t)b * context, &err) == 0,
+              "%s of clip %s: %s", what, clip_ids[b], err.msg);
     }
-    finecliper_contrastive_forward(m->impl, in->frames, m->cap_ids, batch, global);
+    return *buf;
+}
+
+void job_model_contrastive_forward(JobModel *m, const JobInputs *in, int batch, int global) {
+    CHECK(m->contrastive, "the model was not configured with train.objective = contrastive");
+    const char **texts = xmalloc((size_t)batch * sizeof *texts);
+    for (int b = 0; b < batch; b++) {
+        const char *cap = in->captions ? in->captions[b] : NULL;
+        texts[b] = caption_from_description(m, cap) ? descriptions_find(m->descs, in->clip_ids[b]) : cap;
+    }
+    const int32_t *ids = tokenize_batch(m, texts, in->clip_ids, batch, m->clip.cfg.context_length, "caption",
+                                        &m->cap_ids, &m->cap_cap);
+    free((void *)texts);
+    finecliper_contrastive_forward(m->impl, in->frames, ids, batch, global);
 }
 
 void job_model_contrastive_tensors(JobModel *m, Tensor *local_v, Tensor *local_t, Tensor *all_v, Tensor *all_t) {
@@ -246,21 +260,18 @@ double job_model_contrastive_backward(JobModel *m, int offset, int train, float 
     return finecliper_contrastive_backward(m->impl, offset, train, grad_scale, world);
 }
 
-size_t job_model_trainable(const JobModel *m) { return m->params ? m->params->numel : 0; }
-
-/* Token ids [B, desc context] of the batch's descriptions (checked to exist before training). */
+/* Token ids [B, desc context] of the batch's descriptions: rows of the ones tokenized at creation. */
 static const int32_t *description_ids(JobModel *m, const char *const *clip_ids, int batch) {
-    int ctx = m->desc_clip.cfg.context_length;
+    int ctx = m->desc_clip.cfg.context_length, len = ((FineCliper *)m->impl)->cfg.description_length;
     if (batch > m->desc_cap) {
         m->desc_ids = xrealloc(m->desc_ids, (size_t)batch * ctx * sizeof(int32_t));
         m->desc_cap = batch;
     }
+    memset(m->desc_ids, 0, (size_t)batch * ctx * sizeof(int32_t));
     for (int b = 0; b < batch; b++) {
-        const char *text = descriptions_find(m->descs, clip_ids[b]);
-        CHECK(text, "clip %s has no description in %s", clip_ids[b], m->descs->source);
-        Err err = {0};
-        CHECK(clip_tokenize_padded(m->tok, text, ctx, 1, m->desc_ids + (size_t)b * ctx, &err) == 0,
-              "description of clip %s: %s", clip_ids[b], err.msg);
+        int i = descriptions_lookup(m->descs, clip_ids[b]);
+        CHECK(i >= 0, "clip %s has no description in %s", clip_ids[b], m->descs->source);
+        memcpy(m->desc_ids + (size_t)b * ctx, m->desc_all + (size_t)i * len, (size_t)len * sizeof(int32_t));
     }
     return m->desc_ids;
 }
@@ -293,6 +304,7 @@ void job_model_free(JobModel *m) {
     free(m->descs);
     if (m->tok) clip_tokenizer_free(m->tok);
     free(m->desc_ids);
+    free(m->desc_all);
     free(m->cap_ids);
     if (m->clip.params) clip_model_free(&m->clip);
     ops_destroy(m->ops);

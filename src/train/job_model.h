@@ -30,6 +30,7 @@ typedef struct JobModel {
     ClipModel desc_clip;   /* Long-CLIP, or a stretched view of clip */
     struct Descriptions *descs;
     struct ClipTokenizer *tok;
+    int32_t *desc_all;     /* [descriptions, L_d] every description's token ids, tokenized once */
     int32_t *desc_ids;     /* [batch cap, desc context] per-step scratch */
     int desc_cap;
     /* contrastive training (the zero-shot setting) */
@@ -80,8 +81,6 @@ void job_model_contrastive_forward(JobModel *m, const JobInputs *in, int batch, 
 /* local [B,E] and gathered [G,E] features: video, then caption */
 void job_model_contrastive_tensors(JobModel *m, Tensor *local_v, Tensor *local_t, Tensor *all_v, Tensor *all_t);
 double job_model_contrastive_backward(JobModel *m, int offset, int train, float grad_scale, int world);
-/* Trainable parameters in total (the variant's count: paper Tab. 1 reports 13, 19, 14, 20 M on B/16). */
-size_t job_model_trainable(const JobModel *m);
 void job_model_free(JobModel *m);
 /* The optimiser a run configures for this model: its kind, one learning rate per
  * group (optim.lr lists them in group order; a shorter list repeats its last),
