@@ -3,15 +3,12 @@
  * level and `dfer refine` read. */
 #include <dirent.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "core/fsutil.h"
-#include "face/face_track.h"
-#include "text/descriptions.h"
 #include "text/verbalize.h"
 
 static void usage(void) {

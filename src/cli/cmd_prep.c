@@ -22,6 +22,7 @@
 #include "core/version.h"
 #include "data/dataset.h"
 #include "face/landmarks.h"
+#include "io/json_file.h"
 #include "mpi/dist.h"
 #include "text/verbalize.h"
 
@@ -63,8 +64,8 @@ typedef struct Prep {
     int count;
     pthread_mutex_t mu;
     pthread_cond_t progress;
-    int next, finished, computed, workers_done;
-    int64_t n[N_COUNT];
+    int next, workers_done;
+    int64_t n[N_COUNT]; /* n[N_CLIPS]: clips finished; minus n[N_SKIPPED]: clips computed or failed */
     double d[D_COUNT];
 } Prep;
 
@@ -154,8 +155,6 @@ static void *worker(void *arg) {
         for (int i = 0; i < D_COUNT; i++) p->d[i] += d[i];
         p->n[N_CLIPS]++;
         p->n[rc < 0 ? N_FAILED : rc ? N_SKIPPED : N_DONE]++;
-        p->finished++;
-        p->computed += rc != 1;
         pthread_cond_signal(&p->progress);
     }
     p->workers_done++;
@@ -163,11 +162,6 @@ static void *worker(void *arg) {
     pthread_mutex_unlock(&p->mu);
     dlib_detector_free(det);
     return NULL;
-}
-
-static void fmt_eta(double seconds, char *buf, size_t n) {
-    long s = seconds > 0 && seconds < 1e9 ? (long)seconds : 0;
-    snprintf(buf, n, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
 }
 
 /* Rank 0's progress line: rewritten in place on a terminal, else a line every
@@ -183,7 +177,7 @@ static void progress(int64_t done, int64_t total, double t0, double *last, int f
     *last = now;
     double rate = done / (now - t0 > 1e-9 ? now - t0 : 1e-9);
     char eta[32];
-    fmt_eta(rate > 0 ? (double)(total - done) / rate : 0, eta, sizeof eta);
+    time_format_hms(rate > 0 ? (double)(total - done) / rate : 0, eta, sizeof eta);
     printf("%sprep: %lld/%lld clips %.2f clips/s ETA %s%s", tty ? "\r" : "", (long long)done, (long long)total, rate,
            eta, tty && !final ? "" : "\n");
     fflush(stdout);
@@ -283,15 +277,10 @@ static int summarise(const char *argv_line, const char *kind, const char *root, 
         else cJSON_AddNullToObject(g, "nme_all_frames");
         cJSON_AddNumberToObject(g, "detection_rate", n[N_GT_ALL] ? (double)n[N_GT_DET] / n[N_GT_ALL] : 0);
     }
-    char *text = cJSON_Print(o);
-    CHECK(text != NULL, "cJSON_Print");
     char path[8192];
     snprintf(path, sizeof path, "%s/prep_summary.json", out);
-    size_t len = strlen(text);
-    text[len] = '\n'; /* cJSON's text ends in a NUL we may overwrite: the length is passed */
-    int rc = fs_write_atomic(path, text, len + 1, err);
+    int rc = json_write_atomic(path, o, err);
     if (rc == 0) printf("prep: wrote %s\n", path);
-    free(text);
     cJSON_Delete(o);
     return rc;
 }
@@ -313,17 +302,16 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
     pthread_t *tid = xmalloc((size_t)threads * sizeof *tid);
     double t0 = time_now(), last = t0;
     for (int i = 0; i < threads; i++) CHECK(pthread_create(&tid[i], NULL, worker, p) == 0, "prep worker thread");
-    int reported = 0, computed_seen = 0;
-    int64_t global = 0;
+    int64_t reported = 0, computed_seen = 0, global = 0;
     pthread_mutex_lock(&p->mu);
-    while (p->workers_done < threads || reported < p->finished) {
-        if (reported == p->finished) {
+    while (p->workers_done < threads || reported < p->n[N_CLIPS]) {
+        if (reported == p->n[N_CLIPS]) {
             struct timespec ts;
             CHECK_SYS(clock_gettime(CLOCK_REALTIME, &ts));
             ts.tv_sec += 1;
             pthread_cond_timedwait(&p->progress, &p->mu, &ts);
         }
-        int finished = p->finished, computed = p->computed;
+        int64_t finished = p->n[N_CLIPS], computed = finished - p->n[N_SKIPPED];
         pthread_mutex_unlock(&p->mu);
         for (; computed_seen < computed; computed_seen++) global = job_counter_next(&counter) + 1;
         reported = finished;

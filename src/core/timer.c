@@ -1,10 +1,16 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/timer.h"
 
+#include <stdio.h>
 #include <time.h>
 
 double time_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void time_format_hms(double seconds, char *buf, size_t n) {
+    long s = seconds > 0 && seconds < 1e9 ? (long)seconds : 0; /* also NaN: the conversion must be defined */
+    snprintf(buf, n, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
 }

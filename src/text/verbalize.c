@@ -108,6 +108,9 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The baseline: the median of the first n / 6 usable frames, 1 to 5 of them. */
+static int baseline_frames(int n) { return n / 6 < 1 ? 1 : n / 6 > 5 ? 5 : n / 6; }
+
 /* ---- changes ----------------------------------------------------------------------- */
 
 typedef struct Change {
@@ -119,7 +122,7 @@ typedef struct Change {
 
 static void analyse(const Frame *fr, int n, int frames, int feature, Change *ch) {
     const Feature *F = &k_features[feature];
-    int nb = n / 6 < 1 ? 1 : n / 6 > 5 ? 5 : n / 6, h = F->window / 2;
+    int nb = baseline_frames(n), h = F->window / 2;
     double *d = xmalloc((size_t)n * sizeof *d), w[8];
     for (int k = 0; k < nb; k++) w[k] = fr[k].f[feature];
     double base = median(w, nb);
@@ -229,15 +232,14 @@ static int count_words(const char *s) {
 
 static const char *adverb(double score) { return score >= 4 ? "strongly" : score >= 2 ? "clearly" : "slightly"; }
 
-static void phrase(const Change *c, char *buf, size_t n) {
-    const Feature *F = &k_features[c->feature];
-    snprintf(buf, n, "%s %s %s", c->sign > 0 ? F->subject_up : F->subject_down, adverb(c->score),
-             c->sign > 0 ? F->verb_up : F->verb_down);
-}
-
 static const char *subject_of(const Change *c) {
     const Feature *F = &k_features[c->feature];
     return c->sign > 0 ? F->subject_up : F->subject_down;
+}
+
+static const char *verb_of(const Change *c) {
+    const Feature *F = &k_features[c->feature];
+    return c->sign > 0 ? F->verb_up : F->verb_down;
 }
 
 /* "At the beginning the mouth corners clearly rise, and the eyebrows slightly
@@ -266,16 +268,14 @@ static void timing_sentence(const Change *c, int n, int third, char *out, size_t
     size_t off = (size_t)snprintf(out, cap, "%s", when[third]);
     for (int k = 0, g = 0; k < m; k++) {
         const Change *ch = &c[idx[k]];
-        const Feature *F = &k_features[ch->feature];
-        const char *verb = ch->sign > 0 ? F->verb_up : F->verb_down;
         if (k > 0 && !strcmp(subject_of(ch), subject_of(&c[idx[k - 1]]))) {
-            off += (size_t)snprintf(out + off, off < cap ? cap - off : 0, " and %s %s", adverb(ch->score), verb);
+            off += (size_t)snprintf(out + off, off < cap ? cap - off : 0, " and %s %s", adverb(ch->score), verb_of(ch));
             continue;
         }
         g++;
         const char *sep = g == 1 ? " " : g < groups ? ", " : joined ? ", and " : " and ";
         off += (size_t)snprintf(out + off, off < cap ? cap - off : 0, "%s%s %s %s", sep, subject_of(ch),
-                                adverb(ch->score), verb);
+                                adverb(ch->score), verb_of(ch));
     }
     if (off + 1 < cap) snprintf(out + off, cap - off, ".");
 }
@@ -291,7 +291,7 @@ int verbalize_landmarks(const float *xy, int frames, char *out, size_t cap) {
         return -1;
     }
     double w[8];
-    int nb = n / 6 < 1 ? 1 : n / 6 > 5 ? 5 : n / 6;
+    int nb = baseline_frames(n);
     for (int k = 0; k < nb; k++) w[k] = fr[k].iod;
     double iod0 = median(w, nb);
     for (int i = 0; i < n; i++) fr[i].f[F_HEAD_X] /= iod0, fr[i].f[F_HEAD_Y] /= iod0;
@@ -337,9 +337,8 @@ int verbalize_landmarks(const float *xy, int frames, char *out, size_t cap) {
     else if (nf)
         for (int i = 0; i < nf; i++)
             if (!face[i].holds) {
-                const Feature *F = &k_features[face[i].feature];
                 snprintf(tx.s[S_HOLD], sizeof tx.s[0], "By the end the movement of %s fades while the rest holds.",
-                         face[i].sign > 0 ? F->subject_up : F->subject_down);
+                         subject_of(&face[i]));
                 break;
             }
     if (nf) {
@@ -358,11 +357,10 @@ int verbalize_landmarks(const float *xy, int frames, char *out, size_t cap) {
     if (blinks)
         snprintf(extra + off, sizeof extra - off, "%sThe eyes blink %s.", off ? " " : "", blinks <= 3 ? times[blinks] : "several times");
     snprintf(tx.s[S_EXTRA], sizeof tx.s[0], "%s", extra);
-    if (has_head) {
-        char p[120];
-        phrase(&head, p, sizeof p);
-        snprintf(tx.s[S_HEAD], sizeof tx.s[0], "%c%s during the clip.", 'T', p + 1);
-    } else snprintf(tx.s[S_HEAD], sizeof tx.s[0], "The head stays nearly still.");
+    if (has_head) /* every head feature's subject is "the head" */
+        snprintf(tx.s[S_HEAD], sizeof tx.s[0], "The head %s %s during the clip.", adverb(head.score), verb_of(&head));
+    else
+        snprintf(tx.s[S_HEAD], sizeof tx.s[0], "The head stays nearly still.");
 
     static const int priority[] = {S_T0, S_T1, S_T2, S_HOLD, S_HEAD, S_EXTRA, S_STILL, S_OPEN};
     int total = 0;

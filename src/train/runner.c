@@ -8,6 +8,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/stop.h"
+#include "io/json_file.h"
 #include "train/matrix.h"
 #include "train/table.h"
 #include "train/trainer.h"
@@ -44,11 +45,10 @@ static void record_failure(const Job *j, const char *dir, const char *message) {
     cJSON *o = job_identity(j);
     cJSON_AddStringToObject(o, "status", "failed");
     cJSON_AddStringToObject(o, "error", message);
-    char *s = cJSON_Print(o), path[8300];
+    char path[8300];
     Err err;
     snprintf(path, sizeof path, "%s/result.json", dir);
-    if (fs_mkdirs(dir, &err) != 0 || fs_write_atomic(path, s, strlen(s), &err) != 0) log_error("%s", err.msg);
-    free(s);
+    if (fs_mkdirs(dir, &err) != 0 || json_write_atomic(path, o, &err) != 0) log_error("%s", err.msg);
     cJSON_Delete(o);
 }
 
@@ -133,10 +133,9 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         }
         cJSON *arr = cJSON_CreateArray();
         for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, job_identity(&jobs[i]));
-        char *s = cJSON_Print(arr), path[4200];
+        char path[4200];
         snprintf(path, sizeof path, "%s/jobs.json", results);
-        int rc = fs_write_atomic(path, s, strlen(s), err);
-        free(s);
+        int rc = json_write_atomic(path, arr, err);
         cJSON_Delete(arr);
         if (rc) return -1;
         log_info("matrix %s: %d jobs, %d group%s of %d rank%s, results in %s", m.name, n, g.count, g.count > 1 ? "s" : "",

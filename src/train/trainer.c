@@ -16,6 +16,7 @@
 #include "core/version.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "io/json_file.h"
 #include "io/safetensors.h"
 #include "train/job_model.h"
 #include "train/metrics.h"
@@ -167,12 +168,6 @@ static void append_line(const char *dir, const char *file, const char *line) {
     fclose(f);
 }
 
-static void fmt_eta(double seconds, char *buf, size_t n) {
-    if (!isfinite(seconds) || seconds < 0) seconds = 0;
-    long s = (long)seconds;
-    snprintf(buf, n, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-}
-
 /* ---- evaluation -------------------------------------------------------------------------- */
 
 /* The model's inputs for a batch: frames, the middle level's maps when the
@@ -197,15 +192,25 @@ static double contrastive_step(JobModel *jm, const JobInputs *in, int n, Group *
     return job_model_contrastive_backward(jm, g->rank * n, 1, 1.0f / (float)global, g->size) / g->size;
 }
 
-/* What the loader must deliver for the model's middle level; the tracks
- * directory defaults to `dfer prep`'s output beside the dataset. */
-static void loader_mid_config(LoaderConfig *lc, const JobModel *jm, const Config *cfg, char *landmarks, size_t n) {
-    lc->mid_streams = jm->mid_streams;
-    if (!jm->mid_streams) return;
-    if (cfg->landmarks[0]) snprintf(landmarks, n, "%s", cfg->landmarks);
-    else snprintf(landmarks, n, "%s/dfer_prep/landmarks", cfg->root);
-    lc->landmarks_dir = landmarks;
-    lc->parsing_dir = cfg->parsing[0] ? cfg->parsing : NULL;
+/* The loader of a run: training (global batch train.batch, augmentation) or evaluation (train.eval_batch,
+ * rounded down to a multiple of the ranks, at least one clip per rank), the method's normalisation, and
+ * what the model's middle level needs; the tracks directory defaults to `dfer prep`'s output beside the
+ * dataset (written into landmarks[n], which must outlive the loader). */
+static LoaderConfig run_loader_config(const Config *cfg, const JobModel *jm, const Group *g, int train, char *landmarks,
+                                      size_t n) {
+    int eval_batch = cfg->eval_batch - cfg->eval_batch % g->size;
+    LoaderConfig lc = {.global_batch = train ? cfg->batch : (eval_batch < g->size ? g->size : eval_batch),
+                       .rank = g->rank, .world = g->size, .frames = cfg->frames, .size = jm->image_size,
+                       .train = train, .seed = (uint64_t)cfg->seed, .normalise_clip = job_model_normalise_clip(jm, cfg),
+                       .threads = cfg->loader_threads, .prefetch = 2, .max_bad_fraction = cfg->max_bad_fraction,
+                       .f64 = jm->f64, .crop_min_area = cfg->crop_min_area, .mid_streams = jm->mid_streams};
+    if (jm->mid_streams) {
+        if (cfg->landmarks[0]) snprintf(landmarks, n, "%s", cfg->landmarks);
+        else snprintf(landmarks, n, "%s/dfer_prep/landmarks", cfg->root);
+        lc.landmarks_dir = landmarks;
+        lc.parsing_dir = cfg->parsing[0] ? cfg->parsing : NULL;
+    }
+    return lc;
 }
 
 static int evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int epoch, Confusion *cm, double *loss_out,
@@ -284,11 +289,9 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     cJSON_AddStringToObject(o, "host", host);
-    char *s = cJSON_Print(o);
     char path[4096];
     path_in(path, sizeof path, opt->out_dir, "result.json");
-    int rc = fs_write_atomic(path, s, strlen(s), err);
-    free(s);
+    int rc = json_write_atomic(path, o, err);
     cJSON_Delete(o);
     return rc;
 }
@@ -372,17 +375,9 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     if (job_model_check_dataset(&jm, &train, err) != 0 || (!contrastive && job_model_check_dataset(&jm, &test, err) != 0))
         goto done;
     if (optimizer_create(jm.params, &oc, &optim, err) != 0) goto done;
-    LoaderConfig lc = {.global_batch = cfg->batch, .rank = g->rank, .world = g->size, .frames = cfg->frames,
-                       .size = jm.image_size, .train = 1, .seed = (uint64_t)cfg->seed,
-                       .normalise_clip = job_model_normalise_clip(&jm, cfg), .threads = cfg->loader_threads,
-                       .prefetch = 2, .max_bad_fraction = cfg->max_bad_fraction, .f64 = jm.f64,
-                       .crop_min_area = cfg->crop_min_area};
-    loader_mid_config(&lc, &jm, cfg, landmarks, sizeof landmarks);
+    LoaderConfig lc = run_loader_config(cfg, &jm, g, 1, landmarks, sizeof landmarks);
     if (loader_create(&train, &lc, &tl, err) != 0) goto done;
-    LoaderConfig ec = lc;
-    ec.global_batch = cfg->eval_batch - cfg->eval_batch % g->size;
-    if (ec.global_batch < g->size) ec.global_batch = g->size;
-    ec.train = 0;
+    LoaderConfig ec = run_loader_config(cfg, &jm, g, 0, landmarks, sizeof landmarks);
     if (loader_create(&test, &ec, &el, err) != 0) goto done;
 
     Position pos = {.best_war = -1, .best_epoch = -1};
@@ -455,7 +450,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
                 double rate = (double)pos.step * cfg->batch / (now - t_epoch);
                 double eta = (now - t_start) / fmax(1e-9, done_frac - 0) * (1 - done_frac);
                 char eta_s[32];
-                fmt_eta(eta, eta_s, sizeof eta_s);
+                time_format_hms(eta, eta_s, sizeof eta_s);
                 log_info("epoch %d/%d step %d/%d loss %.4f lr %.3g grad-norm %.3g %.1f clips/s ETA %s", pos.epoch + 1,
                          cfg->epochs, pos.step, steps, loss_window / window, oc.lr[0] * lr_factor, norm, rate, eta_s);
                 char line[512];
@@ -555,12 +550,8 @@ int eval_run(const char *run_dir, const char *eval_dataset, const char *eval_roo
     }
     int rc = -1;
     Loader *el = NULL;
-    LoaderConfig ec = {.global_batch = g->size * (cfg.eval_batch / g->size > 0 ? cfg.eval_batch / g->size : 1),
-                       .rank = g->rank, .world = g->size, .frames = cfg.frames, .size = jm.image_size, .train = 0,
-                       .seed = (uint64_t)cfg.seed, .normalise_clip = job_model_normalise_clip(&jm, &cfg),
-                       .threads = cfg.loader_threads, .prefetch = 2, .max_bad_fraction = cfg.max_bad_fraction, .f64 = jm.f64};
     char landmarks[CFG_STR + 64];
-    loader_mid_config(&ec, &jm, &cfg, landmarks, sizeof landmarks);
+    LoaderConfig ec = run_loader_config(&cfg, &jm, g, 0, landmarks, sizeof landmarks);
     if (job_model_check_dataset(&jm, &test, err) != 0) goto out;
     if (loader_create(&test, &ec, &el, err) != 0) goto out;
     Confusion cm;

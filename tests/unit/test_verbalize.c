@@ -14,6 +14,7 @@
 #include "data/classes.h"
 #include "data/synth.h"
 #include "data/synth_face.h"
+#include "face/face_track.h"
 #include "testlib.h"
 #include "text/refine.h"
 #include "text/verbalize.h"
@@ -140,30 +141,6 @@ static void test_bad_input(void) {
 
 /* ---- the synthetic benchmark ----------------------------------------------------------- */
 
-/* A landmark file: one line per frame, 136 numbers. Returns frames, or -1. */
-static int read_track(const char *path, float **xy) {
-    char *data;
-    size_t len;
-    Err err;
-    if (fs_read_all(path, &data, &len, &err)) return -1;
-    int frames = 0, cap = 16;
-    *xy = malloc(sizeof(float) * 136 * (size_t)cap);
-    for (char *p = data; *p;) {
-        char *end;
-        int k = 0;
-        if (frames == cap) *xy = realloc(*xy, sizeof(float) * 136 * (size_t)(cap *= 2));
-        for (; k < 136; k++, p = end) {
-            (*xy)[frames * 136 + k] = strtof(p, &end);
-            if (end == p) break;
-        }
-        if (k < 136) break;
-        frames++;
-        while (*p == ' ' || *p == '\n' || *p == '\r') p++;
-    }
-    free(data);
-    return frames;
-}
-
 static void test_synth_benchmark(void) {
     SynthConfig c;
     synth_config_default(&c);
@@ -188,21 +165,25 @@ static void test_synth_benchmark(void) {
         const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(o, "id"));
         int label = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "label"));
         snprintf(path, sizeof path, "%s/synth/landmarks/%s.txt", dir, id);
-        float *xy = NULL;
-        int frames = read_track(path, &xy);
-        EXPECT(frames >= c.min_frames, "%s: %d frames", path, frames);
+        FaceTrack track;
+        if (face_track_read(path, &track, &err) != 0) {
+            EXPECT(0, "%s", err.msg);
+            cJSON_Delete(o);
+            continue;
+        }
+        EXPECT(track.frames >= c.min_frames, "%s: %d frames", path, track.frames);
         char text[1024];
         if (verbose()) printf("%s %s:", id, k_class_names[label]);
-        describe(xy, frames, text, sizeof text);
+        describe(track.xy, track.frames, text, sizeof text);
         char again[1024];
-        verbalize_landmarks(xy, frames, again, sizeof again);
+        verbalize_landmarks(track.xy, track.frames, again, sizeof again);
         EXPECT(!strcmp(text, again), "not deterministic: %s", id);
         n[label]++, total++;
         corners_up[label] += mentions(text, "the mouth corners", "rise");
         corners_down[label] += mentions(text, "the mouth corners", "turn down");
         brows_up[label] += mentions(text, "the eyebrows", "rise");
         opens[label] += mentions(text, "the lips", "part");
-        free(xy);
+        face_track_free(&track);
         cJSON_Delete(o);
     }
     free(meta);
