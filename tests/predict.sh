@@ -204,7 +204,8 @@ check windows "$tmp/vfr.json" "$tmp/vfr.mp4" 2 1 >/dev/null || fail "variable fr
 [ "$(check field "$tmp/vfr.json" "d['variable_frame_rate']")" = True ] || fail "variable frame rate not reported"
 echo "variable frame rate: frames per window $(check field "$tmp/vfr.json" "[w['frames'] for w in d['windows']]") over $(check field "$tmp/vfr.json" "d['duration']") s"
 predict --checkpoint "$tmp/dc" --video "$tmp/vfr.mp4" --csv >"$tmp/vfr.csv" || fail "--csv"
-echo "csv: $(check csv "$tmp/vfr.csv" "$tmp/vfr.json") rows, one per window" || fail "--csv rows"
+rows=$(check csv "$tmp/vfr.csv" "$tmp/vfr.json") || fail "--csv rows"
+echo "csv: $rows rows, one per window"
 predict --checkpoint "$tmp/fc" --video "$tmp/noface.mp4" --csv >"$tmp/noface.csv" && check csv "$tmp/noface.csv" "$tmp/noface.json" >/dev/null \
   || fail "--csv without faces"
 

@@ -41,16 +41,6 @@ static void usage(void) {
            "or model, named; 2 usage error.\n");
 }
 
-static void top3(const PredictResult *r, const double *p, int *out) {
-    int used[DFER_MAX_CLASSES] = {0};
-    for (int k = 0; k < 3; k++) {
-        out[k] = -1;
-        for (int c = 0; c < r->num_classes; c++)
-            if (!used[c] && (out[k] < 0 || p[c] > p[out[k]])) out[k] = c;
-        if (out[k] >= 0) used[out[k]] = 1;
-    }
-}
-
 static double share(const PredictWindow *w) { return w->frames ? (double)w->face_frames / w->frames : 0.0; }
 
 static cJSON *probs_json(const PredictResult *r, const double *p) {
@@ -142,7 +132,7 @@ static void print_table(const PredictResult *r) {
             continue;
         }
         int t[3];
-        top3(r, w->probs, t);
+        predict_top3(r, w->probs, t);
         for (int k = 0; k < 3 && t[k] >= 0; k++) printf("%s%s %.3f", k ? ", " : "", r->classes[t[k]], w->probs[t[k]]);
         printf("\n");
     }
@@ -151,7 +141,7 @@ static void print_table(const PredictResult *r) {
         return;
     }
     int t[3];
-    top3(r, r->clip_probs, t);
+    predict_top3(r, r->clip_probs, t);
     printf("\nclip: %s (", r->classes[r->clip_top]);
     for (int k = 0; k < 3 && t[k] >= 0; k++) printf("%s%s %.3f", k ? ", " : "", r->classes[t[k]], r->clip_probs[t[k]]);
     printf("; mean of %d window%s with a face)\n", r->windows_with_face, r->windows_with_face == 1 ? "" : "s");

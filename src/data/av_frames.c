@@ -31,6 +31,22 @@ int av_decoder_open(AvDecoder *d, AVFormatContext *fmt, int probe_streams, const
     return 0;
 }
 
+int av_video_open(const char *path, AVFormatContext **fmt, AvDecoder *dec, Err *err) {
+    av_quiet_logs();
+    *fmt = NULL;
+    int rc = avformat_open_input(fmt, path, NULL, NULL);
+    if (rc < 0) {
+        char msg[128];
+        av_strerror(rc, msg, sizeof msg);
+        return err_set(err, "%s: cannot open video: %s", path, msg);
+    }
+    if (av_decoder_open(dec, *fmt, 1, path, err) != 0) {
+        avformat_close_input(fmt);
+        return -1;
+    }
+    return 0;
+}
+
 int av_decoder_next(AvDecoder *d, AVFrame *frame, Err *err) {
     (void)err;
     for (;;) {

@@ -29,6 +29,9 @@ typedef struct AvDecoder {
 /* fmt stays owned by the caller. */
 /* probe_streams: run avformat_find_stream_info (videos); single images skip it. */
 int av_decoder_open(AvDecoder *d, AVFormatContext *fmt, int probe_streams, const char *label, Err *err);
+/* Opens a video file's container and its first video stream's decoder (with stream probing);
+ * errors name the path. Close with av_decoder_close and avformat_close_input. */
+int av_video_open(const char *path, AVFormatContext **fmt, AvDecoder *dec, Err *err);
 /* 0: a frame; 1: end of stream; -1: error (a corrupt packet at the end counts as the end). */
 int av_decoder_next(AvDecoder *d, AVFrame *frame, Err *err);
 void av_decoder_close(AvDecoder *d);

@@ -23,14 +23,6 @@ typedef struct Slot {
     int32_t *labels, *indices;
 } Slot;
 
-/* A palette as the batch stores it: per channel and index value, the
- * uint8 byte or the F32 value image_to_chw_float would give for that byte
- * (same expression, so a coloured map = the RGB image converted). */
-typedef struct MapLut {
-    float f[3][256];
-    uint8_t u[3][256];
-} MapLut;
-
 typedef struct Task {
     int slot, j;
 } Task;
@@ -50,7 +42,7 @@ struct Loader {
     int stop;
     int bad, seen;
     size_t sample_floats;
-    MapLut parsing_lut, dots_lut; /* FaceXFormer's palette; {black, yellow} */
+    FaceMapLut parsing_lut, dots_lut; /* FaceXFormer's palette; {black, yellow} */
 };
 
 static size_t elem(const Loader *l) { return l->cfg.uint8 ? 1 : l->cfg.f64 ? sizeof(double) : sizeof(float); }
@@ -92,7 +84,7 @@ static void write_image(const Loader *l, const ImageU8 *img, void *dst, int t, c
 }
 
 /* An index map [S*S] coloured through lut into sample slot t of dst ([T,3,S,S], the batch's dtype). */
-static void write_indexed(const Loader *l, const uint8_t *idx, const MapLut *lut, void *dst, int t) {
+static void write_indexed(const Loader *l, const uint8_t *idx, const FaceMapLut *lut, void *dst, int t) {
     size_t n = (size_t)l->cfg.size * l->cfg.size;
     for (int c = 0; c < 3; c++) {
         size_t at = (size_t)t * 3 * n + c * n;
@@ -169,18 +161,6 @@ static int load_clip(Loader *l, int index, void *dst, void *parsing, void *landm
     free(frames);
     free(idx);
     return rc;
-}
-
-/* colours [count][3] for index values 0..count-1, black above. */
-static void build_lut(const Loader *l, const uint8_t (*colours)[3], int count, MapLut *lut) {
-    const float *mean, *std;
-    batch_norm(l, &mean, &std);
-    for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++) {
-            uint8_t byte = v < count ? colours[v][c] : 0;
-            lut->u[c][v] = byte;
-            lut->f[c][v] = ((float)byte / 255.0f - mean[c]) / std[c];
-        }
 }
 
 static int position_index(const Loader *l, long pos) {
@@ -283,9 +263,10 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
     augment_preset(cfg->augment_preset ? cfg->augment_preset : d->kind, cfg->size, cfg->train, &l->aug);
     if (cfg->crop_min_area > 0) l->aug.crop_min_area = cfg->crop_min_area;
     if (cfg->mid_streams) {
-        const uint8_t dots[2][3] = {{0, 0, 0}, {k_face_dot_rgb[0], k_face_dot_rgb[1], k_face_dot_rgb[2]}};
-        build_lut(l, k_face_palette, FACE_CLASSES, &l->parsing_lut);
-        build_lut(l, dots, 2, &l->dots_lut);
+        const float *mean, *std;
+        batch_norm(l, &mean, &std);
+        face_map_lut_init(&l->parsing_lut, FACE_MAP_PARSING, mean, std);
+        face_map_lut_init(&l->dots_lut, FACE_MAP_DOTS, mean, std);
     }
     l->order = xmalloc((size_t)d->count * sizeof(int32_t));
     int depth = l->cfg.prefetch + 1; /* +1: the slot the caller holds */

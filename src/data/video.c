@@ -26,28 +26,12 @@ int is_frame_image_name(const char *name) {
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int open_video(const char *path, AVFormatContext **fmt, AvDecoder *dec, Err *err) {
-    av_quiet_logs();
-    *fmt = NULL;
-    int rc = avformat_open_input(fmt, path, NULL, NULL);
-    if (rc < 0) {
-        char msg[128];
-        av_strerror(rc, msg, sizeof msg);
-        return err_set(err, "%s: cannot open video: %s", path, msg);
-    }
-    if (av_decoder_open(dec, *fmt, 1, path, err) != 0) {
-        avformat_close_input(fmt);
-        return -1;
-    }
-    return 0;
-}
-
 /* Decodes the whole video once: the real frame count, and the stream's size
  * and frame rate (any of the outputs may be NULL). */
 static int scan_video(const char *path, int *count, int *width, int *height, double *fps, Err *err) {
     AVFormatContext *fmt;
     AvDecoder dec;
-    if (open_video(path, &fmt, &dec, err) != 0) return -1;
+    if (av_video_open(path, &fmt, &dec, err) != 0) return -1;
     AVStream *st = fmt->streams[dec.stream];
     if (width) *width = st->codecpar->width;
     if (height) *height = st->codecpar->height;
@@ -149,7 +133,7 @@ int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *o
     /* video: one forward pass, keeping the frames that are asked for */
     AVFormatContext *fmt;
     AvDecoder dec;
-    if (open_video(c->path, &fmt, &dec, err) != 0) return -1;
+    if (av_video_open(c->path, &fmt, &dec, err) != 0) return -1;
     int max_index = 0;
     for (int i = 0; i < n; i++) max_index = indices[i] > max_index ? indices[i] : max_index;
     AVFrame *frame = av_frame_alloc();

@@ -197,3 +197,20 @@ void face_render_parsing(const float *xy68, int w, int h, uint8_t *labels) {
     for (int y = 0; y < h; y++) memcpy(labels + (size_t)y * w, data + (size_t)y * stride, (size_t)w);
     cairo_surface_destroy(surf);
 }
+
+void face_map_lut_init(FaceMapLut *lut, FaceMapKind kind, const float mean[3], const float std[3]) {
+    const uint8_t dots[2][3] = {{0, 0, 0}, {k_face_dot_rgb[0], k_face_dot_rgb[1], k_face_dot_rgb[2]}};
+    const uint8_t(*colours)[3] = kind == FACE_MAP_PARSING ? k_face_palette : dots;
+    int count = kind == FACE_MAP_PARSING ? FACE_CLASSES : 2;
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) {
+            uint8_t byte = v < count ? colours[v][c] : 0;
+            lut->u[c][v] = byte;
+            lut->f[c][v] = ((float)byte / 255.0f - mean[c]) / std[c];
+        }
+}
+
+void face_map_to_chw(const FaceMapLut *lut, const uint8_t *idx, size_t n, float *chw) {
+    for (int c = 0; c < 3; c++)
+        for (size_t i = 0; i < n; i++) chw[c * n + i] = lut->f[c][idx[i]];
+}

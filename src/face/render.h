@@ -13,6 +13,7 @@
 #ifndef DFER_FACE_RENDER_H
 #define DFER_FACE_RENDER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define FACE_CLASSES 11
@@ -62,6 +63,20 @@ void face_render_landmark_dots(const float *xy68, int w, int h, uint8_t *rgb);
  * the palette {black, k_face_dot_rgb}, written straight into model inputs). */
 void face_render_landmark_mask(const float *xy68, int w, int h, uint8_t *mask);
 extern const uint8_t k_face_dot_rgb[3];
+
+/* An index map's colours as model inputs store them (parsing maps: the
+ * palette; landmark masks: {black, k_face_dot_rgb}): per channel and index
+ * value, the byte, and the F32 value (byte / 255 - mean) / std, the expression
+ * of image_to_chw_float, so a coloured map equals the RGB image converted.
+ * Index values without a colour are black. */
+typedef struct FaceMapLut {
+    float f[3][256];
+    uint8_t u[3][256];
+} FaceMapLut;
+typedef enum { FACE_MAP_PARSING = 0, FACE_MAP_DOTS = 1 } FaceMapKind;
+void face_map_lut_init(FaceMapLut *lut, FaceMapKind kind, const float mean[3], const float std[3]);
+/* idx [n] through the LUT into F32 planes chw [3, n]. */
+void face_map_to_chw(const FaceMapLut *lut, const uint8_t *idx, size_t n, float *chw);
 
 /* iBUG-68's left-right mirror: point i of a face is point k_face_mirror[i] of
  * its mirror image (0 <-> 16, 17 <-> 26, 36 <-> 45, 48 <-> 54, ...; the

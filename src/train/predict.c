@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "core/fsutil.h"
-#include "core/timer.h"
 #include "data/preprocess.h"
 #include "data/sampler.h"
 #include "face/face_track.h"
@@ -36,6 +35,16 @@ void predict_windows(double duration, double window_s, double stride_s, double *
         (*ends)[i] = k == 1 ? duration : fmin(i * stride_s + window_s, duration);
     }
     *n = k;
+}
+
+void predict_top3(const PredictResult *r, const double *probs, int top[3]) {
+    int used[DFER_MAX_CLASSES] = {0};
+    for (int k = 0; k < 3; k++) {
+        top[k] = -1;
+        for (int c = 0; c < r->num_classes; c++)
+            if (!used[c] && (top[k] < 0 || probs[c] > probs[top[k]])) top[k] = c;
+        if (top[k] >= 0) used[top[k]] = 1;
+    }
 }
 
 int predict_run_classes(const char *run_dir, const char *dataset, const char **names, int *n, Err *err) {
@@ -90,19 +99,20 @@ static void window_frames(const FaceVideo *v, const PredictWindow *w, int last_w
     *first = a, *last = b;
 }
 
-/* The T sampled frames of a window (segment centres over its face frames); returns 0 when it has none. */
+/* The T sampled frames of a window (segment centres over its face frames, each of which has a
+ * smoothed box: its own detection); returns the number of face frames (0: nothing sampled). */
 static int window_sample(const FaceVideo *v, int first, int last, int T, int *out) {
-    int n = 0;
-    for (int f = first; f < last; f++) n += v->det[f] && v->has_smooth[f];
-    if (!n) return 0;
-    int *faces = xmalloc((size_t)n * sizeof(int)), *idx = xmalloc((size_t)T * sizeof(int));
-    n = 0;
+    int *faces = xmalloc((size_t)(last > first ? last - first : 1) * sizeof(int)), n = 0;
     for (int f = first; f < last; f++)
-        if (v->det[f] && v->has_smooth[f]) faces[n++] = f;
-    sample_frame_indices(n, T, 0, NULL, idx);
-    for (int t = 0; t < T; t++) out[t] = faces[idx[t]];
-    free(faces), free(idx);
-    return 1;
+        if (v->det[f]) faces[n++] = f;
+    if (n) {
+        int *idx = xmalloc((size_t)T * sizeof(int));
+        sample_frame_indices(n, T, 0, NULL, idx);
+        for (int t = 0; t < T; t++) out[t] = faces[idx[t]];
+        free(idx);
+    }
+    free(faces);
+    return n;
 }
 
 /* The high level's text for a window: its landmark tracks, frames without a face missing. */
@@ -126,7 +136,7 @@ static char *window_description(const FaceVideo *v, int first, int last) {
 typedef struct Inputs {
     int T, R, f64, streams;
     float mean[3], std[3];
-    float lut_parsing[3][FACE_CLASSES], lut_dots[3][2];
+    FaceMapLut lut_parsing, lut_dots; /* the loader's colouring of the maps */
     void *frames, *parsing, *landmarks;
     float *chw; /* [3,R,R] scratch */
     uint8_t *labels;
@@ -139,11 +149,9 @@ static void put_plane(const Inputs *in, void *dst, size_t at, const float *src, 
 }
 
 /* An index map through a LUT (the loader's colouring of parsing and landmark maps) into sample slot at. */
-static void put_indexed(Inputs *in, void *dst, size_t at, const uint8_t *idx, const float *lut, int values) {
+static void put_indexed(Inputs *in, void *dst, size_t at, const uint8_t *idx, const FaceMapLut *lut) {
     size_t n = (size_t)in->R * in->R;
-    for (int c = 0; c < 3; c++) {
-        for (size_t i = 0; i < n; i++) in->chw[c * n + i] = lut[c * values + idx[i]];
-    }
+    face_map_to_chw(lut, idx, n, in->chw);
     put_plane(in, dst, at, in->chw, 3 * n);
 }
 
@@ -159,11 +167,11 @@ static void fill_window(Inputs *in, const FaceVideo *v, const ImageU8 *crops, co
         face_video_crop_points(v, f, in->R, q);
         if (in->streams & FC_MID_PARSING) {
             face_render_parsing(q, in->R, in->R, in->labels);
-            put_indexed(in, in->parsing, at, in->labels, &in->lut_parsing[0][0], FACE_CLASSES);
+            put_indexed(in, in->parsing, at, in->labels, &in->lut_parsing);
         }
         if (in->streams & FC_MID_LANDMARKS) {
             face_render_landmark_mask(q, in->R, in->R, in->labels);
-            put_indexed(in, in->landmarks, at, in->labels, &in->lut_dots[0][0], 2);
+            put_indexed(in, in->landmarks, at, in->labels, &in->lut_dots);
         }
     }
 }
@@ -173,11 +181,8 @@ static void inputs_init(Inputs *in, const JobModel *jm, const Config *cfg, int b
     in->T = cfg->frames, in->R = jm->image_size, in->f64 = jm->f64, in->streams = jm->mid_streams;
     int clip = job_model_normalise_clip(jm, cfg);
     for (int c = 0; c < 3; c++) in->mean[c] = clip ? k_clip_mean[c] : 0.0f, in->std[c] = clip ? k_clip_std[c] : 1.0f;
-    for (int c = 0; c < 3; c++) {
-        for (int v = 0; v < FACE_CLASSES; v++) in->lut_parsing[c][v] = ((float)k_face_palette[v][c] / 255.0f - in->mean[c]) / in->std[c];
-        in->lut_dots[c][0] = (0.0f - in->mean[c]) / in->std[c];
-        in->lut_dots[c][1] = ((float)k_face_dot_rgb[c] / 255.0f - in->mean[c]) / in->std[c];
-    }
+    face_map_lut_init(&in->lut_parsing, FACE_MAP_PARSING, in->mean, in->std);
+    face_map_lut_init(&in->lut_dots, FACE_MAP_DOTS, in->mean, in->std);
     size_t bytes = (size_t)batch * in->T * 3 * in->R * in->R * (in->f64 ? sizeof(double) : sizeof(float));
     in->frames = xcalloc(bytes, 1);
     if (in->streams & FC_MID_PARSING) in->parsing = xcalloc(bytes, 1);
@@ -213,7 +218,6 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
                      const int *samples, Err *err) {
     JobModel jm;
     if (job_model_load_run(o->run_dir, cfg, r->num_classes, descs, o->best, &jm, NULL, 0, err) != 0) return -1;
-    r->image_size = jm.image_size;
     int T = cfg->frames, B = o->batch > 0 ? o->batch : 1;
     if (!o->quiet)
         fprintf(stderr, "predict: %s (%s%s%s), %d frames per window at %d px, %d window%s with a face\n", r->params,
@@ -260,7 +264,6 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
 int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
     memset(r, 0, sizeof *r);
     r->clip_top = -1;
-    double t_start = time_now();
     snprintf(r->run, sizeof r->run, "%s", o->run_dir);
     snprintf(r->video, sizeof r->video, "%s", o->video);
     /* the run first: a bad run directory fails before the video is scanned */
@@ -301,8 +304,8 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
         int first, last;
         window_frames(v, pw, w == r->n_windows - 1, &first, &last);
         pw->frames = last - first;
-        for (int f = first; f < last; f++) pw->face_frames += v->det[f];
-        pw->face = window_sample(v, first, last, T, samples + (size_t)w * T);
+        pw->face_frames = window_sample(v, first, last, T, samples + (size_t)w * T);
+        pw->face = pw->face_frames > 0;
         r->windows_with_face += pw->face;
         if (high && pw->face) {
             char id[32];
@@ -330,6 +333,5 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
             for (int c = 0; c < r->num_classes; c++) r->clip_probs[c] += r->windows[w].probs[c] / r->windows_with_face;
     if (r->windows_with_face) r->clip_top = argmax(r->clip_probs, r->num_classes);
     if (o->annotate && predict_annotate(r, o->annotate, err) != 0) return -1;
-    r->seconds = time_now() - t_start;
     return 0;
 }

@@ -52,14 +52,12 @@ typedef struct PredictResult {
     int num_classes;
     const char *classes[DFER_MAX_CLASSES];
     int frames_per_window;           /* the run's data.frames */
-    int image_size;
     FaceVideo v;                     /* the decoded video's times, faces and crops */
     int n_windows;
     PredictWindow *windows;
     int windows_with_face;
     double clip_probs[DFER_MAX_CLASSES];
     int clip_top;                    /* -1 when no window has a face */
-    double seconds;
 } PredictResult;
 
 void predict_options_default(PredictOptions *o);
@@ -68,6 +66,8 @@ void predict_result_free(PredictResult *r);
 
 /* The window spans of a video of `duration` seconds: starts/ends [*n] (allocated). */
 void predict_windows(double duration, double window_s, double stride_s, double **starts, double **ends, int *n);
+/* The indices of the three most probable of r's classes, best first (-1 past num_classes). */
+void predict_top3(const PredictResult *r, const double *probs, int top[3]);
 /* The classes of a run: result.json's "classes", else the dataset's (config); errors name the path. */
 int predict_run_classes(const char *run_dir, const char *dataset, const char **names, int *n, Err *err);
 

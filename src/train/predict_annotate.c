@@ -43,7 +43,8 @@ static void from_cairo(const uint32_t *px, int stride_px, int W, int H, uint8_t 
         }
 }
 
-static void draw_frame(cairo_t *cr, const PredictResult *r, int f, int W, int H) {
+/* size: the font size predict_annotate set on cr */
+static void draw_frame(cairo_t *cr, const PredictResult *r, int f, int W, int H, double size) {
     const FaceVideo *v = &r->v;
     double unit = fmax(1.0, fmin(W, H) / 160.0);
     if (v->has_smooth[f]) {
@@ -60,20 +61,13 @@ static void draw_frame(cairo_t *cr, const PredictResult *r, int f, int W, int H)
     if (w >= 0) {
         const PredictWindow *pw = &r->windows[w];
         snprintf(lines[n++], sizeof lines[0], "%.1f-%.1f s", pw->start_s, pw->end_s);
+        int top[3] = {-1, -1, -1};
         if (!pw->face) snprintf(lines[n++], sizeof lines[0], "no face");
-        int used[DFER_MAX_CLASSES] = {0};
-        for (int k = 0; pw->face && k < 3 && k < r->num_classes; k++) {
-            int best = -1;
-            for (int c = 0; c < r->num_classes; c++)
-                if (!used[c] && (best < 0 || pw->probs[c] > pw->probs[best])) best = c;
-            used[best] = 1;
-            snprintf(lines[n++], sizeof lines[0], "%s %.0f%%", r->classes[best], 100 * pw->probs[best]);
-        }
+        else predict_top3(r, pw->probs, top);
+        for (int k = 0; pw->face && k < 3 && top[k] >= 0; k++)
+            snprintf(lines[n++], sizeof lines[0], "%s %.0f%%", r->classes[top[k]], 100 * pw->probs[top[k]]);
     }
-    double size = fmax(8.0, fmin(W, H) / 16.0), pad = 0.3 * size;
-    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-    cairo_set_font_size(cr, size);
-    double width = 0;
+    double pad = 0.3 * size, width = 0;
     for (int i = 0; i < n; i++) {
         cairo_text_extents_t e;
         cairo_text_extents(cr, lines[i], &e);
@@ -106,6 +100,9 @@ int predict_annotate(const PredictResult *r, const char *out_path, Err *err) {
     }
     cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
     cairo_t *cr = cairo_create(surf);
+    double font = fmax(8.0, fmin(W, H) / 16.0);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    cairo_set_font_size(cr, font);
     int stride_px = cairo_image_surface_get_stride(surf) / 4, rc = 0;
     uint8_t *rgb = xmalloc((size_t)W * H * 3 + 1);
     for (int f = 0; f < v->frames && rc == 0; f++) {
@@ -120,7 +117,7 @@ int predict_annotate(const PredictResult *r, const char *out_path, Err *err) {
         to_cairo(&img, (uint32_t *)cairo_image_surface_get_data(surf), stride_px, W, H);
         image_free(&img);
         cairo_surface_mark_dirty(surf);
-        draw_frame(cr, r, f, W, H);
+        draw_frame(cr, r, f, W, H, font);
         cairo_surface_flush(surf);
         from_cairo((const uint32_t *)cairo_image_surface_get_data(surf), stride_px, W, H, rgb);
         rc = video_writer_add_frame(vw, rgb, err);

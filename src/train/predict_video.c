@@ -63,16 +63,7 @@ int video_reader_open(const char *path, VideoReader **out, Err *err) {
     if (!fs_exists(path)) return err_set(err, "%s: no such video file", path);
     VideoReader *r = xcalloc(1, sizeof *r);
     r->path = xstrdup(path);
-    av_quiet_logs();
-    int rc = avformat_open_input(&r->fmt, path, NULL, NULL);
-    if (rc < 0) {
-        char msg[128];
-        av_strerror(rc, msg, sizeof msg);
-        err_set(err, "%s: cannot open the video (not a format FFmpeg reads?): %s", path, msg);
-        video_reader_close(r);
-        return -1;
-    }
-    if (av_decoder_open(&r->dec, r->fmt, 1, path, err) != 0) {
+    if (av_video_open(path, &r->fmt, &r->dec, err) != 0) { /* it closes what it opened */
         video_reader_close(r);
         return -1;
     }
@@ -86,10 +77,8 @@ int video_reader_open(const char *path, VideoReader **out, Err *err) {
     return 0;
 }
 
-int video_reader_rotation(const VideoReader *r) { return r->rotation; }
-double video_reader_nominal_fps(const VideoReader *r) { return r->nominal_fps; }
-
-void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out) {
+/* Rotates clockwise by deg (0, 90, 180, 270) into out (allocated). */
+static void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out) {
     int w = in->width, h = in->height;
     int ow = deg == 90 || deg == 270 ? h : w, oh = deg == 90 || deg == 270 ? w : h;
     image_alloc(out, ow, oh);
@@ -184,9 +173,10 @@ void face_video_config_default(FaceVideoConfig *c) {
 
 typedef struct Pending {
     ImageU8 img;
+    ImageU8 small; /* the detection image when the frame is scaled down, else empty */
     DlibBox boxes[MAX_BOXES];
-    int n;
-    float scale; /* detection image = frame * scale */
+    int n, pick;   /* boxes found; the one followed, or -1 */
+    float scale;   /* detection image = frame * scale */
     int rc;
     Err err;
 } Pending;
@@ -195,7 +185,6 @@ static void grow(FaceVideo *v, int need, int *cap) {
     if (need <= *cap) return;
     while (*cap < need) *cap = *cap ? 2 * *cap : 256;
     v->t = xrealloc(v->t, (size_t)*cap * sizeof *v->t);
-    v->dur = xrealloc(v->dur, (size_t)*cap * sizeof *v->dur);
     v->det = xrealloc(v->det, (size_t)*cap);
     v->box = xrealloc(v->box, (size_t)*cap * 4 * sizeof(float));
     v->xy = xrealloc(v->xy, (size_t)*cap * 2 * FACE_POINTS * sizeof(float));
@@ -213,32 +202,30 @@ static const ImageU8 *detect_image(const ImageU8 *img, ImageU8 *small, float *sc
     return small;
 }
 
-/* Detects the faces of a chunk of frames (in parallel), then follows one (in order). */
+/* Detects the faces of a chunk of frames (in parallel), then follows one (in order). The
+ * detection images (p[i].small) are kept for the landmarks; the caller frees them. */
 static int process_chunk(DlibDetector **dets, int threads, const FaceVideoConfig *cfg, Pending *p, int n,
                          FaceVideo *v, int first, float *last_box, int *have_last, Err *err) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {
         DlibDetector *det = dets[omp_get_thread_num()];
-        ImageU8 small = {0};
-        const ImageU8 *im = detect_image(&p[i].img, &small, &p[i].scale);
+        const ImageU8 *im = detect_image(&p[i].img, &p[i].small, &p[i].scale);
         p[i].n = 0, p[i].rc = 0;
         for (int up = 0; up <= cfg->upsample && p[i].n == 0 && p[i].rc == 0; up++) {
             int k = dlib_detect(det, im->rgb, im->width, im->height, 3 * im->width, up, p[i].boxes, MAX_BOXES, &p[i].err);
             if (k < 0) p[i].rc = -1;
             else p[i].n = k > MAX_BOXES ? MAX_BOXES : k;
         }
-        image_free(&small);
     }
     /* the pick depends on the previous frame's: in order */
-    int pick[64];
     for (int i = 0; i < n; i++) {
         if (p[i].rc) return err_set(err, "%s", p[i].err.msg);
-        pick[i] = -1;
+        p[i].pick = -1;
         if (!p[i].n) continue;
         float prev[4];
         for (int k = 0; k < 4; k++) prev[k] = last_box[k] * p[i].scale;
-        pick[i] = face_pick_box(p[i].boxes, p[i].n, *have_last ? prev : NULL);
-        const DlibBox *b = &p[i].boxes[pick[i]];
+        p[i].pick = face_pick_box(p[i].boxes, p[i].n, *have_last ? prev : NULL);
+        const DlibBox *b = &p[i].boxes[p[i].pick];
         float s = p[i].scale;
         last_box[0] = b->x0 / s, last_box[1] = b->y0 / s, last_box[2] = b->x1 / s, last_box[3] = b->y1 / s;
         *have_last = 1;
@@ -247,22 +234,19 @@ static int process_chunk(DlibDetector **dets, int threads, const FaceVideoConfig
     for (int i = 0; i < n; i++) {
         int f = first + i;
         float *box = v->box + (size_t)f * 4, *xy = v->xy + (size_t)f * 2 * FACE_POINTS;
-        v->det[f] = pick[i] >= 0;
-        if (pick[i] < 0) {
+        v->det[f] = p[i].pick >= 0;
+        if (p[i].pick < 0) {
             memset(box, 0, 4 * sizeof(float));
             for (int k = 0; k < 2 * FACE_POINTS; k++) xy[k] = NAN;
             continue;
         }
         DlibDetector *det = dets[omp_get_thread_num()];
-        ImageU8 small = {0};
-        float s;
-        const ImageU8 *im = detect_image(&p[i].img, &small, &s);
-        const DlibBox *b = &p[i].boxes[pick[i]];
-        float bb[4] = {b->x0, b->y0, b->x1, b->y1};
+        const ImageU8 *im = p[i].small.rgb ? &p[i].small : &p[i].img;
+        const DlibBox *b = &p[i].boxes[p[i].pick];
+        float bb[4] = {b->x0, b->y0, b->x1, b->y1}, s = p[i].scale;
         if (dlib_landmarks(det, im->rgb, im->width, im->height, 3 * im->width, bb, xy, &p[i].err) != 0) p[i].rc = -1;
         for (int k = 0; k < 2 * FACE_POINTS; k++) xy[k] /= s;
         for (int k = 0; k < 4; k++) box[k] = bb[k] / s;
-        image_free(&small);
     }
     for (int i = 0; i < n; i++)
         if (p[i].rc) return err_set(err, "%s", p[i].err.msg);
@@ -313,30 +297,31 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
     Pending *p = xcalloc((size_t)chunk, sizeof *p);
     float last_box[4] = {0};
     int have_last = 0, end = 0;
+    double last_dur = 0;
     while (rc == 0 && !end) {
         int n = 0;
         while (n < chunk) {
-            double t, d;
-            int got = video_reader_next(r, &p[n].img, &t, &d, err);
+            double t;
+            int got = video_reader_next(r, &p[n].img, &t, &last_dur, err);
             if (got < 0) rc = -1;
             if (got != 0) {
                 end = 1;
                 break;
             }
             grow(v, v->frames + n + 1, &cap);
-            v->t[v->frames + n] = t, v->dur[v->frames + n] = d;
+            v->t[v->frames + n] = t;
             n++;
         }
         if (rc == 0 && n) rc = process_chunk(dets, threads, cfg, p, n, v, v->frames, last_box, &have_last, err);
-        if (n && !v->frames) v->width = p[0].img.width, v->height = p[0].img.height;
-        for (int i = 0; i < n; i++) image_free(&p[i].img);
+        for (int i = 0; i < n; i++) image_free(&p[i].img), image_free(&p[i].small);
         v->frames += n;
     }
     if (rc == 0 && !v->frames) rc = err_set(err, "%s: no frame could be decoded", path);
     if (rc == 0) {
-        v->rotation = video_reader_rotation(r);
-        v->nominal_fps = video_reader_nominal_fps(r);
-        v->duration = v->t[v->frames - 1] + v->dur[v->frames - 1];
+        v->width = r->width, v->height = r->height;
+        v->rotation = r->rotation;
+        v->nominal_fps = r->nominal_fps;
+        v->duration = v->t[v->frames - 1] + last_dur;
         v->fps = v->duration > 0 ? v->frames / v->duration : 0;
         double lo = INFINITY, hi = 0;
         for (int f = 1; f < v->frames; f++) {
@@ -392,7 +377,7 @@ void face_video_crop_points(const FaceVideo *v, int f, int size, float *xy68) {
 }
 
 void face_video_free(FaceVideo *v) {
-    free(v->t), free(v->dur), free(v->det), free(v->box), free(v->xy);
+    free(v->t), free(v->det), free(v->box), free(v->xy);
     free(v->has_smooth), free(v->smooth), free(v->crop);
     memset(v, 0, sizeof *v);
 }

@@ -44,16 +44,10 @@
 typedef struct VideoReader VideoReader;
 /* Errors name the path: missing file, a folder, no video stream, no decodable frame. */
 int video_reader_open(const char *path, VideoReader **out, Err *err);
-/* The clockwise rotation applied to every frame: 0, 90, 180 or 270. */
-int video_reader_rotation(const VideoReader *r);
-/* The stream's nominal frame rate (0 when unknown). */
-double video_reader_nominal_fps(const VideoReader *r);
 /* The next frame, upright (img allocated; image_free it), its time (seconds from
  * the first frame) and duration. Returns 0, 1 at the end, or -1. */
 int video_reader_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err *err);
 void video_reader_close(VideoReader *r);
-/* Rotates clockwise by deg (0, 90, 180, 270) into out (allocated). */
-void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out);
 
 /* ---- the face of every frame ---- */
 typedef struct FaceVideoConfig {
@@ -69,7 +63,7 @@ typedef struct FaceVideo {
     double duration, fps;      /* fps: frames / duration */
     double nominal_fps;
     int vfr;                   /* frame intervals differ by more than 10% */
-    double *t, *dur;           /* [frames] */
+    double *t;                 /* [frames] */
     uint8_t *det;              /* [frames] 1: a face was detected in this frame */
     int face_frames;
     float *box;                /* [frames, 4] the detected box (x0 y0 x1 y1) */
