@@ -13,25 +13,8 @@ pgid=
 cleanup() { [ -n "$pgid" ] && pkill -KILL -s "$pgid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-"$dfer" synth --layout dfew --clips 24 --size 48 --min-frames 6 --max-frames 10 --seed 6 --out "$tmp/data" 2>/dev/null
-"$dfer" init --arch tiny --seed 1 --out "$tmp/clip.safetensors" >/dev/null
-cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
-cat >"$tmp/matrix.ini" <<INI
-[matrix]
-name = restart-test
-ranks_per_job = 2
-methods = finecliper=$src/configs/synth/finecliper.ini, dfer_clip=$src/configs/synth/dfer_clip.ini
-datasets = dfew=$tmp/data
-folds = 1, 2
-backbones = tiny=$tmp/clip.safetensors
-[set]
-train.epochs = 4
-train.batch = 4
-train.eval_batch = 8
-data.frames = 2
-train.threads = 1
-data.loader_threads = 1
-INI
+. "$src/tests/lib/matrix_fixture.sh"
+matrix_fixture name=restart-test ranks_per_job=2 methods="finecliper dfer_clip" epochs=4
 mpi=(mpirun --oversubscribe --mca btl self,vader -np 4 "$dfer" matrix "$tmp/matrix.ini")
 "${mpi[@]}" --results "$tmp/full" >"$tmp/full.log" 2>&1
 grep -q "\[group 0\] job" "$tmp/full.log" && grep -q "\[group 1\] job" "$tmp/full.log" \

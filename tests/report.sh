@@ -20,28 +20,10 @@ tmp=$(mktemp -d /tmp/dfer-report-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 start=$SECONDS
+. "$src/tests/lib/matrix_fixture.sh"
 
 # ---- a small real matrix -------------------------------------------------------------------
-"$dfer" synth --layout dfew --clips 24 --size 48 --min-frames 6 --max-frames 10 --seed 6 --out "$tmp/data" 2>/dev/null
-"$dfer" init --arch tiny --seed 1 --out "$tmp/clip.safetensors" >/dev/null
-cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
-cat >"$tmp/matrix.ini" <<INI
-[matrix]
-name = report-test
-ranks_per_job = 1
-methods = finecliper=$src/configs/synth/finecliper.ini, dfer_clip=$src/configs/synth/dfer_clip.ini
-datasets = dfew=$tmp/data
-folds = 1, 2
-backbones = tiny=$tmp/clip.safetensors
-[set]
-train.epochs = 2
-train.batch = 4
-train.eval_batch = 8
-train.log_every = 2
-data.frames = 2
-train.threads = 1
-data.loader_threads = 1
-INI
+matrix_fixture name=report-test ranks_per_job=1 methods="finecliper dfer_clip" epochs=2 set="train.log_every = 2"
 res=$tmp/results
 mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix.ini" --results "$res" >"$tmp/matrix.log" 2>&1 \
   || { echo "the matrix failed"; tail -n 30 "$tmp/matrix.log"; exit 1; }
@@ -176,7 +158,7 @@ never = json.load(open(sys.argv[2]))[-1]  # the listed job that never ran counts
 never = never["method"] + (f' ({never["variant"]})' if never["variant"] else "")
 for m in ("finecliper (low)", "dfer_clip"):
     n = r"\(2/3\)" if m == never else r"\(2\)"
-    assert all(re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d " + n, c) for c in rows[m]), rows[m]
+    assert len(rows[m]) == 2 and all(re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d " + n, c) for c in rows[m]), rows[m]
 print(f"html: {len(html)} bytes, {len(p.sections)} job sections, {len(svgs)} well-formed SVGs, tables as expected")
 PY
 echo "report checks: $((SECONDS - start)) s"
@@ -218,6 +200,7 @@ near = lambda c: any(max(abs(a - b) for a, b in zip(c, k)) <= 2 for k in counts)
 # the heat map cells' colours (those of the first heat map, high in the page) and the series colours
 first_map = re.search(r'<svg[^>]*class="chart heatmap".*?</svg>', html, re.S).group(0)
 fills = sorted(set(re.findall(r'class="hm-cell"[^>]*fill="(#[0-9a-f]{6})"', first_map)))
+assert fills, "no heat map cell colours found in the page"
 present = [f for f in fills if near(hexes(f))]
 assert len(present) >= 0.9 * len(fills), f"heat map colours missing from the screenshot: {set(fills) - set(present)}"
 # its colour scale: ten steps of the ramp (a model that predicts one class leaves few cell colours)

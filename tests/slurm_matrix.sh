@@ -14,26 +14,10 @@ state=$tmp/slurm
 cleanup() { "$src/jobs/local_slurm.sh" stop "$state" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 "$src/jobs/local_slurm.sh" start "$state" >/dev/null
-"$dfer" synth --layout dfew --clips 20 --size 48 --min-frames 6 --max-frames 10 --seed 3 --out "$tmp/data" 2>/dev/null
-"$dfer" init --arch tiny --seed 1 --out "$tmp/clip.safetensors" >/dev/null
-cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
 epochs=1
 [ "$mode" = preempt ] && epochs=40 # long enough to be interrupted mid-run
-cat >"$tmp/matrix.ini" <<INI
-[matrix]
-name = slurm-test
-methods = finecliper=$src/configs/synth/finecliper.ini
-datasets = dfew=$tmp/data
-folds = 1, 2
-backbones = tiny=$tmp/clip.safetensors
-[set]
-train.epochs = $epochs
-train.batch = 4
-train.eval_batch = 8
-data.frames = 2
-train.threads = 1
-data.loader_threads = 1
-INI
+. "$src/tests/lib/matrix_fixture.sh"
+matrix_fixture name=slurm-test clips=20 seed=3 methods=finecliper epochs=$epochs
 jid=$(cd "$tmp" && DFER="$dfer" sbatch --parsable --ntasks=2 --output="$tmp/job-%j.out" \
       "$src/jobs/slurm/matrix.sbatch" "$tmp/matrix.ini" "$tmp/results")
 if [ "$mode" = preempt ]; then

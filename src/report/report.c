@@ -10,6 +10,7 @@
 #include "core/version.h"
 #include "report/runs.h"
 #include "report/svg.h"
+#include "core/xml.h"
 #include "train/table.h"
 
 /* Local fonts only and no external resources of any kind: the page has to
@@ -32,8 +33,6 @@ static const char k_css[] =
     "table.prov td,table.jobs td,table.jobs th{text-align:left}table.prov td:first-child{color:#555}\n"
     "table.jobs td.num{text-align:right}\n"
     "code{font-size:12px}.muted{color:#666}\n";
-
-static void esc(FILE *out, const char *s) { xml_escape(out, s); }
 
 static const char *status_name(RunStatus s) {
     return s == RUN_DONE ? "done" : s == RUN_FAILED ? "failed" : s == RUN_OTHER ? "other" : "missing";
@@ -86,15 +85,15 @@ static void page_header(FILE *out, const char *dir, const char *command) {
     format_time(time(NULL), now, sizeof now);
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>dfer report: ", out);
-    esc(out, dir);
+    xml_escape(out, dir);
     fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>dfer report: ", k_css);
-    esc(out, dir);
+    xml_escape(out, dir);
     fprintf(out, "</h1>\n<p class=\"muted\">Generated %s on ", now);
-    esc(out, dfer_host());
+    xml_escape(out, dfer_host());
     fprintf(out, " by dfer (commit <code>%s</code>)", dfer_git_commit);
     if (command) {
         fputs(" with <code>", out);
-        esc(out, command);
+        xml_escape(out, command);
         fputs("</code>", out);
     }
     fputs(". Everything on this page is inline: it needs no network.</p>\n", out);
@@ -116,21 +115,21 @@ static void summary_section(FILE *out, const RunSet *rs) {
         fputs("<tr><td>", out);
         if (r->status != RUN_MISSING) {
             fputs("<a href=\"#job-", out);
-            esc(out, r->id);
+            xml_escape(out, r->id);
             fputs("\">", out);
         }
-        esc(out, r->id);
+        xml_escape(out, r->id);
         fputs(r->status != RUN_MISSING ? "</a></td><td>" : "</td><td>", out);
-        esc(out, method);
+        xml_escape(out, method);
         const char *fields[] = {"dataset", "eval_dataset"};
         for (int f = 0; f < 2; f++) {
             fputs("</td><td>", out);
-            esc(out, run_str(r, fields[f]));
+            xml_escape(out, run_str(r, fields[f]));
         }
         fprintf(out, "</td><td class=\"num\">%.0f</td><td>", run_num(r, "fold", 0));
-        esc(out, run_str(r, "backbone"));
+        xml_escape(out, run_str(r, "backbone"));
         fprintf(out, "</td><td class=\"num\">%.0f</td><td>", run_num(r, "seed", 0));
-        esc(out, run_str(r, "setting"));
+        xml_escape(out, run_str(r, "setting"));
         fprintf(out, "</td><td><span class=\"badge %s\">%s</span></td>", status_name(r->status), status_name(r->status));
         int done = r->status == RUN_DONE;
         num_cell(out, done ? run_num(r, "uar", NAN) : NAN, 2);
@@ -142,19 +141,21 @@ static void summary_section(FILE *out, const RunSet *rs) {
     fputs("</tbody>\n</table>\n", out);
 }
 
-static int tables_section(FILE *out, const char *dir, Err *err) {
-    ResultSet *set;
-    if (results_load(dir, &set, err) != 0) return -1;
+/* The tables from the results runs_load has read (each file is read once). */
+static int tables_section(FILE *out, const RunSet *rs, const char *dir, Err *err) {
+    ResultSet *set = results_new();
+    if (rs->jobs) results_add_expected(set, rs->jobs);
+    for (int i = 0; i < rs->n; i++) {
+        if (!rs->runs[i].result) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s/result.json", dir, rs->runs[i].id);
+        if (results_add(set, rs->runs[i].result, path, err) != 0) {
+            results_free(set);
+            return -1;
+        }
+    }
     fputs("<h2 id=\"tables\">Tables</h2>\n<p class=\"caption\">As <code>dfer table</code> prints them.</p>\n", out);
-    /* table.c escapes markup but passes bytes through: invalid UTF-8 in a name would make the page invalid */
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    CHECK_PTR(mem);
-    tables_write(set, TABLE_HTML, mem);
-    fclose(mem);
-    xml_sanitize(out, buf);
-    free(buf);
+    tables_write(set, TABLE_HTML, out); /* escaped with core/xml.h: valid UTF-8 and XML */
     results_free(set);
     return 0;
 }
@@ -310,7 +311,7 @@ static void class_charts(FILE *out, const Run *r) {
 static void prov_row(FILE *out, const char *key, const char *value, int code) {
     if (!value || !value[0]) return;
     fprintf(out, "<tr><td>%s</td><td>%s", key, code ? "<code>" : "");
-    esc(out, value);
+    xml_escape(out, value);
     fprintf(out, "%s</td></tr>\n", code ? "</code>" : "");
 }
 
@@ -320,13 +321,8 @@ static void provenance(FILE *out, const Run *r) {
     prov_row(out, "commit", run_str(r, "commit"), 1);
     prov_row(out, "command", run_str(r, "command"), 1);
     prov_row(out, "host", run_str(r, "host"), 0);
-    /* result.json has no time field today; the time it was written is when the job ended */
-    const char *stated = run_str(r, "time");
-    if (stated[0]) prov_row(out, "time", stated, 0);
-    else {
-        format_time(r->result_mtime, buf, sizeof buf);
-        prov_row(out, "result written", buf, 0);
-    }
+    format_time(r->finished, buf, sizeof buf);
+    prov_row(out, "result written", buf, 0);
     double sec = run_num(r, "seconds", NAN);
     if (isfinite(sec)) {
         snprintf(buf, sizeof buf, "%.1f s (%.2f h)", sec, sec / 3600);
@@ -346,31 +342,31 @@ static void job_section(FILE *out, const Run *r) {
     char method[160];
     run_method_label(r, method, sizeof method);
     fputs("<section class=\"job\" id=\"job-", out);
-    esc(out, r->id);
+    xml_escape(out, r->id);
     fputs("\">\n<h3>", out);
-    esc(out, r->id);
+    xml_escape(out, r->id);
     fprintf(out, " <span class=\"badge %s\">", status_name(r->status));
-    esc(out, r->status == RUN_OTHER ? run_str(r, "status") : status_name(r->status));
+    xml_escape(out, r->status == RUN_OTHER ? run_str(r, "status") : status_name(r->status));
     fputs("</span></h3>\n<p>", out);
-    esc(out, method);
+    xml_escape(out, method);
     fputs(" on ", out);
-    esc(out, run_str(r, "dataset"));
+    xml_escape(out, run_str(r, "dataset"));
     const char *eds = run_str(r, "eval_dataset");
     if (eds[0] && strcmp(eds, run_str(r, "dataset"))) {
         fputs(", evaluated on ", out);
-        esc(out, eds);
+        xml_escape(out, eds);
     }
     fprintf(out, ", fold %.0f, backbone ", run_num(r, "fold", 0));
-    esc(out, run_str(r, "backbone"));
+    xml_escape(out, run_str(r, "backbone"));
     fprintf(out, ", seed %.0f, ", run_num(r, "seed", 0));
-    esc(out, run_str(r, "setting"));
+    xml_escape(out, run_str(r, "setting"));
     if (r->status == RUN_DONE)
         fprintf(out, ": <b>UAR %.2f, WAR %.2f</b> at epoch %.0f", run_num(r, "uar", NAN), run_num(r, "war", NAN),
                 reported_epoch(r));
     fputs("</p>\n", out);
     if (r->status == RUN_FAILED) {
         fputs("<pre class=\"error\">", out);
-        esc(out, run_str(r, "error")[0] ? run_str(r, "error") : "(no error message in result.json)");
+        xml_escape(out, run_str(r, "error")[0] ? run_str(r, "error") : "(no error message in result.json)");
         fputs("</pre>\n", out);
     }
     fputs("<div class=\"plots\">\n", out);
@@ -381,7 +377,7 @@ static void job_section(FILE *out, const Run *r) {
     provenance(out, r);
     if (r->config) {
         fputs("<details><summary>config.ini</summary>\n<pre class=\"config\">", out);
-        esc(out, r->config);
+        xml_escape(out, r->config);
         fputs("</pre></details>\n", out);
     }
     fputs("</section>\n", out);
@@ -397,7 +393,7 @@ static void missing_section(FILE *out, const RunSet *rs) {
         int evaluated = 0;
         for (int e = 0; e < r->curves.n; e++) evaluated += isfinite(r->curves.war[e]);
         fputs("<li><code>", out);
-        esc(out, r->id);
+        xml_escape(out, r->id);
         if (evaluated) fprintf(out, "</code>: unfinished, %d epoch%s evaluated</li>\n", evaluated, evaluated > 1 ? "s" : "");
         else fputs("</code>: not started</li>\n", out);
     }
@@ -413,7 +409,7 @@ int report_write(const char *results_dir, const char *out_path, const char *comm
     CHECK_PTR(out);
     page_header(out, results_dir, command);
     summary_section(out, &rs);
-    int rc = tables_section(out, results_dir, err);
+    int rc = tables_section(out, &rs, results_dir, err);
     if (rc == 0) {
         spread_section(out, &rs);
         fputs("<h2 id=\"jobs\">Jobs</h2>\n", out);

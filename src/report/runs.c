@@ -162,7 +162,7 @@ static int load_run(const char *dir, Run *r, Err *err) {
         if (!cJSON_IsObject(r->result)) return err_set(err, "%s: expected a JSON object", path);
         /* when the job finished: result.json's own record, else (older results) the file's time */
         const cJSON *fin = cJSON_GetObjectItemCaseSensitive(r->result, "finished_unix");
-        r->result_mtime = cJSON_IsNumber(fin) ? (time_t)fin->valuedouble : st.st_mtime;
+        r->finished = cJSON_IsNumber(fin) ? (time_t)fin->valuedouble : st.st_mtime;
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(r->result, "status");
         const char *status = cJSON_IsString(s) ? s->valuestring : "done"; /* older results had no status */
         r->status = !strcmp(status, "done") ? RUN_DONE : !strcmp(status, "failed") ? RUN_FAILED : RUN_OTHER;

@@ -35,7 +35,7 @@ typedef struct Run {
     char *config;     /* config.ini, or NULL */
     Curves curves;
     RunStatus status;
-    time_t result_mtime; /* when the job finished: result.json's finished_unix, else its file time (0: missing) */
+    time_t finished; /* when the job finished: result.json's finished_unix, else its file time (0: missing) */
 } Run;
 
 typedef struct RunSet {

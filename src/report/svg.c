@@ -5,64 +5,13 @@
 #include <string.h>
 
 #include "core/check.h"
+#include "core/xml.h"
 
 /* Fonts the browser has locally; nothing is fetched. */
 #define SVG_FONT "font-family=\"DejaVu Sans, Liberation Sans, Arial, sans-serif\" font-size=\"12\""
 #define AXIS_COLOUR "#444444"
 #define GRID_COLOUR "#e6e6e6"
 #define TEXT_COLOUR "#222222"
-
-/* ---- escaping ----------------------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one
- * (overlong forms, surrogates and code points past U+10FFFF are invalid). */
-static int utf8_len(const unsigned char *s) {
-    if (s[0] < 0x80) return 1;
-    int n = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (!n) return 0;
-    unsigned cp = s[0] & (0x7F >> n);
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the NUL */
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    static const unsigned min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-}
-
-static void write_text(FILE *out, const char *s, int escape) {
-    if (!s) return;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        const char *entity = !escape     ? NULL
-                             : *p == '&'  ? "&amp;"
-                             : *p == '<'  ? "&lt;"
-                             : *p == '>'  ? "&gt;"
-                             : *p == '"'  ? "&quot;"
-                             : *p == '\'' ? "&#39;"
-                                          : NULL;
-        if (entity) {
-            fputs(entity, out);
-            p++;
-            continue;
-        }
-        if (*p < 0x20 && *p != '\t' && *p != '\n') { /* not allowed in XML 1.0 ('\r' would be normalised away) */
-            p++;
-            continue;
-        }
-        int n = utf8_len(p);
-        if (!n) {
-            fputs("\xEF\xBF\xBD", out);
-            p++;
-            continue;
-        }
-        fwrite(p, 1, (size_t)n, out);
-        p += n;
-    }
-}
-
-void xml_escape(FILE *out, const char *s) { write_text(out, s, 1); }
-void xml_sanitize(FILE *out, const char *s) { write_text(out, s, 0); }
 
 /* ---- scales, colours, text ------------------------------------------------------------------ */
 

@@ -17,22 +17,14 @@
  * The price is doing tick placement, escaping and text-width estimates
  * ourselves; they are small and tested through the report's test.
  *
- * Every string is XML-escaped (also invalid UTF-8 and control characters,
- * which would make the SVG ill-formed). Numbers are written with "%.Nf" in the
- * C locale, so the output is deterministic. NaN values mean "no data": a line
+ * Every string is XML-escaped with core/xml.h (also invalid UTF-8 and
+ * control characters, which would make the SVG ill-formed). Numbers are
+ * written with "%.Nf" in the C locale, so the output is deterministic. NaN values mean "no data": a line
  * breaks, a bar shows "n/a", a strip point is left out. */
 #ifndef DFER_REPORT_SVG_H
 #define DFER_REPORT_SVG_H
 
 #include <stdio.h>
-
-/* XML escaping of text and attribute values: & < > " ' become entities,
- * control characters other than tab and newline are dropped and invalid UTF-8
- * bytes become U+FFFD. */
-void xml_escape(FILE *out, const char *s);
-/* The same without the entities: for markup that is escaped already (the
- * tables of train/table.h), so that the page stays valid UTF-8 and XML. */
-void xml_sanitize(FILE *out, const char *s);
 
 /* Tick marks from lo to hi covering the data with "nice" steps (1, 2 or 5
  * times a power of ten). integer: steps of at least 1 (epochs). */

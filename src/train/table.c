@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "core/xml.h"
 
 #define MAX_CLASSES 16
 
@@ -55,13 +56,19 @@ static int push(Result **arr, int *n, const Result *r) {
     return 0;
 }
 
-static int load_result(ResultSet *rs, const char *path, Err *err) {
-    char *text;
-    size_t len;
-    if (fs_read_all(path, &text, &len, err) != 0) return -1;
-    cJSON *o = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!o) return err_set(err, "%s: not valid JSON", path);
+ResultSet *results_new(void) { return xcalloc(1, sizeof(ResultSet)); }
+
+void results_add_expected(ResultSet *rs, const cJSON *jobs) {
+    const cJSON *o;
+    cJSON_ArrayForEach(o, jobs) {
+        Result r;
+        memset(&r, 0, sizeof r);
+        fill_identity(&r, o);
+        push(&rs->expected, &rs->n_expected, &r);
+    }
+}
+
+int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     Result r;
     memset(&r, 0, sizeof r);
     fill_identity(&r, o);
@@ -82,16 +89,25 @@ static int load_result(ResultSet *rs, const char *path, Err *err) {
     cJSON_ArrayForEach(it, recall) {
         if (i < MAX_CLASSES) r.recall[i++] = cJSON_IsNumber(it) ? it->valuedouble : NAN;
     }
-    if (r.finished && (!isfinite(r.uar) || !isfinite(r.war))) {
-        cJSON_Delete(o);
+    if (r.finished && (!isfinite(r.uar) || !isfinite(r.war)))
         return err_set(err, "%s: a finished result needs numeric uar and war", path);
-    }
-    cJSON_Delete(o);
     return push(&rs->done, &rs->n_done, &r);
 }
 
+static int load_result(ResultSet *rs, const char *path, Err *err) {
+    char *text;
+    size_t len;
+    if (fs_read_all(path, &text, &len, err) != 0) return -1;
+    cJSON *o = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!o) return err_set(err, "%s: not valid JSON", path);
+    int rc = results_add(rs, o, path, err);
+    cJSON_Delete(o);
+    return rc;
+}
+
 int results_load(const char *dir, ResultSet **out, Err *err) {
-    ResultSet *rs = xcalloc(1, sizeof *rs);
+    ResultSet *rs = results_new();
     char path[4096];
     snprintf(path, sizeof path, "%s/jobs.json", dir);
     if (fs_exists(path)) {
@@ -105,13 +121,7 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
             err_set(err, "%s: expected a JSON array of jobs", path);
             goto fail;
         }
-        const cJSON *o;
-        cJSON_ArrayForEach(o, arr) {
-            Result r;
-            memset(&r, 0, sizeof r);
-            fill_identity(&r, o);
-            push(&rs->expected, &rs->n_expected, &r);
-        }
+        results_add_expected(rs, arr);
         cJSON_Delete(arr);
     }
     DIR *d = opendir(dir);
@@ -252,21 +262,11 @@ static void print_csv_text(FILE *out, const char *s) {
     }
 }
 
-static void print_html_text(FILE *out, const char *s) {
-    for (; *s; s++) {
-        if (*s == '&') fputs("&amp;", out);
-        else if (*s == '<') fputs("&lt;", out);
-        else if (*s == '>') fputs("&gt;", out);
-        else if (*s == '"') fputs("&quot;", out);
-        else fputc(*s, out);
-    }
-}
-
 static void html_cells(FILE *out, const char *tag, const char (*cells)[64], int n) {
     fputs("<tr>", out);
     for (int c = 0; c < n; c++) {
         fprintf(out, "<%s>", tag);
-        print_html_text(out, cells[c]);
+        xml_escape(out, cells[c]);
         fprintf(out, "</%s>", tag);
     }
     fputs("</tr>\n", out);
@@ -275,9 +275,9 @@ static void html_cells(FILE *out, const char *tag, const char (*cells)[64], int 
 static void table_print(const Table *t, TableFormat f, FILE *out) {
     if (f == TABLE_HTML) {
         fputs("<div class=\"paper-table\"><h3>", out);
-        print_html_text(out, t->title);
+        xml_escape(out, t->title);
         fputs("</h3>\n<p class=\"caption\">", out);
-        print_html_text(out, t->caption);
+        xml_escape(out, t->caption);
         fputs("</p>\n<table>\n<thead>", out);
         html_cells(out, "th", t->head, t->cols);
         fputs("</thead>\n<tbody>\n", out);

@@ -13,14 +13,22 @@
 
 #include <stdio.h>
 
+#include <cJSON.h>
+
 #include "core/check.h"
 
-/* TABLE_HTML: per table a <div> with a heading, caption and <table>, text escaped (for dfer report). */
+/* TABLE_HTML: per table a <div> with a heading, caption and <table>, text escaped as
+ * core/xml.h does (valid UTF-8 and XML whatever the names hold; for dfer report). */
 typedef enum { TABLE_MARKDOWN = 0, TABLE_LATEX = 1, TABLE_CSV = 2, TABLE_HTML = 3 } TableFormat;
 
 typedef struct ResultSet ResultSet;
 
 int results_load(const char *dir, ResultSet **out, Err *err);
+/* The same from JSON already parsed (dfer report reads each file once): an empty set, the jobs.json
+ * array, and each result.json object (path names it in errors). */
+ResultSet *results_new(void);
+void results_add_expected(ResultSet *rs, const cJSON *jobs);
+int results_add(ResultSet *rs, const cJSON *result, const char *path, Err *err);
 void results_free(ResultSet *rs);
 /* Number of results read and of jobs listed in jobs.json. */
 int results_count(const ResultSet *rs, int *finished, int *failed, int *expected);
