@@ -1,6 +1,5 @@
 #include "data/loader_mid.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,21 +10,10 @@
 #include "data/video.h"
 #include "face/render.h"
 
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* The frame files' stems in the order ClipSource reads them (bytewise sorted names). */
+/* The stems of a folder clip's frame files, in frame order (the clip's own listing). */
 static void list_stems(const char *dir, MidClip *m) {
-    DIR *d = opendir(dir);
-    if (!d) return; /* the frame decoder reports it */
-    int cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!is_frame_image_name(e->d_name)) continue;
-        if (m->n_stems == cap) m->stems = xrealloc(m->stems, (size_t)(cap = cap ? 2 * cap : 64) * sizeof(char *));
-        m->stems[m->n_stems++] = xstrdup(e->d_name);
-    }
-    closedir(d);
-    qsort(m->stems, (size_t)m->n_stems, sizeof(char *), by_name); /* sort full names, as ClipSource does */
+    Err ignored;
+    if (frame_folder_list(dir, &m->stems, &m->n_stems, &ignored) != 0) return; /* the frame decoder reports it */
     for (int i = 0; i < m->n_stems; i++) *strrchr(m->stems[i], '.') = 0;
 }
 

@@ -68,24 +68,14 @@ int clip_source_open(const char *path, ClipSource **out, Err *err) {
     c->path = xstrdup(path);
     if (fs_is_dir(path)) {
         c->is_folder = 1;
-        DIR *d = opendir(path);
-        if (!d) {
+        if (frame_folder_list(path, &c->files, &c->count, err) != 0) {
             clip_source_close(c);
-            return err_set(err, "%s: cannot open the frame folder", path);
+            return -1;
         }
-        int cap = 0;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!is_frame_image_name(e->d_name)) continue;
-            if (c->count == cap) c->files = xrealloc(c->files, (size_t)(cap = cap ? 2 * cap : 64) * sizeof(char *));
-            c->files[c->count++] = xstrdup(e->d_name);
-        }
-        closedir(d);
         if (!c->count) {
             clip_source_close(c);
             return err_set(err, "%s: no frame images in the folder", path);
         }
-        qsort(c->files, (size_t)c->count, sizeof(char *), by_name); /* bytewise: readdir order is arbitrary */
     } else if (fs_exists(path)) {
         if (scan_video(path, &c->count, NULL, NULL, NULL, err) != 0) {
             clip_source_close(c);
@@ -100,6 +90,22 @@ int clip_source_open(const char *path, ClipSource **out, Err *err) {
         return err_set(err, "%s: no such clip (neither a frame folder nor a video file)", path);
     }
     *out = c;
+    return 0;
+}
+
+int frame_folder_list(const char *dir, char ***names, int *count, Err *err) {
+    *names = NULL, *count = 0;
+    DIR *d = opendir(dir);
+    if (!d) return err_set(err, "%s: cannot open the frame folder", dir);
+    int cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_frame_image_name(e->d_name)) continue;
+        if (*count == cap) *names = xrealloc(*names, (size_t)(cap = cap ? 2 * cap : 64) * sizeof(char *));
+        (*names)[(*count)++] = xstrdup(e->d_name);
+    }
+    closedir(d);
+    if (*count) qsort(*names, (size_t)*count, sizeof(char *), by_name); /* bytewise: readdir order is arbitrary */
     return 0;
 }
 

@@ -23,6 +23,9 @@ void clip_source_close(ClipSource *c);
 /* Native size, frame rate (the stream's, or FFmpeg's guess; 0 when unknown) and
  * the decoded frame count of a video file (decodes the whole file once). */
 int video_probe(const char *path, int *width, int *height, double *fps, int *frames, Err *err);
+/* The frame image files of a folder (is_frame_image_name), sorted bytewise: the
+ * clip's frame order. names: malloc'ed strings (free each, then the array). */
+int frame_folder_list(const char *dir, char ***names, int *count, Err *err);
 /* Whether a file name looks like a frame image (jpg, jpeg, png, bmp, ppm, webp). */
 int is_frame_image_name(const char *name);
 
