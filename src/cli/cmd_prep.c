@@ -25,6 +25,7 @@
 #include "io/json_file.h"
 #include "mpi/dist.h"
 #include "text/verbalize.h"
+#include "train/config.h"
 
 #define DEFAULT_MODEL "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
 
@@ -393,7 +394,7 @@ int cmd_prep(int argc, char **argv) {
     char out_buf[4096], root_copy[4096];
     if (!out) { /* dirname may write into its argument: a copy */
         snprintf(root_copy, sizeof root_copy, "%s", root);
-        snprintf(out_buf, sizeof out_buf, "%s/dfer_prep", is_list ? dirname(root_copy) : root);
+        snprintf(out_buf, sizeof out_buf, "%s/" DFER_PREP_DIR, is_list ? dirname(root_copy) : root);
         out = out_buf;
     }
 

@@ -185,6 +185,11 @@ static int set_value(Config *c, const Key *k, const char *v, Err *err) {
     return -1;
 }
 
+void config_prep_path(const Config *c, const char *configured, const char *name, char *out, size_t n) {
+    if (configured[0]) snprintf(out, n, "%s", configured);
+    else snprintf(out, n, "%s/" DFER_PREP_DIR "/%s", c->root, name);
+}
+
 void config_defaults(Config *c) {
     memset(c, 0, sizeof *c);
     Err err;

@@ -74,6 +74,12 @@ typedef struct Config {
     float clip_norm;
 } Config;
 
+/* `dfer prep` caches beside a dataset: <data.root>/dfer_prep/{landmarks/, descriptions.jsonl}. */
+#define DFER_PREP_DIR "dfer_prep"
+/* The path of a configured folder or file, or when it is empty, of `name` in the dataset's prep
+ * cache (<data.root>/dfer_prep/<name>). */
+void config_prep_path(const Config *c, const char *configured, const char *name, char *out, size_t n);
+
 void config_defaults(Config *c);
 /* Reads an INI file over the current values. */
 int config_load_file(Config *c, const char *path, Err *err);

@@ -112,8 +112,7 @@ int job_model_create_with(const Config *cfg, int num_classes, struct Description
     int32_t *pos = xcalloc((size_t)num_classes * ctx, sizeof(int32_t)), *neg = xcalloc((size_t)num_classes * ctx, sizeof(int32_t));
     if (!strcmp(cfg->method, "finecliper")) {
         /* the high level's and the contrastive captions' descriptions, wherever they are read */
-        if (cfg->descriptions[0]) snprintf(m->desc_path, sizeof m->desc_path, "%s", cfg->descriptions);
-        else snprintf(m->desc_path, sizeof m->desc_path, "%s/dfer_prep/descriptions.jsonl", cfg->root);
+        config_prep_path(cfg, cfg->descriptions, "descriptions.jsonl", m->desc_path, sizeof m->desc_path);
         FineCliperConfig fc;
         finecliper_config_default(&fc);
         fc.frames = cfg->frames;

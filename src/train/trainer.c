@@ -205,8 +205,7 @@ static LoaderConfig run_loader_config(const Config *cfg, const JobModel *jm, con
                        .threads = cfg->loader_threads, .prefetch = 2, .max_bad_fraction = cfg->max_bad_fraction,
                        .f64 = jm->f64, .crop_min_area = cfg->crop_min_area, .mid_streams = jm->mid_streams};
     if (jm->mid_streams) {
-        if (cfg->landmarks[0]) snprintf(landmarks, n, "%s", cfg->landmarks);
-        else snprintf(landmarks, n, "%s/dfer_prep/landmarks", cfg->root);
+        config_prep_path(cfg, cfg->landmarks, "landmarks", landmarks, n);
         lc.landmarks_dir = landmarks;
         lc.parsing_dir = cfg->parsing[0] ? cfg->parsing : NULL;
     }
