@@ -6,8 +6,16 @@
  * Model code never touches a device; kernels never know about models.
  *
  * Conventions
- *  - The CPU backend computes in the tensors' dtype, F32 or F64 (F64 serves the
- *    gradient checks and tight parity tests); the CUDA backend mixes BF16/F32.
+ *  - Floating tensors are F32, BF16 or F64. F64 is CPU-only and then every
+ *    floating operand of the call is F64 (gradient checks, tight parity tests).
+ *    Otherwise F32 and BF16 mix freely within one call, on both backends: an op
+ *    reads each operand in its own dtype, computes in fp32 (accumulations,
+ *    layer-norm statistics, softmax, loss) and rounds each result once to its
+ *    output's dtype (round to nearest even). The mixed-precision model (the CUDA
+ *    path, and the CPU backend when asked for it) stores frozen weights,
+ *    activations and activation gradients in BF16, and trainable parameters,
+ *    their gradients and the optimiser state in F32; layer-norm mean/rstd and
+ *    per-row losses are F32. Optimiser updates take F32 only.
  *  - Tensors are row-major and contiguous; the leading dimensions of an
  *    activation are flattened into rows: x [N, D] means N rows of D features.
  *  - Linear weights are stored [out, in] (y = x W^T + b), as in PyTorch.
