@@ -38,10 +38,17 @@ extern "C" int dfer_nccl_comm_create(void *mpi_comm, int rank, int size, void **
 
 extern "C" void dfer_nccl_comm_destroy(void *comm) { NCCL_CHECK(ncclCommDestroy((ncclComm_t)comm)); }
 
+// The ops context computes on its own non-blocking stream, which does not order itself
+// against stream 0; collectives run once per step, so they are fenced on both sides: the
+// device finishes what the step queued, and the collective is complete on return.
 extern "C" void dfer_nccl_allreduce(void *comm, void *buf, size_t count, int dtype, int average) {
+    CUDA_CHECK(cudaDeviceSynchronize());
     NCCL_CHECK(ncclAllReduce(buf, buf, count, nccl_type(dtype), average ? ncclAvg : ncclSum, (ncclComm_t)comm, 0));
+    CUDA_CHECK(cudaStreamSynchronize(0));
 }
 
 extern "C" void dfer_nccl_allgather(void *comm, void *out, const void *in, size_t count, int dtype) {
+    CUDA_CHECK(cudaDeviceSynchronize());
     NCCL_CHECK(ncclAllGather(in, out, count, nccl_type(dtype), (ncclComm_t)comm, 0));
+    CUDA_CHECK(cudaStreamSynchronize(0));
 }

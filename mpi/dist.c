@@ -1,5 +1,7 @@
 #include "mpi/dist.h"
 
+#include "core/log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,21 @@ void dist_init(Dist *d, int *argc, char ***argv) {
     CHECK_MPI(MPI_Comm_free(&node));
     dfer_identity_set(d->rank, d->world);
     dfer_set_abort_hook(abort_hook);
+}
+
+int dist_select_gpu(const Dist *d, Err *err) {
+#ifdef DFER_WITH_CUDA
+    int n = dfer_cuda_device_count();
+    if (n <= 0) return err_set(err, "no usable GPU found (no device, driver or CUDA runtime); use train.device = cpu");
+    if (d->local_size > n)
+        log_warn("%d ranks on this node share %d GPU%s: NCCL refuses two ranks on one GPU", d->local_size, n,
+                 n > 1 ? "s" : "");
+    dfer_cuda_select(d->local_rank % n);
+    return 0;
+#else
+    (void)d;
+    return err_set(err, "this dfer was built without CUDA; use train.device = cpu");
+#endif
 }
 
 void dist_finalize(Dist *d) {

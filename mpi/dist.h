@@ -37,6 +37,10 @@ typedef struct Dist {
  * fatal-error hook. */
 void dist_init(Dist *d, int *argc, char ***argv);
 void dist_finalize(Dist *d);
+/* One GPU per local rank: selects GPU local_rank % count for this process (before any CUDA
+ * context, NCCL communicator or ops context is made). Fails with a message without a GPU
+ * or in a build without CUDA. */
+int dist_select_gpu(const Dist *d, Err *err);
 
 typedef enum { COLL_MPI = 0, COLL_NCCL = 1 } CollBackend;
 

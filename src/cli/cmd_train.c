@@ -74,7 +74,8 @@ int cmd_train(int argc, char **argv) {
     dist_init(&d, &argc, &argv);
     Group g;
     Err err;
-    if (group_world(&d, COLL_MPI, &g, &err) != 0) {
+    CollBackend coll;
+    if (train_collectives(&cfg, &d, &coll, &err) != 0 || group_world(&d, coll, &g, &err) != 0) {
         dist_finalize(&d);
         return cli_fail(&err);
     }

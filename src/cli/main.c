@@ -34,6 +34,7 @@ static const Command k_commands[] = {
     {"config", cmd_config, "the resolved configuration, or the reference of every key"},
     {"refine", cmd_refine, "remove emotion words and implied states from per-clip descriptions"},
     {"describe", cmd_describe, "describe each clip's facial changes from its landmark tracks (label-free)"},
+    {"plan", cmd_plan, "device memory per rank of a configuration, and the micro-batch that fits train.gpu_mem"},
 };
 
 static void print_help(void) {

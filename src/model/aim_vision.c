@@ -20,8 +20,8 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
     acts->x_tok = arena_tensor(a, "aim.tokens", 3, BT, S, W, 0);
     acts->x_perm = arena_tensor(a, "aim.tokens_temporal_layout", 4, batch, S, frames, W);
     acts->x_pre = arena_tensor(a, "aim.ln_pre_in", 3, BT, S, W, 0);
-    acts->pre_mean = arena_tensor(a, "aim.ln_pre_mean", 1, BT * S, 0, 0, 0);
-    acts->pre_rstd = arena_tensor(a, "aim.ln_pre_rstd", 1, BT * S, 0, 0, 0);
+    acts->pre_mean = arena_stats(a, "aim.ln_pre_mean", BT * S);
+    acts->pre_rstd = arena_stats(a, "aim.ln_pre_rstd", BT * S);
     acts->x = arena_tensor(a, "aim.x", 3, BT, S, W, 0);
     acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(AimBlockActs));
     for (int l = 0; l < c->vision_layers; l++) {
@@ -44,8 +44,8 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
     }
     acts->cls_rows = arena_tensor_typed(a, "aim.cls_rows", DT_I32, 1, BT, 0, 0, 0);
     acts->cls = arena_tensor(a, "aim.cls", 2, BT, W, 0, 0);
-    acts->post_mean = arena_tensor(a, "aim.ln_post_mean", 1, BT, 0, 0, 0);
-    acts->post_rstd = arena_tensor(a, "aim.ln_post_rstd", 1, BT, 0, 0, 0);
+    acts->post_mean = arena_stats(a, "aim.ln_post_mean", BT);
+    acts->post_rstd = arena_stats(a, "aim.ln_post_rstd", BT);
     acts->post_out = arena_tensor(a, "aim.ln_post_out", 2, BT, W, 0, 0);
     acts->frame_feat = arena_tensor(a, "aim.frame_features", 2, BT, E, 0, 0);
     acts->video_feat = arena_tensor(a, "aim.video_features", 2, batch, E, 0, 0);
@@ -134,7 +134,7 @@ void aim_forward(Ops *ops, const ClipModel *clip, Tensor temb, const AimBlockPar
                  AimActs *acts, const void *images_host, Arena *scratch) {
     const ClipConfig *c = &clip->cfg;
     int64_t B = acts->batch, T = acts->frames, BT = B * T, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
-    ops_upload(ops, acts->images.data, images_host, tensor_bytes(&acts->images));
+    ops_upload_reals(ops, acts->images, images_host);
     op_im2col_patches(ops, acts->patches, acts->images, c->patch_size);
     op_linear(ops, tensor_reshape(acts->emb, 2, BT * g * g, W, 0, 0), acts->patches, clip->patch_w, NULL);
     op_prepend_token(ops, acts->x_tok, acts->emb, clip->class_emb);

@@ -20,9 +20,8 @@ typedef struct Loader {
     const TensorMap *hf;
     char *block;      /* device base (NULL during the sizing pass) */
     size_t offset;    /* elements used so far */
-    DType dtype;      /* F32 or F64 */
+    DType dtype;      /* F32, BF16 (the mixed-precision model) or F64 */
     float *host;      /* staging buffer */
-    double *wide;     /* its F64 copy when the model is F64 */
     size_t host_cap;
     Err *err;
     int failed;
@@ -39,7 +38,8 @@ static Tensor place(Loader *ld, const char *name, int ndim, int64_t d0, int64_t 
     t.name = name;
     int64_t n = ndim == 1 ? d0 : d0 * d1;
     t.data = ld->block ? ld->block + ld->offset * dtype_size(ld->dtype) : NULL;
-    ld->offset += (size_t)(n + 15) / 16 * 16; /* 64-byte alignment for every tensor */
+    size_t align = 64 / dtype_size(ld->dtype); /* 64-byte alignment for every tensor (vector loads) */
+    ld->offset += ((size_t)n + align - 1) / align * align;
     return t;
 }
 
@@ -51,19 +51,21 @@ static void fill(Loader *ld, const char *name, int ndim, const int64_t *file_sha
     if ((size_t)n > ld->host_cap) {
         ld->host_cap = (size_t)n;
         ld->host = xrealloc(ld->host, ld->host_cap * sizeof(float));
-        if (ld->dtype == DT_F64) ld->wide = xrealloc(ld->wide, ld->host_cap * sizeof(double));
     }
     if (tmap_read_f32(ld->hf, name, ndim, file_shape, ld->host, ld->err) != 0) {
         ld->failed = 1;
         return;
     }
-    size_t esize = dtype_size(ld->dtype);
-    const void *src = ld->host;
-    if (ld->dtype == DT_F64) {
-        for (int64_t i = 0; i < n; i++) ld->wide[i] = ld->host[i];
-        src = ld->wide;
+    Tensor part = tensor_make((char *)dst->data + (size_t)at * dtype_size(ld->dtype), ld->dtype, 1, n);
+    part.name = name;
+    if (ld->dtype != DT_F64) {
+        ops_upload_reals(ld->ops, part, ld->host); /* F32 as read, or narrowed to BF16 */
+        return;
     }
-    ops_upload(ld->ops, (char *)dst->data + (size_t)at * esize, src, (size_t)n * esize);
+    double *wide = xmalloc((size_t)n * sizeof(double));
+    for (int64_t i = 0; i < n; i++) wide[i] = ld->host[i];
+    ops_upload(ld->ops, part.data, wide, (size_t)n * sizeof(double));
+    free(wide);
 }
 
 static Tensor param(Loader *ld, const char *name, int ndim, int64_t d0, int64_t d1) {
@@ -163,7 +165,7 @@ int clip_model_from_hf(Ops *ops, const TensorMap *hf, const ClipConfig *cfg, DTy
     m->cfg = *cfg;
     m->ops = ops;
     m->dtype = dtype;
-    CHECK(dtype == DT_F32 || dtype == DT_F64, "CLIP weights are held in F32 or F64");
+    CHECK(dtype == DT_F32 || dtype == DT_BF16 || dtype == DT_F64, "CLIP weights are held in F32, BF16 or F64");
     if (clip_config_validate(cfg, err) != 0) return -1;
     m->vis_layers = xcalloc((size_t)(cfg->vision_layers > 0 ? cfg->vision_layers : 1), sizeof(ClipLayer));
     m->txt_layers = xcalloc((size_t)(cfg->text_layers > 0 ? cfg->text_layers : 1), sizeof(ClipLayer));
@@ -178,10 +180,9 @@ int clip_model_from_hf(Ops *ops, const TensorMap *hf, const ClipConfig *cfg, DTy
     m->params = ld.block;
     layout(&ld, m);
     free(ld.host);
-    free(ld.wide);
     m->logit_scale = logf(100.0f);
     const TensorEntry *ls = tmap_find(hf, "logit_scale");
-    if (!ld.failed && ls) {
+    if (!ld.failed && ls && ld.block) { /* no block: a counting context (shapes only) */
         float v[1];
         int64_t one[1] = {1};
         if (tmap_read_f32(hf, "logit_scale", ls->ndim, ls->ndim ? ls->shape : one, v, err) != 0) ld.failed = 1;
@@ -211,11 +212,9 @@ int clip_text_view_stretched(const ClipModel *src, ClipModel *view, Err *err) {
         return err_set(err, "positional stretching needs a text tower with more than %d positions", keep + 1);
     if (src->cfg.long_clip) return err_set(err, "this CLIP already has %d text positions (Long-CLIP)", L);
     int64_t T = src->cfg.text_width;
-    size_t es = dtype_size(src->dtype), row = (size_t)T * es;
+    size_t row = (size_t)T * dtype_size(src->dtype);
     double *old = xmalloc((size_t)L * T * sizeof(double)), *pos = xmalloc((size_t)n * T * sizeof(double));
-    void *host = xmalloc((size_t)L * row);
-    ops_download(src->ops, host, src->txt_pos.data, (size_t)L * row);
-    for (int64_t i = 0; i < (int64_t)L * T; i++) old[i] = es == 8 ? ((double *)host)[i] : ((float *)host)[i];
+    ops_download_f64(src->ops, old, src->txt_pos);
     /* new[0:20] = old[0:20]; new[20+4i+k] = (1-k/4) old[20+i] + (k/4) old[21+i] for i < L-21;
      * the last 4 rows continue the last step: new[n-4+k] = old[L-1] + (k/4)(old[L-1] - old[L-2]) */
     for (int r = 0; r < n; r++)
@@ -243,15 +242,10 @@ int clip_text_view_stretched(const ClipModel *src, ClipModel *view, Err *err) {
     view->cfg.context_length = n;
     view->cfg.has_vision = 0; /* a text tower only */
     view->view_owned = ops_alloc(src->ops, (size_t)n * row);
-    void *out = xmalloc((size_t)n * row);
-    for (int64_t i = 0; i < (int64_t)n * T; i++) {
-        if (es == 8) ((double *)out)[i] = pos[i];
-        else ((float *)out)[i] = (float)pos[i];
-    }
-    ops_upload(src->ops, view->view_owned, out, (size_t)n * row);
     view->txt_pos.data = view->view_owned;
     view->txt_pos.shape[0] = n;
-    free(old), free(pos), free(host), free(out);
+    ops_upload_f64(src->ops, view->txt_pos, pos);
+    free(old), free(pos);
     return 0;
 }
 

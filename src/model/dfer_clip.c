@@ -98,9 +98,9 @@ int dfer_clip_encoder_hf_names(const char *rest, char hf[3][256]) {
 static void upload_from(ParamSet *ps, int idx, const Tensor *src) {
     const ParamEntry *e = paramset_get(ps, idx);
     CHECK(tensor_numel(src) == tensor_numel(&e->value), "initial value of %s has the wrong size", e->name);
-    CHECK(src->dtype == e->value.dtype, "initial value of %s has dtype %s", e->name, dtype_name(src->dtype));
-    /* Both live on the ops device: a device copy. */
-    ops_copy(ps->ops, e->value, *src);
+    /* Both live on the ops device: a device copy (widened from BF16 weights to F32 parameters in the
+     * mixed-precision model). */
+    ops_copy_convert(ps->ops, e->value, *src);
 }
 
 int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const int32_t *ids, uint64_t seed,
@@ -120,7 +120,7 @@ int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const
     m->ops = ops;
     m->temporal_heads = E >= 64 ? (int)(E / 64) : 1;
     ParamSet *ps = &m->params;
-    paramset_init(ps, ops, clip->dtype);
+    paramset_init(ps, ops, paramset_dtype_for(clip->dtype));
     Declarer d = {ps, NULL, 0, 0};
     VitParams init;
     vit_params_from_clip(clip, &init);
@@ -207,8 +207,10 @@ int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const
 
 /* ---- activations ------------------------------------------------------------------- */
 
+/* Towers and the temporal net in the arena's dtype; the head's small tensors in the parameters'. */
 static void alloc_activations(DferClip *m, Arena *a, int64_t batch) {
     const ClipConfig *c = &m->clip->cfg;
+    DType hd = m->params.dtype;
     int64_t T = m->cfg.frames, E = c->embed_dim, C = m->cfg.num_classes;
     vit_acts_alloc(a, &m->vit_acts, c, batch * T);
     m->t_in = arena_tensor(a, "temporal.input", 3, batch, T, E, 0);
@@ -219,11 +221,11 @@ static void alloc_activations(DferClip *m, Arena *a, int64_t batch) {
     int len = text_tower_length(m->ids, (int)C, c->context_length);
     text_tower_acts_alloc(a, &m->text, m->clip, C, len, 0);
     m->ctx_rows = arena_tensor_typed(a, "prompt.ctx_rows", DT_I32, 1, C * m->cfg.contexts, 0, 0, 0);
-    m->vn = arena_tensor(a, "head.video_normalised", 2, batch, E, 0, 0);
-    m->tn = arena_tensor(a, "head.text_normalised", 2, C, E, 0, 0);
-    m->logits = arena_tensor(a, "head.logits", 2, batch, C, 0, 0);
-    m->loss = arena_tensor(a, "head.loss", 1, batch, 0, 0, 0);
-    m->dlogits = arena_tensor(a, "head.d_logits", 2, batch, C, 0, 0);
+    m->vn = arena_tensor_typed(a, "head.video_normalised", hd, 2, batch, E, 0, 0);
+    m->tn = arena_tensor_typed(a, "head.text_normalised", hd, 2, C, E, 0, 0);
+    m->logits = arena_tensor_typed(a, "head.logits", hd, 2, batch, C, 0, 0);
+    m->loss = arena_tensor_typed(a, "head.loss", hd, 1, batch, 0, 0, 0);
+    m->dlogits = arena_tensor_typed(a, "head.d_logits", hd, 2, batch, C, 0, 0);
     m->labels = arena_tensor_typed(a, "head.labels", DT_I32, 1, batch, 0, 0, 0);
 }
 
@@ -239,17 +241,18 @@ static void release_activations(DferClip *m) {
 static void ensure_activations(DferClip *m, int64_t batch) {
     if (m->batch == batch) return;
     release_activations(m);
+    DType act = m->clip->dtype; /* the towers' activations (BF16 in the mixed-precision model) */
     Arena measure;
-    arena_init_measuring(&measure, m->ops, m->params.dtype);
+    arena_init_measuring(&measure, m->ops, act);
     alloc_activations(m, &measure, batch);
     vit_acts_free(&m->vit_acts);
     text_tower_acts_free(&m->text);
-    arena_init(&m->acts, m->ops, measure.peak, m->params.dtype);
+    arena_init(&m->acts, m->ops, measure.peak, act);
     alloc_activations(m, &m->acts, batch);
 
     arena_init(&m->scratch, m->ops,
-               backward_scratch_bytes(&m->clip->cfg, batch, m->cfg.frames, m->cfg.num_classes, m->params.dtype),
-               m->params.dtype);
+               backward_scratch_bytes(&m->clip->cfg, batch, m->cfg.frames, m->cfg.num_classes, act),
+               act);
     /* Fixed index tables: contexts sit at positions 1..M of every prompt; class tokens of the temporal net. */
     int64_t C = m->cfg.num_classes, M = m->cfg.contexts, L = m->text.len, T = m->cfg.frames;
     int32_t *rows = xmalloc((size_t)(C * M > batch ? C * M : batch) * sizeof(int32_t));
@@ -261,6 +264,8 @@ static void ensure_activations(DferClip *m, int64_t batch) {
     free(rows);
     m->batch = batch;
 }
+
+void dfer_clip_reserve(DferClip *m, int batch) { ensure_activations(m, batch); }
 
 void dfer_clip_free(DferClip *m) {
     release_activations(m);
@@ -304,10 +309,10 @@ double dfer_clip_step(DferClip *m, const void *frames_host, const int32_t *label
 
     size_t mark = m->scratch.used;
     Arena *s = &m->scratch;
-    Tensor dvn = arena_tensor(s, "head.d_video_normalised", 2, batch, E, 0, 0);
-    Tensor dv = arena_tensor(s, "head.d_video", 2, batch, E, 0, 0);
-    Tensor dtn = arena_tensor(s, "head.d_text_normalised", 2, C, E, 0, 0);
-    Tensor dt = arena_tensor(s, "head.d_text", 2, C, E, 0, 0);
+    Tensor dvn = arena_tensor_typed(s, "head.d_video_normalised", m->params.dtype, 2, batch, E, 0, 0);
+    Tensor dv = arena_tensor_typed(s, "head.d_video", m->params.dtype, 2, batch, E, 0, 0);
+    Tensor dtn = arena_tensor_typed(s, "head.d_text_normalised", m->params.dtype, 2, C, E, 0, 0);
+    Tensor dt = arena_tensor_typed(s, "head.d_text", m->params.dtype, 2, C, E, 0, 0);
     op_scale(ops, m->dlogits, m->cfg.logit_scale);
     op_matmul(ops, dvn, m->dlogits, m->tn, 0, 0, 1.0f, 0.0f);
     op_matmul(ops, dtn, m->dlogits, m->vn, 1, 0, 1.0f, 0.0f);

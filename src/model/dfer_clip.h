@@ -52,6 +52,8 @@ typedef struct DferClip {
 int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const int32_t *ids, uint64_t seed,
                      DferClip *m, Err *err);
 void dfer_clip_free(DferClip *m);
+/* Allocates the activations and scratch of steps of `batch` clips now (the first step would). */
+void dfer_clip_reserve(DferClip *m, int batch);
 /* The Hugging Face CLIP name(s) of a fine-tuned encoder tensor, given its name after "image_encoder.":
  * returns 1 (hf[0]), 3 for the packed q/k/v projection (its rows split in q, k, v order into hf[0..2]),
  * or 0 when it is not an encoder tensor. */

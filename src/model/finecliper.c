@@ -167,7 +167,7 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
     m->desc_clip = cfg->high ? desc_clip : NULL;
     m->ops = ops;
     ParamSet *ps = &m->params;
-    paramset_init(ps, ops, clip->dtype);
+    paramset_init(ps, ops, paramset_dtype_for(clip->dtype));
     int64_t W = c->vision_width, Tw = c->text_width, E = c->embed_dim;
     int L = c->vision_layers, Lt = c->text_layers, div = cfg->bottleneck_divisor;
     /* Declaration order = checkpoint order: the low level first, unchanged by the other levels. */
@@ -249,8 +249,11 @@ void finecliper_free(FineCliper *m) {
     memset(m, 0, sizeof *m);
 }
 
+/* The towers' activations are in the arena's dtype (the CLIP's: BF16 in the mixed-precision
+ * model); the head's small [B,E], [B,C] and [C,E] tensors in the parameters' (F32 there). */
 static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
     const ClipConfig *c = &m->clip->cfg;
+    DType hd = m->params.dtype;
     int C = m->cfg.num_classes, ctx = c->context_length, div = m->cfg.bottleneck_divisor;
     int64_t E = c->embed_dim;
     aim_acts_alloc(a, &m->aim, m->clip, batch, m->cfg.frames, m->cfg.video_adapters ? c->vision_width / div : 0);
@@ -266,8 +269,8 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
                               m->desc_clip->cfg.text_width / div);
     if (m->cfg.caption_length > 0) {
         text_tower_acts_alloc(a, &m->text_cap, m->clip, batch, m->cfg.caption_length, tb);
-        m->cap_v = arena_tensor(a, "contrastive.video", 2, batch, E, 0, 0);
-        m->cap_t = arena_tensor(a, "contrastive.caption", 2, batch, E, 0, 0);
+        m->cap_v = arena_tensor_typed(a, "contrastive.video", hd, 2, batch, E, 0, 0);
+        m->cap_t = arena_tensor_typed(a, "contrastive.caption", hd, 2, batch, E, 0, 0);
     }
     static const char *names[FC_MODALITIES] = {"video", "parsing", "landmarks", "text"};
     char name[96];
@@ -275,7 +278,7 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
         int k = m->mods[i];
 #define MOD_TENSOR(field, what, ...)                                           \
     snprintf(name, sizeof name, "head.%s.%s", names[k], what);                \
-    m->field[k] = arena_tensor(a, name, __VA_ARGS__);
+    m->field[k] = arena_tensor_typed(a, name, hd, __VA_ARGS__);
         MOD_TENSOR(feat, "feature", 2, batch, E, 0, 0);
         MOD_TENSOR(norm, "normalised", 2, batch, E, 0, 0);
         MOD_TENSOR(score, "score", 2, batch, C, 0, 0);
@@ -285,36 +288,39 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
         MOD_TENSOR(weight, "weight", 1, batch, 0, 0, 0);
 #undef MOD_TENSOR
     }
-    m->fused = arena_tensor(a, "head.fused", 2, batch, E, 0, 0);
-    m->fused_norm = arena_tensor(a, "head.fused_normalised", 2, batch, E, 0, 0);
-    m->tpn = arena_tensor(a, "head.positive_normalised", 2, C, E, 0, 0);
-    m->tnn = arena_tensor(a, "head.negative_normalised", 2, C, E, 0, 0);
-    m->logits = arena_tensor(a, "head.logits", 2, batch, C, 0, 0);
-    m->loss = arena_tensor(a, "head.loss", 1, batch, 0, 0, 0);
-    m->dlogits = arena_tensor(a, "head.d_logits", 2, batch, C, 0, 0);
+    m->fused = arena_tensor_typed(a, "head.fused", hd, 2, batch, E, 0, 0);
+    m->fused_norm = arena_tensor_typed(a, "head.fused_normalised", hd, 2, batch, E, 0, 0);
+    m->tpn = arena_tensor_typed(a, "head.positive_normalised", hd, 2, C, E, 0, 0);
+    m->tnn = arena_tensor_typed(a, "head.negative_normalised", hd, 2, C, E, 0, 0);
+    m->logits = arena_tensor_typed(a, "head.logits", hd, 2, batch, C, 0, 0);
+    m->loss = arena_tensor_typed(a, "head.loss", hd, 1, batch, 0, 0, 0);
+    m->dlogits = arena_tensor_typed(a, "head.d_logits", hd, 2, batch, C, 0, 0);
     m->labels = arena_tensor_typed(a, "head.labels", DT_I32, 1, batch, 0, 0, 0);
 }
 
 static void ensure_activations(FineCliper *m, int64_t batch) {
     if (m->batch == batch) return;
     release_activations(m);
+    DType act = m->clip->dtype; /* the towers' activations (BF16 in the mixed-precision model) */
     Arena measure;
-    arena_init_measuring(&measure, m->ops, m->params.dtype);
+    arena_init_measuring(&measure, m->ops, act);
     alloc_activations(m, &measure, batch);
     free_tower_acts(m);
-    arena_init(&m->acts, m->ops, measure.peak, m->params.dtype);
+    arena_init(&m->acts, m->ops, measure.peak, act);
     alloc_activations(m, &m->acts, batch);
-    size_t scratch = backward_scratch_bytes(&m->clip->cfg, batch, m->cfg.frames, m->cfg.num_classes, m->params.dtype);
+    size_t scratch = backward_scratch_bytes(&m->clip->cfg, batch, m->cfg.frames, m->cfg.num_classes, act);
     if (m->cfg.high) {
         /* the description tower's backward: 20 residual streams of [B, L_d, T_d] */
         size_t desc = (size_t)(20 * batch * m->cfg.description_length * m->desc_clip->cfg.text_width) *
-                          dtype_size(m->params.dtype) + (1u << 20);
+                          dtype_size(act) + (1u << 20);
         if (desc > scratch) scratch = desc;
     }
-    arena_init(&m->scratch, m->ops, scratch, m->params.dtype);
+    arena_init(&m->scratch, m->ops, scratch, act);
     m->weight_host = xcalloc((size_t)batch * FC_MODALITIES, sizeof(float));
     m->batch = batch;
 }
+
+void finecliper_reserve(FineCliper *m, int batch) { ensure_activations(m, batch); }
 
 /* A small device tensor read back as doubles (malloc'ed). */
 static double *download_reals(Ops *ops, Tensor t) {
@@ -378,7 +384,7 @@ static void forward_features(FineCliper *m, const FineCliperInputs *in) {
     const ClipModel *clip = m->clip;
     float s = m->cfg.mlp_adapter_scale;
     aim_forward(ops, clip, param_value(m, m->idx_temb), m->vis, s, &m->aim, in->frames, &m->scratch);
-    ops_copy(ops, m->feat[FC_MOD_VIDEO], m->aim.video_feat);
+    ops_copy_convert(ops, m->feat[FC_MOD_VIDEO], m->aim.video_feat);
     for (int st = 0; st < 2; st++) {
         if (!(m->cfg.mid_streams & (1 << st))) continue;
         int k = st == 0 ? FC_MOD_PARSING : FC_MOD_LANDMARKS;
@@ -422,13 +428,13 @@ static void backward_modality(FineCliper *m, int k, Tensor dfeat) {
     size_t mark = m->scratch.used;
     int p = m->idx_proj[k];
     if (k == FC_MOD_TEXT) {
-        Tensor dx = arena_tensor(&m->scratch, "head.d_description", 2, dfeat.shape[0], m->desc_clip->cfg.embed_dim, 0, 0);
+        Tensor dx = arena_tensor_typed(&m->scratch, "head.d_description", m->params.dtype, 2, dfeat.shape[0], m->desc_clip->cfg.embed_dim, 0, 0);
         op_linear_backward(ops, dx, param_grad(m, p), param_grad(m, p + 1), dfeat, m->text_desc.feat,
                            param_value(m, p), 0);
         text_tower_backward(ops, m->desc_clip, m->desc, m->desc_grad, &m->text_desc, dx, tensor_none(), &m->scratch);
     } else {
         AimActs *acts = &m->aim_mid[k == FC_MOD_PARSING ? 0 : 1];
-        Tensor dx = arena_tensor(&m->scratch, "head.d_mid", 2, dfeat.shape[0], clip->cfg.embed_dim, 0, 0);
+        Tensor dx = arena_tensor_typed(&m->scratch, "head.d_mid", m->params.dtype, 2, dfeat.shape[0], clip->cfg.embed_dim, 0, 0);
         op_linear_backward(ops, dx, param_grad(m, p), param_grad(m, p + 1), dfeat, acts->video_feat,
                            param_value(m, p), 0);
         aim_backward(ops, clip, param_value(m, m->idx_mid_temb), param_grad(m, m->idx_mid_temb), m->mid, m->mid_grad,
@@ -484,11 +490,11 @@ double finecliper_step(FineCliper *m, const FineCliperInputs *in, const int32_t 
     /* backward: d score = d logits / temperature; dnorm_m from its own loss and,
      * through the fusion, w_m * dF; the class texts collect from every term */
     size_t mark = m->scratch.used;
-    Tensor dtpn = arena_tensor(&m->scratch, "head.d_positive_normalised", 2, C, E, 0, 0);
-    Tensor dt = arena_tensor(&m->scratch, "head.d_text", 2, C, E, 0, 0);
-    Tensor dn = arena_tensor(&m->scratch, "head.d_normalised", 2, batch, E, 0, 0);
-    Tensor df = arena_tensor(&m->scratch, "head.d_feature", 2, batch, E, 0, 0);
-    Tensor dfused = arena_tensor(&m->scratch, "head.d_fused", 2, batch, E, 0, 0);
+    Tensor dtpn = arena_tensor_typed(&m->scratch, "head.d_positive_normalised", m->params.dtype, 2, C, E, 0, 0);
+    Tensor dt = arena_tensor_typed(&m->scratch, "head.d_text", m->params.dtype, 2, C, E, 0, 0);
+    Tensor dn = arena_tensor_typed(&m->scratch, "head.d_normalised", m->params.dtype, 2, batch, E, 0, 0);
+    Tensor df = arena_tensor_typed(&m->scratch, "head.d_feature", m->params.dtype, 2, batch, E, 0, 0);
+    Tensor dfused = arena_tensor_typed(&m->scratch, "head.d_fused", m->params.dtype, 2, batch, E, 0, 0);
     int have_text = 0; /* dtpn holds a term */
     if (loss_kind != FC_LOSS_MODALITIES) {
         op_scale(ops, m->dlogits, inv_t);
@@ -612,9 +618,9 @@ double finecliper_contrastive_backward(FineCliper *m, int offset, int train, flo
         ops_upload_f64(ops, gt, &g);
     }
     size_t mark = m->scratch.used;
-    Tensor dv = arena_tensor(&m->scratch, "contrastive.d_all_video", 2, G, E, 0, 0);
-    Tensor dt = arena_tensor(&m->scratch, "contrastive.d_all_caption", 2, G, E, 0, 0);
-    Tensor df = arena_tensor(&m->scratch, "contrastive.d_feature", 2, B, E, 0, 0);
+    Tensor dv = arena_tensor_typed(&m->scratch, "contrastive.d_all_video", m->params.dtype, 2, G, E, 0, 0);
+    Tensor dt = arena_tensor_typed(&m->scratch, "contrastive.d_all_caption", m->params.dtype, 2, G, E, 0, 0);
+    Tensor df = arena_tensor_typed(&m->scratch, "contrastive.d_feature", m->params.dtype, 2, B, E, 0, 0);
     /* sim = c V T^T, sim_t = c T V^T: dV = c (dsim T + dsim_t^T T), dT = c (dsim^T V + dsim_t V) */
     op_matmul(ops, dv, m->dsim, m->all_t, 0, 0, (float)scale, 0.0f);
     op_matmul(ops, dv, m->dsim_t, m->all_t, 1, 0, (float)scale, 1.0f);

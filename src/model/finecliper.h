@@ -111,6 +111,8 @@ typedef struct FineCliper {
 int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const FineCliperConfig *cfg,
                       const int32_t *pos_ids, const int32_t *neg_ids, uint64_t seed, FineCliper *m, Err *err);
 void finecliper_free(FineCliper *m);
+/* Allocates the activations and scratch of steps of `batch` clips now (the first step would). */
+void finecliper_reserve(FineCliper *m, int batch);
 
 /* One forward (and, with train != 0, backward) pass on B clips; labels [B]
  * (may be NULL when !train). logits_host [B,C] (model dtype: the fused

@@ -46,16 +46,15 @@ Tensor tensor_reshape(Tensor t, int ndim, int64_t d0, int64_t d1, int64_t d2, in
 static const Tensor *bias(const Tensor *b) { return b->data ? b : NULL; }
 
 static Tensor scratch_like(Arena *s, const char *name, Tensor like) {
-    Tensor t = arena_tensor(s, name, like.ndim, like.shape[0], like.shape[1], like.shape[2], like.shape[3]);
-    t.dtype = like.dtype;
-    return t;
+    return arena_tensor_typed(s, name, like.dtype, like.ndim, like.shape[0], like.shape[1], like.shape[2],
+                              like.shape[3]);
 }
 
 /* ---- attention ---------------------------------------------------------------- */
 
 void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads) {
-    acts->ln_mean = arena_tensor(a, "attn.ln_mean", 1, batch * seq, 0, 0, 0);
-    acts->ln_rstd = arena_tensor(a, "attn.ln_rstd", 1, batch * seq, 0, 0, 0);
+    acts->ln_mean = arena_stats(a, "attn.ln_mean", batch * seq);
+    acts->ln_rstd = arena_stats(a, "attn.ln_rstd", batch * seq);
     acts->ln_out = arena_tensor(a, "attn.ln_out", 3, batch, seq, width, 0);
     acts->qkv = arena_tensor(a, "attn.qkv", 3, batch, seq, 3 * width, 0);
     size_t saved = op_attention_saved_bytes(a->ops, batch, seq, heads);
@@ -86,8 +85,8 @@ void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnA
 /* ---- MLP ------------------------------------------------------------------------ */
 
 void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden) {
-    acts->ln_mean = arena_tensor(a, "mlp.ln_mean", 1, batch * seq, 0, 0, 0);
-    acts->ln_rstd = arena_tensor(a, "mlp.ln_rstd", 1, batch * seq, 0, 0, 0);
+    acts->ln_mean = arena_stats(a, "mlp.ln_mean", batch * seq);
+    acts->ln_rstd = arena_stats(a, "mlp.ln_rstd", batch * seq);
     acts->ln_out = arena_tensor(a, "mlp.ln_out", 3, batch, seq, width, 0);
     acts->pre = arena_tensor(a, "mlp.fc1_out", 3, batch, seq, hidden, 0);
     acts->act = arena_tensor(a, "mlp.act_out", 3, batch, seq, hidden, 0);

@@ -94,3 +94,5 @@ void paramset_download_f64(const ParamSet *ps, int index, int grad, double *out)
     const ParamEntry *e = paramset_get(ps, index);
     ops_download_f64(ps->ops, out, grad ? e->grad : e->value);
 }
+
+DType paramset_dtype_for(DType weights) { return weights == DT_BF16 ? DT_F32 : weights; }

@@ -30,6 +30,9 @@ typedef struct ParamSet {
 } ParamSet;
 
 void paramset_init(ParamSet *ps, Ops *ops, DType dtype);
+/* The dtype of trainable parameters beside frozen weights of `weights` dtype: F32
+ * for BF16 weights (fp32 masters, gradients and optimiser state; ops.h), else the same. */
+DType paramset_dtype_for(DType weights);
 void paramset_free(ParamSet *ps);
 /* Declares a tensor; returns its index. */
 int paramset_add(ParamSet *ps, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int group);

@@ -33,8 +33,8 @@ void text_tower_acts_alloc(Arena *a, TextTowerActs *acts, const ClipModel *clip,
         }
     }
     acts->pooled = arena_tensor(a, "text.pooled", 2, n, T, 0, 0);
-    acts->ln_mean = arena_tensor(a, "text.ln_final_mean", 1, n, 0, 0, 0);
-    acts->ln_rstd = arena_tensor(a, "text.ln_final_rstd", 1, n, 0, 0, 0);
+    acts->ln_mean = arena_stats(a, "text.ln_final_mean", n);
+    acts->ln_rstd = arena_stats(a, "text.ln_final_rstd", n);
     acts->ln_out = arena_tensor(a, "text.ln_final_out", 2, n, T, 0, 0);
     acts->feat = arena_tensor(a, "text.features", 2, n, c->embed_dim, 0, 0);
 }

@@ -21,15 +21,15 @@ void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n) {
     acts->patches = arena_tensor(a, "vit.patches", 2, n * g * g, 3 * P * P, 0, 0);
     acts->emb = arena_tensor(a, "vit.patch_embeddings", 3, n, g * g, W, 0);
     acts->x_tok = arena_tensor(a, "vit.tokens", 3, n, S, W, 0);
-    acts->pre_mean = arena_tensor(a, "vit.ln_pre_mean", 1, n * S, 0, 0, 0);
-    acts->pre_rstd = arena_tensor(a, "vit.ln_pre_rstd", 1, n * S, 0, 0, 0);
+    acts->pre_mean = arena_stats(a, "vit.ln_pre_mean", n * S);
+    acts->pre_rstd = arena_stats(a, "vit.ln_pre_rstd", n * S);
     acts->x = arena_tensor(a, "vit.x", 3, n, S, W, 0);
     acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(BlockActs));
     for (int l = 0; l < c->vision_layers; l++) block_acts_alloc(a, &acts->blocks[l], n, S, W, 4 * W, c->vision_heads);
     acts->cls_rows = arena_tensor_typed(a, "vit.cls_rows", DT_I32, 1, n, 0, 0, 0);
     acts->cls = arena_tensor(a, "vit.cls", 2, n, W, 0, 0);
-    acts->post_mean = arena_tensor(a, "vit.ln_post_mean", 1, n, 0, 0, 0);
-    acts->post_rstd = arena_tensor(a, "vit.ln_post_rstd", 1, n, 0, 0, 0);
+    acts->post_mean = arena_stats(a, "vit.ln_post_mean", n);
+    acts->post_rstd = arena_stats(a, "vit.ln_post_rstd", n);
     acts->post_out = arena_tensor(a, "vit.ln_post_out", 2, n, W, 0, 0);
     acts->feat = arena_tensor(a, "vit.features", 2, n, c->embed_dim, 0, 0);
 }
@@ -43,7 +43,7 @@ void vit_forward(Ops *ops, const ClipConfig *c, const VitParams *p, VitActs *act
                  Arena *scratch) {
     int64_t n = acts->n, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
     Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
-    ops_upload(ops, acts->images.data, images_host, tensor_bytes(&acts->images));
+    ops_upload_reals(ops, acts->images, images_host);
     op_im2col_patches(ops, acts->patches, acts->images, c->patch_size);
     op_linear(ops, tensor_reshape(acts->emb, 2, n * g * g, W, 0, 0), acts->patches, p->patch_w, NULL);
     op_prepend_token(ops, acts->x_tok, acts->emb, p->class_emb);

@@ -48,3 +48,9 @@ Tensor arena_tensor_typed(Arena *a, const char *name, DType dtype, int ndim, int
 Tensor arena_tensor(Arena *a, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
     return arena_tensor_typed(a, name, a->dtype, ndim, d0, d1, d2, d3);
 }
+
+DType arena_wide_dtype(const Arena *a) { return a->dtype == DT_BF16 ? DT_F32 : a->dtype; }
+
+Tensor arena_stats(Arena *a, const char *name, int64_t n) {
+    return arena_tensor_typed(a, name, arena_wide_dtype(a), 1, n, 0, 0, 0);
+}

@@ -12,7 +12,7 @@ typedef struct Arena {
     char *base;      /* NULL while measuring */
     size_t capacity; /* bytes */
     size_t used, peak;
-    DType dtype;     /* default dtype of arena_tensor (F32, or F64 for gradient checks) */
+    DType dtype;     /* default dtype of arena_tensor (F32, BF16 in the mixed-precision model, F64 for checks) */
 } Arena;
 
 void arena_init_measuring(Arena *a, Ops *ops, DType dtype);
@@ -27,5 +27,10 @@ size_t arena_available(const Arena *a);
 Tensor arena_tensor(Arena *a, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
 Tensor arena_tensor_typed(Arena *a, const char *name, DType dtype, int ndim, int64_t d0, int64_t d1, int64_t d2,
                           int64_t d3);
+/* The dtype of statistics, losses and a model's small head tensors: F32 beside a
+ * BF16 arena (the mixed-precision contract of ops.h), otherwise the arena's own. */
+DType arena_wide_dtype(const Arena *a);
+/* A 1-d tensor of n values in arena_wide_dtype (layer-norm mean/rstd). */
+Tensor arena_stats(Arena *a, const char *name, int64_t n);
 
 #endif

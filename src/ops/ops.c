@@ -56,6 +56,12 @@ int ops_create(Backend backend, int threads, Ops **out, Err *err) {
 
 void ops_destroy(Ops *ops) {
     if (!ops) return;
+    free(ops->allocs);
+    if (ops->counting) {
+        free(ops->impl);
+        free(ops);
+        return;
+    }
     if (ops->backend == BACKEND_CPU) cpu_ops_release(ops);
     free(ops);
 }
@@ -71,36 +77,79 @@ Backend ops_default_backend(void) {
     return BACKEND_CPU;
 }
 
-void *ops_alloc(Ops *ops, size_t bytes) { return ops->vt->alloc(ops, bytes); }
-void ops_free(Ops *ops, void *ptr) {
-    if (ptr) ops->vt->free(ops, ptr);
+void *ops_alloc(Ops *ops, size_t bytes) {
+    size_t charged = (bytes + 255) / 256 * 256;
+    if (ops->cap && ops->in_use + charged > ops->cap)
+        DFER_FATAL("ops_alloc", "device memory cap of %.3f GiB (train.gpu_mem) reached: %.3f GiB in use, %zu more "
+                   "bytes asked for; `dfer plan` shows where the memory goes",
+                   (double)ops->cap / (1u << 30), (double)ops->in_use / (1u << 30), bytes);
+    void *p = ops->vt->alloc(ops, bytes);
+    ops->in_use += charged;
+    if (ops->in_use > ops->peak) ops->peak = ops->in_use;
+    if (p) {
+        if (ops->alloc_count == ops->alloc_cap) {
+            ops->alloc_cap = ops->alloc_cap ? 2 * ops->alloc_cap : 64;
+            ops->allocs = xrealloc(ops->allocs, (size_t)ops->alloc_cap * sizeof *ops->allocs);
+        }
+        ops->allocs[ops->alloc_count++] = (struct OpsAllocation){p, charged};
+    }
+    return p;
 }
+
+void ops_free(Ops *ops, void *ptr) {
+    if (!ptr) return;
+    for (int i = ops->alloc_count - 1; i >= 0; i--)
+        if (ops->allocs[i].ptr == ptr) {
+            ops->in_use -= ops->allocs[i].bytes;
+            ops->allocs[i] = ops->allocs[--ops->alloc_count];
+            break;
+        }
+    ops->vt->free(ops, ptr);
+}
+
+void ops_set_memory_cap(Ops *ops, size_t bytes) { ops->cap = bytes; }
+size_t ops_memory_in_use(const Ops *ops) { return ops->in_use; }
+size_t ops_memory_peak(const Ops *ops) { return ops->peak; }
 void ops_upload(Ops *ops, void *dst, const void *src, size_t bytes) { ops->vt->upload(ops, dst, src, bytes); }
 void ops_download(Ops *ops, void *dst, const void *src, size_t bytes) { ops->vt->download(ops, dst, src, bytes); }
+/* F32 and BF16 go through float: a BF16 value is f32_to_bf16((float)v), round
+ * to nearest even, and reads back exactly through bf16_to_f32. */
 void ops_upload_f64(Ops *ops, Tensor t, const double *src) {
     int64_t n = tensor_numel(&t);
-    CHECK(t.dtype == DT_F64 || t.dtype == DT_F32, "ops_upload_f64: %s is neither F32 nor F64", t.name);
+    CHECK(t.dtype == DT_F64 || t.dtype == DT_F32 || t.dtype == DT_BF16,
+          "ops_upload_f64: %s is %s, not F32, BF16 or F64", tname(&t), dtype_name(t.dtype));
     if (t.dtype == DT_F64) {
         ops_upload(ops, t.data, src, (size_t)n * sizeof(double));
         return;
     }
-    float *tmp = xmalloc((size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) tmp[i] = (float)src[i];
-    ops_upload(ops, t.data, tmp, (size_t)n * sizeof(float));
-    free(tmp);
+    float *wide = xmalloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) wide[i] = (float)src[i];
+    if (t.dtype == DT_BF16) {
+        uint16_t *narrow = xmalloc((size_t)n * sizeof(uint16_t));
+        convert_from_f32(narrow, DT_BF16, wide, (size_t)n);
+        ops_upload(ops, t.data, narrow, (size_t)n * sizeof(uint16_t));
+        free(narrow);
+    } else {
+        ops_upload(ops, t.data, wide, (size_t)n * sizeof(float));
+    }
+    free(wide);
 }
 
 void ops_download_f64(Ops *ops, double *dst, Tensor t) {
     int64_t n = tensor_numel(&t);
-    CHECK(t.dtype == DT_F64 || t.dtype == DT_F32, "ops_download_f64: %s is neither F32 nor F64", t.name);
+    CHECK(t.dtype == DT_F64 || t.dtype == DT_F32 || t.dtype == DT_BF16,
+          "ops_download_f64: %s is %s, not F32, BF16 or F64", tname(&t), dtype_name(t.dtype));
     if (t.dtype == DT_F64) {
         ops_download(ops, dst, t.data, (size_t)n * sizeof(double));
         return;
     }
-    float *tmp = xmalloc((size_t)n * sizeof(float));
-    ops_download(ops, tmp, t.data, (size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) dst[i] = tmp[i];
-    free(tmp);
+    void *host = xmalloc((size_t)n * dtype_size(t.dtype));
+    ops_download(ops, host, t.data, (size_t)n * dtype_size(t.dtype));
+    float *wide = xmalloc((size_t)n * sizeof(float));
+    convert_to_f32(wide, host, t.dtype, (size_t)n);
+    for (int64_t i = 0; i < n; i++) dst[i] = wide[i];
+    free(wide);
+    free(host);
 }
 
 void ops_zero(Ops *ops, Tensor t) { ops->vt->zero(ops, &t); }
@@ -109,6 +158,31 @@ void ops_sync(Ops *ops) { ops->vt->sync(ops); }
 void ops_copy(Ops *ops, Tensor dst, Tensor src) {
     CHECK(tensor_bytes(&dst) == tensor_bytes(&src), "copy: %s and %s differ in size", tname(&dst), tname(&src));
     ops->vt->copy(ops, dst.data, src.data, tensor_bytes(&src));
+}
+
+void ops_copy_convert(Ops *ops, Tensor dst, Tensor src) {
+    if (dst.dtype == src.dtype) {
+        ops_copy(ops, dst, src);
+        return;
+    }
+    require_numel(&dst, &src, "copy_convert");
+    /* 0 + 1 * src: the axpy of every backend reads and writes each operand in its own dtype */
+    ops_zero(ops, dst);
+    ops->vt->axpy(ops, &dst, 1.0f, &src);
+}
+
+void ops_upload_reals(Ops *ops, Tensor dst, const void *src) {
+    size_t n = (size_t)tensor_numel(&dst);
+    if (dst.dtype == DT_F64 || dst.dtype == DT_F32) {
+        ops_upload(ops, dst.data, src, tensor_bytes(&dst));
+        return;
+    }
+    CHECK(dst.dtype == DT_BF16, "upload: %s has dtype %s; host reals go to F32, BF16 or F64 tensors", tname(&dst),
+          dtype_name(dst.dtype));
+    uint16_t *narrow = xmalloc(n * sizeof(uint16_t) + 1);
+    CHECK(convert_from_f32(narrow, DT_BF16, src, n) == 0, "upload: cannot narrow into %s", tname(&dst));
+    ops_upload(ops, dst.data, narrow, n * sizeof(uint16_t));
+    free(narrow);
 }
 
 void op_linear(Ops *ops, Tensor y, Tensor x, Tensor w, const Tensor *b) {
@@ -188,6 +262,14 @@ void op_attention(Ops *ops, Tensor out, Tensor saved, Tensor qkv, int heads, int
         CHECK(tensor_bytes(&saved) >= ops->vt->attention_saved_bytes(batch, seq, heads),
               "attention: saved buffer %s is too small", tname(&saved));
     ops->vt->attention(ops, &out, &saved, &qkv, heads, causal);
+}
+
+size_t ops_attention_saved_bytes_for(Backend backend, int64_t batch, int64_t seq, int heads) {
+    size_t rows = (size_t)batch * (size_t)heads * (size_t)seq;
+    /* CPU: the probabilities [B,H,S,S] in the widest dtype it computes in (F64);
+     * CUDA: the row log-sum-exp and backward's Delta, F32 [2,B,H,S] (attention never
+     * materialises [S,S] on the GPU) */
+    return backend == BACKEND_CPU ? rows * (size_t)seq * sizeof(double) : 2 * rows * sizeof(float);
 }
 
 size_t op_attention_saved_bytes(const Ops *ops, int64_t batch, int64_t seq, int heads) {

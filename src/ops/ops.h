@@ -43,19 +43,37 @@ const char *ops_describe(const Ops *ops); /* "cpu (2 threads, OpenBLAS)" */
 int ops_threads(const Ops *ops);
 /* The backend that `auto` means here: CUDA if built with it and a GPU exists. */
 Backend ops_default_backend(void);
+/* A counting context (the memory planner): every op is a no-op, every allocation
+ * returns NULL and only adds to the account (ops_memory_in_use); sizes that depend on the backend
+ * (op_attention_saved_bytes) are those of `as`. Works without a GPU. */
+Ops *ops_create_counting(Backend as);
+int ops_is_counting(const Ops *ops);
+/* What op_attention_saved_bytes answers on a backend, without a context. */
+size_t ops_attention_saved_bytes_for(Backend backend, int64_t batch, int64_t seq, int heads);
 
-/* Device memory. */
+/* Device memory. Every allocation is charged in 256-byte units (cudaMalloc's granularity)
+ * to the context's account; with a cap set, an allocation beyond it is fatal, naming the cap. */
 void *ops_alloc(Ops *ops, size_t bytes);
+void ops_set_memory_cap(Ops *ops, size_t bytes);
+size_t ops_memory_in_use(const Ops *ops);
+size_t ops_memory_peak(const Ops *ops);
 void ops_free(Ops *ops, void *ptr);
 void ops_upload(Ops *ops, void *dst_device, const void *src_host, size_t bytes);
 void ops_download(Ops *ops, void *dst_host, const void *src_device, size_t bytes);
-/* A whole F32 or F64 tensor to or from host doubles (small tensors: parameters
+/* A whole F32, BF16 or F64 tensor to or from host doubles (small tensors: parameters
  * initialised on the host, per-clip weights and losses read back). */
 void ops_upload_f64(Ops *ops, Tensor t, const double *src_host);
 void ops_download_f64(Ops *ops, double *dst_host, Tensor t);
 void ops_zero(Ops *ops, Tensor t);
 /* dst = src on the device (same size). */
 void ops_copy(Ops *ops, Tensor dst, Tensor src);
+/* dst = src element by element, converting between floating dtypes (F32 <-> BF16);
+ * a plain copy when the dtypes agree. */
+void ops_copy_convert(Ops *ops, Tensor dst, Tensor src);
+/* A whole floating tensor from host reals: doubles for an F64 tensor, floats for
+ * F32 and BF16 ones (narrowed on the host, round to nearest even). Frames and
+ * other host inputs of the models go through here. */
+void ops_upload_reals(Ops *ops, Tensor dst, const void *src_host);
 void ops_sync(Ops *ops);
 
 /* ---- activation functions ---------------------------------------------- */

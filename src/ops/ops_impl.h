@@ -1,7 +1,7 @@
 /* For backends only: the table of functions a backend provides. ops.c checks
  * arguments and shapes once for all backends, then calls through this table
- * with the same tensors (backends read dtypes from them: the CPU backend
- * takes F32 only, the CUDA backend mixes BF16 and F32). */
+ * with the same tensors; backends read the dtypes from them (ops.h states
+ * the mixed-precision contract both follow). */
 #ifndef DFER_OPS_IMPL_H
 #define DFER_OPS_IMPL_H
 
@@ -60,7 +60,12 @@ struct Ops {
     Backend backend;
     const OpsVtable *vt;
     int threads;
+    int counting; /* the counting backend (count_ops.c): sizes only, no data */
     void *impl;
+    /* device memory accounting of ops_alloc/ops_free, for every backend (ops.c) */
+    size_t cap, in_use, peak; /* bytes; cap 0: none */
+    struct OpsAllocation { void *ptr; size_t bytes; } *allocs;
+    int alloc_count, alloc_cap;
     char desc[160];
 };
 
@@ -75,5 +80,12 @@ static inline int64_t ops_cols(T t) { return t->ndim ? t->shape[t->ndim - 1] : 1
 /* Backend constructors. */
 int cpu_ops_init(Ops *ops, int threads, Err *err);
 void cpu_ops_release(Ops *ops);
+#ifdef DFER_WITH_CUDA
+/* kernels/cuda_ops.cu: a context on the current device (dfer_cuda_select picks
+ * it per rank); fills ops->vt, ops->impl and ops->desc. Returns -1 with a
+ * message when no GPU is usable. */
+int cuda_ops_init(Ops *ops, Err *err);
+void cuda_ops_release(Ops *ops);
+#endif
 
 #endif

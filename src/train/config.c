@@ -60,7 +60,9 @@ static const Key k_keys[] = {
      "DFER-CLIP: what follows the contexts (its class descriptors by default)"},
     {"model", "train_image_encoder", K_BOOL, S(train_image_encoder), "true", NULL,
      "DFER-CLIP: fine-tune the whole image encoder"},
-    {"model", "dtype", K_STR, S(dtype), "f32", "f32|f64", "CPU precision (f64 for parity checks)"},
+    {"model", "dtype", K_STR, S(dtype), "auto", "auto|f32|bf16|f64",
+     "precision: bf16 = mixed (BF16 frozen weights and activations, F32 parameters, gradients and optimiser "
+     "state); auto = bf16 on CUDA, f32 on the CPU; f64 (CPU) for parity checks"},
     {"data", "dataset", K_STR, S(dataset), "dfew", "dfew|ferv39k|mafw|list", "dataset layout"},
     {"data", "root", K_STR, S(root), "", NULL, "dataset root directory"},
     {"data", "train_list", K_STR, S(train_list), "", NULL, "dataset = list: DFER-CLIP-style training list"},
@@ -90,6 +92,11 @@ static const Key k_keys[] = {
     {"train", "eval_batch", K_INT, S(eval_batch), "32", NULL, "evaluation batch size in clips"},
     {"train", "seed", K_INT, S(seed), "1", NULL, "seed of initialisation, sampling and augmentation"},
     {"train", "device", K_STR, S(device), "auto", "auto|cpu|cuda", "compute device"},
+    {"train", "gpu_mem", K_FLOAT, S(gpu_mem), "24", NULL,
+     "GiB of GPU memory per rank: the memory planner's cap (`dfer plan`), enforced by the allocator"},
+    {"train", "micro_batch", K_INT, S(micro_batch), "0", NULL,
+     "clips per forward/backward pass, gradients accumulated over the rank's share of the batch "
+     "(0: the planner's choice under train.gpu_mem on CUDA, the whole share on the CPU)"},
     {"train", "threads", K_INT, S(threads), "0", NULL, "CPU threads per rank (0: all cores)"},
     {"train", "nonfinite", K_STR, S(nonfinite), "skip", "skip|abort",
      "what a NaN/Inf loss or gradient does: skip the update, or stop the run"},
@@ -246,7 +253,11 @@ int config_set(Config *c, const char *assignment, Err *err) {
 }
 
 const char *config_unbuilt(const Config *c) {
-    if (!strcmp(c->device, "cuda")) return "train.device = cuda: the CUDA training path is not built yet (use cpu or auto)";
+#ifndef DFER_WITH_CUDA
+    if (!strcmp(c->device, "cuda")) return "train.device = cuda: this dfer was built without CUDA (use cpu or auto)";
+#endif
+    if (!strcmp(c->device, "cuda") && !strcmp(c->dtype, "f64"))
+        return "model.dtype = f64 runs on the CPU only (train.device = cpu)";
     return NULL;
 }
 
@@ -267,6 +278,11 @@ int config_validate(const Config *c, Err *err) {
     if (!(c->crop_min_area > 0 && c->crop_min_area <= 1))
         return err_set(err, "data.crop_min_area = %g is out of range (0, 1]", c->crop_min_area);
     if (c->batch < 1 || c->eval_batch < 1) return err_set(err, "train.batch and train.eval_batch must be positive");
+    if (c->micro_batch < 0 || !(c->gpu_mem > 0))
+        return err_set(err, "train.micro_batch must be 0 or positive and train.gpu_mem positive");
+    if (c->micro_batch > 0 && !strcmp(c->objective, "contrastive"))
+        return err_set(err, "train.micro_batch: contrastive training needs every clip of the step at once "
+                            "(the InfoNCE loss is over the whole global batch)");
     if (c->temperature <= 0) return err_set(err, "model.temperature must be positive");
     if (c->logit_scale <= 0) return err_set(err, "model.logit_scale must be positive");
     if (c->bottleneck_divisor < 1) return err_set(err, "model.bottleneck_divisor must be at least 1");

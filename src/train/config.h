@@ -56,6 +56,8 @@ typedef struct Config {
     int eval_batch;
     int seed;
     char device[8];           /* auto | cpu | cuda */
+    float gpu_mem;            /* GiB of device memory a rank may use (the planner's cap) */
+    int micro_batch;          /* clips per forward/backward pass; 0: the planner's choice (CUDA) or all */
     int threads;
     char nonfinite[8];        /* skip | abort */
     int log_every;

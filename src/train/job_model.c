@@ -5,12 +5,15 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "io/clip_names.h"
 #include "io/safetensors.h"
+#include "model/clip_init.h"
 #include "model/dfer_clip.h"
 #include "model/finecliper.h"
 #include "text/descriptions.h"
 #include "text/prompts.h"
 #include "text/tokenizer.h"
+#include "train/plan.h"
 
 static int load_tokenizer(const Config *cfg, ClipTokenizer **tok, Err *err) {
     char found[4096];
@@ -56,6 +59,11 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
         return err_prefix(err, "the description encoder (model.long_clip unset, stretching the CLIP's positions): ");
     }
     const char *path = m->desc_path;
+    if (ops_is_counting(m->ops) && !m->descs && !fs_exists(path)) {
+        /* planning without the descriptions: every description as long as the tower allows (an upper bound) */
+        fc->description_length = m->desc_clip.cfg.context_length;
+        return 0;
+    }
     if (m->descs) { /* given in memory (job_model_create_with) */
         if (m->descs->source[0]) path = m->descs->source;
     } else {
@@ -83,23 +91,70 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
     return 0;
 }
 
+Backend job_backend(const Config *cfg) {
+    if (!strcmp(cfg->device, "cuda")) return BACKEND_CUDA;
+    if (!strcmp(cfg->device, "cpu")) return BACKEND_CPU;
+    return ops_default_backend();
+}
+
+static DType dtype_on(const Config *cfg, Backend backend) {
+    if (!strcmp(cfg->dtype, "f64")) return DT_F64;
+    if (!strcmp(cfg->dtype, "bf16")) return DT_BF16;
+    if (!strcmp(cfg->dtype, "f32")) return DT_F32;
+    return backend == BACKEND_CUDA ? DT_BF16 : DT_F32;
+}
+
+DType job_dtype(const Config *cfg) { return dtype_on(cfg, job_backend(cfg)); }
+
 int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err) {
     return job_model_create_with(cfg, num_classes, NULL, m, err);
 }
 
+/* The frozen CLIP: loaded from model.weights, or (counting, for the planner) its shapes only,
+ * from a preset or from the weights file's header. */
+static int load_clip(const Config *cfg, JobModel *m, DType dtype, const char *arch, Err *err) {
+    if (!ops_is_counting(m->ops)) return clip_model_load(m->ops, cfg->weights, dtype, &m->clip, err);
+    TensorMap shapes;
+    ClipConfig cc;
+    int rc = arch ? clip_config_preset(arch, &cc, err) : clip_load_hf(cfg->weights, &shapes, &cc, err);
+    if (rc == 0 && arch) rc = clip_init_shapes(&cc, &shapes, err);
+    if (rc != 0) return -1;
+    rc = clip_model_from_hf(m->ops, &shapes, &cc, dtype, &m->clip, err);
+    tmap_free(&shapes);
+    return rc;
+}
+
+static int create_model(const Config *cfg, int num_classes, struct Descriptions *descs, int counting, Backend as,
+                        const char *arch, JobModel *m, Err *err);
+
 int job_model_create_with(const Config *cfg, int num_classes, struct Descriptions *descs, JobModel *m, Err *err) {
+    return create_model(cfg, num_classes, descs, 0, BACKEND_CPU, NULL, m, err);
+}
+
+int job_model_create_counting(const Config *cfg, int num_classes, Backend as, const char *arch, JobModel *m,
+                              Err *err) {
+    return create_model(cfg, num_classes, NULL, 1, as, arch, m, err);
+}
+
+static int create_model(const Config *cfg, int num_classes, struct Descriptions *descs, int counting, Backend as,
+                        const char *arch, JobModel *m, Err *err) {
     memset(m, 0, sizeof *m);
     m->descs = descs;
     snprintf(m->method, sizeof m->method, "%s", cfg->method);
     m->num_classes = num_classes;
-    m->f64 = !strcmp(cfg->dtype, "f64");
-    const char *unbuilt = config_unbuilt(cfg); /* eval and predict reach here without config_validate */
+    m->frames = cfg->frames;
+    DType dtype = counting ? dtype_on(cfg, as) : job_dtype(cfg);
+    m->f64 = dtype == DT_F64;
+    const char *unbuilt = counting ? NULL : config_unbuilt(cfg); /* eval and predict reach here unvalidated */
     if (unbuilt) {
         err_set(err, "%s", unbuilt);
         goto fail;
     }
-    if (ops_create(BACKEND_CPU, cfg->threads, &m->ops, err) != 0) goto fail;
-    if (clip_model_load(m->ops, cfg->weights, m->f64 ? DT_F64 : DT_F32, &m->clip, err) != 0) goto fail;
+    if (counting) m->ops = ops_create_counting(as);
+    else if (ops_create(job_backend(cfg), cfg->threads, &m->ops, err) != 0) goto fail;
+    else if (ops_backend(m->ops) == BACKEND_CUDA) /* what the CUDA runtime keeps for itself is not ours to use */
+        ops_set_memory_cap(m->ops, (size_t)((double)cfg->gpu_mem * (1u << 30)) - PLAN_CUDA_RESERVE_BYTES);
+    if (load_clip(cfg, m, dtype, arch, err) != 0) goto fail;
     if (!m->clip.cfg.has_vision || !m->clip.cfg.has_text) {
         err_set(err, "%s: training needs a CLIP checkpoint with both towers", cfg->weights);
         goto fail;
@@ -275,8 +330,40 @@ static const int32_t *description_ids(JobModel *m, const char *const *clip_ids, 
     return m->desc_ids;
 }
 
+void job_model_reserve(JobModel *m, int batch) {
+    if (!strcmp(m->method, "finecliper")) finecliper_reserve(m->impl, batch);
+    else dfer_clip_reserve(m->impl, batch);
+}
+
+static double pass(JobModel *m, const JobInputs *in, const int32_t *labels, int batch, int train, float grad_scale,
+                   void *logits);
+
+/* With a micro-batch, the clips go through in slices whose parameter gradients add up (every
+ * pass scales by the same 1/global batch): the gradient of the whole batch with the
+ * activations of one slice. */
 double job_model_step(JobModel *m, const JobInputs *in, const int32_t *labels, int batch, int train, float grad_scale,
                       void *logits) {
+    int mb = m->micro_batch;
+    if (mb <= 0 || mb >= batch) return pass(m, in, labels, batch, train, grad_scale, logits);
+    size_t real = m->f64 ? sizeof(double) : sizeof(float);
+    size_t clip_bytes = (size_t)m->frames * 3 * (size_t)m->image_size * (size_t)m->image_size * real;
+    double loss = 0;
+    for (int at = 0; at < batch; at += mb) {
+        int n = batch - at < mb ? batch - at : mb;
+        JobInputs part = *in;
+        part.frames = (const char *)in->frames + at * clip_bytes;
+        if (in->parsing) part.parsing = (const char *)in->parsing + at * clip_bytes;
+        if (in->landmarks) part.landmarks = (const char *)in->landmarks + at * clip_bytes;
+        if (in->clip_ids) part.clip_ids = in->clip_ids + at;
+        if (in->captions) part.captions = in->captions + at;
+        loss += pass(m, &part, labels ? labels + at : NULL, n, train, grad_scale,
+                     logits ? (char *)logits + (size_t)at * m->num_classes * real : NULL);
+    }
+    return loss;
+}
+
+static double pass(JobModel *m, const JobInputs *in, const int32_t *labels, int batch, int train, float grad_scale,
+                   void *logits) {
     /* The loss kernels index logits by label: a label outside the model's classes is a caller's bug. */
     for (int b = 0; labels && b < batch; b++)
         CHECK(labels[b] >= 0 && labels[b] < m->num_classes, "label %d of clip %d outside the model's %d classes",
@@ -305,7 +392,7 @@ void job_model_free(JobModel *m) {
     free(m->desc_ids);
     free(m->desc_all);
     free(m->cap_ids);
-    if (m->clip.params) clip_model_free(&m->clip);
+    if (m->clip.vis_layers) clip_model_free(&m->clip);
     ops_destroy(m->ops);
     memset(m, 0, sizeof *m);
 }

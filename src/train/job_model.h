@@ -47,9 +47,24 @@ typedef struct JobModel {
     int image_size;
     int raw_pixels;        /* DFER-CLIP trains on raw [0,1] frames */
     int f64;
+    int frames;            /* per clip */
+    int micro_batch;       /* clips per forward/backward pass (gradients accumulate); 0: the whole batch */
 } JobModel;
 
+/* Where and in what precision a configuration runs: train.device (auto = ops_default_backend())
+ * and model.dtype (auto = BF16, the mixed-precision model, on CUDA; F32 on the CPU). */
+Backend job_backend(const Config *cfg);
+DType job_dtype(const Config *cfg);
+
 int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err);
+/* cfg's model built on a counting context (ops_create_counting(as)) for the memory planner:
+ * nothing is allocated and every device allocation is counted, in the sizes and dtypes of
+ * `as` (model.dtype auto = BF16 on CUDA). The frozen CLIP's shapes come from the preset
+ * `arch` (clip_config_preset), or, when arch is NULL, from model.weights' header. */
+int job_model_create_counting(const Config *cfg, int num_classes, Backend as, const char *arch, JobModel *m,
+                              Err *err);
+/* Allocates the activations and scratch for steps of `batch` clips (the first step would). */
+void job_model_reserve(JobModel *m, int batch);
 /* The same with the high level's descriptions given in memory (indexed, heap-allocated; the model takes
  * them over, also on failure) instead of read from model.descriptions' file: `dfer predict` describes
  * its windows itself. NULL: as job_model_create. */

@@ -121,8 +121,12 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     char results[4096];
     if (opt->results_dir) snprintf(results, sizeof results, "%s", opt->results_dir);
     else snprintf(results, sizeof results, "results/%s", m.name);
+    /* train.device is not an axis: the first job's device (its method file and [set]) serves all */
+    Config first;
+    CollBackend coll = COLL_MPI;
     Group g;
-    if (group_create(d, m.ranks_per_job, COLL_MPI, &g, err) != 0) {
+    if ((n > 0 && job_config(&m, &jobs[0], &first, err) == 0 && train_collectives(&first, d, &coll, err) != 0) ||
+        group_create(d, m.ranks_per_job, coll, &g, err) != 0) {
         free(jobs);
         return -1;
     }

@@ -21,6 +21,7 @@
 #include "train/job_model.h"
 #include "train/metrics.h"
 #include "train/optim.h"
+#include "train/plan.h"
 
 
 typedef struct Position {
@@ -314,6 +315,37 @@ static void log_stopped(const char *out_dir, const Position *pos) {
              stop_requested(), pos->epoch + 1, pos->step, out_dir);
 }
 
+/* The micro-batch of a rank's share: train.micro_batch when set, else on CUDA the memory
+ * planner's largest that fits train.gpu_mem (the CPU takes the whole share). */
+static int choose_micro_batch(const Config *cfg, int classes, Group *g, JobModel *jm, Err *err) {
+    jm->micro_batch = cfg->micro_batch;
+    if (cfg->micro_batch > 0 || ops_backend(jm->ops) != BACKEND_CUDA) return 0;
+    MemoryPlan p;
+    if (plan_memory(cfg, classes, BACKEND_CUDA, NULL, g->size, &p, err) != 0) {
+        job_model_free(jm);
+        return -1;
+    }
+    if (!p.fits) {
+        job_model_free(jm);
+        return err_set(err, "the model does not fit train.gpu_mem = %.3g GiB even one clip at a time (%.3f GiB; "
+                            "`dfer plan` shows where the memory goes)", cfg->gpu_mem,
+                       (double)p.total / (1u << 30));
+    }
+    jm->micro_batch = p.micro_batch;
+    if (g->rank == 0)
+        log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips per step", (double)p.total / (1u << 30),
+                 (double)p.cap / (1u << 30), p.accumulation, p.accumulation > 1 ? "es" : "", p.micro_batch);
+    return 0;
+}
+
+int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Err *err) {
+    *backend = COLL_MPI;
+    if (job_backend(cfg) != BACKEND_CUDA) return 0;
+    if (dist_select_gpu(d, err) != 0) return -1;
+    *backend = COLL_NCCL;
+    return 0;
+}
+
 int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     if (config_validate(cfg, err) != 0) return -1;
     if (fs_mkdirs(opt->out_dir, err) != 0) return -1;
@@ -355,7 +387,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
             return -1;
         }
     JobModel jm;
-    if (job_model_create(cfg, classes, &jm, err) != 0) {
+    if (job_model_create(cfg, classes, &jm, err) != 0 || choose_micro_batch(cfg, classes, g, &jm, err) != 0) {
         dataset_free(&train), dataset_free(&test);
         return -1;
     }

@@ -32,6 +32,9 @@ typedef struct TrainOptions {
  * stop_after_steps, DFER_EXIT_INTERRUPTED (core/stop.h) when stopped by a signal
  * after checkpointing, -1 with a message on failure. All ranks of g must call it. */
 int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err);
+/* The collectives of a run on cfg's device: on CUDA this process's GPU is selected (one per
+ * local rank) and the group uses NCCL; on the CPU, MPI. */
+int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Err *err);
 
 /* Evaluates the trainable parameters of a run directory on the test split
  * (eval_root overrides the dataset root: zero-shot transfer). Prints UAR/WAR. */

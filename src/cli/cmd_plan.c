@@ -1,0 +1,79 @@
+/* dfer plan: the device memory a configuration needs per rank, and the
+ * micro-batch that keeps it under train.gpu_mem (src/train/plan.h). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "data/classes.h"
+#include "model/clip_config.h"
+#include "train/plan.h"
+
+static void plan_usage(void) {
+    printf("usage: dfer plan [--config FILE] [--set section.key=value]... [--arch NAME] [--ranks N] [--device cuda|cpu]\n\n"
+           "Builds the configured model without allocating anything and counts every device allocation it\n"
+           "would make (frozen weights, parameters, gradients, optimiser state, activations and backward\n"
+           "scratch), in the dtypes of the device (CUDA: BF16 weights and activations, F32 parameters).\n"
+           "Prints the memory per rank and the largest micro-batch that fits train.gpu_mem (default 24 GiB)\n"
+           "with the global batch kept by gradient accumulation. Exits 1 when even one clip does not fit.\n\n"
+           "  --arch NAME   the CLIP's shapes from a preset (%s) instead of model.weights\n"
+           "  --ranks N     ranks per job sharing the global batch (default 1)\n"
+           "  --device D    the backend planned for (default cuda; needs no GPU)\n"
+           "  --verify      (--device cpu) also build the real model on the CPU and compare its allocations\n",
+           clip_config_preset_names());
+}
+
+int cmd_plan(int argc, char **argv) {
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
+                                         {"arch", required_argument, 0, 'a'},   {"ranks", required_argument, 0, 'r'},
+                                         {"device", required_argument, 0, 'd'}, {"verify", no_argument, 0, 'v'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    Config cfg;
+    config_defaults(&cfg);
+    Err err;
+    const char *arch = NULL, *device = "cuda";
+    int ranks = 1, verify = 0;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--config") && config_load_file(&cfg, argv[i + 1], &err) != 0) return cli_fail(&err);
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': break;
+        case 's':
+            if (config_set(&cfg, optarg, &err) != 0) return cli_fail(&err);
+            break;
+        case 'a': arch = optarg; break;
+        case 'r': ranks = atoi(optarg); break;
+        case 'd': device = optarg; break;
+        case 'v': verify = 1; break;
+        case 'h': plan_usage(); return 0;
+        default: return cli_usage_error("plan", "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("plan", "unexpected argument '%s'", argv[optind]);
+    if (strcmp(device, "cuda") && strcmp(device, "cpu")) return cli_usage_error("plan", "--device is cuda or cpu");
+    if (ranks < 1) return cli_usage_error("plan", "--ranks must be positive");
+    if (verify && (strcmp(device, "cpu") || arch))
+        return cli_usage_error("plan", "--verify plans for --device cpu from model.weights (no --arch)");
+    if (!arch && !cfg.weights[0])
+        return cli_usage_error("plan", "name the CLIP: --arch NAME or --set model.weights=FILE");
+    const ClassTable *classes = class_table(cfg.dataset);
+    int num_classes = classes ? classes->num_classes : 7;
+    MemoryPlan p;
+    if (plan_memory(&cfg, num_classes, strcmp(device, "cuda") ? BACKEND_CPU : BACKEND_CUDA, arch, ranks, &p, &err) != 0)
+        return cli_fail(&err);
+    printf("%s %s, %d frames, %d classes, global batch %d\n", cfg.method,
+           !strcmp(cfg.method, "finecliper") ? cfg.variant : "", cfg.frames, num_classes, cfg.batch);
+    plan_print(&p, stdout);
+    if (verify) {
+        size_t real;
+        if (plan_measure_cpu(&cfg, num_classes, p.micro_batch, &real, &err) != 0) return cli_fail(&err);
+        printf("verify: the real model on the CPU allocated %zu bytes; the plan counted %zu: %s\n", real, p.total,
+               real == p.total ? "equal" : "DIFFERENT");
+        if (real != p.total) return 1;
+    }
+    return p.fits ? 0 : 1;
+}

@@ -1,0 +1,113 @@
+#include "train/plan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "train/job_model.h"
+#include "train/optim.h"
+
+static double gib(size_t bytes) { return (double)bytes / (double)(1u << 30); }
+
+int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
+                Err *err) {
+    memset(p, 0, sizeof *p);
+    if (ranks < 1 || cfg->batch % ranks)
+        return err_set(err, "plan: the global batch %d does not split over %d ranks", cfg->batch, ranks);
+    JobModel m;
+    if (job_model_create_counting(cfg, num_classes, as, arch, &m, err) != 0) return err_prefix(err, "plan: ");
+    p->backend = as;
+    p->dtype = m.clip.dtype;
+    p->global_batch = cfg->batch;
+    p->ranks = ranks;
+    p->local_batch = cfg->batch / ranks;
+    p->cap = (size_t)((double)cfg->gpu_mem * (double)(1u << 30));
+    p->reserve = as == BACKEND_CUDA ? PLAN_CUDA_RESERVE_BYTES : 0;
+    p->trainable_count = m.params->numel;
+
+    /* the model as built: frozen weights (and the fixed buffers of the model), then parameters
+     * and gradients (two buffers of the parameters' dtype, charged in 256-byte units) */
+    size_t built = ops_memory_in_use(m.ops);
+    size_t param_bytes = (m.params->numel ? m.params->numel : 1) * dtype_size(m.params->dtype);
+    p->trainable = 2 * ((param_bytes + 255) / 256 * 256);
+    p->weights = built - p->trainable;
+    OptimizerConfig oc;
+    job_model_optimizer_config(cfg, &m, &oc);
+    Optimizer opt;
+    int rc = optimizer_create(m.params, &oc, &opt, err);
+    if (rc != 0) {
+        job_model_free(&m);
+        return err_prefix(err, "plan: ");
+    }
+    p->optimizer = ops_memory_in_use(m.ops) - built;
+    size_t fixed = p->weights + p->trainable + p->optimizer + p->reserve;
+
+    /* activations of each candidate micro-batch, largest first: the divisors of the share
+     * (a contrastive step needs the whole share at once) */
+    int contrastive = !strcmp(cfg->objective, "contrastive");
+    size_t prev_acts = 0;
+    int prev_mb = 0;
+    for (int mb = p->local_batch; mb >= 1; mb--) {
+        if (p->local_batch % mb) continue;
+        if (cfg->micro_batch > 0 && mb != cfg->micro_batch) continue;
+        size_t before = ops_memory_in_use(m.ops);
+        job_model_reserve(&m, mb);
+        size_t acts = ops_memory_in_use(m.ops) - before;
+        if (prev_mb && prev_mb > mb) p->activations_per_clip = (prev_acts - acts) / (size_t)(prev_mb - mb);
+        prev_acts = acts, prev_mb = mb;
+        p->micro_batch = mb;
+        p->activations = acts;
+        p->total = fixed + acts;
+        p->fits = p->total <= p->cap;
+        if (p->fits || contrastive) break;
+    }
+    if (cfg->micro_batch > 0 && !p->micro_batch) {
+        optimizer_free(&opt);
+        job_model_free(&m);
+        return err_set(err, "plan: train.micro_batch = %d does not divide the rank's share of %d clips",
+                       cfg->micro_batch, p->local_batch);
+    }
+    p->accumulation = p->local_batch / p->micro_batch;
+    optimizer_free(&opt);
+    job_model_free(&m);
+    return 0;
+}
+
+int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, size_t *bytes, Err *err) {
+    Config cpu = *cfg;
+    snprintf(cpu.device, sizeof cpu.device, "cpu");
+    JobModel m;
+    if (job_model_create(&cpu, num_classes, &m, err) != 0) return -1;
+    OptimizerConfig oc;
+    job_model_optimizer_config(&cpu, &m, &oc);
+    Optimizer opt;
+    if (optimizer_create(m.params, &oc, &opt, err) != 0) {
+        job_model_free(&m);
+        return -1;
+    }
+    job_model_reserve(&m, micro_batch);
+    *bytes = ops_memory_in_use(m.ops);
+    optimizer_free(&opt);
+    job_model_free(&m);
+    return 0;
+}
+
+void plan_print(const MemoryPlan *p, FILE *out) {
+    fprintf(out, "memory plan (%s, %s weights and activations)\n", p->backend == BACKEND_CUDA ? "CUDA" : "CPU",
+            dtype_name(p->dtype));
+    fprintf(out, "  frozen weights        %8.3f GiB\n", gib(p->weights));
+    fprintf(out, "  trainable + grads     %8.3f GiB  (%zu parameters)\n", gib(p->trainable), p->trainable_count);
+    fprintf(out, "  optimiser state       %8.3f GiB\n", gib(p->optimizer));
+    fprintf(out, "  activations           %8.3f GiB  (micro-batch %d", gib(p->activations), p->micro_batch);
+    if (p->activations_per_clip) fprintf(out, ", %.3f GiB per clip", gib(p->activations_per_clip));
+    fprintf(out, ")\n");
+    if (p->reserve) fprintf(out, "  CUDA runtime reserve  %8.3f GiB  (context, cuBLASLt workspace, NCCL)\n", gib(p->reserve));
+    fprintf(out, "  total                 %8.3f GiB  of a %.3f GiB cap: %s\n", gib(p->total), gib(p->cap),
+            p->fits ? "fits" : "does NOT fit");
+    fprintf(out, "  batch: global %d = %d rank%s x %d micro-batch%s of %d clip%s (gradient accumulation %d)\n",
+            p->global_batch, p->ranks, p->ranks > 1 ? "s" : "", p->accumulation, p->accumulation > 1 ? "es" : "",
+            p->micro_batch, p->micro_batch > 1 ? "s" : "", p->accumulation);
+    if (!p->fits)
+        fprintf(out, "  over the cap by %.3f GiB even at micro-batch %d: more ranks do not help (the weights are "
+                     "per rank); a smaller backbone, fewer frames or a larger train.gpu_mem do\n",
+                gib(p->total - p->cap), p->micro_batch);
+}

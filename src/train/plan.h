@@ -1,0 +1,60 @@
+/* The memory planner: how much device memory a rank needs for a configuration,
+ * and the micro-batch that keeps it under a cap (train.gpu_mem, default 24 GiB)
+ * while the global batch stays what the config says (gradients accumulate over
+ * the micro-batches of a rank's share).
+ *
+ * It does not estimate: it builds the real model on a counting ops context
+ * (ops_create_counting), which runs the model's own allocation code and adds up
+ * every device allocation in the target backend's sizes and dtypes (BF16
+ * weights and activations, F32 parameters, gradients and optimiser state on
+ * CUDA). So the plan and the run cannot drift apart. What it cannot count is
+ * the CUDA runtime's own memory (context, cuBLASLt workspace, NCCL buffers):
+ * PLAN_CUDA_RESERVE_BYTES stands for it.
+ *
+ * Recompute (keeping fewer activations and recomputing them in backward) is not
+ * built: when micro-batch 1 does not fit, the plan says so and by how much. */
+#ifndef DFER_TRAIN_PLAN_H
+#define DFER_TRAIN_PLAN_H
+
+#include <stdio.h>
+
+#include "ops/ops.h"
+#include "train/config.h"
+
+/* CUDA context (~0.5 GiB on Hopper), cuBLASLt workspace (32 MiB), NCCL's buffers
+ * and the backend's conversion scratch: an allowance, not yet measured on a GPU. */
+#define PLAN_CUDA_RESERVE_BYTES ((size_t)1 << 30)
+
+typedef struct MemoryPlan {
+    Backend backend;
+    DType dtype;                 /* of frozen weights and activations */
+    int global_batch, ranks, local_batch;
+    int micro_batch, accumulation; /* local_batch = micro_batch * accumulation */
+    size_t cap;                  /* bytes */
+    size_t weights;              /* frozen CLIP (and description tower) */
+    size_t trainable;            /* parameters and their gradients */
+    size_t optimizer;            /* optimiser state */
+    size_t activations;          /* activations and backward scratch of one micro-batch */
+    size_t activations_per_clip; /* the increase per clip of micro-batch (from the two largest tried) */
+    size_t reserve;              /* PLAN_CUDA_RESERVE_BYTES on CUDA, 0 on the CPU */
+    size_t total;
+    size_t trainable_count;      /* parameters */
+    int fits;                    /* total <= cap */
+} MemoryPlan;
+
+/* Plans cfg on `ranks` ranks per job for backend `as`; the CLIP shapes from the
+ * preset `arch` (b16, l14, ...) or, when NULL, from model.weights' header. The
+ * micro-batch is the largest divisor of the rank's share that fits (contrastive
+ * training: the whole share or nothing), or cfg->micro_batch when it is set.
+ * Fails only when the model cannot be built (missing files, bad config). */
+int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
+                Err *err);
+/* The check of the planner: builds cfg's real model on the CPU backend (weights from
+ * model.weights), its optimiser and the activations of micro_batch clips, and returns
+ * the bytes it allocated. Equal to plan_memory's total for BACKEND_CPU when the
+ * counting is right. */
+int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, size_t *bytes, Err *err);
+/* A human-readable account of the plan (GiB per part, the choice and why). */
+void plan_print(const MemoryPlan *p, FILE *out);
+
+#endif

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The memory planner (dfer plan):
+#  1. its count is exact: for every FineCLIPER variant and DFER-CLIP, on a tiny CLIP, the bytes the
+#     planner counts for the CPU backend equal what the real model allocates (--verify), in F32 and
+#     in the mixed precision (BF16 weights and activations);
+#  2. it plans the paper's backbones for the GPU without weights or a GPU: every backbone x variant
+#     fits 24 GiB at 16 frames and global batch 32, FineCLIPER's low level on L/14 included (its
+#     plan is printed); a 4 GiB cap is refused with exit 1 and the reason.
+# usage: plan_check.sh DFER SHARED_DIR
+set -euo pipefail
+dfer=$1 shared=$2
+tmp=$(mktemp -d /tmp/dfer-plan-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+"$dfer" synth --layout dfew --clips 12 --size 48 --min-frames 6 --max-frames 8 --seed 3 --out "$tmp/data" 2>/dev/null
+"$dfer" describe --landmarks "$tmp/data/synth/landmarks" --out "$tmp/desc.jsonl" 2>/dev/null
+"$dfer" init --arch tiny --seed 1 --out "$tmp/w.safetensors" >/dev/null
+cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+common=(--device cpu --verify --set model.weights="$tmp/w.safetensors" --set train.batch=8 --set data.frames=4
+        --set model.descriptions="$tmp/desc.jsonl")
+for dtype in f32 bf16; do
+  for v in low low+mid low+high low+mid+high; do
+    out=$("$dfer" plan "${common[@]}" --set model.dtype=$dtype --set model.variant=$v)
+    grep -q "verify: .*: equal$" <<<"$out" || { echo "FineCLIPER $v ($dtype): the plan differs from the model"; echo "$out"; exit 1; }
+    echo "FineCLIPER $v ($dtype): $(grep verify <<<"$out")"
+  done
+  out=$("$dfer" plan "${common[@]}" --set model.dtype=$dtype --set model.method=dfer_clip)
+  grep -q "verify: .*: equal$" <<<"$out" || { echo "DFER-CLIP ($dtype): the plan differs"; echo "$out"; exit 1; }
+  echo "DFER-CLIP ($dtype): $(grep verify <<<"$out")"
+done
+# a micro-batch set by hand that does not divide the share is refused
+if "$dfer" plan "${common[@]}" --set train.micro_batch=3 >"$tmp/out" 2>&1; then echo "micro_batch 3 of 8 accepted"; exit 1; fi
+grep -q "does not divide" "$tmp/out" || { cat "$tmp/out"; exit 1; }
+
+vocab=(--set model.vocab="$tmp/bpe_simple_vocab_16e6.txt.gz")
+for arch in b32 b16 l14; do
+  for v in low low+mid low+high low+mid+high; do
+    out=$("$dfer" plan --arch $arch "${vocab[@]}" --set model.variant=$v --set data.frames=16 --set train.batch=32) ||
+      { echo "$arch $v does not fit 24 GiB:"; echo "$out"; exit 1; }
+    echo "$arch $v: $(grep -E 'total' <<<"$out" | tr -s ' ') $(grep -oE 'micro-batch(es)? of [0-9]+ clips?' <<<"$out")"
+    [ $arch = l14 ] && [ $v = low ] && echo "$out"
+  done
+  "$dfer" plan --arch $arch "${vocab[@]}" --set model.method=dfer_clip --set data.frames=16 --set train.batch=32 >/dev/null ||
+    { echo "DFER-CLIP on $arch does not fit 24 GiB"; exit 1; }
+done
+if "$dfer" plan --arch l14 "${vocab[@]}" --set train.gpu_mem=4 >"$tmp/out" 2>&1; then echo "L/14 planned into 4 GiB"; exit 1; fi
+grep -q "does NOT fit" "$tmp/out" || { cat "$tmp/out"; exit 1; }
+echo "a 4 GiB cap for L/14 is refused: $(grep 'over the cap' "$tmp/out" | tr -s ' ')"
