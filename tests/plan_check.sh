@@ -3,9 +3,10 @@
 #  1. its count is exact: for every FineCLIPER variant and DFER-CLIP, on a tiny CLIP, the bytes the
 #     planner counts for the CPU backend equal what the real model allocates (--verify), in F32 and
 #     in the mixed precision (BF16 weights and activations);
+#     block recompute is counted exactly too and keeps less;
 #  2. it plans the paper's backbones for the GPU without weights or a GPU: every backbone x variant
 #     fits 24 GiB at 16 frames and global batch 32, FineCLIPER's low level on L/14 included (its
-#     plan is printed); a 4 GiB cap is refused with exit 1 and the reason.
+#     plan is printed); a 2 GiB cap is refused with exit 1 and the reason.
 # usage: plan_check.sh DFER SHARED_DIR
 set -euo pipefail
 dfer=$1 shared=$2
@@ -27,6 +28,15 @@ for dtype in f32 bf16; do
   grep -q "verify: .*: equal$" <<<"$out" || { echo "DFER-CLIP ($dtype): the plan differs"; echo "$out"; exit 1; }
   echo "DFER-CLIP ($dtype): $(grep verify <<<"$out")"
 done
+# block recompute: counted exactly too, and it keeps less
+for v in low low+mid+high; do
+  plain=$("$dfer" plan "${common[@]}" --set model.variant=$v --set train.recompute=none)
+  rc=$("$dfer" plan "${common[@]}" --set model.variant=$v --set train.recompute=blocks)
+  grep -q "verify: .*: equal$" <<<"$rc" || { echo "recompute $v: the plan differs from the model"; echo "$rc"; exit 1; }
+  a=$(grep -oE 'activations +[0-9.]+' <<<"$plain" | grep -oE '[0-9.]+$') b=$(grep -oE 'activations +[0-9.]+' <<<"$rc" | grep -oE '[0-9.]+$')
+  awk -v a="$a" -v b="$b" 'BEGIN { exit !(b < a) }' || { echo "recompute $v keeps $b GiB, not less than $a"; exit 1; }
+  echo "FineCLIPER $v: activations $a GiB, with block recompute $b GiB (counted exactly)"
+done
 # a micro-batch set by hand that does not divide the share is refused
 if "$dfer" plan "${common[@]}" --set train.micro_batch=3 >"$tmp/out" 2>&1; then echo "micro_batch 3 of 8 accepted"; exit 1; fi
 grep -q "does not divide" "$tmp/out" || { cat "$tmp/out"; exit 1; }
@@ -42,6 +52,6 @@ for arch in b32 b16 l14; do
   "$dfer" plan --arch $arch "${vocab[@]}" --set model.method=dfer_clip --set data.frames=16 --set train.batch=32 >/dev/null ||
     { echo "DFER-CLIP on $arch does not fit 24 GiB"; exit 1; }
 done
-if "$dfer" plan --arch l14 "${vocab[@]}" --set train.gpu_mem=4 >"$tmp/out" 2>&1; then echo "L/14 planned into 4 GiB"; exit 1; fi
+if "$dfer" plan --arch l14 "${vocab[@]}" --set train.gpu_mem=2 >"$tmp/out" 2>&1; then echo "L/14 planned into 2 GiB"; exit 1; fi
 grep -q "does NOT fit" "$tmp/out" || { cat "$tmp/out"; exit 1; }
-echo "a 4 GiB cap for L/14 is refused: $(grep 'over the cap' "$tmp/out" | tr -s ' ')"
+echo "a 2 GiB cap for L/14 is refused: $(grep 'over the cap' "$tmp/out" | tr -s ' ')"

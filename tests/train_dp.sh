@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data-parallel equivalence: 1 rank x batch 8, 2 ranks x 4 and 4 ranks x 2
 # (oversubscribed), and (supervised) 1 rank x 4 micro-batches of 2 with the
-# gradients accumulated, end with the same FineCLIPER parameters after several steps,
+# gradients accumulated and 1 rank with block recompute (train.recompute), end
+# with the same FineCLIPER parameters after several steps,
 # in F64: max relative difference below 1e-9 (only the order of the gradient
 # sums differs between the runs) — supervised, and contrastive (the zero-shot
 # setting: the InfoNCE loss over the global batch, features all-gathered).
@@ -20,10 +21,11 @@ for mode in supervised contrastive; do
   extra=()
   [ $mode = contrastive ] && extra=("${contrastive[@]}")
   runs=(1 2 4)
-  [ $mode = supervised ] && runs+=(1mb2) # 1 rank, its 8 clips in 4 micro-batches of 2 (gradients accumulated)
+  # 1 rank, its 8 clips in 4 micro-batches of 2 (gradients accumulated); 1 rank with block recompute
+  [ $mode = supervised ] && runs+=(1mb2 1rc)
   for run in "${runs[@]}"; do
-    np=${run%%mb*} mb=()
-    [ "$run" != "$np" ] && mb=(--set train.micro_batch=${run#*mb})
+    np=${run:0:1} mb=()
+    case $run in *mb*) mb=(--set train.micro_batch=${run#*mb}) ;; *rc) mb=(--set train.recompute=blocks) ;; esac
     mpirun --oversubscribe --mca btl self,vader -np $np "$dfer" train --config "$src/configs/synth/finecliper.ini" \
       --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors" --set model.dtype=f64 \
       --set train.epochs=1 --set train.batch=8 --set train.eval_batch=8 --set data.frames=4 --set train.threads=1 \
@@ -40,13 +42,13 @@ ref = read(f"{t}/np1/model.safetensors")
 init_moved = any(np.abs(v).max() > 0 for k, v in ref.items() if "fc2" in k)
 worst = 0.0
 import os
-for np_ in ("2", "4", "1mb2"):
+for np_ in ("2", "4", "1mb2", "1rc"):
     if not os.path.exists(f"{t}/np{np_}"):
         continue
     got = read(f"{t}/np{np_}/model.safetensors")
     for k, v in ref.items():
         worst = max(worst, float(np.abs(got[k] - v).max() / max(np.abs(v).max(), 1e-12)))
-print(f"{sys.argv[2]}: 1x8 vs 2x4 vs 4x2 (and 1x4x2 micro-batches, supervised): {len(ref)} tensors, max relative difference {worst:.2e}; "
+print(f"{sys.argv[2]}: 1x8 vs 2x4 vs 4x2 (supervised also 1x4x2 micro-batches and block recompute): {len(ref)} tensors, max relative difference {worst:.2e}; "
       f"up-projections moved from 0: {init_moved}")
 sys.exit(0 if worst < 1e-9 and init_moved else 1)
 PY

@@ -70,7 +70,7 @@ int cmd_plan(int argc, char **argv) {
     plan_print(&p, stdout);
     if (verify) {
         size_t real;
-        if (plan_measure_cpu(&cfg, num_classes, p.micro_batch, &real, &err) != 0) return cli_fail(&err);
+        if (plan_measure_cpu(&cfg, num_classes, p.micro_batch, p.recompute, &real, &err) != 0) return cli_fail(&err);
         printf("verify: the real model on the CPU allocated %zu bytes; the plan counted %zu: %s\n", real, p.total,
                real == p.total ? "equal" : "DIFFERENT");
         if (real != p.total) return 1;

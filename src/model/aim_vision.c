@@ -6,8 +6,28 @@
 /* [B*T,S,W] <-> [B,T,S,W] <-> [B,S,T,W] views and permutes. */
 static Tensor as4(Tensor t, int64_t a, int64_t b, int64_t c, int64_t d) { return tensor_reshape(t, 4, a, b, c, d); }
 
+static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c, int64_t batch, int64_t frames,
+                                 int64_t bottleneck) {
+    int64_t BT = batch * frames, S = clip_vision_tokens(c), W = c->vision_width;
+    b->x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
+    b->xt = arena_tensor(a, "aim.temporal_in", 3, batch * S, frames, W, 0);
+    attn_acts_alloc(a, &b->attn_t, batch * S, frames, W, c->vision_heads);
+    b->at_out = arena_tensor(a, "aim.temporal_attn_out", 3, batch * S, frames, W, 0);
+    b->x_a = arena_tensor(a, "aim.after_temporal", 3, BT, S, W, 0);
+    attn_acts_alloc(a, &b->attn_s, BT, S, W, c->vision_heads);
+    b->as_out = arena_tensor(a, "aim.spatial_attn_out", 3, BT, S, W, 0);
+    b->x_b = arena_tensor(a, "aim.after_spatial", 3, BT, S, W, 0);
+    mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W);
+    if (bottleneck > 0) {
+        adapter_acts_alloc(a, &b->ad_t, batch * S * frames, bottleneck);
+        b->ta = arena_tensor(a, "aim.temporal_adapter_out", 3, batch * S, frames, W, 0);
+        adapter_acts_alloc(a, &b->ad_s, BT * S, bottleneck);
+        adapter_acts_alloc(a, &b->ad_m, BT * S, bottleneck);
+    }
+}
+
 void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames,
-                    int64_t bottleneck) {
+                    int64_t bottleneck, int recompute) {
     const ClipConfig *c = &clip->cfg;
     int64_t BT = batch * frames, R = c->image_size, P = c->patch_size, g = clip_grid(c), S = g * g + 1;
     int64_t W = c->vision_width, E = c->embed_dim;
@@ -24,23 +44,17 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
     acts->pre_rstd = arena_stats(a, "aim.ln_pre_rstd", BT * S);
     acts->x = arena_tensor(a, "aim.x", 3, BT, S, W, 0);
     acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(AimBlockActs));
-    for (int l = 0; l < c->vision_layers; l++) {
-        AimBlockActs *b = &acts->blocks[l];
-        b->x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
-        b->xt = arena_tensor(a, "aim.temporal_in", 3, batch * S, frames, W, 0);
-        attn_acts_alloc(a, &b->attn_t, batch * S, frames, W, c->vision_heads);
-        b->at_out = arena_tensor(a, "aim.temporal_attn_out", 3, batch * S, frames, W, 0);
-        b->x_a = arena_tensor(a, "aim.after_temporal", 3, BT, S, W, 0);
-        attn_acts_alloc(a, &b->attn_s, BT, S, W, c->vision_heads);
-        b->as_out = arena_tensor(a, "aim.spatial_attn_out", 3, BT, S, W, 0);
-        b->x_b = arena_tensor(a, "aim.after_spatial", 3, BT, S, W, 0);
-        mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W);
-        if (bottleneck > 0) {
-            adapter_acts_alloc(a, &b->ad_t, batch * S * frames, bottleneck);
-            b->ta = arena_tensor(a, "aim.temporal_adapter_out", 3, batch * S, frames, W, 0);
-            adapter_acts_alloc(a, &b->ad_s, BT * S, bottleneck);
-            adapter_acts_alloc(a, &b->ad_m, BT * S, bottleneck);
+    acts->recompute = recompute;
+    if (recompute) {
+        /* one set of block activations serves every block; each block keeps only its input,
+         * from which the backward recomputes the rest */
+        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, bottleneck);
+        for (int l = 1; l < c->vision_layers; l++) {
+            acts->blocks[l] = acts->blocks[0];
+            acts->blocks[l].x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
         }
+    } else {
+        for (int l = 0; l < c->vision_layers; l++) block_acts_alloc_aim(a, &acts->blocks[l], c, batch, frames, bottleneck);
     }
     acts->cls_rows = arena_tensor_typed(a, "aim.cls_rows", DT_I32, 1, BT, 0, 0, 0);
     acts->cls = arena_tensor(a, "aim.cls", 2, BT, W, 0, 0);
@@ -176,9 +190,19 @@ void aim_backward(Ops *ops, const ClipModel *clip, Tensor temb, Tensor dtemb, co
     op_layernorm_backward(ops, dcls, none, none, dpost, acts->cls, acts->post_mean, acts->post_rstd, clip->ln_post_g, 0);
     ops_zero(ops, dx);
     op_gather_rows_backward(ops, dx, dcls, acts->cls_rows);
-    for (int l = c->vision_layers - 1; l >= 0; l--)
-        block_backward_aim(ops, clip, &clip->vis_layers[l], blocks ? &blocks[l] : NULL, grads ? &grads[l] : NULL,
-                           mlp_scale, &acts->blocks[l], dx, B, T, scratch);
+    Tensor x_again = acts->recompute ? arena_tensor(scratch, "aim.recomputed_block_out", 3, BT, S, W, 0) : none;
+    for (int l = c->vision_layers - 1; l >= 0; l--) {
+        const AimBlockParams *p = blocks ? &blocks[l] : NULL;
+        if (acts->recompute && l < c->vision_layers - 1) {
+            /* the shared activations hold the last block's (the forward ended there): refill them
+             * with block l's by running it again from its kept input; its output is not needed */
+            ops_copy(ops, x_again, acts->blocks[l].x_in);
+            block_forward_aim(ops, clip, &clip->vis_layers[l], p, mlp_scale, (AimBlockActs *)&acts->blocks[l], x_again,
+                              B, T, scratch);
+        }
+        block_backward_aim(ops, clip, &clip->vis_layers[l], p, grads ? &grads[l] : NULL, mlp_scale, &acts->blocks[l], dx,
+                           B, T, scratch);
+    }
     if (dtemb.data) {
         Tensor dpre = arena_tensor(scratch, "aim.d_ln_pre_in", 3, BT, S, W, 0);
         Tensor dperm = arena_tensor(scratch, "aim.d_tokens_temporal_layout", 4, B, S, T, W);

@@ -46,15 +46,19 @@ typedef struct AimActs {
     Tensor x_pre;           /* [B*T,S,W] ln_pre input (tokens + pos + temb) */
     Tensor pre_mean, pre_rstd;
     Tensor x;               /* [B*T,S,W] residual stream */
-    AimBlockActs *blocks;
+    AimBlockActs *blocks;   /* per block; with recompute they share one set, each its own x_in */
+    int recompute;          /* 1: backward recomputes each block's activations from its input */
     Tensor cls_rows;        /* I32 [B*T] */
     Tensor cls, post_mean, post_rstd, post_out; /* [B*T,W], [B*T], [B*T], [B*T,W] */
     Tensor frame_feat;      /* [B*T,E] */
     Tensor video_feat;      /* [B,E] */
 } AimActs;
 
+/* recompute 1: keep only each block's input (one [B*T,S,W] tensor per block) and one
+ * shared set of block activations; the backward runs each block's forward again
+ * (one more forward of the ViT per step) for a fraction of the memory. */
 void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames,
-                    int64_t bottleneck);
+                    int64_t bottleneck, int recompute);
 void aim_acts_free(AimActs *acts);
 /* images_host [B*T,3,R,R] normalised; blocks NULL = no adapters (frozen ViT + temb). */
 void aim_forward(Ops *ops, const ClipModel *clip, Tensor temb, const AimBlockParams *blocks, float mlp_scale,

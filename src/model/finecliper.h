@@ -44,6 +44,7 @@ typedef struct FineCliperConfig {
     int fusion_loss;       /* FC_LOSS_* */
     int caption_length;    /* > 0: contrastive training against per-clip captions of this many tokens (the
                             * zero-shot setting; the low level only) */
+    int recompute;         /* 1: the ViT streams keep block inputs only and recompute in backward */
 } FineCliperConfig;
 
 enum { FC_MID_PARSING = 1, FC_MID_LANDMARKS = 2 };
@@ -113,6 +114,9 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
 void finecliper_free(FineCliper *m);
 /* Allocates the activations and scratch of steps of `batch` clips now (the first step would). */
 void finecliper_reserve(FineCliper *m, int batch);
+/* Block recompute on (1) or off (0) for the next allocation of activations (before the first
+ * step, or followed by a reserve). */
+void finecliper_set_recompute(FineCliper *m, int recompute);
 
 /* One forward (and, with train != 0, backward) pass on B clips; labels [B]
  * (may be NULL when !train). logits_host [B,C] (model dtype: the fused

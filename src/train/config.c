@@ -97,6 +97,9 @@ static const Key k_keys[] = {
     {"train", "micro_batch", K_INT, S(micro_batch), "0", NULL,
      "clips per forward/backward pass, gradients accumulated over the rank's share of the batch "
      "(0: the planner's choice under train.gpu_mem on CUDA, the whole share on the CPU)"},
+    {"train", "recompute", K_STR, S(recompute), "auto", "auto|none|blocks",
+     "FineCLIPER: keep only each ViT block's input and recompute its activations in backward (blocks), for "
+     "larger micro-batches at one more ViT forward per step; auto: the planner's choice on CUDA, none on the CPU"},
     {"train", "threads", K_INT, S(threads), "0", NULL, "CPU threads per rank (0: all cores)"},
     {"train", "nonfinite", K_STR, S(nonfinite), "skip", "skip|abort",
      "what a NaN/Inf loss or gradient does: skip the update, or stop the run"},

@@ -58,6 +58,7 @@ typedef struct Config {
     char device[8];           /* auto | cpu | cuda */
     float gpu_mem;            /* GiB of device memory a rank may use (the planner's cap) */
     int micro_batch;          /* clips per forward/backward pass; 0: the planner's choice (CUDA) or all */
+    char recompute[8];        /* auto | none | blocks */
     int threads;
     char nonfinite[8];        /* skip | abort */
     int log_every;

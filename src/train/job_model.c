@@ -195,6 +195,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
             rc = tokenize_all(tok, texts, num_classes, ctx, neg, err);
         }
         if (rc == 0) rc = finecliper_levels(cfg, m, tok, &fc, err);
+        fc.recompute = !strcmp(cfg->recompute, "blocks");
         FineCliper *f = xcalloc(1, sizeof *f);
         if (rc == 0)
             rc = finecliper_create(m->ops, &m->clip, m->high ? &m->desc_clip : NULL, &fc, pos,
@@ -333,6 +334,12 @@ static const int32_t *description_ids(JobModel *m, const char *const *clip_ids, 
 void job_model_reserve(JobModel *m, int batch) {
     if (!strcmp(m->method, "finecliper")) finecliper_reserve(m->impl, batch);
     else dfer_clip_reserve(m->impl, batch);
+}
+
+int job_model_set_recompute(JobModel *m, int recompute) {
+    if (strcmp(m->method, "finecliper")) return recompute ? -1 : 0;
+    finecliper_set_recompute(m->impl, recompute);
+    return 0;
 }
 
 static double pass(JobModel *m, const JobInputs *in, const int32_t *labels, int batch, int train, float grad_scale,

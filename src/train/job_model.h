@@ -65,6 +65,8 @@ int job_model_create_counting(const Config *cfg, int num_classes, Backend as, co
                               Err *err);
 /* Allocates the activations and scratch for steps of `batch` clips (the first step would). */
 void job_model_reserve(JobModel *m, int batch);
+/* Block recompute (FineCLIPER's ViT streams) on or off; returns -1 for DFER-CLIP, which has none. */
+int job_model_set_recompute(JobModel *m, int recompute);
 /* The same with the high level's descriptions given in memory (indexed, heap-allocated; the model takes
  * them over, also on failure) instead of read from model.descriptions' file: `dfer predict` describes
  * its windows itself. NULL: as job_model_create. */

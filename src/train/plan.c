@@ -8,8 +8,8 @@
 
 static double gib(size_t bytes) { return (double)bytes / (double)(1u << 30); }
 
-int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
-                Err *err) {
+static int plan_with(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, int recompute,
+                     MemoryPlan *p, Err *err) {
     memset(p, 0, sizeof *p);
     if (ranks < 1 || cfg->batch % ranks)
         return err_set(err, "plan: the global batch %d does not split over %d ranks", cfg->batch, ranks);
@@ -23,6 +23,11 @@ int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch
     p->cap = (size_t)((double)cfg->gpu_mem * (double)(1u << 30));
     p->reserve = as == BACKEND_CUDA ? PLAN_CUDA_RESERVE_BYTES : 0;
     p->trainable_count = m.params->numel;
+    p->recompute = recompute;
+    if (job_model_set_recompute(&m, recompute) != 0) {
+        job_model_free(&m);
+        return err_set(err, "plan: %s has no block recompute (train.recompute = blocks is FineCLIPER's)", cfg->method);
+    }
 
     /* the model as built: frozen weights (and the fixed buffers of the model), then parameters
      * and gradients (two buffers of the parameters' dtype, charged in 256-byte units) */
@@ -72,7 +77,23 @@ int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch
     return 0;
 }
 
-int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, size_t *bytes, Err *err) {
+int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
+                Err *err) {
+    int finecliper = !strcmp(cfg->method, "finecliper");
+    if (!strcmp(cfg->recompute, "blocks") || (!strcmp(cfg->recompute, "auto") && as != BACKEND_CUDA) ||
+        !strcmp(cfg->recompute, "none") || !finecliper)
+        return plan_with(cfg, num_classes, as, arch, ranks, !strcmp(cfg->recompute, "blocks"), p, err);
+    /* auto on CUDA: without recompute unless that leaves too small a micro-batch */
+    if (plan_with(cfg, num_classes, as, arch, ranks, 0, p, err) != 0) return -1;
+    int enough = p->local_batch < PLAN_MIN_EFFICIENT_MICRO_BATCH ? p->local_batch : PLAN_MIN_EFFICIENT_MICRO_BATCH;
+    if (p->fits && p->micro_batch >= enough) return 0;
+    MemoryPlan with;
+    if (plan_with(cfg, num_classes, as, arch, ranks, 1, &with, err) != 0) return -1;
+    if ((with.fits && (!p->fits || with.micro_batch > p->micro_batch)) || (!p->fits && with.total < p->total)) *p = with;
+    return 0;
+}
+
+int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int recompute, size_t *bytes, Err *err) {
     Config cpu = *cfg;
     snprintf(cpu.device, sizeof cpu.device, "cpu");
     JobModel m;
@@ -84,6 +105,7 @@ int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, size_t
         job_model_free(&m);
         return -1;
     }
+    job_model_set_recompute(&m, recompute);
     job_model_reserve(&m, micro_batch);
     *bytes = ops_memory_in_use(m.ops);
     optimizer_free(&opt);
@@ -97,7 +119,8 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     fprintf(out, "  frozen weights        %8.3f GiB\n", gib(p->weights));
     fprintf(out, "  trainable + grads     %8.3f GiB  (%zu parameters)\n", gib(p->trainable), p->trainable_count);
     fprintf(out, "  optimiser state       %8.3f GiB\n", gib(p->optimizer));
-    fprintf(out, "  activations           %8.3f GiB  (micro-batch %d", gib(p->activations), p->micro_batch);
+    fprintf(out, "  activations           %8.3f GiB  (micro-batch %d, %s", gib(p->activations), p->micro_batch,
+            p->recompute ? "block recompute" : "no recompute");
     if (p->activations_per_clip) fprintf(out, ", %.3f GiB per clip", gib(p->activations_per_clip));
     fprintf(out, ")\n");
     if (p->reserve) fprintf(out, "  CUDA runtime reserve  %8.3f GiB  (context, cuBLASLt workspace, NCCL)\n", gib(p->reserve));

@@ -11,8 +11,11 @@
  * the CUDA runtime's own memory (context, cuBLASLt workspace, NCCL buffers):
  * PLAN_CUDA_RESERVE_BYTES stands for it.
  *
- * Recompute (keeping fewer activations and recomputing them in backward) is not
- * built: when micro-batch 1 does not fit, the plan says so and by how much. */
+ * Recompute (train.recompute, FineCLIPER's ViT streams): `blocks` keeps only each
+ * block's input and recomputes the block in backward (one more ViT forward per
+ * step). With `auto` the planner recomputes only when without it the micro-batch
+ * would fall below PLAN_MIN_EFFICIENT_MICRO_BATCH (or nothing fits) and recompute
+ * gives a larger one. When micro-batch 1 does not fit either way, the plan says so. */
 #ifndef DFER_TRAIN_PLAN_H
 #define DFER_TRAIN_PLAN_H
 
@@ -24,12 +27,16 @@
 /* CUDA context (~0.5 GiB on Hopper), cuBLASLt workspace (32 MiB), NCCL's buffers
  * and the backend's conversion scratch: an allowance, not yet measured on a GPU. */
 #define PLAN_CUDA_RESERVE_BYTES ((size_t)1 << 30)
+/* Below this many clips per pass (times T frames times S tokens rows), GEMMs lose efficiency
+ * faster than recompute costs (+1 ViT forward, about a third of the step). */
+#define PLAN_MIN_EFFICIENT_MICRO_BATCH 4
 
 typedef struct MemoryPlan {
     Backend backend;
     DType dtype;                 /* of frozen weights and activations */
     int global_batch, ranks, local_batch;
     int micro_batch, accumulation; /* local_batch = micro_batch * accumulation */
+    int recompute;               /* 1: block recompute */
     size_t cap;                  /* bytes */
     size_t weights;              /* frozen CLIP (and description tower) */
     size_t trainable;            /* parameters and their gradients */
@@ -53,7 +60,7 @@ int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch
  * model.weights), its optimiser and the activations of micro_batch clips, and returns
  * the bytes it allocated. Equal to plan_memory's total for BACKEND_CPU when the
  * counting is right. */
-int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, size_t *bytes, Err *err);
+int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int recompute, size_t *bytes, Err *err);
 /* A human-readable account of the plan (GiB per part, the choice and why). */
 void plan_print(const MemoryPlan *p, FILE *out);
 

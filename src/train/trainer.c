@@ -319,7 +319,7 @@ static void log_stopped(const char *out_dir, const Position *pos) {
  * planner's largest that fits train.gpu_mem (the CPU takes the whole share). */
 static int choose_micro_batch(const Config *cfg, int classes, Group *g, JobModel *jm, Err *err) {
     jm->micro_batch = cfg->micro_batch;
-    if (cfg->micro_batch > 0 || ops_backend(jm->ops) != BACKEND_CUDA) return 0;
+    if ((cfg->micro_batch > 0 && strcmp(cfg->recompute, "auto")) || ops_backend(jm->ops) != BACKEND_CUDA) return 0;
     MemoryPlan p;
     if (plan_memory(cfg, classes, BACKEND_CUDA, NULL, g->size, &p, err) != 0) {
         job_model_free(jm);
@@ -332,9 +332,11 @@ static int choose_micro_batch(const Config *cfg, int classes, Group *g, JobModel
                        (double)p.total / (1u << 30));
     }
     jm->micro_batch = p.micro_batch;
+    job_model_set_recompute(jm, p.recompute);
     if (g->rank == 0)
-        log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips per step", (double)p.total / (1u << 30),
-                 (double)p.cap / (1u << 30), p.accumulation, p.accumulation > 1 ? "es" : "", p.micro_batch);
+        log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips per step%s",
+                 (double)p.total / (1u << 30), (double)p.cap / (1u << 30), p.accumulation,
+                 p.accumulation > 1 ? "es" : "", p.micro_batch, p.recompute ? ", block recompute" : "");
     return 0;
 }
 
