@@ -24,6 +24,7 @@ int cmd_report(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_refine(int argc, char **argv);
 int cmd_describe(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 
 /* Prints "dfer: error: <msg>" to stderr and returns 1. */

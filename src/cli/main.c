@@ -35,6 +35,7 @@ static const Command k_commands[] = {
     {"refine", cmd_refine, "remove emotion words and implied states from per-clip descriptions"},
     {"describe", cmd_describe, "describe each clip's facial changes from its landmark tracks (label-free)"},
     {"plan", cmd_plan, "device memory per rank of a configuration, and the micro-batch that fits train.gpu_mem"},
+    {"bench", cmd_bench, "clips/s, time split, peak memory and FLOPs utilisation of a training step (vs PyTorch)"},
 };
 
 static void print_help(void) {

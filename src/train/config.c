@@ -283,6 +283,8 @@ int config_validate(const Config *c, Err *err) {
     if (c->batch < 1 || c->eval_batch < 1) return err_set(err, "train.batch and train.eval_batch must be positive");
     if (c->micro_batch < 0 || !(c->gpu_mem > 0))
         return err_set(err, "train.micro_batch must be 0 or positive and train.gpu_mem positive");
+    if (!strcmp(c->recompute, "blocks") && strcmp(c->method, "finecliper"))
+        return err_set(err, "train.recompute = blocks recomputes FineCLIPER's ViT blocks; %s has none", c->method);
     if (c->micro_batch > 0 && !strcmp(c->objective, "contrastive"))
         return err_set(err, "train.micro_batch: contrastive training needs every clip of the step at once "
                             "(the InfoNCE loss is over the whole global batch)");

@@ -110,9 +110,11 @@ int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err) 
     return job_model_create_with(cfg, num_classes, NULL, m, err);
 }
 
-/* The frozen CLIP: loaded from model.weights, or (counting, for the planner) its shapes only,
- * from a preset or from the weights file's header. */
-static int load_clip(const Config *cfg, JobModel *m, DType dtype, const char *arch, Err *err) {
+/* The frozen CLIP: from an in-memory map (`dfer bench`'s random CLIP), from model.weights, or
+ * (counting, for the planner) its shapes only, from a preset or from the weights file's header. */
+static int load_clip(const Config *cfg, JobModel *m, DType dtype, const char *arch, const TensorMap *hf,
+                     const ClipConfig *hf_cfg, Err *err) {
+    if (hf) return clip_model_from_hf(m->ops, hf, hf_cfg, dtype, &m->clip, err);
     if (!ops_is_counting(m->ops)) return clip_model_load(m->ops, cfg->weights, dtype, &m->clip, err);
     TensorMap shapes;
     ClipConfig cc;
@@ -124,20 +126,39 @@ static int load_clip(const Config *cfg, JobModel *m, DType dtype, const char *ar
     return rc;
 }
 
-static int create_model(const Config *cfg, int num_classes, struct Descriptions *descs, int counting, Backend as,
-                        const char *arch, JobModel *m, Err *err);
+/* Where the frozen CLIP comes from when not from model.weights. */
+typedef struct ClipSource {
+    int counting;          /* build on a counting context for backend `as` (the planner) */
+    Backend as;
+    const char *arch;      /* counting: shapes of this preset */
+    const TensorMap *hf;   /* the weights in memory */
+    const ClipConfig *hf_cfg;
+} ClipSource;
+
+static int create_model(const Config *cfg, int num_classes, struct Descriptions *descs, const ClipSource *src,
+                        JobModel *m, Err *err);
 
 int job_model_create_with(const Config *cfg, int num_classes, struct Descriptions *descs, JobModel *m, Err *err) {
-    return create_model(cfg, num_classes, descs, 0, BACKEND_CPU, NULL, m, err);
+    ClipSource src = {0};
+    return create_model(cfg, num_classes, descs, &src, m, err);
+}
+
+int job_model_create_from_map(const Config *cfg, int num_classes, struct Descriptions *descs, const TensorMap *hf,
+                              const ClipConfig *hf_cfg, JobModel *m, Err *err) {
+    ClipSource src = {.hf = hf, .hf_cfg = hf_cfg};
+    return create_model(cfg, num_classes, descs, &src, m, err);
 }
 
 int job_model_create_counting(const Config *cfg, int num_classes, Backend as, const char *arch, JobModel *m,
                               Err *err) {
-    return create_model(cfg, num_classes, NULL, 1, as, arch, m, err);
+    ClipSource src = {.counting = 1, .as = as, .arch = arch};
+    return create_model(cfg, num_classes, NULL, &src, m, err);
 }
 
-static int create_model(const Config *cfg, int num_classes, struct Descriptions *descs, int counting, Backend as,
-                        const char *arch, JobModel *m, Err *err) {
+static int create_model(const Config *cfg, int num_classes, struct Descriptions *descs, const ClipSource *src,
+                        JobModel *m, Err *err) {
+    int counting = src->counting;
+    Backend as = src->as;
     memset(m, 0, sizeof *m);
     m->descs = descs;
     snprintf(m->method, sizeof m->method, "%s", cfg->method);
@@ -154,7 +175,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
     else if (ops_create(job_backend(cfg), cfg->threads, &m->ops, err) != 0) goto fail;
     else if (ops_backend(m->ops) == BACKEND_CUDA) /* what the CUDA runtime keeps for itself is not ours to use */
         ops_set_memory_cap(m->ops, (size_t)((double)cfg->gpu_mem * (1u << 30)) - PLAN_CUDA_RESERVE_BYTES);
-    if (load_clip(cfg, m, dtype, arch, err) != 0) goto fail;
+    if (load_clip(cfg, m, dtype, src->arch, src->hf, src->hf_cfg, err) != 0) goto fail;
     if (!m->clip.cfg.has_vision || !m->clip.cfg.has_text) {
         err_set(err, "%s: training needs a CLIP checkpoint with both towers", cfg->weights);
         goto fail;

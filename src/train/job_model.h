@@ -57,6 +57,11 @@ Backend job_backend(const Config *cfg);
 DType job_dtype(const Config *cfg);
 
 int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err);
+/* The same with the frozen CLIP from a Hugging Face-named map in memory instead of model.weights
+ * (`dfer bench`'s random CLIP of a preset). */
+struct TensorMap;
+int job_model_create_from_map(const Config *cfg, int num_classes, struct Descriptions *descs,
+                              const struct TensorMap *hf, const ClipConfig *hf_cfg, JobModel *m, Err *err);
 /* cfg's model built on a counting context (ops_create_counting(as)) for the memory planner:
  * nothing is allocated and every device allocation is counted, in the sizes and dtypes of
  * `as` (model.dtype auto = BF16 on CUDA). The frozen CLIP's shapes come from the preset

@@ -113,6 +113,23 @@ int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int re
     return 0;
 }
 
+int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, JobModel *jm, MemoryPlan *plan_out,
+               Err *err) {
+    MemoryPlan none;
+    MemoryPlan *p = plan_out ? plan_out : &none;
+    memset(p, 0, sizeof *p);
+    jm->micro_batch = cfg->micro_batch; /* train.recompute = blocks: the model was built with it */
+    if ((cfg->micro_batch > 0 && strcmp(cfg->recompute, "auto")) || ops_backend(jm->ops) != BACKEND_CUDA) return 0;
+    if (plan_memory(cfg, num_classes, BACKEND_CUDA, arch, ranks, p, err) != 0) return -1;
+    if (!p->fits)
+        return err_set(err, "the model does not fit train.gpu_mem = %.3g GiB even one clip at a time (%.3f GiB; "
+                            "`dfer plan` shows where the memory goes)",
+                       cfg->gpu_mem, gib(p->total));
+    jm->micro_batch = p->micro_batch;
+    job_model_set_recompute(jm, p->recompute);
+    return 0;
+}
+
 void plan_print(const MemoryPlan *p, FILE *out) {
     fprintf(out, "memory plan (%s, %s weights and activations)\n", p->backend == BACKEND_CUDA ? "CUDA" : "CPU",
             dtype_name(p->dtype));

@@ -61,6 +61,14 @@ int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch
  * the bytes it allocated. Equal to plan_memory's total for BACKEND_CPU when the
  * counting is right. */
 int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int recompute, size_t *bytes, Err *err);
+/* The micro-batch and recompute of a job model, as training runs it: train.micro_batch and
+ * train.recompute when set; on CUDA otherwise the plan's choice under train.gpu_mem (fails,
+ * naming the cap, when nothing fits); on the CPU the whole share without recompute. `arch`
+ * as in plan_memory; plan_out (may be NULL) receives the plan, or a zeroed one when none was
+ * made. */
+struct JobModel;
+int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, struct JobModel *jm,
+               MemoryPlan *plan_out, Err *err);
 /* A human-readable account of the plan (GiB per part, the choice and why). */
 void plan_print(const MemoryPlan *p, FILE *out);
 

@@ -315,25 +315,14 @@ static void log_stopped(const char *out_dir, const Position *pos) {
              stop_requested(), pos->epoch + 1, pos->step, out_dir);
 }
 
-/* The micro-batch of a rank's share: train.micro_batch when set, else on CUDA the memory
- * planner's largest that fits train.gpu_mem (the CPU takes the whole share). */
+/* The micro-batch and recompute of the job (plan_apply), and the plan in the log. */
 static int choose_micro_batch(const Config *cfg, int classes, Group *g, JobModel *jm, Err *err) {
-    jm->micro_batch = cfg->micro_batch;
-    if ((cfg->micro_batch > 0 && strcmp(cfg->recompute, "auto")) || ops_backend(jm->ops) != BACKEND_CUDA) return 0;
     MemoryPlan p;
-    if (plan_memory(cfg, classes, BACKEND_CUDA, NULL, g->size, &p, err) != 0) {
+    if (plan_apply(cfg, classes, NULL, g->size, jm, &p, err) != 0) {
         job_model_free(jm);
         return -1;
     }
-    if (!p.fits) {
-        job_model_free(jm);
-        return err_set(err, "the model does not fit train.gpu_mem = %.3g GiB even one clip at a time (%.3f GiB; "
-                            "`dfer plan` shows where the memory goes)", cfg->gpu_mem,
-                       (double)p.total / (1u << 30));
-    }
-    jm->micro_batch = p.micro_batch;
-    job_model_set_recompute(jm, p.recompute);
-    if (g->rank == 0)
+    if (g->rank == 0 && p.micro_batch)
         log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips per step%s",
                  (double)p.total / (1u << 30), (double)p.cap / (1u << 30), p.accumulation,
                  p.accumulation > 1 ? "es" : "", p.micro_batch, p.recompute ? ", block recompute" : "");

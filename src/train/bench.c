@@ -1,0 +1,888 @@
+#include "train/bench.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "core/version.h"
+#include "io/safetensors.h"
+#include "model/clip_init.h"
+#include "model/dfer_clip.h"
+#include "model/finecliper.h"
+#include "text/descriptions.h"
+#include "text/tokenizer.h"
+#include "train/job_model.h"
+#include "train/optim.h"
+#include "train/plan.h"
+#ifdef DFER_WITH_CUDA
+#include "kernels/cuda_api.h"
+#include "kernels/cuda_mem.h"
+#endif
+
+#ifndef DFER_SOURCE_DIR
+#define DFER_SOURCE_DIR "."
+#endif
+
+void bench_options_default(BenchOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->device = "auto";
+    o->arch = "tiny";
+    o->method = "finecliper";
+    o->variant = "low";
+    o->frames = 16;
+    o->batch = 8;
+    o->steps = 10;
+    o->warmup = 2;
+    o->classes = 7;
+    o->desc_tokens = 128;
+    o->seed = 1;
+}
+
+/* ---- model FLOPs ------------------------------------------------------------------------------ */
+
+/* y[n,out] = x[n,in] W^T: forward 2 n in out; the input gradient and the weight gradient one product each when
+ * needed. */
+static void linear(BenchFlops *f, double n, double in, double out, int need_input_grad, int need_weight_grad) {
+    double p = 2.0 * n * in * out;
+    f->forward += p;
+    if (need_input_grad) f->backward_input += p;
+    if (need_weight_grad) f->backward_weight += p;
+}
+
+/* Attention over seqs sequences of len tokens, width = heads x head size: q k^T and p v forward (2 len^2 width
+ * FLOPs each per sequence), dq, dk, dv, dp backward. */
+static void attention(BenchFlops *f, double seqs, double len, double width, int need_grad) {
+    double p = 2.0 * seqs * len * len * width;
+    f->forward += 2 * p;
+    if (need_grad) f->backward_input += 4 * p;
+}
+
+/* An adapter x -> fc2(gelu(fc1 x)), both trainable; fc1's input gradient only when the gradient goes on below. */
+static void adapter(BenchFlops *f, double n, double width, double hidden, int input_grad) {
+    linear(f, n, width, hidden, input_grad, 1);
+    linear(f, n, hidden, width, 1, 1);
+}
+
+/* A pre-LN transformer block's products on seqs x len tokens of width X with MLP width mlp. */
+static void block(BenchFlops *f, double seqs, double len, double X, double mlp, int input_grad, int weight_grad) {
+    double n = seqs * len;
+    linear(f, n, X, 3 * X, input_grad, weight_grad);
+    attention(f, seqs, len, X, input_grad);
+    linear(f, n, X, X, input_grad, weight_grad);
+    linear(f, n, X, mlp, input_grad, weight_grad);
+    linear(f, n, mlp, X, input_grad, weight_grad);
+}
+
+/* FineCLIPER's AIM video encoder on B clips of T frames (aim_vision.h). The trainable temporal embedding enters
+ * before the first block, so the gradient crosses every block; nothing below it (patch embedding) needs one. */
+static void aim_pass(BenchFlops *f, const ClipConfig *c, double B, double T, int adapters, double hidden, int train) {
+    double g = clip_grid(c), S = clip_vision_tokens(c), W = c->vision_width, N = B * T, n = N * S;
+    linear(f, N * g * g, 3.0 * c->patch_size * c->patch_size, W, 0, 0);
+    for (int l = 0; l < c->vision_layers; l++) {
+        if (!adapters) {
+            block(f, N, S, W, 4 * W, train, 0);
+            continue;
+        }
+        /* temporal: the frozen attention over the T frames of each token position, then its adapter */
+        linear(f, n, W, 3 * W, train, 0);
+        attention(f, B * S, T, W, train);
+        linear(f, n, W, W, train, 0);
+        if (train) adapter(f, n, W, hidden, 1);
+        else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
+        /* spatial: the same attention over the S tokens of each frame, then its adapter */
+        linear(f, n, W, 3 * W, train, 0);
+        attention(f, N, S, W, train);
+        linear(f, n, W, W, train, 0);
+        if (train) adapter(f, n, W, hidden, 1);
+        else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
+        /* MLP and the MLP adapter beside it */
+        linear(f, n, W, 4 * W, train, 0);
+        linear(f, n, 4 * W, W, train, 0);
+        if (train) adapter(f, n, W, hidden, 1);
+        else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
+    }
+    linear(f, N, W, c->embed_dim, train, 0); /* visual projection of each frame's class token */
+}
+
+enum { TEXT_FROZEN = 0, TEXT_ADAPTERS = 1, TEXT_INPUT = 2 };
+
+/* A text tower on seqs sequences of len tokens (text_tower.h). TEXT_ADAPTERS: a trainable adapter after every
+ * block; the first block lies below every trainable tensor (no backward), the first adapter's fc1 needs no input
+ * gradient. TEXT_INPUT: frozen blocks, gradient to the input embeddings (DFER-CLIP's contexts). */
+static void text_pass(BenchFlops *f, double seqs, double len, double X, int layers, double E, double hidden, int mode) {
+    for (int l = 0; l < layers; l++) {
+        int grad = mode == TEXT_INPUT || (mode == TEXT_ADAPTERS && l > 0);
+        block(f, seqs, len, X, 4 * X, grad, 0);
+        if (mode == TEXT_ADAPTERS) adapter(f, seqs * len, X, hidden, l > 0);
+    }
+    linear(f, seqs, X, E, mode != TEXT_FROZEN, 0); /* text projection of the pooled rows */
+}
+
+void bench_flops(const BenchShape *s, BenchFlops *f) {
+    memset(f, 0, sizeof *f);
+    const ClipConfig *c = &s->clip;
+    double B = s->batch, T = s->frames, C = s->classes, E = c->embed_dim;
+    if (s->finecliper) {
+        int div = s->bottleneck_divisor;
+        aim_pass(f, c, B, T, s->video_adapters, c->vision_width / div, 1);
+        for (int k = 0; k < s->mid_streams; k++) {
+            aim_pass(f, c, B, T, 1, c->vision_width / div, 1); /* the shared middle-level encoder */
+            linear(f, B, E, E, 1, 1);                          /* the stream's projection */
+        }
+        if (s->high) {
+            text_pass(f, B, s->desc_len, s->desc_width, s->desc_layers, s->desc_embed, s->desc_width / div,
+                      TEXT_ADAPTERS);
+            linear(f, B, s->desc_embed, E, 1, 1); /* projector */
+        }
+        int mode = s->text_adapters ? TEXT_ADAPTERS : TEXT_FROZEN;
+        text_pass(f, C, s->len_pos, c->text_width, c->text_layers, E, c->text_width / div, mode);
+        if (s->use_negative) text_pass(f, C, s->len_neg, c->text_width, c->text_layers, E, c->text_width / div, mode);
+        return;
+    }
+    /* DFER-CLIP: the image encoder (fine-tuned: every weight gets a gradient, the input gradient crosses every
+     * block down to the patch embedding, whose weight gradient is the last product), the temporal transformer
+     * (all trainable; E/64 heads, MLP 2E), the frozen text tower with the contexts at its input */
+    int ft = s->train_image_encoder;
+    double g = clip_grid(c), S = clip_vision_tokens(c), W = c->vision_width, N = B * T;
+    linear(f, N * g * g, 3.0 * c->patch_size * c->patch_size, W, 0, ft);
+    for (int l = 0; l < c->vision_layers; l++) block(f, N, S, W, 4 * W, ft, ft);
+    linear(f, N, W, E, ft, ft);
+    block(f, B, T + 1, E, 2 * E, 1, 1);
+    text_pass(f, C, s->len_text, c->text_width, c->text_layers, E, 0, TEXT_INPUT);
+}
+
+void bench_flops_passes(const BenchShape *s, int batch, int micro_batch, BenchFlops *f) {
+    memset(f, 0, sizeof *f);
+    int mb = micro_batch > 0 && micro_batch < batch ? micro_batch : batch;
+    for (int at = 0; at < batch; at += mb) {
+        BenchShape p = *s;
+        p.batch = batch - at < mb ? batch - at : mb;
+        BenchFlops one;
+        bench_flops(&p, &one);
+        f->forward += one.forward, f->backward_input += one.backward_input, f->backward_weight += one.backward_weight;
+    }
+}
+
+/* ---- devices and their peaks ------------------------------------------------------------------- */
+
+double bench_peak_tflops(const char *name, const char **source) {
+    /* Dense bf16 tensor-core peaks from the vendor data sheets (no sparsity). */
+    static const struct {
+        const char *match;
+        double tflops;
+        const char *row;
+    } k_table[] = {
+        {"H200", 989.0, "H200: 989 TFLOP/s dense bf16"},
+        {"H100 PCIe", 756.0, "H100 PCIe: 756 TFLOP/s dense bf16"},
+        {"H100", 989.0, "H100 SXM: 989 TFLOP/s dense bf16"},
+        {"A100", 312.0, "A100: 312 TFLOP/s dense bf16"},
+        {"RTX 4090", 165.2, "RTX 4090: 165.2 TFLOP/s dense bf16 with fp32 accumulate (330.3 with fp16 accumulate)"},
+        {"L40S", 362.05, "L40S: 362 TFLOP/s dense bf16"},
+    };
+    for (size_t i = 0; name && i < sizeof k_table / sizeof k_table[0]; i++)
+        if (strstr(name, k_table[i].match)) {
+            if (source) *source = k_table[i].row;
+            return k_table[i].tflops;
+        }
+    if (source) *source = NULL;
+    return 0;
+}
+
+static void cpu_name(char *buf, size_t n) {
+    snprintf(buf, n, "CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *v = strchr(line, ':');
+            if (v) {
+                v++;
+                while (*v == ' ') v++;
+                v[strcspn(v, "\n")] = 0;
+                snprintf(buf, n, "%s", v);
+            }
+            break;
+        }
+    fclose(f);
+}
+
+/* ---- host memory -------------------------------------------------------------------------------- */
+
+/* Resets the process's resident high-water mark to the current RSS (Linux >= 4.0); 0 when it could. */
+static int rss_peak_reset(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* VmHWM in bytes (0 when unknown). */
+static double rss_hwm_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    double kib = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kib = atof(line + 6);
+    fclose(f);
+    return kib * 1024.0;
+}
+
+static double ru_maxrss_bytes(void) {
+    struct rusage u;
+    CHECK_SYS(getrusage(RUSAGE_SELF, &u));
+    return (double)u.ru_maxrss * 1024.0; /* Linux: KiB */
+}
+
+int bench_check_device(const char *device, Err *err) {
+    if (strcmp(device, "cuda")) return 0;
+#ifdef DFER_WITH_CUDA
+    if (dfer_cuda_device_count() <= 0)
+        return err_set(err, "--device cuda: no GPU found (no CUDA device, driver or runtime on this machine); use "
+                            "--device cpu");
+    return 0;
+#else
+    return err_set(err, "--device cuda: no GPU: this dfer was built without CUDA (no nvcc at build time), so it "
+                        "cannot run on a GPU; use --device cpu");
+#endif
+}
+
+/* ---- the run ------------------------------------------------------------------------------------ */
+
+static void normalise_arch(const char *in, char *out, size_t n) {
+    char tmp[64];
+    size_t k = 0;
+    const char *p = in;
+    if (!strncasecmp(p, "vit-", 4)) p += 4;
+    for (; *p && k + 1 < sizeof tmp; p++) {
+        if (*p == '/') continue;
+        if (*p == '@') {
+            tmp[k++] = '-';
+            continue;
+        }
+        tmp[k++] = (char)tolower((unsigned char)*p);
+    }
+    tmp[k] = 0;
+    snprintf(out, n, "%s", tmp);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double minimum(const double *v, int n) {
+    double m = v[0];
+    for (int i = 1; i < n; i++) m = fmin(m, v[i]);
+    return m;
+}
+
+static const char *find_vocab(const BenchOptions *o, char *buf, size_t n) {
+    if (o->vocab && *o->vocab) return o->vocab;
+    const char *e = getenv("DFER_VOCAB");
+    if (e && *e) return e;
+    static const char *const dirs[] = {"../shared/clip", "shared/clip"}; /* beside the source tree, or in it */
+    for (int i = 0; i < 2; i++) {
+        snprintf(buf, n, "%s/%s/%s", DFER_SOURCE_DIR, dirs[i], CLIP_VOCAB_FILE);
+        if (fs_exists(buf)) return buf;
+    }
+    return NULL;
+}
+
+static void device_sync(Ops *ops) { ops_sync(ops); }
+
+static void mem_sample(Ops *ops) {
+    (void)ops;
+#ifdef DFER_WITH_CUDA
+    if (ops_backend(ops) == BACKEND_CUDA) dfer_cuda_mem_sample();
+#endif
+}
+
+/* Fills n values of dtype (F32 or F64) with N(0,1) (normalised pixels) or U[0,1) (raw pixels). */
+static void *random_pixels(size_t n, int f64, int normal, Rng *r) {
+    void *p = xmalloc(n * (f64 ? sizeof(double) : sizeof(float)));
+    for (size_t k = 0; k < n; k++) {
+        double v = normal ? rng_normal(r) : rng_uniform(r);
+        if (f64) ((double *)p)[k] = v;
+        else ((float *)p)[k] = (float)v;
+    }
+    return p;
+}
+
+static cJSON *num_or_null(double v, int ok) { return ok ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
+    char arch[64], vocab_buf[4096], desc[160];
+    normalise_arch(o->arch, arch, sizeof arch);
+    ClipConfig cc;
+    if (clip_config_preset(arch, &cc, err) != 0) return err_prefix(err, "--arch: "), NULL;
+    int finecliper = !strcmp(o->method, "finecliper");
+    if (!finecliper && strcmp(o->method, "dfer_clip"))
+        return err_set(err, "--method %s: expected finecliper or dfer_clip", o->method), NULL;
+    if (o->batch < 1 || o->frames < 1 || o->steps < 1 || o->warmup < 0 || o->classes < 2)
+        return err_set(err, "--batch, --frames and --steps must be positive, --warmup non-negative, --classes >= 2"), NULL;
+    if (o->batch % g->size)
+        return err_set(err, "--batch %d is not a multiple of the %d ranks (it is the global batch)", o->batch, g->size),
+               NULL;
+    int b = o->batch / g->size, eval_b = (o->eval_batch > 0 ? o->eval_batch : o->batch) / g->size;
+    if (eval_b < 1) return err_set(err, "--eval-batch must give each of the %d ranks a clip", g->size), NULL;
+
+    /* the device: cuda must exist before anything is built */
+    Backend backend;
+    if (!strcmp(o->device, "cpu")) backend = BACKEND_CPU;
+    else if (!strcmp(o->device, "cuda")) backend = BACKEND_CUDA;
+    else if (!strcmp(o->device, "auto")) backend = ops_default_backend();
+    else return err_set(err, "--device %s: expected cpu, cuda or auto", o->device), NULL;
+    char device_name[256];
+    if (bench_check_device(o->device, err) != 0) return NULL;
+    if (backend == BACKEND_CUDA) {
+#ifdef DFER_WITH_CUDA
+        /* the device the caller selected (train_collectives: one GPU per local rank) */
+        dfer_cuda_describe(dfer_cuda_current_device(), device_name, sizeof device_name);
+        dfer_cuda_mem_reset(); /* the baseline: the CUDA context, before any weight */
+#endif
+    } else {
+        cpu_name(device_name, sizeof device_name);
+    }
+
+    /* the run configuration, as `dfer train --set` would resolve it */
+    Config cfg;
+    config_defaults(&cfg);
+    char set[CFG_STR + 64];
+#define SET(...)                                                                                         \
+    do {                                                                                                 \
+        snprintf(set, sizeof set, __VA_ARGS__);                                                          \
+        if (config_set(&cfg, set, err) != 0) return NULL;                                                \
+    } while (0)
+    SET("model.method=%s", o->method);
+    if (finecliper) SET("model.variant=%s", o->variant);
+    SET("data.frames=%d", o->frames);
+    SET("train.batch=%d", o->batch);
+    SET("train.eval_batch=%d", o->eval_batch > 0 ? o->eval_batch : o->batch);
+    SET("train.threads=%d", o->threads);
+    SET("train.seed=%d", o->seed);
+    SET("train.device=%s", backend == BACKEND_CUDA ? "cuda" : "cpu");
+    if (o->precision) SET("model.dtype=%s", o->precision);
+    for (int i = 0; i < o->n_sets; i++)
+        if (config_set(&cfg, o->sets[i], err) != 0) return err_prefix(err, "--set %s: ", o->sets[i]), NULL;
+#undef SET
+    if (strcmp(cfg.objective, "supervised"))
+        return err_set(err, "dfer bench times supervised training (train.objective = %s is not benchmarked)",
+                       cfg.objective), NULL;
+    const char *vocab = find_vocab(o, vocab_buf, sizeof vocab_buf);
+    if (!vocab)
+        return err_set(err, "no CLIP vocabulary (%s): give --vocab, set DFER_VOCAB, or put it in %s/../shared/clip/ "
+                            "or %s/shared/clip/", CLIP_VOCAB_FILE, DFER_SOURCE_DIR, DFER_SOURCE_DIR), NULL;
+    if (strlen(vocab) >= sizeof cfg.vocab) return err_set(err, "vocabulary path too long: %s", vocab), NULL;
+    memcpy(cfg.vocab, vocab, strlen(vocab) + 1);
+
+    /* a random CLIP of the preset (dfer init's code), in memory */
+    TensorMap hf;
+    if (clip_init_random(&cc, (uint64_t)o->seed, &hf, err) != 0) return NULL;
+    int rc;
+
+    /* the high level's descriptions: one per clip of the batch, desc_tokens long (SOT, words, EOT) */
+    Descriptions *descs = NULL;
+    int high = finecliper && strstr(cfg.variant, "high") != NULL;
+    int nb = b > eval_b ? b : eval_b;
+    if (high) {
+        int words = o->desc_tokens - 2;
+        if (words < 1) words = 1;
+        char *text = xmalloc((size_t)words * 5 + 1), id[32];
+        text[0] = 0;
+        for (int i = 0; i < words; i++) strcat(text, i ? " face" : "face");
+        descs = xcalloc(1, sizeof *descs);
+        descriptions_init(descs);
+        for (int i = 0; i < nb; i++) {
+            snprintf(id, sizeof id, "bench-%d", i);
+            descriptions_add(descs, id, text, 0);
+        }
+        free(text);
+        snprintf(descs->source, sizeof descs->source, "(dfer bench: %d synthetic descriptions)", nb);
+        if (descriptions_index(descs, err) != 0) {
+            descriptions_free(descs), free(descs);
+            tmap_free(&hf);
+            return NULL;
+        }
+    }
+    JobModel m;
+    double t_build = time_now();
+    rc = job_model_create_from_map(&cfg, o->classes, descs, &hf, &cc, &m, err);
+    tmap_free(&hf);
+    if (rc != 0) return NULL;
+    t_build = time_now() - t_build;
+    if (ops_backend(m.ops) != backend) {
+        err_set(err, "internal: the model was built on the %s backend although %s was asked",
+                ops_backend(m.ops) == BACKEND_CPU ? "CPU" : "CUDA",
+                backend == BACKEND_CPU ? "the CPU" : "CUDA");
+        job_model_free(&m);
+        return NULL;
+    }
+    /* the micro-batch and recompute, as the trainer chooses them (plan_apply) */
+    MemoryPlan plan;
+    if (plan_apply(&cfg, o->classes, arch, g->size, &m, &plan, err) != 0) {
+        job_model_free(&m);
+        return NULL;
+    }
+    const char *mb_note = cfg.micro_batch > 0           ? "train.micro_batch"
+                          : plan.micro_batch             ? "the memory planner (train.gpu_mem)"
+                                                         : "the whole batch (the CPU takes a rank's share in one pass)";
+    OptimizerConfig oc;
+    job_model_optimizer_config(&cfg, &m, &oc);
+    Optimizer opt;
+    if (optimizer_create(m.params, &oc, &opt, err) != 0) {
+        job_model_free(&m);
+        return NULL;
+    }
+
+    /* the synthetic batch: resident in host memory, as the loader would hand it over (no data wait) */
+    Rng r;
+    rng_init(&r, (uint64_t)o->seed, 0xbe, (uint64_t)g->rank, 0);
+    size_t nvals = (size_t)nb * o->frames * 3 * m.image_size * m.image_size;
+    int normal = job_model_normalise_clip(&m, &cfg);
+    void *frames = random_pixels(nvals, m.f64, normal, &r);
+    void *parsing = m.mid_streams & FC_MID_PARSING ? random_pixels(nvals, m.f64, 1, &r) : NULL;
+    void *landmarks = m.mid_streams & FC_MID_LANDMARKS ? random_pixels(nvals, m.f64, 1, &r) : NULL;
+    int32_t *labels = xmalloc((size_t)nb * sizeof(int32_t));
+    for (int i = 0; i < nb; i++) labels[i] = (int32_t)rng_int(&r, o->classes);
+    char **ids = xcalloc((size_t)nb, sizeof *ids);
+    for (int i = 0; i < nb; i++) {
+        ids[i] = xmalloc(32);
+        snprintf(ids[i], 32, "bench-%d", i);
+    }
+    JobInputs in = {.frames = frames, .parsing = parsing, .landmarks = landmarks, .clip_ids = (const char *const *)ids};
+    Tensor grads = tensor_make(m.params->grads, m.params->dtype, 1, (int64_t)m.params->numel);
+    int hwm_reset = backend == BACKEND_CPU && rss_peak_reset() == 0;
+
+    /* training steps: each phase ends with a device sync, so its time is its own */
+    int total = o->warmup + o->steps;
+    double *t_step = xmalloc((size_t)total * sizeof(double)), *t_fb = xmalloc((size_t)total * sizeof(double));
+    double *t_ar = xmalloc((size_t)total * sizeof(double)), *t_up = xmalloc((size_t)total * sizeof(double));
+    double *t_fw = xmalloc((size_t)total * sizeof(double)), *t_ev = xmalloc((size_t)total * sizeof(double));
+    double loss = 0, norm = 0;
+    int skipped = 0;
+    group_barrier(g);
+    for (int k = 0; k < total; k++) {
+        device_sync(m.ops);
+        double t0 = time_now();
+        paramset_zero_grads(m.params);
+        loss = job_model_step(&m, &in, labels, b, 1, 1.0f / (float)o->batch, NULL);
+        device_sync(m.ops);
+        double t1 = time_now();
+        mem_sample(m.ops);
+        group_allreduce(g, grads, 0);
+        device_sync(m.ops);
+        double t2 = time_now();
+        double sum = group_sum_double(g, loss);
+        skipped += isfinite(sum) ? optimizer_step(&opt, 1.0f, &norm) != OPT_STEP_APPLIED : 1;
+        device_sync(m.ops);
+        double t3 = time_now();
+        mem_sample(m.ops);
+        t_step[k] = t3 - t0, t_fb[k] = t1 - t0, t_ar[k] = t2 - t1, t_up[k] = t3 - t2;
+    }
+    /* the forward alone (labels given, no gradient): the same forward as a training step's, and what evaluation
+     * runs per batch */
+    for (int k = 0; k < total; k++) {
+        device_sync(m.ops);
+        double t0 = time_now();
+        job_model_step(&m, &in, labels, b, 0, 1.0f, NULL);
+        device_sync(m.ops);
+        t_fw[k] = time_now() - t0;
+        mem_sample(m.ops);
+    }
+    /* the lengths of the text sequences the model ran (known after the first step) */
+    BenchShape sh = {.clip = m.clip.cfg, .finecliper = finecliper, .batch = b, .frames = o->frames,
+                     .classes = o->classes};
+    if (finecliper) {
+        FineCliper *f = m.impl;
+        sh.video_adapters = f->cfg.video_adapters, sh.text_adapters = f->cfg.text_adapters;
+        sh.use_negative = f->cfg.use_negative, sh.bottleneck_divisor = f->cfg.bottleneck_divisor;
+        sh.mid_streams = (f->cfg.mid_streams & FC_MID_PARSING ? 1 : 0) + (f->cfg.mid_streams & FC_MID_LANDMARKS ? 1 : 0);
+        sh.high = f->cfg.high;
+        sh.len_pos = (int)f->text_pos.len, sh.len_neg = f->cfg.use_negative ? (int)f->text_neg.len : 0;
+        if (sh.high) {
+            sh.desc_len = f->cfg.description_length, sh.desc_width = m.desc_clip.cfg.text_width;
+            sh.desc_layers = m.desc_clip.cfg.text_layers, sh.desc_embed = m.desc_clip.cfg.embed_dim;
+        }
+    } else {
+        DferClip *d = m.impl;
+        sh.train_image_encoder = d->cfg.train_image_encoder, sh.len_text = (int)d->text.len;
+    }
+    /* evaluation at another batch size */
+    int eval_runs = 0;
+    if (o->eval && eval_b != b) {
+        for (int k = 0; k < total; k++) {
+            device_sync(m.ops);
+            double t0 = time_now();
+            job_model_step(&m, &in, labels, eval_b, 0, 1.0f, NULL);
+            device_sync(m.ops);
+            t_ev[k] = time_now() - t0;
+            mem_sample(m.ops);
+        }
+        eval_runs = 1;
+    }
+
+    /* peak memory of the rank */
+    double peak = 0;
+    const char *peak_method;
+#ifdef DFER_WITH_CUDA
+    if (backend == BACKEND_CUDA) {
+        peak = (double)dfer_cuda_peak_bytes();
+        peak_method = "device bytes in use (cudaMemGetInfo total - free) sampled after a sync at every phase "
+                      "boundary, highest sample minus the baseline before the model was built";
+    } else
+#endif
+    {
+        peak = hwm_reset ? rss_hwm_bytes() : ru_maxrss_bytes();
+        peak_method = hwm_reset ? "resident set high-water mark (VmHWM) from the end of model building to the end "
+                                  "of the steps (weights, activations, gradients, optimiser state)"
+                                : "process peak resident set (ru_maxrss), model building included";
+    }
+    double process_peak = ru_maxrss_bytes();
+    double peaks[1] = {peak};
+    group_sum_doubles(g, peaks, 1); /* the ranks' mean below */
+    peak = peaks[0] / g->size;
+
+    /* medians of rank 0's timed steps (the all-reduce makes every rank wait for the slowest) */
+    int w = o->warmup, n = o->steps;
+    double step_min = minimum(t_step + w, n);
+    double med[6] = {median(t_step + w, n), median(t_fb + w, n), median(t_ar + w, n), median(t_up + w, n),
+                     median(t_fw + w, n), eval_runs ? median(t_ev + w, n) : 0};
+    BenchFlops fl, fl_eval;
+    bench_flops_passes(&sh, b, m.micro_batch, &fl);
+    bench_flops_passes(&sh, eval_b, m.micro_batch, &fl_eval);
+    int mb = m.micro_batch > 0 && m.micro_batch < b ? m.micro_batch : b;
+    double train_flops = fl.forward + fl.backward_input + fl.backward_weight;
+    const char *peak_source = NULL;
+    double peak_tf = o->peak_tflops > 0 ? o->peak_tflops : bench_peak_tflops(device_name, &peak_source);
+    if (o->peak_tflops > 0) peak_source = "--peak-tflops";
+    int have_peak = backend == BACKEND_CUDA && peak_tf > 0;
+
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddStringToObject(res, "side", "dfer");
+    cJSON_AddStringToObject(res, "device", device_name);
+    cJSON_AddStringToObject(res, "backend", ops_describe(m.ops));
+    cJSON_AddStringToObject(res, "device_kind", backend == BACKEND_CUDA ? "cuda" : "cpu");
+    cJSON_AddStringToObject(res, "arch", arch);
+    cJSON_AddStringToObject(res, "architecture", clip_config_describe(&m.clip.cfg, desc, sizeof desc));
+    cJSON_AddStringToObject(res, "method", cfg.method);
+    cJSON_AddStringToObject(res, "variant", finecliper ? cfg.variant : "");
+    char model_name[256];
+    if (finecliper) snprintf(model_name, sizeof model_name, "FineCLIPER %s, %s", cfg.variant, desc);
+    else snprintf(model_name, sizeof model_name, "DFER-CLIP, %s", desc);
+    cJSON_AddStringToObject(res, "model", model_name);
+    cJSON_AddNumberToObject(res, "frames", o->frames);
+    cJSON_AddNumberToObject(res, "batch", o->batch);
+    cJSON_AddNumberToObject(res, "ranks", g->size);
+    cJSON_AddNumberToObject(res, "classes", o->classes);
+    cJSON_AddStringToObject(res, "precision", o->precision ? o->precision : "default");
+    cJSON_AddStringToObject(res, "model_dtype", dtype_name(m.clip.dtype));
+    cJSON_AddNumberToObject(res, "threads", ops_threads(m.ops));
+    cJSON_AddNumberToObject(res, "steps", n);
+    cJSON_AddNumberToObject(res, "warmup", w);
+    cJSON_AddNumberToObject(res, "micro_batch", mb);
+    cJSON_AddNumberToObject(res, "accumulation", (b + mb - 1) / mb);
+    cJSON_AddStringToObject(res, "micro_batch_from", mb_note);
+    cJSON_AddNumberToObject(res, "trainable_parameters", (double)m.params->numel);
+    cJSON_AddNumberToObject(res, "frozen_parameters", (double)m.clip.param_count);
+    cJSON_AddStringToObject(res, "optimizer", oc.kind == OPT_ADAMW ? "adamw" : "sgd");
+    cJSON *opto = cJSON_AddObjectToObject(res, "optimizer_config");
+    cJSON *lrs = cJSON_AddArrayToObject(opto, "lr");
+    for (int i = 0; i < m.groups; i++) cJSON_AddItemToArray(lrs, cJSON_CreateNumber(oc.lr[i]));
+    cJSON_AddNumberToObject(opto, "weight_decay", oc.weight_decay[0]);
+    cJSON_AddNumberToObject(opto, "momentum", oc.momentum);
+    cJSON *tl = cJSON_AddObjectToObject(res, "text_tokens");
+    if (finecliper) {
+        cJSON_AddNumberToObject(tl, "positive", sh.len_pos);
+        cJSON_AddNumberToObject(tl, "negative", sh.len_neg);
+        if (sh.high) cJSON_AddNumberToObject(tl, "description", sh.desc_len);
+    } else {
+        cJSON_AddNumberToObject(tl, "class_prompts", sh.len_text);
+    }
+    cJSON_AddNumberToObject(res, "train_clips_per_s", o->batch / med[0]);
+    cJSON_AddNumberToObject(res, "train_step_s", med[0]);
+    cJSON_AddNumberToObject(res, "train_step_min_s", step_min);
+    cJSON_AddNumberToObject(res, "eval_batch", eval_runs ? eval_b * g->size : o->batch);
+    cJSON_AddNumberToObject(res, "eval_clips_per_s", eval_runs ? eval_b * g->size / med[5] : o->batch / med[4]);
+    cJSON *sp = cJSON_AddObjectToObject(res, "split_s");
+    cJSON_AddNumberToObject(sp, "data_wait", 0);
+    cJSON_AddNumberToObject(sp, "forward", med[4]);
+    cJSON_AddNumberToObject(sp, "backward", fmax(0.0, med[1] - med[4]));
+    cJSON_AddNumberToObject(sp, "forward_backward", med[1]);
+    cJSON_AddNumberToObject(sp, "allreduce", med[2]);
+    cJSON_AddNumberToObject(sp, "update", med[3]);
+    cJSON_AddStringToObject(res, "split_note",
+                            "medians over the timed steps, each phase ended by a device sync; data wait is 0 (the "
+                            "batch is synthetic and resident in host memory, uploaded inside the forward); forward "
+                            "is timed in separate forward-only passes (the same forward, no gradient), backward = "
+                            "forward_backward - forward");
+    cJSON_AddNumberToObject(res, "peak_bytes", peak);
+    cJSON_AddNumberToObject(res, "peak_gib", peak / (1024.0 * 1024.0 * 1024.0));
+    cJSON_AddStringToObject(res, "peak_method", peak_method);
+    cJSON_AddNumberToObject(res, "process_peak_rss_bytes", process_peak);
+    cJSON *fj = cJSON_AddObjectToObject(res, "flops");
+    cJSON_AddNumberToObject(fj, "train_step", train_flops * g->size);
+    cJSON_AddNumberToObject(fj, "per_rank_step", train_flops);
+    cJSON_AddNumberToObject(fj, "forward", fl.forward);
+    cJSON_AddNumberToObject(fj, "backward_input", fl.backward_input);
+    cJSON_AddNumberToObject(fj, "backward_weight", fl.backward_weight);
+    cJSON_AddNumberToObject(fj, "eval_forward", fl_eval.forward);
+    cJSON_AddStringToObject(fj, "counted",
+                            "matrix products only, 2 per multiply-add: forward of every tower run in the step (class "
+                            "prompts included), one input-gradient product per linear the gradient crosses, four "
+                            "per attention, one weight-gradient product per trainable linear");
+    double achieved = train_flops / med[0];
+    cJSON_AddNumberToObject(res, "achieved_tflops", achieved * 1e-12);
+    cJSON_AddItemToObject(res, "peak_tflops", num_or_null(peak_tf, have_peak));
+    cJSON_AddItemToObject(res, "peak_source", peak_source && have_peak ? cJSON_CreateString(peak_source)
+                                                                       : cJSON_CreateNull());
+    cJSON_AddItemToObject(res, "mfu", num_or_null(achieved / (peak_tf * 1e12), have_peak));
+    double eval_t = eval_runs ? med[5] : med[4];
+    cJSON_AddItemToObject(res, "eval_mfu", num_or_null(fl_eval.forward / eval_t / (peak_tf * 1e12), have_peak));
+    cJSON_AddNumberToObject(res, "loss", loss / b);
+    cJSON_AddNumberToObject(res, "skipped_updates", skipped);
+    cJSON_AddNumberToObject(res, "build_s", t_build);
+
+    for (int i = 0; i < nb; i++) free(ids[i]);
+    free(ids), free(labels), free(frames), free(parsing), free(landmarks);
+    free(t_step), free(t_fb), free(t_ar), free(t_up), free(t_fw), free(t_ev);
+    optimizer_free(&opt);
+    job_model_free(&m);
+    return res;
+}
+
+/* ---- the PyTorch peer ------------------------------------------------------------------------------- */
+
+static void shell_quote(char *out, size_t n, const char *s) {
+    size_t k = 0;
+    if (k + 1 < n) out[k++] = '\'';
+    for (; *s && k + 5 < n; s++) {
+        if (*s == '\'') {
+            memcpy(out + k, "'\\''", 4);
+            k += 4;
+        } else {
+            out[k++] = *s;
+        }
+    }
+    if (k + 1 < n) out[k++] = '\'';
+    out[k] = 0;
+}
+
+static int jint(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *python, Err *err) {
+    char arch[64];
+    normalise_arch(o->arch, arch, sizeof arch);
+    ClipConfig c;
+    if (clip_config_preset(arch, &c, err) != 0) return NULL;
+    const cJSON *tl = cJSON_GetObjectItemCaseSensitive(ours, "text_tokens");
+    const cJSON *oc = cJSON_GetObjectItemCaseSensitive(ours, "optimizer_config");
+    char *lr = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(oc, "lr"));
+    char spec[2048];
+    snprintf(spec, sizeof spec,
+             "{\"method\":\"%s\",\"variant\":\"%s\",\"image_size\":%d,\"patch_size\":%d,\"vision_width\":%d,"
+             "\"vision_layers\":%d,\"vision_heads\":%d,\"text_width\":%d,\"text_layers\":%d,\"text_heads\":%d,"
+             "\"embed_dim\":%d,\"vocab_size\":%d,\"context_length\":%d,\"frames\":%d,\"batch\":%d,\"eval_batch\":%d,"
+             "\"classes\":%d,\"len_pos\":%d,\"len_neg\":%d,\"len_text\":%d,\"len_desc\":%d,\"optimizer\":\"%s\","
+             "\"lr\":%s,\"weight_decay\":%g,\"momentum\":%g,\"steps\":%d,\"warmup\":%d,\"threads\":%d,"
+             "\"device\":\"%s\",\"precision\":\"%s\",\"seed\":%d}",
+             jstr(ours, "method"), jstr(ours, "variant"), c.image_size, c.patch_size, c.vision_width, c.vision_layers,
+             c.vision_heads, c.text_width, c.text_layers, c.text_heads, c.embed_dim, c.vocab_size, c.context_length,
+             o->frames, o->batch, jint(ours, "eval_batch"), o->classes, jint(tl, "positive"), jint(tl, "negative"),
+             jint(tl, "class_prompts"), jint(tl, "description"), jstr(ours, "optimizer"), lr ? lr : "[0.01]",
+             cJSON_GetObjectItemCaseSensitive(oc, "weight_decay")->valuedouble,
+             cJSON_GetObjectItemCaseSensitive(oc, "momentum")->valuedouble, o->steps, o->warmup, jint(ours, "threads"),
+             jstr(ours, "device_kind"), jstr(ours, "model_dtype"), o->seed);
+    free(lr);
+    char qpy[4200], qscript[4200], qspec[4400], cmd[13000];
+    char script[4096];
+    snprintf(script, sizeof script, "%s/tests/reference/bench_torch.py", DFER_SOURCE_DIR);
+    if (!fs_exists(script)) return err_set(err, "--peer torch: %s is missing", script), NULL;
+    shell_quote(qpy, sizeof qpy, python);
+    shell_quote(qscript, sizeof qscript, script);
+    shell_quote(qspec, sizeof qspec, spec);
+    snprintf(cmd, sizeof cmd, "%s %s --spec %s", qpy, qscript, qspec);
+    if (o->n_sets > 0)
+        fprintf(stderr, "dfer bench: note: the peer builds the method's default model (the variant, frames, batch, "
+                        "classes and optimiser are passed); other --set keys are not mirrored\n");
+    fflush(stdout);
+    FILE *p = popen(cmd, "r");
+    if (!p) return err_set(err, "--peer torch: cannot run %s", python), NULL;
+    char line[65536], last[65536] = "";
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
+    int status = pclose(p);
+    if (status != 0 || !last[0])
+        return err_set(err, "--peer torch: %s %s failed (exit status %d; its messages are above)", python, script,
+                       WIFEXITED(status) ? WEXITSTATUS(status) : -1), NULL;
+    cJSON *peer = cJSON_Parse(last);
+    if (!peer) return err_set(err, "--peer torch: its output is not JSON: %.200s", last), NULL;
+    return peer;
+}
+
+void bench_add_peer(cJSON *ours, const cJSON *peer) {
+    if (!peer) return;
+    cJSON_AddItemToObject(ours, "peer", cJSON_Duplicate(peer, 1));
+    double oc = cJSON_GetObjectItemCaseSensitive(ours, "train_clips_per_s")->valuedouble;
+    double pc = cJSON_GetObjectItemCaseSensitive(peer, "train_clips_per_s")->valuedouble;
+    double oe = cJSON_GetObjectItemCaseSensitive(ours, "eval_clips_per_s")->valuedouble;
+    const cJSON *pe = cJSON_GetObjectItemCaseSensitive(peer, "eval_clips_per_s");
+    double om = cJSON_GetObjectItemCaseSensitive(ours, "peak_bytes")->valuedouble;
+    double pm = cJSON_GetObjectItemCaseSensitive(peer, "peak_bytes")->valuedouble;
+    cJSON *r = cJSON_AddObjectToObject(ours, "vs_peer");
+    cJSON_AddNumberToObject(r, "train_speed_ratio", oc / pc);
+    cJSON_AddItemToObject(r, "eval_speed_ratio", num_or_null(oe / (cJSON_IsNumber(pe) ? pe->valuedouble : 1),
+                                                             cJSON_IsNumber(pe) && pe->valuedouble > 0));
+    cJSON_AddItemToObject(r, "peak_memory_ratio", num_or_null(om / pm, pm > 0));
+}
+
+void bench_source_commit(char *buf, size_t n, int *dirty) {
+    snprintf(buf, n, "%s", dfer_git_commit);
+    *dirty = -1;
+    char cmd[4300], line[256];
+    char q[4200];
+    shell_quote(q, sizeof q, DFER_SOURCE_DIR);
+    snprintf(cmd, sizeof cmd, "git -C %s rev-parse --short HEAD 2>/dev/null", q);
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (fgets(line, sizeof line, p)) {
+            line[strcspn(line, "\n")] = 0;
+            if (line[0]) snprintf(buf, n, "%s", line);
+        }
+        if (pclose(p) != 0) return;
+    }
+    snprintf(cmd, sizeof cmd, "git -C %s status --porcelain --untracked-files=no 2>/dev/null", q);
+    p = popen(cmd, "r");
+    if (p) {
+        int any = fgets(line, sizeof line, p) != NULL;
+        while (fgets(line, sizeof line, p)) {}
+        if (pclose(p) == 0) *dirty = any;
+    }
+}
+
+cJSON *bench_results_record(const cJSON *ours, const char *command) {
+    const cJSON *peer = cJSON_GetObjectItemCaseSensitive(ours, "peer");
+    const cJSON *vs = cJSON_GetObjectItemCaseSensitive(ours, "vs_peer");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "device", jstr(ours, "device"));
+    cJSON_AddStringToObject(o, "model", jstr(ours, "model"));
+    cJSON_AddNumberToObject(o, "frames", jint(ours, "frames"));
+    cJSON_AddNumberToObject(o, "batch", jint(ours, "batch"));
+    cJSON_AddNumberToObject(o, "ours_clips_per_s", cJSON_GetObjectItemCaseSensitive(ours, "train_clips_per_s")->valuedouble);
+    cJSON_AddItemToObject(o, "pytorch_clips_per_s",
+                          peer ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(peer, "train_clips_per_s"), 1)
+                               : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "ratio", vs ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(vs, "train_speed_ratio"), 1)
+                                         : cJSON_CreateNull());
+    cJSON_AddNumberToObject(o, "ours_peak_gib", cJSON_GetObjectItemCaseSensitive(ours, "peak_gib")->valuedouble);
+    cJSON_AddItemToObject(o, "pytorch_peak_gib",
+                          peer ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(peer, "peak_gib"), 1)
+                               : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "mfu", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(ours, "mfu"), 1));
+    char commit[64];
+    int dirty;
+    bench_source_commit(commit, sizeof commit, &dirty);
+    cJSON_AddStringToObject(o, "commit", commit);
+    cJSON_AddStringToObject(o, "command", command);
+    /* more than the issue asks */
+    if (dirty >= 0) cJSON_AddBoolToObject(o, "worktree_dirty", dirty);
+    cJSON_AddItemToObject(o, "memory_ratio",
+                          vs ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(vs, "peak_memory_ratio"), 1)
+                             : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "eval_ratio",
+                          vs ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(vs, "eval_speed_ratio"), 1)
+                             : cJSON_CreateNull());
+    cJSON *goals = cJSON_AddObjectToObject(o, "goals");
+    cJSON_AddStringToObject(goals, "ratio", ">= 2");
+    cJSON_AddStringToObject(goals, "memory_ratio", "<= 0.6");
+    cJSON_AddStringToObject(goals, "mfu", ">= 0.5");
+    static const char *const copy[] = {"precision", "model_dtype", "eval_clips_per_s", "split_s", "flops",
+                                       "achieved_tflops", "peak_tflops", "peak_source", "peak_method", "eval_mfu",
+                                       "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens"};
+    for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(ours, copy[i]);
+        if (v) cJSON_AddItemToObject(o, copy[i], cJSON_Duplicate(v, 1));
+    }
+    if (peer) cJSON_AddItemToObject(o, "pytorch", cJSON_Duplicate(peer, 1));
+    time_t now = time(NULL);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(o, "date", date);
+    return o;
+}
+
+/* ---- printing ----------------------------------------------------------------------------------- */
+
+static double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void fmt_mib(char *buf, size_t n, double bytes) {
+    if (bytes >= 1024.0 * 1024.0 * 1024.0) snprintf(buf, n, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+    else snprintf(buf, n, "%.0f MiB", bytes / (1024.0 * 1024.0));
+}
+
+void bench_print(const cJSON *r, FILE *out) {
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(r, "split_s"), *fl = cJSON_GetObjectItemCaseSensitive(r, "flops");
+    double step = jnum(r, "train_step_s");
+    char mem[32];
+    fmt_mib(mem, sizeof mem, jnum(r, "peak_bytes"));
+    fprintf(out, "%s on %s (%s), precision %s (%s)\n", jstr(r, "model"), jstr(r, "device"), jstr(r, "backend"),
+            jstr(r, "precision"), jstr(r, "model_dtype"));
+    fprintf(out, "  %d frames, batch %d on %d rank%s (%d pass%s of %d clips), %.0f trainable parameters, %s, %d timed "
+                 "steps after %d warm-up\n",
+            jint(r, "frames"), jint(r, "batch"), jint(r, "ranks"), jint(r, "ranks") > 1 ? "s" : "",
+            jint(r, "accumulation"), jint(r, "accumulation") > 1 ? "es" : "", jint(r, "micro_batch"),
+            jnum(r, "trainable_parameters"), jstr(r, "optimizer"), jint(r, "steps"), jint(r, "warmup"));
+    fprintf(out, "  train:  %.3f clips/s (median step %.4f s, best %.4f s)\n", jnum(r, "train_clips_per_s"), step,
+            jnum(r, "train_step_min_s"));
+    fprintf(out, "  eval:   %.3f clips/s (batch %d, forward only)\n", jnum(r, "eval_clips_per_s"), jint(r, "eval_batch"));
+    const char *names[] = {"forward", "backward", "allreduce", "update"};
+    fprintf(out, "  split:  data wait 0 (synthetic, resident batch)");
+    for (int i = 0; i < 4; i++)
+        fprintf(out, ", %s %.4f s (%.0f%%)", names[i], jnum(sp, names[i]), 100.0 * jnum(sp, names[i]) / step);
+    fprintf(out, "\n  memory: peak %s (%s)\n", mem, jstr(r, "peak_method"));
+    fprintf(out, "  FLOPs:  %.4g per step (forward %.4g, input gradients %.4g, weight gradients %.4g); %.3f TFLOP/s\n",
+            jnum(fl, "train_step"), jnum(fl, "forward"), jnum(fl, "backward_input"), jnum(fl, "backward_weight"),
+            jnum(r, "achieved_tflops"));
+    const cJSON *mfu = cJSON_GetObjectItemCaseSensitive(r, "mfu");
+    if (cJSON_IsNumber(mfu))
+        fprintf(out, "  MFU:    %.1f%% of %s (eval %.1f%%)\n", 100 * mfu->valuedouble, jstr(r, "peak_source"),
+                100 * jnum(r, "eval_mfu"));
+    else
+        fprintf(out, "  MFU:    n/a (%s)\n", strcmp(jstr(r, "device_kind"), "cuda") ? "CPU: no bf16 tensor-core peak"
+                                                                                   : "unknown GPU: give --peak-tflops");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(r, "peer"), *vs = cJSON_GetObjectItemCaseSensitive(r, "vs_peer");
+    if (p && vs) {
+        char pmem[32];
+        fmt_mib(pmem, sizeof pmem, jnum(p, "peak_bytes"));
+        fprintf(out, "  PyTorch %s (%s, %s): train %.3f clips/s, eval %.3f clips/s, peak %s\n", jstr(p, "version"),
+                jstr(p, "dtype"), jstr(p, "mode"), jnum(p, "train_clips_per_s"), jnum(p, "eval_clips_per_s"), pmem);
+        fprintf(out, "  ratio:  train %.2fx, eval %.2fx PyTorch's clips/s; peak memory %.2fx PyTorch's\n",
+                jnum(vs, "train_speed_ratio"), jnum(vs, "eval_speed_ratio"), jnum(vs, "peak_memory_ratio"));
+    }
+}

@@ -1,0 +1,111 @@
+/* `dfer bench`: the training step and the forward pass of a model built as
+ * `dfer train --set` builds it (job_model.h), on a random CLIP of a named
+ * architecture and a synthetic batch, timed phase by phase; the model FLOPs of a
+ * step counted analytically; optionally the same model in PyTorch
+ * (tests/reference/bench_torch.py) timed in the same invocation.
+ *
+ * Model FLOPs (bench_flops) count the matrix products a step needs, 2 FLOPs per
+ * multiply-add, not 6N:
+ *   forward   every linear layer of every tower that runs in the step (frozen or
+ *             not; FineCLIPER's class prompts go through the text tower every
+ *             step) and the attention products q k^T and p v (causal text
+ *             attention counted in full, as it is computed);
+ *   backward  one input-gradient product per linear layer the gradient has to
+ *             cross on its way to a trainable tensor (frozen ones included),
+ *             four attention products (dq, dk, dv, dp) where it crosses an
+ *             attention, and one weight-gradient product per trainable linear
+ *             (adapters, projections, DFER-CLIP's fine-tuned encoder and
+ *             temporal net). Layers below every trainable tensor get no
+ *             backward: the frozen patch embedding of FineCLIPER, the first
+ *             text block under the first text adapter.
+ * Not counted: layer norms, softmax, activations, elementwise ops, and the
+ * [B,C] head products (under 0.01% here). */
+#ifndef DFER_TRAIN_BENCH_H
+#define DFER_TRAIN_BENCH_H
+
+#include <cJSON.h>
+#include <stdio.h>
+
+#include "model/clip_config.h"
+#include "mpi/dist.h"
+
+#define BENCH_MAX_SETS 32
+
+typedef struct BenchOptions {
+    const char *device;    /* cpu | cuda | auto */
+    const char *arch;      /* a clip_config_preset name (b16, "B/16" and "ViT-B/16" are accepted too) */
+    const char *method;    /* finecliper | dfer_clip */
+    const char *variant;   /* FineCLIPER: low | low+mid | low+high | low+mid+high */
+    int frames, batch;     /* batch: global (split over the ranks) */
+    int eval_batch;        /* 0: the training batch */
+    int steps, warmup;
+    int eval;              /* also time evaluation at eval_batch (when it differs from the batch) */
+    int threads;           /* CPU threads per rank (0: all cores) */
+    int classes;
+    int desc_tokens;       /* high level: tokens of each synthetic description (SOT and EOT included) */
+    int seed;
+    const char *precision; /* NULL: the configuration's default; else model.precision */
+    const char *vocab;     /* NULL: $DFER_VOCAB, then the source tree's ../shared/clip */
+    const char *sets[BENCH_MAX_SETS]; /* extra section.key=value */
+    int n_sets;
+    double peak_tflops;    /* > 0: overrides the device table */
+} BenchOptions;
+
+void bench_options_default(BenchOptions *o);
+
+/* The quantities the FLOP count depends on. */
+typedef struct BenchShape {
+    ClipConfig clip;       /* the backbone */
+    int finecliper;        /* 1: FineCLIPER, 0: DFER-CLIP */
+    int batch, frames, classes;
+    /* FineCLIPER */
+    int video_adapters, text_adapters, use_negative, bottleneck_divisor;
+    int mid_streams;       /* 0, 1 or 2 map streams through the middle-level encoder */
+    int high;
+    int len_pos, len_neg;  /* class-prompt tokens run (longest first EOT + 1) */
+    int desc_len, desc_width, desc_layers, desc_embed; /* high level's description tower */
+    /* DFER-CLIP */
+    int train_image_encoder, len_text;
+} BenchShape;
+
+typedef struct BenchFlops {
+    double forward, backward_input, backward_weight;
+} BenchFlops;
+
+/* FLOPs of one training step of `batch` clips (forward = the evaluation forward). */
+void bench_flops(const BenchShape *s, BenchFlops *f);
+
+/* The same for a step of `batch` clips in passes of micro_batch (0: one pass): every pass runs the whole model,
+ * class-prompt text towers included, so accumulation repeats their cost. */
+void bench_flops_passes(const BenchShape *s, int batch, int micro_batch, BenchFlops *f);
+
+/* Dense bf16 tensor-core peak (TFLOP/s) for a device name ("NVIDIA H100 80GB HBM3 ..."), 0 when unknown;
+ * *source (may be NULL) names the table row. */
+double bench_peak_tflops(const char *device_name, const char **source);
+
+/* Fails with a message naming the missing GPU when device is "cuda" and this build or machine has none. Call it
+ * before selecting a GPU (train_collectives) and bench_run. */
+int bench_check_device(const char *device, Err *err);
+
+/* Runs the benchmark on every rank of g (data-parallel, the global batch split over the ranks) and returns
+ * its figures as a JSON object (rank 0's view; every rank returns one). NULL with a message on failure. */
+cJSON *bench_run(const BenchOptions *o, Group *g, Err *err);
+
+/* Runs tests/reference/bench_torch.py with python on the same device, model, frames and batch as the
+ * figures `ours` of bench_run; returns its JSON object, or NULL with a message. */
+cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *python, Err *err);
+
+/* Adds peer and ratio fields to ours (peer may be NULL: nothing added). */
+void bench_add_peer(cJSON *ours, const cJSON *peer);
+
+/* The record of results/bench/gpu_vs_pytorch.json: the keys and a few more. */
+cJSON *bench_results_record(const cJSON *ours, const char *command);
+
+/* Human-readable summary. */
+void bench_print(const cJSON *r, FILE *out);
+
+/* `git rev-parse --short HEAD` of the source tree (dfer_git_commit when git cannot say); *dirty set when the
+ * work tree has uncommitted changes (-1 unknown). */
+void bench_source_commit(char *buf, size_t n, int *dirty);
+
+#endif

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# dfer bench on the CPU with the tiny CLIP: the JSON has every figure, clips/s are positive,
+# the model FLOPs equal a recount derived here from the architecture (FineCLIPER low level and
+# DFER-CLIP), the class-prompt lengths equal `dfer tokenize`'s, --device cuda without a GPU fails
+# naming the GPU, and with torch installed the PyTorch peer's figures are there and its model has
+# exactly dfer's trainable parameter count. No timing is asserted.
+# usage: bench_cli.sh DFER PYTHON SHARED_DIR
+set -euo pipefail
+dfer=$1 py=$2 shared=$3
+vocab=$shared/clip/bpe_simple_vocab_16e6.txt.gz
+[ -f "$vocab" ] || { echo "no CLIP vocabulary at $vocab"; exit 1; }
+tmp=$(mktemp -d /tmp/dfer-bench-cli-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1
+common=(--device cpu --arch tiny --frames 4 --batch 2 --steps 2 --warmup 1 --threads 2 --vocab "$vocab")
+
+peer=()
+if "$py" -c 'import torch' 2>/dev/null; then peer=(--peer torch --python "$py"); else echo "SKIP the PyTorch peer: $py has no torch"; fi
+"$dfer" bench "${common[@]}" --method finecliper --json "$tmp/fc.json" "${peer[@]}" | tee "$tmp/fc.txt"
+"$dfer" bench "${common[@]}" --method dfer_clip --steps 1 --json "$tmp/dc.json" >/dev/null
+grep -q "train:" "$tmp/fc.txt" && grep -q "MFU:    n/a" "$tmp/fc.txt"
+
+# the prompts' token counts, from the tokenizer (its byte-exactness with OpenAI's is tested elsewhere)
+classes=(happiness sadness neutral anger surprise disgust fear)
+pos=() neg=()
+for c in "${classes[@]}"; do pos+=("A person with an expression of $c."); neg+=("A person with an expression of no $c."); done
+"$dfer" tokenize --vocab "$vocab" -- "${pos[@]}" >"$tmp/pos.txt"
+"$dfer" tokenize --vocab "$vocab" -- "${neg[@]}" >"$tmp/neg.txt"
+
+"$py" - "$tmp" "${#peer[@]}" <<'PY'
+import json, sys
+tmp, with_peer = sys.argv[1], int(sys.argv[2])
+fc, dc = json.load(open(f"{tmp}/fc.json")), json.load(open(f"{tmp}/dc.json"))
+keys = ["device", "device_kind", "arch", "model", "method", "frames", "batch", "ranks", "classes", "precision",
+        "trainable_parameters", "train_clips_per_s", "train_step_s", "eval_clips_per_s", "split_s", "peak_bytes",
+        "peak_gib", "peak_method", "flops", "achieved_tflops", "peak_tflops", "mfu", "text_tokens", "commit",
+        "command"]
+for r in (fc, dc):
+    missing = [k for k in keys if k not in r]
+    assert not missing, f"missing keys {missing}"
+    for k in ("data_wait", "forward", "backward", "allreduce", "update"):
+        assert k in r["split_s"], f"split_s lacks {k}"
+    assert r["train_clips_per_s"] > 0 and r["eval_clips_per_s"] > 0, "clips/s not positive"
+    assert r["peak_bytes"] > 0 and r["mfu"] is None and r["device_kind"] == "cpu"
+    assert r["frames"] == 4 and r["batch"] == 2 and r["arch"] == "tiny" and r["command"].startswith("dfer bench")
+
+# the tiny preset: 32 px images, 8 px patches, width 128, 2 layers; text width 128, 2 layers; embedding 128
+R, P, W, Lv, Tw, Lt, E = 32, 8, 128, 2, 128, 2, 128
+B, T, C = 2, 4, 7
+N, G = B * T, (R // P) ** 2  # frames, patches per frame
+S = G + 1                    # tokens per frame
+n = N * S
+
+def eot_len(line):
+    ids = [int(x) for x in line.split()]
+    return ids.index(49407) + 1
+
+Lp = max(eot_len(l) for l in open(f"{tmp}/pos.txt"))
+Ln = max(eot_len(l) for l in open(f"{tmp}/neg.txt"))
+assert fc["text_tokens"] == {"positive": Lp, "negative": Ln}, (fc["text_tokens"], Lp, Ln)
+
+# FineCLIPER, low level. Per vision block and token, 2 FLOPs per multiply-add: the frozen attention runs twice
+# (temporal over T, spatial over S): 2 x (3W^2 + W^2) weights, the MLP 8W^2, three adapters W -> W/4 -> W;
+# attention products q k^T and p v over T and over S. The temporal embedding sits below block 0, so the backward
+# crosses every block: one input-gradient product per frozen weight, 4 attention products (2x the forward's),
+# the adapters' input and weight gradients; the frozen patch embedding gets none.
+r = W // 4
+frozen = 2 * (2 * 4 * W * W + 8 * W * W)
+adapters = 3 * 2 * (2 * W * r)
+attn = 4 * T * W + 4 * S * W
+v_fwd = 2 * N * G * 3 * P * P * W + Lv * n * (frozen + adapters + attn) + 2 * N * W * E
+v_in = Lv * n * (frozen + adapters + 2 * attn) + 2 * N * W * E
+v_w = Lv * n * adapters
+# A PN text tower on C prompts of L tokens: Houlsby adapters after each block; block 0 and adapter 0's fc1 lie
+# below every trainable tensor (no input gradient there).
+rt = Tw // 4
+def text(L):
+    nt = C * L
+    fwd = Lt * (nt * (24 * Tw * Tw + 4 * Tw * rt) + 4 * nt * L * Tw) + 2 * C * Tw * E
+    gin = (Lt - 1) * (nt * 24 * Tw * Tw + 8 * nt * L * Tw) + Lt * 2 * nt * rt * Tw + (Lt - 1) * 2 * nt * Tw * rt \
+        + 2 * C * Tw * E
+    gw = Lt * 4 * nt * Tw * rt
+    return fwd, gin, gw
+tp, tn = text(Lp), text(Ln)
+want = {"forward": v_fwd + tp[0] + tn[0], "backward_input": v_in + tp[1] + tn[1], "backward_weight": v_w + tp[2] + tn[2]}
+got = fc["flops"]
+for k, v in want.items():
+    assert got[k] == v, f"FineCLIPER flops.{k}: dfer {got[k]} != recount {v}"
+assert got["train_step"] == sum(want.values()) and got["eval_forward"] == want["forward"]
+
+# DFER-CLIP: the fine-tuned encoder (every weight gets a weight gradient, the input gradient crosses every block,
+# the patch embedding's weight gradient), the temporal transformer on T+1 tokens of width E (MLP 2E, all
+# trainable), the frozen text tower with the gradient to its input contexts (every block).
+Ld = dc["text_tokens"]["class_prompts"]
+assert Ld >= 2 + 8
+enc = 24 * W * W
+d_fwd = 2 * N * G * 3 * P * P * W + Lv * (n * enc + 4 * n * S * W) + 2 * N * W * E
+d_in = Lv * (n * enc + 8 * n * S * W) + 2 * N * W * E
+d_w = 2 * N * G * 3 * P * P * W + Lv * n * enc + 2 * N * W * E
+n2 = B * (T + 1)
+d_fwd += 16 * n2 * E * E + 4 * n2 * (T + 1) * E
+d_in += 16 * n2 * E * E + 8 * n2 * (T + 1) * E
+d_w += 16 * n2 * E * E
+nt = C * Ld
+d_fwd += Lt * (24 * nt * Tw * Tw + 4 * nt * Ld * Tw) + 2 * C * Tw * E
+d_in += Lt * (24 * nt * Tw * Tw + 8 * nt * Ld * Tw) + 2 * C * Tw * E
+want = {"forward": d_fwd, "backward_input": d_in, "backward_weight": d_w}
+for k, v in want.items():
+    assert dc["flops"][k] == v, f"DFER-CLIP flops.{k}: dfer {dc['flops'][k]} != recount {v}"
+
+if with_peer:
+    p, vs = fc["peer"], fc["vs_peer"]
+    for k in ("train_clips_per_s", "eval_clips_per_s", "peak_bytes", "train_step_s"):
+        assert p[k] > 0, f"peer {k} = {p[k]}"
+    assert p["side"] == "pytorch" and p["batch"] == 2 and p["frames"] == 4 and p["dtype"] == "float32"
+    assert "no torch.compile" in p["mode"]
+    assert p["trainable_parameters"] == fc["trainable_parameters"], \
+        f"peer trains {p['trainable_parameters']} parameters, dfer {fc['trainable_parameters']}"
+    assert vs["train_speed_ratio"] > 0 and vs["peak_memory_ratio"] > 0
+print(f"ok: FLOPs match the recount (FineCLIPER {fc['flops']['train_step']:.6g}, DFER-CLIP "
+      f"{dc['flops']['train_step']:.6g}); {'peer checked' if with_peer else 'peer skipped'}")
+PY
+
+# --device cuda on a machine (or build) without a GPU: a clear message, a non-zero exit
+if "$dfer" bench --device cuda --arch tiny --frames 4 --batch 2 --steps 1 --warmup 0 --vocab "$vocab" \
+     --json "$tmp/cuda.json" 2>"$tmp/cuda.err"; then
+  if [ -f "$tmp/cuda.json" ] && grep -q '"device_kind":[[:space:]]*"cuda"' "$tmp/cuda.json"; then
+    echo "a GPU is here: --device cuda ran (the no-GPU message is checked on machines without one)"
+  else
+    echo "--device cuda succeeded without a GPU"; exit 1
+  fi
+else
+  cat "$tmp/cuda.err"
+  grep -q "GPU" "$tmp/cuda.err" || { echo "the --device cuda failure does not name the missing GPU"; exit 1; }
+  [ ! -f "$tmp/cuda.json" ] || { echo "a failed run wrote its JSON"; exit 1; }
+fi
+echo "bench_cli: ok"
