@@ -40,7 +40,7 @@ int ops_create(Backend backend, int threads, Ops **out, Err *err) {
     } else {
 #ifdef DFER_WITH_CUDA
         rc = dfer_cuda_device_count() > 0
-                 ? err_set(err, "the CUDA backend's ops are not written yet; run with the CPU backend (--device cpu)")
+                 ? cuda_ops_init(ops, err)
                  : err_set(err, "no usable GPU found (no device, driver or CUDA runtime); use --device cpu");
 #else
         rc = err_set(err, "this dfer was built without CUDA; use --device cpu");
@@ -63,6 +63,9 @@ void ops_destroy(Ops *ops) {
         return;
     }
     if (ops->backend == BACKEND_CPU) cpu_ops_release(ops);
+#ifdef DFER_WITH_CUDA
+    if (ops->backend == BACKEND_CUDA) cuda_ops_release(ops);
+#endif
     free(ops);
 }
 

@@ -1,0 +1,218 @@
+// Shared by the CUDA op files (kernels/*.cu): the context behind Ops.impl, the
+// dtype rules of ops.h (every floating operand F32 or BF16, independently;
+// compute in fp32; round each result once to its output's dtype), device
+// load/store helpers, launch helpers, and the backend entry points each file
+// provides to the vtable in cuda_ops.cu.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "cuda_check.cuh"
+
+extern "C" {
+#include "core/check.h"
+#include "core/tensor.h"
+#include "ops/ops_impl.h"
+}
+
+// ---- the context ------------------------------------------------------------------
+
+struct GemmPlan; // gemm.cu: cached cuBLASLt descriptors and algorithm per problem
+
+// Codes the device error flag carries (see cuda_report_bad_index). The host
+// reads the flag at every sync point (ops_sync, download, sum_squares) and
+// exits naming the op, the position and the offending index.
+enum CudaErrCode {
+    CERR_NONE = 0,
+    CERR_EMBEDDING,
+    CERR_GATHER_ROWS,
+    CERR_SCATTER_ROWS,
+    CERR_EMBEDDING_BWD,
+    CERR_GATHER_ROWS_BWD,
+    CERR_CROSS_ENTROPY,
+};
+
+struct CudaCtx {
+    int device;
+    int sm_count;
+    cudaStream_t stream;        // every op runs on this one non-blocking stream
+    cublasLtHandle_t lt;
+    void *workspace;            // cuBLASLt workspace
+    size_t workspace_bytes;
+    void *scratch;              // growable: dtype conversions, partial sums, index links
+    size_t scratch_bytes;
+    int *d_err;                 // [4]: code, position, value, limit (device)
+    GemmPlan *plans;            // gemm.cu's cache (array of GEMM_CACHE_SIZE)
+    int plan_count, plan_next;
+};
+
+static inline CudaCtx *cuda_ctx(Ops *ops) { return (CudaCtx *)ops->impl; }
+
+// ---- host helpers (cuda_ops.cu) ------------------------------------------------------
+
+// 1 for BF16, 0 for F32; fatal (naming op and tensor) for anything else, F64 included.
+int cuda_fdtype(T t, const char *op);
+// Same for an optional tensor: -1 when t is NULL or has no data.
+int cuda_fdtype_opt(T t, const char *op);
+// Requires F32 (optimiser state).
+void cuda_require_f32(T t, const char *op);
+// A device buffer of at least `bytes`, valid until the next call. Growing it
+// synchronises the stream first, so work queued on the old buffer completes.
+void *cuda_scratch(CudaCtx *cx, size_t bytes);
+// Fatal if a kernel has flagged an out-of-range index (call after a stream sync).
+void cuda_check_device_errors(CudaCtx *cx);
+// Blocks of `threads` for a grid-stride loop over n items (n > 0).
+unsigned cuda_grid(int64_t n, int threads);
+
+static inline size_t cuda_align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+static inline int cuda_aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+static inline const char *cuda_tname(T t) { return t && t->name ? t->name : "(unnamed)"; }
+
+// Column sums, deterministic (fixed partition of rows, fixed summation order):
+// out[j] += sum_{r < nrows} src[r * row_stride + j] for j < ncols. src F32 or
+// BF16 (src_bf16), out F32 or BF16 (out_bf16). Uses the scratch buffer. (reduce.cu)
+void cuda_colsum_accumulate(CudaCtx *cx, void *out, int out_bf16, const void *src, int src_bf16, int64_t nrows,
+                            int64_t ncols, int64_t row_stride);
+// Rows per chunk and chunk count of the two-pass column reductions.
+void cuda_colsum_plan(int64_t nrows, int64_t ncols, int64_t *rows_per_chunk, int64_t *chunks);
+// out[j] (+)= sum over chunks of partial[c * ncols + j], in chunk order.
+void cuda_colsum_finish(CudaCtx *cx, void *out, int out_bf16, const float *partial, int64_t chunks, int64_t ncols);
+
+// Elementwise conversion between F32/BF16 buffers (n elements) on the stream. (elementwise.cu)
+void cuda_convert(CudaCtx *cx, void *dst, int dst_bf16, const void *src, int src_bf16, int64_t n);
+
+// ---- device helpers --------------------------------------------------------------------
+
+static __device__ __forceinline__ float to_f(float v) { return v; }
+static __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename X> static __device__ __forceinline__ X from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Generic (runtime-dtype) element access for operands without a templated path.
+static __device__ __forceinline__ float load_f(const void *p, int bf16, int64_t i) {
+    return bf16 ? __bfloat162float(((const __nv_bfloat16 *)p)[i]) : ((const float *)p)[i];
+}
+static __device__ __forceinline__ void store_f(void *p, int bf16, int64_t i, float v) {
+    if (bf16)
+        ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
+    else
+        ((float *)p)[i] = v;
+}
+
+// Eight consecutive elements through 16-byte accesses (the pointer must be
+// 16-byte aligned): bf16 x8 is one uint4, f32 x8 two float4.
+static __device__ __forceinline__ void load8(const float *p, float v[8]) {
+    float4 a = reinterpret_cast<const float4 *>(p)[0], b = reinterpret_cast<const float4 *>(p)[1];
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
+    v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+static __device__ __forceinline__ void load8(const __nv_bfloat16 *p, float v[8]) {
+    uint4 u = *reinterpret_cast<const uint4 *>(p);
+    const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        float2 f = __bfloat1622float2(h[k]);
+        v[2 * k] = f.x;
+        v[2 * k + 1] = f.y;
+    }
+}
+static __device__ __forceinline__ void store8(float *p, const float v[8]) {
+    reinterpret_cast<float4 *>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    reinterpret_cast<float4 *>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+static __device__ __forceinline__ void store8(__nv_bfloat16 *p, const float v[8]) {
+    uint4 u;
+    __nv_bfloat162 *h = reinterpret_cast<__nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int k = 0; k < 4; k++) h[k] = __floats2bfloat162_rn(v[2 * k], v[2 * k + 1]);
+    *reinterpret_cast<uint4 *>(p) = u;
+}
+
+static __device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// First failure wins; the host reports it at the next sync.
+static __device__ __forceinline__ void cuda_report_bad_index(int *err, int code, int64_t pos, int value, int64_t limit) {
+    if (atomicCAS(err, 0, code) == 0) {
+        err[1] = (int)pos;
+        err[2] = value;
+        err[3] = (int)limit;
+    }
+}
+
+// Grid-stride loop over [0, n).
+#define CUDA_GRID_LOOP(i, n)                                                                      \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+// Runs the statement with TYPE bound to float or __nv_bfloat16 by a runtime flag;
+// nest it to instantiate a template for every F32/BF16 combination of its operands.
+#define FT_DISPATCH(is_bf16, TYPE, ...)                                                           \
+    do {                                                                                          \
+        if (is_bf16) {                                                                            \
+            typedef __nv_bfloat16 TYPE;                                                           \
+            __VA_ARGS__;                                                                          \
+        } else {                                                                                  \
+            typedef float TYPE;                                                                   \
+            __VA_ARGS__;                                                                          \
+        }                                                                                         \
+    } while (0)
+
+// ---- entry points (each file fills part of the vtable) -------------------------------------
+
+// gemm.cu
+void cu_linear(Ops *ops, T y, T x, T w, T b);
+void cu_matmul(Ops *ops, T c, T a, T b, int trans_a, int trans_b, float alpha, float beta);
+void cu_linear_backward(Ops *ops, T dx, T dw, T db, T dy, T x, T w, int accumulate);
+void cuda_gemm_release(CudaCtx *cx);
+
+// attention.cu
+void cu_attention(Ops *ops, T out, T saved, T qkv, int heads, int causal);
+size_t cu_attention_saved_bytes(int64_t batch, int64_t seq, int heads);
+void cu_attention_backward(Ops *ops, T dqkv, T dout, T qkv, T saved, int heads, int causal);
+
+// layernorm.cu
+void cu_layernorm(Ops *ops, T y, T mean, T rstd, T x, T g, T b, float eps);
+void cu_layernorm_backward(Ops *ops, T dx, T dg, T db, T dy, T x, T mean, T rstd, T g, int accumulate);
+
+// elementwise.cu
+void cu_activation(Ops *ops, Activation act, T y, T x);
+void cu_activation_backward(Ops *ops, Activation act, T dx, T dy, T x);
+void cu_add(Ops *ops, T y, T a, T b);
+void cu_axpy(Ops *ops, T y, float alpha, T x);
+void cu_axpy_rows(Ops *ops, T y, T w, T x, float beta);
+void cu_scale(Ops *ops, T y, float alpha);
+void cu_add_broadcast(Ops *ops, T y, T p);
+void cu_add_broadcast_backward(Ops *ops, T dp, T dy);
+void cu_im2col_patches(Ops *ops, T patches, T images, int patch);
+void cu_prepend_token(Ops *ops, T y, T x, T tok);
+void cu_prepend_token_backward(Ops *ops, T dx, T dtok, T dy);
+void cu_permute_0213(Ops *ops, T y, T x);
+void cu_mean_dim1(Ops *ops, T y, T x);
+void cu_mean_dim1_backward(Ops *ops, T dx, T dy);
+
+// rows.cu (index-driven row movement)
+void cu_embedding(Ops *ops, T y, T table, T ids);
+void cu_gather_rows(Ops *ops, T y, T x, T idx);
+void cu_scatter_rows(Ops *ops, T y, T x, T idx);
+void cu_embedding_backward(Ops *ops, T dtable, T dy, T ids);
+void cu_gather_rows_backward(Ops *ops, T dx, T dy, T idx);
+
+// loss_optim.cu
+void cu_l2_normalize(Ops *ops, T y, T x, float eps);
+void cu_l2_normalize_backward(Ops *ops, T dx, T dy, T x, float eps);
+void cu_cross_entropy(Ops *ops, T loss, T dlogits, T logits, T labels, float grad_scale);
+double cu_sum_squares(Ops *ops, T x);
+void cu_sgd_update(Ops *ops, T w, T g, T buf, float lr, float momentum, float wd, int first);
+void cu_adamw_update(Ops *ops, T w, T g, T m, T v, float lr, float b1, float b2, float eps, float wd, int step);

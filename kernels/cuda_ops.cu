@@ -1,0 +1,243 @@
+// The CUDA backend's context, memory functions and op table. The ops
+// themselves live in gemm.cu, attention.cu, layernorm.cu, elementwise.cu,
+// rows.cu, reduce.cu and loss_optim.cu; every op is queued on the context's one
+// non-blocking stream, and only downloads, sum_squares and ops_sync wait for it.
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cuda_common.cuh"
+#include "kernels/cuda_api.h"
+
+// ---- host helpers -------------------------------------------------------------------------
+
+int cuda_fdtype(T t, const char *op) {
+    if (t->dtype == DT_BF16) return 1;
+    if (t->dtype == DT_F32) return 0;
+    DFER_FATAL("dtype", "%s: tensor %s has dtype %s; the CUDA backend takes F32 or BF16 floating operands", op,
+               cuda_tname(t), dtype_name(t->dtype));
+}
+
+int cuda_fdtype_opt(T t, const char *op) { return t && t->data ? cuda_fdtype(t, op) : -1; }
+
+void cuda_require_f32(T t, const char *op) {
+    CHECK(t->dtype == DT_F32, "%s: tensor %s has dtype %s; optimiser updates take F32 only", op, cuda_tname(t),
+          dtype_name(t->dtype));
+}
+
+unsigned cuda_grid(int64_t n, int threads) {
+    // Enough blocks to fill any current GPU several times over; the kernels loop
+    // grid-stride past that, so the cap only bounds launch size.
+    int64_t blocks = (n + threads - 1) / threads;
+    const int64_t cap = 65536;
+    return (unsigned)(blocks < 1 ? 1 : blocks > cap ? cap : blocks);
+}
+
+void *cuda_scratch(CudaCtx *cx, size_t bytes) {
+    if (bytes <= cx->scratch_bytes) return cx->scratch;
+    size_t want = cuda_align_up(bytes + bytes / 4, (size_t)1 << 20);
+    if (cx->scratch) {
+        // Work already queued may still read the old buffer.
+        CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+        CUDA_CHECK(cudaFree(cx->scratch));
+        cx->scratch = NULL;
+        cx->scratch_bytes = 0;
+    }
+    cudaError_t e = cudaMalloc(&cx->scratch, want);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        size_t free_b = 0, total_b = 0;
+        CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+        DFER_FATAL("cudaMalloc(scratch)", "cannot allocate %zu bytes of scratch (%s); %.1f of %.1f GiB free", want,
+                   cudaGetErrorString(e), free_b / 1073741824.0, total_b / 1073741824.0);
+    }
+    cx->scratch_bytes = want;
+    return cx->scratch;
+}
+
+static const char *err_code_op(int code) {
+    switch (code) {
+    case CERR_EMBEDDING: return "embedding";
+    case CERR_GATHER_ROWS: return "gather_rows";
+    case CERR_SCATTER_ROWS: return "scatter_rows";
+    case CERR_EMBEDDING_BWD: return "embedding_backward";
+    case CERR_GATHER_ROWS_BWD: return "gather_rows_backward";
+    case CERR_CROSS_ENTROPY: return "cross_entropy (label)";
+    default: return "unknown op";
+    }
+}
+
+void cuda_check_device_errors(CudaCtx *cx) {
+    int h[4] = {0, 0, 0, 0};
+    CUDA_CHECK(cudaMemcpyAsync(h, cx->d_err, sizeof h, cudaMemcpyDeviceToHost, cx->stream));
+    CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    if (h[0] != CERR_NONE)
+        DFER_FATAL("device index check", "%s: index %d at position %d is outside [0, %d) (found on the GPU; the op "
+                   "skipped that row)", err_code_op(h[0]), h[2], h[1], h[3]);
+}
+
+// ---- memory -----------------------------------------------------------------------------------
+
+static void *cu_alloc(Ops *ops, size_t bytes) {
+    (void)ops;
+    if (bytes == 0) return NULL;
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        size_t free_b = 0, total_b = 0;
+        CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+        DFER_FATAL("cudaMalloc", "cannot allocate %zu bytes (%.2f GiB): %s; %.2f of %.2f GiB free on the device", bytes,
+                   bytes / 1073741824.0, cudaGetErrorString(e), free_b / 1073741824.0, total_b / 1073741824.0);
+    }
+    return p;
+}
+
+static void cu_free(Ops *ops, void *p) {
+    if (!p) return;
+    // Queued kernels may still use p.
+    CUDA_CHECK(cudaStreamSynchronize(cuda_ctx(ops)->stream));
+    CUDA_CHECK(cudaFree(p));
+}
+
+// Host buffers are pageable here: copy on the stream and wait, so the caller may reuse them.
+static void cu_upload(Ops *ops, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    CudaCtx *cx = cuda_ctx(ops);
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cx->stream));
+    CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+}
+
+static void cu_download(Ops *ops, void *dst, const void *src, size_t bytes) {
+    CudaCtx *cx = cuda_ctx(ops);
+    if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cx->stream));
+    CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    cuda_check_device_errors(cx);
+}
+
+static void cu_zero(Ops *ops, T t) {
+    size_t bytes = tensor_bytes(t);
+    if (!t->data || !bytes) return;
+    CUDA_CHECK(cudaMemsetAsync(t->data, 0, bytes, cuda_ctx(ops)->stream));
+}
+
+static void cu_copy(Ops *ops, void *dst, const void *src, size_t bytes) {
+    if (!bytes || dst == src) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_ctx(ops)->stream));
+}
+
+static void cu_sync(Ops *ops) {
+    CudaCtx *cx = cuda_ctx(ops);
+    CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    cuda_check_device_errors(cx);
+}
+
+// ---- the table --------------------------------------------------------------------------------
+
+// Filled by name (C++17 has no designated initialisers).
+static OpsVtable k_cuda_vtable;
+
+static void fill_vtable(OpsVtable *v) {
+    v->alloc = cu_alloc;
+    v->free = cu_free;
+    v->upload = cu_upload;
+    v->download = cu_download;
+    v->zero = cu_zero;
+    v->copy = cu_copy;
+    v->sync = cu_sync;
+    v->linear = cu_linear;
+    v->matmul = cu_matmul;
+    v->layernorm = cu_layernorm;
+    v->activation = cu_activation;
+    v->add = cu_add;
+    v->axpy = cu_axpy;
+    v->axpy_rows = cu_axpy_rows;
+    v->add_broadcast = cu_add_broadcast;
+    v->attention = cu_attention;
+    v->attention_saved_bytes = cu_attention_saved_bytes;
+    v->embedding = cu_embedding;
+    v->gather_rows = cu_gather_rows;
+    v->scatter_rows = cu_scatter_rows;
+    v->im2col_patches = cu_im2col_patches;
+    v->prepend_token = cu_prepend_token;
+    v->l2_normalize = cu_l2_normalize;
+    v->permute_0213 = cu_permute_0213;
+    v->mean_dim1 = cu_mean_dim1;
+    v->scale = cu_scale;
+    v->cross_entropy = cu_cross_entropy;
+    v->sum_squares = cu_sum_squares;
+    v->sgd_update = cu_sgd_update;
+    v->adamw_update = cu_adamw_update;
+    v->linear_backward = cu_linear_backward;
+    v->layernorm_backward = cu_layernorm_backward;
+    v->activation_backward = cu_activation_backward;
+    v->attention_backward = cu_attention_backward;
+    v->embedding_backward = cu_embedding_backward;
+    v->gather_rows_backward = cu_gather_rows_backward;
+    v->prepend_token_backward = cu_prepend_token_backward;
+    v->add_broadcast_backward = cu_add_broadcast_backward;
+    v->l2_normalize_backward = cu_l2_normalize_backward;
+    v->mean_dim1_backward = cu_mean_dim1_backward;
+}
+
+// ---- init / release -----------------------------------------------------------------------------
+
+static void ctx_destroy(CudaCtx *cx) {
+    // Teardown of a half-built context: errors are ignored (this also runs when init failed).
+    if (cx->stream) (void)cudaStreamSynchronize(cx->stream);
+    cuda_gemm_release(cx);
+    if (cx->lt) (void)cublasLtDestroy(cx->lt);
+    if (cx->workspace) (void)cudaFree(cx->workspace);
+    if (cx->scratch) (void)cudaFree(cx->scratch);
+    if (cx->d_err) (void)cudaFree(cx->d_err);
+    if (cx->stream) (void)cudaStreamDestroy(cx->stream);
+    (void)cudaGetLastError();
+    free(cx);
+}
+
+// Initialisation failures are reported, not fatal: `--device auto` falls back to the CPU.
+#define INIT_TRY(expr, what)                                                                     \
+    do {                                                                                         \
+        cudaError_t e_ = (expr);                                                                 \
+        if (e_ != cudaSuccess) {                                                                 \
+            (void)cudaGetLastError();                                                            \
+            ctx_destroy(cx);                                                                     \
+            return err_set(err, "CUDA backend: %s failed: %s", what, cudaGetErrorString(e_));    \
+        }                                                                                        \
+    } while (0)
+
+extern "C" int cuda_ops_init(Ops *ops, Err *err) {
+    CudaCtx *cx = (CudaCtx *)calloc(1, sizeof *cx);
+    if (!cx) return err_set(err, "CUDA backend: out of host memory");
+    INIT_TRY(cudaGetDevice(&cx->device), "cudaGetDevice");
+    INIT_TRY(cudaDeviceGetAttribute(&cx->sm_count, cudaDevAttrMultiProcessorCount, cx->device),
+             "cudaDeviceGetAttribute");
+    INIT_TRY(cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    cublasStatus_t s = cublasLtCreate(&cx->lt);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        cx->lt = NULL;
+        ctx_destroy(cx);
+        return err_set(err, "CUDA backend: cublasLtCreate failed: %s", cublasGetStatusString(s));
+    }
+    cx->workspace_bytes = (size_t)32 << 20;
+    INIT_TRY(cudaMalloc(&cx->workspace, cx->workspace_bytes), "cudaMalloc of the 32 MiB cuBLASLt workspace");
+    INIT_TRY(cudaMalloc((void **)&cx->d_err, 4 * sizeof(int)), "cudaMalloc of the error flag");
+    INIT_TRY(cudaMemsetAsync(cx->d_err, 0, 4 * sizeof(int), cx->stream), "cudaMemsetAsync");
+    INIT_TRY(cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize");
+
+    char dev[128];
+    dfer_cuda_describe(cx->device, dev, (int)sizeof dev);
+    fill_vtable(&k_cuda_vtable);
+    ops->vt = &k_cuda_vtable;
+    ops->impl = cx;
+    ops->threads = 1;
+    snprintf(ops->desc, sizeof ops->desc, "cuda (%s, cuBLASLt)", dev);
+    return 0;
+}
+
+extern "C" void cuda_ops_release(Ops *ops) {
+    CudaCtx *cx = cuda_ctx(ops);
+    if (!cx) return;
+    CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    ctx_destroy(cx);
+    ops->impl = NULL;
+}

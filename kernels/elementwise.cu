@@ -1,0 +1,420 @@
+// Elementwise and layout ops: activations (+ backward), add, axpy, axpy_rows,
+// scale, add_broadcast (+ backward), im2col_patches, prepend_token (+ backward),
+// permute_0213, mean_dim1 (+ backward) and the F32 <-> BF16 conversion.
+//
+// Every kernel is a template over the F32/BF16 type of each tensor operand it
+// streams (FT_DISPATCH instantiates all combinations), computes in fp32 and
+// rounds once on store. The hot maps (activation, add, axpy, scale, axpy_rows,
+// add_broadcast, convert) move 8 elements per 16-byte access when every pointer
+// is 16-byte aligned (bf16 x8 = one uint4, f32 x8 = two float4), with a scalar
+// tail; otherwise they run scalar.
+#include "cuda_common.cuh"
+
+namespace {
+
+constexpr int EW_THREADS = 256;
+
+// ---- activations: the formulas of cpu_kernels.inc, in fp32 ----------------------------
+
+// tanh for the GELU approximation. Not tanhf: under --use_fast_math that becomes
+// tanh.approx.f32 (about 2^-11 relative error, visible in F32 parity tests).
+// 1 - 2/(e^2u + 1) has an absolute error of a few 1e-8, which is what matters in
+// 1 + tanh(u) and 1 - tanh(u)^2; it saturates to +-1 correctly (e^2u = inf or 0).
+__device__ __forceinline__ float tanh_precise(float u) { return 1.0f - 2.0f / (__expf(2.0f * u) + 1.0f); }
+
+template <int ACT> __device__ __forceinline__ float act_value(float v) {
+    if (ACT == ACT_QUICKGELU) return v / (1.0f + expf(-1.702f * v));
+    if (ACT == ACT_GELU_ERF) return 0.5f * v * (1.0f + erff(v * 0.70710678118654752440f));
+    const float k = 0.79788456080286535588f; // sqrt(2/pi)
+    return 0.5f * v * (1.0f + tanh_precise(k * (v + 0.044715f * v * v * v)));
+}
+
+template <int ACT> __device__ __forceinline__ float act_derivative(float v) {
+    if (ACT == ACT_QUICKGELU) {
+        float s = 1.0f / (1.0f + expf(-1.702f * v));
+        return s + 1.702f * v * s * (1.0f - s);
+    }
+    if (ACT == ACT_GELU_ERF) {
+        const float inv_sqrt_2pi = 0.39894228040143267794f;
+        return 0.5f * (1.0f + erff(v * 0.70710678118654752440f)) + v * inv_sqrt_2pi * expf(-0.5f * v * v);
+    }
+    const float k = 0.79788456080286535588f, c = 0.044715f;
+    float t = tanh_precise(k * (v + c * v * v * v));
+    return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v);
+}
+
+template <int ACT> struct ActFwd {
+    __device__ float operator()(float x) const { return act_value<ACT>(x); }
+};
+template <int ACT> struct ActBwd {
+    __device__ float operator()(float dy, float x) const { return dy * act_derivative<ACT>(x); }
+};
+struct Identity {
+    __device__ float operator()(float x) const { return x; }
+};
+struct Scale {
+    float alpha;
+    __device__ float operator()(float x) const { return alpha * x; }
+};
+struct Add {
+    __device__ float operator()(float a, float b) const { return a + b; }
+};
+struct Axpy {
+    float alpha;
+    __device__ float operator()(float y, float x) const { return y + alpha * x; }
+};
+
+// ---- generic maps -------------------------------------------------------------------------
+
+// y[i] = f(x[i]), i < n. vec: all pointers 16-byte aligned (y may alias x).
+template <typename TY, typename TX, typename F>
+__global__ void map1_kernel(TY *y, const TX *x, int64_t n, int vec, F f) {
+    const int64_t start = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t done = 0;
+    if (vec) {
+        const int64_t nv = n / 8;
+        for (int64_t v = start; v < nv; v += stride) {
+            float a[8];
+            load8(x + 8 * v, a);
+#pragma unroll
+            for (int k = 0; k < 8; k++) a[k] = f(a[k]);
+            store8(y + 8 * v, a);
+        }
+        done = nv * 8;
+    }
+    for (int64_t i = done + start; i < n; i += stride) y[i] = from_f<TY>(f(to_f(x[i])));
+}
+
+// y[i] = f(a[i], b[i]), i < n (y may alias a or b).
+template <typename TY, typename TA, typename TB, typename F>
+__global__ void map2_kernel(TY *y, const TA *a, const TB *b, int64_t n, int vec, F f) {
+    const int64_t start = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t done = 0;
+    if (vec) {
+        const int64_t nv = n / 8;
+        for (int64_t v = start; v < nv; v += stride) {
+            float va[8], vb[8];
+            load8(a + 8 * v, va);
+            load8(b + 8 * v, vb);
+#pragma unroll
+            for (int k = 0; k < 8; k++) va[k] = f(va[k], vb[k]);
+            store8(y + 8 * v, va);
+        }
+        done = nv * 8;
+    }
+    for (int64_t i = done + start; i < n; i += stride) y[i] = from_f<TY>(f(to_f(a[i]), to_f(b[i])));
+}
+
+template <typename TY, typename TX, typename F>
+void map1(CudaCtx *cx, void *y, const void *x, int64_t n, F f) {
+    if (n <= 0) return;
+    int vec = cuda_aligned16(y) && cuda_aligned16(x);
+    int64_t work = vec ? (n + 7) / 8 : n;
+    map1_kernel<TY, TX, F><<<cuda_grid(work, EW_THREADS), EW_THREADS, 0, cx->stream>>>((TY *)y, (const TX *)x, n, vec,
+                                                                                       f);
+    CUDA_CHECK_LAUNCH();
+}
+
+template <typename TY, typename TA, typename TB, typename F>
+void map2(CudaCtx *cx, void *y, const void *a, const void *b, int64_t n, F f) {
+    if (n <= 0) return;
+    int vec = cuda_aligned16(y) && cuda_aligned16(a) && cuda_aligned16(b);
+    int64_t work = vec ? (n + 7) / 8 : n;
+    map2_kernel<TY, TA, TB, F><<<cuda_grid(work, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+        (TY *)y, (const TA *)a, (const TB *)b, n, vec, f);
+    CUDA_CHECK_LAUNCH();
+}
+
+// Runs the statement with A a constexpr Activation.
+#define ACT_DISPATCH(act, A, ...)                                                                \
+    do {                                                                                         \
+        switch (act) {                                                                           \
+        case ACT_QUICKGELU: {                                                                    \
+            constexpr int A = ACT_QUICKGELU;                                                     \
+            __VA_ARGS__;                                                                         \
+        } break;                                                                                 \
+        case ACT_GELU_ERF: {                                                                     \
+            constexpr int A = ACT_GELU_ERF;                                                      \
+            __VA_ARGS__;                                                                         \
+        } break;                                                                                 \
+        case ACT_GELU_TANH: {                                                                    \
+            constexpr int A = ACT_GELU_TANH;                                                     \
+            __VA_ARGS__;                                                                         \
+        } break;                                                                                 \
+        default: DFER_FATAL("activation", "unknown activation %d", (int)(act));                  \
+        }                                                                                        \
+    } while (0)
+
+// ---- row-structured elementwise ------------------------------------------------------------
+
+// y[r,i] = (beta != 0 ? beta * y[r,i] : 0) + w[r] * x[r,i] for y, x [rows, d]; beta 0 never reads y.
+// vec: d % 8 == 0 and y, x 16-byte aligned (a group of 8 never straddles two rows).
+template <typename TY, typename TX>
+__global__ void axpy_rows_kernel(TY *y, const TX *x, const void *w, int w_bf16, int64_t rows, int64_t d, float beta,
+                                 int vec) {
+    const int64_t n = rows * d;
+    if (vec) {
+        CUDA_GRID_LOOP(v, n / 8) {
+            const int64_t i0 = 8 * v;
+            const float wr = load_f(w, w_bf16, i0 / d);
+            float vx[8], vy[8];
+            load8(x + i0, vx);
+            if (beta != 0.0f) {
+                load8(y + i0, vy);
+#pragma unroll
+                for (int k = 0; k < 8; k++) vy[k] = beta * vy[k] + wr * vx[k];
+            } else {
+#pragma unroll
+                for (int k = 0; k < 8; k++) vy[k] = wr * vx[k];
+            }
+            store8(y + i0, vy);
+        }
+    } else {
+        CUDA_GRID_LOOP(i, n) {
+            float v = load_f(w, w_bf16, i / d) * to_f(x[i]);
+            if (beta != 0.0f) v += beta * to_f(y[i]);
+            y[i] = from_f<TY>(v);
+        }
+    }
+}
+
+// y[c*rows + i] += p[i] for every copy c (positional embeddings: y [B,S,D], p [S,D]).
+template <typename TY, typename TP>
+__global__ void add_broadcast_kernel(TY *y, const TP *p, int64_t n, int64_t rows, int vec) {
+    if (vec) { // rows % 8 == 0: a group of 8 stays inside one copy
+        CUDA_GRID_LOOP(v, n / 8) {
+            const int64_t i0 = 8 * v;
+            float vy[8], vp[8];
+            load8(y + i0, vy);
+            load8(p + i0 % rows, vp);
+#pragma unroll
+            for (int k = 0; k < 8; k++) vy[k] += vp[k];
+            store8(y + i0, vy);
+        }
+    } else {
+        CUDA_GRID_LOOP(i, n) y[i] = from_f<TY>(to_f(y[i]) + to_f(p[i % rows]));
+    }
+}
+
+// patches[B*g*g, 3*P*P] from images[B,3,R,R]: patch index = gy*g + gx, features (channel, ky, kx).
+template <typename TY, typename TX>
+__global__ void im2col_kernel(TY *patches, const TX *images, int64_t batch, int64_t res, int64_t patch) {
+    const int64_t g = res / patch, pp = patch * patch, feat = 3 * pp;
+    CUDA_GRID_LOOP(e, batch * g * g * feat) {
+        const int64_t f = e % feat, pr = e / feat;
+        const int64_t b = pr / (g * g), cell = pr % (g * g), gy = cell / g, gx = cell % g;
+        const int64_t c = f / pp, ky = (f % pp) / patch, kx = f % patch;
+        patches[e] = from_f<TY>(to_f(images[((b * 3 + c) * res + gy * patch + ky) * res + gx * patch + kx]));
+    }
+}
+
+// y[B,S+1,D]: row 0 of each item is tok[D], rows 1..S are x[B,S,D].
+template <typename TY, typename TX>
+__global__ void prepend_kernel(TY *y, const TX *x, const void *tok, int tok_bf16, int64_t batch, int64_t seq,
+                               int64_t d) {
+    CUDA_GRID_LOOP(e, batch * (seq + 1) * d) {
+        const int64_t j = e % d, s = (e / d) % (seq + 1), b = e / (d * (seq + 1));
+        y[e] = from_f<TY>(s == 0 ? load_f(tok, tok_bf16, j) : to_f(x[(b * seq + s - 1) * d + j]));
+    }
+}
+
+// dx[B,S,D] = dy[B,S+1,D] without row 0 of each item.
+template <typename TY, typename TX>
+__global__ void prepend_bwd_kernel(TY *dx, const TX *dy, int64_t batch, int64_t seq, int64_t d) {
+    CUDA_GRID_LOOP(e, batch * seq * d) {
+        const int64_t j = e % d, s = (e / d) % seq, b = e / (d * seq);
+        dx[e] = from_f<TY>(to_f(dy[(b * (seq + 1) + s + 1) * d + j]));
+    }
+}
+
+// y[A,C,B,D] = x[A,B,C,D].
+template <typename TY, typename TX>
+__global__ void permute_0213_kernel(TY *y, const TX *x, int64_t A, int64_t B, int64_t C, int64_t D) {
+    CUDA_GRID_LOOP(e, A * C * B * D) {
+        int64_t t = e / D;
+        const int64_t dd = e % D, b = t % B;
+        t /= B;
+        const int64_t c = t % C, a = t / C;
+        y[e] = from_f<TY>(to_f(x[((a * B + b) * C + c) * D + dd]));
+    }
+}
+
+// y[b,d] = mean_t x[b,t,d] (one thread per output, coalesced over d).
+template <typename TY, typename TX>
+__global__ void mean_dim1_kernel(TY *y, const TX *x, int64_t B, int64_t T_, int64_t D) {
+    CUDA_GRID_LOOP(e, B * D) {
+        const int64_t b = e / D, dd = e % D;
+        float s = 0.0f;
+        for (int64_t t = 0; t < T_; t++) s += to_f(x[(b * T_ + t) * D + dd]);
+        y[e] = from_f<TY>(s / (float)T_);
+    }
+}
+
+// dx[b,t,d] = dy[b,d] / T.
+template <typename TY, typename TX>
+__global__ void mean_dim1_bwd_kernel(TY *dx, const TX *dy, int64_t B, int64_t T_, int64_t D) {
+    CUDA_GRID_LOOP(e, B * T_ * D) {
+        const int64_t dd = e % D, b = e / (T_ * D);
+        dx[e] = from_f<TY>(to_f(dy[b * D + dd]) / (float)T_);
+    }
+}
+
+} // namespace
+
+// ---- entry points ----------------------------------------------------------------------------
+
+void cuda_convert(CudaCtx *cx, void *dst, int dst_bf16, const void *src, int src_bf16, int64_t n) {
+    if (n <= 0) return;
+    if (dst_bf16 == src_bf16) {
+        if (dst != src)
+            CUDA_CHECK(cudaMemcpyAsync(dst, src, (size_t)n * (dst_bf16 ? 2 : 4), cudaMemcpyDeviceToDevice, cx->stream));
+        return;
+    }
+    FT_DISPATCH(dst_bf16, TY, FT_DISPATCH(src_bf16, TX, map1<TY, TX>(cx, dst, src, n, Identity())));
+}
+
+void cu_activation(Ops *ops, Activation act, T y, T x) {
+    int yb = cuda_fdtype(y, "activation"), xb = cuda_fdtype(x, "activation");
+    int64_t n = tensor_numel(x);
+    CudaCtx *cx = cuda_ctx(ops);
+    ACT_DISPATCH(act, A, FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX, map1<TY, TX>(cx, y->data, x->data, n, ActFwd<A>()))));
+}
+
+void cu_activation_backward(Ops *ops, Activation act, T dx, T dy, T x) {
+    const char *op = "activation_backward";
+    int dxb = cuda_fdtype(dx, op), dyb = cuda_fdtype(dy, op), xb = cuda_fdtype(x, op);
+    int64_t n = tensor_numel(x);
+    CudaCtx *cx = cuda_ctx(ops);
+    ACT_DISPATCH(act, A,
+                 FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TA, FT_DISPATCH(xb, TB,
+                     map2<TY, TA, TB>(cx, dx->data, dy->data, x->data, n, ActBwd<A>())))));
+}
+
+void cu_add(Ops *ops, T y, T a, T b) {
+    int yb = cuda_fdtype(y, "add"), ab = cuda_fdtype(a, "add"), bb = cuda_fdtype(b, "add");
+    CudaCtx *cx = cuda_ctx(ops);
+    int64_t n = tensor_numel(y);
+    FT_DISPATCH(yb, TY, FT_DISPATCH(ab, TA, FT_DISPATCH(bb, TB, map2<TY, TA, TB>(cx, y->data, a->data, b->data, n, Add()))));
+}
+
+void cu_axpy(Ops *ops, T y, float alpha, T x) {
+    int yb = cuda_fdtype(y, "axpy"), xb = cuda_fdtype(x, "axpy");
+    CudaCtx *cx = cuda_ctx(ops);
+    int64_t n = tensor_numel(y);
+    Axpy f = {alpha};
+    FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX, map2<TY, TY, TX>(cx, y->data, y->data, x->data, n, f)));
+}
+
+void cu_scale(Ops *ops, T y, float alpha) {
+    int yb = cuda_fdtype(y, "scale");
+    Scale f = {alpha};
+    FT_DISPATCH(yb, TY, map1<TY, TY>(cuda_ctx(ops), y->data, y->data, tensor_numel(y), f));
+}
+
+void cu_axpy_rows(Ops *ops, T y, T w, T x, float beta) {
+    const char *op = "axpy_rows";
+    int yb = cuda_fdtype(y, op), wb = cuda_fdtype(w, op), xb = cuda_fdtype(x, op);
+    CudaCtx *cx = cuda_ctx(ops);
+    int64_t rows = tensor_numel(w), n = tensor_numel(y);
+    if (n <= 0) return;
+    int64_t d = n / rows;
+    int vec = d % 8 == 0 && cuda_aligned16(y->data) && cuda_aligned16(x->data);
+    unsigned grid = cuda_grid(vec ? n / 8 : n, EW_THREADS);
+    FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+        axpy_rows_kernel<TY, TX><<<grid, EW_THREADS, 0, cx->stream>>>((TY *)y->data, (const TX *)x->data, w->data, wb,
+                                                                      rows, d, beta, vec)));
+    CUDA_CHECK_LAUNCH();
+}
+
+void cu_add_broadcast(Ops *ops, T y, T p) {
+    int yb = cuda_fdtype(y, "add_broadcast"), pb = cuda_fdtype(p, "add_broadcast");
+    CudaCtx *cx = cuda_ctx(ops);
+    int64_t n = tensor_numel(y), rows = tensor_numel(p);
+    if (n <= 0) return;
+    int vec = rows % 8 == 0 && cuda_aligned16(y->data) && cuda_aligned16(p->data);
+    unsigned grid = cuda_grid(vec ? n / 8 : n, EW_THREADS);
+    FT_DISPATCH(yb, TY, FT_DISPATCH(pb, TP,
+        add_broadcast_kernel<TY, TP><<<grid, EW_THREADS, 0, cx->stream>>>((TY *)y->data, (const TP *)p->data, n, rows,
+                                                                          vec)));
+    CUDA_CHECK_LAUNCH();
+}
+
+void cu_add_broadcast_backward(Ops *ops, T dp, T dy) {
+    // dp[rows] += sum over copies c of dy[c, rows]: a column sum of dy viewed as [copies, rows].
+    int dpb = cuda_fdtype(dp, "add_broadcast_backward"), dyb = cuda_fdtype(dy, "add_broadcast_backward");
+    int64_t rows = tensor_numel(dp), copies = tensor_numel(dy) / rows;
+    cuda_colsum_accumulate(cuda_ctx(ops), dp->data, dpb, dy->data, dyb, copies, rows, rows);
+}
+
+void cu_im2col_patches(Ops *ops, T patches, T images, int patch) {
+    int yb = cuda_fdtype(patches, "im2col"), xb = cuda_fdtype(images, "im2col");
+    CudaCtx *cx = cuda_ctx(ops);
+    int64_t batch = images->shape[0], res = images->shape[2], n = tensor_numel(patches);
+    if (n <= 0) return;
+    FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+        im2col_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+            (TY *)patches->data, (const TX *)images->data, batch, res, (int64_t)patch)));
+    CUDA_CHECK_LAUNCH();
+}
+
+void cu_prepend_token(Ops *ops, T y, T x, T tok) {
+    const char *op = "prepend_token";
+    int yb = cuda_fdtype(y, op), xb = cuda_fdtype(x, op), tb = cuda_fdtype(tok, op);
+    CudaCtx *cx = cuda_ctx(ops);
+    int64_t batch = x->shape[0], seq = x->shape[1], d = x->shape[2], n = tensor_numel(y);
+    if (n <= 0) return;
+    FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+        prepend_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+            (TY *)y->data, (const TX *)x->data, tok->data, tb, batch, seq, d)));
+    CUDA_CHECK_LAUNCH();
+}
+
+void cu_prepend_token_backward(Ops *ops, T dx, T dtok, T dy) {
+    const char *op = "prepend_token_backward";
+    CudaCtx *cx = cuda_ctx(ops);
+    int dyb = cuda_fdtype(dy, op);
+    int64_t batch = dy->shape[0], seq = dy->shape[1] - 1, d = dy->shape[2];
+    int dxb = cuda_fdtype_opt(dx, op);
+    if (dxb >= 0 && batch * seq * d > 0) {
+        FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TX,
+            prepend_bwd_kernel<TY, TX><<<cuda_grid(batch * seq * d, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+                (TY *)dx->data, (const TX *)dy->data, batch, seq, d)));
+        CUDA_CHECK_LAUNCH();
+    }
+    // dtok[D] += sum_b dy[b, 0, :]: rows b of dy with stride (S+1)*D.
+    int tkb = cuda_fdtype_opt(dtok, op);
+    if (tkb >= 0) cuda_colsum_accumulate(cx, dtok->data, tkb, dy->data, dyb, batch, d, (seq + 1) * d);
+}
+
+void cu_permute_0213(Ops *ops, T y, T x) {
+    int yb = cuda_fdtype(y, "permute_0213"), xb = cuda_fdtype(x, "permute_0213");
+    CudaCtx *cx = cuda_ctx(ops);
+    int64_t n = tensor_numel(x);
+    if (n <= 0) return;
+    FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+        permute_0213_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+            (TY *)y->data, (const TX *)x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3])));
+    CUDA_CHECK_LAUNCH();
+}
+
+void cu_mean_dim1(Ops *ops, T y, T x) {
+    int yb = cuda_fdtype(y, "mean_dim1"), xb = cuda_fdtype(x, "mean_dim1");
+    CudaCtx *cx = cuda_ctx(ops);
+    int64_t B = x->shape[0], Tn = x->shape[1], D = x->shape[2];
+    if (B * D <= 0) return;
+    FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+        mean_dim1_kernel<TY, TX><<<cuda_grid(B * D, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+            (TY *)y->data, (const TX *)x->data, B, Tn, D)));
+    CUDA_CHECK_LAUNCH();
+}
+
+void cu_mean_dim1_backward(Ops *ops, T dx, T dy) {
+    int dxb = cuda_fdtype(dx, "mean_dim1_backward"), dyb = cuda_fdtype(dy, "mean_dim1_backward");
+    CudaCtx *cx = cuda_ctx(ops);
+    int64_t B = dx->shape[0], Tn = dx->shape[1], D = dx->shape[2];
+    if (B * Tn * D <= 0) return;
+    FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TX,
+        mean_dim1_bwd_kernel<TY, TX><<<cuda_grid(B * Tn * D, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+            (TY *)dx->data, (const TX *)dy->data, B, Tn, D)));
+    CUDA_CHECK_LAUNCH();
+}

@@ -1,0 +1,321 @@
+// GEMMs (linear, matmul, linear_backward) through cuBLASLt.
+//
+// Row-major to column-major: a row-major X[r, c] is, to cuBLAS, the column-major
+// X^T (c rows, ld c). So row-major C[M,N] = op(A)[M,K] op(B)[K,N] is computed as
+// the column-major problem C^T[N,M] = op(B)^T op(A)^T, i.e. cuBLAS m' = N,
+// n' = M, k' = K with cuBLAS A' = our b and cuBLAS B' = our a:
+//   A' = b: tb = 0: b stored [K,N] -> col-major N x K (ld N), OP_N
+//           tb = 1: b stored [N,K] -> col-major K x N (ld K), OP_T
+//   B' = a: ta = 0: a stored [M,K] -> col-major K x M (ld K), OP_N
+//           ta = 1: a stored [K,M] -> col-major M x K (ld M), OP_T
+//   C' = D' = c: col-major N x M (ld N).
+// A bias over our columns (length N) is a bias over the rows of D', which is
+// what CUBLASLT_EPILOGUE_BIAS adds. linear y[R,O] = x[R,I] w[O,I]^T is the case
+// a = x, b = w, ta = 0, tb = 1.
+//
+// Dtypes (ops.h): BF16 x BF16 -> C BF16 or F32 and F32 x F32 -> C F32 run as
+// they are, with CUBLAS_COMPUTE_32F (no TF32: F32 GEMMs stay comparable with the
+// CPU reference). Mixed inputs (an F32 trainable weight meeting a BF16
+// activation) first round the F32 operand into a BF16 scratch copy. Where the
+// cuBLASLt output cannot be the destination itself (F32 x F32 into a BF16 C, or
+// a bias whose dtype differs from a BF16 output, which cuBLASLt's BIAS epilogue
+// does not take: the bias must have the output's dtype), the GEMM writes an F32
+// scratch (C converted in first when beta != 0) and one kernel adds the bias and
+// rounds once into C.
+//
+// Plans (descriptors, layouts, the heuristic's algorithm) are cached per
+// (problem, transposes, dtypes, epilogue, beta != 0, pointer alignments). BF16
+// outputs exclude split-K schemes that reduce in BF16 (see heuristic). If no
+// algorithm takes the BIAS epilogue for a problem, the bias goes to the
+// finishing kernel instead (remembered per problem).
+#include <string.h>
+
+#include "cuda_common.cuh"
+
+enum { GEMM_CACHE_SIZE = 128 };
+
+struct GemmKey {
+    int64_t m, n, k;       // cuBLAS problem (m' n' k' above)
+    int32_t op_a, op_b;    // cublasOperation_t
+    int32_t type_a, type_b, type_c; // cudaDataType_t (D has C's type)
+    int32_t epilogue;
+    int32_t beta_nonzero;
+    int32_t align_a, align_b, align_c; // bytes, power of two up to 256
+};
+
+struct GemmPlan {
+    GemmKey key;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+    int used;
+    int ok; // 0: the heuristic found no algorithm (remembered, so it is asked once)
+};
+
+namespace {
+
+// Largest power of two (up to 256) dividing the address: cuBLASLt's alignment preferences.
+int ptr_alignment(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    int al = 1;
+    while (al < 256 && (a & (uintptr_t)(2 * al - 1)) == 0) al *= 2;
+    return al;
+}
+
+void plan_destroy(GemmPlan *p) {
+    if (!p->used) return;
+    CUBLAS_CHECK(cublasLtMatmulDescDestroy(p->desc));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->la));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->lb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->lc));
+    p->used = 0;
+}
+
+// Asks cuBLASLt for the best algorithm of plan p; 1 and *result when it has one.
+int heuristic(CudaCtx *cx, const GemmPlan *p, const GemmKey *key, int restrict_schemes,
+              cublasLtMatmulHeuristicResult_t *result) {
+    cublasLtMatmulPreference_t pref;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    uint64_t ws = cx->workspace_bytes;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    uint32_t al_a = (uint32_t)key->align_a, al_b = (uint32_t)key->align_b, al_c = (uint32_t)key->align_c;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
+    if (restrict_schemes) {
+        // Split-K with the INPLACE or OUTPUT_TYPE schemes adds partial sums in the output
+        // type: a BF16 output would be rounded more than once. Allow fp32 (compute-type)
+        // reduction (and, presumably, unsplit algorithms: scheme NONE has no mask bit).
+        uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+        CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
+                                                          sizeof schemes));
+    }
+    memset(result, 0, sizeof *result);
+    int returned = 0;
+    // NOT_SUPPORTED means no algorithm for this configuration: an answer, not a failure.
+    cublasStatus_t hs =
+        cublasLtMatmulAlgoGetHeuristic(cx->lt, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, result, &returned);
+    if (hs != CUBLAS_STATUS_NOT_SUPPORTED) CUBLAS_CHECK(hs);
+    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    return hs == CUBLAS_STATUS_SUCCESS && returned > 0 && result->state == CUBLAS_STATUS_SUCCESS;
+}
+
+// The plan for key, built on first use; NULL when cuBLASLt has no algorithm for it
+// and fatal_if_none is 0 (fatal, naming the problem, otherwise).
+const GemmPlan *plan_get(CudaCtx *cx, const GemmKey *key, const char *op, int fatal_if_none) {
+    if (!cx->plans) {
+        cx->plans = (GemmPlan *)calloc(GEMM_CACHE_SIZE, sizeof(GemmPlan));
+        CHECK(cx->plans, "%s: out of host memory for the GEMM plan cache", op);
+    }
+    for (int i = 0; i < cx->plan_count; i++)
+        if (cx->plans[i].used && memcmp(&cx->plans[i].key, key, sizeof *key) == 0) {
+            if (!cx->plans[i].ok && fatal_if_none) break; // report it below
+            return cx->plans[i].ok ? &cx->plans[i] : NULL;
+        }
+
+    // Miss: take a free slot, or recycle one round-robin.
+    GemmPlan *p;
+    if (cx->plan_count < GEMM_CACHE_SIZE) {
+        p = &cx->plans[cx->plan_count++];
+    } else {
+        p = &cx->plans[cx->plan_next];
+        cx->plan_next = (cx->plan_next + 1) % GEMM_CACHE_SIZE;
+        plan_destroy(p);
+    }
+    memset(p, 0, sizeof *p);
+    p->key = *key;
+
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t op_a = (cublasOperation_t)key->op_a, op_b = (cublasOperation_t)key->op_b;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
+    cublasLtEpilogue_t epi = (cublasLtEpilogue_t)key->epilogue;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+
+    // Stored shapes (rows x cols, column-major) of A' and B' before their op.
+    uint64_t a_rows = op_a == CUBLAS_OP_N ? key->m : key->k, a_cols = op_a == CUBLAS_OP_N ? key->k : key->m;
+    uint64_t b_rows = op_b == CUBLAS_OP_N ? key->k : key->n, b_cols = op_b == CUBLAS_OP_N ? key->n : key->k;
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, (cudaDataType_t)key->type_a, a_rows, a_cols, (int64_t)a_rows));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, (cudaDataType_t)key->type_b, b_rows, b_cols, (int64_t)b_rows));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lc, (cudaDataType_t)key->type_c, key->m, key->n, key->m));
+
+    // BF16 outputs first ask without the split-K schemes that reduce in BF16; if the
+    // header's mask semantics exclude every candidate, ask again unrestricted.
+    cublasLtMatmulHeuristicResult_t result;
+    int found = heuristic(cx, p, key, key->type_c == CUDA_R_16BF, &result);
+    if (!found && key->type_c == CUDA_R_16BF) found = heuristic(cx, p, key, 0, &result);
+    p->used = 1;
+    p->ok = found;
+    if (!p->ok && !fatal_if_none) return NULL;
+    if (!p->ok)
+        DFER_FATAL("cublasLtMatmulAlgoGetHeuristic",
+                   "%s: no cuBLASLt algorithm for the column-major problem m=%lld n=%lld k=%lld (op_a %d, op_b %d, "
+                   "types A %d B %d C %d, epilogue %d, alignments %d/%d/%d bytes)",
+                   op, (long long)key->m, (long long)key->n, (long long)key->k, key->op_a, key->op_b, key->type_a,
+                   key->type_b, key->type_c, key->epilogue, key->align_a, key->align_b, key->align_c);
+    p->algo = result.algo;
+    return p;
+}
+
+// k == 0: c = beta * c (+ bias), c[M,N] row-major (no cuBLASLt call: an empty sum).
+__global__ void gemm_k0_kernel(void *c, int c_bf16, const void *bias, int bias_bf16, int64_t m, int64_t n, float beta) {
+    CUDA_GRID_LOOP(i, m * n) {
+        float v = beta != 0.0f ? beta * load_f(c, c_bf16, i) : 0.0f;
+        if (bias) v += load_f(bias, bias_bf16, i % n);
+        store_f(c, c_bf16, i, v);
+    }
+}
+
+// c[M,N] = src[M,N] (+ bias[N]) rounded once to c's dtype; src may be c itself when c is F32.
+template <typename TC>
+__global__ void gemm_finish_kernel(TC *c, const float *src, const void *bias, int bias_bf16, int64_t m, int64_t n) {
+    CUDA_GRID_LOOP(i, m * n) {
+        float v = src[i];
+        if (bias) v += load_f(bias, bias_bf16, i % n);
+        c[i] = from_f<TC>(v);
+    }
+}
+
+struct Operand {
+    const void *p;
+    int bf16;
+};
+
+} // namespace
+
+// Row-major c[M,N] = alpha * op(a) op(b) + beta * c (+ bias[N] when bias.p).
+static void gemm(CudaCtx *cx, const char *op, void *c, int c_bf16, Operand a, Operand b, Operand bias, int64_t M,
+                 int64_t N, int64_t K, int ta, int tb, float alpha, float beta) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        gemm_k0_kernel<<<cuda_grid(M * N, 256), 256, 0, cx->stream>>>(c, c_bf16, bias.p, bias.bf16, M, N, beta);
+        CUDA_CHECK_LAUNCH();
+        return;
+    }
+    const int in_bf16 = a.bf16 || b.bf16;
+    const int conv_a = in_bf16 && !a.bf16, conv_b = in_bf16 && !b.bf16; // F32 operands rounded to BF16 copies
+    // The BIAS epilogue takes a bias of the output's dtype; try it when that fits, else
+    // (or when cuBLASLt has no algorithm with it) the finishing kernel adds the bias.
+    int allow_epi = bias.p && cuda_aligned16(bias.p);
+    int direct, out_bf16, epi_bias, post_bias;
+    const GemmPlan *plan = NULL;
+    for (;;) {
+        // Where cuBLASLt writes: c itself, or an F32 scratch that a finishing kernel rounds into c.
+        direct = in_bf16 || !c_bf16;
+        out_bf16 = direct ? c_bf16 : 0;
+        epi_bias = post_bias = 0;
+        if (bias.p) {
+            if (allow_epi && bias.bf16 == out_bf16) {
+                epi_bias = 1;
+            } else {
+                post_bias = 1;
+                if (out_bf16) { // adding after a BF16 store would round twice
+                    direct = 0;
+                    out_bf16 = 0;
+                }
+            }
+        }
+        GemmKey key;
+        memset(&key, 0, sizeof key); // padding too: keys are compared with memcmp
+        key.m = N;
+        key.n = M;
+        key.k = K;
+        key.op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+        key.op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+        key.type_a = in_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+        key.type_b = key.type_a;
+        key.type_c = out_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+        key.epilogue = epi_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        key.beta_nonzero = beta != 0.0f;
+        // Scratch copies and the scratch output are 256-byte aligned.
+        key.align_a = conv_b ? 256 : ptr_alignment(b.p);
+        key.align_b = conv_a ? 256 : ptr_alignment(a.p);
+        key.align_c = direct ? ptr_alignment(c) : 256;
+        plan = plan_get(cx, &key, op, /* fatal_if_none = */ !epi_bias);
+        if (plan) break;
+        allow_epi = 0;
+    }
+
+    // Scratch: [a as BF16][b as BF16][F32 output], each 256-byte aligned.
+    size_t bytes_a = conv_a ? cuda_align_up((size_t)(M * K) * 2, 256) : 0;
+    size_t bytes_b = conv_b ? cuda_align_up((size_t)(K * N) * 2, 256) : 0;
+    size_t bytes_out = direct ? 0 : cuda_align_up((size_t)(M * N) * 4, 256);
+    size_t total = bytes_a + bytes_b + bytes_out;
+    char *scr = total ? (char *)cuda_scratch(cx, total) : NULL;
+    if (conv_a) {
+        cuda_convert(cx, scr, 1, a.p, 0, M * K);
+        a.p = scr;
+    }
+    if (conv_b) {
+        cuda_convert(cx, scr + bytes_a, 1, b.p, 0, K * N);
+        b.p = scr + bytes_a;
+    }
+    void *d = c;
+    if (!direct) {
+        d = scr + bytes_a + bytes_b;
+        if (beta != 0.0f) cuda_convert(cx, d, 0, c, c_bf16, M * N);
+    }
+
+    if (epi_bias)
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias.p,
+                                                    sizeof bias.p));
+    CUBLAS_CHECK(cublasLtMatmul(cx->lt, plan->desc, &alpha, b.p, plan->la, a.p, plan->lb, &beta, d, plan->lc, d,
+                                plan->lc, &plan->algo, cx->workspace, cx->workspace_bytes, cx->stream));
+
+    if (!direct || post_bias) {
+        const float *src = (const float *)d; // F32: the scratch, or c itself when c is F32
+        const void *bp = post_bias ? bias.p : NULL;
+        FT_DISPATCH(c_bf16, TC,
+                    gemm_finish_kernel<TC><<<cuda_grid(M * N, 256), 256, 0, cx->stream>>>((TC *)c, src, bp,
+                                                                                           bias.bf16, M, N));
+        CUDA_CHECK_LAUNCH();
+    }
+}
+
+void cuda_gemm_release(CudaCtx *cx) {
+    if (!cx->plans) return;
+    for (int i = 0; i < cx->plan_count; i++) plan_destroy(&cx->plans[i]);
+    free(cx->plans);
+    cx->plans = NULL;
+    cx->plan_count = cx->plan_next = 0;
+}
+
+static Operand operand(T t, const char *op) {
+    Operand o;
+    o.p = t->data;
+    o.bf16 = cuda_fdtype(t, op);
+    return o;
+}
+
+void cu_linear(Ops *ops, T y, T x, T w, T b) {
+    // y[R,O] = x[R,I] w[O,I]^T + b[O]
+    Operand bias = {NULL, 0};
+    if (b && b->data) bias = operand(b, "linear");
+    gemm(cuda_ctx(ops), "linear", y->data, cuda_fdtype(y, "linear"), operand(x, "linear"), operand(w, "linear"), bias,
+         ops_rows(x), w->shape[0], w->shape[1], 0, 1, 1.0f, 0.0f);
+}
+
+void cu_matmul(Ops *ops, T c, T a, T b, int trans_a, int trans_b, float alpha, float beta) {
+    int64_t m = c->shape[0], n = c->shape[1], k = trans_a ? a->shape[0] : a->shape[1];
+    Operand none = {NULL, 0};
+    gemm(cuda_ctx(ops), "matmul", c->data, cuda_fdtype(c, "matmul"), operand(a, "matmul"), operand(b, "matmul"), none,
+         m, n, k, trans_a, trans_b, alpha, beta);
+}
+
+void cu_linear_backward(Ops *ops, T dx, T dw, T db, T dy, T x, T w, int accumulate) {
+    CudaCtx *cx = cuda_ctx(ops);
+    const char *op = "linear_backward";
+    int64_t rows = ops_rows(dy), out = w->shape[0], in = w->shape[1];
+    Operand none = {NULL, 0};
+    Operand ody = operand(dy, op);
+    // dx[R,I] (= or +=) dy[R,O] w[O,I]
+    if (dx && dx->data)
+        gemm(cx, op, dx->data, cuda_fdtype(dx, op), ody, operand(w, op), none, rows, in, out, 0, 0, 1.0f,
+             accumulate ? 1.0f : 0.0f);
+    // dw[O,I] += dy^T[O,R] x[R,I]
+    if (dw && dw->data)
+        gemm(cx, op, dw->data, cuda_fdtype(dw, op), ody, operand(x, op), none, out, in, rows, 1, 0, 1.0f, 1.0f);
+    // db[O] += column sums of dy[R,O] (own deterministic reduction, fp32)
+    if (db && db->data) cuda_colsum_accumulate(cx, db->data, cuda_fdtype(db, op), dy->data, ody.bf16, rows, out, out);
+}
