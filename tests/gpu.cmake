@@ -9,7 +9,7 @@
 # DFER_GPU_TESTS; its command must not depend on this machine's paths beyond
 # ${CMAKE_BINARY_DIR}, ${CMAKE_SOURCE_DIR} and ${DFER_SHARED_DIR}, which scripts/gpu_bundle
 # rewrites for the device.
-set(DFER_GPU_TESTS test_cuda_ops)
+set(DFER_GPU_TESTS test_cuda_ops test_cuda_step)
 
 foreach(t ${DFER_GPU_TESTS})
   set_property(TEST ${t} APPEND PROPERTY LABELS gpu)
