@@ -196,6 +196,7 @@ void cu_scale(Ops *ops, T y, float alpha);
 void cu_add_broadcast(Ops *ops, T y, T p);
 void cu_add_broadcast_backward(Ops *ops, T dp, T dy);
 void cu_im2col_patches(Ops *ops, T patches, T images, int patch);
+void cu_normalize_images(Ops *ops, T y, T x, const float *lut);
 void cu_prepend_token(Ops *ops, T y, T x, T tok);
 void cu_prepend_token_backward(Ops *ops, T dx, T dtok, T dy);
 void cu_permute_0213(Ops *ops, T y, T x);

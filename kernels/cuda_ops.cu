@@ -1,7 +1,8 @@
 // The CUDA backend's context, memory functions and op table. The ops
 // themselves live in gemm.cu, attention.cu, layernorm.cu, elementwise.cu,
 // rows.cu, reduce.cu and loss_optim.cu; every op is queued on the context's one
-// non-blocking stream, and only downloads, sum_squares and ops_sync wait for it.
+// non-blocking stream, and only downloads, sum_squares, ops_sync and uploads from pageable
+// host memory wait for it.
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -99,12 +100,45 @@ static void cu_free(Ops *ops, void *p) {
     CUDA_CHECK(cudaFree(p));
 }
 
-// Host buffers are pageable here: copy on the stream and wait, so the caller may reuse them.
+// Page-locked host memory (ops_alloc_host): the loader's batch buffers. cudaHostAllocPortable:
+// usable from any context of the process.
+static void *cu_alloc_host(Ops *ops, size_t bytes) {
+    (void)ops;
+    void *p = NULL;
+    cudaError_t e = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocPortable);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        DFER_FATAL("cudaHostAlloc", "cannot allocate %zu bytes (%.2f GiB) of page-locked host memory: %s", bytes,
+                   bytes / 1073741824.0, cudaGetErrorString(e));
+    }
+    return p;
+}
+
+static void cu_free_host(Ops *ops, void *p) {
+    // A queued upload may still read p.
+    CUDA_CHECK(cudaStreamSynchronize(cuda_ctx(ops)->stream));
+    CUDA_CHECK(cudaFreeHost(p));
+}
+
+// Whether src lies in page-locked host memory (cudaHostAlloc or cudaHostRegister). Pageable
+// memory reads as cudaMemoryTypeUnregistered (CUDA 11+).
+static int host_pinned(const void *src) {
+    cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, src) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return a.type == cudaMemoryTypeHost;
+}
+
+// From page-locked memory the copy is a DMA queued on the stream, and the host goes on queuing
+// the kernels that consume it (ops.h: the caller leaves the source alone until the next
+// download or sync). Pageable buffers: copy on the stream and wait, so the caller may reuse them.
 static void cu_upload(Ops *ops, void *dst, const void *src, size_t bytes) {
     if (!bytes) return;
     CudaCtx *cx = cuda_ctx(ops);
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cx->stream));
-    CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    if (!host_pinned(src)) CUDA_CHECK(cudaStreamSynchronize(cx->stream));
 }
 
 static void cu_download(Ops *ops, void *dst, const void *src, size_t bytes) {
@@ -144,6 +178,8 @@ static void fill_vtable(OpsVtable *v) {
     v->zero = cu_zero;
     v->copy = cu_copy;
     v->sync = cu_sync;
+    v->alloc_host = cu_alloc_host;
+    v->free_host = cu_free_host;
     v->linear = cu_linear;
     v->matmul = cu_matmul;
     v->layernorm = cu_layernorm;
@@ -158,6 +194,7 @@ static void fill_vtable(OpsVtable *v) {
     v->gather_rows = cu_gather_rows;
     v->scatter_rows = cu_scatter_rows;
     v->im2col_patches = cu_im2col_patches;
+    v->normalize_images = cu_normalize_images;
     v->prepend_token = cu_prepend_token;
     v->l2_normalize = cu_l2_normalize;
     v->permute_0213 = cu_permute_0213;

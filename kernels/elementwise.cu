@@ -1,6 +1,7 @@
 // Elementwise and layout ops: activations (+ backward), add, axpy, axpy_rows,
 // scale, add_broadcast (+ backward), im2col_patches, prepend_token (+ backward),
-// permute_0213, mean_dim1 (+ backward) and the F32 <-> BF16 conversion.
+// permute_0213, mean_dim1 (+ backward), the F32 <-> BF16 conversion and normalize_images
+// (uint8 pixels to normalised frames).
 //
 // Every kernel is a template over the F32/BF16 type of each tensor operand it
 // streams (FT_DISPATCH instantiates all combinations), computes in fp32 and
@@ -8,6 +9,8 @@
 // add_broadcast, convert) move 8 elements per 16-byte access when every pointer
 // is 16-byte aligned (bf16 x8 = one uint4, f32 x8 = two float4), with a scalar
 // tail; otherwise they run scalar.
+#include <string.h>
+
 #include "cuda_common.cuh"
 
 namespace {
@@ -259,6 +262,43 @@ __global__ void mean_dim1_bwd_kernel(TY *dx, const TX *dy, int64_t B, int64_t T_
     }
 }
 
+// ---- image preprocessing ----------------------------------------------------------------
+
+// The normalised value of every byte per channel, [3][256] fp32, built by ops.c with the loader's
+// own expression; passed by value (3 KiB of the 4 KiB of kernel parameters) and staged in shared
+// memory, where the data-dependent lookups do not serialise as they would in the constant bank.
+constexpr int NORM_LUT = 3 * 256;
+struct NormLut {
+    float v[NORM_LUT];
+};
+
+// y[n,c,i] = lut[c][x[n,c,i]] for x U8 [images,3,plane] (n = images*3*plane values). A lookup of
+// the host-built table, not a device-side division: --use_fast_math would make x/255 and /std
+// approximate, and the point of the op is to give the loader's F32 frames bit for bit.
+// vec: plane % 16 == 0 and x, y 16-byte aligned: one 16-byte load of 16 pixels, which never
+// straddle two channel planes, and two 8-element stores (store8: float4 x2 or one uint4 of bf16).
+template <typename TY>
+__global__ void normalize_images_kernel(TY *y, const uint8_t *x, int64_t n, int64_t plane, int vec, NormLut lut) {
+    __shared__ float table[NORM_LUT];
+    for (int k = threadIdx.x; k < NORM_LUT; k += blockDim.x) table[k] = lut.v[k];
+    __syncthreads();
+    if (vec) {
+        CUDA_GRID_LOOP(v, n / 16) {
+            const int64_t i0 = 16 * v;
+            const float *l = table + ((i0 / plane) % 3) * 256;
+            const uint4 u = *reinterpret_cast<const uint4 *>(x + i0);
+            const uint8_t *b = reinterpret_cast<const uint8_t *>(&u);
+            float lo[8], hi[8];
+#pragma unroll
+            for (int k = 0; k < 8; k++) lo[k] = l[b[k]], hi[k] = l[b[8 + k]];
+            store8(y + i0, lo);
+            store8(y + i0 + 8, hi);
+        }
+    } else {
+        CUDA_GRID_LOOP(i, n) y[i] = from_f<TY>(table[((i / plane) % 3) * 256 + x[i]]);
+    }
+}
+
 } // namespace
 
 // ---- entry points ----------------------------------------------------------------------------
@@ -354,6 +394,22 @@ void cu_im2col_patches(Ops *ops, T patches, T images, int patch) {
     FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
         im2col_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
             (TY *)patches->data, (const TX *)images->data, batch, res, (int64_t)patch)));
+    CUDA_CHECK_LAUNCH();
+}
+
+void cu_normalize_images(Ops *ops, T y, T x, const float *lut) {
+    int yb = cuda_fdtype(y, "normalize_images"); // F64 outputs are CPU-only (fatal, naming y)
+    CudaCtx *cx = cuda_ctx(ops);
+    int64_t n = tensor_numel(x);
+    if (n <= 0) return;
+    int64_t plane = n / (3 * x->shape[0]);
+    NormLut table;
+    memcpy(table.v, lut, sizeof table.v);
+    int vec = plane % 16 == 0 && cuda_aligned16(x->data) && cuda_aligned16(y->data);
+    int64_t work = vec ? n / 16 : n;
+    FT_DISPATCH(yb, TY,
+        normalize_images_kernel<TY><<<cuda_grid(work, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+            (TY *)y->data, (const uint8_t *)x->data, n, plane, vec, table));
     CUDA_CHECK_LAUNCH();
 }
 

@@ -24,3 +24,8 @@ add_test(NAME configs_valid COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/configs_check.sh
 add_test(NAME train_learning_synth
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_learning.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
 set_tests_properties(train_learning_synth PROPERTIES TIMEOUT 1500)
+# data.uint8_frames: uint8 pixels normalised by the model (op_normalize_images) train to bitwise the same F32
+# parameters and evaluation as the loader's normalised floats (FineCLIPER low and low+mid, DFER-CLIP).
+add_test(NAME train_uint8_frames_bitwise
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_uint8.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(train_uint8_frames_bitwise PROPERTIES TIMEOUT 900)

@@ -20,6 +20,11 @@ const char *dtype_name(DType t) { return t == DT_F32 ? "F32" : t == DT_BF16 ? "B
 int64_t tensor_numel(const Tensor *t) { int64_t n = 1; for (int i = 0; i < t->ndim; i++) n *= t->shape[i]; return n; }
 size_t tensor_bytes(const Tensor *t) { return (size_t)tensor_numel(t) * dtype_size(t->dtype); }
 void *xmalloc(size_t n) { void *p = malloc(n ? n : 1); if (!p) abort(); return p; }
+// ops.c's formula (attention.cu asks it for the CUDA layout): CPU probabilities [B,H,S,S] in double; CUDA lse and Delta, F32 [2,B,H,S]
+size_t ops_attention_saved_bytes_for(Backend backend, int64_t batch, int64_t seq, int heads) {
+    size_t rows = (size_t)batch * (size_t)heads * (size_t)seq;
+    return backend == BACKEND_CPU ? rows * (size_t)seq * sizeof(double) : 2 * rows * sizeof(float);
+}
 }
 
 int cuda_fdtype(T t, const char *op) {

@@ -166,6 +166,45 @@ static void test_elementwise(int64_t n, DType a, DType b, size_t mis) {
     }
 }
 
+// normalize_images: U8 [n,3,h,w] through the kernel against the loader's float expression
+// (image_to_chw_float, data/preprocess.c), evaluated here on the host in fp32; ops.c builds the
+// kernel's table with that same expression. Bit-exact: F32 equal, BF16 = round(F32).
+static void test_normalize_images(int n, int h, int w, DType yd, size_t x_misalign) {
+    static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, std_[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    float lut[3][256];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) lut[c][v] = ((float)v / 255.0f - mean[c]) / std_[c];
+    int64_t plane = (int64_t)h * w, count = (int64_t)n * 3 * plane;
+    auto xb = std::make_unique<Buf>();
+    xb->mem.resize((size_t)count + 64);
+    uint8_t *x = (uint8_t *)(((uintptr_t)xb->mem.data() + 31) & ~(uintptr_t)31) + x_misalign;
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (int64_t i = 0; i < count; i++) x[i] = i < 256 ? (uint8_t)i : (uint8_t)byte(rng);
+    Tensor tx{};
+    tx.data = x; tx.dtype = DT_U8; tx.ndim = 4; tx.name = "pixels";
+    tx.shape[0] = n, tx.shape[1] = 3, tx.shape[2] = h, tx.shape[3] = w;
+    g_bufs.push_back(std::move(xb));
+    V z((size_t)count, 0.0);
+    Tensor ty = mk(yd, {n, 3, h, w}, z, "frames");
+    memset(ty.data, 0xA5, (size_t)count * (yd == DT_BF16 ? 2 : 4)); // an element never written shows
+    cu_normalize_images(&g_ops, &ty, &tx, &lut[0][0]);
+    int64_t differ = 0, first = -1;
+    for (int64_t i = 0; i < count; i++) {
+        int c = (int)((i / plane) % 3);
+        float want = ((float)x[i] / 255.0f - mean[c]) / std_[c];
+        __nv_bfloat16 rounded = __float2bfloat16_rn(want);
+        bool same = yd == DT_BF16
+                        ? memcmp(&((__nv_bfloat16 *)ty.data)[i], &rounded, 2) == 0
+                        : memcmp(&((float *)ty.data)[i], &want, sizeof want) == 0;
+        if (!same && differ++ == 0) first = i;
+    }
+    g_checks++;
+    if (differ) g_fail++;
+    if (differ || getenv("VERBOSE"))
+        printf("%s normalize_images n%d 3x%dx%d -> %s x+%zu: %lld of %lld values differ from the loader's (first at %lld)\n",
+               differ ? "FAIL" : "ok  ", n, h, w, dn(yd), x_misalign, (long long)differ, (long long)count, (long long)first);
+}
+
 static void test_rows_misc(DType a, DType b) {
     char buf[160];
     for (int d : {16, 13}) for (float beta : {0.0f, 0.5f}) {
@@ -289,6 +328,11 @@ int main(int argc, char **argv) {
             test_rows_misc(a, b);
         }
         test_optim();
+        for (DType yd : {DT_F32, DT_BF16}) {
+            test_normalize_images(3, 16, 16, yd, 0); // plane % 16 == 0: 16-byte loads
+            test_normalize_images(2, 13, 11, yd, 0); // odd plane: the scalar path
+            test_normalize_images(2, 8, 8, yd, 3);   // misaligned pixels: the scalar path
+        }
     }
     if (which == "all" || which == "ln") {
         for (DType xd : {DT_F32, DT_BF16}) for (DType yd : {DT_F32, DT_BF16}) {

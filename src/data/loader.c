@@ -229,6 +229,18 @@ static void schedule(Loader *l, int slot, int step) {
     pthread_cond_broadcast(&l->work);
 }
 
+static int n_slots(const Loader *l) { return l->cfg.prefetch + 1; }
+
+/* A batch buffer (frames or maps): from cfg.host_alloc when given (page-locked memory), else the heap. */
+static void *batch_alloc(const Loader *l, size_t bytes) {
+    return l->cfg.host_alloc ? l->cfg.host_alloc(l->cfg.host_ctx, bytes) : xmalloc(bytes);
+}
+static void batch_free(const Loader *l, void *p) {
+    if (!p) return;
+    if (l->cfg.host_free) l->cfg.host_free(l->cfg.host_ctx, p);
+    else free(p);
+}
+
 /* Frame buffers (150 KB to a few MB) are allocated and freed for every clip. Above
  * glibc's default mmap threshold each one is a fresh mapping whose pages fault in
  * on first touch: a third of a decoding thread's time. Serving them from the
@@ -246,6 +258,8 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
     if (d->count < 1) return err_set(err, "%s: the dataset is empty", d->source);
     if (cfg->train && d->count < cfg->global_batch)
         return err_set(err, "%s: %d clips are fewer than one global batch of %d", d->source, d->count, cfg->global_batch);
+    if (!cfg->host_alloc != !cfg->host_free)
+        return err_set(err, "the loader's batch buffers need both host_alloc and host_free, or neither");
     if (cfg->mid_streams & ~(LOADER_MID_PARSING | LOADER_MID_LANDMARKS))
         return err_set(err, "mid_streams %d: the bits are 1 (parsing maps) and 2 (landmark maps)", cfg->mid_streams);
     int need_track = (cfg->mid_streams & LOADER_MID_LANDMARKS) ||
@@ -274,9 +288,9 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
     for (int i = 0; i < depth; i++) {
         l->slots[i].step = -1;
         size_t bytes = (size_t)l->per_rank * l->sample_floats * elem(l) + 1;
-        l->slots[i].frames = xmalloc(bytes);
-        if (cfg->mid_streams & LOADER_MID_PARSING) l->slots[i].parsing = xmalloc(bytes);
-        if (cfg->mid_streams & LOADER_MID_LANDMARKS) l->slots[i].landmarks = xmalloc(bytes);
+        l->slots[i].frames = batch_alloc(l, bytes);
+        if (cfg->mid_streams & LOADER_MID_PARSING) l->slots[i].parsing = batch_alloc(l, bytes);
+        if (cfg->mid_streams & LOADER_MID_LANDMARKS) l->slots[i].landmarks = batch_alloc(l, bytes);
         l->slots[i].labels = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
         l->slots[i].indices = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
     }
@@ -291,7 +305,6 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
     return 0;
 }
 
-static int n_slots(const Loader *l) { return l->cfg.prefetch + 1; }
 
 /* Waits for every queued task (between epochs). */
 static void drain(Loader *l) {
@@ -374,9 +387,9 @@ void loader_destroy(Loader *l) {
     pthread_mutex_unlock(&l->mu);
     for (int i = 0; i < l->cfg.threads; i++) pthread_join(l->threads[i], NULL);
     for (int i = 0; i < n_slots(l); i++) {
-        free(l->slots[i].frames);
-        free(l->slots[i].parsing);
-        free(l->slots[i].landmarks);
+        batch_free(l, l->slots[i].frames);
+        batch_free(l, l->slots[i].parsing);
+        batch_free(l, l->slots[i].landmarks);
         free(l->slots[i].labels);
         free(l->slots[i].indices);
     }

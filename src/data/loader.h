@@ -46,6 +46,13 @@ typedef struct LoaderConfig {
                                  * maps and for parsing maps rendered from landmarks */
     const char *parsing_dir;    /* optional: parsing index maps at <dir>/<clip id>/<frame stem>.png (or
                                  * <%05d frame number>.png), used instead of rendering from the landmarks */
+    /* Optional: where the batch buffers (frames and maps) come from, e.g. page-locked memory a GPU copies
+     * from asynchronously (ops_alloc_host). NULL: the heap. host_free(host_ctx, p) releases them. A batch's
+     * buffers are written again from the next loader_next call on (a ring of prefetch + 1 slots): whatever
+     * reads them, asynchronous copies included, must be done by then. */
+    void *(*host_alloc)(void *host_ctx, size_t bytes);
+    void (*host_free)(void *host_ctx, void *p);
+    void *host_ctx;
 } LoaderConfig;
 
 typedef struct Batch {

@@ -27,13 +27,15 @@ static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c,
 }
 
 void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames,
-                    int64_t bottleneck, int recompute) {
+                    int64_t bottleneck, int recompute, const ImageInput *input) {
     const ClipConfig *c = &clip->cfg;
     int64_t BT = batch * frames, R = c->image_size, P = c->patch_size, g = clip_grid(c), S = g * g + 1;
     int64_t W = c->vision_width, E = c->embed_dim;
     memset(acts, 0, sizeof *acts);
     acts->batch = batch;
     acts->frames = frames;
+    if (input) acts->input = *input;
+    if (acts->input.uint8) acts->images_u8 = arena_tensor_typed(a, "aim.images_u8", DT_U8, 4, BT, 3, R, R);
     acts->images = arena_tensor(a, "aim.images", 4, BT, 3, R, R);
     acts->patches = arena_tensor(a, "aim.patches", 2, BT * g * g, 3 * P * P, 0, 0);
     acts->emb = arena_tensor(a, "aim.patch_embeddings", 3, BT, g * g, W, 0);
@@ -148,7 +150,7 @@ void aim_forward(Ops *ops, const ClipModel *clip, Tensor temb, const AimBlockPar
                  AimActs *acts, const void *images_host, Arena *scratch) {
     const ClipConfig *c = &clip->cfg;
     int64_t B = acts->batch, T = acts->frames, BT = B * T, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
-    ops_upload_reals(ops, acts->images, images_host);
+    images_upload(ops, &acts->input, acts->images_u8, acts->images, images_host);
     op_im2col_patches(ops, acts->patches, acts->images, c->patch_size);
     op_linear(ops, tensor_reshape(acts->emb, 2, BT * g * g, W, 0, 0), acts->patches, clip->patch_w, NULL);
     op_prepend_token(ops, acts->x_tok, acts->emb, clip->class_emb);

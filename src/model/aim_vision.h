@@ -38,6 +38,8 @@ typedef struct AimBlockActs {
 
 typedef struct AimActs {
     int64_t batch, frames;
+    ImageInput input;       /* how the host images arrive (aim_acts_alloc's `input`) */
+    Tensor images_u8;       /* U8 [B*T,3,R,R] staging of raw pixels (input.uint8; else no data) */
     Tensor images;          /* [B*T,3,R,R] */
     Tensor patches;         /* [B*T*g*g, 3*P*P] */
     Tensor emb;             /* [B*T, g*g, W] */
@@ -56,11 +58,13 @@ typedef struct AimActs {
 
 /* recompute 1: keep only each block's input (one [B*T,S,W] tensor per block) and one
  * shared set of block activations; the backward runs each block's forward again
- * (one more forward of the ViT per step) for a fraction of the memory. */
+ * (one more forward of the ViT per step) for a fraction of the memory.
+ * input: how aim_forward's host images arrive (NULL: normalised reals; ImageInput). */
 void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames,
-                    int64_t bottleneck, int recompute);
+                    int64_t bottleneck, int recompute, const ImageInput *input);
 void aim_acts_free(AimActs *acts);
-/* images_host [B*T,3,R,R] normalised; blocks NULL = no adapters (frozen ViT + temb). */
+/* images_host [B*T,3,R,R]: normalised reals, or uint8 pixels (acts->input); blocks NULL = no
+ * adapters (frozen ViT + temb). */
 void aim_forward(Ops *ops, const ClipModel *clip, Tensor temb, const AimBlockParams *blocks, float mlp_scale,
                  AimActs *acts, const void *images_host, Arena *scratch);
 /* dvideo [B,E] -> gradients of temb and the adapters (accumulated). */

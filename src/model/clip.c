@@ -45,7 +45,7 @@ static Tensor place(Loader *ld, const char *name, int ndim, int64_t d0, int64_t 
 
 /* Reads `name` (shape as given in the file) into dst at element offset `at`. */
 static void fill(Loader *ld, const char *name, int ndim, const int64_t *file_shape, Tensor *dst, int64_t at) {
-    if (!ld->block || ld->failed) return;
+    if (!ld->block || ld->failed || ops_is_counting(ld->ops)) return; /* sizing, or a counting context */
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) n *= file_shape[i];
     if ((size_t)n > ld->host_cap) {
@@ -182,7 +182,7 @@ int clip_model_from_hf(Ops *ops, const TensorMap *hf, const ClipConfig *cfg, DTy
     free(ld.host);
     m->logit_scale = logf(100.0f);
     const TensorEntry *ls = tmap_find(hf, "logit_scale");
-    if (!ld.failed && ls && ld.block) { /* no block: a counting context (shapes only) */
+    if (!ld.failed && ls && !ops_is_counting(ops)) { /* a counting context has shapes only */
         float v[1];
         int64_t one[1] = {1};
         if (tmap_read_f32(hf, "logit_scale", ls->ndim, ls->ndim ? ls->shape : one, v, err) != 0) ld.failed = 1;

@@ -212,7 +212,7 @@ static void alloc_activations(DferClip *m, Arena *a, int64_t batch) {
     const ClipConfig *c = &m->clip->cfg;
     DType hd = m->params.dtype;
     int64_t T = m->cfg.frames, E = c->embed_dim, C = m->cfg.num_classes;
-    vit_acts_alloc(a, &m->vit_acts, c, batch * T);
+    vit_acts_alloc(a, &m->vit_acts, c, batch * T, &m->cfg.input);
     m->t_in = arena_tensor(a, "temporal.input", 3, batch, T, E, 0);
     m->t_x = arena_tensor(a, "temporal.x", 3, batch, T + 1, E, 0);
     block_acts_alloc(a, &m->t_block, batch, T + 1, E, 2 * E, m->temporal_heads);
@@ -238,6 +238,24 @@ static void release_activations(DferClip *m) {
     m->batch = 0;
 }
 
+static double step_impl(DferClip *m, const void *frames_host, const int32_t *labels, int batch, int train,
+                        float grad_scale, void *logits_host);
+
+/* One training step of placeholder inputs, for scratch_measure (frames are never read on a
+ * counting context). */
+typedef struct DryRun {
+    DferClip *m;
+    int batch;
+} DryRun;
+
+static void dry_step(void *ctx) {
+    DryRun *d = ctx;
+    static const char placeholder = 0;
+    int32_t *zeros = xcalloc((size_t)d->batch, sizeof(int32_t));
+    step_impl(d->m, &placeholder, zeros, d->batch, 1, 1.0f, NULL);
+    free(zeros);
+}
+
 static void ensure_activations(DferClip *m, int64_t batch) {
     if (m->batch == batch) return;
     release_activations(m);
@@ -250,9 +268,7 @@ static void ensure_activations(DferClip *m, int64_t batch) {
     arena_init(&m->acts, m->ops, measure.peak, act);
     alloc_activations(m, &m->acts, batch);
 
-    arena_init(&m->scratch, m->ops,
-               backward_scratch_bytes(&m->clip->cfg, batch, m->cfg.frames, m->cfg.num_classes, act),
-               act);
+    /* the scratch is measured after the index tables below are in place */
     /* Fixed index tables: contexts sit at positions 1..M of every prompt; class tokens of the temporal net. */
     int64_t C = m->cfg.num_classes, M = m->cfg.contexts, L = m->text.len, T = m->cfg.frames;
     int32_t *rows = xmalloc((size_t)(C * M > batch ? C * M : batch) * sizeof(int32_t));
@@ -263,6 +279,8 @@ static void ensure_activations(DferClip *m, int64_t batch) {
     ops_upload(m->ops, m->t_rows.data, rows, (size_t)batch * sizeof(int32_t));
     free(rows);
     m->batch = batch;
+    DryRun d = {m, (int)batch};
+    arena_init(&m->scratch, m->ops, scratch_measure(&m->ops, &m->scratch, act, dry_step, &d), act);
 }
 
 void dfer_clip_reserve(DferClip *m, int batch) { ensure_activations(m, batch); }
@@ -280,11 +298,17 @@ void dfer_clip_free(DferClip *m) {
 
 double dfer_clip_step(DferClip *m, const void *frames_host, const int32_t *labels, int batch, int train,
                       float grad_scale, void *logits_host) {
+    ensure_activations(m, batch);
+    return step_impl(m, frames_host, labels, batch, train, grad_scale, logits_host);
+}
+
+/* One step with the activations in place (dfer_clip_step; the scratch measurement). */
+static double step_impl(DferClip *m, const void *frames_host, const int32_t *labels, int batch, int train,
+                        float grad_scale, void *logits_host) {
     Ops *ops = m->ops;
     const ClipModel *clip = m->clip;
     const ClipConfig *c = &clip->cfg;
     int64_t T = m->cfg.frames, E = c->embed_dim, C = m->cfg.num_classes, M = m->cfg.contexts;
-    ensure_activations(m, batch);
 
     /* video: frame features -> temporal transformer -> class token */
     vit_forward(ops, c, &m->vit, &m->vit_acts, frames_host, &m->scratch);

@@ -25,6 +25,7 @@ typedef struct DferClipConfig {
     int contexts;        /* M (8) */
     float logit_scale;   /* 1 / temperature (100) */
     int train_image_encoder; /* 1 (DFER-CLIP); 0 freezes it */
+    ImageInput input;    /* how frames arrive (zero: normalised reals; uint8: raw pixels, normalised on the device) */
 } DferClipConfig;
 
 void dfer_clip_config_default(DferClipConfig *cfg);
@@ -58,7 +59,8 @@ void dfer_clip_reserve(DferClip *m, int batch);
  * returns 1 (hf[0]), 3 for the packed q/k/v projection (its rows split in q, k, v order into hf[0..2]),
  * or 0 when it is not an encoder tensor. */
 int dfer_clip_encoder_hf_names(const char *rest, char hf[3][256]);
-/* Same contract as finecliper_step. frames_host: raw [0,1] frames [B*T,3,R,R]. */
+/* Same contract as finecliper_step. frames_host: raw [0,1] frames [B*T,3,R,R] (reals), or uint8 pixels with
+ * cfg.input.uint8. */
 double dfer_clip_step(DferClip *m, const void *frames_host, const int32_t *labels, int batch, int train,
                       float grad_scale, void *logits_host);
 

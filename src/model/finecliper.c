@@ -257,10 +257,11 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
     int C = m->cfg.num_classes, ctx = c->context_length, div = m->cfg.bottleneck_divisor;
     int64_t E = c->embed_dim;
     aim_acts_alloc(a, &m->aim, m->clip, batch, m->cfg.frames, m->cfg.video_adapters ? c->vision_width / div : 0,
-                   m->cfg.recompute);
+                   m->cfg.recompute, &m->cfg.input);
     for (int s = 0; s < 2; s++)
         if (m->cfg.mid_streams & (1 << s))
-            aim_acts_alloc(a, &m->aim_mid[s], m->clip, batch, m->cfg.frames, c->vision_width / div, m->cfg.recompute);
+            aim_acts_alloc(a, &m->aim_mid[s], m->clip, batch, m->cfg.frames, c->vision_width / div, m->cfg.recompute,
+                           &m->cfg.input);
     int64_t tb = m->cfg.text_adapters ? c->text_width / div : 0;
     text_tower_acts_alloc(a, &m->text_pos, m->clip, C, text_tower_length(m->pos_ids, C, ctx), tb);
     if (m->cfg.use_negative)
@@ -299,6 +300,27 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
     m->labels = arena_tensor_typed(a, "head.labels", DT_I32, 1, batch, 0, 0, 0);
 }
 
+static double step_impl(FineCliper *m, const FineCliperInputs *in, const int32_t *labels, int batch, int train,
+                        float grad_scale, void *logits_host);
+
+/* One training step of placeholder inputs, for scratch_measure (nothing is read on a counting
+ * context but the token ids, which must be valid rows). */
+typedef struct DryRun {
+    FineCliper *m;
+    int batch;
+} DryRun;
+
+static void dry_step(void *ctx) {
+    DryRun *d = ctx;
+    static const char placeholder = 0;
+    int32_t *zeros = xcalloc((size_t)d->batch * (d->m->desc_clip ? d->m->desc_clip->cfg.context_length : 1) + 1,
+                             sizeof(int32_t));
+    FineCliperInputs in = {.frames = &placeholder, .parsing = &placeholder, .landmarks = &placeholder,
+                           .descriptions = zeros};
+    step_impl(d->m, &in, zeros, d->batch, 1, 1.0f, NULL);
+    free(zeros);
+}
+
 static void ensure_activations(FineCliper *m, int64_t batch) {
     if (m->batch == batch) return;
     release_activations(m);
@@ -309,16 +331,17 @@ static void ensure_activations(FineCliper *m, int64_t batch) {
     free_tower_acts(m);
     arena_init(&m->acts, m->ops, measure.peak, act);
     alloc_activations(m, &m->acts, batch);
-    size_t scratch = backward_scratch_bytes(&m->clip->cfg, batch, m->cfg.frames, m->cfg.num_classes, act);
-    if (m->cfg.high) {
-        /* the description tower's backward: 20 residual streams of [B, L_d, T_d] */
-        size_t desc = (size_t)(20 * batch * m->cfg.description_length * m->desc_clip->cfg.text_width) *
-                          dtype_size(act) + (1u << 20);
-        if (desc > scratch) scratch = desc;
-    }
-    arena_init(&m->scratch, m->ops, scratch, act);
     m->weight_host = xcalloc((size_t)batch * FC_MODALITIES, sizeof(float));
     m->batch = batch;
+    size_t scratch;
+    if (m->cfg.caption_length > 0) {
+        /* contrastive training (its [G,E] tensors): the bound of 20 residual streams */
+        scratch = backward_scratch_bytes(&m->clip->cfg, batch, m->cfg.frames, m->cfg.num_classes, act);
+    } else {
+        DryRun d = {m, (int)batch};
+        scratch = scratch_measure(&m->ops, &m->scratch, act, dry_step, &d);
+    }
+    arena_init(&m->scratch, m->ops, scratch, act);
 }
 
 void finecliper_reserve(FineCliper *m, int batch) { ensure_activations(m, batch); }
@@ -452,11 +475,17 @@ static void backward_modality(FineCliper *m, int k, Tensor dfeat) {
 
 double finecliper_step(FineCliper *m, const FineCliperInputs *in, const int32_t *labels, int batch, int train,
                        float grad_scale, void *logits_host) {
+    ensure_activations(m, batch);
+    return step_impl(m, in, labels, batch, train, grad_scale, logits_host);
+}
+
+/* One step with the activations in place (finecliper_step; the scratch measurement). */
+static double step_impl(FineCliper *m, const FineCliperInputs *in, const int32_t *labels, int batch, int train,
+                        float grad_scale, void *logits_host) {
     Ops *ops = m->ops;
     int C = m->cfg.num_classes, neg = m->cfg.use_negative, loss_kind = m->cfg.fusion_loss;
     int64_t E = m->clip->cfg.embed_dim;
     float inv_t = 1.0f / m->cfg.temperature;
-    ensure_activations(m, batch);
 
     /* forward: features, per-modality PN scores, weights, the fused prediction */
     forward_features(m, in);

@@ -45,6 +45,8 @@ typedef struct FineCliperConfig {
     int caption_length;    /* > 0: contrastive training against per-clip captions of this many tokens (the
                             * zero-shot setting; the low level only) */
     int recompute;         /* 1: the ViT streams keep block inputs only and recompute in backward */
+    ImageInput input;      /* how frames and maps arrive (zero: normalised reals; uint8: raw pixels, normalised
+                            * on the device with input.mean/std, the same for frames and maps as in the loader) */
 } FineCliperConfig;
 
 enum { FC_MID_PARSING = 1, FC_MID_LANDMARKS = 2 };
@@ -54,9 +56,10 @@ enum { FC_MOD_VIDEO = 0, FC_MOD_PARSING = 1, FC_MOD_LANDMARKS = 2, FC_MOD_TEXT =
 
 /* Per step: host inputs of B clips. Streams a variant does not use may be NULL. */
 typedef struct FineCliperInputs {
-    const void *frames;          /* [B*T,3,R,R] in the model dtype */
-    const void *parsing;         /* [B*T,3,R,R] parsing maps (FC_MID_PARSING) */
-    const void *landmarks;       /* [B*T,3,R,R] landmark maps (FC_MID_LANDMARKS) */
+    const void *frames;          /* [B*T,3,R,R] normalised reals (F64 model: doubles, else floats), or uint8 pixels
+                                  * with cfg.input.uint8 */
+    const void *parsing;         /* [B*T,3,R,R] parsing maps (FC_MID_PARSING), as frames */
+    const void *landmarks;       /* [B*T,3,R,R] landmark maps (FC_MID_LANDMARKS), as frames */
     const int32_t *descriptions; /* [B, desc context] token ids (high) */
 } FineCliperInputs;
 

@@ -23,6 +23,17 @@ size_t backward_scratch_bytes(const ClipConfig *c, int64_t clips, int frames, in
     return (size_t)(20 * widest) * dtype_size(dtype) + (1 << 20);
 }
 
+size_t scratch_measure(Ops **ops, Arena *scratch, DType act, void (*run)(void *ctx), void *ctx) {
+    Ops *real = *ops, *count = ops_is_counting(real) ? real : ops_create_counting(ops_backend(real));
+    *ops = count;
+    arena_init_measuring(scratch, count, act);
+    run(ctx);
+    size_t peak = scratch->peak;
+    *ops = real;
+    if (count != real) ops_destroy(count);
+    return peak + 4096;
+}
+
 double tensor_download_sum(Ops *ops, Tensor t) {
     int64_t n = tensor_numel(&t);
     double *host = xmalloc((size_t)n * sizeof(double) + 1), s = 0;
@@ -48,6 +59,20 @@ static const Tensor *bias(const Tensor *b) { return b->data ? b : NULL; }
 static Tensor scratch_like(Arena *s, const char *name, Tensor like) {
     return arena_tensor_typed(s, name, like.dtype, like.ndim, like.shape[0], like.shape[1], like.shape[2],
                               like.shape[3]);
+}
+
+/* ---- host images -------------------------------------------------------------- */
+
+void images_upload(Ops *ops, const ImageInput *in, Tensor staging, Tensor images, const void *host) {
+    if (!in || !in->uint8) {
+        ops_upload_reals(ops, images, host);
+        return;
+    }
+    CHECK(staging.dtype == DT_U8 && tensor_numel(&staging) == tensor_numel(&images),
+          "images_upload: the staging tensor %s of %s is not U8 of its size (allocated without uint8 input?)",
+          staging.name ? staging.name : "(unnamed)", images.name ? images.name : "(unnamed)");
+    ops_upload(ops, staging.data, host, tensor_bytes(&staging));
+    op_normalize_images(ops, images, staging, in->mean, in->std);
 }
 
 /* ---- attention ---------------------------------------------------------------- */

@@ -11,6 +11,23 @@
 #include "model/clip.h"
 #include "ops/arena.h"
 
+/* ---- how a vision tower's host images arrive ---------------------------------- */
+/* Zero (the default): normalised reals [N,3,R,R] (doubles for an F64 model, floats
+ * otherwise), uploaded with ops_upload_reals. uint8: raw pixels, bytes [N,3,R,R] as
+ * the loader writes them with LoaderConfig.uint8 (a quarter of the bytes to copy),
+ * uploaded into a U8 staging tensor and normalised on the device by
+ * op_normalize_images with mean/std: the same values the loader's float path gives
+ * (bitwise for F32). The owner sets it in the model's configuration. */
+typedef struct ImageInput {
+    int uint8;
+    float mean[3], std[3]; /* per channel; raw [0,1] pixels: 0 and 1 */
+} ImageInput;
+
+/* Puts host images [N,3,R,R] (see ImageInput; in NULL = normalised reals) into the
+ * tower's images tensor, through staging (U8 [N,3,R,R], allocated with the
+ * activations when in->uint8) for raw pixels. */
+void images_upload(Ops *ops, const ImageInput *in, Tensor staging, Tensor images, const void *host);
+
 /* ---- attention sublayer: y = out_proj(MHA(ln_1(x))) -------------------------- */
 typedef struct AttnActs {
     Tensor ln_mean, ln_rstd; /* [B*S] */
@@ -83,6 +100,11 @@ Tensor tensor_none(void);
  * `classes` text prompts: a bound on the widest nesting (block backward inside tower
  * backward), 20 times the largest residual stream, plus 1 MiB. */
 size_t backward_scratch_bytes(const ClipConfig *c, int64_t clips, int frames, int classes, DType dtype);
+/* The scratch a model's training step takes, measured: *ops is swapped for a counting context
+ * (every op a no-op) and *scratch for a measuring arena while run(ctx) runs one step of the
+ * model that holds them, then *ops is restored. The same code with the same shapes, so the peak
+ * is what the real step takes; returned with a page to spare. */
+size_t scratch_measure(Ops **ops, Arena *scratch, DType act, void (*run)(void *ctx), void *ctx);
 /* Sum of a device tensor's values (F32 or F64), on the host: per-sample losses. */
 double tensor_download_sum(Ops *ops, Tensor t);
 /* A ClipLayer whose tensors all have data NULL: "every weight frozen". */

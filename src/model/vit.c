@@ -13,10 +13,12 @@ void vit_params_from_clip(const ClipModel *clip, VitParams *p) {
     p->layers = clip->vis_layers;
 }
 
-void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n) {
+void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n, const ImageInput *input) {
     int64_t R = c->image_size, P = c->patch_size, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
     memset(acts, 0, sizeof *acts);
     acts->n = n;
+    if (input) acts->input = *input;
+    if (acts->input.uint8) acts->images_u8 = arena_tensor_typed(a, "vit.images_u8", DT_U8, 4, n, 3, R, R);
     acts->images = arena_tensor(a, "vit.images", 4, n, 3, R, R);
     acts->patches = arena_tensor(a, "vit.patches", 2, n * g * g, 3 * P * P, 0, 0);
     acts->emb = arena_tensor(a, "vit.patch_embeddings", 3, n, g * g, W, 0);
@@ -43,7 +45,7 @@ void vit_forward(Ops *ops, const ClipConfig *c, const VitParams *p, VitActs *act
                  Arena *scratch) {
     int64_t n = acts->n, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
     Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
-    ops_upload_reals(ops, acts->images, images_host);
+    images_upload(ops, &acts->input, acts->images_u8, acts->images, images_host);
     op_im2col_patches(ops, acts->patches, acts->images, c->patch_size);
     op_linear(ops, tensor_reshape(acts->emb, 2, n * g * g, W, 0, 0), acts->patches, p->patch_w, NULL);
     op_prepend_token(ops, acts->x_tok, acts->emb, p->class_emb);

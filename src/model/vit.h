@@ -21,6 +21,8 @@ typedef struct VitParams {
 
 typedef struct VitActs {
     int64_t n;
+    ImageInput input; /* how the host images arrive (vit_acts_alloc's `input`) */
+    Tensor images_u8; /* U8 [N,3,R,R] staging of raw pixels (input.uint8; else no data) */
     Tensor images, patches, emb, x_tok, pre_mean, pre_rstd, x;
     BlockActs *blocks;
     Tensor cls_rows, cls, post_mean, post_rstd, post_out, feat;
@@ -28,8 +30,10 @@ typedef struct VitActs {
 
 /* Views of a ClipModel's vision weights (frozen use, or initial values). */
 void vit_params_from_clip(const ClipModel *clip, VitParams *p);
-void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *cfg, int64_t n);
+/* input: how vit_forward's host images arrive (NULL: normalised reals; ImageInput). */
+void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *cfg, int64_t n, const ImageInput *input);
 void vit_acts_free(VitActs *acts);
+/* images_host [N,3,R,R]: normalised reals, or uint8 pixels (acts->input). */
 void vit_forward(Ops *ops, const ClipConfig *cfg, const VitParams *p, VitActs *acts, const void *images_host,
                  Arena *scratch);
 void vit_backward(Ops *ops, const ClipConfig *cfg, const VitParams *p, const VitParams *g, const VitActs *acts,

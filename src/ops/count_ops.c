@@ -3,23 +3,30 @@
  * answers backend questions (the attention's saved bytes) as the backend it
  * stands in for. The memory planner (src/train/plan.c) builds the real model
  * on it, so the plan counts exactly what the model would allocate on a GPU,
- * on a machine without one, in milliseconds, for any backbone.
- * Allocations return NULL (ops_alloc still charges them to the context's
- * account): arenas then hand out tensors without data, and nothing ever
- * dereferences them, because every op here is a no-op. Nothing is freed. */
+ * on a machine without one, in milliseconds, for any backbone. Allocations
+ * return addresses that are never backed (ops_alloc charges them to the
+ * context's account, ops_free credits them): nothing dereferences them,
+ * because every op and transfer here is a no-op. The models also run one
+ * training step on such a context to measure their backward scratch. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "ops/ops_impl.h"
 
 typedef struct CountState {
-    Backend as; /* the backend whose sizes are counted */
+    Backend as;          /* the backend whose sizes are counted */
+    uint64_t allocations; /* so far: each gets its own fake address */
 } CountState;
 
-/* ops_alloc charges the account (ops.c); nothing is allocated. */
+/* ops_alloc charges the account (ops.c); nothing is allocated. Each allocation gets its own
+ * address in the non-canonical hole of x86-64 (and far above any arm64 user address): tensors
+ * look allocated to every check that asks for data, ops_free finds them by address, and any
+ * dereference faults at once. */
 static void *count_alloc(Ops *ops, size_t bytes) {
-    (void)ops, (void)bytes;
-    return NULL;
+    (void)bytes;
+    CountState *st = ops->impl;
+    return (void *)(uintptr_t)(0x800000000000ull + (uint64_t)(st->allocations++) * 4096u);
 }
 static void count_free(Ops *ops, void *p) { (void)ops, (void)p; }
 static void count_transfer(Ops *ops, void *dst, const void *src, size_t bytes) { (void)ops, (void)dst, (void)src, (void)bytes; }
@@ -43,6 +50,7 @@ static void nop_attention(Ops *o, T out, T saved, T qkv, int h, int c) {
     (void)o, (void)out, (void)saved, (void)qkv, (void)h, (void)c;
 }
 static void nop_im2col(Ops *o, T p, T i, int patch) { (void)o, (void)p, (void)i, (void)patch; }
+static void nop_normalize(Ops *o, T y, T x, const float *lut) { (void)o, (void)y, (void)x, (void)lut; }
 static void nop_eps(Ops *o, T y, T x, float e) { (void)o, (void)y, (void)x, (void)e; }
 static void nop_scale(Ops *o, T y, float a) { (void)o, (void)y, (void)a; }
 static void nop_ce(Ops *o, T l, T d, T g, T lab, float s) { (void)o, (void)l, (void)d, (void)g, (void)lab, (void)s; }
@@ -74,6 +82,7 @@ static size_t count_saved_cuda(int64_t b, int64_t s, int h) { return ops_attenti
      .layernorm = nop_layernorm, .activation = nop_activation, .add = nop_ttt, .axpy = nop_axpy,                       \
      .axpy_rows = nop_axpy_rows, .add_broadcast = nop_tt, .attention = nop_attention, .attention_saved_bytes = saved, \
      .embedding = nop_ttt, .gather_rows = nop_ttt, .scatter_rows = nop_ttt, .im2col_patches = nop_im2col,              \
+     .normalize_images = nop_normalize,                                                                                \
      .prepend_token = nop_ttt, .l2_normalize = nop_eps, .permute_0213 = nop_tt, .mean_dim1 = nop_tt,                   \
      .scale = nop_scale, .cross_entropy = nop_ce, .sum_squares = nop_sum_squares, .sgd_update = nop_sgd,               \
      .adamw_update = nop_adamw, .linear_backward = nop_linear_bwd, .layernorm_backward = nop_layernorm_bwd,            \

@@ -321,6 +321,17 @@ static void cpu_im2col_patches(Ops *ops, T patches, T images, int patch) {
     unstage_operands(&st);
 }
 
+/* x is U8 pixels, not a floating operand: only y is staged (a BF16 y gets an F32 temporary that
+ * is narrowed once, round to nearest even; an F64 y takes the widened fp32 values). */
+static void cpu_normalize_images(Ops *ops, T y, T x, const float *lut) {
+    (void)ops;
+    Staging st;
+    int f64 = STAGE(st, "normalize_images", WRITE(y));
+    int64_t images = x->shape[0];
+    DISPATCH(f64, normalize_images, y->data, x->data, lut, images, tensor_numel(x) / (3 * images));
+    unstage_operands(&st);
+}
+
 static void cpu_prepend_token(Ops *ops, T y, T x, T tok) {
     (void)ops;
     Staging st;
@@ -505,6 +516,7 @@ static const OpsVtable k_cpu_vtable = {
     .gather_rows = cpu_gather_rows,
     .scatter_rows = cpu_scatter_rows,
     .im2col_patches = cpu_im2col_patches,
+    .normalize_images = cpu_normalize_images,
     .prepend_token = cpu_prepend_token,
     .l2_normalize = cpu_l2_normalize,
     .permute_0213 = cpu_permute_0213,

@@ -158,6 +158,16 @@ void ops_download_f64(Ops *ops, double *dst, Tensor t) {
 void ops_zero(Ops *ops, Tensor t) { ops->vt->zero(ops, &t); }
 void ops_sync(Ops *ops) { ops->vt->sync(ops); }
 
+void *ops_alloc_host(Ops *ops, size_t bytes) {
+    return ops->vt->alloc_host ? ops->vt->alloc_host(ops, bytes) : xmalloc_aligned(bytes);
+}
+
+void ops_free_host(Ops *ops, void *ptr) {
+    if (!ptr) return;
+    if (ops->vt->free_host) ops->vt->free_host(ops, ptr);
+    else xfree_aligned(ptr);
+}
+
 void ops_copy(Ops *ops, Tensor dst, Tensor src) {
     CHECK(tensor_bytes(&dst) == tensor_bytes(&src), "copy: %s and %s differ in size", tname(&dst), tname(&src));
     ops->vt->copy(ops, dst.data, src.data, tensor_bytes(&src));
@@ -175,6 +185,7 @@ void ops_copy_convert(Ops *ops, Tensor dst, Tensor src) {
 }
 
 void ops_upload_reals(Ops *ops, Tensor dst, const void *src) {
+    if (ops->counting) return; /* nothing to narrow into (the source may be a placeholder) */
     size_t n = (size_t)tensor_numel(&dst);
     if (dst.dtype == DT_F64 || dst.dtype == DT_F32) {
         ops_upload(ops, dst.data, src, tensor_bytes(&dst));
@@ -312,6 +323,30 @@ void op_im2col_patches(Ops *ops, Tensor patches, Tensor images, int patch) {
     CHECK(tensor_numel(&patches) == batch * g * g * 3 * patch * patch, "im2col: %s has the wrong size",
           tname(&patches));
     ops->vt->im2col_patches(ops, &patches, &images, patch);
+}
+
+void op_normalize_images(Ops *ops, Tensor y, Tensor x, const float mean[3], const float std[3]) {
+    char s1[96], s2[96];
+    CHECK(x.dtype == DT_U8 && x.ndim >= 2 && x.shape[1] == 3,
+          "normalize_images: pixels %s are %s %s, expected U8 [N, 3, ...] (3 channel planes per image)", tname(&x),
+          dtype_name(x.dtype), shape_str(x.shape, x.ndim, s1, sizeof s1));
+    CHECK(y.dtype == DT_F32 || y.dtype == DT_BF16 || y.dtype == DT_F64,
+          "normalize_images: output %s has dtype %s, expected F32, BF16 or F64", tname(&y), dtype_name(y.dtype));
+    int same = y.ndim == x.ndim;
+    for (int i = 0; same && i < x.ndim; i++) same = y.shape[i] == x.shape[i];
+    CHECK(same, "normalize_images: output %s has shape %s, pixels %s %s", tname(&y),
+          shape_str(y.shape, y.ndim, s1, sizeof s1), tname(&x), shape_str(x.shape, x.ndim, s2, sizeof s2));
+    if (tensor_numel(&x) == 0) return;
+    /* The normalised value of every byte per channel, computed once here for every backend with
+     * the loader's own expression (image_to_chw_float, data/preprocess.c; face_map_lut_init): in
+     * fp32, x/255 first, then - mean, then / std. Each backend only looks values up, so they
+     * agree bit for bit with each other and with the loader's F32 frames. */
+    float lut[3][256];
+    for (int c = 0; c < 3; c++) {
+        CHECK(std[c] != 0.0f, "normalize_images: std[%d] of %s is 0", c, tname(&y));
+        for (int v = 0; v < 256; v++) lut[c][v] = ((float)v / 255.0f - mean[c]) / std[c];
+    }
+    ops->vt->normalize_images(ops, &y, &x, &lut[0][0]);
 }
 
 void op_prepend_token(Ops *ops, Tensor y, Tensor x, Tensor tok) {

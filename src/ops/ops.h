@@ -43,8 +43,9 @@ const char *ops_describe(const Ops *ops); /* "cpu (2 threads, OpenBLAS)" */
 int ops_threads(const Ops *ops);
 /* The backend that `auto` means here: CUDA if built with it and a GPU exists. */
 Backend ops_default_backend(void);
-/* A counting context (the memory planner): every op is a no-op, every allocation
- * returns NULL and only adds to the account (ops_memory_in_use); sizes that depend on the backend
+/* A counting context (the memory planner): every op and transfer is a no-op, every
+ * allocation returns an address that is never backed and only adds to the account
+ * (ops_memory_in_use); sizes that depend on the backend
  * (op_attention_saved_bytes) are those of `as`. Works without a GPU. */
 Ops *ops_create_counting(Backend as);
 int ops_is_counting(const Ops *ops);
@@ -75,6 +76,16 @@ void ops_copy_convert(Ops *ops, Tensor dst, Tensor src);
  * other host inputs of the models go through here. */
 void ops_upload_reals(Ops *ops, Tensor dst, const void *src_host);
 void ops_sync(Ops *ops);
+/* Host memory for buffers that are uploaded again and again (the loader's batches):
+ * page-locked (cudaHostAlloc) on CUDA, so that the copy is a DMA the GPU runs
+ * asynchronously; plain 64-byte-aligned memory on the CPU. ops_upload from such
+ * memory does not wait on CUDA: the copy is queued on the stream, and the caller
+ * must leave the source unchanged until the stream has passed it (the next
+ * ops_download, ops_sync or op_sum_squares returns after it). Uploads from other
+ * host memory are complete when ops_upload returns, as before. Free with
+ * ops_free_host on the same context. Not counted against the device memory cap. */
+void *ops_alloc_host(Ops *ops, size_t bytes);
+void ops_free_host(Ops *ops, void *ptr);
 
 /* ---- activation functions ---------------------------------------------- */
 typedef enum Activation {
@@ -131,6 +142,17 @@ void op_scatter_rows(Ops *ops, Tensor y, Tensor x, Tensor idx);
 /* Cuts images[B,3,R,R] into patches[B*g*g, 3*P*P] (patch index = row*g + col,
  * features in (channel, ky, kx) order): the conv-as-GEMM layout of CLIP's conv1. */
 void op_im2col_patches(Ops *ops, Tensor patches, Tensor images, int patch);
+/* Image preprocessing on the device: x U8 [N, 3, ...] raw pixels (N images of 3
+ * channel planes, each of numel/(3N) pixels: [N,3,R,R] in the models), y the same
+ * shape in F32, BF16 or F64:  y = (x / 255 - mean[c]) / std[c]  for channel c,
+ * evaluated in fp32 in exactly that order, IEEE division (the loader's float path,
+ * image_to_chw_float in data/preprocess.c, and the map colouring of face/render.c),
+ * so an F32 y is bitwise the frames the loader would have written; BF16 rounds that
+ * value once, F64 widens it. Raw [0,1] pixels (DFER-CLIP): mean 0, std 1.
+ * Division by std, not multiplication by 1/std: that is what the loader does, and
+ * the two differ in the last bit. */
+void op_normalize_images(Ops *ops, Tensor y, Tensor x, const float mean[3], const float std[3]);
+
 /* y[B,S+1,D]: row 0 of each batch item is tok[D], rows 1..S are x[B,S,D]. */
 void op_prepend_token(Ops *ops, Tensor y, Tensor x, Tensor tok);
 

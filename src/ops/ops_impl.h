@@ -17,6 +17,9 @@ typedef struct OpsVtable {
     void (*zero)(Ops *ops, T t);
     void (*copy)(Ops *ops, void *dst, const void *src, size_t bytes); /* device to device */
     void (*sync)(Ops *ops);
+    /* page-locked host memory (ops_alloc_host); NULL: plain aligned host memory */
+    void *(*alloc_host)(Ops *ops, size_t bytes);
+    void (*free_host)(Ops *ops, void *ptr);
 
     void (*linear)(Ops *ops, T y, T x, T w, T b /* may be NULL */);
     void (*matmul)(Ops *ops, T c, T a, T b, int trans_a, int trans_b, float alpha, float beta);
@@ -32,6 +35,9 @@ typedef struct OpsVtable {
     void (*gather_rows)(Ops *ops, T y, T x, T idx);
     void (*scatter_rows)(Ops *ops, T y, T x, T idx);
     void (*im2col_patches)(Ops *ops, T patches, T images, int patch);
+    /* y[i] = lut[c][x[i]] for x U8 [N,3,plane] (channel c of image n), y F32/BF16/F64 [N,3,plane]:
+     * ops.c fills lut [3][256] with the normalised value of every byte, in fp32 */
+    void (*normalize_images)(Ops *ops, T y, T x, const float *lut);
     void (*prepend_token)(Ops *ops, T y, T x, T tok);
     void (*l2_normalize)(Ops *ops, T y, T x, float eps);
     void (*permute_0213)(Ops *ops, T y, T x);

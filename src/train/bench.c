@@ -324,6 +324,12 @@ static void *random_pixels(size_t n, int f64, int normal, Rng *r) {
     return p;
 }
 
+static void *random_bytes(size_t n, Rng *r) {
+    uint8_t *p = xmalloc(n);
+    for (size_t k = 0; k < n; k++) p[k] = (uint8_t)rng_int(r, 256);
+    return p;
+}
+
 static cJSON *num_or_null(double v, int ok) { return ok ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
 cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
@@ -455,9 +461,14 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     rng_init(&r, (uint64_t)o->seed, 0xbe, (uint64_t)g->rank, 0);
     size_t nvals = (size_t)nb * o->frames * 3 * m.image_size * m.image_size;
     int normal = job_model_normalise_clip(&m, &cfg);
-    void *frames = random_pixels(nvals, m.f64, normal, &r);
-    void *parsing = m.mid_streams & FC_MID_PARSING ? random_pixels(nvals, m.f64, 1, &r) : NULL;
-    void *landmarks = m.mid_streams & FC_MID_LANDMARKS ? random_pixels(nvals, m.f64, 1, &r) : NULL;
+    /* as the loader hands them over: uint8 pixels with data.uint8_frames (normalised on the device), else reals */
+    void *frames = m.uint8_frames ? random_bytes(nvals, &r) : random_pixels(nvals, m.f64, normal, &r);
+    void *parsing = !(m.mid_streams & FC_MID_PARSING) ? NULL
+                    : m.uint8_frames                  ? random_bytes(nvals, &r)
+                                                      : random_pixels(nvals, m.f64, 1, &r);
+    void *landmarks = !(m.mid_streams & FC_MID_LANDMARKS) ? NULL
+                      : m.uint8_frames                    ? random_bytes(nvals, &r)
+                                                          : random_pixels(nvals, m.f64, 1, &r);
     int32_t *labels = xmalloc((size_t)nb * sizeof(int32_t));
     for (int i = 0; i < nb; i++) labels[i] = (int32_t)rng_int(&r, o->classes);
     char **ids = xcalloc((size_t)nb, sizeof *ids);

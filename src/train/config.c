@@ -71,6 +71,10 @@ static const Key k_keys[] = {
     {"data", "frames", K_INT, S(frames), "16", NULL, "frames per clip (temporal segments)"},
     {"data", "normalise", K_STR, S(normalise), "auto", "auto|clip|raw",
      "pixel normalisation: the method's own (auto: CLIP mean/std for FineCLIPER, raw [0,1] for DFER-CLIP), or forced"},
+    {"data", "uint8_frames", K_STR, S(uint8_frames), "auto", "auto|on|off",
+     "the loader hands frames (and FineCLIPER's maps) over as uint8 pixels, a quarter of the bytes to copy, and the "
+     "model normalises them on the device (data.normalise's mean/std; the same values as off, bitwise in F32); "
+     "auto: on for train.device = cuda, off on the CPU. `dfer predict` always prepares floats"},
     {"data", "landmarks", K_STR, S(landmarks), "", NULL,
      "FineCLIPER middle level: per-clip landmark tracks <dir>/<clip id>.txt; empty: <data.root>/dfer_prep/landmarks"},
     {"data", "parsing", K_STR, S(parsing), "", NULL,

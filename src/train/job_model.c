@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "data/preprocess.h"
 #include "io/clip_names.h"
 #include "io/safetensors.h"
 #include "model/clip_init.h"
@@ -106,6 +107,23 @@ static DType dtype_on(const Config *cfg, Backend backend) {
 
 DType job_dtype(const Config *cfg) { return dtype_on(cfg, job_backend(cfg)); }
 
+int job_uint8_frames(const Config *cfg, Backend backend) {
+    if (!strcmp(cfg->uint8_frames, "on")) return 1;
+    if (!strcmp(cfg->uint8_frames, "off")) return 0;
+    return backend == BACKEND_CUDA;
+}
+
+/* How the model's host images arrive: with uint8 frames, the pixels and the normalisation the
+ * loader's float path would have applied (data.normalise), done on the device instead. */
+static ImageInput image_input(const JobModel *m, const Config *cfg) {
+    ImageInput in = {0};
+    if (!m->uint8_frames) return in;
+    int clip = job_model_normalise_clip(m, cfg);
+    in.uint8 = 1;
+    for (int c = 0; c < 3; c++) in.mean[c] = clip ? k_clip_mean[c] : 0.0f, in.std[c] = clip ? k_clip_std[c] : 1.0f;
+    return in;
+}
+
 int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err) {
     return job_model_create_with(cfg, num_classes, NULL, m, err);
 }
@@ -181,6 +199,9 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
         goto fail;
     }
     m->image_size = m->clip.cfg.image_size;
+    m->raw_pixels = strcmp(cfg->method, "finecliper") != 0; /* DFER-CLIP trains on raw [0,1] frames */
+    m->uint8_frames = job_uint8_frames(cfg, ops_backend(m->ops));
+    ImageInput input = image_input(m, cfg);
     ClipTokenizer *tok;
     if (load_tokenizer(cfg, &tok, err) != 0) goto fail;
     int ctx = m->clip.cfg.context_length, rc = 0;
@@ -217,6 +238,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
         }
         if (rc == 0) rc = finecliper_levels(cfg, m, tok, &fc, err);
         fc.recompute = !strcmp(cfg->recompute, "blocks");
+        fc.input = input;
         FineCliper *f = xcalloc(1, sizeof *f);
         if (rc == 0)
             rc = finecliper_create(m->ops, &m->clip, m->high ? &m->desc_clip : NULL, &fc, pos,
@@ -233,6 +255,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
         dc.contexts = cfg->contexts;
         dc.logit_scale = cfg->logit_scale;
         dc.train_image_encoder = cfg->train_image_encoder;
+        dc.input = input;
         for (int c = 0; c < num_classes; c++) prompt_dfer_clip(cfg->class_text, cfg->contexts, c, texts[c], 512);
         rc = tokenize_all(tok, texts, num_classes, ctx, pos, err);
         for (int c = 0; rc == 0 && c < num_classes; c++)
@@ -245,7 +268,6 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
         m->params = &d->params;
         m->groups = 3;
         m->group_names[0] = "image_encoder", m->group_names[1] = "temporal_net", m->group_names[2] = "prompt_learner";
-        m->raw_pixels = 1;
     }
     free(texts), free(pos), free(neg);
     if (m->high || m->contrastive) m->tok = tok; /* descriptions and captions are tokenized per step */
@@ -373,8 +395,9 @@ double job_model_step(JobModel *m, const JobInputs *in, const int32_t *labels, i
                       void *logits) {
     int mb = m->micro_batch;
     if (mb <= 0 || mb >= batch) return pass(m, in, labels, batch, train, grad_scale, logits);
-    size_t real = m->f64 ? sizeof(double) : sizeof(float);
-    size_t clip_bytes = (size_t)m->frames * 3 * (size_t)m->image_size * (size_t)m->image_size * real;
+    size_t real = m->f64 ? sizeof(double) : sizeof(float); /* logits, and frames as reals */
+    size_t pixel = m->uint8_frames ? 1 : real;             /* frames and maps: bytes per value */
+    size_t clip_bytes = (size_t)m->frames * 3 * (size_t)m->image_size * (size_t)m->image_size * pixel;
     double loss = 0;
     for (int at = 0; at < batch; at += mb) {
         int n = batch - at < mb ? batch - at : mb;

@@ -13,7 +13,7 @@
 
 /* One step's inputs of B clips (host). */
 typedef struct JobInputs {
-    const void *frames;          /* [B*T,3,R,R] */
+    const void *frames;          /* [B*T,3,R,R]: uint8 pixels with JobModel.uint8_frames, else normalised reals */
     const void *parsing;         /* [B*T,3,R,R] parsing maps, when the variant has them */
     const void *landmarks;       /* [B*T,3,R,R] landmark maps, when the variant has them */
     const char *const *clip_ids; /* [B] dataset clip ids: descriptions are looked up by id */
@@ -46,6 +46,8 @@ typedef struct JobModel {
     int num_classes;
     int image_size;
     int raw_pixels;        /* DFER-CLIP trains on raw [0,1] frames */
+    int uint8_frames;      /* 1: frames and maps arrive as uint8 pixels (data.uint8_frames), normalised on the
+                            * device; 0: normalised reals (doubles with f64, else floats) */
     int f64;
     int frames;            /* per clip */
     int micro_batch;       /* clips per forward/backward pass (gradients accumulate); 0: the whole batch */
@@ -55,6 +57,8 @@ typedef struct JobModel {
  * and model.dtype (auto = BF16, the mixed-precision model, on CUDA; F32 on the CPU). */
 Backend job_backend(const Config *cfg);
 DType job_dtype(const Config *cfg);
+/* data.uint8_frames on a backend: on, off, or auto = on for CUDA, off for the CPU. */
+int job_uint8_frames(const Config *cfg, Backend backend);
 
 int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err);
 /* The same with the frozen CLIP from a Hugging Face-named map in memory instead of model.weights

@@ -49,14 +49,13 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     /* activations of each candidate micro-batch, largest first: the divisors of the share
      * (a contrastive step needs the whole share at once) */
     int contrastive = !strcmp(cfg->objective, "contrastive");
-    size_t prev_acts = 0;
+    size_t prev_acts = 0, base = ops_memory_in_use(m.ops);
     int prev_mb = 0;
     for (int mb = p->local_batch; mb >= 1; mb--) {
         if (p->local_batch % mb) continue;
         if (cfg->micro_batch > 0 && mb != cfg->micro_batch) continue;
-        size_t before = ops_memory_in_use(m.ops);
-        job_model_reserve(&m, mb);
-        size_t acts = ops_memory_in_use(m.ops) - before;
+        job_model_reserve(&m, mb); /* frees the previous micro-batch's activations first */
+        size_t acts = ops_memory_in_use(m.ops) - base;
         if (prev_mb && prev_mb > mb) p->activations_per_clip = (prev_acts - acts) / (size_t)(prev_mb - mb);
         prev_acts = acts, prev_mb = mb;
         p->micro_batch = mb;

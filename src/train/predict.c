@@ -217,7 +217,10 @@ static int argmax(const double *p, int n) {
 static int run_model(const PredictOptions *o, PredictResult *r, const Config *cfg, Descriptions *descs,
                      const int *samples, Err *err) {
     JobModel jm;
-    if (job_model_load_run(o->run_dir, cfg, r->num_classes, descs, o->best, &jm, NULL, 0, err) != 0) return -1;
+    /* predict prepares normalised floats itself (fill_window), whatever the run trained with */
+    Config floats = *cfg;
+    snprintf(floats.uint8_frames, sizeof floats.uint8_frames, "off");
+    if (job_model_load_run(o->run_dir, &floats, r->num_classes, descs, o->best, &jm, NULL, 0, err) != 0) return -1;
     int T = cfg->frames, B = o->batch > 0 ? o->batch : 1;
     if (!o->quiet)
         fprintf(stderr, "predict: %s (%s%s%s), %d frames per window at %d px, %d window%s with a face\n", r->params,

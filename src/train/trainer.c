@@ -193,10 +193,18 @@ static double contrastive_step(JobModel *jm, const JobInputs *in, int n, Group *
     return job_model_contrastive_backward(jm, g->rank * n, 1, 1.0f / (float)global, g->size) / g->size;
 }
 
+/* The loader's batch buffers in the model context's host memory (ops_alloc_host: page-locked on CUDA). */
+static void *pinned_alloc(void *ops, size_t bytes) { return ops_alloc_host(ops, bytes); }
+static void pinned_free(void *ops, void *p) { ops_free_host(ops, p); }
+
 /* The loader of a run: training (global batch train.batch, augmentation) or evaluation (train.eval_batch,
  * rounded down to a multiple of the ranks, at least one clip per rank), the method's normalisation, and
  * what the model's middle level needs; the tracks directory defaults to `dfer prep`'s output beside the
- * dataset (written into landmarks[n], which must outlive the loader). */
+ * dataset (written into landmarks[n], which must outlive the loader). With data.uint8_frames the loader
+ * writes uint8 pixels and the model normalises them on the device (the same mean/std). On CUDA the batch
+ * buffers are page-locked, so the model's uploads from them are asynchronous DMAs on the stream: a batch
+ * is read by its step, which downloads its loss or logits (a stream sync) before the next loader_next
+ * may overwrite the buffer. The loader must be destroyed before the model (its context frees them). */
 static LoaderConfig run_loader_config(const Config *cfg, const JobModel *jm, const Group *g, int train, char *landmarks,
                                       size_t n) {
     int eval_batch = cfg->eval_batch - cfg->eval_batch % g->size;
@@ -204,7 +212,10 @@ static LoaderConfig run_loader_config(const Config *cfg, const JobModel *jm, con
                        .rank = g->rank, .world = g->size, .frames = cfg->frames, .size = jm->image_size,
                        .train = train, .seed = (uint64_t)cfg->seed, .normalise_clip = job_model_normalise_clip(jm, cfg),
                        .threads = cfg->loader_threads, .prefetch = 2, .max_bad_fraction = cfg->max_bad_fraction,
-                       .f64 = jm->f64, .crop_min_area = cfg->crop_min_area, .mid_streams = jm->mid_streams};
+                       .f64 = jm->f64, .uint8 = jm->uint8_frames, .crop_min_area = cfg->crop_min_area,
+                       .mid_streams = jm->mid_streams};
+    if (ops_backend(jm->ops) == BACKEND_CUDA)
+        lc.host_alloc = pinned_alloc, lc.host_free = pinned_free, lc.host_ctx = jm->ops;
     if (jm->mid_streams) {
         config_prep_path(cfg, cfg->landmarks, "landmarks", landmarks, n);
         lc.landmarks_dir = landmarks;
@@ -417,7 +428,8 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
             snprintf(groups + strlen(groups), sizeof groups - strlen(groups), "%s%s %zu", gi ? ", " : "", jm.group_names[gi],
                      paramset_group_numel(jm.params, gi));
         log_info("trainable parameters: %zu (%s)", jm.params->numel, groups);
-        log_info("%s; %d rank%s, global batch %d", ops_describe(jm.ops), g->size, g->size > 1 ? "s" : "", cfg->batch);
+        log_info("%s; %d rank%s, global batch %d; frames %s", ops_describe(jm.ops), g->size, g->size > 1 ? "s" : "",
+                 cfg->batch, jm.uint8_frames ? "as uint8, normalised on the device" : "normalised by the loader");
     }
     int steps_run = 0;
     double t_start = time_now();

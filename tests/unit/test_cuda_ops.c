@@ -110,7 +110,7 @@
 
 /* ---- harness --------------------------------------------------------------------------- */
 enum { CPU = 0, GPU = 1 };
-enum { ARG_IN, ARG_OUT, ARG_ACCUM, ARG_NONE, ARG_SCRATCH, ARG_IDS };
+enum { ARG_IN, ARG_OUT, ARG_ACCUM, ARG_NONE, ARG_SCRATCH, ARG_IDS, ARG_BYTES };
 enum { DET_REPORT = 0, DET_REQUIRED = 1 };
 #define F DT_F32
 #define B DT_BF16
@@ -128,6 +128,7 @@ typedef struct Arg {
     int64_t n;
     float *init;  /* floating values (bf16-representable unless set otherwise) */
     int32_t *ids; /* ARG_IDS */
+    uint8_t *u8;  /* ARG_BYTES: U8 input (raw pixels) */
     void *dev[2];
     size_t bytes[2];
     double tol;
@@ -214,6 +215,11 @@ static Arg *arg_add(Case *c, const char *name, DType dt, int role, const int64_t
     for (int i = 0; i < ndim; i++) a->n *= (a->shape[i] = shape[i]);
     if (role == ARG_IDS) {
         a->ids = xcalloc((size_t)a->n, sizeof(int32_t));
+    } else if (role == ARG_BYTES) { /* every byte value first, then random ones */
+        a->u8 = xmalloc((size_t)a->n);
+        Rng r;
+        rng_init(&r, 20242, g_seed_counter++, 0, 0);
+        for (int64_t i = 0; i < a->n; i++) a->u8[i] = i < 256 ? (uint8_t)i : (uint8_t)rng_int(&r, 256);
     } else if (role != ARG_NONE && role != ARG_SCRATCH) {
         a->init = xmalloc((size_t)a->n * sizeof(float));
         Rng r;
@@ -247,6 +253,10 @@ static Arg *arg_acc(Case *c, const char *name, DType dt, double tol, const char 
 /* A tensor with data == NULL: "not computed" (frozen weight gradients, no stats, ...). */
 static Arg *arg_none(Case *c, const char *name, DType dt, const int64_t *shape, int ndim) {
     return arg_add(c, name, dt, ARG_NONE, shape, ndim);
+}
+/* U8 bytes (raw pixels): 0..255, then random. */
+static Arg *arg_bytes(Case *c, const char *name, const int64_t *shape, int ndim) {
+    return arg_add(c, name, DT_U8, ARG_BYTES, shape, ndim);
 }
 /* I32 indices in [0, limit); distinct ones when asked (n <= limit), else with repeats. */
 static Arg *arg_ids(Case *c, const char *name, int64_t n, int64_t limit, int distinct) {
@@ -300,8 +310,8 @@ static void upload_arg(Case *c, Arg *a, int side) {
         }
         return;
     }
-    if (a->role == ARG_IDS) {
-        ops_upload(ops, a->dev[side], a->ids, a->bytes[side]);
+    if (a->role == ARG_IDS || a->role == ARG_BYTES) {
+        ops_upload(ops, a->dev[side], a->role == ARG_IDS ? (void *)a->ids : (void *)a->u8, a->bytes[side]);
         return;
     }
     void *tmp = xmalloc(a->bytes[side]);
@@ -325,7 +335,7 @@ static void case_free(Case *c) {
         Arg *a = &c->a[i];
         for (int s = 0; s < 2; s++)
             if (a->dev[s] && g_ops[s]) ops_free(g_ops[s], a->dev[s]);
-        free(a->init), free(a->ids), free(a->first);
+        free(a->init), free(a->ids), free(a->u8), free(a->first);
     }
     free(c);
 }
@@ -948,7 +958,30 @@ static void fn_im2col(Case *c, Ops *o, int s) { op_im2col_patches(o, A(0), A(1),
 static void fn_prepend(Case *c, Ops *o, int s) { op_prepend_token(o, A(0), A(1), A(2)); }
 static void fn_prepend_bwd(Case *c, Ops *o, int s) { op_prepend_token_backward(o, A(0), A(1), A(2)); }
 static void fn_permute(Case *c, Ops *o, int s) { op_permute_0213(o, A(0), A(1)); }
+static void fn_normalize_images(Case *c, Ops *o, int s) {
+    static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+    static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+    op_normalize_images(o, A(0), A(1), c->iv[0] ? clip_mean : zero, c->iv[0] ? clip_std : one);
+}
 static void cases_layout(void) {
+    /* normalize_images: both backends look up the same table that ops.c builds (the loader's
+     * fp32 expression) and round once: bit-exact. Planes of 224*224 (16-byte loads) and 13*11
+     * (scalar path); CLIP mean/std (FineCLIPER) and raw [0,1] (DFER-CLIP). */
+    const int64_t nf[][3] = {{4, 224, 224}, {3, 13, 11}}, nq[][3] = {{2, 16, 16}, {3, 13, 11}};
+    for (int k = 0; k < 2; k++)
+        for (int z = 0; z < 2; z++)
+            for (int clip = 0; clip < 2; clip++) {
+                DType t = k ? B : F;
+                const int64_t *sz = g_quick ? nq[z] : nf[z];
+                Case *c = case_new("normalize_images", "y=%s x=U8 %s", dn(t), clip ? "clip" : "raw");
+                case_sizes(c, "N=%lld %lldx%lld", (long long)sz[0], (long long)sz[1], (long long)sz[2]);
+                arg_out(c, "y", t, TOLN(TOL_MOVE), DET_REQUIRED, SHAPE(sz[0], 3, sz[1], sz[2]));
+                arg_bytes(c, "x", SHAPE(sz[0], 3, sz[1], sz[2]));
+                c->iv[0] = clip;
+                c->fn = fn_normalize_images;
+                case_run(c);
+            }
     const int64_t full[][3] = {{2, 224, 16}, {1, 32, 16}, {2, 8, 4}}, quick[][3] = {{2, 8, 4}, {1, 32, 16}};
     const Dt3 im[] = {{"f32", F, F, F}, {"f32-images", F, B, F}, {"bf16", B, B, F}}; /* images, patches */
     int ns = g_quick ? 2 : 3;

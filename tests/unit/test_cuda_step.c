@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/rng.h"
 #include "model/clip_init.h"
 #include "model/dfer_clip.h"
 #include "model/finecliper.h"
+#include "model_compare.h"
 #include "testlib.h"
 #include "train/optim.h"
 #ifdef DFER_WITH_CUDA
@@ -33,75 +33,6 @@
 static Ops *g_ops[2]; /* CPU, CUDA */
 
 enum { C = 5, B = 3, T = 4 };
-
-static void prompts(int32_t *ids, int classes, int shift, int placeholders) {
-    memset(ids, 0, (size_t)classes * 77 * sizeof(int32_t));
-    for (int c = 0; c < classes; c++) {
-        int len = 3 + placeholders + (c + shift) % 4;
-        ids[c * 77] = 49406;
-        for (int i = 1; i < len; i++) ids[c * 77 + i] = i <= placeholders ? 343 : 1000 + 37 * c + 11 * i + shift;
-        ids[c * 77 + len] = 49407;
-    }
-}
-
-static float *random_floats(size_t n, uint64_t seed, float scale, float offset) {
-    float *v = malloc(n * sizeof(float));
-    Rng r;
-    rng_init(&r, seed, 0, 0, 0);
-    for (size_t i = 0; i < n; i++) v[i] = offset + scale * (float)rng_normal(&r);
-    return v;
-}
-
-/* The same small perturbation of every parameter on both sides (zero-initialised up-projections
- * would otherwise hide whole adapters from the comparison). */
-static void perturb(ParamSet *ps) {
-    for (int i = 0; i < ps->count; i++) {
-        size_t n = (size_t)tensor_numel(&paramset_get(ps, i)->value);
-        double *v = malloc(n * sizeof(double));
-        paramset_download_f64(ps, i, 0, v);
-        Rng r;
-        rng_init(&r, 31, (uint64_t)i, 0, 0);
-        for (size_t j = 0; j < n; j++) v[j] += 0.05 * rng_normal(&r);
-        paramset_upload_f64(ps, i, v);
-        free(v);
-    }
-}
-
-static void compare_grads(const char *what, ParamSet *cpu, ParamSet *gpu) {
-    double worst_rel = 0, worst_cos = 1;
-    const char *worst_name = "";
-    for (int i = 0; i < cpu->count; i++) {
-        const ParamEntry *e = paramset_get(cpu, i);
-        size_t n = (size_t)tensor_numel(&e->value);
-        double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double));
-        paramset_download_f64(cpu, i, 1, a);
-        paramset_download_f64(gpu, i, 1, b);
-        double dd = 0, aa = 0, bb = 0, ab = 0;
-        for (size_t k = 0; k < n; k++) dd += (a[k] - b[k]) * (a[k] - b[k]), aa += a[k] * a[k], bb += b[k] * b[k], ab += a[k] * b[k];
-        free(a), free(b);
-        if (aa < 1e-24) {
-            EXPECT(bb < 1e-12, "%s: %s: zero on the CPU, %.3g on the GPU", what, e->name, sqrt(bb));
-            continue;
-        }
-        double rel = sqrt(dd / aa), cosine = ab / sqrt(aa * bb + 1e-300);
-        if (rel > worst_rel) worst_rel = rel, worst_name = e->name;
-        if (cosine < worst_cos) worst_cos = cosine;
-        EXPECT(rel < GRAD_REL_L2_TOL && cosine > GRAD_COSINE_MIN, "%s: gradient of %s: relative L2 error %.3g, cosine %.6f",
-               what, e->name, rel, cosine);
-    }
-    printf("%s: %d gradients, worst relative L2 error %.3g (%s), lowest cosine %.6f\n", what, cpu->count, worst_rel,
-           worst_name, worst_cos);
-}
-
-static void compare_first_step(const char *what, const double *loss, float logits[2][B * C]) {
-    double rel = fabs(loss[1] - loss[0]) / fabs(loss[0]), worst = 0, scale = 0;
-    for (int i = 0; i < B * C; i++)
-        scale = fmax(scale, fabs(logits[0][i])), worst = fmax(worst, fabs(logits[0][i] - logits[1][i]));
-    printf("%s: loss %.6f (CPU) vs %.6f (GPU), relative %.2e; logits max difference %.3g of %.3g\n", what, loss[0],
-           loss[1], rel, worst, scale);
-    EXPECT(isfinite(loss[1]) && rel < LOSS_REL_TOL, "%s: loss differs by %.3g relative", what, rel);
-    EXPECT(worst <= LOGITS_REL_TOL * scale, "%s: logits differ by %.3g (scale %.3g)", what, worst, scale);
-}
 
 static void compare_curves(const char *what, double curve[2][STEPS]) {
     double worst = 0;
@@ -128,12 +59,12 @@ static void finecliper_case(const TensorMap *hf, const ClipConfig *cc, int all_l
     double loss[2], curve[2][STEPS];
     float logits[2][B * C];
     int32_t pos[C * 77], neg[C * 77], desc_ids[B * 77], dids[B * 248];
-    prompts(pos, C, 0, 0), prompts(neg, C, 2, 0), prompts(desc_ids, B, 5, 0);
+    compare_prompts(pos, C, 0, 0), compare_prompts(neg, C, 2, 0), compare_prompts(desc_ids, B, 5, 0);
     memset(dids, 0, sizeof dids);
     for (int b = 0; b < B; b++) memcpy(dids + b * 248, desc_ids + b * 77, 12 * sizeof(int32_t));
     size_t vals = (size_t)B * T * 3 * cc->image_size * cc->image_size;
-    float *frames = random_floats(vals, 21, 1, 0), *parsing = random_floats(vals, 22, 1, 0),
-          *landmarks = random_floats(vals, 23, 1, 0);
+    float *frames = compare_random_floats(vals, 21, 1, 0), *parsing = compare_random_floats(vals, 22, 1, 0),
+          *landmarks = compare_random_floats(vals, 23, 1, 0);
     int32_t labels[B] = {1, 4, 0};
     for (int k = 0; k < 2; k++) {
         Err err;
@@ -147,14 +78,15 @@ static void finecliper_case(const TensorMap *hf, const ClipConfig *cc, int all_l
         }
         EXPECT(finecliper_create(g_ops[k], &clip[k], all_levels ? &desc[k] : NULL, &fc, pos, neg, 5, &m[k], &err) == 0,
                "create: %s", err.msg);
-        perturb(&m[k].params);
+        compare_perturb_params(&m[k].params);
         FineCliperInputs in = {.frames = frames, .parsing = all_levels ? parsing : NULL,
                                .landmarks = all_levels ? landmarks : NULL, .descriptions = all_levels ? dids : NULL};
         paramset_zero_grads(&m[k].params);
         loss[k] = finecliper_step(&m[k], &in, labels, B, 1, 1.0f / B, logits[k]);
         if (k == 1) {
-            compare_first_step(what, loss, logits);
-            compare_grads(what, &m[0].params, &m[1].params);
+            compare_step_outputs(what, "CPU", "GPU", loss[0], loss[1], logits[0], logits[1], B * C, LOSS_REL_TOL,
+                                 LOGITS_REL_TOL);
+            compare_param_grads(what, &m[0].params, &m[1].params, GRAD_REL_L2_TOL, GRAD_COSINE_MIN);
         }
     }
     for (int k = 0; k < 2; k++) {
@@ -185,9 +117,9 @@ static void dfer_clip_case(const TensorMap *hf, const ClipConfig *cc) {
     double loss[2], curve[2][STEPS];
     float logits[2][B * C];
     int32_t ids[C * 77];
-    prompts(ids, C, 1, 3);
+    compare_prompts(ids, C, 1, 3);
     size_t vals = (size_t)B * T * 3 * cc->image_size * cc->image_size;
-    float *frames = random_floats(vals, 24, 0.2f, 0.5f);
+    float *frames = compare_random_floats(vals, 24, 0.2f, 0.5f);
     int32_t labels[B] = {2, 3, 0};
     for (int k = 0; k < 2; k++) {
         Err err;
@@ -199,8 +131,9 @@ static void dfer_clip_case(const TensorMap *hf, const ClipConfig *cc) {
         paramset_zero_grads(&m[k].params);
         loss[k] = dfer_clip_step(&m[k], frames, labels, B, 1, 1.0f / B, logits[k]);
     }
-    compare_first_step("DFER-CLIP", loss, logits);
-    compare_grads("DFER-CLIP", &m[0].params, &m[1].params);
+    compare_step_outputs("DFER-CLIP", "CPU", "GPU", loss[0], loss[1], logits[0], logits[1], B * C, LOSS_REL_TOL,
+                         LOGITS_REL_TOL);
+    compare_param_grads("DFER-CLIP", &m[0].params, &m[1].params, GRAD_REL_L2_TOL, GRAD_COSINE_MIN);
     for (int k = 0; k < 2; k++) {
         Optimizer opt;
         adamw(&opt, &m[k].params);
