@@ -49,16 +49,14 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     /* activations of each candidate micro-batch, largest first: the divisors of the share
      * (a contrastive step needs the whole share at once) */
     int contrastive = !strcmp(cfg->objective, "contrastive");
-    size_t prev_acts = 0, base = ops_memory_in_use(m.ops);
-    int prev_mb = 0;
+    size_t base = ops_memory_in_use(m.ops);
     for (int mb = p->local_batch; mb >= 1; mb--) {
         if (p->local_batch % mb) continue;
         if (cfg->micro_batch > 0 && mb != cfg->micro_batch) continue;
         job_model_reserve(&m, mb); /* frees the previous micro-batch's activations first */
         size_t acts = ops_memory_in_use(m.ops) - base;
-        if (prev_mb && prev_mb > mb) p->activations_per_clip = (prev_acts - acts) / (size_t)(prev_mb - mb);
-        prev_acts = acts, prev_mb = mb;
         p->micro_batch = mb;
+        p->activations_per_clip = acts / (size_t)mb;
         p->activations = acts;
         p->total = fixed + acts;
         p->fits = p->total <= p->cap;
@@ -137,7 +135,7 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     fprintf(out, "  optimiser state       %8.3f GiB\n", gib(p->optimizer));
     fprintf(out, "  activations           %8.3f GiB  (micro-batch %d, %s", gib(p->activations), p->micro_batch,
             p->recompute ? "block recompute" : "no recompute");
-    if (p->activations_per_clip) fprintf(out, ", %.3f GiB per clip", gib(p->activations_per_clip));
+    fprintf(out, ", %.3f GiB per clip", gib(p->activations_per_clip));
     fprintf(out, ")\n");
     if (p->reserve) fprintf(out, "  CUDA runtime reserve  %8.3f GiB  (context, cuBLASLt workspace, NCCL)\n", gib(p->reserve));
     fprintf(out, "  total                 %8.3f GiB  of a %.3f GiB cap: %s\n", gib(p->total), gib(p->cap),

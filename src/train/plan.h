@@ -42,7 +42,7 @@ typedef struct MemoryPlan {
     size_t trainable;            /* parameters and their gradients */
     size_t optimizer;            /* optimiser state */
     size_t activations;          /* activations and backward scratch of one micro-batch */
-    size_t activations_per_clip; /* the increase per clip of micro-batch (from the two largest tried) */
+    size_t activations_per_clip; /* activations / micro_batch */
     size_t reserve;              /* PLAN_CUDA_RESERVE_BYTES on CUDA, 0 on the CPU */
     size_t total;
     size_t trainable_count;      /* parameters */
