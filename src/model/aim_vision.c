@@ -6,21 +6,24 @@
 /* [B*T,S,W] <-> [B,T,S,W] <-> [B,S,T,W] views and permutes. */
 static Tensor as4(Tensor t, int64_t a, int64_t b, int64_t c, int64_t d) { return tensor_reshape(t, 4, a, b, c, d); }
 
+/* What a block keeps for its backward: the CLIP weights are frozen, so only what the input
+ * gradient and the adapters' weight gradients need (layers.h); the block input only when the
+ * backward recomputes the block from it. */
 static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c, int64_t batch, int64_t frames,
-                                 int64_t bottleneck) {
+                                 int64_t bottleneck, int keep_input) {
     int64_t BT = batch * frames, S = clip_vision_tokens(c), W = c->vision_width;
-    b->x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
+    memset(&b->x_in, 0, sizeof b->x_in);
+    if (keep_input) b->x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
     b->xt = arena_tensor(a, "aim.temporal_in", 3, batch * S, frames, W, 0);
-    attn_acts_alloc(a, &b->attn_t, batch * S, frames, W, c->vision_heads);
+    attn_acts_alloc(a, &b->attn_t, batch * S, frames, W, c->vision_heads, 0);
     b->at_out = arena_tensor(a, "aim.temporal_attn_out", 3, batch * S, frames, W, 0);
     b->x_a = arena_tensor(a, "aim.after_temporal", 3, BT, S, W, 0);
-    attn_acts_alloc(a, &b->attn_s, BT, S, W, c->vision_heads);
+    attn_acts_alloc(a, &b->attn_s, BT, S, W, c->vision_heads, 0);
     b->as_out = arena_tensor(a, "aim.spatial_attn_out", 3, BT, S, W, 0);
     b->x_b = arena_tensor(a, "aim.after_spatial", 3, BT, S, W, 0);
-    mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W);
+    mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W, 0, 1); /* ln_out: the MLP adapter's input */
     if (bottleneck > 0) {
         adapter_acts_alloc(a, &b->ad_t, batch * S * frames, bottleneck);
-        b->ta = arena_tensor(a, "aim.temporal_adapter_out", 3, batch * S, frames, W, 0);
         adapter_acts_alloc(a, &b->ad_s, BT * S, bottleneck);
         adapter_acts_alloc(a, &b->ad_m, BT * S, bottleneck);
     }
@@ -50,13 +53,14 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
     if (recompute) {
         /* one set of block activations serves every block; each block keeps only its input,
          * from which the backward recomputes the rest */
-        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, bottleneck);
+        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, bottleneck, 1);
         for (int l = 1; l < c->vision_layers; l++) {
             acts->blocks[l] = acts->blocks[0];
             acts->blocks[l].x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
         }
     } else {
-        for (int l = 0; l < c->vision_layers; l++) block_acts_alloc_aim(a, &acts->blocks[l], c, batch, frames, bottleneck);
+        for (int l = 0; l < c->vision_layers; l++)
+            block_acts_alloc_aim(a, &acts->blocks[l], c, batch, frames, bottleneck, 0);
     }
     acts->cls_rows = arena_tensor_typed(a, "aim.cls_rows", DT_I32, 1, BT, 0, 0, 0);
     acts->cls = arena_tensor(a, "aim.cls", 2, BT, W, 0, 0);
@@ -80,24 +84,30 @@ static void block_forward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *
     size_t mark = scratch->used;
     Tensor t1 = arena_tensor(scratch, "aim.fwd_tmp1", 3, B * T, S, W, 0);
     Tensor t2 = arena_tensor(scratch, "aim.fwd_tmp2", 3, B * T, S, W, 0);
-    ops_copy(ops, b->x_in, x);
+    /* the block input: x itself (x changes only at the end), or the kept copy recompute starts from */
+    Tensor x_in = x;
+    if (b->x_in.data) {
+        ops_copy(ops, b->x_in, x);
+        x_in = b->x_in;
+    }
     /* temporal: frames of one token form a sequence */
-    op_permute_0213(ops, as4(b->xt, B, S, T, W), as4(b->x_in, B, T, S, W));
-    attn_forward(ops, L, &b->attn_t, b->xt, b->at_out, c->vision_heads, 0);
+    op_permute_0213(ops, as4(b->xt, B, S, T, W), as4(x_in, B, T, S, W));
+    attn_forward(ops, L, &b->attn_t, b->xt, b->at_out, c->vision_heads, 0, scratch);
     if (p) {
-        adapter_forward(ops, &p->temporal, &b->ad_t, b->at_out, b->ta, 0, 1.0f);
-        op_permute_0213(ops, as4(t1, B, T, S, W), as4(b->ta, B, S, T, W));
-        op_add(ops, b->x_a, b->x_in, t1);
+        Tensor ta = tensor_reshape(t2, 3, B * S, T, W, 0); /* the T adapter's output, [B*S,T,W]: t2 is free here */
+        adapter_forward(ops, &p->temporal, &b->ad_t, b->at_out, ta, 0, 1.0f);
+        op_permute_0213(ops, as4(t1, B, T, S, W), as4(ta, B, S, T, W));
+        op_add(ops, b->x_a, x_in, t1);
     } else {
-        ops_copy(ops, b->x_a, b->x_in); /* without adapters the temporal branch contributes nothing */
+        ops_copy(ops, b->x_a, x_in); /* without adapters the temporal branch contributes nothing */
     }
     /* spatial */
-    attn_forward(ops, L, &b->attn_s, b->x_a, b->as_out, c->vision_heads, 0);
+    attn_forward(ops, L, &b->attn_s, b->x_a, b->as_out, c->vision_heads, 0, scratch);
     if (p) adapter_forward(ops, &p->spatial, &b->ad_s, b->as_out, t1, 1, 1.0f);
     else ops_copy(ops, t1, b->as_out);
     op_add(ops, b->x_b, b->x_a, t1);
     /* MLP with the parallel adapter */
-    mlp_forward(ops, L, &b->mlp, b->x_b, t1, act);
+    mlp_forward(ops, L, &b->mlp, b->x_b, t1, act, scratch);
     op_add(ops, x, b->x_b, t1);
     if (p) {
         adapter_forward(ops, &p->mlp, &b->ad_m, b->mlp.ln_out, t2, 0, mlp_scale);

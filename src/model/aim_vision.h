@@ -21,12 +21,11 @@ typedef struct AimBlockParams {
 } AimBlockParams;
 
 typedef struct AimBlockActs {
-    Tensor x_in;            /* [B*T,S,W] block input */
+    Tensor x_in;            /* [B*T,S,W] block input (kept only for recompute; else data NULL) */
     Tensor xt;              /* [B*S,T,W] input in the temporal layout */
     AttnActs attn_t;        /* temporal attention (sequence T) */
     Tensor at_out;          /* [B*S,T,W] temporal attention output = T adapter input */
     AdapterActs ad_t;
-    Tensor ta;              /* [B*S,T,W] T adapter output */
     Tensor x_a;             /* [B*T,S,W] after the temporal residual */
     AttnActs attn_s;        /* spatial attention (sequence S) */
     Tensor as_out;          /* [B*T,S,W] = S adapter input */

@@ -77,25 +77,50 @@ void images_upload(Ops *ops, const ImageInput *in, Tensor staging, Tensor images
 
 /* ---- attention ---------------------------------------------------------------- */
 
-void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads) {
+/* A tensor of the arena's dtype with its shape and no data: a transient activation's
+ * description (its data is taken from scratch while the forward needs it). */
+static Tensor shape_only(const Arena *a, const char *name, int64_t d0, int64_t d1, int64_t d2) {
+    Tensor t = tensor_make(NULL, a->dtype, 3, d0, d1, d2);
+    t.name = name;
+    return t;
+}
+
+/* An activation the forward writes: kept (the arena's), or transient (scratch, until mark). */
+static Tensor forward_buffer(Tensor kept, int transient, Arena *scratch) {
+    return transient ? scratch_like(scratch, kept.name, kept) : kept;
+}
+
+void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads,
+                     int keep_weight_inputs) {
+    acts->transient = !keep_weight_inputs;
     acts->ln_mean = arena_stats(a, "attn.ln_mean", batch * seq);
     acts->ln_rstd = arena_stats(a, "attn.ln_rstd", batch * seq);
-    acts->ln_out = arena_tensor(a, "attn.ln_out", 3, batch, seq, width, 0);
+    acts->ln_out = keep_weight_inputs ? arena_tensor(a, "attn.ln_out", 3, batch, seq, width, 0)
+                                      : shape_only(a, "attn.ln_out", batch, seq, width);
     acts->qkv = arena_tensor(a, "attn.qkv", 3, batch, seq, 3 * width, 0);
     size_t saved = op_attention_saved_bytes(a->ops, batch, seq, heads);
     acts->probs = arena_tensor_typed(a, "attn.saved", DT_U8, 1, (int64_t)saved, 0, 0, 0);
-    acts->att = arena_tensor(a, "attn.heads_out", 3, batch, seq, width, 0);
+    acts->att = keep_weight_inputs ? arena_tensor(a, "attn.heads_out", 3, batch, seq, width, 0)
+                                   : shape_only(a, "attn.heads_out", batch, seq, width);
 }
 
-void attn_forward(Ops *ops, const ClipLayer *p, AttnActs *acts, Tensor x, Tensor y, int heads, int causal) {
-    op_layernorm(ops, acts->ln_out, acts->ln_mean, acts->ln_rstd, x, p->ln1_g, p->ln1_b, 1e-5f);
-    op_linear(ops, acts->qkv, acts->ln_out, p->qkv_w, bias(&p->qkv_b));
-    op_attention(ops, acts->att, acts->probs, acts->qkv, heads, causal);
-    op_linear(ops, y, acts->att, p->out_w, bias(&p->out_b));
+void attn_forward(Ops *ops, const ClipLayer *p, AttnActs *acts, Tensor x, Tensor y, int heads, int causal,
+                  Arena *scratch) {
+    size_t mark = scratch->used;
+    Tensor ln_out = forward_buffer(acts->ln_out, acts->transient, scratch);
+    Tensor att = forward_buffer(acts->att, acts->transient, scratch);
+    op_layernorm(ops, ln_out, acts->ln_mean, acts->ln_rstd, x, p->ln1_g, p->ln1_b, 1e-5f);
+    op_linear(ops, acts->qkv, ln_out, p->qkv_w, bias(&p->qkv_b));
+    op_attention(ops, att, acts->probs, acts->qkv, heads, causal);
+    op_linear(ops, y, att, p->out_w, bias(&p->out_b));
+    scratch->used = mark;
 }
 
 void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnActs *acts, Tensor x, Tensor dy,
                    Tensor dx, int accumulate, int heads, int causal, Arena *scratch) {
+    CHECK(!acts->transient || (!g->qkv_w.data && !g->out_w.data),
+          "attention backward: weight gradients asked of a sublayer that did not keep their inputs (%s)",
+          acts->att.name);
     size_t mark = scratch->used;
     Tensor datt = scratch_like(scratch, "attn.d_heads_out", acts->att);
     Tensor dqkv = scratch_like(scratch, "attn.d_qkv", acts->qkv);
@@ -109,23 +134,34 @@ void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnA
 
 /* ---- MLP ------------------------------------------------------------------------ */
 
-void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden) {
+void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden,
+                    int keep_weight_inputs, int keep_ln_out) {
+    acts->transient_ln_out = !keep_weight_inputs && !keep_ln_out;
+    acts->transient_act = !keep_weight_inputs;
     acts->ln_mean = arena_stats(a, "mlp.ln_mean", batch * seq);
     acts->ln_rstd = arena_stats(a, "mlp.ln_rstd", batch * seq);
-    acts->ln_out = arena_tensor(a, "mlp.ln_out", 3, batch, seq, width, 0);
+    acts->ln_out = acts->transient_ln_out ? shape_only(a, "mlp.ln_out", batch, seq, width)
+                                          : arena_tensor(a, "mlp.ln_out", 3, batch, seq, width, 0);
     acts->pre = arena_tensor(a, "mlp.fc1_out", 3, batch, seq, hidden, 0);
-    acts->act = arena_tensor(a, "mlp.act_out", 3, batch, seq, hidden, 0);
+    acts->act = acts->transient_act ? shape_only(a, "mlp.act_out", batch, seq, hidden)
+                                    : arena_tensor(a, "mlp.act_out", 3, batch, seq, hidden, 0);
 }
 
-void mlp_forward(Ops *ops, const ClipLayer *p, MlpActs *acts, Tensor x, Tensor y, Activation act) {
-    op_layernorm(ops, acts->ln_out, acts->ln_mean, acts->ln_rstd, x, p->ln2_g, p->ln2_b, 1e-5f);
-    op_linear(ops, acts->pre, acts->ln_out, p->fc1_w, bias(&p->fc1_b));
-    op_activation(ops, act, acts->act, acts->pre);
-    op_linear(ops, y, acts->act, p->fc2_w, bias(&p->fc2_b));
+void mlp_forward(Ops *ops, const ClipLayer *p, MlpActs *acts, Tensor x, Tensor y, Activation act, Arena *scratch) {
+    size_t mark = scratch->used;
+    Tensor ln_out = forward_buffer(acts->ln_out, acts->transient_ln_out, scratch);
+    Tensor hidden = forward_buffer(acts->act, acts->transient_act, scratch);
+    op_layernorm(ops, ln_out, acts->ln_mean, acts->ln_rstd, x, p->ln2_g, p->ln2_b, 1e-5f);
+    op_linear(ops, acts->pre, ln_out, p->fc1_w, bias(&p->fc1_b));
+    op_activation(ops, act, hidden, acts->pre);
+    op_linear(ops, y, hidden, p->fc2_w, bias(&p->fc2_b));
+    scratch->used = mark;
 }
 
 void mlp_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const MlpActs *acts, Tensor x, Tensor dy,
                   Tensor dx, int accumulate, Activation act, Tensor extra_dln, Arena *scratch) {
+    CHECK((!acts->transient_act || !g->fc2_w.data) && (!acts->transient_ln_out || !g->fc1_w.data),
+          "MLP backward: weight gradients asked of a sublayer that did not keep their inputs (%s)", acts->act.name);
     size_t mark = scratch->used;
     Tensor dh = scratch_like(scratch, "mlp.d_hidden", acts->act);
     Tensor dln = scratch_like(scratch, "mlp.d_ln_out", acts->ln_out);
@@ -179,11 +215,12 @@ void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, 
 
 /* ---- block ------------------------------------------------------------------------ */
 
-void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int heads) {
+void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int heads,
+                      int keep_weight_inputs) {
     acts->x_in = arena_tensor(a, "block.x_in", 3, batch, seq, width, 0);
     acts->x_mid = arena_tensor(a, "block.x_mid", 3, batch, seq, width, 0);
-    attn_acts_alloc(a, &acts->attn, batch, seq, width, heads);
-    mlp_acts_alloc(a, &acts->mlp, batch, seq, width, hidden);
+    attn_acts_alloc(a, &acts->attn, batch, seq, width, heads, keep_weight_inputs);
+    mlp_acts_alloc(a, &acts->mlp, batch, seq, width, hidden, keep_weight_inputs, 0);
 }
 
 void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int heads, int causal, Activation act,
@@ -191,9 +228,9 @@ void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int 
     size_t mark = scratch->used;
     Tensor y = scratch_like(scratch, "block.sublayer_out", x);
     ops_copy(ops, acts->x_in, x);
-    attn_forward(ops, p, &acts->attn, acts->x_in, y, heads, causal);
+    attn_forward(ops, p, &acts->attn, acts->x_in, y, heads, causal, scratch);
     op_add(ops, acts->x_mid, acts->x_in, y);
-    mlp_forward(ops, p, &acts->mlp, acts->x_mid, y, act);
+    mlp_forward(ops, p, &acts->mlp, acts->x_mid, y, act, scratch);
     op_add(ops, x, acts->x_mid, y);
     scratch->used = mark;
 }

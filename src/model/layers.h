@@ -29,17 +29,27 @@ typedef struct ImageInput {
 void images_upload(Ops *ops, const ImageInput *in, Tensor staging, Tensor images, const void *host);
 
 /* ---- attention sublayer: y = out_proj(MHA(ln_1(x))) -------------------------- */
+/* What the sublayers keep for their backward. The input gradient needs the layer-norm input and
+ * statistics, qkv and the attention's saved state, and the MLP's pre-activation; ln_out, the heads'
+ * output and the MLP's activation output are the inputs of weight GEMMs, needed only when those
+ * weights are trained. Sublayers of frozen weights (FineCLIPER's CLIP, every text tower) keep
+ * them in scratch during the forward only: about a third of a frozen ViT block's activations. */
 typedef struct AttnActs {
     Tensor ln_mean, ln_rstd; /* [B*S] */
-    Tensor ln_out;           /* [B,S,X] */
+    Tensor ln_out;           /* [B,S,X] (data NULL when transient) */
     Tensor qkv;              /* [B,S,3X] */
     Tensor probs;            /* backend-specific saved attention state */
-    Tensor att;              /* [B,S,X] heads concatenated, before out_proj */
+    Tensor att;              /* [B,S,X] heads concatenated, before out_proj (data NULL when transient) */
+    int transient;           /* ln_out and att live in scratch during the forward */
 } AttnActs;
 
-void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads);
-/* p: ln1_g/b, qkv_w/b, out_w/b of a ClipLayer. y is overwritten. */
-void attn_forward(Ops *ops, const ClipLayer *p, AttnActs *acts, Tensor x, Tensor y, int heads, int causal);
+/* keep_weight_inputs: 1 when the sublayer's weights get gradients (ln_out and att are kept). */
+void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads,
+                     int keep_weight_inputs);
+/* p: ln1_g/b, qkv_w/b, out_w/b of a ClipLayer. y is overwritten. Transient tensors come from
+ * scratch (restored on return). */
+void attn_forward(Ops *ops, const ClipLayer *p, AttnActs *acts, Tensor x, Tensor y, int heads, int causal,
+                  Arena *scratch);
 /* dx (= or += with accumulate) from dy; parameter grads into g (ClipLayer of gradient tensors, data NULL = frozen).
  * Temporaries come from scratch (restored on return). */
 void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnActs *acts, Tensor x, Tensor dy,
@@ -47,14 +57,18 @@ void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnA
 
 /* ---- MLP sublayer: y = fc2(act(fc1(ln_2(x)))) --------------------------------------- */
 typedef struct MlpActs {
-    Tensor ln_mean, ln_rstd, ln_out; /* [B*S], [B*S], [B,S,X] */
+    Tensor ln_mean, ln_rstd, ln_out; /* [B*S], [B*S], [B,S,X] (ln_out data NULL when transient) */
     Tensor pre;                      /* [B,S,4X] fc1 output */
-    Tensor act;                      /* [B,S,4X] after the activation */
+    Tensor act;                      /* [B,S,4X] after the activation (data NULL when transient) */
+    int transient_ln_out, transient_act;
 } MlpActs;
 
-/* hidden: the MLP's inner width (4X for CLIP; DFER-CLIP's temporal block uses 2X). */
-void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden);
-void mlp_forward(Ops *ops, const ClipLayer *p, MlpActs *acts, Tensor x, Tensor y, Activation act);
+/* hidden: the MLP's inner width (4X for CLIP; DFER-CLIP's temporal block uses 2X).
+ * keep_weight_inputs as for attention; keep_ln_out keeps ln_out for another consumer
+ * (AIM's MLP adapter reads it in its backward) even when the weights are frozen. */
+void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden,
+                    int keep_weight_inputs, int keep_ln_out);
+void mlp_forward(Ops *ops, const ClipLayer *p, MlpActs *acts, Tensor x, Tensor y, Activation act, Arena *scratch);
 /* extra_dln (data may be NULL): a further gradient w.r.t. ln_2(x) from another consumer of
  * the normalised input (AIM's MLP adapter), added before the layer-norm backward. */
 void mlp_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const MlpActs *acts, Tensor x, Tensor dy,
@@ -84,7 +98,8 @@ typedef struct BlockActs {
     MlpActs mlp;
 } BlockActs;
 
-void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int heads);
+void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int heads,
+                      int keep_weight_inputs);
 /* In place on x [B,S,X]. */
 void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int heads, int causal, Activation act,
                    Arena *scratch);

@@ -23,7 +23,8 @@ void text_tower_acts_alloc(Arena *a, TextTowerActs *acts, const ClipModel *clip,
     acts->eot_rows = arena_tensor_typed(a, "text.eot_rows", DT_I32, 1, n, 0, 0, 0);
     acts->x = arena_tensor(a, "text.x", 3, n, len, T, 0);
     acts->blocks = xcalloc((size_t)layers, sizeof(BlockActs));
-    for (int64_t l = 0; l < layers; l++) block_acts_alloc(a, &acts->blocks[l], n, len, T, 4 * T, c->text_heads);
+    /* the CLIP text weights are frozen (adapters, where there are any, sit after the blocks) */
+    for (int64_t l = 0; l < layers; l++) block_acts_alloc(a, &acts->blocks[l], n, len, T, 4 * T, c->text_heads, 0);
     if (adapter_bottleneck > 0) {
         acts->block_out = xcalloc((size_t)layers, sizeof(Tensor));
         acts->adapters = xcalloc((size_t)layers, sizeof(AdapterActs));

@@ -13,7 +13,7 @@ void vit_params_from_clip(const ClipModel *clip, VitParams *p) {
     p->layers = clip->vis_layers;
 }
 
-void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n, const ImageInput *input) {
+void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n, const ImageInput *input, int trainable) {
     int64_t R = c->image_size, P = c->patch_size, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
     memset(acts, 0, sizeof *acts);
     acts->n = n;
@@ -27,7 +27,8 @@ void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n, con
     acts->pre_rstd = arena_stats(a, "vit.ln_pre_rstd", n * S);
     acts->x = arena_tensor(a, "vit.x", 3, n, S, W, 0);
     acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(BlockActs));
-    for (int l = 0; l < c->vision_layers; l++) block_acts_alloc(a, &acts->blocks[l], n, S, W, 4 * W, c->vision_heads);
+    for (int l = 0; l < c->vision_layers; l++)
+        block_acts_alloc(a, &acts->blocks[l], n, S, W, 4 * W, c->vision_heads, trainable);
     acts->cls_rows = arena_tensor_typed(a, "vit.cls_rows", DT_I32, 1, n, 0, 0, 0);
     acts->cls = arena_tensor(a, "vit.cls", 2, n, W, 0, 0);
     acts->post_mean = arena_stats(a, "vit.ln_post_mean", n);

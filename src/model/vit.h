@@ -31,7 +31,8 @@ typedef struct VitActs {
 /* Views of a ClipModel's vision weights (frozen use, or initial values). */
 void vit_params_from_clip(const ClipModel *clip, VitParams *p);
 /* input: how vit_forward's host images arrive (NULL: normalised reals; ImageInput). */
-void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *cfg, int64_t n, const ImageInput *input);
+/* trainable: the blocks' weights get gradients (they keep their weight GEMMs' inputs; layers.h). */
+void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *cfg, int64_t n, const ImageInput *input, int trainable);
 void vit_acts_free(VitActs *acts);
 /* images_host [N,3,R,R]: normalised reals, or uint8 pixels (acts->input). */
 void vit_forward(Ops *ops, const ClipConfig *cfg, const VitParams *p, VitActs *acts, const void *images_host,

@@ -67,7 +67,7 @@ typedef struct {
 static double block_loss(void *vp) {
     BlockCtx *c = vp;
     arena_reset(&c->acts);
-    block_acts_alloc(&c->acts, &c->ba, c->b, c->s, c->w, 4 * c->w, c->heads);
+    block_acts_alloc(&c->acts, &c->ba, c->b, c->s, c->w, 4 * c->w, c->heads, 1);
     memcpy(c->xwork.data, c->x.data, tensor_bytes(&c->x));
     block_forward(g_ops, &c->p, &c->ba, c->xwork, c->heads, c->causal, ACT_QUICKGELU, &c->scratch);
     return dot(c->xwork, c->r);
