@@ -15,8 +15,7 @@
 #include "ops/ops_impl.h"
 
 typedef struct CountState {
-    Backend as;          /* the backend whose sizes are counted */
-    uint64_t allocations; /* so far: each gets its own fake address */
+    uint64_t allocations; /* so far: each gets its own fake address (ops->backend says whose sizes) */
 } CountState;
 
 /* ops_alloc charges the account (ops.c); nothing is allocated. Each allocation gets its own
@@ -96,7 +95,6 @@ static const OpsVtable count_as_cuda = COUNT_VTABLE(count_saved_cuda);
 Ops *ops_create_counting(Backend as) {
     Ops *ops = xcalloc(1, sizeof *ops);
     CountState *st = xcalloc(1, sizeof *st);
-    st->as = as;
     ops->backend = as;
     ops->vt = as == BACKEND_CUDA ? &count_as_cuda : &count_as_cpu;
     ops->impl = st;

@@ -17,6 +17,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+_default_dtype = torch.get_default_dtype()
+from models_ref import stretch_positions  # noqa: E402 (Long-CLIP's position stretch, written once)
+
+torch.set_default_dtype(_default_dtype)  # models_ref's import makes float64 the default; the peer keeps its own
+
 
 def _math_attention(q, k, v, is_causal=False):
     """softmax(q k^T / sqrt(d) + mask) v: torch < 2.0 has no scaled_dot_product_attention."""
@@ -162,16 +167,6 @@ def aim_video(clip, aim, frames, T, scale):
     return clip.frame_features(x).view(B, T, -1).mean(1)
 
 
-def stretched_positions(pos, keep=20):
-    """Long-CLIP's 4L-60 positions from L (77 -> 248)."""
-    rows = [pos[i] for i in range(keep)]
-    L = pos.shape[0]
-    for i in range(L - keep - 1):
-        for k in range(4):
-            rows.append((1 - k / 4) * pos[keep + i] + (k / 4) * pos[keep + i + 1])
-    for k in range(4):
-        rows.append(pos[L - 1] + (k / 4) * (pos[L - 1] - pos[L - 2]))
-    return torch.stack(rows)
 
 
 class FineCliper(nn.Module):
@@ -199,7 +194,7 @@ class FineCliper(nn.Module):
         if self.high:
             self.desc_adapters = nn.ModuleList(Adapter(Tw, div, skip=True) for _ in clip.txt_blocks)
             self.desc_proj = nn.Linear(E, E)
-            self.register_buffer("desc_pos", stretched_positions(clip.txt_pos.detach()))
+            self.register_buffer("desc_pos", stretch_positions(clip.txt_pos.detach()))
         self.pos_adapters = nn.ModuleList(Adapter(Tw, div, skip=True) for _ in clip.txt_blocks)
         self.use_negative = s.get("len_neg", 0) > 0
         if self.use_negative:

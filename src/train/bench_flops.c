@@ -1,0 +1,131 @@
+/* The model FLOPs of a training step, counted from the architecture (matrix products only,
+ * 2 FLOPs per multiply-add): what `dfer bench` divides by the step time for MFU. Declared in
+ * train/bench.h; tests/bench_cli.sh checks it against an independent recount. */
+#include <string.h>
+
+#include "train/bench.h"
+
+/* ---- model FLOPs ------------------------------------------------------------------------------ */
+
+/* y[n,out] = x[n,in] W^T: forward 2 n in out; the input gradient and the weight gradient one product each when
+ * needed. */
+static void linear(BenchFlops *f, double n, double in, double out, int need_input_grad, int need_weight_grad) {
+    double p = 2.0 * n * in * out;
+    f->forward += p;
+    if (need_input_grad) f->backward_input += p;
+    if (need_weight_grad) f->backward_weight += p;
+}
+
+/* Attention over seqs sequences of len tokens, width = heads x head size: q k^T and p v forward (2 len^2 width
+ * FLOPs each per sequence), dq, dk, dv, dp backward. */
+static void attention(BenchFlops *f, double seqs, double len, double width, int need_grad) {
+    double p = 2.0 * seqs * len * len * width;
+    f->forward += 2 * p;
+    if (need_grad) f->backward_input += 4 * p;
+}
+
+/* An adapter x -> fc2(gelu(fc1 x)), both trainable; fc1's input gradient only when the gradient goes on below. */
+static void adapter(BenchFlops *f, double n, double width, double hidden, int input_grad) {
+    linear(f, n, width, hidden, input_grad, 1);
+    linear(f, n, hidden, width, 1, 1);
+}
+
+/* A pre-LN transformer block's products on seqs x len tokens of width X with MLP width mlp. */
+static void block(BenchFlops *f, double seqs, double len, double X, double mlp, int input_grad, int weight_grad) {
+    double n = seqs * len;
+    linear(f, n, X, 3 * X, input_grad, weight_grad);
+    attention(f, seqs, len, X, input_grad);
+    linear(f, n, X, X, input_grad, weight_grad);
+    linear(f, n, X, mlp, input_grad, weight_grad);
+    linear(f, n, mlp, X, input_grad, weight_grad);
+}
+
+/* FineCLIPER's AIM video encoder on B clips of T frames (aim_vision.h). The trainable temporal embedding enters
+ * before the first block, so the gradient crosses every block; nothing below it (patch embedding) needs one. */
+static void aim_pass(BenchFlops *f, const ClipConfig *c, double B, double T, int adapters, double hidden, int train) {
+    double g = clip_grid(c), S = clip_vision_tokens(c), W = c->vision_width, N = B * T, n = N * S;
+    linear(f, N * g * g, 3.0 * c->patch_size * c->patch_size, W, 0, 0);
+    for (int l = 0; l < c->vision_layers; l++) {
+        if (!adapters) {
+            block(f, N, S, W, 4 * W, train, 0);
+            continue;
+        }
+        /* temporal: the frozen attention over the T frames of each token position, then its adapter */
+        linear(f, n, W, 3 * W, train, 0);
+        attention(f, B * S, T, W, train);
+        linear(f, n, W, W, train, 0);
+        if (train) adapter(f, n, W, hidden, 1);
+        else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
+        /* spatial: the same attention over the S tokens of each frame, then its adapter */
+        linear(f, n, W, 3 * W, train, 0);
+        attention(f, N, S, W, train);
+        linear(f, n, W, W, train, 0);
+        if (train) adapter(f, n, W, hidden, 1);
+        else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
+        /* MLP and the MLP adapter beside it */
+        linear(f, n, W, 4 * W, train, 0);
+        linear(f, n, 4 * W, W, train, 0);
+        if (train) adapter(f, n, W, hidden, 1);
+        else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
+    }
+    linear(f, N, W, c->embed_dim, train, 0); /* visual projection of each frame's class token */
+}
+
+enum { TEXT_FROZEN = 0, TEXT_ADAPTERS = 1, TEXT_INPUT = 2 };
+
+/* A text tower on seqs sequences of len tokens (text_tower.h). TEXT_ADAPTERS: a trainable adapter after every
+ * block; the first block lies below every trainable tensor (no backward), the first adapter's fc1 needs no input
+ * gradient. TEXT_INPUT: frozen blocks, gradient to the input embeddings (DFER-CLIP's contexts). */
+static void text_pass(BenchFlops *f, double seqs, double len, double X, int layers, double E, double hidden, int mode) {
+    for (int l = 0; l < layers; l++) {
+        int grad = mode == TEXT_INPUT || (mode == TEXT_ADAPTERS && l > 0);
+        block(f, seqs, len, X, 4 * X, grad, 0);
+        if (mode == TEXT_ADAPTERS) adapter(f, seqs * len, X, hidden, l > 0);
+    }
+    linear(f, seqs, X, E, mode != TEXT_FROZEN, 0); /* text projection of the pooled rows */
+}
+
+void bench_flops(const BenchShape *s, BenchFlops *f) {
+    memset(f, 0, sizeof *f);
+    const ClipConfig *c = &s->clip;
+    double B = s->batch, T = s->frames, C = s->classes, E = c->embed_dim;
+    if (s->finecliper) {
+        int div = s->bottleneck_divisor;
+        aim_pass(f, c, B, T, s->video_adapters, c->vision_width / div, 1);
+        for (int k = 0; k < s->mid_streams; k++) {
+            aim_pass(f, c, B, T, 1, c->vision_width / div, 1); /* the shared middle-level encoder */
+            linear(f, B, E, E, 1, 1);                          /* the stream's projection */
+        }
+        if (s->high) {
+            text_pass(f, B, s->desc_len, s->desc_width, s->desc_layers, s->desc_embed, s->desc_width / div,
+                      TEXT_ADAPTERS);
+            linear(f, B, s->desc_embed, E, 1, 1); /* projector */
+        }
+        int mode = s->text_adapters ? TEXT_ADAPTERS : TEXT_FROZEN;
+        text_pass(f, C, s->len_pos, c->text_width, c->text_layers, E, c->text_width / div, mode);
+        if (s->use_negative) text_pass(f, C, s->len_neg, c->text_width, c->text_layers, E, c->text_width / div, mode);
+        return;
+    }
+    /* DFER-CLIP: the image encoder (fine-tuned: every weight gets a gradient, the input gradient crosses every
+     * block down to the patch embedding, whose weight gradient is the last product), the temporal transformer
+     * (all trainable; E/64 heads, MLP 2E), the frozen text tower with the contexts at its input */
+    int ft = s->train_image_encoder;
+    double g = clip_grid(c), S = clip_vision_tokens(c), W = c->vision_width, N = B * T;
+    linear(f, N * g * g, 3.0 * c->patch_size * c->patch_size, W, 0, ft);
+    for (int l = 0; l < c->vision_layers; l++) block(f, N, S, W, 4 * W, ft, ft);
+    linear(f, N, W, E, ft, ft);
+    block(f, B, T + 1, E, 2 * E, 1, 1);
+    text_pass(f, C, s->len_text, c->text_width, c->text_layers, E, 0, TEXT_INPUT);
+}
+
+void bench_flops_passes(const BenchShape *s, int batch, int micro_batch, BenchFlops *f) {
+    memset(f, 0, sizeof *f);
+    int mb = micro_batch > 0 && micro_batch < batch ? micro_batch : batch;
+    for (int at = 0; at < batch; at += mb) {
+        BenchShape p = *s;
+        p.batch = batch - at < mb ? batch - at : mb;
+        BenchFlops one;
+        bench_flops(&p, &one);
+        f->forward += one.forward, f->backward_input += one.backward_input, f->backward_weight += one.backward_weight;
+    }
+}
