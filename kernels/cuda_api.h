@@ -12,6 +12,9 @@ int dfer_cuda_device_count(void);
 /* "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)". */
 int dfer_cuda_describe(int device, char *buf, int len);
 void dfer_cuda_select(int device);
+int dfer_cuda_current(void);
+/* The SM architectures this build has code for ("80,89,90"). */
+const char *dfer_cuda_build_archs(void);
 
 /* NCCL communicator of an MPI communicator's ranks (one GPU per rank): rank 0
  * makes the unique id, MPI broadcasts it, every rank joins. comm_out is an
@@ -19,6 +22,8 @@ void dfer_cuda_select(int device);
 struct Err;
 int dfer_nccl_comm_create(void *mpi_comm /* MPI_Comm* */, int rank, int size, void **comm_out, struct Err *err);
 void dfer_nccl_comm_destroy(void *comm);
+/* "2.27.3": the NCCL library loaded at run time. */
+const char *dfer_nccl_version(void);
 /* In-place sum (or average) of count elements of dtype (a core/tensor.h DType) on the current stream. */
 void dfer_nccl_allreduce(void *comm, void *buf, size_t count, int dtype, int average);
 void dfer_nccl_allgather(void *comm, void *out, const void *in, size_t count, int dtype);

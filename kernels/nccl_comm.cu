@@ -36,6 +36,15 @@ extern "C" int dfer_nccl_comm_create(void *mpi_comm, int rank, int size, void **
     return 0;
 }
 
+extern "C" const char *dfer_nccl_version(void) {
+    static char text[32];
+    int v = 0;
+    NCCL_CHECK(ncclGetVersion(&v));
+    // NCCL >= 2.9 encodes major*10000 + minor*100 + patch
+    snprintf(text, sizeof text, "%d.%d.%d", v / 10000, (v / 100) % 100, v % 100);
+    return text;
+}
+
 extern "C" void dfer_nccl_comm_destroy(void *comm) { NCCL_CHECK(ncclCommDestroy((ncclComm_t)comm)); }
 
 // The ops context computes on its own non-blocking stream, which does not order itself

@@ -70,6 +70,12 @@ static int setup_backend(Group *g, CollBackend backend, Err *err) {
     if (backend == COLL_MPI) return 0;
 #ifdef DFER_WITH_CUDA
     if (dfer_nccl_comm_create(&g->comm, g->rank, g->size, &g->nccl, err) != 0) return -1;
+    if (g->rank == 0) {
+        char gpu[256];
+        dfer_cuda_describe(dfer_cuda_current(), gpu, sizeof gpu);
+        log_info("collectives: NCCL %s, a group of %d rank%s (rank 0 on %s)", dfer_nccl_version(), g->size,
+                 g->size == 1 ? "" : "s", gpu);
+    }
     return 0;
 #else
     return err_set(err, "NCCL collectives need a CUDA build of dfer");

@@ -4,12 +4,21 @@
 #
 # test_cuda_ops (tests/unit/test_cuda_ops.c) is added by the unit-test glob in
 # tests/CMakeLists.txt, which includes this file after it: only its properties are set here.
-# A future GPU test (e.g. the whole-step parity of FineCLIPER and DFER-CLIP, CUDA against the
-# CPU backend in mixed precision) adds itself with add_test and appends its name to
-# DFER_GPU_TESTS; its command must not depend on this machine's paths beyond
+# test_cuda_step (whole training steps against the CPU backend) comes from the same glob;
+# train_cuda (tests/train_cuda.sh: `dfer train` on the GPU against the CPU, NCCL for one rank,
+# resume) is added here. A GPU test's command must not depend on this machine's paths beyond
 # ${CMAKE_BINARY_DIR}, ${CMAKE_SOURCE_DIR} and ${DFER_SHARED_DIR}, which scripts/gpu_bundle
 # rewrites for the device.
-set(DFER_GPU_TESTS test_cuda_ops test_cuda_step)
+add_test(NAME train_cuda
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_cuda.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${CMAKE_SOURCE_DIR}
+                 ${DFER_SHARED_DIR})
+set_tests_properties(train_cuda PROPERTIES TIMEOUT 600)
+# The same script with the CPU standing in for the GPU, so CI keeps its harness honest.
+add_test(NAME train_cuda_harness
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_cuda.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${CMAKE_SOURCE_DIR}
+                 ${DFER_SHARED_DIR} --self-test)
+set_tests_properties(train_cuda_harness PROPERTIES TIMEOUT 900)
+set(DFER_GPU_TESTS test_cuda_ops test_cuda_step train_cuda)
 
 foreach(t ${DFER_GPU_TESTS})
   set_property(TEST ${t} APPEND PROPERTY LABELS gpu)

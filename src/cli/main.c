@@ -7,6 +7,9 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "core/version.h"
+#ifdef DFER_WITH_CUDA
+#include "kernels/cuda_api.h"
+#endif
 
 
 typedef struct Command {
@@ -21,7 +24,7 @@ static const Command k_commands[] = {
     {"info", cmd_info, "architecture, parameter counts and dtypes of a checkpoint"},
     {"convert", cmd_convert, "convert a CLIP checkpoint (.pt, safetensors) to Hugging Face safetensors"},
     {"init", cmd_init, "write a randomly initialised CLIP (for tests and the demo)"},
-    {"train", cmd_train, "train FineCLIPER or DFER-CLIP on one dataset split (CPU; data-parallel under mpirun)"},
+    {"train", cmd_train, "train FineCLIPER or DFER-CLIP on one dataset split (CPU or GPU; data-parallel under mpirun)"},
     {"eval", cmd_eval, "evaluate a trained run on a test split"},
     {"predict", cmd_predict, "a trained run on a video: per-window and clip-level class probabilities, annotated copy"},
     {"export", cmd_export, "a CLIP checkpoint with the image encoder a DFER-CLIP run fine-tuned"},
@@ -62,6 +65,21 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     return 2;
 }
 
+/* What `dfer --version` says about the GPU: the build's architectures and the devices found. */
+static void print_cuda_status(void) {
+#ifdef DFER_WITH_CUDA
+    int n = dfer_cuda_device_count();
+    printf("CUDA: built for compute capabilities %s; %d GPU%s found\n", dfer_cuda_build_archs(), n, n == 1 ? "" : "s");
+    for (int i = 0; i < n; i++) {
+        char desc[256];
+        dfer_cuda_describe(i, desc, sizeof desc);
+        printf("  GPU %d: %s\n", i, desc);
+    }
+#else
+    printf("CUDA: not built (no nvcc or NCCL at configure time): CPU only\n");
+#endif
+}
+
 int cli_is_help(const char *a) { return !strcmp(a, "-h") || !strcmp(a, "--help"); }
 
 int main(int argc, char **argv) {
@@ -72,6 +90,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("dfer 0.1 (commit %s)\n", dfer_git_commit);
+        print_cuda_status();
         return 0;
     }
     for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
