@@ -127,6 +127,15 @@ int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, 
     return 0;
 }
 
+int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, int batch_per_rank, JobModel *jm,
+                         MemoryPlan *plan_out, Err *err) {
+    Config pass = *cfg;
+    pass.batch = batch_per_rank > 0 ? batch_per_rank : 1;
+    /* a micro-batch of the training batch that does not divide this one: the planner picks */
+    if (pass.micro_batch > 0 && pass.batch % pass.micro_batch) pass.micro_batch = 0;
+    return plan_apply(&pass, num_classes, arch, 1, jm, plan_out, err);
+}
+
 void plan_print(const MemoryPlan *p, FILE *out) {
     fprintf(out, "memory plan (%s, %s weights and activations)\n", p->backend == BACKEND_CUDA ? "CUDA" : "CPU",
             dtype_name(p->dtype));

@@ -69,6 +69,13 @@ int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int re
 struct JobModel;
 int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, struct JobModel *jm,
                MemoryPlan *plan_out, Err *err);
+/* The same for evaluation and prediction passes of `batch_per_rank` clips (`dfer eval`, `dfer
+ * predict`): the plan of a step of that many clips on one rank, so a pass stays under
+ * train.gpu_mem on CUDA whatever the evaluation batch (conservative: it charges gradients and
+ * optimiser state a pass without training does not need). A no-op on the CPU. `arch` as in
+ * plan_memory. */
+int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, int batch_per_rank,
+                         struct JobModel *jm, MemoryPlan *plan_out, Err *err);
 /* A human-readable account of the plan (GiB per part, the choice and why). */
 void plan_print(const MemoryPlan *p, FILE *out);
 

@@ -15,6 +15,7 @@
 #include "text/descriptions.h"
 #include "text/verbalize.h"
 #include "train/job_model.h"
+#include "train/plan.h"
 
 void predict_options_default(PredictOptions *o) {
     memset(o, 0, sizeof *o);
@@ -222,6 +223,16 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
     snprintf(floats.uint8_frames, sizeof floats.uint8_frames, "off");
     if (job_model_load_run(o->run_dir, &floats, r->num_classes, descs, o->best, &jm, NULL, 0, err) != 0) return -1;
     int T = cfg->frames, B = o->batch > 0 ? o->batch : 1;
+    if (B > 64) B = 64;
+    /* on CUDA, windows go through in micro-batches that fit train.gpu_mem */
+    MemoryPlan plan;
+    if (plan_apply_inference(&floats, r->num_classes, NULL, B, &jm, &plan, err) != 0) {
+        job_model_free(&jm);
+        return -1;
+    }
+    if (!o->quiet && plan.micro_batch && plan.micro_batch < B)
+        fprintf(stderr, "predict: memory plan: %d windows per pass (%.2f of %.2f GiB)\n", plan.micro_batch,
+                (double)plan.total / (1u << 30), (double)plan.cap / (1u << 30));
     if (!o->quiet)
         fprintf(stderr, "predict: %s (%s%s%s), %d frames per window at %d px, %d window%s with a face\n", r->params,
                 r->method, strcmp(r->method, "finecliper") ? "" : " ", strcmp(r->method, "finecliper") ? "" : r->variant,
@@ -231,7 +242,6 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
         for (int t = 0; r->windows[w].face && t < T; t++) want[samples[(size_t)w * T + t]] = 1;
     ImageU8 *crops = xcalloc((size_t)r->v.frames, sizeof *crops);
     int rc = r->windows_with_face ? face_video_crops(r->video, &r->v, want, jm.image_size, crops, err) : 0;
-    if (B > 64) B = 64;
     Inputs in;
     inputs_init(&in, &jm, cfg, B);
     void *logits = xmalloc((size_t)B * r->num_classes * sizeof(double));

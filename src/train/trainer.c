@@ -326,6 +326,13 @@ static void log_stopped(const char *out_dir, const Position *pos) {
              stop_requested(), pos->epoch + 1, pos->step, out_dir);
 }
 
+static void log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass) {
+    if (g->rank == 0 && p->micro_batch)
+        log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips per %s%s",
+                 (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation,
+                 p->accumulation > 1 ? "es" : "", p->micro_batch, pass, p->recompute ? ", block recompute" : "");
+}
+
 /* The micro-batch and recompute of the job (plan_apply), and the plan in the log. */
 static int choose_micro_batch(const Config *cfg, int classes, Group *g, JobModel *jm, Err *err) {
     MemoryPlan p;
@@ -333,10 +340,7 @@ static int choose_micro_batch(const Config *cfg, int classes, Group *g, JobModel
         job_model_free(jm);
         return -1;
     }
-    if (g->rank == 0 && p.micro_batch)
-        log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips per step%s",
-                 (double)p.total / (1u << 30), (double)p.cap / (1u << 30), p.accumulation,
-                 p.accumulation > 1 ? "es" : "", p.micro_batch, p.recompute ? ", block recompute" : "");
+    log_memory_plan(&p, g, "step");
     return 0;
 }
 
@@ -586,6 +590,11 @@ int eval_run(const char *run_dir, const char *eval_dataset, const char *eval_roo
     Loader *el = NULL;
     char landmarks[CFG_STR + 64];
     LoaderConfig ec = run_loader_config(&cfg, &jm, g, 0, landmarks, sizeof landmarks);
+    /* on CUDA, evaluation batches in micro-batches that fit train.gpu_mem */
+    MemoryPlan plan;
+    if (plan_apply_inference(&cfg, test.num_classes, NULL, (ec.global_batch + g->size - 1) / g->size, &jm, &plan, err) != 0)
+        goto out;
+    log_memory_plan(&plan, g, "evaluation batch");
     if (job_model_check_dataset(&jm, &test, err) != 0) goto out;
     if (loader_create(&test, &ec, &el, err) != 0) goto out;
     Confusion cm;

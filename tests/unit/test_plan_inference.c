@@ -1,0 +1,94 @@
+/* plan_apply_inference: `dfer eval` and `dfer predict` on CUDA pass their batches through the
+ * model in micro-batches that the planner sizes for train.gpu_mem. Checked without a GPU on a
+ * model built on the counting context as the CUDA backend (what the planner itself uses): B/16
+ * FineCLIPER (low) at 16 frames, an evaluation batch of 64 clips on one rank.
+ *  - a cap that holds the whole batch: one pass of 64;
+ *  - a tight cap: a smaller micro-batch whose plan fits the cap, and the model takes it;
+ *  - a cap under one clip: refused, naming train.gpu_mem;
+ *  - train.micro_batch that does not divide the evaluation batch: the planner chooses instead;
+ *  - on the CPU backend: nothing changes (the whole batch at once). */
+#include <string.h>
+
+#include "testlib.h"
+#include "train/config.h"
+#include "train/job_model.h"
+#include "train/plan.h"
+
+static void base_config(Config *c) {
+    config_defaults(c);
+    snprintf(c->vocab, sizeof c->vocab, "%s/clip/bpe_simple_vocab_16e6.txt.gz", test_shared_dir());
+    c->frames = 16;
+    c->batch = 32;
+}
+
+/* The plan for an evaluation batch of `batch` clips under `gpu_mem` GiB; the model's micro-batch after. */
+static int plan(Config *c, Backend as, int batch, MemoryPlan *p, int *model_micro_batch, Err *err) {
+    JobModel m;
+    EXPECT(job_model_create_counting(c, 7, as, "b16", &m, err) == 0, "counting model: %s", err->msg);
+    int rc = plan_apply_inference(c, 7, "b16", batch, &m, p, err);
+    *model_micro_batch = m.micro_batch;
+    job_model_free(&m);
+    return rc;
+}
+
+static void test_micro_batches_follow_the_cap(void) {
+    Config c;
+    base_config(&c);
+    MemoryPlan p;
+    Err err;
+    int mb;
+    c.gpu_mem = 200;
+    EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0, "%s", err.msg);
+    EXPECT(p.fits && p.micro_batch == 64 && mb == 64, "200 GiB: one pass of 64 (plan %d, model %d)", p.micro_batch, mb);
+    size_t per_clip = p.activations_per_clip;
+
+    c.gpu_mem = 8;
+    EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0, "%s", err.msg);
+    EXPECT(p.fits && p.total <= p.cap, "8 GiB: the plan fits (%.2f of %.2f GiB)", p.total / 1073741824.0,
+           p.cap / 1073741824.0);
+    EXPECT(p.micro_batch > 0 && p.micro_batch < 64 && 64 % p.micro_batch == 0 && mb == p.micro_batch,
+           "8 GiB: a micro-batch dividing 64, taken by the model (plan %d, model %d)", p.micro_batch, mb);
+    /* and the next larger divisor would not have fitted (or recompute made this one fit) */
+    int next = p.micro_batch * 2;
+    EXPECT(p.recompute || p.total - p.activations + (size_t)next * per_clip > p.cap,
+           "8 GiB: %d clips per pass would have fitted too", next);
+    printf("B/16 FineCLIPER low, 16 frames, evaluation batch 64: 200 GiB -> 64 per pass; 8 GiB -> %d per pass "
+           "(%.2f GiB%s)\n", p.micro_batch, p.total / 1073741824.0, p.recompute ? ", block recompute" : "");
+
+    c.gpu_mem = 1.2f;
+    EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) != 0 && strstr(err.msg, "train.gpu_mem"),
+           "1.2 GiB: refused naming train.gpu_mem (%s)", err.msg);
+}
+
+static void test_training_micro_batch_that_does_not_divide(void) {
+    Config c;
+    base_config(&c);
+    c.gpu_mem = 8;
+    c.micro_batch = 5; /* a training setting; 64 is not a multiple of 5 */
+    MemoryPlan p;
+    Err err;
+    int mb;
+    EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0, "%s", err.msg);
+    EXPECT(p.micro_batch > 0 && 64 % p.micro_batch == 0 && mb == p.micro_batch && p.fits,
+           "train.micro_batch 5: the planner chose %d per pass instead", p.micro_batch);
+    c.micro_batch = 4; /* divides: kept as the user set it */
+    EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0 && mb == 4, "train.micro_batch 4 kept (model %d)", mb);
+}
+
+static void test_cpu_unchanged(void) {
+    Config c;
+    base_config(&c);
+    c.gpu_mem = 1.2f;
+    MemoryPlan p;
+    Err err;
+    int mb;
+    EXPECT(plan(&c, BACKEND_CPU, 64, &p, &mb, &err) == 0, "%s", err.msg);
+    EXPECT(mb == 0 && p.micro_batch == 0, "CPU: no plan, the whole batch (model %d)", mb);
+}
+
+int main(void) {
+    TEST_RUN(test_micro_batches_follow_the_cap);
+    TEST_RUN(test_training_micro_batch_that_does_not_divide);
+    TEST_RUN(test_cpu_unchanged);
+    return test_summary();
+}
