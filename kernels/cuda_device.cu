@@ -29,12 +29,6 @@ extern "C" int dfer_cuda_describe(int device, char *buf, int len) {
     return 0;
 }
 
-extern "C" int dfer_cuda_current(void) {
-    int d = 0;
-    CUDA_CHECK(cudaGetDevice(&d));
-    return d;
-}
-
 extern "C" const char *dfer_cuda_build_archs(void) { return DFER_CUDA_ARCHS; }
 
 extern "C" void dfer_cuda_select(int device) { CUDA_CHECK(cudaSetDevice(device)); }

@@ -8,6 +8,7 @@
 
 #ifdef DFER_WITH_CUDA
 #include "kernels/cuda_api.h"
+#include "kernels/cuda_mem.h"
 #endif
 
 static void abort_hook(int code) {
@@ -72,7 +73,7 @@ static int setup_backend(Group *g, CollBackend backend, Err *err) {
     if (dfer_nccl_comm_create(&g->comm, g->rank, g->size, &g->nccl, err) != 0) return -1;
     if (g->rank == 0) {
         char gpu[256];
-        dfer_cuda_describe(dfer_cuda_current(), gpu, sizeof gpu);
+        dfer_cuda_describe(dfer_cuda_current_device(), gpu, sizeof gpu);
         log_info("collectives: NCCL %s, a group of %d rank%s (rank 0 on %s)", dfer_nccl_version(), g->size,
                  g->size == 1 ? "" : "s", gpu);
     }
