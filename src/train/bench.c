@@ -207,304 +207,335 @@ static void *random_bytes(size_t n, Rng *r) {
 
 static cJSON *num_or_null(double v, int ok) { return ok ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
-cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
-    char arch[64], vocab_buf[4096], desc[160];
-    normalise_arch(o->arch, arch, sizeof arch);
+/* What a benchmark run is: the backend, the device's name, and the configuration as `dfer train --set`
+ * would resolve it. */
+typedef struct BenchSetup {
+    char arch[64], device_name[256], vocab[4096];
     ClipConfig cc;
-    if (clip_config_preset(arch, &cc, err) != 0) return err_prefix(err, "--arch: "), NULL;
-    int finecliper = !strcmp(o->method, "finecliper");
-    if (!finecliper && strcmp(o->method, "dfer_clip"))
-        return err_set(err, "--method %s: expected finecliper or dfer_clip", o->method), NULL;
+    int finecliper;
+    int b, eval_b, nb; /* per rank: training batch, evaluation batch, the larger */
+    Backend backend;
+    Config cfg;
+} BenchSetup;
+
+static int bench_setup(const BenchOptions *o, const Group *g, BenchSetup *s, Err *err) {
+    memset(s, 0, sizeof *s);
+    normalise_arch(o->arch, s->arch, sizeof s->arch);
+    if (clip_config_preset(s->arch, &s->cc, err) != 0) return err_prefix(err, "--arch: ");
+    s->finecliper = !strcmp(o->method, "finecliper");
+    if (!s->finecliper && strcmp(o->method, "dfer_clip"))
+        return err_set(err, "--method %s: expected finecliper or dfer_clip", o->method);
     if (o->batch < 1 || o->frames < 1 || o->steps < 1 || o->warmup < 0 || o->classes < 2)
-        return err_set(err, "--batch, --frames and --steps must be positive, --warmup non-negative, --classes >= 2"), NULL;
+        return err_set(err, "--batch, --frames and --steps must be positive, --warmup non-negative, --classes >= 2");
     if (o->batch % g->size)
-        return err_set(err, "--batch %d is not a multiple of the %d ranks (it is the global batch)", o->batch, g->size),
-               NULL;
-    int b = o->batch / g->size, eval_b = (o->eval_batch > 0 ? o->eval_batch : o->batch) / g->size;
-    if (eval_b < 1) return err_set(err, "--eval-batch must give each of the %d ranks a clip", g->size), NULL;
+        return err_set(err, "--batch %d is not a multiple of the %d ranks (it is the global batch)", o->batch, g->size);
+    s->b = o->batch / g->size, s->eval_b = (o->eval_batch > 0 ? o->eval_batch : o->batch) / g->size;
+    if (s->eval_b < 1) return err_set(err, "--eval-batch must give each of the %d ranks a clip", g->size);
+    s->nb = s->b > s->eval_b ? s->b : s->eval_b;
 
     /* the device: cuda must exist before anything is built */
-    Backend backend;
-    if (!strcmp(o->device, "cpu")) backend = BACKEND_CPU;
-    else if (!strcmp(o->device, "cuda")) backend = BACKEND_CUDA;
-    else if (!strcmp(o->device, "auto")) backend = ops_default_backend();
-    else return err_set(err, "--device %s: expected cpu, cuda or auto", o->device), NULL;
-    char device_name[256];
-    if (bench_check_device(o->device, err) != 0) return NULL;
-    if (backend == BACKEND_CUDA) {
+    if (!strcmp(o->device, "cpu")) s->backend = BACKEND_CPU;
+    else if (!strcmp(o->device, "cuda")) s->backend = BACKEND_CUDA;
+    else if (!strcmp(o->device, "auto")) s->backend = ops_default_backend();
+    else return err_set(err, "--device %s: expected cpu, cuda or auto", o->device);
+    if (bench_check_device(o->device, err) != 0) return -1;
+    if (s->backend == BACKEND_CUDA) {
 #ifdef DFER_WITH_CUDA
         /* the device the caller selected (train_collectives: one GPU per local rank) */
-        dfer_cuda_describe(dfer_cuda_current_device(), device_name, sizeof device_name);
+        dfer_cuda_describe(dfer_cuda_current_device(), s->device_name, sizeof s->device_name);
         dfer_cuda_mem_reset(); /* the baseline: the CUDA context, before any weight */
 #endif
     } else {
-        cpu_name(device_name, sizeof device_name);
+        cpu_name(s->device_name, sizeof s->device_name);
     }
 
     /* the run configuration, as `dfer train --set` would resolve it */
-    Config cfg;
-    config_defaults(&cfg);
+    Config *cfg = &s->cfg;
+    config_defaults(cfg);
     char set[CFG_STR + 64];
 #define SET(...)                                                                                         \
     do {                                                                                                 \
         snprintf(set, sizeof set, __VA_ARGS__);                                                          \
-        if (config_set(&cfg, set, err) != 0) return NULL;                                                \
+        if (config_set(cfg, set, err) != 0) return -1;                                                   \
     } while (0)
     SET("model.method=%s", o->method);
-    if (finecliper) SET("model.variant=%s", o->variant);
+    if (s->finecliper) SET("model.variant=%s", o->variant);
     SET("data.frames=%d", o->frames);
     SET("train.batch=%d", o->batch);
     SET("train.eval_batch=%d", o->eval_batch > 0 ? o->eval_batch : o->batch);
     SET("train.threads=%d", o->threads);
     SET("train.seed=%d", o->seed);
-    SET("train.device=%s", backend == BACKEND_CUDA ? "cuda" : "cpu");
+    SET("train.device=%s", s->backend == BACKEND_CUDA ? "cuda" : "cpu");
     if (o->precision) SET("model.dtype=%s", o->precision);
     for (int i = 0; i < o->n_sets; i++)
-        if (config_set(&cfg, o->sets[i], err) != 0) return err_prefix(err, "--set %s: ", o->sets[i]), NULL;
+        if (config_set(cfg, o->sets[i], err) != 0) return err_prefix(err, "--set %s: ", o->sets[i]);
 #undef SET
-    if (strcmp(cfg.objective, "supervised"))
+    if (strcmp(cfg->objective, "supervised"))
         return err_set(err, "dfer bench times supervised training (train.objective = %s is not benchmarked)",
-                       cfg.objective), NULL;
-    const char *vocab = find_vocab(o, vocab_buf, sizeof vocab_buf);
+                       cfg->objective);
+    const char *vocab = find_vocab(o, s->vocab, sizeof s->vocab);
     if (!vocab)
         return err_set(err, "no CLIP vocabulary (%s): give --vocab, set DFER_VOCAB, or put it in %s/../shared/clip/ "
-                            "or %s/shared/clip/", CLIP_VOCAB_FILE, DFER_SOURCE_DIR, DFER_SOURCE_DIR), NULL;
-    if (strlen(vocab) >= sizeof cfg.vocab) return err_set(err, "vocabulary path too long: %s", vocab), NULL;
-    memcpy(cfg.vocab, vocab, strlen(vocab) + 1);
+                            "or %s/shared/clip/", CLIP_VOCAB_FILE, DFER_SOURCE_DIR, DFER_SOURCE_DIR);
+    if (strlen(vocab) >= sizeof cfg->vocab) return err_set(err, "vocabulary path too long: %s", vocab);
+    memcpy(cfg->vocab, vocab, strlen(vocab) + 1);
+    return 0;
+}
 
-    /* a random CLIP of the preset (dfer init's code), in memory */
-    TensorMap hf;
-    if (clip_init_random(&cc, (uint64_t)o->seed, &hf, err) != 0) return NULL;
-    int rc;
+/* The high level's descriptions: one per clip of the batch, desc_tokens long (SOT, words, EOT). */
+static int bench_descriptions(const BenchOptions *o, int nb, Descriptions **out, Err *err) {
+    int words = o->desc_tokens - 2;
+    if (words < 1) words = 1;
+    char *text = xmalloc((size_t)words * 5 + 1), id[32];
+    text[0] = 0;
+    for (int i = 0; i < words; i++) strcat(text, i ? " face" : "face");
+    Descriptions *descs = xcalloc(1, sizeof *descs);
+    descriptions_init(descs);
+    for (int i = 0; i < nb; i++) {
+        snprintf(id, sizeof id, "bench-%d", i);
+        descriptions_add(descs, id, text, 0);
+    }
+    free(text);
+    snprintf(descs->source, sizeof descs->source, "(dfer bench: %d synthetic descriptions)", nb);
+    if (descriptions_index(descs, err) != 0) {
+        descriptions_free(descs), free(descs);
+        return -1;
+    }
+    *out = descs;
+    return 0;
+}
 
-    /* the high level's descriptions: one per clip of the batch, desc_tokens long (SOT, words, EOT) */
-    Descriptions *descs = NULL;
-    int high = finecliper && strstr(cfg.variant, "high") != NULL;
-    int nb = b > eval_b ? b : eval_b;
-    if (high) {
-        int words = o->desc_tokens - 2;
-        if (words < 1) words = 1;
-        char *text = xmalloc((size_t)words * 5 + 1), id[32];
-        text[0] = 0;
-        for (int i = 0; i < words; i++) strcat(text, i ? " face" : "face");
-        descs = xcalloc(1, sizeof *descs);
-        descriptions_init(descs);
-        for (int i = 0; i < nb; i++) {
-            snprintf(id, sizeof id, "bench-%d", i);
-            descriptions_add(descs, id, text, 0);
-        }
-        free(text);
-        snprintf(descs->source, sizeof descs->source, "(dfer bench: %d synthetic descriptions)", nb);
-        if (descriptions_index(descs, err) != 0) {
-            descriptions_free(descs), free(descs);
-            tmap_free(&hf);
-            return NULL;
-        }
-    }
-    JobModel m;
-    double t_build = time_now();
-    rc = job_model_create_from_map(&cfg, o->classes, descs, &hf, &cc, &m, err);
-    tmap_free(&hf);
-    if (rc != 0) return NULL;
-    t_build = time_now() - t_build;
-    if (ops_backend(m.ops) != backend) {
-        err_set(err, "internal: the model was built on the %s backend although %s was asked",
-                ops_backend(m.ops) == BACKEND_CPU ? "CPU" : "CUDA",
-                backend == BACKEND_CPU ? "the CPU" : "CUDA");
-        job_model_free(&m);
-        return NULL;
-    }
-    /* the micro-batch and recompute, as the trainer chooses them (plan_apply) */
-    MemoryPlan plan;
-    if (plan_apply(&cfg, o->classes, arch, g->size, &m, &plan, err) != 0) {
-        job_model_free(&m);
-        return NULL;
-    }
-    const char *mb_note = cfg.micro_batch > 0           ? "train.micro_batch"
-                          : plan.micro_batch             ? "the memory planner (train.gpu_mem)"
-                                                         : "the whole batch (the CPU takes a rank's share in one pass)";
-    OptimizerConfig oc;
-    job_model_optimizer_config(&cfg, &m, &oc);
-    Optimizer opt;
-    if (optimizer_create(m.params, &oc, &opt, err) != 0) {
-        job_model_free(&m);
-        return NULL;
-    }
+/* The synthetic batch of nb clips, resident in host memory as the loader would hand it over (no data
+ * wait): uint8 pixels with data.uint8_frames (normalised on the device), else reals. */
+typedef struct BenchInputs {
+    JobInputs in;
+    void *frames, *parsing, *landmarks;
+    int32_t *labels;
+    char **ids;
+    int nb;
+} BenchInputs;
 
-    /* the synthetic batch: resident in host memory, as the loader would hand it over (no data wait) */
+static void bench_inputs(const BenchOptions *o, const Group *g, const JobModel *m, const Config *cfg, int nb,
+                         BenchInputs *bi) {
     Rng r;
     rng_init(&r, (uint64_t)o->seed, 0xbe, (uint64_t)g->rank, 0);
-    size_t nvals = (size_t)nb * o->frames * 3 * m.image_size * m.image_size;
-    int normal = job_model_normalise_clip(&m, &cfg);
-    /* as the loader hands them over: uint8 pixels with data.uint8_frames (normalised on the device), else reals */
-    void *frames = m.uint8_frames ? random_bytes(nvals, &r) : random_pixels(nvals, m.f64, normal, &r);
-    void *parsing = !(m.mid_streams & FC_MID_PARSING) ? NULL
-                    : m.uint8_frames                  ? random_bytes(nvals, &r)
-                                                      : random_pixels(nvals, m.f64, 1, &r);
-    void *landmarks = !(m.mid_streams & FC_MID_LANDMARKS) ? NULL
-                      : m.uint8_frames                    ? random_bytes(nvals, &r)
-                                                          : random_pixels(nvals, m.f64, 1, &r);
-    int32_t *labels = xmalloc((size_t)nb * sizeof(int32_t));
-    for (int i = 0; i < nb; i++) labels[i] = (int32_t)rng_int(&r, o->classes);
-    char **ids = xcalloc((size_t)nb, sizeof *ids);
+    size_t nvals = (size_t)nb * o->frames * 3 * m->image_size * m->image_size;
+    int normal = job_model_normalise_clip(m, cfg);
+    bi->nb = nb;
+    bi->frames = m->uint8_frames ? random_bytes(nvals, &r) : random_pixels(nvals, m->f64, normal, &r);
+    bi->parsing = !(m->mid_streams & FC_MID_PARSING) ? NULL
+                  : m->uint8_frames                  ? random_bytes(nvals, &r)
+                                                     : random_pixels(nvals, m->f64, 1, &r);
+    bi->landmarks = !(m->mid_streams & FC_MID_LANDMARKS) ? NULL
+                    : m->uint8_frames                    ? random_bytes(nvals, &r)
+                                                         : random_pixels(nvals, m->f64, 1, &r);
+    bi->labels = xmalloc((size_t)nb * sizeof(int32_t));
+    for (int i = 0; i < nb; i++) bi->labels[i] = (int32_t)rng_int(&r, o->classes);
+    bi->ids = xcalloc((size_t)nb, sizeof *bi->ids);
     for (int i = 0; i < nb; i++) {
-        ids[i] = xmalloc(32);
-        snprintf(ids[i], 32, "bench-%d", i);
+        bi->ids[i] = xmalloc(32);
+        snprintf(bi->ids[i], 32, "bench-%d", i);
     }
-    JobInputs in = {.frames = frames, .parsing = parsing, .landmarks = landmarks, .clip_ids = (const char *const *)ids};
-    Tensor grads = tensor_make(m.params->grads, m.params->dtype, 1, (int64_t)m.params->numel);
-    int hwm_reset = backend == BACKEND_CPU && rss_peak_reset() == 0;
+    bi->in = (JobInputs){.frames = bi->frames, .parsing = bi->parsing, .landmarks = bi->landmarks,
+                         .clip_ids = (const char *const *)bi->ids};
+}
 
-    /* training steps: each phase ends with a device sync, so its time is its own */
+static void bench_inputs_free(BenchInputs *bi) {
+    for (int i = 0; i < bi->nb; i++) free(bi->ids[i]);
+    free(bi->ids), free(bi->labels), free(bi->frames), free(bi->parsing), free(bi->landmarks);
+}
+
+/* Per-step times of the phases (warmup steps first), each phase ended by a device sync so its time is
+ * its own: training (forward+backward, all-reduce, update), forward only, evaluation at its own batch. */
+typedef struct BenchTimes {
+    double *step, *fb, *ar, *up, *fw, *ev;
+    int eval_runs;
+    double loss;
+    int skipped;
+} BenchTimes;
+
+static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, const BenchInputs *bi, int b,
+                       int eval_b, BenchTimes *t) {
     int total = o->warmup + o->steps;
-    double *t_step = xmalloc((size_t)total * sizeof(double)), *t_fb = xmalloc((size_t)total * sizeof(double));
-    double *t_ar = xmalloc((size_t)total * sizeof(double)), *t_up = xmalloc((size_t)total * sizeof(double));
-    double *t_fw = xmalloc((size_t)total * sizeof(double)), *t_ev = xmalloc((size_t)total * sizeof(double));
-    double loss = 0, norm = 0;
-    int skipped = 0;
+    t->step = xmalloc((size_t)total * sizeof(double)), t->fb = xmalloc((size_t)total * sizeof(double));
+    t->ar = xmalloc((size_t)total * sizeof(double)), t->up = xmalloc((size_t)total * sizeof(double));
+    t->fw = xmalloc((size_t)total * sizeof(double)), t->ev = xmalloc((size_t)total * sizeof(double));
+    Tensor grads = tensor_make(m->params->grads, m->params->dtype, 1, (int64_t)m->params->numel);
+    double norm = 0;
+    t->loss = 0, t->skipped = 0, t->eval_runs = 0;
     group_barrier(g);
     for (int k = 0; k < total; k++) {
-        device_sync(m.ops);
+        device_sync(m->ops);
         double t0 = time_now();
-        paramset_zero_grads(m.params);
-        loss = job_model_step(&m, &in, labels, b, 1, 1.0f / (float)o->batch, NULL);
-        device_sync(m.ops);
+        paramset_zero_grads(m->params);
+        t->loss = job_model_step(m, &bi->in, bi->labels, b, 1, 1.0f / (float)o->batch, NULL);
+        device_sync(m->ops);
         double t1 = time_now();
-        mem_sample(m.ops);
+        mem_sample(m->ops);
         group_allreduce(g, grads, 0);
-        device_sync(m.ops);
+        device_sync(m->ops);
         double t2 = time_now();
-        double sum = group_sum_double(g, loss);
-        skipped += isfinite(sum) ? optimizer_step(&opt, 1.0f, &norm) != OPT_STEP_APPLIED : 1;
-        device_sync(m.ops);
+        double sum = group_sum_double(g, t->loss);
+        t->skipped += isfinite(sum) ? optimizer_step(opt, 1.0f, &norm) != OPT_STEP_APPLIED : 1;
+        device_sync(m->ops);
         double t3 = time_now();
-        mem_sample(m.ops);
-        t_step[k] = t3 - t0, t_fb[k] = t1 - t0, t_ar[k] = t2 - t1, t_up[k] = t3 - t2;
+        mem_sample(m->ops);
+        t->step[k] = t3 - t0, t->fb[k] = t1 - t0, t->ar[k] = t2 - t1, t->up[k] = t3 - t2;
     }
     /* the forward alone (labels given, no gradient): the same forward as a training step's, and what evaluation
      * runs per batch */
     for (int k = 0; k < total; k++) {
-        device_sync(m.ops);
+        device_sync(m->ops);
         double t0 = time_now();
-        job_model_step(&m, &in, labels, b, 0, 1.0f, NULL);
-        device_sync(m.ops);
-        t_fw[k] = time_now() - t0;
-        mem_sample(m.ops);
+        job_model_step(m, &bi->in, bi->labels, b, 0, 1.0f, NULL);
+        device_sync(m->ops);
+        t->fw[k] = time_now() - t0;
+        mem_sample(m->ops);
     }
-    /* the lengths of the text sequences the model ran (known after the first step) */
-    BenchShape sh = {.clip = m.clip.cfg, .finecliper = finecliper, .batch = b, .frames = o->frames,
+    /* evaluation at another batch size */
+    if (o->eval && eval_b != b) {
+        for (int k = 0; k < total; k++) {
+            device_sync(m->ops);
+            double t0 = time_now();
+            job_model_step(m, &bi->in, bi->labels, eval_b, 0, 1.0f, NULL);
+            device_sync(m->ops);
+            t->ev[k] = time_now() - t0;
+            mem_sample(m->ops);
+        }
+        t->eval_runs = 1;
+    }
+}
+
+static void bench_times_free(BenchTimes *t) { free(t->step), free(t->fb), free(t->ar), free(t->up), free(t->fw), free(t->ev); }
+
+/* The shapes the FLOP count needs, the text sequence lengths included (known after the first step). */
+static BenchShape bench_shape(const JobModel *m, int finecliper, int b, const BenchOptions *o) {
+    BenchShape sh = {.clip = m->clip.cfg, .finecliper = finecliper, .batch = b, .frames = o->frames,
                      .classes = o->classes};
     if (finecliper) {
-        FineCliper *f = m.impl;
+        const FineCliper *f = m->impl;
         sh.video_adapters = f->cfg.video_adapters, sh.text_adapters = f->cfg.text_adapters;
         sh.use_negative = f->cfg.use_negative, sh.bottleneck_divisor = f->cfg.bottleneck_divisor;
         sh.mid_streams = (f->cfg.mid_streams & FC_MID_PARSING ? 1 : 0) + (f->cfg.mid_streams & FC_MID_LANDMARKS ? 1 : 0);
         sh.high = f->cfg.high;
         sh.len_pos = (int)f->text_pos.len, sh.len_neg = f->cfg.use_negative ? (int)f->text_neg.len : 0;
         if (sh.high) {
-            sh.desc_len = f->cfg.description_length, sh.desc_width = m.desc_clip.cfg.text_width;
-            sh.desc_layers = m.desc_clip.cfg.text_layers, sh.desc_embed = m.desc_clip.cfg.embed_dim;
+            sh.desc_len = f->cfg.description_length, sh.desc_width = m->desc_clip.cfg.text_width;
+            sh.desc_layers = m->desc_clip.cfg.text_layers, sh.desc_embed = m->desc_clip.cfg.embed_dim;
         }
     } else {
-        DferClip *d = m.impl;
+        const DferClip *d = m->impl;
         sh.train_image_encoder = d->cfg.train_image_encoder, sh.len_text = (int)d->text.len;
     }
-    /* evaluation at another batch size */
-    int eval_runs = 0;
-    if (o->eval && eval_b != b) {
-        for (int k = 0; k < total; k++) {
-            device_sync(m.ops);
-            double t0 = time_now();
-            job_model_step(&m, &in, labels, eval_b, 0, 1.0f, NULL);
-            device_sync(m.ops);
-            t_ev[k] = time_now() - t0;
-            mem_sample(m.ops);
-        }
-        eval_runs = 1;
-    }
+    return sh;
+}
 
-    /* peak memory of the rank */
+/* The rank's peak memory (the ranks' mean) and how it was measured. */
+static double bench_peak_memory(Backend backend, int hwm_reset, Group *g, const char **method) {
     double peak = 0;
-    const char *peak_method;
 #ifdef DFER_WITH_CUDA
     if (backend == BACKEND_CUDA) {
         peak = (double)dfer_cuda_peak_bytes();
-        peak_method = "device bytes in use (cudaMemGetInfo total - free) sampled after a sync at every phase "
-                      "boundary, highest sample minus the baseline before the model was built";
+        *method = "device bytes in use (cudaMemGetInfo total - free) sampled after a sync at every phase "
+                  "boundary, highest sample minus the baseline before the model was built";
     } else
 #endif
     {
+        (void)backend;
         peak = hwm_reset ? rss_hwm_bytes() : ru_maxrss_bytes();
-        peak_method = hwm_reset ? "resident set high-water mark (VmHWM) from the end of model building to the end "
-                                  "of the steps (weights, activations, gradients, optimiser state)"
-                                : "process peak resident set (ru_maxrss), model building included";
+        *method = hwm_reset ? "resident set high-water mark (VmHWM) from the end of model building to the end "
+                              "of the steps (weights, activations, gradients, optimiser state)"
+                            : "process peak resident set (ru_maxrss), model building included";
     }
-    double process_peak = ru_maxrss_bytes();
     double peaks[1] = {peak};
-    group_sum_doubles(g, peaks, 1); /* the ranks' mean below */
-    peak = peaks[0] / g->size;
+    group_sum_doubles(g, peaks, 1);
+    return peaks[0] / g->size;
+}
 
+/* What the report of a run is made of (bench_run's results). */
+typedef struct BenchRun {
+    const BenchOptions *o;
+    const BenchSetup *s;
+    const JobModel *m;
+    const OptimizerConfig *oc;
+    const BenchTimes *t;
+    BenchShape sh;
+    const char *mb_note, *peak_method;
+    double peak, process_peak, t_build;
+    int ranks;
+} BenchRun;
+
+/* The figures of a run as the JSON object `dfer bench` prints and writes. */
+static cJSON *bench_report(const BenchRun *r) {
+    const BenchOptions *o = r->o;
+    const BenchSetup *s = r->s;
+    const JobModel *mm = r->m;
+    const Config *cfg = &s->cfg;
+    const BenchTimes *t = r->t;
+    const BenchShape *shp = &r->sh;
+    char desc[160];
     /* medians of rank 0's timed steps (the all-reduce makes every rank wait for the slowest) */
+    int b = s->b, eval_b = s->eval_b, eval_runs = t->eval_runs;
     int w = o->warmup, n = o->steps;
-    double step_min = minimum(t_step + w, n);
-    double med[6] = {median(t_step + w, n), median(t_fb + w, n), median(t_ar + w, n), median(t_up + w, n),
-                     median(t_fw + w, n), eval_runs ? median(t_ev + w, n) : 0};
+    double step_min = minimum(t->step + w, n);
+    double med[6] = {median(t->step + w, n), median(t->fb + w, n), median(t->ar + w, n), median(t->up + w, n),
+                     median(t->fw + w, n), eval_runs ? median(t->ev + w, n) : 0};
     BenchFlops fl, fl_eval;
-    bench_flops_passes(&sh, b, m.micro_batch, &fl);
-    bench_flops_passes(&sh, eval_b, m.micro_batch, &fl_eval);
-    int mb = m.micro_batch > 0 && m.micro_batch < b ? m.micro_batch : b;
+    bench_flops_passes(shp, b, mm->micro_batch, &fl);
+    bench_flops_passes(shp, eval_b, mm->micro_batch, &fl_eval);
+    int mb = mm->micro_batch > 0 && mm->micro_batch < b ? mm->micro_batch : b;
     double train_flops = fl.forward + fl.backward_input + fl.backward_weight;
     const char *peak_source = NULL;
-    double peak_tf = o->peak_tflops > 0 ? o->peak_tflops : bench_peak_tflops(device_name, &peak_source);
+    double peak_tf = o->peak_tflops > 0 ? o->peak_tflops : bench_peak_tflops(s->device_name, &peak_source);
     if (o->peak_tflops > 0) peak_source = "--peak-tflops";
-    int have_peak = backend == BACKEND_CUDA && peak_tf > 0;
+    int have_peak = s->backend == BACKEND_CUDA && peak_tf > 0;
 
     cJSON *res = cJSON_CreateObject();
     cJSON_AddStringToObject(res, "side", "dfer");
-    cJSON_AddStringToObject(res, "device", device_name);
-    cJSON_AddStringToObject(res, "backend", ops_describe(m.ops));
-    cJSON_AddStringToObject(res, "device_kind", backend == BACKEND_CUDA ? "cuda" : "cpu");
-    cJSON_AddStringToObject(res, "arch", arch);
-    cJSON_AddStringToObject(res, "architecture", clip_config_describe(&m.clip.cfg, desc, sizeof desc));
-    cJSON_AddStringToObject(res, "method", cfg.method);
-    cJSON_AddStringToObject(res, "variant", finecliper ? cfg.variant : "");
+    cJSON_AddStringToObject(res, "device", s->device_name);
+    cJSON_AddStringToObject(res, "backend", ops_describe(mm->ops));
+    cJSON_AddStringToObject(res, "device_kind", s->backend == BACKEND_CUDA ? "cuda" : "cpu");
+    cJSON_AddStringToObject(res, "arch", s->arch);
+    cJSON_AddStringToObject(res, "architecture", clip_config_describe(&mm->clip.cfg, desc, sizeof desc));
+    cJSON_AddStringToObject(res, "method", cfg->method);
+    cJSON_AddStringToObject(res, "variant", s->finecliper ? cfg->variant : "");
     char model_name[256];
-    if (finecliper) snprintf(model_name, sizeof model_name, "FineCLIPER %s, %s", cfg.variant, desc);
+    if (s->finecliper) snprintf(model_name, sizeof model_name, "FineCLIPER %.31s, %s", cfg->variant, desc);
     else snprintf(model_name, sizeof model_name, "DFER-CLIP, %s", desc);
     cJSON_AddStringToObject(res, "model", model_name);
     cJSON_AddNumberToObject(res, "frames", o->frames);
     cJSON_AddNumberToObject(res, "batch", o->batch);
-    cJSON_AddNumberToObject(res, "ranks", g->size);
+    cJSON_AddNumberToObject(res, "ranks", r->ranks);
     cJSON_AddNumberToObject(res, "classes", o->classes);
     cJSON_AddStringToObject(res, "precision", o->precision ? o->precision : "default");
-    cJSON_AddStringToObject(res, "model_dtype", dtype_name(m.clip.dtype));
-    cJSON_AddNumberToObject(res, "threads", ops_threads(m.ops));
+    cJSON_AddStringToObject(res, "model_dtype", dtype_name(mm->clip.dtype));
+    cJSON_AddNumberToObject(res, "threads", ops_threads(mm->ops));
     cJSON_AddNumberToObject(res, "steps", n);
     cJSON_AddNumberToObject(res, "warmup", w);
     cJSON_AddNumberToObject(res, "micro_batch", mb);
     cJSON_AddNumberToObject(res, "accumulation", (b + mb - 1) / mb);
-    cJSON_AddStringToObject(res, "micro_batch_from", mb_note);
-    cJSON_AddNumberToObject(res, "trainable_parameters", (double)m.params->numel);
-    cJSON_AddNumberToObject(res, "frozen_parameters", (double)m.clip.param_count);
-    cJSON_AddStringToObject(res, "optimizer", oc.kind == OPT_ADAMW ? "adamw" : "sgd");
+    cJSON_AddStringToObject(res, "micro_batch_from", r->mb_note);
+    cJSON_AddNumberToObject(res, "trainable_parameters", (double)mm->params->numel);
+    cJSON_AddNumberToObject(res, "frozen_parameters", (double)mm->clip.param_count);
+    cJSON_AddStringToObject(res, "optimizer", r->oc->kind == OPT_ADAMW ? "adamw" : "sgd");
     cJSON *opto = cJSON_AddObjectToObject(res, "optimizer_config");
     cJSON *lrs = cJSON_AddArrayToObject(opto, "lr");
-    for (int i = 0; i < m.groups; i++) cJSON_AddItemToArray(lrs, cJSON_CreateNumber(oc.lr[i]));
-    cJSON_AddNumberToObject(opto, "weight_decay", oc.weight_decay[0]);
-    cJSON_AddNumberToObject(opto, "momentum", oc.momentum);
+    for (int i = 0; i < mm->groups; i++) cJSON_AddItemToArray(lrs, cJSON_CreateNumber(r->oc->lr[i]));
+    cJSON_AddNumberToObject(opto, "weight_decay", r->oc->weight_decay[0]);
+    cJSON_AddNumberToObject(opto, "momentum", r->oc->momentum);
     cJSON *tl = cJSON_AddObjectToObject(res, "text_tokens");
-    if (finecliper) {
-        cJSON_AddNumberToObject(tl, "positive", sh.len_pos);
-        cJSON_AddNumberToObject(tl, "negative", sh.len_neg);
-        if (sh.high) cJSON_AddNumberToObject(tl, "description", sh.desc_len);
+    if (s->finecliper) {
+        cJSON_AddNumberToObject(tl, "positive", shp->len_pos);
+        cJSON_AddNumberToObject(tl, "negative", shp->len_neg);
+        if (shp->high) cJSON_AddNumberToObject(tl, "description", shp->desc_len);
     } else {
-        cJSON_AddNumberToObject(tl, "class_prompts", sh.len_text);
+        cJSON_AddNumberToObject(tl, "class_prompts", shp->len_text);
     }
     cJSON_AddNumberToObject(res, "train_clips_per_s", o->batch / med[0]);
     cJSON_AddNumberToObject(res, "train_step_s", med[0]);
     cJSON_AddNumberToObject(res, "train_step_min_s", step_min);
-    cJSON_AddNumberToObject(res, "eval_batch", eval_runs ? eval_b * g->size : o->batch);
-    cJSON_AddNumberToObject(res, "eval_clips_per_s", eval_runs ? eval_b * g->size / med[5] : o->batch / med[4]);
+    cJSON_AddNumberToObject(res, "eval_batch", eval_runs ? eval_b * r->ranks : o->batch);
+    cJSON_AddNumberToObject(res, "eval_clips_per_s", eval_runs ? eval_b * r->ranks / med[5] : o->batch / med[4]);
     cJSON *sp = cJSON_AddObjectToObject(res, "split_s");
     cJSON_AddNumberToObject(sp, "data_wait", 0);
     cJSON_AddNumberToObject(sp, "forward", med[4]);
@@ -517,12 +548,12 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
                             "batch is synthetic and resident in host memory, uploaded inside the forward); forward "
                             "is timed in separate forward-only passes (the same forward, no gradient), backward = "
                             "forward_backward - forward");
-    cJSON_AddNumberToObject(res, "peak_bytes", peak);
-    cJSON_AddNumberToObject(res, "peak_gib", peak / (1024.0 * 1024.0 * 1024.0));
-    cJSON_AddStringToObject(res, "peak_method", peak_method);
-    cJSON_AddNumberToObject(res, "process_peak_rss_bytes", process_peak);
+    cJSON_AddNumberToObject(res, "peak_bytes", r->peak);
+    cJSON_AddNumberToObject(res, "peak_gib", r->peak / (1024.0 * 1024.0 * 1024.0));
+    cJSON_AddStringToObject(res, "peak_method", r->peak_method);
+    cJSON_AddNumberToObject(res, "process_peak_rss_bytes", r->process_peak);
     cJSON *fj = cJSON_AddObjectToObject(res, "flops");
-    cJSON_AddNumberToObject(fj, "train_step", train_flops * g->size);
+    cJSON_AddNumberToObject(fj, "train_step", train_flops * r->ranks);
     cJSON_AddNumberToObject(fj, "per_rank_step", train_flops);
     cJSON_AddNumberToObject(fj, "forward", fl.forward);
     cJSON_AddNumberToObject(fj, "backward_input", fl.backward_input);
@@ -540,13 +571,70 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     cJSON_AddItemToObject(res, "mfu", num_or_null(achieved / (peak_tf * 1e12), have_peak));
     double eval_t = eval_runs ? med[5] : med[4];
     cJSON_AddItemToObject(res, "eval_mfu", num_or_null(fl_eval.forward / eval_t / (peak_tf * 1e12), have_peak));
-    cJSON_AddNumberToObject(res, "loss", loss / b);
-    cJSON_AddNumberToObject(res, "skipped_updates", skipped);
-    cJSON_AddNumberToObject(res, "build_s", t_build);
+    cJSON_AddNumberToObject(res, "loss", t->loss / b);
+    cJSON_AddNumberToObject(res, "skipped_updates", t->skipped);
+    cJSON_AddNumberToObject(res, "build_s", r->t_build);
 
-    for (int i = 0; i < nb; i++) free(ids[i]);
-    free(ids), free(labels), free(frames), free(parsing), free(landmarks);
-    free(t_step), free(t_fb), free(t_ar), free(t_up), free(t_fw), free(t_ev);
+    return res;
+}
+
+cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
+    BenchSetup s;
+    if (bench_setup(o, g, &s, err) != 0) return NULL;
+    Config *cfg = &s.cfg;
+
+    /* a random CLIP of the preset (dfer init's code), in memory; the high level's descriptions */
+    TensorMap hf;
+    if (clip_init_random(&s.cc, (uint64_t)o->seed, &hf, err) != 0) return NULL;
+    Descriptions *descs = NULL;
+    if (s.finecliper && strstr(cfg->variant, "high") && bench_descriptions(o, s.nb, &descs, err) != 0) {
+        tmap_free(&hf);
+        return NULL;
+    }
+    JobModel m;
+    double t_build = time_now();
+    int rc = job_model_create_from_map(cfg, o->classes, descs, &hf, &s.cc, &m, err);
+    tmap_free(&hf);
+    if (rc != 0) return NULL;
+    t_build = time_now() - t_build;
+    if (ops_backend(m.ops) != s.backend) {
+        err_set(err, "internal: the model was built on the %s backend although %s was asked",
+                ops_backend(m.ops) == BACKEND_CPU ? "CPU" : "CUDA", s.backend == BACKEND_CPU ? "the CPU" : "CUDA");
+        job_model_free(&m);
+        return NULL;
+    }
+    /* the micro-batch and recompute, as the trainer chooses them (plan_apply) */
+    MemoryPlan plan;
+    if (plan_apply(cfg, o->classes, s.arch, g->size, &m, &plan, err) != 0) {
+        job_model_free(&m);
+        return NULL;
+    }
+    const char *mb_note = cfg->micro_batch > 0 ? "train.micro_batch"
+                          : plan.micro_batch   ? "the memory planner (train.gpu_mem)"
+                                               : "the whole batch (the CPU takes a rank's share in one pass)";
+    OptimizerConfig oc;
+    job_model_optimizer_config(cfg, &m, &oc);
+    Optimizer opt;
+    if (optimizer_create(m.params, &oc, &opt, err) != 0) {
+        job_model_free(&m);
+        return NULL;
+    }
+    BenchInputs bi;
+    bench_inputs(o, g, &m, cfg, s.nb, &bi);
+    int hwm_reset = s.backend == BACKEND_CPU && rss_peak_reset() == 0;
+    BenchTimes t;
+    bench_time(o, g, &m, &opt, &bi, s.b, s.eval_b, &t);
+    BenchShape sh = bench_shape(&m, s.finecliper, s.b, o);
+    const char *peak_method;
+    double peak = bench_peak_memory(s.backend, hwm_reset, g, &peak_method);
+    double process_peak = ru_maxrss_bytes();
+
+    BenchRun run = {.o = o, .s = &s, .m = &m, .oc = &oc, .t = &t, .sh = sh, .mb_note = mb_note,
+                    .peak_method = peak_method, .peak = peak, .process_peak = process_peak, .t_build = t_build,
+                    .ranks = g->size};
+    cJSON *res = bench_report(&run);
+    bench_inputs_free(&bi);
+    bench_times_free(&t);
     optimizer_free(&opt);
     job_model_free(&m);
     return res;
