@@ -35,3 +35,5 @@ extern "C" size_t dfer_cuda_peak_bytes(void) {
     dfer_cuda_mem_sample();
     return g_peak > g_baseline ? g_peak - g_baseline : 0;
 }
+
+extern "C" size_t dfer_cuda_baseline_bytes(void) { return g_baseline; }

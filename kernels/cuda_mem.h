@@ -26,6 +26,8 @@ void dfer_cuda_mem_reset(void);
 size_t dfer_cuda_mem_sample(void);
 /* The highest sample since the reset, minus the baseline. */
 size_t dfer_cuda_peak_bytes(void);
+/* The baseline itself: what the process held on the device at the reset (the CUDA context). */
+size_t dfer_cuda_baseline_bytes(void);
 
 #ifdef __cplusplus
 }

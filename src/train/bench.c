@@ -462,6 +462,8 @@ typedef struct BenchRun {
     BenchShape sh;
     const char *mb_note, *peak_method;
     double peak, process_peak, t_build;
+    double planned;      /* bytes the memory planner counts for this pass (CUDA; 0 on the CPU) */
+    double context;      /* bytes the process held on the GPU before the model (CUDA; 0 on the CPU) */
     int ranks;
 } BenchRun;
 
@@ -550,6 +552,11 @@ static cJSON *bench_report(const BenchRun *r) {
                             "forward_backward - forward");
     cJSON_AddNumberToObject(res, "peak_bytes", r->peak);
     cJSON_AddNumberToObject(res, "peak_gib", r->peak / (1024.0 * 1024.0 * 1024.0));
+    /* what the planner's allowance for the CUDA runtime (PLAN_CUDA_RESERVE_BYTES) stands for, measured:
+     * the context before the model, and the peak beyond what the planner counts */
+    cJSON_AddItemToObject(res, "planned_bytes", num_or_null(r->planned, r->planned > 0));
+    cJSON_AddItemToObject(res, "cuda_context_bytes", num_or_null(r->context, r->context > 0));
+    cJSON_AddItemToObject(res, "unplanned_bytes", num_or_null(r->context + r->peak - r->planned, r->planned > 0));
     cJSON_AddStringToObject(res, "peak_method", r->peak_method);
     cJSON_AddNumberToObject(res, "process_peak_rss_bytes", r->process_peak);
     cJSON *fj = cJSON_AddObjectToObject(res, "flops");
@@ -632,6 +639,10 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     BenchRun run = {.o = o, .s = &s, .m = &m, .oc = &oc, .t = &t, .sh = sh, .mb_note = mb_note,
                     .peak_method = peak_method, .peak = peak, .process_peak = process_peak, .t_build = t_build,
                     .ranks = g->size};
+    if (plan.micro_batch) run.planned = (double)(plan.total - plan.reserve);
+#ifdef DFER_WITH_CUDA
+    if (s.backend == BACKEND_CUDA) run.context = (double)dfer_cuda_baseline_bytes();
+#endif
     cJSON *res = bench_report(&run);
     bench_inputs_free(&bi);
     bench_times_free(&t);
@@ -840,6 +851,16 @@ void bench_print(const cJSON *r, FILE *out) {
     for (int i = 0; i < 4; i++)
         fprintf(out, ", %s %.4f s (%.0f%%)", names[i], jnum(sp, names[i]), 100.0 * jnum(sp, names[i]) / step);
     fprintf(out, "\n  memory: peak %s (%s)\n", mem, jstr(r, "peak_method"));
+    const cJSON *planned = cJSON_GetObjectItemCaseSensitive(r, "planned_bytes");
+    if (cJSON_IsNumber(planned)) {
+        char pl[32], ctx[32], un[32];
+        fmt_mib(pl, sizeof pl, planned->valuedouble);
+        fmt_mib(ctx, sizeof ctx, jnum(r, "cuda_context_bytes"));
+        fmt_mib(un, sizeof un, jnum(r, "unplanned_bytes"));
+        fprintf(out, "  planner: %s counted; CUDA context %s before the model; context + peak - counted = %s "
+                     "(what the planner's %.1f GiB allowance for the runtime stands for)\n",
+                pl, ctx, un, (double)PLAN_CUDA_RESERVE_BYTES / (1u << 30));
+    }
     fprintf(out, "  FLOPs:  %.4g per step (forward %.4g, input gradients %.4g, weight gradients %.4g); %.3f TFLOP/s\n",
             jnum(fl, "train_step"), jnum(fl, "forward"), jnum(fl, "backward_input"), jnum(fl, "backward_weight"),
             jnum(r, "achieved_tflops"));
