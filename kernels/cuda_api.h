@@ -3,6 +3,8 @@
 #ifndef DFER_KERNELS_CUDA_API_H
 #define DFER_KERNELS_CUDA_API_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -12,9 +14,16 @@ int dfer_cuda_device_count(void);
 /* "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)". */
 int dfer_cuda_describe(int device, char *buf, int len);
 void dfer_cuda_select(int device);
-int dfer_cuda_current(void);
 /* The SM architectures this build has code for ("80,89,90"). */
 const char *dfer_cuda_build_archs(void);
+
+/* Test hook: the attention path of the CUDA context behind ops, "gemm" or "tiled" (what
+ * DFER_ATTENTION picks when a context is created; kernels/attention.cu), and the cap of the
+ * gemm path's workspace in bytes (0: the default, 256 MiB; a smaller cap forces more chunks,
+ * or the tiled path where one batch item does not fit). Returns 0, or -1 (nothing changed)
+ * when ops is not a CUDA context; another path name is fatal. */
+struct Ops;
+int dfer_cuda_set_attention(struct Ops *ops, const char *path, size_t workspace_cap);
 
 /* NCCL communicator of an MPI communicator's ranks (one GPU per rank): rank 0
  * makes the unique id, MPI broadcasts it, every rank joins. comm_out is an

@@ -46,7 +46,21 @@ struct CudaCtx {
     int *d_err;                 // [4]: code, position, value, limit (device)
     GemmPlan *plans;            // gemm.cu's cache (array of GEMM_CACHE_SIZE)
     int plan_count, plan_next;
+    // attention.cu: which path op_attention/op_attention_backward take (CUDA_ATTN_*; from
+    // DFER_ATTENTION when the context is created) and the gemm path's own workspace:
+    // growable, at most attn_ws_cap bytes (0: CUDA_ATTN_WORKSPACE_CAP), never shared with
+    // cuda_scratch (gemm.cu may reuse that between the path's GEMM calls).
+    int attn_path;
+    size_t attn_ws_cap;
+    void *attn_ws;
+    size_t attn_ws_bytes;
 };
+
+// Attention paths (attention.cu's header comment): 0 is the default of a zeroed context.
+enum CudaAttnPath { CUDA_ATTN_GEMM = 0, CUDA_ATTN_TILED = 1 };
+// Most device memory the gemm path's workspace may take; batch items go through in chunks
+// that fit (a sequence whose single item does not fit runs tiled).
+#define CUDA_ATTN_WORKSPACE_CAP ((size_t)256 << 20)
 
 static inline CudaCtx *cuda_ctx(Ops *ops) { return (CudaCtx *)ops->impl; }
 
@@ -61,6 +75,9 @@ void cuda_require_f32(T t, const char *op);
 // A device buffer of at least `bytes`, valid until the next call. Growing it
 // synchronises the stream first, so work queued on the old buffer completes.
 void *cuda_scratch(CudaCtx *cx, size_t bytes);
+// attention.cu's gemm-path workspace of at least `bytes`, kept across calls (grown like
+// cuda_scratch: the stream is synchronised before the old buffer goes).
+void *cuda_attn_workspace(CudaCtx *cx, size_t bytes);
 // Fatal if a kernel has flagged an out-of-range index (call after a stream sync).
 void cuda_check_device_errors(CudaCtx *cx);
 // Blocks of `threads` for a grid-stride loop over n items (n > 0).
@@ -176,11 +193,30 @@ void cu_linear(Ops *ops, T y, T x, T w, T b);
 void cu_matmul(Ops *ops, T c, T a, T b, int trans_a, int trans_b, float alpha, float beta);
 void cu_linear_backward(Ops *ops, T dx, T dw, T db, T dy, T x, T w, int accumulate);
 void cuda_gemm_release(CudaCtx *cx);
+// One operand of a strided-batched GEMM: matrix i (row-major, leading dimension ld
+// elements) starts at p + i * stride elements; bf16 1 for BF16, 0 for F32.
+struct CudaMat {
+    const void *p;
+    int bf16;
+    int64_t ld, stride;
+};
+// For i < batch: c_i[M,N] = alpha * op(a_i) op(b_i) + beta * c_i, op = transpose when ta/tb,
+// a_i stored [M,K] (ta = 0) or [K,M], b_i [K,N] (tb = 0) or [N,K]; compute fp32 (no TF32).
+// a and b share one dtype; c is F32, or BF16 under BF16 inputs (rounded once). No scratch:
+// nothing is converted, cuda_scratch is left alone. Plans are cached like gemm.cu's others.
+void cuda_gemm_strided_batched(CudaCtx *cx, const char *op, CudaMat c, CudaMat a, int ta, CudaMat b, int tb, int64_t M,
+                               int64_t N, int64_t K, int64_t batch, float alpha, float beta);
 
 // attention.cu
 void cu_attention(Ops *ops, T out, T saved, T qkv, int heads, int causal);
 size_t cu_attention_saved_bytes(int64_t batch, int64_t seq, int heads);
 void cu_attention_backward(Ops *ops, T dqkv, T dout, T qkv, T saved, int heads, int causal);
+// The gemm path's plan, for tests: workspace bytes of a chunk of `items` (operand_bytes 2
+// for BF16 GEMM operands, 4 for F32), and the items per chunk the context would use for a
+// batch (0: the tiled path serves, as for DFER_ATTENTION=tiled).
+size_t cuda_attention_gemm_bytes(int64_t items, int64_t seq, int heads, int hd, int operand_bytes, int backward);
+int64_t cuda_attention_gemm_chunk(const CudaCtx *cx, int64_t batch, int64_t seq, int heads, int hd, int operand_bytes,
+                                  int backward);
 
 // layernorm.cu
 void cu_layernorm(Ops *ops, T y, T mean, T rstd, T x, T g, T b, float eps);

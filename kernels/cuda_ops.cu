@@ -5,6 +5,7 @@
 // host memory wait for it.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cuda_common.cuh"
 #include "kernels/cuda_api.h"
@@ -33,26 +34,46 @@ unsigned cuda_grid(int64_t n, int threads) {
     return (unsigned)(blocks < 1 ? 1 : blocks > cap ? cap : blocks);
 }
 
-void *cuda_scratch(CudaCtx *cx, size_t bytes) {
-    if (bytes <= cx->scratch_bytes) return cx->scratch;
-    size_t want = cuda_align_up(bytes + bytes / 4, (size_t)1 << 20);
-    if (cx->scratch) {
-        // Work already queued may still read the old buffer.
+// Grows a device buffer of the context to `want` bytes (what: its name in the error).
+static void *grow_device_buffer(CudaCtx *cx, void **buf, size_t *have, size_t want, const char *what) {
+    if (*buf) {
+        // Work already queued may still use the old buffer.
         CUDA_CHECK(cudaStreamSynchronize(cx->stream));
-        CUDA_CHECK(cudaFree(cx->scratch));
-        cx->scratch = NULL;
-        cx->scratch_bytes = 0;
+        CUDA_CHECK(cudaFree(*buf));
+        *buf = NULL;
+        *have = 0;
     }
-    cudaError_t e = cudaMalloc(&cx->scratch, want);
+    cudaError_t e = cudaMalloc(buf, want);
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
         size_t free_b = 0, total_b = 0;
         CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-        DFER_FATAL("cudaMalloc(scratch)", "cannot allocate %zu bytes of scratch (%s); %.1f of %.1f GiB free", want,
+        DFER_FATAL("cudaMalloc", "cannot allocate %zu bytes for the %s (%s); %.1f of %.1f GiB free", want, what,
                    cudaGetErrorString(e), free_b / 1073741824.0, total_b / 1073741824.0);
     }
-    cx->scratch_bytes = want;
-    return cx->scratch;
+    *have = want;
+    return *buf;
+}
+
+void *cuda_scratch(CudaCtx *cx, size_t bytes) {
+    if (bytes <= cx->scratch_bytes) return cx->scratch;
+    return grow_device_buffer(cx, &cx->scratch, &cx->scratch_bytes, cuda_align_up(bytes + bytes / 4, (size_t)1 << 20),
+                              "backend's scratch");
+}
+
+void *cuda_attn_workspace(CudaCtx *cx, size_t bytes) {
+    if (bytes <= cx->attn_ws_bytes) return cx->attn_ws;
+    // Callers ask for at most the cap; the default one (CUDA_ATTN_WORKSPACE_CAP) is a multiple of
+    // 1 MiB, so rounding up to 1 MiB stays under it.
+    return grow_device_buffer(cx, &cx->attn_ws, &cx->attn_ws_bytes, cuda_align_up(bytes, (size_t)1 << 20),
+                              "attention workspace (DFER_ATTENTION=tiled needs none)");
+}
+
+// "gemm" or "tiled" (DFER_ATTENTION's values) as a CudaAttnPath; -1 for anything else.
+static int attn_path_parse(const char *v) {
+    if (!strcmp(v, "gemm")) return CUDA_ATTN_GEMM;
+    if (!strcmp(v, "tiled")) return CUDA_ATTN_TILED;
+    return -1;
 }
 
 static const char *err_code_op(int code) {
@@ -225,6 +246,7 @@ static void ctx_destroy(CudaCtx *cx) {
     if (cx->lt) (void)cublasLtDestroy(cx->lt);
     if (cx->workspace) (void)cudaFree(cx->workspace);
     if (cx->scratch) (void)cudaFree(cx->scratch);
+    if (cx->attn_ws) (void)cudaFree(cx->attn_ws);
     if (cx->d_err) (void)cudaFree(cx->d_err);
     if (cx->stream) (void)cudaStreamDestroy(cx->stream);
     (void)cudaGetLastError();
@@ -243,8 +265,19 @@ static void ctx_destroy(CudaCtx *cx) {
     } while (0)
 
 extern "C" int cuda_ops_init(Ops *ops, Err *err) {
+    // DFER_ATTENTION = gemm (default: cuBLASLt tensor-core GEMMs) | tiled (the flash-style
+    // kernels); read once, here. Unset or empty means the default; another value is fatal.
+    int attn_path = CUDA_ATTN_GEMM;
+    const char *attn_env = getenv("DFER_ATTENTION");
+    if (attn_env && *attn_env) {
+        attn_path = attn_path_parse(attn_env);
+        if (attn_path < 0)
+            DFER_FATAL("DFER_ATTENTION", "DFER_ATTENTION=%s: the attention path must be gemm or tiled", attn_env);
+    }
     CudaCtx *cx = (CudaCtx *)calloc(1, sizeof *cx);
     if (!cx) return err_set(err, "CUDA backend: out of host memory");
+    cx->attn_path = attn_path;
+    cx->attn_ws_cap = CUDA_ATTN_WORKSPACE_CAP;
     INIT_TRY(cudaGetDevice(&cx->device), "cudaGetDevice");
     INIT_TRY(cudaDeviceGetAttribute(&cx->sm_count, cudaDevAttrMultiProcessorCount, cx->device),
              "cudaDeviceGetAttribute");
@@ -268,6 +301,16 @@ extern "C" int cuda_ops_init(Ops *ops, Err *err) {
     ops->impl = cx;
     ops->threads = 1;
     snprintf(ops->desc, sizeof ops->desc, "cuda (%s, cuBLASLt)", dev);
+    return 0;
+}
+
+extern "C" int dfer_cuda_set_attention(Ops *ops, const char *path, size_t workspace_cap) {
+    if (!ops || ops->vt != &k_cuda_vtable || !ops->impl) return -1;
+    int p = attn_path_parse(path ? path : "");
+    CHECK(p >= 0, "dfer_cuda_set_attention: path '%s' is neither gemm nor tiled", path ? path : "(null)");
+    CudaCtx *cx = cuda_ctx(ops);
+    cx->attn_path = p;
+    cx->attn_ws_cap = workspace_cap ? workspace_cap : CUDA_ATTN_WORKSPACE_CAP;
     return 0;
 }
 

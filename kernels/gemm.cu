@@ -23,8 +23,18 @@
 // scratch (C converted in first when beta != 0) and one kernel adds the bias and
 // rounds once into C.
 //
+// Strided-batched GEMMs (cuda_gemm_strided_batched, cuda_common.cuh: attention.cu's
+// gemm path): the same mapping per matrix i of a batch, with row-major leading
+// dimensions and element strides between the matrices of each operand; every
+// layout carries CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT and _STRIDED_BATCH_OFFSET.
+// Both inputs must already have one dtype (BF16 or F32) and C must be one that
+// cuBLASLt writes for it (F32, or BF16 under BF16 inputs): that path needs no
+// conversion or output scratch and never touches cuda_scratch, so a caller may
+// keep its own buffers live across calls.
+//
 // Plans (descriptors, layouts, the heuristic's algorithm) are cached per
-// (problem, transposes, dtypes, epilogue, beta != 0, pointer alignments). BF16
+// (problem, transposes, dtypes, leading dimensions, batch count and strides,
+// epilogue, beta != 0, pointer alignments). BF16
 // outputs exclude split-K schemes that reduce in BF16 (see heuristic). If no
 // algorithm takes the BIAS epilogue for a problem, the bias goes to the
 // finishing kernel instead (remembered per problem).
@@ -41,6 +51,9 @@ struct GemmKey {
     int32_t epilogue;
     int32_t beta_nonzero;
     int32_t align_a, align_b, align_c; // bytes, power of two up to 256
+    int64_t ld_a, ld_b, ld_c;          // column-major leading dimensions of A', B', C' (= D')
+    int64_t batch;                     // matrices per operand (1: a plain GEMM, no batch attributes)
+    int64_t stride_a, stride_b, stride_c; // elements between consecutive matrices (batch > 1)
 };
 
 struct GemmPlan {
@@ -136,9 +149,22 @@ const GemmPlan *plan_get(CudaCtx *cx, const GemmKey *key, const char *op, int fa
     // Stored shapes (rows x cols, column-major) of A' and B' before their op.
     uint64_t a_rows = op_a == CUBLAS_OP_N ? key->m : key->k, a_cols = op_a == CUBLAS_OP_N ? key->k : key->m;
     uint64_t b_rows = op_b == CUBLAS_OP_N ? key->k : key->n, b_cols = op_b == CUBLAS_OP_N ? key->n : key->k;
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, (cudaDataType_t)key->type_a, a_rows, a_cols, (int64_t)a_rows));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, (cudaDataType_t)key->type_b, b_rows, b_cols, (int64_t)b_rows));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lc, (cudaDataType_t)key->type_c, key->m, key->n, key->m));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, (cudaDataType_t)key->type_a, a_rows, a_cols, key->ld_a));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, (cudaDataType_t)key->type_b, b_rows, b_cols, key->ld_b));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lc, (cudaDataType_t)key->type_c, key->m, key->n, key->ld_c));
+    if (key->batch > 1) {
+        // Strided batch: matrix i of each operand starts i * stride elements after the first
+        // (C's layout is D's too). BATCH_COUNT is int32_t, STRIDED_BATCH_OFFSET int64_t.
+        const int32_t count = (int32_t)key->batch;
+        const cublasLtMatrixLayout_t lays[3] = {p->la, p->lb, p->lc};
+        const int64_t strides[3] = {key->stride_a, key->stride_b, key->stride_c};
+        for (int i = 0; i < 3; i++) {
+            CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(lays[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                          sizeof count));
+            CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(lays[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                          &strides[i], sizeof strides[i]));
+        }
+    }
 
     // BF16 outputs first ask without the split-K schemes that reduce in BF16; if the
     // header's mask semantics exclude every candidate, ask again unrestricted.
@@ -151,9 +177,12 @@ const GemmPlan *plan_get(CudaCtx *cx, const GemmKey *key, const char *op, int fa
     if (!p->ok)
         DFER_FATAL("cublasLtMatmulAlgoGetHeuristic",
                    "%s: no cuBLASLt algorithm for the column-major problem m=%lld n=%lld k=%lld (op_a %d, op_b %d, "
-                   "types A %d B %d C %d, epilogue %d, alignments %d/%d/%d bytes)",
+                   "types A %d B %d C %d, epilogue %d, alignments %d/%d/%d bytes, leading dimensions %lld/%lld/%lld, "
+                   "batch %lld with strides %lld/%lld/%lld)",
                    op, (long long)key->m, (long long)key->n, (long long)key->k, key->op_a, key->op_b, key->type_a,
-                   key->type_b, key->type_c, key->epilogue, key->align_a, key->align_b, key->align_c);
+                   key->type_b, key->type_c, key->epilogue, key->align_a, key->align_b, key->align_c,
+                   (long long)key->ld_a, (long long)key->ld_b, (long long)key->ld_c, (long long)key->batch,
+                   (long long)key->stride_a, (long long)key->stride_b, (long long)key->stride_c);
     p->algo = result.algo;
     return p;
 }
@@ -183,6 +212,24 @@ struct Operand {
 };
 
 } // namespace
+
+// The key of row-major c[M,N] = op(a) op(b) as cuBLASLt's column-major problem (A' = b, B' = a,
+// C' = c: see the top of this file), without epilogue, layouts or alignments yet. Zeroed first,
+// padding too: keys are compared with memcmp.
+static GemmKey key_start(int64_t M, int64_t N, int64_t K, int ta, int tb, int in_bf16, int out_bf16, float beta) {
+    GemmKey key;
+    memset(&key, 0, sizeof key);
+    key.m = N;
+    key.n = M;
+    key.k = K;
+    key.op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    key.op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    key.type_a = key.type_b = in_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    key.type_c = out_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    key.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+    key.beta_nonzero = beta != 0.0f;
+    return key;
+}
 
 // Row-major c[M,N] = alpha * op(a) op(b) + beta * c (+ bias[N] when bias.p).
 static void gemm(CudaCtx *cx, const char *op, void *c, int c_bf16, Operand a, Operand b, Operand bias, int64_t M,
@@ -216,22 +263,17 @@ static void gemm(CudaCtx *cx, const char *op, void *c, int c_bf16, Operand a, Op
                 }
             }
         }
-        GemmKey key;
-        memset(&key, 0, sizeof key); // padding too: keys are compared with memcmp
-        key.m = N;
-        key.n = M;
-        key.k = K;
-        key.op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-        key.op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-        key.type_a = in_bf16 ? CUDA_R_16BF : CUDA_R_32F;
-        key.type_b = key.type_a;
-        key.type_c = out_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+        GemmKey key = key_start(M, N, K, ta, tb, in_bf16, out_bf16, beta);
         key.epilogue = epi_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
-        key.beta_nonzero = beta != 0.0f;
         // Scratch copies and the scratch output are 256-byte aligned.
         key.align_a = conv_b ? 256 : ptr_alignment(b.p);
         key.align_b = conv_a ? 256 : ptr_alignment(a.p);
         key.align_c = direct ? ptr_alignment(c) : 256;
+        // Dense operands: leading dimension = the stored (column-major) row count.
+        key.ld_a = tb ? K : N;
+        key.ld_b = ta ? M : K;
+        key.ld_c = N;
+        key.batch = 1;
         plan = plan_get(cx, &key, op, /* fatal_if_none = */ !epi_bias);
         if (plan) break;
         allow_epi = 0;
@@ -271,6 +313,50 @@ static void gemm(CudaCtx *cx, const char *op, void *c, int c_bf16, Operand a, Op
                                                                                            bias.bf16, M, N));
         CUDA_CHECK_LAUNCH();
     }
+}
+
+// Alignment cuBLASLt may assume of matrix i of a strided batch: that of the first
+// matrix, and of the stride between matrices (both in bytes).
+static int batched_alignment(const void *p, int64_t stride, int elem_bytes) {
+    int al = ptr_alignment(p);
+    uint64_t step = (uint64_t)stride * (uint64_t)elem_bytes;
+    int st = 1;
+    if (step == 0) return al;
+    while (st < al && (step & (uint64_t)(2 * st - 1)) == 0) st *= 2;
+    return st < al ? st : al;
+}
+
+void cuda_gemm_strided_batched(CudaCtx *cx, const char *op, CudaMat c, CudaMat a, int ta, CudaMat b, int tb, int64_t M,
+                               int64_t N, int64_t K, int64_t batch, float alpha, float beta) {
+    if (M == 0 || N == 0 || batch == 0) return;
+    CHECK(K > 0 && batch > 0 && batch <= INT32_MAX, "%s: strided-batched GEMM with K = %lld, batch %lld", op,
+          (long long)K, (long long)batch);
+    CHECK(a.bf16 == b.bf16, "%s: strided-batched GEMM operands must share a dtype (a %s, b %s)", op,
+          a.bf16 ? "BF16" : "F32", b.bf16 ? "BF16" : "F32");
+    CHECK(a.bf16 || !c.bf16, "%s: strided-batched GEMM: F32 inputs cannot write a BF16 C", op);
+    // Stored (row-major) row lengths: a [M,K] or [K,M], b [K,N] or [N,K], c [M,N].
+    const int64_t a_len = ta ? M : K, b_len = tb ? K : N;
+    CHECK(a.ld >= a_len && b.ld >= b_len && c.ld >= N,
+          "%s: strided-batched GEMM leading dimensions %lld/%lld/%lld below the row lengths %lld/%lld/%lld", op,
+          (long long)a.ld, (long long)b.ld, (long long)c.ld, (long long)a_len, (long long)b_len, (long long)N);
+    const int in_bytes = a.bf16 ? 2 : 4, c_bytes = c.bf16 ? 2 : 4;
+    GemmKey key = key_start(M, N, K, ta, tb, a.bf16, c.bf16, beta);
+    key.batch = batch;
+    key.align_a = batched_alignment(b.p, batch > 1 ? b.stride : 0, in_bytes);
+    key.align_b = batched_alignment(a.p, batch > 1 ? a.stride : 0, in_bytes);
+    key.align_c = batched_alignment(c.p, batch > 1 ? c.stride : 0, c_bytes);
+    key.ld_a = b.ld; // A' = b, B' = a, C' = c (see the top of this file)
+    key.ld_b = a.ld;
+    key.ld_c = c.ld;
+    if (batch > 1) { // with one matrix the strides mean nothing: keep them out of the key
+        key.stride_a = b.stride;
+        key.stride_b = a.stride;
+        key.stride_c = c.stride;
+    }
+    const GemmPlan *plan = plan_get(cx, &key, op, /* fatal_if_none = */ 1);
+    void *d = (void *)c.p;
+    CUBLAS_CHECK(cublasLtMatmul(cx->lt, plan->desc, &alpha, b.p, plan->la, a.p, plan->lb, &beta, d, plan->lc, d,
+                                plan->lc, &plan->algo, cx->workspace, cx->workspace_bytes, cx->stream));
 }
 
 void cuda_gemm_release(CudaCtx *cx) {

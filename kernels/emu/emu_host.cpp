@@ -47,6 +47,16 @@ void *cuda_scratch(CudaCtx *cx, size_t bytes) {
     cx->scratch_bytes = bytes;
     return cx->scratch;
 }
+// Like cuda_scratch: fresh contents are garbage (0x7f bytes), so a buffer the gemm path reads
+// before writing shows.
+void *cuda_attn_workspace(CudaCtx *cx, size_t bytes) {
+    if (bytes <= cx->attn_ws_bytes) return cx->attn_ws;
+    free(cx->attn_ws);
+    cx->attn_ws = aligned_alloc(256, (bytes + 255) / 256 * 256); // cudaMalloc's alignment
+    memset(cx->attn_ws, 0x7f, bytes);
+    cx->attn_ws_bytes = bytes;
+    return cx->attn_ws;
+}
 void cuda_check_device_errors(CudaCtx *cx) {
     if (cx->d_err[0]) DFER_FATAL("device index check", "code %d index %d at %d limit %d", cx->d_err[0], cx->d_err[2], cx->d_err[1], cx->d_err[3]);
 }

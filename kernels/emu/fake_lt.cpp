@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 struct FDesc { int opa, opb, epi; const void *bias; int compute, scale; int set_bias_type; };
-struct FLay { int type; uint64_t rows, cols; int64_t ld; };
+struct FLay { int type; uint64_t rows, cols; int64_t ld; int32_t batch; int64_t stride; }; // batch 1 unless set
 extern "C" {
 cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeType_t ct, cudaDataType_t st) {
     *d = (cublasLtMatmulDesc_t)calloc(1, sizeof(cublasLtMatmulDescOpaque_t));
@@ -27,8 +27,25 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMa
 }
 cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType t, uint64_t rows, uint64_t cols, int64_t ld) {
     *l = (cublasLtMatrixLayout_t)calloc(1, sizeof(cublasLtMatrixLayoutOpaque_t));
-    FLay *f = (FLay *)*l; f->type = t; f->rows = rows; f->cols = cols; f->ld = ld;
+    FLay *f = (FLay *)*l; f->type = t; f->rows = rows; f->cols = cols; f->ld = ld; f->batch = 1; f->stride = 0;
     if (ld < (int64_t)rows) { printf("fake: ld %lld < rows %llu\n", (long long)ld, (unsigned long long)rows); exit(3); }
+    return CUBLAS_STATUS_SUCCESS;
+}
+// Strided batches: BATCH_COUNT (int32_t) matrices, STRIDED_BATCH_OFFSET (int64_t) elements apart.
+cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t l, cublasLtMatrixLayoutAttribute_t a, const void *buf, size_t n) {
+    FLay *f = (FLay *)l;
+    switch (a) {
+    case CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT:
+        if (n != sizeof(int32_t)) { printf("fake: BATCH_COUNT of %zu bytes\n", n); exit(4); }
+        memcpy(&f->batch, buf, sizeof(int32_t));
+        if (f->batch < 1) { printf("fake: batch count %d\n", (int)f->batch); exit(3); }
+        break;
+    case CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET:
+        if (n != sizeof(int64_t)) { printf("fake: STRIDED_BATCH_OFFSET of %zu bytes\n", n); exit(4); }
+        memcpy(&f->stride, buf, sizeof(int64_t));
+        break;
+    default: printf("fake: unexpected layout attribute %d\n", (int)a); exit(3);
+    }
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l) { free(l); return CUBLAS_STATUS_SUCCESS; }
@@ -52,7 +69,15 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t cd, const v
     if ((b->type == CUDA_R_16BF) != bf_in) { printf("fake: mixed A/B types\n"); exit(3); }
     if (!bf_in && c->type != CUDA_R_32F) { printf("fake: F32 inputs with non-F32 C\n"); exit(3); }
     float al = *(const float *)alpha, be = *(const float *)beta;
+    // Strided batch: every layout (D's is C's) has the same count; matrix q of an operand is
+    // q * stride elements on (a stride below the matrix's extent would overlap: refused for C).
+    if (a->batch != c->batch || b->batch != c->batch || d->batch != c->batch || d->stride != c->stride) { printf("fake: batch counts A %d B %d C %d D %d\n", (int)a->batch, (int)b->batch, (int)c->batch, (int)d->batch); exit(3); }
+    if (c->batch > 1 && c->stride < (int64_t)(c->ld * (n - 1) + m)) { printf("fake: C batch stride %lld overlaps\n", (long long)c->stride); exit(3); }
+    size_t ea = a->type == CUDA_R_16BF ? 2 : 4, eb = b->type == CUDA_R_16BF ? 2 : 4, ec = c->type == CUDA_R_16BF ? 2 : 4;
+    const char *A0 = (const char *)A, *B0 = (const char *)B; char *D0 = (char *)D;
     double *out = (double *)malloc(m * n * sizeof(double));
+    for (int32_t q = 0; q < c->batch; q++) {
+    A = A0 + (size_t)(q * a->stride) * ea; B = B0 + (size_t)(q * b->stride) * eb; C = D = D0 + (size_t)(q * c->stride) * ec;
     for (uint64_t j = 0; j < n; j++) for (uint64_t i = 0; i < m; i++) {
         double s = 0;
         for (uint64_t p = 0; p < k; p++) {
@@ -69,6 +94,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t cd, const v
         double v = out[i + j * m];
         if (d->type == CUDA_R_16BF) ((__nv_bfloat16 *)D)[i + j * d->ld] = __float2bfloat16_rn((float)v);
         else ((float *)D)[i + j * d->ld] = (float)v;
+    }
     }
     free(out);
     return CUBLAS_STATUS_SUCCESS;

@@ -84,34 +84,107 @@ static Ops g_ops;
 static CudaCtx g_cx;
 static const char *dn(DType d) { return d == DT_BF16 ? "bf16" : "f32"; }
 
-static void test_attention(int B, int S, int H, int hd, int causal, DType qd, DType od) {
+static double g_qkv_scale = 1.0; // "big": 1.5, test_cuda_ops's qkv (sharper softmax rows)
+static const char *pn(int path) { return path == CUDA_ATTN_GEMM ? "gemm" : "tiled"; }
+
+// Forward by path fwd, backward by path bwd (CUDA_ATTN_*: set on the context per call, as
+// DFER_ATTENTION would for a whole run), workspace cap `cap` (0: the default), against the
+// CPU reference in double: out, lse, Delta and dqkv. infer: the forward alone without a
+// saved buffer (no lse). The gemm path rounds P to BF16 when qkv is BF16 (and P, dS when
+// qkv and dout are), so those outputs get the BF16 tolerance whatever their own dtype.
+static void test_attention(int B, int S, int H, int hd, int causal, DType qd, DType od, int fwd = CUDA_ATTN_TILED,
+                           int bwd = CUDA_ATTN_TILED, size_t cap = 0, int infer = 0) {
     int W = H * hd;
-    V qkv = randv((size_t)B * S * 3 * W, 1.0), dout = randv((size_t)B * S * W, 1.0), z((size_t)B * S * W, 0.0), zq((size_t)B * S * 3 * W, 0.0);
+    V qkv = randv((size_t)B * S * 3 * W, g_qkv_scale), dout = randv((size_t)B * S * W, 1.0), z((size_t)B * S * W, 0.0), zq((size_t)B * S * 3 * W, 0.0);
     Tensor tq = mk(qd, {B, S, 3 * W}, qkv, "qkv"), tdo = mk(od, {B, S, W}, dout, "dout");
     Tensor to = mk(od, {B, S, W}, z, "out"), tdq = mk(qd, {B, S, 3 * W}, zq, "dqkv");
     V sv(cu_attention_saved_bytes(B, S, H) / 4, 0.0);
     Tensor ts = mk(DT_F32, {(int64_t)sv.size()}, sv, "saved");
-    cu_attention(&g_ops, &to, &ts, &tq, H, causal);
-    cu_attention_backward(&g_ops, &tdq, &tdo, &tq, &ts, H, causal);
+    // Outputs start as NaN: an element a path never writes shows.
+    for (int64_t i = 0; i < tensor_numel(&to); i++) od == DT_BF16 ? (void)(((__nv_bfloat16 *)to.data)[i] = __float2bfloat16_rn(NAN)) : (void)(((float *)to.data)[i] = NAN);
+    for (int64_t i = 0; i < tensor_numel(&tdq); i++) qd == DT_BF16 ? (void)(((__nv_bfloat16 *)tdq.data)[i] = __float2bfloat16_rn(NAN)) : (void)(((float *)tdq.data)[i] = NAN);
+    for (size_t i = 0; i < sv.size(); i++) ((float *)ts.data)[i] = NAN;
+    Tensor tnone = ts;
+    tnone.data = NULL;
+    g_cx.attn_ws_cap = cap;
+    g_cx.attn_path = fwd;
+    cu_attention(&g_ops, &to, infer ? &tnone : &ts, &tq, H, causal);
+    if (!infer) {
+        g_cx.attn_path = bwd;
+        cu_attention_backward(&g_ops, &tdq, &tdo, &tq, &ts, H, causal);
+    }
+    g_cx.attn_path = CUDA_ATTN_TILED;
+    g_cx.attn_ws_cap = 0;
     V ro((size_t)B * S * W), probs((size_t)B * H * S * S), rdq((size_t)B * S * 3 * W);
     ref_attention_fwd(ro.data(), probs.data(), qkv.data(), B, S, H, hd, causal);
     ref_attention_bwd(rdq.data(), dout.data(), qkv.data(), probs.data(), B, S, H, hd, causal);
-    // lse check
-    V lse = get(ts); V rl((size_t)B * H * S);
+    // lse and Delta (sum_j p_ij dP_ij, dP_ij = dO_i . v_j)
+    V saved = get(ts); V rl((size_t)B * H * S), rd((size_t)B * H * S);
     for (int b = 0; b < B; b++) for (int h = 0; h < H; h++) for (int i = 0; i < S; i++) {
         double mx = -1e300; int jm = causal ? i + 1 : S; std::vector<double> sc(jm);
         for (int j = 0; j < jm; j++) { double s = 0; for (int t = 0; t < hd; t++) s += qkv[((size_t)(b * S + i)) * 3 * W + h * hd + t] * qkv[((size_t)(b * S + j)) * 3 * W + W + h * hd + t]; sc[j] = s / sqrt((double)hd); mx = std::max(mx, sc[j]); }
         double sum = 0; for (int j = 0; j < jm; j++) sum += exp(sc[j] - mx);
-        rl[((size_t)b * H + h) * S + i] = mx + log(sum);
+        const size_t r = ((size_t)b * H + h) * S + i;
+        rl[r] = mx + log(sum);
+        double d = 0;
+        for (int j = 0; j < jm; j++) {
+            double dp = 0; for (int t = 0; t < hd; t++) dp += dout[((size_t)(b * S + i)) * W + h * hd + t] * qkv[((size_t)(b * S + j)) * 3 * W + 2 * W + h * hd + t];
+            d += exp(sc[j] - rl[r]) * dp;
+        }
+        rd[r] = d;
     }
-    lse.resize(rl.size());
-    char buf[160];
-    snprintf(buf, sizeof buf, "attention B%d S%d H%d Dh%d causal%d qkv %s out %s: out", B, S, H, hd, causal, dn(qd), dn(od));
-    cmp(buf, get(to), ro, od, 1.0);
-    snprintf(buf, sizeof buf, "attention B%d S%d H%d Dh%d causal%d qkv %s out %s: lse", B, S, H, hd, causal, dn(qd), dn(od));
+    V lse(saved.begin(), saved.begin() + rl.size()), delta(saved.begin() + rl.size(), saved.begin() + 2 * rl.size());
+    char pre[160], buf[200];
+    const bool fwd_gemm = fwd == CUDA_ATTN_GEMM && hd % 8 == 0, bwd_gemm = bwd == CUDA_ATTN_GEMM && hd % 8 == 0;
+    snprintf(pre, sizeof pre, "attention B%d S%d H%d Dh%d causal%d qkv %s out %s fwd %s bwd %s%s", B, S, H, hd, causal,
+             dn(qd), dn(od), pn(fwd), infer ? "-" : pn(bwd), cap ? " (small cap)" : "");
+    snprintf(buf, sizeof buf, "%s: out", pre);
+    cmp(buf, get(to), ro, fwd_gemm && qd == DT_BF16 ? DT_BF16 : od, 1.0);
+    if (infer) return;
+    snprintf(buf, sizeof buf, "%s: lse", pre);
     cmp(buf, lse, rl, DT_F32, 3.0);
-    snprintf(buf, sizeof buf, "attention B%d S%d H%d Dh%d causal%d qkv %s out %s: dqkv", B, S, H, hd, causal, dn(qd), dn(od));
-    cmp(buf, get(tdq), rdq, qd, 3.0);
+    snprintf(buf, sizeof buf, "%s: Delta", pre);
+    cmp(buf, delta, rd, DT_F32, 10.0); // both paths: fp32 from unrounded p and dP
+    snprintf(buf, sizeof buf, "%s: dqkv", pre);
+    cmp(buf, get(tdq), rdq, bwd_gemm && qd == DT_BF16 && od == DT_BF16 ? DT_BF16 : qd, 3.0);
+}
+
+// The gemm path's chunking: a cap of two items' backward buffers splits B = 5 into chunks of
+// 2, 2, 1 (the forward, smaller, into 3 and 2); a cap below one item's backward buffers sends
+// the backward to the tiled path while the forward stays on the gemm path; Dh % 8 != 0 is tiled.
+static void test_attention_chunks(DType qd) {
+    const int B = 5, S = 20, H = 2, hd = 16, e = qd == DT_BF16 ? 2 : 4;
+    const size_t one_bwd = cuda_attention_gemm_bytes(1, S, H, hd, e, 1), one_fwd = cuda_attention_gemm_bytes(1, S, H, hd, e, 0);
+    auto expect = [&](const char *what, int64_t got, int64_t want) {
+        g_checks++;
+        const bool ok = got == want;
+        if (!ok) g_fail++;
+        if (!ok || getenv("VERBOSE")) printf("%s attention gemm chunk %s %s: %lld items (want %lld)\n", ok ? "ok  " : "FAIL", dn(qd), what, (long long)got, (long long)want);
+    };
+    // Equal chunks of at most cap / one items: ceil(B / ceil(B / per)).
+    auto want = [&](size_t cap, size_t one) -> int64_t {
+        const int64_t per = (int64_t)(cap / one);
+        if (per == 0) return 0;
+        if (per >= B) return B;
+        const int64_t n = (B + per - 1) / per;
+        return (B + n - 1) / n;
+    };
+    g_cx.attn_path = CUDA_ATTN_GEMM;
+    g_cx.attn_ws_cap = 2 * one_bwd;
+    expect("backward, cap of 2 items", cuda_attention_gemm_chunk(&g_cx, B, S, H, hd, e, 1), 2);
+    expect("forward, cap of 2 backward items", cuda_attention_gemm_chunk(&g_cx, B, S, H, hd, e, 0), want(2 * one_bwd, one_fwd));
+    g_cx.attn_ws_cap = one_bwd - 1;
+    expect("backward, cap below 1 item", cuda_attention_gemm_chunk(&g_cx, B, S, H, hd, e, 1), 0);
+    expect("forward, cap below 1 backward item", cuda_attention_gemm_chunk(&g_cx, B, S, H, hd, e, 0), want(one_bwd - 1, one_fwd));
+    g_cx.attn_ws_cap = 0;
+    expect("default cap", cuda_attention_gemm_chunk(&g_cx, B, S, H, hd, e, 1), B);
+    expect("Dh 12", cuda_attention_gemm_chunk(&g_cx, B, S, 2, 12, e, 1), 0);
+    g_cx.attn_path = CUDA_ATTN_TILED;
+    expect("DFER_ATTENTION=tiled", cuda_attention_gemm_chunk(&g_cx, B, S, H, hd, e, 1), 0);
+    for (int causal : {0, 1}) {
+        test_attention(B, S, H, hd, causal, qd, qd, CUDA_ATTN_GEMM, CUDA_ATTN_GEMM, 2 * one_bwd);
+        test_attention(B, S, H, hd, causal, qd, qd, CUDA_ATTN_GEMM, CUDA_ATTN_GEMM, one_bwd - 1);
+    }
 }
 
 static void test_layernorm(int n, int d, DType xd, DType yd, DType pd, int acc) {
@@ -341,20 +414,43 @@ int main(int argc, char **argv) {
         test_layernorm(70, 33, DT_F32, DT_F32, DT_F32, 1);
     }
     if (which == "all" || which == "attn") {
-        for (int causal : {0, 1}) {
-            test_attention(2, 5, 2, 8, causal, DT_F32, DT_F32);
-            test_attention(1, 20, 3, 16, causal, DT_F32, DT_F32);
-            test_attention(2, 33, 2, 40, causal, DT_F32, DT_BF16);
-            test_attention(1, 70, 1, 64, causal, DT_BF16, DT_BF16);
-            test_attention(1, 17, 2, 128, causal, DT_F32, DT_F32);
-            test_attention(1, 50, 1, 97, causal, DT_BF16, DT_F32);
+        const int T = CUDA_ATTN_TILED, G = CUDA_ATTN_GEMM;
+        for (int causal : {0, 1}) for (int path : {T, G}) {
+            test_attention(2, 5, 2, 8, causal, DT_F32, DT_F32, path, path);
+            test_attention(1, 20, 3, 16, causal, DT_F32, DT_F32, path, path);
+            test_attention(2, 33, 2, 40, causal, DT_F32, DT_BF16, path, path);
+            test_attention(1, 70, 1, 64, causal, DT_BF16, DT_BF16, path, path);
+            test_attention(1, 17, 2, 128, causal, DT_F32, DT_F32, path, path);
+            test_attention(1, 50, 1, 97, causal, DT_BF16, DT_F32, path, path); // gemm: Dh % 8 != 0 -> tiled
+            test_attention(2, 9, 2, 24, causal, DT_BF16, DT_F32, path, path);  // gemm backward: F32 GEMMs
         }
+        // The project's sequence lengths, each direction by either path (both orders), so each
+        // path's backward consumes the other's lse: S = 16 (temporal), 77 (text), 197 (spatial).
+        for (DType d : {DT_F32, DT_BF16}) for (int causal : {0, 1}) {
+            test_attention(3, 16, 2, 32, causal, d, d, G, T);
+            test_attention(3, 16, 2, 32, causal, d, d, T, G);
+            test_attention(2, 16, 1, 32, causal, d, d, G, G, 0, 1); // inference: no saved buffer
+        }
+        for (DType d : {DT_F32, DT_BF16}) {
+            test_attention(1, 77, 2, 64, d == DT_BF16, d, d, G, T);
+            test_attention(1, 77, 2, 64, d == DT_BF16, d, d, T, G);
+        }
+        test_attention(1, 197, 1, 64, 0, DT_BF16, DT_BF16, G, T);
+        test_attention(1, 197, 1, 64, 0, DT_BF16, DT_BF16, T, G);
+        test_attention(1, 197, 1, 64, 1, DT_F32, DT_F32, G, T);
+        test_attention(1, 197, 1, 64, 1, DT_F32, DT_F32, T, G);
+        for (DType d : {DT_F32, DT_BF16}) test_attention_chunks(d);
     }
     if (which == "big") {
-        test_attention(1, 257, 1, 64, 0, DT_BF16, DT_BF16);
-        test_attention(1, 248, 1, 64, 1, DT_BF16, DT_BF16);
-        test_attention(2, 77, 1, 64, 1, DT_F32, DT_F32);
-        test_attention(1, 197, 1, 32, 0, DT_F32, DT_F32);
+        g_qkv_scale = 1.5;
+        for (int path : {CUDA_ATTN_TILED, CUDA_ATTN_GEMM}) {
+            test_attention(1, 257, 1, 64, 0, DT_BF16, DT_BF16, path, path);
+            test_attention(1, 248, 1, 64, 1, DT_BF16, DT_BF16, path, path);
+            test_attention(2, 77, 1, 64, 1, DT_F32, DT_F32, path, path);
+            test_attention(1, 197, 1, 32, 0, DT_F32, DT_F32, path, path);
+            test_attention(2, 197, 4, 64, 0, DT_BF16, DT_BF16, path, path); // test_cuda_ops's ViT-like case
+            test_attention(2, 77, 8, 64, 1, DT_BF16, DT_BF16, path, path);
+        }
     }
     printf("%d checks, %d failed\n", g_checks, g_fail);
     return g_fail != 0;

@@ -81,6 +81,48 @@ int main() {
         cmp(s2.c_str(), get(tdw), rdw, 1e-6);
         cmp(s3.c_str(), get(tdb), rdb, 1e-6);
     }
+    // Strided-batched GEMMs (cuda_gemm_strided_batched, attention.cu's gemm path): every
+    // dtype pair it takes, transposes, beta, dense and padded layouts (leading dimensions
+    // above the row length, strides above the matrix), against a naive reference over the
+    // whole flat C buffer: padding and matrices past the batch must come back untouched.
+    auto batched = [&](DType ind, DType cd, int ta, int tb, float beta, int pad, int64_t batch, int64_t M, int64_t N,
+                       int64_t K) {
+        const float alpha = 1.25f;
+        const int64_t arows = ta ? K : M, alen = ta ? M : K, brows = tb ? N : K, blen = tb ? K : N;
+        const int64_t lda = alen + 3 * pad, ldb = blen + 2 * pad, ldc = N + 4 * pad;
+        const int64_t sa = arows * lda + 7 * pad, sb = brows * ldb + 5 * pad, sc = M * ldc + 6 * pad;
+        // One matrix more than the batch in C: the GEMM must stop at the batch count.
+        V a = randv((size_t)(batch * sa)), b = randv((size_t)(batch * sb)), c = randv((size_t)((batch + 1) * sc));
+        Tensor tA = mk(ind, {batch * sa}, a, "a"), tB = mk(ind, {batch * sb}, b, "b"), tC = mk(cd, {(batch + 1) * sc}, c, "c");
+        CudaMat ma = {tA.data, ind == DT_BF16, lda, sa}, mb = {tB.data, ind == DT_BF16, ldb, sb}, mc = {tC.data, cd == DT_BF16, ldc, sc};
+        cuda_gemm_strided_batched(&cx, "batched", mc, ma, ta, mb, tb, M, N, K, batch, alpha, beta);
+        V r = c;
+        for (int64_t q = 0; q < batch; q++)
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    double acc = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        acc += (ta ? a[q * sa + k * lda + i] : a[q * sa + i * lda + k]) *
+                               (tb ? b[q * sb + j * ldb + k] : b[q * sb + k * ldb + j]);
+                    r[q * sc + i * ldc + j] = alpha * acc + beta * c[q * sc + i * ldc + j];
+                }
+        snprintf(buf, sizeof buf, "batched c %s ab %s ta%d tb%d beta%.1f pad%d batch%lld M%lld N%lld K%lld", dn(cd),
+                 dn(ind), ta, tb, beta, pad, (long long)batch, (long long)M, (long long)N, (long long)K);
+        cmp(buf, get(tC), r, cd == DT_BF16 ? 8e-3 : 1e-6);
+    };
+    for (DType ind : ds) for (DType cd : ds) {
+        if (ind == DT_F32 && cd == DT_BF16) continue; // F32 inputs write F32 only
+        for (int ta = 0; ta < 2; ta++) for (int tb = 0; tb < 2; tb++) for (float beta : {0.0f, 0.5f}) for (int pad = 0; pad < 2; pad++)
+            batched(ind, cd, ta, tb, beta, pad, 3, 5, 9, 6);
+    }
+    // Batch count and strides are part of the plan key: the same problem with 3, 2 and 1
+    // matrices, and with other strides, each gets its own layouts.
+    for (int64_t nb : {3, 2, 1, 4}) batched(DT_BF16, DT_F32, 0, 1, 0.0f, 0, nb, 7, 7, 8);
+    batched(DT_BF16, DT_F32, 0, 1, 0.0f, 1, 2, 7, 7, 8);
+    // The attention shapes: scores (Q K^T), P V and the transposed backward products.
+    batched(DT_BF16, DT_F32, 0, 1, 0.0f, 0, 4, 16, 16, 32);
+    batched(DT_BF16, DT_F32, 0, 0, 0.0f, 1, 4, 16, 32, 16);
+    batched(DT_F32, DT_F32, 1, 0, 0.0f, 1, 4, 16, 32, 16);
     extern int fake_heuristic_calls;
     printf("%d checks, %d failed; %d plans built\n", checks, fails, fake_heuristic_calls);
     cuda_gemm_release(&cx);

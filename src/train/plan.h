@@ -24,8 +24,10 @@
 #include "ops/ops.h"
 #include "train/config.h"
 
-/* CUDA context (~0.5 GiB on Hopper), cuBLASLt workspace (32 MiB), NCCL's buffers
- * and the backend's conversion scratch: an allowance, not yet measured on a GPU. */
+/* CUDA context (~0.5 GiB on Hopper), cuBLASLt workspace (32 MiB), the attention
+ * path's workspace (at most 256 MiB, CUDA_ATTN_WORKSPACE_CAP), NCCL's buffers and the
+ * backend's conversion scratch: an allowance, not yet measured on a GPU (`dfer bench`
+ * on CUDA prints what it stands for). */
 #define PLAN_CUDA_RESERVE_BYTES ((size_t)1 << 30)
 /* Below this many clips per pass (times T frames times S tokens rows), GEMMs lose efficiency
  * faster than recompute costs (+1 ViT forward, about a third of the step). */

@@ -95,6 +95,21 @@
 /* Attention backward: four products chained through dP and dS (cancellation in P(dP - rowdot)). */
 #define TOL_ATTN_BWD_BF16 3e-2
 #define TOL_ATTN_BWD_F32 2e-4
+/* Attention by the gemm path (kernels/attention.cu: cuBLASLt strided-batched GEMMs, the default;
+ * the TOL_ATTN ones above are the tiled path's). BF16: P is rounded to BF16 before P.V (as
+ * FlashAttention does), a relative error of at most 2^-9 per term p_j v_j: at most
+ * 2^-9 max|v| on an output, which is 2^-9 * (max|v| / max|out| <= ~4 for these inputs) = 8e-3
+ * of max|ref|, on top of the output's own rounding (BF16_ULP): 1.6e-2, made 2e-2 for margin
+ * (kernels/emu, whose GEMM accumulates in double, sees <= 4.3e-3 on these inputs up to S = 257,
+ * the tiled path <= 2.5e-3). F32: P stays F32 and the GEMMs run fp32 (no TF32): the tiled
+ * path's 1e-4. Backward BF16: P and dS are rounded to BF16 before dV, dQ and dK, again 2^-9
+ * per term but with independent signs (~2^-9 of an output; the emulator sees <= 5.6e-3, the
+ * tiled path <= 2.3e-3): the tiled path's budget holds, 3e-2; F32 2e-4 as the tiled path.
+ * Delta and lse (saved) are not compared here: the backward outputs depend on both. */
+#define TOL_ATTN_GEMM_BF16 2e-2
+#define TOL_ATTN_GEMM_F32 1e-4
+#define TOL_ATTN_GEMM_BWD_BF16 3e-2
+#define TOL_ATTN_GEMM_BWD_F32 2e-4
 /* Scatter-add into F32 with repeated indices (embedding/gather backward): summation order. */
 #define TOL_SCATTER_ADD_F32 1e-6
 /* Per-row cross-entropy loss (F32): log-sum-exp in fp32 with __expf/__logf vs double on the CPU. */
@@ -388,7 +403,7 @@ static void compare_output(Case *c, Arg *a, const float *gpu, float *cpu) {
     int ok = rel <= a->tol;
     g_outputs++;
     test_checks++;
-    printf("%s %-76s %-7s rel %.2e  tol %.1e %-18s max|ref| %.3g\n", ok ? "ok  " : "FAIL", c->label, a->name, rel,
+    printf("%s %-76s %-7s rel %.2e  tol %.1e %-22s max|ref| %.3g\n", ok ? "ok  " : "FAIL", c->label, a->name, rel,
            a->tol, a->tol_name, maxref);
     if (!ok)
         test_fail(__FILE__, __LINE__,
@@ -462,7 +477,7 @@ static void case_run(Case *c) {
         int ok = rel <= c->scalar_tol && isfinite(c->scalar[GPU]);
         g_outputs++;
         test_checks++;
-        printf("%s %-76s %-7s rel %.2e  tol %.1e %-18s |ref| %.6g\n", ok ? "ok  " : "FAIL", c->label, "result", rel,
+        printf("%s %-76s %-7s rel %.2e  tol %.1e %-22s |ref| %.6g\n", ok ? "ok  " : "FAIL", c->label, "result", rel,
                c->scalar_tol, c->scalar_tol_name, c->scalar[CPU]);
         if (!ok)
             test_fail(__FILE__, __LINE__, "%s: gpu %.12g, cpu %.12g: relative %.3g > %s = %.3g", c->label,
@@ -839,28 +854,72 @@ static void cases_elementwise(void) {
     }
 }
 
-/* Attention forward and backward (the backward needs the backend's own `saved`). */
+/* Attention forward and backward (the backward needs the backend's own `saved`), each
+ * direction by either CUDA path (kernels/attention.cu; DFER_ATTENTION picks one for a whole
+ * run, dfer_cuda_set_attention per call here): gemm (cuBLASLt strided-batched GEMMs), tiled
+ * (flash-style kernels), and the mixed pairs, where each path's backward consumes the other
+ * path's saved lse. Labels say "path=gemm", "path=tiled", "path=gemm>tiled" (forward gemm,
+ * backward tiled) or "path=tiled>gemm"; every one starts with "attention". Each case sets the
+ * path of each call itself. iv[6]: forward path | backward path << 1; iv[7]: the gemm
+ * path's workspace cap (0: the default; a small one forces several chunks). The CPU
+ * side, and the "GPU" side of --self-test, have one implementation and ignore the paths. */
+enum { ATTN_GEMM, ATTN_TILED };
+static const char *const k_attn_path[2] = {"gemm", "tiled"};
 static size_t attn_saved(Case *c, Ops *o) { return op_attention_saved_bytes(o, c->iv[0], c->iv[1], (int)c->iv[2]); }
+static void attn_select(Ops *o, int s, int path, int64_t cap) {
+#ifdef DFER_WITH_CUDA
+    if (s == GPU) (void)dfer_cuda_set_attention(o, k_attn_path[path], (size_t)cap); /* -1 on a CPU context */
+#else
+    (void)o, (void)s, (void)path, (void)cap;
+#endif
+}
 static void fn_attention(Case *c, Ops *o, int s) {
     int heads = (int)c->iv[2], causal = (int)c->iv[4];
+    attn_select(o, s, (int)c->iv[6] & 1, c->iv[7]);
     op_attention(o, A(0), A(1), A(2), heads, causal);
-    if (c->iv[5]) op_attention_backward(o, A(4), A(3), A(2), A(1), heads, causal);
+    if (c->iv[5]) {
+        attn_select(o, s, ((int)c->iv[6] >> 1) & 1, c->iv[7]);
+        op_attention_backward(o, A(4), A(3), A(2), A(1), heads, causal);
+    }
 }
-static void attention_case(int64_t batch, int64_t seq, int64_t heads, int64_t hd, int causal, DType t, int backward) {
+/* fwd, bwd: ATTN_GEMM or ATTN_TILED; cap: the gemm path's workspace cap in bytes (0: default). */
+static void attention_case(int64_t batch, int64_t seq, int64_t heads, int64_t hd, int causal, DType t, int backward,
+                           int fwd, int bwd, int64_t cap) {
     int64_t w = heads * hd;
-    Case *c = case_new("attention", "%s causal=%d qkv=%s out=%s", backward ? "train" : "inference", causal, dn(t), dn(t));
-    case_sizes(c, "B=%lld S=%lld H=%lld Dh=%lld", (long long)batch, (long long)seq, (long long)heads, (long long)hd);
-    arg_out(c, "out", t, TOLK(TOL_ATTN, t), DET_REQUIRED, SHAPE(batch, seq, w));
+    char path[32];
+    if (!backward || fwd == bwd)
+        snprintf(path, sizeof path, "%s", k_attn_path[fwd]);
+    else
+        snprintf(path, sizeof path, "%s>%s", k_attn_path[fwd], k_attn_path[bwd]);
+    Case *c = case_new("attention", "%s path=%s causal=%d qkv=%s out=%s", backward ? "train" : "inference", path, causal,
+                       dn(t), dn(t));
+    case_sizes(c, "B=%lld S=%lld H=%lld Dh=%lld%s", (long long)batch, (long long)seq, (long long)heads, (long long)hd,
+               cap ? " small workspace cap" : "");
+    /* A path's tolerance: the forward's for out, the backward's for dqkv (gemm paths: see TOL_ATTN_GEMM). */
+    if (fwd == ATTN_GEMM)
+        arg_out(c, "out", t, TOLK(TOL_ATTN_GEMM, t), DET_REQUIRED, SHAPE(batch, seq, w));
+    else
+        arg_out(c, "out", t, TOLK(TOL_ATTN, t), DET_REQUIRED, SHAPE(batch, seq, w));
     Arg *saved = arg_add(c, "saved", DT_U8, backward ? ARG_SCRATCH : ARG_NONE, SHAPE(1));
     saved->scratch_bytes = attn_saved;
     arg_in(c, "qkv", t, 1.5, SHAPE(batch, seq, 3 * w));
     if (backward) {
         arg_in(c, "dout", t, 1.0, SHAPE(batch, seq, w));
-        arg_out(c, "dqkv", t, TOLK(TOL_ATTN_BWD, t), DET_REPORT, SHAPE(batch, seq, 3 * w));
+        if (bwd == ATTN_GEMM)
+            arg_out(c, "dqkv", t, TOLK(TOL_ATTN_GEMM_BWD, t), DET_REPORT, SHAPE(batch, seq, 3 * w));
+        else
+            arg_out(c, "dqkv", t, TOLK(TOL_ATTN_BWD, t), DET_REPORT, SHAPE(batch, seq, 3 * w));
     }
     c->iv[0] = batch, c->iv[1] = seq, c->iv[2] = heads, c->iv[3] = hd, c->iv[4] = causal, c->iv[5] = backward;
+    c->iv[6] = fwd | bwd << 1, c->iv[7] = cap;
     c->fn = fn_attention;
     case_run(c);
+}
+/* A training case by both paths and by the two mixed pairs; an inference case by both paths. */
+static void attention_cases(int64_t batch, int64_t seq, int64_t heads, int64_t hd, int causal, DType t, int backward) {
+    for (int fwd = 0; fwd < 2; fwd++)
+        for (int bwd = 0; bwd < 2; bwd++)
+            if (backward || fwd == bwd) attention_case(batch, seq, heads, hd, causal, t, backward, fwd, bwd, 0);
 }
 static void cases_attention(void) {
     const DType dts[] = {F, B};
@@ -869,13 +928,20 @@ static void cases_attention(void) {
             DType t = dts[d];
             const int64_t seqs[] = {5, 17}, hds[] = {16, 64};
             for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 2; j++) attention_case(2, seqs[i], hds[j] == 16 ? 3 : 2, hds[j], causal, t, 1);
-            attention_case(2, 5, 3, 16, causal, t, 0); /* inference: no saved buffer */
+                for (int j = 0; j < 2; j++) attention_cases(2, seqs[i], hds[j] == 16 ? 3 : 2, hds[j], causal, t, 1);
+            attention_cases(2, 5, 3, 16, causal, t, 0); /* inference: no saved buffer */
+            attention_cases(2, 7, 2, 12, causal, t, 1); /* Dh % 8 != 0: the gemm path hands over to the tiled one */
+            /* Several chunks of B=5 (S=64, H=4, Dh=64) under a 1 MiB workspace cap: BF16 2 items per
+             * chunk backward, 3 forward; F32 1 and 3. */
+            attention_case(5, 64, 4, 64, causal, t, 1, ATTN_GEMM, ATTN_GEMM, (int64_t)1 << 20);
             if (!g_quick) {
-                attention_case(2, 197, 4, 64, causal, t, 1); /* ViT-B/16-like sequence */
-                attention_case(1, 197, 2, 64, causal, t, 1);
-                attention_case(2, 77, 8, 64, causal, t, 1); /* CLIP text length */
-                attention_case(1, 197, 4, 64, causal, t, 0);
+                attention_cases(2, 197, 4, 64, causal, t, 1); /* ViT-B/16-like sequence */
+                attention_cases(1, 197, 2, 64, causal, t, 1);
+                attention_cases(2, 77, 8, 64, causal, t, 1); /* CLIP text length */
+                attention_cases(1, 197, 4, 64, causal, t, 0);
+                attention_cases(4, 16, 8, 64, causal, t, 1);  /* temporal: 16 frames */
+                attention_cases(2, 257, 12, 64, causal, t, 1); /* ViT-B/16 at 256 px + CLS, 12 heads */
+                attention_cases(1, 248, 8, 64, causal, t, 1); /* Long-CLIP text */
             }
         }
 }
