@@ -25,6 +25,12 @@ const char *dfer_cuda_build_archs(void);
 struct Ops;
 int dfer_cuda_set_attention(struct Ops *ops, const char *path, size_t workspace_cap);
 
+/* The GEMM plan cache of the CUDA context behind ops: plans held, plans built (cuBLASLt
+ * heuristic queries) and plans recycled to make room, since the context was created.
+ * -1 when ops is not a CUDA context. Built > held, or any recycled, in a steady run
+ * means the cache thrashes (kernels/gemm.cu: GEMM_CACHE_SIZE). */
+int dfer_cuda_gemm_stats(struct Ops *ops, int *plans, long long *built, long long *evicted);
+
 /* NCCL communicator of an MPI communicator's ranks (one GPU per rank): rank 0
  * makes the unique id, MPI broadcasts it, every rank joins. comm_out is an
  * ncclComm_t. Returns -1 with a message when NCCL refuses (e.g. two ranks on one GPU). */

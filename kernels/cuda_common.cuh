@@ -46,6 +46,7 @@ struct CudaCtx {
     int *d_err;                 // [4]: code, position, value, limit (device)
     GemmPlan *plans;            // gemm.cu's cache (array of GEMM_CACHE_SIZE)
     int plan_count, plan_next;
+    long long plan_misses, plan_evictions; // plans built, and cached ones recycled to make room
     // attention.cu: which path op_attention/op_attention_backward take (CUDA_ATTN_*; from
     // DFER_ATTENTION when the context is created) and the gemm path's own workspace:
     // growable, at most attn_ws_cap bytes (0: CUDA_ATTN_WORKSPACE_CAP), never shared with

@@ -314,6 +314,13 @@ extern "C" int dfer_cuda_set_attention(Ops *ops, const char *path, size_t worksp
     return 0;
 }
 
+extern "C" int dfer_cuda_gemm_stats(Ops *ops, int *plans, long long *built, long long *evicted) {
+    if (!ops || ops->vt != &k_cuda_vtable || !ops->impl) return -1;
+    const CudaCtx *cx = cuda_ctx(ops);
+    *plans = cx->plan_count, *built = cx->plan_misses, *evicted = cx->plan_evictions;
+    return 0;
+}
+
 extern "C" void cuda_ops_release(Ops *ops) {
     CudaCtx *cx = cuda_ctx(ops);
     if (!cx) return;

@@ -42,7 +42,11 @@
 
 #include "cuda_common.cuh"
 
-enum { GEMM_CACHE_SIZE = 128 };
+// Distinct problems of a FineCLIPER or DFER-CLIP run: every linear's forward, input- and
+// weight-gradient products at the training, evaluation and last-batch sizes, each tower, plus
+// attention's batched products per sequence length and chunk size: a few hundred at most.
+// Recycling would re-ask the heuristic every step; cuda_gemm_stats says whether it happens.
+enum { GEMM_CACHE_SIZE = 512 };
 
 struct GemmKey {
     int64_t m, n, k;       // cuBLAS problem (m' n' k' above)
@@ -58,6 +62,7 @@ struct GemmKey {
 
 struct GemmPlan {
     GemmKey key;
+    uint64_t hash; // of key: compared first, so a lookup scans integers
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t la, lb, lc;
     cublasLtMatmulAlgo_t algo;
@@ -116,13 +121,22 @@ int heuristic(CudaCtx *cx, const GemmPlan *p, const GemmKey *key, int restrict_s
 
 // The plan for key, built on first use; NULL when cuBLASLt has no algorithm for it
 // and fatal_if_none is 0 (fatal, naming the problem, otherwise).
+// FNV-1a over the key's bytes (zeroed padding included, as for memcmp).
+uint64_t key_hash(const GemmKey *key) {
+    const unsigned char *b = (const unsigned char *)key;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < sizeof *key; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
 const GemmPlan *plan_get(CudaCtx *cx, const GemmKey *key, const char *op, int fatal_if_none) {
     if (!cx->plans) {
         cx->plans = (GemmPlan *)calloc(GEMM_CACHE_SIZE, sizeof(GemmPlan));
         CHECK(cx->plans, "%s: out of host memory for the GEMM plan cache", op);
     }
+    const uint64_t h = key_hash(key);
     for (int i = 0; i < cx->plan_count; i++)
-        if (cx->plans[i].used && memcmp(&cx->plans[i].key, key, sizeof *key) == 0) {
+        if (cx->plans[i].used && cx->plans[i].hash == h && memcmp(&cx->plans[i].key, key, sizeof *key) == 0) {
             if (!cx->plans[i].ok && fatal_if_none) break; // report it below
             return cx->plans[i].ok ? &cx->plans[i] : NULL;
         }
@@ -135,9 +149,12 @@ const GemmPlan *plan_get(CudaCtx *cx, const GemmKey *key, const char *op, int fa
         p = &cx->plans[cx->plan_next];
         cx->plan_next = (cx->plan_next + 1) % GEMM_CACHE_SIZE;
         plan_destroy(p);
+        cx->plan_evictions++;
     }
+    cx->plan_misses++;
     memset(p, 0, sizeof *p);
     p->key = *key;
+    p->hash = h;
 
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     cublasOperation_t op_a = (cublasOperation_t)key->op_a, op_b = (cublasOperation_t)key->op_b;

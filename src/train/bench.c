@@ -496,6 +496,17 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddStringToObject(res, "side", "dfer");
     cJSON_AddStringToObject(res, "device", s->device_name);
     cJSON_AddStringToObject(res, "backend", ops_describe(mm->ops));
+#ifdef DFER_WITH_CUDA
+    int plans;
+    long long built, recycled;
+    if (dfer_cuda_gemm_stats(mm->ops, &plans, &built, &recycled) == 0) {
+        /* the cuBLASLt plan cache after every timed phase: built > held or any recycled means it thrashes */
+        cJSON *gp = cJSON_AddObjectToObject(res, "gemm_plans");
+        cJSON_AddNumberToObject(gp, "held", plans);
+        cJSON_AddNumberToObject(gp, "built", (double)built);
+        cJSON_AddNumberToObject(gp, "recycled", (double)recycled);
+    }
+#endif
     cJSON_AddStringToObject(res, "device_kind", s->backend == BACKEND_CUDA ? "cuda" : "cpu");
     cJSON_AddStringToObject(res, "arch", s->arch);
     cJSON_AddStringToObject(res, "architecture", clip_config_describe(&mm->clip.cfg, desc, sizeof desc));

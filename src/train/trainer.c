@@ -22,6 +22,9 @@
 #include "train/metrics.h"
 #include "train/optim.h"
 #include "train/plan.h"
+#ifdef DFER_WITH_CUDA
+#include "kernels/cuda_api.h"
+#endif
 
 
 typedef struct Position {
@@ -560,6 +563,13 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         if (write_result(cfg, opt, &jm, &pos, time_now() - t_start, err) != 0) goto done;
         log_info("done: best WAR %.2f UAR %.2f (epoch %d), last WAR %.2f UAR %.2f; results in %s", pos.best.war,
                  pos.best.uar, pos.best_epoch + 1, pos.last.war, pos.last.uar, opt->out_dir);
+#ifdef DFER_WITH_CUDA
+        int plans;
+        long long built, recycled;
+        if (dfer_cuda_gemm_stats(jm.ops, &plans, &built, &recycled) == 0)
+            log_info("cuBLASLt plans: %d held, %lld built, %lld recycled%s", plans, built, recycled,
+                     recycled ? " (the cache thrashes: raise GEMM_CACHE_SIZE in kernels/gemm.cu)" : "");
+#endif
     }
     status = 0;
 done:
