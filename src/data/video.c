@@ -13,7 +13,23 @@ struct ClipSource {
     int is_folder;
     char **files; /* folder: sorted frame file names */
     int count;
+    /* video: the decoder of the last read, kept open at frame `next`, so a read that starts at or
+     * after it (sequential chunks: dfer prep's face tracking) continues instead of decoding again
+     * from the first frame */
+    AVFormatContext *fmt;
+    AvDecoder dec;
+    AVFrame *frame;
+    int next;
 };
+
+static void stream_close(ClipSource *c) {
+    if (!c->fmt) return;
+    av_frame_free(&c->frame);
+    av_decoder_close(&c->dec);
+    avformat_close_input(&c->fmt);
+    c->fmt = NULL;
+    c->next = 0;
+}
 
 int is_frame_image_name(const char *name) {
     const char *dot = strrchr(name, '.');
@@ -136,16 +152,27 @@ int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *o
         }
         return 0;
     }
-    /* video: one forward pass, keeping the frames that are asked for */
-    AVFormatContext *fmt;
-    AvDecoder dec;
-    if (av_video_open(c->path, &fmt, &dec, err) != 0) return -1;
-    int max_index = 0;
-    for (int i = 0; i < n; i++) max_index = indices[i] > max_index ? indices[i] : max_index;
-    AVFrame *frame = av_frame_alloc();
-    int rc = 0, k;
-    for (k = 0; k <= max_index; k++) {
-        int got = av_decoder_next(&dec, frame, err);
+    /* video: one forward pass, keeping the frames that are asked for; it continues the previous
+     * read's pass when every index is at or after where that one stopped */
+    if (n <= 0) return 0;
+    int min_index = indices[0], max_index = 0;
+    for (int i = 0; i < n; i++) {
+        max_index = indices[i] > max_index ? indices[i] : max_index;
+        min_index = indices[i] < min_index ? indices[i] : min_index;
+    }
+    if (c->fmt && min_index < c->next) stream_close(c);
+    if (!c->fmt) {
+        if (av_video_open(c->path, &c->fmt, &c->dec, err) != 0) {
+            c->fmt = NULL;
+            return -1;
+        }
+        c->frame = av_frame_alloc();
+        c->next = 0;
+    }
+    int rc = 0;
+    for (; c->next <= max_index; c->next++) {
+        int k = c->next;
+        int got = av_decoder_next(&c->dec, c->frame, err);
         if (got != 0) {
             rc = got < 0 ? -1 : err_set(err, "%s: only %d frames could be decoded now (%d counted)", c->path, k, c->count);
             break;
@@ -154,26 +181,26 @@ int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *o
         for (int i = 0; i < n && rc == 0; i++) {
             if (indices[i] != k) continue;
             if (first < 0) {
-                rc = av_frame_to_rgb(&dec.convert, frame, &out[i], c->path, err);
+                rc = av_frame_to_rgb(&c->dec.convert, c->frame, &out[i], c->path, err);
                 first = i;
             } else {
                 image_alloc(&out[i], out[first].width, out[first].height);
                 memcpy(out[i].rgb, out[first].rgb, (size_t)out[first].width * out[first].height * 3);
             }
         }
-        av_frame_unref(frame);
+        av_frame_unref(c->frame);
         if (rc) break;
     }
-    av_frame_free(&frame);
-    av_decoder_close(&dec);
-    avformat_close_input(&fmt);
-    if (rc)
+    if (rc) {
+        stream_close(c);
         for (int i = 0; i < n; i++) image_free(&out[i]);
+    }
     return rc;
 }
 
 void clip_source_close(ClipSource *c) {
     if (!c) return;
+    stream_close(c);
     for (int i = 0; c->files && i < c->count; i++) free(c->files[i]);
     free(c->files);
     free(c->path);

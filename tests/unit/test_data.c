@@ -217,6 +217,31 @@ static void test_layouts_read_back(void) {
     for (int i = 0; i < 3; i++) image_free(&a[i]), image_free(&b[i]);
     int out_of_range = 999;
     EXPECT(clip_source_read_frames(vs, &out_of_range, 1, a, &err) != 0 && strstr(err.msg, "frame 999"), "index beyond the clip");
+    /* reads in sequential chunks continue the decoder where the last one stopped (dfer prep reads a
+     * video 32 frames at a time), and a read that goes back starts again: the same frames, bitwise,
+     * as one read of every frame from a fresh source */
+    int nf = clip_source_frame_count(vs);
+    ClipSource *ref_src;
+    EXPECT(clip_source_open(video, &ref_src, &err) == 0, "%s", err.msg);
+    int *all = xmalloc((size_t)nf * sizeof *all);
+    for (int i = 0; i < nf; i++) all[i] = i;
+    ImageU8 *ref = xcalloc((size_t)nf, sizeof *ref), *got = xcalloc((size_t)nf, sizeof *got);
+    EXPECT(clip_source_read_frames(ref_src, all, nf, ref, &err) == 0, "%s", err.msg);
+    int same = 1;
+    for (int start = 0; start < nf; start += 3) {
+        int m = nf - start < 3 ? nf - start : 3;
+        EXPECT(clip_source_read_frames(vs, all + start, m, got + start, &err) == 0, "chunk at %d: %s", start, err.msg);
+    }
+    int back[2] = {1, 1};
+    ImageU8 again[2];
+    EXPECT(clip_source_read_frames(vs, back, 2, again, &err) == 0, "going back: %s", err.msg);
+    for (int i = 0; i < nf; i++) same &= !memcmp(ref[i].rgb, got[i].rgb, (size_t)ref[i].width * ref[i].height * 3);
+    same &= !memcmp(ref[1].rgb, again[0].rgb, (size_t)ref[1].width * ref[1].height * 3);
+    EXPECT(nf >= 6 && same, "%d frames read in chunks of 3, then frame 1 again: bitwise the frames of one read", nf);
+    for (int i = 0; i < nf; i++) image_free(&ref[i]), image_free(&got[i]);
+    image_free(&again[0]), image_free(&again[1]);
+    free(ref), free(got), free(all);
+    clip_source_close(ref_src);
     clip_source_close(vs), clip_source_close(fs);
     dataset_free(&tr);
 }
