@@ -57,7 +57,7 @@ run() { # NAME METHOD DEVICE DTYPE [dfer train arguments...]
     for want in "collectives: NCCL" "frames as uint8, normalised on the device" "memory plan:"; do
       grep -q "$want" "$tmp/$name.log" || { echo "run $name: the log does not say \"$want\":"; cat "$tmp/$name.log"; exit 1; }
     done
-    grep -h "collectives: NCCL\|memory plan:" "$tmp/$name.log" | sed 's/^/    /' | head -2
+    grep -h "collectives: NCCL\|memory plan:\|cuBLASLt plans:" "$tmp/$name.log" | sed 's/^/    /' | head -3
   fi
 }
 
