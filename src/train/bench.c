@@ -354,6 +354,18 @@ typedef struct BenchTimes {
     int skipped;
 } BenchTimes;
 
+/* Seconds of each of `total` forward-only passes of `batch` clips (no gradient), each ended by a device sync. */
+static void time_forward(JobModel *m, const BenchInputs *bi, int batch, int total, double *seconds) {
+    for (int k = 0; k < total; k++) {
+        device_sync(m->ops);
+        double t0 = time_now();
+        job_model_step(m, &bi->in, bi->labels, batch, 0, 1.0f, NULL);
+        device_sync(m->ops);
+        seconds[k] = time_now() - t0;
+        mem_sample(m->ops);
+    }
+}
+
 static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, const BenchInputs *bi, int b,
                        int eval_b, BenchTimes *t) {
     int total = o->warmup + o->steps;
@@ -383,25 +395,10 @@ static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *
         t->step[k] = t3 - t0, t->fb[k] = t1 - t0, t->ar[k] = t2 - t1, t->up[k] = t3 - t2;
     }
     /* the forward alone (labels given, no gradient): the same forward as a training step's, and what evaluation
-     * runs per batch */
-    for (int k = 0; k < total; k++) {
-        device_sync(m->ops);
-        double t0 = time_now();
-        job_model_step(m, &bi->in, bi->labels, b, 0, 1.0f, NULL);
-        device_sync(m->ops);
-        t->fw[k] = time_now() - t0;
-        mem_sample(m->ops);
-    }
-    /* evaluation at another batch size */
+     * runs per batch; then evaluation at another batch size */
+    time_forward(m, bi, b, total, t->fw);
     if (o->eval && eval_b != b) {
-        for (int k = 0; k < total; k++) {
-            device_sync(m->ops);
-            double t0 = time_now();
-            job_model_step(m, &bi->in, bi->labels, eval_b, 0, 1.0f, NULL);
-            device_sync(m->ops);
-            t->ev[k] = time_now() - t0;
-            mem_sample(m->ops);
-        }
+        time_forward(m, bi, eval_b, total, t->ev);
         t->eval_runs = 1;
     }
 }
