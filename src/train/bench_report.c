@@ -1,0 +1,262 @@
+/* dfer bench's reporting side: the PyTorch peer run beside ours, the results/bench record and the
+ * printout (the measuring side is bench.c). */
+#include "train/bench.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "core/version.h"
+#include "io/safetensors.h"
+#include "model/clip_init.h"
+#include "model/dfer_clip.h"
+#include "model/finecliper.h"
+#include "text/descriptions.h"
+#include "text/tokenizer.h"
+#include "train/job_model.h"
+#include "train/optim.h"
+#include "train/plan.h"
+
+#ifndef DFER_SOURCE_DIR
+#define DFER_SOURCE_DIR "."
+#endif
+
+/* ---- the PyTorch peer ------------------------------------------------------------------------------- */
+
+static void shell_quote(char *out, size_t n, const char *s) {
+    size_t k = 0;
+    if (k + 1 < n) out[k++] = '\'';
+    for (; *s && k + 5 < n; s++) {
+        if (*s == '\'') {
+            memcpy(out + k, "'\\''", 4);
+            k += 4;
+        } else {
+            out[k++] = *s;
+        }
+    }
+    if (k + 1 < n) out[k++] = '\'';
+    out[k] = 0;
+}
+
+static int jint(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *python, Err *err) {
+    char arch[64];
+    bench_normalise_arch(o->arch, arch, sizeof arch);
+    ClipConfig c;
+    if (clip_config_preset(arch, &c, err) != 0) return NULL;
+    const cJSON *tl = cJSON_GetObjectItemCaseSensitive(ours, "text_tokens");
+    const cJSON *oc = cJSON_GetObjectItemCaseSensitive(ours, "optimizer_config");
+    char *lr = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(oc, "lr"));
+    char spec[2048];
+    snprintf(spec, sizeof spec,
+             "{\"method\":\"%s\",\"variant\":\"%s\",\"image_size\":%d,\"patch_size\":%d,\"vision_width\":%d,"
+             "\"vision_layers\":%d,\"vision_heads\":%d,\"text_width\":%d,\"text_layers\":%d,\"text_heads\":%d,"
+             "\"embed_dim\":%d,\"vocab_size\":%d,\"context_length\":%d,\"frames\":%d,\"batch\":%d,\"eval_batch\":%d,"
+             "\"classes\":%d,\"len_pos\":%d,\"len_neg\":%d,\"len_text\":%d,\"len_desc\":%d,\"optimizer\":\"%s\","
+             "\"lr\":%s,\"weight_decay\":%g,\"momentum\":%g,\"steps\":%d,\"warmup\":%d,\"threads\":%d,"
+             "\"device\":\"%s\",\"precision\":\"%s\",\"seed\":%d}",
+             jstr(ours, "method"), jstr(ours, "variant"), c.image_size, c.patch_size, c.vision_width, c.vision_layers,
+             c.vision_heads, c.text_width, c.text_layers, c.text_heads, c.embed_dim, c.vocab_size, c.context_length,
+             o->frames, o->batch, jint(ours, "eval_batch"), o->classes, jint(tl, "positive"), jint(tl, "negative"),
+             jint(tl, "class_prompts"), jint(tl, "description"), jstr(ours, "optimizer"), lr ? lr : "[0.01]",
+             cJSON_GetObjectItemCaseSensitive(oc, "weight_decay")->valuedouble,
+             cJSON_GetObjectItemCaseSensitive(oc, "momentum")->valuedouble, o->steps, o->warmup, jint(ours, "threads"),
+             jstr(ours, "device_kind"), jstr(ours, "model_dtype"), o->seed);
+    free(lr);
+    char qpy[4200], qscript[4200], qspec[4400], cmd[13000];
+    char script[4096];
+    snprintf(script, sizeof script, "%s/tests/reference/bench_torch.py", DFER_SOURCE_DIR);
+    if (!fs_exists(script)) return err_set(err, "--peer torch: %s is missing", script), NULL;
+    shell_quote(qpy, sizeof qpy, python);
+    shell_quote(qscript, sizeof qscript, script);
+    shell_quote(qspec, sizeof qspec, spec);
+    snprintf(cmd, sizeof cmd, "%s %s --spec %s", qpy, qscript, qspec);
+    if (o->n_sets > 0)
+        fprintf(stderr, "dfer bench: note: the peer builds the method's default model (the variant, frames, batch, "
+                        "classes and optimiser are passed); other --set keys are not mirrored\n");
+    fflush(stdout);
+    FILE *p = popen(cmd, "r");
+    if (!p) return err_set(err, "--peer torch: cannot run %s", python), NULL;
+    char line[65536], last[65536] = "";
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
+    int status = pclose(p);
+    if (status != 0 || !last[0])
+        return err_set(err, "--peer torch: %s %s failed (exit status %d; its messages are above)", python, script,
+                       WIFEXITED(status) ? WEXITSTATUS(status) : -1), NULL;
+    cJSON *peer = cJSON_Parse(last);
+    if (!peer) return err_set(err, "--peer torch: its output is not JSON: %.200s", last), NULL;
+    return peer;
+}
+
+void bench_add_peer(cJSON *ours, const cJSON *peer) {
+    if (!peer) return;
+    cJSON_AddItemToObject(ours, "peer", cJSON_Duplicate(peer, 1));
+    double oc = cJSON_GetObjectItemCaseSensitive(ours, "train_clips_per_s")->valuedouble;
+    double pc = cJSON_GetObjectItemCaseSensitive(peer, "train_clips_per_s")->valuedouble;
+    double oe = cJSON_GetObjectItemCaseSensitive(ours, "eval_clips_per_s")->valuedouble;
+    const cJSON *pe = cJSON_GetObjectItemCaseSensitive(peer, "eval_clips_per_s");
+    double om = cJSON_GetObjectItemCaseSensitive(ours, "peak_bytes")->valuedouble;
+    double pm = cJSON_GetObjectItemCaseSensitive(peer, "peak_bytes")->valuedouble;
+    cJSON *r = cJSON_AddObjectToObject(ours, "vs_peer");
+    cJSON_AddNumberToObject(r, "train_speed_ratio", oc / pc);
+    cJSON_AddItemToObject(r, "eval_speed_ratio", bench_number_or_null(oe / (cJSON_IsNumber(pe) ? pe->valuedouble : 1),
+                                                             cJSON_IsNumber(pe) && pe->valuedouble > 0));
+    cJSON_AddItemToObject(r, "peak_memory_ratio", bench_number_or_null(om / pm, pm > 0));
+}
+
+void bench_source_commit(char *buf, size_t n, int *dirty) {
+    snprintf(buf, n, "%s", dfer_git_commit);
+    *dirty = -1;
+    char cmd[4300], line[256];
+    char q[4200];
+    shell_quote(q, sizeof q, DFER_SOURCE_DIR);
+    snprintf(cmd, sizeof cmd, "git -C %s rev-parse --short HEAD 2>/dev/null", q);
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (fgets(line, sizeof line, p)) {
+            line[strcspn(line, "\n")] = 0;
+            if (line[0]) snprintf(buf, n, "%s", line);
+        }
+        if (pclose(p) != 0) return;
+    }
+    snprintf(cmd, sizeof cmd, "git -C %s status --porcelain --untracked-files=no 2>/dev/null", q);
+    p = popen(cmd, "r");
+    if (p) {
+        int any = fgets(line, sizeof line, p) != NULL;
+        while (fgets(line, sizeof line, p)) {}
+        if (pclose(p) == 0) *dirty = any;
+    }
+}
+
+cJSON *bench_results_record(const cJSON *ours, const char *command) {
+    const cJSON *peer = cJSON_GetObjectItemCaseSensitive(ours, "peer");
+    const cJSON *vs = cJSON_GetObjectItemCaseSensitive(ours, "vs_peer");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "device", jstr(ours, "device"));
+    cJSON_AddStringToObject(o, "model", jstr(ours, "model"));
+    cJSON_AddNumberToObject(o, "frames", jint(ours, "frames"));
+    cJSON_AddNumberToObject(o, "batch", jint(ours, "batch"));
+    cJSON_AddNumberToObject(o, "ours_clips_per_s", cJSON_GetObjectItemCaseSensitive(ours, "train_clips_per_s")->valuedouble);
+    cJSON_AddItemToObject(o, "pytorch_clips_per_s",
+                          peer ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(peer, "train_clips_per_s"), 1)
+                               : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "ratio", vs ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(vs, "train_speed_ratio"), 1)
+                                         : cJSON_CreateNull());
+    cJSON_AddNumberToObject(o, "ours_peak_gib", cJSON_GetObjectItemCaseSensitive(ours, "peak_gib")->valuedouble);
+    cJSON_AddItemToObject(o, "pytorch_peak_gib",
+                          peer ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(peer, "peak_gib"), 1)
+                               : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "mfu", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(ours, "mfu"), 1));
+    char commit[64];
+    int dirty;
+    bench_source_commit(commit, sizeof commit, &dirty);
+    cJSON_AddStringToObject(o, "commit", commit);
+    cJSON_AddStringToObject(o, "command", command);
+    /* more than the issue asks */
+    if (dirty >= 0) cJSON_AddBoolToObject(o, "worktree_dirty", dirty);
+    cJSON_AddItemToObject(o, "memory_ratio",
+                          vs ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(vs, "peak_memory_ratio"), 1)
+                             : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "eval_ratio",
+                          vs ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(vs, "eval_speed_ratio"), 1)
+                             : cJSON_CreateNull());
+    cJSON *goals = cJSON_AddObjectToObject(o, "goals");
+    cJSON_AddStringToObject(goals, "ratio", ">= 2");
+    cJSON_AddStringToObject(goals, "memory_ratio", "<= 0.6");
+    cJSON_AddStringToObject(goals, "mfu", ">= 0.5");
+    static const char *const copy[] = {"precision", "model_dtype", "eval_clips_per_s", "split_s", "flops",
+                                       "achieved_tflops", "peak_tflops", "peak_source", "peak_method", "eval_mfu",
+                                       "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens"};
+    for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(ours, copy[i]);
+        if (v) cJSON_AddItemToObject(o, copy[i], cJSON_Duplicate(v, 1));
+    }
+    if (peer) cJSON_AddItemToObject(o, "pytorch", cJSON_Duplicate(peer, 1));
+    time_t now = time(NULL);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(o, "date", date);
+    return o;
+}
+
+/* ---- printing ----------------------------------------------------------------------------------- */
+
+static double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void fmt_mib(char *buf, size_t n, double bytes) {
+    if (bytes >= 1024.0 * 1024.0 * 1024.0) snprintf(buf, n, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+    else snprintf(buf, n, "%.0f MiB", bytes / (1024.0 * 1024.0));
+}
+
+void bench_print(const cJSON *r, FILE *out) {
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(r, "split_s"), *fl = cJSON_GetObjectItemCaseSensitive(r, "flops");
+    double step = jnum(r, "train_step_s");
+    char mem[32];
+    fmt_mib(mem, sizeof mem, jnum(r, "peak_bytes"));
+    fprintf(out, "%s on %s (%s), precision %s (%s)\n", jstr(r, "model"), jstr(r, "device"), jstr(r, "backend"),
+            jstr(r, "precision"), jstr(r, "model_dtype"));
+    fprintf(out, "  %d frames, batch %d on %d rank%s (%d pass%s of %d clips), %.0f trainable parameters, %s, %d timed "
+                 "steps after %d warm-up\n",
+            jint(r, "frames"), jint(r, "batch"), jint(r, "ranks"), jint(r, "ranks") > 1 ? "s" : "",
+            jint(r, "accumulation"), jint(r, "accumulation") > 1 ? "es" : "", jint(r, "micro_batch"),
+            jnum(r, "trainable_parameters"), jstr(r, "optimizer"), jint(r, "steps"), jint(r, "warmup"));
+    fprintf(out, "  train:  %.3f clips/s (median step %.4f s, best %.4f s)\n", jnum(r, "train_clips_per_s"), step,
+            jnum(r, "train_step_min_s"));
+    fprintf(out, "  eval:   %.3f clips/s (batch %d, forward only)\n", jnum(r, "eval_clips_per_s"), jint(r, "eval_batch"));
+    const char *names[] = {"forward", "backward", "allreduce", "update"};
+    fprintf(out, "  split:  data wait 0 (synthetic, resident batch)");
+    for (int i = 0; i < 4; i++)
+        fprintf(out, ", %s %.4f s (%.0f%%)", names[i], jnum(sp, names[i]), 100.0 * jnum(sp, names[i]) / step);
+    fprintf(out, "\n  memory: peak %s (%s)\n", mem, jstr(r, "peak_method"));
+    const cJSON *planned = cJSON_GetObjectItemCaseSensitive(r, "planned_bytes");
+    if (cJSON_IsNumber(planned)) {
+        char pl[32], ctx[32], un[32];
+        fmt_mib(pl, sizeof pl, planned->valuedouble);
+        fmt_mib(ctx, sizeof ctx, jnum(r, "cuda_context_bytes"));
+        fmt_mib(un, sizeof un, jnum(r, "unplanned_bytes"));
+        fprintf(out, "  planner: %s counted; CUDA context %s before the model; context + peak - counted = %s "
+                     "(what the planner's %.1f GiB allowance for the runtime stands for)\n",
+                pl, ctx, un, (double)PLAN_CUDA_RESERVE_BYTES / (1u << 30));
+    }
+    fprintf(out, "  FLOPs:  %.4g per step (forward %.4g, input gradients %.4g, weight gradients %.4g); %.3f TFLOP/s\n",
+            jnum(fl, "train_step"), jnum(fl, "forward"), jnum(fl, "backward_input"), jnum(fl, "backward_weight"),
+            jnum(r, "achieved_tflops"));
+    const cJSON *mfu = cJSON_GetObjectItemCaseSensitive(r, "mfu");
+    if (cJSON_IsNumber(mfu))
+        fprintf(out, "  MFU:    %.1f%% of %s (eval %.1f%%)\n", 100 * mfu->valuedouble, jstr(r, "peak_source"),
+                100 * jnum(r, "eval_mfu"));
+    else
+        fprintf(out, "  MFU:    n/a (%s)\n", strcmp(jstr(r, "device_kind"), "cuda") ? "CPU: no bf16 tensor-core peak"
+                                                                                   : "unknown GPU: give --peak-tflops");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(r, "peer"), *vs = cJSON_GetObjectItemCaseSensitive(r, "vs_peer");
+    if (p && vs) {
+        char pmem[32];
+        fmt_mib(pmem, sizeof pmem, jnum(p, "peak_bytes"));
+        fprintf(out, "  PyTorch %s (%s, %s): train %.3f clips/s, eval %.3f clips/s, peak %s\n", jstr(p, "version"),
+                jstr(p, "dtype"), jstr(p, "mode"), jnum(p, "train_clips_per_s"), jnum(p, "eval_clips_per_s"), pmem);
+        fprintf(out, "  ratio:  train %.2fx, eval %.2fx PyTorch's clips/s; peak memory %.2fx PyTorch's\n",
+                jnum(vs, "train_speed_ratio"), jnum(vs, "eval_speed_ratio"), jnum(vs, "peak_memory_ratio"));
+    }
+}
