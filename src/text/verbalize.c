@@ -12,7 +12,10 @@
 
 /* ---- measures ---------------------------------------------------------------------- */
 
-enum { F_CORNER, F_OPEN, F_WIDTH, F_BROW, F_BROW_TILT, F_BROW_GAP, F_EYE, F_NOSE, F_HEAD_Y, F_HEAD_X, F_ROLL, F_YAW, F_COUNT };
+enum {
+    F_CORNER, F_OPEN, F_WIDTH, F_BROW, F_BROW_TILT, F_BROW_GAP, F_EYE, F_NOSE,
+    F_HEAD_Y, F_HEAD_X, F_ROLL, F_YAW, F_HEAD_SIZE, F_COUNT
+};
 enum { R_MOUTH, R_BROWS, R_EYES, R_HEAD };
 
 typedef struct Feature {
@@ -33,7 +36,9 @@ static const Feature k_features[F_COUNT] = {
     [F_BROW] = {"the eyebrows", "rise", "the eyebrows", "lower", 0.035, R_BROWS, 3},
     /* the inner ends lowering is part of the brows drawing down and together */
     [F_BROW_TILT] = {"the inner ends of the eyebrows", "lift", NULL, NULL, 0.035, R_BROWS, 3},
-    [F_BROW_GAP] = {"the eyebrows", "move apart", "the eyebrows", "draw together", 0.035, R_BROWS, 3},
+    /* 0.04: dlib's inner brow points drift by up to ~0.035 IOD as a still real face grows
+     * from 80 to 140 px (tests/face_real.sh) */
+    [F_BROW_GAP] = {"the eyebrows", "move apart", "the eyebrows", "draw together", 0.04, R_BROWS, 3},
     [F_EYE] = {"the eyes", "open wider", "the eyes", "narrow", 0.025, R_EYES, 5},
     [F_NOSE] = {NULL, NULL, "the nose", "wrinkles as the upper lip lifts", 0.025, R_MOUTH, 3},
     [F_HEAD_Y] = {"the head", "lowers", "the head", "rises", 0.12, R_HEAD, 3},
@@ -42,6 +47,8 @@ static const Feature k_features[F_COUNT] = {
     [F_ROLL] = {"the head", "tilts to one side", "the head", "tilts to one side", 3.0, R_HEAD, 3},
     [F_YAW] = {"the head", "turns towards the right of the frame", "the head", "turns towards the left of the frame",
                0.04, R_HEAD, 3},
+    /* log of the face's size in the frame: 0.12 is a 13% change */
+    [F_HEAD_SIZE] = {"the head", "moves closer to the camera", "the head", "moves away from the camera", 0.12, R_HEAD, 3},
 };
 
 typedef struct Frame {
@@ -85,11 +92,31 @@ static int measure(const float *p, int t, Frame *fr) {
     fr->f[F_WIDTH] = dist(a, 48, 54);
     fr->f[F_BROW] = -ymean(a, brows, 10); /* the eyes are at y = 0 */
     fr->f[F_BROW_TILT] = ymean(a, outer, 4) - ymean(a, inner, 4);
-    fr->f[F_BROW_GAP] = a[2 * 22] - a[2 * 21];
+    /* the two innermost points of each brow: one pair alone doubles the tracker's jitter */
+    fr->f[F_BROW_GAP] = (a[2 * 22] + a[2 * 23] - a[2 * 20] - a[2 * 21]) / 2;
     fr->eye_raw = fr->f[F_EYE] = (dist(a, 37, 41) + dist(a, 38, 40) + dist(a, 43, 47) + dist(a, 44, 46)) / 4;
     fr->f[F_NOSE] = a[2 * 51 + 1] - a[2 * 33 + 1]; /* shortens when the nose wrinkles and the upper lip lifts */
-    fr->f[F_HEAD_X] = mx;
-    fr->f[F_HEAD_Y] = my;
+    /* The head's place: the centroid of the nose (27-35), near the face's
+     * centre and moved by no expression. Not the point between the eyes: a face
+     * coming closer to the camera grows about its centre, and the eyes, above
+     * it, would seem to rise (measured on a real face zoomed 1.7x: 0.39 IOD). */
+    double nx = 0, ny = 0;
+    for (int i = 27; i <= 35; i++) nx += p[2 * i], ny += p[2 * i + 1];
+    fr->f[F_HEAD_X] = nx / 9;
+    fr->f[F_HEAD_Y] = ny / 9;
+    /* The face's size: the RMS distance of its rigid points (nose, eye corners)
+     * from their centroid, which a turn of the head shrinks less than the IOD
+     * (the nose spans the face's height). Pixels; its log is taken below. */
+    static const int rigid[] = {27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45};
+    double cx = 0, cy = 0, r2 = 0;
+    for (int k = 0; k < 13; k++) cx += p[2 * rigid[k]], cy += p[2 * rigid[k] + 1];
+    cx /= 13, cy /= 13;
+    for (int k = 0; k < 13; k++) {
+        double ex = p[2 * rigid[k]] - cx, ey = p[2 * rigid[k] + 1] - cy;
+        r2 += ex * ex + ey * ey;
+    }
+    if (!(r2 > 1e-12)) return 0;
+    fr->f[F_HEAD_SIZE] = 0.5 * log(r2 / 13);
     fr->f[F_ROLL] = atan2(dy, dx) * 180 / M_PI;
     /* 68 points carry no iris, so gaze cannot be measured; the nose tip's place
      * between the two sides of the jaw stands in for a turn of the head */

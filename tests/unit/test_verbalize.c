@@ -122,6 +122,35 @@ static void test_invariance(void) {
     free(xy), free(moved);
 }
 
+/* A still face growing (or shrinking) 1.8x about its centre, as when the person
+ * leans towards (away from) the camera: the head moves closer (away), and
+ * neither rises nor lowers, and the face keeps its shape. */
+static void test_zoom(void) {
+    int frames = 24;
+    float *xy = scripted(2, frames, 0, -1, 0, 0);
+    for (int dir = 0; dir < 2; dir++) {
+        float *zoomed = malloc(sizeof(float) * (size_t)frames * 136);
+        for (int t = 0; t < frames; t++) {
+            const float *p = xy + (size_t)t * 136;
+            double cx = 0, cy = 0;
+            for (int i = 0; i < 68; i++) cx += p[2 * i] / 68, cy += p[2 * i + 1] / 68;
+            double u = (double)t / (frames - 1), k = dir == 0 ? 1 + 0.8 * u : 1.8 - 0.8 * u;
+            for (int i = 0; i < 68; i++) {
+                zoomed[(size_t)t * 136 + 2 * i] = (float)(cx + k * (p[2 * i] - cx));
+                zoomed[(size_t)t * 136 + 2 * i + 1] = (float)(cy + k * (p[2 * i + 1] - cy));
+            }
+        }
+        char text[1024];
+        describe(zoomed, frames, text, sizeof text);
+        const char *want = dir == 0 ? "moves closer to the camera" : "moves away from the camera";
+        EXPECT(mentions(text, "The head", want) && strstr(text, "no clear facial movement"), "zoom %s: %s",
+               dir == 0 ? "in" : "out", text);
+        EXPECT(!strstr(text, "rises") && !strstr(text, "lowers"), "a zoom read as the head rising or lowering: %s", text);
+        free(zoomed);
+    }
+    free(xy);
+}
+
 static void test_bad_input(void) {
     char text[1024];
     float *xy = scripted(0, 10, 1.0, -1, 0, 0);
@@ -212,6 +241,7 @@ static void test_synth_benchmark(void) {
 int main(void) {
     TEST_RUN(test_controlled);
     TEST_RUN(test_invariance);
+    TEST_RUN(test_zoom);
     TEST_RUN(test_bad_input);
     TEST_RUN(test_synth_benchmark);
     return test_summary();
