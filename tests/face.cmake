@@ -5,3 +5,8 @@ add_test(NAME face_prep_synth
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_prep.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_FACE_MPIRUN} ${DFER_PYTHON})
 set_tests_properties(face_prep_synth PROPERTIES TIMEOUT 600
                      ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1")
+# The same on a real face: a photograph fetched by scripts/setup, moved by known affine maps.
+set(DFER_TEST_MEDIA /var/cache/dfer/test-media CACHE PATH "test media fetched by scripts/setup (a real face photograph)")
+add_test(NAME face_real
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_real.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${DFER_TEST_MEDIA})
+set_tests_properties(face_real PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1")
