@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `dfer train` on the GPU (train.device = cuda), end to end, against the same runs on the CPU
 # backend: the loader's uint8 frames in page-locked buffers normalised on the device, the memory
-# planner, NCCL collectives for a group of one rank (the gradient all-reduce and the evaluation
-# counts go through NCCL even then), checkpoints, resume and evaluation. Each run is 2 epochs of 4
+# planner, the NCCL communicator of a group of one rank (made and logged; a one-rank group skips
+# the collectives themselves, which test_cuda_nccl runs), checkpoints, resume and evaluation. Each run is 2 epochs of 4
 # steps of 8 clips on a tiny CLIP, a loss logged at every step.
 #
 #   1. FineCLIPER (low) and DFER-CLIP in F32 on the GPU against F32 on the CPU: every step's loss
