@@ -111,8 +111,9 @@ __global__ void sum_squares_final_kernel(double *out, const double *partial, int
 }
 
 // The optimiser updates use round-to-nearest intrinsics (no FMA contraction,
-// IEEE division and square root) in the CPU reference's evaluation order, so an
-// F32 update matches the CPU backend's bit for bit given the same inputs.
+// IEEE division and square root) in the CPU reference's evaluation order, and this
+// file is compiled without flush-to-zero (CMakeLists.txt), so an F32 update
+// matches the CPU backend's bit for bit given the same inputs, subnormals included.
 
 // SGD with coupled weight decay: d = g + wd*w; buf = first ? d : momentum*buf + d; w -= lr*buf.
 __global__ void sgd_kernel(float *w, const float *g, float *buf, int64_t n, float lr, float momentum, float wd,
