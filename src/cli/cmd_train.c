@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "core/stop.h"
 #include "mpi/dist.h"
+#include "train/job_model.h"
 #include "train/trainer.h"
 
 static void train_usage(void) {
@@ -110,9 +111,16 @@ int cmd_eval(int argc, char **argv) {
     if (!run) return cli_usage_error("eval", "--run DIR is required");
     Dist d;
     dist_init(&d, &argc, &argv);
-    Group g;
+    Group g = {0};
     Err err;
-    int rc = group_world(&d, COLL_MPI, &g, &err) == 0 ? eval_run(run, dataset, root, &g, &err) : -1;
+    /* On CUDA each rank takes its own GPU (local rank), as in training; evaluation's
+     * collectives (counts, losses) are host values, so the group stays on MPI. */
+    Config cfg;
+    CollBackend device_coll;
+    int rc = job_run_config(run, &cfg, &err) == 0 && train_collectives(&cfg, &d, &device_coll, &err) == 0 &&
+                     group_world(&d, COLL_MPI, &g, &err) == 0
+                 ? eval_run(run, dataset, root, &g, &err)
+                 : -1;
     group_free(&g);
     dist_finalize(&d);
     return rc ? cli_fail(&err) : 0;
