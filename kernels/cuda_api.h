@@ -25,11 +25,17 @@ const char *dfer_cuda_build_archs(void);
 struct Ops;
 int dfer_cuda_set_attention(struct Ops *ops, const char *path, size_t workspace_cap);
 
-/* The GEMM plan cache of the CUDA context behind ops: plans held, plans built (cuBLASLt
- * heuristic queries) and plans recycled to make room, since the context was created.
- * -1 when ops is not a CUDA context. Built > held, or any recycled, in a steady run
- * means the cache thrashes (kernels/gemm.cu: GEMM_CACHE_SIZE). */
-int dfer_cuda_gemm_stats(struct Ops *ops, int *plans, long long *built, long long *evicted);
+/* The GEMM plan cache of the CUDA context behind ops, since the context was created: plans
+ * held, plans built (cuBLASLt heuristic queries) and plans recycled to make room (built > held,
+ * or any recycled, in a steady run means the cache thrashes: kernels/gemm.cu GEMM_CACHE_SIZE);
+ * of the plans built, those whose algorithm splits K, and the BF16-output problems for which
+ * the reduction-scheme mask (fp32 split-K reduction only) left no algorithm. */
+typedef struct DferGemmStats {
+    int held;
+    long long built, recycled, split_k, mask_retries;
+} DferGemmStats;
+/* -1 when ops is not a CUDA context. */
+int dfer_cuda_gemm_stats(struct Ops *ops, DferGemmStats *stats);
 
 /* NCCL communicator of an MPI communicator's ranks (one GPU per rank): rank 0
  * makes the unique id, MPI broadcasts it, every rank joins. comm_out is an

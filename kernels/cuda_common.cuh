@@ -47,6 +47,9 @@ struct CudaCtx {
     GemmPlan *plans;            // gemm.cu's cache (array of GEMM_CACHE_SIZE)
     int plan_count, plan_next;
     long long plan_misses, plan_evictions; // plans built, and cached ones recycled to make room
+    // of the plans built: those whose algorithm splits K, and BF16-output problems for which the
+    // reduction-scheme mask left no algorithm, so the heuristic was asked again unrestricted
+    long long plan_split_k, plan_mask_retries;
     // attention.cu: which path op_attention/op_attention_backward take (CUDA_ATTN_*; from
     // DFER_ATTENTION when the context is created) and the gemm path's own workspace:
     // growable, at most attn_ws_cap bytes (0: CUDA_ATTN_WORKSPACE_CAP), never shared with

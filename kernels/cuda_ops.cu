@@ -314,10 +314,10 @@ extern "C" int dfer_cuda_set_attention(Ops *ops, const char *path, size_t worksp
     return 0;
 }
 
-extern "C" int dfer_cuda_gemm_stats(Ops *ops, int *plans, long long *built, long long *evicted) {
+extern "C" int dfer_cuda_gemm_stats(Ops *ops, DferGemmStats *s) {
     if (!ops || ops->vt != &k_cuda_vtable || !ops->impl) return -1;
     const CudaCtx *cx = cuda_ctx(ops);
-    *plans = cx->plan_count, *built = cx->plan_misses, *evicted = cx->plan_evictions;
+    *s = DferGemmStats{cx->plan_count, cx->plan_misses, cx->plan_evictions, cx->plan_split_k, cx->plan_mask_retries};
     return 0;
 }
 

@@ -187,7 +187,17 @@ const GemmPlan *plan_get(CudaCtx *cx, const GemmKey *key, const char *op, int fa
     // header's mask semantics exclude every candidate, ask again unrestricted.
     cublasLtMatmulHeuristicResult_t result;
     int found = heuristic(cx, p, key, key->type_c == CUDA_R_16BF, &result);
-    if (!found && key->type_c == CUDA_R_16BF) found = heuristic(cx, p, key, 0, &result);
+    if (!found && key->type_c == CUDA_R_16BF) {
+        found = heuristic(cx, p, key, 0, &result);
+        cx->plan_mask_retries++;
+    }
+    if (found) { // counted so that a GPU run shows what the mask does (dfer bench: gemm_plans)
+        int32_t split_k = 1;
+        size_t written = 0;
+        CUBLAS_CHECK(cublasLtMatmulAlgoConfigGetAttribute(&result.algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split_k,
+                                                          sizeof split_k, &written));
+        if (split_k > 1) cx->plan_split_k++;
+    }
     p->used = 1;
     p->ok = found;
     if (!p->ok && !fatal_if_none) return NULL;

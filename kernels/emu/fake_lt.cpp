@@ -59,6 +59,11 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
     if (getenv("FAKE_NO_EPI") && ((FDesc *)fd)->epi != CUBLASLT_EPILOGUE_DEFAULT) { *ret = 0; return CUBLAS_STATUS_NOT_SUPPORTED; }
     memset(r, 0, sizeof *r); r->state = CUBLAS_STATUS_SUCCESS; *ret = 1; return CUBLAS_STATUS_SUCCESS;
 }
+// The fake algorithm never splits K.
+cublasStatus_t cublasLtMatmulAlgoConfigGetAttribute(const cublasLtMatmulAlgo_t *, cublasLtMatmulAlgoConfigAttributes_t a, void *buf, size_t n, size_t *written) {
+    if (a != CUBLASLT_ALGO_CONFIG_SPLITK_NUM || n < sizeof(int32_t)) return CUBLAS_STATUS_NOT_SUPPORTED;
+    *(int32_t *)buf = 1; if (written) *written = sizeof(int32_t); return CUBLAS_STATUS_SUCCESS;
+}
 static double ld(int t, const void *p, int64_t i) { return t == CUDA_R_16BF ? (double)__bfloat162float(((const __nv_bfloat16 *)p)[i]) : (double)((const float *)p)[i]; }
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t cd, const void *alpha, const void *A, cublasLtMatrixLayout_t Ad, const void *B, cublasLtMatrixLayout_t Bd, const void *beta, const void *C, cublasLtMatrixLayout_t Cd, void *D, cublasLtMatrixLayout_t Dd, const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t) {
     FDesc *f = (FDesc *)cd; FLay *a = (FLay *)Ad, *b = (FLay *)Bd, *c = (FLay *)Cd, *d = (FLay *)Dd;

@@ -494,14 +494,16 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddStringToObject(res, "device", s->device_name);
     cJSON_AddStringToObject(res, "backend", ops_describe(mm->ops));
 #ifdef DFER_WITH_CUDA
-    int plans;
-    long long built, recycled;
-    if (dfer_cuda_gemm_stats(mm->ops, &plans, &built, &recycled) == 0) {
-        /* the cuBLASLt plan cache after every timed phase: built > held or any recycled means it thrashes */
+    DferGemmStats gs;
+    if (dfer_cuda_gemm_stats(mm->ops, &gs) == 0) {
+        /* the cuBLASLt plan cache after every timed phase: built > held or any recycled means it
+         * thrashes; split_k and mask_retries show what the BF16 reduction-scheme mask does */
         cJSON *gp = cJSON_AddObjectToObject(res, "gemm_plans");
-        cJSON_AddNumberToObject(gp, "held", plans);
-        cJSON_AddNumberToObject(gp, "built", (double)built);
-        cJSON_AddNumberToObject(gp, "recycled", (double)recycled);
+        cJSON_AddNumberToObject(gp, "held", gs.held);
+        cJSON_AddNumberToObject(gp, "built", (double)gs.built);
+        cJSON_AddNumberToObject(gp, "recycled", (double)gs.recycled);
+        cJSON_AddNumberToObject(gp, "split_k", (double)gs.split_k);
+        cJSON_AddNumberToObject(gp, "mask_retries", (double)gs.mask_retries);
     }
 #endif
     cJSON_AddStringToObject(res, "device_kind", s->backend == BACKEND_CUDA ? "cuda" : "cpu");

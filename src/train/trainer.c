@@ -564,11 +564,13 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         log_info("done: best WAR %.2f UAR %.2f (epoch %d), last WAR %.2f UAR %.2f; results in %s", pos.best.war,
                  pos.best.uar, pos.best_epoch + 1, pos.last.war, pos.last.uar, opt->out_dir);
 #ifdef DFER_WITH_CUDA
-        int plans;
-        long long built, recycled;
-        if (dfer_cuda_gemm_stats(jm.ops, &plans, &built, &recycled) == 0)
-            log_info("cuBLASLt plans: %d held, %lld built, %lld recycled%s", plans, built, recycled,
-                     recycled ? " (the cache thrashes: raise GEMM_CACHE_SIZE in kernels/gemm.cu)" : "");
+        DferGemmStats gs;
+        if (dfer_cuda_gemm_stats(jm.ops, &gs) == 0)
+            log_info("cuBLASLt plans: %d held, %lld built, %lld recycled%s; %lld split K, %lld BF16 problems asked "
+                     "again without the fp32-reduction mask",
+                     gs.held, gs.built, gs.recycled,
+                     gs.recycled ? " (the cache thrashes: raise GEMM_CACHE_SIZE in kernels/gemm.cu)" : "", gs.split_k,
+                     gs.mask_retries);
 #endif
     }
     status = 0;
