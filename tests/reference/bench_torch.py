@@ -133,6 +133,10 @@ def main():
            "frozen_parameters": sum(p.numel() for p in model.parameters() if not p.requires_grad),
            "optimizer": s.get("optimizer", "sgd"), "loss": float(loss), "version": torch.__version__}
     if cuda:
+        # which cuBLAS this process loaded: the bundle's LD_LIBRARY_PATH may put the toolkit's first
+        with open("/proc/self/maps") as maps:
+            out["cublas_libraries"] = sorted({l.split()[-1] for l in maps if "libcublas" in l})
+        out["cuda_version"] = torch.version.cuda
         out["peak_bytes"] = float(torch.cuda.max_memory_allocated())
         out["peak_reserved_bytes"] = float(torch.cuda.max_memory_reserved())
         out["peak_method"] = "torch.cuda.max_memory_allocated over the whole run (weights included)"
