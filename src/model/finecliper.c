@@ -321,6 +321,25 @@ static void dry_step(void *ctx) {
     free(zeros);
 }
 
+/* The same for contrastive training, with the rank's own batch as the gathered one (G = B, one
+ * rank: no collective), and then an evaluation step (the class texts, forward only), which
+ * shares the scratch. The gathered buffers it makes live on the counting context, so they are
+ * dropped again; ensure_gathered makes the real ones. */
+static void dry_contrastive_step(void *ctx) {
+    DryRun *d = ctx;
+    FineCliper *m = d->m;
+    static const char placeholder = 0;
+    int32_t *zeros = xcalloc((size_t)d->batch * m->clip->cfg.context_length + 1, sizeof(int32_t));
+    finecliper_contrastive_forward(m, &placeholder, zeros, d->batch, d->batch);
+    finecliper_contrastive_backward(m, 0, 1, 1.0f, 1);
+    arena_free(&m->gathered);
+    m->global = 0;
+    FineCliperInputs in = {.frames = &placeholder, .parsing = &placeholder, .landmarks = &placeholder,
+                           .descriptions = zeros};
+    step_impl(m, &in, zeros, d->batch, 0, 1.0f, NULL);
+    free(zeros);
+}
+
 static void ensure_activations(FineCliper *m, int64_t batch) {
     if (m->batch == batch) return;
     release_activations(m);
@@ -333,14 +352,9 @@ static void ensure_activations(FineCliper *m, int64_t batch) {
     alloc_activations(m, &m->acts, batch);
     m->weight_host = xcalloc((size_t)batch * FC_MODALITIES, sizeof(float));
     m->batch = batch;
-    size_t scratch;
-    if (m->cfg.caption_length > 0) {
-        /* contrastive training (its [G,E] tensors): the bound of 20 residual streams */
-        scratch = backward_scratch_bytes(&m->clip->cfg, batch, m->cfg.frames, m->cfg.num_classes, act);
-    } else {
-        DryRun d = {m, (int)batch};
-        scratch = scratch_measure(&m->ops, &m->scratch, act, dry_step, &d);
-    }
+    DryRun d = {m, (int)batch};
+    size_t scratch = scratch_measure(&m->ops, &m->scratch, act, m->cfg.caption_length > 0 ? dry_contrastive_step : dry_step, &d);
+    m->scratch_at_own_batch = scratch;
     arena_init(&m->scratch, m->ops, scratch, act);
 }
 
@@ -576,6 +590,14 @@ static void ensure_gathered(FineCliper *m, int64_t global) {
     if (m->global) arena_free(&m->gathered);
     int64_t E = m->clip->cfg.embed_dim;
     size_t es = dtype_size(m->params.dtype);
+    /* the backward's d_all_video and d_all_caption [G,E] open the scratch, measured at G = B:
+     * more rows shift the rest up (128 bytes: the arena's alignment of the two) */
+    size_t need = m->scratch_at_own_batch + (global > m->batch ? (size_t)(2 * (global - m->batch) * E) * es + 128 : 0);
+    if (m->scratch.base && m->scratch.capacity < need) {
+        DType act = m->scratch.dtype;
+        arena_free(&m->scratch);
+        arena_init(&m->scratch, m->ops, need, act);
+    }
     arena_init(&m->gathered, m->ops, (size_t)(2 * global * E + 4 * global * global + 2 * global) * es + global * 4 + 4096,
                m->params.dtype);
     Arena *a = &m->gathered;
@@ -639,8 +661,9 @@ double finecliper_contrastive_backward(FineCliper *m, int offset, int train, flo
     loss += 0.5 * tensor_download_sum(ops, m->closs);
     if (!train) return loss;
 
-    /* d log-scale = sum(dsim * sim) + sum(dsim_t * sim_t) (sim is proportional to the scale) */
-    if (exp(s_log) < 100.0) {
+    /* d log-scale = sum(dsim * sim) + sum(dsim_t * sim_t) (sim is proportional to the scale);
+     * not on a counting context (scratch_measure's dry step), which computes nothing */
+    if (exp(s_log) < 100.0 && !ops_is_counting(ops)) {
         double *a = download_reals(ops, m->dsim), *b = download_reals(ops, m->sim), ds = 0;
         for (int64_t i = 0; i < G * G; i++) ds += a[i] * b[i];
         free(a), free(b);

@@ -87,6 +87,9 @@ typedef struct FineCliper {
     /* activations, sized for `batch` clips on first use */
     int64_t batch;
     Arena acts, scratch;
+    /* contrastive training: the scratch a step needs when the gathered batch is the rank's own
+     * (G = batch); each further gathered row adds two [E] rows (ensure_gathered grows it) */
+    size_t scratch_at_own_batch;
     AimActs aim, aim_mid[2]; /* frames; parsing, landmarks */
     TextTowerActs text_pos, text_neg, text_desc;
     Tensor feat[FC_MODALITIES];   /* [B,E] f_m (projected where a projection exists) */

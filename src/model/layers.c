@@ -16,13 +16,6 @@ ClipLayer clip_layer_frozen(void) {
     return g;
 }
 
-size_t backward_scratch_bytes(const ClipConfig *c, int64_t clips, int frames, int classes, DType dtype) {
-    int64_t vis = clips * frames * clip_vision_tokens(c) * c->vision_width;
-    int64_t txt = (int64_t)classes * c->context_length * c->text_width;
-    int64_t widest = vis > txt ? vis : txt;
-    return (size_t)(20 * widest) * dtype_size(dtype) + (1 << 20);
-}
-
 size_t scratch_measure(Ops **ops, Arena *scratch, DType act, void (*run)(void *ctx), void *ctx) {
     Ops *real = *ops, *count = ops_is_counting(real) ? real : ops_create_counting(ops_backend(real));
     *ops = count;

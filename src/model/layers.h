@@ -111,10 +111,6 @@ void block_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const Bloc
 Tensor tensor_reshape(Tensor t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
 /* A tensor with data NULL: "not computed" / "frozen". */
 Tensor tensor_none(void);
-/* Bytes of backward temporaries for a model on `clips` clips of `frames` frames and
- * `classes` text prompts: a bound on the widest nesting (block backward inside tower
- * backward), 20 times the largest residual stream, plus 1 MiB. */
-size_t backward_scratch_bytes(const ClipConfig *c, int64_t clips, int frames, int classes, DType dtype);
 /* The scratch a model's training step takes, measured: *ops is swapped for a counting context
  * (every op a no-op) and *scratch for a measuring arena while run(ctx) runs one step of the
  * model that holds them, then *ops is restored. The same code with the same shapes, so the peak
