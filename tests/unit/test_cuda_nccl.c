@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/check.h"
 #include "core/rng.h"
 #include "mpi/dist.h"
 #include "ops/ops.h"
@@ -34,19 +35,19 @@ static Tensor device_tensor(Ops *ops, DType t, int64_t n) {
 /* A device tensor of n elements (plus the guard) filled with random reals, and its bytes on the host. */
 static Tensor random_tensor(Ops *ops, DType t, int64_t n, uint64_t seed, unsigned char **host) {
     Tensor x = device_tensor(ops, t, n + GUARD);
-    double *v = malloc(sizeof(double) * (size_t)(n + GUARD));
+    double *v = xmalloc(sizeof(double) * (size_t)(n + GUARD));
     Rng r;
     rng_init(&r, seed, 0, 0, 0);
     for (int64_t i = 0; i < n + GUARD; i++) v[i] = rng_normal(&r);
     ops_upload_f64(ops, x, v);
     free(v);
-    *host = malloc(elem_bytes(t) * (size_t)(n + GUARD));
+    *host = xmalloc(elem_bytes(t) * (size_t)(n + GUARD));
     ops_download(ops, *host, x.data, elem_bytes(t) * (size_t)(n + GUARD));
     return x;
 }
 
 static void check_allreduce(Ops *ops, Group *g, DType t, int64_t n, int average) {
-    unsigned char *before, *after = malloc(elem_bytes(t) * (size_t)(n + GUARD));
+    unsigned char *before, *after = xmalloc(elem_bytes(t) * (size_t)(n + GUARD));
     Tensor x = random_tensor(ops, t, n, 17 + (uint64_t)n, &before);
     dfer_nccl_allreduce(g->nccl, x.data, (size_t)n, t, average);
     ops_download(ops, after, x.data, elem_bytes(t) * (size_t)(n + GUARD));
@@ -59,7 +60,7 @@ static void check_allreduce(Ops *ops, Group *g, DType t, int64_t n, int average)
 }
 
 static void check_allgather(Ops *ops, Group *g, DType t, int64_t n) {
-    unsigned char *in_host, *out_before, *out_after = malloc(elem_bytes(t) * (size_t)(n + GUARD));
+    unsigned char *in_host, *out_before, *out_after = xmalloc(elem_bytes(t) * (size_t)(n + GUARD));
     Tensor in = random_tensor(ops, t, n, 31 + (uint64_t)n, &in_host);
     Tensor out = random_tensor(ops, t, n, 47 + (uint64_t)n, &out_before);
     dfer_nccl_allgather(g->nccl, out.data, in.data, (size_t)n, t);
@@ -81,7 +82,7 @@ static void check_allgather(Ops *ops, Group *g, DType t, int64_t n) {
 static void check_stream_order(Ops *ops, Group *g) {
     int64_t n = 16 << 20;
     Tensor x = device_tensor(ops, DT_F32, n), y = device_tensor(ops, DT_F32, n);
-    float *v = malloc(sizeof(float) * (size_t)n), *got = malloc(sizeof(float) * (size_t)n);
+    float *v = xmalloc(sizeof(float) * (size_t)n), *got = xmalloc(sizeof(float) * (size_t)n);
     Rng r;
     rng_init(&r, 5, 0, 0, 0);
     for (int64_t i = 0; i < n; i++) v[i] = (float)rng_normal(&r);
