@@ -8,5 +8,6 @@ set_tests_properties(face_prep_synth PROPERTIES TIMEOUT 600
 # The same on a real face: a photograph fetched by scripts/setup, moved by known affine maps.
 set(DFER_TEST_MEDIA /var/cache/dfer/test-media CACHE PATH "test media fetched by scripts/setup (a real face photograph)")
 add_test(NAME face_real
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_real.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${DFER_TEST_MEDIA})
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_real.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${DFER_TEST_MEDIA}
+                 ${DFER_SHARED_DIR})
 set_tests_properties(face_real PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1")

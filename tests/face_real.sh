@@ -8,10 +8,12 @@
 #    mean and worst frame), mirrored points matched to their iBUG partners;
 #  - a negative control: the mirrored clip against unswapped partners must be far off;
 #  - the descriptions of these rigid motions name no facial movement and the right head motion
-#    (left, right, a tilt, closer to the camera).
-# usage: face_real.sh DFER PYTHON TEST_MEDIA_DIR
+#    (left, right, a tilt, closer to the camera);
+#  - `dfer predict` (its own face scan and crops) on an H.264 video of the four clips, with a tiny
+#    run trained for two steps: a face in every frame and every window, probabilities that sum to 1.
+# usage: face_real.sh DFER PYTHON TEST_MEDIA_DIR SHARED_DIR
 set -euo pipefail
-dfer=$1 py=$2 media=$3
+dfer=$1 py=$2 media=$3 shared=$4
 here=$(cd "$(dirname "$0")" && pwd)
 still=$media/astronaut.png
 [ -r "$still" ] || { echo "FAIL: missing $still: run scripts/setup (as root) to fetch it"; exit 1; }
@@ -102,3 +104,37 @@ for clip, motion in head.items():
     print(f"{clip}: {t}")
 PY
 echo "descriptions: no facial movement in any clip, the head's motion named"
+
+# ---- dfer predict on a video of the real face --------------------------------------------------------
+# the four clips one after another, 16 fps (4 s), H.264 as most videos users bring
+mkdir -p "$tmp/video"
+k=0
+for clip in pan zoom rotate flip; do
+  for f in "$tmp/clips/$clip"/*.jpg; do k=$((k + 1)); cp "$f" "$tmp/video/$(printf %04d $k).jpg"; done
+done
+ffmpeg -v error -framerate 16 -i "$tmp/video/%04d.jpg" -c:v libx264 -pix_fmt yuv420p "$tmp/face.mp4"
+# a run to predict with: the tiny CLIP, two steps on synthetic MAFW-layout clips (what it predicts is
+# not the point here; the face scan and crops in front of it are)
+"$dfer" synth --layout mafw --size 160 --difficulty easy --clips 8 --min-frames 20 --max-frames 24 --seed 3 \
+  --threads 2 --out "$tmp/synth" >/dev/null 2>&1
+"$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
+cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+"$dfer" train --config "$here/../configs/synth/finecliper.ini" --set data.dataset=mafw --set data.root="$tmp/synth" \
+  --set model.weights="$tmp/clip.safetensors" --set train.epochs=1 --set train.batch=4 --set train.eval_batch=8 \
+  --set data.frames=4 --set train.threads=2 --set train.max_steps_per_epoch=2 --out "$tmp/run" >"$tmp/train.log" 2>&1 \
+  || { cat "$tmp/train.log"; fail "training the run to predict with"; }
+"$dfer" predict --quiet --checkpoint "$tmp/run" --video "$tmp/face.mp4" --window-s 1 --stride-s 1 --json \
+  >"$tmp/predict.json" 2>"$tmp/predict.log" || { cat "$tmp/predict.log"; fail "dfer predict"; }
+"$py" - "$tmp/predict.json" <<'PY' || fail "predict on the real face"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["frames"] == 64, f"{d['frames']} frames decoded, 64 written"
+assert d["face_frames"] == d["frames"], f"a face in {d['face_frames']} of {d['frames']} frames"
+ws = d["windows"]
+assert len(ws) >= 4 and all(w["face"] and w["face_frames"] == w["frames"] for w in ws), \
+    [(w["start_s"], w["face_frames"], w["frames"]) for w in ws]
+for w in ws:
+    assert abs(sum(w["probs"][c] for c in d["classes"]) - 1) < 1e-4, w["probs"]
+assert d["clip"]["face"] and d["clip"]["windows_with_face"] == len(ws)
+print(f"predict: {d['frames']} frames, a face in every one, {len(ws)} windows with probabilities")
+PY
