@@ -119,7 +119,7 @@ int cmd_eval(int argc, char **argv) {
     CollBackend device_coll;
     int rc = job_run_config(run, &cfg, &err) == 0 && train_collectives(&cfg, &d, &device_coll, &err) == 0 &&
                      group_world(&d, COLL_MPI, &g, &err) == 0
-                 ? eval_run(run, dataset, root, &g, &err)
+                 ? eval_run(run, &cfg, dataset, root, &g, &err)
                  : -1;
     group_free(&g);
     dist_finalize(&d);

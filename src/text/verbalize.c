@@ -104,13 +104,12 @@ static int measure(const float *p, int t, Frame *fr) {
     for (int i = 27; i <= 35; i++) nx += p[2 * i], ny += p[2 * i + 1];
     fr->f[F_HEAD_X] = nx / 9;
     fr->f[F_HEAD_Y] = ny / 9;
-    /* The face's size: the RMS distance of its rigid points (nose, eye corners)
-     * from their centroid, which a turn of the head shrinks less than the IOD
-     * (the nose spans the face's height). Pixels; its log is taken below. */
+    /* The face's size: the log of the RMS distance of its rigid points (the nose,
+     * the eye corners) from their centroid, which a turn of the head shrinks less
+     * than the IOD (the nose spans the face's height). */
     static const int rigid[] = {27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45};
-    double cx = 0, cy = 0, r2 = 0;
-    for (int k = 0; k < 13; k++) cx += p[2 * rigid[k]], cy += p[2 * rigid[k] + 1];
-    cx /= 13, cy /= 13;
+    double cx = (nx + p[2 * 36] + p[2 * 39] + p[2 * 42] + p[2 * 45]) / 13;
+    double cy = (ny + p[2 * 36 + 1] + p[2 * 39 + 1] + p[2 * 42 + 1] + p[2 * 45 + 1]) / 13, r2 = 0;
     for (int k = 0; k < 13; k++) {
         double ex = p[2 * rigid[k]] - cx, ey = p[2 * rigid[k] + 1] - cy;
         r2 += ex * ex + ey * ey;

@@ -585,10 +585,10 @@ done:
     return status;
 }
 
-int eval_run(const char *run_dir, const char *eval_dataset, const char *eval_root, Group *g, Err *err) {
+int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,
+             Err *err) {
     char path[4096];
-    Config cfg;
-    if (job_run_config(run_dir, &cfg, err) != 0) return -1;
+    Config cfg = *run_cfg;
     if (eval_dataset) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", eval_dataset);
     if (eval_root) snprintf(cfg.root, sizeof cfg.root, "%s", eval_root);
     Dataset test;

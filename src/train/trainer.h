@@ -37,7 +37,9 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err);
 int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Err *err);
 
 /* Evaluates the trainable parameters of a run directory on the test split
- * (eval_root overrides the dataset root: zero-shot transfer). Prints UAR/WAR. */
-int eval_run(const char *run_dir, const char *eval_dataset, const char *eval_root, Group *g, Err *err);
+ * (eval_root overrides the dataset root: zero-shot transfer). run_cfg: the run's
+ * configuration as job_run_config read it. Prints UAR/WAR. */
+int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,
+             Err *err);
 
 #endif
