@@ -25,3 +25,25 @@ foreach(t ${DFER_GPU_TESTS})
   set_property(TEST ${t} APPEND PROPERTY LABELS gpu)
   set_tests_properties(${t} PROPERTIES SKIP_RETURN_CODE 77)
 endforeach()
+
+# The same tests against the emulated backend (kernels/emu/emu.cmake): the whole CUDA path of
+# dfer, host code included, on the CPU, with device memory the host cannot touch, launch limits
+# and barriers checked, and cuBLASLt and NCCL replaced by fakes that check their operands. They
+# run wherever the CUDA headers are (CI included) and prove the host side and the kernels'
+# logic; they prove nothing about a GPU's own behaviour, which the gpu-labelled tests above do.
+if(TARGET dferlib_emu)
+  foreach(t test_cuda_ops test_cuda_step test_cuda_nccl)
+    add_executable(${t}_emu ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
+    target_link_libraries(${t}_emu PRIVATE dfer_testlib dferlib_emu)
+    add_test(NAME ${t}_emulated COMMAND ${t}_emu)
+    set_tests_properties(${t}_emulated PROPERTIES LABELS emulated TIMEOUT 1200 ENVIRONMENT
+      "DFER_SHARED_DIR=${DFER_SHARED_DIR};DFER_SOURCE_DIR=${CMAKE_SOURCE_DIR};DFER_BUILD_DIR=${CMAKE_BINARY_DIR};OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1")
+  endforeach()
+  add_test(NAME train_cuda_emulated
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_cuda.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON} ${CMAKE_SOURCE_DIR}
+                   ${DFER_SHARED_DIR})
+  set_tests_properties(train_cuda_emulated PROPERTIES LABELS emulated TIMEOUT 1200)
+  # The emulator's own checks (kernels/emu/test_emulator.cpp): each fault it promises to catch.
+  add_test(NAME cuda_emulator_checks COMMAND cuda_emulator_checks)
+  set_tests_properties(cuda_emulator_checks PROPERTIES LABELS emulated TIMEOUT 300)
+endif()

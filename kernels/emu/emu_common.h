@@ -1,18 +1,34 @@
-// Fake CUDA device layer: each block runs as blockDim.x std::threads with barriers.
+// The emulated CUDA device layer the rewritten kernel sources (gen.py) compile against.
+//
+// Every block runs on the launching host thread: its threads are fibers (emu_sched.cpp)
+// that switch at __syncthreads, __syncwarp and warp shuffles, so a block of 1,024 threads
+// costs 1,024 small stacks and a few context switches, not 1,024 OS threads. Barriers
+// are checked: a barrier some threads of the block (or of the warp) never reach, or reach
+// after others exited, is a fatal error naming the kernel, not a hang. The threads of a
+// block run in forward order in one phase (between two block barriers) and backward in
+// the next, alternating per launch too, so a missing barrier between a write and a read
+// by another thread shows in either direction.
+//
+// Two builds use it:
+//  - the kernel test (run.sh, test.cpp): host buffers stand in for device memory, and the
+//    few runtime calls the kernel files make are macros below;
+//  - the emulated backend (EMU_FULL_RUNTIME, emu.cmake): the whole CUDA backend with
+//    kernels/cuda_ops.cu, over a fake CUDA runtime (emu_runtime.cpp) whose device memory the
+//    host cannot touch outside launches and copies, and with every launch checked against
+//    the limits of the GPUs dfer builds for (emu_check_launch).
 #pragma once
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <nccl.h>
-#include <barrier>
-#include <thread>
 #include <vector>
-#include <memory>
+#include <type_traits>
 #include <cstring>
 #include <cmath>
 #include <cstdint>
 #include <algorithm>
+#include <memory>
 
 #undef __global__
 #undef __device__
@@ -24,49 +40,73 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 
-struct EmuBlock {
-    std::barrier<> *bar;
-    std::vector<std::unique_ptr<std::barrier<>>> wbar;
-    std::vector<uint64_t> slots; // [warps][32]
-    std::vector<char> dyn, stat;
-};
-extern thread_local EmuBlock *emu_blk;
-extern thread_local uint3 emu_tid, emu_bid;
-extern thread_local dim3 emu_bdim, emu_gdim;
-#define threadIdx emu_tid
-#define blockIdx emu_bid
-#define blockDim emu_bdim
-#define gridDim emu_gdim
+// ---- the scheduler's state, read by the kernels ---------------------------------------------
 
-inline void *emu_dyn_smem() { return emu_blk->dyn.data(); }
-inline void *emu_static_smem(size_t) { return emu_blk->stat.data(); }
-inline void __syncthreads() { emu_blk->bar->arrive_and_wait(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { emu_blk->wbar[threadIdx.x / 32]->arrive_and_wait(); }
-template <class V> V __shfl_xor_sync(unsigned, V v, int mask) {
+// Per block: shared memory and the lanes' exchange slots for shuffles.
+struct EmuBlock {
+    std::vector<uint64_t> slots;      // [warps][32]
+    std::vector<char> dyn, stat;      // dynamic and static shared memory
+    std::vector<size_t> stat_offsets; // offset of the k-th static __shared__ array
+};
+struct EmuThread {
+    uint3 tid, bid;
+    dim3 bdim, gdim;
+    EmuBlock *blk;
+};
+extern thread_local EmuThread emu_cur;
+#define threadIdx emu_cur.tid
+#define blockIdx emu_cur.bid
+#define blockDim emu_cur.bdim
+#define gridDim emu_cur.gdim
+
+// Scheduler entry points (emu_sched.cpp).
+void emu_block_barrier();
+void emu_warp_barrier(unsigned mask);
+void *emu_static_smem(size_t bytes);
+void emu_run_grid(const char *kernel, const void *kernel_id, dim3 grid, dim3 block, size_t dyn_smem,
+                  void (*body)(void *), void *ctx);
+
+// Checks a launch against the limits of the GPUs dfer builds for (sm_80, sm_89, sm_90: the
+// smallest of each), before it runs (emu_sched.cpp).
+void emu_check_launch(const char *kernel, const void *kernel_id, dim3 grid, dim3 block, size_t dyn_smem,
+                      size_t param_bytes);
+
+// Hooks of the memory layer: trivial for the kernel test (emu_host.cpp), checks over the fake
+// runtime's device memory in the emulated backend (emu_runtime.cpp).
+// The dynamic shared memory a kernel may take: 48 KiB unless cudaFuncSetAttribute raised it.
+size_t emu_smem_optin(const void *kernel_id);
+// A pointer argument of a launch must point into live device memory.
+void emu_check_kernel_pointer(const char *kernel, int arg, const void *p);
+// Device memory is readable and writable only while open (a launch, a copy, a GEMM).
+void emu_device_access(bool open);
+
+inline void *emu_dyn_smem() { return emu_cur.blk->dyn.data(); }
+inline void __syncthreads() { emu_block_barrier(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { emu_warp_barrier(mask); }
+template <class V> V __shfl_xor_sync(unsigned mask, V v, int lane_mask) {
     int w = threadIdx.x / 32, l = threadIdx.x % 32;
     uint64_t bits = 0;
     memcpy(&bits, &v, sizeof v);
-    emu_blk->slots[w * 32 + l] = bits;
-    __syncwarp();
+    emu_cur.blk->slots[w * 32 + l] = bits;
+    emu_warp_barrier(mask);
     V r;
-    uint64_t o = emu_blk->slots[w * 32 + (l ^ mask)];
+    uint64_t o = emu_cur.blk->slots[w * 32 + (l ^ lane_mask)];
     memcpy(&r, &o, sizeof r);
-    __syncwarp();
+    emu_warp_barrier(mask);
     return r;
 }
-inline int __any_sync(unsigned, int p) {
+inline int __any_sync(unsigned mask, int p) {
     int w = threadIdx.x / 32, l = threadIdx.x % 32;
-    emu_blk->slots[w * 32 + l] = p != 0;
-    __syncwarp();
+    emu_cur.blk->slots[w * 32 + l] = p != 0;
+    emu_warp_barrier(mask);
     int any = 0;
-    for (int k = 0; k < 32; k++) any |= (int)emu_blk->slots[w * 32 + k];
-    __syncwarp();
+    for (int k = 0; k < 32; k++)
+        if (mask >> k & 1u) any |= (int)emu_cur.blk->slots[w * 32 + k];
+    emu_warp_barrier(mask);
     return any;
 }
-#include <mutex>
-extern std::mutex emu_atomic_mu;
+// The threads of all blocks run on one host thread, one at a time: atomics need no lock.
 inline int atomicCAS(int *p, int cmp, int val) {
-    std::lock_guard<std::mutex> g(emu_atomic_mu);
     int old = *p;
     if (old == cmp) *p = val;
     return old;
@@ -81,40 +121,40 @@ inline float __fsqrt_rn(float a) { return sqrtf(a); }
 using std::min;
 using std::max;
 
+// ---- launches ---------------------------------------------------------------------------------
+
+template <class A> inline void emu_check_arg(const char *kernel, int index, const A &a) {
+    if constexpr (std::is_pointer_v<A>)
+        if (a) emu_check_kernel_pointer(kernel, index, (const void *)a);
+}
+
+// k<<<grid, block, smem, stream>>>(args) becomes emu_launch(grid, block, smem, stream).go("k", k, args).
 struct EmuLaunch {
     dim3 g, b;
     size_t smem;
-    template <class K, class... A> void go(K kernel, A... args) {
-        for (unsigned z = 0; z < g.z; z++)
-            for (unsigned y = 0; y < g.y; y++)
-                for (unsigned x = 0; x < g.x; x++) {
-                    EmuBlock blk;
-                    std::barrier<> bar((ptrdiff_t)b.x);
-                    blk.bar = &bar;
-                    for (unsigned w = 0; w < (b.x + 31) / 32; w++) blk.wbar.emplace_back(new std::barrier<>(32));
-                    blk.slots.assign(((b.x + 31) / 32) * 32, 0);
-                    blk.dyn.assign(smem + 16, (char)0x7f); // garbage-ish fill
-                    blk.stat.assign(65536, (char)0x7f);
-                    std::vector<std::thread> th;
-                    for (unsigned t = 0; t < b.x; t++)
-                        th.emplace_back([&, t]() {
-                            emu_blk = &blk;
-                            emu_tid = make_uint3(t, 0, 0);
-                            emu_bid = make_uint3(x, y, z);
-                            emu_bdim = b;
-                            emu_gdim = g;
-                            kernel(args...);
-                        });
-                    for (auto &t : th) t.join();
-                }
+    template <class K, class... A> void go(const char *name, K kernel, A... args) {
+        emu_check_launch(name, (const void *)kernel, g, b, smem, (0 + ... + sizeof(A)));
+        int index = 0;
+        (emu_check_arg(name, index++, args), ...);
+        auto call = [&]() { kernel(args...); };
+        emu_run_grid(name, (const void *)kernel, g, b, smem,
+                     [](void *c) { (*static_cast<decltype(call) *>(c))(); }, &call);
     }
 };
 inline EmuLaunch emu_launch(dim3 g, dim3 b, size_t smem = 0, cudaStream_t = 0) { return EmuLaunch{g, b, smem}; }
 
 #include "../cuda_common.cuh"
 
+#ifdef EMU_FULL_RUNTIME
+// cuda_runtime.h declares this overload for nvcc only.
+template <class F> inline cudaError_t cudaFuncSetAttribute(F *kernel, cudaFuncAttribute attr, int value) {
+    return cudaFuncSetAttribute((const void *)kernel, attr, value);
+}
+#else
+// The kernel test has no runtime: host buffers are the device's, every copy is immediate.
 #undef CUDA_CHECK_LAUNCH
 #define CUDA_CHECK_LAUNCH() ((void)0)
 #define cudaFuncSetAttribute(...) cudaSuccess
 #define cudaMemcpyAsync(dst, src, n, kind, stream) (memcpy((dst), (src), (n)), cudaSuccess)
 #define cudaStreamSynchronize(s) cudaSuccess
+#endif

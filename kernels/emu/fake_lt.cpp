@@ -6,7 +6,16 @@
 #include <cstdlib>
 struct FDesc { int opa, opb, epi; const void *bias; int compute, scale; int set_bias_type; };
 struct FLay { int type; uint64_t rows, cols; int64_t ld; int32_t batch; int64_t stride; }; // batch 1 unless set
+// Memory hooks (emu_common.h; no-ops in the kernel test, device-memory checks in the emulated backend).
+void emu_check_device_range(const char *what, const void *p, size_t bytes);
+void emu_device_access(bool open);
+// Bytes a column-major operand spans: its last column's end, in the last matrix of the batch.
+static size_t span(const FLay *l, size_t es) {
+    return (size_t)(((int64_t)l->cols - 1) * l->ld + (int64_t)l->rows + (int64_t)(l->batch - 1) * l->stride) * es;
+}
 extern "C" {
+cublasStatus_t cublasLtCreate(cublasLtHandle_t *h) { *h = (cublasLtHandle_t)calloc(1, 64); return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t h) { free(h); return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeType_t ct, cudaDataType_t st) {
     *d = (cublasLtMatmulDesc_t)calloc(1, sizeof(cublasLtMatmulDescOpaque_t));
     FDesc *f = (FDesc *)*d; f->compute = ct; f->scale = st;
@@ -65,7 +74,7 @@ cublasStatus_t cublasLtMatmulAlgoConfigGetAttribute(const cublasLtMatmulAlgo_t *
     *(int32_t *)buf = 1; if (written) *written = sizeof(int32_t); return CUBLAS_STATUS_SUCCESS;
 }
 static double ld(int t, const void *p, int64_t i) { return t == CUDA_R_16BF ? (double)__bfloat162float(((const __nv_bfloat16 *)p)[i]) : (double)((const float *)p)[i]; }
-cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t cd, const void *alpha, const void *A, cublasLtMatrixLayout_t Ad, const void *B, cublasLtMatrixLayout_t Bd, const void *beta, const void *C, cublasLtMatrixLayout_t Cd, void *D, cublasLtMatrixLayout_t Dd, const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t) {
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t cd, const void *alpha, const void *A, cublasLtMatrixLayout_t Ad, const void *B, cublasLtMatrixLayout_t Bd, const void *beta, const void *C, cublasLtMatrixLayout_t Cd, void *D, cublasLtMatrixLayout_t Dd, const cublasLtMatmulAlgo_t *, void *ws, size_t ws_bytes, cudaStream_t) {
     FDesc *f = (FDesc *)cd; FLay *a = (FLay *)Ad, *b = (FLay *)Bd, *c = (FLay *)Cd, *d = (FLay *)Dd;
     uint64_t m = c->rows, n = c->cols, k = f->opa == CUBLAS_OP_N ? a->cols : a->rows;
     uint64_t am = f->opa == CUBLAS_OP_N ? a->rows : a->cols, bk = f->opb == CUBLAS_OP_N ? b->rows : b->cols, bn = f->opb == CUBLAS_OP_N ? b->cols : b->rows;
@@ -79,6 +88,12 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t cd, const v
     if (a->batch != c->batch || b->batch != c->batch || d->batch != c->batch || d->stride != c->stride) { printf("fake: batch counts A %d B %d C %d D %d\n", (int)a->batch, (int)b->batch, (int)c->batch, (int)d->batch); exit(3); }
     if (c->batch > 1 && c->stride < (int64_t)(c->ld * (n - 1) + m)) { printf("fake: C batch stride %lld overlaps\n", (long long)c->stride); exit(3); }
     size_t ea = a->type == CUDA_R_16BF ? 2 : 4, eb = b->type == CUDA_R_16BF ? 2 : 4, ec = c->type == CUDA_R_16BF ? 2 : 4;
+    emu_check_device_range("cublasLtMatmul A", A, span(a, ea));
+    emu_check_device_range("cublasLtMatmul B", B, span(b, eb));
+    emu_check_device_range("cublasLtMatmul C/D", D, span(c, ec));
+    if (f->epi == CUBLASLT_EPILOGUE_BIAS) emu_check_device_range("cublasLtMatmul bias", f->bias, m * ec);
+    if (ws_bytes) emu_check_device_range("cublasLtMatmul workspace", ws, ws_bytes);
+    emu_device_access(true);
     const char *A0 = (const char *)A, *B0 = (const char *)B; char *D0 = (char *)D;
     double *out = (double *)malloc(m * n * sizeof(double));
     for (int32_t q = 0; q < c->batch; q++) {
@@ -102,6 +117,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t cd, const v
     }
     }
     free(out);
+    emu_device_access(false);
     return CUBLAS_STATUS_SUCCESS;
 }
 const char *cublasGetStatusString(cublasStatus_t) { return "fake"; }

@@ -8,6 +8,6 @@ add_custom_command(
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/src/text/gen_html_entities.py ${DFER_GEN_DIR}/html_entities.c
   DEPENDS ${CMAKE_SOURCE_DIR}/src/text/gen_html_entities.py
   COMMENT "Generating the HTML5 entity table")
-target_sources(dferlib PRIVATE ${DFER_GEN_DIR}/html_entities.c)
+target_sources(dfercore PRIVATE ${DFER_GEN_DIR}/html_entities.c)
 find_library(UNISTRING_LIBRARY unistring REQUIRED)
-target_link_libraries(dferlib PUBLIC ${UNISTRING_LIBRARY})
+target_link_libraries(dfercore PUBLIC ${UNISTRING_LIBRARY})

@@ -1,0 +1,484 @@
+// A fake CUDA runtime for the emulated backend (emu.cmake): one "GPU" whose device memory
+// lives in this process but behaves like a GPU's towards the host.
+//
+// - Device memory is a reserved region the host can neither read nor write except while a
+//   kernel, a copy, a memset, a GEMM or a collective runs (emu_device_access). A host
+//   dereference of a device pointer, which on a GPU crashes or reads garbage, is a SIGSEGV
+//   here that names the allocation it hit. Freed memory is never handed out again and stays
+//   closed, so a late use of it faults too.
+// - cudaMalloc fills new memory with 0xff bytes (NaN in F32 and BF16): a result that reads
+//   memory nothing wrote comes out NaN instead of the zeros fresh GPU pages often hold.
+// - Every copy, memset and kernel pointer argument must lie inside one live allocation (a
+//   copy's direction included: host to device must go from host memory to device memory).
+// - An upload from page-locked memory is a DMA that runs whenever the GPU gets to it: the
+//   caller must leave the source alone until the next stream synchronisation (ops.h's
+//   contract). The emulator copies at once, remembers a checksum of the source and checks it
+//   at that synchronisation: a source changed in between is a race on a GPU, fatal here.
+// - Device memory is bounded (DFER_EMU_GPU_GIB, default 24 GiB: the per-rank target), so the
+//   memory planner's caps and cudaMemGetInfo behave as on a 24 GiB card.
+// Launch limits and barriers are checked by emu_sched.cpp.
+#define EMU_FULL_RUNTIME 1
+#include "emu_common.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <execinfo.h>
+#include <map>
+#include <mutex>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace {
+
+constexpr size_t kReserve = (size_t)1 << 40; // virtual address space for device memory: 1 TiB
+constexpr size_t kAlign = 256;               // cudaMalloc's alignment
+constexpr size_t kRedZone = 256;             // poisoned bytes after every allocation
+constexpr unsigned char kRedByte = 0xa5;
+size_t g_page;
+
+struct Allocation {
+    size_t bytes;
+    bool live;
+};
+using AllocMap = std::map<uintptr_t, Allocation>;
+
+struct Device {
+    std::mutex mu;
+    char *base = nullptr;
+    size_t used = 0;    // bump pointer (bytes from base)
+    size_t live_bytes = 0, capacity = 0;
+    AllocMap live, freed; // by start address
+    std::vector<std::pair<char *, size_t>> open_runs;
+    bool runs_dirty = true;
+    int open_depth = 0;
+    std::unordered_map<const void *, size_t> pinned; // cudaHostAlloc'd blocks
+    std::unordered_map<const void *, size_t> smem_optin;
+    struct PendingUpload {
+        const void *src;
+        size_t bytes;
+        uint64_t checksum;
+    };
+    std::vector<PendingUpload> pending;
+    std::vector<int *> streams;
+};
+Device g_dev;
+
+[[noreturn]] void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FATAL (CUDA emulator): ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    void *frames[32];
+    int n = backtrace(frames, 32);
+    backtrace_symbols_fd(frames, n, 2);
+    fflush(stderr);
+    abort();
+}
+
+uint64_t checksum(const void *p, size_t n) { // FNV-1a
+    const unsigned char *b = (const unsigned char *)p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+// The allocation in m holding address p (its red zone included), or null.
+const AllocMap::value_type *find_in(const AllocMap &m, const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    auto it = m.upper_bound(a);
+    if (it == m.begin()) return nullptr;
+    --it;
+    return a < it->first + it->second.bytes + kRedZone ? &*it : nullptr;
+}
+// The live allocation holding p, else the freed one, else null.
+const AllocMap::value_type *find_alloc(const void *p) {
+    const AllocMap::value_type *a = find_in(g_dev.live, p);
+    return a ? a : find_in(g_dev.freed, p);
+}
+
+bool in_arena(const void *p) {
+    return g_dev.base && (const char *)p >= g_dev.base && (const char *)p < g_dev.base + kReserve;
+}
+
+void recompute_runs() {
+    g_dev.open_runs.clear();
+    for (auto &[start, a] : g_dev.live) {
+        uintptr_t lo = start & ~(uintptr_t)(g_page - 1);
+        uintptr_t hi = (start + a.bytes + kRedZone + g_page - 1) & ~(uintptr_t)(g_page - 1);
+        if (!g_dev.open_runs.empty()) {
+            auto &last = g_dev.open_runs.back();
+            if ((uintptr_t)last.first + last.second >= lo) {
+                last.second = std::max((uintptr_t)last.first + last.second, hi) - (uintptr_t)last.first;
+                continue;
+            }
+        }
+        g_dev.open_runs.push_back({(char *)lo, hi - lo});
+    }
+    g_dev.runs_dirty = false;
+}
+
+void protect_all(int prot) {
+    if (g_dev.runs_dirty) recompute_runs();
+    for (auto &[p, n] : g_dev.open_runs)
+        if (mprotect(p, n, prot) != 0) fatal("mprotect of device memory failed: %s", strerror(errno));
+}
+
+void on_segv(int sig, siginfo_t *info, void *) {
+    const void *a = info->si_addr;
+    if (in_arena(a)) {
+        char msg[512];
+        auto it = find_alloc(a);
+        const char *who = g_dev.open_depth ? "a kernel, copy or GEMM" : "host code";
+        if (!it)
+            snprintf(msg, sizeof msg, "%s touched device memory at %p, outside every allocation\n", who, a);
+        else
+            snprintf(msg, sizeof msg,
+                     "%s touched device memory at %p: byte %zu of a%s device allocation of %zu bytes at %p%s\n", who,
+                     a, (size_t)((uintptr_t)a - it->first), it->second.live ? " live" : " FREED", it->second.bytes,
+                     (void *)it->first,
+                     g_dev.open_depth ? "" : " (a host dereference of a device pointer: a crash or garbage on a GPU)");
+        (void)!write(2, "FATAL (CUDA emulator): ", 23);
+        (void)!write(2, msg, strlen(msg));
+        void *frames[32];
+        int n = backtrace(frames, 32);
+        backtrace_symbols_fd(frames, n, 2);
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    // Not ours: the default action, on return the access faults again.
+    signal(sig, SIG_DFL);
+}
+
+void init_device() {
+    if (g_dev.base) return;
+    g_page = (size_t)sysconf(_SC_PAGESIZE);
+    void *m = mmap(nullptr, kReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) fatal("cannot reserve %zu bytes of address space for device memory", kReserve);
+    g_dev.base = (char *)m;
+    const char *gib = getenv("DFER_EMU_GPU_GIB");
+    double cap = gib && *gib ? atof(gib) : 24.0;
+    if (!(cap > 0)) fatal("DFER_EMU_GPU_GIB=%s is not a positive number of GiB", gib);
+    g_dev.capacity = (size_t)(cap * 1073741824.0);
+    static char altstack[1 << 16];
+    stack_t ss{};
+    ss.ss_sp = altstack;
+    ss.ss_size = sizeof altstack;
+    sigaltstack(&ss, nullptr);
+    struct sigaction sa {};
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigaction(SIGSEGV, &sa, nullptr);
+}
+
+// Inside one live allocation, or fatal.
+void require_device_range(const char *what, const void *p, size_t bytes) {
+    auto it = find_alloc(p);
+    if (!it) fatal("%s: %p is not device memory (no cudaMalloc'd block holds it)", what, p);
+    if (!it->second.live)
+        fatal("%s: %p lies in a device allocation of %zu bytes that was freed", what, p, it->second.bytes);
+    size_t off = (uintptr_t)p - it->first;
+    if (off + bytes > it->second.bytes)
+        fatal("%s: bytes [%zu, %zu) of a device allocation of %zu bytes at %p: past its end", what, off, off + bytes,
+              it->second.bytes, (void *)it->first);
+}
+
+void require_host(const char *what, const void *p) {
+    if (in_arena(p)) fatal("%s: %p is device memory where host memory was expected", what, p);
+}
+
+// Fatal if the host changed the source of an upload still queued (see the header comment).
+void settle_uploads(const char *where) {
+    for (auto &u : g_dev.pending)
+        if (checksum(u.src, u.bytes) != u.checksum)
+            fatal("%s: the host changed %zu bytes of page-locked memory at %p after queuing their upload and before "
+                  "a synchronisation: on a GPU the upload may read the new bytes",
+                  where, u.bytes, u.src);
+    g_dev.pending.clear();
+}
+
+} // namespace
+
+// ---- hooks of emu_common.h --------------------------------------------------------------------
+
+size_t emu_smem_optin(const void *kernel_id) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    auto it = g_dev.smem_optin.find(kernel_id);
+    return it == g_dev.smem_optin.end() ? (size_t)48 << 10 : it->second;
+}
+
+void emu_check_kernel_pointer(const char *kernel, int arg, const void *p) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    auto it = find_alloc(p);
+    if (!it) fatal("kernel %s: pointer argument %d (%p) is not device memory", kernel, arg, p);
+    if (!it->second.live) fatal("kernel %s: pointer argument %d (%p) points into freed device memory", kernel, arg, p);
+}
+
+void emu_device_access(bool open) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    if (!g_dev.base) return;
+    if (open) {
+        if (g_dev.open_depth++ == 0) protect_all(PROT_READ | PROT_WRITE);
+    } else {
+        if (--g_dev.open_depth == 0) protect_all(PROT_NONE);
+    }
+}
+
+// For fake_lt.cpp and fake_nccl.cpp: operands of a GEMM or a collective.
+void emu_check_device_range(const char *what, const void *p, size_t bytes) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    require_device_range(what, p, bytes);
+}
+
+// ---- the runtime ----------------------------------------------------------------------------------
+
+extern "C" {
+
+cudaError_t cudaMalloc(void **p, size_t bytes) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    init_device();
+    *p = nullptr;
+    if (g_dev.live_bytes + bytes > g_dev.capacity) return cudaErrorMemoryAllocation;
+    size_t start = (g_dev.used + kAlign - 1) / kAlign * kAlign;
+    size_t end = start + bytes + kRedZone;
+    if (end > kReserve) return cudaErrorMemoryAllocation;
+    g_dev.used = end;
+    char *q = g_dev.base + start;
+    g_dev.live[(uintptr_t)q] = Allocation{bytes, true};
+    g_dev.live_bytes += bytes;
+    g_dev.runs_dirty = true;
+    // The pages of this block: open them for the fill, then leave them as the rest are.
+    uintptr_t lo = (uintptr_t)q & ~(uintptr_t)(g_page - 1);
+    uintptr_t hi = ((uintptr_t)q + bytes + kRedZone + g_page - 1) & ~(uintptr_t)(g_page - 1);
+    if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) != 0) return cudaErrorMemoryAllocation;
+    memset(q, 0xff, bytes);
+    memset(q + bytes, kRedByte, kRedZone);
+    if (g_dev.open_depth == 0) protect_all(PROT_NONE);
+    *p = q;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFree(void *p) {
+    if (!p) return cudaSuccess;
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    auto it = g_dev.live.find((uintptr_t)p);
+    if (it == g_dev.live.end())
+        fatal("cudaFree(%p): %s", p, g_dev.freed.count((uintptr_t)p) ? "freed twice" : "not the start of a device allocation");
+    char *q = (char *)p;
+    size_t bytes = it->second.bytes;
+    uintptr_t plo = (uintptr_t)q & ~(uintptr_t)(g_page - 1);
+    uintptr_t phi = ((uintptr_t)q + bytes + kRedZone + g_page - 1) & ~(uintptr_t)(g_page - 1);
+    // The red zone must be intact: a kernel or a copy wrote past the end otherwise.
+    if (mprotect((void *)plo, phi - plo, PROT_READ | PROT_WRITE) != 0) fatal("mprotect: %s", strerror(errno));
+    for (size_t i = 0; i < kRedZone; i++)
+        if ((unsigned char)q[bytes + i] != kRedByte)
+            fatal("cudaFree(%p): byte %zu past the end of this %zu-byte device allocation was overwritten", p, i,
+                  bytes);
+    g_dev.freed[(uintptr_t)q] = Allocation{bytes, false};
+    g_dev.live.erase(it);
+    g_dev.live_bytes -= bytes;
+    g_dev.runs_dirty = true;
+    // Whole pages of the block go back to the system; all of its pages close (a live
+    // neighbour sharing one reopens with the others when device access is next open).
+    uintptr_t lo = ((uintptr_t)q + g_page - 1) & ~(uintptr_t)(g_page - 1);
+    uintptr_t hi = ((uintptr_t)q + bytes) & ~(uintptr_t)(g_page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    if (mprotect((void *)plo, phi - plo, PROT_NONE) != 0) fatal("mprotect: %s", strerror(errno));
+    if (g_dev.open_depth > 0) protect_all(PROT_READ | PROT_WRITE);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    init_device();
+    *total_b = g_dev.capacity;
+    *free_b = g_dev.capacity - g_dev.live_bytes;
+    return cudaSuccess;
+}
+
+cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned int) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    void *q = aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+    if (!q) return cudaErrorMemoryAllocation;
+    g_dev.pinned[q] = bytes;
+    *p = q;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void *p) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    if (!p) return cudaSuccess;
+    auto it = g_dev.pinned.find(p);
+    if (it == g_dev.pinned.end()) fatal("cudaFreeHost(%p): not a cudaHostAlloc'd block", p);
+    for (auto &u : g_dev.pending)
+        if ((const char *)u.src >= (const char *)p && (const char *)u.src < (const char *)p + it->second)
+            fatal("cudaFreeHost(%p) while an upload from it is still queued (no synchronisation since)", p);
+    g_dev.pinned.erase(it);
+    free(p);
+    return cudaSuccess;
+}
+
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *a, const void *p) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    memset(a, 0, sizeof *a);
+    a->type = cudaMemoryTypeUnregistered;
+    if (in_arena(p)) {
+        a->type = cudaMemoryTypeDevice;
+        a->devicePointer = (void *)p;
+        return cudaSuccess;
+    }
+    for (auto &[q, n] : g_dev.pinned)
+        if ((const char *)p >= (const char *)q && (const char *)p < (const char *)q + n) {
+            a->type = cudaMemoryTypeHost;
+            a->hostPointer = (void *)p;
+        }
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+    if (!bytes) return cudaSuccess;
+    std::unique_lock<std::mutex> g(g_dev.mu);
+    if (kind == cudaMemcpyDefault)
+        kind = in_arena(dst) ? (in_arena(src) ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                             : (in_arena(src) ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+    bool pinned_src = false;
+    switch (kind) {
+    case cudaMemcpyHostToDevice:
+        require_device_range("cudaMemcpyAsync (host to device) destination", dst, bytes);
+        require_host("cudaMemcpyAsync (host to device) source", src);
+        for (auto &[q, n] : g_dev.pinned)
+            if ((const char *)src >= (const char *)q && (const char *)src + bytes <= (const char *)q + n)
+                pinned_src = true;
+        break;
+    case cudaMemcpyDeviceToHost:
+        require_device_range("cudaMemcpyAsync (device to host) source", src, bytes);
+        require_host("cudaMemcpyAsync (device to host) destination", dst);
+        break;
+    case cudaMemcpyDeviceToDevice:
+        require_device_range("cudaMemcpyAsync (device to device) source", src, bytes);
+        require_device_range("cudaMemcpyAsync (device to device) destination", dst, bytes);
+        break;
+    default: fatal("cudaMemcpyAsync of kind %d between host buffers", (int)kind);
+    }
+    g.unlock();
+    emu_device_access(true);
+    memmove(dst, src, bytes);
+    emu_device_access(false);
+    if (pinned_src) {
+        std::lock_guard<std::mutex> g2(g_dev.mu);
+        g_dev.pending.push_back({src, bytes, checksum(src, bytes)});
+    }
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) {
+    if (!bytes) return cudaSuccess;
+    {
+        std::lock_guard<std::mutex> g(g_dev.mu);
+        require_device_range("cudaMemsetAsync", p, bytes);
+    }
+    emu_device_access(true);
+    memset(p, value, bytes);
+    emu_device_access(false);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    settle_uploads("cudaStreamSynchronize");
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize(void) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    settle_uploads("cudaDeviceSynchronize");
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    int *h = new int(0);
+    g_dev.streams.push_back(h);
+    *s = (cudaStream_t)h;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    auto it = std::find(g_dev.streams.begin(), g_dev.streams.end(), (int *)s);
+    if (it == g_dev.streams.end()) fatal("cudaStreamDestroy(%p): not a stream", (void *)s);
+    delete *it;
+    g_dev.streams.erase(it);
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetLastError(void) { return cudaSuccess; } // every failure here is fatal at once
+
+const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "no error (emulated)";
+    case cudaErrorMemoryAllocation: return "out of memory (emulated device)";
+    case cudaErrorInvalidDevice: return "invalid device ordinal (emulated: one device)";
+    default: return "error (emulated)";
+    }
+}
+
+cudaError_t cudaGetDeviceCount(int *n) {
+    *n = 1;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int *d) {
+    *d = 0;
+    return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
+    if (d != 0) return cudaErrorInvalidDevice;
+    {
+        std::lock_guard<std::mutex> g(g_dev.mu);
+        init_device();
+    }
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "CUDA emulator on the CPU");
+    p->major = 9;
+    p->minor = 0;
+    p->totalGlobalMem = g_dev.capacity;
+    p->multiProcessorCount = 4;
+    p->sharedMemPerBlock = 48 << 10;
+    p->sharedMemPerBlockOptin = 101376;
+    p->maxThreadsPerBlock = 1024;
+    p->warpSize = 32;
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d) {
+    if (d != 0) return cudaErrorInvalidDevice;
+    switch (a) {
+    case cudaDevAttrMultiProcessorCount: *v = 4; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = 101376; break;
+    case cudaDevAttrComputeCapabilityMajor: *v = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *v = 0; break;
+    default: fatal("cudaDeviceGetAttribute: attribute %d is not emulated", (int)a);
+    }
+    return cudaSuccess;
+}
+
+cudaError_t cudaFuncSetAttribute(const void *func, cudaFuncAttribute a, int value) {
+    if (a != cudaFuncAttributeMaxDynamicSharedMemorySize)
+        fatal("cudaFuncSetAttribute: attribute %d is not emulated", (int)a);
+    if (value < 0 || value > 101376) return cudaErrorInvalidValue;
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    g_dev.smem_optin[func] = (size_t)value;
+    return cudaSuccess;
+}
+
+} // extern "C"

@@ -1,0 +1,209 @@
+// The emulator's own checks, each provoked once: a scenario runs in a child process and must end
+// the way the emulator promises (a fatal error with a message naming the fault, or, for a missing
+// barrier, a visibly wrong result), while its corrected twin runs clean. Without this, an
+// emulator that checked nothing would pass every emulated test.
+#define EMU_FULL_RUNTIME 1
+#include "emu_common.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+__global__ void fill_kernel(float *y, int n, float v) {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) y[i] = v;
+}
+// Thread t reads what thread t+1 wrote to shared memory; with_barrier says whether it waits.
+__global__ void neighbour_kernel(float *out, int with_barrier) {
+    float *s = (float *)emu_static_smem(sizeof(float) * 64);
+    s[threadIdx.x] = (float)threadIdx.x;
+    if (with_barrier) __syncthreads();
+    out[threadIdx.x] = s[(threadIdx.x + 1) % blockDim.x];
+}
+__global__ void early_exit_kernel(float *y) {
+    if (threadIdx.x >= 16) return;
+    __syncthreads();
+    y[threadIdx.x] = 1;
+}
+__global__ void smem_kernel(float *y) {
+    float *s = (float *)emu_dyn_smem();
+    s[threadIdx.x] = 1;
+    y[threadIdx.x] = s[threadIdx.x];
+}
+__global__ void shuffle_kernel(float *y) { y[threadIdx.x] = __shfl_xor_sync(0xffffffffu, (float)threadIdx.x, 1); }
+
+float *device_floats(int n) {
+    void *p = nullptr;
+    if (cudaMalloc(&p, n * sizeof(float)) != cudaSuccess) abort();
+    return (float *)p;
+}
+
+// Each returns normally when the emulator let it through.
+void host_deref() {
+    float *d = device_floats(16);
+    d[3] = 1.0f; // a host write to device memory
+}
+void freed_pointer() {
+    float *d = device_floats(16);
+    cudaFree(d);
+    emu_launch(1, 32).go("fill_kernel", fill_kernel, d, 16, 1.0f);
+}
+void host_pointer_argument() {
+    static float host[16];
+    emu_launch(1, 32).go("fill_kernel", fill_kernel, host, 16, 1.0f);
+}
+void write_past_end() {
+    float *d = device_floats(16);
+    emu_launch(1, 32).go("fill_kernel", fill_kernel, d, 17, 1.0f); // one element too many
+    cudaFree(d);
+}
+void copy_past_end() {
+    float *d = device_floats(16);
+    float h[32] = {};
+    cudaMemcpyAsync(d + 8, h, 16 * sizeof(float), cudaMemcpyHostToDevice, 0);
+}
+void copy_wrong_direction() {
+    float *d = device_floats(16), *e = device_floats(16);
+    cudaMemcpyAsync(d, e, 16 * sizeof(float), cudaMemcpyHostToDevice, 0);
+}
+void pinned_changed_before_sync() {
+    float *d = device_floats(1024);
+    void *h = nullptr;
+    cudaHostAlloc(&h, 1024 * sizeof(float), 0);
+    memset(h, 0, 1024 * sizeof(float));
+    cudaMemcpyAsync(d, h, 1024 * sizeof(float), cudaMemcpyHostToDevice, 0);
+    ((float *)h)[5] = 42; // before the stream is synchronised
+    cudaStreamSynchronize(0);
+}
+void pinned_changed_after_sync() { // the legal order: no error
+    float *d = device_floats(1024);
+    void *h = nullptr;
+    cudaHostAlloc(&h, 1024 * sizeof(float), 0);
+    memset(h, 0, 1024 * sizeof(float));
+    cudaMemcpyAsync(d, h, 1024 * sizeof(float), cudaMemcpyHostToDevice, 0);
+    cudaStreamSynchronize(0);
+    ((float *)h)[5] = 42;
+    cudaStreamSynchronize(0);
+}
+void barrier_after_exit() {
+    float *d = device_floats(32);
+    emu_launch(1, 32).go("early_exit_kernel", early_exit_kernel, d);
+}
+void smem_without_optin() {
+    float *d = device_floats(64);
+    emu_launch(1, 64, 64 << 10).go("smem_kernel", smem_kernel, d);
+}
+void smem_with_optin() {
+    float *d = device_floats(64);
+    cudaFuncSetAttribute(smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 << 10);
+    emu_launch(1, 64, 64 << 10).go("smem_kernel", smem_kernel, d);
+}
+void shuffle_partial_warp() {
+    float *d = device_floats(16);
+    emu_launch(1, 16).go("shuffle_kernel", shuffle_kernel, d); // full mask, 16 lanes
+}
+void block_too_large() {
+    float *d = device_floats(16);
+    emu_launch(1, 2048).go("fill_kernel", fill_kernel, d, 16, 1.0f);
+}
+
+struct Outcome {
+    bool aborted;
+    std::string stderr_text;
+};
+
+Outcome run_child(void (*scenario)()) {
+    int fds[2];
+    if (pipe(fds) != 0) abort();
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        scenario();
+        _exit(0);
+    }
+    close(fds[1]);
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof buf)) > 0) text.append(buf, (size_t)n);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return Outcome{!(WIFEXITED(status) && WEXITSTATUS(status) == 0), text};
+}
+
+int failures = 0, checks = 0;
+
+void expect_fatal(const char *name, void (*scenario)(), const char *phrase) {
+    Outcome o = run_child(scenario);
+    bool ok = o.aborted && o.stderr_text.find(phrase) != std::string::npos;
+    checks++;
+    if (!ok) failures++;
+    printf("%s %-28s %s\n", ok ? "ok  " : "FAIL", name,
+           ok ? phrase : (o.aborted ? ("wrong message: " + o.stderr_text.substr(0, 300)).c_str() : "was not stopped"));
+}
+
+void expect_clean(const char *name, void (*scenario)()) {
+    Outcome o = run_child(scenario);
+    checks++;
+    if (o.aborted) failures++;
+    printf("%s %-28s %s\n", o.aborted ? "FAIL" : "ok  ", name,
+           o.aborted ? o.stderr_text.substr(0, 300).c_str() : "runs clean");
+}
+
+// A missing barrier shows as a wrong result in one of the two orders the scheduler alternates.
+void missing_barrier() {
+    for (int with_barrier = 0; with_barrier < 2; with_barrier++) {
+        float *d = device_floats(64);
+        int wrong_any = 0;
+        for (int launch = 0; launch < 2; launch++) {
+            emu_launch(1, 64).go("neighbour_kernel", neighbour_kernel, d, with_barrier);
+            float h[64];
+            cudaMemcpyAsync(h, d, sizeof h, cudaMemcpyDeviceToHost, 0);
+            cudaStreamSynchronize(0);
+            int wrong = 0;
+            for (int t = 0; t < 64; t++) wrong += h[t] != (float)((t + 1) % 64);
+            wrong_any |= wrong > 0;
+        }
+        bool ok = with_barrier ? !wrong_any : wrong_any;
+        checks++;
+        if (!ok) failures++;
+        printf("%s %-28s %s\n", ok ? "ok  " : "FAIL", with_barrier ? "neighbour read, barrier" : "neighbour read, no barrier",
+               with_barrier ? "right in both orders" : "wrong in one order: the race shows");
+        cudaFree(d);
+    }
+}
+
+} // namespace
+
+int main() {
+    expect_fatal("host dereference", host_deref, "host code touched device memory");
+    expect_fatal("freed pointer argument", freed_pointer, "points into freed device memory");
+    expect_fatal("host pointer argument", host_pointer_argument, "is not device memory");
+    expect_fatal("write past the end", write_past_end, "past the end of this 64-byte device allocation");
+    expect_fatal("copy past the end", copy_past_end, "past its end");
+    expect_fatal("copy in the wrong direction", copy_wrong_direction, "device memory where host memory was expected");
+    expect_fatal("pinned source changed", pinned_changed_before_sync, "changed 4096 bytes of page-locked memory");
+    expect_clean("pinned source after sync", pinned_changed_after_sync);
+    expect_fatal("barrier after an exit", barrier_after_exit, "exited while others wait at __syncthreads");
+    expect_fatal("shared memory, no opt-in", smem_without_optin, "without cudaFuncSetAttribute");
+    expect_clean("shared memory, opt-in", smem_with_optin);
+    expect_fatal("shuffle on a partial warp", shuffle_partial_warp, "names lanes beyond the block");
+    expect_fatal("block of 2,048 threads", block_too_large, "outside the limits (1,024 threads)");
+    missing_barrier();
+    // Fresh device memory reads as NaN, not zero.
+    float *d = device_floats(4);
+    float h[4];
+    cudaMemcpyAsync(h, d, sizeof h, cudaMemcpyDeviceToHost, 0);
+    cudaStreamSynchronize(0);
+    checks++;
+    bool nan = std::isnan(h[0]) && std::isnan(h[3]);
+    if (!nan) failures++;
+    printf("%s %-28s %s\n", nan ? "ok  " : "FAIL", "fresh memory", nan ? "reads NaN" : "does not read NaN");
+    printf("%d checks: %d passed, %d failed\n", checks, checks - failures, failures);
+    return failures ? 1 : 0;
+}
