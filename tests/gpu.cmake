@@ -43,6 +43,12 @@ if(TARGET dferlib_emu)
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_cuda.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON} ${CMAKE_SOURCE_DIR}
                    ${DFER_SHARED_DIR})
   set_tests_properties(train_cuda_emulated PROPERTIES LABELS emulated TIMEOUT 1200)
+  # Data parallelism through NCCL: 1, 2 and 4 ranks (one emulated GPU each) end with the same
+  # parameters, supervised (gradients all-reduced) and contrastive (features all-gathered).
+  add_test(NAME train_nccl_emulated
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_dp.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON} ${CMAKE_SOURCE_DIR}
+                   ${DFER_SHARED_DIR} --device cuda)
+  set_tests_properties(train_nccl_emulated PROPERTIES LABELS emulated TIMEOUT 1200)
   # The emulator's own checks (kernels/emu/test_emulator.cpp): each fault it promises to catch.
   add_test(NAME cuda_emulator_checks COMMAND cuda_emulator_checks)
   set_tests_properties(cuda_emulator_checks PROPERTIES LABELS emulated TIMEOUT 300)
