@@ -205,8 +205,11 @@ static double jnum(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+/* "n/a" for a figure the run could not measure (null in the JSON: a CUDA context that the
+ * memory samples did not see, for instance). */
 static void fmt_mib(char *buf, size_t n, double bytes) {
-    if (bytes >= 1024.0 * 1024.0 * 1024.0) snprintf(buf, n, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+    if (!isfinite(bytes)) snprintf(buf, n, "n/a");
+    else if (bytes >= 1024.0 * 1024.0 * 1024.0) snprintf(buf, n, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
     else snprintf(buf, n, "%.0f MiB", bytes / (1024.0 * 1024.0));
 }
 
