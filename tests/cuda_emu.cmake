@@ -1,4 +1,4 @@
-# The CUDA kernels' own source, run on the CPU by kernels/emu (every block as host threads, warp
+# The CUDA kernels' own source, run on the CPU by kernels/emu (each block's threads as fibers, warp
 # shuffles and barriers emulated, cuBLASLt replaced by a GEMM that follows its descriptors),
 # against the CPU reference kernels: indexing, tiling, masking, dtype paths and the GEMM layout
 # mapping, on machines without a GPU. It proves nothing about GPU-only behaviour (fast-math
