@@ -25,6 +25,7 @@ target_include_directories(dfercuda_emu PRIVATE ${DFER_EMU_DIR} ${CMAKE_SOURCE_D
                            ${CMAKE_SOURCE_DIR} ${DFER_CUDA_INCLUDE_DIR})
 target_compile_definitions(dfercuda_emu PRIVATE EMU_FULL_RUNTIME=1 OMPI_SKIP_MPICXX=1 DFER_CUDA_ARCHS="none: emulated on the CPU")
 set_target_properties(dfercuda_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+target_compile_options(dfercuda_emu PRIVATE -Wno-unknown-pragmas) # #pragma unroll is for nvcc
 # The kernels compile as written for nvcc: unused parameters, C-style casts of function pointers,
 # and type punning through reinterpret_cast (bf16 pairs in a uint4, as CUDA code does and
 # nvcc compiles as meant), which g++ at -O2 and above would miscompile under strict aliasing.

@@ -79,6 +79,8 @@ size_t emu_smem_optin(const void *kernel_id);
 void emu_check_kernel_pointer(const char *kernel, int arg, const void *p);
 // Device memory is readable and writable only while open (a launch, a copy, a GEMM).
 void emu_device_access(bool open);
+// Operands of a GEMM or a collective: [p, p + bytes) inside one live allocation.
+void emu_check_device_range(const char *what, const void *p, size_t bytes);
 
 inline void *emu_dyn_smem() { return emu_cur.blk->dyn.data(); }
 inline void __syncthreads() { emu_block_barrier(); }

@@ -40,11 +40,7 @@ constexpr size_t kRedZone = 256;             // poisoned bytes after every alloc
 constexpr unsigned char kRedByte = 0xa5;
 size_t g_page;
 
-struct Allocation {
-    size_t bytes;
-    bool live;
-};
-using AllocMap = std::map<uintptr_t, Allocation>;
+using AllocMap = std::map<uintptr_t, size_t>; // start -> bytes
 
 struct Device {
     std::mutex mu;
@@ -95,11 +91,12 @@ const AllocMap::value_type *find_in(const AllocMap &m, const void *p) {
     auto it = m.upper_bound(a);
     if (it == m.begin()) return nullptr;
     --it;
-    return a < it->first + it->second.bytes + kRedZone ? &*it : nullptr;
+    return a < it->first + it->second + kRedZone ? &*it : nullptr;
 }
-// The live allocation holding p, else the freed one, else null.
-const AllocMap::value_type *find_alloc(const void *p) {
+// The live allocation holding p (*live = true), else the freed one, else null.
+const AllocMap::value_type *find_alloc(const void *p, bool *live) {
     const AllocMap::value_type *a = find_in(g_dev.live, p);
+    *live = a != nullptr;
     return a ? a : find_in(g_dev.freed, p);
 }
 
@@ -111,7 +108,7 @@ void recompute_runs() {
     g_dev.open_runs.clear();
     for (auto &[start, a] : g_dev.live) {
         uintptr_t lo = start & ~(uintptr_t)(g_page - 1);
-        uintptr_t hi = (start + a.bytes + kRedZone + g_page - 1) & ~(uintptr_t)(g_page - 1);
+        uintptr_t hi = (start + a + kRedZone + g_page - 1) & ~(uintptr_t)(g_page - 1);
         if (!g_dev.open_runs.empty()) {
             auto &last = g_dev.open_runs.back();
             if ((uintptr_t)last.first + last.second >= lo) {
@@ -134,14 +131,15 @@ void on_segv(int sig, siginfo_t *info, void *) {
     const void *a = info->si_addr;
     if (in_arena(a)) {
         char msg[512];
-        auto it = find_alloc(a);
+        bool live;
+        auto it = find_alloc(a, &live);
         const char *who = g_dev.open_depth ? "a kernel, copy or GEMM" : "host code";
         if (!it)
             snprintf(msg, sizeof msg, "%s touched device memory at %p, outside every allocation\n", who, a);
         else
             snprintf(msg, sizeof msg,
                      "%s touched device memory at %p: byte %zu of a%s device allocation of %zu bytes at %p%s\n", who,
-                     a, (size_t)((uintptr_t)a - it->first), it->second.live ? " live" : " FREED", it->second.bytes,
+                     a, (size_t)((uintptr_t)a - it->first), live ? " live" : " FREED", it->second,
                      (void *)it->first,
                      g_dev.open_depth ? "" : " (a host dereference of a device pointer: a crash or garbage on a GPU)");
         (void)!write(2, "FATAL (CUDA emulator): ", 23);
@@ -179,14 +177,14 @@ void init_device() {
 
 // Inside one live allocation, or fatal.
 void require_device_range(const char *what, const void *p, size_t bytes) {
-    auto it = find_alloc(p);
+    bool live;
+    auto it = find_alloc(p, &live);
     if (!it) fatal("%s: %p is not device memory (no cudaMalloc'd block holds it)", what, p);
-    if (!it->second.live)
-        fatal("%s: %p lies in a device allocation of %zu bytes that was freed", what, p, it->second.bytes);
+    if (!live) fatal("%s: %p lies in a device allocation of %zu bytes that was freed", what, p, it->second);
     size_t off = (uintptr_t)p - it->first;
-    if (off + bytes > it->second.bytes)
+    if (off + bytes > it->second)
         fatal("%s: bytes [%zu, %zu) of a device allocation of %zu bytes at %p: past its end", what, off, off + bytes,
-              it->second.bytes, (void *)it->first);
+              it->second, (void *)it->first);
 }
 
 void require_host(const char *what, const void *p) {
@@ -215,9 +213,10 @@ size_t emu_smem_optin(const void *kernel_id) {
 
 void emu_check_kernel_pointer(const char *kernel, int arg, const void *p) {
     std::lock_guard<std::mutex> g(g_dev.mu);
-    auto it = find_alloc(p);
+    bool live;
+    auto it = find_alloc(p, &live);
     if (!it) fatal("kernel %s: pointer argument %d (%p) is not device memory", kernel, arg, p);
-    if (!it->second.live) fatal("kernel %s: pointer argument %d (%p) points into freed device memory", kernel, arg, p);
+    if (!live) fatal("kernel %s: pointer argument %d (%p) points into freed device memory", kernel, arg, p);
 }
 
 void emu_device_access(bool open) {
@@ -230,7 +229,6 @@ void emu_device_access(bool open) {
     }
 }
 
-// For fake_lt.cpp and fake_nccl.cpp: operands of a GEMM or a collective.
 void emu_check_device_range(const char *what, const void *p, size_t bytes) {
     std::lock_guard<std::mutex> g(g_dev.mu);
     require_device_range(what, p, bytes);
@@ -250,7 +248,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
     if (end > kReserve) return cudaErrorMemoryAllocation;
     g_dev.used = end;
     char *q = g_dev.base + start;
-    g_dev.live[(uintptr_t)q] = Allocation{bytes, true};
+    g_dev.live[(uintptr_t)q] = bytes;
     g_dev.live_bytes += bytes;
     g_dev.runs_dirty = true;
     // The pages of this block: open them for the fill, then leave them as the rest are.
@@ -271,7 +269,7 @@ cudaError_t cudaFree(void *p) {
     if (it == g_dev.live.end())
         fatal("cudaFree(%p): %s", p, g_dev.freed.count((uintptr_t)p) ? "freed twice" : "not the start of a device allocation");
     char *q = (char *)p;
-    size_t bytes = it->second.bytes;
+    size_t bytes = it->second;
     uintptr_t plo = (uintptr_t)q & ~(uintptr_t)(g_page - 1);
     uintptr_t phi = ((uintptr_t)q + bytes + kRedZone + g_page - 1) & ~(uintptr_t)(g_page - 1);
     // The red zone must be intact: a kernel or a copy wrote past the end otherwise.
@@ -280,7 +278,7 @@ cudaError_t cudaFree(void *p) {
         if ((unsigned char)q[bytes + i] != kRedByte)
             fatal("cudaFree(%p): byte %zu past the end of this %zu-byte device allocation was overwritten", p, i,
                   bytes);
-    g_dev.freed[(uintptr_t)q] = Allocation{bytes, false};
+    g_dev.freed[(uintptr_t)q] = bytes;
     g_dev.live.erase(it);
     g_dev.live_bytes -= bytes;
     g_dev.runs_dirty = true;

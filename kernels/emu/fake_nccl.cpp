@@ -18,8 +18,6 @@
 #include <thread>
 #include <unistd.h>
 
-void emu_check_device_range(const char *what, const void *p, size_t bytes);
-
 namespace {
 struct FakeComm {
     int nranks, rank;
