@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A dfer job matrix on one machine: N ranks (default: the number of cores).
 #   jobs/mpirun_matrix.sh MATRIX.ini [N] [RESULTS_DIR]
-# Starting it again skips finished jobs and resumes the others.
+# Starting it again skips finished jobs and resumes the others; `dfer matrix --status
+# MATRIX.ini [--results RESULTS_DIR]` shows from another shell where each job stands.
 set -euo pipefail
 matrix=${1:?usage: jobs/mpirun_matrix.sh MATRIX.ini [N] [RESULTS_DIR]}
 n=${2:-$(nproc)}

@@ -40,6 +40,15 @@ wait "$pgid" 2>/dev/null || true
 pgid=
 [ "$killed" = 1 ] || { echo "the run ended before it could be killed midway"; cat "$tmp/cut1.log"; exit 1; }
 echo "killed the matrix with $(find "$tmp/cut" -name result.json | wc -l) of 4 jobs finished"
+# what dfer matrix --status makes of the killed run: the finished jobs done, the cut one started with its checkpoint
+"$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/cut" >"$tmp/status-cut.txt"
+cat "$tmp/status-cut.txt"
+finished=$(find "$tmp/cut" -name result.json | wc -l)
+[ "$(grep -cE '^[^ ]+ +done +UAR ' "$tmp/status-cut.txt")" = "$finished" ] || { echo "--status: not every finished job is done"; exit 1; }
+grep -qE '^[^ ]+ +started +epoch [12]/4 .*epoch [12].s test UAR .*; checkpointed; last written' "$tmp/status-cut.txt" \
+  || { echo "--status: the cut job is not started at its epoch with a checkpoint"; exit 1; }
+grep -qE "^$finished done, 0 failed, [12] started, [0-9] pending; left: about " "$tmp/status-cut.txt" \
+  || { echo "--status: summary of the killed run"; exit 1; }
 "${mpi[@]}" --results "$tmp/cut" >"$tmp/cut2.log" 2>&1
 grep -q "already finished, skipped" "$tmp/cut2.log" || { echo "no finished job was skipped"; cat "$tmp/cut2.log"; exit 1; }
 grep -q "resuming .* at epoch" "$tmp/cut2.log" || { echo "no job resumed from a checkpoint"; cat "$tmp/cut2.log"; exit 1; }
@@ -58,5 +67,7 @@ if a != b:
     sys.exit(1)
 PY
 done
+"$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/cut" | grep -q "^4 done, 0 failed, 0 started, 0 pending; nothing left to run$" \
+  || { echo "--status after the restart: not every job done"; exit 1; }
 cmp -s "$tmp/full/tables.md" "$tmp/cut/tables.md" || { echo "tables differ"; diff "$tmp/full/tables.md" "$tmp/cut/tables.md"; exit 1; }
 echo "killed midway and restarted: 4 jobs with bitwise-identical parameters, the same results and tables as the uninterrupted run"

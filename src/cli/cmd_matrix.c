@@ -10,7 +10,8 @@
 static void usage(void) {
     printf("usage: mpirun -np N dfer matrix MATRIX.ini [--results DIR]\n"
            "       srun --mpi=pmix dfer matrix MATRIX.ini          (inside sbatch; see jobs/)\n"
-           "       dfer matrix --list MATRIX.ini\n\n"
+           "       dfer matrix --list MATRIX.ini\n"
+           "       dfer matrix --status MATRIX.ini [--results DIR] [--json]\n\n"
            "Expands the matrix (methods x datasets x folds x backbones x seeds x settings) into jobs with\n"
            "stable ids, splits the ranks into groups of matrix.ranks_per_job, and lets each group take the\n"
            "next unfinished job until none is left. Every job writes DIR/<job>/result.json; starting the\n"
@@ -18,25 +19,39 @@ static void usage(void) {
            "end the tables are printed and written to DIR/tables.{md,tex,csv}.\n\n"
            "  --results DIR   where the jobs go (default results/<matrix name>)\n"
            "  --list          print the jobs and whether each one's configuration is valid (\"ok\"),\n"
-           "                  waits for a feature not built yet, or has an error; runs nothing\n\n"
+           "                  waits for a feature not built yet, or has an error; runs nothing\n"
+           "  --status        print each job's state from DIR, while the matrix runs or after: done (UAR,\n"
+           "                  WAR, time), failed (its error), started (epoch, step, last evaluation,\n"
+           "                  checkpoint, when it last wrote) or pending; then the work left, estimated\n"
+           "                  from the finished jobs' times. Reads only; needs no MPI\n"
+           "  --json          with --status: the same as JSON, for scripts\n\n"
            "On SIGUSR1, SIGTERM or Ctrl-C every group checkpoints its job at the next step and the\n"
            "command exits with status 3; running it again resumes (jobs/slurm/matrix.sbatch requeues).\n");
 }
 
 int cmd_matrix(int argc, char **argv) {
     static const struct option opts[] = {{"results", required_argument, 0, 'r'}, {"list", no_argument, 0, 'l'},
+                                         {"status", no_argument, 0, 's'}, {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *results = NULL;
-    int list = 0;
+    int list = 0, status = 0, json = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'r') results = optarg;
         else if (c == 'l') list = 1;
+        else if (c == 's') status = 1;
+        else if (c == 'j') json = 1;
         else if (c == 'h') return usage(), 0;
         else return cli_usage_error("matrix", "unknown option");
     }
     if (argc - optind != 1) return cli_usage_error("matrix", "give one MATRIX.ini");
+    if (list + status > 1) return cli_usage_error("matrix", "--list and --status are two commands; give one");
+    if (json && !status) return cli_usage_error("matrix", "--json goes with --status");
+    if (status) {
+        Err err;
+        return matrix_status(argv[optind], results, json, stdout, &err) ? cli_fail(&err) : 0;
+    }
     if (list) {
         Err err;
         return matrix_list(argv[optind], stdout, &err) ? cli_fail(&err) : 0;

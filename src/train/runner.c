@@ -1,13 +1,17 @@
 #include "train/runner.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/stop.h"
+#include "core/timer.h"
 #include "io/json_file.h"
 #include "train/matrix.h"
 #include "train/table.h"
@@ -27,16 +31,32 @@ static cJSON *job_identity(const Job *j) {
     return o;
 }
 
-static int job_finished(const char *dir) {
+/* DIR/result.json parsed, or NULL when it is absent or unreadable (a job that has not finished). */
+static cJSON *job_result(const char *dir) {
     char path[8300], *text;
     size_t len;
     Err err;
     snprintf(path, sizeof path, "%s/result.json", dir);
-    if (!fs_exists(path) || fs_read_all(path, &text, &len, &err) != 0) return 0;
+    if (!fs_exists(path) || fs_read_all(path, &text, &len, &err) != 0) return NULL;
     cJSON *o = cJSON_ParseWithLength(text, len);
     free(text);
-    const cJSON *s = o ? cJSON_GetObjectItem(o, "status") : NULL;
-    int done = cJSON_IsString(s) && !strcmp(s->valuestring, "done");
+    return o;
+}
+
+static const char *json_string(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double json_number(const cJSON *o, const char *key, double fallback) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+}
+
+static int job_finished(const char *dir) {
+    cJSON *o = job_result(dir);
+    const char *status = o ? json_string(o, "status") : NULL;
+    int done = status && !strcmp(status, "done");
     cJSON_Delete(o);
     return done;
 }
@@ -90,6 +110,11 @@ static JobState job_resolve(const Matrix *m, const Job *j, Config *cfg, Err *err
     return config_validate(cfg, err) == 0 ? JOB_RUNNABLE : JOB_INVALID;
 }
 
+static void matrix_results_dir(const Matrix *m, const char *given, char *buf, size_t n) {
+    if (given) snprintf(buf, n, "%s", given);
+    else snprintf(buf, n, "results/%s", m->name);
+}
+
 int matrix_list(const char *matrix_path, FILE *out, Err *err) {
     Matrix m;
     if (matrix_load(matrix_path, &m, err) != 0) return -1;
@@ -119,8 +144,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     int n;
     if (matrix_expand(&m, &jobs, &n, err) != 0) return -1;
     char results[4096];
-    if (opt->results_dir) snprintf(results, sizeof results, "%s", opt->results_dir);
-    else snprintf(results, sizeof results, "results/%s", m.name);
+    matrix_results_dir(&m, opt->results_dir, results, sizeof results);
     /* train.device is not an axis: the first job's device (its method file and [set]) serves all */
     Config first;
     CollBackend coll = COLL_MPI;
@@ -225,4 +249,238 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     if (any_interrupted && d->rank == 0)
         log_warn("matrix %s: interrupted by a signal; unfinished jobs are checkpointed and resume on the next run", m.name);
     return any_interrupted ? DFER_EXIT_INTERRUPTED : 0;
+}
+
+/* ---- dfer matrix --status: what the results directory says about each job ---- */
+
+typedef enum { JOB_DONE, JOB_FAILED, JOB_STARTED, JOB_PENDING } JobProgressKind;
+static const char *const job_progress_names[] = {"done", "failed", "started", "pending"};
+
+typedef struct JobProgress {
+    JobProgressKind kind;
+    double uar, war, seconds;       /* done: the reported result and the job's time */
+    char detail[1100];              /* failed: its error; pending: why it cannot run ("" when it can) */
+    int epoch, epochs, step, steps; /* started: the last logged step (step 0: none logged yet) */
+    int evaluated, last_is_eval;    /* started: epochs evaluated so far, the last one's UAR and WAR; whether the last
+                                     * line is that evaluation */
+    double eval_uar, eval_war;
+    double fraction;                /* started: share of the job's epochs done, 0..1 */
+    double age_s;                   /* started: seconds since the job last wrote metrics.jsonl (or its folder) */
+    int has_checkpoint;
+} JobProgress;
+
+/* A started job's progress from DIR/metrics.jsonl: its last step line and its evaluations. */
+static void job_progress_from_metrics(const char *dir, int epochs, JobProgress *p) {
+    char path[8300], *text = NULL;
+    size_t len;
+    Err err;
+    struct stat st;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    p->has_checkpoint = fs_exists(path);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    p->epochs = epochs;
+    p->age_s = stat(path, &st) == 0 || stat(dir, &st) == 0 ? difftime(time(NULL), st.st_mtime) : -1;
+    if (!fs_exists(path) || fs_read_all(path, &text, &len, &err) != 0) return;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        cJSON *o = cJSON_Parse(line);
+        const char *type = o ? json_string(o, "type") : NULL;
+        if (type && !strcmp(type, "step")) {
+            p->epoch = (int)json_number(o, "epoch", 0), p->step = (int)json_number(o, "step", 0);
+            p->steps = (int)json_number(o, "steps", 0); /* absent in older runs' metrics */
+            if (p->epochs <= 0) p->epochs = (int)json_number(o, "epochs", 0);
+            p->last_is_eval = 0;
+        } else if (type && !strcmp(type, "eval")) {
+            p->evaluated = (int)json_number(o, "epoch", 0);
+            p->eval_uar = json_number(o, "uar", NAN), p->eval_war = json_number(o, "war", NAN);
+            p->last_is_eval = 1;
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
+    if (p->epochs > 0) {
+        double epochs_done = p->last_is_eval || p->step == 0 ? p->evaluated
+                             : p->steps > 0            ? p->epoch - 1 + (double)p->step / p->steps
+                                                       : p->epoch - 1;
+        p->fraction = fmin(1.0, fmax(0.0, epochs_done / p->epochs));
+    }
+}
+
+/* A failed job is run again when its matrix is started again: metrics.jsonl newer than its result.json. */
+static int job_rerun_after_failure(const char *dir) {
+    char result[8300], metrics[8300];
+    struct stat rs, ms;
+    snprintf(result, sizeof result, "%s/result.json", dir);
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+    return stat(result, &rs) == 0 && stat(metrics, &ms) == 0 &&
+           (ms.st_mtim.tv_sec > rs.st_mtim.tv_sec ||
+            (ms.st_mtim.tv_sec == rs.st_mtim.tv_sec && ms.st_mtim.tv_nsec > rs.st_mtim.tv_nsec));
+}
+
+static void job_progress(const Matrix *m, const Job *j, const char *dir, JobProgress *p) {
+    memset(p, 0, sizeof *p);
+    Config cfg;
+    Err err;
+    JobState state = job_resolve(m, j, &cfg, &err);
+    cJSON *r = job_result(dir);
+    const char *status = r ? json_string(r, "status") : NULL;
+    if (status && !strcmp(status, "done")) {
+        p->kind = JOB_DONE;
+        p->uar = json_number(r, "uar", NAN), p->war = json_number(r, "war", NAN);
+        p->seconds = json_number(r, "seconds", NAN);
+    } else if (status && !strcmp(status, "failed") && !job_rerun_after_failure(dir)) {
+        p->kind = JOB_FAILED;
+        const char *e = json_string(r, "error");
+        snprintf(p->detail, sizeof p->detail, "%s", e ? e : "(no error recorded)");
+    } else if (fs_is_dir(dir)) {
+        p->kind = JOB_STARTED;
+        job_progress_from_metrics(dir, state == JOB_INVALID ? 0 : cfg.epochs, p);
+    } else {
+        p->kind = JOB_PENDING;
+        if (state != JOB_RUNNABLE) snprintf(p->detail, sizeof p->detail, "%s: %s", state == JOB_WAITS ? "waits" : "ERROR", err.msg);
+    }
+    cJSON_Delete(r);
+}
+
+/* Seconds a job still needs, from the finished jobs: those of the same method, variant, dataset, backbone and
+ * setting where there are any, else all of them. NAN when no job has finished. */
+static double job_seconds_left(const Job *jobs, const JobProgress *p, int n, int i) {
+    double same = 0, all = 0;
+    int n_same = 0, n_all = 0;
+    for (int k = 0; k < n; k++) {
+        if (p[k].kind != JOB_DONE || !isfinite(p[k].seconds)) continue;
+        all += p[k].seconds, n_all++;
+        if (!strcmp(jobs[k].method, jobs[i].method) && !strcmp(jobs[k].variant, jobs[i].variant) &&
+            !strcmp(jobs[k].dataset, jobs[i].dataset) && !strcmp(jobs[k].backbone, jobs[i].backbone) &&
+            !strcmp(jobs[k].setting, jobs[i].setting))
+            same += p[k].seconds, n_same++;
+    }
+    if (!n_all) return NAN;
+    double per_job = n_same ? same / n_same : all / n_all;
+    return per_job * (p[i].kind == JOB_STARTED ? 1 - p[i].fraction : 1);
+}
+
+/* A duration as "12.3 s" under a minute, else H:MM:SS. */
+static void duration_text(double s, char *buf, size_t n) {
+    if (!isfinite(s)) snprintf(buf, n, "time not recorded");
+    else if (s < 60) snprintf(buf, n, "%.1f s", s);
+    else time_format_hms(s, buf, n);
+}
+
+static void age_text(double s, char *buf, size_t n) {
+    if (s < 0) snprintf(buf, n, "never");
+    else if (s < 120) snprintf(buf, n, "%.0f s ago", s);
+    else if (s < 7200) snprintf(buf, n, "%.0f min ago", s / 60);
+    else snprintf(buf, n, "%.1f h ago", s / 3600);
+}
+
+static void status_print_job(FILE *out, int width, const Job *j, const JobProgress *p) {
+    if (p->kind == JOB_PENDING && !p->detail[0]) {
+        fprintf(out, "%-*s  %s\n", width, j->id, job_progress_names[p->kind]);
+        return;
+    }
+    fprintf(out, "%-*s  %-7s  ", width, j->id, job_progress_names[p->kind]);
+    char t[32], age[32];
+    switch (p->kind) {
+    case JOB_DONE:
+        duration_text(p->seconds, t, sizeof t);
+        fprintf(out, "UAR %.2f  WAR %.2f  (%s)\n", p->uar, p->war, t);
+        break;
+    case JOB_FAILED: fprintf(out, "%.200s%s\n", p->detail, strlen(p->detail) > 200 ? "..." : ""); break;
+    case JOB_STARTED:
+        age_text(p->age_s, age, sizeof age);
+        if (p->step > 0 || p->evaluated > 0) {
+            if (p->last_is_eval) fprintf(out, "epoch %d/%d evaluated", p->evaluated, p->epochs);
+            else if (p->steps > 0) fprintf(out, "epoch %d/%d step %d/%d", p->epoch, p->epochs, p->step, p->steps);
+            else fprintf(out, "epoch %d/%d", p->epoch, p->epochs);
+            fprintf(out, " (%.0f%%)", 100 * p->fraction);
+            if (p->evaluated > 0) fprintf(out, ", epoch %d's test UAR %.2f WAR %.2f", p->evaluated, p->eval_uar, p->eval_war);
+        } else {
+            fprintf(out, "no step logged yet");
+        }
+        fprintf(out, "; %s; last written %s\n", p->has_checkpoint ? "checkpointed" : "no checkpoint yet", age);
+        break;
+    case JOB_PENDING: fprintf(out, "%s\n", p->detail); break;
+    }
+}
+
+static cJSON *status_job_json(const Job *j, const JobProgress *p) {
+    cJSON *o = job_identity(j);
+    cJSON_AddStringToObject(o, "state", job_progress_names[p->kind]);
+    if (p->kind == JOB_DONE) {
+        cJSON_AddNumberToObject(o, "uar", p->uar);
+        cJSON_AddNumberToObject(o, "war", p->war);
+        if (isfinite(p->seconds)) cJSON_AddNumberToObject(o, "seconds", p->seconds);
+    } else if (p->kind == JOB_FAILED) {
+        cJSON_AddStringToObject(o, "error", p->detail);
+    } else if (p->kind == JOB_STARTED) {
+        cJSON_AddNumberToObject(o, "epoch", p->last_is_eval ? p->evaluated : p->epoch);
+        cJSON_AddNumberToObject(o, "epochs", p->epochs);
+        cJSON_AddNumberToObject(o, "step", p->step);
+        cJSON_AddNumberToObject(o, "steps", p->steps);
+        cJSON_AddNumberToObject(o, "fraction", p->fraction);
+        cJSON_AddNumberToObject(o, "epochs_evaluated", p->evaluated);
+        if (p->evaluated > 0) {
+            cJSON_AddNumberToObject(o, "last_eval_uar", p->eval_uar);
+            cJSON_AddNumberToObject(o, "last_eval_war", p->eval_war);
+        }
+        cJSON_AddBoolToObject(o, "checkpoint", p->has_checkpoint);
+        if (p->age_s >= 0) cJSON_AddNumberToObject(o, "last_written_s_ago", p->age_s);
+    } else if (p->detail[0]) {
+        cJSON_AddStringToObject(o, "cannot_run", p->detail);
+    }
+    return o;
+}
+
+int matrix_status(const char *matrix_path, const char *results_dir, int as_json, FILE *out, Err *err) {
+    Matrix m;
+    if (matrix_load(matrix_path, &m, err) != 0) return -1;
+    Job *jobs;
+    int n;
+    if (matrix_expand(&m, &jobs, &n, err) != 0) return -1;
+    char results[4096];
+    matrix_results_dir(&m, results_dir, results, sizeof results);
+    JobProgress *p = xcalloc((size_t)n + 1, sizeof *p);
+    int counts[4] = {0}, width = 10;
+    for (int i = 0; i < n; i++) {
+        char dir[8192];
+        snprintf(dir, sizeof dir, "%s/%s", results, jobs[i].id);
+        job_progress(&m, &jobs[i], dir, &p[i]);
+        counts[p[i].kind]++;
+        if ((int)strlen(jobs[i].id) > width) width = (int)strlen(jobs[i].id);
+    }
+    double left = 0; /* pending jobs that cannot run count none */
+    for (int i = 0; i < n; i++)
+        if (p[i].kind == JOB_STARTED || (p[i].kind == JOB_PENDING && !p[i].detail[0])) left += job_seconds_left(jobs, p, n, i);
+    if (as_json) {
+        cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "jobs");
+        cJSON_AddStringToObject(o, "matrix", m.name);
+        cJSON_AddStringToObject(o, "results", results);
+        for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, status_job_json(&jobs[i], &p[i]));
+        cJSON *c = cJSON_AddObjectToObject(o, "counts");
+        for (int k = 0; k < 4; k++) cJSON_AddNumberToObject(c, job_progress_names[k], counts[k]);
+        if (isfinite(left)) cJSON_AddNumberToObject(o, "seconds_left_one_group", left);
+        else cJSON_AddNullToObject(o, "seconds_left_one_group");
+        char *text = cJSON_Print(o);
+        fprintf(out, "%s\n", text);
+        free(text);
+        cJSON_Delete(o);
+    } else {
+        fprintf(out, "matrix %s: %d jobs, results in %s\n", m.name, n, results);
+        for (int i = 0; i < n; i++) status_print_job(out, width, &jobs[i], &p[i]);
+        fprintf(out, "%d done, %d failed, %d started, %d pending", counts[JOB_DONE], counts[JOB_FAILED], counts[JOB_STARTED],
+                counts[JOB_PENDING]);
+        if (counts[JOB_STARTED] + counts[JOB_PENDING] == 0) fprintf(out, "; nothing left to run\n");
+        else if (!isfinite(left)) fprintf(out, "; no job has finished yet, so no estimate of the time left\n");
+        else {
+            char t[32];
+            duration_text(left, t, sizeof t);
+            fprintf(out, "; left: about %s of work for one group of ranks (the finished jobs' times), shared among the "
+                         "groups that run the matrix\n", t);
+        }
+    }
+    free(p);
+    free(jobs);
+    return 0;
 }

@@ -21,6 +21,11 @@ typedef struct RunnerOptions {
 /* Expands a matrix and prints each job id with "ok", "waits: <feature not built yet>" or
  * "ERROR: <why its configuration is invalid>" (no training, no MPI). -1 when any job has an error. */
 int matrix_list(const char *matrix_path, FILE *out, Err *err);
+/* What the results directory (default results/<matrix name>) says about each job: done (UAR, WAR, time),
+ * failed (its error), started (epoch and step of its last logged step, its last evaluation, whether it has a
+ * checkpoint, how long ago it last wrote) or pending (with why it cannot run, where it cannot); then the counts
+ * and the work left, estimated from the finished jobs' times. Text, or JSON with as_json. Reads only. */
+int matrix_status(const char *matrix_path, const char *results_dir, int as_json, FILE *out, Err *err);
 /* Returns 0 when every job finished (done or failed-and-recorded), DFER_EXIT_INTERRUPTED when a stop
  * signal ended it early (unfinished jobs are checkpointed), -1 on an error that stops the matrix. */
 int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *err);

@@ -496,10 +496,11 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
                          cfg->epochs, pos.step, steps, loss_window / window, oc.lr[0] * lr_factor, norm, rate, eta_s);
                 char line[512];
                 snprintf(line, sizeof line,
-                         "{\"type\":\"step\",\"epoch\":%d,\"step\":%d,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,\"clips_per_s\":%.4g,"
-                         "\"step_s\":%.6g,\"data_s\":%.6g,\"compute_s\":%.6g,\"allreduce_s\":%.6g}",
-                         pos.epoch + 1, pos.step, loss_window / window, oc.lr[0] * lr_factor, norm, rate, step_s / window,
-                         data_s / window, compute_s / window, allreduce_s / window);
+                         "{\"type\":\"step\",\"epoch\":%d,\"epochs\":%d,\"step\":%d,\"steps\":%d,\"loss\":%.6g,\"lr\":%.6g,"
+                         "\"grad_norm\":%.6g,\"clips_per_s\":%.4g,\"step_s\":%.6g,\"data_s\":%.6g,\"compute_s\":%.6g,"
+                         "\"allreduce_s\":%.6g}",
+                         pos.epoch + 1, cfg->epochs, pos.step, steps, loss_window / window, oc.lr[0] * lr_factor, norm, rate,
+                         step_s / window, data_s / window, compute_s / window, allreduce_s / window);
                 append_line(opt->out_dir, "metrics.jsonl", line);
                 loss_window = 0, window = 0, data_s = compute_s = allreduce_s = step_s = 0;
             }

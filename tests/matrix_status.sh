@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# dfer matrix --status on a real matrix (2 ranks, 4 jobs: two on a synthetic set, two on a
+# dataset root that does not exist) at each stage of its life:
+#   - before it runs: every job pending, no estimate;
+#   - after the run: the two good jobs done with their result.json's UAR and WAR, the two bad ones
+#     failed with the error naming the missing split file, nothing left; the run itself went on past
+#     the failures and exited 1 (one failing job does not take the other group down);
+#   - a failed job run again (its metrics.jsonl newer than its result.json): started;
+#   - a job stopped midway (dfer train --stop-after on the job's own config.ini, into a second
+#     results folder): started, at the exact epoch and step it logged, with its last evaluation and
+#     checkpoint; the work left estimated from the one finished job's time, as JSON too.
+# usage: matrix_status.sh DFER SOURCE_DIR SHARED_DIR
+set -euo pipefail
+dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
+tmp=$(mktemp -d /tmp/dfer-matrix-status-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fail() { echo "FAIL: $*"; exit 1; }
+. "$src/tests/lib/matrix_fixture.sh"
+matrix_fixture name=status-test ranks_per_job=1 epochs=2
+sed -i "s|^datasets = .*|&, mafw=$tmp/missing|" "$tmp/matrix.ini"
+good1=finecliper-low__dfew__f1__tiny__s1 good2=finecliper-low__dfew__f2__tiny__s1
+bad1=finecliper-low__mafw__f1__tiny__s1
+
+# ---- before the run --------------------------------------------------------------------------
+"$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/res" >"$tmp/s0.txt"
+cat "$tmp/s0.txt"
+[ "$(grep -c '  pending$' "$tmp/s0.txt")" = 4 ] || fail "before the run, not every job is pending"
+grep -q "^0 done, 0 failed, 0 started, 4 pending; no job has finished yet" "$tmp/s0.txt" || fail "summary before the run"
+[ ! -e "$tmp/res" ] || fail "--status created the results folder"
+
+# ---- the run: two jobs fail, two finish ------------------------------------------------------
+rc=0
+mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res" \
+  >"$tmp/run.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { tail -n 30 "$tmp/run.log"; fail "the matrix with two failing jobs exited $rc, not 1"; }
+grep -q "2 jobs failed" "$tmp/run.log" || { tail -n 30 "$tmp/run.log"; fail "the run does not count its failed jobs"; }
+"$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/res" >"$tmp/s1.txt"
+cat "$tmp/s1.txt"
+for j in $good1 $good2; do
+  want=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("UAR %.2f  WAR %.2f" % (r["uar"], r["war"]))' \
+    "$tmp/res/$j/result.json")
+  grep -qE "^$j +done +$want  \(" "$tmp/s1.txt" || fail "$j: not shown as done with $want"
+done
+grep -qE "^$bad1 +failed +mafw split file: $tmp/missing/.*cannot open" "$tmp/s1.txt" || fail "$bad1: not failed with its error"
+grep -q "^2 done, 2 failed, 0 started, 0 pending; nothing left to run$" "$tmp/s1.txt" || fail "summary after the run"
+
+# a failed job being run again (the matrix restarted: its metrics.jsonl grows after its result.json) is started
+sleep 0.01
+echo '{"type":"step","epoch":1,"epochs":2,"step":2,"steps":5,"loss":2}' >"$tmp/res/$bad1/metrics.jsonl"
+"$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/res" >"$tmp/s1b.txt"
+grep -qE "^$bad1 +started +epoch 1/2 step 2/5 \(20%\); no checkpoint yet" "$tmp/s1b.txt" \
+  || { cat "$tmp/s1b.txt"; fail "$bad1: run again after failing, not shown as started"; }
+grep -q "^2 done, 1 failed, 1 started, 0 pending; left: about " "$tmp/s1b.txt" || fail "summary with a re-run"
+
+# ---- a job stopped midway, and one finished: the estimate ------------------------------------
+# 2 epochs of 5 steps (20 training clips, batch 4); 6 steps: epoch 1 evaluated, 1 step into epoch 2
+"$dfer" train --config "$tmp/res/$good1/config.ini" --out "$tmp/res2/$good1" --stop-after 6 --set train.log_every=1 \
+  >"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; fail "dfer train --stop-after"; }
+grep -q "epoch 2/2 step 1/5" "$tmp/train.log" || { cat "$tmp/train.log"; fail "the stopped run is not 1 step into epoch 2 of 5 steps"; }
+cp -r "$tmp/res/$good2" "$tmp/res2/"
+"$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/res2" >"$tmp/s2.txt"
+cat "$tmp/s2.txt"
+eval1=$(python3 -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if "\"eval\"" in l]
+print("UAR %.2f WAR %.2f" % (ev[-1]["uar"], ev[-1]["war"]))' "$tmp/res2/$good1/metrics.jsonl")
+grep -qE "^$good1 +started +epoch 2/2 step 1/5 \(60%\), epoch 1's test $eval1; checkpointed; last written [0-9]+ s ago$" \
+  "$tmp/s2.txt" || fail "$good1: not started at epoch 2 step 1 of 5 with epoch 1's $eval1"
+grep -q "^1 done, 0 failed, 1 started, 2 pending; left: about " "$tmp/s2.txt" || fail "summary with a started job"
+"$dfer" matrix --status --json "$tmp/matrix.ini" --results "$tmp/res2" >"$tmp/s2.json"
+python3 - "$tmp/s2.json" "$tmp/res2/$good2/result.json" "$good1" <<'PY' || fail "the JSON status"
+import json, sys
+s, done = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert s["matrix"] == "status-test" and s["counts"] == {"done": 1, "failed": 0, "started": 1, "pending": 2}, s["counts"]
+jobs = {j["job"]: j for j in s["jobs"]}
+started = jobs[sys.argv[3]]
+assert (started["state"], started["epoch"], started["epochs"], started["step"], started["steps"]) == ("started", 2, 2, 1, 5), started
+assert abs(started["fraction"] - 0.6) < 1e-12 and started["checkpoint"] is True and started["epochs_evaluated"] == 1, started
+assert abs(jobs[done["job"]]["uar"] - done["uar"]) < 1e-9, jobs[done["job"]]
+# the started job needs 40% of the finished job of its kind, each pending one (other dataset) the mean
+want = done["seconds"] * (0.4 + 2)
+assert abs(s["seconds_left_one_group"] - want) <= 1e-9 * want, (s["seconds_left_one_group"], want)
+print(f"JSON: counts {s['counts']}, work left {s['seconds_left_one_group']:.3f} s = 2.4 x the finished job's {done['seconds']:.3f} s")
+PY
+# a usage error is an error
+if "$dfer" matrix --json "$tmp/matrix.ini" >/dev/null 2>&1; then fail "--json without --status was accepted"; fi
+echo "dfer matrix --status: pending, done with its result, failed with its error, started at its step, the work left"
