@@ -22,6 +22,10 @@ set_tests_properties(matrix_kill_restart PROPERTIES TIMEOUT 600)
 add_test(NAME matrix_status
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_status.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_status PROPERTIES TIMEOUT 300)
+# Two runs of one matrix share its jobs through job locks; stale locks are taken over.
+add_test(NAME matrix_shared_runs
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_lock.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(matrix_shared_runs PROPERTIES TIMEOUT 300)
 # Every shipped config and matrix is valid (paper matrices, demo, synth).
 add_test(NAME configs_valid COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/configs_check.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})
 # Learning on the synthetic benchmark: DFER-CLIP from a random CLIP, then FineCLIPER on its exported encoder.

@@ -79,6 +79,11 @@ static int on_key(void *user, const char *section, const char *name, const char 
     } else if (!strcmp(name, "ranks_per_job")) {
         m->ranks_per_job = atoi(value);
         if (m->ranks_per_job < 1) rc = err_set(ctx->err, "matrix.ranks_per_job must be at least 1");
+    } else if (!strcmp(name, "stale_lock_minutes")) {
+        char *end;
+        m->stale_lock_minutes = strtod(value, &end);
+        if (end == value || *end || !(m->stale_lock_minutes > 0))
+            rc = err_set(ctx->err, "matrix.stale_lock_minutes must be a positive number of minutes, not '%s'", value);
     } else if (!strcmp(name, "methods")) {
         rc = parse_entries(name, value, m->methods, &m->n_methods, 1, ctx->err);
     } else if (!strcmp(name, "datasets")) {
@@ -119,6 +124,7 @@ static int known_dataset(const char *name) {
 int matrix_load(const char *path, Matrix *m, Err *err) {
     memset(m, 0, sizeof *m);
     m->ranks_per_job = 1;
+    m->stale_lock_minutes = 60;
     snprintf(m->path, sizeof m->path, "%s", path);
     LoadCtx ctx = {m, err, 0};
     int rc = ini_parse(path, on_key, &ctx);

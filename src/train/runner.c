@@ -13,6 +13,7 @@
 #include "core/stop.h"
 #include "core/timer.h"
 #include "io/json_file.h"
+#include "train/job_lock.h"
 #include "train/matrix.h"
 #include "train/table.h"
 #include "train/trainer.h"
@@ -171,7 +172,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     }
     JobCounter counter;
     job_counter_create(&counter);
-    int failed = 0, ran = 0, interrupted = 0;
+    int failed = 0, interrupted = 0, elsewhere = 0;
     for (;;) {
         int64_t next = 0;
         /* After a stop signal (core/stop.h) the group starts no further job. */
@@ -184,14 +185,35 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         const Job *j = &jobs[next];
         char dir[8192];
         snprintf(dir, sizeof dir, "%s/%s", results, j->id);
-        if (job_finished(dir)) {
-            if (g.rank == 0) log_info("[group %d] %s: already finished, skipped", g.index, j->id);
+        /* Group rank 0 looks at the folder and decides for the group: another run of this matrix may write
+         * it meanwhile, and ranks looking each on their own could part ways. */
+        enum { TAKE_RUN, TAKE_FINISHED, TAKE_ELSEWHERE, TAKE_LOCK_FAILED } take = TAKE_RUN;
+        Err jerr;
+        if (g.rank == 0) {
+            JobLockHolder holder;
+            int took_over_stale = 0, claim;
+            if (job_finished(dir)) take = TAKE_FINISHED;
+            else if ((claim = job_lock_claim(dir, m.stale_lock_minutes * 60, &holder, &took_over_stale, &jerr)) < 0)
+                take = TAKE_LOCK_FAILED;
+            else if (claim == 0) take = TAKE_ELSEWHERE;
+            else if (job_finished(dir)) take = TAKE_FINISHED, job_lock_release(dir); /* finished by the run we just missed */
+            if (take == TAKE_FINISHED) log_info("[group %d] %s: already finished, skipped", g.index, j->id);
+            if (take == TAKE_ELSEWHERE)
+                log_info("[group %d] %s: another run of this matrix holds it (host %s, pid %ld%s%s), skipped", g.index,
+                         j->id, holder.host, holder.pid, holder.slurm_job[0] ? ", Slurm job " : "", holder.slurm_job);
+            if (took_over_stale)
+                log_warn("[group %d] %s: took over the stale lock of host %s, pid %ld (that run is gone)", g.index, j->id,
+                         holder.host, holder.pid);
+        }
+        group_bcast(&g, &take, sizeof take);
+        if (take == TAKE_FINISHED) continue;
+        if (take == TAKE_ELSEWHERE) {
+            elsewhere++;
             continue;
         }
         if (g.rank == 0) log_info("[group %d] job %lld/%d: %s", g.index, (long long)next + 1, n, j->id);
         Config cfg;
-        Err jerr;
-        int rc = job_resolve(&m, j, &cfg, &jerr) == JOB_RUNNABLE ? 0 : -1;
+        int rc = take == TAKE_LOCK_FAILED ? -1 : job_resolve(&m, j, &cfg, &jerr) == JOB_RUNNABLE ? 0 : -1;
         if (rc == 0) {
             cJSON *id = job_identity(j);
             char *id_json = cJSON_PrintUnformatted(id);
@@ -203,27 +225,29 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             rc = train_run(&cfg, &to, &g, &jerr);
             free(id_json);
         }
-        ran++;
+        if (g.rank == 0 && rc != 0 && rc != DFER_EXIT_INTERRUPTED) {
+            log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);
+            record_failure(j, dir, jerr.msg);
+        }
+        if (g.rank == 0) job_lock_release(dir);
         if (rc == DFER_EXIT_INTERRUPTED) {
             interrupted = 1;
             if (g.rank == 0) log_warn("[group %d] %s: interrupted by a signal, checkpointed; it resumes on the next run", g.index, j->id);
             break;
         }
-        if (rc != 0) {
-            failed++;
-            if (g.rank == 0) {
-                log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);
-                record_failure(j, dir, jerr.msg);
-            }
-        }
+        if (rc != 0) failed++;
     }
     job_counter_free(&counter);
     CHECK_MPI(MPI_Barrier(MPI_COMM_WORLD));
     int total_failed = 0;
     CHECK_MPI(MPI_Allreduce(&failed, &total_failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
     *failed_jobs = total_failed / g.size;
-    int any_interrupted = 0;
+    int any_interrupted = 0, total_elsewhere = 0;
     CHECK_MPI(MPI_Allreduce(&interrupted, &any_interrupted, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    CHECK_MPI(MPI_Allreduce(&elsewhere, &total_elsewhere, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    if (total_elsewhere && d->rank == 0)
+        log_info("matrix %s: %d job%s held by another run of this matrix; its results join the tables of whichever run "
+                 "ends last (dfer matrix --status shows them)", m.name, total_elsewhere / g.size, total_elsewhere / g.size > 1 ? "s" : "");
     if (d->rank == 0) {
         ResultSet *rs;
         if (results_load(results, &rs, err) == 0) {
@@ -267,6 +291,8 @@ typedef struct JobProgress {
     double fraction;                /* started: share of the job's epochs done, 0..1 */
     double age_s;                   /* started: seconds since the job last wrote metrics.jsonl (or its folder) */
     int has_checkpoint;
+    int locked, lock_live;          /* started: DIR/running.lock names a run (*holder), which counts as live */
+    JobLockHolder holder;
 } JobProgress;
 
 /* A started job's progress from DIR/metrics.jsonl: its last step line and its evaluations. */
@@ -320,6 +346,7 @@ static int job_rerun_after_failure(const char *dir) {
 
 static void job_progress(const Matrix *m, const Job *j, const char *dir, JobProgress *p) {
     memset(p, 0, sizeof *p);
+    p->locked = job_lock_read(dir, m->stale_lock_minutes * 60, &p->holder, &p->lock_live);
     Config cfg;
     Err err;
     JobState state = job_resolve(m, j, &cfg, &err);
@@ -399,7 +426,11 @@ static void status_print_job(FILE *out, int width, const Job *j, const JobProgre
         } else {
             fprintf(out, "no step logged yet");
         }
-        fprintf(out, "; %s; last written %s\n", p->has_checkpoint ? "checkpointed" : "no checkpoint yet", age);
+        fprintf(out, "; %s; last written %s", p->has_checkpoint ? "checkpointed" : "no checkpoint yet", age);
+        if (p->locked)
+            fprintf(out, "; %s host %s, pid %ld%s%s", p->lock_live ? "running on" : "stale lock of", p->holder.host,
+                    p->holder.pid, p->holder.slurm_job[0] ? ", Slurm job " : "", p->holder.slurm_job);
+        fputc('\n', out);
         break;
     case JOB_PENDING: fprintf(out, "%s\n", p->detail); break;
     }
@@ -427,6 +458,13 @@ static cJSON *status_job_json(const Job *j, const JobProgress *p) {
         }
         cJSON_AddBoolToObject(o, "checkpoint", p->has_checkpoint);
         if (p->age_s >= 0) cJSON_AddNumberToObject(o, "last_written_s_ago", p->age_s);
+        if (p->locked) {
+            cJSON *h = cJSON_AddObjectToObject(o, "lock");
+            cJSON_AddStringToObject(h, "host", p->holder.host);
+            cJSON_AddNumberToObject(h, "pid", (double)p->holder.pid);
+            cJSON_AddStringToObject(h, "slurm_job_id", p->holder.slurm_job);
+            cJSON_AddBoolToObject(h, "live", p->lock_live);
+        }
     } else if (p->detail[0]) {
         cJSON_AddStringToObject(o, "cannot_run", p->detail);
     }

@@ -26,6 +26,7 @@ static void test_expand(void) {
     Err err;
     EXPECT(matrix_load(p, &m, &err) == 0, "%s", err.msg);
     EXPECT(m.ranks_per_job == 2 && m.n_sets == 1 && !strcmp(m.sets[0], "train.epochs=3"), "header");
+    EXPECT(m.stale_lock_minutes == 60, "stale_lock_minutes default %g", m.stale_lock_minutes);
     Job *jobs;
     int n;
     EXPECT(matrix_expand(&m, &jobs, &n, &err) == 0, "%s", err.msg);
@@ -65,6 +66,13 @@ static void test_errors(void) {
                strstr(err.msg, "not listed"), "zero-shot dataset missing: %s", err.msg);
     EXPECT(matrix_load(write_file("e5.ini", "[matrix]\nname = x\nfoo = 1\n"), &m, &err) != 0 &&
                strstr(err.msg, "matrix.foo"), "unknown key: %s", err.msg);
+    EXPECT(matrix_load(write_file("e6.ini", "[matrix]\nname = x\nstale_lock_minutes = 0\n"), &m, &err) != 0 &&
+               strstr(err.msg, "stale_lock_minutes") && strstr(err.msg, "e6.ini:3"), "zero stale minutes: %s", err.msg);
+    EXPECT(matrix_load(write_file("e7.ini", "[matrix]\nname = x\nstale_lock_minutes = 5min\n"), &m, &err) != 0 &&
+               strstr(err.msg, "'5min'"), "stale minutes with a unit: %s", err.msg);
+    EXPECT(matrix_load(write_file("e8.ini", "[matrix]\nname = x\nstale_lock_minutes = 7.5\nmethods = finecliper=a\n"
+                                            "datasets = dfew=/d\nbackbones = b=/w\n"), &m, &err) == 0 &&
+               m.stale_lock_minutes == 7.5, "stale minutes 7.5: %s", err.msg);
 }
 
 int main(void) {

@@ -1,0 +1,38 @@
+/* A job folder claimed by one run of its matrix: DIR/running.lock names the run (host, pid and
+ * the process's start time, Slurm job and restart count) that trains the job now. Several runs
+ * of the same matrix on the same results folder (two sbatch submissions, a second mpirun on
+ * another node) then share the jobs instead of training one twice: each skips a job another
+ * live run holds.
+ *
+ * A lock is stale, and the next run takes it over, when
+ *   - it names this host and its process is gone (or the pid now belongs to a newer process);
+ *   - it names this Slurm job with another restart count (a requeued job's earlier incarnation);
+ *   - it names another host and neither it nor the job's metrics.jsonl or checkpoint was written
+ *     for stale_after_s (the trainer appends to metrics.jsonl every train.log_every steps).
+ * Creation is atomic (link of a complete temporary file); a takeover renames over the stale lock
+ * and reads it back, so of two runs taking over at once at most one goes on (the window between
+ * the rename and the read-back is not closed on file systems without atomic rename). */
+#ifndef DFER_TRAIN_JOB_LOCK_H
+#define DFER_TRAIN_JOB_LOCK_H
+
+#include "core/check.h"
+
+typedef struct JobLockHolder {
+    char host[256];
+    long pid;
+    long long pid_start;  /* the process's start time in clock ticks after boot (/proc/PID/stat) */
+    char slurm_job[64];   /* "" outside Slurm */
+    int slurm_restart;
+    double since_unix;
+} JobLockHolder;
+
+/* 1: this process now holds DIR's lock (*took_over_stale: whether it replaced a stale one, whose
+ * holder *holder then names); 0: a live run holds it (*holder says which); -1: the lock could not
+ * be written (err). Creates DIR. */
+int job_lock_claim(const char *dir, double stale_after_s, JobLockHolder *holder, int *took_over_stale, Err *err);
+/* Removes DIR's lock if this process holds it. */
+void job_lock_release(const char *dir);
+/* 1 when DIR has a lock (*holder, *live: whether it counts as held now), 0 when it has none. */
+int job_lock_read(const char *dir, double stale_after_s, JobLockHolder *holder, int *live);
+
+#endif

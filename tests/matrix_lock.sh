@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Two runs of one matrix on one results folder share its jobs (train/job_lock.h):
+#   - run A is frozen (SIGSTOP) inside its first job; run B, started then, skips that job (A holds
+#     its lock and is alive), trains the other three and ends; A, thawed, finishes its job and
+#     skips the three B finished. Every job trained once (one evaluation per epoch in its
+#     metrics.jsonl), no lock left behind, and A's tables (it ends last) hold all four jobs;
+#   - --status shows the frozen job as running on A's host and pid;
+#   - stale locks are taken over: a dead process on this host, another host's lock not written for
+#     longer than matrix.stale_lock_minutes, an earlier incarnation of this Slurm job (requeued:
+#     another SLURM_RESTART_COUNT); another host's fresh lock is respected.
+# usage: matrix_lock.sh DFER SOURCE_DIR SHARED_DIR
+set -euo pipefail
+dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
+tmp=$(mktemp -d /tmp/dfer-matrix-lock-XXXXXX)
+pgid=
+frozen=
+cleanup() {
+  [ -n "$frozen" ] && kill -CONT "$frozen" 2>/dev/null
+  [ -n "$pgid" ] && pkill -KILL -s "$pgid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fail() { echo "FAIL: $*"; exit 1; }
+. "$src/tests/lib/matrix_fixture.sh"
+epochs=3
+matrix_fixture name=lock-test clips=60 ranks_per_job=1 methods="finecliper dfer_clip" epochs=$epochs
+mpi=(mpirun --oversubscribe --mca btl self,vader -np 1 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res")
+first=finecliper-low__dfew__f1__tiny__s1
+
+# ---- run A, frozen inside its first job ------------------------------------------------------
+setsid "${mpi[@]}" >"$tmp/a.log" 2>&1 &
+pgid=$!
+# frozen as soon as its lock appears (the lock is written whole, then linked into place); the job
+# itself takes seconds (60 clips, 3 epochs)
+for _ in $(seq 6000); do
+  frozen=$(sed -n 's/^[[:space:]]*"pid":[[:space:]]*\([0-9]*\).*/\1/p' "$tmp/res/$first/running.lock" 2>/dev/null || true)
+  [ -n "$frozen" ] && break
+  kill -0 "$pgid" 2>/dev/null || { cat "$tmp/a.log"; fail "run A ended before it took its first job"; }
+  sleep 0.01
+done
+[ -n "$frozen" ] || fail "run A took no job in 60 s"
+kill -STOP "$frozen"
+[ ! -e "$tmp/res/$first/result.json" ] || fail "run A finished its first job before it was frozen (make the job longer)"
+"$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/res" >"$tmp/status.txt"
+cat "$tmp/status.txt"
+grep -qE "^$first +started .*; running on host $(hostname), pid $frozen$" "$tmp/status.txt" \
+  || fail "--status does not show the frozen job as running on this host, pid $frozen"
+
+# ---- run B shares the matrix -----------------------------------------------------------------
+"${mpi[@]}" >"$tmp/b.log" 2>&1 || { cat "$tmp/b.log"; fail "run B failed"; }
+grep -q "$first: another run of this matrix holds it (host $(hostname), pid $frozen), skipped" "$tmp/b.log" \
+  || { cat "$tmp/b.log"; fail "run B did not skip the job run A holds"; }
+[ "$(grep -c '\] job [0-9]/4: ' "$tmp/b.log")" = 3 ] || { cat "$tmp/b.log"; fail "run B did not train the other three jobs"; }
+grep -q "1 job held by another run of this matrix" "$tmp/b.log" || fail "run B does not say a job was held elsewhere"
+kill -CONT "$frozen"
+frozen=
+wait "$pgid" || { cat "$tmp/a.log"; fail "run A failed after it was thawed"; }
+pgid=
+[ "$(grep -c 'already finished, skipped' "$tmp/a.log")" = 3 ] || { cat "$tmp/a.log"; fail "run A did not skip the three jobs B finished"; }
+for d in "$tmp"/res/*/; do
+  job=$(basename "$d")
+  [ -f "$d/result.json" ] || fail "$job: no result"
+  evals=$(grep -c '"type":"eval"' "$d/metrics.jsonl")
+  [ "$evals" = $epochs ] || fail "$job: $evals evaluations for $epochs epochs (trained more than once?)"
+  [ ! -e "$d/running.lock" ] || fail "$job: its lock was left behind"
+done
+grep -q "finecliper (low) | .*(2) |" "$tmp/res/tables.md" && grep -q "dfer_clip | .*(2) |" "$tmp/res/tables.md" \
+  || { cat "$tmp/res/tables.md"; fail "the tables of the run that ended last do not hold all four jobs"; }
+echo "two runs shared the matrix: B skipped A's job and trained 3, A finished its own and skipped B's; every job trained once"
+
+# ---- stale and live locks --------------------------------------------------------------------
+job=dfer_clip__dfew__f2__tiny__s1
+rerun() { # a lock for $job, then the matrix again with the job's result removed; prints the log
+  rm -f "$tmp/res/$job/result.json"
+  printf '%s\n' "$1" >"$tmp/res/$job/running.lock"
+  [ -z "${2:-}" ] || touch -d "$2" "$tmp/res/$job/running.lock" "$tmp/res/$job/metrics.jsonl" "$tmp/res/$job/checkpoint.safetensors"
+  env ${3:-} "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res" >"$tmp/rerun.log" 2>&1 || { cat "$tmp/rerun.log"; fail "rerun"; }
+}
+sleep 0.1 &
+dead=$!
+wait $dead
+rerun "{\"host\": \"$(hostname)\", \"pid\": $dead, \"pid_start\": 1}"
+grep -q "$job: took over the stale lock of host $(hostname), pid $dead" "$tmp/rerun.log" && [ -f "$tmp/res/$job/result.json" ] \
+  || { cat "$tmp/rerun.log"; fail "the lock of a dead process on this host was not taken over"; }
+rerun '{"host": "node-elsewhere", "pid": 4242}'
+grep -q "$job: another run of this matrix holds it (host node-elsewhere, pid 4242), skipped" "$tmp/rerun.log" \
+  && [ ! -f "$tmp/res/$job/result.json" ] || { cat "$tmp/rerun.log"; fail "another host's fresh lock was not respected"; }
+rerun '{"host": "node-elsewhere", "pid": 4242}' "2 hours ago"
+grep -q "$job: took over the stale lock of host node-elsewhere, pid 4242" "$tmp/rerun.log" && [ -f "$tmp/res/$job/result.json" ] \
+  || { cat "$tmp/rerun.log"; fail "another host's lock unwritten for 2 hours (stale after 60 min) was not taken over"; }
+rerun '{"host": "node-elsewhere", "pid": 4242, "slurm_job_id": "777", "slurm_restart_count": 0}' "" \
+  "SLURM_JOB_ID=777 SLURM_RESTART_COUNT=1"
+grep -q "$job: took over the stale lock of host node-elsewhere, pid 4242" "$tmp/rerun.log" && [ -f "$tmp/res/$job/result.json" ] \
+  || { cat "$tmp/rerun.log"; fail "the lock of this Slurm job's earlier incarnation was not taken over"; }
+echo "stale locks taken over (dead process here, another host's after 60 min, a requeued Slurm job's), a live one respected"
