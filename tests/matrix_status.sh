@@ -44,6 +44,11 @@ for j in $good1 $good2; do
 done
 grep -qE "^$bad1 +failed +mafw split file: $tmp/missing/.*cannot open" "$tmp/s1.txt" || fail "$bad1: not failed with its error"
 grep -q "^2 done, 2 failed, 0 started, 0 pending; nothing left to run$" "$tmp/s1.txt" || fail "summary after the run"
+# each result names its backbone's architecture (for dfer table --paper; the tiny CLIP has no published numbers)
+[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("clip_arch"))' "$tmp/res/$good1/result.json")" \
+  = "custom ViT (W=128, L=2, P=8, R=32)" ] || fail "$good1: no clip_arch in result.json"
+"$dfer" table "$tmp/res" --paper >"$tmp/table.txt" && grep -q "finecliper (low) | " "$tmp/table.txt" && ! grep -q "paper (" "$tmp/table.txt" \
+  || { cat "$tmp/table.txt"; fail "dfer table --paper on the tiny CLIP's results"; }
 
 # a failed job being run again (the matrix restarted: its metrics.jsonl grows after its result.json) is started
 sleep 0.01

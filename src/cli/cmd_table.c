@@ -9,22 +9,25 @@
 #include "train/table.h"
 
 static void usage(void) {
-    printf("usage: dfer table RESULTS_DIR [--format md|latex|csv] [--out DIR]\n\n"
+    printf("usage: dfer table RESULTS_DIR [--format md|latex|csv] [--out DIR] [--paper]\n\n"
            "Reads every <job>/result.json under RESULTS_DIR (and jobs.json, the expanded matrix) and prints\n"
            "the paper's tables: supervised UAR/WAR per dataset (Table 1), per-class recall (Table 2),\n"
            "zero-shot (Table 3) and backbone scaling (Table 8, when several backbones ran). Cells are\n"
            "mean ± standard deviation over folds and seeds, with the number of jobs behind them;\n"
            "jobs that have not finished show as missing, failed ones as failed, never as zero.\n\n"
            "  --format F   md (default), latex or csv, printed on stdout\n"
-           "  --out DIR    also write tables.md, tables.tex and tables.csv into DIR (atomically)\n");
+           "  --out DIR    also write tables.md, tables.tex and tables.csv into DIR (atomically)\n"
+           "  --paper      under each row, the published numbers for the same method, variant, dataset and\n"
+           "               backbone architecture where a paper has them (FineCLIPER Tables 1-2 on ViT-B/16,\n"
+           "               DFER-CLIP Table 5 on ViT-B/32; the architecture comes from each result.json)\n");
 }
 
-static int write_format(const ResultSet *rs, TableFormat f, const char *path, Err *err) {
+static int write_format(const ResultSet *rs, TableFormat f, int paper, const char *path, Err *err) {
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
     if (!mem) return err_set(err, "out of memory");
-    tables_write(rs, f, mem);
+    tables_write(rs, f, paper, mem);
     fclose(mem);
     int rc = fs_write_atomic(path, buf, len, err);
     free(buf);
@@ -33,13 +36,15 @@ static int write_format(const ResultSet *rs, TableFormat f, const char *path, Er
 
 int cmd_table(int argc, char **argv) {
     static const struct option opts[] = {{"format", required_argument, 0, 'f'}, {"out", required_argument, 0, 'o'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"paper", no_argument, 0, 'p'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *format = "md", *out = NULL;
+    int paper = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'f') format = optarg;
         else if (c == 'o') out = optarg;
+        else if (c == 'p') paper = 1;
         else if (c == 'h') return usage(), 0;
         else return cli_usage_error("table", "unknown option");
     }
@@ -55,7 +60,7 @@ int cmd_table(int argc, char **argv) {
     int finished, failed, expected;
     results_count(rs, &finished, &failed, &expected);
     printf("results in %s: %d finished, %d failed, %d jobs in the matrix\n", argv[optind], finished, failed, expected);
-    tables_write(rs, f, stdout);
+    tables_write(rs, f, paper, stdout);
     int rc = 0;
     if (out) {
         char path[4096];
@@ -63,7 +68,7 @@ int cmd_table(int argc, char **argv) {
         if (fs_mkdirs(out, &err) != 0) rc = 1;
         for (int i = 0; i < 3 && rc == 0; i++) {
             snprintf(path, sizeof path, "%s/%s", out, names[i]);
-            if (write_format(rs, (TableFormat)i, path, &err) != 0) rc = 1;
+            if (write_format(rs, (TableFormat)i, paper, path, &err) != 0) rc = 1;
         }
         if (rc) cli_fail(&err);
     }

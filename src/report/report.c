@@ -155,7 +155,7 @@ static int tables_section(FILE *out, const RunSet *rs, const char *dir, Err *err
         }
     }
     fputs("<h2 id=\"tables\">Tables</h2>\n<p class=\"caption\">As <code>dfer table</code> prints them.</p>\n", out);
-    tables_write(set, TABLE_HTML, out); /* escaped with core/xml.h: valid UTF-8 and XML */
+    tables_write(set, TABLE_HTML, 0, out); /* escaped with core/xml.h: valid UTF-8 and XML */
     results_free(set);
     return 0;
 }

@@ -257,7 +257,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
                 char *buf = NULL;
                 size_t len = 0;
                 FILE *mem = open_memstream(&buf, &len);
-                tables_write(rs, (TableFormat)f, mem);
+                tables_write(rs, (TableFormat)f, 0, mem);
                 fclose(mem);
                 snprintf(path, sizeof path, "%s/%s", results, names[f]);
                 Err werr;

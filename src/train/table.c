@@ -9,12 +9,14 @@
 
 #include "core/fsutil.h"
 #include "core/xml.h"
+#include "train/paper_results.h"
 
 #define MAX_CLASSES 16
 
 typedef struct Result {
     char method[80];  /* method with variant: "finecliper (low)" */
     char backbone[64], dataset[32], eval_dataset[32], setting[16];
+    char arch[128];   /* the backbone's architecture (result.json's clip_arch; "" in older results) */
     int fold, seed, finished, failed;
     double uar, war, recall[MAX_CLASSES];
     int n_classes;
@@ -77,6 +79,7 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     r.finished = !r.failed;
     r.uar = jnum(o, "uar", NAN);
     r.war = jnum(o, "war", NAN);
+    snprintf(r.arch, sizeof r.arch, "%s", jstr(o, "clip_arch"));
     const cJSON *classes = cJSON_GetObjectItemCaseSensitive(o, "classes");
     const cJSON *recall = cJSON_GetObjectItemCaseSensitive(o, "recall");
     int i = 0;
@@ -230,6 +233,7 @@ typedef struct Table {
     char head[MAX_COLS][64];
     int cols, rows;
     char cell[MAX_ROWS][MAX_COLS][64];
+    int paper_rows; /* rows of published numbers among them */
 } Table;
 
 static void print_latex_text(FILE *out, const char *s) {
@@ -383,8 +387,20 @@ static const char *reference_backbone(const ResultSet *rs, const Names *backbone
     return best >= 0 ? backbones->v[best] : "";
 }
 
+/* The architecture of a backbone as its finished jobs recorded it, or "" when none did. */
+static const char *backbone_arch(const ResultSet *rs, const char *backbone) {
+    for (int i = 0; i < rs->n_done; i++)
+        if (!strcmp(rs->done[i].backbone, backbone) && rs->done[i].arch[0]) return rs->done[i].arch;
+    return "";
+}
+
+/* The label of a row of published numbers under our row for method on backbone. */
+static void paper_row_label(char *buf, size_t n, const char *method, const char *arch) {
+    snprintf(buf, n, "%.36s, paper (%.*s)", method, (int)strcspn(arch, ","), arch);
+}
+
 static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, const Names *backbones_per_row,
-                          const Names *datasets, const char *setting, int zero_shot) {
+                          const Names *datasets, const char *setting, int zero_shot, int paper) {
     t->cols = 1 + 2 * datasets->n;
     snprintf(t->head[0], sizeof t->head[0], "%s", zero_shot ? "method (trained on)" : "method");
     for (int d = 0; d < datasets->n; d++) {
@@ -416,10 +432,35 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
                     cell_text(&c, t->cell[t->rows][1 + 2 * d + m], 64);
                 }
             t->rows++;
+            int ours = 0; /* a row the matrix has (a combination of the grid that never ran shows only dashes) */
+            for (int k = 1; k < t->cols; k++) ours += strcmp(t->cell[t->rows - 1][k], "—") != 0;
+            if (!paper || zero_shot || !ours || t->rows >= MAX_ROWS) continue;
+            /* the published numbers for the same method, variant and architecture, where there are any */
+            const char *arch = backbone_arch(rs, backbones_per_row->v[b]);
+            int published = 0;
+            for (int d = 0; d < datasets->n; d++) {
+                const PaperResult *p = paper_result(method, arch, datasets->v[d]);
+                published += p != NULL;
+                snprintf(t->cell[t->rows][1 + 2 * d], 64, p ? "%.2f" : "—", p ? p->uar : 0);
+                snprintf(t->cell[t->rows][2 + 2 * d], 64, p ? "%.2f" : "—", p ? p->war : 0);
+            }
+            if (!published) continue;
+            paper_row_label(t->cell[t->rows][0], 64, method, arch);
+            t->paper_rows++;
+            t->rows++;
         }
 }
 
-void tables_write(const ResultSet *rs, TableFormat format, FILE *out) {
+/* Says where a table's rows of published numbers come from. */
+static void caption_paper_rows(Table *t) {
+    if (!t->paper_rows) return;
+    size_t len = strlen(t->caption);
+    snprintf(t->caption + len, sizeof t->caption - len,
+             " Rows marked paper: the published numbers for the same method, variant and backbone architecture "
+             "(FineCLIPER Tables 1 and 2, ViT-B/16; DFER-CLIP Table 5, ViT-B/32), not runs of this build.");
+}
+
+void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) {
     Names methods = distinct(rs, offsetof(Result, method), "supervised");
     Names backbones = distinct(rs, offsetof(Result, backbone), NULL);
     Names ds_found = distinct(rs, offsetof(Result, dataset), "supervised");
@@ -433,7 +474,8 @@ void tables_write(const ResultSet *rs, TableFormat format, FILE *out) {
         snprintf(t->caption, sizeof t->caption,
                  "UAR and WAR in %%, mean ± standard deviation over folds and seeds (jobs behind each cell); "
                  "reported epoch as each result.json states. Missing jobs are shown as missing.");
-        uar_war_table(rs, t, &methods, &ref_only, &datasets, "supervised", 0);
+        uar_war_table(rs, t, &methods, &ref_only, &datasets, "supervised", 0, paper);
+        caption_paper_rows(t);
         table_print(t, format, out);
         /* Table 2: per-class recall, one table per dataset */
         for (int d = 0; d < datasets.n; d++) {
@@ -456,21 +498,39 @@ void tables_write(const ResultSet *rs, TableFormat format, FILE *out) {
             for (int k = 0; k < proto->n_classes && 1 + k < MAX_COLS - 2; k++) snprintf(t->head[1 + k], 64, "%s", proto->classes[k]);
             snprintf(t->head[t->cols - 2], 64, "UAR");
             snprintf(t->head[t->cols - 1], 64, "WAR");
-            for (int r = 0; r < methods.n; r++) {
-                snprintf(t->cell[r][0], 64, "%s", methods.v[r]);
+            /* published per-class numbers only where the classes are the papers' (DFEW's 7, in its order) */
+            static const char *const paper_classes[7] = {"happiness", "sadness", "neutral", "anger",
+                                                         "surprise", "disgust", "fear"};
+            int papers_classes = proto->n_classes == 7 && t->cols == 10;
+            for (int k = 0; papers_classes && k < 7; k++) papers_classes = !strcmp(proto->classes[k], paper_classes[k]);
+            const char *arch = backbone_arch(rs, ref);
+            t->rows = 0;
+            for (int r = 0; r < methods.n && t->rows < MAX_ROWS; r++) {
+                char *row[MAX_COLS];
+                for (int k = 0; k < t->cols; k++) row[k] = t->cell[t->rows][k];
+                snprintf(row[0], 64, "%s", methods.v[r]);
                 Filter f = {methods.v[r], ref, datasets.v[d], datasets.v[d], "supervised"};
                 for (int k = 0; k < t->cols - 3; k++) {
                     Cell c = aggregate(rs, &f, 2 + k);
-                    if (c.n) snprintf(t->cell[r][1 + k], 64, "%.2f", c.mean);
-                    else snprintf(t->cell[r][1 + k], 64, "—");
+                    if (c.n) snprintf(row[1 + k], 64, "%.2f", c.mean);
+                    else snprintf(row[1 + k], 64, "—");
                 }
                 for (int m = 0; m < 2; m++) {
                     Cell c = aggregate(rs, &f, m);
-                    if (c.n) snprintf(t->cell[r][t->cols - 2 + m], 64, "%.2f", c.mean);
-                    else snprintf(t->cell[r][t->cols - 2 + m], 64, "—");
+                    if (c.n) snprintf(row[t->cols - 2 + m], 64, "%.2f", c.mean);
+                    else snprintf(row[t->cols - 2 + m], 64, "—");
                 }
+                t->rows++;
+                const PaperResult *p = paper && papers_classes ? paper_result(methods.v[r], arch, datasets.v[d]) : NULL;
+                if (!p || p->n_recall != 7 || t->rows >= MAX_ROWS) continue;
+                paper_row_label(t->cell[t->rows][0], 64, methods.v[r], arch);
+                for (int k = 0; k < 7; k++) snprintf(t->cell[t->rows][1 + k], 64, "%.2f", p->recall[k]);
+                snprintf(t->cell[t->rows][8], 64, "%.2f", p->uar);
+                snprintf(t->cell[t->rows][9], 64, "%.2f", p->war);
+                t->paper_rows++;
+                t->rows++;
             }
-            t->rows = methods.n;
+            caption_paper_rows(t);
             table_print(t, format, out);
         }
     }
@@ -492,7 +552,7 @@ void tables_write(const ResultSet *rs, TableFormat format, FILE *out) {
         memset(t, 0, sizeof *t);
         snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %s)", ref);
         snprintf(t->caption, sizeof t->caption, "Trained on one dataset, evaluated on another; UAR and WAR in %%.");
-        uar_war_table(rs, t, &zs_methods, &ref_only, &evals, "zeroshot", 1);
+        uar_war_table(rs, t, &zs_methods, &ref_only, &evals, "zeroshot", 1, 0);
         table_print(t, format, out);
     }
     /* Table 8: backbone scaling */
@@ -500,7 +560,8 @@ void tables_write(const ResultSet *rs, TableFormat format, FILE *out) {
         memset(t, 0, sizeof *t);
         snprintf(t->title, sizeof t->title, "Table 8: backbone scaling");
         snprintf(t->caption, sizeof t->caption, "Supervised UAR and WAR in %% per backbone.");
-        uar_war_table(rs, t, &methods, &backbones, &datasets, "supervised", 0);
+        uar_war_table(rs, t, &methods, &backbones, &datasets, "supervised", 0, paper);
+        caption_paper_rows(t);
         table_print(t, format, out);
     }
     free(t);

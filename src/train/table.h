@@ -32,7 +32,9 @@ int results_add(ResultSet *rs, const cJSON *result, const char *path, Err *err);
 void results_free(ResultSet *rs);
 /* Number of results read and of jobs listed in jobs.json. */
 int results_count(const ResultSet *rs, int *finished, int *failed, int *expected);
-/* Writes every table that has data, in one format. */
-void tables_write(const ResultSet *rs, TableFormat format, FILE *out);
+/* Writes every table that has data, in one format; with paper, each of our rows in Tables 1, 2
+ * and 8 is followed by the published numbers for the same method, variant, dataset and backbone
+ * architecture where a paper has them (train/paper_results.h). */
+void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out);
 
 #endif

@@ -286,6 +286,9 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
     for (int c = 0; c < jm->num_classes; c++) cJSON_AddItemToArray(rec, cJSON_CreateNumber(pos->best.recall[c]));
     cJSON_AddItemToObject(o, "best", scores_json(&pos->best, &pos->best_cm, pos->best_epoch));
     cJSON_AddItemToObject(o, "last", scores_json(&pos->last, &pos->last_cm, cfg->epochs - 1));
+    /* the backbone's architecture, for comparisons with published numbers (dfer table --paper) */
+    char arch[128];
+    cJSON_AddStringToObject(o, "clip_arch", clip_config_describe(&jm->clip.cfg, arch, sizeof arch));
     cJSON *params = cJSON_AddObjectToObject(o, "trainable_parameters");
     cJSON_AddNumberToObject(params, "total", (double)jm->params->numel);
     for (int gi = 0; gi < jm->groups; gi++)

@@ -1,11 +1,14 @@
 /* Tables from result files: means and standard deviations over folds, missing
- * and failed jobs shown as such (never as zero), zero-shot and per-class tables. */
+ * and failed jobs shown as such (never as zero), zero-shot and per-class tables;
+ * the published numbers (--paper) under the rows of the same architecture only, and
+ * their transcription against the papers' text. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/fsutil.h"
 #include "testlib.h"
+#include "train/paper_results.h"
 #include "train/table.h"
 
 static void put(const char *dir, const char *job, const char *json) {
@@ -47,7 +50,7 @@ static void test_tables(void) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    tables_write(rs, TABLE_MARKDOWN, f);
+    tables_write(rs, TABLE_MARKDOWN, 0, f);
     fclose(f);
     EXPECT(strstr(buf, "62.00 ± 2.83 (2/3)") != NULL, "mean, std and partial count for finecliper: %s", buf);
     EXPECT(strstr(buf, "failed (1)") != NULL, "failed job shown as failed");
@@ -57,13 +60,13 @@ static void test_tables(void) {
     free(buf);
     buf = NULL;
     f = open_memstream(&buf, &len);
-    tables_write(rs, TABLE_LATEX, f);
+    tables_write(rs, TABLE_LATEX, 0, f);
     fclose(f);
     EXPECT(strstr(buf, "\\begin{tabular}") && strstr(buf, "$\\pm$"), "LaTeX output");
     free(buf);
     buf = NULL;
     f = open_memstream(&buf, &len);
-    tables_write(rs, TABLE_CSV, f);
+    tables_write(rs, TABLE_CSV, 0, f);
     fclose(f);
     EXPECT(strstr(buf, "method,DFEW UAR,DFEW WAR") != NULL, "CSV header: %s", buf);
     free(buf);
@@ -72,7 +75,180 @@ static void test_tables(void) {
            "missing directory named");
 }
 
+static char *markdown(const ResultSet *rs, int paper) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    tables_write(rs, TABLE_MARKDOWN, paper, f);
+    fclose(f);
+    return buf;
+}
+
+static void test_paper_rows(void) {
+    char dir[600];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/results-paper", test_tmpdir());
+    fs_mkdirs(dir, &err);
+    const char *classes = "\"classes\":[\"happiness\",\"sadness\",\"neutral\",\"anger\",\"surprise\",\"disgust\",\"fear\"],"
+                          "\"recall\":[90,80,70,60,50,40,30]";
+    char json[2048];
+    /* FineCLIPER (low+mid) on B/16 and DFER-CLIP on B/32 (published), FineCLIPER (low) on B/32 (not) */
+    const char *runs[][3] = {{"finecliper", "low+mid", "b16"}, {"dfer_clip", "", "b32"}, {"finecliper", "low", "b32"}};
+    for (int i = 0; i < 3; i++) {
+        snprintf(json, sizeof json,
+                 "{\"method\":\"%s\",\"variant\":\"%s\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"%s\",\"seed\":1,"
+                 "\"setting\":\"supervised\",\"status\":\"done\",\"uar\":50,\"war\":55,%s,\"clip_arch\":\"ViT-B/%s\"}",
+                 runs[i][0], runs[i][1], runs[i][2], classes, runs[i][2] + 1);
+        char name[16];
+        snprintf(name, sizeof name, "r%d", i);
+        put(dir, name, json);
+    }
+    ResultSet *rs;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char *plain = markdown(rs, 0), *with = markdown(rs, 1);
+    EXPECT(!strstr(plain, "paper"), "no published rows without --paper: %s", plain);
+    /* Table 8 (two backbones): each run's row, then the published one where the architecture matches */
+    EXPECT(strstr(with, "| finecliper (low+mid) @ b16 | 50.00 | 55.00 |\n| finecliper (low+mid), paper (ViT-B/16) | 64.89 | 75.05 |\n"),
+           "FineCLIPER* on B/16 with Table 1's numbers: %s", with);
+    EXPECT(strstr(with, "| dfer_clip @ b32 | 50.00 | 55.00 |\n| dfer_clip, paper (ViT-B/32) | 59.61 | 71.25 |\n"),
+           "DFER-CLIP on B/32 with its Table 5: %s", with);
+    EXPECT(!strstr(with, "finecliper (low), paper"),
+           "no published row for FineCLIPER (low): it ran on B/32 only (the paper ran B/16): %s", with);
+    EXPECT(strstr(with, "Rows marked paper"), "the caption says where the published rows come from");
+    free(plain);
+    free(with);
+    results_free(rs);
+    /* Table 1 and 2 on the reference backbone (B/16: the most jobs once two more FineCLIPER folds are there) */
+    for (int fold = 2; fold <= 3; fold++) {
+        snprintf(json, sizeof json,
+                 "{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":%d,\"backbone\":\"b16\","
+                 "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":%d,\"war\":%d,%s,"
+                 "\"clip_arch\":\"ViT-B/16\"}", fold, 48 + 2 * fold, 53 + 2 * fold, classes);
+        char name[16];
+        snprintf(name, sizeof name, "f%d", fold);
+        put(dir, name, json);
+    }
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    with = markdown(rs, 1);
+    EXPECT(strstr(with, "Table 1: supervised results (backbone b16)") &&
+               strstr(with, "| finecliper (low+mid) | 52.00 ± 2.00 (3) | 57.00 ± 2.00 (3) |\n"
+                            "| finecliper (low+mid), paper (ViT-B/16) | 64.89 | 75.05 |\n"),
+           "Table 1 with the published row: %s", with);
+    EXPECT(strstr(with, "| finecliper (low+mid), paper (ViT-B/16) | 92.86 | 83.88 | 76.10 | 83.56 | 64.69 | 13.02 | 38.13 | "
+                        "64.89 | 75.05 |"),
+           "Table 2 with the published per-class accuracy: %s", with);
+    free(with);
+    results_free(rs);
+    /* results without clip_arch (before it was recorded) get no published rows */
+    snprintf(json, sizeof json,
+             "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
+             "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":52,\"war\":57}");
+    snprintf(dir, sizeof dir, "%s/results-old", test_tmpdir());
+    put(dir, "old", json);
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    with = markdown(rs, 1);
+    EXPECT(!strstr(with, "paper ("), "no architecture, no published row: %s", with);
+    free(with);
+    results_free(rs);
+}
+
+/* Splits a line at '|' (trimmed fields, at most max); returns the count. */
+static int split_bars(char *line, char **fields, int max) {
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(line, "|", &save); tok && n < max; tok = strtok_r(NULL, "|", &save)) {
+        while (*tok == ' ') tok++;
+        char *e = tok + strlen(tok);
+        while (e > tok && (e[-1] == ' ' || e[-1] == '\n')) *--e = 0;
+        fields[n++] = tok;
+    }
+    return n;
+}
+
+static int number(const char *s, double *v) {
+    char *end;
+    *v = strtod(s, &end);
+    return end != s && *end == 0;
+}
+
+/* paper_results.c against the papers' own text: FineCLIPER's Tables 1 and 2, DFER-CLIP's Table 5. */
+static void test_paper_transcription(void) {
+    static const char *const datasets[3] = {"dfew", "ferv39k", "mafw"};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/papers/finecliper.txt", test_shared_dir());
+    FILE *f = fopen(path, "r");
+    EXPECT(f != NULL, "%s", path);
+    if (!f) return;
+    char line[4096];
+    int table1 = 0, table2 = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *name = strstr(line, "FineCLIPER"), *ours = strstr(line, " (Ours) |");
+        if (!name || !ours || ours < name) continue;
+        /* the variant's marks between the name and " (Ours)": none, ∗, †, ∗† */
+        char marks[32];
+        snprintf(marks, sizeof marks, "%.*s", (int)(ours - name - 10), name + 10);
+        const char *variant = !strcmp(marks, "") ? "low" : !strcmp(marks, "∗") ? "low+mid" : !strcmp(marks, "†") ? "low+high"
+                              : !strcmp(marks, "∗†") ? "low+mid+high" : NULL;
+        EXPECT(variant != NULL, "unknown variant marks '%s'", marks);
+        if (!variant) continue;
+        char method[64];
+        snprintf(method, sizeof method, "finecliper (%s)", variant);
+        char *fld[16];
+        int n = split_bars(ours + 8, fld, 16);
+        double v[12];
+        int numeric = 0;
+        while (numeric < n && numeric < 12 && number(fld[numeric], &v[numeric])) numeric++;
+        if (n >= 8 && !strcmp(fld[0], "CLIP-ViT-B/16") && number(fld[1], &v[0])) {
+            /* Table 1: backbone | params | 3 x (UAR | WAR) */
+            for (int d = 0; d < 3; d++) {
+                double uar, war;
+                number(fld[2 + 2 * d], &uar), number(fld[3 + 2 * d], &war);
+                const PaperResult *p = paper_result(method, "ViT-B/16", datasets[d]);
+                EXPECT(p && p->uar == uar && p->war == war, "%s on %s: the paper says %.2f / %.2f", method, datasets[d], uar, war);
+            }
+            table1++;
+        } else if (numeric >= 10) {
+            /* Table 2: params | 7 classes | UAR | WAR (DFEW) */
+            const PaperResult *p = paper_result(method, "ViT-B/16", "dfew");
+            int same = p && p->n_recall == 7 && p->uar == v[8] && p->war == v[9];
+            for (int k = 0; same && k < 7; k++) same = p->recall[k] == v[1 + k];
+            EXPECT(same, "%s: DFEW per-class accuracy differs from Table 2", method);
+            table2++;
+        }
+    }
+    fclose(f);
+    EXPECT(table1 == 4 && table2 == 4, "rows checked: Table 1 %d, Table 2 %d (4 each)", table1, table2);
+    snprintf(path, sizeof path, "%s/papers/dfer_clip.txt", test_shared_dir());
+    f = fopen(path, "r");
+    EXPECT(f != NULL, "%s", path);
+    if (!f) return;
+    int table5 = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "DFER-CLIP (Ours)\t", 17)) continue;
+        double v[6];
+        char *p = line + 17, *end;
+        int k = 0;
+        for (; k < 6; k++, p = end) {
+            v[k] = strtod(p, &end);
+            if (end == p) break;
+        }
+        EXPECT(k == 6, "Table 5's DFER-CLIP row has 6 numbers: %s", line);
+        for (int d = 0; d < 3 && k == 6; d++) {
+            const PaperResult *r = paper_result("dfer_clip", "ViT-B/32", datasets[d]);
+            EXPECT(r && r->uar == v[2 * d] && r->war == v[2 * d + 1], "DFER-CLIP on %s: Table 5 says %.2f / %.2f",
+                   datasets[d], v[2 * d], v[2 * d + 1]);
+        }
+        table5++;
+    }
+    fclose(f);
+    EXPECT(table5 == 1, "DFER-CLIP's Table 5 row found %d times", table5);
+    EXPECT(paper_result("finecliper (low)", "ViT-B/16, Long-CLIP text (248 positions)", "mafw") != NULL,
+           "an architecture with more after a comma matches");
+    EXPECT(paper_result("finecliper (low)", "ViT-B/32", "dfew") == NULL, "no FineCLIPER numbers on B/32");
+}
+
 int main(void) {
     TEST_RUN(test_tables);
+    TEST_RUN(test_paper_rows);
+    TEST_RUN(test_paper_transcription);
     return test_summary();
 }
