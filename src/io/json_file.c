@@ -14,3 +14,13 @@ int json_write_atomic(const char *path, const cJSON *o, Err *err) {
     free(text);
     return rc;
 }
+
+const char *json_get_string(const cJSON *o, const char *key, const char *fallback) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : fallback;
+}
+
+double json_get_number(const cJSON *o, const char *key, double fallback) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+}

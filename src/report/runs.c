@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/fsutil.h"
+#include "io/json_file.h"
 
 /* 1-based line of a position in text, for messages that point into a file. */
 static int line_of(const char *text, size_t len, const char *pos) {
@@ -32,11 +33,6 @@ static int read_json(const char *path, cJSON **out, Err *err) {
     }
     free(text);
     return 0;
-}
-
-static double jnum(const cJSON *o, const char *k, double def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
 }
 
 /* ---- learning curves from metrics.jsonl ------------------------------------------------------- */
@@ -98,17 +94,18 @@ static int load_curves(const char *path, Curves *c, Err *err) {
             break;
         }
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
-        int epoch = (int)jnum(o, "epoch", 0);
+        int epoch = (int)json_get_number(o, "epoch", 0);
         if (cJSON_IsString(type) && epoch >= 1 && epoch <= 100000) {
             if (!strcmp(type->valuestring, "step")) {
                 if (n_steps == cap) steps = xrealloc(steps, sizeof *steps * (size_t)(cap = cap ? 2 * cap : 256));
-                steps[n_steps] = (StepLine){epoch, (int)jnum(o, "step", 0), n_steps, jnum(o, "loss", NAN)};
+                steps[n_steps] =
+                    (StepLine){epoch, (int)json_get_number(o, "step", 0), n_steps, json_get_number(o, "loss", NAN)};
                 n_steps++;
             } else if (!strcmp(type->valuestring, "eval")) { /* the last evaluation of an epoch wins */
                 curves_grow(c, epoch);
-                c->test_loss[epoch - 1] = jnum(o, "loss", NAN);
-                c->uar[epoch - 1] = jnum(o, "uar", NAN);
-                c->war[epoch - 1] = jnum(o, "war", NAN);
+                c->test_loss[epoch - 1] = json_get_number(o, "loss", NAN);
+                c->uar[epoch - 1] = json_get_number(o, "uar", NAN);
+                c->war[epoch - 1] = json_get_number(o, "war", NAN);
             }
         }
         cJSON_Delete(o);

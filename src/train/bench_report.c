@@ -16,6 +16,7 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "core/version.h"
+#include "io/json_file.h"
 #include "io/safetensors.h"
 #include "model/clip_init.h"
 #include "model/dfer_clip.h"
@@ -47,15 +48,9 @@ static void shell_quote(char *out, size_t n, const char *s) {
     out[k] = 0;
 }
 
-static int jint(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
-}
-
-static const char *jstr(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
+/* a record's fields, short for the long printouts: absent ones read 0, "" and (jnum) NaN */
+static int jint(const cJSON *o, const char *k) { return (int)json_get_number(o, k, 0); }
+static const char *jstr(const cJSON *o, const char *k) { return json_get_string(o, k, ""); }
 
 cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *python, Err *err) {
     char arch[64];
@@ -200,10 +195,7 @@ cJSON *bench_results_record(const cJSON *ours, const char *command) {
 
 /* ---- printing ----------------------------------------------------------------------------------- */
 
-static double jnum(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
+static double jnum(const cJSON *o, const char *k) { return json_get_number(o, k, NAN); }
 
 /* "n/a" for a figure the run could not measure (null in the JSON: a CUDA context that the
  * memory samples did not see, for instance). */

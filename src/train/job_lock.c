@@ -2,6 +2,7 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "io/json_file.h"
 
 /* The start time of process PID in clock ticks after boot (field 22 of /proc/PID/stat), or -1
  * when there is no such process or it has ended: a zombie (state Z or X) is a killed rank whose
@@ -69,21 +71,18 @@ static int holder_read(const char *path, JobLockHolder *h) {
     if (fs_read_all(path, &text, &len, &err) != 0) return -1;
     cJSON *o = cJSON_ParseWithLength(text, len);
     free(text);
-    const cJSON *host = cJSON_GetObjectItemCaseSensitive(o, "host"), *pid = cJSON_GetObjectItemCaseSensitive(o, "pid");
-    if (!cJSON_IsString(host) || !cJSON_IsNumber(pid)) {
+    const char *host = json_get_string(o, "host", NULL);
+    double pid = json_get_number(o, "pid", NAN);
+    if (!host || !isfinite(pid)) {
         cJSON_Delete(o);
         return -1;
     }
-    snprintf(h->host, sizeof h->host, "%s", host->valuestring);
-    h->pid = (long)pid->valuedouble;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "pid_start");
-    h->pid_start = cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
-    v = cJSON_GetObjectItemCaseSensitive(o, "slurm_job_id");
-    snprintf(h->slurm_job, sizeof h->slurm_job, "%s", cJSON_IsString(v) ? v->valuestring : "");
-    v = cJSON_GetObjectItemCaseSensitive(o, "slurm_restart_count");
-    h->slurm_restart = cJSON_IsNumber(v) ? v->valueint : 0;
-    v = cJSON_GetObjectItemCaseSensitive(o, "since_unix");
-    h->since_unix = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    snprintf(h->host, sizeof h->host, "%s", host);
+    h->pid = (long)pid;
+    h->pid_start = (long long)json_get_number(o, "pid_start", -1);
+    snprintf(h->slurm_job, sizeof h->slurm_job, "%s", json_get_string(o, "slurm_job_id", ""));
+    h->slurm_restart = (int)json_get_number(o, "slurm_restart_count", 0);
+    h->since_unix = json_get_number(o, "since_unix", 0);
     cJSON_Delete(o);
     return 0;
 }

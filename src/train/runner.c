@@ -44,19 +44,9 @@ static cJSON *job_result(const char *dir) {
     return o;
 }
 
-static const char *json_string(const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double json_number(const cJSON *o, const char *key, double fallback) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
-}
-
 static int job_finished(const char *dir) {
     cJSON *o = job_result(dir);
-    const char *status = o ? json_string(o, "status") : NULL;
+    const char *status = json_get_string(o, "status", NULL);
     int done = status && !strcmp(status, "done");
     cJSON_Delete(o);
     return done;
@@ -311,15 +301,15 @@ static void job_progress_from_metrics(const char *dir, int epochs, JobProgress *
         next = strchr(line, '\n');
         if (next) *next++ = '\0';
         cJSON *o = cJSON_Parse(line);
-        const char *type = o ? json_string(o, "type") : NULL;
+        const char *type = json_get_string(o, "type", NULL);
         if (type && !strcmp(type, "step")) {
-            p->epoch = (int)json_number(o, "epoch", 0), p->step = (int)json_number(o, "step", 0);
-            p->steps = (int)json_number(o, "steps", 0); /* absent in older runs' metrics */
-            if (p->epochs <= 0) p->epochs = (int)json_number(o, "epochs", 0);
+            p->epoch = (int)json_get_number(o, "epoch", 0), p->step = (int)json_get_number(o, "step", 0);
+            p->steps = (int)json_get_number(o, "steps", 0); /* absent in older runs' metrics */
+            if (p->epochs <= 0) p->epochs = (int)json_get_number(o, "epochs", 0);
             p->last_is_eval = 0;
         } else if (type && !strcmp(type, "eval")) {
-            p->evaluated = (int)json_number(o, "epoch", 0);
-            p->eval_uar = json_number(o, "uar", NAN), p->eval_war = json_number(o, "war", NAN);
+            p->evaluated = (int)json_get_number(o, "epoch", 0);
+            p->eval_uar = json_get_number(o, "uar", NAN), p->eval_war = json_get_number(o, "war", NAN);
             p->last_is_eval = 1;
         }
         cJSON_Delete(o);
@@ -351,14 +341,14 @@ static void job_progress(const Matrix *m, const Job *j, const char *dir, JobProg
     Err err;
     JobState state = job_resolve(m, j, &cfg, &err);
     cJSON *r = job_result(dir);
-    const char *status = r ? json_string(r, "status") : NULL;
+    const char *status = json_get_string(r, "status", NULL);
     if (status && !strcmp(status, "done")) {
         p->kind = JOB_DONE;
-        p->uar = json_number(r, "uar", NAN), p->war = json_number(r, "war", NAN);
-        p->seconds = json_number(r, "seconds", NAN);
+        p->uar = json_get_number(r, "uar", NAN), p->war = json_get_number(r, "war", NAN);
+        p->seconds = json_get_number(r, "seconds", NAN);
     } else if (status && !strcmp(status, "failed") && !job_rerun_after_failure(dir)) {
         p->kind = JOB_FAILED;
-        const char *e = json_string(r, "error");
+        const char *e = json_get_string(r, "error", NULL);
         snprintf(p->detail, sizeof p->detail, "%s", e ? e : "(no error recorded)");
     } else if (fs_is_dir(dir)) {
         p->kind = JOB_STARTED;

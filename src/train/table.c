@@ -9,6 +9,7 @@
 
 #include "core/fsutil.h"
 #include "core/xml.h"
+#include "io/json_file.h"
 #include "train/paper_results.h"
 
 #define MAX_CLASSES 16
@@ -30,26 +31,17 @@ struct ResultSet {
     int n_expected;
 };
 
-static const char *jstr(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-static double jnum(const cJSON *o, const char *k, double def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
 static void fill_identity(Result *r, const cJSON *o) {
-    const char *variant = jstr(o, "variant");
-    snprintf(r->method, sizeof r->method, "%s%s%s%s", jstr(o, "method"), variant[0] ? " (" : "", variant,
+    const char *variant = json_get_string(o, "variant", "");
+    snprintf(r->method, sizeof r->method, "%s%s%s%s", json_get_string(o, "method", ""), variant[0] ? " (" : "", variant,
              variant[0] ? ")" : "");
-    snprintf(r->backbone, sizeof r->backbone, "%s", jstr(o, "backbone"));
-    snprintf(r->dataset, sizeof r->dataset, "%s", jstr(o, "dataset"));
-    snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", jstr(o, "eval_dataset"));
+    snprintf(r->backbone, sizeof r->backbone, "%s", json_get_string(o, "backbone", ""));
+    snprintf(r->dataset, sizeof r->dataset, "%s", json_get_string(o, "dataset", ""));
+    snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", json_get_string(o, "eval_dataset", ""));
     if (!r->eval_dataset[0]) snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", r->dataset);
-    snprintf(r->setting, sizeof r->setting, "%s", jstr(o, "setting"));
-    r->fold = (int)jnum(o, "fold", 0);
-    r->seed = (int)jnum(o, "seed", 0);
+    snprintf(r->setting, sizeof r->setting, "%s", json_get_string(o, "setting", ""));
+    r->fold = (int)json_get_number(o, "fold", 0);
+    r->seed = (int)json_get_number(o, "seed", 0);
 }
 
 static int push(Result **arr, int *n, const Result *r) {
@@ -74,12 +66,12 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     Result r;
     memset(&r, 0, sizeof r);
     fill_identity(&r, o);
-    const char *status = jstr(o, "status");
+    const char *status = json_get_string(o, "status", "");
     r.failed = !strcmp(status, "failed");
     r.finished = !r.failed;
-    r.uar = jnum(o, "uar", NAN);
-    r.war = jnum(o, "war", NAN);
-    snprintf(r.arch, sizeof r.arch, "%s", jstr(o, "clip_arch"));
+    r.uar = json_get_number(o, "uar", NAN);
+    r.war = json_get_number(o, "war", NAN);
+    snprintf(r.arch, sizeof r.arch, "%s", json_get_string(o, "clip_arch", ""));
     const cJSON *classes = cJSON_GetObjectItemCaseSensitive(o, "classes");
     const cJSON *recall = cJSON_GetObjectItemCaseSensitive(o, "recall");
     int i = 0;
