@@ -6,7 +6,10 @@
 # SIGUSR1 (as Slurm does before a time limit, `scancel --signal=USR1`); the
 # ranks checkpoint and exit 3, the batch script requeues the job, and the
 # requeued job resumes the interrupted jobs and completes the matrix.
-# usage: slurm_matrix.sh DFER SOURCE_DIR SHARED_DIR [preempt]
+# With "array": a job array of two one-task jobs (sbatch --array=0-1) runs the same 4-job matrix
+# into one results folder; the two share it through the job locks: every job trained once, both
+# tasks complete, no lock is left, and the tables hold all four jobs.
+# usage: slurm_matrix.sh DFER SOURCE_DIR SHARED_DIR [preempt|array]
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3") mode=${4:-plain}
 tmp=$(mktemp -d /tmp/dfer-slurm-test-XXXXXX)
@@ -17,8 +20,13 @@ trap cleanup EXIT
 epochs=1
 [ "$mode" = preempt ] && epochs=40 # long enough to be interrupted mid-run
 . "$src/tests/lib/matrix_fixture.sh"
-matrix_fixture name=slurm-test clips=20 seed=3 methods=finecliper epochs=$epochs
-jid=$(cd "$tmp" && DFER="$dfer" sbatch --parsable --ntasks=2 --output="$tmp/job-%j.out" \
+sbatch_args=(--ntasks=2)
+methods=finecliper
+if [ "$mode" = array ]; then
+  epochs=2 methods="finecliper dfer_clip" sbatch_args=(--ntasks=1 --array=0-1)
+fi
+matrix_fixture name=slurm-test clips=20 seed=3 methods="$methods" epochs=$epochs
+jid=$(cd "$tmp" && DFER="$dfer" sbatch --parsable "${sbatch_args[@]}" --output="$tmp/job-%j.out" \
       "$src/jobs/slurm/matrix.sbatch" "$tmp/matrix.ini" "$tmp/results")
 if [ "$mode" = preempt ]; then
   for _ in $(seq 600); do # wait until both jobs have logged training steps
@@ -35,9 +43,22 @@ done
 if [ -n "$(squeue -h -j "$jid" 2>/dev/null)" ]; then
   echo "job $jid did not finish in 600 s ($(squeue -h -j "$jid" -o %T/%r))"; cat "$tmp"/job-*.out; scancel "$jid"; exit 1
 fi
-state_line=$(scontrol show job "$jid" | grep -o "JobState=[A-Z]*")
+states=$(scontrol show job "$jid" | grep -o "JobState=[A-Z]*" | sort | uniq -c | sed 's/^ *//')
 cat "$tmp"/job-*.out | tail -n 5
-[ "$state_line" = "JobState=COMPLETED" ] || { echo "job ended $state_line"; cat "$tmp"/job-*.out; exit 1; }
+if [ "$mode" = array ]; then
+  [ "$states" = "2 JobState=COMPLETED" ] || { echo "array tasks ended: $states"; cat "$tmp"/job-*.out; exit 1; }
+  [ "$(ls "$tmp"/results/*/result.json | wc -l)" = 4 ] || { echo "not every job has a result"; exit 1; }
+  for d in "$tmp"/results/*/; do
+    evals=$(grep -c '"type":"eval"' "$d/metrics.jsonl")
+    [ "$evals" = "$epochs" ] || { echo "$(basename "$d"): $evals evaluations for $epochs epochs"; cat "$tmp"/job-*.out; exit 1; }
+    [ ! -e "$d/running.lock" ] || { echo "$(basename "$d"): lock left behind"; exit 1; }
+  done
+  grep -q "finecliper (low) | .*(2) |" "$tmp/results/tables.md" && grep -q "dfer_clip | .*(2) |" "$tmp/results/tables.md" \
+    || { echo "the tables do not hold all four jobs"; cat "$tmp/results/tables.md"; exit 1; }
+  echo "a job array of 2 shared the matrix: $(cat "$tmp"/job-*.out | grep -c '\] job [0-9]/4: ') jobs trained, $(cat "$tmp"/job-*.out | grep -c 'another run of this matrix holds it') skipped as held by the other task, $(cat "$tmp"/job-*.out | grep -c 'already finished, skipped') as finished"
+  exit 0
+fi
+[ "$states" = "1 JobState=COMPLETED" ] || { echo "job ended $states"; cat "$tmp"/job-*.out; exit 1; }
 grep -q "finecliper (low) | [0-9]" "$tmp/results/tables.md" || { echo "no table row"; cat "$tmp/results/tables.md"; exit 1; }
 [ "$(ls "$tmp"/results/*/result.json | wc -l)" = 2 ] || { echo "not every job has a result"; exit 1; }
 if [ "$mode" = preempt ]; then
