@@ -49,6 +49,8 @@ grep -q "^2 done, 2 failed, 0 started, 0 pending; nothing left to run$" "$tmp/s1
   = "custom ViT (W=128, L=2, P=8, R=32)" ] || fail "$good1: no clip_arch in result.json"
 "$dfer" table "$tmp/res" --paper >"$tmp/table.txt" && grep -q "finecliper (low) | " "$tmp/table.txt" && ! grep -q "paper (" "$tmp/table.txt" \
   || { cat "$tmp/table.txt"; fail "dfer table --paper on the tiny CLIP's results"; }
+"$dfer" table "$tmp/res" --format csv 2>/dev/null | head -n 2 | tr '\n' '|' | grep -q '^# Table 1: .*|method,DFEW UAR,DFEW WAR,MAFW UAR,MAFW WAR|$' \
+  || fail "dfer table --format csv: stdout does not start with the first table"
 
 # a failed job being run again (the matrix restarted: its metrics.jsonl grows after its result.json) is started
 sleep 0.01

@@ -59,7 +59,9 @@ int cmd_table(int argc, char **argv) {
     if (results_load(argv[optind], &rs, &err) != 0) return cli_fail(&err);
     int finished, failed, expected;
     results_count(rs, &finished, &failed, &expected);
-    printf("results in %s: %d finished, %d failed, %d jobs in the matrix\n", argv[optind], finished, failed, expected);
+    /* on stderr: stdout holds the tables alone (`--format csv > tables.csv` is CSV) */
+    fprintf(stderr, "results in %s: %d finished, %d failed, %d jobs in the matrix\n", argv[optind], finished, failed,
+            expected);
     tables_write(rs, f, paper, stdout);
     int rc = 0;
     if (out) {
