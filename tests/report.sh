@@ -64,6 +64,17 @@ expect_fail "$tmp/broken/j1/result.json: malformed JSON (line 3)" "$dfer" report
 "$dfer" report --help | grep -q "usage: dfer report"
 echo "bad input: missing directory, no results and malformed JSON each named, status 1"
 
+# ---- --paper: a FineCLIPER-dagger result on ViT-B/16 gets FineCLIPER Table 1's FERV39k row under it --
+mkdir -p "$tmp/paper/j1"
+printf '%s\n' '{"job": "j1", "method": "finecliper", "variant": "low+high", "dataset": "ferv39k", "fold": 0,
+ "backbone": "b16", "seed": 1, "setting": "supervised", "status": "done", "uar": 40.5, "war": 50.25,
+ "clip_arch": "ViT-B/16"}' >"$tmp/paper/j1/result.json"
+"$dfer" report "$tmp/paper" --paper -o "$tmp/paper.html" >/dev/null
+grep -q "<td>finecliper (low+high), paper (ViT-B/16)</td><td>43.86</td><td>53.02</td>" "$tmp/paper.html" \
+  || { echo "dfer report --paper: no published row"; exit 1; }
+"$dfer" report "$tmp/paper" -o "$tmp/paper0.html" >/dev/null
+! grep -q "paper (ViT" "$tmp/paper0.html" || { echo "dfer report without --paper shows published rows"; exit 1; }
+
 # ---- the page ---------------------------------------------------------------------------------------
 "$dfer" report "$res" -o "$tmp/report.html" >"$tmp/report.log"
 grep -q "6 jobs, 4 done, 1 failed, 1 missing" "$tmp/report.log" || { cat "$tmp/report.log"; exit 1; }

@@ -142,7 +142,7 @@ static void summary_section(FILE *out, const RunSet *rs) {
 }
 
 /* The tables from the results runs_load has read (each file is read once). */
-static int tables_section(FILE *out, const RunSet *rs, const char *dir, Err *err) {
+static int tables_section(FILE *out, const RunSet *rs, const char *dir, int paper, Err *err) {
     ResultSet *set = results_new();
     if (rs->jobs) results_add_expected(set, rs->jobs);
     for (int i = 0; i < rs->n; i++) {
@@ -155,7 +155,7 @@ static int tables_section(FILE *out, const RunSet *rs, const char *dir, Err *err
         }
     }
     fputs("<h2 id=\"tables\">Tables</h2>\n<p class=\"caption\">As <code>dfer table</code> prints them.</p>\n", out);
-    tables_write(set, TABLE_HTML, 0, out); /* escaped with core/xml.h: valid UTF-8 and XML */
+    tables_write(set, TABLE_HTML, paper, out); /* escaped with core/xml.h: valid UTF-8 and XML */
     results_free(set);
     return 0;
 }
@@ -400,7 +400,8 @@ static void missing_section(FILE *out, const RunSet *rs) {
     fputs("</ul>\n", out);
 }
 
-int report_write(const char *results_dir, const char *out_path, const char *command, ReportSummary *summary, Err *err) {
+int report_write(const char *results_dir, const char *out_path, const char *command, int paper, ReportSummary *summary,
+                 Err *err) {
     RunSet rs;
     if (runs_load(results_dir, &rs, err) != 0) return -1;
     char *buf = NULL;
@@ -409,7 +410,7 @@ int report_write(const char *results_dir, const char *out_path, const char *comm
     CHECK_PTR(out);
     page_header(out, results_dir, command);
     summary_section(out, &rs);
-    int rc = tables_section(out, &rs, results_dir, err);
+    int rc = tables_section(out, &rs, results_dir, paper, err);
     if (rc == 0) {
         spread_section(out, &rs);
         fputs("<h2 id=\"jobs\">Jobs</h2>\n", out);

@@ -22,7 +22,9 @@ typedef struct ReportSummary {
 } ReportSummary;
 
 /* Reads results_dir (see report/runs.h for the errors) and writes out_path.
- * command: the command line that made the report, shown on the page. */
-int report_write(const char *results_dir, const char *out_path, const char *command, ReportSummary *summary, Err *err);
+ * command: the command line that made the report, shown on the page; paper: the tables carry the
+ * published numbers under our rows (as dfer table --paper). */
+int report_write(const char *results_dir, const char *out_path, const char *command, int paper, ReportSummary *summary,
+                 Err *err);
 
 #endif
