@@ -27,9 +27,12 @@ for _ in $(seq 1200); do
   done_jobs=$({ find "$tmp/cut" -name result.json 2>/dev/null || true; } | wc -l)
   partial=0
   for d in "$tmp"/cut/*/; do
-    # evaluated (and checkpointed) 1 or 2 of its 4 epochs: at least 2 epochs still to run
+    # evaluated and checkpointed 1 or 2 of its 4 epochs: at least 2 epochs still to run (the
+    # evaluation is logged just before the checkpoint is renamed into place: wait for both)
     evals=$({ grep -c '"type":"eval"' "$d/metrics.jsonl" 2>/dev/null || true; })
-    if [ ! -f "$d/result.json" ] && [ "${evals:-0}" -ge 1 ] && [ "${evals:-0}" -le 2 ]; then partial=1; fi
+    if [ ! -f "$d/result.json" ] && [ -f "$d/checkpoint.safetensors" ] && [ "${evals:-0}" -ge 1 ] && [ "${evals:-0}" -le 2 ]; then
+      partial=1
+    fi
   done
   # every process of the session: Open MPI gives each rank its own process group
   if [ "$done_jobs" -ge 1 ] && [ "$partial" = 1 ]; then pkill -KILL -s "$pgid"; killed=1; break; fi
@@ -51,7 +54,7 @@ echo "killed the matrix with $(find "$tmp/cut" -name result.json | wc -l) of 4 j
 cat "$tmp/status-cut.txt"
 finished=$(find "$tmp/cut" -name result.json | wc -l)
 [ "$(grep -cE '^[^ ]+ +done +UAR ' "$tmp/status-cut.txt")" = "$finished" ] || { echo "--status: not every finished job is done"; exit 1; }
-grep -qE "^[^ ]+ +started +epoch [12]/4 .*epoch [12].s test UAR .*; checkpointed; last written .*; stale lock of host $(hostname), pid [0-9]+$" \
+grep -qE "^[^ ]+ +started +epoch [1-3]/4 .*epoch [12].s test UAR .*; checkpointed; last written .*; stale lock of host $(hostname), pid [0-9]+$" \
   "$tmp/status-cut.txt" || { echo "--status: the cut job is not started at its epoch with a checkpoint and its killed run's lock"; exit 1; }
 grep -qE "^$finished done, 0 failed, [12] started, [0-9] pending; left: about " "$tmp/status-cut.txt" \
   || { echo "--status: summary of the killed run"; exit 1; }
