@@ -295,8 +295,9 @@ static void job_progress_from_metrics(const char *dir, int epochs, JobProgress *
     p->has_checkpoint = fs_exists(path);
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     p->epochs = epochs;
-    p->age_s = stat(path, &st) == 0 || stat(dir, &st) == 0 ? difftime(time(NULL), st.st_mtime) : -1;
-    if (!fs_exists(path) || fs_read_all(path, &text, &len, &err) != 0) return;
+    int have_metrics = stat(path, &st) == 0;
+    p->age_s = have_metrics || stat(dir, &st) == 0 ? difftime(time(NULL), st.st_mtime) : -1;
+    if (!have_metrics || fs_read_all(path, &text, &len, &err) != 0) return;
     for (char *line = text, *next; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = '\0';
@@ -337,9 +338,9 @@ static int job_rerun_after_failure(const char *dir) {
 static void job_progress(const Matrix *m, const Job *j, const char *dir, JobProgress *p) {
     memset(p, 0, sizeof *p);
     p->locked = job_lock_read(dir, m->stale_lock_minutes * 60, &p->holder, &p->lock_live);
+    /* the job's configuration only where it says something: a started job's epochs, why a pending one cannot run */
     Config cfg;
     Err err;
-    JobState state = job_resolve(m, j, &cfg, &err);
     cJSON *r = job_result(dir);
     const char *status = json_get_string(r, "status", NULL);
     if (status && !strcmp(status, "done")) {
@@ -352,9 +353,10 @@ static void job_progress(const Matrix *m, const Job *j, const char *dir, JobProg
         snprintf(p->detail, sizeof p->detail, "%s", e ? e : "(no error recorded)");
     } else if (fs_is_dir(dir)) {
         p->kind = JOB_STARTED;
-        job_progress_from_metrics(dir, state == JOB_INVALID ? 0 : cfg.epochs, p);
+        job_progress_from_metrics(dir, job_resolve(m, j, &cfg, &err) == JOB_INVALID ? 0 : cfg.epochs, p);
     } else {
         p->kind = JOB_PENDING;
+        JobState state = job_resolve(m, j, &cfg, &err);
         if (state != JOB_RUNNABLE) snprintf(p->detail, sizeof p->detail, "%s: %s", state == JOB_WAITS ? "waits" : "ERROR", err.msg);
     }
     cJSON_Delete(r);
