@@ -40,7 +40,12 @@ for method in finecliper dfer_clip; do
   [ $rc = 3 ] || { echo "$method: a run stopped by SIGUSR1 exited $rc, not 3"; cat "$tmp/signal.log"; exit 1; }
   grep -q "stopped by signal 10 after epoch 1 step 4" "$tmp/signal.log" || { echo "no stop message"; cat "$tmp/signal.log"; exit 1; }
   [ ! -f "$out/model.safetensors" ] || { echo "an interrupted run must not write its final model"; exit 1; }
-  "$dfer" train "${common[@]}" --out "$out" --resume >/dev/null
+  # as if the run had been killed while appending a line: the resumed run cuts it, its lines start whole
+  printf '{"type":"step","epo' >>"$out/metrics.jsonl"
+  "$dfer" train "${common[@]}" --out "$out" --resume >/dev/null 2>"$tmp/resume.log"
+  grep -q "metrics.jsonl: cut the last 19 bytes" "$tmp/resume.log" || { echo "$method: torn line not cut"; cat "$tmp/resume.log"; exit 1; }
+  /usr/bin/python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$out/metrics.jsonl" \
+    || { echo "$method: metrics.jsonl has a malformed line after the resume"; exit 1; }
   cmp -s "$tmp/$method-full/model.safetensors" "$out/model.safetensors" \
     || { echo "$method: stopped by SIGUSR1 and resumed: parameters DIFFER"; exit 1; }
   echo "$method: stopped by SIGUSR1 after 4 steps (exit 3) and resumed: parameters bitwise identical"

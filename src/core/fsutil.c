@@ -90,6 +90,58 @@ int fs_write_atomic(const char *path, const void *data, size_t len, Err *err) {
     return atomic_commit(&f, err);
 }
 
+int fs_append_line(const char *path, const char *line, Err *err) {
+    size_t n = strlen(line);
+    char *buf = xmalloc(n + 1);
+    memcpy(buf, line, n);
+    buf[n] = '\n';
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644), rc = 0;
+    if (fd < 0) rc = err_set(err, "%s: cannot open to append: %s", path, strerror(errno));
+    else {
+        ssize_t w;
+        do w = write(fd, buf, n + 1);
+        while (w < 0 && errno == EINTR);
+        if (w != (ssize_t)(n + 1))
+            rc = err_set(err, "%s: cannot append a line: %s", path, w < 0 ? strerror(errno) : "short write (disk full?)");
+        if (close(fd) != 0 && rc == 0) rc = err_set(err, "%s: cannot close: %s", path, strerror(errno));
+    }
+    free(buf);
+    return rc;
+}
+
+int fs_trim_torn_tail(const char *path, size_t *removed, Err *err) {
+    *removed = 0;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 0 : err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) rc = err_set(err, "%s: cannot stat: %s", path, strerror(errno));
+    off_t end = rc == 0 ? st.st_size : 0, keep = end; /* keep: the length up to and with the last newline */
+    char chunk[4096];
+    while (rc == 0 && keep > 0) {
+        off_t from = keep > (off_t)sizeof chunk ? keep - (off_t)sizeof chunk : 0;
+        ssize_t got = pread(fd, chunk, (size_t)(keep - from), from);
+        if (got != keep - from) {
+            rc = err_set(err, "%s: cannot read: %s", path, got < 0 ? strerror(errno) : "short read");
+            break;
+        }
+        const char *nl = NULL;
+        for (ssize_t i = got - 1; i >= 0 && !nl; i--)
+            if (chunk[i] == '\n') nl = chunk + i;
+        if (nl) {
+            keep = from + (nl - chunk) + 1;
+            break;
+        }
+        keep = from;
+    }
+    if (rc == 0 && keep < end) {
+        if (ftruncate(fd, keep) != 0) rc = err_set(err, "%s: cannot cut the torn last line: %s", path, strerror(errno));
+        else *removed = (size_t)(end - keep);
+    }
+    close(fd);
+    return rc;
+}
+
 int fs_mkdirs(const char *path, Err *err) {
     char buf[4096];
     if (strlen(path) >= sizeof buf) return err_set(err, "%s: path too long", path);

@@ -26,6 +26,14 @@ int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err);
 int atomic_commit(AtomicFile *f, Err *err);
 void atomic_abort(AtomicFile *f);
 
+/* Line logs (metrics.jsonl): one line and its newline appended with a single write(2) on O_APPEND,
+ * so a line is never split by another writer; a short write (disk full) is an error. */
+int fs_append_line(const char *path, const char *line, Err *err);
+
+/* Cuts a last line that has no newline (a writer killed mid-line) so the next append starts a line
+ * of its own; *removed: the bytes cut (0 when the file ends in a newline, is empty or absent). */
+int fs_trim_torn_tail(const char *path, size_t *removed, Err *err);
+
 /* mkdir -p; returns -1 with a message on failure. */
 int fs_mkdirs(const char *path, Err *err);
 int fs_exists(const char *path);

@@ -1,5 +1,6 @@
-/* JSON files the runs write (result.json, jobs.json, prep_summary.json):
- * printed with cJSON, ending in a newline, written atomically. */
+/* JSON files the runs write and read back (result.json, jobs.json, running.lock, prep_summary.json,
+ * metrics.jsonl): written with cJSON, ending in a newline, atomically; read with errors that name the
+ * file and the line. */
 #ifndef DFER_IO_JSON_FILE_H
 #define DFER_IO_JSON_FILE_H
 
@@ -8,6 +9,19 @@
 #include "core/check.h"
 
 int json_write_atomic(const char *path, const cJSON *o, Err *err);
+
+/* PATH parsed whole into *out (the caller frees it with cJSON_Delete); a syntax error, or text after
+ * the value, names the file and the line it is on. */
+int json_read_file(const char *path, cJSON **out, Err *err);
+
+/* JSON Lines (metrics.jsonl): calls fn for each non-blank line, parsed to an object that fn borrows;
+ * line_no counts from 1. A line that is not one JSON object is an error naming the file and the
+ * line, except, with JSON_LINES_TOLERATE_TORN_TAIL, a last line without its newline (a writer
+ * appending right now, or one killed mid-line), which is skipped. A non-zero return from fn stops
+ * the walk and is returned. */
+typedef int (*JsonLineFn)(const cJSON *o, int line_no, void *ctx, Err *err);
+enum { JSON_LINES_STRICT = 0, JSON_LINES_TOLERATE_TORN_TAIL = 1 };
+int json_lines_each(const char *path, int flags, JsonLineFn fn, void *ctx, Err *err);
 
 /* A member's value, or fallback where the member is absent or of another type (result.json,
  * metrics.jsonl and bench records read by the tables, the report, --status and bench). */

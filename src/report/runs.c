@@ -10,31 +10,6 @@
 #include "core/fsutil.h"
 #include "io/json_file.h"
 
-/* 1-based line of a position in text, for messages that point into a file. */
-static int line_of(const char *text, size_t len, const char *pos) {
-    int line = 1;
-    if (!pos || pos < text || pos > text + len) return 0;
-    for (const char *p = text; p < pos; p++) line += *p == '\n';
-    return line;
-}
-
-/* Reads and parses a JSON file; a syntax error names the file and the line. */
-static int read_json(const char *path, cJSON **out, Err *err) {
-    char *text;
-    size_t len;
-    if (fs_read_all(path, &text, &len, err) != 0) return -1;
-    const char *end = NULL;
-    *out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!*out) {
-        int line = line_of(text, len, end);
-        free(text);
-        if (line > 0) return err_set(err, "%s: malformed JSON (line %d)", path, line);
-        return err_set(err, "%s: malformed JSON", path);
-    }
-    free(text);
-    return 0;
-}
-
 /* ---- learning curves from metrics.jsonl ------------------------------------------------------- */
 
 typedef struct StepLine {
@@ -73,44 +48,38 @@ static void curves_grow(Curves *c, int epochs) {
 
 /* An absent metrics.jsonl is no error (a job that failed before its first
  * step); a line that is not JSON is, naming the file and the line. */
+typedef struct CurveLines {
+    StepLine *steps;
+    int n_steps, cap;
+    Curves *c;
+} CurveLines;
+
+static int curve_line(const cJSON *o, int line_no, void *ctx, Err *err) {
+    (void)line_no, (void)err;
+    CurveLines *cl = ctx;
+    const char *type = json_get_string(o, "type", "");
+    int epoch = (int)json_get_number(o, "epoch", 0);
+    if (epoch < 1 || epoch > 100000) return 0;
+    if (!strcmp(type, "step")) {
+        if (cl->n_steps == cl->cap) cl->steps = xrealloc(cl->steps, sizeof *cl->steps * (size_t)(cl->cap = cl->cap ? 2 * cl->cap : 256));
+        cl->steps[cl->n_steps] = (StepLine){epoch, (int)json_get_number(o, "step", 0), cl->n_steps, json_get_number(o, "loss", NAN)};
+        cl->n_steps++;
+    } else if (!strcmp(type, "eval")) { /* the last evaluation of an epoch wins */
+        curves_grow(cl->c, epoch);
+        cl->c->test_loss[epoch - 1] = json_get_number(o, "loss", NAN);
+        cl->c->uar[epoch - 1] = json_get_number(o, "uar", NAN);
+        cl->c->war[epoch - 1] = json_get_number(o, "war", NAN);
+    }
+    return 0;
+}
+
+/* A job still running may be appending its last line: that one is skipped, a malformed line before it is an error. */
 static int load_curves(const char *path, Curves *c, Err *err) {
     if (!fs_exists(path)) return 0;
-    char *text;
-    size_t len;
-    if (fs_read_all(path, &text, &len, err) != 0) return -1;
-    StepLine *steps = NULL;
-    int n_steps = 0, cap = 0, line_no = 0, rc = 0;
-    for (char *p = text; p < text + len && rc == 0;) {
-        char *nl = memchr(p, '\n', (size_t)(text + len - p));
-        size_t line_len = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
-        line_no++;
-        char *line = p;
-        p += line_len + 1;
-        if (strspn(line, " \t\r") >= line_len) continue;
-        cJSON *o = cJSON_ParseWithLength(line, line_len);
-        if (!o || !cJSON_IsObject(o)) {
-            cJSON_Delete(o);
-            rc = err_set(err, "%s:%d: malformed JSON line", path, line_no);
-            break;
-        }
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
-        int epoch = (int)json_get_number(o, "epoch", 0);
-        if (cJSON_IsString(type) && epoch >= 1 && epoch <= 100000) {
-            if (!strcmp(type->valuestring, "step")) {
-                if (n_steps == cap) steps = xrealloc(steps, sizeof *steps * (size_t)(cap = cap ? 2 * cap : 256));
-                steps[n_steps] =
-                    (StepLine){epoch, (int)json_get_number(o, "step", 0), n_steps, json_get_number(o, "loss", NAN)};
-                n_steps++;
-            } else if (!strcmp(type->valuestring, "eval")) { /* the last evaluation of an epoch wins */
-                curves_grow(c, epoch);
-                c->test_loss[epoch - 1] = json_get_number(o, "loss", NAN);
-                c->uar[epoch - 1] = json_get_number(o, "uar", NAN);
-                c->war[epoch - 1] = json_get_number(o, "war", NAN);
-            }
-        }
-        cJSON_Delete(o);
-    }
-    free(text);
+    CurveLines cl = {.c = c};
+    int rc = json_lines_each(path, JSON_LINES_TOLERATE_TORN_TAIL, curve_line, &cl, err);
+    StepLine *steps = cl.steps;
+    int n_steps = cl.n_steps;
     if (rc == 0 && n_steps) {
         qsort(steps, (size_t)n_steps, sizeof *steps, cmp_step);
         curves_grow(c, steps[n_steps - 1].epoch);
@@ -155,7 +124,7 @@ static int load_run(const char *dir, Run *r, Err *err) {
     snprintf(path, sizeof path, "%s/%s/result.json", dir, r->id);
     struct stat st;
     if (stat(path, &st) == 0) {
-        if (read_json(path, &r->result, err) != 0) return -1;
+        if (json_read_file(path, &r->result, err) != 0) return -1;
         if (!cJSON_IsObject(r->result)) return err_set(err, "%s: expected a JSON object", path);
         /* when the job finished: result.json's own record, else (older results) the file's time */
         const cJSON *fin = cJSON_GetObjectItemCaseSensitive(r->result, "finished_unix");
@@ -182,7 +151,7 @@ int runs_load(const char *dir, RunSet *rs, Err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/jobs.json", dir);
     if (fs_exists(path)) {
-        if (read_json(path, &rs->jobs, err) != 0) goto fail;
+        if (json_read_file(path, &rs->jobs, err) != 0) goto fail;
         if (!cJSON_IsArray(rs->jobs)) {
             err_set(err, "%s: expected a JSON array of jobs", path);
             goto fail;

@@ -64,13 +64,10 @@ static int holder_write(const char *path, const JobLockHolder *h, Err *err) {
 
 /* 0 and *h filled, or -1 when the lock is absent or not a lock this code wrote. */
 static int holder_read(const char *path, JobLockHolder *h) {
-    char *text;
-    size_t len;
     Err err;
+    cJSON *o = NULL;
     memset(h, 0, sizeof *h);
-    if (fs_read_all(path, &text, &len, &err) != 0) return -1;
-    cJSON *o = cJSON_ParseWithLength(text, len);
-    free(text);
+    if (json_read_file(path, &o, &err) != 0) return -1;
     const char *host = json_get_string(o, "host", NULL);
     double pid = json_get_number(o, "pid", NAN);
     if (!host || !isfinite(pid)) {

@@ -11,6 +11,7 @@
 #include "data/sampler.h"
 #include "face/face_track.h"
 #include "face/render.h"
+#include "io/json_file.h"
 #include "model/finecliper.h"
 #include "text/descriptions.h"
 #include "text/verbalize.h"
@@ -59,15 +60,11 @@ int predict_run_classes(const char *run_dir, const char *dataset, const char **n
         for (int c = 0; c < *n; c++) names[c] = k_class_names[c];
         return 0;
     }
-    char *text;
-    size_t len;
-    if (fs_read_all(path, &text, &len, err) != 0) return -1;
-    cJSON *o = cJSON_Parse(text);
-    free(text);
-    const cJSON *cls = o ? cJSON_GetObjectItem(o, "classes") : NULL;
+    cJSON *o;
+    if (json_read_file(path, &o, err) != 0) return -1;
+    const cJSON *cls = cJSON_GetObjectItem(o, "classes");
     int count = cJSON_IsArray(cls) ? cJSON_GetArraySize(cls) : 0, rc = 0;
-    if (!o) rc = err_set(err, "%s: not valid JSON", path);
-    else if (count < 1 || count > DFER_MAX_CLASSES)
+    if (count < 1 || count > DFER_MAX_CLASSES)
         rc = err_set(err, "%s: \"classes\" must list 1 to %d class names", path, DFER_MAX_CLASSES);
     for (int c = 0; rc == 0 && c < count; c++) {
         const cJSON *e = cJSON_GetArrayItem(cls, c);

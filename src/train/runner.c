@@ -34,13 +34,11 @@ static cJSON *job_identity(const Job *j) {
 
 /* DIR/result.json parsed, or NULL when it is absent or unreadable (a job that has not finished). */
 static cJSON *job_result(const char *dir) {
-    char path[8300], *text;
-    size_t len;
+    char path[8300];
     Err err;
+    cJSON *o = NULL;
     snprintf(path, sizeof path, "%s/result.json", dir);
-    if (!fs_exists(path) || fs_read_all(path, &text, &len, &err) != 0) return NULL;
-    cJSON *o = cJSON_ParseWithLength(text, len);
-    free(text);
+    if (fs_exists(path)) json_read_file(path, &o, &err);
     return o;
 }
 
@@ -285,10 +283,27 @@ typedef struct JobProgress {
     JobLockHolder holder;
 } JobProgress;
 
-/* A started job's progress from DIR/metrics.jsonl: its last step line and its evaluations. */
+static int progress_line(const cJSON *o, int line_no, void *ctx, Err *err) {
+    (void)line_no, (void)err;
+    JobProgress *p = ctx;
+    const char *type = json_get_string(o, "type", "");
+    if (!strcmp(type, "step")) {
+        p->epoch = (int)json_get_number(o, "epoch", 0), p->step = (int)json_get_number(o, "step", 0);
+        p->steps = (int)json_get_number(o, "steps", 0); /* absent in older runs' metrics */
+        if (p->epochs <= 0) p->epochs = (int)json_get_number(o, "epochs", 0);
+        p->last_is_eval = 0;
+    } else if (!strcmp(type, "eval")) {
+        p->evaluated = (int)json_get_number(o, "epoch", 0);
+        p->eval_uar = json_get_number(o, "uar", NAN), p->eval_war = json_get_number(o, "war", NAN);
+        p->last_is_eval = 1;
+    }
+    return 0;
+}
+
+/* A started job's progress from DIR/metrics.jsonl: its last step line and its evaluations. The job may
+ * be appending a line right now: a torn last line is skipped; what was read before a malformed line stands. */
 static void job_progress_from_metrics(const char *dir, int epochs, JobProgress *p) {
-    char path[8300], *text = NULL;
-    size_t len;
+    char path[8300];
     Err err;
     struct stat st;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
@@ -297,25 +312,7 @@ static void job_progress_from_metrics(const char *dir, int epochs, JobProgress *
     p->epochs = epochs;
     int have_metrics = stat(path, &st) == 0;
     p->age_s = have_metrics || stat(dir, &st) == 0 ? difftime(time(NULL), st.st_mtime) : -1;
-    if (!have_metrics || fs_read_all(path, &text, &len, &err) != 0) return;
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next) *next++ = '\0';
-        cJSON *o = cJSON_Parse(line);
-        const char *type = json_get_string(o, "type", NULL);
-        if (type && !strcmp(type, "step")) {
-            p->epoch = (int)json_get_number(o, "epoch", 0), p->step = (int)json_get_number(o, "step", 0);
-            p->steps = (int)json_get_number(o, "steps", 0); /* absent in older runs' metrics */
-            if (p->epochs <= 0) p->epochs = (int)json_get_number(o, "epochs", 0);
-            p->last_is_eval = 0;
-        } else if (type && !strcmp(type, "eval")) {
-            p->evaluated = (int)json_get_number(o, "epoch", 0);
-            p->eval_uar = json_get_number(o, "uar", NAN), p->eval_war = json_get_number(o, "war", NAN);
-            p->last_is_eval = 1;
-        }
-        cJSON_Delete(o);
-    }
-    free(text);
+    if (have_metrics) json_lines_each(path, JSON_LINES_TOLERATE_TORN_TAIL, progress_line, p, &err);
     if (p->epochs > 0) {
         double epochs_done = p->last_is_eval || p->step == 0 ? p->evaluated
                              : p->steps > 0            ? p->epoch - 1 + (double)p->step / p->steps

@@ -90,12 +90,8 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
 }
 
 static int load_result(ResultSet *rs, const char *path, Err *err) {
-    char *text;
-    size_t len;
-    if (fs_read_all(path, &text, &len, err) != 0) return -1;
-    cJSON *o = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!o) return err_set(err, "%s: not valid JSON", path);
+    cJSON *o;
+    if (json_read_file(path, &o, err) != 0) return -1;
     int rc = results_add(rs, o, path, err);
     cJSON_Delete(o);
     return rc;
@@ -106,12 +102,9 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/jobs.json", dir);
     if (fs_exists(path)) {
-        char *text;
-        size_t len;
-        if (fs_read_all(path, &text, &len, err) != 0) goto fail;
-        cJSON *arr = cJSON_ParseWithLength(text, len);
-        free(text);
-        if (!arr || !cJSON_IsArray(arr)) {
+        cJSON *arr;
+        if (json_read_file(path, &arr, err) != 0) goto fail;
+        if (!cJSON_IsArray(arr)) {
             cJSON_Delete(arr);
             err_set(err, "%s: expected a JSON array of jobs", path);
             goto fail;

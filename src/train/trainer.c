@@ -129,13 +129,14 @@ static int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Positi
     const char *meta = safetensors_metadata(&m, "position");
     cJSON *o = meta ? cJSON_Parse(meta) : NULL;
     if (rc == 0 && !o) rc = err_set(err, "%s: no training position in the metadata", path);
+    static const char *const position_keys[] = {"epoch", "step", "optimizer_steps", "best_war", "best_uar", "best_epoch"};
+    double v[6];
+    for (int k = 0; k < 6 && rc == 0; k++)
+        if (!isfinite(v[k] = json_get_number(o, position_keys[k], NAN)))
+            rc = err_set(err, "%s: the training position in the metadata has no number \"%s\"", path, position_keys[k]);
     if (rc == 0) {
-        pos->epoch = (int)cJSON_GetObjectItem(o, "epoch")->valuedouble;
-        pos->step = (int)cJSON_GetObjectItem(o, "step")->valuedouble;
-        pos->opt_steps = (int)cJSON_GetObjectItem(o, "optimizer_steps")->valuedouble;
-        pos->best_war = cJSON_GetObjectItem(o, "best_war")->valuedouble;
-        pos->best_uar = cJSON_GetObjectItem(o, "best_uar")->valuedouble;
-        pos->best_epoch = (int)cJSON_GetObjectItem(o, "best_epoch")->valuedouble;
+        pos->epoch = (int)v[0], pos->step = (int)v[1], pos->opt_steps = (int)v[2];
+        pos->best_war = v[3], pos->best_uar = v[4], pos->best_epoch = (int)v[5];
         opt->step = pos->opt_steps;
     }
     for (int k = 0; k < 2 && rc == 0; k++) {
@@ -160,16 +161,13 @@ static int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Positi
 
 /* ---- logging --------------------------------------------------------------------------- */
 
+/* A lost log line does not stop a run of days; the first failure is said. */
 static void append_line(const char *dir, const char *file, const char *line) {
+    static int warned;
     char path[4096];
+    Err err;
     path_in(path, sizeof path, dir, file);
-    FILE *f = fopen(path, "a");
-    if (!f) {
-        log_warn("cannot append to %s", path);
-        return;
-    }
-    fprintf(f, "%s\n", line);
-    fclose(f);
+    if (fs_append_line(path, line, &err) != 0 && !warned++) log_warn("%s (training goes on; later log lines may be lost too)", err.msg);
 }
 
 /* ---- evaluation -------------------------------------------------------------------------- */
@@ -428,6 +426,13 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     if (opt->resume && fs_exists(path)) {
         if (load_checkpoint(opt->out_dir, &jm, &optim, &pos, err) != 0) goto done;
         if (lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, pos.epoch + 1, pos.step);
+    }
+    if (lead && opt->resume) { /* a run killed while appending left half a line: new lines start on their own */
+        size_t cut = 0;
+        Err trim_err;
+        path_in(path, sizeof path, opt->out_dir, "metrics.jsonl");
+        if (fs_trim_torn_tail(path, &cut, &trim_err) != 0) log_warn("%s", trim_err.msg); /* rank 0 alone: no early exit */
+        else if (cut) log_warn("%s: cut the last %zu bytes, a line the stopped run did not finish", path, cut);
     }
     if (lead) {
         char order[512];

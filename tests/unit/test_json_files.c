@@ -1,0 +1,139 @@
+/* The JSON files runs write and read back: json_read_file names the file and the line of a syntax
+ * error; json_lines_each walks metrics.jsonl, strict in the middle, optionally tolerant of a torn
+ * last line; fs_append_line writes whole lines; fs_trim_torn_tail cuts what a killed writer left. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "io/json_file.h"
+#include "testlib.h"
+
+static const char *tmp_file(const char *name, const char *content) {
+    static char path[8][600];
+    static int i;
+    i = (i + 1) % 8;
+    snprintf(path[i], sizeof path[i], "%s/%s", test_tmpdir(), name);
+    if (content) {
+        Err err;
+        EXPECT(fs_write_atomic(path[i], content, strlen(content), &err) == 0, "%s", err.msg);
+    }
+    return path[i];
+}
+
+static void expect_read_error(const char *name, const char *content, const char *want) {
+    const char *path = tmp_file(name, content);
+    cJSON *o = (cJSON *)1;
+    Err err = {{0}};
+    EXPECT(json_read_file(path, &o, &err) != 0, "%s: accepted", name);
+    EXPECT(o == NULL, "%s: *out not cleared on error", name);
+    EXPECT(strstr(err.msg, path) && strstr(err.msg, want), "%s: message \"%s\" lacks the path or \"%s\"", name, err.msg, want);
+}
+
+static void test_read_file(void) {
+    Err err;
+    cJSON *o = NULL;
+    EXPECT(json_read_file(tmp_file("good.json", "{\n  \"uar\": 41.5,\n  \"status\": \"done\"\n}\n"), &o, &err) == 0, "%s", err.msg);
+    EXPECT(json_get_number(o, "uar", 0) == 41.5 && !strcmp(json_get_string(o, "status", ""), "done"), "members read back");
+    cJSON_Delete(o);
+    expect_read_error("line3.json", "{\n  \"uar\": 41.5,\n  \"war\": ,\n}\n", "line 3");
+    expect_read_error("trailing.json", "{\"a\": 1}\n{\"b\": 2}\n", "text after the JSON value (line 2)");
+    expect_read_error("empty.json", "", "empty file");
+    expect_read_error("blank.json", " \n\n", "malformed JSON");
+    expect_read_error("absent.json", NULL, "cannot open");
+}
+
+typedef struct Seen {
+    int n, lines[8];
+    double values[8];
+    int stop_at;
+} Seen;
+
+static int seen_line(const cJSON *o, int line_no, void *ctx, Err *err) {
+    Seen *s = ctx;
+    if (s->n < 8) s->lines[s->n] = line_no, s->values[s->n] = json_get_number(o, "v", -1);
+    s->n++;
+    if (s->stop_at && line_no == s->stop_at) return err_set(err, "stopped at line %d", line_no);
+    return 0;
+}
+
+static void test_lines(void) {
+    Err err = {{0}};
+    Seen s = {0};
+    const char *path = tmp_file("m.jsonl", "{\"v\":1}\n\n  \n{\"v\":2}\r\n{\"v\":3}");
+    EXPECT(json_lines_each(path, JSON_LINES_STRICT, seen_line, &s, &err) == 0, "%s", err.msg);
+    EXPECT(s.n == 3 && s.lines[0] == 1 && s.lines[1] == 4 && s.lines[2] == 5, "blank lines skipped, numbers kept (%d lines)", s.n);
+    EXPECT(s.values[0] == 1 && s.values[1] == 2 && s.values[2] == 3, "values in order");
+
+    /* a torn last line: an error when strict, skipped when tolerant */
+    path = tmp_file("torn.jsonl", "{\"v\":1}\n{\"v\":2}\n{\"v\":3,\"lo");
+    memset(&s, 0, sizeof s);
+    EXPECT(json_lines_each(path, JSON_LINES_STRICT, seen_line, &s, &err) != 0, "strict: torn tail accepted");
+    EXPECT(strstr(err.msg, "torn.jsonl:3:") && strstr(err.msg, "cut off"), "message: %s", err.msg);
+    memset(&s, 0, sizeof s);
+    EXPECT(json_lines_each(path, JSON_LINES_TOLERATE_TORN_TAIL, seen_line, &s, &err) == 0, "%s", err.msg);
+    EXPECT(s.n == 2, "tolerant: the two whole lines (%d)", s.n);
+
+    /* a malformed line with lines after it is an error either way, named */
+    path = tmp_file("mid.jsonl", "{\"v\":1}\n{\"v\":2,\"lo{\"v\":3}\n{\"v\":4}\n");
+    memset(&s, 0, sizeof s);
+    EXPECT(json_lines_each(path, JSON_LINES_TOLERATE_TORN_TAIL, seen_line, &s, &err) != 0, "glued line accepted");
+    EXPECT(strstr(err.msg, "mid.jsonl:2: not one JSON object"), "message: %s", err.msg);
+    EXPECT(s.n == 1, "lines before it were delivered (%d)", s.n);
+    path = tmp_file("two.jsonl", "{\"v\":1} {\"v\":2}\n");
+    EXPECT(json_lines_each(path, JSON_LINES_STRICT, seen_line, &s, &err) != 0, "two objects on a line accepted");
+    path = tmp_file("array.jsonl", "[1,2]\n");
+    EXPECT(json_lines_each(path, JSON_LINES_STRICT, seen_line, &s, &err) != 0, "a non-object line accepted");
+
+    /* fn's non-zero return stops the walk and is returned with its message */
+    path = tmp_file("stop.jsonl", "{\"v\":1}\n{\"v\":2}\n{\"v\":3}\n");
+    memset(&s, 0, sizeof s);
+    s.stop_at = 2;
+    EXPECT(json_lines_each(path, JSON_LINES_STRICT, seen_line, &s, &err) == -1 && s.n == 2, "stop at line 2 (%d lines)", s.n);
+    EXPECT(!strcmp(err.msg, "stopped at line 2"), "fn's message kept: %s", err.msg);
+}
+
+static void test_append_and_trim(void) {
+    Err err;
+    char *text;
+    size_t len, cut = 99;
+    const char *path = tmp_file("log.jsonl", NULL);
+    EXPECT(fs_trim_torn_tail(path, &cut, &err) == 0 && cut == 0, "an absent file is left alone");
+    EXPECT(fs_append_line(path, "{\"v\":1}", &err) == 0, "%s", err.msg);
+    EXPECT(fs_append_line(path, "{\"v\":2}", &err) == 0, "%s", err.msg);
+    EXPECT(fs_trim_torn_tail(path, &cut, &err) == 0 && cut == 0, "a file ending in a newline is left alone (cut %zu)", cut);
+    /* a writer killed mid-line */
+    FILE *f = fopen(path, "a");
+    EXPECT(f && fputs("{\"v\":3,\"lo", f) >= 0 && fclose(f) == 0, "append the torn line");
+    EXPECT(fs_trim_torn_tail(path, &cut, &err) == 0 && cut == 10, "the torn line cut (%zu bytes)", cut);
+    EXPECT(fs_append_line(path, "{\"v\":3}", &err) == 0, "%s", err.msg);
+    EXPECT(fs_read_all(path, &text, &len, &err) == 0, "%s", err.msg);
+    EXPECT(!strcmp(text, "{\"v\":1}\n{\"v\":2}\n{\"v\":3}\n"), "after the cut the file holds whole lines: [%s]", text);
+    free(text);
+
+    /* one long torn line with no newline at all, longer than the backwards read's chunk */
+    path = tmp_file("long.jsonl", NULL);
+    char *big = malloc(10001);
+    memset(big, 'x', 10000);
+    big[10000] = '\0';
+    f = fopen(path, "w");
+    EXPECT(f && fputs(big, f) >= 0 && fclose(f) == 0, "write the long line");
+    EXPECT(fs_trim_torn_tail(path, &cut, &err) == 0 && cut == 10000, "a file of one torn line emptied (%zu)", cut);
+    /* a newline 6000 bytes back, beyond one chunk */
+    f = fopen(path, "w");
+    EXPECT(f && fputs("{}\n", f) >= 0 && fputs(big + 4000, f) >= 0 && fclose(f) == 0, "write");
+    EXPECT(fs_trim_torn_tail(path, &cut, &err) == 0 && cut == 6000, "cut back to the newline two chunks away (%zu)", cut);
+    EXPECT(fs_read_all(path, &text, &len, &err) == 0 && len == 3, "3 bytes left (%zu)", len);
+    free(text);
+    free(big);
+
+    EXPECT(fs_append_line("/nonexistent-dir/x.jsonl", "{}", &err) != 0 && strstr(err.msg, "/nonexistent-dir/x.jsonl"),
+           "an unwritable log is an error naming it: %s", err.msg);
+}
+
+int main(void) {
+    TEST_RUN(test_read_file);
+    TEST_RUN(test_lines);
+    TEST_RUN(test_append_and_trim);
+    return test_summary();
+}
