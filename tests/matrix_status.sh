@@ -51,6 +51,13 @@ grep -q "^2 done, 2 failed, 0 started, 0 pending; nothing left to run$" "$tmp/s1
   || { cat "$tmp/table.txt"; fail "dfer table --paper on the tiny CLIP's results"; }
 "$dfer" table "$tmp/res" --format csv 2>/dev/null | head -n 2 | tr '\n' '|' | grep -q '^# Table 1: .*|method,DFEW UAR,DFEW WAR,MAFW UAR,MAFW WAR|$' \
   || fail "dfer table --format csv: stdout does not start with the first table"
+# the run wrote its tables in the three formats, as dfer table prints them; --out writes the same files
+"$dfer" table "$tmp/res" --out "$tmp/tables-out" >/dev/null 2>&1 || fail "dfer table --out"
+for f in md:md latex:tex csv:csv; do
+  "$dfer" table "$tmp/res" --format "${f%%:*}" 2>/dev/null >"$tmp/want.${f#*:}"
+  cmp -s "$tmp/want.${f#*:}" "$tmp/res/tables.${f#*:}" || fail "the run's tables.${f#*:} differs from dfer table --format ${f%%:*}"
+  cmp -s "$tmp/want.${f#*:}" "$tmp/tables-out/tables.${f#*:}" || fail "dfer table --out: tables.${f#*:} differs from --format ${f%%:*}"
+done
 
 # a failed job being run again (the matrix restarted: its metrics.jsonl grows after its result.json) is started
 sleep 0.01

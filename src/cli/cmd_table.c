@@ -22,18 +22,6 @@ static void usage(void) {
            "               DFER-CLIP Table 5 on ViT-B/32; the architecture comes from each result.json)\n");
 }
 
-static int write_format(const ResultSet *rs, TableFormat f, int paper, const char *path, Err *err) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    if (!mem) return err_set(err, "out of memory");
-    tables_write(rs, f, paper, mem);
-    fclose(mem);
-    int rc = fs_write_atomic(path, buf, len, err);
-    free(buf);
-    return rc;
-}
-
 int cmd_table(int argc, char **argv) {
     static const struct option opts[] = {{"format", required_argument, 0, 'f'}, {"out", required_argument, 0, 'o'},
                                          {"paper", no_argument, 0, 'p'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -64,16 +52,7 @@ int cmd_table(int argc, char **argv) {
             expected);
     tables_write(rs, f, paper, stdout);
     int rc = 0;
-    if (out) {
-        char path[4096];
-        static const char *names[3] = {"tables.md", "tables.tex", "tables.csv"};
-        if (fs_mkdirs(out, &err) != 0) rc = 1;
-        for (int i = 0; i < 3 && rc == 0; i++) {
-            snprintf(path, sizeof path, "%s/%s", out, names[i]);
-            if (write_format(rs, (TableFormat)i, paper, path, &err) != 0) rc = 1;
-        }
-        if (rc) cli_fail(&err);
-    }
+    if (out && tables_write_files(rs, out, paper, &err) != 0) rc = cli_fail(&err);
     results_free(rs);
     return rc;
 }

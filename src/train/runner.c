@@ -239,20 +239,12 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     if (d->rank == 0) {
         ResultSet *rs;
         if (results_load(results, &rs, err) == 0) {
-            char path[4200];
-            static const char *names[3] = {"tables.md", "tables.tex", "tables.csv"};
-            for (int f = 0; f < 3; f++) {
-                char *buf = NULL;
-                size_t len = 0;
-                FILE *mem = open_memstream(&buf, &len);
-                tables_write(rs, (TableFormat)f, 0, mem);
-                fclose(mem);
-                snprintf(path, sizeof path, "%s/%s", results, names[f]);
-                Err werr;
-                if (fs_write_atomic(path, buf, len, &werr) != 0) log_error("%s", werr.msg);
-                if (f == 0) printf("%s", buf);
-                free(buf);
-            }
+            size_t len;
+            char *markdown = tables_format(rs, TABLE_MARKDOWN, 0, &len);
+            printf("%s", markdown);
+            free(markdown);
+            Err werr;
+            if (tables_write_files(rs, results, 0, &werr) != 0) log_error("%s", werr.msg);
             results_free(rs);
         }
     }

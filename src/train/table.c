@@ -2,8 +2,10 @@
 
 #include <cJSON.h>
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -550,4 +552,28 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         table_print(t, format, out);
     }
     free(t);
+}
+
+char *tables_format(const ResultSet *rs, TableFormat format, int paper, size_t *len) {
+    char *buf = NULL;
+    FILE *mem = open_memstream(&buf, len);
+    CHECK(mem != NULL, "open_memstream: %s", strerror(errno));
+    tables_write(rs, format, paper, mem);
+    CHECK(fclose(mem) == 0, "tables in memory: %s", strerror(errno));
+    return buf;
+}
+
+int tables_write_files(const ResultSet *rs, const char *dir, int paper, Err *err) {
+    static const char *const names[3] = {"tables.md", "tables.tex", "tables.csv"};
+    if (fs_mkdirs(dir, err) != 0) return -1;
+    for (int f = 0; f < 3; f++) {
+        char path[4200];
+        size_t len;
+        snprintf(path, sizeof path, "%s/%s", dir, names[f]);
+        char *text = tables_format(rs, (TableFormat)f, paper, &len);
+        int rc = fs_write_atomic(path, text, len, err);
+        free(text);
+        if (rc != 0) return -1;
+    }
+    return 0;
 }

@@ -36,5 +36,9 @@ int results_count(const ResultSet *rs, int *finished, int *failed, int *expected
  * and 8 is followed by the published numbers for the same method, variant, dataset and backbone
  * architecture where a paper has them (train/paper_results.h). */
 void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out);
+/* The same into a string (the caller frees it); *len its length. */
+char *tables_format(const ResultSet *rs, TableFormat format, int paper, size_t *len);
+/* DIR/tables.md, tables.tex and tables.csv, each written atomically (DIR is created). */
+int tables_write_files(const ResultSet *rs, const char *dir, int paper, Err *err);
 
 #endif
