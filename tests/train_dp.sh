@@ -91,6 +91,10 @@ for np_ in ("2", "4", "1mb2", "1rc", "1cpu"):
 bound = float(sys.argv[4]) if scale is None else max(float(sys.argv[4]), 2 * scale)
 print(f"{sys.argv[2]} ({sys.argv[3]}): 1x8 vs 2x4 vs 4x2 (supervised also 1x4x2 micro-batches and block recompute): {len(ref)} tensors, max relative difference {worst:.2e} (bound {bound:.2e}; {', '.join(per_run)}); "
       f"up-projections moved from 0: {init_moved}")
+# what the contrastive run paired its clips with (the DFEW layout has no captions: the descriptions), for Table 3
+captions = json.load(open(f"{t}/np1/result.json")).get("captions")
+if captions != ("descriptions" if sys.argv[2] == "contrastive" else None):
+    sys.exit(f"result.json records captions {captions!r} for a {sys.argv[2]} run")
 norm_bound = max(2e-5, bound)
 print(f"  gradient norm of each of {len(ref_norms)} steps against one rank's: worst {norm_worst:.1e} (bound {norm_bound:.0e}; {', '.join(norm_runs)})")
 sys.exit(0 if worst < bound and norm_worst < norm_bound and init_moved else 1)

@@ -18,8 +18,10 @@ static void usage(void) {
            "  --format F   md (default), latex or csv, printed on stdout\n"
            "  --out DIR    also write tables.md, tables.tex and tables.csv into DIR (atomically)\n"
            "  --paper      under each row, the published numbers for the same method, variant, dataset and\n"
-           "               backbone architecture where a paper has them (FineCLIPER Tables 1-2 on ViT-B/16,\n"
-           "               DFER-CLIP Table 5 on ViT-B/32; the architecture comes from each result.json)\n");
+           "               backbone architecture where a paper has them (FineCLIPER Tables 1-3 on ViT-B/16,\n"
+           "               DFER-CLIP Table 5 on ViT-B/32; the architecture comes from each result.json);\n"
+           "               zero-shot rows by training dataset and captions: MAFW's video captions\n"
+           "               (data.captions = dataset) or the descriptions (the paper's fine-grained captions)\n");
 }
 
 int cmd_table(int argc, char **argv) {

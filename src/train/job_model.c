@@ -279,6 +279,15 @@ fail:
     return -1;
 }
 
+const char *job_captions_name(int captions_used) {
+    switch (captions_used) {
+    case JOB_CAPTIONS_DATASET: return "dataset";
+    case JOB_CAPTIONS_DESCRIPTIONS: return "descriptions";
+    case JOB_CAPTIONS_DATASET | JOB_CAPTIONS_DESCRIPTIONS: return "dataset+descriptions";
+    default: return NULL;
+    }
+}
+
 /* Whether a clip's contrastive caption is its description (not the dataset's caption). */
 static int caption_from_description(const JobModel *m, const char *dataset_caption) {
     if (!strcmp(m->captions, "descriptions")) return 1;
@@ -300,10 +309,14 @@ int job_model_check_dataset(JobModel *m, const Dataset *d, Err *err) {
             if (descriptions_load(m->desc_path, m->descs, err) != 0)
                 return err_prefix(err, "contrastive training takes descriptions where %s has no captions: ", d->source);
         }
-        for (int i = 0; i < d->count; i++)
-            if (caption_from_description(m, d->clips[i].caption) && !descriptions_find(m->descs, d->clips[i].id))
+        m->captions_used = 0;
+        for (int i = 0; i < d->count; i++) {
+            int from_description = caption_from_description(m, d->clips[i].caption);
+            if (from_description && !descriptions_find(m->descs, d->clips[i].id))
                 return err_set(err, "clip %s of %s has neither a caption nor a description in %s", d->clips[i].id,
                                d->source, m->descs->source);
+            m->captions_used |= from_description ? JOB_CAPTIONS_DESCRIPTIONS : JOB_CAPTIONS_DATASET;
+        }
         return 0;
     }
     if (!m->high) return 0;

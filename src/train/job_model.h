@@ -36,6 +36,8 @@ typedef struct JobModel {
     /* contrastive training (the zero-shot setting) */
     int contrastive;
     char captions[16];     /* auto | dataset | descriptions */
+    int captions_used;     /* what the training split's clips are paired with: JOB_CAPTIONS_* bits (set by
+                            * job_model_check_dataset; the zero-shot table tells the kinds apart) */
     char desc_path[600];   /* where descriptions come from (loaded when first needed) */
     int32_t *cap_ids;      /* [batch cap, context] */
     int cap_cap;
@@ -55,6 +57,11 @@ typedef struct JobModel {
 
 /* Where and in what precision a configuration runs: train.device (auto = ops_default_backend())
  * and model.dtype (auto = BF16, the mixed-precision model, on CUDA; F32 on the CPU). */
+enum { JOB_CAPTIONS_DATASET = 1, JOB_CAPTIONS_DESCRIPTIONS = 2 };
+/* result.json's "captions": "dataset" (MAFW's own video captions), "descriptions" (the per-clip
+ * fine-grained descriptions), "dataset+descriptions" (auto on a set with some captions), NULL for none. */
+const char *job_captions_name(int captions_used);
+
 Backend job_backend(const Config *cfg);
 DType job_dtype(const Config *cfg);
 /* data.uint8_frames on a backend: on, off, or auto = on for CUDA, off for the CPU. */

@@ -34,3 +34,30 @@ const PaperResult *paper_result(const char *method, const char *arch, const char
     }
     return NULL;
 }
+
+/* FineCLIPER, Table 3: pretraining dataset (kind of caption) x evaluation dataset; "-" in the paper is left out */
+static const PaperZeroShot k_zero_shot[] = {
+    {"FineCLIPER†", "ViT-B/16", "mafw", "dataset", "dfew", 47.52, 57.12},
+    {"FineCLIPER†", "ViT-B/16", "mafw", "dataset", "ferv39k", 34.59, 42.28},
+    {"FineCLIPER†", "ViT-B/16", "mafw", "dataset", "mafw", 34.02, 40.23},
+    {"FineCLIPER†", "ViT-B/16", "mafw", "descriptions", "dfew", 52.26, 62.03},
+    {"FineCLIPER†", "ViT-B/16", "mafw", "descriptions", "ferv39k", 39.72, 46.01},
+    {"FineCLIPER†", "ViT-B/16", "mafw", "descriptions", "mafw", 38.77, 46.12},
+    {"FineCLIPER†", "ViT-B/16", "dfew", "descriptions", "dfew", 57.48, 65.45},
+    {"FineCLIPER†", "ViT-B/16", "dfew", "descriptions", "ferv39k", 40.10, 46.91},
+    {"FineCLIPER†", "ViT-B/16", "ferv39k", "descriptions", "dfew", 55.13, 63.89},
+    {"FineCLIPER†", "ViT-B/16", "ferv39k", "descriptions", "ferv39k", 40.79, 48.63},
+};
+
+const PaperZeroShot *paper_zero_shot(const char *method, const char *arch, const char *trained_on, const char *captions,
+                                     const char *eval_dataset) {
+    if (strncmp(method, "finecliper (", 12) != 0) return NULL;
+    size_t arch_len = strcspn(arch, ",");
+    for (size_t i = 0; i < sizeof k_zero_shot / sizeof k_zero_shot[0]; i++) {
+        const PaperZeroShot *z = &k_zero_shot[i];
+        if (strlen(z->arch) == arch_len && !strncmp(z->arch, arch, arch_len) && !strcmp(z->trained_on, trained_on) &&
+            !strcmp(z->captions, captions) && !strcmp(z->eval_dataset, eval_dataset))
+            return z;
+    }
+    return NULL;
+}

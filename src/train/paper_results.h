@@ -3,8 +3,14 @@
  * ../shared/papers:
  *   FineCLIPER Table 1 (supervised UAR/WAR, CLIP ViT-B/16, all four variants) and Table 2 (DFEW
  *   per-class accuracy); DFER-CLIP Table 5 (CLIP ViT-B/32, the mean of three seeds).
- * The zero-shot table is left out: the paper's captions ("video caption", "fine-grained caption")
- * do not map one to one onto a setting here. */
+ *   FineCLIPER Table 3 (zero-shot, CLIP ViT-B/16), read as follows. The paper trains FineCLIPER†
+ *   contrastively on one dataset's captions and classifies the others; its "video caption" is
+ *   MAFW's own caption of each clip, here data.captions = dataset (result.json "captions":
+ *   "dataset"), and its "fine-grained caption" is the generated description of the clip's facial
+ *   changes, here data.captions = descriptions ("descriptions"). The dagger marks the use of those
+ *   descriptions; in the zero-shot setting they enter as the captions, so the rows stand beside any
+ *   FineCLIPER variant trained on the same dataset with the same kind of captions (dfer trains the
+ *   low level in this setting, docs/method.md). EmoCLIP's and plain CLIP's rows are other methods. */
 #ifndef DFER_TRAIN_PAPER_RESULTS_H
 #define DFER_TRAIN_PAPER_RESULTS_H
 
@@ -20,5 +26,18 @@ typedef struct PaperResult {
 
 /* The published result, or NULL. arch may carry more after a comma (", Long-CLIP text ..."). */
 const PaperResult *paper_result(const char *method, const char *arch, const char *dataset);
+
+typedef struct PaperZeroShot {
+    const char *label;        /* the row's name: "FineCLIPER†" */
+    const char *arch;         /* "ViT-B/16" */
+    const char *trained_on;   /* dfew | ferv39k | mafw */
+    const char *captions;     /* dataset | descriptions, as result.json's "captions" */
+    const char *eval_dataset; /* dfew | ferv39k | mafw */
+    double uar, war;
+} PaperZeroShot;
+
+/* The published zero-shot result for a FineCLIPER row ("finecliper (...)"), or NULL. */
+const PaperZeroShot *paper_zero_shot(const char *method, const char *arch, const char *trained_on, const char *captions,
+                                     const char *eval_dataset);
 
 #endif

@@ -20,6 +20,7 @@ typedef struct Result {
     char method[80];  /* method with variant: "finecliper (low)" */
     char backbone[64], dataset[32], eval_dataset[32], setting[16];
     char arch[128];   /* the backbone's architecture (result.json's clip_arch; "" in older results) */
+    char captions[24]; /* zero-shot: what training paired the clips with (result.json's captions; "" unknown) */
     int fold, seed, finished, failed;
     double uar, war, recall[MAX_CLASSES];
     int n_classes;
@@ -74,6 +75,7 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     r.uar = json_get_number(o, "uar", NAN);
     r.war = json_get_number(o, "war", NAN);
     snprintf(r.arch, sizeof r.arch, "%s", json_get_string(o, "clip_arch", ""));
+    snprintf(r.captions, sizeof r.captions, "%s", json_get_string(o, "captions", ""));
     const cJSON *classes = cJSON_GetObjectItemCaseSensitive(o, "classes");
     const cJSON *recall = cJSON_GetObjectItemCaseSensitive(o, "recall");
     int i = 0;
@@ -164,13 +166,15 @@ typedef struct Cell {
 
 typedef struct Filter {
     const char *method, *backbone, *dataset, *eval_dataset, *setting;
+    const char *captions; /* NULL: any; a job whose kind is not known yet (listed, not run) matches every kind */
 } Filter;
 
 static int matches(const Result *r, const Filter *f) {
     return (!f->method || !strcmp(r->method, f->method)) && (!f->backbone || !strcmp(r->backbone, f->backbone)) &&
            (!f->dataset || !strcmp(r->dataset, f->dataset)) &&
            (!f->eval_dataset || !strcmp(r->eval_dataset, f->eval_dataset)) &&
-           (!f->setting || !strcmp(r->setting, f->setting));
+           (!f->setting || !strcmp(r->setting, f->setting)) &&
+           (!f->captions || !r->captions[0] || !strcmp(r->captions, f->captions));
 }
 
 /* what: 0 UAR, 1 WAR, 2+k recall of class k */
@@ -386,6 +390,32 @@ static void paper_row_label(char *buf, size_t n, const char *method, const char 
     snprintf(buf, n, "%.36s, paper (%.*s)", method, (int)strcspn(arch, ","), arch);
 }
 
+/* Splits a zero-shot row's key "method | training dataset | captions" (the parts after method may be absent). */
+static void zero_shot_label_split(const char *key, char method[80], char trained_on[32], char captions[24]) {
+    char buf[80];
+    snprintf(buf, sizeof buf, "%s", key);
+    char *bar = strstr(buf, " | ");
+    trained_on[0] = captions[0] = '\0';
+    if (bar) {
+        *bar = '\0';
+        char *rest = bar + 3, *bar2 = strstr(rest, " | ");
+        if (bar2) {
+            *bar2 = '\0';
+            snprintf(captions, 24, "%s", bar2 + 3);
+        }
+        snprintf(trained_on, 32, "%s", rest);
+    }
+    snprintf(method, 80, "%s", buf);
+}
+
+/* How a zero-shot row names what its training paired the clips with (result.json's "captions"). */
+static const char *captions_title(const char *captions) {
+    return !strcmp(captions, "dataset")                ? " (video captions)"
+           : !strcmp(captions, "descriptions")         ? " (descriptions)"
+           : !strcmp(captions, "dataset+descriptions") ? " (capt.+descr.)"
+                                                        : "";
+}
+
 static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, const Names *backbones_per_row,
                           const Names *datasets, const char *setting, int zero_shot, int paper) {
     t->cols = 1 + 2 * datasets->n;
@@ -398,53 +428,57 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
     for (int r = 0; r < rows->n && t->rows < MAX_ROWS; r++)
         for (int b = 0; b < backbones_per_row->n && t->rows < MAX_ROWS; b++) {
             char *row0 = t->cell[t->rows][0];
-            /* zero-shot rows are "method | training dataset" */
-            char method[80], trained_on[32] = "";
-            snprintf(method, sizeof method, "%s", rows->v[r]);
-            char *bar = strstr(method, " | ");
-            if (bar) {
-                snprintf(trained_on, sizeof trained_on, "%s", bar + 3);
-                *bar = 0;
-            }
+            /* zero-shot rows are "method | training dataset | captions" */
+            char method[80], trained_on[32] = "", captions[24] = "";
+            zero_shot_label_split(rows->v[r], method, trained_on, captions);
             if (zero_shot)
-                snprintf(row0, 64, "%.40s, trained on %.10s", method, dataset_title(trained_on));
+                snprintf(row0, 64, "%.25s, trained on %.8s%.17s", method, dataset_title(trained_on), captions_title(captions));
             else
                 snprintf(row0, 64, "%.40s%s%.18s", method, backbones_per_row->n > 1 ? " @ " : "",
                          backbones_per_row->n > 1 ? backbones_per_row->v[b] : "");
             for (int d = 0; d < datasets->n; d++)
                 for (int m = 0; m < 2; m++) {
                     Filter f = {method, backbones_per_row->v[b], zero_shot ? trained_on : datasets->v[d],
-                                datasets->v[d], setting};
+                                datasets->v[d], setting, zero_shot ? captions : NULL};
                     Cell c = aggregate(rs, &f, m);
                     cell_text(&c, t->cell[t->rows][1 + 2 * d + m], 64);
                 }
             t->rows++;
             int ours = 0; /* a row the matrix has (a combination of the grid that never ran shows only dashes) */
             for (int k = 1; k < t->cols; k++) ours += strcmp(t->cell[t->rows - 1][k], "—") != 0;
-            if (!paper || zero_shot || !ours || t->rows >= MAX_ROWS) continue;
-            /* the published numbers for the same method, variant and architecture, where there are any */
+            if (!paper || !ours || t->rows >= MAX_ROWS) continue;
+            /* the published numbers for the same method, variant and architecture (zero-shot: the same training
+             * dataset and kind of captions), where there are any */
             const char *arch = backbone_arch(rs, backbones_per_row->v[b]);
             int published = 0;
+            const char *label = NULL;
             for (int d = 0; d < datasets->n; d++) {
-                const PaperResult *p = paper_result(method, arch, datasets->v[d]);
-                published += p != NULL;
-                snprintf(t->cell[t->rows][1 + 2 * d], 64, p ? "%.2f" : "—", p ? p->uar : 0);
-                snprintf(t->cell[t->rows][2 + 2 * d], 64, p ? "%.2f" : "—", p ? p->war : 0);
+                double uar = 0, war = 0;
+                int have = 0;
+                if (zero_shot) {
+                    const PaperZeroShot *z = paper_zero_shot(method, arch, trained_on, captions, datasets->v[d]);
+                    if (z) have = 1, uar = z->uar, war = z->war, label = z->label;
+                } else {
+                    const PaperResult *p = paper_result(method, arch, datasets->v[d]);
+                    if (p) have = 1, uar = p->uar, war = p->war;
+                }
+                published += have;
+                snprintf(t->cell[t->rows][1 + 2 * d], 64, have ? "%.2f" : "—", uar);
+                snprintf(t->cell[t->rows][2 + 2 * d], 64, have ? "%.2f" : "—", war);
             }
             if (!published) continue;
-            paper_row_label(t->cell[t->rows][0], 64, method, arch);
+            paper_row_label(t->cell[t->rows][0], 64, label ? label : method, arch);
             t->paper_rows++;
             t->rows++;
         }
 }
 
-/* Says where a table's rows of published numbers come from. */
 static void caption_paper_rows(Table *t) {
     if (!t->paper_rows) return;
     size_t len = strlen(t->caption);
     snprintf(t->caption + len, sizeof t->caption - len,
              " Rows marked paper: the published numbers for the same method, variant and backbone architecture "
-             "(FineCLIPER Tables 1 and 2, ViT-B/16; DFER-CLIP Table 5, ViT-B/32), not runs of this build.");
+             "(FineCLIPER Tables 1 to 3, ViT-B/16; DFER-CLIP Table 5, ViT-B/32), not runs of this build.");
 }
 
 void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) {
@@ -522,16 +556,30 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         }
     }
     /* Table 3: zero-shot */
+    /* rows: method, training dataset and the captions its finished jobs recorded, in the matrix's order (a
+     * listed job's kind of captions is known once one of its kind ran: until then a row of its own) */
     Names zs_methods = {.n = 0};
     for (int pass = 0; pass < 2; pass++) {
         const Result *arr = pass ? rs->done : rs->expected;
         int n = pass ? rs->n_done : rs->n_expected;
-        for (int i = 0; i < n; i++)
-            if (!strcmp(arr[i].setting, "zeroshot")) {
-                char label[80];
-                snprintf(label, sizeof label, "%.40s | %.30s", arr[i].method, arr[i].dataset);
+        for (int i = 0; i < n; i++) {
+            if (strcmp(arr[i].setting, "zeroshot")) continue;
+            char label[80];
+            int found = 0;
+            for (int k = 0; k < rs->n_done; k++) {
+                const Result *r = &rs->done[k];
+                if (strcmp(r->setting, "zeroshot") || strcmp(r->method, arr[i].method) || strcmp(r->dataset, arr[i].dataset))
+                    continue;
+                if (pass && r != &arr[i]) continue;
+                snprintf(label, sizeof label, "%.40s | %.12s | %.20s", r->method, r->dataset, r->captions);
+                names_add(&zs_methods, label);
+                found = 1;
+            }
+            if (!found) {
+                snprintf(label, sizeof label, "%.40s | %.12s | ", arr[i].method, arr[i].dataset);
                 names_add(&zs_methods, label);
             }
+        }
     }
     if (zs_methods.n) {
         Names evals_found = distinct(rs, offsetof(Result, eval_dataset), "zeroshot");
@@ -539,7 +587,8 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         memset(t, 0, sizeof *t);
         snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %s)", ref);
         snprintf(t->caption, sizeof t->caption, "Trained on one dataset, evaluated on another; UAR and WAR in %%.");
-        uar_war_table(rs, t, &zs_methods, &ref_only, &evals, "zeroshot", 1, 0);
+        uar_war_table(rs, t, &zs_methods, &ref_only, &evals, "zeroshot", 1, paper);
+        caption_paper_rows(t);
         table_print(t, format, out);
     }
     /* Table 8: backbone scaling */

@@ -287,6 +287,9 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
     /* the backbone's architecture, for comparisons with published numbers (dfer table --paper) */
     char arch[128];
     cJSON_AddStringToObject(o, "clip_arch", clip_config_describe(&jm->clip.cfg, arch, sizeof arch));
+    /* contrastive (zero-shot) training: what the clips were paired with (Table 3 tells the kinds apart) */
+    const char *captions = jm->contrastive ? job_captions_name(jm->captions_used) : NULL;
+    if (captions) cJSON_AddStringToObject(o, "captions", captions);
     cJSON *params = cJSON_AddObjectToObject(o, "trainable_parameters");
     cJSON_AddNumberToObject(params, "total", (double)jm->params->numel);
     for (int gi = 0; gi < jm->groups; gi++)

@@ -2,6 +2,7 @@
  * and failed jobs shown as such (never as zero), zero-shot and per-class tables;
  * the published numbers (--paper) under the rows of the same architecture only, and
  * their transcription against the papers' text. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,59 @@ static void test_paper_rows(void) {
     results_free(rs);
 }
 
+/* Zero-shot rows per kind of captions (result.json "captions"), and FineCLIPER Table 3's published
+ * numbers under the row of the same training dataset and kind of captions on ViT-B/16. */
+static void test_zero_shot_rows(void) {
+    char dir[600], json[1024], path[800];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/results-zeroshot", test_tmpdir());
+    fs_mkdirs(dir, &err);
+    /* the matrix lists 2 seeds of MAFW -> DFEW and one of DFEW -> FERV39k that has not run */
+    const char *jobs =
+        "[{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":2,\"setting\":\"zeroshot\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"ferv39k\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\"}]";
+    snprintf(path, sizeof path, "%s/jobs.json", dir);
+    EXPECT(fs_write_atomic(path, jobs, strlen(jobs), &err) == 0, "%s", err.msg);
+    const char *kinds[2] = {"dataset", "descriptions"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(json, sizeof json,
+                 "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,"
+                 "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\",\"status\":\"done\",\"uar\":%d,\"war\":%d,"
+                 "\"captions\":\"%s\",\"clip_arch\":\"ViT-B/16\"}", 30 + k, 40 + k, kinds[k]);
+        char name[16];
+        snprintf(name, sizeof name, "z%d", k);
+        put(dir, name, json);
+    }
+    ResultSet *rs;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char *plain = markdown(rs, 0), *with = markdown(rs, 1);
+    /* one row per kind; the second seed, listed and not run, is missing under both */
+    EXPECT(strstr(plain, "| finecliper (low), trained on MAFW (video captions) | 30.00 ± 0.00 (1/2) | 40.00 ± 0.00 (1/2) | — | — |\n"
+                         "| finecliper (low), trained on MAFW (descriptions) | 31.00 ± 0.00 (1/2) | 41.00 ± 0.00 (1/2) | — | — |\n"
+                         "| finecliper (low), trained on DFEW | — | — | missing (0/1) | missing (0/1) |\n"),
+           "zero-shot rows per kind of captions: %s", plain);
+    EXPECT(!strstr(plain, "paper"), "no published rows without --paper");
+    /* --paper: Table 3's FineCLIPER-dagger rows, video caption and fine-grained caption, under ours */
+    EXPECT(strstr(with, "| finecliper (low), trained on MAFW (video captions) | 30.00 ± 0.00 (1/2) | 40.00 ± 0.00 (1/2) | — | — |\n"
+                        "| FineCLIPER†, paper (ViT-B/16) | 47.52 | 57.12 | 34.59 | 42.28 |\n"
+                        "| finecliper (low), trained on MAFW (descriptions) | 31.00 ± 0.00 (1/2) | 41.00 ± 0.00 (1/2) | — | — |\n"
+                        "| FineCLIPER†, paper (ViT-B/16) | 52.26 | 62.03 | 39.72 | 46.01 |\n"),
+           "Table 3 with the published rows: %s", with);
+    EXPECT(strstr(with, "FineCLIPER Tables 1 to 3"), "the caption names Table 3");
+    /* a run not yet done has no published row (nothing of ours to compare) */
+    EXPECT(!strstr(with, "| finecliper (low), trained on DFEW | — | — | missing (0/1) | missing (0/1) |\n| FineCLIPER"),
+           "no published row under a row with no results: %s", with);
+    free(plain);
+    free(with);
+    results_free(rs);
+    EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/32", "mafw", "dataset", "dfew") == NULL, "no zero-shot numbers on B/32");
+    EXPECT(paper_zero_shot("dfer_clip", "ViT-B/16", "mafw", "dataset", "dfew") == NULL, "none for DFER-CLIP");
+    EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/16", "dfew", "dataset", "ferv39k") == NULL,
+           "DFEW has no video captions: no such row");
+    EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/16", "dfew", "descriptions", "mafw") == NULL, "the paper's '-' is left out");
+}
+
 /* Splits a line at '|' (trimmed fields, at most max); returns the count. */
 static int split_bars(char *line, char **fields, int max) {
     int n = 0;
@@ -170,7 +224,7 @@ static int number(const char *s, double *v) {
     return end != s && *end == 0;
 }
 
-/* paper_results.c against the papers' own text: FineCLIPER's Tables 1 and 2, DFER-CLIP's Table 5. */
+/* paper_results.c against the papers' own text: FineCLIPER's Tables 1 to 3, DFER-CLIP's Table 5. */
 static void test_paper_transcription(void) {
     static const char *const datasets[3] = {"dfew", "ferv39k", "mafw"};
     char path[1024];
@@ -179,7 +233,7 @@ static void test_paper_transcription(void) {
     EXPECT(f != NULL, "%s", path);
     if (!f) return;
     char line[4096];
-    int table1 = 0, table2 = 0;
+    int table1 = 0, table2 = 0, table3 = 0;
     while (fgets(line, sizeof line, f)) {
         char *name = strstr(line, "FineCLIPER"), *ours = strstr(line, " (Ours) |");
         if (!name || !ours || ours < name) continue;
@@ -197,7 +251,25 @@ static void test_paper_transcription(void) {
         double v[12];
         int numeric = 0;
         while (numeric < n && numeric < 12 && number(fld[numeric], &v[numeric])) numeric++;
-        if (n >= 8 && !strcmp(fld[0], "CLIP-ViT-B/16") && number(fld[1], &v[0])) {
+        if (n >= 8 && !strcmp(fld[0], "CLIP-ViT-B/16") && !number(fld[1], &v[0])) {
+            /* Table 3: backbone | "MAFW (video caption)" | 3 x (UAR | WAR), "-" where not published */
+            EXPECT(!strcmp(variant, "low+high"), "Table 3's rows are FineCLIPER-dagger's (%s)", variant);
+            char train[16], kind[32];
+            EXPECT(sscanf(fld[1], "%15s (%31[^)])", train, kind) == 2, "pretraining '%s'", fld[1]);
+            for (char *c = train; *c; c++) *c = (char)tolower((unsigned char)*c);
+            const char *captions = !strcmp(kind, "video caption") ? "dataset" : !strcmp(kind, "fine-grained caption") ? "descriptions" : "?";
+            for (int d = 0; d < 3; d++) {
+                double uar, war;
+                const PaperZeroShot *z = paper_zero_shot("finecliper (low)", "ViT-B/16", train, captions, datasets[d]);
+                if (number(fld[2 + 2 * d], &uar) && number(fld[3 + 2 * d], &war))
+                    EXPECT(z && z->uar == uar && z->war == war, "zero-shot %s (%s) on %s: the paper says %.2f / %.2f", train, kind,
+                           datasets[d], uar, war);
+                else
+                    EXPECT(!z && !strcmp(fld[2 + 2 * d], "-"), "zero-shot %s (%s) on %s: not published, yet transcribed", train, kind,
+                           datasets[d]);
+            }
+            table3++;
+        } else if (n >= 8 && !strcmp(fld[0], "CLIP-ViT-B/16") && number(fld[1], &v[0])) {
             /* Table 1: backbone | params | 3 x (UAR | WAR) */
             for (int d = 0; d < 3; d++) {
                 double uar, war;
@@ -216,7 +288,8 @@ static void test_paper_transcription(void) {
         }
     }
     fclose(f);
-    EXPECT(table1 == 4 && table2 == 4, "rows checked: Table 1 %d, Table 2 %d (4 each)", table1, table2);
+    EXPECT(table1 == 4 && table2 == 4 && table3 == 4, "rows checked: Table 1 %d, Table 2 %d, Table 3 %d (4 each)", table1, table2,
+           table3);
     snprintf(path, sizeof path, "%s/papers/dfer_clip.txt", test_shared_dir());
     f = fopen(path, "r");
     EXPECT(f != NULL, "%s", path);
@@ -249,6 +322,7 @@ static void test_paper_transcription(void) {
 int main(void) {
     TEST_RUN(test_tables);
     TEST_RUN(test_paper_rows);
+    TEST_RUN(test_zero_shot_rows);
     TEST_RUN(test_paper_transcription);
     return test_summary();
 }
