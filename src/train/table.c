@@ -116,22 +116,22 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
         results_add_expected(rs, arr);
         cJSON_Delete(arr);
     }
-    DIR *d = opendir(dir);
-    if (!d) {
-        err_set(err, "%s: cannot open the results directory", dir);
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort); /* sorted: the same tables whatever readdir's order */
+    if (n < 0) {
+        err_set(err, "%s: cannot read the results directory: %s", dir, strerror(errno));
         goto fail;
     }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s/result.json", dir, e->d_name);
-        if (!fs_exists(path)) continue;
-        if (load_result(rs, path, err) != 0) {
-            closedir(d);
-            goto fail;
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (rc == 0 && names[i]->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s/result.json", dir, names[i]->d_name);
+            if (fs_exists(path)) rc = load_result(rs, path, err);
         }
+        free(names[i]);
     }
-    closedir(d);
+    free(names);
+    if (rc != 0) goto fail;
     if (!rs->n_done && !rs->n_expected) {
         err_set(err, "%s: no result.json in any job directory and no jobs.json", dir);
         goto fail;
