@@ -5,9 +5,10 @@
 #     skips the three B finished. Every job trained once (one evaluation per epoch in its
 #     metrics.jsonl), no lock left behind, and A's tables (it ends last) hold all four jobs;
 #   - --status shows the frozen job as running on A's host and pid;
-#   - stale locks are taken over: a dead process on this host, another host's lock not written for
-#     longer than matrix.stale_lock_minutes, an earlier incarnation of this Slurm job (requeued:
-#     another SLURM_RESTART_COUNT); another host's fresh lock is respected.
+#   - stale locks are taken over, the log saying why: a dead process on this host, another host's
+#     lock without a heartbeat or write for longer than matrix.stale_lock_minutes (11 min; 9 is
+#     respected), an earlier incarnation of this Slurm job (requeued: another SLURM_RESTART_COUNT);
+#     another host's fresh lock is respected. (Slurm jobs that ended or still run: slurm_matrix.sh.)
 # usage: matrix_lock.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
@@ -49,7 +50,7 @@ grep -qE "^$first +started .*; running on host $(hostname), pid $frozen$" "$tmp/
 
 # ---- run B shares the matrix -----------------------------------------------------------------
 "${mpi[@]}" >"$tmp/b.log" 2>&1 || { cat "$tmp/b.log"; fail "run B failed"; }
-grep -q "$first: another run of this matrix holds it (host $(hostname), pid $frozen), skipped" "$tmp/b.log" \
+grep -q "$first: another run of this matrix holds it (host $(hostname), pid $frozen; its process runs), skipped" "$tmp/b.log" \
   || { cat "$tmp/b.log"; fail "run B did not skip the job run A holds"; }
 [ "$(grep -c '\] job [0-9]/4: ' "$tmp/b.log")" = 3 ] || { cat "$tmp/b.log"; fail "run B did not train the other three jobs"; }
 grep -q "1 job held by another run of this matrix" "$tmp/b.log" || fail "run B does not say a job was held elsewhere"
@@ -81,16 +82,19 @@ sleep 0.1 &
 dead=$!
 wait $dead
 rerun "{\"host\": \"$(hostname)\", \"pid\": $dead, \"pid_start\": 1}"
-grep -q "$job: took over the stale lock of host $(hostname), pid $dead" "$tmp/rerun.log" && [ -f "$tmp/res/$job/result.json" ] \
+grep -q "$job: took over the stale lock of host $(hostname), pid $dead (its process is gone)" "$tmp/rerun.log" && [ -f "$tmp/res/$job/result.json" ] \
   || { cat "$tmp/rerun.log"; fail "the lock of a dead process on this host was not taken over"; }
 rerun '{"host": "node-elsewhere", "pid": 4242}'
-grep -q "$job: another run of this matrix holds it (host node-elsewhere, pid 4242), skipped" "$tmp/rerun.log" \
+grep -q "$job: another run of this matrix holds it (host node-elsewhere, pid 4242; last heartbeat or write for 0 min), skipped" "$tmp/rerun.log" \
   && [ ! -f "$tmp/res/$job/result.json" ] || { cat "$tmp/rerun.log"; fail "another host's fresh lock was not respected"; }
-rerun '{"host": "node-elsewhere", "pid": 4242}' "2 hours ago"
-grep -q "$job: took over the stale lock of host node-elsewhere, pid 4242" "$tmp/rerun.log" && [ -f "$tmp/res/$job/result.json" ] \
-  || { cat "$tmp/rerun.log"; fail "another host's lock unwritten for 2 hours (stale after 60 min) was not taken over"; }
+rerun '{"host": "node-elsewhere", "pid": 4242}' "9 minutes ago"
+grep -q "$job: another run of this matrix holds it (host node-elsewhere, pid 4242; last heartbeat or write for 9 min), skipped" \
+  "$tmp/rerun.log" && [ ! -f "$tmp/res/$job/result.json" ] || { cat "$tmp/rerun.log"; fail "a lock 9 minutes old (stale after 10) was not respected"; }
+rerun '{"host": "node-elsewhere", "pid": 4242}' "11 minutes ago"
+grep -q "$job: took over the stale lock of host node-elsewhere, pid 4242 (no heartbeat or write for 11 min" "$tmp/rerun.log" \
+  && [ -f "$tmp/res/$job/result.json" ] || { cat "$tmp/rerun.log"; fail "another host's lock without a heartbeat for 11 min (stale after 10) was not taken over"; }
 rerun '{"host": "node-elsewhere", "pid": 4242, "slurm_job_id": "777", "slurm_restart_count": 0}' "" \
   "SLURM_JOB_ID=777 SLURM_RESTART_COUNT=1"
-grep -q "$job: took over the stale lock of host node-elsewhere, pid 4242" "$tmp/rerun.log" && [ -f "$tmp/res/$job/result.json" ] \
-  || { cat "$tmp/rerun.log"; fail "the lock of this Slurm job's earlier incarnation was not taken over"; }
-echo "stale locks taken over (dead process here, another host's after 60 min, a requeued Slurm job's), a live one respected"
+grep -q "$job: took over the stale lock of host node-elsewhere, pid 4242 (an earlier incarnation of this requeued Slurm job)" \
+  "$tmp/rerun.log" && [ -f "$tmp/res/$job/result.json" ] || { cat "$tmp/rerun.log"; fail "the lock of this Slurm job's earlier incarnation was not taken over"; }
+echo "stale locks taken over (dead process here, another host's after 10 min without a heartbeat, a requeued Slurm job's), live ones respected"

@@ -8,7 +8,8 @@
 # requeued job resumes the interrupted jobs and completes the matrix.
 # With "array": a job array of two one-task jobs (sbatch --array=0-1) runs the same 4-job matrix
 # into one results folder; the two share it through the job locks: every job trained once, both
-# tasks complete, no lock is left, and the tables hold all four jobs.
+# tasks complete, no lock is left, and the tables hold all four jobs. Then locks naming Slurm jobs:
+# an ended job's is taken over at once, a running job's is respected however old.
 # usage: slurm_matrix.sh DFER SOURCE_DIR SHARED_DIR [preempt|array]
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3") mode=${4:-plain}
@@ -56,6 +57,30 @@ if [ "$mode" = array ]; then
   grep -q "finecliper (low) | .*(2) |" "$tmp/results/tables.md" && grep -q "dfer_clip | .*(2) |" "$tmp/results/tables.md" \
     || { echo "the tables do not hold all four jobs"; cat "$tmp/results/tables.md"; exit 1; }
   echo "a job array of 2 shared the matrix: $(cat "$tmp"/job-*.out | grep -c '\] job [0-9]/4: ') jobs trained, $(cat "$tmp"/job-*.out | grep -c 'another run of this matrix holds it') skipped as held by the other task, $(cat "$tmp"/job-*.out | grep -c 'already finished, skipped') as finished"
+  # A lock left by a Slurm job on another node: Slurm decides, not its age. The array has ended, so
+  # its lock is taken over at once though written just now; a job Slurm still runs holds its lock
+  # though it has been silent for hours.
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  job=$(basename "$(ls -d "$tmp"/results/*/ | head -n 1)")
+  relock() { # slurm job id, age; then the matrix again (outside Slurm) with the job's result removed
+    rm -f "$tmp/results/$job/result.json"
+    printf '{"host": "node-elsewhere", "pid": 4242, "slurm_job_id": "%s", "slurm_restart_count": 0}\n' "$1" \
+      >"$tmp/results/$job/running.lock"
+    touch -d "$2" "$tmp/results/$job/running.lock" "$tmp/results/$job/metrics.jsonl" "$tmp/results/$job/checkpoint.safetensors"
+    env -u SLURM_JOB_ID "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/results" >"$tmp/relock.log" 2>&1 \
+      || { cat "$tmp/relock.log"; exit 1; }
+  }
+  relock "$jid" "now"
+  grep -q "$job: took over the stale lock of host node-elsewhere, pid 4242 (Slurm job $jid has ended)" "$tmp/relock.log" \
+    && [ -f "$tmp/results/$job/result.json" ] || { cat "$tmp/relock.log"; echo "the fresh lock of an ended Slurm job was not taken over"; exit 1; }
+  sleeper=$(sbatch --parsable --ntasks=1 --output=/dev/null --wrap "sleep 300")
+  for _ in $(seq 120); do [ "$(squeue -h -j "$sleeper" -o %T)" = RUNNING ] && break; sleep 0.5; done
+  relock "$sleeper" "3 hours ago"
+  scancel "$sleeper"
+  grep -q "$job: another run of this matrix holds it (host node-elsewhere, pid 4242, Slurm job $sleeper; Slurm job $sleeper is RUNNING), skipped" \
+    "$tmp/relock.log" && [ ! -f "$tmp/results/$job/result.json" ] \
+    || { cat "$tmp/relock.log"; echo "the lock of a running Slurm job, silent for 3 hours, was not respected"; exit 1; }
+  echo "job locks ask Slurm: an ended job's fresh lock taken over, a running job's 3-hour-old lock respected"
   exit 0
 fi
 [ "$states" = "1 JobState=COMPLETED" ] || { echo "job ended $states"; cat "$tmp"/job-*.out; exit 1; }

@@ -302,7 +302,7 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
     job_counter_create(&counter);
     pthread_t *tid = xmalloc((size_t)threads * sizeof *tid);
     double t0 = time_now(), last = t0;
-    for (int i = 0; i < threads; i++) CHECK(pthread_create(&tid[i], NULL, worker, p) == 0, "prep worker thread");
+    for (int i = 0; i < threads; i++) CHECK_ERRNUM(pthread_create(&tid[i], NULL, worker, p));
     int64_t reported = 0, computed_seen = 0, global = 0;
     pthread_mutex_lock(&p->mu);
     while (p->workers_done < threads || reported < p->n[N_CLIPS]) {
@@ -320,7 +320,7 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < threads; i++) CHECK(pthread_join(tid[i], NULL) == 0, "prep worker thread");
+    for (int i = 0; i < threads; i++) CHECK_ERRNUM(pthread_join(tid[i], NULL));
     double seconds = time_now() - t0;
     free(tid);
     CHECK_MPI(MPI_Barrier(MPI_COMM_WORLD));

@@ -58,6 +58,13 @@ void dfer_set_abort_hook(void (*hook)(int code));
         if ((expr) < 0) DFER_FATAL(#expr, "%s", strerror(errno));              \
     } while (0)
 
+/* Calls that return 0 or an error number (pthread_*). */
+#define CHECK_ERRNUM(expr)                                                     \
+    do {                                                                       \
+        int errnum_ = (expr);                                                  \
+        if (errnum_ != 0) DFER_FATAL(#expr, "%s", strerror(errnum_));          \
+    } while (0)
+
 /* Calls that return a pointer, NULL on failure with errno set (fopen, malloc). */
 #define CHECK_PTR(expr)                                                        \
     do {                                                                       \

@@ -300,7 +300,7 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
     pthread_cond_init(&l->work, NULL);
     pthread_cond_init(&l->finished, NULL);
     l->threads = xmalloc((size_t)l->cfg.threads * sizeof(pthread_t));
-    for (int i = 0; i < l->cfg.threads; i++) CHECK(pthread_create(&l->threads[i], NULL, worker, l) == 0, "loader thread");
+    for (int i = 0; i < l->cfg.threads; i++) CHECK_ERRNUM(pthread_create(&l->threads[i], NULL, worker, l));
     *out = l;
     return 0;
 }
@@ -385,7 +385,7 @@ void loader_destroy(Loader *l) {
     l->stop = 1;
     pthread_cond_broadcast(&l->work);
     pthread_mutex_unlock(&l->mu);
-    for (int i = 0; i < l->cfg.threads; i++) pthread_join(l->threads[i], NULL);
+    for (int i = 0; i < l->cfg.threads; i++) CHECK_ERRNUM(pthread_join(l->threads[i], NULL));
     for (int i = 0; i < n_slots(l); i++) {
         batch_free(l, l->slots[i].frames);
         batch_free(l, l->slots[i].parsing);

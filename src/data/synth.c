@@ -364,7 +364,7 @@ int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
     pthread_mutex_init(&g.mu, NULL);
     int nt = c->threads > 0 ? c->threads : 1;
     pthread_t *th = xmalloc((size_t)nt * sizeof *th);
-    for (int i = 0; i < nt; i++) pthread_create(&th[i], NULL, worker, &g);
+    for (int i = 0; i < nt; i++) CHECK_ERRNUM(pthread_create(&th[i], NULL, worker, &g));
     double t0 = time_now(), last = t0;
     for (;;) {
         pthread_mutex_lock(&g.mu);
@@ -378,7 +378,7 @@ int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL);
     }
-    for (int i = 0; i < nt; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < nt; i++) CHECK_ERRNUM(pthread_join(th[i], NULL));
     free(th);
     int rc = 0;
     if (g.failed) rc = err_set(err, "%s", g.first_err.msg);

@@ -2,11 +2,14 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,17 +99,117 @@ static double newest_mtime(const char *dir, const char *lock_path) {
     return newest;
 }
 
-/* Whether the lock at lock_path (read into *h, or unreadable: parsed = 0) still counts as held. */
-static int lock_live(const char *dir, const char *lock_path, const JobLockHolder *h, int parsed, double stale_after_s) {
+/* What Slurm says of job ID: 1 it is still there (pending, running, suspended, requeued...), 0 it has
+ * ended or Slurm no longer knows it, -1 no answer (no squeue on this machine, the controller does not
+ * answer). *state: Slurm's word for it. */
+static int slurm_job_alive(const char *id, char *state, size_t n) {
+    snprintf(state, n, "?");
+    /* the id comes from a file and goes to a shell: digits only (an array task has its own job id) */
+    if (!id[0] || strlen(id) > 32 || strspn(id, "0123456789") != strlen(id)) return -1;
+    char cmd[128], out[512];
+    snprintf(cmd, sizeof cmd, "timeout 20 squeue --noheader --jobs=%s --format=%%T 2>&1", id);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t len = fread(out, 1, sizeof out - 1, p);
+    out[len] = '\0';
+    int status = pclose(p);
+    int code = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == 0) {
+        char word[64] = "";
+        sscanf(out, "%63s", word);
+        if (!word[0]) return snprintf(state, n, "ended"), 0; /* squeue lists only jobs not yet ended */
+        snprintf(state, n, "%s", word);
+        static const char *const ended[] = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL",
+                                            "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY"};
+        for (size_t i = 0; i < sizeof ended / sizeof ended[0]; i++)
+            if (!strcmp(word, ended[i])) return 0;
+        return 1;
+    }
+    if (strstr(out, "Invalid job id")) return snprintf(state, n, "no longer known to Slurm"), 0;
+    return -1;
+}
+
+/* Whether the lock at lock_path (read into *h, or unreadable: parsed = 0) still counts as held;
+ * h->state says why. */
+static int lock_live(const char *dir, const char *lock_path, JobLockHolder *h, int parsed, double stale_after_s) {
     if (parsed && !strcmp(h->host, dfer_host())) {
         long long start = process_start_ticks(h->pid);
-        return start >= 0 && (h->pid_start < 0 || start == h->pid_start);
+        int live = start >= 0 && (h->pid_start < 0 || start == h->pid_start);
+        snprintf(h->state, sizeof h->state, "%s", live ? "its process runs" : "its process is gone");
+        return live;
     }
     if (parsed && h->slurm_job[0]) {
         const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT");
-        if (job && !strcmp(job, h->slurm_job) && (restart ? atoi(restart) : 0) != h->slurm_restart) return 0;
+        int ours = job && !strcmp(job, h->slurm_job);
+        if (ours && (restart ? atoi(restart) : 0) != h->slurm_restart) {
+            snprintf(h->state, sizeof h->state, "an earlier incarnation of this requeued Slurm job");
+            return 0;
+        }
+        char state[64];
+        int alive = ours ? -1 : slurm_job_alive(h->slurm_job, state, sizeof state);
+        if (alive >= 0) {
+            /* "Slurm job 12 is RUNNING", "... has ended", "... has ended (CANCELLED)" */
+            if (alive) snprintf(h->state, sizeof h->state, "Slurm job %.32s is %.40s", h->slurm_job, state);
+            else if (!strcmp(state, "ended")) snprintf(h->state, sizeof h->state, "Slurm job %.32s has ended", h->slurm_job);
+            else snprintf(h->state, sizeof h->state, "Slurm job %.32s has ended (%.40s)", h->slurm_job, state);
+            return alive;
+        }
     }
-    return difftime(time(NULL), (time_t)newest_mtime(dir, lock_path)) < stale_after_s;
+    double silent = difftime(time(NULL), (time_t)newest_mtime(dir, lock_path));
+    int live = silent < stale_after_s;
+    snprintf(h->state, sizeof h->state, "%s for %.0f min%s", live ? "last heartbeat or write" : "no heartbeat or write",
+             floor(silent / 60), live ? "" : " (its node failed, or it was killed)");
+    return live;
+}
+
+/* ---- the heartbeat: one lock per process, touched while it is held ----------------------------- */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int running, stop;
+    char path[8300];
+} g_heartbeat = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+static double g_heartbeat_s = JOB_LOCK_HEARTBEAT_S;
+
+void job_lock_set_heartbeat(double seconds) { g_heartbeat_s = seconds; }
+
+static int holder_is_self(const JobLockHolder *h);
+
+static void *heartbeat_main(void *arg) {
+    (void)arg;
+    CHECK_ERRNUM(pthread_mutex_lock(&g_heartbeat.mu));
+    while (!g_heartbeat.stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        double at = (double)until.tv_sec + until.tv_nsec * 1e-9 + g_heartbeat_s;
+        until.tv_sec = (time_t)at, until.tv_nsec = (long)((at - floor(at)) * 1e9);
+        while (!g_heartbeat.stop && pthread_cond_timedwait(&g_heartbeat.cv, &g_heartbeat.mu, &until) != ETIMEDOUT) {}
+        if (g_heartbeat.stop) break;
+        JobLockHolder h; /* touch it only while it is still ours */
+        if (holder_read(g_heartbeat.path, &h) == 0 && holder_is_self(&h)) utimensat(AT_FDCWD, g_heartbeat.path, NULL, 0);
+    }
+    CHECK_ERRNUM(pthread_mutex_unlock(&g_heartbeat.mu));
+    return NULL;
+}
+
+static void heartbeat_stop(void) {
+    CHECK_ERRNUM(pthread_mutex_lock(&g_heartbeat.mu));
+    int running = g_heartbeat.running;
+    g_heartbeat.stop = 1;
+    CHECK_ERRNUM(pthread_cond_signal(&g_heartbeat.cv));
+    CHECK_ERRNUM(pthread_mutex_unlock(&g_heartbeat.mu));
+    if (running) CHECK_ERRNUM(pthread_join(g_heartbeat.thread, NULL));
+    g_heartbeat.running = 0;
+}
+
+static void heartbeat_start(const char *lock_path) {
+    heartbeat_stop();
+    snprintf(g_heartbeat.path, sizeof g_heartbeat.path, "%s", lock_path);
+    g_heartbeat.stop = 0;
+    CHECK_ERRNUM(pthread_create(&g_heartbeat.thread, NULL, heartbeat_main, NULL));
+    g_heartbeat.running = 1;
 }
 
 static int holder_is_self(const JobLockHolder *h) {
@@ -142,6 +245,7 @@ int job_lock_claim(const char *dir, double stale_after_s, JobLockHolder *holder,
         }
     }
     unlink(tmp); /* gone already after a rename */
+    if (rc == 1) heartbeat_start(lock);
     return rc;
 }
 
@@ -149,7 +253,10 @@ void job_lock_release(const char *dir) {
     char lock[8300];
     JobLockHolder h;
     snprintf(lock, sizeof lock, "%s/running.lock", dir);
-    if (holder_read(lock, &h) == 0 && holder_is_self(&h)) unlink(lock);
+    if (holder_read(lock, &h) == 0 && holder_is_self(&h)) {
+        if (!strcmp(g_heartbeat.path, lock)) heartbeat_stop();
+        unlink(lock);
+    }
 }
 
 int job_lock_read(const char *dir, double stale_after_s, JobLockHolder *holder, int *live) {

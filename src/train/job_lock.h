@@ -4,11 +4,16 @@
  * another node) then share the jobs instead of training one twice: each skips a job another
  * live run holds.
  *
+ * While a run holds a lock, a thread of its process touches it every JOB_LOCK_HEARTBEAT_S, whatever
+ * the training does (a long evaluation writes nothing else for minutes).
+ *
  * A lock is stale, and the next run takes it over, when
  *   - it names this host and its process is gone (or the pid now belongs to a newer process);
  *   - it names this Slurm job with another restart count (a requeued job's earlier incarnation);
- *   - it names another host and neither it nor the job's metrics.jsonl or checkpoint was written
- *     for stale_after_s (the trainer appends to metrics.jsonl every train.log_every steps).
+ *   - it names another Slurm job that Slurm says has ended (squeue; a job that Slurm says is still
+ *     there, pending, running or suspended, holds its locks however long it is silent);
+ *   - otherwise, it names another host and neither it nor the job's metrics.jsonl or checkpoint was
+ *     written for stale_after_s (missed heartbeats: the holder's node failed, or it was killed).
  * Creation is atomic (link of a complete temporary file); a takeover renames over the stale lock
  * and reads it back, so of two runs taking over at once at most one goes on (the window between
  * the rename and the read-back is not closed on file systems without atomic rename). */
@@ -24,13 +29,19 @@ typedef struct JobLockHolder {
     char slurm_job[64];   /* "" outside Slurm */
     int slurm_restart;
     double since_unix;
+    char state[128];      /* why the lock counts as held or stale, for the logs and --status ("process gone",
+                           * "Slurm job 123 has ended", "no heartbeat for 14 min") */
 } JobLockHolder;
+
+enum { JOB_LOCK_HEARTBEAT_S = 60 };
+/* Tests only: the heartbeat's period in seconds (default JOB_LOCK_HEARTBEAT_S). */
+void job_lock_set_heartbeat(double seconds);
 
 /* 1: this process now holds DIR's lock (*took_over_stale: whether it replaced a stale one, whose
  * holder *holder then names); 0: a live run holds it (*holder says which); -1: the lock could not
  * be written (err). Creates DIR. */
 int job_lock_claim(const char *dir, double stale_after_s, JobLockHolder *holder, int *took_over_stale, Err *err);
-/* Removes DIR's lock if this process holds it. */
+/* Removes DIR's lock if this process holds it, and stops its heartbeat. */
 void job_lock_release(const char *dir);
 /* 1 when DIR has a lock (*holder, *live: whether it counts as held now), 0 when it has none. */
 int job_lock_read(const char *dir, double stale_after_s, JobLockHolder *holder, int *live);

@@ -124,7 +124,7 @@ static int known_dataset(const char *name) {
 int matrix_load(const char *path, Matrix *m, Err *err) {
     memset(m, 0, sizeof *m);
     m->ranks_per_job = 1;
-    m->stale_lock_minutes = 60;
+    m->stale_lock_minutes = 10;
     snprintf(m->path, sizeof m->path, "%s", path);
     LoadCtx ctx = {m, err, 0};
     int rc = ini_parse(path, on_key, &ctx);

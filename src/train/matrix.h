@@ -6,7 +6,7 @@
  *   [matrix]
  *   name = demo
  *   ranks_per_job = 1
- *   stale_lock_minutes = 60           ; see train/job_lock.h (runs of one matrix share its jobs)
+ *   stale_lock_minutes = 10           ; see train/job_lock.h (runs of one matrix share its jobs)
  *   methods = finecliper=configs/synth/finecliper.ini, dfer_clip=configs/synth/dfer_clip.ini
  *   datasets = dfew=/data/synth-dfew, mafw=/data/synth-mafw
  *   folds = 1, 2, 3, 4, 5             ; used where the dataset has folds
@@ -36,7 +36,8 @@ typedef struct Matrix {
     char name[64];
     char path[512];
     int ranks_per_job;
-    double stale_lock_minutes; /* another host's job lock not written for this long is stale (train/job_lock.h) */
+    double stale_lock_minutes; /* another host's job lock without a heartbeat (or write) for this long is stale
+                                * (train/job_lock.h; heartbeats come every minute) */
     MatrixEntry methods[MATRIX_MAX_AXIS], datasets[MATRIX_MAX_AXIS], backbones[MATRIX_MAX_AXIS];
     int n_methods, n_datasets, n_backbones;
     int folds[8], n_folds;

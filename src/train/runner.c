@@ -187,11 +187,12 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             else if (job_finished(dir)) take = TAKE_FINISHED, job_lock_release(dir); /* finished by the run we just missed */
             if (take == TAKE_FINISHED) log_info("[group %d] %s: already finished, skipped", g.index, j->id);
             if (take == TAKE_ELSEWHERE)
-                log_info("[group %d] %s: another run of this matrix holds it (host %s, pid %ld%s%s), skipped", g.index,
-                         j->id, holder.host, holder.pid, holder.slurm_job[0] ? ", Slurm job " : "", holder.slurm_job);
+                log_info("[group %d] %s: another run of this matrix holds it (host %s, pid %ld%s%s; %s), skipped", g.index,
+                         j->id, holder.host, holder.pid, holder.slurm_job[0] ? ", Slurm job " : "", holder.slurm_job,
+                         holder.state);
             if (took_over_stale)
-                log_warn("[group %d] %s: took over the stale lock of host %s, pid %ld (that run is gone)", g.index, j->id,
-                         holder.host, holder.pid);
+                log_warn("[group %d] %s: took over the stale lock of host %s, pid %ld (%s)", g.index, j->id, holder.host,
+                         holder.pid, holder.state[0] ? holder.state : "not a lock this code wrote");
         }
         group_bcast(&g, &take, sizeof take);
         if (take == TAKE_FINISHED) continue;
@@ -409,8 +410,9 @@ static void status_print_job(FILE *out, int width, const Job *j, const JobProgre
         }
         fprintf(out, "; %s; last written %s", p->has_checkpoint ? "checkpointed" : "no checkpoint yet", age);
         if (p->locked)
-            fprintf(out, "; %s host %s, pid %ld%s%s", p->lock_live ? "running on" : "stale lock of", p->holder.host,
-                    p->holder.pid, p->holder.slurm_job[0] ? ", Slurm job " : "", p->holder.slurm_job);
+            fprintf(out, "; %s host %s, pid %ld%s%s%s%s%s", p->lock_live ? "running on" : "stale lock of", p->holder.host,
+                    p->holder.pid, p->holder.slurm_job[0] ? ", Slurm job " : "", p->holder.slurm_job,
+                    p->lock_live ? "" : " (", p->lock_live ? "" : p->holder.state, p->lock_live ? "" : ")");
         fputc('\n', out);
         break;
     case JOB_PENDING: fprintf(out, "%s\n", p->detail); break;
@@ -445,6 +447,7 @@ static cJSON *status_job_json(const Job *j, const JobProgress *p) {
             cJSON_AddNumberToObject(h, "pid", (double)p->holder.pid);
             cJSON_AddStringToObject(h, "slurm_job_id", p->holder.slurm_job);
             cJSON_AddBoolToObject(h, "live", p->lock_live);
+            cJSON_AddStringToObject(h, "state", p->holder.state);
         }
     } else if (p->detail[0]) {
         cJSON_AddStringToObject(o, "cannot_run", p->detail);

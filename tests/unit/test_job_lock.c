@@ -1,0 +1,106 @@
+/* Job locks (src/train/job_lock.c): the holder's heartbeat keeps its lock fresh while it is held
+ * and stops at release; another host's lock counts as held until it misses heartbeats for the
+ * stale time, and each verdict says why. The matrix-level cases (two runs sharing a matrix, a
+ * dead process, a requeued Slurm job, a Slurm job that ended) are tests/matrix_lock.sh and
+ * tests/slurm_matrix.sh. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "testlib.h"
+#include "train/job_lock.h"
+
+static void set_mtime_ago(const char *path, double seconds) {
+    struct timespec t[2];
+    clock_gettime(CLOCK_REALTIME, &t[0]);
+    t[0].tv_sec -= (time_t)seconds;
+    t[1] = t[0];
+    EXPECT(utimensat(AT_FDCWD, path, t, 0) == 0, "utimensat %s", path);
+}
+
+static double age_of(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    return difftime(time(NULL), st.st_mtime);
+}
+
+static void sleep_s(double s) {
+    struct timespec t = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+    nanosleep(&t, NULL);
+}
+
+static void test_heartbeat(void) {
+    char dir[700], lock[760];
+    snprintf(dir, sizeof dir, "%s/job-a", test_tmpdir());
+    snprintf(lock, sizeof lock, "%s/running.lock", dir);
+    job_lock_set_heartbeat(0.2);
+    JobLockHolder h;
+    int took = -1, live = -1;
+    Err err;
+    EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1 && took == 0, "a free job is claimed");
+    set_mtime_ago(lock, 3600);
+    EXPECT(age_of(lock) >= 3599, "the lock made an hour old");
+    sleep_s(0.7);
+    double age = age_of(lock);
+    EXPECT(age >= 0 && age < 5, "the heartbeat touched the lock (its age %.0f s)", age);
+    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live && strstr(h.state, "its process runs"), "held by us: %s", h.state);
+    job_lock_release(dir);
+    EXPECT(age_of(lock) < 0, "released: the lock is gone");
+    sleep_s(0.5);
+    EXPECT(age_of(lock) < 0, "the stopped heartbeat does not bring it back");
+    /* claim, release and claim again: the heartbeat follows the lock held now */
+    EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1, "claimed again");
+    set_mtime_ago(lock, 3600);
+    sleep_s(0.7);
+    age = age_of(lock);
+    EXPECT(age >= 0 && age < 5, "the second claim's heartbeat runs (age %.0f s)", age);
+    job_lock_release(dir);
+    job_lock_set_heartbeat(JOB_LOCK_HEARTBEAT_S);
+}
+
+static void write_lock(const char *dir, const char *json, double age_s) {
+    char path[760];
+    Err err;
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/running.lock", dir);
+    EXPECT(fs_write_atomic(path, json, strlen(json), &err) == 0, "%s", err.msg);
+    set_mtime_ago(path, age_s);
+}
+
+static void test_other_host(void) {
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/job-b", test_tmpdir());
+    JobLockHolder h;
+    int live = -1, took = -1;
+    Err err;
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 90);
+    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live && !strcmp(h.state, "last heartbeat or write for 1 min"),
+           "another host's lock touched 90 s ago is held: live %d, %s", live, h.state);
+    EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 0 && !strcmp(h.host, "node-elsewhere") && h.pid == 4242,
+           "and not claimed");
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 20 * 60);
+    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && !live && strstr(h.state, "no heartbeat or write for 20 min"),
+           "20 minutes without a heartbeat (stale after 10): live %d, %s", live, h.state);
+    EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1 && took == 1 && strstr(h.state, "no heartbeat"),
+           "a stale lock is taken over, and the holder it replaced says why: %s", h.state);
+    job_lock_release(dir);
+    /* a Slurm job id that is not a number never reaches the shell: the time decides */
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242, \"slurm_job_id\": \"1; touch /tmp/x\"}", 30);
+    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live && strstr(h.state, "last heartbeat"), "odd Slurm id: %s", h.state);
+    /* a lock this code did not write is stale (and says so through the claim) */
+    write_lock(dir, "not json", 0);
+    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live, "an unreadable lock written just now counts by its time");
+    write_lock(dir, "not json", 3600);
+    EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1 && took == 1, "an old unreadable lock is taken over");
+    job_lock_release(dir);
+}
+
+int main(void) {
+    TEST_RUN(test_heartbeat);
+    TEST_RUN(test_other_host);
+    return test_summary();
+}
