@@ -54,7 +54,7 @@ echo "killed the matrix with $(find "$tmp/cut" -name result.json | wc -l) of 4 j
 cat "$tmp/status-cut.txt"
 finished=$(find "$tmp/cut" -name result.json | wc -l)
 [ "$(grep -cE '^[^ ]+ +done +UAR ' "$tmp/status-cut.txt")" = "$finished" ] || { echo "--status: not every finished job is done"; exit 1; }
-grep -qE "^[^ ]+ +started +epoch [1-3]/4 .*epoch [12].s test UAR .*; checkpointed; last written .*; stale lock of host $(hostname), pid [0-9]+$" \
+grep -qE "^[^ ]+ +started +epoch [1-3]/4 .*epoch [12].s test UAR .*; checkpointed; last written .*; stale lock of host $(hostname), pid [0-9]+ \(its process is gone\)$" \
   "$tmp/status-cut.txt" || { echo "--status: the cut job is not started at its epoch with a checkpoint and its killed run's lock"; exit 1; }
 grep -qE "^$finished done, 0 failed, [12] started, [0-9] pending; left: about " "$tmp/status-cut.txt" \
   || { echo "--status: summary of the killed run"; exit 1; }

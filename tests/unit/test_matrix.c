@@ -26,7 +26,7 @@ static void test_expand(void) {
     Err err;
     EXPECT(matrix_load(p, &m, &err) == 0, "%s", err.msg);
     EXPECT(m.ranks_per_job == 2 && m.n_sets == 1 && !strcmp(m.sets[0], "train.epochs=3"), "header");
-    EXPECT(m.stale_lock_minutes == 60, "stale_lock_minutes default %g", m.stale_lock_minutes);
+    EXPECT(m.stale_lock_minutes == 10, "stale_lock_minutes default %g", m.stale_lock_minutes);
     Job *jobs;
     int n;
     EXPECT(matrix_expand(&m, &jobs, &n, &err) == 0, "%s", err.msg);
