@@ -8,7 +8,9 @@
 #   - a failed job run again (its metrics.jsonl newer than its result.json): started;
 #   - a job stopped midway (dfer train --stop-after on the job's own config.ini, into a second
 #     results folder): started, at the exact epoch and step it logged, with its last evaluation and
-#     checkpoint; the work left estimated from the one finished job's time, as JSON too.
+#     checkpoint; the work left estimated from the one finished job's time, as JSON too;
+#   - the matrix changed (another batch size): the started job refuses to resume, naming the key,
+#     until --allow-config-change; the finished job's result stands, and the log says it differs.
 # usage: matrix_status.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
@@ -16,6 +18,7 @@ tmp=$(mktemp -d /tmp/dfer-matrix-status-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fail() { echo "FAIL: $*"; exit 1; }
+json_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 . "$src/tests/lib/matrix_fixture.sh"
 matrix_fixture name=status-test ranks_per_job=1 epochs=2
 sed -i "s|^datasets = .*|&, mafw=$tmp/missing|" "$tmp/matrix.ini"
@@ -97,6 +100,20 @@ want = done["seconds"] * (0.4 + 2)
 assert abs(s["seconds_left_one_group"] - want) <= 1e-9 * want, (s["seconds_left_one_group"], want)
 print(f"JSON: counts {s['counts']}, work left {s['seconds_left_one_group']:.3f} s = 2.4 x the finished job's {done['seconds']:.3f} s")
 PY
+# ---- the matrix changed since: a started job refuses to resume, a finished one is said to differ -----
+sed 's/^train.batch = 4$/train.batch = 2/' "$tmp/matrix.ini" >"$tmp/matrix-changed.ini"
+rc=0
+"$dfer" matrix "$tmp/matrix-changed.ini" --results "$tmp/res2" >"$tmp/changed.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { cat "$tmp/changed.log"; fail "a matrix whose started job changed exited $rc, not 1"; }
+grep -q "$good1 failed: $tmp/res2/$good1/config.ini: the run was started with another configuration (train.batch: 4 -> 2)" \
+  "$tmp/changed.log" || { cat "$tmp/changed.log"; fail "the started job with another batch size was not refused, naming it"; }
+grep -q "$good2: finished with another configuration than the matrix gives now (train.batch: 4 -> 2); its result stands" \
+  "$tmp/changed.log" || { cat "$tmp/changed.log"; fail "the finished job's changed configuration was not said"; }
+"$dfer" matrix "$tmp/matrix-changed.ini" --results "$tmp/res2" --allow-config-change >"$tmp/changed.log" 2>&1 || true
+grep -q "resuming with a changed configuration (--allow-config-change): train.batch: 4 -> 2" "$tmp/changed.log" \
+  && [ "$(json_field "$tmp/res2/$good1/result.json" status)" = done ] \
+  || { cat "$tmp/changed.log"; fail "--allow-config-change did not resume the started job"; }
+echo "a changed matrix: the started job refused (train.batch: 4 -> 2) until --allow-config-change, the finished one said to differ"
 # a usage error is an error
 if "$dfer" matrix --json "$tmp/matrix.ini" >/dev/null 2>&1; then fail "--json without --status was accepted"; fi
 echo "dfer matrix --status: pending, done with its result, failed with its error, started at its step, the work left"

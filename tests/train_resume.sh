@@ -50,6 +50,30 @@ for method in finecliper dfer_clip; do
     || { echo "$method: stopped by SIGUSR1 and resumed: parameters DIFFER"; exit 1; }
   echo "$method: stopped by SIGUSR1 after 4 steps (exit 3) and resumed: parameters bitwise identical"
 done
+# a resumed run with another configuration ($method and common: the loop's last, DFER-CLIP): what changes
+# what is trained is refused and config.ini kept as it was; threads may change; --allow-config-change
+# resumes and keeps the earlier config.ini beside the new one
+out="$tmp/$method-change"
+set +e
+"$dfer" train "${common[@]}" --out "$out" --stop-after 3 >/dev/null 2>&1
+set -e
+cp "$out/config.ini" "$tmp/config-before.ini"
+if "$dfer" train "${common[@]}" --set optim.lr=0.005 --out "$out" --resume >/dev/null 2>"$tmp/err"; then
+  echo "a resume with another learning rate was accepted"; exit 1
+fi
+grep -q "$out/config.ini: the run was started with another configuration (optim.lr: .* -> 0.005); resuming would train" "$tmp/err" \
+  || { echo "unclear message for a changed configuration:"; cat "$tmp/err"; exit 1; }
+cmp -s "$out/config.ini" "$tmp/config-before.ini" || { echo "a refused resume changed config.ini"; exit 1; }
+set +e
+"$dfer" train "${common[@]}" --set train.threads=1 --out "$out" --resume --stop-after 1 >"$tmp/ok.log" 2>&1
+set -e
+grep -q "resuming with train.threads: 2 -> 1" "$tmp/ok.log" || { echo "a change of threads was not allowed and said:"; cat "$tmp/ok.log"; exit 1; }
+"$dfer" train "${common[@]}" --set optim.lr=0.005 --out "$out" --resume --allow-config-change >/dev/null 2>"$tmp/ok.log" \
+  || { cat "$tmp/ok.log"; echo "--allow-config-change did not resume"; exit 1; }
+kept=$(ls "$out"/config.before-*.ini)
+cmp -s <(grep -v '^threads = ' "$kept") <(grep -v '^threads = ' "$tmp/config-before.ini") && grep -q "^lr = 0.005$" "$out/config.ini" && [ -f "$out/result.json" ] \
+  || { echo "--allow-config-change: the earlier config.ini was not kept, or the run did not finish"; exit 1; }
+echo "a changed configuration: refused on resume ($(sed 's/.*another configuration (\(.*\)); resuming.*/\1/' "$tmp/err")), allowed for threads, and with --allow-config-change (earlier kept as $(basename "$kept"))"
 # a checkpoint of another architecture
 "$dfer" init --arch small --seed 2 --out "$tmp/other.safetensors" >/dev/null
 cp "$tmp/bpe_simple_vocab_16e6.txt.gz" "$tmp/vocab.txt.gz"

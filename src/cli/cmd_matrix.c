@@ -27,7 +27,9 @@ static void usage(void) {
            "                  WAR, time), failed (its error), started (epoch, step, last evaluation,\n"
            "                  checkpoint, when it last wrote) or pending; then the work left, estimated\n"
            "                  from the finished jobs' times. Reads only; needs no MPI\n"
-           "  --json          with --status: the same as JSON, for scripts\n\n"
+           "  --json          with --status: the same as JSON, for scripts\n"
+           "  --allow-config-change  resume started jobs whose configuration changed in what it trains\n"
+           "                  (refused otherwise: such a job fails, naming the keys; see dfer train --help)\n\n"
            "On SIGUSR1, SIGTERM or Ctrl-C every group checkpoints its job at the next step and the\n"
            "command exits with status 3; running it again resumes (jobs/slurm/matrix.sbatch requeues).\n");
 }
@@ -35,9 +37,10 @@ static void usage(void) {
 int cmd_matrix(int argc, char **argv) {
     static const struct option opts[] = {{"results", required_argument, 0, 'r'}, {"list", no_argument, 0, 'l'},
                                          {"status", no_argument, 0, 's'}, {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"allow-config-change", no_argument, 0, 'a'}, {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *results = NULL;
-    int list = 0, status = 0, json = 0;
+    int list = 0, status = 0, json = 0, allow_config_change = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -45,6 +48,7 @@ int cmd_matrix(int argc, char **argv) {
         else if (c == 'l') list = 1;
         else if (c == 's') status = 1;
         else if (c == 'j') json = 1;
+        else if (c == 'a') allow_config_change = 1;
         else if (c == 'h') return usage(), 0;
         else return cli_usage_error("matrix", "unknown option");
     }
@@ -61,7 +65,8 @@ int cmd_matrix(int argc, char **argv) {
     }
     char command[4096] = "dfer";
     for (int i = 0; i < argc; i++) snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
-    RunnerOptions ro = {.matrix_path = argv[optind], .results_dir = results, .command = command};
+    RunnerOptions ro = {.matrix_path = argv[optind], .results_dir = results, .command = command,
+                        .allow_config_change = allow_config_change};
     Dist d;
     dist_init(&d, &argc, &argv);
     Err err;

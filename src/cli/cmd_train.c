@@ -17,7 +17,10 @@ static void train_usage(void) {
            "split after every epoch. DIR receives config.ini, metrics.jsonl, checkpoint.safetensors,\n"
            "best_model.safetensors, model.safetensors and result.json (UAR/WAR of the best and the last epoch).\n"
            "`dfer config --markdown` lists every key.\n\n"
-           "  --resume               continue from DIR/checkpoint.safetensors (bitwise the same end result)\n"
+           "  --resume               continue from DIR/checkpoint.safetensors (bitwise the same end result);\n"
+           "                         a configuration that changes what is trained (not paths, device,\n"
+           "                         threads or batching) is refused: DIR/config.ini says what it was\n"
+           "  --allow-config-change  resume with such a change all the same (the earlier config.ini is kept)\n"
            "  --checkpoint-every N   also checkpoint every N steps (default: at the end of each epoch)\n"
            "  --stop-after N         stop after N steps of this call, checkpointing first (for tests)\n"
            "  --signal-after N       send this process SIGUSR1 after N steps (tests of preemption)\n\n"
@@ -31,7 +34,7 @@ static int parse_config(int argc, char **argv, Config *cfg, const char **out, Tr
                                          {"out", required_argument, 0, 'o'},    {"resume", no_argument, 0, 'r'},
                                          {"checkpoint-every", required_argument, 0, 'k'},
                                          {"stop-after", required_argument, 0, 'x'}, {"signal-after", required_argument, 0, 'g'},
-                                         {"help", no_argument, 0, 'h'},
+                                         {"allow-config-change", no_argument, 0, 'a'}, {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     config_defaults(cfg);
     Err err;
@@ -48,6 +51,7 @@ static int parse_config(int argc, char **argv, Config *cfg, const char **out, Tr
             break;
         case 'o': *out = optarg; break;
         case 'r': to->resume = 1; break;
+        case 'a': to->allow_config_change = 1; break;
         case 'k': to->checkpoint_every_steps = atoi(optarg); break;
         case 'x': to->stop_after_steps = atoi(optarg); break;
         case 'g': to->signal_after_steps = atoi(optarg); break;

@@ -328,6 +328,46 @@ static void format_value(const Config *c, const Key *k, char *buf, size_t n) {
     }
 }
 
+/* Where things are and how a run computes, not what it learns: paths (the data and weights may move
+ * between restarts), the device and its precision, threads, batching of the same global batch. */
+static const char *const k_operational[] = {
+    "model.weights",    "model.vocab",       "model.descriptions", "model.long_clip",    "model.dtype",
+    "data.root",        "data.train_list",   "data.test_list",     "data.landmarks",     "data.parsing",
+    "data.uint8_frames", "data.loader_threads", "data.max_bad_fraction", "train.eval_batch", "train.device",
+    "train.gpu_mem",    "train.micro_batch", "train.recompute",    "train.threads",      "train.nonfinite",
+    "train.log_every",
+};
+
+static void diff_append(char *out, size_t n, const char *key, const char *before, const char *after) {
+    size_t len = strlen(out);
+    if (len < n) snprintf(out + len, n - len, "%s%s: %s -> %s", len ? "; " : "", key, before[0] ? before : "(empty)",
+                          after[0] ? after : "(empty)");
+}
+
+int config_diff(const Config *before, const Config *after, char *training, size_t training_n, char *operational,
+                size_t operational_n) {
+    char a[CFG_STR + 64], b[CFG_STR + 64], key[96];
+    int changed = 0;
+    for (size_t j = 0; j < sizeof k_operational / sizeof k_operational[0]; j++) { /* a misspelt name would go unnoticed */
+        snprintf(key, sizeof key, "%s", k_operational[j]);
+        char *dot = strchr(key, '.');
+        CHECK(dot && (*dot = '\0', find_key(key, dot + 1)), "k_operational names no key: %s", k_operational[j]);
+    }
+    training[0] = operational[0] = '\0';
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const Key *k = &k_keys[i];
+        format_value(before, k, a, sizeof a);
+        format_value(after, k, b, sizeof b);
+        if (!strcmp(a, b)) continue;
+        snprintf(key, sizeof key, "%s.%s", k->section, k->name);
+        int how = 0;
+        for (size_t j = 0; j < sizeof k_operational / sizeof k_operational[0] && !how; j++) how = !strcmp(key, k_operational[j]);
+        if (how) diff_append(operational, operational_n, key, a, b);
+        else diff_append(training, training_n, key, a, b), changed++;
+    }
+    return changed;
+}
+
 void config_write(const Config *c, FILE *out) {
     const char *section = "";
     char value[CFG_STR + 64];

@@ -93,6 +93,12 @@ int config_set(Config *c, const char *assignment, Err *err);
 const char *config_unbuilt(const Config *c);
 /* Cross-key checks (method-specific ranges, required paths); includes config_unbuilt. */
 int config_validate(const Config *c, Err *err);
+/* What differs between the configuration a run was started with (before) and now (after), as
+ * "section.key: before -> after" items joined by "; ". Keys that change what is trained go to
+ * training (the count is returned); keys that say where things are or how a run computes (paths,
+ * device, threads, micro-batch, precision, logging) go to operational: a resumed run may change them. */
+int config_diff(const Config *before, const Config *after, char *training, size_t training_n, char *operational,
+                size_t operational_n);
 /* Writes the resolved configuration as INI (all keys). */
 void config_write(const Config *c, FILE *out);
 /* The key reference as Markdown (docs/config.md). */

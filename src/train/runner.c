@@ -99,6 +99,19 @@ static JobState job_resolve(const Matrix *m, const Job *j, Config *cfg, Err *err
     return config_validate(cfg, err) == 0 ? JOB_RUNNABLE : JOB_INVALID;
 }
 
+/* A finished job's result stands; where the matrix now asks for something else, the log says so. */
+static void warn_if_config_changed(const Matrix *m, const Job *j, const char *dir, int group) {
+    char path[8300], training[2048], operational[2048];
+    Config now, then;
+    Err err;
+    snprintf(path, sizeof path, "%s/config.ini", dir);
+    config_defaults(&then);
+    if (!fs_exists(path) || config_load_file(&then, path, &err) != 0 || job_resolve(m, j, &now, &err) == JOB_INVALID) return;
+    if (config_diff(&then, &now, training, sizeof training, operational, sizeof operational))
+        log_warn("[group %d] %s: finished with another configuration than the matrix gives now (%s); its result stands: "
+                 "delete %s to train it again", group, j->id, training, dir);
+}
+
 static void matrix_results_dir(const Matrix *m, const char *given, char *buf, size_t n) {
     if (given) snprintf(buf, n, "%s", given);
     else snprintf(buf, n, "results/%s", m->name);
@@ -185,7 +198,10 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
                 take = TAKE_LOCK_FAILED;
             else if (claim == 0) take = TAKE_ELSEWHERE;
             else if (job_finished(dir)) take = TAKE_FINISHED, job_lock_release(dir); /* finished by the run we just missed */
-            if (take == TAKE_FINISHED) log_info("[group %d] %s: already finished, skipped", g.index, j->id);
+            if (take == TAKE_FINISHED) {
+                log_info("[group %d] %s: already finished, skipped", g.index, j->id);
+                warn_if_config_changed(&m, j, dir, g.index);
+            }
             if (take == TAKE_ELSEWHERE)
                 log_info("[group %d] %s: another run of this matrix holds it (host %s, pid %ld%s%s; %s), skipped", g.index,
                          j->id, holder.host, holder.pid, holder.slurm_job[0] ? ", Slurm job " : "", holder.slurm_job,
@@ -210,7 +226,8 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             int zeroshot = !strcmp(j->setting, "zeroshot");
             TrainOptions to = {.out_dir = dir, .resume = 1, .command = opt->command, .job_json = id_json,
                                .eval_dataset = zeroshot ? j->eval_dataset : NULL,
-                               .eval_root = zeroshot ? j->eval_root : NULL};
+                               .eval_root = zeroshot ? j->eval_root : NULL,
+                               .allow_config_change = opt->allow_config_change};
             rc = train_run(&cfg, &to, &g, &jerr);
             free(id_json);
         }

@@ -16,6 +16,7 @@ typedef struct RunnerOptions {
     const char *matrix_path;
     const char *results_dir;   /* default results/<matrix name> */
     const char *command;
+    int allow_config_change;   /* passed to every job's train_run */
 } RunnerOptions;
 
 /* Expands a matrix and prints each job id with "ok", "waits: <feature not built yet>" or

@@ -26,6 +26,7 @@ typedef struct TrainOptions {
     const char *job_json;       /* extra identity fields (method, dataset, fold, ...) merged into result.json, or NULL */
     const char *eval_dataset, *eval_root; /* zero-shot transfer: evaluate on this dataset's test split (NULL: the
                                            * training dataset's) */
+    int allow_config_change;    /* resume although the configuration changes what is trained */
 } TrainOptions;
 
 /* Trains (or resumes) a job. Returns 0 when finished, 2 when stopped early by
