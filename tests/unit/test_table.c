@@ -21,20 +21,26 @@ static void put(const char *dir, const char *job, const char *json) {
     fs_write_atomic(path, json, strlen(json), &err);
 }
 
+/* DIR = <tmp>/name with jobs.json holding jobs (the expanded matrix). */
+static void results_dir(char *dir, size_t n, const char *name, const char *jobs) {
+    char path[800];
+    Err err;
+    snprintf(dir, n, "%s/%s", test_tmpdir(), name);
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/jobs.json", dir);
+    EXPECT(fs_write_atomic(path, jobs, strlen(jobs), &err) == 0, "%s", err.msg);
+}
+
 static void test_tables(void) {
     char dir[600];
     Err err;
-    snprintf(dir, sizeof dir, "%s/results", test_tmpdir());
-    fs_mkdirs(dir, &err);
     const char *jobs =
         "[{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
         "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
         "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":3,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
         "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
         "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"zeroshot\"}]";
-    char path[800];
-    snprintf(path, sizeof path, "%s/jobs.json", dir);
-    fs_write_atomic(path, jobs, strlen(jobs), &err);
+    results_dir(dir, sizeof dir, "results", jobs);
     put(dir, "a", "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,"
                   "\"setting\":\"supervised\",\"status\":\"done\",\"uar\":60,\"war\":70,\"classes\":[\"happiness\",\"sadness\"],\"recall\":[80,40]}");
     put(dir, "b", "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"tiny\",\"seed\":1,"
@@ -156,17 +162,14 @@ static void test_paper_rows(void) {
 /* Zero-shot rows per kind of captions (result.json "captions"), and FineCLIPER Table 3's published
  * numbers under the row of the same training dataset and kind of captions on ViT-B/16. */
 static void test_zero_shot_rows(void) {
-    char dir[600], json[1024], path[800];
+    char dir[600], json[1024];
     Err err;
-    snprintf(dir, sizeof dir, "%s/results-zeroshot", test_tmpdir());
-    fs_mkdirs(dir, &err);
     /* the matrix lists 2 seeds of MAFW -> DFEW and one of DFEW -> FERV39k that has not run */
     const char *jobs =
         "[{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\"},"
         "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":2,\"setting\":\"zeroshot\"},"
         "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"ferv39k\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\"}]";
-    snprintf(path, sizeof path, "%s/jobs.json", dir);
-    EXPECT(fs_write_atomic(path, jobs, strlen(jobs), &err) == 0, "%s", err.msg);
+    results_dir(dir, sizeof dir, "results-zeroshot", jobs);
     const char *kinds[2] = {"dataset", "descriptions"};
     for (int k = 0; k < 2; k++) {
         snprintf(json, sizeof json,
