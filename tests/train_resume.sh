@@ -74,6 +74,19 @@ kept=$(ls "$out"/config.before-*.ini)
 cmp -s <(grep -v '^threads = ' "$kept") <(grep -v '^threads = ' "$tmp/config-before.ini") && grep -q "^lr = 0.005$" "$out/config.ini" && [ -f "$out/result.json" ] \
   || { echo "--allow-config-change: the earlier config.ini was not kept, or the run did not finish"; exit 1; }
 echo "a changed configuration: refused on resume ($(sed 's/.*another configuration (\(.*\)); resuming.*/\1/' "$tmp/err")), allowed for threads, and with --allow-config-change (earlier kept as $(basename "$kept"))"
+# training into a run's folder without --resume is refused (the run stays); a start from scratch empties
+# the metrics an earlier start left without a checkpoint
+before=$(md5sum <"$tmp/$method-full/model.safetensors")
+if "$dfer" train "${common[@]}" --out "$tmp/$method-full" >/dev/null 2>"$tmp/err"; then echo "a second run into a finished run's folder was accepted"; exit 1; fi
+grep -q "$tmp/$method-full already holds a run (.*): --resume continues it" "$tmp/err" || { echo "unclear message:"; cat "$tmp/err"; exit 1; }
+[ "$(md5sum <"$tmp/$method-full/model.safetensors")" = "$before" ] || { echo "the refused run changed the model"; exit 1; }
+mkdir -p "$tmp/fresh" && echo '{"type":"step","epoch":9,"step":99,"loss":7}' >"$tmp/fresh/metrics.jsonl"
+set +e
+"$dfer" train "${common[@]}" --out "$tmp/fresh" --resume --stop-after 1 --set train.log_every=1 >"$tmp/fresh.log" 2>&1
+set -e
+grep -q "metrics.jsonl: emptied" "$tmp/fresh.log" && ! grep -q '"epoch":9' "$tmp/fresh/metrics.jsonl" \
+  && grep -q '"type":"step","epoch":1' "$tmp/fresh/metrics.jsonl" || { cat "$tmp/fresh.log"; echo "an earlier start's metrics were kept"; exit 1; }
+echo "a second run into a run's folder refused without --resume; an earlier start's metrics emptied"
 # a checkpoint of another architecture
 "$dfer" init --arch small --seed 2 --out "$tmp/other.safetensors" >/dev/null
 cp "$tmp/bpe_simple_vocab_16e6.txt.gz" "$tmp/vocab.txt.gz"

@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -398,6 +399,14 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     if (fs_mkdirs(opt->out_dir, err) != 0) return -1;
     int lead = g->rank == 0;
     char path[4096];
+    /* a run of days is not overwritten by a command that forgot --resume */
+    static const char *const run_files[] = {"checkpoint.safetensors", "result.json"};
+    for (int i = 0; i < 2 && !opt->resume; i++) {
+        path_in(path, sizeof path, opt->out_dir, run_files[i]);
+        if (fs_exists(path))
+            return err_set(err, "%s already holds a run (%s): --resume continues it; to train from the start, delete it "
+                                "or give another --out", opt->out_dir, run_files[i]);
+    }
     int refused = lead && check_resumed_config(cfg, opt, err) != 0;
     group_bcast(g, &refused, sizeof refused); /* every rank stops, or none */
     if (refused) {
@@ -466,16 +475,20 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
 
     Position pos = {.best_war = -1, .best_epoch = -1};
     path_in(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
-    if (opt->resume && fs_exists(path)) {
+    int resumed = opt->resume && fs_exists(path);
+    if (resumed) {
         if (load_checkpoint(opt->out_dir, &jm, &optim, &pos, err) != 0) goto done;
         if (lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, pos.epoch + 1, pos.step);
     }
-    if (lead && opt->resume) { /* a run killed while appending left half a line: new lines start on their own */
+    path_in(path, sizeof path, opt->out_dir, "metrics.jsonl");
+    if (lead && resumed) { /* a run killed while appending left half a line: new lines start on their own */
         size_t cut = 0;
         Err trim_err;
-        path_in(path, sizeof path, opt->out_dir, "metrics.jsonl");
         if (fs_trim_torn_tail(path, &cut, &trim_err) != 0) log_warn("%s", trim_err.msg); /* rank 0 alone: no early exit */
         else if (cut) log_warn("%s: cut the last %zu bytes, a line the stopped run did not finish", path, cut);
+    } else if (lead && fs_exists(path)) { /* from the start: an earlier start's lines (it never checkpointed) go */
+        if (truncate(path, 0) != 0) log_warn("%s: cannot empty it (%s): its lines will mix with this run's", path, strerror(errno));
+        else log_info("%s: emptied (an earlier start left it without a checkpoint)", path);
     }
     if (lead) {
         char order[512];
