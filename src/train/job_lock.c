@@ -90,11 +90,12 @@ static int holder_read(const char *path, JobLockHolder *h) {
 static double newest_mtime(const char *dir, const char *lock_path) {
     static const char *const files[] = {"metrics.jsonl", "checkpoint.safetensors"};
     struct stat st;
-    double newest = stat(lock_path, &st) == 0 ? (double)st.st_mtime : 0;
+    double newest = stat(lock_path, &st) == 0 ? (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9 : 0;
     for (int i = 0; i < 2; i++) {
         char path[8300];
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        if (stat(path, &st) == 0 && (double)st.st_mtime > newest) newest = (double)st.st_mtime;
+        double t = stat(path, &st) == 0 ? (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9 : 0;
+        if (t > newest) newest = t;
     }
     return newest;
 }
@@ -155,7 +156,11 @@ static int lock_live(const char *dir, const char *lock_path, JobLockHolder *h, i
             return alive;
         }
     }
-    double silent = difftime(time(NULL), (time_t)newest_mtime(dir, lock_path));
+    /* clock_gettime, not time(): glibc's time() reads a coarse clock that can trail the file times the
+     * kernel stamps by a tick, and a lock touched exactly 20 minutes ago must read 20, not 19 */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double silent = (double)now.tv_sec + now.tv_nsec * 1e-9 - newest_mtime(dir, lock_path);
     int live = silent < stale_after_s;
     snprintf(h->state, sizeof h->state, "%s for %.0f min%s", live ? "last heartbeat or write" : "no heartbeat or write",
              floor(silent / 60), live ? "" : " (its node failed, or it was killed)");
@@ -183,9 +188,11 @@ static void *heartbeat_main(void *arg) {
     while (!g_heartbeat.stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        double at = (double)until.tv_sec + until.tv_nsec * 1e-9 + g_heartbeat_s;
-        until.tv_sec = (time_t)at, until.tv_nsec = (long)((at - floor(at)) * 1e9);
-        while (!g_heartbeat.stop && pthread_cond_timedwait(&g_heartbeat.cv, &g_heartbeat.mu, &until) != ETIMEDOUT) {}
+        long long period_ns = (long long)(g_heartbeat_s * 1e9);
+        until.tv_sec += (time_t)(period_ns / 1000000000), until.tv_nsec += (long)(period_ns % 1000000000);
+        if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+        /* 0: a spurious wake-up or the stop signal; anything else (the time, an error) ends the wait */
+        while (!g_heartbeat.stop && pthread_cond_timedwait(&g_heartbeat.cv, &g_heartbeat.mu, &until) == 0) {}
         if (g_heartbeat.stop) break;
         JobLockHolder h; /* touch it only while it is still ours */
         if (holder_read(g_heartbeat.path, &h) == 0 && holder_is_self(&h)) utimensat(AT_FDCWD, g_heartbeat.path, NULL, 0);
