@@ -42,8 +42,8 @@ for method in finecliper dfer_clip; do
   [ ! -f "$out/model.safetensors" ] || { echo "an interrupted run must not write its final model"; exit 1; }
   # as if the run had been killed while appending a line: the resumed run cuts it, its lines start whole
   printf '{"type":"step","epo' >>"$out/metrics.jsonl"
-  "$dfer" train "${common[@]}" --out "$out" --resume >/dev/null 2>"$tmp/resume.log"
-  grep -q "metrics.jsonl: cut the last 19 bytes" "$tmp/resume.log" || { echo "$method: torn line not cut"; cat "$tmp/resume.log"; exit 1; }
+  "$dfer" train "${common[@]}" --out "$out" --resume >"$tmp/resume.log" 2>&1
+  grep -q "metrics.jsonl: back to the checkpoint: 0 line(s) and 19 bytes logged after it cut" "$tmp/resume.log" || { echo "$method: torn line not cut"; cat "$tmp/resume.log"; exit 1; }
   /usr/bin/python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$out/metrics.jsonl" \
     || { echo "$method: metrics.jsonl has a malformed line after the resume"; exit 1; }
   cmp -s "$tmp/$method-full/model.safetensors" "$out/model.safetensors" \

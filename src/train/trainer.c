@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ typedef struct Position {
     Scores best, last;
     int has_best, has_last;
     Confusion best_cm, last_cm;
+    long long metrics_bytes;  /* metrics.jsonl's length when the checkpoint was written; -1 unknown (an older checkpoint) */
 } Position;
 
 /* ---- checkpoints -------------------------------------------------------------------- */
@@ -95,10 +97,16 @@ static int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer 
         int64_t shape[2] = {cms[k]->classes, cms[k]->classes};
         rc = tmap_add(&m, k_confusion_names[k], DT_I64, 2, shape, cms[k]->counts, 1, err);
     }
+    /* the log's length now: a resume from here drops the lines of steps made after it (they are made again) */
+    char metrics[4096];
+    struct stat st;
+    path_in(metrics, sizeof metrics, dir, "metrics.jsonl");
+    long long metrics_bytes = stat(metrics, &st) == 0 ? (long long)st.st_size : 0;
     char meta_json[1024];
     snprintf(meta_json, sizeof meta_json,
-             "{\"epoch\":%d,\"step\":%d,\"optimizer_steps\":%d,\"best_war\":%.17g,\"best_uar\":%.17g,\"best_epoch\":%d}",
-             pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch);
+             "{\"epoch\":%d,\"step\":%d,\"optimizer_steps\":%d,\"best_war\":%.17g,\"best_uar\":%.17g,\"best_epoch\":%d,"
+             "\"metrics_bytes\":%lld}",
+             pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch, metrics_bytes);
     if (rc == 0) rc = safetensors_write(path, &m, (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
     tmap_free(&m);
     return rc;
@@ -139,6 +147,8 @@ static int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Positi
         pos->epoch = (int)v[0], pos->step = (int)v[1], pos->opt_steps = (int)v[2];
         pos->best_war = v[3], pos->best_uar = v[4], pos->best_epoch = (int)v[5];
         opt->step = pos->opt_steps;
+        double bytes = json_get_number(o, "metrics_bytes", -1); /* absent from checkpoints before it was kept */
+        pos->metrics_bytes = isfinite(bytes) && bytes >= 0 ? (long long)bytes : -1;
     }
     for (int k = 0; k < 2 && rc == 0; k++) {
         const TensorEntry *t = tmap_find(&m, k_confusion_names[k]);
@@ -169,6 +179,35 @@ static void append_line(const char *dir, const char *file, const char *line) {
     Err err;
     path_in(path, sizeof path, dir, file);
     if (fs_append_line(path, line, &err) != 0 && !warned++) log_warn("%s (training goes on; later log lines may be lost too)", err.msg);
+}
+
+/* A resumed run's log as it was at its checkpoint. The lines of steps a killed or failed run made after its
+ * last checkpoint go (the resumed run makes those steps again and logs them anew), and so does half a line
+ * a run killed while appending left. metrics_bytes: the log's length at the checkpoint, -1 when the
+ * checkpoint does not say (only the torn line is cut then). Rank 0 alone: warnings, never an early exit. */
+static void metrics_rewind(const char *path, long long metrics_bytes) {
+    struct stat st;
+    if (metrics_bytes >= 0 && stat(path, &st) == 0) {
+        if (st.st_size < metrics_bytes)
+            log_warn("%s: shorter than when the checkpoint was written (%lld < %lld bytes): lines were lost", path,
+                     (long long)st.st_size, metrics_bytes);
+        else if (st.st_size > metrics_bytes) {
+            long long lines = 0; /* the lines cut, for the message */
+            FILE *f = fopen(path, "rb");
+            if (f && fseeko(f, (off_t)metrics_bytes, SEEK_SET) == 0)
+                for (int c; (c = fgetc(f)) != EOF;) lines += c == '\n';
+            if (f) fclose(f);
+            if (truncate(path, (off_t)metrics_bytes) != 0)
+                log_warn("%s: cannot cut it back to the checkpoint (%s): some steps will appear twice", path, strerror(errno));
+            else
+                log_info("%s: back to the checkpoint: %lld line(s) and %lld bytes logged after it cut (those steps run again)",
+                         path, lines, (long long)st.st_size - metrics_bytes);
+        }
+    }
+    size_t cut = 0;
+    Err err;
+    if (fs_trim_torn_tail(path, &cut, &err) != 0) log_warn("%s", err.msg);
+    else if (cut) log_warn("%s: cut the last %zu bytes, a line the stopped run did not finish", path, cut);
 }
 
 /* ---- evaluation -------------------------------------------------------------------------- */
@@ -473,7 +512,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     LoaderConfig ec = run_loader_config(cfg, &jm, g, 0, landmarks, sizeof landmarks);
     if (loader_create(&test, &ec, &el, err) != 0) goto done;
 
-    Position pos = {.best_war = -1, .best_epoch = -1};
+    Position pos = {.best_war = -1, .best_epoch = -1, .metrics_bytes = -1};
     path_in(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
     int resumed = opt->resume && fs_exists(path);
     if (resumed) {
@@ -481,12 +520,8 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         if (lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, pos.epoch + 1, pos.step);
     }
     path_in(path, sizeof path, opt->out_dir, "metrics.jsonl");
-    if (lead && resumed) { /* a run killed while appending left half a line: new lines start on their own */
-        size_t cut = 0;
-        Err trim_err;
-        if (fs_trim_torn_tail(path, &cut, &trim_err) != 0) log_warn("%s", trim_err.msg); /* rank 0 alone: no early exit */
-        else if (cut) log_warn("%s: cut the last %zu bytes, a line the stopped run did not finish", path, cut);
-    } else if (lead && fs_exists(path)) { /* from the start: an earlier start's lines (it never checkpointed) go */
+    if (lead && resumed) metrics_rewind(path, pos.metrics_bytes);
+    else if (lead && fs_exists(path)) { /* from the start: an earlier start's lines (it never checkpointed) go */
         if (truncate(path, 0) != 0) log_warn("%s: cannot empty it (%s): its lines will mix with this run's", path, strerror(errno));
         else log_info("%s: emptied (an earlier start left it without a checkpoint)", path);
     }
