@@ -1,5 +1,6 @@
 #include "core/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -74,6 +75,18 @@ int atomic_commit(AtomicFile *f, Err *err) {
         unlink(f->tmp_path);
         return err_set(err, "%s: cannot rename temporary file into place: %s", f->path, strerror(e));
     }
+    /* the rename itself is durable only once the folder is flushed (a node losing power right after a
+     * checkpoint could otherwise come back with the previous one); a file system that cannot flush a
+     * folder (EINVAL) has nothing to lose here */
+    char dir[sizeof f->path];
+    snprintf(dir, sizeof dir, "%s", f->path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        int synced = fsync(dfd) == 0 || errno == EINVAL || errno == EROFS;
+        int e = errno;
+        close(dfd);
+        if (!synced) return err_set(err, "%s: renamed into place, but its folder cannot be flushed: %s", f->path, strerror(e));
+    }
     return 0;
 }
 
@@ -81,6 +94,26 @@ void atomic_abort(AtomicFile *f) {
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
     unlink(f->tmp_path);
+}
+
+int fs_remove_atomic_leftovers(const char *dir, char *names, size_t n, Err *err) {
+    if (n) names[0] = '\0';
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : err_set(err, "%s: cannot list: %s", dir, strerror(errno));
+    int removed = 0, rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        const char *tmp = strstr(e->d_name, ".tmp."); /* atomic_open's NAME.tmp.PID, and nothing else */
+        if (!tmp || tmp == e->d_name || !tmp[5] || strspn(tmp + 5, "0123456789") != strlen(tmp + 5)) continue;
+        char path[8300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0) rc = err_set(err, "%s: cannot remove a leftover temporary file: %s", path, strerror(errno));
+        else if (++removed, n) {
+            size_t used = strlen(names);
+            snprintf(names + used, n - used, "%s%s", removed > 1 ? ", " : "", e->d_name);
+        }
+    }
+    closedir(d);
+    return rc ? rc : removed;
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len, Err *err) {

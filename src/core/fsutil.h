@@ -26,6 +26,11 @@ int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err);
 int atomic_commit(AtomicFile *f, Err *err);
 void atomic_abort(AtomicFile *f);
 
+/* Removes the temporary files atomic writes in dir left when their process was killed mid-write
+ * (NAME.tmp.PID: a checkpoint of hundreds of MB each). Only for a folder this process owns (a run's,
+ * under its job lock). names: the removed files, ", "-separated (truncated to n). Returns how many. */
+int fs_remove_atomic_leftovers(const char *dir, char *names, size_t n, Err *err);
+
 /* Line logs (metrics.jsonl): one line and its newline appended with a single write(2) on O_APPEND,
  * so a line is never split by another writer; a short write (disk full) is an error. */
 int fs_append_line(const char *path, const char *line, Err *err);

@@ -525,6 +525,13 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         if (truncate(path, 0) != 0) log_warn("%s: cannot empty it (%s): its lines will mix with this run's", path, strerror(errno));
         else log_info("%s: emptied (an earlier start left it without a checkpoint)", path);
     }
+    if (lead && opt->resume) { /* a run killed while writing a file left its temporary (only in a run's folder) */
+        char left[512];
+        Err tmp_err;
+        int n = fs_remove_atomic_leftovers(opt->out_dir, left, sizeof left, &tmp_err);
+        if (n < 0) log_warn("%s", tmp_err.msg);
+        else if (n) log_warn("%s: removed %d temporary file%s a killed run left: %s", opt->out_dir, n, n > 1 ? "s" : "", left);
+    }
     if (lead) {
         char order[512];
         log_info("%s on %s (%s, fold %d): %d train / %d test clips, classes: %s", cfg->method, cfg->dataset, cfg->root,

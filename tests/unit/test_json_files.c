@@ -1,6 +1,7 @@
 /* The JSON files runs write and read back: json_read_file names the file and the line of a syntax
  * error; json_lines_each walks metrics.jsonl, strict in the middle, optionally tolerant of a torn
- * last line; fs_append_line writes whole lines; fs_trim_torn_tail cuts what a killed writer left. */
+ * last line; fs_append_line writes whole lines; fs_trim_torn_tail cuts what a killed writer left;
+ * fs_remove_atomic_leftovers removes the temporary files of killed atomic writes and nothing else. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,8 +132,43 @@ static void test_append_and_trim(void) {
            "an unwritable log is an error naming it: %s", err.msg);
 }
 
+static void test_atomic_leftovers(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/leftovers", test_tmpdir());
+    Err err;
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    static const char *const leftovers[] = {"checkpoint.safetensors.tmp.4242", "result.json.tmp.7"};
+    static const char *const kept[] = {"checkpoint.safetensors", "notes.tmp.txt", "x.tmp.", "x.tmp.12a", ".tmp.12", "a.tmp"};
+    char path[800];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, leftovers[i]);
+        EXPECT(fs_write_atomic(path, "x", 1, &err) == 0, "%s", err.msg);
+    }
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
+        EXPECT(fs_write_atomic(path, "x", 1, &err) == 0, "%s", err.msg);
+    }
+    /* a real one: an atomic write opened and never committed, as a killed process leaves it */
+    AtomicFile f;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    EXPECT(atomic_open(&f, path, &err) == 0, "%s", err.msg);
+    char names[256];
+    int n = fs_remove_atomic_leftovers(dir, names, sizeof names, &err);
+    EXPECT(n == 3, "the two planted leftovers and the open write's temporary removed (%d: %s)", n, names);
+    EXPECT(strstr(names, leftovers[0]) && strstr(names, leftovers[1]) && strstr(names, "model.safetensors.tmp."), "named: %s", names);
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
+        EXPECT(fs_exists(path), "%s is kept", kept[i]);
+    }
+    EXPECT(fs_remove_atomic_leftovers(dir, names, sizeof names, &err) == 0 && !names[0], "nothing left the second time");
+    atomic_abort(&f);
+    snprintf(path, sizeof path, "%s/absent", dir);
+    EXPECT(fs_remove_atomic_leftovers(path, names, sizeof names, &err) == 0, "an absent folder has none");
+}
+
 int main(void) {
     TEST_RUN(test_read_file);
+    TEST_RUN(test_atomic_leftovers);
     TEST_RUN(test_lines);
     TEST_RUN(test_append_and_trim);
     return test_summary();
