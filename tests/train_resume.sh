@@ -43,11 +43,11 @@ for method in finecliper dfer_clip; do
   # as if the run had been killed while appending a line: the resumed run cuts it, its lines start whole
   printf '{"type":"step","epo' >>"$out/metrics.jsonl"
   # and as if it had been killed while writing its next checkpoint: the temporary file goes; a user's file stays
-  head -c 100000 /dev/urandom >"$out/checkpoint.safetensors.tmp.424242"
+  head -c 100000 /dev/urandom >"$out/checkpoint.safetensors.dfer-tmp.k9Xq2Z"
   echo keep >"$out/notes.tmp.txt"
   "$dfer" train "${common[@]}" --out "$out" --resume >"$tmp/resume.log" 2>&1
-  grep -q "removed 1 temporary file a killed run left: checkpoint.safetensors.tmp.424242" "$tmp/resume.log" \
-    && [ ! -e "$out/checkpoint.safetensors.tmp.424242" ] && [ -f "$out/notes.tmp.txt" ] \
+  grep -q "removed 1 temporary file a killed run left: checkpoint.safetensors.dfer-tmp.k9Xq2Z" "$tmp/resume.log" \
+    && [ ! -e "$out/checkpoint.safetensors.dfer-tmp.k9Xq2Z" ] && [ -f "$out/notes.tmp.txt" ] \
     || { echo "$method: the killed checkpoint write's temporary file was not removed (or another file was)"; cat "$tmp/resume.log"; exit 1; }
   grep -q "metrics.jsonl: back to the checkpoint: 0 line(s) and 19 bytes logged after it cut" "$tmp/resume.log" || { echo "$method: torn line not cut"; cat "$tmp/resume.log"; exit 1; }
   /usr/bin/python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$out/metrics.jsonl" \

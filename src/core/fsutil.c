@@ -40,9 +40,16 @@ int fs_read_all(const char *path, char **data, size_t *len, Err *err) {
 int atomic_open(AtomicFile *f, const char *path, Err *err) {
     if (strlen(path) >= sizeof f->path) return err_set(err, "%s: path too long", path);
     snprintf(f->path, sizeof f->path, "%s", path);
-    snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%ld", path, (long)getpid());
-    f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* a unique name (O_EXCL, also over NFS): two hosts of one shared results folder may write the same
+     * file at once (a matrix's tables at the end of two array tasks), and in containers their pids match */
+    snprintf(f->tmp_path, sizeof f->tmp_path, "%s" ATOMIC_TMP_MARK "XXXXXX", path);
+    f->fd = mkostemp(f->tmp_path, O_CLOEXEC);
     if (f->fd < 0) return err_set(err, "%s: cannot create temporary file %s: %s", path, f->tmp_path, strerror(errno));
+    if (fchmod(f->fd, 0644) != 0) { /* mkostemp makes it 0600; results are read by the group */
+        int e = errno;
+        atomic_abort(f);
+        return err_set(err, "%s: cannot set the mode of %s: %s", path, f->tmp_path, strerror(e));
+    }
     return 0;
 }
 
@@ -102,8 +109,9 @@ int fs_remove_atomic_leftovers(const char *dir, char *names, size_t n, Err *err)
     if (!d) return errno == ENOENT ? 0 : err_set(err, "%s: cannot list: %s", dir, strerror(errno));
     int removed = 0, rc = 0;
     for (struct dirent *e; rc == 0 && (e = readdir(d));) {
-        const char *tmp = strstr(e->d_name, ".tmp."); /* atomic_open's NAME.tmp.PID, and nothing else */
-        if (!tmp || tmp == e->d_name || !tmp[5] || strspn(tmp + 5, "0123456789") != strlen(tmp + 5)) continue;
+        /* atomic_open's NAME.dfer-tmp.XXXXXX, and nothing else */
+        const char *tmp = strstr(e->d_name, ATOMIC_TMP_MARK);
+        if (!tmp || tmp == e->d_name || strlen(tmp) != strlen(ATOMIC_TMP_MARK) + 6) continue;
         char path[8300];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (unlink(path) != 0) rc = err_set(err, "%s: cannot remove a leftover temporary file: %s", path, strerror(errno));

@@ -26,8 +26,11 @@ int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err);
 int atomic_commit(AtomicFile *f, Err *err);
 void atomic_abort(AtomicFile *f);
 
+/* The temporary file of an atomic write of NAME: NAME.dfer-tmp.XXXXXX (six random characters). */
+#define ATOMIC_TMP_MARK ".dfer-tmp."
+
 /* Removes the temporary files atomic writes in dir left when their process was killed mid-write
- * (NAME.tmp.PID: a checkpoint of hundreds of MB each). Only for a folder this process owns (a run's,
+ * (a checkpoint's: hundreds of MB each). Only for a folder this process owns (a run's,
  * under its job lock). names: the removed files, ", "-separated (truncated to n). Returns how many. */
 int fs_remove_atomic_leftovers(const char *dir, char *names, size_t n, Err *err);
 

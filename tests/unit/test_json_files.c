@@ -137,8 +137,8 @@ static void test_atomic_leftovers(void) {
     snprintf(dir, sizeof dir, "%s/leftovers", test_tmpdir());
     Err err;
     EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
-    static const char *const leftovers[] = {"checkpoint.safetensors.tmp.4242", "result.json.tmp.7"};
-    static const char *const kept[] = {"checkpoint.safetensors", "notes.tmp.txt", "x.tmp.", "x.tmp.12a", ".tmp.12", "a.tmp"};
+    static const char *const leftovers[] = {"checkpoint.safetensors.dfer-tmp.a1B2c3", "result.json.dfer-tmp.XXXXXX"};
+    static const char *const kept[] = {"checkpoint.safetensors", "notes.tmp.txt", "x.dfer-tmp.", "x.dfer-tmp.1234567", ".dfer-tmp.123456", "a.tmp.123456"};
     char path[800];
     for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, leftovers[i]);
@@ -155,7 +155,7 @@ static void test_atomic_leftovers(void) {
     char names[256];
     int n = fs_remove_atomic_leftovers(dir, names, sizeof names, &err);
     EXPECT(n == 3, "the two planted leftovers and the open write's temporary removed (%d: %s)", n, names);
-    EXPECT(strstr(names, leftovers[0]) && strstr(names, leftovers[1]) && strstr(names, "model.safetensors.tmp."), "named: %s", names);
+    EXPECT(strstr(names, leftovers[0]) && strstr(names, leftovers[1]) && strstr(names, "model.safetensors.dfer-tmp."), "named: %s", names);
     for (int i = 0; i < 6; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
         EXPECT(fs_exists(path), "%s is kept", kept[i]);
