@@ -53,3 +53,11 @@ if(TARGET dferlib_emu)
   add_test(NAME cuda_emulator_checks COMMAND cuda_emulator_checks)
   set_tests_properties(cuda_emulator_checks PROPERTIES LABELS emulated TIMEOUT 300)
 endif()
+
+# The CUDA build targets GPUs with BF16 tensor cores (sm_80 and newer): nvcc's own default
+# (sm_75 for nvcc 13) once slipped through as the build's choice, silently.
+if(DFER_HAVE_CUDA)
+  add_test(NAME cuda_build_archs
+           COMMAND bash -c "line=$(\"$0\" version | grep '^CUDA: built for compute capabilities') || { echo 'dfer version does not say which GPUs it was built for'; exit 1; }; archs=$(sed 's/.*capabilities \\([0-9,]*\\);.*/\\1/' <<<\"$line\"); echo \"built for: $archs\"; [ -n \"$archs\" ] || exit 1; for a in $(tr , ' ' <<<\"$archs\"); do [ \"$a\" -ge 80 ] || { echo \"sm_$a has no BF16 tensor cores\"; exit 1; }; done"
+                   ${CMAKE_BINARY_DIR}/dfer)
+endif()
