@@ -169,6 +169,12 @@ void group_allgather(Group *g, Tensor out, Tensor in) {
 
 void group_barrier(Group *g) { CHECK_MPI(MPI_Barrier(g->comm)); }
 
+int group_all_ok(Group *g, int ok) {
+    int mine = ok != 0, all = 0;
+    CHECK_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, g->comm));
+    return all;
+}
+
 void group_bcast(Group *g, void *buf, size_t bytes) {
     CHECK(bytes <= INT32_MAX, "broadcast of %zu bytes", bytes);
     CHECK_MPI(MPI_Bcast(buf, (int)bytes, MPI_BYTE, 0, g->comm));
@@ -189,6 +195,13 @@ int64_t job_counter_next(JobCounter *c) {
     CHECK_MPI(MPI_Fetch_and_op(&one, &old, MPI_INT64_T, 0, 0, MPI_SUM, c->win));
     CHECK_MPI(MPI_Win_unlock(0, c->win));
     return old;
+}
+
+void job_counter_close(JobCounter *c) {
+    int64_t closed = INT64_MAX / 2, old = 0; /* far above any job count, and far from overflowing with the adds */
+    CHECK_MPI(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, c->win));
+    CHECK_MPI(MPI_Fetch_and_op(&closed, &old, MPI_INT64_T, 0, 0, MPI_REPLACE, c->win));
+    CHECK_MPI(MPI_Win_unlock(0, c->win));
 }
 
 void job_counter_free(JobCounter *c) { CHECK_MPI(MPI_Win_free(&c->win)); }

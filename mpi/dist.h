@@ -73,6 +73,10 @@ void group_sum_doubles(Group *g, double *v, int n);
 /* out [size * n] = concatenation of every rank's in [n] (device buffers). */
 void group_allgather(Group *g, Tensor out, Tensor in);
 void group_barrier(Group *g);
+/* Whether every rank of the group passes ok != 0 (a barrier too). After work one rank alone does
+ * (rank 0 writes the run's files), so that a failure there stops every rank instead of leaving the
+ * others waiting in the next collective. */
+int group_all_ok(Group *g, int ok);
 /* Broadcast of host bytes from group rank 0. */
 void group_bcast(Group *g, void *buf, size_t bytes);
 
@@ -85,6 +89,8 @@ typedef struct JobCounter {
 
 void job_counter_create(JobCounter *c);
 int64_t job_counter_next(JobCounter *c);
+/* No job is handed out any more (to any group): later calls return at least INT64_MAX / 2. */
+void job_counter_close(JobCounter *c);
 void job_counter_free(JobCounter *c);
 
 #endif

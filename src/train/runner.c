@@ -1,6 +1,7 @@
 #include "train/runner.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,7 +174,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     }
     JobCounter counter;
     job_counter_create(&counter);
-    int failed = 0, interrupted = 0, elsewhere = 0;
+    int failed = 0, interrupted = 0, elsewhere = 0, disk_full = 0;
     for (;;) {
         int64_t next = 0;
         /* After a stop signal (core/stop.h) the group starts no further job. */
@@ -234,6 +235,12 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         if (g.rank == 0 && rc != 0 && rc != DFER_EXIT_INTERRUPTED) {
             log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);
             record_failure(j, dir, jerr.msg);
+            /* a full disk (or quota) fails every job that follows, each after its first epoch: start none */
+            if (strstr(jerr.msg, strerror(ENOSPC)) || strstr(jerr.msg, strerror(EDQUOT))) {
+                disk_full = 1;
+                job_counter_close(&counter);
+                log_error("[group %d] the disk holding %s is full: no further job of this run starts", g.index, results);
+            }
         }
         if (g.rank == 0) job_lock_release(dir);
         if (rc == DFER_EXIT_INTERRUPTED) {
@@ -251,6 +258,11 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     int any_interrupted = 0, total_elsewhere = 0;
     CHECK_MPI(MPI_Allreduce(&interrupted, &any_interrupted, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     CHECK_MPI(MPI_Allreduce(&elsewhere, &total_elsewhere, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    int any_disk_full = 0;
+    CHECK_MPI(MPI_Allreduce(&disk_full, &any_disk_full, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    if (any_disk_full && d->rank == 0)
+        log_error("matrix %s: stopped early, the disk holding %s is full. Free space and run the matrix again: finished "
+                  "jobs are skipped, the others resume from their last checkpoints", m.name, results);
     if (total_elsewhere && d->rank == 0)
         log_info("matrix %s: %d job%s held by another run of this matrix; its results join the tables of whichever run "
                  "ends last (dfer matrix --status shows them)", m.name, total_elsewhere / g.size, total_elsewhere / g.size > 1 ? "s" : "");

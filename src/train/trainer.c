@@ -210,6 +210,15 @@ static void metrics_rewind(const char *path, long long metrics_bytes) {
     else if (cut) log_warn("%s: cut the last %zu bytes, a line the stopped run did not finish", path, cut);
 }
 
+/* Rank 0 alone writes the run's files. rc: its result (0 on the other ranks). A failure there (a full
+ * disk) must end the job on every rank of the group, not leave the others waiting in the next
+ * collective: every rank returns -1 then, the others with a message that points to rank 0's. */
+static int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
+    if (group_all_ok(g, rc == 0)) return 0;
+    if (g->rank != 0) err_set(err, "rank 0 of the group could not write %s (its error says why)", what);
+    return -1;
+}
+
 /* ---- evaluation -------------------------------------------------------------------------- */
 
 /* The model's inputs for a batch: frames, the middle level's maps when the
@@ -452,6 +461,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         if (!lead) err_set(err, "the run's configuration changed since its checkpoint (rank 0 says how)");
         return -1;
     }
+    int written = 0;
     if (lead) {
         char *text = NULL;
         size_t len = 0;
@@ -459,10 +469,10 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         config_write(cfg, mem);
         fclose(mem);
         path_in(path, sizeof path, opt->out_dir, "config.ini");
-        int rc = fs_write_atomic(path, text, len, err);
+        written = fs_write_atomic(path, text, len, err);
         free(text);
-        if (rc) return -1;
     }
+    if (lead_write_agreed(g, written, "config.ini", err) != 0) return -1;
     Dataset train, test;
     int contrastive = !strcmp(cfg->objective, "contrastive");
     if (open_split(cfg, SPLIT_TRAIN, &train, err) != 0) return -1;
@@ -614,8 +624,8 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
             int stop_now = opt->stop_after_steps > 0 && steps_run >= opt->stop_after_steps;
             if (!at_epoch_end &&
                 (stop_now || signalled || (opt->checkpoint_every_steps > 0 && pos.step % opt->checkpoint_every_steps == 0))) {
-                if (lead && save_checkpoint(opt->out_dir, &jm, &optim, &pos, err) != 0) goto done;
-                group_barrier(g);
+                int saved = lead ? save_checkpoint(opt->out_dir, &jm, &optim, &pos, err) : 0;
+                if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) goto done;
             }
             if ((stop_now || signalled) && !at_epoch_end) {
                 status = signalled ? DFER_EXIT_INTERRUPTED : 2;
@@ -633,10 +643,12 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         if (s.war > pos.best_war) {
             pos.best_war = s.war, pos.best_uar = s.uar, pos.best_epoch = pos.epoch;
             pos.best = s, pos.best_cm = cm, pos.has_best = 1;
+            int saved = 0;
             if (lead) {
                 path_in(path, sizeof path, opt->out_dir, "best_model.safetensors");
-                if (save_params(&jm, path, "", NULL, err) != 0) goto done;
+                saved = save_params(&jm, path, "", NULL, err);
             }
+            if (lead_write_agreed(g, saved, "best_model.safetensors", err) != 0) goto done;
         }
         if (lead) {
             log_info("epoch %d/%d evaluation: UAR %.2f WAR %.2f loss %.4f (%lld clips; best WAR %.2f at epoch %d)",
@@ -652,8 +664,8 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         }
         Position next = pos;
         next.epoch++, next.step = 0;
-        if (lead && save_checkpoint(opt->out_dir, &jm, &optim, &next, err) != 0) goto done;
-        group_barrier(g);
+        int saved = lead ? save_checkpoint(opt->out_dir, &jm, &optim, &next, err) : 0;
+        if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) goto done;
         int stop_now = opt->stop_after_steps > 0 && steps_run >= opt->stop_after_steps && next.epoch < cfg->epochs;
         int signalled = group_stop_requested(g) && next.epoch < cfg->epochs;
         if (stop_now || signalled) {
@@ -662,12 +674,16 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
             goto done;
         }
     }
+    int saved = 0;
     if (lead) {
         path_in(path, sizeof path, opt->out_dir, "model.safetensors");
-        if (save_params(&jm, path, "", NULL, err) != 0) goto done;
+        saved = save_params(&jm, path, "", NULL, err);
         /* a resumed run may have evaluated its best epoch before the restart: fall back to the last */
         if (!pos.has_best) pos.best = pos.last, pos.best_cm = pos.last_cm, pos.best_epoch = cfg->epochs - 1;
-        if (write_result(cfg, opt, &jm, &pos, time_now() - t_start, err) != 0) goto done;
+        if (saved == 0) saved = write_result(cfg, opt, &jm, &pos, time_now() - t_start, err);
+    }
+    if (lead_write_agreed(g, saved, "model.safetensors and result.json", err) != 0) goto done;
+    if (lead) {
         log_info("done: best WAR %.2f UAR %.2f (epoch %d), last WAR %.2f UAR %.2f; results in %s", pos.best.war,
                  pos.best.uar, pos.best_epoch + 1, pos.last.war, pos.last.uar, opt->out_dir);
 #ifdef DFER_WITH_CUDA
