@@ -114,6 +114,15 @@ grep -q "resuming with a changed configuration (--allow-config-change): train.ba
   && [ "$(json_field "$tmp/res2/$good1/result.json" status)" = done ] \
   || { cat "$tmp/changed.log"; fail "--allow-config-change did not resume the started job"; }
 echo "a changed matrix: the started job refused (train.batch: 4 -> 2) until --allow-config-change, the finished one said to differ"
+# a results folder rank 0 cannot make (a file is in the way): both ranks stop with a message, no hang
+touch "$tmp/a-file"
+rc=0
+timeout 120 mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/a-file/res" \
+  >"$tmp/nofolder.log" 2>&1 || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "$tmp/a-file/res.*cannot create directory" "$tmp/nofolder.log" \
+  && grep -q "rank 0 could not write the results folder" "$tmp/nofolder.log" \
+  || { cat "$tmp/nofolder.log"; fail "an unwritable results folder: exit $rc (124: hung), or no clear message"; }
+echo "an unwritable results folder: both ranks stop with its error (exit $rc)"
 # a usage error is an error
 if "$dfer" matrix --json "$tmp/matrix.ini" >/dev/null 2>&1; then fail "--json without --status was accepted"; fi
 echo "dfer matrix --status: pending, done with its result, failed with its error, started at its step, the work left"

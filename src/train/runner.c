@@ -157,18 +157,28 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         free(jobs);
         return -1;
     }
+    int written = 0;
     if (d->rank == 0) {
-        if (fs_mkdirs(results, err) != 0) {
-            free(jobs);
-            return -1;
+        written = fs_mkdirs(results, err);
+        if (written == 0) {
+            cJSON *arr = cJSON_CreateArray();
+            for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, job_identity(&jobs[i]));
+            char path[4200];
+            snprintf(path, sizeof path, "%s/jobs.json", results);
+            written = json_write_atomic(path, arr, err);
+            cJSON_Delete(arr);
         }
-        cJSON *arr = cJSON_CreateArray();
-        for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, job_identity(&jobs[i]));
-        char path[4200];
-        snprintf(path, sizeof path, "%s/jobs.json", results);
-        int rc = json_write_atomic(path, arr, err);
-        cJSON_Delete(arr);
-        if (rc) return -1;
+    }
+    /* every rank stops if rank 0 cannot write the results folder, instead of waiting in the next collective */
+    int ok = written == 0, all_ok = 0;
+    CHECK_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+    if (!all_ok) {
+        if (d->rank != 0) err_set(err, "rank 0 could not write the results folder %s (its error says why)", results);
+        group_free(&g);
+        free(jobs);
+        return -1;
+    }
+    if (d->rank == 0) {
         log_info("matrix %s: %d jobs, %d group%s of %d rank%s, results in %s", m.name, n, g.count, g.count > 1 ? "s" : "",
                  g.size, g.size > 1 ? "s" : "", results);
     }
