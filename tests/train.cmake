@@ -42,3 +42,8 @@ set_tests_properties(train_uint8_frames_bitwise PROPERTIES TIMEOUT 900)
 add_test(NAME train_disk_full
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_disk_full.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(train_disk_full PROPERTIES TIMEOUT 1200 SKIP_RETURN_CODE 77)
+# A hung rank (one rank of a group frozen with SIGSTOP): the watchdog names the phase, the run ends with
+# status 4 instead of waiting for the time limit, and resumes bitwise; the same inside a 2-rank matrix.
+add_test(NAME train_hang_watchdog
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_hang.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(train_hang_watchdog PROPERTIES TIMEOUT 900)

@@ -107,6 +107,10 @@ static const Key k_keys[] = {
     {"train", "threads", K_INT, S(threads), "0", NULL, "CPU threads per rank (0: all cores)"},
     {"train", "nonfinite", K_STR, S(nonfinite), "skip", "skip|abort",
      "what a NaN/Inf loss or gradient does: skip the update, or stop the run"},
+    {"train", "hang_minutes", K_FLOAT, S(hang_minutes), "30", NULL,
+     "a rank that makes no progress (a step, an evaluation batch, a checkpoint) for this long says where it waits "
+     "and exits with status 4, instead of waiting until the allocation ends (a dead or stopped rank, a GPU, network "
+     "or file system that does not answer); the limit grows to 10 times the longest step seen; 0: off"},
     {"train", "log_every", K_INT, S(log_every), "10", NULL, "progress line every N steps"},
     {"train", "max_steps_per_epoch", K_INT, S(max_steps_per_epoch), "0", NULL,
      "cap on steps per epoch (0: the whole training split)"},
@@ -285,6 +289,8 @@ int config_validate(const Config *c, Err *err) {
     if (!(c->crop_min_area > 0 && c->crop_min_area <= 1))
         return err_set(err, "data.crop_min_area = %g is out of range (0, 1]", c->crop_min_area);
     if (c->batch < 1 || c->eval_batch < 1) return err_set(err, "train.batch and train.eval_batch must be positive");
+    if (!(c->hang_minutes >= 0))
+        return err_set(err, "train.hang_minutes = %g must be 0 (off) or a positive number of minutes", c->hang_minutes);
     if (c->micro_batch < 0 || !(c->gpu_mem > 0))
         return err_set(err, "train.micro_batch must be 0 or positive and train.gpu_mem positive");
     if (!strcmp(c->recompute, "blocks") && strcmp(c->method, "finecliper"))
@@ -335,7 +341,7 @@ static const char *const k_operational[] = {
     "data.root",        "data.train_list",   "data.test_list",     "data.landmarks",     "data.parsing",
     "data.uint8_frames", "data.loader_threads", "data.max_bad_fraction", "train.eval_batch", "train.device",
     "train.gpu_mem",    "train.micro_batch", "train.recompute",    "train.threads",      "train.nonfinite",
-    "train.log_every",
+    "train.log_every",  "train.hang_minutes",
 };
 
 static void diff_append(char *out, size_t n, const char *key, const char *before, const char *after) {

@@ -62,6 +62,7 @@ typedef struct Config {
     char recompute[8];        /* auto | none | blocks */
     int threads;
     char nonfinite[8];        /* skip | abort */
+    float hang_minutes;       /* no progress for this long ends a rank (core/watchdog.h); 0: off */
     int log_every;
     int max_steps_per_epoch;  /* 0: all (tests and smoke runs use a few) */
     /* [optim] */

@@ -16,6 +16,7 @@
 #include "core/stop.h"
 #include "core/timer.h"
 #include "core/version.h"
+#include "core/watchdog.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "io/json_file.h"
@@ -60,6 +61,7 @@ static int add_host_copy(TensorMap *m, Ops *ops, const char *name, Tensor t, Err
 static int save_params(const JobModel *jm, const char *path, const char *prefix, TensorMap *into, Err *err) {
     TensorMap own;
     TensorMap *m = into;
+    watchdog_mark("writing %s", path);
     if (!m) {
         tmap_init(&own, path);
         m = &own;
@@ -214,6 +216,7 @@ static void metrics_rewind(const char *path, long long metrics_bytes) {
  * disk) must end the job on every rank of the group, not leave the others waiting in the next
  * collective: every rank returns -1 then, the others with a message that points to rank 0's. */
 static int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
+    watchdog_mark("the group's agreement that rank 0 wrote %s", what);
     if (group_all_ok(g, rc == 0)) return 0;
     if (g->rank != 0) err_set(err, "rank 0 of the group could not write %s (its error says why)", what);
     return -1;
@@ -283,8 +286,12 @@ static int evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int 
     double loss = 0;
     void *logits = xmalloc((size_t)jm->num_classes * 1024 * sizeof(double));
     const char **ids = NULL;
-    while ((rc = loader_next(test, &b, err)) == 0) {
+    int batch = 0;
+    for (;;) {
+        watchdog_mark("evaluation after epoch %d: waiting for batch %d (the loader)", epoch + 1, batch + 1);
+        if ((rc = loader_next(test, &b, err)) != 0) break;
         if (b.n == 0) continue;
+        watchdog_mark("evaluation after epoch %d: the forward pass of batch %d", epoch + 1, ++batch);
         ids = xrealloc(ids, 2 * (size_t)b.n * sizeof *ids);
         JobInputs in = batch_inputs(&b, d, ids);
         loss += job_model_step(jm, &in, b.labels, b.n, 0, 1.0f, logits);
@@ -293,6 +300,7 @@ static int evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int 
     free(logits);
     free(ids);
     if (rc < 0) return -1;
+    watchdog_mark("evaluation after epoch %d: the reduction of the confusion matrix over the group", epoch + 1);
     group_allreduce_i64(g, cm->counts, cm->classes * cm->classes);
     *loss_out = group_sum_double(g, loss);
     return 0;
@@ -442,8 +450,7 @@ static int check_resumed_config(const Config *cfg, const TrainOptions *opt, Err 
     return 0;
 }
 
-int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
-    if (config_validate(cfg, err) != 0) return -1;
+static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     if (fs_mkdirs(opt->out_dir, err) != 0) return -1;
     int lead = g->rank == 0;
     char path[4096];
@@ -475,6 +482,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     if (lead_write_agreed(g, written, "config.ini", err) != 0) return -1;
     Dataset train, test;
     int contrastive = !strcmp(cfg->objective, "contrastive");
+    watchdog_mark("reading the dataset's split files (%s)", cfg->root[0] ? cfg->root : cfg->train_list);
     if (open_split(cfg, SPLIT_TRAIN, &train, err) != 0) return -1;
     /* zero-shot transfer: evaluated on another dataset's test split, with its classes */
     Config eval_cfg = *cfg;
@@ -498,6 +506,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
             return -1;
         }
     JobModel jm;
+    watchdog_mark("loading the model (%s)", cfg->weights);
     if (job_model_create(cfg, classes, &jm, err) != 0 || choose_micro_batch(cfg, classes, g, &jm, err) != 0) {
         dataset_free(&train), dataset_free(&test);
         return -1;
@@ -526,6 +535,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     path_in(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
     int resumed = opt->resume && fs_exists(path);
     if (resumed) {
+        watchdog_mark("reading the checkpoint in %s", opt->out_dir);
         if (load_checkpoint(opt->out_dir, &jm, &optim, &pos, err) != 0) goto done;
         if (lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, pos.epoch + 1, pos.step);
     }
@@ -569,17 +579,23 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         Batch b;
         while (pos.step < steps) {
             double t0 = time_now();
+            watchdog_mark("epoch %d step %d: waiting for the training batch (the loader)", pos.epoch + 1, pos.step + 1);
             int rc = loader_next(tl, &b, err);
             if (rc < 0) goto done;
             if (rc > 0) break;
             double t1 = time_now();
+            watchdog_mark("epoch %d step %d: forward and backward%s", pos.epoch + 1, pos.step + 1,
+                          contrastive ? " (with the all-gathers of the contrastive loss)" : "");
             paramset_zero_grads(jm.params);
             JobInputs in = batch_inputs(&b, &train, ids);
             double loss = contrastive ? contrastive_step(&jm, &in, b.n, g, cfg->batch)
                                       : job_model_step(&jm, &in, b.labels, b.n, 1, 1.0f / (float)cfg->batch, NULL);
             double t2 = time_now();
+            watchdog_mark("epoch %d step %d: the gradient all-reduce over the group's %d rank%s", pos.epoch + 1,
+                          pos.step + 1, g->size, g->size > 1 ? "s" : "");
             group_allreduce(g, grads, 0);
             double t3 = time_now();
+            watchdog_mark("epoch %d step %d: the loss reduction and the update", pos.epoch + 1, pos.step + 1);
             data_s += t1 - t0, compute_s += t2 - t1, allreduce_s += t3 - t2;
             if (opt->signal_after_steps > 0 && steps_run + 1 == opt->signal_after_steps) CHECK_SYS(raise(SIGUSR1));
             /* the loss and whether any rank got a stop signal (core/stop.h), in one collective: every rank of the
@@ -667,6 +683,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
         int saved = lead ? save_checkpoint(opt->out_dir, &jm, &optim, &next, err) : 0;
         if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) goto done;
         int stop_now = opt->stop_after_steps > 0 && steps_run >= opt->stop_after_steps && next.epoch < cfg->epochs;
+        watchdog_mark("after epoch %d: the group's check for a stop signal", pos.epoch + 1);
         int signalled = group_stop_requested(g) && next.epoch < cfg->epochs;
         if (stop_now || signalled) {
             status = signalled ? DFER_EXIT_INTERRUPTED : 2;
@@ -706,6 +723,18 @@ done:
     dataset_free(&train);
     dataset_free(&test);
     return status;
+}
+
+/* train_job under the watchdog (core/watchdog.h): a rank that stops making progress says where it waits
+ * and ends, instead of holding its allocation until the time limit. */
+int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
+    if (config_validate(cfg, err) != 0) return -1;
+    char what[4200];
+    snprintf(what, sizeof what, "training %s into %s", cfg->method, opt->out_dir);
+    CHECK(watchdog_start(cfg->hang_minutes * 60.0, what) == 0, "a watchdog already runs in this process");
+    int rc = train_job(cfg, opt, g, err);
+    watchdog_stop();
+    return rc;
 }
 
 int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,

@@ -1,0 +1,121 @@
+/* The hang watchdog (src/core/watchdog.c): a process whose work stops marking progress for the limit
+ * is ended with DFER_EXIT_HUNG and says which phase it waited in; marks keep it alive, a stopped
+ * watchdog ends nothing, and the limit grows with the longest gap between marks. The cases that end a
+ * process run in a forked child. The whole-run case (a 2-rank dfer train with one rank stopped) is
+ * tests/train_hang.sh. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/watchdog.h"
+#include "testlib.h"
+
+static void sleep_s(double s) {
+    struct timespec t = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+    while (nanosleep(&t, &t) != 0) {
+    }
+}
+
+/* Runs body in a child whose stderr goes to err_path; returns its wait status. */
+static int in_child(void (*body)(void), const char *err_path) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) _exit(90);
+        body();
+        _exit(0);
+    }
+    int status = 0;
+    EXPECT(pid > 0 && waitpid(pid, &status, 0) == pid, "fork and wait");
+    return status;
+}
+
+static void read_text(const char *path, char *buf, size_t n) {
+    buf[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    size_t got = fread(buf, 1, n - 1, f);
+    buf[got] = 0;
+    fclose(f);
+}
+
+static void stalls_after_a_mark(void) {
+    if (watchdog_start(0.5, "training test into /nowhere") != 0) _exit(91);
+    watchdog_mark("epoch %d step %d: the gradient all-reduce", 2, 7);
+    sleep_s(30); /* a hang: the watchdog must end this long before */
+}
+
+static void test_fires_naming_the_phase(void) {
+    char path[700], text[4096];
+    snprintf(path, sizeof path, "%s/fires.err", test_tmpdir());
+    int status = in_child(stalls_after_a_mark, path);
+    read_text(path, text, sizeof text);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == DFER_EXIT_HUNG, "a stalled process exits %d (status 0x%x)",
+           DFER_EXIT_HUNG, status);
+    const char *for_ = strstr(text, "no progress for ");
+    double idle = -1;
+    EXPECT(for_ && sscanf(for_, "no progress for %lf s", &idle) == 1 && idle >= 0.5 && idle < 30,
+           "the message says how long (0.5 s or a little more): %s", text);
+    EXPECT(strstr(text, "in epoch 2 step 7: the gradient all-reduce (training test into /nowhere)") != NULL,
+           "the message names the phase and the work: %s", text);
+    EXPECT(strstr(text, "status 4") && strstr(text, "continues from the last checkpoint"), "and what to do: %s", text);
+}
+
+static void marks_then_stops(void) {
+    if (watchdog_start(1.0, "marking") != 0) _exit(91);
+    for (int i = 0; i < 15; i++) { /* 1.5 s of work, a mark every 0.1 s */
+        watchdog_mark("step %d", i);
+        sleep_s(0.1);
+    }
+    watchdog_stop();
+    sleep_s(1.5); /* past the limit, stopped: nothing may fire */
+}
+
+static void test_marks_and_stop_keep_it_quiet(void) {
+    char path[700], text[4096];
+    snprintf(path, sizeof path, "%s/quiet.err", test_tmpdir());
+    int status = in_child(marks_then_stops, path);
+    read_text(path, text, sizeof text);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "marked work and a stopped watchdog end normally (0x%x): %s",
+           status, text);
+    EXPECT(text[0] == 0, "nothing on stderr: %s", text);
+}
+
+static void test_limit_grows_with_the_longest_gap(void) {
+    EXPECT(watchdog_limit_seconds() == 0, "no watchdog: limit 0");
+    EXPECT(watchdog_start(5.0, "gaps") == 0, "started");
+    EXPECT(watchdog_start(5.0, "again") == -1, "one watchdog per process");
+    EXPECT(watchdog_limit_seconds() == 5.0, "the floor before any long gap: %g", watchdog_limit_seconds());
+    watchdog_mark("a");
+    sleep_s(0.6);
+    watchdog_mark("b");
+    double limit = watchdog_limit_seconds();
+    EXPECT(limit >= WATCHDOG_GAP_FACTOR * 0.6 && limit < 5.0 * WATCHDOG_GAP_FACTOR,
+           "a 0.6 s gap raises the limit to 10 times it: %g", limit);
+    watchdog_stop();
+    watchdog_stop(); /* idempotent */
+    EXPECT(watchdog_limit_seconds() == 0, "stopped: limit 0");
+    EXPECT(watchdog_start(5.0, "a second job") == 0, "a new job starts its own watchdog (the matrix runs many)");
+    EXPECT(watchdog_limit_seconds() == 5.0, "with its own gaps: %g", watchdog_limit_seconds());
+    watchdog_stop();
+}
+
+static void test_off(void) {
+    EXPECT(watchdog_start(0, "off") == 0, "0 minutes: off");
+    watchdog_mark("x");
+    EXPECT(watchdog_limit_seconds() == 0, "off: no limit");
+    watchdog_stop();
+}
+
+int main(void) {
+    TEST_RUN(test_fires_naming_the_phase);
+    TEST_RUN(test_marks_and_stop_keep_it_quiet);
+    TEST_RUN(test_limit_grows_with_the_longest_gap);
+    TEST_RUN(test_off);
+    return test_summary();
+}
