@@ -10,3 +10,8 @@ set_tests_properties(slurm_preempt_requeue PROPERTIES TIMEOUT 900 RUN_SERIAL TRU
 add_test(NAME slurm_array_shared_matrix
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/slurm_matrix.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} array)
 set_tests_properties(slurm_array_shared_matrix PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
+# A hung task (SIGSTOP) of a 2-rank group: the other rank's watchdog exits 4, srun ends the frozen task,
+# the batch script requeues on status 4, the requeued job resumes and completes.
+add_test(NAME slurm_hang_requeue
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/slurm_matrix.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} hang)
+set_tests_properties(slurm_hang_requeue PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)

@@ -10,7 +10,11 @@
 # into one results folder; the two share it through the job locks: every job trained once, both
 # tasks complete, no lock is left, and the tables hold all four jobs. Then locks naming Slurm jobs:
 # an ended job's is taken over at once, a running job's is respected however old.
-# usage: slurm_matrix.sh DFER SOURCE_DIR SHARED_DIR [preempt|array]
+# With "hang": a 2-rank group trains with train.hang_minutes = 0.1; once training is under way one
+# task is frozen (SIGSTOP, as a rank on a hung node). The other rank's watchdog names where it waits and
+# exits 4, srun (--kill-on-bad-exit) ends the frozen task, the batch script requeues the job on status 4,
+# and the requeued job resumes and completes the matrix.
+# usage: slurm_matrix.sh DFER SOURCE_DIR SHARED_DIR [preempt|array|hang]
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3") mode=${4:-plain}
 tmp=$(mktemp -d /tmp/dfer-slurm-test-XXXXXX)
@@ -22,11 +26,15 @@ epochs=1
 [ "$mode" = preempt ] && epochs=40 # long enough to be interrupted mid-run
 . "$src/tests/lib/matrix_fixture.sh"
 sbatch_args=(--ntasks=2)
-methods=finecliper
+methods=finecliper ranks_per_job='' set=''
 if [ "$mode" = array ]; then
   epochs=2 methods="finecliper dfer_clip" sbatch_args=(--ntasks=1 --array=0-1)
 fi
-matrix_fixture name=slurm-test clips=20 seed=3 methods="$methods" epochs=$epochs
+if [ "$mode" = hang ]; then
+  epochs=40 ranks_per_job=2 set="train.hang_minutes = 0.1
+train.log_every = 1"
+fi
+matrix_fixture name=slurm-test clips=20 seed=3 methods="$methods" epochs=$epochs ranks_per_job="$ranks_per_job" set="$set"
 jid=$(cd "$tmp" && DFER="$dfer" sbatch --parsable "${sbatch_args[@]}" --output="$tmp/job-%j.out" \
       "$src/jobs/slurm/matrix.sbatch" "$tmp/matrix.ini" "$tmp/results")
 if [ "$mode" = preempt ]; then
@@ -36,6 +44,16 @@ if [ "$mode" = preempt ]; then
   done
   scancel --signal=USR1 "$jid"
   echo "sent SIGUSR1 to the tasks of job $jid"
+fi
+if [ "$mode" = hang ]; then
+  for _ in $(seq 600); do # wait until the first job has logged training steps
+    [ "$(cat "$tmp"/results/*/metrics.jsonl 2>/dev/null | grep -c '"type":"step"')" -ge 6 ] && break
+    sleep 0.2
+  done
+  tasks=($(pgrep -f "^$dfer matrix $tmp/matrix.ini" || true))
+  [ "${#tasks[@]}" = 2 ] || { echo "expected the job's 2 tasks, found ${#tasks[@]}"; cat "$tmp"/job-*.out; exit 1; }
+  kill -STOP "${tasks[1]}"
+  echo "froze task pid ${tasks[1]} of job $jid"
 fi
 for _ in $(seq 1200); do
   [ -z "$(squeue -h -j "$jid" 2>/dev/null)" ] && break
@@ -91,5 +109,13 @@ if [ "$mode" = preempt ]; then
   grep -q "requeueing job $jid" "$tmp"/job-*.out || { echo "the batch script did not requeue"; cat "$tmp"/job-*.out; exit 1; }
   grep -q "resuming .* at epoch" "$tmp"/job-*.out || { echo "the requeued job did not resume"; cat "$tmp"/job-*.out; exit 1; }
   echo "SIGUSR1 -> checkpoint, exit 3, requeue -> $(grep -o 'resuming .* at epoch [0-9]*, step [0-9]*' "$tmp"/job-*.out | sed "s|$tmp/||" | head -n 2 | tr '\n' ';') -> completed"
+fi
+if [ "$mode" = hang ]; then
+  grep -q "no progress for .* s in .*continues from the last checkpoint" "$tmp"/job-*.out \
+    || { echo "no rank reported the hang"; cat "$tmp"/job-*.out; exit 1; }
+  grep -q "a rank hung (its message above names where); requeueing job $jid" "$tmp"/job-*.out \
+    || { echo "the batch script did not requeue on status 4"; cat "$tmp"/job-*.out; exit 1; }
+  grep -q "resuming .* at epoch" "$tmp"/job-*.out || { echo "the requeued job did not resume"; cat "$tmp"/job-*.out; exit 1; }
+  echo "frozen task -> $(grep -o 'no progress for [0-9.]* s in [^(]*' "$tmp"/job-*.out | head -n 1)-> exit 4, requeue -> $(grep -o 'resuming .* at epoch [0-9]*, step [0-9]*' "$tmp"/job-*.out | sed "s|$tmp/||" | head -n 1) -> completed"
 fi
 echo "sbatch + srun --mpi=pmix ran the matrix ($(ls -d "$tmp"/results/*/ | wc -l) jobs) and wrote the tables"
