@@ -3,6 +3,9 @@
 #   jobs/mpirun_matrix.sh MATRIX.ini [N] [RESULTS_DIR]
 # Starting it again skips finished jobs and resumes the others; `dfer matrix --status
 # MATRIX.ini [--results RESULTS_DIR]` shows from another shell where each job stands.
+# Exit status 3: stopped by a signal (Ctrl-C, SIGTERM), checkpointed; 4: a rank made no progress for
+# train.hang_minutes and said where it waited (docs/troubleshooting.md); after either, starting it
+# again resumes.
 set -euo pipefail
 matrix=${1:?usage: jobs/mpirun_matrix.sh MATRIX.ini [N] [RESULTS_DIR]}
 n=${2:-$(nproc)}
