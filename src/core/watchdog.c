@@ -55,7 +55,8 @@ static _Noreturn void fire_locked(double idle, double limit) {
                      "(%s), or %g times the longest gap between two steps of this run so far. A rank of the group has "
                      "probably died or been stopped, or a GPU, the network or a file system does not answer. This "
                      "process ends with status %d so that the allocation is not spent waiting; the same command "
-                     "(dfer train with --resume, or dfer matrix) continues from the last checkpoint.\n",
+                     "(dfer train with --resume, or dfer matrix) continues from the last checkpoint. If one step of this run "
+                     "can really take this long (a large model on the CPU), raise train.hang_minutes.\n",
                      who, idle_s, g_dog.phase, g_dog.what, limit_s, floor_s,
                      WATCHDOG_GAP_FACTOR, DFER_EXIT_HUNG);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
