@@ -8,5 +8,7 @@ double time_now(void);
 /* seconds as "H:MM:SS" (hours not wrapped) into buf[n]; a negative, non-finite
  * or absurd (>= 1e9 s) value prints as 0:00:00. For ETAs in progress lines. */
 void time_format_hms(double seconds, char *buf, size_t n);
+/* A duration for messages: "12.3 s" under a minute, H:MM:SS above, "time not recorded" when not finite. */
+void time_format_duration(double seconds, char *buf, size_t n);
 
 #endif

@@ -36,20 +36,14 @@ static double limit_locked(void) { return fmax(g_dog.floor_s, WATCHDOG_GAP_FACTO
  * one blocked, in a write to a file system that does not answer), so the message goes out with one
  * write(2) of a formatted buffer; and if even that blocks (stderr on the hung file system), the alarm's
  * default action ends the process a minute later. */
-/* A duration for the message: seconds under a minute (a test's limits), H:MM:SS above. */
-static void duration_text(double s, char *buf, size_t n) {
-    if (s < 60) snprintf(buf, n, "%.1f s", s);
-    else time_format_hms(s, buf, n);
-}
-
 static _Noreturn void fire_locked(double idle, double limit) {
     alarm(60);
     char idle_s[32], limit_s[32], floor_s[32], who[320], msg[2048];
     if (dfer_world() > 1) snprintf(who, sizeof who, "rank %d on %s", dfer_rank(), dfer_host());
     else snprintf(who, sizeof who, "on %s", dfer_host());
-    duration_text(idle, idle_s, sizeof idle_s);
-    duration_text(limit, limit_s, sizeof limit_s);
-    duration_text(g_dog.floor_s, floor_s, sizeof floor_s);
+    time_format_duration(idle, idle_s, sizeof idle_s);
+    time_format_duration(limit, limit_s, sizeof limit_s);
+    time_format_duration(g_dog.floor_s, floor_s, sizeof floor_s);
     int n = snprintf(msg, sizeof msg,
                      "dfer: error [%s]: no progress for %s in %s (%s). The limit is %s: train.hang_minutes "
                      "(%s), or %g times the longest gap between two steps of this run so far. A rank of the group has "

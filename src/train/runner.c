@@ -409,13 +409,6 @@ static double job_seconds_left(const Job *jobs, const JobProgress *p, int n, int
     return per_job * (p[i].kind == JOB_STARTED ? 1 - p[i].fraction : 1);
 }
 
-/* A duration as "12.3 s" under a minute, else H:MM:SS. */
-static void duration_text(double s, char *buf, size_t n) {
-    if (!isfinite(s)) snprintf(buf, n, "time not recorded");
-    else if (s < 60) snprintf(buf, n, "%.1f s", s);
-    else time_format_hms(s, buf, n);
-}
-
 static void age_text(double s, char *buf, size_t n) {
     if (s < 0) snprintf(buf, n, "never");
     else if (s < 120) snprintf(buf, n, "%.0f s ago", s);
@@ -432,7 +425,7 @@ static void status_print_job(FILE *out, int width, const Job *j, const JobProgre
     char t[32], age[32];
     switch (p->kind) {
     case JOB_DONE:
-        duration_text(p->seconds, t, sizeof t);
+        time_format_duration(p->seconds, t, sizeof t);
         fprintf(out, "UAR %.2f  WAR %.2f  (%s)\n", p->uar, p->war, t);
         break;
     case JOB_FAILED: fprintf(out, "%.200s%s\n", p->detail, strlen(p->detail) > 200 ? "..." : ""); break;
@@ -536,7 +529,7 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
         else if (!isfinite(left)) fprintf(out, "; no job has finished yet, so no estimate of the time left\n");
         else {
             char t[32];
-            duration_text(left, t, sizeof t);
+            time_format_duration(left, t, sizeof t);
             fprintf(out, "; left: about %s of work for one group of ranks (the finished jobs' times), shared among the "
                          "groups that run the matrix\n", t);
         }
