@@ -3,9 +3,10 @@
 # rank on a dead node or a GPU that no longer answers would be). The other rank waits in its next
 # collective; with train.hang_minutes = 0.1 (6 s) its watchdog must say where it waits, and the run must
 # end with status 4 (mpirun passes the rank's status on and ends the frozen rank) instead of waiting
-# until the time limit. Resumed with --resume, the run ends with bitwise the parameters of an
-# uninterrupted one. Then the same inside a 2-rank matrix: the matrix ends with status 4 and, run
-# again, completes every job.
+# until the time limit; the run's hangs.jsonl records it. Resumed with --resume, the run says its last
+# run hung and ends with bitwise the parameters of an uninterrupted one. Then the same inside a 2-rank
+# matrix: the matrix ends with status 4, `dfer matrix --status` shows the hung job with the hang, and,
+# run again, the matrix completes every job.
 # usage: train_hang.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
@@ -59,8 +60,16 @@ state=$(ps -o stat= -p "$frozen" || true)
 [ -z "$state" ] || [ "${state:0:1}" = Z ] || { echo "the frozen rank $frozen was left behind (state $state)"; exit 1; }
 [ -f "$tmp/run/checkpoint.safetensors" ] && [ ! -f "$tmp/run/result.json" ] \
   || { ls "$tmp/run"; echo "expected a checkpoint and no result after the hang"; exit 1; }
+/usr/bin/python3 - "$tmp/run/hangs.jsonl" <<'PY' || { cat "$tmp/run/hangs.jsonl"; echo "no hang record in the run's folder"; exit 1; }
+import json, sys
+records = [json.loads(l) for l in open(sys.argv[1])]
+assert records and all(r["type"] == "hang" and r["rank"] in (0, 1) and r["idle_s"] >= 6 and r["phase"] for r in records), records
+print("hangs.jsonl: %d record(s), e.g. rank %d in %s" % (len(records), records[0]["rank"], records[0]["phase"]))
+PY
 "${mpi[@]}" "$dfer" train "${common[@]}" --out "$tmp/run" --resume >"$tmp/resume.log" 2>&1 \
   || { tail -n 20 "$tmp/resume.log"; echo "the resume after the hang failed"; exit 1; }
+grep -q "$tmp/run: its last run ended on a hang, rank [01] on .*: no progress for [0-9.]* s in .*; resuming from its checkpoint" \
+  "$tmp/resume.log" || { head -n 20 "$tmp/resume.log"; echo "the resume does not say the last run hung"; exit 1; }
 cmp -s "$tmp/full/model.safetensors" "$tmp/run/model.safetensors" || { echo "resumed after the hang: parameters DIFFER"; exit 1; }
 echo "resumed after the hang: parameters bitwise those of an uninterrupted run"
 
@@ -80,6 +89,14 @@ done
 frozen=$(freeze_rank_when "$first" 8 "^$dfer matrix $tmp/matrix.ini")
 wait "$launcher" || rc=$?
 check_hang "$rc" "$tmp/matrix.log" "dfer matrix with rank pid $frozen frozen"
+hung_job=$(basename "$(dirname "$first")")
+"$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/res" >"$tmp/status.txt"
+grep -q "^$hung_job  *started .*; its last run ended on a hang: rank [01] on .*: no progress for" "$tmp/status.txt" \
+  || { cat "$tmp/status.txt"; echo "--status does not show the hang of $hung_job"; exit 1; }
+"$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/res" --json \
+  | /usr/bin/python3 -c 'import json, sys; j = [j for j in json.load(sys.stdin)["jobs"] if j.get("hang")]; assert len(j) == 1, j' \
+  || { echo "--status --json does not give exactly the hung job a hang"; exit 1; }
+echo "--status: $(grep -o "its last run ended on a hang: .*" "$tmp/status.txt")"
 sed -i '/^train.hang_minutes/d' "$tmp/matrix.ini" # the default from here: a false alarm would fail the test
 "${mpi[@]}" "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res" >"$tmp/matrix2.log" 2>&1 \
   || { tail -n 20 "$tmp/matrix2.log"; echo "the matrix run again after the hang failed"; exit 1; }
@@ -87,4 +104,6 @@ done_jobs=$(find "$tmp/res" -name result.json | wc -l)
 jobs=$(/usr/bin/python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$tmp/res/jobs.json")
 [ "$done_jobs" = "$jobs" ] || { echo "$done_jobs of $jobs jobs finished after the restart"; exit 1; }
 grep -q "resuming $(dirname "$first")" "$tmp/matrix2.log" || { echo "the hung job was not resumed from its checkpoint"; exit 1; }
+"$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/res" | grep -q "ended on a hang" \
+  && { echo "--status still shows a hang after the job finished"; exit 1; }
 echo "matrix run again after the hang: all $jobs jobs finished, the hung one resumed from its checkpoint"

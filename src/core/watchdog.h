@@ -23,9 +23,11 @@
 #define WATCHDOG_GAP_FACTOR 10.0
 
 /* Starts watching: floor_seconds <= 0 leaves it off (every other call is then a no-op). `what` names
- * the work in the message (e.g. "training into results/m/job"); it is copied. Returns 0, or -1 when a
- * watchdog already runs (a programming error: one per process). */
-int watchdog_start(double floor_seconds, const char *what);
+ * the work in the message (e.g. "training into results/m/job"). A firing also appends one JSON line to
+ * record_path when it is not NULL: {"type":"hang","time","rank","host","idle_s","limit_s","phase"}
+ * (best effort: nothing is flushed to disk, and the process ends regardless). Both are copied. Returns 0,
+ * or -1 when a watchdog already runs (a programming error: one per process). */
+int watchdog_start(double floor_seconds, const char *what, const char *record_path);
 
 /* Progress: the work enters the phase the format describes ("the gradient all-reduce of epoch 3 step
  * 17"). Called from the thread being watched; costs a clock read and a short format. */

@@ -313,6 +313,7 @@ typedef struct JobProgress {
     int has_checkpoint;
     int locked, lock_live;          /* started: DIR/running.lock names a run (*holder), which counts as live */
     JobLockHolder holder;
+    char hang[1024];                /* started: the hang its last run ended on (run_ended_on_hang), or "" */
 } JobProgress;
 
 static int progress_line(const cJSON *o, int line_no, void *ctx, Err *err) {
@@ -383,6 +384,7 @@ static void job_progress(const Matrix *m, const Job *j, const char *dir, JobProg
     } else if (fs_is_dir(dir)) {
         p->kind = JOB_STARTED;
         job_progress_from_metrics(dir, job_resolve(m, j, &cfg, &err) == JOB_INVALID ? 0 : cfg.epochs, p);
+        if (!run_ended_on_hang(dir, p->hang, sizeof p->hang)) p->hang[0] = 0;
     } else {
         p->kind = JOB_PENDING;
         JobState state = job_resolve(m, j, &cfg, &err);
@@ -445,6 +447,7 @@ static void status_print_job(FILE *out, int width, const Job *j, const JobProgre
             fprintf(out, "; %s host %s, pid %ld%s%s%s%s%s", p->lock_live ? "running on" : "stale lock of", p->holder.host,
                     p->holder.pid, p->holder.slurm_job[0] ? ", Slurm job " : "", p->holder.slurm_job,
                     p->lock_live ? "" : " (", p->lock_live ? "" : p->holder.state, p->lock_live ? "" : ")");
+        if (p->hang[0]) fprintf(out, "; its last run ended on a hang: %s", p->hang);
         fputc('\n', out);
         break;
     case JOB_PENDING: fprintf(out, "%s\n", p->detail); break;
@@ -473,6 +476,7 @@ static cJSON *status_job_json(const Job *j, const JobProgress *p) {
         }
         cJSON_AddBoolToObject(o, "checkpoint", p->has_checkpoint);
         if (p->age_s >= 0) cJSON_AddNumberToObject(o, "last_written_s_ago", p->age_s);
+        if (p->hang[0]) cJSON_AddStringToObject(o, "hang", p->hang);
         if (p->locked) {
             cJSON *h = cJSON_AddObjectToObject(o, "lock");
             cJSON_AddStringToObject(h, "host", p->holder.host);

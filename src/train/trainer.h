@@ -8,7 +8,7 @@
  * confusion matrices summed). The run directory receives config.ini,
  * metrics.jsonl (a line per logged step and per evaluation), checkpoint.safetensors
  * (parameters, optimiser state, position; atomic), model.safetensors (the final
- * trainable parameters) and result.json. With resume, a run continues from its
+ * trainable parameters), result.json, and hangs.jsonl when a rank ended on a hang. With resume, a run continues from its
  * checkpoint and ends with the parameters an uninterrupted run would have. */
 #ifndef DFER_TRAIN_TRAINER_H
 #define DFER_TRAIN_TRAINER_H
@@ -36,6 +36,12 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err);
 /* The collectives of a run on cfg's device: on CUDA this process's GPU is selected (one per
  * local rank) and the group uses NCCL; on the CPU, MPI. */
 int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Err *err);
+
+/* Whether the run in dir ended on a hang (core/watchdog.h): its hangs.jsonl, where a rank's watchdog appends
+ * a record when it ends the rank, is newer than its metrics.jsonl. Then 1, and the records written since the
+ * last metrics line (every rank that reported: the ones left waiting name the collective, a stuck one where
+ * it was stuck) in text[n] as "rank R on HOST: no progress for 0:30:00 in PHASE; rank ... (TIME)"; else 0. */
+int run_ended_on_hang(const char *dir, char *text, size_t n);
 
 /* Evaluates the trainable parameters of a run directory on the test split
  * (eval_root overrides the dataset root: zero-shot transfer). run_cfg: the run's

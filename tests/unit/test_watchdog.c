@@ -3,6 +3,7 @@
  * watchdog ends nothing, and the limit grows with the longest gap between marks. The cases that end a
  * process run in a forked child. The whole-run case (a 2-rank dfer train with one rank stopped) is
  * tests/train_hang.sh. */
+#include <cJSON.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,10 @@ static void read_text(const char *path, char *buf, size_t n) {
     fclose(f);
 }
 
+static char g_record[700]; /* the hang record the firing child appends to */
+
 static void stalls_after_a_mark(void) {
-    if (watchdog_start(0.5, "training test into /nowhere") != 0) _exit(91);
+    if (watchdog_start(0.5, "training test into /nowhere", g_record) != 0) _exit(91);
     watchdog_mark("epoch %d step %d: the gradient all-reduce", 2, 7);
     sleep_s(30); /* a hang: the watchdog must end this long before */
 }
@@ -53,6 +56,7 @@ static void stalls_after_a_mark(void) {
 static void test_fires_naming_the_phase(void) {
     char path[700], text[4096];
     snprintf(path, sizeof path, "%s/fires.err", test_tmpdir());
+    snprintf(g_record, sizeof g_record, "%s/hangs.jsonl", test_tmpdir());
     int status = in_child(stalls_after_a_mark, path);
     read_text(path, text, sizeof text);
     EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == DFER_EXIT_HUNG, "a stalled process exits %d (status 0x%x)",
@@ -64,10 +68,26 @@ static void test_fires_naming_the_phase(void) {
     EXPECT(strstr(text, "in epoch 2 step 7: the gradient all-reduce (training test into /nowhere)") != NULL,
            "the message names the phase and the work: %s", text);
     EXPECT(strstr(text, "status 4") && strstr(text, "continues from the last checkpoint"), "and what to do: %s", text);
+    /* the record for --status and the next resume: one JSON line */
+    read_text(g_record, text, sizeof text);
+    EXPECT(strchr(text, '\n') == text + strlen(text) - 1, "one line in %s: %s", g_record, text);
+    cJSON *o = cJSON_Parse(text);
+    EXPECT(o != NULL, "the record is JSON: %s", text);
+    if (!o) return;
+    const cJSON *type = cJSON_GetObjectItem(o, "type"), *phase = cJSON_GetObjectItem(o, "phase"),
+                *host = cJSON_GetObjectItem(o, "host"), *limit_s = cJSON_GetObjectItem(o, "limit_s"),
+                *idle_s = cJSON_GetObjectItem(o, "idle_s"), *stamp = cJSON_GetObjectItem(o, "time");
+    EXPECT(cJSON_IsString(type) && !strcmp(type->valuestring, "hang"), "type hang");
+    EXPECT(cJSON_IsString(phase) && !strcmp(phase->valuestring, "epoch 2 step 7: the gradient all-reduce"), "its phase");
+    EXPECT(cJSON_IsString(host) && host->valuestring[0], "its host");
+    EXPECT(cJSON_IsNumber(limit_s) && limit_s->valuedouble == 0.5, "its limit");
+    EXPECT(cJSON_IsNumber(idle_s) && idle_s->valuedouble >= 0.5, "how long it waited");
+    EXPECT(cJSON_IsString(stamp) && strlen(stamp->valuestring) == 20 && stamp->valuestring[19] == 'Z', "when (UTC)");
+    cJSON_Delete(o);
 }
 
 static void marks_then_stops(void) {
-    if (watchdog_start(1.0, "marking") != 0) _exit(91);
+    if (watchdog_start(1.0, "marking", NULL) != 0) _exit(91);
     for (int i = 0; i < 15; i++) { /* 1.5 s of work, a mark every 0.1 s */
         watchdog_mark("step %d", i);
         sleep_s(0.1);
@@ -88,8 +108,8 @@ static void test_marks_and_stop_keep_it_quiet(void) {
 
 static void test_limit_grows_with_the_longest_gap(void) {
     EXPECT(watchdog_limit_seconds() == 0, "no watchdog: limit 0");
-    EXPECT(watchdog_start(5.0, "gaps") == 0, "started");
-    EXPECT(watchdog_start(5.0, "again") == -1, "one watchdog per process");
+    EXPECT(watchdog_start(5.0, "gaps", NULL) == 0, "started");
+    EXPECT(watchdog_start(5.0, "again", NULL) == -1, "one watchdog per process");
     EXPECT(watchdog_limit_seconds() == 5.0, "the floor before any long gap: %g", watchdog_limit_seconds());
     watchdog_mark("a");
     sleep_s(0.6);
@@ -100,13 +120,13 @@ static void test_limit_grows_with_the_longest_gap(void) {
     watchdog_stop();
     watchdog_stop(); /* idempotent */
     EXPECT(watchdog_limit_seconds() == 0, "stopped: limit 0");
-    EXPECT(watchdog_start(5.0, "a second job") == 0, "a new job starts its own watchdog (the matrix runs many)");
+    EXPECT(watchdog_start(5.0, "a second job", NULL) == 0, "a new job starts its own watchdog (the matrix runs many)");
     EXPECT(watchdog_limit_seconds() == 5.0, "with its own gaps: %g", watchdog_limit_seconds());
     watchdog_stop();
 }
 
 static void test_off(void) {
-    EXPECT(watchdog_start(0, "off") == 0, "0 minutes: off");
+    EXPECT(watchdog_start(0, "off", NULL) == 0, "0 minutes: off");
     watchdog_mark("x");
     EXPECT(watchdog_limit_seconds() == 0, "off: no limit");
     watchdog_stop();
