@@ -28,12 +28,9 @@ fill_disk() { # leave $1 KiB free
   dd if=/dev/zero of="$disk/filler" bs=1k count=$((avail - $1)) 2>/dev/null || true
   echo "disk filled: $(df -k --output=avail "$disk" | tail -1) KiB free"
 }
-"$dfer" synth --layout dfew --clips 30 --size 48 --min-frames 6 --max-frames 14 --seed 5 --out "$tmp/data" 2>/dev/null
-"$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
-cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
-common=(--config "$src/configs/synth/finecliper.ini" --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors"
-        --set train.epochs=2 --set train.batch=4 --set train.eval_batch=8 --set data.frames=4 --set train.threads=2
-        --set train.log_every=1)
+. "$src/tests/lib/train_fixture.sh"
+train_fixture
+train_common finecliper train.epochs=2 train.threads=2 train.log_every=1
 "$dfer" train "${common[@]}" --out "$tmp/full" >/dev/null 2>&1
 
 run="$disk/run"

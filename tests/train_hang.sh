@@ -15,12 +15,9 @@ root=$tmp
 trap 'pkill -KILL -f "^$dfer (train|matrix) .*$root" 2>/dev/null || true; rm -rf "$root"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpi=(mpirun --oversubscribe --mca btl self,vader -np 2)
-"$dfer" synth --layout dfew --clips 30 --size 48 --min-frames 6 --max-frames 14 --seed 5 --out "$tmp/data" 2>/dev/null
-"$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
-cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
-common=(--config "$src/configs/synth/finecliper.ini" --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors"
-        --set train.epochs=12 --set train.batch=4 --set train.eval_batch=8 --set data.frames=4 --set train.threads=1
-        --set train.log_every=1)
+. "$src/tests/lib/train_fixture.sh"
+train_fixture
+train_common finecliper train.epochs=12 train.threads=1 train.log_every=1
 
 # freeze_rank_when FILE N PATTERN: once FILE holds N lines with "step", SIGSTOP the second process whose command
 # line matches PATTERN (a rank; the first one is left to notice); prints its pid

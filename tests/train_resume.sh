@@ -8,13 +8,10 @@ set -euo pipefail
 dfer=$1 src=$2 shared=$3
 tmp=$(mktemp -d /tmp/dfer-resume-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-"$dfer" synth --layout dfew --clips 30 --size 48 --min-frames 6 --max-frames 14 --seed 5 --out "$tmp/data" 2>/dev/null
-"$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
-cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+. "$src/tests/lib/train_fixture.sh"
+train_fixture
 for method in finecliper dfer_clip; do
-  common=(--config "$src/configs/synth/$method.ini" --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors"
-          --set train.epochs=2 --set train.batch=4 --set train.eval_batch=8 --set data.frames=4 --set train.threads=2
-          --set train.log_every=100)
+  train_common "$method" train.epochs=2 train.threads=2 train.log_every=100
   "$dfer" train "${common[@]}" --out "$tmp/$method-full" >/dev/null
   for stop in 3 5; do
     out="$tmp/$method-stop$stop"

@@ -1,0 +1,20 @@
+# Sourced by the training tests (train_resume.sh, train_disk_full.sh, train_hang.sh): a small synthetic
+# DFEW-layout set and a random tiny CLIP with the BPE vocabulary beside it in $tmp, and the `dfer train`
+# arguments for a configs/synth method on them. The caller has set $dfer, $src, $shared and $tmp.
+#   train_fixture                 $tmp/data (30 clips, 48 px, 6-14 frames, seed 5), $tmp/clip.safetensors (seed 2)
+#   train_common METHOD K=V...    sets the array `common`: --config configs/synth/METHOD.ini, that data and CLIP,
+#                                 4 frames, batch 4 (8 to evaluate), then --set K=V for each further argument
+# shellcheck disable=SC2154 # dfer, src, shared and tmp are the caller's
+train_fixture() {
+  "$dfer" synth --layout dfew --clips 30 --size 48 --min-frames 6 --max-frames 14 --seed 5 --out "$tmp/data" 2>/dev/null
+  "$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
+  cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+}
+
+train_common() {
+  local method=$1 kv
+  shift
+  common=(--config "$src/configs/synth/$method.ini" --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors"
+          --set train.batch=4 --set train.eval_batch=8 --set data.frames=4)
+  for kv in "$@"; do common+=(--set "$kv"); done
+}
