@@ -208,6 +208,12 @@ int fs_is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int fs_newer(const char *path, const char *than) {
+    struct stat a, b;
+    if (stat(path, &a) != 0 || stat(than, &b) != 0) return 0;
+    return a.st_mtim.tv_sec > b.st_mtim.tv_sec || (a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec > b.st_mtim.tv_nsec);
+}
+
 int fs_map(const char *path, MappedFile *m, Err *err) {
     m->data = NULL;
     m->size = 0;

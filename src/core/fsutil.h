@@ -46,6 +46,8 @@ int fs_trim_torn_tail(const char *path, size_t *removed, Err *err);
 int fs_mkdirs(const char *path, Err *err);
 int fs_exists(const char *path);
 int fs_is_dir(const char *path);
+/* 1 when both files exist and path was modified after than (nanosecond times), else 0. */
+int fs_newer(const char *path, const char *than);
 
 /* Read-only memory map of a whole file. */
 typedef struct MappedFile {

@@ -33,7 +33,7 @@ int watchdog_start(double floor_seconds, const char *what, const char *record_pa
  * 17"). Called from the thread being watched; costs a clock read and a short format. */
 void watchdog_mark(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The limit in force now (seconds; 0 when off): for tests and the start-up log line. */
+/* The limit in force now (seconds; 0 when off): what test_watchdog checks. */
 double watchdog_limit_seconds(void);
 
 /* Stops watching and joins the thread (idempotent). */

@@ -17,6 +17,7 @@
 #include "train/job_lock.h"
 #include "train/matrix.h"
 #include "train/table.h"
+#include "train/run_hang.h"
 #include "train/trainer.h"
 
 static cJSON *job_identity(const Job *j) {
@@ -357,12 +358,9 @@ static void job_progress_from_metrics(const char *dir, int epochs, JobProgress *
 /* A failed job is run again when its matrix is started again: metrics.jsonl newer than its result.json. */
 static int job_rerun_after_failure(const char *dir) {
     char result[8300], metrics[8300];
-    struct stat rs, ms;
     snprintf(result, sizeof result, "%s/result.json", dir);
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
-    return stat(result, &rs) == 0 && stat(metrics, &ms) == 0 &&
-           (ms.st_mtim.tv_sec > rs.st_mtim.tv_sec ||
-            (ms.st_mtim.tv_sec == rs.st_mtim.tv_sec && ms.st_mtim.tv_nsec > rs.st_mtim.tv_nsec));
+    return fs_newer(metrics, result);
 }
 
 static void job_progress(const Matrix *m, const Job *j, const char *dir, JobProgress *p) {

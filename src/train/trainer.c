@@ -25,6 +25,7 @@
 #include "train/metrics.h"
 #include "train/optim.h"
 #include "train/plan.h"
+#include "train/run_hang.h"
 #ifdef DFER_WITH_CUDA
 #include "kernels/cuda_api.h"
 #endif
@@ -728,54 +729,6 @@ done:
     return status;
 }
 
-/* Collects the hang records written since the run's last metrics line (those of its last run's end). */
-typedef struct HangRecords {
-    time_t since;
-    char *text;
-    size_t n;
-    int count;
-    char last_time[32];
-} HangRecords;
-
-static int hang_record_line(const cJSON *o, int line_no, void *ctx, Err *err) {
-    (void)line_no, (void)err;
-    HangRecords *h = ctx;
-    const char *stamp = json_get_string(o, "time", "");
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    if (strcmp(json_get_string(o, "type", ""), "hang") || !strptime(stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) ||
-        timegm(&tm) < h->since)
-        return 0;
-    char idle[32];
-    time_format_duration(json_get_number(o, "idle_s", NAN), idle, sizeof idle);
-    size_t len = strlen(h->text);
-    snprintf(h->text + len, h->n - len, "%srank %d on %s: no progress for %s in %s", h->count ? "; " : "",
-             (int)json_get_number(o, "rank", 0), json_get_string(o, "host", "?"), idle, json_get_string(o, "phase", "?"));
-    snprintf(h->last_time, sizeof h->last_time, "%s", stamp);
-    h->count++;
-    return 0;
-}
-
-int run_ended_on_hang(const char *dir, char *text, size_t n) {
-    char hangs[4200], metrics[4200];
-    struct stat hs, ms;
-    path_in(hangs, sizeof hangs, dir, "hangs.jsonl");
-    path_in(metrics, sizeof metrics, dir, "metrics.jsonl");
-    if (stat(hangs, &hs) != 0) return 0;
-    int have_metrics = stat(metrics, &ms) == 0;
-    if (have_metrics && (ms.st_mtim.tv_sec > hs.st_mtim.tv_sec ||
-                         (ms.st_mtim.tv_sec == hs.st_mtim.tv_sec && ms.st_mtim.tv_nsec > hs.st_mtim.tv_nsec)))
-        return 0; /* the run went on after it */
-    text[0] = 0;
-    HangRecords h = {.since = have_metrics ? ms.st_mtim.tv_sec : 0, .text = text, .n = n};
-    Err err;
-    json_lines_each(hangs, JSON_LINES_TOLERATE_TORN_TAIL, hang_record_line, &h, &err);
-    if (!h.count) return 0;
-    size_t len = strlen(text);
-    snprintf(text + len, n - len, " (%s)", h.last_time);
-    return 1;
-}
-
 /* train_job under the watchdog (core/watchdog.h): a rank that stops making progress says where it waits
  * and ends, instead of holding its allocation until the time limit. */
 int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
@@ -783,7 +736,7 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     char what[4200];
     snprintf(what, sizeof what, "training %s into %s", cfg->method, opt->out_dir);
     char record[4200];
-    path_in(record, sizeof record, opt->out_dir, "hangs.jsonl");
+    path_in(record, sizeof record, opt->out_dir, RUN_HANGS_FILE);
     CHECK(watchdog_start(cfg->hang_minutes * 60.0, what, record) == 0, "a watchdog already runs in this process");
     int rc = train_job(cfg, opt, g, err);
     watchdog_stop();

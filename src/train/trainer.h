@@ -37,12 +37,6 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err);
  * local rank) and the group uses NCCL; on the CPU, MPI. */
 int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Err *err);
 
-/* Whether the run in dir ended on a hang (core/watchdog.h): its hangs.jsonl, where a rank's watchdog appends
- * a record when it ends the rank, is newer than its metrics.jsonl. Then 1, and the records written since the
- * last metrics line (every rank that reported: the ones left waiting name the collective, a stuck one where
- * it was stuck) in text[n] as "rank R on HOST: no progress for 0:30:00 in PHASE; rank ... (TIME)"; else 0. */
-int run_ended_on_hang(const char *dir, char *text, size_t n);
-
 /* Evaluates the trainable parameters of a run directory on the test split
  * (eval_root overrides the dataset root: zero-shot transfer). run_cfg: the run's
  * configuration as job_run_config read it. Prints UAR/WAR. */
