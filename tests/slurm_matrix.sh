@@ -37,19 +37,20 @@ fi
 matrix_fixture name=slurm-test clips=20 seed=3 methods="$methods" epochs=$epochs ranks_per_job="$ranks_per_job" set="$set"
 jid=$(cd "$tmp" && DFER="$dfer" sbatch --parsable "${sbatch_args[@]}" --output="$tmp/job-%j.out" \
       "$src/jobs/slurm/matrix.sbatch" "$tmp/matrix.ini" "$tmp/results")
-if [ "$mode" = preempt ]; then
-  for _ in $(seq 600); do # wait until both jobs have logged training steps
-    [ "$(cat "$tmp"/results/*/metrics.jsonl 2>/dev/null | grep -c '"type":"step"')" -ge 4 ] && break
+# wait_for_steps N: until the matrix's jobs have logged N training steps together (2 minutes at most)
+wait_for_steps() {
+  for _ in $(seq 600); do
+    [ "$(cat "$tmp"/results/*/metrics.jsonl 2>/dev/null | grep -c '"type":"step"')" -ge "$1" ] && return
     sleep 0.2
   done
+}
+if [ "$mode" = preempt ]; then
+  wait_for_steps 4 # both jobs under way
   scancel --signal=USR1 "$jid"
   echo "sent SIGUSR1 to the tasks of job $jid"
 fi
 if [ "$mode" = hang ]; then
-  for _ in $(seq 600); do # wait until the first job has logged training steps
-    [ "$(cat "$tmp"/results/*/metrics.jsonl 2>/dev/null | grep -c '"type":"step"')" -ge 6 ] && break
-    sleep 0.2
-  done
+  wait_for_steps 6 # the first job under way
   tasks=($(pgrep -f "^$dfer matrix $tmp/matrix.ini" || true))
   [ "${#tasks[@]}" = 2 ] || { echo "expected the job's 2 tasks, found ${#tasks[@]}"; cat "$tmp"/job-*.out; exit 1; }
   kill -STOP "${tasks[1]}"
