@@ -737,7 +737,9 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     snprintf(what, sizeof what, "training %s into %s", cfg->method, opt->out_dir);
     char record[4200];
     path_in(record, sizeof record, opt->out_dir, RUN_HANGS_FILE);
-    CHECK(watchdog_start(cfg->hang_minutes * 60.0, what, record) == 0, "a watchdog already runs in this process");
+    /* the message's defaults are this: train.hang_minutes, steps, resume from the checkpoint */
+    WatchdogSpec spec = {.floor_seconds = cfg->hang_minutes * 60.0, .what = what, .record_path = record};
+    CHECK(watchdog_start(&spec) == 0, "a watchdog already runs in this process");
     int rc = train_job(cfg, opt, g, err);
     watchdog_stop();
     return rc;
