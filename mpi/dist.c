@@ -197,6 +197,14 @@ int64_t job_counter_next(JobCounter *c) {
     return old;
 }
 
+int64_t job_counter_peek(JobCounter *c) {
+    int64_t value = 0;
+    CHECK_MPI(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, c->win));
+    CHECK_MPI(MPI_Fetch_and_op(NULL, &value, MPI_INT64_T, 0, 0, MPI_NO_OP, c->win));
+    CHECK_MPI(MPI_Win_unlock(0, c->win));
+    return value;
+}
+
 void job_counter_close(JobCounter *c) {
     int64_t closed = INT64_MAX / 2, old = 0; /* far above any job count, and far from overflowing with the adds */
     CHECK_MPI(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, c->win));

@@ -89,6 +89,8 @@ typedef struct JobCounter {
 
 void job_counter_create(JobCounter *c);
 int64_t job_counter_next(JobCounter *c);
+/* The counter's value now, taking nothing (dfer prep's ranks watch the others' progress while they wait). */
+int64_t job_counter_peek(JobCounter *c);
 /* No job is handed out any more (to any group): later calls return at least INT64_MAX / 2. */
 void job_counter_close(JobCounter *c);
 void job_counter_free(JobCounter *c);

@@ -3,7 +3,15 @@
  * Clip i of the sorted, deduplicated union of all splits goes to MPI rank
  * i % world; worker threads of a rank take its clips in turn. Only the main
  * thread calls MPI (MPI_THREAD_FUNNELED): it counts finished clips on a shared
- * counter (mpi/dist.h) for rank 0's progress line, and reduces the summary. */
+ * counter (mpi/dist.h) for rank 0's progress line, and reduces the summary.
+ *
+ * A watchdog (core/watchdog.h) watches the main thread (slot 0) and each worker
+ * (slot 1 + its index) on its clip: a worker stuck in one clip (a decoder that
+ * never returns, a read from a file system that does not answer), or a rank whose
+ * others have stopped finishing clips while it waits for them at the end, ends the
+ * process with status 4 after --hang-minutes, naming the clip or the wait, and
+ * appends a record to OUT/hangs.jsonl. A clip named by records of two runs is
+ * skipped from then on (counted as unreadable), so a requeued prep finishes. */
 #include <getopt.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -24,10 +32,15 @@
 #include "face/landmarks.h"
 #include "io/json_file.h"
 #include "mpi/dist.h"
+#include "core/watchdog.h"
 #include "text/verbalize.h"
 #include "train/config.h"
+#include "train/run_hang.h"
 
 #define DEFAULT_MODEL "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+/* a clip on which this many runs hung (OUT/hangs.jsonl) is skipped: one more try after the first hang, in
+ * case a file system, not the clip, was at fault */
+#define PREP_HANG_SKIP_RUNS 2
 
 static void usage(void) {
     printf("usage: [mpirun -np N] dfer prep --dataset dfew|ferv39k|mafw|list --root DIR [options]\n\n"
@@ -43,14 +56,24 @@ static void usage(void) {
            "  --threads N         worker threads per rank (default 1)\n"
            "  --ground-truth DIR  DIR/<clip id>.txt tracks (`dfer synth`: ROOT/synth/landmarks): report the\n"
            "                      normalised mean error (by the outer-eye-corner distance, points 36-45)\n"
-           "  --limit N           only the first N clips (in clip-id order)\n\n"
+           "  --limit N           only the first N clips (in clip-id order)\n"
+           "  --hang-minutes M    a worker stuck in one clip for M minutes (or 10 times the longest clip so\n"
+           "                      far), or no rank finishing a clip for that long while this one waits for\n"
+           "                      them, ends the run with status 4 and a record in OUT/hangs.jsonl (default\n"
+           "                      30; 0: never). A clip on which %d runs hung is skipped from then on.\n\n"
            "Unreadable clips are reported and counted (exit status 1 only when every clip failed).\n",
-           DEFAULT_MODEL);
+           DEFAULT_MODEL, PREP_HANG_SKIP_RUNS);
 }
 
 typedef struct PrepClip {
     const char *id, *path;
 } PrepClip;
+
+/* A clip named by earlier hang records ("item" of OUT/hangs.jsonl), and on how many runs it hung. */
+typedef struct HungClip {
+    char *id;
+    int runs;
+} HungClip;
 
 /* Summed over clips, then over ranks (one int64 allreduce). */
 enum { N_CLIPS, N_DONE, N_SKIPPED, N_FAILED, N_NODET, N_FRAMES, N_DET, N_PREV, N_MEAN,
@@ -63,6 +86,8 @@ typedef struct Prep {
     FaceTrackConfig cfg;
     const PrepClip *clips; /* this rank's */
     int count;
+    const HungClip *hung; /* sorted by id */
+    int nhung;
     pthread_mutex_t mu;
     pthread_cond_t progress;
     int next, workers_done;
@@ -113,8 +138,43 @@ static void account(const Prep *p, const PrepClip *c, const FaceTrack *t, int64_
     face_track_free(&gt);
 }
 
+static int by_hung_id(const void *a, const void *b) { return strcmp(((const HungClip *)a)->id, ((const HungClip *)b)->id); }
+
+static const HungClip *hung_find(const Prep *p, const char *id) {
+    HungClip key = {.id = (char *)id};
+    return p->nhung ? bsearch(&key, p->hung, (size_t)p->nhung, sizeof key, by_hung_id) : NULL;
+}
+
+typedef struct HungList {
+    HungClip *clips;
+    int n, cap;
+} HungList;
+
+static int hang_record(const cJSON *o, int line_no, void *ctx, Err *err) {
+    (void)line_no, (void)err;
+    HungList *h = ctx;
+    const char *id = json_get_string(o, "item", "");
+    if (strcmp(json_get_string(o, "type", ""), "hang") || !*id) return 0; /* a rank that waited for others */
+    for (int i = 0; i < h->n; i++)
+        if (!strcmp(h->clips[i].id, id)) return h->clips[i].runs++, 0;
+    if (h->n == h->cap) h->clips = xrealloc(h->clips, (size_t)(h->cap = h->cap ? 2 * h->cap : 8) * sizeof *h->clips);
+    h->clips[h->n++] = (HungClip){.id = xstrdup(id), .runs = 1};
+    return 0;
+}
+
+/* The clips earlier runs hung on, from path (absent: none), sorted by id. */
+static HungClip *hung_read(const char *path, int *n) {
+    HungList h = {0};
+    Err err;
+    if (fs_exists(path) && json_lines_each(path, JSON_LINES_TOLERATE_TORN_TAIL, hang_record, &h, &err) != 0)
+        log0_warn("ignoring the hang records of earlier runs: %s", err.msg);
+    if (h.n) qsort(h.clips, (size_t)h.n, sizeof *h.clips, by_hung_id);
+    *n = h.n;
+    return h.clips;
+}
+
 /* One clip: reuse its cached track, or compute and write it. Returns 1 when
- * skipped, 0 when computed, -1 when unreadable. */
+ * skipped, 0 when computed, -1 when unreadable (or skipped after hanging runs). */
 static int prep_clip(Prep *p, DlibDetector *det, const PrepClip *c, int64_t *n, double *d, Err *err) {
     char path[8192];
     snprintf(path, sizeof path, "%s/landmarks/%s.txt", p->out, c->id);
@@ -129,6 +189,10 @@ static int prep_clip(Prep *p, DlibDetector *det, const PrepClip *c, int64_t *n, 
         }
         log_warn("computing clip %s again: its cached track is unreadable: %s", c->id, cached.msg);
     }
+    const HungClip *hung = hung_find(p, c->id);
+    if (hung && hung->runs >= PREP_HANG_SKIP_RUNS)
+        return err_set(err, "%s: skipped: %d runs of dfer prep hung on it (%s/%s; delete its lines there to try it "
+                       "again)", c->path, hung->runs, p->out, RUN_HANGS_FILE);
     if (face_track_clip(det, p->model, c->path, &p->cfg, &t, err) != 0) return -1;
     char comment[8400];
     snprintf(comment, sizeof comment, "dfer prep (dlib 68-point landmarks, commit %s): %s", dfer_git_commit, c->path);
@@ -138,8 +202,14 @@ static int prep_clip(Prep *p, DlibDetector *det, const PrepClip *c, int64_t *n, 
     return rc;
 }
 
+typedef struct Worker {
+    Prep *p;
+    int slot; /* its watchdog slot: 1 + its index */
+} Worker;
+
 static void *worker(void *arg) {
-    Prep *p = arg;
+    Worker *w = arg;
+    Prep *p = w->p;
     Err err;
     DlibDetector *det = dlib_detector_create(p->model, &err);
     CHECK(det != NULL, "%s", err.msg);
@@ -149,6 +219,7 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&p->mu);
         int64_t n[N_COUNT] = {0};
         double d[D_COUNT] = {0};
+        watchdog_mark_slot(w->slot, c->id, "clip %s (%s) on worker thread %d", c->id, c->path, w->slot);
         int rc = prep_clip(p, det, c, n, d, &err);
         if (rc < 0) log_warn("clip %s failed (counted as unreadable): %s", c->id, err.msg);
         pthread_mutex_lock(&p->mu);
@@ -161,6 +232,7 @@ static void *worker(void *arg) {
     p->workers_done++;
     pthread_cond_signal(&p->progress);
     pthread_mutex_unlock(&p->mu);
+    watchdog_rest_slot(w->slot);
     dlib_detector_free(det);
     return NULL;
 }
@@ -295,14 +367,27 @@ static int parse_int(const char *name, const char *text, int lo, int hi, int *ou
     return 0;
 }
 
-/* Runs the workers of this rank; the main thread reports progress. Returns the
- * seconds spent. */
+static void sleep_seconds(double s) {
+    struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&t, &t) != 0) {
+    }
+}
+
+/* Runs the workers of this rank; the main thread reports progress, then waits
+ * for the other ranks (a non-blocking barrier, so that it sees their progress on
+ * the shared counter and its watchdog tells a slow rank from a hung one).
+ * Returns the seconds this rank's own clips took. */
 static double run_rank(Prep *p, int threads, int64_t total_work) {
     JobCounter counter; /* clips computed (not skipped) on all ranks */
+    watchdog_mark("creating the shared counter of finished clips (all ranks)");
     job_counter_create(&counter);
     pthread_t *tid = xmalloc((size_t)threads * sizeof *tid);
+    Worker *workers = xmalloc((size_t)threads * sizeof *workers);
     double t0 = time_now(), last = t0;
-    for (int i = 0; i < threads; i++) CHECK_ERRNUM(pthread_create(&tid[i], NULL, worker, p));
+    for (int i = 0; i < threads; i++) {
+        workers[i] = (Worker){.p = p, .slot = 1 + i};
+        CHECK_ERRNUM(pthread_create(&tid[i], NULL, worker, &workers[i]));
+    }
     int64_t reported = 0, computed_seen = 0, global = 0;
     pthread_mutex_lock(&p->mu);
     while (p->workers_done < threads || reported < p->n[N_CLIPS]) {
@@ -314,7 +399,11 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
         }
         int64_t finished = p->n[N_CLIPS], computed = finished - p->n[N_SKIPPED];
         pthread_mutex_unlock(&p->mu);
+        /* the workers are watched in their own slots; this thread is watched only while it waits on the
+         * counter (its waits for the workers would otherwise set the limit's longest gap) */
+        watchdog_mark("adding this rank's finished clips to the shared counter on rank 0");
         for (; computed_seen < computed; computed_seen++) global = job_counter_next(&counter) + 1;
+        watchdog_rest_slot(0);
         reported = finished;
         progress(global, total_work, t0, &last, 0);
         pthread_mutex_lock(&p->mu);
@@ -322,8 +411,24 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < threads; i++) CHECK_ERRNUM(pthread_join(tid[i], NULL));
     double seconds = time_now() - t0;
+    free(workers);
     free(tid);
-    CHECK_MPI(MPI_Barrier(MPI_COMM_WORLD));
+    MPI_Request all_done;
+    CHECK_MPI(MPI_Ibarrier(MPI_COMM_WORLD, &all_done));
+    for (int64_t seen = -1;;) {
+        int done = 0;
+        CHECK_MPI(MPI_Test(&all_done, &done, MPI_STATUS_IGNORE));
+        if (done) break;
+        /* progress is a clip finished anywhere: a rank still working is slow, not hung, while the count moves */
+        int64_t now = job_counter_peek(&counter);
+        if (now != seen)
+            watchdog_mark("waiting for the other ranks to finish their clips (%lld of %lld computed over all ranks)",
+                          (long long)now, (long long)total_work);
+        seen = now;
+        progress(now, total_work, t0, &last, 0);
+        sleep_seconds(0.1);
+    }
+    watchdog_mark("freeing the shared counter (all ranks)");
     job_counter_free(&counter);
     return seconds;
 }
@@ -351,10 +456,11 @@ int cmd_prep(int argc, char **argv) {
                                          {"fold", required_argument, 0, 'f'},    {"out", required_argument, 0, 'o'},
                                          {"model", required_argument, 0, 'm'},   {"upsample", required_argument, 0, 'u'},
                                          {"threads", required_argument, 0, 't'}, {"ground-truth", required_argument, 0, 'g'},
-                                         {"limit", required_argument, 0, 'l'},   {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"limit", required_argument, 0, 'l'},   {"hang-minutes", required_argument, 0, 'H'},
+                                         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *kind = NULL, *root = NULL, *out = NULL, *model_path = DEFAULT_MODEL, *gt = NULL;
     int fold = 0, threads = 1, limit = 0, c;
+    double hang_minutes = 30;
     FaceTrackConfig cfg;
     face_track_config_default(&cfg);
     char argv_line[4096] = "dfer";
@@ -371,12 +477,19 @@ int cmd_prep(int argc, char **argv) {
         else if (c == 'u') bad = parse_int("--upsample", optarg, 0, 3, &cfg.upsample);
         else if (c == 't') bad = parse_int("--threads", optarg, 1, 256, &threads);
         else if (c == 'l') bad = parse_int("--limit", optarg, 1, 2147483647, &limit);
+        else if (c == 'H') {
+            char *end;
+            hang_minutes = strtod(optarg, &end);
+            if (*end || end == optarg || !(hang_minutes >= 0 && hang_minutes <= 7 * 24 * 60))
+                bad = cli_usage_error("prep", "--hang-minutes takes 0 (never) to 10080 (a week), not '%s'", optarg);
+        }
         else if (c == 'h') return usage(), 0;
         else return cli_usage_error("prep", "unknown option");
         if (bad) return bad;
     }
     if (optind < argc) return cli_usage_error("prep", "unexpected argument '%s'", argv[optind]);
     if (!kind || !root) return cli_usage_error("prep", "--dataset and --root are required");
+    if (threads >= WATCHDOG_SLOTS) return cli_usage_error("prep", "--threads takes 1..%d", WATCHDOG_SLOTS - 1);
     if (strcmp(kind, "dfew") && strcmp(kind, "ferv39k") && strcmp(kind, "mafw") && strcmp(kind, "list"))
         return cli_usage_error("prep", "unknown dataset kind '%s' (dfew, ferv39k, mafw, list)", kind);
     int is_list = !strcmp(kind, "list");
@@ -400,21 +513,38 @@ int cmd_prep(int argc, char **argv) {
 
     Dist dist;
     dist_init(&dist, &argc, &argv);
+    char what[8400], hangs[4200], summary[4200], earlier[2048];
+    snprintf(what, sizeof what, "dfer prep of %s into %s", root, out);
+    snprintf(hangs, sizeof hangs, "%s/%s", out, RUN_HANGS_FILE);
+    snprintf(summary, sizeof summary, "%s/prep_summary.json", out);
+    WatchdogSpec spec = {.floor_seconds = hang_minutes * 60, .what = what, .record_path = hangs,
+                         .limit_setting = "--hang-minutes", .gap_name = "the starts of two clips on one worker thread",
+                         .how_to_continue = "the same dfer prep command continues with the clips not yet done (a "
+                                            "clip two runs hung on is then skipped and counted as unreadable)"};
+    CHECK(watchdog_start(&spec) == 0, "a watchdog already runs in this process");
+    if (dist.rank == 0 && hangs_since(hangs, summary, earlier, sizeof earlier))
+        log_warn("%s: runs of dfer prep here since its last complete one ended on a hang: %s", out, earlier);
     Dataset sets[10];
-    int nsets = 0, count = 0, rc = 1;
+    int nsets = 0, count = 0, rc = 1, nhung = 0;
     PrepClip *all = NULL;
     DlibModel *model = NULL;
+    HungClip *hung = hung_read(hangs, &nhung);
     /* every rank reads the split files and the model; deterministic, but the ranks still agree before going on */
+    watchdog_mark("reading the split files of %s", root);
     int ok = collect(kind, root, fold, sets, &nsets, &all, &count, &err) == 0 && fs_mkdirs(out, &err) == 0;
+    watchdog_mark("checking that every rank read the split files");
     if (agree(ok, &err)) {
+        watchdog_mark("loading the landmark model %s", model_path);
         double t_load = time_now();
         ok = (model = dlib_model_load(model_path, &err)) != NULL;
         if (ok) log0_info("prep: loaded %s in %.1f s", model_path, time_now() - t_load);
+        watchdog_mark("checking that every rank loaded the landmark model");
         ok = agree(ok, &err);
     }
     if (ok) {
         if (limit && limit < count) count = limit;
-        Prep p = {.out = out, .gt = gt, .model = model, .cfg = cfg};
+        Prep p = {.out = out, .gt = gt, .model = model, .cfg = cfg, .hung = hung, .nhung = nhung};
+        watchdog_mark("looking for the cached tracks in %s/landmarks", out);
         PrepClip *mine = xmalloc((size_t)(count / dist.world + 1) * sizeof *mine);
         int64_t pending[2] = {0, 0}; /* clips of this rank, those without a cached track */
         for (int i = dist.rank; i < count; i += dist.world) {
@@ -424,7 +554,15 @@ int cmd_prep(int argc, char **argv) {
             pending[1] += !fs_exists(path);
         }
         pending[0] = p.count;
+        watchdog_mark("counting the clips to compute over all ranks");
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, pending, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
+        for (int i = 0; i < nhung && dist.rank == 0; i++) {
+            char path[8400];
+            snprintf(path, sizeof path, "%s/landmarks/%s.txt", out, hung[i].id);
+            if (hung[i].runs < PREP_HANG_SKIP_RUNS && !fs_exists(path))
+                log_warn("clip %s: an earlier run hung on it (%s); trying it once more, a second hang skips it",
+                         hung[i].id, hangs);
+        }
         log0_info("prep: %d clips of %s over %d rank(s) x %d thread(s); %lld to compute, %lld cached in %s/landmarks",
                   count, root, dist.world, threads, (long long)pending[1], (long long)(pending[0] - pending[1]), out);
         p.clips = mine;
@@ -433,11 +571,14 @@ int cmd_prep(int argc, char **argv) {
         double seconds = run_rank(&p, threads, pending[1]);
         double rate = p.n[N_DONE] ? p.n[N_DONE] / (seconds > 1e-9 ? seconds : 1e-9) : 0;
         double *rates = xcalloc((size_t)dist.world, sizeof(double)), wall = seconds;
+        watchdog_mark("gathering the counts of every rank");
         CHECK_MPI(MPI_Gather(&rate, 1, MPI_DOUBLE, rates, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD));
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p.n, N_COUNT, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p.d, D_COUNT, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &wall, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
         int written = 0;
+        watchdog_mark(dist.rank == 0 ? "writing %s and the descriptions" : "waiting for rank 0 to write %s and the descriptions",
+                      summary);
         if (dist.rank == 0) {
             double last = 0;
             if (pending[1]) progress(p.n[N_DONE] + p.n[N_FAILED], pending[1], time_now() - wall, &last, 1);
@@ -454,7 +595,10 @@ int cmd_prep(int argc, char **argv) {
         free(rates);
         free(mine);
     }
+    watchdog_stop();
     dlib_model_free(model);
+    for (int i = 0; i < nhung; i++) free(hung[i].id);
+    free(hung);
     free(all);
     for (int i = 0; i < nsets; i++) dataset_free(&sets[i]);
     dist_finalize(&dist);

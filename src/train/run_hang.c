@@ -39,18 +39,22 @@ static int hang_record_line(const cJSON *o, int line_no, void *ctx, Err *err) {
     return 0;
 }
 
-int run_ended_on_hang(const char *dir, char *text, size_t n) {
-    char hangs[4200], metrics[4200];
-    snprintf(hangs, sizeof hangs, "%s/%s", dir, RUN_HANGS_FILE);
-    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
-    if (!fs_exists(hangs) || fs_newer(metrics, hangs)) return 0; /* none, or the run went on after it */
+int hangs_since(const char *hangs_path, const char *reference_path, char *text, size_t n) {
+    if (!fs_exists(hangs_path) || fs_newer(reference_path, hangs_path)) return 0; /* none, or the work went on after */
     struct stat ms;
     text[0] = 0;
-    HangRecords h = {.since = stat(metrics, &ms) == 0 ? ms.st_mtim.tv_sec : 0, .text = text, .n = n};
+    HangRecords h = {.since = stat(reference_path, &ms) == 0 ? ms.st_mtim.tv_sec : 0, .text = text, .n = n};
     Err err;
-    json_lines_each(hangs, JSON_LINES_TOLERATE_TORN_TAIL, hang_record_line, &h, &err);
+    json_lines_each(hangs_path, JSON_LINES_TOLERATE_TORN_TAIL, hang_record_line, &h, &err);
     if (!h.count) return 0;
     size_t len = strlen(text);
     snprintf(text + len, n - len, " (%s)", h.last_time);
     return 1;
+}
+
+int run_ended_on_hang(const char *dir, char *text, size_t n) {
+    char hangs[4200], metrics[4200];
+    snprintf(hangs, sizeof hangs, "%s/%s", dir, RUN_HANGS_FILE);
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+    return hangs_since(hangs, metrics, text, n);
 }

@@ -14,4 +14,9 @@
  * PHASE; rank ... (TIME)"; else 0. */
 int run_ended_on_hang(const char *dir, char *text, size_t n);
 
+/* The same for any work that records hangs in hangs_path and marks a good end by writing reference_path
+ * (dfer prep: its prep_summary.json): the records newer than reference_path (all of them when it does not
+ * exist), in text[n] as above. Returns 1 when there are such records, else 0. */
+int hangs_since(const char *hangs_path, const char *reference_path, char *text, size_t n);
+
 #endif
