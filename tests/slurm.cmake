@@ -15,3 +15,8 @@ set_tests_properties(slurm_array_shared_matrix PROPERTIES TIMEOUT 600 RUN_SERIAL
 add_test(NAME slurm_hang_requeue
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/slurm_matrix.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} hang)
 set_tests_properties(slurm_hang_requeue PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)
+# A suspended job (scontrol suspend: SIGSTOP to every task, as gang scheduling does) has not hung: resumed
+# past its hang limit, it completes without a watchdog firing or a requeue.
+add_test(NAME slurm_suspend_resume
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/slurm_matrix.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} suspend)
+set_tests_properties(slurm_suspend_resume PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)

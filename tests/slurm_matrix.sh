@@ -14,7 +14,11 @@
 # task is frozen (SIGSTOP, as a rank on a hung node). The other rank's watchdog names where it waits and
 # exits 4, srun (--kill-on-bad-exit) ends the frozen task, the batch script requeues the job on status 4,
 # and the requeued job resumes and completes the matrix.
-# usage: slurm_matrix.sh DFER SOURCE_DIR SHARED_DIR [preempt|array|hang]
+# With "suspend": the same 2-rank group, suspended whole by `scontrol suspend` (SIGSTOP to every task, as
+# gang scheduling and PreemptMode=SUSPEND do) for 15 s, far past its 6 s hang limit, then resumed: a
+# suspended job has not hung, so no watchdog fires; the ranks say the time was left out, and the job
+# completes without a requeue or a hang record.
+# usage: slurm_matrix.sh DFER SOURCE_DIR SHARED_DIR [preempt|array|hang|suspend]
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3") mode=${4:-plain}
 tmp=$(mktemp -d /tmp/dfer-slurm-test-XXXXXX)
@@ -30,10 +34,11 @@ methods=finecliper ranks_per_job='' set=''
 if [ "$mode" = array ]; then
   epochs=2 methods="finecliper dfer_clip" sbatch_args=(--ntasks=1 --array=0-1)
 fi
-if [ "$mode" = hang ]; then
+if [ "$mode" = hang ] || [ "$mode" = suspend ]; then
   epochs=40 ranks_per_job=2 set="train.hang_minutes = 0.1
 train.log_every = 1"
 fi
+[ "$mode" = suspend ] && epochs=12
 matrix_fixture name=slurm-test clips=20 seed=3 methods="$methods" epochs=$epochs ranks_per_job="$ranks_per_job" set="$set"
 jid=$(cd "$tmp" && DFER="$dfer" sbatch --parsable "${sbatch_args[@]}" --output="$tmp/job-%j.out" \
       "$src/jobs/slurm/matrix.sbatch" "$tmp/matrix.ini" "$tmp/results")
@@ -55,6 +60,16 @@ if [ "$mode" = hang ]; then
   [ "${#tasks[@]}" = 2 ] || { echo "expected the job's 2 tasks, found ${#tasks[@]}"; cat "$tmp"/job-*.out; exit 1; }
   kill -STOP "${tasks[1]}"
   echo "froze task pid ${tasks[1]} of job $jid"
+fi
+if [ "$mode" = suspend ]; then
+  wait_for_steps 6
+  scontrol suspend "$jid"
+  [ "$(squeue -h -j "$jid" -o %T)" = SUSPENDED ] || { echo "job $jid not suspended: $(squeue -h -j "$jid" -o %T)"; exit 1; }
+  steps=$(cat "$tmp"/results/*/metrics.jsonl | grep -c '"type":"step"')
+  sleep 15
+  [ "$(cat "$tmp"/results/*/metrics.jsonl | grep -c '"type":"step"')" = "$steps" ] || { echo "the suspended job went on"; exit 1; }
+  scontrol resume "$jid"
+  echo "suspended job $jid for 15 s at $steps steps, resumed"
 fi
 for _ in $(seq 1200); do
   [ -z "$(squeue -h -j "$jid" 2>/dev/null)" ] && break
@@ -118,5 +133,12 @@ if [ "$mode" = hang ]; then
     || { echo "the batch script did not requeue on status 4"; cat "$tmp"/job-*.out; exit 1; }
   grep -q "resuming .* at epoch" "$tmp"/job-*.out || { echo "the requeued job did not resume"; cat "$tmp"/job-*.out; exit 1; }
   echo "frozen task -> $(grep -o 'no progress for [0-9.]* s in [^(]*' "$tmp"/job-*.out | head -n 1)-> exit 4, requeue -> $(grep -o 'resuming .* at epoch [0-9]*, step [0-9]*' "$tmp"/job-*.out | sed "s|$tmp/||" | head -n 1) -> completed"
+fi
+if [ "$mode" = suspend ]; then
+  ! grep -q "no progress for" "$tmp"/job-*.out && ! grep -q "requeueing" "$tmp"/job-*.out \
+    && [ -z "$(ls "$tmp"/results/*/hangs.jsonl 2>/dev/null)" ] || { echo "a suspended job was taken for hung"; cat "$tmp"/job-*.out; exit 1; }
+  grep -Eq "this process did not run for [0-9.]+ s \(stopped" "$tmp"/job-*.out \
+    || { echo "no rank said it was stopped"; cat "$tmp"/job-*.out; exit 1; }
+  echo "suspended for 15 s with a 6 s hang limit -> $(grep -o 'did not run for [0-9.]* s' "$tmp"/job-*.out | head -n 1), no hang, completed without a requeue"
 fi
 echo "sbatch + srun --mpi=pmix ran the matrix ($(ls -d "$tmp"/results/*/ | wc -l) jobs) and wrote the tables"
