@@ -11,8 +11,9 @@ add_test(NAME face_real
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_real.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${DFER_TEST_MEDIA}
                  ${DFER_SHARED_DIR})
 set_tests_properties(face_real PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1")
-# dfer prep's hang watchdog: a clip whose read never returns, a frozen rank, a stopped and continued process.
-add_test(NAME face_prep_hang
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_prep_hang.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_FACE_MPIRUN} ${DFER_PYTHON})
-set_tests_properties(face_prep_hang PROPERTIES TIMEOUT 600
+# dfer prep interrupted: a clip whose read never returns, a frozen rank, a stopped and continued process,
+# a stop signal to one rank.
+add_test(NAME face_prep_interrupt
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_prep_interrupt.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_FACE_MPIRUN} ${DFER_PYTHON})
+set_tests_properties(face_prep_interrupt PROPERTIES TIMEOUT 600
                      ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1")

@@ -11,7 +11,13 @@
  * others have stopped finishing clips while it waits for them at the end, ends the
  * process with status 4 after --hang-minutes, naming the clip or the wait, and
  * appends a record to OUT/hangs.jsonl. A clip named by records of two runs is
- * skipped from then on (counted as unreadable), so a requeued prep finishes. */
+ * skipped from then on (counted as unreadable), so a requeued prep finishes.
+ *
+ * SIGUSR1, SIGTERM or Ctrl-C (core/stop.h: Slurm before a time limit or on
+ * preemption) stops a rank from taking further clips; it closes the shared
+ * counter, the other ranks see that and stop too, every worker finishes the clip
+ * it is on, and prep exits with status 3 without a summary: the same command
+ * continues with the clips not yet done. */
 #include <getopt.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -26,6 +32,7 @@
 #include "cli/cli.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/stop.h"
 #include "core/timer.h"
 #include "core/version.h"
 #include "data/dataset.h"
@@ -38,6 +45,8 @@
 #include "train/run_hang.h"
 
 #define DEFAULT_MODEL "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+/* the shared counter's value once a rank closed it on a stop signal (job_counter_close) */
+#define PREP_COUNTER_CLOSED (INT64_MAX / 4)
 /* a clip on which this many runs hung (OUT/hangs.jsonl) is skipped: one more try after the first hang, in
  * case a file system, not the clip, was at fault */
 #define PREP_HANG_SKIP_RUNS 2
@@ -61,7 +70,9 @@ static void usage(void) {
            "                      far), or no rank finishing a clip for that long while this one waits for\n"
            "                      them, ends the run with status 4 and a record in OUT/hangs.jsonl (default\n"
            "                      30; 0: never). A clip on which %d runs hung is skipped from then on.\n\n"
-           "Unreadable clips are reported and counted (exit status 1 only when every clip failed).\n",
+           "Unreadable clips are reported and counted (exit status 1 only when every clip failed). SIGUSR1,\n"
+           "SIGTERM or Ctrl-C: every worker finishes its clip, exit status 3 (run again to continue); under\n"
+           "Slurm, jobs/slurm/prep.sbatch requeues on statuses 3 and 4.\n",
            DEFAULT_MODEL, PREP_HANG_SKIP_RUNS);
 }
 
@@ -77,7 +88,7 @@ typedef struct HungClip {
 
 /* Summed over clips, then over ranks (one int64 allreduce). */
 enum { N_CLIPS, N_DONE, N_SKIPPED, N_FAILED, N_NODET, N_FRAMES, N_DET, N_PREV, N_MEAN,
-       N_GT_CLIPS, N_GT_BAD, N_GT_DET, N_GT_LT01, N_GT_ALL, N_COUNT };
+       N_GT_CLIPS, N_GT_BAD, N_GT_DET, N_GT_LT01, N_GT_ALL, N_STOPPED /* ranks that stopped on a signal */, N_COUNT };
 enum { D_NME_DET, D_NME_ALL, D_COUNT };
 
 typedef struct Prep {
@@ -91,6 +102,7 @@ typedef struct Prep {
     pthread_mutex_t mu;
     pthread_cond_t progress;
     int next, workers_done;
+    int stop; /* a rank got a stop signal: take no further clip (under mu) */
     int64_t n[N_COUNT]; /* n[N_CLIPS]: clips finished; minus n[N_SKIPPED]: clips computed or failed */
     double d[D_COUNT];
 } Prep;
@@ -214,7 +226,7 @@ static void *worker(void *arg) {
     DlibDetector *det = dlib_detector_create(p->model, &err);
     CHECK(det != NULL, "%s", err.msg);
     pthread_mutex_lock(&p->mu);
-    while (p->next < p->count) {
+    while (p->next < p->count && !p->stop && !stop_requested()) {
         const PrepClip *c = &p->clips[p->next++];
         pthread_mutex_unlock(&p->mu);
         int64_t n[N_COUNT] = {0};
@@ -389,6 +401,7 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
         CHECK_ERRNUM(pthread_create(&tid[i], NULL, worker, &workers[i]));
     }
     int64_t reported = 0, computed_seen = 0, global = 0;
+    int announced = 0; /* this rank closed the counter on its stop signal */
     pthread_mutex_lock(&p->mu);
     while (p->workers_done < threads || reported < p->n[N_CLIPS]) {
         if (reported == p->n[N_CLIPS]) {
@@ -403,10 +416,16 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
          * counter (its waits for the workers would otherwise set the limit's longest gap) */
         watchdog_mark("adding this rank's finished clips to the shared counter on rank 0");
         for (; computed_seen < computed; computed_seen++) global = job_counter_next(&counter) + 1;
+        int stop = stop_requested() && !announced ? (job_counter_close(&counter), announced = 1)
+                                                  : job_counter_peek(&counter) >= PREP_COUNTER_CLOSED;
         watchdog_rest_slot(0);
         reported = finished;
-        progress(global, total_work, t0, &last, 0);
+        if (!stop && global < PREP_COUNTER_CLOSED) progress(global, total_work, t0, &last, 0);
         pthread_mutex_lock(&p->mu);
+        if (stop && !p->stop) {
+            p->stop = 1;
+            log0_info("prep: stopping: every worker finishes the clip it is on");
+        }
     }
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < threads; i++) CHECK_ERRNUM(pthread_join(tid[i], NULL));
@@ -420,7 +439,15 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
         CHECK_MPI(MPI_Test(&all_done, &done, MPI_STATUS_IGNORE));
         if (done) break;
         /* progress is a clip finished anywhere: a rank still working is slow, not hung, while the count moves */
+        if (stop_requested() && !announced) job_counter_close(&counter), announced = 1;
         int64_t now = job_counter_peek(&counter);
+        if (now >= PREP_COUNTER_CLOSED) { /* stopping: the others finish the clips they are on */
+            p->stop = 1; /* the workers are joined: no lock needed */
+            if (now != seen) watchdog_mark("waiting for the other ranks to finish the clips they are on (stopping)");
+            seen = now;
+            sleep_seconds(0.1);
+            continue;
+        }
         if (now != seen)
             watchdog_mark("waiting for the other ranks to finish their clips (%lld of %lld computed over all ranks)",
                           (long long)now, (long long)total_work);
@@ -513,6 +540,7 @@ int cmd_prep(int argc, char **argv) {
 
     Dist dist;
     dist_init(&dist, &argc, &argv);
+    stop_signals_install();
     char what[8400], hangs[4200], summary[4200], earlier[2048];
     snprintf(what, sizeof what, "dfer prep of %s into %s", root, out);
     snprintf(hangs, sizeof hangs, "%s/%s", out, RUN_HANGS_FILE);
@@ -572,14 +600,21 @@ int cmd_prep(int argc, char **argv) {
         double rate = p.n[N_DONE] ? p.n[N_DONE] / (seconds > 1e-9 ? seconds : 1e-9) : 0;
         double *rates = xcalloc((size_t)dist.world, sizeof(double)), wall = seconds;
         watchdog_mark("gathering the counts of every rank");
+        p.n[N_STOPPED] = p.stop || stop_requested();
         CHECK_MPI(MPI_Gather(&rate, 1, MPI_DOUBLE, rates, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD));
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p.n, N_COUNT, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p.d, D_COUNT, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &wall, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
-        int written = 0;
+        int written = 0, stopped = p.n[N_STOPPED] > 0;
         watchdog_mark(dist.rank == 0 ? "writing %s and the descriptions" : "waiting for rank 0 to write %s and the descriptions",
                       summary);
-        if (dist.rank == 0) {
+        if (stopped) { /* no summary: it marks a complete prep */
+            if (dist.rank == 0)
+                printf("prep: stopped by a signal with %lld of %lld clips done (%lld computed in this run), every track "
+                       "written whole; the same command continues with the rest (exit status %d)\n",
+                       (long long)(p.n[N_CLIPS] - p.n[N_FAILED]), (long long)count, (long long)p.n[N_DONE],
+                       DFER_EXIT_INTERRUPTED);
+        } else if (dist.rank == 0) {
             double last = 0;
             if (pending[1]) progress(p.n[N_DONE] + p.n[N_FAILED], pending[1], time_now() - wall, &last, 1);
             written = summarise(argv_line, kind, root, out, gt, &cfg, threads, p.n, p.d, rates, dist.world, wall, &err) == 0;
@@ -588,8 +623,8 @@ int cmd_prep(int argc, char **argv) {
         }
         CHECK_MPI(MPI_Bcast(&written, 1, MPI_INT, 0, MPI_COMM_WORLD));
         int attempted = (int)(p.n[N_CLIPS] - p.n[N_SKIPPED]);
-        rc = !written ? 1 : attempted > 0 && p.n[N_FAILED] == attempted ? 1 : 0;
-        if (rc && written && dist.rank == 0) fprintf(stderr, "dfer: error: every one of %d clips failed\n", attempted);
+        rc = stopped ? DFER_EXIT_INTERRUPTED : !written ? 1 : attempted > 0 && p.n[N_FAILED] == attempted ? 1 : 0;
+        if (rc == 1 && written && dist.rank == 0) fprintf(stderr, "dfer: error: every one of %d clips failed\n", attempted);
         pthread_mutex_destroy(&p.mu);
         pthread_cond_destroy(&p.progress);
         free(rates);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dfer prep's hang watchdog (core/watchdog.h, --hang-minutes):
+# dfer prep interrupted: its hang watchdog (core/watchdog.h, --hang-minutes) and stop signals:
 #  - a clip whose read never returns (a named pipe without a writer, as a clip on a file system that
 #    does not answer): the run ends with status 4 naming the clip and its worker thread, and
 #    OUT/hangs.jsonl records it with the clip id; the tracks done before it stay;
@@ -9,8 +9,10 @@
 #    clips, ends with status 4 naming the wait for the other ranks instead of waiting for ever; the
 #    frozen rank, stopped rather than stuck, records nothing; run again, the prep completes every clip;
 #  - a process stopped (Ctrl-Z, a suspended Slurm job) for longer than the limit and continued has not
-#    hung: it says the time was left out and completes.
-# usage: face_prep_hang.sh DFER MPIRUN PYTHON
+#    hung: it says the time was left out and completes;
+#  - SIGUSR1 (Slurm before a time limit) to one rank of two: both ranks finish the clip they are on and
+#    exit 3 without a summary, every track written whole; run again, the prep completes.
+# usage: face_prep_interrupt.sh DFER MPIRUN PYTHON
 set -euo pipefail
 dfer=$1 mpirun=$2 py=$3
 tmp=$(mktemp -d /tmp/dfer-prep-hang-XXXXXX)
@@ -96,6 +98,30 @@ grep -Eq "this process did not run for [0-9.]+ s \(stopped" "$tmp/stopped.log" |
 [ ! -e "$tmp/p3/hangs.jsonl" ] || fail "a stopped process recorded a hang"
 [ "$(ls "$tmp/p3/landmarks" | wc -l)" = 16 ] || fail "stopped and continued: not every clip has a track"
 echo "stopped for 8 s and continued: $(grep -o 'did not run for [0-9.]* s' "$tmp/stopped.log"), completed"
+
+# ---- a stop signal to one rank of two ---------------------------------------------------------------
+rc=0
+"${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --out "$tmp/p4" >"$tmp/signal.log" 2>&1 &
+launcher=$!
+for _ in $(seq 1 300); do [ -n "$(ls "$tmp/p4/landmarks" 2>/dev/null)" ] && break; sleep 0.05; done
+pids=($(pgrep -f "^$dfer prep .*--out $tmp/p4" || true))
+[ "${#pids[@]}" = 2 ] || fail "expected 2 ranks, found ${#pids[@]}"
+kill -USR1 "${pids[1]}"
+wait "$launcher" || rc=$?
+[ "$rc" = 3 ] || { cat "$tmp/signal.log"; fail "SIGUSR1 to one rank: status $rc, not 3"; }
+grep -Eq "^prep: stopped by a signal with [0-9]+ of 16 clips done .*the same command continues" "$tmp/signal.log" \
+  || { cat "$tmp/signal.log"; fail "no stop message"; }
+done_tracks=$(ls "$tmp/p4/landmarks" | wc -l)
+[ "$done_tracks" -lt 16 ] && [ ! -e "$tmp/p4/prep_summary.json" ] || fail "stopped, yet $done_tracks tracks and a summary"
+for t in "$tmp"/p4/landmarks/*.txt; do
+  id=$(basename "$t" .txt)
+  [ "$(grep -vc '^#' "$t")" = "$(ls "$frames/$id" | wc -l)" ] || fail "the stopped run left a partial track for $id"
+done
+[ -z "$(find "$tmp/p4" -name '*.dfer-tmp.*')" ] || fail "the stopped run left a temporary file"
+"${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --out "$tmp/p4" >"$tmp/signal2.log" 2>&1 || { cat "$tmp/signal2.log"; fail "the run after the stop"; }
+[ "$(json "$tmp/p4/prep_summary.json" "(d['clips'], d['skipped'], d['computed'])")" = "(16, $done_tracks, $((16 - done_tracks)))" ] \
+  || fail "after the stop: $(json "$tmp/p4/prep_summary.json" "(d['clips'], d['skipped'], d['computed'])")"
+echo "SIGUSR1 to one rank: both stopped with $done_tracks whole tracks (exit 3); run again, the other $((16 - done_tracks)) computed"
 
 expect_usage() { if "$dfer" prep --dataset dfew --root "$data" --hang-minutes "$1" >"$tmp/bad.log" 2>&1; then fail "--hang-minutes $1 accepted"; fi
   grep -q -- "--hang-minutes takes 0 (never) to 10080" "$tmp/bad.log" || { cat "$tmp/bad.log"; fail "--hang-minutes $1: no clear message"; }; }
