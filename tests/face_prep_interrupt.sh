@@ -63,14 +63,24 @@ grep -q "clip zz_stuck.mp4 failed (counted as unreadable): $tmp/zz_stuck.mp4: sk
   || fail "third run's counts: $(json "$out/prep_summary.json" "(d['clips'], d['computed'], d['skipped'], d['unreadable'])")"
 echo "second run hung on it again; the third skipped it (unreadable) and completed"
 
+# first_track OUT: until OUT/landmarks holds a track (15 s at most)
+first_track() { for _ in $(seq 1 300); do [ -n "$(ls "$1/landmarks" 2>/dev/null)" ] && return; sleep 0.05; done; }
+# prep_two_ranks OUT LOG [OPTION...]: a 2-rank prep of the synthetic set into OUT, in the background; once
+# its first track is written, sets launcher (mpirun's pid) and ranks (the ranks' pids)
+prep_two_ranks() {
+  local out=$1 log=$2
+  shift 2
+  timeout 120 "${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --out "$out" "$@" >"$log" 2>&1 &
+  launcher=$!
+  first_track "$out"
+  ranks=($(pgrep -f "^$dfer prep .*--out $out" || true))
+  [ "${#ranks[@]}" = 2 ] || fail "expected 2 ranks, found ${#ranks[@]}"
+}
+
 # ---- one rank of two frozen -----------------------------------------------------------------------
 rc=0
-timeout 120 "${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --out "$tmp/p2" --hang-minutes 0.05 >"$tmp/frozen.log" 2>&1 &
-launcher=$!
-for _ in $(seq 1 300); do [ -n "$(ls "$tmp/p2/landmarks" 2>/dev/null)" ] && break; sleep 0.05; done
-pids=($(pgrep -f "^$dfer prep .*--out $tmp/p2" || true))
-[ "${#pids[@]}" = 2 ] || fail "expected 2 ranks, found ${#pids[@]}"
-kill -STOP "${pids[1]}"
+prep_two_ranks "$tmp/p2" "$tmp/frozen.log" --hang-minutes 0.05
+kill -STOP "${ranks[1]}"
 wait "$launcher" || rc=$?
 [ "$rc" = 4 ] || { cat "$tmp/frozen.log"; fail "a frozen rank: status $rc, not 4"; }
 grep -Eq "^dfer: error \[rank [01] on [^]]+\]: no progress for [0-9.]+ s in waiting for the other ranks to finish their clips \([0-9]+ of 16 computed over all ranks\)" \
@@ -87,7 +97,7 @@ echo "frozen rank: $(grep -o 'no progress for [0-9.]* s in waiting[^)]*)' "$tmp/
 # ---- stopped and continued: no hang -----------------------------------------------------------------
 "$dfer" prep --dataset dfew --root "$data" --out "$tmp/p3" --hang-minutes 0.05 >"$tmp/stopped.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 300); do [ -n "$(ls "$tmp/p3/landmarks" 2>/dev/null)" ] && break; sleep 0.05; done
+first_track "$tmp/p3"
 kill -STOP "$pid"
 sleep 8   # past the 3 s floor and 10 times a clip's time
 kill -CONT "$pid"
@@ -101,12 +111,8 @@ echo "stopped for 8 s and continued: $(grep -o 'did not run for [0-9.]* s' "$tmp
 
 # ---- a stop signal to one rank of two ---------------------------------------------------------------
 rc=0
-"${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --out "$tmp/p4" >"$tmp/signal.log" 2>&1 &
-launcher=$!
-for _ in $(seq 1 300); do [ -n "$(ls "$tmp/p4/landmarks" 2>/dev/null)" ] && break; sleep 0.05; done
-pids=($(pgrep -f "^$dfer prep .*--out $tmp/p4" || true))
-[ "${#pids[@]}" = 2 ] || fail "expected 2 ranks, found ${#pids[@]}"
-kill -USR1 "${pids[1]}"
+prep_two_ranks "$tmp/p4" "$tmp/signal.log"
+kill -USR1 "${ranks[1]}"
 wait "$launcher" || rc=$?
 [ "$rc" = 3 ] || { cat "$tmp/signal.log"; fail "SIGUSR1 to one rank: status $rc, not 3"; }
 grep -Eq "^prep: stopped by a signal with [0-9]+ of 16 clips done .*the same command continues" "$tmp/signal.log" \

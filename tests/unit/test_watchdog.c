@@ -23,8 +23,8 @@ static void sleep_s(double s) {
     }
 }
 
-/* Runs body in a child whose stderr goes to err_path; returns its wait status. */
-static int in_child(void (*body)(void), const char *err_path) {
+/* Starts body in a child whose stderr goes to err_path; returns its pid. */
+static pid_t spawn_child(void (*body)(void), const char *err_path) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
@@ -33,6 +33,12 @@ static int in_child(void (*body)(void), const char *err_path) {
         body();
         _exit(0);
     }
+    return pid;
+}
+
+/* Runs body in a child whose stderr goes to err_path; returns its wait status. */
+static int in_child(void (*body)(void), const char *err_path) {
+    pid_t pid = spawn_child(body, err_path);
     int status = 0;
     EXPECT(pid > 0 && waitpid(pid, &status, 0) == pid, "fork and wait");
     return status;
@@ -54,6 +60,17 @@ static int start(double floor_seconds, const char *what, const char *record) {
 
 static char g_record[700]; /* the hang record the firing child appends to */
 
+/* Runs body in a child with its stderr in NAME.err and g_record set to NAME.jsonl (in the test's folder);
+ * returns its wait status, and what it wrote on stderr in text[n]. */
+static int run_named_child(void (*body)(void), const char *name, char *text, size_t n) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s.err", test_tmpdir(), name);
+    snprintf(g_record, sizeof g_record, "%s/%s.jsonl", test_tmpdir(), name);
+    int status = in_child(body, path);
+    read_text(path, text, n);
+    return status;
+}
+
 static void stalls_after_a_mark(void) {
     if (start(0.5, "training test into /nowhere", g_record) != 0) _exit(91);
     watchdog_mark("epoch %d step %d: the gradient all-reduce", 2, 7);
@@ -61,11 +78,8 @@ static void stalls_after_a_mark(void) {
 }
 
 static void test_fires_naming_the_phase(void) {
-    char path[700], text[4096];
-    snprintf(path, sizeof path, "%s/fires.err", test_tmpdir());
-    snprintf(g_record, sizeof g_record, "%s/hangs.jsonl", test_tmpdir());
-    int status = in_child(stalls_after_a_mark, path);
-    read_text(path, text, sizeof text);
+    char text[4096];
+    int status = run_named_child(stalls_after_a_mark, "fires", text, sizeof text);
     EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == DFER_EXIT_HUNG, "a stalled process exits %d (status 0x%x)",
            DFER_EXIT_HUNG, status);
     const char *for_ = strstr(text, "no progress for ");
@@ -134,11 +148,8 @@ static void worker_stuck_in_a_clip(void) {
 }
 
 static void test_fires_on_the_stuck_worker(void) {
-    char path[700], text[4096];
-    snprintf(path, sizeof path, "%s/slot.err", test_tmpdir());
-    snprintf(g_record, sizeof g_record, "%s/slot-hangs.jsonl", test_tmpdir());
-    int status = in_child(worker_stuck_in_a_clip, path);
-    read_text(path, text, sizeof text);
+    char text[4096];
+    int status = run_named_child(worker_stuck_in_a_clip, "slot", text, sizeof text);
     EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == DFER_EXIT_HUNG, "a stuck worker ends the process with %d "
            "(status 0x%x): %s", DFER_EXIT_HUNG, status, text);
     EXPECT(strstr(text, "in clip 2 on thread 3 (dfer prep of /data)") != NULL, "the stuck worker's phase: %s", text);
@@ -170,14 +181,7 @@ static void marks_through_a_stop(void) {
 static void test_a_stopped_process_has_not_hung(void) {
     char path[700], text[4096];
     snprintf(path, sizeof path, "%s/stopped.err", test_tmpdir());
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) _exit(90);
-        marks_through_a_stop();
-        _exit(0);
-    }
+    pid_t pid = spawn_child(marks_through_a_stop, path);
     EXPECT(pid > 0, "fork");
     sleep_s(0.5);
     EXPECT(kill(pid, SIGSTOP) == 0, "SIGSTOP");
