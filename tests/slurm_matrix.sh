@@ -22,10 +22,8 @@
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3") mode=${4:-plain}
 tmp=$(mktemp -d /tmp/dfer-slurm-test-XXXXXX)
-state=$tmp/slurm
-cleanup() { "$src/jobs/local_slurm.sh" stop "$state" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-"$src/jobs/local_slurm.sh" start "$state" >/dev/null
+. "$src/tests/lib/slurm_fixture.sh"
+slurm_start
 epochs=1
 [ "$mode" = preempt ] && epochs=40 # long enough to be interrupted mid-run
 . "$src/tests/lib/matrix_fixture.sh"
@@ -41,7 +39,7 @@ fi
 [ "$mode" = suspend ] && epochs=12
 matrix_fixture name=slurm-test clips=20 seed=3 methods="$methods" epochs=$epochs ranks_per_job="$ranks_per_job" set="$set"
 jid=$(cd "$tmp" && DFER="$dfer" sbatch --parsable "${sbatch_args[@]}" --output="$tmp/job-%j.out" \
-      "$src/jobs/slurm/matrix.sbatch" "$tmp/matrix.ini" "$tmp/results")
+      "$src/jobs/slurm/dfer.sbatch" matrix "$tmp/matrix.ini" --results "$tmp/results")
 # wait_for_steps N: until the matrix's jobs have logged N training steps together (2 minutes at most)
 wait_for_steps() {
   for _ in $(seq 600); do
@@ -71,13 +69,7 @@ if [ "$mode" = suspend ]; then
   scontrol resume "$jid"
   echo "suspended job $jid for 15 s at $steps steps, resumed"
 fi
-for _ in $(seq 1200); do
-  [ -z "$(squeue -h -j "$jid" 2>/dev/null)" ] && break
-  sleep 0.5
-done
-if [ -n "$(squeue -h -j "$jid" 2>/dev/null)" ]; then
-  echo "job $jid did not finish in 600 s ($(squeue -h -j "$jid" -o %T/%r))"; cat "$tmp"/job-*.out; scancel "$jid"; exit 1
-fi
+slurm_wait_job "$jid" 600
 states=$(scontrol show job "$jid" | grep -o "JobState=[A-Z]*" | sort | uniq -c | sed 's/^ *//')
 cat "$tmp"/job-*.out | tail -n 5
 if [ "$mode" = array ]; then
@@ -129,9 +121,10 @@ fi
 if [ "$mode" = hang ]; then
   grep -q "no progress for .* s in .*continues from the last checkpoint" "$tmp"/job-*.out \
     || { echo "no rank reported the hang"; cat "$tmp"/job-*.out; exit 1; }
-  grep -q "a rank hung (its message above names where); requeueing job $jid" "$tmp"/job-*.out \
+  grep -q "a rank hung (its message above names where; srun status [0-9]*); requeueing job $jid" "$tmp"/job-*.out \
     || { echo "the batch script did not requeue on status 4"; cat "$tmp"/job-*.out; exit 1; }
   grep -q "resuming .* at epoch" "$tmp"/job-*.out || { echo "the requeued job did not resume"; cat "$tmp"/job-*.out; exit 1; }
+  [ -z "$(ls -A "$tmp"/.dfer-hangs-* 2>/dev/null)" ] || { echo "the batch script left its hang marker"; exit 1; }
   echo "frozen task -> $(grep -o 'no progress for [0-9.]* s in [^(]*' "$tmp"/job-*.out | head -n 1)-> exit 4, requeue -> $(grep -o 'resuming .* at epoch [0-9]*, step [0-9]*' "$tmp"/job-*.out | sed "s|$tmp/||" | head -n 1) -> completed"
 fi
 if [ "$mode" = suspend ]; then

@@ -31,7 +31,7 @@ static void usage(void) {
            "  --allow-config-change  resume started jobs whose configuration changed in what it trains\n"
            "                  (refused otherwise: such a job fails, naming the keys; see dfer train --help)\n\n"
            "On SIGUSR1, SIGTERM or Ctrl-C every group checkpoints its job at the next step and the\n"
-           "command exits with status 3; running it again resumes (jobs/slurm/matrix.sbatch requeues).\n");
+           "command exits with status 3; running it again resumes (jobs/slurm/dfer.sbatch requeues).\n");
 }
 
 int cmd_matrix(int argc, char **argv) {

@@ -72,7 +72,7 @@ static void usage(void) {
            "                      30; 0: never). A clip on which %d runs hung is skipped from then on.\n\n"
            "Unreadable clips are reported and counted (exit status 1 only when every clip failed). SIGUSR1,\n"
            "SIGTERM or Ctrl-C: every worker finishes its clip, exit status 3 (run again to continue); under\n"
-           "Slurm, jobs/slurm/prep.sbatch requeues on statuses 3 and 4.\n",
+           "Slurm, jobs/slurm/dfer.sbatch prep ... requeues on statuses 3 and 4.\n",
            DEFAULT_MODEL, PREP_HANG_SKIP_RUNS);
 }
 

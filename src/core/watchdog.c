@@ -34,6 +34,7 @@ static struct {
     double heartbeat;      /* monotonic seconds when the watching thread last woke, or a mark came */
     char what[512];
     char record[4096];     /* the JSON Lines file a firing appends its record to ("": none) */
+    char marker[4096];     /* $DFER_HANG_MARKER: the same record for a batch script ("": none) */
     char limit_setting[128], gap_name[128], how_to_continue[512];
     Slot slot[WATCHDOG_SLOTS];
 } g_dog = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -96,7 +97,8 @@ static void write_all(int fd, const char *buf, size_t len) {
 }
 
 /* One JSON line for the run's folder (watchdog_start's record_path): `dfer matrix --status` and the next
- * resume say the run ended on a hang, where and when. */
+ * resume say the run ended on a hang, where and when; and the same line for the batch script
+ * ($DFER_HANG_MARKER). */
 static void append_record(const Slot *late, double idle, double limit) {
     char stamp[32];
     time_t now = time(NULL);
@@ -114,10 +116,12 @@ static void append_record(const Slot *late, double idle, double limit) {
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!line) return;
-    int fd = open(g_dog.record, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-        size_t len = strlen(line);
-        line[len] = '\n'; /* over the terminator: one write(2) holds the whole line */
+    size_t len = strlen(line);
+    line[len] = '\n'; /* over the terminator: one write(2) holds the whole line */
+    const char *paths[2] = {g_dog.record, g_dog.marker};
+    for (int i = 0; i < 2; i++) {
+        int fd = paths[i][0] ? open(paths[i], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+        if (fd < 0) continue;
         write_all(fd, line, len + 1);
         close(fd);
     }
@@ -150,7 +154,7 @@ static _Noreturn void fire_locked(const Slot *late, double idle, double limit) {
                      who, idle_s, late->phase, g_dog.what, limit_s, g_dog.limit_setting, floor_s,
                      WATCHDOG_GAP_FACTOR, g_dog.gap_name, DFER_EXIT_HUNG, g_dog.how_to_continue, g_dog.limit_setting);
     write_all(STDERR_FILENO, msg, n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-    if (g_dog.record[0]) append_record(late, idle, limit);
+    append_record(late, idle, limit);
     _exit(DFER_EXIT_HUNG);
 }
 
@@ -209,6 +213,8 @@ int watchdog_start(const WatchdogSpec *spec) {
     snprintf(g_dog.slot[0].phase, sizeof g_dog.slot[0].phase, "the start");
     snprintf(g_dog.what, sizeof g_dog.what, "%s", spec->what ? spec->what : "dfer");
     snprintf(g_dog.record, sizeof g_dog.record, "%s", spec->record_path ? spec->record_path : "");
+    const char *marker = getenv("DFER_HANG_MARKER");
+    snprintf(g_dog.marker, sizeof g_dog.marker, "%s", marker ? marker : "");
     snprintf(g_dog.limit_setting, sizeof g_dog.limit_setting, "%s",
              spec->limit_setting ? spec->limit_setting : "train.hang_minutes");
     snprintf(g_dog.gap_name, sizeof g_dog.gap_name, "%s", spec->gap_name ? spec->gap_name : "two steps of this run");

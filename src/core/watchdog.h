@@ -7,8 +7,10 @@
  * backward, the gradient all-reduce, a checkpoint...); when no mark comes within the limit, the
  * watchdog writes which phase it waits in (rank, host, what is trained) on stderr and ends the process
  * with DFER_EXIT_HUNG. mpirun then ends the other ranks, and each rank of a Slurm step has its own
- * watchdog; the run resumes from its last checkpoint when started again (jobs/slurm/matrix.sbatch
- * requeues a few times on this status).
+ * watchdog; the run resumes from its last checkpoint when started again (jobs/slurm/dfer.sbatch
+ * requeues a few times on this status). A firing also appends its record to the file $DFER_HANG_MARKER
+ * names, where set: the batch scripts requeue on it, since srun's status is not 4 when it had to kill a
+ * rank that never ended (a stopped or unkillable one).
  *
  * The limit is max(floor, 10 x the longest gap between two marks of one slot seen since the start): the
  * floor (train.hang_minutes) covers the first steps, and a run whose steps are slow by nature (the CPU
