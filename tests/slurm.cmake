@@ -20,6 +20,10 @@ set_tests_properties(slurm_hang_requeue PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)
 add_test(NAME slurm_suspend_resume
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/slurm_matrix.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} suspend)
 set_tests_properties(slurm_suspend_resume PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)
-# dfer prep as a Slurm job: SIGUSR1 before the time limit -> exit 3, requeue, the rest of the clips.
-add_test(NAME slurm_prep_requeue COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/slurm_prep.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})
-set_tests_properties(slurm_prep_requeue PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
+# dfer prep and dfer train as Slurm jobs: SIGUSR1 before the time limit -> exit 3, requeue, completion
+# (prep keeps its tracks, train resumes bitwise).
+foreach(mode prep train)
+  add_test(NAME slurm_${mode}_requeue
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/slurm_batch.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${mode})
+  set_tests_properties(slurm_${mode}_requeue PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
+endforeach()
