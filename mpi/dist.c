@@ -206,7 +206,7 @@ int64_t job_counter_peek(JobCounter *c) {
 }
 
 void job_counter_close(JobCounter *c) {
-    int64_t closed = INT64_MAX / 2, old = 0; /* far above any job count, and far from overflowing with the adds */
+    int64_t closed = JOB_COUNTER_CLOSED, old = 0;
     CHECK_MPI(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, c->win));
     CHECK_MPI(MPI_Fetch_and_op(&closed, &old, MPI_INT64_T, 0, 0, MPI_REPLACE, c->win));
     CHECK_MPI(MPI_Win_unlock(0, c->win));

@@ -91,7 +91,8 @@ void job_counter_create(JobCounter *c);
 int64_t job_counter_next(JobCounter *c);
 /* The counter's value now, taking nothing (dfer prep's ranks watch the others' progress while they wait). */
 int64_t job_counter_peek(JobCounter *c);
-/* No job is handed out any more (to any group): later calls return at least INT64_MAX / 2. */
+/* No job is handed out any more (to any group): later calls (and peeks) return at least JOB_COUNTER_CLOSED. */
+#define JOB_COUNTER_CLOSED (INT64_MAX / 2) /* far above any job count, and far from overflowing with the adds */
 void job_counter_close(JobCounter *c);
 void job_counter_free(JobCounter *c);
 

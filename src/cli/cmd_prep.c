@@ -45,8 +45,6 @@
 #include "train/run_hang.h"
 
 #define DEFAULT_MODEL "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
-/* the shared counter's value once a rank closed it on a stop signal (job_counter_close) */
-#define PREP_COUNTER_CLOSED (INT64_MAX / 4)
 /* a clip on which this many runs hung (OUT/hangs.jsonl) is skipped: one more try after the first hang, in
  * case a file system, not the clip, was at fault */
 #define PREP_HANG_SKIP_RUNS 2
@@ -314,7 +312,7 @@ static cJSON *json_counts(const int64_t *n) {
 /* Prints the summary and writes OUT/prep_summary.json (rank 0). rates [world]: clips/s per rank. */
 static int summarise(const char *argv_line, const char *kind, const char *root, const char *out, const char *gt,
                      const FaceTrackConfig *cfg, int threads, const int64_t *n, const double *d, const double *rates,
-                     int world, double seconds, Err *err) {
+                     int world, double seconds, const char *path, Err *err) {
     double det_rate = n[N_FRAMES] ? (double)n[N_DET] / n[N_FRAMES] : 0;
     printf("prep: %lld clips (%lld computed, %lld skipped as already done, %lld unreadable), %lld frames: "
            "%lld detected, %lld previous, %lld mean (detection rate %.1f%%); %lld clips without any detection; "
@@ -362,8 +360,6 @@ static int summarise(const char *argv_line, const char *kind, const char *root, 
         else cJSON_AddNullToObject(g, "nme_all_frames");
         cJSON_AddNumberToObject(g, "detection_rate", n[N_GT_ALL] ? (double)n[N_GT_DET] / n[N_GT_ALL] : 0);
     }
-    char path[8192];
-    snprintf(path, sizeof path, "%s/prep_summary.json", out);
     int rc = json_write_atomic(path, o, err);
     if (rc == 0) printf("prep: wrote %s\n", path);
     cJSON_Delete(o);
@@ -377,12 +373,6 @@ static int parse_int(const char *name, const char *text, int lo, int hi, int *ou
         return cli_usage_error("prep", "%s takes %d..%d, not '%s'", name, lo, hi, text);
     *out = (int)v;
     return 0;
-}
-
-static void sleep_seconds(double s) {
-    struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&t, &t) != 0) {
-    }
 }
 
 /* Runs the workers of this rank; the main thread reports progress, then waits
@@ -417,10 +407,10 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
         watchdog_mark("adding this rank's finished clips to the shared counter on rank 0");
         for (; computed_seen < computed; computed_seen++) global = job_counter_next(&counter) + 1;
         int stop = stop_requested() && !announced ? (job_counter_close(&counter), announced = 1)
-                                                  : job_counter_peek(&counter) >= PREP_COUNTER_CLOSED;
+                                                  : job_counter_peek(&counter) >= JOB_COUNTER_CLOSED;
         watchdog_rest_slot(0);
         reported = finished;
-        if (!stop && global < PREP_COUNTER_CLOSED) progress(global, total_work, t0, &last, 0);
+        if (!stop && global < JOB_COUNTER_CLOSED) progress(global, total_work, t0, &last, 0);
         pthread_mutex_lock(&p->mu);
         if (stop && !p->stop) {
             p->stop = 1;
@@ -441,11 +431,11 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
         /* progress is a clip finished anywhere: a rank still working is slow, not hung, while the count moves */
         if (stop_requested() && !announced) job_counter_close(&counter), announced = 1;
         int64_t now = job_counter_peek(&counter);
-        if (now >= PREP_COUNTER_CLOSED) { /* stopping: the others finish the clips they are on */
+        if (now >= JOB_COUNTER_CLOSED) { /* stopping: the others finish the clips they are on */
             p->stop = 1; /* the workers are joined: no lock needed */
             if (now != seen) watchdog_mark("waiting for the other ranks to finish the clips they are on (stopping)");
             seen = now;
-            sleep_seconds(0.1);
+            time_sleep(0.1);
             continue;
         }
         if (now != seen)
@@ -453,7 +443,7 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
                           (long long)now, (long long)total_work);
         seen = now;
         progress(now, total_work, t0, &last, 0);
-        sleep_seconds(0.1);
+        time_sleep(0.1);
     }
     watchdog_mark("freeing the shared counter (all ranks)");
     job_counter_free(&counter);
@@ -617,7 +607,7 @@ int cmd_prep(int argc, char **argv) {
         } else if (dist.rank == 0) {
             double last = 0;
             if (pending[1]) progress(p.n[N_DONE] + p.n[N_FAILED], pending[1], time_now() - wall, &last, 1);
-            written = summarise(argv_line, kind, root, out, gt, &cfg, threads, p.n, p.d, rates, dist.world, wall, &err) == 0;
+            written = summarise(argv_line, kind, root, out, gt, &cfg, threads, p.n, p.d, rates, dist.world, wall, summary, &err) == 0;
             if (written) written = describe_all(out, all, count, &err) == 0;
             if (!written) cli_fail(&err);
         }

@@ -21,3 +21,9 @@ void time_format_duration(double seconds, char *buf, size_t n) {
     else if (seconds < 60) snprintf(buf, n, "%.1f s", seconds);
     else time_format_hms(seconds, buf, n);
 }
+
+void time_sleep(double seconds) {
+    struct timespec t = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&t, &t) != 0) {
+    }
+}

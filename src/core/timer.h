@@ -10,5 +10,7 @@ double time_now(void);
 void time_format_hms(double seconds, char *buf, size_t n);
 /* A duration for messages: "12.3 s" under a minute, H:MM:SS above, "time not recorded" when not finite. */
 void time_format_duration(double seconds, char *buf, size_t n);
+/* Sleeps this long (seconds), through interruptions by signals. */
+void time_sleep(double seconds);
 
 #endif

@@ -375,8 +375,7 @@ int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
             last = time_now();
             fprintf(stderr, "synth: %d/%d clips (%.1f clips/s)\n", done, c->clips, done / (last - t0));
         }
-        struct timespec ts = {0, 20000000};
-        nanosleep(&ts, NULL);
+        time_sleep(0.02);
     }
     for (int i = 0; i < nt; i++) CHECK_ERRNUM(pthread_join(th[i], NULL));
     free(th);
