@@ -189,7 +189,7 @@ void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, 
     size_t mark = scratch->used;
     int64_t rows = tensor_numel(&x) / x.shape[x.ndim - 1], width = x.shape[x.ndim - 1];
     Tensor dy2 = tensor_reshape(dy, 2, rows, width, 0, 0);
-    Tensor dx2 = tensor_reshape(dx, 2, rows, width, 0, 0);
+    Tensor dx2 = dx.data ? tensor_reshape(dx, 2, rows, width, 0, 0) : tensor_none(); /* none: weight gradients only */
     Tensor dys = dy2;
     if (scale != 1.0f) { /* d(fc2 output) = scale * dy */
         dys = scratch_like(scratch, "adapter.d_scaled", dy2);
@@ -202,7 +202,7 @@ void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, 
     Tensor x2 = tensor_reshape(x, 2, rows, width, 0, 0);
     /* dx (=|+=) fc1 path; the skip connection adds dy itself. */
     op_linear_backward(ops, dx2, g->fc1_w, g->fc1_b, dh, x2, p->fc1_w, accumulate);
-    if (skip) op_axpy(ops, dx2, 1.0f, dy2);
+    if (skip && dx2.data) op_axpy(ops, dx2, 1.0f, dy2);
     scratch->used = mark;
 }
 

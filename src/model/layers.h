@@ -86,6 +86,8 @@ typedef struct AdapterActs {
 void adapter_acts_alloc(Arena *a, AdapterActs *acts, int64_t rows, int64_t bottleneck);
 /* y overwritten; skip = 1 adds x (y may not alias x). */
 void adapter_forward(Ops *ops, const AdapterParams *p, AdapterActs *acts, Tensor x, Tensor y, int skip, float scale);
+/* Adds the adapter's weight gradients to g; dx (=|+= by accumulate) the input's gradient, or none (data NULL):
+ * weight gradients only. */
 void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, const AdapterActs *acts, Tensor x,
                       Tensor dy, Tensor dx, int accumulate, int skip, float scale, Arena *scratch);
 

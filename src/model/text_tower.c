@@ -103,11 +103,15 @@ void text_tower_backward(Ops *ops, const ClipModel *clip, const AdapterParams *a
     ClipLayer frozen = clip_layer_frozen();
     Tensor dtmp = adapters ? arena_tensor(scratch, "text.d_adapter_in", 3, acts->n, acts->len, c->text_width, 0) : none;
     for (int l = c->text_layers - 1; l >= 0; l--) {
+        /* Below the first adapter nothing is trainable: unless the caller wants the input's gradient (dx0),
+         * block 0 gets no backward and that adapter no input gradient (as train/bench_flops.c counts) */
+        int below = l > 0 || dx0.data;
         if (adapters) { /* x_out = a + adapter(a), a = block output */
-            adapter_backward(ops, &adapters[l], &adapter_grads[l], &acts->adapters[l], acts->block_out[l], dx, dtmp, 0,
-                             1, 1.0f, scratch);
-            ops_copy(ops, dx, dtmp);
+            adapter_backward(ops, &adapters[l], &adapter_grads[l], &acts->adapters[l], acts->block_out[l], dx,
+                             below ? dtmp : none, 0, 1, 1.0f, scratch);
+            if (below) ops_copy(ops, dx, dtmp);
         }
+        if (!below) break;
         block_backward(ops, &clip->txt_layers[l], &frozen, &acts->blocks[l], dx, c->text_heads, 1, act, scratch);
     }
     if (dx0.data) ops_copy(ops, dx0, dx);
