@@ -58,6 +58,9 @@ struct CudaCtx {
     size_t attn_ws_cap;
     void *attn_ws;
     size_t attn_ws_bytes;
+    // op timing (ops_profile.c): events given back, for the next marks
+    cudaEvent_t *spare_events;
+    int spare_count, spare_cap;
 };
 
 // Attention paths (attention.cu's header comment): 0 is the default of a zeroed context.

@@ -186,6 +186,36 @@ static void cu_sync(Ops *ops) {
     cuda_check_device_errors(cx);
 }
 
+// ---- op timing marks (ops_profile.c): events on the stream -------------------------------------------
+
+static void *cu_mark(Ops *ops) {
+    CudaCtx *cx = cuda_ctx(ops);
+    cudaEvent_t e;
+    if (cx->spare_count) e = cx->spare_events[--cx->spare_count];
+    else CUDA_CHECK(cudaEventCreate(&e));
+    CUDA_CHECK(cudaEventRecord(e, cx->stream));
+    return (void *)e;
+}
+
+static double cu_mark_elapsed_ms(Ops *ops, void *from, void *to) {
+    (void)ops;
+    CUDA_CHECK(cudaEventSynchronize((cudaEvent_t)to));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, (cudaEvent_t)from, (cudaEvent_t)to));
+    return ms;
+}
+
+static void cu_mark_free(Ops *ops, void *mark) {
+    CudaCtx *cx = cuda_ctx(ops);
+    if (cx->spare_count == cx->spare_cap) {
+        int cap = cx->spare_cap ? 2 * cx->spare_cap : 256;
+        cudaEvent_t *grown = (cudaEvent_t *)realloc(cx->spare_events, (size_t)cap * sizeof *grown);
+        if (!grown) DFER_FATAL("realloc", "out of host memory for %d timing events", cap);
+        cx->spare_events = grown, cx->spare_cap = cap;
+    }
+    cx->spare_events[cx->spare_count++] = (cudaEvent_t)mark;
+}
+
 // ---- the table --------------------------------------------------------------------------------
 
 // Filled by name (C++17 has no designated initialisers).
@@ -235,6 +265,9 @@ static void fill_vtable(OpsVtable *v) {
     v->add_broadcast_backward = cu_add_broadcast_backward;
     v->l2_normalize_backward = cu_l2_normalize_backward;
     v->mean_dim1_backward = cu_mean_dim1_backward;
+    v->mark = cu_mark;
+    v->mark_elapsed_ms = cu_mark_elapsed_ms;
+    v->mark_free = cu_mark_free;
 }
 
 // ---- init / release -----------------------------------------------------------------------------
@@ -248,6 +281,8 @@ static void ctx_destroy(CudaCtx *cx) {
     if (cx->scratch) (void)cudaFree(cx->scratch);
     if (cx->attn_ws) (void)cudaFree(cx->attn_ws);
     if (cx->d_err) (void)cudaFree(cx->d_err);
+    for (int i = 0; i < cx->spare_count; i++) (void)cudaEventDestroy(cx->spare_events[i]);
+    free(cx->spare_events);
     if (cx->stream) (void)cudaStreamDestroy(cx->stream);
     (void)cudaGetLastError();
     free(cx);
@@ -304,8 +339,12 @@ extern "C" int cuda_ops_init(Ops *ops, Err *err) {
     return 0;
 }
 
+// Whether ops is a context of this backend (by its backend, not its table, which ops_profile_start wraps;
+// a counting context stands in for CUDA without being one).
+static int is_cuda_context(const Ops *ops) { return ops && ops->backend == BACKEND_CUDA && !ops->counting && ops->impl; }
+
 extern "C" int dfer_cuda_set_attention(Ops *ops, const char *path, size_t workspace_cap) {
-    if (!ops || ops->vt != &k_cuda_vtable || !ops->impl) return -1;
+    if (!is_cuda_context(ops)) return -1;
     int p = attn_path_parse(path ? path : "");
     CHECK(p >= 0, "dfer_cuda_set_attention: path '%s' is neither gemm nor tiled", path ? path : "(null)");
     CudaCtx *cx = cuda_ctx(ops);
@@ -315,7 +354,7 @@ extern "C" int dfer_cuda_set_attention(Ops *ops, const char *path, size_t worksp
 }
 
 extern "C" int dfer_cuda_gemm_stats(Ops *ops, DferGemmStats *s) {
-    if (!ops || ops->vt != &k_cuda_vtable || !ops->impl) return -1;
+    if (!is_cuda_context(ops)) return -1;
     const CudaCtx *cx = cuda_ctx(ops);
     *s = DferGemmStats{cx->plan_count, cx->plan_misses, cx->plan_evictions, cx->plan_split_k, cx->plan_mask_retries};
     return 0;

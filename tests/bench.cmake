@@ -3,3 +3,8 @@
 add_test(NAME bench_cli
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/bench_cli.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${DFER_SHARED_DIR})
 set_tests_properties(bench_cli PROPERTIES TIMEOUT 300)
+# dfer bench --profile-steps: the ops' FLOPs against the model's (tests/bench_profile.sh); the emulated
+# and GPU cases are in tests/gpu.cmake.
+add_test(NAME bench_profile
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/bench_profile.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${DFER_SHARED_DIR} cpu)
+set_tests_properties(bench_profile PROPERTIES TIMEOUT 300)

@@ -19,7 +19,11 @@ add_test(NAME train_cuda_harness
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_cuda.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${CMAKE_SOURCE_DIR}
                  ${DFER_SHARED_DIR} --self-test)
 set_tests_properties(train_cuda_harness PROPERTIES TIMEOUT 900)
-set(DFER_GPU_TESTS test_cuda_ops test_cuda_step test_cuda_nccl train_cuda)
+# dfer bench --profile-steps on the GPU: CUDA events, the ops' FLOPs against the model's
+add_test(NAME bench_profile_cuda
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/bench_profile.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${DFER_SHARED_DIR} cuda)
+set_tests_properties(bench_profile_cuda PROPERTIES TIMEOUT 300)
+set(DFER_GPU_TESTS test_cuda_ops test_cuda_step test_cuda_nccl train_cuda bench_profile_cuda)
 
 foreach(t ${DFER_GPU_TESTS})
   set_property(TEST ${t} APPEND PROPERTY LABELS gpu)
@@ -49,6 +53,10 @@ if(TARGET dferlib_emu)
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_dp.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON} ${CMAKE_SOURCE_DIR}
                    ${DFER_SHARED_DIR} --device cuda)
   set_tests_properties(train_nccl_emulated PROPERTIES LABELS emulated TIMEOUT 1200)
+  add_test(NAME bench_profile_emulated
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/bench_profile.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON}
+                   ${DFER_SHARED_DIR} cuda)
+  set_tests_properties(bench_profile_emulated PROPERTIES LABELS emulated TIMEOUT 600)
   # The emulator's own checks (kernels/emu/test_emulator.cpp): each fault it promises to catch.
   add_test(NAME cuda_emulator_checks COMMAND cuda_emulator_checks)
   set_tests_properties(cuda_emulator_checks PROPERTIES LABELS emulated TIMEOUT 300)

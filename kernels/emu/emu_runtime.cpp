@@ -25,6 +25,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <execinfo.h>
 #include <map>
 #include <mutex>
@@ -413,6 +414,49 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
     if (it == g_dev.streams.end()) fatal("cudaStreamDestroy(%p): not a stream", (void *)s);
     delete *it;
     g_dev.streams.erase(it);
+    return cudaSuccess;
+}
+
+// Events (ops_profile.c's marks): the emulator runs each kernel when it is launched, so an event
+// recorded on the stream holds the host's clock at that point. Neither recording nor waiting for one
+// settles queued uploads (settle_uploads): an event says nothing of work queued after it.
+struct EmuEvent {
+    double ms;
+    bool recorded;
+};
+
+static double emu_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t *e) {
+    *e = (cudaEvent_t) new EmuEvent{0, false};
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete (EmuEvent *)e;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+    auto *ev = (EmuEvent *)e;
+    ev->ms = emu_now_ms();
+    ev->recorded = true;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    if (!((EmuEvent *)e)->recorded) fatal("cudaEventSynchronize(%p): the event was never recorded", (void *)e);
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t from, cudaEvent_t to) {
+    auto *a = (EmuEvent *)from, *b = (EmuEvent *)to;
+    if (!a->recorded || !b->recorded) fatal("cudaEventElapsedTime: an event was never recorded");
+    *ms = (float)(b->ms - a->ms);
     return cudaSuccess;
 }
 

@@ -17,8 +17,8 @@
 static void usage(void) {
     printf("usage: dfer bench [--device cpu|cuda|auto] [--arch ARCH] [--method finecliper|dfer_clip]\n"
            "                  [--variant V] [--frames T] [--batch B] [--steps N] [--warmup N] [--eval]\n"
-           "                  [--threads N] [--precision f32|bf16] [--json FILE] [--peer torch]\n"
-           "                  [--out-results | --results-to FILE] [--set section.key=value]...\n\n"
+           "                  [--threads N] [--precision f32|bf16] [--profile-steps N] [--json FILE]\n"
+           "                  [--peer torch] [--out-results | --results-to FILE] [--set section.key=value]...\n\n"
            "Times training steps (forward, backward, all-reduce, update) and forward passes of a model built as\n"
            "`dfer train` builds it, on a random CLIP of a named architecture (no weights file) and a synthetic\n"
            "batch, and prints clips/s, the step's time split, peak memory, the model FLOPs of a step (counted\n"
@@ -43,6 +43,9 @@ static void usage(void) {
            "  --vocab FILE     CLIP vocabulary (default $DFER_VOCAB, then shared/clip beside or in the source tree)\n"
            "  --set k=v        any other configuration key (as `dfer train --set`)\n"
            "  --peak-tflops X  the device's dense bf16 peak, for a GPU the built-in table does not know\n"
+           "  --profile-steps N  after the timed steps, N more with every op timed (events on the GPU's\n"
+           "                   stream, the clock on the CPU): where a step's time goes, by op and by op and\n"
+           "                   operand shapes, with each one's TFLOP/s or GB/s (\"op_profile\" in --json)\n"
            "  --json FILE      write the figures as one JSON object (atomically)\n"
            "  --peer torch     also run tests/reference/bench_torch.py (eager PyTorch, SDPA attention, bf16\n"
            "                   autocast on CUDA, float32 on the CPU, no torch.compile) on the same device,\n"
@@ -79,7 +82,7 @@ int cmd_bench(int argc, char **argv) {
         {"classes", required_argument, 0, 'c'}, {"desc-tokens", required_argument, 0, 'D'},
         {"seed", required_argument, 0, 'S'},    {"vocab", required_argument, 0, 'V'},
         {"set", required_argument, 0, 'k'},     {"peak-tflops", required_argument, 0, 'P'},
-        {"json", required_argument, 0, 'j'},    {"peer", required_argument, 0, 'r'},
+        {"profile-steps", required_argument, 0, 'X'}, {"json", required_argument, 0, 'j'},    {"peer", required_argument, 0, 'r'},
         {"python", required_argument, 0, 'y'},  {"out-results", no_argument, 0, 'o'},
         {"results-to", required_argument, 0, 'R'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -116,6 +119,7 @@ int cmd_bench(int argc, char **argv) {
             o.peak_tflops = strtod(optarg, &end);
             if (*end || o.peak_tflops <= 0) return cli_usage_error("bench", "--peak-tflops '%s' is not a positive number", optarg);
             break;
+        case 'X': rc = parse_int("--profile-steps", optarg, 0, &o.profile_steps); break;
         case 'j': json = optarg; break;
         case 'r': peer = optarg; break;
         case 'y': python = optarg; break;

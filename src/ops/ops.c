@@ -56,6 +56,7 @@ int ops_create(Backend backend, int threads, Ops **out, Err *err) {
 
 void ops_destroy(Ops *ops) {
     if (!ops) return;
+    ops_profile_stop(ops);
     free(ops->allocs);
     if (ops->counting) {
         free(ops->impl);

@@ -49,6 +49,28 @@ Backend ops_default_backend(void);
  * (op_attention_saved_bytes) are those of `as`. Works without a GPU. */
 Ops *ops_create_counting(Backend as);
 int ops_is_counting(const Ops *ops);
+/* Per-op timing (ops_profile.c; `dfer bench --profile-steps N`). ops_profile_start wraps the context's op
+ * table: from then on every op is timed in its stream's order (host clock on the CPU, whose ops return done;
+ * events on the CUDA stream) and added to an entry per op and operand shapes, with the matrix FLOPs it
+ * computes (linear, matmul and attention, forward and backward; 2 per multiply-add) and the bytes of its
+ * operands. An op that a backend runs through another op counts once, as the outer one. After each profiled
+ * step, with the device synced, ops_profile_step reads the step's timings and adds its wall time;
+ * ops_profile_stop restores the table (ops_destroy stops a profile left on). */
+typedef struct OpsProfileEntry {
+    const char *op;      /* "linear", "attention_backward", ... */
+    char operands[200];  /* dtype and shape of every tensor operand, in the op's argument order */
+    long calls;          /* over all profiled steps */
+    double ms;           /* device (or host) time over all profiled steps */
+    double flops, bytes; /* over all profiled steps; bytes: the operands' sizes, each read or written once */
+} OpsProfileEntry;
+void ops_profile_start(Ops *ops);
+void ops_profile_step(Ops *ops, double wall_seconds);
+/* The entries so far, most time first; *steps and *wall_seconds: the profiled steps and their wall time. */
+int ops_profile_entries(Ops *ops, const OpsProfileEntry **entries, int *steps, double *wall_seconds);
+/* The same added up per op (operands empty), most time first; the caller frees *sums. */
+int ops_profile_by_op(Ops *ops, OpsProfileEntry **sums);
+void ops_profile_stop(Ops *ops);
+
 /* What op_attention_saved_bytes answers on a backend, without a context. */
 size_t ops_attention_saved_bytes_for(Backend backend, int64_t batch, int64_t seq, int heads);
 

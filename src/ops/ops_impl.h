@@ -60,6 +60,13 @@ typedef struct OpsVtable {
     void (*add_broadcast_backward)(Ops *ops, T dp, T dy);
     void (*l2_normalize_backward)(Ops *ops, T dx, T dy, T x, float eps);
     void (*mean_dim1_backward)(Ops *ops, T dx, T dy);
+
+    /* Op timing (ops_profile.c), optional: a mark queued in the order of the ops, the milliseconds between
+     * two marks (waiting for the later one), and giving a mark back. NULL: the host clock times each op,
+     * right for a backend whose ops return done. */
+    void *(*mark)(Ops *ops);
+    double (*mark_elapsed_ms)(Ops *ops, void *from, void *to);
+    void (*mark_free)(Ops *ops, void *mark);
 } OpsVtable;
 
 struct Ops {
@@ -73,6 +80,7 @@ struct Ops {
     struct OpsAllocation { void *ptr; size_t bytes; } *allocs;
     int alloc_count, alloc_cap;
     char desc[160];
+    struct OpsProfile *profile; /* ops_profile_start .. ops_profile_stop; NULL otherwise */
 };
 
 /* Shape helpers shared by backends: rows = product of all but the last dim. */

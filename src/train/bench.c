@@ -366,6 +366,30 @@ static void time_forward(JobModel *m, const BenchInputs *bi, int batch, int tota
     }
 }
 
+/* One training step (forward and backward, all-reduce, update), each phase ended by a device sync: its seconds
+ * in phase[0..2]; returns 1 when the update was skipped (a non-finite loss or gradient). */
+static int train_step(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, const BenchInputs *bi, int b,
+                      Tensor grads, double *loss, double phase[3]) {
+    double norm = 0;
+    device_sync(m->ops);
+    double t0 = time_now();
+    paramset_zero_grads(m->params);
+    *loss = job_model_step(m, &bi->in, bi->labels, b, 1, 1.0f / (float)o->batch, NULL);
+    device_sync(m->ops);
+    double t1 = time_now();
+    mem_sample(m->ops);
+    group_allreduce(g, grads, 0);
+    device_sync(m->ops);
+    double t2 = time_now();
+    double sum = group_sum_double(g, *loss);
+    int skipped = isfinite(sum) ? optimizer_step(opt, 1.0f, &norm) != OPT_STEP_APPLIED : 1;
+    device_sync(m->ops);
+    double t3 = time_now();
+    mem_sample(m->ops);
+    phase[0] = t1 - t0, phase[1] = t2 - t1, phase[2] = t3 - t2;
+    return skipped;
+}
+
 static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, const BenchInputs *bi, int b,
                        int eval_b, BenchTimes *t) {
     int total = o->warmup + o->steps;
@@ -373,26 +397,13 @@ static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *
     t->ar = xmalloc((size_t)total * sizeof(double)), t->up = xmalloc((size_t)total * sizeof(double));
     t->fw = xmalloc((size_t)total * sizeof(double)), t->ev = xmalloc((size_t)total * sizeof(double));
     Tensor grads = tensor_make(m->params->grads, m->params->dtype, 1, (int64_t)m->params->numel);
-    double norm = 0;
     t->loss = 0, t->skipped = 0, t->eval_runs = 0;
     group_barrier(g);
     for (int k = 0; k < total; k++) {
-        device_sync(m->ops);
-        double t0 = time_now();
-        paramset_zero_grads(m->params);
-        t->loss = job_model_step(m, &bi->in, bi->labels, b, 1, 1.0f / (float)o->batch, NULL);
-        device_sync(m->ops);
-        double t1 = time_now();
-        mem_sample(m->ops);
-        group_allreduce(g, grads, 0);
-        device_sync(m->ops);
-        double t2 = time_now();
-        double sum = group_sum_double(g, t->loss);
-        t->skipped += isfinite(sum) ? optimizer_step(opt, 1.0f, &norm) != OPT_STEP_APPLIED : 1;
-        device_sync(m->ops);
-        double t3 = time_now();
-        mem_sample(m->ops);
-        t->step[k] = t3 - t0, t->fb[k] = t1 - t0, t->ar[k] = t2 - t1, t->up[k] = t3 - t2;
+        double phase[3];
+        t->skipped += train_step(o, g, m, opt, bi, b, grads, &t->loss, phase);
+        t->fb[k] = phase[0], t->ar[k] = phase[1], t->up[k] = phase[2];
+        t->step[k] = phase[0] + phase[1] + phase[2];
     }
     /* the forward alone (labels given, no gradient): the same forward as a training step's, and what evaluation
      * runs per batch; then evaluation at another batch size */
@@ -401,6 +412,63 @@ static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *
         time_forward(m, bi, eval_b, total, t->ev);
         t->eval_runs = 1;
     }
+}
+
+/* One row of op_profile: per-step figures of an entry (or of an op's entries added up). */
+static cJSON *profile_row(const OpsProfileEntry *e, int with_operands, double per_step, double wall_ms) {
+    cJSON *row = cJSON_CreateObject();
+    double ms = e->ms * per_step, s = e->ms * 1e-3;
+    cJSON_AddStringToObject(row, "op", e->op);
+    if (with_operands) cJSON_AddStringToObject(row, "operands", e->operands);
+    cJSON_AddNumberToObject(row, "calls_per_step", (double)e->calls * per_step);
+    cJSON_AddNumberToObject(row, "ms_per_step", ms);
+    cJSON_AddNumberToObject(row, "share", wall_ms > 0 ? ms / wall_ms : 0);
+    cJSON_AddNumberToObject(row, "flops_per_step", e->flops * per_step);
+    cJSON_AddItemToObject(row, "tflops", bench_number_or_null(e->flops / s * 1e-12, e->flops > 0 && s > 0));
+    cJSON_AddItemToObject(row, "gb_per_s", bench_number_or_null(e->bytes / s * 1e-9, s > 0));
+    return row;
+}
+
+/* --profile-steps: that many more training steps with every op timed (ops_profile.c), after the timed steps,
+ * which the marks therefore cost nothing. "by_op" adds up the entries of each op; "entries" keeps each op and
+ * operand shapes apart. Times are per step; a share is of the step's wall time, and what no op took
+ * (outside_ops: host work between launches the GPU waited for, the all-reduce, syncs) is the wall time
+ * less the ops' time. */
+static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, const BenchInputs *bi,
+                            int b) {
+    Tensor grads = tensor_make(m->params->grads, m->params->dtype, 1, (int64_t)m->params->numel);
+    ops_profile_start(m->ops);
+    for (int k = 0; k < o->profile_steps; k++) {
+        double phase[3], loss;
+        train_step(o, g, m, opt, bi, b, grads, &loss, phase);
+        ops_profile_step(m->ops, phase[0] + phase[1] + phase[2]);
+    }
+    const OpsProfileEntry *e;
+    int steps;
+    double wall;
+    int n = ops_profile_entries(m->ops, &e, &steps, &wall);
+    double per = 1.0 / steps, wall_ms = wall * 1e3 * per, ops_ms = 0, flops = 0;
+    cJSON *res = cJSON_CreateObject(), *by_op = cJSON_CreateArray(), *entries = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) ops_ms += e[i].ms * per, flops += e[i].flops * per;
+    OpsProfileEntry *sums;
+    int n_ops = ops_profile_by_op(m->ops, &sums);
+    for (int i = 0; i < n_ops; i++) cJSON_AddItemToArray(by_op, profile_row(&sums[i], 0, per, wall_ms));
+    free(sums);
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(entries, profile_row(&e[i], 1, per, wall_ms));
+    cJSON_AddNumberToObject(res, "steps", steps);
+    cJSON_AddNumberToObject(res, "wall_ms_per_step", wall_ms);
+    cJSON_AddNumberToObject(res, "ops_ms_per_step", ops_ms);
+    cJSON_AddNumberToObject(res, "outside_ops_ms_per_step", wall_ms - ops_ms);
+    cJSON_AddNumberToObject(res, "matrix_flops_per_step", flops);
+    cJSON_AddStringToObject(res, "method", ops_backend(m->ops) == BACKEND_CUDA
+        ? "CUDA events on the ops stream around each op (the outermost of a nest), read after each step's sync"
+        : "the host clock around each op (the outermost of a nest): CPU ops return done");
+    cJSON_AddStringToObject(res, "bytes", "gb_per_s counts each operand's size once (read or written), a floor on "
+                                          "the traffic of ops that read an operand more than once");
+    cJSON_AddItemToObject(res, "by_op", by_op);
+    cJSON_AddItemToObject(res, "entries", entries);
+    ops_profile_stop(m->ops);
+    return res;
 }
 
 static void bench_times_free(BenchTimes *t) { free(t->step), free(t->fb), free(t->ar), free(t->up), free(t->fw), free(t->ev); }
@@ -654,6 +722,7 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     if (s.backend == BACKEND_CUDA) run.context = (double)dfer_cuda_baseline_bytes();
 #endif
     cJSON *res = bench_report(&run);
+    if (o->profile_steps > 0) cJSON_AddItemToObject(res, "op_profile", bench_profile(o, g, &m, &opt, &bi, s.b));
     bench_inputs_free(&bi);
     bench_times_free(&t);
     optimizer_free(&opt);

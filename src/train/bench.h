@@ -49,6 +49,7 @@ typedef struct BenchOptions {
     const char *sets[BENCH_MAX_SETS]; /* extra section.key=value */
     int n_sets;
     double peak_tflops;    /* > 0: overrides the device table */
+    int profile_steps;     /* > 0: that many more training steps with every op timed (op_profile) */
 } BenchOptions;
 
 void bench_options_default(BenchOptions *o);

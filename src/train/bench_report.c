@@ -205,6 +205,34 @@ static void fmt_mib(char *buf, size_t n, double bytes) {
     else snprintf(buf, n, "%.0f MiB", bytes / (1024.0 * 1024.0));
 }
 
+/* A row of the op profile: time per step, share of the step, calls, and TFLOP/s or GB/s. */
+static void print_profile_row(const cJSON *row, FILE *out, int with_operands) {
+    const cJSON *tf = cJSON_GetObjectItemCaseSensitive(row, "tflops"), *gb = cJSON_GetObjectItemCaseSensitive(row, "gb_per_s");
+    char rate[32] = "";
+    if (cJSON_IsNumber(tf)) snprintf(rate, sizeof rate, "%.1f TFLOP/s", tf->valuedouble);
+    else if (cJSON_IsNumber(gb)) snprintf(rate, sizeof rate, "%.0f GB/s", gb->valuedouble);
+    fprintf(out, "    %9.3f %5.1f%% %7.0f  %-16s %-26s%s%s\n", jnum(row, "ms_per_step"), 100 * jnum(row, "share"),
+            jnum(row, "calls_per_step"), rate, jstr(row, "op"), with_operands ? " " : "",
+            with_operands ? jstr(row, "operands") : "");
+}
+
+/* --profile-steps: the ops by time, then the 20 op-and-shape entries that took most. */
+static void print_profile(const cJSON *p, FILE *out) {
+    if (!p) return;
+    fprintf(out, "  op profile over %d step%s (%s): wall %.3f ms/step, in ops %.3f, outside ops %.3f\n",
+            jint(p, "steps"), jint(p, "steps") == 1 ? "" : "s", jstr(p, "method"), jnum(p, "wall_ms_per_step"),
+            jnum(p, "ops_ms_per_step"), jnum(p, "outside_ops_ms_per_step"));
+    fprintf(out, "    %9s %6s %7s  %-16s %s\n", "ms/step", "share", "calls", "rate", "op");
+    const cJSON *row;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(p, "by_op")) print_profile_row(row, out, 0);
+    fprintf(out, "    the 20 op-and-operand entries that took most:\n");
+    int k = 0;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(p, "entries")) {
+        if (k++ == 20) break;
+        print_profile_row(row, out, 1);
+    }
+}
+
 void bench_print(const cJSON *r, FILE *out) {
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(r, "split_s"), *fl = cJSON_GetObjectItemCaseSensitive(r, "flops");
     double step = jnum(r, "train_step_s");
@@ -254,4 +282,5 @@ void bench_print(const cJSON *r, FILE *out) {
         fprintf(out, "  ratio:  train %.2fx, eval %.2fx PyTorch's clips/s; peak memory %.2fx PyTorch's\n",
                 jnum(vs, "train_speed_ratio"), jnum(vs, "eval_speed_ratio"), jnum(vs, "peak_memory_ratio"));
     }
+    print_profile(cJSON_GetObjectItemCaseSensitive(r, "op_profile"), out);
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# dfer bench --profile-steps: the matrix FLOPs of the ops a step ran, counted from the operands each op was
+# given, equal the model FLOPs counted from the architecture (no step computes a product the model does not
+# need, e.g. a gradient below every trainable tensor, and the count misses none); each op ran a whole number
+# of times a step; the per-op sums add up to the total; the method names the device's timer. Recompute off:
+# recomputation repeats forward products on purpose. No timing is asserted.
+# usage: bench_profile.sh DFER PYTHON SHARED_DIR [cpu|cuda]   (cuda without a GPU: exit 77, skipped)
+set -euo pipefail
+dfer=$1 py=$2 shared=$3 device=${4:-cpu}
+vocab=$shared/clip/bpe_simple_vocab_16e6.txt.gz
+[ -f "$vocab" ] || { echo "no CLIP vocabulary at $vocab"; exit 1; }
+tmp=$(mktemp -d /tmp/dfer-bench-profile-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1
+if [ "$device" = cuda ] && ! "$dfer" version | grep -qE '^CUDA: .*[1-9][0-9]* GPUs? found'; then
+  echo "SKIP: no GPU ($("$dfer" version | grep '^CUDA' || echo 'no CUDA'))"
+  exit 77
+fi
+common=(--device "$device" --arch tiny --frames 2 --batch 1 --steps 1 --warmup 0 --threads 2 --vocab "$vocab")
+timer=$([ "$device" = cuda ] && echo "CUDA events" || echo "host clock")
+
+for run in finecliper:low finecliper:low+mid+high dfer_clip:low; do
+  "$dfer" bench "${common[@]}" --method "${run%%:*}" --variant "${run#*:}" --profile-steps 2 \
+    --set train.recompute=none --json "$tmp/prof.json" >"$tmp/prof.txt"
+  grep -q "op profile over 2 steps" "$tmp/prof.txt" || { echo "$run: no op profile in the summary"; exit 1; }
+  "$py" - "$tmp/prof.json" "$run" "$timer" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); run, timer = sys.argv[2], sys.argv[3]
+p, model = r["op_profile"], r["flops"]["per_rank_step"]
+assert p["steps"] == 2, p["steps"]
+assert timer in p["method"], f"{run}: timed by '{p['method']}', expected the {timer}"
+ops = {e["op"] for e in p["by_op"]}
+for need in ("linear", "linear_backward", "layernorm", "layernorm_backward", "activation", "sgd_update"):
+    assert need in ops, f"{run}: no {need} in the profile ({sorted(ops)})"
+assert any(o.startswith("attention_backward") for o in ops), f"{run}: no attention backward"
+executed = sum(e["flops_per_step"] for e in p["entries"] if e["op"] != "matmul")  # [B,C] heads: not model FLOPs
+assert abs(executed - model) <= 1e-9 * model, f"{run}: the ops ran {executed:.0f} matrix FLOPs a step, the model needs {model:.0f}"
+for e in p["entries"]:
+    assert e["calls_per_step"] == int(e["calls_per_step"]) and e["ms_per_step"] >= 0, e
+for key in ("calls_per_step", "ms_per_step", "flops_per_step"):
+    a, b = sum(e[key] for e in p["by_op"]), sum(e[key] for e in p["entries"])
+    assert abs(a - b) <= 1e-9 * max(abs(b), 1), f"{run}: by_op {key} {a} != entries' {b}"
+assert abs(p["ops_ms_per_step"] - sum(e["ms_per_step"] for e in p["entries"])) <= 1e-6 * max(p["ops_ms_per_step"], 1)
+print(f"ok: {run}: profile of {len(p['entries'])} op-and-shape entries, {executed:.6g} matrix FLOPs a step = the model's")
+PY
+done
+echo "bench_profile ($device): ok"
