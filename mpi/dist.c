@@ -1,6 +1,7 @@
 #include "mpi/dist.h"
 
 #include "core/log.h"
+#include "ops/ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,23 @@ static void abort_hook(int code) {
         MPI_Comm_size(MPI_COMM_WORLD, &world);
         if (world > 1) MPI_Abort(MPI_COMM_WORLD, code);
     }
+}
+
+/* What `auto` (train.device, --device) means for this job: the GPU only where every node has a GPU for each
+ * of its ranks (dist_select_gpu gives each local rank its own; NCCL refuses two ranks of one group on one
+ * GPU), else the CPU; decided alike on every rank, so that no group mixes NCCL and MPI. */
+static void choose_auto_backend(const Dist *d) {
+    int gpus = 0;
+#ifdef DFER_WITH_CUDA
+    gpus = dfer_cuda_device_count();
+#endif
+    int mine = gpus > 0 && d->local_size <= gpus, all = mine;
+    CHECK_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+    ops_set_default_backend(all ? BACKEND_CUDA : BACKEND_CPU);
+    if (!all && gpus > 0 && d->rank == 0)
+        log_info("device auto: the CPU, because %s (train.device = cuda shares the GPUs anyway)",
+                 mine ? "a node of this job has fewer GPUs than ranks"
+                      : "this node has fewer GPUs than ranks");
 }
 
 void dist_init(Dist *d, int *argc, char ***argv) {
@@ -43,6 +61,7 @@ void dist_init(Dist *d, int *argc, char ***argv) {
     CHECK_MPI(MPI_Comm_free(&node));
     dfer_identity_set(d->rank, d->world);
     dfer_set_abort_hook(abort_hook);
+    choose_auto_backend(d);
 }
 
 int dist_select_gpu(const Dist *d, Err *err) {

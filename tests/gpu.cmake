@@ -57,6 +57,10 @@ if(TARGET dferlib_emu)
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/bench_profile.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON}
                    ${DFER_SHARED_DIR} cuda)
   set_tests_properties(bench_profile_emulated PROPERTIES LABELS emulated TIMEOUT 600)
+  # --device auto: CUDA for one process per GPU, the CPU (with the reason) for more ranks than GPUs
+  add_test(NAME device_auto_emulated
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/device_auto.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_SHARED_DIR})
+  set_tests_properties(device_auto_emulated PROPERTIES LABELS emulated TIMEOUT 300)
   # The emulator's own checks (kernels/emu/test_emulator.cpp): each fault it promises to catch.
   add_test(NAME cuda_emulator_checks COMMAND cuda_emulator_checks)
   set_tests_properties(cuda_emulator_checks PROPERTIES LABELS emulated TIMEOUT 300)

@@ -32,7 +32,7 @@ static void usage(void) {
            "  --json           one JSON object {\"image_embeddings\": [[...]], \"text_embeddings\": [[...]],\n"
            "                   \"logits\": [[...]]} (embeddings as the towers output them, not normalised)\n"
            "  --threads N      CPU threads (default: all cores)\n"
-           "  --device D       cpu or auto (auto = CUDA when available; the CUDA ops are not written yet)\n");
+           "  --device D       cpu or auto (both the CPU for now: embed has not yet run on a GPU)\n");
 }
 
 typedef struct Args {
@@ -154,7 +154,8 @@ int cmd_embed(int argc, char **argv) {
     int32_t *ids = NULL;
     int status = 1;
 
-    Backend backend = strcmp(a.device, "cpu") ? ops_default_backend() : BACKEND_CPU;
+    /* auto stays on the CPU: the GPU checks (scripts/gpu_check) do not run embed yet */
+    Backend backend = BACKEND_CPU;
     if (ops_create(backend, a.threads, &ops, &err) != 0) goto done;
     double t0 = time_now();
     if (clip_model_load(ops, a.weights, DT_F32, &model, &err) != 0) goto done;

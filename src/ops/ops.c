@@ -74,9 +74,18 @@ Backend ops_backend(const Ops *ops) { return ops->backend; }
 const char *ops_describe(const Ops *ops) { return ops->desc; }
 int ops_threads(const Ops *ops) { return ops->threads; }
 
+static int g_default_set = 0;
+static Backend g_default_backend = BACKEND_CPU;
+
+void ops_set_default_backend(Backend backend) {
+    g_default_backend = backend;
+    g_default_set = 1;
+}
+
 Backend ops_default_backend(void) {
+    if (g_default_set) return g_default_backend;
 #ifdef DFER_WITH_CUDA
-    /* Until the CUDA ops exist (issue 6), `auto` stays on the CPU. */
+    if (dfer_cuda_device_count() > 0) return BACKEND_CUDA;
 #endif
     return BACKEND_CPU;
 }

@@ -41,8 +41,11 @@ void ops_destroy(Ops *ops);
 Backend ops_backend(const Ops *ops);
 const char *ops_describe(const Ops *ops); /* "cpu (2 threads, OpenBLAS)" */
 int ops_threads(const Ops *ops);
-/* The backend that `auto` means here: CUDA if built with it and a GPU exists. */
+/* The backend that `auto` (train.device, --device) means here: what ops_set_default_backend last set
+ * (dist_init: the GPU only where every node has one for each of its ranks, agreed by all ranks), else CUDA
+ * if built with it and a GPU exists, else the CPU. */
 Backend ops_default_backend(void);
+void ops_set_default_backend(Backend backend);
 /* A counting context (the memory planner): every op and transfer is a no-op, every
  * allocation returns an address that is never backed and only adds to the account
  * (ops_memory_in_use); sizes that depend on the backend
