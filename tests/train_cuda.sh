@@ -16,7 +16,9 @@
 #   3. Determinism and resume on the GPU: the mixed-precision FineCLIPER run again, stopped after 2
 #      steps (mid-epoch) and resumed from its checkpoint, ends with bitwise the parameters of the first run (the
 #      backend has no atomics; cuBLASLt is deterministic for a given GPU and plan).
-#   4. A negative control: another seed differs by more than the tolerance of 1, so the
+#   4. `dfer eval` of the F32 FineCLIPER model on the GPU and on the CPU: the same UAR, WAR and
+#      per-class recall.
+#   5. A negative control: another seed differs by more than the tolerance of 1, so the
 #      comparison can fail.
 #
 # usage: train_cuda.sh DFER PYTHON SOURCE_DIR SHARED_DIR [--self-test]
@@ -131,7 +133,23 @@ else
   exit 1
 fi
 
-# 4. negative control: another seed must differ by more than the F32 tolerance
+# 4. dfer eval of one trained model on the device and on the CPU (its run folder copied with train.device
+#    = cpu): the same UAR, WAR and per-class recall. F32: a clip's two top classes would have to lie
+#    within the summation-order difference (~1e-6) to flip; none does for this model and split.
+cp -r "$tmp/fc-dev-f32" "$tmp/fc-dev-f32-on-cpu"
+sed -i 's/^device *=.*/device = cpu/' "$tmp/fc-dev-f32-on-cpu/config.ini"
+grep -q '^device = cpu$' "$tmp/fc-dev-f32-on-cpu/config.ini" || { echo "the run's config has no device line"; exit 1; }
+for r in fc-dev-f32 fc-dev-f32-on-cpu; do
+  "$dfer" eval --run "$tmp/$r" >"$tmp/eval-$r.txt" 2>"$tmp/eval-$r.log" \
+    || { echo "dfer eval --run $r failed:"; cat "$tmp/eval-$r.log"; exit 1; }
+done
+if ! diff <(grep -E '^UAR|recall' "$tmp/eval-fc-dev-f32.txt") <(grep -E '^UAR|recall' "$tmp/eval-fc-dev-f32-on-cpu.txt"); then
+  echo "dfer eval of one model: $device and cpu disagree (above)"; exit 1
+fi
+grep -q '^UAR' "$tmp/eval-fc-dev-f32.txt" || { echo "dfer eval printed no UAR"; cat "$tmp/eval-fc-dev-f32.txt"; exit 1; }
+echo "dfer eval of the F32 FineCLIPER model on $device and on the CPU: $(grep '^UAR' "$tmp/eval-fc-dev-f32.txt") on both, per-class recall equal"
+
+# 5. negative control: another seed must differ by more than the F32 tolerance
 run fc-dev-f32-seed2 finecliper "$device" f32 --set train.seed=2
 close fc-dev-f32 fc-dev-f32-seed2 1e-3 "negative control: FineCLIPER low, F32, seed 1 vs seed 2" --expect-differ
 echo "train_cuda: all comparisons passed ($device)"
