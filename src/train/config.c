@@ -95,7 +95,9 @@ static const Key k_keys[] = {
     {"train", "batch", K_INT, S(batch), "32", NULL, "global batch size in clips (split over ranks)"},
     {"train", "eval_batch", K_INT, S(eval_batch), "32", NULL, "evaluation batch size in clips"},
     {"train", "seed", K_INT, S(seed), "1", NULL, "seed of initialisation, sampling and augmentation"},
-    {"train", "device", K_STR, S(device), "auto", "auto|cpu|cuda", "compute device"},
+    {"train", "device", K_STR, S(device), "auto", "auto|cpu|cuda",
+     "compute device; auto: the GPU when every node of the job has one for each of its ranks, else the CPU "
+     "(rank 0 says why)"},
     {"train", "gpu_mem", K_FLOAT, S(gpu_mem), "24", NULL,
      "GiB of GPU memory per rank: the memory planner's cap (`dfer plan`), enforced by the allocator"},
     {"train", "micro_batch", K_INT, S(micro_batch), "0", NULL,
