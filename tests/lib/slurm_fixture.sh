@@ -9,11 +9,24 @@ slurm_start() {
   "$src/jobs/local_slurm.sh" start "$slurm_state_dir" >/dev/null
 }
 # slurm_wait_job JID SECONDS: until Slurm no longer lists the job (through its requeues); past the
-# deadline, prints where it stands and its output, cancels it and returns 1.
+# deadline, prints where it stands and its output, cancels it and returns 1. Slurm holds a requeued job
+# until a begin time about two minutes on (reason BeginTime); the tests do not wait that long: once the
+# node is idle again (the requeued run's steps and epilog done; a run started before that fails to launch
+# its tasks) and 5 s have passed, they set its start time to now (scontrol update, as an administrator
+# may), which changes nothing else of the job.
 slurm_wait_job() {
-  local jid=$1 seconds=$2
+  local jid=$1 seconds=$2 state held=0
   for _ in $(seq $((seconds * 2))); do
-    [ -z "$(squeue -h -j "$jid" 2>/dev/null)" ] && return 0
+    state=$(squeue -h -j "$jid" -o %T/%r 2>/dev/null)
+    [ -z "$state" ] && return 0
+    if [ "$state" = PENDING/BeginTime ]; then
+      held=$((held + 1))
+      if [ "$held" -ge 10 ] && [ "$(sinfo -h -o %t | sort -u)" = idle ]; then
+        scontrol update JobId="$jid" StartTime=now >/dev/null 2>&1 && held=0
+      fi
+    else
+      held=0
+    fi
     sleep 0.5
   done
   echo "job $jid did not finish in $seconds s ($(squeue -h -j "$jid" -o %T/%r))"
