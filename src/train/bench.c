@@ -463,8 +463,9 @@ static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimi
     cJSON_AddStringToObject(res, "method", ops_backend(m->ops) == BACKEND_CUDA
         ? "CUDA events on the ops stream around each op (the outermost of a nest), read after each step's sync"
         : "the host clock around each op (the outermost of a nest): CPU ops return done");
-    cJSON_AddStringToObject(res, "bytes", "gb_per_s counts each operand's size once (read or written), a floor on "
-                                          "the traffic of ops that read an operand more than once");
+    cJSON_AddStringToObject(res, "bytes", "gb_per_s counts each operand's size once (read or written): low for an op "
+                                          "that reads an operand more than once, high for one that reads only part "
+                                          "of one (embedding, gather_rows)");
     cJSON_AddItemToObject(res, "by_op", by_op);
     cJSON_AddItemToObject(res, "entries", entries);
     ops_profile_stop(m->ops);
