@@ -47,3 +47,6 @@ set_tests_properties(train_disk_full PROPERTIES TIMEOUT 1200 SKIP_RETURN_CODE 77
 add_test(NAME train_hang_watchdog
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_hang.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(train_hang_watchdog PROPERTIES TIMEOUT 900)
+# dfer eval under the watchdog: a dataset of named pipes ends it with status 4, not never
+add_test(NAME eval_hang_watchdog COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/eval_hang.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_SHARED_DIR})
+set_tests_properties(eval_hang_watchdog PROPERTIES TIMEOUT 300)

@@ -278,8 +278,9 @@ static LoaderConfig run_loader_config(const Config *cfg, const JobModel *jm, con
     return lc;
 }
 
-static int evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int epoch, Confusion *cm, double *loss_out,
-                    Err *err) {
+/* One pass over the test split; phase names it in the watchdog's marks ("evaluation after epoch 3"). */
+static int evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int epoch, const char *phase, Confusion *cm,
+                    double *loss_out, Err *err) {
     confusion_init(cm, jm->num_classes);
     loader_start_epoch(test, epoch);
     Batch b;
@@ -289,10 +290,10 @@ static int evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int 
     const char **ids = NULL;
     int batch = 0;
     for (;;) {
-        watchdog_mark("evaluation after epoch %d: waiting for batch %d (the loader)", epoch + 1, batch + 1);
+        watchdog_mark("%s: waiting for batch %d (the loader)", phase, batch + 1);
         if ((rc = loader_next(test, &b, err)) != 0) break;
         if (b.n == 0) continue;
-        watchdog_mark("evaluation after epoch %d: the forward pass of batch %d", epoch + 1, ++batch);
+        watchdog_mark("%s: the forward pass of batch %d", phase, ++batch);
         ids = xrealloc(ids, 2 * (size_t)b.n * sizeof *ids);
         JobInputs in = batch_inputs(&b, d, ids);
         loss += job_model_step(jm, &in, b.labels, b.n, 0, 1.0f, logits);
@@ -301,7 +302,7 @@ static int evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int 
     free(logits);
     free(ids);
     if (rc < 0) return -1;
-    watchdog_mark("evaluation after epoch %d: the reduction of the confusion matrix over the group", epoch + 1);
+    watchdog_mark("%s: the reduction of the confusion matrix over the group", phase);
     group_allreduce_i64(g, cm->counts, cm->classes * cm->classes);
     *loss_out = group_sum_double(g, loss);
     return 0;
@@ -656,7 +657,9 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
         /* evaluation on the test split */
         Confusion cm;
         double eval_loss;
-        if (evaluate(&jm, el, &test, g, pos.epoch, &cm, &eval_loss, err) != 0) goto done;
+        char phase[64];
+        snprintf(phase, sizeof phase, "evaluation after epoch %d", pos.epoch + 1);
+        if (evaluate(&jm, el, &test, g, pos.epoch, phase, &cm, &eval_loss, err) != 0) goto done;
         Scores s;
         scores_compute(&cm, &s);
         pos.last = s, pos.last_cm = cm, pos.has_last = 1;
@@ -745,8 +748,8 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     return rc;
 }
 
-int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,
-             Err *err) {
+static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,
+                    Err *err) {
     char path[4096];
     Config cfg = *run_cfg;
     if (eval_dataset) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", eval_dataset);
@@ -771,7 +774,7 @@ int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_datase
     if (loader_create(&test, &ec, &el, err) != 0) goto out;
     Confusion cm;
     double loss;
-    if (evaluate(&jm, el, &test, g, 0, &cm, &loss, err) != 0) goto out;
+    if (evaluate(&jm, el, &test, g, 0, "evaluation", &cm, &loss, err) != 0) goto out;
     Scores s;
     scores_compute(&cm, &s);
     if (g->rank == 0) {
@@ -786,5 +789,22 @@ out:
     loader_destroy(el);
     job_model_free(&jm);
     dataset_free(&test);
+    return rc;
+}
+
+/* eval_job under the watchdog, with the run's train.hang_minutes: a loader stuck on a file (a dead network
+ * mount) or a frozen rank ends `dfer eval` with status 4 saying where it waited, instead of never. It
+ * writes nothing into the run's folder. */
+int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,
+             Err *err) {
+    char what[4200];
+    snprintf(what, sizeof what, "evaluating %s", run_dir);
+    WatchdogSpec spec = {.floor_seconds = run_cfg->hang_minutes * 60.0, .what = what,
+                         .limit_setting = "train.hang_minutes (in the run's config.ini)",
+                         .gap_name = "two evaluation batches",
+                         .how_to_continue = "running dfer eval again starts the evaluation over"};
+    CHECK(watchdog_start(&spec) == 0, "a watchdog already runs in this process");
+    int rc = eval_job(run_dir, run_cfg, eval_dataset, eval_root, g, err);
+    watchdog_stop();
     return rc;
 }
