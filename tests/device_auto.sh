@@ -2,7 +2,7 @@
 # --device auto (train.device = auto; mpi/dist.c choose_auto_backend): the GPU where every node has one for
 # each of its ranks, else the CPU with a message naming why, alike on every rank. Run with the emulated
 # backend (one emulated GPU per process), the only GPU CI has: one process -> CUDA; two ranks on the node
-# of one GPU -> the CPU on both; --device cuda still takes the GPU when asked.
+# of one GPU -> the CPU on both, the reason said once (rank 0); --device cpu stays on the CPU.
 # usage: device_auto.sh DFER_EMU SHARED_DIR
 set -euo pipefail
 dfer=$1 shared=$2

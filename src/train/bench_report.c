@@ -211,8 +211,8 @@ static void print_profile_row(const cJSON *row, FILE *out, int with_operands) {
     char rate[32] = "";
     if (cJSON_IsNumber(tf)) snprintf(rate, sizeof rate, "%.1f TFLOP/s", tf->valuedouble);
     else if (cJSON_IsNumber(gb)) snprintf(rate, sizeof rate, "%.0f GB/s", gb->valuedouble);
-    fprintf(out, "    %9.3f %5.1f%% %7.0f  %-16s %-26s%s%s\n", jnum(row, "ms_per_step"), 100 * jnum(row, "share"),
-            jnum(row, "calls_per_step"), rate, jstr(row, "op"), with_operands ? " " : "",
+    fprintf(out, "    %9.3f %5.1f%% %7.0f  %-16s %-*s%s%s\n", jnum(row, "ms_per_step"), 100 * jnum(row, "share"),
+            jnum(row, "calls_per_step"), rate, with_operands ? 26 : 0, jstr(row, "op"), with_operands ? " " : "",
             with_operands ? jstr(row, "operands") : "");
 }
 
