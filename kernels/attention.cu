@@ -1,9 +1,11 @@
 // Multi-head self-attention on packed projections, forward and backward, for
 // the short sequences of this project (S = 197/257 spatial tokens, 16 temporal,
 // 77/248 causal text; any S works), head size Dh <= 128. Two implementations
-// ("paths") of the same contract; the CUDA context picks one when it is created
-// from DFER_ATTENTION = gemm (default) | tiled (kernels/cuda_ops.cu; an invalid
-// value is fatal; tests switch per call through dfer_cuda_set_attention).
+// ("paths") of the same contract here, and a third in attention_flash.cu; the CUDA
+// context picks one when it is created from DFER_ATTENTION = gemm (default) | tiled |
+// flash (kernels/cuda_ops.cu; an invalid value is fatal; tests switch per call through
+// dfer_cuda_set_attention). The flash path (FlashAttention-2 on the tensor cores: BF16
+// operands, Dh = 64) hands the calls it cannot take to the gemm path.
 //
 // Layout (ops.h): qkv[B,S,3W], W = H*Dh, row i of item b = [q | k | v], head h
 // at column h*Dh of each block; out[B,S,W]. Scores s_ij = q_i . k_j / sqrt(Dh),
@@ -12,8 +14,8 @@
 //
 // saved (F32): lse[B,H,S] (the forward's per-row logsumexp of the scaled
 // scores), then Delta[B,H,S] (backward's scratch, Delta_i = sum_j p_ij dP_ij).
-// Both paths write and read them identically, so either path's backward takes
-// either path's forward.
+// Every path writes and reads them identically, so any path's backward takes
+// any path's forward.
 //
 // ==== gemm path (default): tensor cores through cuBLASLt strided-batched GEMMs ====
 // For S up to a few hundred an S x S score matrix per (item, head) is small (257^2
@@ -619,10 +621,11 @@ AttnWs attn_ws_layout(int64_t items, const AttnShape &a, int e, int backward) {
 }
 
 // Items per chunk for the gemm path, 0 where it cannot serve (then the tiled path does):
-// Dh not a multiple of 8, or one item's buffers above the workspace cap. The batch goes in
+// DFER_ATTENTION=tiled, Dh not a multiple of 8, or one item's buffers above the workspace cap
+// (the flash path hands what it cannot take to the gemm path). The batch goes in
 // equal chunks (the last may be smaller): bytes(c) <= c * bytes(1) (alignment padding).
 int64_t attn_gemm_chunk(const CudaCtx *cx, const AttnShape &a, int64_t batch, int e, int backward) {
-    if (cx->attn_path != CUDA_ATTN_GEMM || a.hd % 8 != 0) return 0;
+    if (cx->attn_path == CUDA_ATTN_TILED || a.hd % 8 != 0) return 0;
     const size_t cap = cx->attn_ws_cap ? cx->attn_ws_cap : CUDA_ATTN_WORKSPACE_CAP;
     const size_t one = attn_ws_layout(1, a, e, backward).bytes;
     if (one > cap) return 0;
@@ -770,6 +773,9 @@ void cu_attention(Ops *ops, T out, T saved, T qkv, int heads, int causal) {
     if (batch == 0 || a.seq == 0) return;
     float *lse = saved && saved->data ? (float *)saved->data : NULL;
     CHECK(!lse || ((uintptr_t)lse & 3u) == 0, "%s: saved buffer %s is not 4-byte aligned", op, cuda_tname(saved));
+    if (cx->attn_path == CUDA_ATTN_FLASH && qb &&
+        cuda_attention_flash(cx, out->data, ob, lse, qkv->data, batch, a.seq, heads, a.hd, causal))
+        return;
     const int64_t chunk = attn_gemm_chunk(cx, a, batch, qb ? 2 : 4, 0);
     if (chunk > 0) {
         attn_fwd_gemm(cx, out, ob, lse, qkv, qb, a, batch, chunk);
@@ -796,6 +802,10 @@ void cu_attention_backward(Ops *ops, T dqkv, T dout, T qkv, T saved, int heads, 
     float *delta = lse + (size_t)batch * heads * a.seq;
     // gemm path: BF16 GEMMs when qkv and dout are both BF16, else F32 (BF16 widened exactly).
     const int bf = qb && ob;
+    if (cx->attn_path == CUDA_ATTN_FLASH && bf &&
+        cuda_attention_flash_backward(cx, dqkv->data, gb, dout->data, qkv->data, lse, delta, batch, a.seq, heads, a.hd,
+                                      causal))
+        return;
     const int64_t chunk = attn_gemm_chunk(cx, a, batch, bf ? 2 : 4, 1);
     if (chunk > 0) {
         attn_bwd_gemm(cx, dqkv, gb, dout, ob, qkv, qb, lse, delta, a, batch, chunk, bf);

@@ -17,13 +17,16 @@ void dfer_cuda_select(int device);
 /* The SM architectures this build has code for ("80,89,90"). */
 const char *dfer_cuda_build_archs(void);
 
-/* Test hook: the attention path of the CUDA context behind ops, "gemm" or "tiled" (what
+/* Test hook: the attention path of the CUDA context behind ops, "gemm", "tiled" or "flash" (what
  * DFER_ATTENTION picks when a context is created; kernels/attention.cu), and the cap of the
  * gemm path's workspace in bytes (0: the default, 256 MiB; a smaller cap forces more chunks,
  * or the tiled path where one batch item does not fit). Returns 0, or -1 (nothing changed)
  * when ops is not a CUDA context; another path name is fatal. */
 struct Ops;
 int dfer_cuda_set_attention(struct Ops *ops, const char *path, size_t workspace_cap);
+/* The attention path of the CUDA context behind ops ("gemm", "tiled" or "flash"; the flash path hands
+ * the calls it cannot take to the gemm one), NULL when ops is not a CUDA context. */
+const char *dfer_cuda_attention_path(struct Ops *ops);
 
 /* The GEMM plan cache of the CUDA context behind ops, since the context was created: plans
  * held, plans built (cuBLASLt heuristic queries) and plans recycled to make room (built > held,

@@ -64,7 +64,7 @@ struct CudaCtx {
 };
 
 // Attention paths (attention.cu's header comment): 0 is the default of a zeroed context.
-enum CudaAttnPath { CUDA_ATTN_GEMM = 0, CUDA_ATTN_TILED = 1 };
+enum CudaAttnPath { CUDA_ATTN_GEMM = 0, CUDA_ATTN_TILED = 1, CUDA_ATTN_FLASH = 2 };
 // Most device memory the gemm path's workspace may take; batch items go through in chunks
 // that fit (a sequence whose single item does not fit runs tiled).
 #define CUDA_ATTN_WORKSPACE_CAP ((size_t)256 << 20)
@@ -224,6 +224,14 @@ void cu_attention_backward(Ops *ops, T dqkv, T dout, T qkv, T saved, int heads, 
 size_t cuda_attention_gemm_bytes(int64_t items, int64_t seq, int heads, int hd, int operand_bytes, int backward);
 int64_t cuda_attention_gemm_chunk(const CudaCtx *cx, int64_t batch, int64_t seq, int heads, int hd, int operand_bytes,
                                   int backward);
+
+// attention_flash.cu: the flash path (BF16 qkv, and dout backward; Dh = 64). Each returns 0
+// without launching anything where it cannot serve (head size, alignment), 1 when it ran.
+// lse, delta: saved[0] and saved[1] of attention.cu's contract (lse may be NULL forward).
+int cuda_attention_flash(CudaCtx *cx, void *out, int out_bf16, float *lse, const void *qkv, int64_t batch, int seq,
+                         int heads, int hd, int causal);
+int cuda_attention_flash_backward(CudaCtx *cx, void *dqkv, int dqkv_bf16, const void *dout, const void *qkv,
+                                  const float *lse, float *delta, int64_t batch, int seq, int heads, int hd, int causal);
 
 // layernorm.cu
 void cu_layernorm(Ops *ops, T y, T mean, T rstd, T x, T g, T b, float eps);

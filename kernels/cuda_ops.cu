@@ -69,10 +69,11 @@ void *cuda_attn_workspace(CudaCtx *cx, size_t bytes) {
                               "attention workspace (DFER_ATTENTION=tiled needs none)");
 }
 
-// "gemm" or "tiled" (DFER_ATTENTION's values) as a CudaAttnPath; -1 for anything else.
+// "gemm", "tiled" or "flash" (DFER_ATTENTION's values) as a CudaAttnPath; -1 for anything else.
 static int attn_path_parse(const char *v) {
     if (!strcmp(v, "gemm")) return CUDA_ATTN_GEMM;
     if (!strcmp(v, "tiled")) return CUDA_ATTN_TILED;
+    if (!strcmp(v, "flash")) return CUDA_ATTN_FLASH;
     return -1;
 }
 
@@ -301,13 +302,14 @@ static void ctx_destroy(CudaCtx *cx) {
 
 extern "C" int cuda_ops_init(Ops *ops, Err *err) {
     // DFER_ATTENTION = gemm (default: cuBLASLt tensor-core GEMMs) | tiled (the flash-style
-    // kernels); read once, here. Unset or empty means the default; another value is fatal.
+    // kernels on CUDA cores) | flash (FlashAttention-2 on the tensor cores, attention_flash.cu);
+    // read once, here. Unset or empty means the default; another value is fatal.
     int attn_path = CUDA_ATTN_GEMM;
     const char *attn_env = getenv("DFER_ATTENTION");
     if (attn_env && *attn_env) {
         attn_path = attn_path_parse(attn_env);
         if (attn_path < 0)
-            DFER_FATAL("DFER_ATTENTION", "DFER_ATTENTION=%s: the attention path must be gemm or tiled", attn_env);
+            DFER_FATAL("DFER_ATTENTION", "DFER_ATTENTION=%s: the attention path must be gemm, tiled or flash", attn_env);
     }
     CudaCtx *cx = (CudaCtx *)calloc(1, sizeof *cx);
     if (!cx) return err_set(err, "CUDA backend: out of host memory");
@@ -346,11 +348,18 @@ static int is_cuda_context(const Ops *ops) { return ops && ops->backend == BACKE
 extern "C" int dfer_cuda_set_attention(Ops *ops, const char *path, size_t workspace_cap) {
     if (!is_cuda_context(ops)) return -1;
     int p = attn_path_parse(path ? path : "");
-    CHECK(p >= 0, "dfer_cuda_set_attention: path '%s' is neither gemm nor tiled", path ? path : "(null)");
+    CHECK(p >= 0, "dfer_cuda_set_attention: path '%s' is not gemm, tiled or flash", path ? path : "(null)");
     CudaCtx *cx = cuda_ctx(ops);
     cx->attn_path = p;
     cx->attn_ws_cap = workspace_cap ? workspace_cap : CUDA_ATTN_WORKSPACE_CAP;
     return 0;
+}
+
+extern "C" const char *dfer_cuda_attention_path(Ops *ops) {
+    if (!is_cuda_context(ops)) return NULL;
+    static const char *const names[] = {"gemm", "tiled", "flash"};
+    const int p = cuda_ctx(ops)->attn_path;
+    return p >= 0 && p < 3 ? names[p] : "?";
 }
 
 extern "C" int dfer_cuda_gemm_stats(Ops *ops, DferGemmStats *s) {

@@ -17,6 +17,8 @@
 //    host cannot touch outside launches and copies, and with every launch checked against
 //    the limits of the GPUs dfer builds for (emu_check_launch).
 #pragma once
+// Kernel sources test this where the emulator needs another route than nvcc's (inline PTX).
+#define DFER_CUDA_EMULATED 1
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cublasLt.h>
@@ -45,6 +47,7 @@
 // Per block: shared memory and the lanes' exchange slots for shuffles.
 struct EmuBlock {
     std::vector<uint64_t> slots;      // [warps][32]
+    std::vector<uint32_t> mma;        // [warps][32][6]: the lanes' operands of a warp-level mma
     std::vector<char> dyn, stat;      // dynamic and static shared memory
     std::vector<size_t> stat_offsets; // offset of the k-th static __shared__ array
 };
@@ -96,6 +99,39 @@ template <class V> V __shfl_xor_sync(unsigned mask, V v, int lane_mask) {
     memcpy(&r, &o, sizeof r);
     emu_warp_barrier(mask);
     return r;
+}
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (d += a b) for kernels that use the tensor
+// cores through inline PTX (attention_flash.cu), which the host compiler cannot take: every lane
+// posts its fragments (a: 4 registers of BF16 pairs, b0/b1), then computes its 4 elements of d
+// from the whole warp's, in the fragment layout of the PTX ISA (lane = 4 g + t: A rows g and
+// g+8, columns 2t.. and 2t+8..; B column g, rows 2t.. and 2t+8..; C rows g and g+8, columns
+// 2t and 2t+1; the lower index in the lower 16 bits). Products of BF16 values are exact in
+// fp32; the sum runs over k in order (the hardware's order is unspecified).
+inline float emu_bf16_half(uint32_t reg, int high) {
+    uint32_t bits = (high ? reg >> 16 : reg & 0xffffu) << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+inline void emu_mma_bf16_m16n8k16(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+    const int w = threadIdx.x / 32, l = threadIdx.x % 32;
+    uint32_t *st = emu_cur.blk->mma.data() + (size_t)w * 32 * 6;
+    for (int i = 0; i < 4; i++) st[l * 6 + i] = a[i];
+    st[l * 6 + 4] = b0;
+    st[l * 6 + 5] = b1;
+    emu_warp_barrier(0xffffffffu);
+    const int g = l >> 2, t = l & 3;
+    for (int i = 0; i < 4; i++) {
+        const int row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
+        float acc = d[i];
+        for (int k = 0; k < 16; k++) {
+            const float av = emu_bf16_half(st[((row % 8) * 4 + (k % 8) / 2) * 6 + (row >= 8) + 2 * (k >= 8)], k & 1);
+            const float bv = emu_bf16_half(st[(col * 4 + (k % 8) / 2) * 6 + 4 + (k >= 8)], k & 1);
+            acc += av * bv;
+        }
+        d[i] = acc;
+    }
+    emu_warp_barrier(0xffffffffu);
 }
 inline int __any_sync(unsigned mask, int p) {
     int w = threadIdx.x / 32, l = threadIdx.x % 32;

@@ -266,6 +266,7 @@ void emu_run_grid(const char *kernel, const void *, dim3 grid, dim3 block, size_
     bool forward = (s.launches++ & 1) == 0;
     EmuBlock blk;
     blk.slots.assign((size_t)((n + 31) / 32) * 32, 0);
+    blk.mma.assign((size_t)((n + 31) / 32) * 32 * 6, 0);
     emu_cur.bdim = block;
     emu_cur.gdim = grid;
     emu_cur.blk = &blk;

@@ -563,6 +563,8 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddStringToObject(res, "device", s->device_name);
     cJSON_AddStringToObject(res, "backend", ops_describe(mm->ops));
 #ifdef DFER_WITH_CUDA
+    const char *attention_path = dfer_cuda_attention_path(mm->ops);
+    if (attention_path) cJSON_AddStringToObject(res, "attention_path", attention_path); /* DFER_ATTENTION */
     DferGemmStats gs;
     if (dfer_cuda_gemm_stats(mm->ops, &gs) == 0) {
         /* the cuBLASLt plan cache after every timed phase: built > held or any recycled means it

@@ -246,16 +246,18 @@ void cuda_parity_cases_activation(void) {
 }
 
 /* Attention forward and backward (the backward needs the backend's own `saved`), each
- * direction by either CUDA path (kernels/attention.cu; DFER_ATTENTION picks one for a whole
- * run, dfer_cuda_set_attention per call here): gemm (cuBLASLt strided-batched GEMMs), tiled
- * (flash-style kernels), and the mixed pairs, where each path's backward consumes the other
- * path's saved lse. Labels say "path=gemm", "path=tiled", "path=gemm>tiled" (forward gemm,
- * backward tiled) or "path=tiled>gemm"; every one starts with "attention". Each case sets the
- * path of each call itself. iv[6]: forward path | backward path << 1; iv[7]: the gemm
- * path's workspace cap (0: the default; a small one forces several chunks). The CPU
- * side, and the "GPU" side of --self-test, have one implementation and ignore the paths. */
-enum { ATTN_GEMM, ATTN_TILED };
-static const char *const k_attn_path[2] = {"gemm", "tiled"};
+ * direction by any CUDA path (kernels/attention.cu, attention_flash.cu; DFER_ATTENTION picks one
+ * for a whole run, dfer_cuda_set_attention per call here): gemm (cuBLASLt strided-batched
+ * GEMMs), tiled (flash-style kernels on CUDA cores), flash (FlashAttention-2 on the tensor
+ * cores: BF16, Dh = 64; other calls go to the gemm path, so F32 cases and other head sizes
+ * check that hand-over), and mixed pairs, where one path's backward consumes another path's
+ * saved lse. Labels say "path=gemm", "path=tiled", "path=flash", or "path=F>B" (forward F,
+ * backward B); every one starts with "attention". Each case sets the path of each call
+ * itself. iv[6]: forward path | backward path << 2; iv[7]: the gemm path's workspace cap (0:
+ * the default; a small one forces several chunks). The CPU side, and the "GPU" side of
+ * --self-test, have one implementation and ignore the paths. */
+enum { ATTN_GEMM, ATTN_TILED, ATTN_FLASH };
+static const char *const k_attn_path[3] = {"gemm", "tiled", "flash"};
 static size_t attn_saved(Case *c, Ops *o) { return op_attention_saved_bytes(o, c->iv[0], c->iv[1], (int)c->iv[2]); }
 static void attn_select(Ops *o, int s, int path, int64_t cap) {
 #ifdef DFER_WITH_CUDA
@@ -266,14 +268,14 @@ static void attn_select(Ops *o, int s, int path, int64_t cap) {
 }
 static void fn_attention(Case *c, Ops *o, int s) {
     int heads = (int)c->iv[2], causal = (int)c->iv[4];
-    attn_select(o, s, (int)c->iv[6] & 1, c->iv[7]);
+    attn_select(o, s, (int)c->iv[6] & 3, c->iv[7]);
     op_attention(o, A(0), A(1), A(2), heads, causal);
     if (c->iv[5]) {
-        attn_select(o, s, ((int)c->iv[6] >> 1) & 1, c->iv[7]);
+        attn_select(o, s, ((int)c->iv[6] >> 2) & 3, c->iv[7]);
         op_attention_backward(o, A(4), A(3), A(2), A(1), heads, causal);
     }
 }
-/* fwd, bwd: ATTN_GEMM or ATTN_TILED; cap: the gemm path's workspace cap in bytes (0: default). */
+/* fwd, bwd: ATTN_GEMM, ATTN_TILED or ATTN_FLASH; cap: the gemm path's workspace cap in bytes (0: default). */
 static void attention_case(int64_t batch, int64_t seq, int64_t heads, int64_t hd, int causal, DType t, int backward,
                            int fwd, int bwd, int64_t cap) {
     int64_t w = heads * hd;
@@ -286,8 +288,9 @@ static void attention_case(int64_t batch, int64_t seq, int64_t heads, int64_t hd
                        dn(t), dn(t));
     case_sizes(c, "B=%lld S=%lld H=%lld Dh=%lld%s", (long long)batch, (long long)seq, (long long)heads, (long long)hd,
                cap ? " small workspace cap" : "");
-    /* A path's tolerance: the forward's for out, the backward's for dqkv (gemm paths: see TOL_ATTN_GEMM). */
-    if (fwd == ATTN_GEMM)
+    /* A path's tolerance: the forward's for out, the backward's for dqkv (gemm and flash paths, which
+     * round P and dS to BF16 for their products: see TOL_ATTN_GEMM). */
+    if (fwd != ATTN_TILED)
         arg_out(c, "out", t, TOLK(TOL_ATTN_GEMM, t), DET_REQUIRED, SHAPE(batch, seq, w));
     else
         arg_out(c, "out", t, TOLK(TOL_ATTN, t), DET_REQUIRED, SHAPE(batch, seq, w));
@@ -296,21 +299,23 @@ static void attention_case(int64_t batch, int64_t seq, int64_t heads, int64_t hd
     arg_in(c, "qkv", t, 1.5, SHAPE(batch, seq, 3 * w));
     if (backward) {
         arg_in(c, "dout", t, 1.0, SHAPE(batch, seq, w));
-        if (bwd == ATTN_GEMM)
+        if (bwd != ATTN_TILED)
             arg_out(c, "dqkv", t, TOLK(TOL_ATTN_GEMM_BWD, t), DET_REPORT, SHAPE(batch, seq, 3 * w));
         else
             arg_out(c, "dqkv", t, TOLK(TOL_ATTN_BWD, t), DET_REPORT, SHAPE(batch, seq, 3 * w));
     }
     c->iv[0] = batch, c->iv[1] = seq, c->iv[2] = heads, c->iv[3] = hd, c->iv[4] = causal, c->iv[5] = backward;
-    c->iv[6] = fwd | bwd << 1, c->iv[7] = cap;
+    c->iv[6] = fwd | bwd << 2, c->iv[7] = cap;
     c->fn = fn_attention;
     case_run(c);
 }
-/* A training case by both paths and by the two mixed pairs; an inference case by both paths. */
+/* A training case by each path and by the mixed pairs gemm<->tiled and gemm<->flash (the flash
+ * path's lse read by the gemm backward and the other way round); an inference case by each path. */
 static void attention_cases(int64_t batch, int64_t seq, int64_t heads, int64_t hd, int causal, DType t, int backward) {
-    for (int fwd = 0; fwd < 2; fwd++)
-        for (int bwd = 0; bwd < 2; bwd++)
-            if (backward || fwd == bwd) attention_case(batch, seq, heads, hd, causal, t, backward, fwd, bwd, 0);
+    for (int fwd = 0; fwd < 3; fwd++)
+        for (int bwd = 0; bwd < 3; bwd++)
+            if (fwd == bwd || (backward && (fwd == ATTN_GEMM || bwd == ATTN_GEMM)))
+                attention_case(batch, seq, heads, hd, causal, t, backward, fwd, bwd, 0);
 }
 void cuda_parity_cases_attention(void) {
     const DType dts[] = {F, B};
@@ -325,6 +330,11 @@ void cuda_parity_cases_attention(void) {
             /* Several chunks of B=5 (S=64, H=4, Dh=64) under a 1 MiB workspace cap: BF16 2 items per
              * chunk backward, 3 forward; F32 1 and 3. */
             attention_case(5, 64, 4, 64, causal, t, 1, ATTN_GEMM, ATTN_GEMM, (int64_t)1 << 20);
+            /* the flash path across its tile edges: a full key tile of 64, 65 (a second with one key),
+             * and three tiles with a short last one */
+            attention_case(2, 64, 2, 64, causal, t, 1, ATTN_FLASH, ATTN_FLASH, 0);
+            attention_case(3, 65, 2, 64, causal, t, 1, ATTN_FLASH, ATTN_FLASH, 0);
+            attention_case(1, 150, 2, 64, causal, t, 1, ATTN_FLASH, ATTN_FLASH, 0);
             if (!cuda_parity.quick) {
                 attention_cases(2, 197, 4, 64, causal, t, 1); /* ViT-B/16-like sequence */
                 attention_cases(1, 197, 2, 64, causal, t, 1);
