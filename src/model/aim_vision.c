@@ -21,7 +21,9 @@ static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c,
     attn_acts_alloc(a, &b->attn_s, BT, S, W, c->vision_heads, 0);
     b->as_out = arena_tensor(a, "aim.spatial_attn_out", 3, BT, S, W, 0);
     b->x_b = arena_tensor(a, "aim.after_spatial", 3, BT, S, W, 0);
-    mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W, 0, 1); /* ln_out: the MLP adapter's input */
+    /* ln_out (the MLP adapter's input too) is not kept: the backward recomputes it from x_b and the
+     * layer norm's weights, one elementwise pass, bitwise the forward's */
+    mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W, 0, 0);
     if (bottleneck > 0) {
         adapter_acts_alloc(a, &b->ad_t, batch * S * frames, bottleneck);
         adapter_acts_alloc(a, &b->ad_s, BT * S, bottleneck);
@@ -38,13 +40,15 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
     acts->batch = batch;
     acts->frames = frames;
     if (input) acts->input = *input;
-    if (acts->input.uint8) acts->images_u8 = arena_tensor_typed(a, "aim.images_u8", DT_U8, 4, BT, 3, R, R);
-    acts->images = arena_tensor(a, "aim.images", 4, BT, 3, R, R);
-    acts->patches = arena_tensor(a, "aim.patches", 2, BT * g * g, 3 * P * P, 0, 0);
-    acts->emb = arena_tensor(a, "aim.patch_embeddings", 3, BT, g * g, W, 0);
-    acts->x_tok = arena_tensor(a, "aim.tokens", 3, BT, S, W, 0);
-    acts->x_perm = arena_tensor(a, "aim.tokens_temporal_layout", 4, batch, S, frames, W);
-    acts->x_pre = arena_tensor(a, "aim.ln_pre_in", 3, BT, S, W, 0);
+    /* The stem up to ln_pre's input: frozen (patch embedding, class token, positions) or copies, so nothing
+     * of it is needed after the forward; it lives in scratch while the forward builds x_pre (shape only here). */
+    if (acts->input.uint8) acts->images_u8 = arena_shape_only("aim.images_u8", DT_U8, 4, BT, 3, R, R);
+    acts->images = arena_shape_only("aim.images", a->dtype, 4, BT, 3, R, R);
+    acts->patches = arena_shape_only("aim.patches", a->dtype, 2, BT * g * g, 3 * P * P, 0, 0);
+    acts->emb = arena_shape_only("aim.patch_embeddings", a->dtype, 3, BT, g * g, W, 0);
+    acts->x_tok = arena_shape_only("aim.tokens", a->dtype, 3, BT, S, W, 0);
+    acts->x_perm = arena_shape_only("aim.tokens_temporal_layout", a->dtype, 4, batch, S, frames, W);
+    acts->x_pre = arena_tensor(a, "aim.ln_pre_in", 3, BT, S, W, 0); /* kept: ln_pre's backward (to temb) */
     acts->pre_mean = arena_stats(a, "aim.ln_pre_mean", BT * S);
     acts->pre_rstd = arena_stats(a, "aim.ln_pre_rstd", BT * S);
     acts->x = arena_tensor(a, "aim.x", 3, BT, S, W, 0);
@@ -95,7 +99,7 @@ static void block_forward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *
     attn_forward(ops, L, &b->attn_t, b->xt, b->at_out, c->vision_heads, 0, scratch);
     if (p) {
         Tensor ta = tensor_reshape(t2, 3, B * S, T, W, 0); /* the T adapter's output, [B*S,T,W]: t2 is free here */
-        adapter_forward(ops, &p->temporal, &b->ad_t, b->at_out, ta, 0, 1.0f);
+        adapter_forward(ops, &p->temporal, &b->ad_t, b->at_out, ta, 0, 1.0f, scratch);
         op_permute_0213(ops, as4(t1, B, T, S, W), as4(ta, B, S, T, W));
         op_add(ops, b->x_a, x_in, t1);
     } else {
@@ -103,14 +107,19 @@ static void block_forward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *
     }
     /* spatial */
     attn_forward(ops, L, &b->attn_s, b->x_a, b->as_out, c->vision_heads, 0, scratch);
-    if (p) adapter_forward(ops, &p->spatial, &b->ad_s, b->as_out, t1, 1, 1.0f);
+    if (p) adapter_forward(ops, &p->spatial, &b->ad_s, b->as_out, t1, 1, 1.0f, scratch);
     else ops_copy(ops, t1, b->as_out);
     op_add(ops, b->x_b, b->x_a, t1);
-    /* MLP with the parallel adapter */
-    mlp_forward(ops, L, &b->mlp, b->x_b, t1, act, scratch);
+    /* MLP with the parallel adapter, which reads the MLP's layer-norm output: that goes into the block's
+     * scratch (a view of the sublayer's activations whose ln_out is ln2), alive until the adapter has run */
+    Tensor ln2 = arena_tensor(scratch, "aim.mlp_ln_out", 3, B * T, S, W, 0);
+    MlpActs mlp_view = b->mlp;
+    mlp_view.ln_out = ln2;
+    mlp_view.transient_ln_out = 0;
+    mlp_forward(ops, L, &mlp_view, b->x_b, t1, act, scratch);
     op_add(ops, x, b->x_b, t1);
     if (p) {
-        adapter_forward(ops, &p->mlp, &b->ad_m, b->mlp.ln_out, t2, 0, mlp_scale);
+        adapter_forward(ops, &p->mlp, &b->ad_m, ln2, t2, 0, mlp_scale, scratch);
         op_add(ops, x, x, t2);
     }
     scratch->used = mark;
@@ -130,7 +139,14 @@ static void block_backward_aim(Ops *ops, const ClipModel *clip, const ClipLayer 
     Tensor t3 = arena_tensor(scratch, "aim.bwd_tmp3", 3, B * T, S, W, 0);
     /* out = x_b + mlp(x_b) + s * M(ln_2(x_b)) */
     ops_copy(ops, t1, dx); /* t1 = d x_b */
-    if (p) adapter_backward(ops, &p->mlp, &g->mlp, &b->ad_m, b->mlp.ln_out, dx, t2, 0, 0, mlp_scale, scratch);
+    if (p) {
+        /* the MLP adapter's input, ln_2(x_b), again (statistics not rewritten), for as long as its backward */
+        size_t ln2_mark = scratch->used;
+        Tensor ln2 = arena_tensor(scratch, "aim.mlp_ln_out", 3, B * T, S, W, 0);
+        op_layernorm(ops, ln2, none, none, b->x_b, L->ln2_g, L->ln2_b, 1e-5f);
+        adapter_backward(ops, &p->mlp, &g->mlp, &b->ad_m, ln2, dx, t2, 0, 0, mlp_scale, scratch);
+        scratch->used = ln2_mark;
+    }
     mlp_backward(ops, L, &frozen, &b->mlp, b->x_b, dx, t1, 1, act, p ? t2 : none, scratch);
     /* x_b = x_a + (as_out [+ S(as_out)]) */
     Tensor d_as = t1;
@@ -160,15 +176,24 @@ void aim_forward(Ops *ops, const ClipModel *clip, Tensor temb, const AimBlockPar
                  AimActs *acts, const void *images_host, Arena *scratch) {
     const ClipConfig *c = &clip->cfg;
     int64_t B = acts->batch, T = acts->frames, BT = B * T, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
-    images_upload(ops, &acts->input, acts->images_u8, acts->images, images_host);
-    op_im2col_patches(ops, acts->patches, acts->images, c->patch_size);
-    op_linear(ops, tensor_reshape(acts->emb, 2, BT * g * g, W, 0, 0), acts->patches, clip->patch_w, NULL);
-    op_prepend_token(ops, acts->x_tok, acts->emb, clip->class_emb);
-    op_add_broadcast(ops, acts->x_tok, clip->vis_pos);
+    size_t mark = scratch->used;
+    Tensor images_u8 = acts->input.uint8 ? arena_tensor_like(scratch, acts->images_u8.name, acts->images_u8)
+                                         : tensor_none();
+    Tensor images = arena_tensor_like(scratch, acts->images.name, acts->images);
+    Tensor patches = arena_tensor_like(scratch, acts->patches.name, acts->patches);
+    Tensor emb = arena_tensor_like(scratch, acts->emb.name, acts->emb);
+    Tensor x_tok = arena_tensor_like(scratch, acts->x_tok.name, acts->x_tok);
+    Tensor x_perm = arena_tensor_like(scratch, acts->x_perm.name, acts->x_perm);
+    images_upload(ops, &acts->input, images_u8, images, images_host);
+    op_im2col_patches(ops, patches, images, c->patch_size);
+    op_linear(ops, tensor_reshape(emb, 2, BT * g * g, W, 0, 0), patches, clip->patch_w, NULL);
+    op_prepend_token(ops, x_tok, emb, clip->class_emb);
+    op_add_broadcast(ops, x_tok, clip->vis_pos);
     /* temporal embedding: temb[t] on every token of frame t, added in the [B,S,T,W] layout */
-    op_permute_0213(ops, acts->x_perm, as4(acts->x_tok, B, T, S, W));
-    op_add_broadcast(ops, acts->x_perm, temb);
-    op_permute_0213(ops, as4(acts->x_pre, B, T, S, W), acts->x_perm);
+    op_permute_0213(ops, x_perm, as4(x_tok, B, T, S, W));
+    op_add_broadcast(ops, x_perm, temb);
+    op_permute_0213(ops, as4(acts->x_pre, B, T, S, W), x_perm);
+    scratch->used = mark;
     op_layernorm(ops, acts->x, acts->pre_mean, acts->pre_rstd, acts->x_pre, clip->ln_pre_g, clip->ln_pre_b, 1e-5f);
     for (int l = 0; l < c->vision_layers; l++)
         block_forward_aim(ops, clip, &clip->vis_layers[l], blocks ? &blocks[l] : NULL, mlp_scale, &acts->blocks[l],

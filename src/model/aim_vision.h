@@ -38,7 +38,8 @@ typedef struct AimBlockActs {
 typedef struct AimActs {
     int64_t batch, frames;
     ImageInput input;       /* how the host images arrive (aim_acts_alloc's `input`) */
-    Tensor images_u8;       /* U8 [B*T,3,R,R] staging of raw pixels (input.uint8; else no data) */
+    /* the stem, shape only (data NULL): in scratch during aim_forward */
+    Tensor images_u8;       /* U8 [B*T,3,R,R] staging of raw pixels (input.uint8) */
     Tensor images;          /* [B*T,3,R,R] */
     Tensor patches;         /* [B*T*g*g, 3*P*P] */
     Tensor emb;             /* [B*T, g*g, W] */

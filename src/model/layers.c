@@ -45,14 +45,9 @@ Tensor tensor_reshape(Tensor t, int ndim, int64_t d0, int64_t d1, int64_t d2, in
     return t;
 }
 
-/* Scratch allocation with stack discipline: callers restore `used`. */
 /* A bias that may be absent (data NULL). */
 static const Tensor *bias(const Tensor *b) { return b->data ? b : NULL; }
 
-static Tensor scratch_like(Arena *s, const char *name, Tensor like) {
-    return arena_tensor_typed(s, name, like.dtype, like.ndim, like.shape[0], like.shape[1], like.shape[2],
-                              like.shape[3]);
-}
 
 /* ---- host images -------------------------------------------------------------- */
 
@@ -73,14 +68,12 @@ void images_upload(Ops *ops, const ImageInput *in, Tensor staging, Tensor images
 /* A tensor of the arena's dtype with its shape and no data: a transient activation's
  * description (its data is taken from scratch while the forward needs it). */
 static Tensor shape_only(const Arena *a, const char *name, int64_t d0, int64_t d1, int64_t d2) {
-    Tensor t = tensor_make(NULL, a->dtype, 3, d0, d1, d2);
-    t.name = name;
-    return t;
+    return arena_shape_only(name, a->dtype, 3, d0, d1, d2, 0);
 }
 
 /* An activation the forward writes: kept (the arena's), or transient (scratch, until mark). */
 static Tensor forward_buffer(Tensor kept, int transient, Arena *scratch) {
-    return transient ? scratch_like(scratch, kept.name, kept) : kept;
+    return transient ? arena_tensor_like(scratch, kept.name, kept) : kept;
 }
 
 void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads,
@@ -115,9 +108,9 @@ void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnA
           "attention backward: weight gradients asked of a sublayer that did not keep their inputs (%s)",
           acts->att.name);
     size_t mark = scratch->used;
-    Tensor datt = scratch_like(scratch, "attn.d_heads_out", acts->att);
-    Tensor dqkv = scratch_like(scratch, "attn.d_qkv", acts->qkv);
-    Tensor dln = scratch_like(scratch, "attn.d_ln_out", acts->ln_out);
+    Tensor datt = arena_tensor_like(scratch, "attn.d_heads_out", acts->att);
+    Tensor dqkv = arena_tensor_like(scratch, "attn.d_qkv", acts->qkv);
+    Tensor dln = arena_tensor_like(scratch, "attn.d_ln_out", acts->ln_out);
     op_linear_backward(ops, datt, g->out_w, g->out_b, dy, acts->att, p->out_w, 0);
     op_attention_backward(ops, dqkv, datt, acts->qkv, acts->probs, heads, causal);
     op_linear_backward(ops, dln, g->qkv_w, g->qkv_b, dqkv, acts->ln_out, p->qkv_w, 0);
@@ -156,8 +149,8 @@ void mlp_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const MlpAct
     CHECK((!acts->transient_act || !g->fc2_w.data) && (!acts->transient_ln_out || !g->fc1_w.data),
           "MLP backward: weight gradients asked of a sublayer that did not keep their inputs (%s)", acts->act.name);
     size_t mark = scratch->used;
-    Tensor dh = scratch_like(scratch, "mlp.d_hidden", acts->act);
-    Tensor dln = scratch_like(scratch, "mlp.d_ln_out", acts->ln_out);
+    Tensor dh = arena_tensor_like(scratch, "mlp.d_hidden", acts->act);
+    Tensor dln = arena_tensor_like(scratch, "mlp.d_ln_out", acts->ln_out);
     op_linear_backward(ops, dh, g->fc2_w, g->fc2_b, dy, acts->act, p->fc2_w, 0);
     op_activation_backward(ops, act, dh, dh, acts->pre);
     op_linear_backward(ops, dln, g->fc1_w, g->fc1_b, dh, acts->ln_out, p->fc1_w, 0);
@@ -169,37 +162,54 @@ void mlp_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const MlpAct
 /* ---- adapter ---------------------------------------------------------------------- */
 
 void adapter_acts_alloc(Arena *a, AdapterActs *acts, int64_t rows, int64_t bottleneck) {
-    acts->pre = arena_tensor(a, "adapter.fc1_out", 2, rows, bottleneck, 0, 0);
-    acts->act = arena_tensor(a, "adapter.gelu_out", 2, rows, bottleneck, 0, 0);
+    /* shapes only: the adapter keeps nothing of its own (its input is kept by its caller); both live in scratch
+     * during the forward and are recomputed from the input in the backward */
+    acts->pre = arena_shape_only("adapter.fc1_out", a->dtype, 2, rows, bottleneck, 0, 0);
+    acts->act = arena_shape_only("adapter.gelu_out", a->dtype, 2, rows, bottleneck, 0, 0);
 }
 
-void adapter_forward(Ops *ops, const AdapterParams *p, AdapterActs *acts, Tensor x, Tensor y, int skip, float scale) {
+/* pre = fc1(x2), act = gelu(pre), both into scratch: the forward's, and the backward's again (the same ops on the
+ * same values). */
+static void adapter_hidden(Ops *ops, const AdapterParams *p, const AdapterActs *acts, Tensor x2, Arena *scratch,
+                           Tensor *pre, Tensor *act) {
+    *pre = arena_tensor_like(scratch, acts->pre.name, acts->pre);
+    *act = arena_tensor_like(scratch, acts->act.name, acts->act);
+    op_linear(ops, *pre, x2, p->fc1_w, &p->fc1_b);
+    op_activation(ops, ACT_GELU_ERF, *act, *pre);
+}
+
+void adapter_forward(Ops *ops, const AdapterParams *p, AdapterActs *acts, Tensor x, Tensor y, int skip, float scale,
+                     Arena *scratch) {
+    size_t mark = scratch->used;
     int64_t rows = tensor_numel(&x) / x.shape[x.ndim - 1];
     Tensor x2 = tensor_reshape(x, 2, rows, x.shape[x.ndim - 1], 0, 0);
     Tensor y2 = tensor_reshape(y, 2, rows, y.shape[y.ndim - 1], 0, 0);
-    op_linear(ops, acts->pre, x2, p->fc1_w, &p->fc1_b);
-    op_activation(ops, ACT_GELU_ERF, acts->act, acts->pre);
-    op_linear(ops, y2, acts->act, p->fc2_w, &p->fc2_b);
+    Tensor pre, act;
+    adapter_hidden(ops, p, acts, x2, scratch, &pre, &act);
+    op_linear(ops, y2, act, p->fc2_w, &p->fc2_b);
     if (scale != 1.0f) op_scale(ops, y2, scale);
     if (skip) op_add(ops, y2, y2, x2);
+    scratch->used = mark;
 }
 
 void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, const AdapterActs *acts, Tensor x,
                       Tensor dy, Tensor dx, int accumulate, int skip, float scale, Arena *scratch) {
     size_t mark = scratch->used;
     int64_t rows = tensor_numel(&x) / x.shape[x.ndim - 1], width = x.shape[x.ndim - 1];
+    Tensor x2 = tensor_reshape(x, 2, rows, width, 0, 0);
     Tensor dy2 = tensor_reshape(dy, 2, rows, width, 0, 0);
     Tensor dx2 = dx.data ? tensor_reshape(dx, 2, rows, width, 0, 0) : tensor_none(); /* none: weight gradients only */
     Tensor dys = dy2;
     if (scale != 1.0f) { /* d(fc2 output) = scale * dy */
-        dys = scratch_like(scratch, "adapter.d_scaled", dy2);
+        dys = arena_tensor_like(scratch, "adapter.d_scaled", dy2);
         ops_copy(ops, dys, dy2);
         op_scale(ops, dys, scale);
     }
-    Tensor dh = scratch_like(scratch, "adapter.d_hidden", acts->act);
-    op_linear_backward(ops, dh, g->fc2_w, g->fc2_b, dys, acts->act, p->fc2_w, 0);
-    op_activation_backward(ops, ACT_GELU_ERF, dh, dh, acts->pre);
-    Tensor x2 = tensor_reshape(x, 2, rows, width, 0, 0);
+    Tensor pre, act;
+    adapter_hidden(ops, p, acts, x2, scratch, &pre, &act); /* a quarter-width GEMM and a pass: not kept */
+    Tensor dh = arena_tensor_like(scratch, "adapter.d_hidden", acts->act);
+    op_linear_backward(ops, dh, g->fc2_w, g->fc2_b, dys, act, p->fc2_w, 0);
+    op_activation_backward(ops, ACT_GELU_ERF, dh, dh, pre);
     /* dx (=|+=) fc1 path; the skip connection adds dy itself. */
     op_linear_backward(ops, dx2, g->fc1_w, g->fc1_b, dh, x2, p->fc1_w, accumulate);
     if (skip && dx2.data) op_axpy(ops, dx2, 1.0f, dy2);
@@ -219,7 +229,7 @@ void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int
 void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int heads, int causal, Activation act,
                    Arena *scratch) {
     size_t mark = scratch->used;
-    Tensor y = scratch_like(scratch, "block.sublayer_out", x);
+    Tensor y = arena_tensor_like(scratch, "block.sublayer_out", x);
     ops_copy(ops, acts->x_in, x);
     attn_forward(ops, p, &acts->attn, acts->x_in, y, heads, causal, scratch);
     op_add(ops, acts->x_mid, acts->x_in, y);
@@ -232,7 +242,7 @@ void block_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const Bloc
                     int causal, Activation act, Arena *scratch) {
     /* out = x_mid + mlp(x_mid): d x_mid = dout + mlp'(dout); x_mid = x + attn(x): dx = dmid + attn'(dmid). */
     size_t mark = scratch->used;
-    Tensor dmid = scratch_like(scratch, "block.d_mid", dx);
+    Tensor dmid = arena_tensor_like(scratch, "block.d_mid", dx);
     ops_copy(ops, dmid, dx);
     mlp_backward(ops, p, g, &acts->mlp, acts->x_mid, dx, dmid, 1, act, tensor_none(), scratch);
     ops_copy(ops, dx, dmid);

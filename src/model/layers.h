@@ -79,13 +79,18 @@ typedef struct AdapterParams {
     Tensor fc1_w, fc1_b; /* [R, X], [R]  (R = bottleneck, 0.25 X) */
     Tensor fc2_w, fc2_b; /* [X, R], [X]  (zero-initialised: the adapter starts as identity or zero) */
 } AdapterParams;
+/* Shapes only (data NULL): fc1's output and the GELU's live in scratch during the forward, and the backward
+ * computes them again from the input (which the caller keeps): a quarter-width GEMM and an elementwise pass,
+ * for three [N, R] tensors per AIM block that are not kept. */
 typedef struct AdapterActs {
-    Tensor pre, act; /* [N, R] */
+    Tensor pre; /* [N, R] fc1's output */
+    Tensor act; /* [N, R] the GELU's output */
 } AdapterActs;
 
 void adapter_acts_alloc(Arena *a, AdapterActs *acts, int64_t rows, int64_t bottleneck);
-/* y overwritten; skip = 1 adds x (y may not alias x). */
-void adapter_forward(Ops *ops, const AdapterParams *p, AdapterActs *acts, Tensor x, Tensor y, int skip, float scale);
+/* y overwritten; skip = 1 adds x (y may not alias x). The activation lives in scratch (restored on return). */
+void adapter_forward(Ops *ops, const AdapterParams *p, AdapterActs *acts, Tensor x, Tensor y, int skip, float scale,
+                     Arena *scratch);
 /* Adds the adapter's weight gradients to g; dx (=|+= by accumulate) the input's gradient, or none (data NULL):
  * weight gradients only. */
 void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, const AdapterActs *acts, Tensor x,

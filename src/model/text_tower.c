@@ -76,7 +76,7 @@ void text_tower_forward(Ops *ops, const ClipModel *clip, const AdapterParams *ad
         block_forward(ops, &clip->txt_layers[l], &acts->blocks[l], acts->x, c->text_heads, 1, act, scratch);
         if (adapters) {
             ops_copy(ops, acts->block_out[l], acts->x);
-            adapter_forward(ops, &adapters[l], &acts->adapters[l], acts->block_out[l], acts->x, 1, 1.0f);
+            adapter_forward(ops, &adapters[l], &acts->adapters[l], acts->block_out[l], acts->x, 1, 1.0f, scratch);
         }
     }
     op_gather_rows(ops, acts->pooled, acts->x, acts->eot_rows);

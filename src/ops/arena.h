@@ -27,6 +27,11 @@ size_t arena_available(const Arena *a);
 Tensor arena_tensor(Arena *a, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
 Tensor arena_tensor_typed(Arena *a, const char *name, DType dtype, int ndim, int64_t d0, int64_t d1, int64_t d2,
                           int64_t d3);
+/* A tensor shaped and typed like `like`, named `name`, from the arena. */
+Tensor arena_tensor_like(Arena *a, const char *name, Tensor like);
+/* The description of a tensor without memory (name, dtype, shape; data NULL): an activation that lives in
+ * another arena (scratch) only while it is needed, allocated there with arena_tensor_like. */
+Tensor arena_shape_only(const char *name, DType dtype, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
 /* The dtype of statistics, losses and a model's small head tensors: F32 beside a
  * BF16 arena (the mixed-precision contract of ops.h), otherwise the arena's own. */
 DType arena_wide_dtype(const Arena *a);

@@ -646,6 +646,8 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddNumberToObject(fj, "forward", fl.forward);
     cJSON_AddNumberToObject(fj, "backward_input", fl.backward_input);
     cJSON_AddNumberToObject(fj, "backward_weight", fl.backward_weight);
+    /* run but not counted: the adapters' fc1 again in the backward (the profile's FLOPs are these plus the model's) */
+    cJSON_AddNumberToObject(fj, "recompute", fl.recompute);
     cJSON_AddNumberToObject(fj, "eval_forward", fl_eval.forward);
     cJSON_AddStringToObject(fj, "counted",
                             "matrix products only, 2 per multiply-add: forward of every tower run in the step (class "

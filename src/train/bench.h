@@ -71,6 +71,10 @@ typedef struct BenchShape {
 
 typedef struct BenchFlops {
     double forward, backward_input, backward_weight;
+    /* products the step runs again that the model does not count (MFU leaves them out): each trainable
+     * adapter's fc1 in the backward (layers.h: adapters keep nothing; train.recompute=blocks' extra forward
+     * is not counted here) */
+    double recompute;
 } BenchFlops;
 
 /* FLOPs of one training step of `batch` clips (forward = the evaluation forward). */

@@ -24,10 +24,12 @@ static void attention(BenchFlops *f, double seqs, double len, double width, int 
     if (need_grad) f->backward_input += 4 * p;
 }
 
-/* An adapter x -> fc2(gelu(fc1 x)), both trainable; fc1's input gradient only when the gradient goes on below. */
+/* An adapter x -> fc2(gelu(fc1 x)), both trainable; fc1's input gradient only when the gradient goes on below.
+ * Its backward computes fc1 x again (recompute). */
 static void adapter(BenchFlops *f, double n, double width, double hidden, int input_grad) {
     linear(f, n, width, hidden, input_grad, 1);
     linear(f, n, hidden, width, 1, 1);
+    f->recompute += 2.0 * n * width * hidden;
 }
 
 /* A pre-LN transformer block's products on seqs x len tokens of width X with MLP width mlp. */
@@ -127,5 +129,6 @@ void bench_flops_passes(const BenchShape *s, int batch, int micro_batch, BenchFl
         BenchFlops one;
         bench_flops(&p, &one);
         f->forward += one.forward, f->backward_input += one.backward_input, f->backward_weight += one.backward_weight;
+        f->recompute += one.recompute;
     }
 }

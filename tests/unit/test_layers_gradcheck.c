@@ -117,12 +117,13 @@ typedef struct {
     Tensor x, y, r;
     int skip;
     float scale;
-    Arena acts;
+    Arena acts, scratch;
 } AdCtx;
 
 static double adapter_loss(void *vp) {
     AdCtx *c = vp;
-    adapter_forward(g_ops, &c->p, &c->acts_t, c->x, c->y, c->skip, c->scale);
+    adapter_forward(g_ops, &c->p, &c->acts_t, c->x, c->y, c->skip, c->scale, &c->scratch);
+    EXPECT(c->scratch.used == 0, "scratch arena restored after the adapter's forward");
     return dot(c->y, c->r);
 }
 
@@ -134,26 +135,29 @@ static void test_adapter(void) {
         c.p.fc2_w = rnd_tensor(2, w, rdim, 0, 0.5), c.p.fc2_b = rnd_tensor(1, w, 0, 0, 0.5);
         c.x = rnd_tensor(3, 1, n, w, 1.0), c.y = zeros_like(c.x), c.r = rnd_tensor(3, 1, n, w, 1.0);
         arena_init(&c.acts, g_ops, 1 << 16, DT_F64);
+        arena_init(&c.scratch, g_ops, 1 << 16, DT_F64);
         adapter_acts_alloc(&c.acts, &c.acts_t, n, rdim);
         adapter_loss(&c);
         AdapterParams g = {zeros_like(c.p.fc1_w), zeros_like(c.p.fc1_b), zeros_like(c.p.fc2_w), zeros_like(c.p.fc2_b)};
         Tensor dx = zeros_like(c.x);
-        Arena scratch;
-        arena_init(&scratch, g_ops, 1 << 16, DT_F64);
-        adapter_backward(g_ops, &c.p, &g, &c.acts_t, c.x, c.r, dx, 0, c.skip, c.scale, &scratch);
+        /* the backward recomputes the GELU output (fc2's input, for fc2_w's gradient) from fc1's */
+        adapter_backward(g_ops, &c.p, &g, &c.acts_t, c.x, c.r, dx, 0, c.skip, c.scale, &c.scratch);
+        EXPECT(c.scratch.used == 0, "scratch arena restored after the adapter's backward");
         const char *v = variant == 0 ? "adapter" : variant == 1 ? "adapter+skip" : "adapter*0.5";
         char name[64];
         snprintf(name, sizeof name, "%s dx", v);
         check(name, c.x, dx, adapter_loss, &c);
         snprintf(name, sizeof name, "%s fc1_w", v);
         check(name, c.p.fc1_w, g.fc1_w, adapter_loss, &c);
+        snprintf(name, sizeof name, "%s fc2_w", v);
+        check(name, c.p.fc2_w, g.fc2_w, adapter_loss, &c);
         snprintf(name, sizeof name, "%s fc2_b", v);
         check(name, c.p.fc2_b, g.fc2_b, adapter_loss, &c);
         free(c.p.fc1_w.data), free(c.p.fc1_b.data), free(c.p.fc2_w.data), free(c.p.fc2_b.data);
         free(g.fc1_w.data), free(g.fc1_b.data), free(g.fc2_w.data), free(g.fc2_b.data);
         free(c.x.data), free(c.y.data), free(c.r.data), free(dx.data);
         arena_free(&c.acts);
-        arena_free(&scratch);
+        arena_free(&c.scratch);
     }
 }
 
