@@ -93,10 +93,12 @@ __device__ __forceinline__ void load_a_rows(uint32_t f[4][4], const bf16 *base, 
 // `rows` as zeros. 16-byte global loads (rs and col0 multiples of 8 elements).
 __device__ void stage_tile(bf16 *as_is, bf16 *transposed, const bf16 *base, int64_t rs, int64_t col0, int r0,
                            int rows) {
-    // e = chunk * 64 + row: consecutive threads take consecutive rows, so the transposed
-    // stores of a warp (16-bit, rows of FLD) fall into consecutive words
+    // As is only: eight consecutive threads read one row's 128 bytes (coalesced). With a transposed
+    // copy: consecutive threads take consecutive rows (e = chunk * 64 + row), so a warp's 16-bit
+    // transposed stores fall into consecutive words of one shared row, free of bank conflicts.
+    const bool by_rows = transposed == NULL;
     for (int e = threadIdx.x; e < FT * (FD / 8); e += blockDim.x) {
-        const int r = e % FT, ch = e / FT, i = r0 + r;
+        const int r = by_rows ? e / (FD / 8) : e % FT, ch = by_rows ? e % (FD / 8) : e / FT, i = r0 + r;
         uint4 v = make_uint4(0u, 0u, 0u, 0u);
         if (i < rows) v = *reinterpret_cast<const uint4 *>(base + i * rs + col0 + ch * 8);
         if (as_is) *reinterpret_cast<uint4 *>(as_is + r * FLD + ch * 8) = v;
