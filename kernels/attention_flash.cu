@@ -295,51 +295,47 @@ flash_bwd_dq_kernel(void *dqkv, int dqkv_bf16, float *delta, const float *lse, c
     const float lse_a = ra < S ? lse_row[ra] : 0.0f, lse_b = rb < S ? lse_row[rb] : 0.0f;
     const int key_end = a.causal ? min(S, block_r0 + 16 * nw) : S;
     const int warp_live = r0 < S;
-    float s[8][4], dp[8][4];
-    // sweep 1: Delta_i = sum_j p_ij dP_ij
-    float d_a = 0.0f, d_b = 0.0f;
-    for (int k0 = 0; k0 < key_end; k0 += FT) {
-        __syncthreads();
-        stage_tile(Ks, NULL, base, rs, a.width + (int64_t)h * FD, k0, S);
-        stage_tile(Vs, NULL, base, rs, 2 * a.width + (int64_t)h * FD, k0, S);
-        __syncthreads();
-        if (!warp_live || (a.causal && k0 > r0 + 15)) continue;
-        tile_p_dp(s, dp, qf, dof, Ks, Vs, k0, ra, rb, lse_a, lse_b, a, g, t);
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            d_a += s[j][0] * dp[j][0] + s[j][1] * dp[j][1];
-            d_b += s[j][2] * dp[j][2] + s[j][3] * dp[j][3];
-        }
-    }
-    if (warp_live) {
-        d_a = quad_sum(d_a);
-        d_b = quad_sum(d_b);
-        if (t == 0) {
-            float *delta_row = delta + (item * a.heads + h) * S;
-            if (ra < S) delta_row[ra] = d_a;
-            if (rb < S) delta_row[rb] = d_b;
-        }
-    }
-    // sweep 2: dq_i = scale * sum_j p_ij (dP_ij - Delta_i) k_j
-    float dq[8][4];
+    float s[8][4], dp[8][4], dq[8][4];
     zero8x4(dq);
-    for (int k0 = 0; k0 < key_end; k0 += FT) {
-        __syncthreads();
-        stage_tile(Ks, Kt, base, rs, a.width + (int64_t)h * FD, k0, S);
-        stage_tile(Vs, NULL, base, rs, 2 * a.width + (int64_t)h * FD, k0, S);
-        __syncthreads();
-        if (!warp_live || (a.causal && k0 > r0 + 15)) continue;
-        tile_p_dp(s, dp, qf, dof, Ks, Vs, k0, ra, rb, lse_a, lse_b, a, g, t);
+    float d_a = 0.0f, d_b = 0.0f;
+    // sweep 0: Delta_i = sum_j p_ij dP_ij; sweep 1 (K staged transposed too): dq_i = scale * sum_j p_ij (dP_ij -
+    // Delta_i) k_j
+    for (int sweep = 0; sweep < 2; sweep++) {
+        for (int k0 = 0; k0 < key_end; k0 += FT) {
+            __syncthreads();
+            stage_tile(Ks, sweep ? Kt : NULL, base, rs, a.width + (int64_t)h * FD, k0, S);
+            stage_tile(Vs, NULL, base, rs, 2 * a.width + (int64_t)h * FD, k0, S);
+            __syncthreads();
+            if (!warp_live || (a.causal && k0 > r0 + 15)) continue;
+            tile_p_dp(s, dp, qf, dof, Ks, Vs, k0, ra, rb, lse_a, lse_b, a, g, t);
+            if (sweep == 0) {
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-            dp[j][0] = s[j][0] * (dp[j][0] - d_a);
-            dp[j][1] = s[j][1] * (dp[j][1] - d_a);
-            dp[j][2] = s[j][2] * (dp[j][2] - d_b);
-            dp[j][3] = s[j][3] * (dp[j][3] - d_b);
+                for (int j = 0; j < 8; j++) {
+                    d_a += s[j][0] * dp[j][0] + s[j][1] * dp[j][1];
+                    d_b += s[j][2] * dp[j][2] + s[j][3] * dp[j][3];
+                }
+                continue;
+            }
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                dp[j][0] = s[j][0] * (dp[j][0] - d_a);
+                dp[j][1] = s[j][1] * (dp[j][1] - d_a);
+                dp[j][2] = s[j][2] * (dp[j][2] - d_b);
+                dp[j][3] = s[j][3] * (dp[j][3] - d_b);
+            }
+            uint32_t dsf[4][4];
+            c_to_a(dsf, dp);
+            mma_row_tile(dq, dsf, Kt, g, t);
         }
-        uint32_t dsf[4][4];
-        c_to_a(dsf, dp);
-        mma_row_tile(dq, dsf, Kt, g, t);
+        if (sweep == 0 && warp_live) {
+            d_a = quad_sum(d_a);
+            d_b = quad_sum(d_b);
+            if (t == 0) {
+                float *delta_row = delta + (item * a.heads + h) * S;
+                if (ra < S) delta_row[ra] = d_a;
+                if (rb < S) delta_row[rb] = d_b;
+            }
+        }
     }
     if (warp_live) store_c_rows(dqkv, dqkv_bf16, item * S, rs, (int64_t)h * FD, r0, S, dq, a.scale, a.scale, g, t);
 }
