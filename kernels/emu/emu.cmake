@@ -43,4 +43,5 @@ target_include_directories(cuda_emulator_checks PRIVATE ${DFER_EMU_DIR} ${CMAKE_
                            ${DFER_CUDA_INCLUDE_DIR})
 target_compile_definitions(cuda_emulator_checks PRIVATE OMPI_SKIP_MPICXX=1)
 set_target_properties(cuda_emulator_checks PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+target_compile_options(cuda_emulator_checks PRIVATE -Wno-unknown-pragmas) # cuda_common.cuh's #pragma unroll
 target_link_libraries(cuda_emulator_checks PRIVATE dferlib_emu)
