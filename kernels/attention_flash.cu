@@ -174,6 +174,29 @@ __device__ __forceinline__ void store_c_rows(void *dst, int bf, int64_t row_base
     }
 }
 
+// Where a thread of a flash kernel stands: warps of the block (nw), its warp and its place in the fragments (g, t),
+// the first row of the block's tile and of the warp's 16 rows, the two rows its fragments hold (row0 + g and + 8),
+// the head (blockIdx.y), the batch item (blockIdx.z) and qkv's row stride (3 W). Rows are queries or keys.
+struct FlashLane {
+    int nw, warp, g, t, block0, row0, row_a, row_b, h;
+    int64_t item, rs;
+};
+__device__ __forceinline__ FlashLane flash_lane(const FlashShape &a) {
+    FlashLane p;
+    p.nw = blockDim.x / 32;
+    p.warp = threadIdx.x / 32;
+    p.g = (threadIdx.x % 32) >> 2;
+    p.t = threadIdx.x & 3;
+    p.block0 = blockIdx.x * 16 * p.nw;
+    p.row0 = p.block0 + 16 * p.warp;
+    p.row_a = p.row0 + p.g;
+    p.row_b = p.row_a + 8;
+    p.h = blockIdx.y;
+    p.item = blockIdx.z;
+    p.rs = 3 * a.width;
+    return p;
+}
+
 // ---- forward ------------------------------------------------------------------------------------
 
 __global__ void __launch_bounds__(MAX_WARPS * 32)
@@ -181,10 +204,10 @@ flash_fwd_kernel(void *out, int out_bf16, float *lse, const bf16 *qkv, FlashShap
     extern __shared__ float smem[];
     bf16 *Ks = reinterpret_cast<bf16 *>(smem); // [key][dim]
     bf16 *Vt = Ks + TILE;                      // [dim][key]
-    const int nw = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-    const int S = a.seq, h = blockIdx.y;
-    const int block_r0 = blockIdx.x * 16 * nw, r0 = block_r0 + 16 * warp, ra = r0 + g, rb = ra + 8;
-    const int64_t item = blockIdx.z, rs = 3 * a.width;
+    const FlashLane p = flash_lane(a);
+    const int nw = p.nw, g = p.g, t = p.t, S = a.seq, h = p.h;
+    const int block_r0 = p.block0, r0 = p.row0, ra = p.row_a, rb = p.row_b;
+    const int64_t item = p.item, rs = p.rs;
     const bf16 *base = qkv + item * S * rs;
     uint32_t qf[4][4];
     load_a_rows(qf, base, rs, (int64_t)h * FD, r0, S, g, t);
@@ -283,10 +306,10 @@ flash_bwd_dq_kernel(void *dqkv, int dqkv_bf16, float *delta, const float *lse, c
     bf16 *Ks = reinterpret_cast<bf16 *>(smem); // [key][dim]
     bf16 *Kt = Ks + TILE;                      // [dim][key]
     bf16 *Vs = Kt + TILE;                      // [key][dim]
-    const int nw = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-    const int S = a.seq, h = blockIdx.y;
-    const int block_r0 = blockIdx.x * 16 * nw, r0 = block_r0 + 16 * warp, ra = r0 + g, rb = ra + 8;
-    const int64_t item = blockIdx.z, rs = 3 * a.width;
+    const FlashLane p = flash_lane(a);
+    const int nw = p.nw, g = p.g, t = p.t, S = a.seq, h = p.h;
+    const int block_r0 = p.block0, r0 = p.row0, ra = p.row_a, rb = p.row_b;
+    const int64_t item = p.item, rs = p.rs;
     const bf16 *base = qkv + item * S * rs;
     uint32_t qf[4][4], dof[4][4];
     load_a_rows(qf, base, rs, (int64_t)h * FD, r0, S, g, t);
@@ -351,10 +374,9 @@ flash_bwd_dkdv_kernel(void *dqkv, int dqkv_bf16, const float *lse, const float *
     bf16 *Dt = Ds + TILE;                      // dout [dim][query]
     float *lse_s = reinterpret_cast<float *>(Dt + TILE); // [FT]
     float *delta_s = lse_s + FT;                         // [FT]
-    const int nw = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
-    const int S = a.seq, h = blockIdx.y;
-    const int block_c0 = blockIdx.x * 16 * nw, c0 = block_c0 + 16 * warp, ka = c0 + g, kb = ka + 8;
-    const int64_t item = blockIdx.z, rs = 3 * a.width;
+    const FlashLane p = flash_lane(a);
+    const int g = p.g, t = p.t, S = a.seq, h = p.h, block_c0 = p.block0, c0 = p.row0, ka = p.row_a, kb = p.row_b;
+    const int64_t item = p.item, rs = p.rs;
     const bf16 *base = qkv + item * S * rs, *dbase = dout + item * S * a.width;
     const float *lse_row = lse + (item * a.heads + h) * S, *delta_row = delta + (item * a.heads + h) * S;
     uint32_t kf[4][4], vf[4][4];
