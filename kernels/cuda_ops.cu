@@ -69,11 +69,14 @@ void *cuda_attn_workspace(CudaCtx *cx, size_t bytes) {
                               "attention workspace (DFER_ATTENTION=tiled needs none)");
 }
 
-// "gemm", "tiled" or "flash" (DFER_ATTENTION's values) as a CudaAttnPath; -1 for anything else.
+// DFER_ATTENTION's values, indexed by CudaAttnPath.
+static const char *const k_attn_path_names[] = {"gemm", "tiled", "flash"};
+enum { ATTN_PATHS = sizeof k_attn_path_names / sizeof k_attn_path_names[0] };
+
+// A path's name as a CudaAttnPath; -1 for anything else.
 static int attn_path_parse(const char *v) {
-    if (!strcmp(v, "gemm")) return CUDA_ATTN_GEMM;
-    if (!strcmp(v, "tiled")) return CUDA_ATTN_TILED;
-    if (!strcmp(v, "flash")) return CUDA_ATTN_FLASH;
+    for (int p = 0; p < ATTN_PATHS; p++)
+        if (!strcmp(v, k_attn_path_names[p])) return p;
     return -1;
 }
 
@@ -357,9 +360,8 @@ extern "C" int dfer_cuda_set_attention(Ops *ops, const char *path, size_t worksp
 
 extern "C" const char *dfer_cuda_attention_path(Ops *ops) {
     if (!is_cuda_context(ops)) return NULL;
-    static const char *const names[] = {"gemm", "tiled", "flash"};
     const int p = cuda_ctx(ops)->attn_path;
-    return p >= 0 && p < 3 ? names[p] : "?";
+    return p >= 0 && p < ATTN_PATHS ? k_attn_path_names[p] : "?";
 }
 
 extern "C" int dfer_cuda_gemm_stats(Ops *ops, DferGemmStats *s) {

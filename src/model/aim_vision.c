@@ -23,7 +23,7 @@ static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c,
     b->x_b = arena_tensor(a, "aim.after_spatial", 3, BT, S, W, 0);
     /* ln_out (the MLP adapter's input too) is not kept: the backward recomputes it from x_b and the
      * layer norm's weights, one elementwise pass, bitwise the forward's */
-    mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W, 0, 0);
+    mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W, 0);
     if (bottleneck > 0) {
         adapter_acts_alloc(a, &b->ad_t, batch * S * frames, bottleneck);
         adapter_acts_alloc(a, &b->ad_s, BT * S, bottleneck);

@@ -121,8 +121,8 @@ void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnA
 /* ---- MLP ------------------------------------------------------------------------ */
 
 void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden,
-                    int keep_weight_inputs, int keep_ln_out) {
-    acts->transient_ln_out = !keep_weight_inputs && !keep_ln_out;
+                    int keep_weight_inputs) {
+    acts->transient_ln_out = !keep_weight_inputs;
     acts->transient_act = !keep_weight_inputs;
     acts->ln_mean = arena_stats(a, "mlp.ln_mean", batch * seq);
     acts->ln_rstd = arena_stats(a, "mlp.ln_rstd", batch * seq);
@@ -223,7 +223,7 @@ void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int
     acts->x_in = arena_tensor(a, "block.x_in", 3, batch, seq, width, 0);
     acts->x_mid = arena_tensor(a, "block.x_mid", 3, batch, seq, width, 0);
     attn_acts_alloc(a, &acts->attn, batch, seq, width, heads, keep_weight_inputs);
-    mlp_acts_alloc(a, &acts->mlp, batch, seq, width, hidden, keep_weight_inputs, 0);
+    mlp_acts_alloc(a, &acts->mlp, batch, seq, width, hidden, keep_weight_inputs);
 }
 
 void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int heads, int causal, Activation act,

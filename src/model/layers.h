@@ -60,14 +60,15 @@ typedef struct MlpActs {
     Tensor ln_mean, ln_rstd, ln_out; /* [B*S], [B*S], [B,S,X] (ln_out data NULL when transient) */
     Tensor pre;                      /* [B,S,4X] fc1 output */
     Tensor act;                      /* [B,S,4X] after the activation (data NULL when transient) */
+    /* ln_out and act in scratch during the forward (both when the weights are frozen; a caller that reads
+     * ln_out after the forward passes a copy of the struct with ln_out in its own scratch: AIM's MLP adapter) */
     int transient_ln_out, transient_act;
 } MlpActs;
 
 /* hidden: the MLP's inner width (4X for CLIP; DFER-CLIP's temporal block uses 2X).
- * keep_weight_inputs as for attention; keep_ln_out keeps ln_out for another consumer
- * (AIM's MLP adapter reads it in its backward) even when the weights are frozen. */
+ * keep_weight_inputs as for attention. */
 void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden,
-                    int keep_weight_inputs, int keep_ln_out);
+                    int keep_weight_inputs);
 void mlp_forward(Ops *ops, const ClipLayer *p, MlpActs *acts, Tensor x, Tensor y, Activation act, Arena *scratch);
 /* extra_dln (data may be NULL): a further gradient w.r.t. ln_2(x) from another consumer of
  * the normalised input (AIM's MLP adapter), added before the layer-norm backward. */

@@ -238,10 +238,9 @@ void bench_print(const cJSON *r, FILE *out) {
     double step = jnum(r, "train_step_s");
     char mem[32];
     fmt_mib(mem, sizeof mem, jnum(r, "peak_bytes"));
-    const cJSON *attention_path = cJSON_GetObjectItemCaseSensitive(r, "attention_path");
+    const char *attention_path = jstr(r, "attention_path"); /* CUDA only */
     fprintf(out, "%s on %s (%s), precision %s (%s)%s%s\n", jstr(r, "model"), jstr(r, "device"), jstr(r, "backend"),
-            jstr(r, "precision"), jstr(r, "model_dtype"), cJSON_IsString(attention_path) ? ", attention path " : "",
-            cJSON_IsString(attention_path) ? attention_path->valuestring : "");
+            jstr(r, "precision"), jstr(r, "model_dtype"), *attention_path ? ", attention path " : "", attention_path);
     fprintf(out, "  %d frames, batch %d on %d rank%s (%d pass%s of %d clips), %.0f trainable parameters, %s, %d timed "
                  "steps after %d warm-up\n",
             jint(r, "frames"), jint(r, "batch"), jint(r, "ranks"), jint(r, "ranks") > 1 ? "s" : "",
