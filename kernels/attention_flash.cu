@@ -7,17 +7,8 @@
 // theirs). It serves where qkv (and, backward, dout) are BF16, Dh = 64, and qkv's rows are
 // 16-byte aligned; elsewhere the gemm path (or the tiled one) takes the call.
 //
-// Fragments (PTX ISA, mma.m16n8k16 with .bf16): lane = 4*g + t (g = lane >> 2, t = lane & 3).
-//   A (16 x 16, row): reg0 = A[g][2t..2t+1], reg1 = A[g+8][2t..], reg2 = A[g][2t+8..],
-//                     reg3 = A[g+8][2t+8..] (the lower column in the lower 16 bits)
-//   B (16 x 8, col):  reg0 = B[2t..2t+1][g], reg1 = B[2t+8..2t+9][g]
-//   C (16 x 8, F32):  c0, c1 = C[g][2t], C[g][2t+1]; c2, c3 = C[g+8][2t], C[g+8][2t+1]
-// so the C fragments of two adjacent 8-column tiles are, packed to BF16 pairs, the A fragment
-// of a 16-column block: probabilities go from one product into the next without leaving the
-// registers. A B operand whose k index runs along a row of memory (K for Q K^T: k = the
-// head dimension) is one 32-bit load; one whose k runs down a column (V for P V: k = the key)
-// is staged transposed in shared memory. Shared rows are padded to 72 BF16 (36 words): the
-// 32 lanes of a fragment load hit 32 different banks.
+// Fragments and staged tiles: mma_tiles.cuh (the C fragments of one product are, packed, the A
+// fragments of the next: probabilities go from S = Q K^T into P V without leaving the registers).
 //
 // Forward: a block of NW warps (NW = 1 for S <= 16, up to 4) per (tile of 16*NW query rows,
 // head, item); each warp owns 16 query rows, holds their q as A fragments, and sweeps the
@@ -38,106 +29,20 @@
 // Every element of dqkv is written once (q part by the first kernel, k and v by the second).
 // Fixed reduction orders: bitwise repeatable run to run.
 #include "cuda_common.cuh"
+#include "mma_tiles.cuh"
 
 namespace {
 
-constexpr int FD = 64;        // head size
-constexpr int FT = 64;        // keys (forward, dq) or queries (dk/dv) per staged tile
-constexpr int FLD = FD + 8;   // padded row of a staged tile, BF16 elements (rows of FT or FD entries)
-constexpr int TILE = FT * FLD; // elements of one staged tile
+constexpr int FD = MMA_T;      // head size
+constexpr int FT = MMA_T;      // keys (forward, dq) or queries (dk/dv) per staged tile
+constexpr int TILE = MMA_TILE; // elements of one staged tile
 constexpr int MAX_WARPS = 4;
-
-typedef __nv_bfloat16 bf16;
 
 struct FlashShape {
     int seq, heads, causal;
     int64_t width; // H * 64
     float scale;
 };
-
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
-}
-__device__ __forceinline__ uint32_t ld32(const bf16 *p) { return *reinterpret_cast<const uint32_t *>(p); }
-
-// d += a b on the tensor cores (the warp's 32 lanes together).
-__device__ __forceinline__ void mma16816(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-#ifdef DFER_CUDA_EMULATED
-    emu_mma_bf16_m16n8k16(d, a, b0, b1);
-#else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#endif
-}
-
-// The A fragments of 16 rows (r0 = first row) x 64 columns of a row-major BF16 matrix in global
-// memory (column offset col0, row stride rs elements); rows at or past `rows` read as zeros.
-__device__ __forceinline__ void load_a_rows(uint32_t f[4][4], const bf16 *base, int64_t rs, int64_t col0, int r0,
-                                            int rows, int g, int t) {
-    const int ra = r0 + g, rb = ra + 8;
-#pragma unroll
-    for (int c = 0; c < 4; c++) {
-        const int64_t col = col0 + 16 * c + 2 * t;
-        f[c][0] = ra < rows ? ld32(base + ra * rs + col) : 0u;
-        f[c][1] = rb < rows ? ld32(base + rb * rs + col) : 0u;
-        f[c][2] = ra < rows ? ld32(base + ra * rs + col + 8) : 0u;
-        f[c][3] = rb < rows ? ld32(base + rb * rs + col + 8) : 0u;
-    }
-}
-
-// Stages rows [r0, r0+64) x 64 columns (offset col0) of a row-major BF16 matrix into shared
-// memory: `as_is` [row][col] and/or `transposed` [col][row] (either may be NULL), rows past
-// `rows` as zeros. 16-byte global loads (rs and col0 multiples of 8 elements).
-__device__ void stage_tile(bf16 *as_is, bf16 *transposed, const bf16 *base, int64_t rs, int64_t col0, int r0,
-                           int rows) {
-    // As is only: eight consecutive threads read one row's 128 bytes (coalesced). With a transposed
-    // copy: consecutive threads take consecutive rows (e = chunk * 64 + row), so a warp's 16-bit
-    // transposed stores fall into consecutive words of one shared row, free of bank conflicts.
-    const bool by_rows = transposed == NULL;
-    for (int e = threadIdx.x; e < FT * (FD / 8); e += blockDim.x) {
-        const int r = by_rows ? e / (FD / 8) : e % FT, ch = by_rows ? e % (FD / 8) : e / FT, i = r0 + r;
-        uint4 v = make_uint4(0u, 0u, 0u, 0u);
-        if (i < rows) v = *reinterpret_cast<const uint4 *>(base + i * rs + col0 + ch * 8);
-        if (as_is) *reinterpret_cast<uint4 *>(as_is + r * FLD + ch * 8) = v;
-        if (transposed) {
-            const bf16 *h = reinterpret_cast<const bf16 *>(&v);
-#pragma unroll
-            for (int u = 0; u < 8; u++) transposed[(ch * 8 + u) * FLD + r] = h[u];
-        }
-    }
-}
-
-// acc[j] (16 x 8 tiles j = 0..7: 16 rows x 64 columns) += A (16 x 64, fragments a) times the
-// transpose of the staged tile `rows_tile` [column][k] (FLD pitch): B[k][n] = rows_tile[n][k].
-__device__ __forceinline__ void mma_row_tile(float acc[8][4], const uint32_t a[4][4], const bf16 *rows_tile, int g,
-                                             int t) {
-#pragma unroll
-    for (int j = 0; j < 8; j++)
-#pragma unroll
-        for (int c = 0; c < 4; c++) {
-            const bf16 *p = rows_tile + (8 * j + g) * FLD + 16 * c + 2 * t;
-            mma16816(acc[j], a[c], ld32(p), ld32(p + 8));
-        }
-}
-
-// The C fragments of a 16 x 64 F32 block as the A fragments of its BF16 rounding.
-__device__ __forceinline__ void c_to_a(uint32_t a[4][4], const float c[8][4]) {
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-        a[k][0] = pack2(c[2 * k][0], c[2 * k][1]);
-        a[k][1] = pack2(c[2 * k][2], c[2 * k][3]);
-        a[k][2] = pack2(c[2 * k + 1][0], c[2 * k + 1][1]);
-        a[k][3] = pack2(c[2 * k + 1][2], c[2 * k + 1][3]);
-    }
-}
-
-__device__ __forceinline__ void zero8x4(float a[8][4]) {
-#pragma unroll
-    for (int j = 0; j < 8; j++) a[j][0] = a[j][1] = a[j][2] = a[j][3] = 0.0f;
-}
 
 // Sum (or max) over the 4 lanes of a group: the lanes that share a row of a C fragment.
 __device__ __forceinline__ float quad_sum(float v) {

@@ -27,6 +27,12 @@ int dfer_cuda_set_attention(struct Ops *ops, const char *path, size_t workspace_
 /* The attention path of the CUDA context behind ops ("gemm", "tiled" or "flash"; the flash path hands
  * the calls it cannot take to the gemm one), NULL when ops is not a CUDA context. */
 const char *dfer_cuda_attention_path(struct Ops *ops);
+/* How the CUDA context behind ops runs op_adapter: "composed" (the default: src/ops/ops_adapter.c's
+ * sequence of ops) or "fused" (kernels/adapter.cu where it serves, composed elsewhere), as DFER_ADAPTER
+ * picks when a context is created; NULL when ops is not a CUDA context. dfer_cuda_set_adapter (a test
+ * hook) sets it: 0, or -1 (nothing changed) when ops is not a CUDA context; another name is fatal. */
+const char *dfer_cuda_adapter_path(struct Ops *ops);
+int dfer_cuda_set_adapter(struct Ops *ops, const char *path);
 
 /* The GEMM plan cache of the CUDA context behind ops, since the context was created: plans
  * held, plans built (cuBLASLt heuristic queries) and plans recycled to make room (built > held,

@@ -58,6 +58,7 @@ struct CudaCtx {
     size_t attn_ws_cap;
     void *attn_ws;
     size_t attn_ws_bytes;
+    int adapter_fused; // DFER_ADAPTER=fused: adapter.cu's kernels where they serve (0: the composed ops)
     // op timing (ops_profile.c): events given back, for the next marks
     cudaEvent_t *spare_events;
     int spare_count, spare_cap;
@@ -99,10 +100,14 @@ static inline const char *cuda_tname(T t) { return t && t->name ? t->name : "(un
 // BF16 (src_bf16), out F32 or BF16 (out_bf16). Uses the scratch buffer. (reduce.cu)
 void cuda_colsum_accumulate(CudaCtx *cx, void *out, int out_bf16, const void *src, int src_bf16, int64_t nrows,
                             int64_t ncols, int64_t row_stride);
+// The same, adding scale * the sum (in fp32; scale 1 is the above, bitwise).
+void cuda_colsum_accumulate_scaled(CudaCtx *cx, void *out, int out_bf16, const void *src, int src_bf16, int64_t nrows,
+                                   int64_t ncols, int64_t row_stride, float scale);
 // Rows per chunk and chunk count of the two-pass column reductions.
 void cuda_colsum_plan(int64_t nrows, int64_t ncols, int64_t *rows_per_chunk, int64_t *chunks);
-// out[j] (+)= sum over chunks of partial[c * ncols + j], in chunk order.
-void cuda_colsum_finish(CudaCtx *cx, void *out, int out_bf16, const float *partial, int64_t chunks, int64_t ncols);
+// out[j] (+)= scale * the sum over chunks of partial[c * ncols + j], in chunk order.
+void cuda_colsum_finish(CudaCtx *cx, void *out, int out_bf16, const float *partial, int64_t chunks, int64_t ncols,
+                        float scale);
 
 // Elementwise conversion between F32/BF16 buffers (n elements) on the stream. (elementwise.cu)
 void cuda_convert(CudaCtx *cx, void *dst, int dst_bf16, const void *src, int src_bf16, int64_t n);
@@ -167,6 +172,35 @@ static __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// ---- activations: the formulas of cpu_kernels.inc, in fp32 ----------------------------
+
+// tanh for the GELU approximation. Not tanhf: under --use_fast_math that becomes
+// tanh.approx.f32 (about 2^-11 relative error, visible in F32 parity tests).
+// 1 - 2/(e^2u + 1) has an absolute error of a few 1e-8, which is what matters in
+// 1 + tanh(u) and 1 - tanh(u)^2; it saturates to +-1 correctly (e^2u = inf or 0).
+static __device__ __forceinline__ float tanh_precise(float u) { return 1.0f - 2.0f / (__expf(2.0f * u) + 1.0f); }
+
+template <int ACT> static __device__ __forceinline__ float act_value(float v) {
+    if (ACT == ACT_QUICKGELU) return v / (1.0f + expf(-1.702f * v));
+    if (ACT == ACT_GELU_ERF) return 0.5f * v * (1.0f + erff(v * 0.70710678118654752440f));
+    const float k = 0.79788456080286535588f; // sqrt(2/pi)
+    return 0.5f * v * (1.0f + tanh_precise(k * (v + 0.044715f * v * v * v)));
+}
+
+template <int ACT> static __device__ __forceinline__ float act_derivative(float v) {
+    if (ACT == ACT_QUICKGELU) {
+        float s = 1.0f / (1.0f + expf(-1.702f * v));
+        return s + 1.702f * v * s * (1.0f - s);
+    }
+    if (ACT == ACT_GELU_ERF) {
+        const float inv_sqrt_2pi = 0.39894228040143267794f;
+        return 0.5f * (1.0f + erff(v * 0.70710678118654752440f)) + v * inv_sqrt_2pi * expf(-0.5f * v * v);
+    }
+    const float k = 0.79788456080286535588f, c = 0.044715f;
+    float t = tanh_precise(k * (v + c * v * v * v));
+    return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v);
+}
+
 // First failure wins; the host reports it at the next sync.
 static __device__ __forceinline__ void cuda_report_bad_index(int *err, int code, int64_t pos, int value, int64_t limit) {
     if (atomicCAS(err, 0, code) == 0) {
@@ -200,6 +234,11 @@ void cu_linear(Ops *ops, T y, T x, T w, T b);
 void cu_matmul(Ops *ops, T c, T a, T b, int trans_a, int trans_b, float alpha, float beta);
 void cu_linear_backward(Ops *ops, T dx, T dw, T db, T dy, T x, T w, int accumulate);
 void cuda_gemm_release(CudaCtx *cx);
+// Row-major c[M,N] = alpha * op(a) op(b) + beta * c, op = transpose when ta/tb (a stored [M,K] or
+// [K,M], b [K,N] or [N,K]), each operand F32 or BF16 (the dtype rules above, as op_matmul). Uses
+// cuda_scratch only where an operand needs converting or C is BF16 under F32 inputs.
+void cuda_gemm(CudaCtx *cx, const char *op, void *c, int c_bf16, const void *a, int a_bf16, const void *b, int b_bf16,
+               int64_t M, int64_t N, int64_t K, int ta, int tb, float alpha, float beta);
 // One operand of a strided-batched GEMM: matrix i (row-major, leading dimension ld
 // elements) starts at p + i * stride elements; bf16 1 for BF16, 0 for F32.
 struct CudaMat {
@@ -232,6 +271,12 @@ int cuda_attention_flash(CudaCtx *cx, void *out, int out_bf16, float *lse, const
                          int heads, int hd, int causal);
 int cuda_attention_flash_backward(CudaCtx *cx, void *dqkv, int dqkv_bf16, const void *dout, const void *qkv,
                                   const float *lse, float *delta, int64_t batch, int seq, int heads, int hd, int causal);
+
+// adapter.cu: op_adapter and its backward, fused on the tensor cores (DFER_ADAPTER=fused) where the
+// operands allow (BF16 activations, width a multiple of 64, bottleneck of 8, at most 256), else composed
+void cu_adapter(Ops *ops, T out, T x, const AdapterWeights *w, T res, AdapterForm form, T scratch);
+void cu_adapter_backward(Ops *ops, T dx, const AdapterWeights *g, T dout, T x, const AdapterWeights *w,
+                         AdapterForm form, int accumulate, T scratch);
 
 // layernorm.cu
 void cu_layernorm(Ops *ops, T y, T mean, T rstd, T x, T g, T b, float eps);

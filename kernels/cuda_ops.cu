@@ -69,6 +69,14 @@ void *cuda_attn_workspace(CudaCtx *cx, size_t bytes) {
                               "attention workspace (DFER_ATTENTION=tiled needs none)");
 }
 
+// DFER_ADAPTER's values, indexed by CudaCtx.adapter_fused.
+static const char *const k_adapter_path_names[] = {"composed", "fused"};
+static int adapter_path_parse(const char *v) {
+    for (int p = 0; p < 2; p++)
+        if (!strcmp(v, k_adapter_path_names[p])) return p;
+    return -1;
+}
+
 // DFER_ATTENTION's values, indexed by CudaAttnPath.
 static const char *const k_attn_path_names[] = {"gemm", "tiled", "flash"};
 enum { ATTN_PATHS = sizeof k_attn_path_names / sizeof k_attn_path_names[0] };
@@ -257,6 +265,7 @@ static void fill_vtable(OpsVtable *v) {
     v->scale = cu_scale;
     v->cross_entropy = cu_cross_entropy;
     v->sum_squares = cu_sum_squares;
+    v->adapter = cu_adapter;
     v->sgd_update = cu_sgd_update;
     v->adamw_update = cu_adamw_update;
     v->linear_backward = cu_linear_backward;
@@ -269,6 +278,7 @@ static void fill_vtable(OpsVtable *v) {
     v->add_broadcast_backward = cu_add_broadcast_backward;
     v->l2_normalize_backward = cu_l2_normalize_backward;
     v->mean_dim1_backward = cu_mean_dim1_backward;
+    v->adapter_backward = cu_adapter_backward;
     v->mark = cu_mark;
     v->mark_elapsed_ms = cu_mark_elapsed_ms;
     v->mark_free = cu_mark_free;
@@ -314,9 +324,20 @@ extern "C" int cuda_ops_init(Ops *ops, Err *err) {
         if (attn_path < 0)
             DFER_FATAL("DFER_ATTENTION", "DFER_ATTENTION=%s: the attention path must be gemm, tiled or flash", attn_env);
     }
+    // DFER_ADAPTER = composed (default: ops_adapter.c's sequence of cuBLASLt GEMMs and elementwise
+    // passes, measured on a GPU) | fused (adapter.cu's kernels where they serve; checked on the emulated
+    // GPU, to become the default once a GPU run has compared them). Read once, here.
+    int adapter_fused = 0;
+    const char *adapter_env = getenv("DFER_ADAPTER");
+    if (adapter_env && *adapter_env) {
+        adapter_fused = adapter_path_parse(adapter_env);
+        if (adapter_fused < 0)
+            DFER_FATAL("DFER_ADAPTER", "DFER_ADAPTER=%s: the adapter path must be composed or fused", adapter_env);
+    }
     CudaCtx *cx = (CudaCtx *)calloc(1, sizeof *cx);
     if (!cx) return err_set(err, "CUDA backend: out of host memory");
     cx->attn_path = attn_path;
+    cx->adapter_fused = adapter_fused;
     cx->attn_ws_cap = CUDA_ATTN_WORKSPACE_CAP;
     INIT_TRY(cudaGetDevice(&cx->device), "cudaGetDevice");
     INIT_TRY(cudaDeviceGetAttribute(&cx->sm_count, cudaDevAttrMultiProcessorCount, cx->device),
@@ -362,6 +383,19 @@ extern "C" const char *dfer_cuda_attention_path(Ops *ops) {
     if (!is_cuda_context(ops)) return NULL;
     const int p = cuda_ctx(ops)->attn_path;
     return p >= 0 && p < ATTN_PATHS ? k_attn_path_names[p] : "?";
+}
+
+extern "C" int dfer_cuda_set_adapter(Ops *ops, const char *path) {
+    if (!is_cuda_context(ops)) return -1;
+    int p = adapter_path_parse(path ? path : "");
+    CHECK(p >= 0, "dfer_cuda_set_adapter: path '%s' is not composed or fused", path ? path : "(null)");
+    cuda_ctx(ops)->adapter_fused = p;
+    return 0;
+}
+
+extern "C" const char *dfer_cuda_adapter_path(Ops *ops) {
+    if (!is_cuda_context(ops)) return NULL;
+    return k_adapter_path_names[cuda_ctx(ops)->adapter_fused ? 1 : 0];
 }
 
 extern "C" int dfer_cuda_gemm_stats(Ops *ops, DferGemmStats *s) {

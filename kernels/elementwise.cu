@@ -17,34 +17,7 @@ namespace {
 
 constexpr int EW_THREADS = 256;
 
-// ---- activations: the formulas of cpu_kernels.inc, in fp32 ----------------------------
-
-// tanh for the GELU approximation. Not tanhf: under --use_fast_math that becomes
-// tanh.approx.f32 (about 2^-11 relative error, visible in F32 parity tests).
-// 1 - 2/(e^2u + 1) has an absolute error of a few 1e-8, which is what matters in
-// 1 + tanh(u) and 1 - tanh(u)^2; it saturates to +-1 correctly (e^2u = inf or 0).
-__device__ __forceinline__ float tanh_precise(float u) { return 1.0f - 2.0f / (__expf(2.0f * u) + 1.0f); }
-
-template <int ACT> __device__ __forceinline__ float act_value(float v) {
-    if (ACT == ACT_QUICKGELU) return v / (1.0f + expf(-1.702f * v));
-    if (ACT == ACT_GELU_ERF) return 0.5f * v * (1.0f + erff(v * 0.70710678118654752440f));
-    const float k = 0.79788456080286535588f; // sqrt(2/pi)
-    return 0.5f * v * (1.0f + tanh_precise(k * (v + 0.044715f * v * v * v)));
-}
-
-template <int ACT> __device__ __forceinline__ float act_derivative(float v) {
-    if (ACT == ACT_QUICKGELU) {
-        float s = 1.0f / (1.0f + expf(-1.702f * v));
-        return s + 1.702f * v * s * (1.0f - s);
-    }
-    if (ACT == ACT_GELU_ERF) {
-        const float inv_sqrt_2pi = 0.39894228040143267794f;
-        return 0.5f * (1.0f + erff(v * 0.70710678118654752440f)) + v * inv_sqrt_2pi * expf(-0.5f * v * v);
-    }
-    const float k = 0.79788456080286535588f, c = 0.044715f;
-    float t = tanh_precise(k * (v + c * v * v * v));
-    return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v);
-}
+// ---- activations (act_value, act_derivative: cuda_common.cuh) ----------------------------
 
 template <int ACT> struct ActFwd {
     __device__ float operator()(float x) const { return act_value<ACT>(x); }

@@ -342,6 +342,12 @@ static void gemm(CudaCtx *cx, const char *op, void *c, int c_bf16, Operand a, Op
     }
 }
 
+void cuda_gemm(CudaCtx *cx, const char *op, void *c, int c_bf16, const void *a, int a_bf16, const void *b, int b_bf16,
+               int64_t M, int64_t N, int64_t K, int ta, int tb, float alpha, float beta) {
+    Operand oa = {a, a_bf16}, ob = {b, b_bf16}, none = {NULL, 0};
+    gemm(cx, op, c, c_bf16, oa, ob, none, M, N, K, ta, tb, alpha, beta);
+}
+
 // Alignment cuBLASLt may assume of matrix i of a strided batch: that of the first
 // matrix, and of the stride between matrices (both in bytes).
 static int batched_alignment(const void *p, int64_t stride, int elem_bytes) {

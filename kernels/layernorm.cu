@@ -132,7 +132,7 @@ void cu_layernorm_backward(Ops *ops, T dx, T dg, T db, T dy, T x, T mean, T rstd
             ln_bwd_dgdb_partial_kernel<TDY, TX><<<grid, 256, 0, cx->stream>>>(
                 pg, pb, (const TDY *)dy->data, (const TX *)x->data, mean->data, mb, rstd->data, rb, n, d, rpc)));
         CUDA_CHECK_LAUNCH();
-        if (dgb >= 0) cuda_colsum_finish(cx, dg->data, dgb, pg, chunks, d);
-        if (dbb >= 0) cuda_colsum_finish(cx, db->data, dbb, pb, chunks, d);
+        if (dgb >= 0) cuda_colsum_finish(cx, dg->data, dgb, pg, chunks, d, 1.0f);
+        if (dbb >= 0) cuda_colsum_finish(cx, db->data, dbb, pb, chunks, d, 1.0f);
     }
 }

@@ -24,11 +24,12 @@ __global__ void colsum_partial_kernel(float *partial, const TS *src, int64_t nro
     partial[chunk * ncols + j] = s;
 }
 
-__global__ void colsum_finish_kernel(void *out, int out_bf16, const float *partial, int64_t chunks, int64_t ncols) {
+__global__ void colsum_finish_kernel(void *out, int out_bf16, const float *partial, int64_t chunks, int64_t ncols,
+                                     float scale) {
     CUDA_GRID_LOOP(j, ncols) {
         float s = 0.0f;
         for (int64_t c = 0; c < chunks; c++) s += partial[c * ncols + j];
-        store_f(out, out_bf16, j, load_f(out, out_bf16, j) + s);
+        store_f(out, out_bf16, j, load_f(out, out_bf16, j) + scale * s);
     }
 }
 
@@ -49,13 +50,19 @@ void cuda_colsum_plan(int64_t nrows, int64_t ncols, int64_t *rows_per_chunk, int
     *chunks = (nrows + rpc - 1) / rpc;
 }
 
-void cuda_colsum_finish(CudaCtx *cx, void *out, int out_bf16, const float *partial, int64_t chunks, int64_t ncols) {
-    colsum_finish_kernel<<<cuda_grid(ncols, 256), 256, 0, cx->stream>>>(out, out_bf16, partial, chunks, ncols);
+void cuda_colsum_finish(CudaCtx *cx, void *out, int out_bf16, const float *partial, int64_t chunks, int64_t ncols,
+                        float scale) {
+    colsum_finish_kernel<<<cuda_grid(ncols, 256), 256, 0, cx->stream>>>(out, out_bf16, partial, chunks, ncols, scale);
     CUDA_CHECK_LAUNCH();
 }
 
 void cuda_colsum_accumulate(CudaCtx *cx, void *out, int out_bf16, const void *src, int src_bf16, int64_t nrows,
                             int64_t ncols, int64_t row_stride) {
+    cuda_colsum_accumulate_scaled(cx, out, out_bf16, src, src_bf16, nrows, ncols, row_stride, 1.0f);
+}
+
+void cuda_colsum_accumulate_scaled(CudaCtx *cx, void *out, int out_bf16, const void *src, int src_bf16, int64_t nrows,
+                                   int64_t ncols, int64_t row_stride, float scale) {
     if (nrows <= 0 || ncols <= 0) return;
     int64_t rpc, chunks;
     cuda_colsum_plan(nrows, ncols, &rpc, &chunks);
@@ -67,5 +74,5 @@ void cuda_colsum_accumulate(CudaCtx *cx, void *out, int out_bf16, const void *sr
                 colsum_partial_kernel<TS><<<grid, COLSUM_THREADS, 0, cx->stream>>>(partial, (const TS *)src, nrows,
                                                                                   ncols, row_stride, rpc));
     CUDA_CHECK_LAUNCH();
-    cuda_colsum_finish(cx, out, out_bf16, partial, chunks, ncols);
+    cuda_colsum_finish(cx, out, out_bf16, partial, chunks, ncols, scale);
 }

@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include "core/check.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +46,22 @@ Tensor tensor_make(void *data, DType dtype, int ndim, ...) {
     va_start(ap, ndim);
     for (int i = 0; i < ndim && i < TENSOR_MAX_DIMS; i++) t.shape[i] = va_arg(ap, int64_t);
     va_end(ap);
+    return t;
+}
+
+Tensor tensor_reshape(Tensor t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    int64_t before = tensor_numel(&t);
+    int64_t dims[4] = {d0, d1, d2, d3};
+    t.ndim = ndim;
+    for (int i = 0; i < ndim; i++) t.shape[i] = dims[i];
+    CHECK(tensor_numel(&t) == before, "reshape of %s changes its size", t.name ? t.name : "(unnamed)");
+    return t;
+}
+
+Tensor tensor_none(void) {
+    Tensor t;
+    memset(&t, 0, sizeof t);
+    t.ndim = 1;
     return t;
 }
 

@@ -40,6 +40,10 @@ int64_t tensor_numel(const Tensor *t);
 size_t tensor_bytes(const Tensor *t);
 /* Builds a tensor view; ndim values follow. */
 Tensor tensor_make(void *data, DType dtype, int ndim, ...);
+/* A tensor view with a new shape over the same data (numel must agree: fatal otherwise). */
+Tensor tensor_reshape(Tensor t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
+/* A tensor with data NULL: "not computed" / "frozen". */
+Tensor tensor_none(void);
 /* Formats "[a, b, c]" into buf. */
 const char *shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
 

@@ -10,7 +10,7 @@ static Tensor as4(Tensor t, int64_t a, int64_t b, int64_t c, int64_t d) { return
  * gradient and the adapters' weight gradients need (layers.h); the block input only when the
  * backward recomputes the block from it. */
 static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c, int64_t batch, int64_t frames,
-                                 int64_t bottleneck, int keep_input) {
+                                 int keep_input) {
     int64_t BT = batch * frames, S = clip_vision_tokens(c), W = c->vision_width;
     memset(&b->x_in, 0, sizeof b->x_in);
     if (keep_input) b->x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
@@ -24,15 +24,10 @@ static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c,
     /* ln_out (the MLP adapter's input too) is not kept: the backward recomputes it from x_b and the
      * layer norm's weights, one elementwise pass, bitwise the forward's */
     mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W, 0);
-    if (bottleneck > 0) {
-        adapter_acts_alloc(a, &b->ad_t, batch * S * frames, bottleneck);
-        adapter_acts_alloc(a, &b->ad_s, BT * S, bottleneck);
-        adapter_acts_alloc(a, &b->ad_m, BT * S, bottleneck);
-    }
 }
 
-void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames,
-                    int64_t bottleneck, int recompute, const ImageInput *input) {
+void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames, int recompute,
+                    const ImageInput *input) {
     const ClipConfig *c = &clip->cfg;
     int64_t BT = batch * frames, R = c->image_size, P = c->patch_size, g = clip_grid(c), S = g * g + 1;
     int64_t W = c->vision_width, E = c->embed_dim;
@@ -57,14 +52,14 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
     if (recompute) {
         /* one set of block activations serves every block; each block keeps only its input,
          * from which the backward recomputes the rest */
-        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, bottleneck, 1);
+        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, 1);
         for (int l = 1; l < c->vision_layers; l++) {
             acts->blocks[l] = acts->blocks[0];
             acts->blocks[l].x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
         }
     } else {
         for (int l = 0; l < c->vision_layers; l++)
-            block_acts_alloc_aim(a, &acts->blocks[l], c, batch, frames, bottleneck, 0);
+            block_acts_alloc_aim(a, &acts->blocks[l], c, batch, frames, 0);
     }
     acts->cls_rows = arena_tensor_typed(a, "aim.cls_rows", DT_I32, 1, BT, 0, 0, 0);
     acts->cls = arena_tensor(a, "aim.cls", 2, BT, W, 0, 0);
@@ -80,6 +75,12 @@ void aim_acts_free(AimActs *acts) {
     acts->blocks = NULL;
 }
 
+/* The three adapters' forms (op_adapter): the temporal one runs on frame sequences ([B, S, T] rows) and adds
+ * into the frame-major stream ([B, T, S] rows); the spatial one has a skip; the MLP one is scaled. */
+static AdapterForm temporal_form(int64_t S, int64_t T) { return (AdapterForm){0, 1.0f, S, T}; }
+static const AdapterForm k_spatial_form = {1, 1.0f, 0, 0};
+static AdapterForm mlp_form(float mlp_scale) { return (AdapterForm){0, mlp_scale, 0, 0}; }
+
 static void block_forward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *L, const AimBlockParams *p,
                               float mlp_scale, AimBlockActs *b, Tensor x, int64_t B, int64_t T, Arena *scratch) {
     const ClipConfig *c = &clip->cfg;
@@ -87,29 +88,21 @@ static void block_forward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *
     Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
     size_t mark = scratch->used;
     Tensor t1 = arena_tensor(scratch, "aim.fwd_tmp1", 3, B * T, S, W, 0);
-    Tensor t2 = arena_tensor(scratch, "aim.fwd_tmp2", 3, B * T, S, W, 0);
     /* the block input: x itself (x changes only at the end), or the kept copy recompute starts from */
     Tensor x_in = x;
     if (b->x_in.data) {
         ops_copy(ops, b->x_in, x);
         x_in = b->x_in;
     }
-    /* temporal: frames of one token form a sequence */
+    /* temporal: frames of one token form a sequence; x_a = x_in + back(T_adapter(at_out)) in one op */
     op_permute_0213(ops, as4(b->xt, B, S, T, W), as4(x_in, B, T, S, W));
     attn_forward(ops, L, &b->attn_t, b->xt, b->at_out, c->vision_heads, 0, scratch);
-    if (p) {
-        Tensor ta = tensor_reshape(t2, 3, B * S, T, W, 0); /* the T adapter's output, [B*S,T,W]: t2 is free here */
-        adapter_forward(ops, &p->temporal, &b->ad_t, b->at_out, ta, 0, 1.0f, scratch);
-        op_permute_0213(ops, as4(t1, B, T, S, W), as4(ta, B, S, T, W));
-        op_add(ops, b->x_a, x_in, t1);
-    } else {
-        ops_copy(ops, b->x_a, x_in); /* without adapters the temporal branch contributes nothing */
-    }
-    /* spatial */
+    if (p) adapter_forward(ops, &p->temporal, b->at_out, b->x_a, x_in, temporal_form(S, T), scratch);
+    else ops_copy(ops, b->x_a, x_in); /* without adapters the temporal branch contributes nothing */
+    /* spatial: x_b = x_a + as_out [+ S_adapter(as_out)] */
     attn_forward(ops, L, &b->attn_s, b->x_a, b->as_out, c->vision_heads, 0, scratch);
-    if (p) adapter_forward(ops, &p->spatial, &b->ad_s, b->as_out, t1, 1, 1.0f, scratch);
-    else ops_copy(ops, t1, b->as_out);
-    op_add(ops, b->x_b, b->x_a, t1);
+    if (p) adapter_forward(ops, &p->spatial, b->as_out, b->x_b, b->x_a, k_spatial_form, scratch);
+    else op_add(ops, b->x_b, b->x_a, b->as_out);
     /* MLP with the parallel adapter, which reads the MLP's layer-norm output: that goes into the block's
      * scratch (a view of the sublayer's activations whose ln_out is ln2), alive until the adapter has run */
     Tensor ln2 = arena_tensor(scratch, "aim.mlp_ln_out", 3, B * T, S, W, 0);
@@ -118,10 +111,7 @@ static void block_forward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *
     mlp_view.transient_ln_out = 0;
     mlp_forward(ops, L, &mlp_view, b->x_b, t1, act, scratch);
     op_add(ops, x, b->x_b, t1);
-    if (p) {
-        adapter_forward(ops, &p->mlp, &b->ad_m, ln2, t2, 0, mlp_scale, scratch);
-        op_add(ops, x, x, t2);
-    }
+    if (p) adapter_forward(ops, &p->mlp, ln2, x, x, mlp_form(mlp_scale), scratch); /* x += s * M_adapter(ln2) */
     scratch->used = mark;
 }
 
@@ -144,24 +134,22 @@ static void block_backward_aim(Ops *ops, const ClipModel *clip, const ClipLayer 
         size_t ln2_mark = scratch->used;
         Tensor ln2 = arena_tensor(scratch, "aim.mlp_ln_out", 3, B * T, S, W, 0);
         op_layernorm(ops, ln2, none, none, b->x_b, L->ln2_g, L->ln2_b, 1e-5f);
-        adapter_backward(ops, &p->mlp, &g->mlp, &b->ad_m, ln2, dx, t2, 0, 0, mlp_scale, scratch);
+        adapter_backward(ops, &p->mlp, &g->mlp, ln2, dx, t2, mlp_form(mlp_scale), 0, scratch);
         scratch->used = ln2_mark;
     }
     mlp_backward(ops, L, &frozen, &b->mlp, b->x_b, dx, t1, 1, act, p ? t2 : none, scratch);
-    /* x_b = x_a + (as_out [+ S(as_out)]) */
+    /* x_b = x_a + as_out [+ S(as_out)] */
     Tensor d_as = t1;
     if (p) {
-        adapter_backward(ops, &p->spatial, &g->spatial, &b->ad_s, b->as_out, t1, t2, 0, 1, 1.0f, scratch);
+        adapter_backward(ops, &p->spatial, &g->spatial, b->as_out, t1, t2, k_spatial_form, 0, scratch);
         d_as = t2;
     }
     ops_copy(ops, t3, t1); /* t3 = d x_a */
     attn_backward(ops, L, &frozen, &b->attn_s, b->x_a, d_as, t3, 1, c->vision_heads, 0, scratch);
     /* x_a = x_in + back(T(attn_t(ln_1(xt)))) */
     if (p) {
-        Tensor dta = tensor_reshape(t1, 3, B * S, T, W, 0);
-        op_permute_0213(ops, as4(dta, B, S, T, W), as4(t3, B, T, S, W));
-        Tensor dat = tensor_reshape(t2, 3, B * S, T, W, 0);
-        adapter_backward(ops, &p->temporal, &g->temporal, &b->ad_t, b->at_out, dta, dat, 0, 0, 1.0f, scratch);
+        Tensor dat = tensor_reshape(t2, 3, B * S, T, W, 0); /* d at_out, in the temporal layout */
+        adapter_backward(ops, &p->temporal, &g->temporal, b->at_out, t3, dat, temporal_form(S, T), 0, scratch);
         Tensor dxt = tensor_reshape(t1, 3, B * S, T, W, 0);
         attn_backward(ops, L, &frozen, &b->attn_t, b->xt, dat, dxt, 0, c->vision_heads, 0, scratch);
         op_permute_0213(ops, as4(dx, B, T, S, W), as4(dxt, B, S, T, W));

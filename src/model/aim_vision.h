@@ -25,14 +25,11 @@ typedef struct AimBlockActs {
     Tensor xt;              /* [B*S,T,W] input in the temporal layout */
     AttnActs attn_t;        /* temporal attention (sequence T) */
     Tensor at_out;          /* [B*S,T,W] temporal attention output = T adapter input */
-    AdapterActs ad_t;
     Tensor x_a;             /* [B*T,S,W] after the temporal residual */
     AttnActs attn_s;        /* spatial attention (sequence S) */
     Tensor as_out;          /* [B*T,S,W] = S adapter input */
-    AdapterActs ad_s;
     Tensor x_b;             /* [B*T,S,W] after the spatial residual */
     MlpActs mlp;
-    AdapterActs ad_m;       /* on mlp.ln_out */
 } AimBlockActs;
 
 typedef struct AimActs {
@@ -60,8 +57,8 @@ typedef struct AimActs {
  * shared set of block activations; the backward runs each block's forward again
  * (one more forward of the ViT per step) for a fraction of the memory.
  * input: how aim_forward's host images arrive (NULL: normalised reals; ImageInput). */
-void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames,
-                    int64_t bottleneck, int recompute, const ImageInput *input);
+void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames, int recompute,
+                    const ImageInput *input);
 void aim_acts_free(AimActs *acts);
 /* images_host [B*T,3,R,R]: normalised reals, or uint8 pixels (acts->input); blocks NULL = no
  * adapters (frozen ViT + temb). */

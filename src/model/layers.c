@@ -3,12 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-Tensor tensor_none(void) {
-    Tensor t;
-    memset(&t, 0, sizeof t);
-    t.ndim = 1;
-    return t;
-}
 
 ClipLayer clip_layer_frozen(void) {
     ClipLayer g;
@@ -36,14 +30,6 @@ double tensor_download_sum(Ops *ops, Tensor t) {
     return s;
 }
 
-Tensor tensor_reshape(Tensor t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
-    int64_t before = tensor_numel(&t);
-    int64_t dims[4] = {d0, d1, d2, d3};
-    t.ndim = ndim;
-    for (int i = 0; i < ndim; i++) t.shape[i] = dims[i];
-    CHECK(tensor_numel(&t) == before, "reshape of %s changes its size", t.name ? t.name : "(unnamed)");
-    return t;
-}
 
 /* A bias that may be absent (data NULL). */
 static const Tensor *bias(const Tensor *b) { return b->data ? b : NULL; }
@@ -161,58 +147,23 @@ void mlp_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const MlpAct
 
 /* ---- adapter ---------------------------------------------------------------------- */
 
-void adapter_acts_alloc(Arena *a, AdapterActs *acts, int64_t rows, int64_t bottleneck) {
-    /* shapes only: the adapter keeps nothing of its own (its input is kept by its caller); both live in scratch
-     * during the forward and are recomputed from the input in the backward */
-    acts->pre = arena_shape_only("adapter.fc1_out", a->dtype, 2, rows, bottleneck, 0, 0);
-    acts->act = arena_shape_only("adapter.gelu_out", a->dtype, 2, rows, bottleneck, 0, 0);
+static Tensor adapter_scratch(Arena *scratch, Tensor x, const AdapterParams *p, AdapterForm form, int backward) {
+    int64_t width = x.shape[x.ndim - 1], rows = tensor_numel(&x) / width;
+    size_t bytes = op_adapter_scratch_bytes(rows, width, p->fc1_w.shape[0], x.dtype, form, backward);
+    return arena_tensor_typed(scratch, "adapter.scratch", DT_U8, 1, (int64_t)bytes, 0, 0, 0);
 }
 
-/* pre = fc1(x2), act = gelu(pre), both into scratch: the forward's, and the backward's again (the same ops on the
- * same values). */
-static void adapter_hidden(Ops *ops, const AdapterParams *p, const AdapterActs *acts, Tensor x2, Arena *scratch,
-                           Tensor *pre, Tensor *act) {
-    *pre = arena_tensor_like(scratch, acts->pre.name, acts->pre);
-    *act = arena_tensor_like(scratch, acts->act.name, acts->act);
-    op_linear(ops, *pre, x2, p->fc1_w, &p->fc1_b);
-    op_activation(ops, ACT_GELU_ERF, *act, *pre);
-}
-
-void adapter_forward(Ops *ops, const AdapterParams *p, AdapterActs *acts, Tensor x, Tensor y, int skip, float scale,
+void adapter_forward(Ops *ops, const AdapterParams *p, Tensor x, Tensor out, Tensor res, AdapterForm form,
                      Arena *scratch) {
     size_t mark = scratch->used;
-    int64_t rows = tensor_numel(&x) / x.shape[x.ndim - 1];
-    Tensor x2 = tensor_reshape(x, 2, rows, x.shape[x.ndim - 1], 0, 0);
-    Tensor y2 = tensor_reshape(y, 2, rows, y.shape[y.ndim - 1], 0, 0);
-    Tensor pre, act;
-    adapter_hidden(ops, p, acts, x2, scratch, &pre, &act);
-    op_linear(ops, y2, act, p->fc2_w, &p->fc2_b);
-    if (scale != 1.0f) op_scale(ops, y2, scale);
-    if (skip) op_add(ops, y2, y2, x2);
+    op_adapter(ops, out, x, p, res, form, adapter_scratch(scratch, x, p, form, 0));
     scratch->used = mark;
 }
 
-void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, const AdapterActs *acts, Tensor x,
-                      Tensor dy, Tensor dx, int accumulate, int skip, float scale, Arena *scratch) {
+void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, Tensor x, Tensor dout, Tensor dx,
+                      AdapterForm form, int accumulate, Arena *scratch) {
     size_t mark = scratch->used;
-    int64_t rows = tensor_numel(&x) / x.shape[x.ndim - 1], width = x.shape[x.ndim - 1];
-    Tensor x2 = tensor_reshape(x, 2, rows, width, 0, 0);
-    Tensor dy2 = tensor_reshape(dy, 2, rows, width, 0, 0);
-    Tensor dx2 = dx.data ? tensor_reshape(dx, 2, rows, width, 0, 0) : tensor_none(); /* none: weight gradients only */
-    Tensor dys = dy2;
-    if (scale != 1.0f) { /* d(fc2 output) = scale * dy */
-        dys = arena_tensor_like(scratch, "adapter.d_scaled", dy2);
-        ops_copy(ops, dys, dy2);
-        op_scale(ops, dys, scale);
-    }
-    Tensor pre, act;
-    adapter_hidden(ops, p, acts, x2, scratch, &pre, &act); /* a quarter-width GEMM and a pass: not kept */
-    Tensor dh = arena_tensor_like(scratch, "adapter.d_hidden", acts->act);
-    op_linear_backward(ops, dh, g->fc2_w, g->fc2_b, dys, act, p->fc2_w, 0);
-    op_activation_backward(ops, ACT_GELU_ERF, dh, dh, pre);
-    /* dx (=|+=) fc1 path; the skip connection adds dy itself. */
-    op_linear_backward(ops, dx2, g->fc1_w, g->fc1_b, dh, x2, p->fc1_w, accumulate);
-    if (skip && dx2.data) op_axpy(ops, dx2, 1.0f, dy2);
+    op_adapter_backward(ops, dx, g, dout, x, p, form, accumulate, adapter_scratch(scratch, x, p, form, 1));
     scratch->used = mark;
 }
 

@@ -75,27 +75,15 @@ void mlp_forward(Ops *ops, const ClipLayer *p, MlpActs *acts, Tensor x, Tensor y
 void mlp_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const MlpActs *acts, Tensor x, Tensor dy,
                   Tensor dx, int accumulate, Activation act, Tensor extra_dln, Arena *scratch);
 
-/* ---- bottleneck adapter: y = [x +] scale * fc2(gelu_erf(fc1(x))) ------------------------ */
-typedef struct AdapterParams {
-    Tensor fc1_w, fc1_b; /* [R, X], [R]  (R = bottleneck, 0.25 X) */
-    Tensor fc2_w, fc2_b; /* [X, R], [X]  (zero-initialised: the adapter starts as identity or zero) */
-} AdapterParams;
-/* Shapes only (data NULL): fc1's output and the GELU's live in scratch during the forward, and the backward
- * computes them again from the input (which the caller keeps): a quarter-width GEMM and an elementwise pass,
- * for three [N, R] tensors per AIM block that are not kept. */
-typedef struct AdapterActs {
-    Tensor pre; /* [N, R] fc1's output */
-    Tensor act; /* [N, R] the GELU's output */
-} AdapterActs;
-
-void adapter_acts_alloc(Arena *a, AdapterActs *acts, int64_t rows, int64_t bottleneck);
-/* y overwritten; skip = 1 adds x (y may not alias x). The activation lives in scratch (restored on return). */
-void adapter_forward(Ops *ops, const AdapterParams *p, AdapterActs *acts, Tensor x, Tensor y, int skip, float scale,
+/* ---- bottleneck adapter: [x +] scale * fc2(gelu_erf(fc1(x))), one op (op_adapter) --------------
+ * Nothing of its own is kept for the backward: op_adapter_backward computes fc1 and the GELU again from the
+ * adapter's input, which the caller keeps. fc2 is zero-initialised: the adapter starts as identity or zero. */
+typedef AdapterWeights AdapterParams;
+/* op_adapter and its backward with their scratch taken from the arena for the call (restored after). */
+void adapter_forward(Ops *ops, const AdapterParams *p, Tensor x, Tensor out, Tensor res, AdapterForm form,
                      Arena *scratch);
-/* Adds the adapter's weight gradients to g; dx (=|+= by accumulate) the input's gradient, or none (data NULL):
- * weight gradients only. */
-void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, const AdapterActs *acts, Tensor x,
-                      Tensor dy, Tensor dx, int accumulate, int skip, float scale, Arena *scratch);
+void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, Tensor x, Tensor dout, Tensor dx,
+                      AdapterForm form, int accumulate, Arena *scratch);
 
 /* ---- the plain CLIP block: x1 = x + attn(x); out = x1 + mlp(x1) ---------------------------
  * Any bias tensor with data NULL is absent (DFER-CLIP's to_qkv has none). */
@@ -115,10 +103,6 @@ void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int 
 void block_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const BlockActs *acts, Tensor dx, int heads,
                     int causal, Activation act, Arena *scratch);
 
-/* A tensor view with a new shape over the same data (numel must agree). */
-Tensor tensor_reshape(Tensor t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
-/* A tensor with data NULL: "not computed" / "frozen". */
-Tensor tensor_none(void);
 /* The scratch a model's training step takes, measured: *ops is swapped for a counting context
  * (every op a no-op) and *scratch for a measuring arena while run(ctx) runs one step of the
  * model that holds them, then *ops is restored. The same code with the same shapes, so the peak

@@ -27,11 +27,7 @@ void text_tower_acts_alloc(Arena *a, TextTowerActs *acts, const ClipModel *clip,
     for (int64_t l = 0; l < layers; l++) block_acts_alloc(a, &acts->blocks[l], n, len, T, 4 * T, c->text_heads, 0);
     if (adapter_bottleneck > 0) {
         acts->block_out = xcalloc((size_t)layers, sizeof(Tensor));
-        acts->adapters = xcalloc((size_t)layers, sizeof(AdapterActs));
-        for (int64_t l = 0; l < layers; l++) {
-            acts->block_out[l] = arena_tensor(a, "text.block_out", 3, n, len, T, 0);
-            adapter_acts_alloc(a, &acts->adapters[l], n * len, adapter_bottleneck);
-        }
+        for (int64_t l = 0; l < layers; l++) acts->block_out[l] = arena_tensor(a, "text.block_out", 3, n, len, T, 0);
     }
     acts->pooled = arena_tensor(a, "text.pooled", 2, n, T, 0, 0);
     acts->ln_mean = arena_stats(a, "text.ln_final_mean", n);
@@ -43,7 +39,6 @@ void text_tower_acts_alloc(Arena *a, TextTowerActs *acts, const ClipModel *clip,
 void text_tower_acts_free(TextTowerActs *acts) {
     free(acts->blocks);
     free(acts->block_out);
-    free(acts->adapters);
     memset(acts, 0, sizeof *acts);
 }
 
@@ -68,6 +63,9 @@ void text_tower_embed(Ops *ops, const ClipModel *clip, TextTowerActs *acts, cons
     op_add_broadcast(ops, acts->x, pos);
 }
 
+/* x_out = a + adapter(a): a skip, no scale, no residual beyond it */
+static const AdapterForm k_text_adapter_form = {1, 1.0f, 0, 0};
+
 void text_tower_forward(Ops *ops, const ClipModel *clip, const AdapterParams *adapters, TextTowerActs *acts,
                         Arena *scratch) {
     const ClipConfig *c = &clip->cfg;
@@ -76,7 +74,8 @@ void text_tower_forward(Ops *ops, const ClipModel *clip, const AdapterParams *ad
         block_forward(ops, &clip->txt_layers[l], &acts->blocks[l], acts->x, c->text_heads, 1, act, scratch);
         if (adapters) {
             ops_copy(ops, acts->block_out[l], acts->x);
-            adapter_forward(ops, &adapters[l], &acts->adapters[l], acts->block_out[l], acts->x, 1, 1.0f, scratch);
+            adapter_forward(ops, &adapters[l], acts->block_out[l], acts->x, tensor_none(), k_text_adapter_form,
+                            scratch);
         }
     }
     op_gather_rows(ops, acts->pooled, acts->x, acts->eot_rows);
@@ -107,8 +106,8 @@ void text_tower_backward(Ops *ops, const ClipModel *clip, const AdapterParams *a
          * block 0 gets no backward and that adapter no input gradient (as train/bench_flops.c counts) */
         int below = l > 0 || dx0.data;
         if (adapters) { /* x_out = a + adapter(a), a = block output */
-            adapter_backward(ops, &adapters[l], &adapter_grads[l], &acts->adapters[l], acts->block_out[l], dx,
-                             below ? dtmp : none, 0, 1, 1.0f, scratch);
+            adapter_backward(ops, &adapters[l], &adapter_grads[l], acts->block_out[l], dx, below ? dtmp : none,
+                             k_text_adapter_form, 0, scratch);
             if (below) ops_copy(ops, dx, dtmp);
         }
         if (!below) break;

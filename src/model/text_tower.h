@@ -19,7 +19,6 @@ typedef struct TextTowerActs {
     Tensor x;          /* [N,L,T] running residual stream; x0 on entry to forward */
     BlockActs *blocks; /* per layer */
     Tensor *block_out; /* per layer [N,L,T]: adapter inputs (when adapters) */
-    AdapterActs *adapters;
     Tensor pooled, ln_mean, ln_rstd, ln_out; /* [N,T], [N], [N], [N,T] */
     Tensor feat;       /* [N,E] */
 } TextTowerActs;

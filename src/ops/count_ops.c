@@ -72,9 +72,18 @@ static void nop_attention_bwd(Ops *o, T dqkv, T dout, T qkv, T saved, int h, int
 }
 static void nop_l2_bwd(Ops *o, T dx, T dy, T x, float e) { (void)o, (void)dx, (void)dy, (void)x, (void)e; }
 
+static void nop_adapter(Ops *o, T out, T x, const AdapterWeights *w, T res, AdapterForm f, T s) {
+    (void)o, (void)out, (void)x, (void)w, (void)res, (void)f, (void)s;
+}
+static void nop_adapter_bwd(Ops *o, T dx, const AdapterWeights *g, T dout, T x, const AdapterWeights *w, AdapterForm f,
+                            int a, T s) {
+    (void)o, (void)dx, (void)g, (void)dout, (void)x, (void)w, (void)f, (void)a, (void)s;
+}
+
 static size_t count_saved_cpu(int64_t b, int64_t s, int h) { return ops_attention_saved_bytes_for(BACKEND_CPU, b, s, h); }
 static size_t count_saved_cuda(int64_t b, int64_t s, int h) { return ops_attention_saved_bytes_for(BACKEND_CUDA, b, s, h); }
 
+/* adapter: nothing to compute; its scratch is the caller's (counted where the model takes it) */
 #define COUNT_VTABLE(saved)                                                                                            \
     {.alloc = count_alloc, .free = count_free, .upload = count_transfer, .download = count_transfer,                   \
      .zero = count_zero, .copy = count_transfer, .sync = count_sync, .linear = nop_linear, .matmul = nop_matmul,       \
@@ -87,7 +96,8 @@ static size_t count_saved_cuda(int64_t b, int64_t s, int h) { return ops_attenti
      .adamw_update = nop_adamw, .linear_backward = nop_linear_bwd, .layernorm_backward = nop_layernorm_bwd,            \
      .activation_backward = nop_activation_bwd, .attention_backward = nop_attention_bwd,                               \
      .embedding_backward = nop_ttt, .gather_rows_backward = nop_ttt, .prepend_token_backward = nop_ttt,                \
-     .add_broadcast_backward = nop_tt, .l2_normalize_backward = nop_l2_bwd, .mean_dim1_backward = nop_tt}
+     .add_broadcast_backward = nop_tt, .l2_normalize_backward = nop_l2_bwd, .mean_dim1_backward = nop_tt,              \
+     .adapter = nop_adapter, .adapter_backward = nop_adapter_bwd}
 
 static const OpsVtable count_as_cpu = COUNT_VTABLE(count_saved_cpu);
 static const OpsVtable count_as_cuda = COUNT_VTABLE(count_saved_cuda);

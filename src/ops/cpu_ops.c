@@ -523,6 +523,7 @@ static const OpsVtable k_cpu_vtable = {
     .mean_dim1 = cpu_mean_dim1,
     .cross_entropy = cpu_cross_entropy,
     .sum_squares = cpu_sum_squares,
+    .adapter = ops_vt_adapter_composed,
     .sgd_update = cpu_sgd_update,
     .adamw_update = cpu_adamw_update,
     .linear_backward = cpu_linear_backward,
@@ -535,6 +536,7 @@ static const OpsVtable k_cpu_vtable = {
     .add_broadcast_backward = cpu_add_broadcast_backward,
     .l2_normalize_backward = cpu_l2_normalize_backward,
     .mean_dim1_backward = cpu_mean_dim1_backward,
+    .adapter_backward = ops_vt_adapter_backward_composed,
 };
 
 int cpu_ops_init(Ops *ops, int threads, Err *err) {

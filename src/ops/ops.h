@@ -193,6 +193,37 @@ void op_mean_dim1(Ops *ops, Tensor y, Tensor x);
 /* y *= alpha. */
 void op_scale(Ops *ops, Tensor y, float alpha);
 
+/* Bottleneck adapter (AIM's three per block, FineCLIPER's text adapters) with the residual it feeds, one op:
+ *   z[r]      = scale * (gelu_erf(x[r] fc1_w^T + fc1_b) fc2_w^T + fc2_b)  (+ x[r] when skip)
+ *   out[m(r)] = res[m(r)] + z[r]            (res.data NULL: out[m(r)] = z[r])
+ * x [N, X]; fc1_w [R, X], fc1_b [R]; fc2_w [X, R], fc2_b [X]; res, out [N, X] (out may alias res, not x).
+ * m is the identity, or with form.swap_p, swap_q > 0 (N a multiple of their product) the rows of x taken as
+ * [N / (P Q), P, Q] land in out as [N / (P Q), Q, P]: op_permute_0213's reordering, for AIM's temporal
+ * adapter, which runs on frame sequences and adds into the token-major stream.
+ * Precision: computed in the order written; each intermediate (fc1's output, the GELU's, fc2's, the scaled
+ * and skip sums, the reordered rows) is either kept in fp32 or rounded to x's dtype, the GELU's output
+ * rounded to it at least (the operand of the second product, as a BF16 GEMM takes it); out rounded once.
+ * The composed form (ops_adapter_composed: the CPU backend, and CUDA by default) rounds each; CUDA's fused
+ * kernels (DFER_ADAPTER=fused) keep the others in fp32. */
+typedef struct AdapterWeights {
+    Tensor fc1_w, fc1_b; /* [R, X], [R]  (R = the bottleneck) */
+    Tensor fc2_w, fc2_b; /* [X, R], [X] */
+} AdapterWeights;
+typedef struct AdapterForm {
+    int skip;
+    float scale;
+    int64_t swap_p, swap_q; /* 0, 0: out's rows are x's */
+} AdapterForm;
+/* scratch: U8 of at least op_adapter_scratch_bytes (the composed form's temporaries, the fused kernels'
+ * weight copies and hidden activations): the caller's, as op_attention's saved state, so that no op
+ * allocates (data NULL: a measuring arena's, on the counting context). */
+void op_adapter(Ops *ops, Tensor out, Tensor x, const AdapterWeights *w, Tensor res, AdapterForm form,
+                Tensor scratch);
+/* Bytes of scratch op_adapter (backward = 0) or op_adapter_backward (1) takes for rows x [rows, width]
+ * of dtype act, bottleneck R, on any backend. */
+size_t op_adapter_scratch_bytes(int64_t rows, int64_t width, int64_t bottleneck, DType act, AdapterForm form,
+                                int backward);
+
 /* Softmax cross-entropy, forward and backward in one pass, over logits[N,C]
  * with labels (I32 [N], each in [0,C)). Writes loss[N] (per row) and, when
  * dlogits.data != NULL, dlogits = (softmax - onehot) * grad_scale (grad_scale
@@ -234,6 +265,22 @@ void op_activation_backward(Ops *ops, Activation act, Tensor dx, Tensor dy, Tens
 /* dqkv[B,S,3W] (overwritten) from dout[B,S,W], the forward input qkv and what
  * the forward saved. */
 void op_attention_backward(Ops *ops, Tensor dqkv, Tensor dout, Tensor qkv, Tensor saved, int heads, int causal);
+
+/* For out = op_adapter(x, w, res, form), from dout (in out's rows): the weights' gradients are added to g (each
+ * one whose data is NULL skipped); dx (= or += by accumulate; data NULL: not computed) gets the fc1 path
+ * and, with skip, dout itself (in x's rows). The fc1 output and GELU are computed again from x (nothing is
+ * kept). res's gradient is dout: the caller's. Precision as the forward's: dout's rows scaled and rounded
+ * to x's dtype, the hidden's gradient rounded to x's dtype before its products; the composed form rounds
+ * every step's result, the fused kernels the hidden's gradient once (not its product before the GELU's
+ * derivative) and dx once. */
+void op_adapter_backward(Ops *ops, Tensor dx, const AdapterWeights *g, Tensor dout, Tensor x, const AdapterWeights *w,
+                         AdapterForm form, int accumulate, Tensor scratch);
+/* The adapter and its backward as a sequence of the ops above, their temporaries in scratch: the CPU
+ * backend's implementation, and the CUDA backend's where it does not fuse (ops_adapter.c). */
+void ops_adapter_composed(Ops *ops, Tensor out, Tensor x, const AdapterWeights *w, Tensor res, AdapterForm form,
+                          Tensor scratch);
+void ops_adapter_backward_composed(Ops *ops, Tensor dx, const AdapterWeights *g, Tensor dout, Tensor x,
+                                   const AdapterWeights *w, AdapterForm form, int accumulate, Tensor scratch);
 
 /* dtable[ids[n]] += dy[n] (scatter-add; also the backward of op_gather_rows with
  * the roles named: dx += scatter of dy at idx). */

@@ -45,6 +45,7 @@ typedef struct OpsVtable {
     void (*scale)(Ops *ops, T y, float alpha);
     void (*cross_entropy)(Ops *ops, T loss, T dlogits, T logits, T labels, float grad_scale);
     double (*sum_squares)(Ops *ops, T x);
+    void (*adapter)(Ops *ops, T out, T x, const AdapterWeights *w, T res, AdapterForm form, T scratch);
 
     void (*sgd_update)(Ops *ops, T w, T g, T buf, float lr, float momentum, float wd, int first);
     void (*adamw_update)(Ops *ops, T w, T g, T m, T v, float lr, float b1, float b2, float eps, float wd, int step);
@@ -60,6 +61,8 @@ typedef struct OpsVtable {
     void (*add_broadcast_backward)(Ops *ops, T dp, T dy);
     void (*l2_normalize_backward)(Ops *ops, T dx, T dy, T x, float eps);
     void (*mean_dim1_backward)(Ops *ops, T dx, T dy);
+    void (*adapter_backward)(Ops *ops, T dx, const AdapterWeights *g, T dout, T x, const AdapterWeights *w,
+                             AdapterForm form, int accumulate, T scratch);
 
     /* Op timing (ops_profile.c), optional: a mark queued in the order of the ops, the milliseconds between
      * two marks (waiting for the later one), and giving a mark back. NULL: the host clock times each op,
@@ -90,6 +93,17 @@ static inline int64_t ops_rows(T t) {
     return n;
 }
 static inline int64_t ops_cols(T t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+
+/* ops_adapter_composed and its backward (ops_adapter.c) in the table's form. */
+void ops_vt_adapter_composed(Ops *ops, T out, T x, const AdapterWeights *w, T res, AdapterForm form, T scratch);
+void ops_vt_adapter_backward_composed(Ops *ops, T dx, const AdapterWeights *g, T dout, T x, const AdapterWeights *w,
+                                      AdapterForm form, int accumulate, T scratch);
+/* Carves scratch for ops_adapter.c and kernels/adapter.cu: *offset advances by the 256-byte-aligned size
+ * (the same rounding op_adapter_scratch_bytes counts); data NULL where scratch has none. */
+void *ops_adapter_scratch_take(T scratch, size_t *offset, size_t bytes);
+/* The fused kernels' part of op_adapter_scratch_bytes: BF16 copies of the weights (W1, W2 or W2^T, W1^T
+ * backward) and F32 biases, and backward the hidden activation and its gradient, [rows, R] BF16 each. */
+size_t ops_adapter_fused_scratch_bytes(int64_t rows, int64_t width, int64_t bottleneck, int backward);
 
 /* Backend constructors. */
 int cpu_ops_init(Ops *ops, int threads, Err *err);

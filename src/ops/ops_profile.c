@@ -227,6 +227,20 @@ static void p_l2_normalize_bwd(Ops *o, T dx, T dy, T x, float e) {
 }
 static void p_mean_dim1_bwd(Ops *o, T dx, T dy) { TIMED("mean_dim1_backward", 0, mean_dim1_backward, (o, dx, dy), dx, dy); }
 
+/* The adapter's two products (fc1, fc2), 2 N X R each; backward: fc1 again (nothing kept), the hidden's gradient,
+ * and the input's and the two weights' gradients where asked. */
+static double adapter_product_flops(T x, const AdapterWeights *w) { return linear_flops(x, &w->fc1_w); }
+static void p_adapter(Ops *o, T out, T x, const AdapterWeights *w, T res, AdapterForm f, T scr) {
+    TIMED("adapter", 2.0 * adapter_product_flops(x, w), adapter, (o, out, x, w, res, f, scr), out, x, &w->fc1_w,
+          &w->fc1_b, &w->fc2_w, &w->fc2_b, res);
+}
+static void p_adapter_bwd(Ops *o, T dx, const AdapterWeights *g, T dout, T x, const AdapterWeights *w, AdapterForm f,
+                          int acc, T scr) {
+    double f_ = (2.0 + present(dx) + present(&g->fc1_w) + present(&g->fc2_w)) * adapter_product_flops(x, w);
+    TIMED("adapter_backward", f_, adapter_backward, (o, dx, g, dout, x, w, f, acc, scr), dx, &g->fc1_w, &g->fc2_w,
+          dout, x, &w->fc1_w, &w->fc2_w);
+}
+
 void ops_profile_start(Ops *ops) {
     if (ops->profile) return;
     OpsProfile *p = xcalloc(1, sizeof *p);
@@ -246,6 +260,7 @@ void ops_profile_start(Ops *ops) {
     w->embedding_backward = p_embedding_bwd, w->gather_rows_backward = p_gather_rows_bwd;
     w->prepend_token_backward = p_prepend_token_bwd, w->add_broadcast_backward = p_add_broadcast_bwd;
     w->l2_normalize_backward = p_l2_normalize_bwd, w->mean_dim1_backward = p_mean_dim1_bwd;
+    w->adapter = p_adapter, w->adapter_backward = p_adapter_bwd;
     ops->profile = p;
     ops->vt = &p->wrapped;
 }

@@ -1,5 +1,5 @@
 /* test_cuda_ops's cases of the layers' ops: linear (and backward), matmul, layernorm (and
- * backward), activations, attention. The rest of the cases, and the order they run in (each
+ * backward), activations, attention, the adapter (and backward). The rest of the cases, and the order they run in (each
  * case's random inputs follow from that order), are in test_cuda_ops.c. */
 #include <math.h>
 #include <stdio.h>
@@ -345,4 +345,131 @@ void cuda_parity_cases_attention(void) {
                 attention_cases(1, 248, 8, 64, causal, t, 1); /* Long-CLIP text */
             }
         }
+}
+
+/* The adapter (op_adapter): out[m(r)] = res[m(r)] + scale * fc2(gelu(fc1(x[r]))) (+ x[r]). Shapes: rows,
+ * width X, bottleneck R; AIM's on B/16 are X = 768, R = 192 (the fused kernels' sizes: X a multiple of 64,
+ * R of 8, R <= 256; the others take the composed path on the GPU too). Forms: skip, scale, residual,
+ * row swap [A, P, Q] -> [A, Q, P] (AIM's temporal adapter). */
+typedef struct AdapterCaseForm {
+    const char *name;
+    int skip, residual;
+    float scale;
+    int64_t p, q;
+} AdapterCaseForm;
+static const AdapterCaseForm k_adapter_forms[] = {
+    {"plain", 0, 0, 1.0f, 0, 0},         {"skip", 1, 0, 1.0f, 0, 0}, {"res+scaled", 0, 1, 0.5f, 0, 0},
+    {"res+swapped", 0, 1, 1.0f, 5, 3}, {"res+swapped+skip+scaled", 1, 1, 0.5f, 3, 5}};
+enum { ADAPTER_FORMS = sizeof k_adapter_forms / sizeof k_adapter_forms[0] };
+
+static AdapterForm adapter_form_of(const Case *c) {
+    return (AdapterForm){(int)c->iv[0], c->fv[0], c->iv[1], c->iv[2]};
+}
+static void adapter_case_form(Case *c, const AdapterCaseForm *f) {
+    c->iv[0] = f->skip, c->iv[1] = f->p, c->iv[2] = f->q;
+    c->fv[0] = f->scale;
+}
+/* fc1 [R, X], fc1_b [R], fc2 [X, R], fc2_b [X] (F32: trainable) */
+static void adapter_case_weights(Case *c, int64_t width, int64_t bottleneck, DType wt) {
+    arg_in(c, "fc1_w", wt, 1.0 / sqrt((double)width), SHAPE(bottleneck, width));
+    arg_in(c, "fc1_b", wt, 0.5, SHAPE(bottleneck));
+    arg_in(c, "fc2_w", wt, 1.0 / sqrt((double)bottleneck), SHAPE(width, bottleneck));
+    arg_in(c, "fc2_b", wt, 0.5, SHAPE(width));
+}
+
+/* the GPU's adapter path (iv[4]: 0 composed, 1 fused; dfer_cuda_set_adapter per call) */
+static void adapter_path(Case *c, Ops *o, int s) {
+#ifdef DFER_WITH_CUDA
+    if (s == GPU) (void)dfer_cuda_set_adapter(o, c->iv[4] ? "fused" : "composed"); /* -1 on a CPU context */
+#else
+    (void)c, (void)o, (void)s;
+#endif
+}
+/* The op's scratch (iv[5..7]: rows, X, R), enough for either side's dtypes (the CPU's may be all-F32). */
+static size_t adapter_scratch(const Case *c, int backward) {
+    const DType act = c->a[backward ? 6 : 1].dt;
+    size_t a = op_adapter_scratch_bytes(c->iv[5], c->iv[6], c->iv[7], act, adapter_form_of(c), backward);
+    size_t f = op_adapter_scratch_bytes(c->iv[5], c->iv[6], c->iv[7], DT_F32, adapter_form_of(c), backward);
+    return a > f ? a : f;
+}
+static size_t adapter_scratch_fwd(Case *c, Ops *o) { return (void)o, adapter_scratch(c, 0); }
+static size_t adapter_scratch_bwd(Case *c, Ops *o) { return (void)o, adapter_scratch(c, 1); }
+static void fn_adapter(Case *c, Ops *o, int s) {
+    adapter_path(c, o, s);
+    AdapterWeights w = {A(2), A(3), A(4), A(5)};
+    op_adapter(o, A(0), A(1), &w, A(6), adapter_form_of(c), A(7));
+}
+static void fn_adapter_bwd(Case *c, Ops *o, int s) {
+    adapter_path(c, o, s);
+    AdapterWeights g = {A(1), A(2), A(3), A(4)}, w = {A(7), A(8), A(9), A(10)};
+    op_adapter_backward(o, A(0), &g, A(5), A(6), &w, adapter_form_of(c), (int)c->iv[3], A(11));
+}
+
+void cuda_parity_cases_adapter(void) {
+    /* rows (a multiple of 15: the swapped forms' groups), X, R: fused with R = 64 .. 256 (one to four
+     * chunks) and short of a chunk (32: the tiny CLIP's; 40), rows not a multiple of the blocks' 64; and
+     * one the fused kernels do not take (X = 96) */
+    const int64_t full[][3] = {{150, 128, 64}, {255, 256, 192}, {90, 128, 256}, {60, 768, 192},
+                               {45, 128, 40},  {75, 128, 32},   {30, 96, 24}};
+    const int64_t quick[][3] = {{75, 128, 64}, {30, 64, 128}, {45, 128, 32}, {15, 96, 24}};
+    const int nsizes = cuda_parity.quick ? 4 : 7;
+    const DType acts[] = {B, F};
+    static const char *const paths[] = {"composed", "fused"};
+    for (int path = 0; path < 2; path++) {
+        for (int d = 0; d < 2; d++)
+            for (int k = 0; k < nsizes; k++)
+                for (int f = 0; f < ADAPTER_FORMS; f++) {
+                    const int64_t *sz = cuda_parity.quick ? quick[k] : full[k];
+                    const int64_t n = sz[0], X = sz[1], R = sz[2];
+                    const AdapterCaseForm *form = &k_adapter_forms[f];
+                    DType t = acts[d];
+                    if (path == 1 && t == F) continue; /* F32 activations: the composed ops either way */
+                    Case *c = case_new("adapter", "%s path=%s x=%s out=%s weights=F32", form->name, paths[path], dn(t),
+                                       dn(t));
+                    case_sizes(c, "n=%lld X=%lld R=%lld", (long long)n, (long long)X, (long long)R);
+                    arg_out(c, "out", t, TOLK(TOL_ADAPTER, t), DET_REQUIRED, SHAPE(n, X));
+                    arg_in(c, "x", t, 1.0, SHAPE(n, X));
+                    adapter_case_weights(c, X, R, F);
+                    if (form->residual)
+                        arg_in(c, "res", t, 1.0, SHAPE(n, X));
+                    else
+                        arg_none(c, "res", t, SHAPE(n, X));
+                    arg_add(c, "scratch", DT_U8, ARG_SCRATCH, SHAPE(1))->scratch_bytes = adapter_scratch_fwd;
+                    adapter_case_form(c, form);
+                    c->iv[4] = path, c->iv[5] = n, c->iv[6] = X, c->iv[7] = R;
+                    c->fn = fn_adapter;
+                    case_run(c);
+                    /* backward: dx overwritten, accumulated, or not asked (weight gradients only) */
+                    for (int dxm = 0; dxm < 3; dxm++) {
+                        if (cuda_parity.quick && dxm != f % 3) continue;
+                        c = case_new("adapter_backward", "%s path=%s dx=%s x=%s dout=%s grads=F32", form->name,
+                                     paths[path], dxm == 0 ? "=" : dxm == 1 ? "+=" : "none", dn(t), dn(t));
+                        case_sizes(c, "n=%lld X=%lld R=%lld", (long long)n, (long long)X, (long long)R);
+                        if (dxm == 0)
+                            arg_out(c, "dx", t, TOLK(TOL_ADAPTER, t), DET_REQUIRED, SHAPE(n, X));
+                        else if (dxm == 1)
+                            arg_acc(c, "dx", t, TOLK(TOL_ADAPTER, t), DET_REQUIRED, SHAPE(n, X));
+                        else
+                            arg_none(c, "dx", t, SHAPE(n, X));
+                        const double tol_g = t == B ? TOL_ADAPTER_BF16 : TOL_GEMM_F32;
+                        arg_acc(c, "d_fc1_w", F, tol_g, t == B ? "TOL_ADAPTER_BF16" : "TOL_GEMM_F32", DET_REQUIRED,
+                                SHAPE(R, X));
+                        arg_acc(c, "d_fc1_b", F, t == B ? TOL_ADAPTER_BF16 : TOL_COLRED_F32,
+                                t == B ? "TOL_ADAPTER_BF16" : "TOL_COLRED_F32", DET_REQUIRED, SHAPE(R));
+                        arg_acc(c, "d_fc2_w", F, tol_g, t == B ? "TOL_ADAPTER_BF16" : "TOL_GEMM_F32", DET_REQUIRED,
+                                SHAPE(X, R));
+                        arg_acc(c, "d_fc2_b", F, t == B ? TOL_ADAPTER_BF16 : TOL_COLRED_F32,
+                                t == B ? "TOL_ADAPTER_BF16" : "TOL_COLRED_F32", DET_REQUIRED, SHAPE(X));
+                        arg_in(c, "dout", t, 1.0, SHAPE(n, X));
+                        arg_in(c, "x", t, 1.0, SHAPE(n, X));
+                        adapter_case_weights(c, X, R, F);
+                        arg_add(c, "scratch", DT_U8, ARG_SCRATCH, SHAPE(1))->scratch_bytes = adapter_scratch_bwd;
+                        adapter_case_form(c, form);
+                        c->iv[3] = dxm == 1;
+                        c->iv[4] = path, c->iv[5] = n, c->iv[6] = X, c->iv[7] = R;
+                        c->fn = fn_adapter_bwd;
+                        case_run(c);
+                    }
+                }
+    }
 }

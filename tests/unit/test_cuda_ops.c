@@ -463,6 +463,7 @@ static void run_all_cases(void) {
     cases_layout();
     cases_reductions();
     cases_optim();
+    cuda_parity_cases_adapter();
 }
 
 int main(int argc, char **argv) {

@@ -15,7 +15,9 @@
  *   from F32 as the CPU's (test_mixed_precision bounds that one), plus half a BF16 ulp
  *   (2^-9) of slack for quantities the CPU happens to round almost exactly. A kernel that is
  *   wrong, not just rounded elsewhere, lands orders of magnitude outside. This runs on the
- *   tiled attention path, whose roundings are the CPU's.
+ *   tiled attention path, whose roundings are the CPU's, with the fused adapter kernels
+ *   (DFER_ADAPTER=fused, kernels/adapter.cu; the flash run below takes them too, the gemm run the
+ *   default composed adapters).
  * - The default attention path (gemm: cuBLASLt tensor-core GEMMs) also rounds the softmax
  *   probabilities P and the score gradients dS to BF16 for its GEMMs, as FlashAttention does
  *   (kernels/attention.cu). Its distances from F32 are printed beside the others; the bound
@@ -292,18 +294,22 @@ static void model_case(int model, const TensorMap *hf, const ClipConfig *cc) {
     one_run(model, 1, DT_F32, hf, cc, &runs[GPU_F32]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "tiled", 0); /* -1 (nothing to set) on the CPU of --self-test */
+    dfer_cuda_set_adapter(g_ops[1], "fused"); /* the strict checks (check_bf16) run the fused adapters */
 #endif
     one_run(model, 1, DT_BF16, hf, cc, &runs[GPU_BF16_TILED]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "gemm", 0);
+    dfer_cuda_set_adapter(g_ops[1], "composed"); /* the default path: the gemm run keeps both defaults */
 #endif
     one_run(model, 1, DT_BF16, hf, cc, &runs[GPU_BF16_GEMM]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "flash", 0); /* the tiny CLIP's heads are 64 wide: flash takes them */
+    dfer_cuda_set_adapter(g_ops[1], "fused");
 #endif
     one_run(model, 1, DT_BF16, hf, cc, &runs[GPU_BF16_FLASH]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "gemm", 0);
+    dfer_cuda_set_adapter(g_ops[1], "composed");
 #endif
     check_f32(names[model], &runs[CPU_F32], &runs[GPU_F32]);
     check_bf16(names[model], &runs[CPU_F32], &runs[CPU_BF16], &runs[GPU_BF16_TILED]);

@@ -1,6 +1,6 @@
 /* Gradient checks (F64, central differences) of the composed layers: a whole
  * CLIP block with every parameter trainable, causal and not, and bottleneck
- * adapters with and without skip and scale. L = sum(output * R). */
+ * adapters (op_adapter) with and without skip, scale, residual and row swap. L = sum(output * R). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,54 +110,72 @@ static void test_block(void) {
     }
 }
 
-/* ---- adapter ---- */
+/* ---- adapter (op_adapter: the op, with its residual and row swap) ---- */
 typedef struct {
-    AdapterParams p;
-    AdapterActs acts_t;
-    Tensor x, y, r;
-    int skip;
-    float scale;
-    Arena acts, scratch;
+    AdapterWeights p;
+    AdapterForm form;
+    Tensor x, res, out, r, scratch;
 } AdCtx;
 
 static double adapter_loss(void *vp) {
     AdCtx *c = vp;
-    adapter_forward(g_ops, &c->p, &c->acts_t, c->x, c->y, c->skip, c->scale, &c->scratch);
-    EXPECT(c->scratch.used == 0, "scratch arena restored after the adapter's forward");
-    return dot(c->y, c->r);
+    op_adapter(g_ops, c->out, c->x, &c->p, c->res, c->form, c->scratch);
+    return dot(c->out, c->r);
 }
 
 static void test_adapter(void) {
-    for (int variant = 0; variant < 3; variant++) {
-        AdCtx c = {.skip = variant == 1, .scale = variant == 2 ? 0.5f : 1.0f};
-        int64_t n = 5, w = 8, rdim = 2;
+    /* plain, skip, scaled, onto a residual, with swapped rows ([2,3,2] -> [2,2,3]), all of them at once */
+    static const struct {
+        const char *name;
+        int skip, residual;
+        float scale;
+        int64_t p, q;
+    } k_variants[] = {{"adapter", 0, 0, 1.0f, 0, 0},          {"adapter+skip", 1, 0, 1.0f, 0, 0},
+                      {"adapter*0.5", 0, 0, 0.5f, 0, 0},      {"res+adapter", 0, 1, 1.0f, 0, 0},
+                      {"swapped adapter", 0, 0, 1.0f, 3, 2}, {"res+swapped(adapter*0.5+skip)", 1, 1, 0.5f, 3, 2}};
+    for (size_t v = 0; v < sizeof k_variants / sizeof k_variants[0]; v++) {
+        AdCtx c = {.form = {k_variants[v].skip, k_variants[v].scale, k_variants[v].p, k_variants[v].q}};
+        int64_t n = 12, w = 8, rdim = 3;
         c.p.fc1_w = rnd_tensor(2, rdim, w, 0, 0.5), c.p.fc1_b = rnd_tensor(1, rdim, 0, 0, 0.5);
         c.p.fc2_w = rnd_tensor(2, w, rdim, 0, 0.5), c.p.fc2_b = rnd_tensor(1, w, 0, 0, 0.5);
-        c.x = rnd_tensor(3, 1, n, w, 1.0), c.y = zeros_like(c.x), c.r = rnd_tensor(3, 1, n, w, 1.0);
-        arena_init(&c.acts, g_ops, 1 << 16, DT_F64);
-        arena_init(&c.scratch, g_ops, 1 << 16, DT_F64);
-        adapter_acts_alloc(&c.acts, &c.acts_t, n, rdim);
-        adapter_loss(&c);
-        AdapterParams g = {zeros_like(c.p.fc1_w), zeros_like(c.p.fc1_b), zeros_like(c.p.fc2_w), zeros_like(c.p.fc2_b)};
+        c.x = rnd_tensor(3, 2, n / 2, w, 1.0), c.out = zeros_like(c.x), c.r = rnd_tensor(3, 2, n / 2, w, 1.0);
+        c.res = k_variants[v].residual ? rnd_tensor(3, 2, n / 2, w, 1.0) : tensor_none();
+        /* the op's scratch: the larger of the forward's and the backward's, exactly (a short one is fatal) */
+        size_t need = op_adapter_scratch_bytes(n, w, rdim, DT_F64, c.form, 1);
+        size_t need_fwd = op_adapter_scratch_bytes(n, w, rdim, DT_F64, c.form, 0);
+        if (need_fwd > need) need = need_fwd;
+        c.scratch = tensor_make(malloc(need), DT_U8, 1, (int64_t)need);
+        AdapterWeights g = {zeros_like(c.p.fc1_w), zeros_like(c.p.fc1_b), zeros_like(c.p.fc2_w), zeros_like(c.p.fc2_b)};
+        /* dx accumulates onto what is there: start from ones and take them off after */
         Tensor dx = zeros_like(c.x);
-        /* the backward recomputes the GELU output (fc2's input, for fc2_w's gradient) from fc1's */
-        adapter_backward(g_ops, &c.p, &g, &c.acts_t, c.x, c.r, dx, 0, c.skip, c.scale, &c.scratch);
-        EXPECT(c.scratch.used == 0, "scratch arena restored after the adapter's backward");
-        const char *v = variant == 0 ? "adapter" : variant == 1 ? "adapter+skip" : "adapter*0.5";
-        char name[64];
-        snprintf(name, sizeof name, "%s dx", v);
+        for (int64_t i = 0; i < tensor_numel(&dx); i++) ((double *)dx.data)[i] = 1.0;
+        op_adapter_backward(g_ops, dx, &g, c.r, c.x, &c.p, c.form, 1, c.scratch);
+        for (int64_t i = 0; i < tensor_numel(&dx); i++) ((double *)dx.data)[i] -= 1.0;
+        const char *vn = k_variants[v].name;
+        char name[96];
+        snprintf(name, sizeof name, "%s dx", vn);
         check(name, c.x, dx, adapter_loss, &c);
-        snprintf(name, sizeof name, "%s fc1_w", v);
-        check(name, c.p.fc1_w, g.fc1_w, adapter_loss, &c);
-        snprintf(name, sizeof name, "%s fc2_w", v);
-        check(name, c.p.fc2_w, g.fc2_w, adapter_loss, &c);
-        snprintf(name, sizeof name, "%s fc2_b", v);
-        check(name, c.p.fc2_b, g.fc2_b, adapter_loss, &c);
-        free(c.p.fc1_w.data), free(c.p.fc1_b.data), free(c.p.fc2_w.data), free(c.p.fc2_b.data);
-        free(g.fc1_w.data), free(g.fc1_b.data), free(g.fc2_w.data), free(g.fc2_b.data);
-        free(c.x.data), free(c.y.data), free(c.r.data), free(dx.data);
-        arena_free(&c.acts);
-        arena_free(&c.scratch);
+        if (c.res.data) { /* out's gradient reaches res unchanged */
+            snprintf(name, sizeof name, "%s dres", vn);
+            check(name, c.res, c.r, adapter_loss, &c);
+        }
+        const Tensor *pw[4] = {&c.p.fc1_w, &c.p.fc1_b, &c.p.fc2_w, &c.p.fc2_b}, *gw[4] = {&g.fc1_w, &g.fc1_b, &g.fc2_w,
+                                                                                         &g.fc2_b};
+        static const char *names[4] = {"fc1_w", "fc1_b", "fc2_w", "fc2_b"};
+        for (int i = 0; i < 4; i++) {
+            snprintf(name, sizeof name, "%s %s", vn, names[i]);
+            check(name, *pw[i], *gw[i], adapter_loss, &c);
+        }
+        /* weight gradients only (dx none): the same gradients again, added */
+        AdapterWeights g2 = {zeros_like(c.p.fc1_w), zeros_like(c.p.fc1_b), zeros_like(c.p.fc2_w),
+                             zeros_like(c.p.fc2_b)};
+        op_adapter_backward(g_ops, tensor_none(), &g2, c.r, c.x, &c.p, c.form, 0, c.scratch);
+        EXPECT(!memcmp(g2.fc1_w.data, g.fc1_w.data, tensor_bytes(&g.fc1_w)) &&
+                   !memcmp(g2.fc2_b.data, g.fc2_b.data, tensor_bytes(&g.fc2_b)),
+               "%s: weight gradients without dx are those with it", vn);
+        for (int i = 0; i < 4; i++) free(pw[i]->data), free(gw[i]->data);
+        free(g2.fc1_w.data), free(g2.fc1_b.data), free(g2.fc2_w.data), free(g2.fc2_b.data);
+        free(c.x.data), free(c.out.data), free(c.r.data), free(c.res.data), free(dx.data), free(c.scratch.data);
     }
 }
 
