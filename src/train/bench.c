@@ -565,6 +565,8 @@ static cJSON *bench_report(const BenchRun *r) {
 #ifdef DFER_WITH_CUDA
     const char *attention_path = dfer_cuda_attention_path(mm->ops);
     if (attention_path) cJSON_AddStringToObject(res, "attention_path", attention_path); /* DFER_ATTENTION */
+    const char *adapter_path = dfer_cuda_adapter_path(mm->ops);
+    if (adapter_path) cJSON_AddStringToObject(res, "adapter_path", adapter_path); /* DFER_ADAPTER */
     DferGemmStats gs;
     if (dfer_cuda_gemm_stats(mm->ops, &gs) == 0) {
         /* the cuBLASLt plan cache after every timed phase: built > held or any recycled means it

@@ -178,9 +178,9 @@ cJSON *bench_results_record(const cJSON *ours, const char *command) {
     cJSON_AddStringToObject(goals, "ratio", ">= 2");
     cJSON_AddStringToObject(goals, "memory_ratio", "<= 0.6");
     cJSON_AddStringToObject(goals, "mfu", ">= 0.5");
-    static const char *const copy[] = {"precision", "model_dtype", "attention_path", "eval_clips_per_s", "split_s", "flops",
-                                       "achieved_tflops", "peak_tflops", "peak_source", "peak_method", "eval_mfu",
-                                       "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens"};
+    static const char *const copy[] = {"precision", "model_dtype", "attention_path", "adapter_path",
+                                       "eval_clips_per_s", "split_s", "flops", "achieved_tflops", "peak_tflops",
+                                       "peak_source", "peak_method", "eval_mfu", "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens"};
     for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(ours, copy[i]);
         if (v) cJSON_AddItemToObject(o, copy[i], cJSON_Duplicate(v, 1));
@@ -238,9 +238,10 @@ void bench_print(const cJSON *r, FILE *out) {
     double step = jnum(r, "train_step_s");
     char mem[32];
     fmt_mib(mem, sizeof mem, jnum(r, "peak_bytes"));
-    const char *attention_path = jstr(r, "attention_path"); /* CUDA only */
-    fprintf(out, "%s on %s (%s), precision %s (%s)%s%s\n", jstr(r, "model"), jstr(r, "device"), jstr(r, "backend"),
-            jstr(r, "precision"), jstr(r, "model_dtype"), *attention_path ? ", attention path " : "", attention_path);
+    const char *attention_path = jstr(r, "attention_path"), *adapter_path = jstr(r, "adapter_path"); /* CUDA only */
+    fprintf(out, "%s on %s (%s), precision %s (%s)%s%s%s%s\n", jstr(r, "model"), jstr(r, "device"), jstr(r, "backend"),
+            jstr(r, "precision"), jstr(r, "model_dtype"), *attention_path ? ", attention path " : "", attention_path,
+            *adapter_path ? ", adapters " : "", adapter_path);
     fprintf(out, "  %d frames, batch %d on %d rank%s (%d pass%s of %d clips), %.0f trainable parameters, %s, %d timed "
                  "steps after %d warm-up\n",
             jint(r, "frames"), jint(r, "batch"), jint(r, "ranks"), jint(r, "ranks") > 1 ? "s" : "",
