@@ -18,13 +18,12 @@
 // width, the kept fragments times W2's R/64 tiles; the epilogue adds b2, scales, adds x (skip) and
 // the residual (res, in out's rows) and writes out's row m(r) once.
 //
-// Backward (adapter_bwd_kernel): per warp's 16 rows and
-// 64-column chunk of the bottleneck, fc1 is computed again (pre = x W1^T + b1) beside the hidden's
-// gradient g = (scale * dout[m(r)]) W2 (dout rows scaled in fp32, rounded to BF16 as the
-// product's operand), both over the width; then h = gelu(pre) goes to the op's scratch in out's rows
-// (for fc2's weight gradient) and dh = g * gelu'(pre), rounded to BF16, to the scratch in x's rows
-// (fc1's) and into A fragments; dx = dh W1 (+ dout[m(r)] with skip, + dx with accumulate) over the
-// width. The weight gradients are cuBLASLt GEMMs over the rows (fixed order: bitwise repeatable):
+// Backward (adapter_bwd_kernel): per warp's 16 rows and 64-column chunk of the bottleneck, fc1 is
+// computed again (pre = x W1^T + b1) beside the hidden's gradient g = (scale * dout[m(r)]) W2 (dout
+// rows scaled in fp32, rounded to BF16 as the product's operand), both over the width; then h =
+// gelu(pre) goes to the op's scratch in out's rows (for fc2's weight gradient) and dh = g *
+// gelu'(pre), rounded to BF16, to the scratch in x's rows (fc1's) and into A fragments; dx = dh W1
+// (+ dout[m(r)] with skip, + dx with accumulate) over the width. The weight gradients are cuBLASLt GEMMs over the rows (fixed order: bitwise repeatable):
 // dW2 += scale * dout^T h, dW1 += dh^T x, and the biases' deterministic column sums.
 //
 // The weights go in as BF16 copies made once per call (the product operands a BF16 GEMM would

@@ -15,9 +15,13 @@
  *   from F32 as the CPU's (test_mixed_precision bounds that one), plus half a BF16 ulp
  *   (2^-9) of slack for quantities the CPU happens to round almost exactly. A kernel that is
  *   wrong, not just rounded elsewhere, lands orders of magnitude outside. This runs on the
- *   tiled attention path, whose roundings are the CPU's, with the fused adapter kernels
- *   (DFER_ADAPTER=fused, kernels/adapter.cu; the flash run below takes them too, the gemm run the
- *   default composed adapters).
+ *   tiled attention path and the default composed adapters, whose roundings are the CPU's.
+ * - The fused adapter kernels (DFER_ADAPTER=fused, kernels/adapter.cu) keep fc1's output, the sums
+ *   and the hidden's gradient in fp32 where the composed ops round each: closer to F32 op by op
+ *   (test_cuda_ops), but no longer rounding where the CPU does. FineCLIPER's middle-level projection
+ *   gradient is ill-conditioned (a small sum of large terms): emulated, it is 7.5% from F32 with the
+ *   fused adapters and 3.6% on the CPU, so the factor 2 does not hold for them, while every gradient
+ *   keeps a cosine above 0.994 with F32. They run with the flash path below, under its bounds.
  * - The default attention path (gemm: cuBLASLt tensor-core GEMMs) also rounds the softmax
  *   probabilities P and the score gradients dS to BF16 for its GEMMs, as FlashAttention does
  *   (kernels/attention.cu). Its distances from F32 are printed beside the others; the bound
@@ -294,17 +298,15 @@ static void model_case(int model, const TensorMap *hf, const ClipConfig *cc) {
     one_run(model, 1, DT_F32, hf, cc, &runs[GPU_F32]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "tiled", 0); /* -1 (nothing to set) on the CPU of --self-test */
-    dfer_cuda_set_adapter(g_ops[1], "fused"); /* the strict checks (check_bf16) run the fused adapters */
 #endif
     one_run(model, 1, DT_BF16, hf, cc, &runs[GPU_BF16_TILED]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "gemm", 0);
-    dfer_cuda_set_adapter(g_ops[1], "composed"); /* the default path: the gemm run keeps both defaults */
 #endif
     one_run(model, 1, DT_BF16, hf, cc, &runs[GPU_BF16_GEMM]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "flash", 0); /* the tiny CLIP's heads are 64 wide: flash takes them */
-    dfer_cuda_set_adapter(g_ops[1], "fused");
+    dfer_cuda_set_adapter(g_ops[1], "fused");        /* and the adapters the fused kernels (bottleneck 32) */
 #endif
     one_run(model, 1, DT_BF16, hf, cc, &runs[GPU_BF16_FLASH]);
 #ifdef DFER_WITH_CUDA
