@@ -13,7 +13,7 @@ root=$(cd "$here/../.." && pwd)
 out=${EMU_BUILD:-/tmp/dfer-emu}
 mkdir -p "$out/gen"
 python3 "$here/gen.py" "$out/gen"
-CXX="g++ -std=c++20 -O1 -w -I/usr/local/cuda/include -I$root/src -I$root -I$here"
+CXX="g++ -std=c++20 -O1 -w -I/usr/local/cuda/include -I$root/src -I$root -I$root/kernels -I$here"
 for f in "$out"/gen/*.cpp; do $CXX -c "$f" -o "${f%.cpp}.o"; done
 $CXX -c "$here/emu_host.cpp" -o "$out/emu_host.o"
 $CXX -O2 -c "$here/emu_sched.cpp" -o "$out/emu_sched.o"
