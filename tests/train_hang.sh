@@ -38,7 +38,7 @@ check_hang() {
   local rc=$1 log=$2 what=$3
   [ "$rc" != 124 ] || { tail -n 20 "$log"; echo "$what: still waiting after 300 s: the watchdog did not end it"; exit 1; }
   [ "$rc" = 4 ] || { tail -n 20 "$log"; echo "$what: exited $rc, not 4 (the watchdog's status)"; exit 1; }
-  grep -Eq "^dfer: error \[rank [01] on [^]]+\]: no progress for [0-9.]+ s in (epoch [0-9]+ step [0-9]+|evaluation after epoch [0-9]+|the group's agreement|writing)" "$log" \
+  grep -Eq "^dfer: error \[rank [01] on [^]]+\]: no progress for [0-9.]+ s in (epoch [0-9]+ step [0-9]+|evaluation after epoch [0-9]+|after epoch [0-9]+: the group's check for a stop signal|the group's agreement|writing)" "$log" \
     || { cat "$log"; echo "$what: no watchdog message naming the phase"; exit 1; }
   grep -q "continues from the last checkpoint" "$log" || { echo "$what: the message does not say how to continue"; exit 1; }
   echo "$what: $(grep -o 'no progress for [^(]*' "$log" | head -1)-> status 4"
