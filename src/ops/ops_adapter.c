@@ -90,14 +90,17 @@ void op_adapter_backward(Ops *ops, Tensor dx, const AdapterWeights *g, Tensor do
  * as a model written with the separate ops would round: the mixed-precision reference the fused CUDA
  * kernels are measured against (they keep fc1's output, the hidden's gradient and the sums in fp32). */
 
-void *ops_adapter_scratch_take(T scratch, size_t *offset, size_t bytes) {
-    void *p = scratch->data ? (char *)scratch->data + *offset : NULL;
-    *offset += (bytes + 255) / 256 * 256;
-    return p;
+
+/* Every piece of an adapter's scratch starts on a 256-byte boundary: sizes round up to that. */
+static size_t scratch_round(size_t bytes) { return (bytes + 255) / 256 * 256; }
+static size_t temp_bytes(DType dtype, int64_t rows, int64_t cols) {
+    return scratch_round((size_t)(rows * cols) * dtype_size(dtype));
 }
 
-static size_t temp_bytes(DType dtype, int64_t rows, int64_t cols) {
-    return ((size_t)(rows * cols) * dtype_size(dtype) + 255) / 256 * 256;
+void *ops_adapter_scratch_take(T scratch, size_t *offset, size_t bytes) {
+    void *p = scratch->data ? (char *)scratch->data + *offset : NULL;
+    *offset += scratch_round(bytes);
+    return p;
 }
 
 size_t ops_adapter_fused_scratch_bytes(int64_t rows, int64_t width, int64_t bottleneck, int backward) {
