@@ -289,25 +289,26 @@ int fused_serves(const AdapterWeights *w, const Tensor *const *acts, int count) 
     return 1;
 }
 
-// The weights' copies at the start of the op's scratch (ops_adapter_fused_scratch_bytes: forward W1,
-// W2, b1, b2; backward W1, W2^T, W1^T, b1), made on the stream; *offset: where the scratch continues.
+// The weights' copies in the op's scratch where ops_adapter_fused_layout puts them (forward W1, W2, b1, b2;
+// backward W1, W2^T, W1^T, b1), made on the stream; the pieces the layout lacks stay NULL.
 struct WeightCopies {
     bf16 *w1, *w2, *w2t, *w1t;
     float *b1, *b2;
 };
-WeightCopies weight_copies(CudaCtx *cx, const AdapterWeights *w, int backward, T scratch, size_t *offset) {
+template <typename P> P *scratch_piece(T scratch, size_t offset) {
+    return offset == SIZE_MAX ? NULL : (P *)((char *)scratch->data + offset);
+}
+WeightCopies weight_copies(CudaCtx *cx, const AdapterWeights *w, const AdapterFusedLayout &l, T scratch) {
     const int64_t R = w->fc1_w.shape[0], X = w->fc1_w.shape[1];
-    const size_t mat = (size_t)(R * X) * sizeof(bf16);
+    CHECK(tensor_bytes(scratch) >= l.total, "adapter: scratch %s holds %zu bytes, the fused kernels take %zu",
+          cuda_tname(scratch), tensor_bytes(scratch), l.total);
     WeightCopies c = {};
-    c.w1 = (bf16 *)ops_adapter_scratch_take(scratch, offset, mat);
-    if (backward) {
-        c.w2t = (bf16 *)ops_adapter_scratch_take(scratch, offset, mat);
-        c.w1t = (bf16 *)ops_adapter_scratch_take(scratch, offset, mat);
-    } else {
-        c.w2 = (bf16 *)ops_adapter_scratch_take(scratch, offset, mat);
-    }
-    c.b1 = (float *)ops_adapter_scratch_take(scratch, offset, (size_t)(R + X) * sizeof(float));
-    c.b2 = backward ? NULL : c.b1 + R;
+    c.w1 = scratch_piece<bf16>(scratch, l.w1);
+    c.w2 = scratch_piece<bf16>(scratch, l.w2);
+    c.w2t = scratch_piece<bf16>(scratch, l.w2t);
+    c.w1t = scratch_piece<bf16>(scratch, l.w1t);
+    c.b1 = scratch_piece<float>(scratch, l.bias);
+    c.b2 = c.w2 ? c.b1 + R : NULL; // forward only: fc2's bias follows fc1's in the one F32 piece
     adapter_weights_kernel<<<cuda_grid(R * X, 256), 256, 0, cx->stream>>>(
         c.w1, c.w2, c.w2t, c.w1t, c.b1, c.b2, w->fc1_w.data, cuda_fdtype(&w->fc1_w, "adapter"), w->fc2_w.data,
         cuda_fdtype(&w->fc2_w, "adapter"), w->fc1_b.data, cuda_fdtype(&w->fc1_b, "adapter"), w->fc2_b.data,
@@ -348,8 +349,8 @@ void cu_adapter(Ops *ops, T out, T x, const AdapterWeights *w, T res, AdapterFor
     CudaCtx *cx = cuda_ctx(ops);
     AdapterDev a = adapter_dev(w, form, tensor_numel(x) / w->fc1_w.shape[1]);
     if (a.rows == 0) return;
-    size_t offset = 0;
-    WeightCopies c = weight_copies(cx, w, 0, scratch, &offset);
+    const AdapterFusedLayout l = ops_adapter_fused_layout(a.rows, a.width, a.bottleneck, 0);
+    WeightCopies c = weight_copies(cx, w, l, scratch);
     a.x = (const bf16 *)x->data;
     a.res = res && res->data ? (const bf16 *)res->data : NULL;
     a.out = (bf16 *)out->data;
@@ -372,11 +373,11 @@ void cu_adapter_backward(Ops *ops, T dx, const AdapterWeights *g, T dout, T x, c
     const int64_t rows = a.rows, X = a.width, R = a.bottleneck;
     if (rows == 0) return;
     a.accumulate = accumulate;
-    size_t offset = 0;
-    WeightCopies c = weight_copies(cx, w, 1, scratch, &offset);
+    const AdapterFusedLayout l = ops_adapter_fused_layout(rows, X, R, 1);
+    WeightCopies c = weight_copies(cx, w, l, scratch);
     a.w1 = c.w1, a.w2t = c.w2t, a.w1t = c.w1t, a.b1 = c.b1;
-    a.h = (bf16 *)ops_adapter_scratch_take(scratch, &offset, (size_t)(rows * R) * sizeof(bf16));
-    a.dh = (bf16 *)ops_adapter_scratch_take(scratch, &offset, (size_t)(rows * R) * sizeof(bf16));
+    a.h = scratch_piece<bf16>(scratch, l.hidden);
+    a.dh = scratch_piece<bf16>(scratch, l.hidden_grad);
     a.x = (const bf16 *)x->data;
     a.dout = (const bf16 *)dout->data;
     a.dx = dx && dx->data ? (bf16 *)dx->data : NULL;

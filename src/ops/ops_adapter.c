@@ -1,6 +1,8 @@
 /* op_adapter and its backward (ops.h): the argument checks every backend shares, and the adapter as a
  * sequence of the other ops, which the CPU backend runs as its implementation and the CUDA backend where
  * its fused kernels do not serve (kernels/adapter.cu). */
+#include <stdint.h>
+
 #include "ops/ops_impl.h"
 
 static const char *tname(const Tensor *t) { return t->name ? t->name : "(unnamed)"; }
@@ -97,16 +99,30 @@ static size_t temp_bytes(DType dtype, int64_t rows, int64_t cols) {
     return scratch_round((size_t)(rows * cols) * dtype_size(dtype));
 }
 
-void *ops_adapter_scratch_take(T scratch, size_t *offset, size_t bytes) {
+/* The next piece of scratch: *offset advances by the rounded size (as op_adapter_scratch_bytes counts); NULL
+ * where scratch has no data (a measuring arena's). */
+static void *scratch_take(T scratch, size_t *offset, size_t bytes) {
     void *p = scratch->data ? (char *)scratch->data + *offset : NULL;
     *offset += scratch_round(bytes);
     return p;
 }
 
-size_t ops_adapter_fused_scratch_bytes(int64_t rows, int64_t width, int64_t bottleneck, int backward) {
-    size_t mat = temp_bytes(DT_BF16, width, bottleneck), bias = temp_bytes(DT_F32, 1, width + bottleneck);
-    size_t hidden = temp_bytes(DT_BF16, rows, bottleneck);
-    return backward ? 3 * mat + bias + 2 * hidden : 2 * mat + bias;
+AdapterFusedLayout ops_adapter_fused_layout(int64_t rows, int64_t width, int64_t bottleneck, int backward) {
+    const size_t mat = temp_bytes(DT_BF16, width, bottleneck), hidden = temp_bytes(DT_BF16, rows, bottleneck);
+    AdapterFusedLayout l = {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, 0};
+    l.w1 = l.total, l.total += mat;
+    if (backward) {
+        l.w2t = l.total, l.total += mat;
+        l.w1t = l.total, l.total += mat;
+    } else {
+        l.w2 = l.total, l.total += mat;
+    }
+    l.bias = l.total, l.total += temp_bytes(DT_F32, 1, width + bottleneck);
+    if (backward) {
+        l.hidden = l.total, l.total += hidden;
+        l.hidden_grad = l.total, l.total += hidden;
+    }
+    return l;
 }
 
 /* The composed form's temporaries, [rows, cols] of dtype, in the order taken: forward fc1's output, the GELU's,
@@ -119,7 +135,7 @@ typedef struct Temps {
 static Tensor temp(Temps *tp, const char *name, DType dtype, int64_t rows, int64_t cols) {
     Tensor t = tensor_make(NULL, dtype, 2, rows, cols);
     t.name = name;
-    t.data = ops_adapter_scratch_take(tp->scratch, &tp->offset, tensor_bytes(&t));
+    t.data = scratch_take(tp->scratch, &tp->offset, tensor_bytes(&t));
     return t;
 }
 
@@ -128,7 +144,7 @@ size_t op_adapter_scratch_bytes(int64_t rows, int64_t width, int64_t bottleneck,
     size_t hidden = temp_bytes(act, rows, bottleneck), full = temp_bytes(act, rows, width);
     size_t composed = backward ? 3 * hidden + (form.swap_p > 0) * full + (form.scale != 1.0f) * full
                                : 2 * hidden + full + (form.swap_p > 0) * full;
-    size_t fused = ops_adapter_fused_scratch_bytes(rows, width, bottleneck, backward);
+    size_t fused = ops_adapter_fused_layout(rows, width, bottleneck, backward).total;
     return composed > fused ? composed : fused;
 }
 

@@ -98,12 +98,16 @@ static inline int64_t ops_cols(T t) { return t->ndim ? t->shape[t->ndim - 1] : 1
 void ops_vt_adapter_composed(Ops *ops, T out, T x, const AdapterWeights *w, T res, AdapterForm form, T scratch);
 void ops_vt_adapter_backward_composed(Ops *ops, T dx, const AdapterWeights *g, T dout, T x, const AdapterWeights *w,
                                       AdapterForm form, int accumulate, T scratch);
-/* Carves scratch for ops_adapter.c and kernels/adapter.cu: *offset advances by the 256-byte-aligned size
- * (the same rounding op_adapter_scratch_bytes counts); data NULL where scratch has none. */
-void *ops_adapter_scratch_take(T scratch, size_t *offset, size_t bytes);
-/* The fused kernels' part of op_adapter_scratch_bytes: BF16 copies of the weights (W1, W2 or W2^T, W1^T
- * backward) and F32 biases, and backward the hidden activation and its gradient, [rows, R] BF16 each. */
-size_t ops_adapter_fused_scratch_bytes(int64_t rows, int64_t width, int64_t bottleneck, int backward);
+/* Where kernels/adapter.cu's pieces lie in the op's scratch: byte offsets from its start, each on a 256-byte
+ * boundary, SIZE_MAX where the direction has no such piece. Forward: W1 [R,X] and W2 [X,R] as BF16, then b1 [R]
+ * and b2 [X] as one F32 piece (b2 = b1 + R). Backward: W1, W2^T [R,X] and W1^T [X,R] as BF16, b1 (F32, the
+ * piece as large as forward's), the hidden activation h and its gradient dh, [rows, R] BF16 each. total: the
+ * bytes, the fused kernels' part of op_adapter_scratch_bytes. One function for the size the ops layer checks
+ * and the carving the kernels do. */
+typedef struct AdapterFusedLayout {
+    size_t w1, w2, w2t, w1t, bias, hidden, hidden_grad, total;
+} AdapterFusedLayout;
+AdapterFusedLayout ops_adapter_fused_layout(int64_t rows, int64_t width, int64_t bottleneck, int backward);
 
 /* Backend constructors. */
 int cpu_ops_init(Ops *ops, int threads, Err *err);

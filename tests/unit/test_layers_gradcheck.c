@@ -1,12 +1,14 @@
 /* Gradient checks (F64, central differences) of the composed layers: a whole
  * CLIP block with every parameter trainable, causal and not, and bottleneck
- * adapters (op_adapter) with and without skip, scale, residual and row swap. L = sum(output * R). */
+ * adapters (op_adapter) with and without skip, scale, residual and row swap. L = sum(output * R).
+ * Also the fused CUDA kernels' scratch layout (checked here, on the host, where no GPU is needed). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
 #include "model/layers.h"
+#include "ops/ops_impl.h"
 #include "testlib.h"
 
 static Ops *g_ops;
@@ -179,6 +181,46 @@ static void test_adapter(void) {
     }
 }
 
+/* ---- the fused adapter kernels' scratch (ops_adapter_fused_layout) ----
+ * Each piece the kernels write lies on a 256-byte boundary, inside the total, apart from every other piece,
+ * and the total is within what op_adapter_scratch_bytes asks of the caller (what the ops layer checks). */
+static void test_adapter_fused_layout(void) {
+    const int64_t shapes[][3] = {{1, 64, 8}, {64, 768, 192}, {3152 * 16, 768, 192}, {7, 1024, 256}, {100, 512, 40}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int backward = 0; backward < 2; backward++) {
+            const int64_t N = shapes[s][0], X = shapes[s][1], R = shapes[s][2];
+            const AdapterFusedLayout l = ops_adapter_fused_layout(N, X, R, backward);
+            const size_t mat = (size_t)(R * X) * 2, hid = (size_t)(N * R) * 2, bias = (size_t)(R + X) * 4;
+            /* forward: W1, W2, biases; backward: W1, W2^T, W1^T, bias, h, dh */
+            struct {
+                const char *name;
+                size_t at, bytes;
+                int present;
+            } piece[] = {{"w1", l.w1, mat, 1},         {"w2", l.w2, mat, !backward},
+                         {"w2t", l.w2t, mat, backward}, {"w1t", l.w1t, mat, backward},
+                         {"bias", l.bias, bias, 1},     {"hidden", l.hidden, hid, backward},
+                         {"hidden_grad", l.hidden_grad, hid, backward}};
+            const int n = (int)(sizeof piece / sizeof piece[0]);
+            for (int i = 0; i < n; i++) {
+                EXPECT((piece[i].at != SIZE_MAX) == piece[i].present, "[%lld,%lld,%lld] %s: %s %s",
+                       (long long)N, (long long)X, (long long)R, backward ? "backward" : "forward", piece[i].name,
+                       piece[i].present ? "missing" : "present where it has no use");
+                if (piece[i].at == SIZE_MAX) continue;
+                EXPECT(piece[i].at % 256 == 0, "%s at %zu: not 256-byte aligned", piece[i].name, piece[i].at);
+                EXPECT(piece[i].at + piece[i].bytes <= l.total, "%s [%zu, +%zu) past the total %zu", piece[i].name,
+                       piece[i].at, piece[i].bytes, l.total);
+                for (int j = 0; j < i; j++)
+                    if (piece[j].at != SIZE_MAX)
+                        EXPECT(piece[i].at >= piece[j].at + piece[j].bytes || piece[j].at >= piece[i].at + piece[i].bytes,
+                               "%s and %s overlap", piece[i].name, piece[j].name);
+            }
+            const AdapterForm forms[] = {{0, 1.0f, 0, 0}, {1, 0.5f, 16, 197}};
+            for (int f = 0; f < 2; f++)
+                EXPECT(op_adapter_scratch_bytes(N, X, R, DT_BF16, forms[f], backward) >= l.total,
+                       "op_adapter_scratch_bytes below the fused layout's %zu bytes", l.total);
+        }
+}
+
 int main(void) {
     Err err;
     if (ops_create(BACKEND_CPU, 2, &g_ops, &err) != 0) {
@@ -187,6 +229,7 @@ int main(void) {
     }
     TEST_RUN(test_block);
     TEST_RUN(test_adapter);
+    TEST_RUN(test_adapter_fused_layout);
     ops_destroy(g_ops);
     return test_summary();
 }
