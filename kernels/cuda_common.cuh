@@ -83,7 +83,7 @@ void cuda_require_f32(T t, const char *op);
 // A device buffer of at least `bytes`, valid until the next call. Growing it
 // synchronises the stream first, so work queued on the old buffer completes.
 void *cuda_scratch(CudaCtx *cx, size_t bytes);
-// attention.cu's gemm-path workspace of at least `bytes`, kept across calls (grown like
+// attention_gemm.cu's workspace of at least `bytes`, kept across calls (grown like
 // cuda_scratch: the stream is synchronised before the old buffer goes).
 void *cuda_attn_workspace(CudaCtx *cx, size_t bytes);
 // Fatal if a kernel has flagged an out-of-range index (call after a stream sync).
@@ -257,6 +257,15 @@ void cuda_gemm_strided_batched(CudaCtx *cx, const char *op, CudaMat c, CudaMat a
 void cu_attention(Ops *ops, T out, T saved, T qkv, int heads, int causal);
 size_t cu_attention_saved_bytes(int64_t batch, int64_t seq, int heads);
 void cu_attention_backward(Ops *ops, T dqkv, T dout, T qkv, T saved, int heads, int causal);
+// attention_gemm.cu: the gemm path. Each returns 0 without launching anything where it cannot
+// serve (DFER_ATTENTION=tiled, Dh not a multiple of 8, one item's buffers above the workspace
+// cap), 1 when it ran. lse, delta: saved[0] and saved[1] of attention.cu's contract (lse may be
+// NULL forward). The backward's products are BF16 when qkv and dout both are, else F32.
+int cuda_attention_gemm(CudaCtx *cx, void *out, int out_bf16, float *lse, const void *qkv, int qkv_bf16,
+                        int64_t batch, int seq, int heads, int hd, int causal);
+int cuda_attention_gemm_backward(CudaCtx *cx, void *dqkv, int dqkv_bf16, const void *dout, int dout_bf16,
+                                 const void *qkv, int qkv_bf16, const float *lse, float *delta, int64_t batch, int seq,
+                                 int heads, int hd, int causal);
 // The gemm path's plan, for tests: workspace bytes of a chunk of `items` (operand_bytes 2
 // for BF16 GEMM operands, 4 for F32), and the items per chunk the context would use for a
 // batch (0: the tiled path serves, as for DFER_ATTENTION=tiled).

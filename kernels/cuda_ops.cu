@@ -1,5 +1,5 @@
 // The CUDA backend's context, memory functions and op table. The ops
-// themselves live in gemm.cu, attention.cu, layernorm.cu, elementwise.cu,
+// themselves live in gemm.cu, attention*.cu, adapter.cu, layernorm.cu, elementwise.cu,
 // rows.cu, reduce.cu and loss_optim.cu; every op is queued on the context's one
 // non-blocking stream, and only downloads, sum_squares, ops_sync and uploads from pageable
 // host memory wait for it.

@@ -23,8 +23,8 @@
 // scratch (C converted in first when beta != 0) and one kernel adds the bias and
 // rounds once into C.
 //
-// Strided-batched GEMMs (cuda_gemm_strided_batched, cuda_common.cuh: attention.cu's
-// gemm path): the same mapping per matrix i of a batch, with row-major leading
+// Strided-batched GEMMs (cuda_gemm_strided_batched, cuda_common.cuh: attention_gemm.cu's
+// attention path): the same mapping per matrix i of a batch, with row-major leading
 // dimensions and element strides between the matrices of each operand; every
 // layout carries CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT and _STRIDED_BATCH_OFFSET.
 // Both inputs must already have one dtype (BF16 or F32) and C must be one that

@@ -9,7 +9,7 @@ import os, re, sys
 here = os.path.dirname(os.path.abspath(__file__))
 src_dir = os.path.dirname(here)
 out_dir = sys.argv[1]
-names = sys.argv[2:] or ['attention', 'attention_flash', 'layernorm', 'elementwise', 'reduce', 'rows', 'loss_optim', 'gemm']
+names = sys.argv[2:] or ['attention', 'attention_gemm', 'attention_flash', 'layernorm', 'elementwise', 'reduce', 'rows', 'loss_optim', 'gemm']
 os.makedirs(out_dir, exist_ok=True)
 for name in names:
     s = open(os.path.join(src_dir, name + '.cu')).read()

@@ -21,7 +21,7 @@ $CXX -c "$here/fake_lt.cpp" -o "$out/fake_lt.o"
 $CXX -c "$here/test.cpp" -o "$out/test.o"
 $CXX -c "$here/test_gemm.cpp" -o "$out/test_gemm.o"
 gcc -std=c11 -O2 -D_GNU_SOURCE -w -I"$root/src" -I"$root" -c "$here/cpu_ref.c" -o "$out/cpu_ref.o"
-g++ -o "$out/test" "$out/test.o" "$out/emu_host.o" "$out/emu_sched.o" "$out/cpu_ref.o" "$out"/gen/attention.o "$out"/gen/attention_flash.o "$out"/gen/layernorm.o \
+g++ -o "$out/test" "$out/test.o" "$out/emu_host.o" "$out/emu_sched.o" "$out/cpu_ref.o" "$out"/gen/attention.o "$out"/gen/attention_gemm.o "$out"/gen/attention_flash.o "$out"/gen/layernorm.o \
     "$out"/gen/elementwise.o "$out"/gen/reduce.o "$out"/gen/rows.o "$out"/gen/loss_optim.o "$out"/gen/gemm.o \
     "$out/fake_lt.o" -lopenblas -lpthread -lm
 g++ -o "$out/test_gemm" "$out/test_gemm.o" "$out"/gen/gemm.o "$out"/gen/elementwise.o "$out"/gen/reduce.o \

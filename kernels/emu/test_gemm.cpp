@@ -81,7 +81,7 @@ int main() {
         cmp(s2.c_str(), get(tdw), rdw, 1e-6);
         cmp(s3.c_str(), get(tdb), rdb, 1e-6);
     }
-    // Strided-batched GEMMs (cuda_gemm_strided_batched, attention.cu's gemm path): every
+    // Strided-batched GEMMs (cuda_gemm_strided_batched, attention_gemm.cu): every
     // dtype pair it takes, transposes, beta, dense and padded layouts (leading dimensions
     // above the row length, strides above the matrix), against a naive reference over the
     // whole flat C buffer: padding and matrices past the batch must come back untouched.

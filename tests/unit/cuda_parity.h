@@ -50,7 +50,7 @@
 /* Attention backward: four products chained through dP and dS (cancellation in P(dP - rowdot)). */
 #define TOL_ATTN_BWD_BF16 3e-2
 #define TOL_ATTN_BWD_F32 2e-4
-/* Attention by the gemm path (kernels/attention.cu: cuBLASLt strided-batched GEMMs, the default;
+/* Attention by the gemm path (kernels/attention_gemm.cu: cuBLASLt strided-batched GEMMs, the default;
  * the TOL_ATTN ones above are the tiled path's). BF16: P is rounded to BF16 before P.V (as
  * FlashAttention does), a relative error of at most 2^-9 per term p_j v_j: at most
  * 2^-9 max|v| on an output, which is 2^-9 * (max|v| / max|out| <= ~4 for these inputs) = 8e-3
