@@ -60,8 +60,6 @@ typedef struct Options {
     int n_attn, n_adapter;
 } Options;
 
-static Ops *g_ops;
-static uint64_t g_seed = 1;
 
 static void usage_exit(const char *why) {
     fprintf(stderr, "bench_paths: %s\nusage: bench_paths [--arch b16] [--frames 16] [--batch 16] [--prompts 14] "
@@ -172,6 +170,10 @@ static void parse_args(int argc, char **argv, Options *o) {
     }
     default_cases(o);
 }
+
+#ifdef DFER_WITH_CUDA
+static Ops *g_ops;
+static uint64_t g_seed = 1;
 
 /* ---- device tensors ------------------------------------------------------------------------------------ */
 
@@ -289,7 +291,6 @@ static void attn_bwd(void *p) {
 }
 
 static cJSON *bench_attention(const AttnCase *c, const Options *o) {
-#ifdef DFER_WITH_CUDA
     static const char *paths[] = {"gemm", "tiled", "flash"};
     const int n = 3;
     const int64_t W = (int64_t)c->heads * c->head_size;
@@ -326,10 +327,6 @@ static cJSON *bench_attention(const AttnCase *c, const Options *o) {
     snprintf(shape, sizeof shape, "[%lld sequences of %lld, %d heads of %d%s]", (long long)c->items,
              (long long)c->seq, c->heads, c->head_size, c->causal ? ", causal" : "");
     return report_rows("attention", c->name, shape, rows, n);
-#else
-    (void)c, (void)o;
-    return NULL;
-#endif
 }
 
 /* ---- adapter --------------------------------------------------------------------------------------------- */
@@ -350,7 +347,6 @@ static void adapter_bwd(void *p) {
 }
 
 static cJSON *bench_adapter(const AdapterCase *c, const Options *o) {
-#ifdef DFER_WITH_CUDA
     static const char *paths[] = {"composed", "fused"};
     const int n = 2;
     const int64_t N = c->rows, X = c->width, R = c->bottleneck;
@@ -411,11 +407,8 @@ static cJSON *bench_adapter(const AdapterCase *c, const Options *o) {
     snprintf(shape, sizeof shape, "[%lld rows of %lld, bottleneck %lld%s%s, scale %g]", (long long)N, (long long)X,
              (long long)R, c->form.swap_p ? ", rows swapped" : "", c->form.skip ? ", skip" : "", c->form.scale);
     return report_rows("adapter", c->name, shape, rows, n);
-#else
-    (void)c, (void)o;
-    return NULL;
-#endif
 }
+#endif /* DFER_WITH_CUDA */
 
 int main(int argc, char **argv) {
     Options o;

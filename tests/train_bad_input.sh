@@ -2,7 +2,8 @@
 # Bad input to `dfer train` and `dfer eval` gets a clear message and a non-zero
 # exit: unknown config keys and bad values, a missing config file, test labels
 # the model cannot output, weights without a text tower, and a trained model of
-# another architecture given to `dfer eval` (which otherwise evaluates a run).
+# another architecture given to `dfer eval` (which otherwise evaluates a run); a diverging run stops
+# (train.nonfinite=abort) or goes on with its metrics.jsonl still JSON (skip).
 # usage: train_bad_input.sh DFER SOURCE_DIR SHARED_DIR PYTHON
 set -euo pipefail
 dfer=$1 src=$2 shared=$3 python=$4
@@ -74,3 +75,23 @@ echo "dfer eval of a finished run: $(grep UAR "$tmp/eval.txt" | head -n 1)"
 cp "$tmp/dc/model.safetensors" "$tmp/fc/model.safetensors"
 expect_fail "eval with the parameters of another architecture" "does not match the model" "$dfer" eval --run "$tmp/fc"
 expect_fail "eval of a directory without a run" "config.ini" "$dfer" eval --run "$tmp/data"
+# A diverging run (a learning rate of 1e30: the second update makes the parameters infinite): with
+# train.nonfinite=abort it stops at the first non-finite step, named as the log counts steps (from 1);
+# with skip it goes on, warns of each skipped step, and metrics.jsonl stays JSON (a non-finite loss or
+# gradient norm is null there, never "nan").
+diverge=(--set optim.lr=1e30 --set train.log_every=1 --set train.max_steps_per_epoch=4)
+expect_fail "a diverging run with train.nonfinite=abort" "non-finite loss or gradient at epoch 1 step 3" \
+  "$dfer" train "${fc[@]}" "${diverge[@]}" --set train.nonfinite=abort --out "$tmp/nf-abort"
+"$dfer" train "${fc[@]}" "${diverge[@]}" --set train.nonfinite=skip --out "$tmp/nf-skip" 2>"$tmp/nf.log" >&2
+grep -q "epoch 1 step 3: non-finite loss or gradient, update skipped" "$tmp/nf.log" \
+  || { echo "a skipped non-finite step is not named as the log counts it:"; cat "$tmp/nf.log"; exit 1; }
+"$python" - "$tmp/nf-skip/metrics.jsonl" <<'PY' || exit 1
+import json, sys
+steps = [json.loads(l) for l in open(sys.argv[1]) if '"step"' in l]
+steps = [s for s in steps if s.get("type") == "step"]
+assert len(steps) == 4, steps
+assert all(isinstance(s["loss"], float) for s in steps[:2]), steps[:2]
+assert steps[2]["loss"] is None and steps[2]["grad_norm"] is None, steps[2]
+print("a diverging run: aborted at step 3 with train.nonfinite=abort; with skip, metrics.jsonl stays JSON "
+      "(steps 3 and 4: loss and grad_norm null)")
+PY

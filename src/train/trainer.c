@@ -20,167 +20,27 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "io/json_file.h"
-#include "io/safetensors.h"
+#include "train/checkpoint.h"
 #include "train/job_model.h"
 #include "train/metrics.h"
 #include "train/optim.h"
 #include "train/plan.h"
 #include "train/run_hang.h"
+#include "train/trainer_internal.h"
 #ifdef DFER_WITH_CUDA
 #include "kernels/cuda_api.h"
 #endif
 
+/* ---- the run folder's files and the log ------------------------------------------------- */
 
-typedef struct Position {
-    int epoch, step;          /* the next step to run */
-    int opt_steps;            /* optimiser updates so far */
-    double best_war, best_uar;
-    int best_epoch;
-    Scores best, last;
-    int has_best, has_last;
-    Confusion best_cm, last_cm;
-    long long metrics_bytes;  /* metrics.jsonl's length when the checkpoint was written; -1 unknown (an older checkpoint) */
-} Position;
-
-/* ---- checkpoints -------------------------------------------------------------------- */
-
-/* The best and last evaluations' confusion matrices [C,C] (I64) travel in the checkpoint, so a resumed run
- * reports what an uninterrupted one would. */
-static const char *const k_confusion_names[2] = {"metrics.best_confusion", "metrics.last_confusion"};
-
-static void path_in(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
-
-/* Copies a device tensor to a host buffer owned by the map and adds it under `name`. */
-static int add_host_copy(TensorMap *m, Ops *ops, const char *name, Tensor t, Err *err) {
-    size_t bytes = tensor_bytes(&t);
-    void *h = xmalloc(bytes + 1);
-    ops_download(ops, h, t.data, bytes);
-    tmap_own(m, h);
-    return tmap_add(m, name, t.dtype, t.ndim, t.shape, h, 0, err);
-}
-
-static int save_params(const JobModel *jm, const char *path, const char *prefix, TensorMap *into, Err *err) {
-    TensorMap own;
-    TensorMap *m = into;
-    watchdog_mark("writing %s", path);
-    if (!m) {
-        tmap_init(&own, path);
-        m = &own;
-    }
-    char name[512];
-    int rc = 0;
-    for (int i = 0; i < jm->params->count && rc == 0; i++) {
-        const ParamEntry *e = paramset_get(jm->params, i);
-        snprintf(name, sizeof name, "%s%s", prefix, e->name);
-        rc = add_host_copy(m, jm->ops, name, e->value, err);
-    }
-    if (!into) {
-        if (rc == 0) rc = safetensors_write(path, m, (const char *[]){"format", "dfer", "method", jm->method, NULL}, err);
-        tmap_free(m);
-    }
-    return rc;
-}
-
-static int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err) {
-    char path[4096];
-    path_in(path, sizeof path, dir, "checkpoint.safetensors");
-    TensorMap m;
-    tmap_init(&m, path);
-    int rc = save_params(jm, path, "param.", &m, err);
-    for (int which = 0; which < 2 && rc == 0; which++) {
-        Tensor all = optimizer_state(opt, which);
-        if (!all.data) continue;
-        char name[64];
-        snprintf(name, sizeof name, "optimizer.state%d", which + 1);
-        rc = add_host_copy(&m, jm->ops, name, all, err);
-    }
-    const Confusion *cms[2] = {pos->has_best ? &pos->best_cm : NULL, pos->has_last ? &pos->last_cm : NULL};
-    for (int k = 0; k < 2 && rc == 0; k++) {
-        if (!cms[k]) continue;
-        int64_t shape[2] = {cms[k]->classes, cms[k]->classes};
-        rc = tmap_add(&m, k_confusion_names[k], DT_I64, 2, shape, cms[k]->counts, 1, err);
-    }
-    /* the log's length now: a resume from here drops the lines of steps made after it (they are made again) */
-    char metrics[4096];
-    struct stat st;
-    path_in(metrics, sizeof metrics, dir, "metrics.jsonl");
-    long long metrics_bytes = stat(metrics, &st) == 0 ? (long long)st.st_size : 0;
-    char meta_json[1024];
-    snprintf(meta_json, sizeof meta_json,
-             "{\"epoch\":%d,\"step\":%d,\"optimizer_steps\":%d,\"best_war\":%.17g,\"best_uar\":%.17g,\"best_epoch\":%d,"
-             "\"metrics_bytes\":%lld}",
-             pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch, metrics_bytes);
-    if (rc == 0) rc = safetensors_write(path, &m, (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
-    tmap_free(&m);
-    return rc;
-}
-
-static int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, Err *err) {
-    char path[4096];
-    path_in(path, sizeof path, dir, "checkpoint.safetensors");
-    TensorMap m;
-    if (safetensors_read(path, &m, err) != 0) return -1;
-    int rc = 0;
-    char name[512];
-    for (int i = 0; i < jm->params->count && rc == 0; i++) {
-        const ParamEntry *e = paramset_get(jm->params, i);
-        snprintf(name, sizeof name, "param.%s", e->name);
-        const TensorEntry *t = tmap_find(&m, name);
-        if (!t || t->nbytes != tensor_bytes(&e->value) || t->dtype != e->value.dtype)
-            rc = err_set(err, "%s: tensor %s is missing or does not match the model (another architecture or dtype?)", path, name);
-        else ops_upload(jm->ops, e->value.data, t->data, t->nbytes);
-    }
-    for (int which = 0; which < 2 && rc == 0; which++) {
-        Tensor all = optimizer_state(opt, which);
-        if (!all.data) continue;
-        snprintf(name, sizeof name, "optimizer.state%d", which + 1);
-        const TensorEntry *t = tmap_find(&m, name);
-        if (!t || t->nbytes != tensor_bytes(&all)) rc = err_set(err, "%s: %s is missing or has the wrong size", path, name);
-        else ops_upload(jm->ops, all.data, t->data, t->nbytes);
-    }
-    const char *meta = safetensors_metadata(&m, "position");
-    cJSON *o = meta ? cJSON_Parse(meta) : NULL;
-    if (rc == 0 && !o) rc = err_set(err, "%s: no training position in the metadata", path);
-    static const char *const position_keys[] = {"epoch", "step", "optimizer_steps", "best_war", "best_uar", "best_epoch"};
-    double v[6];
-    for (int k = 0; k < 6 && rc == 0; k++)
-        if (!isfinite(v[k] = json_get_number(o, position_keys[k], NAN)))
-            rc = err_set(err, "%s: the training position in the metadata has no number \"%s\"", path, position_keys[k]);
-    if (rc == 0) {
-        pos->epoch = (int)v[0], pos->step = (int)v[1], pos->opt_steps = (int)v[2];
-        pos->best_war = v[3], pos->best_uar = v[4], pos->best_epoch = (int)v[5];
-        opt->step = pos->opt_steps;
-        double bytes = json_get_number(o, "metrics_bytes", -1); /* absent from checkpoints before it was kept */
-        pos->metrics_bytes = isfinite(bytes) && bytes >= 0 ? (long long)bytes : -1;
-    }
-    for (int k = 0; k < 2 && rc == 0; k++) {
-        const TensorEntry *t = tmap_find(&m, k_confusion_names[k]);
-        if (!t) continue; /* no evaluation before the checkpoint */
-        int C = jm->num_classes;
-        if (t->dtype != DT_I64 || t->ndim != 2 || t->shape[0] != C || t->shape[1] != C) {
-            rc = err_set(err, "%s: %s is not a %dx%d I64 confusion matrix", path, k_confusion_names[k], C, C);
-            break;
-        }
-        Confusion *cm = k ? &pos->last_cm : &pos->best_cm;
-        confusion_init(cm, C);
-        memcpy(cm->counts, t->data, (size_t)C * C * sizeof(int64_t));
-        scores_compute(cm, k ? &pos->last : &pos->best);
-        if (k) pos->has_last = 1;
-        else pos->has_best = 1;
-    }
-    cJSON_Delete(o);
-    tmap_free(&m);
-    return rc;
-}
-
-/* ---- logging --------------------------------------------------------------------------- */
+void run_file_path(char *buf, size_t n, const char *dir, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
 /* A lost log line does not stop a run of days; the first failure is said. */
 static void append_line(const char *dir, const char *file, const char *line) {
     static int warned;
     char path[4096];
     Err err;
-    path_in(path, sizeof path, dir, file);
+    run_file_path(path, sizeof path, dir, file);
     if (fs_append_line(path, line, &err) != 0 && !warned++) log_warn("%s (training goes on; later log lines may be lost too)", err.msg);
 }
 
@@ -223,44 +83,27 @@ static int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
     return -1;
 }
 
-/* ---- evaluation -------------------------------------------------------------------------- */
+/* ---- shared with evaluation (trainer_internal.h) ------------------------------------------ */
 
-/* The model's inputs for a batch: frames, the middle level's maps when the
- * loader delivers them, and the clip ids (descriptions are looked up by id).
- * ids [b.n] is filled from the dataset. */
-static JobInputs batch_inputs(const Batch *b, const Dataset *d, const char **ids) {
+int trainer_open_split(const Config *cfg, Split split, Dataset *d, Err *err) {
+    if (!strcmp(cfg->dataset, "list"))
+        return dataset_open("list", split == SPLIT_TRAIN ? cfg->train_list : cfg->test_list, split, 0, d, err);
+    return dataset_open(cfg->dataset, cfg->root, split, cfg->fold, d, err);
+}
+
+JobInputs trainer_batch_inputs(const Batch *b, const Dataset *d, const char **ids) {
     for (int i = 0; i < b->n; i++) ids[i] = d->clips[b->indices[i]].id;
     for (int i = 0; i < b->n; i++) ids[b->n + i] = d->clips[b->indices[i]].caption;
     return (JobInputs){.frames = b->frames, .parsing = b->parsing, .landmarks = b->landmark_maps, .clip_ids = ids,
                        .captions = ids + b->n};
 }
 
-/* One contrastive step (the zero-shot setting): local features, all-gathered over the group,
- * the symmetric InfoNCE loss of the global batch and the backward of this rank's rows. Returns
- * this rank's share of the (identical) global loss, so that the group's sum is the loss. */
-static double contrastive_step(JobModel *jm, const JobInputs *in, int n, Group *g, int global) {
-    job_model_contrastive_forward(jm, in, n, global);
-    Tensor lv, lt, av, at;
-    job_model_contrastive_tensors(jm, &lv, &lt, &av, &at);
-    group_allgather(g, av, lv);
-    group_allgather(g, at, lt);
-    return job_model_contrastive_backward(jm, g->rank * n, 1, 1.0f / (float)global, g->size) / g->size;
-}
-
 /* The loader's batch buffers in the model context's host memory (ops_alloc_host: page-locked on CUDA). */
 static void *pinned_alloc(void *ops, size_t bytes) { return ops_alloc_host(ops, bytes); }
 static void pinned_free(void *ops, void *p) { ops_free_host(ops, p); }
 
-/* The loader of a run: training (global batch train.batch, augmentation) or evaluation (train.eval_batch,
- * rounded down to a multiple of the ranks, at least one clip per rank), the method's normalisation, and
- * what the model's middle level needs; the tracks directory defaults to `dfer prep`'s output beside the
- * dataset (written into landmarks[n], which must outlive the loader). With data.uint8_frames the loader
- * writes uint8 pixels and the model normalises them on the device (the same mean/std). On CUDA the batch
- * buffers are page-locked, so the model's uploads from them are asynchronous DMAs on the stream: a batch
- * is read by its step, which downloads its loss or logits (a stream sync) before the next loader_next
- * may overwrite the buffer. The loader must be destroyed before the model (its context frees them). */
-static LoaderConfig run_loader_config(const Config *cfg, const JobModel *jm, const Group *g, int train, char *landmarks,
-                                      size_t n) {
+LoaderConfig trainer_loader_config(const Config *cfg, const JobModel *jm, const Group *g, int train, char *landmarks,
+                               size_t n) {
     int eval_batch = cfg->eval_batch - cfg->eval_batch % g->size;
     LoaderConfig lc = {.global_batch = train ? cfg->batch : (eval_batch < g->size ? g->size : eval_batch),
                        .rank = g->rank, .world = g->size, .frames = cfg->frames, .size = jm->image_size,
@@ -278,34 +121,25 @@ static LoaderConfig run_loader_config(const Config *cfg, const JobModel *jm, con
     return lc;
 }
 
-/* One pass over the test split; phase names it in the watchdog's marks ("evaluation after epoch 3"). */
-static int evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int epoch, const char *phase, Confusion *cm,
-                    double *loss_out, Err *err) {
-    confusion_init(cm, jm->num_classes);
-    loader_start_epoch(test, epoch);
-    Batch b;
-    int rc;
-    double loss = 0;
-    void *logits = xmalloc((size_t)jm->num_classes * 1024 * sizeof(double));
-    const char **ids = NULL;
-    int batch = 0;
-    for (;;) {
-        watchdog_mark("%s: waiting for batch %d (the loader)", phase, batch + 1);
-        if ((rc = loader_next(test, &b, err)) != 0) break;
-        if (b.n == 0) continue;
-        watchdog_mark("%s: the forward pass of batch %d", phase, ++batch);
-        ids = xrealloc(ids, 2 * (size_t)b.n * sizeof *ids);
-        JobInputs in = batch_inputs(&b, d, ids);
-        loss += job_model_step(jm, &in, b.labels, b.n, 0, 1.0f, logits);
-        confusion_add_logits(cm, logits, jm->f64, b.labels, b.n);
-    }
-    free(logits);
-    free(ids);
-    if (rc < 0) return -1;
-    watchdog_mark("%s: the reduction of the confusion matrix over the group", phase);
-    group_allreduce_i64(g, cm->counts, cm->classes * cm->classes);
-    *loss_out = group_sum_double(g, loss);
-    return 0;
+void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass) {
+    if (g->rank == 0 && p->micro_batch)
+        log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips per %s%s",
+                 (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation,
+                 p->accumulation > 1 ? "es" : "", p->micro_batch, pass, p->recompute ? ", block recompute" : "");
+}
+
+/* ---- the run ----------------------------------------------------------------------------- */
+
+/* One contrastive step (the zero-shot setting): local features, all-gathered over the group,
+ * the symmetric InfoNCE loss of the global batch and the backward of this rank's rows. Returns
+ * this rank's share of the (identical) global loss, so that the group's sum is the loss. */
+static double contrastive_step(JobModel *jm, const JobInputs *in, int n, Group *g, int global) {
+    job_model_contrastive_forward(jm, in, n, global);
+    Tensor lv, lt, av, at;
+    job_model_contrastive_tensors(jm, &lv, &lt, &av, &at);
+    group_allgather(g, av, lv);
+    group_allgather(g, at, lt);
+    return job_model_contrastive_backward(jm, g->rank * n, 1, 1.0f / (float)global, g->size) / g->size;
 }
 
 static cJSON *scores_json(const Scores *s, const Confusion *cm, int epoch) {
@@ -323,8 +157,6 @@ static cJSON *scores_json(const Scores *s, const Confusion *cm, int epoch) {
     }
     return o;
 }
-
-/* ---- the run ----------------------------------------------------------------------------- */
 
 static int write_result(const Config *cfg, const TrainOptions *opt, const JobModel *jm, const Position *pos,
                         double seconds, Err *err) {
@@ -367,16 +199,10 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
     gethostname(host, sizeof host - 1);
     cJSON_AddStringToObject(o, "host", host);
     char path[4096];
-    path_in(path, sizeof path, opt->out_dir, "result.json");
+    run_file_path(path, sizeof path, opt->out_dir, "result.json");
     int rc = json_write_atomic(path, o, err);
     cJSON_Delete(o);
     return rc;
-}
-
-static int open_split(const Config *cfg, Split split, Dataset *d, Err *err) {
-    if (!strcmp(cfg->dataset, "list"))
-        return dataset_open("list", split == SPLIT_TRAIN ? cfg->train_list : cfg->test_list, split, 0, d, err);
-    return dataset_open(cfg->dataset, cfg->root, split, cfg->fold, d, err);
 }
 
 /* Whether any rank of the group has received a stop signal (core/stop.h): all
@@ -392,13 +218,6 @@ static void log_stopped(const char *out_dir, const Position *pos) {
              stop_requested(), pos->epoch + 1, pos->step, out_dir);
 }
 
-static void log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass) {
-    if (g->rank == 0 && p->micro_batch)
-        log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips per %s%s",
-                 (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation,
-                 p->accumulation > 1 ? "es" : "", p->micro_batch, pass, p->recompute ? ", block recompute" : "");
-}
-
 /* The micro-batch and recompute of the job (plan_apply), and the plan in the log. */
 static int choose_micro_batch(const Config *cfg, int classes, Group *g, JobModel *jm, Err *err) {
     MemoryPlan p;
@@ -406,7 +225,7 @@ static int choose_micro_batch(const Config *cfg, int classes, Group *g, JobModel
         job_model_free(jm);
         return -1;
     }
-    log_memory_plan(&p, g, "step");
+    trainer_log_memory_plan(&p, g, "step");
     return 0;
 }
 
@@ -423,9 +242,9 @@ int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Er
  * one is kept beside it; paths, device, threads and batching may change (config_diff). Rank 0. */
 static int check_resumed_config(const Config *cfg, const TrainOptions *opt, Err *err) {
     char path[4096], kept[4200];
-    path_in(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
+    run_file_path(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
     if (!opt->resume || !fs_exists(path)) return 0;
-    path_in(path, sizeof path, opt->out_dir, "config.ini");
+    run_file_path(path, sizeof path, opt->out_dir, "config.ini");
     if (!fs_exists(path)) return 0;
     Config before;
     Err load_err;
@@ -452,14 +271,39 @@ static int check_resumed_config(const Config *cfg, const TrainOptions *opt, Err 
     return 0;
 }
 
-static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
+/* ---- train_job's phases ------------------------------------------------------------------ */
+
+/* What a training job holds from its setup to its end: the phases below share it, and close_run frees it. */
+typedef struct TrainRun {
+    const Config *cfg;
+    const TrainOptions *opt;
+    Group *g;
+    int lead;                     /* rank 0: it alone writes the run's files and logs the progress */
+    int contrastive;              /* the zero-shot objective (train.objective = contrastive) */
+    Dataset train, test;
+    JobModel jm;
+    OptimizerConfig oc;
+    ScheduleConfig sc;
+    Optimizer optim;
+    Loader *tl, *el;              /* the training and the evaluation loader */
+    const char **ids;             /* [2 * train.batch]: a batch's clip ids and captions (batch_inputs) */
+    char landmarks[CFG_STR + 64]; /* the loaders' tracks directory, which must outlive them */
+    Position pos;
+    int steps_run;                /* steps run in this call: what stop_after_steps and signal_after_steps count */
+    double t_start;               /* when this call's first epoch began: the ETA and result.json's seconds */
+    int first_epoch, first_step;  /* the position this call began at (a resumed run's): the ETA counts from it */
+} TrainRun;
+
+/* Before anything is loaded, on every rank: the folder exists, holds no run that a command without --resume would
+ * overwrite, and receives config.ini once a resumed run's changed configuration is refused or allowed. */
+static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     if (fs_mkdirs(opt->out_dir, err) != 0) return -1;
     int lead = g->rank == 0;
     char path[4096];
     /* a run of days is not overwritten by a command that forgot --resume */
     static const char *const run_files[] = {"checkpoint.safetensors", "result.json"};
     for (int i = 0; i < 2 && !opt->resume; i++) {
-        path_in(path, sizeof path, opt->out_dir, run_files[i]);
+        run_file_path(path, sizeof path, opt->out_dir, run_files[i]);
         if (fs_exists(path))
             return err_set(err, "%s already holds a run (%s): --resume continues it; to train from the start, delete it "
                                 "or give another --out", opt->out_dir, run_files[i]);
@@ -477,15 +321,22 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
         FILE *mem = open_memstream(&text, &len);
         config_write(cfg, mem);
         fclose(mem);
-        path_in(path, sizeof path, opt->out_dir, "config.ini");
+        run_file_path(path, sizeof path, opt->out_dir, "config.ini");
         written = fs_write_atomic(path, text, len, err);
         free(text);
     }
-    if (lead_write_agreed(g, written, "config.ini", err) != 0) return -1;
-    Dataset train, test;
-    int contrastive = !strcmp(cfg->objective, "contrastive");
+    return lead_write_agreed(g, written, "config.ini", err);
+}
+
+/* The data and the model: the training split, the split evaluated (another dataset's in zero-shot transfer), the
+ * model and its micro-batch. Apart from the rest of the setup because a failure here frees what it opened itself
+ * (no loader or optimiser exists yet for close_run to free). */
+static int open_splits_and_model(TrainRun *run, Err *err) {
+    const Config *cfg = run->cfg;
+    const TrainOptions *opt = run->opt;
+    Dataset *train = &run->train, *test = &run->test;
     watchdog_mark("reading the dataset's split files (%s)", cfg->root[0] ? cfg->root : cfg->train_list);
-    if (open_split(cfg, SPLIT_TRAIN, &train, err) != 0) return -1;
+    if (trainer_open_split(cfg, SPLIT_TRAIN, train, err) != 0) return -1;
     /* zero-shot transfer: evaluated on another dataset's test split, with its classes */
     Config eval_cfg = *cfg;
     if (opt->eval_dataset) {
@@ -493,59 +344,70 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
         snprintf(eval_cfg.root, sizeof eval_cfg.root, "%s", opt->eval_root);
         if (strcmp(eval_cfg.dataset, "ferv39k") && (eval_cfg.fold < 1 || eval_cfg.fold > 5)) eval_cfg.fold = 1;
     }
-    if (open_split(&eval_cfg, SPLIT_TEST, &test, err) != 0) {
-        dataset_free(&train);
+    if (trainer_open_split(&eval_cfg, SPLIT_TEST, test, err) != 0) {
+        dataset_free(train);
         return -1;
     }
-    int classes = contrastive ? test.num_classes : train.num_classes;
+    int classes = run->contrastive ? test->num_classes : train->num_classes;
     /* A list's class count follows its labels: a test label the training split's model cannot output is an error
      * (contrastive training learns no classes: its model takes the test split's). */
-    for (int i = 0; i < test.count && !contrastive; i++)
-        if (test.clips[i].label >= train.num_classes) {
-            err_set(err, "%s: clip %s has label %d, but the training split %s has %d classes (labels 0..%d)", test.source,
-                    test.clips[i].id, test.clips[i].label, train.source, train.num_classes, train.num_classes - 1);
-            dataset_free(&train), dataset_free(&test);
+    for (int i = 0; i < test->count && !run->contrastive; i++)
+        if (test->clips[i].label >= train->num_classes) {
+            err_set(err, "%s: clip %s has label %d, but the training split %s has %d classes (labels 0..%d)",
+                    test->source, test->clips[i].id, test->clips[i].label, train->source, train->num_classes,
+                    train->num_classes - 1);
+            dataset_free(train), dataset_free(test);
             return -1;
         }
-    JobModel jm;
     watchdog_mark("loading the model (%s)", cfg->weights);
-    if (job_model_create(cfg, classes, &jm, err) != 0 || choose_micro_batch(cfg, classes, g, &jm, err) != 0) {
-        dataset_free(&train), dataset_free(&test);
+    if (job_model_create(cfg, classes, &run->jm, err) != 0 ||
+        choose_micro_batch(cfg, classes, run->g, &run->jm, err) != 0) {
+        dataset_free(train), dataset_free(test);
         return -1;
     }
-    OptimizerConfig oc;
-    job_model_optimizer_config(cfg, &jm, &oc);
-    ScheduleConfig sc = {.gamma = cfg->gamma, .warmup_epochs = cfg->warmup_epochs, .epochs = cfg->epochs};
-    schedule_kind_from_name(cfg->schedule, &sc.kind);
-    sc.n_milestones = cfg->n_milestones;
-    memcpy(sc.milestones, cfg->milestones, sizeof cfg->milestones);
-    Optimizer optim;
-    memset(&optim, 0, sizeof optim);
-    Loader *tl = NULL, *el = NULL;
-    int status = -1;
-    const char **ids = xcalloc(2 * (size_t)cfg->batch, sizeof *ids);
-    char landmarks[CFG_STR + 64];
-    if (job_model_check_dataset(&jm, &train, err) != 0 || (!contrastive && job_model_check_dataset(&jm, &test, err) != 0))
-        goto done;
-    if (optimizer_create(jm.params, &oc, &optim, err) != 0) goto done;
-    LoaderConfig lc = run_loader_config(cfg, &jm, g, 1, landmarks, sizeof landmarks);
-    if (loader_create(&train, &lc, &tl, err) != 0) goto done;
-    LoaderConfig ec = run_loader_config(cfg, &jm, g, 0, landmarks, sizeof landmarks);
-    if (loader_create(&test, &ec, &el, err) != 0) goto done;
+    return 0;
+}
 
-    Position pos = {.best_war = -1, .best_epoch = -1, .metrics_bytes = -1};
-    path_in(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
+/* The rest of the setup, which close_run undoes: the optimiser and its schedule, the batch's id buffer, and the
+ * training and evaluation loaders once the model is known to take the splits' clips. */
+static int open_optimizer_and_loaders(TrainRun *run, Err *err) {
+    const Config *cfg = run->cfg;
+    job_model_optimizer_config(cfg, &run->jm, &run->oc);
+    run->sc = (ScheduleConfig){.gamma = cfg->gamma, .warmup_epochs = cfg->warmup_epochs, .epochs = cfg->epochs};
+    schedule_kind_from_name(cfg->schedule, &run->sc.kind);
+    run->sc.n_milestones = cfg->n_milestones;
+    memcpy(run->sc.milestones, cfg->milestones, sizeof cfg->milestones);
+    run->ids = xcalloc(2 * (size_t)cfg->batch, sizeof *run->ids);
+    if (job_model_check_dataset(&run->jm, &run->train, err) != 0 ||
+        (!run->contrastive && job_model_check_dataset(&run->jm, &run->test, err) != 0))
+        return -1;
+    if (optimizer_create(run->jm.params, &run->oc, &run->optim, err) != 0) return -1;
+    LoaderConfig lc = trainer_loader_config(cfg, &run->jm, run->g, 1, run->landmarks, sizeof run->landmarks);
+    if (loader_create(&run->train, &lc, &run->tl, err) != 0) return -1;
+    LoaderConfig ec = trainer_loader_config(cfg, &run->jm, run->g, 0, run->landmarks, sizeof run->landmarks);
+    if (loader_create(&run->test, &ec, &run->el, err) != 0) return -1;
+    return 0;
+}
+
+/* Where the run starts: with --resume at its checkpoint (the log cut back to it, the temporary files of a killed
+ * run removed), else at the beginning, with the log an earlier start that never checkpointed left emptied. */
+static int resume_or_start(TrainRun *run, Err *err) {
+    const TrainOptions *opt = run->opt;
+    int lead = run->lead;
+    char path[4096];
+    run->pos = (Position){.best_war = -1, .best_epoch = -1, .metrics_bytes = -1};
+    run_file_path(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
     int resumed = opt->resume && fs_exists(path);
     if (resumed) {
         watchdog_mark("reading the checkpoint in %s", opt->out_dir);
-        if (load_checkpoint(opt->out_dir, &jm, &optim, &pos, err) != 0) goto done;
-        if (lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, pos.epoch + 1, pos.step);
+        if (load_checkpoint(opt->out_dir, &run->jm, &run->optim, &run->pos, err) != 0) return -1;
+        if (lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, run->pos.epoch + 1, run->pos.step);
     }
     char hang[1024];
     if (lead && resumed && run_ended_on_hang(opt->out_dir, hang, sizeof hang))
         log_warn("%s: its last run ended on a hang, %s; resuming from its checkpoint", opt->out_dir, hang);
-    path_in(path, sizeof path, opt->out_dir, "metrics.jsonl");
-    if (lead && resumed) metrics_rewind(path, pos.metrics_bytes);
+    run_file_path(path, sizeof path, opt->out_dir, "metrics.jsonl");
+    if (lead && resumed) metrics_rewind(path, run->pos.metrics_bytes);
     else if (lead && fs_exists(path)) { /* from the start: an earlier start's lines (it never checkpointed) go */
         if (truncate(path, 0) != 0) log_warn("%s: cannot empty it (%s): its lines will mix with this run's", path, strerror(errno));
         else log_info("%s: emptied (an earlier start left it without a checkpoint)", path);
@@ -557,162 +419,239 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
         if (n < 0) log_warn("%s", tmp_err.msg);
         else if (n) log_warn("%s: removed %d temporary file%s a killed run left: %s", opt->out_dir, n, n > 1 ? "s" : "", left);
     }
-    if (lead) {
-        char order[512];
-        log_info("%s on %s (%s, fold %d): %d train / %d test clips, classes: %s", cfg->method, cfg->dataset, cfg->root,
-                 cfg->fold, train.count, test.count, class_order_text(train.num_classes, order, sizeof order));
-        char groups[256] = "";
-        for (int gi = 0; gi < jm.groups; gi++)
-            snprintf(groups + strlen(groups), sizeof groups - strlen(groups), "%s%s %zu", gi ? ", " : "", jm.group_names[gi],
-                     paramset_group_numel(jm.params, gi));
-        log_info("trainable parameters: %zu (%s)", jm.params->numel, groups);
-        log_info("%s; %d rank%s, global batch %d; frames %s", ops_describe(jm.ops), g->size, g->size > 1 ? "s" : "",
-                 cfg->batch, jm.uint8_frames ? "as uint8, normalised on the device" : "normalised by the loader");
+    return 0;
+}
+
+/* What the log says of the run before its first step (rank 0): the data and its classes, the trainable parameters
+ * per group, the device and the batch. */
+static void log_run_start(const TrainRun *run) {
+    const Config *cfg = run->cfg;
+    const JobModel *jm = &run->jm;
+    char order[512];
+    log_info("%s on %s (%s, fold %d): %d train / %d test clips, classes: %s", cfg->method, cfg->dataset, cfg->root,
+             cfg->fold, run->train.count, run->test.count,
+             class_order_text(run->train.num_classes, order, sizeof order));
+    char groups[256] = "";
+    for (int gi = 0; gi < jm->groups; gi++)
+        snprintf(groups + strlen(groups), sizeof groups - strlen(groups), "%s%s %zu", gi ? ", " : "",
+                 jm->group_names[gi], paramset_group_numel(jm->params, gi));
+    log_info("trainable parameters: %zu (%s)", jm->params->numel, groups);
+    log_info("%s; %d rank%s, global batch %d; frames %s", ops_describe(jm->ops), run->g->size,
+             run->g->size > 1 ? "s" : "", cfg->batch,
+             jm->uint8_frames ? "as uint8, normalised on the device" : "normalised by the loader");
+}
+
+/* The steps of a logging window: their summed loss, and their seconds waiting for data, in forward+backward, in the
+ * gradient all-reduce (with the wait for the slowest rank) and in the whole step. */
+typedef struct StepWindow {
+    int steps;
+    double loss, data_s, compute_s, allreduce_s, step_s;
+} StepWindow;
+
+/* v as a JSON number, or null where it is not finite (a skipped step's loss or gradient norm: "nan" is no JSON). */
+static const char *json_number(char *buf, size_t n, double v) {
+    if (isfinite(v)) snprintf(buf, n, "%.6g", v);
+    else snprintf(buf, n, "null");
+    return buf;
+}
+
+/* A logging window's line, in the log and in metrics.jsonl (rank 0): its means, the learning rate and gradient norm
+ * of its last step (NaN where that step's update was skipped), the clips per second of the epoch's steps run in this
+ * call (t_epoch: when the epoch began in this call, at step first_step) and the run's ETA from this call's pace. */
+static void log_step_window(const TrainRun *run, int steps, const StepWindow *w, double t_epoch, int first_step,
+                            double lr_factor, double norm) {
+    const Config *cfg = run->cfg;
+    const Position *pos = &run->pos;
+    double now = time_now(), done_frac = (pos->epoch + (double)pos->step / steps) / cfg->epochs;
+    double start_frac = (run->first_epoch + (double)run->first_step / steps) / cfg->epochs;
+    double rate = (double)(pos->step - first_step) * cfg->batch / (now - t_epoch);
+    double eta = (now - run->t_start) / fmax(1e-9, done_frac - start_frac) * (1 - done_frac);
+    char eta_s[32];
+    time_format_hms(eta, eta_s, sizeof eta_s);
+    log_info("epoch %d/%d step %d/%d loss %.4f lr %.3g grad-norm %.3g %.1f clips/s ETA %s", pos->epoch + 1,
+             cfg->epochs, pos->step, steps, w->loss / w->steps, run->oc.lr[0] * lr_factor, norm, rate, eta_s);
+    char line[512], loss_s[32], norm_s[32];
+    snprintf(line, sizeof line,
+             "{\"type\":\"step\",\"epoch\":%d,\"epochs\":%d,\"step\":%d,\"steps\":%d,\"loss\":%s,\"lr\":%.6g,"
+             "\"grad_norm\":%s,\"clips_per_s\":%.4g,\"step_s\":%.6g,\"data_s\":%.6g,\"compute_s\":%.6g,"
+             "\"allreduce_s\":%.6g}",
+             pos->epoch + 1, cfg->epochs, pos->step, steps, json_number(loss_s, sizeof loss_s, w->loss / w->steps),
+             run->oc.lr[0] * lr_factor, json_number(norm_s, sizeof norm_s, norm), rate, w->step_s / w->steps,
+             w->data_s / w->steps, w->compute_s / w->steps, w->allreduce_s / w->steps);
+    append_line(run->opt->out_dir, "metrics.jsonl", line);
+}
+
+/* The training steps of the epoch at the run's position, from its step on: forward and backward, the gradients'
+ * all-reduce and the update, with a checkpoint every checkpoint_every_steps and before a stop. Returns 0 when the
+ * epoch's steps are done (its evaluation follows), 2 or DFER_EXIT_INTERRUPTED when it stopped after a checkpoint,
+ * -1 on failure. grads: the parameters' gradients as one tensor. */
+static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
+    const Config *cfg = run->cfg;
+    const TrainOptions *opt = run->opt;
+    Group *g = run->g;
+    Position *pos = &run->pos;
+    loader_start_epoch_at(run->tl, pos->epoch, pos->step);
+    int steps = loader_steps_per_epoch(run->tl);
+    if (cfg->max_steps_per_epoch > 0 && steps > cfg->max_steps_per_epoch) steps = cfg->max_steps_per_epoch;
+    double t_epoch = time_now();
+    const int first_step = pos->step; /* a resumed epoch begins at its checkpoint's step */
+    StepWindow w = {0};
+    Batch b;
+    while (pos->step < steps) {
+        double t0 = time_now();
+        watchdog_mark("epoch %d step %d: waiting for the training batch (the loader)", pos->epoch + 1, pos->step + 1);
+        int rc = loader_next(run->tl, &b, err);
+        if (rc < 0) return -1;
+        if (rc > 0) break;
+        double t1 = time_now();
+        watchdog_mark("epoch %d step %d: forward and backward%s", pos->epoch + 1, pos->step + 1,
+                      run->contrastive ? " (with the all-gathers of the contrastive loss)" : "");
+        paramset_zero_grads(run->jm.params);
+        JobInputs in = trainer_batch_inputs(&b, &run->train, run->ids);
+        double loss = run->contrastive
+                          ? contrastive_step(&run->jm, &in, b.n, g, cfg->batch)
+                          : job_model_step(&run->jm, &in, b.labels, b.n, 1, 1.0f / (float)cfg->batch, NULL);
+        double t2 = time_now();
+        watchdog_mark("epoch %d step %d: the gradient all-reduce over the group's %d rank%s", pos->epoch + 1,
+                      pos->step + 1, g->size, g->size > 1 ? "s" : "");
+        group_allreduce(g, grads, 0);
+        double t3 = time_now();
+        watchdog_mark("epoch %d step %d: the loss reduction and the update", pos->epoch + 1, pos->step + 1);
+        w.data_s += t1 - t0, w.compute_s += t2 - t1, w.allreduce_s += t3 - t2;
+        if (opt->signal_after_steps > 0 && run->steps_run + 1 == opt->signal_after_steps) CHECK_SYS(raise(SIGUSR1));
+        /* the loss and whether any rank got a stop signal (core/stop.h), in one collective: every rank of the
+         * group takes the same decision after the same step */
+        double sums[2] = {loss, stop_requested() != 0};
+        group_sum_doubles(g, sums, 2);
+        loss = sums[0] / cfg->batch;
+        int signalled = sums[1] > 0;
+        double lr_factor = schedule_factor(&run->sc, pos->epoch, (double)pos->step / steps), norm = NAN;
+        OptStepResult r =
+            isfinite(loss) ? optimizer_step(&run->optim, (float)lr_factor, &norm) : OPT_STEP_SKIPPED_NONFINITE;
+        if (r == OPT_STEP_SKIPPED_NONFINITE) {
+            if (!strcmp(cfg->nonfinite, "abort")) {
+                err_set(err, "non-finite loss or gradient at epoch %d step %d (train.nonfinite = abort)",
+                        pos->epoch + 1, pos->step + 1);
+                return -1;
+            }
+            if (run->lead)
+                log_warn("epoch %d step %d: non-finite loss or gradient, update skipped", pos->epoch + 1, pos->step + 1);
+        }
+        w.step_s += time_now() - t0;
+        pos->opt_steps = run->optim.step;
+        pos->step++;
+        run->steps_run++;
+        w.loss += loss, w.steps++;
+        if (run->lead && (pos->step % cfg->log_every == 0 || pos->step == steps)) {
+            log_step_window(run, steps, &w, t_epoch, first_step, lr_factor, norm);
+            w = (StepWindow){0};
+        }
+        int at_epoch_end = pos->step >= steps;
+        int stop_now = opt->stop_after_steps > 0 && run->steps_run >= opt->stop_after_steps;
+        int checkpoint_due = opt->checkpoint_every_steps > 0 && pos->step % opt->checkpoint_every_steps == 0;
+        if (!at_epoch_end && (stop_now || signalled || checkpoint_due)) {
+            int saved = run->lead ? save_checkpoint(opt->out_dir, &run->jm, &run->optim, pos, err) : 0;
+            if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) return -1;
+        }
+        if ((stop_now || signalled) && !at_epoch_end) {
+            if (signalled && run->lead) log_stopped(opt->out_dir, pos);
+            return signalled ? DFER_EXIT_INTERRUPTED : 2;
+        }
     }
-    int steps_run = 0;
-    double t_start = time_now();
-    Tensor grads = tensor_make(jm.params->grads, jm.params->dtype, 1, (int64_t)jm.params->numel);
-    for (; pos.epoch < cfg->epochs; pos.epoch++, pos.step = 0) {
-        loader_start_epoch_at(tl, pos.epoch, pos.step);
-        int steps = loader_steps_per_epoch(tl);
-        if (cfg->max_steps_per_epoch > 0 && steps > cfg->max_steps_per_epoch) steps = cfg->max_steps_per_epoch;
-        double t_epoch = time_now(), loss_window = 0;
-        /* seconds in this logging window: waiting for data, forward+backward, gradient all-reduce (with the wait
-         * for the slowest rank), the rest of the step (update) */
-        double data_s = 0, compute_s = 0, allreduce_s = 0, step_s = 0;
-        int window = 0;
-        Batch b;
-        while (pos.step < steps) {
-            double t0 = time_now();
-            watchdog_mark("epoch %d step %d: waiting for the training batch (the loader)", pos.epoch + 1, pos.step + 1);
-            int rc = loader_next(tl, &b, err);
-            if (rc < 0) goto done;
-            if (rc > 0) break;
-            double t1 = time_now();
-            watchdog_mark("epoch %d step %d: forward and backward%s", pos.epoch + 1, pos.step + 1,
-                          contrastive ? " (with the all-gathers of the contrastive loss)" : "");
-            paramset_zero_grads(jm.params);
-            JobInputs in = batch_inputs(&b, &train, ids);
-            double loss = contrastive ? contrastive_step(&jm, &in, b.n, g, cfg->batch)
-                                      : job_model_step(&jm, &in, b.labels, b.n, 1, 1.0f / (float)cfg->batch, NULL);
-            double t2 = time_now();
-            watchdog_mark("epoch %d step %d: the gradient all-reduce over the group's %d rank%s", pos.epoch + 1,
-                          pos.step + 1, g->size, g->size > 1 ? "s" : "");
-            group_allreduce(g, grads, 0);
-            double t3 = time_now();
-            watchdog_mark("epoch %d step %d: the loss reduction and the update", pos.epoch + 1, pos.step + 1);
-            data_s += t1 - t0, compute_s += t2 - t1, allreduce_s += t3 - t2;
-            if (opt->signal_after_steps > 0 && steps_run + 1 == opt->signal_after_steps) CHECK_SYS(raise(SIGUSR1));
-            /* the loss and whether any rank got a stop signal (core/stop.h), in one collective: every rank of the
-             * group takes the same decision after the same step */
-            double sums[2] = {loss, stop_requested() != 0};
-            group_sum_doubles(g, sums, 2);
-            loss = sums[0] / cfg->batch;
-            int signalled = sums[1] > 0;
-            double lr_factor = schedule_factor(&sc, pos.epoch, (double)pos.step / steps), norm;
-            OptStepResult r = isfinite(loss) ? optimizer_step(&optim, (float)lr_factor, &norm) : OPT_STEP_SKIPPED_NONFINITE;
-            if (r == OPT_STEP_SKIPPED_NONFINITE) {
-                if (!strcmp(cfg->nonfinite, "abort")) {
-                    err_set(err, "non-finite loss or gradient at epoch %d step %d (train.nonfinite = abort)", pos.epoch + 1, pos.step);
-                    goto done;
-                }
-                if (lead) log_warn("epoch %d step %d: non-finite loss or gradient, update skipped", pos.epoch + 1, pos.step);
-            }
-            step_s += time_now() - t0;
-            pos.opt_steps = optim.step;
-            pos.step++;
-            steps_run++;
-            loss_window += loss, window++;
-            if (lead && (pos.step % cfg->log_every == 0 || pos.step == steps)) {
-                double now = time_now(), done_frac = (pos.epoch + (double)pos.step / steps) / cfg->epochs;
-                double rate = (double)pos.step * cfg->batch / (now - t_epoch);
-                double eta = (now - t_start) / fmax(1e-9, done_frac - 0) * (1 - done_frac);
-                char eta_s[32];
-                time_format_hms(eta, eta_s, sizeof eta_s);
-                log_info("epoch %d/%d step %d/%d loss %.4f lr %.3g grad-norm %.3g %.1f clips/s ETA %s", pos.epoch + 1,
-                         cfg->epochs, pos.step, steps, loss_window / window, oc.lr[0] * lr_factor, norm, rate, eta_s);
-                char line[512];
-                snprintf(line, sizeof line,
-                         "{\"type\":\"step\",\"epoch\":%d,\"epochs\":%d,\"step\":%d,\"steps\":%d,\"loss\":%.6g,\"lr\":%.6g,"
-                         "\"grad_norm\":%.6g,\"clips_per_s\":%.4g,\"step_s\":%.6g,\"data_s\":%.6g,\"compute_s\":%.6g,"
-                         "\"allreduce_s\":%.6g}",
-                         pos.epoch + 1, cfg->epochs, pos.step, steps, loss_window / window, oc.lr[0] * lr_factor, norm, rate,
-                         step_s / window, data_s / window, compute_s / window, allreduce_s / window);
-                append_line(opt->out_dir, "metrics.jsonl", line);
-                loss_window = 0, window = 0, data_s = compute_s = allreduce_s = step_s = 0;
-            }
-            int at_epoch_end = pos.step >= steps;
-            int stop_now = opt->stop_after_steps > 0 && steps_run >= opt->stop_after_steps;
-            if (!at_epoch_end &&
-                (stop_now || signalled || (opt->checkpoint_every_steps > 0 && pos.step % opt->checkpoint_every_steps == 0))) {
-                int saved = lead ? save_checkpoint(opt->out_dir, &jm, &optim, &pos, err) : 0;
-                if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) goto done;
-            }
-            if ((stop_now || signalled) && !at_epoch_end) {
-                status = signalled ? DFER_EXIT_INTERRUPTED : 2;
-                if (signalled && lead) log_stopped(opt->out_dir, &pos);
-                goto done;
-            }
-        }
-        /* evaluation on the test split */
-        Confusion cm;
-        double eval_loss;
-        char phase[64];
-        snprintf(phase, sizeof phase, "evaluation after epoch %d", pos.epoch + 1);
-        if (evaluate(&jm, el, &test, g, pos.epoch, phase, &cm, &eval_loss, err) != 0) goto done;
-        Scores s;
-        scores_compute(&cm, &s);
-        pos.last = s, pos.last_cm = cm, pos.has_last = 1;
-        if (s.war > pos.best_war) {
-            pos.best_war = s.war, pos.best_uar = s.uar, pos.best_epoch = pos.epoch;
-            pos.best = s, pos.best_cm = cm, pos.has_best = 1;
-            int saved = 0;
-            if (lead) {
-                path_in(path, sizeof path, opt->out_dir, "best_model.safetensors");
-                saved = save_params(&jm, path, "", NULL, err);
-            }
-            if (lead_write_agreed(g, saved, "best_model.safetensors", err) != 0) goto done;
-        }
+    return 0;
+}
+
+/* The end of an epoch: its evaluation on the test split (a best WAR writes best_model.safetensors), its line in the
+ * log, the checkpoint of the next epoch's start and the group's check for a stop. Returns 0 to go on with the next
+ * epoch, 2 or DFER_EXIT_INTERRUPTED when it stopped, -1 on failure. */
+static int end_epoch(TrainRun *run, Err *err) {
+    const Config *cfg = run->cfg;
+    const TrainOptions *opt = run->opt;
+    Group *g = run->g;
+    Position *pos = &run->pos;
+    int lead = run->lead;
+    Confusion cm;
+    double eval_loss;
+    char phase[64];
+    snprintf(phase, sizeof phase, "evaluation after epoch %d", pos->epoch + 1);
+    if (trainer_evaluate(&run->jm, run->el, &run->test, g, pos->epoch, phase, &cm, &eval_loss, err) != 0) return -1;
+    Scores s;
+    scores_compute(&cm, &s);
+    pos->last = s, pos->last_cm = cm, pos->has_last = 1;
+    if (s.war > pos->best_war) {
+        pos->best_war = s.war, pos->best_uar = s.uar, pos->best_epoch = pos->epoch;
+        pos->best = s, pos->best_cm = cm, pos->has_best = 1;
+        int saved = 0;
         if (lead) {
-            log_info("epoch %d/%d evaluation: UAR %.2f WAR %.2f loss %.4f (%lld clips; best WAR %.2f at epoch %d)",
-                     pos.epoch + 1, cfg->epochs, s.uar, s.war, eval_loss / fmax(1, (double)s.total), (long long)s.total,
-                     pos.best_war, pos.best_epoch + 1);
-            cJSON *o = scores_json(&s, &cm, pos.epoch + 1);
-            cJSON_AddStringToObject(o, "type", "eval");
-            cJSON_AddNumberToObject(o, "loss", eval_loss / fmax(1, (double)s.total));
-            char *line = cJSON_PrintUnformatted(o);
-            append_line(opt->out_dir, "metrics.jsonl", line);
-            free(line);
-            cJSON_Delete(o);
+            char path[4096];
+            run_file_path(path, sizeof path, opt->out_dir, "best_model.safetensors");
+            saved = save_params(&run->jm, path, "", NULL, err);
         }
-        Position next = pos;
-        next.epoch++, next.step = 0;
-        int saved = lead ? save_checkpoint(opt->out_dir, &jm, &optim, &next, err) : 0;
-        if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) goto done;
-        int stop_now = opt->stop_after_steps > 0 && steps_run >= opt->stop_after_steps && next.epoch < cfg->epochs;
-        watchdog_mark("after epoch %d: the group's check for a stop signal", pos.epoch + 1);
-        int signalled = group_stop_requested(g) && next.epoch < cfg->epochs;
-        if (stop_now || signalled) {
-            status = signalled ? DFER_EXIT_INTERRUPTED : 2;
-            if (signalled && lead) log_stopped(opt->out_dir, &next);
-            goto done;
-        }
+        if (lead_write_agreed(g, saved, "best_model.safetensors", err) != 0) return -1;
     }
+    if (lead) {
+        log_info("epoch %d/%d evaluation: UAR %.2f WAR %.2f loss %.4f (%lld clips; best WAR %.2f at epoch %d)",
+                 pos->epoch + 1, cfg->epochs, s.uar, s.war, eval_loss / fmax(1, (double)s.total), (long long)s.total,
+                 pos->best_war, pos->best_epoch + 1);
+        cJSON *o = scores_json(&s, &cm, pos->epoch + 1);
+        cJSON_AddStringToObject(o, "type", "eval");
+        cJSON_AddNumberToObject(o, "loss", eval_loss / fmax(1, (double)s.total));
+        char *line = cJSON_PrintUnformatted(o);
+        append_line(opt->out_dir, "metrics.jsonl", line);
+        free(line);
+        cJSON_Delete(o);
+    }
+    Position next = *pos;
+    next.epoch++, next.step = 0;
+    int saved = lead ? save_checkpoint(opt->out_dir, &run->jm, &run->optim, &next, err) : 0;
+    if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) return -1;
+    int stop_now = opt->stop_after_steps > 0 && run->steps_run >= opt->stop_after_steps && next.epoch < cfg->epochs;
+    watchdog_mark("after epoch %d: the group's check for a stop signal", pos->epoch + 1);
+    int signalled = group_stop_requested(g) && next.epoch < cfg->epochs;
+    if (stop_now || signalled) {
+        if (signalled && lead) log_stopped(opt->out_dir, &next);
+        return signalled ? DFER_EXIT_INTERRUPTED : 2;
+    }
+    return 0;
+}
+
+/* The epochs from the run's position to train.epochs, each trained, then evaluated and checkpointed. Returns 0 when
+ * the last one ended, else the status of the phase that stopped them (train_epoch, end_epoch). */
+static int run_epochs(TrainRun *run, Err *err) {
+    run->t_start = time_now();
+    run->first_epoch = run->pos.epoch, run->first_step = run->pos.step;
+    const ParamSet *ps = run->jm.params;
+    Tensor grads = tensor_make(ps->grads, ps->dtype, 1, (int64_t)ps->numel);
+    for (; run->pos.epoch < run->cfg->epochs; run->pos.epoch++, run->pos.step = 0) {
+        int status = train_epoch(run, grads, err);
+        if (status == 0) status = end_epoch(run, err);
+        if (status != 0) return status;
+    }
+    return 0;
+}
+
+/* The end of a run that trained every epoch: model.safetensors (the last parameters) and result.json (the best
+ * epoch's scores, as the peers report them) from rank 0, agreed on by the group, then the summary in the log. */
+static int finish_run(TrainRun *run, Err *err) {
+    const Config *cfg = run->cfg;
+    const TrainOptions *opt = run->opt;
+    Position *pos = &run->pos;
     int saved = 0;
-    if (lead) {
-        path_in(path, sizeof path, opt->out_dir, "model.safetensors");
-        saved = save_params(&jm, path, "", NULL, err);
+    if (run->lead) {
+        char path[4096];
+        run_file_path(path, sizeof path, opt->out_dir, "model.safetensors");
+        saved = save_params(&run->jm, path, "", NULL, err);
         /* a resumed run may have evaluated its best epoch before the restart: fall back to the last */
-        if (!pos.has_best) pos.best = pos.last, pos.best_cm = pos.last_cm, pos.best_epoch = cfg->epochs - 1;
-        if (saved == 0) saved = write_result(cfg, opt, &jm, &pos, time_now() - t_start, err);
+        if (!pos->has_best) pos->best = pos->last, pos->best_cm = pos->last_cm, pos->best_epoch = cfg->epochs - 1;
+        if (saved == 0) saved = write_result(cfg, opt, &run->jm, pos, time_now() - run->t_start, err);
     }
-    if (lead_write_agreed(g, saved, "model.safetensors and result.json", err) != 0) goto done;
-    if (lead) {
-        log_info("done: best WAR %.2f UAR %.2f (epoch %d), last WAR %.2f UAR %.2f; results in %s", pos.best.war,
-                 pos.best.uar, pos.best_epoch + 1, pos.last.war, pos.last.uar, opt->out_dir);
+    if (lead_write_agreed(run->g, saved, "model.safetensors and result.json", err) != 0) return -1;
+    if (run->lead) {
+        log_info("done: best WAR %.2f UAR %.2f (epoch %d), last WAR %.2f UAR %.2f; results in %s", pos->best.war,
+                 pos->best.uar, pos->best_epoch + 1, pos->last.war, pos->last.uar, opt->out_dir);
 #ifdef DFER_WITH_CUDA
         DferGemmStats gs;
-        if (dfer_cuda_gemm_stats(jm.ops, &gs) == 0)
+        if (dfer_cuda_gemm_stats(run->jm.ops, &gs) == 0)
             log_info("cuBLASLt plans: %d held, %lld built, %lld recycled%s; %lld split K, %lld BF16 problems asked "
                      "again without the fp32-reduction mask",
                      gs.held, gs.built, gs.recycled,
@@ -720,15 +659,35 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
                      gs.mask_retries);
 #endif
     }
-    status = 0;
-done:
-    free(ids);
-    loader_destroy(tl);
-    loader_destroy(el);
-    if (optim.ps) optimizer_free(&optim);
-    job_model_free(&jm);
-    dataset_free(&train);
-    dataset_free(&test);
+    return 0;
+}
+
+/* Frees what open_optimizer_and_loaders and open_splits_and_model opened, the loaders before the model (whose
+ * context owns their batch buffers). */
+static void close_run(TrainRun *run) {
+    free(run->ids);
+    loader_destroy(run->tl);
+    loader_destroy(run->el);
+    if (run->optim.ps) optimizer_free(&run->optim);
+    job_model_free(&run->jm);
+    dataset_free(&run->train);
+    dataset_free(&run->test);
+}
+
+/* One training job on this rank, phase by phase (train_run runs it under the watchdog); returns what train_run
+ * does. */
+static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
+    if (prepare_out_dir(cfg, opt, g, err) != 0) return -1;
+    TrainRun run = {.cfg = cfg, .opt = opt, .g = g, .lead = g->rank == 0,
+                    .contrastive = !strcmp(cfg->objective, "contrastive")};
+    if (open_splits_and_model(&run, err) != 0) return -1; /* it freed what it had opened */
+    int status = -1;
+    if (open_optimizer_and_loaders(&run, err) == 0 && resume_or_start(&run, err) == 0) {
+        if (run.lead) log_run_start(&run);
+        status = run_epochs(&run, err);
+        if (status == 0) status = finish_run(&run, err);
+    }
+    close_run(&run);
     return status;
 }
 
@@ -739,72 +698,11 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     char what[4200];
     snprintf(what, sizeof what, "training %s into %s", cfg->method, opt->out_dir);
     char record[4200];
-    path_in(record, sizeof record, opt->out_dir, RUN_HANGS_FILE);
+    run_file_path(record, sizeof record, opt->out_dir, RUN_HANGS_FILE);
     /* the message's defaults are this: train.hang_minutes, steps, resume from the checkpoint */
     WatchdogSpec spec = {.floor_seconds = cfg->hang_minutes * 60.0, .what = what, .record_path = record};
     CHECK(watchdog_start(&spec) == 0, "a watchdog already runs in this process");
     int rc = train_job(cfg, opt, g, err);
-    watchdog_stop();
-    return rc;
-}
-
-static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,
-                    Err *err) {
-    char path[4096];
-    Config cfg = *run_cfg;
-    if (eval_dataset) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", eval_dataset);
-    if (eval_root) snprintf(cfg.root, sizeof cfg.root, "%s", eval_root);
-    Dataset test;
-    if (open_split(&cfg, SPLIT_TEST, &test, err) != 0) return -1;
-    JobModel jm;
-    if (job_model_load_run(run_dir, &cfg, test.num_classes, NULL, 0, &jm, path, sizeof path, err) != 0) {
-        dataset_free(&test);
-        return -1;
-    }
-    int rc = -1;
-    Loader *el = NULL;
-    char landmarks[CFG_STR + 64];
-    LoaderConfig ec = run_loader_config(&cfg, &jm, g, 0, landmarks, sizeof landmarks);
-    /* on CUDA, evaluation batches in micro-batches that fit train.gpu_mem */
-    MemoryPlan plan;
-    if (plan_apply_inference(&cfg, test.num_classes, NULL, (ec.global_batch + g->size - 1) / g->size, &jm, &plan, err) != 0)
-        goto out;
-    log_memory_plan(&plan, g, "evaluation batch");
-    if (job_model_check_dataset(&jm, &test, err) != 0) goto out;
-    if (loader_create(&test, &ec, &el, err) != 0) goto out;
-    Confusion cm;
-    double loss;
-    if (evaluate(&jm, el, &test, g, 0, "evaluation", &cm, &loss, err) != 0) goto out;
-    Scores s;
-    scores_compute(&cm, &s);
-    if (g->rank == 0) {
-        char order[512];
-        printf("%s on %s test split (%lld clips; classes: %s)\nUAR %.2f  WAR %.2f\n", path, cfg.dataset,
-               (long long)s.total, class_order_text(test.num_classes, order, sizeof order), s.uar, s.war);
-        for (int c = 0; c < test.num_classes; c++)
-            if (s.support[c]) printf("  %-15s recall %6.2f  (%lld clips)\n", k_class_names[c], s.recall[c], (long long)s.support[c]);
-    }
-    rc = 0;
-out:
-    loader_destroy(el);
-    job_model_free(&jm);
-    dataset_free(&test);
-    return rc;
-}
-
-/* eval_job under the watchdog, with the run's train.hang_minutes: a loader stuck on a file (a dead network
- * mount) or a frozen rank ends `dfer eval` with status 4 saying where it waited, instead of never. It
- * writes nothing into the run's folder. */
-int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,
-             Err *err) {
-    char what[4200];
-    snprintf(what, sizeof what, "evaluating %s", run_dir);
-    WatchdogSpec spec = {.floor_seconds = run_cfg->hang_minutes * 60.0, .what = what,
-                         .limit_setting = "train.hang_minutes (in the run's config.ini)",
-                         .gap_name = "two evaluation batches",
-                         .how_to_continue = "running dfer eval again starts the evaluation over"};
-    CHECK(watchdog_start(&spec) == 0, "a watchdog already runs in this process");
-    int rc = eval_job(run_dir, run_cfg, eval_dataset, eval_root, g, err);
     watchdog_stop();
     return rc;
 }

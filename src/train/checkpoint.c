@@ -1,0 +1,139 @@
+#include "train/checkpoint.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/watchdog.h"
+#include "io/json_file.h"
+#include "io/safetensors.h"
+#include "train/trainer_internal.h"
+
+/* The best and last evaluations' confusion matrices [C,C] (I64) travel in the checkpoint, so a resumed run
+ * reports what an uninterrupted one would. */
+static const char *const k_confusion_names[2] = {"metrics.best_confusion", "metrics.last_confusion"};
+
+/* Copies a device tensor to a host buffer owned by the map and adds it under `name`. */
+static int add_host_copy(TensorMap *m, Ops *ops, const char *name, Tensor t, Err *err) {
+    size_t bytes = tensor_bytes(&t);
+    void *h = xmalloc(bytes + 1);
+    ops_download(ops, h, t.data, bytes);
+    tmap_own(m, h);
+    return tmap_add(m, name, t.dtype, t.ndim, t.shape, h, 0, err);
+}
+
+int save_params(const JobModel *jm, const char *path, const char *prefix, TensorMap *into, Err *err) {
+    TensorMap own;
+    TensorMap *m = into;
+    watchdog_mark("writing %s", path);
+    if (!m) {
+        tmap_init(&own, path);
+        m = &own;
+    }
+    char name[512];
+    int rc = 0;
+    for (int i = 0; i < jm->params->count && rc == 0; i++) {
+        const ParamEntry *e = paramset_get(jm->params, i);
+        snprintf(name, sizeof name, "%s%s", prefix, e->name);
+        rc = add_host_copy(m, jm->ops, name, e->value, err);
+    }
+    if (!into) {
+        if (rc == 0) rc = safetensors_write(path, m, (const char *[]){"format", "dfer", "method", jm->method, NULL}, err);
+        tmap_free(m);
+    }
+    return rc;
+}
+
+int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err) {
+    char path[4096];
+    run_file_path(path, sizeof path, dir, "checkpoint.safetensors");
+    TensorMap m;
+    tmap_init(&m, path);
+    int rc = save_params(jm, path, "param.", &m, err);
+    for (int which = 0; which < 2 && rc == 0; which++) {
+        Tensor all = optimizer_state(opt, which);
+        if (!all.data) continue;
+        char name[64];
+        snprintf(name, sizeof name, "optimizer.state%d", which + 1);
+        rc = add_host_copy(&m, jm->ops, name, all, err);
+    }
+    const Confusion *cms[2] = {pos->has_best ? &pos->best_cm : NULL, pos->has_last ? &pos->last_cm : NULL};
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        if (!cms[k]) continue;
+        int64_t shape[2] = {cms[k]->classes, cms[k]->classes};
+        rc = tmap_add(&m, k_confusion_names[k], DT_I64, 2, shape, cms[k]->counts, 1, err);
+    }
+    /* the log's length now: a resume from here drops the lines of steps made after it (they are made again) */
+    char metrics[4096];
+    struct stat st;
+    run_file_path(metrics, sizeof metrics, dir, "metrics.jsonl");
+    long long metrics_bytes = stat(metrics, &st) == 0 ? (long long)st.st_size : 0;
+    char meta_json[1024];
+    snprintf(meta_json, sizeof meta_json,
+             "{\"epoch\":%d,\"step\":%d,\"optimizer_steps\":%d,\"best_war\":%.17g,\"best_uar\":%.17g,\"best_epoch\":%d,"
+             "\"metrics_bytes\":%lld}",
+             pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch, metrics_bytes);
+    if (rc == 0) rc = safetensors_write(path, &m, (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
+    tmap_free(&m);
+    return rc;
+}
+
+int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, Err *err) {
+    char path[4096];
+    run_file_path(path, sizeof path, dir, "checkpoint.safetensors");
+    TensorMap m;
+    if (safetensors_read(path, &m, err) != 0) return -1;
+    int rc = 0;
+    char name[512];
+    for (int i = 0; i < jm->params->count && rc == 0; i++) {
+        const ParamEntry *e = paramset_get(jm->params, i);
+        snprintf(name, sizeof name, "param.%s", e->name);
+        const TensorEntry *t = tmap_find(&m, name);
+        if (!t || t->nbytes != tensor_bytes(&e->value) || t->dtype != e->value.dtype)
+            rc = err_set(err, "%s: tensor %s is missing or does not match the model (another architecture or dtype?)", path, name);
+        else ops_upload(jm->ops, e->value.data, t->data, t->nbytes);
+    }
+    for (int which = 0; which < 2 && rc == 0; which++) {
+        Tensor all = optimizer_state(opt, which);
+        if (!all.data) continue;
+        snprintf(name, sizeof name, "optimizer.state%d", which + 1);
+        const TensorEntry *t = tmap_find(&m, name);
+        if (!t || t->nbytes != tensor_bytes(&all)) rc = err_set(err, "%s: %s is missing or has the wrong size", path, name);
+        else ops_upload(jm->ops, all.data, t->data, t->nbytes);
+    }
+    const char *meta = safetensors_metadata(&m, "position");
+    cJSON *o = meta ? cJSON_Parse(meta) : NULL;
+    if (rc == 0 && !o) rc = err_set(err, "%s: no training position in the metadata", path);
+    static const char *const position_keys[] = {"epoch", "step", "optimizer_steps", "best_war", "best_uar", "best_epoch"};
+    double v[6];
+    for (int k = 0; k < 6 && rc == 0; k++)
+        if (!isfinite(v[k] = json_get_number(o, position_keys[k], NAN)))
+            rc = err_set(err, "%s: the training position in the metadata has no number \"%s\"", path, position_keys[k]);
+    if (rc == 0) {
+        pos->epoch = (int)v[0], pos->step = (int)v[1], pos->opt_steps = (int)v[2];
+        pos->best_war = v[3], pos->best_uar = v[4], pos->best_epoch = (int)v[5];
+        opt->step = pos->opt_steps;
+        double bytes = json_get_number(o, "metrics_bytes", -1); /* absent from checkpoints before it was kept */
+        pos->metrics_bytes = isfinite(bytes) && bytes >= 0 ? (long long)bytes : -1;
+    }
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        const TensorEntry *t = tmap_find(&m, k_confusion_names[k]);
+        if (!t) continue; /* no evaluation before the checkpoint */
+        int C = jm->num_classes;
+        if (t->dtype != DT_I64 || t->ndim != 2 || t->shape[0] != C || t->shape[1] != C) {
+            rc = err_set(err, "%s: %s is not a %dx%d I64 confusion matrix", path, k_confusion_names[k], C, C);
+            break;
+        }
+        Confusion *cm = k ? &pos->last_cm : &pos->best_cm;
+        confusion_init(cm, C);
+        memcpy(cm->counts, t->data, (size_t)C * C * sizeof(int64_t));
+        scores_compute(cm, k ? &pos->last : &pos->best);
+        if (k) pos->has_last = 1;
+        else pos->has_best = 1;
+    }
+    cJSON_Delete(o);
+    tmap_free(&m);
+    return rc;
+}

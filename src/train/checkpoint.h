@@ -1,0 +1,30 @@
+/* A training run's parameter files: the checkpoint a resume continues from (parameters, optimiser state,
+ * position; atomic) and the trainable parameters alone (best_model.safetensors, model.safetensors). Rank 0
+ * writes them; every rank reads the checkpoint. */
+#ifndef DFER_TRAIN_CHECKPOINT_H
+#define DFER_TRAIN_CHECKPOINT_H
+
+#include "io/tensormap.h"
+#include "train/job_model.h"
+#include "train/metrics.h"
+#include "train/optim.h"
+
+typedef struct Position {
+    int epoch, step;          /* the next step to run */
+    int opt_steps;            /* optimiser updates so far */
+    double best_war, best_uar;
+    int best_epoch;
+    Scores best, last;
+    int has_best, has_last;
+    Confusion best_cm, last_cm;
+    long long metrics_bytes;  /* metrics.jsonl's length when the checkpoint was written; -1 unknown (an older checkpoint) */
+} Position;
+
+/* Writes jm's trainable parameters, named prefix + name, to the safetensors file path, or adds them to `into`. */
+int save_params(const JobModel *jm, const char *path, const char *prefix, TensorMap *into, Err *err);
+/* Writes dir/checkpoint.safetensors: parameters, optimiser state, confusion matrices and pos with the log's length. */
+int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err);
+/* Reads dir/checkpoint.safetensors back into jm, opt and pos; -1 with a message when it does not fit the model. */
+int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, Err *err);
+
+#endif

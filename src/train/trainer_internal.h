@@ -1,0 +1,48 @@
+/* What training (trainer.c), evaluation (evaluate.c) and the checkpoint (checkpoint.c) share inside
+ * src/train: the run folder's paths, the splits, the loaders and a batch's model inputs. Defined in
+ * trainer.c, except evaluate (evaluate.c). */
+#ifndef DFER_TRAIN_TRAINER_INTERNAL_H
+#define DFER_TRAIN_TRAINER_INTERNAL_H
+
+#include <stddef.h>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "mpi/dist.h"
+#include "train/config.h"
+#include "train/job_model.h"
+#include "train/metrics.h"
+#include "train/plan.h"
+
+/* buf[n] = dir/name: a file of the run folder dir. */
+void run_file_path(char *buf, size_t n, const char *dir, const char *name);
+
+/* The split of cfg's dataset: a "list" dataset's list file (train_list, test_list), else the official split of
+ * cfg->root and cfg->fold. */
+int trainer_open_split(const Config *cfg, Split split, Dataset *d, Err *err);
+
+/* The model's inputs for a batch: frames, the middle level's maps when the
+ * loader delivers them, and the clip ids (descriptions are looked up by id).
+ * ids [2 * b.n] is filled from the dataset: the clip ids, then the captions. */
+JobInputs trainer_batch_inputs(const Batch *b, const Dataset *d, const char **ids);
+
+/* The loader of a run: training (global batch train.batch, augmentation) or evaluation (train.eval_batch,
+ * rounded down to a multiple of the ranks, at least one clip per rank), the method's normalisation, and
+ * what the model's middle level needs; the tracks directory defaults to `dfer prep`'s output beside the
+ * dataset (written into landmarks[n], which must outlive the loader). With data.uint8_frames the loader
+ * writes uint8 pixels and the model normalises them on the device (the same mean/std). On CUDA the batch
+ * buffers are page-locked, so the model's uploads from them are asynchronous DMAs on the stream: a batch
+ * is read by its step, which downloads its loss or logits (a stream sync) before the next loader_next
+ * may overwrite the buffer. The loader must be destroyed before the model (its context frees them). */
+LoaderConfig trainer_loader_config(const Config *cfg, const JobModel *jm, const Group *g, int train, char *landmarks,
+                               size_t n);
+
+/* Rank 0 logs the memory plan of a pass ("step", "evaluation batch") when the plan chose a micro-batch. */
+void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass);
+
+/* One pass over the test split; phase names it in the watchdog's marks ("evaluation after epoch 3").
+ * cm and *loss_out are the group's sums. In evaluate.c. */
+int trainer_evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int epoch, const char *phase, Confusion *cm,
+             double *loss_out, Err *err);
+
+#endif
