@@ -61,7 +61,15 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
         for (int l = 0; l < c->vision_layers; l++)
             block_acts_alloc_aim(a, &acts->blocks[l], c, batch, frames, 0);
     }
+    /* the class token's row of each frame, i * S: fixed by the shapes, so uploaded once here rather than in
+     * every forward (an upload from pageable memory waits for the stream to drain) */
     acts->cls_rows = arena_tensor_typed(a, "aim.cls_rows", DT_I32, 1, BT, 0, 0, 0);
+    if (acts->cls_rows.data) {
+        int32_t *rows = xmalloc((size_t)BT * sizeof(int32_t));
+        for (int64_t i = 0; i < BT; i++) rows[i] = (int32_t)(i * S);
+        ops_upload(a->ops, acts->cls_rows.data, rows, (size_t)BT * sizeof(int32_t));
+        free(rows);
+    }
     acts->cls = arena_tensor(a, "aim.cls", 2, BT, W, 0, 0);
     acts->post_mean = arena_stats(a, "aim.ln_post_mean", BT);
     acts->post_rstd = arena_stats(a, "aim.ln_post_rstd", BT);
@@ -186,11 +194,7 @@ void aim_forward(Ops *ops, const ClipModel *clip, Tensor temb, const AimBlockPar
     for (int l = 0; l < c->vision_layers; l++)
         block_forward_aim(ops, clip, &clip->vis_layers[l], blocks ? &blocks[l] : NULL, mlp_scale, &acts->blocks[l],
                           acts->x, B, T, scratch);
-    int32_t *rows = xmalloc((size_t)BT * sizeof(int32_t));
-    for (int64_t i = 0; i < BT; i++) rows[i] = (int32_t)(i * S);
-    ops_upload(ops, acts->cls_rows.data, rows, (size_t)BT * sizeof(int32_t));
-    free(rows);
-    op_gather_rows(ops, acts->cls, acts->x, acts->cls_rows);
+    op_gather_rows(ops, acts->cls, acts->x, acts->cls_rows); /* cls_rows: aim_acts_alloc's */
     op_layernorm(ops, acts->post_out, acts->post_mean, acts->post_rstd, acts->cls, clip->ln_post_g, clip->ln_post_b,
                  1e-5f);
     op_linear(ops, acts->frame_feat, acts->post_out, clip->vis_proj, NULL);
