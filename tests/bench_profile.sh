@@ -5,7 +5,8 @@
 # of times a step; the per-op sums add up to the total; the method names the device's timer. Recompute off:
 # recomputation repeats forward products on purpose; the one product the model always runs again (each
 # adapter's fc1 in its backward: adapters keep nothing) is counted apart by bench (flops.recompute), and the
-# ops' FLOPs equal the model's plus that. No timing is asserted.
+# ops' FLOPs equal the model's plus that. With given peaks, each entry's bound (its least time: FLOPs at the
+# tensor peak or bytes at the memory's) follows from its counts. No timing is asserted.
 # usage: bench_profile.sh DFER PYTHON SHARED_DIR [cpu|cuda]   (cuda without a GPU: exit 77, skipped)
 set -euo pipefail
 dfer=$1 py=$2 shared=$3 device=${4:-cpu}
@@ -22,12 +23,19 @@ common=(--device "$device" --arch tiny --frames 2 --batch 1 --steps 1 --warmup 0
 timer=$([ "$device" = cuda ] && echo "CUDA events" || echo "host clock")
 
 for run in finecliper:low finecliper:low+mid+high dfer_clip:low; do
+  # the first run with given peaks: each entry's bound (its least time at them) is checked against its counts
+  peaks=()
+  [ "$run" = finecliper:low ] && peaks=(--peak-tflops 2 --peak-gbps 50)
   "$dfer" bench "${common[@]}" --method "${run%%:*}" --variant "${run#*:}" --profile-steps 2 \
-    --set train.recompute=none --json "$tmp/prof.json" >"$tmp/prof.txt"
+    --set train.recompute=none "${peaks[@]}" --json "$tmp/prof.json" >"$tmp/prof.txt"
   grep -q "op profile over 2 steps" "$tmp/prof.txt" || { echo "$run: no op profile in the summary"; exit 1; }
-  "$py" - "$tmp/prof.json" "$run" "$timer" <<'PY'
+  if [ ${#peaks[@]} -gt 0 ]; then
+    grep -q "at the device's peaks (2 TFLOP/s (--peak-tflops), 50 GB/s (--peak-gbps)) the ops would take" "$tmp/prof.txt" \
+      || { echo "$run: the summary does not give the ops' bound at the given peaks"; exit 1; }
+  fi
+  "$py" - "$tmp/prof.json" "$run" "$timer" "${peaks[*]}" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1])); run, timer = sys.argv[2], sys.argv[3]
+r = json.load(open(sys.argv[1])); run, timer, peaks = sys.argv[2], sys.argv[3], sys.argv[4]
 p, model, again = r["op_profile"], r["flops"]["per_rank_step"], r["flops"]["recompute"]
 assert p["steps"] == 2, p["steps"]
 assert timer in p["method"], f"{run}: timed by '{p['method']}', expected the {timer}"
@@ -49,6 +57,18 @@ for key in ("calls_per_step", "ms_per_step", "flops_per_step"):
     a, b = sum(e[key] for e in p["by_op"]), sum(e[key] for e in p["entries"])
     assert abs(a - b) <= 1e-9 * max(abs(b), 1), f"{run}: by_op {key} {a} != entries' {b}"
 assert abs(p["ops_ms_per_step"] - sum(e["ms_per_step"] for e in p["entries"])) <= 1e-6 * max(p["ops_ms_per_step"], 1)
+# bounds: with peaks, each entry's least time is its FLOPs at the TFLOP/s or its bytes at the GB/s, whichever is
+# longer, and ms over it is times_bound; the step's bound adds them up. Without (the CPU): none.
+if peaks:
+    for e in p["entries"] + p["by_op"]:
+        want = max(e["flops_per_step"] / 2e12, e["bytes_per_step"] / 50e9) * 1e3
+        assert e["bytes_per_step"] > 0 and abs(e["bound_ms_per_step"] - want) <= 1e-9 * max(want, 1e-12), (e, want)
+        assert abs(e["times_bound"] - e["ms_per_step"] / want) <= 1e-9 * e["times_bound"], e
+    total = sum(e["bound_ms_per_step"] for e in p["entries"])
+    assert abs(p["bound_ms_per_step"] - total) <= 1e-9 * total, (p["bound_ms_per_step"], total)
+    assert "--peak-tflops" in p["bound_peaks"] and "--peak-gbps" in p["bound_peaks"], p["bound_peaks"]
+elif timer == "host clock":
+    assert p["bound_ms_per_step"] is None and all(e["bound_ms_per_step"] is None for e in p["entries"]), run
 print(f"ok: {run}: profile of {len(p['entries'])} op-and-shape entries, {executed:.6g} matrix FLOPs a step = the model's + the adapters' recompute")
 PY
 done

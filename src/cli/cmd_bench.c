@@ -43,9 +43,11 @@ static void usage(void) {
            "  --vocab FILE     CLIP vocabulary (default $DFER_VOCAB, then shared/clip beside or in the source tree)\n"
            "  --set k=v        any other configuration key (as `dfer train --set`)\n"
            "  --peak-tflops X  the device's dense bf16 peak, for a GPU the built-in table does not know\n"
+           "  --peak-gbps X    the device memory's bandwidth in GB/s, likewise (the profile's bounds)\n"
            "  --profile-steps N  after the timed steps, N more with every op timed (events on the GPU's\n"
            "                   stream, the clock on the CPU): where a step's time goes, by op and by op and\n"
-           "                   operand shapes, with each one's TFLOP/s or GB/s (\"op_profile\" in --json)\n"
+           "                   operand shapes, with each one's TFLOP/s or GB/s and, on a GPU whose peaks are\n"
+           "                   known, how many times its least possible time it took (\"op_profile\" in --json)\n"
            "  --json FILE      write the figures as one JSON object (atomically)\n"
            "  --peer torch     also run tests/reference/bench_torch.py (eager PyTorch, SDPA attention, bf16\n"
            "                   autocast on CUDA, float32 on the CPU, no torch.compile) on the same device,\n"
@@ -82,6 +84,7 @@ int cmd_bench(int argc, char **argv) {
         {"classes", required_argument, 0, 'c'}, {"desc-tokens", required_argument, 0, 'D'},
         {"seed", required_argument, 0, 'S'},    {"vocab", required_argument, 0, 'V'},
         {"set", required_argument, 0, 'k'},     {"peak-tflops", required_argument, 0, 'P'},
+        {"peak-gbps", required_argument, 0, 'G'},
         {"profile-steps", required_argument, 0, 'X'}, {"json", required_argument, 0, 'j'},    {"peer", required_argument, 0, 'r'},
         {"python", required_argument, 0, 'y'},  {"out-results", no_argument, 0, 'o'},
         {"results-to", required_argument, 0, 'R'}, {"help", no_argument, 0, 'h'},
@@ -118,6 +121,10 @@ int cmd_bench(int argc, char **argv) {
         case 'P':
             o.peak_tflops = strtod(optarg, &end);
             if (*end || o.peak_tflops <= 0) return cli_usage_error("bench", "--peak-tflops '%s' is not a positive number", optarg);
+            break;
+        case 'G':
+            o.peak_gbps = strtod(optarg, &end);
+            if (*end || o.peak_gbps <= 0) return cli_usage_error("bench", "--peak-gbps '%s' is not a positive number", optarg);
             break;
         case 'X': rc = parse_int("--profile-steps", optarg, 0, &o.profile_steps); break;
         case 'j': json = optarg; break;

@@ -72,6 +72,32 @@ double bench_peak_tflops(const char *name, const char **source) {
     return 0;
 }
 
+double bench_peak_gbps(const char *name, const char **source) {
+    /* Memory bandwidth from the vendor data sheets; the first match wins (the longer names first). */
+    static const struct {
+        const char *match;
+        double gbps;
+        const char *row;
+    } k_table[] = {
+        {"H200", 4800.0, "H200: 4.8 TB/s HBM3e"},
+        {"H100 PCIe", 2000.0, "H100 PCIe: 2.0 TB/s HBM2e"},
+        {"H100 NVL", 3900.0, "H100 NVL: 3.9 TB/s HBM3"},
+        {"H100", 3350.0, "H100 SXM: 3.35 TB/s HBM3"},
+        {"A100 80GB PCIe", 1935.0, "A100 80GB PCIe: 1.935 TB/s HBM2e"},
+        {"A100-SXM4-80GB", 2039.0, "A100 SXM 80GB: 2.039 TB/s HBM2e"},
+        {"A100", 1555.0, "A100 40GB: 1.555 TB/s HBM2"},
+        {"RTX 4090", 1008.0, "RTX 4090: 1.008 TB/s GDDR6X"},
+        {"L40S", 864.0, "L40S: 864 GB/s GDDR6"},
+    };
+    for (size_t i = 0; name && i < sizeof k_table / sizeof k_table[0]; i++)
+        if (strstr(name, k_table[i].match)) {
+            if (source) *source = k_table[i].row;
+            return k_table[i].gbps;
+        }
+    if (source) *source = NULL;
+    return 0;
+}
+
 static void cpu_name(char *buf, size_t n) {
     snprintf(buf, n, "CPU");
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -414,10 +440,24 @@ static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *
     }
 }
 
+/* The device's peaks the profile's bounds take: dense bf16 TFLOP/s and memory GB/s (0 where unknown). */
+typedef struct DevicePeaks {
+    double tflops, gbps;
+} DevicePeaks;
+
+/* The least time an entry's work can take on the device, in ms per step: its matrix FLOPs at the tensor
+ * cores' peak or its operands' bytes (each once) at the memory's, whichever is longer; -1 without both peaks. */
+static double bound_ms(const OpsProfileEntry *e, double per_step, const DevicePeaks *pk) {
+    if (pk->tflops <= 0 || pk->gbps <= 0) return -1;
+    double compute = e->flops / (pk->tflops * 1e12), memory = e->bytes / (pk->gbps * 1e9);
+    return (compute > memory ? compute : memory) * 1e3 * per_step;
+}
+
 /* One row of op_profile: per-step figures of an entry (or of an op's entries added up). */
-static cJSON *profile_row(const OpsProfileEntry *e, int with_operands, double per_step, double wall_ms) {
+static cJSON *profile_row(const OpsProfileEntry *e, int with_operands, double per_step, double wall_ms,
+                          const DevicePeaks *pk) {
     cJSON *row = cJSON_CreateObject();
-    double ms = e->ms * per_step, s = e->ms * 1e-3;
+    double ms = e->ms * per_step, s = e->ms * 1e-3, bound = bound_ms(e, per_step, pk);
     cJSON_AddStringToObject(row, "op", e->op);
     if (with_operands) cJSON_AddStringToObject(row, "operands", e->operands);
     cJSON_AddNumberToObject(row, "calls_per_step", (double)e->calls * per_step);
@@ -426,6 +466,9 @@ static cJSON *profile_row(const OpsProfileEntry *e, int with_operands, double pe
     cJSON_AddNumberToObject(row, "flops_per_step", e->flops * per_step);
     cJSON_AddItemToObject(row, "tflops", bench_number_or_null(e->flops / s * 1e-12, e->flops > 0 && s > 0));
     cJSON_AddItemToObject(row, "gb_per_s", bench_number_or_null(e->bytes / s * 1e-9, s > 0));
+    cJSON_AddNumberToObject(row, "bytes_per_step", e->bytes * per_step);
+    cJSON_AddItemToObject(row, "bound_ms_per_step", bench_number_or_null(bound, bound >= 0));
+    cJSON_AddItemToObject(row, "times_bound", bench_number_or_null(ms / bound, bound > 0));
     return row;
 }
 
@@ -435,7 +478,7 @@ static cJSON *profile_row(const OpsProfileEntry *e, int with_operands, double pe
  * (outside_ops: host work between launches the GPU waited for, the all-reduce, syncs) is the wall time
  * less the ops' time. */
 static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, const BenchInputs *bi,
-                            int b) {
+                            int b, const char *device_name) {
     Tensor grads = tensor_make(m->params->grads, m->params->dtype, 1, (int64_t)m->params->numel);
     ops_profile_start(m->ops);
     for (int k = 0; k < o->profile_steps; k++) {
@@ -447,14 +490,21 @@ static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimi
     int steps;
     double wall;
     int n = ops_profile_entries(m->ops, &e, &steps, &wall);
-    double per = 1.0 / steps, wall_ms = wall * 1e3 * per, ops_ms = 0, flops = 0;
+    double per = 1.0 / steps, wall_ms = wall * 1e3 * per, ops_ms = 0, flops = 0, bound = 0;
+    /* the peaks of a GPU the tables know (or the options give): each entry's least time on it */
+    const char *tf_source = NULL, *bw_source = NULL;
+    DevicePeaks pk = {o->peak_tflops > 0 ? o->peak_tflops : bench_peak_tflops(device_name, &tf_source),
+                      o->peak_gbps > 0 ? o->peak_gbps : bench_peak_gbps(device_name, &bw_source)};
+    if (o->peak_tflops > 0) tf_source = "--peak-tflops";
+    if (o->peak_gbps > 0) bw_source = "--peak-gbps";
+    if (ops_backend(m->ops) != BACKEND_CUDA && (o->peak_tflops <= 0 || o->peak_gbps <= 0)) pk = (DevicePeaks){0, 0};
     cJSON *res = cJSON_CreateObject(), *by_op = cJSON_CreateArray(), *entries = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) ops_ms += e[i].ms * per, flops += e[i].flops * per;
+    for (int i = 0; i < n; i++) ops_ms += e[i].ms * per, flops += e[i].flops * per, bound += bound_ms(&e[i], per, &pk);
     OpsProfileEntry *sums;
     int n_ops = ops_profile_by_op(m->ops, &sums);
-    for (int i = 0; i < n_ops; i++) cJSON_AddItemToArray(by_op, profile_row(&sums[i], 0, per, wall_ms));
+    for (int i = 0; i < n_ops; i++) cJSON_AddItemToArray(by_op, profile_row(&sums[i], 0, per, wall_ms, &pk));
     free(sums);
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(entries, profile_row(&e[i], 1, per, wall_ms));
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(entries, profile_row(&e[i], 1, per, wall_ms, &pk));
     cJSON_AddNumberToObject(res, "steps", steps);
     cJSON_AddNumberToObject(res, "wall_ms_per_step", wall_ms);
     cJSON_AddNumberToObject(res, "ops_ms_per_step", ops_ms);
@@ -466,6 +516,17 @@ static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimi
     cJSON_AddStringToObject(res, "bytes", "gb_per_s counts each operand's size once (read or written): low for an op "
                                           "that reads an operand more than once, high for one that reads only part "
                                           "of one (embedding, gather_rows)");
+    const int have_bound = pk.tflops > 0 && pk.gbps > 0;
+    cJSON_AddItemToObject(res, "bound_ms_per_step", bench_number_or_null(bound, have_bound));
+    cJSON_AddStringToObject(res, "bound", "bound_ms_per_step: the least time of an entry's work on the device, its "
+                                          "matrix FLOPs at the dense bf16 peak or its bytes (each operand once) at "
+                                          "the memory bandwidth, whichever is longer; times_bound = ms / bound");
+    if (have_bound) {
+        char peaks[256];
+        snprintf(peaks, sizeof peaks, "%.6g TFLOP/s (%s), %.6g GB/s (%s)", pk.tflops, tf_source ? tf_source : "?",
+                 pk.gbps, bw_source ? bw_source : "?");
+        cJSON_AddStringToObject(res, "bound_peaks", peaks);
+    }
     cJSON_AddItemToObject(res, "by_op", by_op);
     cJSON_AddItemToObject(res, "entries", entries);
     ops_profile_stop(m->ops);
@@ -729,7 +790,7 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     if (s.backend == BACKEND_CUDA) run.context = (double)dfer_cuda_baseline_bytes();
 #endif
     cJSON *res = bench_report(&run);
-    if (o->profile_steps > 0) cJSON_AddItemToObject(res, "op_profile", bench_profile(o, g, &m, &opt, &bi, s.b));
+    if (o->profile_steps > 0) cJSON_AddItemToObject(res, "op_profile", bench_profile(o, g, &m, &opt, &bi, s.b, s.device_name));
     bench_inputs_free(&bi);
     bench_times_free(&t);
     optimizer_free(&opt);

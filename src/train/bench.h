@@ -49,6 +49,7 @@ typedef struct BenchOptions {
     const char *sets[BENCH_MAX_SETS]; /* extra section.key=value */
     int n_sets;
     double peak_tflops;    /* > 0: overrides the device table */
+    double peak_gbps;      /* > 0: overrides the device table's memory bandwidth (GB/s) */
     int profile_steps;     /* > 0: that many more training steps with every op timed (op_profile) */
 } BenchOptions;
 
@@ -87,6 +88,9 @@ void bench_flops_passes(const BenchShape *s, int batch, int micro_batch, BenchFl
 /* Dense bf16 tensor-core peak (TFLOP/s) for a device name ("NVIDIA H100 80GB HBM3 ..."), 0 when unknown;
  * *source (may be NULL) names the table row. */
 double bench_peak_tflops(const char *device_name, const char **source);
+/* The device memory's bandwidth in GB/s from the vendor data sheets (the profile's bound for ops that move
+ * bytes, not products), 0 when the table does not know the device; *source: the table's row. */
+double bench_peak_gbps(const char *device_name, const char **source);
 
 /* Fails with a message naming the missing GPU when device is "cuda" and this build or machine has none. Call it
  * before selecting a GPU (train_collectives) and bench_run. */

@@ -211,8 +211,11 @@ static void print_profile_row(const cJSON *row, FILE *out, int with_operands) {
     char rate[32] = "";
     if (cJSON_IsNumber(tf)) snprintf(rate, sizeof rate, "%.1f TFLOP/s", tf->valuedouble);
     else if (cJSON_IsNumber(gb)) snprintf(rate, sizeof rate, "%.0f GB/s", gb->valuedouble);
-    fprintf(out, "    %9.3f %5.1f%% %7.0f  %-16s %-*s%s%s\n", jnum(row, "ms_per_step"), 100 * jnum(row, "share"),
-            jnum(row, "calls_per_step"), rate, with_operands ? 26 : 0, jstr(row, "op"), with_operands ? " " : "",
+    const cJSON *tb = cJSON_GetObjectItemCaseSensitive(row, "times_bound");
+    char bound[16] = "";
+    if (cJSON_IsNumber(tb)) snprintf(bound, sizeof bound, "%.1fx", tb->valuedouble);
+    fprintf(out, "    %9.3f %5.1f%% %7.0f  %-16s %7s  %-*s%s%s\n", jnum(row, "ms_per_step"), 100 * jnum(row, "share"),
+            jnum(row, "calls_per_step"), rate, bound, with_operands ? 26 : 0, jstr(row, "op"), with_operands ? " " : "",
             with_operands ? jstr(row, "operands") : "");
 }
 
@@ -222,7 +225,12 @@ static void print_profile(const cJSON *p, FILE *out) {
     fprintf(out, "  op profile over %d step%s (%s): wall %.3f ms/step, in ops %.3f, outside ops %.3f\n",
             jint(p, "steps"), jint(p, "steps") == 1 ? "" : "s", jstr(p, "method"), jnum(p, "wall_ms_per_step"),
             jnum(p, "ops_ms_per_step"), jnum(p, "outside_ops_ms_per_step"));
-    fprintf(out, "    %9s %6s %7s  %-16s %s\n", "ms/step", "share", "calls", "rate", "op");
+    const cJSON *bound = cJSON_GetObjectItemCaseSensitive(p, "bound_ms_per_step");
+    if (cJSON_IsNumber(bound))
+        fprintf(out, "  at the device's peaks (%s) the ops would take %.3f ms/step: \"bound\" is each one's time over its "
+                     "least (FLOPs at the tensor peak or bytes at the memory's, whichever is longer)\n",
+                jstr(p, "bound_peaks"), bound->valuedouble);
+    fprintf(out, "    %9s %6s %7s  %-16s %7s  %s\n", "ms/step", "share", "calls", "rate", "bound", "op");
     const cJSON *row;
     cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(p, "by_op")) print_profile_row(row, out, 0);
     fprintf(out, "    the 20 op-and-operand entries that took most:\n");
