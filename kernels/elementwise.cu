@@ -203,6 +203,22 @@ __global__ void prepend_bwd_kernel(TY *dx, const TX *dy, int64_t batch, int64_t 
     }
 }
 
+// y[A,C,B,D] = x[A,B,C,D], eight elements of a D-row per thread (D % 8 == 0, y and x 16-byte aligned): one
+// 16-byte load and store, and the index arithmetic (64-bit divisions, dear on a GPU) once per eight elements.
+template <typename TY, typename TX>
+__global__ void permute_0213_vec_kernel(TY *y, const TX *x, int64_t A, int64_t B, int64_t C, int64_t D) {
+    const int64_t D8 = D / 8;
+    CUDA_GRID_LOOP(e, A * C * B * D8) {
+        int64_t t = e / D8;
+        const int64_t d8 = e - t * D8, b = t % B;
+        t /= B;
+        const int64_t c = t % C, a = t / C;
+        float v[8];
+        load8(x + ((a * B + b) * C + c) * D + 8 * d8, v);
+        store8(y + 8 * e, v);
+    }
+}
+
 // y[A,C,B,D] = x[A,B,C,D].
 template <typename TY, typename TX>
 __global__ void permute_0213_kernel(TY *y, const TX *x, int64_t A, int64_t B, int64_t C, int64_t D) {
@@ -420,9 +436,15 @@ void cu_permute_0213(Ops *ops, T y, T x) {
     CudaCtx *cx = cuda_ctx(ops);
     int64_t n = tensor_numel(x);
     if (n <= 0) return;
-    FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
-        permute_0213_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-            (TY *)y->data, (const TX *)x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3])));
+    if (x->shape[3] % 8 == 0 && cuda_aligned16(y->data) && cuda_aligned16(x->data)) {
+        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+            permute_0213_vec_kernel<TY, TX><<<cuda_grid(n / 8, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+                (TY *)y->data, (const TX *)x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3])));
+    } else {
+        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+            permute_0213_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+                (TY *)y->data, (const TX *)x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3])));
+    }
     CUDA_CHECK_LAUNCH();
 }
 

@@ -125,10 +125,12 @@ void cuda_parity_cases_matmul(void) {
 /* layernorm with and without saved statistics. */
 static void fn_layernorm(Case *c, Ops *o, int s) { op_layernorm(o, A(0), A(1), A(2), A(3), A(4), A(5), c->fv[0]); }
 void cuda_parity_cases_layernorm(void) {
-    const int64_t full[][2] = {{394, 768}, {154, 512}, {5, 33}};
-    const int64_t quick[][2] = {{5, 33}, {16, 257}};
+    /* widths of 8k up to 1024 take the vectorised kernels (768 and 1024: ViT-B's and ViT-L's, 512 the text
+     * towers', 64 one chunk), 33 and 257 the scalar ones (kernels/layernorm.cu) */
+    const int64_t full[][2] = {{394, 768}, {154, 512}, {5, 33}, {3, 1024}};
+    const int64_t quick[][2] = {{5, 33}, {16, 257}, {4, 64}};
     const Dt3 dts[] = {{"f32", F, F, F}, {"frozen", B, B, B}, {"trainable", B, F, B}}; /* x, g/b, y */
-    int ns = cuda_parity.quick ? 2 : 3;
+    int ns = cuda_parity.quick ? 3 : 4;
     for (int d = 0; d < 3; d++)
         for (int stats = 0; stats < 2; stats++)
             for (int k = 0; k < ns; k++) {
@@ -160,8 +162,8 @@ static void fn_layernorm_bwd(Case *c, Ops *o, int s) {
     op_layernorm_backward(o, A(0), A(1), A(2), A(3), A(4), A(5), A(6), A(7), (int)c->iv[0]);
 }
 void cuda_parity_cases_layernorm_bwd(void) {
-    const int64_t full[][2] = {{394, 768}, {5, 33}};
-    const int64_t quick[][2] = {{5, 33}, {16, 257}};
+    const int64_t full[][2] = {{394, 768}, {5, 33}, {3, 1024}}; /* vectorised and scalar, as the forward's */
+    const int64_t quick[][2] = {{5, 33}, {16, 257}, {4, 64}};
     const struct {
         const char *name;
         DType dx, g;
@@ -169,7 +171,7 @@ void cuda_parity_cases_layernorm_bwd(void) {
     } vs[] = {{"f32", F, F, 1}, {"frozen", B, B, 0}, {"trainable", B, F, 1}};
     for (int v = 0; v < 3; v++)
         for (int acc = 0; acc < 2; acc++)
-            for (int k = 0; k < 2; k++) {
+            for (int k = 0; k < 3; k++) {
                 const int64_t *sz = cuda_parity.quick ? quick[k] : full[k];
                 int64_t n = sz[0], dd = sz[1];
                 DType act = vs[v].dx;
