@@ -360,8 +360,12 @@ static int open_splits_and_model(TrainRun *run, Err *err) {
             return -1;
         }
     watchdog_mark("loading the model (%s)", cfg->weights);
-    if (job_model_create(cfg, classes, &run->jm, err) != 0 ||
-        choose_micro_batch(cfg, classes, run->g, &run->jm, err) != 0) {
+    if (job_model_create(cfg, classes, &run->jm, err) != 0) {
+        dataset_free(train), dataset_free(test);
+        return -1;
+    }
+    if (choose_micro_batch(cfg, classes, run->g, &run->jm, err) != 0) { /* nothing fits train.gpu_mem */
+        job_model_free(&run->jm);
         dataset_free(train), dataset_free(test);
         return -1;
     }
