@@ -400,15 +400,7 @@ dim3 attn_grid(int64_t batch, const AttnShape &a) {
 }
 
 // Runs the statement with DC (= ceil(Dh/32), 1..4) a constant.
-#define DC_DISPATCH(hd, ...)                                                                     \
-    do {                                                                                         \
-        switch (((hd) + 31) / 32) {                                                              \
-        case 1: { constexpr int DC = 1; __VA_ARGS__; } break;                                    \
-        case 2: { constexpr int DC = 2; __VA_ARGS__; } break;                                    \
-        case 3: { constexpr int DC = 3; __VA_ARGS__; } break;                                    \
-        default: { constexpr int DC = 4; __VA_ARGS__; } break;                                   \
-        }                                                                                        \
-    } while (0)
+#define DC_DISPATCH(hd, ...) DISPATCH_1_TO_4(((hd) + 31) / 32, DC, __VA_ARGS__)
 
 size_t g_fwd_smem[5], g_dq_smem[5], g_dkdv_smem[5]; // opted-in sizes per DC
 

@@ -214,6 +214,18 @@ static __device__ __forceinline__ void cuda_report_bad_index(int *err, int code,
 #define CUDA_GRID_LOOP(i, n)                                                                      \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
+// Runs the statement with NAME a constant 1, 2, 3 or 4: count (1..4; above 4 runs as 4). Kernels templated
+// on a small per-thread count (attention's column groups of Dh, layer norm's 256-column chunks) take it.
+#define DISPATCH_1_TO_4(count, NAME, ...)                                                         \
+    do {                                                                                          \
+        switch (count) {                                                                          \
+        case 1: { constexpr int NAME = 1; __VA_ARGS__; } break;                                   \
+        case 2: { constexpr int NAME = 2; __VA_ARGS__; } break;                                   \
+        case 3: { constexpr int NAME = 3; __VA_ARGS__; } break;                                   \
+        default: { constexpr int NAME = 4; __VA_ARGS__; } break;                                  \
+        }                                                                                         \
+    } while (0)
+
 // Runs the statement with TYPE bound to float or __nv_bfloat16 by a runtime flag;
 // nest it to instantiate a template for every F32/BF16 combination of its operands.
 #define FT_DISPATCH(is_bf16, TYPE, ...)                                                           \

@@ -120,15 +120,7 @@ __global__ void ln_bwd_dx_vec_kernel(TDX *dx, const TDY *dy, const TX *x, const 
 }
 
 // Runs the statement with C (the 256-column chunks of d <= LN_VEC_MAX_D) a constant.
-#define LN_CHUNKS_DISPATCH(d, ...)                                                               \
-    do {                                                                                         \
-        switch (((d) + 255) / 256) {                                                             \
-        case 1: { constexpr int C = 1; __VA_ARGS__; } break;                                     \
-        case 2: { constexpr int C = 2; __VA_ARGS__; } break;                                     \
-        case 3: { constexpr int C = 3; __VA_ARGS__; } break;                                     \
-        default: { constexpr int C = 4; __VA_ARGS__; } break;                                    \
-        }                                                                                        \
-    } while (0)
+#define LN_CHUNKS_DISPATCH(d, ...) DISPATCH_1_TO_4(((d) + 255) / 256, C, __VA_ARGS__)
 
 // Whether a row's tensors suit the vectorised kernels (see the header comment).
 int ln_vec_serves(int64_t d, const void *const *ptrs, int count, int g_bf16, int b_bf16) {

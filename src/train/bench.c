@@ -49,53 +49,42 @@ void bench_options_default(BenchOptions *o) {
 
 /* ---- devices and their peaks ------------------------------------------------------------------- */
 
+/* The GPUs bench knows, from the vendor data sheets: the dense bf16 tensor-core peak (no sparsity) and the
+ * memory bandwidth. The first entry whose name appears in the device's wins (the longer names first). */
+typedef struct DevicePeakRow {
+    const char *match;
+    double tflops, gbps;
+    const char *tflops_row, *gbps_row;
+} DevicePeakRow;
+static const DevicePeakRow k_device_peaks[] = {
+    {"H200", 989.0, 4800.0, "H200: 989 TFLOP/s dense bf16", "H200: 4.8 TB/s HBM3e"},
+    {"H100 PCIe", 756.0, 2000.0, "H100 PCIe: 756 TFLOP/s dense bf16", "H100 PCIe: 2.0 TB/s HBM2e"},
+    {"H100 NVL", 835.0, 3900.0, "H100 NVL: 835 TFLOP/s dense bf16", "H100 NVL: 3.9 TB/s HBM3"},
+    {"H100", 989.0, 3350.0, "H100 SXM: 989 TFLOP/s dense bf16", "H100 SXM: 3.35 TB/s HBM3"},
+    {"A100 80GB PCIe", 312.0, 1935.0, "A100: 312 TFLOP/s dense bf16", "A100 80GB PCIe: 1.935 TB/s HBM2e"},
+    {"A100-SXM4-80GB", 312.0, 2039.0, "A100: 312 TFLOP/s dense bf16", "A100 SXM 80GB: 2.039 TB/s HBM2e"},
+    {"A100", 312.0, 1555.0, "A100: 312 TFLOP/s dense bf16", "A100 40GB: 1.555 TB/s HBM2"},
+    {"RTX 4090", 165.2, 1008.0,
+     "RTX 4090: 165.2 TFLOP/s dense bf16 with fp32 accumulate (330.3 with fp16 accumulate)", "RTX 4090: 1.008 TB/s GDDR6X"},
+    {"L40S", 362.05, 864.0, "L40S: 362 TFLOP/s dense bf16", "L40S: 864 GB/s GDDR6"},
+};
+
+static const DevicePeakRow *device_peaks(const char *name) {
+    for (size_t i = 0; name && i < sizeof k_device_peaks / sizeof k_device_peaks[0]; i++)
+        if (strstr(name, k_device_peaks[i].match)) return &k_device_peaks[i];
+    return NULL;
+}
+
 double bench_peak_tflops(const char *name, const char **source) {
-    /* Dense bf16 tensor-core peaks from the vendor data sheets (no sparsity). */
-    static const struct {
-        const char *match;
-        double tflops;
-        const char *row;
-    } k_table[] = {
-        {"H200", 989.0, "H200: 989 TFLOP/s dense bf16"},
-        {"H100 PCIe", 756.0, "H100 PCIe: 756 TFLOP/s dense bf16"},
-        {"H100", 989.0, "H100 SXM: 989 TFLOP/s dense bf16"},
-        {"A100", 312.0, "A100: 312 TFLOP/s dense bf16"},
-        {"RTX 4090", 165.2, "RTX 4090: 165.2 TFLOP/s dense bf16 with fp32 accumulate (330.3 with fp16 accumulate)"},
-        {"L40S", 362.05, "L40S: 362 TFLOP/s dense bf16"},
-    };
-    for (size_t i = 0; name && i < sizeof k_table / sizeof k_table[0]; i++)
-        if (strstr(name, k_table[i].match)) {
-            if (source) *source = k_table[i].row;
-            return k_table[i].tflops;
-        }
-    if (source) *source = NULL;
-    return 0;
+    const DevicePeakRow *r = device_peaks(name);
+    if (source) *source = r ? r->tflops_row : NULL;
+    return r ? r->tflops : 0;
 }
 
 double bench_peak_gbps(const char *name, const char **source) {
-    /* Memory bandwidth from the vendor data sheets; the first match wins (the longer names first). */
-    static const struct {
-        const char *match;
-        double gbps;
-        const char *row;
-    } k_table[] = {
-        {"H200", 4800.0, "H200: 4.8 TB/s HBM3e"},
-        {"H100 PCIe", 2000.0, "H100 PCIe: 2.0 TB/s HBM2e"},
-        {"H100 NVL", 3900.0, "H100 NVL: 3.9 TB/s HBM3"},
-        {"H100", 3350.0, "H100 SXM: 3.35 TB/s HBM3"},
-        {"A100 80GB PCIe", 1935.0, "A100 80GB PCIe: 1.935 TB/s HBM2e"},
-        {"A100-SXM4-80GB", 2039.0, "A100 SXM 80GB: 2.039 TB/s HBM2e"},
-        {"A100", 1555.0, "A100 40GB: 1.555 TB/s HBM2"},
-        {"RTX 4090", 1008.0, "RTX 4090: 1.008 TB/s GDDR6X"},
-        {"L40S", 864.0, "L40S: 864 GB/s GDDR6"},
-    };
-    for (size_t i = 0; name && i < sizeof k_table / sizeof k_table[0]; i++)
-        if (strstr(name, k_table[i].match)) {
-            if (source) *source = k_table[i].row;
-            return k_table[i].gbps;
-        }
-    if (source) *source = NULL;
-    return 0;
+    const DevicePeakRow *r = device_peaks(name);
+    if (source) *source = r ? r->gbps_row : NULL;
+    return r ? r->gbps : 0;
 }
 
 static void cpu_name(char *buf, size_t n) {
