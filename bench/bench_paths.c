@@ -360,12 +360,9 @@ static cJSON *bench_adapter(const AdapterCase *c, const Options *o) {
     r.out = dev_tensor("out", DT_BF16, 2, N, X, 0);
     r.dout = dev_tensor("dout", DT_BF16, 2, N, X, 0);
     r.dx = dev_tensor("dx", DT_BF16, 2, N, X, 0);
-    r.scratch = dev_tensor("scratch", DT_U8, 1,
-                           (int64_t)(op_adapter_scratch_bytes(N, X, R, DT_BF16, c->form, 0) >
-                                             op_adapter_scratch_bytes(N, X, R, DT_BF16, c->form, 1)
-                                         ? op_adapter_scratch_bytes(N, X, R, DT_BF16, c->form, 0)
-                                         : op_adapter_scratch_bytes(N, X, R, DT_BF16, c->form, 1)),
-                           0, 0);
+    const size_t fwd_scratch = op_adapter_scratch_bytes(N, X, R, DT_BF16, c->form, 0),
+                 bwd_scratch = op_adapter_scratch_bytes(N, X, R, DT_BF16, c->form, 1); /* one buffer serves both */
+    r.scratch = dev_tensor("scratch", DT_U8, 1, (int64_t)(fwd_scratch > bwd_scratch ? fwd_scratch : bwd_scratch), 0, 0);
     /* fc2 is not zero here (the model zero-initialises it): every term of the output is exercised */
     fill_normal(r.w.fc1_w, 1.0f / sqrtf((float)X));
     fill_normal(r.w.fc1_b, 0.1f);

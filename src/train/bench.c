@@ -488,7 +488,11 @@ static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimi
     if (o->peak_gbps > 0) bw_source = "--peak-gbps";
     if (ops_backend(m->ops) != BACKEND_CUDA && (o->peak_tflops <= 0 || o->peak_gbps <= 0)) pk = (DevicePeaks){0, 0};
     cJSON *res = cJSON_CreateObject(), *by_op = cJSON_CreateArray(), *entries = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) ops_ms += e[i].ms * per, flops += e[i].flops * per, bound += bound_ms(&e[i], per, &pk);
+    const int have_bound = pk.tflops > 0 && pk.gbps > 0;
+    for (int i = 0; i < n; i++) {
+        ops_ms += e[i].ms * per, flops += e[i].flops * per;
+        if (have_bound) bound += bound_ms(&e[i], per, &pk);
+    }
     OpsProfileEntry *sums;
     int n_ops = ops_profile_by_op(m->ops, &sums);
     for (int i = 0; i < n_ops; i++) cJSON_AddItemToArray(by_op, profile_row(&sums[i], 0, per, wall_ms, &pk));
@@ -505,7 +509,6 @@ static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimi
     cJSON_AddStringToObject(res, "bytes", "gb_per_s counts each operand's size once (read or written): low for an op "
                                           "that reads an operand more than once, high for one that reads only part "
                                           "of one (embedding, gather_rows)");
-    const int have_bound = pk.tflops > 0 && pk.gbps > 0;
     cJSON_AddItemToObject(res, "bound_ms_per_step", bench_number_or_null(bound, have_bound));
     cJSON_AddStringToObject(res, "bound", "bound_ms_per_step: the least time of an entry's work on the device, its "
                                           "matrix FLOPs at the dense bf16 peak or its bytes (each operand once) at "
