@@ -38,6 +38,12 @@ struct CudaCtx {
     int device;
     int sm_count;
     cudaStream_t stream;        // every op runs on this one non-blocking stream
+    // ops_prefetch_*: uploads of the next batch on a second stream (the copy engine) while `stream`
+    // computes. prefetch_after_compute orders a prefetch after the compute queued before it;
+    // prefetch_done is recorded after each prefetch (what ops_prefetch_join / _wait_host wait for).
+    cudaStream_t copy_stream;
+    cudaEvent_t prefetch_after_compute, prefetch_done;
+    int prefetch_pending;       // a prefetch was queued since the last ops_prefetch_wait_host
     cublasLtHandle_t lt;
     void *workspace;            // cuBLASLt workspace
     size_t workspace_bytes;

@@ -2,7 +2,8 @@
 // themselves live in gemm.cu, attention*.cu, adapter.cu, layernorm.cu, elementwise.cu,
 // rows.cu, reduce.cu and loss_optim.cu; every op is queued on the context's one
 // non-blocking stream, and only downloads, sum_squares, ops_sync and uploads from pageable
-// host memory wait for it.
+// host memory wait for it. Prefetches (the next batch's pixels) run on a second stream, the
+// copy engine's, ordered against the first by events.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,8 +149,9 @@ static void *cu_alloc_host(Ops *ops, size_t bytes) {
 }
 
 static void cu_free_host(Ops *ops, void *p) {
-    // A queued upload may still read p.
+    // A queued upload or prefetch may still read p.
     CUDA_CHECK(cudaStreamSynchronize(cuda_ctx(ops)->stream));
+    CUDA_CHECK(cudaStreamSynchronize(cuda_ctx(ops)->copy_stream));
     CUDA_CHECK(cudaFreeHost(p));
 }
 
@@ -172,6 +174,47 @@ static void cu_upload(Ops *ops, void *dst, const void *src, size_t bytes) {
     CudaCtx *cx = cuda_ctx(ops);
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cx->stream));
     if (!host_pinned(src)) CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+}
+
+// ---- prefetch: the copy stream (ops.h ops_prefetch_*) ------------------------------------------------
+
+// dst may still be read by compute queued before this call (the batch before last lived there): the copy
+// waits for it on the device, not on the host.
+static void cu_prefetch_upload(Ops *ops, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    CudaCtx *cx = cuda_ctx(ops);
+    if (!host_pinned(src)) {
+        // Pageable memory: no DMA from it; the compute stream's upload waits, so it is done here.
+        cu_upload(ops, dst, src, bytes);
+        return;
+    }
+    CUDA_CHECK(cudaEventRecord(cx->prefetch_after_compute, cx->stream));
+    CUDA_CHECK(cudaStreamWaitEvent(cx->copy_stream, cx->prefetch_after_compute, 0));
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cx->copy_stream));
+    CUDA_CHECK(cudaEventRecord(cx->prefetch_done, cx->copy_stream));
+    cx->prefetch_pending = 1;
+}
+
+static void cu_prefetch_join(Ops *ops) {
+    CudaCtx *cx = cuda_ctx(ops);
+    if (cx->prefetch_pending) CUDA_CHECK(cudaStreamWaitEvent(cx->stream, cx->prefetch_done, 0));
+}
+
+static void cu_prefetch_wait_host(Ops *ops) {
+    CudaCtx *cx = cuda_ctx(ops);
+    if (!cx->prefetch_pending) return;
+    CUDA_CHECK(cudaEventSynchronize(cx->prefetch_done));
+    cx->prefetch_pending = 0;
+}
+
+static int cu_is_device_memory(Ops *ops, const void *p) {
+    (void)ops;
+    cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return a.type == cudaMemoryTypeDevice;
 }
 
 static void cu_download(Ops *ops, void *dst, const void *src, size_t bytes) {
@@ -243,6 +286,10 @@ static void fill_vtable(OpsVtable *v) {
     v->sync = cu_sync;
     v->alloc_host = cu_alloc_host;
     v->free_host = cu_free_host;
+    v->prefetch_upload = cu_prefetch_upload;
+    v->prefetch_join = cu_prefetch_join;
+    v->prefetch_wait_host = cu_prefetch_wait_host;
+    v->is_device_memory = cu_is_device_memory;
     v->linear = cu_linear;
     v->matmul = cu_matmul;
     v->layernorm = cu_layernorm;
@@ -289,6 +336,7 @@ static void fill_vtable(OpsVtable *v) {
 static void ctx_destroy(CudaCtx *cx) {
     // Teardown of a half-built context: errors are ignored (this also runs when init failed).
     if (cx->stream) (void)cudaStreamSynchronize(cx->stream);
+    if (cx->copy_stream) (void)cudaStreamSynchronize(cx->copy_stream);
     cuda_gemm_release(cx);
     if (cx->lt) (void)cublasLtDestroy(cx->lt);
     if (cx->workspace) (void)cudaFree(cx->workspace);
@@ -297,6 +345,9 @@ static void ctx_destroy(CudaCtx *cx) {
     if (cx->d_err) (void)cudaFree(cx->d_err);
     for (int i = 0; i < cx->spare_count; i++) (void)cudaEventDestroy(cx->spare_events[i]);
     free(cx->spare_events);
+    if (cx->prefetch_after_compute) (void)cudaEventDestroy(cx->prefetch_after_compute);
+    if (cx->prefetch_done) (void)cudaEventDestroy(cx->prefetch_done);
+    if (cx->copy_stream) (void)cudaStreamDestroy(cx->copy_stream);
     if (cx->stream) (void)cudaStreamDestroy(cx->stream);
     (void)cudaGetLastError();
     free(cx);
@@ -343,6 +394,11 @@ extern "C" int cuda_ops_init(Ops *ops, Err *err) {
     INIT_TRY(cudaDeviceGetAttribute(&cx->sm_count, cudaDevAttrMultiProcessorCount, cx->device),
              "cudaDeviceGetAttribute");
     INIT_TRY(cudaStreamCreateWithFlags(&cx->stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    INIT_TRY(cudaStreamCreateWithFlags(&cx->copy_stream, cudaStreamNonBlocking),
+             "cudaStreamCreateWithFlags (the copy stream)");
+    // Ordering only: no timestamps, so recording and waiting stay cheap.
+    INIT_TRY(cudaEventCreateWithFlags(&cx->prefetch_after_compute, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    INIT_TRY(cudaEventCreateWithFlags(&cx->prefetch_done, cudaEventDisableTiming), "cudaEventCreateWithFlags");
     cublasStatus_t s = cublasLtCreate(&cx->lt);
     if (s != CUBLAS_STATUS_SUCCESS) {
         cx->lt = NULL;
@@ -409,6 +465,7 @@ extern "C" void cuda_ops_release(Ops *ops) {
     CudaCtx *cx = cuda_ctx(ops);
     if (!cx) return;
     CUDA_CHECK(cudaStreamSynchronize(cx->stream));
+    CUDA_CHECK(cudaStreamSynchronize(cx->copy_stream));
     ctx_destroy(cx);
     ops->impl = NULL;
 }

@@ -6,7 +6,9 @@
 #     block recompute is counted exactly too and keeps less;
 #  2. it plans the paper's backbones for the GPU without weights or a GPU: every backbone x variant
 #     fits 24 GiB at 16 frames and global batch 32, FineCLIPER's low level on L/14 included (its
-#     plan is printed); a 2 GiB cap is refused with exit 1 and the reason.
+#     plan is printed); a 2 GiB cap is refused with exit 1 and the reason;
+#  3. the input feed's two prefetched batches of pixels are in the GPU plan, exactly, and not with
+#     data.device_prefetch = off.
 # usage: plan_check.sh DFER SHARED_DIR
 set -euo pipefail
 dfer=$1 shared=$2
@@ -52,6 +54,18 @@ for arch in b32 b16 l14; do
   "$dfer" plan --arch $arch "${vocab[@]}" --set model.method=dfer_clip --set data.frames=16 --set train.batch=32 >/dev/null ||
     { echo "DFER-CLIP on $arch does not fit 24 GiB"; exit 1; }
 done
+# the input feed's prefetch slots (data.device_prefetch) are planned: two batches of a rank's pixels for each
+# stream the model takes (frames, parsing maps, landmark maps), uint8 [clips, T, 3, 224, 224]; off plans none
+pf=(--arch b16 "${vocab[@]}" --set model.variant=low+mid --set data.frames=16 --set train.batch=32 --set train.eval_batch=8)
+on=$("$dfer" plan "${pf[@]}") off=$("$dfer" plan "${pf[@]}" --set data.device_prefetch=off)
+want=$(awk 'BEGIN { printf "%.3f", 2 * 3 * 32 * 16 * 3 * 224 * 224 / 2^30 }')
+got=$(grep -oE 'input prefetch +[0-9.]+' <<<"$on" | grep -oE '[0-9.]+$' || true)
+[ "$got" = "$want" ] || { echo "input prefetch planned as '$got' GiB, not $want"; echo "$on"; exit 1; }
+! grep -q "input prefetch" <<<"$off" || { echo "data.device_prefetch=off still plans the prefetch slots"; echo "$off"; exit 1; }
+t_on=$(grep -oE 'total +[0-9.]+' <<<"$on" | grep -oE '[0-9.]+$') t_off=$(grep -oE 'total +[0-9.]+' <<<"$off" | grep -oE '[0-9.]+$')
+awk -v a="$t_on" -v b="$t_off" -v w="$want" 'BEGIN { d = a - b - w; exit !(d < 0.0015 && d > -0.0015) }' ||
+  { echo "totals $t_on vs $t_off GiB differ by other than the $want GiB of prefetch"; exit 1; }
+echo "input prefetch: $got GiB planned for B/16 low+mid at 32 clips a rank (2 x 3 streams of uint8 pixels); off: none"
 if "$dfer" plan --arch l14 "${vocab[@]}" --set train.gpu_mem=2 >"$tmp/out" 2>&1; then echo "L/14 planned into 2 GiB"; exit 1; fi
 grep -q "does NOT fit" "$tmp/out" || { cat "$tmp/out"; exit 1; }
 echo "a 2 GiB cap for L/14 is refused: $(grep 'over the cap' "$tmp/out" | tr -s ' ')"

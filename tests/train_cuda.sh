@@ -16,6 +16,8 @@
 #   3. Determinism and resume on the GPU: the mixed-precision FineCLIPER run again, stopped after 2
 #      steps (mid-epoch) and resumed from its checkpoint, ends with bitwise the parameters of the first run (the
 #      backend has no atomics; cuBLASLt is deterministic for a given GPU and plan).
+#      The same mixed-precision run with data.device_prefetch = off (each pass uploads its own pixels
+#      instead of the input feed copying the next batch during the step): bitwise the same parameters.
 #   4. `dfer eval` of the F32 FineCLIPER model on the GPU and on the CPU: the same UAR, WAR and
 #      per-class recall.
 #   5. A negative control: another seed differs by more than the tolerance of 1, so the
@@ -38,6 +40,9 @@ else
   if grep -q '; 0 GPUs found' <<<"$version"; then echo "SKIP: no GPU (no CUDA device, driver or runtime)"; exit 77; fi
   grep '^ *GPU 0:' <<<"$version"
 fi
+# The emulated GPU (dfer-emu) runs a copy on the copy stream only when the compute stream waits for it or
+# the host syncs (kernels/emu): prefetch ordering is then tested, not just assumed. A real GPU ignores it.
+export EMU_DEFER_COPIES=1
 tmp=$(mktemp -d /tmp/dfer-train-cuda-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 "$dfer" synth --layout dfew --clips 56 --size 40 --min-frames 6 --max-frames 10 --seed 3 --out "$tmp/data" 2>/dev/null
@@ -56,7 +61,9 @@ run() { # NAME METHOD DEVICE DTYPE [dfer train arguments...]
     || { echo "run $name failed:"; tail -40 "$tmp/$name.log"; exit 1; }
   echo "run $name ($method, $dev, $dtype $*): $((SECONDS - t0)) s, $(grep -o 'done: .*UAR [0-9.]* (epoch [0-9]*)' "$tmp/$name.log" | head -1)"
   if [ "$dev" = cuda ]; then
-    for want in "collectives: NCCL" "frames as uint8, normalised on the device" "memory plan:"; do
+    local wants=("collectives: NCCL" "frames as uint8, normalised on the device" "memory plan:")
+    [[ "$*" == *device_prefetch=off* ]] || wants+=("the next batch copied to it during the step")
+    for want in "${wants[@]}"; do
       grep -q "$want" "$tmp/$name.log" || { echo "run $name: the log does not say \"$want\":"; cat "$tmp/$name.log"; exit 1; }
     done
     grep -h "collectives: NCCL\|memory plan:\|cuBLASLt plans:" "$tmp/$name.log" | sed 's/^/    /' | head -3
@@ -130,6 +137,19 @@ if cmp -s "$tmp/fc-dev-bf16/model.safetensors" "$tmp/fc-dev-bf16-resumed/model.s
   echo "FineCLIPER low, mixed precision, $device: stopped after 2 steps and resumed, bitwise the parameters of the uninterrupted run"
 else
   echo "FineCLIPER low, mixed precision, $device: the run stopped after 2 steps and resumed ends with other parameters than the uninterrupted run"
+  exit 1
+fi
+
+# 3b. the input feed's prefetch (the next batch's pixels copied on the copy stream during the step, the
+#     default) against uploads at the start of each pass (data.device_prefetch = off): bitwise the same
+#     parameters. On the emulated GPU, EMU_DEFER_COPIES (above) holds each copy back until a stream or the
+#     host waits for it: a feed that waited for none fails here (the loader writes over a batch whose copy
+#     has not run, which the emulator stops; tried by removing the feed's two waits, 2026-12-04).
+run fc-dev-bf16-noprefetch finecliper "$device" bf16 --set data.device_prefetch=off
+if cmp -s "$tmp/fc-dev-bf16/model.safetensors" "$tmp/fc-dev-bf16-noprefetch/model.safetensors"; then
+  echo "FineCLIPER low, mixed precision, $device: prefetched batches and uploads at each pass give bitwise the same parameters"
+else
+  echo "FineCLIPER low, mixed precision, $device: prefetched batches (default) and data.device_prefetch=off end with other parameters"
   exit 1
 fi
 

@@ -84,6 +84,9 @@ void emu_check_kernel_pointer(const char *kernel, int arg, const void *p);
 void emu_device_access(bool open);
 // Operands of a GEMM or a collective: [p, p + bytes) inside one live allocation.
 void emu_check_device_range(const char *what, const void *p, size_t bytes);
+// Work about to run on `stream` (a launch, a GEMM, a collective) comes after the copies queued on it
+// before: held-back uploads (EMU_DEFER_COPIES, emu_runtime.cpp) run first.
+void emu_stream_order(cudaStream_t stream);
 
 inline void *emu_dyn_smem() { return emu_cur.blk->dyn.data(); }
 inline void __syncthreads() { emu_block_barrier(); }
@@ -170,8 +173,10 @@ template <class A> inline void emu_check_arg(const char *kernel, int index, cons
 struct EmuLaunch {
     dim3 g, b;
     size_t smem;
+    cudaStream_t stream;
     template <class K, class... A> void go(const char *name, K kernel, A... args) {
         emu_check_launch(name, (const void *)kernel, g, b, smem, (0 + ... + sizeof(A)));
+        emu_stream_order(stream);
         int index = 0;
         (emu_check_arg(name, index++, args), ...);
         auto call = [&]() { kernel(args...); };
@@ -179,7 +184,7 @@ struct EmuLaunch {
                      [](void *c) { (*static_cast<decltype(call) *>(c))(); }, &call);
     }
 };
-inline EmuLaunch emu_launch(dim3 g, dim3 b, size_t smem = 0, cudaStream_t = 0) { return EmuLaunch{g, b, smem}; }
+inline EmuLaunch emu_launch(dim3 g, dim3 b, size_t smem = 0, cudaStream_t s = 0) { return EmuLaunch{g, b, smem, s}; }
 
 #include "../cuda_common.cuh"
 

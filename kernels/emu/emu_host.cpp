@@ -10,6 +10,7 @@ size_t emu_smem_optin(const void *) { return SIZE_MAX; } // cudaFuncSetAttribute
 void emu_check_kernel_pointer(const char *, int, const void *) {}
 void emu_device_access(bool) {}
 void emu_check_device_range(const char *, const void *, size_t) {}
+void emu_stream_order(cudaStream_t) {}
 
 extern "C" {
 void dfer_fatal(const char *file, int line, const char *func, const char *stmt, const char *fmt, ...) {

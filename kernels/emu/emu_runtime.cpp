@@ -14,6 +14,18 @@
 //   caller must leave the source alone until the next stream synchronisation (ops.h's
 //   contract). The emulator copies at once, remembers a checksum of the source and checks it
 //   at that synchronisation: a source changed in between is a race on a GPU, fatal here.
+// - Streams and events order copies as on a GPU. With EMU_DEFER_COPIES=1 an upload from
+//   page-locked memory is held back, not run, until its stream's order demands it: a later
+//   kernel, memset, GEMM, collective or copy that runs at once on the same stream (a later
+//   held-back upload just queues behind it), a synchronisation of that
+//   stream or of the device, or an event recorded after it on that stream being waited for
+//   (cudaEventSynchronize, or cudaStreamWaitEvent by another stream). Work on another stream
+//   that did not wait reads the bytes from before the copy, as a GPU may: a missing
+//   cudaStreamWaitEvent between a copy stream and the compute stream changes results here.
+//   Without it every copy runs at once. A held-back copy checks, when it runs, that its source
+//   still has the bytes it had when queued.
+//   Uploads from page-locked memory are settled (their sources free to change) by a
+//   synchronisation of their stream or the device, or of an event recorded after them.
 // - Device memory is bounded (DFER_EMU_GPU_GIB, default 24 GiB: the per-rank target), so the
 //   memory planner's caps and cudaMemGetInfo behave as on a 24 GiB card.
 // Launch limits and barriers are checked by emu_sched.cpp.
@@ -58,11 +70,38 @@ struct Device {
         const void *src;
         size_t bytes;
         uint64_t checksum;
+        const void *stream; // the stream it was queued on (nullptr: the legacy default stream)
+        uint64_t seq;       // its place in that stream's copies (StreamState::seq)
     };
     std::vector<PendingUpload> pending;
     std::vector<int *> streams;
+    // EMU_DEFER_COPIES: copies held back per stream, in queue order
+    struct HeldCopy {
+        void *dst;
+        const void *src;
+        size_t bytes;
+        uint64_t checksum;
+        uint64_t seq;
+    };
+    struct StreamState {
+        uint64_t seq = 0; // copies queued on the stream so far
+        std::vector<HeldCopy> held;
+    };
+    std::unordered_map<const void *, StreamState> stream_state;
 };
 Device g_dev;
+
+// Whether uploads from page-locked memory wait for their stream's order (EMU_DEFER_COPIES=1, read at the
+// first copy; emu_set_defer_copies for the emulator's own checks). -1: not read yet.
+int g_defer_copies = -1;
+bool defer_copies() {
+    if (g_defer_copies < 0) {
+        const char *e = getenv("EMU_DEFER_COPIES");
+        g_defer_copies = e && e[0] == '1' && !e[1];
+    }
+    return g_defer_copies;
+}
+constexpr uint64_t kAllSeq = ~(uint64_t)0;
 
 [[noreturn]] void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...) {
@@ -192,14 +231,52 @@ void require_host(const char *what, const void *p) {
     if (in_arena(p)) fatal("%s: %p is device memory where host memory was expected", what, p);
 }
 
-// Fatal if the host changed the source of an upload still queued (see the header comment).
-void settle_uploads(const char *where) {
-    for (auto &u : g_dev.pending)
+// Fatal if the host changed the source of an upload still queued (see the header comment). Settles the
+// uploads queued on `stream` up to its copy `upto`, or every upload when all_streams.
+void settle_uploads(const char *where, bool all_streams = true, const void *stream = nullptr, uint64_t upto = kAllSeq) {
+    std::vector<Device::PendingUpload> keep;
+    for (auto &u : g_dev.pending) {
+        if (!all_streams && (u.stream != stream || u.seq > upto)) {
+            keep.push_back(u);
+            continue;
+        }
         if (checksum(u.src, u.bytes) != u.checksum)
             fatal("%s: the host changed %zu bytes of page-locked memory at %p after queuing their upload and before "
                   "a synchronisation: on a GPU the upload may read the new bytes",
                   where, u.bytes, u.src);
-    g_dev.pending.clear();
+    }
+    g_dev.pending.swap(keep);
+}
+
+// Runs the copies held back on `stream` up to its copy `upto` (every stream's when all_streams), in queue
+// order. Called without g_dev.mu held: a copy opens the device memory (emu_device_access), which takes it.
+void run_held_copies(bool all_streams, const void *stream = nullptr, uint64_t upto = kAllSeq) {
+    std::vector<std::pair<const void *, Device::HeldCopy>> due;
+    {
+        std::lock_guard<std::mutex> g(g_dev.mu);
+        for (auto &[s, st] : g_dev.stream_state) {
+            if (!all_streams && s != stream) continue;
+            size_t n = 0;
+            while (n < st.held.size() && st.held[n].seq <= upto) due.push_back({s, st.held[n++]});
+            st.held.erase(st.held.begin(), st.held.begin() + (long)n);
+        }
+    }
+    for (auto &[s, c] : due) {
+        if (checksum(c.src, c.bytes) != c.checksum)
+            fatal("the host changed %zu bytes of page-locked memory at %p after queuing their upload on stream %p and "
+                  "before the copy ran (EMU_DEFER_COPIES): on a GPU the copy may read the new bytes",
+                  c.bytes, c.src, s);
+        emu_device_access(true);
+        memmove(c.dst, c.src, c.bytes);
+        emu_device_access(false);
+        std::lock_guard<std::mutex> g(g_dev.mu);
+        g_dev.pending.push_back({c.src, c.bytes, c.checksum, s, c.seq});
+    }
+}
+
+// Work queued on `stream` runs after the copies queued on it before (the legacy default stream: after all).
+void order_after_held_copies(const void *stream) {
+    if (defer_copies()) run_held_copies(stream == nullptr, stream);
 }
 
 } // namespace
@@ -228,6 +305,13 @@ void emu_device_access(bool open) {
     } else {
         if (--g_dev.open_depth == 0) protect_all(PROT_NONE);
     }
+}
+
+void emu_stream_order(cudaStream_t stream) { order_after_held_copies((const void *)stream); }
+
+void emu_set_defer_copies(bool on) {
+    order_after_held_copies(nullptr); // nothing held back outlives the switch
+    g_defer_copies = on;
 }
 
 void emu_check_device_range(const char *what, const void *p, size_t bytes) {
@@ -265,6 +349,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
 
 cudaError_t cudaFree(void *p) {
     if (!p) return cudaSuccess;
+    order_after_held_copies(nullptr); // cudaFree waits for the device: a held-back copy into p runs first
     std::lock_guard<std::mutex> g(g_dev.mu);
     auto it = g_dev.live.find((uintptr_t)p);
     if (it == g_dev.live.end())
@@ -311,6 +396,7 @@ cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned int) {
 }
 
 cudaError_t cudaFreeHost(void *p) {
+    order_after_held_copies(nullptr); // a held-back copy from p runs (and is still unsettled) first
     std::lock_guard<std::mutex> g(g_dev.mu);
     if (!p) return cudaSuccess;
     auto it = g_dev.pinned.find(p);
@@ -340,7 +426,7 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *a, const void *p) {
     return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
     if (!bytes) return cudaSuccess;
     std::unique_lock<std::mutex> g(g_dev.mu);
     if (kind == cudaMemcpyDefault)
@@ -365,19 +451,26 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
         break;
     default: fatal("cudaMemcpyAsync of kind %d between host buffers", (int)kind);
     }
+    uint64_t seq = ++g_dev.stream_state[(const void *)stream].seq;
+    if (pinned_src && defer_copies()) { // queued behind the stream's held copies, held itself
+        g_dev.stream_state[(const void *)stream].held.push_back({dst, src, bytes, checksum(src, bytes), seq});
+        return cudaSuccess;
+    }
     g.unlock();
+    order_after_held_copies((const void *)stream); // this copy runs now: the stream's earlier ones first
     emu_device_access(true);
     memmove(dst, src, bytes);
     emu_device_access(false);
     if (pinned_src) {
         std::lock_guard<std::mutex> g2(g_dev.mu);
-        g_dev.pending.push_back({src, bytes, checksum(src, bytes)});
+        g_dev.pending.push_back({src, bytes, checksum(src, bytes), (const void *)stream, seq});
     }
     return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t stream) {
     if (!bytes) return cudaSuccess;
+    order_after_held_copies((const void *)stream);
     {
         std::lock_guard<std::mutex> g(g_dev.mu);
         require_device_range("cudaMemsetAsync", p, bytes);
@@ -388,13 +481,16 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) {
     return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t) {
+// The legacy default stream (0) stands for every stream here.
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+    order_after_held_copies((const void *)stream);
     std::lock_guard<std::mutex> g(g_dev.mu);
-    settle_uploads("cudaStreamSynchronize");
+    settle_uploads("cudaStreamSynchronize", stream == nullptr, (const void *)stream);
     return cudaSuccess;
 }
 
 cudaError_t cudaDeviceSynchronize(void) {
+    order_after_held_copies(nullptr);
     std::lock_guard<std::mutex> g(g_dev.mu);
     settle_uploads("cudaDeviceSynchronize");
     return cudaSuccess;
@@ -409,7 +505,9 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int) {
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    order_after_held_copies((const void *)s);
     std::lock_guard<std::mutex> g(g_dev.mu);
+    g_dev.stream_state.erase((const void *)s);
     auto it = std::find(g_dev.streams.begin(), g_dev.streams.end(), (int *)s);
     if (it == g_dev.streams.end()) fatal("cudaStreamDestroy(%p): not a stream", (void *)s);
     delete *it;
@@ -417,12 +515,15 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
     return cudaSuccess;
 }
 
-// Events (ops_profile.c's marks): the emulator runs each kernel when it is launched, so an event
-// recorded on the stream holds the host's clock at that point. Neither recording nor waiting for one
-// settles queued uploads (settle_uploads): an event says nothing of work queued after it.
+// Events (ops_profile.c's marks, the prefetch's ordering): the emulator runs each kernel when it is
+// launched, so an event recorded on the stream holds the host's clock at that point, and the number of
+// copies queued on the stream before it. Waiting for one (cudaEventSynchronize) runs and settles those
+// copies, no later ones; cudaStreamWaitEvent runs them (the waiting stream's work sees them).
 struct EmuEvent {
     double ms;
     bool recorded;
+    const void *stream;
+    uint64_t seq;
 };
 
 static double emu_now_ms(void) {
@@ -432,24 +533,40 @@ static double emu_now_ms(void) {
 }
 
 cudaError_t cudaEventCreate(cudaEvent_t *e) {
-    *e = (cudaEvent_t) new EmuEvent{0, false};
+    *e = (cudaEvent_t) new EmuEvent{0, false, nullptr, 0};
     return cudaSuccess;
 }
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int) { return cudaEventCreate(e); }
 
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
     delete (EmuEvent *)e;
     return cudaSuccess;
 }
 
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream) {
     auto *ev = (EmuEvent *)e;
     ev->ms = emu_now_ms();
     ev->recorded = true;
+    ev->stream = (const void *)stream;
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    ev->seq = g_dev.stream_state[ev->stream].seq;
     return cudaSuccess;
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
-    if (!((EmuEvent *)e)->recorded) fatal("cudaEventSynchronize(%p): the event was never recorded", (void *)e);
+    auto *ev = (EmuEvent *)e;
+    if (!ev->recorded) fatal("cudaEventSynchronize(%p): the event was never recorded", (void *)e);
+    if (defer_copies()) run_held_copies(ev->stream == nullptr, ev->stream, ev->seq);
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    settle_uploads("cudaEventSynchronize", ev->stream == nullptr, ev->stream, ev->seq);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned int) {
+    auto *ev = (EmuEvent *)e;
+    if (!ev->recorded) fatal("cudaStreamWaitEvent(%p): the event was never recorded", (void *)e);
+    if (defer_copies()) run_held_copies(ev->stream == nullptr, ev->stream, ev->seq);
     return cudaSuccess;
 }
 

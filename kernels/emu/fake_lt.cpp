@@ -9,6 +9,7 @@ struct FLay { int type; uint64_t rows, cols; int64_t ld; int32_t batch; int64_t 
 // Memory hooks (emu_common.h; no-ops in the kernel test, device-memory checks in the emulated backend).
 void emu_check_device_range(const char *what, const void *p, size_t bytes);
 void emu_device_access(bool open);
+void emu_stream_order(cudaStream_t stream);
 // Bytes a column-major operand spans: its last column's end, in the last matrix of the batch.
 static size_t span(const FLay *l, size_t es) {
     return (size_t)(((int64_t)l->cols - 1) * l->ld + (int64_t)l->rows + (int64_t)(l->batch - 1) * l->stride) * es;
@@ -74,7 +75,8 @@ cublasStatus_t cublasLtMatmulAlgoConfigGetAttribute(const cublasLtMatmulAlgo_t *
     *(int32_t *)buf = 1; if (written) *written = sizeof(int32_t); return CUBLAS_STATUS_SUCCESS;
 }
 static double ld(int t, const void *p, int64_t i) { return t == CUDA_R_16BF ? (double)__bfloat162float(((const __nv_bfloat16 *)p)[i]) : (double)((const float *)p)[i]; }
-cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t cd, const void *alpha, const void *A, cublasLtMatrixLayout_t Ad, const void *B, cublasLtMatrixLayout_t Bd, const void *beta, const void *C, cublasLtMatrixLayout_t Cd, void *D, cublasLtMatrixLayout_t Dd, const cublasLtMatmulAlgo_t *, void *ws, size_t ws_bytes, cudaStream_t) {
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t cd, const void *alpha, const void *A, cublasLtMatrixLayout_t Ad, const void *B, cublasLtMatrixLayout_t Bd, const void *beta, const void *C, cublasLtMatrixLayout_t Cd, void *D, cublasLtMatrixLayout_t Dd, const cublasLtMatmulAlgo_t *, void *ws, size_t ws_bytes, cudaStream_t stream) {
+    emu_stream_order(stream);
     FDesc *f = (FDesc *)cd; FLay *a = (FLay *)Ad, *b = (FLay *)Bd, *c = (FLay *)Cd, *d = (FLay *)Dd;
     uint64_t m = c->rows, n = c->cols, k = f->opa == CUBLAS_OP_N ? a->cols : a->rows;
     uint64_t am = f->opa == CUBLAS_OP_N ? a->rows : a->cols, bk = f->opb == CUBLAS_OP_N ? b->rows : b->cols, bn = f->opb == CUBLAS_OP_N ? b->cols : b->rows;

@@ -138,7 +138,8 @@ const char *ncclGetErrorString(ncclResult_t r) { return r == ncclSuccess ? "no e
 const char *ncclGetLastError(ncclComm_t) { return g_last_error; }
 
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t t, ncclRedOp_t op, ncclComm_t comm,
-                           cudaStream_t) {
+                           cudaStream_t stream) {
+    emu_stream_order(stream);
     size_t es = type_size(t);
     FakeComm *c = (FakeComm *)comm;
     if (!c || !es || (op != ncclSum && op != ncclAvg)) return refuse("ncclAllReduce: bad communicator, datatype or operation");
@@ -172,7 +173,8 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     emu_device_access(false);
     return ncclSuccess;
 }
-ncclResult_t ncclAllGather(const void *send, void *recv, size_t count, ncclDataType_t t, ncclComm_t comm, cudaStream_t) {
+ncclResult_t ncclAllGather(const void *send, void *recv, size_t count, ncclDataType_t t, ncclComm_t comm, cudaStream_t stream) {
+    emu_stream_order(stream);
     size_t es = type_size(t);
     FakeComm *c = (FakeComm *)comm;
     if (!c || !es) return refuse("ncclAllGather: bad communicator or datatype");

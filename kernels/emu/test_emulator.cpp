@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+void emu_set_defer_copies(bool on); // emu_runtime.cpp: EMU_DEFER_COPIES for these checks
+
 namespace {
 
 __global__ void fill_kernel(float *y, int n, float v) {
@@ -34,6 +36,9 @@ __global__ void smem_kernel(float *y) {
     y[threadIdx.x] = s[threadIdx.x];
 }
 __global__ void shuffle_kernel(float *y) { y[threadIdx.x] = __shfl_xor_sync(0xffffffffu, (float)threadIdx.x, 1); }
+__global__ void copy_kernel(float *y, const float *x, int n) {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) y[i] = x[i];
+}
 
 float *device_floats(int n) {
     void *p = nullptr;
@@ -87,6 +92,32 @@ void pinned_changed_after_sync() { // the legal order: no error
     cudaStreamSynchronize(0);
     ((float *)h)[5] = 42;
     cudaStreamSynchronize(0);
+}
+// EMU_DEFER_COPIES (emu_runtime.cpp): held-back uploads and the streams' order.
+float *pinned_floats(int n, float v) {
+    void *h = nullptr;
+    if (cudaHostAlloc(&h, n * sizeof(float), 0) != cudaSuccess) abort();
+    for (int i = 0; i < n; i++) ((float *)h)[i] = v;
+    return (float *)h;
+}
+// d's first float, read on `stream` (a download orders after the stream's earlier work).
+float first_on(const float *d, cudaStream_t stream) {
+    float v = 0;
+    cudaMemcpyAsync(&v, d, sizeof v, cudaMemcpyDeviceToHost, stream);
+    cudaStreamSynchronize(stream);
+    return v;
+}
+void held_source_changed() {
+    emu_set_defer_copies(true);
+    cudaStream_t copy;
+    cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking);
+    float *d = device_floats(1024), *h = pinned_floats(1024, 1);
+    cudaMemcpyAsync(d, h, 1024 * sizeof(float), cudaMemcpyHostToDevice, copy);
+    h[7] = 2; // before anything waited for the copy
+    cudaEvent_t done;
+    cudaEventCreate(&done);
+    cudaEventRecord(done, copy);
+    cudaEventSynchronize(done);
 }
 void barrier_after_exit() {
     float *d = device_floats(32);
@@ -178,6 +209,56 @@ void missing_barrier() {
     }
 }
 
+void stream_order() {
+    emu_set_defer_copies(true);
+    cudaStream_t compute, copy;
+    cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking);
+    cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking);
+    cudaEvent_t done;
+    cudaEventCreate(&done);
+    const int n = 64;
+    float *d = device_floats(n), *e = device_floats(n), *h = pinned_floats(n, 7), *h2 = pinned_floats(n, 9);
+    cudaMemsetAsync(d, 0, n * sizeof(float), compute);
+    cudaStreamSynchronize(compute);
+    struct Check {
+        const char *name, *says;
+        bool ok;
+    } checks_run[5];
+    // 1. a copy on the copy stream, nothing waits: the compute stream still reads the old bytes
+    cudaMemcpyAsync(d, h, n * sizeof(float), cudaMemcpyHostToDevice, copy);
+    checks_run[0] = {"copy stream, no wait", "the compute stream reads the bytes from before the copy",
+                     first_on(d, compute) == 0};
+    // 2. recorded after the copy and waited for by the compute stream: its kernels see the copy
+    cudaEventRecord(done, copy);
+    cudaStreamWaitEvent(compute, done, 0);
+    emu_launch(1, 32, 0, compute).go("copy_kernel", copy_kernel, e, (const float *)d, n);
+    checks_run[1] = {"copy stream, waited", "a kernel after cudaStreamWaitEvent reads the copy", first_on(e, compute) == 7};
+    // 3. the host waits for an event after a second copy: the copy ran, and its source may change at once
+    cudaMemcpyAsync(d, h2, n * sizeof(float), cudaMemcpyHostToDevice, copy);
+    cudaEventRecord(done, copy);
+    cudaEventSynchronize(done);
+    h2[0] = 1; // settled by the event: no race, no fatal error at the next synchronisation
+    cudaStreamSynchronize(copy);
+    checks_run[2] = {"event synchronised", "the copy ran and settled its source", first_on(d, compute) == 9};
+    // 4. in one stream, a kernel after a copy sees it
+    h[0] = 5; // its copy (check 1) was settled by the event synchronisation of check 3
+    cudaMemcpyAsync(d, h, n * sizeof(float), cudaMemcpyHostToDevice, compute);
+    emu_launch(1, 32, 0, compute).go("copy_kernel", copy_kernel, e, (const float *)d, n);
+    checks_run[3] = {"one stream", "a kernel after a copy on its stream reads the copy", first_on(e, compute) == 5};
+    // 5. a stream's synchronisation runs what it held back
+    h2[1] = 3;
+    cudaMemcpyAsync(d + 1, h2 + 1, sizeof(float), cudaMemcpyHostToDevice, copy);
+    bool stale = first_on(d + 1, compute) == 7; // check 4 left h's 7 there
+    cudaStreamSynchronize(copy);
+    checks_run[4] = {"copy stream synchronised", "held back until then, run by it", stale && first_on(d + 1, compute) == 3};
+    for (auto &c : checks_run) {
+        checks++;
+        if (!c.ok) failures++;
+        printf("%s %-28s %s\n", c.ok ? "ok  " : "FAIL", c.name, c.says);
+    }
+    emu_set_defer_copies(false);
+}
+
 } // namespace
 
 int main() {
@@ -195,6 +276,8 @@ int main() {
     expect_fatal("shuffle on a partial warp", shuffle_partial_warp, "names lanes beyond the block");
     expect_fatal("block of 2,048 threads", block_too_large, "outside the limits (1,024 threads)");
     missing_barrier();
+    expect_fatal("held copy's source changed", held_source_changed, "before the copy ran (EMU_DEFER_COPIES)");
+    stream_order();
     // Fresh device memory reads as NaN, not zero.
     float *d = device_floats(4);
     float h[4];

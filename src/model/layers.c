@@ -39,12 +39,22 @@ static const Tensor *bias(const Tensor *b) { return b->data ? b : NULL; }
 
 void images_upload(Ops *ops, const ImageInput *in, Tensor staging, Tensor images, const void *host) {
     if (!in || !in->uint8) {
+        CHECK(!ops_is_device_memory(ops, host),
+              "images_upload: %s: device-resident input must be uint8 pixels (data.uint8_frames); reals come from the host",
+              images.name ? images.name : "(unnamed)");
         ops_upload_reals(ops, images, host);
         return;
     }
     CHECK(staging.dtype == DT_U8 && tensor_numel(&staging) == tensor_numel(&images),
           "images_upload: the staging tensor %s of %s is not U8 of its size (allocated without uint8 input?)",
           staging.name ? staging.name : "(unnamed)", images.name ? images.name : "(unnamed)");
+    if (ops_is_device_memory(ops, host)) {
+        /* already on the device (a prefetched batch, train/input_feed.h): normalised from where it lies */
+        Tensor staged = staging;
+        staged.data = (void *)host;
+        op_normalize_images(ops, images, staged, in->mean, in->std);
+        return;
+    }
     ops_upload(ops, staging.data, host, tensor_bytes(&staging));
     op_normalize_images(ops, images, staging, in->mean, in->std);
 }

@@ -25,7 +25,8 @@ typedef struct ImageInput {
 
 /* Puts host images [N,3,R,R] (see ImageInput; in NULL = normalised reals) into the
  * tower's images tensor, through staging (U8 [N,3,R,R], allocated with the
- * activations when in->uint8) for raw pixels. */
+ * activations when in->uint8) for raw pixels. Raw pixels already in device memory
+ * (ops_is_device_memory: a prefetched batch) are normalised where they lie. */
 void images_upload(Ops *ops, const ImageInput *in, Tensor staging, Tensor images, const void *host);
 
 /* ---- attention sublayer: y = out_proj(MHA(ln_1(x))) -------------------------- */

@@ -178,6 +178,25 @@ void ops_free_host(Ops *ops, void *ptr) {
     else xfree_aligned(ptr);
 }
 
+void ops_prefetch_upload(Ops *ops, void *dst, const void *src, size_t bytes) {
+    if (ops->vt->prefetch_upload) ops->vt->prefetch_upload(ops, dst, src, bytes);
+    else ops_upload(ops, dst, src, bytes);
+}
+
+void ops_prefetch_join(Ops *ops) {
+    if (ops->vt->prefetch_join) ops->vt->prefetch_join(ops);
+}
+
+void ops_prefetch_wait_host(Ops *ops) {
+    if (ops->vt->prefetch_wait_host) ops->vt->prefetch_wait_host(ops);
+}
+
+int ops_has_prefetch(const Ops *ops) { return ops->vt->prefetch_upload != NULL; }
+
+int ops_is_device_memory(Ops *ops, const void *p) {
+    return p && ops->vt->is_device_memory ? ops->vt->is_device_memory(ops, p) : 0;
+}
+
 void ops_copy(Ops *ops, Tensor dst, Tensor src) {
     CHECK(tensor_bytes(&dst) == tensor_bytes(&src), "copy: %s and %s differ in size", tname(&dst), tname(&src));
     ops->vt->copy(ops, dst.data, src.data, tensor_bytes(&src));

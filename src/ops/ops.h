@@ -111,6 +111,23 @@ void ops_sync(Ops *ops);
  * ops_free_host on the same context. Not counted against the device memory cap. */
 void *ops_alloc_host(Ops *ops, size_t bytes);
 void ops_free_host(Ops *ops, void *ptr);
+/* Prefetch (train/input_feed.h: the next batch goes up while this one computes). On CUDA the copy runs
+ * on a second stream, the copy engine's, beside the compute stream:
+ *   ops_prefetch_upload: dst <- src, queued after every op queued so far on the compute stream (so dst may
+ *     be a buffer those ops still read); src must be ops_alloc_host memory (anything else is copied at
+ *     once, waiting for the compute stream) and stay unchanged until ops_prefetch_wait_host returns.
+ *   ops_prefetch_join: ops queued from now on wait for every prefetch queued so far (and no longer).
+ *   ops_prefetch_wait_host: returns when every prefetch queued so far is done; their sources may change.
+ * On a backend without a copy engine (the CPU) ops_prefetch_upload is ops_upload, done when it returns, and
+ * the other two do nothing. */
+void ops_prefetch_upload(Ops *ops, void *dst_device, const void *src_host, size_t bytes);
+void ops_prefetch_join(Ops *ops);
+void ops_prefetch_wait_host(Ops *ops);
+/* 1 when the backend has a copy engine that ops_prefetch_upload runs beside the compute (CUDA). */
+int ops_has_prefetch(const Ops *ops);
+/* 1 when p lies in device memory of this context (an ops_alloc on CUDA); 0 for host memory, and always on
+ * the CPU, whose device memory is host memory. */
+int ops_is_device_memory(Ops *ops, const void *p);
 
 /* ---- activation functions ---------------------------------------------- */
 typedef enum Activation {

@@ -20,6 +20,13 @@ typedef struct OpsVtable {
     /* page-locked host memory (ops_alloc_host); NULL: plain aligned host memory */
     void *(*alloc_host)(Ops *ops, size_t bytes);
     void (*free_host)(Ops *ops, void *ptr);
+    /* ops_prefetch_* (ops.h). NULL on a backend without a copy engine: prefetch_upload is upload and
+     * the other two do nothing (its uploads are done when they return). */
+    void (*prefetch_upload)(Ops *ops, void *dst, const void *src, size_t bytes);
+    void (*prefetch_join)(Ops *ops);
+    void (*prefetch_wait_host)(Ops *ops);
+    /* 1 when p lies in memory this context's alloc returned on a device (NULL: never, the CPU) */
+    int (*is_device_memory)(Ops *ops, const void *p);
 
     void (*linear)(Ops *ops, T y, T x, T w, T b /* may be NULL */);
     void (*matmul)(Ops *ops, T c, T a, T b, int trans_a, int trans_b, float alpha, float beta);

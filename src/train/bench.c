@@ -434,6 +434,20 @@ typedef struct DevicePeaks {
     double tflops, gbps;
 } DevicePeaks;
 
+/* --peak-tflops / --peak-gbps where given, else the device table's row for the device; *tf_source and
+ * *bw_source (either may be NULL) name where each came from (NULL: unknown, the peak 0). */
+static DevicePeaks options_or_device_peaks(const BenchOptions *o, const char *device_name, const char **tf_source,
+                                           const char **bw_source) {
+    const char *tf = NULL, *bw = NULL;
+    DevicePeaks pk = {o->peak_tflops > 0 ? o->peak_tflops : bench_peak_tflops(device_name, &tf),
+                      o->peak_gbps > 0 ? o->peak_gbps : bench_peak_gbps(device_name, &bw)};
+    if (o->peak_tflops > 0) tf = "--peak-tflops";
+    if (o->peak_gbps > 0) bw = "--peak-gbps";
+    if (tf_source) *tf_source = tf;
+    if (bw_source) *bw_source = bw;
+    return pk;
+}
+
 /* The least time an entry's work can take on the device, in ms per step: its matrix FLOPs at the tensor
  * cores' peak or its operands' bytes (each once) at the memory's, whichever is longer; -1 without both peaks. */
 static double bound_ms(const OpsProfileEntry *e, double per_step, const DevicePeaks *pk) {
@@ -482,10 +496,7 @@ static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimi
     double per = 1.0 / steps, wall_ms = wall * 1e3 * per, ops_ms = 0, flops = 0, bound = 0;
     /* the peaks of a GPU the tables know (or the options give): each entry's least time on it */
     const char *tf_source = NULL, *bw_source = NULL;
-    DevicePeaks pk = {o->peak_tflops > 0 ? o->peak_tflops : bench_peak_tflops(device_name, &tf_source),
-                      o->peak_gbps > 0 ? o->peak_gbps : bench_peak_gbps(device_name, &bw_source)};
-    if (o->peak_tflops > 0) tf_source = "--peak-tflops";
-    if (o->peak_gbps > 0) bw_source = "--peak-gbps";
+    DevicePeaks pk = options_or_device_peaks(o, device_name, &tf_source, &bw_source);
     if (ops_backend(m->ops) != BACKEND_CUDA && (o->peak_tflops <= 0 || o->peak_gbps <= 0)) pk = (DevicePeaks){0, 0};
     cJSON *res = cJSON_CreateObject(), *by_op = cJSON_CreateArray(), *entries = cJSON_CreateArray();
     const int have_bound = pk.tflops > 0 && pk.gbps > 0;
@@ -607,8 +618,7 @@ static cJSON *bench_report(const BenchRun *r) {
     int mb = mm->micro_batch > 0 && mm->micro_batch < b ? mm->micro_batch : b;
     double train_flops = fl.forward + fl.backward_input + fl.backward_weight;
     const char *peak_source = NULL;
-    double peak_tf = o->peak_tflops > 0 ? o->peak_tflops : bench_peak_tflops(s->device_name, &peak_source);
-    if (o->peak_tflops > 0) peak_source = "--peak-tflops";
+    double peak_tf = options_or_device_peaks(o, s->device_name, &peak_source, NULL).tflops;
     int have_peak = s->backend == BACKEND_CUDA && peak_tf > 0;
 
     cJSON *res = cJSON_CreateObject();
@@ -777,7 +787,8 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     BenchRun run = {.o = o, .s = &s, .m = &m, .oc = &oc, .t = &t, .sh = sh, .mb_note = mb_note,
                     .peak_method = peak_method, .peak = peak, .process_peak = process_peak, .t_build = t_build,
                     .ranks = g->size};
-    if (plan.micro_batch) run.planned = (double)(plan.total - plan.reserve);
+    /* the benchmark's batch stays on the host (no input feed): its prefetch slots are not allocated */
+    if (plan.micro_batch) run.planned = (double)(plan.total - plan.reserve - plan.input_prefetch);
 #ifdef DFER_WITH_CUDA
     if (s.backend == BACKEND_CUDA) run.context = (double)dfer_cuda_baseline_bytes();
 #endif

@@ -75,6 +75,10 @@ static const Key k_keys[] = {
      "the loader hands frames (and FineCLIPER's maps) over as uint8 pixels, a quarter of the bytes to copy, and the "
      "model normalises them on the device (data.normalise's mean/std; the same values as off, bitwise in F32); "
      "auto: on for train.device = cuda, off on the CPU. `dfer predict` always prepares floats"},
+    {"data", "device_prefetch", K_STR, S(device_prefetch), "auto", "auto|off",
+     "auto: with uint8 frames on CUDA, the next batch's pixels (and maps) are copied to the GPU on a second stream "
+     "while the current batch computes, from two device buffers of a batch's pixels each (`dfer plan` counts them); "
+     "off: each pass uploads its pixels when it starts. The same results either way"},
     {"data", "landmarks", K_STR, S(landmarks), "", NULL,
      "FineCLIPER middle level: per-clip landmark tracks <dir>/<clip id>.txt; empty: <data.root>/dfer_prep/landmarks"},
     {"data", "parsing", K_STR, S(parsing), "", NULL,
@@ -339,11 +343,12 @@ static void format_value(const Config *c, const Key *k, char *buf, size_t n) {
 /* Where things are and how a run computes, not what it learns: paths (the data and weights may move
  * between restarts), the device and its precision, threads, batching of the same global batch. */
 static const char *const k_operational[] = {
-    "model.weights",    "model.vocab",       "model.descriptions", "model.long_clip",    "model.dtype",
-    "data.root",        "data.train_list",   "data.test_list",     "data.landmarks",     "data.parsing",
-    "data.uint8_frames", "data.loader_threads", "data.max_bad_fraction", "train.eval_batch", "train.device",
-    "train.gpu_mem",    "train.micro_batch", "train.recompute",    "train.threads",      "train.nonfinite",
-    "train.log_every",  "train.hang_minutes",
+    "model.weights",     "model.vocab",          "model.descriptions",  "model.long_clip",
+    "model.dtype",       "data.root",            "data.train_list",     "data.test_list",
+    "data.landmarks",    "data.parsing",         "data.uint8_frames",   "data.device_prefetch",
+    "data.loader_threads", "data.max_bad_fraction", "train.eval_batch", "train.device",
+    "train.gpu_mem",     "train.micro_batch",    "train.recompute",     "train.threads",
+    "train.nonfinite",   "train.log_every",      "train.hang_minutes",
 };
 
 static void diff_append(char *out, size_t n, const char *key, const char *before, const char *after) {

@@ -44,6 +44,7 @@ typedef struct Config {
     int frames;
     char normalise[8];        /* auto | clip | raw */
     char uint8_frames[8];     /* auto | on | off: the loader hands over uint8 pixels, normalised on the device */
+    char device_prefetch[8];  /* auto | off: the next batch's pixels go to the device while this one computes */
     char landmarks[CFG_STR]; /* middle level: face tracks directory */
     char parsing[CFG_STR];   /* middle level: external parsing maps directory */
     char captions[16];        /* auto | dataset | descriptions */

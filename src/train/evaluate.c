@@ -8,28 +8,27 @@
 #include "core/watchdog.h"
 #include "train/trainer_internal.h"
 
-int trainer_evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int epoch, const char *phase, Confusion *cm,
-             double *loss_out, Err *err) {
+int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const char *phase, Confusion *cm,
+                     double *loss_out, Err *err) {
     confusion_init(cm, jm->num_classes);
-    loader_start_epoch(test, epoch);
-    Batch b;
+    input_feed_start_epoch(test, epoch, 0, 0);
+    FeedBatch *b;
     int rc;
     double loss = 0;
-    void *logits = xmalloc((size_t)jm->num_classes * 1024 * sizeof(double));
-    const char **ids = NULL;
+    void *logits = NULL;
+    int logits_cap = 0;
     int batch = 0;
     for (;;) {
         watchdog_mark("%s: waiting for batch %d (the loader)", phase, batch + 1);
-        if ((rc = loader_next(test, &b, err)) != 0) break;
-        if (b.n == 0) continue;
+        if ((rc = input_feed_next(test, &b, err)) != 0) break;
+        if (b->n == 0) continue;
         watchdog_mark("%s: the forward pass of batch %d", phase, ++batch);
-        ids = xrealloc(ids, 2 * (size_t)b.n * sizeof *ids);
-        JobInputs in = trainer_batch_inputs(&b, d, ids);
-        loss += job_model_step(jm, &in, b.labels, b.n, 0, 1.0f, logits);
-        confusion_add_logits(cm, logits, jm->f64, b.labels, b.n);
+        if (b->n > logits_cap) /* [n, classes] reals, doubles at most */
+            logits = xrealloc(logits, (size_t)jm->num_classes * (size_t)b->n * sizeof(double)), logits_cap = b->n;
+        loss += job_model_step(jm, &b->in, b->labels, b->n, 0, 1.0f, logits);
+        confusion_add_logits(cm, logits, jm->f64, b->labels, b->n);
     }
     free(logits);
-    free(ids);
     if (rc < 0) return -1;
     watchdog_mark("%s: the reduction of the confusion matrix over the group", phase);
     group_allreduce_i64(g, cm->counts, cm->classes * cm->classes);
@@ -54,6 +53,8 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     }
     int rc = -1;
     Loader *el = NULL;
+    InputSlots slots = {0};
+    InputFeed feed = {0};
     char landmarks[CFG_STR + 64];
     LoaderConfig ec = trainer_loader_config(&cfg, &jm, g, 0, landmarks, sizeof landmarks);
     /* on CUDA, evaluation batches in micro-batches that fit train.gpu_mem */
@@ -65,7 +66,9 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     if (loader_create(&test, &ec, &el, err) != 0) goto out;
     Confusion cm;
     double loss;
-    if (trainer_evaluate(&jm, el, &test, g, 0, "evaluation", &cm, &loss, err) != 0) goto out;
+    input_slots_init(&slots, &jm, (ec.global_batch + g->size - 1) / g->size);
+    input_feed_init(&feed, el, &test, &jm, &slots);
+    if (trainer_evaluate(&jm, &feed, g, 0, "evaluation", &cm, &loss, err) != 0) goto out;
     Scores s;
     scores_compute(&cm, &s);
     if (g->rank == 0) {
@@ -77,6 +80,8 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     }
     rc = 0;
 out:
+    if (feed.jm) input_feed_free(&feed);
+    input_slots_free(&slots);
     loader_destroy(el);
     job_model_free(&jm);
     dataset_free(&test);

@@ -201,6 +201,9 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
     m->image_size = m->clip.cfg.image_size;
     m->raw_pixels = strcmp(cfg->method, "finecliper") != 0; /* DFER-CLIP trains on raw [0,1] frames */
     m->uint8_frames = job_uint8_frames(cfg, ops_backend(m->ops));
+    /* a counting context stands in for CUDA without its copy stream: the plan counts what the run will hold */
+    m->prefetch_inputs = m->uint8_frames && strcmp(cfg->device_prefetch, "off") &&
+                         (counting ? as == BACKEND_CUDA : ops_has_prefetch(m->ops));
     ImageInput input = image_input(m, cfg);
     ClipTokenizer *tok;
     if (load_tokenizer(cfg, &tok, err) != 0) goto fail;
@@ -392,6 +395,21 @@ void job_model_reserve(JobModel *m, int batch) {
     else dfer_clip_reserve(m->impl, batch);
 }
 
+size_t job_model_clip_bytes(const JobModel *m) {
+    size_t pixel = m->uint8_frames ? 1 : m->f64 ? sizeof(double) : sizeof(float);
+    return (size_t)m->frames * 3 * (size_t)m->image_size * (size_t)m->image_size * pixel;
+}
+
+int job_model_input_streams(const JobModel *m) {
+    return 1 + !!(m->mid_streams & FC_MID_PARSING) + !!(m->mid_streams & FC_MID_LANDMARKS);
+}
+
+size_t job_model_prefetch_bytes(const JobModel *m, int clips) {
+    if (!m->prefetch_inputs || clips < 1) return 0;
+    size_t one = ((size_t)clips * job_model_clip_bytes(m) + 255) / 256 * 256; /* ops_alloc's 256-byte units */
+    return 2 * (size_t)job_model_input_streams(m) * one;
+}
+
 int job_model_set_recompute(JobModel *m, int recompute) {
     if (strcmp(m->method, "finecliper")) return recompute ? -1 : 0;
     finecliper_set_recompute(m->impl, recompute);
@@ -408,9 +426,8 @@ double job_model_step(JobModel *m, const JobInputs *in, const int32_t *labels, i
                       void *logits) {
     int mb = m->micro_batch;
     if (mb <= 0 || mb >= batch) return pass(m, in, labels, batch, train, grad_scale, logits);
-    size_t real = m->f64 ? sizeof(double) : sizeof(float); /* logits, and frames as reals */
-    size_t pixel = m->uint8_frames ? 1 : real;             /* frames and maps: bytes per value */
-    size_t clip_bytes = (size_t)m->frames * 3 * (size_t)m->image_size * (size_t)m->image_size * pixel;
+    size_t real = m->f64 ? sizeof(double) : sizeof(float); /* logits */
+    size_t clip_bytes = job_model_clip_bytes(m);           /* frames and each map stream */
     double loss = 0;
     for (int at = 0; at < batch; at += mb) {
         int n = batch - at < mb ? batch - at : mb;

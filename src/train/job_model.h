@@ -50,6 +50,8 @@ typedef struct JobModel {
     int raw_pixels;        /* DFER-CLIP trains on raw [0,1] frames */
     int uint8_frames;      /* 1: frames and maps arrive as uint8 pixels (data.uint8_frames), normalised on the
                             * device; 0: normalised reals (doubles with f64, else floats) */
+    int prefetch_inputs;   /* 1: the trainer's input feed copies the next batch's pixels to the device while this
+                            * one computes (data.device_prefetch with uint8 frames on CUDA; train/input_feed.h) */
     int f64;
     int frames;            /* per clip */
     int micro_batch;       /* clips per forward/backward pass (gradients accumulate); 0: the whole batch */
@@ -81,6 +83,14 @@ int job_model_create_counting(const Config *cfg, int num_classes, Backend as, co
                               Err *err);
 /* Allocates the activations and scratch for steps of `batch` clips (the first step would). */
 void job_model_reserve(JobModel *m, int batch);
+/* One clip's pixels as the loader delivers them: frames (and each map stream of the middle level),
+ * [T,3,R,R] uint8 or reals. */
+size_t job_model_clip_bytes(const JobModel *m);
+/* Pixel streams a batch carries: frames, plus the middle level's parsing and landmark maps. */
+int job_model_input_streams(const JobModel *m);
+/* Device memory an input feed holds to prefetch batches of up to `clips` clips (two batches of every
+ * stream; train/input_feed.h), 0 when the model does not prefetch. */
+size_t job_model_prefetch_bytes(const JobModel *m, int clips);
 /* Block recompute (FineCLIPER's ViT streams) on or off; returns -1 for DFER-CLIP, which has none. */
 int job_model_set_recompute(JobModel *m, int recompute);
 /* The same with the high level's descriptions given in memory (indexed, heap-allocated; the model takes

@@ -44,7 +44,8 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
         return err_prefix(err, "plan: ");
     }
     p->optimizer = ops_memory_in_use(m.ops) - built;
-    size_t fixed = p->weights + p->trainable + p->optimizer + p->reserve;
+    p->input_prefetch = job_model_prefetch_bytes(&m, plan_prefetch_clips(cfg, ranks));
+    size_t fixed = p->weights + p->trainable + p->optimizer + p->input_prefetch + p->reserve;
 
     /* activations of each candidate micro-batch, largest first: the divisors of the share
      * (a contrastive step needs the whole share at once) */
@@ -72,6 +73,12 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     optimizer_free(&opt);
     job_model_free(&m);
     return 0;
+}
+
+int plan_prefetch_clips(const Config *cfg, int ranks) {
+    int eval = cfg->eval_batch - cfg->eval_batch % ranks;
+    int train = (cfg->batch + ranks - 1) / ranks, test = eval < ranks ? 1 : eval / ranks;
+    return train > test ? train : test;
 }
 
 int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
@@ -131,6 +138,7 @@ int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, i
                          MemoryPlan *plan_out, Err *err) {
     Config pass = *cfg;
     pass.batch = batch_per_rank > 0 ? batch_per_rank : 1;
+    pass.eval_batch = pass.batch; /* the prefetch slots hold this pass's batches */
     /* a micro-batch of the training batch that does not divide this one: the planner picks */
     if (pass.micro_batch > 0 && pass.batch % pass.micro_batch) pass.micro_batch = 0;
     return plan_apply(&pass, num_classes, arch, 1, jm, plan_out, err);
@@ -146,6 +154,9 @@ void plan_print(const MemoryPlan *p, FILE *out) {
             p->recompute ? "block recompute" : "no recompute");
     fprintf(out, ", %.3f GiB per clip", gib(p->activations_per_clip));
     fprintf(out, ")\n");
+    if (p->input_prefetch)
+        fprintf(out, "  input prefetch        %8.3f GiB  (two batches of pixels, data.device_prefetch)\n",
+                gib(p->input_prefetch));
     if (p->reserve) fprintf(out, "  CUDA runtime reserve  %8.3f GiB  (context, cuBLASLt workspace, NCCL)\n", gib(p->reserve));
     fprintf(out, "  total                 %8.3f GiB  of a %.3f GiB cap: %s\n", gib(p->total), gib(p->cap),
             p->fits ? "fits" : "does NOT fit");

@@ -47,6 +47,7 @@ typedef struct MemoryPlan {
     size_t optimizer;            /* optimiser state */
     size_t activations;          /* activations and backward scratch of one micro-batch */
     size_t activations_per_clip; /* activations / micro_batch */
+    size_t input_prefetch;       /* two batches of pixels on the device (data.device_prefetch; train/input_feed.h) */
     size_t reserve;              /* PLAN_CUDA_RESERVE_BYTES on CUDA, 0 on the CPU */
     size_t total;
     size_t trainable_count;      /* parameters */
@@ -80,6 +81,10 @@ int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, 
  * plan_memory. */
 int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, int batch_per_rank,
                          struct JobModel *jm, MemoryPlan *plan_out, Err *err);
+/* Clips of a rank's share of a training or an evaluation batch, whichever is larger (train.batch, and
+ * train.eval_batch rounded down to a multiple of the ranks, at least one a rank): what the input feed's
+ * prefetch slots hold (input_prefetch). */
+int plan_prefetch_clips(const Config *cfg, int ranks);
 /* A human-readable account of the plan (GiB per part, the choice and why). */
 void plan_print(const MemoryPlan *p, FILE *out);
 

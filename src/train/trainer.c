@@ -21,6 +21,7 @@
 #include "data/loader.h"
 #include "io/json_file.h"
 #include "train/checkpoint.h"
+#include "train/input_feed.h"
 #include "train/job_model.h"
 #include "train/metrics.h"
 #include "train/optim.h"
@@ -89,13 +90,6 @@ int trainer_open_split(const Config *cfg, Split split, Dataset *d, Err *err) {
     if (!strcmp(cfg->dataset, "list"))
         return dataset_open("list", split == SPLIT_TRAIN ? cfg->train_list : cfg->test_list, split, 0, d, err);
     return dataset_open(cfg->dataset, cfg->root, split, cfg->fold, d, err);
-}
-
-JobInputs trainer_batch_inputs(const Batch *b, const Dataset *d, const char **ids) {
-    for (int i = 0; i < b->n; i++) ids[i] = d->clips[b->indices[i]].id;
-    for (int i = 0; i < b->n; i++) ids[b->n + i] = d->clips[b->indices[i]].caption;
-    return (JobInputs){.frames = b->frames, .parsing = b->parsing, .landmarks = b->landmark_maps, .clip_ids = ids,
-                       .captions = ids + b->n};
 }
 
 /* The loader's batch buffers in the model context's host memory (ops_alloc_host: page-locked on CUDA). */
@@ -286,7 +280,8 @@ typedef struct TrainRun {
     ScheduleConfig sc;
     Optimizer optim;
     Loader *tl, *el;              /* the training and the evaluation loader */
-    const char **ids;             /* [2 * train.batch]: a batch's clip ids and captions (batch_inputs) */
+    InputSlots slots;             /* device memory for prefetched batches, shared by the two feeds */
+    InputFeed tf, ef;             /* the loaders' batches for the model (input_feed.h) */
     char landmarks[CFG_STR + 64]; /* the loaders' tracks directory, which must outlive them */
     Position pos;
     int steps_run;                /* steps run in this call: what stop_after_steps and signal_after_steps count */
@@ -381,7 +376,6 @@ static int open_optimizer_and_loaders(TrainRun *run, Err *err) {
     schedule_kind_from_name(cfg->schedule, &run->sc.kind);
     run->sc.n_milestones = cfg->n_milestones;
     memcpy(run->sc.milestones, cfg->milestones, sizeof cfg->milestones);
-    run->ids = xcalloc(2 * (size_t)cfg->batch, sizeof *run->ids);
     if (job_model_check_dataset(&run->jm, &run->train, err) != 0 ||
         (!run->contrastive && job_model_check_dataset(&run->jm, &run->test, err) != 0))
         return -1;
@@ -390,6 +384,11 @@ static int open_optimizer_and_loaders(TrainRun *run, Err *err) {
     if (loader_create(&run->train, &lc, &run->tl, err) != 0) return -1;
     LoaderConfig ec = trainer_loader_config(cfg, &run->jm, run->g, 0, run->landmarks, sizeof run->landmarks);
     if (loader_create(&run->test, &ec, &run->el, err) != 0) return -1;
+    /* a rank's share of either pass's batch: what the memory plan counted (plan.h input_prefetch) */
+    int share = plan_prefetch_clips(cfg, run->g->size);
+    input_slots_init(&run->slots, &run->jm, share);
+    input_feed_init(&run->tf, run->tl, &run->train, &run->jm, &run->slots);
+    input_feed_init(&run->ef, run->el, &run->test, &run->jm, &run->slots);
     return 0;
 }
 
@@ -440,9 +439,10 @@ static void log_run_start(const TrainRun *run) {
         snprintf(groups + strlen(groups), sizeof groups - strlen(groups), "%s%s %zu", gi ? ", " : "",
                  jm->group_names[gi], paramset_group_numel(jm->params, gi));
     log_info("trainable parameters: %zu (%s)", jm->params->numel, groups);
-    log_info("%s; %d rank%s, global batch %d; frames %s", ops_describe(jm->ops), run->g->size,
+    log_info("%s; %d rank%s, global batch %d; frames %s%s", ops_describe(jm->ops), run->g->size,
              run->g->size > 1 ? "s" : "", cfg->batch,
-             jm->uint8_frames ? "as uint8, normalised on the device" : "normalised by the loader");
+             jm->uint8_frames ? "as uint8, normalised on the device" : "normalised by the loader",
+             jm->prefetch_inputs ? ", the next batch copied to it during the step (copy stream)" : "");
 }
 
 /* The steps of a logging window: their summed loss, and their seconds waiting for data, in forward+backward, in the
@@ -494,27 +494,26 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
     const TrainOptions *opt = run->opt;
     Group *g = run->g;
     Position *pos = &run->pos;
-    loader_start_epoch_at(run->tl, pos->epoch, pos->step);
+    input_feed_start_epoch(&run->tf, pos->epoch, pos->step, cfg->max_steps_per_epoch);
     int steps = loader_steps_per_epoch(run->tl);
     if (cfg->max_steps_per_epoch > 0 && steps > cfg->max_steps_per_epoch) steps = cfg->max_steps_per_epoch;
     double t_epoch = time_now();
     const int first_step = pos->step; /* a resumed epoch begins at its checkpoint's step */
     StepWindow w = {0};
-    Batch b;
+    FeedBatch *b;
     while (pos->step < steps) {
         double t0 = time_now();
         watchdog_mark("epoch %d step %d: waiting for the training batch (the loader)", pos->epoch + 1, pos->step + 1);
-        int rc = loader_next(run->tl, &b, err);
+        int rc = input_feed_next(&run->tf, &b, err);
         if (rc < 0) return -1;
         if (rc > 0) break;
         double t1 = time_now();
         watchdog_mark("epoch %d step %d: forward and backward%s", pos->epoch + 1, pos->step + 1,
                       run->contrastive ? " (with the all-gathers of the contrastive loss)" : "");
         paramset_zero_grads(run->jm.params);
-        JobInputs in = trainer_batch_inputs(&b, &run->train, run->ids);
         double loss = run->contrastive
-                          ? contrastive_step(&run->jm, &in, b.n, g, cfg->batch)
-                          : job_model_step(&run->jm, &in, b.labels, b.n, 1, 1.0f / (float)cfg->batch, NULL);
+                          ? contrastive_step(&run->jm, &b->in, b->n, g, cfg->batch)
+                          : job_model_step(&run->jm, &b->in, b->labels, b->n, 1, 1.0f / (float)cfg->batch, NULL);
         double t2 = time_now();
         watchdog_mark("epoch %d step %d: the gradient all-reduce over the group's %d rank%s", pos->epoch + 1,
                       pos->step + 1, g->size, g->size > 1 ? "s" : "");
@@ -578,7 +577,7 @@ static int end_epoch(TrainRun *run, Err *err) {
     double eval_loss;
     char phase[64];
     snprintf(phase, sizeof phase, "evaluation after epoch %d", pos->epoch + 1);
-    if (trainer_evaluate(&run->jm, run->el, &run->test, g, pos->epoch, phase, &cm, &eval_loss, err) != 0) return -1;
+    if (trainer_evaluate(&run->jm, &run->ef, g, pos->epoch, phase, &cm, &eval_loss, err) != 0) return -1;
     Scores s;
     scores_compute(&cm, &s);
     pos->last = s, pos->last_cm = cm, pos->has_last = 1;
@@ -669,7 +668,9 @@ static int finish_run(TrainRun *run, Err *err) {
 /* Frees what open_optimizer_and_loaders and open_splits_and_model opened, the loaders before the model (whose
  * context owns their batch buffers). */
 static void close_run(TrainRun *run) {
-    free(run->ids);
+    input_feed_free(&run->tf);
+    input_feed_free(&run->ef);
+    input_slots_free(&run->slots);
     loader_destroy(run->tl);
     loader_destroy(run->el);
     if (run->optim.ps) optimizer_free(&run->optim);

@@ -10,6 +10,7 @@
 #include "data/loader.h"
 #include "mpi/dist.h"
 #include "train/config.h"
+#include "train/input_feed.h"
 #include "train/job_model.h"
 #include "train/metrics.h"
 #include "train/plan.h"
@@ -21,28 +22,25 @@ void run_file_path(char *buf, size_t n, const char *dir, const char *name);
  * cfg->root and cfg->fold. */
 int trainer_open_split(const Config *cfg, Split split, Dataset *d, Err *err);
 
-/* The model's inputs for a batch: frames, the middle level's maps when the
- * loader delivers them, and the clip ids (descriptions are looked up by id).
- * ids [2 * b.n] is filled from the dataset: the clip ids, then the captions. */
-JobInputs trainer_batch_inputs(const Batch *b, const Dataset *d, const char **ids);
-
 /* The loader of a run: training (global batch train.batch, augmentation) or evaluation (train.eval_batch,
  * rounded down to a multiple of the ranks, at least one clip per rank), the method's normalisation, and
  * what the model's middle level needs; the tracks directory defaults to `dfer prep`'s output beside the
  * dataset (written into landmarks[n], which must outlive the loader). With data.uint8_frames the loader
  * writes uint8 pixels and the model normalises them on the device (the same mean/std). On CUDA the batch
- * buffers are page-locked, so the model's uploads from them are asynchronous DMAs on the stream: a batch
- * is read by its step, which downloads its loss or logits (a stream sync) before the next loader_next
- * may overwrite the buffer. The loader must be destroyed before the model (its context frees them). */
+ * buffers are page-locked: the input feed copies a batch to the device on the copy stream while the batch
+ * before it computes (input_feed.h), or, with data.device_prefetch = off, the model's uploads from them are
+ * asynchronous DMAs on the compute stream, which the step's download of its loss or logits waits for before
+ * the next loader_next may overwrite the buffer. The loader must be destroyed before the model (its context
+ * frees them). */
 LoaderConfig trainer_loader_config(const Config *cfg, const JobModel *jm, const Group *g, int train, char *landmarks,
                                size_t n);
 
 /* Rank 0 logs the memory plan of a pass ("step", "evaluation batch") when the plan chose a micro-batch. */
 void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass);
 
-/* One pass over the test split; phase names it in the watchdog's marks ("evaluation after epoch 3").
+/* One pass over the test split, from its feed (input_feed.h); phase names it in the watchdog's marks ("evaluation after epoch 3").
  * cm and *loss_out are the group's sums. In evaluate.c. */
-int trainer_evaluate(JobModel *jm, Loader *test, const Dataset *d, Group *g, int epoch, const char *phase, Confusion *cm,
-             double *loss_out, Err *err);
+int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const char *phase, Confusion *cm,
+                     double *loss_out, Err *err);
 
 #endif
