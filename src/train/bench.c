@@ -20,6 +20,7 @@
 #include "model/finecliper.h"
 #include "text/descriptions.h"
 #include "text/tokenizer.h"
+#include "train/input_feed.h"
 #include "train/job_model.h"
 #include "train/optim.h"
 #include "train/plan.h"
@@ -321,14 +322,29 @@ static int bench_descriptions(const BenchOptions *o, int nb, Descriptions **out,
 }
 
 /* The synthetic batch of nb clips, resident in host memory as the loader would hand it over (no data
- * wait): uint8 pixels with data.uint8_frames (normalised on the device), else reals. */
+ * wait): uint8 pixels with data.uint8_frames (normalised on the device), else reals. Where the model
+ * prefetches (data.device_prefetch, as training's input feed), the pixels are page-locked and each step's
+ * copy runs on the copy stream during the step before (bench_step_inputs). */
 typedef struct BenchInputs {
     JobInputs in;
     void *frames, *parsing, *landmarks;
     int32_t *labels;
     char **ids;
     int nb;
+    Ops *pinned;          /* the context whose page-locked memory holds the pixels; NULL: the heap */
+    InputSlots slots;     /* the device copies, when prefetching */
+    JobInputs dev[2];     /* in, with slot k's pixels */
+    int turn;             /* the slot of the next step's batch; -1 before the first copy */
 } BenchInputs;
+
+/* n bytes of the heap's p moved into page-locked memory of ops. */
+static void *pin(Ops *ops, void *p, size_t n) {
+    if (!p) return NULL;
+    void *q = ops_alloc_host(ops, n);
+    memcpy(q, p, n);
+    free(p);
+    return q;
+}
 
 static void bench_inputs(const BenchOptions *o, const Group *g, const JobModel *m, const Config *cfg, int nb,
                          BenchInputs *bi) {
@@ -351,13 +367,40 @@ static void bench_inputs(const BenchOptions *o, const Group *g, const JobModel *
         bi->ids[i] = xmalloc(32);
         snprintf(bi->ids[i], 32, "bench-%d", i);
     }
+    if (m->prefetch_inputs) {
+        bi->pinned = m->ops;
+        bi->frames = pin(m->ops, bi->frames, nvals), bi->parsing = pin(m->ops, bi->parsing, nvals);
+        bi->landmarks = pin(m->ops, bi->landmarks, nvals);
+    }
     bi->in = (JobInputs){.frames = bi->frames, .parsing = bi->parsing, .landmarks = bi->landmarks,
                          .clip_ids = (const char *const *)bi->ids};
+    input_slots_init(&bi->slots, m, m->prefetch_inputs ? nb : 0);
+    bi->dev[0] = bi->dev[1] = bi->in;
+    bi->turn = -1;
+}
+
+/* The batch a step computes: the host batch, or, prefetching, its copy in the slot filled during the step before,
+ * with the next step's copy queued into the other slot (input_feed.h's order; the same host batch every step). */
+static const JobInputs *bench_step_inputs(BenchInputs *bi, const JobModel *m) {
+    if (!bi->pinned) return &bi->in;
+    const void *host[INPUT_STREAMS] = {bi->frames, bi->parsing, bi->landmarks};
+    if (bi->turn < 0) input_slots_fill(&bi->slots, m, 0, host, bi->nb, &bi->dev[0]), bi->turn = 0;
+    int k = bi->turn;
+    input_slots_ready(&bi->slots);
+    input_slots_fill(&bi->slots, m, !k, host, bi->nb, &bi->dev[!k]);
+    bi->turn = !k;
+    return &bi->dev[k];
 }
 
 static void bench_inputs_free(BenchInputs *bi) {
+    input_slots_free(&bi->slots); /* after the copies in flight, which read the pixels */
     for (int i = 0; i < bi->nb; i++) free(bi->ids[i]);
-    free(bi->ids), free(bi->labels), free(bi->frames), free(bi->parsing), free(bi->landmarks);
+    free(bi->ids), free(bi->labels);
+    void *pixels[3] = {bi->frames, bi->parsing, bi->landmarks};
+    for (int i = 0; i < 3; i++) {
+        if (bi->pinned) ops_free_host(bi->pinned, pixels[i]);
+        else free(pixels[i]);
+    }
 }
 
 /* Per-step times of the phases (warmup steps first), each phase ended by a device sync so its time is
@@ -370,11 +413,11 @@ typedef struct BenchTimes {
 } BenchTimes;
 
 /* Seconds of each of `total` forward-only passes of `batch` clips (no gradient), each ended by a device sync. */
-static void time_forward(JobModel *m, const BenchInputs *bi, int batch, int total, double *seconds) {
+static void time_forward(JobModel *m, BenchInputs *bi, int batch, int total, double *seconds) {
     for (int k = 0; k < total; k++) {
         device_sync(m->ops);
         double t0 = time_now();
-        job_model_step(m, &bi->in, bi->labels, batch, 0, 1.0f, NULL);
+        job_model_step(m, bench_step_inputs(bi, m), bi->labels, batch, 0, 1.0f, NULL);
         device_sync(m->ops);
         seconds[k] = time_now() - t0;
         mem_sample(m->ops);
@@ -383,13 +426,13 @@ static void time_forward(JobModel *m, const BenchInputs *bi, int batch, int tota
 
 /* One training step (forward and backward, all-reduce, update), each phase ended by a device sync: its seconds
  * in phase[0..2]; returns 1 when the update was skipped (a non-finite loss or gradient). */
-static int train_step(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, const BenchInputs *bi, int b,
+static int train_step(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, BenchInputs *bi, int b,
                       Tensor grads, double *loss, double phase[3]) {
     double norm = 0;
     device_sync(m->ops);
     double t0 = time_now();
     paramset_zero_grads(m->params);
-    *loss = job_model_step(m, &bi->in, bi->labels, b, 1, 1.0f / (float)o->batch, NULL);
+    *loss = job_model_step(m, bench_step_inputs(bi, m), bi->labels, b, 1, 1.0f / (float)o->batch, NULL);
     device_sync(m->ops);
     double t1 = time_now();
     mem_sample(m->ops);
@@ -405,7 +448,7 @@ static int train_step(const BenchOptions *o, Group *g, JobModel *m, Optimizer *o
     return skipped;
 }
 
-static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, const BenchInputs *bi, int b,
+static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, BenchInputs *bi, int b,
                        int eval_b, BenchTimes *t) {
     int total = o->warmup + o->steps;
     t->step = xmalloc((size_t)total * sizeof(double)), t->fb = xmalloc((size_t)total * sizeof(double));
@@ -480,7 +523,7 @@ static cJSON *profile_row(const OpsProfileEntry *e, int with_operands, double pe
  * operand shapes apart. Times are per step; a share is of the step's wall time, and what no op took
  * (outside_ops: host work between launches the GPU waited for, the all-reduce, syncs) is the wall time
  * less the ops' time. */
-static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, const BenchInputs *bi,
+static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, BenchInputs *bi,
                             int b, const char *device_name) {
     Tensor grads = tensor_make(m->params->grads, m->params->dtype, 1, (int64_t)m->params->numel);
     ops_profile_start(m->ops);
@@ -625,6 +668,8 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddStringToObject(res, "side", "dfer");
     cJSON_AddStringToObject(res, "device", s->device_name);
     cJSON_AddStringToObject(res, "backend", ops_describe(mm->ops));
+    /* each step's pixels copied during the step before (data.device_prefetch), as training does */
+    cJSON_AddBoolToObject(res, "input_prefetch", mm->prefetch_inputs);
 #ifdef DFER_WITH_CUDA
     const char *attention_path = dfer_cuda_attention_path(mm->ops);
     if (attention_path) cJSON_AddStringToObject(res, "attention_path", attention_path); /* DFER_ATTENTION */
@@ -693,7 +738,9 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddNumberToObject(sp, "update", med[3]);
     cJSON_AddStringToObject(res, "split_note",
                             "medians over the timed steps, each phase ended by a device sync; data wait is 0 (the "
-                            "batch is synthetic and resident in host memory, uploaded inside the forward); forward "
+                            "batch is synthetic and resident in host memory: copied to the GPU during the step "
+                            "before, as training's input feed does (data.device_prefetch), else uploaded inside "
+                            "the forward); forward "
                             "is timed in separate forward-only passes (the same forward, no gradient), backward = "
                             "forward_backward - forward");
     cJSON_AddNumberToObject(res, "peak_bytes", r->peak);
@@ -787,8 +834,9 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     BenchRun run = {.o = o, .s = &s, .m = &m, .oc = &oc, .t = &t, .sh = sh, .mb_note = mb_note,
                     .peak_method = peak_method, .peak = peak, .process_peak = process_peak, .t_build = t_build,
                     .ranks = g->size};
-    /* the benchmark's batch stays on the host (no input feed): its prefetch slots are not allocated */
-    if (plan.micro_batch) run.planned = (double)(plan.total - plan.reserve - plan.input_prefetch);
+    /* the plan's prefetch slots hold a rank's larger batch; the benchmark's hold its nb clips */
+    if (plan.micro_batch)
+        run.planned = (double)(plan.total - plan.reserve - plan.input_prefetch + job_model_prefetch_bytes(&m, s.nb));
 #ifdef DFER_WITH_CUDA
     if (s.backend == BACKEND_CUDA) run.context = (double)dfer_cuda_baseline_bytes();
 #endif

@@ -178,7 +178,7 @@ cJSON *bench_results_record(const cJSON *ours, const char *command) {
     cJSON_AddStringToObject(goals, "ratio", ">= 2");
     cJSON_AddStringToObject(goals, "memory_ratio", "<= 0.6");
     cJSON_AddStringToObject(goals, "mfu", ">= 0.5");
-    static const char *const copy[] = {"precision", "model_dtype", "attention_path", "adapter_path",
+    static const char *const copy[] = {"precision", "model_dtype", "attention_path", "adapter_path", "input_prefetch",
                                        "eval_clips_per_s", "split_s", "flops", "achieved_tflops", "peak_tflops",
                                        "peak_source", "peak_method", "eval_mfu", "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens"};
     for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {

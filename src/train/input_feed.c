@@ -30,7 +30,7 @@ static void slot_reserve(InputSlots *s, const JobModel *jm, int k, size_t bytes)
     s->bytes[k] = bytes;
 }
 
-void input_slots_init(InputSlots *s, JobModel *jm, int clips) {
+void input_slots_init(InputSlots *s, const JobModel *jm, int clips) {
     memset(s, 0, sizeof *s);
     s->ops = jm->ops;
     if (!jm->prefetch_inputs || clips < 1) return;
@@ -49,11 +49,30 @@ void input_slots_free(InputSlots *s) {
     memset(s, 0, sizeof *s);
 }
 
+void input_slots_fill(InputSlots *s, const JobModel *jm, int k, const void *const host[INPUT_STREAMS], int n,
+                      JobInputs *in) {
+    size_t bytes = (size_t)n * job_model_clip_bytes(jm);
+    if (bytes > s->bytes[k]) slot_reserve(s, jm, k, bytes); /* a batch beyond the planned size */
+    const void **device[INPUT_STREAMS] = {&in->frames, &in->parsing, &in->landmarks};
+    for (int st = 0; st < INPUT_STREAMS; st++) {
+        if (!host[st] || !s->slot[k][st]) {
+            *device[st] = NULL; /* a stream the loader delivers and the model does not take is not copied */
+            continue;
+        }
+        if (bytes) ops_prefetch_upload(s->ops, s->slot[k][st], host[st], bytes);
+        *device[st] = s->slot[k][st];
+    }
+}
+
+void input_slots_ready(InputSlots *s) {
+    ops_prefetch_join(s->ops);      /* the batch's compute waits for its copy on the device */
+    ops_prefetch_wait_host(s->ops); /* and the host: the copy's source may change from now on */
+}
+
 void input_feed_init(InputFeed *f, Loader *loader, const Dataset *d, JobModel *jm, InputSlots *slots) {
     memset(f, 0, sizeof *f);
     f->loader = loader, f->d = d, f->jm = jm;
     f->slots = slots && jm->prefetch_inputs ? slots : NULL;
-    f->clip_bytes = job_model_clip_bytes(jm);
     f->cur = -1, f->ahead_rc = 2;
 }
 
@@ -82,18 +101,9 @@ static void hold(InputFeed *f, int k, const Batch *b) {
     if (n) memcpy(f->labels[k], b->labels, (size_t)n * sizeof *b->labels);
     if (n) memcpy(f->indices[k], b->indices, (size_t)n * sizeof *b->indices);
     fb->labels = f->labels[k], fb->indices = f->indices[k];
-    size_t bytes = (size_t)n * f->clip_bytes;
-    if (bytes > f->slots->bytes[k]) slot_reserve(f->slots, f->jm, k, bytes); /* a batch beyond the planned size */
-    const void **device[INPUT_STREAMS] = {&fb->in.frames, &fb->in.parsing, &fb->in.landmarks};
-    for (int st = 0; st < INPUT_STREAMS; st++) {
-        const void *host = stream_of(b, st);
-        if (!host || !f->slots->slot[k][st]) {
-            *device[st] = NULL; /* a stream the loader delivers and the model does not take is not copied */
-            continue;
-        }
-        if (bytes) ops_prefetch_upload(f->jm->ops, f->slots->slot[k][st], host, bytes);
-        *device[st] = f->slots->slot[k][st];
-    }
+    const void *host[INPUT_STREAMS];
+    for (int st = 0; st < INPUT_STREAMS; st++) host[st] = stream_of(b, st);
+    input_slots_fill(f->slots, f->jm, k, host, n, &fb->in);
 }
 
 /* Takes the loader's next batch into slot k: 0, 1 at the epoch's end, -1 on failure. */
@@ -139,8 +149,7 @@ int input_feed_next(InputFeed *f, FeedBatch **out, Err *err) {
         k = !f->cur;
     }
     f->cur = k;
-    ops_prefetch_join(f->jm->ops);      /* batch k's compute waits for batch k's copy */
-    ops_prefetch_wait_host(f->jm->ops); /* the loader may now write over batch k's host buffers */
+    input_slots_ready(f->slots); /* then the loader may write over batch k's host buffers */
     f->step++;
     f->ahead_rc = f->end && f->step >= f->end ? 2 : take(f, !k, &f->ahead_err);
     *out = &f->b[k];

@@ -49,7 +49,6 @@ typedef struct InputFeed {
     const Dataset *d;
     JobModel *jm;
     InputSlots *slots;                 /* NULL: no prefetching */
-    size_t clip_bytes;                 /* one clip of one stream */
     FeedBatch b[2];                    /* b[s]: the batch whose pixels are in slot s */
     int32_t *labels[2], *indices[2];   /* host copies, [cap] */
     const char **ids[2];               /* [2 * cap]: clip ids, then captions */
@@ -62,8 +61,16 @@ typedef struct InputFeed {
 
 /* Slots for batches of up to `clips` clips of jm's streams (2 * InputSlots per stream: job_model_prefetch_bytes,
  * which the memory plan counts). Nothing is allocated when jm does not prefetch. */
-void input_slots_init(InputSlots *s, JobModel *jm, int clips);
+void input_slots_init(InputSlots *s, const JobModel *jm, int clips);
 void input_slots_free(InputSlots *s);
+/* Queues the copy of n clips of each pixel stream in host (frames, parsing maps, landmark maps; NULL where
+ * absent; page-locked memory) into slot k, grown if smaller, after the compute queued so far; in's pixel
+ * pointers become the slot's (NULL for a stream the model does not take). */
+void input_slots_fill(InputSlots *s, const JobModel *jm, int k, const void *const host[INPUT_STREAMS], int n,
+                      JobInputs *in);
+/* Before a slot's batch is computed: the compute waits for the copies queued so far, and so does the host
+ * (their sources may change from then on). The other slot's copy is queued after this. */
+void input_slots_ready(InputSlots *s);
 
 /* slots NULL, or a model that does not prefetch: the loader's batches as they are. */
 void input_feed_init(InputFeed *f, Loader *loader, const Dataset *d, JobModel *jm, InputSlots *slots);
