@@ -71,7 +71,7 @@ struct Device {
         size_t bytes;
         uint64_t checksum;
         const void *stream; // the stream it was queued on (nullptr: the legacy default stream)
-        uint64_t seq;       // its place in that stream's copies (StreamState::seq)
+        uint64_t seq;       // its place among all copies (copy_seq)
     };
     std::vector<PendingUpload> pending;
     std::vector<int *> streams;
@@ -84,10 +84,12 @@ struct Device {
         uint64_t seq;
     };
     struct StreamState {
-        uint64_t seq = 0; // copies queued on the stream so far
         std::vector<HeldCopy> held;
     };
     std::unordered_map<const void *, StreamState> stream_state;
+    // Copies issued so far, on all streams. One count, not one per stream: an event on the legacy default
+    // stream stands for every stream's copies before it, so its number must order the copies of them all.
+    uint64_t copy_seq = 0;
 };
 Device g_dev;
 
@@ -232,11 +234,11 @@ void require_host(const char *what, const void *p) {
 }
 
 // Fatal if the host changed the source of an upload still queued (see the header comment). Settles the
-// uploads queued on `stream` up to its copy `upto`, or every upload when all_streams.
+// uploads queued on `stream` (every stream's when all_streams) up to copy number `upto` (copy_seq).
 void settle_uploads(const char *where, bool all_streams = true, const void *stream = nullptr, uint64_t upto = kAllSeq) {
     std::vector<Device::PendingUpload> keep;
     for (auto &u : g_dev.pending) {
-        if (!all_streams && (u.stream != stream || u.seq > upto)) {
+        if ((!all_streams && u.stream != stream) || u.seq > upto) {
             keep.push_back(u);
             continue;
         }
@@ -248,8 +250,9 @@ void settle_uploads(const char *where, bool all_streams = true, const void *stre
     g_dev.pending.swap(keep);
 }
 
-// Runs the copies held back on `stream` up to its copy `upto` (every stream's when all_streams), in queue
-// order. Called without g_dev.mu held: a copy opens the device memory (emu_device_access), which takes it.
+// Runs the copies held back on `stream` (every stream's when all_streams) up to copy number `upto`
+// (copy_seq), in queue order. Called without g_dev.mu held: a copy opens the device memory
+// (emu_device_access), which takes it.
 void run_held_copies(bool all_streams, const void *stream = nullptr, uint64_t upto = kAllSeq) {
     std::vector<std::pair<const void *, Device::HeldCopy>> due;
     {
@@ -263,9 +266,11 @@ void run_held_copies(bool all_streams, const void *stream = nullptr, uint64_t up
     }
     for (auto &[s, c] : due) {
         if (checksum(c.src, c.bytes) != c.checksum)
-            fatal("the host changed %zu bytes of page-locked memory at %p after queuing their upload on stream %p and "
-                  "before the copy ran (EMU_DEFER_COPIES): on a GPU the copy may read the new bytes",
-                  c.bytes, c.src, s);
+            fatal("the host changed the page-locked source of a queued copy before the copy ran (EMU_DEFER_COPIES): "
+                  "%zu bytes at %p, queued on stream %p for device memory at %p; on a GPU the copy may read the new "
+                  "bytes (wait for an event recorded after the copy, or synchronise its stream, before reusing the "
+                  "source)",
+                  c.bytes, c.src, s, c.dst);
         emu_device_access(true);
         memmove(c.dst, c.src, c.bytes);
         emu_device_access(false);
@@ -451,7 +456,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
         break;
     default: fatal("cudaMemcpyAsync of kind %d between host buffers", (int)kind);
     }
-    uint64_t seq = ++g_dev.stream_state[(const void *)stream].seq;
+    uint64_t seq = ++g_dev.copy_seq;
     if (pinned_src && defer_copies()) { // queued behind the stream's held copies, held itself
         g_dev.stream_state[(const void *)stream].held.push_back({dst, src, bytes, checksum(src, bytes), seq});
         return cudaSuccess;
@@ -516,9 +521,10 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 }
 
 // Events (ops_profile.c's marks, the prefetch's ordering): the emulator runs each kernel when it is
-// launched, so an event recorded on the stream holds the host's clock at that point, and the number of
-// copies queued on the stream before it. Waiting for one (cudaEventSynchronize) runs and settles those
-// copies, no later ones; cudaStreamWaitEvent runs them (the waiting stream's work sees them).
+// launched, so an event recorded on the stream holds the host's clock at that point, its stream, and
+// the number of copies issued before it (copy_seq). Waiting for one (cudaEventSynchronize) runs and
+// settles the copies its stream (the legacy default stream: every stream) queued before it, no later
+// ones; cudaStreamWaitEvent runs them (the waiting stream's work sees them).
 struct EmuEvent {
     double ms;
     bool recorded;
@@ -550,7 +556,7 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream) {
     ev->recorded = true;
     ev->stream = (const void *)stream;
     std::lock_guard<std::mutex> g(g_dev.mu);
-    ev->seq = g_dev.stream_state[ev->stream].seq;
+    ev->seq = g_dev.copy_seq;
     return cudaSuccess;
 }
 

@@ -209,6 +209,12 @@ void missing_barrier() {
     }
 }
 
+void report(const char *name, bool ok, const char *says) {
+    checks++;
+    if (!ok) failures++;
+    printf("%s %-28s %s\n", ok ? "ok  " : "FAIL", name, says);
+}
+
 void stream_order() {
     emu_set_defer_copies(true);
     cudaStream_t compute, copy;
@@ -220,48 +226,115 @@ void stream_order() {
     float *d = device_floats(n), *e = device_floats(n), *h = pinned_floats(n, 7), *h2 = pinned_floats(n, 9);
     cudaMemsetAsync(d, 0, n * sizeof(float), compute);
     cudaStreamSynchronize(compute);
-    struct Check {
-        const char *name, *says;
-        bool ok;
-    } checks_run[5];
-    // 1. a copy on the copy stream, nothing waits: the compute stream still reads the old bytes
+    // 1. a copy on the copy stream, nothing waits: the compute stream's kernels and copies still read the
+    // bytes from before it
     cudaMemcpyAsync(d, h, n * sizeof(float), cudaMemcpyHostToDevice, copy);
-    checks_run[0] = {"copy stream, no wait", "the compute stream reads the bytes from before the copy",
-                     first_on(d, compute) == 0};
+    emu_launch(1, 32, 0, compute).go("copy_kernel", copy_kernel, e, (const float *)d, n);
+    report("copy stream, no wait", first_on(e, compute) == 0 && first_on(d, compute) == 0,
+           "a kernel and a download on the compute stream read the bytes from before the copy");
     // 2. recorded after the copy and waited for by the compute stream: its kernels see the copy
     cudaEventRecord(done, copy);
     cudaStreamWaitEvent(compute, done, 0);
     emu_launch(1, 32, 0, compute).go("copy_kernel", copy_kernel, e, (const float *)d, n);
-    checks_run[1] = {"copy stream, waited", "a kernel after cudaStreamWaitEvent reads the copy", first_on(e, compute) == 7};
+    report("copy stream, waited", first_on(e, compute) == 7, "a kernel after cudaStreamWaitEvent reads the copy");
     // 3. the host waits for an event after a second copy: the copy ran, and its source may change at once
     cudaMemcpyAsync(d, h2, n * sizeof(float), cudaMemcpyHostToDevice, copy);
     cudaEventRecord(done, copy);
     cudaEventSynchronize(done);
     h2[0] = 1; // settled by the event: no race, no fatal error at the next synchronisation
     cudaStreamSynchronize(copy);
-    checks_run[2] = {"event synchronised", "the copy ran and settled its source", first_on(d, compute) == 9};
+    report("event synchronised", first_on(d, compute) == 9, "the copy ran and settled its source");
     // 4. in one stream, a kernel after a copy sees it
     h[0] = 5; // its copy (check 1) was settled by the event synchronisation of check 3
     cudaMemcpyAsync(d, h, n * sizeof(float), cudaMemcpyHostToDevice, compute);
     emu_launch(1, 32, 0, compute).go("copy_kernel", copy_kernel, e, (const float *)d, n);
-    checks_run[3] = {"one stream", "a kernel after a copy on its stream reads the copy", first_on(e, compute) == 5};
+    report("one stream", first_on(e, compute) == 5, "a kernel after a copy on its stream reads the copy");
     // 5. a stream's synchronisation runs what it held back
     h2[1] = 3;
     cudaMemcpyAsync(d + 1, h2 + 1, sizeof(float), cudaMemcpyHostToDevice, copy);
     bool stale = first_on(d + 1, compute) == 7; // check 4 left h's 7 there
     cudaStreamSynchronize(copy);
-    checks_run[4] = {"copy stream synchronised", "held back until then, run by it", stale && first_on(d + 1, compute) == 3};
-    for (auto &c : checks_run) {
-        checks++;
-        if (!c.ok) failures++;
-        printf("%s %-28s %s\n", c.ok ? "ok  " : "FAIL", c.name, c.says);
-    }
+    report("copy stream synchronised", stale && first_on(d + 1, compute) == 3, "held back until then, run by it");
+    // 6. a wait covers the copies queued before the event was recorded, not those after it
+    float *f = device_floats(n), *g = device_floats(n), *h3 = pinned_floats(n, 11), *h4 = pinned_floats(n, 13);
+    cudaMemsetAsync(f, 0, n * sizeof(float), compute);
+    cudaMemsetAsync(g, 0, n * sizeof(float), compute);
+    cudaMemcpyAsync(f, h3, n * sizeof(float), cudaMemcpyHostToDevice, copy);
+    cudaEventRecord(done, copy);
+    cudaMemcpyAsync(g, h4, n * sizeof(float), cudaMemcpyHostToDevice, copy);
+    cudaStreamWaitEvent(compute, done, 0);
+    emu_launch(1, 32, 0, compute).go("copy_kernel", copy_kernel, e, (const float *)g, n);
+    report("wait, later copy", first_on(f, compute) == 11 && first_on(e, compute) == 0,
+           "the copy before the event ran, the one after it did not");
+    cudaStreamSynchronize(copy);
+    // 7. a launch on the legacy default stream runs after every stream's copies
+    float *h5 = pinned_floats(n, 15);
+    cudaMemcpyAsync(f, h5, n * sizeof(float), cudaMemcpyHostToDevice, copy);
+    emu_launch(1, 32).go("copy_kernel", copy_kernel, e, (const float *)f, n);
+    report("launch on stream 0", first_on(e, compute) == 15, "a kernel on the default stream reads the copy");
+    cudaStreamSynchronize(copy);
+    // 8. an event on the legacy default stream covers every stream's copies before it, none after it
+    float *h6 = pinned_floats(n, 17), *h7 = pinned_floats(n, 19);
+    cudaMemcpyAsync(f, h6, n * sizeof(float), cudaMemcpyHostToDevice, copy);
+    cudaEventRecord(done, 0);
+    cudaMemcpyAsync(g, h7, n * sizeof(float), cudaMemcpyHostToDevice, copy);
+    cudaEventSynchronize(done);
+    report("event on stream 0", first_on(f, compute) == 17 && first_on(g, compute) == 13,
+           "its synchronisation ran the copy before it, not the one after");
+    cudaStreamSynchronize(copy);
     emu_set_defer_copies(false);
+}
+
+// An upload queued after an event on the legacy default stream is not settled by waiting for the event
+// (copies immediate here: the settle check alone).
+void source_changed_after_event() {
+    cudaStream_t copy;
+    cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking);
+    float *d = device_floats(1024), *h = pinned_floats(1024, 1);
+    cudaEvent_t before;
+    cudaEventCreate(&before);
+    cudaEventRecord(before, 0);
+    cudaMemcpyAsync(d, h, 1024 * sizeof(float), cudaMemcpyHostToDevice, copy);
+    cudaEventSynchronize(before);
+    h[3] = 2; // the copy may still be reading
+    cudaStreamSynchronize(copy);
+}
+
+// EMU_DEFER_COPIES read from the environment (a fresh process: the switch is read once): exit 0 when an
+// upload on one stream was held back from a kernel on another, 1 when it ran at once.
+int defer_from_environment() {
+    cudaStream_t compute, copy;
+    cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking);
+    cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking);
+    float *d = device_floats(64), *e = device_floats(64), *h = pinned_floats(64, 7);
+    cudaMemsetAsync(d, 0, 64 * sizeof(float), compute);
+    cudaMemcpyAsync(d, h, 64 * sizeof(float), cudaMemcpyHostToDevice, copy);
+    emu_launch(1, 32, 0, compute).go("copy_kernel", copy_kernel, e, (const float *)d, 64);
+    float v = first_on(e, compute);
+    cudaDeviceSynchronize();
+    return v == 0 ? 0 : 1;
+}
+
+// This program again with EMU_DEFER_COPIES=value (unset when null): its exit status.
+int run_self_with_defer(const char *value) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (value) setenv("EMU_DEFER_COPIES", value, 1);
+        else unsetenv("EMU_DEFER_COPIES");
+        execl("/proc/self/exe", "cuda_emulator_checks", "--defer-from-environment", (char *)nullptr);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
 } // namespace
 
-int main() {
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--defer-from-environment")) return defer_from_environment();
+    // The checks below switch EMU_DEFER_COPIES themselves: one set in the environment changes none of them.
+    emu_set_defer_copies(false);
     expect_fatal("host dereference", host_deref, "host code touched device memory");
     expect_fatal("freed pointer argument", freed_pointer, "points into freed device memory");
     expect_fatal("host pointer argument", host_pointer_argument, "is not device memory");
@@ -278,6 +351,12 @@ int main() {
     missing_barrier();
     expect_fatal("held copy's source changed", held_source_changed, "before the copy ran (EMU_DEFER_COPIES)");
     stream_order();
+    expect_fatal("upload after a waited event", source_changed_after_event, "changed 4096 bytes of page-locked memory");
+    int held = run_self_with_defer("1"), immediate = run_self_with_defer(nullptr);
+    report("EMU_DEFER_COPIES=1", held == 0, held == 0 ? "read from the environment: uploads held back"
+                                                        : "uploads were not held back");
+    report("EMU_DEFER_COPIES unset", immediate == 1, immediate == 1 ? "every upload runs at once"
+                                                                    : "an upload was held back");
     // Fresh device memory reads as NaN, not zero.
     float *d = device_floats(4);
     float h[4];
