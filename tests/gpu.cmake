@@ -35,13 +35,15 @@ endforeach()
 # and barriers checked, and cuBLASLt and NCCL replaced by fakes that check their operands. They
 # run wherever the CUDA headers are (CI included) and prove the host side and the kernels'
 # logic; they prove nothing about a GPU's own behaviour, which the gpu-labelled tests above do.
+# EMU_DEFER_COPIES=1: uploads from page-locked memory are held back until their stream's order or a
+# wait demands them (kernels/emu/emu_runtime.cpp), so the copy stream's order is checked everywhere.
 if(TARGET dferlib_emu)
   foreach(t test_cuda_ops test_cuda_step test_cuda_nccl)
     add_executable(${t}_emu ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
     target_link_libraries(${t}_emu PRIVATE dfer_testlib dferlib_emu)
     add_test(NAME ${t}_emulated COMMAND ${t}_emu)
     set_tests_properties(${t}_emulated PROPERTIES LABELS emulated TIMEOUT 1200 ENVIRONMENT
-      "DFER_SHARED_DIR=${DFER_SHARED_DIR};DFER_SOURCE_DIR=${CMAKE_SOURCE_DIR};DFER_BUILD_DIR=${CMAKE_BINARY_DIR};OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1")
+      "DFER_SHARED_DIR=${DFER_SHARED_DIR};DFER_SOURCE_DIR=${CMAKE_SOURCE_DIR};DFER_BUILD_DIR=${CMAKE_BINARY_DIR};OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1;EMU_DEFER_COPIES=1")
   endforeach()
   add_test(NAME train_cuda_emulated
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_cuda.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON} ${CMAKE_SOURCE_DIR}
@@ -52,15 +54,15 @@ if(TARGET dferlib_emu)
   add_test(NAME train_nccl_emulated
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_dp.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON} ${CMAKE_SOURCE_DIR}
                    ${DFER_SHARED_DIR} --device cuda)
-  set_tests_properties(train_nccl_emulated PROPERTIES LABELS emulated TIMEOUT 1200)
+  set_tests_properties(train_nccl_emulated PROPERTIES LABELS emulated TIMEOUT 1200 ENVIRONMENT EMU_DEFER_COPIES=1)
   add_test(NAME bench_profile_emulated
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/bench_profile.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON}
                    ${DFER_SHARED_DIR} cuda)
-  set_tests_properties(bench_profile_emulated PROPERTIES LABELS emulated TIMEOUT 600)
+  set_tests_properties(bench_profile_emulated PROPERTIES LABELS emulated TIMEOUT 600 ENVIRONMENT EMU_DEFER_COPIES=1)
   # --device auto: CUDA for one process per GPU, the CPU (with the reason) for more ranks than GPUs
   add_test(NAME device_auto_emulated
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/device_auto.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_SHARED_DIR})
-  set_tests_properties(device_auto_emulated PROPERTIES LABELS emulated TIMEOUT 300)
+  set_tests_properties(device_auto_emulated PROPERTIES LABELS emulated TIMEOUT 300 ENVIRONMENT EMU_DEFER_COPIES=1)
   # The emulator's own checks (kernels/emu/test_emulator.cpp): each fault it promises to catch.
   add_test(NAME cuda_emulator_checks COMMAND cuda_emulator_checks)
   set_tests_properties(cuda_emulator_checks PROPERTIES LABELS emulated TIMEOUT 300)
