@@ -348,6 +348,7 @@ static void *pin(Ops *ops, void *p, size_t n) {
 
 static void bench_inputs(const BenchOptions *o, const Group *g, const JobModel *m, const Config *cfg, int nb,
                          BenchInputs *bi) {
+    memset(bi, 0, sizeof *bi); /* pinned stays NULL unless the model prefetches: the free path reads it */
     Rng r;
     rng_init(&r, (uint64_t)o->seed, 0xbe, (uint64_t)g->rank, 0);
     size_t nvals = (size_t)nb * o->frames * 3 * m->image_size * m->image_size;
