@@ -48,46 +48,6 @@ void bench_options_default(BenchOptions *o) {
     o->seed = 1;
 }
 
-/* ---- devices and their peaks ------------------------------------------------------------------- */
-
-/* The GPUs bench knows, from the vendor data sheets: the dense bf16 tensor-core peak (no sparsity) and the
- * memory bandwidth. The first entry whose name appears in the device's wins (the longer names first). */
-typedef struct DevicePeakRow {
-    const char *match;
-    double tflops, gbps;
-    const char *tflops_row, *gbps_row;
-} DevicePeakRow;
-static const DevicePeakRow k_device_peaks[] = {
-    {"H200", 989.0, 4800.0, "H200: 989 TFLOP/s dense bf16", "H200: 4.8 TB/s HBM3e"},
-    {"H100 PCIe", 756.0, 2000.0, "H100 PCIe: 756 TFLOP/s dense bf16", "H100 PCIe: 2.0 TB/s HBM2e"},
-    {"H100 NVL", 835.0, 3900.0, "H100 NVL: 835 TFLOP/s dense bf16", "H100 NVL: 3.9 TB/s HBM3"},
-    {"H100", 989.0, 3350.0, "H100 SXM: 989 TFLOP/s dense bf16", "H100 SXM: 3.35 TB/s HBM3"},
-    {"A100 80GB PCIe", 312.0, 1935.0, "A100: 312 TFLOP/s dense bf16", "A100 80GB PCIe: 1.935 TB/s HBM2e"},
-    {"A100-SXM4-80GB", 312.0, 2039.0, "A100: 312 TFLOP/s dense bf16", "A100 SXM 80GB: 2.039 TB/s HBM2e"},
-    {"A100", 312.0, 1555.0, "A100: 312 TFLOP/s dense bf16", "A100 40GB: 1.555 TB/s HBM2"},
-    {"RTX 4090", 165.2, 1008.0,
-     "RTX 4090: 165.2 TFLOP/s dense bf16 with fp32 accumulate (330.3 with fp16 accumulate)", "RTX 4090: 1.008 TB/s GDDR6X"},
-    {"L40S", 362.05, 864.0, "L40S: 362 TFLOP/s dense bf16", "L40S: 864 GB/s GDDR6"},
-};
-
-static const DevicePeakRow *device_peaks(const char *name) {
-    for (size_t i = 0; name && i < sizeof k_device_peaks / sizeof k_device_peaks[0]; i++)
-        if (strstr(name, k_device_peaks[i].match)) return &k_device_peaks[i];
-    return NULL;
-}
-
-double bench_peak_tflops(const char *name, const char **source) {
-    const DevicePeakRow *r = device_peaks(name);
-    if (source) *source = r ? r->tflops_row : NULL;
-    return r ? r->tflops : 0;
-}
-
-double bench_peak_gbps(const char *name, const char **source) {
-    const DevicePeakRow *r = device_peaks(name);
-    if (source) *source = r ? r->gbps_row : NULL;
-    return r ? r->gbps : 0;
-}
-
 static void cpu_name(char *buf, size_t n) {
     snprintf(buf, n, "CPU");
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -473,38 +433,11 @@ static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *
     }
 }
 
-/* The device's peaks the profile's bounds take: dense bf16 TFLOP/s and memory GB/s (0 where unknown). */
-typedef struct DevicePeaks {
-    double tflops, gbps;
-} DevicePeaks;
-
-/* --peak-tflops / --peak-gbps where given, else the device table's row for the device; *tf_source and
- * *bw_source (either may be NULL) name where each came from (NULL: unknown, the peak 0). */
-static DevicePeaks options_or_device_peaks(const BenchOptions *o, const char *device_name, const char **tf_source,
-                                           const char **bw_source) {
-    const char *tf = NULL, *bw = NULL;
-    DevicePeaks pk = {o->peak_tflops > 0 ? o->peak_tflops : bench_peak_tflops(device_name, &tf),
-                      o->peak_gbps > 0 ? o->peak_gbps : bench_peak_gbps(device_name, &bw)};
-    if (o->peak_tflops > 0) tf = "--peak-tflops";
-    if (o->peak_gbps > 0) bw = "--peak-gbps";
-    if (tf_source) *tf_source = tf;
-    if (bw_source) *bw_source = bw;
-    return pk;
-}
-
-/* The least time an entry's work can take on the device, in ms per step: its matrix FLOPs at the tensor
- * cores' peak or its operands' bytes (each once) at the memory's, whichever is longer; -1 without both peaks. */
-static double bound_ms(const OpsProfileEntry *e, double per_step, const DevicePeaks *pk) {
-    if (pk->tflops <= 0 || pk->gbps <= 0) return -1;
-    double compute = e->flops / (pk->tflops * 1e12), memory = e->bytes / (pk->gbps * 1e9);
-    return (compute > memory ? compute : memory) * 1e3 * per_step;
-}
-
 /* One row of op_profile: per-step figures of an entry (or of an op's entries added up). */
 static cJSON *profile_row(const OpsProfileEntry *e, int with_operands, double per_step, double wall_ms,
                           const DevicePeaks *pk) {
     cJSON *row = cJSON_CreateObject();
-    double ms = e->ms * per_step, s = e->ms * 1e-3, bound = bound_ms(e, per_step, pk);
+    double ms = e->ms * per_step, s = e->ms * 1e-3, bound = bench_bound_ms(e, per_step, pk);
     cJSON_AddStringToObject(row, "op", e->op);
     if (with_operands) cJSON_AddStringToObject(row, "operands", e->operands);
     cJSON_AddNumberToObject(row, "calls_per_step", (double)e->calls * per_step);
@@ -540,13 +473,13 @@ static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimi
     double per = 1.0 / steps, wall_ms = wall * 1e3 * per, ops_ms = 0, flops = 0, bound = 0;
     /* the peaks of a GPU the tables know (or the options give): each entry's least time on it */
     const char *tf_source = NULL, *bw_source = NULL;
-    DevicePeaks pk = options_or_device_peaks(o, device_name, &tf_source, &bw_source);
+    DevicePeaks pk = bench_device_peaks(o, device_name, &tf_source, &bw_source);
     if (ops_backend(m->ops) != BACKEND_CUDA && (o->peak_tflops <= 0 || o->peak_gbps <= 0)) pk = (DevicePeaks){0, 0};
     cJSON *res = cJSON_CreateObject(), *by_op = cJSON_CreateArray(), *entries = cJSON_CreateArray();
     const int have_bound = pk.tflops > 0 && pk.gbps > 0;
     for (int i = 0; i < n; i++) {
         ops_ms += e[i].ms * per, flops += e[i].flops * per;
-        if (have_bound) bound += bound_ms(&e[i], per, &pk);
+        if (have_bound) bound += bench_bound_ms(&e[i], per, &pk);
     }
     OpsProfileEntry *sums;
     int n_ops = ops_profile_by_op(m->ops, &sums);
@@ -662,7 +595,7 @@ static cJSON *bench_report(const BenchRun *r) {
     int mb = mm->micro_batch > 0 && mm->micro_batch < b ? mm->micro_batch : b;
     double train_flops = fl.forward + fl.backward_input + fl.backward_weight;
     const char *peak_source = NULL;
-    double peak_tf = options_or_device_peaks(o, s->device_name, &peak_source, NULL).tflops;
+    double peak_tf = bench_device_peaks(o, s->device_name, &peak_source, NULL).tflops;
     int have_peak = s->backend == BACKEND_CUDA && peak_tf > 0;
 
     cJSON *res = cJSON_CreateObject();

@@ -28,6 +28,7 @@
 
 #include "model/clip_config.h"
 #include "mpi/dist.h"
+#include "ops/ops.h"
 
 #define BENCH_MAX_SETS 32
 
@@ -91,6 +92,20 @@ double bench_peak_tflops(const char *device_name, const char **source);
 /* The device memory's bandwidth in GB/s from the vendor data sheets (the profile's bound for ops that move
  * bytes, not products), 0 when the table does not know the device; *source: the table's row. */
 double bench_peak_gbps(const char *device_name, const char **source);
+
+/* A device's peaks as the profile's bounds take them: dense bf16 TFLOP/s and memory GB/s (0 where unknown). */
+typedef struct DevicePeaks {
+    double tflops, gbps;
+} DevicePeaks;
+
+/* --peak-tflops / --peak-gbps where given, else the device table's row for the device; *tf_source and
+ * *bw_source (either may be NULL) name where each came from (NULL: unknown, the peak 0). */
+DevicePeaks bench_device_peaks(const BenchOptions *o, const char *device_name, const char **tf_source,
+                               const char **bw_source);
+
+/* The least time an entry's work can take on the device, in ms per step: its matrix FLOPs at the tensor
+ * cores' peak or its operands' bytes (each once) at the memory's, whichever is longer; -1 without both peaks. */
+double bench_bound_ms(const OpsProfileEntry *e, double per_step, const DevicePeaks *pk);
 
 /* Fails with a message naming the missing GPU when device is "cuda" and this build or machine has none. Call it
  * before selecting a GPU (train_collectives) and bench_run. */
