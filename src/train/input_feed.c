@@ -6,16 +6,10 @@
 #include <string.h>
 
 #include "core/check.h"
-#include "model/finecliper.h"
 
 /* Stream st of a loader batch: frames, parsing maps, landmark maps (NULL when the loader has it off). */
 static const void *stream_of(const Batch *b, int st) {
     return st == 0 ? b->frames : st == 1 ? b->parsing : b->landmark_maps;
-}
-
-/* Whether the model takes stream st at all (the slots hold only those). */
-static int model_takes(const JobModel *jm, int st) {
-    return st == 0 || (st == 1 && (jm->mid_streams & FC_MID_PARSING)) || (st == 2 && (jm->mid_streams & FC_MID_LANDMARKS));
 }
 
 /* (Re)allocates slot k of every stream the model takes for `bytes` each. Whatever read it is finished first:
@@ -25,7 +19,7 @@ static void slot_reserve(InputSlots *s, const JobModel *jm, int k, size_t bytes)
     ops_prefetch_wait_host(s->ops);
     for (int st = 0; st < INPUT_STREAMS; st++) {
         if (s->slot[k][st]) ops_free(s->ops, s->slot[k][st]);
-        s->slot[k][st] = model_takes(jm, st) ? ops_alloc(s->ops, bytes ? bytes : 1) : NULL;
+        s->slot[k][st] = job_model_takes_stream(jm, st) ? ops_alloc(s->ops, bytes ? bytes : 1) : NULL;
     }
     s->bytes[k] = bytes;
 }

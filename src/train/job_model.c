@@ -400,8 +400,15 @@ size_t job_model_clip_bytes(const JobModel *m) {
     return (size_t)m->frames * 3 * (size_t)m->image_size * (size_t)m->image_size * pixel;
 }
 
+int job_model_takes_stream(const JobModel *m, int stream) {
+    return stream == 0 || (stream == 1 && (m->mid_streams & FC_MID_PARSING)) ||
+           (stream == 2 && (m->mid_streams & FC_MID_LANDMARKS));
+}
+
 int job_model_input_streams(const JobModel *m) {
-    return 1 + !!(m->mid_streams & FC_MID_PARSING) + !!(m->mid_streams & FC_MID_LANDMARKS);
+    int n = 0;
+    for (int stream = 0; stream < 3; stream++) n += job_model_takes_stream(m, stream);
+    return n;
 }
 
 size_t job_model_prefetch_bytes(const JobModel *m, int clips) {
