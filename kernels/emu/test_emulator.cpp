@@ -169,21 +169,23 @@ Outcome run_child(void (*scenario)()) {
 
 int failures = 0, checks = 0;
 
+// One check's line: "ok" or "FAIL", its name and what it found.
+void report(const char *name, bool ok, const char *says) {
+    checks++;
+    if (!ok) failures++;
+    printf("%s %-28s %s\n", ok ? "ok  " : "FAIL", name, says);
+}
+
 void expect_fatal(const char *name, void (*scenario)(), const char *phrase) {
     Outcome o = run_child(scenario);
     bool ok = o.aborted && o.stderr_text.find(phrase) != std::string::npos;
-    checks++;
-    if (!ok) failures++;
-    printf("%s %-28s %s\n", ok ? "ok  " : "FAIL", name,
-           ok ? phrase : (o.aborted ? ("wrong message: " + o.stderr_text.substr(0, 300)).c_str() : "was not stopped"));
+    std::string says = ok ? phrase : o.aborted ? "wrong message: " + o.stderr_text.substr(0, 300) : "was not stopped";
+    report(name, ok, says.c_str());
 }
 
 void expect_clean(const char *name, void (*scenario)()) {
     Outcome o = run_child(scenario);
-    checks++;
-    if (o.aborted) failures++;
-    printf("%s %-28s %s\n", o.aborted ? "FAIL" : "ok  ", name,
-           o.aborted ? o.stderr_text.substr(0, 300).c_str() : "runs clean");
+    report(name, !o.aborted, o.aborted ? o.stderr_text.substr(0, 300).c_str() : "runs clean");
 }
 
 // A missing barrier shows as a wrong result in one of the two orders the scheduler alternates.
@@ -200,19 +202,11 @@ void missing_barrier() {
             for (int t = 0; t < 64; t++) wrong += h[t] != (float)((t + 1) % 64);
             wrong_any |= wrong > 0;
         }
-        bool ok = with_barrier ? !wrong_any : wrong_any;
-        checks++;
-        if (!ok) failures++;
-        printf("%s %-28s %s\n", ok ? "ok  " : "FAIL", with_barrier ? "neighbour read, barrier" : "neighbour read, no barrier",
+        report(with_barrier ? "neighbour read, barrier" : "neighbour read, no barrier",
+               with_barrier ? !wrong_any : wrong_any,
                with_barrier ? "right in both orders" : "wrong in one order: the race shows");
         cudaFree(d);
     }
-}
-
-void report(const char *name, bool ok, const char *says) {
-    checks++;
-    if (!ok) failures++;
-    printf("%s %-28s %s\n", ok ? "ok  " : "FAIL", name, says);
 }
 
 void stream_order() {
@@ -362,10 +356,8 @@ int main(int argc, char **argv) {
     float h[4];
     cudaMemcpyAsync(h, d, sizeof h, cudaMemcpyDeviceToHost, 0);
     cudaStreamSynchronize(0);
-    checks++;
     bool nan = std::isnan(h[0]) && std::isnan(h[3]);
-    if (!nan) failures++;
-    printf("%s %-28s %s\n", nan ? "ok  " : "FAIL", "fresh memory", nan ? "reads NaN" : "does not read NaN");
+    report("fresh memory", nan, nan ? "reads NaN" : "does not read NaN");
     printf("%d checks: %d passed, %d failed\n", checks, checks - failures, failures);
     return failures ? 1 : 0;
 }
