@@ -44,6 +44,11 @@ if "$dfer" plan "${common[@]}" --set train.micro_batch=3 >"$tmp/out" 2>&1; then 
 grep -q "does not divide" "$tmp/out" || { cat "$tmp/out"; exit 1; }
 
 vocab=(--set model.vocab="$tmp/bpe_simple_vocab_16e6.txt.gz")
+# without a vocabulary (no model.vocab, no weights beside which to look, no DFER_VOCAB) the plan stops and says
+# what to set, naming no empty weights path
+if env -u DFER_VOCAB "$dfer" plan --arch b16 >"$tmp/out" 2>&1; then echo "planned without a vocabulary"; exit 1; fi
+grep -q "no CLIP vocabulary: set model.vocab (the path of bpe_simple_vocab_16e6.txt.gz) or DFER_VOCAB" "$tmp/out" ||
+  { echo "no vocabulary, wrong message:"; cat "$tmp/out"; exit 1; }
 for arch in b32 b16 l14; do
   for v in low low+mid low+high low+mid+high; do
     out=$("$dfer" plan --arch $arch "${vocab[@]}" --set model.variant=$v --set data.frames=16 --set train.batch=32) ||

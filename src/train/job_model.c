@@ -21,9 +21,11 @@ static int load_tokenizer(const Config *cfg, ClipTokenizer **tok, Err *err) {
     const char *path = cfg->vocab[0] ? cfg->vocab : NULL;
     if (!path && clip_vocab_find_beside(cfg->weights, found, sizeof found) == 0) path = found;
     if (!path) path = getenv("DFER_VOCAB");
-    if (!path)
+    if (!path && cfg->weights[0])
         return err_set(err, "no CLIP vocabulary: set model.vocab, put %s beside %s, or set DFER_VOCAB", CLIP_VOCAB_FILE,
                        cfg->weights);
+    if (!path) /* no model.weights: a preset's shapes (--arch) or a random CLIP */
+        return err_set(err, "no CLIP vocabulary: set model.vocab (the path of %s) or DFER_VOCAB", CLIP_VOCAB_FILE);
     return clip_tokenizer_load(path, tok, err);
 }
 
