@@ -8,7 +8,8 @@
 #     fits 24 GiB at 16 frames and global batch 32, FineCLIPER's low level on L/14 included (its
 #     plan is printed); a 2 GiB cap is refused with exit 1 and the reason;
 #  3. the input feed's two prefetched batches of pixels are in the GPU plan, exactly, and not with
-#     data.device_prefetch = off.
+#     data.device_prefetch = off;
+#  4. without a vocabulary, or with settings out of range, it stops with the reason.
 # usage: plan_check.sh DFER SHARED_DIR
 set -euo pipefail
 dfer=$1 shared=$2
@@ -49,6 +50,9 @@ vocab=(--set model.vocab="$tmp/bpe_simple_vocab_16e6.txt.gz")
 if env -u DFER_VOCAB "$dfer" plan --arch b16 >"$tmp/out" 2>&1; then echo "planned without a vocabulary"; exit 1; fi
 grep -q "no CLIP vocabulary: set model.vocab (the path of bpe_simple_vocab_16e6.txt.gz) or DFER_VOCAB" "$tmp/out" ||
   { echo "no vocabulary, wrong message:"; cat "$tmp/out"; exit 1; }
+# the configuration's settings are checked before they are counted (a batch of 0 divided by zero before)
+if "$dfer" plan --arch b16 "${vocab[@]}" --set train.batch=0 >"$tmp/out" 2>&1; then echo "planned a batch of 0"; exit 1; fi
+grep -q "train.batch and train.eval_batch must be positive" "$tmp/out" || { echo "batch 0, wrong message:"; cat "$tmp/out"; exit 1; }
 for arch in b32 b16 l14; do
   for v in low low+mid low+high low+mid+high; do
     out=$("$dfer" plan --arch $arch "${vocab[@]}" --set model.variant=$v --set data.frames=16 --set train.batch=32) ||

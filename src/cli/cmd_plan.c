@@ -61,6 +61,7 @@ int cmd_plan(int argc, char **argv) {
         return cli_usage_error("plan", "--verify plans for --device cpu from model.weights (no --arch)");
     if (!arch && !cfg.weights[0])
         return cli_usage_error("plan", "name the CLIP: --arch NAME or --set model.weights=FILE");
+    if (config_validate_settings(&cfg, &err) != 0) return cli_fail(&err);
     const ClassTable *classes = class_table(cfg.dataset);
     int num_classes = classes ? classes->num_classes : 7;
     MemoryPlan p;

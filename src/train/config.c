@@ -279,17 +279,23 @@ const char *config_unbuilt(const Config *c) {
 }
 
 int config_validate(const Config *c, Err *err) {
+    if (!c->weights[0]) return err_set(err, "model.weights is not set (a CLIP checkpoint; `dfer init` makes a random one)");
+    if (!c->root[0] && strcmp(c->dataset, "list"))
+        return err_set(err, "data.root is not set (the dataset directory)");
+    if (!strcmp(c->dataset, "list") && (!c->train_list[0] || !c->test_list[0]))
+        return err_set(err, "data.dataset = list needs data.train_list and data.test_list");
+    if (config_validate_settings(c, err) != 0) return -1;
+    const char *unbuilt = config_unbuilt(c);
+    return unbuilt ? err_set(err, "%s", unbuilt) : 0;
+}
+
+int config_validate_settings(const Config *c, Err *err) {
     if (!strcmp(c->objective, "contrastive") && strcmp(c->method, "finecliper"))
         return err_set(err, "train.objective = contrastive (the zero-shot setting) is built for FineCLIPER, not %s",
                        c->method);
     if (!strcmp(c->objective, "contrastive") && strcmp(c->variant, "low"))
         return err_set(err, "train.objective = contrastive trains FineCLIPER's low level (model.variant = low, not %s)",
                        c->variant);
-    if (!c->weights[0]) return err_set(err, "model.weights is not set (a CLIP checkpoint; `dfer init` makes a random one)");
-    if (!c->root[0] && strcmp(c->dataset, "list"))
-        return err_set(err, "data.root is not set (the dataset directory)");
-    if (!strcmp(c->dataset, "list") && (!c->train_list[0] || !c->test_list[0]))
-        return err_set(err, "data.dataset = list needs data.train_list and data.test_list");
     if (c->frames < 1 || c->frames > 256) return err_set(err, "data.frames = %d is out of range (1..256)", c->frames);
     if (c->epochs < 1) return err_set(err, "train.epochs = %d must be at least 1", c->epochs);
     if (!(c->crop_min_area > 0 && c->crop_min_area <= 1))
@@ -310,8 +316,6 @@ int config_validate(const Config *c, Err *err) {
     if (c->contexts < 1 || c->contexts > 32) return err_set(err, "model.contexts = %d is out of range (1..32)", c->contexts);
     if (strcmp(c->dataset, "ferv39k") && strcmp(c->dataset, "list") && (c->fold < 1 || c->fold > 5))
         return err_set(err, "data.fold = %d: %s has folds 1..5", c->fold, c->dataset);
-    const char *unbuilt = config_unbuilt(c);
-    if (unbuilt) return err_set(err, "%s", unbuilt);
     for (int i = 0; i < c->n_lr; i++)
         if (c->lr[i] < 0) return err_set(err, "optim.lr value %d is negative", i + 1);
     return 0;

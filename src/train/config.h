@@ -95,6 +95,9 @@ int config_set(Config *c, const char *assignment, Err *err);
 const char *config_unbuilt(const Config *c);
 /* Cross-key checks (method-specific ranges, required paths); includes config_unbuilt. */
 int config_validate(const Config *c, Err *err);
+/* The same without the paths a run needs (model.weights, the dataset) and without config_unbuilt (a plan
+ * for a GPU needs none): what `dfer plan` checks before it counts a configuration that names no files. */
+int config_validate_settings(const Config *c, Err *err);
 /* What differs between the configuration a run was started with (before) and now (after), as
  * "section.key: before -> after" items joined by "; ". Keys that change what is trained go to
  * training (the count is returned); keys that say where things are or how a run computes (paths,
