@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bad input to `dfer train` and `dfer eval` gets a clear message and a non-zero
+# Bad input to `dfer train`, `dfer eval`, `dfer export` and `dfer predict` gets a clear message and a non-zero
 # exit: unknown config keys and bad values, a missing config file, test labels
 # the model cannot output, weights without a text tower, and a trained model of
 # another architecture given to `dfer eval` (which otherwise evaluates a run); a diverging run stops
@@ -26,6 +26,14 @@ expect_fail "unknown key" "model.nosuch" "$dfer" train "${fc[@]}" --set model.no
 expect_fail "bad value" "train.epochs" "$dfer" train "${fc[@]}" --set train.epochs=-3 --out "$tmp/r1"
 expect_fail "unknown method" "resnet" "$dfer" train "${fc[@]}" --set model.method=resnet --out "$tmp/r1"
 expect_fail "missing config" "$tmp/none.ini" "$dfer" train --config "$tmp/none.ini" --out "$tmp/r1"
+# commands that read a run directory say what is wrong with the one they were given
+mkdir -p "$tmp/not-a-run"
+for cmd in "eval --run" "export --out $tmp/x.safetensors --run" "predict --video $tmp/none.mp4 --checkpoint"; do
+  # shellcheck disable=SC2086 # (the command's words)
+  expect_fail "dfer ${cmd%% *}, no run" "$tmp/none: no such run directory" "$dfer" $cmd "$tmp/none"
+  # shellcheck disable=SC2086
+  expect_fail "dfer ${cmd%% *}, not a run" "no config.ini: not a run directory" "$dfer" $cmd "$tmp/not-a-run"
+done
 # A DFER-CLIP-style list whose test split holds a label (9) the training split's 7 classes lack.
 "$python" - "$tmp/data" <<'PY'
 import json, sys

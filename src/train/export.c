@@ -8,6 +8,7 @@
 #include "io/safetensors.h"
 #include "model/dfer_clip.h"
 #include "train/config.h"
+#include "train/job_model.h"
 
 /* Replaces base tensor `hf_name` (same element count) by `data` (F32). */
 static int put(TensorMap *out, const TensorMap *base, const char *hf_name, const float *data, int64_t numel,
@@ -24,9 +25,7 @@ static int put(TensorMap *out, const TensorMap *base, const char *hf_name, const
 int export_clip_from_run(const char *run_dir, int use_best, const char *out_path, Err *err) {
     char path[4200];
     Config cfg;
-    config_defaults(&cfg);
-    snprintf(path, sizeof path, "%s/config.ini", run_dir);
-    if (config_load_file(&cfg, path, err) != 0) return -1;
+    if (job_run_config(run_dir, &cfg, err) != 0) return -1;
     if (strcmp(cfg.method, "dfer_clip") || !cfg.train_image_encoder)
         return err_set(err, "%s: only a DFER-CLIP run with a fine-tuned image encoder has a new CLIP to export (this one: %s%s)",
                        run_dir, cfg.method, strcmp(cfg.method, "dfer_clip") ? "" : " with a frozen encoder");
