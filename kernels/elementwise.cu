@@ -8,7 +8,8 @@
 // rounds once on store. The hot maps (activation, add, axpy, scale, axpy_rows,
 // add_broadcast, convert) move 8 elements per 16-byte access when every pointer
 // is 16-byte aligned (bf16 x8 = one uint4, f32 x8 = two float4), with a scalar
-// tail; otherwise they run scalar.
+// tail; otherwise they run scalar. The layout ops (im2col_patches, prepend_token and
+// its backward, permute_0213) do the same where their rows split into chunks of 8.
 #include <string.h>
 
 #include "cuda_common.cuh"
@@ -184,6 +185,23 @@ __global__ void im2col_kernel(TY *patches, const TX *images, int64_t batch, int6
     }
 }
 
+// The same eight features at a time (patch % 8 == 0, both pointers 16-byte aligned): eight consecutive
+// features share channel and kernel row and lie side by side in one image row, at an offset that is a
+// multiple of 8 (gx * patch + kx with patch and kx multiples of 8, and res = g * patch), so one 16-byte
+// load and store each, and the index divisions once per eight.
+template <typename TY, typename TX>
+__global__ void im2col_vec_kernel(TY *patches, const TX *images, int64_t batch, int64_t res, int64_t patch) {
+    const int64_t g = res / patch, pp = patch * patch, feat8 = 3 * pp / 8;
+    CUDA_GRID_LOOP(e8, batch * g * g * feat8) {
+        const int64_t f = (e8 % feat8) * 8, pr = e8 / feat8;
+        const int64_t b = pr / (g * g), cell = pr % (g * g), gy = cell / g, gx = cell % g;
+        const int64_t c = f / pp, ky = (f % pp) / patch, kx = f % patch;
+        float v[8];
+        load8(images + ((b * 3 + c) * res + gy * patch + ky) * res + gx * patch + kx, v);
+        store8(patches + 8 * e8, v);
+    }
+}
+
 // y[B,S+1,D]: row 0 of each item is tok[D], rows 1..S are x[B,S,D].
 template <typename TY, typename TX>
 __global__ void prepend_kernel(TY *y, const TX *x, const void *tok, int tok_bf16, int64_t batch, int64_t seq,
@@ -194,12 +212,43 @@ __global__ void prepend_kernel(TY *y, const TX *x, const void *tok, int tok_bf16
     }
 }
 
+// The same eight elements of a row at a time (D % 8 == 0, y and x 16-byte aligned); the token's row (a
+// 1/(S+1) share, its dtype known only at run time) element by element.
+template <typename TY, typename TX>
+__global__ void prepend_vec_kernel(TY *y, const TX *x, const void *tok, int tok_bf16, int64_t batch, int64_t seq,
+                                   int64_t d) {
+    const int64_t d8 = d / 8;
+    CUDA_GRID_LOOP(e8, batch * (seq + 1) * d8) {
+        const int64_t j = (e8 % d8) * 8, row = e8 / d8, s = row % (seq + 1), b = row / (seq + 1);
+        float v[8];
+        if (s == 0) {
+#pragma unroll
+            for (int k = 0; k < 8; k++) v[k] = load_f(tok, tok_bf16, j + k);
+        } else {
+            load8(x + (b * seq + s - 1) * d + j, v);
+        }
+        store8(y + 8 * e8, v);
+    }
+}
+
 // dx[B,S,D] = dy[B,S+1,D] without row 0 of each item.
 template <typename TY, typename TX>
 __global__ void prepend_bwd_kernel(TY *dx, const TX *dy, int64_t batch, int64_t seq, int64_t d) {
     CUDA_GRID_LOOP(e, batch * seq * d) {
         const int64_t j = e % d, s = (e / d) % seq, b = e / (d * seq);
         dx[e] = from_f<TY>(to_f(dy[(b * (seq + 1) + s + 1) * d + j]));
+    }
+}
+
+// The same eight elements of a row at a time (D % 8 == 0, dx and dy 16-byte aligned).
+template <typename TY, typename TX>
+__global__ void prepend_bwd_vec_kernel(TY *dx, const TX *dy, int64_t batch, int64_t seq, int64_t d) {
+    const int64_t d8 = d / 8;
+    CUDA_GRID_LOOP(e8, batch * seq * d8) {
+        const int64_t j = (e8 % d8) * 8, row = e8 / d8, s = row % seq, b = row / seq;
+        float v[8];
+        load8(dy + (b * (seq + 1) + s + 1) * d + j, v);
+        store8(dx + 8 * e8, v);
     }
 }
 
@@ -380,9 +429,15 @@ void cu_im2col_patches(Ops *ops, T patches, T images, int patch) {
     CudaCtx *cx = cuda_ctx(ops);
     int64_t batch = images->shape[0], res = images->shape[2], n = tensor_numel(patches);
     if (n <= 0) return;
-    FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
-        im2col_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-            (TY *)patches->data, (const TX *)images->data, batch, res, (int64_t)patch)));
+    if (patch % 8 == 0 && cuda_aligned16(patches->data) && cuda_aligned16(images->data)) {
+        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+            im2col_vec_kernel<TY, TX><<<cuda_grid(n / 8, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+                (TY *)patches->data, (const TX *)images->data, batch, res, (int64_t)patch)));
+    } else {
+        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+            im2col_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+                (TY *)patches->data, (const TX *)images->data, batch, res, (int64_t)patch)));
+    }
     CUDA_CHECK_LAUNCH();
 }
 
@@ -408,9 +463,15 @@ void cu_prepend_token(Ops *ops, T y, T x, T tok) {
     CudaCtx *cx = cuda_ctx(ops);
     int64_t batch = x->shape[0], seq = x->shape[1], d = x->shape[2], n = tensor_numel(y);
     if (n <= 0) return;
-    FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
-        prepend_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-            (TY *)y->data, (const TX *)x->data, tok->data, tb, batch, seq, d)));
+    if (d % 8 == 0 && cuda_aligned16(y->data) && cuda_aligned16(x->data)) {
+        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+            prepend_vec_kernel<TY, TX><<<cuda_grid(n / 8, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+                (TY *)y->data, (const TX *)x->data, tok->data, tb, batch, seq, d)));
+    } else {
+        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+            prepend_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+                (TY *)y->data, (const TX *)x->data, tok->data, tb, batch, seq, d)));
+    }
     CUDA_CHECK_LAUNCH();
 }
 
@@ -421,9 +482,15 @@ void cu_prepend_token_backward(Ops *ops, T dx, T dtok, T dy) {
     int64_t batch = dy->shape[0], seq = dy->shape[1] - 1, d = dy->shape[2];
     int dxb = cuda_fdtype_opt(dx, op);
     if (dxb >= 0 && batch * seq * d > 0) {
-        FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TX,
-            prepend_bwd_kernel<TY, TX><<<cuda_grid(batch * seq * d, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-                (TY *)dx->data, (const TX *)dy->data, batch, seq, d)));
+        if (d % 8 == 0 && cuda_aligned16(dx->data) && cuda_aligned16(dy->data)) {
+            FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TX,
+                prepend_bwd_vec_kernel<TY, TX><<<cuda_grid(batch * seq * d / 8, EW_THREADS), EW_THREADS, 0,
+                                                 cx->stream>>>((TY *)dx->data, (const TX *)dy->data, batch, seq, d)));
+        } else {
+            FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TX,
+                prepend_bwd_kernel<TY, TX><<<cuda_grid(batch * seq * d, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+                    (TY *)dx->data, (const TX *)dy->data, batch, seq, d)));
+        }
         CUDA_CHECK_LAUNCH();
     }
     // dtok[D] += sum_b dy[b, 0, :]: rows b of dy with stride (S+1)*D.

@@ -264,10 +264,13 @@ static void cases_layout(void) {
             c->fn = fn_im2col;
             case_run(c);
         }
-    int64_t bb = cuda_parity.quick ? 2 : 8, ss = cuda_parity.quick ? 4 : 196, dd = cuda_parity.quick ? 16 : 768;
+    /* prepend_token and its backward: rows of D = 8k take the vectorised kernels, D = 12 the scalar ones */
+    int64_t bb = cuda_parity.quick ? 2 : 8, ss = cuda_parity.quick ? 4 : 196, dd_vec = cuda_parity.quick ? 16 : 768;
     const Dt3 pre[] = {{"f32", F, F, F}, {"frozen", B, B, F}, {"trainable", B, F, F}}; /* x/y, tok, dtok */
+    for (int w = 0; w < 2; w++)
     for (int k = 0; k < 3; k++) {
         const Dt3 *t = &pre[k];
+        const int64_t dd = w ? 12 : dd_vec;
         Case *c = case_new("prepend_token", "%s y=%s x=%s tok=%s", t->name, dn(t->a), dn(t->a), dn(t->b));
         case_sizes(c, "B=%lld S=%lld D=%lld", (long long)bb, (long long)ss, (long long)dd);
         arg_out(c, "y", t->a, TOLN(TOL_MOVE), DET_REQUIRED, SHAPE(bb, ss + 1, dd));
@@ -281,7 +284,9 @@ static void cases_layout(void) {
         const char *name;
         DType dx, dtok, dy;
     } pb[] = {{"f32", F, F, F}, {"trainable", B, F, B}, {"frozen-token", B, NO, B}, {"token-only", NO, F, B}};
+    for (int w = 0; w < 2; w++)
     for (int k = 0; k < 4; k++) {
+        const int64_t dd = w ? 12 : dd_vec;
         Case *c = case_new("prepend_token_backward", "%s dx=%s dtok=%s dy=%s", pb[k].name,
                            pb[k].dx != NO ? dn(pb[k].dx) : "none", pb[k].dtok != NO ? dn(pb[k].dtok) : "none", dn(pb[k].dy));
         case_sizes(c, "B=%lld S=%lld D=%lld", (long long)bb, (long long)ss, (long long)dd);
