@@ -50,6 +50,9 @@ grep -q "^2 done, 2 failed, 0 started, 0 pending; nothing left to run$" "$tmp/s1
 # each result names its backbone's architecture (for dfer table --paper; the tiny CLIP has no published numbers)
 [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("clip_arch"))' "$tmp/res/$good1/result.json")" \
   = "custom ViT (W=128, L=2, P=8, R=32)" ] || fail "$good1: no clip_arch in result.json"
+# and the backend it ran on, with the BLAS kernels the CPU's digits depend on
+python3 -c 'import json,re,sys; b=json.load(open(sys.argv[1])).get("backend", ""); sys.exit(not re.fullmatch(r"cpu \(\d+ threads?, OpenBLAS [0-9.]+, \S+ kernels\)", b))' \
+  "$tmp/res/$good1/result.json" || fail "$good1: result.json's backend does not name the BLAS kernels"
 "$dfer" table "$tmp/res" --paper >"$tmp/table.txt" && grep -q "finecliper (low) | " "$tmp/table.txt" && ! grep -q "paper (" "$tmp/table.txt" \
   || { cat "$tmp/table.txt"; fail "dfer table --paper on the tiny CLIP's results"; }
 "$dfer" table "$tmp/res" --format csv 2>/dev/null | head -n 2 | tr '\n' '|' | grep -q '^# Table 1: .*|method,DFEW UAR,DFEW WAR,MAFW UAR,MAFW WAR|$' \

@@ -12,8 +12,11 @@
 
 #include "ops/ops_impl.h"
 
-/* OpenBLAS's own thread count (openblas_config.h is not always on the include path). */
+/* OpenBLAS's own thread count, its build ("OpenBLAS 0.3.21 DYNAMIC_ARCH ...") and the kernels it chose for this
+ * CPU ("Haswell"): openblas_config.h is not always on the include path. */
 void openblas_set_num_threads(int num_threads);
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
 
 #define REAL float
 #define K(name) name##_f32
@@ -546,7 +549,13 @@ int cpu_ops_init(Ops *ops, int threads, Err *err) {
     ops->vt = &k_cpu_vtable;
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
-    snprintf(ops->desc, sizeof ops->desc, "cpu (%d thread%s, OpenBLAS)", threads, threads == 1 ? "" : "s");
+    /* The version and the kernels name what the digits of a result depend on: OpenBLAS picks its kernels by CPU
+     * (DYNAMIC_ARCH), and kernels of another CPU add up a product in another order. */
+    char version[32] = "";
+    const char *config = openblas_get_config(), *core = openblas_get_corename();
+    if (config && !strncmp(config, "OpenBLAS ", 9)) snprintf(version, sizeof version, " %.*s", (int)strcspn(config + 9, " "), config + 9);
+    snprintf(ops->desc, sizeof ops->desc, "cpu (%d thread%s, OpenBLAS%s, %s kernels)", threads, threads == 1 ? "" : "s",
+             version, core && core[0] ? core : "unknown");
     return 0;
 }
 

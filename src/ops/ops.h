@@ -39,7 +39,7 @@ typedef struct Ops Ops;
 int ops_create(Backend backend, int threads, Ops **out, Err *err);
 void ops_destroy(Ops *ops);
 Backend ops_backend(const Ops *ops);
-const char *ops_describe(const Ops *ops); /* "cpu (2 threads, OpenBLAS)" */
+const char *ops_describe(const Ops *ops); /* "cpu (2 threads, OpenBLAS 0.3.21, Haswell kernels)" */
 int ops_threads(const Ops *ops);
 /* The backend that `auto` (train.device, --device) means here: what ops_set_default_backend last set
  * (dist_init: the GPU only where every node has one for each of its ranks, agreed by all ranks), else CUDA

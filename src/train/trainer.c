@@ -188,6 +188,9 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
     cJSON_AddStringToObject(o, "finished", when);
     cJSON_AddNumberToObject(o, "finished_unix", (double)now);
     cJSON_AddStringToObject(o, "commit", dfer_git_commit);
+    /* the backend and its kernels: the same commit on another CPU (another OpenBLAS kernel) or GPU differs in
+     * the last digits, and over epochs in more */
+    cJSON_AddStringToObject(o, "backend", ops_describe(jm->ops));
     if (opt->command) cJSON_AddStringToObject(o, "command", opt->command);
     char host[256] = "";
     gethostname(host, sizeof host - 1);
