@@ -173,110 +173,87 @@ __global__ void add_broadcast_kernel(TY *y, const TP *p, int64_t n, int64_t rows
     }
 }
 
-// patches[B*g*g, 3*P*P] from images[B,3,R,R]: patch index = gy*g + gx, features (channel, ky, kx).
-template <typename TY, typename TX>
+// The layout ops move whole chunks of V consecutive elements: V = 8 where a row splits into chunks of 8 and
+// the tensors are 16-byte aligned (one 16-byte load and store a chunk, and the index arithmetic, 64-bit
+// divisions that are dear on a GPU, once per eight elements), else V = 1.
+template <int V> struct Chunk;
+template <> struct Chunk<8> {
+    template <typename T> static __device__ __forceinline__ void load(const T *p, float v[8]) { load8(p, v); }
+    template <typename T> static __device__ __forceinline__ void store(T *p, const float v[8]) { store8(p, v); }
+};
+template <> struct Chunk<1> {
+    template <typename T> static __device__ __forceinline__ void load(const T *p, float v[1]) { v[0] = to_f(p[0]); }
+    template <typename T> static __device__ __forceinline__ void store(T *p, const float v[1]) {
+        p[0] = from_f<T>(v[0]);
+    }
+};
+
+// Runs the statement with V = 8 when vec, else 1 (the chunk width of the layout kernels below).
+#define CHUNK_DISPATCH(vec, V, ...)                                                               \
+    do {                                                                                          \
+        if (vec) { constexpr int V = 8; __VA_ARGS__; }                                            \
+        else { constexpr int V = 1; __VA_ARGS__; }                                                \
+    } while (0)
+
+// patches[B*g*g, 3*P*P] from images[B,3,R,R]: patch index = gy*g + gx, features (channel, ky, kx). A chunk
+// of V features (V divides P) shares channel and kernel row and lies side by side in one image row, at an
+// offset that is a multiple of V (gx * patch + kx, with res = g * patch).
+template <int V, typename TY, typename TX>
 __global__ void im2col_kernel(TY *patches, const TX *images, int64_t batch, int64_t res, int64_t patch) {
-    const int64_t g = res / patch, pp = patch * patch, feat = 3 * pp;
-    CUDA_GRID_LOOP(e, batch * g * g * feat) {
-        const int64_t f = e % feat, pr = e / feat;
+    const int64_t g = res / patch, pp = patch * patch, chunks = 3 * pp / V;
+    CUDA_GRID_LOOP(e, batch * g * g * chunks) {
+        const int64_t f = (e % chunks) * V, pr = e / chunks;
         const int64_t b = pr / (g * g), cell = pr % (g * g), gy = cell / g, gx = cell % g;
         const int64_t c = f / pp, ky = (f % pp) / patch, kx = f % patch;
-        patches[e] = from_f<TY>(to_f(images[((b * 3 + c) * res + gy * patch + ky) * res + gx * patch + kx]));
+        float v[V];
+        Chunk<V>::load(images + ((b * 3 + c) * res + gy * patch + ky) * res + gx * patch + kx, v);
+        Chunk<V>::store(patches + V * e, v);
     }
 }
 
-// The same eight features at a time (patch % 8 == 0, both pointers 16-byte aligned): eight consecutive
-// features share channel and kernel row and lie side by side in one image row, at an offset that is a
-// multiple of 8 (gx * patch + kx with patch and kx multiples of 8, and res = g * patch), so one 16-byte
-// load and store each, and the index divisions once per eight.
-template <typename TY, typename TX>
-__global__ void im2col_vec_kernel(TY *patches, const TX *images, int64_t batch, int64_t res, int64_t patch) {
-    const int64_t g = res / patch, pp = patch * patch, feat8 = 3 * pp / 8;
-    CUDA_GRID_LOOP(e8, batch * g * g * feat8) {
-        const int64_t f = (e8 % feat8) * 8, pr = e8 / feat8;
-        const int64_t b = pr / (g * g), cell = pr % (g * g), gy = cell / g, gx = cell % g;
-        const int64_t c = f / pp, ky = (f % pp) / patch, kx = f % patch;
-        float v[8];
-        load8(images + ((b * 3 + c) * res + gy * patch + ky) * res + gx * patch + kx, v);
-        store8(patches + 8 * e8, v);
-    }
-}
-
-// y[B,S+1,D]: row 0 of each item is tok[D], rows 1..S are x[B,S,D].
-template <typename TY, typename TX>
+// y[B,S+1,D]: row 0 of each item is tok[D], rows 1..S are x[B,S,D]; chunks of V (V divides D). The token's
+// row (a 1/(S+1) share, its dtype known only at run time) element by element.
+template <int V, typename TY, typename TX>
 __global__ void prepend_kernel(TY *y, const TX *x, const void *tok, int tok_bf16, int64_t batch, int64_t seq,
                                int64_t d) {
-    CUDA_GRID_LOOP(e, batch * (seq + 1) * d) {
-        const int64_t j = e % d, s = (e / d) % (seq + 1), b = e / (d * (seq + 1));
-        y[e] = from_f<TY>(s == 0 ? load_f(tok, tok_bf16, j) : to_f(x[(b * seq + s - 1) * d + j]));
-    }
-}
-
-// The same eight elements of a row at a time (D % 8 == 0, y and x 16-byte aligned); the token's row (a
-// 1/(S+1) share, its dtype known only at run time) element by element.
-template <typename TY, typename TX>
-__global__ void prepend_vec_kernel(TY *y, const TX *x, const void *tok, int tok_bf16, int64_t batch, int64_t seq,
-                                   int64_t d) {
-    const int64_t d8 = d / 8;
-    CUDA_GRID_LOOP(e8, batch * (seq + 1) * d8) {
-        const int64_t j = (e8 % d8) * 8, row = e8 / d8, s = row % (seq + 1), b = row / (seq + 1);
-        float v[8];
+    const int64_t chunks = d / V;
+    CUDA_GRID_LOOP(e, batch * (seq + 1) * chunks) {
+        const int64_t j = (e % chunks) * V, row = e / chunks, s = row % (seq + 1), b = row / (seq + 1);
+        float v[V];
         if (s == 0) {
 #pragma unroll
-            for (int k = 0; k < 8; k++) v[k] = load_f(tok, tok_bf16, j + k);
+            for (int k = 0; k < V; k++) v[k] = load_f(tok, tok_bf16, j + k);
         } else {
-            load8(x + (b * seq + s - 1) * d + j, v);
+            Chunk<V>::load(x + (b * seq + s - 1) * d + j, v);
         }
-        store8(y + 8 * e8, v);
+        Chunk<V>::store(y + V * e, v);
     }
 }
 
-// dx[B,S,D] = dy[B,S+1,D] without row 0 of each item.
-template <typename TY, typename TX>
+// dx[B,S,D] = dy[B,S+1,D] without row 0 of each item; chunks of V (V divides D).
+template <int V, typename TY, typename TX>
 __global__ void prepend_bwd_kernel(TY *dx, const TX *dy, int64_t batch, int64_t seq, int64_t d) {
-    CUDA_GRID_LOOP(e, batch * seq * d) {
-        const int64_t j = e % d, s = (e / d) % seq, b = e / (d * seq);
-        dx[e] = from_f<TY>(to_f(dy[(b * (seq + 1) + s + 1) * d + j]));
+    const int64_t chunks = d / V;
+    CUDA_GRID_LOOP(e, batch * seq * chunks) {
+        const int64_t j = (e % chunks) * V, row = e / chunks, s = row % seq, b = row / seq;
+        float v[V];
+        Chunk<V>::load(dy + (b * (seq + 1) + s + 1) * d + j, v);
+        Chunk<V>::store(dx + V * e, v);
     }
 }
 
-// The same eight elements of a row at a time (D % 8 == 0, dx and dy 16-byte aligned).
-template <typename TY, typename TX>
-__global__ void prepend_bwd_vec_kernel(TY *dx, const TX *dy, int64_t batch, int64_t seq, int64_t d) {
-    const int64_t d8 = d / 8;
-    CUDA_GRID_LOOP(e8, batch * seq * d8) {
-        const int64_t j = (e8 % d8) * 8, row = e8 / d8, s = row % seq, b = row / seq;
-        float v[8];
-        load8(dy + (b * (seq + 1) + s + 1) * d + j, v);
-        store8(dx + 8 * e8, v);
-    }
-}
-
-// y[A,C,B,D] = x[A,B,C,D], eight elements of a D-row per thread (D % 8 == 0, y and x 16-byte aligned): one
-// 16-byte load and store, and the index arithmetic (64-bit divisions, dear on a GPU) once per eight elements.
-template <typename TY, typename TX>
-__global__ void permute_0213_vec_kernel(TY *y, const TX *x, int64_t A, int64_t B, int64_t C, int64_t D) {
-    const int64_t D8 = D / 8;
-    CUDA_GRID_LOOP(e, A * C * B * D8) {
-        int64_t t = e / D8;
-        const int64_t d8 = e - t * D8, b = t % B;
-        t /= B;
-        const int64_t c = t % C, a = t / C;
-        float v[8];
-        load8(x + ((a * B + b) * C + c) * D + 8 * d8, v);
-        store8(y + 8 * e, v);
-    }
-}
-
-// y[A,C,B,D] = x[A,B,C,D].
-template <typename TY, typename TX>
+// y[A,C,B,D] = x[A,B,C,D]; chunks of V of a D-row (V divides D).
+template <int V, typename TY, typename TX>
 __global__ void permute_0213_kernel(TY *y, const TX *x, int64_t A, int64_t B, int64_t C, int64_t D) {
-    CUDA_GRID_LOOP(e, A * C * B * D) {
-        int64_t t = e / D;
-        const int64_t dd = e % D, b = t % B;
+    const int64_t chunks = D / V;
+    CUDA_GRID_LOOP(e, A * C * B * chunks) {
+        int64_t t = e / chunks;
+        const int64_t j = (e - t * chunks) * V, b = t % B;
         t /= B;
         const int64_t c = t % C, a = t / C;
-        y[e] = from_f<TY>(to_f(x[((a * B + b) * C + c) * D + dd]));
+        float v[V];
+        Chunk<V>::load(x + ((a * B + b) * C + c) * D + j, v);
+        Chunk<V>::store(y + V * e, v);
     }
 }
 
@@ -429,15 +406,10 @@ void cu_im2col_patches(Ops *ops, T patches, T images, int patch) {
     CudaCtx *cx = cuda_ctx(ops);
     int64_t batch = images->shape[0], res = images->shape[2], n = tensor_numel(patches);
     if (n <= 0) return;
-    if (patch % 8 == 0 && cuda_aligned16(patches->data) && cuda_aligned16(images->data)) {
-        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
-            im2col_vec_kernel<TY, TX><<<cuda_grid(n / 8, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-                (TY *)patches->data, (const TX *)images->data, batch, res, (int64_t)patch)));
-    } else {
-        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
-            im2col_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-                (TY *)patches->data, (const TX *)images->data, batch, res, (int64_t)patch)));
-    }
+    const int vec = patch % 8 == 0 && cuda_aligned16(patches->data) && cuda_aligned16(images->data);
+    CHUNK_DISPATCH(vec, V, FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+        im2col_kernel<V, TY, TX><<<cuda_grid(n / V, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+            (TY *)patches->data, (const TX *)images->data, batch, res, (int64_t)patch))));
     CUDA_CHECK_LAUNCH();
 }
 
@@ -463,15 +435,10 @@ void cu_prepend_token(Ops *ops, T y, T x, T tok) {
     CudaCtx *cx = cuda_ctx(ops);
     int64_t batch = x->shape[0], seq = x->shape[1], d = x->shape[2], n = tensor_numel(y);
     if (n <= 0) return;
-    if (d % 8 == 0 && cuda_aligned16(y->data) && cuda_aligned16(x->data)) {
-        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
-            prepend_vec_kernel<TY, TX><<<cuda_grid(n / 8, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-                (TY *)y->data, (const TX *)x->data, tok->data, tb, batch, seq, d)));
-    } else {
-        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
-            prepend_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-                (TY *)y->data, (const TX *)x->data, tok->data, tb, batch, seq, d)));
-    }
+    const int vec = d % 8 == 0 && cuda_aligned16(y->data) && cuda_aligned16(x->data);
+    CHUNK_DISPATCH(vec, V, FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+        prepend_kernel<V, TY, TX><<<cuda_grid(n / V, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+            (TY *)y->data, (const TX *)x->data, tok->data, tb, batch, seq, d))));
     CUDA_CHECK_LAUNCH();
 }
 
@@ -482,15 +449,10 @@ void cu_prepend_token_backward(Ops *ops, T dx, T dtok, T dy) {
     int64_t batch = dy->shape[0], seq = dy->shape[1] - 1, d = dy->shape[2];
     int dxb = cuda_fdtype_opt(dx, op);
     if (dxb >= 0 && batch * seq * d > 0) {
-        if (d % 8 == 0 && cuda_aligned16(dx->data) && cuda_aligned16(dy->data)) {
-            FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TX,
-                prepend_bwd_vec_kernel<TY, TX><<<cuda_grid(batch * seq * d / 8, EW_THREADS), EW_THREADS, 0,
-                                                 cx->stream>>>((TY *)dx->data, (const TX *)dy->data, batch, seq, d)));
-        } else {
-            FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TX,
-                prepend_bwd_kernel<TY, TX><<<cuda_grid(batch * seq * d, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-                    (TY *)dx->data, (const TX *)dy->data, batch, seq, d)));
-        }
+        const int vec = d % 8 == 0 && cuda_aligned16(dx->data) && cuda_aligned16(dy->data);
+        CHUNK_DISPATCH(vec, V, FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TX,
+            prepend_bwd_kernel<V, TY, TX><<<cuda_grid(batch * seq * d / V, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+                (TY *)dx->data, (const TX *)dy->data, batch, seq, d))));
         CUDA_CHECK_LAUNCH();
     }
     // dtok[D] += sum_b dy[b, 0, :]: rows b of dy with stride (S+1)*D.
@@ -503,15 +465,10 @@ void cu_permute_0213(Ops *ops, T y, T x) {
     CudaCtx *cx = cuda_ctx(ops);
     int64_t n = tensor_numel(x);
     if (n <= 0) return;
-    if (x->shape[3] % 8 == 0 && cuda_aligned16(y->data) && cuda_aligned16(x->data)) {
-        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
-            permute_0213_vec_kernel<TY, TX><<<cuda_grid(n / 8, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-                (TY *)y->data, (const TX *)x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3])));
-    } else {
-        FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
-            permute_0213_kernel<TY, TX><<<cuda_grid(n, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
-                (TY *)y->data, (const TX *)x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3])));
-    }
+    const int vec = x->shape[3] % 8 == 0 && cuda_aligned16(y->data) && cuda_aligned16(x->data);
+    CHUNK_DISPATCH(vec, V, FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+        permute_0213_kernel<V, TY, TX><<<cuda_grid(n / V, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
+            (TY *)y->data, (const TX *)x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3]))));
     CUDA_CHECK_LAUNCH();
 }
 
