@@ -29,8 +29,6 @@
 #include "data/loader.h"
 #include "train/job_model.h"
 
-enum { INPUT_STREAMS = 3 }; /* frames, parsing maps, landmark maps */
-
 typedef struct InputSlots {
     Ops *ops;
     size_t bytes[2];                   /* slot k's size in each stream */

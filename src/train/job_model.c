@@ -409,7 +409,7 @@ int job_model_takes_stream(const JobModel *m, int stream) {
 
 int job_model_input_streams(const JobModel *m) {
     int n = 0;
-    for (int stream = 0; stream < 3; stream++) n += job_model_takes_stream(m, stream);
+    for (int stream = 0; stream < INPUT_STREAMS; stream++) n += job_model_takes_stream(m, stream);
     return n;
 }
 

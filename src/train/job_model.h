@@ -86,6 +86,7 @@ void job_model_reserve(JobModel *m, int batch);
 /* One clip's pixels as the loader delivers them: frames (and each map stream of the middle level),
  * [T,3,R,R] uint8 or reals. */
 size_t job_model_clip_bytes(const JobModel *m);
+enum { INPUT_STREAMS = 3 }; /* a batch's pixel streams: frames, parsing maps, landmark maps */
 /* Whether the model takes pixel stream `stream` of a batch: 0 frames (always), 1 the middle level's parsing
  * maps, 2 its landmark maps. */
 int job_model_takes_stream(const JobModel *m, int stream);
