@@ -99,3 +99,17 @@ if "$dfer" train --config "$src/configs/synth/finecliper.ini" --set data.root="$
 fi
 grep -q "does not match the model" "$tmp/err" || { echo "unclear message:"; cat "$tmp/err"; exit 1; }
 echo "checkpoint of another architecture refused: $(cat "$tmp/err")"
+# a run whose paths are longer than the INI reader's 200-byte lines (a deep cluster path): its config.ini
+# reads back whole, so the run resumes and evaluates (these lines used to break at the 200th byte)
+deep="$tmp/$(printf 'a-deep-cluster-folder-%.0s' {1..10})"
+ln -s "$tmp/data" "$deep"
+train_common finecliper train.epochs=1 train.threads=2 train.log_every=100 data.root="$deep"
+set +e
+"$dfer" train "${common[@]}" --out "$tmp/deep" --stop-after 2 >/dev/null 2>&1
+set -e
+grep -q "^root = $deep\$" "$tmp/deep/config.ini" && [ "$(grep '^root = ' "$tmp/deep/config.ini" | wc -c)" -gt 200 ] \
+  || { echo "config.ini lacks the deep root"; exit 1; }
+"$dfer" train "${common[@]}" --out "$tmp/deep" --resume >"$tmp/deep.log" 2>&1 || { cat "$tmp/deep.log"; echo "a run with a deep root did not resume"; exit 1; }
+"$dfer" eval --run "$tmp/deep" >"$tmp/deep-eval.log" 2>&1 && grep -q "UAR" "$tmp/deep-eval.log" \
+  || { cat "$tmp/deep-eval.log"; echo "a run with a deep root did not evaluate"; exit 1; }
+echo "a run with a ${#deep}-character data root: config.ini read back whole, resumed and evaluated"

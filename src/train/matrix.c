@@ -1,9 +1,10 @@
 #include "train/matrix.h"
 
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "io/ini_file.h"
 
 int dataset_has_folds(const char *dataset) { return !strcmp(dataset, "dfew") || !strcmp(dataset, "mafw"); }
 
@@ -56,59 +57,49 @@ static int parse_ints(const char *key, const char *value, int *out, int max, int
     return 0;
 }
 
-typedef struct LoadCtx {
-    Matrix *m;
-    Err *err;
-    int failed;
-} LoadCtx;
-
-static int on_key(void *user, const char *section, const char *name, const char *value) {
-    LoadCtx *ctx = user;
-    Matrix *m = ctx->m;
-    if (ctx->failed) return 1;
+static int on_key(void *user, const char *section, const char *name, const char *value, Err *err) {
+    Matrix *m = user;
     int rc = 0;
     if (!strcmp(section, "set")) {
-        if (m->n_sets == MATRIX_MAX_SETS) rc = err_set(ctx->err, "too many [set] keys");
-        else snprintf(m->sets[m->n_sets++], sizeof m->sets[0], "%s=%s", name, value);
+        if (m->n_sets == MATRIX_MAX_SETS) rc = err_set(err, "more than %d [set] keys", MATRIX_MAX_SETS);
+        else if ((size_t)snprintf(m->sets[m->n_sets], sizeof m->sets[0], "%s=%s", name, value) >= sizeof m->sets[0])
+            rc = err_set(err, "[set] %s is too long (%zu characters)", name, strlen(value));
+        else m->n_sets++;
     } else if (strcmp(section, "matrix")) {
-        rc = err_set(ctx->err, "unknown section [%s] (a matrix file has [matrix] and [set])", section);
+        rc = err_set(err, "unknown section [%s] (a matrix file has [matrix] and [set])", section);
     } else if (!strcmp(name, "name")) {
         if (strlen(value) >= sizeof m->name || !*value || strchr(value, '/'))
-            rc = err_set(ctx->err, "matrix.name '%s' must be a short name without '/'", value);
+            rc = err_set(err, "matrix.name '%s' must be a short name without '/'", value);
         else strcpy(m->name, value);
     } else if (!strcmp(name, "ranks_per_job")) {
         m->ranks_per_job = atoi(value);
-        if (m->ranks_per_job < 1) rc = err_set(ctx->err, "matrix.ranks_per_job must be at least 1");
+        if (m->ranks_per_job < 1) rc = err_set(err, "matrix.ranks_per_job must be at least 1");
     } else if (!strcmp(name, "stale_lock_minutes")) {
         char *end;
         m->stale_lock_minutes = strtod(value, &end);
         if (end == value || *end || !(m->stale_lock_minutes > 0))
-            rc = err_set(ctx->err, "matrix.stale_lock_minutes must be a positive number of minutes, not '%s'", value);
+            rc = err_set(err, "matrix.stale_lock_minutes must be a positive number of minutes, not '%s'", value);
     } else if (!strcmp(name, "methods")) {
-        rc = parse_entries(name, value, m->methods, &m->n_methods, 1, ctx->err);
+        rc = parse_entries(name, value, m->methods, &m->n_methods, 1, err);
     } else if (!strcmp(name, "datasets")) {
-        rc = parse_entries(name, value, m->datasets, &m->n_datasets, 1, ctx->err);
+        rc = parse_entries(name, value, m->datasets, &m->n_datasets, 1, err);
     } else if (!strcmp(name, "backbones")) {
-        rc = parse_entries(name, value, m->backbones, &m->n_backbones, 1, ctx->err);
+        rc = parse_entries(name, value, m->backbones, &m->n_backbones, 1, err);
     } else if (!strcmp(name, "folds")) {
-        rc = parse_ints(name, value, m->folds, 8, &m->n_folds, ctx->err);
+        rc = parse_ints(name, value, m->folds, 8, &m->n_folds, err);
     } else if (!strcmp(name, "seeds")) {
-        rc = parse_ints(name, value, m->seeds, MATRIX_MAX_AXIS, &m->n_seeds, ctx->err);
+        rc = parse_ints(name, value, m->seeds, MATRIX_MAX_AXIS, &m->n_seeds, err);
     } else if (!strcmp(name, "settings")) {
         MatrixEntry tmp[MATRIX_MAX_AXIS];
         int first = m->n_settings;
         for (int i = 0; i < first; i++) snprintf(tmp[i].name, sizeof tmp[i].name, "%s", m->settings[i]);
-        rc = parse_entries(name, value, tmp, &m->n_settings, 0, ctx->err);
+        rc = parse_entries(name, value, tmp, &m->n_settings, 0, err);
         for (int i = first; rc == 0 && i < m->n_settings; i++)
             snprintf(m->settings[i], sizeof m->settings[0], "%.63s", tmp[i].name);
     } else {
-        rc = err_set(ctx->err, "unknown key matrix.%s", name);
+        rc = err_set(err, "unknown key matrix.%s", name);
     }
-    if (rc != 0) {
-        ctx->failed = 1;
-        return 0;
-    }
-    return 1;
+    return rc != 0 ? -1 : 0;
 }
 
 static const MatrixEntry *find_dataset(const Matrix *m, const char *name) {
@@ -126,13 +117,7 @@ int matrix_load(const char *path, Matrix *m, Err *err) {
     m->ranks_per_job = 1;
     m->stale_lock_minutes = 10;
     snprintf(m->path, sizeof m->path, "%s", path);
-    LoadCtx ctx = {m, err, 0};
-    int rc = ini_parse(path, on_key, &ctx);
-    if (rc == -1) return err_set(err, "%s: cannot open the matrix file", path);
-    if (rc != 0) {
-        if (!ctx.failed) err_set(err, "syntax error");
-        return err_prefix(err, "%s:%d: ", path, rc);
-    }
+    if (ini_file_load(path, "matrix file", on_key, m, err) != 0) return -1;
     /* defaults of the axes a file leaves out */
     if (!m->n_folds) m->folds[0] = 1, m->n_folds = 1;
     if (!m->n_seeds) m->seeds[0] = 1, m->n_seeds = 1;

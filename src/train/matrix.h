@@ -44,7 +44,7 @@ typedef struct Matrix {
     int seeds[MATRIX_MAX_AXIS], n_seeds;
     char settings[MATRIX_MAX_AXIS][64];
     int n_settings;
-    char sets[MATRIX_MAX_SETS][256]; /* "section.key=value" */
+    char sets[MATRIX_MAX_SETS][640]; /* "section.key=value": a key and a value of up to CFG_STR (512) bytes */
     int n_sets;
 } Matrix;
 

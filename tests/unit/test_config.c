@@ -76,9 +76,76 @@ static void test_roundtrip(void) {
     EXPECT(memcmp(&a, &b, sizeof a) == 0, "write/load round trip is exact");
 }
 
+/* Values longer than inih's line buffer (200 bytes in Debian's libinih, whose rest of a line used to
+ * be parsed as a line of its own): a run's config.ini with a long data.root or prompt read back
+ * exactly, inline comments and blanks treated as on short lines. */
+static void test_long_lines(void) {
+    char root[420], prompt[330], text[1800];
+    memset(root, 'r', sizeof root - 1);
+    root[0] = '/';
+    root[sizeof root - 1] = '\0';
+    snprintf(prompt, sizeof prompt, "a face showing {class}");
+    for (size_t n = strlen(prompt); n + 12 < sizeof prompt; n = strlen(prompt)) strcat(prompt, ", very much");
+    snprintf(text, sizeof text, "[data]\nroot =   %s   ; where the clips are\n[model]\nprompt=%s\n[train]\nepochs = 4\n",
+             root, prompt);
+    Config a, b;
+    config_defaults(&a);
+    Err err;
+    EXPECT(config_load_file(&a, write_file("long.ini", text), &err) == 0, "long lines load: %s", err.msg);
+    EXPECT(!strcmp(a.root, root), "a 419-character root whole, its blanks and inline comment gone (%zu characters read)",
+           strlen(a.root));
+    EXPECT(!strcmp(a.prompt, prompt) && a.epochs == 4, "a long prompt whole, and the keys after it read");
+    /* the resolved configuration a run writes, read back */
+    char path[600];
+    snprintf(path, sizeof path, "%s/long-resolved.ini", test_tmpdir());
+    FILE *f = fopen(path, "w");
+    config_write(&a, f);
+    fclose(f);
+    config_defaults(&b);
+    EXPECT(config_load_file(&b, path, &err) == 0 && memcmp(&a, &b, sizeof a) == 0, "long values round trip: %s",
+           err.msg);
+    /* longer than the key holds: refused with the line */
+    char huge[700];
+    memset(huge, 'h', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    snprintf(text, sizeof text, "[data]\nfold = 2\nroot = /%s\n", huge);
+    EXPECT(config_load_file(&b, write_file("huge.ini", text), &err) != 0 && strstr(err.msg, "huge.ini:3") &&
+               strstr(err.msg, "data.root is too long"),
+           "a root longer than 511 characters: %s", err.msg);
+    /* a long comment line is a comment */
+    snprintf(text, sizeof text, "; %s\n[train]\nepochs = 5\n", huge);
+    EXPECT(config_load_file(&b, write_file("comment.ini", text), &err) == 0 && b.epochs == 5, "long comment: %s",
+           err.msg);
+}
+
+/* Syntax errors quote their line and say what is wrong; the first error of a file is the one reported. */
+static void test_syntax_errors(void) {
+    Config c;
+    config_defaults(&c);
+    Err err;
+    EXPECT(config_load_file(&c, write_file("s1.ini", "[model]\nmethod = finecliper\n[data\nfold = 1\n"), &err) != 0 &&
+               strstr(err.msg, "s1.ini:3: '[data': a section header without its closing ']'"),
+           "an unclosed section names its line, not the key after it: %s", err.msg);
+    EXPECT(config_load_file(&c, write_file("s2.ini", "[train]\nepochs 3\n"), &err) != 0 &&
+               strstr(err.msg, "s2.ini:2: 'epochs 3': expected key = value"),
+           "a line without '=': %s", err.msg);
+    EXPECT(config_load_file(&c, write_file("s3.ini", "[train]\nepoch = 3\nbatch\n"), &err) != 0 &&
+               strstr(err.msg, "s3.ini:2: unknown key train.epoch"),
+           "a refused key before a syntax error is the error reported: %s", err.msg);
+    /* values a run's config.ini could not hold are refused where they are given */
+    EXPECT(config_set(&c, "model.prompt=a face ; {class}", &err) != 0 && strstr(err.msg, "starts a comment"),
+           "' ;' in a value: %s", err.msg);
+    EXPECT(config_set(&c, "data.root=/data/dfew ", &err) != 0 && strstr(err.msg, "trims"), "a trailing blank: %s",
+           err.msg);
+    EXPECT(config_set(&c, "model.prompt=a face;{class}", &err) == 0, "';' without a blank before it is text: %s",
+           err.msg);
+}
+
 int main(void) {
     TEST_RUN(test_defaults_and_file);
     TEST_RUN(test_errors);
     TEST_RUN(test_roundtrip);
+    TEST_RUN(test_long_lines);
+    TEST_RUN(test_syntax_errors);
     return test_summary();
 }

@@ -75,8 +75,41 @@ static void test_errors(void) {
                m.stale_lock_minutes == 7.5, "stale minutes 7.5: %s", err.msg);
 }
 
+/* Long lines (more than inih's 200-byte buffer): cluster paths in the datasets list, on continuation
+ * lines, and in [set], whole; a [set] value longer than a key holds is refused, not cut. */
+static void test_long_lines(void) {
+    char dir[300], text[3000];
+    memset(dir, 'd', sizeof dir - 1);
+    dir[0] = '/';
+    dir[sizeof dir - 1] = '\0';
+    snprintf(text, sizeof text,
+             "[matrix]\nname = long\nmethods = finecliper=a.ini\ndatasets = dfew=%s/dfew,\n    mafw=%s/mafw ; two\n"
+             "backbones = b16=/w/b16.pt\n[set]\nmodel.descriptions = %s/descriptions.jsonl\n",
+             dir, dir, dir);
+    Matrix m;
+    Err err;
+    EXPECT(matrix_load(write_file("long.ini", text), &m, &err) == 0, "%s", err.msg);
+    char want[400];
+    snprintf(want, sizeof want, "%s/mafw", dir);
+    EXPECT(m.n_datasets == 2 && !strcmp(m.datasets[1].value, want), "a long continuation line whole (%zu characters)",
+           strlen(m.datasets[1].value));
+    snprintf(want, sizeof want, "model.descriptions=%s/descriptions.jsonl", dir);
+    EXPECT(m.n_sets == 1 && !strcmp(m.sets[0], want), "a long [set] value whole");
+    char huge[700];
+    memset(huge, 'h', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    snprintf(text, sizeof text, "[matrix]\nname = x\n[set]\ndata.root = /%s\n", huge);
+    EXPECT(matrix_load(write_file("huge.ini", text), &m, &err) != 0 && strstr(err.msg, "huge.ini:4") &&
+               strstr(err.msg, "too long"),
+           "a [set] value beyond its room: %s", err.msg);
+    EXPECT(matrix_load(write_file("syntax.ini", "[matrix]\nname = x\nmethods finecliper\n"), &m, &err) != 0 &&
+               strstr(err.msg, "syntax.ini:3: 'methods finecliper': expected key = value"),
+           "a line without '=': %s", err.msg);
+}
+
 int main(void) {
     TEST_RUN(test_expand);
     TEST_RUN(test_errors);
+    TEST_RUN(test_long_lines);
     return test_summary();
 }

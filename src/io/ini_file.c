@@ -1,0 +1,165 @@
+#include "io/ini_file.h"
+
+#include <ctype.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A value too long for inih's buffer travels through it as this byte and the value's index in the
+ * stream's table (the byte is refused in the file itself). */
+#define LONG_VALUE_MARK '\x1f'
+
+typedef struct IniStream {
+    FILE *f;
+    int line; /* lines read so far: the one inih is handling while it calls on_key */
+    char *buf; /* getline's */
+    size_t cap;
+    char **long_values; /* by marker index */
+    int n_long;
+    IniKeyFn fn;
+    void *user;
+    Err *err;
+    int failed_line; /* line of the first error found here (a key refused, a line refused); 0: none */
+} IniStream;
+
+/* inih's scan: the first of chars (NULL: none), or of an inline comment (';' after a blank). */
+static const char *scan(const char *s, const char *chars) {
+    int was_space = 0;
+    while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
+        was_space = isspace((unsigned char)*s);
+        s++;
+    }
+    return s;
+}
+
+static void fail(IniStream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(IniStream *s, const char *fmt, ...) {
+    if (s->failed_line) return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->failed_line = s->line;
+    err_set(s->err, "%s", msg);
+}
+
+/* A line longer than inih's buffer (num bytes with the NUL), as inih would see it: the text before its
+ * value, then the marker of the value (cut at an inline comment and trimmed as inih does) kept aside.
+ * Without a '=' or ':' the whole line counts as the value: inih takes it as a continuation line, or
+ * reports it as a syntax error. A comment becomes an empty one. */
+static char *long_line(IniStream *s, char *str, int num) {
+    char *l = s->buf;
+    l[strcspn(l, "\n")] = '\0';
+    const char *start = l;
+    while (isspace((unsigned char)*start)) start++;
+    if (*start == ';' || *start == '#') return strcpy(str, ";\n");
+    if (*start == '[') {
+        fail(s, "a section header longer than the %d characters the parser takes", num - 2);
+        return strcpy(str, ";\n");
+    }
+    const char *sep = scan(start, "=:"), *value = start;
+    if (*sep == '=' || *sep == ':') {
+        value = sep + 1;
+        while (isspace((unsigned char)*value)) value++;
+    }
+    size_t prefix = (size_t)(value - l);
+    char *end = (char *)scan(value, NULL);
+    while (end > value && isspace((unsigned char)end[-1])) end--;
+    *end = '\0';
+    char marker[24];
+    int marker_len = snprintf(marker, sizeof marker, "%c%d\n", LONG_VALUE_MARK, s->n_long);
+    if (prefix + (size_t)marker_len + 1 > (size_t)num) {
+        fail(s, "a key name longer than the %d characters the parser takes", num - 24);
+        return strcpy(str, ";\n");
+    }
+    s->long_values = xrealloc(s->long_values, (size_t)(s->n_long + 1) * sizeof *s->long_values);
+    s->long_values[s->n_long++] = xstrdup(value);
+    memcpy(str, l, prefix);
+    memcpy(str + prefix, marker, (size_t)marker_len + 1);
+    return str;
+}
+
+static char *read_line(char *str, int num, void *stream) {
+    IniStream *s = stream;
+    ssize_t n = getline(&s->buf, &s->cap, s->f);
+    if (n < 0) return NULL;
+    s->line++;
+    if (memchr(s->buf, LONG_VALUE_MARK, (size_t)n)) {
+        fail(s, "the line holds the control character 0x1f");
+        return strcpy(str, ";\n");
+    }
+    if (n < num) return memcpy(str, s->buf, (size_t)n + 1);
+    return long_line(s, str, num);
+}
+
+static int on_key(void *stream, const char *section, const char *name, const char *value) {
+    IniStream *s = stream;
+    if (s->failed_line) return 1; /* the first error is the one reported */
+    char *joined = NULL;
+    const char *mark = strrchr(value, LONG_VALUE_MARK);
+    if (mark) { /* a long value's marker (read_line refuses the byte elsewhere) */
+        int i = atoi(mark + 1);
+        CHECK(i >= 0 && i < s->n_long, "ini: marker %d of %d long values", i, s->n_long);
+        size_t head = (size_t)(mark - value);
+        joined = xmalloc(head + strlen(s->long_values[i]) + 1);
+        memcpy(joined, value, head);
+        strcpy(joined + head, s->long_values[i]);
+    }
+    if (s->fn(s->user, section, name, joined ? joined : value, s->err) != 0) s->failed_line = s->line;
+    free(joined);
+    return 1; /* errors are counted here, not by inih, so that they keep their own line */
+}
+
+/* What is wrong with line `line` of path, which inih could not parse. */
+static void describe_syntax_error(const char *path, int line, Err *err) {
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t cap = 0;
+    ssize_t n = -1;
+    for (int i = 0; f && i < line; i++)
+        if ((n = getline(&text, &cap, f)) < 0) break;
+    if (f) fclose(f);
+    if (n < 0) {
+        err_set(err, "syntax error");
+    } else {
+        text[strcspn(text, "\r\n")] = '\0';
+        const char *t = text;
+        while (isspace((unsigned char)*t)) t++;
+        if (*t == '[')
+            err_set(err, "'%.80s': a section header without its closing ']'", t);
+        else
+            err_set(err, "'%.80s': expected key = value, a [section] or a comment (; or #)", t);
+    }
+    free(text);
+}
+
+int ini_file_load(const char *path, const char *what, IniKeyFn fn, void *user, Err *err) {
+    IniStream s = {.fn = fn, .user = user, .err = err};
+    s.f = fopen(path, "r");
+    if (!s.f) return err_set(err, "%s: cannot open the %s (%s)", path, what, strerror(errno));
+    int rc = ini_parse_stream(read_line, &s, on_key, &s);
+    fclose(s.f);
+    free(s.buf);
+    for (int i = 0; i < s.n_long; i++) free(s.long_values[i]);
+    free(s.long_values);
+    if (rc == -2) return err_set(err, "%s: out of memory while parsing", path);
+    if (rc > 0 && (!s.failed_line || rc < s.failed_line)) { /* inih's syntax error comes first */
+        describe_syntax_error(path, rc, err);
+        return err_prefix(err, "%s:%d: ", path, rc);
+    }
+    if (s.failed_line) return err_prefix(err, "%s:%d: ", path, s.failed_line);
+    return 0;
+}
+
+const char *ini_value_unsafe(const char *value) {
+    size_t n = strlen(value);
+    if (n && (isspace((unsigned char)value[0]) || isspace((unsigned char)value[n - 1])))
+        return "it begins or ends with a blank, which an INI file trims";
+    if (*scan(value, NULL)) return "a ';' after a blank starts a comment in an INI file";
+    for (const char *p = value; *p; p++)
+        if ((unsigned char)*p < 0x20 && *p != '\t') return "it holds a control character (a line break?)";
+    return NULL;
+}

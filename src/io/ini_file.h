@@ -1,0 +1,27 @@
+/* INI files (run configurations, matrix files) through inih, Debian's libinih, with what its
+ * ini_parse lacks for files a tool writes and users edit:
+ *  - lines of any length: the library reads a line into a fixed buffer (200 bytes in Debian's
+ *    build) and parses the rest of a longer one as a line of its own, so a long data.root or
+ *    prompt made a run's own config.ini unreadable (a syntax error one line below);
+ *  - errors that name the line they are on: a handler's refusal carries the line of the key it
+ *    refused, and a syntax error quotes its line and says what is wrong with it. */
+#ifndef DFER_IO_INI_FILE_H
+#define DFER_IO_INI_FILE_H
+
+#include "core/check.h"
+
+/* Called for each key (section "" before the first [section]); returns 0, or -1 after err_set with
+ * a message without the file and line (ini_file_load adds them). After the first refusal no more
+ * keys are handed over. */
+typedef int (*IniKeyFn)(void *user, const char *section, const char *name, const char *value, Err *err);
+
+/* Parses PATH with inih's rules (';' and '#' comment lines, inline comments after " ;", values
+ * trimmed, continuation lines). -1 with "PATH:LINE: message" for the first error, or
+ * "PATH: cannot open the WHAT" when the file cannot be read. */
+int ini_file_load(const char *path, const char *what, IniKeyFn fn, void *user, Err *err);
+
+/* Whether a string value comes back unchanged from "key = value" in an INI file (inih trims it,
+ * and cuts it at a ';' after a blank); when not, the reason, for a message. */
+const char *ini_value_unsafe(const char *value);
+
+#endif
