@@ -9,7 +9,8 @@
 // add_broadcast, convert) move 8 elements per 16-byte access when every pointer
 // is 16-byte aligned (bf16 x8 = one uint4, f32 x8 = two float4), with a scalar
 // tail; otherwise they run scalar. The layout ops (im2col_patches, prepend_token and
-// its backward, permute_0213) do the same where their rows split into chunks of 8.
+// its backward, permute_0213) do the same where their rows split into chunks of 8, and move pairs where
+// they split into 2s (chunk_width).
 #include <string.h>
 
 #include "cuda_common.cuh"
@@ -173,13 +174,32 @@ __global__ void add_broadcast_kernel(TY *y, const TP *p, int64_t n, int64_t rows
     }
 }
 
-// The layout ops move whole chunks of V consecutive elements: V = 8 where a row splits into chunks of 8 and
-// the tensors are 16-byte aligned (one 16-byte load and store a chunk, and the index arithmetic, 64-bit
-// divisions that are dear on a GPU, once per eight elements), else V = 1.
+// The layout ops move whole chunks of V consecutive elements (and do their index arithmetic, 64-bit divisions
+// that are dear on a GPU, once a chunk): V = 8 where a row splits into chunks of 8 and the tensors are 16-byte
+// aligned (one 16-byte access a chunk), V = 2 where it splits into pairs and they are 8-byte aligned (one
+// 4- or 8-byte access: L/14's patch rows of 14 pixels), else V = 1 (chunk_width).
 template <int V> struct Chunk;
 template <> struct Chunk<8> {
     template <typename T> static __device__ __forceinline__ void load(const T *p, float v[8]) { load8(p, v); }
     template <typename T> static __device__ __forceinline__ void store(T *p, const float v[8]) { store8(p, v); }
+};
+template <> struct Chunk<2> {
+    static __device__ __forceinline__ void load(const float *p, float v[2]) {
+        const float2 a = *reinterpret_cast<const float2 *>(p);
+        v[0] = a.x;
+        v[1] = a.y;
+    }
+    static __device__ __forceinline__ void load(const __nv_bfloat16 *p, float v[2]) {
+        const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(p));
+        v[0] = a.x;
+        v[1] = a.y;
+    }
+    static __device__ __forceinline__ void store(float *p, const float v[2]) {
+        *reinterpret_cast<float2 *>(p) = make_float2(v[0], v[1]);
+    }
+    static __device__ __forceinline__ void store(__nv_bfloat16 *p, const float v[2]) {
+        *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(v[0], v[1]);
+    }
 };
 template <> struct Chunk<1> {
     template <typename T> static __device__ __forceinline__ void load(const T *p, float v[1]) { v[0] = to_f(p[0]); }
@@ -188,10 +208,18 @@ template <> struct Chunk<1> {
     }
 };
 
-// Runs the statement with V = 8 when vec, else 1 (the chunk width of the layout kernels below).
-#define CHUNK_DISPATCH(vec, V, ...)                                                               \
+// The chunk width for rows of `row` elements between tensors a and b (see above).
+static int chunk_width(int64_t row, const void *a, const void *b) {
+    if (row % 8 == 0 && cuda_aligned16(a) && cuda_aligned16(b)) return 8;
+    if (row % 2 == 0 && (uintptr_t)a % 8 == 0 && (uintptr_t)b % 8 == 0) return 2;
+    return 1;
+}
+
+// Runs the statement with V the constant chunk width (8, 2 or 1) of the layout kernels below.
+#define CHUNK_DISPATCH(width, V, ...)                                                             \
     do {                                                                                          \
-        if (vec) { constexpr int V = 8; __VA_ARGS__; }                                            \
+        if ((width) == 8) { constexpr int V = 8; __VA_ARGS__; }                                   \
+        else if ((width) == 2) { constexpr int V = 2; __VA_ARGS__; }                              \
         else { constexpr int V = 1; __VA_ARGS__; }                                                \
     } while (0)
 
@@ -406,8 +434,7 @@ void cu_im2col_patches(Ops *ops, T patches, T images, int patch) {
     CudaCtx *cx = cuda_ctx(ops);
     int64_t batch = images->shape[0], res = images->shape[2], n = tensor_numel(patches);
     if (n <= 0) return;
-    const int vec = patch % 8 == 0 && cuda_aligned16(patches->data) && cuda_aligned16(images->data);
-    CHUNK_DISPATCH(vec, V, FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+    CHUNK_DISPATCH(chunk_width(patch, patches->data, images->data), V, FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
         im2col_kernel<V, TY, TX><<<cuda_grid(n / V, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
             (TY *)patches->data, (const TX *)images->data, batch, res, (int64_t)patch))));
     CUDA_CHECK_LAUNCH();
@@ -435,8 +462,7 @@ void cu_prepend_token(Ops *ops, T y, T x, T tok) {
     CudaCtx *cx = cuda_ctx(ops);
     int64_t batch = x->shape[0], seq = x->shape[1], d = x->shape[2], n = tensor_numel(y);
     if (n <= 0) return;
-    const int vec = d % 8 == 0 && cuda_aligned16(y->data) && cuda_aligned16(x->data);
-    CHUNK_DISPATCH(vec, V, FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+    CHUNK_DISPATCH(chunk_width(d, y->data, x->data), V, FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
         prepend_kernel<V, TY, TX><<<cuda_grid(n / V, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
             (TY *)y->data, (const TX *)x->data, tok->data, tb, batch, seq, d))));
     CUDA_CHECK_LAUNCH();
@@ -449,8 +475,7 @@ void cu_prepend_token_backward(Ops *ops, T dx, T dtok, T dy) {
     int64_t batch = dy->shape[0], seq = dy->shape[1] - 1, d = dy->shape[2];
     int dxb = cuda_fdtype_opt(dx, op);
     if (dxb >= 0 && batch * seq * d > 0) {
-        const int vec = d % 8 == 0 && cuda_aligned16(dx->data) && cuda_aligned16(dy->data);
-        CHUNK_DISPATCH(vec, V, FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TX,
+        CHUNK_DISPATCH(chunk_width(d, dx->data, dy->data), V, FT_DISPATCH(dxb, TY, FT_DISPATCH(dyb, TX,
             prepend_bwd_kernel<V, TY, TX><<<cuda_grid(batch * seq * d / V, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
                 (TY *)dx->data, (const TX *)dy->data, batch, seq, d))));
         CUDA_CHECK_LAUNCH();
@@ -465,8 +490,7 @@ void cu_permute_0213(Ops *ops, T y, T x) {
     CudaCtx *cx = cuda_ctx(ops);
     int64_t n = tensor_numel(x);
     if (n <= 0) return;
-    const int vec = x->shape[3] % 8 == 0 && cuda_aligned16(y->data) && cuda_aligned16(x->data);
-    CHUNK_DISPATCH(vec, V, FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
+    CHUNK_DISPATCH(chunk_width(x->shape[3], y->data, x->data), V, FT_DISPATCH(yb, TY, FT_DISPATCH(xb, TX,
         permute_0213_kernel<V, TY, TX><<<cuda_grid(n / V, EW_THREADS), EW_THREADS, 0, cx->stream>>>(
             (TY *)y->data, (const TX *)x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3]))));
     CUDA_CHECK_LAUNCH();

@@ -249,9 +249,11 @@ static void cases_layout(void) {
                 c->fn = fn_normalize_images;
                 case_run(c);
             }
-    const int64_t full[][3] = {{2, 224, 16}, {1, 32, 16}, {2, 8, 4}}, quick[][3] = {{2, 8, 4}, {1, 32, 16}};
+    /* patch 16: chunks of 8; 14 (L/14) and 4: pairs; 5: single elements */
+    const int64_t full[][3] = {{2, 224, 16}, {1, 32, 16}, {2, 224, 14}, {2, 8, 4}, {1, 15, 5}},
+                  quick[][3] = {{2, 8, 4}, {1, 32, 16}, {1, 28, 14}, {1, 15, 5}};
     const Dt3 im[] = {{"f32", F, F, F}, {"f32-images", F, B, F}, {"bf16", B, B, F}}; /* images, patches */
-    int ns = cuda_parity.quick ? 2 : 3;
+    int ns = cuda_parity.quick ? 4 : 5;
     for (int k = 0; k < 3; k++)
         for (int z = 0; z < ns; z++) {
             const int64_t *sz = cuda_parity.quick ? quick[z] : full[z];
@@ -264,13 +266,14 @@ static void cases_layout(void) {
             c->fn = fn_im2col;
             case_run(c);
         }
-    /* prepend_token and its backward: rows of D = 8k take the vectorised kernels, D = 12 the scalar ones */
+    /* prepend_token and its backward: rows of D = 8k take chunks of 8, D = 12 pairs, D = 13 single elements */
     int64_t bb = cuda_parity.quick ? 2 : 8, ss = cuda_parity.quick ? 4 : 196, dd_vec = cuda_parity.quick ? 16 : 768;
     const Dt3 pre[] = {{"f32", F, F, F}, {"frozen", B, B, F}, {"trainable", B, F, F}}; /* x/y, tok, dtok */
-    for (int w = 0; w < 2; w++)
+    const int64_t dds[] = {dd_vec, 12, 13};
+    for (int w = 0; w < 3; w++)
     for (int k = 0; k < 3; k++) {
         const Dt3 *t = &pre[k];
-        const int64_t dd = w ? 12 : dd_vec;
+        const int64_t dd = dds[w];
         Case *c = case_new("prepend_token", "%s y=%s x=%s tok=%s", t->name, dn(t->a), dn(t->a), dn(t->b));
         case_sizes(c, "B=%lld S=%lld D=%lld", (long long)bb, (long long)ss, (long long)dd);
         arg_out(c, "y", t->a, TOLN(TOL_MOVE), DET_REQUIRED, SHAPE(bb, ss + 1, dd));
@@ -284,9 +287,9 @@ static void cases_layout(void) {
         const char *name;
         DType dx, dtok, dy;
     } pb[] = {{"f32", F, F, F}, {"trainable", B, F, B}, {"frozen-token", B, NO, B}, {"token-only", NO, F, B}};
-    for (int w = 0; w < 2; w++)
+    for (int w = 0; w < 3; w++)
     for (int k = 0; k < 4; k++) {
-        const int64_t dd = w ? 12 : dd_vec;
+        const int64_t dd = dds[w];
         Case *c = case_new("prepend_token_backward", "%s dx=%s dtok=%s dy=%s", pb[k].name,
                            pb[k].dx != NO ? dn(pb[k].dx) : "none", pb[k].dtok != NO ? dn(pb[k].dtok) : "none", dn(pb[k].dy));
         case_sizes(c, "B=%lld S=%lld D=%lld", (long long)bb, (long long)ss, (long long)dd);
@@ -302,10 +305,11 @@ static void cases_layout(void) {
         c->fn = fn_prepend_bwd;
         case_run(c);
     }
-    /* a last dimension of 8k takes the vectorised kernel (more than one chunk of 8: a swapped chunk shows) */
-    const int64_t pf[][4] = {{2, 8, 50, 64}, {3, 5, 7, 1}}, pq[][4] = {{3, 5, 7, 2}, {2, 4, 6, 16}};
+    /* a last dimension of 8k takes chunks of 8 (more than one: a swapped chunk shows), 2k pairs, odd ones
+     * single elements */
+    const int64_t pf[][4] = {{2, 8, 50, 64}, {3, 5, 7, 1}, {2, 3, 5, 6}}, pq[][4] = {{3, 5, 7, 2}, {2, 4, 6, 16}, {2, 3, 4, 3}};
     for (int k = 0; k < 2; k++)
-        for (int z = 0; z < 2; z++) {
+        for (int z = 0; z < 3; z++) {
             DType t = k ? B : F;
             const int64_t *sz = cuda_parity.quick ? pq[z] : pf[z];
             Case *c = case_new("permute_0213", "y=%s x=%s", dn(t), dn(t));
