@@ -69,6 +69,14 @@ if peaks:
     assert "--peak-tflops" in p["bound_peaks"] and "--peak-gbps" in p["bound_peaks"], p["bound_peaks"]
 elif timer == "host clock":
     assert p["bound_ms_per_step"] is None and all(e["bound_ms_per_step"] is None for e in p["entries"]), run
+# the planner's choice the bench ran with (CUDA: plan_apply under train.gpu_mem, 24 GiB by default; the CPU plans none)
+if timer == "CUDA events":
+    mp = r["memory_plan"]
+    assert mp["cap_bytes"] == 24 * 1024**3 and mp["micro_batch"] == r["micro_batch"] and mp["recompute"] == "none" \
+        and mp["fits"] is True and mp["total_bytes"] > mp["reserve_bytes"] > 0, mp
+    assert r["micro_batch_from"] == "the memory planner (train.gpu_mem)", r["micro_batch_from"]
+else:
+    assert "memory_plan" not in r, r.get("memory_plan")
 print(f"ok: {run}: profile of {len(p['entries'])} op-and-shape entries, {executed:.6g} matrix FLOPs a step = the model's + the adapters' recompute")
 PY
 done

@@ -571,6 +571,7 @@ typedef struct BenchRun {
     double peak, process_peak, t_build;
     double planned;      /* bytes the memory planner counts for this pass (CUDA; 0 on the CPU) */
     double context;      /* bytes the process held on the GPU before the model (CUDA; 0 on the CPU) */
+    const MemoryPlan *plan; /* the planner's choice (plan_apply); micro_batch 0 where it chose nothing */
     int ranks;
 } BenchRun;
 
@@ -642,6 +643,15 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddNumberToObject(res, "micro_batch", mb);
     cJSON_AddNumberToObject(res, "accumulation", (b + mb - 1) / mb);
     cJSON_AddStringToObject(res, "micro_batch_from", r->mb_note);
+    if (r->plan && r->plan->micro_batch) { /* what `dfer plan` prints for this configuration */
+        cJSON *pj = cJSON_AddObjectToObject(res, "memory_plan");
+        cJSON_AddNumberToObject(pj, "cap_bytes", (double)r->plan->cap);
+        cJSON_AddNumberToObject(pj, "total_bytes", (double)r->plan->total);
+        cJSON_AddNumberToObject(pj, "reserve_bytes", (double)r->plan->reserve);
+        cJSON_AddNumberToObject(pj, "micro_batch", r->plan->micro_batch);
+        cJSON_AddStringToObject(pj, "recompute", r->plan->recompute ? "blocks" : "none");
+        cJSON_AddBoolToObject(pj, "fits", r->plan->fits);
+    }
     cJSON_AddNumberToObject(res, "trainable_parameters", (double)mm->params->numel);
     cJSON_AddNumberToObject(res, "frozen_parameters", (double)mm->clip.param_count);
     cJSON_AddStringToObject(res, "optimizer", r->oc->kind == OPT_ADAMW ? "adamw" : "sgd");
@@ -767,7 +777,7 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
 
     BenchRun run = {.o = o, .s = &s, .m = &m, .oc = &oc, .t = &t, .sh = sh, .mb_note = mb_note,
                     .peak_method = peak_method, .peak = peak, .process_peak = process_peak, .t_build = t_build,
-                    .ranks = g->size};
+                    .plan = &plan, .ranks = g->size};
     /* the plan's prefetch slots hold a rank's larger batch; the benchmark's hold its nb clips */
     if (plan.micro_batch)
         run.planned = (double)(plan.total - plan.reserve - plan.input_prefetch + job_model_prefetch_bytes(&m, s.nb));
