@@ -14,6 +14,8 @@
 #  - 1- and 3-frame videos: one window over the whole video; variable frame rate: window frame counts
 #    follow the presentation times;
 #  - --csv has one row per window; --annotate decodes (ffprobe) to the upright size and frame count;
+#  - a truncated mp4: what decodes is predicted, with a warning and "truncated" in the JSON; whole files
+#    (also with a longer audio track, and a WebM) are not flagged;
 #  - bad input: a missing video, a text file as video, a missing run directory, a run without
 #    config.ini: exit 1 naming the path; usage errors exit 2.
 # usage: predict.sh DFER SOURCE_DIR SHARED_DIR PYTHON
@@ -208,6 +210,26 @@ rows=$(check csv "$tmp/vfr.csv" "$tmp/vfr.json") || fail "--csv rows"
 echo "csv: $rows rows, one per window"
 predict --checkpoint "$tmp/fc" --video "$tmp/noface.mp4" --csv >"$tmp/noface.csv" && check csv "$tmp/noface.csv" "$tmp/noface.json" >/dev/null \
   || fail "--csv without faces"
+
+# ---- a truncated file ------------------------------------------------------------------------------------
+# the first half of a 3-second mp4 whose index is at its start (faststart: a copy or download cut short still
+# opens): the frames that decode are predicted, with a warning (even with --quiet) and "truncated" in the JSON;
+# whole files, one with an audio track longer than its video, and a WebM (no per-stream duration), are not flagged
+ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25 -t 3 -pix_fmt yuv420p -movflags +faststart "$tmp/whole.mp4"
+head -c $(( $(stat -c %s "$tmp/whole.mp4") / 2 )) "$tmp/whole.mp4" >"$tmp/cut.mp4"
+predict --checkpoint "$tmp/fc" --video "$tmp/cut.mp4" --json >"$tmp/cut.json" 2>"$tmp/cut.err" || fail "truncated video: exit $?"
+grep -q "warning: $tmp/cut.mp4: the container gives the video 3.00 s, 75 frames, but it decodes to" "$tmp/cut.err" \
+  || { cat "$tmp/cut.err"; fail "no warning for a truncated video"; }
+[ "$(check field "$tmp/cut.json" "(d['truncated'], d['declared_duration'], d['declared_frames'], d['frames'] < 75)")" = "(True, 3, 75, True)" ] \
+  || fail "truncated video: $(check field "$tmp/cut.json" "(d['truncated'], d['declared_duration'], d['declared_frames'], d['frames'])")"
+ffmpeg -v error -y -i "$tmp/whole.mp4" -f lavfi -i sine=duration=5 -map 0:v -map 1:a -c:v copy -c:a aac "$tmp/av.mp4"
+ffmpeg -v error -i "$tmp/whole.mp4" -c:v libvpx-vp9 -b:v 200k "$tmp/whole.webm"
+for f in whole.mp4 av.mp4 whole.webm; do
+  predict --checkpoint "$tmp/fc" --video "$tmp/$f" --json >"$tmp/f.json" 2>"$tmp/f.err" || fail "$f: exit $?"
+  [ "$(check field "$tmp/f.json" "d['truncated']")" = False ] && ! grep -q warning "$tmp/f.err" \
+    || { cat "$tmp/f.err"; fail "$f: flagged as truncated"; }
+done
+echo "truncated video: $(check field "$tmp/cut.json" "d['frames']") of 75 frames decoded, warned and flagged; whole mp4, mp4 with a longer audio track and WebM not flagged"
 
 # ---- bad input ----------------------------------------------------------------------------------------
 expect_fail() { # expect_fail NAME STATUS TEXT command...

@@ -63,6 +63,13 @@ static void print_json(const PredictResult *r) {
     cJSON_AddNumberToObject(o, "nominal_fps", v->nominal_fps);
     cJSON_AddBoolToObject(o, "variable_frame_rate", v->vfr);
     cJSON_AddNumberToObject(o, "duration", v->duration);
+    /* the container's own figures for the video stream (null where it gives none), and whether decoding ended
+     * well before them */
+    cJSON_AddItemToObject(o, "declared_duration",
+                          v->declared_duration > 0 ? cJSON_CreateNumber(v->declared_duration) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "declared_frames",
+                          v->declared_frames > 0 ? cJSON_CreateNumber((double)v->declared_frames) : cJSON_CreateNull());
+    cJSON_AddBoolToObject(o, "truncated", v->truncated);
     cJSON_AddNumberToObject(o, "frames", v->frames);
     cJSON_AddNumberToObject(o, "face_frames", v->face_frames);
     cJSON_AddNumberToObject(o, "rotation", v->rotation);

@@ -330,6 +330,16 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
                         "%d window%s, %d with a face\n", o->video, v->frames, v->duration, v->fps,
                 v->vfr ? ", variable" : "", v->width, v->height, v->rotation, v->face_frames, r->n_windows,
                 r->n_windows == 1 ? "" : "s", r->windows_with_face);
+    if (v->truncated) { /* a warning even with --quiet: the predictions cover only what decoded */
+        char declared[96] = "";
+        if (v->declared_duration > 0) snprintf(declared, sizeof declared, "%.2f s", v->declared_duration);
+        if (v->declared_frames > 0)
+            snprintf(declared + strlen(declared), sizeof declared - strlen(declared), "%s%lld frames",
+                     declared[0] ? ", " : "", v->declared_frames);
+        fprintf(stderr, "predict: warning: %s: the container gives the video %s, but it decodes to %.2f s (%d frames): "
+                        "the file is truncated or damaged; the predictions cover what decodes\n",
+                o->video, declared, v->duration, v->frames);
+    }
     if (descs && descriptions_index(descs, err) != 0) rc = -1;
     if (rc == 0 && r->windows_with_face) {
         rc = run_model(o, r, &cfg, descs, samples, err);

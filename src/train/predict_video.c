@@ -22,6 +22,8 @@ struct VideoReader {
     AvDecoder dec;
     AVFrame *frame;
     double tb, nominal_fps;
+    double declared_s; /* the video stream's own duration in the container (0: not given) */
+    int64_t declared_frames; /* its frame count in the container (0: not given) */
     int rotation, rotation_known, width, height;
     int count;
     double t0, last_t, last_dur, interval;
@@ -72,6 +74,9 @@ int video_reader_open(const char *path, VideoReader **out, Err *err) {
     AVRational rate = av_guess_frame_rate(r->fmt, st, NULL);
     r->nominal_fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0;
     r->rotation = stream_rotation(st, &r->rotation_known);
+    /* The stream's own duration, not the file's (fmt->duration also covers a longer audio track). */
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0) r->declared_s = (double)st->duration * r->tb;
+    r->declared_frames = st->nb_frames > 0 ? st->nb_frames : 0;
     r->frame = av_frame_alloc();
     *out = r;
     return 0;
@@ -329,6 +334,13 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
             lo = fmin(lo, d), hi = fmax(hi, d);
         }
         v->vfr = v->frames > 2 && hi > 1.1 * lo;
+        /* Decoding that ends well before the stream's declared end: a truncated or damaged file (a copy cut
+         * short, a download that stopped). Three frames or a quarter second of slack: containers round. */
+        v->declared_duration = r->declared_s;
+        v->declared_frames = r->declared_frames;
+        double slack = fmax(0.25, 3.0 * (v->fps > 0 ? 1.0 / v->fps : 0.04));
+        v->truncated = (r->declared_s > 0 && v->duration < r->declared_s - slack) ||
+                       (r->declared_frames > 3 && v->frames < r->declared_frames - 3);
         for (int f = 0; f < v->frames; f++) v->face_frames += v->det[f];
         smooth_boxes(v, cfg);
     }

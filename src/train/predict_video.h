@@ -63,6 +63,9 @@ typedef struct FaceVideo {
     double duration, fps;      /* fps: frames / duration */
     double nominal_fps;
     int vfr;                   /* frame intervals differ by more than 10% */
+    double declared_duration;  /* the video stream's duration as the container gives it (0: not given) */
+    long long declared_frames; /* its frame count as the container gives it (0: not given) */
+    int truncated;             /* decoding ended well before that: a truncated or damaged file */
     double *t;                 /* [frames] */
     uint8_t *det;              /* [frames] 1: a face was detected in this frame */
     int face_frames;
