@@ -60,19 +60,24 @@ static void test_errors(void) {
     EXPECT(config_validate(&c, &err) != 0 && strstr(err.msg, "(0, 1]"), "crop area above 1 refused: %s", err.msg);
 }
 
+/* a written as a run's resolved config.ini (config_write) and read back into *b; 0 when it loads. */
+static int write_and_reload(const Config *a, const char *name, Config *b, Err *err) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
+    FILE *f = fopen(path, "w");
+    config_write(a, f);
+    fclose(f);
+    config_defaults(b);
+    return config_load_file(b, path, err);
+}
+
 static void test_roundtrip(void) {
     Config a, b;
     config_defaults(&a);
     Err err;
     config_set(&a, "optim.lr=0.5,0.25", &err);
     config_set(&a, "data.root=/data/dfew", &err);
-    char path[600];
-    snprintf(path, sizeof path, "%s/resolved.ini", test_tmpdir());
-    FILE *f = fopen(path, "w");
-    config_write(&a, f);
-    fclose(f);
-    config_defaults(&b);
-    EXPECT(config_load_file(&b, path, &err) == 0, "resolved config loads: %s", err.msg);
+    EXPECT(write_and_reload(&a, "resolved.ini", &b, &err) == 0, "resolved config loads: %s", err.msg);
     EXPECT(memcmp(&a, &b, sizeof a) == 0, "write/load round trip is exact");
 }
 
@@ -96,14 +101,8 @@ static void test_long_lines(void) {
            strlen(a.root));
     EXPECT(!strcmp(a.prompt, prompt) && a.epochs == 4, "a long prompt whole, and the keys after it read");
     /* the resolved configuration a run writes, read back */
-    char path[600];
-    snprintf(path, sizeof path, "%s/long-resolved.ini", test_tmpdir());
-    FILE *f = fopen(path, "w");
-    config_write(&a, f);
-    fclose(f);
-    config_defaults(&b);
-    EXPECT(config_load_file(&b, path, &err) == 0 && memcmp(&a, &b, sizeof a) == 0, "long values round trip: %s",
-           err.msg);
+    EXPECT(write_and_reload(&a, "long-resolved.ini", &b, &err) == 0 && memcmp(&a, &b, sizeof a) == 0,
+           "long values round trip: %s", err.msg);
     /* longer than the key holds: refused with the line */
     char huge[700];
     memset(huge, 'h', sizeof huge - 1);
