@@ -7,3 +7,7 @@ foreach(src ${DFER_TEST_TOOLS})
 endforeach()
 add_test(NAME resample_pillow_exact
          COMMAND sh -c "d=$(mktemp -d) && ${DFER_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/pil_resample.py $d && $<TARGET_FILE:resample_check> $d; rc=$?; rm -rf $d; exit $rc")
+
+# Numeric options of every command: parsed whole and range-checked (tests/cli_options.sh).
+add_test(NAME cli_options COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_options.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_SHARED_DIR})
+set_tests_properties(cli_options PROPERTIES TIMEOUT 120)

@@ -2,6 +2,7 @@
  * memory and model FLOPs utilisation of a model on a random CLIP, optionally
  * against the same model in PyTorch in the same invocation (src/train/bench.h). */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,13 +59,6 @@ static void usage(void) {
            clip_config_preset_names());
 }
 
-static int parse_int(const char *opt, const char *v, int lo, int *out) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || !*v || x < lo || x > 1000000000) return cli_usage_error("bench", "%s '%s' is not an integer >= %d", opt, v, lo);
-    *out = (int)x;
-    return 0;
-}
 
 static const char *default_python(void) {
     const char *e = getenv("DFER_PYTHON");
@@ -93,7 +87,6 @@ int cmd_bench(int argc, char **argv) {
     bench_options_default(&o);
     const char *json = NULL, *peer = NULL, *python = default_python(), *results_to = NULL;
     int out_results = 0, c;
-    char *end;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         int rc = 0;
@@ -102,31 +95,29 @@ int cmd_bench(int argc, char **argv) {
         case 'a': o.arch = optarg; break;
         case 'm': o.method = !strcmp(optarg, "dfer-clip") ? "dfer_clip" : optarg; break;
         case 'v': o.variant = optarg; break;
-        case 'f': rc = parse_int("--frames", optarg, 1, &o.frames); break;
-        case 'b': rc = parse_int("--batch", optarg, 1, &o.batch); break;
-        case 's': rc = parse_int("--steps", optarg, 1, &o.steps); break;
-        case 'w': rc = parse_int("--warmup", optarg, 0, &o.warmup); break;
+        case 'f': rc = cli_int_option("bench", "--frames", optarg, 1, 1000000000, &o.frames); break;
+        case 'b': rc = cli_int_option("bench", "--batch", optarg, 1, 1000000000, &o.batch); break;
+        case 's': rc = cli_int_option("bench", "--steps", optarg, 1, 1000000000, &o.steps); break;
+        case 'w': rc = cli_int_option("bench", "--warmup", optarg, 0, 1000000000, &o.warmup); break;
         case 'e': o.eval = 1; break;
-        case 'E': rc = parse_int("--eval-batch", optarg, 1, &o.eval_batch); break;
-        case 't': rc = parse_int("--threads", optarg, 0, &o.threads); break;
+        case 'E': rc = cli_int_option("bench", "--eval-batch", optarg, 1, 1000000000, &o.eval_batch); break;
+        case 't': rc = cli_int_option("bench", "--threads", optarg, 0, 1000000000, &o.threads); break;
         case 'p': o.precision = optarg; break;
-        case 'c': rc = parse_int("--classes", optarg, 2, &o.classes); break;
-        case 'D': rc = parse_int("--desc-tokens", optarg, 3, &o.desc_tokens); break;
-        case 'S': rc = parse_int("--seed", optarg, 0, &o.seed); break;
+        case 'c': rc = cli_int_option("bench", "--classes", optarg, 2, 1000000000, &o.classes); break;
+        case 'D': rc = cli_int_option("bench", "--desc-tokens", optarg, 3, 1000000000, &o.desc_tokens); break;
+        case 'S': rc = cli_int_option("bench", "--seed", optarg, 0, 1000000000, &o.seed); break;
         case 'V': o.vocab = optarg; break;
         case 'k':
             if (o.n_sets == BENCH_MAX_SETS) return cli_usage_error("bench", "at most %d --set options", BENCH_MAX_SETS);
             o.sets[o.n_sets++] = optarg;
             break;
         case 'P':
-            o.peak_tflops = strtod(optarg, &end);
-            if (*end || o.peak_tflops <= 0) return cli_usage_error("bench", "--peak-tflops '%s' is not a positive number", optarg);
+            rc = cli_double_option("bench", "--peak-tflops", optarg, 0, 1, INFINITY, &o.peak_tflops);
             break;
         case 'G':
-            o.peak_gbps = strtod(optarg, &end);
-            if (*end || o.peak_gbps <= 0) return cli_usage_error("bench", "--peak-gbps '%s' is not a positive number", optarg);
+            rc = cli_double_option("bench", "--peak-gbps", optarg, 0, 1, INFINITY, &o.peak_gbps);
             break;
-        case 'X': rc = parse_int("--profile-steps", optarg, 0, &o.profile_steps); break;
+        case 'X': rc = cli_int_option("bench", "--profile-steps", optarg, 0, 1000000000, &o.profile_steps); break;
         case 'j': json = optarg; break;
         case 'r': peer = optarg; break;
         case 'y': python = optarg; break;

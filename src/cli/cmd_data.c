@@ -143,14 +143,6 @@ static int preview(const char *kind, const char *root, int fold, Split split, in
     return rc ? cli_fail(&err) : 0;
 }
 
-static int parse_int_option(const char *name, const char *text, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*end || end == text || v < lo || v > hi)
-        return cli_usage_error("data", "%s takes %d..%d, not '%s'", name, lo, hi, text);
-    *out = (int)v;
-    return 0;
-}
 
 int cmd_data(int argc, char **argv) {
     if (argc < 2 || cli_is_help(argv[1])) {
@@ -178,12 +170,12 @@ int cmd_data(int argc, char **argv) {
         else if (c == 'r') root = optarg;
         else if (c == 'F') full = 1;
         else if (c == 'o') out = optarg;
-        else if (c == 'f') bad = parse_int_option("--fold", optarg, 1, 5, &fold);
-        else if (c == 'n') bad = parse_int_option("--clips", optarg, 1, 256, &clips);
-        else if (c == 't') bad = parse_int_option("--frames", optarg, 1, 64, &frames);
-        else if (c == 'z') bad = parse_int_option("--size", optarg, 8, 1024, &size);
-        else if (c == 'e') bad = parse_int_option("--epoch", optarg, 0, 1000000, &epoch);
-        else if (c == 'S') bad = parse_int_option("--seed", optarg, 0, 2147483647, &seed);
+        else if (c == 'f') bad = cli_int_option("data", "--fold", optarg, 1, 5, &fold);
+        else if (c == 'n') bad = cli_int_option("data", "--clips", optarg, 1, 256, &clips);
+        else if (c == 't') bad = cli_int_option("data", "--frames", optarg, 1, 64, &frames);
+        else if (c == 'z') bad = cli_int_option("data", "--size", optarg, 8, 1024, &size);
+        else if (c == 'e') bad = cli_int_option("data", "--epoch", optarg, 0, 1000000, &epoch);
+        else if (c == 'S') bad = cli_int_option("data", "--seed", optarg, 0, 2147483647, &seed);
         else if (c == 's') {
             if (!strcmp(optarg, "train")) split = SPLIT_TRAIN;
             else if (!strcmp(optarg, "test")) split = SPLIT_TEST;

@@ -85,7 +85,9 @@ static int parse_args(int argc, char **argv, Args *a) {
         case 'i': a->images[a->n_images++] = optarg; break;
         case 't': a->texts[a->n_texts++] = optarg; break;
         case 'j': a->json = 1; break;
-        case 'n': a->threads = atoi(optarg); break;
+        case 'n':
+            if (cli_int_option("embed", "--threads", optarg, 0, 4096, &a->threads)) return 2;
+            break;
         case 'd': a->device = optarg; break;
         case 'h': usage(); return 0;
         default: return cli_usage_error("embed", "unknown option");

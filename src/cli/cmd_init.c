@@ -1,5 +1,6 @@
 /* dfer init: a randomly initialised CLIP in Hugging Face names. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,19 +31,16 @@ int cmd_init(int argc, char **argv) {
     double noise = 0;
     optind = 1;
     int c;
-    char *end;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'a': arch = optarg; break;
         case 'o': out = optarg; break;
         case 's':
-            seed = strtoull(optarg, &end, 10);
-            if (*end || !*optarg) return cli_usage_error("init", "--seed '%s' is not a number", optarg);
+            if (cli_u64_option("init", "--seed", optarg, &seed)) return 2;
             break;
         case 'l': long_clip = 1; break;
         case 'n':
-            noise = strtod(optarg, &end);
-            if (*end || noise < 0) return cli_usage_error("init", "--test-noise '%s' is not a non-negative number", optarg);
+            if (cli_double_option("init", "--test-noise", optarg, 0, 0, INFINITY, &noise)) return 2;
             break;
         case 'h': usage(); return 0;
         default: return cli_usage_error("init", "unknown option");

@@ -47,7 +47,9 @@ int cmd_plan(int argc, char **argv) {
             if (config_set(&cfg, optarg, &err) != 0) return cli_fail(&err);
             break;
         case 'a': arch = optarg; break;
-        case 'r': ranks = atoi(optarg); break;
+        case 'r':
+            if (cli_int_option("plan", "--ranks", optarg, 1, 1 << 20, &ranks)) return 2;
+            break;
         case 'd': device = optarg; break;
         case 'v': verify = 1; break;
         case 'h': plan_usage(); return 0;
@@ -56,7 +58,6 @@ int cmd_plan(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_error("plan", "unexpected argument '%s'", argv[optind]);
     if (strcmp(device, "cuda") && strcmp(device, "cpu")) return cli_usage_error("plan", "--device is cuda or cpu");
-    if (ranks < 1) return cli_usage_error("plan", "--ranks must be positive");
     if (verify && (strcmp(device, "cpu") || arch))
         return cli_usage_error("plan", "--verify plans for --device cpu from model.weights (no --arch)");
     if (!arch && !cfg.weights[0])

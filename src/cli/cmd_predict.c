@@ -155,11 +155,6 @@ static void print_table(const PredictResult *r) {
     printf("; mean of %d window%s with a face)\n", r->windows_with_face, r->windows_with_face == 1 ? "" : "s");
 }
 
-static int parse_double(const char *s, double *out) {
-    char *end;
-    *out = strtod(s, &end);
-    return *s && !*end && isfinite(*out);
-}
 
 int cmd_predict(int argc, char **argv) {
     static const struct option opts[] = {
@@ -175,52 +170,34 @@ int cmd_predict(int argc, char **argv) {
         {0, 0, 0, 0}};
     PredictOptions o;
     predict_options_default(&o);
-    int json = 0, csv = 0, c;
-    double x;
+    int json = 0, csv = 0, c, bad = 0;
+    double x = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': o.run_dir = optarg; break;
         case 'v': o.video = optarg; break;
-        case 'w':
-        case 's':
+        case 'w': bad = cli_double_option("predict", "--window-s", optarg, 0, 1, INFINITY, &o.window_s); break;
+        case 's': bad = cli_double_option("predict", "--stride-s", optarg, 0, 1, INFINITY, &o.stride_s); break;
         case 'k':
-        case 'S':
-            if (!parse_double(optarg, &x) || x < 0 || (c != 'S' && x <= 0))
-                return cli_usage_error("predict", "--%s wants a positive number, not '%s'",
-                                       c == 'w' ? "window-s" : c == 's' ? "stride-s" : c == 'k' ? "crop-scale" : "smooth-s",
-                                       optarg);
-            if (c == 'w') o.window_s = x;
-            else if (c == 's') o.stride_s = x;
-            else if (c == 'k') o.face.crop_scale = (float)x;
-            else o.face.smooth_s = x;
+            bad = cli_double_option("predict", "--crop-scale", optarg, 0, 1, INFINITY, &x);
+            o.face.crop_scale = (float)x;
             break;
+        case 'S': bad = cli_double_option("predict", "--smooth-s", optarg, 0, 0, INFINITY, &o.face.smooth_s); break;
         case 'j': json = 1; break;
         case 'C': csv = 1; break;
         case 'a': o.annotate = optarg; break;
         case 'b': o.best = 1; break;
-        case 'u':
-        case 't':
-        case 'D':
-        case 'B': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            int lo = c == 'u' || c == 't' ? 0 : 1, hi = c == 'u' ? 3 : c == 'D' ? 16 : 256;
-            if (!*optarg || *end || n < lo || n > hi)
-                return cli_usage_error("predict", "--%s wants an integer in %d..%d, not '%s'",
-                                       c == 'u' ? "upsample" : c == 't' ? "threads" : c == 'D' ? "detect-threads" : "batch",
-                                       lo, hi, optarg);
-            if (c == 'u') o.face.upsample = (int)n;
-            else if (c == 't') o.threads = (int)n;
-            else if (c == 'D') o.face.threads = (int)n;
-            else o.batch = (int)n;
-            break;
-        }
+        case 'u': bad = cli_int_option("predict", "--upsample", optarg, 0, 3, &o.face.upsample); break;
+        case 't': bad = cli_int_option("predict", "--threads", optarg, 0, 256, &o.threads); break;
+        case 'D': bad = cli_int_option("predict", "--detect-threads", optarg, 1, 16, &o.face.threads); break;
+        case 'B': bad = cli_int_option("predict", "--batch", optarg, 1, 256, &o.batch); break;
         case 'm': o.dlib_model = optarg; break;
         case 'q': o.quiet = 1; break;
         case 'h': usage(); return 0;
         default: return cli_usage_error("predict", "unknown option");
         }
+        if (bad) return bad;
     }
     if (optind < argc) return cli_usage_error("predict", "unexpected argument '%s'", argv[optind]);
     if (!o.run_dir) return cli_usage_error("predict", "--checkpoint RUN_DIR is required");

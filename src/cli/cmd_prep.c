@@ -366,14 +366,6 @@ static int summarise(const char *argv_line, const char *kind, const char *root, 
     return rc;
 }
 
-static int parse_int(const char *name, const char *text, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*end || end == text || v < lo || v > hi)
-        return cli_usage_error("prep", "%s takes %d..%d, not '%s'", name, lo, hi, text);
-    *out = (int)v;
-    return 0;
-}
 
 /* Runs the workers of this rank; the main thread reports progress, then waits
  * for the other ranks (a non-blocking barrier, so that it sees their progress on
@@ -490,16 +482,11 @@ int cmd_prep(int argc, char **argv) {
         else if (c == 'o') out = optarg;
         else if (c == 'm') model_path = optarg;
         else if (c == 'g') gt = optarg;
-        else if (c == 'f') bad = parse_int("--fold", optarg, 1, 5, &fold);
-        else if (c == 'u') bad = parse_int("--upsample", optarg, 0, 3, &cfg.upsample);
-        else if (c == 't') bad = parse_int("--threads", optarg, 1, 256, &threads);
-        else if (c == 'l') bad = parse_int("--limit", optarg, 1, 2147483647, &limit);
-        else if (c == 'H') {
-            char *end;
-            hang_minutes = strtod(optarg, &end);
-            if (*end || end == optarg || !(hang_minutes >= 0 && hang_minutes <= 7 * 24 * 60))
-                bad = cli_usage_error("prep", "--hang-minutes takes 0 (never) to 10080 (a week), not '%s'", optarg);
-        }
+        else if (c == 'f') bad = cli_int_option("prep", "--fold", optarg, 1, 5, &fold);
+        else if (c == 'u') bad = cli_int_option("prep", "--upsample", optarg, 0, 3, &cfg.upsample);
+        else if (c == 't') bad = cli_int_option("prep", "--threads", optarg, 1, 256, &threads);
+        else if (c == 'l') bad = cli_int_option("prep", "--limit", optarg, 1, 2147483647, &limit);
+        else if (c == 'H') bad = cli_double_option("prep", "--hang-minutes", optarg, 0, 0, 7 * 24 * 60, &hang_minutes);
         else if (c == 'h') return usage(), 0;
         else return cli_usage_error("prep", "unknown option");
         if (bad) return bad;

@@ -45,28 +45,29 @@ int cmd_synth(int argc, char **argv) {
     const char *out = NULL, *sheet = NULL;
     int classes_set = 0;
     optind = 1;
-    int o;
+    int o, bad = 0;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
         case 'l': snprintf(c.layout, sizeof c.layout, "%s", optarg); break;
         case 'o': out = optarg; break;
-        case 'n': c.clips = atoi(optarg); break;
-        case 's': c.seed = strtoull(optarg, NULL, 10); break;
-        case 'c': c.classes = atoi(optarg), classes_set = 1; break;
+        case 'n': bad = cli_int_option("synth", "--clips", optarg, 1, 10000000, &c.clips); break;
+        case 's': bad = cli_u64_option("synth", "--seed", optarg, &c.seed); break;
+        case 'c': bad = cli_int_option("synth", "--classes", optarg, 7, 11, &c.classes), classes_set = 1; break;
         case 'd':
             c.difficulty = !strcmp(optarg, "easy") ? 0 : !strcmp(optarg, "medium") ? 1 : !strcmp(optarg, "hard") ? 2 : -1;
             if (c.difficulty < 0) return cli_usage_error("synth", "--difficulty must be easy, medium or hard");
             break;
-        case 'z': c.size = atoi(optarg); break;
-        case 'm': c.min_frames = atoi(optarg); break;
-        case 'M': c.max_frames = atoi(optarg); break;
-        case 't': c.threads = atoi(optarg); break;
-        case 'r': c.leak_rate = atof(optarg); break;
+        case 'z': bad = cli_int_option("synth", "--size", optarg, 16, 4096, &c.size); break;
+        case 'm': bad = cli_int_option("synth", "--min-frames", optarg, 1, 100000, &c.min_frames); break;
+        case 'M': bad = cli_int_option("synth", "--max-frames", optarg, 1, 100000, &c.max_frames); break;
+        case 't': bad = cli_int_option("synth", "--threads", optarg, 1, 4096, &c.threads); break;
+        case 'r': bad = cli_double_option("synth", "--leak-rate", optarg, 0, 0, 1, &c.leak_rate); break;
         case 'f': c.force = 1; break;
         case 'C': sheet = optarg; break;
         case 'h': usage(); return 0;
         default: return cli_usage_error("synth", "unknown option");
         }
+        if (bad) return bad;
     }
     if (optind < argc) return cli_usage_error("synth", "unexpected argument '%s'", argv[optind]);
     if (!classes_set && !strcmp(c.layout, "mafw")) c.classes = 11;

@@ -30,13 +30,11 @@ int cmd_tokenize(int argc, char **argv) {
     int context = 0, truncate = 0;
     optind = 1;
     int c;
-    char *end;
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         switch (c) {
         case 'v': vocab = optarg; break;
         case 'c':
-            context = (int)strtol(optarg, &end, 10);
-            if (*end || context < 2) return cli_usage_error("tokenize", "--context '%s' is not a length of at least 2", optarg);
+            if (cli_int_option("tokenize", "--context", optarg, 2, 1 << 20, &context)) return 2;
             break;
         case 't': truncate = 1; break;
         case 'h': usage(); return 0;

@@ -1,5 +1,6 @@
 /* dfer train / dfer eval: one job, data-parallel over the ranks of the run. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +53,15 @@ static int parse_config(int argc, char **argv, Config *cfg, const char **out, Tr
         case 'o': *out = optarg; break;
         case 'r': to->resume = 1; break;
         case 'a': to->allow_config_change = 1; break;
-        case 'k': to->checkpoint_every_steps = atoi(optarg); break;
-        case 'x': to->stop_after_steps = atoi(optarg); break;
-        case 'g': to->signal_after_steps = atoi(optarg); break;
+        case 'k':
+            if (cli_int_option("train", "--checkpoint-every", optarg, 1, INT_MAX, &to->checkpoint_every_steps)) return 2;
+            break;
+        case 'x':
+            if (cli_int_option("train", "--stop-after", optarg, 1, INT_MAX, &to->stop_after_steps)) return 2;
+            break;
+        case 'g':
+            if (cli_int_option("train", "--signal-after", optarg, 1, INT_MAX, &to->signal_after_steps)) return 2;
+            break;
         case 'h': train_usage(); return 0;
         default: return cli_usage_error("train", "unknown option");
         }

@@ -1,7 +1,10 @@
 /* dfer: CLIP-based dynamic facial expression recognition.
  * One binary, one subcommand per task; `dfer help` lists them. */
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -81,6 +84,38 @@ static void print_cuda_status(void) {
 }
 
 int cli_is_help(const char *a) { return !strcmp(a, "-h") || !strcmp(a, "--help"); }
+
+int cli_int_option(const char *cmd, const char *opt, const char *text, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno || v < lo || v > hi)
+        return cli_usage_error(cmd, "%s takes a whole number in %ld..%ld, not '%s'", opt, lo, hi, text);
+    *out = (int)v;
+    return 0;
+}
+
+int cli_u64_option(const char *cmd, const char *opt, const char *text, unsigned long long *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || *end || errno || text[strspn(text, " \t")] == '-')
+        return cli_usage_error(cmd, "%s takes a whole number >= 0, not '%s'", opt, text);
+    *out = v;
+    return 0;
+}
+
+int cli_double_option(const char *cmd, const char *opt, const char *text, double lo, int lo_open, double hi, double *out) {
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end || !isfinite(v) || v < lo || (lo_open && v == lo) || v > hi) {
+        if (isinf(hi))
+            return cli_usage_error(cmd, "%s takes a number %s %g, not '%s'", opt, lo_open ? ">" : ">=", lo, text);
+        return cli_usage_error(cmd, "%s takes a number in %c%g, %g], not '%s'", opt, lo_open ? '(' : '[', lo, hi, text);
+    }
+    *out = v;
+    return 0;
+}
 
 int main(int argc, char **argv) {
     log_set_level(log_level_from_env());

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Numeric options are parsed whole and range-checked by every command (cli_int_option and friends): a value
+# atoi took as another number ("10k" -> 10, "2x" -> 2, "abc" -> 0) or out of range is a usage error (exit 2)
+# naming the option and the text; valid values still work.
+# usage: cli_options.sh DFER SHARED_DIR
+set -euo pipefail
+dfer=$1 shared=$2
+vocab=$shared/clip/bpe_simple_vocab_16e6.txt.gz
+tmp=$(mktemp -d /tmp/dfer-cli-options-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+refused() { # refused OPTION VALUE command... (the command line before the option)
+  local opt=$1 value=$2 rc=0; shift 2
+  "$@" "$opt" "$value" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" = 2 ] || { cat "$tmp/err"; echo "FAIL: $* $opt $value: exit $rc, expected 2"; exit 1; }
+  grep -qF -- "$opt takes" "$tmp/err" && grep -qF -- "not '$value'" "$tmp/err" \
+    || { cat "$tmp/err"; echo "FAIL: $* $opt $value: the message does not name the option and the value"; exit 1; }
+  n=$((n + 1))
+}
+refused --clips 10k "$dfer" synth --layout dfew --out "$tmp/s"
+refused --size abc "$dfer" synth --layout dfew --out "$tmp/s"
+refused --leak-rate 1.5 "$dfer" synth --layout dfew --out "$tmp/s"
+refused --seed -3 "$dfer" synth --layout dfew --out "$tmp/s"
+refused --seed 12x "$dfer" init --arch tiny --out "$tmp/w.safetensors"
+refused --test-noise -1 "$dfer" init --arch tiny --out "$tmp/w.safetensors"
+refused --stop-after 2x "$dfer" train --out "$tmp/r"
+refused --checkpoint-every 0 "$dfer" train --out "$tmp/r"
+refused --ranks 0 "$dfer" plan --arch tiny
+refused --context 1 "$dfer" tokenize --vocab "$vocab"
+refused --threads 1e3 "$dfer" embed --weights "$tmp/w.safetensors"
+refused --batch 0 "$dfer" bench
+refused --peak-gbps inf "$dfer" bench
+refused --window-s 0 "$dfer" predict --checkpoint "$tmp/r" --video "$tmp/v.mp4"
+refused --upsample 9 "$dfer" predict --checkpoint "$tmp/r" --video "$tmp/v.mp4"
+refused --fold 6 "$dfer" data check --dataset dfew --root "$tmp"
+refused --limit 99999999999 "$dfer" prep --dataset dfew --root "$tmp"
+# valid values are taken
+[ "$("$dfer" tokenize --vocab "$vocab" --context 4 --truncate -- "a happy face")" = "49406 320 900 49407" ] \
+  || { echo "FAIL: tokenize --context 4 --truncate"; exit 1; }
+"$dfer" init --arch tiny --seed 7 --test-noise 0.5 --out "$tmp/w.safetensors" >/dev/null || { echo "FAIL: init --seed 7"; exit 1; }
+"$dfer" synth --layout dfew --out "$tmp/s" --clips 3 --size 32 --min-frames 4 --max-frames 4 --leak-rate 0.5 --seed 9 \
+  --threads 1 >/dev/null 2>&1 || { echo "FAIL: synth with valid options"; exit 1; }
+echo "cli options: $n bad values refused (exit 2, option and value named); valid ones taken"
