@@ -72,8 +72,11 @@ static int on_key(void *user, const char *section, const char *name, const char 
             rc = err_set(err, "matrix.name '%s' must be a short name without '/'", value);
         else strcpy(m->name, value);
     } else if (!strcmp(name, "ranks_per_job")) {
-        m->ranks_per_job = atoi(value);
-        if (m->ranks_per_job < 1) rc = err_set(err, "matrix.ranks_per_job must be at least 1");
+        char *end;
+        long n = strtol(value, &end, 10);
+        if (end == value || *end || n < 1 || n > 1 << 20)
+            rc = err_set(err, "matrix.ranks_per_job must be a whole number of ranks, at least 1, not '%s'", value);
+        else m->ranks_per_job = (int)n;
     } else if (!strcmp(name, "stale_lock_minutes")) {
         char *end;
         m->stale_lock_minutes = strtod(value, &end);

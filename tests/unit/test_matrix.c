@@ -73,6 +73,9 @@ static void test_errors(void) {
     EXPECT(matrix_load(write_file("e8.ini", "[matrix]\nname = x\nstale_lock_minutes = 7.5\nmethods = finecliper=a\n"
                                             "datasets = dfew=/d\nbackbones = b=/w\n"), &m, &err) == 0 &&
                m.stale_lock_minutes == 7.5, "stale minutes 7.5: %s", err.msg);
+    EXPECT(matrix_load(write_file("ranks.ini", "[matrix]\nname = x\nranks_per_job = 2x\n"), &m, &err) != 0 &&
+               strstr(err.msg, "ranks.ini:3") && strstr(err.msg, "not '2x'"),
+           "ranks_per_job '2x' refused (atoi took it as 2): %s", err.msg);
 }
 
 /* Long lines (more than inih's 200-byte buffer): cluster paths in the datasets list, on continuation
