@@ -33,8 +33,9 @@ int cli_fail(const Err *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when a is -h or --help. */
 int cli_is_help(const char *a);
-/* An option's value as a number: the whole text, in [lo, hi] (lo excluded when lo_open), into *out; else a
- * usage error naming the option and the text (atoi would take "10k" as 10 and "abc" as 0). Returns 0 or 2. */
+/* An option's value as a number: the whole text, in [lo, hi] (for doubles lo excluded when lo_open; u64: any
+ * value >= 0), into *out; else a usage error naming the option, the range and the text (atoi took "10k" as 10
+ * and "abc" as 0). Return 0, or 2 (the usage error's exit status). */
 int cli_int_option(const char *cmd, const char *opt, const char *text, long lo, long hi, int *out);
 int cli_u64_option(const char *cmd, const char *opt, const char *text, unsigned long long *out);
 int cli_double_option(const char *cmd, const char *opt, const char *text, double lo, int lo_open, double hi, double *out);

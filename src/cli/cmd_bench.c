@@ -59,6 +59,8 @@ static void usage(void) {
            clip_config_preset_names());
 }
 
+/* The upper bound of bench's counts (frames, batch, steps, seeds, ...): any sane value, never an int overflow. */
+enum { BENCH_OPTION_MAX = 1000000000 };
 
 static const char *default_python(void) {
     const char *e = getenv("DFER_PYTHON");
@@ -95,17 +97,17 @@ int cmd_bench(int argc, char **argv) {
         case 'a': o.arch = optarg; break;
         case 'm': o.method = !strcmp(optarg, "dfer-clip") ? "dfer_clip" : optarg; break;
         case 'v': o.variant = optarg; break;
-        case 'f': rc = cli_int_option("bench", "--frames", optarg, 1, 1000000000, &o.frames); break;
-        case 'b': rc = cli_int_option("bench", "--batch", optarg, 1, 1000000000, &o.batch); break;
-        case 's': rc = cli_int_option("bench", "--steps", optarg, 1, 1000000000, &o.steps); break;
-        case 'w': rc = cli_int_option("bench", "--warmup", optarg, 0, 1000000000, &o.warmup); break;
+        case 'f': rc = cli_int_option("bench", "--frames", optarg, 1, BENCH_OPTION_MAX, &o.frames); break;
+        case 'b': rc = cli_int_option("bench", "--batch", optarg, 1, BENCH_OPTION_MAX, &o.batch); break;
+        case 's': rc = cli_int_option("bench", "--steps", optarg, 1, BENCH_OPTION_MAX, &o.steps); break;
+        case 'w': rc = cli_int_option("bench", "--warmup", optarg, 0, BENCH_OPTION_MAX, &o.warmup); break;
         case 'e': o.eval = 1; break;
-        case 'E': rc = cli_int_option("bench", "--eval-batch", optarg, 1, 1000000000, &o.eval_batch); break;
-        case 't': rc = cli_int_option("bench", "--threads", optarg, 0, 1000000000, &o.threads); break;
+        case 'E': rc = cli_int_option("bench", "--eval-batch", optarg, 1, BENCH_OPTION_MAX, &o.eval_batch); break;
+        case 't': rc = cli_int_option("bench", "--threads", optarg, 0, BENCH_OPTION_MAX, &o.threads); break;
         case 'p': o.precision = optarg; break;
-        case 'c': rc = cli_int_option("bench", "--classes", optarg, 2, 1000000000, &o.classes); break;
-        case 'D': rc = cli_int_option("bench", "--desc-tokens", optarg, 3, 1000000000, &o.desc_tokens); break;
-        case 'S': rc = cli_int_option("bench", "--seed", optarg, 0, 1000000000, &o.seed); break;
+        case 'c': rc = cli_int_option("bench", "--classes", optarg, 2, BENCH_OPTION_MAX, &o.classes); break;
+        case 'D': rc = cli_int_option("bench", "--desc-tokens", optarg, 3, BENCH_OPTION_MAX, &o.desc_tokens); break;
+        case 'S': rc = cli_int_option("bench", "--seed", optarg, 0, BENCH_OPTION_MAX, &o.seed); break;
         case 'V': o.vocab = optarg; break;
         case 'k':
             if (o.n_sets == BENCH_MAX_SETS) return cli_usage_error("bench", "at most %d --set options", BENCH_MAX_SETS);
@@ -117,7 +119,7 @@ int cmd_bench(int argc, char **argv) {
         case 'G':
             rc = cli_double_option("bench", "--peak-gbps", optarg, 0, 1, INFINITY, &o.peak_gbps);
             break;
-        case 'X': rc = cli_int_option("bench", "--profile-steps", optarg, 0, 1000000000, &o.profile_steps); break;
+        case 'X': rc = cli_int_option("bench", "--profile-steps", optarg, 0, BENCH_OPTION_MAX, &o.profile_steps); break;
         case 'j': json = optarg; break;
         case 'r': peer = optarg; break;
         case 'y': python = optarg; break;

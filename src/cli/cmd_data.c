@@ -143,7 +143,6 @@ static int preview(const char *kind, const char *root, int fold, Split split, in
     return rc ? cli_fail(&err) : 0;
 }
 
-
 int cmd_data(int argc, char **argv) {
     if (argc < 2 || cli_is_help(argv[1])) {
         usage();

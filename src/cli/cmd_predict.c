@@ -155,7 +155,6 @@ static void print_table(const PredictResult *r) {
     printf("; mean of %d window%s with a face)\n", r->windows_with_face, r->windows_with_face == 1 ? "" : "s");
 }
 
-
 int cmd_predict(int argc, char **argv) {
     static const struct option opts[] = {
         {"checkpoint", required_argument, 0, 'c'}, {"run", required_argument, 0, 'c'},

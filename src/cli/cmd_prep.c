@@ -366,7 +366,6 @@ static int summarise(const char *argv_line, const char *kind, const char *root, 
     return rc;
 }
 
-
 /* Runs the workers of this rank; the main thread reports progress, then waits
  * for the other ranks (a non-blocking barrier, so that it sees their progress on
  * the shared counter and its watchdog tells a slow rank from a hung one).
