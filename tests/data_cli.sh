@@ -23,6 +23,22 @@ for layout in dfew ferv39k mafw; do
   grep -q "unreadable clips: 0" "$tmp/check-$layout.txt"
 done
 echo "data check: dfew, ferv39k and mafw layouts pass"
+# videos cut short (a copy or download that stopped; the mp4's index at its start so it still opens): the
+# loader trains on what decodes, and data check names each one with its declared and decoded length.
+# Whole files, one with an audio track longer than its video, are not named.
+ffmpeg -v error -f lavfi -i testsrc=size=64x48:rate=25 -t 3 -pix_fmt yuv420p -movflags +faststart "$tmp/whole.mp4"
+ffmpeg -v error -i "$tmp/whole.mp4" -c:v libvpx-vp9 -b:v 100k "$tmp/whole.webm"
+ffmpeg -v error -i "$tmp/whole.mp4" -f lavfi -i sine=duration=5 -map 0:v -map 1:a -c:v copy -c:a aac "$tmp/av.mp4"
+for f in mp4 webm; do head -c $(( $(stat -c %s "$tmp/whole.$f") / 2 )) "$tmp/whole.$f" >"$tmp/cut.$f"; done
+printf '%s 75 0\n' "$tmp/whole.mp4" "$tmp/cut.mp4" "$tmp/whole.webm" "$tmp/cut.webm" "$tmp/av.mp4" >"$tmp/videos.txt"
+"$dfer" data check --dataset list --root "$tmp/videos.txt" --split train >"$tmp/check-videos.txt" \
+  || { cat "$tmp/check-videos.txt"; echo "data check failed on readable videos"; exit 1; }
+grep -q "truncated videos: 2; unreadable clips: 0" "$tmp/check-videos.txt" \
+  && grep -q "truncated: $tmp/cut.mp4 decodes to .* its video stream declares 3.00 s, 75 frames" "$tmp/check-videos.txt" \
+  && grep -q "truncated: $tmp/cut.webm decodes to .* its video stream declares 3.00 s$" "$tmp/check-videos.txt" \
+  && ! grep -q "truncated: $tmp/\(whole\|av\)" "$tmp/check-videos.txt" \
+  || { cat "$tmp/check-videos.txt"; echo "data check: truncated videos not named as such"; exit 1; }
+echo "data check: the cut mp4 and WebM named as truncated; whole files and an mp4 with longer audio not"
 # decoding parity with the ffmpeg command line (bilinear swscale to RGB24)
 "$tools/decode_dump" "$tmp/mafw/clips/00001.mp4" "$tmp/ours.rgb"
 ffmpeg -v error -i "$tmp/mafw/clips/00001.mp4" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$tmp/ref.rgb"

@@ -214,7 +214,8 @@ predict --checkpoint "$tmp/fc" --video "$tmp/noface.mp4" --csv >"$tmp/noface.csv
 # ---- a truncated file ------------------------------------------------------------------------------------
 # the first half of a 3-second mp4 whose index is at its start (faststart: a copy or download cut short still
 # opens): the frames that decode are predicted, with a warning (even with --quiet) and "truncated" in the JSON;
-# whole files, one with an audio track longer than its video, and a WebM (no per-stream duration), are not flagged
+# so is a cut WebM (Matroska gives no per-stream duration: the file's, its only stream's); whole files, one
+# with an audio track longer than its video, and a whole WebM, are not flagged
 ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25 -t 3 -pix_fmt yuv420p -movflags +faststart "$tmp/whole.mp4"
 head -c $(( $(stat -c %s "$tmp/whole.mp4") / 2 )) "$tmp/whole.mp4" >"$tmp/cut.mp4"
 predict --checkpoint "$tmp/fc" --video "$tmp/cut.mp4" --json >"$tmp/cut.json" 2>"$tmp/cut.err" || fail "truncated video: exit $?"
@@ -224,12 +225,18 @@ grep -q "warning: $tmp/cut.mp4: the container gives the video 3.00 s, 75 frames,
   || fail "truncated video: $(check field "$tmp/cut.json" "(d['truncated'], d['declared_duration'], d['declared_frames'], d['frames'])")"
 ffmpeg -v error -y -i "$tmp/whole.mp4" -f lavfi -i sine=duration=5 -map 0:v -map 1:a -c:v copy -c:a aac "$tmp/av.mp4"
 ffmpeg -v error -i "$tmp/whole.mp4" -c:v libvpx-vp9 -b:v 200k "$tmp/whole.webm"
+head -c $(( $(stat -c %s "$tmp/whole.webm") / 2 )) "$tmp/whole.webm" >"$tmp/cut.webm"
+predict --checkpoint "$tmp/fc" --video "$tmp/cut.webm" --json >"$tmp/cutw.json" 2>"$tmp/cutw.err" || fail "truncated WebM: exit $?"
+grep -q "warning: $tmp/cut.webm: the container gives the video 3.00 s, but it decodes to" "$tmp/cutw.err" \
+  || { cat "$tmp/cutw.err"; fail "no warning for a truncated WebM"; }
+[ "$(check field "$tmp/cutw.json" "(d['truncated'], d['declared_duration'], d['declared_frames'])")" = "(True, 3, None)" ] \
+  || fail "truncated WebM: $(check field "$tmp/cutw.json" "(d['truncated'], d['declared_duration'], d['declared_frames'])")"
 for f in whole.mp4 av.mp4 whole.webm; do
   predict --checkpoint "$tmp/fc" --video "$tmp/$f" --json >"$tmp/f.json" 2>"$tmp/f.err" || fail "$f: exit $?"
   [ "$(check field "$tmp/f.json" "d['truncated']")" = False ] && ! grep -q warning "$tmp/f.err" \
     || { cat "$tmp/f.err"; fail "$f: flagged as truncated"; }
 done
-echo "truncated video: $(check field "$tmp/cut.json" "d['frames']") of 75 frames decoded, warned and flagged; whole mp4, mp4 with a longer audio track and WebM not flagged"
+echo "truncated video: $(check field "$tmp/cut.json" "d['frames']") of 75 frames decoded (a cut WebM: $(check field "$tmp/cutw.json" "d['frames']")), warned and flagged; whole mp4, mp4 with a longer audio track and WebM not flagged"
 
 # ---- bad input ----------------------------------------------------------------------------------------
 expect_fail() { # expect_fail NAME STATUS TEXT command...

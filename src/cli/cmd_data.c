@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "data/av_frames.h"
 #include "data/classes.h"
 #include "data/dataset.h"
 #include "data/encode.h"
@@ -29,6 +30,15 @@ static void usage(void) {
            "2 on a usage error.\n\n"
            "preview defaults: fold 1, split train, 8 clips, 8 frames, 112 px, epoch 0, seed 0 (the\n"
            "seed and epoch select the shuffle and the augmentation draws, as in `dfer train`).\n");
+}
+
+/* A video that decodes to less than its container declares: the loader trains on what decodes (the
+ * frames are sampled from those), but a copy cut short is usually a download or copy to redo. */
+static void print_truncated(const char *path, const VideoLength *len) {
+    char declared[96];
+    av_declared_text(declared, sizeof declared, len->declared_s, len->declared_frames);
+    printf("  truncated: %s decodes to %.2f s, %d frames; its video stream declares %s\n", path, len->decoded_s,
+           len->decoded_frames, declared);
 }
 
 /* Decodes the first, middle and last frames (every frame when full): a folder
@@ -59,7 +69,7 @@ static int check_split(const char *kind, const char *root, Split split, int fold
         fprintf(stderr, "dfer: error: %s\n", err.msg);
         return 1;
     }
-    int per_class[DFER_MAX_CLASSES] = {0}, bad = 0, mismatch = 0, minf = 1 << 30, maxf = 0;
+    int per_class[DFER_MAX_CLASSES] = {0}, bad = 0, mismatch = 0, truncated = 0, minf = 1 << 30, maxf = 0;
     long total = 0;
     for (int i = 0; i < d.count; i++) {
         per_class[d.clips[i].label]++;
@@ -70,6 +80,9 @@ static int check_split(const char *kind, const char *root, Split split, int fold
             continue;
         }
         int n = clip_source_frame_count(c);
+        const VideoLength *len = clip_source_video_length(c);
+        if (len && len->truncated && truncated++ < 20)
+            print_truncated(d.clips[i].path, len);
         int decoded = decode_check(c, full, &err);
         clip_source_close(c);
         if (decoded != 0) {
@@ -91,7 +104,8 @@ static int check_split(const char *kind, const char *root, Split split, int fold
     printf("  per class:");
     for (int c = 0; c < d.num_classes; c++) printf(" %s %d%s", k_class_names[c], per_class[c], c + 1 < d.num_classes ? "," : "\n");
     if (ok) printf("  frames: min %d, mean %.1f, max %d\n", minf, (double)total / ok, maxf);
-    printf("  annotation/real frame-count mismatches: %d; unreadable clips: %d\n", mismatch, bad);
+    printf("  annotation/real frame-count mismatches: %d; truncated videos: %d; unreadable clips: %d\n", mismatch,
+           truncated, bad);
     dataset_free(&d);
     return bad ? 1 : 0;
 }

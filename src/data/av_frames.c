@@ -1,6 +1,8 @@
 #include "data/av_frames.h"
 
 #include <libavutil/pixdesc.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static int av_fail(Err *err, const char *label, const char *what, int code) {
@@ -113,4 +115,68 @@ int av_frame_to_rgb(RgbConvert *c, const AVFrame *frame, ImageU8 *out, const cha
     int dst_stride[4] = {3 * w, 0, 0, 0};
     sws_scale(c->sws, (const uint8_t *const *)frame->data, frame->linesize, 0, h, dst, dst_stride);
     return 0;
+}
+
+static int64_t frame_duration(const AVFrame *f) {
+#if LIBAVUTIL_VERSION_INT >= AV_VERSION_INT(57, 30, 100)
+    return f->duration;
+#else
+    return f->pkt_duration;
+#endif
+}
+
+void av_clock_init(AvClock *c, const AVFormatContext *fmt, const AVStream *st) {
+    memset(c, 0, sizeof *c);
+    c->tb = av_q2d(st->time_base);
+    AVRational rate = av_guess_frame_rate((AVFormatContext *)fmt, (AVStream *)st, NULL);
+    c->nominal_fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0;
+}
+
+double av_clock_tick(AvClock *c, const AVFrame *frame, double *dur) {
+    int64_t pts = frame->best_effort_timestamp;
+    if (pts == AV_NOPTS_VALUE) pts = frame->pts;
+    int64_t d = frame_duration(frame);
+    double time;
+    if (pts == AV_NOPTS_VALUE) {
+        time = c->count ? c->last_t + c->last_dur : 0.0;
+    } else {
+        double abs_t = (double)pts * c->tb;
+        if (!c->count) c->t0 = abs_t;
+        time = abs_t - c->t0;
+        if (c->count && time < c->last_t) time = c->last_t; /* never backwards */
+    }
+    if (c->count && time > c->last_t) c->interval = time - c->last_t;
+    double frame_dur = d > 0 ? (double)d * c->tb
+                       : c->interval > 0 ? c->interval
+                       : c->nominal_fps > 0 ? 1.0 / c->nominal_fps : 0.04;
+    c->last_t = time;
+    c->last_dur = frame_dur;
+    c->count++;
+    if (dur) *dur = frame_dur;
+    return time;
+}
+
+double av_clock_length(const AvClock *c) { return c->count ? c->last_t + c->last_dur : 0.0; }
+
+void av_stream_declared(const AVFormatContext *fmt, const AVStream *st, double *seconds, int64_t *frames) {
+    *seconds = st->duration != AV_NOPTS_VALUE && st->duration > 0 ? (double)st->duration * av_q2d(st->time_base)
+               : fmt->nb_streams == 1 && fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0
+                   ? (double)fmt->duration / AV_TIME_BASE
+                   : 0.0;
+    *frames = st->nb_frames > 0 ? st->nb_frames : 0;
+}
+
+int av_length_truncated(double declared_s, int64_t declared_frames, double decoded_s, int64_t decoded_frames) {
+    double fps = decoded_s > 0 ? (double)decoded_frames / decoded_s : 0.0;
+    double slack = fmax(0.25, 3.0 * (fps > 0 ? 1.0 / fps : 0.04));
+    return (declared_s > 0 && decoded_s < declared_s - slack) || (declared_frames > 3 && decoded_frames < declared_frames - 3);
+}
+
+void av_declared_text(char *buf, size_t size, double declared_s, int64_t declared_frames) {
+    if (!size) return;
+    buf[0] = 0;
+    if (declared_s > 0) snprintf(buf, size, "%.2f s", declared_s);
+    size_t len = strlen(buf);
+    if (declared_frames > 0 && len < size)
+        snprintf(buf + len, size - len, "%s%lld frames", len ? ", " : "", (long long)declared_frames);
 }

@@ -38,4 +38,29 @@ void av_decoder_close(AvDecoder *d);
 int av_frame_to_rgb(RgbConvert *c, const AVFrame *frame, ImageU8 *out, const char *label, Err *err);
 void rgb_convert_free(RgbConvert *c);
 
+/* A video stream's frame times from their timestamps: seconds from the first frame, never going
+ * backwards; a frame without a timestamp follows the previous one by its duration. Each frame's
+ * duration is its own, else the last interval between timestamps, else 1 / the nominal rate. */
+typedef struct AvClock {
+    double tb, nominal_fps; /* the stream's time base in seconds; its nominal frame rate (0: unknown) */
+    int64_t count;          /* frames ticked */
+    double t0, last_t, last_dur, interval;
+} AvClock;
+void av_clock_init(AvClock *c, const AVFormatContext *fmt, const AVStream *st);
+/* The time of a decoded frame (call once per frame, in decoding order); *dur: its duration. */
+double av_clock_tick(AvClock *c, const AVFrame *frame, double *dur);
+/* What has been ticked so far lasts: the last frame's time plus its duration (0 before any). */
+double av_clock_length(const AvClock *c);
+
+/* The length a video stream declares in its container: its own duration, not the file's
+ * (fmt->duration also covers a longer audio track) unless the stream is the file's only one (WebM
+ * and Matroska give no per-stream duration), and its frame count; 0 where not given. */
+void av_stream_declared(const AVFormatContext *fmt, const AVStream *st, double *seconds, int64_t *frames);
+/* Whether decoding ended well before the declared end: a truncated or damaged file (a copy cut
+ * short, a download that stopped). Three frames or a quarter second of slack: containers round.
+ * A declared value of 0 (not given) is not compared. */
+int av_length_truncated(double declared_s, int64_t declared_frames, double decoded_s, int64_t decoded_frames);
+/* "2.00 s, 50 frames", "50 frames", "2.00 s" or "": the declared length in words, into buf. */
+void av_declared_text(char *buf, size_t size, double declared_s, int64_t declared_frames);
+
 #endif

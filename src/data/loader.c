@@ -33,6 +33,8 @@ struct Loader {
     AugmentConfig aug;
     int per_rank, epoch, steps, next_step;
     int32_t *order;
+    int *frame_counts; /* per clip: its real frame count once a worker has counted it (0: not yet), so a
+                        * video is counted (decoded whole) once per loader, not at every sample */
     Slot *slots;
     Task *queue;
     int q_head, q_tail, q_cap;
@@ -119,7 +121,9 @@ static int load_maps(const Loader *l, const MidClip *mid, const AugmentDraw *dra
 static int load_clip(Loader *l, int index, void *dst, void *parsing, void *landmarks, Err *err) {
     const ClipRecord *c = &l->d->clips[index];
     ClipSource *src;
-    if (clip_source_open(c->path, &src, err) != 0) return -1;
+    if (clip_source_open_known(c->path, __atomic_load_n(&l->frame_counts[index], __ATOMIC_RELAXED), &src, err) != 0)
+        return -1;
+    __atomic_store_n(&l->frame_counts[index], clip_source_frame_count(src), __ATOMIC_RELAXED);
     MidClip mid = {0}; /* read before decoding: a clip without a usable track costs no decoding */
     if (l->cfg.mid_streams && mid_clip_open(&mid, l->cfg.mid_streams, l->cfg.landmarks_dir, l->cfg.parsing_dir, c,
                                             clip_source_frame_count(src), err) != 0) {
@@ -134,6 +138,7 @@ static int load_clip(Loader *l, int index, void *dst, void *parsing, void *landm
     ImageU8 *frames = xcalloc((size_t)T, sizeof(ImageU8));
     int rc = clip_source_read_frames(src, idx, T, frames, err);
     clip_source_close(src);
+    if (rc != 0) __atomic_store_n(&l->frame_counts[index], 0, __ATOMIC_RELAXED); /* changed since counted? count again */
     if (rc == 0) {
         AugmentDraw draw;
         augment_draw(&l->aug, frames[0].width, frames[0].height, &rng, &draw);
@@ -283,6 +288,7 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
         face_map_lut_init(&l->dots_lut, FACE_MAP_DOTS, mean, std);
     }
     l->order = xmalloc((size_t)d->count * sizeof(int32_t));
+    l->frame_counts = xcalloc((size_t)d->count, sizeof(int));
     int depth = l->cfg.prefetch + 1; /* +1: the slot the caller holds */
     l->slots = xcalloc((size_t)depth, sizeof(Slot));
     for (int i = 0; i < depth; i++) {
@@ -396,6 +402,6 @@ void loader_destroy(Loader *l) {
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->work);
     pthread_cond_destroy(&l->finished);
-    free(l->slots), free(l->queue), free(l->threads), free(l->order);
+    free(l->slots), free(l->queue), free(l->threads), free(l->order), free(l->frame_counts);
     free(l);
 }

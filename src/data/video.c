@@ -20,6 +20,7 @@ struct ClipSource {
     AvDecoder dec;
     AVFrame *frame;
     int next;
+    VideoLength length; /* video: what decodes against what the container declares (zeros: not scanned) */
 };
 
 static void stream_close(ClipSource *c) {
@@ -42,24 +43,31 @@ int is_frame_image_name(const char *name) {
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Decodes the whole video once: the real frame count, and the stream's size
- * and frame rate (any of the outputs may be NULL). */
-static int scan_video(const char *path, int *count, int *width, int *height, double *fps, Err *err) {
+/* Decodes the whole video once: the real frame count and length against the stream's declared
+ * ones (length may be NULL), and the stream's size and frame rate (any of the outputs may be NULL). */
+static int scan_video(const char *path, int *count, VideoLength *length, int *width, int *height, double *fps, Err *err) {
     AVFormatContext *fmt;
     AvDecoder dec;
     if (av_video_open(path, &fmt, &dec, err) != 0) return -1;
     AVStream *st = fmt->streams[dec.stream];
     if (width) *width = st->codecpar->width;
     if (height) *height = st->codecpar->height;
-    if (fps) {
-        AVRational rate = av_guess_frame_rate(fmt, st, NULL);
-        *fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0;
-    }
+    AvClock clock;
+    av_clock_init(&clock, fmt, st);
+    if (fps) *fps = clock.nominal_fps;
     AVFrame *frame = av_frame_alloc();
     int n = 0, rc;
     while ((rc = av_decoder_next(&dec, frame, err)) == 0) {
+        av_clock_tick(&clock, frame, NULL);
         n++;
         av_frame_unref(frame);
+    }
+    if (length) {
+        memset(length, 0, sizeof *length);
+        av_stream_declared(fmt, st, &length->declared_s, &length->declared_frames);
+        length->decoded_s = av_clock_length(&clock);
+        length->decoded_frames = n;
+        length->truncated = av_length_truncated(length->declared_s, length->declared_frames, length->decoded_s, n);
     }
     av_frame_free(&frame);
     av_decoder_close(&dec);
@@ -73,13 +81,15 @@ int video_probe(const char *path, int *width, int *height, double *fps, int *fra
     if (fs_is_dir(path)) return err_set(err, "%s: a folder, not a video file", path);
     if (!fs_exists(path)) return err_set(err, "%s: no such video file", path);
     int n;
-    if (scan_video(path, &n, width, height, fps, err) != 0) return -1;
+    if (scan_video(path, &n, NULL, width, height, fps, err) != 0) return -1;
     if (!n) return err_set(err, "%s: no frame could be decoded", path);
     if (frames) *frames = n;
     return 0;
 }
 
-int clip_source_open(const char *path, ClipSource **out, Err *err) {
+int clip_source_open(const char *path, ClipSource **out, Err *err) { return clip_source_open_known(path, 0, out, err); }
+
+int clip_source_open_known(const char *path, int known_frames, ClipSource **out, Err *err) {
     ClipSource *c = xcalloc(1, sizeof *c);
     c->path = xstrdup(path);
     if (fs_is_dir(path)) {
@@ -92,8 +102,10 @@ int clip_source_open(const char *path, ClipSource **out, Err *err) {
             clip_source_close(c);
             return err_set(err, "%s: no frame images in the folder", path);
         }
+    } else if (known_frames > 0 && fs_exists(path)) {
+        c->count = known_frames; /* counted by an earlier open: a read past what decodes now says so */
     } else if (fs_exists(path)) {
-        if (scan_video(path, &c->count, NULL, NULL, NULL, err) != 0) {
+        if (scan_video(path, &c->count, &c->length, NULL, NULL, NULL, err) != 0) {
             clip_source_close(c);
             return -1;
         }
@@ -126,6 +138,10 @@ int frame_folder_list(const char *dir, char ***names, int *count, Err *err) {
 }
 
 int clip_source_frame_count(const ClipSource *c) { return c->count; }
+
+const VideoLength *clip_source_video_length(const ClipSource *c) {
+    return !c->is_folder && c->length.decoded_frames > 0 ? &c->length : NULL;
+}
 
 int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *out, Err *err) {
     for (int i = 0; i < n; i++) {

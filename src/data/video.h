@@ -5,6 +5,8 @@
 #ifndef DFER_DATA_VIDEO_H
 #define DFER_DATA_VIDEO_H
 
+#include <stdint.h>
+
 #include "data/image.h"
 
 typedef struct ClipSource ClipSource;
@@ -13,7 +15,21 @@ typedef struct ClipSource ClipSource;
  * frames a video actually decodes to (a truncated video counts what decodes).
  * Errors name the path: missing path, empty folder, undecodable video. */
 int clip_source_open(const char *path, ClipSource **out, Err *err);
+/* The same, with a video's frame count known from an earlier open of the same file (> 0; 0:
+ * unknown): no counting pass, so a training sample decodes the video once, up to its last sampled
+ * frame, instead of once whole and again. Folders are listed as ever. */
+int clip_source_open_known(const char *path, int known_frames, ClipSource **out, Err *err);
 int clip_source_frame_count(const ClipSource *c);
+
+/* A video's decoded length against the one its container declares (data/av_frames.h). */
+typedef struct VideoLength {
+    double declared_s, decoded_s; /* seconds; declared 0: not given */
+    int64_t declared_frames;      /* 0: not given */
+    int decoded_frames;
+    int truncated; /* decoding ended well before the declared end (av_length_truncated) */
+} VideoLength;
+/* The length of a video counted by clip_source_open; NULL for a folder or a count that was known. */
+const VideoLength *clip_source_video_length(const ClipSource *c);
 /* Decodes the frames at indices (any order, repeats allowed, e.g. edge padding)
  * into out[i] (allocated; image_free each). Videos decode forward once, keeping
  * the frames asked for; folders open only the files asked for. An index outside

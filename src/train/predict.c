@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "data/av_frames.h"
 #include "data/preprocess.h"
 #include "data/sampler.h"
 #include "face/face_track.h"
@@ -331,11 +332,8 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
                 v->vfr ? ", variable" : "", v->width, v->height, v->rotation, v->face_frames, r->n_windows,
                 r->n_windows == 1 ? "" : "s", r->windows_with_face);
     if (v->truncated) { /* a warning even with --quiet: the predictions cover only what decoded */
-        char declared[96] = "";
-        if (v->declared_duration > 0) snprintf(declared, sizeof declared, "%.2f s", v->declared_duration);
-        if (v->declared_frames > 0)
-            snprintf(declared + strlen(declared), sizeof declared - strlen(declared), "%s%lld frames",
-                     declared[0] ? ", " : "", v->declared_frames);
+        char declared[96];
+        av_declared_text(declared, sizeof declared, v->declared_duration, v->declared_frames);
         fprintf(stderr, "predict: warning: %s: the container gives the video %s, but it decodes to %.2f s (%d frames): "
                         "the file is truncated or damaged; the predictions cover what decodes\n",
                 o->video, declared, v->duration, v->frames);

@@ -21,12 +21,10 @@ struct VideoReader {
     AVFormatContext *fmt;
     AvDecoder dec;
     AVFrame *frame;
-    double tb, nominal_fps;
-    double declared_s; /* the video stream's own duration in the container (0: not given) */
+    AvClock clock;
+    double declared_s;       /* the video stream's own duration in the container (0: not given) */
     int64_t declared_frames; /* its frame count in the container (0: not given) */
     int rotation, rotation_known, width, height;
-    int count;
-    double t0, last_t, last_dur, interval;
 };
 
 /* A display matrix's clockwise rotation, rounded to a multiple of 90 (FFmpeg's player does the same). */
@@ -70,13 +68,9 @@ int video_reader_open(const char *path, VideoReader **out, Err *err) {
         return -1;
     }
     AVStream *st = r->fmt->streams[r->dec.stream];
-    r->tb = av_q2d(st->time_base);
-    AVRational rate = av_guess_frame_rate(r->fmt, st, NULL);
-    r->nominal_fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0;
+    av_clock_init(&r->clock, r->fmt, st);
     r->rotation = stream_rotation(st, &r->rotation_known);
-    /* The stream's own duration, not the file's (fmt->duration also covers a longer audio track). */
-    if (st->duration != AV_NOPTS_VALUE && st->duration > 0) r->declared_s = (double)st->duration * r->tb;
-    r->declared_frames = st->nb_frames > 0 ? st->nb_frames : 0;
+    av_stream_declared(r->fmt, st, &r->declared_s, &r->declared_frames);
     r->frame = av_frame_alloc();
     *out = r;
     return 0;
@@ -100,39 +94,17 @@ static void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out) {
         }
 }
 
-static int64_t frame_duration(const AVFrame *f) {
-#if LIBAVUTIL_VERSION_INT >= AV_VERSION_INT(57, 30, 100)
-    return f->duration;
-#else
-    return f->pkt_duration;
-#endif
-}
-
 int video_reader_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err *err) {
     memset(img, 0, sizeof *img);
     int rc = av_decoder_next(&r->dec, r->frame, err);
     if (rc != 0) return rc;
-    if (!r->count && !r->rotation_known) {
+    int first = r->clock.count == 0;
+    if (first && !r->rotation_known) {
         const AVFrameSideData *sd = av_frame_get_side_data(r->frame, AV_FRAME_DATA_DISPLAYMATRIX);
         if (sd && sd->size >= 9 * sizeof(int32_t)) r->rotation = matrix_rotation((const int32_t *)sd->data);
         r->rotation_known = 1;
     }
-    int64_t pts = r->frame->best_effort_timestamp;
-    if (pts == AV_NOPTS_VALUE) pts = r->frame->pts;
-    int64_t d = frame_duration(r->frame);
-    double time;
-    if (pts == AV_NOPTS_VALUE) {
-        time = r->count ? r->last_t + r->last_dur : 0.0;
-    } else {
-        double abs_t = (double)pts * r->tb;
-        if (!r->count) r->t0 = abs_t;
-        time = abs_t - r->t0;
-        if (r->count && time < r->last_t) time = r->last_t; /* never backwards */
-    }
-    if (r->count && time > r->last_t) r->interval = time - r->last_t;
-    double frame_dur = d > 0 ? (double)d * r->tb
-                       : r->interval > 0 ? r->interval
-                       : r->nominal_fps > 0 ? 1.0 / r->nominal_fps : 0.04;
+    double frame_dur, time = av_clock_tick(&r->clock, r->frame, &frame_dur);
     ImageU8 rgb;
     rc = av_frame_to_rgb(&r->dec.convert, r->frame, &rgb, r->path, err);
     av_frame_unref(r->frame);
@@ -143,16 +115,13 @@ int video_reader_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err 
     } else {
         *img = rgb;
     }
-    if (!r->count) r->width = img->width, r->height = img->height;
+    if (first) r->width = img->width, r->height = img->height;
     if (img->width != r->width || img->height != r->height) { /* a size change mid-stream: back to the first size */
         ImageU8 fixed;
         image_resize(img, r->width, r->height, RESAMPLE_BILINEAR, &fixed);
         image_free(img);
         *img = fixed;
     }
-    r->last_dur = frame_dur;
-    r->last_t = time;
-    r->count++;
     *t = time;
     *dur = frame_dur;
     return 0;
@@ -325,7 +294,7 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
     if (rc == 0) {
         v->width = r->width, v->height = r->height;
         v->rotation = r->rotation;
-        v->nominal_fps = r->nominal_fps;
+        v->nominal_fps = r->clock.nominal_fps;
         v->duration = v->t[v->frames - 1] + last_dur;
         v->fps = v->duration > 0 ? v->frames / v->duration : 0;
         double lo = INFINITY, hi = 0;
@@ -334,13 +303,9 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
             lo = fmin(lo, d), hi = fmax(hi, d);
         }
         v->vfr = v->frames > 2 && hi > 1.1 * lo;
-        /* Decoding that ends well before the stream's declared end: a truncated or damaged file (a copy cut
-         * short, a download that stopped). Three frames or a quarter second of slack: containers round. */
         v->declared_duration = r->declared_s;
         v->declared_frames = r->declared_frames;
-        double slack = fmax(0.25, 3.0 * (v->fps > 0 ? 1.0 / v->fps : 0.04));
-        v->truncated = (r->declared_s > 0 && v->duration < r->declared_s - slack) ||
-                       (r->declared_frames > 3 && v->frames < r->declared_frames - 3);
+        v->truncated = av_length_truncated(r->declared_s, r->declared_frames, v->duration, v->frames);
         for (int f = 0; f < v->frames; f++) v->face_frames += v->det[f];
         smooth_boxes(v, cfg);
     }

@@ -365,6 +365,82 @@ static void test_bad_clips(void) {
     dataset_free(&d);
 }
 
+/* Video clips: the loader counts a video's frames once (decoding it whole) and later samples of it
+ * decode only up to their last frame. Batches from the loader that remembers the counts equal,
+ * bitwise, those of a fresh loader that counts again; a video replaced by a shorter one after it was
+ * counted is skipped once (its sampled frames are past the new end) and counted again after. */
+static void test_loader_video_counts(void) {
+    char dir[700], list[800], text[4096] = "", path[800];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/videos", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    int longest = 1, shortest = 1, frames[9] = {0};
+    for (int i = 1; i <= 8; i++) {
+        char *bytes;
+        size_t len;
+        snprintf(path, sizeof path, "%s/clips/%05d.mp4", g_root[2], i);
+        EXPECT(fs_read_all(path, &bytes, &len, &err) == 0, "%s", err.msg);
+        snprintf(path, sizeof path, "%s/%d.mp4", dir, i);
+        EXPECT(fs_write_atomic(path, bytes, len, &err) == 0, "%s", err.msg);
+        free(bytes);
+        ClipSource *c;
+        EXPECT(clip_source_open(path, &c, &err) == 0, "%s", err.msg);
+        frames[i] = clip_source_frame_count(c);
+        const VideoLength *vl = clip_source_video_length(c);
+        EXPECT(vl && !vl->truncated && vl->decoded_frames == frames[i] && vl->decoded_s > 0,
+               "%s: a whole video's length (%d frames, %.2f s) is not truncated", path, frames[i], vl ? vl->decoded_s : 0);
+        clip_source_close(c);
+        longest = frames[i] > frames[longest] ? i : longest;
+        shortest = frames[i] < frames[shortest] ? i : shortest;
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s 0 %d\n", path, i % 7);
+    }
+    EXPECT(frames[longest] >= 2 * frames[shortest], "clips of %d and %d frames to swap", frames[longest], frames[shortest]);
+    snprintf(list, sizeof list, "%s/list.txt", dir);
+    EXPECT(fs_write_atomic(list, text, strlen(text), &err) == 0, "%s", err.msg);
+    Dataset d;
+    EXPECT(dataset_open("list", list, SPLIT_TRAIN, 0, &d, &err) == 0 && d.count == 8, "%s", err.msg);
+    LoaderConfig c = {.global_batch = 8, .rank = 0, .world = 1, .frames = 4, .size = 16, .train = 1, .seed = 5,
+                      .normalise_clip = 1, .threads = 2, .prefetch = 1, .max_bad_fraction = 0.5f};
+    size_t batch_bytes = (size_t)8 * 4 * 3 * 16 * 16 * sizeof(float);
+    Loader *kept, *fresh;
+    Batch a, b;
+    EXPECT(loader_create(&d, &c, &kept, &err) == 0, "%s", err.msg);
+    loader_start_epoch(kept, 1);
+    EXPECT(loader_next(kept, &a, &err) == 0, "epoch 1: %s", err.msg);
+    for (int epoch = 2; epoch <= 3; epoch++) {
+        loader_start_epoch(kept, epoch);
+        EXPECT(loader_next(kept, &a, &err) == 0, "epoch %d: %s", epoch, err.msg);
+        EXPECT(loader_create(&d, &c, &fresh, &err) == 0, "%s", err.msg);
+        loader_start_epoch(fresh, epoch);
+        EXPECT(loader_next(fresh, &b, &err) == 0, "epoch %d, fresh loader: %s", epoch, err.msg);
+        EXPECT(!memcmp(a.indices, b.indices, 8 * sizeof(int32_t)) && !memcmp(a.frames, b.frames, batch_bytes),
+               "epoch %d: counts remembered give bitwise the fresh loader's batch", epoch);
+        loader_destroy(fresh);
+    }
+    /* the longest video becomes the shortest one's copy: the next sample of it reads past its end */
+    char *bytes;
+    size_t len;
+    snprintf(path, sizeof path, "%s/%d.mp4", dir, shortest);
+    EXPECT(fs_read_all(path, &bytes, &len, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/%d.mp4", dir, longest);
+    EXPECT(fs_write_atomic(path, bytes, len, &err) == 0, "%s", err.msg);
+    free(bytes);
+    loader_start_epoch(kept, 4);
+    EXPECT(loader_next(kept, &a, &err) == 0 && loader_bad_count(kept) == 1,
+           "a video shorter than counted: skipped once (%d bad)", loader_bad_count(kept));
+    loader_start_epoch(kept, 5);
+    EXPECT(loader_next(kept, &a, &err) == 0 && loader_bad_count(kept) == 0, "then counted again (%d bad this epoch)",
+           loader_bad_count(kept));
+    EXPECT(loader_create(&d, &c, &fresh, &err) == 0, "%s", err.msg);
+    loader_start_epoch(fresh, 5);
+    EXPECT(loader_next(fresh, &b, &err) == 0, "%s", err.msg);
+    EXPECT(!memcmp(a.indices, b.indices, 8 * sizeof(int32_t)) && !memcmp(a.frames, b.frames, batch_bytes),
+           "epoch 5: the recounted video gives bitwise the fresh loader's batch");
+    loader_destroy(fresh);
+    loader_destroy(kept);
+    dataset_free(&d);
+}
+
 int main(void) {
     TEST_RUN(test_sampler);
     TEST_RUN(test_crop_min_area);
@@ -374,5 +450,6 @@ int main(void) {
     TEST_RUN(test_layouts_read_back);
     TEST_RUN(test_loader_determinism);
     TEST_RUN(test_bad_clips);
+    TEST_RUN(test_loader_video_counts);
     return test_summary();
 }
