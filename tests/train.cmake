@@ -19,6 +19,11 @@ add_test(NAME matrix_kill_restart
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_restart.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_kill_restart PROPERTIES TIMEOUT 600)
 # dfer matrix --status before, after and during a real matrix (a failing job, a stopped one, the estimate).
+# dfer matrix --check: each job's inputs (weights, vocabulary, descriptions, tracks, splits) before submitting.
+add_test(NAME matrix_check
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_check.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(matrix_check PROPERTIES TIMEOUT 300)
+
 add_test(NAME matrix_status
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_status.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_status PROPERTIES TIMEOUT 300)

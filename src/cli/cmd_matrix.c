@@ -10,7 +10,7 @@
 static void usage(void) {
     printf("usage: mpirun -np N dfer matrix MATRIX.ini [--results DIR]\n"
            "       srun --mpi=pmix dfer matrix MATRIX.ini          (inside sbatch; see jobs/)\n"
-           "       dfer matrix --list MATRIX.ini\n"
+           "       dfer matrix --list|--check MATRIX.ini\n"
            "       dfer matrix --status MATRIX.ini [--results DIR] [--json]\n\n"
            "Expands the matrix (methods x datasets x folds x backbones x seeds x settings) into jobs with\n"
            "stable ids, splits the ranks into groups of matrix.ranks_per_job, and lets each group take the\n"
@@ -23,6 +23,10 @@ static void usage(void) {
            "  --results DIR   where the jobs go (default results/<matrix name>)\n"
            "  --list          print the jobs and whether each one's configuration is valid (\"ok\"),\n"
            "                  waits for a feature not built yet, or has an error; runs nothing\n"
+           "  --check         --list, and each job's inputs opened as its start would (split files, the\n"
+           "                  weights' header, the vocabulary, descriptions, landmark tracks): a job that\n"
+           "                  would fail at its start is named (\"MISSING\") before the matrix is submitted.\n"
+           "                  Exit status 1 when any job has an error or a missing input\n"
            "  --status        print each job's state from DIR, while the matrix runs or after: done (UAR,\n"
            "                  WAR, time), failed (its error), started (epoch, step, last evaluation,\n"
            "                  checkpoint, when it last wrote) or pending; then the work left, estimated\n"
@@ -36,16 +40,18 @@ static void usage(void) {
 
 int cmd_matrix(int argc, char **argv) {
     static const struct option opts[] = {{"results", required_argument, 0, 'r'}, {"list", no_argument, 0, 'l'},
+                                         {"check", no_argument, 0, 'c'},
                                          {"status", no_argument, 0, 's'}, {"json", no_argument, 0, 'j'},
                                          {"allow-config-change", no_argument, 0, 'a'}, {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *results = NULL;
-    int list = 0, status = 0, json = 0, allow_config_change = 0;
+    int list = 0, check = 0, status = 0, json = 0, allow_config_change = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'r') results = optarg;
         else if (c == 'l') list = 1;
+        else if (c == 'c') check = 1;
         else if (c == 's') status = 1;
         else if (c == 'j') json = 1;
         else if (c == 'a') allow_config_change = 1;
@@ -53,15 +59,15 @@ int cmd_matrix(int argc, char **argv) {
         else return cli_usage_error("matrix", "unknown option");
     }
     if (argc - optind != 1) return cli_usage_error("matrix", "give one MATRIX.ini");
-    if (list + status > 1) return cli_usage_error("matrix", "--list and --status are two commands; give one");
+    if (list + check + status > 1) return cli_usage_error("matrix", "--list, --check and --status are three commands; give one");
     if (json && !status) return cli_usage_error("matrix", "--json goes with --status");
     if (status) {
         Err err;
         return matrix_status(argv[optind], results, json, stdout, &err) ? cli_fail(&err) : 0;
     }
-    if (list) {
+    if (list || check) {
         Err err;
-        return matrix_list(argv[optind], stdout, &err) ? cli_fail(&err) : 0;
+        return matrix_list(argv[optind], check, stdout, &err) ? cli_fail(&err) : 0;
     }
     char command[4096] = "dfer";
     for (int i = 0; i < argc; i++) snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);

@@ -17,6 +17,31 @@ static void list_stems(const char *dir, MidClip *m) {
     for (int i = 0; i < m->n_stems; i++) *strrchr(m->stems[i], '.') = 0;
 }
 
+/* Whether the streams read face tracks: the landmark maps are drawn from them, and the parsing maps too
+ * unless a folder of parsing maps is given. */
+static int needs_track(int streams, const char *parsing_dir) {
+    return (streams & LOADER_MID_LANDMARKS) || ((streams & LOADER_MID_PARSING) && !parsing_dir);
+}
+
+int mid_missing_inputs(int streams, const char *landmarks_dir, const char *parsing_dir, const Dataset *d, char *first,
+                       size_t n) {
+    int missing = 0;
+    char path[8192];
+    for (int i = 0; i < d->count; i++) {
+        int gone = 0;
+        if (parsing_dir && (streams & LOADER_MID_PARSING)) {
+            snprintf(path, sizeof path, "%s/%s", parsing_dir, d->clips[i].id);
+            gone = !fs_is_dir(path);
+        }
+        if (!gone && needs_track(streams, parsing_dir)) {
+            snprintf(path, sizeof path, "%s/%s.txt", landmarks_dir, d->clips[i].id);
+            gone = !fs_exists(path);
+        }
+        if (gone && !missing++ && n) snprintf(first, n, "%s", path);
+    }
+    return missing;
+}
+
 int mid_clip_open(MidClip *m, int streams, const char *landmarks_dir, const char *parsing_dir, const ClipRecord *c,
                   int frame_count, Err *err) {
     memset(m, 0, sizeof *m);
@@ -27,7 +52,7 @@ int mid_clip_open(MidClip *m, int streams, const char *landmarks_dir, const char
         m->parsing_dir = xstrdup(path);
         if (fs_is_dir(c->path)) list_stems(c->path, m);
     }
-    if ((streams & LOADER_MID_LANDMARKS) || ((streams & LOADER_MID_PARSING) && !m->parsing_dir)) {
+    if (needs_track(streams, m->parsing_dir)) {
         snprintf(path, sizeof path, "%s/%s.txt", landmarks_dir, c->id);
         if (face_track_read(path, &m->track, err) != 0) {
             mid_clip_close(m);

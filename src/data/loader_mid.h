@@ -41,6 +41,10 @@ typedef struct MidClip {
     int n_stems;
 } MidClip;
 
+/* The clips of d whose maps' inputs are missing (the track file, the parsing-map folder): their number,
+ * and the first missing path in first (n bytes). Checks that they exist, not what they hold. */
+int mid_missing_inputs(int streams, const char *landmarks_dir, const char *parsing_dir, const Dataset *d, char *first,
+                       size_t n);
 /* Reads what a clip's maps need; the clip has frame_count frames. */
 int mid_clip_open(MidClip *m, int streams, const char *landmarks_dir, const char *parsing_dir, const ClipRecord *c,
                   int frame_count, Err *err);

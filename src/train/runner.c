@@ -119,25 +119,34 @@ static void matrix_results_dir(const Matrix *m, const char *given, char *buf, si
     else snprintf(buf, n, "results/%s", m->name);
 }
 
-int matrix_list(const char *matrix_path, FILE *out, Err *err) {
+int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err) {
     Matrix m;
     if (matrix_load(matrix_path, &m, err) != 0) return -1;
     Job *jobs;
     int n;
     if (matrix_expand(&m, &jobs, &n, err) != 0) return -1;
-    int bad = 0, waiting = 0;
+    int bad = 0, waiting = 0, missing = 0;
     for (int i = 0; i < n; i++) {
         Config cfg;
         Err jerr;
-        JobState s = job_resolve(&m, &jobs[i], &cfg, &jerr);
-        if (s == JOB_RUNNABLE) fprintf(out, "%-60s  ok\n", jobs[i].id);
-        else fprintf(out, "%-60s  %s: %s\n", jobs[i].id, s == JOB_WAITS ? "waits" : "ERROR", jerr.msg);
-        waiting += s == JOB_WAITS, bad += s == JOB_INVALID;
+        const Job *j = &jobs[i];
+        JobState s = job_resolve(&m, j, &cfg, &jerr);
+        int zeroshot = !strcmp(j->setting, "zeroshot");
+        int inputs_ok = s != JOB_RUNNABLE || !check_inputs ||
+                        train_preflight(&cfg, zeroshot ? j->eval_dataset : NULL, zeroshot ? j->eval_root : NULL, &jerr) == 0;
+        if (s == JOB_RUNNABLE && inputs_ok) fprintf(out, "%-60s  ok\n", j->id);
+        else fprintf(out, "%-60s  %s: %s\n", j->id, s == JOB_WAITS ? "waits" : s == JOB_INVALID ? "ERROR" : "MISSING", jerr.msg);
+        waiting += s == JOB_WAITS, bad += s == JOB_INVALID, missing += !inputs_ok;
     }
-    fprintf(out, "matrix %s: %d jobs, %d runnable, %d waiting for features not built yet, %d with errors\n", m.name, n,
-            n - waiting - bad, waiting, bad);
+    fprintf(out, "matrix %s: %d jobs, %d runnable, %d waiting for features not built yet, %d with errors", m.name, n,
+            n - waiting - bad - missing, waiting, bad);
+    if (check_inputs) fprintf(out, ", %d with missing or unreadable inputs", missing);
+    fputc('\n', out);
     free(jobs);
     if (bad) return err_set(err, "%s: %d job%s cannot be configured (see above)", matrix_path, bad, bad > 1 ? "s" : "");
+    if (missing)
+        return err_set(err, "%s: %d %s would fail at %s start (see above)", matrix_path, missing,
+                       missing > 1 ? "jobs" : "job", missing > 1 ? "their" : "its");
     return 0;
 }
 

@@ -20,8 +20,10 @@ typedef struct RunnerOptions {
 } RunnerOptions;
 
 /* Expands a matrix and prints each job id with "ok", "waits: <feature not built yet>" or
- * "ERROR: <why its configuration is invalid>" (no training, no MPI). -1 when any job has an error. */
-int matrix_list(const char *matrix_path, FILE *out, Err *err);
+ * "ERROR: <why its configuration is invalid>" (no training, no MPI); with check_inputs also
+ * "MISSING: <what>" for a job whose inputs would stop it at its start (train_preflight). -1 when
+ * any job has an error or, checking inputs, a missing input. */
+int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err);
 /* What the results directory (default results/<matrix name>) says about each job: done (UAR, WAR, time),
  * failed (its error), started (epoch and step of its last logged step, its last evaluation, whether it has a
  * checkpoint, how long ago it last wrote) or pending (with why it cannot run, where it cannot); then the counts

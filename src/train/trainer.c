@@ -19,6 +19,7 @@
 #include "core/watchdog.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "data/loader_mid.h"
 #include "io/json_file.h"
 #include "train/checkpoint.h"
 #include "train/input_feed.h"
@@ -329,27 +330,26 @@ static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g,
 /* The data and the model: the training split, the split evaluated (another dataset's in zero-shot transfer), the
  * model and its micro-batch. Apart from the rest of the setup because a failure here frees what it opened itself
  * (no loader or optimiser exists yet for close_run to free). */
-static int open_splits_and_model(TrainRun *run, Err *err) {
-    const Config *cfg = run->cfg;
-    const TrainOptions *opt = run->opt;
-    Dataset *train = &run->train, *test = &run->test;
-    watchdog_mark("reading the dataset's split files (%s)", cfg->root[0] ? cfg->root : cfg->train_list);
+/* The training split and the test split (zero-shot transfer: eval_dataset's, with its classes; NULL: the
+ * training dataset's), and the classes the model outputs. On error nothing is left open. */
+static int open_splits(const Config *cfg, const char *eval_dataset, const char *eval_root, Dataset *train,
+                       Dataset *test, int *classes, Err *err) {
+    int contrastive = !strcmp(cfg->objective, "contrastive");
     if (trainer_open_split(cfg, SPLIT_TRAIN, train, err) != 0) return -1;
-    /* zero-shot transfer: evaluated on another dataset's test split, with its classes */
     Config eval_cfg = *cfg;
-    if (opt->eval_dataset) {
-        snprintf(eval_cfg.dataset, sizeof eval_cfg.dataset, "%s", opt->eval_dataset);
-        snprintf(eval_cfg.root, sizeof eval_cfg.root, "%s", opt->eval_root);
+    if (eval_dataset) {
+        snprintf(eval_cfg.dataset, sizeof eval_cfg.dataset, "%s", eval_dataset);
+        snprintf(eval_cfg.root, sizeof eval_cfg.root, "%s", eval_root);
         if (strcmp(eval_cfg.dataset, "ferv39k") && (eval_cfg.fold < 1 || eval_cfg.fold > 5)) eval_cfg.fold = 1;
     }
     if (trainer_open_split(&eval_cfg, SPLIT_TEST, test, err) != 0) {
         dataset_free(train);
         return -1;
     }
-    int classes = run->contrastive ? test->num_classes : train->num_classes;
+    *classes = contrastive ? test->num_classes : train->num_classes;
     /* A list's class count follows its labels: a test label the training split's model cannot output is an error
      * (contrastive training learns no classes: its model takes the test split's). */
-    for (int i = 0; i < test->count && !run->contrastive; i++)
+    for (int i = 0; i < test->count && !contrastive; i++)
         if (test->clips[i].label >= train->num_classes) {
             err_set(err, "%s: clip %s has label %d, but the training split %s has %d classes (labels 0..%d)",
                     test->source, test->clips[i].id, test->clips[i].label, train->source, train->num_classes,
@@ -357,6 +357,50 @@ static int open_splits_and_model(TrainRun *run, Err *err) {
             dataset_free(train), dataset_free(test);
             return -1;
         }
+    return 0;
+}
+
+/* The middle level's per-clip inputs of a split that are missing (a landmark track file, a parsing-map folder):
+ * their number, and the first one's path in first. */
+static int missing_mid_inputs(const Config *cfg, int streams, const Dataset *d, char *first, size_t n) {
+    char landmarks[CFG_STR + 64];
+    config_prep_path(cfg, cfg->landmarks, "landmarks", landmarks, sizeof landmarks);
+    return mid_missing_inputs(streams, landmarks, cfg->parsing[0] ? cfg->parsing : NULL, d, first, n);
+}
+
+int train_preflight(const Config *cfg, const char *eval_dataset, const char *eval_root, Err *err) {
+    Dataset train, test;
+    int classes;
+    if (open_splits(cfg, eval_dataset, eval_root, &train, &test, &classes, err) != 0) return -1;
+    JobModel jm;
+    int rc = job_model_create_counting(cfg, classes, BACKEND_CPU, NULL, &jm, err);
+    if (rc == 0) {
+        if (jm.high && !jm.descs) /* the counting context plans without them; a run cannot */
+            rc = err_set(err, "the high level needs per-clip descriptions: %s does not exist (model.descriptions; "
+                              "`dfer prep` writes them)", jm.desc_path);
+        else if (job_model_check_dataset(&jm, &train, err) != 0 || (!jm.contrastive && job_model_check_dataset(&jm, &test, err) != 0))
+            rc = -1;
+        for (int split = 0; split < 2 && rc == 0 && jm.mid_streams; split++) {
+            const Dataset *d = split ? &test : &train;
+            char first[8300];
+            int missing = missing_mid_inputs(cfg, jm.mid_streams, d, first, sizeof first);
+            if (missing)
+                rc = err_set(err, "%d of the %d clips of %s have no middle-level input (the first: %s); run `dfer prep`",
+                             missing, d->count, d->source, first);
+        }
+        job_model_free(&jm);
+    }
+    dataset_free(&train), dataset_free(&test);
+    return rc;
+}
+
+static int open_splits_and_model(TrainRun *run, Err *err) {
+    const Config *cfg = run->cfg;
+    const TrainOptions *opt = run->opt;
+    Dataset *train = &run->train, *test = &run->test;
+    watchdog_mark("reading the dataset's split files (%s)", cfg->root[0] ? cfg->root : cfg->train_list);
+    int classes;
+    if (open_splits(cfg, opt->eval_dataset, opt->eval_root, train, test, &classes, err) != 0) return -1;
     watchdog_mark("loading the model (%s)", cfg->weights);
     if (job_model_create(cfg, classes, &run->jm, err) != 0) {
         dataset_free(train), dataset_free(test);

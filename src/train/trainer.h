@@ -33,6 +33,11 @@ typedef struct TrainOptions {
  * stop_after_steps, DFER_EXIT_INTERRUPTED (core/stop.h) when stopped by a signal
  * after checkpointing, -1 with a message on failure. All ranks of g must call it. */
 int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err);
+/* What a job reads, checked before it runs (`dfer matrix --list`), without loading weights or decoding a
+ * clip: the split files (and eval_dataset's test split, zero-shot), the weights' header and architecture,
+ * the vocabulary and the prompts it tokenizes, the descriptions of every clip (high level; captions,
+ * zero-shot) and the middle level's landmark tracks or parsing maps of every clip. */
+int train_preflight(const Config *cfg, const char *eval_dataset, const char *eval_root, Err *err);
 /* The collectives of a run on cfg's device: on CUDA this process's GPU is selected (one per
  * local rank) and the group uses NCCL; on the CPU, MPI. */
 int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Err *err);

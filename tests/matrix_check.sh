@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# dfer matrix --check: each job's inputs opened as its start would open them, before anything is
+# submitted. One matrix whose jobs each lack one thing, and the ones that lack nothing:
+#   - the low level on the synthetic set: ok;
+#   - a backbone whose weights file does not exist: MISSING, naming the file;
+#   - weights in a folder without the BPE vocabulary: MISSING, "no CLIP vocabulary";
+#   - the high level without its descriptions file, and with a file that lacks one training clip's:
+#     MISSING, naming the file and then the clip;
+#   - the middle level with every landmark track: ok; with one track removed: MISSING, naming it;
+#   - zero-shot onto a dataset root that does not exist: MISSING, naming the test split file;
+#   - a method config with an unknown key: ERROR, as --list says.
+# --check exits 1 and counts each kind; --list on the same matrix still says "ok" for the jobs
+# whose configuration is valid (it reads no inputs). With the inputs made whole, --check exits 0.
+# usage: matrix_check.sh DFER SOURCE_DIR SHARED_DIR
+set -euo pipefail
+dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
+tmp=$(mktemp -d /tmp/dfer-matrix-check-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+. "$src/tests/lib/matrix_fixture.sh"
+matrix_fixture name=check-test
+fc=$src/configs/synth/finecliper.ini
+mkdir "$tmp/novocab" && cp "$tmp/clip.safetensors" "$tmp/novocab/"
+# a clip of fold 1's training split (the split file: a header, then video_name,label)
+train_clip=$(printf '%05d' "$(sed -n 2p "$tmp/data/EmoLabel_DataSplit/train(single-labeled)/set_1.csv" | cut -d, -f1)")
+# descriptions of every clip (the synthetic set's label-free ones), and a copy without that clip's
+python3 - "$tmp/data/synth/clips.jsonl" "$tmp/desc.jsonl" "$tmp/desc_short.jsonl" "$train_clip" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+with open(sys.argv[2], "w") as full, open(sys.argv[3], "w") as short:
+    for r in rows:
+        line = json.dumps({"clip": r["id"], "text": r["description"]}) + "\n"
+        full.write(line)
+        if r["id"] != sys.argv[4]: short.write(line)
+EOF
+cp -r "$tmp/data/synth/landmarks" "$tmp/tracks"
+printf '[model]\nmethod = finecliper\nnosuch = 1\n' >"$tmp/bad.ini"
+write_matrix() { # write_matrix FILE NAME METHODS DATASETS BACKBONES SETTINGS [SET LINES]
+  printf '[matrix]\nname = %s\nranks_per_job = 1\nmethods = %s\ndatasets = %s\nfolds = 1\nbackbones = %s\nseeds = 1\nsettings = %s\n[set]\ntrain.epochs = 1\n%s\n' \
+    "$2" "$3" "$4" "$5" "$6" "${7:-}" >"$1"
+}
+# one matrix per kind of input, so that each job's line says one thing
+write_matrix "$tmp/m_weights.ini" w "finecliper=$fc" "dfew=$tmp/data" \
+  "tiny=$tmp/clip.safetensors, gone=$tmp/nothere.safetensors, novocab=$tmp/novocab/clip.safetensors" supervised
+write_matrix "$tmp/m_levels.ini" l "finecliper:low+high=$fc, finecliper:low+mid=$fc" "dfew=$tmp/data" \
+  "tiny=$tmp/clip.safetensors" supervised "$(printf 'model.descriptions = %s\ndata.landmarks = %s' "$tmp/none.jsonl" "$tmp/tracks")"
+write_matrix "$tmp/m_short.ini" s "finecliper:low+high=$fc" "dfew=$tmp/data" "tiny=$tmp/clip.safetensors" supervised \
+  "model.descriptions = $tmp/desc_short.jsonl"
+write_matrix "$tmp/m_zs.ini" z "finecliper=$fc" "dfew=$tmp/data, mafw=$tmp/gone" "tiny=$tmp/clip.safetensors" \
+  "zeroshot:dfew->mafw" "data.captions = descriptions
+model.descriptions = $tmp/desc.jsonl"
+write_matrix "$tmp/m_bad.ini" b "finecliper=$fc, odd=$tmp/bad.ini" "dfew=$tmp/data" "tiny=$tmp/clip.safetensors" supervised
+
+check() { # check MATRIX: --check's output in $tmp/out, its exit status in $rc
+  rc=0
+  "$dfer" matrix --check "$1" >"$tmp/out" 2>&1 || rc=$?
+}
+job() { grep "^$1 " "$tmp/out" | sed 's/^[^ ]* *//'; }
+
+check "$tmp/m_weights.ini"
+cat "$tmp/out"
+[ "$rc" = 1 ] || fail "--check with missing inputs exited $rc"
+[ "$(job finecliper-low__dfew__f1__tiny__s1)" = ok ] || fail "a whole job is not ok"
+job finecliper-low__dfew__f1__gone__s1 | grep -q "^MISSING: $tmp/nothere.safetensors: cannot open" || fail "missing weights"
+job finecliper-low__dfew__f1__novocab__s1 | grep -q "^MISSING: no CLIP vocabulary" || fail "missing vocabulary"
+grep -q "^matrix w: 3 jobs, 1 runnable, 0 waiting for features not built yet, 0 with errors, 2 with missing or unreadable inputs$" \
+  "$tmp/out" || fail "summary line"
+grep -q "2 jobs would fail at their start" "$tmp/out" || fail "the error line"
+"$dfer" matrix --list "$tmp/m_weights.ini" >"$tmp/list" || fail "--list reads inputs"
+[ "$(grep -c '  ok$' "$tmp/list")" = 3 ] || fail "--list does not say ok for valid configurations"
+
+check "$tmp/m_levels.ini"
+cat "$tmp/out"
+[ "$rc" = 1 ] || fail "levels: exit $rc"
+job finecliper-low_high__dfew__f1__tiny__s1 | grep -q "^MISSING: the high level needs per-clip descriptions: $tmp/none.jsonl does not exist" \
+  || fail "missing descriptions file"
+[ "$(job finecliper-low_mid__dfew__f1__tiny__s1)" = ok ] || fail "the middle level with every track is not ok"
+rm "$tmp/tracks/$train_clip.txt"
+check "$tmp/m_levels.ini"
+job finecliper-low_mid__dfew__f1__tiny__s1 | grep -q "^MISSING: 1 of the [0-9]* clips of .* have no middle-level input (the first: $tmp/tracks/$train_clip.txt)" \
+  || { cat "$tmp/out"; fail "a missing landmark track"; }
+echo "a removed track: $(job finecliper-low_mid__dfew__f1__tiny__s1 | cut -c1-160)"
+
+check "$tmp/m_short.ini"
+cat "$tmp/out"
+job finecliper-low_high__dfew__f1__tiny__s1 | grep -q "^MISSING: 1 of the [0-9]* clips of .* have no description in $tmp/desc_short.jsonl (the first: clip $train_clip)" \
+  || fail "a clip without a description"
+
+check "$tmp/m_zs.ini"
+cat "$tmp/out"
+job finecliper-low__zs-dfew-mafw__tiny__s1 | grep -q "^MISSING: mafw split file: $tmp/gone/" || fail "zero-shot target missing"
+
+check "$tmp/m_bad.ini"
+cat "$tmp/out"
+[ "$rc" = 1 ] && job odd__dfew__f1__tiny__s1 | grep -q "^ERROR: .*nosuch" && grep -q ", 1 with errors, 0 with missing" "$tmp/out" \
+  || fail "a config error under --check"
+
+# the inputs made whole: exit 0
+cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/novocab/"
+cp "$tmp/data/synth/landmarks/$train_clip.txt" "$tmp/tracks/"
+sed -i "s|$tmp/nothere.safetensors|$tmp/clip.safetensors|; s|$tmp/none.jsonl|$tmp/desc.jsonl|" "$tmp/m_weights.ini" "$tmp/m_levels.ini"
+sed -i "s|desc_short|desc|" "$tmp/m_short.ini"
+for m in m_weights m_levels m_short; do
+  check "$tmp/$m.ini"
+  [ "$rc" = 0 ] || { cat "$tmp/out"; fail "$m: --check with every input exited $rc"; }
+done
+echo "matrix --check: missing weights, vocabulary, descriptions (file and clip), landmark track and zero-shot target named; whole inputs pass"
