@@ -100,22 +100,31 @@ int cmd_train(int argc, char **argv) {
 }
 
 static void eval_usage(void) {
-    printf("usage: dfer eval --run DIR [--dataset NAME --root DIR]\n\n"
+    printf("usage: dfer eval --run DIR [--dataset NAME --root DIR] [--best] [--predictions F.csv]\n\n"
            "Evaluates a trained run (its config.ini and model.safetensors) on the test split of its dataset,\n"
            "or of another one (--dataset/--root: cross-dataset evaluation), and prints UAR, WAR and\n"
-           "per-class recall.\n");
+           "per-class recall.\n\n"
+           "  --best              the run's best_model.safetensors (the epoch of the best WAR) instead\n"
+           "  --predictions F     also write every test clip's class probabilities to F as CSV:\n"
+           "                      clip,label,predicted,<one column per class>, in the split file's order\n"
+           "                      (training writes the same for its last evaluation: DIR/predictions.csv)\n");
 }
 
 int cmd_eval(int argc, char **argv) {
-    static const struct option opts[] = {{"run", required_argument, 0, 'r'}, {"dataset", required_argument, 0, 'd'},
-                                         {"root", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *run = NULL, *dataset = NULL, *root = NULL;
+    static const struct option opts[] = {{"run", required_argument, 0, 'r'},         {"dataset", required_argument, 0, 'd'},
+                                         {"root", required_argument, 0, 'o'},        {"best", no_argument, 0, 'b'},
+                                         {"predictions", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *run = NULL, *dataset = NULL, *root = NULL, *predictions = NULL;
+    int best = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'r') run = optarg;
         else if (c == 'd') dataset = optarg;
         else if (c == 'o') root = optarg;
+        else if (c == 'b') best = 1;
+        else if (c == 'p') predictions = optarg;
         else if (c == 'h') return eval_usage(), 0;
         else return cli_usage_error("eval", "unknown option");
     }
@@ -130,7 +139,7 @@ int cmd_eval(int argc, char **argv) {
     CollBackend device_coll;
     int rc = job_run_config(run, &cfg, &err) == 0 && train_collectives(&cfg, &d, &device_coll, &err) == 0 &&
                      group_world(&d, COLL_MPI, &g, &err) == 0
-                 ? eval_run(run, &cfg, dataset, root, &g, &err)
+                 ? eval_run(run, &cfg, dataset, root, best, predictions, &g, &err)
                  : -1;
     group_free(&g);
     dist_finalize(&d);

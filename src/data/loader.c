@@ -21,6 +21,7 @@ typedef struct Slot {
     void *frames;
     void *parsing, *landmarks; /* middle level, same layout as frames; NULL when off */
     int32_t *labels, *indices;
+    uint8_t *stand_in; /* [n] 1: a readable clip in place of an unreadable one (Batch.stand_in) */
 } Slot;
 
 typedef struct Task {
@@ -196,6 +197,7 @@ static void run_task(Loader *l, Task t) {
     l->seen += bad + 1;
     s->indices[t.j] = index;
     s->labels[t.j] = index >= 0 ? l->d->clips[index].label : -1;
+    s->stand_in[t.j] = bad > 0;
     s->done++;
     pthread_cond_broadcast(&l->finished);
     pthread_mutex_unlock(&l->mu);
@@ -299,6 +301,7 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
         if (cfg->mid_streams & LOADER_MID_LANDMARKS) l->slots[i].landmarks = batch_alloc(l, bytes);
         l->slots[i].labels = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
         l->slots[i].indices = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
+        l->slots[i].stand_in = xmalloc((size_t)l->per_rank + 1);
     }
     l->q_cap = depth * l->per_rank + 1;
     l->queue = xmalloc((size_t)l->q_cap * sizeof(Task));
@@ -378,6 +381,7 @@ int loader_next(Loader *l, Batch *b, Err *err) {
     b->landmark_maps = s->landmarks;
     b->labels = s->labels;
     b->indices = s->indices;
+    b->stand_in = s->stand_in;
     b->step = k;
     b->epoch = l->epoch;
     l->next_step++;
@@ -398,6 +402,7 @@ void loader_destroy(Loader *l) {
         batch_free(l, l->slots[i].landmarks);
         free(l->slots[i].labels);
         free(l->slots[i].indices);
+        free(l->slots[i].stand_in);
     }
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->work);

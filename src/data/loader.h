@@ -60,6 +60,9 @@ typedef struct Batch {
     void *frames;        /* [n, T, 3, size, size]: F32, F64, or uint8 with LoaderConfig.uint8 */
     int32_t *labels;     /* [n] */
     int32_t *indices;    /* [n] dataset indices actually used (after replacements) */
+    uint8_t *stand_in;   /* [n] 1: the clip stands in for an unreadable one (the next readable clip in the
+                          * order): training learns from it, evaluation leaves it out of the scores, where
+                          * it would count twice */
     /* [n, T, 3, size, size], the dtype and normalisation of frames (they enter the same CLIP image
      * encoder); NULL when the stream is off */
     void *parsing;       /* parsing maps in FaceXFormer's palette (clip.md §9.3) */

@@ -5,12 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/fsutil.h"
+#include "core/log.h"
 #include "core/watchdog.h"
+#include "io/csv.h"
 #include "train/trainer_internal.h"
 
 int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const char *phase, Confusion *cm,
-                     double *loss_out, Err *err) {
+                     ClipPredictions *pred, double *loss_out, Err *err) {
     confusion_init(cm, jm->num_classes);
+    if (pred) clip_predictions_init(pred, test->d->count, jm->num_classes);
     input_feed_start_epoch(test, epoch, 0, 0);
     FeedBatch *b;
     int rc;
@@ -18,28 +22,73 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
     void *logits = NULL;
     int logits_cap = 0;
     int batch = 0;
+    int32_t *scored_labels = NULL, *scored_indices = NULL; /* [n]: -1 where a clip stands in for an unreadable one */
+    long stand_ins = 0;
     for (;;) {
         watchdog_mark("%s: waiting for batch %d (the loader)", phase, batch + 1);
         if ((rc = input_feed_next(test, &b, err)) != 0) break;
         if (b->n == 0) continue;
         watchdog_mark("%s: the forward pass of batch %d", phase, ++batch);
         if (b->n > logits_cap) /* [n, classes] reals, doubles at most */
-            logits = xrealloc(logits, (size_t)jm->num_classes * (size_t)b->n * sizeof(double)), logits_cap = b->n;
+            logits = xrealloc(logits, (size_t)jm->num_classes * (size_t)b->n * sizeof(double)), logits_cap = b->n,
+            scored_labels = xrealloc(scored_labels, (size_t)b->n * sizeof(int32_t)),
+            scored_indices = xrealloc(scored_indices, (size_t)b->n * sizeof(int32_t));
+        /* the loss includes a stand-in (the step takes the whole batch); the scores count each clip once */
         loss += job_model_step(jm, &b->in, b->labels, b->n, 0, 1.0f, logits);
-        confusion_add_logits(cm, logits, jm->f64, b->labels, b->n);
+        for (int i = 0; i < b->n; i++) {
+            scored_labels[i] = b->stand_in[i] ? -1 : b->labels[i];
+            scored_indices[i] = b->stand_in[i] ? -1 : b->indices[i];
+            stand_ins += b->stand_in[i];
+        }
+        confusion_add_logits(cm, logits, jm->f64, scored_labels, b->n);
+        if (pred) clip_predictions_add_logits(pred, logits, jm->f64, scored_indices, b->n);
     }
-    free(logits);
-    if (rc < 0) return -1;
+    free(logits), free(scored_labels), free(scored_indices);
+    if (rc < 0) {
+        if (pred) clip_predictions_free(pred);
+        return -1;
+    }
     watchdog_mark("%s: the reduction of the confusion matrix over the group", phase);
     group_allreduce_i64(g, cm->counts, cm->classes * cm->classes);
     *loss_out = group_sum_double(g, loss);
+    double unscored = group_sum_double(g, (double)stand_ins);
+    if (unscored > 0 && g->rank == 0)
+        log_warn("%s: %.0f test clip%s could not be read: left out of the scores (their places went to the next "
+                 "readable clips, scored once)", phase, unscored, unscored > 1 ? "s" : "");
+    if (pred) {
+        group_sum_doubles(g, pred->probs, pred->count * pred->classes);
+        group_sum_doubles(g, pred->seen, pred->count);
+        clip_predictions_finish(pred);
+    }
     return 0;
+}
+
+int trainer_write_predictions(const ClipPredictions *p, const Dataset *d, const char *path, Err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return err_set(err, "%s: cannot build the predictions in memory", path);
+    fputs("clip,label,predicted", f);
+    for (int c = 0; c < p->classes; c++) fprintf(f, ",%s", k_class_names[c]);
+    fputc('\n', f);
+    for (int i = 0; i < p->count; i++) {
+        int top = clip_predictions_top(p, i);
+        csv_print_field(f, d->clips[i].id);
+        fprintf(f, ",%s,%s", k_class_names[d->clips[i].label], top >= 0 ? k_class_names[top] : "");
+        for (int c = 0; c < p->classes; c++) /* an unreadable clip: no prediction, empty fields */
+            top >= 0 ? fprintf(f, ",%.6f", p->probs[(size_t)i * p->classes + c]) : fputc(',', f);
+        fputc('\n', f);
+    }
+    fclose(f);
+    int rc = fs_write_atomic(path, text, len, err);
+    free(text);
+    return rc;
 }
 
 /* dfer eval's work, which eval_run watches: a run's trainable parameters on the test split of its dataset (or of
  * eval_dataset at eval_root), the scores printed by rank 0. */
-static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,
-                    Err *err) {
+static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, int best,
+                    const char *predictions_path, Group *g, Err *err) {
     char path[4096];
     Config cfg = *run_cfg;
     if (eval_dataset) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", eval_dataset);
@@ -47,7 +96,7 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     Dataset test;
     if (trainer_open_split(&cfg, SPLIT_TEST, &test, err) != 0) return -1;
     JobModel jm;
-    if (job_model_load_run(run_dir, &cfg, test.num_classes, NULL, 0, &jm, path, sizeof path, err) != 0) {
+    if (job_model_load_run(run_dir, &cfg, test.num_classes, NULL, best, &jm, path, sizeof path, err) != 0) {
         dataset_free(&test);
         return -1;
     }
@@ -68,7 +117,16 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     double loss;
     input_slots_init(&slots, &jm, (ec.global_batch + g->size - 1) / g->size);
     input_feed_init(&feed, el, &test, &jm, &slots);
-    if (trainer_evaluate(&jm, &feed, g, 0, "evaluation", &cm, &loss, err) != 0) goto out;
+    ClipPredictions pred;
+    if (trainer_evaluate(&jm, &feed, g, 0, "evaluation", &cm, predictions_path ? &pred : NULL, &loss, err) != 0) goto out;
+    if (predictions_path) {
+        int written = g->rank == 0 ? trainer_write_predictions(&pred, &test, predictions_path, err) : 0;
+        clip_predictions_free(&pred);
+        if (!group_all_ok(g, written == 0)) {
+            if (g->rank != 0) err_set(err, "rank 0 could not write %s", predictions_path);
+            goto out;
+        }
+    }
     Scores s;
     scores_compute(&cm, &s);
     if (g->rank == 0) {
@@ -91,8 +149,8 @@ out:
 /* eval_job under the watchdog, with the run's train.hang_minutes: a loader stuck on a file (a dead network
  * mount) or a frozen rank ends `dfer eval` with status 4 saying where it waited, instead of never. It
  * writes nothing into the run's folder. */
-int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,
-             Err *err) {
+int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, int best,
+             const char *predictions_path, Group *g, Err *err) {
     char what[4200];
     snprintf(what, sizeof what, "evaluating %s", run_dir);
     WatchdogSpec spec = {.floor_seconds = run_cfg->hang_minutes * 60.0, .what = what,
@@ -100,7 +158,7 @@ int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_datase
                          .gap_name = "two evaluation batches",
                          .how_to_continue = "running dfer eval again starts the evaluation over"};
     CHECK(watchdog_start(&spec) == 0, "a watchdog already runs in this process");
-    int rc = eval_job(run_dir, run_cfg, eval_dataset, eval_root, g, err);
+    int rc = eval_job(run_dir, run_cfg, eval_dataset, eval_root, best, predictions_path, g, err);
     watchdog_stop();
     return rc;
 }

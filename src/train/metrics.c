@@ -1,5 +1,7 @@
 #include "train/metrics.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/check.h"
@@ -25,7 +27,7 @@ void confusion_add_logits(Confusion *cm, const void *logits, int is_f64, const i
             double b = is_f64 ? ((const double *)logits)[i * C + best] : ((const float *)logits)[i * C + best];
             if (v > b) best = c; /* first maximum wins ties, as argmax */
         }
-        confusion_add(cm, labels[i], best);
+        if (labels[i] >= 0) confusion_add(cm, labels[i], best);
     }
 }
 
@@ -50,4 +52,46 @@ void scores_compute(const Confusion *cm, Scores *s) {
     }
     s->war = s->total ? 100.0 * (double)correct / (double)s->total : 0;
     s->uar = s->classes_present ? recall_sum / s->classes_present : 0;
+}
+
+void clip_predictions_init(ClipPredictions *p, int count, int classes) {
+    p->count = count, p->classes = classes;
+    p->probs = xcalloc((size_t)count * (size_t)classes, sizeof(double));
+    p->seen = xcalloc((size_t)count, sizeof(double));
+}
+
+void clip_predictions_add_logits(ClipPredictions *p, const void *logits, int is_f64, const int32_t *indices, int n) {
+    int C = p->classes;
+    for (int i = 0; i < n; i++) {
+        if (indices[i] < 0 || indices[i] >= p->count) continue;
+        double row[METRICS_MAX_CLASSES], top = -INFINITY, sum = 0;
+        for (int c = 0; c < C; c++) {
+            row[c] = is_f64 ? ((const double *)logits)[(size_t)i * C + c] : ((const float *)logits)[(size_t)i * C + c];
+            top = fmax(top, row[c]);
+        }
+        for (int c = 0; c < C; c++) sum += row[c] = exp(row[c] - top); /* shifted: no overflow */
+        double *dst = p->probs + (size_t)indices[i] * C;
+        for (int c = 0; c < C; c++) dst[c] += row[c] / sum;
+        p->seen[indices[i]] += 1;
+    }
+}
+
+void clip_predictions_finish(ClipPredictions *p) {
+    for (int i = 0; i < p->count; i++)
+        if (p->seen[i] > 1)
+            for (int c = 0; c < p->classes; c++) p->probs[(size_t)i * p->classes + c] /= p->seen[i];
+}
+
+int clip_predictions_top(const ClipPredictions *p, int clip) {
+    if (!(p->seen[clip] > 0)) return -1;
+    const double *row = p->probs + (size_t)clip * p->classes;
+    int best = 0;
+    for (int c = 1; c < p->classes; c++)
+        if (row[c] > row[best]) best = c;
+    return best;
+}
+
+void clip_predictions_free(ClipPredictions *p) {
+    free(p->probs), free(p->seen);
+    memset(p, 0, sizeof *p);
 }

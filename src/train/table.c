@@ -11,6 +11,7 @@
 
 #include "core/fsutil.h"
 #include "core/xml.h"
+#include "io/csv.h"
 #include "io/json_file.h"
 #include "train/paper_results.h"
 
@@ -244,19 +245,6 @@ static void print_latex_text(FILE *out, const char *s) {
     }
 }
 
-static void print_csv_text(FILE *out, const char *s) {
-    if (strpbrk(s, ",\"\n")) {
-        fputc('"', out);
-        for (; *s; s++) {
-            if (*s == '"') fputc('"', out);
-            fputc(*s, out);
-        }
-        fputc('"', out);
-    } else {
-        fputs(s, out);
-    }
-}
-
 static void html_cells(FILE *out, const char *tag, const char (*cells)[64], int n) {
     fputs("<tr>", out);
     for (int c = 0; c < n; c++) {
@@ -314,13 +302,13 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
         fprintf(out, "# %s\n", t->title);
         for (int c = 0; c < t->cols; c++) {
             fprintf(out, "%s", c ? "," : "");
-            print_csv_text(out, t->head[c]);
+            csv_print_field(out, t->head[c]);
         }
         fprintf(out, "\n");
         for (int r = 0; r < t->rows; r++) {
             for (int c = 0; c < t->cols; c++) {
                 fprintf(out, "%s", c ? "," : "");
-                print_csv_text(out, t->cell[r][c]);
+                csv_print_field(out, t->cell[r][c]);
             }
             fprintf(out, "\n");
         }

@@ -624,7 +624,17 @@ static int end_epoch(TrainRun *run, Err *err) {
     double eval_loss;
     char phase[64];
     snprintf(phase, sizeof phase, "evaluation after epoch %d", pos->epoch + 1);
-    if (trainer_evaluate(&run->jm, &run->ef, g, pos->epoch, phase, &cm, &eval_loss, err) != 0) return -1;
+    ClipPredictions pred;
+    if (trainer_evaluate(&run->jm, &run->ef, g, pos->epoch, phase, &cm, &pred, &eval_loss, err) != 0) return -1;
+    /* every test clip's class probabilities from this evaluation (the last one's stay: model.safetensors') */
+    int written = 0;
+    if (lead) {
+        char path[4096];
+        run_file_path(path, sizeof path, opt->out_dir, "predictions.csv");
+        written = trainer_write_predictions(&pred, &run->test, path, err);
+    }
+    clip_predictions_free(&pred);
+    if (lead_write_agreed(g, written, "predictions.csv", err) != 0) return -1;
     Scores s;
     scores_compute(&cm, &s);
     pos->last = s, pos->last_cm = cm, pos->has_last = 1;

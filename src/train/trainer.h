@@ -6,7 +6,8 @@
  * the group, and every rank applies the same update, so the parameters stay
  * identical everywhere. After each epoch the test split is evaluated (sharded;
  * confusion matrices summed). The run directory receives config.ini,
- * metrics.jsonl (a line per logged step and per evaluation), checkpoint.safetensors
+ * metrics.jsonl (a line per logged step and per evaluation), predictions.csv (every test clip's class
+ * probabilities from the last evaluation), checkpoint.safetensors
  * (parameters, optimiser state, position; atomic), model.safetensors (the final
  * trainable parameters), result.json, and hangs.jsonl when a rank ended on a hang. With resume, a run continues from its
  * checkpoint and ends with the parameters an uninterrupted run would have. */
@@ -44,8 +45,10 @@ int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Er
 
 /* Evaluates the trainable parameters of a run directory on the test split
  * (eval_root overrides the dataset root: zero-shot transfer). run_cfg: the run's
- * configuration as job_run_config read it. Prints UAR/WAR. */
-int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, Group *g,
-             Err *err);
+ * configuration as job_run_config read it; best: its best_model.safetensors
+ * (job_run_params_path). Prints UAR/WAR; with predictions_path
+ * (NULL: none) rank 0 writes every clip's class probabilities there as CSV. */
+int eval_run(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, int best,
+             const char *predictions_path, Group *g, Err *err);
 
 #endif

@@ -39,8 +39,13 @@ LoaderConfig trainer_loader_config(const Config *cfg, const JobModel *jm, const 
 void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass);
 
 /* One pass over the test split, from its feed (input_feed.h); phase names it in the watchdog's marks ("evaluation after epoch 3").
- * cm and *loss_out are the group's sums. In evaluate.c. */
+ * cm and *loss_out are the group's sums; pred (NULL: not wanted) every clip's class probabilities, on every
+ * rank (clip_predictions_free it). In evaluate.c. */
 int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const char *phase, Confusion *cm,
-                     double *loss_out, Err *err);
+                     ClipPredictions *pred, double *loss_out, Err *err);
+/* The predictions as CSV, atomically: clip,label,predicted,<each class's probability>, a row per clip of d in
+ * its split file's order, class names in the project's order; an unreadable clip's row has the clip and its
+ * label only. */
+int trainer_write_predictions(const ClipPredictions *p, const Dataset *d, const char *path, Err *err);
 
 #endif

@@ -356,6 +356,12 @@ static void test_bad_clips(void) {
     loader_start_epoch(l, 0);
     Batch b;
     EXPECT(loader_next(l, &b, &err) == 0 && loader_bad_count(l) == 1, "one bad clip skipped and counted");
+    /* in evaluation order the missing clip (the last) is replaced by the next readable one, clip 0, and
+     * flagged as a stand-in; no other slot is */
+    int flagged = 0;
+    for (int j = 0; j < b.n; j++) flagged += b.stand_in[j];
+    EXPECT(flagged == 1 && b.stand_in[7] && b.indices[7] == 0 && b.indices[0] == 0 && !b.stand_in[0],
+           "the replacement is flagged as a stand-in (%d flagged)", flagged);
     loader_destroy(l);
     c.max_bad_fraction = 0.01f;
     EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);

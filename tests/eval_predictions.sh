@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Every test clip's prediction, as training leaves it (RUN/predictions.csv, its last evaluation) and as
+# `dfer eval --predictions F` writes it:
+#   - one row per test clip in the split file's order, with the clip's label; each row's probabilities
+#     sum to 1 and its `predicted` is their argmax; the share of rows predicted right is the WAR printed
+#     and logged, and the recall of each class the UAR;
+#   - dfer eval of the finished run writes the same file as training did; --best evaluates
+#     best_model.safetensors (the log names it);
+#   - 2 ranks (each evaluates its shard; the rows meet on rank 0) give the 1-rank file's labels and
+#     predictions, probabilities within 1e-5;
+#   - a test clip that cannot be read is left out of the scores: its row has no prediction, the clip
+#     that took its place in the batch is scored once (not twice), and the printed WAR and clip count are
+#     the rows' that have one; the log says how many were left out.
+# usage: eval_predictions.sh DFER SOURCE_DIR SHARED_DIR PYTHON
+set -euo pipefail
+dfer=$1 src=$2 shared=$3 python=$4
+tmp=$(mktemp -d /tmp/dfer-eval-predictions-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fail() { echo "FAIL: $*"; exit 1; }
+"$dfer" synth --layout dfew --clips 80 --size 48 --min-frames 6 --max-frames 10 --seed 5 --out "$tmp/data" 2>/dev/null
+"$dfer" init --arch tiny --seed 3 --out "$tmp/clip.safetensors" >/dev/null
+cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+"$dfer" train --config "$src/configs/synth/finecliper.ini" --set data.root="$tmp/data" \
+  --set model.weights="$tmp/clip.safetensors" --set train.epochs=2 --set train.batch=4 --set train.eval_batch=3 \
+  --set data.frames=2 --set train.threads=1 --set data.loader_threads=1 --set train.max_steps_per_epoch=8 \
+  --set data.max_bad_fraction=0.2 \
+  --out "$tmp/run" >"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; fail "training"; }
+split="$tmp/data/EmoLabel_DataSplit/test(single-labeled)/set_1.csv"
+
+# check CSV [EVAL_OUTPUT]: the rows against the split file and the probabilities; prints "n_scored war uar"
+check() {
+  "$python" - "$1" "$split" "${2:-}" <<'PY'
+import csv, math, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+names = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
+split = [l.strip().split(",") for l in open(sys.argv[2]) if l.strip() and not l.startswith("video_name")]
+assert [r["clip"] for r in rows] == ["%05d" % int(v) for v, _ in split], "rows are not the split file's clips in order"
+order = {"1": "happiness", "2": "sadness", "3": "neutral", "4": "anger", "5": "surprise", "6": "disgust", "7": "fear"}
+assert [r["label"] for r in rows] == [order[l] for _, l in split], "labels differ from the split file's"
+scored = [r for r in rows if r["predicted"]]
+for r in scored:
+    p = [float(r[n]) for n in names]
+    assert abs(sum(p) - 1) < 1e-5, "probabilities of %s sum to %g" % (r["clip"], sum(p))
+    assert r["predicted"] == names[p.index(max(p))], "predicted is not the argmax for %s" % r["clip"]
+for r in rows:
+    if not r["predicted"]:
+        assert all(r[n] == "" for n in names), "an unscored row has probabilities"
+war = 100.0 * sum(r["label"] == r["predicted"] for r in scored) / len(scored)
+recalls = []
+for n in names:
+    of = [r for r in scored if r["label"] == n]
+    if of: recalls.append(100.0 * sum(r["predicted"] == n for r in of) / len(of))
+print(len(scored), "%.2f" % war, "%.2f" % (sum(recalls) / len(recalls)))
+PY
+}
+read -r n war uar < <(check "$tmp/run/predictions.csv") || fail "training's predictions.csv"
+last=$(grep '"type":"eval"' "$tmp/run/metrics.jsonl" | tail -n 1)
+logged=$("$python" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.2f %.2f" % (d["war"], d["uar"]))' "$last")
+[ "$logged" = "$war $uar" ] || fail "predictions.csv gives WAR/UAR $war $uar, the last evaluation logged $logged"
+echo "training's predictions.csv: $n clips, WAR $war UAR $uar as the last evaluation logged"
+
+"$dfer" eval --run "$tmp/run" --predictions "$tmp/eval.csv" >"$tmp/eval.txt" 2>&1 || { cat "$tmp/eval.txt"; fail "dfer eval"; }
+cmp -s "$tmp/eval.csv" "$tmp/run/predictions.csv" || fail "dfer eval's predictions differ from training's last evaluation"
+grep -q "UAR $uar  WAR $war" "$tmp/eval.txt" || { cat "$tmp/eval.txt"; fail "dfer eval prints other scores"; }
+"$dfer" eval --run "$tmp/run" --best --predictions "$tmp/best.csv" >"$tmp/best.txt" 2>&1 || fail "dfer eval --best"
+grep -q "best_model.safetensors on dfew" "$tmp/best.txt" && check "$tmp/best.csv" >/dev/null || fail "--best"
+echo "dfer eval: the same file as training's; --best evaluates best_model.safetensors"
+
+mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" eval --run "$tmp/run" --predictions "$tmp/two.csv" \
+  >"$tmp/two.txt" 2>&1 || { cat "$tmp/two.txt"; fail "2-rank dfer eval"; }
+"$python" - "$tmp/eval.csv" "$tmp/two.csv" <<'PY' || fail "2 ranks"
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+assert len(a) == len(b)
+worst = 0
+for x, y in zip(a, b):
+    assert (x["clip"], x["label"], x["predicted"]) == (y["clip"], y["label"], y["predicted"]), (x, y)
+    worst = max([worst] + [abs(float(x[k]) - float(y[k])) for k in x if k not in ("clip", "label", "predicted")])
+assert worst < 1e-5, worst
+print("2 ranks: the 1-rank rows, probabilities within %.1g" % worst)
+PY
+
+# an unreadable test clip: its frames gone (the last one: the loader checks the share of bad clips from the 4th read on)
+gone=$(tail -n 1 "$tmp/run/predictions.csv" | cut -d, -f1)
+rm -r "$tmp/data/Clip/clip_224x224/$gone"
+"$dfer" eval --run "$tmp/run" --predictions "$tmp/gone.csv" >"$tmp/gone.txt" 2>"$tmp/gone.err" \
+  || { cat "$tmp/gone.txt" "$tmp/gone.err"; fail "dfer eval with an unreadable clip"; }
+grep -q "1 test clip could not be read: left out of the scores" "$tmp/gone.err" || { cat "$tmp/gone.err"; fail "no warning"; }
+read -r n2 war2 _ < <(check "$tmp/gone.csv") || fail "the predictions with an unreadable clip"
+[ "$n2" = $((n - 1)) ] || fail "$n2 scored rows, want $((n - 1))"
+[ -z "$(grep "^$gone," "$tmp/gone.csv" | cut -d, -f3)" ] || fail "the unreadable clip has a prediction"
+grep -q "($n2 clips; " "$tmp/gone.txt" && grep -q "WAR $war2$" "$tmp/gone.txt" \
+  || { cat "$tmp/gone.txt"; fail "dfer eval's count or WAR is not the scored rows' ($n2, $war2)"; }
+echo "an unreadable test clip: no prediction, left out of the scores ($n2 clips, WAR $war2), warned"
