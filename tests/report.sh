@@ -78,6 +78,10 @@ grep -q "<td>finecliper (low+high), paper (ViT-B/16)</td><td>43.86</td><td>53.02
 # ---- the page ---------------------------------------------------------------------------------------
 "$dfer" report "$res" -o "$tmp/report.html" >"$tmp/report.log"
 grep -q "6 jobs, 4 done, 1 failed, 1 missing" "$tmp/report.log" || { cat "$tmp/report.log"; exit 1; }
+# each trained job's provenance names the weights it read with the start of their digest
+sha=$(sha256sum "$tmp/clip.safetensors" | cut -c1-16)
+[ "$(grep -c "<tr><td>weights</td><td><code>$(realpath "$tmp/clip.safetensors") (sha256 $sha)</code>" "$tmp/report.html")" = 4 ] \
+  || { echo "the report's provenance does not give the weights' digest for the 4 trained jobs"; exit 1; }
 "$py" - "$tmp/report.html" "$res/jobs.json" <<'PY'
 import json, re, sys
 import xml.etree.ElementTree as ET

@@ -19,11 +19,11 @@ add_test(NAME matrix_kill_restart
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_restart.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_kill_restart PROPERTIES TIMEOUT 600)
 # dfer matrix --status before, after and during a real matrix (a failing job, a stopped one, the estimate).
-# Every test clip's prediction: training's predictions.csv, dfer eval --predictions (1 and 2 ranks, --best), an
-# unreadable test clip left out of the scores.
-add_test(NAME eval_predictions
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/eval_predictions.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
-set_tests_properties(eval_predictions PROPERTIES TIMEOUT 300)
+# What a run leaves: its inputs' digests in result.json; every test clip's prediction (training's predictions.csv,
+# dfer eval --predictions on 1 and 2 ranks, --best), an unreadable test clip left out of the scores.
+add_test(NAME run_records
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/run_records.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
+set_tests_properties(run_records PROPERTIES TIMEOUT 300)
 
 # dfer matrix --check: each job's inputs (weights, vocabulary, descriptions, tracks, splits) before submitting.
 add_test(NAME matrix_check

@@ -21,14 +21,16 @@ static int load_file(const char *path, TensorMap *out, Err *err) {
     return err_set(err, "%s: neither a safetensors file nor a PyTorch zip (%zu bytes read)", path, got);
 }
 
-int ckpt_load(const char *path, TensorMap *out, Err *err) {
-    if (!fs_is_dir(path)) return load_file(path, out, err);
+int ckpt_resolve(const char *path, char *file, size_t n, Err *err) {
+    if (!fs_is_dir(path)) {
+        snprintf(file, n, "%s", path);
+        return 0;
+    }
     static const char *names[] = {"model.safetensors.index.json", "model.safetensors", "open_clip_model.safetensors",
                                   "pytorch_model.bin", "open_clip_pytorch_model.bin"};
-    char p[4096];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", path, names[i]);
-        if (fs_exists(p)) return load_file(p, out, err);
+        snprintf(file, n, "%s/%s", path, names[i]);
+        if (fs_exists(file)) return 0;
     }
     /* otherwise the only .pt or .safetensors file in the directory */
     DIR *d = opendir(path);
@@ -36,16 +38,23 @@ int ckpt_load(const char *path, TensorMap *out, Err *err) {
     struct dirent *e;
     int found = 0;
     while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if ((n > 3 && !strcmp(e->d_name + n - 3, ".pt")) || (n > 12 && !strcmp(e->d_name + n - 12, ".safetensors"))) {
+        size_t len = strlen(e->d_name);
+        if ((len > 3 && !strcmp(e->d_name + len - 3, ".pt")) ||
+            (len > 12 && !strcmp(e->d_name + len - 12, ".safetensors"))) {
             if (found++) {
                 closedir(d);
                 return err_set(err, "%s: several checkpoint files; name the one to use", path);
             }
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+            snprintf(file, n, "%s/%s", path, e->d_name);
         }
     }
     closedir(d);
     if (!found) return err_set(err, "%s: no checkpoint file (model.safetensors, *.pt, ...) in this directory", path);
-    return load_file(p, out, err);
+    return 0;
+}
+
+int ckpt_load(const char *path, TensorMap *out, Err *err) {
+    char file[4096];
+    if (ckpt_resolve(path, file, sizeof file, err) != 0) return -1;
+    return load_file(file, out, err);
 }

@@ -8,6 +8,7 @@
 
 #include "core/fsutil.h"
 #include "core/version.h"
+#include "io/json_file.h"
 #include "report/runs.h"
 #include "report/svg.h"
 #include "core/xml.h"
@@ -335,6 +336,22 @@ static void provenance(FILE *out, const Run *r) {
         prov_row(out, "trainable parameters", buf, 0);
     }
     prov_row(out, "reported epoch", run_str(r, "reported_epoch"), 0);
+    /* what it read, each file with the start of its digest: two runs of one table can be told to share them */
+    static const char *const inputs[][2] = {{"weights", "weights"},         {"long_clip", "Long-CLIP"},
+                                            {"vocab", "vocabulary"},        {"train_split", "training split"},
+                                            {"test_split", "test split"},   {"descriptions", "descriptions"}};
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(r->result, "inputs");
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(in, inputs[i][0]);
+        const char *path = json_get_string(e, "path", NULL), *sha = json_get_string(e, "sha256", NULL);
+        if (!path) continue;
+        const cJSON *clips = cJSON_GetObjectItemCaseSensitive(e, "clips");
+        char text[4400], count[48] = "";
+        if (cJSON_IsNumber(clips)) snprintf(count, sizeof count, ", %.0f clips", clips->valuedouble);
+        if (sha) snprintf(text, sizeof text, "%s%s (sha256 %.16s)", path, count, sha);
+        else snprintf(text, sizeof text, "%s%s (%s)", path, count, json_get_string(e, "error", "no digest"));
+        prov_row(out, inputs[i][1], text, 1);
+    }
     fputs("</table>\n", out);
 }
 

@@ -16,7 +16,7 @@
 #include "text/tokenizer.h"
 #include "train/plan.h"
 
-static int load_tokenizer(const Config *cfg, ClipTokenizer **tok, Err *err) {
+static int load_tokenizer(const Config *cfg, ClipTokenizer **tok, char *used, size_t used_size, Err *err) {
     char found[4096];
     const char *path = cfg->vocab[0] ? cfg->vocab : NULL;
     if (!path && clip_vocab_find_beside(cfg->weights, found, sizeof found) == 0) path = found;
@@ -26,6 +26,7 @@ static int load_tokenizer(const Config *cfg, ClipTokenizer **tok, Err *err) {
                        cfg->weights);
     if (!path) /* no model.weights: a preset's shapes (--arch) or a random CLIP */
         return err_set(err, "no CLIP vocabulary: set model.vocab (the path of %s) or DFER_VOCAB", CLIP_VOCAB_FILE);
+    snprintf(used, used_size, "%s", path);
     return clip_tokenizer_load(path, tok, err);
 }
 
@@ -208,7 +209,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
                          (counting ? as == BACKEND_CUDA : ops_has_prefetch(m->ops));
     ImageInput input = image_input(m, cfg);
     ClipTokenizer *tok;
-    if (load_tokenizer(cfg, &tok, err) != 0) goto fail;
+    if (load_tokenizer(cfg, &tok, m->vocab_path, sizeof m->vocab_path, err) != 0) goto fail;
     int ctx = m->clip.cfg.context_length, rc = 0;
     char (*texts)[512] = xcalloc((size_t)num_classes, 512);
     int32_t *pos = xcalloc((size_t)num_classes * ctx, sizeof(int32_t)), *neg = xcalloc((size_t)num_classes * ctx, sizeof(int32_t));

@@ -39,6 +39,8 @@ typedef struct JobModel {
     int captions_used;     /* what the training split's clips are paired with: JOB_CAPTIONS_* bits (set by
                             * job_model_check_dataset; the zero-shot table tells the kinds apart) */
     char desc_path[600];   /* where descriptions come from (loaded when first needed) */
+    char vocab_path[4096]; /* the BPE vocabulary the prompts were tokenized with (model.vocab, beside the
+                            * weights, or DFER_VOCAB) */
     int32_t *cap_ids;      /* [batch cap, context] */
     int cap_cap;
     void *impl;            /* FineCliper* or DferClip* */

@@ -27,6 +27,7 @@
 #include "train/metrics.h"
 #include "train/optim.h"
 #include "train/plan.h"
+#include "train/provenance.h"
 #include "train/run_hang.h"
 #include "train/trainer_internal.h"
 #ifdef DFER_WITH_CUDA
@@ -154,7 +155,7 @@ static cJSON *scores_json(const Scores *s, const Confusion *cm, int epoch) {
 }
 
 static int write_result(const Config *cfg, const TrainOptions *opt, const JobModel *jm, const Position *pos,
-                        double seconds, Err *err) {
+                        const cJSON *inputs, double seconds, Err *err) {
     cJSON *o = opt->job_json ? cJSON_Parse(opt->job_json) : NULL;
     if (!o) o = cJSON_CreateObject();
     if (!cJSON_GetObjectItem(o, "method")) cJSON_AddStringToObject(o, "method", cfg->method);
@@ -196,6 +197,7 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     cJSON_AddStringToObject(o, "host", host);
+    if (inputs) cJSON_AddItemToObject(o, "inputs", cJSON_Duplicate(inputs, 1));
     char path[4096];
     run_file_path(path, sizeof path, opt->out_dir, "result.json");
     int rc = json_write_atomic(path, o, err);
@@ -291,6 +293,7 @@ typedef struct TrainRun {
     int steps_run;                /* steps run in this call: what stop_after_steps and signal_after_steps count */
     double t_start;               /* when this call's first epoch began: the ETA and result.json's seconds */
     int first_epoch, first_step;  /* the position this call began at (a resumed run's): the ETA counts from it */
+    cJSON *inputs;                /* rank 0: the files this call read, with their digests (provenance.h) */
 } TrainRun;
 
 /* Before anything is loaded, on every rank: the folder exists, holds no run that a command without --resume would
@@ -486,6 +489,12 @@ static void log_run_start(const TrainRun *run) {
         snprintf(groups + strlen(groups), sizeof groups - strlen(groups), "%s%s %zu", gi ? ", " : "",
                  jm->group_names[gi], paramset_group_numel(jm->params, gi));
     log_info("trainable parameters: %zu (%s)", jm->params->numel, groups);
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(run->inputs, "weights");
+    const char *sha = json_get_string(w, "sha256", NULL);
+    const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(w, "bytes");
+    if (sha && cJSON_IsNumber(bytes))
+        log_info("weights %s: %.0f MB, sha256 %.16s... (every input's digest goes into result.json)", cfg->weights,
+                 bytes->valuedouble / 1e6, sha);
     log_info("%s; %d rank%s, global batch %d; frames %s%s", ops_describe(jm->ops), run->g->size,
              run->g->size > 1 ? "s" : "", cfg->batch,
              jm->uint8_frames ? "as uint8, normalised on the device" : "normalised by the loader",
@@ -703,7 +712,7 @@ static int finish_run(TrainRun *run, Err *err) {
         saved = save_params(&run->jm, path, "", NULL, err);
         /* a resumed run may have evaluated its best epoch before the restart: fall back to the last */
         if (!pos->has_best) pos->best = pos->last, pos->best_cm = pos->last_cm, pos->best_epoch = cfg->epochs - 1;
-        if (saved == 0) saved = write_result(cfg, opt, &run->jm, pos, time_now() - run->t_start, err);
+        if (saved == 0) saved = write_result(cfg, opt, &run->jm, pos, run->inputs, time_now() - run->t_start, err);
     }
     if (lead_write_agreed(run->g, saved, "model.safetensors and result.json", err) != 0) return -1;
     if (run->lead) {
@@ -734,6 +743,7 @@ static void close_run(TrainRun *run) {
     job_model_free(&run->jm);
     dataset_free(&run->train);
     dataset_free(&run->test);
+    cJSON_Delete(run->inputs);
 }
 
 /* One training job on this rank, phase by phase (train_run runs it under the watchdog); returns what train_run
@@ -745,6 +755,10 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
     if (open_splits_and_model(&run, err) != 0) return -1; /* it freed what it had opened */
     int status = -1;
     if (open_optimizer_and_loaders(&run, err) == 0 && resume_or_start(&run, err) == 0) {
+        if (run.lead) {
+            watchdog_mark("reading the inputs' digests (the weights: %s)", cfg->weights);
+            run.inputs = run_inputs_json(cfg, &run.jm, &run.train, &run.test);
+        }
         if (run.lead) log_run_start(&run);
         status = run_epochs(&run, err);
         if (status == 0) status = finish_run(&run, err);

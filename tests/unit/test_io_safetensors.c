@@ -10,6 +10,7 @@
 
 #include "core/fsutil.h"
 #include "io/checkpoint.h"
+#include "io/digest.h"
 #include "io/safetensors.h"
 #include "testlib.h"
 
@@ -303,7 +304,46 @@ static void test_atomic_write(void) {
     tmap_free(&shapes_only), tmap_free(&m);
 }
 
+/* file_sha256 (the runs' provenance) on FIPS 180-2's vectors: "abc", the empty file, and a million 'a's
+ * (several read chunks); a missing file is an error naming it. ckpt_resolve names the file a checkpoint
+ * directory is read from. */
+static void test_digest_and_resolve(void) {
+    static const struct {
+        const char *name;
+        size_t repeat;
+        const char *text, *sha;
+    } cases[] = {
+        {"abc", 1, "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"empty", 0, "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"million", 1000000, "a", "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
+    };
+    Err err;
+    char path[700], hex[65];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = cases[i].repeat * strlen(cases[i].text);
+        char *data = xmalloc(n + 1);
+        for (size_t k = 0; k < cases[i].repeat; k++) memcpy(data + k * strlen(cases[i].text), cases[i].text, strlen(cases[i].text));
+        snprintf(path, sizeof path, "%s/%s.bin", test_tmpdir(), cases[i].name);
+        EXPECT(fs_write_atomic(path, data, n, &err) == 0, "%s", err.msg);
+        free(data);
+        long long bytes = -1;
+        EXPECT(file_sha256(path, hex, &bytes, &err) == 0 && !strcmp(hex, cases[i].sha) && bytes == (long long)n,
+               "sha256 of %s: %s (%lld bytes)", cases[i].name, hex, bytes);
+    }
+    snprintf(path, sizeof path, "%s/none.bin", test_tmpdir());
+    long long bytes;
+    EXPECT(file_sha256(path, hex, &bytes, &err) != 0 && strstr(err.msg, "none.bin"), "a missing file: %s", err.msg);
+    char dir[600], file[4096];
+    snprintf(dir, sizeof dir, "%s/ckdir", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/open_clip_model.safetensors", dir);
+    EXPECT(fs_write_atomic(path, "x", 1, &err) == 0, "%s", err.msg);
+    EXPECT(ckpt_resolve(dir, file, sizeof file, &err) == 0 && !strcmp(file, path), "a directory's checkpoint: %s", file);
+    EXPECT(ckpt_resolve(path, file, sizeof file, &err) == 0 && !strcmp(file, path), "a file is itself");
+}
+
 int main(void) {
+    TEST_RUN(test_digest_and_resolve);
     TEST_RUN(test_roundtrip);
     TEST_RUN(test_alignment);
     TEST_RUN(test_bad_files);

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# What a run leaves besides its model and scores.
+# Its inputs (result.json "inputs"): the weights, the vocabulary and both split files, each with its absolute
+# path, size and SHA-256 (as sha256sum computes them), the splits with their clip counts; the log names the
+# weights' digest.
 # Every test clip's prediction, as training leaves it (RUN/predictions.csv, its last evaluation) and as
 # `dfer eval --predictions F` writes it:
 #   - one row per test clip in the split file's order, with the clip's label; each row's probabilities
@@ -27,6 +31,28 @@ cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
   --set data.max_bad_fraction=0.2 \
   --out "$tmp/run" >"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; fail "training"; }
 split="$tmp/data/EmoLabel_DataSplit/test(single-labeled)/set_1.csv"
+
+"$python" - "$tmp/run/result.json" "$tmp" <<'PY' || fail "result.json's inputs"
+import hashlib, json, os, sys
+inputs = json.load(open(sys.argv[1]))["inputs"]
+tmp = os.path.realpath(sys.argv[2])
+want = {"weights": tmp + "/clip.safetensors", "vocab": tmp + "/bpe_simple_vocab_16e6.txt.gz",
+        "train_split": tmp + "/data/EmoLabel_DataSplit/train(single-labeled)/set_1.csv",
+        "test_split": tmp + "/data/EmoLabel_DataSplit/test(single-labeled)/set_1.csv"}
+assert sorted(inputs) == sorted(want), sorted(inputs)
+for name, path in want.items():
+    e = inputs[name]
+    data = open(path, "rb").read()
+    assert e["path"] == path, (name, e["path"])
+    assert (e["bytes"], e["sha256"]) == (len(data), hashlib.sha256(data).hexdigest()), name
+for name in ("train_split", "test_split"):
+    rows = [l for l in open(want[name]) if l.strip() and not l.startswith("video_name")]
+    assert inputs[name]["clips"] == len(rows), (name, inputs[name]["clips"], len(rows))
+print("result.json inputs: weights %s..., vocabulary, train (%d clips) and test (%d) split files, digests as hashlib's"
+      % (inputs["weights"]["sha256"][:12], inputs["train_split"]["clips"], inputs["test_split"]["clips"]))
+PY
+sha=$(sha256sum "$tmp/clip.safetensors" | cut -c1-16)
+grep -q "weights $tmp/clip.safetensors: .* MB, sha256 $sha\.\.\." "$tmp/train.log" || { cat "$tmp/train.log"; fail "the log does not name the weights' digest"; }
 
 # check CSV [EVAL_OUTPUT]: the rows against the split file and the probabilities; prints "n_scored war uar"
 check() {
