@@ -5,6 +5,10 @@
 #include <string.h>
 
 #include "io/ini_file.h"
+#include "train/config.h"
+
+/* a [set] entry holds "section.key=value" with a value as long as the configuration takes */
+_Static_assert(MATRIX_SET_BYTES >= CFG_STR + 64 + 2, "MATRIX_SET_BYTES: room for a key and a CFG_STR value");
 
 int dataset_has_folds(const char *dataset) { return !strcmp(dataset, "dfew") || !strcmp(dataset, "mafw"); }
 

@@ -26,6 +26,8 @@
 
 #define MATRIX_MAX_AXIS 16
 #define MATRIX_MAX_SETS 64
+/* one [set] entry: a key and a value of up to CFG_STR (config.h) bytes; matrix.c checks the room */
+#define MATRIX_SET_BYTES 640
 
 typedef struct MatrixEntry {
     char name[64];    /* method (with :variant), dataset, backbone or setting name */
@@ -44,7 +46,7 @@ typedef struct Matrix {
     int seeds[MATRIX_MAX_AXIS], n_seeds;
     char settings[MATRIX_MAX_AXIS][64];
     int n_settings;
-    char sets[MATRIX_MAX_SETS][640]; /* "section.key=value": a key and a value of up to CFG_STR (512) bytes */
+    char sets[MATRIX_MAX_SETS][MATRIX_SET_BYTES]; /* "section.key=value" */
     int n_sets;
 } Matrix;
 
