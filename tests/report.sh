@@ -226,4 +226,26 @@ for f in ("#0072b2", "#d55e00", "#08306b"):  # UAR/bars, WAR/reference line, the
 print(f"chromium: {n_svg} charts in the DOM; screenshot {img.size[0]}x{img.size[1]} with {len(counts)} colours, "
       f"{ink:.1%} ink, {len(present)}/{len(fills)} heat map cell colours and the 10-step colour scale")
 PY
+# notes: one weights file and one commit behind every job say nothing; a job retrained from another weights
+# file (another digest) under another commit is named, by dfer table (stderr) and in the report
+"$dfer" table "$res" >/dev/null 2>"$tmp/table.err"
+! grep -q "^note:" "$tmp/table.err" || { cat "$tmp/table.err"; echo "notes for a consistent matrix"; exit 1; }
+! grep -q 'class="note"' "$tmp/report.html" || { echo "the report has notes for a consistent matrix"; exit 1; }
+cp -r "$res" "$tmp/mixed"
+odd=$(cd "$tmp/mixed" && ls -d finecliper*/ | head -n 1) odd=${odd%/}
+"$py" - "$tmp/mixed/$odd/result.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["inputs"]["weights"]["sha256"] = "f" * 64
+r["commit"] = "0123456789ab"
+json.dump(r, open(sys.argv[1], "w"))
+PY
+"$dfer" table "$tmp/mixed" >/dev/null 2>"$tmp/table.err"
+note=$(grep "^note: backbone 'tiny' was read from 2 different weights files (sha256 .*): its rows mix them$" "$tmp/table.err") \
+  && grep -qF "$(cut -c1-12 <<<"$sha") in 3 jobs (the first " <<<"$note" && grep -qF "ffffffffffff in 1 job ($odd)" <<<"$note" \
+  && grep -q "^note: the results come from 2 commits of dfer: .*0123456789ab in 1 job ($odd)" "$tmp/table.err" \
+  || { cat "$tmp/table.err"; echo "dfer table does not name the mixed weights and commits"; exit 1; }
+"$dfer" report "$tmp/mixed" -o "$tmp/mixed.html" >/dev/null
+[ "$(grep -c '<p class="note">Note: ' "$tmp/mixed.html")" = 2 ] || { echo "the report does not show the 2 notes"; exit 1; }
+echo "notes: none for the matrix as it ran; a job from other weights and another commit named by dfer table and the report"
 echo "report rendered offline in headless Chromium ($([ ${#nonet[@]} -gt 0 ] && echo "own network namespace" || echo "no DNS, dead proxy")); $((SECONDS - start)) s in all"

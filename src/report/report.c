@@ -24,6 +24,7 @@ static const char k_css[] =
     "table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}\n"
     "th{background:#f0f4f8}td:first-child,th:first-child{text-align:left}\n"
     ".caption{color:#555;font-size:13px;margin:2px 0}\n"
+    ".note{background:#fff4d6;border-left:4px solid #d9a400;padding:6px 10px;margin:6px 0;font-size:13px}\n"
     ".plots{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}\n"
     ".plots svg{border:1px solid #ddd}\n"
     "section.job{border:1px solid #ddd;border-radius:6px;padding:4px 14px 10px;margin:16px 0}\n"
@@ -156,6 +157,13 @@ static int tables_section(FILE *out, const RunSet *rs, const char *dir, int pape
         }
     }
     fputs("<h2 id=\"tables\">Tables</h2>\n<p class=\"caption\">As <code>dfer table</code> prints them.</p>\n", out);
+    char notes[4][1024];
+    int n_notes = results_notes(set, notes, 4);
+    for (int i = 0; i < n_notes; i++) {
+        fputs("<p class=\"note\">Note: ", out);
+        xml_escape(out, notes[i]);
+        fputs("</p>\n", out);
+    }
     tables_write(set, TABLE_HTML, paper, out); /* escaped with core/xml.h: valid UTF-8 and XML */
     results_free(set);
     return 0;

@@ -26,6 +26,9 @@ typedef struct Result {
     double uar, war, recall[MAX_CLASSES];
     int n_classes;
     char classes[MAX_CLASSES][32];
+    char weights_sha[65]; /* result.json's inputs.weights.sha256 ("" in older results) */
+    char commit[24];
+    char id[160];         /* the job's folder (its result.json's path without the file), for notes */
 } Result;
 
 struct ResultSet {
@@ -77,6 +80,14 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     r.war = json_get_number(o, "war", NAN);
     snprintf(r.arch, sizeof r.arch, "%s", json_get_string(o, "clip_arch", ""));
     snprintf(r.captions, sizeof r.captions, "%s", json_get_string(o, "captions", ""));
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(o, "inputs");
+    snprintf(r.weights_sha, sizeof r.weights_sha, "%s",
+             json_get_string(cJSON_GetObjectItemCaseSensitive(inputs, "weights"), "sha256", ""));
+    snprintf(r.commit, sizeof r.commit, "%s", json_get_string(o, "commit", ""));
+    const char *slash = strrchr(path, '/'), *start = path;
+    for (const char *p = path; slash && p < slash; p++)
+        if (*p == '/') start = p + 1; /* the folder that holds result.json */
+    snprintf(r.id, sizeof r.id, "%.*s", slash ? (int)(slash - start) : (int)strlen(path), start);
     const cJSON *classes = cJSON_GetObjectItemCaseSensitive(o, "classes");
     const cJSON *recall = cJSON_GetObjectItemCaseSensitive(o, "recall");
     int i = 0;
@@ -589,6 +600,66 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         table_print(t, format, out);
     }
     free(t);
+}
+
+/* The distinct values of a field over the finished results that have one, with their counts and the first
+ * job of each. */
+typedef struct Tally {
+    int n;
+    char value[8][65];
+    int count[8];
+    char first[8][160];
+    int more; /* values beyond the 8 kept */
+} Tally;
+
+static void tally_add(Tally *t, const char *value, const char *id) {
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->value[i], value)) {
+            t->count[i]++;
+            return;
+        }
+    if (t->n == 8) {
+        t->more++;
+        return;
+    }
+    snprintf(t->value[t->n], sizeof t->value[0], "%s", value);
+    snprintf(t->first[t->n], sizeof t->first[0], "%s", id);
+    t->count[t->n++] = 1;
+}
+
+static void tally_text(const Tally *t, int digits, char *buf, size_t n) {
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < t->n && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%.*s in %d job%s (%s%s)", i ? "; " : "", digits, t->value[i],
+                                t->count[i], t->count[i] > 1 ? "s" : "", t->count[i] > 1 ? "the first " : "", t->first[i]);
+    if (t->more && len < n) snprintf(buf + len, n - len, "; %d more", t->more);
+}
+
+int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
+    int n = 0;
+    Names backbones = distinct(rs, offsetof(Result, backbone), NULL);
+    for (int b = 0; b < backbones.n && n < max_notes; b++) {
+        Tally t = {0};
+        for (int i = 0; i < rs->n_done; i++) {
+            const Result *r = &rs->done[i];
+            if (r->finished && r->weights_sha[0] && !strcmp(r->backbone, backbones.v[b])) tally_add(&t, r->weights_sha, r->id);
+        }
+        if (t.n + t.more < 2) continue;
+        char text[900];
+        tally_text(&t, 12, text, sizeof text);
+        snprintf(notes[n++], sizeof notes[0], "backbone '%s' was read from %d different weights files (sha256 %s): its "
+                 "rows mix them", backbones.v[b], t.n + t.more, text);
+    }
+    Tally c = {0};
+    for (int i = 0; i < rs->n_done; i++)
+        if (rs->done[i].finished && rs->done[i].commit[0]) tally_add(&c, rs->done[i].commit, rs->done[i].id);
+    if (c.n + c.more > 1 && n < max_notes) {
+        char text[900];
+        tally_text(&c, 12, text, sizeof text);
+        snprintf(notes[n++], sizeof notes[0], "the results come from %d commits of dfer: %s", c.n + c.more, text);
+    }
+    return n;
 }
 
 char *tables_format(const ResultSet *rs, TableFormat format, int paper, size_t *len) {

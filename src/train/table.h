@@ -36,6 +36,10 @@ int results_count(const ResultSet *rs, int *finished, int *failed, int *expected
  * and 8 is followed by the published numbers for the same method, variant, dataset and backbone
  * architecture where a paper has them (train/paper_results.h). */
 void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out);
+/* What the tables do not show but a reader should know, one sentence each into notes (at most max_notes;
+ * returns how many): a backbone whose jobs read weights files of different SHA-256 digests (result.json's
+ * inputs), and results from more than one commit. */
+int results_notes(const ResultSet *rs, char notes[][1024], int max_notes);
 /* The same into a string (the caller frees it); *len its length. */
 char *tables_format(const ResultSet *rs, TableFormat format, int paper, size_t *len);
 /* DIR/tables.md, tables.tex and tables.csv, each written atomically (DIR is created). */
