@@ -115,15 +115,9 @@ static int load_images(const Args *a, int res, float *out, Err *err) {
 
 static int tokenize_texts(const Args *a, const ClipConfig *cfg, int32_t *ids, Err *err) {
     char vocab[4096];
-    const char *path = a->vocab;
-    if (!path && clip_vocab_find_beside(a->weights, vocab, sizeof vocab) == 0) path = vocab;
-    if (!path) path = getenv("DFER_VOCAB");
-    if (!path)
-        return err_set(err, "no CLIP vocabulary: pass --vocab PATH (bpe_simple_vocab_16e6.txt.gz), put it beside %s, "
-                            "or set DFER_VOCAB",
-                       a->weights);
+    if (clip_vocab_resolve(a->vocab, a->weights, "--vocab", vocab, sizeof vocab, err) != 0) return -1;
     ClipTokenizer *tok;
-    if (clip_tokenizer_load(path, &tok, err) != 0) return -1;
+    if (clip_tokenizer_load(vocab, &tok, err) != 0) return -1;
     int rc = 0;
     for (int i = 0; i < a->n_texts && rc == 0; i++) {
         int32_t *full;

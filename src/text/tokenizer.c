@@ -386,11 +386,28 @@ char *clip_detokenize(const ClipTokenizer *t, const int32_t *ids, int n) {
     return s;
 }
 
+int clip_vocab_resolve(const char *given, const char *weights, const char *option, char *out, size_t out_len, Err *err) {
+    const char *env = getenv("DFER_VOCAB");
+    if (given && given[0]) snprintf(out, out_len, "%s", given);
+    else if (weights && weights[0] && clip_vocab_find_beside(weights, out, out_len) == 0) return 0;
+    else if (env && env[0]) snprintf(out, out_len, "%s", env);
+    else if (weights && weights[0])
+        return err_set(err, "no CLIP vocabulary: set %s, put %s (or Hugging Face's %s) beside %s, or set DFER_VOCAB",
+                       option, CLIP_VOCAB_FILE, CLIP_HF_MERGES_FILE, weights);
+    else
+        return err_set(err, "no CLIP vocabulary: set %s (the path of %s) or DFER_VOCAB", option, CLIP_VOCAB_FILE);
+    return 0;
+}
+
 int clip_vocab_find_beside(const char *checkpoint_path, char *out, size_t out_len) {
     char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", checkpoint_path) >= (int)sizeof buf) return -1;
     const char *dir = fs_is_dir(buf) ? buf : dirname(buf);
-    int n = snprintf(out, out_len, "%s/%s", dir, CLIP_VOCAB_FILE);
-    if (n < 0 || (size_t)n >= out_len) return -1;
-    return fs_exists(out) ? 0 : -1;
+    static const char *const names[] = {CLIP_VOCAB_FILE, CLIP_HF_MERGES_FILE};
+    for (int i = 0; i < 2; i++) {
+        int n = snprintf(out, out_len, "%s/%s", dir, names[i]);
+        if (n < 0 || (size_t)n >= out_len) return -1;
+        if (fs_exists(out)) return 0;
+    }
+    return -1;
 }

@@ -43,8 +43,16 @@ int clip_tokenize(const ClipTokenizer *tok, const char *utf8_text, int32_t **ids
  * sets the last to EOT. */
 int clip_tokenize_padded(const ClipTokenizer *tok, const char *utf8_text, int context, int truncate, int32_t *out,
                          Err *err);
-/* Finds the vocabulary beside a checkpoint file or inside a checkpoint directory. */
+/* Hugging Face's copy of the same merges (a "#version: 0.2" line, then the merges in rank order), which its
+ * CLIP checkpoint directories hold: clip_tokenizer_load reads it as the OpenAI file, with the same ids. */
+#define CLIP_HF_MERGES_FILE "merges.txt"
+/* Finds the vocabulary beside a checkpoint file or inside a checkpoint directory: CLIP_VOCAB_FILE, else
+ * CLIP_HF_MERGES_FILE. */
 int clip_vocab_find_beside(const char *checkpoint_path, char *out, size_t out_len);
+/* The vocabulary a command uses: given (an option; NULL or "" when not given), else beside the weights, else
+ * $DFER_VOCAB (set and not empty). The path goes into out; none is an error that says how to give one, naming
+ * the command's option (e.g. "model.vocab", "--vocab") and the weights. */
+int clip_vocab_resolve(const char *given, const char *weights, const char *option, char *out, size_t out_len, Err *err);
 /* Text of ids (special tokens as <|startoftext|> / <|endoftext|>, "</w>" as a space). malloc'ed. */
 char *clip_detokenize(const ClipTokenizer *tok, const int32_t *ids, int n);
 

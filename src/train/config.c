@@ -26,7 +26,7 @@ static const Key k_keys[] = {
      "FineCLIPER's levels: frames (low), + parsing maps and landmarks (mid), + descriptions (high)"},
     {"model", "weights", K_STR, S(weights), "", NULL, "CLIP checkpoint (safetensors, OpenAI .pt, Long-CLIP .pt)"},
     {"model", "vocab", K_STR, S(vocab), "", NULL,
-     "CLIP BPE vocabulary; empty: bpe_simple_vocab_16e6.txt.gz beside the weights, else $DFER_VOCAB"},
+     "CLIP BPE vocabulary; empty: bpe_simple_vocab_16e6.txt.gz (or Hugging Face's merges.txt) beside the weights, else $DFER_VOCAB"},
     {"model", "temperature", K_FLOAT, S(temperature), "0.01", NULL, "FineCLIPER: logits = PN score / temperature"},
     {"model", "mlp_adapter_scale", K_FLOAT, S(mlp_adapter_scale), "0.5", NULL,
      "FineCLIPER: scale s of the MLP adapter (paper Tab. 9)"},

@@ -17,17 +17,9 @@
 #include "train/plan.h"
 
 static int load_tokenizer(const Config *cfg, ClipTokenizer **tok, char *used, size_t used_size, Err *err) {
-    char found[4096];
-    const char *path = cfg->vocab[0] ? cfg->vocab : NULL;
-    if (!path && clip_vocab_find_beside(cfg->weights, found, sizeof found) == 0) path = found;
-    if (!path) path = getenv("DFER_VOCAB");
-    if (!path && cfg->weights[0])
-        return err_set(err, "no CLIP vocabulary: set model.vocab, put %s beside %s, or set DFER_VOCAB", CLIP_VOCAB_FILE,
-                       cfg->weights);
-    if (!path) /* no model.weights: a preset's shapes (--arch) or a random CLIP */
-        return err_set(err, "no CLIP vocabulary: set model.vocab (the path of %s) or DFER_VOCAB", CLIP_VOCAB_FILE);
-    snprintf(used, used_size, "%s", path);
-    return clip_tokenizer_load(path, tok, err);
+    /* no model.weights: a preset's shapes (--arch) or a random CLIP, with model.vocab or DFER_VOCAB */
+    if (clip_vocab_resolve(cfg->vocab, cfg->weights, "model.vocab", used, used_size, err) != 0) return -1;
+    return clip_tokenizer_load(used, tok, err);
 }
 
 static int tokenize_all(ClipTokenizer *tok, char texts[][512], int n, int context, int32_t *ids, Err *err) {

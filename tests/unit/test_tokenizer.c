@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "core/fsutil.h"
 #include "testlib.h"
@@ -213,6 +214,57 @@ static void test_vocab_beside(void) {
     EXPECT(clip_vocab_find_beside(ckpt, found, 8) != 0, "a too-short output buffer is a miss, not a truncated path");
 }
 
+/* Hugging Face's merges.txt (its "#version: 0.2" line, then the merges) made from the OpenAI file: found
+ * beside a checkpoint where the OpenAI file is not (which wins when both are there), and every vector
+ * tokenizes to the same ids through it. */
+static void test_hf_merges(void) {
+    char src[600], dir[700], merges[800], found[1024];
+    snprintf(src, sizeof src, "%s/clip/%s", test_shared_dir(), CLIP_VOCAB_FILE);
+    snprintf(dir, sizeof dir, "%s/hf_dir", test_tmpdir());
+    Err err;
+    EXPECT(fs_mkdirs(dir, &err) == 0, "mkdir %s", dir);
+    snprintf(merges, sizeof merges, "%s/%s", dir, CLIP_HF_MERGES_FILE);
+    gzFile in = gzopen(src, "rb");
+    FILE *out = fopen(merges, "w");
+    EXPECT(in && out, "open %s and %s", src, merges);
+    if (!in || !out) return;
+    char line[4096];
+    int lines = 0;
+    fputs("#version: 0.2\n", out);
+    while (gzgets(in, line, sizeof line) && lines <= 48894)
+        if (lines++ > 0) fputs(line, out); /* the OpenAI file's line 0 is its own header */
+    gzclose(in);
+    fclose(out);
+    char model[800];
+    snprintf(model, sizeof model, "%s/model.safetensors", dir);
+    FILE *f = fopen(model, "w");
+    if (f) fclose(f);
+    EXPECT(clip_vocab_find_beside(dir, found, sizeof found) == 0 && !strcmp(found, merges), "merges.txt found: %s", found);
+    EXPECT(clip_vocab_resolve(NULL, model, "model.vocab", found, sizeof found, &err) == 0 && !strcmp(found, merges),
+           "resolved beside the weights: %s", found);
+    ClipTokenizer *hf;
+    EXPECT(clip_tokenizer_load(merges, &hf, &err) == 0, "%s", err.msg);
+    ClipTokenizer *openai = g_tok;
+    g_tok = hf;
+    check_vector_file("tokenizer_vectors.tsv");
+    check_vector_file("tokenizer_vectors_noftfy.tsv");
+    g_tok = openai;
+    clip_tokenizer_free(hf);
+    char both[800];
+    snprintf(both, sizeof both, "%s/%s", dir, CLIP_VOCAB_FILE);
+    f = fopen(both, "w");
+    if (f) fclose(f);
+    EXPECT(clip_vocab_find_beside(dir, found, sizeof found) == 0 && !strcmp(found, both), "the OpenAI file first");
+    EXPECT(clip_vocab_resolve("given.txt", model, "model.vocab", found, sizeof found, &err) == 0 &&
+               !strcmp(found, "given.txt"), "a given vocabulary wins");
+    EXPECT(clip_vocab_resolve(NULL, "/nonexistent/w.safetensors", "--vocab", found, sizeof found, &err) != 0 ||
+               getenv("DFER_VOCAB"),
+           "none found");
+    if (!getenv("DFER_VOCAB"))
+        EXPECT(strstr(err.msg, "--vocab") && strstr(err.msg, "merges.txt") && strstr(err.msg, "/nonexistent/w.safetensors"),
+               "the error names the option, both files and the weights: %s", err.msg);
+}
+
 int main(void) {
     char path[600];
     snprintf(path, sizeof path, "%s/clip/%s", test_shared_dir(), CLIP_VOCAB_FILE);
@@ -228,6 +280,7 @@ int main(void) {
     TEST_RUN(test_bad_vocabulary);
     TEST_RUN(test_threads);
     TEST_RUN(test_vocab_beside);
+    TEST_RUN(test_hf_merges);
     clip_tokenizer_free(g_tok);
     return test_summary();
 }
