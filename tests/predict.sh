@@ -13,6 +13,8 @@
 #    without the matrix are not;
 #  - 1- and 3-frame videos: one window over the whole video; variable frame rate: window frame counts
 #    follow the presentation times;
+#  - a frame folder (the dataset's face frames of clip 1) at --fps: the video's frames and windows, about its
+#    faces and its clip probabilities; an empty folder and --fps 0 refused;
 #  - --csv has one row per window; --annotate decodes (ffprobe) to the upright size and frame count;
 #  - a truncated mp4: what decodes is predicted, with a warning and "truncated" in the JSON; whole files
 #    (also with a longer audio track, and a WebM) are not flagged;
@@ -146,6 +148,34 @@ done
 # the default table
 predict --checkpoint "$tmp/fc" --video "$video" >"$tmp/table.txt" || fail "table output"
 grep -q "^clip: " "$tmp/table.txt" && grep -q "^window (s)" "$tmp/table.txt" || { cat "$tmp/table.txt"; fail "table"; }
+
+# ---- a frame folder ---------------------------------------------------------------------------------------
+# clip 00001's face frames (JPEG, the dataset's data/faces folder) at its video's frame rate: the frames and
+# windows of the video (times index / fps), faces in about as many frames, the clip's class probabilities
+# close to the video's (two lossy codecs of one rendering); a folder without images, and --fps 0, refused
+rate=$(ffprobe -v error -select_streams v:0 -show_entries stream=r_frame_rate -of default=nw=1:nk=1 "$video")
+fps=$("$py" -c "n, d = map(int, '$rate'.split('/')); print(n / d)")
+predict --checkpoint "$tmp/fc" --video "$data/data/faces/00001" --fps "$fps" --json >"$tmp/folder.json" \
+  || fail "predict on a frame folder"
+predict --checkpoint "$tmp/fc" --video "$video" --json >"$tmp/video.json" || fail "predict on 00001"
+"$py" - "$tmp/folder.json" "$tmp/video.json" "$fps" <<'PY' || fail "the frame folder against its video"
+import json, sys
+f, v = (json.load(open(p)) for p in sys.argv[1:3])
+fps = float(sys.argv[3])
+assert f["frame_folder"] is True and v["frame_folder"] is False
+assert f["frames"] == v["frames"] and abs(f["duration"] - f["frames"] / fps) < 1e-6, (f["frames"], v["frames"], f["duration"])
+assert [w["frames"] for w in f["windows"]] == [w["frames"] for w in v["windows"]]
+assert abs(f["face_frames"] - v["face_frames"]) <= 0.1 * v["frames"], (f["face_frames"], v["face_frames"])
+diff = max(abs(f["clip"]["probs"][c] - v["clip"]["probs"][c]) for c in f["classes"])
+assert diff < 0.05, diff
+print("frame folder: %d frames at %.3g fps, %d windows as the video's, a face in %d (video %d), clip probabilities within %.3f"
+      % (f["frames"], fps, len(f["windows"]), f["face_frames"], v["face_frames"], diff))
+PY
+mkdir "$tmp/empty"
+predict --checkpoint "$tmp/fc" --video "$tmp/empty" >/dev/null 2>"$tmp/empty.err" && fail "an empty folder was accepted"
+grep -q "$tmp/empty: no frame images" "$tmp/empty.err" || { cat "$tmp/empty.err"; fail "an empty folder: unclear error"; }
+rc=0; predict --checkpoint "$tmp/fc" --video "$data/data/faces/00001" --fps 0 >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "--fps 0: exit $rc, not 2"
 
 # ---- no face --------------------------------------------------------------------------------------------
 ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25 -t 3 -pix_fmt yuv420p "$tmp/noface.mp4"

@@ -11,7 +11,7 @@
 #include "train/predict.h"
 
 static void usage(void) {
-    printf("usage: dfer predict --checkpoint RUN_DIR --video FILE [--window-s S --stride-s S] [--json|--csv]\n"
+    printf("usage: dfer predict --checkpoint RUN_DIR --video FILE|FOLDER [--window-s S --stride-s S] [--json|--csv]\n"
            "                    [--annotate OUT.mp4] [options]\n\n"
            "Runs a trained run (a `dfer train` or matrix job directory: config.ini, model.safetensors, result.json)\n"
            "on any video FFmpeg reads. The video is decoded with its presentation times (variable frame rates keep\n"
@@ -21,9 +21,12 @@ static void usage(void) {
            "samples the run's data.frames frames among its frames with a face (segment centres) and gets class\n"
            "probabilities; a window without a face gets none (\"face\": false). The clip's prediction is the mean\n"
            "over the windows with a face. A video shorter than a window gives one window over all of it. A video\n"
-           "that decodes to well under the length its container gives (a file cut short) gets a warning.\n\n"
+           "that decodes to well under the length its container gives (a file cut short) gets a warning. A folder\n"
+           "of frame images (a dataset's clip folder: DFEW, FERV39k, MAFW faces) is read as a video in name order\n"
+           "at --fps frames per second.\n\n"
            "  --checkpoint DIR   the run directory (also --run)\n"
-           "  --video FILE       the video\n"
+           "  --video FILE       the video, or a folder of its frames (jpg, png, bmp, ppm, webp)\n"
+           "  --fps F            a frame folder's frame rate (default 25; a video file has its own)\n"
            "  --window-s S       window length in seconds (default 2)\n"
            "  --stride-s S       window start every S seconds (default 1)\n"
            "  --json             one JSON object: video, run, classes, fps, duration, truncated, rotation, windows, clip\n"
@@ -60,6 +63,7 @@ static void print_json(const PredictResult *r) {
     if (!strcmp(r->method, "finecliper")) cJSON_AddStringToObject(o, "variant", r->variant);
     cJSON *cls = cJSON_AddArrayToObject(o, "classes");
     for (int c = 0; c < r->num_classes; c++) cJSON_AddItemToArray(cls, cJSON_CreateString(r->classes[c]));
+    cJSON_AddBoolToObject(o, "frame_folder", v->frame_folder); /* fps: --fps, not the file's */
     cJSON_AddNumberToObject(o, "fps", v->fps);
     cJSON_AddNumberToObject(o, "nominal_fps", v->nominal_fps);
     cJSON_AddBoolToObject(o, "variable_frame_rate", v->vfr);
@@ -166,6 +170,7 @@ int cmd_predict(int argc, char **argv) {
         {"threads", required_argument, 0, 't'},    {"detect-threads", required_argument, 0, 'D'},
         {"batch", required_argument, 0, 'B'},      {"model", required_argument, 0, 'm'},
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
+        {"fps", required_argument, 0, 'F'},
         {0, 0, 0, 0}};
     PredictOptions o;
     predict_options_default(&o);
@@ -192,6 +197,7 @@ int cmd_predict(int argc, char **argv) {
         case 'D': bad = cli_int_option("predict", "--detect-threads", optarg, 1, 16, &o.face.threads); break;
         case 'B': bad = cli_int_option("predict", "--batch", optarg, 1, 256, &o.batch); break;
         case 'm': o.dlib_model = optarg; break;
+        case 'F': bad = cli_double_option("predict", "--fps", optarg, 0, 1, 1000, &o.face.folder_fps); break;
         case 'q': o.quiet = 1; break;
         case 'h': usage(); return 0;
         default: return cli_usage_error("predict", "unknown option");

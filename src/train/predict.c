@@ -289,8 +289,7 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
     snprintf(r->variant, sizeof r->variant, "%s", cfg.variant);
     r->frames_per_window = cfg.frames;
     if (o->threads > 0) cfg.threads = o->threads;
-    if (fs_is_dir(o->video)) return err_set(err, "%s: a folder, not a video file", o->video);
-    if (!fs_exists(o->video)) return err_set(err, "%s: no such video file", o->video);
+    if (!fs_exists(o->video)) return err_set(err, "%s: no such video file or frame folder", o->video);
 
     DlibModel *dm = dlib_model_load(o->dlib_model, err);
     if (!dm) return -1;
@@ -327,9 +326,9 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
     }
     free(starts), free(ends);
     if (!o->quiet)
-        fprintf(stderr, "predict: %s: %d frames, %.2f s (%.2f fps%s), %dx%d upright (rotation %d), a face in %d frames; "
+        fprintf(stderr, "predict: %s: %d frames, %.2f s (%.2f fps%s%s), %dx%d upright (rotation %d), a face in %d frames; "
                         "%d window%s, %d with a face\n", o->video, v->frames, v->duration, v->fps,
-                v->vfr ? ", variable" : "", v->width, v->height, v->rotation, v->face_frames, r->n_windows,
+                v->vfr ? ", variable" : "", v->frame_folder ? ", a frame folder at --fps" : "", v->width, v->height, v->rotation, v->face_frames, r->n_windows,
                 r->n_windows == 1 ? "" : "s", r->windows_with_face);
     if (v->truncated) { /* a warning even with --quiet: the predictions cover only what decoded */
         char declared[96];

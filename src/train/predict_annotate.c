@@ -92,7 +92,7 @@ int predict_annotate(const PredictResult *r, const char *out_path, Err *err) {
     char part[4096 + 64];
     snprintf(part, sizeof part, "%s.part-%d.mp4", out_path, (int)getpid());
     VideoReader *rd;
-    if (video_reader_open(r->video, &rd, err) != 0) return -1;
+    if (video_reader_open(r->video, v->nominal_fps, &rd, err) != 0) return -1;
     VideoWriter *vw;
     if (video_writer_open(part, W, H, fps, &vw, err) != 0) {
         video_reader_close(rd);

@@ -8,6 +8,7 @@
 
 #include "core/fsutil.h"
 #include "data/av_frames.h"
+#include "data/video.h"
 #include "data/resample.h"
 #include "face/face_track.h"
 #include "face/landmarks.h"
@@ -25,6 +26,10 @@ struct VideoReader {
     double declared_s;       /* the video stream's own duration in the container (0: not given) */
     int64_t declared_frames; /* its frame count in the container (0: not given) */
     int rotation, rotation_known, width, height;
+    /* a folder of frame images (the datasets' face-crop folders), in the loader's order, at folder_fps */
+    char **files;
+    int n_files, next_file;
+    double folder_fps;
 };
 
 /* A display matrix's clockwise rotation, rounded to a multiple of 90 (FFmpeg's player does the same). */
@@ -57,12 +62,26 @@ static int stream_rotation(const AVStream *st, int *known) {
     return 0;
 }
 
-int video_reader_open(const char *path, VideoReader **out, Err *err) {
+int video_reader_open(const char *path, double folder_fps, VideoReader **out, Err *err) {
     *out = NULL;
-    if (fs_is_dir(path)) return err_set(err, "%s: a folder, not a video file", path);
-    if (!fs_exists(path)) return err_set(err, "%s: no such video file", path);
+    if (!fs_exists(path)) return err_set(err, "%s: no such video file or frame folder", path);
     VideoReader *r = xcalloc(1, sizeof *r);
     r->path = xstrdup(path);
+    if (fs_is_dir(path)) {
+        if (!(folder_fps > 0)) {
+            video_reader_close(r);
+            return err_set(err, "%s: a frame folder needs its frame rate (--fps)", path);
+        }
+        r->folder_fps = r->clock.nominal_fps = folder_fps;
+        r->rotation_known = 1;
+        if (frame_folder_list(path, &r->files, &r->n_files, err) != 0 || !r->n_files) {
+            if (!r->n_files) err_set(err, "%s: no frame images (jpg, png, bmp, ppm, webp) in the folder", path);
+            video_reader_close(r);
+            return -1;
+        }
+        *out = r;
+        return 0;
+    }
     if (av_video_open(path, &r->fmt, &r->dec, err) != 0) { /* it closes what it opened */
         video_reader_close(r);
         return -1;
@@ -94,8 +113,27 @@ static void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out) {
         }
 }
 
+/* The next image of a frame folder, at its index / folder_fps; a frame of another size is resized to the first's. */
+static int folder_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err *err) {
+    if (r->next_file == r->n_files) return 1;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", r->path, r->files[r->next_file]);
+    if (image_decode_file(path, img, err) != 0) return -1;
+    if (!r->next_file) r->width = img->width, r->height = img->height;
+    if (img->width != r->width || img->height != r->height) {
+        ImageU8 fixed;
+        image_resize(img, r->width, r->height, RESAMPLE_BILINEAR, &fixed);
+        image_free(img);
+        *img = fixed;
+    }
+    *t = r->next_file++ / r->folder_fps;
+    *dur = 1.0 / r->folder_fps;
+    return 0;
+}
+
 int video_reader_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err *err) {
     memset(img, 0, sizeof *img);
+    if (r->files) return folder_next(r, img, t, dur, err);
     int rc = av_decoder_next(&r->dec, r->frame, err);
     if (rc != 0) return rc;
     int first = r->clock.count == 0;
@@ -132,6 +170,8 @@ void video_reader_close(VideoReader *r) {
     if (r->frame) av_frame_free(&r->frame);
     if (r->dec.ctx) av_decoder_close(&r->dec);
     if (r->fmt) avformat_close_input(&r->fmt);
+    for (int i = 0; i < r->n_files; i++) free(r->files[i]);
+    free(r->files);
     free(r->path);
     free(r);
 }
@@ -143,6 +183,7 @@ void face_video_config_default(FaceVideoConfig *c) {
     c->crop_scale = 1.3f;
     c->smooth_s = 0.3;
     c->threads = 0;
+    c->folder_fps = 25;
 }
 
 typedef struct Pending {
@@ -260,7 +301,7 @@ static void smooth_boxes(FaceVideo *v, const FaceVideoConfig *cfg) {
 int face_video_scan(const char *path, const DlibModel *model, const FaceVideoConfig *cfg, FaceVideo *v, Err *err) {
     memset(v, 0, sizeof *v);
     VideoReader *r;
-    if (video_reader_open(path, &r, err) != 0) return -1;
+    if (video_reader_open(path, cfg->folder_fps, &r, err) != 0) return -1;
     int threads = cfg->threads > 0 ? cfg->threads : omp_get_num_procs();
     if (threads > 16) threads = 16;
     int chunk = 4 * threads, cap = 0, rc = 0;
@@ -295,6 +336,7 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
         v->width = r->width, v->height = r->height;
         v->rotation = r->rotation;
         v->nominal_fps = r->clock.nominal_fps;
+        v->frame_folder = r->files != NULL;
         v->duration = v->t[v->frames - 1] + last_dur;
         v->fps = v->duration > 0 ? v->frames / v->duration : 0;
         double lo = INFINITY, hi = 0;
@@ -320,7 +362,7 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
 int face_video_crops(const char *path, const FaceVideo *v, const uint8_t *want, int size, ImageU8 *out, Err *err) {
     memset(out, 0, (size_t)v->frames * sizeof *out);
     VideoReader *r;
-    if (video_reader_open(path, &r, err) != 0) return -1;
+    if (video_reader_open(path, v->nominal_fps, &r, err) != 0) return -1;
     int last = -1, rc = 0;
     for (int f = 0; f < v->frames; f++)
         if (want[f] && v->has_smooth[f]) last = f;

@@ -42,8 +42,10 @@
 
 /* ---- decoding: upright frames with their times ---- */
 typedef struct VideoReader VideoReader;
-/* Errors name the path: missing file, a folder, no video stream, no decodable frame. */
-int video_reader_open(const char *path, VideoReader **out, Err *err);
+/* A video file, or a folder of frame images (sorted by name, as the loader reads the datasets' face-crop
+ * folders) at folder_fps frames per second (used only for a folder). Errors name the path: missing, a
+ * folder without frame images or without a frame rate, no video stream, no decodable frame. */
+int video_reader_open(const char *path, double folder_fps, VideoReader **out, Err *err);
 /* The next frame, upright (img allocated; image_free it), its time (seconds from
  * the first frame) and duration. Returns 0, 1 at the end, or -1. */
 int video_reader_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err *err);
@@ -55,6 +57,7 @@ typedef struct FaceVideoConfig {
     float crop_scale; /* default 1.3 */
     double smooth_s;  /* default 0.3 */
     int threads;      /* detector threads (each its own dlib detector); 0 (default): all cores, at most 16 */
+    double folder_fps; /* the frame rate of a frame folder (a file has its own); default 25 */
 } FaceVideoConfig;
 
 typedef struct FaceVideo {
@@ -66,6 +69,7 @@ typedef struct FaceVideo {
     double declared_duration;  /* the video stream's duration as the container gives it (0: not given) */
     long long declared_frames; /* its frame count as the container gives it (0: not given) */
     int truncated;             /* decoding ended well before that: a truncated or damaged file */
+    int frame_folder;          /* read from a folder of frame images at FaceVideoConfig.folder_fps */
     double *t;                 /* [frames] */
     uint8_t *det;              /* [frames] 1: a face was detected in this frame */
     int face_frames;
