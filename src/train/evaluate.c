@@ -122,10 +122,7 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     if (predictions_path) {
         int written = g->rank == 0 ? trainer_write_predictions(&pred, &test, predictions_path, err) : 0;
         clip_predictions_free(&pred);
-        if (!group_all_ok(g, written == 0)) {
-            if (g->rank != 0) err_set(err, "rank 0 could not write %s", predictions_path);
-            goto out;
-        }
+        if (lead_write_agreed(g, written, predictions_path, err) != 0) goto out;
     }
     Scores s;
     scores_compute(&cm, &s);

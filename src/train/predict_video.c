@@ -113,19 +113,24 @@ static void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out) {
         }
 }
 
-/* The next image of a frame folder, at its index / folder_fps; a frame of another size is resized to the first's. */
+/* The first frame sets the reader's size; a later frame of another size (a size change mid-stream, an odd image
+ * in a folder) is resized to it. */
+static void keep_first_size(VideoReader *r, int first, ImageU8 *img) {
+    if (first) r->width = img->width, r->height = img->height;
+    if (img->width == r->width && img->height == r->height) return;
+    ImageU8 fixed;
+    image_resize(img, r->width, r->height, RESAMPLE_BILINEAR, &fixed);
+    image_free(img);
+    *img = fixed;
+}
+
+/* The next image of a frame folder, at its index / folder_fps. */
 static int folder_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err *err) {
     if (r->next_file == r->n_files) return 1;
     char path[8192];
     snprintf(path, sizeof path, "%s/%s", r->path, r->files[r->next_file]);
     if (image_decode_file(path, img, err) != 0) return -1;
-    if (!r->next_file) r->width = img->width, r->height = img->height;
-    if (img->width != r->width || img->height != r->height) {
-        ImageU8 fixed;
-        image_resize(img, r->width, r->height, RESAMPLE_BILINEAR, &fixed);
-        image_free(img);
-        *img = fixed;
-    }
+    keep_first_size(r, r->next_file == 0, img);
     *t = r->next_file++ / r->folder_fps;
     *dur = 1.0 / r->folder_fps;
     return 0;
@@ -153,13 +158,7 @@ int video_reader_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err 
     } else {
         *img = rgb;
     }
-    if (first) r->width = img->width, r->height = img->height;
-    if (img->width != r->width || img->height != r->height) { /* a size change mid-stream: back to the first size */
-        ImageU8 fixed;
-        image_resize(img, r->width, r->height, RESAMPLE_BILINEAR, &fixed);
-        image_free(img);
-        *img = fixed;
-    }
+    keep_first_size(r, first, img);
     *t = time;
     *dur = frame_dur;
     return 0;

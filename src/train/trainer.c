@@ -76,10 +76,7 @@ static void metrics_rewind(const char *path, long long metrics_bytes) {
     else if (cut) log_warn("%s: cut the last %zu bytes, a line the stopped run did not finish", path, cut);
 }
 
-/* Rank 0 alone writes the run's files. rc: its result (0 on the other ranks). A failure there (a full
- * disk) must end the job on every rank of the group, not leave the others waiting in the next
- * collective: every rank returns -1 then, the others with a message that points to rank 0's. */
-static int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
+int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
     watchdog_mark("the group's agreement that rank 0 wrote %s", what);
     if (group_all_ok(g, rc == 0)) return 0;
     if (g->rank != 0) err_set(err, "rank 0 of the group could not write %s (its error says why)", what);
@@ -109,12 +106,13 @@ LoaderConfig trainer_loader_config(const Config *cfg, const JobModel *jm, const 
                        .mid_streams = jm->mid_streams};
     if (ops_backend(jm->ops) == BACKEND_CUDA)
         lc.host_alloc = pinned_alloc, lc.host_free = pinned_free, lc.host_ctx = jm->ops;
-    if (jm->mid_streams) {
-        config_prep_path(cfg, cfg->landmarks, "landmarks", landmarks, n);
-        lc.landmarks_dir = landmarks;
-        lc.parsing_dir = cfg->parsing[0] ? cfg->parsing : NULL;
-    }
+    if (jm->mid_streams) lc.parsing_dir = trainer_mid_dirs(cfg, landmarks, n), lc.landmarks_dir = landmarks;
     return lc;
+}
+
+const char *trainer_mid_dirs(const Config *cfg, char *landmarks, size_t n) {
+    config_prep_path(cfg, cfg->landmarks, "landmarks", landmarks, n);
+    return cfg->parsing[0] ? cfg->parsing : NULL;
 }
 
 void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass) {
@@ -330,9 +328,6 @@ static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g,
     return lead_write_agreed(g, written, "config.ini", err);
 }
 
-/* The data and the model: the training split, the split evaluated (another dataset's in zero-shot transfer), the
- * model and its micro-batch. Apart from the rest of the setup because a failure here frees what it opened itself
- * (no loader or optimiser exists yet for close_run to free). */
 /* The training split and the test split (zero-shot transfer: eval_dataset's, with its classes; NULL: the
  * training dataset's), and the classes the model outputs. On error nothing is left open. */
 static int open_splits(const Config *cfg, const char *eval_dataset, const char *eval_root, Dataset *train,
@@ -363,14 +358,6 @@ static int open_splits(const Config *cfg, const char *eval_dataset, const char *
     return 0;
 }
 
-/* The middle level's per-clip inputs of a split that are missing (a landmark track file, a parsing-map folder):
- * their number, and the first one's path in first. */
-static int missing_mid_inputs(const Config *cfg, int streams, const Dataset *d, char *first, size_t n) {
-    char landmarks[CFG_STR + 64];
-    config_prep_path(cfg, cfg->landmarks, "landmarks", landmarks, sizeof landmarks);
-    return mid_missing_inputs(streams, landmarks, cfg->parsing[0] ? cfg->parsing : NULL, d, first, n);
-}
-
 int train_preflight(const Config *cfg, const char *eval_dataset, const char *eval_root, Err *err) {
     Dataset train, test;
     int classes;
@@ -383,10 +370,12 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
                               "`dfer prep` writes them)", jm.desc_path);
         else if (job_model_check_dataset(&jm, &train, err) != 0 || (!jm.contrastive && job_model_check_dataset(&jm, &test, err) != 0))
             rc = -1;
+        char landmarks[CFG_STR + 64];
+        const char *parsing = trainer_mid_dirs(cfg, landmarks, sizeof landmarks);
         for (int split = 0; split < 2 && rc == 0 && jm.mid_streams; split++) {
             const Dataset *d = split ? &test : &train;
             char first[8300];
-            int missing = missing_mid_inputs(cfg, jm.mid_streams, d, first, sizeof first);
+            int missing = mid_missing_inputs(jm.mid_streams, landmarks, parsing, d, first, sizeof first);
             if (missing)
                 rc = err_set(err, "%d of the %d clips of %s have no middle-level input (the first: %s); run `dfer prep`",
                              missing, d->count, d->source, first);
@@ -397,6 +386,9 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
     return rc;
 }
 
+/* The data and the model: the training split, the split evaluated (another dataset's in zero-shot transfer), the
+ * model and its micro-batch. Apart from the rest of the setup because a failure here frees what it opened itself
+ * (no loader or optimiser exists yet for close_run to free). */
 static int open_splits_and_model(TrainRun *run, Err *err) {
     const Config *cfg = run->cfg;
     const TrainOptions *opt = run->opt;

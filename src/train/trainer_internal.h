@@ -35,6 +35,15 @@ int trainer_open_split(const Config *cfg, Split split, Dataset *d, Err *err);
 LoaderConfig trainer_loader_config(const Config *cfg, const JobModel *jm, const Group *g, int train, char *landmarks,
                                size_t n);
 
+/* The middle level's folders: the landmark tracks' into landmarks (n bytes; data.landmarks, else the dataset's
+ * dfer_prep/landmarks); returns the parsing maps' (data.parsing) or NULL when the maps are drawn from the tracks. */
+const char *trainer_mid_dirs(const Config *cfg, char *landmarks, size_t n);
+
+/* Rank 0 alone writes the run's files. rc: its result (0 on the other ranks). A failure there (a full
+ * disk) must end the job on every rank of the group, not leave the others waiting in the next
+ * collective: every rank returns -1 then, the others with a message that points to rank 0's. In trainer.c. */
+int lead_write_agreed(Group *g, int rc, const char *what, Err *err);
+
 /* Rank 0 logs the memory plan of a pass ("step", "evaluation batch") when the plan chose a micro-batch. */
 void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass);
 
