@@ -113,6 +113,30 @@ for clip in pan zoom rotate flip; do
   for f in "$tmp/clips/$clip"/*.jpg; do k=$((k + 1)); cp "$f" "$tmp/video/$(printf %04d $k).jpg"; done
 done
 ffmpeg -v error -framerate 16 -i "$tmp/video/%04d.jpg" -c:v libx264 -pix_fmt yuv420p "$tmp/face.mp4"
+
+# ---- dfer prep on videos: one decoding pass in chunks of 32 frames -----------------------------------
+# the same 64 frames as lossless RGB: a PNG folder, a PNG-coded Matroska video of all of them (two
+# whole chunks: the pass must stop at the end that follows them) and of the first 50 (a partial last
+# chunk). The videos' tracks must equal the folder's line for line (the tracker is causal), and their
+# frame counts what FFmpeg counts.
+mkdir -p "$tmp/lossless/folder"
+ffmpeg -v error -i "$tmp/video/%04d.jpg" -pix_fmt rgb24 "$tmp/lossless/folder/%04d.png"
+ffmpeg -v error -framerate 16 -i "$tmp/lossless/folder/%04d.png" -c:v png "$tmp/lossless/all.mkv"
+ffmpeg -v error -framerate 16 -i "$tmp/lossless/folder/%04d.png" -frames:v 50 -c:v png "$tmp/lossless/first50.mkv"
+printf '%s 64 1\n' "$tmp/lossless/folder" "$tmp/lossless/all.mkv" >"$tmp/lossless/list.txt"
+printf '%s 50 1\n' "$tmp/lossless/first50.mkv" >>"$tmp/lossless/list.txt"
+"$dfer" prep --dataset list --root "$tmp/lossless/list.txt" --out "$tmp/lossless/prep" >"$tmp/lossless/prep.log" 2>&1 \
+  || { cat "$tmp/lossless/prep.log"; fail "prep of the lossless folder and videos"; }
+"$py" - "$tmp/lossless/prep/landmarks" <<'PY' || fail "the videos' tracks differ from the folder's"
+import sys
+rows = lambda name: [l for l in open(f"{sys.argv[1]}/{name}.txt") if not l.startswith("#")]
+folder, video, first50 = rows("folder"), rows("all.mkv"), rows("first50.mkv")
+assert len(folder) == 64 and len(video) == 64 and len(first50) == 50, (len(folder), len(video), len(first50))
+assert all(r.split()[-1] == "det" for r in folder), "a frame of the folder without a detected face"
+assert video == folder, [k for k in range(64) if video[k] != folder[k]][:5]
+assert first50 == folder[:50], [k for k in range(50) if first50[k] != folder[k]][:5]
+print("prep on videos: 64 and 50 frames in chunks of 32, tracks equal to the PNG folder's")
+PY
 # a run to predict with: the tiny CLIP, two steps on synthetic MAFW-layout clips (what it predicts is
 # not the point here; the face scan and crops in front of it are)
 "$dfer" synth --layout mafw --size 160 --difficulty easy --clips 8 --min-frames 20 --max-frames 24 --seed 3 \

@@ -32,6 +32,17 @@ static void stream_close(ClipSource *c) {
     c->next = 0;
 }
 
+/* Opens the video's decoder at its first frame. */
+static int stream_open(ClipSource *c, Err *err) {
+    if (av_video_open(c->path, &c->fmt, &c->dec, err) != 0) {
+        c->fmt = NULL;
+        return -1;
+    }
+    c->frame = av_frame_alloc();
+    c->next = 0;
+    return 0;
+}
+
 int is_frame_image_name(const char *name) {
     const char *dot = strrchr(name, '.');
     if (!dot || name[0] == '.') return 0;
@@ -87,9 +98,9 @@ int video_probe(const char *path, int *width, int *height, double *fps, int *fra
     return 0;
 }
 
-int clip_source_open(const char *path, ClipSource **out, Err *err) { return clip_source_open_known(path, 0, out, err); }
-
-int clip_source_open_known(const char *path, int known_frames, ClipSource **out, Err *err) {
+/* count_video: decode a video whole to count its frames when known_frames is not given (0: leave
+ * the count unknown, for clip_source_read_next's single pass). */
+static int source_open(const char *path, int known_frames, int count_video, ClipSource **out, Err *err) {
     ClipSource *c = xcalloc(1, sizeof *c);
     c->path = xstrdup(path);
     if (fs_is_dir(path)) {
@@ -104,6 +115,8 @@ int clip_source_open_known(const char *path, int known_frames, ClipSource **out,
         }
     } else if (known_frames > 0 && fs_exists(path)) {
         c->count = known_frames; /* counted by an earlier open: a read past what decodes now says so */
+    } else if (!count_video && fs_exists(path)) {
+        c->count = 0; /* counted by the pass that reads it (clip_source_read_next) */
     } else if (fs_exists(path)) {
         if (scan_video(path, &c->count, &c->length, NULL, NULL, NULL, err) != 0) {
             clip_source_close(c);
@@ -120,6 +133,14 @@ int clip_source_open_known(const char *path, int known_frames, ClipSource **out,
     *out = c;
     return 0;
 }
+
+int clip_source_open(const char *path, ClipSource **out, Err *err) { return source_open(path, 0, 1, out, err); }
+
+int clip_source_open_known(const char *path, int known_frames, ClipSource **out, Err *err) {
+    return source_open(path, known_frames, 1, out, err);
+}
+
+int clip_source_open_uncounted(const char *path, ClipSource **out, Err *err) { return source_open(path, 0, 0, out, err); }
 
 int frame_folder_list(const char *dir, char ***names, int *count, Err *err) {
     *names = NULL, *count = 0;
@@ -144,6 +165,7 @@ const VideoLength *clip_source_video_length(const ClipSource *c) {
 }
 
 int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *out, Err *err) {
+    CHECK(c->count > 0, "%s: clip_source_read_frames on a source whose frames are not counted", c->path);
     for (int i = 0; i < n; i++) {
         if (indices[i] < 0 || indices[i] >= c->count)
             return err_set(err, "%s: frame %d requested, the clip has %d", c->path, indices[i], c->count);
@@ -177,14 +199,7 @@ int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *o
         min_index = indices[i] < min_index ? indices[i] : min_index;
     }
     if (c->fmt && min_index < c->next) stream_close(c);
-    if (!c->fmt) {
-        if (av_video_open(c->path, &c->fmt, &c->dec, err) != 0) {
-            c->fmt = NULL;
-            return -1;
-        }
-        c->frame = av_frame_alloc();
-        c->next = 0;
-    }
+    if (!c->fmt && stream_open(c, err) != 0) return -1;
     int rc = 0;
     for (; c->next <= max_index; c->next++) {
         int k = c->next;
@@ -212,6 +227,48 @@ int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *o
         for (int i = 0; i < n; i++) image_free(&out[i]);
     }
     return rc;
+}
+
+int clip_source_read_next(ClipSource *c, int max, ImageU8 *out, int *got, Err *err) {
+    *got = 0;
+    int n = 0, rc = 0;
+    if (c->is_folder) { /* `next` is the folder's next file */
+        for (; n < max && c->next < c->count; n++, c->next++) {
+            char p[8192];
+            snprintf(p, sizeof p, "%s/%s", c->path, c->files[c->next]);
+            if ((rc = image_decode_file(p, &out[n], err)) != 0) break; /* out[n]: nothing allocated */
+        }
+    } else {
+        /* the stream stays open at the end, so calls after it get nothing */
+        if (!c->fmt && stream_open(c, err) != 0) return -1;
+        while (n < max) {
+            int r = av_decoder_next(&c->dec, c->frame, err);
+            if (r < 0) {
+                rc = -1;
+                break;
+            }
+            if (r == 1) {
+                if (c->count > 0 && c->next < c->count)
+                    rc = err_set(err, "%s: only %d frames could be decoded now (%d counted)", c->path, c->next, c->count);
+                else if (c->next == 0)
+                    rc = err_set(err, "%s: no frame could be decoded", c->path);
+                else
+                    c->count = c->next;
+                break;
+            }
+            rc = av_frame_to_rgb(&c->dec.convert, c->frame, &out[n], c->path, err);
+            av_frame_unref(c->frame);
+            if (rc) break;
+            n++, c->next++;
+        }
+    }
+    if (rc) {
+        for (int i = 0; i < n; i++) image_free(&out[i]);
+        if (!c->is_folder) stream_close(c);
+        return -1;
+    }
+    *got = n;
+    return 0;
 }
 
 void clip_source_close(ClipSource *c) {

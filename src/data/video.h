@@ -19,6 +19,13 @@ int clip_source_open(const char *path, ClipSource **out, Err *err);
  * unknown): no counting pass, so a training sample decodes the video once, up to its last sampled
  * frame, instead of once whole and again. Folders are listed as ever. */
 int clip_source_open_known(const char *path, int known_frames, ClipSource **out, Err *err);
+/* Opens for one pass in frame order with clip_source_read_next, without counting a video's frames
+ * first (a folder is listed, so its count is known at once): a whole-clip consumer (dfer prep's
+ * face tracking) decodes a video once instead of twice. The count is known once the pass has
+ * reached the end; clip_source_read_frames is for counted sources. */
+int clip_source_open_uncounted(const char *path, ClipSource **out, Err *err);
+/* The number of frames: real for a counted source (clip_source_open); for an uncounted video, 0
+ * until clip_source_read_next has reached its end. */
 int clip_source_frame_count(const ClipSource *c);
 
 /* A video's decoded length against the one its container declares (data/av_frames.h). */
@@ -35,6 +42,10 @@ const VideoLength *clip_source_video_length(const ClipSource *c);
  * the frames asked for; folders open only the files asked for. An index outside
  * [0, count) is an error naming the clip. On error nothing is left allocated. */
 int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *out, Err *err);
+/* The next frames in clip order, up to max, into out[0 .. *got) (allocated; image_free each);
+ * *got < max only at the end of the clip (0: nothing left). A video that ends before its counted
+ * length is an error naming it. On error nothing is left allocated. */
+int clip_source_read_next(ClipSource *c, int max, ImageU8 *out, int *got, Err *err);
 void clip_source_close(ClipSource *c);
 /* Native size, frame rate (the stream's, or FFmpeg's guess; 0 when unknown) and
  * the decoded frame count of a video file (decodes the whole file once). */

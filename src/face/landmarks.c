@@ -6,9 +6,9 @@
 
 #include "data/video.h"
 
-/* Frames decoded per call of clip_source_read_frames: bounds the memory of a
- * clip to this many frames (32 x 6 MB at 1080p), while a video, which each call
- * decodes again from its start, is decoded ceil(frames / 32) times. */
+/* Frames decoded per call of clip_source_read_next: bounds the memory of a clip
+ * to this many frames (32 x 6 MB at 1080p); the video is decoded once, in one
+ * pass over the chunks. */
 #define DECODE_CHUNK 32
 /* Boxes looked at per frame; dlib rarely finds more than a few. */
 #define MAX_BOXES 16
@@ -102,32 +102,42 @@ static int track_frame(DlibDetector *det, const DlibModel *model, const FaceTrac
     return 0;
 }
 
+/* Room for at least `frames` frames in a track being filled (t->frames: the frames filled so far;
+ * *cap: the room). */
+static void track_reserve(FaceTrack *t, int *cap, int frames) {
+    if (frames <= *cap) return;
+    int room = *cap ? *cap : DECODE_CHUNK;
+    while (room < frames) room *= 2;
+    t->xy = xrealloc(t->xy, (size_t)room * FACE_POINTS * 2 * sizeof(float));
+    t->box = xrealloc(t->box, (size_t)room * 4 * sizeof(float));
+    t->status = xrealloc(t->status, (size_t)room);
+    *cap = room;
+}
+
 int face_track_clip(DlibDetector *det, const DlibModel *model, const char *path, const FaceTrackConfig *cfg,
                     FaceTrack *out, Err *err) {
     memset(out, 0, sizeof *out);
     ClipSource *src;
-    if (clip_source_open(path, &src, err) != 0) return -1;
-    int frames = clip_source_frame_count(src);
-    face_track_alloc(out, frames);
+    if (clip_source_open_uncounted(path, &src, err) != 0) return -1;
+    int cap = 0, got = 0, rc = 0;
     TrackState st = {0};
     ImageU8 imgs[DECODE_CHUNK];
-    int idx[DECODE_CHUNK], rc = 0;
-    for (int start = 0; start < frames && rc == 0; start += DECODE_CHUNK) {
-        int n = frames - start < DECODE_CHUNK ? frames - start : DECODE_CHUNK;
-        for (int i = 0; i < n; i++) idx[i] = start + i;
-        if (clip_source_read_frames(src, idx, n, imgs, err) != 0) {
+    do { /* chunks of frames in clip order until the clip ends (a video is counted by this pass) */
+        if (clip_source_read_next(src, DECODE_CHUNK, imgs, &got, err) != 0) {
             rc = -1;
             break;
         }
-        for (int i = 0; i < n && rc == 0; i++) {
-            int f = start + i;
+        track_reserve(out, &cap, out->frames + got);
+        for (int i = 0; i < got && rc == 0; i++) {
+            int f = out->frames;
             float *xy = out->xy + (size_t)f * FACE_POINTS * 2, *box = out->box + (size_t)f * 4;
             rc = track_frame(det, model, cfg, &imgs[i], &st, f ? xy - FACE_POINTS * 2 : NULL, f ? box - 4 : NULL, xy,
                              box, &out->status[f], err);
             if (rc) err_prefix(err, "%s frame %d: ", path, f);
+            else out->frames++;
         }
-        for (int i = 0; i < n; i++) image_free(&imgs[i]);
-    }
+        for (int i = 0; i < got; i++) image_free(&imgs[i]);
+    } while (rc == 0 && got == DECODE_CHUNK);
     clip_source_close(src);
     if (rc) face_track_free(out);
     return rc;
