@@ -13,15 +13,18 @@ static void usage(void) {
            "Reads every <job>/result.json under RESULTS_DIR (and jobs.json, the expanded matrix) and prints\n"
            "the paper's tables: supervised UAR/WAR per dataset (Table 1), per-class recall (Table 2),\n"
            "zero-shot (Table 3) and backbone scaling (Table 8, when several backbones ran). Cells are\n"
-           "mean ± standard deviation over folds and seeds, with the number of jobs behind them;\n"
-           "jobs that have not finished show as missing, failed ones as failed, never as zero.\n\n"
+           "mean ± standard deviation over folds and seeds, with the number of jobs behind them (one\n"
+           "job: its value alone); jobs that have not finished show as missing, failed ones as failed,\n"
+           "never as zero. The CSV format is one block per table, each after a '# title' line.\n\n"
            "  --format F   md (default), latex or csv, printed on stdout\n"
            "  --out DIR    also write tables.md, tables.tex and tables.csv into DIR (atomically)\n"
            "  --paper      under each row, the published numbers for the same method, variant, dataset and\n"
-           "               backbone architecture where a paper has them (FineCLIPER Tables 1-3 on ViT-B/16,\n"
-           "               DFER-CLIP Table 5 on ViT-B/32; the architecture comes from each result.json);\n"
-           "               zero-shot rows by training dataset and captions: MAFW's video captions\n"
-           "               (data.captions = dataset) or the descriptions (the paper's fine-grained captions)\n");
+           "               backbone architecture where a paper has them (FineCLIPER Tables 1-3 on ViT-B/16 and\n"
+           "               Table 8's full model on ViT-B/32 and L/14, DFER-CLIP Table 5 on ViT-B/32; the\n"
+           "               architecture comes from each result.json); zero-shot rows: the paper's FineCLIPER†\n"
+           "               under each FineCLIPER variant of the same training dataset and captions: MAFW's\n"
+           "               video captions (data.captions = dataset) or the descriptions (the paper's\n"
+           "               fine-grained captions; docs/method.md)\n");
 }
 
 int cmd_table(int argc, char **argv) {

@@ -18,6 +18,14 @@ static const PaperResult k_published[] = {
     {"finecliper (low+mid+high)", "ViT-B/16", "dfew", 65.98, 76.21, 7, {94.71, 86.22, 78.19, 86.19, 65.01, 26.58, 38.20}, "FineCLIPER Tables 1-2"},
     {"finecliper (low+mid+high)", "ViT-B/16", "ferv39k", 45.22, 53.98, 0, {0}, "FineCLIPER Table 1"},
     {"finecliper (low+mid+high)", "ViT-B/16", "mafw", 45.01, 56.91, 0, {0}, "FineCLIPER Table 1"},
+    /* FineCLIPER, Table 8 (appendix): the full model (20 M tunable parameters) on the other backbones; its
+     * ViT-B/16 row is Table 1's FineCLIPER*-dagger */
+    {"finecliper (low+mid+high)", "ViT-B/32", "dfew", 66.78, 77.39, 0, {0}, "FineCLIPER Table 8"},
+    {"finecliper (low+mid+high)", "ViT-B/32", "ferv39k", 46.99, 55.03, 0, {0}, "FineCLIPER Table 8"},
+    {"finecliper (low+mid+high)", "ViT-B/32", "mafw", 46.79, 57.89, 0, {0}, "FineCLIPER Table 8"},
+    {"finecliper (low+mid+high)", "ViT-L/14", "dfew", 68.01, 78.93, 0, {0}, "FineCLIPER Table 8"},
+    {"finecliper (low+mid+high)", "ViT-L/14", "ferv39k", 47.89, 56.41, 0, {0}, "FineCLIPER Table 8"},
+    {"finecliper (low+mid+high)", "ViT-L/14", "mafw", 47.79, 58.26, 0, {0}, "FineCLIPER Table 8"},
     /* DFER-CLIP, Table 5 (8 learnable context tokens, one temporal layer) */
     {"dfer_clip", "ViT-B/32", "dfew", 59.61, 71.25, 0, {0}, "DFER-CLIP Table 5"},
     {"dfer_clip", "ViT-B/32", "ferv39k", 41.27, 51.65, 0, {0}, "DFER-CLIP Table 5"},

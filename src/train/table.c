@@ -96,6 +96,7 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
         if (i < MAX_CLASSES && cJSON_IsString(it)) snprintf(r.classes[i++], sizeof r.classes[0], "%s", it->valuestring);
     }
     r.n_classes = i;
+    for (int k = 0; k < MAX_CLASSES; k++) r.recall[k] = NAN; /* a class a result does not list has no value */
     i = 0;
     cJSON_ArrayForEach(it, recall) {
         if (i < MAX_CLASSES) r.recall[i++] = cJSON_IsNumber(it) ? it->valuedouble : NAN;
@@ -189,8 +190,16 @@ static int matches(const Result *r, const Filter *f) {
            (!f->captions || !r->captions[0] || !strcmp(r->captions, f->captions));
 }
 
-/* what: 0 UAR, 1 WAR, 2+k recall of class k */
-static Cell aggregate(const ResultSet *rs, const Filter *f, int what) {
+/* A result's recall of the class named cls (its own class list: results of one dataset may list
+ * different classes, e.g. one whose test split lacks a class), NaN where it has none. */
+static double result_recall(const Result *r, const char *cls) {
+    for (int k = 0; k < r->n_classes; k++)
+        if (!strcmp(r->classes[k], cls)) return r->recall[k];
+    return NAN;
+}
+
+/* what: 0 UAR, 1 WAR, 2 the recall of class cls */
+static Cell aggregate(const ResultSet *rs, const Filter *f, int what, const char *cls) {
     Cell c = {0};
     double s = 0, ss = 0;
     for (int i = 0; i < rs->n_done; i++) {
@@ -200,7 +209,7 @@ static Cell aggregate(const ResultSet *rs, const Filter *f, int what) {
             c.failed++;
             continue;
         }
-        double v = what == 0 ? r->uar : what == 1 ? r->war : r->recall[what - 2];
+        double v = what == 0 ? r->uar : what == 1 ? r->war : cls ? result_recall(r, cls) : NAN;
         if (!isfinite(v) || v < 0) continue;
         c.n++;
         s += v;
@@ -214,16 +223,26 @@ static Cell aggregate(const ResultSet *rs, const Filter *f, int what) {
     return c;
 }
 
+/* "62.00 ± 2.83 (3)"; one job: its value alone (a spread of one value is not zero but undefined);
+ * jobs short of the matrix's: "(2/3)", with the failed ones counted; none: failed or missing. */
 static void cell_text(const Cell *c, char *buf, size_t n) {
     int expected = c->expected > c->n + c->failed ? c->expected : c->n + c->failed;
+    int missing = expected - c->n - c->failed;
     if (c->n == 0) {
-        if (c->failed) snprintf(buf, n, "failed (%d)", c->failed);
+        if (c->failed && missing) snprintf(buf, n, "failed (%d), missing (%d/%d)", c->failed, missing, expected);
+        else if (c->failed) snprintf(buf, n, "failed (%d)", c->failed);
         else snprintf(buf, n, expected ? "missing (0/%d)" : "—", expected);
         return;
     }
-    if (c->n == expected && c->n == 1) snprintf(buf, n, "%.2f", c->mean);
-    else if (c->n == expected) snprintf(buf, n, "%.2f ± %.2f (%d)", c->mean, c->std, c->n);
-    else snprintf(buf, n, "%.2f ± %.2f (%d/%d)", c->mean, c->std, c->n, expected);
+    int len = c->n == 1 ? snprintf(buf, n, "%.2f", c->mean) : snprintf(buf, n, "%.2f ± %.2f", c->mean, c->std);
+    if (len < 0 || (size_t)len >= n) return;
+    if (c->n == expected) {
+        if (c->n > 1) snprintf(buf + len, n - (size_t)len, " (%d)", c->n);
+    } else if (c->failed) {
+        snprintf(buf + len, n - (size_t)len, " (%d/%d, %d failed)", c->n, expected, c->failed);
+    } else {
+        snprintf(buf + len, n - (size_t)len, " (%d/%d)", c->n, expected);
+    }
 }
 
 /* ---- generic table output --------------------------------------------------------------- */
@@ -239,9 +258,26 @@ typedef struct Table {
     int paper_rows; /* rows of published numbers among them */
 } Table;
 
+/* Text in a LaTeX table: every character LaTeX would read as markup escaped (method variants and
+ * backbone names are the user's: "no {parsing}", "b16~long"). */
 static void print_latex_text(FILE *out, const char *s) {
     for (; *s; s++) {
-        if (*s == '_' || *s == '%' || *s == '&' || *s == '#') fputc('\\', out);
+        if (strchr("_%&#{}$", *s)) {
+            fputc('\\', out);
+            fputc(*s, out);
+            continue;
+        }
+        const char *word = *s == '~'    ? "\\textasciitilde{}"
+                           : *s == '^'  ? "\\textasciicircum{}"
+                           : *s == '\\' ? "\\textbackslash{}"
+                           : *s == '<'  ? "\\textless{}"
+                           : *s == '>'  ? "\\textgreater{}"
+                           : *s == '|'  ? "\\textbar{}"
+                                        : NULL;
+        if (word) {
+            fputs(word, out);
+            continue;
+        }
         if (!strncmp(s, "±", strlen("±"))) {
             fputs("$\\pm$", out);
             s += strlen("±") - 1;
@@ -365,13 +401,17 @@ static Names datasets_in(const Names *found) {
     return out;
 }
 
-/* The backbone most supervised jobs use: Table 1 and 2 are stated for it. */
-static const char *reference_backbone(const ResultSet *rs, const Names *backbones) {
+/* The backbone most jobs of a setting use: Tables 1 and 2 are stated for the supervised jobs' one, Table 3
+ * for the zero-shot jobs'. Jobs are counted once: the matrix's list (jobs.json) where there is one, else
+ * the results found. */
+static const char *reference_backbone(const ResultSet *rs, const Names *backbones, const char *setting) {
+    const Result *jobs = rs->n_expected ? rs->expected : rs->done;
+    int n_jobs = rs->n_expected ? rs->n_expected : rs->n_done;
     int best = -1, best_n = -1;
     for (int b = 0; b < backbones->n; b++) {
         int n = 0;
-        for (int i = 0; i < rs->n_expected; i++) n += !strcmp(rs->expected[i].backbone, backbones->v[b]);
-        for (int i = 0; i < rs->n_done; i++) n += !strcmp(rs->done[i].backbone, backbones->v[b]);
+        for (int i = 0; i < n_jobs; i++)
+            n += !strcmp(jobs[i].setting, setting) && !strcmp(jobs[i].backbone, backbones->v[b]);
         if (n > best_n) best = b, best_n = n;
     }
     return best >= 0 ? backbones->v[best] : "";
@@ -439,7 +479,7 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
                 for (int m = 0; m < 2; m++) {
                     Filter f = {method, backbones_per_row->v[b], zero_shot ? trained_on : datasets->v[d],
                                 datasets->v[d], setting, zero_shot ? captions : NULL};
-                    Cell c = aggregate(rs, &f, m);
+                    Cell c = aggregate(rs, &f, m, NULL);
                     cell_text(&c, t->cell[t->rows][1 + 2 * d + m], 64);
                 }
             t->rows++;
@@ -472,12 +512,19 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
         }
 }
 
-static void caption_paper_rows(Table *t) {
+static void caption_paper_rows(Table *t, int zero_shot) {
     if (!t->paper_rows) return;
     size_t len = strlen(t->caption);
+    if (zero_shot) {
+        snprintf(t->caption + len, sizeof t->caption - len,
+                 " Rows marked paper: FineCLIPER Table 3's FineCLIPER† (ViT-B/16) trained on the same dataset with the "
+                 "same kind of captions, under each FineCLIPER variant of ours (docs/method.md), not runs of this build.");
+        return;
+    }
     snprintf(t->caption + len, sizeof t->caption - len,
              " Rows marked paper: the published numbers for the same method, variant and backbone architecture "
-             "(FineCLIPER Tables 1 to 3, ViT-B/16; DFER-CLIP Table 5, ViT-B/32), not runs of this build.");
+             "(FineCLIPER Tables 1 to 3, ViT-B/16, and Table 8, the full model on ViT-B/32 and L/14; DFER-CLIP Table 5, "
+             "ViT-B/32), not runs of this build.");
 }
 
 void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) {
@@ -485,7 +532,7 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
     Names backbones = distinct(rs, offsetof(Result, backbone), NULL);
     Names ds_found = distinct(rs, offsetof(Result, dataset), "supervised");
     Names datasets = datasets_in(&ds_found);
-    const char *ref = reference_backbone(rs, &backbones);
+    const char *ref = reference_backbone(rs, &backbones, "supervised");
     Names ref_only = {.n = 1};
     snprintf(ref_only.v[0], sizeof ref_only.v[0], "%s", ref);
     Table *t = xcalloc(1, sizeof *t);
@@ -495,19 +542,27 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
                  "UAR and WAR in %%, mean ± standard deviation over folds and seeds (jobs behind each cell); "
                  "reported epoch as each result.json states. Missing jobs are shown as missing.");
         uar_war_table(rs, t, &methods, &ref_only, &datasets, "supervised", 0, paper);
-        caption_paper_rows(t);
+        caption_paper_rows(t, 0);
         table_print(t, format, out);
         /* Table 2: per-class recall, one table per dataset */
         for (int d = 0; d < datasets.n; d++) {
+            /* the columns: the classes of the finished supervised job of this table (dataset, evaluated on it,
+             * the reference backbone) that lists the most (the first of them: the same whatever order the
+             * results come in when one job's classes include the others'); each job's recalls are matched to
+             * them by name */
             const Result *proto = NULL;
-            for (int i = 0; i < rs->n_done && !proto; i++)
-                if (!rs->done[i].failed && !strcmp(rs->done[i].dataset, datasets.v[d]) && rs->done[i].n_classes)
-                    proto = &rs->done[i];
+            for (int i = 0; i < rs->n_done; i++) {
+                const Result *r = &rs->done[i];
+                if (!r->failed && r->n_classes && !strcmp(r->setting, "supervised") && !strcmp(r->dataset, datasets.v[d]) &&
+                    !strcmp(r->eval_dataset, datasets.v[d]) && !strcmp(r->backbone, ref) &&
+                    (!proto || r->n_classes > proto->n_classes))
+                    proto = r;
+            }
             if (!proto) continue;
             memset(t, 0, sizeof *t);
             snprintf(t->title, sizeof t->title, "Table 2: per-class recall on %s (backbone %s)",
                      dataset_title(datasets.v[d]), ref);
-            snprintf(t->caption, sizeof t->caption, "Recall per class in %%, class order as in the results: ");
+            snprintf(t->caption, sizeof t->caption, "Recall per class in %%, the mean over the jobs behind the UAR and WAR cells (as in Table 1); classes: ");
             for (int k = 0; k < proto->n_classes; k++) {
                 size_t len = strlen(t->caption);
                 snprintf(t->caption + len, sizeof t->caption - len, "%s%s", k ? ", " : "", proto->classes[k]);
@@ -531,14 +586,13 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
                 snprintf(row[0], 64, "%s", methods.v[r]);
                 Filter f = {methods.v[r], ref, datasets.v[d], datasets.v[d], "supervised"};
                 for (int k = 0; k < t->cols - 3; k++) {
-                    Cell c = aggregate(rs, &f, 2 + k);
+                    Cell c = aggregate(rs, &f, 2, proto->classes[k]);
                     if (c.n) snprintf(row[1 + k], 64, "%.2f", c.mean);
                     else snprintf(row[1 + k], 64, "—");
                 }
-                for (int m = 0; m < 2; m++) {
-                    Cell c = aggregate(rs, &f, m);
-                    if (c.n) snprintf(row[t->cols - 2 + m], 64, "%.2f", c.mean);
-                    else snprintf(row[t->cols - 2 + m], 64, "—");
+                for (int m = 0; m < 2; m++) { /* as Table 1's cells: jobs short of the matrix's show */
+                    Cell c = aggregate(rs, &f, m, NULL);
+                    cell_text(&c, row[t->cols - 2 + m], 64);
                 }
                 t->rows++;
                 const PaperResult *p = paper && papers_classes ? paper_result(methods.v[r], arch, datasets.v[d]) : NULL;
@@ -550,7 +604,7 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
                 t->paper_rows++;
                 t->rows++;
             }
-            caption_paper_rows(t);
+            caption_paper_rows(t, 0);
             table_print(t, format, out);
         }
     }
@@ -584,10 +638,12 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         Names evals_found = distinct(rs, offsetof(Result, eval_dataset), "zeroshot");
         Names evals = datasets_in(&evals_found);
         memset(t, 0, sizeof *t);
-        snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %s)", ref);
+        Names zs_ref = {.n = 1};
+        snprintf(zs_ref.v[0], sizeof zs_ref.v[0], "%s", reference_backbone(rs, &backbones, "zeroshot"));
+        snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %s)", zs_ref.v[0]);
         snprintf(t->caption, sizeof t->caption, "Trained on one dataset, evaluated on another; UAR and WAR in %%.");
-        uar_war_table(rs, t, &zs_methods, &ref_only, &evals, "zeroshot", 1, paper);
-        caption_paper_rows(t);
+        uar_war_table(rs, t, &zs_methods, &zs_ref, &evals, "zeroshot", 1, paper);
+        caption_paper_rows(t, 1);
         table_print(t, format, out);
     }
     /* Table 8: backbone scaling */
@@ -596,7 +652,7 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         snprintf(t->title, sizeof t->title, "Table 8: backbone scaling");
         snprintf(t->caption, sizeof t->caption, "Supervised UAR and WAR in %% per backbone.");
         uar_war_table(rs, t, &methods, &backbones, &datasets, "supervised", 0, paper);
-        caption_paper_rows(t);
+        caption_paper_rows(t, 0);
         table_print(t, format, out);
     }
     free(t);

@@ -184,18 +184,18 @@ static void test_zero_shot_rows(void) {
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
     char *plain = markdown(rs, 0), *with = markdown(rs, 1);
     /* one row per kind; the second seed, listed and not run, is missing under both */
-    EXPECT(strstr(plain, "| finecliper (low), trained on MAFW (video captions) | 30.00 ± 0.00 (1/2) | 40.00 ± 0.00 (1/2) | — | — |\n"
-                         "| finecliper (low), trained on MAFW (descriptions) | 31.00 ± 0.00 (1/2) | 41.00 ± 0.00 (1/2) | — | — |\n"
+    EXPECT(strstr(plain, "| finecliper (low), trained on MAFW (video captions) | 30.00 (1/2) | 40.00 (1/2) | — | — |\n"
+                         "| finecliper (low), trained on MAFW (descriptions) | 31.00 (1/2) | 41.00 (1/2) | — | — |\n"
                          "| finecliper (low), trained on DFEW | — | — | missing (0/1) | missing (0/1) |\n"),
            "zero-shot rows per kind of captions: %s", plain);
     EXPECT(!strstr(plain, "paper"), "no published rows without --paper");
     /* --paper: Table 3's FineCLIPER-dagger rows, video caption and fine-grained caption, under ours */
-    EXPECT(strstr(with, "| finecliper (low), trained on MAFW (video captions) | 30.00 ± 0.00 (1/2) | 40.00 ± 0.00 (1/2) | — | — |\n"
+    EXPECT(strstr(with, "| finecliper (low), trained on MAFW (video captions) | 30.00 (1/2) | 40.00 (1/2) | — | — |\n"
                         "| FineCLIPER†, paper (ViT-B/16) | 47.52 | 57.12 | 34.59 | 42.28 |\n"
-                        "| finecliper (low), trained on MAFW (descriptions) | 31.00 ± 0.00 (1/2) | 41.00 ± 0.00 (1/2) | — | — |\n"
+                        "| finecliper (low), trained on MAFW (descriptions) | 31.00 (1/2) | 41.00 (1/2) | — | — |\n"
                         "| FineCLIPER†, paper (ViT-B/16) | 52.26 | 62.03 | 39.72 | 46.01 |\n"),
            "Table 3 with the published rows: %s", with);
-    EXPECT(strstr(with, "FineCLIPER Tables 1 to 3"), "the caption names Table 3");
+    EXPECT(strstr(with, "FineCLIPER Table 3's FineCLIPER†"), "the caption names Table 3: %s", with);
     /* a run not yet done has no published row (nothing of ours to compare) */
     EXPECT(!strstr(with, "| finecliper (low), trained on DFEW | — | — | missing (0/1) | missing (0/1) |\n| FineCLIPER"),
            "no published row under a row with no results: %s", with);
@@ -207,6 +207,100 @@ static void test_zero_shot_rows(void) {
     EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/16", "dfew", "dataset", "ferv39k") == NULL,
            "DFEW has no video captions: no such row");
     EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/16", "dfew", "descriptions", "mafw") == NULL, "the paper's '-' is left out");
+}
+
+/* A job's fields as result.json has them (status done unless uar < 0: failed). */
+static void put_job(const char *dir, const char *name, const char *method, const char *variant, const char *dataset,
+                    const char *eval_dataset, const char *backbone, const char *setting, int fold, double uar,
+                    const char *classes_recall) {
+    char json[2048];
+    if (uar < 0)
+        snprintf(json, sizeof json,
+                 "{\"method\":\"%s\",\"variant\":\"%s\",\"dataset\":\"%s\",\"eval_dataset\":\"%s\",\"fold\":%d,"
+                 "\"backbone\":\"%s\",\"seed\":1,\"setting\":\"%s\",\"status\":\"failed\",\"error\":\"x\"}",
+                 method, variant, dataset, eval_dataset, fold, backbone, setting);
+    else
+        snprintf(json, sizeof json,
+                 "{\"method\":\"%s\",\"variant\":\"%s\",\"dataset\":\"%s\",\"eval_dataset\":\"%s\",\"fold\":%d,"
+                 "\"backbone\":\"%s\",\"seed\":1,\"setting\":\"%s\",\"status\":\"done\",\"uar\":%g,\"war\":%g%s%s}",
+                 method, variant, dataset, eval_dataset, fold, backbone, setting, uar, uar + 10, classes_recall ? "," : "",
+                 classes_recall ? classes_recall : "");
+    put(dir, name, json);
+}
+
+static char *format_tables(const char *dir, TableFormat format) {
+    ResultSet *rs;
+    Err err;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    tables_write(rs, format, 1, f);
+    fclose(f);
+    results_free(rs);
+    return buf;
+}
+
+/* Cells, columns and captions where results are uneven: a job alone, failed and missing jobs together,
+ * per-class columns from the table's own jobs matched by class name, the reference backbone of each
+ * setting, LaTeX markup in names. */
+static void test_uneven_results(void) {
+    char dir[600];
+    const char *dfew7 = "\"classes\":[\"happiness\",\"sadness\",\"neutral\",\"anger\",\"surprise\",\"disgust\",\"fear\"],"
+                        "\"recall\":[90,80,70,60,50,40,30]";
+    /* the same classes listed in another order, one left out: matched by name, the missing one not a zero */
+    const char *dfew6 = "\"classes\":[\"sadness\",\"happiness\",\"neutral\",\"anger\",\"surprise\",\"fear\"],"
+                        "\"recall\":[60,70,50,40,30,10]";
+    const char *mafw11 = "\"classes\":[\"happiness\",\"sadness\",\"neutral\",\"anger\",\"surprise\",\"disgust\",\"fear\","
+                         "\"contempt\",\"anxiety\",\"helplessness\",\"disappointment\"],\"recall\":[1,2,3,4,5,6,7,8,9,10,11]";
+    const char *jobs =
+        "[{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":3,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":3,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\",\"fold\":1,\"backbone\":\"b32\",\"seed\":1,\"setting\":\"zeroshot\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\",\"fold\":1,\"backbone\":\"b32\",\"seed\":2,\"setting\":\"zeroshot\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\",\"fold\":1,\"backbone\":\"b32\",\"seed\":3,\"setting\":\"zeroshot\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\",\"fold\":1,\"backbone\":\"b32\",\"seed\":4,\"setting\":\"zeroshot\"}]";
+    results_dir(dir, sizeof dir, "results-uneven", jobs);
+    /* the zero-shot job's folder sorts first and evaluates 11 MAFW classes: not Table 2's columns */
+    put_job(dir, "a-zeroshot", "finecliper", "low", "dfew", "mafw", "b32", "zeroshot", 1, 20, mafw11);
+    put_job(dir, "f1", "finecliper", "low+mid", "dfew", "dfew", "b16", "supervised", 1, 50, dfew7);
+    put_job(dir, "f2", "finecliper", "low+mid", "dfew", "dfew", "b16", "supervised", 2, 54, dfew6);
+    put_job(dir, "d1", "dfer_clip", "", "dfew", "dfew", "b16", "supervised", 1, -1, NULL); /* failed; 2 and 3 missing */
+    char *md = format_tables(dir, TABLE_MARKDOWN);
+    /* Table 1 on b16 (6 supervised jobs) though b32 has 4 listed zero-shot jobs and one done */
+    EXPECT(strstr(md, "Table 1: supervised results (backbone b16)"), "Table 1's backbone: %s", md);
+    EXPECT(strstr(md, "Table 3: zero-shot results (backbone b32)"), "Table 3's backbone: %s", md);
+    EXPECT(strstr(md, "| finecliper (low+mid) | 52.00 ± 2.83 (2/3) | 62.00 ± 2.83 (2/3) |"), "partial cell: %s", md);
+    EXPECT(strstr(md, "| dfer_clip | failed (1), missing (2/3) | failed (1), missing (2/3) |"), "failed and missing: %s", md);
+    EXPECT(strstr(md, "| finecliper (low), trained on DFEW | 20.00 (1/4) | 30.00 (1/4) |"), "one job of four, no spread: %s", md);
+    /* Table 2: DFEW's 7 columns in f1's order; happiness (90, 70), sadness (80, 60), disgust only f1's 40 */
+    EXPECT(strstr(md, "Table 2: per-class recall on DFEW (backbone b16)") &&
+               strstr(md, "| method | happiness | sadness | neutral | anger | surprise | disgust | fear | UAR | WAR |"),
+           "Table 2's columns are a supervised DFEW job's: %s", md);
+    EXPECT(strstr(md, "| finecliper (low+mid) | 80.00 | 70.00 | 60.00 | 50.00 | 40.00 | 40.00 | 20.00 | 52.00 ± 2.83 (2/3) | "
+                      "62.00 ± 2.83 (2/3) |"),
+           "per-class recall matched by name, a class a job lacks not counted as 0: %s", md);
+    EXPECT(strstr(md, "| finecliper (low+mid), paper (ViT-B/16)") == NULL, "no architecture recorded, no paper row");
+    EXPECT(!strstr(md, "| 0.00"), "nothing shown as zero: %s", md);
+    free(md);
+    /* a job whose folder sorts first evaluates MAFW with a class list of its own: --paper keeps DFEW's row */
+    put_job(dir, "a-supervised-mafw", "finecliper", "low+mid", "mafw", "mafw", "b16", "supervised", 1, 30, mafw11);
+    md = format_tables(dir, TABLE_MARKDOWN);
+    EXPECT(strstr(md, "| method | happiness | sadness | neutral | anger | surprise | disgust | fear | UAR | WAR |"),
+           "DFEW's Table 2 still has DFEW's 7 classes: %s", md);
+    free(md);
+    /* LaTeX: markup characters in a user's variant and backbone names are escaped */
+    snprintf(dir, sizeof dir, "%s/results-latex", test_tmpdir());
+    put_job(dir, "x", "finecliper", "{p} ~$^2 <x> 9% a\\\\b", "dfew", "dfew", "b16", "supervised", 1, 50, NULL);
+    char *tex = format_tables(dir, TABLE_LATEX);
+    EXPECT(strstr(tex, "finecliper (\\{p\\} \\textasciitilde{}\\$\\textasciicircum{}2 \\textless{}x\\textgreater{} "
+                       "9\\% a\\textbackslash{}b) & 50.00 & 60.00"),
+           "LaTeX escapes: %s", tex);
+    free(tex);
 }
 
 /* Splits a line at '|' (trimmed fields, at most max); returns the count. */
@@ -227,7 +321,7 @@ static int number(const char *s, double *v) {
     return end != s && *end == 0;
 }
 
-/* paper_results.c against the papers' own text: FineCLIPER's Tables 1 to 3, DFER-CLIP's Table 5. */
+/* paper_results.c against the papers' own text: FineCLIPER's Tables 1 to 3 and 8, DFER-CLIP's Table 5. */
 static void test_paper_transcription(void) {
     static const char *const datasets[3] = {"dfew", "ferv39k", "mafw"};
     char path[1024];
@@ -237,7 +331,25 @@ static void test_paper_transcription(void) {
     if (!f) return;
     char line[4096];
     int table1 = 0, table2 = 0, table3 = 0;
+    int table8 = 0;
     while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "\\rowcolorcyan!10 CLIP-ViT-", 26) || !strncmp(line, "\\hlineB1.5 \\rowcolorcyan!10 CLIP-ViT-", 37)) {
+            /* Table 8: the full model per backbone | tunable parameters | 3 x (UAR | WAR) */
+            char *fld[16], arch[32];
+            int n = split_bars(strstr(line, "CLIP-ViT-"), fld, 16);
+            EXPECT(n >= 8, "Table 8's row has %d fields: %s", n, line);
+            if (n < 8) continue;
+            snprintf(arch, sizeof arch, "%s", fld[0] + 5); /* after "CLIP-" */
+            for (int d = 0; d < 3; d++) {
+                double uar, war;
+                number(fld[2 + 2 * d], &uar), number(fld[3 + 2 * d], &war);
+                const PaperResult *p = paper_result("finecliper (low+mid+high)", arch, datasets[d]);
+                EXPECT(p && p->uar == uar && p->war == war, "Table 8, %s on %s: the paper says %.2f / %.2f", arch,
+                       datasets[d], uar, war);
+            }
+            table8++;
+            continue;
+        }
         char *name = strstr(line, "FineCLIPER"), *ours = strstr(line, " (Ours) |");
         if (!name || !ours || ours < name) continue;
         /* the variant's marks between the name and " (Ours)": none, ∗, †, ∗† */
@@ -293,6 +405,7 @@ static void test_paper_transcription(void) {
     fclose(f);
     EXPECT(table1 == 4 && table2 == 4 && table3 == 4, "rows checked: Table 1 %d, Table 2 %d, Table 3 %d (4 each)", table1, table2,
            table3);
+    EXPECT(table8 == 3, "Table 8's rows checked: %d (B/16, B/32, L/14)", table8);
     snprintf(path, sizeof path, "%s/papers/dfer_clip.txt", test_shared_dir());
     f = fopen(path, "r");
     EXPECT(f != NULL, "%s", path);
@@ -326,6 +439,7 @@ int main(void) {
     TEST_RUN(test_tables);
     TEST_RUN(test_paper_rows);
     TEST_RUN(test_zero_shot_rows);
+    TEST_RUN(test_uneven_results);
     TEST_RUN(test_paper_transcription);
     return test_summary();
 }
