@@ -12,9 +12,11 @@
 #     best_model.safetensors (the log names it);
 #   - 2 ranks (each evaluates its shard; the rows meet on rank 0) give the 1-rank file's labels and
 #     predictions, probabilities within 1e-5;
-#   - a test clip that cannot be read is left out of the scores: its row has no prediction, the clip
-#     that took its place in the batch is scored once (not twice), and the printed WAR and clip count are
-#     the rows' that have one; the log says how many were left out.
+#   - dfer eval's loss (FineCLIPER's low level: the cross-entropy of the clip's class probabilities) is
+#     the mean of -log p(label) over the rows;
+#   - a test clip that cannot be read is left out of the scores and the loss: its row has no prediction,
+#     no other clip is scored twice, and the printed WAR, loss and clip count are the rows' that have one;
+#     the log says how many were left out.
 # usage: eval_predictions.sh DFER SOURCE_DIR SHARED_DIR PYTHON
 set -euo pipefail
 dfer=$1 src=$2 shared=$3 python=$4
@@ -80,6 +82,17 @@ for n in names:
 print(len(scored), "%.2f" % war, "%.2f" % (sum(recalls) / len(recalls)))
 PY
 }
+# loss_check CSV EVAL_OUTPUT: the printed loss against the mean of -log p(label) over the scored rows
+loss_check() {
+  "$python" - "$@" <<'PY'
+import csv, math, re, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["predicted"]]
+want = sum(-math.log(float(r[r["label"]])) for r in rows) / len(rows)
+got = float(re.search(r"^loss (\S+) ", open(sys.argv[2]).read(), re.M).group(1))
+assert abs(got - want) < 1e-4 * max(1, want), "loss %.6f printed, the rows give %.6f" % (got, want)
+print("%.6f" % got)
+PY
+}
 read -r n war uar < <(check "$tmp/run/predictions.csv") || fail "training's predictions.csv"
 last=$(grep '"type":"eval"' "$tmp/run/metrics.jsonl" | tail -n 1)
 logged=$("$python" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.2f %.2f" % (d["war"], d["uar"]))' "$last")
@@ -89,6 +102,7 @@ echo "training's predictions.csv: $n clips, WAR $war UAR $uar as the last evalua
 "$dfer" eval --run "$tmp/run" --predictions "$tmp/eval.csv" >"$tmp/eval.txt" 2>&1 || { cat "$tmp/eval.txt"; fail "dfer eval"; }
 cmp -s "$tmp/eval.csv" "$tmp/run/predictions.csv" || fail "dfer eval's predictions differ from training's last evaluation"
 grep -q "UAR $uar  WAR $war" "$tmp/eval.txt" || { cat "$tmp/eval.txt"; fail "dfer eval prints other scores"; }
+loss=$(loss_check "$tmp/eval.csv" "$tmp/eval.txt") || { cat "$tmp/eval.txt"; fail "dfer eval's loss"; }
 "$dfer" eval --run "$tmp/run" --best --predictions "$tmp/best.csv" >"$tmp/best.txt" 2>&1 || fail "dfer eval --best"
 grep -q "best_model.safetensors on dfew" "$tmp/best.txt" && check "$tmp/best.csv" >/dev/null || fail "--best"
 echo "dfer eval: the same file as training's; --best evaluates best_model.safetensors"
@@ -112,10 +126,11 @@ gone=$(tail -n 1 "$tmp/run/predictions.csv" | cut -d, -f1)
 rm -r "$tmp/data/Clip/clip_224x224/$gone"
 "$dfer" eval --run "$tmp/run" --predictions "$tmp/gone.csv" >"$tmp/gone.txt" 2>"$tmp/gone.err" \
   || { cat "$tmp/gone.txt" "$tmp/gone.err"; fail "dfer eval with an unreadable clip"; }
-grep -q "1 test clip could not be read: left out of the scores" "$tmp/gone.err" || { cat "$tmp/gone.err"; fail "no warning"; }
+grep -q "1 test clip could not be read: left out of the scores and the loss" "$tmp/gone.err" || { cat "$tmp/gone.err"; fail "no warning"; }
 read -r n2 war2 _ < <(check "$tmp/gone.csv") || fail "the predictions with an unreadable clip"
 [ "$n2" = $((n - 1)) ] || fail "$n2 scored rows, want $((n - 1))"
 [ -z "$(grep "^$gone," "$tmp/gone.csv" | cut -d, -f3)" ] || fail "the unreadable clip has a prediction"
 grep -q "($n2 clips; " "$tmp/gone.txt" && grep -q "WAR $war2$" "$tmp/gone.txt" \
   || { cat "$tmp/gone.txt"; fail "dfer eval's count or WAR is not the scored rows' ($n2, $war2)"; }
-echo "an unreadable test clip: no prediction, left out of the scores ($n2 clips, WAR $war2), warned"
+loss2=$(loss_check "$tmp/gone.csv" "$tmp/gone.txt") || { cat "$tmp/gone.txt"; fail "the loss with an unreadable clip"; }
+echo "an unreadable test clip: no prediction, left out of the scores and the loss ($n2 clips, WAR $war2, loss $loss2 against $loss), warned"

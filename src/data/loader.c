@@ -21,7 +21,6 @@ typedef struct Slot {
     void *frames;
     void *parsing, *landmarks; /* middle level, same layout as frames; NULL when off */
     int32_t *labels, *indices;
-    uint8_t *stand_in; /* [n] 1: a readable clip in place of an unreadable one (Batch.stand_in) */
 } Slot;
 
 typedef struct Task {
@@ -182,7 +181,11 @@ static void run_task(Loader *l, Task t) {
     void *parsing = s->parsing ? (char *)s->parsing + offset : NULL;
     void *landmarks = s->landmarks ? (char *)s->landmarks + offset : NULL;
     int bad = 0, index = -1;
-    for (long k = 0; k < l->d->count; k++) {
+    /* training takes the next readable clip in the order in place of an unreadable one (every rank keeps
+     * its share of the batch); evaluation reads each clip once and leaves an unreadable one out
+     * (loader_next), since a replacement would be scored twice */
+    long tries = l->cfg.train ? l->d->count : 1;
+    for (long k = 0; k < tries; k++) {
         int candidate = position_index(l, pos + k);
         Err err;
         if (load_clip(l, candidate, dst, parsing, landmarks, &err) == 0) {
@@ -197,7 +200,6 @@ static void run_task(Loader *l, Task t) {
     l->seen += bad + 1;
     s->indices[t.j] = index;
     s->labels[t.j] = index >= 0 ? l->d->clips[index].label : -1;
-    s->stand_in[t.j] = bad > 0;
     s->done++;
     pthread_cond_broadcast(&l->finished);
     pthread_mutex_unlock(&l->mu);
@@ -301,7 +303,6 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
         if (cfg->mid_streams & LOADER_MID_LANDMARKS) l->slots[i].landmarks = batch_alloc(l, bytes);
         l->slots[i].labels = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
         l->slots[i].indices = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
-        l->slots[i].stand_in = xmalloc((size_t)l->per_rank + 1);
     }
     l->q_cap = depth * l->per_rank + 1;
     l->queue = xmalloc((size_t)l->q_cap * sizeof(Task));
@@ -352,6 +353,25 @@ void loader_start_epoch_at(Loader *l, int epoch, int first_step) {
 }
 
 int loader_steps_per_epoch(const Loader *l) { return l->steps; }
+
+/* Evaluation: the rows of clips that could not be read (index -1) taken out of slot s, the others moved
+ * up in order (frames, maps, labels, indices). Returns the rows kept. */
+static int drop_unreadable(Loader *l, Slot *s) {
+    size_t row = l->sample_floats * elem(l);
+    int kept = 0;
+    for (int j = 0; j < s->n; j++) {
+        if (s->indices[j] < 0) continue;
+        if (kept != j) {
+            memmove((char *)s->frames + (size_t)kept * row, (char *)s->frames + (size_t)j * row, row);
+            if (s->parsing) memmove((char *)s->parsing + (size_t)kept * row, (char *)s->parsing + (size_t)j * row, row);
+            if (s->landmarks) memmove((char *)s->landmarks + (size_t)kept * row, (char *)s->landmarks + (size_t)j * row, row);
+            s->indices[kept] = s->indices[j];
+            s->labels[kept] = s->labels[j];
+        }
+        kept++;
+    }
+    return kept;
+}
 int loader_bad_count(const Loader *l) { return l->bad; }
 
 int loader_next(Loader *l, Batch *b, Err *err) {
@@ -373,15 +393,20 @@ int loader_next(Loader *l, Batch *b, Err *err) {
         return err_set(err, "%s: %d of the %d clips read so far could not be decoded (more than %.0f%%): check the "
                             "dataset with `dfer data check`",
                        l->d->source, bad, seen, 100.0 * l->cfg.max_bad_fraction);
-    for (int j = 0; j < s->n; j++)
-        if (s->indices[j] < 0) return err_set(err, "%s: no readable clip left in the dataset", l->d->source);
-    b->n = s->n;
+    int kept = s->n;
+    if (l->cfg.train) {
+        for (int j = 0; j < s->n; j++)
+            if (s->indices[j] < 0) return err_set(err, "%s: no readable clip left in the dataset", l->d->source);
+    } else {
+        kept = drop_unreadable(l, s);
+    }
+    b->n = kept;
+    b->left_out = s->n - kept;
     b->frames = s->frames;
     b->parsing = s->parsing;
     b->landmark_maps = s->landmarks;
     b->labels = s->labels;
     b->indices = s->indices;
-    b->stand_in = s->stand_in;
     b->step = k;
     b->epoch = l->epoch;
     l->next_step++;
@@ -402,7 +427,6 @@ void loader_destroy(Loader *l) {
         batch_free(l, l->slots[i].landmarks);
         free(l->slots[i].labels);
         free(l->slots[i].indices);
-        free(l->slots[i].stand_in);
     }
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->work);

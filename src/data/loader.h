@@ -59,10 +59,9 @@ typedef struct Batch {
     int n;               /* clips of this rank in this step (may be 0 at the end of an evaluation) */
     void *frames;        /* [n, T, 3, size, size]: F32, F64, or uint8 with LoaderConfig.uint8 */
     int32_t *labels;     /* [n] */
-    int32_t *indices;    /* [n] dataset indices actually used (after replacements) */
-    uint8_t *stand_in;   /* [n] 1: the clip stands in for an unreadable one (the next readable clip in the
-                          * order): training learns from it, evaluation leaves it out of the scores, where
-                          * it would count twice */
+    int32_t *indices;    /* [n] dataset indices actually used (training: after replacements) */
+    int left_out;        /* evaluation: this rank's clips of the step that could not be read, left out of
+                          * the batch (training puts the next readable clip in the order in their place) */
     /* [n, T, 3, size, size], the dtype and normalisation of frames (they enter the same CLIP image
      * encoder); NULL when the stream is off */
     void *parsing;       /* parsing maps in FaceXFormer's palette (clip.md §9.3) */

@@ -2,6 +2,7 @@
  * train/trainer_internal.h) and of a finished run (`dfer eval`: eval_run, declared in train/trainer.h). */
 #include "train/trainer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,28 +23,20 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
     void *logits = NULL;
     int logits_cap = 0;
     int batch = 0;
-    int32_t *scored_labels = NULL, *scored_indices = NULL; /* [n]: -1 where a clip stands in for an unreadable one */
-    long stand_ins = 0;
+    long left_out = 0; /* unreadable test clips: not in the batches (Batch.left_out), so neither scored nor in the loss */
     for (;;) {
         watchdog_mark("%s: waiting for batch %d (the loader)", phase, batch + 1);
         if ((rc = input_feed_next(test, &b, err)) != 0) break;
+        left_out += b->left_out;
         if (b->n == 0) continue;
         watchdog_mark("%s: the forward pass of batch %d", phase, ++batch);
         if (b->n > logits_cap) /* [n, classes] reals, doubles at most */
-            logits = xrealloc(logits, (size_t)jm->num_classes * (size_t)b->n * sizeof(double)), logits_cap = b->n,
-            scored_labels = xrealloc(scored_labels, (size_t)b->n * sizeof(int32_t)),
-            scored_indices = xrealloc(scored_indices, (size_t)b->n * sizeof(int32_t));
-        /* the loss includes a stand-in (the step takes the whole batch); the scores count each clip once */
+            logits = xrealloc(logits, (size_t)jm->num_classes * (size_t)b->n * sizeof(double)), logits_cap = b->n;
         loss += job_model_step(jm, &b->in, b->labels, b->n, 0, 1.0f, logits);
-        for (int i = 0; i < b->n; i++) {
-            scored_labels[i] = b->stand_in[i] ? -1 : b->labels[i];
-            scored_indices[i] = b->stand_in[i] ? -1 : b->indices[i];
-            stand_ins += b->stand_in[i];
-        }
-        confusion_add_logits(cm, logits, jm->f64, scored_labels, b->n);
-        if (pred) clip_predictions_add_logits(pred, logits, jm->f64, scored_indices, b->n);
+        confusion_add_logits(cm, logits, jm->f64, b->labels, b->n);
+        if (pred) clip_predictions_add_logits(pred, logits, jm->f64, b->indices, b->n);
     }
-    free(logits), free(scored_labels), free(scored_indices);
+    free(logits);
     if (rc < 0) {
         if (pred) clip_predictions_free(pred);
         return -1;
@@ -51,10 +44,16 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
     watchdog_mark("%s: the reduction of the confusion matrix over the group", phase);
     group_allreduce_i64(g, cm->counts, cm->classes * cm->classes);
     *loss_out = group_sum_double(g, loss);
-    double unscored = group_sum_double(g, (double)stand_ins);
+    double unscored = group_sum_double(g, (double)left_out);
     if (unscored > 0 && g->rank == 0)
-        log_warn("%s: %.0f test clip%s could not be read: left out of the scores (their places went to the next "
-                 "readable clips, scored once)", phase, unscored, unscored > 1 ? "s" : "");
+        log_warn("%s: %.0f test clip%s could not be read: left out of the scores and the loss", phase, unscored,
+                 unscored > 1 ? "s" : "");
+    long long scored = 0;
+    for (int i = 0; i < cm->classes * cm->classes; i++) scored += cm->counts[i];
+    if (scored == 0) {
+        if (pred) clip_predictions_free(pred);
+        return err_set(err, "%s: none of the %d test clips of %s could be read", phase, test->d->count, test->d->source);
+    }
     if (pred) {
         group_sum_doubles(g, pred->probs, pred->count * pred->classes);
         group_sum_doubles(g, pred->seen, pred->count);
@@ -132,6 +131,7 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
                (long long)s.total, class_order_text(test.num_classes, order, sizeof order), s.uar, s.war);
         for (int c = 0; c < test.num_classes; c++)
             if (s.support[c]) printf("  %-15s recall %6.2f  (%lld clips)\n", k_class_names[c], s.recall[c], (long long)s.support[c]);
+        printf("loss %.6f (the training loss's terms, mean over the clips)\n", loss / fmax(1, (double)s.total));
     }
     rc = 0;
 out:

@@ -78,7 +78,6 @@ static void hold(InputFeed *f, int k, const Batch *b) {
     if (n > f->cap[k]) {
         f->labels[k] = xrealloc(f->labels[k], (size_t)n * sizeof *f->labels[k]);
         f->indices[k] = xrealloc(f->indices[k], (size_t)n * sizeof *f->indices[k]);
-        f->stand_in[k] = xrealloc(f->stand_in[k], (size_t)n);
         f->ids[k] = xrealloc(f->ids[k], 2 * (size_t)n * sizeof *f->ids[k]);
         f->cap[k] = n;
     }
@@ -86,17 +85,16 @@ static void hold(InputFeed *f, int k, const Batch *b) {
     for (int i = 0; i < n; i++) ids[i] = f->d->clips[b->indices[i]].id;
     for (int i = 0; i < n; i++) ids[n + i] = f->d->clips[b->indices[i]].caption;
     FeedBatch *fb = &f->b[k];
-    fb->n = n, fb->step = b->step, fb->epoch = b->epoch;
+    fb->n = n, fb->step = b->step, fb->epoch = b->epoch, fb->left_out = b->left_out;
     fb->in = (JobInputs){.frames = b->frames, .parsing = b->parsing, .landmarks = b->landmark_maps, .clip_ids = ids,
                          .captions = ids + n};
     if (!f->slots) {
-        fb->labels = b->labels, fb->indices = b->indices, fb->stand_in = b->stand_in;
+        fb->labels = b->labels, fb->indices = b->indices;
         return;
     }
     if (n) memcpy(f->labels[k], b->labels, (size_t)n * sizeof *b->labels);
     if (n) memcpy(f->indices[k], b->indices, (size_t)n * sizeof *b->indices);
-    if (n) memcpy(f->stand_in[k], b->stand_in, (size_t)n);
-    fb->labels = f->labels[k], fb->indices = f->indices[k], fb->stand_in = f->stand_in[k];
+    fb->labels = f->labels[k], fb->indices = f->indices[k];
     const void *host[INPUT_STREAMS];
     for (int st = 0; st < INPUT_STREAMS; st++) host[st] = stream_of(b, st);
     input_slots_fill(f->slots, f->jm, k, host, n, &fb->in);
@@ -154,6 +152,6 @@ int input_feed_next(InputFeed *f, FeedBatch **out, Err *err) {
 
 void input_feed_free(InputFeed *f) {
     if (f->slots) ops_prefetch_wait_host(f->jm->ops);
-    for (int k = 0; k < 2; k++) free(f->labels[k]), free(f->indices[k]), free(f->stand_in[k]), free(f->ids[k]);
+    for (int k = 0; k < 2; k++) free(f->labels[k]), free(f->indices[k]), free(f->ids[k]);
     memset(f, 0, sizeof *f);
 }

@@ -40,7 +40,7 @@ typedef struct FeedBatch {
     JobInputs in;                      /* pixels on the device when prefetching, else the loader's host buffers */
     const int32_t *labels;             /* [n] */
     const int32_t *indices;            /* [n] dataset indices */
-    const uint8_t *stand_in;           /* [n] 1: stands in for an unreadable clip (Batch.stand_in) */
+    int left_out;                      /* unreadable clips left out of an evaluation batch (Batch.left_out) */
 } FeedBatch;
 
 typedef struct InputFeed {
@@ -50,7 +50,6 @@ typedef struct InputFeed {
     InputSlots *slots;                 /* NULL: no prefetching */
     FeedBatch b[2];                    /* b[s]: the batch whose pixels are in slot s */
     int32_t *labels[2], *indices[2];   /* host copies, [cap] */
-    uint8_t *stand_in[2];
     const char **ids[2];               /* [2 * cap]: clip ids, then captions */
     int cap[2];
     int cur;                           /* slot of the batch handed out last; -1 before the epoch's first */

@@ -340,12 +340,15 @@ static void test_bad_clips(void) {
         }
         if (i < 3) EXPECT(rc != 0 && strstr(err.msg, cases[i]), "%s: clear error naming it (%s)", cases[i], err.msg);
     }
-    /* a loader over a list with one unreadable clip: replaced, counted, and too many stop the run */
+    /* a loader over a list with one unreadable clip: evaluation leaves it out, training replaces it, both
+     * count it, and too many stop the run */
     char list[800];
     snprintf(list, sizeof list, "%s/list.txt", dir);
     char text[4096] = "";
-    for (int i = 1; i <= 7; i++) snprintf(text + strlen(text), sizeof text - strlen(text), "%s/data/faces/%05d 10 %d\n", g_root[2], i, i % 7);
-    snprintf(text + strlen(text), sizeof text - strlen(text), "%s/missing 10 1\n", dir);
+    for (int i = 1; i <= 7; i++) { /* the missing clip fourth: the rows after it move up */
+        if (i == 4) snprintf(text + strlen(text), sizeof text - strlen(text), "%s/missing 10 1\n", dir);
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s/data/faces/%05d 10 %d\n", g_root[2], i, i % 7);
+    }
     fs_write_atomic(list, text, strlen(text), &err);
     Dataset d;
     EXPECT(dataset_open("list", list, SPLIT_TRAIN, 0, &d, &err) == 0 && d.count == 8, "%s", err.msg);
@@ -356,13 +359,47 @@ static void test_bad_clips(void) {
     loader_start_epoch(l, 0);
     Batch b;
     EXPECT(loader_next(l, &b, &err) == 0 && loader_bad_count(l) == 1, "one bad clip skipped and counted");
-    /* in evaluation order the missing clip (the last) is replaced by the next readable one, clip 0, and
-     * flagged as a stand-in; no other slot is */
-    int flagged = 0;
-    for (int j = 0; j < b.n; j++) flagged += b.stand_in[j];
-    EXPECT(flagged == 1 && b.stand_in[7] && b.indices[7] == 0 && b.indices[0] == 0 && !b.stand_in[0],
-           "the replacement is flagged as a stand-in (%d flagged)", flagged);
+    /* evaluation: the missing clip (index 3) is left out, every other clip is in the batch once, in order */
+    int in_order = b.n == 7 && b.left_out == 1;
+    for (int j = 0; in_order && j < 7; j++) {
+        int want = j < 3 ? j : j + 1;
+        in_order = b.indices[j] == want && b.labels[j] == d.clips[want].label;
+    }
+    EXPECT(in_order, "evaluation leaves the unreadable clip out (%d clips, %d left out)", b.n, b.left_out);
+    size_t clip_bytes = (size_t)2 * 3 * 16 * 16 * sizeof(float);
+    float *first = xmalloc(clip_bytes * 7);
+    memcpy(first, b.frames, clip_bytes * 7);
     loader_destroy(l);
+    /* training: the next readable clip in the order takes its place (the batch keeps its size) */
+    c.train = 1;
+    EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
+    loader_start_epoch(l, 0);
+    EXPECT(loader_next(l, &b, &err) == 0 && b.n == 8 && b.left_out == 0 && loader_bad_count(l) == 1,
+           "training keeps 8 clips (%d, %d left out)", b.n, b.left_out);
+    int seen[8] = {0}, twice = 0;
+    for (int j = 0; j < b.n; j++) twice += ++seen[b.indices[j]] == 2;
+    EXPECT(!seen[3] && twice == 1, "training: the missing clip replaced by a readable one (%d twice)", twice);
+    loader_destroy(l);
+    /* the evaluation batch's row 3 holds the frames of the clip after the missing one (clip 00004 of the set),
+     * moved up with its label: a loader of that clip alone gives the same bytes */
+    c.train = 0;
+    Dataset one;
+    char list1[800];
+    snprintf(list1, sizeof list1, "%s/list1.txt", dir);
+    snprintf(text, sizeof text, "%s/data/faces/%05d 10 %d\n", g_root[2], 4, 4 % 7);
+    fs_write_atomic(list1, text, strlen(text), &err);
+    EXPECT(dataset_open("list", list1, SPLIT_TRAIN, 0, &one, &err) == 0, "%s", err.msg);
+    c.global_batch = 1;
+    EXPECT(loader_create(&one, &c, &l, &err) == 0, "%s", err.msg);
+    loader_start_epoch(l, 0);
+    EXPECT(loader_next(l, &b, &err) == 0 && b.n == 1, "%s", err.msg);
+    EXPECT(!memcmp(b.frames, (char *)first + 3 * clip_bytes, clip_bytes), "row 3 holds the next clip's frames");
+    EXPECT(memcmp(b.frames, (char *)first + 2 * clip_bytes, clip_bytes) && memcmp(b.frames, (char *)first + 4 * clip_bytes, clip_bytes),
+           "and not its neighbours'");
+    loader_destroy(l);
+    dataset_free(&one);
+    free(first);
+    c.global_batch = 8;
     c.max_bad_fraction = 0.01f;
     EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
     loader_start_epoch(l, 0);
