@@ -40,4 +40,18 @@ refused --limit 99999999999 "$dfer" prep --dataset dfew --root "$tmp"
 "$dfer" init --arch tiny --seed 7 --test-noise 0.5 --out "$tmp/w.safetensors" >/dev/null || { echo "FAIL: init --seed 7"; exit 1; }
 "$dfer" synth --layout dfew --out "$tmp/s" --clips 3 --size 32 --min-frames 4 --max-frames 4 --leak-rate 0.5 --seed 9 \
   --threads 1 >/dev/null 2>&1 || { echo "FAIL: synth with valid options"; exit 1; }
-echo "cli options: $n bad values refused (exit 2, option and value named); valid ones taken"
+# --config in getopt's every spelling (--config=FILE, an abbreviation) is read: a file with an unknown key is an
+# error (both used to be skipped, the run going on with the defaults), and files come before every --set
+printf '[train]\nepochz = 3\n' >"$tmp/typo.ini"
+printf '[train]\nepochs = 2\n' >"$tmp/two.ini"
+for args in "plan --arch tiny --config=$tmp/typo.ini" "plan --arch tiny --conf $tmp/typo.ini" \
+            "train --out $tmp/r --config=$tmp/typo.ini" "config --config=$tmp/typo.ini"; do
+  rc=0
+  # shellcheck disable=SC2086
+  "$dfer" $args >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" = 1 ] && grep -q "typo.ini:2: unknown key train.epochz" "$tmp/err" \
+    || { cat "$tmp/err"; echo "FAIL: dfer $args: exit $rc, the file's error not reported"; exit 1; }
+done
+[ "$("$dfer" config --set train.epochs=5 --config "$tmp/two.ini" | grep '^epochs = ')" = "epochs = 5" ] \
+  || { echo "FAIL: dfer config applies a file after a --set given before it"; exit 1; }
+echo "cli options: $n bad values refused (exit 2, option and value named); valid ones taken; --config in any spelling read first"

@@ -8,7 +8,9 @@
 #     MISSING, naming the file and then the clip;
 #   - the middle level with every landmark track: ok; with one track removed: MISSING, naming it;
 #   - zero-shot onto a dataset root that does not exist: MISSING, naming the test split file;
-#   - a method config with an unknown key: ERROR, as --list says.
+#   - a method config with an unknown key: ERROR, as --list says;
+#   - a method file whose variant the matrix entry would overrule, a batch that does not split over
+#     matrix.ranks_per_job: ERROR.
 # --check exits 1 and counts each kind; --list on the same matrix still says "ok" for the jobs
 # whose configuration is valid (it reads no inputs). With the inputs made whole, --check exits 0.
 # usage: matrix_check.sh DFER SOURCE_DIR SHARED_DIR
@@ -94,6 +96,20 @@ check "$tmp/m_bad.ini"
 cat "$tmp/out"
 [ "$rc" = 1 ] && job odd__dfew__f1__tiny__s1 | grep -q "^ERROR: .*nosuch" && grep -q ", 1 with errors, 0 with missing" "$tmp/out" \
   || fail "a config error under --check"
+
+# a method file that asks for another variant than its matrix entry, and a batch that does not split over
+# the ranks of a job: ERROR before submission (the first trained the low level without a word, the second
+# failed at the job's start)
+printf '[model]\nvariant = low+mid\n' >"$tmp/mid.ini"
+write_matrix "$tmp/m_variant.ini" v "finecliper=$tmp/mid.ini" "dfew=$tmp/data" "tiny=$tmp/clip.safetensors" supervised
+check "$tmp/m_variant.ini"
+[ "$rc" = 1 ] && job finecliper-low__dfew__f1__tiny__s1 | grep -q "^ERROR: $tmp/mid.ini sets model.variant = low+mid, but the matrix entry 'finecliper' means finecliper:low" \
+  || { cat "$tmp/out"; fail "a method file's variant overruled"; }
+write_matrix "$tmp/m_ranks.ini" r "finecliper=$fc" "dfew=$tmp/data" "tiny=$tmp/clip.safetensors" supervised "train.batch = 32"
+sed -i 's/^ranks_per_job = 1$/ranks_per_job = 3/' "$tmp/m_ranks.ini"
+check "$tmp/m_ranks.ini"
+[ "$rc" = 1 ] && job finecliper-low__dfew__f1__tiny__s1 | grep -q "^ERROR: train.batch = 32 does not split over the 3 ranks of a job" \
+  || { cat "$tmp/out"; fail "a batch that does not split over ranks_per_job"; }
 
 # the inputs made whole: exit 0
 cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/novocab/"

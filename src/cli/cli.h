@@ -4,7 +4,10 @@
 #ifndef DFER_CLI_H
 #define DFER_CLI_H
 
+#include <getopt.h>
+
 #include "core/check.h"
+#include "train/config.h"
 
 int cmd_tokenize(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
@@ -29,6 +32,12 @@ int cmd_plan(int argc, char **argv);
 
 /* Prints "dfer: error: <msg>" to stderr and returns 1. */
 int cli_fail(const Err *err);
+/* The run configuration of a command with --config FILE (short code 'c') and --set: defaults are the
+ * caller's, then every --config file in order, here; the caller's getopt loop then applies each --set in
+ * order (and skips 'c'), so files come first whatever the order on the command line. getopt's own rules
+ * throughout (--config=FILE, abbreviations such as --conf), so no spelling is ignored. Returns 0, or 1
+ * with the error printed (a file that is missing or wrong). */
+int cli_config_files(int argc, char **argv, const char *optstring, const struct option *opts, Config *cfg);
 /* Prints a usage error with a pointer to --help, returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when a is -h or --help. */

@@ -12,6 +12,19 @@ static void usage(void) {
            "or with --markdown the reference of every key (docs/config.md is generated from it).\n");
 }
 
+int cli_config_files(int argc, char **argv, const char *optstring, const struct option *opts, Config *cfg) {
+    int saved_opterr = opterr, c, rc = 0;
+    opterr = 0; /* the command's own pass reports unknown options */
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
+        Err err;
+        if (c == 'c' && config_load_file(cfg, optarg, &err) != 0) rc = cli_fail(&err);
+    }
+    opterr = saved_opterr;
+    optind = 1;
+    return rc;
+}
+
 int cmd_config(int argc, char **argv) {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
                                          {"markdown", no_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
@@ -19,13 +32,11 @@ int cmd_config(int argc, char **argv) {
     Config cfg;
     config_defaults(&cfg);
     Err err;
-    optind = 1;
+    if (cli_config_files(argc, argv, "h", opts, &cfg) != 0) return 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c':
-            if (config_load_file(&cfg, optarg, &err) != 0) return cli_fail(&err);
-            break;
+        case 'c': break;
         case 's':
             if (config_set(&cfg, optarg, &err) != 0) return cli_fail(&err);
             break;

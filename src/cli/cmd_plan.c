@@ -36,9 +36,7 @@ int cmd_plan(int argc, char **argv) {
     Err err;
     const char *arch = NULL, *device = "cuda";
     int ranks = 1, verify = 0;
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--config") && config_load_file(&cfg, argv[i + 1], &err) != 0) return cli_fail(&err);
-    optind = 1;
+    if (cli_config_files(argc, argv, "h", opts, &cfg) != 0) return 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {

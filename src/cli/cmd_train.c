@@ -39,11 +39,8 @@ static int parse_config(int argc, char **argv, Config *cfg, const char **out, Tr
                                          {0, 0, 0, 0}};
     config_defaults(cfg);
     Err err;
-    optind = 1;
     int c;
-    /* the config file first, then --set in order, whatever their order on the command line */
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--config") && config_load_file(cfg, argv[i + 1], &err) != 0) return cli_fail(&err);
+    if (cli_config_files(argc, argv, "h", opts, cfg) != 0) return 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': break;

@@ -22,6 +22,11 @@ typedef struct IniStream {
     void *user;
     Err *err;
     int failed_line; /* line of the first error found here (a key refused, a line refused); 0: none */
+    struct SeenKey {
+        char *section_key; /* "section\nkey" */
+        int line;
+    } *seen;             /* every key given so far: one given twice is an error, not "the last one wins" */
+    int n_seen;
 } IniStream;
 
 /* inih's scan: the first of chars (NULL: none), or of an inline comment (';' after a blank). */
@@ -95,9 +100,29 @@ static char *read_line(char *str, int num, void *stream) {
     return long_line(s, str, num);
 }
 
+/* A key given a second time (not a continuation line of its value, which starts with a blank) is refused:
+ * a repeated `epochs` or a second [train] section silently replaced the first, and a matrix's second
+ * `seeds =` line was appended to the first. */
+static int repeated_key(IniStream *s, const char *section, const char *name) {
+    if (s->buf && isspace((unsigned char)s->buf[0])) return 0; /* a continuation line of the same key */
+    size_t n = strlen(section) + strlen(name) + 2;
+    char *key = xmalloc(n);
+    snprintf(key, n, "%s\n%s", section, name);
+    for (int i = 0; i < s->n_seen; i++)
+        if (!strcmp(s->seen[i].section_key, key)) {
+            fail(s, "%s%s%s is given twice (first on line %d)", section, *section ? "." : "", name, s->seen[i].line);
+            free(key);
+            return 1;
+        }
+    s->seen = xrealloc(s->seen, (size_t)(s->n_seen + 1) * sizeof *s->seen);
+    s->seen[s->n_seen++] = (struct SeenKey){key, s->line};
+    return 0;
+}
+
 static int on_key(void *stream, const char *section, const char *name, const char *value) {
     IniStream *s = stream;
     if (s->failed_line) return 1; /* the first error is the one reported */
+    if (name && repeated_key(s, section, name)) return 1;
     char *joined = NULL;
     const char *mark = strrchr(value, LONG_VALUE_MARK);
     if (mark) { /* a long value's marker (read_line refuses the byte elsewhere) */
@@ -145,6 +170,8 @@ int ini_file_load(const char *path, const char *what, IniKeyFn fn, void *user, E
     free(s.buf);
     for (int i = 0; i < s.n_long; i++) free(s.long_values[i]);
     free(s.long_values);
+    for (int i = 0; i < s.n_seen; i++) free(s.seen[i].section_key);
+    free(s.seen);
     if (rc == -2) return err_set(err, "%s: out of memory while parsing", path);
     if (rc > 0 && (!s.failed_line || rc < s.failed_line)) { /* inih's syntax error comes first */
         describe_syntax_error(path, rc, err);

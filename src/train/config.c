@@ -1,5 +1,8 @@
 #include "train/config.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,20 +162,40 @@ static int in_choices(const char *choices, const char *v) {
     return 0;
 }
 
+/* A whole decimal number that fits an int (no overflow wrapping "4294967312" to 16). */
+static int parse_int(const char *v, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno == ERANGE || x < INT_MIN || x > INT_MAX) return -1;
+    *out = (int)x;
+    return 0;
+}
+
+/* A finite number: NaN and infinities pass every "x <= 0" check and poison a run later. */
+static int parse_float(const char *v, float *out) {
+    char *end;
+    errno = 0;
+    float x = strtof(v, &end);
+    if (!*v || *end || !isfinite(x)) return -1;
+    *out = x;
+    return 0;
+}
+
 /* Sets one key from its text; the message says what was expected. */
 static int set_value(Config *c, const Key *k, const char *v, Err *err) {
     char *base = (char *)c;
     char *end;
     switch (k->type) {
     case K_INT: {
-        long x = strtol(v, &end, 10);
-        if (!*v || *end) return err_set(err, "%s.%s = '%s' is not an integer", k->section, k->name, v);
-        *(int *)(base + k->offset) = (int)x;
+        int x;
+        if (parse_int(v, &x) != 0) return err_set(err, "%s.%s = '%s' is not an integer (within ±2147483647)", k->section, k->name, v);
+        *(int *)(base + k->offset) = x;
         return 0;
     }
     case K_FLOAT: {
-        float x = strtof(v, &end);
-        if (!*v || *end) return err_set(err, "%s.%s = '%s' is not a number", k->section, k->name, v);
+        float x;
+        if (parse_float(v, &x) != 0) return err_set(err, "%s.%s = '%s' is not a finite number", k->section, k->name, v);
         *(float *)(base + k->offset) = x;
         return 0;
     }
@@ -199,12 +222,13 @@ static int set_value(Config *c, const Key *k, const char *v, Err *err) {
         int n = 0;
         for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             while (*tok == ' ' || *tok == '\t') tok++;
+            for (end = tok + strlen(tok); end > tok && (end[-1] == ' ' || end[-1] == '\t');) *--end = 0;
             if (n == CFG_LIST) return err_set(err, "%s.%s has more than %d values", k->section, k->name, CFG_LIST);
-            if (k->type == K_FLOATS) ((float *)(base + k->offset))[n] = strtof(tok, &end);
-            else ((int *)(base + k->offset))[n] = (int)strtol(tok, &end, 10);
-            while (*end == ' ' || *end == '\t') end++;
-            if (end == tok || *end)
-                return err_set(err, "%s.%s = '%s': '%s' is not a number", k->section, k->name, v, tok);
+            int bad = k->type == K_FLOATS ? parse_float(tok, &((float *)(base + k->offset))[n])
+                                          : parse_int(tok, &((int *)(base + k->offset))[n]);
+            if (bad)
+                return err_set(err, "%s.%s = '%s': '%s' is not a %s", k->section, k->name, v, tok,
+                               k->type == K_FLOATS ? "finite number" : "whole number");
             n++;
         }
         if (k->type == K_FLOATS && n == 0) return err_set(err, "%s.%s needs at least one value", k->section, k->name);
@@ -301,6 +325,22 @@ int config_validate_settings(const Config *c, Err *err) {
         return err_set(err, "data.fold = %d: %s has folds 1..5", c->fold, c->dataset);
     for (int i = 0; i < c->n_lr; i++)
         if (c->lr[i] < 0) return err_set(err, "optim.lr value %d is negative", i + 1);
+    /* one learning rate for every parameter group, or one per group (a list of another length used to be
+     * cut or padded with its last value without a word) */
+    int groups = !strcmp(c->method, "finecliper") ? 2 : 3;
+    if (c->n_lr != 1 && c->n_lr != groups)
+        return err_set(err, "optim.lr has %d values: give one, or one per parameter group of %s (%s)", c->n_lr, c->method,
+                       groups == 2 ? "video, text" : "image_encoder, temporal_net, prompt_learner");
+    if (c->log_every < 1) return err_set(err, "train.log_every = %d must be at least 1 (a progress line every N steps)", c->log_every);
+    if (c->loader_threads < 1) return err_set(err, "data.loader_threads = %d must be at least 1", c->loader_threads);
+    if (c->threads < 0) return err_set(err, "train.threads = %d must be 0 (all cores) or positive", c->threads);
+    if (c->max_steps_per_epoch < 0)
+        return err_set(err, "train.max_steps_per_epoch = %d must be 0 (the whole split) or positive", c->max_steps_per_epoch);
+    if (!(c->max_bad_fraction >= 0 && c->max_bad_fraction <= 1))
+        return err_set(err, "data.max_bad_fraction = %g is out of range [0, 1]", c->max_bad_fraction);
+    if (!(c->momentum >= 0 && c->momentum < 1)) return err_set(err, "optim.momentum = %g is out of range [0, 1)", c->momentum);
+    if (c->weight_decay < 0 || c->clip_norm < 0 || c->warmup_epochs < 0 || !(c->gamma > 0))
+        return err_set(err, "optim.weight_decay, clip_norm and warmup_epochs must be 0 or positive, optim.gamma positive");
     return 0;
 }
 

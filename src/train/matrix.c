@@ -1,5 +1,7 @@
 #include "train/matrix.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,18 +56,53 @@ static int parse_ints(const char *key, const char *value, int *out, int max, int
     if (*n > max) return err_set(err, "matrix.%s has more than %d values", key, max);
     for (int i = first; i < *n; i++) {
         char *end;
+        errno = 0;
         long v = strtol(tmp[i].name, &end, 10);
-        if (*end || end == tmp[i].name) return err_set(err, "matrix.%s: '%s' is not an integer", key, tmp[i].name);
+        if (*end || end == tmp[i].name || errno == ERANGE || v < 0 || v > 1000000000)
+            return err_set(err, "matrix.%s: '%s' is not a whole number from 0 to 10^9", key, tmp[i].name);
         out[i] = (int)v;
+        /* compared as numbers: "1" and "01" would name the same job folder */
+        for (int k = 0; k < i; k++)
+            if (out[k] == out[i]) return err_set(err, "matrix.%s: %d appears twice ('%s')", key, out[i], tmp[i].name);
     }
     return 0;
+}
+
+/* Names that become parts of job ids, and so of folder names: letters, digits and . _ - (and, in a method
+ * entry, the + and : of its variant). A '/' made a nested folder the tables never read. */
+static int check_names(const char *key, const MatrixEntry *e, int n, const char *extra, Err *err) {
+    for (int i = 0; i < n; i++)
+        for (const char *p = e[i].name; *p; p++)
+            if (!isalnum((unsigned char)*p) && !strchr("._-", *p) && !strchr(extra, *p))
+                return err_set(err, "matrix.%s: the name '%s' may hold letters, digits and . _ -%s only (it names job folders)",
+                               key, e[i].name, *extra ? " + :" : "");
+    return 0;
+}
+
+/* "zeroshot:A->B" with A and B lower-case names and nothing after them. */
+static int parse_zero_shot(const char *s, char a[32], char b[32]) {
+    int end = -1;
+    return sscanf(s, "zeroshot:%31[a-z0-9]->%31[a-z0-9]%n", a, b, &end) == 2 && end >= 0 && s[end] == '\0';
+}
+
+/* Keys the matrix's axes set for every job: a [set] of one of them would be overwritten without a word. */
+static const char *axis_owning(const char *key) {
+    static const char *const owned[][2] = {{"model.method", "methods"},  {"model.variant", "methods (finecliper:VARIANT)"},
+                                           {"model.weights", "backbones"}, {"data.dataset", "datasets"},
+                                           {"data.root", "datasets"},      {"data.fold", "folds"},
+                                           {"train.seed", "seeds"}};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        if (!strcmp(key, owned[i][0])) return owned[i][1];
+    return NULL;
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value, Err *err) {
     Matrix *m = user;
     int rc = 0;
     if (!strcmp(section, "set")) {
-        if (m->n_sets == MATRIX_MAX_SETS) rc = err_set(err, "more than %d [set] keys", MATRIX_MAX_SETS);
+        if (axis_owning(name))
+            rc = err_set(err, "[set] %s: the matrix sets it for each job from matrix.%s", name, axis_owning(name));
+        else if (m->n_sets == MATRIX_MAX_SETS) rc = err_set(err, "more than %d [set] keys", MATRIX_MAX_SETS);
         else if ((size_t)snprintf(m->sets[m->n_sets], sizeof m->sets[0], "%s=%s", name, value) >= sizeof m->sets[0])
             rc = err_set(err, "[set] %s is too long (%zu characters)", name, strlen(value));
         else m->n_sets++;
@@ -139,13 +176,16 @@ int matrix_load(const char *path, Matrix *m, Err *err) {
         const char *s = m->settings[i];
         if (!strcmp(s, "supervised")) continue;
         char a[32], b[32];
-        if (sscanf(s, "zeroshot:%31[a-z0-9]->%31[a-z0-9]", a, b) != 2)
+        if (!parse_zero_shot(s, a, b))
             return err_set(err, "%s: setting '%s' is neither supervised nor zeroshot:A->B", path, s);
         if (!find_dataset(m, a) || !find_dataset(m, b))
             return err_set(err, "%s: setting '%s' names a dataset not listed in matrix.datasets", path, s);
     }
     for (int i = 0; i < m->n_folds; i++)
         if (m->folds[i] < 1 || m->folds[i] > 5) return err_set(err, "%s: fold %d is not in 1..5", path, m->folds[i]);
+    if (check_names("methods", m->methods, m->n_methods, "+:", err) != 0 ||
+        check_names("backbones", m->backbones, m->n_backbones, "", err) != 0)
+        return err_prefix(err, "%s: ", path);
     return 0;
 }
 
@@ -164,8 +204,25 @@ static void split_method(const char *entry, char *method, size_t mn, char *varia
     snprintf(variant, vn, "%s", colon ? colon + 1 : (!strcmp(method, "finecliper") ? "low" : ""));
 }
 
+static int by_id(const void *a, const void *b) { return strcmp((*(const Job *const *)a)->id, (*(const Job *const *)b)->id); }
+
+/* Two entries that mean the same job ("finecliper" and "finecliper:low") would share one folder: the second
+ * would find the first's result and never run. */
+static int check_unique_ids(const Matrix *m, const Job *jobs, int n, Err *err) {
+    const Job **sorted = xmalloc((size_t)(n ? n : 1) * sizeof *sorted);
+    for (int i = 0; i < n; i++) sorted[i] = &jobs[i];
+    qsort(sorted, (size_t)n, sizeof *sorted, by_id);
+    int rc = 0;
+    for (int i = 1; i < n && rc == 0; i++)
+        if (!strcmp(sorted[i - 1]->id, sorted[i]->id))
+            rc = err_set(err, "%s: two entries of the matrix make the same job %s (methods '%s' and '%s': a FineCLIPER "
+                              "entry without a variant is finecliper:low)",
+                         m->path, sorted[i]->id, sorted[i - 1]->method_entry, sorted[i]->method_entry);
+    free(sorted);
+    return rc;
+}
+
 int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
-    (void)err;
     *jobs = NULL;
     *n_jobs = 0;
     int cap = 0;
@@ -176,6 +233,7 @@ int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
                     Job j;
                     memset(&j, 0, sizeof j);
                     split_method(m->methods[mi].name, j.method, sizeof j.method, j.variant, sizeof j.variant);
+                    snprintf(j.method_entry, sizeof j.method_entry, "%s", m->methods[mi].name);
                     snprintf(j.config, sizeof j.config, "%s", m->methods[mi].value);
                     snprintf(j.backbone, sizeof j.backbone, "%s", m->backbones[bi].name);
                     snprintf(j.weights, sizeof j.weights, "%s", m->backbones[bi].value);
@@ -202,7 +260,7 @@ int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
                         }
                     } else {
                         char a[32], b[32];
-                        sscanf(m->settings[s], "zeroshot:%31[a-z0-9]->%31[a-z0-9]", a, b);
+                        parse_zero_shot(m->settings[s], a, b);
                         const MatrixEntry *da = find_dataset(m, a), *db = find_dataset(m, b);
                         strcpy(j.setting, "zeroshot");
                         snprintf(j.dataset, sizeof j.dataset, "%s", a);
@@ -214,5 +272,10 @@ int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
                         add_job(jobs, n_jobs, &cap, &j);
                     }
                 }
+    if (check_unique_ids(m, *jobs, *n_jobs, err) != 0) {
+        free(*jobs);
+        *jobs = NULL, *n_jobs = 0;
+        return -1;
+    }
     return 0;
 }

@@ -54,6 +54,7 @@ typedef struct Job {
     char id[256];          /* stable: method__dataset__f1__backbone__s1 or ...__zs-mafw-dfew... */
     char method[64];       /* finecliper | dfer_clip (without variant) */
     char variant[32];      /* low, low+mid, ... ("" for dfer_clip) */
+    char method_entry[96]; /* the matrix's methods entry it comes from ("finecliper:low+mid") */
     char config[512];      /* the method's base config file */
     char dataset[32], root[512];           /* training dataset */
     char eval_dataset[32], eval_root[512]; /* = training dataset unless zero-shot */

@@ -67,6 +67,12 @@ static void record_failure(const Job *j, const char *dir, const char *message) {
 static int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
     config_defaults(cfg);
     if (config_load_file(cfg, j->config, err) != 0) return -1;
+    /* a methods entry without a variant means the low level: a method file that asks for another would be
+     * overruled without a word */
+    if (!strcmp(j->method, "finecliper") && !strchr(j->method_entry, ':') && strcmp(cfg->variant, "low"))
+        return err_set(err, "%s sets model.variant = %s, but the matrix entry '%s' means %s:low: name the variant in "
+                            "matrix.methods (%s:%s=%s)",
+                       j->config, cfg->variant, j->method_entry, j->method, j->method, cfg->variant, j->config);
     for (int i = 0; i < m->n_sets; i++)
         if (config_set(cfg, m->sets[i], err) != 0) return err_prefix(err, "%s [set]: ", m->path);
     char kv[1024];
@@ -98,7 +104,13 @@ static JobState job_resolve(const Matrix *m, const Job *j, Config *cfg, Err *err
         err_set(err, "%s", unbuilt);
         return JOB_WAITS;
     }
-    return config_validate(cfg, err) == 0 ? JOB_RUNNABLE : JOB_INVALID;
+    if (config_validate(cfg, err) != 0) return JOB_INVALID;
+    if (cfg->batch % m->ranks_per_job) {
+        err_set(err, "train.batch = %d does not split over the %d ranks of a job (matrix.ranks_per_job)", cfg->batch,
+                m->ranks_per_job);
+        return JOB_INVALID;
+    }
+    return JOB_RUNNABLE;
 }
 
 /* A finished job's result stands; where the matrix now asks for something else, the log says so. */

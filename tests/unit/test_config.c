@@ -140,8 +140,50 @@ static void test_syntax_errors(void) {
            err.msg);
 }
 
+/* Values that parse but make no sense, and keys given twice: errors that name the key (each of these
+ * used to pass, to crash later, wrap around or change a run without a word). */
+static void test_value_ranges(void) {
+    Config c;
+    Err err;
+    static const char *const bad[][2] = {
+        {"optim.lr=nan", "finite"},           {"model.temperature=inf", "finite"},
+        {"optim.lr=0.1, nan", "finite"},      {"data.frames=4294967312", "not an integer"},
+        {"optim.milestones=10, 99999999999", "whole number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        config_defaults(&c);
+        EXPECT(config_set(&c, bad[i][0], &err) != 0 && strstr(err.msg, bad[i][1]), "%s: %s", bad[i][0], err.msg);
+    }
+    static const char *const invalid[][2] = {
+        {"train.log_every=0", "train.log_every"},         {"data.loader_threads=0", "data.loader_threads"},
+        {"optim.momentum=-1", "optim.momentum"},          {"optim.momentum=1", "optim.momentum"},
+        {"data.max_bad_fraction=-0.5", "max_bad_fraction"}, {"optim.lr=0.1,0.2,0.3", "one per parameter group"},
+        {"train.threads=-2", "train.threads"},            {"optim.weight_decay=-1", "weight_decay"},
+    };
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        config_defaults(&c);
+        EXPECT(config_set(&c, invalid[i][0], &err) == 0, "%s parses: %s", invalid[i][0], err.msg);
+        EXPECT(config_validate_settings(&c, &err) != 0 && strstr(err.msg, invalid[i][1]), "%s: %s", invalid[i][0], err.msg);
+    }
+    /* DFER-CLIP takes three learning rates, FineCLIPER two, both one */
+    config_defaults(&c);
+    EXPECT(config_set(&c, "optim.lr=0.1,0.2,0.3", &err) == 0 && config_set(&c, "model.method=dfer_clip", &err) == 0 &&
+               config_validate_settings(&c, &err) == 0,
+           "DFER-CLIP with three: %s", err.msg);
+    config_defaults(&c);
+    EXPECT(config_set(&c, "optim.lr=0.1, 0.2", &err) == 0 && config_validate_settings(&c, &err) == 0, "FineCLIPER with two: %s",
+           err.msg);
+    EXPECT(config_validate_settings(&c, &err) == 0, "the defaults are valid: %s", err.msg);
+    /* a key given twice, in one section or in a section given again */
+    config_defaults(&c);
+    const char *p = write_file("twice.ini", "[train]\nepochs = 30\n[optim]\nlr = 0.1\n[train]\nepochs = 5\n");
+    EXPECT(config_load_file(&c, p, &err) != 0 && strstr(err.msg, "twice.ini:6: train.epochs is given twice (first on line 2)"),
+           "a repeated key: %s", err.msg);
+}
+
 int main(void) {
     TEST_RUN(test_defaults_and_file);
+    TEST_RUN(test_value_ranges);
     TEST_RUN(test_errors);
     TEST_RUN(test_roundtrip);
     TEST_RUN(test_long_lines);

@@ -101,7 +101,7 @@ static void test_long_lines(void) {
     char huge[700];
     memset(huge, 'h', sizeof huge - 1);
     huge[sizeof huge - 1] = '\0';
-    snprintf(text, sizeof text, "[matrix]\nname = x\n[set]\ndata.root = /%s\n", huge);
+    snprintf(text, sizeof text, "[matrix]\nname = x\n[set]\nmodel.descriptions = /%s\n", huge);
     EXPECT(matrix_load(write_file("huge.ini", text), &m, &err) != 0 && strstr(err.msg, "huge.ini:4") &&
                strstr(err.msg, "too long"),
            "a [set] value beyond its room: %s", err.msg);
@@ -110,8 +110,48 @@ static void test_long_lines(void) {
            "a line without '=': %s", err.msg);
 }
 
+/* Matrices whose jobs would collide or be configured otherwise than they read: refused, with the reason. */
+static void test_ambiguous(void) {
+    Matrix m;
+    Err err;
+    Job *jobs;
+    int n;
+    const char *head = "[matrix]\nname = x\ndatasets = dfew=/d\nbackbones = b16=/w\n";
+    static const char *const cases[][2] = {
+        {"methods = finecliper=a.ini, finecliper:low=a.ini\n", "make the same job finecliper-low__dfew__f1__b16__s1"},
+        {"methods = finecliper=a.ini\nseeds = 1, 01\n", "matrix.seeds: 1 appears twice"},
+        {"methods = finecliper=a.ini\nfolds = 2, +2\n", "matrix.folds: 2 appears twice"},
+        {"methods = finecliper=a.ini\nsettings = zeroshot:dfew->dfewXX\n", "neither supervised nor zeroshot"},
+        {"methods = finecliper=a.ini\n[set]\ndata.fold = 9\n", "[set] data.fold: the matrix sets it"},
+        {"methods = finecliper=a.ini\n[set]\ntrain.seed = 7\n", "[set] train.seed"},
+        {"methods = finecliper=a.ini\n[set]\nmodel.weights = /x.pt\n", "[set] model.weights"},
+        {"methods = finecliper=a.ini\nseeds = 1\nseeds = 2\n", "matrix.seeds is given twice"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[1024], name[32];
+        snprintf(text, sizeof text, "%s%s", head, cases[i][0]);
+        snprintf(name, sizeof name, "amb%zu.ini", i);
+        int rc = matrix_load(write_file(name, text), &m, &err);
+        if (rc == 0) {
+            rc = matrix_expand(&m, &jobs, &n, &err);
+            if (rc == 0) free(jobs);
+        }
+        EXPECT(rc != 0 && strstr(err.msg, cases[i][1]), "case %zu: %s", i, err.msg);
+    }
+    EXPECT(matrix_load(write_file("slash.ini", "[matrix]\nname = x\ndatasets = dfew=/d\nbackbones = ViT-B/16=/w\n"
+                                               "methods = finecliper=a.ini\n"), &m, &err) != 0 &&
+               strstr(err.msg, "'ViT-B/16' may hold letters, digits and . _ - only"),
+           "a backbone name with '/': %s", err.msg);
+    /* a continuation line of a list is not a repeated key */
+    EXPECT(matrix_load(write_file("cont.ini", "[matrix]\nname = x\ndatasets = dfew=/d\nbackbones = b16=/w\n"
+                                              "methods = finecliper=a.ini,\n  dfer_clip=b.ini\nseeds = 1,\n  2\n"), &m, &err) == 0 &&
+               m.n_methods == 2 && m.n_seeds == 2,
+           "continuation lines: %s", err.msg);
+}
+
 int main(void) {
     TEST_RUN(test_expand);
+    TEST_RUN(test_ambiguous);
     TEST_RUN(test_errors);
     TEST_RUN(test_long_lines);
     return test_summary();
