@@ -99,8 +99,10 @@ static int check_split(const char *kind, const char *root, Split split, int fold
         }
     }
     int ok = d.count - bad;
-    printf("%s%s%d %s: %d clips (%d skipped as not single-labelled) from %s\n", kind, fold ? " fold " : "", fold, name,
-           d.count, d.skipped, d.source);
+    char fold_text[32] = "";
+    if (fold) snprintf(fold_text, sizeof fold_text, " fold %d", fold);
+    printf("%s%s %s: %d clips (%d skipped as not single-labelled) from %s\n", kind, fold_text, name, d.count, d.skipped,
+           d.source);
     printf("  per class:");
     for (int c = 0; c < d.num_classes; c++) printf(" %s %d%s", k_class_names[c], per_class[c], c + 1 < d.num_classes ? "," : "\n");
     if (ok) printf("  frames: min %d, mean %.1f, max %d\n", minf, (double)total / ok, maxf);

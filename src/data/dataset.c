@@ -85,6 +85,29 @@ static char *trim(char *s) {
 /* Longest frame count accepted from a list (DFEW's longest clip has 847). */
 #define MAX_LIST_FRAMES 10000000L
 
+static int by_clip_id(const void *a, const void *b) {
+    return strcmp((*(const ClipRecord *const *)a)->id, (*(const ClipRecord *const *)b)->id);
+}
+
+/* A clip id names the clip's landmark track, parsing maps and description and its row of the predictions:
+ * two clips of one split with one id would share them (a list's ids are the paths' last names, so FERV39k's
+ * per-folder numbers collide there), and a repeated test clip would be scored twice. */
+static int check_unique_ids(const Dataset *d, const char *kind, const char *label, Err *err) {
+    const ClipRecord **sorted = xmalloc((size_t)d->count * sizeof *sorted);
+    for (int i = 0; i < d->count; i++) sorted[i] = &d->clips[i];
+    qsort(sorted, (size_t)d->count, sizeof *sorted, by_clip_id);
+    int rc = 0;
+    for (int i = 1; i < d->count && rc == 0; i++)
+        if (!strcmp(sorted[i - 1]->id, sorted[i]->id))
+            rc = err_set(err, "%s: clip id '%s' is given twice (%s and %s)%s", label, sorted[i]->id, sorted[i - 1]->path,
+                         sorted[i]->path,
+                         !strcmp(kind, "list") ? ": a list's clip ids are the last names of its paths, which must differ "
+                                                 "(rename the folders or videos, or use the dataset's own layout)"
+                                               : "");
+    free(sorted);
+    return rc;
+}
+
 static int parse(const char *kind, char *text, size_t len, const char *label, const char *root, Dataset *d, Err *err) {
     char *cur = text, *end = text + len, *line;
     int lineno = 0, data_lines = 0;
@@ -165,13 +188,17 @@ static int parse(const char *kind, char *text, size_t len, const char *label, co
             data_lines++;
             if (f[0][0] == '/') snprintf(path, sizeof path, "%s", f[0]);
             else snprintf(path, sizeof path, "%s/%s", root, f[0]);
-            const char *base = strrchr(f[0], '/');
-            add_clip(d, base && base[1] ? base + 1 : f[0], path, (int)lab, (int)frames, NULL);
+            /* the clip id is the last name of the path ("…/0001/" as "0001") */
+            char name[4096];
+            snprintf(name, sizeof name, "%s", f[0]);
+            for (size_t k = strlen(name); k > 1 && name[k - 1] == '/';) name[--k] = '\0';
+            const char *base = strrchr(name, '/');
+            add_clip(d, base && base[1] ? base + 1 : name, path, (int)lab, (int)frames, NULL);
             if (lab >= 7) d->num_classes = DFER_MAX_CLASSES;
         }
     }
     if (!data_lines) return err_set(err, "%s: the split file lists no clips", label);
-    return 0;
+    return check_unique_ids(d, kind, label, err);
 }
 
 int dataset_parse(const char *kind, const char *text, size_t len, const char *label, const char *root, Dataset *out,

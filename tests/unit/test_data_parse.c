@@ -93,6 +93,18 @@ static void test_rejected_input(void) {
     rejects("list", "a 12\n", "split.txt:1", "3 columns");
     rejects("list", "a 12 3 # note\n", "split.txt:1", "3 columns");
     rejects("list", "", "split.txt", "no clips");
+    /* one clip id twice: a repeated test clip would be scored twice, two list clips with one last name would
+     * share a landmark track and a description (FERV39k's per-folder numbers) */
+    rejects("dfew", "video_name,label\n1,2\n1,3\n", "split.txt", "clip id '00001' is given twice");
+    rejects("list", "Action/Happy/0267 10 0\nParty/Sad/0267 20 1\n", "split.txt", "clip id '0267' is given twice");
+    rejects("ferv39k", "Action/Happy/0001 Happy\nAction/Happy/0001 Happy\n", "split.txt", "given twice");
+    /* a list path with a trailing '/' has its folder's name as id */
+    Dataset d;
+    Err err;
+    EXPECT(parse("list", "Action/Happy/0267/ 10 0\nParty/Sad/0268// 20 1\n", &d, &err) == 0 && d.count == 2 &&
+               !strcmp(d.clips[0].id, "0267") && !strcmp(d.clips[1].id, "0268"),
+           "trailing slashes: %s", err.msg);
+    if (d.count) dataset_free(&d);
 }
 
 int main(void) {
