@@ -296,6 +296,15 @@ int config_validate(const Config *c, Err *err) {
     return unbuilt ? err_set(err, "%s", unbuilt) : 0;
 }
 
+int config_param_groups(const char *method, const char *names[3]) {
+    if (!strcmp(method, "finecliper")) {
+        names[0] = "video", names[1] = "text", names[2] = NULL;
+        return 2;
+    }
+    names[0] = "image_encoder", names[1] = "temporal_net", names[2] = "prompt_learner";
+    return 3;
+}
+
 int config_validate_settings(const Config *c, Err *err) {
     if (!strcmp(c->objective, "contrastive") && strcmp(c->method, "finecliper"))
         return err_set(err, "train.objective = contrastive (the zero-shot setting) is built for FineCLIPER, not %s",
@@ -327,10 +336,11 @@ int config_validate_settings(const Config *c, Err *err) {
         if (c->lr[i] < 0) return err_set(err, "optim.lr value %d is negative", i + 1);
     /* one learning rate for every parameter group, or one per group (a list of another length used to be
      * cut or padded with its last value without a word) */
-    int groups = !strcmp(c->method, "finecliper") ? 2 : 3;
+    const char *names[3];
+    int groups = config_param_groups(c->method, names);
     if (c->n_lr != 1 && c->n_lr != groups)
-        return err_set(err, "optim.lr has %d values: give one, or one per parameter group of %s (%s)", c->n_lr, c->method,
-                       groups == 2 ? "video, text" : "image_encoder, temporal_net, prompt_learner");
+        return err_set(err, "optim.lr has %d values: give one, or one per parameter group of %s (%s%s%s%s%s)", c->n_lr,
+                       c->method, names[0], ", ", names[1], groups > 2 ? ", " : "", groups > 2 ? names[2] : "");
     if (c->log_every < 1) return err_set(err, "train.log_every = %d must be at least 1 (a progress line every N steps)", c->log_every);
     if (c->loader_threads < 1) return err_set(err, "data.loader_threads = %d must be at least 1", c->loader_threads);
     if (c->threads < 0) return err_set(err, "train.threads = %d must be 0 (all cores) or positive", c->threads);

@@ -98,6 +98,9 @@ int config_validate(const Config *c, Err *err);
 /* The same without the paths a run needs (model.weights, the dataset) and without config_unbuilt (a plan
  * for a GPU needs none): what `dfer plan` checks before it counts a configuration that names no files. */
 int config_validate_settings(const Config *c, Err *err);
+/* A method's optimiser parameter groups (optim.lr takes one value or one per group), in order:
+ * FineCLIPER video, text; DFER-CLIP image_encoder, temporal_net, prompt_learner. Returns the count. */
+int config_param_groups(const char *method, const char *names[3]);
 /* What differs between the configuration a run was started with (before) and now (after), as
  * "section.key: before -> after" items joined by "; ". Keys that change what is trained go to
  * training (the count is returned); keys that say where things are or how a run computes (paths,

@@ -243,8 +243,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
                                    fc.use_negative ? neg : NULL, (uint64_t)cfg->seed, f, err);
         m->impl = f;
         m->params = &f->params;
-        m->groups = 2;
-        m->group_names[0] = "video", m->group_names[1] = "text";
+        m->groups = config_param_groups("finecliper", m->group_names);
     } else {
         DferClipConfig dc;
         dfer_clip_config_default(&dc);
@@ -264,8 +263,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
         if (rc == 0) rc = dfer_clip_create(m->ops, &m->clip, &dc, pos, (uint64_t)cfg->seed, d, err);
         m->impl = d;
         m->params = &d->params;
-        m->groups = 3;
-        m->group_names[0] = "image_encoder", m->group_names[1] = "temporal_net", m->group_names[2] = "prompt_learner";
+        m->groups = config_param_groups("dfer_clip", m->group_names);
     }
     free(texts), free(pos), free(neg);
     if (m->high || m->contrastive) m->tok = tok; /* descriptions and captions are tokenized per step */
