@@ -50,6 +50,42 @@ PY
 expect_fail "test label outside the classes" "has label 9, but the training split" \
   "$dfer" train "${fc[@]}" --set data.dataset=list --set data.train_list="$tmp/data/train.txt" \
   --set data.test_list="$tmp/data/test.txt" --out "$tmp/r2"
+# Lists: data.classes bounds the labels and is for lists only; a list whose labels run 1..7 (counted from 1) is
+# trained with a warning; data.augment sets a list's training augmentation (auto: crop and flip only); an 11-class
+# run evaluated on a test list without labels of 7 or more keeps its 11 classes (it used to become a 7-class model).
+"$python" - "$tmp/data" <<'PY'
+import json, sys
+root = sys.argv[1]
+clips = [json.loads(l) for l in open(f"{root}/synth/clips.jsonl")]
+def write(name, rows):
+    with open(f"{root}/{name}", "w") as f:
+        for c, label in rows:
+            f.write(f"{c['frames_path']} {c['frames']} {label}\n")
+write("train1.txt", [(c, c["label"] + 1) for c in clips[:16]] + [(clips[16], 7)])
+write("train11.txt", [(c, c["label"]) for c in clips[:16]] + [(clips[16], 9)])
+write("test7.txt", [(c, min(c["label"], 6)) for c in clips[17:]])
+PY
+lists=(--set data.dataset=list --set data.test_list="$tmp/data/test7.txt")
+expect_fail "a label outside data.classes" "outside data.classes = 7" "$dfer" train "${fc[@]}" "${lists[@]}" \
+  --set data.train_list="$tmp/data/train1.txt" --set data.classes=7 --out "$tmp/l1"
+expect_fail "data.classes of a dataset with its own classes" "is for data.dataset = list" \
+  "$dfer" train "${fc[@]}" --set data.classes=11 --out "$tmp/l1"
+expect_fail "data.classes neither 7 nor 11" "7 or 11 classes" "$dfer" train "${fc[@]}" "${lists[@]}" \
+  --set data.train_list="$tmp/data/train1.txt" --set data.classes=9 --out "$tmp/l1"
+"$dfer" train "${fc[@]}" "${lists[@]}" --set data.train_list="$tmp/data/train1.txt" --set data.augment=dfew \
+  --out "$tmp/l1" 2>"$tmp/l1.log" >&2
+grep -q "no clip has label 0 and the largest is 7" "$tmp/l1.log" \
+  || { echo "a list counted from 1 trained without a warning:"; cat "$tmp/l1.log"; exit 1; }
+grep -q "training augmentation (dfew): brightness x U\[0.5, 1.5\], random sized crop" "$tmp/l1.log" \
+  || { echo "data.augment = dfew did not give DFEW's augmentation:"; grep -i augment "$tmp/l1.log"; exit 1; }
+"$dfer" train "${fc[@]}" "${lists[@]}" --set data.train_list="$tmp/data/train11.txt" --out "$tmp/l11" 2>"$tmp/l11.log" >&2
+grep -q "training augmentation (the dataset's): random sized crop (area U\[0.6, 1\]) to [0-9]*, horizontal flip$" \
+  "$tmp/l11.log" || { echo "a list's default augmentation is not crop and flip:"; grep -i augment "$tmp/l11.log"; exit 1; }
+"$dfer" eval --run "$tmp/l11" >"$tmp/eval11.txt"
+grep -q "classes: happiness.*, disappointment)" "$tmp/eval11.txt" \
+  || { echo "an 11-class list run was evaluated with fewer classes:"; cat "$tmp/eval11.txt"; exit 1; }
+echo "lists: data.classes checked, a list counted from 1 warned of, data.augment applied, an 11-class run evaluated" \
+  "with its 11 classes on a test list of labels 0..6"
 # Weights without a text tower: the vision half of the CLIP (a CLIPVisionModel-style file).
 "$python" - "$tmp/clip.safetensors" "$tmp/vision.safetensors" <<'PY'
 import json, struct, sys

@@ -19,6 +19,28 @@ void augment_preset(const char *dataset, int size, int train, AugmentConfig *cfg
     if (!strcmp(dataset, "ferv39k")) cfg->rotation = 4.0f;
 }
 
+void augment_describe(const AugmentConfig *cfg, char *out, size_t n) {
+    if (!n) return;
+    out[0] = '\0';
+    if (!cfg->train) {
+        snprintf(out, n, "none (a resize to %d)", cfg->size);
+        return;
+    }
+    size_t len = 0;
+    /* each part after a ", " once something is written; snprintf truncates at n */
+#define PART(...)                                                                                                    \
+    do {                                                                                                             \
+        if (len < n && len) len += (size_t)snprintf(out + len, n - len, ", ");                                      \
+        if (len < n) len += (size_t)snprintf(out + len, n - len, __VA_ARGS__);                                      \
+    } while (0)
+    if (cfg->brightness > 0) PART("brightness x U[%g, %g]", 1 - cfg->brightness, 1 + cfg->brightness);
+    if (cfg->rotation > 0) PART("rotation U[-%g, %g] degrees", cfg->rotation, cfg->rotation);
+    if (cfg->crop) PART("random sized crop (area U[%g, 1]) to %d", cfg->crop_min_area, cfg->size);
+    if (cfg->flip) PART("horizontal flip");
+    if (!len) PART("none (a resize to %d)", cfg->size);
+#undef PART
+}
+
 void augment_draw(const AugmentConfig *cfg, int w, int h, Rng *rng, AugmentDraw *d) {
     memset(d, 0, sizeof *d);
     d->brightness = 1.0f;

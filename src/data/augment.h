@@ -6,6 +6,8 @@
 #ifndef DFER_DATA_AUGMENT_H
 #define DFER_DATA_AUGMENT_H
 
+#include <stddef.h>
+
 #include "core/rng.h"
 #include "data/image.h"
 
@@ -30,6 +32,8 @@ typedef struct AugmentDraw {
 /* The dataset's training preset ("dfew", "ferv39k", "mafw", "list"). */
 void augment_preset(const char *dataset, int size, int train, AugmentConfig *cfg);
 /* Draws for a clip whose frames are w x h. */
+/* What cfg does to a training clip, in words ("random sized crop (area U[0.08, 1]), flip, brightness x U[0.5, 1.5]"). */
+void augment_describe(const AugmentConfig *cfg, char *out, size_t n);
 void augment_draw(const AugmentConfig *cfg, int w, int h, Rng *rng, AugmentDraw *d);
 /* Applies a draw to one frame: out is size x size. */
 void augment_apply(const AugmentConfig *cfg, const AugmentDraw *d, const ImageU8 *in, ImageU8 *out);

@@ -93,6 +93,13 @@ static const Key k_keys[] = {
      "stop when more than this share of clips cannot be read"},
     {"data", "crop_min_area", K_FLOAT, S(crop_min_area), "0.08", NULL,
      "training crops cover U[this, 1] of the frame's area (DFER-CLIP: 0.08); larger is gentler"},
+    {"data", "augment", K_STR, S(augment), "auto", "auto|dfew|ferv39k|mafw",
+     "training augmentation, DFER-CLIP's per dataset: random sized crop and flip for all, with brightness jitter "
+     "(DFEW) or a rotation of up to 4 degrees (FERV39k); auto: the dataset's own (a list gets crop and flip only, "
+     "as MAFW)"},
+    {"data", "classes", K_INT, S(classes), "0", NULL,
+     "dataset = list: the classes the model outputs, 7 (happiness .. fear) or 11 (.. disappointment, MAFW's "
+     "four more); 0: 11 when a training label is 7 or more, else 7"},
     {"data", "captions", K_STR, S(captions), "auto", "auto|dataset|descriptions",
      "contrastive training: the dataset's own captions (MAFW), the per-clip descriptions (model.descriptions), or "
      "auto (captions where the dataset has them)"},
@@ -316,6 +323,11 @@ int config_validate_settings(const Config *c, Err *err) {
     if (c->epochs < 1) return err_set(err, "train.epochs = %d must be at least 1", c->epochs);
     if (!(c->crop_min_area > 0 && c->crop_min_area <= 1))
         return err_set(err, "data.crop_min_area = %g is out of range (0, 1]", c->crop_min_area);
+    if (c->classes != 0 && c->classes != 7 && c->classes != 11)
+        return err_set(err, "data.classes = %d: a list has 7 or 11 classes (0: from its labels)", c->classes);
+    if (c->classes && strcmp(c->dataset, "list"))
+        return err_set(err, "data.classes = %d is for data.dataset = list (%s has %d classes)", c->classes, c->dataset,
+                       strcmp(c->dataset, "mafw") ? 7 : 11);
     if (c->batch < 1 || c->eval_batch < 1) return err_set(err, "train.batch and train.eval_batch must be positive");
     if (!(c->hang_minutes >= 0))
         return err_set(err, "train.hang_minutes = %g must be 0 (off) or a positive number of minutes", c->hang_minutes);

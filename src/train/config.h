@@ -51,6 +51,8 @@ typedef struct Config {
     int loader_threads;
     float max_bad_fraction;
     float crop_min_area;      /* random sized crop: area fraction ~ U[this, 1] */
+    char augment[16];         /* auto | dfew | ferv39k | mafw: the training augmentation's preset */
+    int classes;              /* dataset = list: 7 or 11 classes; 0: from the training labels */
     /* [train] */
     char objective[16];       /* supervised | contrastive */
     int epochs;

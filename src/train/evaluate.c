@@ -95,7 +95,13 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     Dataset test;
     if (trainer_open_split(&cfg, SPLIT_TEST, &test, err) != 0) return -1;
     JobModel jm;
-    if (job_model_load_run(run_dir, &cfg, test.num_classes, NULL, best, &jm, path, sizeof path, err) != 0) {
+    int classes;
+    if (trainer_list_classes(&cfg, test.num_classes, &classes, err) != 0) {
+        dataset_free(&test);
+        return -1;
+    }
+    test.num_classes = classes;
+    if (job_model_load_run(run_dir, &cfg, classes, NULL, best, &jm, path, sizeof path, err) != 0) {
         dataset_free(&test);
         return -1;
     }

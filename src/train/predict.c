@@ -50,14 +50,16 @@ void predict_top3(const PredictResult *r, const double *probs, int top[3]) {
     }
 }
 
-int predict_run_classes(const char *run_dir, const char *dataset, const char **names, int *n, Err *err) {
+int predict_run_classes(const char *run_dir, const Config *cfg, const char **names, int *n, Err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/result.json", run_dir);
-    if (!fs_exists(path)) { /* a run still training: the dataset's classes */
-        const ClassTable *t = class_table(dataset);
-        if (!t || !strcmp(dataset, "list"))
-            return err_set(err, "%s: missing, and data.dataset = %s does not tell the classes", path, dataset);
-        *n = t->num_classes;
+    if (!fs_exists(path)) { /* a run still training: the dataset's classes (a list's: data.classes) */
+        const ClassTable *t = class_table(cfg->dataset);
+        int list = !strcmp(cfg->dataset, "list");
+        if (!t || (list && !cfg->classes))
+            return err_set(err, "%s: missing, and data.dataset = %s does not tell the classes%s", path, cfg->dataset,
+                           list ? " (data.classes = 0)" : "");
+        *n = list ? cfg->classes : t->num_classes;
         for (int c = 0; c < *n; c++) names[c] = k_class_names[c];
         return 0;
     }
@@ -280,7 +282,7 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
     /* the run first: a bad run directory fails before the video is scanned */
     Config cfg;
     if (job_run_config(o->run_dir, &cfg, err) != 0) return -1;
-    if (predict_run_classes(o->run_dir, cfg.dataset, r->classes, &r->num_classes, err) != 0) return -1;
+    if (predict_run_classes(o->run_dir, &cfg, r->classes, &r->num_classes, err) != 0) return -1;
     if (job_run_params_path(o->run_dir, o->best, r->params, sizeof r->params, err) != 0) return -1;
     if (!fs_exists(cfg.weights))
         return err_set(err, "%s: the run's CLIP weights %s (model.weights in %s/config.ini) are missing", o->run_dir,

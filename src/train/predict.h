@@ -23,6 +23,7 @@
 
 #include "core/check.h"
 #include "data/classes.h"
+#include "train/config.h"
 #include "train/predict_video.h"
 
 typedef struct PredictOptions {
@@ -69,7 +70,7 @@ void predict_windows(double duration, double window_s, double stride_s, double *
 /* The indices of the three most probable of r's classes, best first (-1 past num_classes). */
 void predict_top3(const PredictResult *r, const double *probs, int top[3]);
 /* The classes of a run: result.json's "classes", else the dataset's (config); errors name the path. */
-int predict_run_classes(const char *run_dir, const char *dataset, const char **names, int *n, Err *err);
+int predict_run_classes(const char *run_dir, const Config *cfg, const char **names, int *n, Err *err);
 
 /* The video with the smoothed face box and each frame's window's top three
  * classes drawn (cairo), at the source's average frame rate (rounded), one

@@ -86,9 +86,29 @@ int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
 /* ---- shared with evaluation (trainer_internal.h) ------------------------------------------ */
 
 int trainer_open_split(const Config *cfg, Split split, Dataset *d, Err *err) {
-    if (!strcmp(cfg->dataset, "list"))
-        return dataset_open("list", split == SPLIT_TRAIN ? cfg->train_list : cfg->test_list, split, 0, d, err);
-    return dataset_open(cfg->dataset, cfg->root, split, cfg->fold, d, err);
+    if (strcmp(cfg->dataset, "list")) return dataset_open(cfg->dataset, cfg->root, split, cfg->fold, d, err);
+    if (dataset_open("list", split == SPLIT_TRAIN ? cfg->train_list : cfg->test_list, split, 0, d, err) != 0) return -1;
+    if (!cfg->classes) return 0;
+    for (int i = 0; i < d->count; i++)
+        if (d->clips[i].label >= cfg->classes) {
+            err_set(err, "%s: clip %s has label %d, outside data.classes = %d (labels 0..%d)", d->source,
+                    d->clips[i].id, d->clips[i].label, cfg->classes, cfg->classes - 1);
+            dataset_free(d);
+            return -1;
+        }
+    d->num_classes = cfg->classes;
+    return 0;
+}
+
+int trainer_list_classes(const Config *cfg, int test_classes, int *classes, Err *err) {
+    *classes = test_classes;
+    if (strcmp(cfg->dataset, "list") || cfg->classes) return 0;
+    Dataset train;
+    if (trainer_open_split(cfg, SPLIT_TRAIN, &train, err) != 0)
+        return err_prefix(err, "the class count of a list run comes from its training list (or set data.classes): ");
+    if (train.num_classes > *classes) *classes = train.num_classes;
+    dataset_free(&train);
+    return 0;
 }
 
 /* The loader's batch buffers in the model context's host memory (ops_alloc_host: page-locked on CUDA). */
@@ -103,7 +123,8 @@ LoaderConfig trainer_loader_config(const Config *cfg, const JobModel *jm, const 
                        .train = train, .seed = (uint64_t)cfg->seed, .normalise_clip = job_model_normalise_clip(jm, cfg),
                        .threads = cfg->loader_threads, .prefetch = 2, .max_bad_fraction = cfg->max_bad_fraction,
                        .f64 = jm->f64, .uint8 = jm->uint8_frames, .crop_min_area = cfg->crop_min_area,
-                       .mid_streams = jm->mid_streams};
+                       .mid_streams = jm->mid_streams,
+                       .augment_preset = strcmp(cfg->augment, "auto") ? cfg->augment : NULL};
     if (ops_backend(jm->ops) == BACKEND_CUDA)
         lc.host_alloc = pinned_alloc, lc.host_free = pinned_free, lc.host_ctx = jm->ops;
     if (jm->mid_streams) lc.parsing_dir = trainer_mid_dirs(cfg, landmarks, n), lc.landmarks_dir = landmarks;
@@ -476,6 +497,18 @@ static void log_run_start(const TrainRun *run) {
     log_info("%s on %s (%s, fold %d): %d train / %d test clips, classes: %s", cfg->method, cfg->dataset, cfg->root,
              cfg->fold, run->train.count, run->test.count,
              class_order_text(run->train.num_classes, order, sizeof order));
+    if (!strcmp(cfg->dataset, "list")) { /* DFER-CLIP's lists count from 0; one counting from 1 shifts every class */
+        int zero = 0, top = 0;
+        for (int i = 0; i < run->train.count; i++)
+            zero |= run->train.clips[i].label == 0, top = run->train.clips[i].label > top ? run->train.clips[i].label : top;
+        if (!zero && top == 7)
+            log_warn("%s: no clip has label 0 and the largest is %d: labels count from 0 (0 = happiness .. 6 = fear, "
+                     "MAFW's 7 = contempt .. 10 = disappointment); a list counted from 1 trains shifted classes",
+                     cfg->train_list, top);
+    }
+    char augment[256];
+    augment_describe(loader_augment_config(run->tl), augment, sizeof augment);
+    log_info("training augmentation (%s): %s", strcmp(cfg->augment, "auto") ? cfg->augment : "the dataset's", augment);
     char groups[256] = "";
     for (int gi = 0; gi < jm->groups; gi++)
         snprintf(groups + strlen(groups), sizeof groups - strlen(groups), "%s%s %zu", gi ? ", " : "",

@@ -32,6 +32,9 @@ int trainer_open_split(const Config *cfg, Split split, Dataset *d, Err *err);
  * asynchronous DMAs on the compute stream, which the step's download of its loss or logits waits for before
  * the next loader_next may overwrite the buffer. The loader must be destroyed before the model (its context
  * frees them). */
+/* The classes a model evaluated on cfg's test split (test_classes of them) outputs: for a list whose data.classes is
+ * 0, its training list's count when larger (a test list without labels of 7 or more, of an 11-class run). */
+int trainer_list_classes(const Config *cfg, int test_classes, int *classes, Err *err);
 LoaderConfig trainer_loader_config(const Config *cfg, const JobModel *jm, const Group *g, int train, char *landmarks,
                                size_t n);
 
