@@ -147,6 +147,19 @@ static int parse(const char *kind, char *text, size_t len, const char *label, co
                                n > 2 ? "more" : "1");
             int canonical = class_from_native_name(table, f[1]);
             if (canonical < 0) return err_set(err, "%s:%d: unknown FERV39k emotion '%.40s'", label, lineno, f[1]);
+            /* the clip's folder is <Scene>/<Emotion>/<id>: a label column naming another emotion is a damaged or
+             * edited split file, and which of the two is right cannot be told */
+            char folder[256] = "";
+            const char *last = strrchr(f[0], '/');
+            if (last && last > f[0]) {
+                const char *first = last - 1;
+                while (first > f[0] && first[-1] != '/') first--;
+                snprintf(folder, sizeof folder, "%.*s", (int)(last - first), first);
+            }
+            int folder_class = folder[0] ? class_from_native_name(table, folder) : -1;
+            if (folder_class >= 0 && folder_class != canonical)
+                return err_set(err, "%s:%d: clip %.200s is in the %s folder but labelled %.40s", label, lineno, f[0],
+                               folder, f[1]);
             data_lines++;
             snprintf(path, sizeof path, "%s/2_ClipsforFaceCrop/%s", root, f[0]);
             add_clip(d, f[0], path, canonical, -1, NULL);
@@ -156,10 +169,12 @@ static int parse(const char *kind, char *text, size_t len, const char *label, co
             const char *caption = NULL;
             int n;
             if (strchr(line, '\t')) {
+                /* three: an empty English caption, whose tab next_line took for trailing blanks (the clip then has
+                 * no caption: data.captions = auto takes its description, = dataset refuses it by name) */
                 n = split_tabs(line, f, 4);
-                if (n != 2 && n != 4)
+                if (n < 2 || n > 4)
                     return err_set(err, "%s:%d: expected 4 tab-separated columns (clip, label, Chinese caption, English "
-                                        "caption), got %s", label, lineno, n > 4 ? "more" : "3");
+                                        "caption), got more", label, lineno);
                 f[0] = trim(f[0]), f[1] = trim(f[1]);
                 if (n == 4) caption = trim(f[3]);
             } else if ((n = split_blanks(line, f, 2)) != 2) {
