@@ -39,6 +39,14 @@ grep -q "truncated videos: 2; unreadable clips: 0" "$tmp/check-videos.txt" \
   && ! grep -q "truncated: $tmp/\(whole\|av\)" "$tmp/check-videos.txt" \
   || { cat "$tmp/check-videos.txt"; echo "data check: truncated videos not named as such"; exit 1; }
 echo "data check: the cut mp4 and WebM named as truncated; whole files and an mp4 with longer audio not"
+# a list is one file: checked once, its class order that of its labels (11 classes with a label of 7 or more)
+[ "$(grep -c 'truncated videos:' "$tmp/check-videos.txt")" = 1 ] && grep -q "^class order: happiness, .*, fear$" "$tmp/check-videos.txt" \
+  || { cat "$tmp/check-videos.txt"; echo "data check: a 7-class list not checked once in its order"; exit 1; }
+printf '%s 75 9\n' "$tmp/whole.mp4" >"$tmp/video11.txt"
+"$dfer" data check --dataset list --root "$tmp/video11.txt" >"$tmp/check-11.txt"
+grep -q "^class order: happiness, .*, disappointment$" "$tmp/check-11.txt" && grep -q "helplessness 1, disappointment 0$" "$tmp/check-11.txt" \
+  || { cat "$tmp/check-11.txt"; echo "data check: an 11-class list not shown in its order"; exit 1; }
+echo "data check: a list checked once, in the class order of its labels (7 or 11 classes)"
 # decoding parity with the ffmpeg command line (bilinear swscale to RGB24)
 "$tools/decode_dump" "$tmp/mafw/clips/00001.mp4" "$tmp/ours.rgb"
 ffmpeg -v error -i "$tmp/mafw/clips/00001.mp4" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$tmp/ref.rgb"
@@ -60,3 +68,10 @@ while read -r _ _ _ id _ label _; do
 done < <(grep '^row ' "$tmp/preview.txt")
 if "$dfer" data preview --dataset dfew --root "$tmp/dfew" 2>/dev/null; then echo "preview without --out succeeded"; exit 1; fi
 echo "data preview: a 5 x 4 grid whose rows carry the dataset's labels"
+grep -q "^augmentation (dfew): brightness x U\[0.5, 1.5\], random sized crop (area U\[0.08, 1\]) to 32, horizontal flip$" \
+  "$tmp/preview.txt" || { cat "$tmp/preview.txt"; echo "preview: DFEW's augmentation not named"; exit 1; }
+"$dfer" data preview --dataset dfew --root "$tmp/dfew" --augment ferv39k --clips 2 --frames 2 --size 32 \
+  --out "$tmp/preview-f.png" >"$tmp/preview-f.txt"
+grep -q "^augmentation (ferv39k): rotation U\[-4, 4\] degrees, random sized crop" "$tmp/preview-f.txt" \
+  || { cat "$tmp/preview-f.txt"; echo "preview --augment ferv39k: not FERV39k's augmentation"; exit 1; }
+echo "data preview: the augmentation named, --augment's preset used"

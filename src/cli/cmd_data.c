@@ -15,7 +15,8 @@
 static void usage(void) {
     printf("usage: dfer data check --dataset dfew|ferv39k|mafw|list --root DIR [--fold K] [--full]\n"
            "       dfer data preview --dataset NAME --root DIR --out FILE.png [--fold K] [--split train|test]\n"
-           "                         [--clips N] [--frames T] [--size S] [--epoch E] [--seed N]\n\n"
+           "                         [--clips N] [--frames T] [--size S] [--epoch E] [--seed N]\n"
+           "                         [--augment dfew|ferv39k|mafw]\n\n"
            "subcommands:\n"
            "  check    validate a dataset in its official layout (or a DFER-CLIP list)\n"
            "  preview  write a PNG of what training sees: the loader's first N clips of an epoch\n"
@@ -29,7 +30,8 @@ static void usage(void) {
            "before training does. Exit status 1 when any clip is unreadable or a split file is bad,\n"
            "2 on a usage error.\n\n"
            "preview defaults: fold 1, split train, 8 clips, 8 frames, 112 px, epoch 0, seed 0 (the\n"
-           "seed and epoch select the shuffle and the augmentation draws, as in `dfer train`).\n");
+           "seed and epoch select the shuffle and the augmentation draws, as in `dfer train`); the\n"
+           "augmentation is the dataset's own, or --augment's preset (data.augment in training).\n");
 }
 
 /* A video that decodes to less than its container declares: the loader trains on what decodes (the
@@ -61,13 +63,19 @@ static int decode_check(ClipSource *c, int full, Err *err) {
     return rc;
 }
 
+/* One split file (a list is one file, either split: its class order follows its labels, 7 or 11 classes). */
 static int check_split(const char *kind, const char *root, Split split, int fold, int full) {
     Dataset d;
     Err err;
-    const char *name = split == SPLIT_TRAIN ? "train" : "test";
+    int list = !strcmp(kind, "list");
+    const char *name = list ? "" : split == SPLIT_TRAIN ? " train" : " test";
     if (dataset_open(kind, root, split, fold, &d, &err) != 0) {
         fprintf(stderr, "dfer: error: %s\n", err.msg);
         return 1;
+    }
+    if (list) {
+        char order[512];
+        printf("class order: %s\n", class_order_text(d.num_classes, order, sizeof order));
     }
     int per_class[DFER_MAX_CLASSES] = {0}, bad = 0, mismatch = 0, truncated = 0, minf = 1 << 30, maxf = 0;
     long total = 0;
@@ -101,7 +109,7 @@ static int check_split(const char *kind, const char *root, Split split, int fold
     int ok = d.count - bad;
     char fold_text[32] = "";
     if (fold) snprintf(fold_text, sizeof fold_text, " fold %d", fold);
-    printf("%s%s %s: %d clips (%d skipped as not single-labelled) from %s\n", kind, fold_text, name, d.count, d.skipped,
+    printf("%s%s%s: %d clips (%d skipped as not single-labelled) from %s\n", kind, fold_text, name, d.count, d.skipped,
            d.source);
     printf("  per class:");
     for (int c = 0; c < d.num_classes; c++) printf(" %s %d%s", k_class_names[c], per_class[c], c + 1 < d.num_classes ? "," : "\n");
@@ -114,19 +122,22 @@ static int check_split(const char *kind, const char *root, Split split, int fold
 
 /* The loader's first batch of an epoch as a grid: rows = clips, columns = frames, raw [0,1] values. */
 static int preview(const char *kind, const char *root, int fold, Split split, int clips, int frames, int size,
-                   int epoch, long seed, const char *out) {
+                   int epoch, long seed, const char *augment, const char *out) {
     Err err;
     Dataset d;
     if (dataset_open(kind, root, split, fold, &d, &err) != 0) return cli_fail(&err);
     if (clips > d.count) clips = d.count;
     LoaderConfig lc = {.global_batch = clips, .rank = 0, .world = 1, .frames = frames, .size = size,
                        .train = split == SPLIT_TRAIN, .seed = (uint64_t)seed, .normalise_clip = 0, .threads = 2,
-                       .prefetch = 1, .max_bad_fraction = 1.0f};
+                       .prefetch = 1, .max_bad_fraction = 1.0f, .augment_preset = augment};
     Loader *l;
     if (loader_create(&d, &lc, &l, &err) != 0) {
         dataset_free(&d);
         return cli_fail(&err);
     }
+    char described[256];
+    augment_describe(loader_augment_config(l), described, sizeof described);
+    printf("augmentation (%s): %s\n", augment ? augment : kind, described);
     loader_start_epoch(l, epoch);
     Batch b;
     int rc = loader_next(l, &b, &err);
@@ -172,9 +183,10 @@ int cmd_data(int argc, char **argv) {
                                          {"out", required_argument, 0, 'o'},  {"split", required_argument, 0, 's'},
                                          {"clips", required_argument, 0, 'n'}, {"frames", required_argument, 0, 't'},
                                          {"size", required_argument, 0, 'z'}, {"epoch", required_argument, 0, 'e'},
-                                         {"seed", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'},
+                                         {"seed", required_argument, 0, 'S'}, {"augment", required_argument, 0, 'a'},
+                                         {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *kind = NULL, *root = NULL, *out = NULL;
+    const char *kind = NULL, *root = NULL, *out = NULL, *augment = NULL;
     int fold = 0, full = 0, clips = 8, frames = 8, size = 112, epoch = 0, seed = 0;
     Split split = SPLIT_TRAIN;
     optind = 2;
@@ -185,6 +197,11 @@ int cmd_data(int argc, char **argv) {
         else if (c == 'r') root = optarg;
         else if (c == 'F') full = 1;
         else if (c == 'o') out = optarg;
+        else if (c == 'a') {
+            if (strcmp(optarg, "dfew") && strcmp(optarg, "ferv39k") && strcmp(optarg, "mafw"))
+                return cli_usage_error("data", "--augment takes dfew, ferv39k or mafw, not '%s'", optarg);
+            augment = optarg;
+        }
         else if (c == 'f') bad = cli_int_option("data", "--fold", optarg, 1, 5, &fold);
         else if (c == 'n') bad = cli_int_option("data", "--clips", optarg, 1, 256, &clips);
         else if (c == 't') bad = cli_int_option("data", "--frames", optarg, 1, 64, &frames);
@@ -208,8 +225,10 @@ int cmd_data(int argc, char **argv) {
     if (fold && !has_folds) return cli_usage_error("data", "%s has no folds: leave out --fold", kind);
     if (is_preview) {
         if (!out) return cli_usage_error("data", "preview needs --out FILE.png");
-        return preview(kind, root, fold ? fold : 1, split, clips, frames, size, epoch, seed, out);
+        return preview(kind, root, fold ? fold : 1, split, clips, frames, size, epoch, seed, augment, out);
     }
+    if (augment) return cli_usage_error("data", "--augment is for preview");
+    if (!strcmp(kind, "list")) return check_split(kind, root, SPLIT_TRAIN, 0, full);
     int status = 0;
     char order[512];
     printf("class order: %s\n", class_order_text(!strcmp(kind, "mafw") ? 11 : 7, order, sizeof order));
