@@ -59,6 +59,7 @@ void dist_init(Dist *d, int *argc, char ***argv) {
     CHECK_MPI(MPI_Comm_rank(node, &d->local_rank));
     CHECK_MPI(MPI_Comm_size(node, &d->local_size));
     CHECK_MPI(MPI_Comm_free(&node));
+    ops_set_ranks_per_node(d->local_size);
     dfer_identity_set(d->rank, d->world);
     dfer_set_abort_hook(abort_hook);
     choose_auto_backend(d);

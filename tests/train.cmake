@@ -18,6 +18,10 @@ set_tests_properties(train_bad_input PROPERTIES TIMEOUT 600)
 add_test(NAME matrix_kill_restart
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_restart.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_kill_restart PROPERTIES TIMEOUT 600)
+# jobs/mpirun_matrix.sh stopped by SIGTERM: the ranks checkpoint, status 3, and a second start finishes.
+add_test(NAME matrix_signal
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_signal.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(matrix_signal PROPERTIES TIMEOUT 600)
 # dfer matrix --status before, after and during a real matrix (a failing job, a stopped one, the estimate).
 # What a run leaves: its inputs' digests in result.json; every test clip's prediction (training's predictions.csv,
 # dfer eval --predictions on 1 and 2 ranks, --best), an unreadable test clip left out of the scores.

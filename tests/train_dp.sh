@@ -100,3 +100,15 @@ print(f"  gradient norm of each of {len(ref_norms)} steps against one rank's: wo
 sys.exit(0 if worst < bound and norm_worst < norm_bound and init_moved else 1)
 PY
 done
+# train.threads = 0 gives each rank its share of the node's cores (not every core to every rank, which
+# oversubscribes a machine running a matrix): with the ranks unbound, 2 ranks on n cores take n/2 each (at least 1).
+if [ $device = cpu ]; then
+  mpirun --oversubscribe --bind-to none --mca btl self,vader -np 2 "$dfer" train --config "$src/configs/synth/finecliper.ini" \
+    --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors" --set train.epochs=1 --set train.batch=4 \
+    --set train.eval_batch=4 --set data.frames=2 --set train.threads=0 --set data.loader_threads=1 \
+    --set train.max_steps_per_epoch=1 --out "$tmp/threads" >"$tmp/threads.log" 2>&1 || { cat "$tmp/threads.log"; exit 1; }
+  share=$(( $(nproc --all) / 2 )); [ "$share" -ge 1 ] || share=1
+  grep -q "cpu ($share thread" "$tmp/threads.log" \
+    || { echo "2 unbound ranks on $(nproc --all) cores did not take $share threads each:"; grep "cpu (" "$tmp/threads.log"; exit 1; }
+  echo "train.threads = 0: 2 unbound ranks on $(nproc --all) cores take $share thread(s) each"
+fi

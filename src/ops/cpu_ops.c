@@ -544,7 +544,7 @@ static const OpsVtable k_cpu_vtable = {
 
 int cpu_ops_init(Ops *ops, int threads, Err *err) {
     (void)err;
-    if (threads <= 0) threads = omp_get_num_procs();
+    if (threads <= 0) threads = ops_default_cpu_threads();
     ops->threads = threads;
     ops->vt = &k_cpu_vtable;
     omp_set_num_threads(threads);

@@ -4,6 +4,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <omp.h>
 
 #ifdef DFER_WITH_CUDA
 #include "kernels/cuda_api.h"
@@ -76,6 +79,18 @@ int ops_threads(const Ops *ops) { return ops->threads; }
 
 static int g_default_set = 0;
 static Backend g_default_backend = BACKEND_CPU;
+
+static int g_ranks_per_node = 1;
+
+void ops_set_ranks_per_node(int ranks) { g_ranks_per_node = ranks > 0 ? ranks : 1; }
+
+int ops_default_cpu_threads(void) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int mine = omp_get_num_procs(); /* the CPUs of this process's affinity mask */
+    int share = (int)((online > 0 ? online : mine) / g_ranks_per_node);
+    if (share > mine) share = mine;
+    return share > 0 ? share : 1;
+}
 
 void ops_set_default_backend(Backend backend) {
     g_default_backend = backend;

@@ -35,7 +35,8 @@ typedef enum Backend { BACKEND_CPU = 0, BACKEND_CUDA = 1 } Backend;
 typedef struct Ops Ops;
 
 /* Creates a context. BACKEND_CUDA fails with a message when there is no GPU or
- * the build has no CUDA. threads <= 0: all cores (CPU backend). */
+ * the build has no CUDA. threads <= 0: this rank's share of the node's cores (CPU backend; see
+ * ops_set_ranks_per_node). */
 int ops_create(Backend backend, int threads, Ops **out, Err *err);
 void ops_destroy(Ops *ops);
 Backend ops_backend(const Ops *ops);
@@ -46,6 +47,11 @@ int ops_threads(const Ops *ops);
  * if built with it and a GPU exists, else the CPU. */
 Backend ops_default_backend(void);
 void ops_set_default_backend(Backend backend);
+/* The ranks of this process's node (dist_init): a CPU context of threads <= 0 takes the node's cores over
+ * this many, at least 1 and at most the cores this process may run on (its affinity), so that N ranks of a
+ * matrix on one machine do not each start a thread per core. 1 until set. */
+void ops_set_ranks_per_node(int ranks);
+int ops_default_cpu_threads(void);
 /* A counting context (the memory planner): every op and transfer is a no-op, every
  * allocation returns an address that is never backed and only adds to the account
  * (ops_memory_in_use); sizes that depend on the backend

@@ -10,6 +10,7 @@
 #include "data/av_frames.h"
 #include "data/video.h"
 #include "data/resample.h"
+#include "ops/ops.h"
 #include "face/face_track.h"
 #include "face/landmarks.h"
 
@@ -301,7 +302,7 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
     memset(v, 0, sizeof *v);
     VideoReader *r;
     if (video_reader_open(path, cfg->folder_fps, &r, err) != 0) return -1;
-    int threads = cfg->threads > 0 ? cfg->threads : omp_get_num_procs();
+    int threads = cfg->threads > 0 ? cfg->threads : ops_default_cpu_threads();
     if (threads > 16) threads = 16;
     int chunk = 4 * threads, cap = 0, rc = 0;
     if (chunk < 8) chunk = 8;
