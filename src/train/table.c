@@ -249,12 +249,15 @@ static void cell_text(const Cell *c, char *buf, size_t n) {
 
 #define MAX_COLS 32
 #define MAX_ROWS 128
+#define CELL 128 /* bytes of a table cell, its text included */
+/* a row's key: a method (Result.method, 80), or a zero-shot "method | dataset | captions" (80 + 32 + 24 + 6) */
+#define LABEL 144
 
 typedef struct Table {
     char title[256], caption[512];
-    char head[MAX_COLS][64];
+    char head[MAX_COLS][CELL];
     int cols, rows;
-    char cell[MAX_ROWS][MAX_COLS][64];
+    char cell[MAX_ROWS][MAX_COLS][CELL];
     int paper_rows; /* rows of published numbers among them */
 } Table;
 
@@ -292,7 +295,7 @@ static void print_latex_text(FILE *out, const char *s) {
     }
 }
 
-static void html_cells(FILE *out, const char *tag, const char (*cells)[64], int n) {
+static void html_cells(FILE *out, const char *tag, const char (*cells)[CELL], int n) {
     fputs("<tr>", out);
     for (int c = 0; c < n; c++) {
         fprintf(out, "<%s>", tag);
@@ -365,7 +368,7 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
 /* ---- the tables ------------------------------------------------------------------------- */
 
 typedef struct Names {
-    char v[MAX_ROWS][80];
+    char v[MAX_ROWS][LABEL];
     int n;
 } Names;
 
@@ -431,7 +434,7 @@ static void paper_row_label(char *buf, size_t n, const char *method, const char 
 
 /* Splits a zero-shot row's key "method | training dataset | captions" (the parts after method may be absent). */
 static void zero_shot_label_split(const char *key, char method[80], char trained_on[32], char captions[24]) {
-    char buf[80];
+    char buf[LABEL];
     snprintf(buf, sizeof buf, "%s", key);
     char *bar = strstr(buf, " | ");
     trained_on[0] = captions[0] = '\0';
@@ -444,7 +447,7 @@ static void zero_shot_label_split(const char *key, char method[80], char trained
         }
         snprintf(trained_on, 32, "%s", rest);
     }
-    snprintf(method, 80, "%s", buf);
+    snprintf(method, 80, "%.79s", buf);
 }
 
 /* How a zero-shot row names what its training paired the clips with (result.json's "captions"). */
@@ -471,16 +474,16 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
             char method[80], trained_on[32] = "", captions[24] = "";
             zero_shot_label_split(rows->v[r], method, trained_on, captions);
             if (zero_shot)
-                snprintf(row0, 64, "%.25s, trained on %.8s%.17s", method, dataset_title(trained_on), captions_title(captions));
+                snprintf(row0, CELL, "%s, trained on %s%s", method, dataset_title(trained_on), captions_title(captions));
             else
-                snprintf(row0, 64, "%.40s%s%.18s", method, backbones_per_row->n > 1 ? " @ " : "",
+                snprintf(row0, CELL, "%s%s%s", method, backbones_per_row->n > 1 ? " @ " : "",
                          backbones_per_row->n > 1 ? backbones_per_row->v[b] : "");
             for (int d = 0; d < datasets->n; d++)
                 for (int m = 0; m < 2; m++) {
                     Filter f = {method, backbones_per_row->v[b], zero_shot ? trained_on : datasets->v[d],
                                 datasets->v[d], setting, zero_shot ? captions : NULL};
                     Cell c = aggregate(rs, &f, m, NULL);
-                    cell_text(&c, t->cell[t->rows][1 + 2 * d + m], 64);
+                    cell_text(&c, t->cell[t->rows][1 + 2 * d + m], CELL);
                 }
             t->rows++;
             int ours = 0; /* a row the matrix has (a combination of the grid that never ran shows only dashes) */
@@ -502,11 +505,11 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
                     if (p) have = 1, uar = p->uar, war = p->war;
                 }
                 published += have;
-                snprintf(t->cell[t->rows][1 + 2 * d], 64, have ? "%.2f" : "—", uar);
-                snprintf(t->cell[t->rows][2 + 2 * d], 64, have ? "%.2f" : "—", war);
+                snprintf(t->cell[t->rows][1 + 2 * d], CELL, have ? "%.2f" : "—", uar);
+                snprintf(t->cell[t->rows][2 + 2 * d], CELL, have ? "%.2f" : "—", war);
             }
             if (!published) continue;
-            paper_row_label(t->cell[t->rows][0], 64, label ? label : method, arch);
+            paper_row_label(t->cell[t->rows][0], CELL, label ? label : method, arch);
             t->paper_rows++;
             t->rows++;
         }
@@ -569,10 +572,10 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
             }
             t->cols = 1 + proto->n_classes + 2;
             if (t->cols > MAX_COLS) t->cols = MAX_COLS;
-            snprintf(t->head[0], 64, "method");
-            for (int k = 0; k < proto->n_classes && 1 + k < MAX_COLS - 2; k++) snprintf(t->head[1 + k], 64, "%s", proto->classes[k]);
-            snprintf(t->head[t->cols - 2], 64, "UAR");
-            snprintf(t->head[t->cols - 1], 64, "WAR");
+            snprintf(t->head[0], CELL, "method");
+            for (int k = 0; k < proto->n_classes && 1 + k < MAX_COLS - 2; k++) snprintf(t->head[1 + k], CELL, "%s", proto->classes[k]);
+            snprintf(t->head[t->cols - 2], CELL, "UAR");
+            snprintf(t->head[t->cols - 1], CELL, "WAR");
             /* published per-class numbers only where the classes are the papers' (DFEW's 7, in its order) */
             static const char *const paper_classes[7] = {"happiness", "sadness", "neutral", "anger",
                                                          "surprise", "disgust", "fear"};
@@ -583,24 +586,24 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
             for (int r = 0; r < methods.n && t->rows < MAX_ROWS; r++) {
                 char *row[MAX_COLS];
                 for (int k = 0; k < t->cols; k++) row[k] = t->cell[t->rows][k];
-                snprintf(row[0], 64, "%s", methods.v[r]);
+                snprintf(row[0], CELL, "%s", methods.v[r]);
                 Filter f = {methods.v[r], ref, datasets.v[d], datasets.v[d], "supervised"};
                 for (int k = 0; k < t->cols - 3; k++) {
                     Cell c = aggregate(rs, &f, 2, proto->classes[k]);
-                    if (c.n) snprintf(row[1 + k], 64, "%.2f", c.mean);
-                    else snprintf(row[1 + k], 64, "—");
+                    if (c.n) snprintf(row[1 + k], CELL, "%.2f", c.mean);
+                    else snprintf(row[1 + k], CELL, "—");
                 }
                 for (int m = 0; m < 2; m++) { /* as Table 1's cells: jobs short of the matrix's show */
                     Cell c = aggregate(rs, &f, m, NULL);
-                    cell_text(&c, row[t->cols - 2 + m], 64);
+                    cell_text(&c, row[t->cols - 2 + m], CELL);
                 }
                 t->rows++;
                 const PaperResult *p = paper && papers_classes ? paper_result(methods.v[r], arch, datasets.v[d]) : NULL;
                 if (!p || p->n_recall != 7 || t->rows >= MAX_ROWS) continue;
-                paper_row_label(t->cell[t->rows][0], 64, methods.v[r], arch);
-                for (int k = 0; k < 7; k++) snprintf(t->cell[t->rows][1 + k], 64, "%.2f", p->recall[k]);
-                snprintf(t->cell[t->rows][8], 64, "%.2f", p->uar);
-                snprintf(t->cell[t->rows][9], 64, "%.2f", p->war);
+                paper_row_label(t->cell[t->rows][0], CELL, methods.v[r], arch);
+                for (int k = 0; k < 7; k++) snprintf(t->cell[t->rows][1 + k], CELL, "%.2f", p->recall[k]);
+                snprintf(t->cell[t->rows][8], CELL, "%.2f", p->uar);
+                snprintf(t->cell[t->rows][9], CELL, "%.2f", p->war);
                 t->paper_rows++;
                 t->rows++;
             }
@@ -617,19 +620,19 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         int n = pass ? rs->n_done : rs->n_expected;
         for (int i = 0; i < n; i++) {
             if (strcmp(arr[i].setting, "zeroshot")) continue;
-            char label[80];
+            char label[LABEL];
             int found = 0;
             for (int k = 0; k < rs->n_done; k++) {
                 const Result *r = &rs->done[k];
                 if (strcmp(r->setting, "zeroshot") || strcmp(r->method, arr[i].method) || strcmp(r->dataset, arr[i].dataset))
                     continue;
                 if (pass && r != &arr[i]) continue;
-                snprintf(label, sizeof label, "%.40s | %.12s | %.20s", r->method, r->dataset, r->captions);
+                snprintf(label, sizeof label, "%s | %s | %s", r->method, r->dataset, r->captions);
                 names_add(&zs_methods, label);
                 found = 1;
             }
             if (!found) {
-                snprintf(label, sizeof label, "%.40s | %.12s | ", arr[i].method, arr[i].dataset);
+                snprintf(label, sizeof label, "%s | %s | ", arr[i].method, arr[i].dataset);
                 names_add(&zs_methods, label);
             }
         }

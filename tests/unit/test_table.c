@@ -435,11 +435,34 @@ static void test_paper_transcription(void) {
     EXPECT(paper_result("finecliper (low)", "ViT-B/32", "dfew") == NULL, "no FineCLIPER numbers on B/32");
 }
 
+/* Method names past 40 characters (a matrix's ablation entries): the row shows the whole name, and a zero-shot
+ * row finds its jobs (its key cut the name at 40, and the cut name matched no job: "missing"). */
+static void test_long_method_names(void) {
+    char dir[600];
+    const char *name = "finecliper-ablation-without-landmarks-lr-0.001";
+    const char *jobs =
+        "[{\"method\":\"finecliper-ablation-without-landmarks-lr-0.001\",\"variant\":\"low\",\"dataset\":\"mafw\","
+        "\"eval_dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\"},"
+        "{\"method\":\"finecliper-ablation-without-landmarks-lr-0.001\",\"variant\":\"low\",\"dataset\":\"dfew\","
+        "\"eval_dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"}]";
+    results_dir(dir, sizeof dir, "results-long-names", jobs);
+    put_job(dir, "z", name, "low", "mafw", "dfew", "b16", "zeroshot", 1, 25, NULL);
+    put_job(dir, "s", name, "low", "dfew", "dfew", "b16", "supervised", 1, 50, NULL);
+    char *md = format_tables(dir, TABLE_MARKDOWN);
+    EXPECT(strstr(md, "| finecliper-ablation-without-landmarks-lr-0.001 (low) | 50.00 | 60.00 |"),
+           "a supervised row with the whole name: %s", md);
+    EXPECT(strstr(md, "| finecliper-ablation-without-landmarks-lr-0.001 (low), trained on MAFW | 25.00 | 35.00 |"),
+           "a zero-shot row with the whole name finds its job: %s", md);
+    EXPECT(!strstr(md, "missing ("), "no job is missing: %s", md);
+    free(md);
+}
+
 int main(void) {
     TEST_RUN(test_tables);
     TEST_RUN(test_paper_rows);
     TEST_RUN(test_zero_shot_rows);
     TEST_RUN(test_uneven_results);
     TEST_RUN(test_paper_transcription);
+    TEST_RUN(test_long_method_names);
     return test_summary();
 }
