@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Resume: a run stopped after step 3 (mid-epoch) or step 5 (in the next epoch),
-# or by SIGUSR1 after step 4 (exit status 3), and resumed ends with bitwise the
-# same trained parameters as an uninterrupted run, for FineCLIPER and DFER-CLIP;
-# a checkpoint of another architecture is refused with a clear message.
+# Resume: a run stopped after step 3 (mid-epoch, inside a logging window of 2 steps) or step 5 (in the
+# next epoch), or by SIGUSR1 after step 4 (exit status 3), and resumed ends with bitwise the same trained
+# parameters as an uninterrupted run, and the same metrics.jsonl but for timings, for FineCLIPER and
+# DFER-CLIP; a checkpoint of another architecture, or input files changed at the same paths, are refused
+# with a clear message; --resume of a finished run does nothing; a run resumed just before an unreadable
+# clip goes on as the uninterrupted one does (the clips read before the restart count).
 # usage: train_resume.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$1 src=$2 shared=$3
@@ -10,8 +12,26 @@ tmp=$(mktemp -d /tmp/dfer-resume-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 . "$src/tests/lib/train_fixture.sh"
 train_fixture
+# same_metrics A B: two metrics.jsonl alike but for the timings (the seconds and rates of this call's steps)
+same_metrics() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, sys
+def lines(p):
+    out = []
+    for l in open(p):
+        o = json.loads(l)
+        out.append({k: v for k, v in o.items() if not (k.endswith("_s") or k == "clips_per_s")})
+    return out
+a, b = lines(sys.argv[1]), lines(sys.argv[2])
+for i, (x, y) in enumerate(zip(a, b)):
+    if x != y:
+        sys.exit(f"line {i + 1}: {x} != {y}")
+if len(a) != len(b):
+    sys.exit(f"{len(a)} lines against {len(b)}")
+PY
+}
 for method in finecliper dfer_clip; do
-  train_common "$method" train.epochs=2 train.threads=2 train.log_every=100
+  train_common "$method" train.epochs=2 train.threads=2 train.log_every=2
   "$dfer" train "${common[@]}" --out "$tmp/$method-full" >/dev/null
   for stop in 3 5; do
     out="$tmp/$method-stop$stop"
@@ -26,6 +46,8 @@ for method in finecliper dfer_clip; do
     else
       echo "$method: stopped after $stop steps and resumed: parameters DIFFER"; exit 1
     fi
+    same_metrics "$tmp/$method-full/metrics.jsonl" "$out/metrics.jsonl" \
+      || { echo "$method: stopped after $stop steps and resumed: metrics.jsonl differs"; exit 1; }
   done
   # preemption: SIGUSR1 (as Slurm sends before the time limit) after step 4: the run checkpoints, exits 3,
   # and resuming gives the uninterrupted run's parameters
@@ -93,8 +115,12 @@ echo "a second run into a run's folder refused without --resume; an earlier star
 # a checkpoint of another architecture
 "$dfer" init --arch small --seed 2 --out "$tmp/other.safetensors" >/dev/null
 cp "$tmp/bpe_simple_vocab_16e6.txt.gz" "$tmp/vocab.txt.gz"
+set +e
+"$dfer" train --config "$src/configs/synth/finecliper.ini" --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors" \
+  --set train.epochs=2 --set train.batch=4 --set data.frames=4 --out "$tmp/arch" --stop-after 1 >/dev/null 2>&1
+set -e
 if "$dfer" train --config "$src/configs/synth/finecliper.ini" --set data.root="$tmp/data" --set model.weights="$tmp/other.safetensors" \
-     --set model.vocab="$tmp/vocab.txt.gz" --set train.epochs=2 --set train.batch=4 --set data.frames=4 --out "$tmp/finecliper-stop3" --resume 2>"$tmp/err"; then
+     --set model.vocab="$tmp/vocab.txt.gz" --set train.epochs=2 --set train.batch=4 --set data.frames=4 --out "$tmp/arch" --resume 2>"$tmp/err"; then
   echo "a checkpoint of another architecture was accepted"; exit 1
 fi
 grep -q "does not match the model" "$tmp/err" || { echo "unclear message:"; cat "$tmp/err"; exit 1; }
@@ -113,3 +139,48 @@ grep -q "^root = $deep\$" "$tmp/deep/config.ini" && [ "$(grep '^root = ' "$tmp/d
 "$dfer" eval --run "$tmp/deep" >"$tmp/deep-eval.log" 2>&1 && grep -q "UAR" "$tmp/deep-eval.log" \
   || { cat "$tmp/deep-eval.log"; echo "a run with a deep root did not evaluate"; exit 1; }
 echo "a run with a ${#deep}-character data root: config.ini read back whole, resumed and evaluated"
+# input files changed at their paths since the checkpoint (another CLIP copied over the weights): refused, naming
+# the file; with --allow-config-change the run resumes with a warning
+cp "$tmp/clip.safetensors" "$tmp/swapped.safetensors"
+train_common finecliper train.epochs=1 train.threads=2 model.weights="$tmp/swapped.safetensors"
+set +e
+"$dfer" train "${common[@]}" --out "$tmp/swap" --stop-after 2 >/dev/null 2>&1
+set -e
+"$dfer" init --arch tiny --seed 3 --out "$tmp/swapped.safetensors" >/dev/null
+if "$dfer" train "${common[@]}" --out "$tmp/swap" --resume >/dev/null 2>"$tmp/err"; then
+  echo "a resume with other weights at the same path was accepted"; exit 1
+fi
+grep -q "the checkpoint was trained with other input files at these paths: weights (sha256 .* before, .* now)" "$tmp/err" \
+  || { echo "unclear message for changed weights:"; cat "$tmp/err"; exit 1; }
+"$dfer" train "${common[@]}" --out "$tmp/swap" --resume --allow-config-change >"$tmp/swap.log" 2>&1 \
+  && grep -q "resuming with other input files (--allow-config-change): weights" "$tmp/swap.log" \
+  || { cat "$tmp/swap.log"; echo "--allow-config-change did not resume with the new weights"; exit 1; }
+echo "weights changed at their path: refused on resume ($(sed 's/.*at these paths: //' "$tmp/err" | cut -c1-60)...), allowed with a warning"
+# --resume of a finished run: nothing to do, its files untouched
+before=$(md5sum "$tmp/finecliper-full/result.json" "$tmp/finecliper-full/model.safetensors")
+train_common finecliper train.epochs=2 train.threads=2 train.log_every=2
+"$dfer" train "${common[@]}" --out "$tmp/finecliper-full" --resume >"$tmp/again.log" 2>&1 \
+  && grep -q "finished already (result.json): nothing to resume" "$tmp/again.log" \
+  && [ "$(md5sum "$tmp/finecliper-full/result.json" "$tmp/finecliper-full/model.safetensors")" = "$before" ] \
+  || { cat "$tmp/again.log"; echo "--resume of a finished run did something"; exit 1; }
+echo "--resume of a finished run: nothing to do, result.json and model.safetensors untouched"
+# an unreadable clip just after the restart: of 48 clips in batches of 4, the 41st of the epoch's order (dfer data
+# preview shows the order) has every frame broken; the uninterrupted run skips it (1 of 41 read, under 5%); a run
+# stopped after 9 steps and resumed must too (it counted 1 of the 5 clips read since the restart: 20%)
+"$dfer" synth --layout dfew --clips 60 --size 32 --min-frames 4 --max-frames 6 --seed 9 --out "$tmp/bad" 2>/dev/null
+train_common finecliper train.epochs=1 train.threads=2 data.root="$tmp/bad" train.max_steps_per_epoch=11 train.log_every=1
+"$dfer" data preview --dataset dfew --root "$tmp/bad" --split train --clips 48 --frames 2 --size 8 --seed 1 \
+  --out "$tmp/order.png" >"$tmp/order.txt"
+victim=$(sed -n 's/^row 40: clip \([0-9]*\),.*/\1/p' "$tmp/order.txt")
+[ -n "$victim" ] || { cat "$tmp/order.txt"; echo "no row 40 in the preview"; exit 1; }
+for f in "$tmp/bad/Clip/clip_224x224/$victim"/*.jpg; do echo broken >"$f"; done
+"$dfer" train "${common[@]}" --out "$tmp/bad-full" >"$tmp/bad-full.log" 2>&1 \
+  && grep -q "unreadable" "$tmp/bad-full.log" || { cat "$tmp/bad-full.log"; echo "the uninterrupted run did not skip clip $victim"; exit 1; }
+set +e
+"$dfer" train "${common[@]}" --out "$tmp/bad-res" --stop-after 9 >/dev/null 2>&1
+set -e
+"$dfer" train "${common[@]}" --out "$tmp/bad-res" --resume >"$tmp/bad-res.log" 2>&1 \
+  || { cat "$tmp/bad-res.log"; echo "the run resumed before the unreadable clip $victim stopped on it"; exit 1; }
+cmp -s "$tmp/bad-full/model.safetensors" "$tmp/bad-res/model.safetensors" \
+  || { echo "resumed before an unreadable clip: parameters differ from the uninterrupted run's"; exit 1; }
+echo "an unreadable clip (id $victim) 4 clips after the restart: skipped as by the uninterrupted run, parameters bitwise identical"

@@ -329,7 +329,11 @@ void loader_start_epoch(Loader *l, int epoch) { loader_start_epoch_at(l, epoch, 
 void loader_start_epoch_at(Loader *l, int epoch, int first_step) {
     drain(l);
     l->epoch = epoch;
-    l->bad = l->seen = 0;
+    /* a run resumed at first_step read the clips of the steps before it in its earlier start: they count as seen
+     * (as good ones: that start went on past them), or one bad clip soon after the restart is a share of only a
+     * few clips and stops a run that the uninterrupted one finishes */
+    l->bad = 0;
+    l->seen = first_step * l->per_rank;
     int n = l->d->count;
     for (int i = 0; i < n; i++) l->order[i] = i;
     if (l->cfg.train) { /* Fisher-Yates, keyed by (seed, epoch) only */

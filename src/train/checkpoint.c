@@ -3,6 +3,7 @@
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -70,11 +71,12 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
     struct stat st;
     run_file_path(metrics, sizeof metrics, dir, "metrics.jsonl");
     long long metrics_bytes = stat(metrics, &st) == 0 ? (long long)st.st_size : 0;
-    char meta_json[1024];
+    char meta_json[2048];
     snprintf(meta_json, sizeof meta_json,
              "{\"epoch\":%d,\"step\":%d,\"optimizer_steps\":%d,\"best_war\":%.17g,\"best_uar\":%.17g,\"best_epoch\":%d,"
-             "\"metrics_bytes\":%lld}",
-             pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch, metrics_bytes);
+             "\"metrics_bytes\":%lld,\"window_loss\":%.17g,\"window_steps\":%d%s%s}",
+             pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch, metrics_bytes,
+             pos->window_loss, pos->window_steps, pos->inputs[0] ? ",\"inputs\":" : "", pos->inputs);
     if (rc == 0) rc = safetensors_write(path, &m, (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
     tmap_free(&m);
     return rc;
@@ -117,6 +119,13 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
         opt->step = pos->opt_steps;
         double bytes = json_get_number(o, "metrics_bytes", -1); /* absent from checkpoints before it was kept */
         pos->metrics_bytes = isfinite(bytes) && bytes >= 0 ? (long long)bytes : -1;
+        /* absent from older checkpoints: the window restarts, the inputs go unchecked */
+        double wl = json_get_number(o, "window_loss", 0), ws = json_get_number(o, "window_steps", 0);
+        pos->window_loss = isfinite(wl) ? wl : 0, pos->window_steps = isfinite(ws) && ws > 0 ? (int)ws : 0;
+        const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(o, "inputs");
+        char *text = cJSON_IsObject(inputs) ? cJSON_PrintUnformatted(inputs) : NULL;
+        snprintf(pos->inputs, sizeof pos->inputs, "%s", text && strlen(text) < sizeof pos->inputs ? text : "");
+        free(text);
     }
     for (int k = 0; k < 2 && rc == 0; k++) {
         const TensorEntry *t = tmap_find(&m, k_confusion_names[k]);

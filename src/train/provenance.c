@@ -7,6 +7,7 @@
 
 #include "io/checkpoint.h"
 #include "io/digest.h"
+#include "io/json_file.h"
 
 /* The digests this process computed, by file identity: the jobs a matrix group runs one after another read the
  * same weights (gigabytes for L/14), hashed once while the file stays the same (device, inode, size, mtime). */
@@ -80,4 +81,35 @@ cJSON *run_inputs_json(const Config *cfg, const JobModel *jm, const Dataset *tra
     add_split(o, "test_split", test);
     if (jm->descs && jm->desc_path[0]) cJSON_AddItemToObject(o, "descriptions", file_entry(jm->desc_path, 0));
     return o;
+}
+
+void run_inputs_digests(const cJSON *inputs, char *out, size_t n) {
+    cJSON *o = cJSON_CreateObject();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, inputs) {
+        const char *sha = json_get_string(e, "sha256", NULL);
+        if (sha && e->string) cJSON_AddStringToObject(o, e->string, sha);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    snprintf(out, n, "%s", text && strlen(text) < n ? text : "");
+    free(text);
+    cJSON_Delete(o);
+}
+
+int run_inputs_changed(const char *digests, const cJSON *inputs, char *what, size_t n) {
+    if (n) what[0] = '\0';
+    cJSON *before = digests && digests[0] ? cJSON_Parse(digests) : NULL;
+    int changed = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, before) {
+        const char *was = cJSON_IsString(e) ? e->valuestring : NULL;
+        const char *now = json_get_string(cJSON_GetObjectItemCaseSensitive(inputs, e->string), "sha256", NULL);
+        if (!was || !now || !strcmp(was, now)) continue;
+        size_t len = strlen(what);
+        snprintf(what + len, n - len, "%s%s (sha256 %.8s... before, %.8s... now)", changed ? ", " : "", e->string, was,
+                 now);
+        changed++;
+    }
+    cJSON_Delete(before);
+    return changed;
 }

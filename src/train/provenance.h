@@ -15,5 +15,11 @@
  * be read gets {"path", "error"} (the run read it already; the record does not stop it). Reads every byte of
  * each file: seconds for an L/14 checkpoint. */
 cJSON *run_inputs_json(const Config *cfg, const JobModel *jm, const Dataset *train, const Dataset *test);
+/* The digests of inputs (run_inputs_json) as one JSON object, {"weights": "<sha256>", "train_split": ...}, for a
+ * checkpoint; "" when it does not fit n. */
+void run_inputs_digests(const cJSON *inputs, char *out, size_t n);
+/* The entries whose digest differs between a checkpoint's digests (run_inputs_digests; "" or an entry it lacks:
+ * not compared) and inputs, named in what ("weights (sha256 1a2b3c4d... before, 5e6f7a8b... now)"); their count. */
+int run_inputs_changed(const char *digests, const cJSON *inputs, char *what, size_t n);
 
 #endif

@@ -44,13 +44,7 @@ static cJSON *job_result(const char *dir) {
     return o;
 }
 
-static int job_finished(const char *dir) {
-    cJSON *o = job_result(dir);
-    const char *status = json_get_string(o, "status", NULL);
-    int done = status && !strcmp(status, "done");
-    cJSON_Delete(o);
-    return done;
-}
+static int job_finished(const char *dir) { return train_run_finished(dir); }
 
 static void record_failure(const Job *j, const char *dir, const char *message) {
     cJSON *o = job_identity(j);

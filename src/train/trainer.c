@@ -85,6 +85,18 @@ int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
 
 /* ---- shared with evaluation (trainer_internal.h) ------------------------------------------ */
 
+int train_run_finished(const char *out_dir) {
+    char path[4096];
+    run_file_path(path, sizeof path, out_dir, "result.json");
+    cJSON *o = NULL;
+    Err err;
+    if (!fs_exists(path) || json_read_file(path, &o, &err) != 0) return 0;
+    const char *status = json_get_string(o, "status", NULL);
+    int done = status && !strcmp(status, "done");
+    cJSON_Delete(o);
+    return done;
+}
+
 int trainer_open_split(const Config *cfg, Split split, Dataset *d, Err *err) {
     if (strcmp(cfg->dataset, "list")) return dataset_open(cfg->dataset, cfg->root, split, cfg->fold, d, err);
     if (dataset_open("list", split == SPLIT_TRAIN ? cfg->train_list : cfg->test_list, split, 0, d, err) != 0) return -1;
@@ -233,8 +245,12 @@ static int group_stop_requested(Group *g) {
 }
 
 static void log_stopped(const char *out_dir, const Position *pos) {
-    log_warn("stopped by signal %d after epoch %d step %d: checkpoint written in %s; run again with --resume to continue",
-             stop_requested(), pos->epoch + 1, pos->step, out_dir);
+    if (pos->step == 0 && pos->epoch > 0) /* at an epoch's end: the checkpoint is the next epoch's start */
+        log_warn("stopped by signal %d after epoch %d: checkpoint written in %s; run again with --resume to continue",
+                 stop_requested(), pos->epoch, out_dir);
+    else
+        log_warn("stopped by signal %d after epoch %d step %d: checkpoint written in %s; run again with --resume to "
+                 "continue", stop_requested(), pos->epoch + 1, pos->step, out_dir);
 }
 
 /* The micro-batch and recompute of the job (plan_apply), and the plan in the log. */
@@ -488,6 +504,29 @@ static int resume_or_start(TrainRun *run, Err *err) {
     return 0;
 }
 
+/* A resumed run reads the files its checkpoint was trained with: weights, vocabulary, split files and descriptions
+ * whose digests differ from the checkpoint's (the same path, another file) are refused unless
+ * --allow-config-change, as a changed configuration is; the checkpoints written from here on carry this call's
+ * digests. On every rank, rank 0 deciding. */
+static int check_resumed_inputs(TrainRun *run, Err *err) {
+    int refused = 0;
+    if (run->lead) {
+        char what[1024];
+        if (run_inputs_changed(run->pos.inputs, run->inputs, what, sizeof what) > 0) {
+            if (run->opt->allow_config_change)
+                log_warn("resuming with other input files (--allow-config-change): %s", what);
+            else
+                refused = err_set(err, "%s: the checkpoint was trained with other input files at these paths: %s; "
+                                       "resuming would train one run on two. Restore them, train into a new folder, "
+                                       "or resume with --allow-config-change", run->opt->out_dir, what) != 0;
+        }
+        run_inputs_digests(run->inputs, run->pos.inputs, sizeof run->pos.inputs);
+    }
+    group_bcast(run->g, &refused, sizeof refused); /* every rank stops, or none */
+    if (refused && !run->lead) err_set(err, "the run's input files changed since its checkpoint (rank 0 says which)");
+    return refused ? -1 : 0;
+}
+
 /* What the log says of the run before its first step (rank 0): the data and its classes, the trainable parameters
  * per group, the device and the batch. */
 static void log_run_start(const TrainRun *run) {
@@ -529,7 +568,8 @@ static void log_run_start(const TrainRun *run) {
 /* The steps of a logging window: their summed loss, and their seconds waiting for data, in forward+backward, in the
  * gradient all-reduce (with the wait for the slowest rank) and in the whole step. */
 typedef struct StepWindow {
-    int steps;
+    int steps;                 /* the window's steps, for the mean loss (a resumed window's earlier ones included) */
+    int timed;                 /* the steps this call ran and timed, for the mean seconds */
     double loss, data_s, compute_s, allreduce_s, step_s;
 } StepWindow;
 
@@ -561,8 +601,8 @@ static void log_step_window(const TrainRun *run, int steps, const StepWindow *w,
              "\"grad_norm\":%s,\"clips_per_s\":%.4g,\"step_s\":%.6g,\"data_s\":%.6g,\"compute_s\":%.6g,"
              "\"allreduce_s\":%.6g}",
              pos->epoch + 1, cfg->epochs, pos->step, steps, json_number(loss_s, sizeof loss_s, w->loss / w->steps),
-             run->oc.lr[0] * lr_factor, json_number(norm_s, sizeof norm_s, norm), rate, w->step_s / w->steps,
-             w->data_s / w->steps, w->compute_s / w->steps, w->allreduce_s / w->steps);
+             run->oc.lr[0] * lr_factor, json_number(norm_s, sizeof norm_s, norm), rate, w->step_s / w->timed,
+             w->data_s / w->timed, w->compute_s / w->timed, w->allreduce_s / w->timed);
     append_line(run->opt->out_dir, "metrics.jsonl", line);
 }
 
@@ -580,7 +620,10 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
     if (cfg->max_steps_per_epoch > 0 && steps > cfg->max_steps_per_epoch) steps = cfg->max_steps_per_epoch;
     double t_epoch = time_now();
     const int first_step = pos->step; /* a resumed epoch begins at its checkpoint's step */
-    StepWindow w = {0};
+    /* a checkpoint inside a logging window keeps the loss of the window's steps before it, so that the window's line
+     * after a resume is the uninterrupted run's (its timings are this call's steps only) */
+    StepWindow w = {.loss = pos->window_loss, .steps = pos->window_steps};
+    pos->window_loss = 0, pos->window_steps = 0;
     FeedBatch *b;
     while (pos->step < steps) {
         double t0 = time_now();
@@ -625,7 +668,7 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
         pos->opt_steps = run->optim.step;
         pos->step++;
         run->steps_run++;
-        w.loss += loss, w.steps++;
+        w.loss += loss, w.steps++, w.timed++;
         if (run->lead && (pos->step % cfg->log_every == 0 || pos->step == steps)) {
             log_step_window(run, steps, &w, t_epoch, first_step, lr_factor, norm);
             w = (StepWindow){0};
@@ -634,6 +677,7 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
         int stop_now = opt->stop_after_steps > 0 && run->steps_run >= opt->stop_after_steps;
         int checkpoint_due = opt->checkpoint_every_steps > 0 && pos->step % opt->checkpoint_every_steps == 0;
         if (!at_epoch_end && (stop_now || signalled || checkpoint_due)) {
+            pos->window_loss = w.loss, pos->window_steps = w.steps;
             int saved = run->lead ? save_checkpoint(opt->out_dir, &run->jm, &run->optim, pos, err) : 0;
             if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) return -1;
         }
@@ -774,6 +818,12 @@ static void close_run(TrainRun *run) {
 /* One training job on this rank, phase by phase (train_run runs it under the watchdog); returns what train_run
  * does. */
 static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
+    if (opt->resume && !opt->allow_config_change && train_run_finished(opt->out_dir)) {
+        if (g->rank == 0)
+            log_info("%s: finished already (result.json): nothing to resume (--allow-config-change trains on from its "
+                     "last checkpoint, with more epochs say)", opt->out_dir);
+        return 0;
+    }
     if (prepare_out_dir(cfg, opt, g, err) != 0) return -1;
     TrainRun run = {.cfg = cfg, .opt = opt, .g = g, .lead = g->rank == 0,
                     .contrastive = !strcmp(cfg->objective, "contrastive")};
@@ -784,9 +834,11 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
             watchdog_mark("reading the inputs' digests (the weights: %s)", cfg->weights);
             run.inputs = run_inputs_json(cfg, &run.jm, &run.train, &run.test);
         }
-        if (run.lead) log_run_start(&run);
-        status = run_epochs(&run, err);
-        if (status == 0) status = finish_run(&run, err);
+        if (check_resumed_inputs(&run, err) == 0) {
+            if (run.lead) log_run_start(&run);
+            status = run_epochs(&run, err);
+            if (status == 0) status = finish_run(&run, err);
+        }
     }
     close_run(&run);
     return status;

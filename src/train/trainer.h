@@ -34,6 +34,8 @@ typedef struct TrainOptions {
  * stop_after_steps, DFER_EXIT_INTERRUPTED (core/stop.h) when stopped by a signal
  * after checkpointing, -1 with a message on failure. All ranks of g must call it. */
 int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err);
+/* Whether out_dir holds a finished run: its result.json says "status": "done" (a failed job's says "failed"). */
+int train_run_finished(const char *out_dir);
 /* What a job reads, checked before it runs (`dfer matrix --list`), without loading weights or decoding a
  * clip: the split files (and eval_dataset's test split, zero-shot), the weights' header and architecture,
  * the vocabulary and the prompts it tokenizes, the descriptions of every clip (high level; captions,
