@@ -338,6 +338,19 @@ static int check_layers(const TensorMap *hf, const char *prefix, int layers, int
 }
 
 int clip_check_shapes(const TensorMap *hf, const ClipConfig *c, Err *err) {
+    /* one number, 0-d (OpenAI's) or [1] (Hugging Face's): read into one float */
+    const TensorEntry *ls = tmap_find(hf, "logit_scale");
+    if (ls) {
+        int64_t n = 1;
+        for (int i = 0; i < ls->ndim; i++) n *= ls->shape[i];
+        char gs[96];
+        if (n != 1 || ls->ndim > 1)
+            return err_set(err, "%s: tensor logit_scale has shape %s, but it is one number (shape [] or [1])", hf->source,
+                           shape_str(ls->shape, ls->ndim, gs, sizeof gs));
+        if (ls->dtype != DT_F32 && ls->dtype != DT_F16 && ls->dtype != DT_BF16 && ls->dtype != DT_F64)
+            return err_set(err, "%s: tensor logit_scale has dtype %s, not a floating-point type", hf->source,
+                           dtype_name(ls->dtype));
+    }
     if (c->has_vision) {
         int64_t w = c->vision_width, p = c->patch_size, g = clip_grid(c);
         if (expect(hf, "vision_model.embeddings.patch_embedding.weight", 4, w, 3, p, p, err) ||

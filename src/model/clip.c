@@ -183,9 +183,11 @@ int clip_model_from_hf(Ops *ops, const TensorMap *hf, const ClipConfig *cfg, DTy
     m->logit_scale = logf(100.0f);
     const TensorEntry *ls = tmap_find(hf, "logit_scale");
     if (!ld.failed && ls && !ops_is_counting(ops)) { /* a counting context has shapes only */
-        float v[1];
+        float v[1] = {0};
         int64_t one[1] = {1};
-        if (tmap_read_f32(hf, "logit_scale", ls->ndim, ls->ndim ? ls->shape : one, v, err) != 0) ld.failed = 1;
+        /* asked for as [1], which tmap_read_f32 takes for 0-d too; another shape is an error, not a stack overrun
+         * (clip_check_shapes refuses it before) */
+        if (tmap_read_f32(hf, "logit_scale", 1, one, v, err) != 0) ld.failed = 1;
         m->logit_scale = v[0];
     }
     if (ld.failed) {

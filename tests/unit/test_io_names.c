@@ -276,6 +276,19 @@ static void test_bad_shapes(void) {
            "wrong shape: %s", err.msg);
     e->shape[0] = 512;
     EXPECT(clip_check_shapes(&hf, &got, &err) == 0, "restored: %s", err.msg);
+    /* logit_scale is one number: [2] or [0] (as many bytes, or none) is refused, not read into one float */
+    e = entry(&hf, "logit_scale");
+    int saved_ndim = e->ndim;
+    int64_t saved_shape0 = e->shape[0];
+    e->ndim = 1, e->shape[0] = 2;
+    EXPECT(clip_check_shapes(&hf, &got, &err) != 0 && strstr(err.msg, "weights.safetensors") &&
+               strstr(err.msg, "logit_scale has shape [2], but it is one number"),
+           "logit_scale of 2 numbers: %s", err.msg);
+    e->shape[0] = 0;
+    EXPECT(clip_check_shapes(&hf, &got, &err) != 0 && strstr(err.msg, "logit_scale has shape [0]"),
+           "logit_scale of no number: %s", err.msg);
+    e->ndim = saved_ndim, e->shape[0] = saved_shape0;
+    EXPECT(clip_check_shapes(&hf, &got, &err) == 0, "restored: %s", err.msg);
     /* a tensor missing from the middle layer is reported, not silently dropped */
     e = entry(&hf, "text_model.encoder.layers.0.layer_norm1.weight");
     free(e->name);
