@@ -40,9 +40,24 @@ int fs_read_all(const char *path, char **data, size_t *len, Err *err) {
 int atomic_open(AtomicFile *f, const char *path, Err *err) {
     if (strlen(path) >= sizeof f->path) return err_set(err, "%s: path too long", path);
     snprintf(f->path, sizeof f->path, "%s", path);
+    /* the rename replaces what is at the path: a symbolic link's file is written where it points (the link stays);
+     * a device, FIFO or folder is refused (as root, `--out /dev/null` replaced the system's /dev/null with a file) */
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        char *target = realpath(path, NULL);
+        if (!target) return err_set(err, "%s: a symbolic link whose target cannot be resolved (%s)", path, strerror(errno));
+        int fits = strlen(target) < sizeof f->path;
+        if (fits) snprintf(f->path, sizeof f->path, "%s", target);
+        free(target);
+        if (!fits) return err_set(err, "%s: the path it links to is too long", path);
+    }
+    if (lstat(f->path, &st) == 0 && !S_ISREG(st.st_mode))
+        return err_set(err, "%s is not a regular file (a %s): give the path of a file to write", f->path,
+                       S_ISDIR(st.st_mode) ? "folder" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device"
+                                                       : S_ISFIFO(st.st_mode) ? "FIFO" : "socket or other special file");
     /* a unique name (O_EXCL, also over NFS): two hosts of one shared results folder may write the same
      * file at once (a matrix's tables at the end of two array tasks), and in containers their pids match */
-    snprintf(f->tmp_path, sizeof f->tmp_path, "%s" ATOMIC_TMP_MARK "XXXXXX", path);
+    snprintf(f->tmp_path, sizeof f->tmp_path, "%s" ATOMIC_TMP_MARK "XXXXXX", f->path);
     f->fd = mkostemp(f->tmp_path, O_CLOEXEC);
     if (f->fd < 0) return err_set(err, "%s: cannot create temporary file %s: %s", path, f->tmp_path, strerror(errno));
     if (fchmod(f->fd, 0644) != 0) { /* mkostemp makes it 0600; results are read by the group */

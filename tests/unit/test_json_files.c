@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "core/fsutil.h"
 #include "io/json_file.h"
@@ -132,6 +135,44 @@ static void test_append_and_trim(void) {
            "an unwritable log is an error naming it: %s", err.msg);
 }
 
+/* What is at the path decides how it is written: a symbolic link's target is replaced (the link stays), a FIFO,
+ * device or folder is refused and left as it was. */
+static void test_atomic_special_paths(void) {
+    char target[700], link[700], fifo[700];
+    Err err;
+    snprintf(target, sizeof target, "%s/target.json", test_tmpdir());
+    snprintf(link, sizeof link, "%s/link.json", test_tmpdir());
+    snprintf(fifo, sizeof fifo, "%s/pipe.json", test_tmpdir());
+    EXPECT(fs_write_atomic(target, "old", 3, &err) == 0, "%s", err.msg);
+    unlink(link);
+    EXPECT(symlink(target, link) == 0, "symlink");
+    EXPECT(fs_write_atomic(link, "new", 3, &err) == 0, "through a link: %s", err.msg);
+    struct stat st;
+    char *text = NULL;
+    EXPECT(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the link is still a link");
+    EXPECT(fs_read_all(target, &text, NULL, &err) == 0 && !strcmp(text, "new"), "its target has the new text");
+    free(text);
+    unlink(fifo);
+    EXPECT(mkfifo(fifo, 0644) == 0, "mkfifo");
+    EXPECT(fs_write_atomic(fifo, "x", 1, &err) != 0 && strstr(err.msg, "pipe.json is not a regular file (a FIFO)"),
+           "a FIFO: %s", err.msg);
+    EXPECT(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode), "the FIFO is left as it was");
+    /* a device: a null device of our own (the real /dev/null is not put at risk should the check regress); mknod
+     * needs root, as CI has */
+    char dev[700];
+    snprintf(dev, sizeof dev, "%s/null.json", test_tmpdir());
+    unlink(dev);
+    if (mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        EXPECT(fs_write_atomic(dev, "x", 1, &err) != 0 && strstr(err.msg, "null.json is not a regular file (a device)"),
+               "a device: %s", err.msg);
+        EXPECT(lstat(dev, &st) == 0 && S_ISCHR(st.st_mode), "the device is left as it was");
+        unlink(dev);
+    } else {
+        printf("note: no device checked (mknod needs root)\n");
+    }
+    EXPECT(fs_write_atomic(test_tmpdir(), "x", 1, &err) != 0 && strstr(err.msg, "(a folder)"), "a folder: %s", err.msg);
+}
+
 static void test_atomic_leftovers(void) {
     char dir[600];
     snprintf(dir, sizeof dir, "%s/leftovers", test_tmpdir());
@@ -169,6 +210,7 @@ static void test_atomic_leftovers(void) {
 int main(void) {
     TEST_RUN(test_read_file);
     TEST_RUN(test_atomic_leftovers);
+    TEST_RUN(test_atomic_special_paths);
     TEST_RUN(test_lines);
     TEST_RUN(test_append_and_trim);
     return test_summary();
