@@ -58,18 +58,18 @@ int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, 
         }
     int count = cJSON_GetArraySize(root);
     Span *spans = xcalloc((size_t)(count ? count : 1), sizeof *spans);
-    int n_spans = 0, rc = 0;
+    int n_spans = 0, rc = 0, metadata_seen = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, root) {
         const char *name = item->string;
         if (!name) continue;
-        /* duplicate keys: cJSON keeps both, detect them */
-        for (const cJSON *other = root->child; other != item; other = other->next)
-            if (other->string && !strcmp(other->string, name)) {
-                rc = err_set(err, "%s: key %s appears twice in the header", label, name);
+        /* duplicate keys: cJSON keeps both; tmap_add refuses a tensor name given twice through the map's hash (a scan
+         * of the earlier keys for each was quadratic: hours for a hostile header of a million entries) */
+        if (!strcmp(name, "__metadata__")) {
+            if (metadata_seen++) {
+                rc = err_set(err, "%s: key __metadata__ appears twice in the header", label);
                 goto done;
             }
-        if (!strcmp(name, "__metadata__")) {
             if (!cJSON_IsObject(item)) {
                 rc = err_set(err, "%s: __metadata__ is not an object", label);
                 goto done;

@@ -221,6 +221,8 @@ static void test_bad_files(void) {
                        8, -1),
                  "twice", "w.one");
     expect_error(craft("meta.safetensors", "{\"__metadata__\":{\"k\":3}}", 0, -1), "not a string", NULL);
+    expect_error(craft("meta2.safetensors", "{\"__metadata__\":{\"k\":\"a\"},\"__metadata__\":{\"k\":\"b\"}}", 0, -1),
+                 "__metadata__ appears twice", NULL);
     expect_error(craft("fields.safetensors", "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[2]}}", 0, -1), "data_offsets",
                  "w.one");
     /* an empty header with no data is a valid (empty) file */
