@@ -56,7 +56,14 @@ int cmd_convert(int argc, char **argv) {
         }
         size_t n = e->nbytes / dtype_size(e->dtype);
         float *f = xmalloc(n * sizeof(float) + 1);
-        convert_to_f32(f, e->data, e->dtype, n);
+        if (e->dtype == DT_F64 && target != DT_F32) /* F64 to F16/BF16 rounded once (f64_to_f32_odd) */
+            for (size_t k = 0; k < n; k++) {
+                double d;
+                memcpy(&d, (const char *)e->data + 8 * k, 8);
+                f[k] = f64_to_f32_odd(d);
+            }
+        else
+            convert_to_f32(f, e->data, e->dtype, n);
         void *o = xmalloc(n * dtype_size(target) + 1);
         convert_from_f32(o, target, f, n);
         free(f);

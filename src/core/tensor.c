@@ -132,6 +132,16 @@ uint16_t f32_to_bf16(float f) {
     return (uint16_t)(x >> 16);
 }
 
+float f64_to_f32_odd(double d) {
+    float f = (float)d;
+    if (isnan(d) || (double)f == d) return f;
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    /* f and its neighbour towards d bracket d; one of them is odd */
+    if (!(bits & 1)) f = nextafterf(f, d > (double)f ? INFINITY : -INFINITY);
+    return f;
+}
+
 int convert_to_f32(float *dst, const void *src, DType src_dtype, size_t n) {
     switch (src_dtype) {
     case DT_F32: memcpy(dst, src, n * 4); return 0;

@@ -52,6 +52,10 @@ float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 float bf16_to_f32(uint16_t b);
 uint16_t f32_to_bf16(float f);
+/* d to f32 rounded to odd (an inexact result takes the neighbour whose last bit is 1): narrowing that on to F16 or
+ * BF16 (round-to-nearest-even) then rounds d once, as a direct conversion would; a plain (float)d rounds twice and
+ * can land a tie that d was not (1 + 2^-11 + 2^-40 became F16 1, not 1 + 2^-10). */
+float f64_to_f32_odd(double d);
 /* Converts n elements of src (F32/F16/BF16/F64) to f32. Returns -1 for other dtypes. */
 int convert_to_f32(float *dst, const void *src, DType src_dtype, size_t n);
 /* Converts n f32 values to dst_dtype (F32/F16/BF16). Returns -1 for other dtypes. */

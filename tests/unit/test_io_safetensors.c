@@ -344,7 +344,25 @@ static void test_digest_and_resolve(void) {
     EXPECT(ckpt_resolve(path, file, sizeof file, &err) == 0 && !strcmp(file, path), "a file is itself");
 }
 
+/* F64 narrowed to F16/BF16 through F32 rounds once (f64_to_f32_odd): values just past a 16-bit tie went to the
+ * even side when F32 rounded first. */
+static void test_f64_narrowing(void) {
+    double f16_case = 1.0 + ldexp(1, -11) + ldexp(1, -40), bf16_case = 1.0 + ldexp(1, -8) + ldexp(1, -40);
+    EXPECT(f32_to_f16((float)f16_case) == 0x3C00, "the double rounding this guards against (F16)");
+    EXPECT(f32_to_f16(f64_to_f32_odd(f16_case)) == 0x3C01, "F16 of 1 + 2^-11 + 2^-40 is 1 + 2^-10");
+    EXPECT(f32_to_bf16(f64_to_f32_odd(bf16_case)) == 0x3F81, "BF16 of 1 + 2^-8 + 2^-40 is 1 + 2^-7");
+    EXPECT(f32_to_f16(f64_to_f32_odd(1.0 + ldexp(1, -11))) == 0x3C00, "an exact tie still goes to even");
+    float tenth = f64_to_f32_odd(0.1);
+    uint32_t bits;
+    memcpy(&bits, &tenth, 4);
+    EXPECT((bits & 1) && fabs(tenth - 0.1) < 1e-8, "0.1 (inexact) lands on its odd float neighbour");
+    EXPECT(f64_to_f32_odd(-2.5) == -2.5f && isnan(f64_to_f32_odd(NAN)) && isinf(f64_to_f32_odd(1e300)) == 0,
+           "exact values, NaN; 1e300 becomes the largest float (odd), which F16 makes infinite");
+    EXPECT(f32_to_f16(f64_to_f32_odd(1e300)) == 0x7C00, "1e300 is F16 infinity");
+}
+
 int main(void) {
+    TEST_RUN(test_f64_narrowing);
     TEST_RUN(test_digest_and_resolve);
     TEST_RUN(test_roundtrip);
     TEST_RUN(test_alignment);
