@@ -199,6 +199,24 @@ static int read_zip(zip_t *zip, const char *label, TensorMap *out, Err *err) {
         }
     }
     if (!pkl) return err_set(err, "%s: no data.pkl in the zip: not a PyTorch checkpoint", label);
+    /* <prefix>/byteorder (PyTorch >= 1.13; absent: little-endian): the storages are read as little-endian bytes */
+    char order_name[sizeof c.prefix + 16];
+    snprintf(order_name, sizeof order_name, "%sbyteorder", c.prefix);
+    zip_stat_t order_st;
+    zip_stat_init(&order_st);
+    if (zip_stat(zip, order_name, 0, &order_st) == 0) {
+        uint8_t *order;
+        size_t order_size;
+        if (read_entry(&c, order_name, &order, &order_size) != 0) return -1;
+        while (order_size && (order[order_size - 1] == '\n' || order[order_size - 1] == '\r' || order[order_size - 1] == ' '))
+            order_size--;
+        int little = order_size == 6 && !memcmp(order, "little", 6), big = order_size == 3 && !memcmp(order, "big", 3);
+        free(order);
+        if (big)
+            return err_set(err, "%s: saved on a big-endian machine (%s says big): dfer reads little-endian storages; "
+                                "load and save it again with PyTorch on a little-endian machine", label, order_name);
+        if (!little) return err_set(err, "%s: %s is neither 'little' nor 'big'", label, order_name);
+    }
     uint8_t *pbuf;
     size_t psize;
     if (read_entry(&c, pkl, &pbuf, &psize) != 0) return -1;

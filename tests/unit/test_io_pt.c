@@ -109,7 +109,9 @@ static uint8_t *make_zip(const Buf *pkl, const Storage *st, int n_st, size_t *ou
     zip_file_add(z, "archive/data.pkl", zip_source_buffer(z, pkl->b, pkl->n, 0), ZIP_FL_OVERWRITE);
     for (int i = 0; i < n_st; i++) {
         char name[64];
-        snprintf(name, sizeof name, "archive/data/%s", st[i].key);
+        /* "@name": archive/name, beside data.pkl (byteorder) */
+        if (st[i].key[0] == '@') snprintf(name, sizeof name, "archive/%s", st[i].key + 1);
+        else snprintf(name, sizeof name, "archive/data/%s", st[i].key);
         zip_file_add(z, name, zip_source_buffer(z, st[i].data, st[i].size, 0), ZIP_FL_OVERWRITE);
     }
     zip_close(z);
@@ -432,6 +434,18 @@ static void test_corrupt_zips(void) {
         zip[k] ^= 0x5a;
     }
     free(zip);
+    /* byteorder beside data.pkl: little loads, big is refused (its storages would be read byte-swapped) */
+    const char *orders[3] = {"little", "big\n", "middle"};
+    for (int k = 0; k < 3; k++) {
+        Storage with_order[2] = {{"0", storage0, sizeof storage0}, {"@byteorder", orders[k], strlen(orders[k])}};
+        uint8_t *z = make_zip(&p, with_order, 2, &n);
+        int rc = torch_pt_read_memory(z, n, "order.pt", &m, &err);
+        if (k == 0) EXPECT(rc == 0 && m.count == 1 && f_at(&m.items[0], 1) == 1.0f, "byteorder little loads: %s", err.msg);
+        else EXPECT(rc != 0 && strstr(err.msg, "order.pt") && strstr(err.msg, k == 1 ? "big-endian" : "neither"),
+                    "byteorder %s refused: %s", orders[k], err.msg);
+        if (rc == 0) tmap_free(&m);
+        free(z);
+    }
     EXPECT(torch_pt_read_memory((const uint8_t *)"PK\x03\x04garbage", 11, "garbage.pt", &m, &err) != 0 &&
                strstr(err.msg, "garbage.pt") && strstr(err.msg, "zip"),
            "not a zip: %s", err.msg);
