@@ -116,6 +116,32 @@ done
 "$dfer" eval --run "$tmp/fc" >"$tmp/eval.txt"
 grep -q "UAR" "$tmp/eval.txt" || { echo "dfer eval printed no UAR:"; cat "$tmp/eval.txt"; exit 1; }
 echo "dfer eval of a finished run: $(grep UAR "$tmp/eval.txt" | head -n 1)"
+# dfer export of a DFER-CLIP run whose model file lacks a layer of the encoder: refused (the base CLIP's layer filled
+# the gap); the whole run exports
+"$dfer" export --run "$tmp/dc" --out "$tmp/dc-clip.safetensors" >/dev/null
+mkdir -p "$tmp/dc-partial" && cp "$tmp/dc/config.ini" "$tmp/dc-partial/"
+"$python" - "$tmp/dc/model.safetensors" "$tmp/dc-partial/model.safetensors" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+(n,) = struct.unpack("<Q", data[:8])
+header = json.loads(data[8:8 + n])
+meta = header.pop("__metadata__", None)
+keep = {k: v for k, v in header.items() if not k.startswith("image_encoder.layers.1.")}
+assert len(keep) < len(header), "the run has no layer 1 to drop"
+blobs, out, offset = [], {}, 0
+for k, v in keep.items():
+    b, e = v["data_offsets"]
+    blobs.append(data[8 + n + b:8 + n + e])
+    out[k] = {"dtype": v["dtype"], "shape": v["shape"], "data_offsets": [offset, offset + e - b]}
+    offset += e - b
+if meta: out["__metadata__"] = meta
+h = json.dumps(out).encode()
+h += b" " * (-len(h) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+PY
+expect_fail "export of a run without a layer of its encoder" "the fine-tuned image encoder lacks vision_model.encoder.layers.1." \
+  "$dfer" export --run "$tmp/dc-partial" --out "$tmp/partial.safetensors"
+[ ! -e "$tmp/partial.safetensors" ] || { echo "a refused export left a file"; exit 1; }
 cp "$tmp/dc/model.safetensors" "$tmp/fc/model.safetensors"
 expect_fail "eval with the parameters of another architecture" "does not match the model" "$dfer" eval --run "$tmp/fc"
 expect_fail "eval of a directory without a run" "config.ini" "$dfer" eval --run "$tmp/data"

@@ -57,6 +57,14 @@ int export_clip_from_run(const char *run_dir, int use_best, const char *out_path
         replaced++;
     }
     if (rc == 0 && !replaced) rc = err_set(err, "%s: no image_encoder tensors", path);
+    /* every tensor of the base's image tower comes from the run: one the run lacks would come from the base below,
+     * a CLIP of two trainings without a word (a run file missing a layer) */
+    for (int i = 0; i < base.count && rc == 0; i++) {
+        const char *name = base.items[i].name;
+        if ((!strncmp(name, "vision_model.", 13) || !strcmp(name, "visual_projection.weight")) && !tmap_find(&out, name))
+            rc = err_set(err, "%s: the fine-tuned image encoder lacks %s (the base CLIP's %s): not a whole encoder", path,
+                         name, cfg.weights);
+    }
     /* everything else as the base CLIP stores it */
     for (int i = 0; i < base.count && rc == 0; i++) {
         const TensorEntry *b = &base.items[i];
