@@ -14,6 +14,10 @@ int dfer_cuda_device_count(void);
 /* "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)". */
 int dfer_cuda_describe(int device, char *buf, int len);
 void dfer_cuda_select(int device);
+/* The PCI bus id of a visible device ("0000:65:00.0"): the same GPU under every numbering, so ranks that
+ * each see their own GPU (Slurm's --gpus-per-task=1: device 0 everywhere) can tell they do not share one.
+ * -1 and "" when it cannot be read. */
+int dfer_cuda_pci_bus_id(int device, char *buf, int len);
 /* The SM architectures this build has code for ("80,89,90"). */
 const char *dfer_cuda_build_archs(void);
 

@@ -29,6 +29,15 @@ extern "C" int dfer_cuda_describe(int device, char *buf, int len) {
     return 0;
 }
 
+extern "C" int dfer_cuda_pci_bus_id(int device, char *buf, int len) {
+    if (cudaDeviceGetPCIBusId(buf, len, device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        if (len > 0) buf[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 extern "C" const char *dfer_cuda_build_archs(void) { return DFER_CUDA_ARCHS; }
 
 extern "C" void dfer_cuda_select(int device) { CUDA_CHECK(cudaSetDevice(device)); }

@@ -23,21 +23,46 @@ static void abort_hook(int code) {
     }
 }
 
-/* What `auto` (train.device, --device) means for this job: the GPU only where every node has a GPU for each
- * of its ranks (dist_select_gpu gives each local rank its own; NCCL refuses two ranks of one group on one
- * GPU), else the CPU; decided alike on every rank, so that no group mixes NCCL and MPI. */
-static void choose_auto_backend(const Dist *d) {
+/* Whether the ranks of this node would each select a GPU of their own (dist_select_gpu: device local_rank % the
+ * devices it sees), told by the PCI bus ids of those devices: all visible to every rank (mpirun), one per rank
+ * (Slurm's --gpus-per-task=1 binds one to each task, device 0 everywhere), or too few. Sets d->gpu_shared;
+ * returns 1 when every local rank has its own GPU, 0 when this rank sees none or one is shared. */
+static int own_gpu_per_rank(Dist *d, MPI_Comm node, int gpus) {
+    enum { ID = 32 };
+    char mine[ID] = "";
+#ifdef DFER_WITH_CUDA
+    if (gpus > 0 && dfer_cuda_pci_bus_id(d->local_rank % gpus, mine, ID) != 0) mine[0] = '\0';
+#else
+    (void)gpus;
+#endif
+    char *all = xcalloc((size_t)d->local_size, ID);
+    CHECK_MPI(MPI_Allgather(mine, ID, MPI_CHAR, all, ID, MPI_CHAR, node));
+    int distinct = 1, everyone = 1;
+    for (int i = 0; i < d->local_size; i++) {
+        everyone &= all[(size_t)i * ID] != '\0';
+        for (int j = 0; j < i; j++)
+            if (all[(size_t)i * ID] && !strncmp(all + (size_t)i * ID, all + (size_t)j * ID, ID)) distinct = 0;
+    }
+    free(all);
+    d->gpu_shared = !distinct;
+    return mine[0] && everyone && distinct;
+}
+
+/* What `auto` (train.device, --device) means for this job: the GPU only where every rank of every node has a
+ * GPU of its own (dist_select_gpu; NCCL refuses two ranks of one group on one GPU), else the CPU; decided alike on
+ * every rank, so that no group mixes NCCL and MPI. */
+static void choose_auto_backend(Dist *d, MPI_Comm node) {
     int gpus = 0;
 #ifdef DFER_WITH_CUDA
     gpus = dfer_cuda_device_count();
 #endif
-    int mine = gpus > 0 && d->local_size <= gpus, all = mine;
+    int mine = own_gpu_per_rank(d, node, gpus), all = mine, any_gpu = gpus > 0, gpu_somewhere = any_gpu;
     CHECK_MPI(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+    CHECK_MPI(MPI_Allreduce(&any_gpu, &gpu_somewhere, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     ops_set_default_backend(all ? BACKEND_CUDA : BACKEND_CPU);
-    if (!all && gpus > 0 && d->rank == 0)
+    if (!all && gpu_somewhere && d->rank == 0)
         log_info("device auto: the CPU, because %s (train.device = cuda shares the GPUs anyway)",
-                 mine ? "a node of this job has fewer GPUs than ranks"
-                      : "this node has fewer GPUs than ranks");
+                 mine ? "a node of this job has fewer GPUs than ranks" : "this node has fewer GPUs than ranks");
 }
 
 void dist_init(Dist *d, int *argc, char ***argv) {
@@ -58,18 +83,18 @@ void dist_init(Dist *d, int *argc, char ***argv) {
     CHECK_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node));
     CHECK_MPI(MPI_Comm_rank(node, &d->local_rank));
     CHECK_MPI(MPI_Comm_size(node, &d->local_size));
-    CHECK_MPI(MPI_Comm_free(&node));
     ops_set_ranks_per_node(d->local_size);
     dfer_identity_set(d->rank, d->world);
     dfer_set_abort_hook(abort_hook);
-    choose_auto_backend(d);
+    choose_auto_backend(d, node);
+    CHECK_MPI(MPI_Comm_free(&node));
 }
 
 int dist_select_gpu(const Dist *d, Err *err) {
 #ifdef DFER_WITH_CUDA
     int n = dfer_cuda_device_count();
     if (n <= 0) return err_set(err, "no usable GPU found (no device, driver or CUDA runtime); use train.device = cpu");
-    if (d->local_size > n)
+    if (d->gpu_shared)
         log_warn("%d ranks on this node share %d GPU%s: NCCL refuses two ranks on one GPU", d->local_size, n,
                  n > 1 ? "s" : "");
     dfer_cuda_select(d->local_rank % n);

@@ -30,6 +30,7 @@ typedef struct Dist {
     int rank, world;          /* in MPI_COMM_WORLD */
     int local_rank, local_size; /* on this node (MPI_COMM_TYPE_SHARED) */
     int initialized_here;     /* we called MPI_Init (and will finalize) */
+    int gpu_shared;           /* two ranks of this node would select one GPU (the same PCI bus id) */
 } Dist;
 
 /* Initialises MPI (works without mpirun: a singleton world of 1), sets the

@@ -2,7 +2,8 @@
 # --device auto (train.device = auto; mpi/dist.c choose_auto_backend): the GPU where every node has one for
 # each of its ranks, else the CPU with a message naming why, alike on every rank. Run with the emulated
 # backend (one emulated GPU per process), the only GPU CI has: one process -> CUDA; two ranks on the node
-# of one GPU -> the CPU on both, the reason said once (rank 0); --device cpu stays on the CPU.
+# of one GPU -> the CPU on both, the reason said once (rank 0); two ranks that each see one GPU of their own
+# (DFER_EMU_PCI_BUS_ID differs, as under Slurm's --gpus-per-task=1) -> CUDA; --device cpu stays on the CPU.
 # usage: device_auto.sh DFER_EMU SHARED_DIR
 set -euo pipefail
 dfer=$1 shared=$2
@@ -23,6 +24,15 @@ grep -q "device auto: the CPU, because this node has fewer GPUs than ranks" "$tm
   || { echo "two ranks on one GPU: no message saying why auto is the CPU"; cat "$tmp/two.log"; exit 1; }
 [ "$(grep -c 'device auto' "$tmp/two.log")" = 1 ] || { echo "the message came from more than rank 0"; exit 1; }
 
+# Slurm's --gpus-per-task=1: every task sees one GPU, device 0, but each its own (another PCI bus id): auto
+# is the GPU (counting devices alone took 2 ranks with 1 visible GPU for a shared one and chose the CPU)
+mpirun --oversubscribe --mca btl self,vader -np 1 -x DFER_EMU_PCI_BUS_ID=0000:17:00.0 "$dfer" "${common[@]}" \
+  --json "$tmp/own.json" : -np 1 -x DFER_EMU_PCI_BUS_ID=0000:65:00.0 "$dfer" "${common[@]}" --json "$tmp/own.json" \
+  >"$tmp/own.log" 2>&1 || { cat "$tmp/own.log"; exit 1; }
+[ "$(kind "$tmp/own.json")" = cuda ] || { echo "two ranks, a GPU each: auto ran on $(kind "$tmp/own.json")"; cat "$tmp/own.log"; exit 1; }
+! grep -q "device auto\|share" "$tmp/own.log" || { echo "two ranks, a GPU each: an unexpected message"; cat "$tmp/own.log"; exit 1; }
+
 "$dfer" "${common[@]}" --device cpu --json "$tmp/cpu.json" >/dev/null 2>&1
 [ "$(kind "$tmp/cpu.json")" = cpu ] || { echo "--device cpu did not run on the CPU"; exit 1; }
-echo "device_auto: ok (one process: cuda; two ranks, one GPU: cpu, with the reason)"
+echo "device_auto: ok (one process: cuda; two ranks, one GPU: cpu, with the reason; two ranks, one GPU each" \
+  "(one visible to each, as --gpus-per-task=1): cuda)"

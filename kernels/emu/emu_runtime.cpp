@@ -606,6 +606,15 @@ cudaError_t cudaGetDevice(int *d) {
 
 cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
 
+/* The one emulated device's bus id: DFER_EMU_PCI_BUS_ID, so a test can give each process a GPU of its own
+ * (as Slurm's --gpus-per-task=1 does: device 0 in every task, a different GPU behind it) or one to share. */
+cudaError_t cudaDeviceGetPCIBusId(char *id, int len, int d) {
+    if (d != 0) return cudaErrorInvalidDevice;
+    const char *e = getenv("DFER_EMU_PCI_BUS_ID");
+    snprintf(id, (size_t)len, "%s", e && e[0] ? e : "0000:00:00.0");
+    return cudaSuccess;
+}
+
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     if (d != 0) return cudaErrorInvalidDevice;
     {
