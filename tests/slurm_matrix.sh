@@ -121,7 +121,7 @@ fi
 if [ "$mode" = hang ]; then
   grep -q "no progress for .* s in .*continues from the last checkpoint" "$tmp"/job-*.out \
     || { echo "no rank reported the hang"; cat "$tmp"/job-*.out; exit 1; }
-  grep -q "a rank hung (its message above names where; srun status [0-9]*); requeueing job $jid" "$tmp"/job-*.out \
+  grep -q "a rank hung (its message above names where; srun status [0-9]*; hang 1 of 2 requeued); requeueing job $jid" "$tmp"/job-*.out \
     || { echo "the batch script did not requeue on status 4"; cat "$tmp"/job-*.out; exit 1; }
   grep -q "resuming .* at epoch" "$tmp"/job-*.out || { echo "the requeued job did not resume"; cat "$tmp"/job-*.out; exit 1; }
   [ -z "$(ls -A "$tmp"/.dfer-hangs-* 2>/dev/null)" ] || { echo "the batch script left its hang marker"; exit 1; }

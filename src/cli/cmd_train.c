@@ -27,7 +27,7 @@ static void train_usage(void) {
            "  --signal-after N       send this process SIGUSR1 after N steps (tests of preemption)\n\n"
            "On SIGUSR1 (Slurm's --signal before the time limit), SIGTERM or Ctrl-C the run finishes\n"
            "its step, checkpoints and exits with status 3; --resume continues it. A second Ctrl-C\n"
-           "ends it at once (a second SIGTERM or SIGUSR1 does not: Slurm and srun both send one).\n"
+           "ends it at once (a second SIGTERM or SIGUSR1 does not: one may arrive twice).\n"
            "--resume on a finished run (result.json) has nothing to do, unless --allow-config-change.\n");
 }
 

@@ -10,7 +10,11 @@ static const int k_signals[3] = {SIGUSR1, SIGTERM, SIGINT};
 
 static void on_signal(int sig) {
     g_stop_signal = sig;
-    signal(sig, SIG_DFL); /* async-signal-safe; a second signal takes the default action */
+    /* a second Ctrl-C ends the process at once (async-signal-safe). A second SIGTERM or SIGUSR1 does not: a
+     * launcher or scheduler may deliver one signal more than once (to the process and again through its group or
+     * launcher), and a task killed by the second copy would lose the checkpoint the first asked for; a scheduler
+     * that means it follows with SIGKILL */
+    if (sig == SIGINT) signal(sig, SIG_DFL);
 }
 
 void stop_signals_install(void) {

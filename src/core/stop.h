@@ -3,8 +3,8 @@
  * preempts or cancels it; a user presses Ctrl-C. The first such signal only
  * sets a flag: training finishes its step, the ranks of a group agree, write
  * a checkpoint and exit with DFER_EXIT_INTERRUPTED, so the run resumes where it
- * stopped. The handler then restores the default action: a second signal ends
- * the process at once. */
+ * stopped. A second Ctrl-C ends the process at once; a second SIGTERM or SIGUSR1
+ * changes nothing (one signal may arrive twice, from a launcher and from its group). */
 #ifndef DFER_CORE_STOP_H
 #define DFER_CORE_STOP_H
 
