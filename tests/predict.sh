@@ -65,12 +65,14 @@ def windows(d, video, window, stride):
     t = pts(video)
     assert d["frames"] == len(t), f"{d['frames']} frames, ffprobe decodes {len(t)}"
     n = 1 if D <= window + 1e-9 else math.ceil((D - window) / stride - 1e-9) + 1
+    while n > 1 and (n - 1) * stride >= D - 1e-9:  # a stride past the window: no window starts at the end
+        n -= 1
     assert len(ws) == n, f"{len(ws)} windows for {D} s (window {window}, stride {stride}): expected {n}"
     for k, w in enumerate(ws):
         s = 0.0 if n == 1 else k * stride
         e = D if n == 1 else min(s + window, D)
         assert abs(w["start_s"] - s) < 1e-6 and abs(w["end_s"] - e) < 1e-6, f"window {k}: {w['start_s']}-{w['end_s']}, expected {s}-{e}"
-        last = k == n - 1
+        last = k == n - 1 and e >= D - 1e-9
         frames = sum(1 for x in t if x >= s - 1e-6 and (last or x < e - 1e-6))
         assert w["frames"] == frames, f"window {k} ({s}-{e} s): {w['frames']} frames, the pts give {frames}"
         assert 0 <= w["face_frames"] <= w["frames"] and abs(w["face_share"] - w["face_frames"] / max(1, w["frames"])) < 1e-9
@@ -81,7 +83,8 @@ def windows(d, video, window, stride):
             assert all(0 <= v <= 1 for v in p.values()) and w["top"] == max(p, key=p.get)
         else:
             assert "probs" not in w and "top" not in w
-    assert abs(ws[-1]["end_s"] - D) < 1e-9 and ws[0]["start_s"] == 0
+    # the windows reach the end unless a stride longer than the window leaves gaps
+    assert (stride > window or abs(ws[-1]["end_s"] - D) < 1e-9) and ws[0]["start_s"] == 0
     with_face = [w for w in ws if w["face"]]
     clip = d["clip"]
     assert clip["windows_with_face"] == len(with_face) and clip["face"] == bool(with_face)
@@ -134,6 +137,9 @@ for id in 00001 00002 00003 00004; do
   top=$(check field "$tmp/gt.json" "d['clip'].get('top', 'none')")
   echo "clip $id ($label): $(check field "$tmp/gt.json" "len(d['windows'])") windows, a face in $f of $n frames; predicted $top ($([ "$top" = "$label" ] && echo match || echo no match))"
 done
+# a stride longer than the window: gaps between the windows, none starting at or past the end (one did, with no frames)
+predict --checkpoint "$tmp/fc" --video "$video" --window-s 0.5 --stride-s 1.5 --json >"$tmp/gaps.json" || fail "predict with gaps"
+check windows "$tmp/gaps.json" "$video" 0.5 1.5 >/dev/null || fail "stride 1.5 s, window 0.5 s: window checks"
 [ $((2 * faces)) -gt "$total" ] || fail "a face in only $faces of $total frames"
 echo "ground truth: a face in $faces of $total frames"
 # the other runs: the middle and high levels (descriptions per window), DFER-CLIP; default window and stride
@@ -284,4 +290,14 @@ expect_fail "missing run directory" 1 "$tmp/nosuch" "$dfer" predict --checkpoint
 expect_fail "run without config.ini" 1 "config.ini" "$dfer" predict --checkpoint "$tmp/norun" --video "$video"
 expect_fail "no --video" 2 "--video" "$dfer" predict --checkpoint "$tmp/fc"
 expect_fail "negative window" 2 "--window-s" "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --window-s -1
+expect_fail "a stride of 1e-12 s" 2 "--stride-s takes a number >= 0.01" "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --stride-s 1e-12
+expect_fail "a crop scale of 1e-50" 2 "--crop-scale" "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --crop-scale 1e-50
+cp "$video" "$tmp/self.mp4"
+expect_fail "--annotate over the input" 2 "is the input video" "$dfer" predict --checkpoint "$tmp/fc" --video "$tmp/self.mp4" --annotate "$tmp/self.mp4"
+cmp -s "$video" "$tmp/self.mp4" || fail "--annotate over the input changed it"
+expect_fail "--annotate to a .webm" 2 "ending in .mp4" "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --annotate "$tmp/a.webm"
+rc=0; "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --quiet --json >&- 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "cannot write the results to standard output" "$tmp/err" \
+  || { cat "$tmp/err"; fail "a closed standard output: exit $rc, expected 1 with a message"; }
+echo "closed standard output: exit 1: $(head -n 1 "$tmp/err")"
 echo "predict: all checks passed in $(( $(date +%s) - start )) s"

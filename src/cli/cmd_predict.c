@@ -5,7 +5,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "train/predict.h"
@@ -181,10 +184,11 @@ int cmd_predict(int argc, char **argv) {
         switch (c) {
         case 'c': o.run_dir = optarg; break;
         case 'v': o.video = optarg; break;
-        case 'w': bad = cli_double_option("predict", "--window-s", optarg, 0, 1, INFINITY, &o.window_s); break;
-        case 's': bad = cli_double_option("predict", "--stride-s", optarg, 0, 1, INFINITY, &o.stride_s); break;
-        case 'k':
-            bad = cli_double_option("predict", "--crop-scale", optarg, 0, 1, INFINITY, &x);
+        /* at least 10 ms (a frame at 100 fps): a stride of 1e-12 s asked for more windows than an int holds */
+        case 'w': bad = cli_double_option("predict", "--window-s", optarg, 0.01, 0, INFINITY, &o.window_s); break;
+        case 's': bad = cli_double_option("predict", "--stride-s", optarg, 0.01, 0, INFINITY, &o.stride_s); break;
+        case 'k': /* a tenth of the face box at least (1e-50 became a crop of 0 pixels as a float) */
+            bad = cli_double_option("predict", "--crop-scale", optarg, 0.1, 0, 100, &x);
             o.face.crop_scale = (float)x;
             break;
         case 'S': bad = cli_double_option("predict", "--smooth-s", optarg, 0, 0, INFINITY, &o.face.smooth_s); break;
@@ -208,6 +212,16 @@ int cmd_predict(int argc, char **argv) {
     if (!o.run_dir) return cli_usage_error("predict", "--checkpoint RUN_DIR is required");
     if (!o.video) return cli_usage_error("predict", "--video FILE is required");
     if (json && csv) return cli_usage_error("predict", "--json and --csv exclude each other");
+    if (o.annotate) { /* an MP4 is written whatever the name says; never over the video it reads */
+        size_t len = strlen(o.annotate);
+        if (len < 4 || strcasecmp(o.annotate + len - 4, ".mp4"))
+            return cli_usage_error("predict", "--annotate writes an MP4 file: give a name ending in .mp4, not '%s'",
+                                   o.annotate);
+        struct stat in_st, out_st;
+        if (stat(o.video, &in_st) == 0 && stat(o.annotate, &out_st) == 0 && in_st.st_dev == out_st.st_dev &&
+            in_st.st_ino == out_st.st_ino)
+            return cli_usage_error("predict", "--annotate %s is the input video: give another file", o.annotate);
+    }
     PredictResult r;
     Err err;
     int rc = predict_run(&o, &r, &err);
@@ -216,6 +230,8 @@ int cmd_predict(int argc, char **argv) {
         else if (csv) print_csv(&r);
         else print_table(&r);
         if (o.annotate && !o.quiet) fprintf(stderr, "predict: wrote %s\n", o.annotate);
+        if (fflush(stdout) != 0 || ferror(stdout)) /* a closed or full standard output lost the results */
+            rc = err_set(&err, "cannot write the results to standard output: %s", strerror(errno));
     }
     predict_result_free(&r);
     return rc ? cli_fail(&err) : 0;

@@ -31,6 +31,8 @@ void predict_options_default(PredictOptions *o) {
 void predict_windows(double duration, double window_s, double stride_s, double **starts, double **ends, int *n) {
     int k = 1;
     if (duration > window_s + 1e-9) k = (int)ceil((duration - window_s) / stride_s - 1e-9) + 1;
+    /* a stride longer than the window leaves gaps; no window may start at or past the end (it had no frames) */
+    while (k > 1 && (k - 1) * stride_s >= duration - 1e-9) k--;
     *starts = xmalloc((size_t)k * sizeof(double));
     *ends = xmalloc((size_t)k * sizeof(double));
     for (int i = 0; i < k; i++) {
@@ -314,7 +316,8 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
         PredictWindow *pw = &r->windows[w];
         pw->start_s = starts[w], pw->end_s = ends[w];
         int first, last;
-        window_frames(v, pw, w == r->n_windows - 1, &first, &last);
+        /* the window that reaches the video's end takes every frame to it (not the last of windows with gaps) */
+        window_frames(v, pw, w == r->n_windows - 1 && ends[w] >= v->duration - 1e-9, &first, &last);
         pw->frames = last - first;
         pw->face_frames = window_sample(v, first, last, T, samples + (size_t)w * T);
         pw->face = pw->face_frames > 0;
