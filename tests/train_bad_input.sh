@@ -86,24 +86,31 @@ grep -q "classes: happiness.*, disappointment)" "$tmp/eval11.txt" \
   || { echo "an 11-class list run was evaluated with fewer classes:"; cat "$tmp/eval11.txt"; exit 1; }
 echo "lists: data.classes checked, a list counted from 1 warned of, data.augment applied, an 11-class run evaluated" \
   "with its 11 classes on a test list of labels 0..6"
-# Weights without a text tower: the vision half of the CLIP (a CLIPVisionModel-style file).
-"$python" - "$tmp/clip.safetensors" "$tmp/vision.safetensors" <<'PY'
+# keep_tensors SRC DST EXPR: a copy of the safetensors file SRC with the tensors whose name k makes the Python
+# expression EXPR true (and its metadata); fails when that drops none
+keep_tensors() {
+  "$python" - "$@" <<'PY'
 import json, struct, sys
 data = open(sys.argv[1], "rb").read()
 (n,) = struct.unpack("<Q", data[:8])
 header = json.loads(data[8:8 + n])
-header.pop("__metadata__", None)
-keep = {k: v for k, v in header.items() if k.startswith("vision_model.") or k == "visual_projection.weight"}
+meta = header.pop("__metadata__", None)
+keep = {k: v for k, v in header.items() if eval(sys.argv[3], {"k": k})}
+assert len(keep) < len(header), f"{sys.argv[3]} keeps every tensor of {sys.argv[1]}"
 blobs, out, offset = [], {}, 0
 for k, v in keep.items():
     b, e = v["data_offsets"]
     blobs.append(data[8 + n + b:8 + n + e])
     out[k] = {"dtype": v["dtype"], "shape": v["shape"], "data_offsets": [offset, offset + e - b]}
     offset += e - b
+if meta: out["__metadata__"] = meta
 h = json.dumps(out).encode()
 h += b" " * (-len(h) % 8)
 open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 PY
+}
+# Weights without a text tower: the vision half of the CLIP (a CLIPVisionModel-style file).
+keep_tensors "$tmp/clip.safetensors" "$tmp/vision.safetensors" 'k.startswith("vision_model.") or k == "visual_projection.weight"'
 cp "$tmp/bpe_simple_vocab_16e6.txt.gz" "$tmp/vocab.txt.gz"
 for method in finecliper dfer_clip; do
   expect_fail "$method with weights without a text tower" "both towers" \
@@ -120,25 +127,7 @@ echo "dfer eval of a finished run: $(grep UAR "$tmp/eval.txt" | head -n 1)"
 # the gap); the whole run exports
 "$dfer" export --run "$tmp/dc" --out "$tmp/dc-clip.safetensors" >/dev/null
 mkdir -p "$tmp/dc-partial" && cp "$tmp/dc/config.ini" "$tmp/dc-partial/"
-"$python" - "$tmp/dc/model.safetensors" "$tmp/dc-partial/model.safetensors" <<'PY'
-import json, struct, sys
-data = open(sys.argv[1], "rb").read()
-(n,) = struct.unpack("<Q", data[:8])
-header = json.loads(data[8:8 + n])
-meta = header.pop("__metadata__", None)
-keep = {k: v for k, v in header.items() if not k.startswith("image_encoder.layers.1.")}
-assert len(keep) < len(header), "the run has no layer 1 to drop"
-blobs, out, offset = [], {}, 0
-for k, v in keep.items():
-    b, e = v["data_offsets"]
-    blobs.append(data[8 + n + b:8 + n + e])
-    out[k] = {"dtype": v["dtype"], "shape": v["shape"], "data_offsets": [offset, offset + e - b]}
-    offset += e - b
-if meta: out["__metadata__"] = meta
-h = json.dumps(out).encode()
-h += b" " * (-len(h) % 8)
-open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-PY
+keep_tensors "$tmp/dc/model.safetensors" "$tmp/dc-partial/model.safetensors" 'not k.startswith("image_encoder.layers.1.")'
 expect_fail "export of a run without a layer of its encoder" "the fine-tuned image encoder lacks vision_model.encoder.layers.1." \
   "$dfer" export --run "$tmp/dc-partial" --out "$tmp/partial.safetensors"
 [ ! -e "$tmp/partial.safetensors" ] || { echo "a refused export left a file"; exit 1; }
