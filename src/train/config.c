@@ -121,7 +121,7 @@ static const Key k_keys[] = {
     {"train", "recompute", K_STR, S(recompute), "auto", "auto|none|blocks",
      "FineCLIPER: keep only each ViT block's input and recompute its activations in backward (blocks), for "
      "larger micro-batches at one more ViT forward per step; auto: the planner's choice on CUDA, none on the CPU"},
-    {"train", "threads", K_INT, S(threads), "0", NULL, "CPU threads per rank (0: all cores)"},
+    {"train", "threads", K_INT, S(threads), "0", NULL, "CPU threads per rank (0: the node's cores shared among its ranks, at most those the rank may run on)"},
     {"train", "nonfinite", K_STR, S(nonfinite), "skip", "skip|abort",
      "what a NaN/Inf loss or gradient does: skip the update, or stop the run"},
     {"train", "hang_minutes", K_FLOAT, S(hang_minutes), "30", NULL,
