@@ -44,8 +44,6 @@ static cJSON *job_result(const char *dir) {
     return o;
 }
 
-static int job_finished(const char *dir) { return train_run_finished(dir); }
-
 static void record_failure(const Job *j, const char *dir, const char *message) {
     cJSON *o = job_identity(j);
     cJSON_AddStringToObject(o, "status", "failed");
@@ -220,11 +218,11 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         if (g.rank == 0) {
             JobLockHolder holder;
             int took_over_stale = 0, claim;
-            if (job_finished(dir)) take = TAKE_FINISHED;
+            if (train_run_finished(dir)) take = TAKE_FINISHED;
             else if ((claim = job_lock_claim(dir, m.stale_lock_minutes * 60, &holder, &took_over_stale, &jerr)) < 0)
                 take = TAKE_LOCK_FAILED;
             else if (claim == 0) take = TAKE_ELSEWHERE;
-            else if (job_finished(dir)) take = TAKE_FINISHED, job_lock_release(dir); /* finished by the run we just missed */
+            else if (train_run_finished(dir)) take = TAKE_FINISHED, job_lock_release(dir); /* finished by the run we just missed */
             if (take == TAKE_FINISHED) {
                 log_info("[group %d] %s: already finished, skipped", g.index, j->id);
                 warn_if_config_changed(&m, j, dir, g.index);

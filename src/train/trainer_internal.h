@@ -1,6 +1,6 @@
 /* What training (trainer.c), evaluation (evaluate.c) and the checkpoint (checkpoint.c) share inside
  * src/train: the run folder's paths, the splits, the loaders and a batch's model inputs. Defined in
- * trainer.c, except evaluate (evaluate.c). */
+ * trainer.c (the run) and trainer_shared.c (splits, loaders, the memory plan line), except evaluate (evaluate.c). */
 #ifndef DFER_TRAIN_TRAINER_INTERNAL_H
 #define DFER_TRAIN_TRAINER_INTERNAL_H
 
