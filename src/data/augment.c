@@ -22,11 +22,7 @@ void augment_preset(const char *dataset, int size, int train, AugmentConfig *cfg
 void augment_describe(const AugmentConfig *cfg, char *out, size_t n) {
     if (!n) return;
     out[0] = '\0';
-    if (!cfg->train) {
-        snprintf(out, n, "none (a resize to %d)", cfg->size);
-        return;
-    }
-    size_t len = 0;
+    size_t len = 0; /* a test-time config has every part off (augment_preset): "none" below */
     /* each part after a ", " once something is written; snprintf truncates at n */
 #define PART(...)                                                                                                    \
     do {                                                                                                             \
