@@ -15,7 +15,8 @@
 #    follow the presentation times;
 #  - a frame folder (the dataset's face frames of clip 1) at --fps: the video's frames and windows, about its
 #    faces and its clip probabilities; an empty folder and --fps 0 refused;
-#  - --csv has one row per window; --annotate decodes (ffprobe) to the upright size and frame count;
+#  - --csv has one row per window; --annotate decodes (ffprobe) to the upright size and frame count, and keeps
+#    each frame's time (a variable-frame-rate and a 12.5 fps input);
 #  - a truncated mp4: what decodes is predicted, with a warning and "truncated" in the JSON; whole files
 #    (also with a longer audio track, and a WebM) are not flagged;
 #  - bad input: a missing video, a text file as video, a missing run directory, a run without
@@ -112,6 +113,17 @@ elif cmd == "csv":                      # csv FILE.csv FILE.json: the rows are t
         if w["face"]:
             assert r["top"] == w["top"] and abs(sum(float(r[c]) for c in d["classes"]) - 1) < 1e-4
     print(len(rows))
+elif cmd == "times":                   # times A.mp4 B.mp4: B's frames at A's times (1 ms), and the same duration
+    a, b = pts(path), pts(sys.argv[3])
+    assert len(a) == len(b), f"{len(b)} frames, the input {len(a)}"
+    worst = max(abs(x - y) for x, y in zip(a, b))
+    assert worst < 1e-3, f"frame times differ by up to {worst:.4f} s"
+    def duration(video):
+        return float(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=duration",
+                                     "-of", "csv=p=0", video], check=True, capture_output=True, text=True).stdout.strip())
+    da, db = duration(path), duration(sys.argv[3])
+    assert abs(da - db) < 2e-3, f"duration {db} s, the input {da} s"
+    print(f"{len(b)} frames at the input's times (within {worst * 1000:.2f} ms), {db:.3f} s")
 elif cmd == "same":                     # same A.png B.png: mean absolute difference of two equal-size images
     from PIL import Image
     import numpy as np
@@ -241,6 +253,15 @@ predict --checkpoint "$tmp/dc" --video "$tmp/vfr.mp4" --json >"$tmp/vfr.json" ||
 check windows "$tmp/vfr.json" "$tmp/vfr.mp4" 2 1 >/dev/null || fail "variable frame rate: windows do not follow the pts"
 [ "$(check field "$tmp/vfr.json" "d['variable_frame_rate']")" = True ] || fail "variable frame rate not reported"
 echo "variable frame rate: frames per window $(check field "$tmp/vfr.json" "[w['frames'] for w in d['windows']]") over $(check field "$tmp/vfr.json" "d['duration']") s"
+# --annotate keeps each frame's time: variable frame rate, and a rate that is not a whole number (12.5 fps
+# came out at 13 fps and 0.16 s short when frames were written at a constant whole rate)
+predict --checkpoint "$tmp/dc" --video "$tmp/vfr.mp4" --annotate "$tmp/vfr_annotated.mp4" >/dev/null || fail "--annotate, variable frame rate"
+r=$(check times "$tmp/vfr.mp4" "$tmp/vfr_annotated.mp4") || fail "--annotate, variable frame rate: $r"
+echo "annotate, variable frame rate: $r"
+ffmpeg -v error -i "$video" -vf fps=12.5 -c:v libx264 -pix_fmt yuv420p "$tmp/fps12.5.mp4"
+predict --checkpoint "$tmp/dc" --video "$tmp/fps12.5.mp4" --annotate "$tmp/fps12.5_annotated.mp4" >/dev/null || fail "--annotate, 12.5 fps"
+r=$(check times "$tmp/fps12.5.mp4" "$tmp/fps12.5_annotated.mp4") || fail "--annotate, 12.5 fps: $r"
+echo "annotate, 12.5 fps: $r"
 predict --checkpoint "$tmp/dc" --video "$tmp/vfr.mp4" --csv >"$tmp/vfr.csv" || fail "--csv"
 rows=$(check csv "$tmp/vfr.csv" "$tmp/vfr.json") || fail "--csv rows"
 echo "csv: $rows rows, one per window"

@@ -5,6 +5,7 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,14 +92,30 @@ struct VideoWriter {
     AVFrame *frame;
     AVPacket *pkt;
     struct SwsContext *sws;
-    int64_t next_pts;
+    /* every frame sent so far: its pts and duration in ticks (pts increasing), so each packet gets its
+     * frame's duration whatever order or delay the encoder gives them back in */
+    int64_t *pts, *dur;
+    int n_frames, cap_frames;
 };
+
+/* the duration of the frame with this pts (ticks), or 0 if there is none */
+static int64_t frame_duration(const VideoWriter *vw, int64_t pts) {
+    int lo = 0, hi = vw->n_frames - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (vw->pts[mid] == pts) return vw->dur[mid];
+        if (vw->pts[mid] < pts) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return 0;
+}
 
 static int drain_packets(VideoWriter *vw, Err *err) {
     for (;;) {
         int rc = avcodec_receive_packet(vw->ctx, vw->pkt);
         if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return 0;
         if (rc < 0) return av_fail(err, vw->path, "encoding failed", rc);
+        if (vw->pkt->duration <= 0) vw->pkt->duration = frame_duration(vw, vw->pkt->pts);
         av_packet_rescale_ts(vw->pkt, vw->ctx->time_base, vw->st->time_base);
         vw->pkt->stream_index = vw->st->index;
         rc = av_interleaved_write_frame(vw->fmt, vw->pkt);
@@ -106,8 +123,9 @@ static int drain_packets(VideoWriter *vw, Err *err) {
     }
 }
 
-int video_writer_open(const char *path, int w, int h, int fps, VideoWriter **out, Err *err) {
+int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **out, Err *err) {
     av_quiet_logs();
+    if (!(fps > 0 && fps <= 1000)) return err_set(err, "%s: frame rate %g outside (0, 1000]", path, fps);
     VideoWriter *vw = xcalloc(1, sizeof *vw);
     snprintf(vw->path, sizeof vw->path, "%s", path);
     snprintf(vw->tmp, sizeof vw->tmp, "%s.tmp.%d.mp4", path, (int)getpid());
@@ -121,8 +139,8 @@ int video_writer_open(const char *path, int w, int h, int fps, VideoWriter **out
     vw->st = avformat_new_stream(vw->fmt, NULL);
     vw->ctx = avcodec_alloc_context3(codec);
     vw->ctx->width = w, vw->ctx->height = h, vw->ctx->pix_fmt = AV_PIX_FMT_YUV420P;
-    vw->ctx->time_base = (AVRational){1, fps};
-    vw->ctx->framerate = (AVRational){fps, 1};
+    vw->ctx->time_base = (AVRational){1, VIDEO_WRITER_TICKS};
+    vw->ctx->framerate = av_d2q(fps, 1001 * 1000); /* 29.97 -> 30000/1001 */
     vw->ctx->gop_size = 12;
     vw->ctx->max_b_frames = 0; /* with B-frames the MP4 edit list makes readers drop the first frame */
     vw->ctx->thread_count = 1;
@@ -158,7 +176,18 @@ int video_writer_open(const char *path, int w, int h, int fps, VideoWriter **out
     return 0;
 }
 
-int video_writer_add_frame(VideoWriter *vw, const uint8_t *rgb, Err *err) {
+int video_writer_add_frame(VideoWriter *vw, const uint8_t *rgb, double t_s, double dur_s, Err *err) {
+    if (!isfinite(t_s) || !(dur_s > 0) || !isfinite(dur_s) || t_s > 1e7)
+        return err_set(err, "%s: frame %d: time %g s, duration %g s", vw->path, vw->n_frames, t_s, dur_s);
+    int64_t pts = llround(t_s * VIDEO_WRITER_TICKS), dur = llround(dur_s * VIDEO_WRITER_TICKS);
+    if (vw->n_frames > 0 && pts <= vw->pts[vw->n_frames - 1]) pts = vw->pts[vw->n_frames - 1] + 1;
+    if (dur < 1) dur = 1;
+    if (vw->n_frames == vw->cap_frames) {
+        vw->cap_frames = vw->cap_frames ? 2 * vw->cap_frames : 256;
+        vw->pts = xrealloc(vw->pts, (size_t)vw->cap_frames * sizeof *vw->pts);
+        vw->dur = xrealloc(vw->dur, (size_t)vw->cap_frames * sizeof *vw->dur);
+    }
+    vw->pts[vw->n_frames] = pts, vw->dur[vw->n_frames] = dur, vw->n_frames++;
     av_frame_make_writable(vw->frame);
     int w = vw->ctx->width, h = vw->ctx->height, row = 3 * w, padded_row = (row + 63) / 64 * 64;
     uint8_t *padded = xcalloc((size_t)padded_row * (size_t)(h + 1), 1); /* swscale reads past row ends */
@@ -167,7 +196,7 @@ int video_writer_add_frame(VideoWriter *vw, const uint8_t *rgb, Err *err) {
     int stride[4] = {padded_row, 0, 0, 0};
     sws_scale(vw->sws, src, stride, 0, h, vw->frame->data, vw->frame->linesize);
     free(padded);
-    vw->frame->pts = vw->next_pts++;
+    vw->frame->pts = pts;
     int rc = avcodec_send_frame(vw->ctx, vw->frame);
     if (rc < 0) return av_fail(err, vw->path, "encoding failed", rc);
     return drain_packets(vw, err);
@@ -182,6 +211,8 @@ int video_writer_close(VideoWriter *vw, Err *err) {
     if (rc == 0 && rename(vw->tmp, vw->path) != 0) rc = err_set(err, "%s: cannot rename into place: %s", vw->path, strerror(errno));
     if (rc != 0) unlink(vw->tmp);
     sws_freeContext(vw->sws);
+    free(vw->pts);
+    free(vw->dur);
     av_packet_free(&vw->pkt);
     av_frame_free(&vw->frame);
     avcodec_free_context(&vw->ctx);

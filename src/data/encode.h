@@ -14,9 +14,17 @@ int image_write_jpeg(const char *path, const uint8_t *rgb, int w, int h, int qua
 /* channels 1 (gray / index map) or 3 (RGB). */
 int image_write_png(const char *path, const uint8_t *pixels, int w, int h, int channels, Err *err);
 
+/* Frames carry their own presentation times, so a variable-frame-rate video keeps its timing: the
+ * stream's time base is 1/VIDEO_WRITER_TICKS s (exact for 8, 10, 12.5, 15, 24, 25, 29.97, 30, 50, 60
+ * fps, and within MPEG-4 part 2's limit of 65535). fps is the nominal rate, for the encoder's rate
+ * control and the stream's declared rate. */
+#define VIDEO_WRITER_TICKS 30000
 typedef struct VideoWriter VideoWriter;
-int video_writer_open(const char *path, int w, int h, int fps, VideoWriter **out, Err *err);
-int video_writer_add_frame(VideoWriter *vw, const uint8_t *rgb, Err *err);
+int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **out, Err *err);
+/* rgb: [h, w, 3]. t_s: the frame's time in seconds from the first frame, increasing (a time that rounds to
+ * or before the previous frame's tick is moved one tick after it); dur_s: how long it shows (> 0; it sets
+ * the last frame's length and so the file's duration). */
+int video_writer_add_frame(VideoWriter *vw, const uint8_t *rgb, double t_s, double dur_s, Err *err);
 /* Flushes the encoder (every frame comes back when decoded) and renames into place. */
 int video_writer_close(VideoWriter *vw, Err *err);
 

@@ -124,7 +124,7 @@ static int write_clip(Gen *g, ClipPlan *p, Err *err) {
     Rng noise;
     rng_init(&noise, c->seed, (uint64_t)p->index, 3, 0);
     VideoWriter *vw = NULL;
-    int rc = p->video[0] ? video_writer_open(p->video, S, S, 25, &vw, err) : 0;
+    int rc = p->video[0] ? video_writer_open(p->video, S, S, SYNTH_FPS, &vw, err) : 0;
     size_t lm_cap = (size_t)p->frames * SYNTH_LANDMARKS * 2 * 12 + 64, lm_len = 0;
     char *lm = xmalloc(lm_cap);
     for (int t = 0; t < p->frames && rc == 0; t++) {
@@ -137,7 +137,7 @@ static int write_clip(Gen *g, ClipPlan *p, Err *err) {
             snprintf(path, sizeof path, "%s/synth/parsing/%s/%05d.png", g->root, p->id, t + 1);
             rc = image_write_png(path, parsing, S, S, 1, err);
         }
-        if (rc == 0 && vw) rc = video_writer_add_frame(vw, rgb, err);
+        if (rc == 0 && vw) rc = video_writer_add_frame(vw, rgb, t / (double)SYNTH_FPS, 1.0 / SYNTH_FPS, err);
         for (int i = 0; i < 2 * SYNTH_LANDMARKS; i++)
             lm_len += (size_t)snprintf(lm + lm_len, lm_cap - lm_len, "%s%.2f", i ? " " : "", xy[i]);
         lm_len += (size_t)snprintf(lm + lm_len, lm_cap - lm_len, "\n");

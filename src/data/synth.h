@@ -9,6 +9,9 @@
 
 #include "core/check.h"
 
+/* the frame rate of the MAFW-layout .mp4 copies */
+#define SYNTH_FPS 25
+
 typedef struct SynthConfig {
     char layout[16];   /* dfew | ferv39k | mafw */
     int clips;

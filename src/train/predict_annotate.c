@@ -87,8 +87,8 @@ static void draw_frame(cairo_t *cr, const PredictResult *r, int f, int W, int H,
 int predict_annotate(const PredictResult *r, const char *out_path, Err *err) {
     const FaceVideo *v = &r->v;
     int W = v->width + (v->width & 1), H = v->height + (v->height & 1);
-    int fps = (int)lround(v->fps);
-    if (fps < 1) fps = 1;
+    /* the declared rate only guides the encoder: every frame is written at its own time */
+    double fps = v->nominal_fps > 0 ? v->nominal_fps : v->fps > 0 ? v->fps : 25;
     char part[4096 + 64];
     snprintf(part, sizeof part, "%s.part-%d.mp4", out_path, (int)getpid());
     VideoReader *rd;
@@ -120,7 +120,7 @@ int predict_annotate(const PredictResult *r, const char *out_path, Err *err) {
         draw_frame(cr, r, f, W, H, font);
         cairo_surface_flush(surf);
         from_cairo((const uint32_t *)cairo_image_surface_get_data(surf), stride_px, W, H, rgb);
-        rc = video_writer_add_frame(vw, rgb, err);
+        rc = video_writer_add_frame(vw, rgb, t, d, err);
     }
     free(rgb);
     cairo_destroy(cr);
