@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # What a run leaves besides its model and scores.
+# Trained with relative paths, its config.ini names the weights and data absolutely, so `dfer eval` works from
+# another folder.
 # Its inputs (result.json "inputs"): the weights, the vocabulary and both split files, each with its absolute
 # path, size and SHA-256 (as sha256sum computes them), the splits with their clip counts; the log names the
 # weights' digest.
@@ -27,11 +29,15 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$dfer" synth --layout dfew --clips 80 --size 48 --min-frames 6 --max-frames 10 --seed 5 --out "$tmp/data" 2>/dev/null
 "$dfer" init --arch tiny --seed 3 --out "$tmp/clip.safetensors" >/dev/null
 cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
-"$dfer" train --config "$src/configs/synth/finecliper.ini" --set data.root="$tmp/data" \
-  --set model.weights="$tmp/clip.safetensors" --set train.epochs=2 --set train.batch=4 --set train.eval_batch=3 \
+# trained with paths relative to $tmp; everything after runs elsewhere (config.ini names the files absolutely)
+(cd "$tmp" && "$dfer" train --config "$src/configs/synth/finecliper.ini" --set data.root=data \
+  --set model.weights=./clip.safetensors --set train.epochs=2 --set train.batch=4 --set train.eval_batch=3 \
   --set data.frames=2 --set train.threads=1 --set data.loader_threads=1 --set train.max_steps_per_epoch=8 \
   --set data.max_bad_fraction=0.2 \
-  --out "$tmp/run" >"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; fail "training"; }
+  --out run) >"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; fail "training"; }
+real=$(cd "$tmp" && pwd -P)
+grep -qx "weights = $real/clip.safetensors" "$tmp/run/config.ini" && grep -qx "root = $real/data" "$tmp/run/config.ini" \
+  || { grep -E "^(weights|root) =" "$tmp/run/config.ini"; fail "config.ini does not name the weights and data absolutely"; }
 split="$tmp/data/EmoLabel_DataSplit/test(single-labeled)/set_1.csv"
 
 "$python" - "$tmp/run/result.json" "$tmp" <<'PY' || fail "result.json's inputs"
@@ -54,7 +60,7 @@ print("result.json inputs: weights %s..., vocabulary, train (%d clips) and test 
       % (inputs["weights"]["sha256"][:12], inputs["train_split"]["clips"], inputs["test_split"]["clips"]))
 PY
 sha=$(sha256sum "$tmp/clip.safetensors" | cut -c1-16)
-grep -q "weights $tmp/clip.safetensors: .* MB, sha256 $sha\.\.\." "$tmp/train.log" || { cat "$tmp/train.log"; fail "the log does not name the weights' digest"; }
+grep -q "weights $real/clip.safetensors: .* MB, sha256 $sha\.\.\." "$tmp/train.log" || { cat "$tmp/train.log"; fail "the log does not name the weights' digest"; }
 
 # check CSV [EVAL_OUTPUT]: the rows against the split file and the probabilities; prints "n_scored war uar"
 check() {

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/ini_file.h"
 
@@ -399,6 +400,34 @@ static const char *const k_operational[] = {
     "train.gpu_mem",     "train.micro_batch",    "train.recompute",     "train.threads",
     "train.nonfinite",   "train.log_every",      "train.hang_minutes",
 };
+
+static const char *const k_paths[] = {"model.weights", "model.vocab", "model.descriptions", "model.long_clip",
+                                      "data.root",     "data.train_list", "data.test_list",   "data.landmarks",
+                                      "data.parsing"};
+
+int config_absolute_paths(Config *c, Err *err) {
+    char cwd[4096], key[96];
+    if (!getcwd(cwd, sizeof cwd)) return err_set(err, "cannot tell the current folder: %s", strerror(errno));
+    for (size_t j = 0; j < sizeof k_paths / sizeof k_paths[0]; j++) {
+        snprintf(key, sizeof key, "%s", k_paths[j]);
+        char *dot = strchr(key, '.');
+        *dot = '\0';
+        const Key *k = find_key(key, dot + 1);
+        CHECK(k && k->type == K_STR, "k_paths names no text key: %s", k_paths[j]);
+        char *value = (char *)c + k->offset;
+        if (!value[0] || value[0] == '/') continue;
+        const char *rel = value;
+        while (rel[0] == '.' && rel[1] == '/') rel += 2; /* ./x -> x */
+        char joined[4096 + CFG_STR + 2];
+        int n = !strcmp(rel, ".") || !rel[0] ? snprintf(joined, sizeof joined, "%s", cwd)
+                                              : snprintf(joined, sizeof joined, "%s/%s", cwd, rel);
+        if (n < 0 || (size_t)n >= k->size)
+            return err_set(err, "%s = %s: its absolute path %s is longer than %zu bytes", k_paths[j], value, joined,
+                           k->size - 1);
+        memcpy(value, joined, (size_t)n + 1);
+    }
+    return 0;
+}
 
 static void diff_append(char *out, size_t n, const char *key, const char *before, const char *after) {
     size_t len = strlen(out);

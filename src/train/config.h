@@ -109,6 +109,11 @@ int config_param_groups(const char *method, const char *names[3]);
  * device, threads, micro-batch, precision, logging) go to operational: a resumed run may change them. */
 int config_diff(const Config *before, const Config *after, char *training, size_t training_n, char *operational,
                 size_t operational_n);
+/* Makes the file and folder keys (model.weights, model.vocab, model.descriptions, model.long_clip, data.root,
+ * data.train_list, data.test_list, data.landmarks, data.parsing) absolute against the current folder, so a
+ * run's config.ini names the same files whatever folder `dfer predict`, `eval` or `export` later runs in.
+ * Errors name the key whose absolute path does not fit. */
+int config_absolute_paths(Config *c, Err *err);
 /* Writes the resolved configuration as INI (all keys). */
 void config_write(const Config *c, FILE *out);
 /* The key reference as Markdown (docs/config.md). */

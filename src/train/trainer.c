@@ -774,8 +774,16 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
 
 /* train_job under the watchdog (core/watchdog.h): a rank that stops making progress says where it waits
  * and ends, instead of holding its allocation until the time limit. */
-int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
-    if (config_validate(cfg, err) != 0) return -1;
+int train_run(const Config *given, const TrainOptions *opt, Group *g, Err *err) {
+    if (config_validate(given, err) != 0) return -1;
+    /* config.ini, the resume comparison and the provenance name the files absolutely: a run's relative
+     * model.weights resolved from wherever `dfer predict` or `eval` was started */
+    Config *cfg = xmalloc(sizeof *cfg);
+    *cfg = *given;
+    if (config_absolute_paths(cfg, err) != 0) {
+        free(cfg);
+        return -1;
+    }
     char what[4200];
     snprintf(what, sizeof what, "training %s into %s", cfg->method, opt->out_dir);
     char record[4200];
@@ -785,5 +793,6 @@ int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     CHECK(watchdog_start(&spec) == 0, "a watchdog already runs in this process");
     int rc = train_job(cfg, opt, g, err);
     watchdog_stop();
+    free(cfg);
     return rc;
 }
