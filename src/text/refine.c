@@ -20,33 +20,43 @@
  * "madly" matches but "made" does not, and "content(ed)" but not "contents". */
 static const char *const k_lexicon[] = {
     /* happiness */
-    "happ(?:y|ier|iest|ily|iness)|joy(?:s|ful|fully|fulness|ous|ously)?|glad(?:ly|ness|der)?|"
-    "cheer(?:s|ed|ful|fully|fulness|y|ily)?|delight(?:s|ed|edly|ful|fully)?|pleased|pleasure|"
-    "content(?:ed|edly|ment)?|elat(?:ed|ion)|amus(?:ed|ement)|merr(?:y|ily|iment)|jubilant|ecstatic|euphori[ac]",
+    "happ(?:y|ier|iest|ily|iness)|joy(?:s|ful|fully|fulness|ous|ously|less)?|overjoyed|glad(?:ly|ness|der|dest)?|"
+    "cheer(?:s|ed|ing|ful|fully|fulness|y|ier|iest|ily)?|delight(?:s|ed|edly|ing|ful|fully)?|pleased|pleasure|"
+    "content(?:ed|edly|ment)?|elat(?:ed|ion)|amus(?:ed|edly|ement|ing)|merr(?:y|ily|iment)|jubila(?:nt|tion)|"
+    "ecsta(?:tic|sy)|euphori(?:a|c)|excit(?:ed|edly|ement)|thrilled|glee(?:ful|fully)?|blissful(?:ly)?",
     /* sadness */
-    "sad(?:ly|ness|der|dest)?|sorrow(?:s|ful|fully)?|unhapp(?:y|ier|ily|iness)|upset(?:s|ting)?|"
-    "gloom(?:y|ily|iness)?|melanchol(?:y|ic)|tearful(?:ly|ness)?|grie(?:f|fs|ving|ved|ve)|despair(?:ing)?|heartbroken|miserable|dejected",
+    "sad(?:ly|ness|der|dest|den|dens|dened|dening)?|sorrow(?:s|ful|fully)?|unhapp(?:y|ier|iest|ily|iness)|"
+    "upset(?:s|ting)?|gloom(?:y|ily|iness)?|melanchol(?:y|ic)|tearful(?:ly|ness)?|grie(?:f|fs|ve|ves|ved|ving|vous)|"
+    "despair(?:s|ed|ing|ingly)?|heartbroken|miser(?:able|ably|y)|deject(?:ed|edly|ion)|depress(?:ed|ing|ion)|downcast|"
+    "mourn(?:s|ed|ing|ful|fully)?|cry|cries|cried|crying|weep(?:s|ing)?|wept|sob(?:s|bed|bing)?",
     /* neutral */
-    "neutral(?:ity|ly)?|calm(?:ly|ness|ed)?|expressionless|impassive(?:ly)?|emotionless|unmoved|indifferen(?:t|ce)",
+    "neutral(?:ity|ly)?|calm(?:ly|ness|ed)?|expressionless|impassive(?:ly)?|emotionless|unmoved|indifferen(?:t|tly|ce)",
     /* anger */
-    "ang(?:er|ers|ered|ry|rier|rily)|furious(?:ly)?|fury|irritat(?:ed|ion|ing)|irritab(?:le|ility)|annoy(?:ed|ance|ing)|"
-    "mad|madly|rage|rages|raging|enraged|outrag(?:e|ed)|irate|livid|hostil(?:e|ity)|frustrat(?:ed|ion)|resent(?:ful|ment)",
+    "ang(?:er|ers|ered|ering|ry|rier|riest|rily)|furious(?:ly)?|fury|infuriat(?:e|es|ed|ing)|"
+    "irritat(?:e|es|ed|ing|ion)|irritab(?:le|ility)|annoy(?:s|ed|ing|ingly|ance)|mad|madly|rage|rages|raged|raging|enraged|"
+    "outrag(?:e|ed|eous)|irate|livid|hostil(?:e|ity)|frustrat(?:e|es|ed|ing|ion|ions)|resent(?:s|ed|ful|fully|ment)|"
+    "displeas(?:ed|ure)|indignan(?:t|tly|ce)|indignation|wrath(?:ful)?|seething",
     /* surprise */
-    "surpris(?:e|es|ed|ing|ingly)|astonish(?:ed|ing|ment)|amaz(?:ed|ing|ement)|shock(?:ed|ing)?|startl(?:e|ed|ing)|stunned|"
-    "dumbfounded|flabbergasted",
+    "surpris(?:e|es|ed|ing|ingly)|astonish(?:es|ed|ing|ingly|ment)|astound(?:ed|ing)|amaz(?:e|es|ed|ing|ingly|ement)|"
+    "shock(?:s|ed|ing)?|startl(?:e|es|ed|ing)|stunned|dumbfounded|flabbergasted",
     /* disgust */
-    "disgust(?:s|ed|ing|edly)?|repuls(?:ed|ion|ive)|revolt(?:ed|ing)|revulsion|nause(?:a|ated)|sickened|grossed\\s+out",
+    "disgust(?:s|ed|ing|edly)?|repuls(?:ed|ion|ive)|revolt(?:ed|ing)|revulsion|nause(?:a|ated|ous)|sicken(?:s|ed|ing)|"
+    "grossed\\s+out|loath(?:e|es|ed|ing)",
     /* fear */
-    "afraid|fear(?:s|ed|ful|fully|fulness)?|scar(?:ed|y)|frighten(?:ed|ing)?|fright|terrif(?:ied|ying)|terror|"
-    "panic(?:s|ked|ky)?|petrified|horrified|horror",
+    "afraid|fear(?:s|ed|ing|ful|fully|fulness)?|scar(?:e|es|ed|ing|y|ier|iest)|frighten(?:s|ed|ing|ingly)?|fright(?:ful)?|"
+    "terrif(?:y|ies|ied|ying)|terror|panic(?:s|ked|king|ky)?|petrified|horrif(?:y|ies|ied|ying)|horror|"
+    "dread(?:s|ed|ing|ful)?|alarmed",
     /* anxiety */
-    "anxi(?:ous|ously|ety|eties)|worr(?:y|ies|ied|ying)|nervous(?:ly|ness)?|apprehensi(?:ve|vely|on)|uneas(?:y|e|ily)|distress(?:ed)?",
+    "anxi(?:ous|ously|ety|eties)|worr(?:y|ies|ied|iedly|ying|isome)|nervous(?:ly|ness)?|apprehensi(?:ve|vely|on)|"
+    "uneas(?:y|e|ily|iness)|distress(?:ed|ing)?|agitat(?:ed|ion)|fretful|jittery",
     /* contempt */
-    "contempt(?:uous|uously)?|disdain(?:s|ed|ful|fully)?|scorn(?:s|ed|ful|fully)?|sneer(?:s|ed|ing|ingly)?|smug(?:ly|ness)?|derisi(?:ve|on)",
+    "contempt(?:uous|uously)?|disdain(?:s|ed|ful|fully)?|scorn(?:s|ed|ful|fully)?|sneer(?:s|ed|ing|ingly)?|smug(?:ly|ness)?|"
+    "derisi(?:ve|vely|on)|condescend(?:ing|ingly)|haught(?:y|ily|iness)",
     /* helplessness */
-    "helpless(?:ly|ness)?|powerless(?:ness)?|resign(?:ed|ation)|hopeless(?:ly|ness)?|defeated|despondent",
+    "helpless(?:ly|ness)?|powerless(?:ly|ness)?|resign(?:ed|edly|ation)|hopeless(?:ly|ness)?|defeated|despondent(?:ly)?",
     /* disappointment */
-    "disappoint(?:ed|ing|ment|ments)|lets?\\s+down|let-down|dismay(?:ed)?|disheartened|crestfallen",
+    "disappoint(?:s|ed|edly|ing|ingly|ment|ments)?|lets?\\s+down|let-down|letdown|dismay(?:s|ed)?|"
+    "dishearten(?:ed|ing)|crestfallen|disillusion(?:ed|ment)",
     /* the state itself; "feeling" only when it does not take a touched object */
     "emotion(?:s|al|ally)?|moods?|moody|feelings?(?!\\s+(?:the|his|her|their|its|a|an)\\b)",
 };

@@ -31,7 +31,11 @@ static void test_lexicon(void) {
         "terrified", "anxious", "anxiety", "worried", "nervous", "apprehensive", "contempt", "contemptuous",
         "disdain", "scorn", "sneering", "helpless", "powerless", "resigned", "disappointed", "let down", "dismayed",
         "happiness", "fear", "disappointment", "helplessness", "surprise", "disgust", "an emotional moment",
-        "her mood", "a feeling of unease", "emotions"};
+        "her mood", "a feeling of unease", "emotions",
+        /* inflections and synonyms a review found left in (each was kept by refine) */
+        "saddened", "angriest", "scare", "scares", "disappoint", "disappoints", "frustrating", "irritates", "annoys",
+        "frightens", "terrify", "unhappiest", "worriedly", "saddening", "excited", "depressed", "displeased",
+        "displeasure", "crying", "gleeful", "thrilled", "downcast", "joyless"};
     char found[64];
     for (size_t i = 0; i < sizeof hits / sizeof hits[0]; i++)
         EXPECT(refine_has_emotion_word(hits[i], found, sizeof found), "\"%s\" has no lexicon word", hits[i]);
@@ -43,7 +47,8 @@ static void test_lexicon(void) {
     static const char *const misses[] = {
         "The corners of the mouth rise into a smile.", "a frown forms between the brows", "he made a sound",
         "the average frame", "the contents of the frame", "the madder root", "feeling the cheek with a hand",
-        "the upper lip rises", "the brows draw together", "an unhappyish"};
+        "the upper lip rises", "the brows draw together", "an unhappyish", "a scar on the cheek", "old scars",
+        "tense lips", "the tears", "a stunning view", "sadhu"};
     for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++)
         EXPECT(!refine_has_emotion_word(misses[i], found, sizeof found), "\"%s\" matched \"%s\"", misses[i], found);
     EXPECT(!refine_has_emotion_word("ok \xff happyx", found, sizeof found), "invalid UTF-8: bytes matched \"%s\"", found);
