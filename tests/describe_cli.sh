@@ -4,7 +4,8 @@
 # removed, every other text comes out byte for byte, refining again changes
 # nothing (so no lexicon word is left: the check uses dfer's own lexicon), the
 # landmark descriptions contain no lexicon word either, and bad input gives a
-# clear message, a non-zero exit and leaves an existing OUT alone.
+# clear message, a non-zero exit and leaves an existing OUT alone. describe finds nested tracks
+# (Scene/Emotion/id) and gives a clip without a face prep's sentence; a repeated or no id in --ids is an error.
 # usage: describe_cli.sh DFER PYTHON
 set -u
 dfer=$1 py=$2
@@ -87,6 +88,22 @@ printf '00003\n# a comment\n00001\n' >"$tmp/ids.txt"
 [ "$("$py" -c 'import json,sys; print(" ".join(json.loads(l)["clip"] for l in open(sys.argv[1])))' "$tmp/two.jsonl")" = "00003 00001" ] ||
   fail "describe --ids: $(cat "$tmp/two.jsonl")"
 grep -qF "$(sed -n 3p "$tmp/lm.jsonl")" "$tmp/two.jsonl" || fail "describe --ids: another text for 00003 than without --ids"
+# nested tracks (FERV39k's Scene/Emotion/id, as `dfer prep` writes them) are found without --ids, and a clip
+# without a usable face gets prep's sentence instead of failing the command
+mkdir -p "$tmp/nested/Scene/Happy"
+cp "$tmp/ds/synth/landmarks/00001.txt" "$tmp/nested/Scene/Happy/0001.txt"
+cp "$tmp/ds/synth/landmarks/00002.txt" "$tmp/nested/top.txt"
+awk '{ printf "%s 10 10 20 20 mean\n", $0 }' "$tmp/ds/synth/landmarks/00003.txt" >"$tmp/nested/faceless.txt"
+"$dfer" describe --landmarks "$tmp/nested" --out "$tmp/nested.jsonl" 2>"$tmp/nested.err" ||
+  fail "describe of a nested folder: $(cat "$tmp/nested.err")"
+[ "$("$py" -c 'import json,sys; print(" ".join(json.loads(l)["clip"] for l in open(sys.argv[1])))' "$tmp/nested.jsonl")" \
+  = "Scene/Happy/0001 faceless top" ] || fail "describe of a nested folder: $(cat "$tmp/nested.jsonl")"
+grep -qF '{"clip":"faceless","text":"No face was found in the clip."}' "$tmp/nested.jsonl" ||
+  fail "describe: a clip without a face: $(grep faceless "$tmp/nested.jsonl")"
+grep -q "3 clips (1 without a face)" "$tmp/nested.err" || fail "describe's summary: $(cat "$tmp/nested.err")"
+grep -qF "$(sed -n 1p "$tmp/lm.jsonl" | sed 's/"00001"/"Scene\/Happy\/0001"/')" "$tmp/nested.jsonl" ||
+  fail "describe: the nested track's text differs from the same track's at the top"
+echo "describe: nested tracks found, a faceless clip described as prep does"
 
 # bad input
 expect_fail() { # NAME WANT_RC PATTERN CMD...
@@ -118,6 +135,12 @@ expect_fail "describe: missing landmark file" 1 "landmarks/nope.txt" \
   "$dfer" describe --landmarks "$tmp/ds/synth/landmarks" --ids "$tmp/ids2.txt" --out "$tmp/x.jsonl"
 printf '1 2 3\n' >"$tmp/short.txt"
 expect_fail "describe: malformed landmark file" 1 "short.txt:1:" "$dfer" describe --landmarks "$tmp" --ids <(echo short) --out "$tmp/x.jsonl"
+printf '00001\n00002\n\n00001\n' >"$tmp/ids_dup.txt"
+expect_fail "describe: a repeated id" 1 "ids_dup.txt:4: clip id '00001' again \(first on line 1\)" \
+  "$dfer" describe --landmarks "$tmp/ds/synth/landmarks" --ids "$tmp/ids_dup.txt" --out "$tmp/x.jsonl"
+printf '# nothing\n\n' >"$tmp/ids_empty.txt"
+expect_fail "describe: an id list without ids" 1 "ids_empty.txt: no clip ids" \
+  "$dfer" describe --landmarks "$tmp/ds/synth/landmarks" --ids "$tmp/ids_empty.txt" --out "$tmp/x.jsonl"
 expect_fail "describe: no --out" 2 "--out is required" "$dfer" describe --landmarks "$tmp"
 "$dfer" describe --help | grep -q -- "--landmarks" || fail "describe --help"
 

@@ -1,7 +1,8 @@
 /* dfer describe: label-free descriptions of each clip's facial changes from
  * its landmark track (text/verbalize.h), written as the JSONL that the high
  * level and `dfer refine` read. */
-#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,11 @@ static void usage(void) {
            "`dfer prep` and `dfer synth` write them) and describes its facial changes from the landmark\n"
            "trajectories: mouth corners, lip opening, mouth width, brows, eye opening, nose wrinkle, blinks,\n"
            "speech-like lip motion, head motion, with their timing and size, in 25-60 words. It never sees a\n"
-           "label, so the text cannot leak one. Frames marked `mean` (no face found yet) are skipped.\n\n"
+           "label, so the text cannot leak one. Frames marked `mean` (no face found yet) are skipped; a clip\n"
+           "without any other frame gets \"No face was found in the clip.\", as `dfer prep` writes it.\n\n"
            "  --landmarks DIR  the landmark files\n"
-           "  --ids FILE       the clips, one id per line (default: every DIR/*.txt, sorted)\n"
+           "  --ids FILE       the clips, one id per line (default: every DIR/**/<id>.txt, sorted; FERV39k's ids\n"
+           "                   are Scene/Emotion/id)\n"
            "  --out OUT.jsonl  {\"clip\": ID, \"text\": ...} lines, written atomically\n\n"
            "Exit status: 0 ok; 1 a missing or malformed landmark file or id list (named with its line);\n"
            "2 usage error.\n");
@@ -32,46 +35,100 @@ static int has_txt_suffix(const char *s) {
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* The clip ids: from FILE (blank and '#' lines skipped) or the directory. */
-static int read_ids(const char *ids_path, const char *dir, char ***ids, int *n, Err *err) {
-    int cap = 64;
-    *ids = xmalloc((size_t)cap * sizeof **ids);
-    *n = 0;
+typedef struct IdList {
+    char **ids;
+    int *lines; /* the id file's line of each id (0: from the directory) */
+    int n, cap;
+} IdList;
+
+static void ids_add(IdList *l, const char *id, size_t len, int line) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->ids = xrealloc(l->ids, (size_t)l->cap * sizeof *l->ids);
+        l->lines = xrealloc(l->lines, (size_t)l->cap * sizeof *l->lines);
+    }
+    l->ids[l->n] = xmalloc(len + 1);
+    memcpy(l->ids[l->n], id, len);
+    l->ids[l->n][len] = 0;
+    l->lines[l->n++] = line;
+}
+
+static void ids_free(IdList *l) {
+    for (int i = 0; i < l->n; i++) free(l->ids[i]);
+    free(l->ids);
+    free(l->lines);
+}
+
+/* Every <id>.txt under DIR, in subfolders too (FERV39k's ids are Scene/Emotion/id: `dfer prep` writes nested tracks); nftw's callback
+ * has no user pointer, so the walk's state is file-static (one walk at a time in this command). */
+static IdList *g_walk;
+static size_t g_walk_root;
+static int collect_track(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st;
+    const char *base = path + ftw->base;
+    if (ftw->level > 0 && base[0] == '.') return type == FTW_D ? FTW_SKIP_SUBTREE : 0; /* hidden, atomic temporaries */
+    if (type == FTW_F && has_txt_suffix(base)) {
+        const char *rel = path + g_walk_root;
+        while (*rel == '/') rel++;
+        ids_add(g_walk, rel, strlen(rel) - 4, 0);
+    }
+    return 0;
+}
+
+/* The clip ids: from FILE (blank and '#' lines skipped) or the directory's tree, sorted. */
+static int read_ids(const char *ids_path, const char *dir, IdList *l, Err *err) {
+    memset(l, 0, sizeof *l);
     if (ids_path) {
         char *data;
         size_t len;
         if (fs_read_all(ids_path, &data, &len, err)) return -1;
+        if (memchr(data, 0, len)) {
+            free(data);
+            return err_set(err, "%s: holds a NUL byte: not a text file of clip ids", ids_path);
+        }
         int line = 0;
-        for (char *save = NULL, *l = data; l; l = save) {
-            save = strchr(l, '\n');
+        for (char *save = NULL, *s = data; s; s = save) {
+            save = strchr(s, '\n');
             if (save) *save++ = 0;
             line++;
-            size_t m = strlen(l);
-            while (m && (l[m - 1] == '\r' || l[m - 1] == ' ' || l[m - 1] == '\t')) l[--m] = 0;
-            while (*l == ' ' || *l == '\t') l++;
-            if (!*l || *l == '#') continue;
-            if (strstr(l, "..") || *l == '/' || strchr(l, ' ') || strchr(l, '\t')) {
+            size_t m = strlen(s);
+            while (m && (s[m - 1] == '\r' || s[m - 1] == ' ' || s[m - 1] == '\t')) s[--m] = 0;
+            while (*s == ' ' || *s == '\t') s++;
+            if (!*s || *s == '#') continue;
+            if (strstr(s, "..") || *s == '/' || strchr(s, ' ') || strchr(s, '\t')) {
                 free(data);
-                return err_set(err, "%s:%d: '%s' is not a clip id (no spaces, no '..', not absolute)", ids_path, line, l);
+                return err_set(err, "%s:%d: '%s' is not a clip id (no spaces, no '..', not absolute)", ids_path, line, s);
             }
-            if (*n == cap) *ids = xrealloc(*ids, (size_t)(cap *= 2) * sizeof **ids);
-            (*ids)[(*n)++] = xstrdup(l);
+            ids_add(l, s, strlen(s), line);
         }
         free(data);
-        return 0;
+        if (l->n == 0) return err_set(err, "%s: no clip ids (only blank or '#' lines)", ids_path);
+        /* a repeated id, named with both its lines: neighbours in a sorted copy */
+        char **sorted = xmalloc((size_t)l->n * sizeof *sorted);
+        for (int i = 0; i < l->n; i++) sorted[i] = l->ids[i];
+        qsort(sorted, (size_t)l->n, sizeof *sorted, by_name);
+        int rc = 0;
+        for (int i = 1; i < l->n && rc == 0; i++)
+            if (!strcmp(sorted[i - 1], sorted[i])) {
+                int first = 0, second = 0;
+                for (int j = 0; j < l->n; j++)
+                    if (!strcmp(l->ids[j], sorted[i])) {
+                        if (!first) first = l->lines[j];
+                        else if (!second) second = l->lines[j];
+                    }
+                rc = err_set(err, "%s:%d: clip id '%s' again (first on line %d)", ids_path, second, sorted[i], first);
+            }
+        free(sorted);
+        return rc;
     }
-    DIR *d = opendir(dir);
-    if (!d) return err_set(err, "%s: cannot open the landmark directory", dir);
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.' || !has_txt_suffix(e->d_name)) continue;
-        if (*n == cap) *ids = xrealloc(*ids, (size_t)(cap *= 2) * sizeof **ids);
-        (*ids)[*n] = xstrdup(e->d_name);
-        (*ids)[*n][strlen(e->d_name) - 4] = 0;
-        (*n)++;
-    }
-    closedir(d);
-    qsort(*ids, (size_t)*n, sizeof **ids, by_name);
-    if (*n == 0) return err_set(err, "%s: no landmark files (*.txt)", dir);
+    if (!fs_is_dir(dir)) return err_set(err, "%s: no such landmark directory", dir);
+    g_walk = l;
+    g_walk_root = strlen(dir);
+    int rc = nftw(dir, collect_track, 16, FTW_PHYS | FTW_ACTIONRETVAL);
+    g_walk = NULL;
+    if (rc != 0) return err_set(err, "%s: cannot read the landmark directory: %s", dir, strerror(errno));
+    qsort(l->ids, (size_t)l->n, sizeof *l->ids, by_name);
+    if (l->n == 0) return err_set(err, "%s: no landmark files (*.txt) in it or its subfolders", dir);
     return 0;
 }
 
@@ -95,11 +152,10 @@ int cmd_describe(int argc, char **argv) {
     if (!dir) return cli_usage_error("describe", "--landmarks is required");
     if (!out) return cli_usage_error("describe", "--out is required");
     Err err;
-    char **ids = NULL;
-    int n = 0, rc = read_ids(ids_path, dir, &ids, &n, &err);
-    if (rc == 0) rc = verbalize_tracks(dir, (const char *const *)ids, n, 0, out, &err);
-    if (rc == 0) fprintf(stderr, "describe: %d clips -> %s\n", n, out);
-    for (int i = 0; i < n; i++) free(ids[i]);
-    free(ids);
+    IdList ids;
+    int faceless = 0, rc = read_ids(ids_path, dir, &ids, &err);
+    if (rc == 0) rc = verbalize_tracks(dir, (const char *const *)ids.ids, ids.n, 1, &faceless, out, &err);
+    if (rc == 0) fprintf(stderr, "describe: %d clips (%d without a face) -> %s\n", ids.n, faceless, out);
+    ids_free(&ids);
     return rc ? cli_fail(&err) : 0;
 }

@@ -453,8 +453,10 @@ static int describe_all(const char *out, const PrepClip *all, int count, Err *er
         if (fs_exists(path)) ids[n++] = all[i].id;
     }
     snprintf(path, sizeof path, "%s/descriptions.jsonl", out);
-    int rc = verbalize_tracks(dir, ids, n, 1, path, err);
-    if (rc == 0) log_info("prep: descriptions of %d clips (label-free, from the landmarks) in %s", n, path);
+    int faceless = 0, rc = verbalize_tracks(dir, ids, n, 1, &faceless, path, err);
+    if (rc == 0)
+        log_info("prep: descriptions of %d clips (label-free, from the landmarks; %d without a face) in %s", n, faceless,
+                 path);
     free((void *)ids);
     return rc;
 }

@@ -404,7 +404,9 @@ int verbalize_landmarks(const float *xy, int frames, char *out, size_t cap) {
     return total;
 }
 
-int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_faceless, const char *out, Err *err) {
+int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_faceless, int *faceless, const char *out,
+                     Err *err) {
+    if (faceless) *faceless = 0;
     Descriptions d;
     descriptions_init(&d);
     snprintf(d.source, sizeof d.source, "%s", dir);
@@ -429,6 +431,7 @@ int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_fa
             rc = err_set(err, "%s: no frame with a usable face (finite points, distinct eyes)", path);
             break;
         }
+        if (words < 0 && faceless) (*faceless)++;
         descriptions_add(&d, ids[i], words < 0 ? "No face was found in the clip." : text, 0);
     }
     if (rc == 0) rc = descriptions_index(&d, err); /* duplicate ids in the list */

@@ -30,7 +30,9 @@ struct Err;
 /* The descriptions of clips from their face tracks DIR/<id>.txt (face/face_track.h; ids may hold
  * '/', as FERV39k's do): frames marked `mean` (no face found yet) are left out. Writes
  * {"clip", "text"} JSONL to out atomically. A track without a usable frame gets
- * "No face was found in the clip." when skip_faceless, else it is an error naming the file. */
-int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_faceless, const char *out, struct Err *err);
+ * "No face was found in the clip." when skip_faceless (counted in *faceless, which may be NULL), else it is an
+ * error naming the file. */
+int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_faceless, int *faceless, const char *out,
+                     struct Err *err);
 
 #endif
