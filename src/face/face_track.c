@@ -85,6 +85,10 @@ int face_track_parse(const char *text, size_t len, const char *label, FaceTrack 
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         lineno++;
+        if (memchr(p, 0, n)) {
+            face_track_free(t);
+            return err_set(err, "%s:%d: NUL byte in the line: not a landmark track", label, lineno);
+        }
         char *line = xmalloc(n + 1);
         memcpy(line, p, n);
         line[n] = 0;

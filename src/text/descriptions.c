@@ -114,7 +114,19 @@ static int check_utf8(const Descriptions *d, int line, const char *what, const c
                    (size_t)(bad - (const uint8_t *)s));
 }
 
+/* A NUL in a line, raw or escaped as \u0000, would end cJSON's string there and silently cut the text. */
+static int has_nul(const char *s, size_t n) {
+    if (memchr(s, 0, n)) return 1;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\') continue;
+        if (s[i + 1] == 'u' && i + 5 < n && !memcmp(s + i + 2, "0000", 4)) return 1;
+        i++; /* the escaped character: "\\u0000" is a backslash and the text u0000 */
+    }
+    return 0;
+}
+
 static int parse_jsonl_line(Descriptions *d, int line, const char *s, size_t n, Err *err) {
+    if (has_nul(s, n)) return err_set(err, "%s:%d: NUL character in the line (raw or \\u0000)", d->source, line);
     const char *end = NULL;
     cJSON *o = cJSON_ParseWithLengthOpts(s, n, &end, 0);
     if (!o) return err_set(err, "%s:%d: not valid JSON", d->source, line);
@@ -165,6 +177,7 @@ static int parse_tsv_line(Descriptions *d, int line, const char *s, size_t n, Er
 int descriptions_parse(const char *name, const char *data, size_t len, DescFormat format, Descriptions *d, Err *err) {
     descriptions_init(d);
     snprintf(d->source, sizeof d->source, "%s", name);
+    if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3)) data += 3, len -= 3; /* a UTF-8 byte-order mark (Windows editors) */
     if (format == DESC_FORMAT_AUTO) format = detect(name, data, len);
     int line = 0;
     for (size_t i = 0; i < len;) {

@@ -58,6 +58,12 @@ static void test_tsv(void) {
                descriptions_count(&d) == 3,
            "content-detected TSV: %s", err.msg);
     descriptions_free(&d);
+    /* a byte-order mark is not part of the first id */
+    const char *bom = "\xef\xbb\xbf" "c1\tThe brows rise.\n";
+    EXPECT(descriptions_parse("bom.tsv", bom, strlen(bom), DESC_FORMAT_AUTO, &d, &err) == 0 &&
+               descriptions_find(&d, "c1") != NULL,
+           "a TSV file with a byte-order mark: %s", err.msg);
+    descriptions_free(&d);
     const char *json = "\n {\"clip\": \"a\", \"text\": \"b\"}\n";
     EXPECT(descriptions_parse("noext", json, strlen(json), DESC_FORMAT_AUTO, &d, &err) == 0 &&
                descriptions_find(&d, "a") != NULL,
@@ -80,6 +86,24 @@ static void test_errors(void) {
                  "dup.jsonl:3: duplicate clip id 'a'", "first on line 1");
     expect_error("dup.jsonl", "{\"clip\": 12, \"text\": \"x\"}\n{\"clip\": \"12\", \"text\": \"y\"}\n", "dup.jsonl:2:",
                  "duplicate clip id '12'");
+    /* a NUL, escaped or raw, would cut the text at it (cJSON's strings end there) */
+    expect_error("nul.jsonl", "{\"clip\": \"a\", \"text\": \"x\"}\n{\"clip\": \"b\", \"text\": \"x\\u0000 she is happy\"}\n",
+                 "nul.jsonl:2:", "NUL");
+    {
+        static const char raw[] = "{\"clip\": \"a\", \"text\": \"x\0 happy\"}\n";
+        Descriptions d;
+        Err err = {{0}};
+        EXPECT(descriptions_parse("raw.jsonl", raw, sizeof raw - 1, DESC_FORMAT_JSONL, &d, &err) == -1 &&
+                   strstr(err.msg, "raw.jsonl:1:") && strstr(err.msg, "NUL"),
+               "a raw NUL byte: %s", err.msg);
+        descriptions_free(&d);
+        /* an escaped backslash before u0000 is text, not a NUL */
+        const char *ok = "{\"clip\": \"a\", \"text\": \"C:\\\\u0000 path\"}\n";
+        EXPECT(descriptions_parse("ok.jsonl", ok, strlen(ok), DESC_FORMAT_JSONL, &d, &err) == 0 &&
+                   !strcmp(descriptions_find(&d, "a"), "C:\\u0000 path"),
+               "an escaped backslash and u0000: %s", err.msg);
+        descriptions_free(&d);
+    }
     expect_error("bad.tsv", "a\tx\nno tab here\n", "bad.tsv:2:", "no tab");
     expect_error("bad.tsv", "\tx\n", "bad.tsv:1:", "empty clip id");
     expect_error("bad.tsv", "a\tx\nb\ty\na\tz\n", "bad.tsv:3: duplicate clip id 'a'", "first on line 1");

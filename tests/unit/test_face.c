@@ -80,6 +80,16 @@ static void test_parse_errors(void) {
     frame_line(bad, sizeof bad, 0, "1 2 3 4 found");
     snprintf(text, sizeof text, "%s%s", good, bad);
     expect_error(text, "clip.txt:2: 'found' is not a status");
+    /* a NUL byte in a line (the rest of the line was dropped and the track read as shorter) */
+    {
+        snprintf(text, sizeof text, "%s%s", good, good);
+        size_t len = strlen(text);
+        text[strlen(good) + 3] = 0;
+        FaceTrack t;
+        Err err = {{0}};
+        EXPECT(face_track_parse(text, len, "clip.txt", &t, &err) != 0 && strstr(err.msg, "clip.txt:2: NUL byte"),
+               "a NUL byte: %s", err.msg);
+    }
     /* a status without the box */
     frame_line(bad, sizeof bad, 0, "det");
     expect_error(bad, "clip.txt:1: 'det' is not a status");
