@@ -30,6 +30,13 @@ expect_run "fits the context" 0 "49406 320 1125 539 320 2368 49407" --vocab "$vo
 expect_run "too long" 1 "" --vocab "$vocab" --context 6 "a photo of a cat"
 expect_message "too long" 'text 1 \("a photo of a cat"\) has 7 tokens, more than the context of 6'
 expect_run "truncated" 0 "49406 320 1125 539 320 49407" --vocab "$vocab" --context 6 --truncate "a photo of a cat"
+expect_run "--truncate without --context" 2 "" --vocab "$vocab" --truncate "a photo of a cat"
+expect_message "--truncate without --context" "give --context too"
+# a vocabulary cut short (a partial download): zlib's soft end of stream, named as such
+head -c 200000 "$vocab" >/tmp/text_cli.$$.cut.gz
+expect_run "truncated vocabulary" 1 "" --vocab /tmp/text_cli.$$.cut.gz "a cat"
+expect_message "truncated vocabulary" "cut.gz: truncated"
+rm -f /tmp/text_cli.$$.cut.gz
 DFER_VOCAB= expect_run "no vocabulary" 2 "" "a cat"
 expect_message "no vocabulary" "--vocab"
 expect_run "missing vocabulary file" 1 "" --vocab /nonexistent/bpe.txt.gz "a cat"

@@ -126,7 +126,12 @@ static int read_vocab(const char *path, char **text, size_t *len, Err *err) {
         if (got == 0) break;
         n += (size_t)got;
     }
-    gzclose(f);
+    /* zlib reports a gzip stream cut short (a partial download) only here: gzread just stops */
+    if (gzclose(f) == Z_BUF_ERROR) {
+        free(buf);
+        return err_set(err, "%s: truncated: the compressed vocabulary ends early (%zu bytes read); download it again",
+                       path, n);
+    }
     buf[n] = 0;
     *text = buf;
     *len = n;
