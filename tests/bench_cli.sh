@@ -3,7 +3,10 @@
 # the model FLOPs equal a recount derived here from the architecture (FineCLIPER low level and
 # DFER-CLIP), the class-prompt lengths equal `dfer tokenize`'s, --device cuda without a GPU fails
 # naming the GPU, and with torch installed the PyTorch peer's figures are there and its model has
-# exactly dfer's trainable parameter count. No timing is asserted.
+# exactly dfer's trainable parameter count. A --set of a key bench sets from an option (data.frames,
+# model.method, ...) is a usage error naming the option; the evaluation FLOPs are those of the batch timed;
+# the training peak memory leaves out the forward-only passes, whose peak is reported apart. No timing is
+# asserted.
 # usage: bench_cli.sh DFER PYTHON SHARED_DIR
 set -euo pipefail
 dfer=$1 py=$2 shared=$3
@@ -119,6 +122,53 @@ if with_peer:
     assert vs["train_speed_ratio"] > 0 and vs["peak_memory_ratio"] > 0
 print(f"ok: FLOPs match the recount (FineCLIPER {fc['flops']['train_step']:.6g}, DFER-CLIP "
       f"{dc['flops']['train_step']:.6g}); {'peer checked' if with_peer else 'peer skipped'}")
+PY
+
+# --set of a key bench sets from its own option is a usage error naming the option (bench went on using the
+# option's value: a 2-frame buffer read by a 16-frame model, FineCLIPER's FLOPs reported for DFER-CLIP)
+for kv in "data.frames=16:--frames" "model.method=dfer_clip:--method" "train.batch=4:--batch" "model.variant=low+mid:--variant"; do
+  set +e
+  "$dfer" bench "${common[@]}" --steps 1 --warmup 0 --set "${kv%%:*}" --json "$tmp/owned.json" >"$tmp/owned.out" 2>&1
+  rc=$?
+  set -e
+  [ $rc = 2 ] || { echo "--set ${kv%%:*}: exit $rc, not the usage error 2"; cat "$tmp/owned.out"; exit 1; }
+  grep -q -- "use ${kv##*:}\$" "$tmp/owned.out" || { echo "--set ${kv%%:*}: the message does not name ${kv##*:}"; cat "$tmp/owned.out"; exit 1; }
+  [ ! -f "$tmp/owned.json" ] || { echo "--set ${kv%%:*}: a refused run wrote its JSON"; exit 1; }
+done
+# other keys still go through --set
+"$dfer" bench "${common[@]}" --steps 1 --warmup 0 --set optim.optimizer=adamw --json "$tmp/adamw.json" >/dev/null
+
+# the evaluation forward's FLOPs are those of the batch its time was measured at: without --eval the training
+# batch's forward-only passes (--eval-batch is not timed), with --eval the evaluation batch's
+tiny1=(--device cpu --arch tiny --frames 4 --steps 1 --warmup 0 --threads 2 --vocab "$vocab")
+"$dfer" bench "${tiny1[@]}" --batch 2 --eval-batch 6 --json "$tmp/noeval.json" >/dev/null
+"$dfer" bench "${tiny1[@]}" --batch 2 --eval-batch 6 --eval --json "$tmp/witheval.json" >/dev/null
+"$dfer" bench "${tiny1[@]}" --batch 6 --json "$tmp/b6.json" >/dev/null
+# the training peak is read before the forward-only passes; theirs is reported apart (an evaluation batch of
+# 48 raised the training peak from 0.13 to 0.36 GiB)
+small=(--device cpu --arch small --frames 4 --batch 1 --steps 1 --warmup 0 --threads 1 --vocab "$vocab")
+"$dfer" bench "${small[@]}" --json "$tmp/peak1.json" >/dev/null
+"$dfer" bench "${small[@]}" --eval --eval-batch 48 --json "$tmp/peak48.json" | tee "$tmp/peak48.txt" | grep -q "evaluation peak"
+"$py" - "$tmp" "$(cat "$tmp/adamw.json")" <<'PY'
+import json, sys
+tmp = sys.argv[1]
+assert json.loads(sys.argv[2])["optimizer"] == "adamw", "--set optim.optimizer=adamw was not applied"
+ne, we, b6 = (json.load(open(f"{tmp}/{n}.json")) for n in ("noeval", "witheval", "b6"))
+assert ne["eval_batch"] == 2 and ne["flops"]["eval_forward"] == ne["flops"]["forward"], \
+    f"no --eval: eval_batch {ne['eval_batch']}, eval_forward {ne['flops']['eval_forward']} != forward {ne['flops']['forward']}"
+assert we["eval_batch"] == 6 and we["flops"]["eval_forward"] == b6["flops"]["forward"], \
+    f"--eval: eval_forward {we['flops']['eval_forward']} != the forward of 6 clips {b6['flops']['forward']}"
+p1, p48 = (json.load(open(f"{tmp}/{n}.json")) for n in ("peak1", "peak48"))
+for r in (p1, p48):
+    assert r["eval_peak_bytes"] is not None and r["eval_peak_bytes"] > 0, r.get("eval_peak_method")
+mib = 1 << 20
+# the 48-clip host batch itself (4 frames of 64 px) is resident during training: 9 MiB
+assert p48["peak_bytes"] < p1["peak_bytes"] + 24 * mib, \
+    f"the training peak grew from {p1['peak_bytes'] / mib:.0f} to {p48['peak_bytes'] / mib:.0f} MiB with an evaluation batch of 48"
+assert p48["eval_peak_bytes"] > p48["peak_bytes"] + 100 * mib, \
+    f"evaluation at 48 clips peaked at {p48['eval_peak_bytes'] / mib:.0f} MiB, training at 1 clip {p48['peak_bytes'] / mib:.0f}"
+print(f"ok: training peak {p1['peak_bytes'] / mib:.0f} MiB alone, {p48['peak_bytes'] / mib:.0f} MiB beside an "
+      f"evaluation at 48 clips that peaked at {p48['eval_peak_bytes'] / mib:.0f} MiB; eval FLOPs at the timed batch")
 PY
 
 # --device cuda on a machine (or build) without a GPU: a clear message, a non-zero exit

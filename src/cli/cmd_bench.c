@@ -18,7 +18,7 @@
 static void usage(void) {
     printf("usage: dfer bench [--device cpu|cuda|auto] [--arch ARCH] [--method finecliper|dfer_clip]\n"
            "                  [--variant V] [--frames T] [--batch B] [--steps N] [--warmup N] [--eval]\n"
-           "                  [--threads N] [--precision f32|bf16] [--profile-steps N] [--json FILE]\n"
+           "                  [--threads N] [--precision f32|bf16] [--gpu-mem GiB] [--profile-steps N] [--json FILE]\n"
            "                  [--peer torch] [--out-results | --results-to FILE] [--set section.key=value]...\n\n"
            "Times training steps (forward, backward, all-reduce, update) and forward passes of a model built as\n"
            "`dfer train` builds it, on a random CLIP of a named architecture (no weights file) and a synthetic\n"
@@ -42,7 +42,9 @@ static void usage(void) {
            "  --desc-tokens N  high level: tokens of each synthetic description (default 128)\n"
            "  --seed N         seed of the random CLIP, parameters and batch (default 1)\n"
            "  --vocab FILE     CLIP vocabulary (default $DFER_VOCAB, then shared/clip beside or in the source tree)\n"
-           "  --set k=v        any other configuration key (as `dfer train --set`)\n"
+           "  --gpu-mem GiB    GPU memory per rank: the planner's cap for the micro-batch (train.gpu_mem, default 24)\n"
+           "  --set k=v        any other configuration key (as `dfer train --set`); the keys the options above set\n"
+           "                   (data.frames, train.batch, model.method, ...) are refused: use the option\n"
            "  --peak-tflops X  the device's dense bf16 peak, for a GPU the built-in table does not know\n"
            "  --peak-gbps X    the device memory's bandwidth in GB/s, likewise (the profile's bounds)\n"
            "  --profile-steps N  after the timed steps, N more with every op timed (events on the GPU's\n"
@@ -80,7 +82,7 @@ int cmd_bench(int argc, char **argv) {
         {"classes", required_argument, 0, 'c'}, {"desc-tokens", required_argument, 0, 'D'},
         {"seed", required_argument, 0, 'S'},    {"vocab", required_argument, 0, 'V'},
         {"set", required_argument, 0, 'k'},     {"peak-tflops", required_argument, 0, 'P'},
-        {"peak-gbps", required_argument, 0, 'G'},
+        {"peak-gbps", required_argument, 0, 'G'}, {"gpu-mem", required_argument, 0, 'M'},
         {"profile-steps", required_argument, 0, 'X'}, {"json", required_argument, 0, 'j'},    {"peer", required_argument, 0, 'r'},
         {"python", required_argument, 0, 'y'},  {"out-results", no_argument, 0, 'o'},
         {"results-to", required_argument, 0, 'R'}, {"help", no_argument, 0, 'h'},
@@ -109,10 +111,17 @@ int cmd_bench(int argc, char **argv) {
         case 'D': rc = cli_int_option("bench", "--desc-tokens", optarg, 3, BENCH_OPTION_MAX, &o.desc_tokens); break;
         case 'S': rc = cli_int_option("bench", "--seed", optarg, 0, BENCH_OPTION_MAX, &o.seed); break;
         case 'V': o.vocab = optarg; break;
-        case 'k':
+        case 'k': {
             if (o.n_sets == BENCH_MAX_SETS) return cli_usage_error("bench", "at most %d --set options", BENCH_MAX_SETS);
+            const char *key, *option = bench_owned_key(optarg, &key);
+            if (option)
+                return cli_usage_error("bench", "--set %s: bench sets %s from its own option (its batch, FLOP count "
+                                                "and report follow the option): use %s",
+                                       optarg, key, option);
             o.sets[o.n_sets++] = optarg;
             break;
+        }
+        case 'M': rc = cli_double_option("bench", "--gpu-mem", optarg, 0, 1, INFINITY, &o.gpu_mem); break;
         case 'P':
             rc = cli_double_option("bench", "--peak-tflops", optarg, 0, 1, INFINITY, &o.peak_tflops);
             break;
@@ -134,6 +143,9 @@ int cmd_bench(int argc, char **argv) {
     if (peer && strcmp(peer, "torch")) return cli_usage_error("bench", "--peer %s: the only peer is torch", peer);
     if (strcmp(o.device, "cpu") && strcmp(o.device, "cuda") && strcmp(o.device, "auto"))
         return cli_usage_error("bench", "--device %s: expected cpu, cuda or auto", o.device);
+    for (int i = 0; o.gpu_mem > 0 && i < o.n_sets; i++)
+        if (!strncmp(o.sets[i], "train.gpu_mem=", 14))
+            return cli_usage_error("bench", "--gpu-mem and --set %s both set the cap: give one", o.sets[i]);
     if (out_results && !peer) return cli_usage_error("bench", "--out-results records the comparison: add --peer torch");
     char command[4096] = "dfer";
     for (int i = 0; i < argc; i++) snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);

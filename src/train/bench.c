@@ -157,11 +157,13 @@ static const char *find_vocab(const BenchOptions *o, char *buf, size_t n) {
 
 static void device_sync(Ops *ops) { ops_sync(ops); }
 
-static void mem_sample(Ops *ops) {
+/* Samples the device memory in use (CUDA) and returns the sample; 0 on the CPU. */
+static size_t mem_sample(Ops *ops) {
     (void)ops;
 #ifdef DFER_WITH_CUDA
-    if (ops_backend(ops) == BACKEND_CUDA) dfer_cuda_mem_sample();
+    if (ops_backend(ops) == BACKEND_CUDA) return dfer_cuda_mem_sample();
 #endif
+    return 0;
 }
 
 /* Fills n values of dtype (F32 or F64) with N(0,1) (normalised pixels) or U[0,1) (raw pixels). */
@@ -183,13 +185,35 @@ static void *random_bytes(size_t n, Rng *r) {
 
 cJSON *bench_number_or_null(double v, int ok) { return ok ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
+/* The configuration keys bench sets from its own options and keeps using the options of (the synthetic
+ * batch's size, the FLOP count, the method's branch, the loss scale, the device): a --set of one of them
+ * would build a model that disagrees with the rest of the run. */
+static const struct {
+    const char *key, *option;
+} k_bench_owned[] = {
+    {"model.method", "--method"},       {"model.variant", "--variant"},   {"data.frames", "--frames"},
+    {"train.batch", "--batch"},         {"train.eval_batch", "--eval-batch"}, {"train.threads", "--threads"},
+    {"train.seed", "--seed"},           {"train.device", "--device"},     {"model.dtype", "--precision"},
+    {"model.vocab", "--vocab"},
+};
+
+const char *bench_owned_key(const char *assignment, const char **key) {
+    size_t n = strcspn(assignment, "=");
+    for (size_t i = 0; i < sizeof k_bench_owned / sizeof k_bench_owned[0]; i++)
+        if (strlen(k_bench_owned[i].key) == n && !strncmp(assignment, k_bench_owned[i].key, n)) {
+            if (key) *key = k_bench_owned[i].key;
+            return k_bench_owned[i].option;
+        }
+    return NULL;
+}
+
 /* What a benchmark run is: the backend, the device's name, and the configuration as `dfer train --set`
  * would resolve it. */
 typedef struct BenchSetup {
     char arch[64], device_name[256], vocab[4096];
     ClipConfig cc;
     int finecliper;
-    int b, eval_b, nb; /* per rank: training batch, evaluation batch, the larger */
+    int b, eval_b, nb; /* per rank: training batch, evaluation batch, the larger of those timed */
     Backend backend;
     Config cfg;
 } BenchSetup;
@@ -207,7 +231,7 @@ static int bench_setup(const BenchOptions *o, const Group *g, BenchSetup *s, Err
         return err_set(err, "--batch %d is not a multiple of the %d ranks (it is the global batch)", o->batch, g->size);
     s->b = o->batch / g->size, s->eval_b = (o->eval_batch > 0 ? o->eval_batch : o->batch) / g->size;
     if (s->eval_b < 1) return err_set(err, "--eval-batch must give each of the %d ranks a clip", g->size);
-    s->nb = s->b > s->eval_b ? s->b : s->eval_b;
+    s->nb = o->eval && s->eval_b > s->b ? s->eval_b : s->b; /* the evaluation batch is timed only with --eval */
 
     /* the device: cuda must exist before anything is built */
     if (!strcmp(o->device, "cpu")) s->backend = BACKEND_CPU;
@@ -243,8 +267,12 @@ static int bench_setup(const BenchOptions *o, const Group *g, BenchSetup *s, Err
     SET("train.seed=%d", o->seed);
     SET("train.device=%s", s->backend == BACKEND_CUDA ? "cuda" : "cpu");
     if (o->precision) SET("model.dtype=%s", o->precision);
-    for (int i = 0; i < o->n_sets; i++)
+    if (o->gpu_mem > 0) SET("train.gpu_mem=%.17g", o->gpu_mem);
+    for (int i = 0; i < o->n_sets; i++) {
+        const char *key, *option = bench_owned_key(o->sets[i], &key);
+        if (option) return err_set(err, "--set %s: bench sets %s itself: use %s", o->sets[i], key, option);
         if (config_set(cfg, o->sets[i], err) != 0) return err_prefix(err, "--set %s: ", o->sets[i]);
+    }
 #undef SET
     if (strcmp(cfg->objective, "supervised"))
         return err_set(err, "dfer bench times supervised training (train.objective = %s is not benchmarked)",
@@ -373,16 +401,20 @@ typedef struct BenchTimes {
     int skipped;
 } BenchTimes;
 
-/* Seconds of each of `total` forward-only passes of `batch` clips (no gradient), each ended by a device sync. */
-static void time_forward(JobModel *m, BenchInputs *bi, int batch, int total, double *seconds) {
+/* Seconds of each of `total` forward-only passes of `batch` clips (no gradient), each ended by a device sync;
+ * returns the highest device-memory sample taken after them (CUDA; 0 on the CPU). */
+static size_t time_forward(JobModel *m, BenchInputs *bi, int batch, int total, double *seconds) {
+    size_t high = 0;
     for (int k = 0; k < total; k++) {
         device_sync(m->ops);
         double t0 = time_now();
         job_model_step(m, bench_step_inputs(bi, m), bi->labels, batch, 0, 1.0f, NULL);
         device_sync(m->ops);
         seconds[k] = time_now() - t0;
-        mem_sample(m->ops);
+        size_t used = mem_sample(m->ops);
+        if (used > high) high = used;
     }
+    return high;
 }
 
 /* One training step (forward and backward, all-reduce, update), each phase ended by a device sync: its seconds
@@ -409,8 +441,10 @@ static int train_step(const BenchOptions *o, Group *g, JobModel *m, Optimizer *o
     return skipped;
 }
 
+/* The training steps (warmup first); the forward-only passes are bench_time_forward's, timed after the
+ * training peak is read. */
 static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *opt, BenchInputs *bi, int b,
-                       int eval_b, BenchTimes *t) {
+                       BenchTimes *t) {
     int total = o->warmup + o->steps;
     t->step = xmalloc((size_t)total * sizeof(double)), t->fb = xmalloc((size_t)total * sizeof(double));
     t->ar = xmalloc((size_t)total * sizeof(double)), t->up = xmalloc((size_t)total * sizeof(double));
@@ -424,13 +458,21 @@ static void bench_time(const BenchOptions *o, Group *g, JobModel *m, Optimizer *
         t->fb[k] = phase[0], t->ar[k] = phase[1], t->up[k] = phase[2];
         t->step[k] = phase[0] + phase[1] + phase[2];
     }
-    /* the forward alone (labels given, no gradient): the same forward as a training step's, and what evaluation
-     * runs per batch; then evaluation at another batch size */
-    time_forward(m, bi, b, total, t->fw);
+}
+
+/* The forward alone (labels given, no gradient): the same forward as a training step's, and what evaluation
+ * runs per batch; then evaluation at another batch size (--eval). Returns the highest device-memory sample
+ * after these passes (CUDA; 0 on the CPU). */
+static size_t bench_time_forward(const BenchOptions *o, JobModel *m, BenchInputs *bi, int b, int eval_b,
+                                 BenchTimes *t) {
+    int total = o->warmup + o->steps;
+    size_t high = time_forward(m, bi, b, total, t->fw);
     if (o->eval && eval_b != b) {
-        time_forward(m, bi, eval_b, total, t->ev);
+        size_t e = time_forward(m, bi, eval_b, total, t->ev);
+        if (e > high) high = e;
         t->eval_runs = 1;
     }
+    return high;
 }
 
 /* One row of op_profile: per-step figures of an entry (or of an op's entries added up). */
@@ -537,26 +579,57 @@ static BenchShape bench_shape(const JobModel *m, int finecliper, int b, const Be
     return sh;
 }
 
-/* The rank's peak memory (the ranks' mean) and how it was measured. */
+/* The rank's peak memory over the training steps (the ranks' mean) and how it was measured: read after the
+ * training steps, before any forward-only pass. */
 static double bench_peak_memory(Backend backend, int hwm_reset, Group *g, const char **method) {
     double peak = 0;
 #ifdef DFER_WITH_CUDA
     if (backend == BACKEND_CUDA) {
         peak = (double)dfer_cuda_peak_bytes();
         *method = "device bytes in use (cudaMemGetInfo total - free) sampled after a sync at every phase "
-                  "boundary, highest sample minus the baseline before the model was built";
+                  "boundary of the training steps, highest sample minus the baseline before the model was built";
     } else
 #endif
     {
         (void)backend;
         peak = hwm_reset ? rss_hwm_bytes() : ru_maxrss_bytes();
         *method = hwm_reset ? "resident set high-water mark (VmHWM) from the end of model building to the end "
-                              "of the steps (weights, activations, gradients, optimiser state)"
-                            : "process peak resident set (ru_maxrss), model building included";
+                              "of the training steps (weights, activations, gradients, optimiser state)"
+                            : "process peak resident set (ru_maxrss) up to the end of the training steps, model "
+                              "building included";
     }
     double peaks[1] = {peak};
     group_sum_doubles(g, peaks, 1);
     return peaks[0] / g->size;
+}
+
+/* The rank's peak memory over the forward-only passes (the ranks' mean; -1 where it cannot be told from the
+ * training's): CUDA, the highest sample after those passes (cuda_high) minus the baseline; CPU, the resident
+ * high-water mark since a reset taken after the training steps (eval_hwm_reset). */
+static double bench_eval_peak_memory(Backend backend, int eval_hwm_reset, size_t cuda_high, Group *g,
+                                     const char **method) {
+    double peak = -1;
+    (void)cuda_high;
+#ifdef DFER_WITH_CUDA
+    if (backend == BACKEND_CUDA) {
+        size_t base = dfer_cuda_baseline_bytes();
+        peak = cuda_high > base ? (double)(cuda_high - base) : 0;
+        *method = "device bytes in use (cudaMemGetInfo total - free) sampled after a sync at the end of every "
+                  "forward-only pass, highest sample minus the baseline before the model was built (what the "
+                  "allocator kept from the training steps counts)";
+    } else
+#endif
+    {
+        (void)backend;
+        if (eval_hwm_reset) peak = rss_hwm_bytes();
+        *method = eval_hwm_reset ? "resident set high-water mark (VmHWM) from the end of the training steps to the "
+                                   "end of the forward-only passes (weights, activations; the heap the steps "
+                                   "left resident counts)"
+                                 : "not measured: the resident high-water mark cannot be reset on this system";
+    }
+    double peaks[2] = {peak, peak < 0 ? 1 : 0};
+    group_sum_doubles(g, peaks, 2);
+    return peaks[1] > 0 ? -1 : peaks[0] / g->size;
 }
 
 /* What the report of a run is made of (bench_run's results). */
@@ -567,8 +640,9 @@ typedef struct BenchRun {
     const OptimizerConfig *oc;
     const BenchTimes *t;
     BenchShape sh;
-    const char *mb_note, *peak_method;
+    const char *mb_note, *peak_method, *eval_peak_method;
     double peak, process_peak, t_build;
+    double eval_peak;    /* the forward-only passes' peak (peak: the training steps'); < 0: not measured */
     double planned;      /* bytes the memory planner counts for this pass (CUDA; 0 on the CPU) */
     double context;      /* bytes the process held on the GPU before the model (CUDA; 0 on the CPU) */
     const MemoryPlan *plan; /* the planner's choice (plan_apply); micro_batch 0 where it chose nothing */
@@ -592,7 +666,10 @@ static cJSON *bench_report(const BenchRun *r) {
                      median(t->fw + w, n), eval_runs ? median(t->ev + w, n) : 0};
     BenchFlops fl, fl_eval;
     bench_flops_passes(shp, b, mm->micro_batch, &fl);
-    bench_flops_passes(shp, eval_b, mm->micro_batch, &fl_eval);
+    /* the evaluation forward's FLOPs at the batch its time was measured at: --eval-batch with --eval, else the
+     * training batch's forward-only passes */
+    int eval_timed_b = eval_runs ? eval_b : b;
+    bench_flops_passes(shp, eval_timed_b, mm->micro_batch, &fl_eval);
     int mb = mm->micro_batch > 0 && mm->micro_batch < b ? mm->micro_batch : b;
     double train_flops = fl.forward + fl.backward_input + fl.backward_weight;
     const char *peak_source = NULL;
@@ -695,6 +772,11 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddItemToObject(res, "cuda_context_bytes", bench_number_or_null(r->context, r->context > 0));
     cJSON_AddItemToObject(res, "unplanned_bytes", bench_number_or_null(r->context + r->peak - r->planned, r->planned > 0));
     cJSON_AddStringToObject(res, "peak_method", r->peak_method);
+    /* the forward-only passes (at eval_batch), apart: they are not part of a training step */
+    cJSON_AddItemToObject(res, "eval_peak_bytes", bench_number_or_null(r->eval_peak, r->eval_peak >= 0));
+    cJSON_AddItemToObject(res, "eval_peak_gib",
+                          bench_number_or_null(r->eval_peak / (1024.0 * 1024.0 * 1024.0), r->eval_peak >= 0));
+    cJSON_AddStringToObject(res, "eval_peak_method", r->eval_peak_method);
     cJSON_AddNumberToObject(res, "process_peak_rss_bytes", r->process_peak);
     cJSON *fj = cJSON_AddObjectToObject(res, "flops");
     cJSON_AddNumberToObject(fj, "train_step", train_flops * r->ranks);
@@ -769,15 +851,21 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     bench_inputs(o, g, &m, cfg, s.nb, &bi);
     int hwm_reset = s.backend == BACKEND_CPU && rss_peak_reset() == 0;
     BenchTimes t;
-    bench_time(o, g, &m, &opt, &bi, s.b, s.eval_b, &t);
-    BenchShape sh = bench_shape(&m, s.finecliper, s.b, o);
-    const char *peak_method;
+    bench_time(o, g, &m, &opt, &bi, s.b, &t);
+    /* the training peak before any forward-only pass (an evaluation batch larger than the training one
+     * would raise it); then the forward-only passes' own */
+    const char *peak_method, *eval_peak_method;
     double peak = bench_peak_memory(s.backend, hwm_reset, g, &peak_method);
+    int eval_hwm_reset = hwm_reset && rss_peak_reset() == 0;
+    size_t cuda_high = bench_time_forward(o, &m, &bi, s.b, s.eval_b, &t);
+    double eval_peak = bench_eval_peak_memory(s.backend, eval_hwm_reset, cuda_high, g, &eval_peak_method);
+    BenchShape sh = bench_shape(&m, s.finecliper, s.b, o);
     double process_peak = ru_maxrss_bytes();
 
     BenchRun run = {.o = o, .s = &s, .m = &m, .oc = &oc, .t = &t, .sh = sh, .mb_note = mb_note,
-                    .peak_method = peak_method, .peak = peak, .process_peak = process_peak, .t_build = t_build,
-                    .plan = &plan, .ranks = g->size};
+                    .peak_method = peak_method, .eval_peak_method = eval_peak_method, .peak = peak,
+                    .eval_peak = eval_peak, .process_peak = process_peak, .t_build = t_build, .plan = &plan,
+                    .ranks = g->size};
     /* the plan's prefetch slots hold a rank's larger batch; the benchmark's hold its nb clips */
     if (plan.micro_batch)
         run.planned = (double)(plan.total - plan.reserve - plan.input_prefetch + job_model_prefetch_bytes(&m, s.nb));

@@ -52,9 +52,15 @@ typedef struct BenchOptions {
     double peak_tflops;    /* > 0: overrides the device table */
     double peak_gbps;      /* > 0: overrides the device table's memory bandwidth (GB/s) */
     int profile_steps;     /* > 0: that many more training steps with every op timed (op_profile) */
+    double gpu_mem;        /* > 0: train.gpu_mem, the planner's cap in GiB (CUDA) */
 } BenchOptions;
 
 void bench_options_default(BenchOptions *o);
+
+/* The option of bench that sets the configuration key of a --set assignment ("data.frames=16" -> "--frames"),
+ * NULL when bench leaves that key to --set; *key (may be NULL) receives the key's name. bench_run refuses a
+ * --set of such a key: bench keeps using its option's value (the batch's buffers, the FLOP count). */
+const char *bench_owned_key(const char *assignment, const char **key);
 
 /* The quantities the FLOP count depends on. */
 typedef struct BenchShape {

@@ -180,7 +180,7 @@ cJSON *bench_results_record(const cJSON *ours, const char *command) {
     cJSON_AddStringToObject(goals, "mfu", ">= 0.5");
     static const char *const copy[] = {"precision", "model_dtype", "attention_path", "adapter_path", "input_prefetch",
                                        "eval_clips_per_s", "split_s", "flops", "achieved_tflops", "peak_tflops",
-                                       "peak_source", "peak_method", "eval_mfu", "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens"};
+                                       "peak_source", "peak_method", "eval_peak_gib", "eval_peak_method", "eval_mfu", "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens"};
     for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(ours, copy[i]);
         if (v) cJSON_AddItemToObject(o, copy[i], cJSON_Duplicate(v, 1));
@@ -262,7 +262,15 @@ void bench_print(const cJSON *r, FILE *out) {
     fprintf(out, "  split:  data wait 0 (synthetic, resident batch)");
     for (int i = 0; i < 4; i++)
         fprintf(out, ", %s %.4f s (%.0f%%)", names[i], jnum(sp, names[i]), 100.0 * jnum(sp, names[i]) / step);
-    fprintf(out, "\n  memory: peak %s (%s)\n", mem, jstr(r, "peak_method"));
+    fprintf(out, "\n  memory: training peak %s (%s)\n", mem, jstr(r, "peak_method"));
+    char eval_mem[32];
+    fmt_mib(eval_mem, sizeof eval_mem, jnum(r, "eval_peak_bytes"));
+    char batches[64];
+    if (jint(r, "eval_batch") != jint(r, "batch"))
+        snprintf(batches, sizeof batches, "batches %d and %d", jint(r, "batch"), jint(r, "eval_batch"));
+    else snprintf(batches, sizeof batches, "batch %d", jint(r, "batch"));
+    fprintf(out, "          evaluation peak %s (forward-only passes at %s: %s)\n", eval_mem, batches,
+            jstr(r, "eval_peak_method"));
     const cJSON *planned = cJSON_GetObjectItemCaseSensitive(r, "planned_bytes");
     if (cJSON_IsNumber(planned)) {
         char pl[32], ctx[32], un[32];
