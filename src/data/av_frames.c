@@ -1,8 +1,10 @@
 #include "data/av_frames.h"
 
+#include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int av_fail(Err *err, const char *label, const char *what, int code) {
@@ -179,4 +181,39 @@ void av_declared_text(char *buf, size_t size, double declared_s, int64_t declare
     size_t len = strlen(buf);
     if (declared_frames > 0 && len < size)
         snprintf(buf + len, size - len, "%s%lld frames", len ? ", " : "", (long long)declared_frames);
+}
+
+/* A display matrix's clockwise rotation, rounded to a multiple of 90 (FFmpeg's player does the same). */
+static int matrix_rotation(const int32_t *m) {
+    double theta = -av_display_rotation_get(m);
+    if (isnan(theta)) return 0;
+    int deg = (int)lround(theta / 90.0) * 90;
+    return ((deg % 360) + 360) % 360;
+}
+
+int av_stream_rotation(const AVStream *st, int *known) {
+    const uint8_t *sd = NULL;
+#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 29, 100)
+    const AVPacketSideData *p = av_packet_side_data_get(st->codecpar->coded_side_data, st->codecpar->nb_coded_side_data,
+                                                        AV_PKT_DATA_DISPLAYMATRIX);
+    if (p && p->size >= 9 * sizeof(int32_t)) sd = p->data;
+#else
+    size_t size = 0;
+    sd = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+    if (size < 9 * sizeof(int32_t)) sd = NULL;
+#endif
+    *known = 1;
+    if (sd) return matrix_rotation((const int32_t *)sd);
+    const AVDictionaryEntry *tag = av_dict_get(st->metadata, "rotate", NULL, 0);
+    if (tag) {
+        int deg = (int)lround(atof(tag->value) / 90.0) * 90;
+        return ((deg % 360) + 360) % 360;
+    }
+    *known = 0; /* the first frame may still carry a matrix */
+    return 0;
+}
+
+int av_frame_rotation(const AVFrame *frame) {
+    const AVFrameSideData *sd = av_frame_get_side_data(frame, AV_FRAME_DATA_DISPLAYMATRIX);
+    return sd && sd->size >= 9 * sizeof(int32_t) ? matrix_rotation((const int32_t *)sd->data) : 0;
 }

@@ -52,6 +52,14 @@ double av_clock_tick(AvClock *c, const AVFrame *frame, double *dur);
 /* What has been ticked so far lasts: the last frame's time plus its duration (0 before any). */
 double av_clock_length(const AvClock *c);
 
+/* Rotation: the clockwise turn (0, 90, 180, 270) that stands a stream's frames upright, as FFmpeg's player
+ * applies it: the stream's display matrix (or, from older muxers, its "rotate" tag) rounded to a multiple of
+ * 90 degrees; mirroring is ignored. *known = 0 when the stream says nothing: the first decoded frame may
+ * still carry a matrix (av_frame_rotation). */
+int av_stream_rotation(const AVStream *st, int *known);
+/* A decoded frame's display-matrix side data as a clockwise turn (0 without one). */
+int av_frame_rotation(const AVFrame *frame);
+
 /* The length a video stream declares in its container: its own duration, not the file's
  * (fmt->duration also covers a longer audio track) unless the stream is the file's only one (WebM
  * and Matroska give no per-stream duration), and its frame count; 0 where not given. */

@@ -26,6 +26,23 @@ int image_alloc(ImageU8 *img, int width, int height) {
     return 0;
 }
 
+void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out) {
+    int w = in->width, h = in->height;
+    int ow = deg == 90 || deg == 270 ? h : w, oh = deg == 90 || deg == 270 ? w : h;
+    image_alloc(out, ow, oh);
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            int sx, sy;
+            switch (deg) {
+            case 90: sx = y, sy = h - 1 - x; break;
+            case 180: sx = w - 1 - x, sy = h - 1 - y; break;
+            case 270: sx = w - 1 - y, sy = x; break;
+            default: sx = x, sy = y; break;
+            }
+            memcpy(out->rgb + 3 * ((size_t)y * ow + x), in->rgb + 3 * ((size_t)sy * w + sx), 3);
+        }
+}
+
 void image_free(ImageU8 *img) {
     free(img->rgb);
     img->rgb = NULL;

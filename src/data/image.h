@@ -18,6 +18,8 @@ typedef struct ImageU8 {
 int image_alloc(ImageU8 *img, int width, int height);
 /* Frees the pixels and zeroes the struct; a zeroed or freed image may be freed again. */
 void image_free(ImageU8 *img);
+/* Rotates clockwise by deg (0, 90, 180, 270) into out (allocated). */
+void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out);
 /* First frame of any FFmpeg-readable image (JPEG, PNG, PPM, BMP, ...) as RGB24 at
  * its native size; errors name the path. */
 int image_decode_file(const char *path, ImageU8 *out, Err *err);

@@ -20,6 +20,9 @@ struct ClipSource {
     AvDecoder dec;
     AVFrame *frame;
     int next;
+    /* video: the clockwise turn that stands its frames upright (av_stream_rotation; phone videos in a list),
+     * applied to every frame read, so face tracks, training and `dfer predict` see the same pixels */
+    int rotation, rotation_known;
     VideoLength length; /* video: what decodes against what the container declares (zeros: not scanned) */
 };
 
@@ -40,6 +43,23 @@ static int stream_open(ClipSource *c, Err *err) {
     }
     c->frame = av_frame_alloc();
     c->next = 0;
+    c->rotation = av_stream_rotation(c->fmt->streams[c->dec.stream], &c->rotation_known);
+    return 0;
+}
+
+/* The decoded frame as upright RGB into out (allocated). */
+static int frame_upright(ClipSource *c, ImageU8 *out, Err *err) {
+    if (!c->rotation_known) { /* the stream said nothing: the first frame's side data decides for all */
+        c->rotation = av_frame_rotation(c->frame);
+        c->rotation_known = 1;
+    }
+    if (av_frame_to_rgb(&c->dec.convert, c->frame, out, c->path, err) != 0) return -1;
+    if (c->rotation) {
+        ImageU8 turned;
+        image_rotate_cw(out, c->rotation, &turned);
+        image_free(out);
+        *out = turned;
+    }
     return 0;
 }
 
@@ -61,8 +81,9 @@ static int scan_video(const char *path, int *count, VideoLength *length, int *wi
     AvDecoder dec;
     if (av_video_open(path, &fmt, &dec, err) != 0) return -1;
     AVStream *st = fmt->streams[dec.stream];
-    if (width) *width = st->codecpar->width;
-    if (height) *height = st->codecpar->height;
+    int known, turn = av_stream_rotation(st, &known), sideways = turn == 90 || turn == 270; /* the upright size */
+    if (width) *width = sideways ? st->codecpar->height : st->codecpar->width;
+    if (height) *height = sideways ? st->codecpar->width : st->codecpar->height;
     AvClock clock;
     av_clock_init(&clock, fmt, st);
     if (fps) *fps = clock.nominal_fps;
@@ -212,7 +233,7 @@ int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *o
         for (int i = 0; i < n && rc == 0; i++) {
             if (indices[i] != k) continue;
             if (first < 0) {
-                rc = av_frame_to_rgb(&c->dec.convert, c->frame, &out[i], c->path, err);
+                rc = frame_upright(c, &out[i], err);
                 first = i;
             } else {
                 image_alloc(&out[i], out[first].width, out[first].height);
@@ -256,7 +277,7 @@ int clip_source_read_next(ClipSource *c, int max, ImageU8 *out, int *got, Err *e
                     c->count = c->next;
                 break;
             }
-            rc = av_frame_to_rgb(&c->dec.convert, c->frame, &out[n], c->path, err);
+            rc = frame_upright(c, &out[n], err);
             av_frame_unref(c->frame);
             if (rc) break;
             n++, c->next++;

@@ -1,7 +1,9 @@
 /* Clips for the data loader: a folder of frame images (ordered by file name,
  * bytewise) or a video file, both decoded with FFmpeg's libraries. The frame
  * count is always the real one (files in the folder, frames decoded from the
- * video), never an annotation's. */
+ * video), never an annotation's. A video's frames come upright: its display
+ * matrix's rotation (a phone's sideways storage) is applied, as FFmpeg's player
+ * and `dfer predict` do. */
 #ifndef DFER_DATA_VIDEO_H
 #define DFER_DATA_VIDEO_H
 
@@ -47,7 +49,7 @@ int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *o
  * length is an error naming it. On error nothing is left allocated. */
 int clip_source_read_next(ClipSource *c, int max, ImageU8 *out, int *got, Err *err);
 void clip_source_close(ClipSource *c);
-/* Native size, frame rate (the stream's, or FFmpeg's guess; 0 when unknown) and
+/* Upright size (a stream's display-matrix rotation applied, as the frames are read), frame rate (the stream's, or FFmpeg's guess; 0 when unknown) and
  * the decoded frame count of a video file (decodes the whole file once). */
 int video_probe(const char *path, int *width, int *height, double *fps, int *frames, Err *err);
 /* The frame image files of a folder (is_frame_image_name), sorted bytewise: the

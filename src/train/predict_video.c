@@ -1,6 +1,5 @@
 #include "train/predict_video.h"
 
-#include <libavutil/display.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -33,36 +32,6 @@ struct VideoReader {
     double folder_fps;
 };
 
-/* A display matrix's clockwise rotation, rounded to a multiple of 90 (FFmpeg's player does the same). */
-static int matrix_rotation(const int32_t *m) {
-    double theta = -av_display_rotation_get(m);
-    if (isnan(theta)) return 0;
-    int deg = (int)lround(theta / 90.0) * 90;
-    return ((deg % 360) + 360) % 360;
-}
-
-static int stream_rotation(const AVStream *st, int *known) {
-    const uint8_t *sd = NULL;
-#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 29, 100)
-    const AVPacketSideData *p = av_packet_side_data_get(st->codecpar->coded_side_data, st->codecpar->nb_coded_side_data,
-                                                        AV_PKT_DATA_DISPLAYMATRIX);
-    if (p && p->size >= 9 * sizeof(int32_t)) sd = p->data;
-#else
-    size_t size = 0;
-    sd = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
-    if (size < 9 * sizeof(int32_t)) sd = NULL;
-#endif
-    *known = 1;
-    if (sd) return matrix_rotation((const int32_t *)sd);
-    const AVDictionaryEntry *tag = av_dict_get(st->metadata, "rotate", NULL, 0);
-    if (tag) {
-        int deg = (int)lround(atof(tag->value) / 90.0) * 90;
-        return ((deg % 360) + 360) % 360;
-    }
-    *known = 0; /* the first frame may still carry a matrix */
-    return 0;
-}
-
 int video_reader_open(const char *path, double folder_fps, VideoReader **out, Err *err) {
     *out = NULL;
     if (!fs_exists(path)) return err_set(err, "%s: no such video file or frame folder", path);
@@ -89,29 +58,11 @@ int video_reader_open(const char *path, double folder_fps, VideoReader **out, Er
     }
     AVStream *st = r->fmt->streams[r->dec.stream];
     av_clock_init(&r->clock, r->fmt, st);
-    r->rotation = stream_rotation(st, &r->rotation_known);
+    r->rotation = av_stream_rotation(st, &r->rotation_known);
     av_stream_declared(r->fmt, st, &r->declared_s, &r->declared_frames);
     r->frame = av_frame_alloc();
     *out = r;
     return 0;
-}
-
-/* Rotates clockwise by deg (0, 90, 180, 270) into out (allocated). */
-static void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out) {
-    int w = in->width, h = in->height;
-    int ow = deg == 90 || deg == 270 ? h : w, oh = deg == 90 || deg == 270 ? w : h;
-    image_alloc(out, ow, oh);
-    for (int y = 0; y < oh; y++)
-        for (int x = 0; x < ow; x++) {
-            int sx, sy;
-            switch (deg) {
-            case 90: sx = y, sy = h - 1 - x; break;
-            case 180: sx = w - 1 - x, sy = h - 1 - y; break;
-            case 270: sx = w - 1 - y, sy = x; break;
-            default: sx = x, sy = y; break;
-            }
-            memcpy(out->rgb + 3 * ((size_t)y * ow + x), in->rgb + 3 * ((size_t)sy * w + sx), 3);
-        }
 }
 
 /* The first frame sets the reader's size; a later frame of another size (a size change mid-stream, an odd image
@@ -144,8 +95,7 @@ int video_reader_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err 
     if (rc != 0) return rc;
     int first = r->clock.count == 0;
     if (first && !r->rotation_known) {
-        const AVFrameSideData *sd = av_frame_get_side_data(r->frame, AV_FRAME_DATA_DISPLAYMATRIX);
-        if (sd && sd->size >= 9 * sizeof(int32_t)) r->rotation = matrix_rotation((const int32_t *)sd->data);
+        r->rotation = av_frame_rotation(r->frame);
         r->rotation_known = 1;
     }
     double frame_dur, time = av_clock_tick(&r->clock, r->frame, &frame_dur);
