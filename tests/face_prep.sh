@@ -4,10 +4,14 @@
 #    (descriptions.jsonl); the summary JSON parses and its counts add
 #    up (clips = computed + skipped + unreadable; frames = detected + previous + mean = frame files);
 #    the error against the ground truth is reported (NME over detected frames, share below 0.1);
-#  - a second run skips every clip and leaves every track byte- and mtime-identical;
+#  - a second run skips every clip and leaves every track byte- and mtime-identical; a rerun where only an
+#    unreadable clip is tried again exits 0; a --limit run keeps every track's description; cached tracks of
+#    another --upsample are counted and named, --recompute makes them again;
 #  - a clip of uniform grey frames gets only `mean` frames; a clip whose frames turn grey after a
 #    detected one gets `prev` frames repeating the last detection; a clip with a corrupt frame is
 #    counted as unreadable, named, and does not stop the run;
+#  - a video stored sideways with a display matrix (a phone's) is tracked upright: its landmarks match the
+#    upright video's;
 #  - bad input (unknown kind, missing root, unreadable model, every clip unreadable): clear
 #    messages naming the path, non-zero exits.
 # usage: face_prep.sh DFER MPIRUN PYTHON
@@ -98,6 +102,13 @@ grep -q "clip $bad_id failed (counted as unreadable): .*$bad_id" "$tmp/run3.log"
 [ "$(json "$tmp/prep2/prep_summary.json" "(d['unreadable'], d['computed'], d['clips_without_detection'] >= 1)")" = "(1, 15, True)" ] \
   || fail "counts with a corrupt clip: $(json "$tmp/prep2/prep_summary.json" "(d['unreadable'], d['computed'])")"
 echo "no-face frames: grey clip $grey_id all mean ($(statuses "$grey_id")), clip $late_id: $(statuses "$late_id"); corrupt clip $bad_id reported"
+# the same command again: only the corrupt clip is tried, fails again, and the run still succeeds (it exited 1,
+# "every one of 1 clips failed", with 15 tracks cached)
+"$dfer" prep --dataset dfew --root "$data" --out "$tmp/prep2" --threads 2 >"$tmp/run3b.log" 2>&1 \
+  || { cat "$tmp/run3b.log"; fail "rerun with the corrupt clip: exit $?"; }
+[ "$(json "$tmp/prep2/prep_summary.json" "(d['unreadable'], d['computed'], d['skipped'])")" = "(1, 0, 15)" ] \
+  || fail "rerun counts: $(json "$tmp/prep2/prep_summary.json" "(d['unreadable'], d['computed'], d['skipped'])")"
+echo "rerun: the corrupt clip fails again, 15 cached, exit 0"
 
 # ---- --limit: the first N clips in id order -----------------------------------------------------------
 "$dfer" prep --dataset dfew --root "$data" --out "$tmp/limit" --limit 3 >"$tmp/limit.log" 2>&1 || { cat "$tmp/limit.log"; fail "--limit"; }
@@ -107,6 +118,52 @@ echo "no-face frames: grey clip $grey_id all mean ($(statuses "$grey_id")), clip
 # ids[1] is untouched since the first run: one process gives the 2-rank run's track byte for byte
 cmp -s "$tmp/limit/landmarks/${ids[1]}.txt" "$out/landmarks/${ids[1]}.txt" || fail "1 process and 2 ranks differ on ${ids[1]}"
 echo "--limit 3: the first 3 clips in id order; a single process writes the 2-rank run's track"
+# a --limit run over a prepared folder keeps every clip's description (it rewrote the file with its 3)
+"$dfer" prep --dataset dfew --root "$data" --out "$tmp/prep2" --limit 3 >"$tmp/limit2.log" 2>&1 || { cat "$tmp/limit2.log"; fail "--limit over prep2"; }
+[ "$(wc -l <"$tmp/prep2/descriptions.jsonl")" = 15 ] || fail "--limit 3 left $(wc -l <"$tmp/prep2/descriptions.jsonl") descriptions of 15 tracks"
+# cached tracks made with another --upsample are kept, counted and named; --recompute makes them again
+"$dfer" prep --dataset dfew --root "$data" --out "$tmp/limit" --limit 2 --upsample 0 >"$tmp/ups.log" 2>&1 || { cat "$tmp/ups.log"; fail "--upsample 0"; }
+[ "$(json "$tmp/limit/prep_summary.json" "(d['skipped'], d['cached_with_other_settings'], d['upsample'])")" = "(2, 2, 0)" ] \
+  || fail "other settings: $(json "$tmp/limit/prep_summary.json" "(d['skipped'], d['cached_with_other_settings'])")"
+grep -q "2 cached tracks were made with another --upsample" "$tmp/ups.log" || { cat "$tmp/ups.log"; fail "no warning on other settings"; }
+"$dfer" prep --dataset dfew --root "$data" --out "$tmp/limit" --limit 2 --upsample 0 --recompute >"$tmp/ups2.log" 2>&1 || fail "--recompute"
+[ "$(json "$tmp/limit/prep_summary.json" "(d['computed'], d['cached_with_other_settings'])")" = "(2, 0)" ] || fail "--recompute counts"
+grep -q "upsample 0, model $model): " "$tmp/limit/landmarks/${ids[0]}.txt" || fail "the track does not record its settings"
+echo "--limit keeps the descriptions; tracks of other settings counted, --recompute remakes them"
+
+# ---- a phone video stored sideways: its display matrix is applied before the face tracking ----------
+# (prep found no face in it). The clip with the most detections, as a video upright and stored sideways
+# with a 90-degree matrix, transposed both ways: one way is the upright picture, and its track must match the
+# upright video's; the other is upside down.
+best=$(for f in "$out"/landmarks/*.txt; do echo "$(grep -c ' det$' "$f") $(basename "$f" .txt)"; done | sort -rn | awk 'NR == 1 {print $2}')
+ffmpeg -v error -framerate 25 -pattern_type glob -i "$frames_dir/$best/*.jpg" -c:v libx264 -pix_fmt yuv420p "$tmp/upright.mp4"
+n_best=$(ls "$frames_dir/$best" | wc -l)
+for tr in clock cclock; do
+  ffmpeg -v error -i "$tmp/upright.mp4" -vf transpose=$tr -c:v libx264 -pix_fmt yuv420p "$tmp/side_$tr.tmp.mp4"
+  ffmpeg -v error -i "$tmp/side_$tr.tmp.mp4" -c copy -metadata:s:v rotate=90 "$tmp/side_$tr.mp4"
+done
+printf '%s %s 0\n' "$tmp/upright.mp4" "$n_best" "$tmp/side_clock.mp4" "$n_best" "$tmp/side_cclock.mp4" "$n_best" >"$tmp/phone.txt"
+"$dfer" prep --dataset list --root "$tmp/phone.txt" --out "$tmp/phone" >"$tmp/phone.log" 2>&1 || { cat "$tmp/phone.log"; fail "prep of rotated videos"; }
+"$py" - "$tmp/phone/landmarks" <<'PY' || fail "rotated videos"
+import glob, os, sys
+def track(name):
+    [path] = glob.glob(os.path.join(sys.argv[1], "**", name + ".txt"), recursive=True)
+    rows = [l.split() for l in open(path) if not l.startswith("#")]
+    return [(r[-1], [float(v) for v in r[:136]]) for r in rows]
+up = track("upright.mp4")
+det = sum(s == "det" for s, _ in up)
+assert det >= len(up) // 2, f"the upright video: {det} of {len(up)} frames detected"
+def error(other):  # mean landmark distance over the frames both detected, and the detections
+    both = [(a, b) for (sa, a), (sb, b) in zip(up, other) if sa == sb == "det"]
+    if not both: return float("inf"), 0
+    d = sum(((a[i] - b[i]) ** 2 + (a[i + 1] - b[i + 1]) ** 2) ** 0.5 for a, b in both for i in range(0, 136, 2))
+    return d / (68 * len(both)), sum(s == "det" for s, _ in other)
+results = {tr: error(track("side_" + tr + ".mp4")) for tr in ("clock", "cclock")}
+good = [tr for tr, (e, n) in results.items() if e < 3 and n >= det - 2]
+assert len(good) == 1, f"upright video {det} detections; sideways copies (mean px error, detections): {results}"
+print(f"rotated video: {results[good[0]][1]} of {len(up)} frames detected as upright ({det}), landmarks within "
+      f"{results[good[0]][0]:.2f} px; the upside-down copy: {results[[t for t in results if t != good[0]][0]]}")
+PY
 
 # ---- bad input --------------------------------------------------------------------------------------
 expect_fail() { # want-text command...
@@ -117,6 +174,7 @@ expect_fail() { # want-text command...
 expect_fail "unknown dataset kind 'dfw'" "$dfer" prep --dataset dfw --root "$data"
 expect_fail "$tmp/nowhere: no such dataset folder" "$dfer" prep --dataset dfew --root "$tmp/nowhere"
 expect_fail "$tmp/none.dat: cannot open the landmark model" "$dfer" prep --dataset dfew --root "$data" --model "$tmp/none.dat" --out "$tmp/p3"
+[ ! -e "$tmp/p3" ] || fail "a bad --model left the output folder $tmp/p3"
 expect_fail "$tmp/grey.jpg: not a dlib shape predictor" "${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --model "$tmp/grey.jpg" --out "$tmp/p3"
 printf '%s 4 1\n' "$tmp/missing_clip" >"$tmp/list.txt"
 expect_fail "$tmp/missing_clip: no such clip" "$dfer" prep --dataset list --root "$tmp/list.txt"

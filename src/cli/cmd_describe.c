@@ -1,8 +1,6 @@
 /* dfer describe: label-free descriptions of each clip's facial changes from
  * its landmark track (text/verbalize.h), written as the JSONL that the high
  * level and `dfer refine` read. */
-#include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "core/fsutil.h"
+#include "face/face_track.h"
 #include "text/verbalize.h"
 
 static void usage(void) {
@@ -26,11 +25,6 @@ static void usage(void) {
            "  --out OUT.jsonl  {\"clip\": ID, \"text\": ...} lines, written atomically\n\n"
            "Exit status: 0 ok; 1 a missing or malformed landmark file or id list (named with its line);\n"
            "2 usage error.\n");
-}
-
-static int has_txt_suffix(const char *s) {
-    size_t n = strlen(s);
-    return n > 4 && !strcmp(s + n - 4, ".txt");
 }
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -57,22 +51,6 @@ static void ids_free(IdList *l) {
     for (int i = 0; i < l->n; i++) free(l->ids[i]);
     free(l->ids);
     free(l->lines);
-}
-
-/* Every <id>.txt under DIR, in subfolders too (FERV39k's ids are Scene/Emotion/id: `dfer prep` writes nested tracks); nftw's callback
- * has no user pointer, so the walk's state is file-static (one walk at a time in this command). */
-static IdList *g_walk;
-static size_t g_walk_root;
-static int collect_track(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-    (void)st;
-    const char *base = path + ftw->base;
-    if (ftw->level > 0 && base[0] == '.') return type == FTW_D ? FTW_SKIP_SUBTREE : 0; /* hidden, atomic temporaries */
-    if (type == FTW_F && has_txt_suffix(base)) {
-        const char *rel = path + g_walk_root;
-        while (*rel == '/') rel++;
-        ids_add(g_walk, rel, strlen(rel) - 4, 0);
-    }
-    return 0;
 }
 
 /* The clip ids: from FILE (blank and '#' lines skipped) or the directory's tree, sorted. */
@@ -121,13 +99,9 @@ static int read_ids(const char *ids_path, const char *dir, IdList *l, Err *err) 
         free(sorted);
         return rc;
     }
-    if (!fs_is_dir(dir)) return err_set(err, "%s: no such landmark directory", dir);
-    g_walk = l;
-    g_walk_root = strlen(dir);
-    int rc = nftw(dir, collect_track, 16, FTW_PHYS | FTW_ACTIONRETVAL);
-    g_walk = NULL;
-    if (rc != 0) return err_set(err, "%s: cannot read the landmark directory: %s", dir, strerror(errno));
-    qsort(l->ids, (size_t)l->n, sizeof *l->ids, by_name);
+    if (face_track_list_ids(dir, &l->ids, &l->n, err) != 0) return -1;
+    l->cap = l->n;
+    l->lines = xcalloc((size_t)(l->n ? l->n : 1), sizeof *l->lines);
     if (l->n == 0) return err_set(err, "%s: no landmark files (*.txt) in it or its subfolders", dir);
     return 0;
 }

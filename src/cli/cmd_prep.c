@@ -57,13 +57,17 @@ static void usage(void) {
            "src/face/face_track.h) and OUT/prep_summary.json. Clips are shared over the MPI ranks; a clip\n"
            "whose track exists is skipped, so an interrupted run continues where it stopped.\n\n"
            "  --fold N            only the clips of fold N's train and test splits (DFEW, MAFW)\n"
-           "  --out DIR           default ROOT/dfer_prep (for `list`, beside the list file)\n"
+           "  --out DIR           default ROOT/dfer_prep (for `list`, beside the list file; training reads the\n"
+           "                      dfer_prep beside data.train_list, so prep a test list kept in another folder\n"
+           "                      with --out TRAIN_LIST_FOLDER/dfer_prep)\n"
            "  --model PATH        dlib 68-point model (default %s)\n"
            "  --upsample N        retry frames without a face doubled up to N times (0..3, default 1)\n"
            "  --threads N         worker threads per rank (default 1)\n"
            "  --ground-truth DIR  DIR/<clip id>.txt tracks (`dfer synth`: ROOT/synth/landmarks): report the\n"
            "                      normalised mean error (by the outer-eye-corner distance, points 36-45)\n"
            "  --limit N           only the first N clips (in clip-id order)\n"
+           "  --recompute         compute every track again, also the cached ones (a cached track made with\n"
+           "                      another --upsample or --model is reused otherwise, and counted in the summary)\n"
            "  --hang-minutes M    a worker stuck in one clip for M minutes (or 10 times the longest clip so\n"
            "                      far), or no rank finishing a clip for that long while this one waits for\n"
            "                      them, ends the run with status 4 and a record in OUT/hangs.jsonl (default\n"
@@ -86,11 +90,13 @@ typedef struct HungClip {
 
 /* Summed over clips, then over ranks (one int64 allreduce). */
 enum { N_CLIPS, N_DONE, N_SKIPPED, N_FAILED, N_NODET, N_FRAMES, N_DET, N_PREV, N_MEAN,
+       N_OTHER_SETTINGS /* cached tracks made with another --upsample or --model (or by a dfer that did not say) */,
        N_GT_CLIPS, N_GT_BAD, N_GT_DET, N_GT_LT01, N_GT_ALL, N_STOPPED /* ranks that stopped on a signal */, N_COUNT };
 enum { D_NME_DET, D_NME_ALL, D_COUNT };
 
 typedef struct Prep {
-    const char *out, *gt;
+    const char *out, *gt, *model_path;
+    int recompute; /* --recompute: cached tracks are computed again */
     const DlibModel *model;
     FaceTrackConfig cfg;
     const PrepClip *clips; /* this rank's */
@@ -183,18 +189,33 @@ static HungClip *hung_read(const char *path, int *n) {
     return h.clips;
 }
 
+/* What a track's first line records of how it was made; a cached track made otherwise is reused, but counted
+ * (and --recompute makes it again). */
+#define TRACK_SETTINGS ", upsample %d, model %s"
+
+static int track_settings_match(const Prep *p, const char *path) {
+    char line[16800], want[4200];
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    snprintf(want, sizeof want, TRACK_SETTINGS "): ", p->cfg.upsample, p->model_path);
+    return got && line[0] == '#' && strstr(line, want) != NULL;
+}
+
 /* One clip: reuse its cached track, or compute and write it. Returns 1 when
  * skipped, 0 when computed, -1 when unreadable (or skipped after hanging runs). */
-static int prep_clip(Prep *p, DlibDetector *det, const PrepClip *c, int64_t *n, double *d, Err *err) {
+static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n, double *d, Err *err) {
     char path[8192];
     snprintf(path, sizeof path, "%s/landmarks/%s.txt", p->out, c->id);
     if (!id_is_safe(c->id)) return err_set(err, "clip id '%s' (from %s) is not a relative path", c->id, c->path);
     FaceTrack t;
     Err cached;
-    if (fs_exists(path)) {
+    if (!p->recompute && fs_exists(path)) {
         if (face_track_read(path, &t, &cached) == 0) {
             account(p, c, &t, n, d);
             face_track_free(&t);
+            if (!track_settings_match(p, path)) n[N_OTHER_SETTINGS]++;
             return 1;
         }
         log_warn("computing clip %s again: its cached track is unreadable: %s", c->id, cached.msg);
@@ -203,9 +224,14 @@ static int prep_clip(Prep *p, DlibDetector *det, const PrepClip *c, int64_t *n, 
     if (hung && hung->runs >= PREP_HANG_SKIP_RUNS)
         return err_set(err, "%s: skipped: %d runs of dfer prep hung on it (%s/%s; delete its lines there to try it "
                        "again)", c->path, hung->runs, p->out, RUN_HANGS_FILE);
-    if (face_track_clip(det, p->model, c->path, &p->cfg, &t, err) != 0) return -1;
-    char comment[8400];
-    snprintf(comment, sizeof comment, "dfer prep (dlib 68-point landmarks, commit %s): %s", dfer_git_commit, c->path);
+    if (!*det) { /* made on the first clip to compute: a rerun of cached clips builds none */
+        *det = dlib_detector_create(p->model, err);
+        CHECK(*det != NULL, "%s", err->msg);
+    }
+    if (face_track_clip(*det, p->model, c->path, &p->cfg, &t, err) != 0) return -1;
+    char comment[16800];
+    snprintf(comment, sizeof comment, "dfer prep (dlib 68-point landmarks, commit %s" TRACK_SETTINGS "): %s",
+             dfer_git_commit, p->cfg.upsample, p->model_path, c->path);
     int rc = face_track_write(path, &t, comment, err);
     if (rc == 0) account(p, c, &t, n, d);
     face_track_free(&t);
@@ -221,8 +247,7 @@ static void *worker(void *arg) {
     Worker *w = arg;
     Prep *p = w->p;
     Err err;
-    DlibDetector *det = dlib_detector_create(p->model, &err);
-    CHECK(det != NULL, "%s", err.msg);
+    DlibDetector *det = NULL;
     pthread_mutex_lock(&p->mu);
     while (p->next < p->count && !p->stop && !stop_requested()) {
         const PrepClip *c = &p->clips[p->next++];
@@ -230,7 +255,7 @@ static void *worker(void *arg) {
         int64_t n[N_COUNT] = {0};
         double d[D_COUNT] = {0};
         watchdog_mark_slot(w->slot, c->id, "clip %s (%s) on worker thread %d", c->id, c->path, w->slot);
-        int rc = prep_clip(p, det, c, n, d, &err);
+        int rc = prep_clip(p, &det, c, n, d, &err);
         if (rc < 0) log_warn("clip %s failed (counted as unreadable): %s", c->id, err.msg);
         pthread_mutex_lock(&p->mu);
         for (int i = 0; i < N_COUNT; i++) p->n[i] += n[i];
@@ -243,7 +268,7 @@ static void *worker(void *arg) {
     pthread_cond_signal(&p->progress);
     pthread_mutex_unlock(&p->mu);
     watchdog_rest_slot(w->slot);
-    dlib_detector_free(det);
+    if (det) dlib_detector_free(det);
     return NULL;
 }
 
@@ -258,6 +283,7 @@ static void progress(int64_t done, int64_t total, double t0, double *last, int f
     double now = time_now();
     if (!final && now - *last < (tty ? 0.5 : 10.0)) return;
     *last = now;
+    if (done > total) total = done; /* cached tracks found unreadable are computed too */
     double rate = done / (now - t0 > 1e-9 ? now - t0 : 1e-9);
     char eta[32];
     time_format_hms(rate > 0 ? (double)(total - done) / rate : 0, eta, sizeof eta);
@@ -303,15 +329,17 @@ static int collect(const char *kind, const char *root, int fold, Dataset *sets, 
 
 static cJSON *json_counts(const int64_t *n) {
     cJSON *o = cJSON_CreateObject();
-    static const char *names[N_GT_CLIPS] = {"clips", "computed", "skipped", "unreadable", "clips_without_detection",
-                                            "frames", "frames_detected", "frames_previous", "frames_mean"};
+    static const char *names[N_GT_CLIPS] = {"clips",           "computed",        "skipped",
+                                            "unreadable",      "clips_without_detection", "frames",
+                                            "frames_detected", "frames_previous", "frames_mean",
+                                            "cached_with_other_settings"};
     for (int i = 0; i < N_GT_CLIPS; i++) cJSON_AddNumberToObject(o, names[i], (double)n[i]);
     return o;
 }
 
 /* Prints the summary and writes OUT/prep_summary.json (rank 0). rates [world]: clips/s per rank. */
 static int summarise(const char *argv_line, const char *kind, const char *root, const char *out, const char *gt,
-                     const FaceTrackConfig *cfg, int threads, const int64_t *n, const double *d, const double *rates,
+                     const char *model_path, const FaceTrackConfig *cfg, int threads, const int64_t *n, const double *d, const double *rates,
                      int world, double seconds, const char *path, Err *err) {
     double det_rate = n[N_FRAMES] ? (double)n[N_DET] / n[N_FRAMES] : 0;
     printf("prep: %lld clips (%lld computed, %lld skipped as already done, %lld unreadable), %lld frames: "
@@ -320,6 +348,10 @@ static int summarise(const char *argv_line, const char *kind, const char *root, 
            (long long)n[N_CLIPS], (long long)n[N_DONE], (long long)n[N_SKIPPED], (long long)n[N_FAILED],
            (long long)n[N_FRAMES], (long long)n[N_DET], (long long)n[N_PREV], (long long)n[N_MEAN], 100 * det_rate,
            (long long)n[N_NODET], seconds);
+    if (n[N_OTHER_SETTINGS])
+        log_warn("prep: %lld cached tracks were made with another --upsample or --model than this run's (%d, %s), or "
+                 "by a dfer that did not record them; they were kept: --recompute makes them again",
+                 (long long)n[N_OTHER_SETTINGS], cfg->upsample, model_path);
     printf("prep: clips/s per rank:");
     for (int r = 0; r < world; r++) printf(" %.2f", rates[r]);
     printf("\n");
@@ -332,6 +364,7 @@ static int summarise(const char *argv_line, const char *kind, const char *root, 
     cJSON_AddNumberToObject(o, "ranks", world);
     cJSON_AddNumberToObject(o, "threads_per_rank", threads);
     cJSON_AddNumberToObject(o, "upsample", cfg->upsample);
+    cJSON_AddStringToObject(o, "model", model_path);
     cJSON_AddNumberToObject(o, "detection_rate", det_rate);
     cJSON_AddNumberToObject(o, "seconds", seconds);
     cJSON *r = cJSON_AddArrayToObject(o, "clips_per_s_per_rank");
@@ -441,23 +474,22 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
     return seconds;
 }
 
-/* OUT/descriptions.jsonl: the label-free description of every clip with a track
- * (text/verbalize.h), the high level's default input (model.descriptions). */
-static int describe_all(const char *out, const PrepClip *all, int count, Err *err) {
+/* OUT/descriptions.jsonl: the label-free description of every track in OUT/landmarks (text/verbalize.h), the high
+ * level's default input (model.descriptions). Every track, not only this run's clips: a run with --limit, or of a
+ * test list after the training list, must not drop the descriptions of the clips prepared before. */
+static int describe_all(const char *out, Err *err) {
     char dir[4200], path[8400];
     snprintf(dir, sizeof dir, "%s/landmarks", out);
-    const char **ids = xmalloc((size_t)(count ? count : 1) * sizeof *ids);
-    int n = 0;
-    for (int i = 0; i < count; i++) {
-        snprintf(path, sizeof path, "%s/%s.txt", dir, all[i].id);
-        if (fs_exists(path)) ids[n++] = all[i].id;
-    }
+    char **ids = NULL;
+    int n = 0, faceless = 0;
+    if (fs_is_dir(dir) && face_track_list_ids(dir, &ids, &n, err) != 0) return -1; /* none when every clip failed */
     snprintf(path, sizeof path, "%s/descriptions.jsonl", out);
-    int faceless = 0, rc = verbalize_tracks(dir, ids, n, 1, &faceless, path, err);
+    int rc = verbalize_tracks(dir, (const char *const *)ids, n, 1, &faceless, path, err);
     if (rc == 0)
         log_info("prep: descriptions of %d clips (label-free, from the landmarks; %d without a face) in %s", n, faceless,
                  path);
-    free((void *)ids);
+    for (int i = 0; i < n; i++) free(ids[i]);
+    free(ids);
     return rc;
 }
 
@@ -467,9 +499,10 @@ int cmd_prep(int argc, char **argv) {
                                          {"model", required_argument, 0, 'm'},   {"upsample", required_argument, 0, 'u'},
                                          {"threads", required_argument, 0, 't'}, {"ground-truth", required_argument, 0, 'g'},
                                          {"limit", required_argument, 0, 'l'},   {"hang-minutes", required_argument, 0, 'H'},
-                                         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+                                         {"recompute", no_argument, 0, 'R'},     {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *kind = NULL, *root = NULL, *out = NULL, *model_path = DEFAULT_MODEL, *gt = NULL;
-    int fold = 0, threads = 1, limit = 0, c;
+    int fold = 0, threads = 1, limit = 0, recompute = 0, c;
     double hang_minutes = 30;
     FaceTrackConfig cfg;
     face_track_config_default(&cfg);
@@ -488,6 +521,7 @@ int cmd_prep(int argc, char **argv) {
         else if (c == 't') bad = cli_int_option("prep", "--threads", optarg, 1, 256, &threads);
         else if (c == 'l') bad = cli_int_option("prep", "--limit", optarg, 1, 2147483647, &limit);
         else if (c == 'H') bad = cli_double_option("prep", "--hang-minutes", optarg, 0, 0, 7 * 24 * 60, &hang_minutes);
+        else if (c == 'R') recompute = 1;
         else if (c == 'h') return usage(), 0;
         else return cli_usage_error("prep", "unknown option");
         if (bad) return bad;
@@ -537,19 +571,21 @@ int cmd_prep(int argc, char **argv) {
     HungClip *hung = hung_read(hangs, &nhung);
     /* every rank reads the split files and the model; deterministic, but the ranks still agree before going on */
     watchdog_mark("reading the split files of %s", root);
-    int ok = collect(kind, root, fold, sets, &nsets, &all, &count, &err) == 0 && fs_mkdirs(out, &err) == 0;
+    int ok = collect(kind, root, fold, sets, &nsets, &all, &count, &err) == 0;
     watchdog_mark("checking that every rank read the split files");
     if (agree(ok, &err)) {
         watchdog_mark("loading the landmark model %s", model_path);
         double t_load = time_now();
         ok = (model = dlib_model_load(model_path, &err)) != NULL;
         if (ok) log0_info("prep: loaded %s in %.1f s", model_path, time_now() - t_load);
+        ok = ok && fs_mkdirs(out, &err) == 0; /* not before: a bad --model leaves no empty folder */
         watchdog_mark("checking that every rank loaded the landmark model");
         ok = agree(ok, &err);
     }
     if (ok) {
         if (limit && limit < count) count = limit;
-        Prep p = {.out = out, .gt = gt, .model = model, .cfg = cfg, .hung = hung, .nhung = nhung};
+        Prep p = {.out = out, .gt = gt, .model_path = model_path, .recompute = recompute, .model = model, .cfg = cfg,
+                  .hung = hung, .nhung = nhung};
         watchdog_mark("looking for the cached tracks in %s/landmarks", out);
         PrepClip *mine = xmalloc((size_t)(count / dist.world + 1) * sizeof *mine);
         int64_t pending[2] = {0, 0}; /* clips of this rank, those without a cached track */
@@ -557,9 +593,10 @@ int cmd_prep(int argc, char **argv) {
             char path[8192];
             snprintf(path, sizeof path, "%s/landmarks/%s.txt", out, all[i].id);
             mine[p.count++] = all[i];
-            pending[1] += !fs_exists(path);
+            pending[1] += recompute || !fs_exists(path);
         }
         pending[0] = p.count;
+        if (threads > p.count) threads = p.count > 0 ? p.count : 1; /* no idle workers */
         watchdog_mark("counting the clips to compute over all ranks");
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, pending, 2, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
         for (int i = 0; i < nhung && dist.rank == 0; i++) {
@@ -595,14 +632,16 @@ int cmd_prep(int argc, char **argv) {
         } else if (dist.rank == 0) {
             double last = 0;
             if (pending[1]) progress(p.n[N_DONE] + p.n[N_FAILED], pending[1], time_now() - wall, &last, 1);
-            written = summarise(argv_line, kind, root, out, gt, &cfg, threads, p.n, p.d, rates, dist.world, wall, summary, &err) == 0;
-            if (written) written = describe_all(out, all, count, &err) == 0;
+            written = summarise(argv_line, kind, root, out, gt, model_path, &cfg, threads, p.n, p.d, rates, dist.world, wall, summary, &err) == 0;
+            if (written) written = describe_all(out, &err) == 0;
             if (!written) cli_fail(&err);
         }
         CHECK_MPI(MPI_Bcast(&written, 1, MPI_INT, 0, MPI_COMM_WORLD));
-        int attempted = (int)(p.n[N_CLIPS] - p.n[N_SKIPPED]);
-        rc = stopped ? DFER_EXIT_INTERRUPTED : !written ? 1 : attempted > 0 && p.n[N_FAILED] == attempted ? 1 : 0;
-        if (rc == 1 && written && dist.rank == 0) fprintf(stderr, "dfer: error: every one of %d clips failed\n", attempted);
+        /* a failure only when no clip has a track: a rerun that retries just the unreadable clips (the others
+         * cached) must not turn a finished prep into a failed job */
+        rc = stopped ? DFER_EXIT_INTERRUPTED : !written ? 1 : p.n[N_CLIPS] > 0 && p.n[N_FAILED] == p.n[N_CLIPS] ? 1 : 0;
+        if (rc == 1 && written && dist.rank == 0)
+            fprintf(stderr, "dfer: error: every one of %lld clips failed\n", (long long)p.n[N_CLIPS]);
         pthread_mutex_destroy(&p.mu);
         pthread_cond_destroy(&p.progress);
         free(rates);

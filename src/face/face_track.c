@@ -1,5 +1,6 @@
 #include "face/face_track.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
 #include <math.h>
@@ -147,4 +148,53 @@ int face_track_write(const char *path, const FaceTrack *t, const char *comment, 
     int rc = fs_write_atomic(path, buf, n, err);
     free(buf);
     return rc;
+}
+
+typedef struct IdWalk {
+    char **ids;
+    int n, cap;
+} IdWalk;
+
+/* rel: the folder below the walk's root ("" for the root); depth bounds a symlink loop's recursion */
+static int list_ids_in(const char *root, const char *rel, int depth, IdWalk *w, Err *err) {
+    char dir[8192];
+    snprintf(dir, sizeof dir, "%s%s%s", root, rel[0] ? "/" : "", rel);
+    DIR *d = opendir(dir);
+    if (!d) return err_set(err, "%s: cannot read the track folder: %s", dir, strerror(errno));
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue; /* hidden, and atomic writes' temporaries */
+        char sub[8192], path[8192 + 256];
+        snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
+        snprintf(path, sizeof path, "%s/%s", root, sub);
+        size_t len = strlen(e->d_name);
+        if (fs_is_dir(path)) {
+            if (depth >= 16) rc = err_set(err, "%s: folders nested more than 16 deep (a symbolic link loop?)", path);
+            else rc = list_ids_in(root, sub, depth + 1, w, err);
+        } else if (len > 4 && !strcmp(e->d_name + len - 4, ".txt")) {
+            if (w->n == w->cap) w->ids = xrealloc(w->ids, (size_t)(w->cap = w->cap ? 2 * w->cap : 64) * sizeof *w->ids);
+            size_t m = strlen(sub) - 4;
+            w->ids[w->n] = xmalloc(m + 1);
+            memcpy(w->ids[w->n], sub, m);
+            w->ids[w->n++][m] = 0;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int by_id_string(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int face_track_list_ids(const char *dir, char ***ids, int *n, Err *err) {
+    IdWalk w = {0};
+    int rc = fs_is_dir(dir) ? list_ids_in(dir, "", 0, &w, err) : err_set(err, "%s: no such track folder", dir);
+    if (rc != 0) {
+        for (int i = 0; i < w.n; i++) free(w.ids[i]);
+        free(w.ids);
+        return -1;
+    }
+    if (w.n) qsort(w.ids, (size_t)w.n, sizeof *w.ids, by_id_string);
+    *ids = w.ids ? w.ids : xmalloc(sizeof *w.ids);
+    *n = w.n;
+    return 0;
 }

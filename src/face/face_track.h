@@ -41,6 +41,10 @@ int face_track_parse(const char *text, size_t len, const char *label, FaceTrack 
 /* Writes atomically (temporary file + rename), creating parent directories.
  * comment (may be NULL) becomes a leading '#' line. */
 int face_track_write(const char *path, const FaceTrack *t, const char *comment, Err *err);
+/* The clip ids of the tracks under dir: every <id>.txt in it and its subfolders (FERV39k's ids are
+ * Scene/Emotion/id), hidden entries skipped, sorted; *ids and its strings are malloc'd (n may be 0).
+ * Errors name dir. */
+int face_track_list_ids(const char *dir, char ***ids, int *n, Err *err);
 /* The bounding box of a frame's landmarks. */
 void face_track_landmark_box(const float *xy, float box[4]);
 const char *face_status_name(FaceStatus s);

@@ -45,7 +45,8 @@ static const Key k_keys[] = {
      "(paper Tab. 5)"},
     {"model", "descriptions", K_STR, S(descriptions), "", NULL,
      "FineCLIPER high level: per-clip descriptions (JSONL {\"clip\",\"text\"} or TSV); empty: "
-     "<data.root>/dfer_prep/descriptions.jsonl (`dfer prep` writes it)"},
+     "<data.root>/dfer_prep/descriptions.jsonl (`dfer prep` writes it; data.dataset = list: dfer_prep beside "
+     "data.train_list)"},
     {"model", "long_clip", K_STR, S(long_clip), "", NULL,
      "FineCLIPER high level: Long-CLIP checkpoint for the description encoder (248 positions); empty: the CLIP's "
      "own text tower with its positions stretched to 248 as Long-CLIP initialises them"},
@@ -85,7 +86,8 @@ static const Key k_keys[] = {
      "while the current batch computes, from two device buffers of a batch's pixels each (`dfer plan` counts them); "
      "off: each pass uploads its pixels when it starts. The same results either way"},
     {"data", "landmarks", K_STR, S(landmarks), "", NULL,
-     "FineCLIPER middle level: per-clip landmark tracks <dir>/<clip id>.txt; empty: <data.root>/dfer_prep/landmarks"},
+     "FineCLIPER middle level: per-clip landmark tracks <dir>/<clip id>.txt; empty: <data.root>/dfer_prep/landmarks "
+     "(data.dataset = list: dfer_prep/landmarks beside data.train_list)"},
     {"data", "parsing", K_STR, S(parsing), "", NULL,
      "FineCLIPER middle level: external parsing index maps <dir>/<clip id>/<frame>.png; empty: rendered from "
      "the landmarks"},
@@ -248,8 +250,15 @@ static int set_value(Config *c, const Key *k, const char *v, Err *err) {
 }
 
 void config_prep_path(const Config *c, const char *configured, const char *name, char *out, size_t n) {
-    if (configured[0]) snprintf(out, n, "%s", configured);
-    else snprintf(out, n, "%s/" DFER_PREP_DIR "/%s", c->root, name);
+    if (configured[0]) {
+        snprintf(out, n, "%s", configured);
+    } else if (!strcmp(c->dataset, "list")) { /* `dfer prep --dataset list --root LIST` writes beside LIST */
+        const char *slash = strrchr(c->train_list, '/');
+        if (!slash) snprintf(out, n, DFER_PREP_DIR "/%s", name);
+        else snprintf(out, n, "%.*s/" DFER_PREP_DIR "/%s", (int)(slash - c->train_list), c->train_list, name);
+    } else {
+        snprintf(out, n, "%s/" DFER_PREP_DIR "/%s", c->root, name);
+    }
 }
 
 void config_defaults(Config *c) {

@@ -85,7 +85,8 @@ typedef struct Config {
 /* `dfer prep` caches beside a dataset: <data.root>/dfer_prep/{landmarks/, descriptions.jsonl}. */
 #define DFER_PREP_DIR "dfer_prep"
 /* The path of a configured folder or file, or when it is empty, of `name` in the dataset's prep
- * cache (<data.root>/dfer_prep/<name>). */
+ * cache (<data.root>/dfer_prep/<name>; for data.dataset = list, dfer_prep beside data.train_list, where
+ * `dfer prep --dataset list --root TRAIN_LIST` writes it). */
 void config_prep_path(const Config *c, const char *configured, const char *name, char *out, size_t n);
 
 void config_defaults(Config *c);

@@ -2,6 +2,7 @@
  * file and line for unknown keys and bad values. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testlib.h"
 #include "train/config.h"
@@ -181,7 +182,45 @@ static void test_value_ranges(void) {
            "a repeated key: %s", err.msg);
 }
 
+/* Where a run finds `dfer prep`'s cache, and paths made absolute for a run's config.ini. */
+static void test_paths(void) {
+    Config c;
+    Err err;
+    char path[1200];
+    config_defaults(&c);
+    EXPECT(config_set(&c, "data.root=/data/DFEW", &err) == 0, "%s", err.msg);
+    config_prep_path(&c, c.landmarks, "landmarks", path, sizeof path);
+    EXPECT(!strcmp(path, "/data/DFEW/dfer_prep/landmarks"), "a dataset's cache: %s", path);
+    /* a list's cache is beside the training list, where `dfer prep --dataset list --root LIST` writes it (it was
+     * <empty root>/dfer_prep: /dfer_prep) */
+    EXPECT(config_set(&c, "data.dataset=list", &err) == 0 && config_set(&c, "data.train_list=/lists/train.txt", &err) == 0,
+           "%s", err.msg);
+    config_prep_path(&c, c.descriptions, "descriptions.jsonl", path, sizeof path);
+    EXPECT(!strcmp(path, "/lists/dfer_prep/descriptions.jsonl"), "a list's cache: %s", path);
+    EXPECT(config_set(&c, "data.train_list=train.txt", &err) == 0, "%s", err.msg);
+    config_prep_path(&c, c.landmarks, "landmarks", path, sizeof path);
+    EXPECT(!strcmp(path, "dfer_prep/landmarks"), "a list in the current folder: %s", path);
+    EXPECT(config_set(&c, "data.landmarks=/tracks", &err) == 0, "%s", err.msg);
+    config_prep_path(&c, c.landmarks, "landmarks", path, sizeof path);
+    EXPECT(!strcmp(path, "/tracks"), "a configured folder: %s", path);
+
+    /* relative file keys become absolute against the current folder; absolute and empty ones stay */
+    char cwd[1024];
+    EXPECT(getcwd(cwd, sizeof cwd) != NULL, "getcwd");
+    EXPECT(config_set(&c, "model.weights=./w/clip.safetensors", &err) == 0 && config_set(&c, "data.root=.", &err) == 0,
+           "%s", err.msg);
+    EXPECT(config_absolute_paths(&c, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/w/clip.safetensors", cwd);
+    EXPECT(!strcmp(c.weights, path), "model.weights: %s", c.weights);
+    EXPECT(!strcmp(c.root, cwd), "data.root: %s", c.root);
+    snprintf(path, sizeof path, "%s/train.txt", cwd);
+    EXPECT(!strcmp(c.train_list, path), "data.train_list: %s", c.train_list);
+    EXPECT(!strcmp(c.landmarks, "/tracks") && c.vocab[0] == 0, "absolute and empty keys changed: %s, %s", c.landmarks,
+           c.vocab);
+}
+
 int main(void) {
+    TEST_RUN(test_paths);
     TEST_RUN(test_defaults_and_file);
     TEST_RUN(test_value_ranges);
     TEST_RUN(test_errors);
