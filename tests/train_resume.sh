@@ -4,7 +4,8 @@
 # parameters as an uninterrupted run, and the same metrics.jsonl but for timings, for FineCLIPER and
 # DFER-CLIP; a checkpoint of another architecture, or input files changed at the same paths, are refused
 # with a clear message; --resume of a finished run does nothing; a run resumed just before an unreadable
-# clip goes on as the uninterrupted one does (the clips read before the restart count).
+# clip goes on as the uninterrupted one does (the clips read before the restart count); a resumed run's
+# result.json counts the seconds of both calls.
 # usage: train_resume.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$1 src=$2 shared=$3
@@ -48,6 +49,13 @@ for method in finecliper dfer_clip; do
     fi
     same_metrics "$tmp/$method-full/metrics.jsonl" "$out/metrics.jsonl" \
       || { echo "$method: stopped after $stop steps and resumed: metrics.jsonl differs"; exit 1; }
+    # result.json's seconds count both calls (it had only the last); an uninterrupted run's are its one call's
+    /usr/bin/python3 - "$out/result.json" "$tmp/$method-full/result.json" <<'PY' || { echo "$method: result.json seconds"; exit 1; }
+import json, sys
+resumed, full = (json.load(open(p)) for p in sys.argv[1:])
+assert resumed["seconds"] > resumed["seconds_this_call"] > 0, (resumed["seconds"], resumed["seconds_this_call"])
+assert abs(full["seconds"] - full["seconds_this_call"]) < 0.01, (full["seconds"], full["seconds_this_call"])
+PY
   done
   # preemption: SIGUSR1 (as Slurm sends before the time limit) after step 4: the run checkpoints, exits 3,
   # and resuming gives the uninterrupted run's parameters

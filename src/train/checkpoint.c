@@ -74,9 +74,9 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
     char meta_json[2048];
     snprintf(meta_json, sizeof meta_json,
              "{\"epoch\":%d,\"step\":%d,\"optimizer_steps\":%d,\"best_war\":%.17g,\"best_uar\":%.17g,\"best_epoch\":%d,"
-             "\"metrics_bytes\":%lld,\"window_loss\":%.17g,\"window_steps\":%d%s%s}",
+             "\"metrics_bytes\":%lld,\"window_loss\":%.17g,\"window_steps\":%d,\"seconds\":%.3f%s%s}",
              pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch, metrics_bytes,
-             pos->window_loss, pos->window_steps, pos->inputs[0] ? ",\"inputs\":" : "", pos->inputs);
+             pos->window_loss, pos->window_steps, pos->seconds, pos->inputs[0] ? ",\"inputs\":" : "", pos->inputs);
     if (rc == 0) rc = safetensors_write(path, &m, (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
     tmap_free(&m);
     return rc;
@@ -122,6 +122,8 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
         /* absent from older checkpoints: the window restarts, the inputs go unchecked */
         double wl = json_get_number(o, "window_loss", 0), ws = json_get_number(o, "window_steps", 0);
         pos->window_loss = isfinite(wl) ? wl : 0, pos->window_steps = isfinite(ws) && ws > 0 ? (int)ws : 0;
+        double secs = json_get_number(o, "seconds", 0);
+        pos->seconds = isfinite(secs) && secs > 0 ? secs : 0;
         const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(o, "inputs");
         char *text = cJSON_IsObject(inputs) ? cJSON_PrintUnformatted(inputs) : NULL;
         snprintf(pos->inputs, sizeof pos->inputs, "%s", text && strlen(text) < sizeof pos->inputs ? text : "");

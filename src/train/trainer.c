@@ -113,8 +113,10 @@ static cJSON *scores_json(const Scores *s, const Confusion *cm, int epoch) {
     return o;
 }
 
+/* seconds: training time over every call of the run (the time a restart repeats, after the last checkpoint, counts
+ * once per call that spent it); this_call: this call's */
 static int write_result(const Config *cfg, const TrainOptions *opt, const JobModel *jm, const Position *pos,
-                        const cJSON *inputs, double seconds, Err *err) {
+                        const cJSON *inputs, double seconds, double this_call, Err *err) {
     cJSON *o = opt->job_json ? cJSON_Parse(opt->job_json) : NULL;
     if (!o) o = cJSON_CreateObject();
     if (!cJSON_GetObjectItem(o, "method")) cJSON_AddStringToObject(o, "method", cfg->method);
@@ -142,6 +144,7 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
         cJSON_AddNumberToObject(params, jm->group_names[gi], (double)paramset_group_numel(jm->params, gi));
     cJSON_AddNumberToObject(o, "seed", cfg->seed);
     cJSON_AddNumberToObject(o, "seconds", seconds);
+    cJSON_AddNumberToObject(o, "seconds_this_call", this_call);
     /* when the job finished, for provenance (a copied results folder keeps it, unlike file times) */
     time_t now = time(NULL);
     char when[32];
@@ -255,9 +258,13 @@ typedef struct TrainRun {
     Position pos;
     int steps_run;                /* steps run in this call: what stop_after_steps and signal_after_steps count */
     double t_start;               /* when this call's first epoch began: the ETA and result.json's seconds */
+    double seconds_before;        /* training seconds of earlier calls, up to the checkpoint this one resumed */
     int first_epoch, first_step;  /* the position this call began at (a resumed run's): the ETA counts from it */
     cJSON *inputs;                /* rank 0: the files this call read, with their digests (provenance.h) */
 } TrainRun;
+
+/* Training seconds up to now over every call of the run. */
+static double run_seconds(const TrainRun *run) { return run->seconds_before + (time_now() - run->t_start); }
 
 /* Before anything is loaded, on every rank: the folder exists, holds no run that a command without --resume would
  * overwrite, and receives config.ini once a resumed run's changed configuration is refused or allowed. */
@@ -606,6 +613,7 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
         int checkpoint_due = opt->checkpoint_every_steps > 0 && pos->step % opt->checkpoint_every_steps == 0;
         if (!at_epoch_end && (stop_now || signalled || checkpoint_due)) {
             pos->window_loss = w.loss, pos->window_steps = w.steps;
+            pos->seconds = run_seconds(run);
             int saved = run->lead ? save_checkpoint(opt->out_dir, &run->jm, &run->optim, pos, err) : 0;
             if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) return -1;
         }
@@ -669,6 +677,7 @@ static int end_epoch(TrainRun *run, Err *err) {
     }
     Position next = *pos;
     next.epoch++, next.step = 0;
+    next.seconds = run_seconds(run);
     int saved = lead ? save_checkpoint(opt->out_dir, &run->jm, &run->optim, &next, err) : 0;
     if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) return -1;
     int stop_now = opt->stop_after_steps > 0 && run->steps_run >= opt->stop_after_steps && next.epoch < cfg->epochs;
@@ -685,6 +694,7 @@ static int end_epoch(TrainRun *run, Err *err) {
  * the last one ended, else the status of the phase that stopped them (train_epoch, end_epoch). */
 static int run_epochs(TrainRun *run, Err *err) {
     run->t_start = time_now();
+    run->seconds_before = run->pos.seconds;
     run->first_epoch = run->pos.epoch, run->first_step = run->pos.step;
     const ParamSet *ps = run->jm.params;
     Tensor grads = tensor_make(ps->grads, ps->dtype, 1, (int64_t)ps->numel);
@@ -709,7 +719,8 @@ static int finish_run(TrainRun *run, Err *err) {
         saved = save_params(&run->jm, path, "", NULL, err);
         /* a resumed run may have evaluated its best epoch before the restart: fall back to the last */
         if (!pos->has_best) pos->best = pos->last, pos->best_cm = pos->last_cm, pos->best_epoch = cfg->epochs - 1;
-        if (saved == 0) saved = write_result(cfg, opt, &run->jm, pos, run->inputs, time_now() - run->t_start, err);
+        if (saved == 0)
+            saved = write_result(cfg, opt, &run->jm, pos, run->inputs, run_seconds(run), time_now() - run->t_start, err);
     }
     if (lead_write_agreed(run->g, saved, "model.safetensors and result.json", err) != 0) return -1;
     if (run->lead) {
