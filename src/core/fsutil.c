@@ -157,6 +157,13 @@ int fs_append_line(const char *path, const char *line, Err *err) {
         ssize_t w;
         do w = write(fd, buf, n + 1);
         while (w < 0 && errno == EINTR);
+        if (w >= 0 && w != (ssize_t)(n + 1)) {
+            /* a part of the line went in (disk full, quota, file-size limit): take it back, or the next line
+             * that fits would follow half a line mid-file. Only when nothing was appended after it. */
+            off_t at = lseek(fd, 0, SEEK_CUR);
+            struct stat st;
+            if (at >= w && fstat(fd, &st) == 0 && st.st_size == at) (void)!ftruncate(fd, at - w);
+        }
         if (w != (ssize_t)(n + 1))
             rc = err_set(err, "%s: cannot append a line: %s", path, w < 0 ? strerror(errno) : "short write (disk full?)");
         if (close(fd) != 0 && rc == 0) rc = err_set(err, "%s: cannot close: %s", path, strerror(errno));

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -133,6 +135,25 @@ static void test_append_and_trim(void) {
 
     EXPECT(fs_append_line("/nonexistent-dir/x.jsonl", "{}", &err) != 0 && strstr(err.msg, "/nonexistent-dir/x.jsonl"),
            "an unwritable log is an error naming it: %s", err.msg);
+
+    /* a line that only partly fits (a file-size limit here; a full disk alike) is taken back whole, so the next
+     * line that fits does not follow half a line */
+    path = tmp_file("limited.jsonl", NULL);
+    EXPECT(fs_append_line(path, "{\"v\":1}", &err) == 0, "%s", err.msg);
+    struct rlimit old_limit, limit;
+    EXPECT(getrlimit(RLIMIT_FSIZE, &old_limit) == 0, "getrlimit");
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN); /* else the write past the limit kills the test */
+    limit = old_limit;
+    limit.rlim_cur = 8 + 10; /* the first line and 10 bytes more */
+    EXPECT(setrlimit(RLIMIT_FSIZE, &limit) == 0, "setrlimit");
+    EXPECT(fs_append_line(path, "{\"v\":2,\"long\":\"xxxxxxxxxxxxxxxxxxxx\"}", &err) != 0 && strstr(err.msg, "short write"),
+           "a line past the limit: %s", err.msg);
+    EXPECT(setrlimit(RLIMIT_FSIZE, &old_limit) == 0, "restore the limit");
+    signal(SIGXFSZ, old_handler);
+    EXPECT(fs_append_line(path, "{\"v\":3}", &err) == 0, "%s", err.msg);
+    EXPECT(fs_read_all(path, &text, &len, &err) == 0, "%s", err.msg);
+    EXPECT(!strcmp(text, "{\"v\":1}\n{\"v\":3}\n"), "the part that fitted was taken back: [%s]", text);
+    free(text);
 }
 
 /* What is at the path decides how it is written: a symbolic link's target is replaced (the link stays), a FIFO,
