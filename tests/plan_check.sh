@@ -9,7 +9,10 @@
 #     plan is printed); a 2 GiB cap is refused with exit 1 and the reason;
 #  3. the input feed's two prefetched batches of pixels are in the GPU plan, exactly, and not with
 #     data.device_prefetch = off;
-#  4. without a vocabulary, or with settings out of range, it stops with the reason.
+#  4. without a vocabulary, or with settings out of range, it stops with the reason;
+#  5. the micro-batch gives the fewest passes that fit, dividing the share or not (L/14 low level: 6 of 32,
+#     in 6 passes; under 80 GiB 2 passes of 16), train.micro_batch need not divide the share, and
+#     --gpu-mem GiB sets the cap.
 # usage: plan_check.sh DFER SHARED_DIR
 set -euo pipefail
 dfer=$1 shared=$2
@@ -40,9 +43,12 @@ for v in low low+mid+high; do
   awk -v a="$a" -v b="$b" 'BEGIN { exit !(b < a) }' || { echo "recompute $v keeps $b GiB, not less than $a"; exit 1; }
   echo "FineCLIPER $v: activations $a GiB, with block recompute $b GiB (counted exactly)"
 done
-# a micro-batch set by hand that does not divide the share is refused
-if "$dfer" plan "${common[@]}" --set train.micro_batch=3 >"$tmp/out" 2>&1; then echo "micro_batch 3 of 8 accepted"; exit 1; fi
-grep -q "does not divide" "$tmp/out" || { cat "$tmp/out"; exit 1; }
+# a micro-batch set by hand need not divide the share: 8 clips go through in passes of 3, 3 and 2 (the planner
+# refused it, although the step runs a shorter last pass), counted exactly too
+out=$("$dfer" plan "${common[@]}" --set train.micro_batch=3) || { echo "micro_batch 3 of 8 refused"; echo "$out"; exit 1; }
+grep -q "verify: .*: equal$" <<<"$out" || { echo "micro_batch 3: the plan differs from the model"; echo "$out"; exit 1; }
+grep -q "global 8 = 1 rank x (2 micro-batches of 3 clips + 1 of 2) (gradient accumulation 3)" <<<"$out" ||
+  { echo "micro_batch 3 of 8: not 3 passes of 3, 3 and 2"; echo "$out"; exit 1; }
 
 vocab=(--set model.vocab="$tmp/bpe_simple_vocab_16e6.txt.gz")
 # without a vocabulary (no model.vocab, no weights beside which to look, no DFER_VOCAB) the plan stops and says
@@ -78,3 +84,25 @@ echo "input prefetch: $got GiB planned for B/16 low+mid at 32 clips a rank (2 x 
 if "$dfer" plan --arch l14 "${vocab[@]}" --set train.gpu_mem=2 >"$tmp/out" 2>&1; then echo "L/14 planned into 2 GiB"; exit 1; fi
 grep -q "does NOT fit" "$tmp/out" || { cat "$tmp/out"; exit 1; }
 echo "a 2 GiB cap for L/14 is refused: $(grep 'over the cap' "$tmp/out" | tr -s ' ')"
+# the largest micro-batch that fits, not the largest divisor of the share: L/14's low level at 16 frames and
+# global batch 32 takes 6 clips a pass (5 x 6 + 2; the divisors gave 4 x 8) and 7 do not fit without recompute
+l14=(--arch l14 "${vocab[@]}" --set data.frames=16 --set train.batch=32)
+out=$("$dfer" plan "${l14[@]}") || { echo "$out"; exit 1; }
+grep -q "micro-batch 6, no recompute" <<<"$out" && grep -q "(5 micro-batches of 6 clips + 1 of 2) (gradient accumulation 6)" <<<"$out" ||
+  { echo "L/14 low: not micro-batch 6 in 6 passes"; echo "$out"; exit 1; }
+if "$dfer" plan "${l14[@]}" --set train.recompute=none --set train.micro_batch=7 >"$tmp/out" 2>&1; then
+  echo "L/14 low fits 7 clips a pass: the planner did not take the largest"; cat "$tmp/out"; exit 1
+fi
+grep -q "does NOT fit" "$tmp/out" || { cat "$tmp/out"; exit 1; }
+# --gpu-mem GiB is train.gpu_mem, whatever the order beside --set
+out=$("$dfer" plan "${l14[@]}" --gpu-mem 80 --set train.gpu_mem=24) || { echo "$out"; exit 1; }
+# (80 GiB holds 26 clips a pass: the two passes that takes are evened out, 16 + 16 rather than 26 + 6)
+grep -q "of a 80.000 GiB cap: fits" <<<"$out" && grep -q "x 2 micro-batches of 16 clips (gradient accumulation 2)" <<<"$out" ||
+  { echo "--gpu-mem 80: not an 80 GiB cap with 2 passes of 16"; echo "$out"; exit 1; }
+if "$dfer" plan "${l14[@]}" --gpu-mem 2 >"$tmp/out" 2>&1; then echo "--gpu-mem 2: L/14 planned into 2 GiB"; exit 1; fi
+grep -q "of a 2.000 GiB cap: does NOT fit" "$tmp/out" || { cat "$tmp/out"; exit 1; }
+for bad in 0 -1 abc; do
+  set +e; "$dfer" plan "${l14[@]}" --gpu-mem $bad >"$tmp/out" 2>&1; rc=$?; set -e
+  [ $rc = 2 ] && grep -q -- "--gpu-mem" "$tmp/out" || { echo "--gpu-mem $bad: exit $rc"; cat "$tmp/out"; exit 1; }
+done
+echo "L/14 low: micro-batch 6 in 6 passes (7 does not fit); --gpu-mem sets the cap"

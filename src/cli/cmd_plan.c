@@ -11,7 +11,8 @@
 #include "train/plan.h"
 
 static void plan_usage(void) {
-    printf("usage: dfer plan [--config FILE] [--set section.key=value]... [--arch NAME] [--ranks N] [--device cuda|cpu]\n\n"
+    printf("usage: dfer plan [--config FILE] [--set section.key=value]... [--arch NAME] [--ranks N] [--device cuda|cpu]\n"
+           "                 [--gpu-mem GiB]\n\n"
            "Builds the configured model without allocating anything and counts every device allocation it\n"
            "would make (frozen weights, parameters, gradients, optimiser state, activations and backward\n"
            "scratch), in the dtypes of the device (CUDA: BF16 weights and activations, F32 parameters), and\n"
@@ -20,6 +21,7 @@ static void plan_usage(void) {
            "with the global batch kept by gradient accumulation. Exits 1 when even one clip does not fit.\n\n"
            "  --arch NAME   the CLIP's shapes from a preset (%s) instead of model.weights\n"
            "  --ranks N     ranks per job sharing the global batch (default 1)\n"
+           "  --gpu-mem G   GiB of GPU memory per rank, the cap (train.gpu_mem; it overrides the configuration's)\n"
            "  --device D    the backend planned for (default cuda; needs no GPU)\n"
            "  --verify      (--device cpu) also build the real model on the CPU and compare its allocations\n",
            clip_config_preset_names());
@@ -29,13 +31,14 @@ int cmd_plan(int argc, char **argv) {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
                                          {"arch", required_argument, 0, 'a'},   {"ranks", required_argument, 0, 'r'},
                                          {"device", required_argument, 0, 'd'}, {"verify", no_argument, 0, 'v'},
-                                         {"help", no_argument, 0, 'h'},
+                                         {"gpu-mem", required_argument, 0, 'g'}, {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     Config cfg;
     config_defaults(&cfg);
     Err err;
     const char *arch = NULL, *device = "cuda";
     int ranks = 1, verify = 0;
+    double gpu_mem = 0;
     if (cli_config_files(argc, argv, "h", opts, &cfg) != 0) return 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -50,6 +53,9 @@ int cmd_plan(int argc, char **argv) {
             break;
         case 'd': device = optarg; break;
         case 'v': verify = 1; break;
+        case 'g':
+            if (cli_double_option("plan", "--gpu-mem", optarg, 0, 1, 1e9, &gpu_mem)) return 2;
+            break;
         case 'h': plan_usage(); return 0;
         default: return cli_usage_error("plan", "unknown option");
         }
@@ -60,6 +66,7 @@ int cmd_plan(int argc, char **argv) {
         return cli_usage_error("plan", "--verify plans for --device cpu from model.weights (no --arch)");
     if (!arch && !cfg.weights[0])
         return cli_usage_error("plan", "name the CLIP: --arch NAME or --set model.weights=FILE");
+    if (gpu_mem > 0) cfg.gpu_mem = (float)gpu_mem; /* after every --config and --set, whatever the order */
     if (config_validate_settings(&cfg, &err) != 0) return cli_fail(&err);
     const ClassTable *classes = class_table(cfg.dataset);
     int num_classes = classes ? classes->num_classes : 7;

@@ -8,6 +8,18 @@
 
 static double gib(size_t bytes) { return (double)bytes / (double)(1u << 30); }
 
+/* p with the activations of a micro-batch of mb clips (the model's reserve, counted above base) into *out. */
+static void plan_activations(JobModel *m, size_t base, size_t fixed, int mb, const MemoryPlan *p, MemoryPlan *out) {
+    job_model_reserve(m, mb); /* frees the previous micro-batch's activations first */
+    size_t acts = ops_memory_in_use(m->ops) - base;
+    *out = *p;
+    out->micro_batch = mb;
+    out->activations_per_clip = acts / (size_t)mb;
+    out->activations = acts;
+    out->total = fixed + acts;
+    out->fits = out->total <= out->cap;
+}
+
 static int plan_with(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, int recompute,
                      MemoryPlan *p, Err *err) {
     memset(p, 0, sizeof *p);
@@ -44,32 +56,41 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
         return err_prefix(err, "plan: ");
     }
     p->optimizer = ops_memory_in_use(m.ops) - built;
+    snprintf(p->optimizer_kind, sizeof p->optimizer_kind, "%s", cfg->optimizer);
     p->input_prefetch = job_model_prefetch_bytes(&m, plan_prefetch_clips(cfg, ranks));
     size_t fixed = p->weights + p->trainable + p->optimizer + p->input_prefetch + p->reserve;
 
-    /* activations of each candidate micro-batch, largest first: the divisors of the share
-     * (a contrastive step needs the whole share at once) */
+    /* the fewest passes that fit: the largest micro-batch whose activations fit, any size up to the share (then
+     * evened out over as many passes); the share goes through in ceil(share / micro-batch) passes, the last one
+     * shorter where the micro-batch does not divide the share (job_model_step; the gradients add up to the
+     * whole share's either way). train.micro_batch, when set, is
+     * the only candidate (more than the share: the share in one pass); a contrastive step needs the whole
+     * share at once. The activations grow with the micro-batch, so the search halves the range. */
     int contrastive = !strcmp(cfg->objective, "contrastive");
     size_t base = ops_memory_in_use(m.ops);
-    for (int mb = p->local_batch; mb >= 1; mb--) {
-        if (p->local_batch % mb) continue;
-        if (cfg->micro_batch > 0 && mb != cfg->micro_batch) continue;
-        job_model_reserve(&m, mb); /* frees the previous micro-batch's activations first */
-        size_t acts = ops_memory_in_use(m.ops) - base;
-        p->micro_batch = mb;
-        p->activations_per_clip = acts / (size_t)mb;
-        p->activations = acts;
-        p->total = fixed + acts;
-        p->fits = p->total <= p->cap;
-        if (p->fits || contrastive) break;
+    int lo = 1, hi = p->local_batch;
+    if (cfg->micro_batch > 0) lo = hi = cfg->micro_batch < p->local_batch ? cfg->micro_batch : p->local_batch;
+    if (contrastive) lo = hi;
+    MemoryPlan best = {0};
+    while (lo <= hi) {
+        int mb = hi == p->local_batch && !best.micro_batch ? hi : lo + (hi - lo + 1) / 2; /* the whole share first */
+        MemoryPlan c;
+        plan_activations(&m, base, fixed, mb, p, &c);
+        /* a fitting plan beats any that does not; else the smaller micro-batch (the least over the cap) */
+        if (!best.micro_batch || (c.fits && (!best.fits || mb > best.micro_batch)) || (!c.fits && !best.fits && mb < best.micro_batch))
+            best = c;
+        if (c.fits) lo = mb + 1;
+        else hi = mb - 1;
     }
-    if (cfg->micro_batch > 0 && !p->micro_batch) {
-        optimizer_free(&opt);
-        job_model_free(&m);
-        return err_set(err, "plan: train.micro_batch = %d does not divide the rank's share of %d clips",
-                       cfg->micro_batch, p->local_batch);
+    /* the planner's own choice: the same number of passes with as few clips each as that allows (32 clips
+     * under a cap of 26 a pass: 2 passes of 16, not 26 + 6; less memory, the same work) */
+    if (cfg->micro_batch <= 0 && best.fits && best.micro_batch < p->local_batch) {
+        int passes = (p->local_batch + best.micro_batch - 1) / best.micro_batch;
+        int even = (p->local_batch + passes - 1) / passes;
+        if (even < best.micro_batch) plan_activations(&m, base, fixed, even, p, &best);
     }
-    p->accumulation = p->local_batch / p->micro_batch;
+    *p = best;
+    p->accumulation = (p->local_batch + p->micro_batch - 1) / p->micro_batch;
     optimizer_free(&opt);
     job_model_free(&m);
     return 0;
@@ -125,6 +146,10 @@ int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, 
     jm->micro_batch = cfg->micro_batch; /* train.recompute = blocks: the model was built with it */
     if ((cfg->micro_batch > 0 && strcmp(cfg->recompute, "auto")) || ops_backend(jm->ops) != BACKEND_CUDA) return 0;
     if (plan_memory(cfg, num_classes, BACKEND_CUDA, arch, ranks, p, err) != 0) return -1;
+    if (!p->fits && cfg->micro_batch > 0)
+        return err_set(err, "the model does not fit train.gpu_mem = %.3g GiB at train.micro_batch = %d (%.3f GiB; "
+                            "`dfer plan` shows where the memory goes)",
+                       cfg->gpu_mem, p->micro_batch, gib(p->total));
     if (!p->fits)
         return err_set(err, "the model does not fit train.gpu_mem = %.3g GiB even one clip at a time (%.3f GiB; "
                             "`dfer plan` shows where the memory goes)",
@@ -139,8 +164,6 @@ int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, i
     Config pass = *cfg;
     pass.batch = batch_per_rank > 0 ? batch_per_rank : 1;
     pass.eval_batch = pass.batch; /* the prefetch slots hold this pass's batches */
-    /* a micro-batch of the training batch that does not divide this one: the planner picks */
-    if (pass.micro_batch > 0 && pass.batch % pass.micro_batch) pass.micro_batch = 0;
     return plan_apply(&pass, num_classes, arch, 1, jm, plan_out, err);
 }
 
@@ -149,7 +172,7 @@ void plan_print(const MemoryPlan *p, FILE *out) {
             dtype_name(p->dtype));
     fprintf(out, "  frozen weights        %8.3f GiB\n", gib(p->weights));
     fprintf(out, "  trainable + grads     %8.3f GiB  (%zu parameters)\n", gib(p->trainable), p->trainable_count);
-    fprintf(out, "  optimiser state       %8.3f GiB\n", gib(p->optimizer));
+    fprintf(out, "  optimiser state       %8.3f GiB  (%s)\n", gib(p->optimizer), p->optimizer_kind);
     fprintf(out, "  activations           %8.3f GiB  (micro-batch %d, %s", gib(p->activations), p->micro_batch,
             p->recompute ? "block recompute" : "no recompute");
     fprintf(out, ", %.3f GiB per clip", gib(p->activations_per_clip));
@@ -160,9 +183,16 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     if (p->reserve) fprintf(out, "  CUDA runtime reserve  %8.3f GiB  (context, cuBLASLt workspace, NCCL)\n", gib(p->reserve));
     fprintf(out, "  total                 %8.3f GiB  of a %.3f GiB cap: %s\n", gib(p->total), gib(p->cap),
             p->fits ? "fits" : "does NOT fit");
-    fprintf(out, "  batch: global %d = %d rank%s x %d micro-batch%s of %d clip%s (gradient accumulation %d)\n",
-            p->global_batch, p->ranks, p->ranks > 1 ? "s" : "", p->accumulation, p->accumulation > 1 ? "es" : "",
-            p->micro_batch, p->micro_batch > 1 ? "s" : "", p->accumulation);
+    int last = p->local_batch - (p->accumulation - 1) * p->micro_batch;
+    if (last == p->micro_batch)
+        fprintf(out, "  batch: global %d = %d rank%s x %d micro-batch%s of %d clip%s (gradient accumulation %d)\n",
+                p->global_batch, p->ranks, p->ranks > 1 ? "s" : "", p->accumulation, p->accumulation > 1 ? "es" : "",
+                p->micro_batch, p->micro_batch > 1 ? "s" : "", p->accumulation);
+    else
+        fprintf(out, "  batch: global %d = %d rank%s x (%d micro-batch%s of %d clips + 1 of %d) (gradient "
+                     "accumulation %d)\n",
+                p->global_batch, p->ranks, p->ranks > 1 ? "s" : "", p->accumulation - 1,
+                p->accumulation > 2 ? "es" : "", p->micro_batch, last, p->accumulation);
     if (!p->fits)
         fprintf(out, "  over the cap by %.3f GiB even at micro-batch %d: more ranks do not help (the weights are "
                      "per rank); a smaller backbone, fewer frames or a larger train.gpu_mem do\n",

@@ -39,12 +39,14 @@ typedef struct MemoryPlan {
     Backend backend;
     DType dtype;                 /* of frozen weights and activations */
     int global_batch, ranks, local_batch;
-    int micro_batch, accumulation; /* local_batch = micro_batch * accumulation */
+    int micro_batch, accumulation; /* accumulation = ceil(local_batch / micro_batch) passes, the last one
+                                    * shorter where micro_batch does not divide local_batch */
     int recompute;               /* 1: block recompute */
     size_t cap;                  /* bytes */
     size_t weights;              /* frozen CLIP (and description tower) */
     size_t trainable;            /* parameters and their gradients */
     size_t optimizer;            /* optimiser state */
+    char optimizer_kind[16];     /* optim.optimizer planned for (sgd, adamw) */
     size_t activations;          /* activations and backward scratch of one micro-batch */
     size_t activations_per_clip; /* activations / micro_batch */
     size_t input_prefetch;       /* two batches of pixels on the device (data.device_prefetch; train/input_feed.h) */
@@ -56,8 +58,11 @@ typedef struct MemoryPlan {
 
 /* Plans cfg on `ranks` ranks per job for backend `as`; the CLIP shapes from the
  * preset `arch` (b16, l14, ...) or, when NULL, from model.weights' header. The
- * micro-batch is the largest divisor of the rank's share that fits (contrastive
- * training: the whole share or nothing), or cfg->micro_batch when it is set.
+ * micro-batch gives the fewest passes that fit: the largest number of clips up to
+ * the rank's share that fits, evened out over the ceil(share / micro-batch) passes
+ * that needs (ceil(share / passes) clips a pass, the last one shorter where that
+ * does not divide the share; contrastive training: the whole share or nothing), or
+ * cfg->micro_batch when it is set (at most the share).
  * Fails only when the model cannot be built (missing files, bad config). */
 int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
                 Err *err);
@@ -76,7 +81,8 @@ int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, 
                MemoryPlan *plan_out, Err *err);
 /* The same for evaluation and prediction passes of `batch_per_rank` clips (`dfer eval`, `dfer
  * predict`): the plan of a step of that many clips on one rank, so a pass stays under
- * train.gpu_mem on CUDA whatever the evaluation batch (conservative: it charges gradients and
+ * train.gpu_mem on CUDA whatever the evaluation batch (train.micro_batch, when set, is kept: a
+ * pass of at most that many clips; conservative: it charges gradients and
  * optimiser state a pass without training does not need). A no-op on the CPU. `arch` as in
  * plan_memory. */
 int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, int batch_per_rank,

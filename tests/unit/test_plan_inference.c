@@ -5,7 +5,7 @@
  *  - a cap that holds the whole batch: one pass of 64;
  *  - a tight cap: a smaller micro-batch whose plan fits the cap, and the model takes it;
  *  - a cap under one clip: refused, naming train.gpu_mem;
- *  - train.micro_batch that does not divide the evaluation batch: the planner chooses instead;
+ *  - train.micro_batch, whether it divides the evaluation batch or not, is kept (the last pass shorter);
  *  - on the CPU backend: nothing changes (the whole batch at once). */
 #include <string.h>
 
@@ -46,12 +46,13 @@ static void test_micro_batches_follow_the_cap(void) {
     EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0, "%s", err.msg);
     EXPECT(p.fits && p.total <= p.cap, "8 GiB: the plan fits (%.2f of %.2f GiB)", p.total / 1073741824.0,
            p.cap / 1073741824.0);
-    EXPECT(p.micro_batch > 0 && p.micro_batch < 64 && 64 % p.micro_batch == 0 && mb == p.micro_batch,
-           "8 GiB: a micro-batch dividing 64, taken by the model (plan %d, model %d)", p.micro_batch, mb);
-    /* and the next larger divisor would not have fitted (or recompute made this one fit) */
-    int next = p.micro_batch * 2;
+    EXPECT(p.micro_batch > 0 && p.micro_batch < 64 && mb == p.micro_batch,
+           "8 GiB: a smaller micro-batch, taken by the model (plan %d, model %d)", p.micro_batch, mb);
+    /* and one pass fewer would not have fitted (or recompute made this one fit) */
+    int passes = (64 + p.micro_batch - 1) / p.micro_batch, next = (64 + passes - 2) / (passes - 1);
+    EXPECT(p.accumulation == passes, "8 GiB: %d passes of %d, not %d", p.accumulation, p.micro_batch, passes);
     EXPECT(p.recompute || p.total - p.activations + (size_t)next * per_clip > p.cap,
-           "8 GiB: %d clips per pass would have fitted too", next);
+           "8 GiB: %d passes of %d clips would have fitted too", passes - 1, next);
     printf("B/16 FineCLIPER low, 16 frames, evaluation batch 64: 200 GiB -> 64 per pass; 8 GiB -> %d per pass "
            "(%.2f GiB%s)\n", p.micro_batch, p.total / 1073741824.0, p.recompute ? ", block recompute" : "");
 
@@ -64,13 +65,13 @@ static void test_training_micro_batch_that_does_not_divide(void) {
     Config c;
     base_config(&c);
     c.gpu_mem = 8;
-    c.micro_batch = 5; /* a training setting; 64 is not a multiple of 5 */
+    c.micro_batch = 5; /* a training setting; 64 is not a multiple of 5: 12 passes of 5 and one of 4 */
     MemoryPlan p;
     Err err;
     int mb;
     EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0, "%s", err.msg);
-    EXPECT(p.micro_batch > 0 && 64 % p.micro_batch == 0 && mb == p.micro_batch && p.fits,
-           "train.micro_batch 5: the planner chose %d per pass instead", p.micro_batch);
+    EXPECT(p.micro_batch == 5 && p.accumulation == 13 && mb == 5 && p.fits,
+           "train.micro_batch 5: planned %d x %d passes, model %d", p.micro_batch, p.accumulation, mb);
     c.micro_batch = 4; /* divides: kept as the user set it */
     EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0 && mb == 4, "train.micro_batch 4 kept (model %d)", mb);
 }
