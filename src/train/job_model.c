@@ -186,8 +186,18 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
     }
     if (counting) m->ops = ops_create_counting(as);
     else if (ops_create(job_backend(cfg), cfg->threads, &m->ops, err) != 0) goto fail;
-    else if (ops_backend(m->ops) == BACKEND_CUDA) /* what the CUDA runtime keeps for itself is not ours to use */
-        ops_set_memory_cap(m->ops, (size_t)((double)cfg->gpu_mem * (1u << 30)) - PLAN_CUDA_RESERVE_BYTES);
+    else if (ops_backend(m->ops) == BACKEND_CUDA) { /* what the CUDA runtime keeps for itself is not ours to use */
+        /* in doubles: at or under the reserve the unsigned difference wrapped (or was 0, no cap) and the cap was
+         * not enforced */
+        double cap = (double)cfg->gpu_mem * (double)(1u << 30) - (double)PLAN_CUDA_RESERVE_BYTES;
+        if (!(cap >= 1.0)) {
+            err_set(err, "train.gpu_mem = %g GiB leaves nothing for the model beside the %.0f GiB kept for the CUDA "
+                         "runtime: give more than that",
+                    (double)cfg->gpu_mem, (double)PLAN_CUDA_RESERVE_BYTES / (1u << 30));
+            goto fail;
+        }
+        ops_set_memory_cap(m->ops, (size_t)cap);
+    }
     if (load_clip(cfg, m, dtype, src->arch, src->hf, src->hf_cfg, err) != 0) goto fail;
     if (!m->clip.cfg.has_vision || !m->clip.cfg.has_text) {
         err_set(err, "%s: training needs a CLIP checkpoint with both towers", cfg->weights);
