@@ -101,9 +101,13 @@ set +e
 "$dfer" train "${common[@]}" --set train.threads=1 --out "$out" --resume --stop-after 1 >"$tmp/ok.log" 2>&1
 set -e
 grep -q "resuming with train.threads: 2 -> 1" "$tmp/ok.log" || { echo "a change of threads was not allowed and said:"; cat "$tmp/ok.log"; exit 1; }
+# an earlier config.before-<stamp>.ini of the same second (two changes within one) is kept, not overwritten:
+# placeholders for the next 60 seconds
+for s in $(seq 0 60); do echo "earlier $s" >"$out/config.before-$(date -u -d "+$s sec" +%Y%m%dT%H%M%SZ).ini"; done
 "$dfer" train "${common[@]}" --set optim.lr=0.005 --out "$out" --resume --allow-config-change >/dev/null 2>"$tmp/ok.log" \
   || { cat "$tmp/ok.log"; echo "--allow-config-change did not resume"; exit 1; }
-kept=$(ls "$out"/config.before-*.ini)
+[ "$(cat "$out"/config.before-*Z.ini | grep -c '^earlier ')" = 61 ] || { echo "an earlier config.before file was overwritten"; exit 1; }
+kept=$(ls "$out"/config.before-*Z-2.ini)
 cmp -s <(grep -v '^threads = ' "$kept") <(grep -v '^threads = ' "$tmp/config-before.ini") && grep -q "^lr = 0.005$" "$out/config.ini" && [ -f "$out/result.json" ] \
   || { echo "--allow-config-change: the earlier config.ini was not kept, or the run did not finish"; exit 1; }
 echo "a changed configuration: refused on resume ($(sed 's/.*another configuration (\(.*\)); resuming.*/\1/' "$tmp/err")), allowed for threads, and with --allow-config-change (earlier kept as $(basename "$kept"))"

@@ -232,6 +232,8 @@ static int check_resumed_config(const Config *cfg, const TrainOptions *opt, Err 
     char stamp[32];
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
     snprintf(kept, sizeof kept, "%s/config.before-%s.ini", opt->out_dir, stamp);
+    for (int k = 2; fs_exists(kept) && k < 1000; k++) /* two changes within a second keep both earlier files */
+        snprintf(kept, sizeof kept, "%s/config.before-%s-%d.ini", opt->out_dir, stamp, k);
     if (rename(path, kept) != 0) return err_set(err, "%s: cannot keep it as %s: %s", path, kept, strerror(errno));
     log_warn("resuming with a changed configuration (--allow-config-change): %s; the earlier one is %s", training, kept);
     return 0;
