@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "data/augment.h"
 #include "data/av_frames.h"
 #include "data/classes.h"
 #include "data/dataset.h"
@@ -198,8 +199,8 @@ int cmd_data(int argc, char **argv) {
         else if (c == 'F') full = 1;
         else if (c == 'o') out = optarg;
         else if (c == 'a') {
-            if (strcmp(optarg, "dfew") && strcmp(optarg, "ferv39k") && strcmp(optarg, "mafw"))
-                return cli_usage_error("data", "--augment takes dfew, ferv39k or mafw, not '%s'", optarg);
+            if (!augment_preset_known(optarg))
+                return cli_usage_error("data", "--augment takes one of " AUGMENT_PRESETS ", not '%s'", optarg);
             augment = optarg;
         }
         else if (c == 'f') bad = cli_int_option("data", "--fold", optarg, 1, 5, &fold);

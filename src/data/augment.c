@@ -7,7 +7,19 @@
 
 #include "data/resample.h"
 
+int augment_preset_known(const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = AUGMENT_PRESETS; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (n && len == n && !strncmp(p, name, n)) return 1;
+        p += len + (bar != NULL);
+    }
+    return 0;
+}
+
 void augment_preset(const char *dataset, int size, int train, AugmentConfig *cfg) {
+    CHECK(augment_preset_known(dataset) || !strcmp(dataset, "list"), "augment_preset: no preset '%s'", dataset);
     memset(cfg, 0, sizeof *cfg);
     cfg->size = size;
     cfg->train = train;

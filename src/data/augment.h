@@ -29,7 +29,12 @@ typedef struct AugmentDraw {
     float angle;        /* degrees, counter-clockwise; 0 = none */
 } AugmentDraw;
 
-/* The dataset's training preset ("dfew", "ferv39k", "mafw", "list"). */
+/* The training presets a user can name (data.augment, `dfer data preview --augment`), '|'-separated. */
+#define AUGMENT_PRESETS "dfew|ferv39k|mafw"
+/* Whether name is one of AUGMENT_PRESETS. */
+int augment_preset_known(const char *name);
+/* The dataset's training preset: one of AUGMENT_PRESETS, or "list" (MAFW's crop and flip); any other name is a
+ * programming error (fatal: the configuration and the CLI check names). */
 void augment_preset(const char *dataset, int size, int train, AugmentConfig *cfg);
 /* Draws for a clip whose frames are w x h. */
 /* What cfg does to a training clip, in words ("random sized crop (area U[0.08, 1]), flip, brightness x U[0.5, 1.5]"). */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/augment.h"
 #include "io/ini_file.h"
 
 typedef enum { K_INT, K_FLOAT, K_STR, K_BOOL, K_FLOATS, K_INTS } KeyType;
@@ -96,7 +97,7 @@ static const Key k_keys[] = {
      "stop when more than this share of clips cannot be read"},
     {"data", "crop_min_area", K_FLOAT, S(crop_min_area), "0.08", NULL,
      "training crops cover U[this, 1] of the frame's area (DFER-CLIP: 0.08); larger is gentler"},
-    {"data", "augment", K_STR, S(augment), "auto", "auto|dfew|ferv39k|mafw",
+    {"data", "augment", K_STR, S(augment), "auto", "auto|" AUGMENT_PRESETS,
      "training augmentation, DFER-CLIP's per dataset: random sized crop and flip for all, with brightness jitter "
      "(DFEW) or a rotation of up to 4 degrees (FERV39k); auto: the dataset's own (a list gets crop and flip only, "
      "as MAFW)"},

@@ -53,6 +53,11 @@ static void parse_error(const char *kind, const char *text, const char *needle) 
 /* The random sized crop's smallest area: 0.08 of the frame in DFER-CLIP's
  * presets; a configured bound keeps every drawn crop at least that large. */
 static void test_crop_min_area(void) {
+    /* the preset names a user may give; a prefix, "list" (a dataset kind, not a name to give) or "" are not */
+    EXPECT(augment_preset_known("dfew") && augment_preset_known("ferv39k") && augment_preset_known("mafw"), "presets");
+    EXPECT(!augment_preset_known("dfe") && !augment_preset_known("mafwx") && !augment_preset_known("list") &&
+               !augment_preset_known(""),
+           "a name that is no preset was taken");
     for (int k = 0; k < 2; k++) {
         AugmentConfig cfg;
         augment_preset("dfew", 112, 1, &cfg);
