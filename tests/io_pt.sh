@@ -52,6 +52,9 @@ PY
 "$dfer" convert "$tmp/hf.safetensors" "$tmp/half.safetensors" --dtype f16 >/dev/null
 "$dfer" init --arch tiny --seed 3 --long-clip --out "$tmp/long.safetensors" >/dev/null
 "$dfer" info --json "$tmp/long.safetensors" >"$tmp/long.json"
+# Long-CLIP to OpenAI names has positional_embedding_res, as Long-CLIP's loader wants, and converts back the same
+"$dfer" convert "$tmp/long.safetensors" "$tmp/long_oa.safetensors" --openai-names >/dev/null
+"$dfer" convert "$tmp/long_oa.safetensors" "$tmp/long_back.safetensors" >/dev/null
 "$py" - "$tmp" <<'PY'
 import json, struct, sys
 import numpy as np
@@ -76,6 +79,14 @@ ts = json.load(open(f"{d}/ts.json"))
 assert ts["naming"] == "openai" and ts["config"]["vision_layers"] == 2 and ts["tensors"] == len(ref), ts
 lc = json.load(open(f"{d}/lc.json"))
 assert lc["config"]["long_clip"] and lc["config"]["context_length"] == 248, lc
+long_ref, _ = read(f"{d}/long.safetensors")
+long_oa, _ = read(f"{d}/long_oa.safetensors")
+pos = long_ref["text_model.embeddings.position_embedding.weight"]
+assert pos.shape[0] == 248 and np.array_equal(long_oa["positional_embedding"], pos), "Long-CLIP positions"
+assert np.array_equal(long_oa["positional_embedding_res"], pos), "Long-CLIP: no positional_embedding_res"
+long_back, _ = read(f"{d}/long_back.safetensors")
+assert set(long_back) == set(long_ref) and all(np.array_equal(long_back[k], long_ref[k]) for k in long_ref), \
+    "Long-CLIP: OpenAI names and back not identical"
 lg = json.load(open(f"{d}/long.json"))
 assert lg["naming"] == "huggingface" and lg["config"]["long_clip"] and lg["config"]["context_length"] == 248, lg
 print(f"OpenAI names round trip, f16 conversion, info of .pt and Long-CLIP files: ok "

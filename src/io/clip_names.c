@@ -195,6 +195,11 @@ int clip_names_hf_to_openai(const TensorMap *hf, TensorMap *out, Err *err) {
         if (done) continue;
         if (!strcmp(n, "text_model.embeddings.position_embedding.weight")) {
             if (tmap_add(out, "positional_embedding", e->dtype, e->ndim, e->shape, e->data, 0, err) != 0) goto fail;
+            /* Long-CLIP's own loader wants positional_embedding_res too (rows 20.. of the positions come from it):
+             * the merged rows in both, which read back as the same positions */
+            if (e->ndim == 2 && e->shape[0] > 77 &&
+                tmap_add(out, "positional_embedding_res", e->dtype, e->ndim, e->shape, e->data, 0, err) != 0)
+                goto fail;
         } else if (!strcmp(n, "visual_projection.weight")) {
             if (add_transposed(out, "visual.proj", e, err) != 0) goto fail;
         } else if (!strcmp(n, "text_projection.weight")) {
