@@ -175,6 +175,9 @@ expect_fail "unknown dataset kind 'dfw'" "$dfer" prep --dataset dfw --root "$dat
 expect_fail "$tmp/nowhere: no such dataset folder" "$dfer" prep --dataset dfew --root "$tmp/nowhere"
 expect_fail "$tmp/none.dat: cannot open the landmark model" "$dfer" prep --dataset dfew --root "$data" --model "$tmp/none.dat" --out "$tmp/p3"
 [ ! -e "$tmp/p3" ] || fail "a bad --model left the output folder $tmp/p3"
+head -c 5000000 "$model" >"$tmp/cut.dat"   # a partial download
+expect_fail "$tmp/cut.dat: ends early (at 5000000 bytes) inside the model: a truncated file?" \
+  "$dfer" prep --dataset dfew --root "$data" --model "$tmp/cut.dat" --out "$tmp/p3"
 expect_fail "$tmp/grey.jpg: not a dlib shape predictor" "${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --model "$tmp/grey.jpg" --out "$tmp/p3"
 printf '%s 4 1\n' "$tmp/missing_clip" >"$tmp/list.txt"
 expect_fail "$tmp/missing_clip: no such clip" "$dfer" prep --dataset list --root "$tmp/list.txt"

@@ -63,6 +63,11 @@ static int fail(Err *err, const char *what) {
     }
 }
 
+static long long file_bytes(const char *path) {
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    return f ? (long long)f.tellg() : -1;
+}
+
 extern "C" DlibModel *dlib_model_load(const char *path, Err *err) {
     std::ifstream probe(path, std::ios::binary);
     if (!probe) {
@@ -96,8 +101,12 @@ extern "C" DlibModel *dlib_model_load(const char *path, Err *err) {
         return m;
     } catch (...) {
         delete m;
-        char what[4200];
-        snprintf(what, sizeof what, "%s: not a dlib shape predictor", path);
+        char what[4300];
+        if (probe.eof()) // the file ended inside the model: a partial download or copy, most likely
+            snprintf(what, sizeof what, "%s: ends early (at %lld bytes) inside the model: a truncated file? (Debian's "
+                     "68-point model has 99693937 bytes)", path, (long long)file_bytes(path));
+        else
+            snprintf(what, sizeof what, "%s: not a dlib shape predictor", path);
         fail(err, what);
         return nullptr;
     }
