@@ -25,6 +25,7 @@ refused --seed 12x "$dfer" init --arch tiny --out "$tmp/w.safetensors"
 refused --test-noise -1 "$dfer" init --arch tiny --out "$tmp/w.safetensors"
 refused --stop-after 2x "$dfer" train --out "$tmp/r"
 refused --checkpoint-every 0 "$dfer" train --out "$tmp/r"
+refused --gpu-mem 2 "$dfer" train --out "$tmp/r"   # no more than the CUDA allowance
 refused --ranks 0 "$dfer" plan --arch tiny
 refused --context 1 "$dfer" tokenize --vocab "$vocab"
 refused --threads 1e3 "$dfer" embed --weights "$tmp/w.safetensors"
@@ -34,7 +35,9 @@ refused --window-s 0 "$dfer" predict --checkpoint "$tmp/r" --video "$tmp/v.mp4"
 refused --upsample 9 "$dfer" predict --checkpoint "$tmp/r" --video "$tmp/v.mp4"
 refused --fold 6 "$dfer" data check --dataset dfew --root "$tmp"
 refused --limit 99999999999 "$dfer" prep --dataset dfew --root "$tmp"
-# valid values are taken
+# valid values are taken (train --gpu-mem 16 goes on to the configuration's own check)
+rc=0; "$dfer" train --gpu-mem 16 --out "$tmp/r" >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "model.weights is not set" "$tmp/err" || { cat "$tmp/err"; echo "FAIL: train --gpu-mem 16: exit $rc"; exit 1; }
 [ "$("$dfer" tokenize --vocab "$vocab" --context 4 --truncate -- "a happy face")" = "49406 320 900 49407" ] \
   || { echo "FAIL: tokenize --context 4 --truncate"; exit 1; }
 "$dfer" init --arch tiny --seed 7 --test-noise 0.5 --out "$tmp/w.safetensors" >/dev/null || { echo "FAIL: init --seed 7"; exit 1; }

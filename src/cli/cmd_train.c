@@ -22,6 +22,8 @@ static void train_usage(void) {
            "                         a configuration that changes what is trained (not paths, device,\n"
            "                         threads or batching) is refused: DIR/config.ini says what it was\n"
            "  --allow-config-change  resume with such a change all the same (the earlier config.ini is kept)\n"
+           "  --gpu-mem GiB          the device memory a rank may use (train.gpu_mem, default 24; more than the\n"
+           "                         2 GiB CUDA allowance): the planner picks micro-batch and recompute under it\n"
            "  --checkpoint-every N   also checkpoint every N steps (default: at the end of each epoch)\n"
            "  --stop-after N         stop after N steps of this call, checkpointing first (for tests)\n"
            "  --signal-after N       send this process SIGUSR1 after N steps (tests of preemption)\n\n"
@@ -37,7 +39,7 @@ static int parse_config(int argc, char **argv, Config *cfg, const char **out, Tr
                                          {"checkpoint-every", required_argument, 0, 'k'},
                                          {"stop-after", required_argument, 0, 'x'}, {"signal-after", required_argument, 0, 'g'},
                                          {"allow-config-change", no_argument, 0, 'a'}, {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"gpu-mem", required_argument, 0, 'G'},        {0, 0, 0, 0}};
     config_defaults(cfg);
     Err err;
     int c;
@@ -48,6 +50,14 @@ static int parse_config(int argc, char **argv, Config *cfg, const char **out, Tr
         case 's':
             if (config_set(cfg, optarg, &err) != 0) return cli_fail(&err);
             break;
+        case 'G': { /* --set train.gpu_mem=GiB by its issue's name */
+            double gib;
+            if (cli_double_option("train", "--gpu-mem", optarg, 2, 1, 1e6, &gib)) return 2;
+            char set[64];
+            snprintf(set, sizeof set, "train.gpu_mem=%.17g", gib);
+            if (config_set(cfg, set, &err) != 0) return cli_fail(&err);
+            break;
+        }
         case 'o': *out = optarg; break;
         case 'r': to->resume = 1; break;
         case 'a': to->allow_config_change = 1; break;

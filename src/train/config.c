@@ -10,6 +10,7 @@
 
 #include "data/augment.h"
 #include "io/ini_file.h"
+#include "train/plan.h"
 
 typedef enum { K_INT, K_FLOAT, K_STR, K_BOOL, K_FLOATS, K_INTS } KeyType;
 
@@ -344,6 +345,9 @@ int config_validate_settings(const Config *c, Err *err) {
         return err_set(err, "train.hang_minutes = %g must be 0 (off) or a positive number of minutes", c->hang_minutes);
     if (c->micro_batch < 0 || !(c->gpu_mem > 0))
         return err_set(err, "train.micro_batch must be 0 or positive and train.gpu_mem positive");
+    if (!strcmp(c->device, "cuda") && !(c->gpu_mem * (double)(1u << 30) > (double)PLAN_CUDA_RESERVE_BYTES))
+        return err_set(err, "train.gpu_mem = %g GiB leaves nothing beside the %.0f GiB the CUDA runtime is allowed "
+                            "(src/train/plan.h): give more", c->gpu_mem, (double)PLAN_CUDA_RESERVE_BYTES / (1u << 30));
     if (!strcmp(c->recompute, "blocks") && strcmp(c->method, "finecliper"))
         return err_set(err, "train.recompute = blocks recomputes FineCLIPER's ViT blocks; %s has none", c->method);
     if (c->micro_batch > 0 && !strcmp(c->objective, "contrastive"))

@@ -166,6 +166,13 @@ static void test_value_ranges(void) {
         EXPECT(config_set(&c, invalid[i][0], &err) == 0, "%s parses: %s", invalid[i][0], err.msg);
         EXPECT(config_validate_settings(&c, &err) != 0 && strstr(err.msg, invalid[i][1]), "%s: %s", invalid[i][0], err.msg);
     }
+    /* on CUDA the device memory must exceed the runtime's allowance; the CPU does not use it */
+    config_defaults(&c);
+    EXPECT(config_set(&c, "train.device=cuda", &err) == 0 && config_set(&c, "train.gpu_mem=2", &err) == 0, "%s", err.msg);
+    EXPECT(config_validate_settings(&c, &err) != 0 && strstr(err.msg, "train.gpu_mem = 2 GiB leaves nothing"),
+           "gpu_mem 2 on CUDA: %s", err.msg);
+    EXPECT(config_set(&c, "train.device=cpu", &err) == 0 && config_validate_settings(&c, &err) == 0, "gpu_mem 2 on the CPU: %s",
+           err.msg);
     /* DFER-CLIP takes three learning rates, FineCLIPER two, both one */
     config_defaults(&c);
     EXPECT(config_set(&c, "optim.lr=0.1,0.2,0.3", &err) == 0 && config_set(&c, "model.method=dfer_clip", &err) == 0 &&
