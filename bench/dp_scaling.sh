@@ -29,6 +29,8 @@ done
 mkdir -p results/bench
 /usr/bin/python3 - "$tmp" "$arch" "$batch" "$steps" <<'PY'
 import json, os, subprocess, sys
+sys.path.insert(0, "bench")
+import json_atomic
 tmp, arch, batch, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -50,11 +52,5 @@ for method in ("finecliper", "dfer_clip"):
               f"{row['compute_s'] * 1e3:7.1f} ms, all-reduce {row['allreduce_s'] * 1e3:6.1f} ms "
               f"({100 * row['allreduce_share']:.1f}% of the step; {row['trainable'] * 4 / 1e6:.2f} MB of gradients), "
               f"data wait {row['data_s'] * 1e3:.1f} ms")
-# written whole or not at all: a temporary file beside it, then renamed over it
-path = "results/bench/cpu_dp_scaling.json"
-with open(path + ".tmp", "w") as fh:
-    json.dump(out, fh, indent=2)
-    fh.flush()
-    os.fsync(fh.fileno())
-os.replace(path + ".tmp", path)
+json_atomic.write("results/bench/cpu_dp_scaling.json", out)  # whole or not at all (bench/json_atomic.py)
 PY

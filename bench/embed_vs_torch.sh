@@ -19,6 +19,8 @@ echo "$torch"
 mkdir -p results/bench
 /usr/bin/python3 - "$ours" "$torch" "$arch" "$batch" "$threads" <<'PY'
 import json, os, subprocess, sys, platform
+sys.path.insert(0, "bench")
+import json_atomic
 ours, torch = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -27,13 +29,7 @@ res = {"benchmark": "CLIP image encoder forward, CPU, fp32", "arch": sys.argv[3]
        "pytorch_images_per_s": torch["images_per_s"], "ratio": ours["images_per_s"] / torch["images_per_s"],
        "pytorch": torch.get("version"), "commit": commit,
        "command": f"bench/embed_vs_torch.sh {sys.argv[3]} {sys.argv[4]} {sys.argv[5]}"}
-# written whole or not at all: a temporary file beside it, then renamed over it
-path = "results/bench/cpu_embed_vs_torch.json"
-with open(path + ".tmp", "w") as fh:
-    json.dump(res, fh, indent=2)
-    fh.flush()
-    os.fsync(fh.fileno())
-os.replace(path + ".tmp", path)
+json_atomic.write("results/bench/cpu_embed_vs_torch.json", res)  # whole or not at all (bench/json_atomic.py)
 print(f"dfer {res['ours_images_per_s']:.2f} images/s, PyTorch {res['pytorch_images_per_s']:.2f} images/s, "
       f"ratio {res['ratio']:.2f}x")
 PY

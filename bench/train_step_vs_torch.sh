@@ -30,6 +30,8 @@ done
 mkdir -p results/bench
 /usr/bin/python3 - "$arch" "$batch" "$frames" "$threads" "$iters" "${results[@]}" <<'PY'
 import json, os, subprocess, sys
+sys.path.insert(0, "bench")
+import json_atomic
 arch, batch, frames, threads, iters = sys.argv[1:6]
 rows = [json.loads(x) for x in sys.argv[6:]]
 commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -45,11 +47,5 @@ for ours, torch in zip(rows[0::2], rows[1::2]):
           f"{ours['peak_rss_mib']:.0f} MiB, +{ours['step_rss_growth_mib']:.0f} MiB in the steps), PyTorch "
           f"{torch['median_step_s'] * 1e3:.1f} ms/step (peak RSS {torch['peak_rss_mib']:.0f} MiB, "
           f"+{torch['step_rss_growth_mib']:.0f} MiB): {ratio:.2f}x")
-# written whole or not at all: a temporary file beside it, then renamed over it
-path = "results/bench/cpu_train_step_vs_torch.json"
-with open(path + ".tmp", "w") as fh:
-    json.dump(out, fh, indent=2)
-    fh.flush()
-    os.fsync(fh.fileno())
-os.replace(path + ".tmp", path)
+json_atomic.write("results/bench/cpu_train_step_vs_torch.json", out)  # whole or not at all (bench/json_atomic.py)
 PY
