@@ -74,8 +74,12 @@ const char *trainer_mid_dirs(const Config *cfg, char *landmarks, size_t n) {
 }
 
 void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass) {
-    if (g->rank == 0 && p->micro_batch)
-        log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips per %s%s",
-                 (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation,
-                 p->accumulation > 1 ? "es" : "", p->micro_batch, pass, p->recompute ? ", block recompute" : "");
+    if (g->rank != 0 || !p->micro_batch) return;
+    /* the last pass is shorter where the micro-batch does not divide the rank's share */
+    int last = p->local_batch - (p->accumulation - 1) * p->micro_batch;
+    char shape[64] = "";
+    if (p->accumulation > 1 && last > 0 && last != p->micro_batch) snprintf(shape, sizeof shape, " (the last of %d)", last);
+    log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips%s per %s%s",
+             (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation, p->accumulation > 1 ? "es" : "",
+             p->micro_batch, shape, pass, p->recompute ? ", block recompute" : "");
 }
