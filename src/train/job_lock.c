@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/timer.h"
 #include "io/json_file.h"
 
 /* The start time of process PID in clock ticks after boot (field 22 of /proc/PID/stat), or -1
@@ -223,8 +224,56 @@ static int holder_is_self(const JobLockHolder *h) {
     return !strcmp(h->host, dfer_host()) && h->pid == (long)getpid();
 }
 
+static double g_takeover_pause_s; /* tests only: between judging a lock stale and taking it over */
+void job_lock_set_takeover_pause(double seconds) { g_takeover_pause_s = seconds; }
+
+/* The lock file's bytes ("" when absent or unreadable): what a takeover compares to tell the stale lock it judged
+ * from one another run has put there since. */
+static void lock_bytes(const char *lock, char *out, size_t n) {
+    out[0] = '\0';
+    FILE *f = fopen(lock, "rb");
+    if (!f) return;
+    size_t got = fread(out, 1, n - 1, f);
+    out[got] = '\0';
+    fclose(f);
+}
+
+/* Replaces the stale lock at `lock` whose bytes were `judged` with tmp, under DIR/.takeover (mkdir is atomic,
+ * NFS included): of several runs that judged the same lock stale, the first in replaces it, the others find
+ * other bytes and back off. Judging (a squeue call of up to 20 s) happens before, outside the guard, so the
+ * guard is held for a read and a rename only; a guard older than 10 minutes (its run died inside that
+ * window) is removed. Returns 1 taken over, 0 another run took it (or the lock went: *holder updated), -1. */
+static int take_over(const char *dir, const char *lock, const char *tmp, const char *judged, JobLockHolder *holder,
+                     Err *err) {
+    char guard[8400], now[4096];
+    snprintf(guard, sizeof guard, "%s/.takeover", dir);
+    for (int tries = 0; mkdir(guard, 0755) != 0; tries++) {
+        struct stat st;
+        if (errno != EEXIST) return err_set(err, "%s: cannot create the takeover guard: %s", guard, strerror(errno));
+        if (tries == 0 && stat(guard, &st) == 0 && time(NULL) - st.st_mtime > 600) {
+            rmdir(guard); /* left by a run that died holding it */
+            continue;
+        }
+        snprintf(holder->state, sizeof holder->state, "another run is taking the stale lock over");
+        return 0;
+    }
+    lock_bytes(lock, now, sizeof now);
+    int rc;
+    if (strcmp(now, judged) != 0 || !now[0]) { /* replaced by another run since, or released */
+        if (holder_read(lock, holder) != 0) memset(holder, 0, sizeof *holder);
+        snprintf(holder->state, sizeof holder->state, "another run took the stale lock over");
+        rc = 0;
+    } else if (rename(tmp, lock) != 0) {
+        rc = err_set(err, "%s: cannot take over the stale lock: %s", lock, strerror(errno));
+    } else {
+        rc = 1;
+    }
+    rmdir(guard);
+    return rc;
+}
+
 int job_lock_claim(const char *dir, double stale_after_s, JobLockHolder *holder, int *took_over_stale, Err *err) {
-    char lock[8300], tmp[8400];
+    char lock[8300], tmp[8400], judged[4096];
     *took_over_stale = 0;
     if (fs_mkdirs(dir, err) != 0) return -1;
     snprintf(lock, sizeof lock, "%s/running.lock", dir);
@@ -238,17 +287,15 @@ int job_lock_claim(const char *dir, double stale_after_s, JobLockHolder *holder,
     } else if (errno != EEXIST) {
         rc = err_set(err, "%s: cannot create the job's lock: %s", lock, strerror(errno));
     } else {
+        lock_bytes(lock, judged, sizeof judged);
         int parsed = holder_read(lock, holder) == 0;
         if (lock_live(dir, lock, holder, parsed, stale_after_s)) {
             rc = 0;
-        } else if (rename(tmp, lock) != 0) {
-            rc = err_set(err, "%s: cannot take over the stale lock: %s", lock, strerror(errno));
         } else {
-            /* another run may have renamed its own over it at the same moment: the lock read back decides */
-            JobLockHolder now;
-            rc = holder_read(lock, &now) == 0 && holder_is_self(&now);
-            if (rc) *took_over_stale = 1;
-            else *holder = now;
+            if (g_takeover_pause_s > 0) time_sleep(g_takeover_pause_s);
+            JobLockHolder stale = *holder;
+            rc = take_over(dir, lock, tmp, judged, holder, err);
+            if (rc == 1) *took_over_stale = 1, *holder = stale;
         }
     }
     unlink(tmp); /* gone already after a rename */

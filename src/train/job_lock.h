@@ -14,9 +14,9 @@
  *     there, pending, running or suspended, holds its locks however long it is silent);
  *   - otherwise, it names another host and neither it nor the job's metrics.jsonl or checkpoint was
  *     written for stale_after_s (missed heartbeats: the holder's node failed, or it was killed).
- * Creation is atomic (link of a complete temporary file); a takeover renames over the stale lock
- * and reads it back, so of two runs taking over at once at most one goes on (the window between
- * the rename and the read-back is not closed on file systems without atomic rename). */
+ * Creation is atomic (link of a complete temporary file). A takeover renames over the stale lock
+ * under a guard (DIR/.takeover, made with mkdir) after checking the lock still holds the bytes it
+ * judged stale: of several runs taking over one stale lock, one goes on, the others see its lock. */
 #ifndef DFER_TRAIN_JOB_LOCK_H
 #define DFER_TRAIN_JOB_LOCK_H
 
@@ -36,6 +36,8 @@ typedef struct JobLockHolder {
 enum { JOB_LOCK_HEARTBEAT_S = 60 };
 /* Tests only: the heartbeat's period in seconds (default JOB_LOCK_HEARTBEAT_S). */
 void job_lock_set_heartbeat(double seconds);
+/* Tests only: a pause between judging a lock stale and taking it over (default 0), to race two claims. */
+void job_lock_set_takeover_pause(double seconds);
 
 /* 1: this process now holds DIR's lock (*took_over_stale: whether it replaced a stale one, whose
  * holder *holder then names); 0: a live run holds it (*holder says which); -1: the lock could not

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,8 +104,43 @@ static void test_other_host(void) {
     job_lock_release(dir);
 }
 
+/* Two runs judge one stale lock stale at once: one takes it over, the other sees its lock and backs off (both
+ * renamed their own over it and each read back itself before the guard: two runs trained one job). */
+static void test_takeover_race(void) {
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/job-race", test_tmpdir());
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 20 * 60);
+    int fds[2];
+    EXPECT(pipe(fds) == 0, "pipe");
+    pid_t child = fork();
+    if (child == 0) { /* the slow one: judges the lock stale, then pauses before taking it over */
+        JobLockHolder h;
+        int took = 0;
+        Err err;
+        job_lock_set_takeover_pause(1.0);
+        char rc = (char)job_lock_claim(dir, 600, &h, &took, &err);
+        if (write(fds[1], &rc, 1) != 1) _exit(2);
+        _exit(0);
+    }
+    sleep_s(0.3); /* the child is in its pause, past its verdict */
+    JobLockHolder h;
+    int took = 0;
+    Err err;
+    EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1 && took == 1, "the first to take over holds the lock");
+    char child_rc = 9;
+    EXPECT(read(fds[0], &child_rc, 1) == 1, "the other claim's answer");
+    int status;
+    waitpid(child, &status, 0);
+    EXPECT(child_rc == 0, "the other run backs off instead of taking the lock too (claim returned %d)", child_rc);
+    int live = 0;
+    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live && h.pid == (long)getpid(), "the lock names the first run");
+    job_lock_release(dir);
+    close(fds[0]), close(fds[1]);
+}
+
 int main(void) {
     TEST_RUN(test_heartbeat);
     TEST_RUN(test_other_host);
+    TEST_RUN(test_takeover_race);
     return test_summary();
 }
