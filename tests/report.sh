@@ -45,7 +45,9 @@ printf '[model]\nmethod = finecliper\nprompt = A <b>person</b> & "friends"\n' >"
 import json, sys
 jobs = json.load(open(sys.argv[1]))
 extra = dict(jobs[-1], job="never-ran__dfew__f3", fold=3)
-json.dump(jobs + [extra], open(sys.argv[1], "w"), indent=1)
+bad = dict(jobs[-1], job="bad-job", method="finecliper", variant="mid & <high>", dataset="dfew", eval_dataset="dfew",
+           fold=1, backbone="tiny", seed=1, setting="supervised")  # a job of the matrix: its tables count it
+json.dump(jobs + [bad, extra], open(sys.argv[1], "w"), indent=1)  # the job that never ran last
 PY
 
 # ---- bad input -----------------------------------------------------------------------------------
@@ -89,7 +91,7 @@ from html.parser import HTMLParser
 
 html = open(sys.argv[1], encoding="utf-8").read()
 jobs = [j["job"] for j in json.load(open(sys.argv[2]))]
-ran = [j for j in jobs if j != "never-ran__dfew__f3"]
+ran = [j for j in jobs if j not in ("never-ran__dfew__f3", "bad-job")]
 assert len(ran) == 4, jobs
 
 class Page(HTMLParser):

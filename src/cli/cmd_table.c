@@ -55,8 +55,8 @@ int cmd_table(int argc, char **argv) {
     /* on stderr: stdout holds the tables alone (`--format csv > tables.csv` is CSV) */
     fprintf(stderr, "results in %s: %d finished, %d failed, %d jobs in the matrix\n", argv[optind], finished, failed,
             expected);
-    char notes[4][1024];
-    int n_notes = results_notes(rs, notes, 4);
+    char notes[RESULTS_MAX_NOTES][1024];
+    int n_notes = results_notes(rs, notes, RESULTS_MAX_NOTES);
     for (int i = 0; i < n_notes; i++) fprintf(stderr, "note: %s\n", notes[i]);
     tables_write(rs, f, paper, stdout);
     int rc = 0;

@@ -157,8 +157,8 @@ static int tables_section(FILE *out, const RunSet *rs, const char *dir, int pape
         }
     }
     fputs("<h2 id=\"tables\">Tables</h2>\n<p class=\"caption\">As <code>dfer table</code> prints them.</p>\n", out);
-    char notes[4][1024];
-    int n_notes = results_notes(set, notes, 4);
+    char notes[RESULTS_MAX_NOTES][1024];
+    int n_notes = results_notes(set, notes, RESULTS_MAX_NOTES);
     for (int i = 0; i < n_notes; i++) {
         fputs("<p class=\"note\">Note: ", out);
         xml_escape(out, notes[i]);

@@ -297,12 +297,14 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             char *markdown = tables_format(rs, TABLE_MARKDOWN, 0, &len);
             printf("%s", markdown);
             free(markdown);
-            char notes[4][1024];
-            int n_notes = results_notes(rs, notes, 4);
+            char notes[RESULTS_MAX_NOTES][1024];
+            int n_notes = results_notes(rs, notes, RESULTS_MAX_NOTES);
             for (int i = 0; i < n_notes; i++) log_warn("matrix %s: %s", m.name, notes[i]);
             Err werr;
             if (tables_write_files(rs, results, 0, &werr) != 0) log_error("%s", werr.msg);
             results_free(rs);
+        } else {
+            log_error("matrix %s: no tables: %s", m.name, err->msg);
         }
     }
     group_free(&g);

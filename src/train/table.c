@@ -36,7 +36,20 @@ struct ResultSet {
     int n_done;
     Result *expected; /* jobs.json entries (fields as in Result, no scores) */
     int n_expected;
+    char (*job_ids)[160]; /* jobs.json's "job" names: with them, only those folders' results count */
+    int n_job_ids;
+    char (*left_out)[160];   /* result folders that are no job of jobs.json (an earlier matrix's, a copy) */
+    int n_left_out;
+    char (*unreadable)[512]; /* result.json files that could not be read: their messages */
+    int n_unreadable;
 };
+
+/* Appends text to a list of fixed-size strings. */
+#define LIST_ADD(list, count, text)                                                                                  \
+    do {                                                                                                             \
+        (list) = xrealloc((list), (size_t)((count) + 1) * sizeof *(list));                                          \
+        snprintf((list)[(count)++], sizeof *(list), "%.*s", (int)sizeof *(list) - 1, (text)); /* cut to fit */      \
+    } while (0)
 
 static void fill_identity(Result *r, const cJSON *o) {
     const char *variant = json_get_string(o, "variant", "");
@@ -66,7 +79,18 @@ void results_add_expected(ResultSet *rs, const cJSON *jobs) {
         memset(&r, 0, sizeof r);
         fill_identity(&r, o);
         push(&rs->expected, &rs->n_expected, &r);
+        const char *id = json_get_string(o, "job", "");
+        if (!id[0]) continue;
+        LIST_ADD(rs->job_ids, rs->n_job_ids, id);
     }
+}
+
+/* Whether the results of folder `name` belong to the matrix: every folder without a jobs.json. */
+static int job_listed(const ResultSet *rs, const char *name) {
+    if (!rs->n_job_ids) return 1;
+    for (int i = 0; i < rs->n_job_ids; i++)
+        if (!strcmp(rs->job_ids[i], name)) return 1;
+    return 0;
 }
 
 int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
@@ -135,18 +159,22 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
         err_set(err, "%s: cannot read the results directory: %s", dir, strerror(errno));
         goto fail;
     }
-    int rc = 0;
     for (int i = 0; i < n; i++) {
-        if (rc == 0 && names[i]->d_name[0] != '.') {
-            snprintf(path, sizeof path, "%s/%s/result.json", dir, names[i]->d_name);
-            if (fs_exists(path)) rc = load_result(rs, path, err);
+        const char *name = names[i]->d_name;
+        snprintf(path, sizeof path, "%s/%s/result.json", dir, name);
+        Err one;
+        if (name[0] == '.' || !fs_exists(path)) {
+        } else if (!job_listed(rs, name)) {
+            LIST_ADD(rs->left_out, rs->n_left_out, name);
+        } else if (load_result(rs, path, &one) != 0) { /* one bad file does not hide every table: a note says it */
+            LIST_ADD(rs->unreadable, rs->n_unreadable, one.msg);
         }
         free(names[i]);
     }
     free(names);
-    if (rc != 0) goto fail;
     if (!rs->n_done && !rs->n_expected) {
-        err_set(err, "%s: no result.json in any job directory and no jobs.json", dir);
+        if (rs->n_unreadable) err_set(err, "%s", rs->unreadable[0]); /* nothing else to show: the reason is the error */
+        else err_set(err, "%s: no result.json in any job directory and no jobs.json", dir);
         goto fail;
     }
     *out = rs;
@@ -160,6 +188,9 @@ void results_free(ResultSet *rs) {
     if (!rs) return;
     free(rs->done);
     free(rs->expected);
+    free(rs->job_ids);
+    free(rs->left_out);
+    free(rs->unreadable);
     free(rs);
 }
 
@@ -710,6 +741,16 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
         snprintf(notes[n++], sizeof notes[0], "backbone '%s' was read from %d different weights files (sha256 %s): its "
                  "rows mix them", backbones.v[b], t.n + t.more, text);
     }
+    if (rs->n_left_out && n < max_notes) {
+        char text[800] = "";
+        size_t len = 0;
+        for (int i = 0; i < rs->n_left_out && len < sizeof text; i++)
+            len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? ", " : "", rs->left_out[i]);
+        snprintf(notes[n++], sizeof notes[0], "%d result folder%s that jobs.json does not list (an earlier matrix's, a "
+                 "copy) left out of the tables: %s", rs->n_left_out, rs->n_left_out > 1 ? "s" : "", text);
+    }
+    for (int i = 0; i < rs->n_unreadable && n < max_notes; i++)
+        snprintf(notes[n++], sizeof notes[0], "left out of the tables: %s", rs->unreadable[i]);
     Tally c = {0};
     for (int i = 0; i < rs->n_done; i++)
         if (rs->done[i].finished && rs->done[i].commit[0]) tally_add(&c, rs->done[i].commit, rs->done[i].id);

@@ -38,7 +38,9 @@ int results_count(const ResultSet *rs, int *finished, int *failed, int *expected
 void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out);
 /* What the tables do not show but a reader should know, one sentence each into notes (at most max_notes;
  * returns how many): a backbone whose jobs read weights files of different SHA-256 digests (result.json's
- * inputs), and results from more than one commit. */
+ * inputs), results folders left out (not jobs of jobs.json, or a result.json that could not be read: results_load
+ * skips them), and results from more than one commit. */
+#define RESULTS_MAX_NOTES 8
 int results_notes(const ResultSet *rs, char notes[][1024], int max_notes);
 /* The same into a string (the caller frees it); *len its length. */
 char *tables_format(const ResultSet *rs, TableFormat format, int paper, size_t *len);

@@ -457,7 +457,43 @@ static void test_long_method_names(void) {
     free(md);
 }
 
+/* With jobs.json naming its jobs, only their folders count: an earlier matrix's folder (fold 3 of a matrix since cut
+ * to folds 1-2) was averaged in silently; a result.json that cannot be read is left out with a note instead of
+ * stopping every table. */
+static void test_left_out(void) {
+    char dir[600];
+    const char *jobs =
+        "[{\"job\":\"f1\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
+        "\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"job\":\"f2\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"b16\","
+        "\"seed\":1,\"setting\":\"supervised\"}]";
+    results_dir(dir, sizeof dir, "results-left-out", jobs);
+    put_job(dir, "f1", "finecliper", "low", "dfew", "dfew", "b16", "supervised", 1, 50, NULL);
+    put(dir, "f2", "{\"method\": \"finecliper\", \"uar\": ");                                        /* cut short */
+    put_job(dir, "f3", "finecliper", "low", "dfew", "dfew", "b16", "supervised", 3, 80, NULL); /* not a job now */
+    ResultSet *rs;
+    Err err;
+    EXPECT(results_load(dir, &rs, &err) == 0, "one unreadable result.json stops the tables: %s", err.msg);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    tables_write(rs, TABLE_MARKDOWN, 0, f);
+    fclose(f);
+    EXPECT(strstr(buf, "| finecliper (low) | 50.00 (1/2) | 60.00 (1/2) |"), "only the listed, readable job counts: %s", buf);
+    char notes[RESULTS_MAX_NOTES][1024];
+    int n = results_notes(rs, notes, RESULTS_MAX_NOTES), left = 0, unreadable = 0;
+    for (int i = 0; i < n; i++) {
+        left += strstr(notes[i], "1 result folder that jobs.json does not list") && strstr(notes[i], ": f3");
+        unreadable += strstr(notes[i], "left out of the tables: ") && strstr(notes[i], "f2/result.json");
+    }
+    EXPECT(left == 1 && unreadable == 1, "notes name the folder left out and the unreadable file (%d notes: %s / %s)", n,
+           n > 0 ? notes[0] : "", n > 1 ? notes[1] : "");
+    free(buf);
+    results_free(rs);
+}
+
 int main(void) {
+    TEST_RUN(test_left_out);
     TEST_RUN(test_tables);
     TEST_RUN(test_paper_rows);
     TEST_RUN(test_zero_shot_rows);
