@@ -2,12 +2,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/ini_file.h"
 #include "train/config.h"
+#include "train/job_lock.h"
 
 /* a [set] entry holds "section.key=value" with a value as long as the configuration takes */
 _Static_assert(MATRIX_SET_BYTES >= CFG_STR + 64 + 2, "MATRIX_SET_BYTES: room for a key and a CFG_STR value");
@@ -109,8 +111,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
     } else if (strcmp(section, "matrix")) {
         rc = err_set(err, "unknown section [%s] (a matrix file has [matrix] and [set])", section);
     } else if (!strcmp(name, "name")) {
-        if (strlen(value) >= sizeof m->name || !*value || strchr(value, '/'))
-            rc = err_set(err, "matrix.name '%s' must be a short name without '/'", value);
+        if (strlen(value) >= sizeof m->name || !*value || strchr(value, '/') || !strcmp(value, ".") || !strcmp(value, ".."))
+            rc = err_set(err, "matrix.name '%s' must be a short name without '/', not . or .. (it names the results "
+                              "folder)", value);
         else strcpy(m->name, value);
     } else if (!strcmp(name, "ranks_per_job")) {
         char *end;
@@ -121,8 +124,11 @@ static int on_key(void *user, const char *section, const char *name, const char 
     } else if (!strcmp(name, "stale_lock_minutes")) {
         char *end;
         m->stale_lock_minutes = strtod(value, &end);
-        if (end == value || *end || !(m->stale_lock_minutes > 0))
-            rc = err_set(err, "matrix.stale_lock_minutes must be a positive number of minutes, not '%s'", value);
+        /* a live run touches its locks every JOB_LOCK_HEARTBEAT_S: a shorter limit takes over live jobs */
+        double least = 3.0 * JOB_LOCK_HEARTBEAT_S / 60.0;
+        if (end == value || *end || !isfinite(m->stale_lock_minutes) || m->stale_lock_minutes < least)
+            rc = err_set(err, "matrix.stale_lock_minutes must be a number of minutes of at least %g (three of the "
+                              "locks' %d s heartbeats), not '%s'", least, (int)JOB_LOCK_HEARTBEAT_S, value);
     } else if (!strcmp(name, "methods")) {
         rc = parse_entries(name, value, m->methods, &m->n_methods, 1, err);
     } else if (!strcmp(name, "datasets")) {
@@ -183,6 +189,12 @@ int matrix_load(const char *path, Matrix *m, Err *err) {
     }
     for (int i = 0; i < m->n_folds; i++)
         if (m->folds[i] < 1 || m->folds[i] > 5) return err_set(err, "%s: fold %d is not in 1..5", path, m->folds[i]);
+    for (int i = 0; i < m->n_methods; i++) { /* only FineCLIPER has variants: dfer_clip:low+mid would train DFER-CLIP */
+        const char *colon = strchr(m->methods[i].name, ':');
+        if (colon && strncmp(m->methods[i].name, "finecliper:", 11))
+            return err_set(err, "%s: methods entry '%s': only finecliper takes a variant (finecliper:low+mid)", path,
+                           m->methods[i].name);
+    }
     if (check_names("methods", m->methods, m->n_methods, "+:", err) != 0 ||
         check_names("backbones", m->backbones, m->n_backbones, "", err) != 0)
         return err_prefix(err, "%s: ", path);

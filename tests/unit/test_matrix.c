@@ -73,6 +73,18 @@ static void test_errors(void) {
     EXPECT(matrix_load(write_file("e8.ini", "[matrix]\nname = x\nstale_lock_minutes = 7.5\nmethods = finecliper=a\n"
                                             "datasets = dfew=/d\nbackbones = b=/w\n"), &m, &err) == 0 &&
                m.stale_lock_minutes == 7.5, "stale minutes 7.5: %s", err.msg);
+    /* shorter than three heartbeats takes live jobs over; inf would never let a lock go stale */
+    EXPECT(matrix_load(write_file("e9.ini", "[matrix]\nname = x\nstale_lock_minutes = 0.5\n"), &m, &err) != 0 &&
+               strstr(err.msg, "at least 3"), "half a minute: %s", err.msg);
+    EXPECT(matrix_load(write_file("e10.ini", "[matrix]\nname = x\nstale_lock_minutes = inf\n"), &m, &err) != 0 &&
+               strstr(err.msg, "'inf'"), "inf: %s", err.msg);
+    /* names the results folder: not the folder itself or its parent */
+    EXPECT(matrix_load(write_file("e11.ini", "[matrix]\nname = ..\n"), &m, &err) != 0 && strstr(err.msg, "not . or .."),
+           "name ..: %s", err.msg);
+    /* only FineCLIPER has variants */
+    EXPECT(matrix_load(write_file("e12.ini", "[matrix]\nname = x\nmethods = dfer_clip:low+mid=a\ndatasets = dfew=/d\n"
+                                             "backbones = b=/w\n"), &m, &err) != 0 &&
+               strstr(err.msg, "only finecliper takes a variant"), "dfer_clip with a variant: %s", err.msg);
     EXPECT(matrix_load(write_file("ranks.ini", "[matrix]\nname = x\nranks_per_job = 2x\n"), &m, &err) != 0 &&
                strstr(err.msg, "ranks.ini:3") && strstr(err.msg, "not '2x'"),
            "ranks_per_job '2x' refused (atoi took it as 2): %s", err.msg);
