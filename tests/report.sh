@@ -74,6 +74,7 @@ printf '%s\n' '{"job": "j1", "method": "finecliper", "variant": "low+high", "dat
 "$dfer" report "$tmp/paper" --paper -o "$tmp/paper.html" >/dev/null
 grep -q "<td>finecliper (low+high), paper (ViT-B/16)</td><td>43.86</td><td>53.02</td>" "$tmp/paper.html" \
   || { echo "dfer report --paper: no published row"; exit 1; }
+! grep -q "epoch nan" "$tmp/paper.html" || { echo "a result without its best epoch is shown 'at epoch nan'"; exit 1; }
 "$dfer" report "$tmp/paper" -o "$tmp/paper0.html" >/dev/null
 ! grep -q "paper (ViT" "$tmp/paper0.html" || { echo "dfer report without --paper shows published rows"; exit 1; }
 

@@ -385,9 +385,11 @@ static void job_section(FILE *out, const Run *r) {
     xml_escape(out, run_str(r, "backbone"));
     fprintf(out, ", seed %.0f, ", run_num(r, "seed", 0));
     xml_escape(out, run_str(r, "setting"));
-    if (r->status == RUN_DONE)
-        fprintf(out, ": <b>UAR %.2f, WAR %.2f</b> at epoch %.0f", run_num(r, "uar", NAN), run_num(r, "war", NAN),
-                reported_epoch(r));
+    if (r->status == RUN_DONE) {
+        fprintf(out, ": <b>UAR %.2f, WAR %.2f</b>", run_num(r, "uar", NAN), run_num(r, "war", NAN));
+        double epoch = reported_epoch(r); /* NaN in results written before result.json kept the best epoch */
+        if (isfinite(epoch)) fprintf(out, " at epoch %.0f", epoch);
+    }
     fputs("</p>\n", out);
     if (r->status == RUN_FAILED) {
         fputs("<pre class=\"error\">", out);
