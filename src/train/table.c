@@ -505,7 +505,8 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
             char method[80], trained_on[32] = "", captions[24] = "";
             zero_shot_label_split(rows->v[r], method, trained_on, captions);
             if (zero_shot)
-                snprintf(row0, CELL, "%s, trained on %s%s", method, dataset_title(trained_on), captions_title(captions));
+                snprintf(row0, CELL, "%s, trained on %s%s%s%s", method, dataset_title(trained_on), captions_title(captions),
+                         backbones_per_row->n > 1 ? " @ " : "", backbones_per_row->n > 1 ? backbones_per_row->v[b] : "");
             else
                 snprintf(row0, CELL, "%s%s%s", method, backbones_per_row->n > 1 ? " @ " : "",
                          backbones_per_row->n > 1 ? backbones_per_row->v[b] : "");
@@ -672,20 +673,27 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         Names evals_found = distinct(rs, offsetof(Result, eval_dataset), "zeroshot");
         Names evals = datasets_in(&evals_found);
         memset(t, 0, sizeof *t);
-        Names zs_ref = {.n = 1};
-        snprintf(zs_ref.v[0], sizeof zs_ref.v[0], "%s", reference_backbone(rs, &backbones, "zeroshot"));
-        snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %s)", zs_ref.v[0]);
-        snprintf(t->caption, sizeof t->caption, "Trained on one dataset, evaluated on another; UAR and WAR in %%.");
-        uar_war_table(rs, t, &zs_methods, &zs_ref, &evals, "zeroshot", 1, paper);
+        /* every backbone with zero-shot jobs: a row each (a second backbone's results were in no table) */
+        Names zs_backbones = distinct(rs, offsetof(Result, backbone), "zeroshot");
+        if (zs_backbones.n == 1)
+            snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %s)", zs_backbones.v[0]);
+        else
+            snprintf(t->title, sizeof t->title, "Table 3: zero-shot results");
+        snprintf(t->caption, sizeof t->caption,
+                 "Trained on one dataset (fold 1's training split where it has folds), evaluated on fold 1's test split "
+                 "of another (FERV39k: its test split); UAR and WAR in %%, mean over seeds.");
+        uar_war_table(rs, t, &zs_methods, &zs_backbones, &evals, "zeroshot", 1, paper);
         caption_paper_rows(t, 1);
         table_print(t, format, out);
     }
-    /* Table 8: backbone scaling */
-    if (backbones.n > 1 && methods.n && datasets.n) {
+    /* Table 8: backbone scaling, over the backbones of supervised jobs (a zero-shot job's backbone made a row of
+     * dashes) */
+    Names supervised_backbones = distinct(rs, offsetof(Result, backbone), "supervised");
+    if (supervised_backbones.n > 1 && methods.n && datasets.n) {
         memset(t, 0, sizeof *t);
         snprintf(t->title, sizeof t->title, "Table 8: backbone scaling");
         snprintf(t->caption, sizeof t->caption, "Supervised UAR and WAR in %% per backbone.");
-        uar_war_table(rs, t, &methods, &backbones, &datasets, "supervised", 0, paper);
+        uar_war_table(rs, t, &methods, &supervised_backbones, &datasets, "supervised", 0, paper);
         caption_paper_rows(t, 0);
         table_print(t, format, out);
     }

@@ -492,8 +492,26 @@ static void test_left_out(void) {
     results_free(rs);
 }
 
+/* Backbones: a zero-shot job's backbone makes no Table 8 (it made one of dashes), and each zero-shot backbone gets
+ * its rows in Table 3 (only one was shown). */
+static void test_backbones_by_setting(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/results-backbones", test_tmpdir());
+    put_job(dir, "s1", "finecliper", "low", "dfew", "dfew", "tiny", "supervised", 1, 50, NULL);
+    put_job(dir, "z1", "finecliper", "low", "mafw", "dfew", "b32", "zeroshot", 1, 20, NULL);
+    put_job(dir, "z2", "finecliper", "low", "mafw", "dfew", "b16", "zeroshot", 1, 24, NULL);
+    char *md = format_tables(dir, TABLE_MARKDOWN);
+    EXPECT(!strstr(md, "Table 8"), "one supervised backbone, no Table 8: %s", md);
+    EXPECT(strstr(md, "| finecliper (low), trained on MAFW @ b32 | 20.00 | 30.00 |") &&
+               strstr(md, "| finecliper (low), trained on MAFW @ b16 | 24.00 | 34.00 |"),
+           "a Table 3 row per zero-shot backbone: %s", md);
+    EXPECT(strstr(md, "evaluated on fold 1's test split"), "Table 3 says which test split: %s", md);
+    free(md);
+}
+
 int main(void) {
     TEST_RUN(test_left_out);
+    TEST_RUN(test_backbones_by_setting);
     TEST_RUN(test_tables);
     TEST_RUN(test_paper_rows);
     TEST_RUN(test_zero_shot_rows);
