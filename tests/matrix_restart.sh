@@ -70,7 +70,7 @@ for d in "$tmp"/full/*/; do
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 for r in (a, b):
-    for k in ("seconds", "command", "host", "finished", "finished_unix"):  # the run's own circumstances
+    for k in ("seconds", "seconds_this_call", "command", "host", "finished", "finished_unix"):  # the run's own circumstances
         r.pop(k, None)
 if a != b:
     print({k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)})
