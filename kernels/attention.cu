@@ -389,10 +389,17 @@ AttnShape attn_shape(T qkv, int heads, int causal, const char *op) {
     const AttnShape a = attn_shape_of(qkv->shape[1], heads, (int)(qkv->shape[2] / 3 / heads), causal);
     CHECK(a.hd >= 1 && a.hd <= MAX_DH, "%s: head size %d of %s is outside the CUDA kernels' range [1, %d]", op, a.hd,
           cuda_tname(qkv), MAX_DH);
-    CHECK(qkv->shape[0] <= 65535 && heads <= 65535, "%s: %lld items x %d heads exceed the launch grid", op,
-          (long long)qkv->shape[0], heads);
+    // the sequences' count bounds only the paths that put them on gridDim.z (tiled, flash: attn_grid_fits);
+    // the gemm path's grids are 1-D (AIM's temporal attention has clips x tokens sequences: 65,792 at 256 L/14 clips)
+    CHECK(heads <= 65535, "%s: %d heads exceed the launch grid", op, heads);
     CHECK(qkv->shape[1] < (1 << 30), "%s: sequence of %lld is too long", op, (long long)qkv->shape[1]);
     return a;
+}
+
+// The tiled kernels' grid: the sequences on z, at most 65,535 of them.
+void attn_grid_fits(int64_t batch, const char *op) {
+    CHECK(batch <= 65535, "%s: %lld sequences exceed the tiled kernels' launch grid (65,535); the gemm path "
+          "(DFER_ATTENTION=gemm, the default) takes any number", op, (long long)batch);
 }
 
 dim3 attn_grid(int64_t batch, const AttnShape &a) {
@@ -424,6 +431,7 @@ void cu_attention(Ops *ops, T out, T saved, T qkv, int heads, int causal) {
         cuda_attention_flash(cx, out->data, ob, lse, qkv->data, batch, a.seq, heads, a.hd, causal))
         return;
     if (cuda_attention_gemm(cx, out->data, ob, lse, qkv->data, qb, batch, a.seq, heads, a.hd, causal)) return;
+    attn_grid_fits(batch, op);
     size_t smem = fwd_smem_floats(a.hd) * sizeof(float);
     DC_DISPATCH(a.hd, {
         allow_smem(attn_fwd_kernel<DC>, smem, &g_fwd_smem[DC]);
@@ -450,6 +458,7 @@ void cu_attention_backward(Ops *ops, T dqkv, T dout, T qkv, T saved, int heads, 
     if (cuda_attention_gemm_backward(cx, dqkv->data, gb, dout->data, ob, qkv->data, qb, lse, delta, batch, a.seq, heads,
                                      a.hd, causal))
         return;
+    attn_grid_fits(batch, op);
     size_t smem_dq = dq_smem_floats(a.hd) * sizeof(float), smem_kv = dkdv_smem_floats(a.hd) * sizeof(float);
     DC_DISPATCH(a.hd, {
         allow_smem(attn_bwd_dq_kernel<DC>, smem_dq, &g_dq_smem[DC]);

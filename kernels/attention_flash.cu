@@ -352,7 +352,7 @@ int flash_takes(int hd, const void *qkv, const void *other16, const void *out4) 
 
 int cuda_attention_flash(CudaCtx *cx, void *out, int out_bf16, float *lse, const void *qkv, int64_t batch, int seq,
                          int heads, int hd, int causal) {
-    if (!flash_takes(hd, qkv, NULL, out)) return 0;
+    if (batch > 65535 || !flash_takes(hd, qkv, NULL, out)) return 0; /* sequences on gridDim.z: else the gemm path */
     const FlashShape a = flash_shape(seq, heads, causal);
     const int nw = flash_warps(seq);
     const dim3 grid((unsigned)((seq + 16 * nw - 1) / (16 * nw)), (unsigned)heads, (unsigned)batch);
@@ -365,7 +365,7 @@ int cuda_attention_flash(CudaCtx *cx, void *out, int out_bf16, float *lse, const
 int cuda_attention_flash_backward(CudaCtx *cx, void *dqkv, int dqkv_bf16, const void *dout, const void *qkv,
                                   const float *lse, float *delta, int64_t batch, int seq, int heads, int hd,
                                   int causal) {
-    if (!flash_takes(hd, qkv, dout, dqkv)) return 0;
+    if (batch > 65535 || !flash_takes(hd, qkv, dout, dqkv)) return 0; /* as the forward */
     const FlashShape a = flash_shape(seq, heads, causal);
     const int nw = flash_warps(seq);
     const dim3 grid((unsigned)((seq + 16 * nw - 1) / (16 * nw)), (unsigned)heads, (unsigned)batch);

@@ -320,6 +320,10 @@ static void attention_cases(int64_t batch, int64_t seq, int64_t heads, int64_t h
                 attention_case(batch, seq, heads, hd, causal, t, backward, fwd, bwd, 0);
 }
 void cuda_parity_cases_attention(void) {
+    /* more sequences than gridDim.z takes (AIM's temporal attention has clips x tokens of them: 65,792 at 256
+     * L/14 clips): the gemm path, and the flash path handing over to it, run them (a check refused them all) */
+    attention_case(65537, 2, 1, 8, 0, B, 1, ATTN_GEMM, ATTN_GEMM, 0);
+    attention_case(65537, 1, 1, 64, 1, B, 1, ATTN_FLASH, ATTN_FLASH, 0);
     const DType dts[] = {F, B};
     for (int d = 0; d < 2; d++)
         for (int causal = 0; causal < 2; causal++) {
