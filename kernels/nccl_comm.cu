@@ -25,13 +25,16 @@ extern "C" int dfer_nccl_comm_create(void *mpi_comm, int rank, int size, void **
     MPI_Comm comm = *(MPI_Comm *)mpi_comm;
     ncclUniqueId id;
     if (rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
+    // recoverable (the caller falls back or stops cleanly), so not the fatal macros; but named as they name
+    // a failure: the place, the rank and the host
     if (MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm) != MPI_SUCCESS)
-        return err_set(err, "broadcast of the NCCL unique id failed");
+        return err_set(err, "%s:%d: rank %d on %s: broadcast of the NCCL unique id failed", __FILE__, __LINE__, rank,
+                       dfer_host());
     ncclComm_t nc;
     ncclResult_t r = ncclCommInitRank(&nc, size, id, rank);
     if (r != ncclSuccess)
-        return err_set(err, "NCCL communicator of %d ranks could not be created: %s (%s)", size,
-                       ncclGetErrorString(r), ncclGetLastError(NULL));
+        return err_set(err, "%s:%d: rank %d on %s: NCCL communicator of %d ranks could not be created: %s (%s)", __FILE__,
+                       __LINE__, rank, dfer_host(), size, ncclGetErrorString(r), ncclGetLastError(NULL));
     *comm_out = nc;
     return 0;
 }
