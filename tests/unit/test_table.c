@@ -232,11 +232,8 @@ static char *format_tables(const char *dir, TableFormat format) {
     ResultSet *rs;
     Err err;
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    tables_write(rs, format, 1, f);
-    fclose(f);
+    size_t len;
+    char *buf = tables_format(rs, format, 1, &len);
     results_free(rs);
     return buf;
 }
@@ -474,11 +471,8 @@ static void test_left_out(void) {
     ResultSet *rs;
     Err err;
     EXPECT(results_load(dir, &rs, &err) == 0, "one unreadable result.json stops the tables: %s", err.msg);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    tables_write(rs, TABLE_MARKDOWN, 0, f);
-    fclose(f);
+    size_t len;
+    char *buf = tables_format(rs, TABLE_MARKDOWN, 0, &len);
     EXPECT(strstr(buf, "| finecliper (low) | 50.00 (1/2) | 60.00 (1/2) |"), "only the listed, readable job counts: %s", buf);
     char notes[RESULTS_MAX_NOTES][1024];
     int n = results_notes(rs, notes, RESULTS_MAX_NOTES), left = 0, unreadable = 0;
