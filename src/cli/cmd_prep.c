@@ -195,14 +195,12 @@ static HungClip *hung_read(const char *path, int *n) {
  * (and --recompute makes it again). */
 #define TRACK_SETTINGS ", upsample %d, model %s"
 
-static int track_settings_match(const Prep *p, const char *path) {
-    char line[16800], want[4200];
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int got = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
+/* text: the track file's bytes; its first line is its '#' comment */
+static int track_settings_match(const Prep *p, const char *text) {
+    char want[4200];
     snprintf(want, sizeof want, TRACK_SETTINGS "): ", p->cfg.upsample, p->model_path);
-    return got && line[0] == '#' && strstr(line, want) != NULL;
+    const char *nl = strchr(text, '\n'), *hit = text[0] == '#' ? strstr(text, want) : NULL;
+    return hit && (!nl || hit < nl);
 }
 
 /* One clip: reuse its cached track, or compute and write it. Returns 1 when
@@ -214,12 +212,16 @@ static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n,
     FaceTrack t;
     Err cached;
     if (!p->recompute && fs_exists(path)) {
-        if (face_track_read(path, &t, &cached) == 0) {
+        char *text = NULL; /* read once: parsed, and its first line says how it was made */
+        size_t len = 0;
+        if (fs_read_all(path, &text, &len, &cached) == 0 && face_track_parse(text, len, path, &t, &cached) == 0) {
             account(p, c, &t, n, d);
             face_track_free(&t);
-            if (!track_settings_match(p, path)) n[N_OTHER_SETTINGS]++;
+            if (!track_settings_match(p, text)) n[N_OTHER_SETTINGS]++;
+            free(text);
             return 1;
         }
+        free(text);
         log_warn("computing clip %s again: its cached track is unreadable: %s", c->id, cached.msg);
     }
     const HungClip *hung = hung_find(p, c->id);
