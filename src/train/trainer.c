@@ -203,42 +203,6 @@ int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Er
     return 0;
 }
 
-/* A resumed run goes on with what its checkpoint started: a configuration that changes what is trained
- * (DIR/config.ini, written at the start, against cfg) is refused unless allowed, and then the earlier
- * one is kept beside it; paths, device, threads and batching may change (config_diff). Rank 0. */
-static int check_resumed_config(const Config *cfg, const TrainOptions *opt, Err *err) {
-    char path[4096], kept[4200];
-    run_file_path(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
-    if (!opt->resume || !fs_exists(path)) return 0;
-    run_file_path(path, sizeof path, opt->out_dir, "config.ini");
-    if (!fs_exists(path)) return 0;
-    Config before;
-    Err load_err;
-    config_defaults(&before);
-    if (config_load_file(&before, path, &load_err) != 0) {
-        log_warn("%s: cannot compare the configuration the run was started with (%s); resuming", path, load_err.msg);
-        return 0;
-    }
-    char training[2048], operational[2048];
-    int changed = config_diff(&before, cfg, training, sizeof training, operational, sizeof operational);
-    if (operational[0]) log_info("resuming with %s", operational);
-    if (!changed) return 0;
-    if (!opt->allow_config_change)
-        return err_set(err, "%s: the run was started with another configuration (%s); resuming would train one run with "
-                            "two. Restore those settings, train into a new folder, or resume with "
-                            "--allow-config-change",
-                       path, training);
-    time_t now = time(NULL);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
-    snprintf(kept, sizeof kept, "%s/config.before-%s.ini", opt->out_dir, stamp);
-    for (int k = 2; fs_exists(kept) && k < 1000; k++) /* two changes within a second keep both earlier files */
-        snprintf(kept, sizeof kept, "%s/config.before-%s-%d.ini", opt->out_dir, stamp, k);
-    if (rename(path, kept) != 0) return err_set(err, "%s: cannot keep it as %s: %s", path, kept, strerror(errno));
-    log_warn("resuming with a changed configuration (--allow-config-change): %s; the earlier one is %s", training, kept);
-    return 0;
-}
-
 /* ---- train_job's phases ------------------------------------------------------------------ */
 
 /* What a training job holds from its setup to its end: the phases below share it, and close_run frees it. */
@@ -282,7 +246,7 @@ static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g,
             return err_set(err, "%s already holds a run (%s): --resume continues it; to train from the start, delete it "
                                 "or give another --out", opt->out_dir, run_files[i]);
     }
-    int refused = lead && check_resumed_config(cfg, opt, err) != 0;
+    int refused = lead && trainer_check_resumed_config(cfg, opt, err) != 0;
     group_bcast(g, &refused, sizeof refused); /* every rank stops, or none */
     if (refused) {
         if (!lead) err_set(err, "the run's configuration changed since its checkpoint (rank 0 says how)");

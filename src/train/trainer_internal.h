@@ -14,6 +14,7 @@
 #include "train/job_model.h"
 #include "train/metrics.h"
 #include "train/plan.h"
+#include "train/trainer.h"
 
 /* buf[n] = dir/name: a file of the run folder dir. */
 void run_file_path(char *buf, size_t n, const char *dir, const char *name);
@@ -59,5 +60,10 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
  * its split file's order, class names in the project's order; an unreadable clip's row has the clip and its
  * label only. */
 int trainer_write_predictions(const ClipPredictions *p, const Dataset *d, const char *path, Err *err);
+
+/* A resumed run goes on with what its checkpoint started: a configuration that changes what is trained
+ * (DIR/config.ini against cfg) is refused unless --allow-config-change, and then the earlier one is kept
+ * beside it as config.before-<stamp>.ini; paths, device, threads and batching may change. Rank 0. */
+int trainer_check_resumed_config(const Config *cfg, const TrainOptions *opt, Err *err);
 
 #endif

@@ -1,7 +1,10 @@
-/* What training (trainer.c) and evaluation (evaluate.c) share: a run's state on disk (finished or not), the splits
+/* What training (trainer.c) and evaluation (evaluate.c) share: a run's state on disk (finished or not; a resumed run's configuration against its config.ini), the splits
  * of a configuration (a list's class count: data.classes or its training labels), the loaders' configuration and the
  * memory plan's line in the log (trainer_internal.h). */
 #include <cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
 #include <string.h>
 
 #include "core/fsutil.h"
@@ -82,4 +85,40 @@ void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pa
     log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips%s per %s%s",
              (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation, p->accumulation > 1 ? "es" : "",
              p->micro_batch, shape, pass, p->recompute ? ", block recompute" : "");
+}
+
+/* A resumed run goes on with what its checkpoint started: a configuration that changes what is trained
+ * (DIR/config.ini, written at the start, against cfg) is refused unless allowed, and then the earlier
+ * one is kept beside it; paths, device, threads and batching may change (config_diff). Rank 0. */
+int trainer_check_resumed_config(const Config *cfg, const TrainOptions *opt, Err *err) {
+    char path[4096], kept[4200];
+    run_file_path(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
+    if (!opt->resume || !fs_exists(path)) return 0;
+    run_file_path(path, sizeof path, opt->out_dir, "config.ini");
+    if (!fs_exists(path)) return 0;
+    Config before;
+    Err load_err;
+    config_defaults(&before);
+    if (config_load_file(&before, path, &load_err) != 0) {
+        log_warn("%s: cannot compare the configuration the run was started with (%s); resuming", path, load_err.msg);
+        return 0;
+    }
+    char training[2048], operational[2048];
+    int changed = config_diff(&before, cfg, training, sizeof training, operational, sizeof operational);
+    if (operational[0]) log_info("resuming with %s", operational);
+    if (!changed) return 0;
+    if (!opt->allow_config_change)
+        return err_set(err, "%s: the run was started with another configuration (%s); resuming would train one run with "
+                            "two. Restore those settings, train into a new folder, or resume with "
+                            "--allow-config-change",
+                       path, training);
+    time_t now = time(NULL);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
+    snprintf(kept, sizeof kept, "%s/config.before-%s.ini", opt->out_dir, stamp);
+    for (int k = 2; fs_exists(kept) && k < 1000; k++) /* two changes within a second keep both earlier files */
+        snprintf(kept, sizeof kept, "%s/config.before-%s-%d.ini", opt->out_dir, stamp, k);
+    if (rename(path, kept) != 0) return err_set(err, "%s: cannot keep it as %s: %s", path, kept, strerror(errno));
+    log_warn("resuming with a changed configuration (--allow-config-change): %s; the earlier one is %s", training, kept);
+    return 0;
 }
