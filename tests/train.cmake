@@ -18,6 +18,11 @@ set_tests_properties(train_bad_input PROPERTIES TIMEOUT 600)
 add_test(NAME matrix_kill_restart
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_restart.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_kill_restart PROPERTIES TIMEOUT 600)
+# A zero-shot job tests the target's test split of every fold of the matrix, each scored alone, UAR/WAR their mean;
+# dfer eval --dataset/--folds agrees; killed and restarted it ends as an uninterrupted run.
+add_test(NAME matrix_zeroshot_folds
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_zeroshot.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
+set_tests_properties(matrix_zeroshot_folds PROPERTIES TIMEOUT 300)
 # jobs/mpirun_matrix.sh stopped by SIGTERM: the ranks checkpoint, status 3, and a second start finishes.
 add_test(NAME matrix_signal
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_signal.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})

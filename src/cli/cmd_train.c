@@ -108,22 +108,32 @@ int cmd_train(int argc, char **argv) {
 }
 
 static void eval_usage(void) {
-    printf("usage: dfer eval --run DIR [--dataset NAME --root DIR] [--best] [--predictions F.csv]\n\n"
+    printf("usage: dfer eval --run DIR [--dataset NAME --root DIR [--folds LIST]] [--best] [--predictions F.csv]\n\n"
            "Evaluates a trained run (its config.ini and model.safetensors) on the test split of its dataset,\n"
            "or of another one (--dataset/--root: cross-dataset evaluation), and prints UAR, WAR and\n"
            "per-class recall.\n\n"
+           "  --folds LIST        with --dataset: the test splits of these folds (\"1,2,3,4,5\"), each scored\n"
+           "                      alone, UAR and WAR their mean (default: the run's data.eval_folds, which a\n"
+           "                      matrix's zero-shot job has, else its data.fold)\n"
            "  --best              the run's best_model.safetensors (the epoch of the best WAR) instead\n"
            "  --predictions F     also write every test clip's class probabilities to F as CSV:\n"
            "                      clip,label,predicted,<one column per class>, in the split file's order\n"
            "                      (training writes the same for its last evaluation: DIR/predictions.csv)\n");
 }
 
+/* --folds LIST: the run's data.eval_folds replaced, checked as the configuration checks it */
+static int eval_folds_option(Config *cfg, const char *assignment, Err *err) {
+    if (config_set(cfg, assignment, err) != 0 || config_validate_settings(cfg, err) != 0)
+        return err_prefix(err, "--folds: ");
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     static const struct option opts[] = {{"run", required_argument, 0, 'r'},         {"dataset", required_argument, 0, 'd'},
                                          {"root", required_argument, 0, 'o'},        {"best", no_argument, 0, 'b'},
                                          {"predictions", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *run = NULL, *dataset = NULL, *root = NULL, *predictions = NULL;
+                                         {"folds", required_argument, 0, 'f'},      {0, 0, 0, 0}};
+    const char *run = NULL, *dataset = NULL, *root = NULL, *predictions = NULL, *folds = NULL;
     int best = 0;
     optind = 1;
     int c;
@@ -133,10 +143,14 @@ int cmd_eval(int argc, char **argv) {
         else if (c == 'o') root = optarg;
         else if (c == 'b') best = 1;
         else if (c == 'p') predictions = optarg;
+        else if (c == 'f') folds = optarg;
         else if (c == 'h') return eval_usage(), 0;
         else return cli_usage_error("eval", "unknown option");
     }
     if (!run) return cli_usage_error("eval", "--run DIR is required");
+    if (folds && !dataset)
+        return cli_usage_error("eval", "--folds needs --dataset: a run's own dataset is tested on its data.fold's split "
+                                       "(its other folds' test clips are in its training split)");
     Dist d;
     dist_init(&d, &argc, &argv);
     Group g = {0};
@@ -145,7 +159,11 @@ int cmd_eval(int argc, char **argv) {
      * collectives (counts, losses) are host values, so the group stays on MPI. */
     Config cfg;
     CollBackend device_coll;
-    int rc = job_run_config(run, &cfg, &err) == 0 && train_collectives(&cfg, &d, &device_coll, &err) == 0 &&
+    char assignment[600];
+    snprintf(assignment, sizeof assignment, "data.eval_folds=%s", folds ? folds : "");
+    int rc = job_run_config(run, &cfg, &err) == 0 &&
+                     (!folds || eval_folds_option(&cfg, assignment, &err) == 0) &&
+                     train_collectives(&cfg, &d, &device_coll, &err) == 0 &&
                      group_world(&d, COLL_MPI, &g, &err) == 0
                  ? eval_run(run, &cfg, dataset, root, best, predictions, &g, &err)
                  : -1;

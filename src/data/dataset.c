@@ -15,6 +15,7 @@ void dataset_free(Dataset *d) {
         free(d->clips[i].caption);
     }
     free(d->clips);
+    for (int p = 0; p < d->parts; p++) free(d->part_source[p]);
     memset(d, 0, sizeof *d);
 }
 
@@ -264,4 +265,44 @@ int dataset_open(const char *kind, const char *root, Split split, int fold, Data
     int rc = dataset_parse(kind, text, len, file, base, out, err);
     free(text);
     return rc;
+}
+
+int dataset_open_folds(const char *kind, const char *root, Split split, const int *folds, int n_folds, Dataset *out,
+                       Err *err) {
+    memset(out, 0, sizeof *out);
+    if (n_folds < 1 || n_folds > DATASET_MAX_PARTS)
+        return err_set(err, "%d folds to open together (1..%d)", n_folds, DATASET_MAX_PARTS);
+    if (n_folds == 1) return dataset_open(kind, root, split, folds[0], out, err);
+    if (strcmp(kind, "dfew") && strcmp(kind, "mafw"))
+        return err_set(err, "%s has no folds: its %s split is one file", kind, split == SPLIT_TRAIN ? "training" : "test");
+    for (int p = 0; p < n_folds; p++) {
+        for (int q = 0; q < p; q++)
+            if (folds[q] == folds[p]) {
+                dataset_free(out);
+                return err_set(err, "fold %d is named twice", folds[p]);
+            }
+        Dataset one;
+        if (dataset_open(kind, root, split, folds[p], &one, err) != 0) {
+            dataset_free(out);
+            return -1;
+        }
+        if (p == 0) snprintf(out->kind, sizeof out->kind, "%s", one.kind), out->num_classes = one.num_classes;
+        /* the clips move: their strings now belong to out */
+        if (out->count + one.count > out->cap) {
+            out->cap = out->count + one.count;
+            out->clips = xrealloc(out->clips, (size_t)out->cap * sizeof *out->clips);
+        }
+        for (int i = 0; i < one.count; i++) {
+            out->clips[out->count] = one.clips[i];
+            out->clips[out->count++].part = p;
+        }
+        out->skipped += one.skipped;
+        out->part_fold[p] = folds[p];
+        out->part_source[p] = xstrdup(one.source);
+        out->parts = p + 1;
+        size_t used = strlen(out->source);
+        snprintf(out->source + used, sizeof out->source - used, "%s%s", p ? ", " : "", one.source);
+        free(one.clips);
+    }
+    return 0;
 }

@@ -22,7 +22,10 @@ typedef struct ClipRecord {
     int label;            /* in the project's class order */
     int annotated_frames; /* from a list file, or -1 */
     char *caption;        /* MAFW's English caption, or NULL */
+    int part;             /* which of the splits opened together it comes from (dataset_open_folds), else 0 */
 } ClipRecord;
+
+#define DATASET_MAX_PARTS 8
 
 typedef struct Dataset {
     char kind[16];        /* dfew | ferv39k | mafw | list */
@@ -30,12 +33,20 @@ typedef struct Dataset {
     ClipRecord *clips;
     int count, cap;
     int skipped;          /* lines without a single label (DFEW label 0), counted, not loaded */
-    char source[4096];    /* the split file read */
+    char source[4096];    /* the split file read (several: their paths, comma-separated) */
+    int parts;            /* 0: one split file; 2..DATASET_MAX_PARTS: the folds' splits opened together */
+    int part_fold[DATASET_MAX_PARTS];
+    char *part_source[DATASET_MAX_PARTS]; /* each part's split file */
 } Dataset;
 
 /* Opens a split. fold: 1..5 for DFEW/MAFW, ignored for FERV39k; kind "list"
  * reads root as the list file itself (relative clip paths resolve against its folder). */
 int dataset_open(const char *kind, const char *root, Split split, int fold, Dataset *out, Err *err);
+/* The split of several folds as one dataset, in the order given, each clip's part its fold's index in folds
+ * (zero-shot transfer evaluates every fold's test split of the target, each scored apart). A clip in two
+ * folds' splits is listed once per fold. n_folds 1 is dataset_open (parts 0); the kind must have folds. */
+int dataset_open_folds(const char *kind, const char *root, Split split, const int *folds, int n_folds, Dataset *out,
+                       Err *err);
 /* Parses split-file text (for tests and fuzzing): errors name label:line. */
 int dataset_parse(const char *kind, const char *text, size_t len, const char *label, const char *root, Dataset *out,
                   Err *err);

@@ -47,6 +47,47 @@ int save_params(const JobModel *jm, const char *path, const char *prefix, Tensor
     return rc;
 }
 
+/* An evaluation of several folds' test splits (train/metrics.h): NAME.folds [parts] and NAME.parts
+ * [parts, classes, classes] beside the summed matrix NAME. */
+static int add_confusion_parts(TensorMap *m, const char *name, const Confusion *cm, Err *err) {
+    int P = cm->parts, C = cm->classes;
+    int64_t folds[METRICS_MAX_PARTS], *counts = xmalloc((size_t)P * C * C * sizeof *counts);
+    for (int p = 0; p < P; p++) {
+        folds[p] = cm->part_fold[p];
+        memcpy(counts + (size_t)p * C * C, cm->part_counts[p], (size_t)C * C * sizeof *counts);
+    }
+    char key[128];
+    int64_t fold_shape[1] = {P}, shape[3] = {P, C, C};
+    snprintf(key, sizeof key, "%s.folds", name);
+    int rc = tmap_add(m, key, DT_I64, 1, fold_shape, folds, 1, err);
+    snprintf(key, sizeof key, "%s.parts", name);
+    if (rc == 0) rc = tmap_add(m, key, DT_I64, 3, shape, counts, 1, err);
+    free(counts);
+    return rc;
+}
+
+/* Reads NAME.folds and NAME.parts back into cm, where the checkpoint has them. */
+static int read_confusion_parts(const TensorMap *m, const char *path, const char *name, Confusion *cm, Err *err) {
+    char key[128], parts_key[128];
+    snprintf(key, sizeof key, "%s.folds", name);
+    snprintf(parts_key, sizeof parts_key, "%s.parts", name);
+    const TensorEntry *f = tmap_find(m, key), *t = tmap_find(m, parts_key);
+    if (!f && !t) return 0;
+    int C = cm->classes;
+    int64_t P = f && f->ndim == 1 ? f->shape[0] : 0;
+    if (!f || !t || f->dtype != DT_I64 || t->dtype != DT_I64 || P < 2 || P > METRICS_MAX_PARTS || t->ndim != 3 ||
+        t->shape[0] != P || t->shape[1] != C || t->shape[2] != C)
+        return err_set(err, "%s: %s and %s are not the folds [P] and confusion matrices [P, %d, %d] (I64, P 2..%d) of "
+                            "an evaluation of several folds", path, key, parts_key, C, C, METRICS_MAX_PARTS);
+    const int64_t *folds = (const int64_t *)f->data, *counts = (const int64_t *)t->data;
+    cm->parts = (int)P;
+    for (int p = 0; p < P; p++) {
+        cm->part_fold[p] = (int)folds[p];
+        memcpy(cm->part_counts[p], counts + (size_t)p * C * C, (size_t)C * C * sizeof *counts);
+    }
+    return 0;
+}
+
 int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err) {
     char path[4096];
     run_file_path(path, sizeof path, dir, "checkpoint.safetensors");
@@ -65,13 +106,14 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
         if (!cms[k]) continue;
         int64_t shape[2] = {cms[k]->classes, cms[k]->classes};
         rc = tmap_add(&m, k_confusion_names[k], DT_I64, 2, shape, cms[k]->counts, 1, err);
+        if (rc == 0 && cms[k]->parts) rc = add_confusion_parts(&m, k_confusion_names[k], cms[k], err);
     }
     /* the log's length now: a resume from here drops the lines of steps made after it (they are made again) */
     char metrics[4096];
     struct stat st;
     run_file_path(metrics, sizeof metrics, dir, "metrics.jsonl");
     long long metrics_bytes = stat(metrics, &st) == 0 ? (long long)st.st_size : 0;
-    char meta_json[2048];
+    char meta_json[4096]; /* the position with its inputs (up to 2047 bytes) */
     snprintf(meta_json, sizeof meta_json,
              "{\"epoch\":%d,\"step\":%d,\"optimizer_steps\":%d,\"best_war\":%.17g,\"best_uar\":%.17g,\"best_epoch\":%d,"
              "\"metrics_bytes\":%lld,\"window_loss\":%.17g,\"window_steps\":%d,\"seconds\":%.3f%s%s}",
@@ -140,6 +182,7 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
         Confusion *cm = k ? &pos->last_cm : &pos->best_cm;
         confusion_init(cm, C);
         memcpy(cm->counts, t->data, (size_t)C * C * sizeof(int64_t));
+        if ((rc = read_confusion_parts(&m, path, k_confusion_names[k], cm, err)) != 0) break;
         scores_compute(cm, k ? &pos->last : &pos->best);
         if (k) pos->has_last = 1;
         else pos->has_best = 1;

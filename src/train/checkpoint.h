@@ -20,7 +20,7 @@ typedef struct Position {
     long long metrics_bytes;  /* metrics.jsonl's length when the checkpoint was written; -1 unknown (an older checkpoint) */
     double window_loss;       /* the summed loss of the logging window's steps before a checkpoint inside it */
     int window_steps;         /* how many (0 at an epoch's end) */
-    char inputs[1024];        /* the digests of the files the run reads (run_inputs_digests), "" unknown */
+    char inputs[2048];        /* the digests of the files the run reads (run_inputs_digests), "" unknown */
     double seconds;           /* training seconds up to this position, over every call of a resumed run (0 in
                                * checkpoints older than it) */
 } Position;

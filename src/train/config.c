@@ -76,6 +76,11 @@ static const Key k_keys[] = {
     {"data", "train_list", K_STR, S(train_list), "", NULL, "dataset = list: DFER-CLIP-style training list"},
     {"data", "test_list", K_STR, S(test_list), "", NULL, "dataset = list: DFER-CLIP-style test list"},
     {"data", "fold", K_INT, S(fold), "1", NULL, "fold 1..5 (DFEW, MAFW); ignored for FERV39k"},
+    {"data", "eval_folds", K_INTS, L(eval_folds, n_eval_folds), "", NULL,
+     "zero-shot transfer (a matrix's zeroshot:A->B jobs, `dfer eval --dataset`): the folds of B whose test splits "
+     "are evaluated, each scored alone and UAR/WAR averaged over them, as the five-fold protocol reports (the "
+     "matrix sets its folds); empty: one fold's. A run tested on its own dataset refuses it (its other folds' "
+     "test clips are in its training split)"},
     {"data", "frames", K_INT, S(frames), "16", NULL, "frames per clip (temporal segments)"},
     {"data", "normalise", K_STR, S(normalise), "auto", "auto|clip|raw",
      "pixel normalisation: the method's own (auto: CLIP mean/std for FineCLIPER, raw [0,1] for DFER-CLIP), or forced"},
@@ -359,6 +364,13 @@ int config_validate_settings(const Config *c, Err *err) {
     if (c->contexts < 1 || c->contexts > 32) return err_set(err, "model.contexts = %d is out of range (1..32)", c->contexts);
     if (strcmp(c->dataset, "ferv39k") && strcmp(c->dataset, "list") && (c->fold < 1 || c->fold > 5))
         return err_set(err, "data.fold = %d: %s has folds 1..5", c->fold, c->dataset);
+    for (int i = 0; i < c->n_eval_folds; i++) {
+        if (c->eval_folds[i] < 1 || c->eval_folds[i] > 5)
+            return err_set(err, "data.eval_folds: fold %d is not one of 1..5", c->eval_folds[i]);
+        for (int j = 0; j < i; j++)
+            if (c->eval_folds[j] == c->eval_folds[i])
+                return err_set(err, "data.eval_folds names fold %d twice", c->eval_folds[i]);
+    }
     for (int i = 0; i < c->n_lr; i++)
         if (c->lr[i] < 0) return err_set(err, "optim.lr value %d is negative", i + 1);
     /* one learning rate for every parameter group, or one per group (a list of another length used to be

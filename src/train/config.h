@@ -41,6 +41,8 @@ typedef struct Config {
     char root[CFG_STR];
     char train_list[CFG_STR], test_list[CFG_STR]; /* dataset = list */
     int fold;
+    int eval_folds[CFG_LIST]; /* zero-shot transfer: the target's folds whose test splits are evaluated, each scored */
+    int n_eval_folds;         /* apart (0: data.fold's) */
     int frames;
     char normalise[8];        /* auto | clip | raw */
     char uint8_frames[8];     /* auto | on | off: the loader hands over uint8 pixels, normalised on the device */

@@ -14,13 +14,15 @@
 
 int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const char *phase, Confusion *cm,
                      ClipPredictions *pred, double *loss_out, Err *err) {
-    confusion_init(cm, jm->num_classes);
+    /* several folds' test splits (zero-shot transfer): each scored apart as well (train/metrics.h) */
+    confusion_init_parts(cm, jm->num_classes, test->d->parts, test->d->part_fold);
     if (pred) clip_predictions_init(pred, test->d->count, jm->num_classes);
     input_feed_start_epoch(test, epoch, 0, 0);
     FeedBatch *b;
     int rc;
     double loss = 0;
     void *logits = NULL;
+    int32_t *parts = NULL; /* [n] each clip's part, where the split has parts */
     int logits_cap = 0;
     int batch = 0;
     long left_out = 0; /* unreadable test clips: not in the batches (Batch.left_out), so neither scored nor in the loss */
@@ -30,19 +32,25 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
         left_out += b->left_out;
         if (b->n == 0) continue;
         watchdog_mark("%s: the forward pass of batch %d", phase, ++batch);
-        if (b->n > logits_cap) /* [n, classes] reals, doubles at most */
+        if (b->n > logits_cap) { /* [n, classes] reals, doubles at most */
             logits = xrealloc(logits, (size_t)jm->num_classes * (size_t)b->n * sizeof(double)), logits_cap = b->n;
+            parts = xrealloc(parts, (size_t)b->n * sizeof *parts);
+        }
         loss += job_model_step(jm, &b->in, b->labels, b->n, 0, 1.0f, logits);
-        confusion_add_logits(cm, logits, jm->f64, b->labels, b->n);
+        for (int i = 0; i < b->n && cm->parts; i++) parts[i] = test->d->clips[b->indices[i]].part;
+        confusion_add_logits(cm, logits, jm->f64, b->labels, cm->parts ? parts : NULL, b->n);
         if (pred) clip_predictions_add_logits(pred, logits, jm->f64, b->indices, b->n);
     }
     free(logits);
+    free(parts);
     if (rc < 0) {
         if (pred) clip_predictions_free(pred);
         return -1;
     }
     watchdog_mark("%s: the reduction of the confusion matrix over the group", phase);
     group_allreduce_i64(g, cm->counts, cm->classes * cm->classes);
+    if (cm->parts) /* the parts' matrices are contiguous: [parts][METRICS_MAX_CLASSES^2] */
+        group_allreduce_i64(g, cm->part_counts[0], cm->parts * METRICS_MAX_CLASSES * METRICS_MAX_CLASSES);
     *loss_out = group_sum_double(g, loss);
     double unscored = group_sum_double(g, (double)left_out);
     if (unscored > 0 && g->rank == 0)
@@ -67,12 +75,13 @@ int trainer_write_predictions(const ClipPredictions *p, const Dataset *d, const 
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return err_set(err, "%s: cannot build the predictions in memory", path);
-    fputs("clip,label,predicted", f);
+    fputs(d->parts ? "clip,fold,label,predicted" : "clip,label,predicted", f); /* fold: which test split (parts) */
     for (int c = 0; c < p->classes; c++) fprintf(f, ",%s", k_class_names[c]);
     fputc('\n', f);
     for (int i = 0; i < p->count; i++) {
         int top = clip_predictions_top(p, i);
         csv_print_field(f, d->clips[i].id);
+        if (d->parts) fprintf(f, ",%d", d->part_fold[d->clips[i].part]);
         fprintf(f, ",%s,%s", k_class_names[d->clips[i].label], top >= 0 ? k_class_names[top] : "");
         for (int c = 0; c < p->classes; c++) /* an unreadable clip: no prediction, empty fields */
             top >= 0 ? fprintf(f, ",%.6f", p->probs[(size_t)i * p->classes + c]) : fputc(',', f);
@@ -93,7 +102,11 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     if (eval_dataset) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", eval_dataset);
     if (eval_root) snprintf(cfg.root, sizeof cfg.root, "%s", eval_root);
     Dataset test;
-    if (trainer_open_split(&cfg, SPLIT_TEST, &test, err) != 0) return -1;
+    /* another dataset: the test splits of the run's data.eval_folds (a zero-shot run's; `dfer eval --folds`), each
+     * scored apart; its own: data.fold's */
+    if (trainer_open_eval_split(&cfg, eval_dataset, cfg.root, cfg.eval_folds, eval_dataset ? cfg.n_eval_folds : 0, &test,
+                                err) != 0)
+        return -1;
     JobModel jm;
     int classes;
     if (trainer_list_classes(&cfg, test.num_classes, &classes, err) != 0) {
@@ -116,7 +129,8 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     if (plan_apply_inference(&cfg, test.num_classes, NULL, (ec.global_batch + g->size - 1) / g->size, &jm, &plan, err) != 0)
         goto out;
     trainer_log_memory_plan(&plan, g, "evaluation batch");
-    if (job_model_check_dataset(&jm, &test, err) != 0) goto out;
+    /* a contrastively trained model classifies with its class texts: the clips' captions are for training only */
+    if (!jm.contrastive && job_model_check_dataset(&jm, &test, err) != 0) goto out;
     if (loader_create(&test, &ec, &el, err) != 0) goto out;
     Confusion cm;
     double loss;
@@ -133,8 +147,18 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     scores_compute(&cm, &s);
     if (g->rank == 0) {
         char order[512];
-        printf("%s on %s test split (%lld clips; classes: %s)\nUAR %.2f  WAR %.2f\n", path, cfg.dataset,
-               (long long)s.total, class_order_text(test.num_classes, order, sizeof order), s.uar, s.war);
+        if (!s.parts) {
+            printf("%s on %s test split (%lld clips; classes: %s)\nUAR %.2f  WAR %.2f\n", path, cfg.dataset,
+                   (long long)s.total, class_order_text(test.num_classes, order, sizeof order), s.uar, s.war);
+        } else { /* several folds' test splits: each scored alone, the mean first */
+            printf("%s on %s test splits of %d folds (%lld clips; classes: %s)\nUAR %.2f  WAR %.2f  (the mean over the "
+                   "folds)\n", path, cfg.dataset, s.parts, (long long)s.total,
+                   class_order_text(test.num_classes, order, sizeof order), s.uar, s.war);
+            for (int p = 0; p < s.parts; p++)
+                printf("  fold %d: UAR %.2f  WAR %.2f  (%lld clips)\n", s.part_fold[p], s.part_uar[p], s.part_war[p],
+                       (long long)s.part_total[p]);
+            printf("recall over every fold's clips:\n");
+        }
         for (int c = 0; c < test.num_classes; c++)
             if (s.support[c]) printf("  %-15s recall %6.2f  (%lld clips)\n", k_class_names[c], s.recall[c], (long long)s.support[c]);
         printf("loss %.6f (the training loss's terms, mean over the clips)\n", loss / fmax(1, (double)s.total));

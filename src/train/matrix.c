@@ -280,6 +280,9 @@ int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
                         snprintf(j.eval_dataset, sizeof j.eval_dataset, "%s", b);
                         snprintf(j.eval_root, sizeof j.eval_root, "%s", db->value);
                         j.fold = dataset_has_folds(a) ? 1 : 0;
+                        /* the target's folds: each one's test split scored alone (data.eval_folds) */
+                        j.n_eval_folds = dataset_has_folds(b) ? m->n_folds : 0;
+                        memcpy(j.eval_folds, m->folds, (size_t)j.n_eval_folds * sizeof *j.eval_folds);
                         snprintf(j.id, sizeof j.id, "%s__zs-%s-%s__%s__s%d", method_id, a, b, j.backbone, j.seed);
                         add_job(jobs, n_jobs, &cap, &j);
                     }

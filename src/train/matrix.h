@@ -18,7 +18,9 @@
  *
  * A method entry is NAME[:variant]=CONFIG (variant = FineCLIPER's level set).
  * A zero-shot setting trains on the first dataset (fold 1 where it has folds)
- * and evaluates on the second; such jobs do not repeat over folds. */
+ * and evaluates on the second: where that has folds, on the test split of
+ * each of the matrix's folds, each scored alone and UAR/WAR averaged (the
+ * five-fold protocol; EmoCLIP tests DFEW so); such jobs do not repeat over folds. */
 #ifndef DFER_TRAIN_MATRIX_H
 #define DFER_TRAIN_MATRIX_H
 
@@ -59,6 +61,8 @@ typedef struct Job {
     char dataset[32], root[512];           /* training dataset */
     char eval_dataset[32], eval_root[512]; /* = training dataset unless zero-shot */
     int fold;              /* 0 where the dataset has no folds */
+    int eval_folds[8];     /* zero-shot to a dataset with folds: the matrix's folds, whose test splits are each */
+    int n_eval_folds;      /* evaluated (data.eval_folds); 0: one split */
     char backbone[64], weights[512];
     int seed;
     char setting[64];      /* supervised | zeroshot */

@@ -1,6 +1,7 @@
 #include "train/metrics.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,13 +13,24 @@ void confusion_init(Confusion *cm, int classes) {
     cm->classes = classes;
 }
 
-void confusion_add(Confusion *cm, int truth, int predicted) {
-    CHECK(truth >= 0 && truth < cm->classes && predicted >= 0 && predicted < cm->classes,
-          "label %d / prediction %d outside %d classes", truth, predicted, cm->classes);
-    cm->counts[truth * cm->classes + predicted]++;
+void confusion_init_parts(Confusion *cm, int classes, int parts, const int *folds) {
+    CHECK(parts >= 0 && parts <= METRICS_MAX_PARTS, "an evaluation of %d parts (at most %d)", parts, METRICS_MAX_PARTS);
+    confusion_init(cm, classes);
+    if (parts <= 1) return;
+    cm->parts = parts;
+    memcpy(cm->part_fold, folds, (size_t)parts * sizeof *folds);
 }
 
-void confusion_add_logits(Confusion *cm, const void *logits, int is_f64, const int32_t *labels, int n) {
+void confusion_add(Confusion *cm, int truth, int predicted, int part) {
+    CHECK(truth >= 0 && truth < cm->classes && predicted >= 0 && predicted < cm->classes,
+          "label %d / prediction %d outside %d classes", truth, predicted, cm->classes);
+    CHECK(part >= 0 && part < (cm->parts ? cm->parts : 1), "part %d of an evaluation of %d", part, cm->parts);
+    cm->counts[truth * cm->classes + predicted]++;
+    if (cm->parts) cm->part_counts[part][truth * cm->classes + predicted]++;
+}
+
+void confusion_add_logits(Confusion *cm, const void *logits, int is_f64, const int32_t *labels, const int32_t *parts,
+                          int n) {
     int C = cm->classes;
     for (int i = 0; i < n; i++) {
         int best = 0;
@@ -27,23 +39,23 @@ void confusion_add_logits(Confusion *cm, const void *logits, int is_f64, const i
             double b = is_f64 ? ((const double *)logits)[i * C + best] : ((const float *)logits)[i * C + best];
             if (v > b) best = c; /* first maximum wins ties, as argmax */
         }
-        if (labels[i] >= 0) confusion_add(cm, labels[i], best);
+        if (labels[i] >= 0) confusion_add(cm, labels[i], best, parts ? parts[i] : 0);
     }
 }
 
-void scores_compute(const Confusion *cm, Scores *s) {
+/* The scores of one matrix of counts [C, C]. */
+static void scores_of_counts(const int64_t *counts, int C, Scores *s) {
     memset(s, 0, sizeof *s);
-    int C = cm->classes;
     int64_t correct = 0;
     double recall_sum = 0;
     for (int t = 0; t < C; t++) {
         int64_t row = 0;
-        for (int p = 0; p < C; p++) row += cm->counts[t * C + p];
+        for (int p = 0; p < C; p++) row += counts[t * C + p];
         s->support[t] = row;
         s->total += row;
-        correct += cm->counts[t * C + t];
+        correct += counts[t * C + t];
         if (row > 0) {
-            s->recall[t] = 100.0 * (double)cm->counts[t * C + t] / (double)row;
+            s->recall[t] = 100.0 * (double)counts[t * C + t] / (double)row;
             recall_sum += s->recall[t];
             s->classes_present++;
         } else {
@@ -52,6 +64,38 @@ void scores_compute(const Confusion *cm, Scores *s) {
     }
     s->war = s->total ? 100.0 * (double)correct / (double)s->total : 0;
     s->uar = s->classes_present ? recall_sum / s->classes_present : 0;
+}
+
+void scores_compute(const Confusion *cm, Scores *s) {
+    scores_of_counts(cm->counts, cm->classes, s);
+    if (cm->parts < 2) return;
+    /* each part scored alone; UAR and WAR the mean over the parts with clips (a part none of whose clips could be
+     * read has no score: the evaluation already warned of the unreadable clips) */
+    s->parts = cm->parts;
+    double uar = 0, war = 0;
+    int scored = 0;
+    for (int p = 0; p < cm->parts; p++) {
+        Scores part;
+        scores_of_counts(cm->part_counts[p], cm->classes, &part);
+        s->part_fold[p] = cm->part_fold[p];
+        s->part_total[p] = part.total;
+        s->part_uar[p] = part.total ? part.uar : NAN;
+        s->part_war[p] = part.total ? part.war : NAN;
+        if (part.total) uar += part.uar, war += part.war, scored++;
+    }
+    s->uar = scored ? uar / scored : 0;
+    s->war = scored ? war / scored : 0;
+}
+
+void scores_folds_text(const Scores *s, char *out, size_t n) {
+    if (n) out[0] = '\0';
+    for (int p = 0, used = 0; p < s->parts && n; p++) {
+        int w = snprintf(out + used, n - (size_t)used, "%s %d (UAR %.2f WAR %.2f, %lld clips)",
+                         p ? "," : "; the mean of folds", s->part_fold[p], s->part_uar[p], s->part_war[p],
+                         (long long)s->part_total[p]);
+        if (w < 0 || (size_t)(used + w) >= n) break;
+        used += w;
+    }
 }
 
 void clip_predictions_init(ClipPredictions *p, int count, int classes) {

@@ -1,33 +1,55 @@
 /* Classification metrics of DFER: a fixed C x C confusion matrix (rows = true
  * class, columns = prediction), WAR (accuracy) and UAR (mean per-class recall
  * over the classes present in the evaluated split), in percent. Counts are
- * int64 so they can be summed across ranks. */
+ * int64 so they can be summed across ranks.
+ *
+ * An evaluation can cover several splits scored apart (zero-shot transfer to a
+ * dataset with folds: each fold's test split, data.eval_folds): the matrix then
+ * also keeps one per part, and UAR and WAR are the mean of the parts' (the
+ * five-fold protocol's figure: each fold scored alone, then averaged), while
+ * the recalls and the summed matrix cover every clip. */
 #ifndef DFER_TRAIN_METRICS_H
 #define DFER_TRAIN_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define METRICS_MAX_CLASSES 16
+#define METRICS_MAX_PARTS 8
 
 typedef struct Confusion {
     int classes;
-    int64_t counts[METRICS_MAX_CLASSES * METRICS_MAX_CLASSES];
+    int64_t counts[METRICS_MAX_CLASSES * METRICS_MAX_CLASSES]; /* [classes, classes]: every clip evaluated */
+    int parts;                                                 /* 0: one split; 2..METRICS_MAX_PARTS: scored apart */
+    int part_fold[METRICS_MAX_PARTS];                          /* the fold each part is the test split of */
+    int64_t part_counts[METRICS_MAX_PARTS][METRICS_MAX_CLASSES * METRICS_MAX_CLASSES]; /* [parts][classes, classes] */
 } Confusion;
 
 typedef struct Scores {
-    double war, uar;                          /* percent */
-    double recall[METRICS_MAX_CLASSES];       /* percent; -1 where the class has no samples */
+    double war, uar;                          /* percent; with parts, the mean of the parts' */
+    double recall[METRICS_MAX_CLASSES];       /* percent; -1 where the class has no samples (every part's clips) */
     int64_t support[METRICS_MAX_CLASSES];
     int64_t total;
     int classes_present;
+    int parts;                                /* as Confusion.parts */
+    int part_fold[METRICS_MAX_PARTS];
+    double part_war[METRICS_MAX_PARTS], part_uar[METRICS_MAX_PARTS];
+    int64_t part_total[METRICS_MAX_PARTS];
 } Scores;
 
 void confusion_init(Confusion *cm, int classes);
-void confusion_add(Confusion *cm, int truth, int predicted);
+/* A matrix for an evaluation of `parts` splits scored apart (folds[parts]: which fold each is); parts <= 1 is
+ * one split, as confusion_init. */
+void confusion_init_parts(Confusion *cm, int classes, int parts, const int *folds);
+/* part: 0..parts-1 (0 where the matrix has no parts) */
+void confusion_add(Confusion *cm, int truth, int predicted, int part);
 /* Adds the argmax of each row of logits [n, classes] (float or double per is_f64); a row whose label is
- * negative is not counted. */
-void confusion_add_logits(Confusion *cm, const void *logits, int is_f64, const int32_t *labels, int n);
+ * negative is not counted. parts[n]: each row's part (NULL: the matrix has none). */
+void confusion_add_logits(Confusion *cm, const void *logits, int is_f64, const int32_t *labels, const int32_t *parts,
+                          int n);
 void scores_compute(const Confusion *cm, Scores *s);
+/* With parts: "; the mean of folds 1 (UAR u WAR w, n clips), 2 (...)" for a log line; else "". */
+void scores_folds_text(const Scores *s, char *out, size_t n);
 
 /* Each clip's class probabilities over an evaluation (softmax of its logits): rows [count, classes] in
  * the dataset's order. A clip can be evaluated more than once (the loader puts a readable clip where an

@@ -66,10 +66,23 @@ static cJSON *file_entry(const char *path, int checkpoint) {
     return o;
 }
 
+/* A split's file, or a split of several folds' files (zero-shot transfer): each its own entry, NAME_fold<N>. */
 static void add_split(cJSON *o, const char *name, const Dataset *d) {
-    cJSON *e = file_entry(d->source, 0);
-    cJSON_AddNumberToObject(e, "clips", d->count);
-    cJSON_AddItemToObject(o, name, e);
+    if (!d->parts) {
+        cJSON *e = file_entry(d->source, 0);
+        cJSON_AddNumberToObject(e, "clips", d->count);
+        cJSON_AddItemToObject(o, name, e);
+        return;
+    }
+    for (int p = 0; p < d->parts; p++) {
+        cJSON *e = file_entry(d->part_source[p], 0);
+        int clips = 0;
+        for (int i = 0; i < d->count; i++) clips += d->clips[i].part == p;
+        cJSON_AddNumberToObject(e, "clips", clips);
+        char key[64];
+        snprintf(key, sizeof key, "%s_fold%d", name, d->part_fold[p]);
+        cJSON_AddItemToObject(o, key, e);
+    }
 }
 
 cJSON *run_inputs_json(const Config *cfg, const JobModel *jm, const Dataset *train, const Dataset *test) {

@@ -28,6 +28,10 @@ static cJSON *job_identity(const Job *j) {
     cJSON_AddStringToObject(o, "dataset", j->dataset);
     cJSON_AddStringToObject(o, "eval_dataset", j->eval_dataset);
     cJSON_AddNumberToObject(o, "fold", j->fold);
+    if (j->n_eval_folds) { /* zero-shot: the target's folds evaluated */
+        cJSON *folds = cJSON_AddArrayToObject(o, "eval_folds");
+        for (int i = 0; i < j->n_eval_folds; i++) cJSON_AddItemToArray(folds, cJSON_CreateNumber(j->eval_folds[i]));
+    }
     cJSON_AddStringToObject(o, "backbone", j->backbone);
     cJSON_AddNumberToObject(o, "seed", j->seed);
     cJSON_AddStringToObject(o, "setting", j->setting);
@@ -77,6 +81,10 @@ static int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
      * descriptions (dfer.md §3) */
     if (!strcmp(j->setting, "zeroshot") && (SET("train.objective=contrastive") || SET("model.class_prompts=emoclip")))
         return -1;
+    char folds[64] = "";
+    for (int i = 0, used = 0; i < j->n_eval_folds; i++)
+        used += snprintf(folds + used, sizeof folds - (size_t)used, "%s%d", i ? "," : "", j->eval_folds[i]);
+    if (j->n_eval_folds && SET("data.eval_folds=%s", folds)) return -1;
 #undef SET
     return 0;
 }

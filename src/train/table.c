@@ -22,6 +22,7 @@ typedef struct Result {
     char backbone[64], dataset[32], eval_dataset[32], setting[16];
     char arch[128];   /* the backbone's architecture (result.json's clip_arch; "" in older results) */
     char captions[24]; /* zero-shot: what training paired the clips with (result.json's captions; "" unknown) */
+    char eval_folds[32]; /* zero-shot to a dataset with folds: the folds whose test splits were scored ("1, 2"); "" */
     int fold, seed, finished, failed;
     double uar, war, recall[MAX_CLASSES];
     int n_classes;
@@ -62,6 +63,16 @@ static void fill_identity(Result *r, const cJSON *o) {
     snprintf(r->setting, sizeof r->setting, "%s", json_get_string(o, "setting", ""));
     r->fold = (int)json_get_number(o, "fold", 0);
     r->seed = (int)json_get_number(o, "seed", 0);
+    const cJSON *folds = cJSON_GetObjectItemCaseSensitive(o, "eval_folds"), *f;
+    size_t used = 0;
+    r->eval_folds[0] = '\0';
+    cJSON_ArrayForEach(f, folds) {
+        int w = cJSON_IsNumber(f) ? snprintf(r->eval_folds + used, sizeof r->eval_folds - used, "%s%d", used ? ", " : "",
+                                             f->valueint)
+                                  : 0;
+        if (w < 0 || used + (size_t)w >= sizeof r->eval_folds) break; /* at most 5 folds: never */
+        used += (size_t)w;
+    }
 }
 
 static int push(Result **arr, int *n, const Result *r) {
@@ -679,9 +690,21 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
             snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %s)", zs_backbones.v[0]);
         else
             snprintf(t->title, sizeof t->title, "Table 3: zero-shot results");
+        /* which test splits of the target were scored: the jobs' eval_folds (results before them: fold 1's) */
+        Names found = distinct(rs, offsetof(Result, eval_folds), "zeroshot"), folds = {.n = 0};
+        for (int i = 0; i < found.n; i++)
+            if (found.v[i][0]) names_add(&folds, found.v[i]);
+        char tested[256];
+        if (folds.n == 0) snprintf(tested, sizeof tested, "evaluated on fold 1's test split of another");
+        else if (folds.n > 1) snprintf(tested, sizeof tested, "evaluated on another's test splits of the folds each result.json's eval_folds names");
+        else if (!strchr(folds.v[0], ',')) snprintf(tested, sizeof tested, "evaluated on fold %.31s's test split of another", folds.v[0]);
+        else
+            snprintf(tested, sizeof tested,
+                     "evaluated on another's test splits of folds %.31s, each scored alone and UAR and WAR averaged over "
+                     "them as the five-fold protocol does", folds.v[0]);
         snprintf(t->caption, sizeof t->caption,
-                 "Trained on one dataset (fold 1's training split where it has folds), evaluated on fold 1's test split "
-                 "of another (FERV39k: its test split); UAR and WAR in %%, mean over seeds.");
+                 "Trained on one dataset (fold 1's training split where it has folds), %s (FERV39k: its test split); "
+                 "UAR and WAR in %%, mean over seeds.", tested);
         uar_war_table(rs, t, &zs_methods, &zs_backbones, &evals, "zeroshot", 1, paper);
         caption_paper_rows(t, 1);
         table_print(t, format, out);

@@ -110,6 +110,19 @@ static cJSON *scores_json(const Scores *s, const Confusion *cm, int epoch) {
         for (int p = 0; p < cm->classes; p++) cJSON_AddItemToArray(row, cJSON_CreateNumber((double)cm->counts[t * cm->classes + p]));
         cJSON_AddItemToArray(conf, row);
     }
+    /* several folds' test splits: each one's scores (uar and war above are their mean; recall and confusion cover
+     * every clip) */
+    if (s->parts) {
+        cJSON *folds = cJSON_AddArrayToObject(o, "folds");
+        for (int p = 0; p < s->parts; p++) {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddNumberToObject(f, "fold", s->part_fold[p]);
+            cJSON_AddNumberToObject(f, "clips", (double)s->part_total[p]);
+            cJSON_AddNumberToObject(f, "uar", s->part_uar[p]);
+            cJSON_AddNumberToObject(f, "war", s->part_war[p]);
+            cJSON_AddItemToArray(folds, f);
+        }
+    }
     return o;
 }
 
@@ -126,6 +139,12 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
     cJSON_AddNumberToObject(o, "uar", pos->best.uar);
     cJSON_AddNumberToObject(o, "war", pos->best.war);
     cJSON_AddStringToObject(o, "reported_epoch", "best (by WAR on the test split, as the peers select)");
+    if (pos->best.parts) { /* zero-shot transfer to several folds: which, and how they are scored */
+        cJSON *folds = cJSON_AddArrayToObject(o, "eval_folds");
+        for (int p = 0; p < pos->best.parts; p++) cJSON_AddItemToArray(folds, cJSON_CreateNumber(pos->best.part_fold[p]));
+        cJSON_AddStringToObject(o, "scored", "uar and war: the mean over eval_folds of each fold's test split scored "
+                                             "alone (best.folds); recall and confusion: every clip of them");
+    }
     cJSON *cls = cJSON_AddArrayToObject(o, "classes");
     for (int c = 0; c < jm->num_classes; c++) cJSON_AddItemToArray(cls, cJSON_CreateString(k_class_names[c]));
     cJSON *rec = cJSON_AddArrayToObject(o, "recall");
@@ -266,19 +285,13 @@ static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g,
     return lead_write_agreed(g, written, "config.ini", err);
 }
 
-/* The training split and the test split (zero-shot transfer: eval_dataset's, with its classes; NULL: the
- * training dataset's), and the classes the model outputs. On error nothing is left open. */
+/* The training split and the test split (zero-shot transfer: eval_dataset's, with its classes, the test splits of
+ * data.eval_folds where it names several; NULL: the training dataset's), and the classes the model outputs. On error nothing is left open. */
 static int open_splits(const Config *cfg, const char *eval_dataset, const char *eval_root, Dataset *train,
                        Dataset *test, int *classes, Err *err) {
     int contrastive = !strcmp(cfg->objective, "contrastive");
     if (trainer_open_split(cfg, SPLIT_TRAIN, train, err) != 0) return -1;
-    Config eval_cfg = *cfg;
-    if (eval_dataset) {
-        snprintf(eval_cfg.dataset, sizeof eval_cfg.dataset, "%s", eval_dataset);
-        snprintf(eval_cfg.root, sizeof eval_cfg.root, "%s", eval_root);
-        if (strcmp(eval_cfg.dataset, "ferv39k") && (eval_cfg.fold < 1 || eval_cfg.fold > 5)) eval_cfg.fold = 1;
-    }
-    if (trainer_open_split(&eval_cfg, SPLIT_TEST, test, err) != 0) {
+    if (trainer_open_eval_split(cfg, eval_dataset, eval_root, cfg->eval_folds, cfg->n_eval_folds, test, err) != 0) {
         dataset_free(train);
         return -1;
     }
@@ -434,9 +447,20 @@ static void log_run_start(const TrainRun *run) {
     const Config *cfg = run->cfg;
     const JobModel *jm = &run->jm;
     char order[512];
-    log_info("%s on %s (%s, fold %d): %d train / %d test clips, classes: %s", cfg->method, cfg->dataset, cfg->root,
-             cfg->fold, run->train.count, run->test.count,
-             class_order_text(run->train.num_classes, order, sizeof order));
+    if (!run->opt->eval_dataset) {
+        log_info("%s on %s (%s, fold %d): %d train / %d test clips, classes: %s", cfg->method, cfg->dataset, cfg->root,
+                 cfg->fold, run->train.count, run->test.count,
+                 class_order_text(run->train.num_classes, order, sizeof order));
+    } else { /* zero-shot transfer: another dataset's test split(s), with its classes */
+        char folds[128] = "";
+        for (int p = 0, used = 0; p < run->test.parts; p++)
+            used += snprintf(folds + used, sizeof folds - (size_t)used, "%s%d", p ? ", " : " of folds ",
+                             run->test.part_fold[p]);
+        log_info("%s trained on %s (%s, fold %d, %d clips), tested on %s (%s: %d clips of the test split%s%s), "
+                 "classes: %s", cfg->method, cfg->dataset, cfg->root, cfg->fold, run->train.count,
+                 run->opt->eval_dataset, run->opt->eval_root, run->test.count, run->test.parts ? "s" : "", folds,
+                 class_order_text(jm->num_classes, order, sizeof order));
+    }
     if (!strcmp(cfg->dataset, "list")) { /* DFER-CLIP's lists count from 0; one counting from 1 shifts every class */
         int zero = 0, top = 0;
         for (int i = 0; i < run->train.count; i++)
@@ -630,9 +654,11 @@ static int end_epoch(TrainRun *run, Err *err) {
         if (lead_write_agreed(g, saved, "best_model.safetensors", err) != 0) return -1;
     }
     if (lead) {
-        log_info("epoch %d/%d evaluation: UAR %.2f WAR %.2f loss %.4f (%lld clips; best WAR %.2f at epoch %d)",
+        char folds[512] = "";
+        scores_folds_text(&s, folds, sizeof folds);
+        log_info("epoch %d/%d evaluation: UAR %.2f WAR %.2f loss %.4f (%lld clips%s; best WAR %.2f at epoch %d)",
                  pos->epoch + 1, cfg->epochs, s.uar, s.war, eval_loss / fmax(1, (double)s.total), (long long)s.total,
-                 pos->best_war, pos->best_epoch + 1);
+                 folds, pos->best_war, pos->best_epoch + 1);
         cJSON *o = scores_json(&s, &cm, pos->epoch + 1);
         cJSON_AddStringToObject(o, "type", "eval");
         cJSON_AddNumberToObject(o, "loss", eval_loss / fmax(1, (double)s.total));

@@ -22,6 +22,12 @@ void run_file_path(char *buf, size_t n, const char *dir, const char *name);
 /* The split of cfg's dataset: a "list" dataset's list file (train_list, test_list), else the official split of
  * cfg->root and cfg->fold. */
 int trainer_open_split(const Config *cfg, Split split, Dataset *d, Err *err);
+/* The split a run is evaluated on: without eval_dataset its own test split (folds must be empty); with it, that
+ * dataset's at eval_root (zero-shot transfer): the test splits of folds[n_folds] opened together, each clip's part
+ * its fold's (scored apart: train/metrics.h), or with one fold or none one split (data.fold's where the target has
+ * folds, else fold 1). */
+int trainer_open_eval_split(const Config *cfg, const char *eval_dataset, const char *eval_root, const int *folds,
+                            int n_folds, Dataset *test, Err *err);
 
 /* The loader of a run: training (global batch train.batch, augmentation) or evaluation (train.eval_batch,
  * rounded down to a multiple of the ranks, at least one clip per rank), the method's normalisation, and

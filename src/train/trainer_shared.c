@@ -40,6 +40,30 @@ int trainer_open_split(const Config *cfg, Split split, Dataset *d, Err *err) {
     return 0;
 }
 
+int trainer_open_eval_split(const Config *cfg, const char *eval_dataset, const char *eval_root, const int *folds,
+                            int n_folds, Dataset *test, Err *err) {
+    if (!eval_dataset) {
+        if (n_folds)
+            return err_set(err, "data.eval_folds is for zero-shot transfer to another dataset: a run tested on %s, its "
+                                "own dataset, evaluates data.fold's test split (its other folds' test clips are in "
+                                "its training split)", cfg->dataset);
+        return trainer_open_split(cfg, SPLIT_TEST, test, err);
+    }
+    Config eval_cfg = *cfg;
+    snprintf(eval_cfg.dataset, sizeof eval_cfg.dataset, "%s", eval_dataset);
+    snprintf(eval_cfg.root, sizeof eval_cfg.root, "%s", eval_root ? eval_root : cfg->root);
+    if (n_folds > 1) {
+        if (dataset_open_folds(eval_dataset, eval_cfg.root, SPLIT_TEST, folds, n_folds, test, err) != 0)
+            return err_prefix(err, "data.eval_folds: ");
+        return 0;
+    }
+    /* one fold: the one named, else the run's own where the target has folds 1..5 (a FERV39k-trained run's
+     * data.fold means nothing), else 1 */
+    if (n_folds == 1) eval_cfg.fold = folds[0];
+    else if (strcmp(eval_cfg.dataset, "ferv39k") && (eval_cfg.fold < 1 || eval_cfg.fold > 5)) eval_cfg.fold = 1;
+    return trainer_open_split(&eval_cfg, SPLIT_TEST, test, err);
+}
+
 int trainer_list_classes(const Config *cfg, int test_classes, int *classes, Err *err) {
     *classes = test_classes;
     if (strcmp(cfg->dataset, "list") || cfg->classes) return 0;

@@ -253,6 +253,40 @@ static void test_layouts_read_back(void) {
 
 /* Loads the first global batch with `world` ranks and checks every rank's slot
  * against the single-rank batch, bitwise. */
+/* Several folds' test splits as one dataset: every clip of each fold once, in the order given, its part the fold's
+ * index; each part's split file kept; bad fold lists refused. */
+static void test_open_folds(void) {
+    Err err;
+    Dataset all, one;
+    int folds[3] = {3, 1, 5};
+    EXPECT(dataset_open_folds("dfew", g_root[0], SPLIT_TEST, folds, 3, &all, &err) == 0, "%s", err.msg);
+    EXPECT(all.parts == 3 && all.part_fold[0] == 3 && all.part_fold[2] == 5, "three parts, folds 3, 1, 5");
+    int at = 0;
+    for (int p = 0; p < 3; p++) {
+        EXPECT(dataset_open("dfew", g_root[0], SPLIT_TEST, folds[p], &one, &err) == 0, "%s", err.msg);
+        EXPECT(!strcmp(all.part_source[p], one.source), "part %d's split file %s (%s)", p, all.part_source[p], one.source);
+        EXPECT(strstr(all.source, one.source) != NULL, "the combined source names %s", one.source);
+        for (int i = 0; i < one.count; i++, at++)
+            EXPECT(at < all.count && !strcmp(all.clips[at].id, one.clips[i].id) && all.clips[at].part == p &&
+                       all.clips[at].label == one.clips[i].label,
+                   "clip %d of fold %d at %d, part %d", i, folds[p], at, p);
+        dataset_free(&one);
+    }
+    EXPECT(at == all.count, "nothing but the folds' clips (%d of %d)", at, all.count);
+    dataset_free(&all);
+    EXPECT(dataset_open_folds("dfew", g_root[0], SPLIT_TEST, folds + 1, 1, &all, &err) == 0 && all.parts == 0 &&
+               all.count > 0 && all.clips[0].part == 0,
+           "one fold is one split: %s", err.msg);
+    dataset_free(&all);
+    int twice[2] = {2, 2}, bad[2] = {1, 6};
+    EXPECT(dataset_open_folds("dfew", g_root[0], SPLIT_TEST, twice, 2, &all, &err) != 0 && strstr(err.msg, "fold 2 is named twice"),
+           "a repeated fold: %s", err.msg);
+    EXPECT(dataset_open_folds("dfew", g_root[0], SPLIT_TEST, bad, 2, &all, &err) != 0 && strstr(err.msg, "folds 1..5, not 6"),
+           "fold 6: %s", err.msg);
+    EXPECT(dataset_open_folds("ferv39k", g_root[1], SPLIT_TEST, folds, 2, &all, &err) != 0 && strstr(err.msg, "ferv39k has no folds"),
+           "FERV39k: %s", err.msg);
+}
+
 static void test_loader_determinism(void) {
     Dataset d;
     Err err;
@@ -496,6 +530,7 @@ int main(void) {
     TEST_RUN(test_split_parsing);
     TEST_RUN(make_datasets);
     TEST_RUN(test_layouts_read_back);
+    TEST_RUN(test_open_folds);
     TEST_RUN(test_loader_determinism);
     TEST_RUN(test_bad_clips);
     TEST_RUN(test_loader_video_counts);

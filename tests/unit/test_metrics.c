@@ -1,4 +1,6 @@
 /* WAR/UAR from the confusion matrix, against values worked out by hand. */
+#include <math.h>
+
 #include "testlib.h"
 #include "train/metrics.h"
 
@@ -7,7 +9,7 @@ static void test_hand_example(void) {
     confusion_init(&cm, 3);
     /* class 0: 4 samples, 3 right; class 1: 2 samples, 1 right; class 2: none */
     int truth[6] = {0, 0, 0, 0, 1, 1}, pred[6] = {0, 0, 0, 1, 1, 2};
-    for (int i = 0; i < 6; i++) confusion_add(&cm, truth[i], pred[i]);
+    for (int i = 0; i < 6; i++) confusion_add(&cm, truth[i], pred[i], 0);
     Scores s;
     scores_compute(&cm, &s);
     EXPECT_NEAR(s.war, 100.0 * 4 / 6, 1e-9);
@@ -20,11 +22,42 @@ static void test_logits_argmax(void) {
     confusion_init(&cm, 3);
     float logits[2 * 3] = {0.1f, 0.9f, 0.2f, 1.0f, 1.0f, 0.5f};
     int32_t labels[2] = {1, 1};
-    confusion_add_logits(&cm, logits, 0, labels, 2);
+    confusion_add_logits(&cm, logits, 0, labels, NULL, 2);
     EXPECT(cm.counts[1 * 3 + 1] == 1 && cm.counts[1 * 3 + 0] == 1, "argmax with ties to the first maximum");
 }
 
+/* Two folds' test splits scored apart: UAR and WAR are the mean of each fold's, which differs from the scores of
+ * their union; the recalls and the summed matrix cover both. */
+static void test_parts_mean(void) {
+    Confusion cm;
+    int folds[2] = {2, 5};
+    confusion_init_parts(&cm, 3, 2, folds);
+    /* fold 2: 4 clips of class 0, all right (WAR 100, UAR 100 over the one class present);
+     * fold 5: class 0 once (wrong, as 1), class 1 once (right): WAR 50, UAR 50 */
+    float logits[6 * 3] = {1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0};
+    int32_t labels[6] = {0, 0, 0, 0, 0, 1}, parts[6] = {0, 0, 0, 0, 1, 1};
+    confusion_add_logits(&cm, logits, 0, labels, parts, 6);
+    Scores s;
+    scores_compute(&cm, &s);
+    EXPECT(s.parts == 2 && s.part_fold[0] == 2 && s.part_fold[1] == 5, "the parts and their folds");
+    EXPECT(s.part_total[0] == 4 && s.part_total[1] == 2 && s.total == 6, "clips per part and in all");
+    EXPECT_NEAR(s.part_war[0], 100.0, 1e-12);
+    EXPECT_NEAR(s.part_uar[1], 50.0, 1e-12);
+    EXPECT_NEAR(s.war, 75.0, 1e-12); /* the union's WAR would be 5/6 */
+    EXPECT_NEAR(s.uar, 75.0, 1e-12); /* the union's UAR would be (80 + 100) / 2 = 90 */
+    EXPECT_NEAR(s.recall[0], 80.0, 1e-12);
+    EXPECT(cm.counts[0 * 3 + 1] == 1 && cm.part_counts[1][0 * 3 + 1] == 1 && cm.part_counts[0][0 * 3 + 1] == 0,
+           "the summed matrix and each part's");
+    /* a part with no clip is not scored, and not averaged in */
+    Confusion empty;
+    confusion_init_parts(&empty, 3, 2, folds);
+    confusion_add(&empty, 1, 1, 1);
+    scores_compute(&empty, &s);
+    EXPECT(isnan(s.part_war[0]) && s.war == 100.0, "an empty part is left out of the mean");
+}
+
 int main(void) {
+    TEST_RUN(test_parts_mean);
     TEST_RUN(test_hand_example);
     TEST_RUN(test_logits_argmax);
     return test_summary();
