@@ -18,6 +18,7 @@ void finecliper_config_default(FineCliperConfig *cfg) {
     cfg->video_adapters = 1;
     cfg->text_adapters = 1;
     cfg->fusion_weights = FC_WEIGHTS_SOFTMAX;
+    cfg->fusion_temperature = 1;
     cfg->fusion_loss = FC_LOSS_MODALITIES;
 }
 
@@ -143,6 +144,8 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
     if (!c->has_vision || !c->has_text)
         return err_set(err, "FineCLIPER needs a CLIP checkpoint with both towers (this one has %s)",
                        c->has_vision ? "no text tower" : "no vision tower");
+    if (!(cfg->fusion_temperature > 0))
+        return err_set(err, "FineCLIPER: fusion temperature %g is not positive", cfg->fusion_temperature);
     if (cfg->frames < 1 || cfg->num_classes < 2 || cfg->temperature <= 0 || cfg->bottleneck_divisor < 1)
         return err_set(err, "FineCLIPER: frames %d, classes %d, temperature %g, bottleneck divisor %d are not valid",
                        cfg->frames, cfg->num_classes, cfg->temperature, cfg->bottleneck_divisor);
@@ -378,7 +381,7 @@ static void pn_score(FineCliper *m, Tensor out, Tensor x) {
 }
 
 /* The adaptive weights w[b,m] from the scores (constants: no gradient flows
- * through them). conf_m[b] = max_c s_m[b,c]; softmax over the modalities, or
+ * through them). conf_m[b] = max_c s_m[b,c]; softmax over the modalities (of conf / fusion_temperature), or
  * conf normalised by its sum (negatives clamped to 0; uniform when all are),
  * or uniform. Also fills m->weight_host [B, FC_MODALITIES]. */
 static void modality_weights(FineCliper *m, int batch) {
@@ -398,7 +401,7 @@ static void modality_weights(FineCliper *m, int batch) {
         double *cb = conf + (size_t)b * M, *wb = w + (size_t)b * M, total = 0, top = cb[0];
         for (int i = 1; i < M; i++) top = fmax(top, cb[i]);
         for (int i = 0; i < M; i++) {
-            if (m->cfg.fusion_weights == FC_WEIGHTS_SOFTMAX) wb[i] = exp(cb[i] - top);
+            if (m->cfg.fusion_weights == FC_WEIGHTS_SOFTMAX) wb[i] = exp((cb[i] - top) / m->cfg.fusion_temperature);
             else if (m->cfg.fusion_weights == FC_WEIGHTS_SUM) wb[i] = fmax(cb[i], 0.0);
             else wb[i] = 1.0;
             total += wb[i];

@@ -41,6 +41,7 @@ typedef struct FineCliperConfig {
     int high;              /* 1: the description stream (the high level) */
     int description_length; /* L_d: description tokens run (longest first EOT + 1 of the data) */
     int fusion_weights;    /* FC_WEIGHTS_* */
+    double fusion_temperature; /* FC_WEIGHTS_SOFTMAX: softmax(confidence / this) (1) */
     int fusion_loss;       /* FC_LOSS_* */
     int caption_length;    /* > 0: contrastive training against per-clip captions of this many tokens (the
                             * zero-shot setting; the low level only) */

@@ -54,6 +54,10 @@ static const Key k_keys[] = {
      "own text tower with its positions stretched to 248 as Long-CLIP initialises them"},
     {"model", "fusion_weights", K_STR, S(fusion_weights), "softmax", "softmax|sum|uniform",
      "FineCLIPER: how the per-modality confidences (max PN score) become weights (our reading of eq. 9)"},
+    {"model", "fusion_temperature", K_FLOAT, S(fusion_temperature), "1", NULL,
+     "FineCLIPER, fusion_weights = softmax: the weights are softmax(confidence / this) over the modalities. 1 (our "
+     "reading of eq. 9) keeps them near uniform, the confidences being cosines that differ by 0.01-0.1; "
+     "model.temperature's value makes them the softmax of each modality's top logit; smaller is sharper"},
     {"model", "fusion_loss", K_STR, S(fusion_loss), "modalities", "modalities|fused|both",
      "FineCLIPER: weighted per-modality cross-entropies (eq. 11 as we read it), the fused prediction's, or both"},
     {"model", "class_prompts", K_STR, S(class_prompts), "pn", "pn|emoclip",
@@ -359,6 +363,7 @@ int config_validate_settings(const Config *c, Err *err) {
         return err_set(err, "train.micro_batch: contrastive training needs every clip of the step at once "
                             "(the InfoNCE loss is over the whole global batch)");
     if (c->temperature <= 0) return err_set(err, "model.temperature must be positive");
+    if (!(c->fusion_temperature > 0)) return err_set(err, "model.fusion_temperature must be positive");
     if (c->logit_scale <= 0) return err_set(err, "model.logit_scale must be positive");
     if (c->bottleneck_divisor < 1) return err_set(err, "model.bottleneck_divisor must be at least 1");
     if (c->contexts < 1 || c->contexts > 32) return err_set(err, "model.contexts = %d is out of range (1..32)", c->contexts);

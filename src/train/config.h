@@ -28,6 +28,7 @@ typedef struct Config {
     char descriptions[CFG_STR];
     char long_clip[CFG_STR];
     char fusion_weights[16];  /* softmax | sum | uniform */
+    float fusion_temperature; /* softmax weights: of confidence / this */
     char fusion_loss[16];     /* modalities | fused | both */
     char class_prompts[16];   /* pn | emoclip */
     int video_adapters, text_adapters;

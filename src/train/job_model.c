@@ -223,6 +223,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
         fc.frames = cfg->frames;
         fc.num_classes = num_classes;
         fc.temperature = cfg->temperature;
+        fc.fusion_temperature = cfg->fusion_temperature;
         fc.mlp_adapter_scale = cfg->mlp_adapter_scale;
         fc.bottleneck_divisor = cfg->bottleneck_divisor;
         fc.use_negative = strcmp(cfg->negative, "none") != 0;

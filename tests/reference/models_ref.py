@@ -209,7 +209,7 @@ def finecliper(cw, P, d, meta, labels):
     conf = torch.stack([s.max(1).values for s in scores], 1).detach()  # [B, M]
     kind = meta.get("fusion_weights", "softmax")
     if kind == "softmax":
-        w = torch.softmax(conf, 1)
+        w = torch.softmax(conf / float(meta.get("fusion_temperature", "1")), 1)
     elif kind == "sum":
         c = conf.clamp(min=0)
         total = c.sum(1, keepdim=True)
