@@ -154,3 +154,22 @@ assert steps[2]["loss"] is None and steps[2]["grad_norm"] is None, steps[2]
 print("a diverging run: aborted at step 3 with train.nonfinite=abort; with skip, metrics.jsonl stays JSON "
       "(steps 3 and 4: loss and grad_norm null)")
 PY
+# Unreadable clips past data.max_bad_fraction under 2 ranks: the ranks sum their counts and stop together,
+# with the message and exit 1, in training and in the evaluation (a rank deciding alone left the other
+# waiting in a collective until the hang watchdog ended the run with status 4, its message lost).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+"$dfer" synth --layout dfew --clips 24 --size 48 --min-frames 6 --max-frames 10 --seed 4 --out "$tmp/bad-train" 2>/dev/null
+cp -r "$tmp/bad-train" "$tmp/bad-test"
+split_ids() { tail -n +2 "$1/EmoLabel_DataSplit/$2(single-labeled)/set_1.csv" | cut -d, -f1; }
+for id in $(split_ids "$tmp/bad-train" train | head -n 2); do rm -r "$tmp/bad-train/Clip/clip_224x224/$(printf %05d "$id")"; done
+rm -r "$tmp/bad-test/Clip/clip_224x224/$(printf %05d "$(split_ids "$tmp/bad-test" test | head -n 1)")"
+for which in train test; do
+  rc=0
+  timeout 300 mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" train "${fc[@]}" --set data.root="$tmp/bad-$which" \
+    --set data.max_bad_fraction=0.01 --set train.hang_minutes=0.3 --set train.max_steps_per_epoch=0 \
+    --out "$tmp/bad-$which-run" >"$tmp/bad.log" 2>&1 || rc=$?
+  [ "$rc" = 1 ] && grep -q "of the [0-9]* clips read so far could not be read (more than 1%" "$tmp/bad.log" \
+    && ! grep -q "no progress" "$tmp/bad.log" \
+    || { echo "unreadable $which clips under 2 ranks: exit $rc"; cat "$tmp/bad.log"; exit 1; }
+  echo "unreadable $which clips under 2 ranks: both stop, $(grep -m1 -o '[0-9]* of the [0-9]* clips read so far' "$tmp/bad.log")"
+done

@@ -101,10 +101,11 @@ int cmd_train(int argc, char **argv) {
     }
     stop_signals_install();
     rc = train_run(&cfg, &to, &g, &err);
+    /* the message first: a rank that failed alone can wait in MPI_Finalize for the others */
+    int status = rc < 0 ? cli_fail(&err) : rc == DFER_EXIT_INTERRUPTED ? DFER_EXIT_INTERRUPTED : 0;
     group_free(&g);
     dist_finalize(&d);
-    if (rc < 0) return cli_fail(&err);
-    return rc == DFER_EXIT_INTERRUPTED ? DFER_EXIT_INTERRUPTED : 0;
+    return status;
 }
 
 static void eval_usage(void) {
@@ -167,7 +168,8 @@ int cmd_eval(int argc, char **argv) {
                      group_world(&d, COLL_MPI, &g, &err) == 0
                  ? eval_run(run, &cfg, dataset, root, best, predictions, &g, &err)
                  : -1;
+    int status = rc ? cli_fail(&err) : 0; /* before MPI_Finalize, which a rank that failed alone can wait in */
     group_free(&g);
     dist_finalize(&d);
-    return rc ? cli_fail(&err) : 0;
+    return status;
 }

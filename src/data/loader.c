@@ -21,6 +21,7 @@ typedef struct Slot {
     void *frames;
     void *parsing, *landmarks; /* middle level, same layout as frames; NULL when off */
     int32_t *labels, *indices;
+    int bad, tried;  /* its clips that could not be read, and every clip tried (read or not), added up by the workers */
 } Slot;
 
 typedef struct Task {
@@ -42,7 +43,7 @@ struct Loader {
     pthread_mutex_t mu;
     pthread_cond_t work, finished;
     int stop;
-    int bad, seen;
+    long bad, tried; /* the epoch's batches handed out so far (loader_next): their slots' counts */
     size_t sample_floats;
     FaceMapLut parsing_lut, dots_lut; /* FaceXFormer's palette; {black, yellow} */
 };
@@ -196,8 +197,10 @@ static void run_task(Loader *l, Task t) {
         log_warn("skipping an unreadable clip (%s): %s", l->d->clips[candidate].path, err.msg);
     }
     pthread_mutex_lock(&l->mu);
-    l->bad += bad;
-    l->seen += bad + 1;
+    /* counted with the batch, not the loader: the totals then grow as loader_next hands batches out, the same on
+     * every rank whatever the threads' timing (workers run ahead by prefetch batches) */
+    s->bad += bad;
+    s->tried += bad + (index >= 0);
     s->indices[t.j] = index;
     s->labels[t.j] = index >= 0 ? l->d->clips[index].label : -1;
     s->done++;
@@ -234,6 +237,7 @@ static void schedule(Loader *l, int slot, int step) {
     s->step = step;
     s->n = rank_count(l, step);
     s->done = 0;
+    s->bad = s->tried = 0;
     for (int j = 0; j < s->n; j++) l->queue[l->q_tail++ % l->q_cap] = (Task){slot, j};
     pthread_cond_broadcast(&l->work);
 }
@@ -333,7 +337,7 @@ void loader_start_epoch_at(Loader *l, int epoch, int first_step) {
      * (as good ones: that start went on past them), or one bad clip soon after the restart is a share of only a
      * few clips and stops a run that the uninterrupted one finishes */
     l->bad = 0;
-    l->seen = first_step * l->per_rank;
+    l->tried = (long)first_step * l->per_rank;
     int n = l->d->count;
     for (int i = 0; i < n; i++) l->order[i] = i;
     if (l->cfg.train) { /* Fisher-Yates, keyed by (seed, epoch) only */
@@ -376,7 +380,17 @@ static int drop_unreadable(Loader *l, Slot *s) {
     }
     return kept;
 }
-int loader_bad_count(const Loader *l) { return l->bad; }
+void loader_read_counts(const Loader *l, long *bad, long *tried) { *bad = l->bad, *tried = l->tried; }
+int loader_bad_count(const Loader *l) { return (int)l->bad; }
+
+int loader_check_bad_share(const Loader *l, double bad, double tried, Err *err) {
+    if (tried >= 4 && bad > 0 && bad / tried > l->cfg.max_bad_fraction)
+        return err_set(err, "%s: %.0f of the %.0f clips read so far could not be read (more than %.0f%%, "
+                            "data.max_bad_fraction; the warnings above name each clip and why): check the dataset "
+                            "with `dfer data check`",
+                       l->d->source, bad, tried, 100.0 * l->cfg.max_bad_fraction);
+    return 0;
+}
 
 int loader_next(Loader *l, Batch *b, Err *err) {
     if (l->next_step >= l->steps) return 1;
@@ -391,12 +405,8 @@ int loader_next(Loader *l, Batch *b, Err *err) {
     Slot *s = &l->slots[slot];
     CHECK(s->step == k, "loader slot holds step %d, expected %d", s->step, k);
     while (s->done < s->n) pthread_cond_wait(&l->finished, &l->mu);
-    int bad = l->bad, seen = l->seen;
+    l->bad += s->bad, l->tried += s->tried;
     pthread_mutex_unlock(&l->mu);
-    if (seen > 0 && bad > 0 && (float)bad / (float)seen > l->cfg.max_bad_fraction && seen >= 4)
-        return err_set(err, "%s: %d of the %d clips read so far could not be decoded (more than %.0f%%): check the "
-                            "dataset with `dfer data check`",
-                       l->d->source, bad, seen, 100.0 * l->cfg.max_bad_fraction);
     int kept = s->n;
     if (l->cfg.train) {
         for (int j = 0; j < s->n; j++)

@@ -8,7 +8,8 @@
  * the rank or thread, so any sharding sees the same samples. A clip that
  * cannot be read is replaced by the next readable one in the epoch's order (the
  * same choice on every rank), counted and logged; past max_bad_fraction of the
- * clips seen the loader stops with an error. With mid_streams, each clip also
+ * clips tried, summed over the ranks by the caller so that every rank stops at
+ * the same step (loader_check_bad_share), the run stops with an error. With mid_streams, each clip also
  * brings per-frame parsing and landmark maps (data/loader_mid.h); a clip whose
  * maps cannot be made (missing or short face track) counts as unreadable. */
 #ifndef DFER_DATA_LOADER_H
@@ -78,7 +79,7 @@ void loader_start_epoch(Loader *l, int epoch);
 void loader_start_epoch_at(Loader *l, int epoch, int step);
 int loader_steps_per_epoch(const Loader *l);
 /* The next step's batch of this rank; valid until the next call. Returns 1 when
- * the epoch is over, -1 with a message on too many bad clips. */
+ * the epoch is over, -1 with a message when no clip of the training split can be read. */
 int loader_next(Loader *l, Batch *b, Err *err);
 /* What the loader does to clip `index` in `epoch`, for a clip of frame_count
  * frames of w x h: the sampled frame indices idx [frames] and the augmentation
@@ -86,8 +87,15 @@ int loader_next(Loader *l, Batch *b, Err *err);
 void loader_clip_plan(const Loader *l, int epoch, int index, int frame_count, int w, int h, int *idx, AugmentDraw *draw);
 /* The augmentation settings the loader resolved (preset and overrides). */
 const AugmentConfig *loader_augment_config(const Loader *l);
-/* Clips replaced because they could not be read (this epoch, this rank's view). */
+/* This rank's clips of the epoch's batches handed out so far that could not be read (replaced in training, left
+ * out in evaluation), and every clip tried (each readable and each unreadable one once; a resumed epoch counts
+ * its skipped steps' clips as read). The same after the same loader_next calls whatever the threads' timing. */
+void loader_read_counts(const Loader *l, long *bad, long *tried);
+/* loader_read_counts' bad alone. */
 int loader_bad_count(const Loader *l);
+/* -1 with a message naming the split when bad of tried clips (summed over a group's ranks by the caller, so that
+ * every rank takes the same decision) is more than max_bad_fraction (from 4 clips tried on). */
+int loader_check_bad_share(const Loader *l, double bad, double tried, Err *err);
 void loader_destroy(Loader *l);
 
 #endif

@@ -52,7 +52,16 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
     if (cm->parts) /* the parts' matrices are contiguous: [parts][METRICS_MAX_CLASSES^2] */
         group_allreduce_i64(g, cm->part_counts[0], cm->parts * METRICS_MAX_CLASSES * METRICS_MAX_CLASSES);
     *loss_out = group_sum_double(g, loss);
-    double unscored = group_sum_double(g, (double)left_out);
+    /* the clips left out and the loader's counts over the group: every rank takes the same decision */
+    long bad, tried;
+    loader_read_counts(test->loader, &bad, &tried);
+    double counts[3] = {(double)left_out, (double)bad, (double)tried};
+    group_sum_doubles(g, counts, 3);
+    double unscored = counts[0];
+    if (loader_check_bad_share(test->loader, counts[1], counts[2], err) != 0) {
+        if (pred) clip_predictions_free(pred);
+        return err_prefix(err, "%s: ", phase);
+    }
     if (unscored > 0 && g->rank == 0)
         log_warn("%s: %.0f test clip%s could not be read: left out of the scores and the loss", phase, unscored,
                  unscored > 1 ? "s" : "");

@@ -571,10 +571,13 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
         watchdog_mark("epoch %d step %d: the loss reduction and the update", pos->epoch + 1, pos->step + 1);
         w.data_s += t1 - t0, w.compute_s += t2 - t1, w.allreduce_s += t3 - t2;
         if (opt->signal_after_steps > 0 && run->steps_run + 1 == opt->signal_after_steps) CHECK_SYS(raise(SIGUSR1));
-        /* the loss and whether any rank got a stop signal (core/stop.h), in one collective: every rank of the
-         * group takes the same decision after the same step */
-        double sums[2] = {loss, stop_requested() != 0};
-        group_sum_doubles(g, sums, 2);
+        /* the loss, whether any rank got a stop signal (core/stop.h) and the unreadable clips of the batches so far,
+         * in one collective: every rank of the group takes the same decisions after the same step */
+        long bad, tried;
+        loader_read_counts(run->tl, &bad, &tried);
+        double sums[4] = {loss, stop_requested() != 0, (double)bad, (double)tried};
+        group_sum_doubles(g, sums, 4);
+        if (loader_check_bad_share(run->tl, sums[2], sums[3], err) != 0) return -1;
         loss = sums[0] / cfg->batch;
         int signalled = sums[1] > 0;
         double lr_factor = schedule_factor(&run->sc, pos->epoch, (double)pos->step / steps), norm = NAN;

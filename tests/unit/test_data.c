@@ -397,7 +397,10 @@ static void test_bad_clips(void) {
     EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
     loader_start_epoch(l, 0);
     Batch b;
-    EXPECT(loader_next(l, &b, &err) == 0 && loader_bad_count(l) == 1, "one bad clip skipped and counted");
+    long bad, tried;
+    EXPECT(loader_next(l, &b, &err) == 0, "%s", err.msg);
+    loader_read_counts(l, &bad, &tried);
+    EXPECT(bad == 1 && tried == 8, "one bad clip of the 8 tried (%ld of %ld)", bad, tried);
     /* evaluation: the missing clip (index 3) is left out, every other clip is in the batch once, in order */
     int in_order = b.n == 7 && b.left_out == 1;
     for (int j = 0; in_order && j < 7; j++) {
@@ -413,8 +416,10 @@ static void test_bad_clips(void) {
     c.train = 1;
     EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
     loader_start_epoch(l, 0);
-    EXPECT(loader_next(l, &b, &err) == 0 && b.n == 8 && b.left_out == 0 && loader_bad_count(l) == 1,
-           "training keeps 8 clips (%d, %d left out)", b.n, b.left_out);
+    EXPECT(loader_next(l, &b, &err) == 0 && b.n == 8 && b.left_out == 0, "training keeps 8 clips (%d, %d left out)",
+           b.n, b.left_out);
+    loader_read_counts(l, &bad, &tried);
+    EXPECT(bad == 1 && tried == 9, "training: one bad clip, 9 tried (%ld of %ld)", bad, tried);
     int seen[8] = {0}, twice = 0;
     for (int j = 0; j < b.n; j++) twice += ++seen[b.indices[j]] == 2;
     EXPECT(!seen[3] && twice == 1, "training: the missing clip replaced by a readable one (%d twice)", twice);
@@ -442,7 +447,16 @@ static void test_bad_clips(void) {
     c.max_bad_fraction = 0.01f;
     EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
     loader_start_epoch(l, 0);
-    EXPECT(loader_next(l, &b, &err) != 0 && strstr(err.msg, "could not be decoded"), "too many bad clips: %s", err.msg);
+    /* nothing counted before a batch is handed out, though the workers have read ahead */
+    loader_read_counts(l, &bad, &tried);
+    EXPECT(bad == 0 && tried == 0, "counts before the first batch: %ld of %ld", bad, tried);
+    EXPECT(loader_next(l, &b, &err) == 0, "%s", err.msg);
+    loader_read_counts(l, &bad, &tried);
+    EXPECT(loader_check_bad_share(l, (double)bad, (double)tried, &err) != 0 && strstr(err.msg, "1 of the 8 clips") &&
+               strstr(err.msg, "could not be read"),
+           "too many bad clips: %s", err.msg);
+    EXPECT(loader_check_bad_share(l, 1, 200, &err) == 0 && loader_check_bad_share(l, 1, 3, &err) == 0,
+           "1 of 200 is under 1%%, and 3 clips are too few to judge");
     loader_destroy(l);
     dataset_free(&d);
 }
