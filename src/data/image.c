@@ -3,6 +3,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -49,14 +50,19 @@ void image_free(ImageU8 *img) {
     img->width = img->height = 0;
 }
 
-/* Decodes the first frame of an opened input. */
-static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, Err *err) {
+/* Decodes the first frame of an opened input; *bits (NULL: not wanted) = its bits per component before the
+ * conversion to RGB8. */
+static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, int *bits, Err *err) {
     AvDecoder dec;
     /* A single image: the demuxer's header names the codec, and the decoder reads the size and pixel format
      * from the bitstream, so stream probing (which decodes the image once more) is skipped. */
     if (av_decoder_open(&dec, fmt, 0, label, err) != 0) return -1;
     AVFrame *frame = av_frame_alloc();
     int rc = av_decoder_next(&dec, frame, err);
+    if (rc == 0 && bits) {
+        const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(frame->format);
+        *bits = desc ? desc->comp[0].depth : 0;
+    }
     if (rc == 0) rc = av_frame_to_rgb(&dec.convert, frame, out, label, err);
     else if (rc == 1) rc = err_set(err, "%s: no image could be decoded", label);
     av_frame_free(&frame);
@@ -64,7 +70,9 @@ static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, E
     return rc;
 }
 
-int image_decode_file(const char *path, ImageU8 *out, Err *err) {
+int image_decode_file(const char *path, ImageU8 *out, Err *err) { return image_decode_file_bits(path, out, NULL, err); }
+
+int image_decode_file_bits(const char *path, ImageU8 *out, int *bits, Err *err) {
     av_quiet_logs();
     AVFormatContext *fmt = NULL;
     int rc = avformat_open_input(&fmt, path, NULL, NULL);
@@ -73,7 +81,7 @@ int image_decode_file(const char *path, ImageU8 *out, Err *err) {
         av_strerror(rc, msg, sizeof msg);
         return err_set(err, "%s: cannot open image: %s", path, msg);
     }
-    rc = decode_first(fmt, path, out, err);
+    rc = decode_first(fmt, path, out, bits, err);
     avformat_close_input(&fmt);
     return rc;
 }
@@ -128,7 +136,7 @@ int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err
         avio_context_free(&io);
         return err_set(err, "(memory image): not a readable image");
     }
-    rc = decode_first(fmt, "(memory image)", out, err);
+    rc = decode_first(fmt, "(memory image)", out, NULL, err);
     avformat_close_input(&fmt);
     av_freep(&io->buffer);
     avio_context_free(&io);

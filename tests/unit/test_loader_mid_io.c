@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/fsutil.h"
 #include "core/timer.h"
@@ -152,6 +153,70 @@ static void test_external_parsing(void) {
     EXPECT(mid_clip_maps(&m, &aug, &draw, 1, S, S, S, S, labels, NULL, &err) != 0 && strstr(err.msg, "no parsing map") &&
                strstr(err.msg, "00002.png"),
            "a missing map named: %s", err.msg);
+    mid_clip_close(&m);
+    dataset_free(&d);
+}
+
+/* A 16-bit grey PNG of w x h holding `value` in every pixel, written by hand (the project's writer makes 8-bit
+ * ones): signature, IHDR (depth 16, colour type 0), one zlib-compressed IDAT of filter-0 rows, IEND. */
+static void write_png16(const char *path, int w, int h, int value) {
+    size_t row = 1 + 2 * (size_t)w, raw_n = row * h;
+    unsigned char *raw = calloc(raw_n, 1);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) raw[y * row + 1 + 2 * x] = (unsigned char)(value >> 8), raw[y * row + 2 + 2 * x] = (unsigned char)value;
+    uLongf zn = compressBound(raw_n);
+    unsigned char *z = malloc(zn);
+    EXPECT(compress(z, &zn, raw, raw_n) == Z_OK, "zlib");
+    FILE *f = fopen(path, "wb");
+    EXPECT(f != NULL, "%s", path);
+    fwrite("\x89PNG\r\n\x1a\n", 1, 8, f);
+    unsigned char ihdr[13] = {(unsigned char)(w >> 24), (unsigned char)(w >> 16), (unsigned char)(w >> 8), (unsigned char)w,
+                              (unsigned char)(h >> 24), (unsigned char)(h >> 16), (unsigned char)(h >> 8), (unsigned char)h,
+                              16, 0, 0, 0, 0};
+    const struct { const char *type; const unsigned char *data; uLong n; } chunks[3] = {
+        {"IHDR", ihdr, 13}, {"IDAT", z, zn}, {"IEND", NULL, 0}};
+    for (int c = 0; c < 3; c++) {
+        unsigned char len[4] = {(unsigned char)(chunks[c].n >> 24), (unsigned char)(chunks[c].n >> 16),
+                                (unsigned char)(chunks[c].n >> 8), (unsigned char)chunks[c].n};
+        fwrite(len, 1, 4, f), fwrite(chunks[c].type, 1, 4, f);
+        if (chunks[c].n) fwrite(chunks[c].data, 1, chunks[c].n, f);
+        uLong crc = crc32(crc32(0, (const Bytef *)chunks[c].type, 4), chunks[c].data, (uInt)chunks[c].n);
+        unsigned char cb[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16), (unsigned char)(crc >> 8), (unsigned char)crc};
+        fwrite(cb, 1, 4, f);
+    }
+    fclose(f);
+    free(raw), free(z);
+}
+
+/* A 16-bit parsing map (indices 0..10 that 8 bits would read as background) is refused, naming the file. */
+static void test_parsing_16bit_refused(void) {
+    Err err;
+    char ext[700], to[900];
+    snprintf(ext, sizeof ext, "%s/parsing16", test_tmpdir());
+    Dataset d;
+    EXPECT(dataset_open("dfew", g_fx.root, SPLIT_TEST, 1, &d, &err) == 0, "%s", err.msg);
+    const ClipRecord *rec = &d.clips[0];
+    snprintf(to, sizeof to, "%s/%s", ext, rec->id);
+    EXPECT(fs_mkdirs(to, &err) == 0, "%s", err.msg);
+    snprintf(to, sizeof to, "%s/%s/%05d.png", ext, rec->id, 1);
+    write_png16(to, S, S, 7);
+    ImageU8 img;
+    int bits = 0;
+    EXPECT(image_decode_file_bits(to, &img, &bits, &err) == 0 && bits == 16 && img.rgb[0] == 0,
+           "the hand-written PNG decodes as 16-bit (%d), its 7 read as %d in 8 bits: %s", bits, img.rgb[0], err.msg);
+    image_free(&img);
+    MidClip m;
+    AugmentConfig aug;
+    augment_preset("dfew", S, 0, &aug);
+    AugmentDraw draw;
+    Rng r;
+    rng_init(&r, 1, 0, 0, 0);
+    augment_draw(&aug, S, S, &r, &draw);
+    uint8_t labels[S * S];
+    EXPECT(mid_clip_open(&m, LOADER_MID_PARSING, NULL, ext, rec, frame_count(rec), &err) == 0, "%s", err.msg);
+    EXPECT(mid_clip_maps(&m, &aug, &draw, 0, S, S, S, S, labels, NULL, &err) != 0 && strstr(err.msg, "a 16-bit image") &&
+               strstr(err.msg, "00001.png"),
+           "a 16-bit map refused: %s", err.msg);
     mid_clip_close(&m);
     dataset_free(&d);
 }
@@ -341,6 +406,7 @@ static void test_throughput(void) {
 int main(void) {
     TEST_RUN(make_dataset);
     TEST_RUN(test_external_parsing);
+    TEST_RUN(test_parsing_16bit_refused);
     TEST_RUN(test_sharding_dtypes_frames);
     TEST_RUN(test_bad_tracks);
     TEST_RUN(test_bad_configs);
