@@ -131,6 +131,23 @@ keep_tensors "$tmp/dc/model.safetensors" "$tmp/dc-partial/model.safetensors" 'no
 expect_fail "export of a run without a layer of its encoder" "the fine-tuned image encoder lacks vision_model.encoder.layers.1." \
   "$dfer" export --run "$tmp/dc-partial" --out "$tmp/partial.safetensors"
 [ ! -e "$tmp/partial.safetensors" ] || { echo "a refused export left a file"; exit 1; }
+# export never writes over what it reads or the run keeps
+cp "$tmp/dc/model.safetensors" "$tmp/dc-model.bak"
+expect_fail "export onto the run's own parameters" "which the export reads or the run keeps" \
+  "$dfer" export --run "$tmp/dc" --out "$tmp/dc/model.safetensors"
+expect_fail "export onto the run's base CLIP" "the run's base CLIP (model.weights)" \
+  "$dfer" export --run "$tmp/dc" --out "$tmp/clip.safetensors"
+cmp "$tmp/dc/model.safetensors" "$tmp/dc-model.bak" || { echo "a refused export changed the run's parameters"; exit 1; }
+# another CLIP at the base's path (the same architecture, another seed): the finished run's eval and export refuse
+# it, naming both digests; with the run's file back they work again
+cp "$tmp/clip.safetensors" "$tmp/clip.bak"
+"$dfer" init --arch tiny --seed 9 --out "$tmp/clip.safetensors" >/dev/null
+expect_fail "eval with another base CLIP at the run's path" "$tmp/clip.safetensors is not the CLIP checkpoint the run trained with" \
+  "$dfer" eval --run "$tmp/dc"
+expect_fail "export with another base CLIP at the run's path" "is not the CLIP checkpoint the run trained with" \
+  "$dfer" export --run "$tmp/dc" --out "$tmp/other.safetensors"
+mv "$tmp/clip.bak" "$tmp/clip.safetensors"
+"$dfer" eval --run "$tmp/dc" >/dev/null || { echo "eval with the run's own CLIP back failed"; exit 1; }
 cp "$tmp/dc/model.safetensors" "$tmp/fc/model.safetensors"
 expect_fail "eval with the parameters of another architecture" "does not match the model" "$dfer" eval --run "$tmp/fc"
 expect_fail "eval of a directory without a run" "config.ini" "$dfer" eval --run "$tmp/data"

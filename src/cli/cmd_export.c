@@ -30,6 +30,7 @@ int cmd_export(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_error("export", "unexpected argument '%s'", argv[optind]);
     if (!run || !out) return cli_usage_error("export", "--run and --out are required");
+    if (!out[0]) return cli_usage_error("export", "--out is empty: name the file to write");
     Err err;
     if (export_clip_from_run(run, best, out, &err) != 0) return cli_fail(&err);
     printf("wrote %s: the image encoder of %s on its base CLIP\n", out, run);

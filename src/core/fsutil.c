@@ -270,3 +270,8 @@ void fs_unmap(MappedFile *m) {
     m->data = NULL;
     m->size = 0;
 }
+
+int fs_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}

@@ -44,6 +44,8 @@ int fs_trim_torn_tail(const char *path, size_t *removed, Err *err);
 
 /* mkdir -p; returns -1 with a message on failure. */
 int fs_mkdirs(const char *path, Err *err);
+/* Whether a and b name the same existing file (device and inode: through links, `.` and `..` alike). */
+int fs_same_file(const char *a, const char *b);
 int fs_exists(const char *path);
 int fs_is_dir(const char *path);
 /* 1 when both files exist and path was modified after than (nanosecond times), else 0. */

@@ -4,11 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fsutil.h"
+#include "io/checkpoint.h"
 #include "io/clip_names.h"
 #include "io/safetensors.h"
 #include "model/dfer_clip.h"
 #include "train/config.h"
 #include "train/job_model.h"
+#include "train/provenance.h"
 
 /* Replaces base tensor `hf_name` (same element count) by `data` (F32). */
 static int put(TensorMap *out, const TensorMap *base, const char *hf_name, const float *data, int64_t numel,
@@ -29,6 +32,19 @@ int export_clip_from_run(const char *run_dir, int use_best, const char *out_path
     if (strcmp(cfg.method, "dfer_clip") || !cfg.train_image_encoder)
         return err_set(err, "%s: only a DFER-CLIP run with a fine-tuned image encoder has a new CLIP to export (this one: %s%s)",
                        run_dir, cfg.method, strcmp(cfg.method, "dfer_clip") ? "" : " with a frozen encoder");
+    if (run_check_model_inputs(run_dir, &cfg, NULL, err) != 0) return -1;
+    /* the output must not replace what it is made from (or the run's other parameter files) */
+    char base_file[4200];
+    Err resolve_err;
+    const char *inputs[4] = {"model.safetensors", "best_model.safetensors", "checkpoint.safetensors", NULL};
+    for (int i = 0; i < 4; i++) {
+        if (inputs[i]) snprintf(path, sizeof path, "%s/%s", run_dir, inputs[i]);
+        else if (ckpt_resolve(cfg.weights, base_file, sizeof base_file, &resolve_err) == 0) snprintf(path, sizeof path, "%s", base_file);
+        else continue;
+        if (fs_same_file(out_path, path))
+            return err_set(err, "--out %s is %s, which the export reads or the run keeps: write the CLIP elsewhere",
+                           out_path, inputs[i] ? path : "the run's base CLIP (model.weights)");
+    }
     TensorMap base, run, out;
     ClipConfig cc;
     if (clip_load_hf(cfg.weights, &base, &cc, err) != 0) return err_prefix(err, "the run's base CLIP: ");
@@ -74,8 +90,13 @@ int export_clip_from_run(const char *run_dir, int use_best, const char *out_path
     if (rc == 0 && (clip_infer_config(&out, &check, err) != 0 || clip_check_shapes(&out, &check, err) != 0))
         rc = err_prefix(err, "the exported CLIP is not consistent: ");
     if (rc == 0) {
-        const char *meta[] = {"format", "pt", "dfer_exported_from", run_dir, "dfer_base_clip", cfg.weights, NULL};
+        /* where it came from, absolutely (a relative run folder names nothing once the file moves) */
+        char *run_abs = realpath(run_dir, NULL);
+        const char *meta[] = {"format", "pt", "dfer_exported_from", run_abs ? run_abs : run_dir, "dfer_exported_parameters",
+                              use_best ? "best_model.safetensors" : "model.safetensors", "dfer_base_clip", cfg.weights,
+                              NULL};
         rc = safetensors_write(out_path, &out, meta, err);
+        free(run_abs);
     }
     tmap_free(&out);
     tmap_free(&run);

@@ -1,4 +1,5 @@
 #include "train/job_model.h"
+#include "train/provenance.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -539,6 +540,10 @@ int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, 
     }
     if (path_out) snprintf(path_out, path_n, "%s", path);
     if (job_model_create_with(cfg, num_classes, descs, m, err) != 0) return -1;
+    if (run_check_model_inputs(run_dir, cfg, m, err) != 0) {
+        job_model_free(m);
+        return -1;
+    }
     TensorMap tm;
     if (safetensors_read(path, &tm, err) != 0) {
         job_model_free(m);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/fsutil.h"
 #include "io/checkpoint.h"
 #include "io/digest.h"
 #include "io/json_file.h"
@@ -94,6 +95,36 @@ cJSON *run_inputs_json(const Config *cfg, const JobModel *jm, const Dataset *tra
     add_split(o, "test_split", test);
     if (jm->descs && jm->desc_path[0]) cJSON_AddItemToObject(o, "descriptions", file_entry(jm->desc_path, 0));
     return o;
+}
+
+int run_check_model_inputs(const char *run_dir, const Config *cfg, const JobModel *jm, Err *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/result.json", run_dir);
+    cJSON *result = NULL;
+    Err read_err;
+    if (!fs_exists(path) || json_read_file(path, &result, &read_err) != 0) return 0; /* unfinished: nothing to compare */
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(result, "inputs");
+    struct { const char *name, *what, *file; int checkpoint; } files[3] = {
+        {"weights", "CLIP checkpoint", cfg->weights, 1},
+        {"long_clip", "Long-CLIP checkpoint", jm && jm->high ? cfg->long_clip : "", 1},
+        {"vocab", "vocabulary", jm ? jm->vocab_path : "", 0}};
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        const char *was = json_get_string(cJSON_GetObjectItemCaseSensitive(inputs, files[i].name), "sha256", NULL);
+        if (!was || !files[i].file[0]) continue;
+        cJSON *now = file_entry(files[i].file, files[i].checkpoint);
+        const char *sha = json_get_string(now, "sha256", NULL);
+        if (!sha)
+            rc = err_set(err, "%s: the run's %s %s cannot be read: %s", run_dir, files[i].what, files[i].file,
+                         json_get_string(now, "error", "?"));
+        else if (strcmp(sha, was))
+            rc = err_set(err, "%s: %s is not the %s the run trained with (sha256 %.12s... in its result.json, "
+                              "%.12s... now): its parameters would be used with another file; put the run's back at "
+                              "that path", run_dir, files[i].file, files[i].what, was, sha);
+        cJSON_Delete(now);
+    }
+    cJSON_Delete(result);
+    return rc;
 }
 
 void run_inputs_digests(const cJSON *inputs, char *out, size_t n) {
