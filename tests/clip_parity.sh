@@ -60,4 +60,49 @@ if np.std(np.array(ref["image_embeddings"]), axis=0).max() < 1e-3:
 sys.exit(bad)
 PY
 done
+
+# Weights with a NaN in the image projection, a NaN logit_scale, and none: embed refuses the first two (it printed
+# nan logits and picked the first text, exit 0) and warns of the third (CLIP's 100 used).
+w=$tmp/tiny.safetensors
+"$py" - "$w" "$tmp" <<'PY'
+import json, struct, sys
+import numpy as np
+src, out = sys.argv[1], sys.argv[2]
+data = open(src, "rb").read()
+(n,) = struct.unpack("<Q", data[:8])
+header = json.loads(data[8:8 + n])
+def patched(name, value, path):
+    b = bytearray(data)
+    start = 8 + n + header[name]["data_offsets"][0]
+    b[start:start + 4] = np.float32(value).tobytes()
+    open(path, "wb").write(bytes(b))
+patched("visual_projection.weight", np.nan, out + "/nanvis.safetensors")
+patched("logit_scale", np.nan, out + "/nanscale.safetensors")
+keep = {k: v for k, v in header.items() if k != "logit_scale"}
+blobs, offset, new = [], 0, {}
+for k, v in keep.items():
+    if k == "__metadata__":
+        new[k] = v
+        continue
+    b, e = v["data_offsets"]
+    blobs.append(data[8 + n + b:8 + n + e])
+    new[k] = dict(v, data_offsets=[offset, offset + e - b])
+    offset += e - b
+h = json.dumps(new).encode()
+open(out + "/nologit.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+PY
+embed_fails() { # embed_fails WEIGHTS TEXT: embed exits 1 and says TEXT
+  local rc=0
+  "$dfer" embed --weights "$1" --vocab "$vocab" --image "$tmp/img0.png" --text a --text b >"$tmp/out" 2>&1 || rc=$?
+  [ "$rc" = 1 ] && grep -qF -- "$2" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: embed with $1: exit $rc"; status=1; }
+}
+embed_fails "$tmp/nanvis.safetensors" "the image embeddings are not finite"
+embed_fails "$tmp/nanscale.safetensors" "logit_scale is nan"
+"$dfer" embed --weights "$tmp/nologit.safetensors" --vocab "$vocab" --image "$tmp/img0.png" --text a --text b \
+  >/dev/null 2>"$tmp/err" && grep -q "has no logit_scale: the logits use CLIP's trained value, 100" "$tmp/err" \
+  || { cat "$tmp/err"; echo "FAIL: no warning for weights without logit_scale"; status=1; }
+# a bad text is named by its number, counted as the output counts (from 0)
+rc=0
+"$dfer" embed --weights "$w" --vocab "$vocab" --text fine --text "$(printf 'bad \xff')" >"$tmp/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q 'text 1 (--text "bad ' "$tmp/out" || { cat "$tmp/out"; echo "FAIL: a bad second text: exit $rc"; status=1; }
 exit $status

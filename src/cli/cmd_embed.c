@@ -113,6 +113,12 @@ static int load_images(const Args *a, int res, float *out, Err *err) {
     return 0;
 }
 
+static int all_finite(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
 static int tokenize_texts(const Args *a, const ClipConfig *cfg, int32_t *ids, Err *err) {
     char vocab[4096];
     if (clip_vocab_resolve(a->vocab, a->weights, "--vocab", vocab, sizeof vocab, err) != 0) return -1;
@@ -123,9 +129,12 @@ static int tokenize_texts(const Args *a, const ClipConfig *cfg, int32_t *ids, Er
         int32_t *full;
         int n;
         rc = clip_tokenize(tok, a->texts[i], &full, &n, err);
-        if (rc != 0) break;
-        if (n > cfg->context_length)
-            fprintf(stderr, "dfer embed: warning: text %d has %d tokens, truncated to the context of %d\n", i + 1, n,
+        if (rc != 0) {
+            err_prefix(err, "text %d (--text \"%.40s%s\"): ", i, a->texts[i], strlen(a->texts[i]) > 40 ? "..." : "");
+            break;
+        }
+        if (n > cfg->context_length) /* numbered as the output numbers them, from 0 */
+            fprintf(stderr, "dfer embed: warning: text %d has %d tokens, truncated to the context of %d\n", i, n,
                     cfg->context_length);
         free(full);
         rc = clip_tokenize_padded(tok, a->texts[i], cfg->context_length, 1, ids + (size_t)i * cfg->context_length, err);
@@ -178,6 +187,18 @@ int cmd_embed(int argc, char **argv) {
         txt_emb = xmalloc((size_t)a.n_texts * E * sizeof(float));
         clip_encode_texts(&model, ids, a.n_texts, txt_emb);
     }
+    /* a NaN or infinity in the weights gives NaN embeddings, whose comparisons would pick the first text */
+    if ((img_emb && !all_finite(img_emb, (size_t)a.n_images * E)) || (txt_emb && !all_finite(txt_emb, (size_t)a.n_texts * E))) {
+        err_set(&err, "%s: the %s embeddings are not finite (a NaN or infinity in the weights? `dfer info` lists them)",
+                a.weights, img_emb && !all_finite(img_emb, (size_t)a.n_images * E) ? "image" : "text");
+        goto done;
+    }
+    if (img_emb && txt_emb && !isfinite(model.logit_scale)) {
+        err_set(&err, "%s: logit_scale is %g, not a finite number", a.weights, model.logit_scale);
+        goto done;
+    }
+    if (img_emb && txt_emb && !model.logit_scale_read)
+        fprintf(stderr, "dfer embed: warning: %s has no logit_scale: the logits use CLIP's trained value, 100\n", a.weights);
     if (img_emb && txt_emb) {
         /* logits[i, j] = exp(logit_scale) * <img_i/|img_i|, txt_j/|txt_j|> */
         float *ni = xmalloc((size_t)a.n_images * E * sizeof(float)), *nt = xmalloc((size_t)a.n_texts * E * sizeof(float));

@@ -14,6 +14,7 @@ static void usage(void) {
            "Writes a randomly initialised CLIP (OpenAI's initialisation, Hugging Face tensor names, F32)\n"
            "for tests, benchmarks and the demo. It is not a trained model.\n\n"
            "  --arch ARCH      %s\n"
+           "  --out FILE       the safetensors file written (atomically: a temporary file renamed into place)\n"
            "  --seed N         random seed (default 0); the same seed gives the same file\n"
            "  --long-clip      a 248-position text tower, as Long-CLIP\n"
            "  --test-noise S   add S * N(0,1) to every bias and layer-norm parameter (parity tests)\n",
@@ -48,6 +49,7 @@ int cmd_init(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_error("init", "unexpected argument '%s'", argv[optind]);
     if (!arch || !out) return cli_usage_error("init", "--arch and --out are required");
+    if (!out[0]) return cli_usage_error("init", "--out is empty: name the file to write");
     Err err;
     ClipConfig cfg;
     if (clip_config_preset(arch, &cfg, &err) != 0) return cli_fail(&err);

@@ -189,6 +189,7 @@ int clip_model_from_hf(Ops *ops, const TensorMap *hf, const ClipConfig *cfg, DTy
          * (clip_check_shapes refuses it before) */
         if (tmap_read_f32(hf, "logit_scale", 1, one, v, err) != 0) ld.failed = 1;
         m->logit_scale = v[0];
+        m->logit_scale_read = 1;
     }
     if (ld.failed) {
         clip_model_free(m);

@@ -45,6 +45,7 @@ typedef struct ClipModel {
     Tensor txt_proj;       /* [E, T] */
     ClipLayer *txt_layers;
     float logit_scale;     /* log of the similarity scale; exp() of it multiplies cosines */
+    int logit_scale_read;  /* 0: the checkpoint has none; logit_scale is ln 100, CLIP's trained value */
     char **names;          /* owned strings the tensors' names point to */
     void *view_owned;      /* a view (clip_text_view_stretched): its own positional table; params not owned */
     int name_count, name_cap;
