@@ -2,7 +2,7 @@
 # PyTorch parity of the training step: for random CLIP configs (tiny and small
 # presets with noisy biases and norms) and a fixed random batch, dfer's
 # FineCLIPER (PN descriptors with "no" and "less", positive prompts only,
-# adapters off; the middle and high levels with each fusion loss and weighting)
+# adapters off; the middle and high levels with each fusion loss and weighting, and with their own adapter width)
 # and DFER-CLIP (fine-tuned and frozen image encoder) agree with
 # independent autograd implementations (tests/reference/models_ref.py) on the
 # logits, the loss, every trainable gradient, the losses of 10 SGD steps
@@ -41,7 +41,7 @@ run finecliper_positive_only tiny 3 2 model.method=finecliper model.negative=non
 run finecliper_no_adapters tiny 3 2 model.method=finecliper model.video_adapters=0 model.text_adapters=0 data.frames=4 optim.lr=0.05
 run finecliper_small small 7 2 model.method=finecliper data.frames=3 model.temperature=0.05 optim.lr=0.01,0.002
 run finecliper_all_levels tiny 3 2 model.method=finecliper model.variant=low+mid+high model.descriptions="$tmp/desc.jsonl" data.frames=3 optim.lr=0.02,0.005
-run finecliper_sharp_fusion tiny 3 2 model.method=finecliper model.variant=low+mid+high model.descriptions="$tmp/desc.jsonl" model.fusion_temperature=0.02 data.frames=3 optim.lr=0.02,0.005
+run finecliper_sharp_fusion tiny 3 2 model.method=finecliper model.variant=low+mid+high model.descriptions="$tmp/desc.jsonl" model.fusion_temperature=0.02 model.mid_high_bottleneck_divisor=2 data.frames=3 optim.lr=0.02,0.005
 run finecliper_mid_landmarks_fused tiny 3 3 model.method=finecliper model.variant=low+mid model.mid_streams=landmarks model.fusion_loss=fused data.frames=2 optim.lr=0.02,0.01
 run finecliper_high_both_sum tiny 4 2 model.method=finecliper model.variant=low+high model.descriptions="$tmp/desc.jsonl" model.fusion_loss=both model.fusion_weights=sum model.negative=less data.frames=2 optim.lr=0.01,0.02
 run dfer_clip_finetuned tiny 3 2 model.method=dfer_clip model.logit_scale=10 data.frames=4 optim.lr=0.01,0.02,0.05

@@ -146,6 +146,8 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
                        c->has_vision ? "no text tower" : "no vision tower");
     if (!(cfg->fusion_temperature > 0))
         return err_set(err, "FineCLIPER: fusion temperature %g is not positive", cfg->fusion_temperature);
+    if (cfg->mid_high_bottleneck_divisor < 0)
+        return err_set(err, "FineCLIPER: middle/high bottleneck divisor %d is negative", cfg->mid_high_bottleneck_divisor);
     if (cfg->frames < 1 || cfg->num_classes < 2 || cfg->temperature <= 0 || cfg->bottleneck_divisor < 1)
         return err_set(err, "FineCLIPER: frames %d, classes %d, temperature %g, bottleneck divisor %d are not valid",
                        cfg->frames, cfg->num_classes, cfg->temperature, cfg->bottleneck_divisor);
@@ -172,7 +174,7 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
     ParamSet *ps = &m->params;
     paramset_init(ps, ops, paramset_dtype_for(clip->dtype));
     int64_t W = c->vision_width, Tw = c->text_width, E = c->embed_dim;
-    int L = c->vision_layers, Lt = c->text_layers, div = cfg->bottleneck_divisor;
+    int L = c->vision_layers, Lt = c->text_layers, div = cfg->bottleneck_divisor, mh_div = finecliper_mid_high_divisor(cfg);
     /* Declaration order = checkpoint order: the low level first, unchanged by the other levels. */
     m->idx_temb = paramset_add(ps, "visual.temporal_embedding", 2, cfg->frames, W, 0, FC_GROUP_VIDEO);
     int *vis_first = cfg->video_adapters ? declare_aim_set(ps, "visual", L, W, W / div) : NULL;
@@ -185,7 +187,7 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
     m->mods[m->n_mod++] = FC_MOD_VIDEO;
     if (cfg->mid_streams) {
         m->idx_mid_temb = paramset_add(ps, "mid.temporal_embedding", 2, cfg->frames, W, 0, FC_GROUP_VIDEO);
-        mid_first = declare_aim_set(ps, "mid", L, W, W / div);
+        mid_first = declare_aim_set(ps, "mid", L, W, W / mh_div);
         if (cfg->mid_streams & FC_MID_PARSING) {
             m->idx_proj[FC_MOD_PARSING] = declare_projection(ps, "mid.parsing", E, E, FC_GROUP_VIDEO);
             m->mods[m->n_mod++] = FC_MOD_PARSING;
@@ -197,7 +199,7 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
     }
     if (cfg->high) {
         const ClipConfig *d = &desc_clip->cfg;
-        desc_first = declare_text_set(ps, "description", d->text_layers, d->text_width, d->text_width / div);
+        desc_first = declare_text_set(ps, "description", d->text_layers, d->text_width, d->text_width / mh_div);
         m->idx_proj[FC_MOD_TEXT] = declare_projection(ps, "description", E, d->embed_dim, FC_GROUP_TEXT);
         m->mods[m->n_mod++] = FC_MOD_TEXT;
     }
@@ -269,7 +271,7 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
         text_tower_acts_alloc(a, &m->text_neg, m->clip, C, text_tower_length(m->neg_ids, C, ctx), tb);
     if (m->cfg.high)
         text_tower_acts_alloc(a, &m->text_desc, m->desc_clip, batch, m->cfg.description_length,
-                              m->desc_clip->cfg.text_width / div);
+                              m->desc_clip->cfg.text_width / finecliper_mid_high_divisor(&m->cfg));
     if (m->cfg.caption_length > 0) {
         text_tower_acts_alloc(a, &m->text_cap, m->clip, batch, m->cfg.caption_length, tb);
         m->cap_v = arena_tensor_typed(a, "contrastive.video", hd, 2, batch, E, 0, 0);

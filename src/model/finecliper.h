@@ -34,6 +34,7 @@ typedef struct FineCliperConfig {
     float temperature;     /* logits = score / temperature (0.01) */
     float mlp_adapter_scale; /* s (0.5) */
     int bottleneck_divisor;  /* adapter hidden = width / divisor (4) */
+    int mid_high_bottleneck_divisor; /* the middle and high levels' adapters (0: bottleneck_divisor) */
     int use_negative;      /* 1: pos - neg scores (PN); 0: positive prompts only */
     int video_adapters;    /* 0: frozen ViT (+ temporal embedding) */
     int text_adapters;     /* 0: frozen text encoder */
@@ -49,6 +50,11 @@ typedef struct FineCliperConfig {
     ImageInput input;      /* how frames and maps arrive (zero: normalised reals; uint8: raw pixels, normalised
                             * on the device with input.mean/std, the same for frames and maps as in the loader) */
 } FineCliperConfig;
+
+/* The divisor of the middle level's AIM set and the description tower's adapters. */
+static inline int finecliper_mid_high_divisor(const FineCliperConfig *c) {
+    return c->mid_high_bottleneck_divisor > 0 ? c->mid_high_bottleneck_divisor : c->bottleneck_divisor;
+}
 
 enum { FC_MID_PARSING = 1, FC_MID_LANDMARKS = 2 };
 enum { FC_WEIGHTS_SOFTMAX = 0, FC_WEIGHTS_SUM = 1, FC_WEIGHTS_UNIFORM = 2 };

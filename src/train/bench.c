@@ -565,6 +565,7 @@ static BenchShape bench_shape(const JobModel *m, int finecliper, int b, const Be
         const FineCliper *f = m->impl;
         sh.video_adapters = f->cfg.video_adapters, sh.text_adapters = f->cfg.text_adapters;
         sh.use_negative = f->cfg.use_negative, sh.bottleneck_divisor = f->cfg.bottleneck_divisor;
+        sh.mid_high_divisor = finecliper_mid_high_divisor(&f->cfg);
         sh.mid_streams = (f->cfg.mid_streams & FC_MID_PARSING ? 1 : 0) + (f->cfg.mid_streams & FC_MID_LANDMARKS ? 1 : 0);
         sh.high = f->cfg.high;
         sh.len_pos = (int)f->text_pos.len, sh.len_neg = f->cfg.use_negative ? (int)f->text_neg.len : 0;

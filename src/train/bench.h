@@ -69,6 +69,7 @@ typedef struct BenchShape {
     int batch, frames, classes;
     /* FineCLIPER */
     int video_adapters, text_adapters, use_negative, bottleneck_divisor;
+    int mid_high_divisor; /* the middle level's and the description tower's adapters */
     int mid_streams;       /* 0, 1 or 2 map streams through the middle-level encoder */
     int high;
     int len_pos, len_neg;  /* class-prompt tokens run (longest first EOT + 1) */

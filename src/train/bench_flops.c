@@ -95,11 +95,11 @@ void bench_flops(const BenchShape *s, BenchFlops *f) {
         int div = s->bottleneck_divisor;
         aim_pass(f, c, B, T, s->video_adapters, c->vision_width / div, 1);
         for (int k = 0; k < s->mid_streams; k++) {
-            aim_pass(f, c, B, T, 1, c->vision_width / div, 1); /* the shared middle-level encoder */
+            aim_pass(f, c, B, T, 1, c->vision_width / s->mid_high_divisor, 1); /* the shared middle-level encoder */
             linear(f, B, E, E, 1, 1);                          /* the stream's projection */
         }
         if (s->high) {
-            text_pass(f, B, s->desc_len, s->desc_width, s->desc_layers, s->desc_embed, s->desc_width / div,
+            text_pass(f, B, s->desc_len, s->desc_width, s->desc_layers, s->desc_embed, s->desc_width / s->mid_high_divisor,
                       TEXT_ADAPTERS);
             linear(f, B, s->desc_embed, E, 1, 1); /* projector */
         }

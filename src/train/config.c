@@ -38,6 +38,10 @@ static const Key k_keys[] = {
      "FineCLIPER: scale s of the MLP adapter (paper Tab. 9)"},
     {"model", "bottleneck_divisor", K_INT, S(bottleneck_divisor), "4", NULL,
      "adapter hidden width = tower width / divisor (0.25 x width)"},
+    {"model", "mid_high_bottleneck_divisor", K_INT, S(mid_high_bottleneck_divisor), "0", NULL,
+     "FineCLIPER: the divisor of the middle level's AIM adapters and the description tower's adapters (0: "
+     "model.bottleneck_divisor). 8 gives the paper's tunable-parameter counts on ViT-B/16 (13.8, 19.7, 14.9, 20.8 M "
+     "for low, low+mid, low+high, all against its 13, 19, 14, 20; 4: 25.0, 15.7, 26.9): configs/paper sets it"},
     {"model", "negative", K_STR, S(negative), "no", "no|less|none",
      "FineCLIPER negative descriptors: \"... of no {class}.\", \"... of less {class}.\", or none (positives only)"},
     {"model", "prompt", K_STR, S(prompt), "A person with an expression of {class}.", NULL,
@@ -366,6 +370,8 @@ int config_validate_settings(const Config *c, Err *err) {
     if (!(c->fusion_temperature > 0)) return err_set(err, "model.fusion_temperature must be positive");
     if (c->logit_scale <= 0) return err_set(err, "model.logit_scale must be positive");
     if (c->bottleneck_divisor < 1) return err_set(err, "model.bottleneck_divisor must be at least 1");
+    if (c->mid_high_bottleneck_divisor < 0)
+        return err_set(err, "model.mid_high_bottleneck_divisor must be 0 (model.bottleneck_divisor) or at least 1");
     if (c->contexts < 1 || c->contexts > 32) return err_set(err, "model.contexts = %d is out of range (1..32)", c->contexts);
     if (strcmp(c->dataset, "ferv39k") && strcmp(c->dataset, "list") && (c->fold < 1 || c->fold > 5))
         return err_set(err, "data.fold = %d: %s has folds 1..5", c->fold, c->dataset);

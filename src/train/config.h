@@ -22,6 +22,7 @@ typedef struct Config {
     float temperature;
     float mlp_adapter_scale;
     int bottleneck_divisor;
+    int mid_high_bottleneck_divisor; /* FineCLIPER's middle and high levels' adapters (0: bottleneck_divisor) */
     char negative[16];        /* no | less | none */
     char prompt[CFG_STR];     /* positive template, {class} replaced */
     char mid_streams[32];     /* parsing+landmarks | parsing | landmarks */

@@ -227,6 +227,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
         fc.fusion_temperature = cfg->fusion_temperature;
         fc.mlp_adapter_scale = cfg->mlp_adapter_scale;
         fc.bottleneck_divisor = cfg->bottleneck_divisor;
+        fc.mid_high_bottleneck_divisor = cfg->mid_high_bottleneck_divisor;
         fc.use_negative = strcmp(cfg->negative, "none") != 0;
         fc.video_adapters = cfg->video_adapters;
         fc.text_adapters = cfg->text_adapters;
