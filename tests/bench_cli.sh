@@ -21,6 +21,14 @@ peer=()
 if "$py" -c 'import torch' 2>/dev/null; then peer=(--peer torch --python "$py"); else echo "SKIP the PyTorch peer: $py has no torch"; fi
 "$dfer" bench "${common[@]}" --method finecliper --json "$tmp/fc.json" "${peer[@]}" | tee "$tmp/fc.txt"
 "$dfer" bench "${common[@]}" --method dfer_clip --steps 1 --json "$tmp/dc.json" >/dev/null
+# every level, its upper adapters narrower: the peer builds the same model (the same trainable parameters)
+if [ ${#peer[@]} -gt 0 ]; then
+  "$dfer" bench "${common[@]}" --steps 1 --method finecliper --variant low+mid+high --set model.mid_high_bottleneck_divisor=2 \
+    --json "$tmp/levels.json" "${peer[@]}" >/dev/null
+  "$py" -c 'import json, sys; d = json.load(open(sys.argv[1])); p = d["peer"]["trainable_parameters"]
+assert d["mid_high_bottleneck_divisor"] == 2 and p == d["trainable_parameters"], (p, d["trainable_parameters"])
+print("every level, upper adapters at width / 2: dfer and the peer train", p, "parameters")' "$tmp/levels.json"
+fi
 grep -q "train:" "$tmp/fc.txt" && grep -q "MFU:    n/a" "$tmp/fc.txt"
 
 # the prompts' token counts, from the tokenizer (its byte-exactness with OpenAI's is tested elsewhere)

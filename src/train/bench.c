@@ -705,6 +705,10 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddStringToObject(res, "architecture", clip_config_describe(&mm->clip.cfg, desc, sizeof desc));
     cJSON_AddStringToObject(res, "method", cfg->method);
     cJSON_AddStringToObject(res, "variant", s->finecliper ? cfg->variant : "");
+    if (s->finecliper) { /* the adapters' width / these (the PyTorch peer builds the same) */
+        cJSON_AddNumberToObject(res, "bottleneck_divisor", shp->bottleneck_divisor);
+        cJSON_AddNumberToObject(res, "mid_high_bottleneck_divisor", shp->mid_high_divisor);
+    }
     char model_name[256];
     if (s->finecliper) snprintf(model_name, sizeof model_name, "FineCLIPER %.31s, %s", cfg->variant, desc);
     else snprintf(model_name, sizeof model_name, "DFER-CLIP, %s", desc);

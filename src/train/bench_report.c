@@ -67,14 +67,16 @@ cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *pyth
              "\"embed_dim\":%d,\"vocab_size\":%d,\"context_length\":%d,\"frames\":%d,\"batch\":%d,\"eval_batch\":%d,"
              "\"classes\":%d,\"len_pos\":%d,\"len_neg\":%d,\"len_text\":%d,\"len_desc\":%d,\"optimizer\":\"%s\","
              "\"lr\":%s,\"weight_decay\":%g,\"momentum\":%g,\"steps\":%d,\"warmup\":%d,\"threads\":%d,"
-             "\"device\":\"%s\",\"precision\":\"%s\",\"seed\":%d}",
+             "\"device\":\"%s\",\"precision\":\"%s\",\"seed\":%d,\"bottleneck_divisor\":%d,"
+             "\"mid_high_bottleneck_divisor\":%d}",
              jstr(ours, "method"), jstr(ours, "variant"), c.image_size, c.patch_size, c.vision_width, c.vision_layers,
              c.vision_heads, c.text_width, c.text_layers, c.text_heads, c.embed_dim, c.vocab_size, c.context_length,
              o->frames, o->batch, jint(ours, "eval_batch"), o->classes, jint(tl, "positive"), jint(tl, "negative"),
              jint(tl, "class_prompts"), jint(tl, "description"), jstr(ours, "optimizer"), lr ? lr : "[0.01]",
              cJSON_GetObjectItemCaseSensitive(oc, "weight_decay")->valuedouble,
              cJSON_GetObjectItemCaseSensitive(oc, "momentum")->valuedouble, o->steps, o->warmup, jint(ours, "threads"),
-             jstr(ours, "device_kind"), jstr(ours, "model_dtype"), o->seed);
+             jstr(ours, "device_kind"), jstr(ours, "model_dtype"), o->seed, jint(ours, "bottleneck_divisor"),
+             jint(ours, "mid_high_bottleneck_divisor"));
     free(lr);
     char qpy[4200], qscript[4200], qspec[4400], cmd[13000];
     char script[4096];

@@ -180,7 +180,8 @@ class FineCliper(nn.Module):
         super().__init__()
         self.clip = clip
         self.T = s["frames"]
-        div = s.get("bottleneck_divisor", 4)
+        div = s.get("bottleneck_divisor") or 4
+        upper = s.get("mid_high_bottleneck_divisor") or div  # the middle level's and the description tower's
         E, Tw = s["embed_dim"], s["text_width"]
         self.scale, self.tau = 0.5, 0.01
         variant = s.get("variant") or "low"
@@ -188,11 +189,11 @@ class FineCliper(nn.Module):
         self.mid = "mid" in variant
         self.high = "high" in variant
         if self.mid:
-            self.mid_set = AimSet(clip, self.T, div)
+            self.mid_set = AimSet(clip, self.T, upper)
             self.proj_parsing = nn.Linear(E, E)
             self.proj_landmarks = nn.Linear(E, E)
         if self.high:
-            self.desc_adapters = nn.ModuleList(Adapter(Tw, div, skip=True) for _ in clip.txt_blocks)
+            self.desc_adapters = nn.ModuleList(Adapter(Tw, upper, skip=True) for _ in clip.txt_blocks)
             self.desc_proj = nn.Linear(E, E)
             self.register_buffer("desc_pos", stretch_positions(clip.txt_pos.detach()))
         self.pos_adapters = nn.ModuleList(Adapter(Tw, div, skip=True) for _ in clip.txt_blocks)
