@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef DFER_WITH_CUDA
 #include "kernels/cuda_api.h"
@@ -138,6 +139,7 @@ int group_create(const Dist *d, int ranks_per_job, CollBackend backend, Group *g
     CHECK_MPI(MPI_Comm_set_errhandler(g->comm, MPI_ERRORS_RETURN));
     CHECK_MPI(MPI_Comm_rank(g->comm, &g->rank));
     CHECK_MPI(MPI_Comm_size(g->comm, &g->size));
+    CHECK_MPI(MPI_Comm_dup(g->comm, &g->outcome_comm));
     return setup_backend(g, backend, err);
 }
 
@@ -150,6 +152,7 @@ void group_free(Group *g) {
     if (g->nccl) dfer_nccl_comm_destroy(g->nccl);
 #endif
     if (g->comm != MPI_COMM_NULL && g->comm) MPI_Comm_free(&g->comm);
+    if (g->outcome_comm != MPI_COMM_NULL && g->outcome_comm) MPI_Comm_free(&g->outcome_comm);
     memset(g, 0, sizeof *g);
 }
 
@@ -213,6 +216,23 @@ void group_allgather(Group *g, Tensor out, Tensor in) {
 }
 
 void group_barrier(Group *g) { CHECK_MPI(MPI_Barrier(g->comm)); }
+
+int group_agree_outcome(Group *g, int failed, double timeout_s, int out[2]) {
+    int mine[2] = {failed != 0, g->rank == 0 && failed};
+    MPI_Request req;
+    CHECK_MPI(MPI_Iallreduce(mine, out, 2, MPI_INT, MPI_MAX, g->outcome_comm, &req));
+    struct timespec start, now, nap = {0, 5 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        int done = 0;
+        CHECK_MPI(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+        if (done) return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - start.tv_sec) + 1e-9 * (double)(now.tv_nsec - start.tv_nsec) > timeout_s)
+            return -1; /* the request stays pending: the caller ends the run (MPI_Abort) */
+        nanosleep(&nap, NULL);
+    }
+}
 
 int group_all_ok(Group *g, int ok) {
     int mine = ok != 0, all = 0;

@@ -48,6 +48,8 @@ typedef enum { COLL_MPI = 0, COLL_NCCL = 1 } CollBackend;
 /* A job group and its collectives. */
 typedef struct Group {
     MPI_Comm comm;
+    MPI_Comm outcome_comm; /* a duplicate of comm for group_agree_outcome only: a rank there never meets a
+                            * collective of the job that the others may still be in */
     int index;       /* which group this rank belongs to */
     int count;       /* number of groups */
     int rank, size;  /* within the group */
@@ -78,6 +80,10 @@ void group_barrier(Group *g);
  * (rank 0 writes the run's files), so that a failure there stops every rank instead of leaving the
  * others waiting in the next collective. */
 int group_all_ok(Group *g, int ok);
+/* After a job, on every rank: whether it failed here (failed) and on the group's rank 0 (out[1]); out[0]: on any
+ * rank. Returns -1 when the others do not all arrive within timeout_s: a rank that failed alone (an error no
+ * collective shared) finds the others still waiting in one of the job's collectives. */
+int group_agree_outcome(Group *g, int failed, double timeout_s, int out[2]);
 /* Broadcast of host bytes from group rank 0. */
 void group_bcast(Group *g, void *buf, size_t bytes);
 

@@ -23,6 +23,10 @@ set_tests_properties(matrix_kill_restart PROPERTIES TIMEOUT 600)
 add_test(NAME matrix_zeroshot_folds
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_zeroshot.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
 set_tests_properties(matrix_zeroshot_folds PROPERTIES TIMEOUT 300)
+# A rank failing alone ends the matrix promptly with its message (not a hang); a second start resumes the job.
+add_test(NAME matrix_rank_failure
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_rank_failure.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(matrix_rank_failure PROPERTIES TIMEOUT 600)
 # jobs/mpirun_matrix.sh stopped by SIGTERM: the ranks checkpoint, status 3, and a second start finishes.
 add_test(NAME matrix_signal
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_signal.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})

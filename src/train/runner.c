@@ -162,6 +162,31 @@ int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err) 
     return 0;
 }
 
+/* How long the ranks of a group may take to come out of a job one after another: rank 0 alone writes the run's
+ * files, but the others wait for it in a collective, so they leave within moments of each other. */
+#define JOB_OUTCOME_TIMEOUT_S 120.0
+
+/* After a job, every rank of its group: the failure of one rank alone (an error on its own node that no collective
+ * shared) leaves the others waiting in one of the job's collectives, where the next job's first collective on this
+ * rank would meet them (undefined) or the hang watchdog end them, this rank's message unseen. The ranks compare
+ * outcomes on a communicator of their own; a rank the others do not join within JOB_OUTCOME_TIMEOUT_S ends the run
+ * with its message (a restart resumes the job from its checkpoint). A failure on another rank than the group's
+ * first is logged there too (rank 0 logs and records the others). */
+static void job_outcome_agreed(Group *g, const Job *j, int rc, const Err *jerr) {
+    if (g->size < 2) return;
+    int failed = rc != 0 && rc != DFER_EXIT_INTERRUPTED, out[2];
+    double timeout = getenv("DFER_TEST_FAIL_ALONE") ? 5.0 : JOB_OUTCOME_TIMEOUT_S; /* the test need not wait 2 min */
+    if (group_agree_outcome(g, failed, timeout, out) != 0) {
+        log_error("[group %d] %s failed on rank %d of the group alone: %s; the group's other ranks still wait in the "
+                  "job after %.0f s: ending the run (a restart resumes the job from its last checkpoint)", g->index,
+                  j->id, g->rank, jerr->msg, timeout);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    if (failed && g->rank != 0 && !out[1])
+        log_error("[group %d] %s failed on rank %d of the group (not on its first): %s", g->index, j->id, g->rank,
+                  jerr->msg);
+}
+
 int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *err) {
     Matrix m;
     if (matrix_load(opt->matrix_path, &m, err) != 0) return -1;
@@ -261,8 +286,13 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
                                .eval_dataset = zeroshot ? j->eval_dataset : NULL,
                                .eval_root = zeroshot ? j->eval_root : NULL,
                                .allow_config_change = opt->allow_config_change};
+            /* tests: DFER_TEST_FAIL_ALONE=RANK:STEPS makes that group rank fail by itself after STEPS steps */
+            const char *hook = getenv("DFER_TEST_FAIL_ALONE");
+            if (hook && sscanf(hook, "%d:%d", &to.fail_alone_rank, &to.fail_alone_after_steps) != 2)
+                to.fail_alone_after_steps = 0;
             rc = train_run(&cfg, &to, &g, &jerr);
             free(id_json);
+            job_outcome_agreed(&g, j, rc, &jerr);
         }
         if (g.rank == 0 && rc != 0 && rc != DFER_EXIT_INTERRUPTED) {
             log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);

@@ -556,6 +556,9 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
         int rc = input_feed_next(&run->tf, &b, err);
         if (rc < 0) return -1;
         if (rc > 0) break;
+        if (opt->fail_alone_after_steps > 0 && run->steps_run == opt->fail_alone_after_steps && g->rank == opt->fail_alone_rank)
+            return err_set(err, "epoch %d step %d: a failure on this rank alone (the test hook DFER_TEST_FAIL_ALONE)",
+                           pos->epoch + 1, pos->step + 1);
         double t1 = time_now();
         watchdog_mark("epoch %d step %d: forward and backward%s", pos->epoch + 1, pos->step + 1,
                       run->contrastive ? " (with the all-gathers of the contrastive loss)" : "");

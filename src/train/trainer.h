@@ -23,6 +23,8 @@ typedef struct TrainOptions {
     int stop_after_steps;       /* > 0: stop (after checkpointing) once this many steps ran in this call: tests */
     int checkpoint_every_steps; /* 0: at the end of every epoch only */
     int signal_after_steps;     /* > 0: raise SIGUSR1 once this many steps ran in this call: tests of preemption */
+    int fail_alone_after_steps; /* > 0: group rank fail_alone_rank fails by itself once this many steps ran in this */
+    int fail_alone_rank;        /* call, the others left in the step's collectives: tests of the matrix's recovery */
     const char *command;        /* recorded in result.json */
     const char *job_json;       /* extra identity fields (method, dataset, fold, ...) merged into result.json, or NULL */
     const char *eval_dataset, *eval_root; /* zero-shot transfer: evaluate on this dataset's test split (NULL: the
