@@ -6,6 +6,11 @@
 
 #include "io/checkpoint.h"
 
+/* Bounds on the sizes read from a checkpoint's header (a zero-element tensor may declare any dimension): widths,
+ * positions and image sides of every CLIP fit far below them, and int arithmetic on them cannot overflow. */
+#define CLIP_MAX_DIM (1 << 16)
+#define CLIP_MAX_VOCAB (1 << 22)
+
 /* Prefixes some exporters put before the model's own names. */
 static const char *k_prefixes[] = {"module.", "model.", "state_dict.", "cond_stage_model.transformer.",
                                    "clip_l.transformer.", "clip.", "_orig_mod."};
@@ -151,10 +156,15 @@ int clip_names_to_hf_scheme(const TensorMap *in, TensorMap *out, NamingScheme *s
             err_set(err, "%s: tensor %s: a biased text projection is not part of the CLIP architecture", in->source,
                     e->name);
             goto fail;
-        } else if (!strcmp(n, "positional_embedding")) {
-            pos = e;
-        } else if (!strcmp(n, "positional_embedding_res")) {
-            pos_res = e;
+        } else if (!strcmp(n, "positional_embedding") || !strcmp(n, "positional_embedding_res")) {
+            /* two names that strip to the same one ("module.positional_embedding" beside "positional_embedding"):
+             * the last would win without a word, as tmap_add refuses for every other tensor */
+            const TensorEntry **slot = strcmp(n, "positional_embedding") ? &pos_res : &pos;
+            if (*slot) {
+                err_set(err, "%s: tensors %s and %s are both the text tower's %s", in->source, (*slot)->name, e->name, n);
+                goto fail;
+            }
+            *slot = e;
         } else {
             for (size_t k = 0; k < sizeof k_top_map / sizeof k_top_map[0]; k++)
                 if (!strcmp(n, k_top_map[k][0])) {
@@ -213,14 +223,28 @@ int clip_names_hf_to_openai(const TensorMap *hf, TensorMap *out, Err *err) {
             const char *suffix = end + 1;
             const char *oprefix = vis ? "visual.transformer.resblocks" : "transformer.resblocks";
             if (starts(suffix, "self_attn.q_proj.")) {
-                /* q, k, v rows back into one in_proj tensor */
+                /* q, k, v rows back into one in_proj tensor: only a 2-d weight and a 1-d bias */
                 int is_w = !strcmp(suffix, "self_attn.q_proj.weight");
+                if (!is_w && strcmp(suffix, "self_attn.q_proj.bias")) {
+                    err_set(err, "%s: tensor %s is not a projection's weight or bias", hf->source, n);
+                    goto fail;
+                }
+                if (e->ndim != (is_w ? 2 : 1)) {
+                    err_set(err, "%s: tensor %s is %d-d, not %d-d", hf->source, n, e->ndim, is_w ? 2 : 1);
+                    goto fail;
+                }
                 char kn[256], vn[256];
                 snprintf(kn, sizeof kn, "%.*sk_proj.%s", (int)(strstr(n, "q_proj") - n), n, is_w ? "weight" : "bias");
                 snprintf(vn, sizeof vn, "%.*sv_proj.%s", (int)(strstr(n, "q_proj") - n), n, is_w ? "weight" : "bias");
                 const TensorEntry *k = tmap_find(hf, kn), *v = tmap_find(hf, vn);
-                if (!k || !v || k->nbytes != e->nbytes || v->nbytes != e->nbytes) {
-                    err_set(err, "%s: %s has no matching k/v projections", hf->source, n);
+                /* the same dtype and shape: F16 and BF16 have the same size, and their bytes side by side in one
+                 * tensor would read as garbage */
+                int same = k && v && k->dtype == e->dtype && v->dtype == e->dtype && k->ndim == e->ndim &&
+                           v->ndim == e->ndim;
+                for (int d = 0; same && d < e->ndim; d++) same = k->shape[d] == e->shape[d] && v->shape[d] == e->shape[d];
+                if (!same) {
+                    err_set(err, "%s: %s has no k/v projections of its dtype (%s) and shape", hf->source, n,
+                            dtype_name(e->dtype));
                     goto fail;
                 }
                 uint8_t *cat = xmalloc(3 * e->nbytes + 1);
@@ -228,7 +252,7 @@ int clip_names_hf_to_openai(const TensorMap *hf, TensorMap *out, Err *err) {
                 memcpy(cat + e->nbytes, k->data, e->nbytes);
                 memcpy(cat + 2 * e->nbytes, v->data, e->nbytes);
                 tmap_own(out, cat);
-                int64_t shape[2] = {3 * e->shape[0], e->ndim == 2 ? e->shape[1] : 1};
+                int64_t shape[2] = {3 * e->shape[0], is_w ? e->shape[1] : 1};
                 snprintf(name, sizeof name, "%s.%ld.attn.in_proj_%s", oprefix, layer, is_w ? "weight" : "bias");
                 if (tmap_add(out, name, e->dtype, e->ndim, shape, cat, 0, err) != 0) goto fail;
             } else if (starts(suffix, "self_attn.k_proj.") || starts(suffix, "self_attn.v_proj.")) {
@@ -276,12 +300,19 @@ int clip_infer_config(const TensorMap *hf, ClipConfig *cfg, Err *err) {
             return err_set(err, "%s: patch embedding has shape that is not [W, 3, P, P]", hf->source);
         if (!vp || vp->ndim != 2)
             return err_set(err, "%s: tensor vision_model.embeddings.position_embedding.weight is missing", hf->source);
+        /* sizes from an untrusted header: a zero-element tensor may declare any dimension */
+        if (pe->shape[0] < 1 || pe->shape[0] > CLIP_MAX_DIM || pe->shape[3] < 1 || pe->shape[3] > CLIP_MAX_DIM ||
+            vp->shape[0] < 2 || vp->shape[0] > CLIP_MAX_DIM || vp->shape[1] != pe->shape[0])
+            return err_set(err, "%s: patch embedding [%lld, 3, %lld, %lld] and vision positions [%lld, %lld] are not "
+                                "the sizes of a CLIP (each 1..%d, positions as wide as the patches)",
+                           hf->source, (long long)pe->shape[0], (long long)pe->shape[2], (long long)pe->shape[3],
+                           (long long)vp->shape[0], (long long)vp->shape[1], CLIP_MAX_DIM);
         cfg->has_vision = 1;
         cfg->vision_width = (int)pe->shape[0];
         cfg->patch_size = (int)pe->shape[3];
         int g = 0;
         while ((int64_t)(g + 1) * (g + 1) + 1 <= vp->shape[0]) g++;
-        if ((int64_t)g * g + 1 != vp->shape[0])
+        if ((int64_t)g * g + 1 != vp->shape[0] || (int64_t)g * cfg->patch_size > CLIP_MAX_DIM)
             return err_set(err, "%s: %lld vision positions is not a square grid plus the class token", hf->source,
                            (long long)vp->shape[0]);
         cfg->image_size = g * cfg->patch_size;
@@ -291,6 +322,10 @@ int clip_infer_config(const TensorMap *hf, ClipConfig *cfg, Err *err) {
     if (te) {
         if (te->ndim != 2 || !tp || tp->ndim != 2)
             return err_set(err, "%s: text token or position embedding is missing or not 2-d", hf->source);
+        if (te->shape[0] < 1 || te->shape[0] > CLIP_MAX_VOCAB || te->shape[1] < 1 || te->shape[1] > CLIP_MAX_DIM ||
+            tp->shape[0] < 1 || tp->shape[0] > CLIP_MAX_DIM)
+            return err_set(err, "%s: token embedding [%lld, %lld] and positions [%lld, ...] are not the sizes of a CLIP",
+                           hf->source, (long long)te->shape[0], (long long)te->shape[1], (long long)tp->shape[0]);
         cfg->has_text = 1;
         cfg->vocab_size = (int)te->shape[0];
         cfg->text_width = (int)te->shape[1];

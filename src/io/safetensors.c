@@ -210,16 +210,24 @@ int safetensors_read_index(const char *index_path, TensorMap *out, Err *err) {
     tmap_init(out, index_path);
     /* Shards are read once each, in order of first mention; the combined map
      * references their mappings, which stay alive as a chain of adopted maps
-     * (each new shard adopts the previous ones; out adopts the last). */
+     * (each new shard adopts the previous ones; out adopts the last). A tensor
+     * in two shards is an error (the first read would win, whatever weight_map
+     * says), and every weight_map entry must come from the shard it names. */
     TensorMap kept;
-    int have_kept = 0, rc = 0;
+    int have_kept = 0, rc = 0, n_shards = 0;
+    char (*shards)[512] = NULL; /* file names in order of first mention */
+    int *origin = NULL;         /* [out->count]: the shard each tensor of out came from */
     const cJSON *e;
     cJSON_ArrayForEach(e, wm) {
         if (!cJSON_IsString(e)) {
             rc = err_set(err, "%s: weight_map entry %s is not a file name", index_path, e->string);
             break;
         }
-        if (tmap_find(out, e->string)) continue; /* its shard is already in */
+        int known = 0;
+        for (int s = 0; s < n_shards && !known; s++) known = !strcmp(shards[s], e->valuestring);
+        if (known) continue; /* its shard is already in */
+        shards = xrealloc(shards, (size_t)(n_shards + 1) * sizeof *shards);
+        snprintf(shards[n_shards], sizeof shards[n_shards], "%s", e->valuestring);
         char shard[8192];
         snprintf(shard, sizeof shard, "%s%s", dir, e->valuestring);
         TensorMap part;
@@ -227,19 +235,34 @@ int safetensors_read_index(const char *index_path, TensorMap *out, Err *err) {
             rc = err_prefix(err, "%s: ", index_path);
             break;
         }
+        origin = xrealloc(origin, (size_t)(out->count + part.count + 1) * sizeof *origin);
         for (int i = 0; i < part.count && rc == 0; i++) {
             const TensorEntry *t = &part.items[i];
-            if (!tmap_find(out, t->name)) rc = tmap_add(out, t->name, t->dtype, t->ndim, t->shape, t->data, 0, err);
+            const TensorEntry *seen = tmap_find(out, t->name);
+            if (seen)
+                rc = err_set(err, "%s: tensor %s is in two shards, %s and %s", index_path, t->name,
+                             shards[origin[seen - out->items]], e->valuestring);
+            else if ((rc = tmap_add(out, t->name, t->dtype, t->ndim, t->shape, t->data, 0, err)) == 0)
+                origin[out->count - 1] = n_shards;
         }
+        n_shards++;
         if (have_kept) tmap_adopt(&part, &kept);
         kept = part;
         have_kept = 1;
         if (rc) break;
-        if (!tmap_find(out, e->string)) {
-            rc = err_set(err, "%s: tensor %s is listed in shard %s but not found there", index_path, e->string, shard);
-            break;
-        }
     }
+    cJSON_ArrayForEach(e, wm) { /* every entry from the shard it names */
+        if (rc) break;
+        const TensorEntry *t = tmap_find(out, e->string);
+        if (!t)
+            rc = err_set(err, "%s: tensor %s is listed in shard %s but not found there", index_path, e->string,
+                         e->valuestring);
+        else if (strcmp(shards[origin[t - out->items]], e->valuestring))
+            rc = err_set(err, "%s: tensor %s is listed in shard %s but is in %s", index_path, e->string, e->valuestring,
+                         shards[origin[t - out->items]]);
+    }
+    free(shards);
+    free(origin);
     cJSON_Delete(root);
     if (have_kept) tmap_adopt(out, &kept);
     if (rc == 0 && out->count == 0) rc = err_set(err, "%s: weight_map lists no tensors", index_path);

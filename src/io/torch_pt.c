@@ -104,7 +104,13 @@ static int add_tensor(Ctx *c, const char *name, const PickleTensor *t) {
                        t->storage_type);
     const uint8_t *sb;
     size_t ss;
-    if (storage(c, t->storage_key, &sb, &ss) != 0) return err_prefix(c->err, "tensor %s: ", name);
+    if (storage(c, t->storage_key, &sb, &ss) != 0) { /* "file: tensor X: what", not "tensor X: file: what" */
+        char was[sizeof c->err->msg];
+        memcpy(was, c->err->msg, sizeof was);
+        size_t ll = strlen(c->label);
+        const char *rest = !strncmp(was, c->label, ll) && !strncmp(was + ll, ": ", 2) ? was + ll + 2 : was;
+        return err_set(c->err, "%s: tensor %s: %s", c->label, name, rest);
+    }
     size_t es = dtype_size(dt);
     uint64_t numel = 1, storage_elems = ss / es;
     /* Highest element touched = offset + sum (size_i - 1) * stride_i. Every size and

@@ -313,6 +313,56 @@ static void test_bad_shapes(void) {
     tmap_free(&m);
 }
 
+/* What a header may claim and a conversion must not take: q/k/v of two dtypes of one size (F16, BF16) joined
+ * into one tensor, a q_proj tensor that is neither weight nor bias, vision positions past any CLIP (their int
+ * arithmetic overflowed), two tensors that strip to one positional embedding. */
+static void test_bad_conversions(void) {
+    ClipConfig cfg, got;
+    Err err;
+    TensorMap hf, out;
+    tiny_model(&hf, &cfg, 3);
+    snprintf(hf.source, sizeof hf.source, "%s", "mixed.safetensors");
+    TensorEntry *k = entry(&hf, "vision_model.encoder.layers.0.self_attn.k_proj.weight");
+    DType was = k->dtype;
+    k->dtype = DT_BF16, k->nbytes /= 2; /* F32 -> a 2-byte dtype: the q of F16 below has as many bytes */
+    TensorEntry *q = entry(&hf, "vision_model.encoder.layers.0.self_attn.q_proj.weight");
+    TensorEntry *v = entry(&hf, "vision_model.encoder.layers.0.self_attn.v_proj.weight");
+    q->dtype = DT_F16, q->nbytes /= 2, v->dtype = DT_F16, v->nbytes /= 2;
+    EXPECT(clip_names_hf_to_openai(&hf, &out, &err) != 0 && strstr(err.msg, "mixed.safetensors") &&
+               strstr(err.msg, "q_proj.weight has no k/v projections of its dtype (F16)"),
+           "q/k/v of F16, BF16, F16: %s", err.msg);
+    k->dtype = was, k->nbytes *= 2, q->dtype = was, q->nbytes *= 2, v->dtype = was, v->nbytes *= 2;
+    EXPECT(clip_names_hf_to_openai(&hf, &out, &err) == 0, "restored: %s", err.msg);
+    tmap_free(&out);
+    static const float one[4] = {1, 2, 3, 4};
+    int64_t shape4[4] = {1, 1, 1, 4};
+    EXPECT(tmap_add(&hf, "vision_model.encoder.layers.0.self_attn.q_proj.extra", DT_F32, 4, shape4, one, 0, &err) == 0, "%s", err.msg);
+    EXPECT(clip_names_hf_to_openai(&hf, &out, &err) != 0 && strstr(err.msg, "q_proj.extra is not a projection's weight or bias"),
+           "a 4-d q_proj.extra: %s", err.msg);
+    tmap_free(&hf);
+    tiny_model(&hf, &cfg, 3);
+    TensorEntry *vp = entry(&hf, "vision_model.embeddings.position_embedding.weight");
+    int64_t rows = vp->shape[0];
+    vp->shape[0] = (int64_t)1 << 62; /* a header's claim (the data is not read to infer the config) */
+    EXPECT(clip_infer_config(&hf, &got, &err) != 0 && strstr(err.msg, "not the sizes of a CLIP"),
+           "2^62 vision positions: %s", err.msg);
+    vp->shape[0] = rows;
+    EXPECT(clip_infer_config(&hf, &got, &err) == 0, "restored: %s", err.msg);
+    /* OpenAI names: "positional_embedding" and "module.positional_embedding" in one file */
+    TensorMap oa, two;
+    EXPECT(clip_names_hf_to_openai(&hf, &oa, &err) == 0, "%s", err.msg);
+    renamed(&oa, &two, "", 0);
+    const TensorEntry *pe = NULL;
+    for (int i = 0; i < oa.count; i++)
+        if (!strcmp(oa.items[i].name, "positional_embedding")) pe = &oa.items[i];
+    EXPECT(pe && tmap_add(&two, "module.positional_embedding", pe->dtype, pe->ndim, pe->shape, pe->data, 0, &err) == 0,
+           "%s", err.msg);
+    TensorMap back;
+    EXPECT(clip_names_to_hf(&two, &back, &err) != 0 && strstr(err.msg, "positional_embedding and module.positional_embedding"),
+           "two positional embeddings: %s", err.msg);
+    tmap_free(&two), tmap_free(&oa), tmap_free(&hf);
+}
+
 /* OpenAI's initialisation: per-tensor keyed streams and the right scales. */
 static void test_init(void) {
     ClipConfig cfg;
@@ -372,6 +422,7 @@ static void test_init(void) {
 }
 
 int main(void) {
+    TEST_RUN(test_bad_conversions);
     TEST_RUN(test_hf_openai_both_ways);
     TEST_RUN(test_prefixes_and_variants);
     TEST_RUN(test_long_clip);

@@ -270,6 +270,21 @@ static void test_sharded(void) {
     EXPECT(fs_write_atomic(pi, misplaced, strlen(misplaced), &err) == 0, "%s", err.msg);
     EXPECT(ckpt_load(dir, &r, &err) != 0 && strstr(err.msg, "b.weight") && strstr(err.msg, "index.json"),
            "misplaced tensor named: %s", err.msg);
+    /* a tensor in both shards (a stale copy left in shard 1): refused, whichever the index names (the first shard
+     * read won without a word) */
+    TensorMap a2;
+    tmap_init(&a2, "shard a with a copy");
+    for (int i = 0; i < a.count; i++)
+        EXPECT(tmap_add(&a2, a.items[i].name, a.items[i].dtype, a.items[i].ndim, a.items[i].shape, a.items[i].data, 0, &err) == 0,
+               "%s", err.msg);
+    const TensorEntry *dup = &b.items[0];
+    EXPECT(tmap_add(&a2, dup->name, dup->dtype, dup->ndim, dup->shape, dup->data, 0, &err) == 0, "%s", err.msg);
+    EXPECT(safetensors_write(pa, &a2, NULL, &err) == 0, "%s", err.msg);
+    EXPECT(fs_write_atomic(pi, json, strlen(json), &err) == 0, "%s", err.msg);
+    EXPECT(ckpt_load(dir, &r, &err) != 0 && strstr(err.msg, dup->name) && strstr(err.msg, "in two shards"),
+           "a tensor in two shards: %s", err.msg);
+    EXPECT(safetensors_write(pa, &a, NULL, &err) == 0, "%s", err.msg);
+    tmap_free(&a2);
     /* a missing shard file */
     EXPECT(fs_write_atomic(pi, json, strlen(json), &err) == 0, "%s", err.msg);
     remove(pb);
