@@ -86,6 +86,20 @@ print("result.json: folds", [(f["fold"], f["clips"], round(f["war"], 2)) for f i
       "mean WAR %.2f UAR %.2f" % (r["last"]["war"], r["last"]["uar"]))
 EOF
 
+# dfer report: the folds named, each one's scores at the reported epoch, every fold's split file
+"$dfer" report "$tmp/full" -o "$tmp/report.html" >/dev/null || fail "dfer report"
+"$python" - "$run/result.json" "$tmp/report.html" <<'EOF'
+import json, re, sys
+best = json.load(open(sys.argv[1]))["best"]
+html = open(sys.argv[2]).read()
+assert "evaluated on dfew (the test splits of folds 1, 2, 3, each scored alone; UAR and WAR their mean)" in html
+rows = re.findall(r'<tr><td>(\d)</td><td class="num">(\d+)</td><td class="num">([\d.]+)</td><td class="num">([\d.]+)</td></tr>', html)
+want = [(str(f["fold"]), str(f["clips"]), "%.2f" % f["uar"], "%.2f" % f["war"]) for f in best["folds"]]
+assert rows == want, (rows, want)
+assert all("test split, fold %d" % f in html for f in (1, 2, 3)) and "(mean over folds)" in html
+print("dfer report: the folds named, their scores", rows)
+EOF
+
 # dfer eval of the finished run: the last epoch's scores (model.safetensors), per fold and their mean
 "$dfer" eval --run "$run" --dataset dfew --root "$tmp/dfew" >"$tmp/eval.txt" || fail "dfer eval --dataset"
 cat "$tmp/eval.txt"

@@ -63,6 +63,8 @@ expect_fail "no <job>/result.json found" "$dfer" report "$tmp/empty" -o "$tmp/x.
 mkdir -p "$tmp/broken/j1" && printf '{"job": "j1",\n "status": "done",\n "uar": 1,, }\n' >"$tmp/broken/j1/result.json"
 expect_fail "$tmp/broken/j1/result.json: malformed JSON (line 3)" "$dfer" report "$tmp/broken" -o "$tmp/x.html"
 [ ! -e "$tmp/x.html" ] || { echo "a failed report left a page behind"; exit 1; }
+# beside readable results a malformed one does not stop the page (as dfer table): its section shows the
+# error, the tables a note; a folder jobs.json does not list stays out of the tables, with a note, as in dfer table
 "$dfer" report --help | grep -q "usage: dfer report"
 echo "bad input: missing directory, no results and malformed JSON each named, status 1"
 
@@ -251,4 +253,28 @@ note=$(grep "^note: backbone 'tiny' was read from 2 different weights files (sha
 "$dfer" report "$tmp/mixed" -o "$tmp/mixed.html" >/dev/null
 [ "$(grep -c '<p class="note">Note: ' "$tmp/mixed.html")" = 2 ] || { echo "the report does not show the 2 notes"; exit 1; }
 echo "notes: none for the matrix as it ran; a job from other weights and another commit named by dfer table and the report"
+# beside readable results a malformed result.json does not stop the page (as dfer table): its section shows the
+# error, the tables a note; a results folder jobs.json does not list stays out of the tables with a note, as in
+# dfer table (the report's tables counted it)
+cp -r "$res" "$tmp/partly"
+printf '{"status": "done", "uar": 1' >"$tmp/partly/$odd/result.json"
+cp -r "$tmp/partly/$(cd "$res" && ls -d dfer_clip*/ | head -n 1)" "$tmp/partly/stray-copy"
+"$dfer" report "$tmp/partly" -o "$tmp/partly.html" >"$tmp/partly.log" || { cat "$tmp/partly.log"; echo "a malformed result.json stopped the report"; exit 1; }
+grep -q "1 with a result.json that cannot be read" "$tmp/partly.log" \
+  && grep -q "<pre class=\"error\">$tmp/partly/$odd/result.json: malformed JSON" "$tmp/partly.html" \
+  && grep -q "Note: left out of the tables: $tmp/partly/$odd/result.json: malformed JSON" "$tmp/partly.html" \
+  && grep -q "Note: 1 result folder that jobs.json does not list .* left out of the tables: stray-copy" "$tmp/partly.html" \
+  || { cat "$tmp/partly.log"; echo "the report with a malformed result.json and a stray folder"; exit 1; }
+"$dfer" table "$tmp/partly" --format md >"$tmp/partly-table.md" 2>/dev/null
+"$py" - "$tmp/partly.html" "$tmp/partly-table.md" <<'PY'
+import re, sys
+html, md = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+# the report's Table 1 cells are dfer table's: the same numbers in the same order
+cells = lambda text: re.findall(r"\d+\.\d\d ± \d+\.\d\d|\d+\.\d\d", text)
+t_html = html[html.index('id="tables"'):]
+t_html = t_html[:t_html.index("</table>")]
+t_md = md[:md.index("\n\n", md.index("| method"))]
+assert cells(t_html) == cells(t_md), (cells(t_html), cells(t_md))
+print("the report's Table 1 is dfer table's:", cells(t_md))
+PY
 echo "report rendered offline in headless Chromium ($([ ${#nonet[@]} -gt 0 ] && echo "own network namespace" || echo "no DNS, dead proxy")); $((SECONDS - start)) s in all"

@@ -46,6 +46,7 @@ int cmd_report(int argc, char **argv) {
     printf("wrote %s (%zu bytes): %d jobs, %d done, %d failed, %d missing", out, s.bytes, s.jobs, s.done, s.failed,
            s.missing);
     if (s.other) printf(", %d in another state", s.other);
+    if (s.unreadable) printf(", %d with a result.json that cannot be read (see the page)", s.unreadable);
     printf("\n");
     return 0;
 }

@@ -29,15 +29,19 @@ static const char k_css[] =
     ".plots svg{border:1px solid #ddd}\n"
     "section.job{border:1px solid #ddd;border-radius:6px;padding:4px 14px 10px;margin:16px 0}\n"
     ".badge{font-size:12px;padding:1px 7px;border-radius:9px;color:#fff;vertical-align:middle}\n"
-    ".done{background:#009e73}.failed{background:#d55e00}.other{background:#e69f00}.missing{background:#888}\n"
+    ".done{background:#009e73}.failed,.unreadable{background:#d55e00}.other{background:#e69f00}.missing{background:#888}\n"
     "pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:8px;overflow-x:auto;font-size:12px}\n"
     "pre.error{background:#fff1ec;border-color:#d55e00;white-space:pre-wrap}\n"
     "table.prov td,table.jobs td,table.jobs th{text-align:left}table.prov td:first-child{color:#555}\n"
-    "table.jobs td.num{text-align:right}\n"
+    "table.jobs td.num,table.folds td.num{text-align:right}\n"
     "code{font-size:12px}.muted{color:#666}\n";
 
 static const char *status_name(RunStatus s) {
-    return s == RUN_DONE ? "done" : s == RUN_FAILED ? "failed" : s == RUN_OTHER ? "other" : "missing";
+    return s == RUN_DONE         ? "done"
+           : s == RUN_FAILED     ? "failed"
+           : s == RUN_OTHER      ? "other"
+           : s == RUN_UNREADABLE ? "unreadable"
+                                 : "missing";
 }
 
 static void format_time(time_t t, char *buf, size_t n) {
@@ -105,6 +109,7 @@ static void summary_section(FILE *out, const RunSet *rs) {
     fprintf(out, "<h2 id=\"summary\">Summary</h2>\n<p class=\"counts\">%d jobs: %d done, %d failed", rs->n, rs->done,
             rs->failed);
     if (rs->other) fprintf(out, ", %d in another state", rs->other);
+    if (rs->unreadable) fprintf(out, ", %d with a result.json that cannot be read", rs->unreadable);
     fprintf(out, ", %d missing%s.</p>\n", rs->missing, rs->missing ? " (in jobs.json, no result.json yet)" : "");
     fputs("<table class=\"jobs\">\n<thead><tr><th>job</th><th>method</th><th>dataset</th><th>evaluated on</th>"
           "<th>fold</th><th>backbone</th><th>seed</th><th>setting</th><th>status</th><th>UAR</th><th>WAR</th>"
@@ -147,15 +152,14 @@ static void summary_section(FILE *out, const RunSet *rs) {
 static int tables_section(FILE *out, const RunSet *rs, const char *dir, int paper, Err *err) {
     ResultSet *set = results_new();
     if (rs->jobs) results_add_expected(set, rs->jobs);
-    for (int i = 0; i < rs->n; i++) {
-        if (!rs->runs[i].result) continue;
+    for (int i = 0; i < rs->n; i++) { /* as dfer table takes them: jobs.json's only, a bad file a note */
+        const Run *r = &rs->runs[i];
+        if (!r->result && r->status != RUN_UNREADABLE) continue;
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s/result.json", dir, rs->runs[i].id);
-        if (results_add(set, rs->runs[i].result, path, err) != 0) {
-            results_free(set);
-            return -1;
-        }
+        snprintf(path, sizeof path, "%s/%s/result.json", dir, r->id);
+        results_add_folder(set, r->id, r->result, path, r->error);
     }
+    (void)err;
     fputs("<h2 id=\"tables\">Tables</h2>\n<p class=\"caption\">As <code>dfer table</code> prints them.</p>\n", out);
     char notes[RESULTS_MAX_NOTES][1024];
     int n_notes = results_notes(set, notes, RESULTS_MAX_NOTES);
@@ -306,7 +310,9 @@ static void class_charts(FILE *out, const Run *r) {
     if (cJSON_IsArray(recall)) {
         char ref[64];
         double uar = run_num(r, "uar", NAN);
-        snprintf(ref, sizeof ref, "UAR %.1f", uar);
+        /* several folds scored apart: the UAR is their mean, the bars every fold's clips together */
+        int folds = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r->result, "eval_folds"));
+        snprintf(ref, sizeof ref, folds > 1 ? "UAR %.1f (mean over folds)" : "UAR %.1f", uar);
         SvgBarChart b = {.title = "Recall per class", .y_label = "recall (%)", .labels = (const char *const *)labels,
                          .values = rec, .n = n, .y_max = 100, .ref_value = uar, .ref_label = ref};
         svg_bar_chart(out, &b);
@@ -317,11 +323,40 @@ static void class_charts(FILE *out, const Run *r) {
     free(rec);
 }
 
+/* A zero-shot run scored on several folds: each fold's clips, UAR and WAR at the reported (best) epoch. */
+static void fold_table(FILE *out, const Run *r) {
+    const cJSON *folds = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->result, "best"), "folds");
+    if (cJSON_GetArraySize(folds) < 2) return;
+    fputs("<table class=\"folds\">\n<thead><tr><th>fold</th><th>clips</th><th>UAR</th><th>WAR</th></tr></thead>\n<tbody>\n",
+          out);
+    const cJSON *f;
+    cJSON_ArrayForEach(f, folds) {
+        fprintf(out, "<tr><td>%.0f</td>", json_get_number(f, "fold", NAN));
+        num_cell(out, json_get_number(f, "clips", NAN), 0);
+        num_cell(out, json_get_number(f, "uar", NAN), 2);
+        num_cell(out, json_get_number(f, "war", NAN), 2);
+        fputs("</tr>\n", out);
+    }
+    fputs("</tbody>\n</table>\n", out);
+}
+
 static void prov_row(FILE *out, const char *key, const char *value, int code) {
     if (!value || !value[0]) return;
     fprintf(out, "<tr><td>%s</td><td>%s", key, code ? "<code>" : "");
     xml_escape(out, value);
     fprintf(out, "%s</td></tr>\n", code ? "</code>" : "");
+}
+
+/* One input file's row: its path, clips (a split) and the start of its digest; nothing where e has no path. */
+static void prov_input(FILE *out, const cJSON *e, const char *label) {
+    const char *path = json_get_string(e, "path", NULL), *sha = json_get_string(e, "sha256", NULL);
+    if (!path) return;
+    const cJSON *clips = cJSON_GetObjectItemCaseSensitive(e, "clips");
+    char text[4400], count[48] = "";
+    if (cJSON_IsNumber(clips)) snprintf(count, sizeof count, ", %.0f clips", clips->valuedouble);
+    if (sha) snprintf(text, sizeof text, "%s%s (sha256 %.16s)", path, count, sha);
+    else snprintf(text, sizeof text, "%s%s (%s)", path, count, json_get_string(e, "error", "no digest"));
+    prov_row(out, label, text, 1);
 }
 
 static void provenance(FILE *out, const Run *r) {
@@ -350,15 +385,13 @@ static void provenance(FILE *out, const Run *r) {
                                             {"test_split", "test split"},   {"descriptions", "descriptions"}};
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(r->result, "inputs");
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(in, inputs[i][0]);
-        const char *path = json_get_string(e, "path", NULL), *sha = json_get_string(e, "sha256", NULL);
-        if (!path) continue;
-        const cJSON *clips = cJSON_GetObjectItemCaseSensitive(e, "clips");
-        char text[4400], count[48] = "";
-        if (cJSON_IsNumber(clips)) snprintf(count, sizeof count, ", %.0f clips", clips->valuedouble);
-        if (sha) snprintf(text, sizeof text, "%s%s (sha256 %.16s)", path, count, sha);
-        else snprintf(text, sizeof text, "%s%s (%s)", path, count, json_get_string(e, "error", "no digest"));
-        prov_row(out, inputs[i][1], text, 1);
+        prov_input(out, cJSON_GetObjectItemCaseSensitive(in, inputs[i][0]), inputs[i][1]);
+        for (int fold = 1; fold <= 5; fold++) { /* a zero-shot run's test splits: test_split_fold1, ... */
+            char key[48], label[48];
+            snprintf(key, sizeof key, "%s_fold%d", inputs[i][0], fold);
+            snprintf(label, sizeof label, "%s, fold %d", inputs[i][1], fold);
+            prov_input(out, cJSON_GetObjectItemCaseSensitive(in, key), label);
+        }
     }
     fputs("</table>\n", out);
 }
@@ -377,11 +410,19 @@ static void job_section(FILE *out, const Run *r) {
     fputs(" on ", out);
     xml_escape(out, run_str(r, "dataset"));
     const char *eds = run_str(r, "eval_dataset");
+    const cJSON *eval_folds = cJSON_GetObjectItemCaseSensitive(r->result ? r->result : r->job, "eval_folds");
     if (eds[0] && strcmp(eds, run_str(r, "dataset"))) {
         fputs(", evaluated on ", out);
         xml_escape(out, eds);
+        if (cJSON_GetArraySize(eval_folds) > 1) { /* zero-shot: each fold's test split, scored alone */
+            fputs(" (the test splits of folds", out);
+            const cJSON *f;
+            int k = 0;
+            cJSON_ArrayForEach(f, eval_folds) fprintf(out, "%s %.0f", k++ ? "," : "", cJSON_IsNumber(f) ? f->valuedouble : 0);
+            fputs(", each scored alone; UAR and WAR their mean)", out);
+        }
     }
-    fprintf(out, ", fold %.0f, backbone ", run_num(r, "fold", 0));
+    fprintf(out, ", %s %.0f, backbone ", eval_folds ? "trained on fold" : "fold", run_num(r, "fold", 0));
     xml_escape(out, run_str(r, "backbone"));
     fprintf(out, ", seed %.0f, ", run_num(r, "seed", 0));
     xml_escape(out, run_str(r, "setting"));
@@ -391,6 +432,12 @@ static void job_section(FILE *out, const Run *r) {
         if (isfinite(epoch)) fprintf(out, " at epoch %.0f", epoch);
     }
     fputs("</p>\n", out);
+    if (r->status == RUN_UNREADABLE) {
+        fputs("<pre class=\"error\">", out);
+        xml_escape(out, r->error);
+        fputs("</pre>\n", out);
+    }
+    if (r->status == RUN_DONE) fold_table(out, r);
     if (r->status == RUN_FAILED) {
         fputs("<pre class=\"error\">", out);
         xml_escape(out, run_str(r, "error")[0] ? run_str(r, "error") : "(no error message in result.json)");
@@ -449,7 +496,7 @@ int report_write(const char *results_dir, const char *out_path, const char *comm
     fclose(out);
     if (rc == 0) rc = fs_write_atomic(out_path, buf, len, err);
     if (rc == 0 && summary)
-        *summary = (ReportSummary){rs.n, rs.done, rs.failed, rs.other, rs.missing, len};
+        *summary = (ReportSummary){rs.n, rs.done, rs.failed, rs.other, rs.missing, len, rs.unreadable};
     free(buf);
     runs_free(&rs);
     return rc;

@@ -19,6 +19,7 @@
 typedef struct ReportSummary {
     int jobs, done, failed, other, missing;
     size_t bytes;
+    int unreadable; /* a result.json that cannot be read */
 } ReportSummary;
 
 /* Reads results_dir (see report/runs.h for the errors) and writes out_path.

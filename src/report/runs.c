@@ -119,13 +119,23 @@ static int find_run(const RunSet *rs, const char *id) {
     return -1;
 }
 
+static int load_rest(const char *dir, Run *r, Err *err);
+
 static int load_run(const char *dir, Run *r, Err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s/result.json", dir, r->id);
     struct stat st;
     if (stat(path, &st) == 0) {
-        if (json_read_file(path, &r->result, err) != 0) return -1;
-        if (!cJSON_IsObject(r->result)) return err_set(err, "%s: expected a JSON object", path);
+        Err bad;
+        if (json_read_file(path, &r->result, &bad) != 0 || !cJSON_IsObject(r->result)) {
+            if (r->result) err_set(&bad, "%s: expected a JSON object", path);
+            cJSON_Delete(r->result);
+            r->result = NULL;
+            r->status = RUN_UNREADABLE;
+            r->error = xstrdup(bad.msg);
+            r->finished = st.st_mtime;
+            return load_rest(dir, r, err);
+        }
         /* when the job finished: result.json's own record, else (older results) the file's time */
         const cJSON *fin = cJSON_GetObjectItemCaseSensitive(r->result, "finished_unix");
         r->finished = cJSON_IsNumber(fin) ? (time_t)fin->valuedouble : st.st_mtime;
@@ -133,6 +143,12 @@ static int load_run(const char *dir, Run *r, Err *err) {
         const char *status = cJSON_IsString(s) ? s->valuestring : "done"; /* older results had no status */
         r->status = !strcmp(status, "done") ? RUN_DONE : !strcmp(status, "failed") ? RUN_FAILED : RUN_OTHER;
     }
+    return load_rest(dir, r, err);
+}
+
+/* A run's config.ini and learning curves. */
+static int load_rest(const char *dir, Run *r, Err *err) {
+    char path[4096];
     snprintf(path, sizeof path, "%s/%s/config.ini", dir, r->id);
     if (fs_exists(path)) {
         size_t len;
@@ -185,10 +201,17 @@ int runs_load(const char *dir, RunSet *rs, Err *err) {
         if (r->status == RUN_DONE) rs->done++;
         else if (r->status == RUN_FAILED) rs->failed++;
         else if (r->status == RUN_OTHER) rs->other++;
+        else if (r->status == RUN_UNREADABLE) rs->unreadable++;
         else rs->missing++;
     }
     if (rs->done + rs->failed + rs->other == 0) {
-        if (rs->listed)
+        if (rs->unreadable) { /* nothing else to show: the reason is the error (as dfer table) */
+            for (int i = 0; i < rs->n; i++)
+                if (rs->runs[i].error) {
+                    err_set(err, "%s", rs->runs[i].error);
+                    break;
+                }
+        } else if (rs->listed)
             err_set(err, "%s: no <job>/result.json found (jobs.json lists %d jobs; none has finished or failed yet)", dir,
                     rs->listed);
         else
@@ -207,6 +230,7 @@ void runs_free(RunSet *rs) {
         free(r->id);
         cJSON_Delete(r->result);
         free(r->config);
+        free(r->error);
         curves_free(&r->curves);
     }
     free(rs->runs);

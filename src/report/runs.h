@@ -17,6 +17,7 @@ typedef enum {
     RUN_FAILED = 1,  /* result.json with status "failed" (and an error) */
     RUN_OTHER = 2,   /* result.json with another status: shown as it says */
     RUN_MISSING = 3, /* listed in jobs.json, no result.json yet */
+    RUN_UNREADABLE = 4, /* a result.json that is not JSON or not an object (Run.error says why) */
 } RunStatus;
 
 /* Per-epoch curves (epoch numbers from 1). train_loss is the mean of the
@@ -36,18 +37,19 @@ typedef struct Run {
     Curves curves;
     RunStatus status;
     time_t finished; /* when the job finished: result.json's finished_unix, else its file time (0: missing) */
+    char *error;     /* RUN_UNREADABLE: why */
 } Run;
 
 typedef struct RunSet {
     Run *runs;
     int n;
-    int done, failed, other, missing, listed;
+    int done, failed, other, missing, unreadable, listed;
     cJSON *jobs; /* jobs.json, or NULL */
 } RunSet;
 
-/* Reads dir. Errors: dir missing or unreadable, no result.json at all,
- * malformed JSON (naming the file and line), a metrics.jsonl line that is not
- * JSON (naming the file and line). */
+/* Reads dir. Errors: dir missing or unreadable, no result.json at all, a metrics.jsonl line that is not
+ * JSON (naming the file and line). A result.json that is not JSON makes its run RUN_UNREADABLE (one bad
+ * file does not hide the others, as in dfer table); when no result.json can be read, its message is the error. */
 int runs_load(const char *dir, RunSet *rs, Err *err);
 void runs_free(RunSet *rs);
 

@@ -141,12 +141,12 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     return push(&rs->done, &rs->n_done, &r);
 }
 
-static int load_result(ResultSet *rs, const char *path, Err *err) {
-    cJSON *o;
-    if (json_read_file(path, &o, err) != 0) return -1;
-    int rc = results_add(rs, o, path, err);
-    cJSON_Delete(o);
-    return rc;
+void results_add_folder(ResultSet *rs, const char *name, const cJSON *result, const char *path, const char *read_error) {
+    Err one;
+    if (!job_listed(rs, name)) LIST_ADD(rs->left_out, rs->n_left_out, name);
+    else if (read_error) LIST_ADD(rs->unreadable, rs->n_unreadable, read_error);
+    else if (results_add(rs, result, path, &one) != 0) /* one bad file does not hide every table: a note says it */
+        LIST_ADD(rs->unreadable, rs->n_unreadable, one.msg);
 }
 
 int results_load(const char *dir, ResultSet **out, Err *err) {
@@ -173,12 +173,12 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
     for (int i = 0; i < n; i++) {
         const char *name = names[i]->d_name;
         snprintf(path, sizeof path, "%s/%s/result.json", dir, name);
-        Err one;
-        if (name[0] == '.' || !fs_exists(path)) {
-        } else if (!job_listed(rs, name)) {
-            LIST_ADD(rs->left_out, rs->n_left_out, name);
-        } else if (load_result(rs, path, &one) != 0) { /* one bad file does not hide every table: a note says it */
-            LIST_ADD(rs->unreadable, rs->n_unreadable, one.msg);
+        if (name[0] != '.' && fs_exists(path)) {
+            cJSON *o = NULL;
+            Err read_err;
+            int unread = job_listed(rs, name) && json_read_file(path, &o, &read_err) != 0;
+            results_add_folder(rs, name, o, path, unread ? read_err.msg : NULL);
+            cJSON_Delete(o);
         }
         free(names[i]);
     }
