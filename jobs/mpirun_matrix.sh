@@ -3,7 +3,7 @@
 #   jobs/mpirun_matrix.sh MATRIX.ini [N] [RESULTS_DIR]
 # Starting it again skips finished jobs and resumes the others; `dfer matrix --status
 # MATRIX.ini [--results RESULTS_DIR]` shows from another shell where each job stands.
-# Exit status 3: stopped by a signal (Ctrl-C, SIGTERM, SIGUSR1), checkpointed; 4: a rank made no progress
+# Exit status 3: stopped by a signal (Ctrl-C, SIGTERM, SIGUSR1, SIGHUP) to this script, checkpointed; 4: a rank made no progress
 # for train.hang_minutes and said where it waited (docs/troubleshooting.md); after either, starting it
 # again resumes.
 #
@@ -19,10 +19,18 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # mpirun in a process group of its own (job control on), so that a Ctrl-C at the terminal reaches this
 # script only, which forwards it as SIGUSR1
 set -m
+# the trap first: a signal between mpirun's start and the trap would end this script and leave mpirun
+# running unwatched; a stop asked for before mpirun has a pid is passed on once it has one
+pid='' stop_asked=0
+# shellcheck disable=SC2317 # (a trap handler: shellcheck sees no call)
+stop() {
+  echo "mpirun_matrix: stopping: the ranks finish their step, checkpoint and exit (status 3)" >&2
+  if [ -n "$pid" ]; then kill -USR1 "$pid" 2>/dev/null || true; else stop_asked=1; fi
+}
+trap stop TERM INT USR1 HUP
 mpirun --oversubscribe -np "$n" "${DFER:-build/dfer}" matrix "$matrix" "${results[@]}" &
 pid=$!
-trap 'echo "mpirun_matrix: stopping: the ranks finish their step, checkpoint and exit (status 3)" >&2
-      kill -USR1 "$pid" 2>/dev/null || true' TERM INT
+[ "$stop_asked" = 0 ] || kill -USR1 "$pid" 2>/dev/null || true
 rc=0
 while :; do
   # a trapped signal ends the wait early (status > 128) with mpirun still running: wait again

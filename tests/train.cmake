@@ -27,7 +27,11 @@ set_tests_properties(matrix_zeroshot_folds PROPERTIES TIMEOUT 300)
 add_test(NAME matrix_rank_failure
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_rank_failure.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_rank_failure PROPERTIES TIMEOUT 600)
-# jobs/mpirun_matrix.sh stopped by SIGTERM: the ranks checkpoint, status 3, and a second start finishes.
+# jobs/slurm/dfer.sbatch's hang count with stand-ins for srun and scontrol: kept across hang requeues, removed
+# when the job ends for good.
+add_test(NAME sbatch_hang_count COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/sbatch_hang_count.sh ${CMAKE_SOURCE_DIR})
+set_tests_properties(sbatch_hang_count PROPERTIES TIMEOUT 60)
+# jobs/mpirun_matrix.sh stopped by SIGUSR1 and by SIGTERM: the ranks checkpoint, status 3, and a second start finishes.
 add_test(NAME matrix_signal
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_signal.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_signal PROPERTIES TIMEOUT 600)
