@@ -45,3 +45,28 @@ void xml_escape(FILE *out, const char *s) {
         p += n;
     }
 }
+
+void markdown_escape(FILE *out, const char *s) {
+    if (!s) return;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p == '|') {
+            fputs("\\|", out);
+            p++;
+            continue;
+        }
+        if (*p < 0x20 || *p == 0x7F) { /* a newline would end the row */
+            fputc(' ', out);
+            p++;
+            continue;
+        }
+        int n = utf8_len(p);
+        if (!n) {
+            fputs("\xEF\xBF\xBD", out);
+            p++;
+            continue;
+        }
+        fwrite(p, 1, (size_t)n, out);
+        p += n;
+    }
+}

@@ -360,15 +360,27 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
         fputs("</tbody>\n</table></div>\n", out);
         return;
     }
-    if (f == TABLE_MARKDOWN) {
-        fprintf(out, "\n### %s\n\n%s\n\n|", t->title, t->caption);
-        for (int c = 0; c < t->cols; c++) fprintf(out, " %s |", t->head[c]);
+    if (f == TABLE_MARKDOWN) { /* names from result.json: a '|' or a newline in one would break the table */
+        fputs("\n### ", out);
+        markdown_escape(out, t->title);
+        fputs("\n\n", out);
+        markdown_escape(out, t->caption);
+        fputs("\n\n|", out);
+        for (int c = 0; c < t->cols; c++) {
+            fputc(' ', out);
+            markdown_escape(out, t->head[c]);
+            fputs(" |", out);
+        }
         fprintf(out, "\n|");
         for (int c = 0; c < t->cols; c++) fprintf(out, "---|");
         fprintf(out, "\n");
         for (int r = 0; r < t->rows; r++) {
             fprintf(out, "|");
-            for (int c = 0; c < t->cols; c++) fprintf(out, " %s |", t->cell[r][c]);
+            for (int c = 0; c < t->cols; c++) {
+                fputc(' ', out);
+                markdown_escape(out, t->cell[r][c]);
+                fputs(" |", out);
+            }
             fprintf(out, "\n");
         }
     } else if (f == TABLE_LATEX) {

@@ -298,6 +298,12 @@ static void test_uneven_results(void) {
                        "9\\% a\\textbackslash{}b) & 50.00 & 60.00"),
            "LaTeX escapes: %s", tex);
     free(tex);
+    /* Markdown: a '|', a newline and an invalid UTF-8 byte in a name stay inside their cell */
+    snprintf(dir, sizeof dir, "%s/results-md", test_tmpdir());
+    put_job(dir, "y", "finecliper", "a|b\nc\xff", "dfew", "dfew", "b16", "supervised", 1, 50, NULL);
+    md = format_tables(dir, TABLE_MARKDOWN);
+    EXPECT(strstr(md, "| finecliper (a\\|b c\xEF\xBF\xBD) | 50.00 | 60.00 |"), "Markdown escapes: %s", md);
+    free(md);
 }
 
 /* Splits a line at '|' (trimmed fields, at most max); returns the count. */
