@@ -14,6 +14,7 @@ cleanup() { [ -n "$pgid" ] && pkill -KILL -s "$pgid" 2>/dev/null; rm -rf "$tmp";
 trap cleanup EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 . "$src/tests/lib/matrix_fixture.sh"
+. "$src/tests/lib/session.sh"
 matrix_fixture name=restart-test ranks_per_job=2 methods="finecliper dfer_clip" epochs=4
 mpi=(mpirun --oversubscribe --mca btl self,vader -np 4 "$dfer" matrix "$tmp/matrix.ini")
 "${mpi[@]}" --results "$tmp/full" >"$tmp/full.log" 2>&1
@@ -40,12 +41,7 @@ for _ in $(seq 1200); do
   sleep 0.1
 done
 wait "$pgid" 2>/dev/null || true
-# SIGKILL takes a moment to end every rank: wait until none of the session is left but zombies (a
-# killed run's job locks count as held while its process lives)
-for _ in $(seq 100); do
-  ps -eo sid=,stat= | awk -v s="$pgid" '$1 == s && $2 !~ /^Z/' | grep -q . || break
-  sleep 0.05
-done
+session_wait_gone "$pgid"
 pgid=
 [ "$killed" = 1 ] || { echo "the run ended before it could be killed midway"; cat "$tmp/cut1.log"; exit 1; }
 echo "killed the matrix with $(find "$tmp/cut" -name result.json | wc -l) of 4 jobs finished"

@@ -20,6 +20,7 @@ cleanup() { [ -n "$pgid" ] && pkill -KILL -s "$pgid" 2>/dev/null; rm -rf "$tmp";
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+. "$src/tests/lib/session.sh"
 "$dfer" synth --layout dfew --clips 40 --size 48 --min-frames 6 --max-frames 10 --seed 6 --out "$tmp/dfew" 2>/dev/null
 "$dfer" synth --layout mafw --clips 40 --size 48 --min-frames 6 --max-frames 10 --seed 7 --out "$tmp/mafw" 2>/dev/null
 "$dfer" init --arch tiny --seed 1 --out "$tmp/clip.safetensors" >/dev/null
@@ -146,10 +147,7 @@ for _ in $(seq 3000); do
   sleep 0.02
 done
 wait "$pgid" 2>/dev/null || true
-for _ in $(seq 100); do
-  ps -eo sid=,stat= | awk -v s="$pgid" '$1 == s && $2 !~ /^Z/' | grep -q . || break
-  sleep 0.05
-done
+session_wait_gone "$pgid"
 pgid=
 [ "$killed" = 1 ] || { cat "$tmp/cut1.log"; fail "the run ended before it could be killed midway"; }
 [ ! -f "$tmp/cut/$job/result.json" ] || fail "killed after the job finished"

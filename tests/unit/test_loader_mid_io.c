@@ -52,6 +52,14 @@ static int frame_count(const ClipRecord *c) {
     return n;
 }
 
+/* DFEW's augmentation at S px and one draw of it (seed 1): how the parsing tests warp a map. */
+static void dfew_draw(AugmentConfig *aug, AugmentDraw *draw) {
+    augment_preset("dfew", S, 0, aug);
+    Rng r;
+    rng_init(&r, 1, 0, 0, 0);
+    augment_draw(aug, S, S, &r, draw);
+}
+
 /* External maps: every clip's ground truth copied under the frame files' stems
  * ("00007_00001.png", with a decoy all-background "00001.png" beside it that
  * must not be read) for even clips, under frame numbers for odd ones. The
@@ -140,11 +148,8 @@ static void test_external_parsing(void) {
     unlink(to);
     MidClip m;
     AugmentConfig aug;
-    augment_preset("dfew", S, 0, &aug);
     AugmentDraw draw;
-    Rng r;
-    rng_init(&r, 1, 0, 0, 0);
-    augment_draw(&aug, S, S, &r, &draw);
+    dfew_draw(&aug, &draw);
     uint8_t labels[S * S];
     EXPECT(mid_clip_open(&m, LOADER_MID_PARSING, NULL, ext, rec, n, &err) == 0, "%s", err.msg);
     EXPECT(mid_clip_maps(&m, &aug, &draw, 0, S, S, S, S, labels, NULL, &err) != 0 && strstr(err.msg, "value 37") &&
@@ -207,11 +212,8 @@ static void test_parsing_16bit_refused(void) {
     image_free(&img);
     MidClip m;
     AugmentConfig aug;
-    augment_preset("dfew", S, 0, &aug);
     AugmentDraw draw;
-    Rng r;
-    rng_init(&r, 1, 0, 0, 0);
-    augment_draw(&aug, S, S, &r, &draw);
+    dfew_draw(&aug, &draw);
     uint8_t labels[S * S];
     EXPECT(mid_clip_open(&m, LOADER_MID_PARSING, NULL, ext, rec, frame_count(rec), &err) == 0, "%s", err.msg);
     EXPECT(mid_clip_maps(&m, &aug, &draw, 0, S, S, S, S, labels, NULL, &err) != 0 && strstr(err.msg, "a 16-bit image") &&
