@@ -28,9 +28,11 @@ stop() {
   if [ -n "$pid" ]; then kill -USR1 "$pid" 2>/dev/null || true; else stop_asked=1; fi
 }
 trap stop TERM INT USR1 HUP
+[ "$stop_asked" = 0 ] || exit 3 # nothing started: nothing to save
 mpirun --oversubscribe -np "$n" "${DFER:-build/dfer}" matrix "$matrix" "${results[@]}" &
 pid=$!
-[ "$stop_asked" = 0 ] || kill -USR1 "$pid" 2>/dev/null || true
+# a stop during the start: passed on once mpirun has had a moment to set up its own handling of USR1
+if [ "$stop_asked" = 1 ]; then sleep 2; kill -USR1 "$pid" 2>/dev/null || true; fi
 rc=0
 while :; do
   # a trapped signal ends the wait early (status > 128) with mpirun still running: wait again

@@ -218,15 +218,18 @@ void group_allgather(Group *g, Tensor out, Tensor in) {
 void group_barrier(Group *g) { CHECK_MPI(MPI_Barrier(g->comm)); }
 
 int group_agree_outcome(Group *g, int failed, double timeout_s, int out[2]) {
-    int mine[2] = {failed != 0, g->rank == 0 && failed};
+    g->outcome_in[0] = failed != 0, g->outcome_in[1] = g->rank == 0 && failed;
     MPI_Request req;
-    CHECK_MPI(MPI_Iallreduce(mine, out, 2, MPI_INT, MPI_MAX, g->outcome_comm, &req));
+    CHECK_MPI(MPI_Iallreduce(g->outcome_in, g->outcome_out, 2, MPI_INT, MPI_MAX, g->outcome_comm, &req));
     struct timespec start, now, nap = {0, 5 * 1000 * 1000};
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         int done = 0;
         CHECK_MPI(MPI_Test(&req, &done, MPI_STATUS_IGNORE));
-        if (done) return 0;
+        if (done) {
+            out[0] = g->outcome_out[0], out[1] = g->outcome_out[1];
+            return 0;
+        }
         clock_gettime(CLOCK_MONOTONIC, &now);
         if ((double)(now.tv_sec - start.tv_sec) + 1e-9 * (double)(now.tv_nsec - start.tv_nsec) > timeout_s)
             return -1; /* the request stays pending: the caller ends the run (MPI_Abort) */

@@ -50,6 +50,7 @@ typedef struct Group {
     MPI_Comm comm;
     MPI_Comm outcome_comm; /* a duplicate of comm for group_agree_outcome only: a rank there never meets a
                             * collective of the job that the others may still be in */
+    int outcome_in[2], outcome_out[2]; /* its buffers: they outlive a call that timed out (the request stays) */
     int index;       /* which group this rank belongs to */
     int count;       /* number of groups */
     int rank, size;  /* within the group */

@@ -4,8 +4,8 @@
 #  - result.json: eval_folds, each fold's clips and scores (best.folds, last.folds), uar/war their mean, and the
 #    digest of every fold's split file; each fold's scores recomputed from predictions.csv (its fold column);
 #  - dfer eval --dataset on the finished run gives the last epoch's scores, per fold and their mean; --folds 2
-#    gives fold 2's alone; --folds without --dataset, a fold outside 1..5 and data.eval_folds on a supervised run
-#    are refused with a message;
+#    gives fold 2's alone; on its own training dataset one split; --folds without --dataset, on the run's own
+#    dataset or on one without folds, a fold outside 1..5 and data.eval_folds on a supervised run are refused;
 #  - Table 3's caption names the folds;
 #  - the job killed midway (SIGKILL) and started again ends as the uninterrupted run: the per-fold confusion
 #    matrices come back from the checkpoint (the same result.json and parameters). The learning rate is 0 there:
@@ -120,6 +120,16 @@ EOF
 rc=0
 "$dfer" eval --run "$run" --folds 2 >"$tmp/out" 2>&1 || rc=$?
 [ "$rc" = 2 ] && grep -q "\-\-folds needs \-\-dataset" "$tmp/out" || { cat "$tmp/out"; fail "--folds without --dataset: exit $rc"; }
+# its own (training) dataset: fold 1's test split alone, whatever data.eval_folds says (the other folds' test
+# clips are its training clips); --folds there, or on a dataset without folds, is a usage error
+"$dfer" eval --run "$run" --dataset mafw --root "$tmp/mafw" >"$tmp/own.txt" || fail "dfer eval on the run's own dataset"
+grep -q "on mafw test split ([0-9]* clips;" "$tmp/own.txt" || { cat "$tmp/own.txt"; fail "the own dataset is not one split"; }
+for bad in "mafw --root $tmp/mafw --folds 1,2:is the run's own dataset" "ferv39k --folds 1:ferv39k has no folds"; do
+  rc=0
+  # shellcheck disable=SC2086 # (the words of the case)
+  "$dfer" eval --run "$run" --dataset ${bad%%:*} >"$tmp/out" 2>&1 || rc=$?
+  [ "$rc" = 2 ] && grep -qF -- "${bad#*:}" "$tmp/out" || { cat "$tmp/out"; fail "eval --dataset ${bad%%:*}: exit $rc"; }
+done
 rc=0
 "$dfer" eval --run "$run" --dataset dfew --root "$tmp/dfew" --folds 2,7 >"$tmp/out" 2>&1 || rc=$?
 [ "$rc" = 1 ] && grep -q "data.eval_folds: fold 7 is not one of 1..5" "$tmp/out" || { cat "$tmp/out"; fail "fold 7: exit $rc"; }

@@ -9,6 +9,7 @@
 #include "core/stop.h"
 #include "mpi/dist.h"
 #include "train/job_model.h"
+#include "train/matrix.h" /* dataset_has_folds */
 #include "train/trainer.h"
 
 static void train_usage(void) {
@@ -152,6 +153,8 @@ int cmd_eval(int argc, char **argv) {
     if (folds && !dataset)
         return cli_usage_error("eval", "--folds needs --dataset: a run's own dataset is tested on its data.fold's split "
                                        "(its other folds' test clips are in its training split)");
+    if (folds && !dataset_has_folds(dataset))
+        return cli_usage_error("eval", "--folds: %s has no folds (one test split)", dataset);
     Dist d;
     dist_init(&d, &argc, &argv);
     Group g = {0};
@@ -162,6 +165,9 @@ int cmd_eval(int argc, char **argv) {
     CollBackend device_coll;
     char assignment[600];
     snprintf(assignment, sizeof assignment, "data.eval_folds=%s", folds ? folds : "");
+    if (folds && job_run_config(run, &cfg, &err) == 0 && !strcmp(cfg.dataset, dataset))
+        return cli_usage_error("eval", "--folds: %s is the run's own dataset, tested on its data.fold's split (its "
+                                       "other folds' test clips are in its training split)", dataset);
     int rc = job_run_config(run, &cfg, &err) == 0 &&
                      (!folds || eval_folds_option(&cfg, assignment, &err) == 0) &&
                      train_collectives(&cfg, &d, &device_coll, &err) == 0 &&

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/watchdog.h"
 #include "io/csv.h"
+#include "train/matrix.h" /* dataset_has_folds */
 #include "train/trainer_internal.h"
 
 int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const char *phase, Confusion *cm,
@@ -108,13 +109,15 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
                     const char *predictions_path, Group *g, Err *err) {
     char path[4096];
     Config cfg = *run_cfg;
+    /* another dataset with folds: the test splits of data.eval_folds (a zero-shot run's; `dfer eval --folds`, which
+     * cmd_eval allows only there), each scored apart; the run's own dataset: data.fold's split whatever eval_folds
+     * says (its other folds' test clips are its training clips); a dataset without folds: its one split */
+    int other = eval_dataset && strcmp(eval_dataset, run_cfg->dataset);
+    int n_folds = other && dataset_has_folds(eval_dataset) ? cfg.n_eval_folds : 0;
     if (eval_dataset) snprintf(cfg.dataset, sizeof cfg.dataset, "%s", eval_dataset);
     if (eval_root) snprintf(cfg.root, sizeof cfg.root, "%s", eval_root);
     Dataset test;
-    /* another dataset: the test splits of the run's data.eval_folds (a zero-shot run's; `dfer eval --folds`), each
-     * scored apart; its own: data.fold's */
-    if (trainer_open_eval_split(&cfg, eval_dataset, cfg.root, cfg.eval_folds, eval_dataset ? cfg.n_eval_folds : 0, &test,
-                                err) != 0)
+    if (trainer_open_eval_split(&cfg, other ? eval_dataset : NULL, cfg.root, cfg.eval_folds, n_folds, &test, err) != 0)
         return -1;
     JobModel jm;
     int classes;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "core/fsutil.h"
+#include "core/log.h"
 #include "io/checkpoint.h"
 #include "io/digest.h"
 #include "io/json_file.h"
@@ -117,6 +118,10 @@ int run_check_model_inputs(const char *run_dir, const Config *cfg, const JobMode
         if (!sha)
             rc = err_set(err, "%s: the run's %s %s cannot be read: %s", run_dir, files[i].what, files[i].file,
                          json_get_string(now, "error", "?"));
+        else if (strcmp(sha, was) && !strcmp(files[i].name, "vocab")) /* a .gz, its text, merges.txt: the same merges */
+            log_warn("%s: the vocabulary %s is another file than the run's (sha256 %.12s... in its result.json, "
+                     "%.12s... now): a copy in another form tokenises alike, another vocabulary does not", run_dir,
+                     files[i].file, was, sha);
         else if (strcmp(sha, was))
             rc = err_set(err, "%s: %s is not the %s the run trained with (sha256 %.12s... in its result.json, "
                               "%.12s... now): its parameters would be used with another file; put the run's back at "

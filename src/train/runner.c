@@ -163,7 +163,8 @@ int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err) 
 }
 
 /* How long the ranks of a group may take to come out of a job one after another: rank 0 alone writes the run's
- * files, but the others wait for it in a collective, so they leave within moments of each other. */
+ * files, but the others wait for it in a collective, so they leave within moments of each other (at most half
+ * of train.hang_minutes, under which the others' watchdogs fire). */
 #define JOB_OUTCOME_TIMEOUT_S 120.0
 
 /* After a job, every rank of its group: the failure of one rank alone (an error on its own node that no collective
@@ -172,14 +173,22 @@ int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err) 
  * outcomes on a communicator of their own; a rank the others do not join within JOB_OUTCOME_TIMEOUT_S ends the run
  * with its message (a restart resumes the job from its checkpoint). A failure on another rank than the group's
  * first is logged there too (rank 0 logs and records the others). */
-static void job_outcome_agreed(Group *g, const Job *j, int rc, const Err *jerr) {
+static void job_outcome_agreed(Group *g, const Job *j, const Config *cfg, int rc, const Err *jerr) {
     if (g->size < 2) return;
     int failed = rc != 0 && rc != DFER_EXIT_INTERRUPTED, out[2];
-    double timeout = getenv("DFER_TEST_FAIL_ALONE") ? 5.0 : JOB_OUTCOME_TIMEOUT_S; /* the test need not wait 2 min */
+    /* under the hang limit: the waiting ranks' watchdogs would end the run first, this rank's message unseen */
+    double timeout = JOB_OUTCOME_TIMEOUT_S;
+    if (cfg->hang_minutes > 0 && timeout > 30 * cfg->hang_minutes) timeout = 30 * cfg->hang_minutes;
+    if (getenv("DFER_TEST_FAIL_ALONE")) timeout = 5.0; /* the test need not wait */
     if (group_agree_outcome(g, failed, timeout, out) != 0) {
-        log_error("[group %d] %s failed on rank %d of the group alone: %s; the group's other ranks still wait in the "
-                  "job after %.0f s: ending the run (a restart resumes the job from its last checkpoint)", g->index,
-                  j->id, g->rank, jerr->msg, timeout);
+        if (failed)
+            log_error("[group %d] %s failed on rank %d of the group alone: %s; the group's other ranks still wait in "
+                      "the job after %.0f s: ending the run (a restart resumes the job from its last checkpoint)",
+                      g->index, j->id, g->rank, jerr->msg, timeout);
+        else
+            log_error("[group %d] %s ended on rank %d of the group, but the group's other ranks have not in %.0f s: "
+                      "ending the run (a restart resumes the job from its last checkpoint)", g->index, j->id, g->rank,
+                      timeout);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     if (failed && g->rank != 0 && !out[1])
@@ -292,7 +301,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
                 to.fail_alone_after_steps = 0;
             rc = train_run(&cfg, &to, &g, &jerr);
             free(id_json);
-            job_outcome_agreed(&g, j, rc, &jerr);
+            job_outcome_agreed(&g, j, &cfg, rc, &jerr);
         }
         if (g.rank == 0 && rc != 0 && rc != DFER_EXIT_INTERRUPTED) {
             log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);

@@ -703,9 +703,16 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         else
             snprintf(t->title, sizeof t->title, "Table 3: zero-shot results");
         /* which test splits of the target were scored: the jobs' eval_folds (results before them: fold 1's) */
-        Names found = distinct(rs, offsetof(Result, eval_folds), "zeroshot"), folds = {.n = 0};
-        for (int i = 0; i < found.n; i++)
-            if (found.v[i][0]) names_add(&folds, found.v[i]);
+        Names folds = {.n = 0};
+        for (int pass = 0; pass < 2; pass++) {
+            const Result *arr = pass ? rs->done : rs->expected;
+            int n = pass ? rs->n_done : rs->n_expected;
+            for (int i = 0; i < n; i++) {
+                if (strcmp(arr[i].setting, "zeroshot") || !strcmp(arr[i].eval_dataset, "ferv39k")) continue;
+                /* results from before eval_folds was recorded were scored on fold 1 */
+                names_add(&folds, arr[i].eval_folds[0] ? arr[i].eval_folds : "1");
+            }
+        }
         char tested[256];
         if (folds.n == 0) snprintf(tested, sizeof tested, "evaluated on fold 1's test split of another");
         else if (folds.n > 1) snprintf(tested, sizeof tested, "evaluated on another's test splits of the folds each result.json's eval_folds names");

@@ -140,6 +140,7 @@ static int write_result(const Config *cfg, const TrainOptions *opt, const JobMod
     cJSON_AddNumberToObject(o, "war", pos->best.war);
     cJSON_AddStringToObject(o, "reported_epoch", "best (by WAR on the test split, as the peers select)");
     if (pos->best.parts) { /* zero-shot transfer to several folds: which, and how they are scored */
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "eval_folds"); /* the matrix's job identity has them too */
         cJSON *folds = cJSON_AddArrayToObject(o, "eval_folds");
         for (int p = 0; p < pos->best.parts; p++) cJSON_AddItemToArray(folds, cJSON_CreateNumber(pos->best.part_fold[p]));
         cJSON_AddStringToObject(o, "scored", "uar and war: the mean over eval_folds of each fold's test split scored "
