@@ -155,20 +155,22 @@ int cmd_eval(int argc, char **argv) {
                                        "(its other folds' test clips are in its training split)");
     if (folds && !dataset_has_folds(dataset))
         return cli_usage_error("eval", "--folds: %s has no folds (one test split)", dataset);
+    /* the run's configuration, read once, before MPI: --folds on its own training dataset is a usage error */
+    Err err;
+    Config cfg;
+    int have_cfg = job_run_config(run, &cfg, &err) == 0;
+    if (folds && have_cfg && !strcmp(cfg.dataset, dataset))
+        return cli_usage_error("eval", "--folds: %s is the run's own dataset, tested on its data.fold's split (its "
+                                       "other folds' test clips are in its training split)", dataset);
     Dist d;
     dist_init(&d, &argc, &argv);
     Group g = {0};
-    Err err;
     /* On CUDA each rank takes its own GPU (local rank), as in training; evaluation's
      * collectives (counts, losses) are host values, so the group stays on MPI. */
-    Config cfg;
     CollBackend device_coll;
     char assignment[600];
     snprintf(assignment, sizeof assignment, "data.eval_folds=%s", folds ? folds : "");
-    if (folds && job_run_config(run, &cfg, &err) == 0 && !strcmp(cfg.dataset, dataset))
-        return cli_usage_error("eval", "--folds: %s is the run's own dataset, tested on its data.fold's split (its "
-                                       "other folds' test clips are in its training split)", dataset);
-    int rc = job_run_config(run, &cfg, &err) == 0 &&
+    int rc = have_cfg &&
                      (!folds || eval_folds_option(&cfg, assignment, &err) == 0) &&
                      train_collectives(&cfg, &d, &device_coll, &err) == 0 &&
                      group_world(&d, COLL_MPI, &g, &err) == 0
