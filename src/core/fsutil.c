@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +39,66 @@ int fs_read_all(const char *path, char **data, size_t *len, Err *err) {
     return 0;
 }
 
+/* The temporary files of the atomic writes in progress, so that a process ended by Ctrl-C, SIGTERM or SIGHUP
+ * while writing (dfer init or export of an L/14 checkpoint takes seconds) leaves no NAME.dfer-tmp.XXXXXX of
+ * hundreds of MB beside the file it was writing. A slot's path is written before its flag is set, and the
+ * handler reads only slots whose flag is set; claiming and freeing slots take a lock (never the handler). */
+enum { ATOMIC_TRACKED = 16 };
+static char g_atomic_tmp[ATOMIC_TRACKED][sizeof(((AtomicFile *)0)->tmp_path)];
+static volatile sig_atomic_t g_atomic_tmp_used[ATOMIC_TRACKED];
+static pthread_mutex_t g_atomic_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_atomic_handlers_once = PTHREAD_ONCE_INIT;
+
+void atomic_unlink_on_signal(int sig) {
+    for (int i = 0; i < ATOMIC_TRACKED; i++)
+        if (g_atomic_tmp_used[i]) unlink(g_atomic_tmp[i]); /* async-signal-safe */
+    /* then end as the signal would have: the parent (a shell, mpirun, Slurm) sees the signal, not an exit status */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Only where the signal would end the process: a handler already there (the training's stop flag, which lets
+ * the write finish) is kept; an ignored signal stays ignored. */
+static void atomic_install_handlers(void) {
+    static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = atomic_unlink_on_signal;
+        sigemptyset(&sa.sa_mask);
+        for (int j = 0; j < 3; j++) sigaddset(&sa.sa_mask, sigs[j]); /* one cleanup at a time */
+        (void)sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* Returns the slot, or -1 when all are taken (the file is then only left behind on a signal, as before). */
+static int atomic_track(const char *tmp_path) {
+    pthread_once(&g_atomic_handlers_once, atomic_install_handlers);
+    int slot = -1;
+    pthread_mutex_lock(&g_atomic_lock);
+    for (int i = 0; i < ATOMIC_TRACKED && slot < 0; i++)
+        if (!g_atomic_tmp_used[i]) {
+            snprintf(g_atomic_tmp[i], sizeof g_atomic_tmp[i], "%s", tmp_path);
+            g_atomic_tmp_used[i] = 1;
+            slot = i;
+        }
+    pthread_mutex_unlock(&g_atomic_lock);
+    return slot;
+}
+
+static void atomic_untrack(AtomicFile *f) {
+    if (f->tracked_slot < 0) return;
+    pthread_mutex_lock(&g_atomic_lock);
+    g_atomic_tmp_used[f->tracked_slot] = 0;
+    pthread_mutex_unlock(&g_atomic_lock);
+    f->tracked_slot = -1;
+}
+
 int atomic_open(AtomicFile *f, const char *path, Err *err) {
+    f->fd = -1;
+    f->tracked_slot = -1;
     if (strlen(path) >= sizeof f->path) return err_set(err, "%s: path too long", path);
     snprintf(f->path, sizeof f->path, "%s", path);
     /* the rename replaces what is at the path: a symbolic link's file is written where it points (the link stays);
@@ -58,8 +119,18 @@ int atomic_open(AtomicFile *f, const char *path, Err *err) {
     /* a unique name (O_EXCL, also over NFS): two hosts of one shared results folder may write the same
      * file at once (a matrix's tables at the end of two array tasks), and in containers their pids match */
     snprintf(f->tmp_path, sizeof f->tmp_path, "%s" ATOMIC_TMP_MARK "XXXXXX", f->path);
+    /* Ctrl-C between creating the file and tracking it would leave it: the signals wait for both */
+    sigset_t ending, before;
+    sigemptyset(&ending);
+    sigaddset(&ending, SIGINT);
+    sigaddset(&ending, SIGTERM);
+    sigaddset(&ending, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ending, &before);
     f->fd = mkostemp(f->tmp_path, O_CLOEXEC);
-    if (f->fd < 0) return err_set(err, "%s: cannot create temporary file %s: %s", path, f->tmp_path, strerror(errno));
+    int create_errno = errno;
+    if (f->fd >= 0) f->tracked_slot = atomic_track(f->tmp_path);
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
+    if (f->fd < 0) return err_set(err, "%s: cannot create temporary file %s: %s", path, f->tmp_path, strerror(create_errno));
     if (fchmod(f->fd, 0644) != 0) { /* mkostemp makes it 0600; results are read by the group */
         int e = errno;
         atomic_abort(f);
@@ -95,8 +166,10 @@ int atomic_commit(AtomicFile *f, Err *err) {
     if (rename(f->tmp_path, f->path) != 0) {
         int e = errno;
         unlink(f->tmp_path);
+        atomic_untrack(f);
         return err_set(err, "%s: cannot rename temporary file into place: %s", f->path, strerror(e));
     }
+    atomic_untrack(f); /* after the rename: a signal between them unlinks a name that is gone, harmlessly */
     /* the rename itself is durable only once the folder is flushed (a node losing power right after a
      * checkpoint could otherwise come back with the previous one); a file system that cannot flush a
      * folder (EINVAL) has nothing to lose here */
@@ -116,6 +189,7 @@ void atomic_abort(AtomicFile *f) {
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
     unlink(f->tmp_path);
+    atomic_untrack(f);
 }
 
 int fs_remove_atomic_leftovers(const char *dir, char *names, size_t n, Err *err) {

@@ -20,11 +20,16 @@ typedef struct AtomicFile {
     char path[4096];
     char tmp_path[4096 + 32];
     int fd;
+    int tracked_slot; /* its place among the temporary files a signal removes, or -1 */
 } AtomicFile;
 int atomic_open(AtomicFile *f, const char *path, Err *err);
 int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err);
 int atomic_commit(AtomicFile *f, Err *err);
 void atomic_abort(AtomicFile *f);
+/* The temporary files of atomic writes still open are removed when SIGINT, SIGTERM or SIGHUP ends the process:
+ * atomic_open installs this handler for those of the three that would end it (not over a handler already there).
+ * A program with handlers of its own that ends on a signal later installs it then (stop.c: a second Ctrl-C). */
+void atomic_unlink_on_signal(int sig);
 
 /* The temporary file of an atomic write of NAME: NAME.dfer-tmp.XXXXXX (six random characters). */
 #define ATOMIC_TMP_MARK ".dfer-tmp."

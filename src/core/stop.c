@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/check.h"
+#include "core/fsutil.h"
 
 static volatile sig_atomic_t g_stop_signal;
 static const int k_signals[3] = {SIGUSR1, SIGTERM, SIGINT};
@@ -14,7 +15,7 @@ static void on_signal(int sig) {
      * launcher or scheduler may deliver one signal more than once (to the process and again through its group or
      * launcher), and a task killed by the second copy would lose the checkpoint the first asked for; a scheduler
      * that means it follows with SIGKILL */
-    if (sig == SIGINT) signal(sig, SIG_DFL);
+    if (sig == SIGINT) signal(sig, atomic_unlink_on_signal); /* which ends it, removing half-written files */
 }
 
 void stop_signals_install(void) {

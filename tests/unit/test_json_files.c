@@ -1,7 +1,8 @@
 /* The JSON files runs write and read back: json_read_file names the file and the line of a syntax
  * error; json_lines_each walks metrics.jsonl, strict in the middle, optionally tolerant of a torn
  * last line; fs_append_line writes whole lines; fs_trim_torn_tail cuts what a killed writer left;
- * fs_remove_atomic_leftovers removes the temporary files of killed atomic writes and nothing else. */
+ * fs_remove_atomic_leftovers removes the temporary files of killed atomic writes and nothing else; a process
+ * ended by SIGINT, SIGTERM or SIGHUP mid-write removes its own (a second Ctrl-C under the training's handlers too). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,11 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/stop.h"
 #include "io/json_file.h"
 #include "testlib.h"
 
@@ -228,10 +231,72 @@ static void test_atomic_leftovers(void) {
     EXPECT(fs_remove_atomic_leftovers(path, names, sizeof names, &err) == 0, "an absent folder has none");
 }
 
+/* In a child: opens two atomic writes in dir, commits the first, writes into the second, records the second's
+ * temporary name in dir/tmpname, then sends itself `sig` `times` times (with the training's handlers first when
+ * stop_handlers). Returns how the child ended, from waitpid. */
+static int child_ends_mid_write(const char *dir, int sig, int times, int stop_handlers, char *tmp_name, size_t n) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (stop_handlers) stop_signals_install();
+        Err err;
+        AtomicFile done, open_write;
+        char path[800];
+        snprintf(path, sizeof path, "%s/committed.json", dir);
+        if (atomic_open(&done, path, &err) || atomic_write(&done, "{}", 2, &err) || atomic_commit(&done, &err)) _exit(10);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        if (atomic_open(&open_write, path, &err) || atomic_write(&open_write, "half", 4, &err)) _exit(11);
+        snprintf(path, sizeof path, "%s/tmpname", dir);
+        if (fs_write_atomic(path, open_write.tmp_path, strlen(open_write.tmp_path), &err)) _exit(12);
+        for (int i = 0; i < times; i++) kill(getpid(), sig);
+        _exit(stop_requested() == sig ? 0 : 13); /* survived every signal */
+    }
+    int status = 0;
+    EXPECT(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/wait");
+    char path[800], *name = NULL;
+    snprintf(path, sizeof path, "%s/tmpname", dir);
+    Err err;
+    EXPECT(fs_read_all(path, &name, NULL, &err) == 0, "%s", err.msg);
+    snprintf(tmp_name, n, "%s", name ? name : "");
+    free(name);
+    return status;
+}
+
+static void test_atomic_signal(void) {
+    static const struct { int sig, times, stop_handlers; const char *what; } cases[] = {
+        {SIGTERM, 1, 0, "SIGTERM"},
+        {SIGHUP, 1, 0, "SIGHUP"},
+        {SIGINT, 1, 0, "Ctrl-C"},
+        {SIGINT, 2, 1, "a second Ctrl-C under the training's handlers"},
+    };
+    for (int c = 0; c < 4; c++) {
+        char dir[600], tmp_name[4200], path[800];
+        snprintf(dir, sizeof dir, "%s/signal%d", test_tmpdir(), c);
+        Err err;
+        EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+        int status = child_ends_mid_write(dir, cases[c].sig, cases[c].times, cases[c].stop_handlers, tmp_name, sizeof tmp_name);
+        EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == cases[c].sig, "%s: the process ends by the signal (status %#x)",
+               cases[c].what, status);
+        EXPECT(strstr(tmp_name, "model.safetensors" ATOMIC_TMP_MARK) != NULL, "%s: temporary name recorded: %s", cases[c].what, tmp_name);
+        EXPECT(!fs_exists(tmp_name), "%s: the half-written temporary %s is removed", cases[c].what, tmp_name);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        EXPECT(!fs_exists(path), "%s: the unfinished file never appears", cases[c].what);
+        snprintf(path, sizeof path, "%s/committed.json", dir);
+        EXPECT(fs_exists(path), "%s: the committed file stays", cases[c].what);
+    }
+    /* under the training's handlers one Ctrl-C only asks to stop: the write goes on, its temporary stays open */
+    char dir[600], tmp_name[4200];
+    snprintf(dir, sizeof dir, "%s/signal_once", test_tmpdir());
+    Err err;
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    int status = child_ends_mid_write(dir, SIGINT, 1, 1, tmp_name, sizeof tmp_name);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "one Ctrl-C under the stop handlers is a request (status %#x)", status);
+}
+
 int main(void) {
     TEST_RUN(test_read_file);
     TEST_RUN(test_atomic_leftovers);
     TEST_RUN(test_atomic_special_paths);
+    TEST_RUN(test_atomic_signal);
     TEST_RUN(test_lines);
     TEST_RUN(test_append_and_trim);
     return test_summary();
