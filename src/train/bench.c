@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,53 +45,6 @@ void bench_options_default(BenchOptions *o) {
     o->classes = 7;
     o->desc_tokens = 128;
     o->seed = 1;
-}
-
-static void cpu_name(char *buf, size_t n) {
-    snprintf(buf, n, "CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10)) {
-            char *v = strchr(line, ':');
-            if (v) {
-                v++;
-                while (*v == ' ') v++;
-                v[strcspn(v, "\n")] = 0;
-                snprintf(buf, n, "%s", v);
-            }
-            break;
-        }
-    fclose(f);
-}
-
-/* ---- host memory -------------------------------------------------------------------------------- */
-
-/* Resets the process's resident high-water mark to the current RSS (Linux >= 4.0); 0 when it could. */
-static int rss_peak_reset(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return -1;
-    int ok = fputs("5", f) >= 0;
-    return fclose(f) == 0 && ok ? 0 : -1;
-}
-
-/* VmHWM in bytes (0 when unknown). */
-static double rss_hwm_bytes(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    double kib = 0;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) kib = atof(line + 6);
-    fclose(f);
-    return kib * 1024.0;
-}
-
-static double ru_maxrss_bytes(void) {
-    struct rusage u;
-    CHECK_SYS(getrusage(RUSAGE_SELF, &u));
-    return (double)u.ru_maxrss * 1024.0; /* Linux: KiB */
 }
 
 int bench_check_device(const char *device, Err *err) {
@@ -246,7 +198,7 @@ static int bench_setup(const BenchOptions *o, const Group *g, BenchSetup *s, Err
         dfer_cuda_mem_reset(); /* the baseline: the CUDA context, before any weight */
 #endif
     } else {
-        cpu_name(s->device_name, sizeof s->device_name);
+        bench_cpu_name(s->device_name, sizeof s->device_name);
     }
 
     /* the run configuration, as `dfer train --set` would resolve it */
@@ -580,59 +532,6 @@ static BenchShape bench_shape(const JobModel *m, int finecliper, int b, const Be
     return sh;
 }
 
-/* The rank's peak memory over the training steps (the ranks' mean) and how it was measured: read after the
- * training steps, before any forward-only pass. */
-static double bench_peak_memory(Backend backend, int hwm_reset, Group *g, const char **method) {
-    double peak = 0;
-#ifdef DFER_WITH_CUDA
-    if (backend == BACKEND_CUDA) {
-        peak = (double)dfer_cuda_peak_bytes();
-        *method = "device bytes in use (cudaMemGetInfo total - free) sampled after a sync at every phase "
-                  "boundary of the training steps, highest sample minus the baseline before the model was built";
-    } else
-#endif
-    {
-        (void)backend;
-        peak = hwm_reset ? rss_hwm_bytes() : ru_maxrss_bytes();
-        *method = hwm_reset ? "resident set high-water mark (VmHWM) from the end of model building to the end "
-                              "of the training steps (weights, activations, gradients, optimiser state)"
-                            : "process peak resident set (ru_maxrss) up to the end of the training steps, model "
-                              "building included";
-    }
-    double peaks[1] = {peak};
-    group_sum_doubles(g, peaks, 1);
-    return peaks[0] / g->size;
-}
-
-/* The rank's peak memory over the forward-only passes (the ranks' mean; -1 where it cannot be told from the
- * training's): CUDA, the highest sample after those passes (cuda_high) minus the baseline; CPU, the resident
- * high-water mark since a reset taken after the training steps (eval_hwm_reset). */
-static double bench_eval_peak_memory(Backend backend, int eval_hwm_reset, size_t cuda_high, Group *g,
-                                     const char **method) {
-    double peak = -1;
-    (void)cuda_high;
-#ifdef DFER_WITH_CUDA
-    if (backend == BACKEND_CUDA) {
-        size_t base = dfer_cuda_baseline_bytes();
-        peak = cuda_high > base ? (double)(cuda_high - base) : 0;
-        *method = "device bytes in use (cudaMemGetInfo total - free) sampled after a sync at the end of every "
-                  "forward-only pass, highest sample minus the baseline before the model was built (what the "
-                  "allocator kept from the training steps counts)";
-    } else
-#endif
-    {
-        (void)backend;
-        if (eval_hwm_reset) peak = rss_hwm_bytes();
-        *method = eval_hwm_reset ? "resident set high-water mark (VmHWM) from the end of the training steps to the "
-                                   "end of the forward-only passes (weights, activations; the heap the steps "
-                                   "left resident counts)"
-                                 : "not measured: the resident high-water mark cannot be reset on this system";
-    }
-    double peaks[2] = {peak, peak < 0 ? 1 : 0};
-    group_sum_doubles(g, peaks, 2);
-    return peaks[1] > 0 ? -1 : peaks[0] / g->size;
-}
-
 /* What the report of a run is made of (bench_run's results). */
 typedef struct BenchRun {
     const BenchOptions *o;
@@ -854,18 +753,18 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     }
     BenchInputs bi;
     bench_inputs(o, g, &m, cfg, s.nb, &bi);
-    int hwm_reset = s.backend == BACKEND_CPU && rss_peak_reset() == 0;
+    int hwm_reset = s.backend == BACKEND_CPU && bench_rss_peak_reset() == 0;
     BenchTimes t;
     bench_time(o, g, &m, &opt, &bi, s.b, &t);
     /* the training peak before any forward-only pass (an evaluation batch larger than the training one
      * would raise it); then the forward-only passes' own */
     const char *peak_method, *eval_peak_method;
     double peak = bench_peak_memory(s.backend, hwm_reset, g, &peak_method);
-    int eval_hwm_reset = hwm_reset && rss_peak_reset() == 0;
+    int eval_hwm_reset = hwm_reset && bench_rss_peak_reset() == 0;
     size_t cuda_high = bench_time_forward(o, &m, &bi, s.b, s.eval_b, &t);
     double eval_peak = bench_eval_peak_memory(s.backend, eval_hwm_reset, cuda_high, g, &eval_peak_method);
     BenchShape sh = bench_shape(&m, s.finecliper, s.b, o);
-    double process_peak = ru_maxrss_bytes();
+    double process_peak = bench_process_peak_bytes();
 
     BenchRun run = {.o = o, .s = &s, .m = &m, .oc = &oc, .t = &t, .sh = sh, .mb_note = mb_note,
                     .peak_method = peak_method, .eval_peak_method = eval_peak_method, .peak = peak,

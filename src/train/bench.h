@@ -114,6 +114,22 @@ DevicePeaks bench_device_peaks(const BenchOptions *o, const char *device_name, c
  * cores' peak or its operands' bytes (each once) at the memory's, whichever is longer; -1 without both peaks. */
 double bench_bound_ms(const OpsProfileEntry *e, double per_step, const DevicePeaks *pk);
 
+/* ---- memory (bench_memory.c) ---- */
+/* "model name" of /proc/cpuinfo ("CPU" when unknown). */
+void bench_cpu_name(char *buf, size_t n);
+/* Resets the process's resident high-water mark to the current RSS (Linux >= 4.0); 0 when it could. */
+int bench_rss_peak_reset(void);
+/* The process's peak resident set since it started (ru_maxrss), in bytes. */
+double bench_process_peak_bytes(void);
+/* The rank's peak memory over the training steps, the ranks' mean; *method says how it was measured. Read
+ * after the training steps, before any forward-only pass; hwm_reset: bench_rss_peak_reset succeeded after the
+ * model was built (CPU). */
+double bench_peak_memory(Backend backend, int hwm_reset, Group *g, const char **method);
+/* The same over the forward-only passes (-1 where it cannot be told from the training's): CUDA, the highest
+ * sample after those passes (cuda_high) minus the baseline; CPU, the resident high-water mark since a reset
+ * taken after the training steps (eval_hwm_reset). */
+double bench_eval_peak_memory(Backend backend, int eval_hwm_reset, size_t cuda_high, Group *g, const char **method);
+
 /* Fails with a message naming the missing GPU when device is "cuda" and this build or machine has none. Call it
  * before selecting a GPU (train_collectives) and bench_run. */
 int bench_check_device(const char *device, Err *err);

@@ -1,0 +1,173 @@
+/* Reading a matrix's results for the tables: every <job>/result.json of a results folder, and jobs.json (the
+ * expanded matrix) so that jobs that have not finished show as missing rather than vanish. */
+#include <cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "io/json_file.h"
+#include "train/table_results.h"
+
+static void fill_identity(Result *r, const cJSON *o) {
+    const char *variant = json_get_string(o, "variant", "");
+    snprintf(r->method, sizeof r->method, "%s%s%s%s", json_get_string(o, "method", ""), variant[0] ? " (" : "", variant,
+             variant[0] ? ")" : "");
+    snprintf(r->backbone, sizeof r->backbone, "%s", json_get_string(o, "backbone", ""));
+    snprintf(r->dataset, sizeof r->dataset, "%s", json_get_string(o, "dataset", ""));
+    snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", json_get_string(o, "eval_dataset", ""));
+    if (!r->eval_dataset[0]) snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", r->dataset);
+    snprintf(r->setting, sizeof r->setting, "%s", json_get_string(o, "setting", ""));
+    r->fold = (int)json_get_number(o, "fold", 0);
+    r->seed = (int)json_get_number(o, "seed", 0);
+    const cJSON *folds = cJSON_GetObjectItemCaseSensitive(o, "eval_folds"), *f;
+    size_t used = 0;
+    r->eval_folds[0] = '\0';
+    cJSON_ArrayForEach(f, folds) {
+        int w = cJSON_IsNumber(f) ? snprintf(r->eval_folds + used, sizeof r->eval_folds - used, "%s%d", used ? ", " : "",
+                                             f->valueint)
+                                  : 0;
+        if (w < 0 || used + (size_t)w >= sizeof r->eval_folds) break; /* at most 5 folds: never */
+        used += (size_t)w;
+    }
+}
+
+static int push(Result **arr, int *n, const Result *r) {
+    *arr = xrealloc(*arr, (size_t)(*n + 1) * sizeof **arr);
+    (*arr)[(*n)++] = *r;
+    return 0;
+}
+
+ResultSet *results_new(void) { return xcalloc(1, sizeof(ResultSet)); }
+
+void results_add_expected(ResultSet *rs, const cJSON *jobs) {
+    const cJSON *o;
+    cJSON_ArrayForEach(o, jobs) {
+        Result r;
+        memset(&r, 0, sizeof r);
+        fill_identity(&r, o);
+        push(&rs->expected, &rs->n_expected, &r);
+        const char *id = json_get_string(o, "job", "");
+        if (!id[0]) continue;
+        LIST_ADD(rs->job_ids, rs->n_job_ids, id);
+    }
+}
+
+/* Whether the results of folder `name` belong to the matrix: every folder without a jobs.json. */
+static int job_listed(const ResultSet *rs, const char *name) {
+    if (!rs->n_job_ids) return 1;
+    for (int i = 0; i < rs->n_job_ids; i++)
+        if (!strcmp(rs->job_ids[i], name)) return 1;
+    return 0;
+}
+
+int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
+    Result r;
+    memset(&r, 0, sizeof r);
+    fill_identity(&r, o);
+    const char *status = json_get_string(o, "status", "");
+    r.failed = !strcmp(status, "failed");
+    r.finished = !r.failed;
+    r.uar = json_get_number(o, "uar", NAN);
+    r.war = json_get_number(o, "war", NAN);
+    snprintf(r.arch, sizeof r.arch, "%s", json_get_string(o, "clip_arch", ""));
+    snprintf(r.captions, sizeof r.captions, "%s", json_get_string(o, "captions", ""));
+    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(o, "inputs");
+    snprintf(r.weights_sha, sizeof r.weights_sha, "%s",
+             json_get_string(cJSON_GetObjectItemCaseSensitive(inputs, "weights"), "sha256", ""));
+    snprintf(r.commit, sizeof r.commit, "%s", json_get_string(o, "commit", ""));
+    const char *slash = strrchr(path, '/'), *start = path;
+    for (const char *p = path; slash && p < slash; p++)
+        if (*p == '/') start = p + 1; /* the folder that holds result.json */
+    snprintf(r.id, sizeof r.id, "%.*s", slash ? (int)(slash - start) : (int)strlen(path), start);
+    const cJSON *classes = cJSON_GetObjectItemCaseSensitive(o, "classes");
+    const cJSON *recall = cJSON_GetObjectItemCaseSensitive(o, "recall");
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, classes) {
+        if (i < MAX_CLASSES && cJSON_IsString(it)) snprintf(r.classes[i++], sizeof r.classes[0], "%s", it->valuestring);
+    }
+    r.n_classes = i;
+    for (int k = 0; k < MAX_CLASSES; k++) r.recall[k] = NAN; /* a class a result does not list has no value */
+    i = 0;
+    cJSON_ArrayForEach(it, recall) {
+        if (i < MAX_CLASSES) r.recall[i++] = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+    }
+    if (r.finished && (!isfinite(r.uar) || !isfinite(r.war)))
+        return err_set(err, "%s: a finished result needs numeric uar and war", path);
+    return push(&rs->done, &rs->n_done, &r);
+}
+
+void results_add_folder(ResultSet *rs, const char *name, const cJSON *result, const char *path, const char *read_error) {
+    Err one;
+    if (!job_listed(rs, name)) LIST_ADD(rs->left_out, rs->n_left_out, name);
+    else if (read_error) LIST_ADD(rs->unreadable, rs->n_unreadable, read_error);
+    else if (results_add(rs, result, path, &one) != 0) /* one bad file does not hide every table: a note says it */
+        LIST_ADD(rs->unreadable, rs->n_unreadable, one.msg);
+}
+
+int results_load(const char *dir, ResultSet **out, Err *err) {
+    ResultSet *rs = results_new();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/jobs.json", dir);
+    if (fs_exists(path)) {
+        cJSON *arr;
+        if (json_read_file(path, &arr, err) != 0) goto fail;
+        if (!cJSON_IsArray(arr)) {
+            cJSON_Delete(arr);
+            err_set(err, "%s: expected a JSON array of jobs", path);
+            goto fail;
+        }
+        results_add_expected(rs, arr);
+        cJSON_Delete(arr);
+    }
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort); /* sorted: the same tables whatever readdir's order */
+    if (n < 0) {
+        err_set(err, "%s: cannot read the results directory: %s", dir, strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        snprintf(path, sizeof path, "%s/%s/result.json", dir, name);
+        if (name[0] != '.' && fs_exists(path)) {
+            cJSON *o = NULL;
+            Err read_err;
+            int unread = job_listed(rs, name) && json_read_file(path, &o, &read_err) != 0;
+            results_add_folder(rs, name, o, path, unread ? read_err.msg : NULL);
+            cJSON_Delete(o);
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (!rs->n_done && !rs->n_expected) {
+        if (rs->n_unreadable) err_set(err, "%s", rs->unreadable[0]); /* nothing else to show: the reason is the error */
+        else err_set(err, "%s: no result.json in any job directory and no jobs.json", dir);
+        goto fail;
+    }
+    *out = rs;
+    return 0;
+fail:
+    results_free(rs);
+    return -1;
+}
+
+void results_free(ResultSet *rs) {
+    if (!rs) return;
+    free(rs->done);
+    free(rs->expected);
+    free(rs->job_ids);
+    free(rs->left_out);
+    free(rs->unreadable);
+    free(rs);
+}
+
+int results_count(const ResultSet *rs, int *finished, int *failed, int *expected) {
+    *finished = *failed = 0;
+    for (int i = 0; i < rs->n_done; i++) rs->done[i].failed ? (*failed)++ : (*finished)++;
+    *expected = rs->n_expected;
+    return rs->n_done;
+}

@@ -1,0 +1,49 @@
+/* What table.c and table_results.c share: a result as the tables read it, and the set of a results
+ * folder's results (private to those two files; table.h is the interface). */
+#ifndef DFER_TRAIN_TABLE_RESULTS_H
+#define DFER_TRAIN_TABLE_RESULTS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/check.h"
+#include "train/table.h"
+
+#define MAX_CLASSES 16
+
+typedef struct Result {
+    char method[80];  /* method with variant: "finecliper (low)" */
+    char backbone[64], dataset[32], eval_dataset[32], setting[16];
+    char arch[128];   /* the backbone's architecture (result.json's clip_arch; "" in older results) */
+    char captions[24]; /* zero-shot: what training paired the clips with (result.json's captions; "" unknown) */
+    char eval_folds[32]; /* zero-shot to a dataset with folds: the folds whose test splits were scored ("1, 2"); "" */
+    int fold, seed, finished, failed;
+    double uar, war, recall[MAX_CLASSES];
+    int n_classes;
+    char classes[MAX_CLASSES][32];
+    char weights_sha[65]; /* result.json's inputs.weights.sha256 ("" in older results) */
+    char commit[24];
+    char id[160];         /* the job's folder (its result.json's path without the file), for notes */
+} Result;
+
+struct ResultSet {
+    Result *done;     /* result.json files */
+    int n_done;
+    Result *expected; /* jobs.json entries (fields as in Result, no scores) */
+    int n_expected;
+    char (*job_ids)[160]; /* jobs.json's "job" names: with them, only those folders' results count */
+    int n_job_ids;
+    char (*left_out)[160];   /* result folders that are no job of jobs.json (an earlier matrix's, a copy) */
+    int n_left_out;
+    char (*unreadable)[512]; /* result.json files that could not be read: their messages */
+    int n_unreadable;
+};
+
+/* Appends text to a list of fixed-size strings. */
+#define LIST_ADD(list, count, text)                                                                                  \
+    do {                                                                                                             \
+        (list) = xrealloc((list), (size_t)((count) + 1) * sizeof *(list));                                          \
+        snprintf((list)[(count)++], sizeof *(list), "%.*s", (int)sizeof *(list) - 1, (text)); /* cut to fit */      \
+    } while (0)
+
+#endif
