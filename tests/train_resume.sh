@@ -101,6 +101,16 @@ set +e
 "$dfer" train "${common[@]}" --set train.threads=1 --out "$out" --resume --stop-after 1 >"$tmp/ok.log" 2>&1
 set -e
 grep -q "resuming with train.threads: 2 -> 1" "$tmp/ok.log" || { echo "a change of threads was not allowed and said:"; cat "$tmp/ok.log"; exit 1; }
+# AdamW's state resumed as SGD's, even with --allow-config-change: refused (Adam's first moments were read as
+# SGD's momentum buffer), config.ini kept as it was
+cp "$out/config.ini" "$tmp/config-threads.ini"
+if "$dfer" train "${common[@]}" --set optim.optimizer=sgd --out "$out" --resume --allow-config-change >/dev/null 2>"$tmp/err"; then
+  echo "AdamW's checkpoint resumed with SGD"; exit 1
+fi
+grep -q "config.ini: the run was started with optim.optimizer = adamw .* optim.optimizer = sgd cannot resume" "$tmp/err" \
+  || { echo "unclear message for AdamW's state resumed with SGD:"; cat "$tmp/err"; exit 1; }
+cmp -s "$out/config.ini" "$tmp/config-threads.ini" && ! ls "$out"/config.before-* >/dev/null 2>&1 \
+  || { echo "a resume refused for its optimiser changed config.ini"; exit 1; }
 # an earlier config.before-<stamp>.ini of the same second (two changes within one) is kept, not overwritten:
 # placeholders for the next 60 seconds
 for s in $(seq 0 60); do echo "earlier $s" >"$out/config.before-$(date -u -d "+$s sec" +%Y%m%dT%H%M%SZ).ini"; done

@@ -94,6 +94,12 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
     TensorMap m;
     tmap_init(&m, path);
     int rc = save_params(jm, path, "param.", &m, err);
+    /* only AdamW keeps second moments: resumed as SGD (--allow-config-change), Adam's first moments would have
+     * been read as the momentum buffer */
+    if (rc == 0 && !optimizer_state(opt, 1).data && tmap_find(&m, "optimizer.state2"))
+        rc = err_set(err, "%s: written by AdamW (it holds optimizer.state2, the second moments), but optim.optimizer is "
+                          "now sgd: Adam's moments cannot stand for SGD's momentum; resume with adamw or train anew",
+                     path);
     for (int which = 0; which < 2 && rc == 0; which++) {
         Tensor all = optimizer_state(opt, which);
         if (!all.data) continue;
@@ -139,6 +145,12 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
             rc = err_set(err, "%s: tensor %s is missing or does not match the model (another architecture or dtype?)", path, name);
         else ops_upload(jm->ops, e->value.data, t->data, t->nbytes);
     }
+    /* only AdamW keeps second moments: resumed as SGD (--allow-config-change), Adam's first moments would have
+     * been read as the momentum buffer */
+    if (rc == 0 && !optimizer_state(opt, 1).data && tmap_find(&m, "optimizer.state2"))
+        rc = err_set(err, "%s: written by AdamW (it holds optimizer.state2, the second moments), but optim.optimizer is "
+                          "now sgd: Adam's moments cannot stand for SGD's momentum; resume with adamw or train anew",
+                     path);
     for (int which = 0; which < 2 && rc == 0; which++) {
         Tensor all = optimizer_state(opt, which);
         if (!all.data) continue;

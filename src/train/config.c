@@ -158,7 +158,7 @@ static const Key k_keys[] = {
     {"optim", "schedule", K_STR, S(schedule), "cosine", "multistep|cosine|constant", "learning-rate schedule"},
     {"optim", "milestones", K_INTS, L(milestones, n_milestones), "30,40", NULL, "multistep: epochs where lr *= gamma"},
     {"optim", "gamma", K_FLOAT, S(gamma), "0.1", NULL, "multistep factor"},
-    {"optim", "warmup_epochs", K_FLOAT, S(warmup_epochs), "0", NULL, "cosine: linear warm-up length"},
+    {"optim", "warmup_epochs", K_FLOAT, S(warmup_epochs), "0", NULL, "linear warm-up from 0, in epochs (every schedule; cosine then decays over the rest)"},
     {"optim", "clip_norm", K_FLOAT, S(clip_norm), "0", NULL, "clip gradients to this global norm (0: off)"},
 };
 #define N_KEYS (sizeof k_keys / sizeof k_keys[0])
@@ -401,6 +401,13 @@ int config_validate_settings(const Config *c, Err *err) {
     if (!(c->momentum >= 0 && c->momentum < 1)) return err_set(err, "optim.momentum = %g is out of range [0, 1)", c->momentum);
     if (c->weight_decay < 0 || c->clip_norm < 0 || c->warmup_epochs < 0 || !(c->gamma > 0))
         return err_set(err, "optim.weight_decay, clip_norm and warmup_epochs must be 0 or positive, optim.gamma positive");
+    if (c->warmup_epochs > 0 && c->warmup_epochs >= c->epochs)
+        return err_set(err, "optim.warmup_epochs = %g is not shorter than train.epochs = %d: the learning rate would "
+                            "never reach optim.lr", c->warmup_epochs, c->epochs);
+    for (int i = 0; i < c->n_milestones; i++)
+        if (c->milestones[i] < 1)
+            return err_set(err, "optim.milestones: %d is not an epoch after the first (milestones count from 1: the "
+                                "learning rate is multiplied by optim.gamma from that epoch on)", c->milestones[i]);
     return 0;
 }
 

@@ -16,11 +16,13 @@ void optimizer_config_default(OptimizerConfig *cfg, OptKind kind) {
     cfg->eps = 1e-8f;
 }
 
-/* AIM's rule: no decay for layer norms, biases, and class/positional/temporal embeddings. */
+/* AIM's rule: no decay for layer norms and class/positional/temporal embeddings; our reading adds biases (every
+ * 1-D parameter), as timm's AdamW does. The patch embedding is a convolution's weight, not an embedding table: it
+ * decays as the other matrices do ("patch_embedding" contains "embedding"). */
 static int exempt_from_decay(const ParamEntry *e) {
     const char *n = e->name;
-    return e->ndim == 1 || strstr(n, "norm") || strstr(n, "embedding") || strstr(n, "cls_token") ||
-           strstr(n, ".bias");
+    return e->ndim == 1 || strstr(n, "norm") || (strstr(n, "embedding") && !strstr(n, "patch_embedding")) ||
+           strstr(n, "cls_token") || strstr(n, ".bias");
 }
 
 int optimizer_create(ParamSet *ps, const OptimizerConfig *cfg, Optimizer *opt, Err *err) {
@@ -95,13 +97,15 @@ OptStepResult optimizer_step(Optimizer *opt, float lr_factor, double *grad_norm)
 
 double schedule_factor(const ScheduleConfig *s, int epoch, double fraction_of_epoch) {
     switch (s->kind) {
-    case SCHED_CONSTANT: return 1.0;
+    case SCHED_CONSTANT:
     case SCHED_MULTISTEP: {
-        /* MultiStepLR stepped once per epoch: during epoch e the factor is gamma^(milestones <= e). */
-        double f = 1.0;
-        for (int i = 0; i < s->n_milestones; i++)
-            if (epoch >= s->milestones[i]) f *= s->gamma;
-        return f;
+        /* MultiStepLR stepped once per epoch: during epoch e the factor is gamma^(milestones <= e); a warm-up
+         * scales it by the linear ramp t / warmup_epochs (per step) until the ramp reaches 1 */
+        double f = 1.0, t = epoch + fraction_of_epoch;
+        if (s->kind == SCHED_MULTISTEP)
+            for (int i = 0; i < s->n_milestones; i++)
+                if (epoch >= s->milestones[i]) f *= s->gamma;
+        return t < s->warmup_epochs ? f * t / s->warmup_epochs : f;
     }
     case SCHED_COSINE: {
         double t = epoch + fraction_of_epoch;

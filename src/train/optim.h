@@ -51,7 +51,7 @@ typedef struct ScheduleConfig {
     int milestones[8];   /* MULTISTEP: epochs at which lr *= gamma (stepped after each epoch) */
     int n_milestones;
     float gamma;
-    float warmup_epochs; /* COSINE: linear warm-up from 0, then cosine to min_factor at the last epoch */
+    float warmup_epochs; /* linear warm-up from 0 (every kind); COSINE then decays to min_factor at the last epoch */
     float min_factor;
     int epochs;
 } ScheduleConfig;

@@ -370,6 +370,14 @@ static int open_optimizer_and_loaders(TrainRun *run, Err *err) {
     schedule_kind_from_name(cfg->schedule, &run->sc.kind);
     run->sc.n_milestones = cfg->n_milestones;
     memcpy(run->sc.milestones, cfg->milestones, sizeof cfg->milestones);
+    if (run->sc.kind == SCHED_MULTISTEP && run->g->rank == 0) {
+        int firing = 0;
+        for (int i = 0; i < cfg->n_milestones; i++) firing += cfg->milestones[i] < cfg->epochs;
+        if (firing < cfg->n_milestones)
+            log_warn("optim.milestones: %d of %d lie at or after train.epochs = %d and never lower the learning rate%s",
+                     cfg->n_milestones - firing, cfg->n_milestones, cfg->epochs,
+                     firing ? "" : " (the schedule is constant)");
+    }
     if (job_model_check_dataset(&run->jm, &run->train, err) != 0 ||
         (!run->contrastive && job_model_check_dataset(&run->jm, &run->test, err) != 0))
         return -1;

@@ -131,6 +131,13 @@ int trainer_check_resumed_config(const Config *cfg, const TrainOptions *opt, Err
     int changed = config_diff(&before, cfg, training, sizeof training, operational, sizeof operational);
     if (operational[0]) log_info("resuming with %s", operational);
     if (!changed) return 0;
+    /* not even allowed: the checkpoint's optimiser state is AdamW's (load_checkpoint refuses it too, but by then
+     * config.ini would have been replaced) */
+    if (!strcmp(before.optimizer, "adamw") && strcmp(cfg->optimizer, "adamw"))
+        return err_set(err, "%s: the run was started with optim.optimizer = adamw and its checkpoint holds AdamW's "
+                            "moments; optim.optimizer = %s cannot resume from them (not even with "
+                            "--allow-config-change): resume with adamw or train into a new folder",
+                       path, cfg->optimizer);
     if (!opt->allow_config_change)
         return err_set(err, "%s: the run was started with another configuration (%s); resuming would train one run with "
                             "two. Restore those settings, train into a new folder, or resume with "

@@ -160,6 +160,8 @@ static void test_value_ranges(void) {
         {"optim.momentum=-1", "optim.momentum"},          {"optim.momentum=1", "optim.momentum"},
         {"data.max_bad_fraction=-0.5", "max_bad_fraction"}, {"optim.lr=0.1,0.2,0.3", "one per parameter group"},
         {"train.threads=-2", "train.threads"},            {"optim.weight_decay=-1", "weight_decay"},
+        {"optim.warmup_epochs=30", "not shorter than train.epochs = 30"}, {"optim.milestones=-3, 40", "-3 is not an epoch"},
+        {"optim.milestones=0", "0 is not an epoch"},
     };
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
         config_defaults(&c);

@@ -118,6 +118,53 @@ static void test_schedules(void) {
     EXPECT_NEAR(schedule_factor(&c, 2, 0.0), 1.0, 1e-12);
     EXPECT_NEAR(schedule_factor(&c, 6, 0.0), 0.5, 1e-12);
     EXPECT_NEAR(schedule_factor(&c, 9, 1.0), 0.0, 1e-12);
+    /* a warm-up ramps every schedule (it was ignored by the multistep and constant ones) */
+    ScheduleConfig w = {.kind = SCHED_MULTISTEP, .milestones = {1}, .n_milestones = 1, .gamma = 0.1f, .warmup_epochs = 2};
+    EXPECT_NEAR(schedule_factor(&w, 0, 0.5), 0.25, 1e-12);
+    EXPECT_NEAR(schedule_factor(&w, 1, 0.0), 0.1f * 0.5, 1e-8); /* ramp and milestone together */
+    EXPECT_NEAR(schedule_factor(&w, 2, 0.0), 0.1f, 1e-8);
+    ScheduleConfig k = {.kind = SCHED_CONSTANT, .warmup_epochs = 0.5f, .epochs = 3};
+    EXPECT_NEAR(schedule_factor(&k, 0, 0.25), 0.5, 1e-12);
+    EXPECT_NEAR(schedule_factor(&k, 0, 0.75), 1.0, 1e-12);
+    k.warmup_epochs = 0;
+    EXPECT_NEAR(schedule_factor(&k, 0, 0.0), 1.0, 1e-12);
+}
+
+/* AdamW's decay exemptions: layer norms, biases, class/positional embeddings; the patch embedding (a
+ * convolution's weight) and linear weights decay. */
+static void test_decay_exemptions(void) {
+    static const struct { const char *name; int ndim, exempt; } cases[] = {
+        {"image_encoder.patch_embedding.weight", 2, 0},
+        {"image_encoder.layers.0.mlp.fc1.weight", 2, 0},
+        {"image_encoder.class_embedding", 1, 1},
+        {"image_encoder.position_embedding", 2, 1},
+        {"image_encoder.temporal_embedding", 2, 1},
+        {"image_encoder.layers.0.layer_norm1.weight", 1, 1},
+        {"adapter.fc1.bias", 1, 1},
+    };
+    enum { N = sizeof cases / sizeof cases[0] };
+    ParamSet ps;
+    paramset_init(&ps, g_ops, DT_F64);
+    for (int i = 0; i < N; i++) paramset_add(&ps, cases[i].name, cases[i].ndim, 2, cases[i].ndim > 1 ? 2 : 0, 0, 0);
+    paramset_finalize(&ps);
+    double ones[4] = {1, 1, 1, 1};
+    for (int i = 0; i < N; i++) paramset_upload_f64(&ps, i, ones);
+    OptimizerConfig cfg;
+    optimizer_config_default(&cfg, OPT_ADAMW);
+    cfg.lr[0] = 0.1f, cfg.weight_decay[0] = 0.5f, cfg.no_decay_norms_and_embeddings = 1;
+    Optimizer opt;
+    Err err;
+    EXPECT(optimizer_create(&ps, &cfg, &opt, &err) == 0, "%s", err.msg);
+    ops_zero(g_ops, tensor_make(ps.grads, DT_F64, 1, (int64_t)ps.numel));
+    EXPECT(optimizer_step(&opt, 1.0f, NULL) == OPT_STEP_APPLIED, "applied");
+    for (int i = 0; i < N; i++) {
+        double w[4];
+        paramset_download_f64(&ps, i, 0, w);
+        double want = cases[i].exempt ? 1.0 : 1.0 - (double)0.1f * (double)0.5f;
+        EXPECT(fabs(w[0] - want) < 1e-7, "%s: %s (%.6f)", cases[i].name, cases[i].exempt ? "not decayed" : "decayed", w[0]);
+    }
+    optimizer_free(&opt);
+    paramset_free(&ps);
 }
 
 int main(void) {
@@ -127,6 +174,7 @@ int main(void) {
     TEST_RUN(test_adamw_matches_pytorch);
     TEST_RUN(test_clipping_and_nonfinite);
     TEST_RUN(test_schedules);
+    TEST_RUN(test_decay_exemptions);
     ops_destroy(g_ops);
     return test_summary();
 }
