@@ -23,6 +23,19 @@ for layout in dfew ferv39k mafw; do
   grep -q "unreadable clips: 0" "$tmp/check-$layout.txt"
 done
 echo "data check: dfew, ferv39k and mafw layouts pass"
+# the synthetic ground truth is named by the clip id as the reader forms it, where the loader looks for it
+# (<landmarks>/<id>.txt, <parsing>/<id>/): FERV39k's ids are Scene/Emotion/0001 (they were 0001, and training
+# FineCLIPER's middle level on a synthetic FERV39k found no clip)
+while read -r id _; do
+  [ -f "$tmp/ferv39k/synth/landmarks/$id.txt" ] && [ -d "$tmp/ferv39k/synth/parsing/$id" ] \
+    || { echo "ferv39k: no synthetic landmarks or parsing maps under the clip id $id"; exit 1; }
+done < "$tmp/ferv39k/4_setups/All_scenes/test_All.csv"
+tail -n +2 "$tmp/dfew/EmoLabel_DataSplit/test(single-labeled)/set_1.csv" | while IFS=, read -r id _; do
+  id=$(printf %05d "$id")
+  [ -f "$tmp/dfew/synth/landmarks/$id.txt" ] && [ -d "$tmp/dfew/synth/parsing/$id" ] \
+    || { echo "dfew: no synthetic landmarks or parsing maps under the clip id $id"; exit 1; }
+done
+echo "synth: landmarks and parsing maps named by the reader's clip ids (FERV39k: Scene/Emotion/id)"
 # videos cut short (a copy or download that stopped; the mp4's index at its start so it still opens): the
 # loader trains on what decodes, and data check names each one with its declared and decoded length.
 # Whole files, one with an audio track longer than its video, are not named.

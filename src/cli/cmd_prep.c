@@ -128,12 +128,9 @@ static void account(const Prep *p, const PrepClip *c, const FaceTrack *t, int64_
         n[N_MEAN] += counts[FACE_MEAN];
     if (!counts[FACE_DETECTED]) n[N_NODET]++;
     if (!p->gt) return;
-    /* keyed by the clip id, or by its last component: `dfer synth` names its
-     * FERV39k ground truth 0001.txt for the clip Speech/Surprise/0001 */
+    /* keyed by the clip id as the loader reads it (FERV39k: Speech/Surprise/0001.txt) */
     char path[8192];
     snprintf(path, sizeof path, "%s/%s.txt", p->gt, c->id);
-    const char *base = strrchr(c->id, '/');
-    if (base && !fs_exists(path)) snprintf(path, sizeof path, "%s/%s.txt", p->gt, base + 1);
     FaceTrack gt = {0};
     Err err;
     if (face_track_read(path, &gt, &err) != 0 || gt.frames != t->frames) {

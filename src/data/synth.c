@@ -94,6 +94,8 @@ static int to_gbk(const char *utf8, char *out, size_t n) {
 typedef struct ClipPlan {
     int index, label, frames, fold, scene;
     char id[32];
+    char key[96];           /* the clip's id as the dataset reader forms it (FERV39k: Scene/Emotion/id): the
+                             * ground truth's name under synth/landmarks and synth/parsing, where the loader looks */
     char frame_dir[4096];   /* where the face frames go */
     char video[4096];       /* MAFW: the mp4, else "" */
     char rel[512];          /* clip path relative to the root, for clips.jsonl */
@@ -117,7 +119,10 @@ static int write_clip(Gen *g, ClipPlan *p, Err *err) {
     int S = c->size;
     char path[8192];
     if (fs_mkdirs(p->frame_dir, err) != 0) return -1;
-    snprintf(path, sizeof path, "%s/synth/parsing/%s", g->root, p->id);
+    snprintf(path, sizeof path, "%s/synth/parsing/%s", g->root, p->key);
+    if (fs_mkdirs(path, err) != 0) return -1;
+    snprintf(path, sizeof path, "%s/synth/landmarks/%s", g->root, p->key);
+    *strrchr(path, '/') = '\0'; /* FERV39k's Scene/Emotion folders */
     if (fs_mkdirs(path, err) != 0) return -1;
     uint8_t *rgb = xmalloc((size_t)S * S * 3), *parsing = xmalloc((size_t)S * S);
     double xy[2 * SYNTH_LANDMARKS];
@@ -134,7 +139,7 @@ static int write_clip(Gen *g, ClipPlan *p, Err *err) {
         if (!strcmp(c->layout, "ferv39k")) snprintf(path, sizeof path, "%s/%05d.jpg", p->frame_dir, t + 1);
         rc = image_write_jpeg(path, rgb, S, S, 3, err);
         if (rc == 0) {
-            snprintf(path, sizeof path, "%s/synth/parsing/%s/%05d.png", g->root, p->id, t + 1);
+            snprintf(path, sizeof path, "%s/synth/parsing/%s/%05d.png", g->root, p->key, t + 1);
             rc = image_write_png(path, parsing, S, S, 1, err);
         }
         if (rc == 0 && vw) rc = video_writer_add_frame(vw, rgb, t / (double)SYNTH_FPS, 1.0 / SYNTH_FPS, err);
@@ -147,7 +152,7 @@ static int write_clip(Gen *g, ClipPlan *p, Err *err) {
         if (rc == 0) rc = crc;
     }
     if (rc == 0) {
-        snprintf(path, sizeof path, "%s/synth/landmarks/%s.txt", g->root, p->id);
+        snprintf(path, sizeof path, "%s/synth/landmarks/%s.txt", g->root, p->key);
         rc = fs_write_atomic(path, lm, lm_len, err);
     }
     free(lm);
@@ -209,6 +214,9 @@ static void plan_clips(const SynthConfig *c, const char *root, ClipPlan *plans) 
             snprintf(p->video, sizeof p->video, "%s/clips/%s.mp4", root, p->id);
         }
         snprintf(p->frame_dir, sizeof p->frame_dir, "%s/%s", root, p->rel);
+        if (!strcmp(c->layout, "ferv39k"))
+            snprintf(p->key, sizeof p->key, "%s/%s/%s", k_ferv_scene[p->scene], k_ferv_emotion[p->label], p->id);
+        else snprintf(p->key, sizeof p->key, "%s", p->id);
     }
 }
 
@@ -261,8 +269,7 @@ static int write_splits(const SynthConfig *c, const char *root, const ClipPlan *
         for (int test = 0; test < 2; test++) {
             for (int i = 0; i < c->clips; i++)
                 if ((plans[i].fold == 1) == test)
-                    tadd(&t, "%s/%s/%s %s\n", k_ferv_scene[plans[i].scene], k_ferv_emotion[plans[i].label], plans[i].id,
-                         k_ferv_emotion[plans[i].label]);
+                    tadd(&t, "%s %s\n", plans[i].key, k_ferv_emotion[plans[i].label]);
             snprintf(rel, sizeof rel, "4_setups/All_scenes/%s_All.csv", test ? "test" : "train");
             if (write_text(root, rel, &t, err)) return -1;
         }
