@@ -26,6 +26,20 @@ expect_fail "unknown key" "model.nosuch" "$dfer" train "${fc[@]}" --set model.no
 expect_fail "bad value" "train.epochs" "$dfer" train "${fc[@]}" --set train.epochs=-3 --out "$tmp/r1"
 expect_fail "unknown method" "resnet" "$dfer" train "${fc[@]}" --set model.method=resnet --out "$tmp/r1"
 expect_fail "missing config" "$tmp/none.ini" "$dfer" train --config "$tmp/none.ini" --out "$tmp/r1"
+# a fold's test split holding a clip of its training split (a test clip trained on would be scored): training
+# refuses it, data check names the clip and fails
+mkdir -p "$tmp/leak" && ln -s "$tmp/data/Clip" "$tmp/leak/Clip" && cp -r "$tmp/data/EmoLabel_DataSplit" "$tmp/leak/"
+leaked=$(sed -n 2p "$tmp/leak/EmoLabel_DataSplit/train(single-labeled)/set_1.csv")
+echo "$leaked" >>"$tmp/leak/EmoLabel_DataSplit/test(single-labeled)/set_1.csv"
+leaked_id=$(printf %05d "${leaked%%,*}")
+expect_fail "a test clip in the training split" "share 1 clip ($leaked_id," \
+  "$dfer" train "${fc[@]}" --set data.root="$tmp/leak" --out "$tmp/r-leak"
+if "$dfer" data check --dataset dfew --root "$tmp/leak" --fold 1 >"$tmp/leak.txt" 2>&1; then
+  cat "$tmp/leak.txt"; echo "data check passed a fold whose test clip is in its training split"; exit 1
+fi
+grep -q "in both splits: 1 clip of the test split is also in the training split .*: $leaked_id$" "$tmp/leak.txt" \
+  || { cat "$tmp/leak.txt"; echo "data check did not name the clip in both splits"; exit 1; }
+echo "data check: the clip in both splits of fold 1 named ($leaked_id), exit 1"
 # commands that read a run directory say what is wrong with the one they were given
 mkdir -p "$tmp/not-a-run"
 for cmd in "eval --run" "export --out $tmp/x.safetensors --run" "predict --video $tmp/none.mp4 --checkpoint"; do
@@ -43,9 +57,9 @@ with open(f"{root}/train.txt", "w") as f:
     for c in clips[:16]:
         f.write(f"{c['frames_path']} {c['frames']} {c['label']}\n")
 with open(f"{root}/test.txt", "w") as f:
-    for c in clips[16:]:
+    for c in clips[16:23]:
         f.write(f"{c['frames_path']} {c['frames']} {c['label']}\n")
-    f.write(f"{clips[0]['frames_path']} {clips[0]['frames']} 9\n")
+    f.write(f"{clips[23]['frames_path']} {clips[23]['frames']} 9\n")
 PY
 expect_fail "test label outside the classes" "has label 9, but the training split" \
   "$dfer" train "${fc[@]}" --set data.dataset=list --set data.train_list="$tmp/data/train.txt" \

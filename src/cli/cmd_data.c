@@ -121,6 +121,36 @@ static int check_split(const char *kind, const char *root, Split split, int fold
     return bad ? 1 : 0;
 }
 
+/* A fold's test clips must not be in its training split (they would be scored after being trained on): each
+ * shared clip named (the first 20), 1 when there is one. Split files that do not open were reported already. */
+static int check_train_test_apart(const char *kind, const char *root, int fold) {
+    Dataset train, test;
+    Err err;
+    if (dataset_open(kind, root, SPLIT_TRAIN, fold, &train, &err) != 0) return 0;
+    if (dataset_open(kind, root, SPLIT_TEST, fold, &test, &err) != 0) {
+        dataset_free(&train);
+        return 0;
+    }
+    const ClipRecord *first;
+    int shared = dataset_shared_clips(&train, &test, &first);
+    if (shared) {
+        printf("  in both splits: %d clip%s of the test split %s also in the training split %s:", shared,
+               shared > 1 ? "s" : "", shared > 1 ? "are" : "is", train.source);
+        int listed = 0;
+        for (int i = 0; i < test.count && listed < 20; i++)
+            for (int j = 0; j < train.count; j++)
+                if (!strcmp(test.clips[i].path, train.clips[j].path)) {
+                    printf(" %s", test.clips[i].id);
+                    listed++;
+                    break;
+                }
+        printf("%s\n", shared > listed ? " ..." : "");
+    }
+    dataset_free(&train);
+    dataset_free(&test);
+    return shared ? 1 : 0;
+}
+
 /* The loader's first batch of an epoch as a grid: rows = clips, columns = frames, raw [0,1] values. */
 static int preview(const char *kind, const char *root, int fold, Split split, int clips, int frames, int size,
                    int epoch, long seed, const char *augment, const char *out) {
@@ -233,7 +263,9 @@ int cmd_data(int argc, char **argv) {
     int status = 0;
     char order[512];
     printf("class order: %s\n", class_order_text(!strcmp(kind, "mafw") ? 11 : 7, order, sizeof order));
-    for (int f = has_folds ? (fold ? fold : 1) : 0; f <= (has_folds ? (fold ? fold : 5) : 0); f++)
+    for (int f = has_folds ? (fold ? fold : 1) : 0; f <= (has_folds ? (fold ? fold : 5) : 0); f++) {
         for (int s = 0; s < 2; s++) status |= check_split(kind, root, (Split)s, f, full);
+        status |= check_train_test_apart(kind, root, f);
+    }
     return status;
 }

@@ -214,7 +214,43 @@ static int parse(const char *kind, char *text, size_t len, const char *label, co
         }
     }
     if (!data_lines) return err_set(err, "%s: the split file lists no clips", label);
+    /* DFEW's single-label split files hold 1..7; 0 marks a clip without a single label. A file with nothing but
+     * 0 (or 0 and no 7) is most likely label - 1, as DFER-CLIP's and MAE-DFER's lists are: read as DFEW's, its
+     * happiness clips were dropped and every other class shifted by one without a word */
+    if (!strcmp(kind, "dfew") && d->skipped) {
+        int fear = 0; /* native label 7 */
+        for (int i = 0; i < d->count; i++) fear += d->clips[i].label == class_from_native_number(table, 7);
+        if (!d->count || !fear)
+            return err_set(err, "%s: %d of its %d clips are labelled 0 and %s: the labels look 0-based (label - 1, "
+                                "as DFER-CLIP's and MAE-DFER's lists). DFEW's split files hold 1..7 (0: not single-"
+                                "labelled); convert the file, or give it as data.dataset = list",
+                           label, d->skipped, data_lines, d->count ? "none 7" : "none is left");
+    }
     return check_unique_ids(d, kind, label, err);
+}
+
+static int by_path(const void *a, const void *b) {
+    return strcmp((*(const ClipRecord *const *)a)->path, (*(const ClipRecord *const *)b)->path);
+}
+
+int dataset_shared_clips(const Dataset *a, const Dataset *b, const ClipRecord **first) {
+    *first = NULL;
+    const ClipRecord **sa = xmalloc((size_t)(a->count + 1) * sizeof *sa), **sb = xmalloc((size_t)(b->count + 1) * sizeof *sb);
+    for (int i = 0; i < a->count; i++) sa[i] = &a->clips[i];
+    for (int i = 0; i < b->count; i++) sb[i] = &b->clips[i];
+    qsort(sa, (size_t)a->count, sizeof *sa, by_path);
+    qsort(sb, (size_t)b->count, sizeof *sb, by_path);
+    int shared = 0;
+    for (int i = 0, j = 0; i < a->count && j < b->count;) {
+        int c = strcmp(sa[i]->path, sb[j]->path);
+        if (c == 0) {
+            if (!*first || strcmp(sa[i]->id, (*first)->id) < 0) *first = sa[i];
+            shared++, i++, j++;
+        } else if (c < 0) i++;
+        else j++;
+    }
+    free(sa), free(sb);
+    return shared;
 }
 
 int dataset_parse(const char *kind, const char *text, size_t len, const char *label, const char *root, Dataset *out,

@@ -51,5 +51,8 @@ int dataset_open_folds(const char *kind, const char *root, Split split, const in
 int dataset_parse(const char *kind, const char *text, size_t len, const char *label, const char *root, Dataset *out,
                   Err *err);
 void dataset_free(Dataset *d);
+/* How many clips (by path) a and b both hold; *first: the one of them with the lowest id (NULL when none).
+ * A fold's test clips in its training split would be scored after being trained on. */
+int dataset_shared_clips(const Dataset *a, const Dataset *b, const ClipRecord **first);
 
 #endif

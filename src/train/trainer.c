@@ -296,6 +296,15 @@ static int open_splits(const Config *cfg, const char *eval_dataset, const char *
         dataset_free(train);
         return -1;
     }
+    const ClipRecord *both;
+    int shared = eval_dataset ? 0 : dataset_shared_clips(train, test, &both);
+    if (shared) {
+        err_set(err, "%s and %s share %d clip%s (%s, %s): a test clip trained on would be scored; fix the split files "
+                     "(dfer data check lists them)", train->source, test->source, shared, shared > 1 ? "s" : "",
+                both->id, both->path);
+        dataset_free(train), dataset_free(test);
+        return -1;
+    }
     *classes = contrastive ? test->num_classes : train->num_classes;
     /* A list's class count follows its labels: a test label the training split's model cannot output is an error
      * (contrastive training learns no classes: its model takes the test split's). */

@@ -86,6 +86,10 @@ static void test_rejected_input(void) {
     rejects("dfew", "video_name,label\n12,8\n", "split.txt:2", "1..7");
     rejects("dfew", "video_name,label\n12,-1\n", "split.txt:2", "1..7");
     rejects("dfew", "video_name,label\n\n\n", "split.txt", "no clips");
+    /* 0-based labels (label - 1): read as DFEW's, happiness was dropped as "not single-labelled" and every
+     * other class shifted; a file of nothing but 0 left no clip */
+    rejects("dfew", "video_name,label\n1,0\n2,0\n", "split.txt", "2 of its 2 clips are labelled 0 and none is left");
+    rejects("dfew", "video_name,label\n1,0\n2,3\n3,6\n", "split.txt", "labels look 0-based");
     rejects("ferv39k", "Action/Happy/0001 Happy\nAction/Happy/0002 Happy Sad\n", "split.txt:2", "2 columns");
     rejects("ferv39k", "Action/Happy/0001\n", "split.txt:1", "2 columns");
     rejects("ferv39k", "Action/Happy/0001 Contempt\n", "split.txt:1", "unknown FERV39k emotion");
@@ -114,9 +118,26 @@ static void test_rejected_input(void) {
     if (d.count) dataset_free(&d);
 }
 
+/* A fold's test clips in its training split (dataset_shared_clips, by path): data check and training refuse it. */
+static void test_shared_clips(void) {
+    Dataset train, test;
+    Err err;
+    EXPECT(parse("dfew", "video_name,label\n5,1\n2,3\n9,2\n", &train, &err) == 0, "%s", err.msg);
+    EXPECT(parse("dfew", "video_name,label\n9,2\n4,1\n2,3\n", &test, &err) == 0, "%s", err.msg);
+    const ClipRecord *first = (const ClipRecord *)1;
+    EXPECT(dataset_shared_clips(&train, &test, &first) == 2 && first && !strcmp(first->id, "00002"),
+           "two shared clips, the first by id 00002 (%s)", first ? first->id : "none");
+    dataset_free(&test);
+    EXPECT(parse("dfew", "video_name,label\n3,2\n4,1\n", &test, &err) == 0, "%s", err.msg);
+    EXPECT(dataset_shared_clips(&train, &test, &first) == 0 && !first, "disjoint splits share none");
+    dataset_free(&test);
+    dataset_free(&train);
+}
+
 int main(void) {
     TEST_RUN(test_class_tables);
     TEST_RUN(test_tolerated_input);
     TEST_RUN(test_rejected_input);
+    TEST_RUN(test_shared_clips);
     return test_summary();
 }
