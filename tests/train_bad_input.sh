@@ -40,6 +40,17 @@ fi
 grep -q "in both splits: 1 clip of the test split is also in the training split .*: $leaked_id$" "$tmp/leak.txt" \
   || { cat "$tmp/leak.txt"; echo "data check did not name the clip in both splits"; exit 1; }
 echo "data check: the clip in both splits of fold 1 named ($leaked_id), exit 1"
+# MAFW with its face crops (data/faces): a clip whose folder is missing is unreadable there, named by data check,
+# not read from its uncropped video without a word
+"$dfer" synth --layout mafw --clips 12 --size 32 --min-frames 4 --max-frames 6 --seed 4 --out "$tmp/mafw" 2>/dev/null
+gone=$(sed -n 1p "$tmp/mafw/single/no_caption/set_1/test.txt" | cut -d. -f1)
+rm -r "$tmp/mafw/data/faces/$gone"
+if "$dfer" data check --dataset mafw --root "$tmp/mafw" --fold 1 >"$tmp/mafw.txt" 2>&1; then
+  cat "$tmp/mafw.txt"; echo "data check passed MAFW with a clip's face folder missing"; exit 1
+fi
+grep -q "unreadable: .*data/faces/$gone" "$tmp/mafw.txt" && grep -q "unreadable clips: 1$" "$tmp/mafw.txt" \
+  || { cat "$tmp/mafw.txt"; echo "data check did not name the missing face folder"; exit 1; }
+echo "MAFW: a missing face folder (clip $gone) is an unreadable clip, not its video"
 # commands that read a run directory say what is wrong with the one they were given
 mkdir -p "$tmp/not-a-run"
 for cmd in "eval --run" "export --out $tmp/x.safetensors --run" "predict --video $tmp/none.mp4 --checkpoint"; do

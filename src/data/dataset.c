@@ -112,6 +112,7 @@ static int check_unique_ids(const Dataset *d, const char *kind, const char *labe
 static int parse(const char *kind, char *text, size_t len, const char *label, const char *root, Dataset *d, Err *err) {
     char *cur = text, *end = text + len, *line;
     int lineno = 0, data_lines = 0;
+    int mafw_faces = -1; /* MAFW: whether root/data/faces exists (-1: not looked yet) */
     char path[8192];
     const ClassTable *table = class_table(kind);
     /* a UTF-8 byte-order mark, as spreadsheet programs write CSVs */
@@ -190,8 +191,14 @@ static int parse(const char *kind, char *text, size_t len, const char *label, co
             snprintf(id, sizeof id, "%s", f[0]);
             char *dot = strrchr(id, '.');
             if (dot) *dot = 0;
-            snprintf(path, sizeof path, "%s/data/faces/%s", root, id);
-            if (!fs_is_dir(path)) snprintf(path, sizeof path, "%s/clips/%s", root, f[0]);
+            /* the official face crops where the dataset has them, for every clip: a clip whose folder is missing
+             * is unreadable there (counted, named), not read from the uncropped video without a word */
+            if (mafw_faces < 0) {
+                snprintf(path, sizeof path, "%s/data/faces", root);
+                mafw_faces = fs_is_dir(path);
+            }
+            if (mafw_faces) snprintf(path, sizeof path, "%s/data/faces/%s", root, id);
+            else snprintf(path, sizeof path, "%s/clips/%s", root, f[0]);
             add_clip(d, id, path, canonical, -1, caption);
         } else { /* list: path num_frames label */
             long frames, lab;
