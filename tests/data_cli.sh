@@ -17,6 +17,28 @@ sum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 md5sum) | md5sum
 echo "synth: identical output for one seed with 1 and 2 threads; another seed differs"
 if "$dfer" synth --layout mafw --clips 2 --out "$tmp/a" 2>"$tmp/err"; then echo "wrote into a non-empty directory"; exit 1; fi
 grep -q "not empty" "$tmp/err"
+# --force replaces the synthetic dataset whole: nothing of the earlier one (8-frame clips, 30 clips) outlives it
+"$dfer" synth --layout dfew --clips 30 --size 32 --min-frames 8 --max-frames 8 --seed 1 --out "$tmp/again" 2>/dev/null
+"$dfer" synth --layout dfew --clips 10 --size 32 --min-frames 3 --max-frames 3 --seed 5 --force --out "$tmp/again" 2>/dev/null
+[ "$(find "$tmp/again/Clip/clip_224x224" -name '*.jpg' | wc -l)" = 30 ] && [ "$(find "$tmp/again/Clip/clip_224x224" -mindepth 1 -type d | wc -l)" = 10 ] \
+  || { echo "synth --force left frames or clips of the dataset it replaced"; exit 1; }
+[ "$(cat "$tmp/again/EmoLabel_DataSplit/test(single-labeled)"/set_*.csv | grep -vc video_name)" = 10 ] \
+  || { echo "synth --force: the split files do not list the new 10 clips"; exit 1; }
+# ... and refuses a folder it did not write, removing nothing
+mkdir -p "$tmp/mine/data" && echo keep >"$tmp/mine/data/notes.txt"
+if "$dfer" synth --layout mafw --clips 2 --force --out "$tmp/mine" 2>"$tmp/err"; then echo "synth --force wrote into a folder it did not write"; exit 1; fi
+grep -q "did not write (it has no synth/ folder)" "$tmp/err" && [ -f "$tmp/mine/data/notes.txt" ] \
+  || { cat "$tmp/err"; echo "synth --force into another folder: unclear, or removed a file"; exit 1; }
+echo "synth --force: the earlier synthetic dataset replaced whole; a folder synth did not write refused"
+# few clips: an empty split is said where it is made (data check then refuses it)
+"$dfer" synth --layout dfew --clips 5 --size 32 --seed 0 --out "$tmp/five" 2>"$tmp/five.err"
+empty=$(sed -n "s/^synth: warning: with 5 clips fold \([1-5]\)'s test split is empty.*/\1/p" "$tmp/five.err" | head -n 1)
+[ -n "$empty" ] || { cat "$tmp/five.err"; echo "synth of 5 clips: no warning of an empty test split"; exit 1; }
+if "$dfer" data check --dataset dfew --root "$tmp/five" --fold "$empty" >/dev/null 2>"$tmp/five-check.err"; then
+  echo "data check passed fold $empty, whose test split synth said is empty"; exit 1
+fi
+grep -q "set_$empty.csv: the split file lists no clips" "$tmp/five-check.err" || { cat "$tmp/five-check.err"; exit 1; }
+echo "synth: fold $empty's empty test split warned of, and refused by data check"
 for layout in dfew ferv39k mafw; do
   "$dfer" synth --layout $layout --clips 25 --size 48 --seed 2 --out "$tmp/$layout" 2>/dev/null
   "$dfer" data check --dataset $layout --root "$tmp/$layout" >"$tmp/check-$layout.txt"

@@ -25,7 +25,7 @@ static void usage(void) {
            "  --max-frames N     longest clip (default 40)\n"
            "  --threads N        worker threads (default: all cores)\n"
            "  --leak-rate F      share of descriptions that name the emotion (default 0.3)\n"
-           "  --force            write into a non-empty DIR\n"
+           "  --force            replace the synthetic dataset DIR holds (what synth wrote there is removed first)\n"
            "  --contact-sheet F  instead of a dataset, write a PNG grid of neutral and apex frames per class\n");
 }
 

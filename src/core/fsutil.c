@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
@@ -211,6 +212,20 @@ int fs_remove_atomic_leftovers(const char *dir, char *names, size_t n, Err *err)
     }
     closedir(d);
     return rc ? rc : removed;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st, (void)ftw;
+    return (type == FTW_DP ? rmdir(path) : unlink(path)) != 0 ? errno : 0;
+}
+
+int fs_remove_tree(const char *path, Err *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : err_set(err, "%s: cannot stat: %s", path, strerror(errno));
+    /* FTW_PHYS: a symbolic link is removed, never followed; FTW_DEPTH: a folder after its contents */
+    int e = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (e != 0) return err_set(err, "%s: cannot remove: %s", path, strerror(e > 0 ? e : errno));
+    return 0;
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len, Err *err) {

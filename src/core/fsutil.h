@@ -47,6 +47,9 @@ int fs_append_line(const char *path, const char *line, Err *err);
  * of its own; *removed: the bytes cut (0 when the file ends in a newline, is empty or absent). */
 int fs_trim_torn_tail(const char *path, size_t *removed, Err *err);
 
+/* rm -r: a file, or a folder and everything in it (symbolic links removed, not followed); absent is no error. */
+int fs_remove_tree(const char *path, Err *err);
+
 /* mkdir -p; returns -1 with a message on failure. */
 int fs_mkdirs(const char *path, Err *err);
 /* Whether a and b name the same existing file (device and inode: through links, `.` and `..` alike). */

@@ -129,8 +129,11 @@ static int parse(const char *kind, char *text, size_t len, const char *label, co
             *comma = 0;
             char *id_s = trim(line), *lab_s = trim(comma + 1);
             long id, lab;
-            if (parse_int(id_s, &id) || id < 0 || id > 99999 || parse_int(lab_s, &lab))
+            if (parse_int(id_s, &id) || parse_int(lab_s, &lab))
                 return err_set(err, "%s:%d: '%.40s,%.40s' is not 'number,number'", label, lineno, id_s, lab_s);
+            if (id < 0 || id > 99999)
+                return err_set(err, "%s:%d: clip %ld is outside DFEW's 0..99999 (its folders are named with 5 digits)",
+                               label, lineno, id);
             data_lines++;
             if (lab == 0) { /* not single-labelled: not part of the protocol */
                 d->skipped++;

@@ -336,6 +336,41 @@ static int write_metadata(const SynthConfig *c, const char *root, const ClipPlan
     return write_text(root, "synth/README.txt", &t, err);
 }
 
+/* The folds are drawn per clip: with few clips a fold's test split (or its training split) may be empty, which
+ * data check and training on that fold refuse. Said here, where it is made. */
+static void warn_empty_splits(const SynthConfig *c, const ClipPlan *plans) {
+    int folds = !strcmp(c->layout, "ferv39k") ? 1 : 5, in_fold[6] = {0};
+    for (int i = 0; i < c->clips; i++) in_fold[plans[i].fold]++;
+    for (int k = 1; k <= folds; k++) {
+        /* FERV39k: fold 1's clips are its test split, the rest its training split */
+        int test = in_fold[k], train = folds == 1 ? c->clips - in_fold[1] : c->clips - in_fold[k];
+        if (!test || !train)
+            fprintf(stderr, "synth: warning: with %d clips %s%.0d's %s split is empty (data check and training on it will "
+                            "refuse it): give more clips or another seed\n", c->clips, folds == 1 ? "the dataset" : "fold ",
+                    folds == 1 ? 0 : k, !test ? "test" : "training");
+    }
+}
+
+/* --force: the dataset an earlier `dfer synth` wrote into dir goes first, whole. Written over in place, its
+ * frames outlived it (a clip of 8 frames rewritten with 3 kept 8) and an interrupted rewrite mixed two datasets
+ * under the old split files, which looked complete. Only what synth writes is removed, and only where dir holds
+ * a synth/ folder; its completeness marker (synth/clips.jsonl, written last) and the split files go first, so an
+ * interrupted removal leaves nothing that looks like a dataset. */
+static int remove_synthetic_dataset(const char *dir, Err *err) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/synth", dir);
+    if (!fs_is_dir(path))
+        return err_set(err, "%s holds files `dfer synth` did not write (it has no synth/ folder): --force replaces only "
+                            "a synthetic dataset; give an empty or new folder", dir);
+    static const char *const written[] = {"synth/clips.jsonl", "EmoLabel_DataSplit", "4_setups", "single", "caption-label",
+                                          "synth", "Clip", "2_ClipsforFaceCrop", "data", "clips"};
+    for (size_t i = 0; i < sizeof written / sizeof written[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, written[i]);
+        if (fs_remove_tree(path, err) != 0) return err_prefix(err, "synth --force: ");
+    }
+    return 0;
+}
+
 static int dir_is_empty(const char *path) {
     DIR *d = opendir(path);
     if (!d) return 1;
@@ -354,8 +389,12 @@ int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
         (c->classes != 7 && c->classes != 11) || (c->classes == 11 && strcmp(c->layout, "mafw")))
         return err_set(err, "synth: clips %d, size %d, frames %d..%d, classes %d (11 only with the mafw layout) are not valid",
                        c->clips, c->size, c->min_frames, c->max_frames, c->classes);
-    if (!c->force && fs_exists(out_dir) && !dir_is_empty(out_dir))
-        return err_set(err, "%s is not empty (use --force to write into it)", out_dir);
+    if (!strcmp(c->layout, "dfew") && c->clips > 99999)
+        return err_set(err, "synth: the DFEW layout numbers its clips with 5 digits (at most 99999 clips, not %d)", c->clips);
+    if (fs_exists(out_dir) && !dir_is_empty(out_dir)) {
+        if (!c->force) return err_set(err, "%s is not empty (use --force to replace the synthetic dataset in it)", out_dir);
+        if (remove_synthetic_dataset(out_dir, err) != 0) return -1;
+    }
     Gen g = {.cfg = c};
     snprintf(g.root, sizeof g.root, "%s", out_dir);
     if (fs_mkdirs(out_dir, err) != 0) return -1;
@@ -388,6 +427,7 @@ int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
     free(th);
     int rc = 0;
     if (g.failed) rc = err_set(err, "%s", g.first_err.msg);
+    if (rc == 0) warn_empty_splits(c, g.plans);
     if (rc == 0) rc = write_splits(c, out_dir, g.plans, err);
     if (rc == 0) rc = write_metadata(c, out_dir, g.plans, err);
     if (rc == 0) fprintf(stderr, "synth: %d clips in the %s layout written to %s in %.1f s\n", c->clips, c->layout, out_dir, time_now() - t0);

@@ -85,6 +85,7 @@ static void test_rejected_input(void) {
     rejects("dfew", "video_name,label\n12,1\n13,1,2\n", "split.txt:3", "2 columns");
     rejects("dfew", "video_name,label\n12,8\n", "split.txt:2", "1..7");
     rejects("dfew", "video_name,label\n12,-1\n", "split.txt:2", "1..7");
+    rejects("dfew", "video_name,label\n100000,3\n", "split.txt:2", "clip 100000 is outside DFEW's 0..99999");
     rejects("dfew", "video_name,label\n\n\n", "split.txt", "no clips");
     /* 0-based labels (label - 1): read as DFEW's, happiness was dropped as "not single-labelled" and every
      * other class shifted; a file of nothing but 0 left no clip */
