@@ -65,13 +65,14 @@ def windows(d, video, window, stride):
     ws, D, C = d["windows"], d["duration"], d["classes"]
     t = pts(video)
     assert d["frames"] == len(t), f"{d['frames']} frames, ffprobe decodes {len(t)}"
-    n = 1 if D <= window + 1e-9 else math.ceil((D - window) / stride - 1e-9) + 1
+    whole = D <= window + 1e-9  # only a video shorter than a window gets one window over all of it
+    n = 1 if whole else math.ceil((D - window) / stride - 1e-9) + 1
     while n > 1 and (n - 1) * stride >= D - 1e-9:  # a stride past the window: no window starts at the end
         n -= 1
     assert len(ws) == n, f"{len(ws)} windows for {D} s (window {window}, stride {stride}): expected {n}"
     for k, w in enumerate(ws):
-        s = 0.0 if n == 1 else k * stride
-        e = D if n == 1 else min(s + window, D)
+        s = k * stride
+        e = D if whole else min(s + window, D)
         assert abs(w["start_s"] - s) < 1e-6 and abs(w["end_s"] - e) < 1e-6, f"window {k}: {w['start_s']}-{w['end_s']}, expected {s}-{e}"
         last = k == n - 1 and e >= D - 1e-9
         frames = sum(1 for x in t if x >= s - 1e-6 and (last or x < e - 1e-6))
@@ -109,7 +110,8 @@ elif cmd == "csv":                      # csv FILE.csv FILE.json: the rows are t
     d = json.load(open(sys.argv[3]))
     assert len(rows) == len(d["windows"]), f"{len(rows)} CSV rows, {len(d['windows'])} windows"
     for r, w in zip(rows, d["windows"]):
-        assert abs(float(r["start_s"]) - w["start_s"]) < 1e-5 and (r["face"] == "true") == w["face"]
+        assert abs(float(r["start_s"]) - w["start_s"]) < 1e-6 and abs(float(r["end_s"]) - w["end_s"]) < 1e-6
+        assert (r["face"] == "true") == w["face"]
         if w["face"]:
             assert r["top"] == w["top"] and abs(sum(float(r[c]) for c in d["classes"]) - 1) < 1e-4
     print(len(rows))
@@ -152,6 +154,11 @@ done
 # a stride longer than the window: gaps between the windows, none starting at or past the end (one did, with no frames)
 predict --checkpoint "$tmp/fc" --video "$video" --window-s 0.5 --stride-s 1.5 --json >"$tmp/gaps.json" || fail "predict with gaps"
 check windows "$tmp/gaps.json" "$video" 0.5 1.5 >/dev/null || fail "stride 1.5 s, window 0.5 s: window checks"
+# a stride past the end: one window of --window-s (it was the whole video)
+predict --checkpoint "$tmp/fc" --video "$video" --window-s 0.5 --stride-s 100 --json >"$tmp/one.json" || fail "predict, stride past the end"
+check windows "$tmp/one.json" "$video" 0.5 100 >/dev/null || fail "stride 100 s, window 0.5 s: window checks"
+[ "$(check field "$tmp/one.json" "len(d['windows']), d['windows'][0]['end_s']")" = "(1, 0.5)" ] \
+  || fail "stride past the end: not one window of 0.5 s"
 [ $((2 * faces)) -gt "$total" ] || fail "a face in only $faces of $total frames"
 echo "ground truth: a face in $faces of $total frames"
 # the other runs: the middle and high levels (descriptions per window), DFER-CLIP; default window and stride
@@ -235,7 +242,7 @@ echo "rotation: matrix $matrix (ffprobe) -> $expect clockwise, 200x160 upright; 
 [ "$(size_of "$tmp/rot_annotated.mp4")" = "200,160" ] || fail "annotated size $(size_of "$tmp/rot_annotated.mp4")"
 [ "$(frames_of "$tmp/rot_annotated.mp4")" = "$(frames_of "$tmp/rot.mp4")" ] \
   || fail "annotated: $(frames_of "$tmp/rot_annotated.mp4") frames, the input $(frames_of "$tmp/rot.mp4")"
-ls "$tmp" | grep -q "part-" && fail "a temporary file of --annotate was left"
+ls "$tmp" | grep -q "dfer-tmp" && fail "a temporary file of --annotate was left"
 echo "annotate: 200x160, $(frames_of "$tmp/rot_annotated.mp4") frames as the input"
 
 # ---- very short videos, variable frame rate, CSV -----------------------------------------------------
@@ -307,6 +314,9 @@ printf 'not a video\n' >"$tmp/notes.txt"
 mkdir -p "$tmp/norun"
 expect_fail "missing video" 1 "$tmp/none.mp4" "$dfer" predict --checkpoint "$tmp/fc" --video "$tmp/none.mp4"
 expect_fail "text file as video" 1 "$tmp/notes.txt" "$dfer" predict --checkpoint "$tmp/fc" --video "$tmp/notes.txt"
+# a pipe cannot be read twice (it failed after the face scan, blaming the data)
+expect_fail "a pipe as video" 1 "not a file or folder (a pipe or device?)" \
+  bash -c "cat '$video' | '$dfer' predict --checkpoint '$tmp/fc' --video /dev/stdin"
 expect_fail "missing run directory" 1 "$tmp/nosuch" "$dfer" predict --checkpoint "$tmp/nosuch" --video "$video"
 expect_fail "run without config.ini" 1 "config.ini" "$dfer" predict --checkpoint "$tmp/norun" --video "$video"
 expect_fail "no --video" 2 "--video" "$dfer" predict --checkpoint "$tmp/fc"
@@ -317,6 +327,17 @@ cp "$video" "$tmp/self.mp4"
 expect_fail "--annotate over the input" 2 "is the input video" "$dfer" predict --checkpoint "$tmp/fc" --video "$tmp/self.mp4" --annotate "$tmp/self.mp4"
 cmp -s "$video" "$tmp/self.mp4" || fail "--annotate over the input changed it"
 expect_fail "--annotate to a .webm" 2 "ending in .mp4" "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --annotate "$tmp/a.webm"
+# an --annotate folder that does not exist: said before the video is scanned (it was after the scan and the model,
+# the predictions lost)
+expect_fail "--annotate into a missing folder" 1 "--annotate: $tmp/nodir/out.mp4: cannot create temporary file" \
+  "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --annotate "$tmp/nodir/out.mp4"
+grep -q "frames, .* s (" "$tmp/err" && { cat "$tmp/err"; fail "--annotate into a missing folder: refused only after the scan"; }
+# --annotate through a symbolic link writes its target (the link stays)
+: >"$tmp/target.mp4" && ln -s "$tmp/target.mp4" "$tmp/link.mp4"
+"$dfer" predict --checkpoint "$tmp/fc" --video "$video" --quiet --annotate "$tmp/link.mp4" >/dev/null || fail "--annotate through a link"
+[ -L "$tmp/link.mp4" ] && [ "$(frames_of "$tmp/target.mp4")" = "$(frames_of "$video")" ] \
+  || fail "--annotate through a link: the link was replaced, or its target not written"
+echo "--annotate: a missing folder refused before the scan; through a link, the target written"
 rc=0; "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --quiet --json >&- 2>"$tmp/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "cannot write the results to standard output" "$tmp/err" \
   || { cat "$tmp/err"; fail "a closed standard output: exit $rc, expected 1 with a message"; }

@@ -41,7 +41,7 @@ static void usage(void) {
            "  --upsample N       retry frames without a face doubled up to N times (0..3, default 1)\n"
            "  --threads N        model threads (default: the run's train.threads)\n"
            "  --detect-threads N face detector threads (default: all cores, at most 16)\n"
-           "  --batch N          windows per forward pass (default 4)\n"
+           "  --batch N          windows per forward pass (default 4, at most 64)\n"
            "  --model PATH       dlib 68-point model (default /usr/share/dlib/shape_predictor_68_face_landmarks.dat)\n"
            "  --quiet            no progress lines on stderr\n\n"
            "Exit status: 0 (also when no face is found: every window says so); 1 a missing or unreadable run, video\n"
@@ -120,7 +120,8 @@ static void print_csv(const PredictResult *r) {
     printf("\n");
     for (int i = 0; i < r->n_windows; i++) {
         const PredictWindow *w = &r->windows[i];
-        printf("%.6g,%.6g,%d,%d,%s,%.6g,%s", w->start_s, w->end_s, w->frames, w->face_frames, w->face ? "true" : "false",
+        /* times to the microsecond at any length (%.6g cut 10000.25 s to 10000.2) */
+        printf("%.6f,%.6f,%d,%d,%s,%.6g,%s", w->start_s, w->end_s, w->frames, w->face_frames, w->face ? "true" : "false",
                share(w), w->face ? r->classes[w->top] : "");
         for (int c = 0; c < r->num_classes; c++) {
             if (w->face) printf(",%.6g", w->probs[c]);
@@ -143,7 +144,7 @@ static void print_table(const PredictResult *r) {
         snprintf(span, sizeof span, "%.2f-%.2f", w->start_s, w->end_s);
         printf("%-17s %6d %4.0f%%  ", span, w->frames, 100 * share(w));
         if (!w->face) {
-            printf("no face\n");
+            printf("%s\n", w->frames ? "no face" : "no frames");
             continue;
         }
         int t[3];
@@ -199,7 +200,7 @@ int cmd_predict(int argc, char **argv) {
         case 'u': bad = cli_int_option("predict", "--upsample", optarg, 0, 3, &o.face.upsample); break;
         case 't': bad = cli_int_option("predict", "--threads", optarg, 0, 256, &o.threads); break;
         case 'D': bad = cli_int_option("predict", "--detect-threads", optarg, 1, 16, &o.face.threads); break;
-        case 'B': bad = cli_int_option("predict", "--batch", optarg, 1, 256, &o.batch); break;
+        case 'B': bad = cli_int_option("predict", "--batch", optarg, 1, 64, &o.batch); break;
         case 'm': o.dlib_model = optarg; break;
         case 'F': bad = cli_double_option("predict", "--fps", optarg, 0, 1, 1000, &o.face.folder_fps); break;
         case 'q': o.quiet = 1; break;

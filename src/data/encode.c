@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "data/image.h"
 
 static int av_fail(Err *err, const char *path, const char *what, int code) {
@@ -85,7 +86,8 @@ int image_write_png(const char *path, const uint8_t *pixels, int w, int h, int c
 }
 
 struct VideoWriter {
-    char path[4096], tmp[4096 + 32];
+    char path[4096];
+    AtomicFile file; /* the temporary file FFmpeg writes (by its path), renamed into place by the close */
     AVFormatContext *fmt;
     AVCodecContext *ctx;
     AVStream *st;
@@ -128,11 +130,18 @@ int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **
     if (!(fps > 0 && fps <= 1000)) return err_set(err, "%s: frame rate %g outside (0, 1000]", path, fps);
     VideoWriter *vw = xcalloc(1, sizeof *vw);
     snprintf(vw->path, sizeof vw->path, "%s", path);
-    snprintf(vw->tmp, sizeof vw->tmp, "%s.tmp.%d.mp4", path, (int)getpid());
-    int rc = avformat_alloc_output_context2(&vw->fmt, NULL, "mp4", vw->tmp);
+    /* an atomic write's temporary file (beside path, through a symbolic link, removed on a signal or an error)
+     * that FFmpeg opens again by name and writes; the muxer is named, the name has no extension */
+    if (atomic_open(&vw->file, path, err) != 0) {
+        free(vw);
+        return -1;
+    }
+    int rc = avformat_alloc_output_context2(&vw->fmt, NULL, "mp4", vw->file.tmp_path);
     const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
     if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
     if (rc < 0 || !codec) {
+        atomic_abort(&vw->file);
+        if (vw->fmt) avformat_free_context(vw->fmt);
         free(vw);
         return err_set(err, "%s: no MP4 muxer or video encoder in this FFmpeg", path);
     }
@@ -151,7 +160,7 @@ int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **
     av_dict_free(&opts);
     if (rc >= 0) rc = avcodec_parameters_from_context(vw->st->codecpar, vw->ctx);
     vw->st->time_base = vw->ctx->time_base;
-    if (rc >= 0) rc = avio_open(&vw->fmt->pb, vw->tmp, AVIO_FLAG_WRITE);
+    if (rc >= 0) rc = avio_open(&vw->fmt->pb, vw->file.tmp_path, AVIO_FLAG_WRITE);
     /* No edit list: with one, readers trim the last frame of short clips (the stream's duration
      * is taken from the last timestamp), and a decoded clip must have every frame written. */
     AVDictionary *mux = NULL;
@@ -161,7 +170,7 @@ int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **
     if (rc < 0) {
         av_fail(err, path, "cannot start the video", rc);
         if (vw->fmt->pb) avio_closep(&vw->fmt->pb);
-        unlink(vw->tmp);
+        atomic_abort(&vw->file);
         avcodec_free_context(&vw->ctx);
         avformat_free_context(vw->fmt);
         free(vw);
@@ -202,14 +211,16 @@ int video_writer_add_frame(VideoWriter *vw, const uint8_t *rgb, double t_s, doub
     return drain_packets(vw, err);
 }
 
-int video_writer_close(VideoWriter *vw, Err *err) {
+int video_writer_close(VideoWriter *vw, int keep, Err *err) {
+    Err discard;
+    if (!keep) err = &discard; /* the caller failed: finish the encoder's work, keep nothing */
     int rc = avcodec_send_frame(vw->ctx, NULL);
     if (rc >= 0) rc = drain_packets(vw, err);
     else rc = av_fail(err, vw->path, "flush failed", rc);
     if (rc == 0 && av_write_trailer(vw->fmt) < 0) rc = err_set(err, "%s: cannot finish the file", vw->path);
-    avio_closep(&vw->fmt->pb);
-    if (rc == 0 && rename(vw->tmp, vw->path) != 0) rc = err_set(err, "%s: cannot rename into place: %s", vw->path, strerror(errno));
-    if (rc != 0) unlink(vw->tmp);
+    if (avio_closep(&vw->fmt->pb) < 0 && rc == 0) rc = err_set(err, "%s: cannot finish writing the file", vw->path);
+    if (rc == 0 && keep) rc = atomic_commit(&vw->file, err); /* flushed, renamed into place */
+    else atomic_abort(&vw->file);
     sws_freeContext(vw->sws);
     free(vw->pts);
     free(vw->dur);

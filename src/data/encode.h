@@ -25,7 +25,8 @@ int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **
  * or before the previous frame's tick is moved one tick after it); dur_s: how long it shows (> 0; it sets
  * the last frame's length and so the file's duration). */
 int video_writer_add_frame(VideoWriter *vw, const uint8_t *rgb, double t_s, double dur_s, Err *err);
-/* Flushes the encoder (every frame comes back when decoded) and renames into place. */
-int video_writer_close(VideoWriter *vw, Err *err);
+/* Flushes the encoder (every frame comes back when decoded) and renames the file into place; keep = 0 (the
+ * caller failed) removes it instead. Frees vw either way. */
+int video_writer_close(VideoWriter *vw, int keep, Err *err);
 
 #endif

@@ -148,7 +148,7 @@ static int write_clip(Gen *g, ClipPlan *p, Err *err) {
         lm_len += (size_t)snprintf(lm + lm_len, lm_cap - lm_len, "\n");
     }
     if (vw) {
-        int crc = video_writer_close(vw, rc == 0 ? err : NULL);
+        int crc = video_writer_close(vw, rc == 0, err);
         if (rc == 0) rc = crc;
     }
     if (rc == 0) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/fsutil.h"
 #include "data/av_frames.h"
@@ -35,9 +36,12 @@ void predict_windows(double duration, double window_s, double stride_s, double *
     while (k > 1 && (k - 1) * stride_s >= duration - 1e-9) k--;
     *starts = xmalloc((size_t)k * sizeof(double));
     *ends = xmalloc((size_t)k * sizeof(double));
+    /* only a video shorter than a window gets one window over all of it (a stride past the end also leaves
+     * one window, of --window-s) */
+    int whole = duration <= window_s + 1e-9;
     for (int i = 0; i < k; i++) {
-        (*starts)[i] = k == 1 ? 0.0 : i * stride_s;
-        (*ends)[i] = k == 1 ? duration : fmin(i * stride_s + window_s, duration);
+        (*starts)[i] = i * stride_s;
+        (*ends)[i] = whole ? duration : fmin(i * stride_s + window_s, duration);
     }
     *n = k;
 }
@@ -239,11 +243,26 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
         fprintf(stderr, "predict: %s (%s%s%s), %d frames per window at %d px, %d window%s with a face\n", r->params,
                 r->method, strcmp(r->method, "finecliper") ? "" : " ", strcmp(r->method, "finecliper") ? "" : r->variant,
                 T, jm.image_size, r->windows_with_face, r->windows_with_face == 1 ? "" : "s");
+    /* the crops are made as the windows come (they are in time order) and freed once no later window samples
+     * them: a batch of windows' span of frames in memory, not the whole video's (an hour at 16 frames per 2 s
+     * window was 4 GB of 224 px crops) */
     uint8_t *want = xcalloc((size_t)r->v.frames, 1);
-    for (int w = 0; w < r->n_windows; w++)
-        for (int t = 0; r->windows[w].face && t < T; t++) want[samples[(size_t)w * T + t]] = 1;
+    int *window_lo = xmalloc((size_t)(r->n_windows + 1) * sizeof(int)), *window_hi = xmalloc((size_t)r->n_windows * sizeof(int));
+    for (int w = 0; w < r->n_windows; w++) {
+        window_lo[w] = r->v.frames, window_hi[w] = -1;
+        for (int t = 0; r->windows[w].face && t < T; t++) {
+            int f = samples[(size_t)w * T + t];
+            want[f] = 1;
+            window_lo[w] = f < window_lo[w] ? f : window_lo[w];
+            window_hi[w] = f > window_hi[w] ? f : window_hi[w];
+        }
+    }
+    window_lo[r->n_windows] = r->v.frames;
+    for (int w = r->n_windows - 1; w >= 0; w--) /* the lowest frame any window from w on samples */
+        if (window_lo[w + 1] < window_lo[w]) window_lo[w] = window_lo[w + 1];
     ImageU8 *crops = xcalloc((size_t)r->v.frames, sizeof *crops);
-    int rc = r->windows_with_face ? face_video_crops(r->video, &r->v, want, jm.image_size, crops, err) : 0;
+    FaceCropper *cropper = NULL;
+    int rc = r->windows_with_face ? face_cropper_open(r->video, &r->v, jm.image_size, &cropper, err) : 0, freed = 0;
     Inputs in;
     inputs_init(&in, &jm, cfg, B);
     void *logits = xmalloc((size_t)B * r->num_classes * sizeof(double));
@@ -252,6 +271,7 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
     int slot_window[64];
     for (int w = 0, n = 0; rc == 0 && w <= r->n_windows; w++) {
         if (w < r->n_windows && r->windows[w].face) {
+            if ((rc = face_cropper_advance(cropper, want, window_hi[w], crops, err)) != 0) break;
             fill_window(&in, &r->v, crops, samples + (size_t)w * T, n);
             snprintf(ids[n], sizeof ids[n], "window-%d", w);
             id_ptrs[n] = ids[n];
@@ -266,12 +286,15 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
                 pw->top = argmax(pw->probs, r->num_classes);
             }
             n = 0;
+            int keep_from = w < r->n_windows ? window_lo[w + 1] : r->v.frames;
+            for (; freed < keep_from; freed++) image_free(&crops[freed]);
         }
     }
     free(logits);
     inputs_free(&in);
-    for (int f = 0; f < r->v.frames; f++) image_free(&crops[f]);
-    free(crops), free(want);
+    face_cropper_close(cropper);
+    for (int f = freed; f < r->v.frames; f++) image_free(&crops[f]);
+    free(crops), free(want), free(window_lo), free(window_hi);
     job_model_free(&jm);
     return rc;
 }
@@ -294,6 +317,15 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
     r->frames_per_window = cfg.frames;
     if (o->threads > 0) cfg.threads = o->threads;
     if (!fs_exists(o->video)) return err_set(err, "%s: no such video file or frame folder", o->video);
+    struct stat st;
+    if (stat(o->video, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+        return err_set(err, "%s: not a file or folder (a pipe or device?): predict reads the video more than once (the "
+                            "face scan, the crops%s), so it must be a file", o->video, o->annotate ? ", --annotate" : "");
+    if (o->annotate) { /* a folder that is missing or not writable is found now, not after the scan and the model */
+        AtomicFile probe;
+        if (atomic_open(&probe, o->annotate, err) != 0) return err_prefix(err, "--annotate: ");
+        atomic_abort(&probe);
+    }
 
     DlibModel *dm = dlib_model_load(o->dlib_model, err);
     if (!dm) return -1;

@@ -89,12 +89,10 @@ int predict_annotate(const PredictResult *r, const char *out_path, Err *err) {
     int W = v->width + (v->width & 1), H = v->height + (v->height & 1);
     /* the declared rate only guides the encoder: every frame is written at its own time */
     double fps = v->nominal_fps > 0 ? v->nominal_fps : v->fps > 0 ? v->fps : 25;
-    char part[4096 + 64];
-    snprintf(part, sizeof part, "%s.part-%d.mp4", out_path, (int)getpid());
     VideoReader *rd;
     if (video_reader_open(r->video, v->nominal_fps, &rd, err) != 0) return -1;
-    VideoWriter *vw;
-    if (video_writer_open(part, W, H, fps, &vw, err) != 0) {
+    VideoWriter *vw; /* an atomic write: a temporary file beside out_path until it is whole */
+    if (video_writer_open(out_path, W, H, fps, &vw, err) != 0) {
         video_reader_close(rd);
         return err_prefix(err, "--annotate %s: ", out_path);
     }
@@ -126,8 +124,6 @@ int predict_annotate(const PredictResult *r, const char *out_path, Err *err) {
     cairo_destroy(cr);
     cairo_surface_destroy(surf);
     video_reader_close(rd);
-    if (video_writer_close(vw, rc == 0 ? err : NULL) != 0 && rc == 0) rc = -1;
-    if (rc == 0 && rename(part, out_path) != 0) rc = err_set(err, "%s: cannot rename into place: %s", out_path, strerror(errno));
-    if (rc) unlink(part);
+    if (video_writer_close(vw, rc == 0, err) != 0 && rc == 0) rc = -1;
     return rc;
 }

@@ -309,31 +309,49 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
     return rc;
 }
 
-int face_video_crops(const char *path, const FaceVideo *v, const uint8_t *want, int size, ImageU8 *out, Err *err) {
-    memset(out, 0, (size_t)v->frames * sizeof *out);
-    VideoReader *r;
-    if (video_reader_open(path, v->nominal_fps, &r, err) != 0) return -1;
-    int last = -1, rc = 0;
-    for (int f = 0; f < v->frames; f++)
-        if (want[f] && v->has_smooth[f]) last = f;
-    for (int f = 0; f <= last && rc == 0; f++) {
+struct FaceCropper {
+    const char *path;
+    const FaceVideo *v;
+    VideoReader *reader;
+    int size, next; /* next: the index of the next frame to decode */
+};
+
+int face_cropper_open(const char *path, const FaceVideo *v, int size, FaceCropper **out, Err *err) {
+    FaceCropper *c = xcalloc(1, sizeof *c);
+    c->path = path, c->v = v, c->size = size;
+    if (video_reader_open(path, v->nominal_fps, &c->reader, err) != 0) {
+        free(c);
+        /* a pipe or a file replaced since the scan cannot be read a second time */
+        return err_prefix(err, "reading the video a second time (for the face crops): ");
+    }
+    *out = c;
+    return 0;
+}
+
+int face_cropper_advance(FaceCropper *c, const uint8_t *want, int upto, ImageU8 *out, Err *err) {
+    const FaceVideo *v = c->v;
+    if (upto >= v->frames) upto = v->frames - 1;
+    while (c->next <= upto) {
         ImageU8 img;
         double t, d;
-        int got = video_reader_next(r, &img, &t, &d, err);
-        if (got != 0) {
-            rc = got < 0 ? -1 : err_set(err, "%s: only %d frames decoded the second time (%d the first)", path, f, v->frames);
-            break;
-        }
+        int got = video_reader_next(c->reader, &img, &t, &d, err);
+        if (got != 0)
+            return got < 0 ? -1 : err_set(err, "%s: only %d frames decoded the second time (%d the first)", c->path,
+                                          c->next, v->frames);
+        int f = c->next++;
         if (want[f] && v->has_smooth[f]) {
-            const float *c = v->crop + (size_t)f * 3;
-            image_resize_box(&img, c[0], c[1], c[0] + c[2], c[1] + c[2], size, size, RESAMPLE_BILINEAR, &out[f]);
+            const float *b = v->crop + (size_t)f * 3;
+            image_resize_box(&img, b[0], b[1], b[0] + b[2], b[1] + b[2], c->size, c->size, RESAMPLE_BILINEAR, &out[f]);
         }
         image_free(&img);
     }
-    video_reader_close(r);
-    if (rc)
-        for (int f = 0; f < v->frames; f++) image_free(&out[f]);
-    return rc;
+    return 0;
+}
+
+void face_cropper_close(FaceCropper *c) {
+    if (!c) return;
+    video_reader_close(c->reader);
+    free(c);
 }
 
 void face_video_crop_points(const FaceVideo *v, int f, int size, float *xy68) {

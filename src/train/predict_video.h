@@ -83,10 +83,14 @@ typedef struct FaceVideo {
 void face_video_config_default(FaceVideoConfig *c);
 /* Decodes the whole video once, detecting and following the face. */
 int face_video_scan(const char *path, const DlibModel *model, const FaceVideoConfig *cfg, FaceVideo *v, Err *err);
-/* Decodes the video again and returns, for every frame with want[f] != 0 (and
- * a smoothed box), its crop resized to size x size (bilinear, as the loader's
- * test-time resize) in out[f]; other entries stay zeroed. */
-int face_video_crops(const char *path, const FaceVideo *v, const uint8_t *want, int size, ImageU8 *out, Err *err);
+/* The face crops, decoding the video a second time front to back: face_cropper_advance decodes up to frame
+ * `upto` and puts, for every frame f decoded with want[f] != 0 (and a smoothed box), its crop resized to
+ * size x size (bilinear, as the loader's test-time resize) in out[f] (out: [v->frames], zeroed by the caller;
+ * the caller frees crops it no longer needs, so a long video never holds all of them). */
+typedef struct FaceCropper FaceCropper;
+int face_cropper_open(const char *path, const FaceVideo *v, int size, FaceCropper **out, Err *err);
+int face_cropper_advance(FaceCropper *c, const uint8_t *want, int upto, ImageU8 *out, Err *err);
+void face_cropper_close(FaceCropper *c);
 /* A frame's landmarks in its size x size crop (xy68 [68, 2]). */
 void face_video_crop_points(const FaceVideo *v, int f, int size, float *xy68);
 void face_video_free(FaceVideo *v);
