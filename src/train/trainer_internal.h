@@ -1,14 +1,18 @@
 /* What training (trainer.c), evaluation (evaluate.c) and the checkpoint (checkpoint.c) share inside
  * src/train: the run folder's paths, the splits, the loaders and a batch's model inputs. Defined in
- * trainer.c (the run) and trainer_shared.c (splits, loaders, the memory plan line), except evaluate (evaluate.c). */
+ * trainer.c (the run), trainer_shared.c (splits, loaders, the memory plan line) and trainer_result.c (result.json),
+ * except evaluate (evaluate.c). */
 #ifndef DFER_TRAIN_TRAINER_INTERNAL_H
 #define DFER_TRAIN_TRAINER_INTERNAL_H
 
 #include <stddef.h>
 
+#include <cJSON.h>
+
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "mpi/dist.h"
+#include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/input_feed.h"
 #include "train/job_model.h"
@@ -53,6 +57,15 @@ const char *trainer_mid_dirs(const Config *cfg, char *landmarks, size_t n);
  * disk) must end the job on every rank of the group, not leave the others waiting in the next
  * collective: every rank returns -1 then, the others with a message that points to rank 0's. In trainer.c. */
 int lead_write_agreed(Group *g, int rc, const char *what, Err *err);
+
+/* An evaluation's scores as JSON: epoch, UAR, WAR, per-class recall, the confusion matrix and, for several folds'
+ * test splits, each fold's. In trainer_result.c. */
+cJSON *trainer_scores_json(const Scores *s, const Confusion *cm, int epoch);
+/* Rank 0 writes DIR/result.json of a finished run (atomically): the matrix job's identity (opt->job_json), the best
+ * and last epochs' scores, the backbone, parameters, times (seconds: over every call of the run; this_call: this
+ * call's), commit, backend, host and the inputs' digests. In trainer_result.c. */
+int trainer_write_result(const Config *cfg, const TrainOptions *opt, const JobModel *jm, const Position *pos,
+                         const cJSON *inputs, double seconds, double this_call, Err *err);
 
 /* Rank 0 logs the memory plan of a pass ("step", "evaluation batch") when the plan chose a micro-batch. */
 void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass);
