@@ -57,4 +57,12 @@ for args in "plan --arch tiny --config=$tmp/typo.ini" "plan --arch tiny --conf $
 done
 [ "$("$dfer" config --set train.epochs=5 --config "$tmp/two.ini" | grep '^epochs = ')" = "epochs = 5" ] \
   || { echo "FAIL: dfer config applies a file after a --set given before it"; exit 1; }
-echo "cli options: $n bad values refused (exit 2, option and value named); valid ones taken; --config in any spelling read first"
+# what a command prints that cannot be written (a full disk) is an error, not status 0 and a cut file
+for args in "config --markdown" "config"; do
+  rc=0
+  # shellcheck disable=SC2086
+  "$dfer" $args >/dev/full 2>"$tmp/err" || rc=$?
+  [ "$rc" = 1 ] && grep -q "cannot write to standard output: No space left on device" "$tmp/err" \
+    || { cat "$tmp/err"; echo "FAIL: dfer $args >/dev/full: exit $rc"; exit 1; }
+done
+echo "cli options: $n bad values refused (exit 2, option and value named); valid ones taken; --config in any spelling read first; a full standard output is an error"

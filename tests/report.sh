@@ -264,7 +264,33 @@ grep -q "1 with a result.json that cannot be read" "$tmp/partly.log" \
   && grep -q "<pre class=\"error\">$tmp/partly/$odd/result.json: malformed JSON" "$tmp/partly.html" \
   && grep -q "Note: left out of the tables: $tmp/partly/$odd/result.json: malformed JSON" "$tmp/partly.html" \
   && grep -q "Note: 1 result folder that jobs.json does not list .* left out of the tables: stray-copy" "$tmp/partly.html" \
+  && grep -q "(1 of them left out of the tables and plots: see the notes)" "$tmp/partly.html" \
   || { cat "$tmp/partly.log"; echo "the report with a malformed result.json and a stray folder"; exit 1; }
+# the spread plots count what the tables count: the stray copy is no point of them (it was)
+"$py" - "$tmp/partly.html" "$tmp/partly/stray-copy" <<'PY'
+import re, sys
+html = open(sys.argv[1]).read()
+spread = html[html.index('id="spread"'):html.index('id="jobs"')]
+points = len(re.findall(r"fold \d+, seed \d+", spread))
+# every finished, readable job of jobs.json is one point per series (UAR and WAR); the copy and the malformed file none
+import json, os
+res = os.path.dirname(sys.argv[2])
+listed = {j["job"] for j in json.load(open(f"{res}/jobs.json"))}
+done = 0
+for j in listed:
+    try: done += json.load(open(f"{res}/{j}/result.json")).get("status") == "done"
+    except (OSError, ValueError): pass
+assert points == 2 * done, f"{points} points in the spread plots, {done} counted jobs (x2 series)"
+print(f"spread plots: {points} points for {done} counted jobs; the stray copy left out")
+PY
+# a damaged line in the middle of a job's metrics.jsonl costs that job its curves past it, not the page
+victim=$(cd "$res" && ls -d finecliper*/ | head -n 1)
+victim=${victim%/}
+sed -i '2s/.*/{"type": "step", "epoch": 1, "lo/' "$tmp/partly/$victim/metrics.jsonl"
+"$dfer" report "$tmp/partly" -o "$tmp/partly2.html" >"$tmp/partly2.log" 2>&1 \
+  && grep -q "<pre class=\"error\">$tmp/partly/$victim/metrics.jsonl:2: .* (the curves stop before it)" "$tmp/partly2.html" \
+  || { cat "$tmp/partly2.log"; echo "a damaged metrics.jsonl line stopped the report or went unsaid"; exit 1; }
+echo "a damaged metrics.jsonl line: the page written, the job's section says where its curves stop"
 "$dfer" table "$tmp/partly" --format md >"$tmp/partly-table.md" 2>/dev/null
 "$py" - "$tmp/partly.html" "$tmp/partly-table.md" <<'PY'
 import re, sys

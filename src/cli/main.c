@@ -129,7 +129,16 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
-        if (!strcmp(argv[1], k_commands[i].name)) return k_commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], k_commands[i].name)) {
+            int rc = k_commands[i].run(argc - 1, argv + 1);
+            /* what a command printed may not have reached a full disk or a closed pipe (`dfer table --format csv >
+             * tables.csv` on a full disk ended with status 0 and a cut file) */
+            if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+                fprintf(stderr, "dfer: error: cannot write to standard output: %s\n", strerror(errno));
+                rc = 1;
+            }
+            return rc;
+        }
     fprintf(stderr, "dfer: unknown command '%s' (see: dfer help)\n", argv[1]);
     return 2;
 }

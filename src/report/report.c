@@ -105,9 +105,14 @@ static void page_header(FILE *out, const char *dir, const char *command) {
     fputs(". Everything on this page is inline: it needs no network.</p>\n", out);
 }
 
-static void summary_section(FILE *out, const RunSet *rs) {
+static void summary_section(FILE *out, const RunSet *rs, const ResultSet *counted) {
     fprintf(out, "<h2 id=\"summary\">Summary</h2>\n<p class=\"counts\">%d jobs: %d done, %d failed", rs->n, rs->done,
             rs->failed);
+    int left_out = 0;
+    for (int i = 0; i < rs->n; i++)
+        left_out += (rs->runs[i].status == RUN_DONE || rs->runs[i].status == RUN_FAILED) &&
+                    !results_counted(counted, rs->runs[i].id);
+    if (left_out) fprintf(out, " (%d of them left out of the tables and plots: see the notes)", left_out);
     if (rs->other) fprintf(out, ", %d in another state", rs->other);
     if (rs->unreadable) fprintf(out, ", %d with a result.json that cannot be read", rs->unreadable);
     fprintf(out, ", %d missing%s.</p>\n", rs->missing, rs->missing ? " (in jobs.json, no result.json yet)" : "");
@@ -148,18 +153,22 @@ static void summary_section(FILE *out, const RunSet *rs) {
     fputs("</tbody>\n</table>\n", out);
 }
 
-/* The tables from the results runs_load has read (each file is read once). */
-static int tables_section(FILE *out, const RunSet *rs, const char *dir, int paper, Err *err) {
+/* The results as the tables take them, from what runs_load has read (each file is read once): jobs.json's only,
+ * a bad file or a repeated job a note. The spread plots count the same. */
+static ResultSet *table_results(const RunSet *rs, const char *dir) {
     ResultSet *set = results_new();
     if (rs->jobs) results_add_expected(set, rs->jobs);
-    for (int i = 0; i < rs->n; i++) { /* as dfer table takes them: jobs.json's only, a bad file a note */
+    for (int i = 0; i < rs->n; i++) {
         const Run *r = &rs->runs[i];
         if (!r->result && r->status != RUN_UNREADABLE) continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s/result.json", dir, r->id);
         results_add_folder(set, r->id, r->result, path, r->error);
     }
-    (void)err;
+    return set;
+}
+
+static void tables_section(FILE *out, const ResultSet *set, int paper) {
     fputs("<h2 id=\"tables\">Tables</h2>\n<p class=\"caption\">As <code>dfer table</code> prints them.</p>\n", out);
     char notes[RESULTS_MAX_NOTES][1024];
     int n_notes = results_notes(set, notes, RESULTS_MAX_NOTES);
@@ -169,8 +178,6 @@ static int tables_section(FILE *out, const RunSet *rs, const char *dir, int pape
         fputs("</p>\n", out);
     }
     tables_write(set, TABLE_HTML, paper, out); /* escaped with core/xml.h: valid UTF-8 and XML */
-    results_free(set);
-    return 0;
 }
 
 /* What a spread plot groups by: setting, training and evaluation dataset, backbone. */
@@ -186,7 +193,7 @@ typedef struct MethodPoints {
     int n;
 } MethodPoints;
 
-static void spread_plot(FILE *out, const RunSet *rs, const char *key) {
+static void spread_plot(FILE *out, const RunSet *rs, const ResultSet *counted, const char *key) {
     StrList methods = {0};
     MethodPoints *pts = NULL;
     const Run *proto = NULL;
@@ -194,7 +201,7 @@ static void spread_plot(FILE *out, const RunSet *rs, const char *key) {
         const Run *r = &rs->runs[i];
         char k[512], method[160], label[96];
         spread_key(r, k, sizeof k);
-        if (r->status != RUN_DONE || strcmp(k, key)) continue;
+        if (r->status != RUN_DONE || strcmp(k, key) || !results_counted(counted, r->id)) continue;
         if (!proto) proto = r;
         run_method_label(r, method, sizeof method);
         int before = methods.n, m = strlist_index(&methods, method);
@@ -247,7 +254,7 @@ static void spread_plot(FILE *out, const RunSet *rs, const char *key) {
 
 /* Per (setting, training dataset, evaluation dataset, backbone): one strip plot
  * with a group per method, UAR and WAR of each fold and seed as points. */
-static void spread_section(FILE *out, const RunSet *rs) {
+static void spread_section(FILE *out, const RunSet *rs, const ResultSet *counted) {
     fputs("<h2 id=\"spread\">Spread over folds and seeds</h2>\n<p class=\"caption\">Each point is one finished job; "
           "boxes span the quartiles with the median, whiskers the range.</p>\n<div class=\"plots\">\n",
           out);
@@ -255,9 +262,9 @@ static void spread_section(FILE *out, const RunSet *rs) {
     for (int i = 0; i < rs->n; i++) {
         char key[512];
         spread_key(&rs->runs[i], key, sizeof key);
-        if (rs->runs[i].status == RUN_DONE) strlist_index(&keys, key);
+        if (rs->runs[i].status == RUN_DONE && results_counted(counted, rs->runs[i].id)) strlist_index(&keys, key);
     }
-    for (int k = 0; k < keys.n; k++) spread_plot(out, rs, keys.v[k]);
+    for (int k = 0; k < keys.n; k++) spread_plot(out, rs, counted, keys.v[k]);
     if (!keys.n) fputs("<p class=\"muted\">No finished job.</p>\n", out);
     fputs("</div>\n", out);
     strlist_free(&keys);
@@ -443,6 +450,11 @@ static void job_section(FILE *out, const Run *r) {
         xml_escape(out, run_str(r, "error")[0] ? run_str(r, "error") : "(no error message in result.json)");
         fputs("</pre>\n", out);
     }
+    if (r->curves_error) {
+        fputs("<pre class=\"error\">", out);
+        xml_escape(out, r->curves_error);
+        fputs(" (the curves stop before it)</pre>\n", out);
+    }
     fputs("<div class=\"plots\">\n", out);
     if (r->curves.n) curve_charts(out, r);
     else fputs("<p class=\"muted\">No metrics.jsonl: nothing was trained.</p>\n", out);
@@ -483,17 +495,18 @@ int report_write(const char *results_dir, const char *out_path, const char *comm
     FILE *out = open_memstream(&buf, &len);
     CHECK_PTR(out);
     page_header(out, results_dir, command);
-    summary_section(out, &rs);
-    int rc = tables_section(out, &rs, results_dir, paper, err);
-    if (rc == 0) {
-        spread_section(out, &rs);
-        fputs("<h2 id=\"jobs\">Jobs</h2>\n", out);
-        for (int i = 0; i < rs.n; i++)
-            if (rs.runs[i].status != RUN_MISSING) job_section(out, &rs.runs[i]);
-        missing_section(out, &rs);
-        fputs("</body>\n</html>\n", out);
-    }
+    ResultSet *counted = table_results(&rs, results_dir);
+    summary_section(out, &rs, counted);
+    tables_section(out, counted, paper);
+    spread_section(out, &rs, counted);
+    fputs("<h2 id=\"jobs\">Jobs</h2>\n", out);
+    for (int i = 0; i < rs.n; i++)
+        if (rs.runs[i].status != RUN_MISSING) job_section(out, &rs.runs[i]);
+    missing_section(out, &rs);
+    fputs("</body>\n</html>\n", out);
+    results_free(counted);
     fclose(out);
+    int rc = 0;
     if (rc == 0) rc = fs_write_atomic(out_path, buf, len, err);
     if (rc == 0 && summary)
         *summary = (ReportSummary){rs.n, rs.done, rs.failed, rs.other, rs.missing, len, rs.unreadable};

@@ -155,7 +155,10 @@ static int load_rest(const char *dir, Run *r, Err *err) {
         if (fs_read_all(path, &r->config, &len, err) != 0) return -1;
     }
     snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, r->id);
-    return load_curves(path, &r->curves, err);
+    /* a damaged metrics.jsonl costs that job its curves past the bad line, not the whole page */
+    Err bad;
+    if (load_curves(path, &r->curves, &bad) != 0) r->curves_error = xstrdup(bad.msg);
+    return 0;
 }
 
 static int not_hidden(const struct dirent *e) { return e->d_name[0] != '.'; }
@@ -231,6 +234,7 @@ void runs_free(RunSet *rs) {
         cJSON_Delete(r->result);
         free(r->config);
         free(r->error);
+        free(r->curves_error);
         curves_free(&r->curves);
     }
     free(rs->runs);

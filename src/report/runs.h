@@ -38,6 +38,7 @@ typedef struct Run {
     RunStatus status;
     time_t finished; /* when the job finished: result.json's finished_unix, else its file time (0: missing) */
     char *error;     /* RUN_UNREADABLE: why */
+    char *curves_error; /* a malformed metrics.jsonl line: the message (the curves stop before it), else NULL */
 } Run;
 
 typedef struct RunSet {

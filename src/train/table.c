@@ -188,7 +188,10 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
             fprintf(out, "\n");
         }
     } else if (f == TABLE_LATEX) {
-        fprintf(out, "\n%% %s\n\\begin{table}[t]\n\\centering\n\\caption{", t->title);
+        /* the title names the table and its backbone: in the caption, not only in a comment */
+        fprintf(out, "\n\\begin{table}[t]\n\\centering\n\\caption{");
+        print_latex_text(out, t->title);
+        fputs(". ", out);
         print_latex_text(out, t->caption);
         fprintf(out, "}\n\\begin{tabular}{l");
         for (int c = 1; c < t->cols; c++) fprintf(out, "c");
@@ -221,6 +224,16 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
             fprintf(out, "\n");
         }
     }
+}
+
+/* Whether a finished zero-shot job of r's method and training dataset recorded its kind of captions. */
+static int zero_shot_kind_known(const ResultSet *rs, const Result *r) {
+    for (int k = 0; k < rs->n_done; k++) {
+        const Result *o = &rs->done[k];
+        if (!strcmp(o->setting, "zeroshot") && o->captions[0] && !strcmp(o->method, r->method) && !strcmp(o->dataset, r->dataset))
+            return 1;
+    }
+    return 0;
 }
 
 /* ---- the tables ------------------------------------------------------------------------- */
@@ -486,9 +499,12 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
                 if (strcmp(r->setting, "zeroshot") || strcmp(r->method, arr[i].method) || strcmp(r->dataset, arr[i].dataset))
                     continue;
                 if (pass && r != &arr[i]) continue;
+                found = 1;
+                /* a result without its kind of captions (a failed job's) counts in the rows of its method and
+                 * dataset that have one (matches): a row of its own only where there is none */
+                if (!r->captions[0] && zero_shot_kind_known(rs, r)) continue;
                 snprintf(label, sizeof label, "%s | %s | %s", r->method, r->dataset, r->captions);
                 names_add(&zs_methods, label);
-                found = 1;
             }
             if (!found) {
                 snprintf(label, sizeof label, "%s | %s | ", arr[i].method, arr[i].dataset);
@@ -602,6 +618,22 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
             len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? ", " : "", rs->left_out[i]);
         snprintf(notes[n++], sizeof notes[0], "%d result folder%s that jobs.json does not list (an earlier matrix's, a "
                  "copy) left out of the tables: %s", rs->n_left_out, rs->n_left_out > 1 ? "s" : "", text);
+    }
+    /* a plain `dfer train` run's result.json has no matrix setting or backbone: it fits no table */
+    int unset = 0;
+    char first[160] = "";
+    for (int i = 0; i < rs->n_done; i++)
+        if (!rs->done[i].setting[0] && !unset++) snprintf(first, sizeof first, "%s", rs->done[i].id);
+    if (unset && n < max_notes)
+        snprintf(notes[n++], sizeof notes[0], "%d result%s without a matrix setting (a run of dfer train, not of dfer "
+                 "matrix) in no table: %s%s", unset, unset > 1 ? "s" : "", first, unset > 1 ? " and others" : "");
+    if (rs->n_repeated && n < max_notes) {
+        char text[800] = "";
+        size_t len = 0;
+        for (int i = 0; i < rs->n_repeated && len < sizeof text; i++)
+            len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? ", " : "", rs->repeated[i]);
+        snprintf(notes[n++], sizeof notes[0], "%d result%s of a job already counted (a copied job folder) left out of "
+                 "the tables: %s", rs->n_repeated, rs->n_repeated > 1 ? "s" : "", text);
     }
     for (int i = 0; i < rs->n_unreadable && n < max_notes; i++)
         snprintf(notes[n++], sizeof notes[0], "left out of the tables: %s", rs->unreadable[i]);

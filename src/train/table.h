@@ -32,6 +32,9 @@ int results_add(ResultSet *rs, const cJSON *result, const char *path, Err *err);
 /* A results folder `name` as results_load takes it: left out (a note) when jobs.json does not list it, its
  * result.json added, or a note where it could not be read (read_error) or is not a result (results_add's error). */
 void results_add_folder(ResultSet *rs, const char *name, const cJSON *result, const char *path, const char *read_error);
+/* Whether the tables count the result of job folder `folder` (not left out: listed by jobs.json where there is
+ * one, readable, and not a repeat of a job counted already). */
+int results_counted(const ResultSet *rs, const char *folder);
 void results_free(ResultSet *rs);
 /* Number of results read and of jobs listed in jobs.json. */
 int results_count(const ResultSet *rs, int *finished, int *failed, int *expected);

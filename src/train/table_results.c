@@ -64,6 +64,14 @@ static int job_listed(const ResultSet *rs, const char *name) {
     return 0;
 }
 
+/* Whether two results are of one job: the same method and variant, datasets, setting, fold, seed, backbone, kind
+ * of captions and zero-shot folds. */
+static int same_job(const Result *a, const Result *b) {
+    return !strcmp(a->method, b->method) && !strcmp(a->backbone, b->backbone) && !strcmp(a->dataset, b->dataset) &&
+           !strcmp(a->eval_dataset, b->eval_dataset) && !strcmp(a->setting, b->setting) && a->fold == b->fold &&
+           a->seed == b->seed && !strcmp(a->captions, b->captions) && !strcmp(a->eval_folds, b->eval_folds);
+}
+
 int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     Result r;
     memset(&r, 0, sizeof r);
@@ -98,6 +106,15 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     }
     if (r.finished && (!isfinite(r.uar) || !isfinite(r.war)))
         return err_set(err, "%s: a finished result needs numeric uar and war", path);
+    /* the same job twice (a copied job folder, where no jobs.json says which folders count) would count twice in
+     * its cells: the first folder (in name order) counts, the others are named in a note */
+    for (int k = 0; k < rs->n_done; k++)
+        if (same_job(&rs->done[k], &r)) {
+            char text[400];
+            snprintf(text, sizeof text, "%s (the job of %s)", r.id, rs->done[k].id);
+            LIST_ADD(rs->repeated, rs->n_repeated, text);
+            return 0;
+        }
     return push(&rs->done, &rs->n_done, &r);
 }
 
@@ -155,12 +172,19 @@ fail:
     return -1;
 }
 
+int results_counted(const ResultSet *rs, const char *folder) {
+    for (int i = 0; i < rs->n_done; i++)
+        if (!strcmp(rs->done[i].id, folder)) return 1;
+    return 0;
+}
+
 void results_free(ResultSet *rs) {
     if (!rs) return;
     free(rs->done);
     free(rs->expected);
     free(rs->job_ids);
     free(rs->left_out);
+    free(rs->repeated);
     free(rs->unreadable);
     free(rs);
 }

@@ -35,6 +35,8 @@ struct ResultSet {
     int n_job_ids;
     char (*left_out)[160];   /* result folders that are no job of jobs.json (an earlier matrix's, a copy) */
     int n_left_out;
+    char (*repeated)[400];   /* results of a job already counted (a copied job folder): "folder (the job of first)" */
+    int n_repeated;
     char (*unreadable)[512]; /* result.json files that could not be read: their messages */
     int n_unreadable;
 };

@@ -70,6 +70,7 @@ static void test_tables(void) {
     tables_write(rs, TABLE_LATEX, 0, f);
     fclose(f);
     EXPECT(strstr(buf, "\\begin{tabular}") && strstr(buf, "$\\pm$"), "LaTeX output");
+    EXPECT(strstr(buf, "\\caption{Table 1: supervised results (backbone tiny). "), "the title, with the backbone, in the caption: %s", buf);
     free(buf);
     buf = NULL;
     f = open_memstream(&buf, &len);
@@ -207,6 +208,30 @@ static void test_zero_shot_rows(void) {
     EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/16", "dfew", "dataset", "ferv39k") == NULL,
            "DFEW has no video captions: no such row");
     EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/16", "dfew", "descriptions", "mafw") == NULL, "the paper's '-' is left out");
+}
+
+/* A failed zero-shot job's result.json has no kind of captions: it counts in its method's row of the kind the
+ * others recorded, and makes no row of its own (that row said "failed (1), missing (2/2)" of jobs that ran). */
+static void test_zero_shot_failed(void) {
+    char dir[600];
+    const char *job = "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,"
+                      "\"backbone\":\"b16\",\"setting\":\"zeroshot\",\"seed\":";
+    char jobs[1024], json[1024];
+    snprintf(jobs, sizeof jobs, "[%s1},%s2}]", job, job);
+    results_dir(dir, sizeof dir, "results-zeroshot-failed", jobs);
+    snprintf(json, sizeof json, "%s1,\"status\":\"done\",\"uar\":30,\"war\":40,\"captions\":\"dataset\"}", job);
+    put(dir, "z1", json);
+    snprintf(json, sizeof json, "%s2,\"status\":\"failed\",\"error\":\"x\"}", job);
+    put(dir, "z2", json);
+    ResultSet *rs;
+    Err err;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char *md = markdown(rs, 0);
+    EXPECT(strstr(md, "| finecliper (low), trained on MAFW (video captions) | 30.00 (1/2, 1 failed) | 40.00 (1/2, 1 failed) |"),
+           "the failed job in its method's row: %s", md);
+    EXPECT(!strstr(md, "trained on MAFW |"), "no row of the failed job's own: %s", md);
+    free(md);
+    results_free(rs);
 }
 
 /* A job's fields as result.json has them (status done unless uar < 0: failed). */
@@ -492,6 +517,40 @@ static void test_left_out(void) {
     results_free(rs);
 }
 
+/* Without jobs.json every folder counts, but a copied job folder (the same job twice) only once, with a note; the
+ * tables count what results_counted says. */
+static void test_repeated_job(void) {
+    char dir[600], path[700];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/results-repeated", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    put_job(dir, "f1", "finecliper", "low", "dfew", "dfew", "b16", "supervised", 1, 50, NULL);
+    put_job(dir, "f2", "finecliper", "low", "dfew", "dfew", "b16", "supervised", 2, 54, NULL);
+    put_job(dir, "f1 (copy)", "finecliper", "low", "dfew", "dfew", "b16", "supervised", 1, 50, NULL);
+    snprintf(path, sizeof path, "%s/jobs.json", dir);
+    EXPECT(!fs_exists(path), "no jobs.json");
+    ResultSet *rs;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    size_t len;
+    char *buf = tables_format(rs, TABLE_MARKDOWN, 0, &len);
+    EXPECT(strstr(buf, "| finecliper (low) | 52.00 ± 2.83 (2) | 62.00 ± 2.83 (2) |"), "the copy counts once: %s", buf);
+    EXPECT(results_counted(rs, "f1") && results_counted(rs, "f2") && !results_counted(rs, "f1 (copy)"), "counted folders");
+    char notes[RESULTS_MAX_NOTES][1024];
+    int n = results_notes(rs, notes, RESULTS_MAX_NOTES), named = 0;
+    for (int i = 0; i < n; i++) named += strstr(notes[i], "1 result of a job already counted") && strstr(notes[i], "f1 (copy) (the job of f1)");
+    EXPECT(named == 1, "a note names the copy (%d notes: %s)", n, n ? notes[0] : "");
+    free(buf);
+    results_free(rs);
+    /* a plain dfer train run (no setting, no backbone) fits no table: said in a note, not silently dropped */
+    put(dir, "plain", "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"status\":\"done\","
+                      "\"uar\":40,\"war\":50}");
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    n = results_notes(rs, notes, RESULTS_MAX_NOTES), named = 0;
+    for (int i = 0; i < n; i++) named += strstr(notes[i], "1 result without a matrix setting") && strstr(notes[i], ": plain");
+    EXPECT(named == 1, "a note names the run of dfer train (%d notes: %s)", n, n ? notes[0] : "");
+    results_free(rs);
+}
+
 /* Backbones: a zero-shot job's backbone makes no Table 8 (it made one of dashes), and each zero-shot backbone gets
  * its rows in Table 3 (only one was shown). */
 static void test_backbones_by_setting(void) {
@@ -511,10 +570,12 @@ static void test_backbones_by_setting(void) {
 
 int main(void) {
     TEST_RUN(test_left_out);
+    TEST_RUN(test_repeated_job);
     TEST_RUN(test_backbones_by_setting);
     TEST_RUN(test_tables);
     TEST_RUN(test_paper_rows);
     TEST_RUN(test_zero_shot_rows);
+    TEST_RUN(test_zero_shot_failed);
     TEST_RUN(test_uneven_results);
     TEST_RUN(test_paper_transcription);
     TEST_RUN(test_long_method_names);
