@@ -51,6 +51,21 @@ fi
 grep -q "unreadable: .*data/faces/$gone" "$tmp/mafw.txt" && grep -q "unreadable clips: 1$" "$tmp/mafw.txt" \
   || { cat "$tmp/mafw.txt"; echo "data check did not name the missing face folder"; exit 1; }
 echo "MAFW: a missing face folder (clip $gone) is an unreadable clip, not its video"
+# descriptions longer than the text encoder's context are cut to it when tokenized: said at the start of training
+# (their end never reached the model without a word)
+"$python" - "$tmp/data" "$tmp/long.jsonl" <<'PY'
+import json, sys
+clips = [json.loads(l) for l in open(f"{sys.argv[1]}/synth/clips.jsonl")]
+with open(sys.argv[2], "w") as f:
+    for i, c in enumerate(clips):
+        text = "The lips part. " * (80 if i % 2 else 2) + "The eyebrows rise at the end."
+        f.write(json.dumps({"clip": c["id"], "text": text}) + "\n")
+PY
+"$dfer" train "${fc[@]}" --set model.variant=low+high --set model.descriptions="$tmp/long.jsonl" --stop-after 1 \
+  --out "$tmp/r-long" >"$tmp/long.log" 2>&1 || { cat "$tmp/long.log"; echo "training with long descriptions failed"; exit 1; }
+grep -q "12 of the 24 descriptions are longer than the text encoder's context of 248 tokens (the longest 329; the first: clip 00002)" "$tmp/long.log" \
+  || { cat "$tmp/long.log"; echo "descriptions cut to the context without a word"; exit 1; }
+echo "long descriptions: $(grep -o '12 of the 24 descriptions[^(]*' "$tmp/long.log")warned of"
 # commands that read a run directory say what is wrong with the one they were given
 mkdir -p "$tmp/not-a-run"
 for cmd in "eval --run" "export --out $tmp/x.safetensors --run" "predict --video $tmp/none.mp4 --checkpoint"; do

@@ -20,6 +20,15 @@ typedef struct JobInputs {
     const char *const *captions; /* [B] the dataset's captions (MAFW) or NULL entries: contrastive training */
 } JobInputs;
 
+/* Texts longer than their encoder's context, which tokenizing cuts (their end never reaches the model): the high
+ * level's descriptions (counted when they are tokenized) and the contrastive captions of the training split
+ * (counted by job_model_check_dataset); the trainer says so. */
+typedef struct TextCut {
+    const char *what; /* "descriptions", "captions" (NULL: none cut) */
+    int cut, of, context, longest; /* cut of `of` texts; the longest had `longest` tokens */
+    char first[96];   /* the first clip whose text was cut */
+} TextCut;
+
 typedef struct JobModel {
     char method[32];
     Ops *ops;
@@ -43,6 +52,7 @@ typedef struct JobModel {
                             * weights, or DFER_VOCAB) */
     int32_t *cap_ids;      /* [batch cap, context] */
     int cap_cap;
+    TextCut text_cut;
     void *impl;            /* FineCliper* or DferClip* */
     ParamSet *params;
     int groups;

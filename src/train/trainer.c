@@ -388,6 +388,13 @@ static void log_run_start(const TrainRun *run) {
                  run->opt->eval_dataset, run->opt->eval_root, run->test.count, run->test.parts ? "s" : "", folds,
                  class_order_text(jm->num_classes, order, sizeof order));
     }
+    const TextCut *cut = &jm->text_cut;
+    if (cut->cut)
+        log_warn("%d of the %d %s are longer than the text encoder's context of %d tokens (the longest %d; the first: "
+                 "clip %s): they are cut to %d, their end never reaching the model%s", cut->cut, cut->of, cut->what,
+                 cut->context, cut->longest, cut->first, cut->context,
+                 strcmp(cut->what, "descriptions") ? "" : " (shorten them, e.g. with dfer refine, or use Long-CLIP: "
+                                                          "model.long_clip)");
     if (!strcmp(cfg->dataset, "list")) { /* DFER-CLIP's lists count from 0; one counting from 1 shifts every class */
         int zero = 0, top = 0;
         for (int i = 0; i < run->train.count; i++)
