@@ -123,6 +123,11 @@ expect_fail "duplicate id" 1 "dup.tsv:2: duplicate clip id 'a' \(first on line 1
 expect_fail "missing input" 1 "/nonexistent/in.jsonl" "$dfer" refine /nonexistent/in.jsonl "$tmp/x.jsonl"
 expect_fail "unwritable output" 1 "/nonexistent/dir/out.jsonl" "$dfer" refine "$tmp/desc.jsonl" /nonexistent/dir/out.jsonl
 expect_fail "one argument" 2 "expected IN and OUT" "$dfer" refine "$tmp/desc.jsonl"
+# JSON lines under a .tsv or .txt name would be read back as tab-separated (and refused): such a name is refused first
+expect_fail "refine to a .tsv" 2 "refused.tsv: the descriptions are written as JSON lines" "$dfer" refine "$tmp/desc.jsonl" "$tmp/refused.tsv"
+expect_fail "describe to a .txt" 2 "refused.txt: the descriptions are written as JSON lines" \
+  "$dfer" describe --landmarks "$tmp/ds/synth/landmarks" --out "$tmp/refused.txt"
+[ ! -e "$tmp/refused.tsv" ] && [ ! -e "$tmp/refused.txt" ] || { echo "a refused output name was written"; exit 1; }
 expect_fail "unknown option" 2 "see: dfer refine --help" "$dfer" refine --bogus a b
 "$dfer" refine --help | grep -q -- "--report" || fail "refine --help"
 printf 'a\tThe brows rise. He is sad.\nb\tThe lips part.\n' >"$tmp/in.tsv"
@@ -131,8 +136,16 @@ printf 'a\tThe brows rise. He is sad.\nb\tThe lips part.\n' >"$tmp/in.tsv"
   fail "TSV input: $(cat "$tmp/in.out.jsonl")"
 grep -q "^a (line 1): 1 sentence(s), 1 clause(s) removed; words: sad" "$tmp/in.err" || fail "report: $(cat "$tmp/in.err")"
 printf '00001\nnope\n' >"$tmp/ids2.txt"
-expect_fail "describe: missing landmark file" 1 "landmarks/nope.txt" \
+expect_fail "describe: missing landmark file" 1 "ids2.txt:2: clip nope has no landmark track .*landmarks/nope.txt" \
   "$dfer" describe --landmarks "$tmp/ds/synth/landmarks" --ids "$tmp/ids2.txt" --out "$tmp/x.jsonl"
+# an id as a path or a file name would never match the dataset's (it was written as "./00002")
+for bad in ./00002 00003.txt 00001/; do
+  printf '00001
+%s
+' "$bad" >"$tmp/ids3.txt"
+  expect_fail "describe: '$bad' as a clip id" 1 "ids3.txt:2: '$bad' is not a clip id" \
+    "$dfer" describe --landmarks "$tmp/ds/synth/landmarks" --ids "$tmp/ids3.txt" --out "$tmp/x.jsonl"
+done
 printf '1 2 3\n' >"$tmp/short.txt"
 expect_fail "describe: malformed landmark file" 1 "short.txt:1:" "$dfer" describe --landmarks "$tmp" --ids <(echo short) --out "$tmp/x.jsonl"
 printf '00001\n00002\n\n00001\n' >"$tmp/ids_dup.txt"

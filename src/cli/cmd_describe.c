@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "core/fsutil.h"
 #include "face/face_track.h"
+#include "text/descriptions.h"
 #include "text/verbalize.h"
 
 static void usage(void) {
@@ -73,11 +74,22 @@ static int read_ids(const char *ids_path, const char *dir, IdList *l, Err *err) 
             while (m && (s[m - 1] == '\r' || s[m - 1] == ' ' || s[m - 1] == '\t')) s[--m] = 0;
             while (*s == ' ' || *s == '\t') s++;
             if (!*s || *s == '#') continue;
-            if (strstr(s, "..") || *s == '/' || strchr(s, ' ') || strchr(s, '\t')) {
-                free(data);
-                return err_set(err, "%s:%d: '%s' is not a clip id (no spaces, no '..', not absolute)", ids_path, line, s);
+            size_t n = strlen(s);
+            if (strstr(s, "..") || *s == '/' || strchr(s, ' ') || strchr(s, '\t') || !strncmp(s, "./", 2) ||
+                strstr(s, "/./") || strstr(s, "//") || s[n - 1] == '/' || (n > 4 && !strcmp(s + n - 4, ".txt"))) {
+                err_set(err, "%s:%d: '%s' is not a clip id: give it as the dataset names it (00042, Action/Happy/0267), "
+                             "without '.', '..' or '//' parts, a '.txt' or spaces", ids_path, line, s);
+                free(data); /* after the message: s points into it */
+                return -1;
             }
-            ids_add(l, s, strlen(s), line);
+            char track[4096];
+            snprintf(track, sizeof track, "%s/%s.txt", dir, s);
+            if (!fs_exists(track)) {
+                err_set(err, "%s:%d: clip %s has no landmark track %s", ids_path, line, s, track);
+                free(data);
+                return -1;
+            }
+            ids_add(l, s, n, line);
         }
         free(data);
         if (l->n == 0) return err_set(err, "%s: no clip ids (only blank or '#' lines)", ids_path);
@@ -126,6 +138,7 @@ int cmd_describe(int argc, char **argv) {
     if (!dir) return cli_usage_error("describe", "--landmarks is required");
     if (!out) return cli_usage_error("describe", "--out is required");
     Err err;
+    if (descriptions_jsonl_name_check(out, &err) != 0) return cli_usage_error("describe", "%s", err.msg);
     IdList ids;
     int faceless = 0, rc = read_ids(ids_path, dir, &ids, &err);
     if (rc == 0) rc = verbalize_tracks(dir, (const char *const *)ids.ids, ids.n, 1, &faceless, out, &err);

@@ -14,7 +14,8 @@ static void usage(void) {
     printf("usage: dfer refine [--report] IN OUT.jsonl\n\n"
            "Reads per-clip descriptions (JSONL lines {\"clip\": ID, \"text\": ...} or TSV lines ID<TAB>text),\n"
            "removes every sentence part that names or implies an emotion, and writes OUT as JSONL in the\n"
-           "input's order, atomically (OUT may be IN).\n\n"
+           "input's order, atomically (OUT may be IN when IN is JSONL; a .tsv or .txt OUT is refused: it would\n"
+           "be read back as TSV).\n\n"
            "Rules: clauses (split at , ; : and, while, but) that contain a word of the emotion lexicon (the 11\n"
            "classes, their synonyms and inflections, \"emotion\", \"mood\", \"feeling\") are dropped; a clause\n"
            "introduced by \"suggesting\", \"indicating\", \"which may suggest\", \"these changes convey\" and the\n"
@@ -79,6 +80,7 @@ int cmd_refine(int argc, char **argv) {
     if (argc - optind != 2) return cli_usage_error("refine", "expected IN and OUT, got %d argument(s)", argc - optind);
     const char *in = argv[optind], *out = argv[optind + 1];
     Err err;
+    if (descriptions_jsonl_name_check(out, &err) != 0) return cli_usage_error("refine", "%s", err.msg);
     Descriptions d;
     if (descriptions_load(in, &d, &err)) {
         descriptions_free(&d);

@@ -142,10 +142,13 @@ static int parse_jsonl_line(Descriptions *d, int line, const char *s, size_t n, 
     const char *clip_s = NULL;
     if (!clip) rc = err_set(err, "%s:%d: no \"clip\" field", d->source, line);
     else if (cJSON_IsString(clip)) clip_s = clip->valuestring;
-    else if (cJSON_IsNumber(clip) && clip->valuedouble == floor(clip->valuedouble) && fabs(clip->valuedouble) < 1e15) {
-        snprintf(id, sizeof id, "%.0f", clip->valuedouble);
+    else if (cJSON_IsNumber(clip) && clip->valuedouble == floor(clip->valuedouble) && clip->valuedouble >= 0 &&
+             clip->valuedouble < 1e15) {
+        /* the number of a DFEW or MAFW clip, whose ids are its 5-digit folder name: 42 is "00042" (as "42" it
+         * matched no clip) */
+        snprintf(id, sizeof id, "%05lld", (long long)clip->valuedouble);
         clip_s = id;
-    } else rc = err_set(err, "%s:%d: \"clip\" is not a string or an integer", d->source, line);
+    } else rc = err_set(err, "%s:%d: \"clip\" is not a string or a whole number >= 0", d->source, line);
     if (!rc && !clip_s[0]) rc = err_set(err, "%s:%d: \"clip\" is empty", d->source, line);
     if (!rc && !text) rc = err_set(err, "%s:%d: no \"text\" field", d->source, line);
     if (!rc && !cJSON_IsString(text)) rc = err_set(err, "%s:%d: \"text\" is not a string", d->source, line);
@@ -206,7 +209,15 @@ int descriptions_load(const char *path, Descriptions *d, Err *err) {
 
 /* ---- writing ------------------------------------------------------------------------ */
 
+int descriptions_jsonl_name_check(const char *path, Err *err) {
+    if (detect(path, "", 0) == DESC_FORMAT_TSV)
+        return err_set(err, "%s: the descriptions are written as JSON lines, but a name ending in .tsv or .txt is read "
+                            "back as tab-separated: name it .jsonl", path);
+    return 0;
+}
+
 int descriptions_write_jsonl(const char *path, const Descriptions *d, Err *err) {
+    if (descriptions_jsonl_name_check(path, err) != 0) return -1;
     AtomicFile f;
     if (atomic_open(&f, path, err)) return -1;
     for (int i = 0; i < d->count; i++) {

@@ -4,7 +4,8 @@
  *
  * Two file formats, one description per line:
  *   JSONL  {"clip": "00042", "text": "At the beginning ..."}   (the clip id may
- *          be a JSON integer; other fields are ignored)
+ *          be a JSON whole number, the clip number of DFEW or MAFW: 42 is read
+ *          as their id "00042"; other fields are ignored)
  *   TSV    00042<TAB>At the beginning ...                       (the text is the
  *          rest of the line, tabs included)
  * A path ending in .jsonl/.json is JSONL, .tsv/.txt is TSV; any other name is
@@ -63,6 +64,9 @@ const Description *descriptions_at(const Descriptions *d, int i);
 /* Writes {"clip": ..., "text": ...} lines in entry order, atomically
  * (temporary file + rename): a reader never sees half a file. */
 int descriptions_write_jsonl(const char *path, const Descriptions *d, Err *err);
+/* Refuses an output name that descriptions_load would read as tab-separated (.tsv, .txt): a file written as JSON
+ * lines there could not be read back. descriptions_write_jsonl checks it; commands check it before their work. */
+int descriptions_jsonl_name_check(const char *path, Err *err);
 
 void descriptions_free(Descriptions *d);
 

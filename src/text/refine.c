@@ -28,30 +28,33 @@ static const char *const k_lexicon[] = {
     "sad(?:ly|ness|der|dest|den|dens|dened|dening)?|sorrow(?:s|ful|fully)?|unhapp(?:y|ier|iest|ily|iness)|"
     "upset(?:s|ting)?|gloom(?:y|ily|iness)?|melanchol(?:y|ic)|tearful(?:ly|ness)?|grie(?:f|fs|ve|ves|ved|ving|vous)|"
     "despair(?:s|ed|ing|ingly)?|heartbroken|miser(?:able|ably|y)|deject(?:ed|edly|ion)|depress(?:ed|ing|ion)|downcast|"
-    "mourn(?:s|ed|ing|ful|fully)?|cry|cries|cried|crying|weep(?:s|ing)?|wept|sob(?:s|bed|bing)?",
+    "mourn(?:s|ed|ing|ful|fully)?|cry|cries|cried|crying|weep(?:s|ing)?|wept|sob(?:s|bed|bing)?|glum(?:ly|ness)?|"
+    "sullen(?:ly|ness)?|moros(?:e|ely|eness)|forlorn(?:ly)?|anguish(?:ed)?|distraught",
     /* neutral */
     "neutral(?:ity|ly)?|calm(?:ly|ness|ed)?|expressionless|impassive(?:ly)?|emotionless|unmoved|indifferen(?:t|tly|ce)",
     /* anger */
     "ang(?:er|ers|ered|ering|ry|rier|riest|rily)|furious(?:ly)?|fury|infuriat(?:e|es|ed|ing)|"
-    "irritat(?:e|es|ed|ing|ion)|irritab(?:le|ility)|annoy(?:s|ed|ing|ingly|ance)|mad|madly|rage|rages|raged|raging|enraged|"
+    "irritat(?:e|es|ed|ing|ion)|irritab(?:le|ly|ility)|annoy(?:s|ed|ing|ingly|ance)|mad|madly|rage|rages|raged|raging|enraged|"
     "outrag(?:e|ed|eous)|irate|livid|hostil(?:e|ity)|frustrat(?:e|es|ed|ing|ion|ions)|resent(?:s|ed|ful|fully|ment)|"
-    "displeas(?:ed|ure)|indignan(?:t|tly|ce)|indignation|wrath(?:ful)?|seething",
+    "displeas(?:ed|ure)|indignan(?:t|tly|ce)|indignation|wrath(?:ful)?|seething|exasperat(?:e|es|ed|ing|ion)|"
+    "hat(?:e|es|ed|ing|red|eful|efully)",
     /* surprise */
-    "surpris(?:e|es|ed|ing|ingly)|astonish(?:es|ed|ing|ingly|ment)|astound(?:ed|ing)|amaz(?:e|es|ed|ing|ingly|ement)|"
-    "shock(?:s|ed|ing)?|startl(?:e|es|ed|ing)|stunned|dumbfounded|flabbergasted",
+    "surpris(?:e|es|ed|edly|ing|ingly)|astonish(?:es|ed|ing|ingly|ment)|astound(?:ed|ing)|amaz(?:e|es|ed|ing|ingly|ement)|"
+    "shock(?:s|ed|ing|ingly)?|startl(?:e|es|ed|ing)|stunned|dumbfounded|flabbergasted|aghast",
     /* disgust */
-    "disgust(?:s|ed|ing|edly)?|repuls(?:ed|ion|ive)|revolt(?:ed|ing)|revulsion|nause(?:a|ated|ous)|sicken(?:s|ed|ing)|"
+    "disgust(?:s|ed|ing|ingly|edly)?|appal(?:l|ls|led|ling|lingly)|repuls(?:ed|ion|ive)|revolt(?:ed|ing)|revulsion|nause(?:a|ated|ous)|sicken(?:s|ed|ing)|"
     "grossed\\s+out|loath(?:e|es|ed|ing)",
     /* fear */
     "afraid|fear(?:s|ed|ing|ful|fully|fulness)?|scar(?:e|es|ed|ing|y|ier|iest)|frighten(?:s|ed|ing|ingly)?|fright(?:ful)?|"
-    "terrif(?:y|ies|ied|ying)|terror|panic(?:s|ked|king|ky)?|petrified|horrif(?:y|ies|ied|ying)|horror|"
+    "terrif(?:y|ies|ied|ying|yingly)|terror|panic(?:s|ked|king|ky)?|petrified|horrif(?:y|ies|ied|ying)|horror|"
     "dread(?:s|ed|ing|ful)?|alarmed",
     /* anxiety */
     "anxi(?:ous|ously|ety|eties)|worr(?:y|ies|ied|iedly|ying|isome)|nervous(?:ly|ness)?|apprehensi(?:ve|vely|on)|"
-    "uneas(?:y|e|ily|iness)|distress(?:ed|ing)?|agitat(?:ed|ion)|fretful|jittery",
+    "uneas(?:y|e|ily|iness)|distress(?:ed|ing)?|agitat(?:ed|ion)|fretful|jittery|stressed|stressful",
     /* contempt */
     "contempt(?:uous|uously)?|disdain(?:s|ed|ful|fully)?|scorn(?:s|ed|ful|fully)?|sneer(?:s|ed|ing|ingly)?|smug(?:ly|ness)?|"
-    "derisi(?:ve|vely|on)|condescend(?:ing|ingly)|haught(?:y|ily|iness)",
+    "derisi(?:ve|vely|on)|condescend(?:ing|ingly)|haught(?:y|ily|iness)|mock(?:s|ed|ing|ingly|ery)|"
+    "sarcas(?:m|tic|tically)|arrogan(?:t|tly|ce)|dismissive(?:ly|ness)?",
     /* helplessness */
     "helpless(?:ly|ness)?|powerless(?:ly|ness)?|resign(?:ed|edly|ation)|hopeless(?:ly|ness)?|defeated|despondent(?:ly)?",
     /* disappointment */
@@ -286,7 +289,10 @@ static int is_stopword(const char *w, size_t n) {
         "appears", "appeared", "seem", "seems", "seemed", "feel", "feels", "felt", "as", "if", "of", "in", "on", "at",
         "to", "with", "by", "for", "from", "than", "there", "here", "now", "again", "even", "still", "just", "only",
         "all", "some", "general", "perhaps", "maybe", "possibly", "likely", "probably", "generally", "thus", "hence",
-        "therefore", "whole", "sense", "sign", "signs", "hint", "state", "kind", "sort", "bit", "little", "one", "s"};
+        "therefore", "whole", "sense", "sign", "signs", "hint", "state", "kind", "sort", "bit", "little", "one", "s",
+        /* when, not what: "Initially, the brows are raised in surprise." left "Initially." */
+        "initially", "finally", "eventually", "later", "first", "afterwards", "meanwhile", "suddenly", "gradually",
+        "briefly", "momentarily", "soon", "subsequently"};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (strlen(k[i]) == n && !strncasecmp(w, k[i], n)) return 1;
     return 0;
@@ -349,7 +355,7 @@ static void repair(char *s) {
 
 /* Refines one sentence body s[0..n) into out (a fresh string); returns the
  * number of removed clauses; *keep = 0 when nothing with content is left. */
-static int refine_sentence(const char *s, size_t n, StrBuf *out, int *keep, RefineReport *rep) {
+static int refine_clauses(const char *s, size_t n, StrBuf *out, int *keep, RefineReport *rep) {
     Clause *c = xmalloc((n + 2) * sizeof *c);
     int k = split_clauses(s, n, c), removed = 0;
     for (int i = 0; i < k; i++) {
@@ -406,6 +412,39 @@ static int refine_sentence(const char *s, size_t n, StrBuf *out, int *keep, Refi
     *keep = has_content(b.p);
     if (*keep) strbuf_add(out, b.p, strlen(b.p));
     free(b.p);
+    return removed;
+}
+
+/* The same, after a parenthesis that holds an implication marker or an emotion word ("(indicating fear)", "(a
+ * happy look)") went whole: cut at its marker, it left "The eyes widen (." and lost the clause after it. */
+static int refine_sentence(const char *s, size_t n, StrBuf *out, int *keep, RefineReport *rep) {
+    char *t = xmalloc(n + 1);
+    size_t m = 0;
+    int removed = 0;
+    for (size_t i = 0; i < n;) {
+        const char *close = s[i] == '(' ? memchr(s + i + 1, ')', n - i - 1) : NULL;
+        if (close) {
+            size_t inner = (size_t)(close - (s + i + 1)), cut;
+            char *body = xmalloc(inner + 1), marker[64];
+            memcpy(body, s + i + 1, inner);
+            body[inner] = 0;
+            int claim = find_marker(body, inner, &cut, marker, sizeof marker) || refine_has_emotion_word(body, NULL, 0);
+            if (claim) {
+                if (rep && find_marker(body, inner, &cut, marker, sizeof marker)) set_add(rep->markers, sizeof rep->markers, marker);
+                report_removed(rep, body, inner);
+                removed++;
+                while (m > 0 && t[m - 1] == ' ') m--; /* the space before it too */
+                i = (size_t)(close - s) + 1;
+                free(body);
+                continue;
+            }
+            free(body);
+        }
+        t[m++] = s[i++];
+    }
+    t[m] = 0;
+    removed += refine_clauses(t, m, out, keep, rep);
+    free(t);
     return removed;
 }
 

@@ -31,9 +31,11 @@ static void test_jsonl(void) {
     EXPECT(descriptions_count(&d) == 3, "count %d", descriptions_count(&d));
     const char *t = descriptions_find(&d, "00042");
     EXPECT(t && !strcmp(t, "The brows rise."), "00042 -> %s", t ? t : "(null)");
-    t = descriptions_find(&d, "7");
+    /* a whole number is the clip number of DFEW or MAFW: their 5-digit id (as "7" it matched no clip) */
+    t = descriptions_find(&d, "00007");
     EXPECT(t && !strcmp(t, "Caf\xc3\xa9 \"quoted\"\nline two"), "7 -> %s", t ? t : "(null)");
-    EXPECT(descriptions_find(&d, "42") == NULL && descriptions_find(&d, "") == NULL, "ids are exact strings");
+    EXPECT(descriptions_find(&d, "42") == NULL && descriptions_find(&d, "7") == NULL && descriptions_find(&d, "") == NULL,
+           "string ids are exact strings");
     EXPECT(!strcmp(descriptions_at(&d, 0)->clip, "00042") && descriptions_at(&d, 1)->line == 3 &&
                !strcmp(descriptions_at(&d, 2)->clip, "b") && descriptions_at(&d, 2)->line == 4,
            "file order and lines");
@@ -79,13 +81,14 @@ static void test_errors(void) {
     expect_error("bad.jsonl", "\n\n{\"text\": \"x\"}\n", "bad.jsonl:3:", "no \"clip\"");
     expect_error("bad.jsonl", "{\"clip\": \"a\"}\n", "bad.jsonl:1:", "no \"text\"");
     expect_error("bad.jsonl", "{\"clip\": \"a\", \"text\": 5}\n", "bad.jsonl:1:", "\"text\" is not a string");
-    expect_error("bad.jsonl", "{\"clip\": 1.5, \"text\": \"x\"}\n", "bad.jsonl:1:", "not a string or an integer");
+    expect_error("bad.jsonl", "{\"clip\": 1.5, \"text\": \"x\"}\n", "bad.jsonl:1:", "not a string or a whole number");
+    expect_error("bad.jsonl", "{\"clip\": -3, \"text\": \"x\"}\n", "bad.jsonl:1:", "not a string or a whole number");
     expect_error("bad.jsonl", "{\"clip\": \"\", \"text\": \"x\"}\n", "bad.jsonl:1:", "empty");
     expect_error("bad.jsonl", "{\"clip\": \"a\", \"text\": \"ok \xff\"}\n", "bad.jsonl:1:", "UTF-8");
     expect_error("dup.jsonl", "{\"clip\": \"a\", \"text\": \"x\"}\n{\"clip\": \"b\", \"text\": \"y\"}\n{\"clip\": \"a\", \"text\": \"z\"}\n",
                  "dup.jsonl:3: duplicate clip id 'a'", "first on line 1");
-    expect_error("dup.jsonl", "{\"clip\": 12, \"text\": \"x\"}\n{\"clip\": \"12\", \"text\": \"y\"}\n", "dup.jsonl:2:",
-                 "duplicate clip id '12'");
+    expect_error("dup.jsonl", "{\"clip\": 12, \"text\": \"x\"}\n{\"clip\": \"00012\", \"text\": \"y\"}\n", "dup.jsonl:2:",
+                 "duplicate clip id '00012'");
     /* a NUL, escaped or raw, would cut the text at it (cJSON's strings end there) */
     expect_error("nul.jsonl", "{\"clip\": \"a\", \"text\": \"x\"}\n{\"clip\": \"b\", \"text\": \"x\\u0000 she is happy\"}\n",
                  "nul.jsonl:2:", "NUL");
