@@ -47,8 +47,10 @@ s=$out/prep_summary.json
 [ "$(json "$s" "d['frames']")" = "$total_files" ] || fail "summary frames vs $total_files frame files"
 [ "$(json "$s" "d['ranks']")" = 2 ] || fail "ranks"
 [ "$(json "$s" "len(d['clips_per_s_per_rank']) == 2 and min(d['clips_per_s_per_rank']) > 0")" = True ] || fail "per-rank rates"
-[ "$(json "$s" "0 <= d['ground_truth']['nme_detected'] < 10 and d['ground_truth']['detected_frames'] == d['frames_detected'] > 0")" = True ] \
-  || fail "ground-truth NME"
+# dlib on these faces: NME about 0.06 (a ground truth numbered otherwise than iBUG, as the synthetic left eye was,
+# or a pixel-convention error scores 0.11 and more)
+[ "$(json "$s" "0 <= d['ground_truth']['nme_detected'] < 0.09 and d['ground_truth']['detected_frames'] == d['frames_detected'] > 0")" = True ] \
+  || fail "ground-truth NME $(json "$s" "d['ground_truth']['nme_detected']") (0.09 or more)"
 grep -q "NME .* over .* detected frames" "$tmp/run1.log" || fail "NME not printed"
 grep -q "clips/s per rank" "$tmp/run1.log" || fail "rates not printed"
 # the high level's default input: a label-free description of every clip, none naming an emotion

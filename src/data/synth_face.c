@@ -97,14 +97,16 @@ static void mean_shape(const FaceIdentity *id, double p[2 * SYNTH_LANDMARKS]) {
     for (int side = 0; side < 2; side++) {
         double cx = side ? ex : -ex;
         int b = side ? 42 : 36;
-        /* right eye: 36 outer, 37-38 upper, 39 inner, 40-41 lower; left eye mirrored (42 inner) */
-        double o = side ? -1 : 1; /* direction from outer to inner along x */
-        P(b + 0, cx - o * ew, ey);
-        P(b + 1, cx - o * ew * 0.35, ey - eh);
-        P(b + 2, cx + o * ew * 0.35, ey - eh);
-        P(b + 3, cx + o * ew, ey);
-        P(b + 4, cx + o * ew * 0.35, ey + eh * 0.8);
-        P(b + 5, cx - o * ew * 0.35, ey + eh * 0.8);
+        /* iBUG numbers both eyes clockwise in the image from their image-left corner: the right eye 36 outer,
+         * 37-38 upper, 39 inner, 40-41 lower; the left eye 42 inner, 43-44 upper, 45 outer, 46-47 lower (the left
+         * eye was mirrored, 42 its outer corner: scored against dlib, the inter-ocular distance 36-45 came out
+         * 30% short and points 42-47 were compared with the wrong ones) */
+        P(b + 0, cx - ew, ey);
+        P(b + 1, cx - ew * 0.35, ey - eh);
+        P(b + 2, cx + ew * 0.35, ey - eh);
+        P(b + 3, cx + ew, ey);
+        P(b + 4, cx + ew * 0.35, ey + eh * 0.8);
+        P(b + 5, cx - ew * 0.35, ey + eh * 0.8);
     }
     double mw = 0.4 * id->mouth_w, my = 0.62;
     P(48, -mw, my), P(49, -mw * 0.6, my - 0.07), P(50, -mw * 0.25, my - 0.1), P(51, 0, my - 0.08),
