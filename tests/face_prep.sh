@@ -77,6 +77,21 @@ cmp -s "$tmp/before" "$tmp/after" || fail "the second run rewrote tracks"
 [ "$(json "$s" "d['frames']")" = "$total_files" ] || fail "the resumed summary lost the cached clips' frames"
 grep -q "16 skipped" "$tmp/run2.log" || fail "skips not reported"
 echo "second run: 16 clips skipped, tracks unchanged (checksums and mtimes)"
+# a clip folder that lost a frame and one that gained one since their tracks were made: computed again (the
+# cached tracks, a line per frame, no longer matched their frames, and a rerun trusted them)
+ids=($(ls "$frames_dir"))
+shrunk=${ids[4]} grown=${ids[5]}
+shrunk_frames=$(ls "$frames_dir/$shrunk"/* | tail -n 1) && rm "$shrunk_frames"
+last=$(ls "$frames_dir/$grown"/* | tail -n 1) && cp "$last" "${last%.jpg}x.jpg"
+"${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --ground-truth "$data/synth/landmarks" >"$tmp/run2b.log" 2>&1 \
+  || { cat "$tmp/run2b.log"; fail "run after frames were added and removed"; }
+for id in "$shrunk" "$grown"; do
+  grep -q "computing clip $id again: its cached track has [0-9]* lines, its folder now [0-9]* frames" "$tmp/run2b.log" \
+    || { cat "$tmp/run2b.log"; fail "clip $id: a track of another frame count reused"; }
+  [ "$(grep -vc '^#' "$out/landmarks/$id.txt")" = "$(ls "$frames_dir/$id" | wc -l)" ] || fail "clip $id: track lines != frames"
+done
+[ "$(json "$s" "(d['skipped'], d['computed'])")" = "(14, 2)" ] || fail "after the change: $(json "$s" "(d['skipped'], d['computed'])")"
+echo "frames removed from one clip and added to another: both computed again, the other 14 reused"
 
 # ---- frames without a face, an unreadable clip -------------------------------------------------------
 ffmpeg -v error -f lavfi -i color=c=gray:s=224x224 -frames:v 1 "$tmp/grey.jpg"

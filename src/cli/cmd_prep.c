@@ -36,6 +36,7 @@
 #include "core/timer.h"
 #include "core/version.h"
 #include "data/dataset.h"
+#include "data/video.h"
 #include "face/landmarks.h"
 #include "io/json_file.h"
 #include "mpi/dist.h"
@@ -200,6 +201,19 @@ static int track_settings_match(const Prep *p, const char *text) {
     return hit && (!nl || hit < nl);
 }
 
+/* A frame folder's count of frame files where it differs from a cached track's lines (a frame added or removed
+ * since the track was made: line i would describe another frame), else -1. Listing a folder is cheap; a video's
+ * frames would take a decode, so a video's track is trusted. */
+static int folder_frames_changed(const char *clip_path, int track_frames) {
+    if (!fs_is_dir(clip_path)) return -1;
+    ClipSource *src;
+    Err err;
+    if (clip_source_open_uncounted(clip_path, &src, &err) != 0) return 0; /* no frame left: computing says so */
+    int frames = clip_source_frame_count(src);
+    clip_source_close(src);
+    return frames == track_frames ? -1 : frames;
+}
+
 /* One clip: reuse its cached track, or compute and write it. Returns 1 when
  * skipped, 0 when computed, -1 when unreadable (or skipped after hanging runs). */
 static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n, double *d, Err *err) {
@@ -211,15 +225,22 @@ static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n,
     if (!p->recompute && fs_exists(path)) {
         char *text = NULL; /* read once: parsed, and its first line says how it was made */
         size_t len = 0;
+        int stale = -1; /* a frame folder's frame count, where it is not the track's (frames added or removed) */
         if (fs_read_all(path, &text, &len, &cached) == 0 && face_track_parse(text, len, path, &t, &cached) == 0) {
-            account(p, c, &t, n, d);
+            stale = folder_frames_changed(c->path, t.frames);
+            if (stale < 0) {
+                account(p, c, &t, n, d);
+                face_track_free(&t);
+                if (!track_settings_match(p, text)) n[N_OTHER_SETTINGS]++;
+                free(text);
+                return 1;
+            }
+            log_warn("computing clip %s again: its cached track has %d lines, its folder now %d frames", c->id, t.frames,
+                     stale);
             face_track_free(&t);
-            if (!track_settings_match(p, text)) n[N_OTHER_SETTINGS]++;
-            free(text);
-            return 1;
         }
         free(text);
-        log_warn("computing clip %s again: its cached track is unreadable: %s", c->id, cached.msg);
+        if (stale < 0) log_warn("computing clip %s again: its cached track is unreadable: %s", c->id, cached.msg);
     }
     const HungClip *hung = hung_find(p, c->id);
     if (hung && hung->runs >= PREP_HANG_SKIP_RUNS)

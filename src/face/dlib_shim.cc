@@ -105,6 +105,9 @@ extern "C" DlibModel *dlib_model_load(const char *path, Err *err) {
         if (probe.eof()) // the file ended inside the model: a partial download or copy, most likely
             snprintf(what, sizeof what, "%s: ends early (at %lld bytes) inside the model: a truncated file? (Debian's "
                      "68-point model has 99693937 bytes)", path, (long long)file_bytes(path));
+        else if (file_bytes(path) < 99693937) // cut short elsewhere than at a record's end: garbage sizes follow
+            snprintf(what, sizeof what, "%s: not a dlib shape predictor, or a truncated or damaged one (%lld bytes; "
+                     "Debian's 68-point model has 99693937)", path, (long long)file_bytes(path));
         else
             snprintf(what, sizeof what, "%s: not a dlib shape predictor", path);
         fail(err, what);
