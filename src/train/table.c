@@ -596,6 +596,14 @@ static void tally_text(const Tally *t, int digits, char *buf, size_t n) {
     if (t->more && len < n) snprintf(buf + len, n - len, "; %d more", t->more);
 }
 
+/* count strings of a fixed-size list (each `stride` bytes from first) as "a, b, c", cut to fit out[n]. */
+static void join_list(char *out, size_t n, const char *first, size_t stride, int count) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < count && len < n; i++)
+        len += (size_t)snprintf(out + len, n - len, "%s%s", i ? ", " : "", first + (size_t)i * stride);
+}
+
 int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
     int n = 0;
     Names backbones = distinct(rs, offsetof(Result, backbone), NULL);
@@ -611,13 +619,11 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
         snprintf(notes[n++], sizeof notes[0], "backbone '%s' was read from %d different weights files (sha256 %s): its "
                  "rows mix them", backbones.v[b], t.n + t.more, text);
     }
+    char names[800];
     if (rs->n_left_out && n < max_notes) {
-        char text[800] = "";
-        size_t len = 0;
-        for (int i = 0; i < rs->n_left_out && len < sizeof text; i++)
-            len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? ", " : "", rs->left_out[i]);
+        join_list(names, sizeof names, rs->left_out[0], sizeof rs->left_out[0], rs->n_left_out);
         snprintf(notes[n++], sizeof notes[0], "%d result folder%s that jobs.json does not list (an earlier matrix's, a "
-                 "copy) left out of the tables: %s", rs->n_left_out, rs->n_left_out > 1 ? "s" : "", text);
+                 "copy) left out of the tables: %s", rs->n_left_out, rs->n_left_out > 1 ? "s" : "", names);
     }
     /* a plain `dfer train` run's result.json has no matrix setting or backbone: it fits no table */
     int unset = 0;
@@ -628,12 +634,9 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
         snprintf(notes[n++], sizeof notes[0], "%d result%s without a matrix setting (a run of dfer train, not of dfer "
                  "matrix) in no table: %s%s", unset, unset > 1 ? "s" : "", first, unset > 1 ? " and others" : "");
     if (rs->n_repeated && n < max_notes) {
-        char text[800] = "";
-        size_t len = 0;
-        for (int i = 0; i < rs->n_repeated && len < sizeof text; i++)
-            len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? ", " : "", rs->repeated[i]);
+        join_list(names, sizeof names, rs->repeated[0], sizeof rs->repeated[0], rs->n_repeated);
         snprintf(notes[n++], sizeof notes[0], "%d result%s of a job already counted (a copied job folder) left out of "
-                 "the tables: %s", rs->n_repeated, rs->n_repeated > 1 ? "s" : "", text);
+                 "the tables: %s", rs->n_repeated, rs->n_repeated > 1 ? "s" : "", names);
     }
     for (int i = 0; i < rs->n_unreadable && n < max_notes; i++)
         snprintf(notes[n++], sizeof notes[0], "left out of the tables: %s", rs->unreadable[i]);
