@@ -79,9 +79,11 @@ for i, f in enumerate(r["last"]["folds"]):
     rows = [p for p in pred if p["fold"] == str(f["fold"])]
     assert len(rows) == f["clips"], (f, len(rows))
     war = 100.0 * sum(p["predicted"] == p["label"] for p in rows) / len(rows)
-    present = sorted({p["label"] for p in rows})
-    uar = sum(100.0 * sum(p["predicted"] == c for p in rows if p["label"] == c) / sum(p["label"] == c for p in rows)
-              for c in present) / len(present)
+    # the classes of the split and those predicted, one predicted but absent recalling 0 (sklearn's
+    # confusion_matrix(normalize="true").diagonal().mean())
+    scored = sorted({p["label"] for p in rows} | {p["predicted"] for p in rows})
+    uar = sum(100.0 * sum(p["predicted"] == c for p in rows if p["label"] == c) / max(1, sum(p["label"] == c for p in rows))
+              for c in scored) / len(scored)
     assert abs(war - f["war"]) < 1e-9 and abs(uar - f["uar"]) < 1e-9, (f, war, uar)
 print("result.json: folds", [(f["fold"], f["clips"], round(f["war"], 2)) for f in r["last"]["folds"]],
       "mean WAR %.2f UAR %.2f" % (r["last"]["war"], r["last"]["uar"]))

@@ -81,10 +81,11 @@ for r in rows:
     if not r["predicted"]:
         assert all(r[n] == "" for n in names), "an unscored row has probabilities"
 war = 100.0 * sum(r["label"] == r["predicted"] for r in scored) / len(scored)
-recalls = []
-for n in names:
+recalls = []  # the classes of the split and those predicted (one predicted but absent recalls 0), as sklearn's
+for n in names:  # confusion_matrix(normalize="true").diagonal().mean()
     of = [r for r in scored if r["label"] == n]
     if of: recalls.append(100.0 * sum(r["predicted"] == n for r in of) / len(of))
+    elif any(r["predicted"] == n for r in scored): recalls.append(0.0)
 print(len(scored), "%.2f" % war, "%.2f" % (sum(recalls) / len(recalls)))
 PY
 }
@@ -111,7 +112,12 @@ grep -q "UAR $uar  WAR $war" "$tmp/eval.txt" || { cat "$tmp/eval.txt"; fail "dfe
 loss=$(loss_check "$tmp/eval.csv" "$tmp/eval.txt") || { cat "$tmp/eval.txt"; fail "dfer eval's loss"; }
 "$dfer" eval --run "$tmp/run" --best --predictions "$tmp/best.csv" >"$tmp/best.txt" 2>&1 || fail "dfer eval --best"
 grep -q "best_model.safetensors on dfew" "$tmp/best.txt" && check "$tmp/best.csv" >/dev/null || fail "--best"
-echo "dfer eval: the same file as training's; --best evaluates best_model.safetensors"
+# --best on a run without best_model.safetensors says which file is missing (it named model.safetensors too)
+mkdir -p "$tmp/nobest" && cp "$tmp/run"/*.ini "$tmp/run"/*.json "$tmp/run/model.safetensors" "$tmp/nobest/"
+rc=0; "$dfer" eval --run "$tmp/nobest" --best >/dev/null 2>"$tmp/nobest.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "no best_model.safetensors .* (model.safetensors, the last parameters, is there: leave out --best)" "$tmp/nobest.err" \
+  || { cat "$tmp/nobest.err"; fail "--best without best_model.safetensors: exit $rc"; }
+echo "dfer eval: the same file as training's; --best evaluates best_model.safetensors (and says when there is none)"
 
 mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" eval --run "$tmp/run" --predictions "$tmp/two.csv" \
   >"$tmp/two.txt" 2>&1 || { cat "$tmp/two.txt"; fail "2-rank dfer eval"; }

@@ -194,13 +194,19 @@ expect_fail "eval of a directory without a run" "config.ini" "$dfer" eval --run 
 # A diverging run (a learning rate of 1e30: the second update makes the parameters infinite): with
 # train.nonfinite=abort it stops at the first non-finite step, named as the log counts steps (from 1);
 # with skip it goes on, warns of each skipped step, and metrics.jsonl stays JSON (a non-finite loss or
-# gradient norm is null there, never "nan").
+# gradient norm is null there, never "nan"); its evaluation, whose logits are not finite, scores nothing and
+# ends the run with exit 1 (each NaN row was read as class 0, and the epoch reported as a real one, "done").
 diverge=(--set optim.lr=1e30 --set train.log_every=1 --set train.max_steps_per_epoch=4)
 expect_fail "a diverging run with train.nonfinite=abort" "non-finite loss or gradient at epoch 1 step 3" \
   "$dfer" train "${fc[@]}" "${diverge[@]}" --set train.nonfinite=abort --out "$tmp/nf-abort"
-"$dfer" train "${fc[@]}" "${diverge[@]}" --set train.nonfinite=skip --out "$tmp/nf-skip" 2>"$tmp/nf.log" >&2
+expect_fail "a diverging run with train.nonfinite=skip, evaluated" \
+  "evaluation after epoch 1: 8 of the test clips of $tmp/data/EmoLabel_DataSplit/test(single-labeled)/set_1.csv got non-finite logits" \
+  "$dfer" train "${fc[@]}" "${diverge[@]}" --set train.nonfinite=skip --out "$tmp/nf-skip"
+cp "$tmp/err" "$tmp/nf.log"
 grep -q "epoch 1 step 3: non-finite loss or gradient, update skipped" "$tmp/nf.log" \
   || { echo "a skipped non-finite step is not named as the log counts it:"; cat "$tmp/nf.log"; exit 1; }
+[ ! -e "$tmp/nf-skip/result.json" ] && [ ! -e "$tmp/nf-skip/best_model.safetensors" ] \
+  || { echo "a diverged run wrote a result or a best model"; exit 1; }
 "$python" - "$tmp/nf-skip/metrics.jsonl" <<'PY' || exit 1
 import json, sys
 steps = [json.loads(l) for l in open(sys.argv[1]) if '"step"' in l]

@@ -66,6 +66,15 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
     if (unscored > 0 && g->rank == 0)
         log_warn("%s: %.0f test clip%s could not be read: left out of the scores and the loss", phase, unscored,
                  unscored > 1 ? "s" : "");
+    /* a model with NaN parameters (or one that overflowed) gives NaN logits: no prediction to score (each read as
+     * class 0, they made a diverged epoch look like a real one, picked as the best) */
+    group_allreduce_i64(g, &cm->nonfinite, 1);
+    if (cm->nonfinite > 0) {
+        if (pred) clip_predictions_free(pred);
+        return err_set(err, "%s: %lld of the test clips of %s got non-finite logits (NaN or infinite): the model has "
+                            "diverged or its parameters hold NaN; there is nothing to score", phase,
+                       (long long)cm->nonfinite, test->d->source);
+    }
     long long scored = 0;
     for (int i = 0; i < cm->classes * cm->classes; i++) scored += cm->counts[i];
     if (scored == 0) {

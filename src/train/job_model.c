@@ -548,8 +548,15 @@ int job_run_params_path(const char *run_dir, int best, char *path, size_t n, Err
     }
     snprintf(path, n, "%s/best_model.safetensors", run_dir);
     if (fs_exists(path)) return 0;
-    return err_set(err, "%s: no %strained parameters (model.safetensors or best_model.safetensors): the run has not "
-                        "evaluated an epoch yet", run_dir, best ? "best " : "");
+    if (best) {
+        char last[4200];
+        snprintf(last, sizeof last, "%s/model.safetensors", run_dir);
+        return err_set(err, "%s: no best_model.safetensors (the best epoch's parameters, written at its evaluation): "
+                            "the run has not evaluated an epoch yet%s", run_dir,
+                       fs_exists(last) ? " (model.safetensors, the last parameters, is there: leave out --best)" : "");
+    }
+    return err_set(err, "%s: no trained parameters (model.safetensors or best_model.safetensors): the run has not "
+                        "evaluated an epoch yet", run_dir);
 }
 
 int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, struct Descriptions *descs, int best,

@@ -33,13 +33,16 @@ void confusion_add_logits(Confusion *cm, const void *logits, int is_f64, const i
                           int n) {
     int C = cm->classes;
     for (int i = 0; i < n; i++) {
-        int best = 0;
-        for (int c = 1; c < C; c++) {
+        int best = 0, finite = 1;
+        for (int c = 0; c < C; c++) {
             double v = is_f64 ? ((const double *)logits)[i * C + c] : ((const float *)logits)[i * C + c];
             double b = is_f64 ? ((const double *)logits)[i * C + best] : ((const float *)logits)[i * C + best];
+            finite &= isfinite(v) != 0;
             if (v > b) best = c; /* first maximum wins ties, as argmax */
         }
-        if (labels[i] >= 0) confusion_add(cm, labels[i], best, parts ? parts[i] : 0);
+        if (labels[i] < 0) continue;
+        if (!finite) cm->nonfinite++;
+        else confusion_add(cm, labels[i], best, parts ? parts[i] : 0);
     }
 }
 
@@ -54,6 +57,8 @@ static void scores_of_counts(const int64_t *counts, int C, Scores *s) {
         s->support[t] = row;
         s->total += row;
         correct += counts[t * C + t];
+        int64_t col = 0;
+        for (int q = 0; q < C; q++) col += counts[q * C + t];
         if (row > 0) {
             s->recall[t] = 100.0 * (double)counts[t * C + t] / (double)row;
             recall_sum += s->recall[t];
@@ -61,9 +66,12 @@ static void scores_of_counts(const int64_t *counts, int C, Scores *s) {
         } else {
             s->recall[t] = -1;
         }
+        /* the UAR's classes: those of the split and those predicted (a class predicted but absent recalls 0), as
+         * sklearn's confusion_matrix(normalize="true").diagonal().mean() the peers use takes the labels of both */
+        s->classes_scored += row > 0 || col > 0;
     }
     s->war = s->total ? 100.0 * (double)correct / (double)s->total : 0;
-    s->uar = s->classes_present ? recall_sum / s->classes_present : 0;
+    s->uar = s->classes_scored ? recall_sum / s->classes_scored : 0;
 }
 
 void scores_compute(const Confusion *cm, Scores *s) {

@@ -1,7 +1,9 @@
 /* Classification metrics of DFER: a fixed C x C confusion matrix (rows = true
  * class, columns = prediction), WAR (accuracy) and UAR (mean per-class recall
- * over the classes present in the evaluated split), in percent. Counts are
- * int64 so they can be summed across ranks.
+ * over the classes of the evaluated split and those predicted, a class predicted
+ * but absent recalling 0: sklearn's confusion_matrix(normalize="true")
+ * .diagonal().mean(), as the peers compute it), in percent. Counts are int64 so
+ * they can be summed across ranks.
  *
  * An evaluation can cover several splits scored apart (zero-shot transfer to a
  * dataset with folds: each fold's test split, data.eval_folds): the matrix then
@@ -23,6 +25,8 @@ typedef struct Confusion {
     int parts;                                                 /* 0: one split; 2..METRICS_MAX_PARTS: scored apart */
     int part_fold[METRICS_MAX_PARTS];                          /* the fold each part is the test split of */
     int64_t part_counts[METRICS_MAX_PARTS][METRICS_MAX_CLASSES * METRICS_MAX_CLASSES]; /* [parts][classes, classes] */
+    int64_t nonfinite; /* labelled rows with a NaN or infinite logit: no prediction, not in the counts (the argmax
+                        * of such a row read as class 0) */
 } Confusion;
 
 typedef struct Scores {
@@ -30,7 +34,8 @@ typedef struct Scores {
     double recall[METRICS_MAX_CLASSES];       /* percent; -1 where the class has no samples (every part's clips) */
     int64_t support[METRICS_MAX_CLASSES];
     int64_t total;
-    int classes_present;
+    int classes_present;                      /* classes with clips in the split */
+    int classes_scored;                       /* the UAR's: with clips, or predicted */
     int parts;                                /* as Confusion.parts */
     int part_fold[METRICS_MAX_PARTS];
     double part_war[METRICS_MAX_PARTS], part_uar[METRICS_MAX_PARTS];
@@ -44,7 +49,8 @@ void confusion_init_parts(Confusion *cm, int classes, int parts, const int *fold
 /* part: 0..parts-1 (0 where the matrix has no parts) */
 void confusion_add(Confusion *cm, int truth, int predicted, int part);
 /* Adds the argmax of each row of logits [n, classes] (float or double per is_f64); a row whose label is
- * negative is not counted. parts[n]: each row's part (NULL: the matrix has none). */
+ * negative is not counted, one with a non-finite logit counted in cm->nonfinite only. parts[n]: each row's part
+ * (NULL: the matrix has none). */
 void confusion_add_logits(Confusion *cm, const void *logits, int is_f64, const int32_t *labels, const int32_t *parts,
                           int n);
 void scores_compute(const Confusion *cm, Scores *s);

@@ -13,8 +13,17 @@ static void test_hand_example(void) {
     Scores s;
     scores_compute(&cm, &s);
     EXPECT_NEAR(s.war, 100.0 * 4 / 6, 1e-9);
-    EXPECT_NEAR(s.uar, (75.0 + 50.0) / 2, 1e-9);
-    EXPECT(s.classes_present == 2 && s.recall[2] == -1 && s.support[0] == 4, "absent class excluded from UAR");
+    /* class 2 has no clip but is predicted once: it counts in the UAR with recall 0, as sklearn's
+     * confusion_matrix(normalize="true").diagonal().mean() (the peers') has it */
+    EXPECT_NEAR(s.uar, (75.0 + 50.0 + 0.0) / 3, 1e-9);
+    EXPECT(s.classes_present == 2 && s.classes_scored == 3 && s.recall[2] == -1 && s.support[0] == 4,
+           "a class absent and predicted: no recall of its own, 0 in the UAR");
+    /* a class neither in the split nor predicted is not in the UAR */
+    Confusion two;
+    confusion_init(&two, 3);
+    for (int i = 0; i < 5; i++) confusion_add(&two, truth[i], pred[i], 0);
+    scores_compute(&two, &s);
+    EXPECT_NEAR(s.uar, (75.0 + 100.0) / 2, 1e-9);
 }
 
 static void test_logits_argmax(void) {
@@ -24,6 +33,15 @@ static void test_logits_argmax(void) {
     int32_t labels[2] = {1, 1};
     confusion_add_logits(&cm, logits, 0, labels, NULL, 2);
     EXPECT(cm.counts[1 * 3 + 1] == 1 && cm.counts[1 * 3 + 0] == 1, "argmax with ties to the first maximum");
+    /* a row with a NaN or infinite logit has no prediction: counted apart (its argmax read as class 0), an
+     * unlabelled one not at all */
+    double bad[3 * 3] = {NAN, NAN, NAN, 0.2, INFINITY, 0.1, 0.3, NAN, 0.1};
+    int32_t bad_labels[3] = {2, 0, -1};
+    confusion_add_logits(&cm, bad, 1, bad_labels, NULL, 3);
+    int64_t counted = 0;
+    for (int i = 0; i < 9; i++) counted += cm.counts[i];
+    EXPECT(cm.nonfinite == 2 && counted == 2, "two labelled non-finite rows set apart (%lld), none counted (%lld)",
+           (long long)cm.nonfinite, (long long)counted);
 }
 
 /* Two folds' test splits scored apart: UAR and WAR are the mean of each fold's, which differs from the scores of
