@@ -57,6 +57,13 @@ for args in "plan --arch tiny --config=$tmp/typo.ini" "plan --arch tiny --conf $
 done
 [ "$("$dfer" config --set train.epochs=5 --config "$tmp/two.ini" | grep '^epochs = ')" = "epochs = 5" ] \
   || { echo "FAIL: dfer config applies a file after a --set given before it"; exit 1; }
+# config --markdown reads its other arguments too (a bad one after it was ignored)
+for args in "config --markdown --bogus" "config --markdown extra"; do
+  rc=0
+  # shellcheck disable=SC2086
+  "$dfer" $args >/dev/null 2>&1 || rc=$?
+  [ "$rc" = 2 ] || { echo "FAIL: dfer $args: exit $rc, not a usage error"; exit 1; }
+done
 # what a command prints that cannot be written (a full disk) is an error, not status 0 and a cut file
 for args in "config --markdown" "config"; do
   rc=0

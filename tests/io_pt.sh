@@ -102,3 +102,21 @@ printf '\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01\xff\xff.' >"$tmp/bad/archive/data
 if "$dfer" info "$tmp/badpickle.pt" 2>"$tmp/err2"; then echo "corrupt pickle accepted"; exit 1; fi
 grep -q "badpickle.pt" "$tmp/err2" && grep -q "opcode" "$tmp/err2" || { echo "unclear message:"; cat "$tmp/err2"; exit 1; }
 echo "corrupt zip and pickle rejected: $(cat "$tmp/err1") / $(cat "$tmp/err2")"
+# dfer info names the tensors holding a NaN or infinity (what dfer embed and training stop on), with how many
+"$py" - "$tmp/hf.safetensors" "$tmp/nan.safetensors" <<'PY'
+import json, struct, sys
+d = open(sys.argv[1], "rb").read(); (n,) = struct.unpack("<Q", d[:8]); h = json.loads(d[8:8 + n]); body = bytearray(d[8 + n:])
+name = next(k for k in h if k.endswith("visual_projection.weight"))
+b = h[name]["data_offsets"][0]
+size = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}[h[name]["dtype"]]
+nan = {"F32": struct.pack("<f", float("nan")), "F16": b"\x00\x7e", "BF16": b"\xc0\x7f", "F64": struct.pack("<d", float("nan"))}[h[name]["dtype"]]
+inf = {"F32": struct.pack("<f", float("inf")), "F16": b"\x00\x7c", "BF16": b"\x80\x7f", "F64": struct.pack("<d", float("inf"))}[h[name]["dtype"]]
+body[b:b + size] = nan
+body[b + size:b + 2 * size] = inf
+open(sys.argv[2], "wb").write(d[:8 + n] + bytes(body))
+PY
+"$dfer" info "$tmp/hf.safetensors" | grep -q "not finite:   none" || { echo "info: a clean checkpoint not said to be finite"; exit 1; }
+"$dfer" info "$tmp/nan.safetensors" | grep -q "not finite:   visual_projection.weight (2 NaN or infinite)" \
+  && [ "$("$dfer" info --json "$tmp/nan.safetensors" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["nonfinite"])')" = "{'visual_projection.weight': 2}" ] \
+  || { "$dfer" info "$tmp/nan.safetensors"; echo "info: the NaN and the infinity not listed"; exit 1; }
+echo "info: the tensor holding a NaN and an infinity named, with the count"

@@ -94,6 +94,16 @@ if "$dfer" plan "${l14[@]}" --set train.recompute=none --set train.micro_batch=7
   echo "L/14 low fits 7 clips a pass: the planner did not take the largest"; cat "$tmp/out"; exit 1
 fi
 grep -q "does NOT fit" "$tmp/out" || { cat "$tmp/out"; exit 1; }
+# over the cap at a micro-batch that was set, fewer clips per pass are the way out (it said "more ranks do not
+# help", true only at micro-batch 1); at micro-batch 1 that advice stands
+grep -q "over the cap by [0-9.]* GiB at micro-batch 7: fewer clips per pass need less" "$tmp/out" \
+  || { cat "$tmp/out"; echo "a set micro-batch over the cap: not told to take fewer clips per pass"; exit 1; }
+grep -q "even at micro-batch 1: more ranks do not help" <("$dfer" plan --arch l14 "${vocab[@]}" --set train.gpu_mem=2 2>&1) \
+  || { echo "L/14 into 2 GiB at micro-batch 1: the advice changed"; exit 1; }
+# a list plans the classes training gives it: 7, or data.classes (it planned 11, its class table's names)
+[ "$("$dfer" plan --arch tiny "${vocab[@]}" --set data.dataset=list | grep -oE '[0-9]+ classes')" = "7 classes" ] &&
+  [ "$("$dfer" plan --arch tiny "${vocab[@]}" --set data.dataset=list --set data.classes=11 | grep -oE '[0-9]+ classes')" = "11 classes" ] ||
+  { echo "a list's plan: not 7 classes, or data.classes not taken"; exit 1; }
 # --gpu-mem GiB is train.gpu_mem, whatever the order beside --set
 out=$("$dfer" plan "${l14[@]}" --gpu-mem 80 --set train.gpu_mem=24) || { echo "$out"; exit 1; }
 # (80 GiB holds 26 clips a pass: the two passes that takes are evened out, 16 + 16 rather than 26 + 6)

@@ -33,19 +33,20 @@ int cmd_config(int argc, char **argv) {
     config_defaults(&cfg);
     Err err;
     if (cli_config_files(argc, argv, "h", opts, &cfg) != 0) return 1;
-    int c;
+    int c, markdown = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': break;
         case 's':
             if (config_set(&cfg, optarg, &err) != 0) return cli_fail(&err);
             break;
-        case 'm': config_write_markdown(stdout); return 0;
+        case 'm': markdown = 1; break; /* after every option is read: a bad one after it is still an error */
         case 'h': usage(); return 0;
         default: return cli_usage_error("config", "unknown option");
         }
     }
     if (optind < argc) return cli_usage_error("config", "unexpected argument '%s'", argv[optind]);
-    config_write(&cfg, stdout);
+    if (markdown) config_write_markdown(stdout);
+    else config_write(&cfg, stdout);
     return 0;
 }

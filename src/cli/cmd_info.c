@@ -1,5 +1,7 @@
-/* dfer info: architecture, parameter counts and dtypes of a checkpoint. */
+/* dfer info: architecture, parameter counts and dtypes of a checkpoint, and its tensors with values that are
+ * not finite (a NaN or infinity: what `dfer embed` and training stop on). */
 #include <cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -11,7 +13,8 @@
 static void usage(void) {
     printf("usage: dfer info FILE [--json]\n\n"
            "Prints the CLIP architecture inferred from a checkpoint's tensor shapes (any format `dfer\n"
-           "convert` reads), the parameter counts of each tower, the dtypes, and the naming scheme.\n");
+           "convert` reads), the parameter counts of each tower, the dtypes, the naming scheme, and every\n"
+           "tensor holding a NaN or infinity (with how many).\n");
 }
 
 static int64_t count_prefix(const TensorMap *m, const char *prefix) {
@@ -23,6 +26,24 @@ static int64_t count_prefix(const TensorMap *m, const char *prefix) {
         n += k;
     }
     return n;
+}
+
+/* How many values of a floating-point tensor are NaN or infinite (0 for other dtypes). */
+static int64_t count_nonfinite(const TensorEntry *e) {
+    int64_t n = 1, bad = 0;
+    for (int d = 0; d < e->ndim; d++) n *= e->shape[d];
+    for (int64_t i = 0; i < n; i++) {
+        double v;
+        switch (e->dtype) {
+        case DT_F32: v = ((const float *)e->data)[i]; break;
+        case DT_F64: v = ((const double *)e->data)[i]; break;
+        case DT_F16: v = f16_to_f32(((const uint16_t *)e->data)[i]); break;
+        case DT_BF16: v = bf16_to_f32(((const uint16_t *)e->data)[i]); break;
+        default: return 0;
+        }
+        bad += !isfinite(v);
+    }
+    return bad;
 }
 
 int cmd_info(int argc, char **argv) {
@@ -48,6 +69,9 @@ int cmd_info(int argc, char **argv) {
     for (int i = 0; i < hf.count; i++) dtypes[hf.items[i].dtype]++;
     char desc[160];
     clip_config_describe(&cfg, desc, sizeof desc);
+    int64_t *nonfinite = xcalloc((size_t)(hf.count ? hf.count : 1), sizeof *nonfinite);
+    int bad_tensors = 0;
+    for (int i = 0; i < hf.count; i++) bad_tensors += (nonfinite[i] = count_nonfinite(&hf.items[i])) > 0;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "file", argv[optind]);
@@ -76,6 +100,9 @@ int cmd_info(int argc, char **argv) {
         cJSON *dt = cJSON_AddObjectToObject(o, "dtypes");
         for (int d = 0; d < DT_COUNT; d++)
             if (dtypes[d]) cJSON_AddNumberToObject(dt, dtype_name((DType)d), dtypes[d]);
+        cJSON *nf = cJSON_AddObjectToObject(o, "nonfinite"); /* tensor name: NaN and infinite values */
+        for (int i = 0; i < hf.count; i++)
+            if (nonfinite[i]) cJSON_AddNumberToObject(nf, hf.items[i].name, (double)nonfinite[i]);
         char *s = cJSON_Print(o);
         printf("%s\n", s);
         free(s);
@@ -97,8 +124,14 @@ int cmd_info(int argc, char **argv) {
                cfg.embed_dim, (long long)total, hf.count, (long long)vis, (long long)txt);
         for (int d = 0; d < DT_COUNT; d++)
             if (dtypes[d]) printf(" %s x %d", dtype_name((DType)d), dtypes[d]);
-        printf("\n");
+        printf("\n  not finite:   %s", bad_tensors ? "" : "none (every value is a finite number)\n");
+        for (int i = 0, shown = 0; i < hf.count; i++)
+            if (nonfinite[i] && shown++ < 20)
+                printf("%s%s (%lld NaN or infinite)%s", shown > 1 ? "                " : "", hf.items[i].name,
+                       (long long)nonfinite[i], "\n");
+        if (bad_tensors > 20) printf("                and %d tensors more\n", bad_tensors - 20);
     }
+    free(nonfinite);
     tmap_free(&hf);
     return 0;
 }

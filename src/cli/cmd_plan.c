@@ -68,8 +68,10 @@ int cmd_plan(int argc, char **argv) {
         return cli_usage_error("plan", "name the CLIP: --arch NAME or --set model.weights=FILE");
     if (gpu_mem > 0) cfg.gpu_mem = (float)gpu_mem; /* after every --config and --set, whatever the order */
     if (config_validate_settings(&cfg, &err) != 0) return cli_fail(&err);
+    /* a list has 7 classes unless data.classes (or, at training, a label of 7 or more) says 11: its class table
+     * holds all 11 names, which planned 11 */
     const ClassTable *classes = class_table(cfg.dataset);
-    int num_classes = classes ? classes->num_classes : 7;
+    int num_classes = !strcmp(cfg.dataset, "list") ? (cfg.classes ? cfg.classes : 7) : classes ? classes->num_classes : 7;
     MemoryPlan p;
     if (plan_memory(&cfg, num_classes, strcmp(device, "cuda") ? BACKEND_CPU : BACKEND_CUDA, arch, ranks, &p, &err) != 0)
         return cli_fail(&err);

@@ -193,8 +193,14 @@ void plan_print(const MemoryPlan *p, FILE *out) {
                      "accumulation %d)\n",
                 p->global_batch, p->ranks, p->ranks > 1 ? "s" : "", p->accumulation - 1,
                 p->accumulation > 2 ? "es" : "", p->micro_batch, last, p->accumulation);
-    if (!p->fits)
+    if (!p->fits && p->micro_batch > 1) /* the micro-batch was set (train.micro_batch, or contrastive's whole share) */
+        fprintf(out, "  over the cap by %.3f GiB at micro-batch %d: fewer clips per pass need less (train.micro_batch "
+                     "= 0 lets the planner choose; contrastive training, which takes a rank's clips at once, needs "
+                     "more ranks for fewer clips each)%s; a smaller backbone, fewer frames or a larger train.gpu_mem "
+                     "do too\n", gib(p->total - p->cap), p->micro_batch,
+                p->recompute ? "" : ", and so does train.recompute = blocks");
+    else if (!p->fits)
         fprintf(out, "  over the cap by %.3f GiB even at micro-batch %d: more ranks do not help (the weights are "
-                     "per rank); a smaller backbone, fewer frames or a larger train.gpu_mem do\n",
-                gib(p->total - p->cap), p->micro_batch);
+                     "per rank)%s; a smaller backbone, fewer frames or a larger train.gpu_mem do\n",
+                gib(p->total - p->cap), p->micro_batch, p->recompute ? "" : "; train.recompute = blocks may");
 }
