@@ -1,7 +1,7 @@
 # The data pipeline from the command line: synth determinism, data check on every layout,
 # decoding byte-identical to the ffmpeg CLI.
 add_test(NAME data_synth_check_decode
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/data_cli.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_BINARY_DIR}/tests)
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/data_cli.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_BINARY_DIR}/tests ${DFER_PYTHON})
 set_tests_properties(data_synth_check_decode PROPERTIES TIMEOUT 600)
 
 # Augmentation byte-identical to PIL (DFER-CLIP's video_transform.py) for every preset

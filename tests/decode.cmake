@@ -5,7 +5,7 @@
 # read them from $DFER_DECODE_REF.
 set(DFER_DECODE_REF ${CMAKE_BINARY_DIR}/tests/decode_ref)
 add_test(NAME decode_reference_files
-         COMMAND sh -c "rm -rf '${DFER_DECODE_REF}' && mkdir -p '${DFER_DECODE_REF}/pil' '${DFER_DECODE_REF}/media' && ${DFER_PYTHON} '${CMAKE_CURRENT_SOURCE_DIR}/reference/pil_resample.py' '${DFER_DECODE_REF}/pil' && '${CMAKE_CURRENT_SOURCE_DIR}/decode_media.sh' '${DFER_DECODE_REF}/media'")
+         COMMAND sh -c "rm -rf '${DFER_DECODE_REF}' && mkdir -p '${DFER_DECODE_REF}/pil' '${DFER_DECODE_REF}/media' && ${DFER_PYTHON} '${CMAKE_CURRENT_SOURCE_DIR}/reference/pil_resample.py' '${DFER_DECODE_REF}/pil' && '${CMAKE_CURRENT_SOURCE_DIR}/decode_media.sh' '${DFER_DECODE_REF}/media' '${DFER_PYTHON}'")
 set_tests_properties(decode_reference_files PROPERTIES FIXTURES_SETUP decode_ref TIMEOUT 300)
 foreach(t test_resample test_decode)
   if(TEST ${t})

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Test media for test_decode, made with the ffmpeg CLI, and the CLI's own
 # decoding of them (bilinear swscale to RGB24, cluster.md §4 pitfall 4) as the
-# byte-exact reference. usage: decode_media.sh OUTDIR
+# byte-exact reference of videos; Pillow's decoding that of JPEG frames.
+# usage: decode_media.sh OUTDIR PYTHON
 set -eu
-d=$1
+d=$1 py=$2
 ff() { ffmpeg -v error -nostdin -y "$@"; }
 # H.264 High 4:2:0, 50 frames (cluster.md §4 pitfall 6)
 ff -f lavfi -i testsrc=size=224x224:rate=25 -t 2 -pix_fmt yuv420p "$d/t.mp4"
@@ -14,8 +15,19 @@ ff -i "$d/w600.mp4" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$d/w600.rgb"
 # a folder of 10 JPEG frames (full-range yuvj420p) and the same frames as a video
 mkdir "$d/jpgs"
 ff -f lavfi -i testsrc=size=160x120:rate=5 -t 2 -q:v 3 "$d/jpgs/img_%03d.jpg"
-ff -i "$d/jpgs/img_%03d.jpg" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$d/jpgs.rgb"
+# their reference is Pillow's decoding (libjpeg-turbo: fancy chroma upsampling), as the peers read frames
+"$py" -c 'import sys, glob; from PIL import Image
+open(sys.argv[2], "wb").write(b"".join(Image.open(f).convert("RGB").tobytes() for f in sorted(glob.glob(sys.argv[1] + "/*.jpg"))))' \
+  "$d/jpgs" "$d/jpgs.rgb"
 ff -framerate 5 -i "$d/jpgs/img_%03d.jpg" -pix_fmt yuv420p "$d/jpgs.mp4"
+# a detailed face-crop-like JPEG in 4:2:0 written by Pillow (noise and colour detail: where chroma upsampling
+# shows), and Pillow's decoding of it
+mkdir "$d/detail"
+"$py" -c 'import sys; import numpy as np; from PIL import Image
+rng = np.random.default_rng(0); y, x = np.mgrid[0:224, 0:224]
+a = np.stack([128 + 100 * np.sin(x / 9.0), 128 + 90 * np.cos(y / 7.0), (x * y) % 256], -1) + rng.normal(0, 20, (224, 224, 3))
+Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(sys.argv[1], quality=90, subsampling=2)
+open(sys.argv[2], "wb").write(Image.open(sys.argv[1]).convert("RGB").tobytes())' "$d/detail/00001.jpg" "$d/detail.rgb"
 # bytewise name order: 'B' < 'a' < 'b'
 mkdir "$d/sorted"
 cp "$d/jpgs/img_003.jpg" "$d/sorted/B.jpg"

@@ -3,6 +3,7 @@
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ int av_decoder_open(AvDecoder *d, AVFormatContext *fmt, int probe_streams, const
         return av_fail(err, label, "cannot open the decoder", rc);
     }
     d->pkt = av_packet_alloc();
+    d->convert.jfif = codec->id == AV_CODEC_ID_MJPEG;
     return 0;
 }
 
@@ -98,9 +100,122 @@ static int plain_format(int f, int *full) {
     }
 }
 
+/* ---- JPEG's YCbCr as libjpeg converts it ---------------------------------------------------------------- */
+
+/* libjpeg's jdsample.c h2v1/h2v2 "fancy" upsampling of one output row of chroma: each output sample 3/4 of its
+ * nearer and 1/4 of its farther input sample (both directions for h2v2: `near` the chroma row the output row lies
+ * in, `far` the one above or below it, the edge row repeated), with libjpeg's alternating rounding. cw: the chroma
+ * row's width; out: 2 * cw samples. */
+static void fancy_row(const uint8_t *near, const uint8_t *far, int cw, int h2v2, int *out) {
+    if (!h2v2) { /* h2v1: (3 * this + neighbour + 1 or 2) >> 2 */
+        if (cw == 1) {
+            out[0] = out[1] = near[0];
+            return;
+        }
+        out[0] = near[0];
+        out[1] = (near[0] * 3 + near[1] + 2) >> 2;
+        for (int x = 1; x < cw - 1; x++) {
+            out[2 * x] = (near[x] * 3 + near[x - 1] + 1) >> 2;
+            out[2 * x + 1] = (near[x] * 3 + near[x + 1] + 2) >> 2;
+        }
+        out[2 * cw - 2] = (near[cw - 1] * 3 + near[cw - 2] + 1) >> 2;
+        out[2 * cw - 1] = near[cw - 1];
+        return;
+    }
+    /* h2v2: column sums 3 * near + far, then (3 * this + neighbour + 8 or 7) >> 4 */
+    int this_sum = near[0] * 3 + far[0];
+    if (cw == 1) {
+        out[0] = (this_sum * 4 + 8) >> 4, out[1] = (this_sum * 4 + 7) >> 4;
+        return;
+    }
+    int next_sum = near[1] * 3 + far[1], last_sum = this_sum;
+    out[0] = (this_sum * 4 + 8) >> 4;
+    out[1] = (this_sum * 3 + next_sum + 7) >> 4;
+    for (int x = 1; x < cw; x++) {
+        last_sum = this_sum, this_sum = next_sum;
+        next_sum = x + 1 < cw ? near[x + 1] * 3 + far[x + 1] : 0;
+        out[2 * x] = (this_sum * 3 + last_sum + 8) >> 4;
+        out[2 * x + 1] = x + 1 < cw ? (this_sum * 3 + next_sum + 7) >> 4 : (this_sum * 4 + 7) >> 4;
+    }
+}
+
+/* libjpeg's jdcolor.c YCbCr -> RGB: 16-bit fixed-point tables, rounded, clamped. */
+typedef struct JfifTables {
+    int cr_r[256], cb_b[256];
+    int32_t cr_g[256], cb_g[256];
+} JfifTables;
+
+static JfifTables g_jfif;
+static pthread_once_t g_jfif_once = PTHREAD_ONCE_INIT;
+
+static void jfif_tables_init(void) {
+#define JFIF_FIX(v) ((int32_t)((v) * 65536.0 + 0.5))
+    for (int i = 0; i < 256; i++) {
+        int32_t x = i - 128;
+        g_jfif.cr_r[i] = (int)((JFIF_FIX(1.40200) * x + 32768) >> 16); /* arithmetic shifts: floor, as libjpeg's */
+        g_jfif.cb_b[i] = (int)((JFIF_FIX(1.77200) * x + 32768) >> 16);
+        g_jfif.cr_g[i] = -JFIF_FIX(0.71414) * x;
+        g_jfif.cb_g[i] = -JFIF_FIX(0.34414) * x + 32768;
+    }
+#undef JFIF_FIX
+}
+
+static uint8_t clamp255(int v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
+
+/* A JPEG decoder's frame (full-range planar YCbCr 4:2:0, 4:2:2, 4:4:4, or grey) to RGB as libjpeg converts it; 0, or
+ * -1 for a layout it does not take (swscale converts those). */
+static int jfif_to_rgb(const AVFrame *f, ImageU8 *out) {
+    int fmt = f->format, h2 = 0, v2 = 0, grey = 0;
+    int full = fmt == AV_PIX_FMT_YUVJ420P || fmt == AV_PIX_FMT_YUVJ422P || fmt == AV_PIX_FMT_YUVJ444P ||
+               f->color_range == AVCOL_RANGE_JPEG;
+    if (fmt == AV_PIX_FMT_YUVJ420P || fmt == AV_PIX_FMT_YUV420P) h2 = v2 = 1;
+    else if (fmt == AV_PIX_FMT_YUVJ422P || fmt == AV_PIX_FMT_YUV422P) h2 = 1;
+    else if (fmt == AV_PIX_FMT_GRAY8) grey = 1;
+    else if (fmt != AV_PIX_FMT_YUVJ444P && fmt != AV_PIX_FMT_YUV444P) return -1;
+    if (!full && !grey) return -1;
+    pthread_once(&g_jfif_once, jfif_tables_init);
+    const JfifTables *t = &g_jfif;
+    int w = f->width, h = f->height, cw = h2 ? (w + 1) / 2 : w, ch = v2 ? (h + 1) / 2 : h;
+    image_alloc(out, w, h);
+    /* cb, cr: a row of chroma at full width [w]; up: a row upsampled [2 * cw >= w] */
+    int *cb = xmalloc(2 * (size_t)(w + 1) * sizeof(int)), *cr = cb + w + 1, *up = xmalloc(2 * (size_t)(cw + 1) * sizeof(int));
+    for (int y = 0; y < h; y++) {
+        const uint8_t *Y = f->data[0] + (size_t)y * f->linesize[0];
+        uint8_t *o = out->rgb + (size_t)y * w * 3;
+        if (grey) {
+            for (int x = 0; x < w; x++) o[3 * x] = o[3 * x + 1] = o[3 * x + 2] = Y[x];
+            continue;
+        }
+        /* this output row's chroma: the row it lies in, and (h2v2) the one above it for an even row, below it for an
+         * odd one, the edge rows repeated */
+        int cy = v2 ? y / 2 : y, far_y = cy;
+        if (v2) far_y = (y & 1) ? (cy + 1 < ch ? cy + 1 : cy) : (cy > 0 ? cy - 1 : 0);
+        const uint8_t *planes[2] = {f->data[1], f->data[2]};
+        int *rows[2] = {cb, cr};
+        for (int k = 0; k < 2; k++) {
+            const uint8_t *near = planes[k] + (size_t)cy * f->linesize[k + 1], *far = planes[k] + (size_t)far_y * f->linesize[k + 1];
+            if (h2) {
+                fancy_row(near, far, cw, v2, up);
+                for (int x = 0; x < w; x++) rows[k][x] = up[x];
+            } else {
+                for (int x = 0; x < w; x++) rows[k][x] = near[x];
+            }
+        }
+        for (int x = 0; x < w; x++) {
+            int yy = Y[x], b = cb[x], r = cr[x];
+            o[3 * x] = clamp255(yy + t->cr_r[r]);
+            o[3 * x + 1] = clamp255(yy + (int)((t->cb_g[b] + t->cr_g[r]) >> 16));
+            o[3 * x + 2] = clamp255(yy + t->cb_b[b]);
+        }
+    }
+    free(cb), free(up);
+    return 0;
+}
+
 int av_frame_to_rgb(RgbConvert *c, const AVFrame *frame, ImageU8 *out, const char *label, Err *err) {
     int w = frame->width, h = frame->height;
     if (w <= 0 || h <= 0 || w > 16384 || h > 16384) return err_set(err, "%s: frame of size %dx%d", label, w, h);
+    if (c->jfif && jfif_to_rgb(frame, out) == 0) return 0;
     int full = frame->color_range == AVCOL_RANGE_JPEG;
     int fmt = plain_format(frame->format, &full);
     if (!c->sws || c->w != w || c->h != h || c->fmt != frame->format || c->full_range != full) {

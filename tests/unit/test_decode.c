@@ -1,6 +1,7 @@
-/* Decoding against the ffmpeg command line, byte for byte: every frame of an
- * H.264 mp4 and of a JPEG frame folder equals `ffmpeg -i IN -sws_flags bilinear
- * -f rawvideo -pix_fmt rgb24` (written by tests/decode_media.sh into
+/* Decoding against references: every frame of an H.264 mp4 equals, byte for
+ * byte, `ffmpeg -i IN -sws_flags bilinear -f rawvideo -pix_fmt rgb24`; every
+ * frame of a JPEG folder Pillow's decoding (the peers read their frames with it)
+ * within the IDCTs' rounding (written by tests/decode_media.sh into
  * $DFER_DECODE_REF/media, run by the ctest fixture in tests/decode.cmake).
  * Also: exact frame counts, folder == video counts, unsorted and repeated
  * indices, bytewise name order, video_probe, in-memory decoding, and the
@@ -29,7 +30,11 @@ static uint8_t *load_reference(const char *name, size_t *len) {
 }
 
 /* Decodes frames[indices] of a clip and compares each with frame indices[i] of the reference. */
-static void compare_frames(const char *clip, const char *reference, int w, int h, const int *indices, int n) {
+/* tolerance 0: byte for byte (videos, against the ffmpeg CLI); > 0: JPEG frames against Pillow's decoding, each
+ * byte within tolerance and the mean difference under 0.25 (the IDCTs round differently; swscale's chroma
+ * upsampling, which this replaced, was off by 1.4 on average on these frames and by 84 at worst on detailed ones) */
+static void compare_frames_within(const char *clip, const char *reference, int w, int h, const int *indices, int n,
+                                  int tolerance) {
     size_t ref_len = 0, frame_bytes = (size_t)w * h * 3;
     uint8_t *ref = load_reference(reference, &ref_len);
     if (!ref) return;
@@ -50,15 +55,31 @@ static void compare_frames(const char *clip, const char *reference, int w, int h
             EXPECT(0, "%s frame %d: %dx%d, want %dx%d within %zu reference bytes", clip, indices[i], frames[i].width,
                    frames[i].height, w, h, ref_len);
             differ++;
-        } else if (memcmp(frames[i].rgb, ref + off, frame_bytes)) {
+        } else if (tolerance == 0 && memcmp(frames[i].rgb, ref + off, frame_bytes)) {
             differ++;
+        } else if (tolerance > 0) {
+            int worst = 0;
+            double sum = 0;
+            for (size_t k = 0; k < frame_bytes; k++) {
+                int d = abs((int)frames[i].rgb[k] - (int)ref[off + k]);
+                worst = d > worst ? d : worst, sum += d;
+            }
+            if (worst > tolerance || sum / (double)frame_bytes > 0.25) {
+                printf("  %s frame %d: max difference %d, mean %.3f\n", clip, indices[i], worst, sum / (double)frame_bytes);
+                differ++;
+            }
         }
         image_free(&frames[i]);
     }
-    EXPECT(differ == 0, "%s: %d of %d frames differ from the ffmpeg CLI's", clip, differ, n);
-    printf("  %s: %d frames compared with the ffmpeg CLI, %d differ\n", clip, n, differ);
+    const char *ref_name = tolerance ? "Pillow's decoding" : "the ffmpeg CLI's";
+    EXPECT(differ == 0, "%s: %d of %d frames differ from %s", clip, differ, n, ref_name);
+    printf("  %s: %d frames compared with %s, %d differ\n", clip, n, ref_name, differ);
     free(frames), free(ref);
     clip_source_close(c);
+}
+
+static void compare_frames(const char *clip, const char *reference, int w, int h, const int *indices, int n) {
+    compare_frames_within(clip, reference, w, h, indices, n, 0);
 }
 
 static int open_count(const char *clip) {
@@ -89,12 +110,15 @@ static void test_odd_width_video(void) {
     compare_frames("w600.mp4", "w600.rgb", 600, 480, all, 3);
 }
 
-static void test_jpeg_folder_matches_ffmpeg(void) {
+static void test_jpeg_folder_matches_pillow(void) {
     int n = open_count("jpgs");
     EXPECT(n == 10, "jpgs: %d frames counted, 10 written", n);
     int all[10];
     for (int i = 0; i < 10; i++) all[i] = i;
-    compare_frames("jpgs", "jpgs.rgb", 160, 120, all, 10);
+    compare_frames_within("jpgs", "jpgs.rgb", 160, 120, all, 10, 3);
+    /* a detailed 4:2:0 JPEG Pillow wrote: where the chroma upsampling shows (swscale's: 7.7 off on average) */
+    const int first[1] = {0};
+    compare_frames_within("detail", "detail.rgb", 224, 224, first, 1, 3);
     int video = open_count("jpgs.mp4");
     EXPECT(video == n, "the same frames as a folder (%d) and as a video (%d)", n, video);
 }
@@ -103,7 +127,7 @@ static void test_unsorted_and_repeated_indices(void) {
     const int video_idx[] = {49, 7, 2, 2, 0, 7, 49, 25};
     compare_frames("t.mp4", "t.rgb", 224, 224, video_idx, 8);
     const int folder_idx[] = {9, 3, 3, 0, 9};
-    compare_frames("jpgs", "jpgs.rgb", 160, 120, folder_idx, 5);
+    compare_frames_within("jpgs", "jpgs.rgb", 160, 120, folder_idx, 5, 3);
 }
 
 /* sorted/ holds B.jpg (= img_003), a.jpg (= img_001), b.jpg (= img_002) and a
@@ -111,25 +135,29 @@ static void test_unsorted_and_repeated_indices(void) {
 static void test_bytewise_name_order(void) {
     int n = open_count("sorted");
     EXPECT(n == 3, "sorted/: %d frames counted, 3 images (the .txt is not a frame)", n);
-    size_t ref_len = 0, frame_bytes = 160 * 120 * 3;
-    uint8_t *ref = load_reference("jpgs.rgb", &ref_len);
-    ClipSource *c;
+    size_t frame_bytes = 160 * 120 * 3;
+    ClipSource *c, *jpgs;
     Err err;
-    if (!ref || clip_source_open(media("sorted"), &c, &err) != 0) {
-        EXPECT(0, "sorted/: cannot open");
-        free(ref);
+    if (clip_source_open(media("sorted"), &c, &err) != 0) {
+        EXPECT(0, "sorted/: cannot open: %s", err.msg);
         return;
     }
+    if (clip_source_open(media("jpgs"), &jpgs, &err) != 0) {
+        EXPECT(0, "jpgs/: cannot open: %s", err.msg);
+        clip_source_close(c);
+        return;
+    }
+    /* the same files decoded from jpgs/ in their own order: frame i of sorted/ is frame want[i] of jpgs/ */
     const int idx[3] = {0, 1, 2}, want[3] = {2, 0, 1};
-    ImageU8 frames[3];
+    ImageU8 frames[3], ref[3];
     EXPECT(clip_source_read_frames(c, idx, 3, frames, &err) == 0, "%s", err.msg);
+    EXPECT(clip_source_read_frames(jpgs, want, 3, ref, &err) == 0, "%s", err.msg);
     for (int i = 0; i < 3; i++) {
-        EXPECT(!memcmp(frames[i].rgb, ref + want[i] * frame_bytes, frame_bytes),
-               "sorted/ frame %d is not reference frame %d", i, want[i]);
-        image_free(&frames[i]);
+        EXPECT(!memcmp(frames[i].rgb, ref[i].rgb, frame_bytes), "sorted/ frame %d is not jpgs/ frame %d", i, want[i]);
+        image_free(&frames[i]), image_free(&ref[i]);
     }
     clip_source_close(c);
-    free(ref);
+    clip_source_close(jpgs);
 }
 
 static void test_probe_and_memory(void) {
@@ -236,7 +264,7 @@ int main(void) {
     snprintf(g_media, sizeof g_media, "%s/media", ref);
     TEST_RUN(test_video_matches_ffmpeg);
     TEST_RUN(test_odd_width_video);
-    TEST_RUN(test_jpeg_folder_matches_ffmpeg);
+    TEST_RUN(test_jpeg_folder_matches_pillow);
     TEST_RUN(test_unsorted_and_repeated_indices);
     TEST_RUN(test_bytewise_name_order);
     TEST_RUN(test_probe_and_memory);
