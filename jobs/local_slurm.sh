@@ -23,6 +23,11 @@ alive() { # a PID that exists and is not a zombie
 
 pid_of() { [ -s "$1" ] && cat "$1" || echo 0; }
 
+# Whether /etc/slurm/slurm.conf is absent or one this script wrote: a machine's own Slurm configuration is never
+# replaced, and its jobs never cancelled (start exits 3 there; the tests skip).
+conf_marker="# written by dfer jobs/local_slurm.sh"
+ours_conf() { [ ! -e "$conf" ] || [ "$(head -n 1 "$conf" 2>/dev/null)" = "$conf_marker" ]; }
+
 write_conf() {
   local hw cpus sockets cores threads mem
   hw=$(slurmd -C | head -n1)
@@ -34,7 +39,7 @@ write_conf() {
   [ "$cpus" -lt 4 ] && cpus=4
   mkdir -p /etc/slurm "$D/state" "$D/spool"
   cat >"$conf.tmp" <<EOF
-# written by dfer jobs/local_slurm.sh
+$conf_marker
 ClusterName=dfer-local
 SlurmctldHost=localhost
 SlurmUser=root
@@ -76,6 +81,11 @@ start_munge() {
 }
 
 start() {
+  if ! ours_conf; then
+    echo "local_slurm: $conf is this machine's own Slurm configuration (its first line is not \"$conf_marker\"):" \
+      "not replaced; the local test cluster needs a machine without a Slurm of its own" >&2
+    return 3
+  fi
   mkdir -p "$D"
   if alive "$(pid_of "$D/slurmctld.pid")" && alive "$(pid_of "$D/slurmd.pid")"; then
     echo "$D"
@@ -104,6 +114,7 @@ stop_pid() { # TERM, wait up to 15 s, then KILL
 }
 
 stop() {
+  ours_conf || return 0 # another Slurm's jobs and daemons are none of ours
   if [ -f "$conf" ] && squeue -h >/dev/null 2>&1; then
     jobs=$(squeue -h -o %i 2>/dev/null || true)
     [ -n "$jobs" ] && scancel $jobs 2>/dev/null || true

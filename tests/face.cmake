@@ -6,7 +6,13 @@ add_test(NAME face_prep_synth
 set_tests_properties(face_prep_synth PROPERTIES TIMEOUT 600
                      ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1")
 # The same on a real face: a photograph fetched by scripts/setup, moved by known affine maps.
-set(DFER_TEST_MEDIA /var/cache/dfer/test-media CACHE PATH "test media fetched by scripts/setup (a real face photograph)")
+# where scripts/setup put it: $DFER_TEST_MEDIA when set (setup reads the same variable), else its default
+if(DEFINED ENV{DFER_TEST_MEDIA} AND NOT "$ENV{DFER_TEST_MEDIA}" STREQUAL "")
+  set(DFER_TEST_MEDIA_DEFAULT $ENV{DFER_TEST_MEDIA})
+else()
+  set(DFER_TEST_MEDIA_DEFAULT /var/cache/dfer/test-media)
+endif()
+set(DFER_TEST_MEDIA ${DFER_TEST_MEDIA_DEFAULT} CACHE PATH "test media fetched by scripts/setup (a real face photograph)")
 add_test(NAME face_real
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_real.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${DFER_TEST_MEDIA}
                  ${DFER_SHARED_DIR})

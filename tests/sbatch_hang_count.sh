@@ -17,7 +17,7 @@ chmod +x "$tmp/bin/srun" "$tmp/bin/scontrol"
 count=$tmp/.dfer-hangs-77.count
 run() { # run RC: the batch script as job 77 whose srun exits RC; prints the script's status
   local rc=0
-  (cd "$tmp" && PATH="$tmp/bin:$PATH" FAKE_RC=$1 SLURM_JOB_ID=77 DFER_HANG_REQUEUES=2 \
+  (cd "$tmp" && PATH="$tmp/bin:$PATH" DFER=/bin/true FAKE_RC=$1 SLURM_JOB_ID=77 DFER_HANG_REQUEUES=2 \
     bash "$src/jobs/slurm/dfer.sbatch" train --config "a b.ini" --out "r 1" >>"$tmp/out.log" 2>&1) || rc=$?
   echo "$rc"
 }
