@@ -30,9 +30,10 @@ static void usage(void) {
            "last frames are decoded (every frame with --full), so empty or corrupt images are found\n"
            "before training does. Exit status 1 when any clip is unreadable or a split file is bad,\n"
            "2 on a usage error.\n\n"
-           "preview defaults: fold 1, split train, 8 clips, 8 frames, 112 px, epoch 0, seed 0 (the\n"
-           "seed and epoch select the shuffle and the augmentation draws, as in `dfer train`); the\n"
-           "augmentation is the dataset's own, or --augment's preset (data.augment in training).\n");
+           "preview defaults: fold 1, split train, 8 clips, 16 frames, 112 px, epoch 0, seed 1: the\n"
+           "shuffle and the augmentation draws of `dfer train`'s defaults (train.seed 1, data.frames 16;\n"
+           "a clip's draws follow its frame sampling, so give --frames and --seed as the run has them);\n"
+           "the augmentation is the dataset's own, or --augment's preset (data.augment in training).\n");
 }
 
 /* A video that decodes to less than its container declares: the loader trains on what decodes (the
@@ -218,7 +219,7 @@ int cmd_data(int argc, char **argv) {
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *kind = NULL, *root = NULL, *out = NULL, *augment = NULL;
-    int fold = 0, full = 0, clips = 8, frames = 8, size = 112, epoch = 0, seed = 0;
+    int fold = 0, full = 0, clips = 8, frames = 16, size = 112, epoch = 0, seed = 1; /* training's defaults */
     Split split = SPLIT_TRAIN;
     optind = 2;
     int c;
