@@ -1,7 +1,7 @@
 # Decoding and resampling against their references. One fixture writes the
 # reference files into the build tree: Pillow 9.4 resizes and CLIP
-# preprocessing (tests/reference/pil_resample.py) and media plus the ffmpeg
-# CLI's decoded frames (tests/decode_media.sh); test_resample and test_decode
+# preprocessing (tests/reference/pil_resample.py) and media with their decoded frames (the ffmpeg
+# CLI's for videos, Pillow's for JPEGs: tests/decode_media.sh); test_resample and test_decode
 # read them from $DFER_DECODE_REF.
 set(DFER_DECODE_REF ${CMAKE_BINARY_DIR}/tests/decode_ref)
 add_test(NAME decode_reference_files
