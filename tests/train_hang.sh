@@ -52,9 +52,15 @@ launcher=$!
 frozen=$(freeze_rank_when "$tmp/run/metrics.jsonl" 8 "^$dfer train .*--out $tmp/run")
 wait "$launcher" || rc=$?
 check_hang "$rc" "$tmp/run.log" "dfer train with rank pid $frozen frozen"
-# ended: gone, or a zombie (this machine's init does not reap the orphans mpirun leaves)
-state=$(ps -o stat= -p "$frozen" || true)
-[ -z "$state" ] || [ "${state:0:1}" = Z ] || { echo "the frozen rank $frozen was left behind (state $state)"; exit 1; }
+# ended: gone, or a zombie (this machine's init does not reap the orphans mpirun leaves). It has 10 s: a killed
+# process of a few hundred MB shows R while the kernel tears it down, and once mpirun's SIGCONT lets it run, its
+# own watchdog (6 s) ends it where mpirun's SIGKILL has not (a loaded CI caught it running as mpirun exited)
+for _ in $(seq 1 100); do
+  state=$(ps -o stat= -p "$frozen" || true)
+  { [ -z "$state" ] || [ "${state:0:1}" = Z ]; } && break
+  sleep 0.1
+done
+[ -z "$state" ] || [ "${state:0:1}" = Z ] || { echo "the frozen rank $frozen was left behind (state $state after 10 s)"; exit 1; }
 [ -f "$tmp/run/checkpoint.safetensors" ] && [ ! -f "$tmp/run/result.json" ] \
   || { ls "$tmp/run"; echo "expected a checkpoint and no result after the hang"; exit 1; }
 /usr/bin/python3 - "$tmp/run/hangs.jsonl" <<'PY' || { cat "$tmp/run/hangs.jsonl"; echo "no hang record in the run's folder"; exit 1; }
