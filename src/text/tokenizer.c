@@ -343,12 +343,16 @@ int clip_tokenize_padded(const ClipTokenizer *t, const char *text, int context, 
         return err_set(err, "text has %d tokens, more than the context of %d: \"%.60s%s\"", n, context, text,
                        strlen(text) > 60 ? "..." : "");
     }
+    clip_frame_ids(ids, n, context, out);
+    free(ids);
+    return 0;
+}
+
+void clip_frame_ids(const int32_t *ids, int n, int context, int32_t *out) {
     int keep = n < context ? n : context;
     memcpy(out, ids, (size_t)keep * sizeof(int32_t));
     if (n > context) out[context - 1] = CLIP_EOT;
     for (int i = keep; i < context; i++) out[i] = 0;
-    free(ids);
-    return 0;
 }
 
 char *clip_detokenize(const ClipTokenizer *t, const int32_t *ids, int n) {

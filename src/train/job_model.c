@@ -30,26 +30,20 @@ static int tokenize_all(ClipTokenizer *tok, char texts[][512], int n, int contex
     return 0;
 }
 
-/* The middle and high levels of a FineCLIPER variant: which maps the loader
- * must deliver, the description tower (Long-CLIP, or the CLIP's own text tower
- * with stretched positions) and the descriptions with their longest length. */
-/* Counts a text longer than its encoder's context (tokenizing it then keeps the first `context` ids) in
- * m->text_cut; what names the kind ("descriptions", "captions"). */
-static int text_cut_count(JobModel *m, const ClipTokenizer *tok, const char *what, const char *text, const char *clip,
-                          int context, Err *err) {
-    int32_t *ids;
-    int n;
-    if (clip_tokenize(tok, text, &ids, &n, err) != 0) return -1;
-    free(ids);
+/* Counts a text of n tokens longer than its encoder's context (framing it then keeps the first `context` ids)
+ * in m->text_cut; what names the kind ("descriptions", "captions"). */
+static void text_cut_note(JobModel *m, const char *what, int n, const char *clip, int context) {
     TextCut *c = &m->text_cut;
     c->of++;
-    if (n <= context) return 0;
+    if (n <= context) return;
     if (!c->cut++) snprintf(c->first, sizeof c->first, "%s", clip);
     c->what = what, c->context = context;
     if (n > c->longest) c->longest = n;
-    return 0;
 }
 
+/* The middle and high levels of a FineCLIPER variant: which maps the loader
+ * must deliver, the description tower (Long-CLIP, or the CLIP's own text tower
+ * with stretched positions) and the descriptions with their longest length. */
 static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok, FineCliperConfig *fc, Err *err) {
     if (strstr(cfg->variant, "mid")) {
         fc->mid_streams = !strcmp(cfg->mid_streams, "parsing")     ? FC_MID_PARSING
@@ -92,11 +86,15 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
     int32_t *ids = xmalloc(((size_t)count + 1) * ctx * sizeof(int32_t));
     for (int i = 0; i < count; i++) {
         const Description *d = descriptions_at(m->descs, i);
-        if (text_cut_count(m, tok, "descriptions", d->text, d->clip, ctx, err) != 0 ||
-            clip_tokenize_padded(tok, d->text, ctx, 1, ids + (size_t)i * ctx, err) != 0) {
+        int32_t *text_ids;
+        int n;
+        if (clip_tokenize(tok, d->text, &text_ids, &n, err) != 0) {
             free(ids);
             return err_prefix(err, "%s:%d (clip %s): ", path, d->line, d->clip);
         }
+        text_cut_note(m, "descriptions", n, d->clip, ctx);
+        clip_frame_ids(text_ids, n, ctx, ids + (size_t)i * ctx);
+        free(text_ids);
         int len = clip_eot_position(ids + (size_t)i * ctx, ctx) + 1;
         if (len > longest) longest = len;
     }
@@ -344,8 +342,13 @@ int job_model_check_dataset(JobModel *m, const Dataset *d, Err *err) {
                 return err_set(err, "clip %s of %s has neither a caption nor a description in %s", d->clips[i].id,
                                d->source, m->descs->source);
             m->captions_used |= from_description ? JOB_CAPTIONS_DESCRIPTIONS : JOB_CAPTIONS_DATASET;
-            if (text_cut_count(m, m->tok, "captions", text, d->clips[i].id, m->clip.cfg.context_length, err) != 0)
+            /* captions are tokenized per batch in training; here only their lengths are needed */
+            int32_t *text_ids;
+            int n;
+            if (clip_tokenize(m->tok, text, &text_ids, &n, err) != 0)
                 return err_prefix(err, "the caption of clip %s of %s: ", d->clips[i].id, d->source);
+            free(text_ids);
+            text_cut_note(m, "captions", n, d->clips[i].id, m->clip.cfg.context_length);
         }
         return 0;
     }
