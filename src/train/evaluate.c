@@ -53,11 +53,13 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
     if (cm->parts) /* the parts' matrices are contiguous: [parts][METRICS_MAX_CLASSES^2] */
         group_allreduce_i64(g, cm->part_counts[0], cm->parts * METRICS_MAX_CLASSES * METRICS_MAX_CLASSES);
     *loss_out = group_sum_double(g, loss);
-    /* the clips left out and the loader's counts over the group: every rank takes the same decision */
+    /* the clips left out, the loader's counts and the non-finite predictions over the group, in one reduction
+     * (counts far below 2^53: exact as doubles): every rank takes the same decision */
     long bad, tried;
     loader_read_counts(test->loader, &bad, &tried);
-    double counts[3] = {(double)left_out, (double)bad, (double)tried};
-    group_sum_doubles(g, counts, 3);
+    double counts[4] = {(double)left_out, (double)bad, (double)tried, (double)cm->nonfinite};
+    group_sum_doubles(g, counts, 4);
+    cm->nonfinite = (int64_t)counts[3];
     double unscored = counts[0];
     if (loader_check_bad_share(test->loader, counts[1], counts[2], err) != 0) {
         if (pred) clip_predictions_free(pred);
@@ -68,7 +70,6 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
                  unscored > 1 ? "s" : "");
     /* a model with NaN parameters (or one that overflowed) gives NaN logits: no prediction to score (each read as
      * class 0, they made a diverged epoch look like a real one, picked as the best) */
-    group_allreduce_i64(g, &cm->nonfinite, 1);
     if (cm->nonfinite > 0) {
         if (pred) clip_predictions_free(pred);
         return err_set(err, "%s: %lld of the test clips of %s got non-finite logits (NaN or infinite): the model has "
