@@ -125,6 +125,14 @@ static int has_nul(const char *s, size_t n) {
     return 0;
 }
 
+/* How many members of object o are named `name`: cJSON keeps every repeated key and its lookups return the first,
+ * so {"clip": "a", ..., "clip": "b"} would silently be clip a. */
+static int member_count(const cJSON *o, const char *name) {
+    int count = 0;
+    for (const cJSON *m = o->child; m; m = m->next) count += m->string && !strcmp(m->string, name);
+    return count;
+}
+
 static int parse_jsonl_line(Descriptions *d, int line, const char *s, size_t n, Err *err) {
     if (has_nul(s, n)) return err_set(err, "%s:%d: NUL character in the line (raw or \\u0000)", d->source, line);
     const char *end = NULL;
@@ -133,6 +141,9 @@ static int parse_jsonl_line(Descriptions *d, int line, const char *s, size_t n, 
     int rc = 0;
     if (!blank(end, n - (size_t)(end - s))) rc = err_set(err, "%s:%d: text after the JSON object", d->source, line);
     else if (!cJSON_IsObject(o)) rc = err_set(err, "%s:%d: not a JSON object", d->source, line);
+    else if (member_count(o, "clip") > 1 || member_count(o, "text") > 1)
+        rc = err_set(err, "%s:%d: the \"%s\" field is given more than once", d->source, line,
+                     member_count(o, "clip") > 1 ? "clip" : "text");
     if (rc) {
         cJSON_Delete(o);
         return rc;

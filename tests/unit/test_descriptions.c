@@ -80,6 +80,11 @@ static void test_errors(void) {
     expect_error("bad.jsonl", "[1, 2]\n", "bad.jsonl:1:", "not a JSON object");
     expect_error("bad.jsonl", "\n\n{\"text\": \"x\"}\n", "bad.jsonl:3:", "no \"clip\"");
     expect_error("bad.jsonl", "{\"clip\": \"a\"}\n", "bad.jsonl:1:", "no \"text\"");
+    /* a repeated key: cJSON's lookup returns the first, so the line would silently name the first clip */
+    expect_error("bad.jsonl", "{\"clip\": \"a\", \"text\": \"x\", \"clip\": \"b\"}\n", "bad.jsonl:1:",
+                 "\"clip\" field is given more than once");
+    expect_error("bad.jsonl", "{\"clip\": \"a\", \"text\": \"x\", \"text\": \"y\"}\n", "bad.jsonl:1:",
+                 "\"text\" field is given more than once");
     expect_error("bad.jsonl", "{\"clip\": \"a\", \"text\": 5}\n", "bad.jsonl:1:", "\"text\" is not a string");
     expect_error("bad.jsonl", "{\"clip\": 1.5, \"text\": \"x\"}\n", "bad.jsonl:1:", "not a string or a whole number");
     expect_error("bad.jsonl", "{\"clip\": -3, \"text\": \"x\"}\n", "bad.jsonl:1:", "not a string or a whole number");
