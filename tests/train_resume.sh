@@ -5,7 +5,7 @@
 # DFER-CLIP; a checkpoint of another architecture, or input files changed at the same paths, are refused
 # with a clear message; --resume of a finished run does nothing; a run resumed just before an unreadable
 # clip goes on as the uninterrupted one does (the clips read before the restart count); a resumed run's
-# result.json counts the seconds of both calls.
+# result.json counts the seconds of both calls; periodic checkpoints (--checkpoint-every) change no logged loss.
 # usage: train_resume.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$1 src=$2 shared=$3
@@ -34,6 +34,14 @@ PY
 for method in finecliper dfer_clip; do
   train_common "$method" train.epochs=2 train.threads=2 train.log_every=2
   "$dfer" train "${common[@]}" --out "$tmp/$method-full" >/dev/null
+  # periodic checkpoints change nothing: one at step 5 of 6 (inside a logging window of 2) kept that window's loss
+  # in the position, and the next epoch's first window added it to its own (its metrics.jsonl loss was wrong)
+  if [ "$method" = finecliper ]; then
+    "$dfer" train "${common[@]}" --out "$tmp/$method-every5" --checkpoint-every 5 >/dev/null
+    same_metrics "$tmp/$method-full/metrics.jsonl" "$tmp/$method-every5/metrics.jsonl" \
+      || { echo "$method: --checkpoint-every 5 changed metrics.jsonl"; exit 1; }
+    echo "$method: --checkpoint-every 5: metrics.jsonl as without it"
+  fi
   for stop in 3 5; do
     out="$tmp/$method-stop$stop"
     set +e

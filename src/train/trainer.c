@@ -546,6 +546,9 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
             pos->seconds = run_seconds(run);
             int saved = run->lead ? save_checkpoint(opt->out_dir, &run->jm, &run->optim, pos, err) : 0;
             if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) return -1;
+            /* the window is the checkpoint's alone: a run going on past it (--checkpoint-every) would carry it into
+             * the epoch-end checkpoint and the next epoch's first window, whose logged loss it would change */
+            pos->window_loss = 0, pos->window_steps = 0;
         }
         if ((stop_now || signalled) && !at_epoch_end) {
             if (signalled && run->lead) log_stopped(opt->out_dir, pos);
