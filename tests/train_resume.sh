@@ -155,6 +155,36 @@ if "$dfer" train --config "$src/configs/synth/finecliper.ini" --set data.root="$
 fi
 grep -q "does not match the model" "$tmp/err" || { echo "unclear message:"; cat "$tmp/err"; exit 1; }
 echo "checkpoint of another architecture refused: $(cat "$tmp/err")"
+# a parameter with the model's bytes in another shape (an adapter's [32, 128] weight written as [128, 32]): refused
+# by resume and by eval, naming the tensor and both shapes (only the byte count was compared: it loaded transposed)
+transpose_in() { # FILE TENSOR: that tensor's shape reversed in the header, which keeps its length
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+path, name = sys.argv[1:]
+b = bytearray(open(path, "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+h[name]["shape"] = h[name]["shape"][::-1]
+text = json.dumps(h, separators=(",", ":")).encode()
+assert len(text) <= n and h[name]["shape"][0] != h[name]["shape"][1]
+b[8:8 + n] = text + b" " * (n - len(text))
+open(path, "wb").write(bytes(b))
+PY
+}
+cp -r "$tmp/arch" "$tmp/transposed"
+transpose_in "$tmp/transposed/checkpoint.safetensors" param.visual.blocks.0.mlp_adapter.fc1.weight
+if "$dfer" train --config "$src/configs/synth/finecliper.ini" --set data.root="$tmp/data" --set model.weights="$tmp/clip.safetensors" \
+     --set train.epochs=2 --set train.batch=4 --set data.frames=4 --out "$tmp/transposed" --resume >/dev/null 2>"$tmp/err"; then
+  echo "a checkpoint with a transposed parameter was resumed"; exit 1
+fi
+grep -q "checkpoint.safetensors: tensor param.visual.blocks.0.mlp_adapter.fc1.weight is F32 \[128, 32\], but the model's is F32 \[32, 128\]" "$tmp/err" \
+  || { echo "unclear message for a transposed parameter:"; cat "$tmp/err"; exit 1; }
+cp -r "$tmp/finecliper-full" "$tmp/transposed-run"
+transpose_in "$tmp/transposed-run/model.safetensors" visual.blocks.0.mlp_adapter.fc1.weight
+if "$dfer" eval --run "$tmp/transposed-run" >/dev/null 2>"$tmp/err"; then echo "eval read a transposed parameter"; exit 1; fi
+grep -q "model.safetensors: tensor visual.blocks.0.mlp_adapter.fc1.weight is F32 \[128, 32\]" "$tmp/err" \
+  || { echo "unclear message for a transposed parameter in eval:"; cat "$tmp/err"; exit 1; }
+echo "a parameter of the model's bytes in another shape: refused by resume and eval"
 # a run whose paths are longer than the INI reader's 200-byte lines (a deep cluster path): its config.ini
 # reads back whole, so the run resumes and evaluates (these lines used to break at the 200th byte)
 deep="$tmp/$(printf 'a-deep-cluster-folder-%.0s' {1..10})"

@@ -130,6 +130,24 @@ int tmap_add(TensorMap *m, const char *name, DType dtype, int ndim, const int64_
     return 0;
 }
 
+const TensorEntry *tmap_find_as(const TensorMap *m, const char *name, const Tensor *want, const char *hint, Err *err) {
+    const TensorEntry *e = tmap_find(m, name);
+    if (!e) {
+        err_set(err, "%s: tensor %s is missing: the file does not match the model (%s)", m->source, name, hint);
+        return NULL;
+    }
+    int same = e->dtype == want->dtype && e->ndim == want->ndim;
+    for (int i = 0; same && i < e->ndim; i++) same = e->shape[i] == want->shape[i];
+    if (!same) {
+        char got[128], need[128];
+        err_set(err, "%s: tensor %s is %s %s, but the model's is %s %s: the file does not match the model (%s)",
+                m->source, name, dtype_name(e->dtype), shape_str(e->shape, e->ndim, got, sizeof got),
+                dtype_name(want->dtype), shape_str(want->shape, want->ndim, need, sizeof need), hint);
+        return NULL;
+    }
+    return e;
+}
+
 int tmap_read_f32(const TensorMap *m, const char *name, int ndim, const int64_t *shape, float *dst, Err *err) {
     const TensorEntry *e = tmap_find(m, name);
     char want[128], got[128];

@@ -42,6 +42,11 @@ int tmap_add(TensorMap *m, const char *name, DType dtype, int ndim, const int64_
 void tmap_adopt(TensorMap *m, TensorMap *other);
 /* Hands a malloc'ed buffer to the map (freed by tmap_free). */
 void tmap_own(TensorMap *m, void *buffer);
+/* The tensor `name` of m where it is what the model's `want` holds: its dtype and shape, not only as many bytes (a
+ * [32, 128] weight read where the model has [128, 32] has its bytes and would load transposed). NULL with err set
+ * (naming m's file, the tensor and both shapes; hint says what the file may be instead) when it is missing or
+ * another. */
+const TensorEntry *tmap_find_as(const TensorMap *m, const char *name, const Tensor *want, const char *hint, Err *err);
 /* Reads a tensor as f32 into dst after checking its shape; errors name the
  * file, the tensor, and expected vs actual shape. */
 int tmap_read_f32(const TensorMap *m, const char *name, int ndim, const int64_t *shape, float *dst, Err *err);

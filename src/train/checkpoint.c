@@ -140,9 +140,8 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
     for (int i = 0; i < jm->params->count && rc == 0; i++) {
         const ParamEntry *e = paramset_get(jm->params, i);
         snprintf(name, sizeof name, "param.%s", e->name);
-        const TensorEntry *t = tmap_find(&m, name);
-        if (!t || t->nbytes != tensor_bytes(&e->value) || t->dtype != e->value.dtype)
-            rc = err_set(err, "%s: tensor %s is missing or does not match the model (another architecture or dtype?)", path, name);
+        const TensorEntry *t = tmap_find_as(&m, name, &e->value, "another architecture or dtype?", err);
+        if (!t) rc = -1;
         else ops_upload(jm->ops, e->value.data, t->data, t->nbytes);
     }
     /* only AdamW keeps second moments: resumed as SGD (--allow-config-change), Adam's first moments would have
@@ -155,8 +154,8 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
         Tensor all = optimizer_state(opt, which);
         if (!all.data) continue;
         snprintf(name, sizeof name, "optimizer.state%d", which + 1);
-        const TensorEntry *t = tmap_find(&m, name);
-        if (!t || t->nbytes != tensor_bytes(&all)) rc = err_set(err, "%s: %s is missing or has the wrong size", path, name);
+        const TensorEntry *t = tmap_find_as(&m, name, &all, "another architecture or optimiser?", err);
+        if (!t) rc = -1;
         else ops_upload(jm->ops, all.data, t->data, t->nbytes);
     }
     const char *meta = safetensors_metadata(&m, "position");

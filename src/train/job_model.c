@@ -584,10 +584,8 @@ int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, 
     int rc = 0;
     for (int i = 0; i < m->params->count && rc == 0; i++) {
         const ParamEntry *e = paramset_get(m->params, i);
-        const TensorEntry *t = tmap_find(&tm, e->name);
-        if (!t || t->nbytes != tensor_bytes(&e->value) || t->dtype != e->value.dtype)
-            rc = err_set(err, "%s: tensor %s is missing or does not match the model (another configuration?)", path,
-                         e->name);
+        const TensorEntry *t = tmap_find_as(&tm, e->name, &e->value, "another configuration?", err);
+        if (!t) rc = -1;
         else ops_upload(m->ops, e->value.data, t->data, t->nbytes);
     }
     tmap_free(&tm);
