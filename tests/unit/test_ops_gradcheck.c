@@ -102,6 +102,14 @@ static void test_layernorm(void) {
     check("layernorm dx", c.x, c.n * c.d, dx, ln_loss, &c);
     check("layernorm dg", c.g, c.d, dg, ln_loss, &c);
     check("layernorm db", c.b, c.d, db, ln_loss, &c);
+    /* accumulate = 1 (a residual stream): dx comes back as its old content plus the same gradient */
+    double *dx_acc = rnd(c.n * c.d), *dx_old = malloc((size_t)(c.n * c.d) * sizeof(double));
+    memcpy(dx_old, dx_acc, (size_t)(c.n * c.d) * sizeof(double));
+    op_layernorm_backward(g_ops, d2(dx_acc, c.n, c.d), none(), none(), d2(c.r, c.n, c.d), d2(c.x, c.n, c.d),
+                          d1(c.mean, c.n), d1(c.rstd, c.n), d1(c.g, c.d), 1);
+    for (int64_t i = 0; i < c.n * c.d; i++) dx_acc[i] -= dx_old[i];
+    check("layernorm dx, accumulated", c.x, c.n * c.d, dx_acc, ln_loss, &c);
+    free(dx_acc), free(dx_old);
     free(c.x), free(c.g), free(c.b), free(c.y), free(c.mean), free(c.rstd), free(c.r), free(dx), free(dg), free(db);
 }
 
@@ -118,6 +126,7 @@ static void test_activations(void) {
         ActCtx c = {(Activation)a, 40};
         c.x = rnd(c.n), c.y = zeros(c.n), c.r = rnd(c.n);
         for (int64_t i = 0; i < c.n; i++) c.x[i] *= 2.5; /* cover the tails */
+        c.x[0] = -9.0, c.x[1] = 9.0, c.x[2] = -30.0, c.x[3] = 30.0; /* and the saturated ends */
         double *dx = zeros(c.n);
         op_activation_backward(g_ops, c.act, d1(dx, c.n), d1(c.r, c.n), d1(c.x, c.n));
         check(names[a], c.x, c.n, dx, act_loss, &c);
@@ -209,6 +218,23 @@ static void test_mean_and_l2(void) {
     free(c.x), free(c.m), free(c.y), free(c.r), free(dm), free(dx);
 }
 
+/* l2_normalize of rows whose norm is below eps: y = x / eps, so dx = dy / eps (the other branch of the op). */
+typedef struct { int64_t n, d; double eps; double *x, *y, *r; } SmallNormCtx;
+static double small_norm_loss(void *p) {
+    SmallNormCtx *c = p;
+    op_l2_normalize(g_ops, d2(c->y, c->n, c->d), d2(c->x, c->n, c->d), (float)c->eps);
+    return dot(c->y, c->r, c->n * c->d);
+}
+static void test_l2_normalize_below_eps(void) {
+    SmallNormCtx c = {2, 5, 0.5};
+    c.x = rnd(c.n * c.d), c.y = zeros(c.n * c.d), c.r = rnd(c.n * c.d);
+    for (int64_t i = 0; i < c.d; i++) c.x[i] *= 0.01; /* row 0: norm about 0.02, below eps; row 1 above */
+    double *dx = zeros(c.n * c.d);
+    op_l2_normalize_backward(g_ops, d2(dx, c.n, c.d), d2(c.r, c.n, c.d), d2(c.x, c.n, c.d), (float)c.eps);
+    check("l2_normalize dx, a row below eps and one above", c.x, c.n * c.d, dx, small_norm_loss, &c);
+    free(c.x), free(c.y), free(c.r), free(dx);
+}
+
 typedef struct { int64_t n, c; double *z, *loss; int32_t *labels; } CeCtx;
 static double ce_loss(void *p) {
     CeCtx *c = p;
@@ -268,6 +294,7 @@ int main(void) {
     TEST_RUN(test_gather_and_embedding);
     TEST_RUN(test_prepend_and_broadcast);
     TEST_RUN(test_mean_and_l2);
+    TEST_RUN(test_l2_normalize_below_eps);
     TEST_RUN(test_cross_entropy);
     TEST_RUN(test_matmul_transposes);
     ops_destroy(g_ops);
