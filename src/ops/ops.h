@@ -316,7 +316,8 @@ void op_prepend_token_backward(Ops *ops, Tensor dx, Tensor dtok, Tensor dy);
 /* For y += p broadcast: dp += sum over copies of dy. */
 void op_add_broadcast_backward(Ops *ops, Tensor dp, Tensor dy);
 
-/* For y = x / max(|x|, eps): dx (=) = (dy - y (y . dy)) / max(|x|, eps). */
+/* For y = x / max(|x|, eps): dx (=) = (dy - y (y . dy)) / |x| where |x| > eps, and dy / eps where |x| <= eps
+ * (there y = x / eps is linear in x; the first form would wrongly project out y). */
 void op_l2_normalize_backward(Ops *ops, Tensor dx, Tensor dy, Tensor x, float eps);
 
 /* For y = mean_T x: dx[b,t,:] (=) = dy[b,:] / T. */
