@@ -5,7 +5,8 @@
 # DFER-CLIP; a checkpoint of another architecture, or input files changed at the same paths, are refused
 # with a clear message; --resume of a finished run does nothing; a run resumed just before an unreadable
 # clip goes on as the uninterrupted one does (the clips read before the restart count); a resumed run's
-# result.json counts the seconds of both calls; periodic checkpoints (--checkpoint-every) change no logged loss.
+# result.json counts the seconds of both calls; periodic checkpoints (--checkpoint-every) change no logged loss;
+# ranks of a group shown different checkpoints refuse to resume, at once.
 # usage: train_resume.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$1 src=$2 shared=$3
@@ -244,3 +245,38 @@ set -e
 cmp -s "$tmp/bad-full/model.safetensors" "$tmp/bad-res/model.safetensors" \
   || { echo "resumed before an unreadable clip: parameters differ from the uninterrupted run's"; exit 1; }
 echo "an unreadable clip (id $victim) 4 clips after the restart: skipped as by the uninterrupted run, parameters bitwise identical"
+# The ranks of a group resume from the same checkpoint or not at all. Rank 1 is given another file at the
+# checkpoint's path in a mount namespace of its own (a node whose network file system shows an older checkpoint,
+# or a damaged one): every rank fails at once with a message naming both positions (before, the group trained
+# on from two positions silently, or rank 0 waited in the first step's collective for the hang watchdog).
+if unshare -m true 2>/dev/null; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  mpi=(mpirun --oversubscribe --mca btl self,vader)
+  train_common finecliper train.epochs=2 train.threads=1
+  out="$tmp/ranks"
+  set +e
+  "${mpi[@]}" -np 2 "$dfer" train "${common[@]}" --out "$out" --stop-after 2 >/dev/null 2>&1
+  cp "$out/checkpoint.safetensors" "$tmp/older.safetensors"
+  "${mpi[@]}" -np 2 "$dfer" train "${common[@]}" --out "$out" --resume --stop-after 2 >/dev/null 2>&1
+  set -e
+  cmp -s "$out/checkpoint.safetensors" "$tmp/older.safetensors" && { echo "the second call wrote no new checkpoint"; exit 1; }
+  head -c 1000 "$tmp/older.safetensors" >"$tmp/cut.safetensors"
+  for shown in older cut; do
+    rc=0
+    timeout 120 "${mpi[@]}" -np 1 "$dfer" train "${common[@]}" --out "$out" --resume : \
+      -np 1 unshare -m sh -c 'mount --bind "$0" "$1" && shift && exec "$@"' "$tmp/$shown.safetensors" \
+      "$out/checkpoint.safetensors" "$dfer" train "${common[@]}" --out "$out" --resume >"$tmp/ranks-$shown.log" 2>&1 || rc=$?
+    [ "$rc" != 0 ] && [ "$rc" != 124 ] || { cat "$tmp/ranks-$shown.log"; echo "rank 1 shown the $shown checkpoint: exit $rc"; exit 1; }
+    if [ $shown = older ]; then
+      grep -q "the ranks of the group do not see the same checkpoint.safetensors: rank 1 resumes at epoch 1, step 2 (2 optimiser steps), rank 0 resumes at epoch 1, step 4" "$tmp/ranks-$shown.log" \
+        || { cat "$tmp/ranks-$shown.log"; echo "no clear message for ranks that read different checkpoints"; exit 1; }
+    else
+      grep -q "another rank of the group could not read $out/checkpoint.safetensors" "$tmp/ranks-$shown.log" \
+        || { cat "$tmp/ranks-$shown.log"; echo "rank 0 did not say that rank 1 could not read the checkpoint"; exit 1; }
+    fi
+  done
+  cmp -s "$out/checkpoint.safetensors" "$tmp/older.safetensors" && { echo "the refused resumes changed the checkpoint"; exit 1; }
+  echo "2 ranks, rank 1 shown an older or a cut checkpoint: both refused at once, naming the positions / the failing rank"
+else
+  echo "SKIP (part): unshare -m is not permitted here, the ranks' checkpoint agreement is not tested"
+fi
