@@ -117,6 +117,22 @@ grep -q "resuming with a changed configuration (--allow-config-change): train.ba
   && [ "$(json_field "$tmp/res2/$good1/result.json" status)" = done ] \
   || { cat "$tmp/changed.log"; fail "--allow-config-change did not resume the started job"; }
 echo "a changed matrix: the started job refused (train.batch: 4 -> 2) until --allow-config-change, the finished one said to differ"
+# another CLIP at the weights' path (re-downloaded, re-exported): a finished job stands, and says it was trained on
+# the file that was there before (the tables note nothing when every job of the backbone is alike)
+cp "$tmp/clip.safetensors" "$tmp/clip-kept.safetensors"
+"$dfer" init --arch tiny --seed 7 --out "$tmp/clip.safetensors" >/dev/null
+"$dfer" matrix "$tmp/matrix-changed.ini" --results "$tmp/res2" >"$tmp/swapped.log" 2>&1 || true # (its MAFW jobs fail)
+grep -q "$good1: finished with other model files than the matrix's paths hold now: $tmp/clip.safetensors (sha256 [0-9a-f]*\.\.\. in its result.json, [0-9a-f]*\.\.\. now); its result stands" \
+  "$tmp/swapped.log" || { cat "$tmp/swapped.log"; fail "a finished job did not say its weights are another file now"; }
+mv "$tmp/clip-kept.safetensors" "$tmp/clip.safetensors"
+# another checkpoint under the same backbone name (the job id stays): said too
+"$dfer" init --arch tiny --seed 8 --out "$tmp/clip-other.safetensors" >/dev/null
+sed "s|tiny=$tmp/clip.safetensors|tiny=$tmp/clip-other.safetensors|" "$tmp/matrix-changed.ini" >"$tmp/matrix-weights.ini"
+grep -q "tiny=$tmp/clip-other.safetensors" "$tmp/matrix-weights.ini" || fail "the weights were not replaced in the matrix"
+"$dfer" matrix "$tmp/matrix-weights.ini" --results "$tmp/res2" >"$tmp/weights.log" 2>&1 || true
+grep -q "$good1: finished with other model files than the matrix's paths hold now: $tmp/clip-other.safetensors (sha256" \
+  "$tmp/weights.log" || { cat "$tmp/weights.log"; fail "a finished job trained on other weights (same backbone name) was not said"; }
+echo "other weights at the matrix's path, or another checkpoint under the backbone's name: the finished job stands and says so"
 # a results folder rank 0 cannot make (a file is in the way): both ranks stop with a message, no hang
 touch "$tmp/a-file"
 rc=0

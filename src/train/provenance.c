@@ -98,38 +98,82 @@ cJSON *run_inputs_json(const Config *cfg, const JobModel *jm, const Dataset *tra
     return o;
 }
 
-int run_check_model_inputs(const char *run_dir, const Config *cfg, const JobModel *jm, Err *err) {
+/* A run's model file (its result.json's inputs[name]) against the file at that path now: 1 when it is another file
+ * (both digests in digests: "sha256 1a2b... in its result.json, 3c4d... now"), 0 when the same or not recorded, -1
+ * when it cannot be read (err). */
+static int model_file_differs(const cJSON *inputs, const char *name, const char *file, int checkpoint,
+                              const char *run_dir, const char *kind, char *digests, size_t n, Err *err) {
+    const char *was = json_get_string(cJSON_GetObjectItemCaseSensitive(inputs, name), "sha256", NULL);
+    if (!was || !file[0]) return 0;
+    cJSON *now = file_entry(file, checkpoint);
+    const char *sha = json_get_string(now, "sha256", NULL);
+    int rc = 0;
+    if (!sha)
+        rc = err_set(err, "%s: the run's %s %s cannot be read: %s", run_dir, kind, file, json_get_string(now, "error", "?"));
+    else if (strcmp(sha, was)) {
+        snprintf(digests, n, "sha256 %.12s... in its result.json, %.12s... now", was, sha);
+        rc = 1;
+    }
+    cJSON_Delete(now);
+    return rc;
+}
+
+static cJSON *run_result_inputs(const char *run_dir, cJSON **result) {
     char path[4200];
     snprintf(path, sizeof path, "%s/result.json", run_dir);
-    cJSON *result = NULL;
     Err read_err;
-    if (!fs_exists(path) || json_read_file(path, &result, &read_err) != 0) return 0; /* unfinished: nothing to compare */
-    const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(result, "inputs");
+    *result = NULL;
+    if (!fs_exists(path) || json_read_file(path, result, &read_err) != 0) return NULL;
+    return cJSON_GetObjectItemCaseSensitive(*result, "inputs");
+}
+
+int run_check_model_inputs(const char *run_dir, const Config *cfg, const JobModel *jm, Err *err) {
+    cJSON *result;
+    const cJSON *inputs = run_result_inputs(run_dir, &result);
+    if (!inputs) { /* unfinished: nothing to compare */
+        cJSON_Delete(result);
+        return 0;
+    }
     struct { const char *name, *what, *file; int checkpoint; } files[3] = {
         {"weights", "CLIP checkpoint", cfg->weights, 1},
         {"long_clip", "Long-CLIP checkpoint", jm && jm->high ? cfg->long_clip : "", 1},
         {"vocab", "vocabulary", jm ? jm->vocab_path : "", 0}};
     int rc = 0;
     for (int i = 0; i < 3 && rc == 0; i++) {
-        const char *was = json_get_string(cJSON_GetObjectItemCaseSensitive(inputs, files[i].name), "sha256", NULL);
-        if (!was || !files[i].file[0]) continue;
-        cJSON *now = file_entry(files[i].file, files[i].checkpoint);
-        const char *sha = json_get_string(now, "sha256", NULL);
-        if (!sha)
-            rc = err_set(err, "%s: the run's %s %s cannot be read: %s", run_dir, files[i].what, files[i].file,
-                         json_get_string(now, "error", "?"));
-        else if (strcmp(sha, was) && !strcmp(files[i].name, "vocab")) /* a .gz, its text, merges.txt: the same merges */
-            log_warn("%s: the vocabulary %s is another file than the run's (sha256 %.12s... in its result.json, "
-                     "%.12s... now): a copy in another form tokenises alike, another vocabulary does not", run_dir,
-                     files[i].file, was, sha);
-        else if (strcmp(sha, was))
-            rc = err_set(err, "%s: %s is not the %s the run trained with (sha256 %.12s... in its result.json, "
-                              "%.12s... now): its parameters would be used with another file; put the run's back at "
-                              "that path", run_dir, files[i].file, files[i].what, was, sha);
-        cJSON_Delete(now);
+        char digests[128];
+        int differs = model_file_differs(inputs, files[i].name, files[i].file, files[i].checkpoint, run_dir,
+                                         files[i].what, digests, sizeof digests, err);
+        if (differs < 0) rc = -1;
+        else if (differs && !strcmp(files[i].name, "vocab")) /* a .gz, its text, merges.txt: the same merges */
+            log_warn("%s: the vocabulary %s is another file than the run's (%s): a copy in another form tokenises "
+                     "alike, another vocabulary does not", run_dir, files[i].file, digests);
+        else if (differs)
+            rc = err_set(err, "%s: %s is not the %s the run trained with (%s): its parameters would be used with "
+                              "another file; put the run's back at that path", run_dir, files[i].file, files[i].what,
+                         digests);
     }
     cJSON_Delete(result);
     return rc;
+}
+
+int run_model_inputs_changed(const char *run_dir, const Config *cfg, char *what, size_t n) {
+    if (n) what[0] = '\0';
+    cJSON *result;
+    const cJSON *inputs = run_result_inputs(run_dir, &result);
+    int changed = 0;
+    Err err;
+    int high = !strcmp(cfg->method, "finecliper") && strstr(cfg->variant, "high");
+    const char *files[2][2] = {{"weights", cfg->weights}, {"long_clip", high ? cfg->long_clip : ""}};
+    for (int i = 0; i < 2 && inputs; i++) {
+        char digests[128];
+        if (model_file_differs(inputs, files[i][0], files[i][1], 1, run_dir, files[i][0], digests, sizeof digests,
+                               &err) <= 0)
+            continue;
+        size_t len = strlen(what);
+        snprintf(what + len, n - len, "%s%s (%s)", changed++ ? ", " : "", files[i][1], digests);
+    }
+    cJSON_Delete(result);
+    return changed;
 }
 
 void run_inputs_digests(const cJSON *inputs, char *out, size_t n) {

@@ -16,6 +16,7 @@
 #include "io/json_file.h"
 #include "train/job_lock.h"
 #include "train/matrix.h"
+#include "train/provenance.h"
 #include "train/table.h"
 #include "train/run_hang.h"
 #include "train/trainer.h"
@@ -124,6 +125,12 @@ static void warn_if_config_changed(const Matrix *m, const Job *j, const char *di
     if (config_diff(&then, &now, training, sizeof training, operational, sizeof operational))
         log_warn("[group %d] %s: finished with another configuration than the matrix gives now (%s); its result stands: "
                  "delete %s to train it again", group, j->id, training, dir);
+    /* the same settings but another file at the weights' path (a re-downloaded or re-exported CLIP): the result was
+     * trained on the old one, and the tables would say nothing when every job of the backbone is alike */
+    char files[1400];
+    if (run_model_inputs_changed(dir, &now, files, sizeof files) > 0)
+        log_warn("[group %d] %s: finished with other model files than the matrix's paths hold now: %s; its result "
+                 "stands: delete %s to train it again", group, j->id, files, dir);
 }
 
 static void matrix_results_dir(const Matrix *m, const char *given, char *buf, size_t n) {
