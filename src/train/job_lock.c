@@ -281,11 +281,18 @@ int job_lock_claim(const char *dir, double stale_after_s, JobLockHolder *holder,
     JobLockHolder self;
     holder_self(&self);
     if (holder_write(tmp, &self, err) != 0) return -1;
-    int rc;
-    if (link(tmp, lock) == 0) {
+    int rc, linked = link(tmp, lock) == 0, link_errno = errno;
+    struct stat st_tmp, st_lock;
+    if (linked) {
         rc = 1;
-    } else if (errno != EEXIST) {
-        rc = err_set(err, "%s: cannot create the job's lock: %s", lock, strerror(errno));
+    } else if (link_errno == EEXIST && stat(tmp, &st_tmp) == 0 && stat(lock, &st_lock) == 0 &&
+               st_tmp.st_dev == st_lock.st_dev && st_tmp.st_ino == st_lock.st_ino) {
+        /* NFS: the server made the link but its answer was lost, and the client's retry found the name taken (by
+         * this very file). Judged below, the lock would name this live process and the job be skipped, its lock
+         * left in place for the rest of the run. The lock is the temporary file itself: it is ours. */
+        rc = 1;
+    } else if (link_errno != EEXIST) {
+        rc = err_set(err, "%s: cannot create the job's lock: %s", lock, strerror(link_errno));
     } else {
         lock_bytes(lock, judged, sizeof judged);
         int parsed = holder_read(lock, holder) == 0;

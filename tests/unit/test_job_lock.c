@@ -138,9 +138,32 @@ static void test_takeover_race(void) {
     close(fds[0]), close(fds[1]);
 }
 
+/* NFS: link() made the lock on the server, its answer was lost and the client's retry failed with EEXIST, on a lock
+ * that is this claim's own temporary file. Here the temporary file is linked as the lock beforehand, as the lost
+ * first try left it: the claim must hold the lock, not skip the job as held by a live process (itself). */
+static void test_link_retried_on_nfs(void) {
+    char dir[700], lock[760], tmp[1100];
+    snprintf(dir, sizeof dir, "%s/job-nfs-retry", test_tmpdir());
+    snprintf(lock, sizeof lock, "%s/running.lock", dir);
+    snprintf(tmp, sizeof tmp, "%s/.running.lock.%s.%ld", dir, dfer_host(), (long)getpid());
+    Err err;
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    EXPECT(fs_write_atomic(tmp, "x", 1, &err) == 0, "%s", err.msg);
+    EXPECT(link(tmp, lock) == 0, "link %s", lock);
+    JobLockHolder h;
+    int took = -1, live = -1;
+    int rc = job_lock_claim(dir, 600, &h, &took, &err);
+    EXPECT(rc == 1 && took == 0, "a lock that is the claim's own file is held (claim returned %d: %s)", rc, h.state);
+    EXPECT(access(tmp, F_OK) != 0, "the temporary name is gone");
+    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live && h.pid == (long)getpid(), "the lock names this process");
+    job_lock_release(dir);
+    EXPECT(access(lock, F_OK) != 0, "released: the lock is gone");
+}
+
 int main(void) {
     TEST_RUN(test_heartbeat);
     TEST_RUN(test_other_host);
     TEST_RUN(test_takeover_race);
+    TEST_RUN(test_link_retried_on_nfs);
     return test_summary();
 }
