@@ -131,9 +131,34 @@ static int slurm_job_alive(const char *id, char *state, size_t n) {
     return -1;
 }
 
-/* Whether the lock at lock_path (read into *h, or unreadable: parsed = 0) still counts as held;
+static double g_clock_offset_s; /* tests only: how far this host's clock reads ahead of the file system's */
+void job_lock_set_clock_offset(double seconds) { g_clock_offset_s = seconds; }
+
+/* clock_gettime, not time(): glibc's time() reads a coarse clock that can trail the file times the kernel stamps
+ * by a tick, and a lock touched exactly 20 minutes ago must read 20, not 19 */
+static double host_now(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (double)now.tv_sec + now.tv_nsec * 1e-9 + g_clock_offset_s;
+}
+
+/* The time now as the file system holding DIR keeps it: the modification time of PROBE, a file this process has
+ * just written there (NULL: none, this host's clock). On NFS the server stamps the files, the lock's heartbeat
+ * too (a utimensat to "now" is the server's now), and this host's clock may be minutes off the server's: measured
+ * against it, a live run's lock touched a minute ago read as stale and was taken over. Within 2 s the two are one
+ * clock (the kernel stamps files from a coarser one), and this host's, the finer, is kept. */
+static double fs_now(const char *probe) {
+    double host = host_now();
+    struct stat st;
+    if (!probe || stat(probe, &st) != 0) return host;
+    double fs = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9;
+    return fabs(host - fs) < 2 ? host : fs;
+}
+
+/* Whether the lock at lock_path (read into *h, or unreadable: parsed = 0) still counts as held at `now` (fs_now);
  * h->state says why. */
-static int lock_live(const char *dir, const char *lock_path, JobLockHolder *h, int parsed, double stale_after_s) {
+static int lock_live(const char *dir, const char *lock_path, JobLockHolder *h, int parsed, double stale_after_s,
+                     double now) {
     if (parsed && !strcmp(h->host, dfer_host())) {
         long long start = process_start_ticks(h->pid);
         int live = start >= 0 && (h->pid_start < 0 || start == h->pid_start);
@@ -157,11 +182,7 @@ static int lock_live(const char *dir, const char *lock_path, JobLockHolder *h, i
             return alive;
         }
     }
-    /* clock_gettime, not time(): glibc's time() reads a coarse clock that can trail the file times the
-     * kernel stamps by a tick, and a lock touched exactly 20 minutes ago must read 20, not 19 */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    double silent = (double)now.tv_sec + now.tv_nsec * 1e-9 - newest_mtime(dir, lock_path);
+    double silent = now - newest_mtime(dir, lock_path);
     int live = silent < stale_after_s;
     snprintf(h->state, sizeof h->state, "%s for %.0f min%s", live ? "last heartbeat or write" : "no heartbeat or write",
              floor(silent / 60), live ? "" : " (its node failed, or it was killed)");
@@ -242,24 +263,24 @@ static void lock_bytes(const char *lock, char *out, size_t n) {
  * NFS included): of several runs that judged the same lock stale, the first in replaces it, the others find
  * other bytes and back off. Judging (a squeue call of up to 20 s) happens before, outside the guard, so the
  * guard is held for a read and a rename only; a guard older than 10 minutes (its run died inside that
- * window) is removed. Returns 1 taken over, 0 another run took it (or the lock went: *holder updated), -1. */
-static int take_over(const char *dir, const char *lock, const char *tmp, const char *judged, JobLockHolder *holder,
-                     Err *err) {
-    char guard[8400], now[4096];
+ * window, by the file system's clock: `now`) is removed. Returns 1 taken over, 0 another run took it (or the lock went: *holder updated), -1. */
+static int take_over(const char *dir, const char *lock, const char *tmp, const char *judged, double now,
+                     JobLockHolder *holder, Err *err) {
+    char guard[8400], bytes_now[4096];
     snprintf(guard, sizeof guard, "%s/.takeover", dir);
     for (int tries = 0; mkdir(guard, 0755) != 0; tries++) {
         struct stat st;
         if (errno != EEXIST) return err_set(err, "%s: cannot create the takeover guard: %s", guard, strerror(errno));
-        if (tries == 0 && stat(guard, &st) == 0 && time(NULL) - st.st_mtime > 600) {
+        if (tries == 0 && stat(guard, &st) == 0 && now - (double)st.st_mtime > 600) {
             rmdir(guard); /* left by a run that died holding it */
             continue;
         }
         snprintf(holder->state, sizeof holder->state, "another run is taking the stale lock over");
         return 0;
     }
-    lock_bytes(lock, now, sizeof now);
+    lock_bytes(lock, bytes_now, sizeof bytes_now);
     int rc;
-    if (strcmp(now, judged) != 0 || !now[0]) { /* replaced by another run since, or released */
+    if (strcmp(bytes_now, judged) != 0 || !bytes_now[0]) { /* replaced by another run since, or released */
         if (holder_read(lock, holder) != 0) memset(holder, 0, sizeof *holder);
         snprintf(holder->state, sizeof holder->state, "another run took the stale lock over");
         rc = 0;
@@ -296,12 +317,13 @@ int job_lock_claim(const char *dir, double stale_after_s, JobLockHolder *holder,
     } else {
         lock_bytes(lock, judged, sizeof judged);
         int parsed = holder_read(lock, holder) == 0;
-        if (lock_live(dir, lock, holder, parsed, stale_after_s)) {
+        double now = fs_now(tmp); /* tmp was written just now, on the lock's file system */
+        if (lock_live(dir, lock, holder, parsed, stale_after_s, now)) {
             rc = 0;
         } else {
             if (g_takeover_pause_s > 0) time_sleep(g_takeover_pause_s);
             JobLockHolder stale = *holder;
-            rc = take_over(dir, lock, tmp, judged, holder, err);
+            rc = take_over(dir, lock, tmp, judged, now, holder, err);
             if (rc == 1) *took_over_stale = 1, *holder = stale;
         }
     }
@@ -325,6 +347,7 @@ int job_lock_read(const char *dir, double stale_after_s, JobLockHolder *holder, 
     snprintf(lock, sizeof lock, "%s/running.lock", dir);
     if (!fs_exists(lock)) return 0;
     int parsed = holder_read(lock, holder) == 0;
-    *live = lock_live(dir, lock, holder, parsed, stale_after_s);
+    /* reads only: no file to stamp, this host's clock (dfer matrix --status shows it; claims decide by fs_now) */
+    *live = lock_live(dir, lock, holder, parsed, stale_after_s, fs_now(NULL));
     return 1;
 }

@@ -13,7 +13,8 @@
  *   - it names another Slurm job that Slurm says has ended (squeue; a job that Slurm says is still
  *     there, pending, running or suspended, holds its locks however long it is silent);
  *   - otherwise, it names another host and neither it nor the job's metrics.jsonl or checkpoint was
- *     written for stale_after_s (missed heartbeats: the holder's node failed, or it was killed).
+ *     written for stale_after_s (missed heartbeats: the holder's node failed, or it was killed), by the
+ *     file system's clock (the NFS server stamps the files; this host's clock may be off the server's).
  * Creation is atomic (link of a complete temporary file). A takeover renames over the stale lock
  * under a guard (DIR/.takeover, made with mkdir) after checking the lock still holds the bytes it
  * judged stale: of several runs taking over one stale lock, one goes on, the others see its lock. */
@@ -38,6 +39,9 @@ enum { JOB_LOCK_HEARTBEAT_S = 60 };
 void job_lock_set_heartbeat(double seconds);
 /* Tests only: a pause between judging a lock stale and taking it over (default 0), to race two claims. */
 void job_lock_set_takeover_pause(double seconds);
+/* Tests only: this host's clock reads SECONDS ahead of the file system's (default 0), as a node's clock off the
+ * NFS server's: a claim judges another host's silence by the file system's clock. */
+void job_lock_set_clock_offset(double seconds);
 
 /* 1: this process now holds DIR's lock (*took_over_stale: whether it replaced a stale one, whose
  * holder *holder then names); 0: a live run holds it (*holder says which); -1: the lock could not

@@ -160,10 +160,33 @@ static void test_link_retried_on_nfs(void) {
     EXPECT(access(lock, F_OK) != 0, "released: the lock is gone");
 }
 
+/* On NFS the server stamps the files (the heartbeat's utimensat to "now" is the server's now) and a node's clock may
+ * be off the server's: a claim judges another host's silence by the file system's clock, not its own. */
+static void test_clock_off_the_file_system(void) {
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/job-clock", test_tmpdir());
+    JobLockHolder h;
+    int took = -1;
+    Err err;
+    job_lock_set_clock_offset(15 * 60); /* this host's clock 15 minutes ahead */
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 60);
+    int rc = job_lock_claim(dir, 600, &h, &took, &err);
+    EXPECT(rc == 0 && h.pid == 4242, "a lock touched a minute ago is held, this host's clock 15 min ahead (claim %d: %s)",
+           rc, h.state);
+    job_lock_set_clock_offset(-15 * 60); /* 15 minutes behind */
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 20 * 60);
+    rc = job_lock_claim(dir, 600, &h, &took, &err);
+    EXPECT(rc == 1 && took == 1, "a lock silent for 20 min is taken over, this host's clock 15 min behind (claim %d: %s)",
+           rc, h.state);
+    job_lock_release(dir);
+    job_lock_set_clock_offset(0);
+}
+
 int main(void) {
     TEST_RUN(test_heartbeat);
     TEST_RUN(test_other_host);
     TEST_RUN(test_takeover_race);
     TEST_RUN(test_link_retried_on_nfs);
+    TEST_RUN(test_clock_off_the_file_system);
     return test_summary();
 }
