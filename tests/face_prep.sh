@@ -126,6 +126,21 @@ echo "no-face frames: grey clip $grey_id all mean ($(statuses "$grey_id")), clip
 [ "$(json "$tmp/prep2/prep_summary.json" "(d['unreadable'], d['computed'], d['skipped'])")" = "(1, 0, 15)" ] \
   || fail "rerun counts: $(json "$tmp/prep2/prep_summary.json" "(d['unreadable'], d['computed'], d['skipped'])")"
 echo "rerun: the corrupt clip fails again, 15 cached, exit 0"
+# a folder whose frames differ in size: a `prev` frame's points are in its own pixels (the loader scales frame f's
+# points by frame 0's size over frame f's), so a 448 px faceless frame after a detected 224 px one carries the
+# detection doubled (it copied the 224 px points, and the maps of that frame were drawn at half size)
+mkdir -p "$tmp/mixed/mixed_sizes"
+cp "$(ls "$frames_dir/$late_id"/* | head -n 1)" "$tmp/mixed/mixed_sizes/f1.jpg"
+ffmpeg -v error -f lavfi -i color=c=gray:s=448x448 -frames:v 1 "$tmp/mixed/mixed_sizes/f2.jpg"
+printf '%s 2 0\n' "$tmp/mixed/mixed_sizes" >"$tmp/mixed/list.txt"
+"$dfer" prep --dataset list --root "$tmp/mixed/list.txt" --out "$tmp/mixed/out" >"$tmp/mixed.log" 2>&1 || { cat "$tmp/mixed.log"; fail "mixed sizes"; }
+"$py" - "$tmp/mixed/out/landmarks/mixed_sizes.txt" <<'PY' || fail "mixed frame sizes: the prev frame is not the detection carried into its pixels"
+import sys
+(a, sa), (b, sb) = [([float(v) for v in r[:140]], r[140]) for r in (l.split() for l in open(sys.argv[1]) if l[0] != "#")]
+assert (sa, sb) == ("det", "prev"), (sa, sb)
+assert max(abs(2 * x - y) for x, y in zip(a, b)) < 0.011, f"det {a[:2]} box {a[136:]}, prev {b[:2]} box {b[136:]}"
+PY
+echo "mixed frame sizes: a prev frame of twice the size carries the detection doubled"
 
 # ---- --limit: the first N clips in id order -----------------------------------------------------------
 "$dfer" prep --dataset dfew --root "$data" --out "$tmp/limit" --limit 3 >"$tmp/limit.log" 2>&1 || { cat "$tmp/limit.log"; fail "--limit"; }

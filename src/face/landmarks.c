@@ -69,6 +69,7 @@ double face_nme(const float *pred, const float *gt) {
 typedef struct TrackState {
     int have_det;        /* a face was detected in an earlier frame */
     float last_box[4];   /* the last detected box: the person being followed */
+    int prev_w, prev_h;  /* the previous frame's size: its points are in its pixels */
 } TrackState;
 
 /* One frame: detection (with upsampled retries), the followed face's landmarks,
@@ -92,13 +93,18 @@ static int track_frame(DlibDetector *det, const DlibModel *model, const FaceTrac
         st->have_det = 1;
         *status = FACE_DETECTED;
     } else if (st->have_det) {
-        memcpy(xy, prev_xy, sizeof(float) * 2 * FACE_POINTS);
-        memcpy(box, prev_box, sizeof(float) * 4);
+        /* a track's points are in its own frame's pixels, and the loader scales frame f's points by frame 0's
+         * size over frame f's: in a folder of mixed sizes the previous frame's points are carried into this
+         * frame's pixels, or they would land scaled by the ratio of the two sizes (same sizes: copied exactly) */
+        float sx = (float)img->width / (float)st->prev_w, sy = (float)img->height / (float)st->prev_h;
+        for (int i = 0; i < 2 * FACE_POINTS; i += 2) xy[i] = prev_xy[i] * sx, xy[i + 1] = prev_xy[i + 1] * sy;
+        box[0] = prev_box[0] * sx, box[1] = prev_box[1] * sy, box[2] = prev_box[2] * sx, box[3] = prev_box[3] * sy;
         *status = FACE_PREVIOUS;
     } else {
         face_mean_place(dlib_model_mean_shape(model), img->width, img->height, cfg->mean_box, xy, box);
         *status = FACE_MEAN;
     }
+    st->prev_w = img->width, st->prev_h = img->height;
     return 0;
 }
 

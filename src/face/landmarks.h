@@ -7,7 +7,8 @@
  * person left), the largest again.
  *
  * Frames without a face (after the upsampled retries, see FaceTrackConfig):
- *   FACE_PREVIOUS  the previous frame's landmarks and box, copied;
+ *   FACE_PREVIOUS  the previous frame's landmarks and box, copied (scaled into this
+ *                  frame's pixels where a folder's frames differ in size);
  *   FACE_MEAN      before any detection: the model's mean shape in a centred
  *                  square box of side mean_box * min(width, height).
  * Leading FACE_MEAN frames are not backfilled from the first detection: the
