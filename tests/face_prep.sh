@@ -13,7 +13,9 @@
 #  - a video stored sideways with a display matrix (a phone's) is tracked upright: its landmarks match the
 #    upright video's;
 #  - bad input (unknown kind, missing root, unreadable model, every clip unreadable): clear
-#    messages naming the path, non-zero exits.
+#    messages naming the path, non-zero exits;
+#  - a full disk (a 64 KiB tmpfs as --out, where root may mount one): prep stops at the first track it cannot
+#    write with status 1, its tracks whole, and continues with the rest where there is space.
 # usage: face_prep.sh DFER MPIRUN PYTHON
 set -euo pipefail
 dfer=$1 mpirun=$2 py=$3
@@ -216,3 +218,33 @@ expect_fail "$tmp/missing_clip: no such clip" "$dfer" prep --dataset list --root
 grep -q "every one of 1 clips failed" "$tmp/bad.log" || fail "all-failed not reported"
 [ "$(json "$tmp/dfer_prep/prep_summary.json" "d['unreadable']")" = 1 ] || fail "a list's default output is not beside it"
 echo "bad input: clear messages and non-zero exits"
+
+# ---- a full disk: prep stops at the first track it cannot write, with status 1 (not 3: a requeue would meet the
+# same disk), keeps every track it wrote, writes no summary, and once space is freed continues with the rest ----
+disk=$tmp/disk
+mkdir "$disk"
+if mount -t tmpfs -o size=64k dfer-prep-test "$disk" 2>/dev/null; then
+  trap 'umount "$disk" 2>/dev/null; rm -rf "$tmp"' EXIT
+  rc=0
+  "${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --out "$disk/prep" --threads 1 >"$tmp/full.log" 2>&1 || rc=$?
+  [ "$rc" = 1 ] || { cat "$tmp/full.log"; fail "prep on a full disk exited $rc, not 1"; }
+  grep -q "dfer: error: prep stopped: the disk holding $disk/prep is full (or the quota spent) with [0-9]* of 16 clips done" \
+    "$tmp/full.log" || { cat "$tmp/full.log"; fail "no clear message for the full disk"; }
+  failed=$(grep -c "failed (counted as unreadable)" "$tmp/full.log" || true)
+  [ "$failed" = 0 ] || { cat "$tmp/full.log"; fail "clips were computed and failed on the full disk ($failed)"; }
+  [ ! -e "$disk/prep/prep_summary.json" ] || fail "a prep stopped on a full disk wrote its summary"
+  kept=$(ls "$disk/prep/landmarks" | grep -c '\.txt$' || true)
+  for f in "$disk"/prep/landmarks/*.txt; do
+    [ "$(lines "$f")" -gt 0 ] || fail "a cut track was left: $f"
+  done
+  cp -r "$disk/prep" "$tmp/roomy" # the same folder where there is space
+  umount "$disk"
+  trap 'rm -rf "$tmp"' EXIT
+  "${mpi[@]}" "$dfer" prep --dataset dfew --root "$data" --out "$tmp/roomy" --threads 1 >"$tmp/roomy.log" 2>&1 \
+    || { cat "$tmp/roomy.log"; fail "prep did not complete once there was space"; }
+  grep -q "$((16 - kept)) to compute, $kept cached in $tmp/roomy/landmarks" "$tmp/roomy.log" \
+    || { cat "$tmp/roomy.log"; fail "prep did not continue with the clips the full disk left ($kept kept)"; }
+  echo "a full disk: prep stopped at once (exit 1, $kept tracks kept whole, no summary, no clip counted unreadable); with space it continued with the other $((16 - kept))"
+else
+  echo "SKIP (part): cannot mount a tmpfs (needs root with CAP_SYS_ADMIN): the full disk is not tested"
+fi

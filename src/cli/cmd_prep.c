@@ -94,7 +94,8 @@ typedef struct HungClip {
 /* Summed over clips, then over ranks (one int64 allreduce). */
 enum { N_CLIPS, N_DONE, N_SKIPPED, N_FAILED, N_NODET, N_FRAMES, N_DET, N_PREV, N_MEAN,
        N_OTHER_SETTINGS /* cached tracks made with another --upsample or --model (or by a dfer that did not say) */,
-       N_GT_CLIPS, N_GT_BAD, N_GT_DET, N_GT_LT01, N_GT_ALL, N_STOPPED /* ranks that stopped on a signal */, N_COUNT };
+       N_GT_CLIPS, N_GT_BAD, N_GT_DET, N_GT_LT01, N_GT_ALL, N_STOPPED /* ranks that stopped on a signal */,
+       N_DISK_FULL /* ranks that stopped on a full disk */, N_COUNT };
 enum { D_NME_DET, D_NME_ALL, D_COUNT };
 
 typedef struct Prep {
@@ -110,6 +111,7 @@ typedef struct Prep {
     pthread_cond_t progress;
     int next, workers_done;
     int stop; /* a rank got a stop signal: take no further clip (under mu) */
+    int disk_full; /* a track could not be written for want of space: take no further clip (under mu) */
     int64_t n[N_COUNT]; /* n[N_CLIPS]: clips finished; minus n[N_SKIPPED]: clips computed or failed */
     double d[D_COUNT];
 } Prep;
@@ -278,8 +280,12 @@ static void *worker(void *arg) {
         double d[D_COUNT] = {0};
         watchdog_mark_slot(w->slot, c->id, "clip %s (%s) on worker thread %d", c->id, c->path, w->slot);
         int rc = prep_clip(p, &det, c, n, d, &err);
-        if (rc < 0) log_warn("clip %s failed (counted as unreadable): %s", c->id, err.msg);
+        /* a full disk (or spent quota) fails every clip after it too, each after its whole dlib work: stop */
+        int full = rc < 0 && err_is_disk_full(&err);
+        if (full) log_error("clip %s: %s: stopping, no further clip is computed", c->id, err.msg);
+        else if (rc < 0) log_warn("clip %s failed (counted as unreadable): %s", c->id, err.msg);
         pthread_mutex_lock(&p->mu);
+        if (full) p->disk_full = p->stop = 1;
         for (int i = 0; i < N_COUNT; i++) p->n[i] += n[i];
         for (int i = 0; i < D_COUNT; i++) p->d[i] += d[i];
         p->n[N_CLIPS]++;
@@ -447,12 +453,14 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
             pthread_cond_timedwait(&p->progress, &p->mu, &ts);
         }
         int64_t finished = p->n[N_CLIPS], computed = finished - p->n[N_SKIPPED];
+        int full = p->disk_full;
         pthread_mutex_unlock(&p->mu);
         /* the workers are watched in their own slots; this thread is watched only while it waits on the
          * counter (its waits for the workers would otherwise set the limit's longest gap) */
         watchdog_mark("adding this rank's finished clips to the shared counter on rank 0");
         for (; computed_seen < computed; computed_seen++) global = job_counter_next(&counter) + 1;
-        int stop = stop_requested() && !announced ? (job_counter_close(&counter), announced = 1)
+        /* closing the counter stops every rank: on a signal, and on a full disk (the ranks share it, as a rule) */
+        int stop = (stop_requested() || full) && !announced ? (job_counter_close(&counter), announced = 1)
                                                   : job_counter_peek(&counter) >= JOB_COUNTER_CLOSED;
         watchdog_rest_slot(0);
         reported = finished;
@@ -475,7 +483,7 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
         CHECK_MPI(MPI_Test(&all_done, &done, MPI_STATUS_IGNORE));
         if (done) break;
         /* progress is a clip finished anywhere: a rank still working is slow, not hung, while the count moves */
-        if (stop_requested() && !announced) job_counter_close(&counter), announced = 1;
+        if ((stop_requested() || p->disk_full) && !announced) job_counter_close(&counter), announced = 1;
         int64_t now = job_counter_peek(&counter);
         if (now >= JOB_COUNTER_CLOSED) { /* stopping: the others finish the clips they are on */
             p->stop = 1; /* the workers are joined: no lock needed */
@@ -638,14 +646,22 @@ int cmd_prep(int argc, char **argv) {
         double *rates = xcalloc((size_t)dist.world, sizeof(double)), wall = seconds;
         watchdog_mark("gathering the counts of every rank");
         p.n[N_STOPPED] = p.stop || stop_requested();
+        p.n[N_DISK_FULL] = p.disk_full;
         CHECK_MPI(MPI_Gather(&rate, 1, MPI_DOUBLE, rates, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD));
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p.n, N_COUNT, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, p.d, D_COUNT, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &wall, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
-        int written = 0, stopped = p.n[N_STOPPED] > 0;
+        /* a full disk is no stop to resume by itself (status 3 would have Slurm requeue it into the same disk) */
+        int full = p.n[N_DISK_FULL] > 0, written = 0, stopped = p.n[N_STOPPED] > 0 && !full;
         watchdog_mark(dist.rank == 0 ? "writing %s and the descriptions" : "waiting for rank 0 to write %s and the descriptions",
                       summary);
-        if (stopped) { /* no summary: it marks a complete prep */
+        if (full) { /* no summary: it marks a complete prep */
+            if (dist.rank == 0)
+                fprintf(stderr, "dfer: error: prep stopped: the disk holding %s is full (or the quota spent) with %lld "
+                                "of %lld clips done, every track written whole; free space and run the same command "
+                                "again: it continues with the rest\n",
+                        out, (long long)(p.n[N_CLIPS] - p.n[N_FAILED]), (long long)count);
+        } else if (stopped) { /* no summary: it marks a complete prep */
             if (dist.rank == 0)
                 printf("prep: stopped by a signal with %lld of %lld clips done (%lld computed in this run), every track "
                        "written whole; the same command continues with the rest (exit status %d)\n",
@@ -661,7 +677,7 @@ int cmd_prep(int argc, char **argv) {
         CHECK_MPI(MPI_Bcast(&written, 1, MPI_INT, 0, MPI_COMM_WORLD));
         /* a failure only when no clip has a track: a rerun that retries just the unreadable clips (the others
          * cached) must not turn a finished prep into a failed job */
-        rc = stopped ? DFER_EXIT_INTERRUPTED : !written ? 1 : p.n[N_CLIPS] > 0 && p.n[N_FAILED] == p.n[N_CLIPS] ? 1 : 0;
+        rc = full ? 1 : stopped ? DFER_EXIT_INTERRUPTED : !written ? 1 : p.n[N_CLIPS] > 0 && p.n[N_FAILED] == p.n[N_CLIPS] ? 1 : 0;
         if (rc == 1 && written && dist.rank == 0)
             fprintf(stderr, "dfer: error: every one of %lld clips failed\n", (long long)p.n[N_CLIPS]);
         pthread_mutex_destroy(&p.mu);

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include "core/check.h"
 
 #include <stdio.h>
@@ -17,6 +18,10 @@ int err_set(Err *e, const char *fmt, ...) {
         va_end(ap);
     }
     return -1;
+}
+
+int err_is_disk_full(const Err *e) {
+    return e && (strstr(e->msg, strerror(ENOSPC)) || strstr(e->msg, strerror(EDQUOT)));
 }
 
 int err_prefix(Err *e, const char *fmt, ...) {

@@ -34,6 +34,9 @@ typedef struct Err {
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prepends context ("while loading X: ") to an existing message; returns -1. */
 int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether the message says a write found the disk full or the quota spent (the texts of ENOSPC and EDQUOT, which
+ * every file error here names with strerror): the next write to that disk will fail too. */
+int err_is_disk_full(const Err *e);
 
 /* Process identity used in every fatal message and log line. Set by
  * dfer_identity_set (mpi/ after MPI_Init); rank -1 means "not under MPI". */

@@ -314,7 +314,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);
             record_failure(j, dir, jerr.msg);
             /* a full disk (or quota) fails every job that follows, each after its first epoch: start none */
-            if (strstr(jerr.msg, strerror(ENOSPC)) || strstr(jerr.msg, strerror(EDQUOT))) {
+            if (err_is_disk_full(&jerr)) {
                 disk_full = 1;
                 job_counter_close(&counter);
                 log_error("[group %d] the disk holding %s is full: no further job of this run starts", g.index, results);
