@@ -9,6 +9,10 @@
 #include "io/torch_pt.h"
 
 static int load_file(const char *path, TensorMap *out, Err *err) {
+    /* a .json name is conclusive: a sharded index is JSON, and one that starts {"meta":{ has the '{' at byte 8 that
+     * marks a safetensors header, so sniffing first misread it */
+    size_t len = strlen(path);
+    if (len > 5 && !strcmp(path + len - 5, ".json")) return safetensors_read_index(path, out, err);
     FILE *f = fopen(path, "rb");
     if (!f) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
     unsigned char head[9] = {0};
@@ -16,8 +20,6 @@ static int load_file(const char *path, TensorMap *out, Err *err) {
     fclose(f);
     if (got >= 4 && head[0] == 'P' && head[1] == 'K') return torch_pt_read(path, out, err);
     if (got >= 9 && head[8] == '{') return safetensors_read(path, out, err);
-    size_t len = strlen(path);
-    if (len > 5 && !strcmp(path + len - 5, ".json")) return safetensors_read_index(path, out, err);
     return err_set(err, "%s: neither a safetensors file nor a PyTorch zip (%zu bytes read)", path, got);
 }
 

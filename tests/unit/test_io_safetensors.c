@@ -1,6 +1,6 @@
 /* safetensors: byte-exact write/read round trips (F32, F16, BF16, rank-0,
  * zero-size, metadata), 8-byte alignment of the data and of every tensor,
- * sharded model.safetensors.index.json, atomic writes, and every malformed
+ * sharded model.safetensors.index.json (one whose 9th byte is '{'), atomic writes, and every malformed
  * file the format forbids (clip.md §4.2): each must be rejected with a
  * message naming the file and, where there is one, the tensor. */
 #include <stdio.h>
@@ -260,6 +260,15 @@ static void test_sharded(void) {
     EXPECT(fs_write_atomic(pi, json, strlen(json), &err) == 0, "%s", err.msg);
     EXPECT(ckpt_load(dir, &r, &err) == 0, "sharded directory: %s", err.msg);
     expect_same_maps(&m, &r, "sharded");
+    tmap_free(&r);
+    /* an index whose 9th byte is '{', as a safetensors header's is ({"meta":{...): read as an index (its .json
+     * name says so), not as a safetensors file */
+    char sniffed[4200];
+    snprintf(sniffed, sizeof sniffed, "{\"meta\":{\"total_size\": 0}, %s", strstr(json, "\"weight_map\""));
+    EXPECT(sniffed[8] == '{', "the 9th byte of the index is '{'");
+    EXPECT(fs_write_atomic(pi, sniffed, strlen(sniffed), &err) == 0, "%s", err.msg);
+    EXPECT(ckpt_load(pi, &r, &err) == 0, "an index starting {\"meta\":{ : %s", err.msg);
+    expect_same_maps(&m, &r, "an index starting {\"meta\":{");
     tmap_free(&r);
     /* a tensor listed in a shard that does not hold it */
     char misplaced[4096];
