@@ -215,7 +215,9 @@ int safetensors_read_index(const char *index_path, TensorMap *out, Err *err) {
      * says), and every weight_map entry must come from the shard it names. */
     TensorMap kept;
     int have_kept = 0, rc = 0, n_shards = 0;
-    char (*shards)[512] = NULL; /* file names in order of first mention */
+    /* file names in order of first mention: the index's own strings (root outlives them), whatever their length; a
+     * copy cut to a fixed size no longer matched its own name, and the shard was read again as another */
+    const char **shards = NULL;
     int *origin = NULL;         /* [out->count]: the shard each tensor of out came from */
     const cJSON *e;
     cJSON_ArrayForEach(e, wm) {
@@ -227,11 +229,14 @@ int safetensors_read_index(const char *index_path, TensorMap *out, Err *err) {
         for (int s = 0; s < n_shards && !known; s++) known = !strcmp(shards[s], e->valuestring);
         if (known) continue; /* its shard is already in */
         shards = xrealloc(shards, (size_t)(n_shards + 1) * sizeof *shards);
-        snprintf(shards[n_shards], sizeof shards[n_shards], "%s", e->valuestring);
-        char shard[8192];
-        snprintf(shard, sizeof shard, "%s%s", dir, e->valuestring);
+        shards[n_shards] = e->valuestring;
+        size_t shard_len = strlen(dir) + strlen(e->valuestring) + 1;
+        char *shard = xmalloc(shard_len);
+        snprintf(shard, shard_len, "%s%s", dir, e->valuestring);
         TensorMap part;
-        if (safetensors_read(shard, &part, err) != 0) {
+        int read_rc = safetensors_read(shard, &part, err);
+        free(shard);
+        if (read_rc != 0) {
             rc = err_prefix(err, "%s: ", index_path);
             break;
         }

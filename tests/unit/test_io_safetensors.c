@@ -1,6 +1,7 @@
 /* safetensors: byte-exact write/read round trips (F32, F16, BF16, rank-0,
  * zero-size, metadata), 8-byte alignment of the data and of every tensor,
- * sharded model.safetensors.index.json (one whose 9th byte is '{'), atomic writes, and every malformed
+ * sharded model.safetensors.index.json (one whose 9th byte is '{', a shard of a
+ * 600-character name), atomic writes, and every malformed
  * file the format forbids (clip.md §4.2): each must be rejected with a
  * message naming the file and, where there is one, the tensor. */
 #include <stdio.h>
@@ -302,6 +303,36 @@ static void test_sharded(void) {
     tmap_free(&a), tmap_free(&b), tmap_free(&m);
 }
 
+/* A shard named by a path of 512 characters or more (in subfolders): its name was kept cut at 511, so each of its
+ * tensors after the first read it again and found its own tensors "in two shards". */
+static void test_long_shard_name(void) {
+    TensorMap m, r;
+    Err err;
+    sample_map(&m);
+    char rel[1024] = "", dir[1800], shard[2400], pi[1800];
+    for (int level = 0; level < 4; level++) { /* 4 folders of 150 characters: each within NAME_MAX */
+        size_t n = strlen(rel);
+        memset(rel + n, 'a' + level, 150);
+        rel[n + 150] = '/', rel[n + 151] = 0;
+    }
+    snprintf(dir, sizeof dir, "%s/long/%s", test_tmpdir(), rel);
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    strcat(rel, "model-00001-of-00001.safetensors");
+    EXPECT(strlen(rel) >= 600, "the shard's name is %zu characters", strlen(rel));
+    snprintf(shard, sizeof shard, "%s/long/%s", test_tmpdir(), rel);
+    snprintf(pi, sizeof pi, "%s/long/model.safetensors.index.json", test_tmpdir());
+    EXPECT(safetensors_write(shard, &m, NULL, &err) == 0, "%s", err.msg);
+    char json[8192];
+    int n = snprintf(json, sizeof json, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+    for (int i = 0; i < m.count; i++)
+        n += snprintf(json + n, sizeof json - (size_t)n, "%s\"%s\": \"%s\"", i ? ", " : "", m.items[i].name, rel);
+    snprintf(json + n, sizeof json - (size_t)n, "}}");
+    EXPECT(fs_write_atomic(pi, json, strlen(json), &err) == 0, "%s", err.msg);
+    EXPECT(ckpt_load(pi, &r, &err) == 0, "a shard of a %zu-character name: %s", strlen(rel), err.msg);
+    expect_same_maps(&m, &r, "a shard of a long name");
+    tmap_free(&r), tmap_free(&m);
+}
+
 /* A failed write leaves the previous file as it was and no temporary behind. */
 static void test_atomic_write(void) {
     TensorMap m, shapes_only;
@@ -392,6 +423,7 @@ int main(void) {
     TEST_RUN(test_alignment);
     TEST_RUN(test_bad_files);
     TEST_RUN(test_sharded);
+    TEST_RUN(test_long_shard_name);
     TEST_RUN(test_atomic_write);
     return test_summary();
 }
