@@ -3,10 +3,11 @@
 # next epoch), or by SIGUSR1 after step 4 (exit status 3), and resumed ends with bitwise the same trained
 # parameters as an uninterrupted run, and the same metrics.jsonl but for timings, for FineCLIPER and
 # DFER-CLIP; a checkpoint of another architecture, or input files changed at the same paths, are refused
-# with a clear message; --resume of a finished run does nothing; a run resumed just before an unreadable
-# clip goes on as the uninterrupted one does (the clips read before the restart count); a resumed run's
-# result.json counts the seconds of both calls; periodic checkpoints (--checkpoint-every) change no logged loss;
-# ranks of a group shown different checkpoints refuse to resume, at once.
+# with a clear message, as is a checkpoint whose config.ini is missing or unreadable; --resume of a finished
+# run does nothing; a run resumed just before an unreadable clip goes on as the uninterrupted one does (the
+# clips read before the restart count); a resumed run's result.json counts the seconds of both calls;
+# periodic checkpoints (--checkpoint-every) change no logged loss; ranks of a group shown different
+# checkpoints refuse to resume, at once.
 # usage: train_resume.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$1 src=$2 shared=$3
@@ -186,6 +187,35 @@ if "$dfer" eval --run "$tmp/transposed-run" >/dev/null 2>"$tmp/err"; then echo "
 grep -q "model.safetensors: tensor visual.blocks.0.mlp_adapter.fc1.weight is F32 \[128, 32\]" "$tmp/err" \
   || { echo "unclear message for a transposed parameter in eval:"; cat "$tmp/err"; exit 1; }
 echo "a parameter of the model's bytes in another shape: refused by resume and eval"
+# a checkpoint whose config.ini is missing or cannot be read: refused on resume, naming the file (it resumed without
+# comparing, or with a warning only); with --allow-config-change it resumes, the unreadable file kept beside
+train_common dfer_clip train.epochs=1 train.threads=2 train.log_every=100
+out="$tmp/noconfig"
+set +e
+"$dfer" train "${common[@]}" --out "$out" --stop-after 2 >/dev/null 2>&1
+set -e
+[ -f "$out/checkpoint.safetensors" ] || { echo "no checkpoint after 2 steps"; exit 1; }
+mv "$out/config.ini" "$tmp/noconfig.ini"
+ck=$(md5sum <"$out/checkpoint.safetensors")
+if "$dfer" train "${common[@]}" --out "$out" --resume >/dev/null 2>"$tmp/err"; then
+  echo "a checkpoint without its config.ini was resumed"; exit 1
+fi
+grep -q "$out/config.ini: the run's checkpoint is there but the configuration it was started with cannot be read (it does not exist)" "$tmp/err" \
+  && [ ! -e "$out/config.ini" ] && [ "$(md5sum <"$out/checkpoint.safetensors")" = "$ck" ] \
+  || { echo "a missing config.ini: unclear message, or the run changed:"; cat "$tmp/err"; exit 1; }
+printf '[train]\nepochs = many\n' >"$out/config.ini"
+if "$dfer" train "${common[@]}" --out "$out" --resume >/dev/null 2>"$tmp/err"; then
+  echo "a checkpoint with an unreadable config.ini was resumed"; exit 1
+fi
+grep -q "$out/config.ini: the run's checkpoint is there but the configuration it was started with cannot be read (.*epochs" "$tmp/err" \
+  && grep -qx 'epochs = many' "$out/config.ini" && [ "$(md5sum <"$out/checkpoint.safetensors")" = "$ck" ] \
+  || { echo "an unreadable config.ini: unclear message, or the run changed:"; cat "$tmp/err"; exit 1; }
+"$dfer" train "${common[@]}" --out "$out" --resume --allow-config-change >"$tmp/ok.log" 2>&1 \
+  || { cat "$tmp/ok.log"; echo "--allow-config-change did not resume past an unreadable config.ini"; exit 1; }
+grep -q "config.ini: resuming without comparing the configuration the run was started with" "$tmp/ok.log" \
+  && grep -qx 'epochs = many' "$out"/config.before-*.ini && grep -q '^epochs = 1$' "$out/config.ini" && [ -f "$out/result.json" ] \
+  || { cat "$tmp/ok.log"; echo "--allow-config-change: no warning, the unreadable config.ini not kept, or the run unfinished"; exit 1; }
+echo "a checkpoint without a readable config.ini: refused on resume (missing, unreadable), resumed with --allow-config-change"
 # a run whose paths are longer than the INI reader's 200-byte lines (a deep cluster path): its config.ini
 # reads back whole, so the run resumes and evaluates (these lines used to break at the 200th byte)
 deep="$tmp/$(printf 'a-deep-cluster-folder-%.0s' {1..10})"

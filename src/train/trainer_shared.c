@@ -111,20 +111,44 @@ void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pa
              p->micro_batch, shape, pass, p->recompute ? ", block recompute" : "");
 }
 
+/* Keeps DIR/config.ini (path) beside the one the resumed run is about to write, as config.before-<stamp>.ini. */
+static int keep_earlier_config(const char *path, const char *dir, char *kept, size_t n, Err *err) {
+    time_t now = time(NULL);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
+    snprintf(kept, n, "%s/config.before-%s.ini", dir, stamp);
+    for (int k = 2; fs_exists(kept) && k < 1000; k++) /* two changes within a second keep both earlier files */
+        snprintf(kept, n, "%s/config.before-%s-%d.ini", dir, stamp, k);
+    if (rename(path, kept) != 0) return err_set(err, "%s: cannot keep it as %s: %s", path, kept, strerror(errno));
+    return 0;
+}
+
 /* A resumed run goes on with what its checkpoint started: a configuration that changes what is trained
  * (DIR/config.ini, written at the start, against cfg) is refused unless allowed, and then the earlier
- * one is kept beside it; paths, device, threads and batching may change (config_diff). Rank 0. */
+ * one is kept beside it; paths, device, threads and batching may change (config_diff). A config.ini that is
+ * missing or cannot be read is refused the same way: nothing would tell that the checkpoint is resumed with the
+ * configuration it was trained with. Rank 0. */
 int trainer_check_resumed_config(const Config *cfg, const TrainOptions *opt, Err *err) {
     char path[4096], kept[4200];
     run_file_path(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
     if (!opt->resume || !fs_exists(path)) return 0;
     run_file_path(path, sizeof path, opt->out_dir, "config.ini");
-    if (!fs_exists(path)) return 0;
     Config before;
     Err load_err;
     config_defaults(&before);
-    if (config_load_file(&before, path, &load_err) != 0) {
-        log_warn("%s: cannot compare the configuration the run was started with (%s); resuming", path, load_err.msg);
+    int missing = !fs_exists(path);
+    if (missing || config_load_file(&before, path, &load_err) != 0) {
+        const char *why = missing ? "it does not exist" : load_err.msg;
+        if (!opt->allow_config_change)
+            return err_set(err, "%s: the run's checkpoint is there but the configuration it was started with cannot be "
+                                "read (%s), so resuming might train one run with two. Restore that file, train into a "
+                                "new folder, or resume with --allow-config-change",
+                           path, why);
+        /* the unreadable file is kept, as a changed one is: config.ini is about to be replaced */
+        if (!missing && keep_earlier_config(path, opt->out_dir, kept, sizeof kept, err) != 0) return -1;
+        log_warn("%s: resuming without comparing the configuration the run was started with (%s; "
+                 "--allow-config-change)%s%s",
+                 path, why, missing ? "" : "; the file is kept as ", missing ? "" : kept);
         return 0;
     }
     char training[2048], operational[2048];
@@ -143,13 +167,7 @@ int trainer_check_resumed_config(const Config *cfg, const TrainOptions *opt, Err
                             "two. Restore those settings, train into a new folder, or resume with "
                             "--allow-config-change",
                        path, training);
-    time_t now = time(NULL);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
-    snprintf(kept, sizeof kept, "%s/config.before-%s.ini", opt->out_dir, stamp);
-    for (int k = 2; fs_exists(kept) && k < 1000; k++) /* two changes within a second keep both earlier files */
-        snprintf(kept, sizeof kept, "%s/config.before-%s-%d.ini", opt->out_dir, stamp, k);
-    if (rename(path, kept) != 0) return err_set(err, "%s: cannot keep it as %s: %s", path, kept, strerror(errno));
+    if (keep_earlier_config(path, opt->out_dir, kept, sizeof kept, err) != 0) return -1;
     log_warn("resuming with a changed configuration (--allow-config-change): %s; the earlier one is %s", training, kept);
     return 0;
 }
