@@ -1,6 +1,7 @@
 #include "train/checkpoint.h"
 
 #include <cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,17 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
     for (int k = 0; k < 6 && rc == 0; k++)
         if (!isfinite(v[k] = json_get_number(o, position_keys[k], NAN)))
             rc = err_set(err, "%s: the training position in the metadata has no number \"%s\"", path, position_keys[k]);
+    /* counters, not measures: a hand-edited or damaged checkpoint's negative, fractional or huge value is refused
+     * here (a double cast to int out of range is undefined) rather than resumed at; best_epoch is -1 before the
+     * first evaluation */
+    static const int counters[] = {0, 1, 2, 5};
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        int k = counters[i], lowest = k == 5 ? -1 : 0;
+        if (!(v[k] >= lowest && v[k] <= INT_MAX && v[k] == floor(v[k])))
+            rc = err_set(err, "%s: the training position's \"%s\" in the metadata is %.17g, not a whole number in %d..%d "
+                              "(a damaged or edited checkpoint)",
+                         path, position_keys[k], v[k], lowest, INT_MAX);
+    }
     if (rc == 0) {
         pos->epoch = (int)v[0], pos->step = (int)v[1], pos->opt_steps = (int)v[2];
         pos->best_war = v[3], pos->best_uar = v[4], pos->best_epoch = (int)v[5];
@@ -174,7 +186,7 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
         pos->metrics_bytes = isfinite(bytes) && bytes >= 0 ? (long long)bytes : -1;
         /* absent from older checkpoints: the window restarts, the inputs go unchecked */
         double wl = json_get_number(o, "window_loss", 0), ws = json_get_number(o, "window_steps", 0);
-        pos->window_loss = isfinite(wl) ? wl : 0, pos->window_steps = isfinite(ws) && ws > 0 ? (int)ws : 0;
+        pos->window_loss = isfinite(wl) ? wl : 0, pos->window_steps = isfinite(ws) && ws > 0 && ws <= INT_MAX ? (int)ws : 0;
         double secs = json_get_number(o, "seconds", 0);
         pos->seconds = isfinite(secs) && secs > 0 ? secs : 0;
         const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(o, "inputs");
