@@ -179,10 +179,11 @@ int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err) 
  * rank would meet them (undefined) or the hang watchdog end them, this rank's message unseen. The ranks compare
  * outcomes on a communicator of their own; a rank the others do not join within JOB_OUTCOME_TIMEOUT_S ends the run
  * with its message (a restart resumes the job from its checkpoint). A failure on another rank than the group's
- * first is logged there too (rank 0 logs and records the others). */
-static void job_outcome_agreed(Group *g, const Job *j, const Config *cfg, int rc, const Err *jerr) {
-    if (g->size < 2) return;
+ * first is logged there too (rank 0 logs and records the others). Returns whether the job failed on any rank of the
+ * group (the same answer on each): what the matrix counts, whichever rank failed. */
+static int job_outcome_agreed(Group *g, const Job *j, const Config *cfg, int rc, const Err *jerr) {
     int failed = rc != 0 && rc != DFER_EXIT_INTERRUPTED, out[2];
+    if (g->size < 2) return failed;
     /* under the hang limit: the waiting ranks' watchdogs would end the run first, this rank's message unseen */
     double timeout = JOB_OUTCOME_TIMEOUT_S;
     if (cfg->hang_minutes > 0 && timeout > 30 * cfg->hang_minutes) timeout = 30 * cfg->hang_minutes;
@@ -201,6 +202,7 @@ static void job_outcome_agreed(Group *g, const Job *j, const Config *cfg, int rc
     if (failed && g->rank != 0 && !out[1])
         log_error("[group %d] %s failed on rank %d of the group (not on its first): %s", g->index, j->id, g->rank,
                   jerr->msg);
+    return out[0];
 }
 
 int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *err) {
@@ -293,6 +295,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         if (g.rank == 0) log_info("[group %d] job %lld/%d: %s", g.index, (long long)next + 1, n, j->id);
         Config cfg;
         int rc = take == TAKE_LOCK_FAILED ? -1 : job_resolve(&m, j, &cfg, &jerr) == JOB_RUNNABLE ? 0 : -1;
+        int job_failed = rc != 0; /* a failure before training is every rank's: the take and the configuration */
         if (rc == 0) {
             cJSON *id = job_identity(j);
             char *id_json = cJSON_PrintUnformatted(id);
@@ -308,7 +311,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
                 to.fail_alone_after_steps = 0;
             rc = train_run(&cfg, &to, &g, &jerr);
             free(id_json);
-            job_outcome_agreed(&g, j, &cfg, rc, &jerr);
+            job_failed = job_outcome_agreed(&g, j, &cfg, rc, &jerr);
         }
         if (g.rank == 0 && rc != 0 && rc != DFER_EXIT_INTERRUPTED) {
             log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);
@@ -326,12 +329,14 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             if (g.rank == 0) log_warn("[group %d] %s: interrupted by a signal, checkpointed; it resumes on the next run", g.index, j->id);
             break;
         }
-        if (rc != 0) failed++;
+        failed += job_failed;
     }
     job_counter_free(&counter);
     CHECK_MPI(MPI_Barrier(MPI_COMM_WORLD));
     int total_failed = 0;
     CHECK_MPI(MPI_Allreduce(&failed, &total_failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    /* each rank of a group counted the outcome the group agreed on (a rank's own rc would miss a job that failed on
+     * another rank alone, and the division would round it away): g.size counts per failed job */
     *failed_jobs = total_failed / g.size;
     int any_interrupted = 0, total_elsewhere = 0;
     CHECK_MPI(MPI_Allreduce(&interrupted, &any_interrupted, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
