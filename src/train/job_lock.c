@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,12 +198,38 @@ static struct {
     pthread_t thread;
     int running, stop;
     char path[8300];
+    double last_ours;  /* time_now() of the last look that found the lock this process's (under mu) */
+    JobLockLoss loss;  /* set once, with lost, under mu */
 } g_heartbeat = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+/* Apart from the mutex: every training step reads it, and must not wait for a heartbeat that is reading the lock on
+ * a stalled file system. Set (release) after g_heartbeat.loss is filled. */
+static atomic_int g_lock_lost;
 static double g_heartbeat_s = JOB_LOCK_HEARTBEAT_S;
 
 void job_lock_set_heartbeat(double seconds) { g_heartbeat_s = seconds; }
 
 static int holder_is_self(const JobLockHolder *h);
+
+/* With g_heartbeat.mu held: 1 the held lock is still this process's; 0 it is lost (recorded): another run's lock has
+ * replaced it, or it is gone; -1 it cannot be read for another reason (an I/O error), which decides nothing (the next
+ * look does) and is not touched. */
+static int lock_still_ours_locked(void) {
+    if (atomic_load(&g_lock_lost)) return 0;
+    double t = time_now();
+    JobLockHolder h;
+    struct stat st;
+    int parsed = holder_read(g_heartbeat.path, &h) == 0;
+    if (parsed && holder_is_self(&h)) {
+        g_heartbeat.last_ours = t;
+        return 1;
+    }
+    int gone = !parsed && stat(g_heartbeat.path, &st) != 0 && errno == ENOENT;
+    if (!parsed && !gone) return -1;
+    g_heartbeat.loss = (JobLockLoss){.taker_known = parsed, .silent_s = time_now() - g_heartbeat.last_ours};
+    if (parsed) g_heartbeat.loss.taker = h;
+    atomic_store(&g_lock_lost, 1);
+    return 0;
+}
 
 static void *heartbeat_main(void *arg) {
     (void)arg;
@@ -216,8 +243,8 @@ static void *heartbeat_main(void *arg) {
         /* 0: a spurious wake-up or the stop signal; anything else (the time, an error) ends the wait */
         while (!g_heartbeat.stop && pthread_cond_timedwait(&g_heartbeat.cv, &g_heartbeat.mu, &until) == 0) {}
         if (g_heartbeat.stop) break;
-        JobLockHolder h; /* touch it only while it is still ours */
-        if (holder_read(g_heartbeat.path, &h) == 0 && holder_is_self(&h)) utimensat(AT_FDCWD, g_heartbeat.path, NULL, 0);
+        /* touch it only while it is still ours; a lock lost to another run stays lost (the trainer leaves the job) */
+        if (lock_still_ours_locked() == 1) utimensat(AT_FDCWD, g_heartbeat.path, NULL, 0);
     }
     CHECK_ERRNUM(pthread_mutex_unlock(&g_heartbeat.mu));
     return NULL;
@@ -237,6 +264,8 @@ static void heartbeat_start(const char *lock_path) {
     heartbeat_stop();
     snprintf(g_heartbeat.path, sizeof g_heartbeat.path, "%s", lock_path);
     g_heartbeat.stop = 0;
+    g_heartbeat.last_ours = time_now();
+    atomic_store(&g_lock_lost, 0);
     CHECK_ERRNUM(pthread_create(&g_heartbeat.thread, NULL, heartbeat_main, NULL));
     g_heartbeat.running = 1;
 }
@@ -332,14 +361,26 @@ int job_lock_claim(const char *dir, double stale_after_s, JobLockHolder *holder,
     return rc;
 }
 
+int job_lock_lost(const char *dir, int verify, JobLockLoss *loss) {
+    char lock[8300];
+    snprintf(lock, sizeof lock, "%s/running.lock", dir);
+    /* g_heartbeat.path is written by this (the main) thread alone, while no heartbeat runs */
+    if (!g_heartbeat.running || strcmp(g_heartbeat.path, lock) != 0) return 0;
+    if (!verify && !atomic_load(&g_lock_lost)) return 0;
+    CHECK_ERRNUM(pthread_mutex_lock(&g_heartbeat.mu));
+    int lost = lock_still_ours_locked() == 0;
+    if (lost && loss) *loss = g_heartbeat.loss;
+    CHECK_ERRNUM(pthread_mutex_unlock(&g_heartbeat.mu));
+    return lost;
+}
+
 void job_lock_release(const char *dir) {
     char lock[8300];
     JobLockHolder h;
     snprintf(lock, sizeof lock, "%s/running.lock", dir);
-    if (holder_read(lock, &h) == 0 && holder_is_self(&h)) {
-        if (!strcmp(g_heartbeat.path, lock)) heartbeat_stop();
-        unlink(lock);
-    }
+    /* the heartbeat stops whoever holds the lock now: one lost to another run is not touched again either */
+    if (g_heartbeat.running && !strcmp(g_heartbeat.path, lock)) heartbeat_stop();
+    if (holder_read(lock, &h) == 0 && holder_is_self(&h)) unlink(lock);
 }
 
 int job_lock_read(const char *dir, double stale_after_s, JobLockHolder *holder, int *live) {

@@ -15,6 +15,9 @@
  *   - otherwise, it names another host and neither it nor the job's metrics.jsonl or checkpoint was
  *     written for stale_after_s (missed heartbeats: the holder's node failed, or it was killed), by the
  *     file system's clock (the NFS server stamps the files; this host's clock may be off the server's).
+ * A holder that was silent that long while alive (its node frozen, its file system stalled) finds, when it wakes, its lock
+ * naming the run that took the job over (or gone): its heartbeat stops touching it and records the loss, which the
+ * trainer reads before each write into the folder (job_lock_lost) and leaves the job to that run.
  * Creation is atomic (link of a complete temporary file). A takeover renames over the stale lock
  * under a guard (DIR/.takeover, made with mkdir) after checking the lock still holds the bytes it
  * judged stale: of several runs taking over one stale lock, one goes on, the others see its lock. */
@@ -47,7 +50,22 @@ void job_lock_set_clock_offset(double seconds);
  * holder *holder then names); 0: a live run holds it (*holder says which); -1: the lock could not
  * be written (err). Creates DIR. */
 int job_lock_claim(const char *dir, double stale_after_s, JobLockHolder *holder, int *took_over_stale, Err *err);
-/* Removes DIR's lock if this process holds it, and stops its heartbeat. */
+/* What a run that lost its lock knows of it (job_lock_lost). */
+typedef struct JobLockLoss {
+    int taker_known;     /* 1: the lock names the run that took it over (taker); 0: the lock is gone (that run ended
+                          * the job, or someone deleted the lock) */
+    JobLockHolder taker;
+    double silent_s;     /* seconds between this process's last look at its lock that found it its own and the look
+                          * that did not: how long it was silent, at least */
+} JobLockLoss;
+
+/* 1 when this process claimed DIR's lock and has lost it since: another run took it over as stale (or it is gone).
+ * verify = 0: what the heartbeat found, an atomic flag read (cheap enough for every training step); verify = 1: the
+ * lock is read now as well (before a write into DIR: the heartbeat may not have looked since this process woke). *loss
+ * (may be NULL) then says who took it. 0 while the lock is this process's, and for a DIR whose lock it does not hold
+ * (a run outside a matrix has none). */
+int job_lock_lost(const char *dir, int verify, JobLockLoss *loss);
+/* Removes DIR's lock if this process holds it, and stops its heartbeat (also of a lock lost to another run). */
 void job_lock_release(const char *dir);
 /* 1 when DIR has a lock (*holder, *live: whether it counts as held now), 0 when it has none. */
 int job_lock_read(const char *dir, double stale_after_s, JobLockHolder *holder, int *live);

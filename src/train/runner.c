@@ -182,7 +182,7 @@ int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err) 
  * first is logged there too (rank 0 logs and records the others). Returns whether the job failed on any rank of the
  * group (the same answer on each): what the matrix counts, whichever rank failed. */
 static int job_outcome_agreed(Group *g, const Job *j, const Config *cfg, int rc, const Err *jerr) {
-    int failed = rc != 0 && rc != DFER_EXIT_INTERRUPTED, out[2];
+    int failed = rc != 0 && rc != DFER_EXIT_INTERRUPTED && rc != TRAIN_LOCK_LOST, out[2];
     if (g->size < 2) return failed;
     /* under the hang limit: the waiting ranks' watchdogs would end the run first, this rank's message unseen */
     double timeout = JOB_OUTCOME_TIMEOUT_S;
@@ -249,7 +249,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     }
     JobCounter counter;
     job_counter_create(&counter);
-    int failed = 0, interrupted = 0, elsewhere = 0, disk_full = 0;
+    int failed = 0, interrupted = 0, elsewhere = 0, disk_full = 0, lost = 0;
     for (;;) {
         int64_t next = 0;
         /* After a stop signal (core/stop.h) the group starts no further job. */
@@ -313,6 +313,26 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             free(id_json);
             job_failed = job_outcome_agreed(&g, j, &cfg, rc, &jerr);
         }
+        if (rc == TRAIN_LOCK_LOST) {
+            /* the group left the job together (trainer.c lock_lost_agreed): the folder is the other run's, which
+             * finishes the job; this run neither records a failure there nor removes that run's lock */
+            if (g.rank == 0) {
+                JobLockLoss loss = {0};
+                job_lock_lost(dir, 0, &loss);
+                char who[400];
+                if (loss.taker_known)
+                    snprintf(who, sizeof who, "another run (host %s, pid %ld%s%s)", loss.taker.host, loss.taker.pid,
+                             loss.taker.slurm_job[0] ? ", Slurm job " : "", loss.taker.slurm_job);
+                else
+                    snprintf(who, sizeof who, "another run (whose lock is gone since: it ended the job, or the lock was deleted)");
+                log_warn("[group %d] %s: %s took over this job's lock (%s/running.lock) while this run was silent for "
+                         "%.0f min (a frozen node or file system?): this run leaves the job to it and writes nothing "
+                         "more there", g.index, j->id, who, dir, floor(loss.silent_s / 60));
+                job_lock_release(dir); /* stops the heartbeat; the lock, another run's, stays */
+            }
+            lost++;
+            continue;
+        }
         if (g.rank == 0 && rc != 0 && rc != DFER_EXIT_INTERRUPTED) {
             log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);
             record_failure(j, dir, jerr.msg);
@@ -338,9 +358,10 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     /* each rank of a group counted the outcome the group agreed on (a rank's own rc would miss a job that failed on
      * another rank alone, and the division would round it away): g.size counts per failed job */
     *failed_jobs = total_failed / g.size;
-    int any_interrupted = 0, total_elsewhere = 0;
+    int any_interrupted = 0, total_elsewhere = 0, total_lost = 0;
     CHECK_MPI(MPI_Allreduce(&interrupted, &any_interrupted, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     CHECK_MPI(MPI_Allreduce(&elsewhere, &total_elsewhere, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    CHECK_MPI(MPI_Allreduce(&lost, &total_lost, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
     int any_disk_full = 0;
     CHECK_MPI(MPI_Allreduce(&disk_full, &any_disk_full, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     if (any_disk_full && d->rank == 0)
@@ -349,6 +370,11 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     if (total_elsewhere && d->rank == 0)
         log_info("matrix %s: %d job%s held by another run of this matrix; its results join the tables of whichever run "
                  "ends last (dfer matrix --status shows them)", m.name, total_elsewhere / g.size, total_elsewhere / g.size > 1 ? "s" : "");
+    if (total_lost && d->rank == 0)
+        log_warn("matrix %s: %d job%s left to another run of this matrix, which took over the lock while this run was "
+                 "silent: counted neither finished nor failed by this run (nor in its exit status); the run that took "
+                 "the lock finishes the job (dfer matrix --status shows it)", m.name, total_lost / g.size,
+                 total_lost / g.size > 1 ? "s" : "");
     if (d->rank == 0) {
         ResultSet *rs;
         if (results_load(results, &rs, err) == 0) {

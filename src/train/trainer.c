@@ -22,6 +22,7 @@
 #include "io/json_file.h"
 #include "train/checkpoint.h"
 #include "train/input_feed.h"
+#include "train/job_lock.h"
 #include "train/job_model.h"
 #include "train/metrics.h"
 #include "train/optim.h"
@@ -80,6 +81,17 @@ int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
     if (group_all_ok(g, rc == 0)) return 0;
     if (g->rank != 0) err_set(err, "rank 0 of the group could not write %s (its error says why)", what);
     return -1;
+}
+
+/* Whether another run of the matrix has taken over the job's lock (train/job_lock.h): a run that was silent longer
+ * than matrix.stale_lock_minutes (its node frozen, its file system stalled) and went on would write the same
+ * checkpoint, metrics.jsonl and result.json as the run that took the job over. Before each of its writes into the
+ * folder rank 0 reads the lock, and the group takes its word: every rank leaves the job at the same point. Outside a
+ * matrix there is no lock, and never a loss. */
+static int lock_lost_agreed(Group *g, const char *out_dir) {
+    int lost = g->rank == 0 && job_lock_lost(out_dir, 1, NULL);
+    group_bcast(g, &lost, sizeof lost);
+    return lost;
 }
 
 /* ---- the run ----------------------------------------------------------------------------- */
@@ -181,6 +193,7 @@ static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g,
         if (!lead) err_set(err, "the run's configuration changed since its checkpoint (rank 0 says how)");
         return -1;
     }
+    if (lock_lost_agreed(g, opt->out_dir)) return TRAIN_LOCK_LOST;
     int written = 0;
     if (lead) {
         char *text = NULL;
@@ -363,6 +376,7 @@ static int resume_or_start(TrainRun *run, Err *err) {
     char hang[1024];
     if (lead && resumed && run_ended_on_hang(opt->out_dir, hang, sizeof hang))
         log_warn("%s: its last run ended on a hang, %s; resuming from its checkpoint", opt->out_dir, hang);
+    if (lock_lost_agreed(run->g, opt->out_dir)) return TRAIN_LOCK_LOST; /* before the log is cut or emptied */
     run_file_path(path, sizeof path, opt->out_dir, "metrics.jsonl");
     if (lead && resumed) metrics_rewind(path, run->pos.metrics_bytes);
     else if (lead && fs_exists(path)) { /* from the start: an earlier start's lines (it never checkpointed) go */
@@ -496,7 +510,9 @@ static void log_step_window(const TrainRun *run, int steps, const StepWindow *w,
              pos->epoch + 1, cfg->epochs, pos->step, steps, json_number(loss_s, sizeof loss_s, w->loss / w->steps),
              run->oc.lr[0] * lr_factor, json_number(norm_s, sizeof norm_s, norm), rate, w->step_s / w->timed,
              w->data_s / w->timed, w->compute_s / w->timed, w->allreduce_s / w->timed);
-    append_line(run->opt->out_dir, "metrics.jsonl", line);
+    /* rank 0 alone writes the line, so it alone decides here (a read of the lock, as costly as the append); the
+     * group learns of a loss at the next step's collective and leaves then */
+    if (!job_lock_lost(run->opt->out_dir, 1, NULL)) append_line(run->opt->out_dir, "metrics.jsonl", line);
 }
 
 /* The training steps of the epoch at the run's position, from its step on: forward and backward, the gradients'
@@ -542,12 +558,15 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
         watchdog_mark("epoch %d step %d: the loss reduction and the update", pos->epoch + 1, pos->step + 1);
         w.data_s += t1 - t0, w.compute_s += t2 - t1, w.allreduce_s += t3 - t2;
         if (opt->signal_after_steps > 0 && run->steps_run + 1 == opt->signal_after_steps) CHECK_SYS(raise(SIGUSR1));
-        /* the loss, whether any rank got a stop signal (core/stop.h) and the unreadable clips of the batches so far,
-         * in one collective: every rank of the group takes the same decisions after the same step */
+        /* the loss, whether any rank got a stop signal (core/stop.h), the unreadable clips of the batches so far and
+         * whether rank 0's heartbeat found the job's lock taken over (a flag read), in one collective: every rank of
+         * the group takes the same decisions after the same step */
         long bad, tried;
         loader_read_counts(run->tl, &bad, &tried);
-        double sums[4] = {loss, stop_requested() != 0, (double)bad, (double)tried};
-        group_sum_doubles(g, sums, 4);
+        double sums[5] = {loss, stop_requested() != 0, (double)bad, (double)tried,
+                          run->lead && job_lock_lost(opt->out_dir, 0, NULL)};
+        group_sum_doubles(g, sums, 5);
+        if (sums[4] > 0) return TRAIN_LOCK_LOST;
         if (loader_check_bad_share(run->tl, sums[2], sums[3], err) != 0) return -1;
         loss = sums[0] / cfg->batch;
         int signalled = sums[1] > 0;
@@ -578,6 +597,7 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
         if (!at_epoch_end && (stop_now || signalled || checkpoint_due)) {
             pos->window_loss = w.loss, pos->window_steps = w.steps;
             pos->seconds = run_seconds(run);
+            if (lock_lost_agreed(g, opt->out_dir)) return TRAIN_LOCK_LOST;
             int saved = run->lead ? save_checkpoint(opt->out_dir, &run->jm, &run->optim, pos, err) : 0;
             if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) return -1;
             /* the window is the checkpoint's alone: a run going on past it (--checkpoint-every) would carry it into
@@ -607,6 +627,10 @@ static int end_epoch(TrainRun *run, Err *err) {
     snprintf(phase, sizeof phase, "evaluation after epoch %d", pos->epoch + 1);
     ClipPredictions pred;
     if (trainer_evaluate(&run->jm, &run->ef, g, pos->epoch, phase, &cm, &pred, &eval_loss, err) != 0) return -1;
+    if (lock_lost_agreed(g, opt->out_dir)) {
+        clip_predictions_free(&pred);
+        return TRAIN_LOCK_LOST;
+    }
     /* every test clip's class probabilities from this evaluation (the last one's stay: model.safetensors') */
     int written = 0;
     if (lead) {
@@ -622,6 +646,7 @@ static int end_epoch(TrainRun *run, Err *err) {
     if (s.war > pos->best_war) {
         pos->best_war = s.war, pos->best_uar = s.uar, pos->best_epoch = pos->epoch;
         pos->best = s, pos->best_cm = cm, pos->has_best = 1;
+        if (lock_lost_agreed(g, opt->out_dir)) return TRAIN_LOCK_LOST;
         int saved = 0;
         if (lead) {
             char path[4096];
@@ -630,6 +655,7 @@ static int end_epoch(TrainRun *run, Err *err) {
         }
         if (lead_write_agreed(g, saved, "best_model.safetensors", err) != 0) return -1;
     }
+    if (lock_lost_agreed(g, opt->out_dir)) return TRAIN_LOCK_LOST; /* the evaluation's line and the checkpoint */
     if (lead) {
         char folds[512] = "";
         scores_folds_text(&s, folds, sizeof folds);
@@ -681,6 +707,7 @@ static int finish_run(TrainRun *run, Err *err) {
     const Config *cfg = run->cfg;
     const TrainOptions *opt = run->opt;
     Position *pos = &run->pos;
+    if (lock_lost_agreed(run->g, opt->out_dir)) return TRAIN_LOCK_LOST;
     int saved = 0;
     if (run->lead) {
         char path[4096];
@@ -732,12 +759,15 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
                      "last checkpoint, with more epochs say)", opt->out_dir);
         return 0;
     }
-    if (prepare_out_dir(cfg, opt, g, err) != 0) return -1;
+    int prepared = prepare_out_dir(cfg, opt, g, err); /* -1 or TRAIN_LOCK_LOST */
+    if (prepared != 0) return prepared;
     TrainRun run = {.cfg = cfg, .opt = opt, .g = g, .lead = g->rank == 0,
                     .contrastive = !strcmp(cfg->objective, "contrastive")};
     if (open_splits_and_model(&run, err) != 0) return -1; /* it freed what it had opened */
-    int status = -1;
-    if (open_optimizer_and_loaders(&run, err) == 0 && resume_or_start(&run, err) == 0) {
+    int status = open_optimizer_and_loaders(&run, err);
+    if (status == 0) status = resume_or_start(&run, err); /* -1 or TRAIN_LOCK_LOST */
+    if (status == 0) {
+        status = -1;
         if (run.lead) {
             watchdog_mark("reading the inputs' digests (the weights: %s)", cfg->weights);
             run.inputs = run_inputs_json(cfg, &run.jm, &run.train, &run.test);

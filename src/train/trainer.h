@@ -32,9 +32,14 @@ typedef struct TrainOptions {
     int allow_config_change;    /* resume although the configuration changes what is trained */
 } TrainOptions;
 
+/* train_run's status when another run of the matrix took over the job's lock (train/job_lock.h: this run was silent
+ * longer than matrix.stale_lock_minutes): the group left the job at the same point, writing nothing more into its
+ * folder, which is the other run's now. */
+enum { TRAIN_LOCK_LOST = 4 };
+
 /* Trains (or resumes) a job. Returns 0 when finished, 2 when stopped early by
  * stop_after_steps, DFER_EXIT_INTERRUPTED (core/stop.h) when stopped by a signal
- * after checkpointing, -1 with a message on failure. All ranks of g must call it. */
+ * after checkpointing, TRAIN_LOCK_LOST, -1 with a message on failure. All ranks of g must call it. */
 int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err);
 /* Whether out_dir holds a finished run: its result.json says "status": "done" (a failed job's says "failed"). */
 int train_run_finished(const char *out_dir);
