@@ -9,15 +9,21 @@
 #     lock without a heartbeat or write for longer than matrix.stale_lock_minutes (11 min; 9 is
 #     respected), an earlier incarnation of this Slurm job (requeued: another SLURM_RESTART_COUNT);
 #     another host's fresh lock is respected. (Slurm jobs that ended or still run: slurm_matrix.sh.)
+#   - a live run whose lock was taken over while it was silent (frozen) leaves the job when it wakes: run A, frozen
+#     after its first epoch with its lock made to look as another node's silent for 11 minutes, is taken over by
+#     run B; B frozen in turn, A is thawed: it writes nothing more into the folder (every file as it was), says who
+#     took the job over, trains the other jobs and counts that one neither finished nor failed; B then finishes it.
 # usage: matrix_lock.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
 tmp=$(mktemp -d /tmp/dfer-matrix-lock-XXXXXX)
-pgid=
-frozen=
+pgid= pgid_b=
+frozen= frozen_b=
 cleanup() {
   [ -n "$frozen" ] && kill -CONT "$frozen" 2>/dev/null
+  [ -n "$frozen_b" ] && kill -CONT "$frozen_b" 2>/dev/null
   [ -n "$pgid" ] && pkill -KILL -s "$pgid" 2>/dev/null
+  [ -n "$pgid_b" ] && pkill -KILL -s "$pgid_b" 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -98,3 +104,57 @@ rerun '{"host": "node-elsewhere", "pid": 4242, "slurm_job_id": "777", "slurm_res
 grep -q "$job: took over the stale lock of host node-elsewhere, pid 4242 (an earlier incarnation of this requeued Slurm job)" \
   "$tmp/rerun.log" && [ -f "$tmp/res/$job/result.json" ] || { cat "$tmp/rerun.log"; fail "the lock of this Slurm job's earlier incarnation was not taken over"; }
 echo "stale locks taken over (dead process here, another host's after 10 min without a heartbeat, a requeued Slurm job's), live ones respected"
+
+# ---- a live run whose lock was taken over leaves the job ---------------------------------------
+# On one host a frozen process still runs, and no claim here takes its lock over: A's lock is made to look as
+# another node's would to B (its host renamed, it and the job's files 11 minutes old, stale after 10), which is
+# what B on another node sees of a run frozen that long.
+lock_pid() { sed -n 's/^[[:space:]]*"pid":[[:space:]]*\([0-9]*\).*/\1/p' "$1/running.lock" 2>/dev/null || true; }
+mpi2=(mpirun --oversubscribe --mca btl self,vader -np 1 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res2")
+d=$tmp/res2/$first
+setsid "${mpi2[@]}" >"$tmp/a2.log" 2>&1 &
+pgid=$!
+for _ in $(seq 6000); do # after its first evaluation: it has written a checkpoint, metrics and a best model
+  grep -q '"type":"eval"' "$d/metrics.jsonl" 2>/dev/null && break
+  kill -0 "$pgid" 2>/dev/null || { cat "$tmp/a2.log"; fail "run A ended before its first evaluation"; }
+  sleep 0.01
+done
+frozen=$(lock_pid "$d")
+[ -n "$frozen" ] || fail "run A evaluated no epoch in 60 s"
+kill -STOP "$frozen"
+[ ! -e "$d/result.json" ] || fail "run A finished its first job before it was frozen (make the job longer)"
+sed -i 's/"host":[[:space:]]*"[^"]*"/"host": "node-elsewhere"/' "$d/running.lock"
+touch -c -d "11 minutes ago" "$d/running.lock" "$d/metrics.jsonl" "$d/checkpoint.safetensors"
+setsid "${mpi2[@]}" >"$tmp/b2.log" 2>&1 &
+pgid_b=$!
+for _ in $(seq 6000); do # B's lock in place of A's: B is frozen before it trains
+  frozen_b=$(lock_pid "$d")
+  [ -n "$frozen_b" ] && [ "$frozen_b" != "$frozen" ] && break
+  frozen_b=
+  kill -0 "$pgid_b" 2>/dev/null || { cat "$tmp/b2.log"; fail "run B ended without taking A's job over"; }
+  sleep 0.01
+done
+[ -n "$frozen_b" ] || { cat "$tmp/b2.log"; fail "run B did not take A's stale lock over in 60 s"; }
+kill -STOP "$frozen_b"
+(cd "$d" && md5sum -- * | sort) >"$tmp/before"
+kill -CONT "$frozen"
+frozen=
+wait "$pgid" || { cat "$tmp/a2.log"; fail "run A failed after it was thawed"; }
+pgid=
+(cd "$d" && md5sum -- * | sort) >"$tmp/after"
+diff "$tmp/before" "$tmp/after" || { cat "$tmp/a2.log"; fail "run A wrote into the job's folder after run B took its lock over"; }
+grep -q "$first: another run (host $(hostname), pid $frozen_b) took over this job's lock ($d/running.lock) while this run was silent for [0-9]* min (a frozen node or file system?): this run leaves the job to it and writes nothing more there" "$tmp/a2.log" \
+  || { cat "$tmp/a2.log"; fail "run A does not say that run B took its job over"; }
+[ "$(grep -c '\] job [0-9]/4: ' "$tmp/a2.log")" = 4 ] || { cat "$tmp/a2.log"; fail "run A did not go on with the other three jobs"; }
+grep -q "1 job left to another run of this matrix, which took over the lock while this run was silent: counted neither finished nor failed" "$tmp/a2.log" \
+  || { cat "$tmp/a2.log"; fail "run A's summary does not count the job it left"; }
+! grep -qE "$first failed|jobs? failed" "$tmp/a2.log" || { cat "$tmp/a2.log"; fail "run A counts the job it left as failed"; }
+kill -CONT "$frozen_b"
+frozen_b=
+wait "$pgid_b" || { cat "$tmp/b2.log"; fail "run B failed"; }
+pgid_b=
+grep -q "$first: took over the stale lock of host node-elsewhere" "$tmp/b2.log" || { cat "$tmp/b2.log"; fail "run B did not take over"; }
+[ -f "$d/result.json" ] && [ ! -e "$d/running.lock" ] || { cat "$tmp/b2.log"; fail "run B did not finish the job it took over"; }
+evals=$(grep -c '"type":"eval"' "$d/metrics.jsonl")
+[ "$evals" = $epochs ] || fail "$first: $evals evaluations for $epochs epochs (both runs logged?)"
+echo "a run whose lock was taken over while it was frozen left the job (its folder untouched) and went on; the run that took it finished it"

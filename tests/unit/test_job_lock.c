@@ -182,8 +182,48 @@ static void test_clock_off_the_file_system(void) {
     job_lock_set_clock_offset(0);
 }
 
+/* A live holder whose lock another run took over (it was silent past the stale time) learns it: from its heartbeat
+ * (a flag read) and from a read of the lock (verify), with who took it; a lock gone is lost too; the heartbeat does
+ * not touch the other run's lock, and release leaves it. A folder whose lock this process does not hold is never lost. */
+static void test_lost_lock(void) {
+    char dir[700], lock[760];
+    snprintf(dir, sizeof dir, "%s/job-lost", test_tmpdir());
+    snprintf(lock, sizeof lock, "%s/running.lock", dir);
+    job_lock_set_heartbeat(0.2);
+    JobLockHolder h;
+    JobLockLoss loss;
+    int took = -1;
+    Err err;
+    EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1, "claimed");
+    EXPECT(!job_lock_lost(dir, 0, NULL) && !job_lock_lost(dir, 1, NULL), "held: not lost");
+    EXPECT(!job_lock_lost(test_tmpdir(), 1, NULL), "a folder whose lock is not held here is not lost");
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 3600); /* the taker's, backdated: never touched */
+    sleep_s(0.7);
+    memset(&loss, 0, sizeof loss);
+    EXPECT(job_lock_lost(dir, 0, &loss) == 1 && loss.taker_known && !strcmp(loss.taker.host, "node-elsewhere") &&
+               loss.taker.pid == 4242 && loss.silent_s >= 0 && loss.silent_s < 60,
+           "the heartbeat found the lock taken over: %s pid %ld, silent %.1f s", loss.taker.host, loss.taker.pid,
+           loss.silent_s);
+    EXPECT(age_of(lock) > 3000, "the heartbeat does not touch the other run's lock (its age %.0f s)", age_of(lock));
+    job_lock_release(dir);
+    EXPECT(access(lock, F_OK) == 0, "release leaves the other run's lock");
+    /* checked before a write, before the heartbeat has looked: the lock gone (the taker ended the job) */
+    job_lock_set_heartbeat(3600);
+    unlink(lock);
+    EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1, "claimed again");
+    EXPECT(!job_lock_lost(dir, 0, NULL), "a new claim starts unlost");
+    unlink(lock);
+    EXPECT(!job_lock_lost(dir, 0, NULL), "the heartbeat has not looked yet");
+    memset(&loss, 0, sizeof loss);
+    EXPECT(job_lock_lost(dir, 1, &loss) == 1 && !loss.taker_known, "read before a write: the lock is gone");
+    EXPECT(job_lock_lost(dir, 0, NULL) == 1, "and the flag says so from then on");
+    job_lock_release(dir);
+    job_lock_set_heartbeat(JOB_LOCK_HEARTBEAT_S);
+}
+
 int main(void) {
     TEST_RUN(test_heartbeat);
+    TEST_RUN(test_lost_lock);
     TEST_RUN(test_other_host);
     TEST_RUN(test_takeover_race);
     TEST_RUN(test_link_retried_on_nfs);
