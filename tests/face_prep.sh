@@ -7,6 +7,7 @@
 #  - a second run skips every clip and leaves every track byte- and mtime-identical; a rerun where only an
 #    unreadable clip is tried again exits 0; a --limit run keeps every track's description; cached tracks of
 #    another --upsample are counted and named, --recompute makes them again;
+#  - two people: a missed frame of the followed face is `prev`, no switch to the other; a cut switches after 3 frames;
 #  - a clip of uniform grey frames gets only `mean` frames; a clip whose frames turn grey after a
 #    detected one gets `prev` frames repeating the last detection; a clip with a corrupt frame is
 #    counted as unreadable, named, and does not stop the run;
@@ -143,6 +144,32 @@ assert (sa, sb) == ("det", "prev"), (sa, sb)
 assert max(abs(2 * x - y) for x, y in zip(a, b)) < 0.011, f"det {a[:2]} box {a[136:]}, prev {b[:2]} box {b[136:]}"
 PY
 echo "mixed frame sizes: a prev frame of twice the size carries the detection doubled"
+# two people: a large face A (left) and a smaller B (right), never overlapping. "missed": A blanked in frame 3 only,
+# "cut": A gone from frame 2 on. Where no box overlapped A's last one the largest was taken, B, and B's box then
+# overlapped the last one: one missed frame followed B for good (frames 3-7, though A was back and larger). Now a
+# frame without A within 3 frames of its last detection is `prev` (A's points carried), and a cut follows B after 3.
+ffmpeg -v error -i "$(ls "$frames_dir/$late_id"/* | head -n 1)" -filter_complex \
+  "color=c=gray:s=520x260[bg];[0:v]split[x][y];[x]scale=256:256[a];[y]scale=180:180[b];[bg][a]overlay=2:2[t];[t][b]overlay=320:40" \
+  -frames:v 1 -q:v 2 "$tmp/a_and_b.jpg"
+ffmpeg -v error -i "$(ls "$frames_dir/$late_id"/* | head -n 1)" -filter_complex \
+  "color=c=gray:s=520x260[bg];[0:v]scale=180:180[b];[bg][b]overlay=320:40" -frames:v 1 -q:v 2 "$tmp/b_only.jpg"
+for f in 0 1 2 3 4 5 6 7; do
+  mkdir -p "$tmp/people/missed" "$tmp/people/cut"
+  cp "$tmp/$([ $f = 3 ] && echo b_only || echo a_and_b).jpg" "$tmp/people/missed/f$f.jpg"
+  cp "$tmp/$([ $f -ge 2 ] && echo b_only || echo a_and_b).jpg" "$tmp/people/cut/f$f.jpg"
+done
+printf '%s 8 0\n' "$tmp/people/missed" "$tmp/people/cut" >"$tmp/people/list.txt"
+"$dfer" prep --dataset list --root "$tmp/people/list.txt" --out "$tmp/people/out" >"$tmp/people.log" 2>&1 || { cat "$tmp/people.log"; fail "two people"; }
+"$py" - "$tmp/people/out/landmarks" <<'PY' || fail "two people: the track left the followed face"
+import sys
+def track(name):  # per frame: status, and which face its box is on (A's box lies left of x = 260, B's right)
+    rows = [l.split() for l in open(f"{sys.argv[1]}/{name}.txt") if l[0] != "#"]
+    return " ".join(r[140] + ("A" if float(r[136]) < 260 else "B") for r in rows)
+missed, cut = track("missed"), track("cut")
+assert missed == "detA detA detA prevA detA detA detA detA", f"one missed frame of A: {missed}"
+assert cut == "detA detA prevA prevA prevA detB detB detB", f"A gone from frame 2 on: {cut}"
+PY
+echo "two people: a missed frame of the followed face is held (prev), no switch; a cut follows the other after 3 frames"
 
 # ---- --limit: the first N clips in id order -----------------------------------------------------------
 "$dfer" prep --dataset dfew --root "$data" --out "$tmp/limit" --limit 3 >"$tmp/limit.log" 2>&1 || { cat "$tmp/limit.log"; fail "--limit"; }
@@ -162,8 +189,14 @@ echo "--limit 3: the first 3 clips in id order; a single process writes the 2-ra
 grep -q "2 cached tracks were made with another --upsample" "$tmp/ups.log" || { cat "$tmp/ups.log"; fail "no warning on other settings"; }
 "$dfer" prep --dataset dfew --root "$data" --out "$tmp/limit" --limit 2 --upsample 0 --recompute >"$tmp/ups2.log" 2>&1 || fail "--recompute"
 [ "$(json "$tmp/limit/prep_summary.json" "(d['computed'], d['cached_with_other_settings'])")" = "(2, 0)" ] || fail "--recompute counts"
-grep -q "upsample 0, model $model): " "$tmp/limit/landmarks/${ids[0]}.txt" || fail "the track does not record its settings"
-echo "--limit keeps the descriptions; tracks of other settings counted, --recompute remakes them"
+grep -q "upsample 0, hold 3, model $model): " "$tmp/limit/landmarks/${ids[0]}.txt" || fail "the track does not record its settings"
+# a track made before the face-holding rule (its settings line without the hold) is counted as made otherwise
+sed -i '1s/, hold 3, /, /' "$tmp/limit/landmarks/${ids[0]}.txt"
+"$dfer" prep --dataset dfew --root "$data" --out "$tmp/limit" --limit 2 --upsample 0 >"$tmp/hold.log" 2>&1 || { cat "$tmp/hold.log"; fail "rerun over a track without the hold"; }
+[ "$(json "$tmp/limit/prep_summary.json" "(d['skipped'], d['cached_with_other_settings'], d['hold_frames'])")" = "(2, 1, 3)" ] \
+  || fail "a track without the hold: $(json "$tmp/limit/prep_summary.json" "(d['skipped'], d['cached_with_other_settings'])")"
+grep -q "1 cached tracks were made with another --upsample, --model or face-holding rule" "$tmp/hold.log" || { cat "$tmp/hold.log"; fail "no warning on a track without the hold"; }
+echo "--limit keeps the descriptions; tracks of other settings (or made before the hold) counted, --recompute remakes them"
 
 # ---- a phone video stored sideways: its display matrix is applied before the face tracking ----------
 # (prep found no face in it). The clip with the most detections, as a video upright and stored sideways

@@ -53,10 +53,12 @@
 static void usage(void) {
     printf("usage: [mpirun -np N] dfer prep --dataset dfew|ferv39k|mafw|list --root DIR [options]\n\n"
            "Computes a face track for every clip of the dataset (all folds and splits, each clip once):\n"
-           "per frame, dlib's face box and 68 landmarks, or the previous frame's (prev) or the mean shape\n"
-           "(mean) when no face is found. Writes OUT/landmarks/<clip id>.txt (one line per frame, see\n"
-           "src/face/face_track.h) and OUT/prep_summary.json. Clips are shared over the MPI ranks; a clip\n"
-           "whose track exists is skipped, so an interrupted run continues where it stopped.\n\n"
+           "per frame, dlib's face box and 68 landmarks of one person (the face overlapping its last box),\n"
+           "or the previous frame's (prev) or the mean shape (mean) when no face is found. Where only others\n"
+           "are found, its previous frame's for up to %d frames, then the largest face is followed (a cut).\n"
+           "Writes OUT/landmarks/<clip id>.txt (one line per frame, see src/face/face_track.h) and\n"
+           "OUT/prep_summary.json. Clips are shared over the MPI ranks; a clip whose track exists is\n"
+           "skipped, so an interrupted run continues where it stopped.\n\n"
            "  --fold N            only the clips of fold N's train and test splits (DFEW, MAFW)\n"
            "  --out DIR           default ROOT/dfer_prep (for `list`, beside the list file; training reads the\n"
            "                      dfer_prep beside data.train_list, so prep a test list kept in another folder\n"
@@ -70,7 +72,8 @@ static void usage(void) {
            "                      normalised mean error (by the outer-eye-corner distance, points 36-45)\n"
            "  --limit N           only the first N clips (in clip-id order)\n"
            "  --recompute         compute every track again, also the cached ones (a cached track made with\n"
-           "                      another --upsample or --model is reused otherwise, and counted in the summary)\n"
+           "                      another --upsample or --model, or by a dfer with another rule for holding a\n"
+           "                      missed face, is reused otherwise, and counted in the summary)\n"
            "  --hang-minutes M    a worker stuck in one clip for M minutes (or 10 times the longest clip so\n"
            "                      far), or no rank finishing a clip for that long while this one waits for\n"
            "                      them, ends the run with status 4 and a record in OUT/hangs.jsonl (default\n"
@@ -78,7 +81,7 @@ static void usage(void) {
            "Unreadable clips are reported and counted (exit status 1 only when every clip failed). SIGUSR1,\n"
            "SIGTERM or Ctrl-C: every worker finishes its clip, exit status 3 (run again to continue); under\n"
            "Slurm, jobs/slurm/dfer.sbatch prep ... requeues on statuses 3 and 4.\n",
-           DEFAULT_MODEL, PREP_HANG_SKIP_RUNS);
+           FACE_HOLD_FRAMES, DEFAULT_MODEL, PREP_HANG_SKIP_RUNS);
 }
 
 typedef struct PrepClip {
@@ -93,7 +96,7 @@ typedef struct HungClip {
 
 /* Summed over clips, then over ranks (one int64 allreduce). */
 enum { N_CLIPS, N_DONE, N_SKIPPED, N_FAILED, N_NODET, N_FRAMES, N_DET, N_PREV, N_MEAN,
-       N_OTHER_SETTINGS /* cached tracks made with another --upsample or --model (or by a dfer that did not say) */,
+       N_OTHER_SETTINGS /* cached tracks made with another --upsample, --model or hold (or by a dfer that did not say) */,
        N_GT_CLIPS, N_GT_BAD, N_GT_DET, N_GT_LT01, N_GT_ALL, N_STOPPED /* ranks that stopped on a signal */,
        N_DISK_FULL /* ranks that stopped on a full disk */, N_COUNT };
 enum { D_NME_DET, D_NME_ALL, D_COUNT };
@@ -191,14 +194,15 @@ static HungClip *hung_read(const char *path, int *n) {
     return h.clips;
 }
 
-/* What a track's first line records of how it was made; a cached track made otherwise is reused, but counted
- * (and --recompute makes it again). */
-#define TRACK_SETTINGS ", upsample %d, model %s"
+/* What a track's first line records of how it was made (hold: FaceTrackConfig.hold_frames, the frames a followed
+ * face may be missing before another is followed); a cached track made otherwise is reused, but counted (and
+ * --recompute makes it again). */
+#define TRACK_SETTINGS ", upsample %d, hold %d, model %s"
 
 /* text: the track file's bytes; its first line is its '#' comment */
 static int track_settings_match(const Prep *p, const char *text) {
     char want[4200];
-    snprintf(want, sizeof want, TRACK_SETTINGS "): ", p->cfg.upsample, p->model_path);
+    snprintf(want, sizeof want, TRACK_SETTINGS "): ", p->cfg.upsample, p->cfg.hold_frames, p->model_path);
     const char *nl = strchr(text, '\n'), *hit = text[0] == '#' ? strstr(text, want) : NULL;
     return hit && (!nl || hit < nl);
 }
@@ -255,7 +259,7 @@ static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n,
     if (face_track_clip(*det, p->model, c->path, &p->cfg, &t, err) != 0) return -1;
     char comment[16800];
     snprintf(comment, sizeof comment, "dfer prep (dlib 68-point landmarks, commit %s" TRACK_SETTINGS "): %s",
-             dfer_git_commit, p->cfg.upsample, p->model_path, c->path);
+             dfer_git_commit, p->cfg.upsample, p->cfg.hold_frames, p->model_path, c->path);
     int rc = face_track_write(path, &t, comment, err);
     if (rc == 0) account(p, c, &t, n, d);
     face_track_free(&t);
@@ -377,9 +381,10 @@ static int summarise(const char *argv_line, const char *kind, const char *root, 
            (long long)n[N_FRAMES], (long long)n[N_DET], (long long)n[N_PREV], (long long)n[N_MEAN], 100 * det_rate,
            (long long)n[N_NODET], seconds);
     if (n[N_OTHER_SETTINGS])
-        log_warn("prep: %lld cached tracks were made with another --upsample or --model than this run's (%d, %s), or "
-                 "by a dfer that did not record them; they were kept: --recompute makes them again",
-                 (long long)n[N_OTHER_SETTINGS], cfg->upsample, model_path);
+        log_warn("prep: %lld cached tracks were made with another --upsample, --model or face-holding rule than this "
+                 "run's (upsample %d, model %s, hold %d frames), or by a dfer that did not record them; they were "
+                 "kept: --recompute makes them again",
+                 (long long)n[N_OTHER_SETTINGS], cfg->upsample, model_path, cfg->hold_frames);
     printf("prep: clips/s per rank:");
     for (int r = 0; r < world; r++) printf(" %.2f", rates[r]);
     printf("\n");
@@ -392,6 +397,7 @@ static int summarise(const char *argv_line, const char *kind, const char *root, 
     cJSON_AddNumberToObject(o, "ranks", world);
     cJSON_AddNumberToObject(o, "threads_per_rank", threads);
     cJSON_AddNumberToObject(o, "upsample", cfg->upsample);
+    cJSON_AddNumberToObject(o, "hold_frames", cfg->hold_frames);
     cJSON_AddStringToObject(o, "model", model_path);
     cJSON_AddNumberToObject(o, "detection_rate", det_rate);
     cJSON_AddNumberToObject(o, "seconds", seconds);

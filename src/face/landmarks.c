@@ -16,6 +16,7 @@
 void face_track_config_default(FaceTrackConfig *c) {
     c->upsample = 1;
     c->mean_box = 0.6f;
+    c->hold_frames = FACE_HOLD_FRAMES;
 }
 
 float face_box_iou(const float *a, const float *b) {
@@ -44,6 +45,22 @@ int face_pick_box(const DlibBox *boxes, int n, const float *prev) {
     return best;
 }
 
+int face_follow(FaceFollow *f, const DlibBox *boxes, int n, int hold) {
+    int k = n > 0 ? face_pick_box(boxes, n, f->have ? f->last_box : NULL) : -1;
+    if (k >= 0 && f->have) {
+        float b[4] = {boxes[k].x0, boxes[k].y0, boxes[k].x1, boxes[k].y1};
+        /* face_pick_box fell back to the largest box: another person, unless the followed one is gone for good */
+        if (face_box_iou(b, f->last_box) <= 0 && f->missed < hold) k = -1;
+    }
+    if (k < 0) {
+        if (f->have) f->missed++;
+        return -1;
+    }
+    f->last_box[0] = boxes[k].x0, f->last_box[1] = boxes[k].y0, f->last_box[2] = boxes[k].x1, f->last_box[3] = boxes[k].y1;
+    f->have = 1, f->missed = 0;
+    return k;
+}
+
 void face_mean_place(const float *unit, int w, int h, float frac, float *xy, float *box) {
     float side = frac * (float)(w < h ? w : h);
     box[0] = 0.5f * ((float)w - side);
@@ -67,8 +84,7 @@ double face_nme(const float *pred, const float *gt) {
 
 /* What the tracker remembers between frames. */
 typedef struct TrackState {
-    int have_det;        /* a face was detected in an earlier frame */
-    float last_box[4];   /* the last detected box: the person being followed */
+    FaceFollow follow;   /* the person being followed */
     int prev_w, prev_h;  /* the previous frame's size: its points are in its pixels */
 } TrackState;
 
@@ -85,14 +101,13 @@ static int track_frame(DlibDetector *det, const DlibModel *model, const FaceTrac
         if (n < 0) return -1;
     }
     if (n > MAX_BOXES) n = MAX_BOXES;
-    if (n > 0) {
-        const DlibBox *b = &boxes[face_pick_box(boxes, n, st->have_det ? st->last_box : NULL)];
+    int k = face_follow(&st->follow, boxes, n, cfg->hold_frames);
+    if (k >= 0) {
+        const DlibBox *b = &boxes[k];
         box[0] = b->x0, box[1] = b->y0, box[2] = b->x1, box[3] = b->y1;
         if (dlib_landmarks(det, img->rgb, img->width, img->height, stride, box, xy, err) != 0) return -1;
-        memcpy(st->last_box, box, sizeof st->last_box);
-        st->have_det = 1;
         *status = FACE_DETECTED;
-    } else if (st->have_det) {
+    } else if (st->follow.have) { /* no face, or only others while the followed one is held */
         /* a track's points are in its own frame's pixels, and the loader scales frame f's points by frame 0's
          * size over frame f's: in a folder of mixed sizes the previous frame's points are carried into this
          * frame's pixels, or they would land scaled by the ratio of the two sizes (same sizes: copied exactly) */

@@ -2,11 +2,21 @@
  * person, predict the 68 landmarks; fill the frames without a face.
  *
  * Which face: in the first frame with faces, the largest box; afterwards the
- * box overlapping most (IoU) with the last detected box, so that one person is
- * tracked when others pass by; when no box overlaps it at all (a cut, or the
- * person left), the largest again.
+ * box overlapping most (IoU) with the followed face's last detected box, so
+ * that one person is tracked when others pass by. When no box overlaps that
+ * box, the frame is a missed detection of the followed face (FACE_PREVIOUS,
+ * as a frame without faces) as long as the face was last detected at most
+ * hold_frames frames ago (FaceTrackConfig; 3): dlib misses a face now and
+ * then (a blink, a turn, motion blur), and taking the largest other face on
+ * such a frame switched the track to a bystander for good, since the
+ * bystander's box then overlapped the last box. After more than hold_frames
+ * frames without the followed face (a cut, or the person left), the largest
+ * box is taken again: a cut costs at most hold_frames frames of the previous
+ * shot's face. Every frame without the followed face counts, faceless or
+ * not; a frame where it is detected resets the count.
  *
- * Frames without a face (after the upsampled retries, see FaceTrackConfig):
+ * Frames without the followed face (after the upsampled retries, see
+ * FaceTrackConfig):
  *   FACE_PREVIOUS  the previous frame's landmarks and box, copied (scaled into this
  *                  frame's pixels where a folder's frames differ in size);
  *   FACE_MEAN      before any detection: the model's mean shape in a centred
@@ -29,7 +39,14 @@ typedef struct FaceTrackConfig {
      * 4x the time, so it is only paid on frames that need it). 0..3. */
     int upsample;
     float mean_box; /* side of the FACE_MEAN box / min(width, height); 0.6 */
+    /* Frames after its last detection in which the followed face may be missing, while other faces are found,
+     * before the largest of them is followed instead (the rule above); FACE_HOLD_FRAMES. 0: the largest at once. */
+    int hold_frames;
 } FaceTrackConfig;
+
+/* hold_frames' default: a blink or a short turn of the head, yet a cut shows the previous shot's face for at most
+ * 3 frames (0.12 s at 25 fps). */
+#define FACE_HOLD_FRAMES 3
 
 void face_track_config_default(FaceTrackConfig *c);
 
@@ -43,6 +60,18 @@ int face_track_clip(DlibDetector *det, const DlibModel *model, const char *path,
 /* Index of the box to follow among n (n > 0): the largest when prev is NULL or
  * no box overlaps prev ([4] corners), else the one with the highest IoU. */
 int face_pick_box(const DlibBox *boxes, int n, const float *prev);
+
+/* The face followed through a clip, from frame to frame. Zeroed: none yet. */
+typedef struct FaceFollow {
+    int have;          /* a face was detected in an earlier frame */
+    float last_box[4]; /* the followed face's last detected box (corners) */
+    int missed;        /* frames since that detection in which it was not found */
+} FaceFollow;
+
+/* One frame's choice among its n detected boxes (n >= 0; in clip order, frame by frame): the index of the box
+ * to follow, or -1 for a frame without the followed face (no box; none yet; or none overlaps its last box while
+ * it has been missing for fewer than hold frames). Updates f. */
+int face_follow(FaceFollow *f, const DlibBox *boxes, int n, int hold);
 /* Intersection over union of two boxes given by corners (x0 y0 x1 y1). */
 float face_box_iou(const float *a, const float *b);
 /* The unit-box mean shape ([68, 2]) in a centred square of side

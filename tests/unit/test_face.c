@@ -125,6 +125,58 @@ static void test_pick_box(void) {
     EXPECT_NEAR(face_box_iou(a, gone), 0, 0);
 }
 
+/* The followed face through frames whose detections are given: picks[f] the box followed in frame f, or -1. */
+static void follow_frames(const DlibBox *const *frames, const int *counts, int nframes, int hold, int *picks) {
+    FaceFollow f = {0};
+    for (int i = 0; i < nframes; i++) picks[i] = face_follow(&f, frames[i], counts[i], hold);
+}
+
+static void test_follow_missed_frame(void) {
+    /* the reviewer's scene: a large face A and a smaller B that never overlap; A missed in frame 3 only */
+    DlibBox ab[2] = {{35, 54, 215, 235, 1}, {342, 79, 467, 204, 1}}, b_only[1] = {{342, 79, 467, 204, 1}};
+    const DlibBox *frames[8] = {ab, ab, ab, b_only, ab, ab, ab, ab};
+    int counts[8] = {2, 2, 2, 1, 2, 2, 2, 2}, picks[8];
+    follow_frames(frames, counts, 8, FACE_HOLD_FRAMES, picks);
+    for (int i = 0; i < 8; i++)
+        EXPECT(picks[i] == (i == 3 ? -1 : 0), "frame %d: picked %d (A: 0; a missed frame of A: -1)", i, picks[i]);
+    /* hold 0: the largest at once (the rule before the hold), and B stays followed for its overlap */
+    follow_frames(frames, counts, 8, 0, picks);
+    EXPECT(picks[2] == 0 && picks[3] == 0 && picks[4] == 1 && picks[7] == 1, "hold 0: %d %d %d %d", picks[2], picks[3],
+           picks[4], picks[7]);
+}
+
+static void test_follow_cut(void) {
+    /* A, then only B from frame 2 on (a cut, or A left): held for FACE_HOLD_FRAMES frames, then B */
+    DlibBox a[1] = {{0, 0, 100, 100, 1}}, b[1] = {{200, 0, 260, 60, 1}};
+    const DlibBox *frames[9] = {a, a, b, b, b, b, b, b, b};
+    int counts[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}, picks[9];
+    follow_frames(frames, counts, 9, FACE_HOLD_FRAMES, picks);
+    for (int i = 0; i < 9; i++) {
+        int want = i < 2 ? 0 : i < 2 + FACE_HOLD_FRAMES ? -1 : 0;
+        EXPECT(picks[i] == want, "frame %d: picked %d, want %d", i, picks[i], want);
+    }
+    /* faceless frames count as frames without A: 2 faceless, then B is held once more, then followed */
+    const DlibBox *gap[6] = {a, NULL, NULL, b, b, b};
+    int gap_counts[6] = {1, 0, 0, 1, 1, 1}, gap_picks[6];
+    follow_frames(gap, gap_counts, 6, FACE_HOLD_FRAMES, gap_picks);
+    EXPECT(gap_picks[1] == -1 && gap_picks[2] == -1 && gap_picks[3] == -1 && gap_picks[4] == 0 && gap_picks[5] == 0,
+           "faceless frames count: %d %d %d %d %d", gap_picks[1], gap_picks[2], gap_picks[3], gap_picks[4], gap_picks[5]);
+    /* a detection of A resets the count: A missed 3 times, back, missed 3 times again: never B */
+    const DlibBox *back[9] = {a, b, b, b, a, b, b, b, a};
+    int back_picks[9];
+    follow_frames(back, counts, 9, FACE_HOLD_FRAMES, back_picks);
+    for (int i = 0; i < 9; i++)
+        EXPECT(back_picks[i] == (back[i] == a ? 0 : -1), "frame %d: picked %d", i, back_picks[i]);
+    /* before any face: the largest at once */
+    DlibBox two[2] = {{0, 0, 10, 10, 1}, {50, 50, 90, 90, 1}};
+    FaceFollow f = {0};
+    EXPECT(face_follow(&f, two, 0, FACE_HOLD_FRAMES) == -1 && face_follow(&f, two, 2, FACE_HOLD_FRAMES) == 1,
+           "the first face: the largest");
+    /* a box overlapping the last one is the followed face, however small the overlap */
+    DlibBox moved[2] = {{85, 85, 175, 175, 1}, {0, 0, 40, 40, 1}};
+    EXPECT(face_follow(&f, moved, 2, FACE_HOLD_FRAMES) == 0, "the overlapping box");
+}
+
 static void test_mean_place_and_nme(void) {
     float unit[136], xy[136], box[4];
     for (int p = 0; p < 68; p++) unit[2 * p] = p / 67.0f, unit[2 * p + 1] = 1 - p / 67.0f;
@@ -152,6 +204,8 @@ int main(void) {
     TEST_RUN(test_round_trip);
     TEST_RUN(test_parse_errors);
     TEST_RUN(test_pick_box);
+    TEST_RUN(test_follow_missed_frame);
+    TEST_RUN(test_follow_cut);
     TEST_RUN(test_mean_place_and_nme);
     return test_summary();
 }
