@@ -8,6 +8,8 @@
 #    unreadable clip is tried again exits 0; a --limit run keeps every track's description; cached tracks of
 #    another --upsample are counted and named, --recompute makes them again;
 #  - two people: a missed frame of the followed face is `prev`, no switch to the other; a cut switches after 3 frames;
+#    a stray non-track in landmarks/ is left out of the descriptions with a warning; descriptions that cannot be
+#    written fail the run before its summary;
 #  - a clip of uniform grey frames gets only `mean` frames; a clip whose frames turn grey after a
 #    detected one gets `prev` frames repeating the last detection; a clip with a corrupt frame is
 #    counted as unreadable, named, and does not stop the run;
@@ -182,6 +184,21 @@ echo "--limit 3: the first 3 clips in id order; a single process writes the 2-ra
 # a --limit run over a prepared folder keeps every clip's description (it rewrote the file with its 3)
 "$dfer" prep --dataset dfew --root "$data" --out "$tmp/prep2" --limit 3 >"$tmp/limit2.log" 2>&1 || { cat "$tmp/limit2.log"; fail "--limit over prep2"; }
 [ "$(wc -l <"$tmp/prep2/descriptions.jsonl")" = 15 ] || fail "--limit 3 left $(wc -l <"$tmp/prep2/descriptions.jsonl") descriptions of 15 tracks"
+# a stray file there that is no track is left out of the descriptions with a warning naming it (prep exited 1 after
+# its summary had marked it complete)
+printf 'garbage\n' >"$tmp/prep2/landmarks/zzz.txt"
+"$dfer" prep --dataset dfew --root "$data" --out "$tmp/prep2" --limit 3 >"$tmp/stray.log" 2>&1 || { cat "$tmp/stray.log"; fail "a stray zzz.txt failed prep"; }
+grep -q "left out of the descriptions (not a readable face track): $tmp/prep2/landmarks/zzz.txt" "$tmp/stray.log" \
+  || { cat "$tmp/stray.log"; fail "the stray file is not named"; }
+[ "$(wc -l <"$tmp/prep2/descriptions.jsonl")" = 15 ] && ! grep -q '"zzz"' "$tmp/prep2/descriptions.jsonl" || fail "descriptions with a stray file"
+rm "$tmp/prep2/landmarks/zzz.txt"
+# descriptions that cannot be written (a folder in their place) fail the prep before its summary: none marks it complete
+rm "$tmp/prep2/descriptions.jsonl" "$tmp/prep2/prep_summary.json" && mkdir "$tmp/prep2/descriptions.jsonl"
+if "$dfer" prep --dataset dfew --root "$data" --out "$tmp/prep2" --limit 3 >"$tmp/nodesc.log" 2>&1; then fail "prep succeeded without its descriptions"; fi
+grep -q "descriptions.jsonl" "$tmp/nodesc.log" || { cat "$tmp/nodesc.log"; fail "the descriptions' failure is not named"; }
+[ ! -e "$tmp/prep2/prep_summary.json" ] || fail "a prep without its descriptions wrote a summary"
+rmdir "$tmp/prep2/descriptions.jsonl"
+echo "a stray non-track in landmarks/ is named and left out; descriptions that cannot be written leave no summary"
 # cached tracks made with another --upsample are kept, counted and named; --recompute makes them again
 "$dfer" prep --dataset dfew --root "$data" --out "$tmp/limit" --limit 2 --upsample 0 >"$tmp/ups.log" 2>&1 || { cat "$tmp/ups.log"; fail "--upsample 0"; }
 [ "$(json "$tmp/limit/prep_summary.json" "(d['skipped'], d['cached_with_other_settings'], d['upsample'])")" = "(2, 2, 0)" ] \

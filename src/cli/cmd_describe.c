@@ -141,7 +141,7 @@ int cmd_describe(int argc, char **argv) {
     if (descriptions_jsonl_name_check(out, &err) != 0) return cli_usage_error("describe", "%s", err.msg);
     IdList ids;
     int faceless = 0, rc = read_ids(ids_path, dir, &ids, &err);
-    if (rc == 0) rc = verbalize_tracks(dir, (const char *const *)ids.ids, ids.n, 1, &faceless, out, &err);
+    if (rc == 0) rc = verbalize_tracks(dir, (const char *const *)ids.ids, ids.n, 1, &faceless, NULL, out, &err);
     if (rc == 0) fprintf(stderr, "describe: %d clips (%d without a face) -> %s\n", ids.n, faceless, out);
     ids_free(&ids);
     return rc ? cli_fail(&err) : 0;

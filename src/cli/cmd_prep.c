@@ -512,18 +512,20 @@ static double run_rank(Prep *p, int threads, int64_t total_work) {
 
 /* OUT/descriptions.jsonl: the label-free description of every track in OUT/landmarks (text/verbalize.h), the high
  * level's default input (model.descriptions). Every track, not only this run's clips: a run with --limit, or of a
- * test list after the training list, must not drop the descriptions of the clips prepared before. */
+ * test list after the training list, must not drop the descriptions of the clips prepared before. So it reads
+ * files no run of prep wrote as well: one that is no track (a stray notes.txt) is left out with a warning naming
+ * it, not a failure of a prep whose every clip has its track. */
 static int describe_all(const char *out, Err *err) {
     char dir[4200], path[8400];
     snprintf(dir, sizeof dir, "%s/landmarks", out);
     char **ids = NULL;
-    int n = 0, faceless = 0;
+    int n = 0, faceless = 0, unreadable = 0;
     if (fs_is_dir(dir) && face_track_list_ids(dir, &ids, &n, err) != 0) return -1; /* none when every clip failed */
     snprintf(path, sizeof path, "%s/descriptions.jsonl", out);
-    int rc = verbalize_tracks(dir, (const char *const *)ids, n, 1, &faceless, path, err);
+    int rc = verbalize_tracks(dir, (const char *const *)ids, n, 1, &faceless, &unreadable, path, err);
     if (rc == 0)
-        log_info("prep: descriptions of %d clips (label-free, from the landmarks; %d without a face) in %s", n, faceless,
-                 path);
+        log_info("prep: descriptions of %d clips (label-free, from the landmarks; %d without a face) in %s%s", n - unreadable,
+                 faceless, path, unreadable ? " (files that are no track left out: see the warnings)" : "");
     for (int i = 0; i < n; i++) free(ids[i]);
     free(ids);
     return rc;
@@ -676,8 +678,10 @@ int cmd_prep(int argc, char **argv) {
         } else if (dist.rank == 0) {
             double last = 0;
             if (pending[1]) progress(p.n[N_DONE] + p.n[N_FAILED], pending[1], time_now() - wall, &last, 1);
-            written = summarise(argv_line, kind, root, out, gt, model_path, &cfg, threads, p.n, p.d, rates, dist.world, wall, summary, &err) == 0;
-            if (written) written = describe_all(out, &err) == 0;
+            /* the descriptions first: the summary marks a complete prep, so a prep whose descriptions could not be
+             * written writes none (as a stopped one: an earlier run's summary is left as it was) */
+            written = describe_all(out, &err) == 0;
+            if (written) written = summarise(argv_line, kind, root, out, gt, model_path, &cfg, threads, p.n, p.d, rates, dist.world, wall, summary, &err) == 0;
             if (!written) cli_fail(&err);
         }
         CHECK_MPI(MPI_Bcast(&written, 1, MPI_INT, 0, MPI_COMM_WORLD));

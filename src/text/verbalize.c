@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/check.h"
+#include "core/log.h"
 #include "face/face_track.h"
 #include "text/descriptions.h"
 
@@ -413,9 +414,10 @@ int verbalize_landmarks(const float *xy, int frames, char *out, size_t cap) {
     return total;
 }
 
-int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_faceless, int *faceless, const char *out,
-                     Err *err) {
+int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_faceless, int *faceless,
+                     int *unreadable, const char *out, Err *err) {
     if (faceless) *faceless = 0;
+    if (unreadable) *unreadable = 0;
     Descriptions d;
     descriptions_init(&d);
     snprintf(d.source, sizeof d.source, "%s", dir);
@@ -428,8 +430,13 @@ int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_fa
         }
         FaceTrack t;
         if (face_track_read(path, &t, err)) {
-            rc = -1;
-            break;
+            if (!unreadable) {
+                rc = -1;
+                break;
+            }
+            log_warn("left out of the descriptions (not a readable face track): %s", err->msg);
+            (*unreadable)++;
+            continue;
         }
         for (int f = 0; f < t.frames; f++) /* the mean shape is a placeholder, not a face */
             if (t.status[f] == FACE_MEAN)

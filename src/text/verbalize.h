@@ -31,8 +31,10 @@ struct Err;
  * '/', as FERV39k's do): frames marked `mean` (no face found yet) are left out. Writes
  * {"clip", "text"} JSONL to out atomically. A track without a usable frame gets
  * "No face was found in the clip." when skip_faceless (counted in *faceless, which may be NULL), else it is an
- * error naming the file. */
-int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_faceless, int *faceless, const char *out,
-                     struct Err *err);
+ * error naming the file. A file that is no readable track is an error naming it when unreadable is NULL; else
+ * it is left out with a warning naming it, and counted in *unreadable (dfer prep describes every .txt of its
+ * folder, where a stray file is no clip's). */
+int verbalize_tracks(const char *dir, const char *const *ids, int n, int skip_faceless, int *faceless,
+                     int *unreadable, const char *out, struct Err *err);
 
 #endif
