@@ -170,7 +170,7 @@ static const ImageU8 *detect_image(const ImageU8 *img, ImageU8 *small, float *sc
 /* Detects the faces of a chunk of frames (in parallel), then follows one (in order). The
  * detection images (p[i].small) are kept for the landmarks; the caller frees them. */
 static int process_chunk(DlibDetector **dets, int threads, const FaceVideoConfig *cfg, Pending *p, int n,
-                         FaceVideo *v, int first, float *last_box, int *have_last, Err *err) {
+                         FaceVideo *v, int first, FaceFollow *follow, Err *err) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {
         DlibDetector *det = dets[omp_get_thread_num()];
@@ -182,18 +182,16 @@ static int process_chunk(DlibDetector **dets, int threads, const FaceVideoConfig
             else p[i].n = k > MAX_BOXES ? MAX_BOXES : k;
         }
     }
-    /* the pick depends on the previous frame's: in order */
+    /* the pick depends on the previous frame's: in order, by dfer prep's rule (face_follow: a frame where only
+     * others are found holds the followed person for FACE_HOLD_FRAMES frames), on the boxes in frame pixels */
     for (int i = 0; i < n; i++) {
         if (p[i].rc) return err_set(err, "%s", p[i].err.msg);
-        p[i].pick = -1;
-        if (!p[i].n) continue;
-        float prev[4];
-        for (int k = 0; k < 4; k++) prev[k] = last_box[k] * p[i].scale;
-        p[i].pick = face_pick_box(p[i].boxes, p[i].n, *have_last ? prev : NULL);
-        const DlibBox *b = &p[i].boxes[p[i].pick];
+        DlibBox in_frame[MAX_BOXES];
         float s = p[i].scale;
-        last_box[0] = b->x0 / s, last_box[1] = b->y0 / s, last_box[2] = b->x1 / s, last_box[3] = b->y1 / s;
-        *have_last = 1;
+        for (int k = 0; k < p[i].n; k++)
+            in_frame[k] = (DlibBox){p[i].boxes[k].x0 / s, p[i].boxes[k].y0 / s, p[i].boxes[k].x1 / s,
+                                    p[i].boxes[k].y1 / s, p[i].boxes[k].score};
+        p[i].pick = face_follow(follow, in_frame, p[i].n, FACE_HOLD_FRAMES);
     }
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {
@@ -260,8 +258,8 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
     for (int i = 0; i < threads && rc == 0; i++)
         if (!(dets[i] = dlib_detector_create(model, err))) rc = -1;
     Pending *p = xcalloc((size_t)chunk, sizeof *p);
-    float last_box[4] = {0};
-    int have_last = 0, end = 0;
+    FaceFollow follow = {0};
+    int end = 0;
     double last_dur = 0;
     while (rc == 0 && !end) {
         int n = 0;
@@ -277,7 +275,7 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
             v->t[v->frames + n] = t;
             n++;
         }
-        if (rc == 0 && n) rc = process_chunk(dets, threads, cfg, p, n, v, v->frames, last_box, &have_last, err);
+        if (rc == 0 && n) rc = process_chunk(dets, threads, cfg, p, n, v, v->frames, &follow, err);
         for (int i = 0; i < n; i++) image_free(&p[i].img), image_free(&p[i].small);
         v->frames += n;
     }

@@ -17,8 +17,9 @@
  * Face: per frame, dlib's frontal detector at the native size (a copy scaled
  * down to DETECT_MAX_SIDE on its short side for larger frames), retried with
  * the frame doubled up to `upsample` times when nothing is found; among the
- * boxes, the one face_pick_box (face/landmarks.h) follows: the largest first,
- * then the best-overlapping one. Its 68 landmarks are predicted on the same
+ * boxes, the one face_follow (face/landmarks.h) follows, as dfer prep does: the
+ * largest first, then the best-overlapping one; a frame where only others are
+ * found has none for up to FACE_HOLD_FRAMES frames, then the largest is taken. Its 68 landmarks are predicted on the same
  * image. A frame "has a face" only when it was detected in that frame.
  *
  * Smoothing and crop: the box's centre and size are averaged over the frames
