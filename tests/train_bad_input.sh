@@ -116,6 +116,8 @@ expect_fail "data.classes neither 7 nor 11" "7 or 11 classes" "$dfer" train "${f
   --out "$tmp/l1" 2>"$tmp/l1.log" >&2
 grep -q "no clip has label 0 and the largest is 7" "$tmp/l1.log" \
   || { echo "a list counted from 1 trained without a warning:"; cat "$tmp/l1.log"; exit 1; }
+grep -q "finecliper on the lists $tmp/data/train1.txt (train) and $tmp/data/test7.txt (test): 17 train / [0-9]* test clips" \
+  "$tmp/l1.log" || { echo "the run's first line does not name its lists:"; grep "train /" "$tmp/l1.log"; exit 1; }
 grep -q "training augmentation (dfew): brightness x U\[0.5, 1.5\], random sized crop" "$tmp/l1.log" \
   || { echo "data.augment = dfew did not give DFEW's augmentation:"; grep -i augment "$tmp/l1.log"; exit 1; }
 "$dfer" train "${fc[@]}" "${lists[@]}" --set data.train_list="$tmp/data/train11.txt" --out "$tmp/l11" 2>"$tmp/l11.log" >&2

@@ -130,7 +130,7 @@ static const Key k_keys[] = {
     {"train", "seed", K_INT, S(seed), "1", NULL, "seed of initialisation, sampling and augmentation"},
     {"train", "device", K_STR, S(device), "auto", "auto|cpu|cuda",
      "compute device; auto: the GPU when every node of the job has one for each of its ranks, else the CPU "
-     "(rank 0 says why)"},
+     "(rank 0 says why when some node has a GPU)"},
     {"train", "gpu_mem", K_FLOAT, S(gpu_mem), "24", NULL,
      "GiB of GPU memory per rank: the memory planner's cap (`dfer plan`), enforced by the allocator"},
     {"train", "micro_batch", K_INT, S(micro_batch), "0", NULL,

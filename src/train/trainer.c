@@ -423,9 +423,14 @@ static void log_run_start(const TrainRun *run) {
     const JobModel *jm = &run->jm;
     char order[512];
     if (!run->opt->eval_dataset) {
-        log_info("%s on %s (%s, fold %d): %d train / %d test clips, classes: %s", cfg->method, cfg->dataset, cfg->root,
-                 cfg->fold, run->train.count, run->test.count,
-                 class_order_text(run->train.num_classes, order, sizeof order));
+        if (!strcmp(cfg->dataset, "list")) /* no root and no folds: the two lists name the clips */
+            log_info("%s on the lists %s (train) and %s (test): %d train / %d test clips, classes: %s", cfg->method,
+                     cfg->train_list, cfg->test_list, run->train.count, run->test.count,
+                     class_order_text(run->train.num_classes, order, sizeof order));
+        else
+            log_info("%s on %s (%s, fold %d): %d train / %d test clips, classes: %s", cfg->method, cfg->dataset,
+                     cfg->root, cfg->fold, run->train.count, run->test.count,
+                     class_order_text(run->train.num_classes, order, sizeof order));
     } else { /* zero-shot transfer: another dataset's test split(s), with its classes */
         char folds[128] = "";
         for (int p = 0, used = 0; p < run->test.parts; p++)
