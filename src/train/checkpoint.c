@@ -214,3 +214,30 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
     tmap_free(&m);
     return rc;
 }
+
+/* Where a rank starts, for the message of checkpoint_agreed: {resumed, epoch, step, optimiser steps, log bytes}. */
+static void start_text(const int64_t v[5], char *buf, size_t size) {
+    if (!v[0]) snprintf(buf, size, "finds none and starts from the beginning");
+    else snprintf(buf, size, "resumes at epoch %lld, step %lld (%lld optimiser steps)", (long long)v[1] + 1,
+                  (long long)v[2], (long long)v[3]);
+}
+
+int checkpoint_agreed(Group *g, const char *dir, int resumed, int loaded, const Position *p, Err *err) {
+    int64_t mine[5] = {resumed, p->epoch, p->step, p->opt_steps, p->metrics_bytes}, lead[5];
+    memcpy(lead, mine, sizeof lead);
+    watchdog_mark("the group's agreement on where the run starts");
+    group_bcast(g, lead, sizeof lead);
+    int same = !memcmp(mine, lead, sizeof lead);
+    if (group_all_ok(g, loaded == 0 && same)) return 0;
+    if (loaded != 0) return -1;
+    if (!same) {
+        char here[128], there[128];
+        start_text(mine, here, sizeof here);
+        start_text(lead, there, sizeof there);
+        return err_set(err, "%s: the ranks of the group do not see the same checkpoint.safetensors: rank %d %s, rank 0 "
+                            "%s (a network file system that has not caught up on one node?)",
+                       dir, g->rank, here, there);
+    }
+    return err_set(err, "another rank of the group could not read %s/checkpoint.safetensors (its error says why)",
+                   dir);
+}

@@ -5,6 +5,7 @@
 #define DFER_TRAIN_CHECKPOINT_H
 
 #include "io/tensormap.h"
+#include "mpi/dist.h"
 #include "train/job_model.h"
 #include "train/metrics.h"
 #include "train/optim.h"
@@ -31,5 +32,11 @@ int save_params(const JobModel *jm, const char *path, const char *prefix, Tensor
 int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err);
 /* Reads dir/checkpoint.safetensors back into jm, opt and pos; -1 with a message when it does not fit the model. */
 int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, Err *err);
+/* After every rank of g read dir's checkpoint itself (resumed: there was one to read; loaded: load_checkpoint's result
+ * here, err holding its message): 0 when all read one, and the same position. They must: a rank that failed alone
+ * would leave the others waiting in the first step's collective until the hang watchdog, and a node whose view of a
+ * network file system lags would resume from an older checkpoint, the ranks training apart silently. Otherwise -1
+ * on every rank, naming the positions or the failing rank. A collective of g. */
+int checkpoint_agreed(Group *g, const char *dir, int resumed, int loaded, const Position *p, Err *err);
 
 #endif

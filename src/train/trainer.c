@@ -325,39 +325,6 @@ static int open_optimizer_and_loaders(TrainRun *run, Err *err) {
     return 0;
 }
 
-/* Where a rank starts, for the message of ranks_agree_on_start: {resumed, epoch, step, optimiser steps, log bytes}. */
-static void start_text(const int64_t v[5], char *buf, size_t size) {
-    if (!v[0]) snprintf(buf, size, "finds none and starts from the beginning");
-    else snprintf(buf, size, "resumes at epoch %lld, step %lld (%lld optimiser steps)", (long long)v[1] + 1,
-                  (long long)v[2], (long long)v[3]);
-}
-
-/* Every rank of the group reads the checkpoint itself: they must all have read one (a rank that failed alone would
- * leave the others waiting in the first step's collective until the hang watchdog) and the same (a node whose view
- * of a network file system lags would resume from an older checkpoint, and the ranks would train apart silently).
- * loaded: load_checkpoint's result here (err holds its message). */
-static int ranks_agree_on_start(TrainRun *run, int resumed, int loaded, Err *err) {
-    Group *g = run->g;
-    const Position *p = &run->pos;
-    int64_t mine[5] = {resumed, p->epoch, p->step, p->opt_steps, p->metrics_bytes}, lead[5];
-    memcpy(lead, mine, sizeof lead);
-    watchdog_mark("the group's agreement on where the run starts");
-    group_bcast(g, lead, sizeof lead);
-    int same = !memcmp(mine, lead, sizeof lead);
-    if (group_all_ok(g, loaded == 0 && same)) return 0;
-    if (loaded != 0) return -1;
-    if (!same) {
-        char here[128], there[128];
-        start_text(mine, here, sizeof here);
-        start_text(lead, there, sizeof there);
-        return err_set(err, "%s: the ranks of the group do not see the same checkpoint.safetensors: rank %d %s, rank 0 "
-                            "%s (a network file system that has not caught up on one node?)",
-                       run->opt->out_dir, g->rank, here, there);
-    }
-    return err_set(err, "another rank of the group could not read %s/checkpoint.safetensors (its error says why)",
-                   run->opt->out_dir);
-}
-
 /* Where the run starts: with --resume at its checkpoint (the log cut back to it, the temporary files of a killed
  * run removed), else at the beginning, with the log an earlier start that never checkpointed left emptied. */
 static int resume_or_start(TrainRun *run, Err *err) {
@@ -371,7 +338,7 @@ static int resume_or_start(TrainRun *run, Err *err) {
         watchdog_mark("reading the checkpoint in %s", opt->out_dir);
         loaded = load_checkpoint(opt->out_dir, &run->jm, &run->optim, &run->pos, err);
     }
-    if (ranks_agree_on_start(run, resumed, loaded, err) != 0) return -1;
+    if (checkpoint_agreed(run->g, opt->out_dir, resumed, loaded, &run->pos, err) != 0) return -1;
     if (resumed && lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, run->pos.epoch + 1, run->pos.step);
     char hang[1024];
     if (lead && resumed && run_ended_on_hang(opt->out_dir, hang, sizeof hang))
