@@ -33,6 +33,12 @@ static double age_of(const char *path) {
     return (double)(now.tv_sec - st.st_mtim.tv_sec) + (now.tv_nsec - st.st_mtim.tv_nsec) * 1e-9;
 }
 
+/* dir = the test folder's job NAME, lock = its running.lock */
+static void job_paths(const char *name, char dir[700], char lock[760]) {
+    snprintf(dir, 700, "%s/%s", test_tmpdir(), name);
+    snprintf(lock, 760, "%s/running.lock", dir);
+}
+
 static void sleep_s(double s) {
     struct timespec t = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
     nanosleep(&t, NULL);
@@ -40,8 +46,7 @@ static void sleep_s(double s) {
 
 static void test_heartbeat(void) {
     char dir[700], lock[760];
-    snprintf(dir, sizeof dir, "%s/job-a", test_tmpdir());
-    snprintf(lock, sizeof lock, "%s/running.lock", dir);
+    job_paths("job-a", dir, lock);
     job_lock_set_heartbeat(0.2);
     JobLockHolder h;
     int took = -1, live = -1;
@@ -143,8 +148,7 @@ static void test_takeover_race(void) {
  * first try left it: the claim must hold the lock, not skip the job as held by a live process (itself). */
 static void test_link_retried_on_nfs(void) {
     char dir[700], lock[760], tmp[1100];
-    snprintf(dir, sizeof dir, "%s/job-nfs-retry", test_tmpdir());
-    snprintf(lock, sizeof lock, "%s/running.lock", dir);
+    job_paths("job-nfs-retry", dir, lock);
     snprintf(tmp, sizeof tmp, "%s/.running.lock.%s.%ld", dir, dfer_host(), (long)getpid());
     Err err;
     EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
@@ -187,8 +191,7 @@ static void test_clock_off_the_file_system(void) {
  * not touch the other run's lock, and release leaves it. A folder whose lock this process does not hold is never lost. */
 static void test_lost_lock(void) {
     char dir[700], lock[760];
-    snprintf(dir, sizeof dir, "%s/job-lost", test_tmpdir());
-    snprintf(lock, sizeof lock, "%s/running.lock", dir);
+    job_paths("job-lost", dir, lock);
     job_lock_set_heartbeat(0.2);
     JobLockHolder h;
     JobLockLoss loss;
