@@ -225,7 +225,7 @@ static int lock_still_ours_locked(void) {
     }
     int gone = !parsed && stat(g_heartbeat.path, &st) != 0 && errno == ENOENT;
     if (!parsed && !gone) return -1;
-    g_heartbeat.loss = (JobLockLoss){.taker_known = parsed, .silent_s = time_now() - g_heartbeat.last_ours};
+    g_heartbeat.loss = (JobLockLoss){.taker_known = parsed, .silent_s = t - g_heartbeat.last_ours};
     if (parsed) g_heartbeat.loss.taker = h;
     atomic_store(&g_lock_lost, 1);
     return 0;
@@ -292,7 +292,8 @@ static void lock_bytes(const char *lock, char *out, size_t n) {
  * NFS included): of several runs that judged the same lock stale, the first in replaces it, the others find
  * other bytes and back off. Judging (a squeue call of up to 20 s) happens before, outside the guard, so the
  * guard is held for a read and a rename only; a guard older than 10 minutes (its run died inside that
- * window, by the file system's clock: `now`) is removed. Returns 1 taken over, 0 another run took it (or the lock went: *holder updated), -1. */
+ * window, by the file system's clock: `now`) is removed. Returns 1 taken over, 0 another run took it (or the lock
+ * went: *holder updated), -1. */
 static int take_over(const char *dir, const char *lock, const char *tmp, const char *judged, double now,
                      JobLockHolder *holder, Err *err) {
     char guard[8400], bytes_now[4096];
