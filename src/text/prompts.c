@@ -65,7 +65,10 @@ const char *prompt_emoclip(int cls) { return cls >= 0 && cls < 11 ? k_emoclip[cl
 
 void prompt_dfer_clip(const char *kind, int contexts, int cls, char *out, size_t n) {
     size_t off = 0;
-    for (int i = 0; i < contexts && off < n; i++) off += (size_t)snprintf(out + off, n - off, "X ");
+    if (n) out[0] = 0;
+    /* off stays below n: snprintf returns the length it wanted, and an off past n made n - off wrap to a huge size */
+    for (int i = 0; i < contexts && off + 1 < n; i++) off += (size_t)snprintf(out + off, n - off, "X ");
+    if (off + 1 >= n) return; /* cut: out holds a NUL-terminated prefix (or nothing when n is 0) */
     if (!strcmp(kind, "name")) snprintf(out + off, n - off, "%s.", k_class_names[cls]);
     else if (!strcmp(kind, "name_with_context")) snprintf(out + off, n - off, "an expression of %s.", k_class_names[cls]);
     else snprintf(out + off, n - off, "%s", k_descriptors[cls]);

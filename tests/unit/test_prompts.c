@@ -1,0 +1,43 @@
+/* Class prompts (text/prompts.h): DFER-CLIP's "X X ... X <class text>" against dfer.md §1 (the string
+ * `"X X X X X X X X " + class_text` and the class descriptors of §1.6), and its output buffer limit: a buffer
+ * smaller than the placeholders gets a NUL-terminated prefix and nothing is written past it. */
+#include <string.h>
+
+#include "testlib.h"
+#include "text/prompts.h"
+
+static void test_dfer_clip_text(void) {
+    char out[512];
+    prompt_dfer_clip("descriptor", 8, 0, out, sizeof out);
+    EXPECT(!strcmp(out, "X X X X X X X X a smiling mouth, raised cheeks, wrinkled eyes, and arched eyebrows."),
+           "descriptor prompt: '%s'", out);
+    prompt_dfer_clip("name", 2, 3, out, sizeof out);
+    EXPECT(!strcmp(out, "X X anger."), "name prompt: '%s'", out);
+    prompt_dfer_clip("name_with_context", 1, 10, out, sizeof out);
+    EXPECT(!strcmp(out, "X an expression of disappointment."), "name_with_context prompt: '%s'", out);
+}
+
+/* n odd and below 2 * contexts: the last "X " is cut, and the class text used to be written at out + n + 1
+ * with a size of (size_t)-1. */
+static void test_dfer_clip_small_buffer(void) {
+    static const size_t sizes[] = {1, 2, 5, 7, 16};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        char buf[128];
+        memset(buf, '#', sizeof buf);
+        prompt_dfer_clip("descriptor", 8, 0, buf, n);
+        size_t untouched = 0;
+        for (size_t i = n; i < sizeof buf; i++) untouched += buf[i] == '#';
+        EXPECT(untouched == sizeof buf - n, "n = %zu: %zu bytes written past the buffer", n,
+               sizeof buf - n - untouched);
+        EXPECT(memchr(buf, 0, n) != NULL, "n = %zu: the prefix is NUL-terminated inside the buffer", n);
+        EXPECT(!strncmp(buf, "X X X X X X X X ", strlen(buf)), "n = %zu: a prefix of the prompt: '%.*s'", n, (int)n,
+               buf);
+    }
+}
+
+int main(void) {
+    TEST_RUN(test_dfer_clip_text);
+    TEST_RUN(test_dfer_clip_small_buffer);
+    return test_summary();
+}
