@@ -340,8 +340,12 @@ int clip_tokenize_padded(const ClipTokenizer *t, const char *text, int context, 
     if (clip_tokenize(t, text, &ids, &n, err) != 0) return -1;
     if (n > context && !truncate) {
         free(ids);
-        return err_set(err, "text has %d tokens, more than the context of %d: \"%.60s%s\"", n, context, text,
-                       strlen(text) > 60 ? "..." : "");
+        /* the first 60 bytes, cut back to a character boundary: half a character would make the message invalid
+         * UTF-8 (the text itself is valid: clip_tokenize checked it) */
+        size_t len = strlen(text), quoted = len < 60 ? len : 60;
+        while (quoted > 0 && quoted < len && ((unsigned char)text[quoted] & 0xC0) == 0x80) quoted--;
+        return err_set(err, "text has %d tokens, more than the context of %d: \"%.*s%s\"", n, context, (int)quoted,
+                       text, quoted < len ? "..." : "");
     }
     clip_frame_ids(ids, n, context, out);
     free(ids);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistr.h>
 #include <zlib.h>
 
 #include "core/fsutil.h"
@@ -108,6 +109,14 @@ static void test_framing(void) {
                out[247] == 0, "fits 248 with zero padding");
     EXPECT(clip_tokenize_padded(g_tok, "a photo of a cat", 77, 0, out, &err) == 0 && out[6] == CLIP_EOT && out[7] == 0 &&
                out[76] == 0, "padding at 77");
+    /* the too-long message quotes the text's first 60 bytes: byte 60 is the middle of "\xc3\xa9" here, and the quote
+     * must end before that character, not keep half of it (the message would not be UTF-8) */
+    char long_text[128];
+    memset(long_text, 'a', 59);
+    snprintf(long_text + 59, sizeof long_text - 59, "\xc3\xa9 and more words");
+    EXPECT(clip_tokenize_padded(g_tok, long_text, 2, 0, out, &err) != 0, "too long for a context of 2");
+    EXPECT(u8_check((const uint8_t *)err.msg, strlen(err.msg)) == NULL, "the message is valid UTF-8: %s", err.msg);
+    EXPECT(strstr(err.msg, "aaaaaaaaaa...\"") != NULL, "the quote ends before the cut character: %s", err.msg);
 }
 
 static void test_detokenize(void) {
