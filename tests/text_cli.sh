@@ -29,6 +29,11 @@ DFER_VOCAB=$vocab expect_run "DFER_VOCAB" 0 "49406 2759 261 8855 49407" "fish &a
 expect_run "fits the context" 0 "49406 320 1125 539 320 2368 49407" --vocab "$vocab" --context 7 "a photo of a cat"
 expect_run "too long" 1 "" --vocab "$vocab" --context 6 "a photo of a cat"
 expect_message "too long" 'text 1 \("a photo of a cat"\) has 7 tokens, more than the context of 6'
+# the message quotes 60 bytes of the text: byte 60 is inside the e-acute here, which the quote must leave out whole
+expect_run "too long, accented" 1 "" --vocab "$vocab" --context 4 "$(printf 'a%.0s' {1..59})"$'\xc3\xa9'" b c"
+python3 -c 'import sys; open(sys.argv[1], "rb").read().decode("utf-8")' /tmp/text_cli.$$.err 2>/dev/null \
+  || fail "too long, accented: the message is not valid UTF-8: $(od -c /tmp/text_cli.$$.err | head -3)"
+expect_message "too long, accented" 'aaaa\.\.\."\) has'
 expect_run "truncated" 0 "49406 320 1125 539 320 49407" --vocab "$vocab" --context 6 --truncate "a photo of a cat"
 expect_run "--truncate without --context" 2 "" --vocab "$vocab" --truncate "a photo of a cat"
 expect_message "--truncate without --context" "give --context too"

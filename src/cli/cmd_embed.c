@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/strbuf.h"
 #include "core/timer.h"
 #include "data/image.h"
 #include "data/preprocess.h"
@@ -130,7 +131,9 @@ static int tokenize_texts(const Args *a, const ClipConfig *cfg, int32_t *ids, Er
         int n;
         rc = clip_tokenize(tok, a->texts[i], &full, &n, err);
         if (rc != 0) {
-            err_prefix(err, "text %d (--text \"%.40s%s\"): ", i, a->texts[i], strlen(a->texts[i]) > 40 ? "..." : "");
+            size_t quoted = utf8_prefix(a->texts[i], 40);
+            err_prefix(err, "text %d (--text \"%.*s%s\"): ", i, (int)quoted, a->texts[i],
+                       a->texts[i][quoted] ? "..." : "");
             break;
         }
         if (n > cfg->context_length) /* numbered as the output numbers them, from 0 */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/strbuf.h"
 #include "text/tokenizer.h"
 
 static void usage(void) {
@@ -60,8 +61,10 @@ int cmd_tokenize(int argc, char **argv) {
         }
         if (context && n > context) {
             if (!truncate) {
-                err_set(&err, "text %d (\"%.60s%s\") has %d tokens, more than the context of %d (use --truncate to cut it)",
-                        i - optind + 1, argv[i], strlen(argv[i]) > 60 ? "..." : "", n, context);
+                size_t quoted = utf8_prefix(argv[i], 60);
+                err_set(&err,
+                        "text %d (\"%.*s%s\") has %d tokens, more than the context of %d (use --truncate to cut it)",
+                        i - optind + 1, (int)quoted, argv[i], argv[i][quoted] ? "..." : "", n, context);
                 free(ids);
                 status = cli_fail(&err);
                 break;

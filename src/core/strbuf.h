@@ -13,4 +13,8 @@ typedef struct StrBuf {
 /* Appends n bytes of s (then a NUL); strbuf_add(b, "", 0) makes b.p a valid empty string. */
 void strbuf_add(StrBuf *b, const char *s, size_t n);
 
+/* The length of s's longest prefix of at most max_bytes bytes that does not end inside a UTF-8 character: what an
+ * error message quotes of a text ("%.*s"), so that the quote is valid UTF-8 when the text is. */
+size_t utf8_prefix(const char *s, size_t max_bytes);
+
 #endif

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "core/fsutil.h"
+#include "core/strbuf.h"
 #include "text/normalize.h"
 
 #define N_MERGES 48894
@@ -340,12 +341,10 @@ int clip_tokenize_padded(const ClipTokenizer *t, const char *text, int context, 
     if (clip_tokenize(t, text, &ids, &n, err) != 0) return -1;
     if (n > context && !truncate) {
         free(ids);
-        /* the first 60 bytes, cut back to a character boundary: half a character would make the message invalid
-         * UTF-8 (the text itself is valid: clip_tokenize checked it) */
-        size_t len = strlen(text), quoted = len < 60 ? len : 60;
-        while (quoted > 0 && quoted < len && ((unsigned char)text[quoted] & 0xC0) == 0x80) quoted--;
+        /* the first 60 bytes, cut back to a character boundary (the text is valid UTF-8: clip_tokenize checked it) */
+        size_t quoted = utf8_prefix(text, 60);
         return err_set(err, "text has %d tokens, more than the context of %d: \"%.*s%s\"", n, context, (int)quoted,
-                       text, quoted < len ? "..." : "");
+                       text, text[quoted] ? "..." : "");
     }
     clip_frame_ids(ids, n, context, out);
     free(ids);

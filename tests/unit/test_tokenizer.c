@@ -13,6 +13,7 @@
 
 #include "core/fsutil.h"
 #include "testlib.h"
+#include "core/strbuf.h"
 #include "text/tokenizer.h"
 
 static ClipTokenizer *g_tok;
@@ -117,6 +118,17 @@ static void test_framing(void) {
     EXPECT(clip_tokenize_padded(g_tok, long_text, 2, 0, out, &err) != 0, "too long for a context of 2");
     EXPECT(u8_check((const uint8_t *)err.msg, strlen(err.msg)) == NULL, "the message is valid UTF-8: %s", err.msg);
     EXPECT(strstr(err.msg, "aaaaaaaaaa...\"") != NULL, "the quote ends before the cut character: %s", err.msg);
+}
+
+/* utf8_prefix (core/strbuf.h), which every quoting message uses: cuts before a 2-, 3- or 4-byte character that
+ * straddles the limit, keeps one that ends at it, and a shorter text whole */
+static void test_utf8_prefix(void) {
+    EXPECT(utf8_prefix("abc", 10) == 3 && utf8_prefix("abc", 3) == 3 && utf8_prefix("abc", 2) == 2, "ASCII");
+    EXPECT(utf8_prefix("ab\xc3\xa9", 3) == 2 && utf8_prefix("ab\xc3\xa9", 4) == 4, "2-byte e-acute");
+    EXPECT(utf8_prefix("a\xe2\x82\xac!", 2) == 1 && utf8_prefix("a\xe2\x82\xac!", 3) == 1 &&
+               utf8_prefix("a\xe2\x82\xac!", 4) == 4, "3-byte euro sign");
+    EXPECT(utf8_prefix("\xf0\x9f\x98\x80x", 3) == 0 && utf8_prefix("\xf0\x9f\x98\x80x", 4) == 4, "4-byte emoji");
+    EXPECT(utf8_prefix("", 5) == 0 && utf8_prefix("abc", 0) == 0, "empty text, no room");
 }
 
 static void test_detokenize(void) {
@@ -283,6 +295,7 @@ int main(void) {
     TEST_RUN(test_vectors);
     TEST_RUN(test_anchors_and_normalisation);
     TEST_RUN(test_framing);
+    TEST_RUN(test_utf8_prefix);
     TEST_RUN(test_detokenize);
     TEST_RUN(test_bad_vocabulary);
     TEST_RUN(test_threads);
