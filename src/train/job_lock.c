@@ -288,38 +288,153 @@ static void lock_bytes(const char *lock, char *out, size_t n) {
     fclose(f);
 }
 
-/* Replaces the stale lock at `lock` whose bytes were `judged` with tmp, under DIR/.takeover (mkdir is atomic,
- * NFS included): of several runs that judged the same lock stale, the first in replaces it, the others find
- * other bytes and back off. Judging (a squeue call of up to 20 s) happens before, outside the guard, so the
- * guard is held for a read and a rename only; a guard older than 10 minutes (its run died inside that
- * window, by the file system's clock: `now`) is removed. Returns 1 taken over, 0 another run took it (or the lock
- * went: *holder updated), -1. */
+/* ---- the takeover guard: one run at a time replaces a folder's stale lock ------------------------- */
+
+static int g_guard_force_mkdir;         /* tests only: the mkdir fallback even where OFD locks work */
+static double g_guard_removal_pause_s;  /* tests only: between judging an old mkdir guard stale and removing it */
+static double g_inside_guard_pause_s;   /* tests only: inside the guard, between checking the lock and renaming */
+void job_lock_set_takeover_guard(int kind) { g_guard_force_mkdir = kind == JOB_LOCK_GUARD_MKDIR; }
+void job_lock_set_guard_pauses(double before_guard_removal_s, double inside_guard_s) {
+    g_guard_removal_pause_s = before_guard_removal_s;
+    g_inside_guard_pause_s = inside_guard_s;
+}
+
+enum { GUARD_STALE_S = 600 }; /* a mkdir guard this old was left by a run that died inside it */
+
+typedef struct TakeoverGuard {
+    int fd;            /* >= 0: DIR/.takeover.lock, holding the OFD lock; -1: the mkdir guard */
+    char path[8400];   /* DIR/.takeover (the mkdir guard) */
+    dev_t dev;         /* the mkdir guard this run made: released only while .takeover is still that one */
+    ino_t ino;
+} TakeoverGuard;
+
+static int same_directory(const struct stat *a, const struct stat *b) {
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* An exclusive open-file-description lock on DIR/.takeover.lock (made once, never deleted): the kernel, or NFS's
+ * lock manager, drops it when its holder dies, so a run killed inside the guard leaves none behind. 1 held (g->fd),
+ * 0 another run holds it, 2 this file system keeps no such locks (NFS without lockd, Lustre without -o flock: the
+ * caller falls back to the mkdir guard), -1 error. */
+static int guard_enter_ofd(const char *dir, TakeoverGuard *g, Err *err) {
+    g->fd = -1;
+#ifdef F_OFD_SETLK
+    if (g_guard_force_mkdir) return 2;
+    char path[8400];
+    snprintf(path, sizeof path, "%s/.takeover.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return err_set(err, "%s: cannot open the takeover guard: %s", path, strerror(errno));
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+        g->fd = fd;
+        return 1;
+    }
+    int lock_errno = errno;
+    CHECK_SYS(close(fd));
+    if (lock_errno == EAGAIN || lock_errno == EACCES) return 0;
+    if (lock_errno == ENOLCK || lock_errno == ENOSYS || lock_errno == EOPNOTSUPP || lock_errno == EINVAL) return 2;
+    return err_set(err, "%s: cannot lock the takeover guard: %s", path, strerror(lock_errno));
+#else
+    (void)dir, (void)err;
+    return 2;
+#endif
+}
+
+/* Moves the old mkdir guard `judged` (left by a run that died inside it) out of the way. Never rmdir in place: two
+ * runs that both judged it old would each remove "it", the second one the guard the first has made since, and both
+ * be inside. Renamed to this run's own name, it is checked to be the very directory judged old; one that is not
+ * (another run's fresh guard) is put back where it can be. 1 removed, 0 not (another run is taking over), -1. */
+static int guard_remove_stale(const TakeoverGuard *g, const struct stat *judged, Err *err) {
+    char moved[8600];
+    struct stat st;
+    snprintf(moved, sizeof moved, "%s.stale.%s.%ld", g->path, dfer_host(), (long)getpid());
+    if (g_guard_removal_pause_s > 0) time_sleep(g_guard_removal_pause_s);
+    if (rename(g->path, moved) != 0) {
+        if (errno == ENOENT) return 1; /* another run removed it first: try mkdir again */
+        return err_set(err, "%s: cannot move the stale takeover guard away: %s", g->path, strerror(errno));
+    }
+    if (stat(moved, &st) == 0 && same_directory(&st, judged)) {
+        if (rmdir(moved) != 0)
+            return err_set(err, "%s: cannot remove the stale takeover guard: %s", moved, strerror(errno));
+        return 1;
+    }
+    /* another run's guard: put back unless a third run has made one since (rename would replace that empty one) */
+    if (stat(g->path, &st) != 0 && errno == ENOENT && rename(moved, g->path) == 0) return 0;
+    /* not put back: its holder finds .takeover not its own at release and leaves it. Should this rmdir fail, a stray
+     * .takeover.stale.* folder stays, which nothing reads */
+    (void)rmdir(moved);
+    return 0;
+}
+
+/* Enters DIR's takeover guard: 1 entered (*g), 0 another run is inside (holder->state says so), -1 error. `now`: the
+ * file system's clock, to judge a mkdir guard's age. */
+static int guard_enter(const char *dir, double now, TakeoverGuard *g, JobLockHolder *holder, Err *err) {
+    snprintf(g->path, sizeof g->path, "%s/.takeover", dir);
+    int rc = guard_enter_ofd(dir, g, err);
+    for (int tries = 0; rc == 2; tries++) {
+        struct stat st;
+        if (mkdir(g->path, 0755) == 0) {
+            if (stat(g->path, &st) != 0)
+                return err_set(err, "%s: cannot stat the takeover guard: %s", g->path, strerror(errno));
+            g->dev = st.st_dev, g->ino = st.st_ino;
+            rc = 1;
+        } else if (errno != EEXIST) {
+            return err_set(err, "%s: cannot create the takeover guard: %s", g->path, strerror(errno));
+        } else if (tries == 0 && stat(g->path, &st) == 0 && now - (double)st.st_mtime > GUARD_STALE_S) {
+            rc = guard_remove_stale(g, &st, err);
+            if (rc == 1) rc = 2; /* removed: mkdir again, once */
+        } else {
+            rc = 0;
+        }
+    }
+    if (rc == 0) snprintf(holder->state, sizeof holder->state, "another run is taking the stale lock over");
+    return rc;
+}
+
+static void guard_leave(const TakeoverGuard *g) {
+    if (g->fd >= 0) {
+        CHECK_SYS(close(g->fd)); /* drops the OFD lock */
+        return;
+    }
+    /* only the guard this run made: one that another run's stale removal moved away is not ours to remove */
+    struct stat st;
+    /* a guard that cannot be removed is judged stale, and moved away, GUARD_STALE_S later */
+    if (stat(g->path, &st) == 0 && st.st_dev == g->dev && st.st_ino == g->ino) (void)rmdir(g->path);
+}
+
+/* Replaces the stale lock at `lock` whose bytes were `judged` with tmp, under DIR's takeover guard: of several runs
+ * that judged the same lock stale, the first in replaces it, the others find other bytes and back off. Judging (a
+ * squeue call of up to 20 s) happens before, outside the guard, so the guard is held for a read and a rename only.
+ * `now`: the file system's clock. Returns 1 taken over, 0 another run took it (or the lock went: *holder updated),
+ * -1. */
 static int take_over(const char *dir, const char *lock, const char *tmp, const char *judged, double now,
                      JobLockHolder *holder, Err *err) {
-    char guard[8400], bytes_now[4096];
-    snprintf(guard, sizeof guard, "%s/.takeover", dir);
-    for (int tries = 0; mkdir(guard, 0755) != 0; tries++) {
-        struct stat st;
-        if (errno != EEXIST) return err_set(err, "%s: cannot create the takeover guard: %s", guard, strerror(errno));
-        if (tries == 0 && stat(guard, &st) == 0 && now - (double)st.st_mtime > 600) {
-            rmdir(guard); /* left by a run that died holding it */
-            continue;
-        }
-        snprintf(holder->state, sizeof holder->state, "another run is taking the stale lock over");
-        return 0;
-    }
+    char bytes_now[4096];
+    TakeoverGuard guard;
+    int rc = guard_enter(dir, now, &guard, holder, err);
+    if (rc != 1) return rc;
     lock_bytes(lock, bytes_now, sizeof bytes_now);
-    int rc;
     if (strcmp(bytes_now, judged) != 0 || !bytes_now[0]) { /* replaced by another run since, or released */
         if (holder_read(lock, holder) != 0) memset(holder, 0, sizeof *holder);
         snprintf(holder->state, sizeof holder->state, "another run took the stale lock over");
         rc = 0;
-    } else if (rename(tmp, lock) != 0) {
-        rc = err_set(err, "%s: cannot take over the stale lock: %s", lock, strerror(errno));
     } else {
-        rc = 1;
+        if (g_inside_guard_pause_s > 0) time_sleep(g_inside_guard_pause_s);
+        if (rename(tmp, lock) != 0) {
+            rc = err_set(err, "%s: cannot take over the stale lock: %s", lock, strerror(errno));
+        } else {
+            /* read back under the guard: should another run have been inside too (a mkdir guard removed while its
+             * holder was frozen past GUARD_STALE_S), the lock names whichever renamed last, and only that one holds */
+            JobLockHolder now_held;
+            rc = holder_read(lock, &now_held) == 0 && holder_is_self(&now_held);
+            if (!rc) {
+                *holder = now_held;
+                snprintf(holder->state, sizeof holder->state, "another run took the stale lock over");
+            }
+        }
     }
-    rmdir(guard);
+    guard_leave(&guard);
     return rc;
 }
 

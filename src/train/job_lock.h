@@ -19,8 +19,12 @@
  * naming the run that took the job over (or gone): its heartbeat stops touching it and records the loss, which the
  * trainer reads before each write into the folder (job_lock_lost) and leaves the job to that run.
  * Creation is atomic (link of a complete temporary file). A takeover renames over the stale lock
- * under a guard (DIR/.takeover, made with mkdir) after checking the lock still holds the bytes it
- * judged stale: of several runs taking over one stale lock, one goes on, the others see its lock. */
+ * under a guard after checking the lock still holds the bytes it judged stale, and reads it back: of
+ * several runs taking over one stale lock, one goes on, the others see its lock. The guard is an
+ * exclusive OFD lock (fcntl) on DIR/.takeover.lock, which the kernel or NFS's lock manager drops when
+ * its holder dies; where the file system keeps no such locks, a directory DIR/.takeover made with
+ * mkdir, which one left by a run that died inside it (10 minutes old) is moved away and checked to be
+ * the very one judged old before it is removed (a plain rmdir could remove another run's fresh one). */
 #ifndef DFER_TRAIN_JOB_LOCK_H
 #define DFER_TRAIN_JOB_LOCK_H
 
@@ -45,6 +49,13 @@ void job_lock_set_takeover_pause(double seconds);
 /* Tests only: this host's clock reads SECONDS ahead of the file system's (default 0), as a node's clock off the
  * NFS server's: a claim judges another host's silence by the file system's clock. */
 void job_lock_set_clock_offset(double seconds);
+/* Tests only: the takeover guard (see take_over in job_lock.c): JOB_LOCK_GUARD_AUTO, an OFD lock on DIR/.takeover.lock
+ * where the file system keeps them, else the mkdir guard DIR/.takeover; JOB_LOCK_GUARD_MKDIR, the fallback forced. */
+enum { JOB_LOCK_GUARD_AUTO, JOB_LOCK_GUARD_MKDIR };
+void job_lock_set_takeover_guard(int kind);
+/* Tests only: pauses (default 0) between judging an old mkdir guard stale and removing it, and inside the guard between
+ * checking the stale lock and renaming over it, to race two claims through the guard. */
+void job_lock_set_guard_pauses(double before_guard_removal_s, double inside_guard_s);
 
 /* 1: this process now holds DIR's lock (*took_over_stale: whether it replaced a stale one, whose
  * holder *holder then names); 0: a live run holds it (*holder says which); -1: the lock could not

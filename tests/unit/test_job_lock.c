@@ -3,7 +3,9 @@
  * stale time, and each verdict says why. The matrix-level cases (two runs sharing a matrix, a
  * dead process, a requeued Slurm job, a Slurm job that ended) are tests/matrix_lock.sh and
  * tests/slurm_matrix.sh. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -143,6 +145,96 @@ static void test_takeover_race(void) {
     close(fds[0]), close(fds[1]);
 }
 
+/* A run killed inside the takeover guard (its node failed between judging a lock stale and renaming over it) leaves
+ * no guard behind: the guard is an OFD lock the kernel drops with its holder, and the next claim takes the lock over
+ * at once (a mkdir guard blocked every claim for 10 minutes). While the holder lives, the others back off. */
+static void test_guard_holder_killed(void) {
+    char dir[700], lock[760], guard_dir[800];
+    job_paths("job-guard-killed", dir, lock);
+    snprintf(guard_dir, sizeof guard_dir, "%s/.takeover", dir);
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 20 * 60);
+    pid_t child = fork();
+    EXPECT(child >= 0, "fork");
+    if (child == 0) { /* inside the guard until killed */
+        JobLockHolder h;
+        int took = 0;
+        Err err;
+        job_lock_set_guard_pauses(0, 60);
+        job_lock_claim(dir, 600, &h, &took, &err);
+        _exit(0);
+    }
+    sleep_s(0.5); /* the child is inside the guard */
+    JobLockHolder h;
+    int took = -1, status = 0;
+    Err err;
+    int rc = job_lock_claim(dir, 600, &h, &took, &err);
+    EXPECT(rc == 0 && strstr(h.state, "another run is taking the stale lock over"),
+           "while another run is inside the guard, a claim backs off (claim %d: %s)", rc, h.state);
+    EXPECT(kill(child, SIGKILL) == 0 && waitpid(child, &status, 0) == child && WIFSIGNALED(status),
+           "the guard's holder killed");
+    rc = job_lock_claim(dir, 600, &h, &took, &err);
+    EXPECT(rc == 1 && took == 1, "the next claim takes the stale lock over at once (claim %d: %s)", rc, h.state);
+    EXPECT(access(guard_dir, F_OK) != 0, "no guard folder is left behind");
+    job_lock_release(dir);
+}
+
+/* The names in DIR that start with PREFIX. */
+static int count_entries(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) n += !strncmp(e->d_name, prefix, strlen(prefix));
+    closedir(d);
+    return n;
+}
+
+/* The mkdir guard (file systems without OFD locks): two runs find the same guard left 11 minutes ago by a run that
+ * died inside it. This one removes it and enters a guard of its own; the other, which judged the OLD guard stale,
+ * comes to remove it after that: a plain rmdir removed this run's fresh guard, the other entered too, and both renamed
+ * their lock over the stale one and returned 1 (two runs trained one job). Exactly one may hold the lock. */
+static void test_stale_mkdir_guard_race(void) {
+    char dir[700], lock[760], guard_dir[800];
+    job_paths("job-guard-race", dir, lock);
+    snprintf(guard_dir, sizeof guard_dir, "%s/.takeover", dir);
+    job_lock_set_takeover_guard(JOB_LOCK_GUARD_MKDIR);
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 20 * 60);
+    EXPECT(mkdir(guard_dir, 0755) == 0, "mkdir %s", guard_dir);
+    set_mtime_ago(guard_dir, 11 * 60);
+    int fds[2];
+    EXPECT(pipe(fds) == 0, "pipe");
+    pid_t child = fork();
+    EXPECT(child >= 0, "fork");
+    if (child == 0) { /* judges the old guard stale now, removes "it" a second later */
+        JobLockHolder h;
+        int took = 0;
+        Err err;
+        job_lock_set_guard_pauses(1.0, 0);
+        char rc = (char)job_lock_claim(dir, 600, &h, &took, &err);
+        if (write(fds[1], &rc, 1) != 1) _exit(2);
+        _exit(0);
+    }
+    /* this run removes the old guard after 0.3 s (the child has judged it by then) and stays inside for 2 s */
+    job_lock_set_guard_pauses(0.3, 2.0);
+    JobLockHolder h;
+    int took = -1, status = 0;
+    Err err;
+    int rc = job_lock_claim(dir, 600, &h, &took, &err);
+    job_lock_set_guard_pauses(0, 0);
+    char child_rc = 9;
+    EXPECT(read(fds[0], &child_rc, 1) == 1, "the other claim's answer");
+    EXPECT(waitpid(child, &status, 0) == child, "waitpid");
+    EXPECT((rc == 1) + (child_rc == 1) == 1, "exactly one of the two claims holds the lock (this run %d, the other %d)",
+           rc, child_rc);
+    int live = 0;
+    EXPECT(rc == 1 && job_lock_read(dir, 600, &h, &live) == 1 && live && h.pid == (long)getpid(),
+           "the lock names the run whose claim returned 1");
+    EXPECT(access(guard_dir, F_OK) != 0 && count_entries(dir, ".takeover") == 0,
+           "no guard is left behind, nor a moved one (%d)", count_entries(dir, ".takeover"));
+    job_lock_release(dir);
+    job_lock_set_takeover_guard(JOB_LOCK_GUARD_AUTO);
+    close(fds[0]), close(fds[1]);
+}
+
 /* NFS: link() made the lock on the server, its answer was lost and the client's retry failed with EEXIST, on a lock
  * that is this claim's own temporary file. Here the temporary file is linked as the lock beforehand, as the lost
  * first try left it: the claim must hold the lock, not skip the job as held by a live process (itself). */
@@ -229,6 +321,8 @@ int main(void) {
     TEST_RUN(test_lost_lock);
     TEST_RUN(test_other_host);
     TEST_RUN(test_takeover_race);
+    TEST_RUN(test_guard_holder_killed);
+    TEST_RUN(test_stale_mkdir_guard_race);
     TEST_RUN(test_link_retried_on_nfs);
     TEST_RUN(test_clock_off_the_file_system);
     return test_summary();
