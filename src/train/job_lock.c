@@ -143,18 +143,39 @@ static double host_now(void) {
     return (double)now.tv_sec + now.tv_nsec * 1e-9 + g_clock_offset_s;
 }
 
-/* The time now as the file system holding DIR keeps it: the modification time of PROBE, a file this process has
- * just written there (NULL: none, this host's clock). On NFS the server stamps the files, the lock's heartbeat
- * too (a utimensat to "now" is the server's now), and this host's clock may be minutes off the server's: measured
- * against it, a live run's lock touched a minute ago read as stale and was taken over. Within 2 s the two are one
- * clock (the kernel stamps files from a coarser one), and this host's, the finer, is kept. */
+/* Seconds the clock of the file system holding PROBE, a file this process has just written there, reads ahead of
+ * this host's clock, which read `host` just before (0: no probe). On NFS the server stamps the files, the lock's
+ * heartbeat too (a utimensat to "now" is the server's now), and this host's clock may be minutes off the server's:
+ * measured against it, a live run's lock touched a minute ago read as stale and was taken over. Within 2 s the two
+ * are one clock (the kernel stamps files from a coarser one), and this host's, the finer, is kept. */
+static double fs_ahead_of_host(const char *probe, double host) {
+    struct stat st;
+    if (!probe || stat(probe, &st) != 0) return 0;
+    double fs = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9;
+    return fabs(host - fs) < 2 ? 0 : fs - host;
+}
+
+/* The time now as the file system holding PROBE keeps it (NULL: this host's clock). */
 static double fs_now(const char *probe) {
     double host = host_now();
-    struct stat st;
-    if (!probe || stat(probe, &st) != 0) return host;
-    double fs = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9;
-    return fabs(host - fs) < 2 ? host : fs;
+    return host + fs_ahead_of_host(probe, host);
 }
+
+int job_lock_fs_clock_ahead(const char *folder, double *ahead_s) {
+    char probe[8400];
+    *ahead_s = 0;
+    snprintf(probe, sizeof probe, "%s/.clock-probe.%s.XXXXXX", folder, dfer_host());
+    double host = host_now();
+    int fd = mkstemp(probe);
+    if (fd < 0) return 0; /* a read-only view of the results, or no such folder: this host's clock */
+    CHECK_SYS(close(fd));
+    *ahead_s = fs_ahead_of_host(probe, host);
+    /* a probe left behind (the folder turned read-only since) is an empty file that nothing reads */
+    (void)unlink(probe);
+    return 1;
+}
+
+double job_lock_clock_now(double fs_ahead_s) { return host_now() + fs_ahead_s; }
 
 /* Whether the lock at lock_path (read into *h, or unreadable: parsed = 0) still counts as held at `now` (fs_now);
  * h->state says why. */
@@ -499,12 +520,11 @@ void job_lock_release(const char *dir) {
     if (holder_read(lock, &h) == 0 && holder_is_self(&h)) unlink(lock);
 }
 
-int job_lock_read(const char *dir, double stale_after_s, JobLockHolder *holder, int *live) {
+int job_lock_read(const char *dir, double stale_after_s, double fs_ahead_s, JobLockHolder *holder, int *live) {
     char lock[8300];
     snprintf(lock, sizeof lock, "%s/running.lock", dir);
     if (!fs_exists(lock)) return 0;
     int parsed = holder_read(lock, holder) == 0;
-    /* reads only: no file to stamp, this host's clock (dfer matrix --status shows it; claims decide by fs_now) */
-    *live = lock_live(dir, lock, holder, parsed, stale_after_s, fs_now(NULL));
+    *live = lock_live(dir, lock, holder, parsed, stale_after_s, job_lock_clock_now(fs_ahead_s));
     return 1;
 }

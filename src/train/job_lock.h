@@ -78,7 +78,15 @@ typedef struct JobLockLoss {
 int job_lock_lost(const char *dir, int verify, JobLockLoss *loss);
 /* Removes DIR's lock if this process holds it, and stops its heartbeat (also of a lock lost to another run). */
 void job_lock_release(const char *dir);
-/* 1 when DIR has a lock (*holder, *live: whether it counts as held now), 0 when it has none. */
-int job_lock_read(const char *dir, double stale_after_s, JobLockHolder *holder, int *live);
+/* For a reader that claims nothing (dfer matrix --status, maybe on a login node whose clock is off the file server's):
+ * the seconds the clock of the file system holding FOLDER reads ahead of this host's, *ahead_s, from a probe file
+ * written there (mkstemp), its time read and the file removed. 1 measured; 0 FOLDER takes no file (a read-only view,
+ * or no such folder): *ahead_s = 0, this host's clock, which the caller should say it used. */
+int job_lock_fs_clock_ahead(const char *folder, double *ahead_s);
+/* The file system's time now: this host's clock plus fs_ahead_s (job_lock_fs_clock_ahead). */
+double job_lock_clock_now(double fs_ahead_s);
+/* 1 when DIR has a lock (*holder, *live: whether it counts as held now), 0 when it has none. Another host's silence is
+ * judged by the file system's clock: this host's plus fs_ahead_s (job_lock_fs_clock_ahead; 0: this host's). */
+int job_lock_read(const char *dir, double stale_after_s, double fs_ahead_s, JobLockHolder *holder, int *live);
 
 #endif

@@ -439,7 +439,7 @@ static int progress_line(const cJSON *o, int line_no, void *ctx, Err *err) {
 
 /* A started job's progress from DIR/metrics.jsonl: its last step line and its evaluations. The job may
  * be appending a line right now: a torn last line is skipped; what was read before a malformed line stands. */
-static void job_progress_from_metrics(const char *dir, int epochs, JobProgress *p) {
+static void job_progress_from_metrics(const char *dir, int epochs, double fs_ahead_s, JobProgress *p) {
     char path[8300];
     Err err;
     struct stat st;
@@ -448,7 +448,10 @@ static void job_progress_from_metrics(const char *dir, int epochs, JobProgress *
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     p->epochs = epochs;
     int have_metrics = stat(path, &st) == 0;
-    p->age_s = have_metrics || stat(dir, &st) == 0 ? difftime(time(NULL), st.st_mtime) : -1;
+    /* by the file system's clock, which stamped the file (this host's may be off the file server's) */
+    p->age_s = have_metrics || stat(dir, &st) == 0
+                   ? fmax(0, job_lock_clock_now(fs_ahead_s) - ((double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9))
+                   : -1;
     if (have_metrics) json_lines_each(path, JSON_LINES_TOLERATE_TORN_TAIL, progress_line, p, &err);
     if (p->epochs > 0) {
         double epochs_done = p->last_is_eval || p->step == 0 ? p->evaluated
@@ -466,9 +469,10 @@ static int job_rerun_after_failure(const char *dir) {
     return fs_newer(metrics, result);
 }
 
-static void job_progress(const Matrix *m, const Job *j, const char *dir, JobProgress *p) {
+/* fs_ahead_s: how far the results' file system's clock reads ahead of this host's (job_lock_fs_clock_ahead) */
+static void job_progress(const Matrix *m, const Job *j, const char *dir, double fs_ahead_s, JobProgress *p) {
     memset(p, 0, sizeof *p);
-    p->locked = job_lock_read(dir, m->stale_lock_minutes * 60, &p->holder, &p->lock_live);
+    p->locked = job_lock_read(dir, m->stale_lock_minutes * 60, fs_ahead_s, &p->holder, &p->lock_live);
     /* the job's configuration only where it says something: a started job's epochs, why a pending one cannot run */
     Config cfg;
     Err err;
@@ -484,7 +488,7 @@ static void job_progress(const Matrix *m, const Job *j, const char *dir, JobProg
         snprintf(p->detail, sizeof p->detail, "%s", e ? e : "(no error recorded)");
     } else if (fs_is_dir(dir)) {
         p->kind = JOB_STARTED;
-        job_progress_from_metrics(dir, job_resolve(m, j, &cfg, &err) == JOB_INVALID ? 0 : cfg.epochs, p);
+        job_progress_from_metrics(dir, job_resolve(m, j, &cfg, &err) == JOB_INVALID ? 0 : cfg.epochs, fs_ahead_s, p);
         if (!run_ended_on_hang(dir, p->hang, sizeof p->hang)) p->hang[0] = 0;
     } else {
         p->kind = JOB_PENDING;
@@ -602,10 +606,14 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
     matrix_results_dir(&m, results_dir, results, sizeof results);
     JobProgress *p = xcalloc((size_t)n + 1, sizeof *p);
     int counts[4] = {0}, width = 10;
+    /* locks' silence and files' ages by the file system's clock (a probe file in the results folder): a login node's
+     * clock off the file server's showed live runs as stale, or dead ones as live. No folder yet: no locks to judge */
+    double fs_ahead_s = 0;
+    int clock_of_fs = !fs_is_dir(results) || job_lock_fs_clock_ahead(results, &fs_ahead_s);
     for (int i = 0; i < n; i++) {
         char dir[8192];
         snprintf(dir, sizeof dir, "%s/%s", results, jobs[i].id);
-        job_progress(&m, &jobs[i], dir, &p[i]);
+        job_progress(&m, &jobs[i], dir, fs_ahead_s, &p[i]);
         counts[p[i].kind]++;
         if ((int)strlen(jobs[i].id) > width) width = (int)strlen(jobs[i].id);
     }
@@ -616,6 +624,7 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
         cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "jobs");
         cJSON_AddStringToObject(o, "matrix", m.name);
         cJSON_AddStringToObject(o, "results", results);
+        cJSON_AddStringToObject(o, "clock", clock_of_fs ? "file system" : "this host");
         for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, status_job_json(&jobs[i], &p[i]));
         cJSON *c = cJSON_AddObjectToObject(o, "counts");
         for (int k = 0; k < 4; k++) cJSON_AddNumberToObject(c, job_progress_names[k], counts[k]);
@@ -627,6 +636,9 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
         cJSON_Delete(o);
     } else {
         fprintf(out, "matrix %s: %d jobs, results in %s\n", m.name, n, results);
+        if (!clock_of_fs)
+            fprintf(out, "note: %s takes no file (a read-only view?): the locks and ages below are judged by this "
+                         "host's clock, which may be off the file server's\n", results);
         for (int i = 0; i < n; i++) status_print_job(out, width, &jobs[i], &p[i]);
         fprintf(out, "%d done, %d failed, %d started, %d pending", counts[JOB_DONE], counts[JOB_FAILED], counts[JOB_STARTED],
                 counts[JOB_PENDING]);

@@ -27,7 +27,9 @@ int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err);
 /* What the results directory (default results/<matrix name>) says about each job: done (UAR, WAR, time),
  * failed (its error), started (epoch and step of its last logged step, its last evaluation, whether it has a
  * checkpoint, how long ago it last wrote) or pending (with why it cannot run, where it cannot); then the counts
- * and the work left, estimated from the finished jobs' times. Text, or JSON with as_json. Reads only. */
+ * and the work left, estimated from the finished jobs' times. Text, or JSON with as_json. Reads only, but for a probe
+ * file made and removed at once in the results folder: the locks' and files' ages are judged by the file system's
+ * clock (this host's, and the output says so, where the folder takes no file). */
 int matrix_status(const char *matrix_path, const char *results_dir, int as_json, FILE *out, Err *err);
 /* Returns 0 when every job finished (done or failed-and-recorded), DFER_EXIT_INTERRUPTED when a stop
  * signal ended it early (unfinished jobs are checkpointed), -1 on an error that stops the matrix. */

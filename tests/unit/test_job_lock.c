@@ -5,9 +5,12 @@
  * tests/slurm_matrix.sh. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -16,6 +19,7 @@
 #include "core/fsutil.h"
 #include "testlib.h"
 #include "train/job_lock.h"
+#include "train/runner.h"
 
 static void set_mtime_ago(const char *path, double seconds) {
     struct timespec t[2];
@@ -59,7 +63,8 @@ static void test_heartbeat(void) {
     sleep_s(0.7);
     double age = age_of(lock);
     EXPECT(age > -1 && age < 5, "the heartbeat touched the lock (its age %.0f s)", age);
-    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live && strstr(h.state, "its process runs"), "held by us: %s", h.state);
+    EXPECT(job_lock_read(dir, 600, 0, &h, &live) == 1 && live && strstr(h.state, "its process runs"),
+           "held by us: %s", h.state);
     job_lock_release(dir);
     EXPECT(access(lock, F_OK) != 0, "released: the lock is gone");
     sleep_s(0.5);
@@ -90,22 +95,24 @@ static void test_other_host(void) {
     int live = -1, took = -1;
     Err err;
     write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 90);
-    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live && !strcmp(h.state, "last heartbeat or write for 1 min"),
+    EXPECT(job_lock_read(dir, 600, 0, &h, &live) == 1 && live && !strcmp(h.state, "last heartbeat or write for 1 min"),
            "another host's lock touched 90 s ago is held: live %d, %s", live, h.state);
     EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 0 && !strcmp(h.host, "node-elsewhere") && h.pid == 4242,
            "and not claimed");
     write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 20 * 60);
-    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && !live && strstr(h.state, "no heartbeat or write for 20 min"),
+    EXPECT(job_lock_read(dir, 600, 0, &h, &live) == 1 && !live && strstr(h.state, "no heartbeat or write for 20 min"),
            "20 minutes without a heartbeat (stale after 10): live %d, %s", live, h.state);
     EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1 && took == 1 && strstr(h.state, "no heartbeat"),
            "a stale lock is taken over, and the holder it replaced says why: %s", h.state);
     job_lock_release(dir);
     /* a Slurm job id that is not a number never reaches the shell: the time decides */
     write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242, \"slurm_job_id\": \"1; touch /tmp/x\"}", 30);
-    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live && strstr(h.state, "last heartbeat"), "odd Slurm id: %s", h.state);
+    EXPECT(job_lock_read(dir, 600, 0, &h, &live) == 1 && live && strstr(h.state, "last heartbeat"),
+           "odd Slurm id: %s", h.state);
     /* a lock this code did not write is stale (and says so through the claim) */
     write_lock(dir, "not json", 0);
-    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live, "an unreadable lock written just now counts by its time");
+    EXPECT(job_lock_read(dir, 600, 0, &h, &live) == 1 && live,
+           "an unreadable lock written just now counts by its time");
     write_lock(dir, "not json", 3600);
     EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1 && took == 1, "an old unreadable lock is taken over");
     job_lock_release(dir);
@@ -140,7 +147,8 @@ static void test_takeover_race(void) {
     waitpid(child, &status, 0);
     EXPECT(child_rc == 0, "the other run backs off instead of taking the lock too (claim returned %d)", child_rc);
     int live = 0;
-    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live && h.pid == (long)getpid(), "the lock names the first run");
+    EXPECT(job_lock_read(dir, 600, 0, &h, &live) == 1 && live && h.pid == (long)getpid(),
+           "the lock names the first run");
     job_lock_release(dir);
     close(fds[0]), close(fds[1]);
 }
@@ -226,7 +234,7 @@ static void test_stale_mkdir_guard_race(void) {
     EXPECT((rc == 1) + (child_rc == 1) == 1, "exactly one of the two claims holds the lock (this run %d, the other %d)",
            rc, child_rc);
     int live = 0;
-    EXPECT(rc == 1 && job_lock_read(dir, 600, &h, &live) == 1 && live && h.pid == (long)getpid(),
+    EXPECT(rc == 1 && job_lock_read(dir, 600, 0, &h, &live) == 1 && live && h.pid == (long)getpid(),
            "the lock names the run whose claim returned 1");
     EXPECT(access(guard_dir, F_OK) != 0 && count_entries(dir, ".takeover") == 0,
            "no guard is left behind, nor a moved one (%d)", count_entries(dir, ".takeover"));
@@ -251,7 +259,8 @@ static void test_link_retried_on_nfs(void) {
     int rc = job_lock_claim(dir, 600, &h, &took, &err);
     EXPECT(rc == 1 && took == 0, "a lock that is the claim's own file is held (claim returned %d: %s)", rc, h.state);
     EXPECT(access(tmp, F_OK) != 0, "the temporary name is gone");
-    EXPECT(job_lock_read(dir, 600, &h, &live) == 1 && live && h.pid == (long)getpid(), "the lock names this process");
+    EXPECT(job_lock_read(dir, 600, 0, &h, &live) == 1 && live && h.pid == (long)getpid(),
+           "the lock names this process");
     job_lock_release(dir);
     EXPECT(access(lock, F_OK) != 0, "released: the lock is gone");
 }
@@ -275,6 +284,116 @@ static void test_clock_off_the_file_system(void) {
     EXPECT(rc == 1 && took == 1, "a lock silent for 20 min is taken over, this host's clock 15 min behind (claim %d: %s)",
            rc, h.state);
     job_lock_release(dir);
+    job_lock_set_clock_offset(0);
+}
+
+/* dfer matrix --status on a login node whose clock is 20 min ahead of the file server's: a lock another host's run
+ * touched 90 s ago (by the file system's clock, which stamps the files) is live, not "silent for 21 min". The
+ * reader measures the file system's clock with a probe file, which it removes; one folder that takes no file gives
+ * this host's clock. */
+static void test_status_reads_the_fs_clock(void) {
+    char dir[700], lock[760];
+    job_paths("job-status-clock", dir, lock);
+    JobLockHolder h;
+    int live = -1;
+    double ahead = 0;
+    job_lock_set_clock_offset(20 * 60);
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 90);
+    EXPECT(job_lock_fs_clock_ahead(dir, &ahead) == 1 && ahead > -20 * 60 - 5 && ahead < -20 * 60 + 5,
+           "the file system's clock reads 20 min behind this host's (%.1f s)", ahead);
+    EXPECT(count_entries(dir, ".clock-probe") == 0, "the probe file is removed");
+    EXPECT(job_lock_read(dir, 600, ahead, &h, &live) == 1 && live &&
+               !strcmp(h.state, "last heartbeat or write for 1 min"),
+           "a lock touched 90 s ago by the file system's clock is live: live %d, %s", live, h.state);
+    EXPECT(job_lock_read(dir, 600, 0, &h, &live) == 1 && !live, "by this host's clock it read as silent: %s", h.state);
+    job_lock_set_clock_offset(-20 * 60); /* and a dead run's lock silent for 20 min is stale, the clock 20 min behind */
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 20 * 60);
+    EXPECT(job_lock_fs_clock_ahead(dir, &ahead) == 1 && job_lock_read(dir, 600, ahead, &h, &live) == 1 && !live,
+           "a lock silent for 20 min by the file system's clock is stale (%.0f s ahead): %s", ahead, h.state);
+    char missing[760];
+    snprintf(missing, sizeof missing, "%s/no-such-folder", test_tmpdir());
+    ahead = 1;
+    EXPECT(job_lock_fs_clock_ahead(missing, &ahead) == 0 && ahead == 0, "no folder to probe: this host's clock");
+    job_lock_set_clock_offset(0);
+}
+
+/* The matrix for the --status tests: one job, finecliper-low__dfew__f1__tiny__s1, in RESULTS. */
+static void status_matrix(const char *name, char ini[800], char results[800], char job_dir[900]) {
+    char base[700];
+    Err err;
+    snprintf(base, sizeof base, "%s/%s", test_tmpdir(), name);
+    snprintf(ini, 800, "%s/matrix.ini", base);
+    snprintf(results, 800, "%s/results", base);
+    snprintf(job_dir, 900, "%s/finecliper-low__dfew__f1__tiny__s1", results);
+    char text[2048];
+    int len = snprintf(text, sizeof text,
+                       "[matrix]\nname = %s\nmethods = finecliper=%s/configs/synth/finecliper.ini\n"
+                       "datasets = dfew=%s/data\nfolds = 1\nbackbones = tiny=%s/clip.safetensors\n",
+                       name, test_source_dir(), base, base);
+    EXPECT(fs_mkdirs(base, &err) == 0 && fs_write_atomic(ini, text, (size_t)len, &err) == 0, "%s", err.msg);
+}
+
+/* matrix_status's text (or JSON) into out. */
+static void status_text(const char *ini, const char *results, int as_json, char *out, size_t n) {
+    char *text = NULL;
+    size_t len = 0;
+    Err err = {{0}};
+    FILE *f = open_memstream(&text, &len);
+    EXPECT(f != NULL, "open_memstream");
+    int rc = matrix_status(ini, results, as_json, f, &err);
+    fclose(f);
+    EXPECT(rc == 0, "matrix_status: %s", err.msg);
+    snprintf(out, n, "%s", text ? text : "");
+    free(text);
+}
+
+/* The same through dfer matrix --status: the job's lock shows "running on host node-elsewhere", by the file system's
+ * clock, though this host's reads 20 min ahead; a results folder that takes no file (a read-only view: a read-only
+ * bind mount where this test may make one) falls back to this host's clock and says so once. */
+static void test_status_command_clock(void) {
+    char ini[800], results[800], job_dir[900], out[8192];
+    status_matrix("status-clock", ini, results, job_dir);
+    write_lock(job_dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 90);
+    set_mtime_ago(job_dir, 90);
+    job_lock_set_clock_offset(20 * 60);
+    status_text(ini, results, 0, out, sizeof out);
+    EXPECT(strstr(out, "; running on host node-elsewhere, pid 4242") && strstr(out, "last written 90 s ago") &&
+               !strstr(out, "note:"),
+           "--status, this host's clock 20 min ahead: the lock is live, its folder written 90 s ago:\n%s", out);
+    status_text(ini, results, 1, out, sizeof out);
+    EXPECT(strstr(out, "\"live\":\ttrue") && strstr(out, "\"clock\":\t\"file system\""), "--status --json:\n%s", out);
+    /* a read-only view of the results: in a child, a private mount namespace with the folder bound read-only */
+    int fds[2];
+    EXPECT(pipe(fds) == 0, "pipe");
+    pid_t child = fork();
+    EXPECT(child >= 0, "fork");
+    if (child == 0) {
+        close(fds[0]);
+        int read_only = unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+                        mount(results, results, NULL, MS_BIND, NULL) == 0 &&
+                        mount(NULL, results, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0;
+        if (!read_only && geteuid() != 0) read_only = chmod(results, 0555) == 0; /* root writes there regardless */
+        if (!read_only) _exit(77);
+        status_text(ini, results, 0, out, sizeof out);
+        size_t len = strlen(out);
+        _exit(write(fds[1], out, len) == (ssize_t)len ? 0 : 2);
+    }
+    close(fds[1]);
+    memset(out, 0, sizeof out);
+    size_t got = 0;
+    for (ssize_t r; got < sizeof out - 1 && (r = read(fds[0], out + got, sizeof out - 1 - got)) > 0;) got += (size_t)r;
+    close(fds[0]);
+    int status = 0;
+    EXPECT(waitpid(child, &status, 0) == child && WIFEXITED(status), "the read-only child");
+    EXPECT(chmod(results, 0755) == 0, "chmod %s", results);
+    if (WEXITSTATUS(status) == 77) {
+        printf("  (no read-only view of the results here: its fallback is not checked)\n");
+    } else {
+        const char *note = strstr(out, "note: ");
+        EXPECT(WEXITSTATUS(status) == 0 && note && strstr(note, "takes no file") && !strstr(note + 1, "note: ") &&
+                   strstr(out, "stale lock of host node-elsewhere"),
+               "a read-only results folder: this host's clock, said once:\n%s", out);
+    }
     job_lock_set_clock_offset(0);
 }
 
@@ -325,5 +444,7 @@ int main(void) {
     TEST_RUN(test_stale_mkdir_guard_race);
     TEST_RUN(test_link_retried_on_nfs);
     TEST_RUN(test_clock_off_the_file_system);
+    TEST_RUN(test_status_reads_the_fs_clock);
+    TEST_RUN(test_status_command_clock);
     return test_summary();
 }
