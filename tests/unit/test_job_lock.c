@@ -171,7 +171,17 @@ static void test_guard_holder_killed(void) {
         job_lock_claim(dir, 600, &h, &took, &err);
         _exit(0);
     }
-    sleep_s(0.5); /* the child is inside the guard */
+    /* until the child is inside the guard: its OFD lock on .takeover.lock is seen (or, a mkdir guard, its folder) */
+    char guard_file[800];
+    snprintf(guard_file, sizeof guard_file, "%s/.takeover.lock", dir);
+    int inside = 0;
+    for (int polls = 0; polls < 1000 && !inside; polls++, sleep_s(0.01)) {
+        int fd = open(guard_file, O_RDWR | O_CLOEXEC);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        inside = (fd >= 0 && fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) || access(guard_dir, F_OK) == 0;
+        if (fd >= 0) close(fd);
+    }
+    EXPECT(inside, "the child entered the takeover guard");
     JobLockHolder h;
     int took = -1, status = 0;
     Err err;
