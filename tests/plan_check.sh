@@ -9,7 +9,8 @@
 #     plan is printed); a 2 GiB cap is refused with exit 1 and the reason;
 #  3. the input feed's two prefetched batches of pixels are in the GPU plan, exactly, and not with
 #     data.device_prefetch = off;
-#  4. without a vocabulary, or with settings out of range, it stops with the reason;
+#  4. without a vocabulary it plans the prompts at the whole context (an upper bound, said in the plan); the real
+#     model (--verify) without one, or settings out of range, stop with the reason;
 #  5. the micro-batch gives the fewest passes that fit, dividing the share or not (L/14 low level: 6 of 32,
 #     in 6 passes; under 80 GiB 2 passes of 16), train.micro_batch need not divide the share, and
 #     --gpu-mem GiB sets the cap.
@@ -51,10 +52,28 @@ grep -q "global 8 = 1 rank x (2 micro-batches of 3 clips + 1 of 2) (gradient acc
   { echo "micro_batch 3 of 8: not 3 passes of 3, 3 and 2"; echo "$out"; exit 1; }
 
 vocab=(--set model.vocab="$tmp/bpe_simple_vocab_16e6.txt.gz")
-# without a vocabulary (no model.vocab, no weights beside which to look, no DFER_VOCAB) the plan stops and says
-# what to set, naming no empty weights path
-if env -u DFER_VOCAB "$dfer" plan --arch b16 >"$tmp/out" 2>&1; then echo "planned without a vocabulary"; exit 1; fi
-grep -q "no CLIP vocabulary: set model.vocab (the path of bpe_simple_vocab_16e6.txt.gz) or DFER_VOCAB" "$tmp/out" ||
+# without a vocabulary (no model.vocab, no weights beside which to look, no DFER_VOCAB) the plan needs only the
+# prompts' lengths: it counts each at the whole context, says so, and plans at least what the tokenized prompts need
+for v in low low+mid+high; do
+  bare=$(env -u DFER_VOCAB "$dfer" plan --arch b16 --set model.variant=$v 2>&1) ||
+    { echo "$v: no plan without a vocabulary:"; echo "$bare"; exit 1; }
+  grep -q "prompts: no vocabulary (model.vocab, DFER_VOCAB): each class prompt counted at the whole 77-token context" \
+    <<<"$bare" || { echo "$v: the plan without a vocabulary does not say what it assumed:"; echo "$bare"; exit 1; }
+  tokenized=$(env -u DFER_VOCAB "$dfer" plan --arch b16 "${vocab[@]}" --set model.variant=$v)
+  ! grep -q "prompts: no vocabulary" <<<"$tokenized" || { echo "$v: vocabulary given, yet not used"; exit 1; }
+  a=$(grep -oE 'total +[0-9.]+' <<<"$bare" | grep -oE '[0-9.]+$')
+  b=$(grep -oE 'total +[0-9.]+' <<<"$tokenized" | grep -oE '[0-9.]+$')
+  awk -v a="$a" -v b="$b" 'BEGIN { exit !(a >= b) }' ||
+    { echo "$v: $a GiB without a vocabulary, under $b with it"; exit 1; }
+  echo "$v without a vocabulary: total $a GiB (tokenized prompts: $b GiB)"
+done
+# the real model (--verify) still needs the vocabulary, and says so (weights with no vocabulary beside them)
+mkdir "$tmp/novocab" && cp "$tmp/w.safetensors" "$tmp/novocab/"
+bare_weights=(--set model.weights="$tmp/novocab/w.safetensors")
+if env -u DFER_VOCAB "$dfer" plan --device cpu --verify "${bare_weights[@]}" >"$tmp/out" 2>&1; then
+  echo "verified a real model without a vocabulary"; exit 1
+fi
+grep -q "no CLIP vocabulary: set model.vocab" "$tmp/out" ||
   { echo "no vocabulary, wrong message:"; cat "$tmp/out"; exit 1; }
 # the configuration's settings are checked before they are counted (a batch of 0 divided by zero before)
 if "$dfer" plan --arch b16 "${vocab[@]}" --set train.batch=0 >"$tmp/out" 2>&1; then echo "planned a batch of 0"; exit 1; fi

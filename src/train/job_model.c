@@ -17,16 +17,34 @@
 #include "text/tokenizer.h"
 #include "train/plan.h"
 
-static int load_tokenizer(const Config *cfg, ClipTokenizer **tok, char *used, size_t used_size, Err *err) {
-    /* no model.weights: a preset's shapes (--arch) or a random CLIP, with model.vocab or DFER_VOCAB */
-    if (clip_vocab_resolve(cfg->vocab, cfg->weights, "model.vocab", used, used_size, err) != 0) return -1;
-    return clip_tokenizer_load(used, tok, err);
+/* The vocabulary from model.vocab, beside model.weights or DFER_VOCAB. Planning (a counting context) needs only
+ * the prompts' lengths, not their ids: without a vocabulary *tok is NULL and tokenize_all counts every prompt at
+ * the whole context (m->prompts_at_context), so `dfer plan --arch` needs no files at all. */
+static int load_tokenizer(const Config *cfg, JobModel *m, ClipTokenizer **tok, Err *err) {
+    *tok = NULL;
+    if (clip_vocab_resolve(cfg->vocab, cfg->weights, "model.vocab", m->vocab_path, sizeof m->vocab_path, err) != 0) {
+        if (!ops_is_counting(m->ops)) return -1;
+        m->vocab_path[0] = 0;
+        m->prompts_at_context = m->clip.cfg.context_length;
+        return 0;
+    }
+    return clip_tokenizer_load(m->vocab_path, tok, err);
 }
 
+/* texts [n] tokenized into ids [n, context]; tok NULL (planning without a vocabulary): each row SOT, placeholders,
+ * EOT at context - 1, the longest a prompt can be framed to, so the text tower's activations (sized by the
+ * longest prompt, text_tower_length) are never under-counted. */
 static int tokenize_all(ClipTokenizer *tok, char texts[][512], int n, int context, int32_t *ids, Err *err) {
-    for (int i = 0; i < n; i++)
-        if (clip_tokenize_padded(tok, texts[i], context, 0, ids + (size_t)i * context, err) != 0)
+    for (int i = 0; i < n; i++) {
+        int32_t *row = ids + (size_t)i * context;
+        if (!tok) {
+            row[0] = CLIP_SOT;
+            for (int j = 1; j < context - 1; j++) row[j] = PROMPT_PLACEHOLDER_ID;
+            row[context - 1] = CLIP_EOT;
+        } else if (clip_tokenize_padded(tok, texts[i], context, 0, row, err) != 0) {
             return err_prefix(err, "class prompt %d: ", i);
+        }
+    }
     return 0;
 }
 
@@ -67,8 +85,9 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
         return err_prefix(err, "the description encoder (model.long_clip unset, stretching the CLIP's positions): ");
     }
     const char *path = m->desc_path;
-    if (ops_is_counting(m->ops) && !m->descs && !fs_exists(path)) {
-        /* planning without the descriptions: every description as long as the tower allows (an upper bound) */
+    if (ops_is_counting(m->ops) && !m->descs && (!fs_exists(path) || !tok)) {
+        /* planning without the descriptions (or the vocabulary to tokenize them): every description as long as
+         * the tower allows (an upper bound) */
         fc->description_length = m->desc_clip.cfg.context_length;
         return 0;
     }
@@ -228,7 +247,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
                          (counting ? as == BACKEND_CUDA : ops_has_prefetch(m->ops));
     ImageInput input = image_input(m, cfg);
     ClipTokenizer *tok;
-    if (load_tokenizer(cfg, &tok, m->vocab_path, sizeof m->vocab_path, err) != 0) goto fail;
+    if (load_tokenizer(cfg, m, &tok, err) != 0) goto fail;
     int ctx = m->clip.cfg.context_length, rc = 0;
     char (*texts)[512] = xcalloc((size_t)num_classes, 512);
     int32_t *pos = xcalloc((size_t)num_classes * ctx, sizeof(int32_t)), *neg = xcalloc((size_t)num_classes * ctx, sizeof(int32_t));

@@ -50,6 +50,8 @@ typedef struct JobModel {
     char desc_path[600];   /* where descriptions come from (loaded when first needed) */
     char vocab_path[4096]; /* the BPE vocabulary the prompts were tokenized with (model.vocab, beside the
                             * weights, or DFER_VOCAB) */
+    int prompts_at_context; /* planning without a vocabulary: every class prompt counted at the text tower's
+                             * whole context (an upper bound on their tokenized length); 0 when tokenized */
     int32_t *cap_ids;      /* [batch cap, context] */
     int cap_cap;
     TextCut text_cut;

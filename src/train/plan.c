@@ -35,6 +35,7 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     p->cap = (size_t)((double)cfg->gpu_mem * (double)(1u << 30));
     p->reserve = as == BACKEND_CUDA ? PLAN_CUDA_RESERVE_BYTES : 0;
     p->trainable_count = m.params->numel;
+    p->prompts_at_context = m.prompts_at_context;
     p->recompute = recompute;
     if (job_model_set_recompute(&m, recompute) != 0) {
         job_model_free(&m);
@@ -193,6 +194,9 @@ void plan_print(const MemoryPlan *p, FILE *out) {
                      "accumulation %d)\n",
                 p->global_batch, p->ranks, p->ranks > 1 ? "s" : "", p->accumulation - 1,
                 p->accumulation > 2 ? "es" : "", p->micro_batch, last, p->accumulation);
+    if (p->prompts_at_context)
+        fprintf(out, "  prompts: no vocabulary (model.vocab, DFER_VOCAB): each class prompt counted at the whole "
+                     "%d-token context (an upper bound)\n", p->prompts_at_context);
     if (!p->fits && p->micro_batch > 1) /* the micro-batch was set (train.micro_batch, or contrastive's whole share) */
         fprintf(out, "  over the cap by %.3f GiB at micro-batch %d: fewer clips per pass need less (train.micro_batch "
                      "= 0 lets the planner choose; contrastive training, which takes a rank's clips at once, needs "

@@ -54,6 +54,8 @@ typedef struct MemoryPlan {
     size_t total;
     size_t trainable_count;      /* parameters */
     int fits;                    /* total <= cap */
+    int prompts_at_context;      /* no vocabulary: the class prompts counted at this whole context (an upper
+                                  * bound on their tokenized length; JobModel.prompts_at_context); 0: tokenized */
 } MemoryPlan;
 
 /* Plans cfg on `ranks` ranks per job for backend `as`; the CLIP shapes from the

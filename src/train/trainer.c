@@ -20,6 +20,7 @@
 #include "data/loader.h"
 #include "data/loader_mid.h"
 #include "io/json_file.h"
+#include "text/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/input_feed.h"
 #include "train/job_lock.h"
@@ -248,7 +249,12 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
     JobModel jm;
     int rc = job_model_create_counting(cfg, classes, BACKEND_CPU, NULL, &jm, err);
     if (rc == 0) {
-        if (jm.high && !jm.descs) /* the counting context plans without them; a run cannot */
+        char vocab[sizeof jm.vocab_path];
+        /* the counting context plans without a vocabulary; a run cannot: the resolver says what to set */
+        if (jm.prompts_at_context && clip_vocab_resolve(cfg->vocab, cfg->weights, "model.vocab", vocab, sizeof vocab,
+                                                        err) != 0)
+            rc = -1;
+        else if (jm.high && !jm.descs) /* the counting context plans without them; a run cannot */
             rc = err_set(err, "the high level needs per-clip descriptions: %s does not exist (model.descriptions; "
                               "`dfer prep` writes them)", jm.desc_path);
         else if (job_model_check_dataset(&jm, &train, err) != 0 || (!jm.contrastive && job_model_check_dataset(&jm, &test, err) != 0))
