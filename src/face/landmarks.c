@@ -45,18 +45,24 @@ int face_pick_box(const DlibBox *boxes, int n, const float *prev) {
     return best;
 }
 
-int face_follow(FaceFollow *f, const DlibBox *boxes, int n, int hold) {
-    int k = n > 0 ? face_pick_box(boxes, n, f->have ? f->last_box : NULL) : -1;
+int face_follow(FaceFollow *f, const DlibBox *boxes, int n, int width, int height, int hold) {
+    /* last_box is in units of its frame's width and height: in a folder of mixed frame sizes the same face keeps
+     * its place from frame to frame, not its pixels. It is compared here in this frame's pixels (IoU does not
+     * change when both boxes are scaled by the same factors along x and y, so this is the IoU in frame units). */
+    float sx = (float)width, sy = (float)height;
+    float last[4] = {f->last_box[0] * sx, f->last_box[1] * sy, f->last_box[2] * sx, f->last_box[3] * sy};
+    int k = n > 0 ? face_pick_box(boxes, n, f->have ? last : NULL) : -1;
     if (k >= 0 && f->have) {
         float b[4] = {boxes[k].x0, boxes[k].y0, boxes[k].x1, boxes[k].y1};
         /* face_pick_box fell back to the largest box: another person, unless the followed one is gone for good */
-        if (face_box_iou(b, f->last_box) <= 0 && f->missed < hold) k = -1;
+        if (face_box_iou(b, last) <= 0 && f->missed < hold) k = -1;
     }
     if (k < 0) {
         if (f->have) f->missed++;
         return -1;
     }
-    f->last_box[0] = boxes[k].x0, f->last_box[1] = boxes[k].y0, f->last_box[2] = boxes[k].x1, f->last_box[3] = boxes[k].y1;
+    f->last_box[0] = boxes[k].x0 / sx, f->last_box[1] = boxes[k].y0 / sy;
+    f->last_box[2] = boxes[k].x1 / sx, f->last_box[3] = boxes[k].y1 / sy;
     f->have = 1, f->missed = 0;
     return k;
 }
@@ -101,7 +107,7 @@ static int track_frame(DlibDetector *det, const DlibModel *model, const FaceTrac
         if (n < 0) return -1;
     }
     if (n > MAX_BOXES) n = MAX_BOXES;
-    int k = face_follow(&st->follow, boxes, n, cfg->hold_frames);
+    int k = face_follow(&st->follow, boxes, n, img->width, img->height, cfg->hold_frames);
     if (k >= 0) {
         const DlibBox *b = &boxes[k];
         box[0] = b->x0, box[1] = b->y0, box[2] = b->x1, box[3] = b->y1;

@@ -64,14 +64,16 @@ int face_pick_box(const DlibBox *boxes, int n, const float *prev);
 /* The face followed through a clip, from frame to frame. Zeroed: none yet. */
 typedef struct FaceFollow {
     int have;          /* a face was detected in an earlier frame */
-    float last_box[4]; /* the followed face's last detected box (corners) */
+    float last_box[4]; /* the followed face's last detected box (corners), in units of its frame's width and
+                        * height (x / width, y / height): frames of a clip folder may differ in size */
     int missed;        /* frames since that detection in which it was not found */
 } FaceFollow;
 
 /* One frame's choice among its n detected boxes (n >= 0; in clip order, frame by frame): the index of the box
  * to follow, or -1 for a frame without the followed face (no box; none yet; or none overlaps its last box while
- * it has been missing for fewer than hold frames). Updates f. */
-int face_follow(FaceFollow *f, const DlibBox *boxes, int n, int hold);
+ * it has been missing for fewer than hold frames). The boxes are in the pixels of this frame of width x height
+ * (> 0); the overlap with the last box is taken relative to each frame's size. Updates f. */
+int face_follow(FaceFollow *f, const DlibBox *boxes, int n, int width, int height, int hold);
 /* Intersection over union of two boxes given by corners (x0 y0 x1 y1). */
 float face_box_iou(const float *a, const float *b);
 /* The unit-box mean shape ([68, 2]) in a centred square of side

@@ -191,7 +191,7 @@ static int process_chunk(DlibDetector **dets, int threads, const FaceVideoConfig
         for (int k = 0; k < p[i].n; k++)
             in_frame[k] = (DlibBox){p[i].boxes[k].x0 / s, p[i].boxes[k].y0 / s, p[i].boxes[k].x1 / s,
                                     p[i].boxes[k].y1 / s, p[i].boxes[k].score};
-        p[i].pick = face_follow(follow, in_frame, p[i].n, FACE_HOLD_FRAMES);
+        p[i].pick = face_follow(follow, in_frame, p[i].n, p[i].img.width, p[i].img.height, FACE_HOLD_FRAMES);
     }
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {

@@ -125,10 +125,35 @@ static void test_pick_box(void) {
     EXPECT_NEAR(face_box_iou(a, gone), 0, 0);
 }
 
+/* The size of the frames the tests' boxes are in, where all frames have one. */
+#define TEST_FRAME_W 640
+#define TEST_FRAME_H 480
+
 /* The followed face through frames whose detections are given: picks[f] the box followed in frame f, or -1. */
 static void follow_frames(const DlibBox *const *frames, const int *counts, int nframes, int hold, int *picks) {
     FaceFollow f = {0};
-    for (int i = 0; i < nframes; i++) picks[i] = face_follow(&f, frames[i], counts[i], hold);
+    for (int i = 0; i < nframes; i++)
+        picks[i] = face_follow(&f, frames[i], counts[i], TEST_FRAME_W, TEST_FRAME_H, hold);
+}
+
+static void test_follow_mixed_frame_sizes(void) {
+    /* a clip folder of mixed frame sizes: a small face S alone in frame 0 (320 x 240), then a larger L beside it
+     * (S still followed: it overlaps its last box); from frame 2 the frames are 640 x 480, the same scene with
+     * every box doubled, and from frame 9 320 x 240 again. In frame units S stays where it was: it is followed
+     * throughout. In pixels its doubled box no longer overlapped its last one: S was held as missed, then L
+     * (the largest) taken after FACE_HOLD_FRAMES frames. */
+    DlibBox s_only[1] = {{100, 100, 140, 140, 1}}, both[2] = {{100, 100, 140, 140, 1}, {200, 20, 300, 120, 1}};
+    DlibBox both_doubled[2] = {{200, 200, 280, 280, 1}, {400, 40, 600, 240, 1}};
+    enum { FRAMES = 12 };
+    FaceFollow f = {0};
+    for (int i = 0; i < FRAMES; i++) {
+        int doubled = i >= 2 && i < 9, w = doubled ? 640 : 320, h = doubled ? 480 : 240;
+        const DlibBox *boxes = i == 0 ? s_only : doubled ? both_doubled : both;
+        int pick = face_follow(&f, boxes, i == 0 ? 1 : 2, w, h, FACE_HOLD_FRAMES);
+        EXPECT(pick == 0, "frame %d (%d x %d): picked %d, not the small face followed (0)", i, w, h, pick);
+    }
+    EXPECT(FACE_HOLD_FRAMES < 7, "the doubled frames (7) outlast the hold (%d): the old rule would switch to L",
+           FACE_HOLD_FRAMES);
 }
 
 static void test_follow_missed_frame(void) {
@@ -170,11 +195,12 @@ static void test_follow_cut(void) {
     /* before any face: the largest at once */
     DlibBox two[2] = {{0, 0, 10, 10, 1}, {50, 50, 90, 90, 1}};
     FaceFollow f = {0};
-    EXPECT(face_follow(&f, two, 0, FACE_HOLD_FRAMES) == -1 && face_follow(&f, two, 2, FACE_HOLD_FRAMES) == 1,
+    EXPECT(face_follow(&f, two, 0, TEST_FRAME_W, TEST_FRAME_H, FACE_HOLD_FRAMES) == -1 &&
+               face_follow(&f, two, 2, TEST_FRAME_W, TEST_FRAME_H, FACE_HOLD_FRAMES) == 1,
            "the first face: the largest");
     /* a box overlapping the last one is the followed face, however small the overlap */
     DlibBox moved[2] = {{85, 85, 175, 175, 1}, {0, 0, 40, 40, 1}};
-    EXPECT(face_follow(&f, moved, 2, FACE_HOLD_FRAMES) == 0, "the overlapping box");
+    EXPECT(face_follow(&f, moved, 2, TEST_FRAME_W, TEST_FRAME_H, FACE_HOLD_FRAMES) == 0, "the overlapping box");
 }
 
 static void test_mean_place_and_nme(void) {
@@ -206,6 +232,7 @@ int main(void) {
     TEST_RUN(test_pick_box);
     TEST_RUN(test_follow_missed_frame);
     TEST_RUN(test_follow_cut);
+    TEST_RUN(test_follow_mixed_frame_sizes);
     TEST_RUN(test_mean_place_and_nme);
     return test_summary();
 }
