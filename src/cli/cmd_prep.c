@@ -96,7 +96,8 @@ typedef struct HungClip {
 
 /* Summed over clips, then over ranks (one int64 allreduce). */
 enum { N_CLIPS, N_DONE, N_SKIPPED, N_FAILED, N_NODET, N_FRAMES, N_DET, N_PREV, N_MEAN,
-       N_OTHER_SETTINGS /* cached tracks made with another --upsample, --model or hold (or by a dfer that did not say) */,
+       N_OTHER_SETTINGS /* cached tracks made with another --upsample, --model or hold (or by a dfer that did not
+                         * say) */,
        N_GT_CLIPS, N_GT_BAD, N_GT_DET, N_GT_LT01, N_GT_ALL, N_STOPPED /* ranks that stopped on a signal */,
        N_DISK_FULL /* ranks that stopped on a full disk */, N_COUNT };
 enum { D_NME_DET, D_NME_ALL, D_COUNT };
@@ -524,8 +525,9 @@ static int describe_all(const char *out, Err *err) {
     snprintf(path, sizeof path, "%s/descriptions.jsonl", out);
     int rc = verbalize_tracks(dir, (const char *const *)ids, n, 1, &faceless, &unreadable, path, err);
     if (rc == 0)
-        log_info("prep: descriptions of %d clips (label-free, from the landmarks; %d without a face) in %s%s", n - unreadable,
-                 faceless, path, unreadable ? " (files that are no track left out: see the warnings)" : "");
+        log_info("prep: descriptions of %d clips (label-free, from the landmarks; %d without a face) in %s%s",
+                 n - unreadable, faceless, path,
+                 unreadable ? " (files that are no track left out: see the warnings)" : "");
     for (int i = 0; i < n; i++) free(ids[i]);
     free(ids);
     return rc;
@@ -681,13 +683,19 @@ int cmd_prep(int argc, char **argv) {
             /* the descriptions first: the summary marks a complete prep, so a prep whose descriptions could not be
              * written writes none (as a stopped one: an earlier run's summary is left as it was) */
             written = describe_all(out, &err) == 0;
-            if (written) written = summarise(argv_line, kind, root, out, gt, model_path, &cfg, threads, p.n, p.d, rates, dist.world, wall, summary, &err) == 0;
+            if (written)
+                written = summarise(argv_line, kind, root, out, gt, model_path, &cfg, threads, p.n, p.d, rates,
+                                    dist.world, wall, summary, &err) == 0;
             if (!written) cli_fail(&err);
         }
         CHECK_MPI(MPI_Bcast(&written, 1, MPI_INT, 0, MPI_COMM_WORLD));
         /* a failure only when no clip has a track: a rerun that retries just the unreadable clips (the others
          * cached) must not turn a finished prep into a failed job */
-        rc = full ? 1 : stopped ? DFER_EXIT_INTERRUPTED : !written ? 1 : p.n[N_CLIPS] > 0 && p.n[N_FAILED] == p.n[N_CLIPS] ? 1 : 0;
+        rc = full                                                 ? 1
+             : stopped                                            ? DFER_EXIT_INTERRUPTED
+             : !written                                           ? 1
+             : p.n[N_CLIPS] > 0 && p.n[N_FAILED] == p.n[N_CLIPS] ? 1
+                                                                  : 0;
         if (rc == 1 && written && dist.rank == 0)
             fprintf(stderr, "dfer: error: every one of %lld clips failed\n", (long long)p.n[N_CLIPS]);
         pthread_mutex_destroy(&p.mu);

@@ -178,7 +178,8 @@ static int jfif_to_rgb(const AVFrame *f, ImageU8 *out) {
     int w = f->width, h = f->height, cw = h2 ? (w + 1) / 2 : w, ch = v2 ? (h + 1) / 2 : h;
     image_alloc(out, w, h);
     /* cb, cr: a row of chroma at full width [w]; up: a row upsampled [2 * cw >= w] */
-    int *cb = xmalloc(2 * (size_t)(w + 1) * sizeof(int)), *cr = cb + w + 1, *up = xmalloc(2 * (size_t)(cw + 1) * sizeof(int));
+    int *cb = xmalloc(2 * (size_t)(w + 1) * sizeof(int)), *cr = cb + w + 1;
+    int *up = xmalloc(2 * (size_t)(cw + 1) * sizeof(int));
     for (int y = 0; y < h; y++) {
         const uint8_t *Y = f->data[0] + (size_t)y * f->linesize[0];
         uint8_t *o = out->rgb + (size_t)y * w * 3;
@@ -193,7 +194,8 @@ static int jfif_to_rgb(const AVFrame *f, ImageU8 *out) {
         const uint8_t *planes[2] = {f->data[1], f->data[2]};
         int *rows[2] = {cb, cr};
         for (int k = 0; k < 2; k++) {
-            const uint8_t *near = planes[k] + (size_t)cy * f->linesize[k + 1], *far = planes[k] + (size_t)far_y * f->linesize[k + 1];
+            const uint8_t *near = planes[k] + (size_t)cy * f->linesize[k + 1];
+            const uint8_t *far = planes[k] + (size_t)far_y * f->linesize[k + 1];
             if (h2) {
                 fancy_row(near, far, cw, v2, up);
                 for (int x = 0; x < w; x++) rows[k][x] = up[x];

@@ -174,8 +174,8 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
     for (int i = 0; i < 4 && rc == 0; i++) {
         int k = counters[i], lowest = k == 5 ? -1 : 0;
         if (!(v[k] >= lowest && v[k] <= INT_MAX && v[k] == floor(v[k])))
-            rc = err_set(err, "%s: the training position's \"%s\" in the metadata is %.17g, not a whole number in %d..%d "
-                              "(a damaged or edited checkpoint)",
+            rc = err_set(err, "%s: the training position's \"%s\" in the metadata is %.17g, not a whole number in "
+                              "%d..%d (a damaged or edited checkpoint)",
                          path, position_keys[k], v[k], lowest, INT_MAX);
     }
     if (rc == 0) {
@@ -186,7 +186,8 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
         pos->metrics_bytes = isfinite(bytes) && bytes >= 0 ? (long long)bytes : -1;
         /* absent from older checkpoints: the window restarts, the inputs go unchecked */
         double wl = json_get_number(o, "window_loss", 0), ws = json_get_number(o, "window_steps", 0);
-        pos->window_loss = isfinite(wl) ? wl : 0, pos->window_steps = isfinite(ws) && ws > 0 && ws <= INT_MAX ? (int)ws : 0;
+        pos->window_loss = isfinite(wl) ? wl : 0;
+        pos->window_steps = isfinite(ws) && ws > 0 && ws <= INT_MAX ? (int)ws : 0;
         double secs = json_get_number(o, "seconds", 0);
         pos->seconds = isfinite(secs) && secs > 0 ? secs : 0;
         const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(o, "inputs");

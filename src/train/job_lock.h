@@ -15,9 +15,9 @@
  *   - otherwise, it names another host and neither it nor the job's metrics.jsonl or checkpoint was
  *     written for stale_after_s (missed heartbeats: the holder's node failed, or it was killed), by the
  *     file system's clock (the NFS server stamps the files; this host's clock may be off the server's).
- * A holder that was silent that long while alive (its node frozen, its file system stalled) finds, when it wakes, its lock
- * naming the run that took the job over (or gone): its heartbeat stops touching it and records the loss, which the
- * trainer reads before each write into the folder (job_lock_lost) and leaves the job to that run.
+ * A holder that was silent that long while alive (its node frozen, its file system stalled) finds, when it wakes,
+ * its lock naming the run that took the job over (or gone): its heartbeat stops touching it and records the loss,
+ * which the trainer reads before each write into the folder (job_lock_lost) and leaves the job to that run.
  * Creation is atomic (link of a complete temporary file). A takeover renames over the stale lock
  * under a guard after checking the lock still holds the bytes it judged stale, and reads it back: of
  * several runs taking over one stale lock, one goes on, the others see its lock. The guard is an

@@ -19,8 +19,8 @@
  * the frame doubled up to `upsample` times when nothing is found; among the
  * boxes, the one face_follow (face/landmarks.h) follows, as dfer prep does: the
  * largest first, then the best-overlapping one; a frame where only others are
- * found has none for up to FACE_HOLD_FRAMES frames, then the largest is taken. Its 68 landmarks are predicted on the same
- * image. A frame "has a face" only when it was detected in that frame.
+ * found has none for up to FACE_HOLD_FRAMES frames, then the largest is taken. Its 68 landmarks are predicted on
+ * the same image. A frame "has a face" only when it was detected in that frame.
  *
  * Smoothing and crop: the box's centre and size are averaged over the frames
  * with a detection within +-smooth_s/2 seconds (frames with none there have no

@@ -109,7 +109,8 @@ static int model_file_differs(const cJSON *inputs, const char *name, const char 
     const char *sha = json_get_string(now, "sha256", NULL);
     int rc = 0;
     if (!sha)
-        rc = err_set(err, "%s: the run's %s %s cannot be read: %s", run_dir, kind, file, json_get_string(now, "error", "?"));
+        rc = err_set(err, "%s: the run's %s %s cannot be read: %s", run_dir, kind, file,
+                     json_get_string(now, "error", "?"));
     else if (strcmp(sha, was)) {
         snprintf(digests, n, "sha256 %.12s... in its result.json, %.12s... now", was, sha);
         rc = 1;

@@ -324,7 +324,8 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
                     snprintf(who, sizeof who, "another run (host %s, pid %ld%s%s)", loss.taker.host, loss.taker.pid,
                              loss.taker.slurm_job[0] ? ", Slurm job " : "", loss.taker.slurm_job);
                 else
-                    snprintf(who, sizeof who, "another run (whose lock is gone since: it ended the job, or the lock was deleted)");
+                    snprintf(who, sizeof who,
+                             "another run (whose lock is gone since: it ended the job, or the lock was deleted)");
                 log_warn("[group %d] %s: %s took over this job's lock (%s/running.lock) while this run was silent for "
                          "%.0f min (a frozen node or file system?): this run leaves the job to it and writes nothing "
                          "more there", g.index, j->id, who, dir, floor(loss.silent_s / 60));

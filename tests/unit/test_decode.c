@@ -65,7 +65,8 @@ static void compare_frames_within(const char *clip, const char *reference, int w
                 worst = d > worst ? d : worst, sum += d;
             }
             if (worst > tolerance || sum / (double)frame_bytes > 0.25) {
-                printf("  %s frame %d: max difference %d, mean %.3f\n", clip, indices[i], worst, sum / (double)frame_bytes);
+                printf("  %s frame %d: max difference %d, mean %.3f\n", clip, indices[i], worst,
+                       sum / (double)frame_bytes);
                 differ++;
             }
         }

@@ -185,7 +185,8 @@ static void test_follow_cut(void) {
     int gap_counts[6] = {1, 0, 0, 1, 1, 1}, gap_picks[6];
     follow_frames(gap, gap_counts, 6, FACE_HOLD_FRAMES, gap_picks);
     EXPECT(gap_picks[1] == -1 && gap_picks[2] == -1 && gap_picks[3] == -1 && gap_picks[4] == 0 && gap_picks[5] == 0,
-           "faceless frames count: %d %d %d %d %d", gap_picks[1], gap_picks[2], gap_picks[3], gap_picks[4], gap_picks[5]);
+           "faceless frames count: %d %d %d %d %d", gap_picks[1], gap_picks[2], gap_picks[3], gap_picks[4],
+           gap_picks[5]);
     /* a detection of A resets the count: A missed 3 times, back, missed 3 times again: never B */
     const DlibBox *back[9] = {a, b, b, b, a, b, b, b, a};
     int back_picks[9];

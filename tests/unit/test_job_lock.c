@@ -286,13 +286,13 @@ static void test_clock_off_the_file_system(void) {
     job_lock_set_clock_offset(15 * 60); /* this host's clock 15 minutes ahead */
     write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 60);
     int rc = job_lock_claim(dir, 600, &h, &took, &err);
-    EXPECT(rc == 0 && h.pid == 4242, "a lock touched a minute ago is held, this host's clock 15 min ahead (claim %d: %s)",
-           rc, h.state);
+    EXPECT(rc == 0 && h.pid == 4242,
+           "a lock touched a minute ago is held, this host's clock 15 min ahead (claim %d: %s)", rc, h.state);
     job_lock_set_clock_offset(-15 * 60); /* 15 minutes behind */
     write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 20 * 60);
     rc = job_lock_claim(dir, 600, &h, &took, &err);
-    EXPECT(rc == 1 && took == 1, "a lock silent for 20 min is taken over, this host's clock 15 min behind (claim %d: %s)",
-           rc, h.state);
+    EXPECT(rc == 1 && took == 1,
+           "a lock silent for 20 min is taken over, this host's clock 15 min behind (claim %d: %s)", rc, h.state);
     job_lock_release(dir);
     job_lock_set_clock_offset(0);
 }
@@ -409,7 +409,8 @@ static void test_status_command_clock(void) {
 
 /* A live holder whose lock another run took over (it was silent past the stale time) learns it: from its heartbeat
  * (a flag read) and from a read of the lock (verify), with who took it; a lock gone is lost too; the heartbeat does
- * not touch the other run's lock, and release leaves it. A folder whose lock this process does not hold is never lost. */
+ * not touch the other run's lock, and release leaves it. A folder whose lock this process does not hold is never
+ * lost. */
 static void test_lost_lock(void) {
     char dir[700], lock[760];
     job_paths("job-lost", dir, lock);
