@@ -8,18 +8,23 @@ static Tensor as4(Tensor t, int64_t a, int64_t b, int64_t c, int64_t d) { return
 
 /* What a block keeps for its backward: the CLIP weights are frozen, so only what the input
  * gradient and the adapters' weight gradients need (layers.h); the block input only when the
- * backward recomputes the block from it. */
+ * backward recomputes the block from it. Without adapters, what the plain CLIP block keeps (frozen_block):
+ * its input (x_a; with recompute the kept x_in itself), x_b and the two sublayers' activations. */
 static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c, int64_t batch, int64_t frames,
-                                 int keep_input) {
+                                 int keep_input, int adapters) {
     int64_t BT = batch * frames, S = clip_vision_tokens(c), W = c->vision_width;
-    memset(&b->x_in, 0, sizeof b->x_in);
+    memset(b, 0, sizeof *b);
     if (keep_input) b->x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
-    b->xt = arena_tensor(a, "aim.temporal_in", 3, batch * S, frames, W, 0);
-    attn_acts_alloc(a, &b->attn_t, batch * S, frames, W, c->vision_heads, 0);
-    b->at_out = arena_tensor(a, "aim.temporal_attn_out", 3, batch * S, frames, W, 0);
-    b->x_a = arena_tensor(a, "aim.after_temporal", 3, BT, S, W, 0);
+    if (adapters) {
+        b->xt = arena_tensor(a, "aim.temporal_in", 3, batch * S, frames, W, 0);
+        attn_acts_alloc(a, &b->attn_t, batch * S, frames, W, c->vision_heads, 0);
+        b->at_out = arena_tensor(a, "aim.temporal_attn_out", 3, batch * S, frames, W, 0);
+        b->x_a = arena_tensor(a, "aim.after_temporal", 3, BT, S, W, 0);
+    } else {
+        b->x_a = keep_input ? b->x_in : arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
+    }
     attn_acts_alloc(a, &b->attn_s, BT, S, W, c->vision_heads, 0);
-    b->as_out = arena_tensor(a, "aim.spatial_attn_out", 3, BT, S, W, 0);
+    if (adapters) b->as_out = arena_tensor(a, "aim.spatial_attn_out", 3, BT, S, W, 0);
     b->x_b = arena_tensor(a, "aim.after_spatial", 3, BT, S, W, 0);
     /* ln_out (the MLP adapter's input too) is not kept: the backward recomputes it from x_b and the
      * layer norm's weights, one elementwise pass, bitwise the forward's */
@@ -27,7 +32,7 @@ static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c,
 }
 
 void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames, int recompute,
-                    const ImageInput *input) {
+                    int adapters, const ImageInput *input) {
     const ClipConfig *c = &clip->cfg;
     int64_t BT = batch * frames, R = c->image_size, P = c->patch_size, g = clip_grid(c), S = g * g + 1;
     int64_t W = c->vision_width, E = c->embed_dim;
@@ -49,17 +54,19 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
     acts->x = arena_tensor(a, "aim.x", 3, BT, S, W, 0);
     acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(AimBlockActs));
     acts->recompute = recompute;
+    acts->adapters = adapters;
     if (recompute) {
         /* one set of block activations serves every block; each block keeps only its input,
          * from which the backward recomputes the rest */
-        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, 1);
+        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, 1, adapters);
         for (int l = 1; l < c->vision_layers; l++) {
             acts->blocks[l] = acts->blocks[0];
             acts->blocks[l].x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
+            if (!adapters) acts->blocks[l].x_a = acts->blocks[l].x_in; /* the plain block's input */
         }
     } else {
         for (int l = 0; l < c->vision_layers; l++)
-            block_acts_alloc_aim(a, &acts->blocks[l], c, batch, frames, 0);
+            block_acts_alloc_aim(a, &acts->blocks[l], c, batch, frames, 0, adapters);
     }
     /* the class token's row of each frame, i * S: fixed by the shapes, so uploaded once here rather than in
      * every forward (an upload from pageable memory waits for the stream to drain) */
@@ -89,11 +96,24 @@ static AdapterForm temporal_form(int64_t S, int64_t T) { return (AdapterForm){0,
 static const AdapterForm k_spatial_form = {1, 1.0f, 0, 0};
 static AdapterForm mlp_form(float mlp_scale) { return (AdapterForm){0, mlp_scale, 0, 0}; }
 
+/* A block without adapters is the plain frozen CLIP block (layers.h) on the kept tensors: its input x_a (block_forward
+ * copies x there), x_mid = x_b, and the spatial attention's and MLP's activations. */
+static BlockActs frozen_block(const AimBlockActs *b) {
+    BlockActs plain = {.x_in = b->x_a, .x_mid = b->x_b, .attn = b->attn_s, .mlp = b->mlp};
+    return plain;
+}
+
 static void block_forward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *L, const AimBlockParams *p,
                               float mlp_scale, AimBlockActs *b, Tensor x, int64_t B, int64_t T, Arena *scratch) {
     const ClipConfig *c = &clip->cfg;
     int64_t S = x.shape[1], W = x.shape[2];
     Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
+    if (!p) {
+        /* without adapters the temporal branch contributes nothing: not run (x_a is the block input) */
+        BlockActs plain = frozen_block(b);
+        block_forward(ops, L, &plain, x, c->vision_heads, 0, act, scratch);
+        return;
+    }
     size_t mark = scratch->used;
     Tensor t1 = arena_tensor(scratch, "aim.fwd_tmp1", 3, B * T, S, W, 0);
     /* the block input: x itself (x changes only at the end), or the kept copy recompute starts from */
@@ -105,12 +125,10 @@ static void block_forward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *
     /* temporal: frames of one token form a sequence; x_a = x_in + back(T_adapter(at_out)) in one op */
     op_permute_0213(ops, as4(b->xt, B, S, T, W), as4(x_in, B, T, S, W));
     attn_forward(ops, L, &b->attn_t, b->xt, b->at_out, c->vision_heads, 0, scratch);
-    if (p) adapter_forward(ops, &p->temporal, b->at_out, b->x_a, x_in, temporal_form(S, T), scratch);
-    else ops_copy(ops, b->x_a, x_in); /* without adapters the temporal branch contributes nothing */
-    /* spatial: x_b = x_a + as_out [+ S_adapter(as_out)] */
+    adapter_forward(ops, &p->temporal, b->at_out, b->x_a, x_in, temporal_form(S, T), scratch);
+    /* spatial: x_b = x_a + as_out + S_adapter(as_out) */
     attn_forward(ops, L, &b->attn_s, b->x_a, b->as_out, c->vision_heads, 0, scratch);
-    if (p) adapter_forward(ops, &p->spatial, b->as_out, b->x_b, b->x_a, k_spatial_form, scratch);
-    else op_add(ops, b->x_b, b->x_a, b->as_out);
+    adapter_forward(ops, &p->spatial, b->as_out, b->x_b, b->x_a, k_spatial_form, scratch);
     /* MLP with the parallel adapter, which reads the MLP's layer-norm output: that goes into the block's
      * scratch (a view of the sublayer's activations whose ln_out is ln2), alive until the adapter has run */
     Tensor ln2 = arena_tensor(scratch, "aim.mlp_ln_out", 3, B * T, S, W, 0);
@@ -119,7 +137,7 @@ static void block_forward_aim(Ops *ops, const ClipModel *clip, const ClipLayer *
     mlp_view.transient_ln_out = 0;
     mlp_forward(ops, L, &mlp_view, b->x_b, t1, act, scratch);
     op_add(ops, x, b->x_b, t1);
-    if (p) adapter_forward(ops, &p->mlp, ln2, x, x, mlp_form(mlp_scale), scratch); /* x += s * M_adapter(ln2) */
+    adapter_forward(ops, &p->mlp, ln2, x, x, mlp_form(mlp_scale), scratch); /* x += s * M_adapter(ln2) */
     scratch->used = mark;
 }
 
@@ -130,6 +148,11 @@ static void block_backward_aim(Ops *ops, const ClipModel *clip, const ClipLayer 
     int64_t S = dx.shape[1], W = dx.shape[2];
     Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
     ClipLayer frozen = clip_layer_frozen();
+    if (!p) {
+        BlockActs plain = frozen_block(b);
+        block_backward(ops, L, &frozen, &plain, dx, c->vision_heads, 0, act, scratch);
+        return;
+    }
     Tensor none = tensor_none();
     size_t mark = scratch->used;
     Tensor t1 = arena_tensor(scratch, "aim.bwd_tmp1", 3, B * T, S, W, 0);
@@ -137,7 +160,7 @@ static void block_backward_aim(Ops *ops, const ClipModel *clip, const ClipLayer 
     Tensor t3 = arena_tensor(scratch, "aim.bwd_tmp3", 3, B * T, S, W, 0);
     /* out = x_b + mlp(x_b) + s * M(ln_2(x_b)) */
     ops_copy(ops, t1, dx); /* t1 = d x_b */
-    if (p) {
+    {
         /* the MLP adapter's input, ln_2(x_b), again (statistics not rewritten), for as long as its backward */
         size_t ln2_mark = scratch->used;
         Tensor ln2 = arena_tensor(scratch, "aim.mlp_ln_out", 3, B * T, S, W, 0);
@@ -145,26 +168,19 @@ static void block_backward_aim(Ops *ops, const ClipModel *clip, const ClipLayer 
         adapter_backward(ops, &p->mlp, &g->mlp, ln2, dx, t2, mlp_form(mlp_scale), 0, scratch);
         scratch->used = ln2_mark;
     }
-    mlp_backward(ops, L, &frozen, &b->mlp, b->x_b, dx, t1, 1, act, p ? t2 : none, scratch);
-    /* x_b = x_a + as_out [+ S(as_out)] */
-    Tensor d_as = t1;
-    if (p) {
-        adapter_backward(ops, &p->spatial, &g->spatial, b->as_out, t1, t2, k_spatial_form, 0, scratch);
-        d_as = t2;
-    }
+    mlp_backward(ops, L, &frozen, &b->mlp, b->x_b, dx, t1, 1, act, t2, scratch);
+    /* x_b = x_a + as_out + S(as_out) */
+    adapter_backward(ops, &p->spatial, &g->spatial, b->as_out, t1, t2, k_spatial_form, 0, scratch);
+    Tensor d_as = t2;
     ops_copy(ops, t3, t1); /* t3 = d x_a */
     attn_backward(ops, L, &frozen, &b->attn_s, b->x_a, d_as, t3, 1, c->vision_heads, 0, scratch);
     /* x_a = x_in + back(T(attn_t(ln_1(xt)))) */
-    if (p) {
-        Tensor dat = tensor_reshape(t2, 3, B * S, T, W, 0); /* d at_out, in the temporal layout */
-        adapter_backward(ops, &p->temporal, &g->temporal, b->at_out, t3, dat, temporal_form(S, T), 0, scratch);
-        Tensor dxt = tensor_reshape(t1, 3, B * S, T, W, 0);
-        attn_backward(ops, L, &frozen, &b->attn_t, b->xt, dat, dxt, 0, c->vision_heads, 0, scratch);
-        op_permute_0213(ops, as4(dx, B, T, S, W), as4(dxt, B, S, T, W));
-        op_add(ops, dx, dx, t3);
-    } else {
-        ops_copy(ops, dx, t3);
-    }
+    Tensor dat = tensor_reshape(t2, 3, B * S, T, W, 0); /* d at_out, in the temporal layout */
+    adapter_backward(ops, &p->temporal, &g->temporal, b->at_out, t3, dat, temporal_form(S, T), 0, scratch);
+    Tensor dxt = tensor_reshape(t1, 3, B * S, T, W, 0);
+    attn_backward(ops, L, &frozen, &b->attn_t, b->xt, dat, dxt, 0, c->vision_heads, 0, scratch);
+    op_permute_0213(ops, as4(dx, B, T, S, W), as4(dxt, B, S, T, W));
+    op_add(ops, dx, dx, t3);
     scratch->used = mark;
 }
 
@@ -172,6 +188,8 @@ void aim_forward(Ops *ops, const ClipModel *clip, Tensor temb, const AimBlockPar
                  AimActs *acts, const void *images_host, Arena *scratch) {
     const ClipConfig *c = &clip->cfg;
     int64_t B = acts->batch, T = acts->frames, BT = B * T, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
+    CHECK(!blocks == !acts->adapters, "AIM forward: adapters %s, but the activations were allocated %s them",
+          blocks ? "given" : "absent", acts->adapters ? "with" : "without");
     size_t mark = scratch->used;
     Tensor images_u8 = acts->input.uint8 ? arena_tensor_like(scratch, acts->images_u8.name, acts->images_u8)
                                          : tensor_none();
@@ -207,6 +225,8 @@ void aim_backward(Ops *ops, const ClipModel *clip, Tensor temb, Tensor dtemb, co
     const ClipConfig *c = &clip->cfg;
     int64_t B = acts->batch, T = acts->frames, BT = B * T, S = clip_vision_tokens(c), W = c->vision_width;
     int64_t E = c->embed_dim;
+    CHECK(!blocks == !acts->adapters, "AIM backward: adapters %s, but the activations were allocated %s them",
+          blocks ? "given" : "absent", acts->adapters ? "with" : "without");
     Tensor none = tensor_none();
     size_t mark = scratch->used;
     Tensor dframe = arena_tensor(scratch, "aim.d_frame_features", 3, B, T, E, 0);

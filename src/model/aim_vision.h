@@ -10,7 +10,10 @@
  *     x  += S_adapter(attn(ln_1(x)))                                                  (skip)
  *     x  += mlp(ln_2(x)) + s * M_adapter(ln_2(x))                                     (no skip)
  *   cls [B*T, W] -> ln_post -> proj [B*T, E] -> mean over T -> video feature [B, E].
- * Frozen: every CLIP weight. Trainable: temb and the three adapters per block. */
+ * Frozen: every CLIP weight. Trainable: temb and the three adapters per block.
+ * Without adapters (model.video_adapters = false) the temporal branch would add nothing, so it is not run and its
+ * activations are not allocated: each block is the plain frozen CLIP block on x (layers.h's block_forward),
+ *     x += attn(ln_1(x));  x += mlp(ln_2(x)). */
 #ifndef DFER_MODEL_AIM_VISION_H
 #define DFER_MODEL_AIM_VISION_H
 
@@ -20,14 +23,16 @@ typedef struct AimBlockParams {
     AdapterParams temporal, spatial, mlp;
 } AimBlockParams;
 
+/* Without adapters only x_in, x_a (the block input: the plain block's x_in; with recompute the same tensor as
+ * x_in), attn_s, x_b (the plain block's x_mid) and mlp are allocated; the rest are zero. */
 typedef struct AimBlockActs {
     Tensor x_in;            /* [B*T,S,W] block input (kept only for recompute; else data NULL) */
-    Tensor xt;              /* [B*S,T,W] input in the temporal layout */
-    AttnActs attn_t;        /* temporal attention (sequence T) */
-    Tensor at_out;          /* [B*S,T,W] temporal attention output = T adapter input */
+    Tensor xt;              /* [B*S,T,W] input in the temporal layout (adapters only) */
+    AttnActs attn_t;        /* temporal attention (sequence T) (adapters only) */
+    Tensor at_out;          /* [B*S,T,W] temporal attention output = T adapter input (adapters only) */
     Tensor x_a;             /* [B*T,S,W] after the temporal residual */
     AttnActs attn_s;        /* spatial attention (sequence S) */
-    Tensor as_out;          /* [B*T,S,W] = S adapter input */
+    Tensor as_out;          /* [B*T,S,W] = S adapter input (adapters only) */
     Tensor x_b;             /* [B*T,S,W] after the spatial residual */
     MlpActs mlp;
 } AimBlockActs;
@@ -47,6 +52,7 @@ typedef struct AimActs {
     Tensor x;               /* [B*T,S,W] residual stream */
     AimBlockActs *blocks;   /* per block; with recompute they share one set, each its own x_in */
     int recompute;          /* 1: backward recomputes each block's activations from its input */
+    int adapters;           /* 1: blocks with AIM adapters; 0: plain frozen CLIP blocks (no temporal branch) */
     Tensor cls_rows;        /* I32 [B*T] */
     Tensor cls, post_mean, post_rstd, post_out; /* [B*T,W], [B*T], [B*T], [B*T,W] */
     Tensor frame_feat;      /* [B*T,E] */
@@ -56,12 +62,13 @@ typedef struct AimActs {
 /* recompute 1: keep only each block's input (one [B*T,S,W] tensor per block) and one
  * shared set of block activations; the backward runs each block's forward again
  * (one more forward of the ViT per step) for a fraction of the memory.
+ * adapters: 1 when aim_forward will be given adapters (blocks != NULL), 0 for the frozen ViT + temb.
  * input: how aim_forward's host images arrive (NULL: normalised reals; ImageInput). */
 void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames, int recompute,
-                    const ImageInput *input);
+                    int adapters, const ImageInput *input);
 void aim_acts_free(AimActs *acts);
 /* images_host [B*T,3,R,R]: normalised reals, or uint8 pixels (acts->input); blocks NULL = no
- * adapters (frozen ViT + temb). */
+ * adapters (frozen ViT + temb), which must match aim_acts_alloc's `adapters`. */
 void aim_forward(Ops *ops, const ClipModel *clip, Tensor temb, const AimBlockParams *blocks, float mlp_scale,
                  AimActs *acts, const void *images_host, Arena *scratch);
 /* dvideo [B,E] -> gradients of temb and the adapters (accumulated). */

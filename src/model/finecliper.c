@@ -261,10 +261,10 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
     DType hd = m->params.dtype;
     int C = m->cfg.num_classes, ctx = c->context_length, div = m->cfg.bottleneck_divisor;
     int64_t E = c->embed_dim;
-    aim_acts_alloc(a, &m->aim, m->clip, batch, m->cfg.frames, m->cfg.recompute, &m->cfg.input);
-    for (int s = 0; s < 2; s++)
+    aim_acts_alloc(a, &m->aim, m->clip, batch, m->cfg.frames, m->cfg.recompute, m->vis != NULL, &m->cfg.input);
+    for (int s = 0; s < 2; s++) /* the middle level always has its adapters */
         if (m->cfg.mid_streams & (1 << s))
-            aim_acts_alloc(a, &m->aim_mid[s], m->clip, batch, m->cfg.frames, m->cfg.recompute, &m->cfg.input);
+            aim_acts_alloc(a, &m->aim_mid[s], m->clip, batch, m->cfg.frames, m->cfg.recompute, 1, &m->cfg.input);
     int64_t tb = m->cfg.text_adapters ? c->text_width / div : 0;
     text_tower_acts_alloc(a, &m->text_pos, m->clip, C, text_tower_length(m->pos_ids, C, ctx), tb);
     if (m->cfg.use_negative)
