@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # dfer bench on the CPU with the tiny CLIP: the JSON has every figure, clips/s are positive,
-# the model FLOPs equal a recount derived here from the architecture (FineCLIPER low level and
-# DFER-CLIP), the class-prompt lengths equal `dfer tokenize`'s, --device cuda without a GPU fails
-# naming the GPU, and with torch installed the PyTorch peer's figures are there and its model has
-# exactly dfer's trainable parameter count. A --set of a key bench sets from an option (data.frames,
-# model.method, ...) is a usage error naming the option; the evaluation FLOPs are those of the batch timed;
-# the training peak memory leaves out the forward-only passes, whose peak is reported apart. No timing is
-# asserted.
+# the model FLOPs equal a recount derived here from the architecture (FineCLIPER low level, with and
+# without video adapters, and DFER-CLIP), the class-prompt lengths equal `dfer tokenize`'s, --device
+# cuda without a GPU fails naming the GPU, and with torch installed the PyTorch peer's figures are
+# there and its model has exactly dfer's trainable parameter count. A --set of a key bench sets from an
+# option (data.frames, model.method, ...) is a usage error naming the option; the evaluation FLOPs are
+# those of the batch timed; the training peak memory leaves out the forward-only passes, whose peak is
+# reported apart. No timing is asserted.
 # usage: bench_cli.sh DFER PYTHON SHARED_DIR
 set -euo pipefail
 dfer=$1 py=$2 shared=$3
@@ -21,6 +21,8 @@ peer=()
 if "$py" -c 'import torch' 2>/dev/null; then peer=(--peer torch --python "$py"); else echo "SKIP the PyTorch peer: $py has no torch"; fi
 "$dfer" bench "${common[@]}" --method finecliper --json "$tmp/fc.json" "${peer[@]}" | tee "$tmp/fc.txt"
 "$dfer" bench "${common[@]}" --method dfer_clip --steps 1 --json "$tmp/dc.json" >/dev/null
+"$dfer" bench "${common[@]}" --method finecliper --steps 1 --set model.video_adapters=false \
+  --json "$tmp/fv.json" >/dev/null
 # every level, its upper adapters narrower: the peer builds the same model (the same trainable parameters)
 if [ ${#peer[@]} -gt 0 ]; then
   "$dfer" bench "${common[@]}" --steps 1 --method finecliper --variant low+mid+high --set model.mid_high_bottleneck_divisor=2 \
@@ -98,6 +100,23 @@ got = fc["flops"]
 for k, v in want.items():
     assert got[k] == v, f"FineCLIPER flops.{k}: dfer {got[k]} != recount {v}"
 assert got["train_step"] == sum(want.values()) and got["eval_forward"] == want["forward"]
+
+# FineCLIPER without video adapters (model.video_adapters = false): the temporal branch adds nothing and does not
+# run, every vision block is a frozen CLIP block (attention 4W^2 and MLP 8W^2 weights, attention over S only) that
+# the gradient crosses on its way to the temporal embedding; no vision weight gradient.
+fv = json.load(open(f"{tmp}/fv.json"))
+plain = 2 * (4 * W * W + 8 * W * W)
+f_fwd = 2 * N * G * 3 * P * P * W + Lv * n * (plain + 4 * S * W) + 2 * N * W * E
+f_in = Lv * n * (plain + 8 * S * W) + 2 * N * W * E
+want_fv = {"forward": f_fwd + tp[0] + tn[0], "backward_input": f_in + tp[1] + tn[1], "backward_weight": tp[2] + tn[2]}
+for k, v in want_fv.items():
+    assert fv["flops"][k] == v, f"FineCLIPER without video adapters flops.{k}: dfer {fv['flops'][k]} != recount {v}"
+# the drop from the model with adapters, per block and token: the temporal attention's weights (4W^2 multiply-adds,
+# forward and input gradient), its products over T (forward and backward: 12 T W) and the three adapters (forward,
+# input and weight gradients)
+temporal = 2 * (2 * 4 * W * W) + 12 * T * W + 3 * adapters
+drop = got["train_step"] - fv["flops"]["train_step"]
+assert drop == Lv * n * temporal, f"without video adapters the step's FLOPs drop by {drop}, not {Lv * n * temporal}"
 
 # DFER-CLIP: the fine-tuned encoder (every weight gets a weight gradient, the input gradient crosses every block,
 # the patch embedding's weight gradient), the temporal transformer on T+1 tokens of width E (MLP 2E, all

@@ -6,7 +6,9 @@
 # recomputation repeats forward products on purpose; the one product the model always runs again (each
 # adapter's fc1 in its backward: adapters keep nothing) is counted apart by bench (flops.recompute), and the
 # ops' FLOPs equal the model's plus that. With given peaks, each entry's bound (its least time: FLOPs at the
-# tensor peak or bytes at the memory's) follows from its counts. No timing is asserted.
+# tensor peak or bytes at the memory's) follows from its counts. FineCLIPER without video adapters
+# (finecliper:low-frozen-vit) runs no temporal attention: the model counts plain frozen CLIP blocks, and so must the
+# ops. No timing is asserted.
 # usage: bench_profile.sh DFER PYTHON SHARED_DIR [cpu|cuda]   (cuda without a GPU: exit 77, skipped)
 set -euo pipefail
 dfer=$1 py=$2 shared=$3 device=${4:-cpu}
@@ -22,12 +24,13 @@ fi
 common=(--device "$device" --arch tiny --frames 2 --batch 1 --steps 1 --warmup 0 --threads 2 --vocab "$vocab")
 timer=$([ "$device" = cuda ] && echo "CUDA events" || echo "host clock")
 
-for run in finecliper:low finecliper:low+mid+high dfer_clip:low; do
+for run in finecliper:low finecliper:low+mid+high dfer_clip:low finecliper:low-frozen-vit; do
   # the first run with given peaks: each entry's bound (its least time at them) is checked against its counts
-  peaks=()
+  peaks=() variant=${run#*:} frozen_vit=()
   [ "$run" = finecliper:low ] && peaks=(--peak-tflops 2 --peak-gbps 50)
-  "$dfer" bench "${common[@]}" --method "${run%%:*}" --variant "${run#*:}" --profile-steps 2 \
-    --set train.recompute=none "${peaks[@]}" --json "$tmp/prof.json" >"$tmp/prof.txt"
+  [ "$variant" = low-frozen-vit ] && variant=low frozen_vit=(--set model.video_adapters=false)
+  "$dfer" bench "${common[@]}" --method "${run%%:*}" --variant "$variant" --profile-steps 2 \
+    --set train.recompute=none "${frozen_vit[@]}" "${peaks[@]}" --json "$tmp/prof.json" >"$tmp/prof.txt"
   grep -q "op profile over 2 steps" "$tmp/prof.txt" || { echo "$run: no op profile in the summary"; exit 1; }
   if [ ${#peaks[@]} -gt 0 ]; then
     grep -q "at the device's peaks (2 TFLOP/s (--peak-tflops), 50 GB/s (--peak-gbps)) the ops would take" "$tmp/prof.txt" \
