@@ -80,7 +80,8 @@ static int load_curves(const char *path, Curves *c, Err *err) {
     int rc = json_lines_each(path, JSON_LINES_TOLERATE_TORN_TAIL, curve_line, &cl, err);
     StepLine *steps = cl.steps;
     int n_steps = cl.n_steps;
-    if (rc == 0 && n_steps) {
+    /* the steps before a malformed line still make their epochs' losses (the curves stop before it, not at 0) */
+    if (n_steps) {
         qsort(steps, (size_t)n_steps, sizeof *steps, cmp_step);
         curves_grow(c, steps[n_steps - 1].epoch);
         /* each logged loss is the mean over the steps since the previous log line of its epoch */
