@@ -568,7 +568,7 @@ typedef struct Tally {
     int n;
     char value[8][65];
     int count[8];
-    char first[8][160];
+    char first[8][RESULT_ID_BYTES];
     int more; /* values beyond the 8 kept */
 } Tally;
 
@@ -627,7 +627,7 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
     }
     /* a plain `dfer train` run's result.json has no matrix setting or backbone: it fits no table */
     int unset = 0;
-    char first[160] = "";
+    char first[RESULT_ID_BYTES] = "";
     for (int i = 0; i < rs->n_done; i++)
         if (!rs->done[i].setting[0] && !unset++) snprintf(first, sizeof first, "%s", rs->done[i].id);
     if (unset && n < max_notes)

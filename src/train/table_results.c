@@ -110,7 +110,7 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
      * its cells: the first folder (in name order) counts, the others are named in a note */
     for (int k = 0; k < rs->n_done; k++)
         if (same_job(&rs->done[k], &r)) {
-            char text[400];
+            char text[sizeof *rs->repeated];
             snprintf(text, sizeof text, "%s (the job of %s)", r.id, rs->done[k].id);
             LIST_ADD(rs->repeated, rs->n_repeated, text);
             return 0;

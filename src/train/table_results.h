@@ -10,6 +10,8 @@
 #include "train/table.h"
 
 #define MAX_CLASSES 16
+/* A job folder's name, whole (NAME_MAX + 1): a name cut shorter matched neither jobs.json's id nor the folder */
+#define RESULT_ID_BYTES 256
 
 typedef struct Result {
     char method[80];  /* method with variant: "finecliper (low)" */
@@ -23,7 +25,7 @@ typedef struct Result {
     char classes[MAX_CLASSES][32];
     char weights_sha[65]; /* result.json's inputs.weights.sha256 ("" in older results) */
     char commit[24];
-    char id[160];         /* the job's folder (its result.json's path without the file), for notes */
+    char id[RESULT_ID_BYTES]; /* the job's folder (its result.json's path without the file), for notes */
 } Result;
 
 struct ResultSet {
@@ -31,11 +33,12 @@ struct ResultSet {
     int n_done;
     Result *expected; /* jobs.json entries (fields as in Result, no scores) */
     int n_expected;
-    char (*job_ids)[160]; /* jobs.json's "job" names: with them, only those folders' results count */
+    char (*job_ids)[RESULT_ID_BYTES]; /* jobs.json's "job" names: with them, only those folders' results count */
     int n_job_ids;
-    char (*left_out)[160];   /* result folders that are no job of jobs.json (an earlier matrix's, a copy) */
+    char (*left_out)[RESULT_ID_BYTES]; /* result folders that are no job of jobs.json (an earlier matrix's, a copy) */
     int n_left_out;
-    char (*repeated)[400];   /* results of a job already counted (a copied job folder): "folder (the job of first)" */
+    /* results of a job already counted (a copied job folder): "folder (the job of first)" */
+    char (*repeated)[2 * RESULT_ID_BYTES + 16];
     int n_repeated;
     char (*unreadable)[512]; /* result.json files that could not be read: their messages */
     int n_unreadable;

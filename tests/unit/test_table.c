@@ -568,6 +568,32 @@ static void test_backbones_by_setting(void) {
     free(md);
 }
 
+/* A job folder's name past 159 bytes (a long method and backbone name, a folder of dfer train's): jobs.json's id and
+ * the folder's name were cut to 159 bytes, so a listed job was left out of the tables as "not listed", and without
+ * jobs.json results_counted denied a result the tables counted (dfer report then said it was left out). */
+static void test_long_job_folder(void) {
+    char dir[600], name[220], jobs[1200];
+    memset(name, 'x', 200);
+    name[200] = '\0';
+    snprintf(jobs, sizeof jobs,
+             "[{\"job\":\"%s\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,"
+             "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"}]",
+             name);
+    results_dir(dir, sizeof dir, "results-long-folder", jobs);
+    put_job(dir, name, "finecliper", "low", "dfew", "dfew", "b16", "supervised", 1, 50, NULL);
+    ResultSet *rs;
+    Err err;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    size_t len;
+    char *buf = tables_format(rs, TABLE_MARKDOWN, 0, &len);
+    EXPECT(strstr(buf, "| finecliper (low) | 50.00 | 60.00 |"), "the listed job counts: %s", buf);
+    EXPECT(results_counted(rs, name), "results_counted says the tables count it");
+    char notes[RESULTS_MAX_NOTES][1024];
+    EXPECT(results_notes(rs, notes, RESULTS_MAX_NOTES) == 0, "no note (the first: %s)", notes[0]);
+    free(buf);
+    results_free(rs);
+}
+
 int main(void) {
     TEST_RUN(test_left_out);
     TEST_RUN(test_repeated_job);
@@ -579,5 +605,6 @@ int main(void) {
     TEST_RUN(test_uneven_results);
     TEST_RUN(test_paper_transcription);
     TEST_RUN(test_long_method_names);
+    TEST_RUN(test_long_job_folder);
     return test_summary();
 }
