@@ -94,17 +94,22 @@ static void cell_text(const Cell *c, char *buf, size_t n) {
 /* ---- generic table output --------------------------------------------------------------- */
 
 #define MAX_COLS 32
-#define MAX_ROWS 128
+/* a table's rows: Table 8 of a full matrix is 16 methods x 16 backbones, each with a row of published numbers (at
+ * 128 its last rows vanished without a word); past MAX_ROWS the caption says the table is cut */
+#define MAX_ROWS 1024
+/* distinct values of a field (methods, backbones, datasets): a matrix's axes have at most 16 */
+#define MAX_NAMES 128
 #define CELL 128 /* bytes of a table cell, its text included */
 /* a row's key: a method (Result.method, 80), or a zero-shot "method | dataset | captions" (80 + 32 + 24 + 6) */
 #define LABEL 144
 
 typedef struct Table {
-    char title[256], caption[512];
+    char title[256], caption[768];
     char head[MAX_COLS][CELL];
     int cols, rows;
     char cell[MAX_ROWS][MAX_COLS][CELL];
     int paper_rows; /* rows of published numbers among them */
+    int cut;        /* rows left out: more than MAX_ROWS */
 } Table;
 
 /* Text in a LaTeX table: every character LaTeX would read as markup escaped (method variants and
@@ -239,7 +244,7 @@ static int zero_shot_kind_known(const ResultSet *rs, const Result *r) {
 /* ---- the tables ------------------------------------------------------------------------- */
 
 typedef struct Names {
-    char v[MAX_ROWS][LABEL];
+    char v[MAX_NAMES][LABEL];
     int n;
 } Names;
 
@@ -247,7 +252,7 @@ static void names_add(Names *ns, const char *s) {
     if (!s[0]) return;
     for (int i = 0; i < ns->n; i++)
         if (!strcmp(ns->v[i], s)) return;
-    if (ns->n < MAX_ROWS) snprintf(ns->v[ns->n++], sizeof ns->v[0], "%s", s);
+    if (ns->n < MAX_NAMES) snprintf(ns->v[ns->n++], sizeof ns->v[0], "%s", s);
 }
 
 /* Distinct values of one field over expected and finished jobs (expected first: matrix order). */
@@ -338,8 +343,12 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
         snprintf(t->head[2 + 2 * d], sizeof t->head[0], "%s WAR", dataset_title(datasets->v[d]));
     }
     t->rows = 0;
-    for (int r = 0; r < rows->n && t->rows < MAX_ROWS; r++)
-        for (int b = 0; b < backbones_per_row->n && t->rows < MAX_ROWS; b++) {
+    for (int r = 0; r < rows->n; r++)
+        for (int b = 0; b < backbones_per_row->n; b++) {
+            if (t->rows >= MAX_ROWS) {
+                t->cut = 1;
+                break;
+            }
             char *row0 = t->cell[t->rows][0];
             /* zero-shot rows are "method | training dataset | captions" */
             char method[80], trained_on[32] = "", captions[24] = "";
@@ -360,7 +369,11 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
             t->rows++;
             int ours = 0; /* a row the matrix has (a combination of the grid that never ran shows only dashes) */
             for (int k = 1; k < t->cols; k++) ours += strcmp(t->cell[t->rows - 1][k], "—") != 0;
-            if (!paper || !ours || t->rows >= MAX_ROWS) continue;
+            if (!paper || !ours) continue;
+            if (t->rows >= MAX_ROWS) {
+                t->cut = 1;
+                continue;
+            }
             /* the published numbers for the same method, variant and architecture (zero-shot: the same training
              * dataset and kind of captions), where there are any */
             const char *arch = backbone_arch(rs, backbones_per_row->v[b]);
@@ -387,7 +400,16 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
         }
 }
 
+/* A table cut at MAX_ROWS says so: a reader must not take its last row for the last. */
+static void caption_cut(Table *t) {
+    size_t len = strlen(t->caption);
+    if (t->cut)
+        snprintf(t->caption + len, sizeof t->caption - len, " Cut at %d rows: the rows after them are not shown.",
+                 MAX_ROWS);
+}
+
 static void caption_paper_rows(Table *t, int zero_shot) {
+    caption_cut(t);
     if (!t->paper_rows) return;
     size_t len = strlen(t->caption);
     if (zero_shot) {
@@ -455,7 +477,11 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
             for (int k = 0; papers_classes && k < 7; k++) papers_classes = !strcmp(proto->classes[k], paper_classes[k]);
             const char *arch = backbone_arch(rs, ref);
             t->rows = 0;
-            for (int r = 0; r < methods.n && t->rows < MAX_ROWS; r++) {
+            for (int r = 0; r < methods.n; r++) {
+                if (t->rows >= MAX_ROWS) {
+                    t->cut = 1;
+                    break;
+                }
                 char *row[MAX_COLS];
                 for (int k = 0; k < t->cols; k++) row[k] = t->cell[t->rows][k];
                 snprintf(row[0], CELL, "%s", methods.v[r]);
@@ -471,7 +497,11 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
                 }
                 t->rows++;
                 const PaperResult *p = paper && papers_classes ? paper_result(methods.v[r], arch, datasets.v[d]) : NULL;
-                if (!p || p->n_recall != 7 || t->rows >= MAX_ROWS) continue;
+                if (!p || p->n_recall != 7) continue;
+                if (t->rows >= MAX_ROWS) {
+                    t->cut = 1;
+                    continue;
+                }
                 paper_row_label(t->cell[t->rows][0], CELL, methods.v[r], arch);
                 for (int k = 0; k < 7; k++) snprintf(t->cell[t->rows][1 + k], CELL, "%.2f", p->recall[k]);
                 snprintf(t->cell[t->rows][8], CELL, "%.2f", p->uar);

@@ -594,6 +594,49 @@ static void test_long_job_folder(void) {
     results_free(rs);
 }
 
+/* Table 8 of a big matrix: every method x backbone row (12 x 12 = 144 rows lost their last 16 at a fixed 128
+ * without a word); past the table's limit (33 x 32 = 1056 jobs of jobs.json, none run yet) the caption says it is
+ * cut. */
+static void test_many_rows(void) {
+    char dir[600], name[64], method[32], backbone[32];
+    snprintf(dir, sizeof dir, "%s/results-many-rows", test_tmpdir());
+    for (int m = 0; m < 12; m++)
+        for (int b = 0; b < 12; b++) {
+            snprintf(name, sizeof name, "m%02d-b%02d", m, b);
+            snprintf(method, sizeof method, "method%02d", m);
+            snprintf(backbone, sizeof backbone, "bb%02d", b);
+            put_job(dir, name, method, "", "dfew", "dfew", backbone, "supervised", 1, 40 + b * 0.5, NULL);
+        }
+    char *md = format_tables(dir, TABLE_MARKDOWN);
+    const char *t8 = strstr(md, "### Table 8");
+    int rows = 0;
+    for (const char *p = t8 ? strstr(t8, "|---") : NULL; p && (p = strstr(p, "\n| method")); p++) rows++;
+    EXPECT(rows == 144, "Table 8 has %d of its 144 rows", rows);
+    EXPECT(strstr(md, "| method11 @ bb11 | 45.50 | 55.50 |"), "the last row is there");
+    EXPECT(!strstr(md, "Cut at"), "no table is cut");
+    free(md);
+    /* the matrix's jobs make rows before they run ("missing"): 1056 rows from jobs.json alone */
+    size_t cap = 33 * 32 * 160, len = 0;
+    char *jobs = xmalloc(cap);
+    len += (size_t)snprintf(jobs + len, cap - len, "[");
+    for (int m = 0; m < 33; m++)
+        for (int b = 0; b < 32; b++)
+            len += (size_t)snprintf(jobs + len, cap - len,
+                                    "%s{\"method\":\"method%02d\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"bb%02d\","
+                                    "\"seed\":1,\"setting\":\"supervised\"}",
+                                    m || b ? "," : "", m, b);
+    snprintf(jobs + len, cap - len, "]");
+    results_dir(dir, sizeof dir, "results-too-many-rows", jobs);
+    free(jobs);
+    md = format_tables(dir, TABLE_MARKDOWN);
+    t8 = strstr(md, "### Table 8");
+    rows = 0;
+    for (const char *p = t8 ? strstr(t8, "|---") : NULL; p && (p = strstr(p, "\n| method")); p++) rows++;
+    EXPECT(rows == 1024, "Table 8 holds 1024 of its 1056 rows, not %d", rows);
+    EXPECT(t8 && strstr(t8, "Cut at 1024 rows: the rows after them are not shown."), "its caption says it is cut");
+    free(md);
+}
+
 int main(void) {
     TEST_RUN(test_left_out);
     TEST_RUN(test_repeated_job);
@@ -606,5 +649,6 @@ int main(void) {
     TEST_RUN(test_paper_transcription);
     TEST_RUN(test_long_method_names);
     TEST_RUN(test_long_job_folder);
+    TEST_RUN(test_many_rows);
     return test_summary();
 }
