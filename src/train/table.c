@@ -99,7 +99,10 @@ static void cell_text(const Cell *c, char *buf, size_t n) {
 #define MAX_ROWS 1024
 /* distinct values of a field (methods, backbones, datasets): a matrix's axes have at most 16 */
 #define MAX_NAMES 128
-#define CELL 128 /* bytes of a table cell, its text included */
+/* bytes of a table cell, its text included: a zero-shot row's name is the method (Result.method, 80), ", trained on",
+ * the dataset (32), the captions (17), " @ " and the backbone (64); at 128 the backbone was cut, and two rows of
+ * backbones that differ past the cut read the same */
+#define CELL 256
 /* a row's key: a method (Result.method, 80), or a zero-shot "method | dataset | captions" (80 + 32 + 24 + 6) */
 #define LABEL 144
 

@@ -637,6 +637,26 @@ static void test_many_rows(void) {
     free(md);
 }
 
+/* Zero-shot rows of long method and backbone names: each row's name whole, backbone included (cut at 128 bytes, the
+ * two rows below read the same and their backbones were lost). */
+static void test_long_row_names(void) {
+    char dir[600];
+    const char *method = "finecliper-ablation-without-landmarks-lr-0.001";
+    const char *bb[2] = {"vit-b16-openclip-laion2b-s34b-finetuned-ablation-aaaa",
+                         "vit-b16-openclip-laion2b-s34b-finetuned-ablation-bbbb"};
+    snprintf(dir, sizeof dir, "%s/results-long-rows", test_tmpdir());
+    for (int b = 0; b < 2; b++)
+        put_job(dir, bb[b], method, "low+mid", "mafw", "dfew", bb[b], "zeroshot", 1, 20 + 5 * b, NULL);
+    char *md = format_tables(dir, TABLE_MARKDOWN);
+    for (int b = 0; b < 2; b++) {
+        char row[400];
+        snprintf(row, sizeof row, "| %s (low+mid), trained on MAFW @ %s | %.2f | %.2f |", method, bb[b], 20.0 + 5 * b,
+                 30.0 + 5 * b);
+        EXPECT(strstr(md, row), "the row %s in %s", row, md);
+    }
+    free(md);
+}
+
 int main(void) {
     TEST_RUN(test_left_out);
     TEST_RUN(test_repeated_job);
@@ -650,5 +670,6 @@ int main(void) {
     TEST_RUN(test_long_method_names);
     TEST_RUN(test_long_job_folder);
     TEST_RUN(test_many_rows);
+    TEST_RUN(test_long_row_names);
     return test_summary();
 }
