@@ -180,6 +180,19 @@ static void tables_section(FILE *out, const ResultSet *set, int paper) {
     tables_write(set, TABLE_HTML, paper, out); /* escaped with core/xml.h: valid UTF-8 and XML */
 }
 
+/* src, cut to at most max bytes at a character boundary (a UTF-8 character split by the cut showed as U+FFFD), into
+ * buf (at least max + 1 bytes). */
+static void utf8_cut(char *buf, size_t max, const char *src) {
+    size_t len = strlen(src);
+    if (len > max) {
+        len = max;
+        /* back to where the first character left out begins */
+        while (len > 0 && ((unsigned char)src[len] & 0xC0) == 0x80) len--;
+    }
+    memcpy(buf, src, len);
+    buf[len] = '\0';
+}
+
 /* What a spread plot groups by: setting, training and evaluation dataset, backbone. */
 static void spread_key(const Run *r, char *buf, size_t n) {
     snprintf(buf, n, "%s\n%s\n%s\n%s", run_str(r, "setting"), run_str(r, "dataset"), run_str(r, "eval_dataset"),
@@ -227,13 +240,15 @@ static void spread_plot(FILE *out, const RunSet *rs, const ResultSet *counted, c
         labels[2 * m] = labels[2 * m + 1] = (const char *const *)pts[m].labels;
         counts[2 * m] = counts[2 * m + 1] = pts[m].n;
     }
-    char title[256];
-    const char *ds = run_str(proto, "dataset"), *eds = run_str(proto, "eval_dataset");
-    if (eds[0] && strcmp(ds, eds))
-        snprintf(title, sizeof title, "%.40s to %.40s, %.20s, %.40s", ds, eds, run_str(proto, "setting"),
-                 run_str(proto, "backbone"));
+    char title[256], ds[41], eds[41], setting[21], backbone[41];
+    utf8_cut(ds, 40, run_str(proto, "dataset"));
+    utf8_cut(eds, 40, run_str(proto, "eval_dataset"));
+    utf8_cut(setting, 20, run_str(proto, "setting"));
+    utf8_cut(backbone, 40, run_str(proto, "backbone"));
+    if (eds[0] && strcmp(run_str(proto, "dataset"), run_str(proto, "eval_dataset")))
+        snprintf(title, sizeof title, "%s to %s, %s, %s", ds, eds, setting, backbone);
     else
-        snprintf(title, sizeof title, "%.40s, %.20s, %.40s", ds, run_str(proto, "setting"), run_str(proto, "backbone"));
+        snprintf(title, sizeof title, "%s, %s, %s", ds, setting, backbone);
     static const char *series[2] = {"UAR", "WAR"};
     SvgStripPlot p = {.title = title, .y_label = "%", .groups = (const char *const *)methods.v, .n_groups = methods.n,
                       .series = series, .n_series = 2, .values = values, .counts = counts, .point_labels = labels,

@@ -62,7 +62,34 @@ static void test_curves_stop_at_a_bad_line(void) {
     runs_free(&rs);
 }
 
+/* A backbone name past the 40 bytes a spread plot's title keeps, its characters 2 bytes each from an odd offset:
+ * the cut falls between characters (it split one, and the page showed U+FFFD). */
+static void test_title_cut_between_characters(void) {
+    char dir[700], backbone[80] = "x", result[600], page[800];
+    for (int i = 0; i < 30; i++) strcat(backbone, "\xc3\xa9"); /* e-acute */
+    snprintf(dir, sizeof dir, "%s/results-utf8", test_tmpdir());
+    snprintf(result, sizeof result,
+             "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"%s\","
+             "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":40,\"war\":50}",
+             backbone);
+    put_file(dir, "j1", "result.json", result);
+    snprintf(page, sizeof page, "%s/report.html", dir);
+    Err err;
+    ReportSummary summary;
+    EXPECT(report_write(dir, page, NULL, 0, &summary, &err) == 0, "%s", err.msg);
+    char *html = NULL;
+    size_t len = 0;
+    EXPECT(fs_read_all(page, &html, &len, &err) == 0, "%s", err.msg);
+    if (!html) return;
+    char title[120];
+    snprintf(title, sizeof title, ">dfew, supervised, %.39s</text>", backbone); /* x and 19 characters: 39 bytes */
+    EXPECT(strstr(html, title), "the spread plot's title cut between characters: %s", title);
+    EXPECT(!strstr(html, "\xef\xbf\xbd"), "no U+FFFD in the page");
+    free(html);
+}
+
 int main(void) {
     TEST_RUN(test_curves_stop_at_a_bad_line);
+    TEST_RUN(test_title_cut_between_characters);
     return test_summary();
 }
