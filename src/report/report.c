@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/fsutil.h"
+#include "core/strbuf.h"
 #include "core/version.h"
 #include "io/json_file.h"
 #include "report/runs.h"
@@ -183,12 +184,7 @@ static void tables_section(FILE *out, const ResultSet *set, int paper) {
 /* src, cut to at most max bytes at a character boundary (a UTF-8 character split by the cut showed as U+FFFD), into
  * buf (at least max + 1 bytes). */
 static void utf8_cut(char *buf, size_t max, const char *src) {
-    size_t len = strlen(src);
-    if (len > max) {
-        len = max;
-        /* back to where the first character left out begins */
-        while (len > 0 && ((unsigned char)src[len] & 0xC0) == 0x80) len--;
-    }
+    size_t len = utf8_prefix(src, max);
     memcpy(buf, src, len);
     buf[len] = '\0';
 }
