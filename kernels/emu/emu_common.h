@@ -189,6 +189,12 @@ inline EmuLaunch emu_launch(dim3 g, dim3 b, size_t smem = 0, cudaStream_t s = 0)
 #include "../cuda_common.cuh"
 
 #ifdef EMU_FULL_RUNTIME
+// A stream whose work never completes, as a collective's kernel spins when a peer is gone (fake_nccl.cpp's
+// EMU_NCCL_ASYNC_ERROR_AT): cudaStreamQuery says cudaErrorNotReady and a synchronisation waits until
+// emu_stream_release (ncclCommAbort ends the kernel). Stream 0, the legacy default stream, waits for every
+// stream here, so it hangs with any of them, and cudaDeviceSynchronize does too.
+void emu_stream_hang(cudaStream_t stream);
+void emu_stream_release(cudaStream_t stream);
 // cuda_runtime.h declares this overload for nvcc only.
 template <class F> inline cudaError_t cudaFuncSetAttribute(F *kernel, cudaFuncAttribute attr, int value) {
     return cudaFuncSetAttribute((const void *)kernel, attr, value);

@@ -28,11 +28,14 @@
 //   synchronisation of their stream or the device, or of an event recorded after them.
 // - Device memory is bounded (DFER_EMU_GPU_GIB, default 24 GiB: the per-rank target), so the
 //   memory planner's caps and cudaMemGetInfo behave as on a 24 GiB card.
+// - A stream may hang (emu_stream_hang: a collective whose peer is gone): cudaStreamQuery reports
+//   it not ready and a synchronisation waits, as on a GPU, until emu_stream_release.
 // Launch limits and barriers are checked by emu_sched.cpp.
 #define EMU_FULL_RUNTIME 1
 #include "emu_common.h"
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
@@ -42,6 +45,7 @@
 #include <map>
 #include <mutex>
 #include <sys/mman.h>
+#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -90,6 +94,8 @@ struct Device {
     // Copies issued so far, on all streams. One count, not one per stream: an event on the legacy default
     // stream stands for every stream's copies before it, so its number must order the copies of them all.
     uint64_t copy_seq = 0;
+    // Streams whose work never completes (emu_stream_hang), with how many hung collectives each holds.
+    std::map<const void *, int> hung;
 };
 Device g_dev;
 
@@ -279,6 +285,25 @@ void run_held_copies(bool all_streams, const void *stream = nullptr, uint64_t up
     }
 }
 
+// Whether work on `stream` (nullptr: the legacy default stream, which waits for every stream; all_streams: any
+// stream, for cudaDeviceSynchronize) never completes. Called with g_dev.mu held.
+bool hung_locked(const void *stream, bool all_streams) {
+    if (all_streams || stream == nullptr) return !g_dev.hung.empty();
+    return g_dev.hung.count(stream) != 0;
+}
+
+// A synchronisation of a hung stream waits, as on a GPU, until the stream is released (for ever, unless
+// another thread aborts the collective): the caller's watchdog or a kill ends it.
+void wait_while_hung(const void *stream, bool all_streams) {
+    for (;;) {
+        {
+            std::lock_guard<std::mutex> g(g_dev.mu);
+            if (!hung_locked(stream, all_streams)) return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 // Work queued on `stream` runs after the copies queued on it before (the legacy default stream: after all).
 void order_after_held_copies(const void *stream) {
     if (defer_copies()) run_held_copies(stream == nullptr, stream);
@@ -313,6 +338,18 @@ void emu_device_access(bool open) {
 }
 
 void emu_stream_order(cudaStream_t stream) { order_after_held_copies((const void *)stream); }
+
+void emu_stream_hang(cudaStream_t stream) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    g_dev.hung[(const void *)stream]++;
+}
+
+void emu_stream_release(cudaStream_t stream) {
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    auto it = g_dev.hung.find((const void *)stream);
+    if (it == g_dev.hung.end()) fatal("emu_stream_release(%p): the stream does not hang", (void *)stream);
+    if (--it->second == 0) g_dev.hung.erase(it);
+}
 
 void emu_set_defer_copies(bool on) {
     order_after_held_copies(nullptr); // nothing held back outlives the switch
@@ -488,13 +525,29 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t strea
 
 // The legacy default stream (0) stands for every stream here.
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+    wait_while_hung((const void *)stream, false);
     order_after_held_copies((const void *)stream);
     std::lock_guard<std::mutex> g(g_dev.mu);
     settle_uploads("cudaStreamSynchronize", stream == nullptr, (const void *)stream);
     return cudaSuccess;
 }
 
+// Done (cudaSuccess) as a synchronisation would find it, with its copies run and settled, unless the stream
+// hangs: cudaErrorNotReady. (A GPU may also answer not ready while work is merely running; the emulator
+// runs everything at once, so it never is.)
+cudaError_t cudaStreamQuery(cudaStream_t stream) {
+    {
+        std::lock_guard<std::mutex> g(g_dev.mu);
+        if (hung_locked((const void *)stream, false)) return cudaErrorNotReady;
+    }
+    order_after_held_copies((const void *)stream);
+    std::lock_guard<std::mutex> g(g_dev.mu);
+    settle_uploads("cudaStreamQuery", stream == nullptr, (const void *)stream);
+    return cudaSuccess;
+}
+
 cudaError_t cudaDeviceSynchronize(void) {
+    wait_while_hung(nullptr, true);
     order_after_held_copies(nullptr);
     std::lock_guard<std::mutex> g(g_dev.mu);
     settle_uploads("cudaDeviceSynchronize");
