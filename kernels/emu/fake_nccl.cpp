@@ -6,6 +6,11 @@
 // allocations, of the element size the datatype says), copy them to the host and reduce or
 // gather there with MPI: sums in F32 (F64 for F64; BF16 and F16 widened, summed and rounded
 // once), averages as the sum times 1/n.
+// A failed peer, on demand: with EMU_NCCL_ASYNC_ERROR_AT=N the Nth collective of this process (all-reduces
+// and all-gathers of every communicator, counted from 1) is queued (ncclSuccess) but never runs: its
+// stream hangs (cudaStreamQuery: cudaErrorNotReady; a synchronisation waits for ever, emu_stream_hang) and
+// ncclCommGetAsyncError reports ncclRemoteError, as NCCL does when a peer process died or the network went,
+// until ncclCommAbort ends the collective. Later collectives on that communicator fail at once.
 #define EMU_FULL_RUNTIME 1
 #include "emu_common.h"
 
@@ -21,7 +26,9 @@
 namespace {
 struct FakeComm {
     int nranks, rank;
-    MPI_Comm mpi; // MPI_COMM_NULL for one rank
+    MPI_Comm mpi;                              // MPI_COMM_NULL for one rank
+    ncclResult_t async_error = ncclSuccess;    // what ncclCommGetAsyncError reports
+    std::vector<cudaStream_t> hung_streams;    // of its collectives that never complete (EMU_NCCL_ASYNC_ERROR_AT)
 };
 size_t type_size(ncclDataType_t t) {
     switch (t) {
@@ -38,6 +45,41 @@ ncclResult_t refuse(const char *msg) {
     return ncclInvalidUsage;
 }
 const char kIdPrefix[] = "dfer-emulated-nccl:";
+
+// EMU_NCCL_ASYNC_ERROR_AT: the collective of this process that a failed peer stops (0: none).
+long failing_collective() {
+    static long at = -1;
+    if (at < 0) {
+        const char *e = getenv("EMU_NCCL_ASYNC_ERROR_AT");
+        char *end = nullptr;
+        at = e && *e ? strtol(e, &end, 10) : 0;
+        if (e && *e && (*end || at < 1)) {
+            fprintf(stderr, "FATAL (emulated NCCL): EMU_NCCL_ASYNC_ERROR_AT=%s is not a collective's number "
+                            "(1, 2...)\n", e);
+            abort();
+        }
+    }
+    return at;
+}
+
+// Whether the collective being queued on c and `stream` is the one a failed peer stops: then it is left
+// hanging with the communicator's asynchronous error set. A communicator already in error fails every
+// later collective (*refused), as NCCL's does.
+bool peer_failed(FakeComm *c, cudaStream_t stream, ncclResult_t *refused) {
+    static long collectives;
+    *refused = ncclSuccess;
+    if (c->async_error != ncclSuccess) {
+        *refused = c->async_error;
+        return true;
+    }
+    if (++collectives != failing_collective()) return false;
+    c->async_error = ncclRemoteError;
+    c->hung_streams.push_back(stream);
+    emu_stream_hang(stream);
+    snprintf(g_last_error, sizeof g_last_error,
+             "emulated: collective %ld of this process (EMU_NCCL_ASYNC_ERROR_AT) lost its peer rank", collectives);
+    return true;
+}
 
 std::string rendezvous_dir(const ncclUniqueId &id) {
     const char *tmp = getenv("TMPDIR");
@@ -125,7 +167,7 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
     MPI_Comm mpi = MPI_COMM_NULL;
     if (nranks > 1 && join(id, nranks, rank, &mpi) != 0)
         return refuse("the emulated NCCL ranks did not meet within 120 s (rendezvous folder in $TMPDIR or /tmp)");
-    *comm = (ncclComm_t)new FakeComm{nranks, rank, mpi};
+    *comm = (ncclComm_t)new FakeComm{nranks, rank, mpi, ncclSuccess, {}};
     return ncclSuccess;
 }
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
@@ -134,7 +176,30 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm) {
     delete c;
     return ncclSuccess;
 }
-const char *ncclGetErrorString(ncclResult_t r) { return r == ncclSuccess ? "no error" : "invalid usage (emulated NCCL)"; }
+// Abandons the communicator without its peers (they may be gone): its hung collectives end. Its MPI
+// communicator is left allocated: MPI_Comm_free may wait for peers that will never come.
+ncclResult_t ncclCommAbort(ncclComm_t comm) {
+    FakeComm *c = (FakeComm *)comm;
+    if (!c) return ncclSuccess; // NCCL: aborting NULL is a no-op
+    for (cudaStream_t s : c->hung_streams) emu_stream_release(s);
+    delete c;
+    return ncclSuccess;
+}
+ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *async_error) {
+    FakeComm *c = (FakeComm *)comm;
+    if (!c || !async_error) return refuse("ncclCommGetAsyncError: no communicator or no result pointer");
+    *async_error = c->async_error;
+    return ncclSuccess;
+}
+// NCCL's texts, so that messages read as they will on a GPU.
+const char *ncclGetErrorString(ncclResult_t r) {
+    switch (r) {
+    case ncclSuccess: return "no error";
+    case ncclRemoteError: return "remote process exited or there was a network error";
+    case ncclInProgress: return "NCCL operation in progress";
+    default: return "invalid usage (emulated NCCL)";
+    }
+}
 const char *ncclGetLastError(ncclComm_t) { return g_last_error; }
 
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t t, ncclRedOp_t op, ncclComm_t comm,
@@ -147,6 +212,8 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
         return refuse("ncclAllReduce: the emulation reduces floating-point data only");
     emu_check_device_range("ncclAllReduce send buffer", send, count * es);
     emu_check_device_range("ncclAllReduce receive buffer", recv, count * es);
+    ncclResult_t refused;
+    if (peer_failed(c, stream, &refused)) return refused;
     std::vector<char> host(count * es);
     emu_device_access(true);
     memcpy(host.data(), send, count * es);
@@ -180,6 +247,8 @@ ncclResult_t ncclAllGather(const void *send, void *recv, size_t count, ncclDataT
     if (!c || !es) return refuse("ncclAllGather: bad communicator or datatype");
     emu_check_device_range("ncclAllGather send buffer", send, count * es);
     emu_check_device_range("ncclAllGather receive buffer", recv, count * es * (size_t)c->nranks);
+    ncclResult_t refused;
+    if (peer_failed(c, stream, &refused)) return refused;
     std::vector<char> mine(count * es), all(count * es * (size_t)c->nranks);
     emu_device_access(true);
     memcpy(mine.data(), send, count * es);

@@ -5,6 +5,7 @@
 #define EMU_FULL_RUNTIME 1
 #include "emu_common.h"
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -309,6 +310,57 @@ int defer_from_environment() {
     return v == 0 ? 0 : 1;
 }
 
+// A failed peer on demand (fake_nccl.cpp, EMU_NCCL_ASYNC_ERROR_AT=2) in a one-rank communicator: the first
+// all-reduce completes; the second is queued but its stream never completes and the communicator reports
+// ncclRemoteError, until ncclCommAbort ends it. Each unmet promise is fatal, naming it.
+void require(bool ok, const char *promise) {
+    if (ok) return;
+    fprintf(stderr, "broken promise: %s\n", promise);
+    exit(1);
+}
+ncclComm_t lone_comm_failing_second_collective(float **buf) {
+    setenv("EMU_NCCL_ASYNC_ERROR_AT", "2", 1);
+    ncclUniqueId id;
+    ncclComm_t comm;
+    require(ncclGetUniqueId(&id) == ncclSuccess && ncclCommInitRank(&comm, 1, id, 0) == ncclSuccess, "a comm");
+    *buf = device_floats(16);
+    require(ncclAllReduce(*buf, *buf, 16, ncclFloat32, ncclSum, comm, 0) == ncclSuccess, "collective 1 queued");
+    require(cudaStreamQuery(0) == cudaSuccess, "collective 1 completes");
+    require(ncclAllReduce(*buf, *buf, 16, ncclFloat32, ncclSum, comm, 0) == ncclSuccess, "collective 2 queued");
+    return comm;
+}
+void lost_peer_reported() {
+    float *buf;
+    ncclComm_t comm = lone_comm_failing_second_collective(&buf);
+    require(cudaStreamQuery(0) == cudaErrorNotReady && cudaStreamQuery(0) == cudaErrorNotReady,
+            "the stream of collective 2 stays not ready");
+    cudaStream_t other;
+    cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking);
+    require(cudaStreamQuery(other) == cudaSuccess, "a non-blocking stream does not wait for it");
+    ncclResult_t async_error = ncclSuccess;
+    require(ncclCommGetAsyncError(comm, &async_error) == ncclSuccess && async_error == ncclRemoteError,
+            "ncclCommGetAsyncError reports ncclRemoteError");
+    require(strstr(ncclGetErrorString(async_error), "remote process exited") != nullptr, "NCCL's text for it");
+    require(ncclAllReduce(buf, buf, 16, ncclFloat32, ncclSum, comm, 0) == ncclRemoteError,
+            "a later collective on the communicator fails");
+    require(ncclCommAbort(comm) == ncclSuccess, "ncclCommAbort");
+    require(cudaStreamQuery(0) == cudaSuccess && cudaStreamSynchronize(0) == cudaSuccess &&
+                cudaDeviceSynchronize() == cudaSuccess,
+            "the stream completes after the abort");
+}
+void on_alarm(int) {
+    const char msg[] = "still waiting after 1 s\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(3);
+}
+void synchronise_hung_stream() {
+    float *buf;
+    lone_comm_failing_second_collective(&buf);
+    signal(SIGALRM, on_alarm);
+    alarm(1);
+    cudaStreamSynchronize(0); // as on a GPU: for ever
+}
+
 // This program again with EMU_DEFER_COPIES=value (unset when null): its exit status.
 int run_self_with_defer(const char *value) {
     pid_t pid = fork();
@@ -346,6 +398,8 @@ int main(int argc, char **argv) {
     expect_fatal("held copy's source changed", held_source_changed, "before the copy ran (EMU_DEFER_COPIES)");
     stream_order();
     expect_fatal("upload after a waited event", source_changed_after_event, "changed 4096 bytes of page-locked memory");
+    expect_clean("lost NCCL peer", lost_peer_reported);
+    expect_fatal("sync of a lost peer's stream", synchronise_hung_stream, "still waiting after 1 s");
     int held = run_self_with_defer("1"), immediate = run_self_with_defer(nullptr);
     report("EMU_DEFER_COPIES=1", held == 0, held == 0 ? "read from the environment: uploads held back"
                                                         : "uploads were not held back");
