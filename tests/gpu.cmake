@@ -56,6 +56,13 @@ if(TARGET dferlib_emu)
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_dp.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON} ${CMAKE_SOURCE_DIR}
                    ${DFER_SHARED_DIR} --device cuda)
   set_tests_properties(train_nccl_emulated PROPERTIES LABELS emulated TIMEOUT 1200 ENVIRONMENT EMU_DEFER_COPIES=1)
+  # A peer lost inside an NCCL collective (ncclCommGetAsyncError: ncclRemoteError, the stream never done) ends the
+  # run within seconds with a fatal message naming NCCL's error, rank and host, instead of hanging.
+  add_test(NAME train_nccl_peer_failure_emulated
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_nccl_peer_failure.sh ${CMAKE_BINARY_DIR}/dfer-emu
+                   ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+  set_tests_properties(train_nccl_peer_failure_emulated PROPERTIES LABELS emulated TIMEOUT 300
+                       ENVIRONMENT EMU_DEFER_COPIES=1)
   add_test(NAME bench_profile_emulated
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/bench_profile.sh ${CMAKE_BINARY_DIR}/dfer-emu ${DFER_PYTHON}
                    ${DFER_SHARED_DIR} cuda)
