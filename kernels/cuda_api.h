@@ -58,7 +58,9 @@ int dfer_nccl_comm_create(void *mpi_comm /* MPI_Comm* */, int rank, int size, vo
 void dfer_nccl_comm_destroy(void *comm);
 /* "2.27.3": the NCCL library loaded at run time. */
 const char *dfer_nccl_version(void);
-/* In-place sum (or average) of count elements of dtype (a core/tensor.h DType) on the current stream. */
+/* In-place sum (or average) of count elements of dtype (a core/tensor.h DType) on the current stream.
+ * Both collectives return when complete; a peer lost meanwhile (NCCL's asynchronous error, e.g.
+ * ncclRemoteError) aborts the communicator and is fatal (exit 2, NCCL's error, rank and host), not a hang. */
 void dfer_nccl_allreduce(void *comm, void *buf, size_t count, int dtype, int average);
 void dfer_nccl_allgather(void *comm, void *out, const void *in, size_t count, int dtype);
 
