@@ -171,6 +171,15 @@ int frame_folder_list(const char *dir, char ***names, int *count, Err *err) {
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!is_frame_image_name(e->d_name)) continue;
+        /* a folder named like a frame ("00012.jpg/") is no frame: counted, it would shift the test-time segment
+         * centres and fail every sample that picks it. d_type says it cheaply; stat where it cannot (a link, or a
+         * file system that does not fill it in) */
+        if (e->d_type == DT_DIR) continue;
+        if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
+            char full[8192];
+            snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+            if (fs_is_dir(full)) continue;
+        }
         if (*count == cap) *names = xrealloc(*names, (size_t)(cap = cap ? 2 * cap : 64) * sizeof(char *));
         (*names)[(*count)++] = xstrdup(e->d_name);
     }
