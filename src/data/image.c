@@ -57,6 +57,10 @@ static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, i
     /* A single image: the demuxer's header names the codec, and the decoder reads the size and pixel format
      * from the bitstream, so stream probing (which decodes the image once more) is skipped. */
     if (av_decoder_open(&dec, fmt, 0, label, err) != 0) return -1;
+    /* A damaged image is an error, not a made-up picture: FFmpeg's JPEG decoder otherwise "emulates" the missing
+     * end of a truncated file and returns it whole (Pillow refuses it). Read at decoding time, so set after the
+     * open; images only: a video's corrupt packet drops a frame, which its frame count tells. */
+    dec.ctx->err_recognition |= AV_EF_EXPLODE;
     AVFrame *frame = av_frame_alloc();
     int rc = av_decoder_next(&dec, frame, err);
     if (rc == 0 && bits) {
@@ -64,7 +68,7 @@ static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, i
         *bits = desc ? desc->comp[0].depth : 0;
     }
     if (rc == 0) rc = av_frame_to_rgb(&dec.convert, frame, out, label, err);
-    else if (rc == 1) rc = err_set(err, "%s: no image could be decoded", label);
+    else if (rc == 1) rc = err_set(err, "%s: no image could be decoded (a damaged or truncated file?)", label);
     av_frame_free(&frame);
     av_decoder_close(&dec);
     return rc;

@@ -1,6 +1,7 @@
 /* Frame files as a user's dataset has them: what counts as a frame of a
- * folder clip (a folder named like a frame does not). Images are written
- * with the project's encoders. */
+ * folder clip (a folder named like a frame does not), and damaged image files
+ * (a truncated JPEG is an error naming it, as Pillow's default refuses it,
+ * never half a picture). Images are written with the project's encoders. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,36 @@ static void test_folder_named_like_a_frame(void) {
     clip_source_close(c);
 }
 
+/* A JPEG cut in half decodes (FFmpeg emulates the missing end) to a picture whose lower part is made up;
+ * Pillow, which DFER-CLIP reads frames with, refuses it. It must be an error naming the file. */
+static void test_truncated_jpeg(void) {
+    char dir[900], whole[1000], cut[1000];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/jpegs", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    uint8_t *rgb = pattern(64, 48, 1);
+    snprintf(whole, sizeof whole, "%s/whole.jpg", dir);
+    EXPECT(image_write_jpeg(whole, rgb, 64, 48, 2, &err) == 0, "%s", err.msg);
+    free(rgb);
+    char *bytes;
+    size_t len;
+    EXPECT(fs_read_all(whole, &bytes, &len, &err) == 0, "%s", err.msg);
+    snprintf(cut, sizeof cut, "%s/cut_00001.jpg", dir);
+    EXPECT(fs_write_atomic(cut, bytes, len / 2, &err) == 0, "%s", err.msg);
+    free(bytes);
+
+    ImageU8 img;
+    EXPECT(image_decode_file(whole, &img, &err) == 0 && img.width == 64 && img.height == 48, "the whole JPEG: %s",
+           err.msg);
+    image_free(&img);
+    int rc = image_decode_file(cut, &img, &err);
+    EXPECT(rc != 0, "a JPEG cut to half its %zu bytes was decoded (%dx%d)", len, img.width, img.height);
+    if (rc == 0) image_free(&img);
+    else EXPECT(strstr(err.msg, "cut_00001.jpg") != NULL, "the error '%s' names the file", err.msg);
+}
+
 int main(void) {
     TEST_RUN(test_folder_named_like_a_frame);
+    TEST_RUN(test_truncated_jpeg);
     return test_summary();
 }
