@@ -50,9 +50,40 @@ void image_free(ImageU8 *img) {
     img->width = img->height = 0;
 }
 
-/* Decodes the first frame of an opened input; *bits (NULL: not wanted) = its bits per component before the
- * conversion to RGB8. */
-static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, int *bits, Err *err) {
+/* The decoded frame's values as indices (a parsing map: one class number per pixel), into out with R = G = B = the
+ * index. A palette image's indices are read as they are, not its palette's colours (PIL saves label maps in "P"
+ * mode, each class a colour); a grey image's values are copied (no range conversion); any other image must be grey
+ * in its three channels. More than 8 bits per value is refused (RGB8 would scale 0..10 down to 0). */
+static int frame_to_indices(RgbConvert *convert, const AVFrame *frame, ImageU8 *out, const char *label, Err *err) {
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(frame->format);
+    int bits = desc ? desc->comp[0].depth : 0, w = frame->width, h = frame->height;
+    if (bits != 8)
+        return err_set(err, "%s: a %d-bit image; index maps are 8-bit grey or palette PNGs", label, bits);
+    if (frame->format == AV_PIX_FMT_PAL8 || frame->format == AV_PIX_FMT_GRAY8) {
+        if (w <= 0 || h <= 0 || w > 16384 || h > 16384) return err_set(err, "%s: frame of size %dx%d", label, w, h);
+        image_alloc(out, w, h);
+        for (int y = 0; y < h; y++) {
+            const uint8_t *row = frame->data[0] + (size_t)y * frame->linesize[0];
+            for (int x = 0; x < w; x++) memset(out->rgb + 3 * ((size_t)y * w + x), row[x], 3);
+        }
+        return 0;
+    }
+    if (av_frame_to_rgb(convert, frame, out, label, err) != 0) return -1;
+    for (size_t i = 0; i < (size_t)w * h; i++) {
+        const uint8_t *px = out->rgb + 3 * i;
+        if (px[0] != px[1] || px[0] != px[2]) {
+            int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w);
+            image_free(out);
+            const char *format = av_get_pix_fmt_name((enum AVPixelFormat)frame->format);
+            return err_set(err, "%s: a colour image (%s; pixel %d,%d is %d,%d,%d); index maps are 8-bit grey or "
+                                "palette PNGs", label, format, x, y, px[0], px[1], px[2]);
+        }
+    }
+    return 0;
+}
+
+/* Decodes the first frame of an opened input: as RGB8 pixels, or as indices (frame_to_indices). */
+static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, int as_indices, Err *err) {
     AvDecoder dec;
     /* A single image: the demuxer's header names the codec, and the decoder reads the size and pixel format
      * from the bitstream, so stream probing (which decodes the image once more) is skipped. */
@@ -63,20 +94,15 @@ static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, i
     dec.ctx->err_recognition |= AV_EF_EXPLODE;
     AVFrame *frame = av_frame_alloc();
     int rc = av_decoder_next(&dec, frame, err);
-    if (rc == 0 && bits) {
-        const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(frame->format);
-        *bits = desc ? desc->comp[0].depth : 0;
-    }
-    if (rc == 0) rc = av_frame_to_rgb(&dec.convert, frame, out, label, err);
+    if (rc == 0) rc = as_indices ? frame_to_indices(&dec.convert, frame, out, label, err)
+                                 : av_frame_to_rgb(&dec.convert, frame, out, label, err);
     else if (rc == 1) rc = err_set(err, "%s: no image could be decoded (a damaged or truncated file?)", label);
     av_frame_free(&frame);
     av_decoder_close(&dec);
     return rc;
 }
 
-int image_decode_file(const char *path, ImageU8 *out, Err *err) { return image_decode_file_bits(path, out, NULL, err); }
-
-int image_decode_file_bits(const char *path, ImageU8 *out, int *bits, Err *err) {
+static int decode_file(const char *path, ImageU8 *out, int as_indices, Err *err) {
     av_quiet_logs();
     AVFormatContext *fmt = NULL;
     int rc = avformat_open_input(&fmt, path, NULL, NULL);
@@ -85,10 +111,14 @@ int image_decode_file_bits(const char *path, ImageU8 *out, int *bits, Err *err) 
         av_strerror(rc, msg, sizeof msg);
         return err_set(err, "%s: cannot open image: %s", path, msg);
     }
-    rc = decode_first(fmt, path, out, bits, err);
+    rc = decode_first(fmt, path, out, as_indices, err);
     avformat_close_input(&fmt);
     return rc;
 }
+
+int image_decode_file(const char *path, ImageU8 *out, Err *err) { return decode_file(path, out, 0, err); }
+
+int image_decode_file_indices(const char *path, ImageU8 *out, Err *err) { return decode_file(path, out, 1, err); }
 
 typedef struct MemReader {
     const uint8_t *data;
@@ -140,7 +170,7 @@ int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err
         avio_context_free(&io);
         return err_set(err, "(memory image): not a readable image");
     }
-    rc = decode_first(fmt, "(memory image)", out, NULL, err);
+    rc = decode_first(fmt, "(memory image)", out, 0, err);
     avformat_close_input(&fmt);
     av_freep(&io->buffer);
     avio_context_free(&io);

@@ -23,9 +23,10 @@ void image_rotate_cw(const ImageU8 *in, int deg, ImageU8 *out);
 /* First frame of any FFmpeg-readable image (JPEG, PNG, PPM, BMP, ...) as RGB24 at
  * its native size; errors name the path. */
 int image_decode_file(const char *path, ImageU8 *out, Err *err);
-/* The same, with *bits the image's bits per component before the conversion (8 for most; 16 for a 16-bit PNG,
- * whose values RGB8 scales down): for files whose values are indices, not intensities. */
-int image_decode_file_bits(const char *path, ImageU8 *out, int *bits, Err *err);
+/* A file whose values are indices, not intensities (a parsing map: a class number per pixel), as R = G = B = the
+ * index: a palette image's indices (not its colours), a grey image's values as they are; any other 8-bit image must
+ * be grey in its three channels, and more than 8 bits per value is refused (errors name the path). */
+int image_decode_file_indices(const char *path, ImageU8 *out, Err *err);
 /* The same from bytes in memory (an AVIOContext; the format is probed from the
  * content): for fuzzing and in-memory use. */
 int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err);

@@ -89,13 +89,8 @@ static int external_parsing(const MidClip *m, const AugmentConfig *aug, const Au
     if (!use)
         return err_set(err, "no parsing map for frame %d: looked for %s%s%s", index + 1, path, *path ? " and " : "", alt);
     ImageU8 map, sized = {0}, out;
-    int bits = 0;
-    if (image_decode_file_bits(use, &map, &bits, err) != 0) return -1;
-    if (bits != 8) { /* decoded to 8 bits, a 16-bit map's indices 0..10 would all read as 0 (background) */
-        image_free(&map);
-        return err_set(err, "%s: a %d-bit image; parsing maps are 8-bit grey PNGs holding the LaPa index (0..10) of each "
-                            "pixel", use, bits);
-    }
+    if (image_decode_file_indices(use, &map, err) != 0)
+        return err_prefix(err, "parsing map (the LaPa index, 0..10, of each pixel): ");
     const ImageU8 *src = &map;
     if (map.width != w || map.height != h) { /* a map of the whole frame at another resolution */
         image_resize(&map, w, h, RESAMPLE_NEAREST, &sized);
@@ -104,7 +99,7 @@ static int external_parsing(const MidClip *m, const AugmentConfig *aug, const Au
     augment_apply_labels(aug, d, src, &out);
     int n = aug->size * aug->size, bad = -1;
     for (int i = 0; i < n; i++) {
-        labels[i] = out.rgb[3 * i]; /* a grey PNG decodes to R = G = B = the index */
+        labels[i] = out.rgb[3 * i]; /* decoded as indices: R = G = B = the index */
         if (labels[i] >= FACE_CLASSES && bad < 0) bad = labels[i];
     }
     image_free(&map), image_free(&sized), image_free(&out);

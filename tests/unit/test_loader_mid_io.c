@@ -162,64 +162,123 @@ static void test_external_parsing(void) {
     dataset_free(&d);
 }
 
-/* A 16-bit grey PNG of w x h holding `value` in every pixel, written by hand (the project's writer makes 8-bit
- * ones): signature, IHDR (depth 16, colour type 0), one zlib-compressed IDAT of filter-0 rows, IEND. */
-static void write_png16(const char *path, int w, int h, int value) {
-    size_t row = 1 + 2 * (size_t)w, raw_n = row * h;
+/* A PNG of w x h written by hand (the project's writer makes 8-bit grey and RGB ones): signature, IHDR, PLTE when
+ * `palette` ([n_palette, 3]) is given, one zlib-compressed IDAT of filter-0 rows, IEND. pixel(x, y, c) gives sample c
+ * of each pixel, of `channels` samples of `depth` bits (8 or 16); colour_type as the PNG standard numbers them (0 grey,
+ * 2 RGB, 3 palette). */
+typedef int (*PngSample)(int x, int y, int c);
+static void write_png_by_hand(const char *path, int w, int h, int depth, int colour_type, int channels, PngSample pixel,
+                              const unsigned char *palette, int n_palette) {
+    int bytes = depth / 8;
+    size_t row = 1 + (size_t)bytes * channels * w, raw_n = row * h;
     unsigned char *raw = calloc(raw_n, 1);
     for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) raw[y * row + 1 + 2 * x] = (unsigned char)(value >> 8), raw[y * row + 2 + 2 * x] = (unsigned char)value;
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < channels; c++) {
+                int v = pixel(x, y, c);
+                unsigned char *at = raw + y * row + 1 + (size_t)bytes * (channels * x + c);
+                if (bytes == 2) at[0] = (unsigned char)(v >> 8), at[1] = (unsigned char)v;
+                else at[0] = (unsigned char)v;
+            }
     uLongf zn = compressBound(raw_n);
     unsigned char *z = malloc(zn);
     EXPECT(compress(z, &zn, raw, raw_n) == Z_OK, "zlib");
     FILE *f = fopen(path, "wb");
     EXPECT(f != NULL, "%s", path);
     fwrite("\x89PNG\r\n\x1a\n", 1, 8, f);
-    unsigned char ihdr[13] = {(unsigned char)(w >> 24), (unsigned char)(w >> 16), (unsigned char)(w >> 8), (unsigned char)w,
-                              (unsigned char)(h >> 24), (unsigned char)(h >> 16), (unsigned char)(h >> 8), (unsigned char)h,
-                              16, 0, 0, 0, 0};
-    const struct { const char *type; const unsigned char *data; uLong n; } chunks[3] = {
-        {"IHDR", ihdr, 13}, {"IDAT", z, zn}, {"IEND", NULL, 0}};
-    for (int c = 0; c < 3; c++) {
+    unsigned char ihdr[13] = {(unsigned char)(w >> 24), (unsigned char)(w >> 16), (unsigned char)(w >> 8),
+                              (unsigned char)w,         (unsigned char)(h >> 24), (unsigned char)(h >> 16),
+                              (unsigned char)(h >> 8),  (unsigned char)h,         (unsigned char)depth,
+                              (unsigned char)colour_type, 0, 0, 0};
+    const struct { const char *type; const unsigned char *data; uLong n; } chunks[4] = {
+        {"IHDR", ihdr, 13}, {"PLTE", palette, 3 * (uLong)n_palette}, {"IDAT", z, zn}, {"IEND", NULL, 0}};
+    for (int c = 0; c < 4; c++) {
+        if (c == 1 && !palette) continue;
         unsigned char len[4] = {(unsigned char)(chunks[c].n >> 24), (unsigned char)(chunks[c].n >> 16),
                                 (unsigned char)(chunks[c].n >> 8), (unsigned char)chunks[c].n};
         fwrite(len, 1, 4, f), fwrite(chunks[c].type, 1, 4, f);
         if (chunks[c].n) fwrite(chunks[c].data, 1, chunks[c].n, f);
         uLong crc = crc32(crc32(0, (const Bytef *)chunks[c].type, 4), chunks[c].data, (uInt)chunks[c].n);
-        unsigned char cb[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16), (unsigned char)(crc >> 8), (unsigned char)crc};
+        unsigned char cb[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16), (unsigned char)(crc >> 8),
+                               (unsigned char)crc};
         fwrite(cb, 1, 4, f);
     }
     fclose(f);
     free(raw), free(z);
 }
 
-/* A 16-bit parsing map (indices 0..10 that 8 bits would read as background) is refused, naming the file. */
-static void test_parsing_16bit_refused(void) {
+static int sample_seven(int x, int y, int c) { return (void)x, (void)y, (void)c, 7; }
+/* a label map of every LaPa class: class (x + y) % 11 */
+static int sample_classes(int x, int y, int c) { return (void)c, (x + y) % FACE_CLASSES; }
+/* a colour picture: R = x, G = y, B = 0 */
+static int sample_colour(int x, int y, int c) { return c == 0 ? x : c == 1 ? y : 0; }
+
+/* One clip's parsing folder under test_tmpdir()/NAME with frame 1's map at *path; the clip's record. */
+static const ClipRecord *one_map_folder(Dataset *d, const char *name, char *ext, size_t ext_n, char *path, size_t n) {
     Err err;
-    char ext[700], to[900];
-    snprintf(ext, sizeof ext, "%s/parsing16", test_tmpdir());
-    Dataset d;
-    EXPECT(dataset_open("dfew", g_fx.root, SPLIT_TEST, 1, &d, &err) == 0, "%s", err.msg);
-    const ClipRecord *rec = &d.clips[0];
-    snprintf(to, sizeof to, "%s/%s", ext, rec->id);
-    EXPECT(fs_mkdirs(to, &err) == 0, "%s", err.msg);
-    snprintf(to, sizeof to, "%s/%s/%05d.png", ext, rec->id, 1);
-    write_png16(to, S, S, 7);
-    ImageU8 img;
-    int bits = 0;
-    EXPECT(image_decode_file_bits(to, &img, &bits, &err) == 0 && bits == 16 && img.rgb[0] == 0,
-           "the hand-written PNG decodes as 16-bit (%d), its 7 read as %d in 8 bits: %s", bits, img.rgb[0], err.msg);
-    image_free(&img);
+    snprintf(ext, ext_n, "%s/%s", test_tmpdir(), name);
+    EXPECT(dataset_open("dfew", g_fx.root, SPLIT_TEST, 1, d, &err) == 0, "%s", err.msg);
+    const ClipRecord *rec = &d->clips[0];
+    snprintf(path, n, "%s/%s", ext, rec->id);
+    EXPECT(fs_mkdirs(path, &err) == 0, "%s", err.msg);
+    snprintf(path, n, "%s/%s/%05d.png", ext, rec->id, 1);
+    return rec;
+}
+
+/* Frame 1's labels through mid_clip_maps (DFEW's draw): 0 read, -1 refused (err). */
+static int read_labels(const char *ext, const ClipRecord *rec, uint8_t *labels, Err *err) {
     MidClip m;
     AugmentConfig aug;
     AugmentDraw draw;
     dfew_draw(&aug, &draw);
-    uint8_t labels[S * S];
-    EXPECT(mid_clip_open(&m, LOADER_MID_PARSING, NULL, ext, rec, frame_count(rec), &err) == 0, "%s", err.msg);
-    EXPECT(mid_clip_maps(&m, &aug, &draw, 0, S, S, S, S, labels, NULL, &err) != 0 && strstr(err.msg, "a 16-bit image") &&
-               strstr(err.msg, "00001.png"),
-           "a 16-bit map refused: %s", err.msg);
+    EXPECT(mid_clip_open(&m, LOADER_MID_PARSING, NULL, ext, rec, frame_count(rec), err) == 0, "%s", err->msg);
+    int rc = mid_clip_maps(&m, &aug, &draw, 0, S, S, S, S, labels, NULL, err);
     mid_clip_close(&m);
+    return rc;
+}
+
+/* A 16-bit parsing map (indices 0..10 that 8 bits would read as background) is refused, naming the file. */
+static void test_parsing_16bit_refused(void) {
+    Err err;
+    char ext[700], to[900];
+    Dataset d;
+    const ClipRecord *rec = one_map_folder(&d, "parsing16", ext, sizeof ext, to, sizeof to);
+    write_png_by_hand(to, S, S, 16, 0, 1, sample_seven, NULL, 0);
+    ImageU8 img;
+    EXPECT(image_decode_file(to, &img, &err) == 0 && img.rgb[0] == 0,
+           "the hand-written PNG decodes, its 16-bit 7 read as %d in 8 bits: %s", img.rgb[0], err.msg);
+    image_free(&img);
+    uint8_t labels[S * S];
+    EXPECT(read_labels(ext, rec, labels, &err) != 0 && strstr(err.msg, "a 16-bit image") && strstr(err.msg, "00001.png"),
+           "a 16-bit map refused: %s", err.msg);
+    dataset_free(&d);
+}
+
+/* A palette PNG (how PIL saves a label map in "P" mode: each class a colour) reads as its indices, not its colours;
+ * the same map as a grey PNG reads the same; a colour picture is refused, naming the file. */
+static void test_parsing_palette_map(void) {
+    Err err;
+    char ext[700], to[900];
+    Dataset d;
+    const ClipRecord *rec = one_map_folder(&d, "parsing_palette", ext, sizeof ext, to, sizeof to);
+    unsigned char palette[3 * FACE_CLASSES];
+    for (int k = 0; k < FACE_CLASSES; k++) /* colours whose channels are no index: 100 + 13k, 255 - 20k, 7k */
+        palette[3 * k] = (unsigned char)(100 + 13 * k), palette[3 * k + 1] = (unsigned char)(255 - 20 * k),
+        palette[3 * k + 2] = (unsigned char)(7 * k);
+    write_png_by_hand(to, S, S, 8, 3, 1, sample_classes, palette, FACE_CLASSES);
+    uint8_t from_palette[S * S], from_grey[S * S];
+    EXPECT(read_labels(ext, rec, from_palette, &err) == 0, "a palette map read: %s", err.msg);
+    write_png_by_hand(to, S, S, 8, 0, 1, sample_classes, NULL, 0);
+    EXPECT(read_labels(ext, rec, from_grey, &err) == 0, "a grey map read: %s", err.msg);
+    EXPECT(!memcmp(from_palette, from_grey, sizeof from_grey), "the palette map's labels are the grey map's");
+    int classes_seen = 0;
+    for (int k = 0; k < FACE_CLASSES; k++)
+        classes_seen += memchr(from_grey, k, sizeof from_grey) != NULL;
+    EXPECT(classes_seen >= 8, "the warped map keeps most of the 11 classes (%d)", classes_seen);
+    write_png_by_hand(to, S, S, 8, 2, 3, sample_colour, NULL, 0);
+    EXPECT(read_labels(ext, rec, from_grey, &err) != 0 && strstr(err.msg, "a colour image") &&
+               strstr(err.msg, "00001.png"),
+           "a colour picture refused: %s", err.msg);
     dataset_free(&d);
 }
 
@@ -409,6 +468,7 @@ int main(void) {
     TEST_RUN(make_dataset);
     TEST_RUN(test_external_parsing);
     TEST_RUN(test_parsing_16bit_refused);
+    TEST_RUN(test_parsing_palette_map);
     TEST_RUN(test_sharding_dtypes_frames);
     TEST_RUN(test_bad_tracks);
     TEST_RUN(test_bad_configs);
