@@ -24,15 +24,17 @@ int fs_read_all(const char *path, char **data, size_t *len, Err *err) {
             cap *= 2;
             buf = xrealloc(buf, cap + 1);
         }
+        errno = 0;
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
         if (got == 0) break;
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
+    /* the reason is kept before fclose can overwrite errno: a result.json that is a folder says "Is a directory" */
+    int read_errno = ferror(f) ? (errno != 0 ? errno : EIO) : 0;
+    fclose(f); /* opened for reading only: nothing buffered to lose */
+    if (read_errno != 0) {
         free(buf);
-        return err_set(err, "%s: read error", path);
+        return err_set(err, "%s: cannot read: %s", path, strerror(read_errno));
     }
     buf[n] = '\0';
     *data = buf;

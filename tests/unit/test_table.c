@@ -517,6 +517,23 @@ static void test_left_out(void) {
     results_free(rs);
 }
 
+/* A result.json that is a folder (or unreadable): the note names the file and says why, not only "read error". */
+static void test_unreadable_reason(void) {
+    char dir[600], path[700];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/results-unreadable-reason", test_tmpdir());
+    put_job(dir, "f1", "finecliper", "low", "dfew", "dfew", "b16", "supervised", 1, 50, NULL);
+    snprintf(path, sizeof path, "%s/f2/result.json", dir);
+    EXPECT(fs_mkdirs(path, &err) == 0, "%s", err.msg); /* a folder where the file should be */
+    ResultSet *rs;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char notes[RESULTS_MAX_NOTES][1024];
+    int n = results_notes(rs, notes, RESULTS_MAX_NOTES), named = 0;
+    for (int i = 0; i < n; i++) named += strstr(notes[i], "f2/result.json") && strstr(notes[i], "Is a directory");
+    EXPECT(named == 1, "a note names the folder result.json and the reason (%d notes: %s)", n, n ? notes[0] : "");
+    results_free(rs);
+}
+
 /* Without jobs.json every folder counts, but a copied job folder (the same job twice) only once, with a note; the
  * tables count what results_counted says. */
 static void test_repeated_job(void) {
@@ -659,6 +676,7 @@ static void test_long_row_names(void) {
 
 int main(void) {
     TEST_RUN(test_left_out);
+    TEST_RUN(test_unreadable_reason);
     TEST_RUN(test_repeated_job);
     TEST_RUN(test_backbones_by_setting);
     TEST_RUN(test_tables);
