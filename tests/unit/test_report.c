@@ -2,9 +2,13 @@
  * hand-made result folders: partial and damaged inputs as a demanding user meets them. The end-to-end page
  * (a real matrix, escaping, Chromium) is tests/report.sh. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/fsutil.h"
 #include "report/report.h"
@@ -88,8 +92,91 @@ static void test_title_cut_between_characters(void) {
     free(html);
 }
 
+/* The process's address space now (VmSize of /proc/self/status), in bytes; 0 when it cannot be read. */
+static size_t address_space_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kib = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmSize:", 7)) kib = strtoull(line + 7, NULL, 10);
+    fclose(f);
+    return kib * 1024;
+}
+
+/* A page bigger than the memory left (a long command line shown on it, 64 MiB, under an address-space limit of
+ * 40 MiB more than the child has: the tables take some 10 MiB): it was composed in an open_memstream whose buffer
+ * could not grow, glibc flagged no error, and report_write renamed a page cut after 32 MiB into place. It must be
+ * whole, or not written. */
+static void test_page_whole_under_memory_limit(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    printf("skipped: an address-space limit and AddressSanitizer's shadow memory do not mix\n");
+    return;
+#endif
+    char dir[700], page[800];
+    snprintf(dir, sizeof dir, "%s/results-memory-limit", test_tmpdir());
+    put_file(dir, "j1", "result.json", k_result);
+    snprintf(page, sizeof page, "%s/report.html", dir);
+    const size_t command_bytes = (size_t)64 << 20;
+    fflush(stdout);
+    pid_t child = fork();
+    EXPECT(child >= 0, "fork: %s", strerror(errno));
+    if (child == 0) {
+        char *command = xmalloc(command_bytes + 1);
+        memset(command, 'a', command_bytes); /* written as it is (nothing to escape) */
+        command[command_bytes] = '\0';
+        size_t now = address_space_bytes();
+        struct rlimit limit = {now + ((size_t)40 << 20), now + ((size_t)40 << 20)};
+        if (now == 0 || setrlimit(RLIMIT_AS, &limit) != 0) _exit(3);
+        Err err;
+        _exit(report_write(dir, page, command, 0, NULL, &err) == 0 ? 0 : 1); /* either way: never a half page */
+    }
+    int status = 0;
+    EXPECT(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) <= 1,
+           "the child ended with status %d", status);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return; /* no page written: nothing cut to look at */
+    char *html = NULL;
+    size_t len = 0;
+    Err err;
+    EXPECT(fs_read_all(page, &html, &len, &err) == 0, "%s", err.msg);
+    if (!html) return;
+    EXPECT(len > command_bytes, "a page of %zu bytes holds the command of %zu", len, command_bytes);
+    EXPECT(len >= 16 && !strcmp(html + len - 16, "</body>\n</html>\n"), "the page ends as a page does: ...%.40s",
+           len > 40 ? html + len - 40 : html);
+    free(html);
+}
+
+/* A page that the file system refuses part-way (a file-size limit: EFBIG, as a full disk's ENOSPC): an error that
+ * names the page, and neither a page nor a temporary file left. */
+static void test_page_write_refused(void) {
+    char dir[700], page[800];
+    snprintf(dir, sizeof dir, "%s/results-size-limit", test_tmpdir());
+    put_file(dir, "j1", "result.json", k_result);
+    snprintf(page, sizeof page, "%s/report.html", dir);
+    fflush(stdout);
+    pid_t child = fork();
+    EXPECT(child >= 0, "fork: %s", strerror(errno));
+    if (child == 0) {
+        signal(SIGXFSZ, SIG_IGN); /* the write fails with EFBIG instead of ending the process */
+        struct rlimit limit = {4096, 4096};
+        if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(3);
+        Err err;
+        int rc = report_write(dir, page, NULL, 0, NULL, &err);
+        _exit(rc != 0 && strstr(err.msg, page) && strstr(err.msg, strerror(EFBIG)) ? 0 : 1);
+    }
+    int status = 0;
+    EXPECT(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "report_write says the page could not be written, naming it and the reason (status %d)", status);
+    EXPECT(!fs_exists(page), "no page written");
+    char names[256];
+    Err err;
+    EXPECT(fs_remove_atomic_leftovers(dir, names, sizeof names, &err) == 0, "temporary files left: %s", names);
+}
+
 int main(void) {
     TEST_RUN(test_curves_stop_at_a_bad_line);
     TEST_RUN(test_title_cut_between_characters);
+    TEST_RUN(test_page_whole_under_memory_limit);
+    TEST_RUN(test_page_write_refused);
     return test_summary();
 }
