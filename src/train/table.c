@@ -149,6 +149,26 @@ static void print_latex_text(FILE *out, const char *s) {
     }
 }
 
+/* Text in a Markdown table: GitHub renders inline HTML there, so a method "mid & <high>" lost "<high>" (an unknown
+ * tag is dropped) and "&lt;" in a name would show as "<": & < > go as entities, then markdown_escape takes '|',
+ * control characters and invalid UTF-8. Only tables.md: LaTeX, CSV and HTML escape in their own way. */
+static void print_markdown_text(FILE *out, const char *s) {
+    char *entities = xmalloc(5 * strlen(s) + 1); /* each byte at most "&amp;" */
+    size_t used = 0;
+    for (; *s; s++) {
+        const char *entity = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : NULL;
+        if (entity) {
+            memcpy(entities + used, entity, strlen(entity));
+            used += strlen(entity);
+        } else {
+            entities[used++] = *s;
+        }
+    }
+    entities[used] = '\0';
+    markdown_escape(out, entities);
+    free(entities);
+}
+
 static void html_cells(FILE *out, const char *tag, const char (*cells)[CELL], int n) {
     fputs("<tr>", out);
     for (int c = 0; c < n; c++) {
@@ -174,13 +194,13 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
     }
     if (f == TABLE_MARKDOWN) { /* names from result.json: a '|' or a newline in one would break the table */
         fputs("\n### ", out);
-        markdown_escape(out, t->title);
+        print_markdown_text(out, t->title);
         fputs("\n\n", out);
-        markdown_escape(out, t->caption);
+        print_markdown_text(out, t->caption);
         fputs("\n\n|", out);
         for (int c = 0; c < t->cols; c++) {
             fputc(' ', out);
-            markdown_escape(out, t->head[c]);
+            print_markdown_text(out, t->head[c]);
             fputs(" |", out);
         }
         fprintf(out, "\n|");
@@ -190,7 +210,7 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
             fprintf(out, "|");
             for (int c = 0; c < t->cols; c++) {
                 fputc(' ', out);
-                markdown_escape(out, t->cell[r][c]);
+                print_markdown_text(out, t->cell[r][c]);
                 fputs(" |", out);
             }
             fprintf(out, "\n");
