@@ -160,7 +160,11 @@ static void summary_section(FILE *out, const RunSet *rs, const ResultSet *counte
  * a bad file or a repeated job a note. The spread plots count the same. */
 static ResultSet *table_results(const RunSet *rs, const char *dir) {
     ResultSet *set = results_new();
-    if (rs->jobs) results_add_expected(set, rs->jobs);
+    if (rs->jobs) {
+        char jobs_path[4096];
+        snprintf(jobs_path, sizeof jobs_path, "%s/jobs.json", dir);
+        results_add_expected(set, rs->jobs, jobs_path);
+    }
     for (int i = 0; i < rs->n; i++) {
         const Run *r = &rs->runs[i];
         if (!r->result && r->status != RUN_UNREADABLE) continue;

@@ -1,6 +1,7 @@
 #include "report/runs.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,17 +53,22 @@ typedef struct CurveLines {
     StepLine *steps;
     int n_steps, cap;
     Curves *c;
+    const char *path; /* metrics.jsonl, for errors */
 } CurveLines;
 
 static int curve_line(const cJSON *o, int line_no, void *ctx, Err *err) {
-    (void)line_no, (void)err;
     CurveLines *cl = ctx;
     const char *type = json_get_string(o, "type", "");
-    int epoch = (int)json_get_number(o, "epoch", 0);
-    if (epoch < 1 || epoch > 100000) return 0;
+    /* range checks before the casts: (int)1e300, or 1e999 read as infinity, is undefined behaviour */
+    double epoch_number = json_get_number(o, "epoch", 0);
+    if (!(epoch_number >= 1 && epoch_number <= 100000)) return 0; /* no epoch of a curve (NaN too) */
+    int epoch = (int)epoch_number;
     if (!strcmp(type, "step")) {
+        double step = json_get_number(o, "step", 0);
+        if (!(step >= 0 && step <= INT_MAX)) /* the curves stop before the line, as at a line that is not JSON */
+            return err_set(err, "%s:%d: \"step\" is %g, not a step number", cl->path, line_no, step);
         if (cl->n_steps == cl->cap) cl->steps = xrealloc(cl->steps, sizeof *cl->steps * (size_t)(cl->cap = cl->cap ? 2 * cl->cap : 256));
-        cl->steps[cl->n_steps] = (StepLine){epoch, (int)json_get_number(o, "step", 0), cl->n_steps, json_get_number(o, "loss", NAN)};
+        cl->steps[cl->n_steps] = (StepLine){epoch, (int)step, cl->n_steps, json_get_number(o, "loss", NAN)};
         cl->n_steps++;
     } else if (!strcmp(type, "eval")) { /* the last evaluation of an epoch wins */
         curves_grow(cl->c, epoch);
@@ -76,7 +82,7 @@ static int curve_line(const cJSON *o, int line_no, void *ctx, Err *err) {
 /* A job still running may be appending its last line: that one is skipped, a malformed line before it is an error. */
 static int load_curves(const char *path, Curves *c, Err *err) {
     if (!fs_exists(path)) return 0;
-    CurveLines cl = {.c = c};
+    CurveLines cl = {.c = c, .path = path};
     int rc = json_lines_each(path, JSON_LINES_TOLERATE_TORN_TAIL, curve_line, &cl, err);
     StepLine *steps = cl.steps;
     int n_steps = cl.n_steps;
@@ -139,7 +145,10 @@ static int load_run(const char *dir, Run *r, Err *err) {
         }
         /* when the job finished: result.json's own record, else (older results) the file's time */
         const cJSON *fin = cJSON_GetObjectItemCaseSensitive(r->result, "finished_unix");
-        r->finished = cJSON_IsNumber(fin) ? (time_t)fin->valuedouble : st.st_mtime;
+        /* a time past year 9999 (1e300, or 1e999 read as infinity: its cast to time_t is undefined) is no record:
+         * the file's time, as for older results */
+        int fin_is_time = cJSON_IsNumber(fin) && fin->valuedouble > 0 && fin->valuedouble < 253402300800.0;
+        r->finished = fin_is_time ? (time_t)fin->valuedouble : st.st_mtime;
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(r->result, "status");
         const char *status = cJSON_IsString(s) ? s->valuestring : "done"; /* older results had no status */
         r->status = !strcmp(status, "done") ? RUN_DONE : !strcmp(status, "failed") ? RUN_FAILED : RUN_OTHER;

@@ -25,9 +25,9 @@ typedef struct ResultSet ResultSet;
 
 int results_load(const char *dir, ResultSet **out, Err *err);
 /* The same from JSON already parsed (dfer report reads each file once): an empty set, the jobs.json
- * array, and each result.json object (path names it in errors). */
+ * array, and each result.json object (path names the file in errors and notes: a fold or seed that is no int). */
 ResultSet *results_new(void);
-void results_add_expected(ResultSet *rs, const cJSON *jobs);
+void results_add_expected(ResultSet *rs, const cJSON *jobs, const char *path);
 int results_add(ResultSet *rs, const cJSON *result, const char *path, Err *err);
 /* A results folder `name` as results_load takes it: left out (a note) when jobs.json does not list it, its
  * result.json added, or a note where it could not be read (read_error) or is not a result (results_add's error). */

@@ -3,6 +3,7 @@
 #include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,20 @@
 #include "io/json_file.h"
 #include "train/table_results.h"
 
-static void fill_identity(Result *r, const cJSON *o) {
+/* A whole number of int's range at key into *value (absent: fallback); -1 when it is there but not one: the cast
+ * of 1e300 (or of 1e999, read as infinity) to int is undefined, and a fold of 1.5 is no fold. */
+static int json_whole_int(const cJSON *o, const char *key, int fallback, int *value) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *value = fallback;
+    if (!cJSON_IsNumber(v)) return 0;
+    double d = v->valuedouble;
+    if (!(d >= INT_MIN && d <= INT_MAX) || d != floor(d)) return -1; /* NaN fails the first test too */
+    *value = (int)d;
+    return 0;
+}
+
+/* Returns the key of a number that is not a whole int ("fold", "seed"), else NULL. */
+static const char *fill_identity(Result *r, const cJSON *o) {
     const char *variant = json_get_string(o, "variant", "");
     snprintf(r->method, sizeof r->method, "%s%s%s%s", json_get_string(o, "method", ""), variant[0] ? " (" : "", variant,
              variant[0] ? ")" : "");
@@ -21,8 +35,8 @@ static void fill_identity(Result *r, const cJSON *o) {
     snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", json_get_string(o, "eval_dataset", ""));
     if (!r->eval_dataset[0]) snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", r->dataset);
     snprintf(r->setting, sizeof r->setting, "%s", json_get_string(o, "setting", ""));
-    r->fold = (int)json_get_number(o, "fold", 0);
-    r->seed = (int)json_get_number(o, "seed", 0);
+    if (json_whole_int(o, "fold", 0, &r->fold) != 0) return "fold";
+    if (json_whole_int(o, "seed", 0, &r->seed) != 0) return "seed";
     const cJSON *folds = cJSON_GetObjectItemCaseSensitive(o, "eval_folds"), *f;
     size_t used = 0;
     r->eval_folds[0] = '\0';
@@ -33,6 +47,7 @@ static void fill_identity(Result *r, const cJSON *o) {
         if (w < 0 || used + (size_t)w >= sizeof r->eval_folds) break; /* at most 5 folds: never */
         used += (size_t)w;
     }
+    return NULL;
 }
 
 static int push(Result **arr, int *n, const Result *r) {
@@ -43,14 +58,23 @@ static int push(Result **arr, int *n, const Result *r) {
 
 ResultSet *results_new(void) { return xcalloc(1, sizeof(ResultSet)); }
 
-void results_add_expected(ResultSet *rs, const cJSON *jobs) {
+void results_add_expected(ResultSet *rs, const cJSON *jobs, const char *path) {
     const cJSON *o;
+    int index = 0;
     cJSON_ArrayForEach(o, jobs) {
+        index++;
         Result r;
         memset(&r, 0, sizeof r);
-        fill_identity(&r, o);
-        push(&rs->expected, &rs->n_expected, &r);
+        const char *bad = fill_identity(&r, o);
         const char *id = json_get_string(o, "job", "");
+        if (bad) { /* a damaged entry: its job is neither expected nor listed, and a note says so */
+            char note[sizeof *rs->unreadable];
+            snprintf(note, sizeof note, "%s: job %d (%.200s): \"%s\" is %g, not a whole number in int's range", path,
+                     index, id, bad, json_get_number(o, bad, NAN));
+            LIST_ADD(rs->unreadable, rs->n_unreadable, note);
+            continue;
+        }
+        push(&rs->expected, &rs->n_expected, &r);
         if (!id[0]) continue;
         LIST_ADD(rs->job_ids, rs->n_job_ids, id);
     }
@@ -75,7 +99,10 @@ static int same_job(const Result *a, const Result *b) {
 int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     Result r;
     memset(&r, 0, sizeof r);
-    fill_identity(&r, o);
+    const char *bad = fill_identity(&r, o);
+    if (bad)
+        return err_set(err, "%s: \"%s\" is %g, not a whole number in int's range", path, bad,
+                       json_get_number(o, bad, NAN));
     const char *status = json_get_string(o, "status", "");
     r.failed = !strcmp(status, "failed");
     r.finished = !r.failed;
@@ -138,7 +165,7 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
             err_set(err, "%s: expected a JSON array of jobs", path);
             goto fail;
         }
-        results_add_expected(rs, arr);
+        results_add_expected(rs, arr, path);
         cJSON_Delete(arr);
     }
     struct dirent **names = NULL;

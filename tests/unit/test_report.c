@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,6 +91,39 @@ static void test_title_cut_between_characters(void) {
     EXPECT(strstr(html, title), "the spread plot's title cut between characters: %s", title);
     EXPECT(!strstr(html, "\xef\xbf\xbd"), "no U+FFFD in the page");
     free(html);
+}
+
+/* Numbers past their type's range were cast (undefined): a finished_unix of 1e300 is no time (the file's time stands
+ * in, as for older results), and a step of 1e300 stops the curves at its line, named. */
+static void test_numbers_out_of_range(void) {
+    char dir[700], path[800];
+    snprintf(dir, sizeof dir, "%s/results-out-of-range", test_tmpdir());
+    put_file(dir, "j1", "result.json",
+             "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
+             "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":40,\"war\":50,"
+             "\"finished_unix\":1e300}");
+    put_file(dir, "j1", "metrics.jsonl",
+             "{\"type\":\"step\",\"epoch\":1,\"step\":2,\"loss\":2}\n"
+             "{\"type\":\"step\",\"epoch\":1e300,\"step\":3,\"loss\":2}\n" /* no epoch of a curve: skipped */
+             "{\"type\":\"step\",\"epoch\":2,\"step\":1e300,\"loss\":1}\n");
+    RunSet rs;
+    Err err;
+    EXPECT(runs_load(dir, &rs, &err) == 0, "%s", err.msg);
+    if (rs.n != 1) {
+        EXPECT(0, "one run, not %d", rs.n);
+        runs_free(&rs);
+        return;
+    }
+    const Run *r = &rs.runs[0];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/j1/result.json", dir);
+    EXPECT(stat(path, &st) == 0, "stat %s: %s", path, strerror(errno));
+    EXPECT(r->finished == st.st_mtime, "finished at the file's time %lld, not %lld", (long long)st.st_mtime,
+           (long long)r->finished);
+    EXPECT(r->curves_error && strstr(r->curves_error, "metrics.jsonl:3: \"step\" is 1e+300"), "the line named: %s",
+           r->curves_error ? r->curves_error : "(none)");
+    EXPECT(r->curves.n == 1, "one epoch of curves (the line of epoch 2 is refused), not %d", r->curves.n);
+    runs_free(&rs);
 }
 
 /* The process's address space now (VmSize of /proc/self/status), in bytes; 0 when it cannot be read. */
@@ -178,5 +212,6 @@ int main(void) {
     TEST_RUN(test_title_cut_between_characters);
     TEST_RUN(test_page_whole_under_memory_limit);
     TEST_RUN(test_page_write_refused);
+    TEST_RUN(test_numbers_out_of_range);
     return test_summary();
 }

@@ -693,6 +693,40 @@ static void test_markup_in_names(void) {
     free(csv);
 }
 
+/* A fold or seed past int's range (1e300; 1e999 reads as infinity) was cast to int, which is undefined: the result
+ * is left out with a note naming its file and the key, and so is such a job of jobs.json. */
+static void test_numbers_out_of_range(void) {
+    char dir[600];
+    const char *jobs = "[{\"job\":\"f1\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\","
+                       "\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"job\":\"f2\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\","
+                       "\"fold\":2,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"job\":\"f3\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\","
+                       "\"fold\":1e300,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"}]";
+    results_dir(dir, sizeof dir, "results-out-of-range", jobs);
+    put_job(dir, "f1", "finecliper", "low", "dfew", "dfew", "b16", "supervised", 1, 50, NULL);
+    put(dir, "f2", "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,"
+                   "\"backbone\":\"b16\",\"seed\":1e999,\"setting\":\"supervised\",\"status\":\"done\","
+                   "\"uar\":70,\"war\":80}");
+    ResultSet *rs;
+    Err err;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    size_t len;
+    char *buf = tables_format(rs, TABLE_MARKDOWN, 0, &len);
+    EXPECT(strstr(buf, "| finecliper (low) | 50.00 (1/2) | 60.00 (1/2) |"), "only f1 counts, of 2 jobs: %s", buf);
+    char notes[RESULTS_MAX_NOTES][1024];
+    int n = results_notes(rs, notes, RESULTS_MAX_NOTES), seed = 0, fold = 0;
+    for (int i = 0; i < n; i++) {
+        seed += strstr(notes[i], "f2/result.json: \"seed\" is inf, not a whole number in int's range") != NULL;
+        fold += strstr(notes[i], "jobs.json: job 3 (f3): \"fold\" is 1e+300, not a whole number in int's range") !=
+                NULL;
+    }
+    EXPECT(seed == 1 && fold == 1, "notes name the files and keys (%d notes: %s / %s)", n, n > 0 ? notes[0] : "",
+           n > 1 ? notes[1] : "");
+    free(buf);
+    results_free(rs);
+}
+
 int main(void) {
     TEST_RUN(test_left_out);
     TEST_RUN(test_unreadable_reason);
@@ -709,5 +743,6 @@ int main(void) {
     TEST_RUN(test_many_rows);
     TEST_RUN(test_long_row_names);
     TEST_RUN(test_markup_in_names);
+    TEST_RUN(test_numbers_out_of_range);
     return test_summary();
 }
