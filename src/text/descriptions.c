@@ -125,6 +125,45 @@ static int has_nul(const char *s, size_t n) {
     return 0;
 }
 
+/* The value of the 4 hex digits at s, or -1 when they are not 4 hex digits. */
+static long hex4(const char *s) {
+    long v = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = s[k];
+        int digit = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+        if (digit < 0) return -1;
+        v = v * 16 + digit;
+    }
+    return v;
+}
+
+/* The first \uD800-\uDFFF escape of s[0..n) that is not half of a high-low pair (an emoji cut in two by a tool
+ * that counts UTF-16 units), copied into escape[7] ("\ud83d"); 0 when there is none. cJSON refuses such a line
+ * and said only "not valid JSON". */
+static int lone_surrogate(const char *s, size_t n, char escape[7]) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\') continue;
+        long code = s[i + 1] == 'u' && i + 6 <= n ? hex4(s + i + 2) : -1;
+        if (code >= 0xD800 && code <= 0xDBFF) { /* high: a low one must follow */
+            long low = i + 12 <= n && s[i + 6] == '\\' && s[i + 7] == 'u' ? hex4(s + i + 8) : -1;
+            if (low >= 0xDC00 && low <= 0xDFFF) {
+                i += 11; /* the pair */
+                continue;
+            }
+        }
+        if (code >= 0xD800 && code <= 0xDFFF) {
+            memcpy(escape, s + i, 6);
+            escape[6] = '\0';
+            return 1;
+        }
+        i++; /* the escaped character: "\\ud83d" is a backslash and the text ud83d */
+    }
+    return 0;
+}
+
 /* How many members of object o are named `name`: cJSON keeps every repeated key and its lookups return the first,
  * so {"clip": "a", ..., "clip": "b"} would silently be clip a. */
 static int member_count(const cJSON *o, const char *name) {
@@ -137,7 +176,13 @@ static int parse_jsonl_line(Descriptions *d, int line, const char *s, size_t n, 
     if (has_nul(s, n)) return err_set(err, "%s:%d: NUL character in the line (raw or \\u0000)", d->source, line);
     const char *end = NULL;
     cJSON *o = cJSON_ParseWithLengthOpts(s, n, &end, 0);
-    if (!o) return err_set(err, "%s:%d: not valid JSON", d->source, line);
+    if (!o) {
+        char escape[7];
+        if (lone_surrogate(s, n, escape))
+            return err_set(err, "%s:%d: a lone UTF-16 surrogate %s (half of a pair: a character cut in two?), "
+                                "not valid JSON text", d->source, line, escape);
+        return err_set(err, "%s:%d: not valid JSON", d->source, line);
+    }
     int rc = 0;
     if (!blank(end, n - (size_t)(end - s))) rc = err_set(err, "%s:%d: text after the JSON object", d->source, line);
     else if (!cJSON_IsObject(o)) rc = err_set(err, "%s:%d: not a JSON object", d->source, line);
@@ -198,6 +243,11 @@ int descriptions_parse(const char *name, const char *data, size_t len, DescForma
         const char *nl = memchr(data + i, '\n', len - i);
         size_t e = nl ? (size_t)(nl - data) : len;
         line++;
+        /* a byte-order mark opens a file: at the start of a later line it is almost surely a second file joined
+         * to the first (cat a.jsonl b.jsonl), and cJSON skipped it silently (in TSV it became part of the id) */
+        if (line > 1 && e - i >= 3 && !memcmp(data + i, "\xef\xbb\xbf", 3))
+            return err_set(err, "%s:%d: a UTF-8 byte-order mark at the start of the line, as at the start of a file: "
+                                "two files joined? Remove it (only the first line may have one)", d->source, line);
         if (!blank(data + i, e - i)) {
             int rc = format == DESC_FORMAT_JSONL ? parse_jsonl_line(d, line, data + i, e - i, err)
                                                  : parse_tsv_line(d, line, data + i, e - i, err);

@@ -12,7 +12,9 @@
  * JSONL when its first non-blank line starts with '{'. Blank lines are skipped;
  * in TSV, lines starting with '#' too. Errors name file:line: malformed JSON,
  * a missing or mistyped "clip"/"text", an empty id, a line without a tab,
- * invalid UTF-8, and a duplicate id (with the line of its first occurrence).
+ * invalid UTF-8, a lone UTF-16 surrogate escape (\ud83d without its pair), a UTF-8 byte-order mark at the start
+ * of a line other than the first (two files joined: refused, not stripped), and a duplicate id (with the line of
+ * its first occurrence).
  * Entries keep the file's order; the lookup is a binary search over a sorted
  * index. */
 #ifndef DFER_TEXT_DESCRIPTIONS_H

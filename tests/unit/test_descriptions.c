@@ -177,10 +177,33 @@ static void test_write_roundtrip(void) {
     descriptions_free(&d);
 }
 
+/* A lone UTF-16 surrogate escape (an emoji cut in two): the message says so, not only "not valid JSON"; a pair is
+ * text. A byte-order mark at the start of a line other than the first (two files joined): refused, naming file:line
+ * (cJSON skipped it silently; in TSV it became part of the clip id). */
+static void test_surrogates_and_marks(void) {
+    expect_error("cut.jsonl", "{\"clip\": \"a\", \"text\": \"x\"}\n{\"clip\": \"b\", \"text\": \"so happy \\ud83d\"}\n",
+                 "cut.jsonl:2: a lone UTF-16 surrogate \\ud83d", NULL);
+    expect_error("cut.jsonl", "{\"clip\": \"b\", \"text\": \"\\uDE00 low first\"}\n",
+                 "cut.jsonl:1: a lone UTF-16 surrogate \\uDE00", NULL);
+    expect_error("cut.jsonl", "{\"clip\": \"b\", \"text\": \"\\ud83d\\u0041 high, then no low\"}\n",
+                 "cut.jsonl:1: a lone UTF-16 surrogate \\ud83d", NULL);
+    Descriptions d;
+    Err err = {{0}};
+    const char *pair = "\xef\xbb\xbf{\"clip\": \"a\", \"text\": \"grin \\ud83d\\ude00 and C:\\\\ud83d\"}\n";
+    EXPECT(descriptions_parse("pair.jsonl", pair, strlen(pair), DESC_FORMAT_AUTO, &d, &err) == 0 &&
+               !strcmp(descriptions_find(&d, "a"), "grin \xf0\x9f\x98\x80 and C:\\ud83d"),
+           "a surrogate pair, an escaped backslash, a mark at the file's start: %s", err.msg);
+    descriptions_free(&d);
+    expect_error("joined.jsonl", "{\"clip\": \"a\", \"text\": \"x\"}\n\xef\xbb\xbf{\"clip\": \"b\", \"text\": \"y\"}\n",
+                 "joined.jsonl:2: a UTF-8 byte-order mark at the start of the line", NULL);
+    expect_error("joined.tsv", "a\tx\n\xef\xbb\xbf" "b\ty\n", "joined.tsv:2: a UTF-8 byte-order mark", NULL);
+}
+
 int main(void) {
     TEST_RUN(test_jsonl);
     TEST_RUN(test_tsv);
     TEST_RUN(test_errors);
+    TEST_RUN(test_surrogates_and_marks);
     TEST_RUN(test_write_roundtrip);
     return test_summary();
 }
