@@ -495,7 +495,11 @@ int refine_description(const char *in, char *out, size_t cap, RefineReport *rep)
             removed += r;
             if (keep) {
                 strbuf_add(&o, sent.p, sent.n);
-                strbuf_add(&o, in + body_end, next - body_end);
+                /* what is kept may end with an abbreviation's period ("He is, e.g., angry." keeps "He is, e.g."):
+                 * that period ends the sentence, as written by hand; the sentence's own made "e.g.." */
+                size_t term = body_end;
+                if (sent.n > 0 && sent.p[sent.n - 1] == '.' && in[term] == '.') term++;
+                strbuf_add(&o, in + term, next - term);
             } else if (rep) {
                 rep->sentences_removed++;
             }

@@ -17,7 +17,8 @@
  *      "and" ("a happy and relaxed face") goes with it;
  *   4. a sentence with no content word left is dropped; otherwise its
  *      whitespace, dangling or doubled punctuation and conjunctions are
- *      repaired and its first letter is capitalised.
+ *      repaired and its first letter is capitalised; a kept part that ends with an abbreviation's period
+ *      ("He is, e.g., angry." keeps "He is, e.g.") ends the sentence with it (no "e.g..").
  * A sentence in which nothing was removed is copied byte for byte, so a text
  * without emotion words comes out identical.
  *

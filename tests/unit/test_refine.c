@@ -116,6 +116,18 @@ static void test_repair(void) {
     expect_refine("No words, only joy", "No words");
 }
 
+/* A kept part that ends with an abbreviation's period ends the sentence with it: "He is, e.g., angry." became
+ * "He is, e.g.." (the period of "e.g." and the sentence's); no " ," or ", ." is left either. */
+static void test_abbreviation_at_the_end(void) {
+    expect_refine("He is, e.g., angry.", "He is, e.g.");
+    expect_refine("The lips part, etc., and she is happy. The brows rise.", "The lips part, etc. The brows rise.");
+    expect_refine("The lips part, etc., and she is happy...", "The lips part, etc...");
+    expect_refine("He waits..., clearly angry.", "He waits...");
+    expect_refine("The brows rise , e.g., she is happy .", "The brows rise, e.g.");
+    expect_refine("He is, e.g., angry!", "He is, e.g.!");
+    expect_refine("The mouth opens (angrily) , then closes.", "The mouth opens, then closes.");
+}
+
 static void test_untouched(void) {
     expect_unchanged("");
     expect_unchanged("   ");
@@ -162,6 +174,7 @@ int main(void) {
     TEST_RUN(test_clauses);
     TEST_RUN(test_markers);
     TEST_RUN(test_repair);
+    TEST_RUN(test_abbreviation_at_the_end);
     TEST_RUN(test_untouched);
     TEST_RUN(test_report);
     return test_summary();
