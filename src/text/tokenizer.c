@@ -1,11 +1,13 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "text/tokenizer.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unicase.h>
 #include <unistr.h>
 #include <zlib.h>
@@ -108,13 +110,35 @@ static MergeSlot *merge_slot(ClipTokenizer *t, int a, int b) {
     return &t->merges[h];
 }
 
+/* The real files are small: bpe_simple_vocab_16e6.txt.gz is 1.3 MB (3.2 MB decompressed), merges.txt 0.5 MB. A
+ * multi-GB file given as the vocabulary by mistake (a checkpoint) was read whole, up to ~2 GB, before it was refused
+ * as corrupt; it is refused by its size, and a gzip stream that decompresses past the limit stops there. */
+#define VOCAB_MAX_BYTES ((size_t)64 << 20)
+
 static int read_vocab(const char *path, char **text, size_t *len, Err *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) return err_set(err, "%s: cannot open the CLIP vocabulary: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return err_set(err, "%s: a folder, not a CLIP vocabulary (give the path of %s)", path, CLIP_VOCAB_FILE);
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > VOCAB_MAX_BYTES)
+        return err_set(err, "%s: %lld bytes, too big for a CLIP vocabulary (%s is 1.3 MB, %s 0.5 MB; at most %zu MiB): "
+                            "is it the right file?", path, (long long)st.st_size, CLIP_VOCAB_FILE, CLIP_HF_MERGES_FILE,
+                       VOCAB_MAX_BYTES >> 20);
     gzFile f = gzopen(path, "rb");
-    if (!f) return err_set(err, "%s: cannot open the CLIP vocabulary", path);
+    if (!f) return err_set(err, "%s: cannot open the CLIP vocabulary: %s", path, strerror(errno));
     size_t cap = 1 << 21, n = 0;
     char *buf = xmalloc(cap + 1);
     for (;;) {
-        if (n == cap) buf = xrealloc(buf, (cap *= 2) + 1);
+        if (n == cap) {
+            if (cap > VOCAB_MAX_BYTES) { /* a byte read past the limit: the stream holds more */
+                gzclose(f);
+                free(buf);
+                return err_set(err, "%s: more than %zu MiB once decompressed, too big for a CLIP vocabulary: is it the "
+                                    "right file?", path, VOCAB_MAX_BYTES >> 20);
+            }
+            cap = cap * 2 > VOCAB_MAX_BYTES ? VOCAB_MAX_BYTES + 1 : cap * 2;
+            buf = xrealloc(buf, cap + 1);
+        }
         int got = gzread(f, buf + n, (unsigned)(cap - n));
         if (got < 0) {
             int e;

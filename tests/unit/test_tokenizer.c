@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <unistr.h>
 #include <zlib.h>
 
@@ -177,6 +178,35 @@ static void test_bad_vocabulary(void) {
     EXPECT(clip_tokenizer_load(path, &t, &err) != 0 && strstr(err.msg, path), "corrupt .gz: %s", err.msg);
 }
 
+/* A file far bigger than any vocabulary (a checkpoint given by mistake) is refused by its size before it is read
+ * (it was read whole, up to ~2 GB, then called corrupt), and a small .gz that decompresses past 64 MiB stops
+ * there. The big file is sparse: 100 MiB that take no disk. */
+static void test_vocabulary_too_big(void) {
+    ClipTokenizer *t = NULL;
+    Err err = {{0}};
+    char path[600], want[128];
+    snprintf(path, sizeof path, "%s/open_clip_model.safetensors", test_tmpdir());
+    FILE *f = fopen(path, "wb");
+    EXPECT(f && ftruncate(fileno(f), (off_t)100 << 20) == 0, "a sparse file of 100 MiB at %s", path);
+    if (f) fclose(f);
+    snprintf(want, sizeof want, ": %lld bytes, too big for a CLIP vocabulary", (long long)100 << 20);
+    EXPECT(clip_tokenizer_load(path, &t, &err) != 0 && strstr(err.msg, path) && strstr(err.msg, want),
+           "a 100 MiB file refused by its size, named: %s", err.msg);
+    snprintf(path, sizeof path, "%s/bomb_vocab.txt.gz", test_tmpdir());
+    gzFile gz = gzopen(path, "wb9");
+    EXPECT(gz != NULL, "cannot write %s", path);
+    if (!gz) return;
+    static char zeros[1 << 20];
+    for (int i = 0; i < 65; i++) EXPECT(gzwrite(gz, zeros, sizeof zeros) == (int)sizeof zeros, "gzwrite");
+    EXPECT(gzclose(gz) == Z_OK, "gzclose");
+    EXPECT(clip_tokenizer_load(path, &t, &err) != 0 && strstr(err.msg, path) &&
+               strstr(err.msg, "more than 64 MiB once decompressed"),
+           "65 MiB decompressed refused: %s", err.msg);
+    /* a folder: said so, not "corrupt" */
+    EXPECT(clip_tokenizer_load(test_tmpdir(), &t, &err) != 0 && strstr(err.msg, "a folder, not a CLIP vocabulary"),
+           "a folder: %s", err.msg);
+}
+
 /* Several threads tokenizing the same texts at once get the serial ids. */
 typedef struct ThreadJob {
     const char *const *texts;
@@ -298,6 +328,7 @@ int main(void) {
     TEST_RUN(test_utf8_prefix);
     TEST_RUN(test_detokenize);
     TEST_RUN(test_bad_vocabulary);
+    TEST_RUN(test_vocabulary_too_big);
     TEST_RUN(test_threads);
     TEST_RUN(test_vocab_beside);
     TEST_RUN(test_hf_merges);
