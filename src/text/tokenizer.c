@@ -376,6 +376,8 @@ int clip_tokenize_padded(const ClipTokenizer *t, const char *text, int context, 
 }
 
 void clip_frame_ids(const int32_t *ids, int n, int context, int32_t *out) {
+    /* a context of 0 would write out[-1] below (the EOT of a truncated text): a caller's error, not the input's */
+    CHECK(context > 0 && n >= 0, "clip_frame_ids: %d ids into a context of %d", n, context);
     int keep = n < context ? n : context;
     memcpy(out, ids, (size_t)keep * sizeof(int32_t));
     if (n > context) out[context - 1] = CLIP_EOT;

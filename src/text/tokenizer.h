@@ -44,7 +44,7 @@ int clip_tokenize(const ClipTokenizer *tok, const char *utf8_text, int32_t **ids
 int clip_tokenize_padded(const ClipTokenizer *tok, const char *utf8_text, int context, int truncate, int32_t *out,
                          Err *err);
 /* ids [n] (SOT ... EOT, from clip_tokenize) framed to out [context]: the first `context` ids with the last set to
- * EOT when n > context, zero padding when n < context. */
+ * EOT when n > context, zero padding when n < context. context > 0 (checked: a programming error). */
 void clip_frame_ids(const int32_t *ids, int n, int context, int32_t *out);
 /* Hugging Face's copy of the same merges (a "#version: 0.2" line, then the merges in rank order), which its
  * CLIP checkpoint directories hold: clip_tokenizer_load reads it as the OpenAI file, with the same ids. */
