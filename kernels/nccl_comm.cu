@@ -66,14 +66,14 @@ static double monotonic_seconds(void) {
 // return (the run's watchdog would end it, train.hang_minutes later, with no word of NCCL). On such an
 // error the communicator is aborted (which ends its kernels) and the process fails like a failed MPI
 // collective (DFER_FATAL: rank and host, exit status 2, MPI_Abort of the other ranks).
-// The first ~200 us spin (a step's collective is usually done by then); after that the polls sleep
-// 100 us, doubling to 1 ms, so a long collective is seen done at most 1 ms late.
+// The first ~1 ms spins (a step's gradient all-reduce is usually done by then); after that the polls sleep
+// 100 us, doubling to 500 us, so a long collective is seen done at most 0.5 ms late (a B/16 step is ~200 ms).
 // A stop request (SIGTERM, SIGUSR1, a first Ctrl-C: core/stop.h) does not end the wait, as it did not
 // end cudaStreamSynchronize: the peers are inside the same collective, and the step stops at its end,
 // where the ranks agree; a second Ctrl-C still ends the process at once (its handler does).
 static void wait_for_collective(ncclComm_t comm, const char *collective) {
-    const double spin_seconds = 200e-6;
-    const useconds_t longest_nap_us = 1000;
+    const double spin_seconds = 1e-3;
+    const useconds_t longest_nap_us = 500;
     useconds_t nap_us = 100;
     double start = monotonic_seconds();
     for (;;) {
