@@ -195,6 +195,36 @@ void atomic_abort(AtomicFile *f) {
     atomic_untrack(f);
 }
 
+FILE *atomic_stream_open(AtomicFile *f, const char *path, Err *err) {
+    if (atomic_open(f, path, err) != 0) return NULL;
+    int stream_fd = dup(f->fd); /* the stream's own descriptor: atomic_commit flushes and closes f->fd itself */
+    FILE *stream = stream_fd >= 0 ? fdopen(stream_fd, "w") : NULL;
+    if (!stream) {
+        int open_errno = errno;
+        if (stream_fd >= 0) close(stream_fd);
+        atomic_abort(f);
+        err_set(err, "%s: cannot open %s for writing: %s", path, f->tmp_path, strerror(open_errno));
+        return NULL;
+    }
+    errno = 0;
+    return stream;
+}
+
+int atomic_stream_commit(AtomicFile *f, FILE *stream, size_t *bytes, Err *err) {
+    int write_errno = 0;
+    off_t length = -1;
+    /* a failed write left its errno (ENOSPC, EFBIG); a stream error without one is still an I/O error */
+    if (fflush(stream) != 0 || ferror(stream)) write_errno = errno != 0 ? errno : EIO;
+    else if ((length = ftello(stream)) < 0) write_errno = errno;
+    if (fclose(stream) != 0 && write_errno == 0) write_errno = errno;
+    if (write_errno != 0) {
+        atomic_abort(f);
+        return err_set(err, "%s: cannot write: %s", f->path, strerror(write_errno));
+    }
+    if (bytes) *bytes = (size_t)length;
+    return atomic_commit(f, err);
+}
+
 int fs_remove_atomic_leftovers(const char *dir, char *names, size_t n, Err *err) {
     if (n) names[0] = '\0';
     DIR *d = opendir(dir);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/check.h"
 
@@ -26,6 +27,14 @@ int atomic_open(AtomicFile *f, const char *path, Err *err);
 int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err);
 int atomic_commit(AtomicFile *f, Err *err);
 void atomic_abort(AtomicFile *f);
+/* The same through stdio, for text composed piece by piece (tables, a report page, a CSV): the stream writes into the
+ * temporary file (NULL on error, err set); atomic_stream_commit flushes and closes it, and renames the file into place
+ * only when every write reached it (a full disk, a file-size limit: an error naming the file, nothing replaced);
+ * *bytes (may be NULL): the file's length. Either way the stream is closed and the temporary file gone or renamed.
+ * Text composed in memory first (open_memstream) could be cut without a word: a buffer that cannot grow drops the
+ * rest, and glibc sets no error on the stream. */
+FILE *atomic_stream_open(AtomicFile *f, const char *path, Err *err);
+int atomic_stream_commit(AtomicFile *f, FILE *stream, size_t *bytes, Err *err);
 /* The temporary files of atomic writes still open are removed when SIGINT, SIGTERM or SIGHUP ends the process:
  * atomic_open installs this handler for those of the three that would end it (not over a handler already there).
  * A program with handlers of its own that ends on a signal later installs it then (stop.c: a second Ctrl-C). */

@@ -1,12 +1,10 @@
 #include "report/report.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/fsutil.h"
 #include "core/strbuf.h"
@@ -507,25 +505,14 @@ int report_write(const char *results_dir, const char *out_path, const char *comm
                  Err *err) {
     RunSet rs;
     if (runs_load(results_dir, &rs, err) != 0) return -1;
-    /* The page goes straight into the atomic write's temporary file through stdio, and is renamed into place only
-     * when every write reached it. It was composed in an open_memstream first: a buffer that could not grow
-     * (ENOMEM) dropped the rest of the page while glibc set no error on the stream, and the half page replaced the
-     * last whole one. A file's stream reports a failed write (ENOSPC, EFBIG) through fflush / ferror / fclose. */
+    /* The page goes straight into the atomic write's temporary file (atomic_stream_open), renamed into place only
+     * when every write reached it: composed in memory first, a buffer that could not grow cut the page silently. */
     AtomicFile page;
-    if (atomic_open(&page, out_path, err) != 0) {
+    FILE *out = atomic_stream_open(&page, out_path, err);
+    if (!out) {
         runs_free(&rs);
         return -1;
     }
-    int page_fd = dup(page.fd); /* the stream's own descriptor: atomic_commit closes page.fd itself */
-    FILE *out = page_fd >= 0 ? fdopen(page_fd, "w") : NULL;
-    if (!out) {
-        int open_errno = errno;
-        if (page_fd >= 0) close(page_fd);
-        atomic_abort(&page);
-        runs_free(&rs);
-        return err_set(err, "%s: cannot open %s for writing: %s", out_path, page.tmp_path, strerror(open_errno));
-    }
-    errno = 0;
     page_header(out, results_dir, command);
     ResultSet *counted = table_results(&rs, results_dir);
     summary_section(out, &rs, counted);
@@ -537,20 +524,10 @@ int report_write(const char *results_dir, const char *out_path, const char *comm
     missing_section(out, &rs);
     fputs("</body>\n</html>\n", out);
     results_free(counted);
-    int write_errno = 0;
-    off_t bytes = -1;
-    if (fflush(out) != 0 || ferror(out)) write_errno = errno != 0 ? errno : EIO; /* a failed write left its errno */
-    else if ((bytes = ftello(out)) < 0) write_errno = errno;
-    if (fclose(out) != 0 && write_errno == 0) write_errno = errno;
-    int rc;
-    if (write_errno != 0) {
-        atomic_abort(&page);
-        rc = err_set(err, "%s: cannot write the page: %s", out_path, strerror(write_errno));
-    } else {
-        rc = atomic_commit(&page, err);
-    }
+    size_t bytes = 0;
+    int rc = atomic_stream_commit(&page, out, &bytes, err);
     if (rc == 0 && summary)
-        *summary = (ReportSummary){rs.n, rs.done, rs.failed, rs.other, rs.missing, (size_t)bytes, rs.unreadable};
+        *summary = (ReportSummary){rs.n, rs.done, rs.failed, rs.other, rs.missing, bytes, rs.unreadable};
     runs_free(&rs);
     return rc;
 }

@@ -718,12 +718,12 @@ int tables_write_files(const ResultSet *rs, const char *dir, int paper, Err *err
     if (fs_mkdirs(dir, err) != 0) return -1;
     for (int f = 0; f < 3; f++) {
         char path[4200];
-        size_t len;
         snprintf(path, sizeof path, "%s/%s", dir, names[f]);
-        char *text = tables_format(rs, (TableFormat)f, paper, &len);
-        int rc = fs_write_atomic(path, text, len, err);
-        free(text);
-        if (rc != 0) return -1;
+        AtomicFile file;
+        FILE *out = atomic_stream_open(&file, path, err);
+        if (!out) return -1;
+        tables_write(rs, (TableFormat)f, paper, out);
+        if (atomic_stream_commit(&file, out, NULL, err) != 0) return -1;
     }
     return 0;
 }
