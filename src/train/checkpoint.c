@@ -120,12 +120,18 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
     struct stat st;
     run_file_path(metrics, sizeof metrics, dir, "metrics.jsonl");
     long long metrics_bytes = stat(metrics, &st) == 0 ? (long long)st.st_size : 0;
+    /* a window holding a skipped step (train.nonfinite = skip) sums to NaN or Inf, and "%g" prints them as nan/inf,
+     * which is no JSON: the checkpoint's position could not be read back and the run could not resume; null is
+     * read back as NaN, so the resumed window logs the null the uninterrupted run logs */
+    char window_loss[32];
+    if (isfinite(pos->window_loss)) snprintf(window_loss, sizeof window_loss, "%.17g", pos->window_loss);
+    else snprintf(window_loss, sizeof window_loss, "null");
     char meta_json[4096]; /* the position with its inputs (up to 2047 bytes) */
     snprintf(meta_json, sizeof meta_json,
              "{\"epoch\":%d,\"step\":%d,\"optimizer_steps\":%d,\"best_war\":%.17g,\"best_uar\":%.17g,\"best_epoch\":%d,"
-             "\"metrics_bytes\":%lld,\"window_loss\":%.17g,\"window_steps\":%d,\"seconds\":%.3f%s%s}",
+             "\"metrics_bytes\":%lld,\"window_loss\":%s,\"window_steps\":%d,\"seconds\":%.3f%s%s}",
              pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch, metrics_bytes,
-             pos->window_loss, pos->window_steps, pos->seconds, pos->inputs[0] ? ",\"inputs\":" : "", pos->inputs);
+             window_loss, pos->window_steps, pos->seconds, pos->inputs[0] ? ",\"inputs\":" : "", pos->inputs);
     if (rc == 0) rc = safetensors_write(path, &m, (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
     tmap_free(&m);
     return rc;
@@ -187,6 +193,7 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
         /* absent from older checkpoints: the window restarts, the inputs go unchecked */
         double wl = json_get_number(o, "window_loss", 0), ws = json_get_number(o, "window_steps", 0);
         pos->window_loss = isfinite(wl) ? wl : 0;
+        if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "window_loss"))) pos->window_loss = NAN; /* see save */
         pos->window_steps = isfinite(ws) && ws > 0 && ws <= INT_MAX ? (int)ws : 0;
         double secs = json_get_number(o, "seconds", 0);
         pos->seconds = isfinite(secs) && secs > 0 ? secs : 0;
