@@ -27,6 +27,8 @@ typedef struct IniStream {
         int line;
     } *seen;             /* every key given so far: one given twice is an error, not "the last one wins" */
     int n_seen;
+    int key_since_section; /* a key line came after the last [section] line: inih's "previous name" is set, so an
+                            * indented line continues it; right after a header an indented line is a key of its own */
 } IniStream;
 
 /* inih's scan: the first of chars (NULL: none), or of an inline comment (';' after a blank). */
@@ -92,6 +94,8 @@ static char *read_line(char *str, int num, void *stream) {
     ssize_t n = getline(&s->buf, &s->cap, s->f);
     if (n < 0) return NULL;
     s->line++;
+    const char *first = s->buf + strspn(s->buf, " \t\r\f\v");
+    if (*first == '[') s->key_since_section = 0; /* inih forgets the previous key at a section header */
     if (memchr(s->buf, LONG_VALUE_MARK, (size_t)n)) {
         fail(s, "the line holds the control character 0x1f");
         return strcpy(str, ";\n");
@@ -102,9 +106,13 @@ static char *read_line(char *str, int num, void *stream) {
 
 /* A key given a second time (not a continuation line of its value, which starts with a blank) is refused:
  * a repeated `epochs` or a second [train] section silently replaced the first, and a matrix's second
- * `seeds =` line was appended to the first. */
+ * `seeds =` line was appended to the first. An indented line is a continuation only where inih takes it as
+ * one, after a key of the same section: an indented key right after a [section] line is a key of its own
+ * (counted as a continuation, `[train]\n  epochs = 3\n[train]\n  epochs = 5` silently ran 5 epochs). */
 static int repeated_key(IniStream *s, const char *section, const char *name) {
-    if (s->buf && isspace((unsigned char)s->buf[0])) return 0; /* a continuation line of the same key */
+    int continuation = s->key_since_section && s->buf && isspace((unsigned char)s->buf[0]);
+    s->key_since_section = 1;
+    if (continuation) return 0; /* a continuation line of the same key */
     size_t n = strlen(section) + strlen(name) + 2;
     char *key = xmalloc(n);
     snprintf(key, n, "%s\n%s", section, name);

@@ -189,6 +189,17 @@ static void test_value_ranges(void) {
     const char *p = write_file("twice.ini", "[train]\nepochs = 30\n[optim]\nlr = 0.1\n[train]\nepochs = 5\n");
     EXPECT(config_load_file(&c, p, &err) != 0 && strstr(err.msg, "twice.ini:6: train.epochs is given twice (first on line 2)"),
            "a repeated key: %s", err.msg);
+    /* indented keys: right after a [section] line an indented line is a key of its own for inih, not a continuation
+     * of the key before the header, so its second giving is refused too (it silently replaced the first) */
+    config_defaults(&c);
+    p = write_file("twice_indented.ini", "[train]\n  epochs = 30\n[optim]\n  lr = 0.1\n[train]\n  epochs = 5\n");
+    EXPECT(config_load_file(&c, p, &err) != 0 &&
+               strstr(err.msg, "twice_indented.ini:6: train.epochs is given twice (first on line 2)"),
+           "a repeated indented key: %s", err.msg);
+    config_defaults(&c);
+    p = write_file("indented.ini", "[train]\n  epochs = 7\n[optim]\n\tlr = 0.25\n");
+    EXPECT(config_load_file(&c, p, &err) == 0 && c.epochs == 7 && c.lr[0] == 0.25, "indented keys given once: %s",
+           err.msg);
 }
 
 /* Where a run finds `dfer prep`'s cache, and paths made absolute for a run's config.ini. */
