@@ -29,6 +29,7 @@ typedef struct IniStream {
     int n_seen;
     int key_since_section; /* a key line came after the last [section] line: inih's "previous name" is set, so an
                             * indented line continues it; right after a header an indented line is a key of its own */
+    int flags;             /* INI_* of ini_file_load */
 } IniStream;
 
 /* inih's scan: the first of chars (NULL: none), or of an inline comment (';' after a blank). */
@@ -112,7 +113,16 @@ static char *read_line(char *str, int num, void *stream) {
 static int repeated_key(IniStream *s, const char *section, const char *name) {
     int continuation = s->key_since_section && s->buf && isspace((unsigned char)s->buf[0]);
     s->key_since_section = 1;
-    if (continuation) return 0; /* a continuation line of the same key */
+    if (continuation) {
+        /* a key of one value takes the continuation as its whole new value: "prompt = a photo of\n    a {class}
+         * face" lost its first line without a word; only a reader of lists (a matrix's axes) appends it */
+        if (!(s->flags & INI_CONTINUATION_LINES)) {
+            fail(s, "%s%s%s: an indented line continues the value of the key before it, which takes one line: "
+                    "join the lines, or unindent it if it is a key of its own", section, *section ? "." : "", name);
+            return 1;
+        }
+        return 0; /* a continuation line of the same key */
+    }
     size_t n = strlen(section) + strlen(name) + 2;
     char *key = xmalloc(n);
     snprintf(key, n, "%s\n%s", section, name);
@@ -169,8 +179,8 @@ static void describe_syntax_error(const char *path, int line, Err *err) {
     free(text);
 }
 
-int ini_file_load(const char *path, const char *what, IniKeyFn fn, void *user, Err *err) {
-    IniStream s = {.fn = fn, .user = user, .err = err};
+int ini_file_load(const char *path, const char *what, int flags, IniKeyFn fn, void *user, Err *err) {
+    IniStream s = {.fn = fn, .user = user, .err = err, .flags = flags};
     s.f = fopen(path, "r");
     if (!s.f) return err_set(err, "%s: cannot open the %s (%s)", path, what, strerror(errno));
     int rc = ini_parse_stream(read_line, &s, on_key, &s);

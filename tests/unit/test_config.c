@@ -200,6 +200,13 @@ static void test_value_ranges(void) {
     p = write_file("indented.ini", "[train]\n  epochs = 7\n[optim]\n\tlr = 0.25\n");
     EXPECT(config_load_file(&c, p, &err) == 0 && c.epochs == 7 && c.lr[0] == 0.25, "indented keys given once: %s",
            err.msg);
+    /* a continuation line of a key of one value: inih hands it over as the key's whole value, and the first line's
+     * was dropped without a word (here epochs 8, and a prompt wrapped over two lines kept its second) */
+    config_defaults(&c);
+    p = write_file("continued.ini", "[train]\nepochs = 7\n    8\n");
+    EXPECT(config_load_file(&c, p, &err) != 0 &&
+               strstr(err.msg, "continued.ini:3: train.epochs: an indented line continues the value of the key before it"),
+           "a continuation line of train.epochs: %s (epochs %d)", err.msg, c.epochs);
 }
 
 /* Where a run finds `dfer prep`'s cache, and paths made absolute for a run's config.ini. */
