@@ -95,6 +95,31 @@ static int storage(Ctx *c, const char *key, const uint8_t **buf, size_t *size) {
     return 0;
 }
 
+int torch_pt_view_extent(const PickleTensor *t, uint64_t storage_elems, uint64_t *numel, uint64_t *last, int *dim) {
+    *numel = 1, *last = (uint64_t)t->offset, *dim = 0;
+    if (*last > storage_elems) return TORCH_VIEW_STARTS_BEYOND;
+    for (int i = 0; i < t->ndim; i++)
+        if (t->size[i] == 0) *numel = 0;
+    /* Highest element touched = offset + sum (size_i - 1) * stride_i. Every size and stride is checked against the
+     * storage before it is used, and the loop stops as soon as a bound is passed. A size and a stride that each fit
+     * a storage of more than 2^32 elements can still multiply past 2^64: that product is compared by division (it
+     * wrapped to a small number, and a crafted view of a 4 GiB storage read far outside it). */
+    for (int i = 0; i < t->ndim && *numel; i++) {
+        if (t->size[i] == 1) continue; /* a size-1 dimension never moves, whatever its stride says */
+        *dim = i;
+        uint64_t size = (uint64_t)t->size[i], stride = (uint64_t)t->stride[i];
+        if (size > storage_elems || stride > storage_elems) return TORCH_VIEW_DIM_BEYOND;
+        *numel *= size;
+        if (*numel > storage_elems) return TORCH_VIEW_EXPANDED;
+        /* last <= storage_elems here; the step (size - 1) * stride must stay below storage_elems - last */
+        if (*last >= storage_elems || (stride && size - 1 > (storage_elems - 1 - *last) / stride))
+            return TORCH_VIEW_ENDS_BEYOND;
+        *last += (size - 1) * stride;
+    }
+    if (*numel && *last >= storage_elems) return TORCH_VIEW_ENDS_BEYOND;
+    return TORCH_VIEW_FITS;
+}
+
 /* Adds one rebuilt tensor: bounds-checked against its storage, referenced in place
  * when C-contiguous, gathered into a contiguous buffer otherwise. */
 static int add_tensor(Ctx *c, const char *name, const PickleTensor *t) {
@@ -112,36 +137,28 @@ static int add_tensor(Ctx *c, const char *name, const PickleTensor *t) {
         return err_set(c->err, "%s: tensor %s: %s", c->label, name, rest);
     }
     size_t es = dtype_size(dt);
-    uint64_t numel = 1, storage_elems = ss / es;
-    /* Highest element touched = offset + sum (size_i - 1) * stride_i. Every size and
-     * stride is checked against the storage before it is used, and the loop stops as
-     * soon as a bound is passed, so nothing here can overflow. */
-    uint64_t last = (uint64_t)t->offset;
-    if (last > storage_elems)
+    uint64_t storage_elems = ss / es, numel, last;
+    int dim;
+    switch (torch_pt_view_extent(t, storage_elems, &numel, &last, &dim)) {
+    case TORCH_VIEW_FITS: break;
+    case TORCH_VIEW_STARTS_BEYOND:
         return err_set(c->err, "%s: tensor %s starts at element %llu of storage %s, which holds %llu", c->label, name,
-                       (unsigned long long)last, t->storage_key, (unsigned long long)storage_elems);
-    for (int i = 0; i < t->ndim; i++)
-        if (t->size[i] == 0) numel = 0;
-    for (int i = 0; i < t->ndim && numel; i++) {
-        /* a size-1 dimension never moves, whatever its stride says */
-        if (t->size[i] == 1) continue;
-        if ((uint64_t)t->size[i] > storage_elems || (uint64_t)t->stride[i] > storage_elems)
-            return err_set(c->err, "%s: tensor %s has size %lld / stride %lld in dimension %d, beyond its storage %s "
-                           "(%llu elements)", c->label, name, (long long)t->size[i], (long long)t->stride[i], i,
-                           t->storage_key, (unsigned long long)storage_elems);
-        numel *= (uint64_t)t->size[i];
-        last += (uint64_t)(t->size[i] - 1) * (uint64_t)t->stride[i];
-        if (numel > storage_elems || last >= storage_elems) break;
-    }
-    /* More elements than the storage holds can only come from overlapping strides
-     * (an expand()ed view); copying it out would multiply the bytes: refuse it. */
-    if (numel > storage_elems)
+                       (unsigned long long)t->offset, t->storage_key, (unsigned long long)storage_elems);
+    case TORCH_VIEW_DIM_BEYOND:
+        return err_set(c->err, "%s: tensor %s has size %lld / stride %lld in dimension %d, beyond its storage %s "
+                       "(%llu elements)", c->label, name, (long long)t->size[dim], (long long)t->stride[dim], dim,
+                       t->storage_key, (unsigned long long)storage_elems);
+    case TORCH_VIEW_EXPANDED:
+        /* more elements than the storage holds can only come from overlapping strides (an expand()ed view); copying
+         * it out would multiply the bytes: refuse it */
         return err_set(c->err, "%s: tensor %s has more elements than its storage %s holds (%llu): an expanded or "
                        "overlapping view, which dfer does not read", c->label, name, t->storage_key,
                        (unsigned long long)storage_elems);
-    if (numel && last >= storage_elems)
-        return err_set(c->err, "%s: tensor %s reaches element %llu of storage %s, which holds %llu", c->label, name,
-                       (unsigned long long)last, t->storage_key, (unsigned long long)storage_elems);
+    case TORCH_VIEW_ENDS_BEYOND:
+        return err_set(c->err, "%s: tensor %s reaches past the end of storage %s, which holds %llu elements (its "
+                       "offset %lld, sizes and strides go beyond it)", c->label, name, t->storage_key,
+                       (unsigned long long)storage_elems, (long long)t->offset);
+    }
     /* A C-contiguous view references its storage (which the map owns); anything
      * else (a transposed view, a strided slice) is gathered into its own buffer. */
     int contiguous = 1;

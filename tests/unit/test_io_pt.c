@@ -458,7 +458,37 @@ static void test_corrupt_zips(void) {
     free(zip);
 }
 
+/* The bounds of a view over storages of more than 2^32 elements (a ByteStorage of 4 GiB, too large to build here):
+ * a size and a stride that each fit the storage multiply past 2^64. (2^32 + 1) * 2^32 wrapped to 2^32, inside a
+ * storage of 2^32 + 16 elements, and the gather of its 2^32 + 1 elements read up to 2^64 bytes past the buffer. */
+static void test_view_extent_wide(void) {
+    const uint64_t storage = (1ull << 32) + 16;
+    uint64_t numel, last;
+    int dim;
+    PickleTensor wrap = {.ndim = 1, .size = {(1ll << 32) + 1}, .stride = {(1ll << 32) + 1}};
+    EXPECT(torch_pt_view_extent(&wrap, storage, &numel, &last, &dim) == TORCH_VIEW_ENDS_BEYOND,
+           "a view whose (size - 1) * stride wraps past 2^64 fits (numel %llu, last element %llu of %llu)",
+           (unsigned long long)numel, (unsigned long long)last, (unsigned long long)storage);
+    /* the same wrap in a second dimension, after a first one moved (a storage of 2^33 + 16 holds its elements) */
+    PickleTensor wrap2 = {.ndim = 2, .size = {2, (1ll << 32) + 1}, .stride = {1, (1ll << 32) + 1}};
+    EXPECT(torch_pt_view_extent(&wrap2, 2 * storage, &numel, &last, &dim) == TORCH_VIEW_ENDS_BEYOND && dim == 1,
+           "a wrapping second dimension fits (last element %llu, dim %d)", (unsigned long long)last, dim);
+    /* views of that storage that do fit, up to its last element */
+    PickleTensor whole = {.offset = 16, .ndim = 2, .size = {1ll << 31, 2}, .stride = {2, 1}};
+    EXPECT(torch_pt_view_extent(&whole, storage, &numel, &last, &dim) == TORCH_VIEW_FITS && numel == 1ull << 32 &&
+               last == storage - 1,
+           "the storage's last 2^32 elements as [2^31, 2]: numel %llu, last %llu", (unsigned long long)numel,
+           (unsigned long long)last);
+    PickleTensor strided = {.ndim = 1, .size = {2}, .stride = {(1ll << 32) + 15}};
+    EXPECT(torch_pt_view_extent(&strided, storage, &numel, &last, &dim) == TORCH_VIEW_FITS && last == storage - 1,
+           "two elements 2^32 + 15 apart: last %llu", (unsigned long long)last);
+    strided.stride[0]++;
+    EXPECT(torch_pt_view_extent(&strided, storage, &numel, &last, &dim) == TORCH_VIEW_ENDS_BEYOND,
+           "two elements 2^32 + 16 apart fit a storage of 2^32 + 16");
+}
+
 int main(void) {
+    TEST_RUN(test_view_extent_wide);
     TEST_RUN(test_state_dict);
     TEST_RUN(test_module_tree);
     TEST_RUN(test_bad_tensors);
