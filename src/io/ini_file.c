@@ -29,7 +29,7 @@ typedef struct IniStream {
     int n_seen;
     int key_since_section; /* a key line came after the last [section] line: inih's "previous name" is set, so an
                             * indented line continues it; right after a header an indented line is a key of its own */
-    int flags;             /* INI_* of ini_file_load */
+    const char *const *list_keys; /* "section.key" of the keys whose continuation lines are further values */
 } IniStream;
 
 /* inih's scan: the first of chars (NULL: none), or of an inline comment (';' after a blank). */
@@ -105,6 +105,14 @@ static char *read_line(char *str, int num, void *stream) {
     return long_line(s, str, num);
 }
 
+/* Whether section.name is one of the keys that take continuation lines. */
+static int list_key(const IniStream *s, const char *section, const char *name) {
+    size_t sl = strlen(section);
+    for (const char *const *k = s->list_keys; k && *k; k++)
+        if (!strncmp(*k, section, sl) && (*k)[sl] == '.' && !strcmp(*k + sl + 1, name)) return 1;
+    return 0;
+}
+
 /* A key given a second time (not a continuation line of its value, which starts with a blank) is refused:
  * a repeated `epochs` or a second [train] section silently replaced the first, and a matrix's second
  * `seeds =` line was appended to the first. An indented line is a continuation only where inih takes it as
@@ -115,8 +123,8 @@ static int repeated_key(IniStream *s, const char *section, const char *name) {
     s->key_since_section = 1;
     if (continuation) {
         /* a key of one value takes the continuation as its whole new value: "prompt = a photo of\n    a {class}
-         * face" lost its first line without a word; only a reader of lists (a matrix's axes) appends it */
-        if (!(s->flags & INI_CONTINUATION_LINES)) {
+         * face" lost its first line without a word; only a list (a matrix's axes) appends it */
+        if (!list_key(s, section, name)) {
             fail(s, "%s%s%s: an indented line continues the value of the key before it, which takes one line: "
                     "join the lines, or unindent it if it is a key of its own", section, *section ? "." : "", name);
             return 1;
@@ -179,8 +187,9 @@ static void describe_syntax_error(const char *path, int line, Err *err) {
     free(text);
 }
 
-int ini_file_load(const char *path, const char *what, int flags, IniKeyFn fn, void *user, Err *err) {
-    IniStream s = {.fn = fn, .user = user, .err = err, .flags = flags};
+int ini_file_load(const char *path, const char *what, const char *const *list_keys, IniKeyFn fn, void *user,
+                  Err *err) {
+    IniStream s = {.fn = fn, .user = user, .err = err, .list_keys = list_keys};
     s.f = fopen(path, "r");
     if (!s.f) return err_set(err, "%s: cannot open the %s (%s)", path, what, strerror(errno));
     int rc = ini_parse_stream(read_line, &s, on_key, &s);

@@ -15,15 +15,14 @@
  * keys are handed over. */
 typedef int (*IniKeyFn)(void *user, const char *section, const char *name, const char *value, Err *err);
 
-/* flags of ini_file_load: continuation lines (an indented line after a key) reach the handler as further
- * values of that key, for keys that hold lists; without it such a line is an error (inih hands it over as
- * the key's whole new value, which replaced the first line's for a key of one value). */
-enum { INI_CONTINUATION_LINES = 1 };
-
 /* Parses PATH with inih's rules (';' and '#' comment lines, inline comments after " ;", values
- * trimmed, continuation lines as flags say). -1 with "PATH:LINE: message" for the first error, or
- * "PATH: cannot open the WHAT" when the file cannot be read. */
-int ini_file_load(const char *path, const char *what, int flags, IniKeyFn fn, void *user, Err *err);
+ * trimmed, continuation lines). -1 with "PATH:LINE: message" for the first error, or
+ * "PATH: cannot open the WHAT" when the file cannot be read. list_keys: NULL, or a NULL-terminated
+ * list of "section.key" whose continuation lines (an indented line after the key) reach the handler as
+ * further values of that key, for keys that hold lists; for any other key such a line is an error (inih
+ * hands it over as the key's whole new value, which replaced the first line's without a word). */
+int ini_file_load(const char *path, const char *what, const char *const *list_keys, IniKeyFn fn, void *user,
+                  Err *err);
 
 /* Whether a string value comes back unchanged from "key = value" in an INI file (inih trims it,
  * and cuts it at a ';' after a blank); when not, the reason, for a message. */

@@ -289,7 +289,7 @@ static int on_config_key(void *user, const char *section, const char *name, cons
 }
 
 int config_load_file(Config *c, const char *path, Err *err) {
-    return ini_file_load(path, "configuration file", 0, on_config_key, c, err);
+    return ini_file_load(path, "configuration file", NULL, on_config_key, c, err);
 }
 
 int config_set(Config *c, const char *assignment, Err *err) {

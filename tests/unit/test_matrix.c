@@ -159,6 +159,17 @@ static void test_ambiguous(void) {
                                               "methods = finecliper=a.ini,\n  dfer_clip=b.ini\nseeds = 1,\n  2\n"), &m, &err) == 0 &&
                m.n_methods == 2 && m.n_seeds == 2,
            "continuation lines: %s", err.msg);
+    /* a continuation line of a key of one value ([set] and the matrix's own scalars) is refused: inih hands it over
+     * as the whole value, and the first line's was dropped without a word (the jobs trained 8 epochs) */
+    EXPECT(matrix_load(write_file("cont_set.ini", "[matrix]\nname = x\ndatasets = dfew=/d\nbackbones = b16=/w\n"
+                                                  "methods = finecliper=a.ini\n[set]\ntrain.epochs = 30\n    8\n"),
+                       &m, &err) != 0 &&
+               strstr(err.msg, "cont_set.ini:8: set.train.epochs: an indented line continues the value"),
+           "a continuation line in [set]: %s (%d sets, the last %s)", err.msg, m.n_sets, m.n_sets ? m.sets[m.n_sets - 1] : "");
+    EXPECT(matrix_load(write_file("cont_name.ini", "[matrix]\nname = x\n  y\ndatasets = dfew=/d\nbackbones = b16=/w\n"
+                                                   "methods = finecliper=a.ini\n"), &m, &err) != 0 &&
+               strstr(err.msg, "cont_name.ini:3: matrix.name: an indented line continues the value"),
+           "a continuation line of matrix.name: %s (name %s)", err.msg, m.name);
 }
 
 int main(void) {
