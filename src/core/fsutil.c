@@ -159,13 +159,15 @@ int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err) {
 }
 
 int atomic_commit(AtomicFile *f, Err *err) {
-    if (fsync(f->fd) != 0 || close(f->fd) != 0) {
-        int e = errno;
-        f->fd = -1;
+    /* closed whether or not the flush worked (a failed fsync skipped the close and leaked the descriptor) */
+    int synced = fsync(f->fd) == 0, e = errno;
+    int closed = close(f->fd) == 0;
+    if (synced && !closed) e = errno;
+    f->fd = -1;
+    if (!synced || !closed) {
         atomic_abort(f);
         return err_set(err, "%s: cannot flush: %s", f->path, strerror(e));
     }
-    f->fd = -1;
     if (rename(f->tmp_path, f->path) != 0) {
         int e = errno;
         unlink(f->tmp_path);
