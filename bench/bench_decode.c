@@ -53,7 +53,8 @@ int main(int argc, char **argv) {
     double seconds = 3;
     int size = 224;
     static const struct option opts[] = {
-        {"dir", required_argument, 0, 'd'}, {"seconds", required_argument, 0, 's'}, {"size", required_argument, 0, 'n'}, {0, 0, 0, 0}};
+        {"dir", required_argument, 0, 'd'}, {"seconds", required_argument, 0, 's'}, {"size", required_argument, 0, 'n'},
+        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'd') dir = optarg;
@@ -78,7 +79,8 @@ int main(int argc, char **argv) {
     int frames = clip_source_frame_count(clip);
     ImageU8 first;
     int idx0 = 0;
-    if (clip_source_read_frames(clip, &idx0, 1, &first, &err) != 0) return fprintf(stderr, "bench_decode: %s\n", err.msg), 1;
+    if (clip_source_read_frames(clip, &idx0, 1, &first, &err) != 0)
+        return fprintf(stderr, "bench_decode: %s\n", err.msg), 1;
     Rates r;
     int rc = measure(clip, frames, size, seconds, &r);
     if (rc == 0)

@@ -74,12 +74,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--uint8")) g_uint8 = 1;
         else if (!strcmp(argv[i], "--layout") && i + 1 < argc) {
             const char *l = argv[++i];
-            if (strcmp(l, "mafw") && strcmp(l, "dfew")) return fprintf(stderr, "bench_loader: --layout mafw or dfew\n"), 2;
+            if (strcmp(l, "mafw") && strcmp(l, "dfew"))
+                return fprintf(stderr, "bench_loader: --layout mafw or dfew\n"), 2;
             dfew = !strcmp(l, "dfew");
         } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             g_nthreads = 0;
             for (char *tok = strtok(argv[++i], ","); tok && g_nthreads < 16; tok = strtok(NULL, ","))
-                if ((g_threads[g_nthreads++] = atoi(tok)) < 1) return fprintf(stderr, "bench_loader: --threads 1,2,...\n"), 2;
+                if ((g_threads[g_nthreads++] = atoi(tok)) < 1)
+                    return fprintf(stderr, "bench_loader: --threads 1,2,...\n"), 2;
             if (!g_nthreads) return fprintf(stderr, "bench_loader: --threads 1,2,...\n"), 2;
         } else if (argv[i][0] == '-') {
             return fprintf(stderr, "bench_loader: unknown option %s\n", argv[i]), 2;
@@ -108,7 +110,8 @@ int main(int argc, char **argv) {
     run(list, "JPEG folders", epochs);
     if (!dfew) {
         snprintf(list, sizeof list, "%s/bench_mp4.txt", root);
-        if (write_list(clips, "clips/%05d.mp4", list, &err) != 0) return fprintf(stderr, "bench_loader: %s\n", err.msg), 1;
+        if (write_list(clips, "clips/%05d.mp4", list, &err) != 0)
+            return fprintf(stderr, "bench_loader: %s\n", err.msg), 1;
         run(list, "mp4 files", epochs);
     }
     if (root == dir) {

@@ -73,7 +73,8 @@ static void usage_exit(const char *why) {
 /* "NAME:v1,v2,...": the name into name[32], up to max numbers into v; returns how many numbers. */
 static int parse_case(const char *arg, char *name, double *v, int max) {
     const char *colon = strchr(arg, ':');
-    if (!colon || colon == arg || colon - arg >= 32) usage_exit("a shape is NAME:NUMBERS (a name of 1 to 31 characters)");
+    if (!colon || colon == arg || colon - arg >= 32)
+        usage_exit("a shape is NAME:NUMBERS (a name of 1 to 31 characters)");
     memcpy(name, arg, (size_t)(colon - arg));
     name[colon - arg] = 0;
     int n = 0;
@@ -98,7 +99,8 @@ static void add_attn(Options *o, const char *name, int64_t items, int64_t seq, i
 static void add_adapter(Options *o, const char *name, int64_t rows, int64_t width, int64_t r, AdapterForm form) {
     if (o->n_adapter == MAX_SHAPES) usage_exit("too many adapter shapes");
     if (rows < 1 || width < 1 || r < 1) usage_exit("an adapter shape's sizes must be positive");
-    if (form.swap_p && rows % (form.swap_p * form.swap_q)) usage_exit("an adapter's rows must be a multiple of SWAP_P x SWAP_Q");
+    if (form.swap_p && rows % (form.swap_p * form.swap_q))
+        usage_exit("an adapter's rows must be a multiple of SWAP_P x SWAP_Q");
     AdapterCase *c = &o->adapter[o->n_adapter++];
     snprintf(c->name, sizeof c->name, "%s", name);
     c->rows = rows, c->width = width, c->bottleneck = r, c->form = form;

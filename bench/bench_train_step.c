@@ -27,7 +27,8 @@ static int cmp_double(const void *a, const void *b) {
 int main(int argc, char **argv) {
     if (argc < 4) return fprintf(stderr, "usage: bench_train_step CLASSES BATCH ITERS section.key=value...\n"), 2;
     int classes = atoi(argv[1]), batch = atoi(argv[2]), iters = atoi(argv[3]);
-    if (classes < 2 || batch < 1 || iters < 1) return fprintf(stderr, "bench_train_step: bad CLASSES, BATCH or ITERS\n"), 2;
+    if (classes < 2 || batch < 1 || iters < 1)
+        return fprintf(stderr, "bench_train_step: bad CLASSES, BATCH or ITERS\n"), 2;
     Err err;
     Config cfg;
     config_defaults(&cfg);
@@ -44,7 +45,8 @@ int main(int argc, char **argv) {
     int32_t *labels = xmalloc((size_t)batch * sizeof(int32_t));
     Rng r;
     rng_init(&r, 5, 0, 0, 0);
-    for (size_t k = 0; k < nvals; k++) frames[k] = (float)(job_model_normalise_clip(&m, &cfg) ? rng_normal(&r) : rng_uniform(&r));
+    for (size_t k = 0; k < nvals; k++)
+        frames[k] = (float)(job_model_normalise_clip(&m, &cfg) ? rng_normal(&r) : rng_uniform(&r));
     for (int b = 0; b < batch; b++) labels[b] = (int32_t)rng_int(&r, classes);
     double before = peak_rss_mib();
     double *times = xmalloc((size_t)(iters + 1) * sizeof(double));
