@@ -23,8 +23,8 @@
 // rows scaled in fp32, rounded to BF16 as the product's operand), both over the width; then h =
 // gelu(pre) goes to the op's scratch in out's rows (for fc2's weight gradient) and dh = g *
 // gelu'(pre), rounded to BF16, to the scratch in x's rows (fc1's) and into A fragments; dx = dh W1
-// (+ dout[m(r)] with skip, + dx with accumulate) over the width. The weight gradients are cuBLASLt GEMMs over the rows (fixed order: bitwise repeatable):
-// dW2 += scale * dout^T h, dW1 += dh^T x, and the biases' deterministic column sums.
+// (+ dout[m(r)] with skip, + dx with accumulate) over the width. The weight gradients are cuBLASLt GEMMs over the rows
+// (fixed order: bitwise repeatable): dW2 += scale * dout^T h, dW1 += dh^T x, and the biases' deterministic column sums.
 //
 // The weights go in as BF16 copies made once per call (the product operands a BF16 GEMM would
 // take), transposed where the backward needs them with k along a row (W2^T for g, W1^T for dx).

@@ -68,7 +68,9 @@ __device__ void stage_rows(float *dst, int ld, const void *src, int bf16, int64_
     }
 }
 
-size_t fwd_smem_floats(int hd) { return (size_t)KT * (hd + 1) + (size_t)KT * hd + (size_t)ROWS * hd + WARPS * RPW * KT; }
+size_t fwd_smem_floats(int hd) {
+    return (size_t)KT * (hd + 1) + (size_t)KT * hd + (size_t)ROWS * hd + WARPS * RPW * KT;
+}
 size_t dq_smem_floats(int hd) { return 2 * (size_t)KT * (hd + 1) + 2 * (size_t)ROWS * hd + WARPS * RPW * KT; }
 size_t dkdv_smem_floats(int hd) {
     return 2 * (size_t)KT * (hd + 1) + 2 * (size_t)KT + 2 * (size_t)ROWS * hd + 2 * WARPS * RPW * KT;

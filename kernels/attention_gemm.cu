@@ -182,7 +182,8 @@ struct AttnWs {
     int64_t ld_s;           // pitch (floats) of the score rows
     size_t head_bytes;      // one [G,S,Dh] buffer in the operand dtype
     size_t f32_bytes;       // one [G,S,Dh] F32 buffer
-    size_t qkv, dout, sc, dp, grad; // offsets: Qh (Kh, Vh follow head_bytes apart), dOh, Sc, dP, Oh or dQh (dKh, dVh follow)
+    // offsets: Qh (Kh, Vh follow head_bytes apart), dOh, Sc, dP, Oh or dQh (dKh, dVh follow)
+    size_t qkv, dout, sc, dp, grad;
     size_t bytes;           // total
 };
 

@@ -19,10 +19,11 @@ extern "C" {
 // After every kernel launch: configuration errors surface here, not later.
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
 
-#define CUBLAS_CHECK(expr)                                                                \
-    do {                                                                                  \
-        cublasStatus_t s_ = (expr);                                                       \
-        if (s_ != CUBLAS_STATUS_SUCCESS) DFER_FATAL(#expr, "cuBLAS status %d: %s", (int)s_, cublasGetStatusString(s_)); \
+#define CUBLAS_CHECK(expr)                                                                 \
+    do {                                                                                   \
+        cublasStatus_t s_ = (expr);                                                        \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                   \
+            DFER_FATAL(#expr, "cuBLAS status %d: %s", (int)s_, cublasGetStatusString(s_)); \
     } while (0)
 
 #define NCCL_CHECK(expr)                                                                  \

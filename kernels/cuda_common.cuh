@@ -208,7 +208,8 @@ template <int ACT> static __device__ __forceinline__ float act_derivative(float 
 }
 
 // First failure wins; the host reports it at the next sync.
-static __device__ __forceinline__ void cuda_report_bad_index(int *err, int code, int64_t pos, int value, int64_t limit) {
+static __device__ __forceinline__ void cuda_report_bad_index(int *err, int code, int64_t pos, int value,
+                                                             int64_t limit) {
     if (atomicCAS(err, 0, code) == 0) {
         err[1] = (int)pos;
         err[2] = value;
@@ -297,7 +298,8 @@ int64_t cuda_attention_gemm_chunk(const CudaCtx *cx, int64_t batch, int64_t seq,
 int cuda_attention_flash(CudaCtx *cx, void *out, int out_bf16, float *lse, const void *qkv, int64_t batch, int seq,
                          int heads, int hd, int causal);
 int cuda_attention_flash_backward(CudaCtx *cx, void *dqkv, int dqkv_bf16, const void *dout, const void *qkv,
-                                  const float *lse, float *delta, int64_t batch, int seq, int heads, int hd, int causal);
+                                  const float *lse, float *delta, int64_t batch, int seq, int heads, int hd,
+                                  int causal);
 
 // adapter.cu: op_adapter and its backward, fused on the tensor cores (DFER_ADAPTER=fused) where the
 // operands allow (BF16 activations, width a multiple of 64, bottleneck of 8, at most 256), else composed

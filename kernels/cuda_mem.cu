@@ -25,8 +25,10 @@ extern "C" size_t dfer_cuda_used_bytes(void) {
         (void)cudaGetLastError();
         static int warned; // the peak would read low from here on: say so, once
         if (!warned++)
-            fprintf(stderr, "warning: %s:%d: rank %d on %s: cudaMemGetInfo failed (%s): device memory figures after "
-                            "this are not measured\n", __FILE__, __LINE__, dfer_rank(), dfer_host(), cudaGetErrorString(e));
+            fprintf(stderr,
+                    "warning: %s:%d: rank %d on %s: cudaMemGetInfo failed (%s): device memory figures after "
+                    "this are not measured\n",
+                    __FILE__, __LINE__, dfer_rank(), dfer_host(), cudaGetErrorString(e));
         return 0;
     }
     return total_b - free_b;

@@ -373,7 +373,8 @@ extern "C" int cuda_ops_init(Ops *ops, Err *err) {
     if (attn_env && *attn_env) {
         attn_path = attn_path_parse(attn_env);
         if (attn_path < 0)
-            DFER_FATAL("DFER_ATTENTION", "DFER_ATTENTION=%s: the attention path must be gemm, tiled or flash", attn_env);
+            DFER_FATAL("DFER_ATTENTION", "DFER_ATTENTION=%s: the attention path must be gemm, tiled or flash",
+                       attn_env);
     }
     // DFER_ADAPTER = composed (default: ops_adapter.c's sequence of cuBLASLt GEMMs and elementwise
     // passes, measured on a GPU) | fused (adapter.cu's kernels where they serve; checked on the emulated
@@ -423,7 +424,9 @@ extern "C" int cuda_ops_init(Ops *ops, Err *err) {
 
 // Whether ops is a context of this backend (by its backend, not its table, which ops_profile_start wraps;
 // a counting context stands in for CUDA without being one).
-static int is_cuda_context(const Ops *ops) { return ops && ops->backend == BACKEND_CUDA && !ops->counting && ops->impl; }
+static int is_cuda_context(const Ops *ops) {
+    return ops && ops->backend == BACKEND_CUDA && !ops->counting && ops->impl;
+}
 
 extern "C" int dfer_cuda_set_attention(Ops *ops, const char *path, size_t workspace_cap) {
     if (!is_cuda_context(ops)) return -1;

@@ -377,7 +377,8 @@ void cu_add(Ops *ops, T y, T a, T b) {
     int yb = cuda_fdtype(y, "add"), ab = cuda_fdtype(a, "add"), bb = cuda_fdtype(b, "add");
     CudaCtx *cx = cuda_ctx(ops);
     int64_t n = tensor_numel(y);
-    FT_DISPATCH(yb, TY, FT_DISPATCH(ab, TA, FT_DISPATCH(bb, TB, map2<TY, TA, TB>(cx, y->data, a->data, b->data, n, Add()))));
+    FT_DISPATCH(yb, TY,
+                FT_DISPATCH(ab, TA, FT_DISPATCH(bb, TB, map2<TY, TA, TB>(cx, y->data, a->data, b->data, n, Add()))));
 }
 
 void cu_axpy(Ops *ops, T y, float alpha, T x) {

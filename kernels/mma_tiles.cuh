@@ -81,8 +81,8 @@ static __device__ void stage_tile(bf16 *as_is, bf16 *transposed, const bf16 *bas
 
 // acc[j] (16 x 8 tiles j = 0..7: 16 rows x 64 columns) += A (16 x 64, fragments a) times the
 // transpose of the staged tile `rows_tile` [column][k] (MMA_LD pitch): B[k][n] = rows_tile[n][k].
-static __device__ __forceinline__ void mma_row_tile(float acc[8][4], const uint32_t a[4][4], const bf16 *rows_tile, int g,
-                                             int t) {
+static __device__ __forceinline__ void mma_row_tile(float acc[8][4], const uint32_t a[4][4], const bf16 *rows_tile,
+                                                    int g, int t) {
 #pragma unroll
     for (int j = 0; j < 8; j++)
 #pragma unroll
