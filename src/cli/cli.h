@@ -47,6 +47,7 @@ int cli_is_help(const char *a);
  * and "abc" as 0). Return 0, or 2 (the usage error's exit status). */
 int cli_int_option(const char *cmd, const char *opt, const char *text, long lo, long hi, int *out);
 int cli_u64_option(const char *cmd, const char *opt, const char *text, unsigned long long *out);
-int cli_double_option(const char *cmd, const char *opt, const char *text, double lo, int lo_open, double hi, double *out);
+int cli_double_option(const char *cmd, const char *opt, const char *text, double lo, int lo_open, double hi,
+                      double *out);
 
 #endif

@@ -83,7 +83,8 @@ int cmd_bench(int argc, char **argv) {
         {"seed", required_argument, 0, 'S'},    {"vocab", required_argument, 0, 'V'},
         {"set", required_argument, 0, 'k'},     {"peak-tflops", required_argument, 0, 'P'},
         {"peak-gbps", required_argument, 0, 'G'}, {"gpu-mem", required_argument, 0, 'M'},
-        {"profile-steps", required_argument, 0, 'X'}, {"json", required_argument, 0, 'j'},    {"peer", required_argument, 0, 'r'},
+        {"profile-steps", required_argument, 0, 'X'}, {"json", required_argument, 0, 'j'},
+        {"peer", required_argument, 0, 'r'},
         {"python", required_argument, 0, 'y'},  {"out-results", no_argument, 0, 'o'},
         {"results-to", required_argument, 0, 'R'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -148,7 +149,8 @@ int cmd_bench(int argc, char **argv) {
             return cli_usage_error("bench", "--gpu-mem and --set %s both set the cap: give one", o.sets[i]);
     if (out_results && !peer) return cli_usage_error("bench", "--out-results records the comparison: add --peer torch");
     char command[4096] = "dfer";
-    for (int i = 0; i < argc; i++) snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
+    for (int i = 0; i < argc; i++)
+        snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
 
     Err err;
     if (bench_check_device(o.device, &err) != 0) return cli_fail(&err);

@@ -50,7 +50,8 @@ int cmd_convert(int argc, char **argv) {
     int rc = 0;
     for (int i = 0; i < hf.count && rc == 0; i++) {
         const TensorEntry *e = &hf.items[i];
-        if (keep || e->dtype == target || (e->dtype != DT_F32 && e->dtype != DT_F16 && e->dtype != DT_BF16 && e->dtype != DT_F64)) {
+        if (keep || e->dtype == target ||
+            (e->dtype != DT_F32 && e->dtype != DT_F16 && e->dtype != DT_BF16 && e->dtype != DT_F64)) {
             rc = tmap_add(&conv, e->name, e->dtype, e->ndim, e->shape, e->data, 0, &err);
             continue;
         }

@@ -105,7 +105,8 @@ static int check_split(const char *kind, const char *root, Split split, int fold
         maxf = n > maxf ? n : maxf;
         if (d.clips[i].annotated_frames >= 0 && d.clips[i].annotated_frames != n) {
             if (mismatch++ < 20)
-                printf("  frame count: %s is annotated with %d frames, has %d\n", d.clips[i].path, d.clips[i].annotated_frames, n);
+                printf("  frame count: %s is annotated with %d frames, has %d\n", d.clips[i].path,
+                       d.clips[i].annotated_frames, n);
         }
     }
     int ok = d.count - bad;
@@ -114,7 +115,8 @@ static int check_split(const char *kind, const char *root, Split split, int fold
     printf("%s%s%s: %d clips (%d skipped as not single-labelled) from %s\n", kind, fold_text, name, d.count, d.skipped,
            d.source);
     printf("  per class:");
-    for (int c = 0; c < d.num_classes; c++) printf(" %s %d%s", k_class_names[c], per_class[c], c + 1 < d.num_classes ? "," : "\n");
+    for (int c = 0; c < d.num_classes; c++)
+        printf(" %s %d%s", k_class_names[c], per_class[c], c + 1 < d.num_classes ? "," : "\n");
     if (ok) printf("  frames: min %d, mean %.1f, max %d\n", minf, (double)total / ok, maxf);
     printf("  annotation/real frame-count mismatches: %d; truncated videos: %d; unreadable clips: %d\n", mismatch,
            truncated, bad);

@@ -77,8 +77,10 @@ static int read_ids(const char *ids_path, const char *dir, IdList *l, Err *err) 
             size_t n = strlen(s);
             if (strstr(s, "..") || *s == '/' || strchr(s, ' ') || strchr(s, '\t') || !strncmp(s, "./", 2) ||
                 strstr(s, "/./") || strstr(s, "//") || s[n - 1] == '/' || (n > 4 && !strcmp(s + n - 4, ".txt"))) {
-                err_set(err, "%s:%d: '%s' is not a clip id: give it as the dataset names it (00042, Action/Happy/0267), "
-                             "without '.', '..' or '//' parts, a '.txt' or spaces", ids_path, line, s);
+                err_set(err,
+                        "%s:%d: '%s' is not a clip id: give it as the dataset names it (00042, Action/Happy/0267), "
+                        "without '.', '..' or '//' parts, a '.txt' or spaces",
+                        ids_path, line, s);
                 free(data); /* after the message: s points into it */
                 return -1;
             }

@@ -191,7 +191,8 @@ int cmd_embed(int argc, char **argv) {
         clip_encode_texts(&model, ids, a.n_texts, txt_emb);
     }
     /* a NaN or infinity in the weights gives NaN embeddings, whose comparisons would pick the first text */
-    if ((img_emb && !all_finite(img_emb, (size_t)a.n_images * E)) || (txt_emb && !all_finite(txt_emb, (size_t)a.n_texts * E))) {
+    if ((img_emb && !all_finite(img_emb, (size_t)a.n_images * E)) ||
+        (txt_emb && !all_finite(txt_emb, (size_t)a.n_texts * E))) {
         err_set(&err, "%s: the %s embeddings are not finite (a NaN or infinity in the weights? `dfer info` lists them)",
                 a.weights, img_emb && !all_finite(img_emb, (size_t)a.n_images * E) ? "image" : "text");
         goto done;
@@ -201,10 +202,12 @@ int cmd_embed(int argc, char **argv) {
         goto done;
     }
     if (img_emb && txt_emb && !model.logit_scale_read)
-        fprintf(stderr, "dfer embed: warning: %s has no logit_scale: the logits use CLIP's trained value, 100\n", a.weights);
+        fprintf(stderr, "dfer embed: warning: %s has no logit_scale: the logits use CLIP's trained value, 100\n",
+                a.weights);
     if (img_emb && txt_emb) {
         /* logits[i, j] = exp(logit_scale) * <img_i/|img_i|, txt_j/|txt_j|> */
-        float *ni = xmalloc((size_t)a.n_images * E * sizeof(float)), *nt = xmalloc((size_t)a.n_texts * E * sizeof(float));
+        float *ni = xmalloc((size_t)a.n_images * E * sizeof(float)),
+              *nt = xmalloc((size_t)a.n_texts * E * sizeof(float));
         memcpy(ni, img_emb, (size_t)a.n_images * E * sizeof(float));
         memcpy(nt, txt_emb, (size_t)a.n_texts * E * sizeof(float));
         normalize_rows(ni, a.n_images, E);

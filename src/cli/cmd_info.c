@@ -111,8 +111,9 @@ int cmd_info(int argc, char **argv) {
         printf("%s\n  architecture: %s\n  naming:       %s\n", argv[optind], desc,
                scheme == NAMES_HF ? "Hugging Face" : "OpenAI / open_clip");
         if (cfg.has_vision)
-            printf("  vision:       image %d, patch %d, width %d, %d layers, %d heads, %lld parameters\n", cfg.image_size,
-                   cfg.patch_size, cfg.vision_width, cfg.vision_layers, cfg.vision_heads, (long long)vis);
+            printf("  vision:       image %d, patch %d, width %d, %d layers, %d heads, %lld parameters\n",
+                   cfg.image_size, cfg.patch_size, cfg.vision_width, cfg.vision_layers, cfg.vision_heads,
+                   (long long)vis);
         if (cfg.has_text)
             printf("  text:         context %d, vocabulary %d, width %d, %d layers, %d heads, %lld parameters\n",
                    cfg.context_length, cfg.vocab_size, cfg.text_width, cfg.text_layers, cfg.text_heads, (long long)txt);

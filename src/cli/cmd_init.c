@@ -62,8 +62,8 @@ int cmd_init(int argc, char **argv) {
     const char *meta[] = {"format", "pt", "dfer_init_arch", arch, "dfer_init_seed", seed_s, NULL};
     int rc = safetensors_write(out, &m, meta, &err);
     if (rc == 0)
-        printf("wrote %s: random CLIP %s, %lld parameters, seed %llu\n", out, clip_config_describe(&cfg, desc, sizeof desc),
-               (long long)tmap_numel(&m), seed);
+        printf("wrote %s: random CLIP %s, %lld parameters, seed %llu\n", out,
+               clip_config_describe(&cfg, desc, sizeof desc), (long long)tmap_numel(&m), seed);
     tmap_free(&m);
     return rc ? cli_fail(&err) : 0;
 }

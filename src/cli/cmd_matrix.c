@@ -59,7 +59,8 @@ int cmd_matrix(int argc, char **argv) {
         else return cli_usage_error("matrix", "unknown option");
     }
     if (argc - optind != 1) return cli_usage_error("matrix", "give one MATRIX.ini");
-    if (list + check + status > 1) return cli_usage_error("matrix", "--list, --check and --status are three commands; give one");
+    if (list + check + status > 1)
+        return cli_usage_error("matrix", "--list, --check and --status are three commands; give one");
     if (json && !status) return cli_usage_error("matrix", "--json goes with --status");
     if (status) {
         Err err;
@@ -70,7 +71,8 @@ int cmd_matrix(int argc, char **argv) {
         return matrix_list(argv[optind], check, stdout, &err) ? cli_fail(&err) : 0;
     }
     char command[4096] = "dfer";
-    for (int i = 0; i < argc; i++) snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
+    for (int i = 0; i < argc; i++)
+        snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
     RunnerOptions ro = {.matrix_path = argv[optind], .results_dir = results, .command = command,
                         .allow_config_change = allow_config_change};
     Dist d;
@@ -83,6 +85,7 @@ int cmd_matrix(int argc, char **argv) {
     dist_finalize(&d);
     if (rc == DFER_EXIT_INTERRUPTED) return DFER_EXIT_INTERRUPTED;
     if (rc != 0) return cli_fail(&err);
-    if (failed && rank == 0) fprintf(stderr, "dfer matrix: %d job%s failed (see their result.json)\n", failed, failed > 1 ? "s" : "");
+    if (failed && rank == 0)
+        fprintf(stderr, "dfer matrix: %d job%s failed (see their result.json)\n", failed, failed > 1 ? "s" : "");
     return failed ? 1 : 0;
 }

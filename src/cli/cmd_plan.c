@@ -11,7 +11,8 @@
 #include "train/plan.h"
 
 static void plan_usage(void) {
-    printf("usage: dfer plan [--config FILE] [--set section.key=value]... [--arch NAME] [--ranks N] [--device cuda|cpu]\n"
+    printf("usage: dfer plan [--config FILE] [--set section.key=value]... [--arch NAME] [--ranks N] "
+           "[--device cuda|cpu]\n"
            "                 [--gpu-mem GiB]\n\n"
            "Builds the configured model without allocating anything and counts every device allocation it\n"
            "would make (frozen weights, parameters, gradients, optimiser state, activations and backward\n"
@@ -73,7 +74,9 @@ int cmd_plan(int argc, char **argv) {
     /* a list has 7 classes unless data.classes (or, at training, a label of 7 or more) says 11: its class table
      * holds all 11 names, which planned 11 */
     const ClassTable *classes = class_table(cfg.dataset);
-    int num_classes = !strcmp(cfg.dataset, "list") ? (cfg.classes ? cfg.classes : 7) : classes ? classes->num_classes : 7;
+    int num_classes = !strcmp(cfg.dataset, "list") ? (cfg.classes ? cfg.classes : 7)
+                      : classes                    ? classes->num_classes
+                                                   : 7;
     MemoryPlan p;
     if (plan_memory(&cfg, num_classes, strcmp(device, "cuda") ? BACKEND_CPU : BACKEND_CUDA, arch, ranks, &p, &err) != 0)
         return cli_fail(&err);

@@ -14,7 +14,8 @@
 #include "train/predict.h"
 
 static void usage(void) {
-    printf("usage: dfer predict --checkpoint RUN_DIR --video FILE|FOLDER [--window-s S --stride-s S] [--json|--csv]\n"
+    printf("usage: dfer predict --checkpoint RUN_DIR --video FILE|FOLDER [--window-s S --stride-s S] "
+           "[--json|--csv]\n"
            "                    [--annotate OUT.mp4] [options]\n\n"
            "Runs a trained run (a `dfer train` or matrix job directory: config.ini, model.safetensors, result.json)\n"
            "on any video FFmpeg reads. The video is decoded with its presentation times (variable frame rates keep\n"
@@ -32,7 +33,8 @@ static void usage(void) {
            "  --fps F            a frame folder's frame rate (default 25; a video file has its own)\n"
            "  --window-s S       window length in seconds (default 2)\n"
            "  --stride-s S       window start every S seconds (default 1)\n"
-           "  --json             one JSON object: video, run, classes, fps, duration, truncated, rotation, windows, clip\n"
+           "  --json             one JSON object: video, run, classes, fps, duration, truncated, rotation, "
+           "windows, clip\n"
            "  --csv              one row per window (start_s,end_s,frames,face_frames,face,face_share,top,<classes>)\n"
            "  --annotate OUT     also write the upright video with the face box and each window's top 3 classes\n"
            "  --best             the run's best_model.safetensors (default: model.safetensors)\n"
@@ -42,7 +44,8 @@ static void usage(void) {
            "  --threads N        model threads (default: the run's train.threads)\n"
            "  --detect-threads N face detector threads (default: all cores, at most 16)\n"
            "  --batch N          windows per forward pass (default 4, at most 64)\n"
-           "  --model PATH       dlib 68-point model (default /usr/share/dlib/shape_predictor_68_face_landmarks.dat)\n"
+           "  --model PATH       dlib 68-point model "
+           "(default /usr/share/dlib/shape_predictor_68_face_landmarks.dat)\n"
            "  --quiet            no progress lines on stderr\n\n"
            "Exit status: 0 (also when no face is found: every window says so); 1 a missing or unreadable run, video\n"
            "or model, named; 2 usage error.\n");
@@ -121,8 +124,8 @@ static void print_csv(const PredictResult *r) {
     for (int i = 0; i < r->n_windows; i++) {
         const PredictWindow *w = &r->windows[i];
         /* times to the microsecond at any length (%.6g cut 10000.25 s to 10000.2) */
-        printf("%.6f,%.6f,%d,%d,%s,%.6g,%s", w->start_s, w->end_s, w->frames, w->face_frames, w->face ? "true" : "false",
-               share(w), w->face ? r->classes[w->top] : "");
+        printf("%.6f,%.6f,%d,%d,%s,%.6g,%s", w->start_s, w->end_s, w->frames, w->face_frames,
+               w->face ? "true" : "false", share(w), w->face ? r->classes[w->top] : "");
         for (int c = 0; c < r->num_classes; c++) {
             if (w->face) printf(",%.6g", w->probs[c]);
             else printf(",");

@@ -160,7 +160,9 @@ static void account(const Prep *p, const PrepClip *c, const FaceTrack *t, int64_
     face_track_free(&gt);
 }
 
-static int by_hung_id(const void *a, const void *b) { return strcmp(((const HungClip *)a)->id, ((const HungClip *)b)->id); }
+static int by_hung_id(const void *a, const void *b) {
+    return strcmp(((const HungClip *)a)->id, ((const HungClip *)b)->id);
+}
 
 static const HungClip *hung_find(const Prep *p, const char *id) {
     HungClip key = {.id = (char *)id};
@@ -242,8 +244,8 @@ static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n,
                 free(text);
                 return 1;
             }
-            log_warn("computing clip %s again: its cached track has %d lines, its folder now %d frames", c->id, t.frames,
-                     stale);
+            log_warn("computing clip %s again: its cached track has %d lines, its folder now %d frames", c->id,
+                     t.frames, stale);
             face_track_free(&t);
         }
         free(text);
@@ -311,7 +313,8 @@ static void *worker(void *arg) {
  * isatty says nothing there: lines. */
 static void progress(int64_t done, int64_t total, double t0, double *last, int final) {
     if (dfer_rank() != 0) return;
-    int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK") || getenv("SLURM_PROCID");
+    int launched =
+        getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK") || getenv("SLURM_PROCID");
     int tty = !launched && isatty(STDOUT_FILENO);
     double now = time_now();
     if (!final && now - *last < (tty ? 0.5 : 10.0)) return;
@@ -372,8 +375,8 @@ static cJSON *json_counts(const int64_t *n) {
 
 /* Prints the summary and writes OUT/prep_summary.json (rank 0). rates [world]: clips/s per rank. */
 static int summarise(const char *argv_line, const char *kind, const char *root, const char *out, const char *gt,
-                     const char *model_path, const FaceTrackConfig *cfg, int threads, const int64_t *n, const double *d, const double *rates,
-                     int world, double seconds, const char *path, Err *err) {
+                     const char *model_path, const FaceTrackConfig *cfg, int threads, const int64_t *n, const double *d,
+                     const double *rates, int world, double seconds, const char *path, Err *err) {
     double det_rate = n[N_FRAMES] ? (double)n[N_DET] / n[N_FRAMES] : 0;
     printf("prep: %lld clips (%lld computed, %lld skipped as already done, %lld unreadable), %lld frames: "
            "%lld detected, %lld previous, %lld mean (detection rate %.1f%%); %lld clips without any detection; "
@@ -534,20 +537,22 @@ static int describe_all(const char *out, Err *err) {
 }
 
 int cmd_prep(int argc, char **argv) {
-    static const struct option opts[] = {{"dataset", required_argument, 0, 'd'}, {"root", required_argument, 0, 'r'},
-                                         {"fold", required_argument, 0, 'f'},    {"out", required_argument, 0, 'o'},
-                                         {"model", required_argument, 0, 'm'},   {"upsample", required_argument, 0, 'u'},
-                                         {"threads", required_argument, 0, 't'}, {"ground-truth", required_argument, 0, 'g'},
-                                         {"limit", required_argument, 0, 'l'},   {"hang-minutes", required_argument, 0, 'H'},
-                                         {"recompute", no_argument, 0, 'R'},     {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"dataset", required_argument, 0, 'd'}, {"root", required_argument, 0, 'r'},
+        {"fold", required_argument, 0, 'f'},    {"out", required_argument, 0, 'o'},
+        {"model", required_argument, 0, 'm'},   {"upsample", required_argument, 0, 'u'},
+        {"threads", required_argument, 0, 't'}, {"ground-truth", required_argument, 0, 'g'},
+        {"limit", required_argument, 0, 'l'},   {"hang-minutes", required_argument, 0, 'H'},
+        {"recompute", no_argument, 0, 'R'},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *kind = NULL, *root = NULL, *out = NULL, *model_path = DEFAULT_MODEL, *gt = NULL;
     int fold = 0, threads = 1, limit = 0, recompute = 0, c;
     double hang_minutes = 30;
     FaceTrackConfig cfg;
     face_track_config_default(&cfg);
     char argv_line[4096] = "dfer";
-    for (int i = 0; i < argc; i++) snprintf(argv_line + strlen(argv_line), sizeof argv_line - strlen(argv_line), " %s", argv[i]);
+    for (int i = 0; i < argc; i++)
+        snprintf(argv_line + strlen(argv_line), sizeof argv_line - strlen(argv_line), " %s", argv[i]);
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         int bad = 0;
@@ -663,7 +668,8 @@ int cmd_prep(int argc, char **argv) {
         CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &wall, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
         /* a full disk is no stop to resume by itself (status 3 would have Slurm requeue it into the same disk) */
         int full = p.n[N_DISK_FULL] > 0, written = 0, stopped = p.n[N_STOPPED] > 0 && !full;
-        watchdog_mark(dist.rank == 0 ? "writing %s and the descriptions" : "waiting for rank 0 to write %s and the descriptions",
+        watchdog_mark(dist.rank == 0 ? "writing %s and the descriptions"
+                                     : "waiting for rank 0 to write %s and the descriptions",
                       summary);
         if (full) { /* no summary: it marks a complete prep */
             if (dist.rank == 0)
@@ -673,10 +679,11 @@ int cmd_prep(int argc, char **argv) {
                         out, (long long)(p.n[N_CLIPS] - p.n[N_FAILED]), (long long)count);
         } else if (stopped) { /* no summary: it marks a complete prep */
             if (dist.rank == 0)
-                printf("prep: stopped by a signal with %lld of %lld clips done (%lld computed in this run), every track "
-                       "written whole; the same command continues with the rest (exit status %d)\n",
-                       (long long)(p.n[N_CLIPS] - p.n[N_FAILED]), (long long)count, (long long)p.n[N_DONE],
-                       DFER_EXIT_INTERRUPTED);
+                printf(
+                    "prep: stopped by a signal with %lld of %lld clips done (%lld computed in this run), every track "
+                    "written whole; the same command continues with the rest (exit status %d)\n",
+                    (long long)(p.n[N_CLIPS] - p.n[N_FAILED]), (long long)count, (long long)p.n[N_DONE],
+                    DFER_EXIT_INTERRUPTED);
         } else if (dist.rank == 0) {
             double last = 0;
             if (pending[1]) progress(p.n[N_DONE] + p.n[N_FAILED], pending[1], time_now() - wall, &last, 1);

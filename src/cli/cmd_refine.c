@@ -121,7 +121,8 @@ int cmd_refine(int argc, char **argv) {
             fprintf(stderr, "\n");
         }
         if (emptied)
-            fprintf(stderr, "refine: warning: %d clip(s) had nothing but emotion content and now have an empty text\n", emptied);
+            fprintf(stderr, "refine: warning: %d clip(s) had nothing but emotion content and now have an empty text\n",
+                    emptied);
     }
     free(wc.v);
     descriptions_free(&d);

@@ -39,7 +39,8 @@ int cmd_report(int argc, char **argv) {
         snprintf(default_out, sizeof default_out, "%s/report.html", dir);
         out = default_out;
     }
-    for (int i = 0; i < argc; i++) snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
+    for (int i = 0; i < argc; i++)
+        snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
     Err err;
     ReportSummary s;
     if (report_write(dir, out, command, paper, &s, &err) != 0) return cli_fail(&err);

@@ -54,7 +54,10 @@ int cmd_synth(int argc, char **argv) {
         case 's': bad = cli_u64_option("synth", "--seed", optarg, &c.seed); break;
         case 'c': bad = cli_int_option("synth", "--classes", optarg, 7, 11, &c.classes), classes_set = 1; break;
         case 'd':
-            c.difficulty = !strcmp(optarg, "easy") ? 0 : !strcmp(optarg, "medium") ? 1 : !strcmp(optarg, "hard") ? 2 : -1;
+            c.difficulty = !strcmp(optarg, "easy")     ? 0
+                           : !strcmp(optarg, "medium") ? 1
+                           : !strcmp(optarg, "hard")   ? 2
+                                                       : -1;
             if (c.difficulty < 0) return cli_usage_error("synth", "--difficulty must be easy, medium or hard");
             break;
         case 'z': bad = cli_int_option("synth", "--size", optarg, 16, 4096, &c.size); break;

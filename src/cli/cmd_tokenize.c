@@ -44,7 +44,8 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (!vocab) vocab = getenv("DFER_VOCAB");
     if (!vocab || !*vocab) /* an empty DFER_VOCAB counts as unset */
-        return cli_usage_error("tokenize", "no vocabulary: pass --vocab PATH (bpe_simple_vocab_16e6.txt.gz) or set DFER_VOCAB");
+        return cli_usage_error("tokenize",
+                               "no vocabulary: pass --vocab PATH (bpe_simple_vocab_16e6.txt.gz) or set DFER_VOCAB");
     if (optind >= argc) return cli_usage_error("tokenize", "give at least one TEXT");
     if (truncate && !context) return cli_usage_error("tokenize", "--truncate cuts to --context N: give --context too");
     Err err;

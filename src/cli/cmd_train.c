@@ -35,12 +35,13 @@ static void train_usage(void) {
 }
 
 static int parse_config(int argc, char **argv, Config *cfg, const char **out, TrainOptions *to) {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
-                                         {"out", required_argument, 0, 'o'},    {"resume", no_argument, 0, 'r'},
-                                         {"checkpoint-every", required_argument, 0, 'k'},
-                                         {"stop-after", required_argument, 0, 'x'}, {"signal-after", required_argument, 0, 'g'},
-                                         {"allow-config-change", no_argument, 0, 'a'}, {"help", no_argument, 0, 'h'},
-                                         {"gpu-mem", required_argument, 0, 'G'},        {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},        {"set", required_argument, 0, 's'},
+        {"out", required_argument, 0, 'o'},           {"resume", no_argument, 0, 'r'},
+        {"checkpoint-every", required_argument, 0, 'k'},
+        {"stop-after", required_argument, 0, 'x'},    {"signal-after", required_argument, 0, 'g'},
+        {"allow-config-change", no_argument, 0, 'a'}, {"help", no_argument, 0, 'h'},
+        {"gpu-mem", required_argument, 0, 'G'},       {0, 0, 0, 0}};
     config_defaults(cfg);
     Err err;
     int c;
@@ -63,7 +64,8 @@ static int parse_config(int argc, char **argv, Config *cfg, const char **out, Tr
         case 'r': to->resume = 1; break;
         case 'a': to->allow_config_change = 1; break;
         case 'k':
-            if (cli_int_option("train", "--checkpoint-every", optarg, 1, INT_MAX, &to->checkpoint_every_steps)) return 2;
+            if (cli_int_option("train", "--checkpoint-every", optarg, 1, INT_MAX, &to->checkpoint_every_steps))
+                return 2;
             break;
         case 'x':
             if (cli_int_option("train", "--stop-after", optarg, 1, INT_MAX, &to->stop_after_steps)) return 2;
@@ -131,10 +133,11 @@ static int eval_folds_option(Config *cfg, const char *assignment, Err *err) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    static const struct option opts[] = {{"run", required_argument, 0, 'r'},         {"dataset", required_argument, 0, 'd'},
-                                         {"root", required_argument, 0, 'o'},        {"best", no_argument, 0, 'b'},
-                                         {"predictions", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
-                                         {"folds", required_argument, 0, 'f'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"run", required_argument, 0, 'r'},         {"dataset", required_argument, 0, 'd'},
+        {"root", required_argument, 0, 'o'},        {"best", no_argument, 0, 'b'},
+        {"predictions", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
+        {"folds", required_argument, 0, 'f'},       {0, 0, 0, 0}};
     const char *run = NULL, *dataset = NULL, *root = NULL, *predictions = NULL, *folds = NULL;
     int best = 0;
     optind = 1;
@@ -151,8 +154,9 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!run) return cli_usage_error("eval", "--run DIR is required");
     if (folds && !dataset)
-        return cli_usage_error("eval", "--folds needs --dataset: a run's own dataset is tested on its data.fold's split "
-                                       "(its other folds' test clips are in its training split)");
+        return cli_usage_error("eval",
+                               "--folds needs --dataset: a run's own dataset is tested on its data.fold's split "
+                               "(its other folds' test clips are in its training split)");
     if (folds && !dataset_has_folds(dataset))
         return cli_usage_error("eval", "--folds: %s has no folds (one test split)", dataset);
     /* the run's configuration, read once, before MPI: --folds on its own training dataset is a usage error */

@@ -105,7 +105,8 @@ int cli_u64_option(const char *cmd, const char *opt, const char *text, unsigned 
     return 0;
 }
 
-int cli_double_option(const char *cmd, const char *opt, const char *text, double lo, int lo_open, double hi, double *out) {
+int cli_double_option(const char *cmd, const char *opt, const char *text, double lo, int lo_open, double hi,
+                      double *out) {
     char *end;
     double v = strtod(text, &end);
     if (end == text || *end || !isfinite(v) || v < lo || (lo_open && v == lo) || v > hi) {
