@@ -51,7 +51,9 @@ static const char *xml_replacement(unsigned char c) {
 }
 
 /* '|' would end the cell, a newline the row */
-static const char *markdown_replacement(unsigned char c) { return c == '|' ? "\\|" : c < 0x20 || c == 0x7F ? " " : NULL; }
+static const char *markdown_replacement(unsigned char c) {
+    return c == '|' ? "\\|" : c < 0x20 || c == 0x7F ? " " : NULL;
+}
 
 void xml_escape(FILE *out, const char *s) { escape_with(out, s, xml_replacement); }
 
