@@ -53,7 +53,8 @@ static int parse_line(char *line, const char *label, int lineno, float *xy, floa
         errno = 0;
         float v = strtof(tok, &end);
         if (*end) break; /* the status word */
-        if (errno || !isfinite(v)) return err_set(err, "%s:%d: value %d '%s' is not a finite number", label, lineno, n + 1, tok);
+        if (errno || !isfinite(v))
+            return err_set(err, "%s:%d: value %d '%s' is not a finite number", label, lineno, n + 1, tok);
         vals[n++] = v;
         tok = strtok_r(NULL, " \t\r", &save);
     }
