@@ -61,7 +61,8 @@ static int add_transposed(TensorMap *out, const char *name, const TensorEntry *e
     size_t es = dtype_size(e->dtype);
     uint8_t *t = xmalloc((size_t)(r * c) * es + 1);
     for (int64_t i = 0; i < r; i++)
-        for (int64_t j = 0; j < c; j++) memcpy(t + ((size_t)(j * r + i)) * es, e->data + ((size_t)(i * c + j)) * es, es);
+        for (int64_t j = 0; j < c; j++)
+            memcpy(t + ((size_t)(j * r + i)) * es, e->data + ((size_t)(i * c + j)) * es, es);
     tmap_own(out, t);
     int64_t shape[2] = {c, r};
     return tmap_add(out, name, e->dtype, 2, shape, t, 0, err);
@@ -122,7 +123,9 @@ static int long_clip_positions(TensorMap *out, const TensorEntry *pos, const Ten
     return tmap_add(out, "text_model.embeddings.position_embedding.weight", pos->dtype, 2, pos->shape, m, 0, err);
 }
 
-int clip_names_to_hf(const TensorMap *in, TensorMap *out, Err *err) { return clip_names_to_hf_scheme(in, out, NULL, err); }
+int clip_names_to_hf(const TensorMap *in, TensorMap *out, Err *err) {
+    return clip_names_to_hf_scheme(in, out, NULL, err);
+}
 
 int clip_names_to_hf_scheme(const TensorMap *in, TensorMap *out, NamingScheme *scheme_found, Err *err) {
     tmap_init(out, in->source);
@@ -161,7 +164,8 @@ int clip_names_to_hf_scheme(const TensorMap *in, TensorMap *out, NamingScheme *s
              * the last would win without a word, as tmap_add refuses for every other tensor */
             const TensorEntry **slot = strcmp(n, "positional_embedding") ? &pos_res : &pos;
             if (*slot) {
-                err_set(err, "%s: tensors %s and %s are both the text tower's %s", in->source, (*slot)->name, e->name, n);
+                err_set(err, "%s: tensors %s and %s are both the text tower's %s", in->source, (*slot)->name, e->name,
+                        n);
                 goto fail;
             }
             *slot = e;
@@ -241,7 +245,8 @@ int clip_names_hf_to_openai(const TensorMap *hf, TensorMap *out, Err *err) {
                  * tensor would read as garbage */
                 int same = k && v && k->dtype == e->dtype && v->dtype == e->dtype && k->ndim == e->ndim &&
                            v->ndim == e->ndim;
-                for (int d = 0; same && d < e->ndim; d++) same = k->shape[d] == e->shape[d] && v->shape[d] == e->shape[d];
+                for (int d = 0; same && d < e->ndim; d++)
+                    same = k->shape[d] == e->shape[d] && v->shape[d] == e->shape[d];
                 if (!same) {
                     err_set(err, "%s: %s has no k/v projections of its dtype (%s) and shape", hf->source, n,
                             dtype_name(e->dtype));
@@ -324,7 +329,8 @@ int clip_infer_config(const TensorMap *hf, ClipConfig *cfg, Err *err) {
             return err_set(err, "%s: text token or position embedding is missing or not 2-d", hf->source);
         if (te->shape[0] < 1 || te->shape[0] > CLIP_MAX_VOCAB || te->shape[1] < 1 || te->shape[1] > CLIP_MAX_DIM ||
             tp->shape[0] < 1 || tp->shape[0] > CLIP_MAX_DIM)
-            return err_set(err, "%s: token embedding [%lld, %lld] and positions [%lld, ...] are not the sizes of a CLIP",
+            return err_set(err,
+                           "%s: token embedding [%lld, %lld] and positions [%lld, ...] are not the sizes of a CLIP",
                            hf->source, (long long)te->shape[0], (long long)te->shape[1], (long long)tp->shape[0]);
         cfg->has_text = 1;
         cfg->vocab_size = (int)te->shape[0];
@@ -334,27 +340,33 @@ int clip_infer_config(const TensorMap *hf, ClipConfig *cfg, Err *err) {
         cfg->text_heads = cfg->text_width >= 64 ? cfg->text_width / 64 : 1;
         cfg->long_clip = cfg->context_length > 77;
     }
-    if (!cfg->has_vision && !cfg->has_text) return err_set(err, "%s: neither a vision nor a text tower found", hf->source);
+    if (!cfg->has_vision && !cfg->has_text)
+        return err_set(err, "%s: neither a vision nor a text tower found", hf->source);
     if (cfg->has_vision && !vproj)
-        return err_set(err, "%s: tensor visual_projection.weight is missing (dfer needs CLIP's projections)", hf->source);
+        return err_set(err, "%s: tensor visual_projection.weight is missing (dfer needs CLIP's projections)",
+                       hf->source);
     if (cfg->has_text && !tproj)
         return err_set(err, "%s: tensor text_projection.weight is missing (dfer needs CLIP's projections)", hf->source);
     cfg->embed_dim = (int)(vproj ? vproj->shape[0] : tproj->shape[0]);
     return clip_config_validate(cfg, err) == 0 ? 0 : err_prefix(err, "%s: ", hf->source);
 }
 
-static int expect(const TensorMap *hf, const char *name, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, Err *err) {
+static int expect(const TensorMap *hf, const char *name, int ndim, int64_t a, int64_t b, int64_t c, int64_t d,
+                  Err *err) {
     int64_t want[4] = {a, b, c, d};
     const TensorEntry *e = tmap_find(hf, name);
     char ws[96], gs[96];
-    if (!e) return err_set(err, "%s: tensor %s is missing (expected shape %s)", hf->source, name, shape_str(want, ndim, ws, sizeof ws));
+    if (!e)
+        return err_set(err, "%s: tensor %s is missing (expected shape %s)", hf->source, name,
+                       shape_str(want, ndim, ws, sizeof ws));
     int ok = e->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = e->shape[i] == want[i];
     if (!ok)
         return err_set(err, "%s: tensor %s has shape %s, but the inferred architecture needs %s", hf->source, name,
                        shape_str(e->shape, e->ndim, gs, sizeof gs), shape_str(want, ndim, ws, sizeof ws));
     if (e->dtype != DT_F32 && e->dtype != DT_F16 && e->dtype != DT_BF16 && e->dtype != DT_F64)
-        return err_set(err, "%s: tensor %s has dtype %s, not a floating-point type", hf->source, name, dtype_name(e->dtype));
+        return err_set(err, "%s: tensor %s has dtype %s, not a floating-point type", hf->source, name,
+                       dtype_name(e->dtype));
     return 0;
 }
 
@@ -364,7 +376,8 @@ static int check_layers(const TensorMap *hf, const char *prefix, int layers, int
         const char *suffix;
         int ndim, r, c; /* multiples of x */
     } k[] = {{"layer_norm1.weight", 1, 1, 0}, {"layer_norm1.bias", 1, 1, 0}, {"self_attn.q_proj.weight", 2, 1, 1},
-             {"self_attn.q_proj.bias", 1, 1, 0}, {"self_attn.k_proj.weight", 2, 1, 1}, {"self_attn.k_proj.bias", 1, 1, 0},
+             {"self_attn.q_proj.bias", 1, 1, 0}, {"self_attn.k_proj.weight", 2, 1, 1},
+             {"self_attn.k_proj.bias", 1, 1, 0},
              {"self_attn.v_proj.weight", 2, 1, 1}, {"self_attn.v_proj.bias", 1, 1, 0},
              {"self_attn.out_proj.weight", 2, 1, 1}, {"self_attn.out_proj.bias", 1, 1, 0},
              {"layer_norm2.weight", 1, 1, 0}, {"layer_norm2.bias", 1, 1, 0}, {"mlp.fc1.weight", 2, 4, 1},
@@ -385,8 +398,8 @@ int clip_check_shapes(const TensorMap *hf, const ClipConfig *c, Err *err) {
         for (int i = 0; i < ls->ndim; i++) n *= ls->shape[i];
         char gs[96];
         if (n != 1 || ls->ndim > 1)
-            return err_set(err, "%s: tensor logit_scale has shape %s, but it is one number (shape [] or [1])", hf->source,
-                           shape_str(ls->shape, ls->ndim, gs, sizeof gs));
+            return err_set(err, "%s: tensor logit_scale has shape %s, but it is one number (shape [] or [1])",
+                           hf->source, shape_str(ls->shape, ls->ndim, gs, sizeof gs));
         if (ls->dtype != DT_F32 && ls->dtype != DT_F16 && ls->dtype != DT_BF16 && ls->dtype != DT_F64)
             return err_set(err, "%s: tensor logit_scale has dtype %s, not a floating-point type", hf->source,
                            dtype_name(ls->dtype));

@@ -65,7 +65,8 @@ int json_lines_each(const char *path, int flags, JsonLineFn fn, void *ctx, Err *
         if (!o || !cJSON_IsObject(o) || !only_space(end, (size_t)(line + line_len - end))) {
             cJSON_Delete(o);
             if (!nl && (flags & JSON_LINES_TOLERATE_TORN_TAIL)) break;
-            rc = err_set(err, "%s:%d: not one JSON object%s", path, line_no, nl ? "" : " (the last line, without its newline: cut off?)");
+            rc = err_set(err, "%s:%d: not one JSON object%s", path, line_no,
+                         nl ? "" : " (the last line, without its newline: cut off?)");
             break;
         }
         rc = fn(o, line_no, ctx, err);

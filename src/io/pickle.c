@@ -113,7 +113,8 @@ static PickleValue *pop_mark(Pickle *p, Reader *r, PickleKind k) {
 }
 
 static int memo_put(Pickle *p, Reader *r, uint64_t idx) {
-    if (idx >= MAX_MEMO) return err_set(r->err, "%s: pickle memo index %llu too large", r->label, (unsigned long long)idx);
+    if (idx >= MAX_MEMO)
+        return err_set(r->err, "%s: pickle memo index %llu too large", r->label, (unsigned long long)idx);
     if (!p->sp) return err_set(r->err, "%s: PUT on an empty stack at byte %zu", r->label, r->pos);
     if (idx >= p->memo_cap) {
         size_t cap = p->memo_cap ? p->memo_cap : 64;
@@ -129,7 +130,8 @@ static int memo_put(Pickle *p, Reader *r, uint64_t idx) {
 
 static int memo_get(Pickle *p, Reader *r, uint64_t idx) {
     if (idx >= p->memo_cap || !p->memo[idx])
-        return err_set(r->err, "%s: GET of unknown memo entry %llu at byte %zu", r->label, (unsigned long long)idx, r->pos);
+        return err_set(r->err, "%s: GET of unknown memo entry %llu at byte %zu", r->label, (unsigned long long)idx,
+                       r->pos);
     return push(p, r, p->memo[idx]);
 }
 
@@ -155,7 +157,8 @@ static PickleValue *rebuild_tensor(Pickle *p, Reader *r, const PickleValue *args
     const PickleValue *pid = st && st->kind == PK_PERSID ? st->payload : NULL;
     if (!pid || pid->kind != PK_TUPLE || pid->count < 3 || !pid->items[1] || pid->items[1]->kind != PK_GLOBAL ||
         !pid->items[2] || pid->items[2]->kind != PK_STR) {
-        err_set(r->err, "%s: tensor storage reference is not ('storage', type, key, ...) near byte %zu", r->label, r->pos);
+        err_set(r->err, "%s: tensor storage reference is not ('storage', type, key, ...) near byte %zu", r->label,
+                r->pos);
         return NULL;
     }
     t->tensor.storage_type = pid->items[1]->name;

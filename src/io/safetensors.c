@@ -36,7 +36,8 @@ int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, 
     if (size < 8) return err_set(err, "%s: truncated safetensors file (%zu bytes, no header length)", label, size);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | buf[i];
-    if (n > HEADER_LIMIT) return err_set(err, "%s: header length %llu exceeds the 100 MB limit", label, (unsigned long long)n);
+    if (n > HEADER_LIMIT)
+        return err_set(err, "%s: header length %llu exceeds the 100 MB limit", label, (unsigned long long)n);
     if (n > size - 8)
         return err_set(err, "%s: header length %llu runs past the end of the file (%zu bytes)", label,
                        (unsigned long long)n, size);
@@ -295,7 +296,8 @@ int safetensors_write(const char *path, const TensorMap *m, const char *const *m
     cJSON *root = cJSON_CreateObject();
     if (metadata && metadata[0]) {
         cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
-        for (int i = 0; metadata[i] && metadata[i + 1]; i += 2) cJSON_AddStringToObject(meta, metadata[i], metadata[i + 1]);
+        for (int i = 0; metadata[i] && metadata[i + 1]; i += 2)
+            cJSON_AddStringToObject(meta, metadata[i], metadata[i + 1]);
     }
     uint64_t at = 0;
     for (int i = 0; i < m->count; i++) {

@@ -231,7 +231,8 @@ static int read_zip(zip_t *zip, const char *label, TensorMap *out, Err *err) {
         uint8_t *order;
         size_t order_size;
         if (read_entry(&c, order_name, &order, &order_size) != 0) return -1;
-        while (order_size && (order[order_size - 1] == '\n' || order[order_size - 1] == '\r' || order[order_size - 1] == ' '))
+        while (order_size &&
+               (order[order_size - 1] == '\n' || order[order_size - 1] == '\r' || order[order_size - 1] == ' '))
             order_size--;
         int little = order_size == 6 && !memcmp(order, "little", 6), big = order_size == 3 && !memcmp(order, "big", 3);
         free(order);
