@@ -236,7 +236,8 @@ void aim_backward(Ops *ops, const ClipModel *clip, Tensor temb, Tensor dtemb, co
     op_mean_dim1_backward(ops, dframe, dvideo);
     op_linear_backward(ops, dpost, none, none, tensor_reshape(dframe, 2, BT, E, 0, 0), acts->post_out, clip->vis_proj,
                        0);
-    op_layernorm_backward(ops, dcls, none, none, dpost, acts->cls, acts->post_mean, acts->post_rstd, clip->ln_post_g, 0);
+    op_layernorm_backward(ops, dcls, none, none, dpost, acts->cls, acts->post_mean, acts->post_rstd, clip->ln_post_g,
+                          0);
     ops_zero(ops, dx);
     op_gather_rows_backward(ops, dx, dcls, acts->cls_rows);
     Tensor x_again = acts->recompute ? arena_tensor(scratch, "aim.recomputed_block_out", 3, BT, S, W, 0) : none;
@@ -249,13 +250,14 @@ void aim_backward(Ops *ops, const ClipModel *clip, Tensor temb, Tensor dtemb, co
             block_forward_aim(ops, clip, &clip->vis_layers[l], p, mlp_scale, (AimBlockActs *)&acts->blocks[l], x_again,
                               B, T, scratch);
         }
-        block_backward_aim(ops, clip, &clip->vis_layers[l], p, grads ? &grads[l] : NULL, mlp_scale, &acts->blocks[l], dx,
-                           B, T, scratch);
+        block_backward_aim(ops, clip, &clip->vis_layers[l], p, grads ? &grads[l] : NULL, mlp_scale, &acts->blocks[l],
+                           dx, B, T, scratch);
     }
     if (dtemb.data) {
         Tensor dpre = arena_tensor(scratch, "aim.d_ln_pre_in", 3, BT, S, W, 0);
         Tensor dperm = arena_tensor(scratch, "aim.d_tokens_temporal_layout", 4, B, S, T, W);
-        op_layernorm_backward(ops, dpre, none, none, dx, acts->x_pre, acts->pre_mean, acts->pre_rstd, clip->ln_pre_g, 0);
+        op_layernorm_backward(ops, dpre, none, none, dx, acts->x_pre, acts->pre_mean, acts->pre_rstd, clip->ln_pre_g,
+                              0);
         op_permute_0213(ops, dperm, as4(dpre, B, T, S, W));
         op_add_broadcast_backward(ops, dtemb, dperm);
     }

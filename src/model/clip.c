@@ -380,7 +380,8 @@ void clip_encode_texts(ClipModel *m, const int32_t *ids, int batch, float *out) 
     }
     size_t x_floats = (size_t)(B * S * Tw), scratch_floats = clip_block_scratch_floats(B, S, Tw);
     size_t int_floats = (size_t)(B * S + B);
-    float *dev = ops_alloc(ops, (x_floats + scratch_floats + int_floats + (size_t)(B * Tw + B * E) + 64) * sizeof(float));
+    float *dev =
+        ops_alloc(ops, (x_floats + scratch_floats + int_floats + (size_t)(B * Tw + B * E) + 64) * sizeof(float));
     float *d_x = dev, *d_scratch = d_x + x_floats, *d_ints = d_scratch + scratch_floats;
     float *d_pool = d_ints + int_floats, *d_out = d_pool + B * Tw;
 

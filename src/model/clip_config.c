@@ -64,7 +64,8 @@ int clip_config_validate(const ClipConfig *c, Err *err) {
             return err_set(err, "text width %d is not divisible by %d heads", c->text_width, c->text_heads);
         if (c->text_layers <= 0) return err_set(err, "text tower has no layers");
         if (c->context_length < 2) return err_set(err, "text context length %d is too short", c->context_length);
-        if (c->vocab_size < 49408) return err_set(err, "vocabulary of %d rows is smaller than CLIP's 49408", c->vocab_size);
+        if (c->vocab_size < 49408)
+            return err_set(err, "vocabulary of %d rows is smaller than CLIP's 49408", c->vocab_size);
     }
     if (c->embed_dim <= 0) return err_set(err, "embedding size %d is invalid", c->embed_dim);
     return 0;

@@ -111,7 +111,8 @@ int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const
         return err_set(err, "DFER-CLIP needs a CLIP checkpoint with both towers (this one has %s)",
                        c->has_vision ? "no text tower" : "no vision tower");
     int64_t E = c->embed_dim, W = c->vision_width;
-    if (E % 64 != 0 && E > 64) return err_set(err, "DFER-CLIP's temporal net needs an embedding size divisible by 64, not %lld", (long long)E);
+    if (E % 64 != 0 && E > 64)
+        return err_set(err, "DFER-CLIP's temporal net needs an embedding size divisible by 64, not %lld", (long long)E);
     if (cfg->contexts < 1 || cfg->contexts + 2 > c->context_length || cfg->frames < 1 || cfg->num_classes < 2)
         return err_set(err, "DFER-CLIP: %d contexts, %d frames, %d classes are not valid", cfg->contexts, cfg->frames,
                        cfg->num_classes);
@@ -318,8 +319,8 @@ static double step_impl(DferClip *m, const void *frames_host, const int32_t *lab
     block_forward(ops, &m->temporal, &m->t_block, m->t_x, m->temporal_heads, 0, ACT_GELU_TANH, &m->scratch);
     op_gather_rows(ops, m->video, m->t_x, m->t_rows);
     /* text: learnable contexts in the prompts, frozen encoder */
-    text_tower_embed(ops, clip, &m->text, m->ids, c->context_length, tensor_reshape(m->ctx, 2, C * M, c->text_width, 0, 0),
-                     m->ctx_rows);
+    text_tower_embed(ops, clip, &m->text, m->ids, c->context_length,
+                     tensor_reshape(m->ctx, 2, C * M, c->text_width, 0, 0), m->ctx_rows);
     text_tower_forward(ops, clip, NULL, &m->text, &m->scratch);
     op_l2_normalize(ops, m->vn, m->video, 1e-12f);
     op_l2_normalize(ops, m->tn, m->text.feat, 1e-12f);

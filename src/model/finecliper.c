@@ -147,7 +147,8 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
     if (!(cfg->fusion_temperature > 0))
         return err_set(err, "FineCLIPER: fusion temperature %g is not positive", cfg->fusion_temperature);
     if (cfg->mid_high_bottleneck_divisor < 0)
-        return err_set(err, "FineCLIPER: middle/high bottleneck divisor %d is negative", cfg->mid_high_bottleneck_divisor);
+        return err_set(err, "FineCLIPER: middle/high bottleneck divisor %d is negative",
+                       cfg->mid_high_bottleneck_divisor);
     if (cfg->frames < 1 || cfg->num_classes < 2 || cfg->temperature <= 0 || cfg->bottleneck_divisor < 1)
         return err_set(err, "FineCLIPER: frames %d, classes %d, temperature %g, bottleneck divisor %d are not valid",
                        cfg->frames, cfg->num_classes, cfg->temperature, cfg->bottleneck_divisor);
@@ -174,7 +175,8 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
     ParamSet *ps = &m->params;
     paramset_init(ps, ops, paramset_dtype_for(clip->dtype));
     int64_t W = c->vision_width, Tw = c->text_width, E = c->embed_dim;
-    int L = c->vision_layers, Lt = c->text_layers, div = cfg->bottleneck_divisor, mh_div = finecliper_mid_high_divisor(cfg);
+    int L = c->vision_layers, Lt = c->text_layers, div = cfg->bottleneck_divisor,
+        mh_div = finecliper_mid_high_divisor(cfg);
     /* Declaration order = checkpoint order: the low level first, unchanged by the other levels. */
     m->idx_temb = paramset_add(ps, "visual.temporal_embedding", 2, cfg->frames, W, 0, FC_GROUP_VIDEO);
     int *vis_first = cfg->video_adapters ? declare_aim_set(ps, "visual", L, W, W / div) : NULL;
@@ -356,7 +358,8 @@ static void ensure_activations(FineCliper *m, int64_t batch) {
     m->weight_host = xcalloc((size_t)batch * FC_MODALITIES, sizeof(float));
     m->batch = batch;
     DryRun d = {m, (int)batch};
-    size_t scratch = scratch_measure(&m->ops, &m->scratch, act, m->cfg.caption_length > 0 ? dry_contrastive_step : dry_step, &d);
+    size_t scratch =
+        scratch_measure(&m->ops, &m->scratch, act, m->cfg.caption_length > 0 ? dry_contrastive_step : dry_step, &d);
     m->scratch_at_own_batch = scratch;
     arena_init(&m->scratch, m->ops, scratch, act);
 }
@@ -475,13 +478,15 @@ static void backward_modality(FineCliper *m, int k, Tensor dfeat) {
     size_t mark = m->scratch.used;
     int p = m->idx_proj[k];
     if (k == FC_MOD_TEXT) {
-        Tensor dx = arena_tensor_typed(&m->scratch, "head.d_description", m->params.dtype, 2, dfeat.shape[0], m->desc_clip->cfg.embed_dim, 0, 0);
+        Tensor dx = arena_tensor_typed(&m->scratch, "head.d_description", m->params.dtype, 2, dfeat.shape[0],
+                                       m->desc_clip->cfg.embed_dim, 0, 0);
         op_linear_backward(ops, dx, param_grad(m, p), param_grad(m, p + 1), dfeat, m->text_desc.feat,
                            param_value(m, p), 0);
         text_tower_backward(ops, m->desc_clip, m->desc, m->desc_grad, &m->text_desc, dx, tensor_none(), &m->scratch);
     } else {
         AimActs *acts = &m->aim_mid[k == FC_MOD_PARSING ? 0 : 1];
-        Tensor dx = arena_tensor_typed(&m->scratch, "head.d_mid", m->params.dtype, 2, dfeat.shape[0], clip->cfg.embed_dim, 0, 0);
+        Tensor dx = arena_tensor_typed(&m->scratch, "head.d_mid", m->params.dtype, 2, dfeat.shape[0],
+                                       clip->cfg.embed_dim, 0, 0);
         op_linear_backward(ops, dx, param_grad(m, p), param_grad(m, p + 1), dfeat, acts->video_feat,
                            param_value(m, p), 0);
         aim_backward(ops, clip, param_value(m, m->idx_mid_temb), param_grad(m, m->idx_mid_temb), m->mid, m->mid_grad,
@@ -514,7 +519,8 @@ static double step_impl(FineCliper *m, const FineCliperInputs *in, const int32_t
         op_scale(ops, m->mlogits[k], inv_t);
     }
     if (!m->hold_weights) modality_weights(m, batch);
-    for (int i = 0; i < m->n_mod; i++) op_axpy_rows(ops, m->fused, m->weight[m->mods[i]], m->norm[m->mods[i]], i ? 1.0f : 0.0f);
+    for (int i = 0; i < m->n_mod; i++)
+        op_axpy_rows(ops, m->fused, m->weight[m->mods[i]], m->norm[m->mods[i]], i ? 1.0f : 0.0f);
     op_l2_normalize(ops, m->fused_norm, m->fused, 1e-12f);
     pn_score(m, m->logits, m->fused_norm);
     op_scale(ops, m->logits, inv_t);
@@ -601,8 +607,8 @@ static void ensure_gathered(FineCliper *m, int64_t global) {
         arena_free(&m->scratch);
         arena_init(&m->scratch, m->ops, need, act);
     }
-    arena_init(&m->gathered, m->ops, (size_t)(2 * global * E + 4 * global * global + 2 * global) * es + global * 4 + 4096,
-               m->params.dtype);
+    arena_init(&m->gathered, m->ops,
+               (size_t)(2 * global * E + 4 * global * global + 2 * global) * es + global * 4 + 4096, m->params.dtype);
     Arena *a = &m->gathered;
     m->all_v = arena_tensor(a, "contrastive.all_video", 2, global, E, 0, 0);
     m->all_t = arena_tensor(a, "contrastive.all_caption", 2, global, E, 0, 0);
@@ -629,7 +635,8 @@ void finecliper_contrastive_forward(FineCliper *m, const void *frames, const int
     aim_forward(ops, m->clip, param_value(m, m->idx_temb), m->vis, m->cfg.mlp_adapter_scale, &m->aim, frames,
                 &m->scratch);
     op_l2_normalize(ops, m->cap_v, m->aim.video_feat, 1e-12f);
-    text_tower_embed(ops, m->clip, &m->text_cap, caption_ids, m->clip->cfg.context_length, tensor_none(), tensor_none());
+    text_tower_embed(ops, m->clip, &m->text_cap, caption_ids, m->clip->cfg.context_length, tensor_none(),
+                     tensor_none());
     text_tower_forward(ops, m->clip, m->pos, &m->text_cap, &m->scratch);
     op_l2_normalize(ops, m->cap_t, m->text_cap.feat, 1e-12f);
 }

@@ -40,7 +40,8 @@ static const Tensor *bias(const Tensor *b) { return b->data ? b : NULL; }
 void images_upload(Ops *ops, const ImageInput *in, Tensor staging, Tensor images, const void *host) {
     if (!in || !in->uint8) {
         CHECK(!ops_is_device_memory(ops, host),
-              "images_upload: %s: device-resident input must be uint8 pixels (data.uint8_frames); reals come from the host",
+              "images_upload: %s: device-resident input must be uint8 pixels (data.uint8_frames); "
+              "reals come from the host",
               images.name ? images.name : "(unnamed)");
         ops_upload_reals(ops, images, host);
         return;
