@@ -28,7 +28,9 @@ static void *count_alloc(Ops *ops, size_t bytes) {
     return (void *)(uintptr_t)(0x800000000000ull + (uint64_t)(st->allocations++) * 4096u);
 }
 static void count_free(Ops *ops, void *p) { (void)ops, (void)p; }
-static void count_transfer(Ops *ops, void *dst, const void *src, size_t bytes) { (void)ops, (void)dst, (void)src, (void)bytes; }
+static void count_transfer(Ops *ops, void *dst, const void *src, size_t bytes) {
+    (void)ops, (void)dst, (void)src, (void)bytes;
+}
 static void count_zero(Ops *ops, T t) { (void)ops, (void)t; }
 static void count_sync(Ops *ops) { (void)ops; }
 
@@ -80,8 +82,12 @@ static void nop_adapter_bwd(Ops *o, T dx, const AdapterWeights *g, T dout, T x, 
     (void)o, (void)dx, (void)g, (void)dout, (void)x, (void)w, (void)f, (void)a, (void)s;
 }
 
-static size_t count_saved_cpu(int64_t b, int64_t s, int h) { return ops_attention_saved_bytes_for(BACKEND_CPU, b, s, h); }
-static size_t count_saved_cuda(int64_t b, int64_t s, int h) { return ops_attention_saved_bytes_for(BACKEND_CUDA, b, s, h); }
+static size_t count_saved_cpu(int64_t b, int64_t s, int h) {
+    return ops_attention_saved_bytes_for(BACKEND_CPU, b, s, h);
+}
+static size_t count_saved_cuda(int64_t b, int64_t s, int h) {
+    return ops_attention_saved_bytes_for(BACKEND_CUDA, b, s, h);
+}
 
 /* adapter: nothing to compute; its scratch is the caller's (counted where the model takes it) */
 #define COUNT_VTABLE(saved)                                                                                            \

@@ -553,7 +553,8 @@ int cpu_ops_init(Ops *ops, int threads, Err *err) {
      * (DYNAMIC_ARCH), and kernels of another CPU add up a product in another order. */
     char version[32] = "";
     const char *config = openblas_get_config(), *core = openblas_get_corename();
-    if (config && !strncmp(config, "OpenBLAS ", 9)) snprintf(version, sizeof version, " %.*s", (int)strcspn(config + 9, " "), config + 9);
+    if (config && !strncmp(config, "OpenBLAS ", 9))
+        snprintf(version, sizeof version, " %.*s", (int)strcspn(config + 9, " "), config + 9);
     snprintf(ops->desc, sizeof ops->desc, "cpu (%d thread%s, OpenBLAS%s, %s kernels)", threads, threads == 1 ? "" : "s",
              version, core && core[0] ? core : "unknown");
     return 0;

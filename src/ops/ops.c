@@ -312,8 +312,9 @@ void op_attention(Ops *ops, Tensor out, Tensor saved, Tensor qkv, int heads, int
     char s[96];
     CHECK(qkv.ndim == 3 && out.ndim == 3, "attention: %s and %s must be [B, S, features]", tname(&qkv), tname(&out));
     int64_t batch = qkv.shape[0], seq = qkv.shape[1], width = qkv.shape[2] / 3;
-    CHECK(qkv.shape[2] == 3 * width && width % heads == 0, "attention: %s has shape %s, not [B, S, 3*heads*Dh] for %d heads",
-          tname(&qkv), shape_str(qkv.shape, qkv.ndim, s, sizeof s), heads);
+    CHECK(qkv.shape[2] == 3 * width && width % heads == 0,
+          "attention: %s has shape %s, not [B, S, 3*heads*Dh] for %d heads", tname(&qkv),
+          shape_str(qkv.shape, qkv.ndim, s, sizeof s), heads);
     CHECK(out.shape[0] == batch && out.shape[1] == seq && out.shape[2] == width, "attention: %s has shape %s",
           tname(&out), shape_str(out.shape, out.ndim, s, sizeof s));
     if (saved.data)
@@ -338,7 +339,8 @@ void op_embedding(Ops *ops, Tensor y, Tensor table, Tensor ids) {
     CHECK(ids.dtype == DT_I32 && table.ndim == 2, "embedding: ids %s must be I32 and table %s 2-d", tname(&ids),
           tname(&table));
     int64_t n = tensor_numel(&ids), d = table.shape[1];
-    CHECK(tensor_numel(&y) == n * d, "embedding: output %s must hold %lld x %lld", tname(&y), (long long)n, (long long)d);
+    CHECK(tensor_numel(&y) == n * d, "embedding: output %s must hold %lld x %lld", tname(&y), (long long)n,
+          (long long)d);
     ops->vt->embedding(ops, &y, &table, &ids);
 }
 

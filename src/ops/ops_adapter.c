@@ -71,8 +71,9 @@ void op_adapter_backward(Ops *ops, Tensor dx, const AdapterWeights *g, Tensor do
     AdapterDims d = adapter_dims("adapter_backward", &x, w, form);
     require_scratch("adapter_backward", &scratch, &x, d, form, 1);
     require_like("adapter_backward", &dout, &x);
-    CHECK(dout.dtype == x.dtype, "adapter_backward: %s is %s and %s %s: an adapter's gradient has its activations' dtype",
-          tname(&dout), dtype_name(dout.dtype), tname(&x), dtype_name(x.dtype));
+    CHECK(dout.dtype == x.dtype,
+          "adapter_backward: %s is %s and %s %s: an adapter's gradient has its activations' dtype", tname(&dout),
+          dtype_name(dout.dtype), tname(&x), dtype_name(x.dtype));
     if (dx.data) {
         require_like("adapter_backward", &dx, &x);
         CHECK(dx.data != dout.data && dx.data != x.data, "adapter_backward: %s may not alias %s or %s", tname(&dx),

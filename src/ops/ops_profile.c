@@ -110,7 +110,8 @@ static void prof_end(Ops *o, int outer, ProfCall *c) {
 }
 
 /* The operands of a call, as the array prof_begin takes. */
-#define OPERANDS(...) ((const Tensor *const[]){__VA_ARGS__}), (int)(sizeof((const Tensor *const[]){__VA_ARGS__}) / sizeof(const Tensor *))
+#define OPERANDS(...) \
+    ((const Tensor *const[]){__VA_ARGS__}), (int)(sizeof((const Tensor *const[]){__VA_ARGS__}) / sizeof(const Tensor *))
 /* One timed call of the backend's function `fn` (its arguments after ops: `args`). */
 #define TIMED(name, flops, fn, args, ...)                                                                     \
     do {                                                                                                       \
@@ -148,7 +149,9 @@ static void p_copy(Ops *o, void *dst, const void *src, size_t bytes) {
     TIMED("copy", 0, copy, (o, dst, src, bytes), &a, &b);
 }
 static void p_zero(Ops *o, T t) { TIMED("zero", 0, zero, (o, t), t); }
-static void p_linear(Ops *o, T y, T x, T w, T b) { TIMED("linear", linear_flops(x, w), linear, (o, y, x, w, b), y, x, w, b); }
+static void p_linear(Ops *o, T y, T x, T w, T b) {
+    TIMED("linear", linear_flops(x, w), linear, (o, y, x, w, b), y, x, w, b);
+}
 static void p_matmul(Ops *o, T c, T a, T b, int ta, int tb, float al, float be) {
     double k = (double)(ta ? a->shape[0] : a->shape[1]);
     TIMED("matmul", 2.0 * rows(c) * cols(c) * k, matmul, (o, c, a, b, ta, tb, al, be), c, a, b);
@@ -159,22 +162,30 @@ static void p_layernorm(Ops *o, T y, T m, T r, T x, T g, T b, float e) {
 static void p_activation(Ops *o, Activation a, T y, T x) { TIMED("activation", 0, activation, (o, a, y, x), y, x); }
 static void p_add(Ops *o, T y, T a, T b) { TIMED("add", 0, add, (o, y, a, b), y, a, b); }
 static void p_axpy(Ops *o, T y, float al, T x) { TIMED("axpy", 0, axpy, (o, y, al, x), y, x); }
-static void p_axpy_rows(Ops *o, T y, T w, T x, float be) { TIMED("axpy_rows", 0, axpy_rows, (o, y, w, x, be), y, w, x); }
+static void p_axpy_rows(Ops *o, T y, T w, T x, float be) {
+    TIMED("axpy_rows", 0, axpy_rows, (o, y, w, x, be), y, w, x);
+}
 static void p_add_broadcast(Ops *o, T y, T q) { TIMED("add_broadcast", 0, add_broadcast, (o, y, q), y, q); }
 static void p_attention(Ops *o, T out, T saved, T qkv, int h, int causal) {
     TIMED(causal ? "attention (causal)" : "attention", attention_flops(qkv), attention, (o, out, saved, qkv, h, causal),
           out, saved, qkv);
 }
-static void p_embedding(Ops *o, T y, T table, T ids) { TIMED("embedding", 0, embedding, (o, y, table, ids), y, table, ids); }
+static void p_embedding(Ops *o, T y, T table, T ids) {
+    TIMED("embedding", 0, embedding, (o, y, table, ids), y, table, ids);
+}
 static void p_gather_rows(Ops *o, T y, T x, T idx) { TIMED("gather_rows", 0, gather_rows, (o, y, x, idx), y, x, idx); }
-static void p_scatter_rows(Ops *o, T y, T x, T idx) { TIMED("scatter_rows", 0, scatter_rows, (o, y, x, idx), y, x, idx); }
+static void p_scatter_rows(Ops *o, T y, T x, T idx) {
+    TIMED("scatter_rows", 0, scatter_rows, (o, y, x, idx), y, x, idx);
+}
 static void p_im2col(Ops *o, T patches, T images, int patch) {
     TIMED("im2col_patches", 0, im2col_patches, (o, patches, images, patch), patches, images);
 }
 static void p_normalize_images(Ops *o, T y, T x, const float *lut) {
     TIMED("normalize_images", 0, normalize_images, (o, y, x, lut), y, x);
 }
-static void p_prepend_token(Ops *o, T y, T x, T tok) { TIMED("prepend_token", 0, prepend_token, (o, y, x, tok), y, x, tok); }
+static void p_prepend_token(Ops *o, T y, T x, T tok) {
+    TIMED("prepend_token", 0, prepend_token, (o, y, x, tok), y, x, tok);
+}
 static void p_l2_normalize(Ops *o, T y, T x, float e) { TIMED("l2_normalize", 0, l2_normalize, (o, y, x, e), y, x); }
 static void p_permute_0213(Ops *o, T y, T x) { TIMED("permute_0213", 0, permute_0213, (o, y, x), y, x); }
 static void p_mean_dim1(Ops *o, T y, T x) { TIMED("mean_dim1", 0, mean_dim1, (o, y, x), y, x); }
@@ -200,7 +211,8 @@ static void p_linear_bwd(Ops *o, T dx, T dw, T db, T dy, T x, T w, int acc) {
     TIMED("linear_backward", f, linear_backward, (o, dx, dw, db, dy, x, w, acc), dx, dw, db, dy, x, w);
 }
 static void p_layernorm_bwd(Ops *o, T dx, T dg, T db, T dy, T x, T m, T r, T g, int acc) {
-    TIMED("layernorm_backward", 0, layernorm_backward, (o, dx, dg, db, dy, x, m, r, g, acc), dx, dg, db, dy, x, m, r, g);
+    TIMED("layernorm_backward", 0, layernorm_backward, (o, dx, dg, db, dy, x, m, r, g, acc), dx, dg, db, dy, x, m, r,
+          g);
 }
 static void p_activation_bwd(Ops *o, Activation a, T dx, T dy, T x) {
     TIMED("activation_backward", 0, activation_backward, (o, a, dx, dy, x), dx, dy, x);
@@ -225,7 +237,9 @@ static void p_add_broadcast_bwd(Ops *o, T dq, T dy) {
 static void p_l2_normalize_bwd(Ops *o, T dx, T dy, T x, float e) {
     TIMED("l2_normalize_backward", 0, l2_normalize_backward, (o, dx, dy, x, e), dx, dy, x);
 }
-static void p_mean_dim1_bwd(Ops *o, T dx, T dy) { TIMED("mean_dim1_backward", 0, mean_dim1_backward, (o, dx, dy), dx, dy); }
+static void p_mean_dim1_bwd(Ops *o, T dx, T dy) {
+    TIMED("mean_dim1_backward", 0, mean_dim1_backward, (o, dx, dy), dx, dy);
+}
 
 /* The adapter's two products (fc1, fc2), 2 N X R each; backward: fc1 again (nothing kept), the hidden's gradient,
  * and the input's and the two weights' gradients where asked. */
