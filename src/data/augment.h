@@ -37,7 +37,8 @@ int augment_preset_known(const char *name);
  * programming error (fatal: the configuration and the CLI check names). */
 void augment_preset(const char *dataset, int size, int train, AugmentConfig *cfg);
 /* Draws for a clip whose frames are w x h. */
-/* What cfg does to a training clip, in words ("random sized crop (area U[0.08, 1]), flip, brightness x U[0.5, 1.5]"). */
+/* What cfg does to a training clip, in words
+ * ("random sized crop (area U[0.08, 1]), flip, brightness x U[0.5, 1.5]"). */
 void augment_describe(const AugmentConfig *cfg, char *out, size_t n);
 void augment_draw(const AugmentConfig *cfg, int w, int h, Rng *rng, AugmentDraw *d);
 /* Applies a draw to one frame: out is size x size. */

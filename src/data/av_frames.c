@@ -288,7 +288,8 @@ void av_stream_declared(const AVFormatContext *fmt, const AVStream *st, double *
 int av_length_truncated(double declared_s, int64_t declared_frames, double decoded_s, int64_t decoded_frames) {
     double fps = decoded_s > 0 ? (double)decoded_frames / decoded_s : 0.0;
     double slack = fmax(0.25, 3.0 * (fps > 0 ? 1.0 / fps : 0.04));
-    return (declared_s > 0 && decoded_s < declared_s - slack) || (declared_frames > 3 && decoded_frames < declared_frames - 3);
+    return (declared_s > 0 && decoded_s < declared_s - slack) ||
+           (declared_frames > 3 && decoded_frames < declared_frames - 3);
 }
 
 void av_declared_text(char *buf, size_t size, double declared_s, int64_t declared_frames) {

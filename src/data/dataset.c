@@ -100,11 +100,12 @@ static int check_unique_ids(const Dataset *d, const char *kind, const char *labe
     int rc = 0;
     for (int i = 1; i < d->count && rc == 0; i++)
         if (!strcmp(sorted[i - 1]->id, sorted[i]->id))
-            rc = err_set(err, "%s: clip id '%s' is given twice (%s and %s)%s", label, sorted[i]->id, sorted[i - 1]->path,
-                         sorted[i]->path,
-                         !strcmp(kind, "list") ? ": a list's clip ids are the last names of its paths, which must differ "
-                                                 "(rename the folders or videos, or use the dataset's own layout)"
-                                               : "");
+            rc = err_set(err, "%s: clip id '%s' is given twice (%s and %s)%s", label, sorted[i]->id,
+                         sorted[i - 1]->path, sorted[i]->path,
+                         !strcmp(kind, "list")
+                             ? ": a list's clip ids are the last names of its paths, which must differ "
+                               "(rename the folders or videos, or use the dataset's own layout)"
+                             : "");
     free(sorted);
     return rc;
 }
@@ -148,8 +149,8 @@ static int parse(const char *kind, char *text, size_t len, const char *label, co
         } else if (!strcmp(kind, "ferv39k")) {
             int n = split_blanks(line, f, 2);
             if (n != 2)
-                return err_set(err, "%s:%d: expected 2 columns '<Scene>/<Emotion>/<id> <Emotion>', got %s", label, lineno,
-                               n > 2 ? "more" : "1");
+                return err_set(err, "%s:%d: expected 2 columns '<Scene>/<Emotion>/<id> <Emotion>', got %s", label,
+                               lineno, n > 2 ? "more" : "1");
             int canonical = class_from_native_name(table, f[1]);
             if (canonical < 0) return err_set(err, "%s:%d: unknown FERV39k emotion '%.40s'", label, lineno, f[1]);
             /* the clip's folder is <Scene>/<Emotion>/<id>: a label column naming another emotion is a damaged or
@@ -178,12 +179,15 @@ static int parse(const char *kind, char *text, size_t len, const char *label, co
                  * no caption: data.captions = auto takes its description, = dataset refuses it by name) */
                 n = split_tabs(line, f, 4);
                 if (n < 2 || n > 4)
-                    return err_set(err, "%s:%d: expected 4 tab-separated columns (clip, label, Chinese caption, English "
-                                        "caption), got more", label, lineno);
+                    return err_set(err,
+                                   "%s:%d: expected 4 tab-separated columns (clip, label, Chinese caption, English "
+                                   "caption), got more",
+                                   label, lineno);
                 f[0] = trim(f[0]), f[1] = trim(f[1]);
                 if (n == 4) caption = trim(f[3]);
             } else if ((n = split_blanks(line, f, 2)) != 2) {
-                return err_set(err, "%s:%d: expected 2 columns '<clip>.mp4 <label>', got %s", label, lineno, n > 2 ? "more" : "1");
+                return err_set(err, "%s:%d: expected 2 columns '<clip>.mp4 <label>', got %s", label, lineno,
+                               n > 2 ? "more" : "1");
             }
             int canonical = class_from_native_name(table, f[1]);
             if (canonical < 0)
@@ -206,9 +210,11 @@ static int parse(const char *kind, char *text, size_t len, const char *label, co
         } else { /* list: path num_frames label */
             long frames, lab;
             int n = split_blanks(line, f, 3);
-            if (n != 3) return err_set(err, "%s:%d: expected 3 columns 'path num_frames label', got %d", label, lineno, n);
+            if (n != 3)
+                return err_set(err, "%s:%d: expected 3 columns 'path num_frames label', got %d", label, lineno, n);
             if (parse_int(f[1], &frames) || frames < 0 || frames > MAX_LIST_FRAMES)
-                return err_set(err, "%s:%d: frame count '%.40s' is not an integer in 0..%ld", label, lineno, f[1], MAX_LIST_FRAMES);
+                return err_set(err, "%s:%d: frame count '%.40s' is not an integer in 0..%ld", label, lineno, f[1],
+                               MAX_LIST_FRAMES);
             if (parse_int(f[2], &lab) || lab < 0 || lab >= DFER_MAX_CLASSES)
                 return err_set(err, "%s:%d: label '%.40s' is outside 0..%d", label, lineno, f[2], DFER_MAX_CLASSES - 1);
             data_lines++;
@@ -245,7 +251,8 @@ static int by_path(const void *a, const void *b) {
 
 int dataset_shared_clips(const Dataset *a, const Dataset *b, const ClipRecord **first) {
     *first = NULL;
-    const ClipRecord **sa = xmalloc((size_t)(a->count + 1) * sizeof *sa), **sb = xmalloc((size_t)(b->count + 1) * sizeof *sb);
+    const ClipRecord **sa = xmalloc((size_t)(a->count + 1) * sizeof *sa),
+                     **sb = xmalloc((size_t)(b->count + 1) * sizeof *sb);
     for (int i = 0; i < a->count; i++) sa[i] = &a->clips[i];
     for (int i = 0; i < b->count; i++) sb[i] = &b->clips[i];
     qsort(sa, (size_t)a->count, sizeof *sa, by_path);
@@ -292,9 +299,11 @@ int dataset_open(const char *kind, const char *root, Split split, int fold, Data
     } else if (!strcmp(kind, "mafw")) {
         if (fold < 1 || fold > 5) return err_set(err, "MAFW has folds 1..5, not %d", fold);
         /* the with-caption files carry the English captions; the plain ones are read otherwise */
-        snprintf(file, sizeof file, "%s/single/with_caption/set_%d/%s.txt", root, fold, split == SPLIT_TRAIN ? "train" : "test");
+        snprintf(file, sizeof file, "%s/single/with_caption/set_%d/%s.txt", root, fold,
+                 split == SPLIT_TRAIN ? "train" : "test");
         if (!fs_exists(file))
-            snprintf(file, sizeof file, "%s/single/no_caption/set_%d/%s.txt", root, fold, split == SPLIT_TRAIN ? "train" : "test");
+            snprintf(file, sizeof file, "%s/single/no_caption/set_%d/%s.txt", root, fold,
+                     split == SPLIT_TRAIN ? "train" : "test");
     } else if (!strcmp(kind, "list")) {
         snprintf(file, sizeof file, "%s", root);
         snprintf(dir, sizeof dir, "%s", root);
@@ -320,7 +329,8 @@ int dataset_open_folds(const char *kind, const char *root, Split split, const in
         return err_set(err, "%d folds to open together (1..%d)", n_folds, DATASET_MAX_PARTS);
     if (n_folds == 1) return dataset_open(kind, root, split, folds[0], out, err);
     if (strcmp(kind, "dfew") && strcmp(kind, "mafw"))
-        return err_set(err, "%s has no folds: its %s split is one file", kind, split == SPLIT_TRAIN ? "training" : "test");
+        return err_set(err, "%s has no folds: its %s split is one file", kind,
+                       split == SPLIT_TRAIN ? "training" : "test");
     for (int p = 0; p < n_folds; p++) {
         for (int q = 0; q < p; q++)
             if (folds[q] == folds[p]) {

@@ -64,7 +64,8 @@ static int encode_still(const char *path, enum AVCodecID id, enum AVPixelFormat 
     if (rc >= 0 && !out) rc = err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
     else if (rc < 0) rc = av_fail(err, path, "encoding failed", rc);
     while (rc >= 0 && avcodec_receive_packet(ctx, pkt) == 0) {
-        if (fwrite(pkt->data, 1, (size_t)pkt->size, out) != (size_t)pkt->size) rc = err_set(err, "%s: write failed", tmp);
+        if (fwrite(pkt->data, 1, (size_t)pkt->size, out) != (size_t)pkt->size)
+            rc = err_set(err, "%s: write failed", tmp);
         av_packet_unref(pkt);
     }
     if (out && fclose(out) != 0 && rc >= 0) rc = err_set(err, "%s: write failed", tmp);
@@ -155,7 +156,8 @@ int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **
     vw->ctx->thread_count = 1;
     if (vw->fmt->oformat->flags & AVFMT_GLOBALHEADER) vw->ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     AVDictionary *opts = NULL;
-    if (!strcmp(codec->name, "libx264")) av_dict_set(&opts, "preset", "veryfast", 0), av_dict_set(&opts, "crf", "18", 0);
+    if (!strcmp(codec->name, "libx264"))
+        av_dict_set(&opts, "preset", "veryfast", 0), av_dict_set(&opts, "crf", "18", 0);
     rc = avcodec_open2(vw->ctx, codec, &opts);
     av_dict_free(&opts);
     if (rc >= 0) rc = avcodec_parameters_from_context(vw->st->codecpar, vw->ctx);

@@ -55,7 +55,8 @@ static void clip_rng(const Loader *l, int epoch, int index, Rng *rng) {
     rng_init(rng, l->cfg.seed, (uint64_t)epoch, (uint64_t)index, 0x5A3);
 }
 
-void loader_clip_plan(const Loader *l, int epoch, int index, int frame_count, int w, int h, int *idx, AugmentDraw *draw) {
+void loader_clip_plan(const Loader *l, int epoch, int index, int frame_count, int w, int h, int *idx,
+                      AugmentDraw *draw) {
     Rng rng;
     clip_rng(l, epoch, index, &rng);
     sample_frame_indices(frame_count, l->cfg.frames, l->cfg.train, &rng, idx);
@@ -139,7 +140,8 @@ static int load_clip(Loader *l, int index, void *dst, void *parsing, void *landm
     ImageU8 *frames = xcalloc((size_t)T, sizeof(ImageU8));
     int rc = clip_source_read_frames(src, idx, T, frames, err);
     clip_source_close(src);
-    if (rc != 0) __atomic_store_n(&l->frame_counts[index], 0, __ATOMIC_RELAXED); /* changed since counted? count again */
+    /* changed since counted? count again */
+    if (rc != 0) __atomic_store_n(&l->frame_counts[index], 0, __ATOMIC_RELAXED);
     if (rc == 0) {
         AugmentDraw draw;
         augment_draw(&l->aug, frames[0].width, frames[0].height, &rng, &draw);
@@ -270,7 +272,8 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
         return err_set(err, "the global batch of %d clips does not split over %d ranks", cfg->global_batch, cfg->world);
     if (d->count < 1) return err_set(err, "%s: the dataset is empty", d->source);
     if (cfg->train && d->count < cfg->global_batch)
-        return err_set(err, "%s: %d clips are fewer than one global batch of %d", d->source, d->count, cfg->global_batch);
+        return err_set(err, "%s: %d clips are fewer than one global batch of %d", d->source, d->count,
+                       cfg->global_batch);
     if (!cfg->host_alloc != !cfg->host_free)
         return err_set(err, "the loader's batch buffers need both host_alloc and host_free, or neither");
     if (cfg->mid_streams & ~(LOADER_MID_PARSING | LOADER_MID_LANDMARKS))
@@ -372,7 +375,8 @@ static int drop_unreadable(Loader *l, Slot *s) {
         if (kept != j) {
             memmove((char *)s->frames + (size_t)kept * row, (char *)s->frames + (size_t)j * row, row);
             if (s->parsing) memmove((char *)s->parsing + (size_t)kept * row, (char *)s->parsing + (size_t)j * row, row);
-            if (s->landmarks) memmove((char *)s->landmarks + (size_t)kept * row, (char *)s->landmarks + (size_t)j * row, row);
+            if (s->landmarks)
+                memmove((char *)s->landmarks + (size_t)kept * row, (char *)s->landmarks + (size_t)j * row, row);
             s->indices[kept] = s->indices[j];
             s->labels[kept] = s->labels[j];
         }

@@ -84,7 +84,8 @@ int loader_next(Loader *l, Batch *b, Err *err);
 /* What the loader does to clip `index` in `epoch`, for a clip of frame_count
  * frames of w x h: the sampled frame indices idx [frames] and the augmentation
  * draw, from the same random stream the loader uses (tests, previews). */
-void loader_clip_plan(const Loader *l, int epoch, int index, int frame_count, int w, int h, int *idx, AugmentDraw *draw);
+void loader_clip_plan(const Loader *l, int epoch, int index, int frame_count, int w, int h, int *idx,
+                      AugmentDraw *draw);
 /* The augmentation settings the loader resolved (preset and overrides). */
 const AugmentConfig *loader_augment_config(const Loader *l);
 /* This rank's clips of the epoch's batches handed out so far that could not be read (replaced in training, left

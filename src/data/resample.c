@@ -97,7 +97,9 @@ static void scratch_destroy(void *p) {
     free(s);
 }
 
-static void scratch_key_create(void) { CHECK(pthread_key_create(&g_scratch_key, scratch_destroy) == 0, "pthread_key_create"); }
+static void scratch_key_create(void) {
+    CHECK(pthread_key_create(&g_scratch_key, scratch_destroy) == 0, "pthread_key_create");
+}
 
 /* At least `size` bytes (+ 16 of slack for 4-byte loads at the end), 64-byte aligned. */
 static uint8_t *scratch_get(size_t size) {

@@ -47,9 +47,11 @@ static const char *k_movements[DFER_MAX_CLASSES][3] = {
 static const char *k_emotion_words[DFER_MAX_CLASSES] = {"happy", "sad", "calm", "angry", "surprised", "disgusted",
                                                         "afraid", "contemptuous", "anxious", "helpless",
                                                         "disappointed"};
-static const char *k_chinese[DFER_MAX_CLASSES] = {"嘴角上扬，脸颊抬起", "嘴角下垂，眉头上扬", "面部放松，没有变化", "眉头紧锁，嘴唇紧闭",
-                                                  "眉毛上扬，眼睛睁大", "鼻子皱起，上唇抬起", "眉毛上扬，嘴唇拉伸", "一侧嘴角上扬",
-                                                  "嘴唇紧抿，眉头微抬", "目光下垂，嘴角下垂", "嘴角下垂，眉毛低垂"};
+static const char *k_chinese[DFER_MAX_CLASSES] = {
+    "嘴角上扬，脸颊抬起", "嘴角下垂，眉头上扬", "面部放松，没有变化",
+    "眉头紧锁，嘴唇紧闭", "眉毛上扬，眼睛睁大", "鼻子皱起，上唇抬起",
+    "眉毛上扬，嘴唇拉伸", "一侧嘴角上扬", "嘴唇紧抿，眉头微抬",
+    "目光下垂，嘴角下垂", "嘴角下垂，眉毛低垂"};
 static const char *k_ferv_emotion[7] = {"Happy", "Sad", "Neutral", "Angry", "Surprise", "Disgust", "Fear"};
 static const char *k_ferv_scene[5] = {"Action", "Daily", "Interview", "Party", "Speech"};
 
@@ -207,7 +209,8 @@ static void plan_clips(const SynthConfig *c, const char *root, ClipPlan *plans) 
             snprintf(p->rel, sizeof p->rel, "Clip/clip_224x224/%s", p->id);
         } else if (!strcmp(c->layout, "ferv39k")) {
             snprintf(p->id, sizeof p->id, "%04d", i + 1);
-            snprintf(p->rel, sizeof p->rel, "2_ClipsforFaceCrop/%s/%s/%s", k_ferv_scene[p->scene], k_ferv_emotion[p->label], p->id);
+            snprintf(p->rel, sizeof p->rel, "2_ClipsforFaceCrop/%s/%s/%s", k_ferv_scene[p->scene],
+                     k_ferv_emotion[p->label], p->id);
         } else {
             snprintf(p->id, sizeof p->id, "%05d", i + 1);
             snprintf(p->rel, sizeof p->rel, "data/faces/%s", p->id);
@@ -262,7 +265,8 @@ static int write_splits(const SynthConfig *c, const char *root, const ClipPlan *
                 tadd(&t, "video_name,label\n");
                 for (int i = 0; i < c->clips; i++)
                     if ((plans[i].fold == k) == test) tadd(&t, "%d,%d\n", i + 1, plans[i].label + 1);
-                snprintf(rel, sizeof rel, "EmoLabel_DataSplit/%s(single-labeled)/set_%d.csv", test ? "test" : "train", k);
+                snprintf(rel, sizeof rel, "EmoLabel_DataSplit/%s(single-labeled)/set_%d.csv", test ? "test" : "train",
+                         k);
                 if (write_text(root, rel, &t, err)) return -1;
             }
     } else if (!strcmp(c->layout, "ferv39k")) {
@@ -284,7 +288,8 @@ static int write_splits(const SynthConfig *c, const char *root, const ClipPlan *
         for (int k = 1; k <= 5; k++)
             for (int test = 0; test < 2; test++) {
                 for (int i = 0; i < c->clips; i++)
-                    if ((plans[i].fold == k) == test) tadd(&t, "%s.mp4 %s\r\n", plans[i].id, mafw_names[plans[i].label]);
+                    if ((plans[i].fold == k) == test)
+                        tadd(&t, "%s.mp4 %s\r\n", plans[i].id, mafw_names[plans[i].label]);
                 snprintf(rel, sizeof rel, "single/no_caption/set_%d/%s.txt", k, test ? "test" : "train");
                 if (write_text(root, rel, &t, err)) return -1;
                 for (int i = 0; i < c->clips; i++)
@@ -292,7 +297,8 @@ static int write_splits(const SynthConfig *c, const char *root, const ClipPlan *
                         char gbk[256];
                         if (to_gbk(k_chinese[plans[i].label], gbk, sizeof gbk) != 0)
                             return err_set(err, "iconv cannot convert to GBK on this system");
-                        tadd(&t, "%s.mp4\t%s\t%s\t%s\r\n", plans[i].id, mafw_names[plans[i].label], gbk, plans[i].caption);
+                        tadd(&t, "%s.mp4\t%s\t%s\t%s\r\n", plans[i].id, mafw_names[plans[i].label], gbk,
+                             plans[i].caption);
                     }
                 snprintf(rel, sizeof rel, "single/with_caption/set_%d/%s.txt", k, test ? "test" : "train");
                 if (write_text(root, rel, &t, err)) return -1;
@@ -326,13 +332,15 @@ static int write_metadata(const SynthConfig *c, const char *root, const ClipPlan
         cJSON_Delete(o);
     }
     if (write_text(root, "synth/clips.jsonl", &t, err)) return -1;
-    tadd(&t, "Synthetic DFER benchmark written by `dfer synth` (layout %s, %d clips, seed %llu, %d classes, difficulty %d,\n"
-             "%d px frames). Not a real dataset: procedurally rendered faces with class-specific expression dynamics.\n"
-             "clips.jsonl: one object per clip (label in the order %s...).\n"
-             "landmarks/<id>.txt: one line per frame, 68 iBUG points as x0 y0 ... x67 y67 in pixels.\n"
-             "parsing/<id>/<frame>.png: 11-class LaPa index maps (0 background, 1 skin, 2/3 left/right brow,\n"
-             "4/5 left/right eye, 6 nose, 7 upper lip, 8 inner mouth, 9 lower lip, 10 hair).\n",
-         c->layout, c->clips, c->seed, c->classes, c->difficulty, c->size, k_class_names[0]);
+    tadd(
+        &t,
+        "Synthetic DFER benchmark written by `dfer synth` (layout %s, %d clips, seed %llu, %d classes, difficulty %d,\n"
+        "%d px frames). Not a real dataset: procedurally rendered faces with class-specific expression dynamics.\n"
+        "clips.jsonl: one object per clip (label in the order %s...).\n"
+        "landmarks/<id>.txt: one line per frame, 68 iBUG points as x0 y0 ... x67 y67 in pixels.\n"
+        "parsing/<id>/<frame>.png: 11-class LaPa index maps (0 background, 1 skin, 2/3 left/right brow,\n"
+        "4/5 left/right eye, 6 nose, 7 upper lip, 8 inner mouth, 9 lower lip, 10 hair).\n",
+        c->layout, c->clips, c->seed, c->classes, c->difficulty, c->size, k_class_names[0]);
     return write_text(root, "synth/README.txt", &t, err);
 }
 
@@ -345,9 +353,10 @@ static void warn_empty_splits(const SynthConfig *c, const ClipPlan *plans) {
         /* FERV39k: fold 1's clips are its test split, the rest its training split */
         int test = in_fold[k], train = folds == 1 ? c->clips - in_fold[1] : c->clips - in_fold[k];
         if (!test || !train)
-            fprintf(stderr, "synth: warning: with %d clips %s%.0d's %s split is empty (data check and training on it will "
-                            "refuse it): give more clips or another seed\n", c->clips, folds == 1 ? "the dataset" : "fold ",
-                    folds == 1 ? 0 : k, !test ? "test" : "training");
+            fprintf(stderr,
+                    "synth: warning: with %d clips %s%.0d's %s split is empty (data check and training on it will "
+                    "refuse it): give more clips or another seed\n",
+                    c->clips, folds == 1 ? "the dataset" : "fold ", folds == 1 ? 0 : k, !test ? "test" : "training");
     }
 }
 
@@ -360,10 +369,12 @@ static int remove_synthetic_dataset(const char *dir, Err *err) {
     char path[8192];
     snprintf(path, sizeof path, "%s/synth", dir);
     if (!fs_is_dir(path))
-        return err_set(err, "%s holds files `dfer synth` did not write (it has no synth/ folder): --force replaces only "
-                            "a synthetic dataset; give an empty or new folder", dir);
-    static const char *const written[] = {"synth/clips.jsonl", "EmoLabel_DataSplit", "4_setups", "single", "caption-label",
-                                          "synth", "Clip", "2_ClipsforFaceCrop", "data", "clips"};
+        return err_set(err,
+                       "%s holds files `dfer synth` did not write (it has no synth/ folder): --force replaces only "
+                       "a synthetic dataset; give an empty or new folder",
+                       dir);
+    static const char *const written[] = {"synth/clips.jsonl", "EmoLabel_DataSplit", "4_setups", "single",
+                                          "caption-label", "synth", "Clip", "2_ClipsforFaceCrop", "data", "clips"};
     for (size_t i = 0; i < sizeof written / sizeof written[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, written[i]);
         if (fs_remove_tree(path, err) != 0) return err_prefix(err, "synth --force: ");
@@ -387,12 +398,15 @@ int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
         return err_set(err, "unknown layout '%s' (dfew, ferv39k, mafw)", c->layout);
     if (c->clips < 1 || c->size < 32 || c->size > 512 || c->min_frames < 1 || c->max_frames < c->min_frames ||
         (c->classes != 7 && c->classes != 11) || (c->classes == 11 && strcmp(c->layout, "mafw")))
-        return err_set(err, "synth: clips %d, size %d, frames %d..%d, classes %d (11 only with the mafw layout) are not valid",
-                       c->clips, c->size, c->min_frames, c->max_frames, c->classes);
+        return err_set(
+            err, "synth: clips %d, size %d, frames %d..%d, classes %d (11 only with the mafw layout) are not valid",
+            c->clips, c->size, c->min_frames, c->max_frames, c->classes);
     if (!strcmp(c->layout, "dfew") && c->clips > 99999)
-        return err_set(err, "synth: the DFEW layout numbers its clips with 5 digits (at most 99999 clips, not %d)", c->clips);
+        return err_set(err, "synth: the DFEW layout numbers its clips with 5 digits (at most 99999 clips, not %d)",
+                       c->clips);
     if (fs_exists(out_dir) && !dir_is_empty(out_dir)) {
-        if (!c->force) return err_set(err, "%s is not empty (use --force to replace the synthetic dataset in it)", out_dir);
+        if (!c->force)
+            return err_set(err, "%s is not empty (use --force to replace the synthetic dataset in it)", out_dir);
         if (remove_synthetic_dataset(out_dir, err) != 0) return -1;
     }
     Gen g = {.cfg = c};
@@ -430,7 +444,9 @@ int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
     if (rc == 0) warn_empty_splits(c, g.plans);
     if (rc == 0) rc = write_splits(c, out_dir, g.plans, err);
     if (rc == 0) rc = write_metadata(c, out_dir, g.plans, err);
-    if (rc == 0) fprintf(stderr, "synth: %d clips in the %s layout written to %s in %.1f s\n", c->clips, c->layout, out_dir, time_now() - t0);
+    if (rc == 0)
+        fprintf(stderr, "synth: %d clips in the %s layout written to %s in %.1f s\n", c->clips, c->layout, out_dir,
+                time_now() - t0);
     pthread_mutex_destroy(&g.mu);
     free(g.plans);
     return rc;
@@ -453,7 +469,8 @@ int synth_contact_sheet(const SynthConfig *c, const char *png_path, Err *err) {
             synth_landmarks(&id, &s, t, S, xy);
             synth_render(&id, &s, t, S, xy, rgb, NULL, &r);
             for (int y = 0; y < S; y++)
-                memcpy(sheet + (((size_t)(k * S + y) * cols * S) + (size_t)j * S) * 3, rgb + (size_t)y * S * 3, (size_t)S * 3);
+                memcpy(sheet + (((size_t)(k * S + y) * cols * S) + (size_t)j * S) * 3, rgb + (size_t)y * S * 3,
+                       (size_t)S * 3);
         }
     int rc = image_write_png(png_path, sheet, cols * S, rows * S, 3, err);
     free(sheet);

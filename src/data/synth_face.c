@@ -24,7 +24,8 @@ void synth_identity(Rng *r, FaceIdentity *id) {
                                        {0.55, 0.38, 0.27}, {0.38, 0.26, 0.18}};
     int t = (int)rng_int(r, 5);
     for (int c = 0; c < 3; c++) id->skin[c] = tones[t][c] * U(r, 0.95, 1.05);
-    static const double hairs[5][3] = {{0.1, 0.07, 0.05}, {0.35, 0.22, 0.1}, {0.7, 0.55, 0.3}, {0.5, 0.5, 0.5}, {0.15, 0.1, 0.1}};
+    static const double hairs[5][3] = {
+        {0.1, 0.07, 0.05}, {0.35, 0.22, 0.1}, {0.7, 0.55, 0.3}, {0.5, 0.5, 0.5}, {0.15, 0.1, 0.1}};
     int h = (int)rng_int(r, 5);
     for (int c = 0; c < 3; c++) id->hair[c] = hairs[h][c];
     id->hair_style = (int)rng_int(r, 3);
@@ -127,7 +128,9 @@ static void corners_up(double *p, double v) {
     move(p, 48, 0, -v), move(p, 54, 0, -v), move(p, 60, 0, -v * 0.8), move(p, 64, 0, -v * 0.8);
     move(p, 49, 0, -v * 0.4), move(p, 53, 0, -v * 0.4), move(p, 59, 0, -v * 0.5), move(p, 55, 0, -v * 0.5);
 }
-static void corners_out(double *p, double v) { move(p, 48, -v, 0), move(p, 54, v, 0), move(p, 60, -v, 0), move(p, 64, v, 0); }
+static void corners_out(double *p, double v) {
+    move(p, 48, -v, 0), move(p, 54, v, 0), move(p, 60, -v, 0), move(p, 64, v, 0);
+}
 static void mouth_open(double *p, double v) {
     int lower[] = {55, 56, 57, 58, 59, 65, 66, 67};
     for (int i = 0; i < 8; i++) move(p, lower[i], 0, v);
@@ -160,7 +163,9 @@ static void nose_wrinkle(double *p, double v) {
     for (int i = 31; i <= 35; i++) move(p, i, 0, -v * 0.5);
     for (int i = 49; i <= 53; i++) move(p, i, 0, -v);
 }
-static void smirk(double *p, double v) { move(p, 54, v * 0.5, -v), move(p, 64, v * 0.4, -v * 0.8), move(p, 53, 0, -v * 0.5); }
+static void smirk(double *p, double v) {
+    move(p, 54, v * 0.5, -v), move(p, 64, v * 0.4, -v * 0.8), move(p, 53, 0, -v * 0.5);
+}
 
 static void apply_expression(int label, double e, double *p, double *gaze_y, double *head_down) {
     switch (label) {
@@ -169,8 +174,13 @@ static void apply_expression(int label, double e, double *p, double *gaze_y, dou
     case 2: break;
     case 3: brows_down_together(p, 0.12 * e), lips_press(p, 0.06 * e), eyes_open(p, -0.03 * e); break;
     case 4: brows_up(p, 0.15 * e), eyes_open(p, 0.06 * e), mouth_open(p, 0.22 * e); break;
-    case 5: nose_wrinkle(p, 0.08 * e), brows_down_together(p, 0.06 * e), corners_up(p, -0.03 * e), eyes_open(p, -0.04 * e); break;
-    case 6: brows_up(p, 0.1 * e), inner_brow_up(p, 0.06 * e), eyes_open(p, 0.07 * e), corners_out(p, 0.08 * e), mouth_open(p, 0.08 * e); break;
+    case 5:
+        nose_wrinkle(p, 0.08 * e), brows_down_together(p, 0.06 * e), corners_up(p, -0.03 * e), eyes_open(p, -0.04 * e);
+        break;
+    case 6:
+        brows_up(p, 0.1 * e), inner_brow_up(p, 0.06 * e), eyes_open(p, 0.07 * e), corners_out(p, 0.08 * e),
+            mouth_open(p, 0.08 * e);
+        break;
     case 7: smirk(p, 0.1 * e); break;
     case 8: lips_press(p, 0.05 * e), inner_brow_up(p, 0.06 * e), eyes_open(p, 0.03 * e); break;
     case 9: corners_up(p, -0.06 * e), inner_brow_up(p, 0.04 * e), *gaze_y += 0.5 * e, *head_down += 0.08 * e; break;
@@ -268,7 +278,8 @@ static void draw(cairo_t *cr, const Paint *pt, const FaceIdentity *id, const Cli
         rng_init(&cr_rng, id->clutter_seed, 1, 0, 0);
         for (int k = 0; k < id->clutter; k++) {
             cairo_set_source_rgb(cr, rng_uniform(&cr_rng), rng_uniform(&cr_rng), rng_uniform(&cr_rng));
-            double x = rng_uniform(&cr_rng) * size, y = rng_uniform(&cr_rng) * size, w = (0.1 + 0.3 * rng_uniform(&cr_rng)) * size;
+            double x = rng_uniform(&cr_rng) * size, y = rng_uniform(&cr_rng) * size,
+                   w = (0.1 + 0.3 * rng_uniform(&cr_rng)) * size;
             if (k % 2) cairo_rectangle(cr, x - w / 2, y - w / 3, w, w * 0.6);
             else cairo_arc(cr, x, y, w / 3, 0, 2 * M_PI);
             cairo_fill(cr);
@@ -290,9 +301,11 @@ static void draw(cairo_t *cr, const Paint *pt, const FaceIdentity *id, const Cli
         set(cr, pt, 1, 0, 0, 0);
         cairo_fill(cr);
     } else {
-        cairo_pattern_t *g = cairo_pattern_create_radial(pose->cx + id->light_x * pose->scale * 0.6, pose->cy - pose->scale * 0.3,
-                                                         pose->scale * 0.2, pose->cx, pose->cy, pose->scale * 1.6);
-        cairo_pattern_add_color_stop_rgb(g, 0, fmin(1, id->skin[0] * 1.12), fmin(1, id->skin[1] * 1.12), fmin(1, id->skin[2] * 1.12));
+        cairo_pattern_t *g =
+            cairo_pattern_create_radial(pose->cx + id->light_x * pose->scale * 0.6, pose->cy - pose->scale * 0.3,
+                                        pose->scale * 0.2, pose->cx, pose->cy, pose->scale * 1.6);
+        cairo_pattern_add_color_stop_rgb(g, 0, fmin(1, id->skin[0] * 1.12), fmin(1, id->skin[1] * 1.12),
+                                         fmin(1, id->skin[2] * 1.12));
         cairo_pattern_add_color_stop_rgb(g, 1, id->skin[0] * 0.7, id->skin[1] * 0.7, id->skin[2] * 0.7);
         cairo_set_source(cr, g);
         cairo_fill(cr);
@@ -360,7 +373,8 @@ static void draw(cairo_t *cr, const Paint *pt, const FaceIdentity *id, const Cli
     cairo_fill(cr);
     if (s->occlude && !pt->parsing) { /* a hand-like bar over one cheek: occluders are not in the parsing map */
         cairo_set_source_rgb(cr, id->skin[0] * 0.9, id->skin[1] * 0.85, id->skin[2] * 0.85);
-        cairo_rectangle(cr, xy[2 * 3] - pose->scale * 0.1, xy[2 * 3 + 1] - pose->scale * 0.3, pose->scale * 0.55, pose->scale * 0.6);
+        cairo_rectangle(cr, xy[2 * 3] - pose->scale * 0.1, xy[2 * 3 + 1] - pose->scale * 0.3, pose->scale * 0.55,
+                        pose->scale * 0.6);
         cairo_fill(cr);
     }
 }

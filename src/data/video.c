@@ -76,7 +76,8 @@ static int by_name(const void *a, const void *b) { return strcmp(*(char *const *
 
 /* Decodes the whole video once: the real frame count and length against the stream's declared
  * ones (length may be NULL), and the stream's size and frame rate (any of the outputs may be NULL). */
-static int scan_video(const char *path, int *count, VideoLength *length, int *width, int *height, double *fps, Err *err) {
+static int scan_video(const char *path, int *count, VideoLength *length, int *width, int *height, double *fps,
+                      Err *err) {
     AVFormatContext *fmt;
     AvDecoder dec;
     if (av_video_open(path, &fmt, &dec, err) != 0) return -1;
@@ -161,7 +162,9 @@ int clip_source_open_known(const char *path, int known_frames, ClipSource **out,
     return source_open(path, known_frames, 1, out, err);
 }
 
-int clip_source_open_uncounted(const char *path, ClipSource **out, Err *err) { return source_open(path, 0, 0, out, err); }
+int clip_source_open_uncounted(const char *path, ClipSource **out, Err *err) {
+    return source_open(path, 0, 0, out, err);
+}
 
 int frame_folder_list(const char *dir, char ***names, int *count, Err *err) {
     *names = NULL, *count = 0;
@@ -235,7 +238,8 @@ int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *o
         int k = c->next;
         int got = av_decoder_next(&c->dec, c->frame, err);
         if (got != 0) {
-            rc = got < 0 ? -1 : err_set(err, "%s: only %d frames could be decoded now (%d counted)", c->path, k, c->count);
+            rc = got < 0 ? -1
+                         : err_set(err, "%s: only %d frames could be decoded now (%d counted)", c->path, k, c->count);
             break;
         }
         int first = -1;
@@ -279,7 +283,8 @@ int clip_source_read_next(ClipSource *c, int max, ImageU8 *out, int *got, Err *e
             }
             if (r == 1) {
                 if (c->count > 0 && c->next < c->count)
-                    rc = err_set(err, "%s: only %d frames could be decoded now (%d counted)", c->path, c->next, c->count);
+                    rc = err_set(err, "%s: only %d frames could be decoded now (%d counted)", c->path, c->next,
+                                 c->count);
                 else if (c->next == 0)
                     rc = err_set(err, "%s: no frame could be decoded", c->path);
                 else

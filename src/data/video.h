@@ -49,8 +49,8 @@ int clip_source_read_frames(ClipSource *c, const int *indices, int n, ImageU8 *o
  * length is an error naming it. On error nothing is left allocated. */
 int clip_source_read_next(ClipSource *c, int max, ImageU8 *out, int *got, Err *err);
 void clip_source_close(ClipSource *c);
-/* Upright size (a stream's display-matrix rotation applied, as the frames are read), frame rate (the stream's, or FFmpeg's guess; 0 when unknown) and
- * the decoded frame count of a video file (decodes the whole file once). */
+/* Upright size (a stream's display-matrix rotation applied, as the frames are read), frame rate (the stream's, or
+ * FFmpeg's guess; 0 when unknown) and the decoded frame count of a video file (decodes the whole file once). */
 int video_probe(const char *path, int *width, int *height, double *fps, int *frames, Err *err);
 /* The frame image files of a folder (is_frame_image_name), sorted bytewise: the
  * clip's frame order. names: malloc'ed strings (free each, then the array). */
