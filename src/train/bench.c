@@ -507,7 +507,9 @@ static cJSON *bench_profile(const BenchOptions *o, Group *g, JobModel *m, Optimi
     return res;
 }
 
-static void bench_times_free(BenchTimes *t) { free(t->step), free(t->fb), free(t->ar), free(t->up), free(t->fw), free(t->ev); }
+static void bench_times_free(BenchTimes *t) {
+    free(t->step), free(t->fb), free(t->ar), free(t->up), free(t->fw), free(t->ev);
+}
 
 /* The shapes the FLOP count needs, the text sequence lengths included (known after the first step). */
 static BenchShape bench_shape(const JobModel *m, int finecliper, int b, const BenchOptions *o) {
@@ -518,7 +520,8 @@ static BenchShape bench_shape(const JobModel *m, int finecliper, int b, const Be
         sh.video_adapters = f->cfg.video_adapters, sh.text_adapters = f->cfg.text_adapters;
         sh.use_negative = f->cfg.use_negative, sh.bottleneck_divisor = f->cfg.bottleneck_divisor;
         sh.mid_high_divisor = finecliper_mid_high_divisor(&f->cfg);
-        sh.mid_streams = (f->cfg.mid_streams & FC_MID_PARSING ? 1 : 0) + (f->cfg.mid_streams & FC_MID_LANDMARKS ? 1 : 0);
+        sh.mid_streams =
+            (f->cfg.mid_streams & FC_MID_PARSING ? 1 : 0) + (f->cfg.mid_streams & FC_MID_LANDMARKS ? 1 : 0);
         sh.high = f->cfg.high;
         sh.len_pos = (int)f->text_pos.len, sh.len_neg = f->cfg.use_negative ? (int)f->text_neg.len : 0;
         if (sh.high) {
@@ -674,7 +677,8 @@ static cJSON *bench_report(const BenchRun *r) {
      * the context before the model, and the peak beyond what the planner counts */
     cJSON_AddItemToObject(res, "planned_bytes", bench_number_or_null(r->planned, r->planned > 0));
     cJSON_AddItemToObject(res, "cuda_context_bytes", bench_number_or_null(r->context, r->context > 0));
-    cJSON_AddItemToObject(res, "unplanned_bytes", bench_number_or_null(r->context + r->peak - r->planned, r->planned > 0));
+    cJSON_AddItemToObject(res, "unplanned_bytes",
+                          bench_number_or_null(r->context + r->peak - r->planned, r->planned > 0));
     cJSON_AddStringToObject(res, "peak_method", r->peak_method);
     /* the forward-only passes (at eval_batch), apart: they are not part of a training step */
     cJSON_AddItemToObject(res, "eval_peak_bytes", bench_number_or_null(r->eval_peak, r->eval_peak >= 0));
@@ -702,7 +706,8 @@ static cJSON *bench_report(const BenchRun *r) {
                                                                        : cJSON_CreateNull());
     cJSON_AddItemToObject(res, "mfu", bench_number_or_null(achieved / (peak_tf * 1e12), have_peak));
     double eval_t = eval_runs ? med[5] : med[4];
-    cJSON_AddItemToObject(res, "eval_mfu", bench_number_or_null(fl_eval.forward / eval_t / (peak_tf * 1e12), have_peak));
+    cJSON_AddItemToObject(res, "eval_mfu",
+                          bench_number_or_null(fl_eval.forward / eval_t / (peak_tf * 1e12), have_peak));
     cJSON_AddNumberToObject(res, "loss", t->loss / b);
     cJSON_AddNumberToObject(res, "skipped_updates", t->skipped);
     cJSON_AddNumberToObject(res, "build_s", r->t_build);
@@ -777,7 +782,8 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     if (s.backend == BACKEND_CUDA) run.context = (double)dfer_cuda_baseline_bytes();
 #endif
     cJSON *res = bench_report(&run);
-    if (o->profile_steps > 0) cJSON_AddItemToObject(res, "op_profile", bench_profile(o, g, &m, &opt, &bi, s.b, s.device_name));
+    if (o->profile_steps > 0)
+        cJSON_AddItemToObject(res, "op_profile", bench_profile(o, g, &m, &opt, &bi, s.b, s.device_name));
     bench_inputs_free(&bi);
     bench_times_free(&t);
     optimizer_free(&opt);

@@ -139,7 +139,8 @@ int bench_check_device(const char *device, Err *err);
 cJSON *bench_run(const BenchOptions *o, Group *g, Err *err);
 /* A JSON number, or null where it does not exist (ok = 0): the figures a backend cannot give. */
 cJSON *bench_number_or_null(double v, int ok);
-/* --arch as the presets name it: "ViT-B/16" -> "b16", "ViT-L/14@336px" -> "l14-336px" (lower case, no "vit-" or "/", "@" as "-"). */
+/* --arch as the presets name it: "ViT-B/16" -> "b16", "ViT-L/14@336px" -> "l14-336px" (lower case, no "vit-" or "/",
+ * "@" as "-"). */
 void bench_normalise_arch(const char *in, char *out, size_t n);
 
 /* Runs tests/reference/bench_torch.py with python on the same device, model, frames and batch as the

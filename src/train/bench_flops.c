@@ -99,8 +99,8 @@ void bench_flops(const BenchShape *s, BenchFlops *f) {
             linear(f, B, E, E, 1, 1);                          /* the stream's projection */
         }
         if (s->high) {
-            text_pass(f, B, s->desc_len, s->desc_width, s->desc_layers, s->desc_embed, s->desc_width / s->mid_high_divisor,
-                      TEXT_ADAPTERS);
+            text_pass(f, B, s->desc_len, s->desc_width, s->desc_layers, s->desc_embed,
+                      s->desc_width / s->mid_high_divisor, TEXT_ADAPTERS);
             linear(f, B, s->desc_embed, E, 1, 1); /* projector */
         }
         int mode = s->text_adapters ? TEXT_ADAPTERS : TEXT_FROZEN;

@@ -26,8 +26,8 @@ static const DevicePeakRow k_device_peaks[] = {
     {"A100 80GB PCIe", 312.0, 1935.0, "A100: 312 TFLOP/s dense bf16", "A100 80GB PCIe: 1.935 TB/s HBM2e"},
     {"A100-SXM4-80GB", 312.0, 2039.0, "A100: 312 TFLOP/s dense bf16", "A100 SXM 80GB: 2.039 TB/s HBM2e"},
     {"A100", 312.0, 1555.0, "A100: 312 TFLOP/s dense bf16", "A100 40GB: 1.555 TB/s HBM2"},
-    {"RTX 4090", 165.2, 1008.0,
-     "RTX 4090: 165.2 TFLOP/s dense bf16 with fp32 accumulate (330.3 with fp16 accumulate)", "RTX 4090: 1.008 TB/s GDDR6X"},
+    {"RTX 4090", 165.2, 1008.0, "RTX 4090: 165.2 TFLOP/s dense bf16 with fp32 accumulate (330.3 with fp16 accumulate)",
+     "RTX 4090: 1.008 TB/s GDDR6X"},
     {"L40S", 362.05, 864.0, "L40S: 362 TFLOP/s dense bf16", "L40S: 864 GB/s GDDR6"},
 };
 

@@ -152,7 +152,8 @@ cJSON *bench_results_record(const cJSON *ours, const char *command) {
     cJSON_AddStringToObject(o, "model", jstr(ours, "model"));
     cJSON_AddNumberToObject(o, "frames", jint(ours, "frames"));
     cJSON_AddNumberToObject(o, "batch", jint(ours, "batch"));
-    cJSON_AddNumberToObject(o, "ours_clips_per_s", cJSON_GetObjectItemCaseSensitive(ours, "train_clips_per_s")->valuedouble);
+    cJSON_AddNumberToObject(o, "ours_clips_per_s",
+                            cJSON_GetObjectItemCaseSensitive(ours, "train_clips_per_s")->valuedouble);
     cJSON_AddItemToObject(o, "pytorch_clips_per_s",
                           peer ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(peer, "train_clips_per_s"), 1)
                                : cJSON_CreateNull());
@@ -182,7 +183,8 @@ cJSON *bench_results_record(const cJSON *ours, const char *command) {
     cJSON_AddStringToObject(goals, "mfu", ">= 0.5");
     static const char *const copy[] = {"precision", "model_dtype", "attention_path", "adapter_path", "input_prefetch",
                                        "eval_clips_per_s", "split_s", "flops", "achieved_tflops", "peak_tflops",
-                                       "peak_source", "peak_method", "eval_peak_gib", "eval_peak_method", "eval_mfu", "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens"};
+                                       "peak_source", "peak_method", "eval_peak_gib", "eval_peak_method", "eval_mfu",
+                                       "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens"};
     for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(ours, copy[i]);
         if (v) cJSON_AddItemToObject(o, copy[i], cJSON_Duplicate(v, 1));
@@ -209,7 +211,8 @@ static void fmt_mib(char *buf, size_t n, double bytes) {
 
 /* A row of the op profile: time per step, share of the step, calls, and TFLOP/s or GB/s. */
 static void print_profile_row(const cJSON *row, FILE *out, int with_operands) {
-    const cJSON *tf = cJSON_GetObjectItemCaseSensitive(row, "tflops"), *gb = cJSON_GetObjectItemCaseSensitive(row, "gb_per_s");
+    const cJSON *tf = cJSON_GetObjectItemCaseSensitive(row, "tflops"),
+                *gb = cJSON_GetObjectItemCaseSensitive(row, "gb_per_s");
     char rate[32] = "";
     if (cJSON_IsNumber(tf)) snprintf(rate, sizeof rate, "%.1f TFLOP/s", tf->valuedouble);
     else if (cJSON_IsNumber(gb)) snprintf(rate, sizeof rate, "%.0f GB/s", gb->valuedouble);
@@ -229,8 +232,9 @@ static void print_profile(const cJSON *p, FILE *out) {
             jnum(p, "ops_ms_per_step"), jnum(p, "outside_ops_ms_per_step"));
     const cJSON *bound = cJSON_GetObjectItemCaseSensitive(p, "bound_ms_per_step");
     if (cJSON_IsNumber(bound))
-        fprintf(out, "  at the device's peaks (%s) the ops would take %.3f ms/step: \"bound\" is each one's time over its "
-                     "least (FLOPs at the tensor peak or bytes at the memory's, whichever is longer)\n",
+        fprintf(out,
+                "  at the device's peaks (%s) the ops would take %.3f ms/step: \"bound\" is each one's time over its "
+                "least (FLOPs at the tensor peak or bytes at the memory's, whichever is longer)\n",
                 jstr(p, "bound_peaks"), bound->valuedouble);
     fprintf(out, "    %9s %6s %7s  %-16s %7s  %s\n", "ms/step", "share", "calls", "rate", "bound", "op");
     const cJSON *row;
@@ -244,7 +248,8 @@ static void print_profile(const cJSON *p, FILE *out) {
 }
 
 void bench_print(const cJSON *r, FILE *out) {
-    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(r, "split_s"), *fl = cJSON_GetObjectItemCaseSensitive(r, "flops");
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(r, "split_s"),
+                *fl = cJSON_GetObjectItemCaseSensitive(r, "flops");
     double step = jnum(r, "train_step_s");
     char mem[32];
     fmt_mib(mem, sizeof mem, jnum(r, "peak_bytes"));
@@ -259,7 +264,8 @@ void bench_print(const cJSON *r, FILE *out) {
             jnum(r, "trainable_parameters"), jstr(r, "optimizer"), jint(r, "steps"), jint(r, "warmup"));
     fprintf(out, "  train:  %.3f clips/s (median step %.4f s, best %.4f s)\n", jnum(r, "train_clips_per_s"), step,
             jnum(r, "train_step_min_s"));
-    fprintf(out, "  eval:   %.3f clips/s (batch %d, forward only)\n", jnum(r, "eval_clips_per_s"), jint(r, "eval_batch"));
+    fprintf(out, "  eval:   %.3f clips/s (batch %d, forward only)\n", jnum(r, "eval_clips_per_s"),
+            jint(r, "eval_batch"));
     const char *names[] = {"forward", "backward", "allreduce", "update"};
     fprintf(out, "  split:  data wait 0 (synthetic, resident batch)");
     for (int i = 0; i < 4; i++)

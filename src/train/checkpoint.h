@@ -18,7 +18,8 @@ typedef struct Position {
     Scores best, last;
     int has_best, has_last;
     Confusion best_cm, last_cm;
-    long long metrics_bytes;  /* metrics.jsonl's length when the checkpoint was written; -1 unknown (an older checkpoint) */
+    /* metrics.jsonl's length when the checkpoint was written; -1 unknown (an older checkpoint) */
+    long long metrics_bytes;
     double window_loss;       /* the summed loss of the logging window's steps before a checkpoint inside it */
     int window_steps;         /* how many (0 at an epoch's end) */
     char inputs[2048];        /* the digests of the files the run reads (run_inputs_digests), "" unknown */

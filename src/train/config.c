@@ -32,7 +32,8 @@ static const Key k_keys[] = {
      "FineCLIPER's levels: frames (low), + parsing maps and landmarks (mid), + descriptions (high)"},
     {"model", "weights", K_STR, S(weights), "", NULL, "CLIP checkpoint (safetensors, OpenAI .pt, Long-CLIP .pt)"},
     {"model", "vocab", K_STR, S(vocab), "", NULL,
-     "CLIP BPE vocabulary; empty: bpe_simple_vocab_16e6.txt.gz (or Hugging Face's merges.txt) beside the weights, else $DFER_VOCAB"},
+     "CLIP BPE vocabulary; empty: bpe_simple_vocab_16e6.txt.gz (or Hugging Face's merges.txt) "
+     "beside the weights, else $DFER_VOCAB"},
     {"model", "temperature", K_FLOAT, S(temperature), "0.01", NULL, "FineCLIPER: logits = PN score / temperature"},
     {"model", "mlp_adapter_scale", K_FLOAT, S(mlp_adapter_scale), "0.5", NULL,
      "FineCLIPER: scale s of the MLP adapter (paper Tab. 9)"},
@@ -139,7 +140,8 @@ static const Key k_keys[] = {
     {"train", "recompute", K_STR, S(recompute), "auto", "auto|none|blocks",
      "FineCLIPER: keep only each ViT block's input and recompute its activations in backward (blocks), for "
      "larger micro-batches at one more ViT forward per step; auto: the planner's choice on CUDA, none on the CPU"},
-    {"train", "threads", K_INT, S(threads), "0", NULL, "CPU threads per rank (0: the node's cores shared among its ranks, at most those the rank may run on)"},
+    {"train", "threads", K_INT, S(threads), "0", NULL,
+     "CPU threads per rank (0: the node's cores shared among its ranks, at most those the rank may run on)"},
     {"train", "nonfinite", K_STR, S(nonfinite), "skip", "skip|abort",
      "what a NaN/Inf loss or gradient does: skip the update, or stop the run"},
     {"train", "hang_minutes", K_FLOAT, S(hang_minutes), "30", NULL,
@@ -158,7 +160,8 @@ static const Key k_keys[] = {
     {"optim", "schedule", K_STR, S(schedule), "cosine", "multistep|cosine|constant", "learning-rate schedule"},
     {"optim", "milestones", K_INTS, L(milestones, n_milestones), "30,40", NULL, "multistep: epochs where lr *= gamma"},
     {"optim", "gamma", K_FLOAT, S(gamma), "0.1", NULL, "multistep factor"},
-    {"optim", "warmup_epochs", K_FLOAT, S(warmup_epochs), "0", NULL, "linear warm-up from 0, in epochs (every schedule; cosine then decays over the rest)"},
+    {"optim", "warmup_epochs", K_FLOAT, S(warmup_epochs), "0", NULL,
+     "linear warm-up from 0, in epochs (every schedule; cosine then decays over the rest)"},
     {"optim", "clip_norm", K_FLOAT, S(clip_norm), "0", NULL, "clip gradients to this global norm (0: off)"},
 };
 #define N_KEYS (sizeof k_keys / sizeof k_keys[0])
@@ -214,7 +217,8 @@ static int set_value(Config *c, const Key *k, const char *v, Err *err) {
     switch (k->type) {
     case K_INT: {
         int x;
-        if (parse_int(v, &x) != 0) return err_set(err, "%s.%s = '%s' is not an integer (within ±2147483647)", k->section, k->name, v);
+        if (parse_int(v, &x) != 0)
+            return err_set(err, "%s.%s = '%s' is not an integer (within ±2147483647)", k->section, k->name, v);
         *(int *)(base + k->offset) = x;
         return 0;
     }
@@ -318,7 +322,8 @@ const char *config_unbuilt(const Config *c) {
 }
 
 int config_validate(const Config *c, Err *err) {
-    if (!c->weights[0]) return err_set(err, "model.weights is not set (a CLIP checkpoint; `dfer init` makes a random one)");
+    if (!c->weights[0])
+        return err_set(err, "model.weights is not set (a CLIP checkpoint; `dfer init` makes a random one)");
     if (!c->root[0] && strcmp(c->dataset, "list"))
         return err_set(err, "data.root is not set (the dataset directory)");
     if (!strcmp(c->dataset, "list") && (!c->train_list[0] || !c->test_list[0]))
@@ -372,7 +377,8 @@ int config_validate_settings(const Config *c, Err *err) {
     if (c->bottleneck_divisor < 1) return err_set(err, "model.bottleneck_divisor must be at least 1");
     if (c->mid_high_bottleneck_divisor < 0)
         return err_set(err, "model.mid_high_bottleneck_divisor must be 0 (model.bottleneck_divisor) or at least 1");
-    if (c->contexts < 1 || c->contexts > 32) return err_set(err, "model.contexts = %d is out of range (1..32)", c->contexts);
+    if (c->contexts < 1 || c->contexts > 32)
+        return err_set(err, "model.contexts = %d is out of range (1..32)", c->contexts);
     if (strcmp(c->dataset, "ferv39k") && strcmp(c->dataset, "list") && (c->fold < 1 || c->fold > 5))
         return err_set(err, "data.fold = %d: %s has folds 1..5", c->fold, c->dataset);
     for (int i = 0; i < c->n_eval_folds; i++) {
@@ -391,16 +397,20 @@ int config_validate_settings(const Config *c, Err *err) {
     if (c->n_lr != 1 && c->n_lr != groups)
         return err_set(err, "optim.lr has %d values: give one, or one per parameter group of %s (%s%s%s%s%s)", c->n_lr,
                        c->method, names[0], ", ", names[1], groups > 2 ? ", " : "", groups > 2 ? names[2] : "");
-    if (c->log_every < 1) return err_set(err, "train.log_every = %d must be at least 1 (a progress line every N steps)", c->log_every);
+    if (c->log_every < 1)
+        return err_set(err, "train.log_every = %d must be at least 1 (a progress line every N steps)", c->log_every);
     if (c->loader_threads < 1) return err_set(err, "data.loader_threads = %d must be at least 1", c->loader_threads);
     if (c->threads < 0) return err_set(err, "train.threads = %d must be 0 (all cores) or positive", c->threads);
     if (c->max_steps_per_epoch < 0)
-        return err_set(err, "train.max_steps_per_epoch = %d must be 0 (the whole split) or positive", c->max_steps_per_epoch);
+        return err_set(err, "train.max_steps_per_epoch = %d must be 0 (the whole split) or positive",
+                       c->max_steps_per_epoch);
     if (!(c->max_bad_fraction >= 0 && c->max_bad_fraction <= 1))
         return err_set(err, "data.max_bad_fraction = %g is out of range [0, 1]", c->max_bad_fraction);
-    if (!(c->momentum >= 0 && c->momentum < 1)) return err_set(err, "optim.momentum = %g is out of range [0, 1)", c->momentum);
+    if (!(c->momentum >= 0 && c->momentum < 1))
+        return err_set(err, "optim.momentum = %g is out of range [0, 1)", c->momentum);
     if (c->weight_decay < 0 || c->clip_norm < 0 || c->warmup_epochs < 0 || !(c->gamma > 0))
-        return err_set(err, "optim.weight_decay, clip_norm and warmup_epochs must be 0 or positive, optim.gamma positive");
+        return err_set(err,
+                       "optim.weight_decay, clip_norm and warmup_epochs must be 0 or positive, optim.gamma positive");
     if (c->warmup_epochs > 0 && c->warmup_epochs >= c->epochs)
         return err_set(err, "optim.warmup_epochs = %g is not shorter than train.epochs = %d: the learning rate would "
                             "never reach optim.lr", c->warmup_epochs, c->epochs);
@@ -425,9 +435,11 @@ static void format_value(const Config *c, const Key *k, char *buf, size_t n) {
         buf[0] = 0;
         for (int i = 0; i < count && off < n; i++) {
             if (k->type == K_FLOATS)
-                off += (size_t)snprintf(buf + off, n - off, "%s%g", i ? ", " : "", ((const float *)(base + k->offset))[i]);
+                off +=
+                    (size_t)snprintf(buf + off, n - off, "%s%g", i ? ", " : "", ((const float *)(base + k->offset))[i]);
             else
-                off += (size_t)snprintf(buf + off, n - off, "%s%d", i ? ", " : "", ((const int *)(base + k->offset))[i]);
+                off +=
+                    (size_t)snprintf(buf + off, n - off, "%s%d", i ? ", " : "", ((const int *)(base + k->offset))[i]);
         }
         break;
     }
@@ -483,7 +495,8 @@ int config_diff(const Config *before, const Config *after, char *training, size_
                 size_t operational_n) {
     char a[CFG_STR + 64], b[CFG_STR + 64], key[96];
     int changed = 0;
-    for (size_t j = 0; j < sizeof k_operational / sizeof k_operational[0]; j++) { /* a misspelt name would go unnoticed */
+    /* a misspelt name would go unnoticed */
+    for (size_t j = 0; j < sizeof k_operational / sizeof k_operational[0]; j++) {
         snprintf(key, sizeof key, "%s", k_operational[j]);
         char *dot = strchr(key, '.');
         CHECK(dot && (*dot = '\0', find_key(key, dot + 1)), "k_operational names no key: %s", k_operational[j]);
@@ -496,7 +509,8 @@ int config_diff(const Config *before, const Config *after, char *training, size_
         if (!strcmp(a, b)) continue;
         snprintf(key, sizeof key, "%s.%s", k->section, k->name);
         int how = 0;
-        for (size_t j = 0; j < sizeof k_operational / sizeof k_operational[0] && !how; j++) how = !strcmp(key, k_operational[j]);
+        for (size_t j = 0; j < sizeof k_operational / sizeof k_operational[0] && !how; j++)
+            how = !strcmp(key, k_operational[j]);
         if (how) diff_append(operational, operational_n, key, a, b);
         else diff_append(training, training_n, key, a, b), changed++;
     }

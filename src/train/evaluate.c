@@ -26,7 +26,8 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
     int32_t *parts = NULL; /* [n] each clip's part, where the split has parts */
     int logits_cap = 0;
     int batch = 0;
-    long left_out = 0; /* unreadable test clips: not in the batches (Batch.left_out), so neither scored nor in the loss */
+    /* unreadable test clips: not in the batches (Batch.left_out), so neither scored nor in the loss */
+    long left_out = 0;
     for (;;) {
         watchdog_mark("%s: waiting for batch %d (the loader)", phase, batch + 1);
         if ((rc = input_feed_next(test, &b, err)) != 0) break;
@@ -80,7 +81,8 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
     for (int i = 0; i < cm->classes * cm->classes; i++) scored += cm->counts[i];
     if (scored == 0) {
         if (pred) clip_predictions_free(pred);
-        return err_set(err, "%s: none of the %d test clips of %s could be read", phase, test->d->count, test->d->source);
+        return err_set(err, "%s: none of the %d test clips of %s could be read", phase, test->d->count,
+                       test->d->source);
     }
     if (pred) {
         group_sum_doubles(g, pred->probs, pred->count * pred->classes);
@@ -115,8 +117,8 @@ int trainer_write_predictions(const ClipPredictions *p, const Dataset *d, const 
 
 /* dfer eval's work, which eval_run watches: a run's trainable parameters on the test split of its dataset (or of
  * eval_dataset at eval_root), the scores printed by rank 0. */
-static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root, int best,
-                    const char *predictions_path, Group *g, Err *err) {
+static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval_dataset, const char *eval_root,
+                    int best, const char *predictions_path, Group *g, Err *err) {
     char path[4096];
     Config cfg = *run_cfg;
     /* another dataset with folds: the test splits of data.eval_folds (a zero-shot run's; `dfer eval --folds`, which
@@ -148,7 +150,8 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     LoaderConfig ec = trainer_loader_config(&cfg, &jm, g, 0, landmarks, sizeof landmarks);
     /* on CUDA, evaluation batches in micro-batches that fit train.gpu_mem */
     MemoryPlan plan;
-    if (plan_apply_inference(&cfg, test.num_classes, NULL, (ec.global_batch + g->size - 1) / g->size, &jm, &plan, err) != 0)
+    if (plan_apply_inference(&cfg, test.num_classes, NULL, (ec.global_batch + g->size - 1) / g->size, &jm, &plan,
+                             err) != 0)
         goto out;
     trainer_log_memory_plan(&plan, g, "evaluation batch");
     /* a contrastively trained model classifies with its class texts: the clips' captions are for training only */
@@ -159,7 +162,8 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     input_slots_init(&slots, &jm, (ec.global_batch + g->size - 1) / g->size);
     input_feed_init(&feed, el, &test, &jm, &slots);
     ClipPredictions pred;
-    if (trainer_evaluate(&jm, &feed, g, 0, "evaluation", &cm, predictions_path ? &pred : NULL, &loss, err) != 0) goto out;
+    if (trainer_evaluate(&jm, &feed, g, 0, "evaluation", &cm, predictions_path ? &pred : NULL, &loss, err) != 0)
+        goto out;
     if (predictions_path) {
         int written = g->rank == 0 ? trainer_write_predictions(&pred, &test, predictions_path, err) : 0;
         clip_predictions_free(&pred);
@@ -182,7 +186,8 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
             printf("recall over every fold's clips:\n");
         }
         for (int c = 0; c < test.num_classes; c++)
-            if (s.support[c]) printf("  %-15s recall %6.2f  (%lld clips)\n", k_class_names[c], s.recall[c], (long long)s.support[c]);
+            if (s.support[c])
+                printf("  %-15s recall %6.2f  (%lld clips)\n", k_class_names[c], s.recall[c], (long long)s.support[c]);
         printf("loss %.6f (the training loss's terms, mean over the clips)\n", loss / fmax(1, (double)s.total));
     }
     rc = 0;

@@ -20,8 +20,9 @@ static int put(TensorMap *out, const TensorMap *base, const char *hf_name, const
     if (!b) return err_set(err, "%s: the base CLIP has no tensor %s", source, hf_name);
     int64_t n = 1;
     for (int d = 0; d < b->ndim; d++) n *= b->shape[d];
-    if (n != numel) return err_set(err, "%s: %s has %lld values, the base CLIP's %lld", source, hf_name, (long long)numel,
-                                   (long long)n);
+    if (n != numel)
+        return err_set(err, "%s: %s has %lld values, the base CLIP's %lld", source, hf_name, (long long)numel,
+                       (long long)n);
     return tmap_add(out, hf_name, DT_F32, b->ndim, b->shape, data, 1, err);
 }
 
@@ -30,8 +31,9 @@ int export_clip_from_run(const char *run_dir, int use_best, const char *out_path
     Config cfg;
     if (job_run_config(run_dir, &cfg, err) != 0) return -1;
     if (strcmp(cfg.method, "dfer_clip") || !cfg.train_image_encoder)
-        return err_set(err, "%s: only a DFER-CLIP run with a fine-tuned image encoder has a new CLIP to export (this one: %s%s)",
-                       run_dir, cfg.method, strcmp(cfg.method, "dfer_clip") ? "" : " with a frozen encoder");
+        return err_set(
+            err, "%s: only a DFER-CLIP run with a fine-tuned image encoder has a new CLIP to export (this one: %s%s)",
+            run_dir, cfg.method, strcmp(cfg.method, "dfer_clip") ? "" : " with a frozen encoder");
     if (run_check_model_inputs(run_dir, &cfg, NULL, err) != 0) return -1;
     /* the output must not replace what it is made from (or the run's other parameter files) */
     char base_file[4200];
@@ -39,7 +41,8 @@ int export_clip_from_run(const char *run_dir, int use_best, const char *out_path
     const char *inputs[4] = {"model.safetensors", "best_model.safetensors", "checkpoint.safetensors", NULL};
     for (int i = 0; i < 4; i++) {
         if (inputs[i]) snprintf(path, sizeof path, "%s/%s", run_dir, inputs[i]);
-        else if (ckpt_resolve(cfg.weights, base_file, sizeof base_file, &resolve_err) == 0) snprintf(path, sizeof path, "%s", base_file);
+        else if (ckpt_resolve(cfg.weights, base_file, sizeof base_file, &resolve_err) == 0)
+            snprintf(path, sizeof path, "%s", base_file);
         else continue;
         if (fs_same_file(out_path, path))
             return err_set(err, "--out %s is %s, which the export reads or the run keeps: write the CLIP elsewhere",
@@ -77,9 +80,10 @@ int export_clip_from_run(const char *run_dir, int use_best, const char *out_path
      * a CLIP of two trainings without a word (a run file missing a layer) */
     for (int i = 0; i < base.count && rc == 0; i++) {
         const char *name = base.items[i].name;
-        if ((!strncmp(name, "vision_model.", 13) || !strcmp(name, "visual_projection.weight")) && !tmap_find(&out, name))
-            rc = err_set(err, "%s: the fine-tuned image encoder lacks %s (the base CLIP's %s): not a whole encoder", path,
-                         name, cfg.weights);
+        if ((!strncmp(name, "vision_model.", 13) || !strcmp(name, "visual_projection.weight")) &&
+            !tmap_find(&out, name))
+            rc = err_set(err, "%s: the fine-tuned image encoder lacks %s (the base CLIP's %s): not a whole encoder",
+                         path, name, cfg.weights);
     }
     /* everything else as the base CLIP stores it */
     for (int i = 0; i < base.count && rc == 0; i++) {
@@ -92,9 +96,9 @@ int export_clip_from_run(const char *run_dir, int use_best, const char *out_path
     if (rc == 0) {
         /* where it came from, absolutely (a relative run folder names nothing once the file moves) */
         char *run_abs = realpath(run_dir, NULL);
-        const char *meta[] = {"format", "pt", "dfer_exported_from", run_abs ? run_abs : run_dir, "dfer_exported_parameters",
-                              use_best ? "best_model.safetensors" : "model.safetensors", "dfer_base_clip", cfg.weights,
-                              NULL};
+        const char *meta[] = {"format", "pt", "dfer_exported_from", run_abs ? run_abs : run_dir,
+                              "dfer_exported_parameters", use_best ? "best_model.safetensors" : "model.safetensors",
+                              "dfer_base_clip", cfg.weights, NULL};
         rc = safetensors_write(out_path, &out, meta, err);
         free(run_abs);
     }

@@ -199,7 +199,8 @@ static int lock_live(const char *dir, const char *lock_path, JobLockHolder *h, i
         if (alive >= 0) {
             /* "Slurm job 12 is RUNNING", "... has ended", "... has ended (CANCELLED)" */
             if (alive) snprintf(h->state, sizeof h->state, "Slurm job %.32s is %.40s", h->slurm_job, state);
-            else if (!strcmp(state, "ended")) snprintf(h->state, sizeof h->state, "Slurm job %.32s has ended", h->slurm_job);
+            else if (!strcmp(state, "ended"))
+                snprintf(h->state, sizeof h->state, "Slurm job %.32s has ended", h->slurm_job);
             else snprintf(h->state, sizeof h->state, "Slurm job %.32s has ended (%.40s)", h->slurm_job, state);
             return alive;
         }

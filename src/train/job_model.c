@@ -117,7 +117,8 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
         int len = clip_eot_position(ids + (size_t)i * ctx, ctx) + 1;
         if (len > longest) longest = len;
     }
-    for (int i = 0; i < count; i++) memmove(ids + (size_t)i * longest, ids + (size_t)i * ctx, (size_t)longest * sizeof(int32_t));
+    for (int i = 0; i < count; i++)
+        memmove(ids + (size_t)i * longest, ids + (size_t)i * ctx, (size_t)longest * sizeof(int32_t));
     m->desc_all = xrealloc(ids, ((size_t)count + 1) * longest * sizeof(int32_t));
     fc->description_length = longest;
     return 0;
@@ -250,7 +251,8 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
     if (load_tokenizer(cfg, m, &tok, err) != 0) goto fail;
     int ctx = m->clip.cfg.context_length, rc = 0;
     char (*texts)[512] = xcalloc((size_t)num_classes, 512);
-    int32_t *pos = xcalloc((size_t)num_classes * ctx, sizeof(int32_t)), *neg = xcalloc((size_t)num_classes * ctx, sizeof(int32_t));
+    int32_t *pos = xcalloc((size_t)num_classes * ctx, sizeof(int32_t)),
+            *neg = xcalloc((size_t)num_classes * ctx, sizeof(int32_t));
     if (!strcmp(cfg->method, "finecliper")) {
         /* the high level's and the contrastive captions' descriptions, wherever they are read */
         config_prep_path(cfg, cfg->descriptions, "descriptions.jsonl", m->desc_path, sizeof m->desc_path);

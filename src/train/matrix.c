@@ -76,8 +76,9 @@ static int check_names(const char *key, const MatrixEntry *e, int n, const char 
     for (int i = 0; i < n; i++)
         for (const char *p = e[i].name; *p; p++)
             if (!isalnum((unsigned char)*p) && !strchr("._-", *p) && !strchr(extra, *p))
-                return err_set(err, "matrix.%s: the name '%s' may hold letters, digits and . _ -%s only (it names job folders)",
-                               key, e[i].name, *extra ? " + :" : "");
+                return err_set(
+                    err, "matrix.%s: the name '%s' may hold letters, digits and . _ -%s only (it names job folders)",
+                    key, e[i].name, *extra ? " + :" : "");
     return 0;
 }
 
@@ -89,10 +90,11 @@ static int parse_zero_shot(const char *s, char a[32], char b[32]) {
 
 /* Keys the matrix's axes set for every job: a [set] of one of them would be overwritten without a word. */
 static const char *axis_owning(const char *key) {
-    static const char *const owned[][2] = {{"model.method", "methods"},  {"model.variant", "methods (finecliper:VARIANT)"},
-                                           {"model.weights", "backbones"}, {"data.dataset", "datasets"},
-                                           {"data.root", "datasets"},      {"data.fold", "folds"},
-                                           {"train.seed", "seeds"}};
+    static const char *const owned[][2] = {
+        {"model.method", "methods"},    {"model.variant", "methods (finecliper:VARIANT)"},
+        {"model.weights", "backbones"}, {"data.dataset", "datasets"},
+        {"data.root", "datasets"},      {"data.fold", "folds"},
+        {"train.seed", "seeds"}};
     for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
         if (!strcmp(key, owned[i][0])) return owned[i][1];
     return NULL;
@@ -111,7 +113,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
     } else if (strcmp(section, "matrix")) {
         rc = err_set(err, "unknown section [%s] (a matrix file has [matrix] and [set])", section);
     } else if (!strcmp(name, "name")) {
-        if (strlen(value) >= sizeof m->name || !*value || strchr(value, '/') || !strcmp(value, ".") || !strcmp(value, ".."))
+        if (strlen(value) >= sizeof m->name || !*value || strchr(value, '/') || !strcmp(value, ".") ||
+            !strcmp(value, ".."))
             rc = err_set(err, "matrix.name '%s' must be a short name without '/', not . or .. (it names the results "
                               "folder)", value);
         else strcpy(m->name, value);
@@ -219,7 +222,9 @@ static void split_method(const char *entry, char *method, size_t mn, char *varia
     snprintf(variant, vn, "%s", colon ? colon + 1 : (!strcmp(method, "finecliper") ? "low" : ""));
 }
 
-static int by_id(const void *a, const void *b) { return strcmp((*(const Job *const *)a)->id, (*(const Job *const *)b)->id); }
+static int by_id(const void *a, const void *b) {
+    return strcmp((*(const Job *const *)a)->id, (*(const Job *const *)b)->id);
+}
 
 /* Two entries that mean the same job ("finecliper" and "finecliper:low") would share one folder: the second
  * would find the first's result and never run. */

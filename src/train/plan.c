@@ -78,7 +78,8 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
         MemoryPlan c;
         plan_activations(&m, base, fixed, mb, p, &c);
         /* a fitting plan beats any that does not; else the smaller micro-batch (the least over the cap) */
-        if (!best.micro_batch || (c.fits && (!best.fits || mb > best.micro_batch)) || (!c.fits && !best.fits && mb < best.micro_batch))
+        if (!best.micro_batch || (c.fits && (!best.fits || mb > best.micro_batch)) ||
+            (!c.fits && !best.fits && mb < best.micro_batch))
             best = c;
         if (c.fits) lo = mb + 1;
         else hi = mb - 1;
@@ -115,7 +116,8 @@ int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch
     if (p->fits && p->micro_batch >= enough) return 0;
     MemoryPlan with;
     if (plan_with(cfg, num_classes, as, arch, ranks, 1, &with, err) != 0) return -1;
-    if ((with.fits && (!p->fits || with.micro_batch > p->micro_batch)) || (!p->fits && with.total < p->total)) *p = with;
+    if ((with.fits && (!p->fits || with.micro_batch > p->micro_batch)) || (!p->fits && with.total < p->total))
+        *p = with;
     return 0;
 }
 
@@ -181,7 +183,8 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     if (p->input_prefetch)
         fprintf(out, "  input prefetch        %8.3f GiB  (two batches of pixels, data.device_prefetch)\n",
                 gib(p->input_prefetch));
-    if (p->reserve) fprintf(out, "  CUDA runtime reserve  %8.3f GiB  (context, cuBLASLt workspace, NCCL)\n", gib(p->reserve));
+    if (p->reserve)
+        fprintf(out, "  CUDA runtime reserve  %8.3f GiB  (context, cuBLASLt workspace, NCCL)\n", gib(p->reserve));
     fprintf(out, "  total                 %8.3f GiB  of a %.3f GiB cap: %s\n", gib(p->total), gib(p->cap),
             p->fits ? "fits" : "does NOT fit");
     int last = p->local_batch - (p->accumulation - 1) * p->micro_batch;

@@ -241,13 +241,15 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
                 (double)plan.total / (1u << 30), (double)plan.cap / (1u << 30));
     if (!o->quiet)
         fprintf(stderr, "predict: %s (%s%s%s), %d frames per window at %d px, %d window%s with a face\n", r->params,
-                r->method, strcmp(r->method, "finecliper") ? "" : " ", strcmp(r->method, "finecliper") ? "" : r->variant,
-                T, jm.image_size, r->windows_with_face, r->windows_with_face == 1 ? "" : "s");
+                r->method, strcmp(r->method, "finecliper") ? "" : " ",
+                strcmp(r->method, "finecliper") ? "" : r->variant, T, jm.image_size, r->windows_with_face,
+                r->windows_with_face == 1 ? "" : "s");
     /* the crops are made as the windows come (they are in time order) and freed once no later window samples
      * them: a batch of windows' span of frames in memory, not the whole video's (an hour at 16 frames per 2 s
      * window was 4 GB of 224 px crops) */
     uint8_t *want = xcalloc((size_t)r->v.frames, 1);
-    int *window_lo = xmalloc((size_t)(r->n_windows + 1) * sizeof(int)), *window_hi = xmalloc((size_t)r->n_windows * sizeof(int));
+    int *window_lo = xmalloc((size_t)(r->n_windows + 1) * sizeof(int)),
+        *window_hi = xmalloc((size_t)r->n_windows * sizeof(int));
     for (int w = 0; w < r->n_windows; w++) {
         window_lo[w] = r->v.frames, window_hi[w] = -1;
         for (int t = 0; r->windows[w].face && t < T; t++) {
@@ -319,8 +321,10 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
     if (!fs_exists(o->video)) return err_set(err, "%s: no such video file or frame folder", o->video);
     struct stat st;
     if (stat(o->video, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-        return err_set(err, "%s: not a file or folder (a pipe or device?): predict reads the video more than once (the "
-                            "face scan, the crops%s), so it must be a file", o->video, o->annotate ? ", --annotate" : "");
+        return err_set(err,
+                       "%s: not a file or folder (a pipe or device?): predict reads the video more than once (the "
+                       "face scan, the crops%s), so it must be a file",
+                       o->video, o->annotate ? ", --annotate" : "");
     if (o->annotate) { /* a folder that is missing or not writable is found now, not after the scan and the model */
         AtomicFile probe;
         if (atomic_open(&probe, o->annotate, err) != 0) return err_prefix(err, "--annotate: ");
@@ -363,10 +367,12 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
     }
     free(starts), free(ends);
     if (!o->quiet)
-        fprintf(stderr, "predict: %s: %d frames, %.2f s (%.2f fps%s%s), %dx%d upright (rotation %d), a face in %d frames; "
-                        "%d window%s, %d with a face\n", o->video, v->frames, v->duration, v->fps,
-                v->vfr ? ", variable" : "", v->frame_folder ? ", a frame folder at --fps" : "", v->width, v->height, v->rotation, v->face_frames, r->n_windows,
-                r->n_windows == 1 ? "" : "s", r->windows_with_face);
+        fprintf(stderr,
+                "predict: %s: %d frames, %.2f s (%.2f fps%s%s), %dx%d upright (rotation %d), a face in %d frames; "
+                "%d window%s, %d with a face\n",
+                o->video, v->frames, v->duration, v->fps, v->vfr ? ", variable" : "",
+                v->frame_folder ? ", a frame folder at --fps" : "", v->width, v->height, v->rotation, v->face_frames,
+                r->n_windows, r->n_windows == 1 ? "" : "s", r->windows_with_face);
     if (v->truncated) { /* a warning even with --quiet: the predictions cover only what decoded */
         char declared[96];
         av_declared_text(declared, sizeof declared, v->declared_duration, v->declared_frames);

@@ -108,7 +108,9 @@ int predict_annotate(const PredictResult *r, const char *out_path, Err *err) {
         double t, d;
         int got = video_reader_next(rd, &img, &t, &d, err);
         if (got != 0) {
-            rc = got < 0 ? -1 : err_set(err, "%s: only %d frames decoded for --annotate (%d before)", r->video, f, v->frames);
+            rc = got < 0
+                     ? -1
+                     : err_set(err, "%s: only %d frames decoded for --annotate (%d before)", r->video, f, v->frames);
             break;
         }
         cairo_surface_flush(surf);

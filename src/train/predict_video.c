@@ -177,7 +177,8 @@ static int process_chunk(DlibDetector **dets, int threads, const FaceVideoConfig
         const ImageU8 *im = detect_image(&p[i].img, &p[i].small, &p[i].scale);
         p[i].n = 0, p[i].rc = 0;
         for (int up = 0; up <= cfg->upsample && p[i].n == 0 && p[i].rc == 0; up++) {
-            int k = dlib_detect(det, im->rgb, im->width, im->height, 3 * im->width, up, p[i].boxes, MAX_BOXES, &p[i].err);
+            int k =
+                dlib_detect(det, im->rgb, im->width, im->height, 3 * im->width, up, p[i].boxes, MAX_BOXES, &p[i].err);
             if (k < 0) p[i].rc = -1;
             else p[i].n = k > MAX_BOXES ? MAX_BOXES : k;
         }
@@ -238,9 +239,11 @@ static void smooth_boxes(FaceVideo *v, const FaceVideoConfig *cfg) {
         cx /= n, cy /= n, size /= n;
         v->has_smooth[f] = 1;
         float *s = v->smooth + (size_t)f * 4;
-        s[0] = (float)(cx - size / 2), s[1] = (float)(cy - size / 2), s[2] = (float)(cx + size / 2), s[3] = (float)(cy + size / 2);
+        s[0] = (float)(cx - size / 2), s[1] = (float)(cy - size / 2), s[2] = (float)(cx + size / 2),
+        s[3] = (float)(cy + size / 2);
         double side = fmin(cfg->crop_scale * size, (double)(v->width < v->height ? v->width : v->height));
-        double x0 = fmin(fmax(cx - side / 2, 0.0), v->width - side), y0 = fmin(fmax(cy - side / 2, 0.0), v->height - side);
+        double x0 = fmin(fmax(cx - side / 2, 0.0), v->width - side),
+               y0 = fmin(fmax(cy - side / 2, 0.0), v->height - side);
         float *c = v->crop + (size_t)f * 3;
         c[0] = (float)x0, c[1] = (float)y0, c[2] = (float)side;
     }

@@ -23,8 +23,9 @@ void run_inputs_digests(const cJSON *inputs, char *out, size_t n);
 int run_inputs_changed(const char *digests, const cJSON *inputs, char *what, size_t n);
 /* Before a finished run's parameters are used with the files its config.ini names (dfer eval, predict, export):
  * -1 with a message when the CLIP weights or the Long-CLIP checkpoint there now differ from the ones it trained
- * with, a warning for (jm given) the vocabulary (a .gz, its text and merges.txt hold the same merges) (its result.json's digests: another file at the same path gives other numbers
- * without a word). A run without result.json, or an entry it lacks, is not checked. Hashes each file (memoised). */
+ * with, a warning for (jm given) the vocabulary (a .gz, its text and merges.txt hold the same merges) (its
+ * result.json's digests: another file at the same path gives other numbers without a word). A run without result.json,
+ * or an entry it lacks, is not checked. Hashes each file (memoised). */
 int run_check_model_inputs(const char *run_dir, const Config *cfg, const JobModel *jm, Err *err);
 /* For a finished run the matrix skips: how many of its CLIP weights and Long-CLIP checkpoint are other files now than
  * its result.json records (the paths and both digests in what); files that cannot be read are not counted. */

@@ -74,9 +74,9 @@ static int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
         if (config_set(cfg, m->sets[i], err) != 0) return err_prefix(err, "%s [set]: ", m->path);
     char kv[1024];
 #define SET(...) (snprintf(kv, sizeof kv, __VA_ARGS__), config_set(cfg, kv, err))
-    if (SET("model.method=%s", j->method) || SET("model.weights=%s", j->weights) || SET("data.dataset=%s", j->dataset) ||
-        SET("data.root=%s", j->root) || SET("train.seed=%d", j->seed) || (j->fold && SET("data.fold=%d", j->fold)) ||
-        (j->variant[0] && SET("model.variant=%s", j->variant)))
+    if (SET("model.method=%s", j->method) || SET("model.weights=%s", j->weights) ||
+        SET("data.dataset=%s", j->dataset) || SET("data.root=%s", j->root) || SET("train.seed=%d", j->seed) ||
+        (j->fold && SET("data.fold=%d", j->fold)) || (j->variant[0] && SET("model.variant=%s", j->variant)))
         return -1;
     /* zero-shot: contrastive training on captions, classification of the other dataset with EmoCLIP's class
      * descriptions (dfer.md §3) */
@@ -121,10 +121,13 @@ static void warn_if_config_changed(const Matrix *m, const Job *j, const char *di
     Err err;
     snprintf(path, sizeof path, "%s/config.ini", dir);
     config_defaults(&then);
-    if (!fs_exists(path) || config_load_file(&then, path, &err) != 0 || job_resolve(m, j, &now, &err) == JOB_INVALID) return;
+    if (!fs_exists(path) || config_load_file(&then, path, &err) != 0 || job_resolve(m, j, &now, &err) == JOB_INVALID)
+        return;
     if (config_diff(&then, &now, training, sizeof training, operational, sizeof operational))
-        log_warn("[group %d] %s: finished with another configuration than the matrix gives now (%s); its result stands: "
-                 "delete %s to train it again", group, j->id, training, dir);
+        log_warn(
+            "[group %d] %s: finished with another configuration than the matrix gives now (%s); its result stands: "
+            "delete %s to train it again",
+            group, j->id, training, dir);
     /* the same settings but another file at the weights' path (a re-downloaded or re-exported CLIP): the result was
      * trained on the old one, and the tables would say nothing when every job of the backbone is alike */
     char files[1400];
@@ -151,10 +154,16 @@ int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err) 
         const Job *j = &jobs[i];
         JobState s = job_resolve(&m, j, &cfg, &jerr);
         int zeroshot = !strcmp(j->setting, "zeroshot");
-        int inputs_ok = s != JOB_RUNNABLE || !check_inputs ||
-                        train_preflight(&cfg, zeroshot ? j->eval_dataset : NULL, zeroshot ? j->eval_root : NULL, &jerr) == 0;
+        int inputs_ok =
+            s != JOB_RUNNABLE || !check_inputs ||
+            train_preflight(&cfg, zeroshot ? j->eval_dataset : NULL, zeroshot ? j->eval_root : NULL, &jerr) == 0;
         if (s == JOB_RUNNABLE && inputs_ok) fprintf(out, "%-60s  ok\n", j->id);
-        else fprintf(out, "%-60s  %s: %s\n", j->id, s == JOB_WAITS ? "waits" : s == JOB_INVALID ? "ERROR" : "MISSING", jerr.msg);
+        else
+            fprintf(out, "%-60s  %s: %s\n", j->id,
+                    s == JOB_WAITS     ? "waits"
+                    : s == JOB_INVALID ? "ERROR"
+                                       : "MISSING",
+                    jerr.msg);
         waiting += s == JOB_WAITS, bad += s == JOB_INVALID, missing += !inputs_ok;
     }
     fprintf(out, "matrix %s: %d jobs, %d runnable, %d waiting for features not built yet, %d with errors", m.name, n,
@@ -244,8 +253,8 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         return -1;
     }
     if (d->rank == 0) {
-        log_info("matrix %s: %d jobs, %d group%s of %d rank%s, results in %s", m.name, n, g.count, g.count > 1 ? "s" : "",
-                 g.size, g.size > 1 ? "s" : "", results);
+        log_info("matrix %s: %d jobs, %d group%s of %d rank%s, results in %s", m.name, n, g.count,
+                 g.count > 1 ? "s" : "", g.size, g.size > 1 ? "s" : "", results);
     }
     JobCounter counter;
     job_counter_create(&counter);
@@ -273,18 +282,19 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             else if ((claim = job_lock_claim(dir, m.stale_lock_minutes * 60, &holder, &took_over_stale, &jerr)) < 0)
                 take = TAKE_LOCK_FAILED;
             else if (claim == 0) take = TAKE_ELSEWHERE;
-            else if (train_run_finished(dir)) take = TAKE_FINISHED, job_lock_release(dir); /* finished by the run we just missed */
+            /* finished by the run we just missed */
+            else if (train_run_finished(dir)) take = TAKE_FINISHED, job_lock_release(dir);
             if (take == TAKE_FINISHED) {
                 log_info("[group %d] %s: already finished, skipped", g.index, j->id);
                 warn_if_config_changed(&m, j, dir, g.index);
             }
             if (take == TAKE_ELSEWHERE)
-                log_info("[group %d] %s: another run of this matrix holds it (host %s, pid %ld%s%s; %s), skipped", g.index,
-                         j->id, holder.host, holder.pid, holder.slurm_job[0] ? ", Slurm job " : "", holder.slurm_job,
-                         holder.state);
+                log_info("[group %d] %s: another run of this matrix holds it (host %s, pid %ld%s%s; %s), skipped",
+                         g.index, j->id, holder.host, holder.pid, holder.slurm_job[0] ? ", Slurm job " : "",
+                         holder.slurm_job, holder.state);
             if (took_over_stale)
-                log_warn("[group %d] %s: took over the stale lock of host %s, pid %ld (%s)", g.index, j->id, holder.host,
-                         holder.pid, holder.state[0] ? holder.state : "not a lock this code wrote");
+                log_warn("[group %d] %s: took over the stale lock of host %s, pid %ld (%s)", g.index, j->id,
+                         holder.host, holder.pid, holder.state[0] ? holder.state : "not a lock this code wrote");
         }
         group_bcast(&g, &take, sizeof take);
         if (take == TAKE_FINISHED) continue;
@@ -341,13 +351,16 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             if (err_is_disk_full(&jerr)) {
                 disk_full = 1;
                 job_counter_close(&counter);
-                log_error("[group %d] the disk holding %s is full: no further job of this run starts", g.index, results);
+                log_error("[group %d] the disk holding %s is full: no further job of this run starts", g.index,
+                          results);
             }
         }
         if (g.rank == 0) job_lock_release(dir);
         if (rc == DFER_EXIT_INTERRUPTED) {
             interrupted = 1;
-            if (g.rank == 0) log_warn("[group %d] %s: interrupted by a signal, checkpointed; it resumes on the next run", g.index, j->id);
+            if (g.rank == 0)
+                log_warn("[group %d] %s: interrupted by a signal, checkpointed; it resumes on the next run", g.index,
+                         j->id);
             break;
         }
         failed += job_failed;
@@ -366,11 +379,14 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     int any_disk_full = 0;
     CHECK_MPI(MPI_Allreduce(&disk_full, &any_disk_full, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     if (any_disk_full && d->rank == 0)
-        log_error("matrix %s: stopped early, the disk holding %s is full. Free space and run the matrix again: finished "
-                  "jobs are skipped, the others resume from their last checkpoints", m.name, results);
+        log_error(
+            "matrix %s: stopped early, the disk holding %s is full. Free space and run the matrix again: finished "
+            "jobs are skipped, the others resume from their last checkpoints",
+            m.name, results);
     if (total_elsewhere && d->rank == 0)
         log_info("matrix %s: %d job%s held by another run of this matrix; its results join the tables of whichever run "
-                 "ends last (dfer matrix --status shows them)", m.name, total_elsewhere / g.size, total_elsewhere / g.size > 1 ? "s" : "");
+                 "ends last (dfer matrix --status shows them)",
+                 m.name, total_elsewhere / g.size, total_elsewhere / g.size > 1 ? "s" : "");
     if (total_lost && d->rank == 0)
         log_warn("matrix %s: %d job%s left to another run of this matrix, which took over the lock while this run was "
                  "silent: counted neither finished nor failed by this run (nor in its exit status); the run that took "
@@ -396,7 +412,8 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     group_free(&g);
     free(jobs);
     if (any_interrupted && d->rank == 0)
-        log_warn("matrix %s: interrupted by a signal; unfinished jobs are checkpointed and resume on the next run", m.name);
+        log_warn("matrix %s: interrupted by a signal; unfinished jobs are checkpointed and resume on the next run",
+                 m.name);
     return any_interrupted ? DFER_EXIT_INTERRUPTED : 0;
 }
 
@@ -494,7 +511,8 @@ static void job_progress(const Matrix *m, const Job *j, const char *dir, double 
     } else {
         p->kind = JOB_PENDING;
         JobState state = job_resolve(m, j, &cfg, &err);
-        if (state != JOB_RUNNABLE) snprintf(p->detail, sizeof p->detail, "%s: %s", state == JOB_WAITS ? "waits" : "ERROR", err.msg);
+        if (state != JOB_RUNNABLE)
+            snprintf(p->detail, sizeof p->detail, "%s: %s", state == JOB_WAITS ? "waits" : "ERROR", err.msg);
     }
     cJSON_Delete(r);
 }
@@ -544,14 +562,15 @@ static void status_print_job(FILE *out, int width, const Job *j, const JobProgre
             else if (p->steps > 0) fprintf(out, "epoch %d/%d step %d/%d", p->epoch, p->epochs, p->step, p->steps);
             else fprintf(out, "epoch %d/%d", p->epoch, p->epochs);
             fprintf(out, " (%.0f%%)", 100 * p->fraction);
-            if (p->evaluated > 0) fprintf(out, ", epoch %d's test UAR %.2f WAR %.2f", p->evaluated, p->eval_uar, p->eval_war);
+            if (p->evaluated > 0)
+                fprintf(out, ", epoch %d's test UAR %.2f WAR %.2f", p->evaluated, p->eval_uar, p->eval_war);
         } else {
             fprintf(out, "no step logged yet");
         }
         fprintf(out, "; %s; last written %s", p->has_checkpoint ? "checkpointed" : "no checkpoint yet", age);
         if (p->locked)
-            fprintf(out, "; %s host %s, pid %ld%s%s%s%s%s", p->lock_live ? "running on" : "stale lock of", p->holder.host,
-                    p->holder.pid, p->holder.slurm_job[0] ? ", Slurm job " : "", p->holder.slurm_job,
+            fprintf(out, "; %s host %s, pid %ld%s%s%s%s%s", p->lock_live ? "running on" : "stale lock of",
+                    p->holder.host, p->holder.pid, p->holder.slurm_job[0] ? ", Slurm job " : "", p->holder.slurm_job,
                     p->lock_live ? "" : " (", p->lock_live ? "" : p->holder.state, p->lock_live ? "" : ")");
         if (p->hang[0]) fprintf(out, "; its last run ended on a hang: %s", p->hang);
         fputc('\n', out);
@@ -620,7 +639,8 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
     }
     double left = 0; /* pending jobs that cannot run count none */
     for (int i = 0; i < n; i++)
-        if (p[i].kind == JOB_STARTED || (p[i].kind == JOB_PENDING && !p[i].detail[0])) left += job_seconds_left(jobs, p, n, i);
+        if (p[i].kind == JOB_STARTED || (p[i].kind == JOB_PENDING && !p[i].detail[0]))
+            left += job_seconds_left(jobs, p, n, i);
     if (as_json) {
         cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "jobs");
         cJSON_AddStringToObject(o, "matrix", m.name);
@@ -641,8 +661,8 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
             fprintf(out, "note: %s takes no file (a read-only view?): the locks and ages below are judged by this "
                          "host's clock, which may be off the file server's\n", results);
         for (int i = 0; i < n; i++) status_print_job(out, width, &jobs[i], &p[i]);
-        fprintf(out, "%d done, %d failed, %d started, %d pending", counts[JOB_DONE], counts[JOB_FAILED], counts[JOB_STARTED],
-                counts[JOB_PENDING]);
+        fprintf(out, "%d done, %d failed, %d started, %d pending", counts[JOB_DONE], counts[JOB_FAILED],
+                counts[JOB_STARTED], counts[JOB_PENDING]);
         if (counts[JOB_STARTED] + counts[JOB_PENDING] == 0) fprintf(out, "; nothing left to run\n");
         else if (!isfinite(left)) fprintf(out, "; no job has finished yet, so no estimate of the time left\n");
         else {

@@ -45,7 +45,8 @@ static void append_line(const char *dir, const char *file, const char *line) {
     char path[4096];
     Err err;
     run_file_path(path, sizeof path, dir, file);
-    if (fs_append_line(path, line, &err) != 0 && !warned++) log_warn("%s (training goes on; later log lines may be lost too)", err.msg);
+    if (fs_append_line(path, line, &err) != 0 && !warned++)
+        log_warn("%s (training goes on; later log lines may be lost too)", err.msg);
 }
 
 /* A resumed run's log as it was at its checkpoint. The lines of steps a killed or failed run made after its
@@ -65,9 +66,11 @@ static void metrics_rewind(const char *path, long long metrics_bytes) {
                 for (int c; (c = fgetc(f)) != EOF;) lines += c == '\n';
             if (f) fclose(f);
             if (truncate(path, (off_t)metrics_bytes) != 0)
-                log_warn("%s: cannot cut it back to the checkpoint (%s): some steps will appear twice", path, strerror(errno));
+                log_warn("%s: cannot cut it back to the checkpoint (%s): some steps will appear twice", path,
+                         strerror(errno));
             else
-                log_info("%s: back to the checkpoint: %lld line(s) and %lld bytes logged after it cut (those steps run again)",
+                log_info("%s: back to the checkpoint: %lld line(s) and %lld bytes logged after it cut "
+                         "(those steps run again)",
                          path, lines, (long long)st.st_size - metrics_bytes);
         }
     }
@@ -185,8 +188,10 @@ static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g,
     for (int i = 0; i < 2 && !opt->resume; i++) {
         run_file_path(path, sizeof path, opt->out_dir, run_files[i]);
         if (fs_exists(path))
-            return err_set(err, "%s already holds a run (%s): --resume continues it; to train from the start, delete it "
-                                "or give another --out", opt->out_dir, run_files[i]);
+            return err_set(err,
+                           "%s already holds a run (%s): --resume continues it; to train from the start, delete it "
+                           "or give another --out",
+                           opt->out_dir, run_files[i]);
     }
     int refused = lead && trainer_check_resumed_config(cfg, opt, err) != 0;
     group_bcast(g, &refused, sizeof refused); /* every rank stops, or none */
@@ -210,7 +215,8 @@ static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g,
 }
 
 /* The training split and the test split (zero-shot transfer: eval_dataset's, with its classes, the test splits of
- * data.eval_folds where it names several; NULL: the training dataset's), and the classes the model outputs. On error nothing is left open. */
+ * data.eval_folds where it names several; NULL: the training dataset's), and the classes the model outputs. On error
+ * nothing is left open. */
 static int open_splits(const Config *cfg, const char *eval_dataset, const char *eval_root, Dataset *train,
                        Dataset *test, int *classes, Err *err) {
     int contrastive = !strcmp(cfg->objective, "contrastive");
@@ -257,7 +263,8 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
         else if (jm.high && !jm.descs) /* the counting context plans without them; a run cannot */
             rc = err_set(err, "the high level needs per-clip descriptions: %s does not exist (model.descriptions; "
                               "`dfer prep` writes them)", jm.desc_path);
-        else if (job_model_check_dataset(&jm, &train, err) != 0 || (!jm.contrastive && job_model_check_dataset(&jm, &test, err) != 0))
+        else if (job_model_check_dataset(&jm, &train, err) != 0 ||
+                 (!jm.contrastive && job_model_check_dataset(&jm, &test, err) != 0))
             rc = -1;
         char landmarks[CFG_STR + 64];
         const char *parsing = trainer_mid_dirs(cfg, landmarks, sizeof landmarks);
@@ -266,8 +273,9 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
             char first[8300];
             int missing = mid_missing_inputs(jm.mid_streams, landmarks, parsing, d, first, sizeof first);
             if (missing)
-                rc = err_set(err, "%d of the %d clips of %s have no middle-level input (the first: %s); run `dfer prep`",
-                             missing, d->count, d->source, first);
+                rc =
+                    err_set(err, "%d of the %d clips of %s have no middle-level input (the first: %s); run `dfer prep`",
+                            missing, d->count, d->source, first);
         }
         job_model_free(&jm);
     }
@@ -353,7 +361,8 @@ static int resume_or_start(TrainRun *run, Err *err) {
     run_file_path(path, sizeof path, opt->out_dir, "metrics.jsonl");
     if (lead && resumed) metrics_rewind(path, run->pos.metrics_bytes);
     else if (lead && fs_exists(path)) { /* from the start: an earlier start's lines (it never checkpointed) go */
-        if (truncate(path, 0) != 0) log_warn("%s: cannot empty it (%s): its lines will mix with this run's", path, strerror(errno));
+        if (truncate(path, 0) != 0)
+            log_warn("%s: cannot empty it (%s): its lines will mix with this run's", path, strerror(errno));
         else log_info("%s: emptied (an earlier start left it without a checkpoint)", path);
     }
     if (lead && opt->resume) { /* a run killed while writing a file left its temporary (only in a run's folder) */
@@ -361,7 +370,8 @@ static int resume_or_start(TrainRun *run, Err *err) {
         Err tmp_err;
         int n = fs_remove_atomic_leftovers(opt->out_dir, left, sizeof left, &tmp_err);
         if (n < 0) log_warn("%s", tmp_err.msg);
-        else if (n) log_warn("%s: removed %d temporary file%s a killed run left: %s", opt->out_dir, n, n > 1 ? "s" : "", left);
+        else if (n)
+            log_warn("%s: removed %d temporary file%s a killed run left: %s", opt->out_dir, n, n > 1 ? "s" : "", left);
     }
     return 0;
 }
@@ -424,7 +434,8 @@ static void log_run_start(const TrainRun *run) {
     if (!strcmp(cfg->dataset, "list")) { /* DFER-CLIP's lists count from 0; one counting from 1 shifts every class */
         int zero = 0, top = 0;
         for (int i = 0; i < run->train.count; i++)
-            zero |= run->train.clips[i].label == 0, top = run->train.clips[i].label > top ? run->train.clips[i].label : top;
+            zero |= run->train.clips[i].label == 0,
+                top = run->train.clips[i].label > top ? run->train.clips[i].label : top;
         if (!zero && top == 7)
             log_warn("%s: no clip has label 0 and the largest is %d: labels count from 0 (0 = happiness .. 6 = fear, "
                      "MAFW's 7 = contempt .. 10 = disappointment); a list counted from 1 trains shifted classes",
@@ -518,7 +529,8 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
         int rc = input_feed_next(&run->tf, &b, err);
         if (rc < 0) return -1;
         if (rc > 0) break;
-        if (opt->fail_alone_after_steps > 0 && run->steps_run == opt->fail_alone_after_steps && g->rank == opt->fail_alone_rank)
+        if (opt->fail_alone_after_steps > 0 && run->steps_run == opt->fail_alone_after_steps &&
+            g->rank == opt->fail_alone_rank)
             return err_set(err, "epoch %d step %d: a failure on this rank alone (the test hook DFER_TEST_FAIL_ALONE)",
                            pos->epoch + 1, pos->step + 1);
         double t1 = time_now();
@@ -558,7 +570,8 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
                 return -1;
             }
             if (run->lead)
-                log_warn("epoch %d step %d: non-finite loss or gradient, update skipped", pos->epoch + 1, pos->step + 1);
+                log_warn("epoch %d step %d: non-finite loss or gradient, update skipped", pos->epoch + 1,
+                         pos->step + 1);
         }
         w.step_s += time_now() - t0;
         pos->opt_steps = run->optim.step;
@@ -694,7 +707,8 @@ static int finish_run(TrainRun *run, Err *err) {
         /* a resumed run may have evaluated its best epoch before the restart: fall back to the last */
         if (!pos->has_best) pos->best = pos->last, pos->best_cm = pos->last_cm, pos->best_epoch = cfg->epochs - 1;
         if (saved == 0)
-            saved = trainer_write_result(cfg, opt, &run->jm, pos, run->inputs, run_seconds(run), time_now() - run->t_start, err);
+            saved = trainer_write_result(cfg, opt, &run->jm, pos, run->inputs, run_seconds(run),
+                                         time_now() - run->t_start, err);
     }
     if (lead_write_agreed(run->g, saved, "model.safetensors and result.json", err) != 0) return -1;
     if (run->lead) {

@@ -9,8 +9,8 @@
  * metrics.jsonl (a line per logged step and per evaluation), predictions.csv (every test clip's class
  * probabilities from the last evaluation), checkpoint.safetensors
  * (parameters, optimiser state, position; atomic), model.safetensors (the final
- * trainable parameters), result.json, and hangs.jsonl when a rank ended on a hang. With resume, a run continues from its
- * checkpoint and ends with the parameters an uninterrupted run would have. */
+ * trainable parameters), result.json, and hangs.jsonl when a rank ended on a hang. With resume, a run continues from
+ * its checkpoint and ends with the parameters an uninterrupted run would have. */
 #ifndef DFER_TRAIN_TRAINER_H
 #define DFER_TRAIN_TRAINER_H
 
@@ -26,7 +26,8 @@ typedef struct TrainOptions {
     int fail_alone_after_steps; /* > 0: group rank fail_alone_rank fails by itself once this many steps ran in this */
     int fail_alone_rank;        /* call, the others left in the step's collectives: tests of the matrix's recovery */
     const char *command;        /* recorded in result.json */
-    const char *job_json;       /* extra identity fields (method, dataset, fold, ...) merged into result.json, or NULL */
+    /* extra identity fields (method, dataset, fold, ...) merged into result.json, or NULL */
+    const char *job_json;
     const char *eval_dataset, *eval_root; /* zero-shot transfer: evaluate on this dataset's test split (NULL: the
                                            * training dataset's) */
     int allow_config_change;    /* resume although the configuration changes what is trained */

@@ -70,8 +70,8 @@ int trainer_write_result(const Config *cfg, const TrainOptions *opt, const JobMo
 /* Rank 0 logs the memory plan of a pass ("step", "evaluation batch") when the plan chose a micro-batch. */
 void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pass);
 
-/* One pass over the test split, from its feed (input_feed.h); phase names it in the watchdog's marks ("evaluation after epoch 3").
- * cm and *loss_out are the group's sums; pred (NULL: not wanted) every clip's class probabilities, on every
+/* One pass over the test split, from its feed (input_feed.h); phase names it in the watchdog's marks ("evaluation after
+ * epoch 3"). cm and *loss_out are the group's sums; pred (NULL: not wanted) every clip's class probabilities, on every
  * rank (clip_predictions_free it). In evaluate.c. */
 int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const char *phase, Confusion *cm,
                      ClipPredictions *pred, double *loss_out, Err *err);

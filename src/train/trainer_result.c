@@ -20,7 +20,8 @@ cJSON *trainer_scores_json(const Scores *s, const Confusion *cm, int epoch) {
     cJSON *conf = cJSON_AddArrayToObject(o, "confusion");
     for (int t = 0; t < cm->classes; t++) {
         cJSON *row = cJSON_CreateArray();
-        for (int p = 0; p < cm->classes; p++) cJSON_AddItemToArray(row, cJSON_CreateNumber((double)cm->counts[t * cm->classes + p]));
+        for (int p = 0; p < cm->classes; p++)
+            cJSON_AddItemToArray(row, cJSON_CreateNumber((double)cm->counts[t * cm->classes + p]));
         cJSON_AddItemToArray(conf, row);
     }
     /* several folds' test splits: each one's scores (uar and war above are their mean; recall and confusion cover
@@ -55,7 +56,8 @@ int trainer_write_result(const Config *cfg, const TrainOptions *opt, const JobMo
     if (pos->best.parts) { /* zero-shot transfer to several folds: which, and how they are scored */
         cJSON_DeleteItemFromObjectCaseSensitive(o, "eval_folds"); /* the matrix's job identity has them too */
         cJSON *folds = cJSON_AddArrayToObject(o, "eval_folds");
-        for (int p = 0; p < pos->best.parts; p++) cJSON_AddItemToArray(folds, cJSON_CreateNumber(pos->best.part_fold[p]));
+        for (int p = 0; p < pos->best.parts; p++)
+            cJSON_AddItemToArray(folds, cJSON_CreateNumber(pos->best.part_fold[p]));
         cJSON_AddStringToObject(o, "scored", "uar and war: the mean over eval_folds of each fold's test split scored "
                                              "alone (best.folds); recall and confusion: every clip of them");
     }

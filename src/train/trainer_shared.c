@@ -1,6 +1,6 @@
-/* What training (trainer.c) and evaluation (evaluate.c) share: a run's state on disk (finished or not; a resumed run's configuration against its config.ini), the splits
- * of a configuration (a list's class count: data.classes or its training labels), the loaders' configuration and the
- * memory plan's line in the log (trainer_internal.h). */
+/* What training (trainer.c) and evaluation (evaluate.c) share: a run's state on disk (finished or not; a resumed run's
+ * configuration against its config.ini), the splits of a configuration (a list's class count: data.classes or its
+ * training labels), the loaders' configuration and the memory plan's line in the log (trainer_internal.h). */
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -105,10 +105,11 @@ void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pa
     /* the last pass is shorter where the micro-batch does not divide the rank's share */
     int last = p->local_batch - (p->accumulation - 1) * p->micro_batch;
     char shape[64] = "";
-    if (p->accumulation > 1 && last > 0 && last != p->micro_batch) snprintf(shape, sizeof shape, " (the last of %d)", last);
+    if (p->accumulation > 1 && last > 0 && last != p->micro_batch)
+        snprintf(shape, sizeof shape, " (the last of %d)", last);
     log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips%s per %s%s",
-             (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation, p->accumulation > 1 ? "es" : "",
-             p->micro_batch, shape, pass, p->recompute ? ", block recompute" : "");
+             (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation,
+             p->accumulation > 1 ? "es" : "", p->micro_batch, shape, pass, p->recompute ? ", block recompute" : "");
 }
 
 /* Keeps DIR/config.ini (path) beside the one the resumed run is about to write, as config.before-<stamp>.ini. */
@@ -163,11 +164,13 @@ int trainer_check_resumed_config(const Config *cfg, const TrainOptions *opt, Err
                             "--allow-config-change): resume with adamw or train into a new folder",
                        path, cfg->optimizer);
     if (!opt->allow_config_change)
-        return err_set(err, "%s: the run was started with another configuration (%s); resuming would train one run with "
-                            "two. Restore those settings, train into a new folder, or resume with "
-                            "--allow-config-change",
+        return err_set(err,
+                       "%s: the run was started with another configuration (%s); resuming would train one run with "
+                       "two. Restore those settings, train into a new folder, or resume with "
+                       "--allow-config-change",
                        path, training);
     if (keep_earlier_config(path, opt->out_dir, kept, sizeof kept, err) != 0) return -1;
-    log_warn("resuming with a changed configuration (--allow-config-change): %s; the earlier one is %s", training, kept);
+    log_warn("resuming with a changed configuration (--allow-config-change): %s; the earlier one is %s", training,
+             kept);
     return 0;
 }
