@@ -273,7 +273,8 @@ void case_run(Case *c) {
         case_free(c);
         return;
     }
-    int f32ref = cuda_parity.ref_forced == 1 || (cuda_parity.ref_forced < 0 && key_in(g_f32_keys, g_n_f32_keys, c->key));
+    int f32ref =
+        cuda_parity.ref_forced == 1 || (cuda_parity.ref_forced < 0 && key_in(g_f32_keys, g_n_f32_keys, c->key));
     for (int i = 0; i < c->na; i++) {
         Arg *a = &c->a[i];
         a->side_dt[GPU] = a->dt;

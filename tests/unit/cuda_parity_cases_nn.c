@@ -39,7 +39,9 @@ void cuda_parity_cases_linear(void) {
 }
 
 /* linear backward: dx (= or +=) dy w; dw += dy^T x; db += sum dy. */
-static void fn_linear_bwd(Case *c, Ops *o, int s) { op_linear_backward(o, A(0), A(1), A(2), A(3), A(4), A(5), (int)c->iv[0]); }
+static void fn_linear_bwd(Case *c, Ops *o, int s) {
+    op_linear_backward(o, A(0), A(1), A(2), A(3), A(4), A(5), (int)c->iv[0]);
+}
 void cuda_parity_cases_linear_bwd(void) {
     const int64_t full[][3] = {{394, 768, 2304}, {154, 512, 512}, {5, 7, 3}};
     const int64_t quick[][3] = {{5, 7, 3}, {37, 64, 48}};
@@ -175,8 +177,8 @@ void cuda_parity_cases_layernorm_bwd(void) {
                 const int64_t *sz = cuda_parity.quick ? quick[k] : full[k];
                 int64_t n = sz[0], dd = sz[1];
                 DType act = vs[v].dx;
-                Case *c = case_new("layernorm_backward", "%s accumulate=%d dx=%s g=%s dg=%s dy=%s x=%s", vs[v].name, acc,
-                                   dn(act), dn(vs[v].g), vs[v].dg ? "F32" : "none", dn(act), dn(act));
+                Case *c = case_new("layernorm_backward", "%s accumulate=%d dx=%s g=%s dg=%s dy=%s x=%s", vs[v].name,
+                                   acc, dn(act), dn(vs[v].g), vs[v].dg ? "F32" : "none", dn(act), dn(act));
                 case_sizes(c, "n=%lld d=%lld", (long long)n, (long long)dd);
                 if (acc)
                     arg_acc(c, "dx", act, TOLK(TOL_ROWRED, act), DET_REPORT, SHAPE(n, dd));
@@ -286,8 +288,8 @@ static void attention_case(int64_t batch, int64_t seq, int64_t heads, int64_t hd
         snprintf(path, sizeof path, "%s", k_attn_path[fwd]);
     else
         snprintf(path, sizeof path, "%s>%s", k_attn_path[fwd], k_attn_path[bwd]);
-    Case *c = case_new("attention", "%s path=%s causal=%d qkv=%s out=%s", backward ? "train" : "inference", path, causal,
-                       dn(t), dn(t));
+    Case *c = case_new("attention", "%s path=%s causal=%d qkv=%s out=%s", backward ? "train" : "inference", path,
+                       causal, dn(t), dn(t));
     case_sizes(c, "B=%lld S=%lld H=%lld Dh=%lld%s", (long long)batch, (long long)seq, (long long)heads, (long long)hd,
                cap ? " small workspace cap" : "");
     /* A path's tolerance: the forward's for out, the backward's for dqkv (gemm and flash paths, which

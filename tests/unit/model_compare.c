@@ -50,7 +50,8 @@ void compare_param_grads(const char *what, ParamSet *ref, ParamSet *other, doubl
         paramset_download_f64(ref, i, 1, a);
         paramset_download_f64(other, i, 1, b);
         double dd = 0, aa = 0, bb = 0, ab = 0;
-        for (size_t k = 0; k < n; k++) dd += (a[k] - b[k]) * (a[k] - b[k]), aa += a[k] * a[k], bb += b[k] * b[k], ab += a[k] * b[k];
+        for (size_t k = 0; k < n; k++)
+            dd += (a[k] - b[k]) * (a[k] - b[k]), aa += a[k] * a[k], bb += b[k] * b[k], ab += a[k] * b[k];
         free(a), free(b);
         if (aa < 1e-24) {
             EXPECT(bb < 1e-12, "%s: %s: zero in the reference, %.3g here", what, e->name, sqrt(bb));

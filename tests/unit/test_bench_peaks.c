@@ -10,7 +10,8 @@ static void expect_peak(const char *name, double tflops, double gbps, const char
     const char *tf = "unset", *bw = "unset";
     double t = bench_peak_tflops(name, &tf), g = bench_peak_gbps(name, &bw);
     EXPECT(t == tflops && g == gbps, "%s: %g TFLOP/s, %g GB/s; expected %g and %g", name, t, g, tflops, gbps);
-    if (tf_source) EXPECT(tf && !strcmp(tf, tf_source), "%s: source '%s', expected '%s'", name, tf ? tf : "(null)", tf_source);
+    if (tf_source)
+        EXPECT(tf && !strcmp(tf, tf_source), "%s: source '%s', expected '%s'", name, tf ? tf : "(null)", tf_source);
     else EXPECT(!tf && !bw, "%s: unknown, yet sources '%s', '%s'", name, tf ? tf : "(null)", bw ? bw : "(null)");
 }
 
@@ -38,7 +39,8 @@ static void test_options_override(void) {
     EXPECT(pk.tflops == 0 && pk.gbps == 0 && !tf && !bw, "GH200 without --peak-tflops: %g", pk.tflops);
     o.peak_tflops = 900, o.peak_gbps = 4000;
     pk = bench_device_peaks(&o, "NVIDIA GH200 480GB", &tf, &bw);
-    EXPECT(pk.tflops == 900 && pk.gbps == 4000 && tf && !strcmp(tf, "--peak-tflops") && bw && !strcmp(bw, "--peak-gbps"),
+    EXPECT(pk.tflops == 900 && pk.gbps == 4000 && tf && !strcmp(tf, "--peak-tflops") && bw &&
+               !strcmp(bw, "--peak-gbps"),
            "--peak-tflops/--peak-gbps: %g, %g", pk.tflops, pk.gbps);
 }
 

@@ -47,14 +47,16 @@ static void test_errors(void) {
     EXPECT(config_set(&c, "train.epochs", &err) != 0, "--set without =");
     EXPECT(config_set(&c, "nosuch.key=1", &err) != 0 && strstr(err.msg, "unknown key"), "--set unknown");
     EXPECT(config_set(&c, "optim.lr=0.1,x", &err) != 0, "bad list value");
-    EXPECT(config_load_file(&c, "/nonexistent/x.ini", &err) != 0 && strstr(err.msg, "/nonexistent/x.ini"), "missing file");
+    EXPECT(config_load_file(&c, "/nonexistent/x.ini", &err) != 0 && strstr(err.msg, "/nonexistent/x.ini"),
+           "missing file");
     config_defaults(&c);
     EXPECT(config_validate(&c, &err) != 0 && strstr(err.msg, "model.weights"), "weights required");
     config_set(&c, "model.weights=w.safetensors", &err);
     config_set(&c, "data.root=/data", &err);
     EXPECT(config_validate(&c, &err) == 0, "defaults with weights and root validate: %s", err.msg);
     EXPECT(!strcmp(c.normalise, "auto") && c.crop_min_area == 0.08f, "normalise auto, crop area from 0.08 by default");
-    EXPECT(config_set(&c, "data.normalise=mean", &err) != 0 && strstr(err.msg, "auto|clip|raw"), "bad normalise: %s", err.msg);
+    EXPECT(config_set(&c, "data.normalise=mean", &err) != 0 && strstr(err.msg, "auto|clip|raw"), "bad normalise: %s",
+           err.msg);
     config_set(&c, "data.crop_min_area=0", &err);
     EXPECT(config_validate(&c, &err) != 0 && strstr(err.msg, "data.crop_min_area"), "crop area 0 refused: %s", err.msg);
     config_set(&c, "data.crop_min_area=1.5", &err);
@@ -92,14 +94,14 @@ static void test_long_lines(void) {
     root[sizeof root - 1] = '\0';
     snprintf(prompt, sizeof prompt, "a face showing {class}");
     for (size_t n = strlen(prompt); n + 12 < sizeof prompt; n = strlen(prompt)) strcat(prompt, ", very much");
-    snprintf(text, sizeof text, "[data]\nroot =   %s   ; where the clips are\n[model]\nprompt=%s\n[train]\nepochs = 4\n",
-             root, prompt);
+    snprintf(text, sizeof text,
+             "[data]\nroot =   %s   ; where the clips are\n[model]\nprompt=%s\n[train]\nepochs = 4\n", root, prompt);
     Config a, b;
     config_defaults(&a);
     Err err;
     EXPECT(config_load_file(&a, write_file("long.ini", text), &err) == 0, "long lines load: %s", err.msg);
-    EXPECT(!strcmp(a.root, root), "a 419-character root whole, its blanks and inline comment gone (%zu characters read)",
-           strlen(a.root));
+    EXPECT(!strcmp(a.root, root),
+           "a 419-character root whole, its blanks and inline comment gone (%zu characters read)", strlen(a.root));
     EXPECT(!strcmp(a.prompt, prompt) && a.epochs == 4, "a long prompt whole, and the keys after it read");
     /* the resolved configuration a run writes, read back */
     EXPECT(write_and_reload(&a, "long-resolved.ini", &b, &err) == 0 && memcmp(&a, &b, sizeof a) == 0,
@@ -160,34 +162,38 @@ static void test_value_ranges(void) {
         {"optim.momentum=-1", "optim.momentum"},          {"optim.momentum=1", "optim.momentum"},
         {"data.max_bad_fraction=-0.5", "max_bad_fraction"}, {"optim.lr=0.1,0.2,0.3", "one per parameter group"},
         {"train.threads=-2", "train.threads"},            {"optim.weight_decay=-1", "weight_decay"},
-        {"optim.warmup_epochs=30", "not shorter than train.epochs = 30"}, {"optim.milestones=-3, 40", "-3 is not an epoch"},
+        {"optim.warmup_epochs=30", "not shorter than train.epochs = 30"},
+        {"optim.milestones=-3, 40", "-3 is not an epoch"},
         {"optim.milestones=0", "0 is not an epoch"},
     };
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
         config_defaults(&c);
         EXPECT(config_set(&c, invalid[i][0], &err) == 0, "%s parses: %s", invalid[i][0], err.msg);
-        EXPECT(config_validate_settings(&c, &err) != 0 && strstr(err.msg, invalid[i][1]), "%s: %s", invalid[i][0], err.msg);
+        EXPECT(config_validate_settings(&c, &err) != 0 && strstr(err.msg, invalid[i][1]), "%s: %s", invalid[i][0],
+               err.msg);
     }
     /* on CUDA the device memory must exceed the runtime's allowance; the CPU does not use it */
     config_defaults(&c);
-    EXPECT(config_set(&c, "train.device=cuda", &err) == 0 && config_set(&c, "train.gpu_mem=2", &err) == 0, "%s", err.msg);
+    EXPECT(config_set(&c, "train.device=cuda", &err) == 0 && config_set(&c, "train.gpu_mem=2", &err) == 0, "%s",
+           err.msg);
     EXPECT(config_validate_settings(&c, &err) != 0 && strstr(err.msg, "train.gpu_mem = 2 GiB leaves nothing"),
            "gpu_mem 2 on CUDA: %s", err.msg);
-    EXPECT(config_set(&c, "train.device=cpu", &err) == 0 && config_validate_settings(&c, &err) == 0, "gpu_mem 2 on the CPU: %s",
-           err.msg);
+    EXPECT(config_set(&c, "train.device=cpu", &err) == 0 && config_validate_settings(&c, &err) == 0,
+           "gpu_mem 2 on the CPU: %s", err.msg);
     /* DFER-CLIP takes three learning rates, FineCLIPER two, both one */
     config_defaults(&c);
     EXPECT(config_set(&c, "optim.lr=0.1,0.2,0.3", &err) == 0 && config_set(&c, "model.method=dfer_clip", &err) == 0 &&
                config_validate_settings(&c, &err) == 0,
            "DFER-CLIP with three: %s", err.msg);
     config_defaults(&c);
-    EXPECT(config_set(&c, "optim.lr=0.1, 0.2", &err) == 0 && config_validate_settings(&c, &err) == 0, "FineCLIPER with two: %s",
-           err.msg);
+    EXPECT(config_set(&c, "optim.lr=0.1, 0.2", &err) == 0 && config_validate_settings(&c, &err) == 0,
+           "FineCLIPER with two: %s", err.msg);
     EXPECT(config_validate_settings(&c, &err) == 0, "the defaults are valid: %s", err.msg);
     /* a key given twice, in one section or in a section given again */
     config_defaults(&c);
     const char *p = write_file("twice.ini", "[train]\nepochs = 30\n[optim]\nlr = 0.1\n[train]\nepochs = 5\n");
-    EXPECT(config_load_file(&c, p, &err) != 0 && strstr(err.msg, "twice.ini:6: train.epochs is given twice (first on line 2)"),
+    EXPECT(config_load_file(&c, p, &err) != 0 &&
+               strstr(err.msg, "twice.ini:6: train.epochs is given twice (first on line 2)"),
            "a repeated key: %s", err.msg);
     /* indented keys: right after a [section] line an indented line is a key of its own for inih, not a continuation
      * of the key before the header, so its second giving is refused too (it silently replaced the first) */
@@ -220,7 +226,8 @@ static void test_paths(void) {
     EXPECT(!strcmp(path, "/data/DFEW/dfer_prep/landmarks"), "a dataset's cache: %s", path);
     /* a list's cache is beside the training list, where `dfer prep --dataset list --root LIST` writes it (it was
      * <empty root>/dfer_prep: /dfer_prep) */
-    EXPECT(config_set(&c, "data.dataset=list", &err) == 0 && config_set(&c, "data.train_list=/lists/train.txt", &err) == 0,
+    EXPECT(config_set(&c, "data.dataset=list", &err) == 0 &&
+               config_set(&c, "data.train_list=/lists/train.txt", &err) == 0,
            "%s", err.msg);
     config_prep_path(&c, c.descriptions, "descriptions.jsonl", path, sizeof path);
     EXPECT(!strcmp(path, "/lists/dfer_prep/descriptions.jsonl"), "a list's cache: %s", path);

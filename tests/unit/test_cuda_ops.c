@@ -290,8 +290,9 @@ static void cases_layout(void) {
     for (int w = 0; w < 3; w++)
     for (int k = 0; k < 4; k++) {
         const int64_t dd = dds[w];
-        Case *c = case_new("prepend_token_backward", "%s dx=%s dtok=%s dy=%s", pb[k].name,
-                           pb[k].dx != NO ? dn(pb[k].dx) : "none", pb[k].dtok != NO ? dn(pb[k].dtok) : "none", dn(pb[k].dy));
+        Case *c =
+            case_new("prepend_token_backward", "%s dx=%s dtok=%s dy=%s", pb[k].name,
+                     pb[k].dx != NO ? dn(pb[k].dx) : "none", pb[k].dtok != NO ? dn(pb[k].dtok) : "none", dn(pb[k].dy));
         case_sizes(c, "B=%lld S=%lld D=%lld", (long long)bb, (long long)ss, (long long)dd);
         if (pb[k].dx != NO)
             arg_out(c, "dx", pb[k].dx, TOLN(TOL_MOVE), DET_REPORT, SHAPE(bb, ss, dd));
@@ -307,7 +308,8 @@ static void cases_layout(void) {
     }
     /* a last dimension of 8k takes chunks of 8 (more than one: a swapped chunk shows), 2k pairs, odd ones
      * single elements */
-    const int64_t pf[][4] = {{2, 8, 50, 64}, {3, 5, 7, 1}, {2, 3, 5, 6}}, pq[][4] = {{3, 5, 7, 2}, {2, 4, 6, 16}, {2, 3, 4, 3}};
+    const int64_t pf[][4] = {{2, 8, 50, 64}, {3, 5, 7, 1}, {2, 3, 5, 6}},
+                  pq[][4] = {{3, 5, 7, 2}, {2, 4, 6, 16}, {2, 3, 4, 3}};
     for (int k = 0; k < 2; k++)
         for (int z = 0; z < 3; z++) {
             DType t = k ? B : F;
@@ -375,7 +377,8 @@ static void cases_reductions(void) {
     const struct {
         const char *name;
         DType logits, dlogits; /* NO: no dlogits */
-    } ce[] = {{"f32", F, F}, {"bf16", B, B}, {"bf16-logits-f32-grad", B, F}, {"bf16-loss-only", B, NO}, {"f32-loss-only", F, NO}};
+    } ce[] = {{"f32", F, F}, {"bf16", B, B}, {"bf16-logits-f32-grad", B, F}, {"bf16-loss-only", B, NO},
+              {"f32-loss-only", F, NO}};
     int ns = cuda_parity.quick ? 2 : 3;
     for (int k = 0; k < 5; k++)
         for (int z = 0; z < ns; z++) {
@@ -490,8 +493,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             p->only = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--only WORD,...] [--backward-determinism-report-only] [--self-test] [--list]\n",
-                    argv[0]);
+            fprintf(
+                stderr,
+                "usage: %s [--quick] [--only WORD,...] [--backward-determinism-report-only] [--self-test] [--list]\n",
+                argv[0]);
             return 2;
         }
     }
@@ -528,11 +533,11 @@ int main(int argc, char **argv) {
     }
     printf("device side: %s%s\nreference:   %s\n", ops_describe(p->ops[GPU]),
            p->self_test ? " (--self-test: a second CPU context)" : "", ops_describe(p->ops[CPU]));
-    printf("reference dtypes: %s\n", p->ref_forced == 1 ? "all-F32 (DFER_CUDA_TEST_REF=f32, or the probe failed)"
+    printf("reference dtypes: %s\n", p->ref_forced == 1   ? "all-F32 (DFER_CUDA_TEST_REF=f32, or the probe failed)"
                                      : p->ref_forced == 0 ? "the GPU call's own (DFER_CUDA_TEST_REF=same)"
                                      : n_f32_keys         ? "the GPU call's own where the CPU backend takes them, "
                                                             "all-F32 for the cases noted below"
-                                                          : "the GPU call's own (the CPU backend took every case's dtypes)");
+                                                  : "the GPU call's own (the CPU backend took every case's dtypes)");
     printf("sizes: %s; determinism required for forward ops, loss, sum_squares, optimiser%s\n",
            p->quick ? "--quick" : "full", p->strict_det ? " and backward ops" : " (backward: reported)");
     fflush(stdout);

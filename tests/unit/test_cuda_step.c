@@ -116,7 +116,8 @@ static void check_f32(const char *what, const Run *cpu, const Run *gpu) {
     double loss_rel = fabs(gpu->loss - cpu->loss) / fabs(cpu->loss), logits = logits_distance(cpu, gpu);
     printf("%s, F32: loss %.6f (CPU) vs %.6f (GPU), relative %.2e; logits %.2e of their scale\n", what, cpu->loss,
            gpu->loss, loss_rel, logits);
-    EXPECT(isfinite(gpu->loss) && loss_rel < F32_LOSS_REL_TOL, "%s, F32: loss differs by %.3g relative", what, loss_rel);
+    EXPECT(isfinite(gpu->loss) && loss_rel < F32_LOSS_REL_TOL, "%s, F32: loss differs by %.3g relative", what,
+           loss_rel);
     EXPECT(logits < F32_LOGITS_REL_TOL, "%s, F32: logits differ by %.3g of their scale", what, logits);
     double worst = 0, worst_cos = 1;
     const char *worst_name = "";
@@ -148,8 +149,9 @@ static void check_bf16(const char *what, const Run *f32, const Run *cpu, const R
     double loss_cpu = fabs(cpu->loss - f32->loss) / fabs(f32->loss),
            loss_gpu = fabs(gpu->loss - f32->loss) / fabs(f32->loss);
     double logits_cpu = logits_distance(f32, cpu), logits_gpu = logits_distance(f32, gpu);
-    printf("%s, mixed precision (tiled attention), distance from F32: loss %.2e (CPU) %.2e (GPU); logits %.2e (CPU) %.2e (GPU)\n", what,
-           loss_cpu, loss_gpu, logits_cpu, logits_gpu);
+    printf("%s, mixed precision (tiled attention), distance from F32: loss %.2e (CPU) %.2e (GPU); logits %.2e (CPU) "
+           "%.2e (GPU)\n",
+           what, loss_cpu, loss_gpu, logits_cpu, logits_gpu);
     EXPECT(isfinite(gpu->loss), "%s, mixed precision: the GPU's loss is %g", what, gpu->loss);
     expect_within(what, "the loss", loss_gpu, loss_cpu);
     expect_within(what, "the logits", logits_gpu, logits_cpu);
@@ -157,7 +159,8 @@ static void check_bf16(const char *what, const Run *f32, const Run *cpu, const R
     const char *worst_name = "";
     double worst_cpu = 0, worst_gpu = 0;
     for (int i = 0; i < f32->count; i++) {
-        double cos_cpu, cos_gpu, d_cpu = grad_distance(f32, cpu, i, &cos_cpu), d_gpu = grad_distance(f32, gpu, i, &cos_gpu);
+        double cos_cpu, cos_gpu, d_cpu = grad_distance(f32, cpu, i, &cos_cpu),
+                                 d_gpu = grad_distance(f32, gpu, i, &cos_gpu);
         char q[160];
         snprintf(q, sizeof q, "the gradient of %s", f32->names[i]);
         expect_within(what, q, d_gpu, d_cpu);
@@ -182,7 +185,8 @@ static void check_bf16_rounding_path(const char *what, const char *path, const R
     double loss_gpu = fabs(gpu->loss - f32->loss) / fabs(f32->loss), worst = 0, worst_cpu = 0, lowest_cos = 1;
     const char *worst_name = "";
     for (int i = 0; i < f32->count; i++) {
-        double cos_cpu, cos_gpu, d_cpu = grad_distance(f32, cpu, i, &cos_cpu), d_gpu = grad_distance(f32, gpu, i, &cos_gpu);
+        double cos_cpu, cos_gpu, d_cpu = grad_distance(f32, cpu, i, &cos_cpu),
+                                 d_gpu = grad_distance(f32, gpu, i, &cos_gpu);
         if (d_gpu > worst) worst = d_gpu, worst_cpu = d_cpu, worst_name = f32->names[i];
         lowest_cos = fmin(lowest_cos, cos_gpu);
         EXPECT(cos_gpu > GEMM_PATH_COSINE_MIN,

@@ -46,7 +46,8 @@ static void test_sampler(void) {
 static void parse_error(const char *kind, const char *text, const char *needle) {
     Dataset d;
     Err err;
-    EXPECT(dataset_parse(kind, text, strlen(text), "split.txt", "/root", &d, &err) != 0, "%s: '%s' rejected", kind, text);
+    EXPECT(dataset_parse(kind, text, strlen(text), "split.txt", "/root", &d, &err) != 0, "%s: '%s' rejected", kind,
+           text);
     EXPECT(strstr(err.msg, needle) != NULL, "message '%s' contains '%s'", err.msg, needle);
 }
 
@@ -133,11 +134,12 @@ static void test_split_parsing(void) {
            "DFEW labels 1..7 -> 0..6, label 0 skipped, ids zero-padded");
     dataset_free(&d);
     const char *ferv = "Action/Happy/0001 Happy\nDaily/Angry/0002 Angry\n";
-    EXPECT(dataset_parse("ferv39k", ferv, strlen(ferv), "train_All.csv", "/f", &d, &err) == 0 && d.clips[1].label == 3 &&
-               !strcmp(d.clips[1].path, "/f/2_ClipsforFaceCrop/Daily/Angry/0002"),
+    EXPECT(dataset_parse("ferv39k", ferv, strlen(ferv), "train_All.csv", "/f", &d, &err) == 0 &&
+               d.clips[1].label == 3 && !strcmp(d.clips[1].path, "/f/2_ClipsforFaceCrop/Daily/Angry/0002"),
            "FERV39k emotion names");
     dataset_free(&d);
-    const char *mafw = "03747.mp4\tanger\t\xc5\xad\xc6\xf8\tAn angry man.\r\n00001.mp4\tcontempt\t\xb2\xe2\tA smirk.\r\n";
+    const char *mafw =
+        "03747.mp4\tanger\t\xc5\xad\xc6\xf8\tAn angry man.\r\n00001.mp4\tcontempt\t\xb2\xe2\tA smirk.\r\n";
     EXPECT(dataset_parse("mafw", mafw, strlen(mafw), "train.txt", "/m", &d, &err) == 0 && d.count == 2 &&
                d.clips[0].label == 3 && d.clips[1].label == 7 && d.num_classes == 11 &&
                !strcmp(d.clips[0].caption, "An angry man.") && !strcmp(d.clips[0].id, "03747"),
@@ -175,7 +177,8 @@ static void test_layouts_read_back(void) {
     /* DFEW: the five test folds partition the clips */
     int total = 0;
     for (int f = 1; f <= 5; f++) {
-        EXPECT(dataset_open("dfew", g_root[0], SPLIT_TEST, f, &te, &err) == 0 || strstr(err.msg, "no clips"), "%s", err.msg);
+        EXPECT(dataset_open("dfew", g_root[0], SPLIT_TEST, f, &te, &err) == 0 || strstr(err.msg, "no clips"), "%s",
+               err.msg);
         total += te.count;
         dataset_free(&te);
     }
@@ -201,15 +204,18 @@ static void test_layouts_read_back(void) {
     dataset_free(&tr), dataset_free(&te);
     EXPECT(dataset_open("ferv39k", g_root[1], SPLIT_TRAIN, 0, &tr, &err) == 0 && tr.count > 15, "FERV39k: %s", err.msg);
     dataset_free(&tr);
-    EXPECT(dataset_open("mafw", g_root[2], SPLIT_TRAIN, 2, &tr, &err) == 0 && tr.num_classes == 11 && tr.clips[0].caption,
+    EXPECT(dataset_open("mafw", g_root[2], SPLIT_TRAIN, 2, &tr, &err) == 0 && tr.num_classes == 11 &&
+               tr.clips[0].caption,
            "MAFW with captions: %s", err.msg);
     /* an MAFW clip as a video file decodes to the same number of frames as its face-frame folder */
     char video[700];
     snprintf(video, sizeof video, "%s/clips/%s.mp4", g_root[2], tr.clips[0].id);
     ClipSource *vs, *fs;
-    EXPECT(clip_source_open(video, &vs, &err) == 0 && clip_source_open(tr.clips[0].path, &fs, &err) == 0, "%s", err.msg);
-    EXPECT(clip_source_frame_count(vs) == clip_source_frame_count(fs), "video %d frames, folder %d (every written frame decodes)",
-           clip_source_frame_count(vs), clip_source_frame_count(fs));
+    EXPECT(clip_source_open(video, &vs, &err) == 0 && clip_source_open(tr.clips[0].path, &fs, &err) == 0, "%s",
+           err.msg);
+    EXPECT(clip_source_frame_count(vs) == clip_source_frame_count(fs),
+           "video %d frames, folder %d (every written frame decodes)", clip_source_frame_count(vs),
+           clip_source_frame_count(fs));
     int idx[3] = {2, 0, 2};
     ImageU8 a[3], b[3];
     EXPECT(clip_source_read_frames(vs, idx, 3, a, &err) == 0 && clip_source_read_frames(fs, idx, 3, b, &err) == 0,
@@ -217,11 +223,13 @@ static void test_layouts_read_back(void) {
     /* two lossy codecs of the same rendering: close, not equal */
     double diff = 0;
     for (int i = 0; i < 48 * 48 * 3; i++) diff += fabs((double)a[0].rgb[i] - b[0].rgb[i]);
-    EXPECT(diff / (48 * 48 * 3) < 12, "video and JPEG frames of one clip agree (mean |diff| %.2f)", diff / (48 * 48 * 3));
+    EXPECT(diff / (48 * 48 * 3) < 12, "video and JPEG frames of one clip agree (mean |diff| %.2f)",
+           diff / (48 * 48 * 3));
     EXPECT(!memcmp(a[0].rgb, a[2].rgb, 48 * 48 * 3), "a repeated index gives the same frame");
     for (int i = 0; i < 3; i++) image_free(&a[i]), image_free(&b[i]);
     int out_of_range = 999;
-    EXPECT(clip_source_read_frames(vs, &out_of_range, 1, a, &err) != 0 && strstr(err.msg, "frame 999"), "index beyond the clip");
+    EXPECT(clip_source_read_frames(vs, &out_of_range, 1, a, &err) != 0 && strstr(err.msg, "frame 999"),
+           "index beyond the clip");
     /* reads in sequential chunks continue the decoder where the last one stopped (dfer prep reads a
      * video 32 frames at a time), and a read that goes back starts again: the same frames, bitwise,
      * as one read of every frame from a fresh source */
@@ -264,7 +272,8 @@ static void test_open_folds(void) {
     int at = 0;
     for (int p = 0; p < 3; p++) {
         EXPECT(dataset_open("dfew", g_root[0], SPLIT_TEST, folds[p], &one, &err) == 0, "%s", err.msg);
-        EXPECT(!strcmp(all.part_source[p], one.source), "part %d's split file %s (%s)", p, all.part_source[p], one.source);
+        EXPECT(!strcmp(all.part_source[p], one.source), "part %d's split file %s (%s)", p, all.part_source[p],
+               one.source);
         EXPECT(strstr(all.source, one.source) != NULL, "the combined source names %s", one.source);
         for (int i = 0; i < one.count; i++, at++)
             EXPECT(at < all.count && !strcmp(all.clips[at].id, one.clips[i].id) && all.clips[at].part == p &&
@@ -279,11 +288,14 @@ static void test_open_folds(void) {
            "one fold is one split: %s", err.msg);
     dataset_free(&all);
     int twice[2] = {2, 2}, bad[2] = {1, 6};
-    EXPECT(dataset_open_folds("dfew", g_root[0], SPLIT_TEST, twice, 2, &all, &err) != 0 && strstr(err.msg, "fold 2 is named twice"),
+    EXPECT(dataset_open_folds("dfew", g_root[0], SPLIT_TEST, twice, 2, &all, &err) != 0 &&
+               strstr(err.msg, "fold 2 is named twice"),
            "a repeated fold: %s", err.msg);
-    EXPECT(dataset_open_folds("dfew", g_root[0], SPLIT_TEST, bad, 2, &all, &err) != 0 && strstr(err.msg, "folds 1..5, not 6"),
+    EXPECT(dataset_open_folds("dfew", g_root[0], SPLIT_TEST, bad, 2, &all, &err) != 0 &&
+               strstr(err.msg, "folds 1..5, not 6"),
            "fold 6: %s", err.msg);
-    EXPECT(dataset_open_folds("ferv39k", g_root[1], SPLIT_TEST, folds, 2, &all, &err) != 0 && strstr(err.msg, "ferv39k has no folds"),
+    EXPECT(dataset_open_folds("ferv39k", g_root[1], SPLIT_TEST, folds, 2, &all, &err) != 0 &&
+               strstr(err.msg, "ferv39k has no folds"),
            "FERV39k: %s", err.msg);
 }
 
@@ -313,7 +325,8 @@ static void test_loader_determinism(void) {
             Batch b;
             EXPECT(loader_next(l, &b, &err) == 0 && b.n == 8 / world, "slot size");
             int per = 8 / world;
-            EXPECT(!memcmp(b.indices, ref_idx + rank * per, (size_t)per * sizeof(int32_t)), "world %d rank %d: clips", world, rank);
+            EXPECT(!memcmp(b.indices, ref_idx + rank * per, (size_t)per * sizeof(int32_t)), "world %d rank %d: clips",
+                   world, rank);
             EXPECT(!memcmp(b.frames, ref_frames + (size_t)rank * per * sample, (size_t)per * sample * sizeof(float)),
                    "world %d rank %d: identical pixels", world, rank);
             loader_destroy(l);
@@ -336,7 +349,8 @@ static void test_loader_determinism(void) {
     EXPECT(loader_create(&d, &rawc, &raw, &err) == 0 && loader_create(&d, &u8c, &u8, &err) == 0, "%s", err.msg);
     loader_start_epoch(raw, 1), loader_start_epoch(u8, 1);
     Batch rb, ub;
-    EXPECT(loader_next(raw, &rb, &err) == 0 && loader_next(u8, &ub, &err) == 0 && rb.n == ub.n, "raw and uint8 batches");
+    EXPECT(loader_next(raw, &rb, &err) == 0 && loader_next(u8, &ub, &err) == 0 && rb.n == ub.n,
+           "raw and uint8 batches");
     size_t mismatches = 0;
     const float *rf = rb.frames;
     const uint8_t *uf = ub.frames;
@@ -438,7 +452,8 @@ static void test_bad_clips(void) {
     loader_start_epoch(l, 0);
     EXPECT(loader_next(l, &b, &err) == 0 && b.n == 1, "%s", err.msg);
     EXPECT(!memcmp(b.frames, (char *)first + 3 * clip_bytes, clip_bytes), "row 3 holds the next clip's frames");
-    EXPECT(memcmp(b.frames, (char *)first + 2 * clip_bytes, clip_bytes) && memcmp(b.frames, (char *)first + 4 * clip_bytes, clip_bytes),
+    EXPECT(memcmp(b.frames, (char *)first + 2 * clip_bytes, clip_bytes) &&
+               memcmp(b.frames, (char *)first + 4 * clip_bytes, clip_bytes),
            "and not its neighbours'");
     loader_destroy(l);
     dataset_free(&one);
@@ -484,13 +499,15 @@ static void test_loader_video_counts(void) {
         frames[i] = clip_source_frame_count(c);
         const VideoLength *vl = clip_source_video_length(c);
         EXPECT(vl && !vl->truncated && vl->decoded_frames == frames[i] && vl->decoded_s > 0,
-               "%s: a whole video's length (%d frames, %.2f s) is not truncated", path, frames[i], vl ? vl->decoded_s : 0);
+               "%s: a whole video's length (%d frames, %.2f s) is not truncated", path, frames[i],
+               vl ? vl->decoded_s : 0);
         clip_source_close(c);
         longest = frames[i] > frames[longest] ? i : longest;
         shortest = frames[i] < frames[shortest] ? i : shortest;
         snprintf(text + strlen(text), sizeof text - strlen(text), "%s 0 %d\n", path, i % 7);
     }
-    EXPECT(frames[longest] >= 2 * frames[shortest], "clips of %d and %d frames to swap", frames[longest], frames[shortest]);
+    EXPECT(frames[longest] >= 2 * frames[shortest], "clips of %d and %d frames to swap", frames[longest],
+           frames[shortest]);
     snprintf(list, sizeof list, "%s/list.txt", dir);
     EXPECT(fs_write_atomic(list, text, strlen(text), &err) == 0, "%s", err.msg);
     Dataset d;

@@ -62,21 +62,23 @@ static void test_tolerated_input(void) {
            "FERV39k: tabs or runs of spaces between the columns");
     dataset_free(&d);
     /* GBK bytes, including 0x5C and 0x20..0x7E trail bytes, never confuse the columns */
-    const char *mafw = "00007.mp4\tdisappointment\t\xca\xa7\x5c\xcd\xfb\xb5\x40\tShe sighs.\r\n00008.mp4 helplessness\r\n";
+    const char *mafw =
+        "00007.mp4\tdisappointment\t\xca\xa7\x5c\xcd\xfb\xb5\x40\tShe sighs.\r\n00008.mp4 helplessness\r\n";
     EXPECT(parse("mafw", mafw, &d, &err) == 0, "%s", err.msg);
-    EXPECT(d.count == 2 && d.clips[0].label == 10 && d.clips[1].label == 9 && !strcmp(d.clips[0].caption, "She sighs.") &&
-               d.clips[1].caption == NULL && d.num_classes == 11,
+    EXPECT(d.count == 2 && d.clips[0].label == 10 && d.clips[1].label == 9 &&
+               !strcmp(d.clips[0].caption, "She sighs.") && d.clips[1].caption == NULL && d.num_classes == 11,
            "MAFW: both split-file styles, caption kept, GBK skipped");
     dataset_free(&d);
     /* an empty English caption: its tab goes with the trailing blanks, leaving three columns */
     EXPECT(parse("mafw", "00009.mp4\tanger\t\xc5\xad\t\r\n00010.mp4\tfear\t\t  \r\n", &d, &err) == 0, "%s", err.msg);
-    EXPECT(d.count == 2 && d.clips[0].label == 3 && d.clips[1].label == 6 && (!d.clips[0].caption || !d.clips[0].caption[0]) &&
-               (!d.clips[1].caption || !d.clips[1].caption[0]),
+    EXPECT(d.count == 2 && d.clips[0].label == 3 && d.clips[1].label == 6 &&
+               (!d.clips[0].caption || !d.clips[0].caption[0]) && (!d.clips[1].caption || !d.clips[1].caption[0]),
            "MAFW: a with-caption line whose English caption is empty is a clip without a caption");
     dataset_free(&d);
     EXPECT(parse("list", "a/b/02522 66 5\r\n/abs/03747 105 10 \n", &d, &err) == 0, "%s", err.msg);
-    EXPECT(d.count == 2 && d.clips[0].annotated_frames == 66 && d.clips[0].label == 5 && !strcmp(d.clips[0].path, "/r/a/b/02522") &&
-               !strcmp(d.clips[1].path, "/abs/03747") && d.num_classes == 11,
+    EXPECT(d.count == 2 && d.clips[0].annotated_frames == 66 && d.clips[0].label == 5 &&
+               !strcmp(d.clips[0].path, "/r/a/b/02522") && !strcmp(d.clips[1].path, "/abs/03747") &&
+               d.num_classes == 11,
            "list: relative paths resolved against the root, absolute kept");
     dataset_free(&d);
 }
@@ -94,7 +96,8 @@ static void test_rejected_input(void) {
     rejects("ferv39k", "Action/Happy/0001 Happy\nAction/Happy/0002 Happy Sad\n", "split.txt:2", "2 columns");
     rejects("ferv39k", "Action/Happy/0001\n", "split.txt:1", "2 columns");
     rejects("ferv39k", "Action/Happy/0001 Contempt\n", "split.txt:1", "unknown FERV39k emotion");
-    rejects("ferv39k", "Action/Happy/0001 Happy\nParty/Sad/0002 Fear\n", "split.txt:2", "in the Sad folder but labelled Fear");
+    rejects("ferv39k", "Action/Happy/0001 Happy\nParty/Sad/0002 Fear\n", "split.txt:2",
+            "in the Sad folder but labelled Fear");
     rejects("mafw", "00001.mp4\tanger\t\xc5\xad\tHe frowns.\tx\r\n", "split.txt:1", "4 tab-separated columns");
     rejects("mafw", "00001.mp4 anger sadness\r\n", "split.txt:1", "2 columns");
     rejects("mafw", "00001.mp4 anger_sadness\r\n", "split.txt:1", "compound");

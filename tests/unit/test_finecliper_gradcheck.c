@@ -50,7 +50,8 @@ static void run_variant(int use_negative, int video_adapters, int mid, int high,
     Tensor fr = tiny_random(1, n, 0, 0, 1.0, 0), pm = tiny_random(1, n, 0, 0, 1.0, 0.3),
            lm = tiny_random(1, n, 0, 0, 1.0, -0.2);
     int32_t labels[2] = {2, 0};
-    Ctx c = {&m, {.frames = fr.data, .parsing = pm.data, .landmarks = lm.data, .descriptions = desc_ids}, labels, batch};
+    Ctx c = {
+        &m, {.frames = fr.data, .parsing = pm.data, .landmarks = lm.data, .descriptions = desc_ids}, labels, batch};
 
     /* Untrained: logits are those of frozen CLIP + (zero) temporal embedding; check via gradient
      * structure instead: fc1 gradients vanish because every fc2 starts at zero. */
@@ -83,7 +84,8 @@ static void run_variant(int use_negative, int video_adapters, int mid, int high,
     const char *worst_name;
     int checked;
     double worst = params_gradcheck(&m.params, loss_fn, &c, 6, &worst_name, &checked);
-    EXPECT(worst < 1e-5, "%s negative=%d video_adapters=%d loss %d: worst relative gradient error %.3g in %s (%d checked)",
+    EXPECT(worst < 1e-5,
+           "%s negative=%d video_adapters=%d loss %d: worst relative gradient error %.3g in %s (%d checked)",
            finecliper_variant_name(&cfg), use_negative, video_adapters, loss_kind, worst, worst_name, checked);
     printf("  %s negative=%d video_adapters=%d loss=%d weights=%d: %d gradient entries over %d tensors, worst relative "
            "error %.2g\n",

@@ -336,8 +336,10 @@ static void test_bad_conversions(void) {
     tmap_free(&out);
     static const float one[4] = {1, 2, 3, 4};
     int64_t shape4[4] = {1, 1, 1, 4};
-    EXPECT(tmap_add(&hf, "vision_model.encoder.layers.0.self_attn.q_proj.extra", DT_F32, 4, shape4, one, 0, &err) == 0, "%s", err.msg);
-    EXPECT(clip_names_hf_to_openai(&hf, &out, &err) != 0 && strstr(err.msg, "q_proj.extra is not a projection's weight or bias"),
+    EXPECT(tmap_add(&hf, "vision_model.encoder.layers.0.self_attn.q_proj.extra", DT_F32, 4, shape4, one, 0, &err) == 0,
+           "%s", err.msg);
+    EXPECT(clip_names_hf_to_openai(&hf, &out, &err) != 0 &&
+               strstr(err.msg, "q_proj.extra is not a projection's weight or bias"),
            "a 4-d q_proj.extra: %s", err.msg);
     tmap_free(&hf);
     tiny_model(&hf, &cfg, 3);
@@ -358,7 +360,8 @@ static void test_bad_conversions(void) {
     EXPECT(pe && tmap_add(&two, "module.positional_embedding", pe->dtype, pe->ndim, pe->shape, pe->data, 0, &err) == 0,
            "%s", err.msg);
     TensorMap back;
-    EXPECT(clip_names_to_hf(&two, &back, &err) != 0 && strstr(err.msg, "positional_embedding and module.positional_embedding"),
+    EXPECT(clip_names_to_hf(&two, &back, &err) != 0 &&
+               strstr(err.msg, "positional_embedding and module.positional_embedding"),
            "two positional embeddings: %s", err.msg);
     tmap_free(&two), tmap_free(&oa), tmap_free(&hf);
 }
@@ -405,7 +408,8 @@ static void test_init(void) {
         EXPECT(fabs(sd / k[i].std - 1) < 0.05 && fabs(mean) < 4 * k[i].std / sqrt((double)n) + 1e-9,
                "%s: std %.5f (expected %.5f), mean %.2e over %zu values", k[i].name, sd, k[i].std, mean, n);
     }
-    const TensorEntry *ls = tmap_find(&a, "logit_scale"), *bias = tmap_find(&a, "text_model.encoder.layers.0.mlp.fc1.bias");
+    const TensorEntry *ls = tmap_find(&a, "logit_scale"),
+                      *bias = tmap_find(&a, "text_model.encoder.layers.0.mlp.fc1.bias");
     const TensorEntry *ln = tmap_find(&a, "vision_model.pre_layrnorm.weight");
     EXPECT(ls && ls->ndim == 0 && fabs(at(ls, 0) - log(1 / 0.07)) < 1e-6, "logit_scale = ln(1/0.07)");
     EXPECT(bias && at(bias, 0) == 0 && at(bias, 511) == 0 && ln && at(ln, 0) == 1 && at(ln, 127) == 1,

@@ -57,7 +57,8 @@ static void int_tuple(Buf *p, int n, const int64_t *v) {
     for (int i = 0; i < n; i++) integer(p, v[i]);
     op(p, 't');
 }
-/* torch._utils._rebuild_tensor_v2(('storage', torch.<type>, key, 'cpu', numel), offset, size, stride, False, OrderedDict()) */
+/* torch._utils._rebuild_tensor_v2(('storage', torch.<type>, key, 'cpu', numel), offset, size, stride, False,
+ * OrderedDict()) */
 static void tensor(Buf *p, const char *type, const char *key, int64_t numel, int64_t offset, int ndim,
                    const int64_t *size, const int64_t *stride) {
     global(p, "torch._utils", "_rebuild_tensor_v2");
@@ -343,8 +344,9 @@ static void test_bad_pickles(void) {
         const char *bytes;
         size_t n;
         const char *needle;
-    } bad[] = {{"\x80\x02s.", 4, "underflow"},    {"\x80\x02t.", 4, "MARK"},       {"\x80\x02h\x05.", 5, "memo"},
-               {"\x80\x02K\x01K\x02.", 7, "2 values"}, {"\x80\x02K\x01u.", 6, "MARK"}, {"\x80\x02X\xff\xff\xff\x7f", 7, "truncated"}};
+    } bad[] = {{"\x80\x02s.", 4, "underflow"}, {"\x80\x02t.", 4, "MARK"},
+               {"\x80\x02h\x05.", 5, "memo"},  {"\x80\x02K\x01K\x02.", 7, "2 values"},
+               {"\x80\x02K\x01u.", 6, "MARK"}, {"\x80\x02X\xff\xff\xff\x7f", 7, "truncated"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = pickle_parse((const uint8_t *)bad[i].bytes, bad[i].n, "bad.pkl", &pk, &root, &err);
         EXPECT(rc != 0 && strstr(err.msg, bad[i].needle), "bad pickle %zu: '%s' should mention '%s'", i, err.msg,
@@ -440,7 +442,8 @@ static void test_corrupt_zips(void) {
         Storage with_order[2] = {{"0", storage0, sizeof storage0}, {"@byteorder", orders[k], strlen(orders[k])}};
         uint8_t *z = make_zip(&p, with_order, 2, &n);
         int rc = torch_pt_read_memory(z, n, "order.pt", &m, &err);
-        if (k == 0) EXPECT(rc == 0 && m.count == 1 && f_at(&m.items[0], 1) == 1.0f, "byteorder little loads: %s", err.msg);
+        if (k == 0)
+            EXPECT(rc == 0 && m.count == 1 && f_at(&m.items[0], 1) == 1.0f, "byteorder little loads: %s", err.msg);
         else EXPECT(rc != 0 && strstr(err.msg, "order.pt") && strstr(err.msg, k == 1 ? "big-endian" : "neither"),
                     "byteorder %s refused: %s", orders[k], err.msg);
         if (rc == 0) tmap_free(&m);

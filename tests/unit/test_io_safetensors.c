@@ -208,10 +208,12 @@ static void test_bad_files(void) {
                        "\"w.two\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
                        12, -1),
                  "gap", "w.two");
-    expect_error(craft("dtype.safetensors", "{\"w.one\":{\"dtype\":\"F17\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, -1),
-                 "unknown dtype", "w.one");
-    expect_error(craft("size.safetensors", "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, -1),
-                 "need 12", "w.one");
+    expect_error(
+        craft("dtype.safetensors", "{\"w.one\":{\"dtype\":\"F17\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, -1),
+        "unknown dtype", "w.one");
+    expect_error(
+        craft("size.safetensors", "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, -1),
+        "need 12", "w.one");
     expect_error(craft("negshape.safetensors", "{\"w.one\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}",
                        8, -1),
                  "shape", "w.one");
@@ -255,8 +257,8 @@ static void test_sharded(void) {
     char json[4096];
     int n = snprintf(json, sizeof json, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
     for (int i = 0; i < m.count; i++)
-        n += snprintf(json + n, sizeof json - (size_t)n, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"", i ? ", " : "",
-                      m.items[i].name, i % 2 ? 1 : 2);
+        n += snprintf(json + n, sizeof json - (size_t)n, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"",
+                      i ? ", " : "", m.items[i].name, i % 2 ? 1 : 2);
     snprintf(json + n, sizeof json - (size_t)n, "}}");
     EXPECT(fs_write_atomic(pi, json, strlen(json), &err) == 0, "%s", err.msg);
     EXPECT(ckpt_load(dir, &r, &err) == 0, "sharded directory: %s", err.msg);
@@ -285,7 +287,8 @@ static void test_sharded(void) {
     TensorMap a2;
     tmap_init(&a2, "shard a with a copy");
     for (int i = 0; i < a.count; i++)
-        EXPECT(tmap_add(&a2, a.items[i].name, a.items[i].dtype, a.items[i].ndim, a.items[i].shape, a.items[i].data, 0, &err) == 0,
+        EXPECT(tmap_add(&a2, a.items[i].name, a.items[i].dtype, a.items[i].ndim, a.items[i].shape, a.items[i].data, 0,
+                        &err) == 0,
                "%s", err.msg);
     const TensorEntry *dup = &b.items[0];
     EXPECT(tmap_add(&a2, dup->name, dup->dtype, dup->ndim, dup->shape, dup->data, 0, &err) == 0, "%s", err.msg);
@@ -379,7 +382,8 @@ static void test_digest_and_resolve(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n = cases[i].repeat * strlen(cases[i].text);
         char *data = xmalloc(n + 1);
-        for (size_t k = 0; k < cases[i].repeat; k++) memcpy(data + k * strlen(cases[i].text), cases[i].text, strlen(cases[i].text));
+        for (size_t k = 0; k < cases[i].repeat; k++)
+            memcpy(data + k * strlen(cases[i].text), cases[i].text, strlen(cases[i].text));
         snprintf(path, sizeof path, "%s/%s.bin", test_tmpdir(), cases[i].name);
         EXPECT(fs_write_atomic(path, data, n, &err) == 0, "%s", err.msg);
         free(data);
@@ -395,7 +399,8 @@ static void test_digest_and_resolve(void) {
     EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
     snprintf(path, sizeof path, "%s/open_clip_model.safetensors", dir);
     EXPECT(fs_write_atomic(path, "x", 1, &err) == 0, "%s", err.msg);
-    EXPECT(ckpt_resolve(dir, file, sizeof file, &err) == 0 && !strcmp(file, path), "a directory's checkpoint: %s", file);
+    EXPECT(ckpt_resolve(dir, file, sizeof file, &err) == 0 && !strcmp(file, path), "a directory's checkpoint: %s",
+           file);
     EXPECT(ckpt_resolve(path, file, sizeof file, &err) == 0 && !strcmp(file, path), "a file is itself");
 }
 

@@ -36,14 +36,17 @@ static void expect_read_error(const char *name, const char *content, const char 
     Err err = {{0}};
     EXPECT(json_read_file(path, &o, &err) != 0, "%s: accepted", name);
     EXPECT(o == NULL, "%s: *out not cleared on error", name);
-    EXPECT(strstr(err.msg, path) && strstr(err.msg, want), "%s: message \"%s\" lacks the path or \"%s\"", name, err.msg, want);
+    EXPECT(strstr(err.msg, path) && strstr(err.msg, want), "%s: message \"%s\" lacks the path or \"%s\"", name, err.msg,
+           want);
 }
 
 static void test_read_file(void) {
     Err err;
     cJSON *o = NULL;
-    EXPECT(json_read_file(tmp_file("good.json", "{\n  \"uar\": 41.5,\n  \"status\": \"done\"\n}\n"), &o, &err) == 0, "%s", err.msg);
-    EXPECT(json_get_number(o, "uar", 0) == 41.5 && !strcmp(json_get_string(o, "status", ""), "done"), "members read back");
+    EXPECT(json_read_file(tmp_file("good.json", "{\n  \"uar\": 41.5,\n  \"status\": \"done\"\n}\n"), &o, &err) == 0,
+           "%s", err.msg);
+    EXPECT(json_get_number(o, "uar", 0) == 41.5 && !strcmp(json_get_string(o, "status", ""), "done"),
+           "members read back");
     cJSON_Delete(o);
     expect_read_error("line3.json", "{\n  \"uar\": 41.5,\n  \"war\": ,\n}\n", "line 3");
     expect_read_error("trailing.json", "{\"a\": 1}\n{\"b\": 2}\n", "text after the JSON value (line 2)");
@@ -71,7 +74,8 @@ static void test_lines(void) {
     Seen s = {0};
     const char *path = tmp_file("m.jsonl", "{\"v\":1}\n\n  \n{\"v\":2}\r\n{\"v\":3}");
     EXPECT(json_lines_each(path, JSON_LINES_STRICT, seen_line, &s, &err) == 0, "%s", err.msg);
-    EXPECT(s.n == 3 && s.lines[0] == 1 && s.lines[1] == 4 && s.lines[2] == 5, "blank lines skipped, numbers kept (%d lines)", s.n);
+    EXPECT(s.n == 3 && s.lines[0] == 1 && s.lines[1] == 4 && s.lines[2] == 5,
+           "blank lines skipped, numbers kept (%d lines)", s.n);
     EXPECT(s.values[0] == 1 && s.values[1] == 2 && s.values[2] == 3, "values in order");
 
     /* a torn last line: an error when strict, skipped when tolerant */
@@ -98,7 +102,8 @@ static void test_lines(void) {
     path = tmp_file("stop.jsonl", "{\"v\":1}\n{\"v\":2}\n{\"v\":3}\n");
     memset(&s, 0, sizeof s);
     s.stop_at = 2;
-    EXPECT(json_lines_each(path, JSON_LINES_STRICT, seen_line, &s, &err) == -1 && s.n == 2, "stop at line 2 (%d lines)", s.n);
+    EXPECT(json_lines_each(path, JSON_LINES_STRICT, seen_line, &s, &err) == -1 && s.n == 2, "stop at line 2 (%d lines)",
+           s.n);
     EXPECT(!strcmp(err.msg, "stopped at line 2"), "fn's message kept: %s", err.msg);
 }
 
@@ -110,7 +115,8 @@ static void test_append_and_trim(void) {
     EXPECT(fs_trim_torn_tail(path, &cut, &err) == 0 && cut == 0, "an absent file is left alone");
     EXPECT(fs_append_line(path, "{\"v\":1}", &err) == 0, "%s", err.msg);
     EXPECT(fs_append_line(path, "{\"v\":2}", &err) == 0, "%s", err.msg);
-    EXPECT(fs_trim_torn_tail(path, &cut, &err) == 0 && cut == 0, "a file ending in a newline is left alone (cut %zu)", cut);
+    EXPECT(fs_trim_torn_tail(path, &cut, &err) == 0 && cut == 0, "a file ending in a newline is left alone (cut %zu)",
+           cut);
     /* a writer killed mid-line */
     FILE *f = fopen(path, "a");
     EXPECT(f && fputs("{\"v\":3,\"lo", f) >= 0 && fclose(f) == 0, "append the torn line");
@@ -131,7 +137,8 @@ static void test_append_and_trim(void) {
     /* a newline 6000 bytes back, beyond one chunk */
     f = fopen(path, "w");
     EXPECT(f && fputs("{}\n", f) >= 0 && fputs(big + 4000, f) >= 0 && fclose(f) == 0, "write");
-    EXPECT(fs_trim_torn_tail(path, &cut, &err) == 0 && cut == 6000, "cut back to the newline two chunks away (%zu)", cut);
+    EXPECT(fs_trim_torn_tail(path, &cut, &err) == 0 && cut == 6000, "cut back to the newline two chunks away (%zu)",
+           cut);
     EXPECT(fs_read_all(path, &text, &len, &err) == 0 && len == 3, "3 bytes left (%zu)", len);
     free(text);
     free(big);
@@ -149,7 +156,8 @@ static void test_append_and_trim(void) {
     limit = old_limit;
     limit.rlim_cur = 8 + 10; /* the first line and 10 bytes more */
     EXPECT(setrlimit(RLIMIT_FSIZE, &limit) == 0, "setrlimit");
-    EXPECT(fs_append_line(path, "{\"v\":2,\"long\":\"xxxxxxxxxxxxxxxxxxxx\"}", &err) != 0 && strstr(err.msg, "short write"),
+    EXPECT(fs_append_line(path, "{\"v\":2,\"long\":\"xxxxxxxxxxxxxxxxxxxx\"}", &err) != 0 &&
+               strstr(err.msg, "short write"),
            "a line past the limit: %s", err.msg);
     EXPECT(setrlimit(RLIMIT_FSIZE, &old_limit) == 0, "restore the limit");
     signal(SIGXFSZ, old_handler);
@@ -203,7 +211,8 @@ static void test_atomic_leftovers(void) {
     Err err;
     EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
     static const char *const leftovers[] = {"checkpoint.safetensors.dfer-tmp.a1B2c3", "result.json.dfer-tmp.XXXXXX"};
-    static const char *const kept[] = {"checkpoint.safetensors", "notes.tmp.txt", "x.dfer-tmp.", "x.dfer-tmp.1234567", ".dfer-tmp.123456", "a.tmp.123456"};
+    static const char *const kept[] = {"checkpoint.safetensors", "notes.tmp.txt",    "x.dfer-tmp.",
+                                       "x.dfer-tmp.1234567",     ".dfer-tmp.123456", "a.tmp.123456"};
     char path[800];
     for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, leftovers[i]);
@@ -220,12 +229,14 @@ static void test_atomic_leftovers(void) {
     char names[256];
     int n = fs_remove_atomic_leftovers(dir, names, sizeof names, &err);
     EXPECT(n == 3, "the two planted leftovers and the open write's temporary removed (%d: %s)", n, names);
-    EXPECT(strstr(names, leftovers[0]) && strstr(names, leftovers[1]) && strstr(names, "model.safetensors.dfer-tmp."), "named: %s", names);
+    EXPECT(strstr(names, leftovers[0]) && strstr(names, leftovers[1]) && strstr(names, "model.safetensors.dfer-tmp."),
+           "named: %s", names);
     for (int i = 0; i < 6; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
         EXPECT(fs_exists(path), "%s is kept", kept[i]);
     }
-    EXPECT(fs_remove_atomic_leftovers(dir, names, sizeof names, &err) == 0 && !names[0], "nothing left the second time");
+    EXPECT(fs_remove_atomic_leftovers(dir, names, sizeof names, &err) == 0 && !names[0],
+           "nothing left the second time");
     atomic_abort(&f);
     snprintf(path, sizeof path, "%s/absent", dir);
     EXPECT(fs_remove_atomic_leftovers(path, names, sizeof names, &err) == 0, "an absent folder has none");
@@ -242,7 +253,8 @@ static int child_ends_mid_write(const char *dir, int sig, int times, int stop_ha
         AtomicFile done, open_write;
         char path[800];
         snprintf(path, sizeof path, "%s/committed.json", dir);
-        if (atomic_open(&done, path, &err) || atomic_write(&done, "{}", 2, &err) || atomic_commit(&done, &err)) _exit(10);
+        if (atomic_open(&done, path, &err) || atomic_write(&done, "{}", 2, &err) || atomic_commit(&done, &err))
+            _exit(10);
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         if (atomic_open(&open_write, path, &err) || atomic_write(&open_write, "half", 4, &err)) _exit(11);
         snprintf(path, sizeof path, "%s/tmpname", dir);
@@ -273,10 +285,12 @@ static void test_atomic_signal(void) {
         snprintf(dir, sizeof dir, "%s/signal%d", test_tmpdir(), c);
         Err err;
         EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
-        int status = child_ends_mid_write(dir, cases[c].sig, cases[c].times, cases[c].stop_handlers, tmp_name, sizeof tmp_name);
-        EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == cases[c].sig, "%s: the process ends by the signal (status %#x)",
-               cases[c].what, status);
-        EXPECT(strstr(tmp_name, "model.safetensors" ATOMIC_TMP_MARK) != NULL, "%s: temporary name recorded: %s", cases[c].what, tmp_name);
+        int status =
+            child_ends_mid_write(dir, cases[c].sig, cases[c].times, cases[c].stop_handlers, tmp_name, sizeof tmp_name);
+        EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == cases[c].sig,
+               "%s: the process ends by the signal (status %#x)", cases[c].what, status);
+        EXPECT(strstr(tmp_name, "model.safetensors" ATOMIC_TMP_MARK) != NULL, "%s: temporary name recorded: %s",
+               cases[c].what, tmp_name);
         EXPECT(!fs_exists(tmp_name), "%s: the half-written temporary %s is removed", cases[c].what, tmp_name);
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         EXPECT(!fs_exists(path), "%s: the unfinished file never appears", cases[c].what);
@@ -289,7 +303,8 @@ static void test_atomic_signal(void) {
     Err err;
     EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
     int status = child_ends_mid_write(dir, SIGINT, 1, 1, tmp_name, sizeof tmp_name);
-    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "one Ctrl-C under the stop handlers is a request (status %#x)", status);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "one Ctrl-C under the stop handlers is a request (status %#x)", status);
 }
 
 int main(void) {

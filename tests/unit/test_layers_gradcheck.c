@@ -211,7 +211,8 @@ static void test_adapter_fused_layout(void) {
                        piece[i].at, piece[i].bytes, l.total);
                 for (int j = 0; j < i; j++)
                     if (piece[j].at != SIZE_MAX)
-                        EXPECT(piece[i].at >= piece[j].at + piece[j].bytes || piece[j].at >= piece[i].at + piece[i].bytes,
+                        EXPECT(piece[i].at >= piece[j].at + piece[j].bytes ||
+                                   piece[j].at >= piece[i].at + piece[i].bytes,
                                "%s and %s overlap", piece[i].name, piece[j].name);
             }
             const AdapterForm forms[] = {{0, 1.0f, 0, 0}, {1, 0.5f, 16, 197}};

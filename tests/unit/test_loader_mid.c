@@ -42,7 +42,9 @@ static MidFixture g_fx;
 static void make_dataset(void) { mid_fixture_make(&g_fx); }
 static LoaderConfig base_config(int train) { return mid_fixture_config(&g_fx, train); }
 
-static const uint8_t *sample_image(const void *base, int j, int t) { return (const uint8_t *)base + ((size_t)j * T + t) * PLANE; }
+static const uint8_t *sample_image(const void *base, int j, int t) {
+    return (const uint8_t *)base + ((size_t)j * T + t) * PLANE;
+}
 
 /* Palette colours back to LaPa indices; returns the pixels that are no palette colour. */
 static int unpalette(const uint8_t *chw, uint8_t *labels) {
@@ -58,7 +60,9 @@ static int unpalette(const uint8_t *chw, uint8_t *labels) {
     return bad;
 }
 
-static int is_yellow(const uint8_t *chw, int i) { return chw[i] == 255 && chw[S * S + i] == 255 && chw[2 * S * S + i] == 0; }
+static int is_yellow(const uint8_t *chw, int i) {
+    return chw[i] == 255 && chw[S * S + i] == 255 && chw[2 * S * S + i] == 0;
+}
 
 /* Every batch of an epoch carries both maps for every clip: each map has skin and dots. */
 static void check_epoch(Loader *l, int epoch, const char *what) {
@@ -205,14 +209,16 @@ static void check_alignment(const char *preset) {
                     /* each isolated dot (no other point within L1 4) whole in the map: its lit
                      * pixels' centroid is within a truncation (<= 0.71 px) of its point */
                     for (int p = 0; p < 68; p++) {
-                        int px = (int)q[2 * p], py = (int)q[2 * p + 1], alone = px >= 2 && px < S - 2 && py >= 2 && py < S - 2;
+                        int px = (int)q[2 * p], py = (int)q[2 * p + 1],
+                            alone = px >= 2 && px < S - 2 && py >= 2 && py < S - 2;
                         for (int o = 0; o < 68 && alone; o++)
                             alone = o == p || abs((int)q[2 * o] - px) + abs((int)q[2 * o + 1] - py) > 4;
                         if (!alone) continue;
                         double dx = 0, dy = 0, lit = 0;
                         for (int y = py - 2; y <= py + 2; y++)
                             for (int x = px - 2; x <= px + 2; x++)
-                                if (abs(x - px) + abs(y - py) <= 2 && is_yellow(dots, y * S + x)) dx += x + 0.5, dy += y + 0.5, lit++;
+                                if (abs(x - px) + abs(y - py) <= 2 && is_yellow(dots, y * S + x))
+                                    dx += x + 0.5, dy += y + 0.5, lit++;
                         double e = lit > 0 ? hypot(dx / lit - q[2 * p], dy / lit - q[2 * p + 1]) : 99;
                         if (e > worst_dot) worst_dot = e;
                         isolated++;
@@ -245,20 +251,22 @@ static void check_alignment(const char *preset) {
                 face_track_free(&track);
             }
     }
-    printf("%s preset: %d maps (%d flipped clips, %d unflipped, %d rotated); rendered parsing vs warped truth IoU:", preset,
-           dot_maps, flipped, unflipped, rotated);
+    printf("%s preset: %d maps (%d flipped clips, %d unflipped, %d rotated); rendered parsing vs warped truth IoU:",
+           preset, dot_maps, flipped, unflipped, rotated);
     for (int k = 0; k < FACE_CLASSES; k++) printf(" %.3f", iou_of(&iou, k));
     double mean_centroid = n_centroid ? sum_centroid / n_centroid : 0;
     printf("\n  isolated dots: %d, worst centroid distance %.2f px; all dots' centroid vs the points' mean (%d maps "
            "with every point inside): mean %.2f px, worst %.2f px; flipped maps vs mirrored unflipped: "
            "%d of %d pixels differ\n",
            isolated, worst_dot, n_centroid, mean_centroid, worst_centroid, flip_mismatch, flipped * T * S * S);
-    EXPECT(frames_differ == 0, "%s: loader_clip_plan reproduces the delivered frames (%d differ)", preset, frames_differ);
+    EXPECT(frames_differ == 0, "%s: loader_clip_plan reproduces the delivered frames (%d differ)", preset,
+           frames_differ);
     EXPECT(dots_wrong == 0 && dot_maps > 100, "%s: dots exactly around the augmented points (%d pixels wrong, %d maps)",
            preset, dots_wrong, dot_maps);
-    EXPECT(isolated > 1000 && worst_dot < 0.71, "%s: %d isolated dots, each within %.2f px of its point", preset, isolated,
-           worst_dot);
-    EXPECT(flipped > 3 && unflipped > 3, "%s: both flipped (%d) and unflipped (%d) samples", preset, flipped, unflipped);
+    EXPECT(isolated > 1000 && worst_dot < 0.71, "%s: %d isolated dots, each within %.2f px of its point", preset,
+           isolated, worst_dot);
+    EXPECT(flipped > 3 && unflipped > 3, "%s: both flipped (%d) and unflipped (%d) samples", preset, flipped,
+           unflipped);
     EXPECT(flip_mismatch <= flipped * T * S * S / 200, "%s: flipped = mirrored with classes swapped (%d pixels differ)",
            preset, flip_mismatch);
     EXPECT(side_wrong == 0 && side_checks > 50, "%s: left eye right of the right eye in %d of %d maps", preset,

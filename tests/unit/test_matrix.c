@@ -156,7 +156,8 @@ static void test_ambiguous(void) {
            "a backbone name with '/': %s", err.msg);
     /* a continuation line of a list is not a repeated key */
     EXPECT(matrix_load(write_file("cont.ini", "[matrix]\nname = x\ndatasets = dfew=/d\nbackbones = b16=/w\n"
-                                              "methods = finecliper=a.ini,\n  dfer_clip=b.ini\nseeds = 1,\n  2\n"), &m, &err) == 0 &&
+                                              "methods = finecliper=a.ini,\n  dfer_clip=b.ini\nseeds = 1,\n  2\n"),
+                       &m, &err) == 0 &&
                m.n_methods == 2 && m.n_seeds == 2,
            "continuation lines: %s", err.msg);
     /* a continuation line of a key of one value ([set] and the matrix's own scalars) is refused: inih hands it over

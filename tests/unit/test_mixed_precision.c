@@ -62,13 +62,15 @@ static void finecliper_case(const TensorMap *hf, const ClipConfig *cc, int all_l
         compare_perturb_params(&m[k].params);
         int32_t dids[B * 248];
         memset(dids, 0, sizeof dids);
-        for (int b = 0; b < B; b++) memcpy(dids + b * 248, desc_ids + b * 77, 12 * sizeof(int32_t)); /* rows of the stretched context */
+        /* rows of the stretched context */
+        for (int b = 0; b < B; b++) memcpy(dids + b * 248, desc_ids + b * 77, 12 * sizeof(int32_t));
         FineCliperInputs in = {.frames = frames, .parsing = all_levels ? parsing : NULL,
                                .landmarks = all_levels ? landmarks : NULL, .descriptions = all_levels ? dids : NULL};
         paramset_zero_grads(&m[k].params);
         loss[k] = finecliper_step(&m[k], &in, labels, B, 1, 1.0f / B, logits[k]);
     }
-    compare_step_outputs(what, "F32", "BF16", loss[0], loss[1], logits[0], logits[1], B * C, LOSS_REL_TOL, LOGITS_REL_TOL);
+    compare_step_outputs(what, "F32", "BF16", loss[0], loss[1], logits[0], logits[1], B * C, LOSS_REL_TOL,
+                         LOGITS_REL_TOL);
     compare_param_grads(what, &m[0].params, &m[1].params, GRAD_REL_L2_TOL, GRAD_COSINE_MIN);
     for (int k = 0; k < 2; k++) {
         finecliper_free(&m[k]);

@@ -68,8 +68,8 @@ static void check_attention(int causal) {
     float *qkv = randn(B * S * 3 * W, 7 + causal), *out = malloc(B * S * W * 4);
     size_t saved_bytes = op_attention_saved_bytes(g_ops, B, S, (int)H);
     float *saved = malloc(saved_bytes);
-    op_attention(g_ops, t3(out, B, S, W), tensor_make(saved, DT_F32, 1, (int64_t)(saved_bytes / sizeof(float))), t3(qkv, B, S, 3 * W), (int)H,
-                 causal);
+    op_attention(g_ops, t3(out, B, S, W), tensor_make(saved, DT_F32, 1, (int64_t)(saved_bytes / sizeof(float))),
+                 t3(qkv, B, S, 3 * W), (int)H, causal);
     double ref[2 * 5 * 12];
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++)
@@ -118,7 +118,8 @@ static void test_im2col_matches_convolution(void) {
     int64_t B = 2, R = 8, P = 4, g = 2, W = 3;
     float *img = randn(B * 3 * R * R, 9), *wt = randn(W * 3 * P * P, 10);
     float *patches = malloc(B * g * g * 3 * P * P * 4), *y = malloc(B * g * g * W * 4);
-    op_im2col_patches(g_ops, t2(patches, B * g * g, 3 * P * P), tensor_make(img, DT_F32, 4, B, (int64_t)3, R, R), (int)P);
+    op_im2col_patches(g_ops, t2(patches, B * g * g, 3 * P * P), tensor_make(img, DT_F32, 4, B, (int64_t)3, R, R),
+                      (int)P);
     op_linear(g_ops, t2(y, B * g * g, W), t2(patches, B * g * g, 3 * P * P), t2(wt, W, 3 * P * P), NULL);
     double ref[2 * 4 * 3];
     for (int64_t b = 0; b < B; b++)

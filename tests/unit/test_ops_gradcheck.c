@@ -273,7 +273,8 @@ static void test_matmul_transposes(void) {
             for (int i = 0; i < 2; i++)
                 for (int j = 0; j < 2; j++) {
                     double s = 0;
-                    for (int k = 0; k < 3; k++) s += (ta ? a[k * 2 + i] : a[i * 3 + k]) * (tb ? b[j * 3 + k] : b[k * 2 + j]);
+                    for (int k = 0; k < 3; k++)
+                        s += (ta ? a[k * 2 + i] : a[i * 3 + k]) * (tb ? b[j * 3 + k] : b[k * 2 + j]);
                     ref[i * 2 + j] = 2 * s + 0.5;
                 }
             for (int i = 0; i < 4; i++) EXPECT_NEAR(c[i], ref[i], 1e-12);

@@ -119,7 +119,8 @@ static void test_schedules(void) {
     EXPECT_NEAR(schedule_factor(&c, 6, 0.0), 0.5, 1e-12);
     EXPECT_NEAR(schedule_factor(&c, 9, 1.0), 0.0, 1e-12);
     /* a warm-up ramps every schedule (it was ignored by the multistep and constant ones) */
-    ScheduleConfig w = {.kind = SCHED_MULTISTEP, .milestones = {1}, .n_milestones = 1, .gamma = 0.1f, .warmup_epochs = 2};
+    ScheduleConfig w = {
+        .kind = SCHED_MULTISTEP, .milestones = {1}, .n_milestones = 1, .gamma = 0.1f, .warmup_epochs = 2};
     EXPECT_NEAR(schedule_factor(&w, 0, 0.5), 0.25, 1e-12);
     EXPECT_NEAR(schedule_factor(&w, 1, 0.0), 0.1f * 0.5, 1e-8); /* ramp and milestone together */
     EXPECT_NEAR(schedule_factor(&w, 2, 0.0), 0.1f, 1e-8);
@@ -161,7 +162,8 @@ static void test_decay_exemptions(void) {
         double w[4];
         paramset_download_f64(&ps, i, 0, w);
         double want = cases[i].exempt ? 1.0 : 1.0 - (double)0.1f * (double)0.5f;
-        EXPECT(fabs(w[0] - want) < 1e-7, "%s: %s (%.6f)", cases[i].name, cases[i].exempt ? "not decayed" : "decayed", w[0]);
+        EXPECT(fabs(w[0] - want) < 1e-7, "%s: %s (%.6f)", cases[i].name, cases[i].exempt ? "not decayed" : "decayed",
+               w[0]);
     }
     optimizer_free(&opt);
     paramset_free(&ps);

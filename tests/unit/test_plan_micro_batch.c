@@ -114,8 +114,9 @@ static void test_largest_micro_batch_that_fits(void) {
            one_more.total / 1073741824.0);
     EXPECT(one_more.activations > p.activations, "the plan's activations (%zu) are not those of its smaller "
            "micro-batch (%d clips: %zu)", p.activations, one_more.micro_batch, one_more.activations);
-    printf("L/14 FineCLIPER low, 16 frames, batch 32, 24 GiB: micro-batch %d x %d passes, %.3f GiB; %d clips: %.3f GiB\n",
-           p.micro_batch, p.accumulation, p.total / 1073741824.0, one_more.micro_batch, one_more.total / 1073741824.0);
+    printf(
+        "L/14 FineCLIPER low, 16 frames, batch 32, 24 GiB: micro-batch %d x %d passes, %.3f GiB; %d clips: %.3f GiB\n",
+        p.micro_batch, p.accumulation, p.total / 1073741824.0, one_more.micro_batch, one_more.total / 1073741824.0);
 }
 
 static void test_set_micro_batch_need_not_divide(void) {

@@ -58,15 +58,17 @@ static void test_dots(void) {
     int lit = 0;
     for (int j = 0; j < 16; j++)
         for (int i = 0; i < 16; i++) lit += yellow(rgb, 16, i, j);
-    EXPECT(lit == 13 && yellow(rgb, 16, 5, 6) && yellow(rgb, 16, 7, 6) && yellow(rgb, 16, 5, 4) && !yellow(rgb, 16, 6, 8),
+    EXPECT(lit == 13 && yellow(rgb, 16, 5, 6) && yellow(rgb, 16, 7, 6) && yellow(rgb, 16, 5, 4) &&
+               !yellow(rgb, 16, 6, 8),
            "68 coincident points: one diamond (%d lit)", lit);
 }
 
 static void test_palette(void) {
     uint8_t labels[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 200}, rgb[36];
     face_palette_rgb(labels, 12, rgb);
-    static const uint8_t want[36] = {0,   0,   0,   0,   153, 255, 102, 255, 153, 0,   204, 153, 255, 255, 102, 255, 255, 204,
-                                     255, 153, 0,   255, 102, 255, 102, 0,   51,  255, 204, 255, 255, 0,   102, 0,   0,   0};
+    static const uint8_t want[36] = {0,   0,   0,   0,   153, 255, 102, 255, 153, 0,   204, 153,
+                                     255, 255, 102, 255, 255, 204, 255, 153, 0,   255, 102, 255,
+                                     102, 0,   51,  255, 204, 255, 255, 0,   102, 0,   0,   0};
     EXPECT(!memcmp(rgb, want, sizeof want), "FaceXFormer's palette (clip.md §9.3), index 200 black");
 }
 
@@ -82,8 +84,9 @@ static void test_mirror_table(void) {
     EXPECT(l[0] == 3 && l[1] == 2 && l[2] == 5 && l[3] == 4 && l[4] == 1 && l[5] == 10, "label swap 2<->3, 4<->5");
 }
 
-static const char *k_class_name[FACE_CLASSES] = {"background", "skin",  "left brow",   "right brow", "left eye", "right eye",
-                                                 "nose",       "upper lip", "inner mouth", "lower lip", "hair"};
+static const char *k_class_name[FACE_CLASSES] = {"background",  "skin",      "left brow", "right brow",
+                                                 "left eye",    "right eye", "nose",      "upper lip",
+                                                 "inner mouth", "lower lip", "hair"};
 
 static char g_root[600];
 static const int k_size = 64;
@@ -173,10 +176,10 @@ static void test_parsing_vs_ground_truth(void) {
     }
     EXPECT(frames > 90, "%d frames compared", frames);
     EXPECT(out_of_range == 0, "every pixel an index 0..10 (%d not)", out_of_range);
-    EXPECT(sides_wrong == 0 && checked_sides == frames, "left classes on the image right (%d of %d frames checked; %d wrong)",
-           checked_sides, frames, sides_wrong);
-    EXPECT(mirror_diff <= frames * S * S / 200, "mirrored render = mirrored map with classes swapped (%d of %d pixels differ)",
-           mirror_diff, frames * S * S);
+    EXPECT(sides_wrong == 0 && checked_sides == frames,
+           "left classes on the image right (%d of %d frames checked; %d wrong)", checked_sides, frames, sides_wrong);
+    EXPECT(mirror_diff <= frames * S * S / 200,
+           "mirrored render = mirrored map with classes swapped (%d of %d pixels differ)", mirror_diff, frames * S * S);
     printf("mirrored points render the mirrored map: %d of %d pixels differ\n", mirror_diff, frames * S * S);
 }
 

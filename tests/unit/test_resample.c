@@ -114,8 +114,9 @@ static void test_against_pillow(void) {
         }
     }
     free(text);
-    printf("  Pillow references: %d resizes, %d box resizes byte-compared; %d clip_preprocess outputs, max |diff| %.3g\n",
-           resizes, boxes, clips, worst_clip);
+    printf(
+        "  Pillow references: %d resizes, %d box resizes byte-compared; %d clip_preprocess outputs, max |diff| %.3g\n",
+        resizes, boxes, clips, worst_clip);
     EXPECT(resizes >= 30 && boxes >= 30 && clips >= 10, "too few references read (%d, %d, %d)", resizes, boxes, clips);
 }
 
@@ -152,7 +153,8 @@ static void test_nearest_doubling(void) {
     image_resize(&img, 14, 10, RESAMPLE_NEAREST, &big);
     int bad = 0;
     for (int y = 0; y < 10; y++)
-        for (int x = 0; x < 14; x++) bad += memcmp(big.rgb + (y * 14 + x) * 3, img.rgb + (y / 2 * 7 + x / 2) * 3, 3) != 0;
+        for (int x = 0; x < 14; x++)
+            bad += memcmp(big.rgb + (y * 14 + x) * 3, img.rgb + (y / 2 * 7 + x / 2) * 3, 3) != 0;
     EXPECT(bad == 0, "nearest 2x upscale: %d pixels are not their source pixel", bad);
     image_free(&img), image_free(&big);
 }

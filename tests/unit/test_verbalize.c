@@ -83,7 +83,8 @@ static void test_controlled(void) {
     free(xy);
     xy = scripted(3, 30, 1.0, -1, 0, 0); /* anger */
     describe(xy, 30, text, sizeof text);
-    EXPECT(mentions(text, "the eyebrows", "draw together") || mentions(text, "the eyebrows", "lower"), "anger: %s", text);
+    EXPECT(mentions(text, "the eyebrows", "draw together") || mentions(text, "the eyebrows", "lower"), "anger: %s",
+           text);
     free(xy);
     xy = scripted(5, 30, 1.0, -1, 0, 0); /* disgust */
     describe(xy, 30, text, sizeof text);
@@ -95,7 +96,8 @@ static void test_controlled(void) {
     free(xy);
     xy = scripted(2, 30, 0, 12, 0, 0); /* one blink: mentioned, not a change of the eyes */
     describe(xy, 30, text, sizeof text);
-    EXPECT(strstr(text, "blink once") && !mentions(text, "the eyes", "narrow") && !mentions(text, "the eyes", "open wider"),
+    EXPECT(strstr(text, "blink once") && !mentions(text, "the eyes", "narrow") &&
+               !mentions(text, "the eyes", "open wider"),
            "blink: %s", text);
     free(xy);
     xy = scripted(2, 30, 0, -1, 0.08, 0); /* speech-like lip motion */
@@ -145,7 +147,8 @@ static void test_zoom(void) {
         const char *want = dir == 0 ? "moves closer to the camera" : "moves away from the camera";
         EXPECT(mentions(text, "The head", want) && strstr(text, "no clear facial movement"), "zoom %s: %s",
                dir == 0 ? "in" : "out", text);
-        EXPECT(!strstr(text, "rises") && !strstr(text, "lowers"), "a zoom read as the head rising or lowering: %s", text);
+        EXPECT(!strstr(text, "rises") && !strstr(text, "lowers"), "a zoom read as the head rising or lowering: %s",
+               text);
         free(zoomed);
     }
     free(xy);
@@ -175,7 +178,8 @@ static void test_bad_input(void) {
     EXPECT(verbalize_landmarks(xy, 0, text, sizeof text) == -1 && !text[0], "no frames");
     EXPECT(verbalize_landmarks(xy, 10, text, 8) == -1 && !text[0], "tiny buffer");
     /* one frame: a still description */
-    EXPECT(verbalize_landmarks(xy, 1, text, sizeof text) >= 25 && strstr(text, "no clear facial movement"), "1 frame: %s", text);
+    EXPECT(verbalize_landmarks(xy, 1, text, sizeof text) >= 25 && strstr(text, "no clear facial movement"),
+           "1 frame: %s", text);
     /* missing frames (a detector's misses) are skipped, not an error */
     for (int k = 0; k < 136; k++) xy[3 * 136 + k] = NAN;
     EXPECT(verbalize_landmarks(xy, 10, text, sizeof text) >= 25, "a NaN frame: %s", text);

@@ -99,7 +99,8 @@ static void test_fires_naming_the_phase(void) {
                 *host = cJSON_GetObjectItem(o, "host"), *limit_s = cJSON_GetObjectItem(o, "limit_s"),
                 *idle_s = cJSON_GetObjectItem(o, "idle_s"), *stamp = cJSON_GetObjectItem(o, "time");
     EXPECT(cJSON_IsString(type) && !strcmp(type->valuestring, "hang"), "type hang");
-    EXPECT(cJSON_IsString(phase) && !strcmp(phase->valuestring, "epoch 2 step 7: the gradient all-reduce"), "its phase");
+    EXPECT(cJSON_IsString(phase) && !strcmp(phase->valuestring, "epoch 2 step 7: the gradient all-reduce"),
+           "its phase");
     EXPECT(cJSON_IsString(host) && host->valuestring[0], "its host");
     EXPECT(cJSON_IsNumber(limit_s) && limit_s->valuedouble == 0.5, "its limit");
     EXPECT(cJSON_IsNumber(idle_s) && idle_s->valuedouble >= 0.5, "how long it waited");
@@ -160,8 +161,10 @@ static void test_fires_on_the_stuck_worker(void) {
     EXPECT(o != NULL, "the record is JSON: %s", text);
     if (!o) return;
     const cJSON *item = cJSON_GetObjectItem(o, "item"), *idle = cJSON_GetObjectItem(o, "idle_s");
-    EXPECT(cJSON_IsString(item) && !strcmp(item->valuestring, "clip-stuck"), "the stuck clip's id as the item: %s", text);
-    EXPECT(cJSON_IsNumber(idle) && idle->valuedouble >= 0.6 && idle->valuedouble < 5, "fired after the floor: %s", text);
+    EXPECT(cJSON_IsString(item) && !strcmp(item->valuestring, "clip-stuck"), "the stuck clip's id as the item: %s",
+           text);
+    EXPECT(cJSON_IsNumber(idle) && idle->valuedouble >= 0.6 && idle->valuedouble < 5, "fired after the floor: %s",
+           text);
     cJSON_Delete(o);
 }
 
