@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "data/augment.h"
 #include "io/ini_file.h"
 #include "train/plan.h"
@@ -529,6 +530,14 @@ void config_write(const Config *c, FILE *out) {
         format_value(c, k, value, sizeof value);
         fprintf(out, "%s = %s\n", k->name, value);
     }
+}
+
+int config_write_file(const Config *c, const char *path, Err *err) {
+    AtomicFile file;
+    FILE *out = atomic_stream_open(&file, path, err);
+    if (!out) return -1;
+    config_write(c, out);
+    return atomic_stream_commit(&file, out, NULL, err);
 }
 
 /* A table cell: '|' would end it, so it is escaped. */

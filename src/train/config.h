@@ -121,6 +121,8 @@ int config_diff(const Config *before, const Config *after, char *training, size_
 int config_absolute_paths(Config *c, Err *err);
 /* Writes the resolved configuration as INI (all keys). */
 void config_write(const Config *c, FILE *out);
+/* config_write into the file at path, atomically (a run's config.ini). */
+int config_write_file(const Config *c, const char *path, Err *err);
 /* The key reference as Markdown (docs/config.md). */
 void config_write_markdown(FILE *out);
 

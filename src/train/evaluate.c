@@ -93,10 +93,9 @@ int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const c
 }
 
 int trainer_write_predictions(const ClipPredictions *p, const Dataset *d, const char *path, Err *err) {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return err_set(err, "%s: cannot build the predictions in memory", path);
+    AtomicFile file;
+    FILE *f = atomic_stream_open(&file, path, err);
+    if (!f) return -1;
     fputs(d->parts ? "clip,fold,label,predicted" : "clip,label,predicted", f); /* fold: which test split (parts) */
     for (int c = 0; c < p->classes; c++) fprintf(f, ",%s", k_class_names[c]);
     fputc('\n', f);
@@ -109,10 +108,7 @@ int trainer_write_predictions(const ClipPredictions *p, const Dataset *d, const 
             top >= 0 ? fprintf(f, ",%.6f", p->probs[(size_t)i * p->classes + c]) : fputc(',', f);
         fputc('\n', f);
     }
-    fclose(f);
-    int rc = fs_write_atomic(path, text, len, err);
-    free(text);
-    return rc;
+    return atomic_stream_commit(&file, f, NULL, err);
 }
 
 /* dfer eval's work, which eval_run watches: a run's trainable parameters on the test split of its dataset (or of

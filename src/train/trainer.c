@@ -202,14 +202,8 @@ static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g,
     if (lock_lost_agreed(g, opt->out_dir)) return TRAIN_LOCK_LOST;
     int written = 0;
     if (lead) {
-        char *text = NULL;
-        size_t len = 0;
-        FILE *mem = open_memstream(&text, &len);
-        config_write(cfg, mem);
-        fclose(mem);
         run_file_path(path, sizeof path, opt->out_dir, "config.ini");
-        written = fs_write_atomic(path, text, len, err);
-        free(text);
+        written = config_write_file(cfg, path, err);
     }
     return lead_write_agreed(g, written, "config.ini", err);
 }
