@@ -59,7 +59,8 @@ int descriptions_index(Descriptions *d, Err *err) {
         const Description *a = &d->items[d->order[k - 1]], *b = &d->items[d->order[k]];
         if (strcmp(a->clip, b->clip)) continue;
         if (a->line && b->line)
-            return err_set(err, "%s:%d: duplicate clip id '%s' (first on line %d)", d->source, b->line, b->clip, a->line);
+            return err_set(err, "%s:%d: duplicate clip id '%s' (first on line %d)", d->source, b->line,
+                           b->clip, a->line);
         return err_set(err, "%s: duplicate clip id '%s'", d->source[0] ? d->source : "descriptions", b->clip);
     }
     d->indexed = 1;
@@ -193,7 +194,8 @@ static int parse_jsonl_line(Descriptions *d, int line, const char *s, size_t n, 
         cJSON_Delete(o);
         return rc;
     }
-    const cJSON *clip = cJSON_GetObjectItemCaseSensitive(o, "clip"), *text = cJSON_GetObjectItemCaseSensitive(o, "text");
+    const cJSON *clip = cJSON_GetObjectItemCaseSensitive(o, "clip"),
+                *text = cJSON_GetObjectItemCaseSensitive(o, "text");
     char id[64];
     const char *clip_s = NULL;
     if (!clip) rc = err_set(err, "%s:%d: no \"clip\" field", d->source, line);
@@ -236,7 +238,8 @@ static int parse_tsv_line(Descriptions *d, int line, const char *s, size_t n, Er
 int descriptions_parse(const char *name, const char *data, size_t len, DescFormat format, Descriptions *d, Err *err) {
     descriptions_init(d);
     snprintf(d->source, sizeof d->source, "%s", name);
-    if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3)) data += 3, len -= 3; /* a UTF-8 byte-order mark (Windows editors) */
+    /* a UTF-8 byte-order mark (Windows editors) */
+    if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3)) data += 3, len -= 3;
     if (format == DESC_FORMAT_AUTO) format = detect(name, data, len);
     int line = 0;
     for (size_t i = 0; i < len;) {

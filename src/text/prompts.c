@@ -70,6 +70,7 @@ void prompt_dfer_clip(const char *kind, int contexts, int cls, char *out, size_t
     for (int i = 0; i < contexts && off + 1 < n; i++) off += (size_t)snprintf(out + off, n - off, "X ");
     if (off + 1 >= n) return; /* cut: out holds a NUL-terminated prefix (or nothing when n is 0) */
     if (!strcmp(kind, "name")) snprintf(out + off, n - off, "%s.", k_class_names[cls]);
-    else if (!strcmp(kind, "name_with_context")) snprintf(out + off, n - off, "an expression of %s.", k_class_names[cls]);
+    else if (!strcmp(kind, "name_with_context"))
+        snprintf(out + off, n - off, "an expression of %s.", k_class_names[cls]);
     else snprintf(out + off, n - off, "%s", k_descriptors[cls]);
 }

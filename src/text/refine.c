@@ -34,29 +34,35 @@ static const char *const k_lexicon[] = {
     "neutral(?:ity|ly)?|calm(?:ly|ness|ed)?|expressionless|impassive(?:ly)?|emotionless|unmoved|indifferen(?:t|tly|ce)",
     /* anger */
     "ang(?:er|ers|ered|ering|ry|rier|riest|rily)|furious(?:ly)?|fury|infuriat(?:e|es|ed|ing)|"
-    "irritat(?:e|es|ed|ing|ion)|irritab(?:le|ly|ility)|annoy(?:s|ed|ing|ingly|ance)|mad|madly|rage|rages|raged|raging|enraged|"
+    "irritat(?:e|es|ed|ing|ion)|irritab(?:le|ly|ility)|annoy(?:s|ed|ing|ingly|ance)|mad|madly|rage|rages|raged|raging|"
+    "enraged|"
     "outrag(?:e|ed|eous)|irate|livid|hostil(?:e|ity)|frustrat(?:e|es|ed|ing|ion|ions)|resent(?:s|ed|ful|fully|ment)|"
     "displeas(?:ed|ure)|indignan(?:t|tly|ce)|indignation|wrath(?:ful)?|seething|exasperat(?:e|es|ed|ing|ion)|"
     "hat(?:e|es|ed|ing|red|eful|efully)",
     /* surprise */
-    "surpris(?:e|es|ed|edly|ing|ingly)|astonish(?:es|ed|ing|ingly|ment)|astound(?:ed|ing)|amaz(?:e|es|ed|ing|ingly|ement)|"
+    "surpris(?:e|es|ed|edly|ing|ingly)|astonish(?:es|ed|ing|ingly|ment)|astound(?:ed|ing)|"
+    "amaz(?:e|es|ed|ing|ingly|ement)|"
     "shock(?:s|ed|ing|ingly)?|startl(?:e|es|ed|ing)|stunned|dumbfounded|flabbergasted|aghast",
     /* disgust */
-    "disgust(?:s|ed|ing|ingly|edly)?|appal(?:l|ls|led|ling|lingly)|repuls(?:ed|ion|ive)|revolt(?:ed|ing)|revulsion|nause(?:a|ated|ous)|sicken(?:s|ed|ing)|"
+    "disgust(?:s|ed|ing|ingly|edly)?|appal(?:l|ls|led|ling|lingly)|repuls(?:ed|ion|ive)|revolt(?:ed|ing)|revulsion|"
+    "nause(?:a|ated|ous)|sicken(?:s|ed|ing)|"
     "grossed\\s+out|loath(?:e|es|ed|ing)",
     /* fear */
-    "afraid|fear(?:s|ed|ing|ful|fully|fulness)?|scar(?:e|es|ed|ing|y|ier|iest)|frighten(?:s|ed|ing|ingly)?|fright(?:ful)?|"
+    "afraid|fear(?:s|ed|ing|ful|fully|fulness)?|scar(?:e|es|ed|ing|y|ier|iest)|frighten(?:s|ed|ing|ingly)?|"
+    "fright(?:ful)?|"
     "terrif(?:y|ies|ied|ying|yingly)|terror|panic(?:s|ked|king|ky)?|petrified|horrif(?:y|ies|ied|ying)|horror|"
     "dread(?:s|ed|ing|ful)?|alarmed",
     /* anxiety */
     "anxi(?:ous|ously|ety|eties)|worr(?:y|ies|ied|iedly|ying|isome)|nervous(?:ly|ness)?|apprehensi(?:ve|vely|on)|"
     "uneas(?:y|e|ily|iness)|distress(?:ed|ing)?|agitat(?:ed|ion)|fretful|jittery|stressed|stressful",
     /* contempt */
-    "contempt(?:uous|uously)?|disdain(?:s|ed|ful|fully)?|scorn(?:s|ed|ful|fully)?|sneer(?:s|ed|ing|ingly)?|smug(?:ly|ness)?|"
+    "contempt(?:uous|uously)?|disdain(?:s|ed|ful|fully)?|scorn(?:s|ed|ful|fully)?|sneer(?:s|ed|ing|ingly)?|"
+    "smug(?:ly|ness)?|"
     "derisi(?:ve|vely|on)|condescend(?:ing|ingly)|haught(?:y|ily|iness)|mock(?:s|ed|ing|ingly|ery)|"
     "sarcas(?:m|tic|tically)|arrogan(?:t|tly|ce)|dismissive(?:ly|ness)?",
     /* helplessness */
-    "helpless(?:ly|ness)?|powerless(?:ly|ness)?|resign(?:ed|edly|ation)|hopeless(?:ly|ness)?|defeated|despondent(?:ly)?",
+    "helpless(?:ly|ness)?|powerless(?:ly|ness)?|resign(?:ed|edly|ation)|hopeless(?:ly|ness)?|defeated|"
+    "despondent(?:ly)?",
     /* disappointment */
     "disappoint(?:s|ed|edly|ing|ingly|ment|ments)?|lets?\\s+down|let-down|letdown|dismay(?:s|ed)?|"
     "dishearten(?:ed|ing)|crestfallen|disillusion(?:ed|ment)",
@@ -67,19 +73,23 @@ static const char *const k_lexicon[] = {
 /* Implication markers. Participles cut their clause at the marker; relative
  * clauses ("which may suggest") at the relative word; finite verbs ("these
  * changes convey") drop their whole clause, whose subject is part of the claim. */
-static const char *k_participle = "\\b(?:suggesting|indicating|implying|showing|conveying|expressing|reflecting|revealing|"
-                                  "exposing|signall?ing|betraying|hinting)\\b";
-static const char *k_relative = "\\b(?:which|that|this|these|it|they)\\s+(?:(?:may|might|could|can|would|seems?\\s+to|"
-                                "appears?\\s+to|tends?\\s+to)\\s+)?(?:suggest|indicat|impl[iy]|show|convey|express|reflect|"
-                                "reveal|signal|betray|hint)\\w*";
-static const char *k_finite = "\\b(?:suggest(?:s|ed)?|indicat(?:e|es|ed)|impl(?:y|ies|ied)|convey(?:s|ed)?|express(?:es|ed)?|"
-                              "reflect(?:s|ed)?|reveal(?:s|ed)?|signal(?:s|led)?|betray(?:s|ed)?|hint(?:s|ed)?\\s+at)\\b";
+static const char *k_participle =
+    "\\b(?:suggesting|indicating|implying|showing|conveying|expressing|reflecting|revealing|"
+    "exposing|signall?ing|betraying|hinting)\\b";
+static const char *k_relative =
+    "\\b(?:which|that|this|these|it|they)\\s+(?:(?:may|might|could|can|would|seems?\\s+to|"
+    "appears?\\s+to|tends?\\s+to)\\s+)?(?:suggest|indicat|impl[iy]|show|convey|express|reflect|"
+    "reveal|signal|betray|hint)\\w*";
+static const char *k_finite =
+    "\\b(?:suggest(?:s|ed)?|indicat(?:e|es|ed)|impl(?:y|ies|ied)|convey(?:s|ed)?|express(?:es|ed)?|"
+    "reflect(?:s|ed)?|reveal(?:s|ed)?|signal(?:s|led)?|betray(?:s|ed)?|hint(?:s|ed)?\\s+at)\\b";
 /* "showing the teeth", "revealing the whites of the eyes": a face part after
  * show/reveal/expose is a description; matched anchored after the verb. */
-static const char *k_face_part = "\\s+(?:(?:the|his|her|their|its|both|some|a|more|visible|upper|lower|top|bottom|front|"
-                                 "white|deep|slight|small|faint|fine|few)\\s+){0,3}(?:teeth|tooth|tongue|gums?|lips?|mouth|"
-                                 "forehead|eyes?|eyelids?|lids?|whites?|brows?|eyebrows?|cheeks?|chin|jaw|nose|nostrils?|"
-                                 "wrinkles?|lines?|creases?|dimples?|face|skin)\\b";
+static const char *k_face_part =
+    "\\s+(?:(?:the|his|her|their|its|both|some|a|more|visible|upper|lower|top|bottom|front|"
+    "white|deep|slight|small|faint|fine|few)\\s+){0,3}(?:teeth|tooth|tongue|gums?|lips?|mouth|"
+    "forehead|eyes?|eyelids?|lids?|whites?|brows?|eyebrows?|cheeks?|chin|jaw|nose|nostrils?|"
+    "wrinkles?|lines?|creases?|dimples?|face|skin)\\b";
 
 enum { P_LEX, P_PART, P_REL, P_FIN, P_FACE, P_COUNT };
 /* [0]: Unicode-aware (valid UTF-8), [1]: bytes, for text that is not valid
@@ -218,7 +228,8 @@ static int split_clauses(const char *s, size_t n, Clause *c) {
         size_t j = i;
         int bare = 0;
         if (s[i] == ',' || s[i] == ';' || s[i] == ':') {
-            if (s[i] == ',' && i > 0 && i + 1 < n && isdigit((unsigned char)s[i - 1]) && isdigit((unsigned char)s[i + 1])) {
+            if (s[i] == ',' && i > 0 && i + 1 < n && isdigit((unsigned char)s[i - 1]) &&
+                isdigit((unsigned char)s[i + 1])) {
                 i++;
                 continue; /* 1,000 */
             }
@@ -430,7 +441,8 @@ static int refine_sentence(const char *s, size_t n, StrBuf *out, int *keep, Refi
             body[inner] = 0;
             int claim = find_marker(body, inner, &cut, marker, sizeof marker) || refine_has_emotion_word(body, NULL, 0);
             if (claim) {
-                if (rep && find_marker(body, inner, &cut, marker, sizeof marker)) set_add(rep->markers, sizeof rep->markers, marker);
+                if (rep && find_marker(body, inner, &cut, marker, sizeof marker))
+                    set_add(rep->markers, sizeof rep->markers, marker);
                 report_removed(rep, body, inner);
                 removed++;
                 while (m > 0 && t[m - 1] == ' ') m--; /* the space before it too */

@@ -212,8 +212,8 @@ int clip_tokenizer_load(const char *vocab_path, ClipTokenizer **out, Err *err) {
         rank++;
     }
     if (rc == 0 && rank != N_MERGES)
-        rc = err_set(err, "%s: %d merges found, the CLIP vocabulary has %d (truncated or wrong file?)", vocab_path, rank,
-                     N_MERGES);
+        rc = err_set(err, "%s: %d merges found, the CLIP vocabulary has %d (truncated or wrong file?)", vocab_path,
+                     rank, N_MERGES);
     /* Pass 2: pair of symbol ids -> rank (a repeated pair keeps its last rank,
      * as dict(zip(merges, range)) does) and the id of the merged string. A
      * symbol that no byte or merge produces would make the merge unreachable;
@@ -424,7 +424,8 @@ char *clip_detokenize(const ClipTokenizer *t, const int32_t *ids, int n) {
     return s;
 }
 
-int clip_vocab_resolve(const char *given, const char *weights, const char *option, char *out, size_t out_len, Err *err) {
+int clip_vocab_resolve(const char *given, const char *weights, const char *option, char *out, size_t out_len,
+                       Err *err) {
     const char *env = getenv("DFER_VOCAB");
     if (given && given[0]) snprintf(out, out_len, "%s", given);
     else if (weights && weights[0] && clip_vocab_find_beside(weights, out, out_len) == 0) return 0;

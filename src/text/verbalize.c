@@ -49,7 +49,8 @@ static const Feature k_features[F_COUNT] = {
     [F_YAW] = {"the head", "turns towards the right of the frame", "the head", "turns towards the left of the frame",
                0.04, R_HEAD, 3},
     /* log of the face's size in the frame: 0.12 is a 13% change */
-    [F_HEAD_SIZE] = {"the head", "moves closer to the camera", "the head", "moves away from the camera", 0.12, R_HEAD, 3},
+    [F_HEAD_SIZE] = {"the head", "moves closer to the camera", "the head", "moves away from the camera",
+                     0.12, R_HEAD, 3},
 };
 
 typedef struct Frame {
@@ -175,7 +176,8 @@ static void analyse(const Frame *fr, int n, int frames, int feature, Change *ch)
     int on = 0;
     while (on < n - 1 && sign * d[on] < 0.5 * peak) on++;
     double end = n > 1 ? (d[n - 1] + d[n - 2]) / 2 : d[0];
-    *ch = (Change){feature, sign, peak / F->unit, frames > 1 ? (double)fr[on].t / (frames - 1) : 0, sign * end >= 0.5 * peak};
+    *ch = (Change){feature, sign, peak / F->unit, frames > 1 ? (double)fr[on].t / (frames - 1) : 0,
+                   sign * end >= 0.5 * peak};
     free(d);
 }
 
@@ -367,7 +369,8 @@ int verbalize_landmarks(const float *xy, int frames, char *out, size_t cap) {
     int holding = 0;
     for (int i = 0; i < nf; i++) holding += face[i].holds;
     if (nf && holding == nf)
-        snprintf(tx.s[S_HOLD], sizeof tx.s[0], "%s until the end of the clip.", nf == 1 ? "The change holds" : "These changes hold");
+        snprintf(tx.s[S_HOLD], sizeof tx.s[0], "%s until the end of the clip.",
+                 nf == 1 ? "The change holds" : "These changes hold");
     else if (nf && holding == 0)
         snprintf(tx.s[S_HOLD], sizeof tx.s[0], "By the end the face has partly returned to its starting shape.");
     else if (nf)
@@ -384,14 +387,18 @@ int verbalize_landmarks(const float *xy, int frames, char *out, size_t cap) {
         for (int r = 0; r < 3; r++)
             if (!moved[r]) still[ns++] = region_names[r];
         if (ns == 1) snprintf(tx.s[S_STILL], sizeof tx.s[0], "There is little movement of %s.", still[0]);
-        if (ns == 2) snprintf(tx.s[S_STILL], sizeof tx.s[0], "There is little movement of %s or %s.", still[0], still[1]);
+        if (ns == 2)
+            snprintf(tx.s[S_STILL], sizeof tx.s[0], "There is little movement of %s or %s.", still[0], still[1]);
     }
     char extra[160] = "";
     size_t off = 0;
-    if (talk) off += (size_t)snprintf(extra + off, sizeof extra - off, "The lips also open and close repeatedly, as in speech.");
+    if (talk)
+        off += (size_t)snprintf(extra + off, sizeof extra - off,
+                                "The lips also open and close repeatedly, as in speech.");
     static const char *const times[4] = {"", "once", "twice", "three times"};
     if (blinks)
-        snprintf(extra + off, sizeof extra - off, "%sThe eyes blink %s.", off ? " " : "", blinks <= 3 ? times[blinks] : "several times");
+        snprintf(extra + off, sizeof extra - off, "%sThe eyes blink %s.", off ? " " : "",
+                 blinks <= 3 ? times[blinks] : "several times");
     snprintf(tx.s[S_EXTRA], sizeof tx.s[0], "%s", extra);
     if (has_head) /* every head feature's subject is "the head" */
         snprintf(tx.s[S_HEAD], sizeof tx.s[0], "The head %s %s during the clip.", adverb(head.score), verb_of(&head));
