@@ -109,7 +109,8 @@ int atomic_open(AtomicFile *f, const char *path, Err *err) {
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
         char *target = realpath(path, NULL);
-        if (!target) return err_set(err, "%s: a symbolic link whose target cannot be resolved (%s)", path, strerror(errno));
+        if (!target)
+            return err_set(err, "%s: a symbolic link whose target cannot be resolved (%s)", path, strerror(errno));
         int fits = strlen(target) < sizeof f->path;
         if (fits) snprintf(f->path, sizeof f->path, "%s", target);
         free(target);
@@ -117,8 +118,10 @@ int atomic_open(AtomicFile *f, const char *path, Err *err) {
     }
     if (lstat(f->path, &st) == 0 && !S_ISREG(st.st_mode))
         return err_set(err, "%s is not a regular file (a %s): give the path of a file to write", f->path,
-                       S_ISDIR(st.st_mode) ? "folder" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device"
-                                                       : S_ISFIFO(st.st_mode) ? "FIFO" : "socket or other special file");
+                       S_ISDIR(st.st_mode)                          ? "folder"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device"
+                       : S_ISFIFO(st.st_mode)                       ? "FIFO"
+                                                                    : "socket or other special file");
     /* a unique name (O_EXCL, also over NFS): two hosts of one shared results folder may write the same
      * file at once (a matrix's tables at the end of two array tasks), and in containers their pids match */
     snprintf(f->tmp_path, sizeof f->tmp_path, "%s" ATOMIC_TMP_MARK "XXXXXX", f->path);
@@ -133,7 +136,8 @@ int atomic_open(AtomicFile *f, const char *path, Err *err) {
     int create_errno = errno;
     if (f->fd >= 0) f->tracked_slot = atomic_track(f->tmp_path);
     pthread_sigmask(SIG_SETMASK, &before, NULL);
-    if (f->fd < 0) return err_set(err, "%s: cannot create temporary file %s: %s", path, f->tmp_path, strerror(create_errno));
+    if (f->fd < 0)
+        return err_set(err, "%s: cannot create temporary file %s: %s", path, f->tmp_path, strerror(create_errno));
     if (fchmod(f->fd, 0644) != 0) { /* mkostemp makes it 0600; results are read by the group */
         int e = errno;
         atomic_abort(f);
@@ -185,7 +189,8 @@ int atomic_commit(AtomicFile *f, Err *err) {
         int synced = fsync(dfd) == 0 || errno == EINVAL || errno == EROFS;
         int e = errno;
         close(dfd);
-        if (!synced) return err_set(err, "%s: renamed into place, but its folder cannot be flushed: %s", f->path, strerror(e));
+        if (!synced)
+            return err_set(err, "%s: renamed into place, but its folder cannot be flushed: %s", f->path, strerror(e));
     }
     return 0;
 }
@@ -238,7 +243,8 @@ int fs_remove_atomic_leftovers(const char *dir, char *names, size_t n, Err *err)
         if (!tmp || tmp == e->d_name || strlen(tmp) != strlen(ATOMIC_TMP_MARK) + 6) continue;
         char path[8300];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (unlink(path) != 0) rc = err_set(err, "%s: cannot remove a leftover temporary file: %s", path, strerror(errno));
+        if (unlink(path) != 0)
+            rc = err_set(err, "%s: cannot remove a leftover temporary file: %s", path, strerror(errno));
         else if (++removed, n) {
             size_t used = strlen(names);
             snprintf(names + used, n - used, "%s%s", removed > 1 ? ", " : "", e->d_name);
@@ -288,7 +294,8 @@ int fs_append_line(const char *path, const char *line, Err *err) {
             if (at >= w && fstat(fd, &st) == 0 && st.st_size == at) (void)!ftruncate(fd, at - w);
         }
         if (w != (ssize_t)(n + 1))
-            rc = err_set(err, "%s: cannot append a line: %s", path, w < 0 ? strerror(errno) : "short write (disk full?)");
+            rc = err_set(err, "%s: cannot append a line: %s", path,
+                         w < 0 ? strerror(errno) : "short write (disk full?)");
         if (close(fd) != 0 && rc == 0) rc = err_set(err, "%s: cannot close: %s", path, strerror(errno));
     }
     free(buf);
@@ -335,10 +342,12 @@ int fs_mkdirs(const char *path, Err *err) {
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
         *p = '/';
     }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return err_set(err, "%s: cannot create directory: %s", buf, strerror(errno));
     if (!fs_is_dir(buf)) return err_set(err, "%s: exists and is not a directory", buf);
     return 0;
 }
@@ -356,7 +365,8 @@ int fs_is_dir(const char *path) {
 int fs_newer(const char *path, const char *than) {
     struct stat a, b;
     if (stat(path, &a) != 0 || stat(than, &b) != 0) return 0;
-    return a.st_mtim.tv_sec > b.st_mtim.tv_sec || (a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec > b.st_mtim.tv_nsec);
+    return a.st_mtim.tv_sec > b.st_mtim.tv_sec ||
+           (a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec > b.st_mtim.tv_nsec);
 }
 
 int fs_map(const char *path, MappedFile *m, Err *err) {
