@@ -42,7 +42,8 @@ int save_params(const JobModel *jm, const char *path, const char *prefix, Tensor
         rc = add_host_copy(m, jm->ops, name, e->value, err);
     }
     if (!into) {
-        if (rc == 0) rc = safetensors_write(path, m, (const char *[]){"format", "dfer", "method", jm->method, NULL}, err);
+        if (rc == 0)
+            rc = safetensors_write(path, m, (const char *[]){"format", "dfer", "method", jm->method, NULL}, err);
         tmap_free(m);
     }
     return rc;
@@ -98,8 +99,9 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
     /* only AdamW keeps second moments: resumed as SGD (--allow-config-change), Adam's first moments would have
      * been read as the momentum buffer */
     if (rc == 0 && !optimizer_state(opt, 1).data && tmap_find(&m, "optimizer.state2"))
-        rc = err_set(err, "%s: written by AdamW (it holds optimizer.state2, the second moments), but optim.optimizer is "
-                          "now sgd: Adam's moments cannot stand for SGD's momentum; resume with adamw or train anew",
+        rc = err_set(err,
+                     "%s: written by AdamW (it holds optimizer.state2, the second moments), but optim.optimizer is "
+                     "now sgd: Adam's moments cannot stand for SGD's momentum; resume with adamw or train anew",
                      path);
     for (int which = 0; which < 2 && rc == 0; which++) {
         Tensor all = optimizer_state(opt, which);
@@ -132,7 +134,9 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
              "\"metrics_bytes\":%lld,\"window_loss\":%s,\"window_steps\":%d,\"seconds\":%.3f%s%s}",
              pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch, metrics_bytes,
              window_loss, pos->window_steps, pos->seconds, pos->inputs[0] ? ",\"inputs\":" : "", pos->inputs);
-    if (rc == 0) rc = safetensors_write(path, &m, (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
+    if (rc == 0)
+        rc = safetensors_write(path, &m,
+                               (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
     tmap_free(&m);
     return rc;
 }
@@ -154,8 +158,9 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
     /* only AdamW keeps second moments: resumed as SGD (--allow-config-change), Adam's first moments would have
      * been read as the momentum buffer */
     if (rc == 0 && !optimizer_state(opt, 1).data && tmap_find(&m, "optimizer.state2"))
-        rc = err_set(err, "%s: written by AdamW (it holds optimizer.state2, the second moments), but optim.optimizer is "
-                          "now sgd: Adam's moments cannot stand for SGD's momentum; resume with adamw or train anew",
+        rc = err_set(err,
+                     "%s: written by AdamW (it holds optimizer.state2, the second moments), but optim.optimizer is "
+                     "now sgd: Adam's moments cannot stand for SGD's momentum; resume with adamw or train anew",
                      path);
     for (int which = 0; which < 2 && rc == 0; which++) {
         Tensor all = optimizer_state(opt, which);
@@ -168,7 +173,8 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
     const char *meta = safetensors_metadata(&m, "position");
     cJSON *o = meta ? cJSON_Parse(meta) : NULL;
     if (rc == 0 && !o) rc = err_set(err, "%s: no training position in the metadata", path);
-    static const char *const position_keys[] = {"epoch", "step", "optimizer_steps", "best_war", "best_uar", "best_epoch"};
+    static const char *const position_keys[] = {"epoch", "step", "optimizer_steps", "best_war", "best_uar",
+                                                "best_epoch"};
     double v[6];
     for (int k = 0; k < 6 && rc == 0; k++)
         if (!isfinite(v[k] = json_get_number(o, position_keys[k], NAN)))
