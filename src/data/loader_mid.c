@@ -87,7 +87,8 @@ static int external_parsing(const MidClip *m, const AugmentConfig *aug, const Au
     }
     if (!use && fs_exists(alt)) use = alt;
     if (!use)
-        return err_set(err, "no parsing map for frame %d: looked for %s%s%s", index + 1, path, *path ? " and " : "", alt);
+        return err_set(err, "no parsing map for frame %d: looked for %s%s%s", index + 1, path,
+                       *path ? " and " : "", alt);
     ImageU8 map, sized = {0}, out;
     if (image_decode_file_indices(use, &map, err) != 0)
         return err_prefix(err, "parsing map (the LaPa index, 0..10, of each pixel): ");
