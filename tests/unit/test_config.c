@@ -211,7 +211,8 @@ static void test_value_ranges(void) {
     config_defaults(&c);
     p = write_file("continued.ini", "[train]\nepochs = 7\n    8\n");
     EXPECT(config_load_file(&c, p, &err) != 0 &&
-               strstr(err.msg, "continued.ini:3: train.epochs: an indented line continues the value of the key before it"),
+               strstr(err.msg, "continued.ini:3: train.epochs: an indented line continues the value "
+                               "of the key before it"),
            "a continuation line of train.epochs: %s (epochs %d)", err.msg, c.epochs);
 }
 

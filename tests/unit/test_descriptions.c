@@ -15,8 +15,9 @@ static void expect_error(const char *name, const char *text, const char *frag1, 
     Descriptions d;
     Err err = {{0}};
     int rc = descriptions_parse(name, text, strlen(text), DESC_FORMAT_AUTO, &d, &err);
-    EXPECT(rc == -1 && strstr(err.msg, frag1) && (!frag2 || strstr(err.msg, frag2)), "%s: rc %d, message \"%s\", want \"%s\"%s%s",
-           name, rc, err.msg, frag1, frag2 ? " and " : "", frag2 ? frag2 : "");
+    EXPECT(rc == -1 && strstr(err.msg, frag1) && (!frag2 || strstr(err.msg, frag2)),
+           "%s: rc %d, message \"%s\", want \"%s\"%s%s", name, rc, err.msg, frag1, frag2 ? " and " : "",
+           frag2 ? frag2 : "");
     descriptions_free(&d);
 }
 
@@ -34,7 +35,8 @@ static void test_jsonl(void) {
     /* a whole number is the clip number of DFEW or MAFW: their 5-digit id (as "7" it matched no clip) */
     t = descriptions_find(&d, "00007");
     EXPECT(t && !strcmp(t, "Caf\xc3\xa9 \"quoted\"\nline two"), "7 -> %s", t ? t : "(null)");
-    EXPECT(descriptions_find(&d, "42") == NULL && descriptions_find(&d, "7") == NULL && descriptions_find(&d, "") == NULL,
+    EXPECT(descriptions_find(&d, "42") == NULL && descriptions_find(&d, "7") == NULL &&
+               descriptions_find(&d, "") == NULL,
            "string ids are exact strings");
     EXPECT(!strcmp(descriptions_at(&d, 0)->clip, "00042") && descriptions_at(&d, 1)->line == 3 &&
                !strcmp(descriptions_at(&d, 2)->clip, "b") && descriptions_at(&d, 2)->line == 4,
@@ -90,12 +92,15 @@ static void test_errors(void) {
     expect_error("bad.jsonl", "{\"clip\": -3, \"text\": \"x\"}\n", "bad.jsonl:1:", "not a string or a whole number");
     expect_error("bad.jsonl", "{\"clip\": \"\", \"text\": \"x\"}\n", "bad.jsonl:1:", "empty");
     expect_error("bad.jsonl", "{\"clip\": \"a\", \"text\": \"ok \xff\"}\n", "bad.jsonl:1:", "UTF-8");
-    expect_error("dup.jsonl", "{\"clip\": \"a\", \"text\": \"x\"}\n{\"clip\": \"b\", \"text\": \"y\"}\n{\"clip\": \"a\", \"text\": \"z\"}\n",
-                 "dup.jsonl:3: duplicate clip id 'a'", "first on line 1");
-    expect_error("dup.jsonl", "{\"clip\": 12, \"text\": \"x\"}\n{\"clip\": \"00012\", \"text\": \"y\"}\n", "dup.jsonl:2:",
-                 "duplicate clip id '00012'");
+    expect_error(
+        "dup.jsonl",
+        "{\"clip\": \"a\", \"text\": \"x\"}\n{\"clip\": \"b\", \"text\": \"y\"}\n{\"clip\": \"a\", \"text\": \"z\"}\n",
+        "dup.jsonl:3: duplicate clip id 'a'", "first on line 1");
+    expect_error("dup.jsonl", "{\"clip\": 12, \"text\": \"x\"}\n{\"clip\": \"00012\", \"text\": \"y\"}\n",
+                 "dup.jsonl:2:", "duplicate clip id '00012'");
     /* a NUL, escaped or raw, would cut the text at it (cJSON's strings end there) */
-    expect_error("nul.jsonl", "{\"clip\": \"a\", \"text\": \"x\"}\n{\"clip\": \"b\", \"text\": \"x\\u0000 she is happy\"}\n",
+    expect_error("nul.jsonl",
+                 "{\"clip\": \"a\", \"text\": \"x\"}\n{\"clip\": \"b\", \"text\": \"x\\u0000 she is happy\"}\n",
                  "nul.jsonl:2:", "NUL");
     {
         static const char raw[] = "{\"clip\": \"a\", \"text\": \"x\0 happy\"}\n";
@@ -164,7 +169,8 @@ static void test_write_roundtrip(void) {
     if (dir) closedir(dir);
     EXPECT(files == 1, "%d files in the output directory", files);
     /* an unwritable destination is an error naming it */
-    EXPECT(descriptions_write_jsonl("/nonexistent/dir/out.jsonl", &d, &err) == -1 && strstr(err.msg, "/nonexistent/dir"),
+    EXPECT(descriptions_write_jsonl("/nonexistent/dir/out.jsonl", &d, &err) == -1 &&
+               strstr(err.msg, "/nonexistent/dir"),
            "%s", err.msg);
     descriptions_free(&back);
     descriptions_free(&d);

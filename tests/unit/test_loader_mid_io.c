@@ -155,8 +155,8 @@ static void test_external_parsing(void) {
     EXPECT(mid_clip_maps(&m, &aug, &draw, 0, S, S, S, S, labels, NULL, &err) != 0 && strstr(err.msg, "value 37") &&
                strstr(err.msg, "00001.png"),
            "a value of 37 rejected: %s", err.msg);
-    EXPECT(mid_clip_maps(&m, &aug, &draw, 1, S, S, S, S, labels, NULL, &err) != 0 && strstr(err.msg, "no parsing map") &&
-               strstr(err.msg, "00002.png"),
+    EXPECT(mid_clip_maps(&m, &aug, &draw, 1, S, S, S, S, labels, NULL, &err) != 0 &&
+               strstr(err.msg, "no parsing map") && strstr(err.msg, "00002.png"),
            "a missing map named: %s", err.msg);
     mid_clip_close(&m);
     dataset_free(&d);
@@ -249,7 +249,8 @@ static void test_parsing_16bit_refused(void) {
            "the hand-written PNG decodes, its 16-bit 7 read as %d in 8 bits: %s", img.rgb[0], err.msg);
     image_free(&img);
     uint8_t labels[S * S];
-    EXPECT(read_labels(ext, rec, labels, &err) != 0 && strstr(err.msg, "a 16-bit image") && strstr(err.msg, "00001.png"),
+    EXPECT(read_labels(ext, rec, labels, &err) != 0 && strstr(err.msg, "a 16-bit image") &&
+               strstr(err.msg, "00001.png"),
            "a 16-bit map refused: %s", err.msg);
     dataset_free(&d);
 }
@@ -344,7 +345,8 @@ static void test_sharding_dtypes_frames(void) {
     dataset_free(&d);
 }
 
-/* Clip 1's track removed, clip 3's cut to 3 lines (not adjacent: a replacement would be counted twice): both unreadable, replaced, counted. */
+/* Clip 1's track removed, clip 3's cut to 3 lines (not adjacent: a replacement would be counted twice): both
+ * unreadable, replaced, counted. */
 static void test_bad_tracks(void) {
     Err err;
     Dataset d;

@@ -166,7 +166,8 @@ static void test_ambiguous(void) {
                                                   "methods = finecliper=a.ini\n[set]\ntrain.epochs = 30\n    8\n"),
                        &m, &err) != 0 &&
                strstr(err.msg, "cont_set.ini:8: set.train.epochs: an indented line continues the value"),
-           "a continuation line in [set]: %s (%d sets, the last %s)", err.msg, m.n_sets, m.n_sets ? m.sets[m.n_sets - 1] : "");
+           "a continuation line in [set]: %s (%d sets, the last %s)", err.msg, m.n_sets,
+           m.n_sets ? m.sets[m.n_sets - 1] : "");
     EXPECT(matrix_load(write_file("cont_name.ini", "[matrix]\nname = x\n  y\ndatasets = dfew=/d\nbackbones = b16=/w\n"
                                                    "methods = finecliper=a.ini\n"), &m, &err) != 0 &&
                strstr(err.msg, "cont_name.ini:3: matrix.name: an indented line continues the value"),

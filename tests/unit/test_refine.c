@@ -45,8 +45,8 @@ static void test_lexicon(void) {
         EXPECT(refine_has_emotion_word(hits[i], found, sizeof found), "\"%s\" has no lexicon word", hits[i]);
     EXPECT(refine_has_emotion_word("The man looks Happy today", found, sizeof found) && !strcmp(found, "happy"),
            "found = \"%s\"", found);
-    EXPECT(refine_has_emotion_word("he is let   down", found, sizeof found) && !strcmp(found, "let down"), "found = \"%s\"",
-           found);
+    EXPECT(refine_has_emotion_word("he is let   down", found, sizeof found) && !strcmp(found, "let down"),
+           "found = \"%s\"", found);
     /* word boundaries and facial actions: none of these is a state word */
     static const char *const misses[] = {
         "The corners of the mouth rise into a smile.", "a frown forms between the brows", "he made a sound",
@@ -55,7 +55,8 @@ static void test_lexicon(void) {
         "tense lips", "the tears", "a stunning view", "sadhu", "a hat on the head", "the hatch", "stress lines"};
     for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++)
         EXPECT(!refine_has_emotion_word(misses[i], found, sizeof found), "\"%s\" matched \"%s\"", misses[i], found);
-    EXPECT(!refine_has_emotion_word("ok \xff happyx", found, sizeof found), "invalid UTF-8: bytes matched \"%s\"", found);
+    EXPECT(!refine_has_emotion_word("ok \xff happyx", found, sizeof found), "invalid UTF-8: bytes matched \"%s\"",
+           found);
     EXPECT(refine_has_emotion_word("ok \xff happy", found, sizeof found), "invalid UTF-8: the word is still found");
 }
 
@@ -77,7 +78,8 @@ static void test_sentences(void) {
 static void test_clauses(void) {
     expect_refine("The brows rise, and the person looks surprised.", "The brows rise.");
     expect_refine("The person looks happy and the cheeks lift.", "The cheeks lift.");
-    expect_refine("The cheeks lift while she seems happy, and the eyes narrow.", "The cheeks lift, and the eyes narrow.");
+    expect_refine("The cheeks lift while she seems happy, and the eyes narrow.",
+                  "The cheeks lift, and the eyes narrow.");
     expect_refine("The eyes widen; he is clearly frightened; the jaw drops.", "The eyes widen; the jaw drops.");
     expect_refine("The mouth opens but the person remains calm.", "The mouth opens.");
     expect_refine("the face is calm, the lips press together.", "The lips press together.");

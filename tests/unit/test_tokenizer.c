@@ -26,7 +26,8 @@ static int ids_equal(const char *text, const char *expected) {
     if (clip_tokenize(g_tok, text, &ids, &n, &err) != 0) return 0;
     char buf[8192];
     size_t off = 0;
-    for (int i = 0; i < n && off < sizeof buf - 16; i++) off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%d", i ? " " : "", ids[i]);
+    for (int i = 0; i < n && off < sizeof buf - 16; i++)
+        off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%d", i ? " " : "", ids[i]);
     free(ids);
     int same = !strcmp(buf, expected);
     if (!same) fprintf(stderr, "  [%s]\n    expected %s\n    got      %s\n", text, expected, buf);
@@ -95,7 +96,8 @@ static void test_anchors_and_normalisation(void) {
     clip_tokenize(g_tok, "\xc3\xa9t\xc3\xa9", &b, &nb, &err); /* été */
     EXPECT(na == nb && !memcmp(a, b, (size_t)na * sizeof *a), "Unicode lowercasing");
     free(a), free(b);
-    EXPECT(clip_tokenize(g_tok, "bad \xff utf8", &a, &na, &err) != 0 && strstr(err.msg, "UTF-8"), "invalid UTF-8 rejected");
+    EXPECT(clip_tokenize(g_tok, "bad \xff utf8", &a, &na, &err) != 0 && strstr(err.msg, "UTF-8"),
+           "invalid UTF-8 rejected");
 }
 
 static void test_framing(void) {
@@ -109,8 +111,9 @@ static void test_framing(void) {
                out[75] == 2368 && out[76] == CLIP_EOT, "truncated to 77 ending with EOT");
     EXPECT(clip_tokenize_padded(g_tok, text, 248, 0, out, &err) == 0 && out[101] == CLIP_EOT && out[102] == 0 &&
                out[247] == 0, "fits 248 with zero padding");
-    EXPECT(clip_tokenize_padded(g_tok, "a photo of a cat", 77, 0, out, &err) == 0 && out[6] == CLIP_EOT && out[7] == 0 &&
-               out[76] == 0, "padding at 77");
+    EXPECT(clip_tokenize_padded(g_tok, "a photo of a cat", 77, 0, out, &err) == 0 && out[6] == CLIP_EOT &&
+               out[7] == 0 && out[76] == 0,
+           "padding at 77");
     /* the too-long message quotes the text's first 60 bytes: byte 60 is the middle of "\xc3\xa9" here, and the quote
      * must end before that character, not keep half of it (the message would not be UTF-8) */
     char long_text[128];
@@ -146,7 +149,8 @@ static void test_detokenize(void) {
 static void test_bad_vocabulary(void) {
     ClipTokenizer *t;
     Err err;
-    EXPECT(clip_tokenizer_load("/nonexistent/vocab.txt.gz", &t, &err) != 0 && strstr(err.msg, "/nonexistent/vocab.txt.gz"),
+    EXPECT(clip_tokenizer_load("/nonexistent/vocab.txt.gz", &t, &err) != 0 &&
+               strstr(err.msg, "/nonexistent/vocab.txt.gz"),
            "missing file named: %s", err.msg);
     char path[600];
     snprintf(path, sizeof path, "%s/short_vocab.txt", test_tmpdir());
@@ -229,13 +233,15 @@ static void *tokenize_many(void *arg) {
 }
 
 static void test_threads(void) {
-    static const char *const texts[] = {"A person with an expression of happiness.", "supercalifragilisticexpialidocious",
-                                        "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "e-mail: foo.bar@example.com",
-                                        "zzzzzzzz qqqqq xxxx", "caf\xc3\xa9 \xc3\xbc" "ber"};
+    static const char *const texts[] = {"A person with an expression of happiness.",
+                                        "supercalifragilisticexpialidocious", "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+                                        "e-mail: foo.bar@example.com", "zzzzzzzz qqqqq xxxx",
+                                        "caf\xc3\xa9 \xc3\xbc" "ber"};
     enum { N_TEXTS = sizeof texts / sizeof texts[0], N_THREADS = 4 };
     int32_t expected[N_TEXTS][77];
     Err err;
-    for (int i = 0; i < N_TEXTS; i++) EXPECT(clip_tokenize_padded(g_tok, texts[i], 77, 1, expected[i], &err) == 0, "serial");
+    for (int i = 0; i < N_TEXTS; i++)
+        EXPECT(clip_tokenize_padded(g_tok, texts[i], 77, 1, expected[i], &err) == 0, "serial");
     pthread_t threads[N_THREADS];
     ThreadJob jobs[N_THREADS];
     for (int k = 0; k < N_THREADS; k++) {
@@ -261,7 +267,8 @@ static void test_vocab_beside(void) {
     f = fopen(vocab, "w");
     fclose(f);
     EXPECT(clip_vocab_find_beside(ckpt, found, sizeof found) == 0 && !strcmp(found, vocab), "beside a file: %s", found);
-    EXPECT(clip_vocab_find_beside(dir, found, sizeof found) == 0 && !strcmp(found, vocab), "inside a directory: %s", found);
+    EXPECT(clip_vocab_find_beside(dir, found, sizeof found) == 0 && !strcmp(found, vocab), "inside a directory: %s",
+           found);
     EXPECT(clip_vocab_find_beside(ckpt, found, 8) != 0, "a too-short output buffer is a miss, not a truncated path");
 }
 
@@ -290,7 +297,8 @@ static void test_hf_merges(void) {
     snprintf(model, sizeof model, "%s/model.safetensors", dir);
     FILE *f = fopen(model, "w");
     if (f) fclose(f);
-    EXPECT(clip_vocab_find_beside(dir, found, sizeof found) == 0 && !strcmp(found, merges), "merges.txt found: %s", found);
+    EXPECT(clip_vocab_find_beside(dir, found, sizeof found) == 0 && !strcmp(found, merges), "merges.txt found: %s",
+           found);
     EXPECT(clip_vocab_resolve(NULL, model, "model.vocab", found, sizeof found, &err) == 0 && !strcmp(found, merges),
            "resolved beside the weights: %s", found);
     ClipTokenizer *hf;
@@ -309,7 +317,8 @@ static void test_hf_merges(void) {
     EXPECT(clip_vocab_resolve("given.txt", model, "model.vocab", found, sizeof found, &err) == 0 &&
                !strcmp(found, "given.txt"), "a given vocabulary wins");
     unsetenv("DFER_VOCAB"); /* the last place searched: unset, nothing is found */
-    EXPECT(clip_vocab_resolve(NULL, "/nonexistent/w.safetensors", "--vocab", found, sizeof found, &err) != 0, "none found");
+    EXPECT(clip_vocab_resolve(NULL, "/nonexistent/w.safetensors", "--vocab", found, sizeof found, &err) != 0,
+           "none found");
     EXPECT(strstr(err.msg, "--vocab") && strstr(err.msg, "merges.txt") && strstr(err.msg, "/nonexistent/w.safetensors"),
            "the error names the option, both files and the weights: %s", err.msg);
 }
