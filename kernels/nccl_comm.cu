@@ -37,8 +37,8 @@ extern "C" int dfer_nccl_comm_create(void *mpi_comm, int rank, int size, void **
     ncclComm_t nc;
     ncclResult_t r = ncclCommInitRank(&nc, size, id, rank);
     if (r != ncclSuccess)
-        return err_set(err, "%s:%d: rank %d on %s: NCCL communicator of %d ranks could not be created: %s (%s)", __FILE__,
-                       __LINE__, rank, dfer_host(), size, ncclGetErrorString(r), ncclGetLastError(NULL));
+        return err_set(err, "%s:%d: rank %d on %s: NCCL communicator of %d ranks could not be created: %s (%s)",
+                       __FILE__, __LINE__, rank, dfer_host(), size, ncclGetErrorString(r), ncclGetLastError(NULL));
     *comm_out = nc;
     return 0;
 }
