@@ -20,11 +20,14 @@ void dfer_fatal(const char *file, int line, const char *func, const char *stmt, 
     exit(2);
 }
 size_t dtype_size(DType t) { return t == DT_F32 ? 4 : t == DT_BF16 ? 2 : t == DT_F64 ? 8 : t == DT_I32 ? 4 : 1; }
-const char *dtype_name(DType t) { return t == DT_F32 ? "F32" : t == DT_BF16 ? "BF16" : t == DT_F64 ? "F64" : t == DT_I32 ? "I32" : "?"; }
+const char *dtype_name(DType t) {
+    return t == DT_F32 ? "F32" : t == DT_BF16 ? "BF16" : t == DT_F64 ? "F64" : t == DT_I32 ? "I32" : "?";
+}
 int64_t tensor_numel(const Tensor *t) { int64_t n = 1; for (int i = 0; i < t->ndim; i++) n *= t->shape[i]; return n; }
 size_t tensor_bytes(const Tensor *t) { return (size_t)tensor_numel(t) * dtype_size(t->dtype); }
 void *xmalloc(size_t n) { void *p = malloc(n ? n : 1); if (!p) abort(); return p; }
-// ops.c's formula (attention.cu asks it for the CUDA layout): CPU probabilities [B,H,S,S] in double; CUDA lse and Delta, F32 [2,B,H,S]
+// ops.c's formula (attention.cu asks it for the CUDA layout): CPU probabilities [B,H,S,S] in double;
+// CUDA lse and Delta, F32 [2,B,H,S]
 size_t ops_attention_saved_bytes_for(Backend backend, int64_t batch, int64_t seq, int heads) {
     size_t rows = (size_t)batch * (size_t)heads * (size_t)seq;
     return backend == BACKEND_CPU ? rows * (size_t)seq * sizeof(double) : 2 * rows * sizeof(float);
@@ -62,5 +65,7 @@ void *cuda_attn_workspace(CudaCtx *cx, size_t bytes) {
     return cx->attn_ws;
 }
 void cuda_check_device_errors(CudaCtx *cx) {
-    if (cx->d_err[0]) DFER_FATAL("device index check", "code %d index %d at %d limit %d", cx->d_err[0], cx->d_err[2], cx->d_err[1], cx->d_err[3]);
+    if (cx->d_err[0])
+        DFER_FATAL("device index check", "code %d index %d at %d limit %d", cx->d_err[0], cx->d_err[2], cx->d_err[1],
+                   cx->d_err[3]);
 }

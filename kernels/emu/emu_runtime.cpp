@@ -395,7 +395,8 @@ cudaError_t cudaFree(void *p) {
     std::lock_guard<std::mutex> g(g_dev.mu);
     auto it = g_dev.live.find((uintptr_t)p);
     if (it == g_dev.live.end())
-        fatal("cudaFree(%p): %s", p, g_dev.freed.count((uintptr_t)p) ? "freed twice" : "not the start of a device allocation");
+        fatal("cudaFree(%p): %s", p,
+              g_dev.freed.count((uintptr_t)p) ? "freed twice" : "not the start of a device allocation");
     char *q = (char *)p;
     size_t bytes = it->second;
     uintptr_t plo = (uintptr_t)q & ~(uintptr_t)(g_page - 1);

@@ -162,7 +162,8 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId *id) {
     return ncclSuccess;
 }
 ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank) {
-    if (strncmp(id.internal, kIdPrefix, sizeof kIdPrefix - 1) != 0) return refuse("unique id not made by ncclGetUniqueId");
+    if (strncmp(id.internal, kIdPrefix, sizeof kIdPrefix - 1) != 0)
+        return refuse("unique id not made by ncclGetUniqueId");
     if (nranks < 1 || rank < 0 || rank >= nranks) return refuse("rank outside the communicator");
     MPI_Comm mpi = MPI_COMM_NULL;
     if (nranks > 1 && join(id, nranks, rank, &mpi) != 0)
@@ -202,12 +203,13 @@ const char *ncclGetErrorString(ncclResult_t r) {
 }
 const char *ncclGetLastError(ncclComm_t) { return g_last_error; }
 
-ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t t, ncclRedOp_t op, ncclComm_t comm,
-                           cudaStream_t stream) {
+ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t t, ncclRedOp_t op,
+                           ncclComm_t comm, cudaStream_t stream) {
     emu_stream_order(stream);
     size_t es = type_size(t);
     FakeComm *c = (FakeComm *)comm;
-    if (!c || !es || (op != ncclSum && op != ncclAvg)) return refuse("ncclAllReduce: bad communicator, datatype or operation");
+    if (!c || !es || (op != ncclSum && op != ncclAvg))
+        return refuse("ncclAllReduce: bad communicator, datatype or operation");
     if (t != ncclFloat32 && t != ncclFloat64 && t != ncclBfloat16 && t != ncclFloat16)
         return refuse("ncclAllReduce: the emulation reduces floating-point data only");
     emu_check_device_range("ncclAllReduce send buffer", send, count * es);
@@ -240,7 +242,8 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     emu_device_access(false);
     return ncclSuccess;
 }
-ncclResult_t ncclAllGather(const void *send, void *recv, size_t count, ncclDataType_t t, ncclComm_t comm, cudaStream_t stream) {
+ncclResult_t ncclAllGather(const void *send, void *recv, size_t count, ncclDataType_t t, ncclComm_t comm,
+                           cudaStream_t stream) {
     emu_stream_order(stream);
     size_t es = type_size(t);
     FakeComm *c = (FakeComm *)comm;

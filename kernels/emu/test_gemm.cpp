@@ -11,19 +11,38 @@ static Tensor mk(DType dt, std::vector<int64_t> shape, V &v, const char *name, s
     mems.emplace_back(n * 4 + 64);
     char *base = (char *)(((uintptr_t)mems.back().data() + 31) & ~(uintptr_t)31) + mis;
     for (size_t i = 0; i < n; i++) {
-        if (dt == DT_BF16) { ((__nv_bfloat16 *)base)[i] = __float2bfloat16_rn((float)v[i]); v[i] = __bfloat162float(((__nv_bfloat16 *)base)[i]); }
-        else { ((float *)base)[i] = (float)v[i]; v[i] = (float)v[i]; }
+        if (dt == DT_BF16) {
+            ((__nv_bfloat16 *)base)[i] = __float2bfloat16_rn((float)v[i]);
+            v[i] = __bfloat162float(((__nv_bfloat16 *)base)[i]);
+        } else {
+            ((float *)base)[i] = (float)v[i];
+            v[i] = (float)v[i];
+        }
     }
     Tensor t; memset(&t, 0, sizeof t); t.data = base; t.dtype = dt; t.ndim = (int)shape.size(); t.name = name;
     for (size_t i = 0; i < shape.size(); i++) t.shape[i] = shape[i];
     return t;
 }
-static V get(const Tensor &t) { int64_t n = tensor_numel(&t); V v(n); for (int64_t i = 0; i < n; i++) v[i] = t.dtype == DT_BF16 ? (double)__bfloat162float(((__nv_bfloat16 *)t.data)[i]) : (double)((float *)t.data)[i]; return v; }
+static V get(const Tensor &t) {
+    int64_t n = tensor_numel(&t);
+    V v(n);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = t.dtype == DT_BF16 ? (double)__bfloat162float(((__nv_bfloat16 *)t.data)[i])
+                                  : (double)((float *)t.data)[i];
+    return v;
+}
 static int fails = 0, checks = 0;
 static void cmp(const char *w, const V &g, const V &r, double tol) {
-    double mx = 0, e = 0; for (size_t i = 0; i < r.size(); i++) { mx = std::max(mx, fabs(r[i])); e = std::max(e, fabs(g[i] - r[i])); }
+    double mx = 0, e = 0;
+    for (size_t i = 0; i < r.size(); i++) {
+        mx = std::max(mx, fabs(r[i]));
+        e = std::max(e, fabs(g[i] - r[i]));
+    }
     double rel = e / (mx + 1e-30); checks++;
-    if (!(rel <= tol)) { fails++; printf("FAIL %s rel %.3g\n", w, rel); } else if (getenv("VERBOSE")) printf("ok %s rel %.3g\n", w, rel);
+    if (!(rel <= tol)) {
+        fails++;
+        printf("FAIL %s rel %.3g\n", w, rel);
+    } else if (getenv("VERBOSE")) printf("ok %s rel %.3g\n", w, rel);
 }
 static const char *dn(DType d) { return d == DT_BF16 ? "bf16" : "f32"; }
 static Ops ops; static CudaCtx cx;
@@ -35,22 +54,35 @@ int main() {
         DType bd = bias >= 2 ? DT_BF16 : DT_F32;
         int R = 7, I = 13, O = 10;
         V x = randv(R * I), w = randv(O * I), b = randv(O), y(R * O, 0);
-        Tensor tx = mk(xd, {R, I}, x, "x"), tw = mk(wd, {O, I}, w, "w"), tb = mk(bd, {O}, b, "b", (bias % 2) ? (bd == DT_F32 ? 4 : 2) : 0), ty = mk(yd, {R, O}, y, "y");
+        Tensor tx = mk(xd, {R, I}, x, "x"), tw = mk(wd, {O, I}, w, "w"),
+               tb = mk(bd, {O}, b, "b", (bias % 2) ? (bd == DT_F32 ? 4 : 2) : 0), ty = mk(yd, {R, O}, y, "y");
         bool mixed = xd != wd;
-        if (mixed) { for (auto &v : x) v = (double)__bfloat162float(__float2bfloat16_rn((float)v)); for (auto &v : w) v = (double)__bfloat162float(__float2bfloat16_rn((float)v)); }
+        if (mixed) {
+            for (auto &v : x) v = (double)__bfloat162float(__float2bfloat16_rn((float)v));
+            for (auto &v : w) v = (double)__bfloat162float(__float2bfloat16_rn((float)v));
+        }
         cu_linear(&ops, &ty, &tx, &tw, bias ? &tb : nullptr);
         V r(R * O);
-        for (int i = 0; i < R; i++) for (int o = 0; o < O; o++) { double s = bias ? b[o] : 0; for (int k = 0; k < I; k++) s += x[i * I + k] * w[o * I + k]; r[i * O + o] = s; }
+        for (int i = 0; i < R; i++)
+            for (int o = 0; o < O; o++) {
+                double s = bias ? b[o] : 0;
+                for (int k = 0; k < I; k++) s += x[i * I + k] * w[o * I + k];
+                r[i * O + o] = s;
+            }
         snprintf(buf, sizeof buf, "linear y %s x %s w %s bias %d(%s)", dn(yd), dn(xd), dn(wd), bias, dn(bd));
         cmp(buf, get(ty), r, yd == DT_BF16 ? 8e-3 : 1e-6);
     }
-    for (DType cd : ds) for (DType ad : ds) for (DType bd : ds) for (int ta = 0; ta < 2; ta++) for (int tb = 0; tb < 2; tb++) for (float beta : {0.0f, 0.5f}) {
+    for (DType cd : ds) for (DType ad : ds) for (DType bd : ds)
+        for (int ta = 0; ta < 2; ta++) for (int tb = 0; tb < 2; tb++) for (float beta : {0.0f, 0.5f}) {
         int M = 5, N = 9, K = 6; float alpha = 1.5f;
         V a = randv(M * K), b = randv(K * N), c = randv(M * N);
         Tensor ta_ = mk(ad, ta ? std::vector<int64_t>{K, M} : std::vector<int64_t>{M, K}, a, "a");
         Tensor tb_ = mk(bd, tb ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N}, b, "b");
         Tensor tc = mk(cd, {M, N}, c, "c");
-        if (ad != bd) { for (auto &v : a) v = (double)__bfloat162float(__float2bfloat16_rn((float)v)); for (auto &v : b) v = (double)__bfloat162float(__float2bfloat16_rn((float)v)); }
+        if (ad != bd) {
+            for (auto &v : a) v = (double)__bfloat162float(__float2bfloat16_rn((float)v));
+            for (auto &v : b) v = (double)__bfloat162float(__float2bfloat16_rn((float)v));
+        }
         cu_matmul(&ops, &tc, &ta_, &tb_, ta, tb, alpha, beta);
         V r(M * N);
         for (int i = 0; i < M; i++) for (int j = 0; j < N; j++) {
@@ -72,9 +104,23 @@ int main() {
         V dy2 = dy, x2 = x; if (dyd != xd) { q(dy2); q(x2); }
         cu_linear_backward(&ops, &tdx, &tdw, &tdb, &tdy, &tx, &tw, acc);
         V rdx(R * I), rdw(O * I), rdb(O);
-        for (int i = 0; i < R; i++) for (int k = 0; k < I; k++) { double s = 0; for (int o = 0; o < O; o++) s += dy1[i * O + o] * w1[o * I + k]; rdx[i * I + k] = (acc ? dx[i * I + k] : 0) + s; }
-        for (int o = 0; o < O; o++) for (int k = 0; k < I; k++) { double s = 0; for (int i = 0; i < R; i++) s += dy2[i * O + o] * x2[i * I + k]; rdw[o * I + k] = dw[o * I + k] + s; }
-        for (int o = 0; o < O; o++) { double s = 0; for (int i = 0; i < R; i++) s += dy[i * O + o]; rdb[o] = db[o] + s; }
+        for (int i = 0; i < R; i++)
+            for (int k = 0; k < I; k++) {
+                double s = 0;
+                for (int o = 0; o < O; o++) s += dy1[i * O + o] * w1[o * I + k];
+                rdx[i * I + k] = (acc ? dx[i * I + k] : 0) + s;
+            }
+        for (int o = 0; o < O; o++)
+            for (int k = 0; k < I; k++) {
+                double s = 0;
+                for (int i = 0; i < R; i++) s += dy2[i * O + o] * x2[i * I + k];
+                rdw[o * I + k] = dw[o * I + k] + s;
+            }
+        for (int o = 0; o < O; o++) {
+            double s = 0;
+            for (int i = 0; i < R; i++) s += dy[i * O + o];
+            rdb[o] = db[o] + s;
+        }
         snprintf(buf, sizeof buf, "linear_backward dy %s x %s w %s acc%d", dn(dyd), dn(xd), dn(wd), acc);
         std::string s1 = std::string(buf) + " dx", s2 = std::string(buf) + " dw", s3 = std::string(buf) + " db";
         cmp(s1.c_str(), get(tdx), rdx, xd == DT_BF16 ? 8e-3 : 1e-6);
@@ -93,8 +139,10 @@ int main() {
         const int64_t sa = arows * lda + 7 * pad, sb = brows * ldb + 5 * pad, sc = M * ldc + 6 * pad;
         // One matrix more than the batch in C: the GEMM must stop at the batch count.
         V a = randv((size_t)(batch * sa)), b = randv((size_t)(batch * sb)), c = randv((size_t)((batch + 1) * sc));
-        Tensor tA = mk(ind, {batch * sa}, a, "a"), tB = mk(ind, {batch * sb}, b, "b"), tC = mk(cd, {(batch + 1) * sc}, c, "c");
-        CudaMat ma = {tA.data, ind == DT_BF16, lda, sa}, mb = {tB.data, ind == DT_BF16, ldb, sb}, mc = {tC.data, cd == DT_BF16, ldc, sc};
+        Tensor tA = mk(ind, {batch * sa}, a, "a"), tB = mk(ind, {batch * sb}, b, "b"),
+               tC = mk(cd, {(batch + 1) * sc}, c, "c");
+        CudaMat ma = {tA.data, ind == DT_BF16, lda, sa}, mb = {tB.data, ind == DT_BF16, ldb, sb},
+                mc = {tC.data, cd == DT_BF16, ldc, sc};
         cuda_gemm_strided_batched(&cx, "batched", mc, ma, ta, mb, tb, M, N, K, batch, alpha, beta);
         V r = c;
         for (int64_t q = 0; q < batch; q++)
@@ -112,8 +160,10 @@ int main() {
     };
     for (DType ind : ds) for (DType cd : ds) {
         if (ind == DT_F32 && cd == DT_BF16) continue; // F32 inputs write F32 only
-        for (int ta = 0; ta < 2; ta++) for (int tb = 0; tb < 2; tb++) for (float beta : {0.0f, 0.5f}) for (int pad = 0; pad < 2; pad++)
-            batched(ind, cd, ta, tb, beta, pad, 3, 5, 9, 6);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (float beta : {0.0f, 0.5f})
+                    for (int pad = 0; pad < 2; pad++) batched(ind, cd, ta, tb, beta, pad, 3, 5, 9, 6);
     }
     // Batch count and strides are part of the plan key: the same problem with 3, 2 and 1
     // matrices, and with other strides, each gets its own layouts.
