@@ -56,6 +56,15 @@ static void num_cell(FILE *out, double v, int decimals) {
     else fputs("<td class=\"num\">—</td>", out);
 }
 
+/* A whole number (fold, seed, epoch) as text, "?" past what can be one: "%.0f" of a fold of 1e300 in a damaged
+ * result.json printed 301 digits (and a label's buffer cut them). */
+#define WHOLE_TEXT 24
+static const char *whole_text(double v, char buf[WHOLE_TEXT]) {
+    if (svg_plottable(v)) snprintf(buf, WHOLE_TEXT, "%.0f", v);
+    else snprintf(buf, WHOLE_TEXT, "?");
+    return buf;
+}
+
 /* The epoch a result reports, counted from 1 as metrics.jsonl and the log do:
  * result.json's best/last.epoch count from 0 (trainer.c: pos.best_epoch). */
 static double reported_epoch(const Run *r) {
@@ -139,9 +148,10 @@ static void summary_section(FILE *out, const RunSet *rs, const ResultSet *counte
             fputs("</td><td>", out);
             xml_escape(out, run_str(r, fields[f]));
         }
-        fprintf(out, "</td><td class=\"num\">%.0f</td><td>", run_num(r, "fold", 0));
+        char whole[WHOLE_TEXT];
+        fprintf(out, "</td><td class=\"num\">%s</td><td>", whole_text(run_num(r, "fold", 0), whole));
         xml_escape(out, run_str(r, "backbone"));
-        fprintf(out, "</td><td class=\"num\">%.0f</td><td>", run_num(r, "seed", 0));
+        fprintf(out, "</td><td class=\"num\">%s</td><td>", whole_text(run_num(r, "seed", 0), whole));
         xml_escape(out, run_str(r, "setting"));
         fprintf(out, "</td><td><span class=\"badge %s\">%s</span></td>", status_name(r->status), status_name(r->status));
         int done = r->status == RUN_DONE;
@@ -212,7 +222,7 @@ static void spread_plot(FILE *out, const RunSet *rs, const ResultSet *counted, c
     const Run *proto = NULL;
     for (int i = 0; i < rs->n; i++) {
         const Run *r = &rs->runs[i];
-        char k[512], method[160], label[96];
+        char k[512], method[160], label[96], fold[WHOLE_TEXT], seed[WHOLE_TEXT];
         spread_key(r, k, sizeof k);
         if (r->status != RUN_DONE || strcmp(k, key) || !results_counted(counted, r->id)) continue;
         if (!proto) proto = r;
@@ -226,7 +236,8 @@ static void spread_plot(FILE *out, const RunSet *rs, const ResultSet *counted, c
         mp->uar = xrealloc(mp->uar, sizeof(double) * (size_t)(mp->n + 1));
         mp->war = xrealloc(mp->war, sizeof(double) * (size_t)(mp->n + 1));
         mp->labels = xrealloc(mp->labels, sizeof(char *) * (size_t)(mp->n + 1));
-        snprintf(label, sizeof label, "fold %.0f, seed %.0f", run_num(r, "fold", 0), run_num(r, "seed", 0));
+        snprintf(label, sizeof label, "fold %s, seed %s", whole_text(run_num(r, "fold", 0), fold),
+                 whole_text(run_num(r, "seed", 0), seed));
         mp->uar[mp->n] = run_num(r, "uar", NAN);
         mp->war[mp->n] = run_num(r, "war", NAN);
         mp->labels[mp->n++] = xstrdup(label);
@@ -322,9 +333,8 @@ static void class_charts(FILE *out, const Run *r) {
         /* recall is negative for a class without test clips: no bar rather than a zero */
         rec[i] = cJSON_IsNumber(rv) && rv->valuedouble >= 0 ? rv->valuedouble : NAN;
     }
-    char title[96];
-    double epoch = reported_epoch(r);
-    snprintf(title, sizeof title, "Confusion matrix, epoch %.0f", isfinite(epoch) ? epoch : 0);
+    char title[96], epoch[WHOLE_TEXT];
+    snprintf(title, sizeof title, "Confusion matrix, epoch %s", whole_text(reported_epoch(r), epoch));
     if (cJSON_IsArray(conf)) {
         SvgHeatmap h = {.title = title, .labels = (const char *const *)labels, .counts = counts, .n = n};
         svg_heatmap(out, &h);
@@ -353,7 +363,8 @@ static void fold_table(FILE *out, const Run *r) {
           out);
     const cJSON *f;
     cJSON_ArrayForEach(f, folds) {
-        fprintf(out, "<tr><td>%.0f</td>", json_get_number(f, "fold", NAN));
+        char fold[WHOLE_TEXT];
+        fprintf(out, "<tr><td>%s</td>", whole_text(json_get_number(f, "fold", NAN), fold));
         num_cell(out, json_get_number(f, "clips", NAN), 0);
         num_cell(out, json_get_number(f, "uar", NAN), 2);
         num_cell(out, json_get_number(f, "war", NAN), 2);
@@ -440,18 +451,21 @@ static void job_section(FILE *out, const Run *r) {
             fputs(" (the test splits of folds", out);
             const cJSON *f;
             int k = 0;
-            cJSON_ArrayForEach(f, eval_folds) fprintf(out, "%s %.0f", k++ ? "," : "", cJSON_IsNumber(f) ? f->valuedouble : 0);
+            char fold[WHOLE_TEXT];
+            cJSON_ArrayForEach(f, eval_folds) fprintf(out, "%s %s", k++ ? "," : "",
+                                                      whole_text(cJSON_IsNumber(f) ? f->valuedouble : 0, fold));
             fputs(", each scored alone; UAR and WAR their mean)", out);
         }
     }
-    fprintf(out, ", %s %.0f, backbone ", eval_folds ? "trained on fold" : "fold", run_num(r, "fold", 0));
+    char whole[WHOLE_TEXT];
+    fprintf(out, ", %s %s, backbone ", eval_folds ? "trained on fold" : "fold", whole_text(run_num(r, "fold", 0), whole));
     xml_escape(out, run_str(r, "backbone"));
-    fprintf(out, ", seed %.0f, ", run_num(r, "seed", 0));
+    fprintf(out, ", seed %s, ", whole_text(run_num(r, "seed", 0), whole));
     xml_escape(out, run_str(r, "setting"));
     if (r->status == RUN_DONE) {
         fprintf(out, ": <b>UAR %.2f, WAR %.2f</b>", run_num(r, "uar", NAN), run_num(r, "war", NAN));
         double epoch = reported_epoch(r); /* NaN in results written before result.json kept the best epoch */
-        if (isfinite(epoch)) fprintf(out, " at epoch %.0f", epoch);
+        if (isfinite(epoch)) fprintf(out, " at epoch %s", whole_text(epoch, whole));
     }
     fputs("</p>\n", out);
     if (r->status == RUN_UNREADABLE) {

@@ -15,6 +15,15 @@
 
 /* ---- scales, colours, text ------------------------------------------------------------------ */
 
+int svg_plottable(double v) { return isfinite(v) && fabs(v) <= SVG_PLOTTABLE_MAX; }
+
+/* How many of n values are left out of a plot as too large: NaN is "no data", not counted. */
+static int count_left_out(const double *v, int n) {
+    int left_out = 0;
+    for (int i = 0; i < n; i++) left_out += !isnan(v[i]) && !svg_plottable(v[i]);
+    return left_out;
+}
+
 /* A "nice" number near x: 1, 2 or 5 (or 10) times a power of ten; rounded to
  * the nearest, or the smallest at least x (Heckbert's labelling scheme). */
 static double nice_number(double x, int round_to_nearest) {
@@ -26,7 +35,8 @@ static double nice_number(double x, int round_to_nearest) {
 
 SvgTicks svg_ticks(double lo, double hi, int target_count, int integer) {
     SvgTicks t;
-    if (!isfinite(lo) || !isfinite(hi)) lo = 0, hi = 1;
+    /* past SVG_PLOTTABLE_MAX, hi - lo can overflow to infinity: NaN ticks, and their count cast out of range */
+    if (!svg_plottable(lo) || !svg_plottable(hi)) lo = 0, hi = 1;
     if (hi < lo) {
         double s = lo;
         lo = hi, hi = s;
@@ -138,15 +148,27 @@ static void legend(FILE *out, double x_centre, double y, const char *const *name
 
 static void no_data(FILE *out, double x, double y) { text_at(out, x, y, "middle", "fill=\"#888888\"", "no data"); }
 
+/* The note of values too large to plot (svg_plottable), left out of the chart: the reader learns they exist. */
+static void left_out_note(FILE *out, double x, double y, int left_out) {
+    if (!left_out) return;
+    char note[96];
+    snprintf(note, sizeof note, "%d value%s too large to plot left out", left_out, left_out > 1 ? "s" : "");
+    text_at(out, x, y, "start", "class=\"left-out\" font-size=\"10\" fill=\"#888888\"", note);
+}
+
 /* ---- line chart ---------------------------------------------------------------------------- */
 
 void svg_line_chart(FILE *out, const SvgLineChart *c) {
     const double W = 460, H = 300, x0 = 60, x1 = W - 16, y0 = 50, y1 = H - 42;
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+    int left_out = 0;
     for (int s = 0; s < c->n_series; s++)
         for (int i = 0; i < c->series[s].n; i++) {
             double x = c->series[s].x[i], y = c->series[s].y[i];
-            if (!isfinite(x) || !isfinite(y)) continue;
+            if (!svg_plottable(x) || !svg_plottable(y)) {
+                left_out += !isnan(x) && !isnan(y); /* NaN is no data, not a value left out */
+                continue;
+            }
             xmin = fmin(xmin, x), xmax = fmax(xmax, x), ymin = fmin(ymin, y), ymax = fmax(ymax, y);
         }
     svg_open(out, W, H, "line-chart", c->title);
@@ -168,6 +190,7 @@ void svg_line_chart(FILE *out, const SvgLineChart *c) {
         text_at(out, x, y1 + 16, "middle", "font-size=\"11\"", buf);
     }
     if (c->x_label) text_at(out, (x0 + x1) / 2, H - 8, "middle", NULL, c->x_label);
+    left_out_note(out, x0 + 4, y1 - 6, left_out);
     if (!have) {
         no_data(out, (x0 + x1) / 2, (y0 + y1) / 2);
         fputs("</svg>\n", out);
@@ -191,7 +214,7 @@ void svg_line_chart(FILE *out, const SvgLineChart *c) {
         fprintf(out, "<g class=\"series\" fill=\"%s\">\n<path fill=\"none\" stroke=\"%s\" stroke-width=\"2\" d=\"", colour, colour);
         int pen = 0;
         for (int i = 0; i < se->n; i++) {
-            if (!isfinite(se->x[i]) || !isfinite(se->y[i])) {
+            if (!svg_plottable(se->x[i]) || !svg_plottable(se->y[i])) {
                 pen = 0;
                 continue;
             }
@@ -201,7 +224,7 @@ void svg_line_chart(FILE *out, const SvgLineChart *c) {
         }
         fputs("\"/>\n", out);
         for (int i = 0; i < se->n; i++) {
-            if (!isfinite(se->x[i]) || !isfinite(se->y[i])) continue;
+            if (!svg_plottable(se->x[i]) || !svg_plottable(se->y[i])) continue;
             double y = fmin(fmax(se->y[i], yt.lo), yt.hi);
             fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.8\"><title>", PX(se->x[i]), PY(y));
             xml_escape(out, se->name);
@@ -221,13 +244,20 @@ void svg_heatmap(FILE *out, const SvgHeatmap *h) {
     double cell = n <= 8 ? 40 : n <= 12 ? 32 : 26, font = n <= 8 ? 11 : 9, label_w = 0;
     for (int i = 0; i < n; i++) label_w = fmax(label_w, text_width(h->labels[i], 11));
     const double x0 = 30 + label_w + 8, y0 = 32, x1 = x0 + n * cell, y1 = y0 + n * cell;
-    const double legend_x = x1 + 16, W = legend_x + 52, H = y1 + label_w * 0.72 + 40;
+    /* a count that is no count (negative, or too large to print: 1e300 has 301 digits) is left out of its row */
+    int left_out = 0;
+    for (int k = 0; k < n * n; k++) left_out += !(h->counts[k] >= 0 && svg_plottable(h->counts[k]));
+    const double legend_x = x1 + 16, W = legend_x + 52, note_h = left_out ? 16 : 0;
+    const double H = y1 + label_w * 0.72 + 40 + note_h;
     svg_open(out, W, H, "heatmap", h->title);
     for (int r = 0; r < n; r++) {
         double total = 0;
-        for (int c = 0; c < n; c++) total += h->counts[r * n + c];
+        for (int c = 0; c < n; c++)
+            if (h->counts[r * n + c] >= 0 && svg_plottable(h->counts[r * n + c])) total += h->counts[r * n + c];
         for (int c = 0; c < n; c++) {
             double v = h->counts[r * n + c], t = total > 0 ? v / total : 0;
+            int counted = v >= 0 && svg_plottable(v);
+            if (!counted) t = 0;
             char fill[8];
             svg_heat_colour(t, fill);
             double x = x0 + c * cell, y = y0 + r * cell;
@@ -236,9 +266,12 @@ void svg_heatmap(FILE *out, const SvgHeatmap *h) {
             xml_escape(out, h->labels[r]);
             fputs(", predicted ", out);
             xml_escape(out, h->labels[c]);
-            fprintf(out, ": %.0f (%.1f%% of the row)</title>", v, 100 * t);
-            fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"%.0f\" fill=\"%s\">%.0f</text></g>\n",
-                    x + cell / 2, y + cell / 2 + font * 0.35, font, t > 0.5 ? "#ffffff" : TEXT_COLOUR, v);
+            char count[32] = "?";
+            if (counted) snprintf(count, sizeof count, "%.0f", v);
+            if (counted) fprintf(out, ": %s (%.1f%% of the row)</title>", count, 100 * t);
+            else fputs(": not a count, left out</title>", out);
+            fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"%.0f\" fill=\"%s\">%s</text></g>\n",
+                    x + cell / 2, y + cell / 2 + font * 0.35, font, t > 0.5 ? "#ffffff" : TEXT_COLOUR, count);
         }
     }
     for (int i = 0; i < n; i++) {
@@ -251,7 +284,8 @@ void svg_heatmap(FILE *out, const SvgHeatmap *h) {
     char attrs[96];
     snprintf(attrs, sizeof attrs, "transform=\"rotate(-90 %.1f %.1f)\"", 14.0, (y0 + y1) / 2);
     text_at(out, 14, (y0 + y1) / 2, "middle", attrs, "true class");
-    text_at(out, (x0 + x1) / 2, H - 8, "middle", NULL, "predicted class");
+    text_at(out, (x0 + x1) / 2, H - 8 - note_h, "middle", NULL, "predicted class");
+    left_out_note(out, 4, H - 6, left_out);
     /* the colour scale: ten steps of the row share */
     double step_h = (y1 - y0) / 10;
     for (int k = 0; k < 10; k++) {
@@ -273,8 +307,9 @@ void svg_bar_chart(FILE *out, const SvgBarChart *b) {
     double label_w = 0, vmax = 0;
     for (int i = 0; i < b->n; i++) {
         label_w = fmax(label_w, text_width(b->labels[i], 11));
-        if (isfinite(b->values[i])) vmax = fmax(vmax, b->values[i]);
+        if (svg_plottable(b->values[i])) vmax = fmax(vmax, b->values[i]);
     }
+    int left_out = count_left_out(b->values, b->n);
     double band = b->n <= 8 ? 44 : 32;
     const double x0 = 56, y0 = 54, y1 = 260, x1 = x0 + fmax(b->n * band, 200), W = x1 + 16;
     const double H = y1 + label_w * 0.72 + 20;
@@ -285,7 +320,7 @@ void svg_bar_chart(FILE *out, const SvgBarChart *b) {
     for (int i = 0; i < b->n; i++) {
         double xc = x0 + (i + 0.5) * band, v = b->values[i];
         char buf[64];
-        if (isfinite(v)) {
+        if (svg_plottable(v)) {
             double vv = fmin(fmax(v, 0), yt.hi), y = y1 - vv / yt.hi * (y1 - y0);
             fprintf(out, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
                     xc - band * 0.35, y, band * 0.7, y1 - y, svg_series_colour(0));
@@ -300,12 +335,13 @@ void svg_bar_chart(FILE *out, const SvgBarChart *b) {
         snprintf(attrs, sizeof attrs, "font-size=\"11\" transform=\"rotate(-45 %.1f %.1f)\"", xc + 4, y1 + 10);
         text_at(out, xc + 4, y1 + 10, "end", attrs, b->labels[i]);
     }
-    if (isfinite(b->ref_value) && b->ref_value >= yt.lo && b->ref_value <= yt.hi) {
+    left_out_note(out, x0 + 4, y0 + 12, left_out);
+    if (svg_plottable(b->ref_value) && b->ref_value >= yt.lo && b->ref_value <= yt.hi) {
         double y = y1 - b->ref_value / yt.hi * (y1 - y0);
         fprintf(out, "<line class=\"ref\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
                      "stroke-dasharray=\"5 3\"/>\n", x0, y, x1, y, svg_series_colour(1));
     }
-    if (isfinite(b->ref_value) && b->ref_label) { /* named above the plot, where no bar can cover it */
+    if (svg_plottable(b->ref_value) && b->ref_label) { /* named above the plot, where no bar can cover it */
         fprintf(out, "<line x1=\"%.1f\" y1=\"32\" x2=\"%.1f\" y2=\"32\" stroke=\"%s\" stroke-width=\"1.5\" "
                      "stroke-dasharray=\"5 3\"/>\n", W / 2 - 40, W / 2 - 18, svg_series_colour(1));
         text_at(out, W / 2 - 14, 36, "start", "font-size=\"11\"", b->ref_label);
@@ -330,10 +366,13 @@ static double quantile(const double *v, int n, double q) {
 
 void svg_strip_plot(FILE *out, const SvgStripPlot *p) {
     double lo = INFINITY, hi = -INFINITY, band = fmax(90, 36.0 * p->n_series + 30);
+    int left_out = 0;
     for (int g = 0; g < p->n_groups; g++) band = fmax(band, text_width(p->groups[g], 11) + 12);
-    for (int k = 0; k < p->n_groups * p->n_series; k++)
+    for (int k = 0; k < p->n_groups * p->n_series; k++) {
+        left_out += count_left_out(p->values[k], p->counts[k]);
         for (int i = 0; i < p->counts[k]; i++)
-            if (isfinite(p->values[k][i])) lo = fmin(lo, p->values[k][i]), hi = fmax(hi, p->values[k][i]);
+            if (svg_plottable(p->values[k][i])) lo = fmin(lo, p->values[k][i]), hi = fmax(hi, p->values[k][i]);
+    }
     int have = isfinite(lo);
     if (!isnan(p->y_min)) lo = p->y_min;
     if (!isnan(p->y_max)) hi = p->y_max;
@@ -344,6 +383,7 @@ void svg_strip_plot(FILE *out, const SvgStripPlot *p) {
     SvgTicks yt = svg_ticks(isfinite(lo) ? lo : 0, isfinite(hi) ? hi : 1, 6, 0);
     y_axis(out, &yt, x0, x1, y0, y1, p->y_label);
     if (!have) no_data(out, (x0 + x1) / 2, (y0 + y1) / 2);
+    left_out_note(out, x0 + 4, y1 - 6, left_out);
     band = (x1 - x0) / (p->n_groups > 0 ? p->n_groups : 1);
     double sub = (band - 20) / (p->n_series > 0 ? p->n_series : 1);
 #define PY(v) (y1 - (fmin(fmax((v), yt.lo), yt.hi) - yt.lo) / (yt.hi - yt.lo) * (y1 - y0))
@@ -356,7 +396,7 @@ void svg_strip_plot(FILE *out, const SvgStripPlot *p) {
             const char *colour = svg_series_colour(s);
             double *v = xmalloc(sizeof(double) * (size_t)(p->counts[k] > 0 ? p->counts[k] : 1));
             for (int i = 0; i < p->counts[k]; i++)
-                if (isfinite(p->values[k][i])) v[n++] = p->values[k][i];
+                if (svg_plottable(p->values[k][i])) v[n++] = p->values[k][i];
             fprintf(out, "<g class=\"strip\" fill=\"%s\" stroke=\"%s\">\n", colour, colour);
             if (n) {
                 qsort(v, (size_t)n, sizeof *v, cmp_double);
@@ -379,7 +419,7 @@ void svg_strip_plot(FILE *out, const SvgStripPlot *p) {
             double spread = p->counts[k] > 1 ? fmin(5, half * 1.6 / (p->counts[k] - 1)) : 0;
             for (int i = 0, shown = 0; i < p->counts[k]; i++) {
                 double y = p->values[k][i];
-                if (!isfinite(y)) continue;
+                if (!svg_plottable(y)) continue;
                 double x = xc + (shown++ - (n - 1) / 2.0) * spread;
                 fprintf(out, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" stroke=\"#ffffff\"><title>", x, PY(y));
                 if (p->point_labels && p->point_labels[k]) {

@@ -35,6 +35,13 @@ typedef struct SvgTicks {
 } SvgTicks;
 SvgTicks svg_ticks(double lo, double hi, int target_count, int integer);
 
+/* Whether a value can be plotted: finite and at most SVG_PLOTTABLE_MAX in magnitude. Past it (a UAR of 1e300 or a
+ * loss of 1e308 in a damaged result.json), an axis would need ticks hundreds of digits long and a range could
+ * overflow to infinity; such values are left out of a chart, which says how many. A percentage, a loss, an epoch
+ * or a clip count lies far inside it. */
+#define SVG_PLOTTABLE_MAX 1e15
+int svg_plottable(double v);
+
 /* The series colours (Okabe-Ito, distinguishable with colour-vision
  * deficiencies) and the heat map's sequential ramp, t in [0, 1]; "#rrggbb". */
 const char *svg_series_colour(int i);

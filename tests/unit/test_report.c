@@ -1,11 +1,13 @@
 /* dfer report's reading of a results folder (report/runs.h) and the page it writes (report/report.h), on
  * hand-made result folders: partial and damaged inputs as a demanding user meets them. The end-to-end page
  * (a real matrix, escaping, Chromium) is tests/report.sh. */
+#include <ctype.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -207,11 +209,109 @@ static void test_page_write_refused(void) {
     EXPECT(fs_remove_atomic_leftovers(dir, names, sizeof names, &err) == 0, "temporary files left: %s", names);
 }
 
+/* Whether the attribute value v (len bytes) of attribute name is sound: no "nan" or "inf" text, and, in a
+ * coordinate or size, every number finite, short and within the page (a tick of 1e300 printed 301 digits). */
+static int svg_attribute_sound(const char *name, size_t name_len, const char *v, size_t len, char *why, size_t n) {
+    for (size_t i = 0; i + 3 <= len; i++)
+        if (!strncasecmp(v + i, "nan", 3) || !strncasecmp(v + i, "inf", 3))
+            return snprintf(why, n, "%.*s=\"%.*s\"", (int)name_len, name, (int)(len > 60 ? 60 : len), v), 0;
+    static const char *const coordinates[] = {"x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "width", "height",
+                                              "d", "transform", "viewBox"};
+    int coordinate = 0;
+    for (size_t k = 0; k < sizeof coordinates / sizeof *coordinates; k++)
+        coordinate |= strlen(coordinates[k]) == name_len && !strncmp(coordinates[k], name, name_len);
+    if (!coordinate) return 1;
+    for (size_t i = 0; i < len;) {
+        if (!strchr("-.0123456789", v[i])) {
+            i++;
+            continue;
+        }
+        size_t start = i;
+        while (i < len && strchr("-.0123456789", v[i])) i++;
+        char number[32];
+        double x = i - start < sizeof number ? (snprintf(number, sizeof number, "%.*s", (int)(i - start), v + start),
+                                                strtod(number, NULL))
+                                             : INFINITY;
+        if (!(fabs(x) <= 1e5))
+            return snprintf(why, n, "%.*s=\"%.*s\"", (int)name_len, name, (int)(len > 60 ? 60 : len), v), 0;
+    }
+    return 1;
+}
+
+/* A result.json and metrics.jsonl with numbers no chart can hold (a UAR and a recall of 1e300, a confusion count of
+ * 1e300, losses of 1e308 and -1e308, fold and seed 1e300): the range of the losses overflowed to infinity, the
+ * ticks were NaN (their count an out-of-range cast), 1e300 made ticks of 301 digits. Each chart is now whole with
+ * finite coordinates, the values left out and counted in a note, fold and seed "?". */
+static void test_huge_values_left_out_of_plots(void) {
+    char dir[700], page[800];
+    snprintf(dir, sizeof dir, "%s/results-huge", test_tmpdir());
+    put_file(dir, "j1", "result.json",
+             "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
+             "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":1e300,\"war\":50,"
+             "\"classes\":[\"happy\",\"sad\"],\"recall\":[1e300,50],"
+             "\"best\":{\"epoch\":1e300,\"confusion\":[[1e300,1],[2,3]]}}");
+    put_file(dir, "j1", "metrics.jsonl",
+             "{\"type\":\"step\",\"epoch\":1,\"step\":2,\"loss\":1e308}\n"
+             "{\"type\":\"eval\",\"epoch\":1,\"loss\":1e308,\"uar\":1e300,\"war\":40}\n"
+             "{\"type\":\"step\",\"epoch\":2,\"step\":2,\"loss\":-1e308}\n"
+             "{\"type\":\"eval\",\"epoch\":2,\"loss\":-1e308,\"uar\":30,\"war\":45}\n"
+             "{\"type\":\"eval\",\"epoch\":3,\"loss\":0.5,\"uar\":35,\"war\":47}\n");
+    put_file(dir, "j2", "result.json", k_result);
+    /* no fold of the tables (they leave it out), but the page lists the job */
+    put_file(dir, "j3", "result.json",
+             "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1e300,\"backbone\":\"b16\","
+             "\"seed\":-1e300,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":40,\"war\":50}");
+    snprintf(page, sizeof page, "%s/report.html", dir);
+    Err err;
+    EXPECT(report_write(dir, page, NULL, 0, NULL, &err) == 0, "%s", err.msg);
+    char *html = NULL;
+    size_t len = 0;
+    EXPECT(fs_read_all(page, &html, &len, &err) == 0, "%s", err.msg);
+    if (!html) return;
+    int charts = 0, bad = 0;
+    for (const char *svg = strstr(html, "<svg"); svg; svg = strstr(svg + 1, "<svg")) {
+        const char *end = strstr(svg, "</svg>");
+        EXPECT(end, "chart %d is closed", charts);
+        if (!end) break;
+        charts++;
+        int opened = 0, closed = 0;
+        for (const char *p = svg; p < end; p++) opened += *p == '<', closed += *p == '>';
+        EXPECT(opened == closed, "chart %d: %d '<' and %d '>'", charts, opened, closed);
+        for (const char *p = svg; p < end && bad < 5; p++) { /* every name="value" inside the chart's tags */
+            if (p[0] != '=' || p[1] != '"') continue;
+            const char *name = p;
+            while (name > svg && (isalnum((unsigned char)name[-1]) || name[-1] == '-')) name--;
+            const char *value = p + 2, *close = strchr(value, '"');
+            if (!close || close > end) break;
+            char why[160];
+            if (!svg_attribute_sound(name, (size_t)(p - name), value, (size_t)(close - value), why, sizeof why)) {
+                EXPECT(0, "chart %d: %s", charts, why);
+                bad++;
+            }
+            p = close;
+        }
+        int digits = 0, longest = 0;
+        for (const char *p = svg; p < end; p++) {
+            digits = isdigit((unsigned char)*p) ? digits + 1 : 0;
+            if (digits > longest) longest = digits;
+        }
+        EXPECT(longest < 20, "chart %d prints a number of %d digits", charts, longest);
+    }
+    EXPECT(charts == 4 + 1, "4 charts of j1 and a spread plot: %d", charts);
+    EXPECT(strstr(html, "class=\"left-out\""), "a chart says that values were left out");
+    EXPECT(strstr(html, ">4 values too large to plot left out<"), "the loss chart counts its 4 values left out");
+    EXPECT(strstr(html, ">1 value too large to plot left out<"), "the UAR chart, the bars, the spread plot: 1 each");
+    EXPECT(strstr(html, ", fold ?, backbone b16, seed ?, "), "j3's fold and seed are '?'");
+    EXPECT(strstr(html, "<td class=\"num\">?</td><td>b16</td><td class=\"num\">?</td>"), "'?' in the summary too");
+    free(html);
+}
+
 int main(void) {
     TEST_RUN(test_curves_stop_at_a_bad_line);
     TEST_RUN(test_title_cut_between_characters);
     TEST_RUN(test_page_whole_under_memory_limit);
     TEST_RUN(test_page_write_refused);
     TEST_RUN(test_numbers_out_of_range);
+    TEST_RUN(test_huge_values_left_out_of_plots);
     return test_summary();
 }
