@@ -119,6 +119,12 @@ typedef struct Table {
  * backbone names are the user's: "no {parsing}", "b16~long"). */
 static void print_latex_text(FILE *out, const char *s) {
     for (; *s; s++) {
+        /* a control character is a space: "\n\n" in a name is a paragraph break, which ends \caption with an error,
+         * and LaTeX refuses most others as invalid characters */
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            fputc(' ', out);
+            continue;
+        }
         if (strchr("_%&#{}$", *s)) {
             fputc('\\', out);
             fputc(*s, out);
@@ -147,6 +153,12 @@ static void print_latex_text(FILE *out, const char *s) {
         }
         fputc(*s, out);
     }
+}
+
+/* Text of a CSV comment line ("# title"): a newline or CR in a name (the backbone's, in a title) ended the comment
+ * and made the rest of the name a data row; every control character is a space. */
+static void print_comment_text(FILE *out, const char *s) {
+    for (; *s; s++) fputc((unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s, out);
 }
 
 /* Text in a Markdown table: GitHub renders inline HTML there, so a method "mid & <high>" lost "<high>" (an unknown
@@ -238,7 +250,9 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
         }
         fprintf(out, "\\hline\n\\end{tabular}\n\\end{table}\n");
     } else {
-        fprintf(out, "# %s\n", t->title);
+        fputs("# ", out);
+        print_comment_text(out, t->title);
+        fputc('\n', out);
         for (int c = 0; c < t->cols; c++) {
             fprintf(out, "%s", c ? "," : "");
             csv_print_field(out, t->head[c]);

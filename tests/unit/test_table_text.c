@@ -1,0 +1,85 @@
+/* The text of dfer table's files where names hold control characters (a backbone or method name of result.json
+ * with a newline, a CR, a blank line): tables.csv's "# title" comment stays one line, and tables.tex's \caption
+ * holds no paragraph break and no character LaTeX refuses. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testlib.h"
+#include "train/table.h"
+
+/* The tables of one result (JSON text) in format, composed in memory. */
+static char *tables_text(const char *result_json, TableFormat format) {
+    cJSON *result = cJSON_Parse(result_json);
+    EXPECT(result != NULL, "the test's JSON parses");
+    ResultSet *rs = results_new();
+    Err err;
+    EXPECT(results_add(rs, result, "j1/result.json", &err) == 0, "%s", err.msg);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    EXPECT(mem != NULL, "open_memstream");
+    if (mem) {
+        tables_write(rs, format, 0, mem);
+        EXPECT(!ferror(mem) && fclose(mem) == 0, "the tables composed in memory");
+    }
+    results_free(rs);
+    cJSON_Delete(result);
+    return text ? text : calloc(1, 1);
+}
+
+/* A backbone "b16\n\nlarge\r\x01" (it names each table in its title) and a variant "a\rb". */
+static const char k_result[] =
+    "{\"method\":\"finecliper\",\"variant\":\"a\\rb\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":"
+    "\"b16\\n\\nlarge\\r\\u0001\",\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":50,\"war\":60}";
+
+/* Every line of tables.csv is a comment ("# ") or a row of 3 fields: a newline in the title made "large" a row. */
+static void test_csv_comment_one_line(void) {
+    char *csv = tables_text(k_result, TABLE_CSV);
+    EXPECT(strstr(csv, "# Table 1: supervised results (backbone b16  large  )\n"), "the title on one line: %s", csv);
+    int in_quotes = 0, line_start = 1, bad_lines = 0;
+    for (const char *p = csv; *p; p++) {
+        if (line_start && !in_quotes && *p != '#' && *p != '\n' && strncmp(p, "method", 6) &&
+            strncmp(p, "finecliper", 10) && strncmp(p, "\"finecliper", 11))
+            bad_lines++;
+        line_start = 0;
+        if (*p == '#' && !in_quotes) { /* a comment runs to the end of its line, with no control character */
+            for (; *p && *p != '\n'; p++)
+                if ((unsigned char)*p < 0x20) bad_lines++;
+            if (!*p) break;
+        }
+        if (*p == '"') in_quotes = !in_quotes;
+        if (*p == '\n' && !in_quotes) line_start = 1;
+    }
+    EXPECT(bad_lines == 0, "%d lines that are no comment or row: %s", bad_lines, csv);
+    free(csv);
+}
+
+/* No control character but the line ends in tables.tex, and no blank line inside a \caption{...}. */
+static void test_latex_no_control_characters(void) {
+    char *tex = tables_text(k_result, TABLE_LATEX);
+    int controls = 0;
+    for (const char *p = tex; *p; p++) controls += (unsigned char)*p < 0x20 && *p != '\n';
+    EXPECT(controls == 0, "%d control characters in the LaTeX: %s", controls, tex);
+    const char *caption = strstr(tex, "\\caption{");
+    EXPECT(caption != NULL, "a caption: %s", tex);
+    for (; caption; caption = strstr(caption + 1, "\\caption{")) {
+        const char *end = strstr(caption, "}\n\\begin{tabular}");
+        EXPECT(end != NULL, "the caption ends before the tabular: %s", caption);
+        if (!end) break;
+        const char *blank = strstr(caption, "\n\n");
+        EXPECT(!blank || blank > end, "no blank line (a paragraph break) in \\caption: %.*s", (int)(end - caption),
+               caption);
+        EXPECT(strstr(caption, "(backbone b16  large  )") && strstr(caption, "(backbone b16  large  )") < end,
+               "the backbone in the caption, its control characters spaces: %.*s", (int)(end - caption), caption);
+    }
+    EXPECT(strstr(tex, "finecliper (a b) & 50.00 & 60.00"), "the variant's CR a space: %s", tex);
+    free(tex);
+}
+
+int main(void) {
+    TEST_RUN(test_csv_comment_one_line);
+    TEST_RUN(test_latex_no_control_characters);
+    return test_summary();
+}
