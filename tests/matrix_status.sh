@@ -38,6 +38,10 @@ mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix.in
   >"$tmp/run.log" 2>&1 || rc=$?
 [ "$rc" = 1 ] || { tail -n 30 "$tmp/run.log"; fail "the matrix with two failing jobs exited $rc, not 1"; }
 grep -q "2 jobs failed" "$tmp/run.log" || { tail -n 30 "$tmp/run.log"; fail "the run does not count its failed jobs"; }
+# the Markdown tables it prints at the end (straight to standard output) are those of its tables.md
+python3 -c 'import sys; sys.exit(open(sys.argv[1]).read() not in open(sys.argv[2]).read())' "$tmp/res/tables.md" \
+  "$tmp/run.log" || { cat "$tmp/run.log"; fail "the run did not print the tables of its tables.md"; }
+grep -q "^### Table 1: supervised results (backbone tiny)" "$tmp/run.log" || fail "the run printed no Table 1"
 "$dfer" matrix --status "$tmp/matrix.ini" --results "$tmp/res" >"$tmp/s1.txt"
 cat "$tmp/s1.txt"
 for j in $good1 $good2; do

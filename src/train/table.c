@@ -718,15 +718,6 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
     return n;
 }
 
-char *tables_format(const ResultSet *rs, TableFormat format, int paper, size_t *len) {
-    char *buf = NULL;
-    FILE *mem = open_memstream(&buf, len);
-    CHECK(mem != NULL, "open_memstream: %s", strerror(errno));
-    tables_write(rs, format, paper, mem);
-    CHECK(fclose(mem) == 0, "tables in memory: %s", strerror(errno));
-    return buf;
-}
-
 int tables_write_files(const ResultSet *rs, const char *dir, int paper, Err *err) {
     static const char *const names[3] = {"tables.md", "tables.tex", "tables.csv"};
     if (fs_mkdirs(dir, err) != 0) return -1;

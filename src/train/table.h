@@ -48,8 +48,6 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
  * skips them), and results from more than one commit. */
 #define RESULTS_MAX_NOTES 8
 int results_notes(const ResultSet *rs, char notes[][1024], int max_notes);
-/* The same into a string (the caller frees it); *len its length. */
-char *tables_format(const ResultSet *rs, TableFormat format, int paper, size_t *len);
 /* DIR/tables.md, tables.tex and tables.csv, each written atomically (DIR is created). */
 int tables_write_files(const ResultSet *rs, const char *dir, int paper, Err *err);
 

@@ -3,6 +3,7 @@
  * the published numbers (--paper) under the rows of the same architecture only, and
  * their transcription against the papers' text. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,12 +254,23 @@ static void put_job(const char *dir, const char *name, const char *method, const
     put(dir, name, json);
 }
 
+/* The tables of rs in format, composed in memory (what tables_write prints to a file or standard output). */
+static char *tables_text(const ResultSet *rs, TableFormat format, int paper) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    EXPECT(mem != NULL, "open_memstream: %s", strerror(errno));
+    if (!mem) return calloc(1, 1);
+    tables_write(rs, format, paper, mem);
+    EXPECT(!ferror(mem) && fclose(mem) == 0, "the tables composed in memory");
+    return text ? text : calloc(1, 1);
+}
+
 static char *format_tables(const char *dir, TableFormat format) {
     ResultSet *rs;
     Err err;
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
-    size_t len;
-    char *buf = tables_format(rs, format, 1, &len);
+    char *buf = tables_text(rs, format, 1);
     results_free(rs);
     return buf;
 }
@@ -502,8 +514,7 @@ static void test_left_out(void) {
     ResultSet *rs;
     Err err;
     EXPECT(results_load(dir, &rs, &err) == 0, "one unreadable result.json stops the tables: %s", err.msg);
-    size_t len;
-    char *buf = tables_format(rs, TABLE_MARKDOWN, 0, &len);
+    char *buf = tables_text(rs, TABLE_MARKDOWN, 0);
     EXPECT(strstr(buf, "| finecliper (low) | 50.00 (1/2) | 60.00 (1/2) |"), "only the listed, readable job counts: %s", buf);
     char notes[RESULTS_MAX_NOTES][1024];
     int n = results_notes(rs, notes, RESULTS_MAX_NOTES), left = 0, unreadable = 0;
@@ -548,8 +559,7 @@ static void test_repeated_job(void) {
     EXPECT(!fs_exists(path), "no jobs.json");
     ResultSet *rs;
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
-    size_t len;
-    char *buf = tables_format(rs, TABLE_MARKDOWN, 0, &len);
+    char *buf = tables_text(rs, TABLE_MARKDOWN, 0);
     EXPECT(strstr(buf, "| finecliper (low) | 52.00 ± 2.83 (2) | 62.00 ± 2.83 (2) |"), "the copy counts once: %s", buf);
     EXPECT(results_counted(rs, "f1") && results_counted(rs, "f2") && !results_counted(rs, "f1 (copy)"), "counted folders");
     char notes[RESULTS_MAX_NOTES][1024];
@@ -601,8 +611,7 @@ static void test_long_job_folder(void) {
     ResultSet *rs;
     Err err;
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
-    size_t len;
-    char *buf = tables_format(rs, TABLE_MARKDOWN, 0, &len);
+    char *buf = tables_text(rs, TABLE_MARKDOWN, 0);
     EXPECT(strstr(buf, "| finecliper (low) | 50.00 | 60.00 |"), "the listed job counts: %s", buf);
     EXPECT(results_counted(rs, name), "results_counted says the tables count it");
     char notes[RESULTS_MAX_NOTES][1024];
@@ -711,8 +720,7 @@ static void test_numbers_out_of_range(void) {
     ResultSet *rs;
     Err err;
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
-    size_t len;
-    char *buf = tables_format(rs, TABLE_MARKDOWN, 0, &len);
+    char *buf = tables_text(rs, TABLE_MARKDOWN, 0);
     EXPECT(strstr(buf, "| finecliper (low) | 50.00 (1/2) | 60.00 (1/2) |"), "only f1 counts, of 2 jobs: %s", buf);
     char notes[RESULTS_MAX_NOTES][1024];
     int n = results_notes(rs, notes, RESULTS_MAX_NOTES), seed = 0, fold = 0;
