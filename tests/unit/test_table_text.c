@@ -1,6 +1,7 @@
-/* The text of dfer table's files where names hold control characters (a backbone or method name of result.json
- * with a newline, a CR, a blank line): tables.csv's "# title" comment stays one line, and tables.tex's \caption
- * holds no paragraph break and no character LaTeX refuses. */
+/* The text of dfer table's files where names hold markup or control characters (a backbone or method name of
+ * result.json with "<high>", a newline, a CR, a blank line): each format escapes markup its own way, tables.csv's
+ * "# title" comment stays one line, and tables.tex's \caption holds no paragraph break and no character LaTeX
+ * refuses. */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,27 @@ static void test_latex_no_control_characters(void) {
     free(tex);
 }
 
+/* A method named "mid & <high>": tables.md is rendered by GitHub, which takes "<high>" for an HTML tag and drops it
+ * (and shows "&lt;" as "<"), so Markdown carries & < > as entities; LaTeX, HTML and CSV escape in their own way. */
+static void test_markup_in_names(void) {
+    const char *result = "{\"method\":\"mid & <high>\",\"variant\":\"a|b\",\"dataset\":\"dfew\",\"fold\":1,"
+                         "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\","
+                         "\"uar\":50,\"war\":60}";
+    char *md = tables_text(result, TABLE_MARKDOWN), *tex = tables_text(result, TABLE_LATEX);
+    char *html = tables_text(result, TABLE_HTML), *csv = tables_text(result, TABLE_CSV);
+    EXPECT(strstr(md, "| mid &amp; &lt;high&gt; (a\\|b) | 50.00 | 60.00 |"), "Markdown: entities and \\|: %s", md);
+    EXPECT(!strstr(md, "<high>") && !strstr(md, "& <"), "Markdown: no raw markup left: %s", md);
+    EXPECT(strstr(tex, "mid \\& \\textless{}high\\textgreater{} (a\\textbar{}b) & 50.00 & 60.00"), "LaTeX: %s", tex);
+    EXPECT(strstr(html, "<td>mid &amp; &lt;high&gt; (a|b)</td>"), "HTML: %s", html);
+    EXPECT(strstr(csv, "\nmid & <high> (a|b),50.00,60.00"), "CSV: the name as it is (no comma or quote): %s", csv);
+    free(md);
+    free(tex);
+    free(html);
+    free(csv);
+}
+
 int main(void) {
+    TEST_RUN(test_markup_in_names);
     TEST_RUN(test_csv_comment_one_line);
     TEST_RUN(test_latex_no_control_characters);
     return test_summary();
