@@ -30,7 +30,8 @@ static const char k_css[] =
     ".plots svg{border:1px solid #ddd}\n"
     "section.job{border:1px solid #ddd;border-radius:6px;padding:4px 14px 10px;margin:16px 0}\n"
     ".badge{font-size:12px;padding:1px 7px;border-radius:9px;color:#fff;vertical-align:middle}\n"
-    ".done{background:#009e73}.failed,.unreadable{background:#d55e00}.other{background:#e69f00}.missing{background:#888}\n"
+    ".done{background:#009e73}.failed,.unreadable{background:#d55e00}.other{background:#e69f00}"
+    ".missing{background:#888}\n"
     "pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:8px;overflow-x:auto;font-size:12px}\n"
     "pre.error{background:#fff1ec;border-color:#d55e00;white-space:pre-wrap}\n"
     "table.prov td,table.jobs td,table.jobs th{text-align:left}table.prov td:first-child{color:#555}\n"
@@ -153,7 +154,8 @@ static void summary_section(FILE *out, const RunSet *rs, const ResultSet *counte
         xml_escape(out, run_str(r, "backbone"));
         fprintf(out, "</td><td class=\"num\">%s</td><td>", whole_text(run_num(r, "seed", 0), whole));
         xml_escape(out, run_str(r, "setting"));
-        fprintf(out, "</td><td><span class=\"badge %s\">%s</span></td>", status_name(r->status), status_name(r->status));
+        fprintf(out, "</td><td><span class=\"badge %s\">%s</span></td>", status_name(r->status),
+                status_name(r->status));
         int done = r->status == RUN_DONE;
         num_cell(out, done ? run_num(r, "uar", NAN) : NAN, 2);
         num_cell(out, done ? run_num(r, "war", NAN) : NAN, 2);
@@ -305,7 +307,8 @@ static void curve_charts(FILE *out, const Run *r) {
     svg_line_chart(out, &lc);
     SvgSeries acc[2] = {{"UAR", c->epoch, c->uar, c->n}, {"WAR", c->epoch, c->war, c->n}};
     SvgLineChart ac = {.title = "Test UAR and WAR per epoch", .x_label = "epoch", .y_label = "%", .series = acc,
-                       .n_series = 2, .y_min = 0, .y_max = 100, .x_integer = 1, .mark_x = mark, .mark_label = "reported"};
+                       .n_series = 2, .y_min = 0, .y_max = 100, .x_integer = 1, .mark_x = mark,
+                       .mark_label = "reported"};
     svg_line_chart(out, &ac);
 }
 
@@ -359,7 +362,8 @@ static void class_charts(FILE *out, const Run *r) {
 static void fold_table(FILE *out, const Run *r) {
     const cJSON *folds = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->result, "best"), "folds");
     if (cJSON_GetArraySize(folds) < 2) return;
-    fputs("<table class=\"folds\">\n<thead><tr><th>fold</th><th>clips</th><th>UAR</th><th>WAR</th></tr></thead>\n<tbody>\n",
+    fputs("<table class=\"folds\">\n"
+          "<thead><tr><th>fold</th><th>clips</th><th>UAR</th><th>WAR</th></tr></thead>\n<tbody>\n",
           out);
     const cJSON *f;
     cJSON_ArrayForEach(f, folds) {
@@ -458,7 +462,8 @@ static void job_section(FILE *out, const Run *r) {
         }
     }
     char whole[WHOLE_TEXT];
-    fprintf(out, ", %s %s, backbone ", eval_folds ? "trained on fold" : "fold", whole_text(run_num(r, "fold", 0), whole));
+    fprintf(out, ", %s %s, backbone ", eval_folds ? "trained on fold" : "fold",
+            whole_text(run_num(r, "fold", 0), whole));
     xml_escape(out, run_str(r, "backbone"));
     fprintf(out, ", seed %s, ", whole_text(run_num(r, "seed", 0), whole));
     xml_escape(out, run_str(r, "setting"));
@@ -500,7 +505,9 @@ static void job_section(FILE *out, const Run *r) {
 
 static void missing_section(FILE *out, const RunSet *rs) {
     if (!rs->missing) return;
-    fprintf(out, "<h2 id=\"missing\">Missing jobs</h2>\n<p>%d job%s of the matrix ha%s no result.json yet:</p>\n<ul class=\"missing-jobs\">\n",
+    fprintf(out,
+            "<h2 id=\"missing\">Missing jobs</h2>\n<p>%d job%s of the matrix ha%s no result.json yet:</p>\n"
+            "<ul class=\"missing-jobs\">\n",
             rs->missing, rs->missing > 1 ? "s" : "", rs->missing > 1 ? "ve" : "s");
     for (int i = 0; i < rs->n; i++) {
         const Run *r = &rs->runs[i];
@@ -509,7 +516,8 @@ static void missing_section(FILE *out, const RunSet *rs) {
         for (int e = 0; e < r->curves.n; e++) evaluated += isfinite(r->curves.war[e]);
         fputs("<li><code>", out);
         xml_escape(out, r->id);
-        if (evaluated) fprintf(out, "</code>: unfinished, %d epoch%s evaluated</li>\n", evaluated, evaluated > 1 ? "s" : "");
+        if (evaluated)
+            fprintf(out, "</code>: unfinished, %d epoch%s evaluated</li>\n", evaluated, evaluated > 1 ? "s" : "");
         else fputs("</code>: not started</li>\n", out);
     }
     fputs("</ul>\n", out);

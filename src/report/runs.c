@@ -67,7 +67,8 @@ static int curve_line(const cJSON *o, int line_no, void *ctx, Err *err) {
         double step = json_get_number(o, "step", 0);
         if (!(step >= 0 && step <= INT_MAX)) /* the curves stop before the line, as at a line that is not JSON */
             return err_set(err, "%s:%d: \"step\" is %g, not a step number", cl->path, line_no, step);
-        if (cl->n_steps == cl->cap) cl->steps = xrealloc(cl->steps, sizeof *cl->steps * (size_t)(cl->cap = cl->cap ? 2 * cl->cap : 256));
+        if (cl->n_steps == cl->cap)
+            cl->steps = xrealloc(cl->steps, sizeof *cl->steps * (size_t)(cl->cap = cl->cap ? 2 * cl->cap : 256));
         cl->steps[cl->n_steps] = (StepLine){epoch, (int)step, cl->n_steps, json_get_number(o, "loss", NAN)};
         cl->n_steps++;
     } else if (!strcmp(type, "eval")) { /* the last evaluation of an epoch wins */
@@ -225,8 +226,8 @@ int runs_load(const char *dir, RunSet *rs, Err *err) {
                     break;
                 }
         } else if (rs->listed)
-            err_set(err, "%s: no <job>/result.json found (jobs.json lists %d jobs; none has finished or failed yet)", dir,
-                    rs->listed);
+            err_set(err, "%s: no <job>/result.json found (jobs.json lists %d jobs; none has finished or failed yet)",
+                    dir, rs->listed);
         else
             err_set(err, "%s: no <job>/result.json found (is this the results directory of a matrix?)", dir);
         goto fail;

@@ -89,10 +89,11 @@ static void svg_open(FILE *out, double w, double h, const char *cls, const char 
     fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart %s\" width=\"%.0f\" height=\"%.0f\" "
                  "viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"", cls, w, h, w, h);
     xml_escape(out, title);
-    fprintf(out, "\" " SVG_FONT " fill=\"" TEXT_COLOUR "\">\n<rect width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", w, h);
+    fprintf(out, "\" " SVG_FONT " fill=\"" TEXT_COLOUR "\">\n<rect width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n",
+            w, h);
     if (title) {
-        fprintf(out, "<text class=\"title\" x=\"%.1f\" y=\"17\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">",
-                w / 2);
+        fprintf(out, "<text class=\"title\" x=\"%.1f\" y=\"17\" text-anchor=\"middle\" font-size=\"13\" "
+                     "font-weight=\"bold\">", w / 2);
         xml_escape(out, title);
         fputs("</text>\n", out);
     }
@@ -100,7 +101,8 @@ static void svg_open(FILE *out, double w, double h, const char *cls, const char 
 
 /* <text> with escaped content; attrs is a literal attribute string. */
 static void text_at(FILE *out, double x, double y, const char *anchor, const char *attrs, const char *s) {
-    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s%s>", x, y, anchor, attrs ? " " : "", attrs ? attrs : "");
+    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s%s>", x, y, anchor, attrs ? " " : "",
+            attrs ? attrs : "");
     xml_escape(out, s);
     fputs("</text>\n", out);
 }
@@ -115,12 +117,15 @@ static void y_axis(FILE *out, const SvgTicks *t, double x0, double x1, double y0
     char buf[64];
     for (int i = 0; i < t->n; i++) {
         double v = t->lo + i * t->step, y = y1 - (v - t->lo) / (t->hi - t->lo) * (y1 - y0);
-        fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" GRID_COLOUR "\"/>\n", x0, y, x1, y);
+        fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" GRID_COLOUR "\"/>\n", x0, y, x1,
+                y);
         tick_label(buf, sizeof buf, v, t->decimals);
         text_at(out, x0 - 5, y + 4, "end", "font-size=\"11\"", buf);
     }
-    fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" AXIS_COLOUR "\"/>\n", x0, y0, x0, y1);
-    fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" AXIS_COLOUR "\"/>\n", x0, y1, x1, y1);
+    fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" AXIS_COLOUR "\"/>\n", x0, y0, x0,
+            y1);
+    fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" AXIS_COLOUR "\"/>\n", x0, y1, x1,
+            y1);
     if (label) {
         char attrs[96];
         snprintf(attrs, sizeof attrs, "transform=\"rotate(-90 %.1f %.1f)\"", 14.0, (y0 + y1) / 2);
@@ -138,8 +143,8 @@ static void legend(FILE *out, double x_centre, double y, const char *const *name
         if (as_dots)
             fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", x + 9, y - 4, svg_series_colour(i));
         else
-            fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2.5\"/>\n", x,
-                    y - 4, x + 18, y - 4, svg_series_colour(i));
+            fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2.5\"/>\n",
+                    x, y - 4, x + 18, y - 4, svg_series_colour(i));
         text_at(out, x + 22, y, "start", "font-size=\"11\"", names[i]);
         x += 22 + text_width(names[i], 11) + 12;
     }
@@ -185,7 +190,8 @@ void svg_line_chart(FILE *out, const SvgLineChart *c) {
     char buf[64];
     for (int i = 0; i < xt.n; i++) {
         double v = xt.lo + i * xt.step, x = x0 + (v - xt.lo) / (xt.hi - xt.lo) * (x1 - x0);
-        fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" AXIS_COLOUR "\"/>\n", x, y1, x, y1 + 4);
+        fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" AXIS_COLOUR "\"/>\n", x, y1, x,
+                y1 + 4);
         tick_label(buf, sizeof buf, v, xt.decimals);
         text_at(out, x, y1 + 16, "middle", "font-size=\"11\"", buf);
     }
@@ -211,7 +217,8 @@ void svg_line_chart(FILE *out, const SvgLineChart *c) {
     for (int s = 0; s < c->n_series; s++) {
         const SvgSeries *se = &c->series[s];
         const char *colour = svg_series_colour(s);
-        fprintf(out, "<g class=\"series\" fill=\"%s\">\n<path fill=\"none\" stroke=\"%s\" stroke-width=\"2\" d=\"", colour, colour);
+        fprintf(out, "<g class=\"series\" fill=\"%s\">\n<path fill=\"none\" stroke=\"%s\" stroke-width=\"2\" d=\"",
+                colour, colour);
         int pen = 0;
         for (int i = 0; i < se->n; i++) {
             if (!svg_plottable(se->x[i]) || !svg_plottable(se->y[i])) {
@@ -270,7 +277,8 @@ void svg_heatmap(FILE *out, const SvgHeatmap *h) {
             if (counted) snprintf(count, sizeof count, "%.0f", v);
             if (counted) fprintf(out, ": %s (%.1f%% of the row)</title>", count, 100 * t);
             else fputs(": not a count, left out</title>", out);
-            fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"%.0f\" fill=\"%s\">%s</text></g>\n",
+            fprintf(out,
+                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"%.0f\" fill=\"%s\">%s</text></g>\n",
                     x + cell / 2, y + cell / 2 + font * 0.35, font, t > 0.5 ? "#ffffff" : TEXT_COLOUR, count);
         }
     }
@@ -291,8 +299,8 @@ void svg_heatmap(FILE *out, const SvgHeatmap *h) {
     for (int k = 0; k < 10; k++) {
         char fill[8];
         svg_heat_colour(1 - (k + 0.5) / 10, fill);
-        fprintf(out, "<rect class=\"hm-scale\" x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"%.1f\" fill=\"%s\"/>\n", legend_x,
-                y0 + k * step_h, step_h + 0.5, fill);
+        fprintf(out, "<rect class=\"hm-scale\" x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"%.1f\" fill=\"%s\"/>\n",
+                legend_x, y0 + k * step_h, step_h + 0.5, fill);
     }
     text_at(out, legend_x + 16, y0 + 9, "start", "font-size=\"10\"", "100%");
     text_at(out, legend_x + 16, y1, "start", "font-size=\"10\"", "0%");
@@ -338,8 +346,8 @@ void svg_bar_chart(FILE *out, const SvgBarChart *b) {
     left_out_note(out, x0 + 4, y0 + 12, left_out);
     if (svg_plottable(b->ref_value) && b->ref_value >= yt.lo && b->ref_value <= yt.hi) {
         double y = y1 - b->ref_value / yt.hi * (y1 - y0);
-        fprintf(out, "<line class=\"ref\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\" "
-                     "stroke-dasharray=\"5 3\"/>\n", x0, y, x1, y, svg_series_colour(1));
+        fprintf(out, "<line class=\"ref\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                     "stroke-width=\"1.5\" stroke-dasharray=\"5 3\"/>\n", x0, y, x1, y, svg_series_colour(1));
     }
     if (svg_plottable(b->ref_value) && b->ref_label) { /* named above the plot, where no bar can cover it */
         fprintf(out, "<line x1=\"%.1f\" y1=\"32\" x2=\"%.1f\" y2=\"32\" stroke=\"%s\" stroke-width=\"1.5\" "
@@ -400,13 +408,15 @@ void svg_strip_plot(FILE *out, const SvgStripPlot *p) {
             fprintf(out, "<g class=\"strip\" fill=\"%s\" stroke=\"%s\">\n", colour, colour);
             if (n) {
                 qsort(v, (size_t)n, sizeof *v, cmp_double);
-                double q1 = quantile(v, n, 0.25), med = quantile(v, n, 0.5), q3 = quantile(v, n, 0.75), mean = 0, ss = 0;
+                double q1 = quantile(v, n, 0.25), med = quantile(v, n, 0.5), q3 = quantile(v, n, 0.75), mean = 0,
+                       ss = 0;
                 for (int i = 0; i < n; i++) mean += v[i];
                 mean /= n;
                 for (int i = 0; i < n; i++) ss += (v[i] - mean) * (v[i] - mean);
-                fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", xc, PY(v[0]), xc, PY(v[n - 1]));
-                fprintf(out, "<rect class=\"box\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill-opacity=\"0.15\">"
-                             "<title>", xc - half, PY(q3), 2 * half, fmax(PY(q1) - PY(q3), 1));
+                fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", xc, PY(v[0]), xc,
+                        PY(v[n - 1]));
+                fprintf(out, "<rect class=\"box\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                             "fill-opacity=\"0.15\"><title>", xc - half, PY(q3), 2 * half, fmax(PY(q1) - PY(q3), 1));
                 xml_escape(out, p->groups[g]);
                 fputs(", ", out);
                 xml_escape(out, p->series[s]);
@@ -421,7 +431,8 @@ void svg_strip_plot(FILE *out, const SvgStripPlot *p) {
                 double y = p->values[k][i];
                 if (!svg_plottable(y)) continue;
                 double x = xc + (shown++ - (n - 1) / 2.0) * spread;
-                fprintf(out, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" stroke=\"#ffffff\"><title>", x, PY(y));
+                fprintf(out, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" stroke=\"#ffffff\"><title>", x,
+                        PY(y));
                 if (p->point_labels && p->point_labels[k]) {
                     xml_escape(out, p->point_labels[k][i]);
                     fputs(": ", out);

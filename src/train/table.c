@@ -272,7 +272,8 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
 static int zero_shot_kind_known(const ResultSet *rs, const Result *r) {
     for (int k = 0; k < rs->n_done; k++) {
         const Result *o = &rs->done[k];
-        if (!strcmp(o->setting, "zeroshot") && o->captions[0] && !strcmp(o->method, r->method) && !strcmp(o->dataset, r->dataset))
+        if (!strcmp(o->setting, "zeroshot") && o->captions[0] && !strcmp(o->method, r->method) &&
+            !strcmp(o->dataset, r->dataset))
             return 1;
     }
     return 0;
@@ -391,8 +392,9 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
             char method[80], trained_on[32] = "", captions[24] = "";
             zero_shot_label_split(rows->v[r], method, trained_on, captions);
             if (zero_shot)
-                snprintf(row0, CELL, "%s, trained on %s%s%s%s", method, dataset_title(trained_on), captions_title(captions),
-                         backbones_per_row->n > 1 ? " @ " : "", backbones_per_row->n > 1 ? backbones_per_row->v[b] : "");
+                snprintf(row0, CELL, "%s, trained on %s%s%s%s", method, dataset_title(trained_on),
+                         captions_title(captions), backbones_per_row->n > 1 ? " @ " : "",
+                         backbones_per_row->n > 1 ? backbones_per_row->v[b] : "");
             else
                 snprintf(row0, CELL, "%s%s%s", method, backbones_per_row->n > 1 ? " @ " : "",
                          backbones_per_row->n > 1 ? backbones_per_row->v[b] : "");
@@ -451,14 +453,16 @@ static void caption_paper_rows(Table *t, int zero_shot) {
     size_t len = strlen(t->caption);
     if (zero_shot) {
         snprintf(t->caption + len, sizeof t->caption - len,
-                 " Rows marked paper: FineCLIPER Table 3's FineCLIPER† (ViT-B/16) trained on the same dataset with the "
-                 "same kind of captions, under each FineCLIPER variant of ours (docs/method.md), not runs of this build.");
+                 " Rows marked paper: FineCLIPER Table 3's FineCLIPER† (ViT-B/16) trained on the same dataset with "
+                 "the same kind of captions, under each FineCLIPER variant of ours (docs/method.md), not runs of "
+                 "this build.");
         return;
     }
-    snprintf(t->caption + len, sizeof t->caption - len,
-             " Rows marked paper: the published numbers for the same method, variant and backbone architecture "
-             "(FineCLIPER Tables 1 to 3, ViT-B/16, and Table 8, the full model on ViT-B/32 and L/14; DFER-CLIP Table 5, "
-             "ViT-B/32), not runs of this build.");
+    snprintf(
+        t->caption + len, sizeof t->caption - len,
+        " Rows marked paper: the published numbers for the same method, variant and backbone architecture "
+        "(FineCLIPER Tables 1 to 3, ViT-B/16, and Table 8, the full model on ViT-B/32 and L/14; DFER-CLIP Table 5, "
+        "ViT-B/32), not runs of this build.");
 }
 
 void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) {
@@ -487,16 +491,18 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
             const Result *proto = NULL;
             for (int i = 0; i < rs->n_done; i++) {
                 const Result *r = &rs->done[i];
-                if (!r->failed && r->n_classes && !strcmp(r->setting, "supervised") && !strcmp(r->dataset, datasets.v[d]) &&
-                    !strcmp(r->eval_dataset, datasets.v[d]) && !strcmp(r->backbone, ref) &&
-                    (!proto || r->n_classes > proto->n_classes))
+                if (!r->failed && r->n_classes && !strcmp(r->setting, "supervised") &&
+                    !strcmp(r->dataset, datasets.v[d]) && !strcmp(r->eval_dataset, datasets.v[d]) &&
+                    !strcmp(r->backbone, ref) && (!proto || r->n_classes > proto->n_classes))
                     proto = r;
             }
             if (!proto) continue;
             memset(t, 0, sizeof *t);
             snprintf(t->title, sizeof t->title, "Table 2: per-class recall on %s (backbone %s)",
                      dataset_title(datasets.v[d]), ref);
-            snprintf(t->caption, sizeof t->caption, "Recall per class in %%, the mean over the jobs behind the UAR and WAR cells (as in Table 1); classes: ");
+            snprintf(t->caption, sizeof t->caption,
+                     "Recall per class in %%, the mean over the jobs behind the UAR and WAR cells (as in Table 1); "
+                     "classes: ");
             for (int k = 0; k < proto->n_classes; k++) {
                 size_t len = strlen(t->caption);
                 snprintf(t->caption + len, sizeof t->caption - len, "%s%s", k ? ", " : "", proto->classes[k]);
@@ -504,7 +510,8 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
             t->cols = 1 + proto->n_classes + 2;
             if (t->cols > MAX_COLS) t->cols = MAX_COLS;
             snprintf(t->head[0], CELL, "method");
-            for (int k = 0; k < proto->n_classes && 1 + k < MAX_COLS - 2; k++) snprintf(t->head[1 + k], CELL, "%s", proto->classes[k]);
+            for (int k = 0; k < proto->n_classes && 1 + k < MAX_COLS - 2; k++)
+                snprintf(t->head[1 + k], CELL, "%s", proto->classes[k]);
             snprintf(t->head[t->cols - 2], CELL, "UAR");
             snprintf(t->head[t->cols - 1], CELL, "WAR");
             /* published per-class numbers only where the classes are the papers' (DFEW's 7, in its order) */
@@ -563,7 +570,8 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
             int found = 0;
             for (int k = 0; k < rs->n_done; k++) {
                 const Result *r = &rs->done[k];
-                if (strcmp(r->setting, "zeroshot") || strcmp(r->method, arr[i].method) || strcmp(r->dataset, arr[i].dataset))
+                if (strcmp(r->setting, "zeroshot") || strcmp(r->method, arr[i].method) ||
+                    strcmp(r->dataset, arr[i].dataset))
                     continue;
                 if (pass && r != &arr[i]) continue;
                 found = 1;
@@ -602,12 +610,17 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         }
         char tested[256];
         if (folds.n == 0) snprintf(tested, sizeof tested, "evaluated on fold 1's test split of another");
-        else if (folds.n > 1) snprintf(tested, sizeof tested, "evaluated on another's test splits of the folds each result.json's eval_folds names");
-        else if (!strchr(folds.v[0], ',')) snprintf(tested, sizeof tested, "evaluated on fold %.31s's test split of another", folds.v[0]);
-        else
+        else if (folds.n > 1)
             snprintf(tested, sizeof tested,
-                     "evaluated on another's test splits of folds %.31s, each scored alone and UAR and WAR averaged over "
-                     "them as the five-fold protocol does", folds.v[0]);
+                     "evaluated on another's test splits of the folds each result.json's eval_folds names");
+        else if (!strchr(folds.v[0], ','))
+            snprintf(tested, sizeof tested, "evaluated on fold %.31s's test split of another", folds.v[0]);
+        else
+            snprintf(
+                tested, sizeof tested,
+                "evaluated on another's test splits of folds %.31s, each scored alone and UAR and WAR averaged over "
+                "them as the five-fold protocol does",
+                folds.v[0]);
         snprintf(t->caption, sizeof t->caption,
                  "Trained on one dataset (fold 1's training split where it has folds), %s (FERV39k: its test split); "
                  "UAR and WAR in %%, mean over seeds.", tested);
@@ -658,8 +671,9 @@ static void tally_text(const Tally *t, int digits, char *buf, size_t n) {
     size_t len = 0;
     buf[0] = 0;
     for (int i = 0; i < t->n && len < n; i++)
-        len += (size_t)snprintf(buf + len, n - len, "%s%.*s in %d job%s (%s%s)", i ? "; " : "", digits, t->value[i],
-                                t->count[i], t->count[i] > 1 ? "s" : "", t->count[i] > 1 ? "the first " : "", t->first[i]);
+        len +=
+            (size_t)snprintf(buf + len, n - len, "%s%.*s in %d job%s (%s%s)", i ? "; " : "", digits, t->value[i],
+                             t->count[i], t->count[i] > 1 ? "s" : "", t->count[i] > 1 ? "the first " : "", t->first[i]);
     if (t->more && len < n) snprintf(buf + len, n - len, "; %d more", t->more);
 }
 
@@ -678,7 +692,8 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
         Tally t = {0};
         for (int i = 0; i < rs->n_done; i++) {
             const Result *r = &rs->done[i];
-            if (r->finished && r->weights_sha[0] && !strcmp(r->backbone, backbones.v[b])) tally_add(&t, r->weights_sha, r->id);
+            if (r->finished && r->weights_sha[0] && !strcmp(r->backbone, backbones.v[b]))
+                tally_add(&t, r->weights_sha, r->id);
         }
         if (t.n + t.more < 2) continue;
         char text[900];

@@ -41,9 +41,9 @@ static const char *fill_identity(Result *r, const cJSON *o) {
     size_t used = 0;
     r->eval_folds[0] = '\0';
     cJSON_ArrayForEach(f, folds) {
-        int w = cJSON_IsNumber(f) ? snprintf(r->eval_folds + used, sizeof r->eval_folds - used, "%s%d", used ? ", " : "",
-                                             f->valueint)
-                                  : 0;
+        int w = cJSON_IsNumber(f)
+                    ? snprintf(r->eval_folds + used, sizeof r->eval_folds - used, "%s%d", used ? ", " : "", f->valueint)
+                    : 0;
         if (w < 0 || used + (size_t)w >= sizeof r->eval_folds) break; /* at most 5 folds: never */
         used += (size_t)w;
     }
@@ -145,7 +145,8 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     return push(&rs->done, &rs->n_done, &r);
 }
 
-void results_add_folder(ResultSet *rs, const char *name, const cJSON *result, const char *path, const char *read_error) {
+void results_add_folder(ResultSet *rs, const char *name, const cJSON *result, const char *path,
+                        const char *read_error) {
     Err one;
     if (!job_listed(rs, name)) LIST_ADD(rs->left_out, rs->n_left_out, name);
     else if (read_error) LIST_ADD(rs->unreadable, rs->n_unreadable, read_error);

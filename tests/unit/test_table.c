@@ -35,21 +35,31 @@ static void results_dir(char *dir, size_t n, const char *name, const char *jobs)
 static void test_tables(void) {
     char dir[600];
     Err err;
-    const char *jobs =
-        "[{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":3,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"zeroshot\"}]";
+    const char *jobs = "[{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":"
+                       "\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":"
+                       "\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":3,\"backbone\":"
+                       "\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":"
+                       "\"tiny\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\","
+                       "\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"zeroshot\"}]";
     results_dir(dir, sizeof dir, "results", jobs);
-    put(dir, "a", "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,"
-                  "\"setting\":\"supervised\",\"status\":\"done\",\"uar\":60,\"war\":70,\"classes\":[\"happiness\",\"sadness\"],\"recall\":[80,40]}");
-    put(dir, "b", "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"tiny\",\"seed\":1,"
-                  "\"setting\":\"supervised\",\"status\":\"done\",\"uar\":64,\"war\":74,\"classes\":[\"happiness\",\"sadness\"],\"recall\":[90,38]}");
-    put(dir, "c", "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,"
-                  "\"setting\":\"supervised\",\"status\":\"failed\",\"error\":\"bad path\"}");
-    put(dir, "z", "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,"
-                  "\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"zeroshot\",\"status\":\"done\",\"uar\":30.5,\"war\":33}");
+    put(dir, "a",
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\","
+        "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":60,\"war\":70,"
+        "\"classes\":[\"happiness\",\"sadness\"],\"recall\":[80,40]}");
+    put(dir, "b",
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"tiny\","
+        "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":64,\"war\":74,"
+        "\"classes\":[\"happiness\",\"sadness\"],\"recall\":[90,38]}");
+    put(dir, "c",
+        "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"tiny\",\"seed\":1,"
+        "\"setting\":\"supervised\",\"status\":\"failed\",\"error\":\"bad path\"}");
+    put(dir, "z",
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,"
+        "\"backbone\":\"tiny\",\"seed\":1,\"setting\":\"zeroshot\",\"status\":\"done\",\"uar\":30.5,\"war\":33}");
     ResultSet *rs;
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
     int fin, fail, exp;
@@ -71,7 +81,8 @@ static void test_tables(void) {
     tables_write(rs, TABLE_LATEX, 0, f);
     fclose(f);
     EXPECT(strstr(buf, "\\begin{tabular}") && strstr(buf, "$\\pm$"), "LaTeX output");
-    EXPECT(strstr(buf, "\\caption{Table 1: supervised results (backbone tiny). "), "the title, with the backbone, in the caption: %s", buf);
+    EXPECT(strstr(buf, "\\caption{Table 1: supervised results (backbone tiny). "),
+           "the title, with the backbone, in the caption: %s", buf);
     free(buf);
     buf = NULL;
     f = open_memstream(&buf, &len);
@@ -98,8 +109,9 @@ static void test_paper_rows(void) {
     Err err;
     snprintf(dir, sizeof dir, "%s/results-paper", test_tmpdir());
     fs_mkdirs(dir, &err);
-    const char *classes = "\"classes\":[\"happiness\",\"sadness\",\"neutral\",\"anger\",\"surprise\",\"disgust\",\"fear\"],"
-                          "\"recall\":[90,80,70,60,50,40,30]";
+    const char *classes =
+        "\"classes\":[\"happiness\",\"sadness\",\"neutral\",\"anger\",\"surprise\",\"disgust\",\"fear\"],"
+        "\"recall\":[90,80,70,60,50,40,30]";
     char json[2048];
     /* FineCLIPER (low+mid) on B/16 and DFER-CLIP on B/32 (published), FineCLIPER (low) on B/32 (not) */
     const char *runs[][3] = {{"finecliper", "low+mid", "b16"}, {"dfer_clip", "", "b32"}, {"finecliper", "low", "b32"}};
@@ -117,7 +129,8 @@ static void test_paper_rows(void) {
     char *plain = markdown(rs, 0), *with = markdown(rs, 1);
     EXPECT(!strstr(plain, "paper"), "no published rows without --paper: %s", plain);
     /* Table 8 (two backbones): each run's row, then the published one where the architecture matches */
-    EXPECT(strstr(with, "| finecliper (low+mid) @ b16 | 50.00 | 55.00 |\n| finecliper (low+mid), paper (ViT-B/16) | 64.89 | 75.05 |\n"),
+    EXPECT(strstr(with, "| finecliper (low+mid) @ b16 | 50.00 | 55.00 |\n| finecliper (low+mid), paper (ViT-B/16) | "
+                        "64.89 | 75.05 |\n"),
            "FineCLIPER* on B/16 with Table 1's numbers: %s", with);
     EXPECT(strstr(with, "| dfer_clip @ b32 | 50.00 | 55.00 |\n| dfer_clip, paper (ViT-B/32) | 59.61 | 71.25 |\n"),
            "DFER-CLIP on B/32 with its Table 5: %s", with);
@@ -129,10 +142,12 @@ static void test_paper_rows(void) {
     results_free(rs);
     /* Table 1 and 2 on the reference backbone (B/16: the most jobs once two more FineCLIPER folds are there) */
     for (int fold = 2; fold <= 3; fold++) {
-        snprintf(json, sizeof json,
-                 "{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":%d,\"backbone\":\"b16\","
-                 "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":%d,\"war\":%d,%s,"
-                 "\"clip_arch\":\"ViT-B/16\"}", fold, 48 + 2 * fold, 53 + 2 * fold, classes);
+        snprintf(
+            json, sizeof json,
+            "{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":%d,\"backbone\":\"b16\","
+            "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":%d,\"war\":%d,%s,"
+            "\"clip_arch\":\"ViT-B/16\"}",
+            fold, 48 + 2 * fold, 53 + 2 * fold, classes);
         char name[16];
         snprintf(name, sizeof name, "f%d", fold);
         put(dir, name, json);
@@ -143,8 +158,9 @@ static void test_paper_rows(void) {
                strstr(with, "| finecliper (low+mid) | 52.00 ± 2.00 (3) | 57.00 ± 2.00 (3) |\n"
                             "| finecliper (low+mid), paper (ViT-B/16) | 64.89 | 75.05 |\n"),
            "Table 1 with the published row: %s", with);
-    EXPECT(strstr(with, "| finecliper (low+mid), paper (ViT-B/16) | 92.86 | 83.88 | 76.10 | 83.56 | 64.69 | 13.02 | 38.13 | "
-                        "64.89 | 75.05 |"),
+    EXPECT(strstr(with,
+                  "| finecliper (low+mid), paper (ViT-B/16) | 92.86 | 83.88 | 76.10 | 83.56 | 64.69 | 13.02 | 38.13 | "
+                  "64.89 | 75.05 |"),
            "Table 2 with the published per-class accuracy: %s", with);
     free(with);
     results_free(rs);
@@ -167,17 +183,21 @@ static void test_zero_shot_rows(void) {
     char dir[600], json[1024];
     Err err;
     /* the matrix lists 2 seeds of MAFW -> DFEW and one of DFEW -> FERV39k that has not run */
-    const char *jobs =
-        "[{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":2,\"setting\":\"zeroshot\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"ferv39k\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\"}]";
+    const char *jobs = "[{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\","
+                       "\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\","
+                       "\"fold\":1,\"backbone\":\"b16\",\"seed\":2,\"setting\":\"zeroshot\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":"
+                       "\"ferv39k\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\"}]";
     results_dir(dir, sizeof dir, "results-zeroshot", jobs);
     const char *kinds[2] = {"dataset", "descriptions"};
     for (int k = 0; k < 2; k++) {
-        snprintf(json, sizeof json,
-                 "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,"
-                 "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\",\"status\":\"done\",\"uar\":%d,\"war\":%d,"
-                 "\"captions\":\"%s\",\"clip_arch\":\"ViT-B/16\"}", 30 + k, 40 + k, kinds[k]);
+        snprintf(
+            json, sizeof json,
+            "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,"
+            "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"zeroshot\",\"status\":\"done\",\"uar\":%d,\"war\":%d,"
+            "\"captions\":\"%s\",\"clip_arch\":\"ViT-B/16\"}",
+            30 + k, 40 + k, kinds[k]);
         char name[16];
         snprintf(name, sizeof name, "z%d", k);
         put(dir, name, json);
@@ -204,19 +224,22 @@ static void test_zero_shot_rows(void) {
     free(plain);
     free(with);
     results_free(rs);
-    EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/32", "mafw", "dataset", "dfew") == NULL, "no zero-shot numbers on B/32");
+    EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/32", "mafw", "dataset", "dfew") == NULL,
+           "no zero-shot numbers on B/32");
     EXPECT(paper_zero_shot("dfer_clip", "ViT-B/16", "mafw", "dataset", "dfew") == NULL, "none for DFER-CLIP");
     EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/16", "dfew", "dataset", "ferv39k") == NULL,
            "DFEW has no video captions: no such row");
-    EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/16", "dfew", "descriptions", "mafw") == NULL, "the paper's '-' is left out");
+    EXPECT(paper_zero_shot("finecliper (low)", "ViT-B/16", "dfew", "descriptions", "mafw") == NULL,
+           "the paper's '-' is left out");
 }
 
 /* A failed zero-shot job's result.json has no kind of captions: it counts in its method's row of the kind the
  * others recorded, and makes no row of its own (that row said "failed (1), missing (2/2)" of jobs that ran). */
 static void test_zero_shot_failed(void) {
     char dir[600];
-    const char *job = "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,"
-                      "\"backbone\":\"b16\",\"setting\":\"zeroshot\",\"seed\":";
+    const char *job =
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,"
+        "\"backbone\":\"b16\",\"setting\":\"zeroshot\",\"seed\":";
     char jobs[1024], json[1024];
     snprintf(jobs, sizeof jobs, "[%s1},%s2}]", job, job);
     results_dir(dir, sizeof dir, "results-zeroshot-failed", jobs);
@@ -228,7 +251,8 @@ static void test_zero_shot_failed(void) {
     Err err;
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
     char *md = markdown(rs, 0);
-    EXPECT(strstr(md, "| finecliper (low), trained on MAFW (video captions) | 30.00 (1/2, 1 failed) | 40.00 (1/2, 1 failed) |"),
+    EXPECT(strstr(md, "| finecliper (low), trained on MAFW (video captions) | 30.00 (1/2, 1 failed) | "
+                      "40.00 (1/2, 1 failed) |"),
            "the failed job in its method's row: %s", md);
     EXPECT(!strstr(md, "trained on MAFW |"), "no row of the failed job's own: %s", md);
     free(md);
@@ -249,8 +273,8 @@ static void put_job(const char *dir, const char *name, const char *method, const
         snprintf(json, sizeof json,
                  "{\"method\":\"%s\",\"variant\":\"%s\",\"dataset\":\"%s\",\"eval_dataset\":\"%s\",\"fold\":%d,"
                  "\"backbone\":\"%s\",\"seed\":1,\"setting\":\"%s\",\"status\":\"done\",\"uar\":%g,\"war\":%g%s%s}",
-                 method, variant, dataset, eval_dataset, fold, backbone, setting, uar, uar + 10, classes_recall ? "," : "",
-                 classes_recall ? classes_recall : "");
+                 method, variant, dataset, eval_dataset, fold, backbone, setting, uar, uar + 10,
+                 classes_recall ? "," : "", classes_recall ? classes_recall : "");
     put(dir, name, json);
 }
 
@@ -280,24 +304,35 @@ static char *format_tables(const char *dir, TableFormat format) {
  * setting, LaTeX markup in names. */
 static void test_uneven_results(void) {
     char dir[600];
-    const char *dfew7 = "\"classes\":[\"happiness\",\"sadness\",\"neutral\",\"anger\",\"surprise\",\"disgust\",\"fear\"],"
-                        "\"recall\":[90,80,70,60,50,40,30]";
+    const char *dfew7 =
+        "\"classes\":[\"happiness\",\"sadness\",\"neutral\",\"anger\",\"surprise\",\"disgust\",\"fear\"],"
+        "\"recall\":[90,80,70,60,50,40,30]";
     /* the same classes listed in another order, one left out: matched by name, the missing one not a zero */
     const char *dfew6 = "\"classes\":[\"sadness\",\"happiness\",\"neutral\",\"anger\",\"surprise\",\"fear\"],"
                         "\"recall\":[60,70,50,40,30,10]";
-    const char *mafw11 = "\"classes\":[\"happiness\",\"sadness\",\"neutral\",\"anger\",\"surprise\",\"disgust\",\"fear\","
-                         "\"contempt\",\"anxiety\",\"helplessness\",\"disappointment\"],\"recall\":[1,2,3,4,5,6,7,8,9,10,11]";
-    const char *jobs =
-        "[{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":3,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":3,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\",\"fold\":1,\"backbone\":\"b32\",\"seed\":1,\"setting\":\"zeroshot\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\",\"fold\":1,\"backbone\":\"b32\",\"seed\":2,\"setting\":\"zeroshot\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\",\"fold\":1,\"backbone\":\"b32\",\"seed\":3,\"setting\":\"zeroshot\"},"
-        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\",\"fold\":1,\"backbone\":\"b32\",\"seed\":4,\"setting\":\"zeroshot\"}]";
+    const char *mafw11 =
+        "\"classes\":[\"happiness\",\"sadness\",\"neutral\",\"anger\",\"surprise\",\"disgust\",\"fear\","
+        "\"contempt\",\"anxiety\",\"helplessness\",\"disappointment\"],\"recall\":[1,2,3,4,5,6,7,8,9,10,11]";
+    const char *jobs = "[{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":1,"
+                       "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":2,"
+                       "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"dataset\":\"dfew\",\"fold\":3,"
+                       "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":"
+                       "\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":"
+                       "\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"method\":\"dfer_clip\",\"variant\":\"\",\"dataset\":\"dfew\",\"fold\":3,\"backbone\":"
+                       "\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\","
+                       "\"fold\":1,\"backbone\":\"b32\",\"seed\":1,\"setting\":\"zeroshot\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\","
+                       "\"fold\":1,\"backbone\":\"b32\",\"seed\":2,\"setting\":\"zeroshot\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\","
+                       "\"fold\":1,\"backbone\":\"b32\",\"seed\":3,\"setting\":\"zeroshot\"},"
+                       "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"eval_dataset\":\"mafw\","
+                       "\"fold\":1,\"backbone\":\"b32\",\"seed\":4,\"setting\":\"zeroshot\"}]";
     results_dir(dir, sizeof dir, "results-uneven", jobs);
     /* the zero-shot job's folder sorts first and evaluates 11 MAFW classes: not Table 2's columns */
     put_job(dir, "a-zeroshot", "finecliper", "low", "dfew", "mafw", "b32", "zeroshot", 1, 20, mafw11);
@@ -309,15 +344,19 @@ static void test_uneven_results(void) {
     EXPECT(strstr(md, "Table 1: supervised results (backbone b16)"), "Table 1's backbone: %s", md);
     EXPECT(strstr(md, "Table 3: zero-shot results (backbone b32)"), "Table 3's backbone: %s", md);
     EXPECT(strstr(md, "| finecliper (low+mid) | 52.00 ± 2.83 (2/3) | 62.00 ± 2.83 (2/3) |"), "partial cell: %s", md);
-    EXPECT(strstr(md, "| dfer_clip | failed (1), missing (2/3) | failed (1), missing (2/3) |"), "failed and missing: %s", md);
-    EXPECT(strstr(md, "| finecliper (low), trained on DFEW | 20.00 (1/4) | 30.00 (1/4) |"), "one job of four, no spread: %s", md);
+    EXPECT(strstr(md, "| dfer_clip | failed (1), missing (2/3) | failed (1), missing (2/3) |"),
+           "failed and missing: %s", md);
+    EXPECT(strstr(md, "| finecliper (low), trained on DFEW | 20.00 (1/4) | 30.00 (1/4) |"),
+           "one job of four, no spread: %s", md);
     /* Table 2: DFEW's 7 columns in f1's order; happiness (90, 70), sadness (80, 60), disgust only f1's 40 */
     EXPECT(strstr(md, "Table 2: per-class recall on DFEW (backbone b16)") &&
                strstr(md, "| method | happiness | sadness | neutral | anger | surprise | disgust | fear | UAR | WAR |"),
            "Table 2's columns are a supervised DFEW job's: %s", md);
-    EXPECT(strstr(md, "| finecliper (low+mid) | 80.00 | 70.00 | 60.00 | 50.00 | 40.00 | 40.00 | 20.00 | 52.00 ± 2.83 (2/3) | "
-                      "62.00 ± 2.83 (2/3) |"),
-           "per-class recall matched by name, a class a job lacks not counted as 0: %s", md);
+    EXPECT(
+        strstr(md,
+               "| finecliper (low+mid) | 80.00 | 70.00 | 60.00 | 50.00 | 40.00 | 40.00 | 20.00 | 52.00 ± 2.83 (2/3) | "
+               "62.00 ± 2.83 (2/3) |"),
+        "per-class recall matched by name, a class a job lacks not counted as 0: %s", md);
     EXPECT(strstr(md, "| finecliper (low+mid), paper (ViT-B/16)") == NULL, "no architecture recorded, no paper row");
     EXPECT(!strstr(md, "| 0.00"), "nothing shown as zero: %s", md);
     free(md);
@@ -373,7 +412,8 @@ static void test_paper_transcription(void) {
     int table1 = 0, table2 = 0, table3 = 0;
     int table8 = 0;
     while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "\\rowcolorcyan!10 CLIP-ViT-", 26) || !strncmp(line, "\\hlineB1.5 \\rowcolorcyan!10 CLIP-ViT-", 37)) {
+        if (!strncmp(line, "\\rowcolorcyan!10 CLIP-ViT-", 26) ||
+            !strncmp(line, "\\hlineB1.5 \\rowcolorcyan!10 CLIP-ViT-", 37)) {
             /* Table 8: the full model per backbone | tunable parameters | 3 x (UAR | WAR) */
             char *fld[16], arch[32];
             int n = split_bars(strstr(line, "CLIP-ViT-"), fld, 16);
@@ -395,8 +435,11 @@ static void test_paper_transcription(void) {
         /* the variant's marks between the name and " (Ours)": none, ∗, †, ∗† */
         char marks[32];
         snprintf(marks, sizeof marks, "%.*s", (int)(ours - name - 10), name + 10);
-        const char *variant = !strcmp(marks, "") ? "low" : !strcmp(marks, "∗") ? "low+mid" : !strcmp(marks, "†") ? "low+high"
-                              : !strcmp(marks, "∗†") ? "low+mid+high" : NULL;
+        const char *variant = !strcmp(marks, "")     ? "low"
+                              : !strcmp(marks, "∗")  ? "low+mid"
+                              : !strcmp(marks, "†")  ? "low+high"
+                              : !strcmp(marks, "∗†") ? "low+mid+high"
+                                                     : NULL;
         EXPECT(variant != NULL, "unknown variant marks '%s'", marks);
         if (!variant) continue;
         char method[64];
@@ -412,16 +455,18 @@ static void test_paper_transcription(void) {
             char train[16], kind[32];
             EXPECT(sscanf(fld[1], "%15s (%31[^)])", train, kind) == 2, "pretraining '%s'", fld[1]);
             for (char *c = train; *c; c++) *c = (char)tolower((unsigned char)*c);
-            const char *captions = !strcmp(kind, "video caption") ? "dataset" : !strcmp(kind, "fine-grained caption") ? "descriptions" : "?";
+            const char *captions = !strcmp(kind, "video caption")          ? "dataset"
+                                   : !strcmp(kind, "fine-grained caption") ? "descriptions"
+                                                                           : "?";
             for (int d = 0; d < 3; d++) {
                 double uar, war;
                 const PaperZeroShot *z = paper_zero_shot("finecliper (low)", "ViT-B/16", train, captions, datasets[d]);
                 if (number(fld[2 + 2 * d], &uar) && number(fld[3 + 2 * d], &war))
-                    EXPECT(z && z->uar == uar && z->war == war, "zero-shot %s (%s) on %s: the paper says %.2f / %.2f", train, kind,
-                           datasets[d], uar, war);
+                    EXPECT(z && z->uar == uar && z->war == war, "zero-shot %s (%s) on %s: the paper says %.2f / %.2f",
+                           train, kind, datasets[d], uar, war);
                 else
-                    EXPECT(!z && !strcmp(fld[2 + 2 * d], "-"), "zero-shot %s (%s) on %s: not published, yet transcribed", train, kind,
-                           datasets[d]);
+                    EXPECT(!z && !strcmp(fld[2 + 2 * d], "-"),
+                           "zero-shot %s (%s) on %s: not published, yet transcribed", train, kind, datasets[d]);
             }
             table3++;
         } else if (n >= 8 && !strcmp(fld[0], "CLIP-ViT-B/16") && number(fld[1], &v[0])) {
@@ -430,7 +475,8 @@ static void test_paper_transcription(void) {
                 double uar, war;
                 number(fld[2 + 2 * d], &uar), number(fld[3 + 2 * d], &war);
                 const PaperResult *p = paper_result(method, "ViT-B/16", datasets[d]);
-                EXPECT(p && p->uar == uar && p->war == war, "%s on %s: the paper says %.2f / %.2f", method, datasets[d], uar, war);
+                EXPECT(p && p->uar == uar && p->war == war, "%s on %s: the paper says %.2f / %.2f", method, datasets[d],
+                       uar, war);
             }
             table1++;
         } else if (numeric >= 10) {
@@ -443,8 +489,8 @@ static void test_paper_transcription(void) {
         }
     }
     fclose(f);
-    EXPECT(table1 == 4 && table2 == 4 && table3 == 4, "rows checked: Table 1 %d, Table 2 %d, Table 3 %d (4 each)", table1, table2,
-           table3);
+    EXPECT(table1 == 4 && table2 == 4 && table3 == 4, "rows checked: Table 1 %d, Table 2 %d, Table 3 %d (4 each)",
+           table1, table2, table3);
     EXPECT(table8 == 3, "Table 8's rows checked: %d (B/16, B/32, L/14)", table8);
     snprintf(path, sizeof path, "%s/papers/dfer_clip.txt", test_shared_dir());
     f = fopen(path, "r");
@@ -502,11 +548,12 @@ static void test_long_method_names(void) {
  * stopping every table. */
 static void test_left_out(void) {
     char dir[600];
-    const char *jobs =
-        "[{\"job\":\"f1\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
-        "\"seed\":1,\"setting\":\"supervised\"},"
-        "{\"job\":\"f2\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"b16\","
-        "\"seed\":1,\"setting\":\"supervised\"}]";
+    const char *jobs = "[{\"job\":\"f1\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,"
+                       "\"backbone\":\"b16\","
+                       "\"seed\":1,\"setting\":\"supervised\"},"
+                       "{\"job\":\"f2\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,"
+                       "\"backbone\":\"b16\","
+                       "\"seed\":1,\"setting\":\"supervised\"}]";
     results_dir(dir, sizeof dir, "results-left-out", jobs);
     put_job(dir, "f1", "finecliper", "low", "dfew", "dfew", "b16", "supervised", 1, 50, NULL);
     put(dir, "f2", "{\"method\": \"finecliper\", \"uar\": ");                                        /* cut short */
@@ -515,15 +562,16 @@ static void test_left_out(void) {
     Err err;
     EXPECT(results_load(dir, &rs, &err) == 0, "one unreadable result.json stops the tables: %s", err.msg);
     char *buf = tables_text(rs, TABLE_MARKDOWN, 0);
-    EXPECT(strstr(buf, "| finecliper (low) | 50.00 (1/2) | 60.00 (1/2) |"), "only the listed, readable job counts: %s", buf);
+    EXPECT(strstr(buf, "| finecliper (low) | 50.00 (1/2) | 60.00 (1/2) |"), "only the listed, readable job counts: %s",
+           buf);
     char notes[RESULTS_MAX_NOTES][1024];
     int n = results_notes(rs, notes, RESULTS_MAX_NOTES), left = 0, unreadable = 0;
     for (int i = 0; i < n; i++) {
         left += strstr(notes[i], "1 result folder that jobs.json does not list") && strstr(notes[i], ": f3");
         unreadable += strstr(notes[i], "left out of the tables: ") && strstr(notes[i], "f2/result.json");
     }
-    EXPECT(left == 1 && unreadable == 1, "notes name the folder left out and the unreadable file (%d notes: %s / %s)", n,
-           n > 0 ? notes[0] : "", n > 1 ? notes[1] : "");
+    EXPECT(left == 1 && unreadable == 1, "notes name the folder left out and the unreadable file (%d notes: %s / %s)",
+           n, n > 0 ? notes[0] : "", n > 1 ? notes[1] : "");
     free(buf);
     results_free(rs);
 }
@@ -561,10 +609,12 @@ static void test_repeated_job(void) {
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
     char *buf = tables_text(rs, TABLE_MARKDOWN, 0);
     EXPECT(strstr(buf, "| finecliper (low) | 52.00 ± 2.83 (2) | 62.00 ± 2.83 (2) |"), "the copy counts once: %s", buf);
-    EXPECT(results_counted(rs, "f1") && results_counted(rs, "f2") && !results_counted(rs, "f1 (copy)"), "counted folders");
+    EXPECT(results_counted(rs, "f1") && results_counted(rs, "f2") && !results_counted(rs, "f1 (copy)"),
+           "counted folders");
     char notes[RESULTS_MAX_NOTES][1024];
     int n = results_notes(rs, notes, RESULTS_MAX_NOTES), named = 0;
-    for (int i = 0; i < n; i++) named += strstr(notes[i], "1 result of a job already counted") && strstr(notes[i], "f1 (copy) (the job of f1)");
+    for (int i = 0; i < n; i++)
+        named += strstr(notes[i], "1 result of a job already counted") && strstr(notes[i], "f1 (copy) (the job of f1)");
     EXPECT(named == 1, "a note names the copy (%d notes: %s)", n, n ? notes[0] : "");
     free(buf);
     results_free(rs);
@@ -573,7 +623,8 @@ static void test_repeated_job(void) {
                       "\"uar\":40,\"war\":50}");
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
     n = results_notes(rs, notes, RESULTS_MAX_NOTES), named = 0;
-    for (int i = 0; i < n; i++) named += strstr(notes[i], "1 result without a matrix setting") && strstr(notes[i], ": plain");
+    for (int i = 0; i < n; i++)
+        named += strstr(notes[i], "1 result without a matrix setting") && strstr(notes[i], ": plain");
     EXPECT(named == 1, "a note names the run of dfer train (%d notes: %s)", n, n ? notes[0] : "");
     results_free(rs);
 }
@@ -647,10 +698,11 @@ static void test_many_rows(void) {
     len += (size_t)snprintf(jobs + len, cap - len, "[");
     for (int m = 0; m < 33; m++)
         for (int b = 0; b < 32; b++)
-            len += (size_t)snprintf(jobs + len, cap - len,
-                                    "%s{\"method\":\"method%02d\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"bb%02d\","
-                                    "\"seed\":1,\"setting\":\"supervised\"}",
-                                    m || b ? "," : "", m, b);
+            len +=
+                (size_t)snprintf(jobs + len, cap - len,
+                                 "%s{\"method\":\"method%02d\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"bb%02d\","
+                                 "\"seed\":1,\"setting\":\"supervised\"}",
+                                 m || b ? "," : "", m, b);
     snprintf(jobs + len, cap - len, "]");
     results_dir(dir, sizeof dir, "results-too-many-rows", jobs);
     free(jobs);
