@@ -50,6 +50,13 @@ int av_video_open(const char *path, AVFormatContext **fmt, AvDecoder *dec, Err *
         avformat_close_input(fmt);
         return -1;
     }
+    /* an audio file's cover art is a video stream of one picture: it is not the file's video (predict read an
+     * mp3 as a 0-second clip of its cover, "truncated" against the audio's length) */
+    if ((*fmt)->streams[dec->stream]->disposition & AV_DISPOSITION_ATTACHED_PIC) {
+        av_decoder_close(dec);
+        avformat_close_input(fmt);
+        return err_set(err, "%s: no video stream (only a picture attached to the audio: cover art)", path);
+    }
     return 0;
 }
 
