@@ -2,6 +2,8 @@
 # dfer predict on inputs a user gives that predict.sh does not cover, with one tiny trained run:
 #  - an audio file with cover art (an mp3 whose only video stream is its attached picture) is refused, exit 1,
 #    naming the file (it was predicted as a 0-second clip of the cover and warned "truncated");
+#  - --annotate with a stride past the end (one 0.5 s window of a 2 s clip): frames after the last window
+#    show no classes (they showed the last window's, as if it covered them), frames inside it do.
 # usage: predict_edges.sh DFER SOURCE_DIR SHARED_DIR PYTHON
 set -euo pipefail
 dfer=$1 src=$2 shared=$3 py=$4
@@ -32,4 +34,25 @@ rc=0; "$dfer" predict --quiet --checkpoint "$tmp/fc" --video "$tmp/song.mp3" --j
   || { cat "$tmp/song.err"; fail "an mp3 with cover art: exit $rc, expected 1 naming the file (no video stream)"; }
 echo "cover art: exit 1: $(head -n 1 "$tmp/song.err")"
 
+# ---- --annotate after the last window --------------------------------------------------------------------
+# the label box (top-left) of frame N of the annotated copy against the input's frame N: mean absolute
+# difference of the grey levels (the codec alone differs by a level or two; a label by tens)
+label_diff() {
+  local n=$1
+  for f in "$video" "$tmp/gap.mp4"; do
+    ffmpeg -v error -i "$f" -vf "select=eq(n\,$n),crop=48:32:8:6" -frames:v 1 -f rawvideo -pix_fmt gray - \
+      >"$tmp/$(basename "$f").gray"
+  done
+  "$py" -c "import sys; a, b = (open(p, 'rb').read() for p in sys.argv[1:]); assert len(a) == len(b) == 48 * 32
+print(round(sum(abs(x - y) for x, y in zip(a, b)) / len(a), 1))" "$tmp/$(basename "$video").gray" "$tmp/gap.mp4.gray"
+}
+"$dfer" predict --quiet --checkpoint "$tmp/fc" --video "$video" --window-s 0.5 --stride-s 100 --json \
+  --annotate "$tmp/gap.mp4" >"$tmp/gap.json" || fail "--annotate with a stride past the end"
+[ "$("$py" -c "import json, sys; d = json.load(open(sys.argv[1])); w = d['windows']
+print(len(w), w[0]['end_s'], d['duration'] > 1.5)" "$tmp/gap.json")" = "1 0.5 True" ] || fail "not one 0.5 s window"
+inside=$(label_diff 5) after=$(label_diff 40) # 0.2 s: in the window; 1.6 s: after it
+"$py" -c "import sys; i, a = map(float, sys.argv[1:]); sys.exit(0 if i > 20 and a < 5 else 1)" "$inside" "$after" \
+  || fail "label box against the input: $inside at 0.2 s (in the window: expected > 20), $after at 1.6 s" \
+          "(after it: expected < 5, no classes)"
+echo "annotate after the last window: label box differs by $inside at 0.2 s (in the window), $after at 1.6 s (after it)"
 echo "predict_edges: all checks passed"

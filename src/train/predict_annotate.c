@@ -11,13 +11,16 @@
 #include "data/encode.h"
 #include "train/predict.h"
 
-/* The window shown at time t: of those containing it, the one whose centre is nearest. */
+/* The window shown at time t: of those containing it, the one whose centre is nearest. As predict_run counts
+ * frames, only a last window that reaches the video's end takes the frames to it: after a last window that ends
+ * earlier (a stride longer than the window) the frames belong to no window and show no classes. */
 static int window_at(const PredictResult *r, double t) {
     int best = -1;
     double best_d = INFINITY;
     for (int w = 0; w < r->n_windows; w++) {
         const PredictWindow *pw = &r->windows[w];
-        int inside = t >= pw->start_s - 1e-6 && (t < pw->end_s - 1e-6 || w == r->n_windows - 1);
+        int to_end = w == r->n_windows - 1 && pw->end_s >= r->v.duration - 1e-9;
+        int inside = t >= pw->start_s - 1e-6 && (t < pw->end_s - 1e-6 || to_end);
         double d = fabs(t - 0.5 * (pw->start_s + pw->end_s));
         if (inside && d < best_d) best_d = d, best = w;
     }
