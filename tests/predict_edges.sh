@@ -3,7 +3,8 @@
 #  - an audio file with cover art (an mp3 whose only video stream is its attached picture) is refused, exit 1,
 #    naming the file (it was predicted as a 0-second clip of the cover and warned "truncated");
 #  - --annotate with a stride past the end (one 0.5 s window of a 2 s clip): frames after the last window
-#    show no classes (they showed the last window's, as if it covered them), frames inside it do.
+#    show no classes (they showed the last window's, as if it covered them), frames inside it do;
+#  - --annotate of a 2500 fps video writes every frame at its time (the writer refused the rate: exit 1).
 # usage: predict_edges.sh DFER SOURCE_DIR SHARED_DIR PYTHON
 set -euo pipefail
 dfer=$1 src=$2 shared=$3 py=$4
@@ -55,4 +56,25 @@ inside=$(label_diff 5) after=$(label_diff 40) # 0.2 s: in the window; 1.6 s: aft
   || fail "label box against the input: $inside at 0.2 s (in the window: expected > 20), $after at 1.6 s" \
           "(after it: expected < 5, no classes)"
 echo "annotate after the last window: label box differs by $inside at 0.2 s (in the window), $after at 1.6 s (after it)"
+# ---- --annotate of a high-speed video ----------------------------------------------------------------------
+# 2500 fps (frames 0.4 ms apart): the annotated copy has every frame at the input's time (its declared rate was
+# refused by the writer after the scan and the model: exit 1, the predictions lost)
+ffmpeg -v error -i "$video" -vf "setpts='N*0.0004/TB'" -fps_mode passthrough -enc_time_base 1:100000 \
+  -video_track_timescale 100000 -c:v libx264 -pix_fmt yuv420p "$tmp/fast.mp4"
+"$dfer" predict --quiet --checkpoint "$tmp/fc" --video "$tmp/fast.mp4" --json --annotate "$tmp/fast_annotated.mp4" \
+  >"$tmp/fast.json" || fail "--annotate of a 2500 fps video: exit $?"
+"$py" - "$tmp/fast.mp4" "$tmp/fast_annotated.mp4" <<'PY' || fail "--annotate of a 2500 fps video: frames or times differ"
+import subprocess, sys
+def pts(video):
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "frame=best_effort_timestamp_time", "-of", "csv=p=0", video],
+                         check=True, capture_output=True, text=True).stdout
+    t = [float(l.split(",")[0]) for l in out.splitlines() if l.strip(", ")]
+    return [x - t[0] for x in t]
+a, b = pts(sys.argv[1]), pts(sys.argv[2])
+assert len(a) == len(b) and len(a) > 40, (len(a), len(b))
+worst = max(abs(x - y) for x, y in zip(a, b))
+assert worst < 1e-4, worst
+print(f"annotate at 2500 fps: {len(b)} frames at the input's times (within {worst * 1e3:.3f} ms)")
+PY
 echo "predict_edges: all checks passed"

@@ -128,7 +128,8 @@ static int drain_packets(VideoWriter *vw, Err *err) {
 
 int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **out, Err *err) {
     av_quiet_logs();
-    if (!(fps > 0 && fps <= 1000)) return err_set(err, "%s: frame rate %g outside (0, 1000]", path, fps);
+    if (!(fps > 0 && fps <= VIDEO_WRITER_MAX_FPS))
+        return err_set(err, "%s: frame rate %g outside (0, %d]", path, fps, VIDEO_WRITER_MAX_FPS);
     VideoWriter *vw = xcalloc(1, sizeof *vw);
     snprintf(vw->path, sizeof vw->path, "%s", path);
     /* an atomic write's temporary file (beside path, through a symbolic link, removed on a signal or an error)

@@ -19,6 +19,8 @@ int image_write_png(const char *path, const uint8_t *pixels, int w, int h, int c
  * fps, and within MPEG-4 part 2's limit of 65535). fps is the nominal rate, for the encoder's rate
  * control and the stream's declared rate. */
 #define VIDEO_WRITER_TICKS 30000
+/* the highest nominal rate video_writer_open takes */
+#define VIDEO_WRITER_MAX_FPS 1000
 typedef struct VideoWriter VideoWriter;
 int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **out, Err *err);
 /* rgb: [h, w, 3]. t_s: the frame's time in seconds from the first frame, increasing (a time that rounds to
