@@ -14,6 +14,8 @@
 #include "face/landmarks.h"
 
 #define MAX_BOXES 16
+/* the face scan's decoded frames in memory at once, beyond one per detector thread */
+#define SCAN_CHUNK_BYTES ((size_t)256 << 20)
 
 /* ---- decoding ---------------------------------------------------------------------------- */
 
@@ -265,8 +267,11 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
     int end = 0;
     double last_dur = 0;
     while (rc == 0 && !end) {
+        /* a chunk's frames are held decoded at full size: past one per thread, at most SCAN_CHUNK_BYTES of them
+         * (4 per thread of a 4K video were 1.6 GB with 16 threads, 2.5 GB at the peak; 8K four times that) */
         int n = 0;
-        while (n < chunk) {
+        size_t bytes = 0;
+        while (n < chunk && (n < threads || bytes < SCAN_CHUNK_BYTES)) {
             double t;
             int got = video_reader_next(r, &p[n].img, &t, &last_dur, err);
             if (got < 0) rc = -1;
@@ -276,6 +281,7 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
             }
             grow(v, v->frames + n + 1, &cap);
             v->t[v->frames + n] = t;
+            bytes += (size_t)3 * p[n].img.width * p[n].img.height;
             n++;
         }
         if (rc == 0 && n) rc = process_chunk(dets, threads, cfg, p, n, v, v->frames, &follow, err);
