@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # dfer predict on inputs a user gives that predict.sh does not cover, with one tiny trained run:
+#  - predict gives eval's probabilities for the same frames (a test clip's face frames, one window, the whole
+#    frame as the crop);
 #  - an audio file with cover art (an mp3 whose only video stream is its attached picture) is refused, exit 1,
 #    naming the file (it was predicted as a 0-second clip of the cover and warned "truncated");
 #  - --annotate with a stride past the end (one 0.5 s window of a 2 s clip): frames after the last window
@@ -25,6 +27,23 @@ cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
   --set model.weights="$tmp/clip.safetensors" --set train.epochs=1 --set train.batch=4 --set train.eval_batch=8 \
   --set data.frames=4 --set train.threads=2 --set train.max_steps_per_epoch=2 --out "$tmp/fc" >/dev/null
 video=$data/clips/00001.mp4
+
+# ---- predict against eval ----------------------------------------------------------------------------------
+# the same frames give the same probabilities: a test clip's face frames as a frame folder, one window over the
+# whole clip (the run's data.frames segment centres, as eval samples) and --crop-scale 100 (the crop is the whole
+# square face frame, as eval feeds it) against training's last evaluation (predictions.csv, 6 decimals)
+"$py" - "$dfer" "$tmp/fc" "$data/data/faces" <<'PY' || fail "predict against eval's probabilities"
+import csv, json, subprocess, sys
+dfer, run, faces = sys.argv[1:]
+row = next(csv.DictReader(open(run + "/predictions.csv")))
+out = subprocess.run([dfer, "predict", "--quiet", "--checkpoint", run, "--video", faces + "/" + row["clip"], "--json",
+                      "--window-s", "1000", "--crop-scale", "100"], check=True, capture_output=True, text=True).stdout
+d = json.loads(out)
+assert len(d["windows"]) == 1 and d["face_frames"] == d["frames"], (len(d["windows"]), d["face_frames"], d["frames"])
+worst = max(abs(d["clip"]["probs"][c] - float(row[c])) for c in d["classes"])
+assert worst < 2e-6, f"clip {row['clip']}: predict and eval differ by up to {worst:.2e}"
+print(f"predict against eval: clip {row['clip']}, probabilities within {worst:.1e}")
+PY
 
 # ---- an audio file with cover art --------------------------------------------------------------------------
 ffmpeg -v error -i "$video" -frames:v 1 "$tmp/cover.jpg"
