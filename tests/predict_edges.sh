@@ -7,6 +7,7 @@
 #  - --annotate with a stride past the end (one 0.5 s window of a 2 s clip): frames after the last window
 #    show no classes (they showed the last window's, as if it covered them), frames inside it do;
 #  - --annotate of a 2500 fps video writes every frame at its time (the writer refused the rate: exit 1);
+#  - an --annotate copy that cannot be written (a file size limit) fails after the predictions are given out;
 #  - a 4K video scanned with 16 detector threads stays under 1.3 GB resident (the scan held 64 frames: 1.8 GB).
 # usage: predict_edges.sh DFER SOURCE_DIR SHARED_DIR PYTHON
 set -euo pipefail
@@ -97,6 +98,18 @@ worst = max(abs(x - y) for x, y in zip(a, b))
 assert worst < 1e-4, worst
 print(f"annotate at 2500 fps: {len(b)} frames at the input's times (within {worst * 1e3:.3f} ms)")
 PY
+# ---- --annotate that cannot be written ----------------------------------------------------------------------
+# a file size limit (20 KiB; SIGXFSZ ignored: writes fail with EFBIG) stops the annotated copy at its end, after
+# the scan and the model: exit 1 naming it, but the predictions are out (they were lost with it) and no file is left
+rc=0; (trap '' XFSZ; ulimit -f 20; "$dfer" predict --quiet --checkpoint "$tmp/fc" --video "$video" --json \
+  --annotate "$tmp/limited.mp4" >"$tmp/limited.json" 2>"$tmp/limited.err") || rc=$?
+[ "$rc" = 1 ] && grep -qF "$tmp/limited.mp4" "$tmp/limited.err" \
+  || { cat "$tmp/limited.err"; fail "--annotate over the size limit: exit $rc"; }
+"$py" -c "import json, sys; d = json.load(open(sys.argv[1])); assert d['windows'] and d['clip']['face']" \
+  "$tmp/limited.json" || fail "--annotate that cannot be written: the predictions were lost"
+ls "$tmp" | grep -q "limited.mp4" && fail "--annotate that cannot be written left $(ls "$tmp" | grep limited.mp4)"
+echo "--annotate that cannot be written: exit 1 ($(head -n 1 "$tmp/limited.err")), the predictions given out"
+
 # ---- the face scan's memory with many detector threads ------------------------------------------------------
 # a 4K copy of the clip (51 frames of 24 MB) scanned with 16 detector threads: the decoded frames held at once
 # are bounded (4 per thread, all 51 of them, took the peak from 0.9 to 1.8 GB); peak resident memory

@@ -48,7 +48,8 @@ static void usage(void) {
            "(default /usr/share/dlib/shape_predictor_68_face_landmarks.dat)\n"
            "  --quiet            no progress lines on stderr\n\n"
            "Exit status: 0 (also when no face is found: every window says so); 1 a missing or unreadable run, video\n"
-           "or model, named; 2 usage error.\n");
+           "or model, named, or an --annotate copy that cannot be written (the predictions are printed first); 2\n"
+           "usage error.\n");
 }
 
 static double share(const PredictWindow *w) { return w->frames ? (double)w->face_frames / w->frames : 0.0; }
@@ -233,9 +234,12 @@ int cmd_predict(int argc, char **argv) {
         if (json) print_json(&r);
         else if (csv) print_csv(&r);
         else print_table(&r);
-        if (o.annotate && !o.quiet) fprintf(stderr, "predict: wrote %s\n", o.annotate);
         if (fflush(stdout) != 0 || ferror(stdout)) /* a closed or full standard output lost the results */
             rc = err_set(&err, "cannot write the results to standard output: %s", strerror(errno));
+        /* the annotated copy after the results: a copy that cannot be written (a full disk after an hour of
+         * video) no longer loses the predictions with it (the exit status still says it failed) */
+        if (rc == 0 && o.annotate) rc = predict_annotate(&r, o.annotate, &err);
+        if (rc == 0 && o.annotate && !o.quiet) fprintf(stderr, "predict: wrote %s\n", o.annotate);
     }
     predict_result_free(&r);
     return rc ? cli_fail(&err) : 0;

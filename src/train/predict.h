@@ -34,7 +34,8 @@ typedef struct PredictOptions {
     int threads;               /* model threads; 0: the run's train.threads */
     int batch;                 /* windows per forward pass; default 4 */
     const char *dlib_model;
-    const char *annotate;      /* write the annotated video here, or NULL */
+    const char *annotate;      /* the annotated video (predict_run checks it can be created; the caller writes it
+                                * with predict_annotate after giving out the predictions), or NULL */
     int quiet;                 /* no progress lines on stderr */
 } PredictOptions;
 
