@@ -74,9 +74,10 @@ void predict_top3(const PredictResult *r, const double *probs, int top[3]);
 int predict_run_classes(const char *run_dir, const Config *cfg, const char **names, int *n, Err *err);
 
 /* The video with the smoothed face box and each frame's window's top three
- * classes drawn (cairo), at the source's average frame rate (rounded), one
- * output frame per decoded frame; odd sizes are padded by one edge pixel
- * (H.264 needs even ones). Written to a temporary file, then renamed. */
+ * classes drawn (cairo), one output frame per decoded frame at its own time
+ * (H.264 yuv420p, 8 bits, whatever the input's format); odd sizes are padded
+ * by one edge pixel (H.264 needs even ones). Written to a temporary file,
+ * then renamed. */
 int predict_annotate(const PredictResult *r, const char *out_path, Err *err);
 
 #endif
