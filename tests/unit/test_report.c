@@ -32,6 +32,16 @@ static const char k_result[] = "{\"method\":\"finecliper\",\"variant\":\"low\",\
                                "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\","
                                "\"uar\":40,\"war\":50}";
 
+/* The one run of a results folder (rs to free), or NULL after a failed check. */
+static const Run *load_one_run(const char *dir, RunSet *rs) {
+    Err err;
+    EXPECT(runs_load(dir, rs, &err) == 0, "%s", err.msg);
+    if (rs->n == 1) return &rs->runs[0];
+    EXPECT(0, "one run, not %d", rs->n);
+    runs_free(rs);
+    return NULL;
+}
+
 /* A malformed line in the middle of metrics.jsonl: the curves stop before it, so the epochs before it keep their
  * training loss (it was dropped for every epoch: the evaluations before the line stayed, the training loss did
  * not). Epoch 1: windows of 2 and 3 steps with losses 2 and 1 make (2*2 + 1*3) / 5 = 1.4. */
@@ -48,14 +58,8 @@ static void test_curves_stop_at_a_bad_line(void) {
              "{\"type\":\"step\",\"epoch\":2,\"step\":5,\"loss\":0.25}\n"
              "{\"type\":\"eval\",\"epoch\":2,\"loss\":1.2,\"uar\":35,\"war\":45}\n");
     RunSet rs;
-    Err err;
-    EXPECT(runs_load(dir, &rs, &err) == 0, "%s", err.msg);
-    if (rs.n != 1) {
-        EXPECT(0, "one run, not %d", rs.n);
-        runs_free(&rs);
-        return;
-    }
-    const Run *r = &rs.runs[0];
+    const Run *r = load_one_run(dir, &rs);
+    if (!r) return;
     EXPECT(r->curves_error && strstr(r->curves_error, "metrics.jsonl:5"), "the bad line named: %s",
            r->curves_error ? r->curves_error : "(none)");
     EXPECT(r->curves.n == 2, "2 epochs of curves, not %d", r->curves.n);
@@ -109,14 +113,8 @@ static void test_numbers_out_of_range(void) {
              "{\"type\":\"step\",\"epoch\":1e300,\"step\":3,\"loss\":2}\n" /* no epoch of a curve: skipped */
              "{\"type\":\"step\",\"epoch\":2,\"step\":1e300,\"loss\":1}\n");
     RunSet rs;
-    Err err;
-    EXPECT(runs_load(dir, &rs, &err) == 0, "%s", err.msg);
-    if (rs.n != 1) {
-        EXPECT(0, "one run, not %d", rs.n);
-        runs_free(&rs);
-        return;
-    }
-    const Run *r = &rs.runs[0];
+    const Run *r = load_one_run(dir, &rs);
+    if (!r) return;
     struct stat st;
     snprintf(path, sizeof path, "%s/j1/result.json", dir);
     EXPECT(stat(path, &st) == 0, "stat %s: %s", path, strerror(errno));
