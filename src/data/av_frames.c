@@ -221,9 +221,15 @@ static int jfif_to_rgb(const AVFrame *f, ImageU8 *out) {
     return 0;
 }
 
-int av_frame_to_rgb(RgbConvert *c, const AVFrame *frame, ImageU8 *out, const char *label, Err *err) {
+int av_frame_size_check(const AVFrame *frame, const char *label, Err *err) {
     int w = frame->width, h = frame->height;
     if (w <= 0 || h <= 0 || w > 16384 || h > 16384) return err_set(err, "%s: frame of size %dx%d", label, w, h);
+    return 0;
+}
+
+int av_frame_to_rgb(RgbConvert *c, const AVFrame *frame, ImageU8 *out, const char *label, Err *err) {
+    int w = frame->width, h = frame->height;
+    if (av_frame_size_check(frame, label, err) != 0) return -1;
     if (c->jfif && jfif_to_rgb(frame, out) == 0) return 0;
     int full = frame->color_range == AVCOL_RANGE_JPEG;
     int fmt = plain_format(frame->format, &full);

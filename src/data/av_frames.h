@@ -41,6 +41,8 @@ int av_video_open(const char *path, AVFormatContext **fmt, AvDecoder *dec, Err *
 /* 0: a frame; 1: end of stream; -1: error (a corrupt packet at the end counts as the end). */
 int av_decoder_next(AvDecoder *d, AVFrame *frame, Err *err);
 void av_decoder_close(AvDecoder *d);
+/* 0 when a decoded frame's size is one dfer handles (1..16384 on each side), else -1 naming label. */
+int av_frame_size_check(const AVFrame *frame, const char *label, Err *err);
 int av_frame_to_rgb(RgbConvert *c, const AVFrame *frame, ImageU8 *out, const char *label, Err *err);
 void rgb_convert_free(RgbConvert *c);
 

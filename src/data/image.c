@@ -60,7 +60,7 @@ static int frame_to_indices(RgbConvert *convert, const AVFrame *frame, ImageU8 *
     if (bits != 8)
         return err_set(err, "%s: a %d-bit image; index maps are 8-bit grey or palette PNGs", label, bits);
     if (frame->format == AV_PIX_FMT_PAL8 || frame->format == AV_PIX_FMT_GRAY8) {
-        if (w <= 0 || h <= 0 || w > 16384 || h > 16384) return err_set(err, "%s: frame of size %dx%d", label, w, h);
+        if (av_frame_size_check(frame, label, err) != 0) return -1;
         image_alloc(out, w, h);
         for (int y = 0; y < h; y++) {
             const uint8_t *row = frame->data[0] + (size_t)y * frame->linesize[0];
