@@ -139,13 +139,11 @@ print("prep on videos: 64 and 50 frames in chunks of 32, tracks equal to the PNG
 PY
 # a run to predict with: the tiny CLIP, two steps on synthetic MAFW-layout clips (what it predicts is
 # not the point here; the face scan and crops in front of it are)
-"$dfer" synth --layout mafw --size 160 --difficulty easy --clips 8 --min-frames 20 --max-frames 24 --seed 3 \
-  --threads 2 --out "$tmp/synth" >/dev/null 2>&1
-"$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
-cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
-"$dfer" train --config "$here/../configs/synth/finecliper.ini" --set data.dataset=mafw --set data.root="$tmp/synth" \
-  --set model.weights="$tmp/clip.safetensors" --set train.epochs=1 --set train.batch=4 --set train.eval_batch=8 \
-  --set data.frames=4 --set train.threads=2 --set train.max_steps_per_epoch=2 --out "$tmp/run" >"$tmp/train.log" 2>&1 \
+# shellcheck source=tests/lib/predict_fixture.sh
+source "$here/lib/predict_fixture.sh"
+predict_fixture "$tmp/synth" 8 20 24
+predict_common "$tmp/synth"
+"$dfer" train --config "$here/../configs/synth/finecliper.ini" "${common[@]}" --out "$tmp/run" >"$tmp/train.log" 2>&1 \
   || { cat "$tmp/train.log"; fail "training the run to predict with"; }
 "$dfer" predict --quiet --checkpoint "$tmp/run" --video "$tmp/face.mp4" --window-s 1 --stride-s 1 --json \
   >"$tmp/predict.json" 2>"$tmp/predict.log" || { cat "$tmp/predict.log"; fail "dfer predict"; }

@@ -32,16 +32,13 @@ fail() { echo "FAIL: $*"; exit 1; }
 start=$(date +%s)
 
 # ---- data and three tiny runs ------------------------------------------------------------------------
+# shellcheck source=tests/lib/predict_fixture.sh
+source "$src/tests/lib/predict_fixture.sh"
 data=$tmp/data
-"$dfer" synth --layout mafw --size 160 --difficulty easy --clips 12 --min-frames 50 --max-frames 75 --seed 3 \
-  --threads 2 --out "$data" >/dev/null 2>&1
-"$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
-cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+predict_fixture "$data" 12 50 75
 "$dfer" prep --dataset mafw --root "$data" --threads 2 >/dev/null 2>&1        # landmarks: the middle level
 "$dfer" describe --landmarks "$data/dfer_prep/landmarks" --out "$data/dfer_prep/descriptions.jsonl" >/dev/null 2>&1
-common=(--set data.dataset=mafw --set data.root="$data" --set model.weights="$tmp/clip.safetensors"
-        --set train.epochs=1 --set train.batch=4 --set train.eval_batch=8 --set data.frames=4 --set train.threads=2
-        --set train.max_steps_per_epoch=2)
+predict_common "$data"
 "$dfer" train --config "$src/configs/synth/finecliper.ini" "${common[@]}" --out "$tmp/fc" >/dev/null
 "$dfer" train --config "$src/configs/synth/finecliper.ini" "${common[@]}" --set model.variant=low+mid+high \
   --out "$tmp/fcall" >/dev/null
@@ -52,13 +49,7 @@ echo "setup: 12 synthetic clips, 3 runs trained ($(( $(date +%s) - start )) s)"
 cat >"$tmp/check.py" <<'PY'
 import json, math, subprocess, sys
 
-def pts(video):
-    """presentation times of the decoded frames, from ffprobe, relative to the first"""
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                          "frame=best_effort_timestamp_time", "-of", "csv=p=0", video],
-                         check=True, capture_output=True, text=True).stdout
-    t = [float(l.split(",")[0]) for l in out.splitlines() if l.strip(", ")]
-    return [x - t[0] for x in t]
+from frame_times import pts  # tests/lib (PYTHONPATH)
 
 def windows(d, video, window, stride):
     """checks the window layout, frame counts, probabilities and the clip; returns the face share"""
@@ -132,7 +123,7 @@ elif cmd == "same":                     # same A.png B.png: mean absolute differ
     a, b = (np.asarray(Image.open(p).convert("RGB"), dtype=float) for p in (path, sys.argv[3]))
     print(round(float(np.abs(a - b).mean()), 2) if a.shape == b.shape else 999)
 PY
-check() { "$py" "$tmp/check.py" "$@"; }
+check() { PYTHONPATH="$src/tests/lib" "$py" "$tmp/check.py" "$@"; }
 predict() { "$dfer" predict --quiet "$@"; }
 frames_of() { ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of default=nw=1:nk=1 "$1" | head -n 1; }
 size_of() { ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of default=nw=1:nk=1 "$1" | head -n 2 | paste -sd,; }

@@ -19,14 +19,12 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 # ---- a tiny run ----------------------------------------------------------------------------------------
+# shellcheck source=tests/lib/predict_fixture.sh
+source "$src/tests/lib/predict_fixture.sh"
 data=$tmp/data
-"$dfer" synth --layout mafw --size 160 --difficulty easy --clips 12 --min-frames 50 --max-frames 75 --seed 3 \
-  --threads 2 --out "$data" >/dev/null 2>&1
-"$dfer" init --arch tiny --seed 2 --out "$tmp/clip.safetensors" >/dev/null
-cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
-"$dfer" train --config "$src/configs/synth/finecliper.ini" --set data.dataset=mafw --set data.root="$data" \
-  --set model.weights="$tmp/clip.safetensors" --set train.epochs=1 --set train.batch=4 --set train.eval_batch=8 \
-  --set data.frames=4 --set train.threads=2 --set train.max_steps_per_epoch=2 --out "$tmp/fc" >/dev/null
+predict_fixture "$data" 12 50 75
+predict_common "$data"
+"$dfer" train --config "$src/configs/synth/finecliper.ini" "${common[@]}" --out "$tmp/fc" >/dev/null
 video=$data/clips/00001.mp4
 
 # ---- predict against eval ----------------------------------------------------------------------------------
@@ -84,14 +82,10 @@ ffmpeg -v error -i "$video" -vf "setpts='N*0.0004/TB'" -fps_mode passthrough -en
   -video_track_timescale 100000 -c:v libx264 -pix_fmt yuv420p "$tmp/fast.mp4"
 "$dfer" predict --quiet --checkpoint "$tmp/fc" --video "$tmp/fast.mp4" --json --annotate "$tmp/fast_annotated.mp4" \
   >"$tmp/fast.json" || fail "--annotate of a 2500 fps video: exit $?"
-"$py" - "$tmp/fast.mp4" "$tmp/fast_annotated.mp4" <<'PY' || fail "--annotate at 2500 fps: frames or times differ"
-import subprocess, sys
-def pts(video):
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                          "frame=best_effort_timestamp_time", "-of", "csv=p=0", video],
-                         check=True, capture_output=True, text=True).stdout
-    t = [float(l.split(",")[0]) for l in out.splitlines() if l.strip(", ")]
-    return [x - t[0] for x in t]
+PYTHONPATH="$src/tests/lib" "$py" - "$tmp/fast.mp4" "$tmp/fast_annotated.mp4" <<'PY' \
+  || fail "--annotate at 2500 fps: frames or times differ"
+import sys
+from frame_times import pts
 a, b = pts(sys.argv[1]), pts(sys.argv[2])
 assert len(a) == len(b) and len(a) > 40, (len(a), len(b))
 worst = max(abs(x - y) for x, y in zip(a, b))
