@@ -59,6 +59,9 @@ int fs_trim_torn_tail(const char *path, size_t *removed, Err *err);
 /* rm -r: a file, or a folder and everything in it (symbolic links removed, not followed); absent is no error. */
 int fs_remove_tree(const char *path, Err *err);
 
+/* A size field of this process's /proc/self/status ("VmHWM", "VmSize"), in bytes; 0 when it cannot be read. */
+double proc_status_bytes(const char *field);
+
 /* mkdir -p; returns -1 with a message on failure. */
 int fs_mkdirs(const char *path, Err *err);
 /* Whether a and b name the same existing file (device and inode: through links, `.` and `..` alike). */

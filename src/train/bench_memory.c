@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "core/fsutil.h"
 #include "train/bench.h"
 #ifdef DFER_WITH_CUDA
 #include "kernels/cuda_mem.h"
@@ -40,18 +41,6 @@ int bench_rss_peak_reset(void) {
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-/* VmHWM in bytes (0 when unknown). */
-static double rss_hwm_bytes(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    double kib = 0;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) kib = atof(line + 6);
-    fclose(f);
-    return kib * 1024.0;
-}
-
 double bench_process_peak_bytes(void) {
     struct rusage u;
     CHECK_SYS(getrusage(RUSAGE_SELF, &u));
@@ -71,7 +60,7 @@ double bench_peak_memory(Backend backend, int hwm_reset, Group *g, const char **
 #endif
     {
         (void)backend;
-        peak = hwm_reset ? rss_hwm_bytes() : bench_process_peak_bytes();
+        peak = hwm_reset ? proc_status_bytes("VmHWM") : bench_process_peak_bytes();
         *method = hwm_reset ? "resident set high-water mark (VmHWM) from the end of model building to the end "
                               "of the training steps (weights, activations, gradients, optimiser state)"
                             : "process peak resident set (ru_maxrss) up to the end of the training steps, model "
@@ -100,7 +89,7 @@ double bench_eval_peak_memory(Backend backend, int eval_hwm_reset, size_t cuda_h
 #endif
     {
         (void)backend;
-        if (eval_hwm_reset) peak = rss_hwm_bytes();
+        if (eval_hwm_reset) peak = proc_status_bytes("VmHWM");
         *method = eval_hwm_reset ? "resident set high-water mark (VmHWM) from the end of the training steps to the "
                                    "end of the forward-only passes (weights, activations; the heap the steps "
                                    "left resident counts)"

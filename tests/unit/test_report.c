@@ -126,18 +126,6 @@ static void test_numbers_out_of_range(void) {
     runs_free(&rs);
 }
 
-/* The process's address space now (VmSize of /proc/self/status), in bytes; 0 when it cannot be read. */
-static size_t address_space_bytes(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kib = 0;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmSize:", 7)) kib = strtoull(line + 7, NULL, 10);
-    fclose(f);
-    return kib * 1024;
-}
-
 /* A page bigger than the memory left (a long command line shown on it, 64 MiB, under an address-space limit of
  * 40 MiB more than the child has: the tables take some 10 MiB): it was composed in an open_memstream whose buffer
  * could not grow, glibc flagged no error, and report_write renamed a page cut after 32 MiB into place. It must be
@@ -159,7 +147,7 @@ static void test_page_whole_under_memory_limit(void) {
         char *command = xmalloc(command_bytes + 1);
         memset(command, 'a', command_bytes); /* written as it is (nothing to escape) */
         command[command_bytes] = '\0';
-        size_t now = address_space_bytes();
+        size_t now = (size_t)proc_status_bytes("VmSize");
         struct rlimit limit = {now + ((size_t)40 << 20), now + ((size_t)40 << 20)};
         if (now == 0 || setrlimit(RLIMIT_AS, &limit) != 0) _exit(3);
         Err err;
