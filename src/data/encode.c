@@ -126,10 +126,15 @@ static int drain_packets(VideoWriter *vw, Err *err) {
     }
 }
 
+/* the highest rate declared to the encoder */
+#define VIDEO_WRITER_MAX_FPS 1000
+
 int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **out, Err *err) {
     av_quiet_logs();
-    if (!(fps > 0 && fps <= VIDEO_WRITER_MAX_FPS))
-        return err_set(err, "%s: frame rate %g outside (0, %d]", path, fps, VIDEO_WRITER_MAX_FPS);
+    if (!(fps > 0 && isfinite(fps))) return err_set(err, "%s: frame rate %g is not a positive number", path, fps);
+    /* the declared rate only guides the encoder (every frame is written at its own time): a faster video is
+     * declared at the highest rate the encoder takes (it was refused, after dfer predict's scan and model run) */
+    if (fps > VIDEO_WRITER_MAX_FPS) fps = VIDEO_WRITER_MAX_FPS;
     VideoWriter *vw = xcalloc(1, sizeof *vw);
     snprintf(vw->path, sizeof vw->path, "%s", path);
     /* an atomic write's temporary file (beside path, through a symbolic link, removed on a signal or an error)

@@ -16,11 +16,10 @@ int image_write_png(const char *path, const uint8_t *pixels, int w, int h, int c
 
 /* Frames carry their own presentation times, so a variable-frame-rate video keeps its timing: the
  * stream's time base is 1/VIDEO_WRITER_TICKS s (exact for 8, 10, 12.5, 15, 24, 25, 29.97, 30, 50, 60
- * fps, and within MPEG-4 part 2's limit of 65535). fps is the nominal rate, for the encoder's rate
- * control and the stream's declared rate. */
+ * fps, and within MPEG-4 part 2's limit of 65535). fps (> 0) is the nominal rate, for the encoder's rate
+ * control and the stream's declared rate; a faster one (a 2500 fps high-speed camera's) is declared at
+ * 1000 fps, the frames keeping their own times. */
 #define VIDEO_WRITER_TICKS 30000
-/* the highest nominal rate video_writer_open takes */
-#define VIDEO_WRITER_MAX_FPS 1000
 typedef struct VideoWriter VideoWriter;
 int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **out, Err *err);
 /* rgb: [h, w, 3]. t_s: the frame's time in seconds from the first frame, increasing (a time that rounds to

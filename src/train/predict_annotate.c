@@ -90,11 +90,8 @@ static void draw_frame(cairo_t *cr, const PredictResult *r, int f, int W, int H,
 int predict_annotate(const PredictResult *r, const char *out_path, Err *err) {
     const FaceVideo *v = &r->v;
     int W = v->width + (v->width & 1), H = v->height + (v->height & 1);
-    /* the declared rate only guides the encoder: every frame is written at its own time, so a faster video (a
-     * 2500 fps high-speed camera's) is declared at the writer's highest rate (it was refused after the scan and
-     * the model, the predictions lost) */
+    /* the declared rate only guides the encoder: every frame is written at its own time */
     double fps = v->nominal_fps > 0 ? v->nominal_fps : v->fps > 0 ? v->fps : 25;
-    if (fps > VIDEO_WRITER_MAX_FPS) fps = VIDEO_WRITER_MAX_FPS;
     VideoReader *rd;
     if (video_reader_open(r->video, v->nominal_fps, &rd, err) != 0) return -1;
     VideoWriter *vw; /* an atomic write: a temporary file beside out_path until it is whole */
