@@ -12,6 +12,12 @@ ff -i "$d/t.mp4" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$d/t.rgb"
 # a width of 16k + 8 (600): swscale's vector path writes past the last row's end (image.c keeps slack)
 ff -f lavfi -i testsrc=size=600x480:rate=5 -t 0.6 -pix_fmt yuv420p "$d/w600.mp4"
 ff -i "$d/w600.mp4" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$d/w600.rgb"
+# a video tagged BT.709 (limited range): dfer converts it with the BT.601 matrix whatever the tag, as OpenCV and
+# PyAV do (and frames the ffmpeg CLI writes as JPEG then read by Pillow); the CLI's own RGB24 honours the tag
+ff -f lavfi -i testsrc=size=320x240:rate=5 -t 0.6 -vf scale=out_color_matrix=bt709 -pix_fmt yuv420p \
+  -colorspace bt709 -color_primaries bt709 -color_trc bt709 -color_range tv "$d/bt709.mp4"
+ff -i "$d/bt709.mp4" -vf scale=in_color_matrix=bt601:flags=bilinear -f rawvideo -pix_fmt rgb24 "$d/bt709_as_bt601.rgb"
+ff -i "$d/bt709.mp4" -sws_flags bilinear -f rawvideo -pix_fmt rgb24 "$d/bt709_as_tagged.rgb"
 # a folder of 10 JPEG frames (full-range yuvj420p) and the same frames as a video
 mkdir "$d/jpgs"
 ff -f lavfi -i testsrc=size=160x120:rate=5 -t 2 -q:v 3 "$d/jpgs/img_%03d.jpg"

@@ -238,6 +238,9 @@ int av_frame_to_rgb(RgbConvert *c, const AVFrame *frame, ImageU8 *out, const cha
         c->sws = sws_getContext(w, h, (enum AVPixelFormat)fmt, w, h, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
         if (!c->sws) return err_set(err, "%s: cannot convert pixel format %s to RGB", label,
                                     av_get_pix_fmt_name((enum AVPixelFormat)frame->format));
+        /* BT.601's matrix whatever the stream's tag says (a BT.709 HD video is ~5 levels off the true colours on
+         * average): the peers' numbers were made from frames converted so (OpenCV, PyAV, the ffmpeg CLI's JPEG
+         * frames read by Pillow), and the model must see what it saw there (test_decode) */
         const int *coef = sws_getCoefficients(SWS_CS_DEFAULT);
         sws_setColorspaceDetails(c->sws, coef, full, coef, 1, 0, 1 << 16, 1 << 16);
         c->w = w, c->h = h, c->fmt = frame->format, c->full_range = full;
