@@ -16,7 +16,8 @@
 #  - a frame folder (the dataset's face frames of clip 1) at --fps: the video's frames and windows, about its
 #    faces and its clip probabilities; an empty folder and --fps 0 refused;
 #  - --csv has one row per window; --annotate decodes (ffprobe) to the upright size and frame count, and keeps
-#    each frame's time (a variable-frame-rate and a 12.5 fps input);
+#    each frame's time (a variable-frame-rate and a 12.5 fps input), and a BT.709 video's true colours and tags
+#    (the ffmpeg CLI's decodings of the copy and the source within 4 levels for 3/4 of the pixels);
 #  - a truncated mp4: what decodes is predicted, with a warning and "truncated" in the JSON; whole files
 #    (also with a longer audio track, and a WebM) are not flagged;
 #  - bad input: a missing video, a text file as video, a missing run directory, a run without
@@ -260,6 +261,21 @@ ffmpeg -v error -i "$video" -vf fps=12.5 -c:v libx264 -pix_fmt yuv420p "$tmp/fps
 predict --checkpoint "$tmp/dc" --video "$tmp/fps12.5.mp4" --annotate "$tmp/fps12.5_annotated.mp4" >/dev/null || fail "--annotate, 12.5 fps"
 r=$(check times "$tmp/fps12.5.mp4" "$tmp/fps12.5_annotated.mp4") || fail "--annotate, 12.5 fps: $r"
 echo "annotate, 12.5 fps: $r"
+# --annotate shows the true colours: the model sees every video through BT.601's matrix (av_frames.c), the copy is
+# decoded and encoded with the matrix the source's tag names and carries its tags, so a player (here the ffmpeg
+# CLI) shows it as it shows the source. A colourful BT.709 video (no face: only a small text box is drawn): the
+# copy through BT.601 and untagged was 14 levels off at the 75th percentile, through BT.601 and tagged 709 again 14
+# (saturated colours clip in RGB); now 2
+ffmpeg -v error -f lavfi -i testsrc2=size=320x240:rate=25 -t 1 -vf scale=out_color_matrix=bt709 -colorspace bt709 \
+  -color_primaries bt709 -color_trc bt709 -c:v libx264 -pix_fmt yuv420p "$tmp/bt709.mp4"
+predict --checkpoint "$tmp/dc" --video "$tmp/bt709.mp4" --annotate "$tmp/bt709_annotated.mp4" >/dev/null \
+  || fail "--annotate, a BT.709 video"
+tags=$(ffprobe -v error -select_streams v:0 -show_entries stream=color_range,color_space,color_transfer,color_primaries \
+  -of csv=p=0 "$tmp/bt709_annotated.mp4")
+[ "$tags" = "tv,bt709,bt709,bt709" ] || fail "--annotate of a BT.709 video: its copy is tagged $tags"
+r=$("$py" "$src/tests/lib/colour_match.py" "$tmp/bt709.mp4" "$tmp/bt709_annotated.mp4" 4) \
+  || fail "--annotate of a BT.709 video: the copy's colours: $r"
+echo "annotate, BT.709: tagged $tags, $r"
 predict --checkpoint "$tmp/dc" --video "$tmp/vfr.mp4" --csv >"$tmp/vfr.csv" || fail "--csv"
 rows=$(check csv "$tmp/vfr.csv" "$tmp/vfr.json") || fail "--csv rows"
 echo "csv: $rows rows, one per window"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int av_fail(Err *err, const char *label, const char *what, int code) {
+int av_fail(Err *err, const char *label, const char *what, int code) {
     char msg[128];
     av_strerror(code, msg, sizeof msg);
     return err_set(err, "%s: %s: %s", label, what, msg);
@@ -86,7 +86,20 @@ int av_decoder_next(AvDecoder *d, AVFrame *frame, Err *err) {
 
 void rgb_convert_free(RgbConvert *c) {
     if (c->sws) sws_freeContext(c->sws);
+    int jfif = c->jfif, tagged = c->tagged_matrix; /* settings, not the converter */
     memset(c, 0, sizeof *c);
+    c->jfif = jfif, c->tagged_matrix = tagged;
+}
+
+const int *av_matrix_coefficients(int colorspace) {
+    switch (colorspace) {
+    case AVCOL_SPC_BT709: return sws_getCoefficients(SWS_CS_ITU709);
+    case AVCOL_SPC_FCC: return sws_getCoefficients(SWS_CS_FCC);
+    case AVCOL_SPC_SMPTE240M: return sws_getCoefficients(SWS_CS_SMPTE240M);
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL: return sws_getCoefficients(SWS_CS_BT2020);
+    default: return sws_getCoefficients(SWS_CS_DEFAULT); /* BT.470BG, SMPTE 170M: BT.601's */
+    }
 }
 
 void av_decoder_close(AvDecoder *d) {
@@ -233,17 +246,18 @@ int av_frame_to_rgb(RgbConvert *c, const AVFrame *frame, ImageU8 *out, const cha
     if (c->jfif && jfif_to_rgb(frame, out) == 0) return 0;
     int full = frame->color_range == AVCOL_RANGE_JPEG;
     int fmt = plain_format(frame->format, &full);
-    if (!c->sws || c->w != w || c->h != h || c->fmt != frame->format || c->full_range != full) {
+    int matrix = c->tagged_matrix ? frame->colorspace : AVCOL_SPC_UNSPECIFIED;
+    if (!c->sws || c->w != w || c->h != h || c->fmt != frame->format || c->full_range != full || c->matrix != matrix) {
         rgb_convert_free(c);
         c->sws = sws_getContext(w, h, (enum AVPixelFormat)fmt, w, h, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
         if (!c->sws) return err_set(err, "%s: cannot convert pixel format %s to RGB", label,
                                     av_get_pix_fmt_name((enum AVPixelFormat)frame->format));
-        /* BT.601's matrix whatever the stream's tag says (a BT.709 HD video is ~5 levels off the true colours on
-         * average): the peers' numbers were made from frames converted so (OpenCV, PyAV, the ffmpeg CLI's JPEG
-         * frames read by Pillow), and the model must see what it saw there (test_decode) */
-        const int *coef = sws_getCoefficients(SWS_CS_DEFAULT);
-        sws_setColorspaceDetails(c->sws, coef, full, coef, 1, 0, 1 << 16, 1 << 16);
-        c->w = w, c->h = h, c->fmt = frame->format, c->full_range = full;
+        /* What the model sees: BT.601's matrix whatever the stream's tag says (a BT.709 HD video is ~5 levels off
+         * the true colours on average), as the peers' numbers were made from frames converted so (OpenCV, PyAV,
+         * the ffmpeg CLI's JPEG frames read by Pillow; test_decode). tagged_matrix: the tag's, for a copy to watch */
+        sws_setColorspaceDetails(c->sws, av_matrix_coefficients(matrix), full, sws_getCoefficients(SWS_CS_DEFAULT), 1,
+                                 0, 1 << 16, 1 << 16);
+        c->w = w, c->h = h, c->fmt = frame->format, c->full_range = full, c->matrix = matrix;
     }
     image_alloc(out, w, h);
     uint8_t *dst[4] = {out->rgb, NULL, NULL, NULL};

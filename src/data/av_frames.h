@@ -17,10 +17,16 @@
 
 #include "data/image.h"
 
+/* An FFmpeg error code as "label: what: FFmpeg's message" in err; returns -1. */
+int av_fail(Err *err, const char *label, const char *what, int code);
+
 typedef struct RgbConvert {
     struct SwsContext *sws;
-    int w, h, fmt, full_range;
+    int w, h, fmt, full_range, matrix;
     int jfif; /* a JPEG decoder's frames: converted as libjpeg does (av_frame_to_rgb), not by swscale */
+    /* 1: the matrix each frame's tag names (the true colours, for a copy people watch: predict --annotate);
+     * 0 (default): BT.601's whatever the tag, what the model sees (as in the peers' pipelines) */
+    int tagged_matrix;
 } RgbConvert;
 
 typedef struct AvDecoder {
@@ -45,6 +51,9 @@ void av_decoder_close(AvDecoder *d);
 int av_frame_size_check(const AVFrame *frame, const char *label, Err *err);
 int av_frame_to_rgb(RgbConvert *c, const AVFrame *frame, ImageU8 *out, const char *label, Err *err);
 void rgb_convert_free(RgbConvert *c);
+/* swscale's coefficients of the YUV matrix a stream's tag names (an AVColorSpace value); BT.601's for an
+ * unspecified, reserved or unknown one, as swscale's default. */
+const int *av_matrix_coefficients(int colorspace);
 
 /* A video stream's frame times from their timestamps: seconds from the first frame, never going
  * backwards; a frame without a timestamp follows the previous one by its duration. Each frame's

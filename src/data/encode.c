@@ -12,13 +12,8 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "data/av_frames.h"
 #include "data/image.h"
-
-static int av_fail(Err *err, const char *path, const char *what, int code) {
-    char msg[128];
-    av_strerror(code, msg, sizeof msg);
-    return err_set(err, "%s: %s: %s", path, what, msg);
-}
 
 /* Encodes one picture with a still-image encoder into a file (temp + rename). */
 static int encode_still(const char *path, enum AVCodecID id, enum AVPixelFormat enc_fmt, enum AVPixelFormat in_fmt,
@@ -129,7 +124,8 @@ static int drain_packets(VideoWriter *vw, Err *err) {
 /* the highest rate declared to the encoder */
 #define VIDEO_WRITER_MAX_FPS 1000
 
-int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **out, Err *err) {
+int video_writer_open(const char *path, int w, int h, double fps, const VideoColourTags *source, VideoWriter **out,
+                      Err *err) {
     av_quiet_logs();
     if (!(fps > 0 && isfinite(fps))) return err_set(err, "%s: frame rate %g is not a positive number", path, fps);
     /* the declared rate only guides the encoder (every frame is written at its own time): a faster video is
@@ -155,6 +151,14 @@ int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **
     vw->st = avformat_new_stream(vw->fmt, NULL);
     vw->ctx = avcodec_alloc_context3(codec);
     vw->ctx->width = w, vw->ctx->height = h, vw->ctx->pix_fmt = AV_PIX_FMT_YUV420P;
+    vw->ctx->color_range = AVCOL_RANGE_MPEG; /* swscale's RGB -> YUV420P below: limited range */
+    if (source) {
+        vw->ctx->colorspace = (enum AVColorSpace)source->matrix;
+        vw->ctx->color_primaries = (enum AVColorPrimaries)source->primaries;
+        vw->ctx->color_trc = (enum AVColorTransferCharacteristic)source->transfer;
+    } else {
+        vw->ctx->colorspace = AVCOL_SPC_SMPTE170M;
+    }
     vw->ctx->time_base = (AVRational){1, VIDEO_WRITER_TICKS};
     vw->ctx->framerate = av_d2q(fps, 1001 * 1000); /* 29.97 -> 30000/1001 */
     vw->ctx->gop_size = 12;
@@ -189,6 +193,9 @@ int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **
     av_frame_get_buffer(vw->frame, 0);
     vw->pkt = av_packet_alloc();
     vw->sws = sws_getContext(w, h, AV_PIX_FMT_RGB24, w, h, AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
+    if (vw->sws) /* RGB (full range) to YUV (limited) with the matrix the stream is tagged with */
+        sws_setColorspaceDetails(vw->sws, sws_getCoefficients(SWS_CS_DEFAULT), 1,
+                                 av_matrix_coefficients(vw->ctx->colorspace), 0, 0, 1 << 16, 1 << 16);
     *out = vw;
     return 0;
 }

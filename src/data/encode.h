@@ -21,7 +21,18 @@ int image_write_png(const char *path, const uint8_t *pixels, int w, int h, int c
  * 1000 fps, the frames keeping their own times. */
 #define VIDEO_WRITER_TICKS 30000
 typedef struct VideoWriter VideoWriter;
-int video_writer_open(const char *path, int w, int h, double fps, VideoWriter **out, Err *err);
+/* A video stream's colour description (H.264 VUI), as FFmpeg's AVColorSpace, AVColorPrimaries and
+ * AVColorTransferCharacteristic values (2: unspecified). */
+typedef struct VideoColourTags {
+    int matrix, primaries, transfer;
+} VideoColourTags;
+/* The frames are true RGB. source NULL (images: synthetic, a frame folder): they are converted to YUV with BT.601's
+ * matrix and the stream says so (a player would guess BT.709 for an HD size). source given (frames decoded with the
+ * matrix its tag names, RgbConvert.tagged_matrix): converted with that matrix, and the stream carries the source's
+ * tags, so a player shows the copy as it shows the source (an untagged source stays untagged, for the player to
+ * guess alike). The range is limited (TV) either way. */
+int video_writer_open(const char *path, int w, int h, double fps, const VideoColourTags *source, VideoWriter **out,
+                      Err *err);
 /* rgb: [h, w, 3]. t_s: the frame's time in seconds from the first frame, increasing (a time that rounds to
  * or before the previous frame's tick is moved one tick after it); dur_s: how long it shows (> 0; it sets
  * the last frame's length and so the file's duration). */

@@ -131,7 +131,7 @@ static int write_clip(Gen *g, ClipPlan *p, Err *err) {
     Rng noise;
     rng_init(&noise, c->seed, (uint64_t)p->index, 3, 0);
     VideoWriter *vw = NULL;
-    int rc = p->video[0] ? video_writer_open(p->video, S, S, SYNTH_FPS, &vw, err) : 0;
+    int rc = p->video[0] ? video_writer_open(p->video, S, S, SYNTH_FPS, NULL, &vw, err) : 0;
     size_t lm_cap = (size_t)p->frames * SYNTH_LANDMARKS * 2 * 12 + 64, lm_len = 0;
     char *lm = xmalloc(lm_cap);
     for (int t = 0; t < p->frames && rc == 0; t++) {

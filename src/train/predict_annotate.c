@@ -95,7 +95,7 @@ int predict_annotate(const PredictResult *r, const char *out_path, Err *err) {
     VideoReader *rd;
     if (video_reader_open(r->video, v->nominal_fps, &rd, err) != 0) return -1;
     VideoWriter *vw; /* an atomic write: a temporary file beside out_path until it is whole */
-    if (video_writer_open(out_path, W, H, fps, &vw, err) != 0) {
+    if (video_writer_open(out_path, W, H, fps, video_reader_true_colours(rd), &vw, err) != 0) {
         video_reader_close(rd);
         return err_prefix(err, "--annotate %s: ", out_path);
     }

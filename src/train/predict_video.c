@@ -32,6 +32,7 @@ struct VideoReader {
     char **files;
     int n_files, next_file;
     double folder_fps;
+    VideoColourTags colour; /* a video file's stream's */
 };
 
 int video_reader_open(const char *path, double folder_fps, VideoReader **out, Err *err) {
@@ -62,6 +63,7 @@ int video_reader_open(const char *path, double folder_fps, VideoReader **out, Er
     av_clock_init(&r->clock, r->fmt, st);
     r->rotation = av_stream_rotation(st, &r->rotation_known);
     av_stream_declared(r->fmt, st, &r->declared_s, &r->declared_frames);
+    r->colour = (VideoColourTags){st->codecpar->color_space, st->codecpar->color_primaries, st->codecpar->color_trc};
     r->frame = av_frame_alloc();
     *out = r;
     return 0;
@@ -126,6 +128,12 @@ void video_reader_close(VideoReader *r) {
     free(r->files);
     free(r->path);
     free(r);
+}
+
+const VideoColourTags *video_reader_true_colours(VideoReader *r) {
+    if (r->files) return NULL;
+    r->dec.convert.tagged_matrix = 1;
+    return &r->colour;
 }
 
 /* ---- the face of every frame ------------------------------------------------------------- */

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "core/check.h"
+#include "data/encode.h"
 #include "data/image.h"
 #include "face/dlib_shim.h"
 
@@ -51,6 +52,10 @@ int video_reader_open(const char *path, double folder_fps, VideoReader **out, Er
  * the first frame) and duration. Returns 0, 1 at the end, or -1. */
 int video_reader_next(VideoReader *r, ImageU8 *img, double *t, double *dur, Err *err);
 void video_reader_close(VideoReader *r);
+/* For a copy people watch: frames from here on are converted with the matrix their stream's tag names, their
+ * true colours, not with BT.601's as the model sees them (av_frames.h). Returns the stream's colour tags, to give
+ * the copy (video_writer_open); NULL for a frame folder (images are RGB already). */
+const VideoColourTags *video_reader_true_colours(VideoReader *r);
 
 /* ---- the face of every frame ---- */
 typedef struct FaceVideoConfig {
