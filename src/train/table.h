@@ -23,6 +23,16 @@ typedef enum { TABLE_MARKDOWN = 0, TABLE_LATEX = 1, TABLE_CSV = 2, TABLE_HTML = 
 
 typedef struct ResultSet ResultSet;
 
+/* Whether v can be a UAR, WAR or a class's recall as result.json and metrics.jsonl hold them (train/metrics.h:
+ * percent): finite and in [0, 100]. A hand-edited or damaged file can hold anything, and "%.2f" of a UAR of 1e300
+ * printed 301 digits: such a value is no score. The tables leave its result out with a note naming the file and the
+ * key (results_add); dfer report shows it as missing and names the file and key, or the metrics.jsonl line. */
+int score_is_percent(double v);
+/* What a note says of a score out of range, after the value: the tables' notes and dfer report's say the same. */
+#define SCORE_RANGE_TEXT "not a percentage in [0, 100]"
+/* result.json's recall of a class without test clips: no value, not damage (train/metrics.h) */
+#define RECALL_NO_CLIPS (-1.0)
+
 int results_load(const char *dir, ResultSet **out, Err *err);
 /* The same from JSON already parsed (dfer report reads each file once): an empty set, the jobs.json
  * array, and each result.json object (path names the file in errors and notes: a fold or seed that is no int). */

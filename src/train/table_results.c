@@ -50,6 +50,8 @@ static const char *fill_identity(Result *r, const cJSON *o) {
     return NULL;
 }
 
+int score_is_percent(double v) { return v >= 0 && v <= 100; /* NaN fails both; infinity the second */ }
+
 static int push(Result **arr, int *n, const Result *r) {
     *arr = xrealloc(*arr, (size_t)(*n + 1) * sizeof **arr);
     (*arr)[(*n)++] = *r;
@@ -129,10 +131,21 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     for (int k = 0; k < MAX_CLASSES; k++) r.recall[k] = NAN; /* a class a result does not list has no value */
     i = 0;
     cJSON_ArrayForEach(it, recall) {
-        if (i < MAX_CLASSES) r.recall[i++] = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+        if (i >= MAX_CLASSES) break;
+        double v = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+        if (r.finished && cJSON_IsNumber(it) && v != RECALL_NO_CLIPS && !score_is_percent(v))
+            return err_set(err, "%s: \"recall\"[%d] is %g, " SCORE_RANGE_TEXT " (nor -1: no test clips)", path, i, v);
+        r.recall[i++] = v == RECALL_NO_CLIPS ? NAN : v;
     }
-    if (r.finished && (!isfinite(r.uar) || !isfinite(r.war)))
+    if (r.finished && (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "uar")) ||
+                       !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "war"))))
         return err_set(err, "%s: a finished result needs numeric uar and war", path);
+    /* a damaged score leaves the whole result out (with a note), as a missing one does: its cell would average a
+     * score that is none, and the job shows as missing rather than as a number no run can have */
+    if (r.finished && !score_is_percent(r.uar))
+        return err_set(err, "%s: \"uar\" is %g, " SCORE_RANGE_TEXT, path, r.uar);
+    if (r.finished && !score_is_percent(r.war))
+        return err_set(err, "%s: \"war\" is %g, " SCORE_RANGE_TEXT, path, r.war);
     /* the same job twice (a copied job folder, where no jobs.json says which folders count) would count twice in
      * its cells: the first folder (in name order) counts, the others are named in a note */
     for (int k = 0; k < rs->n_done; k++)

@@ -10,13 +10,8 @@
 #include "testlib.h"
 #include "train/table.h"
 
-/* The tables of one result (JSON text) in format, composed in memory. */
-static char *tables_text(const char *result_json, TableFormat format) {
-    cJSON *result = cJSON_Parse(result_json);
-    EXPECT(result != NULL, "the test's JSON parses");
-    ResultSet *rs = results_new();
-    Err err;
-    EXPECT(results_add(rs, result, "j1/result.json", &err) == 0, "%s", err.msg);
+/* The tables of a result set in format, composed in memory. */
+static char *tables_text_of(const ResultSet *rs, TableFormat format) {
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
@@ -25,9 +20,20 @@ static char *tables_text(const char *result_json, TableFormat format) {
         tables_write(rs, format, 0, mem);
         EXPECT(!ferror(mem) && fclose(mem) == 0, "the tables composed in memory");
     }
+    return text ? text : calloc(1, 1);
+}
+
+/* The tables of one result (JSON text) in format. */
+static char *tables_text(const char *result_json, TableFormat format) {
+    cJSON *result = cJSON_Parse(result_json);
+    EXPECT(result != NULL, "the test's JSON parses");
+    ResultSet *rs = results_new();
+    Err err;
+    EXPECT(results_add(rs, result, "j1/result.json", &err) == 0, "%s", err.msg);
+    char *text = tables_text_of(rs, format);
     results_free(rs);
     cJSON_Delete(result);
-    return text ? text : calloc(1, 1);
+    return text;
 }
 
 /* A backbone "b16\n\nlarge\r\x01" (it names each table in its title) and a variant "a\rb". */
@@ -98,7 +104,76 @@ static void test_markup_in_names(void) {
     free(csv);
 }
 
+/* The longest run of digits in s: "%.2f" of a UAR of 1e300 is 301 of them. */
+static int longest_digit_run(const char *s) {
+    int run = 0, longest = 0;
+    for (; *s; s++) {
+        run = *s >= '0' && *s <= '9' ? run + 1 : 0;
+        if (run > longest) longest = run;
+    }
+    return longest;
+}
+
+/* Scores no run can have in hand-edited or damaged result.json files (a UAR of 1e300, a WAR of -5, a recall of
+ * 1e999, read as infinity): each such result is left out of every format's tables (its job shows as missing), with a
+ * note naming the file and the key; "%.2f" of 1e300 printed 301 digits into a cell. A recall of -1 (a class without
+ * test clips) is no damage: j1 counts. */
+static void test_scores_out_of_range(void) {
+    static const char *const results[4][2] = {
+        {"j1", "\"uar\":50,\"war\":60,\"classes\":[\"happy\",\"sad\"],\"recall\":[80,-1]"},
+        {"j2", "\"uar\":1e300,\"war\":60"},
+        {"j3", "\"uar\":50,\"war\":-5"},
+        {"j4", "\"uar\":50,\"war\":60,\"classes\":[\"happy\",\"sad\"],\"recall\":[1e999,50]"}};
+    char jobs_json[1200] = "[", text[600];
+    for (int i = 0; i < 4; i++) {
+        snprintf(text, sizeof text,
+                 "%s{\"job\":\"%s\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\","
+                 "\"fold\":%d,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"}",
+                 i ? "," : "", results[i][0], i + 1);
+        strcat(jobs_json, text);
+    }
+    strcat(jobs_json, "]");
+    cJSON *jobs = cJSON_Parse(jobs_json);
+    EXPECT(jobs != NULL, "the test's jobs.json parses");
+    ResultSet *rs = results_new();
+    results_add_expected(rs, jobs, "jobs.json");
+    for (int i = 0; i < 4; i++) {
+        snprintf(text, sizeof text,
+                 "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":%d,"
+                 "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",%s}",
+                 i + 1, results[i][1]);
+        cJSON *result = cJSON_Parse(text);
+        EXPECT(result != NULL, "the test's %s/result.json parses", results[i][0]);
+        char path[64];
+        snprintf(path, sizeof path, "%s/result.json", results[i][0]);
+        results_add_folder(rs, results[i][0], result, path, NULL);
+        cJSON_Delete(result);
+    }
+    for (int f = TABLE_MARKDOWN; f <= TABLE_HTML; f++) {
+        char *tables = tables_text_of(rs, (TableFormat)f);
+        EXPECT(longest_digit_run(tables) < 12, "format %d: a number of %d digits: %.300s", f,
+               longest_digit_run(tables), tables);
+        if (f == TABLE_MARKDOWN)
+            EXPECT(strstr(tables, "| finecliper (low) | 50.00 (1/4) | 60.00 (1/4) |"), "only j1 counts: %s", tables);
+        free(tables);
+    }
+    static const char *const expected_notes[3] = {
+        "j2/result.json: \"uar\" is 1e+300, not a percentage in [0, 100]",
+        "j3/result.json: \"war\" is -5, not a percentage in [0, 100]",
+        "j4/result.json: \"recall\"[0] is inf, not a percentage in [0, 100] (nor -1: no test clips)"};
+    char notes[RESULTS_MAX_NOTES][1024];
+    int n = results_notes(rs, notes, RESULTS_MAX_NOTES);
+    for (int k = 0; k < 3; k++) {
+        int found = 0;
+        for (int i = 0; i < n; i++) found += strstr(notes[i], expected_notes[k]) != NULL;
+        EXPECT(found == 1, "a note: %s (%d notes, the first: %s)", expected_notes[k], n, n ? notes[0] : "");
+    }
+    results_free(rs);
+    cJSON_Delete(jobs);
+}
+
 int main(void) {
+    TEST_RUN(test_scores_out_of_range);
     TEST_RUN(test_markup_in_names);
     TEST_RUN(test_csv_comment_one_line);
     TEST_RUN(test_latex_no_control_characters);
