@@ -51,7 +51,7 @@ static void format_time(time_t t, char *buf, size_t n) {
     if (t <= 0 || !gmtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", &tm)) snprintf(buf, n, "unknown");
 }
 
-/* A number cell: "47.89", or "—" when absent. */
+/* A number cell: "47.89", or "—" when absent. v comes through run_checked: in its range, or NaN. */
 static void num_cell(FILE *out, double v, int decimals) {
     if (isfinite(v)) fprintf(out, "<td class=\"num\">%.*f</td>", decimals, v);
     else fputs("<td class=\"num\">—</td>", out);
@@ -70,8 +70,7 @@ static const char *whole_text(double v, char buf[WHOLE_TEXT]) {
  * result.json's best/last.epoch count from 0 (trainer.c: pos.best_epoch). */
 static double reported_epoch(const Run *r) {
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(r->result, "best");
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(best, "epoch");
-    return cJSON_IsNumber(e) ? e->valuedouble + 1 : NAN;
+    return run_checked(best, "epoch", RUN_AMOUNT) + 1; /* NaN where absent or out of range */
 }
 
 /* ---- a list of distinct strings, in order of first appearance ------------------------------------ */
@@ -157,10 +156,10 @@ static void summary_section(FILE *out, const RunSet *rs, const ResultSet *counte
         fprintf(out, "</td><td><span class=\"badge %s\">%s</span></td>", status_name(r->status),
                 status_name(r->status));
         int done = r->status == RUN_DONE;
-        num_cell(out, done ? run_num(r, "uar", NAN) : NAN, 2);
-        num_cell(out, done ? run_num(r, "war", NAN) : NAN, 2);
+        num_cell(out, done ? run_checked_num(r, "uar", RUN_PERCENT) : NAN, 2);
+        num_cell(out, done ? run_checked_num(r, "war", RUN_PERCENT) : NAN, 2);
         num_cell(out, done ? reported_epoch(r) : NAN, 0);
-        num_cell(out, r->result ? run_num(r, "seconds", NAN) : NAN, 1);
+        num_cell(out, r->result ? run_checked_num(r, "seconds", RUN_AMOUNT) : NAN, 1);
         fputs("</tr>\n", out);
     }
     fputs("</tbody>\n</table>\n", out);
@@ -240,8 +239,8 @@ static void spread_plot(FILE *out, const RunSet *rs, const ResultSet *counted, c
         mp->labels = xrealloc(mp->labels, sizeof(char *) * (size_t)(mp->n + 1));
         snprintf(label, sizeof label, "fold %s, seed %s", whole_text(run_num(r, "fold", 0), fold),
                  whole_text(run_num(r, "seed", 0), seed));
-        mp->uar[mp->n] = run_num(r, "uar", NAN);
-        mp->war[mp->n] = run_num(r, "war", NAN);
+        mp->uar[mp->n] = run_checked_num(r, "uar", RUN_PERCENT);
+        mp->war[mp->n] = run_checked_num(r, "war", RUN_PERCENT);
         mp->labels[mp->n++] = xstrdup(label);
     }
     if (!proto) return;
@@ -333,8 +332,8 @@ static void class_charts(FILE *out, const Run *r) {
             const cJSON *v = cJSON_GetArrayItem(row, j);
             counts[i * n + j] = cJSON_IsNumber(v) ? v->valuedouble : 0;
         }
-        /* recall is negative for a class without test clips: no bar rather than a zero */
-        rec[i] = cJSON_IsNumber(rv) && rv->valuedouble >= 0 ? rv->valuedouble : NAN;
+        /* recall is -1 for a class without test clips: no bar rather than a zero (and none for a damaged value) */
+        rec[i] = cJSON_IsNumber(rv) && run_value_ok(rv->valuedouble, RUN_RECALL) ? rv->valuedouble : NAN;
     }
     char title[96], epoch[WHOLE_TEXT];
     snprintf(title, sizeof title, "Confusion matrix, epoch %s", whole_text(reported_epoch(r), epoch));
@@ -344,7 +343,7 @@ static void class_charts(FILE *out, const Run *r) {
     }
     if (cJSON_IsArray(recall)) {
         char ref[64];
-        double uar = run_num(r, "uar", NAN);
+        double uar = run_checked_num(r, "uar", RUN_PERCENT);
         /* several folds scored apart: the UAR is their mean, the bars every fold's clips together */
         int folds = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r->result, "eval_folds"));
         snprintf(ref, sizeof ref, folds > 1 ? "UAR %.1f (mean over folds)" : "UAR %.1f", uar);
@@ -369,9 +368,9 @@ static void fold_table(FILE *out, const Run *r) {
     cJSON_ArrayForEach(f, folds) {
         char fold[WHOLE_TEXT];
         fprintf(out, "<tr><td>%s</td>", whole_text(json_get_number(f, "fold", NAN), fold));
-        num_cell(out, json_get_number(f, "clips", NAN), 0);
-        num_cell(out, json_get_number(f, "uar", NAN), 2);
-        num_cell(out, json_get_number(f, "war", NAN), 2);
+        num_cell(out, run_checked(f, "clips", RUN_AMOUNT), 0);
+        num_cell(out, run_checked(f, "uar", RUN_PERCENT), 2);
+        num_cell(out, run_checked(f, "war", RUN_PERCENT), 2);
         fputs("</tr>\n", out);
     }
     fputs("</tbody>\n</table>\n", out);
@@ -388,9 +387,9 @@ static void prov_row(FILE *out, const char *key, const char *value, int code) {
 static void prov_input(FILE *out, const cJSON *e, const char *label) {
     const char *path = json_get_string(e, "path", NULL), *sha = json_get_string(e, "sha256", NULL);
     if (!path) return;
-    const cJSON *clips = cJSON_GetObjectItemCaseSensitive(e, "clips");
+    double clips = run_checked(e, "clips", RUN_AMOUNT);
     char text[4400], count[48] = "";
-    if (cJSON_IsNumber(clips)) snprintf(count, sizeof count, ", %.0f clips", clips->valuedouble);
+    if (isfinite(clips)) snprintf(count, sizeof count, ", %.0f clips", clips);
     if (sha) snprintf(text, sizeof text, "%s%s (sha256 %.16s)", path, count, sha);
     else snprintf(text, sizeof text, "%s%s (%s)", path, count, json_get_string(e, "error", "no digest"));
     prov_row(out, label, text, 1);
@@ -404,15 +403,15 @@ static void provenance(FILE *out, const Run *r) {
     prov_row(out, "host", run_str(r, "host"), 0);
     format_time(r->finished, buf, sizeof buf);
     prov_row(out, "result written", buf, 0);
-    double sec = run_num(r, "seconds", NAN);
+    double sec = run_checked_num(r, "seconds", RUN_AMOUNT);
     if (isfinite(sec)) {
         snprintf(buf, sizeof buf, "%.1f s (%.2f h)", sec, sec / 3600);
         prov_row(out, "training time", buf, 0);
     }
     const cJSON *tp = cJSON_GetObjectItemCaseSensitive(r->result, "trainable_parameters");
-    const cJSON *total = cJSON_GetObjectItemCaseSensitive(tp, "total");
-    if (cJSON_IsNumber(total)) {
-        snprintf(buf, sizeof buf, "%.0f", total->valuedouble);
+    double total = run_checked(tp, "total", RUN_AMOUNT);
+    if (isfinite(total)) {
+        snprintf(buf, sizeof buf, "%.0f", total);
         prov_row(out, "trainable parameters", buf, 0);
     }
     prov_row(out, "reported epoch", run_str(r, "reported_epoch"), 0);
@@ -468,7 +467,11 @@ static void job_section(FILE *out, const Run *r) {
     fprintf(out, ", seed %s, ", whole_text(run_num(r, "seed", 0), whole));
     xml_escape(out, run_str(r, "setting"));
     if (r->status == RUN_DONE) {
-        fprintf(out, ": <b>UAR %.2f, WAR %.2f</b>", run_num(r, "uar", NAN), run_num(r, "war", NAN));
+        char uar[32] = "—", war[32] = "—"; /* a score out of range is missing (Run.value_errors says why) */
+        double uar_value = run_checked_num(r, "uar", RUN_PERCENT), war_value = run_checked_num(r, "war", RUN_PERCENT);
+        if (isfinite(uar_value)) snprintf(uar, sizeof uar, "%.2f", uar_value);
+        if (isfinite(war_value)) snprintf(war, sizeof war, "%.2f", war_value);
+        fprintf(out, ": <b>UAR %s, WAR %s</b>", uar, war);
         double epoch = reported_epoch(r); /* NaN in results written before result.json kept the best epoch */
         if (isfinite(epoch)) fprintf(out, " at epoch %s", whole_text(epoch, whole));
     }
@@ -482,6 +485,11 @@ static void job_section(FILE *out, const Run *r) {
     if (r->status == RUN_FAILED) {
         fputs("<pre class=\"error\">", out);
         xml_escape(out, run_str(r, "error")[0] ? run_str(r, "error") : "(no error message in result.json)");
+        fputs("</pre>\n", out);
+    }
+    if (r->value_errors) {
+        fputs("<pre class=\"error values\">", out);
+        xml_escape(out, r->value_errors);
         fputs("</pre>\n", out);
     }
     if (r->curves_error) {

@@ -9,7 +9,84 @@
 #include <sys/stat.h>
 
 #include "core/fsutil.h"
+#include "core/strbuf.h"
 #include "io/json_file.h"
+#include "report/svg.h"
+#include "train/table.h"
+
+/* ---- numbers in their range -------------------------------------------------------------------- */
+
+int run_value_ok(double v, RunValueKind kind) {
+    if (kind == RUN_PERCENT || kind == RUN_RECALL) return score_is_percent(v); /* the tables' rule */
+    return v >= 0 && v <= SVG_PLOTTABLE_MAX; /* NaN fails both */
+}
+
+double run_checked(const cJSON *o, const char *key, RunValueKind kind) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) && run_value_ok(v->valuedouble, kind) ? v->valuedouble : NAN;
+}
+
+double run_checked_num(const Run *r, const char *key, RunValueKind kind) {
+    double v = run_num(r, key, NAN);
+    return run_value_ok(v, kind) ? v : NAN;
+}
+
+/* The numbers of one run out of their range, as lines of text; past MAX_VALUE_ERRORS only counted. */
+#define MAX_VALUE_ERRORS 16
+typedef struct ValueCheck {
+    StrBuf text;
+    int n;
+} ValueCheck;
+
+/* Notes the number v (a missing or non-number v is no damage: the page shows a dash) at key of path (or path:line
+ * where line > 0) when it is out of kind's range. */
+static void check_value(ValueCheck *vc, const cJSON *v, const char *path, int line, const char *key,
+                        RunValueKind kind) {
+    if (!cJSON_IsNumber(v) || run_value_ok(v->valuedouble, kind)) return;
+    if (kind == RUN_RECALL && v->valuedouble == RECALL_NO_CLIPS) return;
+    if (vc->n++ >= MAX_VALUE_ERRORS) return;
+    char where[4200], text[4700];
+    if (line > 0) snprintf(where, sizeof where, "%s:%d", path, line);
+    else snprintf(where, sizeof where, "%s", path);
+    snprintf(text, sizeof text, "%s: %s is %g, %s: shown as missing\n", where, key, v->valuedouble,
+             kind == RUN_PERCENT  ? SCORE_RANGE_TEXT
+             : kind == RUN_RECALL ? SCORE_RANGE_TEXT " (nor -1: no test clips)"
+                                  : "not a number from 0 to 1e15");
+    strbuf_add(&vc->text, text, strlen(text));
+}
+
+/* Every number of result.json that the page prints, checked (report.c reads each with run_checked). */
+static void check_result_values(ValueCheck *vc, const cJSON *o, const char *path) {
+    char key[320];
+    check_value(vc, cJSON_GetObjectItemCaseSensitive(o, "uar"), path, 0, "\"uar\"", RUN_PERCENT);
+    check_value(vc, cJSON_GetObjectItemCaseSensitive(o, "war"), path, 0, "\"war\"", RUN_PERCENT);
+    check_value(vc, cJSON_GetObjectItemCaseSensitive(o, "seconds"), path, 0, "\"seconds\"", RUN_AMOUNT);
+    const cJSON *item;
+    int i = 0;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(o, "recall")) {
+        snprintf(key, sizeof key, "\"recall\"[%d]", i++);
+        check_value(vc, item, path, 0, key, RUN_RECALL);
+    }
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(o, "trainable_parameters");
+    check_value(vc, cJSON_GetObjectItemCaseSensitive(params, "total"), path, 0, "\"trainable_parameters\".\"total\"",
+                RUN_AMOUNT);
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(o, "best");
+    check_value(vc, cJSON_GetObjectItemCaseSensitive(best, "epoch"), path, 0, "\"best\".\"epoch\"", RUN_AMOUNT);
+    static const char *const fold_keys[3] = {"uar", "war", "clips"};
+    i = 0;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(best, "folds")) {
+        for (int k = 0; k < 3; k++) {
+            snprintf(key, sizeof key, "\"best\".\"folds\"[%d].\"%s\"", i, fold_keys[k]);
+            check_value(vc, cJSON_GetObjectItemCaseSensitive(item, fold_keys[k]), path, 0, key,
+                        k < 2 ? RUN_PERCENT : RUN_AMOUNT);
+        }
+        i++;
+    }
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(o, "inputs")) {
+        snprintf(key, sizeof key, "\"inputs\".\"%.200s\".\"clips\"", item->string ? item->string : "");
+        check_value(vc, cJSON_GetObjectItemCaseSensitive(item, "clips"), path, 0, key, RUN_AMOUNT);
+    }
+}
 
 /* ---- learning curves from metrics.jsonl ------------------------------------------------------- */
 
@@ -54,6 +131,7 @@ typedef struct CurveLines {
     int n_steps, cap;
     Curves *c;
     const char *path; /* metrics.jsonl, for errors */
+    ValueCheck *values;
 } CurveLines;
 
 static int curve_line(const cJSON *o, int line_no, void *ctx, Err *err) {
@@ -74,16 +152,19 @@ static int curve_line(const cJSON *o, int line_no, void *ctx, Err *err) {
     } else if (!strcmp(type, "eval")) { /* the last evaluation of an epoch wins */
         curves_grow(cl->c, epoch);
         cl->c->test_loss[epoch - 1] = json_get_number(o, "loss", NAN);
-        cl->c->uar[epoch - 1] = json_get_number(o, "uar", NAN);
-        cl->c->war[epoch - 1] = json_get_number(o, "war", NAN);
+        /* a score out of range is a gap in its curve, named (as result.json's are) */
+        check_value(cl->values, cJSON_GetObjectItemCaseSensitive(o, "uar"), cl->path, line_no, "\"uar\"", RUN_PERCENT);
+        check_value(cl->values, cJSON_GetObjectItemCaseSensitive(o, "war"), cl->path, line_no, "\"war\"", RUN_PERCENT);
+        cl->c->uar[epoch - 1] = run_checked(o, "uar", RUN_PERCENT);
+        cl->c->war[epoch - 1] = run_checked(o, "war", RUN_PERCENT);
     }
     return 0;
 }
 
 /* A job still running may be appending its last line: that one is skipped, a malformed line before it is an error. */
-static int load_curves(const char *path, Curves *c, Err *err) {
+static int load_curves(const char *path, Curves *c, ValueCheck *values, Err *err) {
     if (!fs_exists(path)) return 0;
-    CurveLines cl = {.c = c, .path = path};
+    CurveLines cl = {.c = c, .path = path, .values = values};
     int rc = json_lines_each(path, JSON_LINES_TOLERATE_TORN_TAIL, curve_line, &cl, err);
     StepLine *steps = cl.steps;
     int n_steps = cl.n_steps;
@@ -127,12 +208,13 @@ static int find_run(const RunSet *rs, const char *id) {
     return -1;
 }
 
-static int load_rest(const char *dir, Run *r, Err *err);
+static int load_rest(const char *dir, Run *r, ValueCheck *values, Err *err);
 
 static int load_run(const char *dir, Run *r, Err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s/result.json", dir, r->id);
     struct stat st;
+    ValueCheck values = {0};
     if (stat(path, &st) == 0) {
         Err bad;
         if (json_read_file(path, &r->result, &bad) != 0 || !cJSON_IsObject(r->result)) {
@@ -142,7 +224,7 @@ static int load_run(const char *dir, Run *r, Err *err) {
             r->status = RUN_UNREADABLE;
             r->error = xstrdup(bad.msg);
             r->finished = st.st_mtime;
-            return load_rest(dir, r, err);
+            return load_rest(dir, r, &values, err);
         }
         /* when the job finished: result.json's own record, else (older results) the file's time */
         const cJSON *fin = cJSON_GetObjectItemCaseSensitive(r->result, "finished_unix");
@@ -153,22 +235,32 @@ static int load_run(const char *dir, Run *r, Err *err) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(r->result, "status");
         const char *status = cJSON_IsString(s) ? s->valuestring : "done"; /* older results had no status */
         r->status = !strcmp(status, "done") ? RUN_DONE : !strcmp(status, "failed") ? RUN_FAILED : RUN_OTHER;
+        check_result_values(&values, r->result, path);
     }
-    return load_rest(dir, r, err);
+    return load_rest(dir, r, &values, err);
 }
 
-/* A run's config.ini and learning curves. */
-static int load_rest(const char *dir, Run *r, Err *err) {
+/* A run's config.ini and learning curves; values: the numbers out of range found so far (kept in the run). */
+static int load_rest(const char *dir, Run *r, ValueCheck *values, Err *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s/config.ini", dir, r->id);
     if (fs_exists(path)) {
         size_t len;
-        if (fs_read_all(path, &r->config, &len, err) != 0) return -1;
+        if (fs_read_all(path, &r->config, &len, err) != 0) {
+            free(values->text.p);
+            return -1;
+        }
     }
     snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, r->id);
     /* a damaged metrics.jsonl costs that job its curves past the bad line, not the whole page */
     Err bad;
-    if (load_curves(path, &r->curves, &bad) != 0) r->curves_error = xstrdup(bad.msg);
+    if (load_curves(path, &r->curves, values, &bad) != 0) r->curves_error = xstrdup(bad.msg);
+    if (values->n > MAX_VALUE_ERRORS) {
+        char more[64];
+        snprintf(more, sizeof more, "and %d more\n", values->n - MAX_VALUE_ERRORS);
+        strbuf_add(&values->text, more, strlen(more));
+    }
+    r->value_errors = values->text.p; /* NULL when none */
     return 0;
 }
 
@@ -246,6 +338,7 @@ void runs_free(RunSet *rs) {
         free(r->config);
         free(r->error);
         free(r->curves_error);
+        free(r->value_errors);
         curves_free(&r->curves);
     }
     free(rs->runs);

@@ -39,6 +39,10 @@ typedef struct Run {
     time_t finished; /* when the job finished: result.json's finished_unix, else its file time (0: missing) */
     char *error;     /* RUN_UNREADABLE: why */
     char *curves_error; /* a malformed metrics.jsonl line: the message (the curves stop before it), else NULL */
+    /* numbers of result.json and metrics.jsonl out of their range (run_value_ok), one line each naming the file and
+     * key or the line ("…/result.json: \"uar\" is 1e+300, not a percentage in [0, 100]"), else NULL: the page shows
+     * each as missing and says why */
+    char *value_errors;
 } Run;
 
 typedef struct RunSet {
@@ -47,6 +51,20 @@ typedef struct RunSet {
     int done, failed, other, missing, unreadable, listed;
     cJSON *jobs; /* jobs.json, or NULL */
 } RunSet;
+
+/* What a number the page prints from result.json or metrics.jsonl can be, and so its range:
+ *  RUN_PERCENT  a UAR or WAR (train/table.h's score_is_percent: the tables' rule)
+ *  RUN_RECALL   a class's recall: a percentage, or -1 for a class without test clips (no value, not damage)
+ *  RUN_AMOUNT   a count, seconds, an epoch: finite, 0 to 1e15 (svg.h's SVG_PLOTTABLE_MAX).
+ * A hand-edited or damaged file can hold anything: "%.2f" of a UAR of 1e300 printed 301 digits into the page. */
+typedef enum { RUN_PERCENT = 0, RUN_RECALL = 1, RUN_AMOUNT = 2 } RunValueKind;
+/* Whether v is a value of kind (a recall of -1 is not: it is "no value"). */
+int run_value_ok(double v, RunValueKind kind);
+/* The number at o[key] when it is a value of kind, else NaN (absent, not a number, out of range): what the page
+ * prints, a dash where NaN. runs_load has named every one out of range in Run.value_errors. */
+double run_checked(const cJSON *o, const char *key, RunValueKind kind);
+/* run_checked of the job's field as run_num looks it up (result.json, then its jobs.json entry). */
+double run_checked_num(const Run *r, const char *key, RunValueKind kind);
 
 /* Reads dir. Errors: dir missing or unreadable, no result.json at all, a metrics.jsonl line that is not
  * JSON (naming the file and line). A result.json that is not JSON makes its run RUN_UNREADABLE (one bad

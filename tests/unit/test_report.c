@@ -292,7 +292,71 @@ static void test_huge_values_left_out_of_plots(void) {
     free(html);
 }
 
+/* The page as text (NULL after a failed check; free it). */
+static char *page_of(const char *dir) {
+    char page[800];
+    snprintf(page, sizeof page, "%s/report.html", dir);
+    Err err;
+    EXPECT(report_write(dir, page, NULL, 0, NULL, &err) == 0, "%s", err.msg);
+    char *html = NULL;
+    size_t len = 0;
+    EXPECT(fs_read_all(page, &html, &len, &err) == 0, "%s", err.msg);
+    return html;
+}
+
+/* Numbers out of their range in result.json and metrics.jsonl that the page prints as text, not in a chart (a UAR,
+ * a fold's clips, seconds, parameters, an input's clips, a recall, an epoch of 1e300; a fold's WAR of -1): "%.2f"
+ * of 1e300 printed 301 digits into the summary table and the job's line. Each is shown as missing, and the job's
+ * section names it with its file and key, or its metrics.jsonl line. */
+static void test_values_out_of_range_shown_missing(void) {
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/results-values-out-of-range", test_tmpdir());
+    put_file(dir, "j1", "result.json",
+             "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
+             "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":1e300,\"war\":50,\"seconds\":1e300,"
+             "\"classes\":[\"happy\",\"sad\"],\"recall\":[1e300,-1],\"trainable_parameters\":{\"total\":1e300},"
+             "\"inputs\":{\"test_split\":{\"path\":\"/splits/test.csv\",\"sha256\":\"ab\",\"clips\":1e300}},"
+             "\"best\":{\"epoch\":1e300,\"folds\":[{\"fold\":1,\"clips\":1e300,\"uar\":1e300,\"war\":40},"
+             "{\"fold\":2,\"clips\":10,\"uar\":30,\"war\":-1}]}}");
+    put_file(dir, "j1", "metrics.jsonl",
+             "{\"type\":\"eval\",\"epoch\":1,\"loss\":1,\"uar\":30,\"war\":40}\n"
+             "{\"type\":\"eval\",\"epoch\":2,\"loss\":1,\"uar\":1e300,\"war\":45}\n");
+    put_file(dir, "j2", "result.json", k_result);
+    char *html = page_of(dir);
+    if (!html) return;
+    int digits = 0, longest = 0;
+    for (const char *p = html; *p; p++) {
+        digits = isdigit((unsigned char)*p) ? digits + 1 : 0;
+        if (digits > longest) longest = digits;
+    }
+    EXPECT(longest < 20, "the page prints a number of %d digits", longest);
+    EXPECT(strstr(html, "done</span></td><td class=\"num\">—</td><td class=\"num\">50.00</td><td class=\"num\">—</td>"
+                        "<td class=\"num\">—</td></tr>"),
+           "j1's summary row: UAR, epoch and seconds missing, WAR 50.00");
+    EXPECT(strstr(html, "<b>UAR —, WAR 50.00</b>"), "j1's line: its UAR missing");
+    EXPECT(strstr(html, "<tr><td>1</td><td class=\"num\">—</td><td class=\"num\">—</td><td class=\"num\">40.00</td>"),
+           "fold 1: clips and UAR missing");
+    EXPECT(strstr(html, "<tr><td>2</td><td class=\"num\">10</td><td class=\"num\">30.00</td><td class=\"num\">—</td>"),
+           "fold 2: its WAR of -1 missing");
+    EXPECT(strstr(html, "/splits/test.csv (sha256 ab)"), "the test split's clips left out of its row");
+    static const char *const named[] = {
+        "/j1/result.json: &quot;uar&quot; is 1e+300, not a percentage in [0, 100]: shown as missing",
+        "/j1/result.json: &quot;seconds&quot; is 1e+300, not a number from 0 to 1e15",
+        "/j1/result.json: &quot;recall&quot;[0] is 1e+300, not a percentage in [0, 100] (nor -1: no test clips): "
+        "shown as missing",
+        "/j1/result.json: &quot;trainable_parameters&quot;.&quot;total&quot; is 1e+300",
+        "/j1/result.json: &quot;best&quot;.&quot;epoch&quot; is 1e+300",
+        "/j1/result.json: &quot;best&quot;.&quot;folds&quot;[1].&quot;war&quot; is -1, not a percentage in [0, 100]",
+        "/j1/result.json: &quot;inputs&quot;.&quot;test_split&quot;.&quot;clips&quot; is 1e+300",
+        "/j1/metrics.jsonl:2: &quot;uar&quot; is 1e+300, not a percentage in [0, 100]: shown as missing"};
+    for (size_t k = 0; k < sizeof named / sizeof *named; k++)
+        EXPECT(strstr(html, named[k]), "the page names: %s", named[k]);
+    EXPECT(!strstr(html, "&quot;recall&quot;[1]"), "a recall of -1 (no test clips) is no damage");
+    free(html);
+}
+
 int main(void) {
+    TEST_RUN(test_values_out_of_range_shown_missing);
     TEST_RUN(test_curves_stop_at_a_bad_line);
     TEST_RUN(test_title_cut_between_characters);
     TEST_RUN(test_page_whole_under_memory_limit);
