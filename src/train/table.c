@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "core/strbuf.h"
 #include "core/xml.h"
 #include "io/csv.h"
 #include "io/json_file.h"
@@ -116,9 +117,11 @@ typedef struct Table {
 } Table;
 
 /* Text in a LaTeX table: every character LaTeX would read as markup escaped (method variants and
- * backbone names are the user's: "no {parsing}", "b16~long"). */
-static void print_latex_text(FILE *out, const char *s) {
-    for (; *s; s++) {
+ * backbone names are the user's: "no {parsing}", "b16~long"), an invalid UTF-8 byte U+FFFD (core/strbuf.h's rule
+ * for every writer: pdflatex with inputenc utf8 stops at it). */
+static void print_latex_text(FILE *out, const char *text) {
+    char *valid = utf8_valid_copy(text);
+    for (const char *s = valid; *s; s++) {
         /* a control character is a space: "\n\n" in a name is a paragraph break, which ends \caption with an error,
          * and LaTeX refuses most others as invalid characters */
         if ((unsigned char)*s < 0x20 || *s == 0x7f) {
@@ -153,12 +156,23 @@ static void print_latex_text(FILE *out, const char *s) {
         }
         fputc(*s, out);
     }
+    free(valid);
 }
 
 /* Text of a CSV comment line ("# title"): a newline or CR in a name (the backbone's, in a title) ended the comment
  * and made the rest of the name a data row; every control character is a space. */
-static void print_comment_text(FILE *out, const char *s) {
-    for (; *s; s++) fputc((unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s, out);
+static void print_comment_text(FILE *out, const char *text) {
+    char *valid = utf8_valid_copy(text); /* an invalid UTF-8 byte U+FFFD, as in every writer (core/strbuf.h) */
+    for (const char *s = valid; *s; s++) fputc((unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s, out);
+    free(valid);
+}
+
+/* A CSV field of the tables: an invalid UTF-8 byte U+FFFD, as in every writer (core/strbuf.h). Only tables.csv:
+ * predictions.csv (io/csv.h's other user) keeps a clip id as its split file has it, to be matched back. */
+static void print_csv_field(FILE *out, const char *text) {
+    char *valid = utf8_valid_copy(text);
+    csv_print_field(out, valid);
+    free(valid);
 }
 
 /* Text in a Markdown table: GitHub renders inline HTML there, so a method "mid & <high>" lost "<high>" (an unknown
@@ -255,13 +269,13 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
         fputc('\n', out);
         for (int c = 0; c < t->cols; c++) {
             fprintf(out, "%s", c ? "," : "");
-            csv_print_field(out, t->head[c]);
+            print_csv_field(out, t->head[c]);
         }
         fprintf(out, "\n");
         for (int r = 0; r < t->rows; r++) {
             for (int c = 0; c < t->cols; c++) {
                 fprintf(out, "%s", c ? "," : "");
-                csv_print_field(out, t->cell[r][c]);
+                print_csv_field(out, t->cell[r][c]);
             }
             fprintf(out, "\n");
         }

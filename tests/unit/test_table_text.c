@@ -3,9 +3,11 @@
  * "# title" comment stays one line, and tables.tex's \caption holds no paragraph break and no character LaTeX
  * refuses. */
 #include <cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistr.h>
 
 #include "testlib.h"
 #include "train/table.h"
@@ -172,7 +174,35 @@ static void test_scores_out_of_range(void) {
     cJSON_Delete(jobs);
 }
 
+/* Names with invalid UTF-8 (result.json as a damaged or hand-edited file holds them: a stray byte 0xFF, a sequence cut
+ * short, a UTF-16 surrogate, an overlong '/'): every format is valid UTF-8 (libunistring's u8_check, not the code's
+ * own check), each invalid byte U+FFFD; tables.tex carried the bytes and pdflatex (inputenc utf8) stopped at them,
+ * tables.csv too. */
+static void test_invalid_utf8_replaced(void) {
+    static const char result[] =
+        "{\"method\":\"fine\xff" "cliper\",\"variant\":\"lo\xc3\",\"dataset\":\"dfew\",\"fold\":1,"
+        "\"backbone\":\"b\xed\xa0\x80/\xc0\xaf\",\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\","
+        "\"uar\":50,\"war\":60,\"classes\":[\"hap\xfepy\",\"sad\"],\"recall\":[80,20]}";
+    static const char *const format_names[4] = {"Markdown", "LaTeX", "CSV", "HTML"};
+    const char *fffd = "\xef\xbf\xbd";
+    char method[64], backbone[64], class_name[32];
+    snprintf(method, sizeof method, "fine%scliper (lo%s)", fffd, fffd);
+    snprintf(backbone, sizeof backbone, "b%s%s%s/%s%s", fffd, fffd, fffd, fffd, fffd); /* a byte, a U+FFFD */
+    snprintf(class_name, sizeof class_name, "hap%spy", fffd);
+    for (int f = TABLE_MARKDOWN; f <= TABLE_HTML; f++) {
+        char *tables = tables_text(result, (TableFormat)f);
+        const uint8_t *invalid = u8_check((const uint8_t *)tables, strlen(tables));
+        EXPECT(!invalid, "%s: invalid UTF-8 at byte %td: %.60s", format_names[f],
+               invalid ? invalid - (const uint8_t *)tables : 0, invalid ? (const char *)invalid : "");
+        EXPECT(strstr(tables, method), "%s: the method with U+FFFD for its bad bytes: %s", format_names[f], tables);
+        EXPECT(strstr(tables, backbone), "%s: the backbone, each bad byte U+FFFD: %s", format_names[f], tables);
+        EXPECT(strstr(tables, class_name), "%s: the class name in Table 2: %s", format_names[f], tables);
+        free(tables);
+    }
+}
+
 int main(void) {
+    TEST_RUN(test_invalid_utf8_replaced);
     TEST_RUN(test_scores_out_of_range);
     TEST_RUN(test_markup_in_names);
     TEST_RUN(test_csv_comment_one_line);
