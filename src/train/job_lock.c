@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/log.h"
+#include "core/mountinfo.h"
 #include "core/timer.h"
 #include "io/json_file.h"
 
@@ -335,14 +337,42 @@ static int same_directory(const struct stat *a, const struct stat *b) {
            a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
+int job_lock_takeover_guard(const char *folder, char *why, size_t n, Err *err) {
+    snprintf(why, n, "%s", "");
+#ifndef F_OFD_SETLK
+    (void)folder, (void)err;
+    snprintf(why, n, "this system has no OFD locks");
+    return JOB_LOCK_GUARD_MKDIR;
+#else
+    if (g_guard_force_mkdir) return snprintf(why, n, "the mkdir guard forced (a test)"), JOB_LOCK_GUARD_MKDIR;
+    MountInfo mount;
+    int found = mount_of_path(folder, &mount, err);
+    if (found < 0) return err_prefix(err, "%s: cannot tell whether its file locks reach other hosts: ", folder);
+    const char *option = found ? mount_host_local_locks(&mount) : NULL;
+    if (!option) return JOB_LOCK_GUARD_OFD;
+    snprintf(why, n, "%s is on the %s mount %s (%s) with %s: its file locks are this host's alone", folder,
+             mount.fs_type, mount.mount_point, mount.source, option);
+    return JOB_LOCK_GUARD_MKDIR;
+#endif
+}
+
 /* An exclusive open-file-description lock on DIR/.takeover.lock (made once, never deleted): the kernel, or NFS's
  * lock manager, drops it when its holder dies, so a run killed inside the guard leaves none behind. 1 held (g->fd),
- * 0 another run holds it, 2 this file system keeps no such locks (NFS without lockd, Lustre without -o flock: the
- * caller falls back to the mkdir guard), -1 error. */
+ * 0 another run holds it, 2 the mkdir guard instead: this file system keeps no such locks (Lustre without -o flock),
+ * or keeps them on this host alone (NFS mounted nolock or local_lock=all|posix: a run on another node would take "the
+ * same" lock at once), -1 error. */
 static int guard_enter_ofd(const char *dir, TakeoverGuard *g, Err *err) {
     g->fd = -1;
+    char why[8600];
+    int kind = job_lock_takeover_guard(dir, why, sizeof why, err);
+    if (kind < 0) return -1;
+    if (kind == JOB_LOCK_GUARD_MKDIR) {
+        static int said; /* once a process: every takeover in the results folder has the same reason */
+        if (!said && !g_guard_force_mkdir) log_info("job locks: stale locks taken over under the mkdir guard: %s", why);
+        said = 1;
+        return 2;
+    }
 #ifdef F_OFD_SETLK
-    if (g_guard_force_mkdir) return 2;
     char path[8400];
     snprintf(path, sizeof path, "%s/.takeover.lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -358,7 +388,6 @@ static int guard_enter_ofd(const char *dir, TakeoverGuard *g, Err *err) {
     if (lock_errno == ENOLCK || lock_errno == ENOSYS || lock_errno == EOPNOTSUPP || lock_errno == EINVAL) return 2;
     return err_set(err, "%s: cannot lock the takeover guard: %s", path, strerror(lock_errno));
 #else
-    (void)dir, (void)err;
     return 2;
 #endif
 }

@@ -22,7 +22,8 @@
  * under a guard after checking the lock still holds the bytes it judged stale, and reads it back: of
  * several runs taking over one stale lock, one goes on, the others see its lock. The guard is an
  * exclusive OFD lock (fcntl) on DIR/.takeover.lock, which the kernel or NFS's lock manager drops when
- * its holder dies; where the file system keeps no such locks, a directory DIR/.takeover made with
+ * its holder dies; where the file system keeps no such locks, or keeps them on each host alone (NFS
+ * mounted nolock or local_lock=all|posix: /proc/self/mountinfo), a directory DIR/.takeover made with
  * mkdir, which one left by a run that died inside it (10 minutes old) is moved away and checked to be
  * the very one judged old before it is removed (a plain rmdir could remove another run's fresh one). */
 #ifndef DFER_TRAIN_JOB_LOCK_H
@@ -50,9 +51,16 @@ void job_lock_set_takeover_pause(double seconds);
  * NFS server's: a claim judges another host's silence by the file system's clock. */
 void job_lock_set_clock_offset(double seconds);
 /* Tests only: the takeover guard (see take_over in job_lock.c): JOB_LOCK_GUARD_AUTO, an OFD lock on DIR/.takeover.lock
- * where the file system keeps them, else the mkdir guard DIR/.takeover; JOB_LOCK_GUARD_MKDIR, the fallback forced. */
-enum { JOB_LOCK_GUARD_AUTO, JOB_LOCK_GUARD_MKDIR };
+ * where the file system keeps them for all its hosts, else the mkdir guard DIR/.takeover; JOB_LOCK_GUARD_MKDIR, the
+ * fallback forced. */
+enum { JOB_LOCK_GUARD_AUTO, JOB_LOCK_GUARD_MKDIR, JOB_LOCK_GUARD_OFD };
 void job_lock_set_takeover_guard(int kind);
+/* The guard a takeover of a stale lock in FOLDER (a results or job folder, made or not) enters first, for --status and
+ * the log: JOB_LOCK_GUARD_OFD, or JOB_LOCK_GUARD_MKDIR where OFD locks would not exclude other hosts (*why, n bytes,
+ * says so: an NFS mount with nolock or local_lock=all|posix, which keeps POSIX locks on the host that takes them), or
+ * -1 (err: the mount table unreadable). A file system that refuses OFD locks outright is found at the lock itself, and
+ * the takeover falls back to the mkdir guard then. */
+int job_lock_takeover_guard(const char *folder, char *why, size_t n, Err *err);
 /* Tests only: pauses (default 0) between judging an old mkdir guard stale and removing it, and inside the guard between
  * checking the stale lock and renaming over it, to race two claims through the guard. */
 void job_lock_set_guard_pauses(double before_guard_removal_s, double inside_guard_s);

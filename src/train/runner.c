@@ -629,6 +629,12 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
      * clock off the file server's showed live runs as stale, or dead ones as live. No folder yet: no locks to judge */
     double fs_ahead_s = 0;
     int clock_of_fs = !fs_is_dir(results) || job_lock_fs_clock_ahead(results, &fs_ahead_s);
+    /* which guard runs take stale locks over under here: the mkdir one where the results' NFS mount keeps its file
+     * locks on each host (nolock), said once; a mount table that cannot be read is said, not fatal to a status */
+    char guard_why[8600];
+    Err guard_err = {{0}};
+    int guard = job_lock_takeover_guard(results, guard_why, sizeof guard_why, &guard_err);
+    if (guard < 0) snprintf(guard_why, sizeof guard_why, "%s", guard_err.msg);
     for (int i = 0; i < n; i++) {
         char dir[8192];
         snprintf(dir, sizeof dir, "%s/%s", results, jobs[i].id);
@@ -645,6 +651,9 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
         cJSON_AddStringToObject(o, "matrix", m.name);
         cJSON_AddStringToObject(o, "results", results);
         cJSON_AddStringToObject(o, "clock", clock_of_fs ? "file system" : "this host");
+        if (guard < 0) cJSON_AddNullToObject(o, "takeover_guard");
+        else cJSON_AddStringToObject(o, "takeover_guard", guard == JOB_LOCK_GUARD_OFD ? "OFD lock" : "mkdir");
+        if (guard_why[0]) cJSON_AddStringToObject(o, "takeover_guard_why", guard_why);
         for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, status_job_json(&jobs[i], &p[i]));
         cJSON *c = cJSON_AddObjectToObject(o, "counts");
         for (int k = 0; k < 4; k++) cJSON_AddNumberToObject(c, job_progress_names[k], counts[k]);
@@ -659,6 +668,10 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
         if (!clock_of_fs)
             fprintf(out, "note: %s takes no file (a read-only view?): the locks and ages below are judged by this "
                          "host's clock, which may be off the file server's\n", results);
+        if (guard == JOB_LOCK_GUARD_MKDIR)
+            fprintf(out, "note: stale job locks are taken over under the mkdir guard (JOB/.takeover): %s\n", guard_why);
+        else if (guard < 0)
+            fprintf(out, "note: %s\n", guard_why);
         for (int i = 0; i < n; i++) status_print_job(out, width, &jobs[i], &p[i]);
         fprintf(out, "%d done, %d failed, %d started, %d pending", counts[JOB_DONE], counts[JOB_FAILED],
                 counts[JOB_STARTED], counts[JOB_PENDING]);

@@ -407,6 +407,82 @@ static void test_status_command_clock(void) {
     job_lock_set_clock_offset(0);
 }
 
+/* Points the mount table reader at a fixture (DFER_MOUNTINFO) that puts this test's folder on an NFS mount whose
+ * super options end with LOCAL_LOCK ("local_lock=all": mounted nolock; "local_lock=none": lockd). NFS cannot be
+ * mounted here, and an OFD lock taken on a nolock mount succeeds as on a local disk. */
+static void fake_nfs_mount(const char *local_lock) {
+    char real[4096], fixture[4200], text[9000];
+    Err err;
+    EXPECT(realpath(test_tmpdir(), real) != NULL && !strchr(real, ' '), "realpath %s (no space)", test_tmpdir());
+    snprintf(fixture, sizeof fixture, "%s/mountinfo.%s", real, local_lock);
+    int len = snprintf(text, sizeof text,
+                       "22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+                       "41 22 0:46 / %s rw,relatime shared:21 - nfs fileserver:/export rw,vers=3,hard,proto=tcp,%s,"
+                       "addr=10.0.0.2\n",
+                       real, local_lock);
+    EXPECT(fs_write_atomic(fixture, text, (size_t)len, &err) == 0, "%s", err.msg);
+    EXPECT(setenv("DFER_MOUNTINFO", fixture, 1) == 0, "setenv");
+}
+
+/* Which guard a takeover in DIR enters, seen from outside while a child claim is paused inside it: 'm' the mkdir guard
+ * (DIR/.takeover made), 'o' the OFD lock on DIR/.takeover.lock, '-' neither seen in 5 s. The child's claim must take
+ * the stale lock over (its exit status). */
+static char guard_seen_during_takeover(const char *dir) {
+    char guard_dir[800], guard_file[800];
+    snprintf(guard_dir, sizeof guard_dir, "%s/.takeover", dir);
+    snprintf(guard_file, sizeof guard_file, "%s/.takeover.lock", dir);
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 20 * 60);
+    pid_t child = fork();
+    EXPECT(child >= 0, "fork");
+    if (child == 0) {
+        JobLockHolder h;
+        int took = 0;
+        Err err;
+        job_lock_set_guard_pauses(0, 1.0);
+        int rc = job_lock_claim(dir, 600, &h, &took, &err);
+        _exit(rc == 1 && took ? 0 : 1);
+    }
+    char seen = '-';
+    for (int polls = 0; polls < 500 && seen == '-'; polls++, sleep_s(0.01)) {
+        int fd = open(guard_file, O_RDWR | O_CLOEXEC);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fd >= 0 && fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) seen = 'o';
+        if (fd >= 0) close(fd);
+        if (access(guard_dir, F_OK) == 0) seen = seen == 'o' ? 'b' : 'm';
+    }
+    int status = 0;
+    EXPECT(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "the child took the stale lock over (status %d)", status);
+    return seen;
+}
+
+/* An NFS mount made with -o nolock (local_lock=all) keeps POSIX and OFD locks on each host: two nodes would both hold
+ * "the" OFD guard. A takeover there enters the mkdir guard, and --status says so and why; an NFS mount with its lock
+ * manager (local_lock=none) keeps the OFD lock, which leaves nothing behind when its holder dies. */
+static void test_nfs_local_locks_use_mkdir_guard(void) {
+    char dir[700], lock[760], ini[800], results[800], job_dir[900], out[8192];
+    fake_nfs_mount("local_lock=all");
+    job_paths("job-nfs-nolock", dir, lock);
+    char seen = guard_seen_during_takeover(dir);
+    EXPECT(seen == 'm', "NFS with local_lock=all: the takeover is guarded by mkdir DIR/.takeover (seen '%c')", seen);
+    Err err;
+    status_matrix("status-nfs-nolock", ini, results, job_dir);
+    EXPECT(fs_mkdirs(results, &err) == 0, "%s", err.msg);
+    status_text(ini, results, 1, out, sizeof out);
+    EXPECT(strstr(out, "\"takeover_guard\":\t\"mkdir\"") && strstr(out, "local_lock=all"), "--status --json:\n%s", out);
+    status_text(ini, results, 0, out, sizeof out);
+    EXPECT(strstr(out, "note: stale job locks are taken over under the mkdir guard") && strstr(out, "local_lock=all"),
+           "--status says which guard and why:\n%s", out);
+    fake_nfs_mount("local_lock=none");
+    job_paths("job-nfs-lockd", dir, lock);
+    seen = guard_seen_during_takeover(dir);
+    EXPECT(seen == 'o', "NFS with its lock manager: the takeover is guarded by the OFD lock (seen '%c')", seen);
+    status_text(ini, results, 1, out, sizeof out);
+    EXPECT(strstr(out, "\"takeover_guard\":\t\"OFD lock\"") && !strstr(out, "takeover_guard_why"),
+           "--status --json:\n%s", out);
+    unsetenv("DFER_MOUNTINFO");
+}
+
 /* A live holder whose lock another run took over (it was silent past the stale time) learns it: from its heartbeat
  * (a flag read) and from a read of the lock (verify), with who took it; a lock gone is lost too; the heartbeat does
  * not touch the other run's lock, and release leaves it. A folder whose lock this process does not hold is never
@@ -453,6 +529,7 @@ int main(void) {
     TEST_RUN(test_takeover_race);
     TEST_RUN(test_guard_holder_killed);
     TEST_RUN(test_stale_mkdir_guard_race);
+    TEST_RUN(test_nfs_local_locks_use_mkdir_guard);
     TEST_RUN(test_link_retried_on_nfs);
     TEST_RUN(test_clock_off_the_file_system);
     TEST_RUN(test_status_reads_the_fs_clock);

@@ -11,6 +11,7 @@
 #include "core/fsutil.h"
 #include "core/mountinfo.h"
 #include "testlib.h"
+#include "train/job_lock.h"
 
 /* A node's table: the root, an NFSv3 mount made with -o nolock under a name with a space, a local disk mounted inside
  * it, NFSv4 with its lock manager, NFS with local_lock=posix and =flock, a bind mount of a folder of the NFSv4 mount,
@@ -88,7 +89,8 @@ static void test_malformed_table(void) {
 }
 
 /* mount_of_path through DFER_MOUNTINFO: a results folder not made yet, under this test's folder, which the fixture
- * puts on NFS with local_lock=all. A fixture that cannot be read is an error naming it. */
+ * puts on NFS with local_lock=all; the takeover guard there is the mkdir one, and says why. A fixture that cannot be
+ * read is an error naming it. */
 static void test_mount_of_path(void) {
     char real[PATH_MAX], escaped[2 * PATH_MAX], fixture[PATH_MAX + 32], text[4 * PATH_MAX], folder[PATH_MAX + 32];
     Err err = {{0}};
@@ -111,6 +113,10 @@ static void test_mount_of_path(void) {
     MountInfo m;
     EXPECT(mount_of_path(folder, &m, &err) == 1 && !strcmp(m.mount_point, real) && mount_host_local_locks(&m),
            "%s: on the fixture's NFS mount %s (%s)", folder, m.mount_point, err.msg);
+    char why[8600];
+    int guard = job_lock_takeover_guard(folder, why, sizeof why, &err);
+    EXPECT(guard == JOB_LOCK_GUARD_MKDIR && strstr(why, "local_lock=all") && strstr(why, "fileserver:/export"),
+           "the takeover guard on that mount is the mkdir one (%d): %s", guard, why);
     setenv("DFER_MOUNTINFO", "/no/such/mountinfo", 1);
     EXPECT(mount_of_path(folder, &m, &err) == -1 && strstr(err.msg, "/no/such/mountinfo"),
            "a fixture that cannot be read: %s", err.msg);
