@@ -356,12 +356,28 @@ int job_lock_takeover_guard(const char *folder, char *why, size_t n, Err *err) {
 #endif
 }
 
+/* A mkdir guard DIR/.takeover made less than GUARD_STALE_S ago by the file system's clock `now`: a run is inside it,
+ * one of a build from before the OFD guard or one whose host mounts the results with nolock (mount_host_local_locks).
+ * Such a run never looks at the OFD lock, so the OFD lock's holder backs off from its guard, as a mkdir guard's user
+ * would. An older one is a dead run's, which the mkdir guard's users move away (guard_remove_stale); the OFD holder
+ * leaves it there. Only a back-off, not a guard of both kinds: a mkdir guard made just after this look is not seen.
+ * Then both runs may rename their lock over the stale one (an old build reads nothing back); the one whose lock was
+ * replaced learns it at its next look (job_lock_lost) where its build has that look. Making
+ * the mkdir guard too under the OFD lock would close that, but a run killed inside would then block every takeover of
+ * the folder for GUARD_STALE_S again, which the OFD guard is there to avoid. */
+static int fresh_mkdir_guard(const char *dir, double now) {
+    char path[8400];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/.takeover", dir);
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && now - (double)st.st_mtime <= GUARD_STALE_S;
+}
+
 /* An exclusive open-file-description lock on DIR/.takeover.lock (made once, never deleted): the kernel, or NFS's
  * lock manager, drops it when its holder dies, so a run killed inside the guard leaves none behind. 1 held (g->fd),
- * 0 another run holds it, 2 the mkdir guard instead: this file system keeps no such locks (Lustre without -o flock),
- * or keeps them on this host alone (NFS mounted nolock or local_lock=all|posix: a run on another node would take "the
- * same" lock at once), -1 error. */
-static int guard_enter_ofd(const char *dir, TakeoverGuard *g, Err *err) {
+ * 0 another run holds it (or is inside a fresh mkdir guard: fresh_mkdir_guard), 2 the mkdir guard instead: this file
+ * system keeps no such locks (Lustre without -o flock), or keeps them on this host alone (NFS mounted nolock or
+ * local_lock=all|posix: a run on another node would take "the same" lock at once), -1 error. */
+static int guard_enter_ofd(const char *dir, double now, TakeoverGuard *g, Err *err) {
     g->fd = -1;
     char why[8600];
     int kind = job_lock_takeover_guard(dir, why, sizeof why, err);
@@ -379,6 +395,10 @@ static int guard_enter_ofd(const char *dir, TakeoverGuard *g, Err *err) {
     if (fd < 0) return err_set(err, "%s: cannot open the takeover guard: %s", path, strerror(errno));
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
     if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+        if (fresh_mkdir_guard(dir, now)) {
+            CHECK_SYS(close(fd)); /* drops the OFD lock */
+            return 0;
+        }
         g->fd = fd;
         return 1;
     }
@@ -388,6 +408,7 @@ static int guard_enter_ofd(const char *dir, TakeoverGuard *g, Err *err) {
     if (lock_errno == ENOLCK || lock_errno == ENOSYS || lock_errno == EOPNOTSUPP || lock_errno == EINVAL) return 2;
     return err_set(err, "%s: cannot lock the takeover guard: %s", path, strerror(lock_errno));
 #else
+    (void)now;
     return 2;
 #endif
 }
@@ -422,7 +443,7 @@ static int guard_remove_stale(const TakeoverGuard *g, const struct stat *judged,
  * file system's clock, to judge a mkdir guard's age. */
 static int guard_enter(const char *dir, double now, TakeoverGuard *g, JobLockHolder *holder, Err *err) {
     snprintf(g->path, sizeof g->path, "%s/.takeover", dir);
-    int rc = guard_enter_ofd(dir, g, err);
+    int rc = guard_enter_ofd(dir, now, g, err);
     for (int tries = 0; rc == 2; tries++) {
         struct stat st;
         if (mkdir(g->path, 0755) == 0) {

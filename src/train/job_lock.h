@@ -25,7 +25,9 @@
  * its holder dies; where the file system keeps no such locks, or keeps them on each host alone (NFS
  * mounted nolock or local_lock=all|posix: /proc/self/mountinfo), a directory DIR/.takeover made with
  * mkdir, which one left by a run that died inside it (10 minutes old) is moved away and checked to be
- * the very one judged old before it is removed (a plain rmdir could remove another run's fresh one). */
+ * the very one judged old before it is removed (a plain rmdir could remove another run's fresh one).
+ * The OFD lock's holder backs off from a DIR/.takeover younger than that too: a run that knows only the
+ * mkdir guard (an older build, a node mounting the results nolock) is inside it. */
 #ifndef DFER_TRAIN_JOB_LOCK_H
 #define DFER_TRAIN_JOB_LOCK_H
 

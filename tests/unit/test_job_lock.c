@@ -253,6 +253,31 @@ static void test_stale_mkdir_guard_race(void) {
     close(fds[0]), close(fds[1]);
 }
 
+/* A run of an older build (or one on a node whose NFS mount says nolock) guards its takeover with the mkdir guard
+ * DIR/.takeover alone and never looks at the OFD lock. While such a guard is fresh, a claim here backs off as that
+ * run's own kind would, instead of renaming over the lock beside it; one 11 minutes old is a dead run's, and the claim
+ * takes the stale lock over. */
+static void test_old_mkdir_guard_respected(void) {
+    char dir[700], lock[760], guard_dir[800];
+    job_paths("job-old-guard", dir, lock);
+    snprintf(guard_dir, sizeof guard_dir, "%s/.takeover", dir);
+    write_lock(dir, "{\"host\": \"node-elsewhere\", \"pid\": 4242}", 20 * 60);
+    EXPECT(mkdir(guard_dir, 0755) == 0, "mkdir %s (the old run inside its guard)", guard_dir);
+    JobLockHolder h;
+    int took = -1, live = 1;
+    Err err;
+    int rc = job_lock_claim(dir, 600, &h, &took, &err);
+    EXPECT(rc == 0 && strstr(h.state, "another run is taking the stale lock over"),
+           "a fresh mkdir guard: the claim backs off (claim %d: %s)", rc, h.state);
+    EXPECT(job_lock_read(dir, 600, 0, &h, &live) == 1 && !strcmp(h.host, "node-elsewhere"),
+           "the stale lock is left to the run inside the mkdir guard (names %s)", h.host);
+    set_mtime_ago(guard_dir, 11 * 60);
+    rc = job_lock_claim(dir, 600, &h, &took, &err);
+    EXPECT(rc == 1 && took == 1, "a mkdir guard 11 min old: the stale lock is taken over (claim %d: %s)", rc, h.state);
+    job_lock_release(dir);
+    EXPECT(rmdir(guard_dir) == 0, "rmdir %s", guard_dir);
+}
+
 /* NFS: link() made the lock on the server, its answer was lost and the client's retry failed with EEXIST, on a lock
  * that is this claim's own temporary file. Here the temporary file is linked as the lock beforehand, as the lost
  * first try left it: the claim must hold the lock, not skip the job as held by a live process (itself). */
@@ -530,6 +555,7 @@ int main(void) {
     TEST_RUN(test_guard_holder_killed);
     TEST_RUN(test_stale_mkdir_guard_race);
     TEST_RUN(test_nfs_local_locks_use_mkdir_guard);
+    TEST_RUN(test_old_mkdir_guard_respected);
     TEST_RUN(test_link_retried_on_nfs);
     TEST_RUN(test_clock_off_the_file_system);
     TEST_RUN(test_status_reads_the_fs_clock);
