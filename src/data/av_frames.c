@@ -279,6 +279,11 @@ void av_clock_init(AvClock *c, const AVFormatContext *fmt, const AVStream *st) {
     c->tb = av_q2d(st->time_base);
     AVRational rate = av_guess_frame_rate((AVFormatContext *)fmt, (AVStream *)st, NULL);
     c->nominal_fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0;
+    /* a player shows 0 at the container's start: MPEG-TS clocks start at ~1.4 s, and an MP4's video may start
+     * after its audio (an edit list, -itsoffset) */
+    c->container_start = fmt->start_time != AV_NOPTS_VALUE ? (double)fmt->start_time / AV_TIME_BASE
+                         : st->start_time != AV_NOPTS_VALUE ? (double)st->start_time * c->tb
+                                                             : NAN;
 }
 
 double av_clock_tick(AvClock *c, const AVFrame *frame, double *dur) {
@@ -290,7 +295,10 @@ double av_clock_tick(AvClock *c, const AVFrame *frame, double *dur) {
         time = c->count ? c->last_t + c->last_dur : 0.0;
     } else {
         double abs_t = (double)pts * c->tb;
-        if (!c->count) c->t0 = abs_t;
+        if (!c->t0_known) { /* frames before without a timestamp: this one still follows them */
+            c->t0 = abs_t - (c->count ? c->last_t + c->last_dur : 0.0);
+            c->t0_known = 1;
+        }
         time = abs_t - c->t0;
         if (c->count && time < c->last_t) time = c->last_t; /* never backwards */
     }
@@ -306,6 +314,10 @@ double av_clock_tick(AvClock *c, const AVFrame *frame, double *dur) {
 }
 
 double av_clock_length(const AvClock *c) { return c->count ? c->last_t + c->last_dur : 0.0; }
+
+double av_clock_start_offset(const AvClock *c) {
+    return c->t0_known && isfinite(c->container_start) ? c->t0 - c->container_start : 0.0;
+}
 
 void av_stream_declared(const AVFormatContext *fmt, const AVStream *st, double *seconds, int64_t *frames) {
     *seconds = st->duration != AV_NOPTS_VALUE && st->duration > 0 ? (double)st->duration * av_q2d(st->time_base)

@@ -57,17 +57,27 @@ const int *av_matrix_coefficients(int colorspace);
 
 /* A video stream's frame times from their timestamps: seconds from the first frame, never going
  * backwards; a frame without a timestamp follows the previous one by its duration. Each frame's
- * duration is its own, else the last interval between timestamps, else 1 / the nominal rate. */
+ * duration is its own, else the last interval between timestamps, else 1 / the nominal rate.
+ * The first frame is 0 on this clock, while a player's clock starts at the container's start time:
+ * av_clock_start_offset says where the first frame lies on the player's clock. */
 typedef struct AvClock {
     double tb, nominal_fps; /* the stream's time base in seconds; its nominal frame rate (0: unknown) */
+    double container_start; /* the container's start time in seconds, else the stream's (NAN: neither given) */
     int64_t count;          /* frames ticked */
-    double t0, last_t, last_dur, interval;
+    int t0_known;           /* t0 is set: a frame with a timestamp has been ticked */
+    double t0;              /* the container-clock time (seconds) that is 0 on this clock */
+    double last_t, last_dur, interval;
 } AvClock;
 void av_clock_init(AvClock *c, const AVFormatContext *fmt, const AVStream *st);
 /* The time of a decoded frame (call once per frame, in decoding order); *dur: its duration. */
 double av_clock_tick(AvClock *c, const AVFrame *frame, double *dur);
 /* What has been ticked so far lasts: the last frame's time plus its duration (0 before any). */
 double av_clock_length(const AvClock *c);
+/* The first ticked frame's time on the player's clock: its time on the container's clock minus the container's
+ * start time (AVFormatContext.start_time, the earliest of its streams; else the video stream's own). 0 for an
+ * ordinary file; 0.5 for an MP4 whose video starts half a second after its audio; ~0 for an MPEG-TS, whose
+ * container clock starts at ~1.4 s. 0 when no frame had a timestamp or the container gives no start time. */
+double av_clock_start_offset(const AvClock *c);
 
 /* Rotation: the clockwise turn (0, 90, 180, 270) that stands a stream's frames upright, as FFmpeg's player
  * applies it: the stream's display matrix (or, from older muxers, its "rotate" tag) rounded to a multiple of
