@@ -5,7 +5,8 @@ add_test(NAME predict_video
 set_tests_properties(predict_video PROPERTIES TIMEOUT 600 ENVIRONMENT "OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1")
 # predict against eval on the same frames; inputs predict.sh does not cover: an audio file with cover art refused;
 # --annotate shows no classes after a last window that ends before the video; --annotate of a 2500 fps video; a 4K
-# scan's memory; predictions given out before an --annotate copy that fails (tests/predict_edges.sh).
+# scan's memory; predictions given out before an --annotate copy that fails; start_offset_s (the first frame on a
+# player's clock) of an MP4 whose video starts late and of MPEG-TS files against ffprobe (tests/predict_edges.sh).
 add_test(NAME predict_edges
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/predict_edges.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR}
                  ${DFER_SHARED_DIR} ${DFER_PYTHON})

@@ -8,6 +8,9 @@
 #    show no classes (they showed the last window's, as if it covered them), frames inside it do;
 #  - --annotate of a 2500 fps video writes every frame at its time (the writer refused the rate: exit 1);
 #  - an --annotate copy that cannot be written (a file size limit) fails after the predictions are given out;
+#  - times on a player's clock: an MP4 whose video starts 0.5 s after its audio and two MPEG-TS files give
+#    start_offset_s (the first frame's time on the player's clock) and container_start_s as ffprobe's numbers,
+#    with the windows' own times unchanged and player_start_s / player_end_s (JSON, CSV) theirs plus the offset;
 #  - a 4K video scanned with 16 detector threads stays under 1.3 GB resident (the scan held 64 frames: 1.8 GB).
 # usage: predict_edges.sh DFER SOURCE_DIR SHARED_DIR PYTHON
 set -euo pipefail
@@ -103,6 +106,58 @@ rc=0; (trap '' XFSZ; ulimit -f 20; "$dfer" predict --quiet --checkpoint "$tmp/fc
   "$tmp/limited.json" || fail "--annotate that cannot be written: the predictions were lost"
 ls "$tmp" | grep -q "limited.mp4" && fail "--annotate that cannot be written left $(ls "$tmp" | grep limited.mp4)"
 echo "--annotate that cannot be written: exit 1 ($(head -n 1 "$tmp/limited.err")), the predictions given out"
+
+# ---- times on a player's clock ---------------------------------------------------------------------------------
+# the windows count from the first decoded frame, a player's clock from the container's start time: an MP4 whose
+# video starts 0.5 s after its audio (-itsoffset: an edit list's empty edit), the same remuxed to MPEG-TS (its clock
+# starts at 1.4 s; the AAC priming puts the audio 23 ms before the video's 0.5 s) and the clip alone as MPEG-TS
+# (clock and video both start at ~1.48 s). start_offset_s is ffprobe's first frame time minus the container's
+# start_time (within a frame; they were not given), container_start_s that start_time; the windows (start_s, end_s,
+# frames, probabilities) are the clip's own, and player_start_s / player_end_s (JSON and CSV) theirs plus the offset
+ffmpeg -v error -itsoffset 0.5 -i "$video" -f lavfi -i sine=duration=4 -map 0:v -map 1:a -c:v copy -c:a aac \
+  "$tmp/late.mp4"
+ffmpeg -v error -i "$tmp/late.mp4" -map 0 -c copy "$tmp/late.ts"
+ffmpeg -v error -i "$video" -map 0:v -c copy "$tmp/plain.ts"
+for f in "$video" "$tmp/late.mp4" "$tmp/late.ts" "$tmp/plain.ts"; do
+  "$dfer" predict --quiet --checkpoint "$tmp/fc" --video "$f" --json >"$f.json" || fail "predict $f: exit $?"
+done
+"$dfer" predict --quiet --checkpoint "$tmp/fc" --video "$tmp/late.ts" --csv >"$tmp/late.ts.csv" || fail "--csv of a TS"
+"$dfer" predict --quiet --checkpoint "$tmp/fc" --video "$tmp/late.mp4" >"$tmp/late.mp4.txt" || fail "table of late.mp4"
+grep -qF "its first frame is at 0.500 s on a player's clock" "$tmp/late.mp4.txt" \
+  || { cat "$tmp/late.mp4.txt"; fail "the table does not give late.mp4's first frame at 0.500 s"; }
+PYTHONPATH="$src/tests/lib" "$py" - "$video" "$tmp" <<'PY' || fail "times on a player's clock"
+import csv, json, sys
+from frame_times import start
+video, tmp = sys.argv[1:]
+base = json.load(open(video + ".json"))
+# expected offset by construction (0.5 s late; the TS's AAC priming is within a frame), and ffprobe's container start
+cases = [(video, 0.0, 0.0), (tmp + "/late.mp4", 0.5, 0.0), (tmp + "/late.ts", 0.5, 1.4), (tmp + "/plain.ts", 0.0, None)]
+for path, made, made_start in cases:
+    d = json.load(open(path + ".json"))
+    first, container = start(path)
+    frame = 1 / d["nominal_fps"]
+    probe = first - container
+    off = d["start_offset_s"]
+    assert abs(off - probe) < frame, f"{path}: start_offset_s {off}, ffprobe {first} - {container} = {probe}"
+    assert abs(off - made) < frame, f"{path}: start_offset_s {off}, made {made} s late"
+    assert abs(d["container_start_s"] - container) < 2e-6, f"{path}: container_start_s {d['container_start_s']}"
+    assert made_start is None or abs(container - made_start) < frame, f"{path}: ffprobe's start_time {container}"
+    assert len(d["windows"]) == len(base["windows"]), (path, len(d["windows"]), len(base["windows"]))
+    for w, b in zip(d["windows"], base["windows"]):
+        assert w["start_s"] == b["start_s"] and abs(w["end_s"] - b["end_s"]) < 1e-6 and w["frames"] == b["frames"], \
+            f"{path}: window {w['start_s']}-{w['end_s']} ({w['frames']} frames), the clip's {b}"
+        assert w["face"] == b["face"] and all(abs(w["probs"][c] - b["probs"][c]) < 1e-6 for c in b.get("probs", {}))
+        assert abs(w["player_start_s"] - (w["start_s"] + off)) < 1e-9 and \
+            abs(w["player_end_s"] - (w["end_s"] + off)) < 1e-9, f"{path}: player times {w}"
+    print(f"{path.split('/')[-1]}: first frame at {off:.6f} s on a player's clock (ffprobe {probe:.6f}), "
+          f"container start {d['container_start_s']:.6f} s")
+d = json.load(open(tmp + "/late.ts.json"))
+rows = list(csv.DictReader(open(tmp + "/late.ts.csv")))
+assert len(rows) == len(d["windows"]) and all(
+    abs(float(r["player_start_s"]) - w["player_start_s"]) < 1e-6 and
+    abs(float(r["player_end_s"]) - w["player_end_s"]) < 1e-6 and
+    abs(float(r["start_s"]) - w["start_s"]) < 1e-6 for r, w in zip(rows, d["windows"])), "CSV player times"
+PY
 
 # ---- the face scan's memory with many detector threads ------------------------------------------------------
 # a 4K copy of the clip (51 frames of 24 MB) scanned with 16 detector threads: the decoded frames held at once

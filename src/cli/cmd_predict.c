@@ -27,15 +27,19 @@ static void usage(void) {
            "over the windows with a face. A video shorter than a window gives one window over all of it. A video\n"
            "that decodes to well under the length its container gives (a file cut short) gets a warning. A folder\n"
            "of frame images (a dataset's clip folder: DFEW, FERV39k, MAFW faces) is read as a video in name order\n"
-           "at --fps frames per second.\n\n"
+           "at --fps frames per second. Times (start_s, end_s) are seconds from the first decoded frame; a player's\n"
+           "clock starts at the container's start time instead, so the first frame is at start_offset_s on it (0 for\n"
+           "ordinary files; later for a video that starts after its audio): player_start_s and player_end_s are\n"
+           "the windows on the player's clock.\n\n"
            "  --checkpoint DIR   the run directory (also --run)\n"
            "  --video FILE       the video, or a folder of its frames (jpg, png, bmp, ppm, webp)\n"
            "  --fps F            a frame folder's frame rate (default 25; a video file has its own)\n"
            "  --window-s S       window length in seconds (default 2)\n"
            "  --stride-s S       window start every S seconds (default 1)\n"
-           "  --json             one JSON object: video, run, classes, fps, duration, truncated, rotation, "
-           "windows, clip\n"
-           "  --csv              one row per window (start_s,end_s,frames,face_frames,face,face_share,top,<classes>)\n"
+           "  --json             one JSON object: video, run, classes, fps, duration, start_offset_s, truncated, "
+           "rotation, windows, clip\n"
+           "  --csv              one row per window (start_s,end_s,frames,face_frames,face,face_share,top,<classes>,\n"
+           "                     player_start_s,player_end_s)\n"
            "  --annotate OUT     also write the upright video with the face box and each window's top 3 classes\n"
            "  --best             the run's best_model.safetensors (default: model.safetensors)\n"
            "  --crop-scale F     crop side / detector box side (default 1.3)\n"
@@ -75,6 +79,12 @@ static void print_json(const PredictResult *r) {
     cJSON_AddNumberToObject(o, "nominal_fps", v->nominal_fps);
     cJSON_AddBoolToObject(o, "variable_frame_rate", v->vfr);
     cJSON_AddNumberToObject(o, "duration", v->duration);
+    /* the windows' times count from the first decoded frame; a player's clock from the container's start time
+     * (an MPEG-TS's ~1.4 s, "container_start_s", null for a frame folder): the first frame is at start_offset_s
+     * on it, and each window's player_start_s and player_end_s are its span there */
+    cJSON_AddNumberToObject(o, "start_offset_s", v->start_offset);
+    cJSON_AddItemToObject(o, "container_start_s",
+                          isfinite(v->container_start) ? cJSON_CreateNumber(v->container_start) : cJSON_CreateNull());
     /* the container's own figures for the video stream (null where it gives none), and whether decoding ended
      * well before them */
     cJSON_AddItemToObject(o, "declared_duration",
@@ -94,6 +104,8 @@ static void print_json(const PredictResult *r) {
         cJSON *e = cJSON_CreateObject();
         cJSON_AddNumberToObject(e, "start_s", w->start_s);
         cJSON_AddNumberToObject(e, "end_s", w->end_s);
+        cJSON_AddNumberToObject(e, "player_start_s", w->start_s + v->start_offset);
+        cJSON_AddNumberToObject(e, "player_end_s", w->end_s + v->start_offset);
         cJSON_AddNumberToObject(e, "frames", w->frames);
         cJSON_AddNumberToObject(e, "face_frames", w->face_frames);
         cJSON_AddBoolToObject(e, "face", w->face);
@@ -119,9 +131,10 @@ static void print_json(const PredictResult *r) {
 }
 
 static void print_csv(const PredictResult *r) {
+    /* the player's times last: the columns that were there keep their places */
     printf("start_s,end_s,frames,face_frames,face,face_share,top");
     for (int c = 0; c < r->num_classes; c++) printf(",%s", r->classes[c]);
-    printf("\n");
+    printf(",player_start_s,player_end_s\n");
     for (int i = 0; i < r->n_windows; i++) {
         const PredictWindow *w = &r->windows[i];
         /* times to the microsecond at any length (%.6g cut 10000.25 s to 10000.2) */
@@ -131,7 +144,7 @@ static void print_csv(const PredictResult *r) {
             if (w->face) printf(",%.6g", w->probs[c]);
             else printf(",");
         }
-        printf("\n");
+        printf(",%.6f,%.6f\n", w->start_s + r->v.start_offset, w->end_s + r->v.start_offset);
     }
 }
 
@@ -139,6 +152,9 @@ static void print_table(const PredictResult *r) {
     const FaceVideo *v = &r->v;
     printf("video: %s (%dx%d upright, rotation %d, %.2f s, %d frames, %.2f fps%s; a face in %d frames)\n", r->video,
            v->width, v->height, v->rotation, v->duration, v->frames, v->fps, v->vfr ? " variable" : "", v->face_frames);
+    if (fabs(v->start_offset) >= 0.0005) /* the windows count from the first frame, which a player shows later */
+        printf("       its first frame is at %.3f s on a player's clock: add it to the windows' times\n",
+               v->start_offset);
     printf("run:   %s (%s%s%s)\n\n", r->params, r->method, strcmp(r->method, "finecliper") ? "" : " ",
            strcmp(r->method, "finecliper") ? "" : r->variant);
     printf("%-17s %6s %5s  %s\n", "window (s)", "frames", "face", "top classes");

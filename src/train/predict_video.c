@@ -302,6 +302,8 @@ int face_video_scan(const char *path, const DlibModel *model, const FaceVideoCon
         v->rotation = r->rotation;
         v->nominal_fps = r->clock.nominal_fps;
         v->frame_folder = r->files != NULL;
+        v->start_offset = v->frame_folder ? 0.0 : av_clock_start_offset(&r->clock);
+        v->container_start = v->frame_folder ? NAN : r->clock.container_start;
         v->duration = v->t[v->frames - 1] + last_dur;
         v->fps = v->duration > 0 ? v->frames / v->duration : 0;
         double lo = INFINITY, hi = 0;

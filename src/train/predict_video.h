@@ -6,7 +6,10 @@
  * best-effort timestamp; a frame without one continues the previous frame by
  * its duration), so variable-frame-rate videos keep their real timing. The
  * duration is the last frame's time plus its duration (the packet's, else the
- * previous interval, else 1/fps).
+ * previous interval, else 1/fps). A player's clock starts at the container's
+ * start time instead: start_offset is the first frame's time on it (0 for
+ * ordinary files; a video that starts after its audio, or after an MP4 edit
+ * list's empty edit, has it later), so a player's time is t + start_offset.
  *
  * Rotation: the stream's display matrix (or, from older muxers, its "rotate"
  * tag; else the first frame's display-matrix side data) is rounded to a
@@ -76,6 +79,8 @@ typedef struct FaceVideo {
     long long declared_frames; /* its frame count as the container gives it (0: not given) */
     int truncated;             /* decoding ended well before that: a truncated or damaged file */
     int frame_folder;          /* read from a folder of frame images at FaceVideoConfig.folder_fps */
+    double start_offset;       /* the first frame's time on the player's clock (av_clock_start_offset; 0: a folder) */
+    double container_start;    /* the container's start time, seconds on its own clock (NAN: a folder, not given) */
     double *t;                 /* [frames] */
     uint8_t *det;              /* [frames] 1: a face was detected in this frame */
     int face_frames;
