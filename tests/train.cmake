@@ -2,6 +2,10 @@
 add_test(NAME train_resume_bitwise
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_resume.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(train_resume_bitwise PROPERTIES TIMEOUT 900)
+# A checkpoint whose position is out of range, fractional or no number is refused on resume, naming the field.
+add_test(NAME train_resume_position
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_resume_position.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(train_resume_position PROPERTIES TIMEOUT 300)
 # Data-parallel equivalence over 1, 2 and 4 MPI ranks.
 add_test(NAME train_data_parallel_equivalence
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_dp.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})

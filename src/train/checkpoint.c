@@ -141,6 +141,34 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
     return rc;
 }
 
+/* A whole number of a checkpoint's training position: its key, range, and value when absent (NAN: required). */
+typedef struct WholeField {
+    const char *key;
+    double lowest, highest, absent;
+} WholeField;
+
+/* 2^53: every whole number up to it is a double exactly, and fits a long long. */
+#define DOUBLE_EXACT_INTEGERS 9007199254740992.0
+
+/* Reads f's number from the position o of the checkpoint at path into out, refusing anything but a whole number in
+ * f's range (a null, a string, a fraction, a value a cast would overflow). */
+static int position_whole(const cJSON *o, const char *path, const WholeField *f, double *out, Err *err) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(o, f->key);
+    if (!item && !isnan(f->absent)) {
+        *out = f->absent;
+        return 0;
+    }
+    if (!cJSON_IsNumber(item))
+        return err_set(err, "%s: the training position in the metadata has no number \"%s\"", path, f->key);
+    double v = item->valuedouble;
+    if (!(v >= f->lowest && v <= f->highest && v == floor(v)))
+        return err_set(err, "%s: the training position's \"%s\" in the metadata is %.17g, not a whole number in "
+                            "%.0f..%.0f (a damaged or edited checkpoint)",
+                       path, f->key, v, f->lowest, f->highest);
+    *out = v;
+    return 0;
+}
+
 int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, Err *err) {
     char path[4096];
     run_file_path(path, sizeof path, dir, "checkpoint.safetensors");
@@ -173,34 +201,35 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
     const char *meta = safetensors_metadata(&m, "position");
     cJSON *o = meta ? cJSON_Parse(meta) : NULL;
     if (rc == 0 && !o) rc = err_set(err, "%s: no training position in the metadata", path);
-    static const char *const position_keys[] = {"epoch", "step", "optimizer_steps", "best_war", "best_uar",
-                                                "best_epoch"};
-    double v[6];
-    for (int k = 0; k < 6 && rc == 0; k++)
-        if (!isfinite(v[k] = json_get_number(o, position_keys[k], NAN)))
-            rc = err_set(err, "%s: the training position in the metadata has no number \"%s\"", path, position_keys[k]);
     /* counters, not measures: a hand-edited or damaged checkpoint's negative, fractional or huge value is refused
-     * here (a double cast to int out of range is undefined) rather than resumed at; best_epoch is -1 before the
-     * first evaluation */
-    static const int counters[] = {0, 1, 2, 5};
-    for (int i = 0; i < 4 && rc == 0; i++) {
-        int k = counters[i], lowest = k == 5 ? -1 : 0;
-        if (!(v[k] >= lowest && v[k] <= INT_MAX && v[k] == floor(v[k])))
-            rc = err_set(err, "%s: the training position's \"%s\" in the metadata is %.17g, not a whole number in "
-                              "%d..%d (a damaged or edited checkpoint)",
-                         path, position_keys[k], v[k], lowest, INT_MAX);
-    }
+     * here (a double cast to int or long long out of range is undefined; a wrong metrics_bytes cuts metrics.jsonl at
+     * the wrong length on resume) rather than resumed at. best_epoch is -1 before the first evaluation; metrics_bytes
+     * -1 when the log's length is unknown. */
+    static const WholeField wholes[] = {
+        {"epoch", 0, INT_MAX, NAN},
+        {"step", 0, INT_MAX, NAN},
+        {"optimizer_steps", 0, INT_MAX, NAN},
+        {"best_epoch", -1, INT_MAX, NAN},
+        {"metrics_bytes", -1, DOUBLE_EXACT_INTEGERS, -1}, /* absent from checkpoints before it was kept */
+        {"window_steps", 0, INT_MAX, 0},                  /* absent from older ones: the window restarts */
+    };
+    double whole[6];
+    for (int k = 0; k < 6 && rc == 0; k++) rc = position_whole(o, path, &wholes[k], &whole[k], err);
+    double best_war = NAN, best_uar = NAN;
+    if (rc == 0 && !isfinite(best_war = json_get_number(o, "best_war", NAN)))
+        rc = err_set(err, "%s: the training position in the metadata has no number \"best_war\"", path);
+    if (rc == 0 && !isfinite(best_uar = json_get_number(o, "best_uar", NAN)))
+        rc = err_set(err, "%s: the training position in the metadata has no number \"best_uar\"", path);
     if (rc == 0) {
-        pos->epoch = (int)v[0], pos->step = (int)v[1], pos->opt_steps = (int)v[2];
-        pos->best_war = v[3], pos->best_uar = v[4], pos->best_epoch = (int)v[5];
+        pos->epoch = (int)whole[0], pos->step = (int)whole[1], pos->opt_steps = (int)whole[2];
+        pos->best_war = best_war, pos->best_uar = best_uar, pos->best_epoch = (int)whole[3];
         opt->step = pos->opt_steps;
-        double bytes = json_get_number(o, "metrics_bytes", -1); /* absent from checkpoints before it was kept */
-        pos->metrics_bytes = isfinite(bytes) && bytes >= 0 ? (long long)bytes : -1;
+        pos->metrics_bytes = (long long)whole[4];
+        pos->window_steps = (int)whole[5];
         /* absent from older checkpoints: the window restarts, the inputs go unchecked */
-        double wl = json_get_number(o, "window_loss", 0), ws = json_get_number(o, "window_steps", 0);
+        double wl = json_get_number(o, "window_loss", 0);
         pos->window_loss = isfinite(wl) ? wl : 0;
         if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, "window_loss"))) pos->window_loss = NAN; /* see save */
-        pos->window_steps = isfinite(ws) && ws > 0 && ws <= INT_MAX ? (int)ws : 0;
         double secs = json_get_number(o, "seconds", 0);
         pos->seconds = isfinite(secs) && secs > 0 ? secs : 0;
         const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(o, "inputs");
