@@ -2,7 +2,7 @@
 # PyTorch checkpoints written by Debian's torch (torch.save state dict with fp16
 # tensors, a storage offset and a non-contiguous view; Long-CLIP; TorchScript)
 # load through `dfer convert` to exactly the original tensors; corrupt zips and
-# pickles give clear errors.
+# pickles, and tensors nested deeper than the reader walks, give clear errors.
 # usage: io_pt.sh DFER PYTHON SOURCE_DIR
 set -euo pipefail
 dfer=$1 py=$2 src=$3
@@ -102,6 +102,22 @@ printf '\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01\xff\xff.' >"$tmp/bad/archive/data
 if "$dfer" info "$tmp/badpickle.pt" 2>"$tmp/err2"; then echo "corrupt pickle accepted"; exit 1; fi
 grep -q "badpickle.pt" "$tmp/err2" && grep -q "opcode" "$tmp/err2" || { echo "unclear message:"; cat "$tmp/err2"; exit 1; }
 echo "corrupt zip and pickle rejected: $(cat "$tmp/err1") / $(cat "$tmp/err2")"
+# a state dict nested deeper than the reader walks (64 dicts): refused naming the file and the tensor's key path, where
+# it was skipped without a word (a CLIP wrapped so deep then failed as "no CLIP tensors" or a missing tensor)
+"$py" - "$tmp/deep.pt" <<'PY'
+import sys
+import torch
+deep = torch.arange(3.0)
+for i in range(65):
+    deep = {f"k{i}": deep}
+torch.save({"top": torch.ones(2), "wrapped": deep}, sys.argv[1])
+PY
+if "$dfer" convert "$tmp/deep.pt" "$tmp/deep.safetensors" 2>"$tmp/err3"; then
+  echo "a tensor 66 keys deep converted"; exit 1
+fi
+grep -q "deep.pt: wrapped.k64.k63.*.k2.k1 is nested in more than 64 dicts" "$tmp/err3" \
+  || { echo "unclear message for a tensor nested too deep:"; cat "$tmp/err3"; exit 1; }
+echo "a tensor nested deeper than 64 dicts: refused with its key path"
 # dfer info names the tensors holding a NaN or infinity (what dfer embed and training stop on), with how many
 "$py" - "$tmp/hf.safetensors" "$tmp/nan.safetensors" <<'PY'
 import json, struct, sys

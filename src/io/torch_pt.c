@@ -7,6 +7,10 @@
 
 #include "io/pickle.h"
 
+/* How deep walk() goes into nested dicts and objects: it recurses, and a pickle is a few bytes a level, so a small
+ * hostile file could otherwise overflow the stack. */
+#define WALK_MAX_DEPTH 64
+
 typedef struct Ctx {
     zip_t *zip;
     const char *label;
@@ -19,6 +23,7 @@ typedef struct Ctx {
     size_t *sizes;
     int n_storages;
     long visits; /* walk() calls so far */
+    const PickleValue *ancestors[WALK_MAX_DEPTH + 1]; /* the dicts on the path walk() is on, by depth */
 } Ctx;
 
 static int storage_dtype(const char *type, DType *dt) {
@@ -189,18 +194,30 @@ static int add_tensor(Ctx *c, const char *name, const PickleTensor *t) {
  * of paths can grow exponentially with the file size: the walk has a budget. */
 #define WALK_BUDGET 1000000
 static int walk(Ctx *c, const PickleValue *v, const char *path, int depth) {
-    if (!v || depth > 64) return 0;
+    if (!v) return 0;
     if (++c->visits > WALK_BUDGET)
         return err_set(c->err, "%s: the pickle's object graph has more than %d paths (shared or cyclic references)",
                        c->label, WALK_BUDGET);
-    if (v->kind == PK_TENSOR) return path[0] ? add_tensor(c, path, &v->tensor) : 0;
     const PickleValue *dict = v->kind == PK_DICT ? v : (v->kind == PK_OBJECT ? v->state : NULL);
-    if (!dict || dict->kind != PK_DICT) return 0;
+    if (dict && dict->kind != PK_DICT) dict = NULL;
+    if (v->kind != PK_TENSOR && !dict) return 0; /* a number, a string, a list: no tensor a state dict names */
+    /* a dict inside itself (a cycle through the pickle's memo): its tensors are named on the shorter path */
+    for (int i = 0; dict && i < depth && i <= WALK_MAX_DEPTH; i++)
+        if (c->ancestors[i] == dict) return 0;
+    /* skipped without a word, a tensor down there was later a "missing tensor" nobody could explain */
+    if (depth > WALK_MAX_DEPTH)
+        return err_set(c->err, "%s: %s is nested in more than %d dicts or objects, deeper than dfer reads (the limit "
+                               "guards the stack): save a flatter state dict",
+                       c->label, path, WALK_MAX_DEPTH);
+    if (v->kind == PK_TENSOR) return path[0] ? add_tensor(c, path, &v->tensor) : 0;
+    c->ancestors[depth] = dict;
     for (int i = 0; i + 1 < dict->count; i += 2) {
         const PickleValue *k = dict->items[i];
         if (!k || k->kind != PK_STR) continue;
         char sub[2048];
-        if (snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", k->s) >= (int)sizeof sub) continue;
+        if (snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", k->s) >= (int)sizeof sub)
+            return err_set(c->err, "%s: the key path of %.200s... under %.200s is longer than the %zu characters dfer "
+                                   "reads", c->label, k->s, path[0] ? path : "the top", sizeof sub - 1);
         if (walk(c, dict->items[i + 1], sub, depth + 1) != 0) return -1;
     }
     return 0;

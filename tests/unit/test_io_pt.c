@@ -4,7 +4,7 @@
  * malformed input the reader must refuse with a clear message: unknown opcode
  * (with its byte offset), truncation, stack misuse, a view beyond its storage,
  * an expanded view, a missing storage, exponentially shared or cyclic object
- * graphs, and corrupt zips. */
+ * graphs, dicts nested deeper than the reader goes, and corrupt zips. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,7 +387,7 @@ static void test_shared_graph(void) {
     rc = load(&p, &m, &err);
     EXPECT(rc != 0 && strstr(err.msg, "unit.pt") && strstr(err.msg, "paths"), "shared graph: %s", err.msg);
     if (rc == 0) tmap_free(&m);
-    /* a dict containing itself: cut by the depth limit, then "no tensors" */
+    /* a dict containing itself: cut where it comes round again, then "no tensors" */
     Buf cyc = {0};
     put(&cyc, proto, 2);
     op(&cyc, '}');
@@ -399,6 +399,60 @@ static void test_shared_graph(void) {
     op(&cyc, '.');
     rc = load(&cyc, &m, &err);
     EXPECT(rc != 0 && strstr(err.msg, "unit.pt"), "a self-containing dict terminates: %s", err.msg);
+    if (rc == 0) tmap_free(&m);
+}
+
+/* A tensor under `levels` nested dicts, each key "d": {"d": {... {"d": tensor}}}, as the value of the key being set. */
+static void nested_tensor(Buf *p, int levels) {
+    int64_t s2[1] = {2}, st1[1] = {1};
+    for (int i = 0; i < levels; i++) {
+        op(p, '}');
+        str(p, "d");
+    }
+    tensor(p, "FloatStorage", "0", 24, 3, 1, s2, st1);
+    for (int i = 0; i < levels; i++) op(p, 's');
+}
+
+/* The walk stops 64 dicts down (it recurses): a tensor at 64 keys is read, one at 65 is an error naming the file and
+ * the key path (it was skipped without a word, a "missing tensor" later); a dict holding itself is no error. */
+static void test_nesting_depth(void) {
+    Buf p = {0};
+    begin_state_dict(&p);
+    str(&p, "d");
+    nested_tensor(&p, 63); /* 64 keys with this one */
+    str(&p, "cycle");
+    op(&p, '}');
+    uint8_t put9[2] = {'q', 9}, get9[2] = {'h', 9};
+    put(&p, put9, 2);
+    str(&p, "self");
+    put(&p, get9, 2);
+    op(&p, 's');
+    str(&p, "w");
+    nested_tensor(&p, 0);
+    op(&p, 's');
+    end_state_dict(&p);
+    TensorMap m;
+    Err err;
+    int rc = load(&p, &m, &err);
+    EXPECT(rc == 0, "64 dicts deep and a cycle: %s", err.msg);
+    if (rc != 0) return;
+    char deepest[256] = "d";
+    for (int i = 0; i < 63; i++) strcat(deepest, ".d");
+    const TensorEntry *deep = tmap_find(&m, deepest), *w = tmap_find(&m, "cycle.w");
+    EXPECT(m.count == 2 && deep && f_at(deep, 0) == 3 && w && f_at(w, 1) == 4,
+           "the tensor 64 keys deep and the cycle's tensor, once: %d tensors", m.count);
+    tmap_free(&m);
+    Buf too_deep = {0};
+    begin_state_dict(&too_deep);
+    str(&too_deep, "shallow");
+    nested_tensor(&too_deep, 0);
+    str(&too_deep, "d");
+    nested_tensor(&too_deep, 64); /* 65 keys */
+    end_state_dict(&too_deep);
+    rc = load(&too_deep, &m, &err);
+    strcat(deepest, ".d");
+    EXPECT(rc != 0 && strstr(err.msg, "unit.pt: ") && strstr(err.msg, deepest) && strstr(err.msg, "more than 64"),
+           "a tensor 65 keys deep: %s", rc ? err.msg : "read without a word");
     if (rc == 0) tmap_free(&m);
 }
 
@@ -497,6 +551,7 @@ int main(void) {
     TEST_RUN(test_bad_tensors);
     TEST_RUN(test_bad_pickles);
     TEST_RUN(test_shared_graph);
+    TEST_RUN(test_nesting_depth);
     TEST_RUN(test_corrupt_zips);
     return test_summary();
 }
