@@ -159,7 +159,22 @@ static int on_key(void *stream, const char *section, const char *name, const cha
         memcpy(joined, value, head);
         strcpy(joined + head, s->long_values[i]);
     }
-    if (s->fn(s->user, section, name, joined ? joined : value, s->err) != 0) s->failed_line = s->line;
+    /* a value in double quotes reaches the handler without them; a list's elements are unquoted one by one, by the
+     * handler (ini_list_next, ini_unquote): "a", "b" is no quoted value */
+    char *unquoted = NULL;
+    const char *v = joined ? joined : value;
+    if (name && !list_key(s, section, name)) {
+        unquoted = xstrdup(v);
+        const char *why = ini_unquote(unquoted);
+        if (why) {
+            fail(s, "%s%s%s = %.60s: %s", section, *section ? "." : "", name, v, why);
+            free(unquoted), free(joined);
+            return 1;
+        }
+        v = unquoted;
+    }
+    if (s->fn(s->user, section, name, v, s->err) != 0) s->failed_line = s->line;
+    free(unquoted);
     free(joined);
     return 1; /* errors are counted here, not by inih, so that they keep their own line */
 }
@@ -208,12 +223,49 @@ int ini_file_load(const char *path, const char *what, const char *const *list_ke
     return 0;
 }
 
+const char *ini_unquote(char *value) {
+    if (value[0] != '"') return NULL;
+    size_t n = strlen(value);
+    const char *inner = strchr(value + 1, '"');
+    if (!inner || (size_t)(inner - value) != n - 1)
+        return inner ? "it begins with a '\"' that closes before its end (a quoted value holds no '\"')"
+                     : "it begins with a '\"' it does not close (a ';' after a blank starts a comment even inside "
+                       "quotes)";
+    memmove(value, value + 1, n - 2);
+    value[n - 2] = '\0';
+    return NULL;
+}
+
+char *ini_list_next(char **cursor) {
+    char *p = *cursor;
+    if (!p) return NULL;
+    while (*p == ' ' || *p == '\t') p++;
+    char *start = p;
+    int quoted = 0;
+    for (; *p && (quoted || *p != ','); p++)
+        if (*p == '"') quoted = !quoted;
+    *cursor = *p ? p + 1 : NULL;
+    char *end = p;
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) end--;
+    *end = '\0';
+    return start;
+}
+
 const char *ini_value_unsafe(const char *value) {
     size_t n = strlen(value);
-    if (n && (isspace((unsigned char)value[0]) || isspace((unsigned char)value[n - 1])))
-        return "it begins or ends with a blank, which an INI file trims";
-    if (*scan(value, NULL)) return "a ';' after a blank starts a comment in an INI file";
+    if (value[0] == '"') return "it begins with a '\"', which an INI file takes for the start of a quoted value";
+    /* ini_value_write quotes it, which it cannot do around a '"' */
+    if (n && (isspace((unsigned char)value[0]) || isspace((unsigned char)value[n - 1])) && strchr(value, '"'))
+        return "it begins or ends with a blank, which an INI file trims unless the value is quoted, and it holds a "
+               "'\"', which a quoted value cannot";
+    if (*scan(value, NULL)) return "a ';' after a blank starts a comment in an INI file (even inside quotes)";
     for (const char *p = value; *p; p++)
         if ((unsigned char)*p < 0x20 && *p != '\t') return "it holds a control character (a line break?)";
     return NULL;
+}
+
+void ini_value_format(const char *value, char *out, size_t size) {
+    size_t n = strlen(value);
+    int quote = n && (isspace((unsigned char)value[0]) || isspace((unsigned char)value[n - 1]));
+    snprintf(out, size, quote ? "\"%s\"" : "%s", value);
 }

@@ -16,7 +16,7 @@
 typedef int (*IniKeyFn)(void *user, const char *section, const char *name, const char *value, Err *err);
 
 /* Parses PATH with inih's rules (';' and '#' comment lines, inline comments after " ;", values
- * trimmed, continuation lines). -1 with "PATH:LINE: message" for the first error, or
+ * trimmed, continuation lines) and dfer's quoting (below). -1 with "PATH:LINE: message" for the first error, or
  * "PATH: cannot open the WHAT" when the file cannot be read. list_keys: NULL, or a NULL-terminated
  * list of "section.key" whose continuation lines (an indented line after the key) reach the handler as
  * further values of that key, for keys that hold lists; for any other key such a line is an error (inih
@@ -24,8 +24,24 @@ typedef int (*IniKeyFn)(void *user, const char *section, const char *name, const
 int ini_file_load(const char *path, const char *what, const char *const *list_keys, IniKeyFn fn, void *user,
                   Err *err);
 
-/* Whether a string value comes back unchanged from "key = value" in an INI file (inih trims it,
- * and cuts it at a ';' after a blank); when not, the reason, for a message. */
+/* Quoting: a value (after inih's trimming) that begins with '"' must end with the one other '"' it holds, and reaches
+ * the handler without the two ("  a # b " keeps its blanks); a value that does not begin with '"' is taken as it is,
+ * a '"' inside it included. A ';' after a blank starts a comment even between quotes (inih cuts it first). The
+ * values of list_keys reach the handler as written: it splits them with ini_list_next and unquotes each element. */
+
+/* Removes the quotes of a quoted value, in place; NULL, or why it is not one (it begins with a '"' that does not
+ * end it, or holds a third), for a message. A value that does not begin with '"' is left alone. */
+const char *ini_unquote(char *value);
+
+/* The next element of a list value: *cursor split, in place, at the first comma outside double quotes, the element
+ * trimmed of blanks (its quotes kept, for ini_unquote); NULL after the last (set *cursor to the value first). */
+char *ini_list_next(char **cursor);
+
+/* Whether a string value comes back unchanged from "key = VALUE" in an INI file, VALUE written by ini_value_format
+ * (inih cuts it at a ';' after a blank; a leading '"' is read as quoting); when not, the reason, for a message. */
 const char *ini_value_unsafe(const char *value);
+
+/* value as an INI file writes it: in double quotes when it begins or ends with a blank (inih trims those). */
+void ini_value_format(const char *value, char *out, size_t size);
 
 #endif

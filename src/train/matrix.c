@@ -27,17 +27,25 @@ static char *trim(char *s) {
  * item must have "=". Appending lets a long list continue on indented lines
  * (inih passes each continuation line as another value of the same key). */
 static int parse_entries(const char *key, const char *value, MatrixEntry *out, int *n, int need_value, Err *err) {
-    char buf[4096], *save = NULL;
+    char buf[4096];
     if (strlen(value) >= sizeof buf) return err_set(err, "matrix.%s is too long", key);
     strcpy(buf, value);
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        tok = trim(tok);
+    char *save = buf;
+    /* split at the commas outside quotes; the name and the value of an entry are each unquoted as an INI value is
+     * (dfew = "/data/my dfew", "a,b" = x) */
+    for (char *tok; (tok = ini_list_next(&save));) {
         if (!*tok) continue;
         if (*n == MATRIX_MAX_AXIS) return err_set(err, "matrix.%s has more than %d entries", key, MATRIX_MAX_AXIS);
-        char *eq = strchr(tok, '=');
+        char *eq = tok;
+        for (int quoted = 0; *eq && (quoted || *eq != '='); eq++)
+            if (*eq == '"') quoted = !quoted;
+        if (!*eq) eq = NULL;
         if (need_value && !eq) return err_set(err, "matrix.%s: '%s' should be NAME=VALUE", key, tok);
         if (eq) *eq = 0;
         char *name = trim(tok), *val = eq ? trim(eq + 1) : "";
+        const char *why = ini_unquote(name);
+        if (!why) why = ini_unquote(val);
+        if (why) return err_set(err, "matrix.%s: the entry '%s%s%s': %s", key, name, eq ? "=" : "", val, why);
         if (strlen(name) >= sizeof out[0].name || strlen(val) >= sizeof out[0].value)
             return err_set(err, "matrix.%s: entry '%s' is too long", key, name);
         for (int i = 0; i < *n; i++)

@@ -137,8 +137,10 @@ static void test_syntax_errors(void) {
     /* values a run's config.ini could not hold are refused where they are given */
     EXPECT(config_set(&c, "model.prompt=a face ; {class}", &err) != 0 && strstr(err.msg, "starts a comment"),
            "' ;' in a value: %s", err.msg);
-    EXPECT(config_set(&c, "data.root=/data/dfew ", &err) != 0 && strstr(err.msg, "trims"), "a trailing blank: %s",
-           err.msg);
+    EXPECT(config_set(&c, "data.root=/data/dfew \"x\" ", &err) != 0 && strstr(err.msg, "trims"),
+           "a trailing blank with a '\"' (config.ini cannot quote it): %s", err.msg);
+    EXPECT(config_set(&c, "model.prompt=\"a {class}\"", &err) != 0 && strstr(err.msg, "quoted value"),
+           "a leading '\"' (config.ini would read it as quoting): %s", err.msg);
     EXPECT(config_set(&c, "model.prompt=a face;{class}", &err) == 0, "';' without a blank before it is text: %s",
            err.msg);
 }
@@ -254,6 +256,40 @@ static void test_paths(void) {
            c.vocab);
 }
 
+/* Quoting: a value wholly in one pair of double quotes is read without them, blanks and '#' kept, and a run's
+ * config.ini quotes such a value so it reads back the same; a value that opens a quote it does not end is an error
+ * naming file:line and key (the quotes used to stay in the value: `root = "/data/my dfew"` looked for a folder
+ * named with the quotes). A '"' elsewhere is a character. */
+static void test_quoting(void) {
+    Config a, b;
+    config_defaults(&a);
+    Err err;
+    const char *p = write_file("q.ini", "[data]\nroot = \"/data/my dfew\"  ; a comment\n[model]\n"
+                                        "prompt = \"  a #1 {class} face  \"\nnegative = \"less\"\n"
+                                        "mid_streams=parsing\nvocab = /v/say \"hi\".gz\n");
+    EXPECT(config_load_file(&a, p, &err) == 0, "quoted values load: %s", err.msg);
+    EXPECT(!strcmp(a.root, "/data/my dfew") && !strcmp(a.prompt, "  a #1 {class} face  ") &&
+               !strcmp(a.negative, "less"),
+           "quotes removed, blanks and '#' kept: root '%s', prompt '%s', negative '%s'", a.root, a.prompt,
+           a.negative);
+    EXPECT(!strcmp(a.vocab, "/v/say \"hi\".gz"), "a '\"' not at the start is text: '%s'", a.vocab);
+    EXPECT(write_and_reload(&a, "q-resolved.ini", &b, &err) == 0 && memcmp(&a, &b, sizeof a) == 0,
+           "a value with blanks at its ends round trips through config.ini: %s (prompt '%s')", err.msg, b.prompt);
+    static const char *const bad[][2] = {
+        {"[model]\nmethod = finecliper\nprompt = \"a {class}\n", "q1.ini:3: model.prompt = \"a {class}: it begins "
+                                                                 "with a '\"' it does not close"},
+        {"[model]\nprompt = \"a\" \"b\"\n", "q2.ini:2: model.prompt = \"a\" \"b\": it begins with a '\"' that closes"},
+        {"[model]\nprompt = \"a ; b\"\n", "q3.ini:2: model.prompt = \"a: it begins with a '\"' it does not close"},
+        {"[data]\nroot = \"\n", "q4.ini:2: data.root = \": it begins with a '\"' it does not close"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "q%zu.ini", i + 1);
+        EXPECT(config_load_file(&b, write_file(name, bad[i][0]), &err) != 0 && strstr(err.msg, bad[i][1]),
+               "case %zu: %s", i + 1, err.msg);
+    }
+}
+
 int main(void) {
     TEST_RUN(test_paths);
     TEST_RUN(test_defaults_and_file);
@@ -262,5 +298,6 @@ int main(void) {
     TEST_RUN(test_roundtrip);
     TEST_RUN(test_long_lines);
     TEST_RUN(test_syntax_errors);
+    TEST_RUN(test_quoting);
     return test_summary();
 }

@@ -174,10 +174,46 @@ static void test_ambiguous(void) {
            "a continuation line of matrix.name: %s (name %s)", err.msg, m.name);
 }
 
+/* Quoting in a matrix file: the axes' lists split at the commas outside double quotes, and each entry's name and
+ * value are unquoted as a whole INI value is (on continuation lines too); [set] values and the scalars are unquoted
+ * whole; an unclosed quote is an error naming file:line and the key. */
+static void test_quoting(void) {
+    Matrix m;
+    Err err;
+    const char *p = write_file("quoted.ini", "[matrix]\nname = \"q\"\ndatasets = dfew=\"/d/my data, 2\", mafw=/m\n"
+                                             "backbones = b16=\"/w\"\nmethods = \"finecliper\"=a.ini,\n"
+                                             "  dfer_clip=\"b c.ini\"\nseeds = \"1\", 2\n"
+                                             "[set]\nmodel.prompt = \"  a {class} \"\n");
+    EXPECT(matrix_load(p, &m, &err) == 0, "quoted entries load: %s", err.msg);
+    EXPECT(!strcmp(m.name, "q") && m.n_datasets == 2 && !strcmp(m.datasets[0].value, "/d/my data, 2") &&
+               !strcmp(m.datasets[1].value, "/m") && !strcmp(m.backbones[0].value, "/w"),
+           "name '%s', %d datasets, the first '%s'", m.name, m.n_datasets, m.datasets[0].value);
+    EXPECT(m.n_methods == 2 && !strcmp(m.methods[0].name, "finecliper") && !strcmp(m.methods[1].value, "b c.ini"),
+           "methods over a continuation line: %d, '%s', '%s'", m.n_methods, m.methods[0].name,
+           m.n_methods > 1 ? m.methods[1].value : "");
+    EXPECT(m.n_seeds == 2 && m.seeds[0] == 1 && m.seeds[1] == 2, "quoted seed: %d seeds", m.n_seeds);
+    EXPECT(m.n_sets == 1 && !strcmp(m.sets[0], "model.prompt=  a {class} "), "[set] value unquoted: '%s'",
+           m.n_sets ? m.sets[0] : "");
+    static const char *const bad[][2] = {
+        {"[matrix]\nname = x\ndatasets = dfew=\"/d, mafw=/m\n",
+         "bad1.ini:3: matrix.datasets: the entry 'dfew=\"/d, mafw=/m': it begins with a '\"' it does not close"},
+        {"[matrix]\nname = x\nseeds = 1,\n  \"2\n", "bad2.ini:4: matrix.seeds: the entry '\"2': it begins"},
+        {"[matrix]\nname = \"x\n", "bad3.ini:2: matrix.name = \"x: it begins with a '\"' it does not close"},
+        {"[matrix]\nname = x\n[set]\ntrain.epochs = \"3\"4\"\n", "bad4.ini:4: set.train.epochs = \"3\"4\": it begins"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "bad%zu.ini", i + 1);
+        EXPECT(matrix_load(write_file(name, bad[i][0]), &m, &err) != 0 && strstr(err.msg, bad[i][1]), "case %zu: %s",
+               i + 1, err.msg);
+    }
+}
+
 int main(void) {
     TEST_RUN(test_expand);
     TEST_RUN(test_ambiguous);
     TEST_RUN(test_errors);
     TEST_RUN(test_long_lines);
+    TEST_RUN(test_quoting);
     return test_summary();
 }
