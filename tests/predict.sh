@@ -21,14 +21,14 @@
 #  - a truncated mp4: what decodes is predicted, with a warning and "truncated" in the JSON; whole files
 #    (also with a longer audio track, and a WebM) are not flagged;
 #  - bad input: a missing video, a text file as video, a missing run directory, a run without
-#    config.ini: exit 1 naming the path; usage errors exit 2.
+#    config.ini: exit 1 naming the path; usage errors exit 2; a copy onto a full disk names the reason.
 # usage: predict.sh DFER SOURCE_DIR SHARED_DIR PYTHON
 set -euo pipefail
 dfer=$1 src=$2 shared=$3 py=$4
 model=/usr/share/dlib/shape_predictor_68_face_landmarks.dat
 [ -r "$model" ] || { echo "missing $model: install libdlib-data (scripts/setup)"; exit 1; }
 tmp=$(mktemp -d /tmp/dfer-predict-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+trap 'umount "$tmp/full" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 start=$(date +%s)
 
@@ -264,8 +264,8 @@ echo "annotate, 12.5 fps: $r"
 # --annotate shows the true colours: the model sees every video through BT.601's matrix (av_frames.c), the copy is
 # decoded and encoded with the matrix the source's tag names and carries its tags, so a player (here the ffmpeg
 # CLI) shows it as it shows the source. A colourful BT.709 video (no face: only a small text box is drawn): the
-# copy through BT.601 and untagged was 14 levels off at the 75th percentile, through BT.601 and tagged 709 again 14
-# (saturated colours clip in RGB); now 2
+# copy through BT.601 and untagged was 15 levels off at the 75th percentile, through BT.601 and tagged BT.709 again
+# 15 (saturated colours clip in RGB on the way); now 2
 ffmpeg -v error -f lavfi -i testsrc2=size=320x240:rate=25 -t 1 -vf scale=out_color_matrix=bt709 -colorspace bt709 \
   -color_primaries bt709 -color_trc bt709 -c:v libx264 -pix_fmt yuv420p "$tmp/bt709.mp4"
 predict --checkpoint "$tmp/dc" --video "$tmp/bt709.mp4" --annotate "$tmp/bt709_annotated.mp4" >/dev/null \
@@ -339,6 +339,19 @@ expect_fail "--annotate to a .webm" 2 "ending in .mp4" "$dfer" predict --checkpo
 expect_fail "--annotate into a missing folder" 1 "--annotate: $tmp/nodir/out.mp4: cannot create temporary file" \
   "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --annotate "$tmp/nodir/out.mp4"
 grep -q "frames, .* s (" "$tmp/err" && { cat "$tmp/err"; fail "--annotate into a missing folder: refused only after the scan"; }
+# a disk full when the copy's index is written (a 4 KiB tmpfs, where root may mount one; a copy under avio's 32 KiB
+# buffer reaches the disk only then): the reason is named ("cannot finish the file" said none), no file is left
+mkdir "$tmp/full"
+if mount -t tmpfs -o size=4k dfer-predict-test "$tmp/full" 2>/dev/null; then
+  ffmpeg -v error -f lavfi -i testsrc2=size=160x120:rate=25 -t 0.5 -c:v libx264 -pix_fmt yuv420p "$tmp/small.mp4"
+  expect_fail "--annotate onto a full disk" 1 "cannot finish the file (its index): No space left on device" \
+    "$dfer" predict --checkpoint "$tmp/dc" --video "$tmp/small.mp4" --annotate "$tmp/full/a.mp4"
+  left=$(ls -A "$tmp/full")
+  umount "$tmp/full"
+  [ -z "$left" ] || fail "--annotate onto a full disk left $left"
+else
+  echo "SKIP (part): cannot mount a tmpfs (needs root with CAP_SYS_ADMIN): --annotate onto a full disk is not tested"
+fi
 # --annotate through a symbolic link writes its target (the link stays)
 : >"$tmp/target.mp4" && ln -s "$tmp/target.mp4" "$tmp/link.mp4"
 "$dfer" predict --checkpoint "$tmp/fc" --video "$video" --quiet --annotate "$tmp/link.mp4" >/dev/null || fail "--annotate through a link"

@@ -232,8 +232,10 @@ int video_writer_close(VideoWriter *vw, int keep, Err *err) {
     int rc = avcodec_send_frame(vw->ctx, NULL);
     if (rc >= 0) rc = drain_packets(vw, err);
     else rc = av_fail(err, vw->path, "flush failed", rc);
-    if (rc == 0 && av_write_trailer(vw->fmt) < 0) rc = err_set(err, "%s: cannot finish the file", vw->path);
-    if (avio_closep(&vw->fmt->pb) < 0 && rc == 0) rc = err_set(err, "%s: cannot finish writing the file", vw->path);
+    int trailer = rc == 0 ? av_write_trailer(vw->fmt) : 0;
+    if (trailer < 0) rc = av_fail(err, vw->path, "cannot finish the file (its index)", trailer);
+    int closed = avio_closep(&vw->fmt->pb);
+    if (closed < 0 && rc == 0) rc = av_fail(err, vw->path, "cannot finish writing the file", closed);
     if (rc == 0 && keep) rc = atomic_commit(&vw->file, err); /* flushed, renamed into place */
     else atomic_abort(&vw->file);
     sws_freeContext(vw->sws);
