@@ -31,28 +31,24 @@ set +e
 "$dfer" train "${common[@]}" --out "$tmp/position" --stop-after 2 >/dev/null 2>&1
 set -e
 [ -f "$tmp/position/checkpoint.safetensors" ] || { echo "no checkpoint after 2 steps"; exit 1; }
+# refuse_position KEY=VALUE MESSAGE: a checkpoint with that value in its position is refused with the message
+refuse_position() {
+  rm -rf "$tmp/badpos" && cp -r "$tmp/position" "$tmp/badpos"
+  set_position "$tmp/badpos/checkpoint.safetensors" "${1%%=*}" "${1#*=}"
+  if "$dfer" train "${common[@]}" --out "$tmp/badpos" --resume >/dev/null 2>"$tmp/err"; then
+    echo "a checkpoint with $1 in its position was resumed"; exit 1
+  fi
+  grep -q "$tmp/badpos/checkpoint.safetensors: $2" "$tmp/err" \
+    || { echo "unclear message for $1 in the position:"; cat "$tmp/err"; exit 1; }
+}
 for bad in epoch=-1 step=1e12 optimizer_steps=2.5 best_epoch=-2 step=-2147483649 \
            metrics_bytes=1e30 metrics_bytes=-5 metrics_bytes=2.5 metrics_bytes=9.3e18 metrics_bytes=1e300 \
            window_steps=-1 window_steps=0.5 window_steps=3e9; do
-  rm -rf "$tmp/badpos" && cp -r "$tmp/position" "$tmp/badpos"
-  set_position "$tmp/badpos/checkpoint.safetensors" "${bad%%=*}" "${bad#*=}"
-  if "$dfer" train "${common[@]}" --out "$tmp/badpos" --resume >/dev/null 2>"$tmp/err"; then
-    echo "a checkpoint with $bad in its position was resumed"; exit 1
-  fi
-  want="$tmp/badpos/checkpoint.safetensors: the training position's \"${bad%%=*}\" in the metadata is .*, not a whole"
-  grep -q "$want" "$tmp/err" \
-    || { echo "unclear message for $bad in the position:"; cat "$tmp/err"; exit 1; }
+  refuse_position "$bad" "the training position's \"${bad%%=*}\" in the metadata is .*, not a whole"
 done
 # not a number at all (it fell back to "unknown" without a word)
 for bad in 'metrics_bytes="12"' metrics_bytes=null window_steps=true; do
-  rm -rf "$tmp/badpos" && cp -r "$tmp/position" "$tmp/badpos"
-  set_position "$tmp/badpos/checkpoint.safetensors" "${bad%%=*}" "${bad#*=}"
-  if "$dfer" train "${common[@]}" --out "$tmp/badpos" --resume >/dev/null 2>"$tmp/err"; then
-    echo "a checkpoint with $bad in its position was resumed"; exit 1
-  fi
-  want="$tmp/badpos/checkpoint.safetensors: the training position in the metadata has no number \"${bad%%=*}\""
-  grep -q "$want" "$tmp/err" \
-    || { echo "unclear message for $bad in the position:"; cat "$tmp/err"; exit 1; }
+  refuse_position "$bad" "the training position in the metadata has no number \"${bad%%=*}\""
 done
 # the same rewrite with the value it had resumes (the checkpoint so rewritten is read), as does metrics_bytes -1
 for good in step=2 metrics_bytes=-1; do
