@@ -64,8 +64,9 @@ for args in "config --markdown --bogus" "config --markdown extra"; do
   "$dfer" $args >/dev/null 2>&1 || rc=$?
   [ "$rc" = 2 ] || { echo "FAIL: dfer $args: exit $rc, not a usage error"; exit 1; }
 done
-# what a command prints that cannot be written (a full disk) is an error, not status 0 and a cut file
-for args in "config --markdown" "config"; do
+# what a command prints that cannot be written (a full disk) is an error, not status 0 and a cut file; dfer's own
+# help and version too (they ended with status 0)
+for args in "config --markdown" "config" "help" "--help" "version" "--version"; do
   rc=0
   # shellcheck disable=SC2086
   "$dfer" $args >/dev/full 2>"$tmp/err" || rc=$?

@@ -118,28 +118,29 @@ int cli_double_option(const char *cmd, const char *opt, const char *text, double
     return 0;
 }
 
+/* What was printed may not have reached a full disk or a closed pipe (`dfer table --format csv > tables.csv` on a
+ * full disk ended with status 0 and a cut file; so did `dfer version > v.txt`): a success becomes status 1. */
+static int stdout_written(int rc) {
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+        fprintf(stderr, "dfer: error: cannot write to standard output: %s\n", strerror(errno));
+        rc = 1;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv) {
     log_set_level(log_level_from_env());
     if (argc < 2 || cli_is_help(argv[1]) || !strcmp(argv[1], "help")) {
         print_help();
-        return argc < 2 ? 2 : 0;
+        return stdout_written(argc < 2 ? 2 : 0);
     }
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("dfer 0.1 (commit %s)\n", dfer_git_commit);
         print_cuda_status();
-        return 0;
+        return stdout_written(0);
     }
     for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
-        if (!strcmp(argv[1], k_commands[i].name)) {
-            int rc = k_commands[i].run(argc - 1, argv + 1);
-            /* what a command printed may not have reached a full disk or a closed pipe (`dfer table --format csv >
-             * tables.csv` on a full disk ended with status 0 and a cut file) */
-            if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
-                fprintf(stderr, "dfer: error: cannot write to standard output: %s\n", strerror(errno));
-                rc = 1;
-            }
-            return rc;
-        }
+        if (!strcmp(argv[1], k_commands[i].name)) return stdout_written(k_commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "dfer: unknown command '%s' (see: dfer help)\n", argv[1]);
     return 2;
 }
