@@ -102,6 +102,9 @@ static void atomic_untrack(AtomicFile *f) {
 int atomic_open(AtomicFile *f, const char *path, Err *err) {
     f->fd = -1;
     f->tracked_slot = -1;
+    /* `--out ""` wrote the whole file as .dfer-tmp.XXXXXX in the working folder, then failed with
+     * ": cannot rename temporary file into place" */
+    if (!path[0]) return err_set(err, "an empty path: name the file to write");
     if (strlen(path) >= sizeof f->path) return err_set(err, "%s: path too long", path);
     snprintf(f->path, sizeof f->path, "%s", path);
     /* the rename replaces what is at the path: a symbolic link's file is written where it points (the link stays);
@@ -337,6 +340,8 @@ int fs_trim_torn_tail(const char *path, size_t *removed, Err *err) {
 
 int fs_mkdirs(const char *path, Err *err) {
     char buf[4096];
+    /* the loop below starts at buf[1], past an empty path's NUL (an uninitialised read; the error named no folder) */
+    if (!path[0]) return err_set(err, "an empty path: name the folder to create");
     if (strlen(path) >= sizeof buf) return err_set(err, "%s: path too long", path);
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++) {

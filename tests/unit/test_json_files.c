@@ -3,6 +3,7 @@
  * last line; fs_append_line writes whole lines; fs_trim_torn_tail cuts what a killed writer left;
  * fs_remove_atomic_leftovers removes the temporary files of killed atomic writes and nothing else; a process
  * ended by SIGINT, SIGTERM or SIGHUP mid-write removes its own (a second Ctrl-C under the training's handlers too). */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,30 @@ static void test_atomic_special_paths(void) {
     EXPECT(fs_write_atomic(test_tmpdir(), "x", 1, &err) != 0 && strstr(err.msg, "(a folder)"), "a folder: %s", err.msg);
 }
 
+/* An empty path (`--out ""`) is refused by name before anything is written: the atomic write made its temporary file
+ * in the working folder and then failed with ": cannot rename temporary file into place", and fs_mkdirs read past the
+ * path's NUL and said ": cannot create directory". */
+static void test_empty_path(void) {
+    Err err;
+    char cwd[4096], dir[700];
+    EXPECT(getcwd(cwd, sizeof cwd) != NULL, "getcwd");
+    snprintf(dir, sizeof dir, "%s/empty_path", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    EXPECT(chdir(dir) == 0, "chdir");
+    EXPECT(fs_write_atomic("", "x", 1, &err) != 0 && strstr(err.msg, "an empty path: name the file to write"),
+           "an empty file path: %s", err.msg);
+    AtomicFile f;
+    EXPECT(atomic_stream_open(&f, "", &err) == NULL && strstr(err.msg, "an empty path"), "a stream: %s", err.msg);
+    EXPECT(fs_mkdirs("", &err) != 0 && strstr(err.msg, "an empty path: name the folder to create"),
+           "an empty folder path: %s", err.msg);
+    DIR *d = opendir(".");
+    int entries = 0;
+    for (struct dirent *e; d && (e = readdir(d));) entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (d) closedir(d);
+    EXPECT(entries == 0, "the working folder is left empty: %d entries", entries);
+    EXPECT(chdir(cwd) == 0, "chdir back");
+}
+
 static void test_atomic_leftovers(void) {
     char dir[600];
     snprintf(dir, sizeof dir, "%s/leftovers", test_tmpdir());
@@ -311,6 +336,7 @@ int main(void) {
     TEST_RUN(test_read_file);
     TEST_RUN(test_atomic_leftovers);
     TEST_RUN(test_atomic_special_paths);
+    TEST_RUN(test_empty_path);
     TEST_RUN(test_atomic_signal);
     TEST_RUN(test_lines);
     TEST_RUN(test_append_and_trim);
