@@ -43,6 +43,22 @@ rc=0; "$dfer" train --gpu-mem 16 --out "$tmp/r" >/dev/null 2>"$tmp/err" || rc=$?
 "$dfer" init --arch tiny --seed 7 --test-noise 0.5 --out "$tmp/w.safetensors" >/dev/null || { echo "FAIL: init --seed 7"; exit 1; }
 "$dfer" synth --layout dfew --out "$tmp/s" --clips 3 --size 32 --min-frames 4 --max-frames 4 --leak-rate 0.5 --seed 9 \
   --threads 1 >/dev/null 2>&1 || { echo "FAIL: synth with valid options"; exit 1; }
+# data check reads --split (it checked both splits), and the options of the other subcommand are usage errors (they
+# were ignored): a dataset without its training split files passes `check --split test`
+"$dfer" synth --layout dfew --out "$tmp/d" --clips 12 --size 32 --min-frames 4 --max-frames 4 --seed 3 --threads 1 \
+  >/dev/null 2>&1 || { echo "FAIL: synth of the data check dataset"; exit 1; }
+rm "$tmp/d/EmoLabel_DataSplit/train(single-labeled)"/set_*.csv
+rc=0; "$dfer" data check --dataset dfew --root "$tmp/d" --fold 2 --split test >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" = 0 ] && grep -q "^dfew fold 2 test: 4 clips" "$tmp/out" && ! grep -q "train" "$tmp/out" "$tmp/err" \
+  || { cat "$tmp/out" "$tmp/err"; echo "FAIL: data check --split test: exit $rc or not the test split alone"; exit 1; }
+for args in "check --clips 2" "check --out $tmp/p.png" "check --frames 4" "preview --out $tmp/p.png --full"; do
+  rc=0
+  # shellcheck disable=SC2086
+  "$dfer" data $args --dataset dfew --root "$tmp/d" >/dev/null 2>"$tmp/err" || rc=$?
+  opt=$(printf '%s\n' $args | grep -- '^--' | tail -n 1)
+  [ "$rc" = 2 ] && grep -qF -- "$opt is for" "$tmp/err" \
+    || { cat "$tmp/err"; echo "FAIL: dfer data $args: exit $rc, the option of the other subcommand not named"; exit 1; }
+done
 # --config in getopt's every spelling (--config=FILE, an abbreviation) is read: a file with an unknown key is an
 # error (both used to be skipped, the run going on with the defaults), and files come before every --set
 printf '[train]\nepochz = 3\n' >"$tmp/typo.ini"
@@ -73,4 +89,4 @@ for args in "config --markdown" "config" "help" "--help" "version" "--version"; 
   [ "$rc" = 1 ] && grep -q "cannot write to standard output: No space left on device" "$tmp/err" \
     || { cat "$tmp/err"; echo "FAIL: dfer $args >/dev/full: exit $rc"; exit 1; }
 done
-echo "cli options: $n bad values refused (exit 2, option and value named); valid ones taken; --config in any spelling read first; a full standard output is an error"
+echo "cli options: $n bad values refused (exit 2, option and value named); valid ones taken; data check --split; --config in any spelling read first; a full standard output is an error"

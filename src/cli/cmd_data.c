@@ -14,7 +14,8 @@
 #include "data/video.h"
 
 static void usage(void) {
-    printf("usage: dfer data check --dataset dfew|ferv39k|mafw|list --root DIR [--fold K] [--full]\n"
+    printf("usage: dfer data check --dataset dfew|ferv39k|mafw|list --root DIR [--fold K] [--split train|test] "
+           "[--full]\n"
            "       dfer data preview --dataset NAME --root DIR --out FILE.png [--fold K] [--split train|test]\n"
            "                         [--clips N] [--frames T] [--size S] [--epoch E] [--seed N]\n"
            "                         [--augment dfew|ferv39k|mafw]\n\n"
@@ -23,9 +24,9 @@ static void usage(void) {
            "  preview  write a PNG of what training sees: the loader's first N clips of an epoch\n"
            "           (one row per clip, its T sampled frames after augmentation), and print\n"
            "           each row's clip id and label\n\n"
-           "check reads the split files of a dataset (every fold unless --fold; for `list`, --root is\n"
-           "the list file) and opens every clip: prints clips per split and class (in the project's\n"
-           "class order), frame-count statistics, clips whose real frame count differs from the\n"
+           "check reads the split files of a dataset (every fold unless --fold, both splits unless --split;\n"
+           "for `list`, --root is the list file) and opens every clip: prints clips per split and class (in the\n"
+           "project's class order), frame-count statistics, clips whose real frame count differs from the\n"
            "annotated one, and clips that cannot be read (each path). Each clip's first, middle and\n"
            "last frames are decoded (every frame with --full), so empty or corrupt images are found\n"
            "before training does. Exit status 1 when any clip is unreadable or a split file is bad,\n"
@@ -223,10 +224,16 @@ int cmd_data(int argc, char **argv) {
     const char *kind = NULL, *root = NULL, *out = NULL, *augment = NULL;
     int fold = 0, full = 0, clips = 8, frames = 16, size = 112, epoch = 0, seed = 1; /* training's defaults */
     Split split = SPLIT_TRAIN;
+    /* the last option given that only the other subcommand reads (`preview --full`, `check --clips 2` were ignored
+     * without a word), and whether --split was given (`check --split test` checked both splits) */
+    const char *preview_only = NULL, *check_only = NULL;
+    int split_given = 0;
     optind = 2;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int c, option_index = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, &option_index)) != -1) {
         int bad = 0;
+        if (strchr("anztSeo", c)) preview_only = opts[option_index].name;
+        else if (c == 'F') check_only = opts[option_index].name;
         if (c == 'd') kind = optarg;
         else if (c == 'r') root = optarg;
         else if (c == 'F') full = 1;
@@ -243,6 +250,7 @@ int cmd_data(int argc, char **argv) {
         else if (c == 'e') bad = cli_int_option("data", "--epoch", optarg, 0, 1000000, &epoch);
         else if (c == 'S') bad = cli_int_option("data", "--seed", optarg, 0, 2147483647, &seed);
         else if (c == 's') {
+            split_given = 1;
             if (!strcmp(optarg, "train")) split = SPLIT_TRAIN;
             else if (!strcmp(optarg, "test")) split = SPLIT_TEST;
             else return cli_usage_error("data", "--split takes train or test, not '%s'", optarg);
@@ -257,17 +265,19 @@ int cmd_data(int argc, char **argv) {
     if (strcmp(kind, "dfew") && strcmp(kind, "ferv39k") && strcmp(kind, "mafw") && strcmp(kind, "list"))
         return cli_usage_error("data", "unknown dataset '%s' (dfew, ferv39k, mafw, list)", kind);
     if (fold && !has_folds) return cli_usage_error("data", "%s has no folds: leave out --fold", kind);
+    if (is_preview && check_only) return cli_usage_error("data", "--%s is for check, not preview", check_only);
+    if (!is_preview && preview_only) return cli_usage_error("data", "--%s is for preview, not check", preview_only);
     if (is_preview) {
         if (!out) return cli_usage_error("data", "preview needs --out FILE.png");
         return preview(kind, root, fold ? fold : 1, split, clips, frames, size, epoch, seed, augment, out);
     }
-    if (augment) return cli_usage_error("data", "--augment is for preview");
     if (!strcmp(kind, "list")) return check_split(kind, root, SPLIT_TRAIN, 0, full);
     int status = 0;
     char order[512];
     printf("class order: %s\n", class_order_text(!strcmp(kind, "mafw") ? 11 : 7, order, sizeof order));
     for (int f = has_folds ? (fold ? fold : 1) : 0; f <= (has_folds ? (fold ? fold : 5) : 0); f++) {
-        for (int s = 0; s < 2; s++) status |= check_split(kind, root, (Split)s, f, full);
+        for (int s = 0; s < 2; s++)
+            if (!split_given || (Split)s == split) status |= check_split(kind, root, (Split)s, f, full);
         status |= check_train_test_apart(kind, root, f);
     }
     return status;
