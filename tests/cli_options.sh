@@ -43,6 +43,25 @@ rc=0; "$dfer" train --gpu-mem 16 --out "$tmp/r" >/dev/null 2>"$tmp/err" || rc=$?
 "$dfer" init --arch tiny --seed 7 --test-noise 0.5 --out "$tmp/w.safetensors" >/dev/null || { echo "FAIL: init --seed 7"; exit 1; }
 "$dfer" synth --layout dfew --out "$tmp/s" --clips 3 --size 32 --min-frames 4 --max-frames 4 --leak-rate 0.5 --seed 9 \
   --threads 1 >/dev/null 2>&1 || { echo "FAIL: synth with valid options"; exit 1; }
+# an option whose value is missing at the end of the line is named as such (getopt said "requires an argument", then
+# dfer "unknown option"); an unknown, ambiguous or value-taking flag option is named as given
+usage_error() { # usage_error MESSAGE command... : exit 2, MESSAGE on stderr, no "unknown option" unless MESSAGE says so
+  local msg=$1 rc=0; shift
+  "$@" >/dev/null 2>"$tmp/err" || rc=$?
+  [ "$rc" = 2 ] && grep -qF -- "$msg" "$tmp/err" \
+    && { [[ $msg == *"unknown option"* ]] || ! grep -q "unknown option" "$tmp/err"; } \
+    || { cat "$tmp/err"; echo "FAIL: $*: exit $rc, expected 2 and '$msg'"; exit 1; }
+}
+usage_error "dfer train: --out needs a value" "$dfer" train --resume --out
+usage_error "dfer predict: --video needs a value" "$dfer" predict --checkpoint "$tmp/r" --video
+usage_error "dfer report: -o needs a value" "$dfer" report "$tmp" -o
+usage_error "dfer tokenize: --context needs a value" "$dfer" tokenize --vocab "$vocab" --context
+usage_error "dfer data: --fold needs a value" "$dfer" data check --dataset dfew --root "$tmp" --fold
+usage_error "dfer config: --config needs a value" "$dfer" config --config
+usage_error "dfer bench: unknown option '--bogus'" "$dfer" bench --bogus=1
+usage_error "dfer bench: '--ev' is ambiguous (--eval, --eval-batch)" "$dfer" bench --ev
+usage_error "dfer bench: --eval takes no value, not '--eval=3'" "$dfer" bench --eval=3
+usage_error "dfer synth: unknown option '-x'" "$dfer" synth -x
 # data check reads --split (it checked both splits), and the options of the other subcommand are usage errors (they
 # were ignored): a dataset without its training split files passes `check --split test`
 "$dfer" synth --layout dfew --out "$tmp/d" --clips 12 --size 32 --min-frames 4 --max-frames 4 --seed 3 --threads 1 \
@@ -89,4 +108,5 @@ for args in "config --markdown" "config" "help" "--help" "version" "--version"; 
   [ "$rc" = 1 ] && grep -q "cannot write to standard output: No space left on device" "$tmp/err" \
     || { cat "$tmp/err"; echo "FAIL: dfer $args >/dev/full: exit $rc"; exit 1; }
 done
-echo "cli options: $n bad values refused (exit 2, option and value named); valid ones taken; data check --split; --config in any spelling read first; a full standard output is an error"
+echo "cli options: $n bad values refused (exit 2, option and value named); valid ones taken; a missing value named;" \
+  "data check --split; --config in any spelling read first; a full standard output is an error"

@@ -40,6 +40,11 @@ int cli_fail(const Err *err);
 int cli_config_files(int argc, char **argv, const char *optstring, const struct option *opts, Config *cfg);
 /* Prints a usage error with a pointer to --help, returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage error of an option getopt_long did not take (returns 2): c is what it returned, ':' for a value missing at
+ * the end of the line (the command's optstring starts with ':', so getopt prints nothing of its own) or '?'; the
+ * message names the option as given: "--out needs a value" (it said "requires an argument", then "unknown option"),
+ * "unknown option '--bogus'", "'--c' is ambiguous (--config, --checkpoint-every)", "--json takes no value". */
+int cli_option_error(const char *cmd, int c, char **argv, const struct option *opts);
 /* True when a is -h or --help. */
 int cli_is_help(const char *a);
 /* An option's value as a number: the whole text, in [lo, hi] (for doubles lo excluded when lo_open; u64: any

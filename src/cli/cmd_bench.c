@@ -93,7 +93,7 @@ int cmd_bench(int argc, char **argv) {
     const char *json = NULL, *peer = NULL, *python = default_python(), *results_to = NULL;
     int out_results = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         int rc = 0;
         switch (c) {
         case 'd': o.device = optarg; break;
@@ -136,7 +136,7 @@ int cmd_bench(int argc, char **argv) {
         case 'o': out_results = 1; break;
         case 'R': out_results = 1, results_to = optarg; break;
         case 'h': usage(); return 0;
-        default: return cli_usage_error("bench", "unknown option");
+        default: return cli_option_error("bench", c, argv, opts);
         }
         if (rc) return rc;
     }

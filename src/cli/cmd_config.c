@@ -32,9 +32,9 @@ int cmd_config(int argc, char **argv) {
     Config cfg;
     config_defaults(&cfg);
     Err err;
-    if (cli_config_files(argc, argv, "h", opts, &cfg) != 0) return 1;
+    if (cli_config_files(argc, argv, ":h", opts, &cfg) != 0) return 1;
     int c, markdown = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': break;
         case 's':
@@ -42,7 +42,7 @@ int cmd_config(int argc, char **argv) {
             break;
         case 'm': markdown = 1; break; /* after every option is read: a bad one after it is still an error */
         case 'h': usage(); return 0;
-        default: return cli_usage_error("config", "unknown option");
+        default: return cli_option_error("config", c, argv, opts);
         }
     }
     if (optind < argc) return cli_usage_error("config", "unexpected argument '%s'", argv[optind]);

@@ -24,11 +24,11 @@ int cmd_convert(int argc, char **argv) {
     int openai = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (c == 'd') dtype = optarg;
         else if (c == 'o') openai = 1;
         else if (c == 'h') return usage(), 0;
-        else return cli_usage_error("convert", "unknown option");
+        else return cli_option_error("convert", c, argv, opts);
     }
     if (argc - optind != 2) return cli_usage_error("convert", "give IN and OUT");
     DType target = DT_F32;

@@ -230,7 +230,7 @@ int cmd_data(int argc, char **argv) {
     int split_given = 0;
     optind = 2;
     int c, option_index = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, &option_index)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, &option_index)) != -1) {
         int bad = 0;
         if (strchr("anztSeo", c)) preview_only = opts[option_index].name;
         else if (c == 'F') check_only = opts[option_index].name;
@@ -256,7 +256,7 @@ int cmd_data(int argc, char **argv) {
             else return cli_usage_error("data", "--split takes train or test, not '%s'", optarg);
         }
         else if (c == 'h') return usage(), 0;
-        else return cli_usage_error("data", "unknown option");
+        else return cli_option_error("data", c, argv, opts);
         if (bad) return bad;
     }
     if (optind < argc) return cli_usage_error("data", "unexpected argument '%s'", argv[optind]);

@@ -127,13 +127,13 @@ int cmd_describe(int argc, char **argv) {
     const char *dir = NULL, *ids_path = NULL, *out = NULL;
     optind = 1;
     int o;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
         case 'l': dir = optarg; break;
         case 'i': ids_path = optarg; break;
         case 'o': out = optarg; break;
         case 'h': usage(); return 0;
-        default: return cli_usage_error("describe", "unknown option");
+        default: return cli_option_error("describe", o, argv, opts);
         }
     }
     if (optind < argc) return cli_usage_error("describe", "unexpected argument '%s'", argv[optind]);

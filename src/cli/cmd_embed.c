@@ -79,7 +79,7 @@ static int parse_args(int argc, char **argv, Args *a) {
     a->device = "auto";
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'w': a->weights = optarg; break;
         case 'v': a->vocab = optarg; break;
@@ -91,7 +91,7 @@ static int parse_args(int argc, char **argv, Args *a) {
             break;
         case 'd': a->device = optarg; break;
         case 'h': usage(); return 0;
-        default: return cli_usage_error("embed", "unknown option");
+        default: return cli_option_error("embed", c, argv, opts);
         }
     }
     if (optind < argc) return cli_usage_error("embed", "unexpected argument '%s'", argv[optind]);

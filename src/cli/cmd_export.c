@@ -21,12 +21,12 @@ int cmd_export(int argc, char **argv) {
     const char *run = NULL, *out = NULL;
     int best = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (c == 'r') run = optarg;
         else if (c == 'o') out = optarg;
         else if (c == 'b') best = 1;
         else if (c == 'h') return usage(), 0;
-        else return cli_usage_error("export", "unknown option");
+        else return cli_option_error("export", c, argv, opts);
     }
     if (optind < argc) return cli_usage_error("export", "unexpected argument '%s'", argv[optind]);
     if (!run || !out) return cli_usage_error("export", "--run and --out are required");

@@ -51,10 +51,10 @@ int cmd_info(int argc, char **argv) {
     int json = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (c == 'j') json = 1;
         else if (c == 'h') return usage(), 0;
-        else return cli_usage_error("info", "unknown option");
+        else return cli_option_error("info", c, argv, opts);
     }
     if (argc - optind != 1) return cli_usage_error("info", "give one checkpoint FILE");
     Err err;

@@ -32,7 +32,7 @@ int cmd_init(int argc, char **argv) {
     double noise = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'a': arch = optarg; break;
         case 'o': out = optarg; break;
@@ -44,7 +44,7 @@ int cmd_init(int argc, char **argv) {
             if (cli_double_option("init", "--test-noise", optarg, 0, 0, INFINITY, &noise)) return 2;
             break;
         case 'h': usage(); return 0;
-        default: return cli_usage_error("init", "unknown option");
+        default: return cli_option_error("init", c, argv, opts);
         }
     }
     if (optind < argc) return cli_usage_error("init", "unexpected argument '%s'", argv[optind]);

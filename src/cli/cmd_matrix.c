@@ -48,7 +48,7 @@ int cmd_matrix(int argc, char **argv) {
     int list = 0, check = 0, status = 0, json = 0, allow_config_change = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (c == 'r') results = optarg;
         else if (c == 'l') list = 1;
         else if (c == 'c') check = 1;
@@ -56,7 +56,7 @@ int cmd_matrix(int argc, char **argv) {
         else if (c == 'j') json = 1;
         else if (c == 'a') allow_config_change = 1;
         else if (c == 'h') return usage(), 0;
-        else return cli_usage_error("matrix", "unknown option");
+        else return cli_option_error("matrix", c, argv, opts);
     }
     if (argc - optind != 1) return cli_usage_error("matrix", "give one MATRIX.ini");
     if (list + check + status > 1)

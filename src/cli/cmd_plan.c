@@ -42,9 +42,9 @@ int cmd_plan(int argc, char **argv) {
     const char *arch = NULL, *device = "cuda";
     int ranks = 1, verify = 0;
     double gpu_mem = 0;
-    if (cli_config_files(argc, argv, "h", opts, &cfg) != 0) return 1;
+    if (cli_config_files(argc, argv, ":h", opts, &cfg) != 0) return 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': break;
         case 's':
@@ -60,7 +60,7 @@ int cmd_plan(int argc, char **argv) {
             if (cli_double_option("plan", "--gpu-mem", optarg, 0, 1, 1e9, &gpu_mem)) return 2;
             break;
         case 'h': plan_usage(); return 0;
-        default: return cli_usage_error("plan", "unknown option");
+        default: return cli_option_error("plan", c, argv, opts);
         }
     }
     if (optind < argc) return cli_usage_error("plan", "unexpected argument '%s'", argv[optind]);

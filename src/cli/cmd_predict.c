@@ -201,7 +201,7 @@ int cmd_predict(int argc, char **argv) {
     int json = 0, csv = 0, c, bad = 0;
     double x = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': o.run_dir = optarg; break;
         case 'v': o.video = optarg; break;
@@ -225,7 +225,7 @@ int cmd_predict(int argc, char **argv) {
         case 'F': bad = cli_double_option("predict", "--fps", optarg, 0, 1, 1000, &o.face.folder_fps); break;
         case 'q': o.quiet = 1; break;
         case 'h': usage(); return 0;
-        default: return cli_usage_error("predict", "unknown option");
+        default: return cli_option_error("predict", c, argv, opts);
         }
         if (bad) return bad;
     }

@@ -554,7 +554,7 @@ int cmd_prep(int argc, char **argv) {
     for (int i = 0; i < argc; i++)
         snprintf(argv_line + strlen(argv_line), sizeof argv_line - strlen(argv_line), " %s", argv[i]);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         int bad = 0;
         if (c == 'd') kind = optarg;
         else if (c == 'r') root = optarg;
@@ -568,7 +568,7 @@ int cmd_prep(int argc, char **argv) {
         else if (c == 'H') bad = cli_double_option("prep", "--hang-minutes", optarg, 0, 0, 7 * 24 * 60, &hang_minutes);
         else if (c == 'R') recompute = 1;
         else if (c == 'h') return usage(), 0;
-        else return cli_usage_error("prep", "unknown option");
+        else return cli_option_error("prep", c, argv, opts);
         if (bad) return bad;
     }
     if (optind < argc) return cli_usage_error("prep", "unexpected argument '%s'", argv[optind]);

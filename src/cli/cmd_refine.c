@@ -70,11 +70,11 @@ int cmd_refine(int argc, char **argv) {
     int report = 0;
     optind = 1;
     int o;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
         case 'r': report = 1; break;
         case 'h': usage(); return 0;
-        default: return cli_usage_error("refine", "unknown option");
+        default: return cli_option_error("refine", o, argv, opts);
         }
     }
     if (argc - optind != 2) return cli_usage_error("refine", "expected IN and OUT, got %d argument(s)", argc - optind);

@@ -26,11 +26,11 @@ int cmd_report(int argc, char **argv) {
     int paper = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
         if (c == 'o') out = optarg;
         else if (c == 'p') paper = 1;
         else if (c == 'h') return usage(), 0;
-        else return cli_usage_error("report", "unknown option");
+        else return cli_option_error("report", c, argv, opts);
     }
     if (optind != argc - 1) return cli_usage_error("report", "give exactly one RESULTS_DIR");
     const char *dir = argv[optind];

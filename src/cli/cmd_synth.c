@@ -46,7 +46,7 @@ int cmd_synth(int argc, char **argv) {
     int classes_set = 0;
     optind = 1;
     int o, bad = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
         case 'l': snprintf(c.layout, sizeof c.layout, "%s", optarg); break;
         case 'o': out = optarg; break;
@@ -68,7 +68,7 @@ int cmd_synth(int argc, char **argv) {
         case 'f': c.force = 1; break;
         case 'C': sheet = optarg; break;
         case 'h': usage(); return 0;
-        default: return cli_usage_error("synth", "unknown option");
+        default: return cli_option_error("synth", o, argv, opts);
         }
         if (bad) return bad;
     }

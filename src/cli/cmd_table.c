@@ -34,12 +34,12 @@ int cmd_table(int argc, char **argv) {
     int paper = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (c == 'f') format = optarg;
         else if (c == 'o') out = optarg;
         else if (c == 'p') paper = 1;
         else if (c == 'h') return usage(), 0;
-        else return cli_usage_error("table", "unknown option");
+        else return cli_option_error("table", c, argv, opts);
     }
     if (optind != argc - 1) return cli_usage_error("table", "give exactly one RESULTS_DIR");
     TableFormat f;

@@ -31,7 +31,7 @@ int cmd_tokenize(int argc, char **argv) {
     int context = 0, truncate = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
         switch (c) {
         case 'v': vocab = optarg; break;
         case 'c':
@@ -39,7 +39,7 @@ int cmd_tokenize(int argc, char **argv) {
             break;
         case 't': truncate = 1; break;
         case 'h': usage(); return 0;
-        default: return cli_usage_error("tokenize", "unknown option");
+        default: return cli_option_error("tokenize", c, argv, opts);
         }
     }
     if (!vocab) vocab = getenv("DFER_VOCAB");

@@ -45,8 +45,8 @@ static int parse_config(int argc, char **argv, Config *cfg, const char **out, Tr
     config_defaults(cfg);
     Err err;
     int c;
-    if (cli_config_files(argc, argv, "h", opts, cfg) != 0) return 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if (cli_config_files(argc, argv, ":h", opts, cfg) != 0) return 1;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': break;
         case 's':
@@ -74,7 +74,7 @@ static int parse_config(int argc, char **argv, Config *cfg, const char **out, Tr
             if (cli_int_option("train", "--signal-after", optarg, 1, INT_MAX, &to->signal_after_steps)) return 2;
             break;
         case 'h': train_usage(); return 0;
-        default: return cli_usage_error("train", "unknown option");
+        default: return cli_option_error("train", c, argv, opts);
         }
     }
     if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
@@ -142,7 +142,7 @@ int cmd_eval(int argc, char **argv) {
     int best = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (c == 'r') run = optarg;
         else if (c == 'd') dataset = optarg;
         else if (c == 'o') root = optarg;
@@ -150,7 +150,7 @@ int cmd_eval(int argc, char **argv) {
         else if (c == 'p') predictions = optarg;
         else if (c == 'f') folds = optarg;
         else if (c == 'h') return eval_usage(), 0;
-        else return cli_usage_error("eval", "unknown option");
+        else return cli_option_error("eval", c, argv, opts);
     }
     if (!run) return cli_usage_error("eval", "--run DIR is required");
     if (folds && !dataset)

@@ -83,6 +83,34 @@ static void print_cuda_status(void) {
 #endif
 }
 
+int cli_option_error(const char *cmd, int c, char **argv, const struct option *opts) {
+    /* getopt_long has just stepped past the option it refuses, except a short one inside a cluster ("-xh") */
+    const char *given = optind > 0 ? argv[optind - 1] : "";
+    if (c == ':') return cli_usage_error(cmd, "%s needs a value (none follows it)", given);
+    if (strncmp(given, "--", 2) != 0) {
+        if (optopt) return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+        return cli_usage_error(cmd, "unknown option '%s'", given);
+    }
+    int len = (int)strcspn(given + 2, "="), has_value = given[2 + len] == '=';
+    /* as getopt_long matches: a whole name first (--eval beside --eval-batch), else the names it begins; two names
+     * of one option (--checkpoint, --run) are one */
+    for (const struct option *o = opts; o->name; o++)
+        if ((int)strlen(o->name) == len && !strncmp(o->name, given + 2, (size_t)len))
+            return has_value ? cli_usage_error(cmd, "--%s takes no value, not '%s'", o->name, given)
+                             : cli_usage_error(cmd, "unknown option '%s'", given);
+    char matches[1024] = "";
+    int n = 0, first_val = 0;
+    for (const struct option *o = opts; o->name; o++)
+        if (!strncmp(o->name, given + 2, (size_t)len) && (n == 0 || o->val != first_val)) {
+            size_t used = strlen(matches);
+            snprintf(matches + used, sizeof matches - used, "%s--%s", n ? ", " : "", o->name);
+            if (n++ == 0) first_val = o->val;
+        }
+    if (n > 1) return cli_usage_error(cmd, "'%.*s' is ambiguous (%s)", len + 2, given, matches);
+    if (n == 1 && has_value) return cli_usage_error(cmd, "%s takes no value, not '%s'", matches, given);
+    return cli_usage_error(cmd, "unknown option '%.*s'", len + 2, given);
+}
+
 int cli_is_help(const char *a) { return !strcmp(a, "-h") || !strcmp(a, "--help"); }
 
 int cli_int_option(const char *cmd, const char *opt, const char *text, long lo, long hi, int *out) {
