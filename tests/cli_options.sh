@@ -21,6 +21,7 @@ refused --clips 10k "$dfer" synth --layout dfew --out "$tmp/s"
 refused --size abc "$dfer" synth --layout dfew --out "$tmp/s"
 refused --leak-rate 1.5 "$dfer" synth --layout dfew --out "$tmp/s"
 refused --seed -3 "$dfer" synth --layout dfew --out "$tmp/s"
+refused --seed $'\n-1' "$dfer" init --arch tiny --out "$tmp/w.safetensors"  # strtoull skips the newline: 2^64-1
 refused --seed 12x "$dfer" init --arch tiny --out "$tmp/w.safetensors"
 refused --test-noise -1 "$dfer" init --arch tiny --out "$tmp/w.safetensors"
 refused --stop-after 2x "$dfer" train --out "$tmp/r"

@@ -127,7 +127,8 @@ int cli_u64_option(const char *cmd, const char *opt, const char *text, unsigned 
     char *end;
     errno = 0;
     unsigned long long v = strtoull(text, &end, 10);
-    if (end == text || *end || errno || text[strspn(text, " \t")] == '-')
+    /* strtoull skips every isspace() byte, then takes "-1" as 2^64-1: a '-' after any of them is refused */
+    if (end == text || *end || errno || text[strspn(text, " \t\n\v\f\r")] == '-')
         return cli_usage_error(cmd, "%s takes a whole number >= 0, not '%s'", opt, text);
     *out = v;
     return 0;
