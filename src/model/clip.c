@@ -316,7 +316,10 @@ void clip_encode_images(ClipModel *m, const float *images, int batch, float *out
     int64_t E = c->embed_dim;
     size_t img_floats = (size_t)(B * 3 * R * R), patch_floats = (size_t)(B * g * g * 3 * P * P);
     size_t x_floats = (size_t)(B * S * W), scratch_floats = clip_block_scratch_floats(B, S, W);
-    float *dev = ops_alloc(ops, (img_floats + patch_floats + 2 * x_floats + scratch_floats + (size_t)(B * E) + 64) *
+    /* the output [B,E], then the class-token rows (I32 [B], one float's room each): they were left out, and
+     * the 64 spare floats overran for more than 64 images */
+    float *dev = ops_alloc(ops, (img_floats + patch_floats + 2 * x_floats + scratch_floats + (size_t)(B * E) +
+                                 (size_t)B + 64) *
                                     sizeof(float));
     float *d_img = dev, *d_patch = d_img + img_floats, *d_x = d_patch + patch_floats, *d_tmp = d_x + x_floats;
     float *d_scratch = d_tmp + x_floats, *d_out = d_scratch + scratch_floats;
