@@ -168,6 +168,25 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
             return err_set(err, "FineCLIPER: description length %d is outside 2..%d", cfg->description_length,
                            desc_clip->cfg.context_length);
     }
+    /* Each adapter's hidden width is the tower's width over its divisor: 0 would declare empty adapters, whose
+     * text tower keeps no block outputs (a NULL dereference at the first step) and whose GEMMs have no depth */
+    const char *mh_key = cfg->mid_high_bottleneck_divisor > 0 ? "model.mid_high_bottleneck_divisor"
+                                                               : "model.bottleneck_divisor";
+    struct {
+        int on, width, divisor;
+        const char *tower, *key;
+    } bottlenecks[4] = {
+        {cfg->video_adapters, c->vision_width, cfg->bottleneck_divisor, "vision", "model.bottleneck_divisor"},
+        {cfg->text_adapters, c->text_width, cfg->bottleneck_divisor, "text", "model.bottleneck_divisor"},
+        {cfg->mid_streams != 0, c->vision_width, finecliper_mid_high_divisor(cfg), "middle-level vision", mh_key},
+        {cfg->high, cfg->high ? desc_clip->cfg.text_width : 0, finecliper_mid_high_divisor(cfg), "description text",
+         mh_key},
+    };
+    for (int i = 0; i < 4; i++)
+        if (bottlenecks[i].on && bottlenecks[i].width / bottlenecks[i].divisor < 1)
+            return err_set(err, "FineCLIPER: bottleneck divisor %d (%s) exceeds the %s width %d: its adapters would "
+                                "have no hidden units", bottlenecks[i].divisor, bottlenecks[i].key,
+                           bottlenecks[i].tower, bottlenecks[i].width);
     m->cfg = *cfg;
     m->clip = clip;
     m->desc_clip = cfg->high ? desc_clip : NULL;
