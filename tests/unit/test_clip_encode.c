@@ -124,7 +124,41 @@ static void test_encode_images_batch_stays_in_bounds(void) {
     ops_destroy(ops);
 }
 
+/* The text path's buffers (ids, EOT rows, pooled rows, embeddings) for as many prompts, of different lengths */
+static void test_encode_texts_batch_stays_in_bounds(void) {
+    Ops *ops = checked_cpu_ops();
+    ClipConfig cfg = {.context_length = 12, .vocab_size = 49408, .text_width = 16, .text_layers = 1,
+                      .text_heads = 2, .embed_dim = 8, .has_text = 1};
+    TensorMap hf;
+    Err err;
+    ClipModel m;
+    CHECK(clip_init_random(&cfg, 4, &hf, &err) == 0, "%s", err.msg);
+    CHECK(clip_model_from_hf(ops, &hf, &cfg, DT_F32, &m, &err) == 0, "%s", err.msg);
+    tmap_free(&hf);
+    enum { B = 100, CTX = 12, E = 8 };
+    int32_t *ids = calloc((size_t)B * CTX, sizeof(int32_t));
+    for (int b = 0; b < B; b++) { /* start, b % 9 + 1 tokens, the end token (the row's largest id), zeros */
+        int n = b % 9 + 1;
+        ids[b * CTX] = 49406;
+        for (int k = 1; k <= n; k++) ids[b * CTX + k] = 1000 + 37 * b + k;
+        ids[b * CTX + n + 1] = 49407;
+    }
+    float *out = malloc((size_t)B * E * sizeof(float)), one[E];
+    g_out_of_bounds = 0;
+    clip_encode_texts(&m, ids, B, out);
+    EXPECT(g_out_of_bounds == 0, "%d transfers of clip_encode_texts(%d prompts) left their allocation",
+           g_out_of_bounds, B);
+    for (int b = 0; b < B; b += 33) {
+        clip_encode_texts(&m, ids + (size_t)b * CTX, 1, one);
+        for (int e = 0; e < E; e++) EXPECT_NEAR(out[(size_t)b * E + e], one[e], 1e-4);
+    }
+    free(ids), free(out);
+    clip_model_free(&m);
+    ops_destroy(ops);
+}
+
 int main(void) {
     TEST_RUN(test_encode_images_batch_stays_in_bounds);
+    TEST_RUN(test_encode_texts_batch_stays_in_bounds);
     return test_summary();
 }
