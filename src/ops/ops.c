@@ -296,8 +296,8 @@ void op_axpy(Ops *ops, Tensor y, float alpha, Tensor x) {
 void op_axpy_rows(Ops *ops, Tensor y, Tensor w, Tensor x, float beta) {
     require_numel(&y, &x, "axpy_rows");
     int64_t rows = tensor_numel(&w);
-    CHECK(y.ndim == 2 && y.shape[0] == rows, "axpy_rows: %s must be [N, D] with N = the %lld weights of %s", y.name,
-          (long long)rows, w.name);
+    CHECK(y.ndim == 2 && y.shape[0] == rows, "axpy_rows: %s must be [N, D] with N = the %lld weights of %s", tname(&y),
+          (long long)rows, tname(&w));
     ops->vt->axpy_rows(ops, &y, &w, &x, beta);
 }
 
