@@ -14,7 +14,7 @@
 #  - 1- and 3-frame videos: one window over the whole video; variable frame rate: window frame counts
 #    follow the presentation times;
 #  - a frame folder (the dataset's face frames of clip 1) at --fps: the video's frames and windows, about its
-#    faces and its clip probabilities; an empty folder and --fps 0 refused;
+#    faces and its clip probabilities; an empty folder, --fps 0 and --fps 1e-300 (too many windows) refused;
 #  - --csv has one row per window; --annotate decodes (ffprobe) to the upright size and frame count, and keeps
 #    each frame's time (a variable-frame-rate and a 12.5 fps input), and a BT.709 video's true colours and tags
 #    (the ffmpeg CLI's decodings of the copy and the source within 4 levels for 3/4 of the pixels);
@@ -193,6 +193,9 @@ predict --checkpoint "$tmp/fc" --video "$tmp/empty" >/dev/null 2>"$tmp/empty.err
 grep -q "$tmp/empty: no frame images" "$tmp/empty.err" || { cat "$tmp/empty.err"; fail "an empty folder: unclear error"; }
 rc=0; predict --checkpoint "$tmp/fc" --video "$data/data/faces/00001" --fps 0 >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "--fps 0: exit $rc, not 2"
+# a frame rate so low that the windows cannot be counted (the count of 1e300 s of video overflowed int)
+rc=0; predict --checkpoint "$tmp/fc" --video "$data/data/faces/00001" --fps 1e-300 >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "windows, more than 10000000" "$tmp/err" || { cat "$tmp/err"; fail "--fps 1e-300: exit $rc"; }
 
 # ---- no face --------------------------------------------------------------------------------------------
 ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25 -t 3 -pix_fmt yuv420p "$tmp/noface.mp4"

@@ -29,9 +29,14 @@ void predict_options_default(PredictOptions *o) {
     o->dlib_model = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
 }
 
-void predict_windows(double duration, double window_s, double stride_s, double **starts, double **ends, int *n) {
-    int k = 1;
-    if (duration > window_s + 1e-9) k = (int)ceil((duration - window_s) / stride_s - 1e-9) + 1;
+int predict_windows(const char *video, double duration, double window_s, double stride_s, double **starts,
+                    double **ends, int *n, Err *err) {
+    double count = duration > window_s + 1e-9 ? ceil((duration - window_s) / stride_s - 1e-9) + 1 : 1;
+    if (!(count <= PREDICT_MAX_WINDOWS)) /* NaN too */
+        return err_set(err, "%s: %g s of video at a stride of %g s is %g windows, more than %d (a frame folder's --fps "
+                            "far too low, or timestamps far apart?)", video, duration, stride_s, count,
+                       PREDICT_MAX_WINDOWS);
+    int k = (int)count;
     /* a stride longer than the window leaves gaps; no window may start at or past the end (it had no frames) */
     while (k > 1 && (k - 1) * stride_s >= duration - 1e-9) k--;
     *starts = xmalloc((size_t)k * sizeof(double));
@@ -44,6 +49,7 @@ void predict_windows(double duration, double window_s, double stride_s, double *
         (*ends)[i] = whole ? duration : fmin(i * stride_s + window_s, duration);
     }
     *n = k;
+    return 0;
 }
 
 void predict_top3(const PredictResult *r, const double *probs, int top[3]) {
@@ -338,7 +344,8 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
     if (rc) return -1;
     const FaceVideo *v = &r->v;
     double *starts, *ends;
-    predict_windows(v->duration, o->window_s, o->stride_s, &starts, &ends, &r->n_windows);
+    if (predict_windows(o->video, v->duration, o->window_s, o->stride_s, &starts, &ends, &r->n_windows, err) != 0)
+        return -1;
     r->windows = xcalloc((size_t)r->n_windows, sizeof *r->windows);
     int T = cfg.frames, high = !strcmp(cfg.method, "finecliper") && strstr(cfg.variant, "high");
     int *samples = xcalloc((size_t)r->n_windows * T, sizeof(int));

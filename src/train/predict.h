@@ -66,8 +66,13 @@ void predict_options_default(PredictOptions *o);
 int predict_run(const PredictOptions *o, PredictResult *r, Err *err);
 void predict_result_free(PredictResult *r);
 
-/* The window spans of a video of `duration` seconds: starts/ends [*n] (allocated). */
-void predict_windows(double duration, double window_s, double stride_s, double **starts, double **ends, int *n);
+/* The most windows a video may have: a day of video at the smallest stride (0.01 s) is 8.64 million. */
+#define PREDICT_MAX_WINDOWS 10000000
+/* The window spans of a video of `duration` seconds: starts/ends [*n] (allocated). -1 (err names the video) where
+ * they would be more than PREDICT_MAX_WINDOWS (a frame folder at --fps 1e-300, timestamps a million years apart: the
+ * count overflowed int). */
+int predict_windows(const char *video, double duration, double window_s, double stride_s, double **starts,
+                    double **ends, int *n, Err *err);
 /* The indices of the three most probable of r's classes, best first (-1 past num_classes). */
 void predict_top3(const PredictResult *r, const double *probs, int top[3]);
 /* The classes of a run: result.json's "classes", else the dataset's (config); errors name the path. */
