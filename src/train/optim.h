@@ -51,7 +51,10 @@ typedef struct ScheduleConfig {
     int milestones[8];   /* MULTISTEP: epochs at which lr *= gamma (stepped after each epoch) */
     int n_milestones;
     float gamma;
-    float warmup_epochs; /* linear warm-up from 0 (every kind); COSINE then decays to min_factor at the last epoch */
+    /* linear warm-up from 0 (every kind); COSINE then decays towards min_factor, which it would reach at the end of
+     * the last epoch: the trainer's last step is taken one step short of it (step / steps_per_epoch < 1), as
+     * PyTorch's CosineAnnealingLR stepped per iteration leaves its last step short of eta_min */
+    float warmup_epochs;
     float min_factor;
     int epochs;
 } ScheduleConfig;
