@@ -26,6 +26,10 @@ set_tests_properties(train_nonfinite_resume PROPERTIES TIMEOUT 300)
 add_test(NAME matrix_kill_restart
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_restart.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_kill_restart PROPERTIES TIMEOUT 600)
+# Ranks that read different matrix files (a missing one, fewer folds, another [set]) stop at once, naming the file.
+add_test(NAME matrix_ranks_disagree
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_ranks_disagree.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(matrix_ranks_disagree PROPERTIES TIMEOUT 600)
 # A zero-shot job tests the target's test split of every fold of the matrix, each scored alone, UAR/WAR their mean;
 # dfer eval --dataset/--folds agrees; killed and restarted it ends as an uninterrupted run.
 add_test(NAME matrix_zeroshot_folds

@@ -3,6 +3,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,12 +215,70 @@ static int job_outcome_agreed(Group *g, const Job *j, const Config *cfg, int rc,
     return out[0];
 }
 
+/* FNV-1a over what the matrix makes each job of: its name, its ranks per job, the stale-lock limit, the [set] lines
+ * and each job's id and inputs (method file, dataset roots, weights, zero-shot folds). */
+static uint64_t digest_bytes(uint64_t h, const void *bytes, size_t n) {
+    const unsigned char *p = bytes;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static uint64_t digest_text(uint64_t h, const char *s) { return digest_bytes(h, s, strlen(s) + 1); }
+
+static uint64_t matrix_digest(const Matrix *m, const Job *jobs, int n) {
+    uint64_t h = 14695981039346656037ULL;
+    char number[64];
+    snprintf(number, sizeof number, "%d %.17g %d %d", m->ranks_per_job, m->stale_lock_minutes, m->n_sets, n);
+    h = digest_text(digest_text(h, m->name), number);
+    for (int i = 0; i < m->n_sets; i++) h = digest_text(h, m->sets[i]);
+    for (int i = 0; i < n; i++) {
+        const Job *j = &jobs[i];
+        h = digest_text(digest_text(digest_text(h, j->id), j->method_entry), j->config);
+        h = digest_text(digest_text(digest_text(h, j->root), j->eval_root), j->weights);
+        h = digest_bytes(h, j->eval_folds, (size_t)j->n_eval_folds * sizeof *j->eval_folds);
+    }
+    return h;
+}
+
+/* Every rank reads the matrix file itself, on its own node: a rank that cannot read it returned alone and left the
+ * others waiting in the first collective for ever, and a rank whose file differs (another copy at the same path on
+ * another node) shared out its own jobs, so that the job counter handed out indices of two lists (a job none ran, the
+ * run ending 0) or trained other settings. The ranks agree before any other collective: all read it, and the same. */
+static int matrix_agreed_by_ranks(const RunnerOptions *opt, int loaded, const Matrix *m, const Job *jobs, int n,
+                                  Err *err) {
+    int unread = !loaded, ranks_unread = 0;
+    CHECK_MPI(MPI_Allreduce(&unread, &ranks_unread, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    if (ranks_unread) {
+        if (loaded)
+            err_set(err, "%s: %d rank%s of this run could not read the matrix (%s error says why)", opt->matrix_path,
+                    ranks_unread, ranks_unread > 1 ? "s" : "", ranks_unread > 1 ? "their" : "its");
+        return -1;
+    }
+    uint64_t mine = matrix_digest(m, jobs, n), first = mine;
+    int first_n = n;
+    CHECK_MPI(MPI_Bcast(&first, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD));
+    CHECK_MPI(MPI_Bcast(&first_n, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    int differs = mine != first, ranks_differ = 0;
+    CHECK_MPI(MPI_Allreduce(&differs, &ranks_differ, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    if (!ranks_differ) return 0;
+    if (differs)
+        return err_set(err, "%s: this rank's matrix (%d jobs) is not rank 0's (%d jobs): its jobs, their inputs, "
+                            "[set] or ranks_per_job differ; every rank must read the same matrix file (another copy "
+                            "on this node?)", opt->matrix_path, n, first_n);
+    return err_set(err, "%s: %d rank%s of this run read another matrix than rank 0's (their jobs, inputs, [set] or "
+                        "ranks_per_job differ; their errors say which): every rank must read the same matrix file",
+                   opt->matrix_path, ranks_differ, ranks_differ > 1 ? "s" : "");
+}
+
 int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *err) {
     Matrix m;
-    if (matrix_load(opt->matrix_path, &m, err) != 0) return -1;
-    Job *jobs;
-    int n;
-    if (matrix_expand(&m, &jobs, &n, err) != 0) return -1;
+    Job *jobs = NULL;
+    int n = 0;
+    int loaded = matrix_load(opt->matrix_path, &m, err) == 0 && matrix_expand(&m, &jobs, &n, err) == 0;
+    if (matrix_agreed_by_ranks(opt, loaded, &m, jobs, n, err) != 0) {
+        free(jobs);
+        return -1;
+    }
     char results[4096];
     matrix_results_dir(&m, opt->results_dir, results, sizeof results);
     /* train.device is not an axis: the first job's device (its method file and [set]) serves all */

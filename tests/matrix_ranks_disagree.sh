@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Every rank of a matrix run reads the matrix file on its own node. Ranks that do not all read the same one stop
+# together, at once, with an error naming the file (mpirun's MPMD form gives each rank its own file here):
+#   - a rank whose file is missing: it hung the run for ever (the others waited in the first collective);
+#   - a rank whose file lists fewer folds: the job counter's indices meant other jobs on it, so a job no rank
+#     trained went missing and the run ended 0;
+#   - a rank whose file differs in [set] alone: its group trained other settings under the same job ids.
+# usage: matrix_ranks_disagree.sh DFER SOURCE_DIR SHARED_DIR
+set -euo pipefail
+dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
+tmp=$(mktemp -d /tmp/dfer-matrix-disagree-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fail() { echo "FAIL: $*"; exit 1; }
+. "$src/tests/lib/matrix_fixture.sh"
+matrix_fixture name=disagree
+sed 's/^folds = 1, 2$/folds = 1/' "$tmp/matrix.ini" >"$tmp/one-fold.ini"
+sed 's/^train.epochs = 1$/train.epochs = 2/' "$tmp/matrix.ini" >"$tmp/two-epochs.ini"
+cmp -s "$tmp/matrix.ini" "$tmp/one-fold.ini" && fail "the fixture's folds line changed: one-fold.ini is the same"
+cmp -s "$tmp/matrix.ini" "$tmp/two-epochs.ini" && fail "the fixture's epochs line changed: two-epochs.ini is the same"
+
+# rank 0 reads matrix.ini, rank 1 the file given
+run_pair() {
+  local other=$1 log=$2 rc=0
+  rm -rf "$tmp/res"
+  timeout 60 mpirun --oversubscribe --mca btl self,vader -np 1 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res" \
+    : -np 1 "$dfer" matrix "$other" --results "$tmp/res" >"$log" 2>&1 || rc=$?
+  cat "$log"
+  [ "$rc" != 0 ] || fail "$(basename "$other") on rank 1: the run exited 0"
+  [ "$rc" != 124 ] || fail "$(basename "$other") on rank 1: the run hung (timeout)"
+  [ -z "$(find "$tmp/res" -name result.json 2>/dev/null)" ] || fail "$(basename "$other") on rank 1: a job ran"
+}
+
+run_pair "$tmp/missing.ini" "$tmp/missing.log"
+grep -q "missing.ini: cannot open the matrix file" "$tmp/missing.log" || fail "rank 1's error is not in the log"
+grep -q "matrix.ini: 1 rank of this run could not read the matrix" "$tmp/missing.log" \
+  || fail "rank 0 does not say that a rank could not read the matrix"
+
+run_pair "$tmp/one-fold.ini" "$tmp/one-fold.log"
+grep -q "one-fold.ini: this rank's matrix (1 jobs) is not rank 0's (2 jobs)" "$tmp/one-fold.log" \
+  || fail "rank 1 does not say that its matrix is not rank 0's"
+grep -q "matrix.ini: 1 rank of this run read another matrix than rank 0's" "$tmp/one-fold.log" \
+  || fail "rank 0 does not say that a rank read another matrix"
+
+run_pair "$tmp/two-epochs.ini" "$tmp/two-epochs.log"
+grep -q "two-epochs.ini: this rank's matrix (2 jobs) is not rank 0's (2 jobs)" "$tmp/two-epochs.log" \
+  || fail "a matrix that differs in [set] alone is not refused"
+
+# the same file on every rank still runs
+mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res" \
+  >"$tmp/same.log" 2>&1 || { cat "$tmp/same.log"; fail "the same matrix on both ranks failed"; }
+[ "$(find "$tmp/res" -name result.json | wc -l)" = 2 ] || fail "the same matrix on both ranks did not finish 2 jobs"
+echo "ranks reading a missing, a shorter or an otherwise set matrix stop at once with the file named"
