@@ -4,7 +4,10 @@
 #   - a rank whose file is missing: it hung the run for ever (the others waited in the first collective);
 #   - a rank whose file lists fewer folds: the job counter's indices meant other jobs on it, so a job no rank
 #     trained went missing and the run ended 0;
-#   - a rank whose file differs in [set] alone: its group trained other settings under the same job ids.
+#   - a rank whose file differs in [set] alone: its group trained other settings under the same job ids;
+#   - one matrix, but a method file (a relative path) that one rank of a 2-rank group cannot configure the job from
+#     and the other can: they parted, one into the job's collectives, one into the next job's, and the run hung.
+#     The job fails on both, recorded with a pointer to the rank that says why, and the run goes on.
 # usage: matrix_ranks_disagree.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
@@ -45,6 +48,26 @@ grep -q "matrix.ini: 1 rank of this run read another matrix than rank 0's" "$tmp
 run_pair "$tmp/two-epochs.ini" "$tmp/two-epochs.log"
 grep -q "two-epochs.ini: this rank's matrix (2 jobs) is not rank 0's (2 jobs)" "$tmp/two-epochs.log" \
   || fail "a matrix that differs in [set] alone is not refused"
+
+# rank 0 in A, rank 1 in B: method.ini is valid in A and sets a negative learning rate in B
+mkdir "$tmp/A" "$tmp/B"
+cp "$src/configs/synth/finecliper.ini" "$tmp/A/method.ini"
+sed 's/^lr = .*/lr = -1/' "$tmp/A/method.ini" >"$tmp/B/method.ini"
+cmp -s "$tmp/A/method.ini" "$tmp/B/method.ini" && fail "the synth config has no 'lr =' line: B/method.ini is the same"
+sed -e 's#^methods = .*#methods = finecliper=method.ini#' -e 's/^folds = 1, 2$/folds = 1/' \
+  -e 's/^name = .*/&\nranks_per_job = 2/' "$tmp/matrix.ini" >"$tmp/relative.ini"
+rc=0
+timeout 60 mpirun --oversubscribe --mca btl self,vader \
+  -np 1 -wdir "$tmp/A" "$dfer" matrix "$tmp/relative.ini" --results "$tmp/res-relative" \
+  : -np 1 -wdir "$tmp/B" "$dfer" matrix "$tmp/relative.ini" --results "$tmp/res-relative" >"$tmp/relative.log" 2>&1 \
+  || rc=$?
+cat "$tmp/relative.log"
+[ "$rc" != 124 ] || fail "a job one rank of its group cannot configure: the run hung (timeout)"
+[ "$rc" != 0 ] || fail "a job one rank of its group cannot configure: the run exited 0"
+grep -q "cannot configure the job on rank 1 of the group: optim.lr" "$tmp/relative.log" \
+  || fail "rank 1 does not say why it cannot configure the job"
+grep -q '"status":[[:space:]]*"failed"' "$tmp/res-relative"/*/result.json \
+  || fail "the job that one rank cannot configure is not recorded as failed"
 
 # the same file on every rank still runs
 mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res" \
