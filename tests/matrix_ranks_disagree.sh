@@ -7,7 +7,9 @@
 #   - a rank whose file differs in [set] alone: its group trained other settings under the same job ids;
 #   - one matrix, but a method file (a relative path) that one rank of a 2-rank group cannot configure the job from
 #     and the other can: they parted, one into the job's collectives, one into the next job's, and the run hung.
-#     The job fails on both, recorded with a pointer to the rank that says why, and the run goes on.
+#     The job fails on both, recorded with a pointer to the rank that says why, and the run goes on;
+#   - a method file whose train.device = cuda one rank cannot set up (here: a build without CUDA; a node whose GPU
+#     is gone) while the other runs on the CPU: the first left alone, the other waited in group_create for ever.
 # usage: matrix_ranks_disagree.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
@@ -68,6 +70,25 @@ grep -q "cannot configure the job on rank 1 of the group: optim.lr" "$tmp/relati
   || fail "rank 1 does not say why it cannot configure the job"
 grep -q '"status":[[:space:]]*"failed"' "$tmp/res-relative"/*/result.json \
   || fail "the job that one rank cannot configure is not recorded as failed"
+
+# rank 1's method.ini asks for the GPU
+sed 's/^\[train\]$/&\ndevice = cuda/' "$tmp/A/method.ini" >"$tmp/B/method.ini"
+grep -q '^device = cuda$' "$tmp/B/method.ini" || fail "the synth config has no [train] section: no device set in B"
+rc=0
+timeout 60 mpirun --oversubscribe --mca btl self,vader \
+  -np 1 -wdir "$tmp/A" "$dfer" matrix "$tmp/relative.ini" --results "$tmp/res-device" \
+  : -np 1 -wdir "$tmp/B" "$dfer" matrix "$tmp/relative.ini" --results "$tmp/res-device" >"$tmp/device.log" 2>&1 \
+  || rc=$?
+cat "$tmp/device.log"
+# where this host has a GPU, rank 1 sets it up: the case needs one that cannot
+if "$dfer" --version 2>&1 | grep -q "CUDA: not built" || ! nvidia-smi -L >/dev/null 2>&1; then
+  [ "$rc" != 124 ] || fail "a device one rank cannot set up: the run hung (timeout)"
+  [ "$rc" != 0 ] || fail "a device one rank cannot set up: the run exited 0"
+  grep -q "relative.ini: 1 rank of this run could not set up the first job's device" "$tmp/device.log" \
+    || fail "rank 0 does not say that a rank could not set up the device"
+  grep -q "method.ini (the first job's train.device serves every job): " "$tmp/device.log" \
+    || fail "rank 1's error does not name its method file"
+fi
 
 # the same file on every rank still runs
 mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res" \

@@ -285,8 +285,16 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     Config first;
     CollBackend coll = COLL_MPI;
     Group g;
-    if ((n > 0 && job_config(&m, &jobs[0], &first, err) == 0 && train_collectives(&first, d, &coll, err) != 0) ||
-        group_create(d, m.ranks_per_job, coll, &g, err) != 0) {
+    /* the GPU is chosen on each node (train.device = cuda, and a node without a usable one): a rank that returned
+     * alone left the others in group_create's collective for ever; they agree first, as on the matrix */
+    int unchosen = n > 0 && job_config(&m, &jobs[0], &first, err) == 0 && train_collectives(&first, d, &coll, err) != 0;
+    int chosen = !unchosen, ranks_unchosen = 0;
+    if (unchosen) err_prefix(err, "%s (the first job's train.device serves every job): ", jobs[0].config);
+    CHECK_MPI(MPI_Allreduce(&unchosen, &ranks_unchosen, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    if (ranks_unchosen && chosen)
+        err_set(err, "%s: %d rank%s of this run could not set up the first job's device (%s error says why)",
+                opt->matrix_path, ranks_unchosen, ranks_unchosen > 1 ? "s" : "", ranks_unchosen > 1 ? "their" : "its");
+    if (ranks_unchosen || group_create(d, m.ranks_per_job, coll, &g, err) != 0) {
         free(jobs);
         return -1;
     }
