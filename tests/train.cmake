@@ -30,6 +30,10 @@ set_tests_properties(matrix_kill_restart PROPERTIES TIMEOUT 600)
 add_test(NAME matrix_ranks_disagree
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_ranks_disagree.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_ranks_disagree PROPERTIES TIMEOUT 600)
+# A number of ranks that matrix.ranks_per_job does not divide: an error naming the file and the key, on every rank.
+add_test(NAME matrix_ranks_per_job
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_ranks_per_job.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})
+set_tests_properties(matrix_ranks_per_job PROPERTIES TIMEOUT 300)
 # A zero-shot job tests the target's test split of every fold of the matrix, each scored alone, UAR/WAR their mean;
 # dfer eval --dataset/--folds agrees; killed and restarted it ends as an uninterrupted run.
 add_test(NAME matrix_zeroshot_folds

@@ -279,6 +279,11 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         free(jobs);
         return -1;
     }
+    if (d->world % m.ranks_per_job) { /* the same on every rank: they read the same matrix */
+        free(jobs);
+        return err_set(err, "%s: matrix.ranks_per_job = %d does not divide the %d rank%s of this run (start a multiple "
+                            "of it)", opt->matrix_path, m.ranks_per_job, d->world, d->world > 1 ? "s" : "");
+    }
     char results[4096];
     matrix_results_dir(&m, opt->results_dir, results, sizeof results);
     /* train.device is not an axis: the first job's device (its method file and [set]) serves all */
