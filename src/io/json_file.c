@@ -1,5 +1,7 @@
 #include "io/json_file.h"
 
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,4 +86,20 @@ const char *json_get_string(const cJSON *o, const char *key, const char *fallbac
 double json_get_number(const cJSON *o, const char *key, double fallback) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+}
+
+int json_get_whole(const cJSON *o, const char *key, double lo, double hi, long long fallback, long long *value) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *value = fallback;
+    if (!cJSON_IsNumber(v)) return 0;
+    double d = v->valuedouble;
+    if (!(d >= lo && d <= hi) || d != floor(d)) return -1; /* NaN fails the first test too */
+    *value = (long long)d;
+    return 0;
+}
+
+int json_get_int(const cJSON *o, const char *key, int fallback) {
+    long long v;
+    json_get_whole(o, key, INT_MIN, INT_MAX, fallback, &v);
+    return (int)v;
 }

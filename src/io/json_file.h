@@ -27,5 +27,11 @@ int json_lines_each(const char *path, int flags, JsonLineFn fn, void *ctx, Err *
  * metrics.jsonl and bench records read by the tables, the report, --status and bench). */
 const char *json_get_string(const cJSON *o, const char *key, const char *fallback);
 double json_get_number(const cJSON *o, const char *key, double fallback);
+/* A member that is a whole number in [lo, hi] into *value and 0; where absent or not a number, fallback and 0; where
+ * a number but not such a one (1e300, 2.5, NaN), fallback and -1. Casting a double out of the type's range is
+ * undefined behaviour: a damaged file's 1e300 became INT_MIN, or anything. */
+int json_get_whole(const cJSON *o, const char *key, double lo, double hi, long long fallback, long long *value);
+/* json_get_whole in int's range, fallback for anything else: a damaged value reads as an absent one. */
+int json_get_int(const cJSON *o, const char *key, int fallback);
 
 #endif

@@ -49,7 +49,7 @@ static void shell_quote(char *out, size_t n, const char *s) {
 }
 
 /* a record's fields, short for the long printouts: absent ones read 0, "" and (jnum) NaN */
-static int jint(const cJSON *o, const char *k) { return (int)json_get_number(o, k, 0); }
+static int jint(const cJSON *o, const char *k) { return json_get_int(o, k, 0); }
 static const char *jstr(const cJSON *o, const char *k) { return json_get_string(o, k, ""); }
 
 cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *python, Err *err) {

@@ -3,6 +3,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -76,16 +77,16 @@ static int holder_read(const char *path, JobLockHolder *h) {
     memset(h, 0, sizeof *h);
     if (json_read_file(path, &o, &err) != 0) return -1;
     const char *host = json_get_string(o, "host", NULL);
-    double pid = json_get_number(o, "pid", NAN);
-    if (!host || !isfinite(pid)) {
+    long long pid;
+    if (!host || json_get_whole(o, "pid", 1, INT_MAX, -1, &pid) != 0 || pid < 0) { /* absent, damaged */
         cJSON_Delete(o);
         return -1;
     }
     snprintf(h->host, sizeof h->host, "%s", host);
     h->pid = (long)pid;
-    h->pid_start = (long long)json_get_number(o, "pid_start", -1);
+    json_get_whole(o, "pid_start", 0, 9e18, -1, &h->pid_start); /* a damaged one reads as unknown (-1) */
     snprintf(h->slurm_job, sizeof h->slurm_job, "%s", json_get_string(o, "slurm_job_id", ""));
-    h->slurm_restart = (int)json_get_number(o, "slurm_restart_count", 0);
+    h->slurm_restart = json_get_int(o, "slurm_restart_count", 0);
     h->since_unix = json_get_number(o, "since_unix", 0);
     cJSON_Delete(o);
     return 0;

@@ -33,7 +33,7 @@ static int hang_record_line(const cJSON *o, int line_no, void *ctx, Err *err) {
     time_format_duration(json_get_number(o, "idle_s", NAN), idle, sizeof idle);
     size_t len = strlen(h->text);
     snprintf(h->text + len, h->n - len, "%srank %d on %s: no progress for %s in %s", h->count ? "; " : "",
-             (int)json_get_number(o, "rank", 0), json_get_string(o, "host", "?"), idle,
+             json_get_int(o, "rank", 0), json_get_string(o, "host", "?"), idle,
              json_get_string(o, "phase", "?"));
     snprintf(h->last_time, sizeof h->last_time, "%s", stamp);
     h->count++;

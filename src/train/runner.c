@@ -525,12 +525,12 @@ static int progress_line(const cJSON *o, int line_no, void *ctx, Err *err) {
     JobProgress *p = ctx;
     const char *type = json_get_string(o, "type", "");
     if (!strcmp(type, "step")) {
-        p->epoch = (int)json_get_number(o, "epoch", 0), p->step = (int)json_get_number(o, "step", 0);
-        p->steps = (int)json_get_number(o, "steps", 0); /* absent in older runs' metrics */
-        if (p->epochs <= 0) p->epochs = (int)json_get_number(o, "epochs", 0);
+        p->epoch = json_get_int(o, "epoch", 0), p->step = json_get_int(o, "step", 0);
+        p->steps = json_get_int(o, "steps", 0); /* absent in older runs' metrics */
+        if (p->epochs <= 0) p->epochs = json_get_int(o, "epochs", 0);
         p->last_is_eval = 0;
     } else if (!strcmp(type, "eval")) {
-        p->evaluated = (int)json_get_number(o, "epoch", 0);
+        p->evaluated = json_get_int(o, "epoch", 0);
         p->eval_uar = json_get_number(o, "uar", NAN), p->eval_war = json_get_number(o, "war", NAN);
         p->last_is_eval = 1;
     }

@@ -16,13 +16,10 @@
 /* A whole number of int's range at key into *value (absent: fallback); -1 when it is there but not one: the cast
  * of 1e300 (or of 1e999, read as infinity) to int is undefined, and a fold of 1.5 is no fold. */
 static int json_whole_int(const cJSON *o, const char *key, int fallback, int *value) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    *value = fallback;
-    if (!cJSON_IsNumber(v)) return 0;
-    double d = v->valuedouble;
-    if (!(d >= INT_MIN && d <= INT_MAX) || d != floor(d)) return -1; /* NaN fails the first test too */
-    *value = (int)d;
-    return 0;
+    long long v;
+    int rc = json_get_whole(o, key, INT_MIN, INT_MAX, fallback, &v);
+    *value = (int)v;
+    return rc;
 }
 
 /* Returns the key of a number that is not a whole int ("fold", "seed"), else NULL. */

@@ -3,6 +3,7 @@
  * last line; fs_append_line writes whole lines; fs_trim_torn_tail cuts what a killed writer left;
  * fs_remove_atomic_leftovers removes the temporary files of killed atomic writes and nothing else; a process
  * ended by SIGINT, SIGTERM or SIGHUP mid-write removes its own (a second Ctrl-C under the training's handlers too). */
+#include <cJSON.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +299,23 @@ static int child_ends_mid_write(const char *dir, int sig, int times, int stop_ha
     return status;
 }
 
+/* Whole numbers read from files people can edit: in range and whole, else the fallback (the cast of 1e300 to int
+ * is undefined: `dfer matrix --status` showed epoch -2147483648 for a damaged metrics.jsonl line). */
+static void test_get_whole(void) {
+    cJSON *o = cJSON_Parse("{\"a\": 7, \"big\": 1e300, \"half\": 2.5, \"neg\": -3, \"text\": \"7\", "
+                           "\"edge\": 2147483647, \"past\": 2147483648}");
+    long long v;
+    EXPECT(json_get_whole(o, "a", 0, 10, -1, &v) == 0 && v == 7, "a: %lld", v);
+    EXPECT(json_get_whole(o, "big", 0, 1e18, -1, &v) == -1 && v == -1, "1e300: %lld", v);
+    EXPECT(json_get_whole(o, "half", 0, 10, -1, &v) == -1 && v == -1, "2.5: %lld", v);
+    EXPECT(json_get_whole(o, "neg", 0, 10, -1, &v) == -1 && v == -1, "-3 below 0: %lld", v);
+    EXPECT(json_get_whole(o, "text", 0, 10, -1, &v) == 0 && v == -1, "a string reads as absent: %lld", v);
+    EXPECT(json_get_whole(o, "none", 0, 10, 5, &v) == 0 && v == 5, "absent: %lld", v);
+    EXPECT(json_get_int(o, "big", 0) == 0 && json_get_int(o, "past", 9) == 9 && json_get_int(o, "edge", 0) == 2147483647,
+           "json_get_int: %d %d %d", json_get_int(o, "big", 0), json_get_int(o, "past", 9), json_get_int(o, "edge", 0));
+    cJSON_Delete(o);
+}
+
 static void test_atomic_signal(void) {
     static const struct { int sig, times, stop_handlers; const char *what; } cases[] = {
         {SIGTERM, 1, 0, "SIGTERM"},
@@ -338,6 +356,7 @@ int main(void) {
     TEST_RUN(test_atomic_special_paths);
     TEST_RUN(test_empty_path);
     TEST_RUN(test_atomic_signal);
+    TEST_RUN(test_get_whole);
     TEST_RUN(test_lines);
     TEST_RUN(test_append_and_trim);
     return test_summary();
