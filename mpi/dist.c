@@ -140,7 +140,9 @@ int group_create(const Dist *d, int ranks_per_job, CollBackend backend, Group *g
     CHECK_MPI(MPI_Comm_rank(g->comm, &g->rank));
     CHECK_MPI(MPI_Comm_size(g->comm, &g->size));
     CHECK_MPI(MPI_Comm_dup(g->comm, &g->outcome_comm));
-    return setup_backend(g, backend, err);
+    if (setup_backend(g, backend, err) == 0) return 0;
+    group_free(g); /* the communicators made above */
+    return -1;
 }
 
 int group_world(const Dist *d, CollBackend backend, Group *g, Err *err) {
@@ -212,6 +214,7 @@ void group_allgather(Group *g, Tensor out, Tensor in) {
         return;
 #endif
     }
+    CHECK(n <= INT32_MAX, "all-gather of %lld elements exceeds one MPI call", (long long)n);
     CHECK_MPI(MPI_Allgather(in.data, (int)n, mpi_type(in.dtype), out.data, (int)n, mpi_type(in.dtype), g->comm));
 }
 
