@@ -311,8 +311,8 @@ static void test_get_whole(void) {
     EXPECT(json_get_whole(o, "neg", 0, 10, -1, &v) == -1 && v == -1, "-3 below 0: %lld", v);
     EXPECT(json_get_whole(o, "text", 0, 10, -1, &v) == 0 && v == -1, "a string reads as absent: %lld", v);
     EXPECT(json_get_whole(o, "none", 0, 10, 5, &v) == 0 && v == 5, "absent: %lld", v);
-    EXPECT(json_get_int(o, "big", 0) == 0 && json_get_int(o, "past", 9) == 9 && json_get_int(o, "edge", 0) == 2147483647,
-           "json_get_int: %d %d %d", json_get_int(o, "big", 0), json_get_int(o, "past", 9), json_get_int(o, "edge", 0));
+    int big = json_get_int(o, "big", 0), past = json_get_int(o, "past", 9), edge = json_get_int(o, "edge", 0);
+    EXPECT(big == 0 && past == 9 && edge == 2147483647, "json_get_int: %d %d %d", big, past, edge);
     cJSON_Delete(o);
 }
 
