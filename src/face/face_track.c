@@ -136,8 +136,10 @@ int face_track_write(const char *path, const FaceTrack *t, const char *comment, 
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     if (fs_mkdirs(dirname(dir), err) != 0) return -1;
-    /* 140 numbers of up to ~10 characters and a status per frame */
-    size_t cap = (size_t)t->frames * 1700 + (comment ? strlen(comment) : 0) + 16, n = 0;
+    /* 140 numbers and a status per frame. A number is any finite float (the parser takes them, and an imported
+     * track may hold them): "%.2f " of -3.4e38 is 44 characters, so each gets 48 (the old 1700 bytes a frame
+     * assumed ~10, and a frame of large values was written past the buffer's end) */
+    size_t cap = (size_t)t->frames * (140 * 48 + 8) + (comment ? strlen(comment) : 0) + 16, n = 0;
     char *buf = xmalloc(cap);
     if (comment) n += (size_t)snprintf(buf + n, cap - n, "# %s\n", comment);
     for (int f = 0; f < t->frames; f++) {
