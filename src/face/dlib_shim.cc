@@ -11,6 +11,7 @@ extern "C" {
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/image_transforms.h>
 
+#include <cmath>
 #include <exception>
 #include <fstream>
 #include <new>
@@ -171,6 +172,11 @@ extern "C" int dlib_detect(DlibDetector *d, const uint8_t *rgb, int w, int h, in
 extern "C" int dlib_landmarks(DlibDetector *d, const uint8_t *rgb, int w, int h, int stride, const float box[4],
                               float *xy, Err *err) {
     if (w < 1 || h < 1 || stride < 3 * w) return err_set(err, "dlib_landmarks: bad image %dx%d", w, h);
+    // lround of a NaN or of a value past long's range is undefined: such a box gave points of -8e18 and no error
+    for (int i = 0; i < 4; i++)
+        if (!(std::fabs(box[i]) < 1e9f))
+            return err_set(err, "dlib_landmarks: face box (%g %g %g %g) is not finite or beyond 1e9 px",
+                           (double)box[0], (double)box[1], (double)box[2], (double)box[3]);
     try {
         dfer_face::RgbView view{rgb, w, h, stride};
         dlib::rectangle r(std::lround(box[0]), std::lround(box[1]), std::lround(box[2]) - 1, std::lround(box[3]) - 1);

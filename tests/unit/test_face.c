@@ -1,8 +1,9 @@
-/* Face tracks and the tracker's pieces without dlib: face_track write/parse
+/* Face tracks and the tracker's pieces, mostly without dlib: face_track write/parse
  * round trip (statuses, boxes, comments, 136-number lines), parse errors that
  * name the file and line (number count, status word, non-numeric and
  * non-finite values, no frames), the choice of the followed face, the mean
- * shape's placement and the normalised mean error. */
+ * shape's placement and the normalised mean error; and one dlib call: a face box
+ * dlib_landmarks cannot round is refused. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,35 @@ static void test_mean_place_and_nme(void) {
     EXPECT(face_nme(pred, gt) < 0, "coinciding eye corners: no error defined");
 }
 
+/* dlib_landmarks refuses a box it cannot round to whole pixels (NaN, infinite, past 1e9 px) with an error naming it;
+ * rounding one was undefined and gave points of -8e18 without a word */
+static void test_landmarks_bad_box(void) {
+    Err err;
+    DlibModel *m = dlib_model_load("/usr/share/dlib/shape_predictor_68_face_landmarks.dat", &err);
+    EXPECT(m != NULL, "the 68-point model (libdlib-data): %s", err.msg);
+    if (!m) return;
+    DlibDetector *d = dlib_detector_create(m, &err);
+    EXPECT(d != NULL, "detector: %s", err.msg);
+    enum { W = 64, H = 48 };
+    static uint8_t rgb[3 * W * H];
+    memset(rgb, 128, sizeof rgb);
+    float xy[136];
+    const float bad[3][4] = {{NAN, 0, 10, 10}, {-1e20f, -1e20f, 1e20f, 1e20f}, {0, 0, INFINITY, 20}};
+    for (int b = 0; b < 3 && d; b++) {
+        memset(&err, 0, sizeof err);
+        int rc = dlib_landmarks(d, rgb, W, H, 3 * W, bad[b], xy, &err);
+        EXPECT(rc != 0 && strstr(err.msg, "face box") && strstr(err.msg, "not finite"), "box %d: rc %d, '%s'", b, rc,
+               err.msg);
+    }
+    const float good[4] = {10, 8, 50, 44}; /* an ordinary box in a grey frame: points near it */
+    EXPECT(d && dlib_landmarks(d, rgb, W, H, 3 * W, good, xy, &err) == 0, "ordinary box: %s", err.msg);
+    int near = 1;
+    for (int i = 0; d && i < 136; i++) near &= fabsf(xy[i]) < 200;
+    EXPECT(near, "points of an ordinary box near it");
+    dlib_detector_free(d);
+    dlib_model_free(m);
+}
+
 int main(void) {
     TEST_RUN(test_round_trip);
     TEST_RUN(test_write_large_values);
@@ -259,5 +289,6 @@ int main(void) {
     TEST_RUN(test_follow_cut);
     TEST_RUN(test_follow_mixed_frame_sizes);
     TEST_RUN(test_mean_place_and_nme);
+    TEST_RUN(test_landmarks_bad_box);
     return test_summary();
 }
