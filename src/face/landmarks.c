@@ -100,13 +100,28 @@ typedef struct TrackState {
 static int track_frame(DlibDetector *det, const DlibModel *model, const FaceTrackConfig *cfg, const ImageU8 *img,
                        TrackState *st, const float *prev_xy, const float *prev_box, float *xy, float *box,
                        uint8_t *status, Err *err) {
-    DlibBox boxes[MAX_BOXES];
+    DlibBox boxes[MAX_BOXES], found[MAX_BOXES];
     int n = 0, stride = 3 * img->width;
-    for (int up = 0; up <= cfg->upsample && n == 0; up++) {
-        n = dlib_detect(det, img->rgb, img->width, img->height, stride, up, boxes, MAX_BOXES, err);
-        if (n < 0) return -1;
+    /* the followed face's last box in this frame's pixels (FaceFollow keeps it in frame units) */
+    const float *lb = st->follow.last_box;
+    float last[4] = {lb[0] * img->width, lb[1] * img->height, lb[2] * img->width, lb[3] * img->height};
+    /* upsampled retries while no face is found, and also while only others are: a followed face too small for the
+     * native size (found doubled) was missed beside a larger bystander found natively, and after hold_frames such
+     * frames the track switched to the bystander for good. The first size that finds faces gives the boxes unless a
+     * larger one finds the followed face. */
+    for (int up = 0; up <= cfg->upsample; up++) {
+        int k = dlib_detect(det, img->rgb, img->width, img->height, stride, up, found, MAX_BOXES, err);
+        if (k < 0) return -1;
+        if (k > MAX_BOXES) k = MAX_BOXES;
+        if (k == 0) continue;
+        int followed = !st->follow.have;
+        for (int i = 0; i < k && !followed; i++) {
+            float b[4] = {found[i].x0, found[i].y0, found[i].x1, found[i].y1};
+            followed = face_box_iou(b, last) > 0;
+        }
+        if (n == 0 || followed) memcpy(boxes, found, (size_t)k * sizeof *found), n = k;
+        if (followed) break;
     }
-    if (n > MAX_BOXES) n = MAX_BOXES;
     int k = face_follow(&st->follow, boxes, n, img->width, img->height, cfg->hold_frames);
     if (k >= 0) {
         const DlibBox *b = &boxes[k];

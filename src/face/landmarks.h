@@ -34,8 +34,9 @@
 #include "face/face_track.h"
 
 typedef struct FaceTrackConfig {
-    /* When nothing is found at the native size, retry with the frame doubled
-     * 1..upsample times (dlib's detector needs faces of ~80 px; doubling costs
+    /* When nothing is found at the native size, or only faces other than the
+     * followed one (a face too small for the native size beside a larger
+     * bystander), retry with the frame doubled 1..upsample times (dlib's detector needs faces of ~80 px; doubling costs
      * 4x the time, so it is only paid on frames that need it). 0..3. */
     int upsample;
     float mean_box; /* side of the FACE_MEAN box / min(width, height); 0.6 */
