@@ -295,12 +295,25 @@ int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
                         snprintf(j.root, sizeof j.root, "%s", da->value);
                         snprintf(j.eval_dataset, sizeof j.eval_dataset, "%s", b);
                         snprintf(j.eval_root, sizeof j.eval_root, "%s", db->value);
-                        j.fold = dataset_has_folds(a) ? 1 : 0;
-                        /* the target's folds: each one's test split scored alone (data.eval_folds) */
-                        j.n_eval_folds = dataset_has_folds(b) ? m->n_folds : 0;
-                        memcpy(j.eval_folds, m->folds, (size_t)j.n_eval_folds * sizeof *j.eval_folds);
-                        snprintf(j.id, sizeof j.id, "%s__zs-%s-%s__%s__s%d", method_id, a, b, j.backbone, j.seed);
-                        add_job(jobs, n_jobs, &cap, &j);
+                        if (!strcmp(a, b) && dataset_has_folds(a)) {
+                            /* A->A: one fold's other test splits are in its training split, so a job per fold,
+                             * tested on its own fold's test split (data.fold, no data.eval_folds), as supervised
+                             * runs are; the table averages the folds */
+                            for (int fi = 0; fi < m->n_folds; fi++) {
+                                j.fold = m->folds[fi];
+                                snprintf(j.id, sizeof j.id, "%s__zs-%s-%s__f%d__%s__s%d", method_id, a, b, j.fold,
+                                         j.backbone, j.seed);
+                                add_job(jobs, n_jobs, &cap, &j);
+                            }
+                        } else {
+                            j.fold = dataset_has_folds(a) ? 1 : 0;
+                            /* the target's folds: each one's test split scored alone (data.eval_folds) */
+                            j.n_eval_folds = dataset_has_folds(b) ? m->n_folds : 0;
+                            memcpy(j.eval_folds, m->folds, (size_t)j.n_eval_folds * sizeof *j.eval_folds);
+                            snprintf(j.id, sizeof j.id, "%s__zs-%s-%s__%s__s%d", method_id, a, b, j.backbone,
+                                     j.seed);
+                            add_job(jobs, n_jobs, &cap, &j);
+                        }
                     }
                 }
     if (check_unique_ids(m, *jobs, *n_jobs, err) != 0) {

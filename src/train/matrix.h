@@ -20,7 +20,10 @@
  * A zero-shot setting trains on the first dataset (fold 1 where it has folds)
  * and evaluates on the second: where that has folds, on the test split of
  * each of the matrix's folds, each scored alone and UAR/WAR averaged (the
- * five-fold protocol; EmoCLIP tests DFEW so); such jobs do not repeat over folds. */
+ * five-fold protocol; EmoCLIP tests DFEW so); such jobs do not repeat over folds.
+ * A->A where A has folds cannot be so (fold 1's training split holds the other
+ * folds' test clips): a job per fold of matrix.folds, trained on its training
+ * split and tested on its own test split (ids ...__zs-mafw-mafw__f2__...). */
 #ifndef DFER_TRAIN_MATRIX_H
 #define DFER_TRAIN_MATRIX_H
 
@@ -60,7 +63,7 @@ typedef struct Job {
     char config[512];      /* the method's base config file */
     char dataset[32], root[512];           /* training dataset */
     char eval_dataset[32], eval_root[512]; /* = training dataset unless zero-shot */
-    int fold;              /* 0 where the dataset has no folds */
+    int fold;              /* 0 where the dataset has no folds; zero-shot: 1, or A->A's own fold */
     int eval_folds[8];     /* zero-shot to a dataset with folds: the matrix's folds, whose test splits are each */
     int n_eval_folds;      /* evaluated (data.eval_folds); 0: one split */
     char backbone[64], weights[512];

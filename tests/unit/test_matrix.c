@@ -209,8 +209,48 @@ static void test_quoting(void) {
     }
 }
 
+/* zeroshot:A->A where A has folds: a job per fold, tested on that fold's own test split (data.fold, no
+ * data.eval_folds, which the trainer refuses on its own dataset); A->A without folds and A->B stay one job, their
+ * ids unchanged (running matrices' result folders are named by them). */
+static const Job *job_named(const Job *jobs, int n, const char *id) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(jobs[i].id, id)) return &jobs[i];
+    return NULL;
+}
+
+static void test_zero_shot_same_dataset(void) {
+    const char *p = write_file("zs.ini", "[matrix]\nname = zs\nmethods = finecliper=a.ini\n"
+                                         "datasets = dfew=/d/dfew, ferv39k=/d/ferv, mafw=/d/mafw\nfolds = 1, 2\n"
+                                         "backbones = b16=/w/b16\nsettings = zeroshot:dfew->dfew, zeroshot:mafw->dfew, "
+                                         "zeroshot:ferv39k->ferv39k\n");
+    Matrix m;
+    Err err;
+    Job *jobs;
+    int n;
+    EXPECT(matrix_load(p, &m, &err) == 0, "%s", err.msg);
+    EXPECT(matrix_expand(&m, &jobs, &n, &err) == 0, "%s", err.msg);
+    EXPECT(n == 4, "%d jobs (dfew->dfew on folds 1 and 2, mafw->dfew, ferv39k->ferv39k)", n);
+    for (int fold = 1; fold <= 2; fold++) {
+        char id[64];
+        snprintf(id, sizeof id, "finecliper-low__zs-dfew-dfew__f%d__b16__s1", fold);
+        const Job *j = job_named(jobs, n, id);
+        EXPECT(j != NULL, "no job %s", id);
+        if (!j) continue;
+        EXPECT(j->fold == fold && j->n_eval_folds == 0, "%s: fold %d, %d eval folds", id, j->fold, j->n_eval_folds);
+        EXPECT(!strcmp(j->setting, "zeroshot") && !strcmp(j->dataset, "dfew") && !strcmp(j->eval_dataset, "dfew") &&
+                   !strcmp(j->root, "/d/dfew") && !strcmp(j->eval_root, "/d/dfew"), "%s: datasets", id);
+    }
+    const Job *ab = job_named(jobs, n, "finecliper-low__zs-mafw-dfew__b16__s1");
+    EXPECT(ab && ab->fold == 1 && ab->n_eval_folds == 2 && ab->eval_folds[0] == 1 && ab->eval_folds[1] == 2,
+           "mafw->dfew: one job trained on fold 1, tested on folds 1 and 2");
+    const Job *ferv = job_named(jobs, n, "finecliper-low__zs-ferv39k-ferv39k__b16__s1");
+    EXPECT(ferv && ferv->fold == 0 && ferv->n_eval_folds == 0, "ferv39k->ferv39k: one job without folds");
+    free(jobs);
+}
+
 int main(void) {
     TEST_RUN(test_expand);
+    TEST_RUN(test_zero_shot_same_dataset);
     TEST_RUN(test_ambiguous);
     TEST_RUN(test_errors);
     TEST_RUN(test_long_lines);
