@@ -39,6 +39,10 @@ set_tests_properties(matrix_ranks_per_job PROPERTIES TIMEOUT 300)
 add_test(NAME matrix_zeroshot_folds
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_zeroshot.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
 set_tests_properties(matrix_zeroshot_folds PROPERTIES TIMEOUT 300)
+# zeroshot:mafw->mafw on folds 1, 2: a job per fold, each tested on its own fold's test split; Table 3's cell their mean.
+add_test(NAME matrix_zeroshot_self
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_zeroshot_self.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
+set_tests_properties(matrix_zeroshot_self PROPERTIES TIMEOUT 120)
 # A rank failing alone ends the matrix promptly with its message (not a hang); a second start resumes the job.
 add_test(NAME matrix_rank_failure
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_rank_failure.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})

@@ -611,13 +611,18 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
             snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %s)", zs_backbones.v[0]);
         else
             snprintf(t->title, sizeof t->title, "Table 3: zero-shot results");
-        /* which test splits of the target were scored: the jobs' eval_folds (results before them: fold 1's) */
+        /* which test splits of the target were scored: the jobs' eval_folds (results before them: fold 1's); a
+         * dataset tested on itself (A->A: a job per fold, on its own fold's test split) is said apart */
         Names folds = {.n = 0};
+        int to_another = 0, to_itself = 0;
         for (int pass = 0; pass < 2; pass++) {
             const Result *arr = pass ? rs->done : rs->expected;
             int n = pass ? rs->n_done : rs->n_expected;
             for (int i = 0; i < n; i++) {
-                if (strcmp(arr[i].setting, "zeroshot") || !strcmp(arr[i].eval_dataset, "ferv39k")) continue;
+                if (strcmp(arr[i].setting, "zeroshot")) continue;
+                int itself = !strcmp(arr[i].dataset, arr[i].eval_dataset);
+                to_itself |= itself, to_another |= !itself;
+                if (itself || !strcmp(arr[i].eval_dataset, "ferv39k")) continue;
                 /* results from before eval_folds was recorded were scored on fold 1 */
                 names_add(&folds, arr[i].eval_folds[0] ? arr[i].eval_folds : "1");
             }
@@ -635,9 +640,21 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
                 "evaluated on another's test splits of folds %.31s, each scored alone and UAR and WAR averaged over "
                 "them as the five-fold protocol does",
                 folds.v[0]);
-        snprintf(t->caption, sizeof t->caption,
-                 "Trained on one dataset (fold 1's training split where it has folds), %s (FERV39k: its test split); "
-                 "UAR and WAR in %%, mean over seeds.", tested);
+        /* A->A cells: each fold's training split, that fold's test split, averaged over folds as Tables 1-2 */
+        const char *itself = "trained on each fold's training split and evaluated on that fold's test split "
+                             "(FERV39k: its own splits)";
+        if (!to_itself)
+            snprintf(t->caption, sizeof t->caption,
+                     "Trained on one dataset (fold 1's training split where it has folds), %s (FERV39k: its test "
+                     "split); UAR and WAR in %%, mean over seeds.", tested);
+        else if (!to_another)
+            snprintf(t->caption, sizeof t->caption,
+                     "Tested on the training dataset: %s; UAR and WAR in %%, mean over folds and seeds.", itself);
+        else
+            snprintf(t->caption, sizeof t->caption,
+                     "Trained on one dataset (fold 1's training split where it has folds), %s (FERV39k: its test "
+                     "split); a dataset's cell of its own: %s. UAR and WAR in %%, mean over seeds (a dataset's own: "
+                     "over folds and seeds).", tested, itself);
         uar_war_table(rs, t, &zs_methods, &zs_backbones, &evals, "zeroshot", 1, paper);
         caption_paper_rows(t, 1);
         table_print(t, format, out);
