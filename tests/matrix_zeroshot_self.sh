@@ -2,7 +2,7 @@
 # zeroshot:A->A where A has folds (FineCLIPER Table 3's MAFW->MAFW): the matrix makes a job per fold of
 # matrix.folds, trained on that fold's training split and tested on its own test split alone (fold 1's training
 # split holds the other folds' test clips), beside an A->B job of one id; dfer table's A->A cell is the mean of the
-# folds' results and its caption says how each kind of cell was made.
+# folds' results and its caption says how each kind of cell was made; a clip in both splits of a fold is refused.
 # usage: matrix_zeroshot_self.sh DFER SOURCE_DIR SHARED_DIR PYTHON
 set -euo pipefail
 dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3") python=$4
@@ -70,4 +70,12 @@ for name, values in (("MAFW UAR", uars), ("MAFW WAR", wars)):
     assert cell.startswith(want) and cell.endswith("(2)"), (name, cell, want, values)
 print("A->A: a job per fold on its own test split; Table 3's cell", cells[head.index("MAFW UAR")], "from", uars)
 EOF
+# fold 1's test split sharing a clip with its training split: --check refuses the A->A job (its test split is of
+# its own dataset, checked as a supervised run's), not the A->B one
+head -n 1 "$tmp/mafw/single/with_caption/set_1/test.txt" >>"$tmp/mafw/single/with_caption/set_1/train.txt"
+rc=0
+"$dfer" matrix --check "$tmp/matrix.ini" >"$tmp/check" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "zs-mafw-mafw__f1__tiny__s1 .*share 1 clip" "$tmp/check" \
+  && grep -q "zs-mafw-mafw__f2__tiny__s1 *ok" "$tmp/check" && grep -q "zs-mafw-dfew__tiny__s1 *ok" "$tmp/check" \
+  || { cat "$tmp/check"; fail "a clip in fold 1's training and test splits: --check exit $rc"; }
 echo "zero-shot A->A: OK"

@@ -220,7 +220,11 @@ static int open_splits(const Config *cfg, const char *eval_dataset, const char *
         return -1;
     }
     const ClipRecord *both;
-    int shared = eval_dataset ? 0 : dataset_shared_clips(train, test, &both);
+    /* another dataset's clips are other files; a zero-shot A->A job (a fold's own test split) is checked as a
+     * supervised run is */
+    int own_data =
+        !eval_dataset || (!strcmp(eval_dataset, cfg->dataset) && (!eval_root || !strcmp(eval_root, cfg->root)));
+    int shared = own_data ? dataset_shared_clips(train, test, &both) : 0;
     if (shared) {
         err_set(err, "%s and %s share %d clip%s (%s, %s): a test clip trained on would be scored; fix the split files "
                      "(dfer data check lists them)", train->source, test->source, shared, shared > 1 ? "s" : "",
