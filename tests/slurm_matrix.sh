@@ -63,6 +63,15 @@ if [ "$mode" = suspend ]; then
   wait_for_steps 6
   scontrol suspend "$jid"
   [ "$(squeue -h -j "$jid" -o %T)" = SUSPENDED ] || { echo "job $jid not suspended: $(squeue -h -j "$jid" -o %T)"; exit 1; }
+  # Slurm marks the job SUSPENDED before slurmd has stopped its tasks (a step was logged after the count in CI under
+  # load): the steps are counted once both tasks are stopped (state T)
+  for _ in $(seq 100); do
+    tasks=($(pgrep -f "^$dfer matrix $tmp/matrix.ini" || true))
+    stopped=$(for t in "${tasks[@]}"; do ps -o stat= -p "$t"; done | grep -c '^T' || true)
+    [ "${#tasks[@]}" = 2 ] && [ "$stopped" = 2 ] && break
+    sleep 0.1
+  done
+  [ "${#tasks[@]}" = 2 ] && [ "$stopped" = 2 ] || { echo "the job's 2 tasks: ${#tasks[@]} found, $stopped stopped"; exit 1; }
   steps=$(cat "$tmp"/results/*/metrics.jsonl | grep -c '"type":"step"')
   sleep 15
   [ "$(cat "$tmp"/results/*/metrics.jsonl | grep -c '"type":"step"')" = "$steps" ] || { echo "the suspended job went on"; exit 1; }
