@@ -21,10 +21,9 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 . "$src/tests/lib/session.sh"
-"$dfer" synth --layout dfew --clips 40 --size 48 --min-frames 6 --max-frames 10 --seed 6 --out "$tmp/dfew" 2>/dev/null
-"$dfer" synth --layout mafw --clips 40 --size 48 --min-frames 6 --max-frames 10 --seed 7 --out "$tmp/mafw" 2>/dev/null
-"$dfer" init --arch tiny --seed 1 --out "$tmp/clip.safetensors" >/dev/null
-cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
+# shellcheck source=tests/lib/matrix_fixture.sh
+. "$src/tests/lib/matrix_fixture.sh"
+zeroshot_fixture
 cat >"$tmp/matrix.ini" <<EOF
 [matrix]
 name = zs-test

@@ -1,4 +1,4 @@
-# Sourced by the matrix tests (report.sh, matrix_restart.sh, slurm_matrix.sh):
+# Sourced by the matrix tests (report.sh, matrix_restart.sh, slurm_matrix.sh, matrix_zeroshot*.sh):
 # the inputs of a small real matrix in $tmp, which the caller has set along
 # with $dfer and $src (the source tree) and $shared (the shared directory):
 #   $tmp/data                       a synthetic DFEW-layout set
@@ -37,4 +37,13 @@ matrix_fixture() {
     [ -z "$set" ] || printf '%s\n' "$set"
     printf 'data.frames = 2\ntrain.threads = 1\ndata.loader_threads = 1\n'
   } >"$tmp/matrix.ini"
+}
+
+# The inputs of the zero-shot matrix tests (matrix_zeroshot.sh, matrix_zeroshot_self.sh) in $tmp: synthetic
+# DFEW- and MAFW-layout sets of 40 clips ($tmp/dfew, $tmp/mafw) and a random tiny CLIP with the vocabulary beside it.
+zeroshot_fixture() {
+  "$dfer" synth --layout dfew --clips 40 --size 48 --min-frames 6 --max-frames 10 --seed 6 --out "$tmp/dfew" 2>/dev/null
+  "$dfer" synth --layout mafw --clips 40 --size 48 --min-frames 6 --max-frames 10 --seed 7 --out "$tmp/mafw" 2>/dev/null
+  "$dfer" init --arch tiny --seed 1 --out "$tmp/clip.safetensors" >/dev/null
+  cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/"
 }
