@@ -10,8 +10,6 @@
  * to this many frames (32 x 6 MB at 1080p); the video is decoded once, in one
  * pass over the chunks. */
 #define DECODE_CHUNK 32
-/* Boxes looked at per frame; dlib rarely finds more than a few. */
-#define MAX_BOXES 16
 
 void face_track_config_default(FaceTrackConfig *c) {
     c->upsample = 1;
@@ -25,6 +23,36 @@ float face_box_iou(const float *a, const float *b) {
     float inter = ix * iy;
     float ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
     return ua > 0 ? inter / ua : 0;
+}
+
+/* Whether one of boxes [n] is the followed face (overlaps its last box; last: in these boxes' pixels), or no face is
+ * followed yet. */
+static int sees_followed(const FaceFollow *f, const DlibBox *boxes, int n, const float *last) {
+    if (!f->have) return 1;
+    for (int i = 0; i < n; i++) {
+        float b[4] = {boxes[i].x0, boxes[i].y0, boxes[i].x1, boxes[i].y1};
+        if (face_box_iou(b, last) > 0) return 1;
+    }
+    return 0;
+}
+
+int face_detect_following(DlibDetector *det, const FaceFollow *f, const ImageU8 *im, int upsample, int from_up,
+                          DlibBox *boxes, int *n, Err *err) {
+    /* the followed face's last box in this image's pixels (FaceFollow keeps it in units of the frame's size) */
+    const float *lb = f->last_box;
+    float last[4] = {lb[0] * im->width, lb[1] * im->height, lb[2] * im->width, lb[3] * im->height};
+    if (*n > 0 && sees_followed(f, boxes, *n, last)) return 0;
+    DlibBox found[FACE_MAX_BOXES];
+    for (int up = from_up; up <= upsample; up++) {
+        int k = dlib_detect(det, im->rgb, im->width, im->height, 3 * im->width, up, found, FACE_MAX_BOXES, err);
+        if (k < 0) return -1;
+        if (k > FACE_MAX_BOXES) k = FACE_MAX_BOXES;
+        if (k == 0) continue;
+        int followed = sees_followed(f, found, k, last);
+        if (*n == 0 || followed) memcpy(boxes, found, (size_t)k * sizeof *found), *n = k;
+        if (followed) break;
+    }
+    return 0;
 }
 
 int face_pick_box(const DlibBox *boxes, int n, const float *prev) {
@@ -100,28 +128,9 @@ typedef struct TrackState {
 static int track_frame(DlibDetector *det, const DlibModel *model, const FaceTrackConfig *cfg, const ImageU8 *img,
                        TrackState *st, const float *prev_xy, const float *prev_box, float *xy, float *box,
                        uint8_t *status, Err *err) {
-    DlibBox boxes[MAX_BOXES], found[MAX_BOXES];
+    DlibBox boxes[FACE_MAX_BOXES];
     int n = 0, stride = 3 * img->width;
-    /* the followed face's last box in this frame's pixels (FaceFollow keeps it in frame units) */
-    const float *lb = st->follow.last_box;
-    float last[4] = {lb[0] * img->width, lb[1] * img->height, lb[2] * img->width, lb[3] * img->height};
-    /* upsampled retries while no face is found, and also while only others are: a followed face too small for the
-     * native size (found doubled) was missed beside a larger bystander found natively, and after hold_frames such
-     * frames the track switched to the bystander for good. The first size that finds faces gives the boxes unless a
-     * larger one finds the followed face. */
-    for (int up = 0; up <= cfg->upsample; up++) {
-        int k = dlib_detect(det, img->rgb, img->width, img->height, stride, up, found, MAX_BOXES, err);
-        if (k < 0) return -1;
-        if (k > MAX_BOXES) k = MAX_BOXES;
-        if (k == 0) continue;
-        int followed = !st->follow.have;
-        for (int i = 0; i < k && !followed; i++) {
-            float b[4] = {found[i].x0, found[i].y0, found[i].x1, found[i].y1};
-            followed = face_box_iou(b, last) > 0;
-        }
-        if (n == 0 || followed) memcpy(boxes, found, (size_t)k * sizeof *found), n = k;
-        if (followed) break;
-    }
+    if (face_detect_following(det, &st->follow, img, cfg->upsample, 0, boxes, &n, err) != 0) return -1;
     int k = face_follow(&st->follow, boxes, n, img->width, img->height, cfg->hold_frames);
     if (k >= 0) {
         const DlibBox *b = &boxes[k];

@@ -30,6 +30,7 @@
 #define DFER_FACE_LANDMARKS_H
 
 #include "core/check.h"
+#include "data/image.h"
 #include "face/dlib_shim.h"
 #include "face/face_track.h"
 
@@ -77,6 +78,16 @@ typedef struct FaceFollow {
 int face_follow(FaceFollow *f, const DlibBox *boxes, int n, int width, int height, int hold);
 /* Intersection over union of two boxes given by corners (x0 y0 x1 y1). */
 float face_box_iou(const float *a, const float *b);
+/* Boxes looked at per frame; dlib rarely finds more than a few. */
+#define FACE_MAX_BOXES 16
+/* The faces of a frame (im) for f's choice: boxes [*n] (at most FACE_MAX_BOXES) found at sizes from_up..upsample
+ * (0 native, k: doubled k times), tried in turn while none is found, and also while only faces other than the
+ * followed one are: a followed face too small for the native size (found doubled) beside a larger bystander found
+ * natively was otherwise missed, and after hold frames the choice switched to the bystander for good. The first
+ * size that finds faces gives the boxes unless a larger one finds the followed face. Boxes already in boxes [*n]
+ * (a caller's detection at the sizes below from_up) count as that first size's. 0, or -1 (err). */
+int face_detect_following(DlibDetector *det, const FaceFollow *f, const ImageU8 *im, int upsample, int from_up,
+                          DlibBox *boxes, int *n, Err *err);
 /* The unit-box mean shape ([68, 2]) in a centred square of side
  * frac * min(w, h): xy [68, 2] pixels, box [4] corners. */
 void face_mean_place(const float *unit, int w, int h, float frac, float *xy, float *box);

@@ -13,7 +13,6 @@
 #include "face/face_track.h"
 #include "face/landmarks.h"
 
-#define MAX_BOXES 16
 /* the face scan's decoded frames in memory at once, beyond one per detector thread */
 #define SCAN_CHUNK_BYTES ((size_t)256 << 20)
 
@@ -149,8 +148,9 @@ void face_video_config_default(FaceVideoConfig *c) {
 typedef struct Pending {
     ImageU8 img;
     ImageU8 small; /* the detection image when the frame is scaled down, else empty */
-    DlibBox boxes[MAX_BOXES];
+    DlibBox boxes[FACE_MAX_BOXES];
     int n, pick;   /* boxes found; the one followed, or -1 */
+    int up;        /* the size they were found at (0 native, k doubled k times; upsample: none found) */
     float scale;   /* detection image = frame * scale */
     int rc;
     Err err;
@@ -186,18 +186,23 @@ static int process_chunk(DlibDetector **dets, int threads, const FaceVideoConfig
         DlibDetector *det = dets[omp_get_thread_num()];
         const ImageU8 *im = detect_image(&p[i].img, &p[i].small, &p[i].scale);
         p[i].n = 0, p[i].rc = 0;
-        for (int up = 0; up <= cfg->upsample && p[i].n == 0 && p[i].rc == 0; up++) {
-            int k =
-                dlib_detect(det, im->rgb, im->width, im->height, 3 * im->width, up, p[i].boxes, MAX_BOXES, &p[i].err);
+        for (p[i].up = 0; p[i].up <= cfg->upsample && p[i].rc == 0; p[i].up++) {
+            int k = dlib_detect(det, im->rgb, im->width, im->height, 3 * im->width, p[i].up, p[i].boxes,
+                                FACE_MAX_BOXES, &p[i].err);
             if (k < 0) p[i].rc = -1;
-            else p[i].n = k > MAX_BOXES ? MAX_BOXES : k;
+            else p[i].n = k > FACE_MAX_BOXES ? FACE_MAX_BOXES : k;
+            if (p[i].n) break;
         }
     }
     /* the pick depends on the previous frame's: in order, by dfer prep's rule (face_follow: a frame where only
      * others are found holds the followed person for FACE_HOLD_FRAMES frames), on the boxes in frame pixels */
     for (int i = 0; i < n; i++) {
         if (p[i].rc) return err_set(err, "%s", p[i].err.msg);
-        DlibBox in_frame[MAX_BOXES];
+        /* only others found: larger sizes are tried here, in order, as dfer prep does (face_detect_following) */
+        const ImageU8 *im = p[i].small.rgb ? &p[i].small : &p[i].img;
+        if (face_detect_following(dets[0], follow, im, cfg->upsample, p[i].up + 1, p[i].boxes, &p[i].n, err) != 0)
+            return -1;
+        DlibBox in_frame[FACE_MAX_BOXES];
         float s = p[i].scale;
         for (int k = 0; k < p[i].n; k++)
             in_frame[k] = (DlibBox){p[i].boxes[k].x0 / s, p[i].boxes[k].y0 / s, p[i].boxes[k].x1 / s,
