@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "core/hash.h"
 
 /* Open-addressing hash of names -> entry index, rebuilt as the map grows. */
 typedef struct NameIndex {
@@ -12,11 +13,7 @@ typedef struct NameIndex {
     int cap;
 } NameIndex;
 
-static uint64_t hash_name(const char *s) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t hash_name(const char *s) { return fnv1a_text(FNV1A_BASIS, s); }
 
 static void index_rebuild(TensorMap *m) {
     NameIndex *ix = m->index;

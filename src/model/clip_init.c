@@ -5,13 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/rng.h"
 
-static uint64_t name_key(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t name_key(const char *s) { return fnv1a_text(FNV1A_BASIS, s); }
 
 typedef enum { FILL_NORMAL, FILL_ONES, FILL_ZEROS, FILL_CONST } Fill;
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/timer.h"
 #include "ops/ops_impl.h"
 
@@ -35,10 +36,7 @@ struct OpsProfile {
 };
 
 static uint64_t hash_text(const char *a, const char *b) {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *s = a; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    for (const char *s = b; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return fnv1a_text(fnv1a_text(FNV1A_BASIS, a), b);
 }
 
 /* "bf16[256,197,768] f32[2304,768]": each operand that holds data (an absent optional one is skipped). */

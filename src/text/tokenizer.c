@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "core/fsutil.h"
+#include "core/hash.h"
 #include "core/strbuf.h"
 #include "text/normalize.h"
 
@@ -67,11 +68,7 @@ typedef struct StrMap {
     uint32_t mask;
 } StrMap;
 
-static uint64_t fnv(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t fnv(const char *s) { return fnv1a_text(FNV1A_BASIS, s); }
 
 static void strmap_put(StrMap *m, const char *k, int v) {
     uint32_t h = (uint32_t)fnv(k) & m->mask;

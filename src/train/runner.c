@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/fsutil.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/stop.h"
 #include "core/timer.h"
@@ -215,18 +216,13 @@ static int job_outcome_agreed(Group *g, const Job *j, const Config *cfg, int rc,
     return out[0];
 }
 
-/* FNV-1a over what the matrix makes each job of: its name, its ranks per job, the stale-lock limit, the [set] lines
- * and each job's id and inputs (method file, dataset roots, weights, zero-shot folds). */
-static uint64_t digest_bytes(uint64_t h, const void *bytes, size_t n) {
-    const unsigned char *p = bytes;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
-
-static uint64_t digest_text(uint64_t h, const char *s) { return digest_bytes(h, s, strlen(s) + 1); }
+/* A digest (FNV-1a) of what the matrix makes each job of: its name, its ranks per job, the stale-lock limit, the
+ * [set] lines and each job's id and inputs (method file, dataset roots, weights, zero-shot folds). Each text with its
+ * NUL, so that fields do not run into each other. */
+static uint64_t digest_text(uint64_t h, const char *s) { return fnv1a_bytes(h, s, strlen(s) + 1); }
 
 static uint64_t matrix_digest(const Matrix *m, const Job *jobs, int n) {
-    uint64_t h = 14695981039346656037ULL;
+    uint64_t h = FNV1A_BASIS;
     char number[64];
     snprintf(number, sizeof number, "%d %.17g %d %d", m->ranks_per_job, m->stale_lock_minutes, m->n_sets, n);
     h = digest_text(digest_text(h, m->name), number);
@@ -235,7 +231,7 @@ static uint64_t matrix_digest(const Matrix *m, const Job *jobs, int n) {
         const Job *j = &jobs[i];
         h = digest_text(digest_text(digest_text(h, j->id), j->method_entry), j->config);
         h = digest_text(digest_text(digest_text(h, j->root), j->eval_root), j->weights);
-        h = digest_bytes(h, j->eval_folds, (size_t)j->n_eval_folds * sizeof *j->eval_folds);
+        h = fnv1a_bytes(h, j->eval_folds, (size_t)j->n_eval_folds * sizeof *j->eval_folds);
     }
     return h;
 }
