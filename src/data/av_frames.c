@@ -92,14 +92,9 @@ void rgb_convert_free(RgbConvert *c) {
 }
 
 const int *av_matrix_coefficients(int colorspace) {
-    switch (colorspace) {
-    case AVCOL_SPC_BT709: return sws_getCoefficients(SWS_CS_ITU709);
-    case AVCOL_SPC_FCC: return sws_getCoefficients(SWS_CS_FCC);
-    case AVCOL_SPC_SMPTE240M: return sws_getCoefficients(SWS_CS_SMPTE240M);
-    case AVCOL_SPC_BT2020_NCL:
-    case AVCOL_SPC_BT2020_CL: return sws_getCoefficients(SWS_CS_BT2020);
-    default: return sws_getCoefficients(SWS_CS_DEFAULT); /* BT.470BG, SMPTE 170M: BT.601's */
-    }
+    /* swscale's table is indexed by AVColorSpace's numbers (FFmpeg's scale filter passes a frame's colorspace as is;
+     * unknown ones give the default), except 0, which a YUV stream does not carry (RGB) and where it holds BT.709's */
+    return sws_getCoefficients(colorspace == AVCOL_SPC_RGB ? SWS_CS_DEFAULT : colorspace);
 }
 
 void av_decoder_close(AvDecoder *d) {
