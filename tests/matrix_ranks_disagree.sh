@@ -58,12 +58,15 @@ sed 's/^lr = .*/lr = -1/' "$tmp/A/method.ini" >"$tmp/B/method.ini"
 cmp -s "$tmp/A/method.ini" "$tmp/B/method.ini" && fail "the synth config has no 'lr =' line: B/method.ini is the same"
 sed -e 's#^methods = .*#methods = finecliper=method.ini#' -e 's/^folds = 1, 2$/folds = 1/' \
   -e 's/^name = .*/&\nranks_per_job = 2/' "$tmp/matrix.ini" >"$tmp/relative.ini"
-rc=0
-timeout 60 mpirun --oversubscribe --mca btl self,vader \
-  -np 1 -wdir "$tmp/A" "$dfer" matrix "$tmp/relative.ini" --results "$tmp/res-relative" \
-  : -np 1 -wdir "$tmp/B" "$dfer" matrix "$tmp/relative.ini" --results "$tmp/res-relative" >"$tmp/relative.log" 2>&1 \
-  || rc=$?
-cat "$tmp/relative.log"
+# run_in_a_and_b NAME: relative.ini with rank 0 in A and rank 1 in B, results in res-NAME, log NAME.log; sets rc
+run_in_a_and_b() {
+  rc=0
+  timeout 60 mpirun --oversubscribe --mca btl self,vader \
+    -np 1 -wdir "$tmp/A" "$dfer" matrix "$tmp/relative.ini" --results "$tmp/res-$1" \
+    : -np 1 -wdir "$tmp/B" "$dfer" matrix "$tmp/relative.ini" --results "$tmp/res-$1" >"$tmp/$1.log" 2>&1 || rc=$?
+  cat "$tmp/$1.log"
+}
+run_in_a_and_b relative
 [ "$rc" != 124 ] || fail "a job one rank of its group cannot configure: the run hung (timeout)"
 [ "$rc" != 0 ] || fail "a job one rank of its group cannot configure: the run exited 0"
 grep -q "cannot configure the job on rank 1 of the group: optim.lr" "$tmp/relative.log" \
@@ -74,12 +77,7 @@ grep -q '"status":[[:space:]]*"failed"' "$tmp/res-relative"/*/result.json \
 # rank 1's method.ini asks for the GPU
 sed 's/^\[train\]$/&\ndevice = cuda/' "$tmp/A/method.ini" >"$tmp/B/method.ini"
 grep -q '^device = cuda$' "$tmp/B/method.ini" || fail "the synth config has no [train] section: no device set in B"
-rc=0
-timeout 60 mpirun --oversubscribe --mca btl self,vader \
-  -np 1 -wdir "$tmp/A" "$dfer" matrix "$tmp/relative.ini" --results "$tmp/res-device" \
-  : -np 1 -wdir "$tmp/B" "$dfer" matrix "$tmp/relative.ini" --results "$tmp/res-device" >"$tmp/device.log" 2>&1 \
-  || rc=$?
-cat "$tmp/device.log"
+run_in_a_and_b device
 # where this host has a GPU, rank 1 sets it up: the case needs one that cannot
 if "$dfer" --version 2>&1 | grep -q "CUDA: not built" || ! nvidia-smi -L >/dev/null 2>&1; then
   [ "$rc" != 124 ] || fail "a device one rank cannot set up: the run hung (timeout)"
