@@ -10,12 +10,13 @@
 #     respected), an earlier incarnation of this Slurm job (requeued: another SLURM_RESTART_COUNT);
 #     another host's fresh lock is respected. (Slurm jobs that ended or still run: slurm_matrix.sh.)
 #   - a live run whose lock was taken over while it was silent (frozen) leaves the job when it wakes: run A, frozen
-#     after its first epoch with its lock made to look as another node's silent for 11 minutes, is taken over by
-#     run B; B frozen in turn, A is thawed: it writes nothing more into the folder (every file as it was), says who
-#     took the job over, trains the other jobs and counts that one neither finished nor failed; B then finishes it.
-# usage: matrix_lock.sh DFER SOURCE_DIR SHARED_DIR
+#     inside its first checkpoint's write with its lock made to look as another node's silent for 11 minutes, is
+#     taken over by run B; B frozen in turn, A is thawed: it writes nothing more into the folder (every file as it
+#     was; its own temporary file removed), says who took the job over, trains the other jobs and counts that one
+#     neither finished nor failed; B then finishes it.
+# usage: matrix_lock.sh DFER SOURCE_DIR SHARED_DIR STOP_IN_FSYNC_SO
 set -euo pipefail
-dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3")
+dfer=$(realpath "$1") src=$(realpath "$2") shared=$(realpath "$3") stop_in_fsync=$(realpath "$4")
 tmp=$(mktemp -d /tmp/dfer-matrix-lock-XXXXXX)
 pgid= pgid_b=
 frozen= frozen_b=
@@ -108,24 +109,34 @@ echo "stale locks taken over (dead process here, another host's after 10 min wit
 # ---- a live run whose lock was taken over leaves the job ---------------------------------------
 # On one host a frozen process still runs, and no claim here takes its lock over: A's lock is made to look as
 # another node's would to B (its host renamed, it and the job's files 11 minutes old, stale after 10), which is
-# what B on another node sees of a run frozen that long.
+# what B on another node sees of a run frozen that long. A is frozen at the worst point: inside the write of its first
+# checkpoint, the temporary file whole but not yet flushed nor renamed into place (tests/preload/stop_in_fsync.c
+# stops it there), after the look at its lock that came before the write. Frozen anywhere else, A found the lock
+# lost at its next look; frozen there, it renamed its stale checkpoint over the folder when it woke, unless the
+# write itself looks at the lock before the rename.
 lock_pid() { sed -n 's/^[[:space:]]*"pid":[[:space:]]*\([0-9]*\).*/\1/p' "$1/running.lock" 2>/dev/null || true; }
-mpi2=(mpirun --oversubscribe --mca btl self,vader -np 1 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res2")
+proc_state() { sed -n 's/^[0-9]* (.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null || true; }
+mpi2=(mpirun --oversubscribe --mca btl self,vader -np 1)
+run2=("$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res2")
 d=$tmp/res2/$first
-setsid "${mpi2[@]}" >"$tmp/a2.log" 2>&1 &
+setsid "${mpi2[@]}" -x LD_PRELOAD="$stop_in_fsync" -x DFER_TEST_STOP_IN_FSYNC=checkpoint.safetensors.dfer-tmp \
+  "${run2[@]}" >"$tmp/a2.log" 2>&1 &
 pgid=$!
-for _ in $(seq 6000); do # after its first evaluation: it has written a checkpoint, metrics and a best model
-  grep -q '"type":"eval"' "$d/metrics.jsonl" 2>/dev/null && break
-  kill -0 "$pgid" 2>/dev/null || { cat "$tmp/a2.log"; fail "run A ended before its first evaluation"; }
+frozen=
+for _ in $(seq 6000); do # stopped inside its first checkpoint's write
+  frozen=$(lock_pid "$d")
+  [ -n "$frozen" ] && [ "$(proc_state "$frozen")" = T ] && break
+  frozen=
+  kill -0 "$pgid" 2>/dev/null || { cat "$tmp/a2.log"; fail "run A ended before it wrote its first checkpoint"; }
   sleep 0.01
 done
-frozen=$(lock_pid "$d")
-[ -n "$frozen" ] || fail "run A evaluated no epoch in 60 s"
-kill -STOP "$frozen"
-[ ! -e "$d/result.json" ] || fail "run A finished its first job before it was frozen (make the job longer)"
+[ -n "$frozen" ] || { cat "$tmp/a2.log"; fail "run A did not stop inside its first checkpoint's write in 60 s"; }
+ls "$d"/checkpoint.safetensors.dfer-tmp.* >/dev/null 2>&1 && [ ! -e "$d/checkpoint.safetensors" ] \
+  || { ls -la "$d"; fail "run A is not inside its first checkpoint's write"; }
+[ ! -e "$d/result.json" ] || fail "run A finished its first job before it was frozen"
 sed -i 's/"host":[[:space:]]*"[^"]*"/"host": "node-elsewhere"/' "$d/running.lock"
-touch -c -d "11 minutes ago" "$d/running.lock" "$d/metrics.jsonl" "$d/checkpoint.safetensors"
-setsid "${mpi2[@]}" >"$tmp/b2.log" 2>&1 &
+touch -c -d "11 minutes ago" "$d/running.lock" "$d/metrics.jsonl"
+setsid "${mpi2[@]}" "${run2[@]}" >"$tmp/b2.log" 2>&1 &
 pgid_b=$!
 for _ in $(seq 6000); do # B's lock in place of A's: B is frozen before it trains
   frozen_b=$(lock_pid "$d")
@@ -136,13 +147,15 @@ for _ in $(seq 6000); do # B's lock in place of A's: B is frozen before it train
 done
 [ -n "$frozen_b" ] || { cat "$tmp/b2.log"; fail "run B did not take A's stale lock over in 60 s"; }
 kill -STOP "$frozen_b"
-(cd "$d" && md5sum -- * | sort) >"$tmp/before"
+(cd "$d" && md5sum -- * | sort -k2) >"$tmp/before"
 kill -CONT "$frozen"
 frozen=
 wait "$pgid" || { cat "$tmp/a2.log"; fail "run A failed after it was thawed"; }
 pgid=
-(cd "$d" && md5sum -- * | sort) >"$tmp/after"
-diff "$tmp/before" "$tmp/after" || { cat "$tmp/a2.log"; fail "run A wrote into the job's folder after run B took its lock over"; }
+(cd "$d" && md5sum -- * | sort -k2) >"$tmp/after"
+# what A may do there is remove its own unfinished temporary file (B, started, may have removed it as a leftover)
+grep -v 'checkpoint\.safetensors\.dfer-tmp\.' "$tmp/before" >"$tmp/before.kept"
+diff "$tmp/before.kept" "$tmp/after" || { cat "$tmp/a2.log"; fail "run A wrote into the job's folder after run B took its lock over"; }
 grep -q "$first: another run (host $(hostname), pid $frozen_b) took over this job's lock ($d/running.lock) while this run was silent for [0-9]* min (a frozen node or file system?): this run leaves the job to it and writes nothing more there" "$tmp/a2.log" \
   || { cat "$tmp/a2.log"; fail "run A does not say that run B took its job over"; }
 [ "$(grep -c '\] job [0-9]/4: ' "$tmp/a2.log")" = 4 ] || { cat "$tmp/a2.log"; fail "run A did not go on with the other three jobs"; }

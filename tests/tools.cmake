@@ -11,3 +11,11 @@ add_test(NAME resample_pillow_exact
 # Numeric options of every command: parsed whole and range-checked (tests/cli_options.sh).
 add_test(NAME cli_options COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_options.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_SHARED_DIR})
 set_tests_properties(cli_options PROPERTIES TIMEOUT 120)
+# LD_PRELOAD shims that put a process into a state a test needs at an exact point (tests/preload/*.c).
+file(GLOB DFER_TEST_PRELOADS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/preload/*.c)
+foreach(src ${DFER_TEST_PRELOADS})
+  get_filename_component(name ${src} NAME_WE)
+  add_library(${name} MODULE ${src})
+  target_link_libraries(${name} PRIVATE ${CMAKE_DL_LIBS})
+  set_target_properties(${name} PROPERTIES PREFIX "")
+endforeach()

@@ -73,7 +73,8 @@ set_tests_properties(matrix_status PROPERTIES TIMEOUT 300)
 # Two runs of one matrix share its jobs through job locks; stale locks are taken over, and a live run whose lock was
 # taken over leaves its job.
 add_test(NAME matrix_shared_runs
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_lock.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_lock.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR}
+                 $<TARGET_FILE:stop_in_fsync>)
 set_tests_properties(matrix_shared_runs PROPERTIES TIMEOUT 300)
 # Every shipped config and matrix is valid (paper matrices, demo, synth).
 add_test(NAME configs_valid COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/configs_check.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})

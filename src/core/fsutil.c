@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,15 @@ int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err) {
     return 0;
 }
 
+static _Atomic(FsWriteGuard) g_write_guard;
+
+void fs_set_write_guard(FsWriteGuard guard) { atomic_store(&g_write_guard, guard); }
+
+static int write_guard_allows(const char *path, Err *err) {
+    FsWriteGuard guard = atomic_load(&g_write_guard);
+    return !guard || guard(path, err) == 0;
+}
+
 int atomic_commit(AtomicFile *f, Err *err) {
     /* closed whether or not the flush worked (a failed fsync skipped the close and leaked the descriptor) */
     int synced = fsync(f->fd) == 0, e = errno;
@@ -174,6 +184,11 @@ int atomic_commit(AtomicFile *f, Err *err) {
     if (!synced || !closed) {
         atomic_abort(f);
         return err_set(err, "%s: cannot flush: %s", f->path, strerror(e));
+    }
+    /* after the flush, the write's longest part: the guard's look is as late as it can be */
+    if (!write_guard_allows(f->path, err)) {
+        atomic_abort(f);
+        return -1;
     }
     if (rename(f->tmp_path, f->path) != 0) {
         int e = errno;
@@ -279,6 +294,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, Err *err) {
 }
 
 int fs_append_line(const char *path, const char *line, Err *err) {
+    if (!write_guard_allows(path, err)) return -1;
     size_t n = strlen(line);
     char *buf = xmalloc(n + 1);
     memcpy(buf, line, n);

@@ -23,6 +23,14 @@ typedef struct AtomicFile {
     int fd;
     int tracked_slot; /* its place among the temporary files a signal removes, or -1 */
 } AtomicFile;
+/* A check that every atomic commit and line append makes just before the file goes into place (the rename; the
+ * append's write): 0 lets it go on; -1 (err set) refuses, and the temporary file is removed, or the line not written.
+ * The job lock (train/job_lock.c) installs one while it holds a job folder: a run frozen inside a write (between the
+ * temporary file and its rename) whose lock another run took over meanwhile would otherwise, when it wakes, rename a
+ * stale checkpoint over the new holder's. One per process (NULL: none); install and remove it from the main thread. */
+typedef int (*FsWriteGuard)(const char *path, Err *err);
+void fs_set_write_guard(FsWriteGuard guard);
+
 int atomic_open(AtomicFile *f, const char *path, Err *err);
 int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err);
 int atomic_commit(AtomicFile *f, Err *err);

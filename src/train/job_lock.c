@@ -275,14 +275,39 @@ static void *heartbeat_main(void *arg) {
     return NULL;
 }
 
+/* The write guard (core/fsutil.h) while a lock is held: a file of the locked folder (DIR/NAME) goes into place only
+ * while the lock is still this process's, read now. The trainer looks before each write too (job_lock_lost), but a
+ * process frozen between that look and the rename of a checkpoint it wrote meanwhile would, when it wakes, put its
+ * stale checkpoint over the one of the run that took the job over; this look comes after the write's flush, just
+ * before the rename. Any thread may write. */
+static int job_folder_write_guard(const char *path, Err *err) {
+    CHECK_ERRNUM(pthread_mutex_lock(&g_heartbeat.mu));
+    const char *slash = strrchr(g_heartbeat.path, '/');
+    size_t dir_len = slash ? (size_t)(slash - g_heartbeat.path) + 1 : 0; /* "DIR/" */
+    int in_folder = g_heartbeat.running && dir_len > 0 && !strncmp(path, g_heartbeat.path, dir_len) &&
+                    !strchr(path + dir_len, '/');
+    int lost = in_folder && lock_still_ours_locked() == 0;
+    JobLockLoss loss = g_heartbeat.loss;
+    CHECK_ERRNUM(pthread_mutex_unlock(&g_heartbeat.mu));
+    if (!lost) return 0;
+    if (!loss.taker_known)
+        return err_set(err, "%s: not written: this job's lock (%s) is gone since this run's last look", path,
+                       g_heartbeat.path);
+    return err_set(err, "%s: not written: another run (host %s, pid %ld) took over this job's lock while this run was "
+                   "silent", path, loss.taker.host, loss.taker.pid);
+}
+
 static void heartbeat_stop(void) {
+    fs_set_write_guard(NULL);
     CHECK_ERRNUM(pthread_mutex_lock(&g_heartbeat.mu));
     int running = g_heartbeat.running;
     g_heartbeat.stop = 1;
     CHECK_ERRNUM(pthread_cond_signal(&g_heartbeat.cv));
     CHECK_ERRNUM(pthread_mutex_unlock(&g_heartbeat.mu));
     if (running) CHECK_ERRNUM(pthread_join(g_heartbeat.thread, NULL));
+    CHECK_ERRNUM(pthread_mutex_lock(&g_heartbeat.mu));
     g_heartbeat.running = 0;
+    CHECK_ERRNUM(pthread_mutex_unlock(&g_heartbeat.mu));
 }
 
 static void heartbeat_start(const char *lock_path) {
@@ -292,7 +317,10 @@ static void heartbeat_start(const char *lock_path) {
     g_heartbeat.last_ours = time_now();
     atomic_store(&g_lock_lost, 0);
     CHECK_ERRNUM(pthread_create(&g_heartbeat.thread, NULL, heartbeat_main, NULL));
+    CHECK_ERRNUM(pthread_mutex_lock(&g_heartbeat.mu));
     g_heartbeat.running = 1;
+    CHECK_ERRNUM(pthread_mutex_unlock(&g_heartbeat.mu));
+    fs_set_write_guard(job_folder_write_guard);
 }
 
 static int holder_is_self(const JobLockHolder *h) {
@@ -551,10 +579,10 @@ int job_lock_claim(const char *dir, double stale_after_s, JobLockHolder *holder,
 }
 
 int job_lock_lost(const char *dir, int verify, JobLockLoss *loss) {
-    char lock[8300];
-    snprintf(lock, sizeof lock, "%s/running.lock", dir);
+    char lock[8300] = "";
+    if (dir) snprintf(lock, sizeof lock, "%s/running.lock", dir);
     /* g_heartbeat.path is written by this (the main) thread alone, while no heartbeat runs */
-    if (!g_heartbeat.running || strcmp(g_heartbeat.path, lock) != 0) return 0;
+    if (!g_heartbeat.running || (dir && strcmp(g_heartbeat.path, lock) != 0)) return 0;
     if (!verify && !atomic_load(&g_lock_lost)) return 0;
     CHECK_ERRNUM(pthread_mutex_lock(&g_heartbeat.mu));
     int lost = lock_still_ours_locked() == 0;

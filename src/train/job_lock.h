@@ -84,7 +84,9 @@ typedef struct JobLockLoss {
  * verify = 0: what the heartbeat found, an atomic flag read (cheap enough for every training step); verify = 1: the
  * lock is read now as well (before a write into DIR: the heartbeat may not have looked since this process woke). *loss
  * (may be NULL) then says who took it. 0 while the lock is this process's, and for a DIR whose lock it does not hold
- * (a run outside a matrix has none). */
+ * (a run outside a matrix has none). DIR NULL: the lock this process holds, whichever folder's. While a lock is held,
+ * every atomic write and line append into its folder looks too, just before the file goes into place (core/fsutil.h's
+ * write guard), and is refused once the lock is lost. */
 int job_lock_lost(const char *dir, int verify, JobLockLoss *loss);
 /* Removes DIR's lock if this process holds it, and stops its heartbeat (also of a lock lost to another run). */
 void job_lock_release(const char *dir);

@@ -83,6 +83,11 @@ static void metrics_rewind(const char *path, long long metrics_bytes) {
 int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
     watchdog_mark("the group's agreement that rank 0 wrote %s", what);
     if (group_all_ok(g, rc == 0)) return 0;
+    /* refused by the job lock's write guard (core/fsutil.h): another run took the job over while this one was frozen
+     * inside the write; the group leaves the job to it, as at any other look that finds the lock lost */
+    int lost = g->rank == 0 && job_lock_lost(NULL, 0, NULL);
+    group_bcast(g, &lost, sizeof lost);
+    if (lost) return TRAIN_LOCK_LOST;
     if (g->rank != 0) err_set(err, "rank 0 of the group could not write %s (its error says why)", what);
     return -1;
 }
@@ -588,7 +593,8 @@ static int train_epoch(TrainRun *run, Tensor grads, Err *err) {
             pos->seconds = run_seconds(run);
             if (lock_lost_agreed(g, opt->out_dir)) return TRAIN_LOCK_LOST;
             int saved = run->lead ? save_checkpoint(opt->out_dir, &run->jm, &run->optim, pos, err) : 0;
-            if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) return -1;
+            int agreed = lead_write_agreed(g, saved, "the checkpoint", err);
+            if (agreed != 0) return agreed;
             /* the window is the checkpoint's alone: a run going on past it (--checkpoint-every) would carry it into
              * the epoch-end checkpoint and the next epoch's first window, whose logged loss it would change */
             pos->window_loss = 0, pos->window_steps = 0;
@@ -628,7 +634,8 @@ static int end_epoch(TrainRun *run, Err *err) {
         written = trainer_write_predictions(&pred, &run->test, path, err);
     }
     clip_predictions_free(&pred);
-    if (lead_write_agreed(g, written, "predictions.csv", err) != 0) return -1;
+    int agreed = lead_write_agreed(g, written, "predictions.csv", err);
+    if (agreed != 0) return agreed;
     Scores s;
     scores_compute(&cm, &s);
     pos->last = s, pos->last_cm = cm, pos->has_last = 1;
@@ -642,7 +649,8 @@ static int end_epoch(TrainRun *run, Err *err) {
             run_file_path(path, sizeof path, opt->out_dir, "best_model.safetensors");
             saved = save_params(&run->jm, path, "", NULL, err);
         }
-        if (lead_write_agreed(g, saved, "best_model.safetensors", err) != 0) return -1;
+        agreed = lead_write_agreed(g, saved, "best_model.safetensors", err);
+        if (agreed != 0) return agreed;
     }
     if (lock_lost_agreed(g, opt->out_dir)) return TRAIN_LOCK_LOST; /* the evaluation's line and the checkpoint */
     if (lead) {
@@ -663,7 +671,8 @@ static int end_epoch(TrainRun *run, Err *err) {
     next.epoch++, next.step = 0;
     next.seconds = run_seconds(run);
     int saved = lead ? save_checkpoint(opt->out_dir, &run->jm, &run->optim, &next, err) : 0;
-    if (lead_write_agreed(g, saved, "the checkpoint", err) != 0) return -1;
+    agreed = lead_write_agreed(g, saved, "the checkpoint", err);
+    if (agreed != 0) return agreed;
     int stop_now = opt->stop_after_steps > 0 && run->steps_run >= opt->stop_after_steps && next.epoch < cfg->epochs;
     watchdog_mark("after epoch %d: the group's check for a stop signal", pos->epoch + 1);
     int signalled = group_stop_requested(g) && next.epoch < cfg->epochs;
@@ -708,7 +717,8 @@ static int finish_run(TrainRun *run, Err *err) {
             saved = trainer_write_result(cfg, opt, &run->jm, pos, run->inputs, run_seconds(run),
                                          time_now() - run->t_start, err);
     }
-    if (lead_write_agreed(run->g, saved, "model.safetensors and result.json", err) != 0) return -1;
+    int agreed = lead_write_agreed(run->g, saved, "model.safetensors and result.json", err);
+    if (agreed != 0) return agreed;
     if (run->lead) {
         log_info("done: best WAR %.2f UAR %.2f (epoch %d), last WAR %.2f UAR %.2f; results in %s", pos->best.war,
                  pos->best.uar, pos->best_epoch + 1, pos->last.war, pos->last.uar, opt->out_dir);
