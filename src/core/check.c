@@ -1,8 +1,10 @@
 #include <errno.h>
 #include "core/check.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static int g_rank = -1;
@@ -10,12 +12,48 @@ static int g_world = 1;
 static char g_host[256];
 static void (*g_abort_hook)(int code);
 
+/* A message longer than Err holds keeps its beginning (what: the file, the option) and its end (why: strerror, the
+ * expected value), the middle elided: cut at the end, a 4000-character path hid the reason. No UTF-8 character is
+ * split. */
+static void err_store(Err *e, const char *text, size_t len) {
+    if (len < sizeof e->msg) {
+        memcpy(e->msg, text, len);
+        e->msg[len] = '\0';
+        return;
+    }
+    static const char mark[] = " [...] ";
+    size_t head = ERR_KEPT_HEAD, tail = sizeof e->msg - 1 - head - (sizeof mark - 1);
+    while (head > 0 && ((unsigned char)text[head] & 0xC0) == 0x80) head--; /* text[head] starts a character */
+    size_t from = len - tail;
+    while (from < len && ((unsigned char)text[from] & 0xC0) == 0x80) from++;
+    memcpy(e->msg, text, head);
+    memcpy(e->msg + head, mark, sizeof mark - 1);
+    memcpy(e->msg + head + sizeof mark - 1, text + from, len - from);
+    e->msg[head + sizeof mark - 1 + (len - from)] = '\0';
+}
+
+/* fmt formatted into a buffer of its own length (NULL when out of memory); *len its length */
+static char *format_whole(size_t *len, const char *fmt, va_list ap) {
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, again);
+    va_end(again);
+    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (text) vsnprintf(text, (size_t)n + 1, fmt, ap);
+    *len = text ? (size_t)n : 0;
+    return text;
+}
+
 int err_set(Err *e, const char *fmt, ...) {
     if (e) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        size_t len;
+        char *text = format_whole(&len, fmt, ap);
         va_end(ap);
+        if (text) err_store(e, text, len);
+        else snprintf(e->msg, sizeof e->msg, "(out of memory while formatting an error: %s)", fmt);
+        free(text);
     }
     return -1;
 }
@@ -26,20 +64,20 @@ int err_is_disk_full(const Err *e) {
 
 int err_prefix(Err *e, const char *fmt, ...) {
     if (e) {
-        char prefix[512], old[sizeof e->msg];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(prefix, sizeof prefix, fmt, ap);
+        size_t plen;
+        char *prefix = format_whole(&plen, fmt, ap);
         va_end(ap);
-        memcpy(old, e->msg, sizeof old);
-        size_t plen = strnlen(prefix, sizeof prefix);
-        if (plen >= sizeof e->msg) plen = sizeof e->msg - 1;
-        memcpy(e->msg, prefix, plen);
-        size_t rest = sizeof e->msg - 1 - plen;
-        size_t olen = strnlen(old, sizeof old);
-        if (olen > rest) olen = rest;
-        memcpy(e->msg + plen, old, olen);
-        e->msg[plen + olen] = '\0';
+        size_t olen = strnlen(e->msg, sizeof e->msg);
+        char *whole = prefix ? malloc(plen + olen + 1) : NULL;
+        if (whole) {
+            memcpy(whole, prefix, plen);
+            memcpy(whole + plen, e->msg, olen);
+            err_store(e, whole, plen + olen);
+        } /* out of memory: the message stays as it was, without its context */
+        free(whole);
+        free(prefix);
     }
     return -1;
 }

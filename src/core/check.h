@@ -28,6 +28,8 @@
 typedef struct Err {
     char msg[1024];
 } Err;
+/* A longer message keeps its first ERR_KEPT_HEAD bytes and its end, " [...] " between them. */
+enum { ERR_KEPT_HEAD = 320 };
 
 /* Formats the message into e (if non-NULL) and returns -1, so that
  * `return err_set(e, "...")` reads naturally. */
