@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -129,6 +130,15 @@ int atomic_open(AtomicFile *f, const char *path, Err *err) {
     /* a unique name (O_EXCL, also over NFS): two hosts of one shared results folder may write the same
      * file at once (a matrix's tables at the end of two array tasks), and in containers their pids match */
     snprintf(f->tmp_path, sizeof f->tmp_path, "%s" ATOMIC_TMP_MARK "XXXXXX", f->path);
+    /* a name of 240..255 bytes fits its folder but not with the 16 bytes the mark adds (ENAMETOOLONG): the temporary
+     * name takes a shorter prefix of it (bytes, not characters: any byte but '/' is a file name's) */
+    const char *base = strrchr(f->path, '/');
+    base = base ? base + 1 : f->path;
+    size_t base_len = strlen(base), suffix_len = strlen(ATOMIC_TMP_MARK "XXXXXX");
+    if (base_len + suffix_len > NAME_MAX) {
+        size_t keep = (size_t)(base - f->path) + (NAME_MAX - suffix_len);
+        snprintf(f->tmp_path, sizeof f->tmp_path, "%.*s" ATOMIC_TMP_MARK "XXXXXX", (int)keep, f->path);
+    }
     /* Ctrl-C between creating the file and tracking it would leave it: the signals wait for both */
     sigset_t ending, before;
     sigemptyset(&ending);

@@ -5,6 +5,7 @@
  * ended by SIGINT, SIGTERM or SIGHUP mid-write removes its own (a second Ctrl-C under the training's handlers too). */
 #include <cJSON.h>
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,34 @@ static void test_atomic_special_paths(void) {
     EXPECT(fs_write_atomic(test_tmpdir(), "x", 1, &err) != 0 && strstr(err.msg, "(a folder)"), "a folder: %s", err.msg);
 }
 
+/* A file name of 240..255 bytes fits its folder but its temporary name (NAME.dfer-tmp.XXXXXX, 16 more) did not:
+ * the write failed with "File name too long". It takes a shorter prefix now, and a killed write of it is still a
+ * leftover fs_remove_atomic_leftovers finds. */
+static void test_atomic_long_name(void) {
+    char dir[4096], path[4096 + 300];
+    snprintf(dir, sizeof dir, "%s/long-names", test_tmpdir());
+    Err err;
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    for (int len = 238; len <= NAME_MAX; len++) {
+        int n = snprintf(path, sizeof path, "%s/", dir);
+        for (int i = 0; i < len - 5; i++) path[n++] = (char)('a' + i % 26);
+        snprintf(path + n, sizeof path - (size_t)n, ".json");
+        EXPECT(fs_write_atomic(path, "{}", 2, &err) == 0, "a name of %d bytes: %s", len, err.msg);
+        char *back = NULL;
+        EXPECT(fs_read_all(path, &back, NULL, &err) == 0 && !strcmp(back, "{}"), "a name of %d bytes read back", len);
+        free(back);
+    }
+    AtomicFile f;
+    EXPECT(atomic_open(&f, path, &err) == 0, "%s", err.msg);
+    char names[512];
+    EXPECT(fs_remove_atomic_leftovers(dir, names, sizeof names, &err) == 1 && !fs_exists(f.tmp_path),
+           "the temporary file of a %d-byte name is a leftover: %s", NAME_MAX, names);
+    atomic_abort(&f);
+    /* one byte longer than a name may be: refused by the file system, and said */
+    strcat(path, "x");
+    EXPECT(fs_write_atomic(path, "{}", 2, &err) != 0 && strstr(err.msg, "File name too long"), "%s", err.msg);
+}
+
 /* An empty path (`--out ""`) is refused by name before anything is written: the atomic write made its temporary file
  * in the working folder and then failed with ": cannot rename temporary file into place", and fs_mkdirs read past the
  * path's NUL and said ": cannot create directory". */
@@ -355,6 +384,7 @@ int main(void) {
     TEST_RUN(test_atomic_leftovers);
     TEST_RUN(test_atomic_special_paths);
     TEST_RUN(test_empty_path);
+    TEST_RUN(test_atomic_long_name);
     TEST_RUN(test_atomic_signal);
     TEST_RUN(test_get_whole);
     TEST_RUN(test_lines);
