@@ -28,6 +28,7 @@ refused --stop-after 2x "$dfer" train --out "$tmp/r"
 refused --checkpoint-every 0 "$dfer" train --out "$tmp/r"
 refused --gpu-mem 2 "$dfer" train --out "$tmp/r"   # no more than the CUDA allowance
 refused --ranks 0 "$dfer" plan --arch tiny
+refused --gpu-mem 1e-300 "$dfer" plan --arch tiny  # a float's 0: refused as the option, not as train.gpu_mem
 refused --context 1 "$dfer" tokenize --vocab "$vocab"
 refused --threads 1e3 "$dfer" embed --weights "$tmp/w.safetensors"
 refused --batch 0 "$dfer" bench

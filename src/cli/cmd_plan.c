@@ -57,7 +57,8 @@ int cmd_plan(int argc, char **argv) {
         case 'd': device = optarg; break;
         case 'v': verify = 1; break;
         case 'g':
-            if (cli_double_option("plan", "--gpu-mem", optarg, 0, 1, 1e9, &gpu_mem)) return 2;
+            /* from 1 MiB: train.gpu_mem is a float, where 1e-300 was 0 and refused under the key's name */
+            if (cli_double_option("plan", "--gpu-mem", optarg, 1.0 / 1024, 0, 1e9, &gpu_mem)) return 2;
             break;
         case 'h': plan_usage(); return 0;
         default: return cli_option_error("plan", c, argv, opts);
