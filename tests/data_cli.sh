@@ -111,6 +111,11 @@ while read -r _ _ _ id _ label _; do
   [ "$truth" = "$label" ] || { echo "preview row of clip $id says label $label, the dataset $truth"; exit 1; }
 done < <(grep '^row ' "$tmp/preview.txt")
 if "$dfer" data preview --dataset dfew --root "$tmp/dfew" 2>/dev/null; then echo "preview without --out succeeded"; exit 1; fi
+# each option in range, together a batch of 206 GB: refused before the loader, saying why
+rc=0; "$dfer" data preview --dataset dfew --root "$tmp/dfew" --clips 256 --frames 64 --size 1024 --out "$tmp/big.png" \
+  2>"$tmp/err" || rc=$?
+[ "$rc" = 2 ] && grep -q "the preview's batch would take 206.2 GB" "$tmp/err" && [ ! -e "$tmp/big.png" ] \
+  || { cat "$tmp/err"; echo "FAIL: a 206 GB preview: exit $rc"; exit 1; }
 echo "data preview: a 5 x 4 grid whose rows carry the dataset's labels"
 grep -q "^augmentation (dfew): brightness x U\[0.5, 1.5\], random sized crop (area U\[0.08, 1\]) to 32, horizontal flip$" \
   "$tmp/preview.txt" || { cat "$tmp/preview.txt"; echo "preview: DFEW's augmentation not named"; exit 1; }

@@ -155,6 +155,9 @@ static int check_train_test_apart(const char *kind, const char *root, int fold) 
     return shared ? 1 : 0;
 }
 
+/* The most a preview's batch of float frames may take (the loader holds it twice: one batch made ahead). */
+static const double k_preview_max_bytes = 4e9;
+
 /* The loader's first batch of an epoch as a grid: rows = clips, columns = frames, raw [0,1] values. */
 static int preview(const char *kind, const char *root, int fold, Split split, int clips, int frames, int size,
                    int epoch, long seed, const char *augment, const char *out) {
@@ -269,6 +272,15 @@ int cmd_data(int argc, char **argv) {
     if (!is_preview && preview_only) return cli_usage_error("data", "--%s is for preview, not check", preview_only);
     if (is_preview) {
         if (!out) return cli_usage_error("data", "preview needs --out FILE.png");
+        /* each option is in range, but together they can ask for a batch no machine holds (256 clips x 64 frames at
+         * 1024 px: 206 GB of floats, a picture 65536 px wide); the loader would fail on its allocation without a
+         * word on why */
+        double batch_bytes = (double)clips * frames * 3 * size * size * sizeof(float);
+        if (batch_bytes > k_preview_max_bytes)
+            return cli_usage_error("data", "--clips %d --frames %d --size %d: the preview's batch would take %.1f GB "
+                                   "(%d x %d frames of %d x %d px as floats), more than the %.0f GB a preview may: "
+                                   "ask for fewer clips or frames, or a smaller size", clips, frames, size,
+                                   batch_bytes / 1e9, clips, frames, size, size, k_preview_max_bytes / 1e9);
         return preview(kind, root, fold ? fold : 1, split, clips, frames, size, epoch, seed, augment, out);
     }
     if (!strcmp(kind, "list")) return check_split(kind, root, SPLIT_TRAIN, 0, full);
