@@ -196,15 +196,17 @@ template <int ACT> static __device__ __forceinline__ float act_value(float v) {
 template <int ACT> static __device__ __forceinline__ float act_derivative(float v) {
     if (ACT == ACT_QUICKGELU) {
         float s = 1.0f / (1.0f + expf(-1.702f * v));
-        return s + 1.702f * v * s * (1.0f - s);
+        // saturated: 0, not 0 * inf where 1.702 v overflows (|v| > 2e38)
+        return s + (s * (1.0f - s) == 0.0f ? 0.0f : 1.702f * v * s * (1.0f - s));
     }
     if (ACT == ACT_GELU_ERF) {
         const float inv_sqrt_2pi = 0.39894228040143267794f;
         return 0.5f * (1.0f + erff(v * 0.70710678118654752440f)) + v * inv_sqrt_2pi * expf(-0.5f * v * v);
     }
     const float k = 0.79788456080286535588f, c = 0.044715f;
-    float t = tanh_precise(k * (v + c * v * v * v));
-    return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * c * v * v);
+    float t = tanh_precise(k * (v + c * v * v * v)), sech2 = 1.0f - t * t;
+    // saturated: the second term is 0, also where v * v overflows (|v| > 1.8e19; 0 * inf made the gradient NaN)
+    return 0.5f * (1.0f + t) + (sech2 == 0.0f ? 0.0f : 0.5f * v * sech2 * k * (1.0f + 3.0f * c * v * v));
 }
 
 // First failure wins; the host reports it at the next sync.

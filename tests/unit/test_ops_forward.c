@@ -113,6 +113,23 @@ static void test_activations(void) {
         EXPECT_NEAR(y[i], 0.5 * x[i] * (1 + tanh(sqrt(2 / M_PI) * (x[i] + 0.044715 * pow(x[i], 3)))), 1e-6);
 }
 
+/* The activations' gradients where the input is huge (a diverging run, before the non-finite guard skips its step):
+ * 1 or 0, the saturated slopes, never NaN. The tanh-GELU's was 0 * inf = NaN past |x| ~1.8e19, where x * x overflows
+ * in F32. */
+static void test_activation_gradients_saturate(void) {
+    float x[6] = {1e20f, -1e20f, 3e19f, -3e19f, 3e38f, -3e38f}, dy[6] = {1, 1, 1, 1, 1, 1}, dx[6];
+    Tensor tx = tensor_make(x, DT_F32, 1, (int64_t)6), tdy = tensor_make(dy, DT_F32, 1, (int64_t)6),
+           tdx = tensor_make(dx, DT_F32, 1, (int64_t)6);
+    const char *names[3] = {"quickgelu", "gelu_erf", "gelu_tanh"};
+    const Activation acts[3] = {ACT_QUICKGELU, ACT_GELU_ERF, ACT_GELU_TANH};
+    for (int a = 0; a < 3; a++) {
+        op_activation_backward(g_ops, acts[a], tdx, tdy, tx);
+        for (int i = 0; i < 6; i++)
+            EXPECT(dx[i] == (x[i] > 0 ? 1.0f : 0.0f), "%s'(%g) = %g, expected %g", names[a], x[i], dx[i],
+                   x[i] > 0 ? 1.0 : 0.0);
+    }
+}
+
 static void test_im2col_matches_convolution(void) {
     /* A conv with kernel = stride = P equals im2col + GEMM with the weight viewed [W, 3*P*P]. */
     int64_t B = 2, R = 8, P = 4, g = 2, W = 3;
@@ -177,6 +194,7 @@ int main(void) {
     TEST_RUN(test_layernorm);
     TEST_RUN(test_attention);
     TEST_RUN(test_activations);
+    TEST_RUN(test_activation_gradients_saturate);
     TEST_RUN(test_im2col_matches_convolution);
     TEST_RUN(test_layout_ops);
     (void)none;
