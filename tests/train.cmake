@@ -76,6 +76,11 @@ add_test(NAME matrix_shared_runs
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_lock.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR}
                  $<TARGET_FILE:stop_in_fsync>)
 set_tests_properties(matrix_shared_runs PROPERTIES TIMEOUT 300)
+# A job whose lock the run cannot claim (an error, not another run's live lock): nothing written into its folder,
+# which another run may hold; failed in the run's log, summary and exit status.
+add_test(NAME matrix_claim_failure
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_claim_failure.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(matrix_claim_failure PROPERTIES TIMEOUT 300)
 # Every shipped config and matrix is valid (paper matrices, demo, synth).
 add_test(NAME configs_valid COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/configs_check.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})
 # Learning on the synthetic benchmark: DFER-CLIP from a random CLIP, then FineCLIPER on its exported encoder.

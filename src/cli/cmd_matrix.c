@@ -86,6 +86,7 @@ int cmd_matrix(int argc, char **argv) {
     if (rc == DFER_EXIT_INTERRUPTED) return DFER_EXIT_INTERRUPTED;
     if (rc != 0) return cli_fail(&err);
     if (failed && rank == 0)
-        fprintf(stderr, "dfer matrix: %d job%s failed (see their result.json)\n", failed, failed > 1 ? "s" : "");
+        fprintf(stderr, "dfer matrix: %d job%s failed (their result.json or the log above says why)\n", failed,
+                failed > 1 ? "s" : "");
     return failed ? 1 : 0;
 }

@@ -326,7 +326,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     }
     JobCounter counter;
     job_counter_create(&counter);
-    int failed = 0, interrupted = 0, elsewhere = 0, disk_full = 0, lost = 0;
+    int failed = 0, interrupted = 0, elsewhere = 0, disk_full = 0, lost = 0, unclaimed = 0;
     for (;;) {
         int64_t next = 0;
         /* After a stop signal (core/stop.h) the group starts no further job. */
@@ -370,12 +370,30 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             elsewhere++;
             continue;
         }
+        if (take == TAKE_LOCK_FAILED) {
+            /* this run does not hold the folder, and cannot tell who does: another live run may train there (its
+             * lock judged stale by a look that failed halfway, a transient NFS error). A "failed" result.json would
+             * stand in that run's folder as the job's outcome for the tables and --status, and make the next runs
+             * skip or retry it; the failure is this run's, said in its log, its summary and its exit status */
+            if (g.rank == 0) {
+                log_error("[group %d] %s failed: cannot claim its lock: %s; nothing written into %s (another run may "
+                          "hold it)", g.index, j->id, jerr.msg, dir);
+                if (err_is_disk_full(&jerr)) {
+                    disk_full = 1;
+                    job_counter_close(&counter);
+                    log_error("[group %d] the disk holding %s is full: no further job of this run starts", g.index,
+                              results);
+                }
+            }
+            failed++, unclaimed++;
+            continue;
+        }
         if (g.rank == 0) log_info("[group %d] job %lld/%d: %s", g.index, (long long)next + 1, n, j->id);
         Config cfg;
-        int rc = take == TAKE_LOCK_FAILED ? -1 : job_resolve(&m, j, &cfg, &jerr) == JOB_RUNNABLE ? 0 : -1;
+        int rc = job_resolve(&m, j, &cfg, &jerr) == JOB_RUNNABLE ? 0 : -1;
         /* each rank reads the job's method file on its own node: where one rank cannot configure the job and the
          * others can, those went into the job's collectives and this one into the next job's, and the group hung */
-        if (take != TAKE_LOCK_FAILED && !group_all_ok(&g, rc == 0)) {
+        if (!group_all_ok(&g, rc == 0)) {
             if (rc != 0 && g.rank != 0) /* rank 0 logs and records its own error below */
                 log_error("[group %d] %s: cannot configure the job on rank %d of the group: %s", g.index, j->id,
                           g.rank, jerr.msg);
@@ -384,7 +402,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
                                "method file that differs on its node?)");
             rc = -1;
         }
-        int job_failed = rc != 0; /* a failure before training is every rank's: the take and the configuration */
+        int job_failed = rc != 0; /* a failure before training is every rank's: the configuration */
         if (rc == 0) {
             cJSON *id = job_identity(j);
             char *id_json = cJSON_PrintUnformatted(id);
@@ -455,6 +473,15 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     CHECK_MPI(MPI_Allreduce(&interrupted, &any_interrupted, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     CHECK_MPI(MPI_Allreduce(&elsewhere, &total_elsewhere, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
     CHECK_MPI(MPI_Allreduce(&lost, &total_lost, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    int total_unclaimed = 0;
+    CHECK_MPI(MPI_Allreduce(&unclaimed, &total_unclaimed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    int unclaimed_jobs = total_unclaimed / g.size, many = unclaimed_jobs > 1;
+    if (unclaimed_jobs && d->rank == 0)
+        log_error("matrix %s: %d job%s failed because this run could not claim %s lock (the errors above say why): "
+                  "counted failed in its exit status, but nothing written into %s folder%s, which another run may "
+                  "hold (no result.json: --status and the tables do not show %s failed); run the matrix again once the "
+                  "cause is fixed", m.name, unclaimed_jobs, many ? "s" : "", many ? "their" : "its",
+                  many ? "their" : "its", many ? "s" : "", many ? "them" : "it");
     int any_disk_full = 0;
     CHECK_MPI(MPI_Allreduce(&disk_full, &any_disk_full, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     if (any_disk_full && d->rank == 0)
