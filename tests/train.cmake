@@ -81,6 +81,11 @@ set_tests_properties(matrix_shared_runs PROPERTIES TIMEOUT 300)
 add_test(NAME matrix_claim_failure
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_claim_failure.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_claim_failure PROPERTIES TIMEOUT 300)
+# A results folder belongs to one matrix file: another matrix with other jobs is refused there (naming both files and
+# the jobs that differ); one with the same jobs shares it; the matrix edited keeps it.
+add_test(NAME matrix_results_owner
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_results_owner.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(matrix_results_owner PROPERTIES TIMEOUT 300)
 # Every shipped config and matrix is valid (paper matrices, demo, synth).
 add_test(NAME configs_valid COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/configs_check.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})
 # Learning on the synthetic benchmark: DFER-CLIP from a random CLIP, then FineCLIPER on its exported encoder.

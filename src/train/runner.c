@@ -18,6 +18,7 @@
 #include "io/json_file.h"
 #include "train/job_lock.h"
 #include "train/matrix.h"
+#include "train/matrix_folder.h"
 #include "train/provenance.h"
 #include "train/table.h"
 #include "train/run_hang.h"
@@ -300,18 +301,13 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         return -1;
     }
     int written = 0;
-    if (d->rank == 0) {
-        written = fs_mkdirs(results, err);
-        if (written == 0) {
-            cJSON *arr = cJSON_CreateArray();
-            for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, job_identity(&jobs[i]));
-            char path[4200];
-            snprintf(path, sizeof path, "%s/jobs.json", results);
-            written = json_write_atomic(path, arr, err);
-            cJSON_Delete(arr);
-        }
+    if (d->rank == 0) { /* refused where the folder holds another matrix's jobs (train/matrix_folder.h) */
+        cJSON *arr = cJSON_CreateArray();
+        for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, job_identity(&jobs[i]));
+        written = matrix_folder_take(&m, jobs, n, arr, results, err);
+        cJSON_Delete(arr);
     }
-    /* every rank stops if rank 0 cannot write the results folder, instead of waiting in the next collective */
+    /* every rank stops if rank 0 cannot write (or take) the results folder, rather than wait in the next collective */
     int ok = written == 0, all_ok = 0;
     CHECK_MPI(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
     if (!all_ok) {
