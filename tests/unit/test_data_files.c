@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "data/clip_identity.h"
 #include "data/encode.h"
 #include "data/image.h"
 #include "data/sampler.h"
@@ -97,8 +99,84 @@ static void test_truncated_jpeg(void) {
     else EXPECT(strstr(err.msg, "cut_00001.jpg") != NULL, "the error '%s' names the file", err.msg);
 }
 
+static void identity_of(const char *path, char out[CLIP_IDENTITY_MAX]) {
+    Err err;
+    out[0] = 0;
+    EXPECT(clip_identity(path, out, &err) == 0, "%s", err.msg);
+}
+
+static void copy_file(const char *from, const char *to) {
+    char *data;
+    size_t len;
+    Err err;
+    EXPECT(fs_read_all(from, &data, &len, &err) == 0, "%s", err.msg);
+    EXPECT(fs_write_atomic(to, data, len, &err) == 0, "%s", err.msg);
+    free(data);
+}
+
+/* A clip's identity (what dfer prep's tracks record of their clip): the same for the same bytes at another path
+ * with other mtimes (a moved or copied dataset), another for a replaced, renamed, grown or re-written clip; a
+ * video's bytes between its first and last 64 KiB are not read (prep reads a few per clip on every rerun). */
+static void test_clip_identity(void) {
+    char dir[900], copy[900], a[1100], b[1100], ida[CLIP_IDENTITY_MAX], idb[CLIP_IDENTITY_MAX];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/identity/clip", test_tmpdir());
+    snprintf(copy, sizeof copy, "%s/identity/moved/clip", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0 && fs_mkdirs(copy, &err) == 0, "%s", err.msg);
+    const char *names[3] = {"f1.jpg", "f2.jpg", "f3.jpg"};
+    for (int i = 0; i < 3; i++) {
+        write_frame(dir, names[i], i);
+        snprintf(a, sizeof a, "%s/%s", dir, names[i]), snprintf(b, sizeof b, "%s/%s", copy, names[i]);
+        copy_file(a, b);
+        struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+        EXPECT(utimensat(AT_FDCWD, b, old, 0) == 0, "utimensat %s", b);
+    }
+    identity_of(dir, ida), identity_of(copy, idb);
+    EXPECT(!strncmp(ida, "3 frame files of ", 17), "folder identity '%s'", ida);
+    EXPECT(!strcmp(ida, idb), "the same frames elsewhere, older mtimes: '%s' and '%s'", ida, idb);
+    write_frame(copy, "f1.jpg", 7); /* another picture as the first frame */
+    identity_of(copy, idb);
+    EXPECT(strcmp(ida, idb), "another first frame, the same identity '%s'", ida);
+    write_frame(copy, "f1.jpg", 0);
+    identity_of(copy, idb);
+    EXPECT(!strcmp(ida, idb), "the first frame written back: '%s', '%s'", ida, idb);
+    snprintf(a, sizeof a, "%s/f2.jpg", copy), snprintf(b, sizeof b, "%s/f2b.jpg", copy);
+    EXPECT(rename(a, b) == 0, "rename %s", a);
+    identity_of(copy, idb);
+    EXPECT(strcmp(ida, idb), "a frame renamed, the same identity '%s'", ida);
+
+    /* a "video": 300 KiB; the identity reads no frame, only bytes */
+    size_t n = 300 * 1024;
+    unsigned char *bytes = malloc(n);
+    for (size_t i = 0; i < n; i++) bytes[i] = (unsigned char)(i * 2654435761u >> 13);
+    snprintf(a, sizeof a, "%s/identity/clip.mp4", test_tmpdir());
+    snprintf(b, sizeof b, "%s/identity/moved/clip.mp4", test_tmpdir());
+    EXPECT(fs_write_atomic(a, bytes, n, &err) == 0, "%s", err.msg);
+    identity_of(a, ida);
+    EXPECT(!strncmp(ida, "video file of 307200 bytes, fnv1a ", 34), "video identity '%s'", ida);
+    struct { size_t at; int same; const char *what; } edits[] = {
+        {10, 0, "a byte of its first 64 KiB"}, {n - 10, 0, "a byte of its last 64 KiB"},
+        {n / 2, 1, "a byte between (not read)"}, {n, 0, "a byte appended"}};
+    for (int e = 0; e < 4; e++) {
+        size_t len = edits[e].at < n ? n : n + 1;
+        unsigned char *edited = malloc(len);
+        memcpy(edited, bytes, n);
+        if (len > n) edited[n] = 0;
+        edited[edits[e].at] ^= 0x5a;
+        EXPECT(fs_write_atomic(b, edited, len, &err) == 0, "%s", err.msg);
+        identity_of(b, idb);
+        EXPECT((strcmp(ida, idb) == 0) == edits[e].same, "%s: '%s' and '%s'", edits[e].what, ida, idb);
+        free(edited);
+    }
+    free(bytes);
+    snprintf(a, sizeof a, "%s/identity/none", test_tmpdir());
+    EXPECT(clip_identity(a, ida, &err) != 0 && strstr(err.msg, a) && strstr(err.msg, "no such clip"),
+           "a missing clip: '%s'", err.msg);
+}
+
 int main(void) {
     TEST_RUN(test_folder_named_like_a_frame);
     TEST_RUN(test_truncated_jpeg);
+    TEST_RUN(test_clip_identity);
     return test_summary();
 }
