@@ -5,6 +5,11 @@ add_test(NAME face_prep_synth
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_prep.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_FACE_MPIRUN} ${DFER_PYTHON})
 set_tests_properties(face_prep_synth PROPERTIES TIMEOUT 600
                      ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMP_NUM_THREADS=1")
+# Cached tracks against the clips they were made from: a clip replaced under its id, a re-encoded video, a moved
+# or copied dataset, tracks of an older dfer.
+add_test(NAME face_prep_source
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_prep_source.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON})
+set_tests_properties(face_prep_source PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1")
 # The same on a real face: a photograph fetched by scripts/setup, moved by known affine maps.
 # where scripts/setup put it: $DFER_TEST_MEDIA when set (setup reads the same variable), else its default
 if(DEFINED ENV{DFER_TEST_MEDIA} AND NOT "$ENV{DFER_TEST_MEDIA}" STREQUAL "")

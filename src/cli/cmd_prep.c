@@ -35,6 +35,7 @@
 #include "core/stop.h"
 #include "core/timer.h"
 #include "core/version.h"
+#include "data/clip_identity.h"
 #include "data/dataset.h"
 #include "data/video.h"
 #include "face/landmarks.h"
@@ -58,7 +59,9 @@ static void usage(void) {
            "are found, its previous frame's for up to %d frames, then the largest face is followed (a cut).\n"
            "Writes OUT/landmarks/<clip id>.txt (one line per frame, see src/face/face_track.h) and\n"
            "OUT/prep_summary.json. Clips are shared over the MPI ranks; a clip whose track exists is\n"
-           "skipped, so an interrupted run continues where it stopped.\n\n"
+           "skipped, so an interrupted run continues where it stopped, unless the clip is no longer the one\n"
+           "the track was made from (its first line records the clip's size and a hash of its first and last\n"
+           "bytes: a replaced or re-encoded clip is computed again, a moved or copied dataset is not).\n\n"
            "  --fold N            only the clips of fold N's train and test splits (DFEW, MAFW)\n"
            "  --out DIR           default ROOT/dfer_prep (for `list`, beside the list file; training reads the\n"
            "                      dfer_prep beside data.train_list, so prep a test list kept in another folder\n"
@@ -98,12 +101,14 @@ typedef struct HungClip {
 enum { N_CLIPS, N_DONE, N_SKIPPED, N_FAILED, N_NODET, N_FRAMES, N_DET, N_PREV, N_MEAN,
        N_OTHER_SETTINGS /* cached tracks made with another --upsample, --model or hold (or by a dfer that did not
                          * say) */,
+       N_NO_IDENTITY /* cached tracks recording no identity of their clip (an older dfer's, or imported) */,
        N_GT_CLIPS, N_GT_BAD, N_GT_DET, N_GT_LT01, N_GT_ALL, N_STOPPED /* ranks that stopped on a signal */,
        N_DISK_FULL /* ranks that stopped on a full disk */, N_COUNT };
 enum { D_NME_DET, D_NME_ALL, D_COUNT };
 
 typedef struct Prep {
     const char *out, *gt, *model_path;
+    const char *root_dir; /* the dataset's folder (a list's: the list file's), that its clips' paths start with */
     int recompute; /* --recompute: cached tracks are computed again */
     const DlibModel *model;
     FaceTrackConfig cfg;
@@ -223,6 +228,63 @@ static int folder_frames_changed(const char *clip_path, int track_frames) {
     return frames == track_frames ? -1 : frames;
 }
 
+/* The clip a track was made from, as its first line records it: "# dfer prep (... model M): source IDENTITY: PATH"
+ * (clip_identity.h), or by a dfer that recorded no identity "# dfer prep (... model M): PATH". Each is "" where
+ * not recorded (no path: a track no dfer prep wrote). */
+#define TRACK_SOURCE "): source "
+static void track_source_read(const char *text, char identity[CLIP_IDENTITY_MAX], char path[8192]) {
+    identity[0] = path[0] = 0;
+    if (strncmp(text, "# dfer prep (", 13)) return;
+    size_t line = strcspn(text, "\n");
+    const char *src = strstr(text, TRACK_SOURCE), *close = strstr(text, "): ");
+    if (src && (size_t)(src - text) < line) {
+        const char *id = src + strlen(TRACK_SOURCE), *end = strstr(id, ": ");
+        if (!end || (size_t)(end - text) >= line || end - id >= CLIP_IDENTITY_MAX) return;
+        snprintf(identity, CLIP_IDENTITY_MAX, "%.*s", (int)(end - id), id);
+        close = end - 1; /* the path follows the identity's ": " */
+    }
+    if (close && (size_t)(close - text) < line) snprintf(path, 8192, "%.*s", (int)(text + line - close - 3), close + 3);
+}
+
+/* Whether a track an older dfer made of `recorded` (no identity recorded) was made of clip c now: the same path, or
+ * the same path under the dataset's folder wherever that folder is (a moved dataset keeps its tracks; a list that
+ * now names another clip under the same id does not). A clip outside the folder (a list's absolute path) has only
+ * its id, its last name, to compare. Trailing '/' aside. */
+static int same_place_in_dataset(const Prep *p, const char *recorded, const PrepClip *c) {
+    if (!strcmp(recorded, c->path)) return 1;
+    size_t n = strlen(p->root_dir), rn, pn = strlen(recorded);
+    const char *rel = !strncmp(c->path, p->root_dir, n) && c->path[n] == '/' ? c->path + n + 1 : c->id;
+    for (rel += strspn(rel, "/"), rn = strlen(rel); rn && rel[rn - 1] == '/';) rn--;
+    while (pn && recorded[pn - 1] == '/') pn--;
+    return rn && pn >= rn && !strncmp(recorded + pn - rn, rel, rn) && (pn == rn || recorded[pn - rn - 1] == '/');
+}
+
+/* Whether a cached track was made from the clip at c->path as it is now: its recorded identity against the clip's
+ * (compared by the bytes, not the path: a moved or copied dataset reuses its tracks), or, for a track that records
+ * none, its recorded path (same_place_in_dataset; such a track is counted in n[N_NO_IDENTITY]). Where not, a
+ * warning names the clip, the source the track was made from and the one it would be made from now. */
+static int track_source_matches(const Prep *p, const PrepClip *c, const char *text, int64_t *n) {
+    char was[CLIP_IDENTITY_MAX], was_path[8192];
+    track_source_read(text, was, was_path);
+    if (!was[0]) {
+        if (!was_path[0] || same_place_in_dataset(p, was_path, c)) return n[N_NO_IDENTITY]++, 1;
+        log_warn("computing clip %s again: its cached track was made from %s, the clip is now %s (another path "
+                 "under the dataset's folder)", c->id, was_path, c->path);
+        return 0;
+    }
+    char now[CLIP_IDENTITY_MAX];
+    Err err;
+    if (clip_identity(c->path, now, &err) != 0) {
+        log_warn("computing clip %s again: its clip cannot be read to check that its cached track was made from it: "
+                 "%s", c->id, err.msg);
+        return 0;
+    }
+    if (!strcmp(now, was)) return 1;
+    log_warn("computing clip %s again: its cached track was made from %s (%s), the clip is now %s (%s)", c->id,
+             was_path, was, c->path, now);
+    return 0;
+}
+
 /* One clip: reuse its cached track, or compute and write it. Returns 1 when
  * skipped, 0 when computed, -1 when unreadable (or skipped after hanging runs). */
 static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n, double *d, Err *err) {
@@ -235,21 +297,24 @@ static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n,
         char *text = NULL; /* read once: parsed, and its first line says how it was made */
         size_t len = 0;
         int stale = -1; /* a frame folder's frame count, where it is not the track's (frames added or removed) */
+        int replaced = 0; /* the clip is not the one the track was made from (track_source_matches warned) */
         if (fs_read_all(path, &text, &len, &cached) == 0 && face_track_parse(text, len, path, &t, &cached) == 0) {
             stale = folder_frames_changed(c->path, t.frames);
-            if (stale < 0) {
+            if (stale < 0 && !(replaced = !track_source_matches(p, c, text, n))) {
                 account(p, c, &t, n, d);
                 face_track_free(&t);
                 if (!track_settings_match(p, text)) n[N_OTHER_SETTINGS]++;
                 free(text);
                 return 1;
             }
-            log_warn("computing clip %s again: its cached track has %d lines, its folder now %d frames", c->id,
-                     t.frames, stale);
+            if (stale >= 0)
+                log_warn("computing clip %s again: its cached track has %d lines, its folder now %d frames", c->id,
+                         t.frames, stale);
             face_track_free(&t);
         }
         free(text);
-        if (stale < 0) log_warn("computing clip %s again: its cached track is unreadable: %s", c->id, cached.msg);
+        if (stale < 0 && !replaced)
+            log_warn("computing clip %s again: its cached track is unreadable: %s", c->id, cached.msg);
     }
     const HungClip *hung = hung_find(p, c->id);
     if (hung && hung->runs >= PREP_HANG_SKIP_RUNS)
@@ -260,9 +325,11 @@ static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n,
         CHECK(*det != NULL, "%s", err->msg);
     }
     if (face_track_clip(*det, p->model, c->path, &p->cfg, &t, err) != 0) return -1;
-    char comment[16800];
-    snprintf(comment, sizeof comment, "dfer prep (dlib 68-point landmarks, commit %s" TRACK_SETTINGS "): %s",
-             dfer_git_commit, p->cfg.upsample, p->cfg.hold_frames, p->model_path, c->path);
+    char comment[16800], identity[CLIP_IDENTITY_MAX];
+    if (clip_identity(c->path, identity, err) != 0) return face_track_free(&t), -1;
+    snprintf(comment, sizeof comment,
+             "dfer prep (dlib 68-point landmarks, commit %s" TRACK_SETTINGS TRACK_SOURCE "%s: %s", dfer_git_commit,
+             p->cfg.upsample, p->cfg.hold_frames, p->model_path, identity, c->path);
     int rc = face_track_write(path, &t, comment, err);
     if (rc == 0) account(p, c, &t, n, d);
     face_track_free(&t);
@@ -368,7 +435,7 @@ static cJSON *json_counts(const int64_t *n) {
     static const char *names[N_GT_CLIPS] = {"clips",           "computed",        "skipped",
                                             "unreadable",      "clips_without_detection", "frames",
                                             "frames_detected", "frames_previous", "frames_mean",
-                                            "cached_with_other_settings"};
+                                            "cached_with_other_settings", "cached_without_clip_identity"};
     for (int i = 0; i < N_GT_CLIPS; i++) cJSON_AddNumberToObject(o, names[i], (double)n[i]);
     return o;
 }
@@ -389,6 +456,10 @@ static int summarise(const char *argv_line, const char *kind, const char *root, 
                  "run's (upsample %d, model %s, hold %d frames), or by a dfer that did not record them; they were "
                  "kept: --recompute makes them again",
                  (long long)n[N_OTHER_SETTINGS], cfg->upsample, model_path, cfg->hold_frames);
+    if (n[N_NO_IDENTITY])
+        log_info("prep: %lld cached tracks record no identity of their clip (an older dfer's, or imported): reused "
+                 "where no other path under the dataset's folder is recorded; --recompute makes them again",
+                 (long long)n[N_NO_IDENTITY]);
     printf("prep: clips/s per rank:");
     for (int r = 0; r < world; r++) printf(" %.2f", rates[r]);
     printf("\n");
@@ -629,8 +700,15 @@ int cmd_prep(int argc, char **argv) {
     }
     if (ok) {
         if (limit && limit < count) count = limit;
-        Prep p = {.out = out, .gt = gt, .model_path = model_path, .recompute = recompute, .model = model, .cfg = cfg,
-                  .hung = hung, .nhung = nhung};
+        /* the folder the clips' paths start with (data/dataset.c: a list's relative paths are the list file's
+         * folder's) */
+        char root_dir[4096];
+        snprintf(root_dir, sizeof root_dir, "%s", root);
+        char *slash = is_list ? strrchr(root_dir, '/') : NULL;
+        if (slash) *slash = 0;
+        else if (is_list) snprintf(root_dir, sizeof root_dir, ".");
+        Prep p = {.out = out, .gt = gt, .model_path = model_path, .root_dir = root_dir, .recompute = recompute,
+                  .model = model, .cfg = cfg, .hung = hung, .nhung = nhung};
         watchdog_mark("looking for the cached tracks in %s/landmarks", out);
         PrepClip *mine = xmalloc((size_t)(count / dist.world + 1) * sizeof *mine);
         int64_t pending[2] = {0, 0}; /* clips of this rank, those without a cached track */
