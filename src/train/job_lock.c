@@ -332,13 +332,16 @@ void job_lock_set_takeover_pause(double seconds) { g_takeover_pause_s = seconds;
 
 /* The lock file's bytes ("" when absent or unreadable): what a takeover compares to tell the stale lock it judged
  * from one another run has put there since. */
-static void lock_bytes(const char *lock, char *out, size_t n) {
+/* The lock's first n - 1 bytes into out; 0 where there is no lock (out ""), 1 where there is one (out may be "": an
+ * empty file, left by a node that crashed before the file system stored its bytes). */
+static int lock_bytes(const char *lock, char *out, size_t n) {
     out[0] = '\0';
     FILE *f = fopen(lock, "rb");
-    if (!f) return;
+    if (!f) return errno != ENOENT;
     size_t got = fread(out, 1, n - 1, f);
     out[got] = '\0';
     fclose(f);
+    return 1;
 }
 
 /* ---- the takeover guard: one run at a time replaces a folder's stale lock ------------------------- */
@@ -515,8 +518,9 @@ static int take_over(const char *dir, const char *lock, const char *tmp, const c
     TakeoverGuard guard;
     int rc = guard_enter(dir, now, &guard, holder, err);
     if (rc != 1) return rc;
-    lock_bytes(lock, bytes_now, sizeof bytes_now);
-    if (strcmp(bytes_now, judged) != 0 || !bytes_now[0]) { /* replaced by another run since, or released */
+    /* replaced by another run since, or released (gone); an empty lock judged stale is taken over like any other
+     * (it was read as released, and the job skipped by every run for good) */
+    if (!lock_bytes(lock, bytes_now, sizeof bytes_now) || strcmp(bytes_now, judged) != 0) {
         if (holder_read(lock, holder) != 0) memset(holder, 0, sizeof *holder);
         snprintf(holder->state, sizeof holder->state, "another run took the stale lock over");
         rc = 0;

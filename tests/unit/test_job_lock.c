@@ -116,6 +116,16 @@ static void test_other_host(void) {
     write_lock(dir, "not json", 3600);
     EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1 && took == 1, "an old unreadable lock is taken over");
     job_lock_release(dir);
+    /* an empty one too (a node that crashed before its file system stored the lock's bytes): it was read as a lock
+     * released meanwhile, and every run skipped the job for good ("another run took the stale lock over") */
+    write_lock(dir, "", 0);
+    EXPECT(job_lock_read(dir, 600, 0, &h, &live) == 1 && live, "an empty lock written just now counts by its time");
+    EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 0, "and is respected");
+    write_lock(dir, "", 3600);
+    took = -1;
+    EXPECT(job_lock_claim(dir, 600, &h, &took, &err) == 1 && took == 1, "an old empty lock is taken over: %s",
+           h.state);
+    job_lock_release(dir);
 }
 
 /* Two runs judge one stale lock stale at once: one takes it over, the other sees its lock and backs off (both
