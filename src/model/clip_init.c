@@ -62,7 +62,9 @@ static int add_layers(TensorMap *m, uint64_t seed, const char *prefix, int layer
 int clip_init_random(const ClipConfig *c, uint64_t seed, TensorMap *m, Err *err) {
     if (clip_config_validate(c, err) != 0) return -1;
     tmap_init(m, "(random CLIP)");
-    int64_t W = c->vision_width, P = c->patch_size, g = clip_grid(c), T = c->text_width, E = c->embed_dim;
+    /* A text-only config has no patch size (0): its grid is not computed (division by zero). */
+    int64_t W = c->vision_width, P = c->patch_size, g = c->has_vision ? clip_grid(c) : 0;
+    int64_t T = c->text_width, E = c->embed_dim;
     double vscale = pow((double)W, -0.5);
     int rc = 0;
     if (c->has_vision)
