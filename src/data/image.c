@@ -72,11 +72,11 @@ static int frame_to_indices(RgbConvert *convert, const AVFrame *frame, ImageU8 *
     for (size_t i = 0; i < (size_t)w * h; i++) {
         const uint8_t *px = out->rgb + 3 * i;
         if (px[0] != px[1] || px[0] != px[2]) {
-            int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w);
-            image_free(out);
+            int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w), r = px[0], g = px[1], b = px[2];
+            image_free(out); /* px pointed into out: its values were read above, before the free */
             const char *format = av_get_pix_fmt_name((enum AVPixelFormat)frame->format);
             return err_set(err, "%s: a colour image (%s; pixel %d,%d is %d,%d,%d); index maps are 8-bit grey or "
-                                "palette PNGs", label, format, x, y, px[0], px[1], px[2]);
+                                "palette PNGs", label, format, x, y, r, g, b);
         }
     }
     return 0;

@@ -280,6 +280,8 @@ static void test_parsing_palette_map(void) {
     EXPECT(read_labels(ext, rec, from_grey, &err) != 0 && strstr(err.msg, "a colour image") &&
                strstr(err.msg, "00001.png"),
            "a colour picture refused: %s", err.msg);
+    /* sample_colour's first pixel with R != G is (1, 0), of RGB 1,0,0: the message names its values as read */
+    EXPECT(strstr(err.msg, "pixel 1,0 is 1,0,0") != NULL, "the first colour pixel and its values named: %s", err.msg);
     dataset_free(&d);
 }
 
