@@ -62,6 +62,7 @@ static void run(int train_image_encoder) {
     printf("  image encoder trained=%d: %d gradient entries over %d tensors, worst relative error %.2g\n",
            train_image_encoder, checked, m.params.count, worst);
     dfer_clip_free(&m);
+    tiny_clip_free(&clip);
     free(fr.data);
 }
 

@@ -61,7 +61,7 @@ static void test_divisor_beyond_width_refused(void) {
     Err err;
     EXPECT(create(&clip, &cfg, &m, &err) == 0, "a model without adapters: %s", err.msg);
     finecliper_free(&m);
-    clip_model_free(&clip);
+    tiny_clip_free(&clip);
 }
 
 /* A divisor equal to the width: one hidden unit per adapter, and a training step with a finite loss */
@@ -84,7 +84,7 @@ static void test_one_hidden_unit_trains(void) {
     EXPECT(isfinite(loss) && loss > 0, "loss %g", loss);
     free(frames.data);
     finecliper_free(&m);
-    clip_model_free(&clip);
+    tiny_clip_free(&clip);
 }
 
 int main(void) {

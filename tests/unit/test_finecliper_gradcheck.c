@@ -92,8 +92,8 @@ static void run_variant(int use_negative, int video_adapters, int mid, int high,
            finecliper_variant_name(&cfg), use_negative, video_adapters, loss_kind, weights_kind, checked,
            m.params.count, worst);
     finecliper_free(&m);
-    clip_model_free(&clip);
-    clip_model_free(&desc);
+    tiny_clip_free(&clip);
+    tiny_clip_free(&desc);
     free(fr.data), free(pm.data), free(lm.data);
 }
 
@@ -176,7 +176,7 @@ static void test_contrastive(void) {
     printf("  contrastive: %d gradient entries over %d tensors, worst relative error %.2g\n", checked,
            m.params.count, worst);
     finecliper_free(&m);
-    clip_model_free(&clip);
+    tiny_clip_free(&clip);
     free(fr.data);
 }
 

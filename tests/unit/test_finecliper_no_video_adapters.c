@@ -102,7 +102,7 @@ static void check_equal_to_silent_adapters(int recompute) {
            loss_plain, compared);
     finecliper_free(&plain);
     finecliper_free(&silent);
-    clip_model_free(&clip);
+    tiny_clip_free(&clip);
     free(frames.data);
 }
 
@@ -154,7 +154,7 @@ static void test_activation_arena_drop(void) {
         finecliper_free(&with);
         finecliper_free(&without);
     }
-    clip_model_free(&clip);
+    tiny_clip_free(&clip);
 }
 
 static void plan_b16(int video_adapters, MemoryPlan *p) {

@@ -50,6 +50,22 @@ void tiny_clip_build(Ops *ops, ClipModel *m, uint64_t seed) {
     m->txt_proj = tiny_random(2, 6, 8, 0, 0.3, 0);
 }
 
+static void free_layer(ClipLayer *p) {
+    Tensor *ts[] = {&p->ln1_g, &p->ln1_b, &p->qkv_w, &p->qkv_b, &p->out_w, &p->out_b,
+                    &p->ln2_g, &p->ln2_b, &p->fc1_w, &p->fc1_b, &p->fc2_w, &p->fc2_b};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) free(ts[i]->data);
+}
+
+void tiny_clip_free(ClipModel *m) {
+    /* tiny_clip_build malloc'ed each weight (m->params is NULL): clip_model_free frees only the layer arrays */
+    Tensor *ts[] = {&m->patch_w, &m->class_emb, &m->vis_pos, &m->ln_pre_g, &m->ln_pre_b, &m->ln_post_g,
+                    &m->ln_post_b, &m->vis_proj, &m->tok_emb, &m->txt_pos, &m->ln_final_g, &m->ln_final_b,
+                    &m->txt_proj};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) free(ts[i]->data);
+    for (int l = 0; l < 2; l++) free_layer(&m->vis_layers[l]), free_layer(&m->txt_layers[l]);
+    clip_model_free(m);
+}
+
 void tiny_prompts(int32_t *ids, int classes, int shift, int placeholders) {
     const int ctx = 12;
     memset(ids, 0, (size_t)classes * ctx * sizeof(int32_t));

@@ -7,6 +7,8 @@
 #include "model/clip.h"
 
 void tiny_clip_build(Ops *ops, ClipModel *m, uint64_t seed);
+/* Frees what tiny_clip_build allocated (its weights, then clip_model_free). */
+void tiny_clip_free(ClipModel *m);
 /* A random F64 tensor (scale * N(0,1) + offset), malloc'ed. */
 Tensor tiny_random(int ndim, int64_t d0, int64_t d1, int64_t d2, double scale, double offset);
 /* Prompt rows [classes, 12]: a start id 50, a few ids, the row's maximum 59 (its "EOT"), zeros.
