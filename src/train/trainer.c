@@ -80,18 +80,6 @@ static void metrics_rewind(const char *path, long long metrics_bytes) {
     else if (cut) log_warn("%s: cut the last %zu bytes, a line the stopped run did not finish", path, cut);
 }
 
-int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
-    watchdog_mark("the group's agreement that rank 0 wrote %s", what);
-    if (group_all_ok(g, rc == 0)) return 0;
-    /* refused by the job lock's write guard (core/fsutil.h): another run took the job over while this one was frozen
-     * inside the write; the group leaves the job to it, as at any other look that finds the lock lost */
-    int lost = g->rank == 0 && job_lock_lost(NULL, 0, NULL);
-    group_bcast(g, &lost, sizeof lost);
-    if (lost) return TRAIN_LOCK_LOST;
-    if (g->rank != 0) err_set(err, "rank 0 of the group could not write %s (its error says why)", what);
-    return -1;
-}
-
 /* Whether another run of the matrix has taken over the job's lock (train/job_lock.h): a run that was silent longer
  * than matrix.stale_lock_minutes (its node frozen, its file system stalled) and went on would write the same
  * checkpoint, metrics.jsonl and result.json as the run that took the job over. Before each of its writes into the

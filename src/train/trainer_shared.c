@@ -1,6 +1,7 @@
 /* What training (trainer.c) and evaluation (evaluate.c) share: a run's state on disk (finished or not; a resumed run's
  * configuration against its config.ini), the splits of a configuration (a list's class count: data.classes or its
- * training labels), the loaders' configuration and the memory plan's line in the log (trainer_internal.h). */
+ * training labels), the loaders' configuration, the memory plan's line in the log and the group's agreement on rank
+ * 0's writes (trainer_internal.h). */
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,9 +10,23 @@
 
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/watchdog.h"
 #include "io/json_file.h"
+#include "train/job_lock.h"
 #include "train/trainer.h"
 #include "train/trainer_internal.h"
+
+int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
+    watchdog_mark("the group's agreement that rank 0 wrote %s", what);
+    if (group_all_ok(g, rc == 0)) return 0;
+    /* refused by the job lock's write guard (core/fsutil.h): another run took the job over while this one was frozen
+     * inside the write; the group leaves the job to it, as at any other look that finds the lock lost */
+    int lost = g->rank == 0 && job_lock_lost(NULL, 0, NULL);
+    group_bcast(g, &lost, sizeof lost);
+    if (lost) return TRAIN_LOCK_LOST;
+    if (g->rank != 0) err_set(err, "rank 0 of the group could not write %s (its error says why)", what);
+    return -1;
+}
 
 int train_run_finished(const char *out_dir) {
     char path[4096];
