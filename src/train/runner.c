@@ -267,6 +267,15 @@ static int matrix_agreed_by_ranks(const RunnerOptions *opt, int loaded, const Ma
                    opt->matrix_path, ranks_differ, ranks_differ > 1 ? "s" : "");
 }
 
+/* A full disk (or quota), which jerr names, fails every job that follows, each after its first epoch: the run starts
+ * none (rank 0 of a group says so). Returns 1 then, else 0. */
+static int stop_on_full_disk(const Err *jerr, JobCounter *counter, int group, const char *results) {
+    if (!err_is_disk_full(jerr)) return 0;
+    job_counter_close(counter);
+    log_error("[group %d] the disk holding %s is full: no further job of this run starts", group, results);
+    return 1;
+}
+
 int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *err) {
     Matrix m;
     Job *jobs = NULL;
@@ -374,12 +383,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
             if (g.rank == 0) {
                 log_error("[group %d] %s failed: cannot claim its lock: %s; nothing written into %s (another run may "
                           "hold it)", g.index, j->id, jerr.msg, dir);
-                if (err_is_disk_full(&jerr)) {
-                    disk_full = 1;
-                    job_counter_close(&counter);
-                    log_error("[group %d] the disk holding %s is full: no further job of this run starts", g.index,
-                              results);
-                }
+                disk_full |= stop_on_full_disk(&jerr, &counter, g.index, results);
             }
             failed++, unclaimed++;
             continue;
@@ -440,13 +444,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         if (g.rank == 0 && rc != 0 && rc != DFER_EXIT_INTERRUPTED) {
             log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);
             record_failure(j, dir, jerr.msg);
-            /* a full disk (or quota) fails every job that follows, each after its first epoch: start none */
-            if (err_is_disk_full(&jerr)) {
-                disk_full = 1;
-                job_counter_close(&counter);
-                log_error("[group %d] the disk holding %s is full: no further job of this run starts", g.index,
-                          results);
-            }
+            disk_full |= stop_on_full_disk(&jerr, &counter, g.index, results);
         }
         if (g.rank == 0) job_lock_release(dir);
         if (rc == DFER_EXIT_INTERRUPTED) {
