@@ -45,7 +45,9 @@ static void append_line(const char *dir, const char *file, const char *line) {
     char path[4096];
     Err err;
     run_file_path(path, sizeof path, dir, file);
-    if (fs_append_line(path, line, &err) != 0 && !warned++)
+    /* refused by the job lock's write guard (core/fsutil.h) once another run took the job over: not a lost line to
+     * warn of; the group leaves the job at its next look */
+    if (fs_append_line(path, line, &err) != 0 && !job_lock_lost(dir, 0, NULL) && !warned++)
         log_warn("%s (training goes on; later log lines may be lost too)", err.msg);
 }
 
@@ -490,9 +492,9 @@ static void log_step_window(const TrainRun *run, int steps, const StepWindow *w,
              pos->epoch + 1, cfg->epochs, pos->step, steps, json_number(loss_s, sizeof loss_s, w->loss / w->steps),
              run->oc.lr[0] * lr_factor, json_number(norm_s, sizeof norm_s, norm), rate, w->step_s / w->timed,
              w->data_s / w->timed, w->compute_s / w->timed, w->allreduce_s / w->timed);
-    /* rank 0 alone writes the line, so it alone decides here (a read of the lock, as costly as the append); the
-     * group learns of a loss at the next step's collective and leaves then */
-    if (!job_lock_lost(run->opt->out_dir, 1, NULL)) append_line(run->opt->out_dir, "metrics.jsonl", line);
+    /* rank 0 alone writes the line, and the append reads the lock first (the write guard): a line of a job another
+     * run took over is not written; the group learns of the loss at the next step's collective and leaves then */
+    append_line(run->opt->out_dir, "metrics.jsonl", line);
 }
 
 /* The training steps of the epoch at the run's position, from its step on: forward and backward, the gradients'
