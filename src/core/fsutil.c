@@ -104,6 +104,7 @@ static void atomic_untrack(AtomicFile *f) {
 int atomic_open(AtomicFile *f, const char *path, Err *err) {
     f->fd = -1;
     f->tracked_slot = -1;
+    f->no_flush = 0;
     /* `--out ""` wrote the whole file as .dfer-tmp.XXXXXX in the working folder, then failed with
      * ": cannot rename temporary file into place" */
     if (!path[0]) return err_set(err, "an empty path: name the file to write");
@@ -187,7 +188,7 @@ static int write_guard_allows(const char *path, Err *err) {
 
 int atomic_commit(AtomicFile *f, Err *err) {
     /* closed whether or not the flush worked (a failed fsync skipped the close and leaked the descriptor) */
-    int synced = fsync(f->fd) == 0, e = errno;
+    int synced = f->no_flush || fsync(f->fd) == 0, e = errno;
     int closed = close(f->fd) == 0;
     if (synced && !closed) e = errno;
     f->fd = -1;
@@ -212,7 +213,7 @@ int atomic_commit(AtomicFile *f, Err *err) {
      * folder (EINVAL) has nothing to lose here */
     char dir[sizeof f->path];
     snprintf(dir, sizeof dir, "%s", f->path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = f->no_flush ? -1 : open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         int synced = fsync(dfd) == 0 || errno == EINVAL || errno == EROFS;
         int e = errno;

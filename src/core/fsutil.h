@@ -22,6 +22,9 @@ typedef struct AtomicFile {
     char tmp_path[4096 + 32];
     int fd;
     int tracked_slot; /* its place among the temporary files a signal removes, or -1 */
+    int no_flush;     /* set after atomic_open for files that are cheap to make again (synthetic frames: hundreds of
+                       * thousands of them): the commit renames without fsync of the file and its folder, so a reader
+                       * still never sees half a file, but a power loss may lose the newest ones */
 } AtomicFile;
 /* A check that every atomic commit and line append makes just before the file goes into place (the rename; the
  * append's write): 0 lets it go on; -1 (err set) refuses, and the temporary file is removed, or the line not written.

@@ -34,38 +34,54 @@ static int encode_still(const char *path, enum AVCodecID id, enum AVPixelFormat 
         return av_fail(err, path, "cannot open the encoder", rc);
     }
     AVFrame *f = av_frame_alloc();
-    f->width = w, f->height = h, f->format = enc_fmt;
-    av_frame_get_buffer(f, 0);
-    struct SwsContext *sws = sws_getContext(w, h, in_fmt, w, h, enc_fmt, SWS_BILINEAR, NULL, NULL, NULL);
-    /* swscale's SIMD reads a little past the end of each row: give it a padded copy */
-    int row = w * (in_fmt == AV_PIX_FMT_GRAY8 ? 1 : 3), padded_row = (row + 63) / 64 * 64;
-    uint8_t *padded = xcalloc((size_t)padded_row * (size_t)(h + 1), 1);
-    for (int y = 0; y < h; y++) memcpy(padded + (size_t)y * padded_row, pixels + (size_t)y * row, (size_t)row);
-    const uint8_t *src[4] = {padded, NULL, NULL, NULL};
-    int src_stride[4] = {padded_row, 0, 0, 0};
-    if (id == AV_CODEC_ID_MJPEG) {
-        const int *coef = sws_getCoefficients(SWS_CS_DEFAULT);
-        sws_setColorspaceDetails(sws, coef, 1, coef, 1, 0, 1 << 16, 1 << 16);
-    }
-    sws_scale(sws, src, src_stride, 0, h, f->data, f->linesize);
-    sws_freeContext(sws);
-    free(padded);
     AVPacket *pkt = av_packet_alloc();
-    rc = avcodec_send_frame(ctx, f);
-    if (rc >= 0) avcodec_send_frame(ctx, NULL);
-    char tmp[4096 + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *out = rc >= 0 ? fopen(tmp, "wb") : NULL;
-    if (rc >= 0 && !out) rc = err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
-    else if (rc < 0) rc = av_fail(err, path, "encoding failed", rc);
-    while (rc >= 0 && avcodec_receive_packet(ctx, pkt) == 0) {
-        if (fwrite(pkt->data, 1, (size_t)pkt->size, out) != (size_t)pkt->size)
-            rc = err_set(err, "%s: write failed", tmp);
-        av_packet_unref(pkt);
+    if (!f || !pkt) {
+        av_frame_free(&f), av_packet_free(&pkt), avcodec_free_context(&ctx);
+        return err_set(err, "%s: out of memory for the encoder's frame", path);
     }
-    if (out && fclose(out) != 0 && rc >= 0) rc = err_set(err, "%s: write failed", tmp);
-    if (rc >= 0 && rename(tmp, path) != 0) rc = err_set(err, "%s: cannot rename into place: %s", path, strerror(errno));
-    if (rc < 0) unlink(tmp);
+    f->width = w, f->height = h, f->format = enc_fmt;
+    rc = av_frame_get_buffer(f, 0);
+    struct SwsContext *sws =
+        rc < 0 ? NULL : sws_getContext(w, h, in_fmt, w, h, enc_fmt, SWS_BILINEAR, NULL, NULL, NULL);
+    if (rc < 0 || !sws) {
+        rc = av_fail(err, path, "cannot set up the picture's conversion", rc < 0 ? rc : AVERROR(ENOMEM));
+    } else {
+        /* swscale's SIMD reads a little past the end of each row: give it a padded copy */
+        int row = w * (in_fmt == AV_PIX_FMT_GRAY8 ? 1 : 3), padded_row = (row + 63) / 64 * 64;
+        uint8_t *padded = xcalloc((size_t)padded_row * (size_t)(h + 1), 1);
+        for (int y = 0; y < h; y++) memcpy(padded + (size_t)y * padded_row, pixels + (size_t)y * row, (size_t)row);
+        const uint8_t *src[4] = {padded, NULL, NULL, NULL};
+        int src_stride[4] = {padded_row, 0, 0, 0};
+        if (id == AV_CODEC_ID_MJPEG) {
+            const int *coef = sws_getCoefficients(SWS_CS_DEFAULT);
+            sws_setColorspaceDetails(sws, coef, 1, coef, 1, 0, 1 << 16, 1 << 16);
+        }
+        sws_scale(sws, src, src_stride, 0, h, f->data, f->linesize);
+        sws_freeContext(sws);
+        free(padded);
+        rc = avcodec_send_frame(ctx, f);
+        if (rc >= 0) rc = avcodec_send_frame(ctx, NULL); /* the end: the encoder gives out what it holds */
+        if (rc < 0) rc = av_fail(err, path, "encoding failed", rc);
+    }
+    /* an atomic file: a reader never sees half a picture, and Ctrl-C removes the temporary file (a PATH.tmp.PID
+     * of its own stayed behind); a synthetic frame or a contact sheet is made again at no cost, so unflushed */
+    AtomicFile out;
+    if (rc >= 0 && atomic_open(&out, path, err) == 0) {
+        out.no_flush = 1;
+        int got; /* packets until the end (AVERROR_EOF); another error leaves no file */
+        while (rc >= 0 && (got = avcodec_receive_packet(ctx, pkt)) != AVERROR_EOF) {
+            if (got < 0) {
+                atomic_abort(&out);
+                rc = av_fail(err, path, "encoding failed", got);
+            } else {
+                rc = atomic_write(&out, pkt->data, (size_t)pkt->size, err); /* it aborts the file on failure */
+                av_packet_unref(pkt);
+            }
+        }
+        if (rc >= 0) rc = atomic_commit(&out, err);
+    } else if (rc >= 0) {
+        rc = -1; /* atomic_open said why */
+    }
     av_packet_free(&pkt);
     av_frame_free(&f);
     avcodec_free_context(&ctx);

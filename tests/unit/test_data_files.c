@@ -7,6 +7,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -174,9 +175,51 @@ static void test_clip_identity(void) {
            "a missing clip: '%s'", err.msg);
 }
 
+/* Still images (synthetic frames, contact sheets) are written as the project's other files are: no temporary file
+ * left beside them, a symbolic link's target written (the link stays), a FIFO or folder at the path refused and
+ * left as it was. The encoder's own PATH.tmp.PID file renamed over whatever the path held. */
+static void test_still_image_writes(void) {
+    char dir[900], path[1000], target[1000], fifo[1000];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/still", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    uint8_t *rgb = pattern(16, 16, 3);
+    snprintf(path, sizeof path, "%s/sheet.png", dir);
+    EXPECT(image_write_png(path, rgb, 16, 16, 3, &err) == 0, "%s", err.msg);
+    DIR *d = opendir(dir);
+    int entries = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            entries++;
+            EXPECT(!strcmp(e->d_name, "sheet.png"), "%s: %s beside the picture written", dir, e->d_name);
+        }
+    if (d) closedir(d);
+    EXPECT(entries == 1, "%s: %d files, want the picture alone", dir, entries);
+
+    snprintf(target, sizeof target, "%s/target.jpg", dir);
+    snprintf(path, sizeof path, "%s/link.jpg", dir);
+    EXPECT(image_write_jpeg(target, rgb, 16, 16, 3, &err) == 0, "%s", err.msg);
+    EXPECT(symlink(target, path) == 0, "symlink %s", path);
+    EXPECT(image_write_jpeg(path, rgb, 16, 8, 3, &err) == 0, "%s", err.msg); /* a picture of another size */
+    struct stat st;
+    EXPECT(lstat(path, &st) == 0 && S_ISLNK(st.st_mode), "%s: the link was replaced by a file", path);
+    ImageU8 img = {0};
+    EXPECT(image_decode_file(target, &img, &err) == 0 && img.width == 16 && img.height == 8,
+           "%s: the link's target is not the 16x8 picture written through the link: %s", target, err.msg);
+    image_free(&img);
+
+    snprintf(fifo, sizeof fifo, "%s/pipe.png", dir);
+    EXPECT(mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo);
+    EXPECT(image_write_png(fifo, rgb, 16, 16, 3, &err) != 0 && strstr(err.msg, "FIFO") && strstr(err.msg, fifo),
+           "writing over a FIFO: '%s'", err.msg);
+    EXPECT(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode), "%s: the FIFO was replaced", fifo);
+    free(rgb);
+}
+
 int main(void) {
     TEST_RUN(test_folder_named_like_a_frame);
     TEST_RUN(test_truncated_jpeg);
     TEST_RUN(test_clip_identity);
+    TEST_RUN(test_still_image_writes);
     return test_summary();
 }
