@@ -43,6 +43,19 @@ char *utf8_valid_copy(const char *s) {
     return b.p;
 }
 
+void text_make_printable(char *s) {
+    while (*s) {
+        unsigned char c = (unsigned char)*s;
+        int n = utf8_char_len(s);
+        int c1_control = n == 2 && c == 0xC2 && (unsigned char)s[1] < 0xA0;
+        if (!n || c < 0x20 || c == 0x7F || c1_control) {
+            for (int i = 0; i < (n ? n : 1); i++) s[i] = '?';
+            n = n ? n : 1;
+        }
+        s += n;
+    }
+}
+
 size_t utf8_prefix(const char *s, size_t max_bytes) {
     size_t len = strnlen(s, max_bytes + 1), cut = len < max_bytes ? len : max_bytes;
     /* a continuation byte (10xxxxxx) right after the cut: the cut is inside a character, step back to its lead */

@@ -29,5 +29,10 @@ size_t utf8_prefix(const char *s, size_t max_bytes);
 int utf8_char_len(const char *s);
 /* A copy of s (malloc'ed; free it) with each invalid byte as U+FFFD, for writers that take a whole string. */
 char *utf8_valid_copy(const char *s);
+/* Makes s, in place and byte for byte, safe to print on a terminal as one line: C0 control characters (escape, tab,
+ * newline too), DEL, the C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F, which a UTF-8 terminal may take as CSI)
+ * and each byte of invalid UTF-8 become '?'. For lines built from names a user's files hold (job folders, backbone
+ * names) that go to stderr: an escape sequence in a folder's name reached the terminal. */
+void text_make_printable(char *s);
 
 #endif

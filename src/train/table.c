@@ -761,6 +761,7 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
         tally_text(&c, 12, text, sizeof text);
         snprintf(notes[n++], sizeof notes[0], "the results come from %d commits of dfer: %s", c.n + c.more, text);
     }
+    for (int i = 0; i < n; i++) text_make_printable(notes[i]); /* they name folders and backbones: to a terminal */
     return n;
 }
 

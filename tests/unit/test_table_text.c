@@ -201,11 +201,44 @@ static void test_invalid_utf8_replaced(void) {
     }
 }
 
+/* The notes `dfer table` prints on stderr name job folders and backbones: an escape sequence, a C1 control (U+009B,
+ * which a UTF-8 terminal may take as CSI), a newline or an invalid byte in those names reached the terminal. Every
+ * such byte becomes '?'; the rest of the name, a valid U+00E9 among it, stays. */
+static void test_notes_printable(void) {
+    static const char folder[] = "f\x1b[31mred\xc2\x9b" "2J\nnext\xff" "caf\xc3\xa9";
+    static const char shown[] = "f?[31mred??2J?next?caf\xc3\xa9";
+    cJSON *jobs = cJSON_Parse("[{\"job\":\"j1\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\","
+                              "\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"}]");
+    EXPECT(jobs != NULL, "the test's jobs.json parses");
+    ResultSet *rs = results_new();
+    results_add_expected(rs, jobs, "jobs.json");
+    cJSON *result = cJSON_Parse("{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,"
+                                "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\","
+                                "\"uar\":50,\"war\":60}");
+    char path[128];
+    snprintf(path, sizeof path, "%s/result.json", folder);
+    results_add_folder(rs, folder, result, path, NULL); /* not a job of jobs.json: left out, with a note */
+    char notes[RESULTS_MAX_NOTES][1024];
+    int n = results_notes(rs, notes, RESULTS_MAX_NOTES), named = 0;
+    for (int i = 0; i < n; i++) {
+        named += strstr(notes[i], shown) != NULL;
+        for (const unsigned char *c = (const unsigned char *)notes[i]; *c; c++)
+            EXPECT(*c >= 0x20 && *c != 0x7f && !(c[0] == 0xc2 && c[1] >= 0x80 && c[1] < 0xa0) && *c != 0xff,
+                   "note %d: byte 0x%02x at %td: %s", i, *c, (const char *)c - notes[i], notes[i]);
+    }
+    EXPECT(named == 1, "a note names the folder left out as %s (%d notes, the first: %s)", shown, n,
+           n ? notes[0] : "");
+    results_free(rs);
+    cJSON_Delete(result);
+    cJSON_Delete(jobs);
+}
+
 int main(void) {
     TEST_RUN(test_invalid_utf8_replaced);
     TEST_RUN(test_scores_out_of_range);
     TEST_RUN(test_markup_in_names);
     TEST_RUN(test_csv_comment_one_line);
     TEST_RUN(test_latex_no_control_characters);
+    TEST_RUN(test_notes_printable);
     return test_summary();
 }
