@@ -260,6 +260,22 @@ int group_all_ok(Group *g, int ok) {
     return all;
 }
 
+int group_all_ok_why(Group *g, int ok, Err *err) {
+    int mine = ok ? g->size : g->rank, lowest = 0;
+    CHECK_MPI(MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, g->comm));
+    if (lowest == g->size) return 1;
+    char why[sizeof err->msg];
+    if (g->rank == lowest) snprintf(why, sizeof why, "%s", err->msg);
+    CHECK_MPI(MPI_Bcast(why, (int)sizeof why, MPI_BYTE, lowest, g->comm));
+    why[sizeof why - 1] = '\0';
+    char host[256];
+    if (g->rank == lowest) snprintf(host, sizeof host, "%s", dfer_host());
+    CHECK_MPI(MPI_Bcast(host, (int)sizeof host, MPI_BYTE, lowest, g->comm));
+    host[sizeof host - 1] = '\0';
+    if (ok) err_set(err, "rank %d of the group (host %s): %s", lowest, host, why);
+    return 0;
+}
+
 void group_bcast(Group *g, void *buf, size_t bytes) {
     CHECK(bytes <= INT32_MAX, "broadcast of %zu bytes", bytes);
     CHECK_MPI(MPI_Bcast(buf, (int)bytes, MPI_BYTE, 0, g->comm));

@@ -81,6 +81,10 @@ void group_barrier(Group *g);
  * (rank 0 writes the run's files), so that a failure there stops every rank instead of leaving the
  * others waiting in the next collective. */
 int group_all_ok(Group *g, int ok);
+/* The same, and where a rank failed, the reason of the lowest such rank reaches every rank: a rank that passed ok
+ * gets err set to "rank R of the group (host H): ITS MESSAGE" (a rank that failed keeps its own), so that rank 0
+ * records in result.json why another rank could not go on rather than "see its log". */
+int group_all_ok_why(Group *g, int ok, Err *err);
 /* After a job, on every rank: whether it failed here (failed) and on the group's rank 0 (out[1]); out[0]: on any
  * rank. Returns -1 when the others do not all arrive within timeout_s: a rank that failed alone (an error no
  * collective shared) finds the others still waiting in one of the job's collectives. */

@@ -301,8 +301,8 @@ if unshare -m true 2>/dev/null; then
       grep -q "the ranks of the group do not see the same checkpoint.safetensors: rank 1 resumes at epoch 1, step 2 (2 optimiser steps), rank 0 resumes at epoch 1, step 4" "$tmp/ranks-$shown.log" \
         || { cat "$tmp/ranks-$shown.log"; echo "no clear message for ranks that read different checkpoints"; exit 1; }
     else
-      grep -q "another rank of the group could not read $out/checkpoint.safetensors" "$tmp/ranks-$shown.log" \
-        || { cat "$tmp/ranks-$shown.log"; echo "rank 0 did not say that rank 1 could not read the checkpoint"; exit 1; }
+      grep -q "the group cannot resume from $out/checkpoint.safetensors: rank 1 of the group (host [^)]*): $out/checkpoint.safetensors" "$tmp/ranks-$shown.log" \
+        || { cat "$tmp/ranks-$shown.log"; echo "rank 0 did not say why rank 1 could not read the checkpoint"; exit 1; }
     fi
   done
   cmp -s "$out/checkpoint.safetensors" "$tmp/older.safetensors" && { echo "the refused resumes changed the checkpoint"; exit 1; }

@@ -271,16 +271,16 @@ int checkpoint_agreed(Group *g, const char *dir, int resumed, int loaded, const 
     watchdog_mark("the group's agreement on where the run starts");
     group_bcast(g, lead, sizeof lead);
     int same = !memcmp(mine, lead, sizeof lead);
-    if (group_all_ok(g, loaded == 0 && same)) return 0;
-    if (loaded != 0) return -1;
-    if (!same) {
+    if (loaded == 0 && !same) {
         char here[128], there[128];
         start_text(mine, here, sizeof here);
         start_text(lead, there, sizeof there);
-        return err_set(err, "%s: the ranks of the group do not see the same checkpoint.safetensors: rank %d %s, rank 0 "
-                            "%s (a network file system that has not caught up on one node?)",
-                       dir, g->rank, here, there);
+        err_set(err, "%s: the ranks of the group do not see the same checkpoint.safetensors: rank %d %s, rank 0 %s (a "
+                     "network file system that has not caught up on one node?)",
+                dir, g->rank, here, there);
     }
-    return err_set(err, "another rank of the group could not read %s/checkpoint.safetensors (its error says why)",
-                   dir);
+    /* a rank that read it and agrees learns why another could not, to record it (rank 0: result.json) */
+    if (group_all_ok_why(g, loaded == 0 && same, err)) return 0;
+    if (loaded == 0 && same) return err_prefix(err, "the group cannot resume from %s/checkpoint.safetensors: ", dir);
+    return -1;
 }

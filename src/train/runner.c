@@ -393,13 +393,13 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         int rc = job_resolve(&m, j, &cfg, &jerr) == JOB_RUNNABLE ? 0 : -1;
         /* each rank reads the job's method file on its own node: where one rank cannot configure the job and the
          * others can, those went into the job's collectives and this one into the next job's, and the group hung */
-        if (!group_all_ok(&g, rc == 0)) {
+        if (!group_all_ok_why(&g, rc == 0, &jerr)) { /* rank 0 records the lowest failing rank's reason */
             if (rc != 0 && g.rank != 0) /* rank 0 logs and records its own error below */
                 log_error("[group %d] %s: cannot configure the job on rank %d of the group: %s", g.index, j->id,
                           g.rank, jerr.msg);
             if (rc == 0)
-                err_set(&jerr, "the job's configuration failed on another rank of the group (its log says why: a "
-                               "method file that differs on its node?)");
+                err_prefix(&jerr, "the job cannot be configured on another rank of the group (a method file that "
+                                  "differs on its node?): ");
             rc = -1;
         }
         int job_failed = rc != 0; /* a failure before training is every rank's: the configuration */

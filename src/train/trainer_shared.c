@@ -18,13 +18,13 @@
 
 int lead_write_agreed(Group *g, int rc, const char *what, Err *err) {
     watchdog_mark("the group's agreement that rank 0 wrote %s", what);
-    if (group_all_ok(g, rc == 0)) return 0;
+    if (group_all_ok_why(g, rc == 0, err)) return 0;
     /* refused by the job lock's write guard (core/fsutil.h): another run took the job over while this one was frozen
      * inside the write; the group leaves the job to it, as at any other look that finds the lock lost */
     int lost = g->rank == 0 && job_lock_lost(NULL, 0, NULL);
     group_bcast(g, &lost, sizeof lost);
     if (lost) return TRAIN_LOCK_LOST;
-    if (g->rank != 0) err_set(err, "rank 0 of the group could not write %s (its error says why)", what);
+    if (rc == 0) err_prefix(err, "could not write %s: ", what); /* "... : rank 0 of the group (host H): why" */
     return -1;
 }
 
