@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.h"
+
 int fs_read_all(const char *path, char **data, size_t *len, Err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
@@ -186,7 +188,8 @@ static int write_guard_allows(const char *path, Err *err) {
     return !guard || guard(path, err) == 0;
 }
 
-int atomic_commit(AtomicFile *f, Err *err) {
+/* Flushes and closes the temporary file, which is removed on failure. */
+static int atomic_flush(AtomicFile *f, Err *err) {
     /* closed whether or not the flush worked (a failed fsync skipped the close and leaked the descriptor) */
     int synced = f->no_flush || fsync(f->fd) == 0, e = errno;
     int closed = close(f->fd) == 0;
@@ -196,11 +199,26 @@ int atomic_commit(AtomicFile *f, Err *err) {
         atomic_abort(f);
         return err_set(err, "%s: cannot flush: %s", f->path, strerror(e));
     }
-    /* after the flush, the write's longest part: the guard's look is as late as it can be */
-    if (!write_guard_allows(f->path, err)) {
-        atomic_abort(f);
-        return -1;
-    }
+    return 0;
+}
+
+/* A new name in a folder (a rename, a link) is durable only once the folder is flushed (a node losing power right
+ * after a checkpoint could otherwise come back with the previous one); a file system that cannot flush a folder
+ * (EINVAL) has nothing to lose here. `placed` says how the file got its name, for the message. */
+static int sync_folder_of(const char *path, const char *placed, Err *err) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return 0;
+    int synced = fsync(dfd) == 0 || errno == EINVAL || errno == EROFS;
+    int e = errno;
+    close(dfd);
+    if (!synced) return err_set(err, "%s: %s, but its folder cannot be flushed: %s", path, placed, strerror(e));
+    return 0;
+}
+
+/* The flushed temporary file renamed over the path. */
+static int atomic_rename_into_place(AtomicFile *f, Err *err) {
     if (rename(f->tmp_path, f->path) != 0) {
         int e = errno;
         unlink(f->tmp_path);
@@ -208,20 +226,64 @@ int atomic_commit(AtomicFile *f, Err *err) {
         return err_set(err, "%s: cannot rename temporary file into place: %s", f->path, strerror(e));
     }
     atomic_untrack(f); /* after the rename: a signal between them unlinks a name that is gone, harmlessly */
-    /* the rename itself is durable only once the folder is flushed (a node losing power right after a
-     * checkpoint could otherwise come back with the previous one); a file system that cannot flush a
-     * folder (EINVAL) has nothing to lose here */
-    char dir[sizeof f->path];
-    snprintf(dir, sizeof dir, "%s", f->path);
-    int dfd = f->no_flush ? -1 : open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        int synced = fsync(dfd) == 0 || errno == EINVAL || errno == EROFS;
-        int e = errno;
-        close(dfd);
-        if (!synced)
-            return err_set(err, "%s: renamed into place, but its folder cannot be flushed: %s", f->path, strerror(e));
+    return f->no_flush ? 0 : sync_folder_of(f->path, "renamed into place", err);
+}
+
+int atomic_commit(AtomicFile *f, Err *err) {
+    if (atomic_flush(f, err) != 0) return -1;
+    /* after the flush, the write's longest part: the guard's look is as late as it can be */
+    if (!write_guard_allows(f->path, err)) {
+        atomic_abort(f);
+        return -1;
     }
-    return 0;
+    return atomic_rename_into_place(f, err);
+}
+
+/* link(2)'s errors that say the file system makes no hard links at all (FAT, some FUSE and network mounts), rather
+ * than that this link cannot be made */
+static int links_unsupported(int e) {
+    return e == EPERM || e == ENOTSUP || e == EOPNOTSUPP || e == ENOSYS;
+}
+
+int fs_create_atomic_exclusive(const char *path, const void *data, size_t len, Err *err) {
+    /* anything at the path (a file, a folder, a symbolic link, even one to nothing) is there already, as link(2)
+     * would find: no temporary file is made for nothing */
+    struct stat st;
+    if (path[0] && lstat(path, &st) == 0) return FS_ALREADY_EXISTS;
+    AtomicFile f;
+    if (atomic_open(&f, path, err) != 0 || atomic_write(&f, data, len, err) != 0 || atomic_flush(&f, err) != 0)
+        return -1;
+    if (!write_guard_allows(f.path, err)) {
+        atomic_abort(&f);
+        return -1;
+    }
+    /* the whole file gets its name at once, as with a rename, but link(2) never replaces one: made by another
+     * process since the look above, it stays, and this one is told so (EEXIST) */
+    int linked = link(f.tmp_path, f.path) == 0, link_errno = errno;
+    struct stat st_tmp, st_path;
+    if (!linked && link_errno == EEXIST && stat(f.tmp_path, &st_tmp) == 0 && stat(f.path, &st_path) == 0 &&
+        st_tmp.st_dev == st_path.st_dev && st_tmp.st_ino == st_path.st_ino)
+        linked = 1; /* NFS: the server made the link, its answer was lost, and the client's retry found the name taken
+                     * by this very file */
+    if (!linked && link_errno == EEXIST) {
+        atomic_abort(&f);
+        return FS_ALREADY_EXISTS;
+    }
+    if (!linked && links_unsupported(link_errno)) {
+        /* no exclusive create there: the rename replaces a file another process made since the look above (the
+         * last one wins), as every atomic write does */
+        log_warn("%s: its file system makes no hard links (%s), so it cannot be created exclusively: renamed into "
+                 "place instead, over a file another process may have made meanwhile",
+                 f.path, strerror(link_errno));
+        return atomic_rename_into_place(&f, err);
+    }
+    if (!linked) {
+        atomic_abort(&f);
+        return err_set(err, "%s: cannot link temporary file %s into place: %s", f.path, f.tmp_path,
+                       strerror(link_errno));
+    }
+    atomic_abort(&f); /* the temporary name goes; the file stays under the new one */
+    return sync_folder_of(f.path, "created", err);
 }
 
 void atomic_abort(AtomicFile *f) {

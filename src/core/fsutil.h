@@ -15,6 +15,14 @@ int fs_read_all(const char *path, char **data, size_t *len, Err *err);
 /* Atomic write of a buffer. */
 int fs_write_atomic(const char *path, const void *data, size_t len, Err *err);
 
+/* Exclusive create of a whole file: written to a temporary file, flushed, then hard-linked to `path` (link(2) never
+ * replaces a file), so a reader never sees it half-written and, of two processes creating it at once, one alone makes
+ * it. FS_CREATED (0): made; FS_ALREADY_EXISTS: something was at the path already or came there meanwhile (left as it
+ * is); -1 (err) on error. The temporary file is gone on every path, and the write guard (below) is asked before the
+ * link. A file system without hard links gets a rename instead, with a warning: there the last writer wins. */
+enum { FS_CREATED = 0, FS_ALREADY_EXISTS = 1 };
+int fs_create_atomic_exclusive(const char *path, const void *data, size_t len, Err *err);
+
 /* Atomic write in pieces: open a temporary file beside `path`, write, then
  * commit (fsync + rename) or abort (unlink). */
 typedef struct AtomicFile {

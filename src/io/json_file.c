@@ -17,6 +17,16 @@ int json_write_atomic(const char *path, const cJSON *o, Err *err) {
     return rc;
 }
 
+int json_create_exclusive(const char *path, const cJSON *o, Err *err) {
+    char *text = cJSON_Print(o);
+    CHECK(text != NULL, "cJSON_Print: out of memory");
+    size_t len = strlen(text);
+    text[len] = '\n'; /* over the NUL: the length is passed */
+    int rc = fs_create_atomic_exclusive(path, text, len + 1, err);
+    free(text);
+    return rc;
+}
+
 /* 1-based line of a position in text, for messages that point into a file. */
 static int line_of(const char *text, const char *pos) {
     int line = 1;

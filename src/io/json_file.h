@@ -9,6 +9,9 @@
 #include "core/check.h"
 
 int json_write_atomic(const char *path, const cJSON *o, Err *err);
+/* The same written only where no file is (core/fsutil.h's fs_create_atomic_exclusive): FS_CREATED,
+ * FS_ALREADY_EXISTS (nothing written) or -1 (err). */
+int json_create_exclusive(const char *path, const cJSON *o, Err *err);
 
 /* PATH parsed whole into *out (the caller frees it with cJSON_Delete); a syntax error, or text after
  * the value, names the file and the line it is on. */

@@ -1,6 +1,7 @@
 /* The JSON files runs write and read back: json_read_file names the file and the line of a syntax
  * error; json_lines_each walks metrics.jsonl, strict in the middle, optionally tolerant of a torn
  * last line; fs_append_line writes whole lines; fs_trim_torn_tail cuts what a killed writer left;
+ * fs_create_atomic_exclusive never replaces a file;
  * fs_remove_atomic_leftovers removes the temporary files of killed atomic writes and nothing else; a process
  * ended by SIGINT, SIGTERM or SIGHUP mid-write removes its own (a second Ctrl-C under the training's handlers too). */
 #include <cJSON.h>
@@ -297,6 +298,82 @@ static void test_atomic_leftovers(void) {
     EXPECT(fs_remove_atomic_leftovers(path, names, sizeof names, &err) == 0, "an absent folder has none");
 }
 
+/* How many temporary files of atomic writes (NAME.dfer-tmp.XXXXXX) dir holds. */
+static int temporaries_in(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    EXPECT(d != NULL, "%s: cannot list", dir);
+    for (struct dirent *e; d && (e = readdir(d));) n += strstr(e->d_name, ATOMIC_TMP_MARK) != NULL;
+    if (d) closedir(d);
+    return n;
+}
+
+static char g_rival_path[700];
+static const char g_rival_text[] = "rival";
+
+/* A write guard that is another process making the file first: it runs after this process's temporary file is written
+ * and flushed, just before the link, so the create finds the name free at its first look and taken at the link. */
+static int rival_creates_first(const char *path, Err *err) {
+    (void)path;
+    fs_set_write_guard(NULL); /* the rival's own write is not guarded */
+    return fs_write_atomic(g_rival_path, g_rival_text, strlen(g_rival_text), err);
+}
+
+static int refuse_every_write(const char *path, Err *err) { return err_set(err, "%s: refused by the guard", path); }
+
+static void expect_text(const char *path, const char *want, const char *what) {
+    char *text = NULL;
+    Err err;
+    EXPECT(fs_read_all(path, &text, NULL, &err) == 0 && !strcmp(text, want), "%s: \"%s\", not \"%s\"", what,
+           text ? text : err.msg, want);
+    free(text);
+}
+
+/* fs_create_atomic_exclusive makes a file only where none is: it never replaces one, not even one made by another
+ * process between its look and its link (two runs of different matrices taking a new results folder at once both
+ * wrote matrix.json, the last rename winning), and leaves no temporary file behind on any path. */
+static void test_create_exclusive(void) {
+    char dir[600], path[700], dangling[700];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/exclusive", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/matrix.json", dir);
+    EXPECT(fs_create_atomic_exclusive(path, "first", 5, &err) == FS_CREATED, "absent: created (%s)", err.msg);
+    expect_text(path, "first", "created");
+    struct stat st;
+    EXPECT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644 && st.st_nlink == 1,
+           "created with mode 0644 and one name (its temporary one gone)");
+    EXPECT(fs_create_atomic_exclusive(path, "second", 6, &err) == FS_ALREADY_EXISTS, "present: said to exist");
+    expect_text(path, "first", "present: left as it was");
+    EXPECT(temporaries_in(dir) == 0, "no temporary file left");
+
+    /* made by another process after the first look: the link finds it, and it stays */
+    snprintf(path, sizeof path, "%s/raced.json", dir);
+    snprintf(g_rival_path, sizeof g_rival_path, "%s", path);
+    fs_set_write_guard(rival_creates_first);
+    int made = fs_create_atomic_exclusive(path, "loser", 5, &err);
+    fs_set_write_guard(NULL);
+    EXPECT(made == FS_ALREADY_EXISTS, "made by another process meanwhile: said to exist (%d: %s)", made, err.msg);
+    expect_text(path, g_rival_text, "the other process's file");
+    EXPECT(temporaries_in(dir) == 0, "no temporary file left after a lost race");
+
+    /* the guard refuses: nothing made, nothing left */
+    snprintf(path, sizeof path, "%s/guarded.json", dir);
+    fs_set_write_guard(refuse_every_write);
+    made = fs_create_atomic_exclusive(path, "x", 1, &err);
+    fs_set_write_guard(NULL);
+    EXPECT(made == -1 && strstr(err.msg, "refused by the guard"), "refused by the guard: %d (%s)", made, err.msg);
+    EXPECT(!fs_exists(path) && temporaries_in(dir) == 0, "a refused create leaves neither the file nor a temporary");
+
+    /* a symbolic link to nothing is something at the path: neither it nor its target is written */
+    snprintf(dangling, sizeof dangling, "%s/dangling.json", dir);
+    EXPECT(symlink("absent-target.json", dangling) == 0, "symlink");
+    EXPECT(fs_create_atomic_exclusive(dangling, "x", 1, &err) == FS_ALREADY_EXISTS, "a dangling link: said to exist");
+    snprintf(path, sizeof path, "%s/absent-target.json", dir);
+    EXPECT(lstat(dangling, &st) == 0 && S_ISLNK(st.st_mode) && !fs_exists(path), "the link and its absent target kept");
+    EXPECT(temporaries_in(dir) == 0, "no temporary file left");
+}
+
 /* In a child: opens two atomic writes in dir, commits the first, writes into the second, records the second's
  * temporary name in dir/tmpname, then sends itself `sig` `times` times (with the training's handlers first when
  * stop_handlers). Returns how the child ended, from waitpid. */
@@ -382,6 +459,7 @@ static void test_atomic_signal(void) {
 int main(void) {
     TEST_RUN(test_read_file);
     TEST_RUN(test_atomic_leftovers);
+    TEST_RUN(test_create_exclusive);
     TEST_RUN(test_atomic_special_paths);
     TEST_RUN(test_empty_path);
     TEST_RUN(test_atomic_long_name);
