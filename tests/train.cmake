@@ -86,6 +86,12 @@ set_tests_properties(matrix_claim_failure PROPERTIES TIMEOUT 300)
 add_test(NAME matrix_results_owner
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_results_owner.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(matrix_results_owner PROPERTIES TIMEOUT 300)
+# Two matrix files with other jobs starting at the same instant on a new results folder: one alone takes it (its
+# matrix.json made exclusively), the other is refused, whichever point of the other's start it reaches.
+add_test(NAME matrix_results_race
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_results_race.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR}
+                 ${DFER_SHARED_DIR} $<TARGET_FILE:stop_in_fsync>)
+set_tests_properties(matrix_results_race PROPERTIES TIMEOUT 300)
 # Every shipped config and matrix is valid (paper matrices, demo, synth).
 add_test(NAME configs_valid COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/configs_check.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})
 # Learning on the synthetic benchmark: DFER-CLIP from a random CLIP, then FineCLIPER on its exported encoder.

@@ -12,7 +12,16 @@
  *     job's settings differ, the runner says so of a finished job and the trainer refuses to resume a started one
  *     (unless --allow-config-change);
  *   - another file with other jobs: refused, naming both files and the jobs that differ, before anything is written.
- * A folder from before matrix.json (jobs.json alone) is taken, with a warning where its job list differs. */
+ * A folder from before matrix.json (jobs.json alone) is taken, with a warning where its job list differs.
+ *
+ * matrix.json is settled before jobs.json is written, and where there is none it is made exclusively (a whole file
+ * hard-linked into place, core/fsutil.h): of two runs of different matrix files starting at the same instant on a new
+ * folder, which both found no record and both took the folder (the last rename winning), one alone makes it; the
+ * other reads the record that won and is judged by it as above. The record lists its jobs' ids (job_ids), so that a
+ * run finding it before the winner's jobs.json still sees which jobs it holds. What remains: on a file system
+ * without hard links the record is renamed into place, with a warning, and two such runs can still both pass; the
+ * matrix file's owner, edited, rewrites its record and jobs.json by rename, the last writer winning over a run of
+ * another file that starts at that instant. */
 #ifndef DFER_TRAIN_MATRIX_FOLDER_H
 #define DFER_TRAIN_MATRIX_FOLDER_H
 
@@ -22,7 +31,8 @@
 #include "train/matrix.h"
 
 /* Takes RESULTS (made if absent) for matrix m of n jobs, whose identities (jobs.json's entries, one per job in
- * order) are `identities`: checks it as above, then writes jobs.json and matrix.json (temporary file and rename).
+ * order) are `identities`: settles matrix.json and checks it as above, then writes jobs.json (temporary file and
+ * rename).
  * -1 (err) when RESULTS holds another matrix's jobs or cannot be written. */
 int matrix_folder_take(const Matrix *m, const Job *jobs, int n, const cJSON *identities, const char *results,
                        Err *err);
