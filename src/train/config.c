@@ -313,6 +313,13 @@ int config_set(Config *c, const char *assignment, Err *err) {
     return set_value(c, k, eq + 1, err) == 0 ? 0 : err_prefix(err, "--set: ");
 }
 
+const char *config_key_choices(const char *section, const char *name) {
+    const Key *k = find_key(section, name);
+    return k ? k->choices : NULL;
+}
+
+int config_choice_is(const char *choices, const char *value) { return choices && in_choices(choices, value); }
+
 const char *config_unbuilt(const Config *c) {
 #ifndef DFER_WITH_CUDA
     if (!strcmp(c->device, "cuda")) return "train.device = cuda: this dfer was built without CUDA (use cpu or auto)";

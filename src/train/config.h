@@ -98,6 +98,12 @@ void config_defaults(Config *c);
 int config_load_file(Config *c, const char *path, Err *err);
 /* Applies "section.key=value". */
 int config_set(Config *c, const char *assignment, Err *err);
+/* A string key's fixed values as "a|b|c" (data.captions: "auto|dataset|descriptions"), or NULL for a key that
+ * takes any text or is not known: other parsers that name a key's values (a matrix setting's /CAPTIONS) take the
+ * list from here rather than repeat it. */
+const char *config_key_choices(const char *section, const char *name);
+/* Whether value is one of choices ("a|b|c"; NULL: none). */
+int config_choice_is(const char *choices, const char *value);
 /* Why a valid configuration cannot run yet (it needs a feature not built), or NULL. */
 const char *config_unbuilt(const Config *c);
 /* Cross-key checks (method-specific ranges, required paths); includes config_unbuilt. */
