@@ -90,10 +90,34 @@ static int check_names(const char *key, const MatrixEntry *e, int n, const char 
     return 0;
 }
 
-/* "zeroshot:A->B" with A and B lower-case names and nothing after them. */
-static int parse_zero_shot(const char *s, char a[32], char b[32]) {
+/* "zeroshot:A->B" or "zeroshot:A->B/CAPTIONS" with A and B lower-case names; captions gets the text after the '/'
+ * ("" without one; matrix_load checks it is a kind of captions). */
+static int parse_zero_shot(const char *s, char a[32], char b[32], char captions[32]) {
     int end = -1;
-    return sscanf(s, "zeroshot:%31[a-z0-9]->%31[a-z0-9]%n", a, b, &end) == 2 && end >= 0 && s[end] == '\0';
+    captions[0] = '\0';
+    if (sscanf(s, "zeroshot:%31[a-z0-9]->%31[a-z0-9]%n", a, b, &end) != 2 || end < 0) return 0;
+    if (s[end] == '/') snprintf(captions, 32, "%.31s", s + end + 1);
+    return s[end] == '\0' || s[end] == '/';
+}
+
+/* A setting's /CAPTIONS: one of data.captions's values but auto (what a setting without one means). */
+static int check_setting_captions(const char *path, const char *setting, const char *captions, Err *err) {
+    const char *choices = config_key_choices("data", "captions");
+    CHECK(choices != NULL, "data.captions has no list of values");
+    if (strcmp(captions, "auto") && config_choice_is(choices, captions) && strlen(captions) < sizeof ((Job *)0)->captions)
+        return 0;
+    char allowed[128] = "";
+    size_t used = 0;
+    for (const char *p = choices; *p;) {
+        size_t len = strcspn(p, "|");
+        if (!(len == 4 && !strncmp(p, "auto", 4)))
+            used += (size_t)snprintf(allowed + used, sizeof allowed - used, "%s%.*s", used ? ", " : "", (int)len, p);
+        p += len + (p[len] == '|');
+        if (used >= sizeof allowed) break; /* a few short words: never */
+    }
+    return err_set(err, "%s: setting '%s': '%s' is not a kind of captions: after the '/' comes one of %s "
+                        "(data.captions's values; without '/CAPTIONS' the method file's data.captions holds)",
+                   path, setting, captions, allowed);
 }
 
 /* Keys the matrix's axes set for every job: a [set] of one of them would be overwritten without a word. */
@@ -195,11 +219,15 @@ int matrix_load(const char *path, Matrix *m, Err *err) {
     for (int i = 0; i < m->n_settings; i++) {
         const char *s = m->settings[i];
         if (!strcmp(s, "supervised")) continue;
-        char a[32], b[32];
-        if (!parse_zero_shot(s, a, b))
-            return err_set(err, "%s: setting '%s' is neither supervised nor zeroshot:A->B", path, s);
+        if (!strncmp(s, "supervised/", 11))
+            return err_set(err, "%s: setting '%s': a kind of captions is for zero-shot settings only "
+                                "(zeroshot:A->B/CAPTIONS; supervised training learns from the labels)", path, s);
+        char a[32], b[32], captions[32];
+        if (!parse_zero_shot(s, a, b, captions))
+            return err_set(err, "%s: setting '%s' is neither supervised nor zeroshot:A->B[/CAPTIONS]", path, s);
         if (!find_dataset(m, a) || !find_dataset(m, b))
             return err_set(err, "%s: setting '%s' names a dataset not listed in matrix.datasets", path, s);
+        if (strchr(s, '/') && check_setting_captions(path, s, captions, err) != 0) return -1;
     }
     for (int i = 0; i < m->n_folds; i++)
         if (m->folds[i] < 1 || m->folds[i] > 5) return err_set(err, "%s: fold %d is not in 1..5", path, m->folds[i]);
@@ -253,7 +281,7 @@ static int check_unique_ids(const Matrix *m, const Job *jobs, int n, Err *err) {
 int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
     *jobs = NULL;
     *n_jobs = 0;
-    int cap = 0;
+    int cap = 0, id_cut = 0;
     for (int s = 0; s < m->n_settings; s++)
         for (int mi = 0; mi < m->n_methods; mi++)
             for (int bi = 0; bi < m->n_backbones; bi++)
@@ -287,10 +315,15 @@ int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
                             }
                         }
                     } else {
-                        char a[32], b[32];
-                        parse_zero_shot(m->settings[s], a, b);
+                        char a[32], b[32], captions[32];
+                        parse_zero_shot(m->settings[s], a, b, captions);
                         const MatrixEntry *da = find_dataset(m, a), *db = find_dataset(m, b);
                         strcpy(j.setting, "zeroshot");
+                        snprintf(j.captions, sizeof j.captions, "%s", captions);
+                        /* the setting's part of the id: zs-A-B, or zs-A-B-CAPTIONS where the setting names its
+                         * captions (a setting without them keeps the id its results folders have) */
+                        char zs[100];
+                        snprintf(zs, sizeof zs, "zs-%s-%s%s%s", a, b, captions[0] ? "-" : "", captions);
                         snprintf(j.dataset, sizeof j.dataset, "%s", a);
                         snprintf(j.root, sizeof j.root, "%s", da->value);
                         snprintf(j.eval_dataset, sizeof j.eval_dataset, "%s", b);
@@ -301,8 +334,8 @@ int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
                              * runs are; the table averages the folds */
                             for (int fi = 0; fi < m->n_folds; fi++) {
                                 j.fold = m->folds[fi];
-                                snprintf(j.id, sizeof j.id, "%s__zs-%s-%s__f%d__%s__s%d", method_id, a, b, j.fold,
-                                         j.backbone, j.seed);
+                                id_cut |= snprintf(j.id, sizeof j.id, "%s__%s__f%d__%s__s%d", method_id, zs, j.fold,
+                                                   j.backbone, j.seed) >= (int)sizeof j.id;
                                 add_job(jobs, n_jobs, &cap, &j);
                             }
                         } else {
@@ -310,13 +343,15 @@ int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
                             /* the target's folds: each one's test split scored alone (data.eval_folds) */
                             j.n_eval_folds = dataset_has_folds(b) ? m->n_folds : 0;
                             memcpy(j.eval_folds, m->folds, (size_t)j.n_eval_folds * sizeof *j.eval_folds);
-                            snprintf(j.id, sizeof j.id, "%s__zs-%s-%s__%s__s%d", method_id, a, b, j.backbone,
-                                     j.seed);
+                            id_cut |= snprintf(j.id, sizeof j.id, "%s__%s__%s__s%d", method_id, zs, j.backbone,
+                                               j.seed) >= (int)sizeof j.id;
                             add_job(jobs, n_jobs, &cap, &j);
                         }
                     }
                 }
-    if (check_unique_ids(m, *jobs, *n_jobs, err) != 0) {
+    /* names of at most 63 characters each make ids well within Job.id: a cut one would name another's folder */
+    if (id_cut) err_set(err, "%s: a job id is longer than %zu characters", m->path, sizeof(*jobs)->id - 1);
+    if (id_cut || check_unique_ids(m, *jobs, *n_jobs, err) != 0) {
         free(*jobs);
         *jobs = NULL, *n_jobs = 0;
         return -1;

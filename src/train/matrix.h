@@ -23,7 +23,18 @@
  * five-fold protocol; EmoCLIP tests DFEW so); such jobs do not repeat over folds.
  * A->A where A has folds cannot be so (fold 1's training split holds the other
  * folds' test clips): a job per fold of matrix.folds, trained on its training
- * split and tested on its own test split (ids ...__zs-mafw-mafw__f2__...). */
+ * split and tested on its own test split (ids ...__zs-mafw-mafw__f2__...).
+ *
+ * A zero-shot setting may name what its training pairs the clips with:
+ * zeroshot:A->B/CAPTIONS, CAPTIONS one of data.captions's values but auto
+ * (dataset: the dataset's own captions, MAFW's; descriptions: the per-clip
+ * descriptions of model.descriptions). Its jobs get data.captions = CAPTIONS
+ * after the method's file and [set], and ids with it in the setting's part
+ * (finecliper-low__zs-mafw-dfew-descriptions__b16__s1, ...__zs-mafw-mafw-
+ * descriptions__f2__...); so one matrix makes both of FineCLIPER Table 3's
+ * MAFW rows (zeroshot:mafw->dfew, zeroshot:mafw->dfew/descriptions). Without
+ * /CAPTIONS the method file's data.captions holds and the id is as above.
+ * supervised/CAPTIONS is refused (supervised training learns from labels). */
 #ifndef DFER_TRAIN_MATRIX_H
 #define DFER_TRAIN_MATRIX_H
 
@@ -69,6 +80,8 @@ typedef struct Job {
     char backbone[64], weights[512];
     int seed;
     char setting[64];      /* supervised | zeroshot */
+    char captions[16];     /* zero-shot: the setting's /CAPTIONS (dataset | descriptions, as Config.captions), or
+                            * "" where it names none (the method file's data.captions holds) */
 } Job;
 
 int matrix_load(const char *path, Matrix *m, Err *err);

@@ -248,9 +248,67 @@ static void test_zero_shot_same_dataset(void) {
     free(jobs);
 }
 
+/* zeroshot:A->B/CAPTIONS: the job's kind of captions (Job.captions, for data.captions) and an id with it in the
+ * setting's part; the same setting without it keeps its id; values other than data.captions's (but auto), an empty
+ * one, supervised/CAPTIONS and a setting listed twice are refused, naming the file and the setting. */
+static void test_zero_shot_captions(void) {
+    const char *p = write_file("zscap.ini", "[matrix]\nname = zs\nmethods = finecliper=a.ini\n"
+                                            "datasets = dfew=/d/dfew, ferv39k=/d/ferv, mafw=/d/mafw\nfolds = 1, 2\n"
+                                            "backbones = b16=/w/b16\nsettings = zeroshot:mafw->dfew, "
+                                            "zeroshot:mafw->dfew/descriptions,\n  zeroshot:mafw->mafw/descriptions, "
+                                            "zeroshot:mafw->ferv39k/dataset\n");
+    Matrix m;
+    Err err;
+    Job *jobs = NULL;
+    int n = 0;
+    EXPECT(matrix_load(p, &m, &err) == 0, "%s", err.msg);
+    EXPECT(matrix_expand(&m, &jobs, &n, &err) == 0, "%s", err.msg);
+    EXPECT(n == 5, "%d jobs (mafw->dfew twice, mafw->mafw/descriptions on folds 1 and 2, mafw->ferv39k/dataset)", n);
+    const Job *plain = job_named(jobs, n, "finecliper-low__zs-mafw-dfew__b16__s1");
+    EXPECT(plain && !plain->captions[0], "the setting without /CAPTIONS: its id unchanged, no captions of its own");
+    const Job *d = job_named(jobs, n, "finecliper-low__zs-mafw-dfew-descriptions__b16__s1");
+    EXPECT(d && !strcmp(d->captions, "descriptions") && !strcmp(d->setting, "zeroshot") && d->fold == 1 &&
+               d->n_eval_folds == 2 && !strcmp(d->eval_dataset, "dfew"),
+           "mafw->dfew/descriptions: its own id, captions '%s'", d ? d->captions : "(no job)");
+    for (int fold = 1; fold <= 2; fold++) {
+        char id[80];
+        snprintf(id, sizeof id, "finecliper-low__zs-mafw-mafw-descriptions__f%d__b16__s1", fold);
+        const Job *j = job_named(jobs, n, id);
+        EXPECT(j && j->fold == fold && j->n_eval_folds == 0 && !strcmp(j->captions, "descriptions"), "no job %s", id);
+    }
+    const Job *f = job_named(jobs, n, "finecliper-low__zs-mafw-ferv39k-dataset__b16__s1");
+    EXPECT(f && !strcmp(f->captions, "dataset") && f->fold == 1, "mafw->ferv39k/dataset");
+    free(jobs);
+    static const char *const bad[][2] = {
+        {"zeroshot:mafw->dfew/auto", "zsbad0.ini: setting 'zeroshot:mafw->dfew/auto': 'auto' is not a kind of "
+                                     "captions: after the '/' comes one of dataset, descriptions"},
+        {"zeroshot:mafw->dfew/video", "zsbad1.ini: setting 'zeroshot:mafw->dfew/video': 'video' is not a kind"},
+        {"zeroshot:mafw->dfew/", "zsbad2.ini: setting 'zeroshot:mafw->dfew/': '' is not a kind"},
+        {"zeroshot:mafw->dfew/descriptions/x", "'descriptions/x' is not a kind"},
+        {"supervised/descriptions", "zsbad4.ini: setting 'supervised/descriptions': a kind of captions is for "
+                                    "zero-shot settings only"},
+        {"zeroshot:mafw->dfew/descriptions, zeroshot:mafw->dfew/descriptions",
+         "'zeroshot:mafw->dfew/descriptions' appears twice"},
+        {"zeroshot:mafw/descriptions->dfew", "neither supervised nor zeroshot:A->B[/CAPTIONS]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[512], name[32];
+        snprintf(text, sizeof text, "[matrix]\nname = x\nmethods = finecliper=a.ini\ndatasets = dfew=/d, mafw=/m\n"
+                                    "backbones = b16=/w\nsettings = %s\n", bad[i][0]);
+        snprintf(name, sizeof name, "zsbad%zu.ini", i);
+        int rc = matrix_load(write_file(name, text), &m, &err);
+        if (rc == 0) {
+            rc = matrix_expand(&m, &jobs, &n, &err);
+            if (rc == 0) free(jobs);
+        }
+        EXPECT(rc != 0 && strstr(err.msg, bad[i][1]), "'%s': %s", bad[i][0], rc ? err.msg : "accepted");
+    }
+}
+
 int main(void) {
     TEST_RUN(test_expand);
     TEST_RUN(test_zero_shot_same_dataset);
+    TEST_RUN(test_zero_shot_captions);
     TEST_RUN(test_ambiguous);
     TEST_RUN(test_errors);
     TEST_RUN(test_long_lines);
