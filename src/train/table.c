@@ -29,13 +29,16 @@ typedef struct Filter {
     const char *captions; /* NULL: any; a job whose kind is not known yet (listed, not run) matches every kind */
 } Filter;
 
-static int matches(const Result *r, const Filter *f) {
+/* r matched as a result of the kind of captions `captions` */
+static int matches_kind(const Result *r, const Filter *f, const char *captions) {
     return (!f->method || !strcmp(r->method, f->method)) && (!f->backbone || !strcmp(r->backbone, f->backbone)) &&
            (!f->dataset || !strcmp(r->dataset, f->dataset)) &&
            (!f->eval_dataset || !strcmp(r->eval_dataset, f->eval_dataset)) &&
            (!f->setting || !strcmp(r->setting, f->setting)) &&
-           (!f->captions || !r->captions[0] || !strcmp(r->captions, f->captions));
+           (!f->captions || !captions[0] || !strcmp(captions, f->captions));
 }
+
+static int matches(const Result *r, const Filter *f) { return matches_kind(r, f, r->captions); }
 
 /* A result's recall of the class named cls (its own class list: results of one dataset may list
  * different classes, e.g. one whose test split lacks a class), NaN where it has none. */
@@ -62,7 +65,8 @@ static Cell aggregate(const ResultSet *rs, const Filter *f, int what, const char
         s += v;
         ss += v * v;
     }
-    for (int i = 0; i < rs->n_expected; i++) c.expected += matches(&rs->expected[i], f);
+    for (int i = 0; i < rs->n_expected; i++)
+        c.expected += matches_kind(&rs->expected[i], f, results_expected_captions(rs, &rs->expected[i]));
     if (c.n) {
         c.mean = s / c.n;
         c.std = c.n > 1 ? sqrt(fmax(0, (ss - s * s / c.n) / (c.n - 1))) : 0;
@@ -581,6 +585,13 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         for (int i = 0; i < n; i++) {
             if (strcmp(arr[i].setting, "zeroshot")) continue;
             char label[LABEL];
+            /* a listed job of a known kind (its setting's /CAPTIONS, or its result's): the row of that kind */
+            const char *known = pass ? "" : results_expected_captions(rs, &arr[i]);
+            if (known[0]) {
+                snprintf(label, sizeof label, "%s | %s | %s", arr[i].method, arr[i].dataset, known);
+                names_add(&zs_methods, label);
+                continue;
+            }
             int found = 0;
             for (int k = 0; k < rs->n_done; k++) {
                 const Result *r = &rs->done[k];

@@ -32,6 +32,9 @@ static const char *fill_identity(Result *r, const cJSON *o) {
     snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", json_get_string(o, "eval_dataset", ""));
     if (!r->eval_dataset[0]) snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", r->dataset);
     snprintf(r->setting, sizeof r->setting, "%s", json_get_string(o, "setting", ""));
+    /* result.json: what the training paired the clips with; jobs.json: the kind a zero-shot setting names
+     * (zeroshot:A->B/CAPTIONS), absent where it names none */
+    snprintf(r->captions, sizeof r->captions, "%s", json_get_string(o, "captions", ""));
     if (json_whole_int(o, "fold", 0, &r->fold) != 0) return "fold";
     if (json_whole_int(o, "seed", 0, &r->seed) != 0) return "seed";
     const cJSON *folds = cJSON_GetObjectItemCaseSensitive(o, "eval_folds"), *f;
@@ -73,10 +76,18 @@ void results_add_expected(ResultSet *rs, const cJSON *jobs, const char *path) {
             LIST_ADD(rs->unreadable, rs->n_unreadable, note);
             continue;
         }
+        snprintf(r.id, sizeof r.id, "%s", id); /* its result, once done, is the folder of that name */
         push(&rs->expected, &rs->n_expected, &r);
         if (!id[0]) continue;
         LIST_ADD(rs->job_ids, rs->n_job_ids, id);
     }
+}
+
+const char *results_expected_captions(const ResultSet *rs, const Result *e) {
+    if (e->captions[0] || !e->id[0]) return e->captions;
+    for (int k = 0; k < rs->n_done; k++)
+        if (!strcmp(rs->done[k].id, e->id)) return rs->done[k].captions;
+    return "";
 }
 
 /* Whether the results of folder `name` belong to the matrix: every folder without a jobs.json. */
@@ -108,7 +119,6 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     r.uar = json_get_number(o, "uar", NAN);
     r.war = json_get_number(o, "war", NAN);
     snprintf(r.arch, sizeof r.arch, "%s", json_get_string(o, "clip_arch", ""));
-    snprintf(r.captions, sizeof r.captions, "%s", json_get_string(o, "captions", ""));
     const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(o, "inputs");
     snprintf(r.weights_sha, sizeof r.weights_sha, "%s",
              json_get_string(cJSON_GetObjectItemCaseSensitive(inputs, "weights"), "sha256", ""));

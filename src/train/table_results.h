@@ -44,6 +44,12 @@ struct ResultSet {
     int n_unreadable;
 };
 
+/* A listed job's kind of captions (rs->expected[i]): the one its setting names (jobs.json), else the one its finished
+ * job recorded, else "" (not known yet: Table 3 counts it in every kind's row). Without the second, a matrix with
+ * zeroshot:mafw->dfew and zeroshot:mafw->dfew/descriptions counted both jobs in each of the two rows ("(1/2)") after
+ * both had run. */
+const char *results_expected_captions(const ResultSet *rs, const Result *e);
+
 /* Appends text to a list of fixed-size strings. */
 #define LIST_ADD(list, count, text)                                                                                  \
     do {                                                                                                             \
