@@ -43,6 +43,11 @@ set_tests_properties(matrix_zeroshot_folds PROPERTIES TIMEOUT 300)
 add_test(NAME matrix_zeroshot_self
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_zeroshot_self.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
 set_tests_properties(matrix_zeroshot_self PROPERTIES TIMEOUT 120)
+# zeroshot:mafw->dfew and zeroshot:mafw->dfew/descriptions in one matrix: two jobs, the second trained on the
+# descriptions (config.ini, result.json, jobs.json say so); dfer table's Table 3 has a MAFW row of each kind.
+add_test(NAME matrix_zeroshot_captions
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_zeroshot_captions.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
+set_tests_properties(matrix_zeroshot_captions PROPERTIES TIMEOUT 120)
 # A rank failing alone ends the matrix promptly with its message (not a hang); a second start resumes the job.
 add_test(NAME matrix_rank_failure
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_rank_failure.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})

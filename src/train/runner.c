@@ -39,6 +39,9 @@ static cJSON *job_identity(const Job *j) {
     cJSON_AddStringToObject(o, "backbone", j->backbone);
     cJSON_AddNumberToObject(o, "seed", j->seed);
     cJSON_AddStringToObject(o, "setting", j->setting);
+    /* only where the setting names them: the entries of jobs without stay as they were; a failed job's result.json
+     * (this identity) so counts in Table 3's row of its kind of captions */
+    if (j->captions[0]) cJSON_AddStringToObject(o, "captions", j->captions);
     return o;
 }
 
@@ -63,7 +66,8 @@ static void record_failure(const Job *j, const char *dir, const char *message) {
     cJSON_Delete(o);
 }
 
-/* The job's configuration: defaults, the method's file, the matrix's [set], then the axes. */
+/* The job's configuration: defaults, the method's file, the matrix's [set], then the axes (and a zero-shot
+ * setting's /CAPTIONS). */
 static int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
     config_defaults(cfg);
     if (config_load_file(cfg, j->config, err) != 0) return -1;
@@ -85,6 +89,8 @@ static int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
      * descriptions (dfer.md §3) */
     if (!strcmp(j->setting, "zeroshot") && (SET("train.objective=contrastive") || SET("model.class_prompts=emoclip")))
         return -1;
+    /* zeroshot:A->B/CAPTIONS: what the clips are paired with, over the method file's and [set]'s data.captions */
+    if (j->captions[0] && SET("data.captions=%s", j->captions)) return -1;
     char folds[64] = "";
     for (int i = 0, used = 0; i < j->n_eval_folds; i++)
         used += snprintf(folds + used, sizeof folds - (size_t)used, "%s%d", i ? "," : "", j->eval_folds[i]);

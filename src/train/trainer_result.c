@@ -72,6 +72,8 @@ int trainer_write_result(const Config *cfg, const TrainOptions *opt, const JobMo
     cJSON_AddStringToObject(o, "clip_arch", clip_config_describe(&jm->clip.cfg, arch, sizeof arch));
     /* contrastive (zero-shot) training: what the clips were paired with (Table 3 tells the kinds apart) */
     const char *captions = jm->contrastive ? job_captions_name(jm->captions_used) : NULL;
+    /* the matrix's job identity names the kind a setting asked for (zeroshot:A->B/CAPTIONS): what was used stands */
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "captions");
     if (captions) cJSON_AddStringToObject(o, "captions", captions);
     cJSON *params = cJSON_AddObjectToObject(o, "trainable_parameters");
     cJSON_AddNumberToObject(params, "total", (double)jm->params->numel);
