@@ -41,8 +41,8 @@ data.frames = 2
 train.threads = 1
 data.loader_threads = 1
 INI
-mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res" >"$tmp/log" 2>&1 \
-  || { cat "$tmp/log"; fail "the matrix failed"; }
+mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix.ini" --results "$tmp/res" \
+  >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "the matrix failed"; }
 "$python" - "$tmp/res" <<'PY' || fail "jobs.json, config.ini or result.json"
 import configparser, json, os, sys
 res = sys.argv[1]

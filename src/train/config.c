@@ -122,7 +122,7 @@ static const Key k_keys[] = {
      "four more); 0: 11 when a training label is 7 or more, else 7"},
     {"data", "captions", K_STR, S(captions), "auto", "auto|dataset|descriptions",
      "contrastive training: the dataset's own captions (MAFW), the per-clip descriptions (model.descriptions), or "
-     "auto (captions where the dataset has them)"},
+     "auto (captions where the dataset has them); a matrix's zeroshot:A->B/CAPTIONS sets it for that setting's jobs"},
     {"train", "objective", K_STR, S(objective), "supervised", "supervised|contrastive",
      "supervised: cross-entropy on the labels; contrastive: symmetric InfoNCE of videos against their captions over "
      "the global batch (the zero-shot setting; FineCLIPER low level)"},

@@ -104,7 +104,9 @@ static int parse_zero_shot(const char *s, char a[32], char b[32], char captions[
 static int check_setting_captions(const char *path, const char *setting, const char *captions, Err *err) {
     const char *choices = config_key_choices("data", "captions");
     CHECK(choices != NULL, "data.captions has no list of values");
-    if (strcmp(captions, "auto") && config_choice_is(choices, captions) && strlen(captions) < sizeof ((Job *)0)->captions)
+    /* every value fits Job.captions (as Config.captions, the same 16 bytes) */
+    if (strcmp(captions, "auto") && config_choice_is(choices, captions) &&
+        strlen(captions) < sizeof((Job *)0)->captions)
         return 0;
     char allowed[128] = "";
     size_t used = 0;
