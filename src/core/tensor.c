@@ -195,3 +195,41 @@ int convert_from_f32(void *dst, DType dst_dtype, const float *src, size_t n) {
     default: return -1;
     }
 }
+
+static int is_floating(DType t) { return t == DT_F32 || t == DT_F16 || t == DT_BF16 || t == DT_F64; }
+
+int convert_dtype(void *dst, DType dst_dtype, const void *src, DType src_dtype, size_t n) {
+    if (!is_floating(dst_dtype) || !is_floating(src_dtype)) return -1;
+    size_t src_size = dtype_size(src_dtype), dst_size = dtype_size(dst_dtype);
+    if (dst_dtype == src_dtype) {
+        if (n) memcpy(dst, src, n * src_size);
+        return 0;
+    }
+    const uint8_t *in = src;
+    uint8_t *out = dst;
+    float chunk[256]; /* staged through F32 a chunk at a time: no allocation for tensors of any size */
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < 256 ? n - done : 256;
+        const uint8_t *from = in + done * src_size;
+        if (src_dtype == DT_F64) {
+            for (size_t i = 0; i < k; i++) {
+                double d;
+                memcpy(&d, from + 8 * i, 8);
+                /* F32 is d rounded once; F16/BF16 round F32's odd neighbour once more, which is d rounded once */
+                chunk[i] = dst_dtype == DT_F32 ? (float)d : f64_to_f32_odd(d);
+            }
+        } else {
+            convert_to_f32(chunk, from, src_dtype, k); /* exact: F16 and BF16 are F32 values */
+        }
+        if (dst_dtype == DT_F64) {
+            for (size_t i = 0; i < k; i++) {
+                double d = chunk[i];
+                memcpy(out + 8 * (done + i), &d, 8);
+            }
+        } else {
+            convert_from_f32(out + done * dst_size, dst_dtype, chunk, k);
+        }
+        done += k;
+    }
+    return 0;
+}

@@ -60,5 +60,9 @@ float f64_to_f32_odd(double d);
 int convert_to_f32(float *dst, const void *src, DType src_dtype, size_t n);
 /* Converts n f32 values to dst_dtype (F32/F16/BF16). Returns -1 for other dtypes. */
 int convert_from_f32(void *dst, DType dst_dtype, const float *src, size_t n);
+/* Converts n values between floating dtypes (F32/F16/BF16/F64) with one rounding: the same dtype is copied
+ * bitwise, widening is exact, F64 to F32 is (float), and F64 to F16/BF16 goes through f64_to_f32_odd (through a
+ * plain float it rounds twice: 1 + 2^-8 + 2^-40 became BF16 1, not 1 + 2^-7). Returns -1 for other dtypes. */
+int convert_dtype(void *dst, DType dst_dtype, const void *src, DType src_dtype, size_t n);
 
 #endif

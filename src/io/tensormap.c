@@ -145,7 +145,11 @@ const TensorEntry *tmap_find_as(const TensorMap *m, const char *name, const Tens
     return e;
 }
 
-int tmap_read_f32(const TensorMap *m, const char *name, int ndim, const int64_t *shape, float *dst, Err *err) {
+int tmap_read_as(const TensorMap *m, const char *name, int ndim, const int64_t *shape, DType dtype, void *dst,
+                 Err *err) {
+    if (dtype != DT_F32 && dtype != DT_F16 && dtype != DT_BF16 && dtype != DT_F64)
+        return err_set(err, "%s: tensor %s cannot be read into %s, which is not a floating-point type", m->source,
+                       name, dtype_name(dtype));
     const TensorEntry *e = tmap_find(m, name);
     char want[128], got[128];
     if (!e)
@@ -160,10 +164,14 @@ int tmap_read_f32(const TensorMap *m, const char *name, int ndim, const int64_t 
     if (!same && !(ne == 1 && nw == 1))
         return err_set(err, "%s: tensor %s has shape %s, expected %s", m->source, name,
                        shape_str(e->shape, e->ndim, got, sizeof got), shape_str(shape, ndim, want, sizeof want));
-    if (convert_to_f32(dst, e->data, e->dtype, (size_t)ne) != 0)
+    if (convert_dtype(dst, dtype, e->data, e->dtype, (size_t)ne) != 0)
         return err_set(err, "%s: tensor %s has dtype %s, which cannot be read as floating point", m->source, name,
                        dtype_name(e->dtype));
     return 0;
+}
+
+int tmap_read_f32(const TensorMap *m, const char *name, int ndim, const int64_t *shape, float *dst, Err *err) {
+    return tmap_read_as(m, name, ndim, shape, DT_F32, dst, err);
 }
 
 int64_t tmap_numel(const TensorMap *m) {

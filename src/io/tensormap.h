@@ -47,8 +47,13 @@ void tmap_own(TensorMap *m, void *buffer);
  * (naming m's file, the tensor and both shapes; hint says what the file may be instead) when it is missing or
  * another. */
 const TensorEntry *tmap_find_as(const TensorMap *m, const char *name, const Tensor *want, const char *hint, Err *err);
-/* Reads a tensor as f32 into dst after checking its shape; errors name the
- * file, the tensor, and expected vs actual shape. */
+/* Reads a floating tensor into dst (room for its values in `dtype`: F32, F16, BF16 or F64) after checking its shape,
+ * converted from the file's dtype straight to `dtype` with one rounding (convert_dtype): an F64 file read into an F64
+ * model keeps every bit, and one read into BF16 is not rounded through F32 first. Errors name the file, the tensor,
+ * and expected vs actual shape. */
+int tmap_read_as(const TensorMap *m, const char *name, int ndim, const int64_t *shape, DType dtype, void *dst,
+                 Err *err);
+/* tmap_read_as into F32. */
 int tmap_read_f32(const TensorMap *m, const char *name, int ndim, const int64_t *shape, float *dst, Err *err);
 /* Adds a key/value metadata pair (kept in order; written by safetensors_write). */
 void tmap_set_metadata(TensorMap *m, const char *key, const char *value);

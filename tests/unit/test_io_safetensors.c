@@ -421,8 +421,44 @@ static void test_f64_narrowing(void) {
     EXPECT(f32_to_f16(f64_to_f32_odd(1e300)) == 0x7C00, "1e300 is F16 infinity");
 }
 
+/* tmap_read_as converts from the file's dtype straight to the one asked for, rounded once: F64 kept bitwise, F64 to
+ * F16/BF16 not through a plain float, F16 widened to F64 exactly; a non-floating destination or source is an error
+ * naming the file and the tensor. */
+static void test_read_as(void) {
+    static double wide[4] = {1.0 + 0x1p-40, 1.0 + 0x1p-11 + 0x1p-40, 1.0 + 0x1p-8 + 0x1p-40, -0.1};
+    static uint16_t half[2];
+    static int64_t ids[4] = {1, 2, 3, 4};
+    half[0] = f32_to_f16(1.5f), half[1] = f32_to_f16(-0.25f);
+    int64_t s4[1] = {4}, s2[1] = {2};
+    TensorMap m;
+    Err err;
+    tmap_init(&m, "read_as.safetensors");
+    EXPECT(tmap_add(&m, "wide", DT_F64, 1, s4, wide, 0, &err) == 0, "%s", err.msg);
+    EXPECT(tmap_add(&m, "half", DT_F16, 1, s2, half, 0, &err) == 0, "%s", err.msg);
+    EXPECT(tmap_add(&m, "ids", DT_I64, 1, s4, ids, 0, &err) == 0, "%s", err.msg);
+    double d[4];
+    EXPECT(tmap_read_as(&m, "wide", 1, s4, DT_F64, d, &err) == 0 && !memcmp(d, wide, sizeof d),
+           "F64 read as F64 keeps every bit (1 + 2^-40 read %.17g)", d[0]);
+    uint16_t h[4];
+    EXPECT(tmap_read_as(&m, "wide", 1, s4, DT_F16, h, &err) == 0 && h[0] == 0x3C00 && h[1] == 0x3C01,
+           "F64 to F16: 1 + 2^-11 + 2^-40 is 1 + 2^-10 (0x%04x)", h[1]);
+    EXPECT(tmap_read_as(&m, "wide", 1, s4, DT_BF16, h, &err) == 0 && h[2] == 0x3F81 && h[3] == f32_to_bf16(-0.1f),
+           "F64 to BF16: 1 + 2^-8 + 2^-40 is 1 + 2^-7 (0x%04x); -0.1 (0x%04x) as from F32", h[2], h[3]);
+    float f[4];
+    EXPECT(tmap_read_as(&m, "wide", 1, s4, DT_F32, f, &err) == 0 && f[0] == 1.0f && f[3] == (float)-0.1,
+           "F64 to F32 is (float)");
+    EXPECT(tmap_read_as(&m, "half", 1, s2, DT_F64, d, &err) == 0 && d[0] == 1.5 && d[1] == -0.25, "F16 to F64");
+    EXPECT(tmap_read_as(&m, "half", 1, s2, DT_I32, d, &err) != 0 && strstr(err.msg, "half") &&
+               strstr(err.msg, "read_as.safetensors") && strstr(err.msg, "I32"),
+           "an integer destination: %s", err.msg);
+    EXPECT(tmap_read_as(&m, "ids", 1, s4, DT_F64, d, &err) != 0 && strstr(err.msg, "ids") && strstr(err.msg, "I64"),
+           "an integer source: %s", err.msg);
+    tmap_free(&m);
+}
+
 int main(void) {
     TEST_RUN(test_f64_narrowing);
+    TEST_RUN(test_read_as);
     TEST_RUN(test_digest_and_resolve);
     TEST_RUN(test_roundtrip);
     TEST_RUN(test_alignment);
