@@ -11,9 +11,10 @@
 /* ---- loading -----------------------------------------------------------------
  * Every frozen tensor is a slice of one device allocation. Loading walks a list
  * of (Hugging Face name, destination) pairs twice: once to size the block, once
- * to read each tensor (converted to f32, shape-checked by tmap_read_f32) and
- * upload it. The q/k/v projections land in consecutive rows of one [3X, X]
- * matrix so attention runs one GEMM. */
+ * to read each tensor (converted from the file's dtype straight to the model's,
+ * rounded once, shape-checked by tmap_read_as) and upload it. The q/k/v
+ * projections land in consecutive rows of one [3X, X] matrix so attention runs
+ * one GEMM. */
 
 typedef struct Loader {
     Ops *ops;
@@ -21,8 +22,8 @@ typedef struct Loader {
     char *block;      /* device base (NULL during the sizing pass) */
     size_t offset;    /* elements used so far */
     DType dtype;      /* F32, BF16 (the mixed-precision model) or F64 */
-    float *host;      /* staging buffer */
-    size_t host_cap;
+    void *host;       /* staging buffer, in the model's dtype: sized for the largest tensor */
+    size_t host_bytes;
     Err *err;
     int failed;
 } Loader;
@@ -48,24 +49,18 @@ static void fill(Loader *ld, const char *name, int ndim, const int64_t *file_sha
     if (!ld->block || ld->failed || ops_is_counting(ld->ops)) return; /* sizing, or a counting context */
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) n *= file_shape[i];
-    if ((size_t)n > ld->host_cap) {
-        ld->host_cap = (size_t)n;
-        ld->host = xrealloc(ld->host, ld->host_cap * sizeof(float));
+    size_t bytes = (size_t)n * dtype_size(ld->dtype);
+    if (bytes > ld->host_bytes) {
+        ld->host_bytes = bytes;
+        ld->host = xrealloc(ld->host, ld->host_bytes);
     }
-    if (tmap_read_f32(ld->hf, name, ndim, file_shape, ld->host, ld->err) != 0) {
+    /* read as the model's dtype, not through F32: an F64 file into an F64 model keeps every bit, and F64 into BF16
+     * rounds once (through F32 it rounded twice) */
+    if (tmap_read_as(ld->hf, name, ndim, file_shape, ld->dtype, ld->host, ld->err) != 0) {
         ld->failed = 1;
         return;
     }
-    Tensor part = tensor_make((char *)dst->data + (size_t)at * dtype_size(ld->dtype), ld->dtype, 1, n);
-    part.name = name;
-    if (ld->dtype != DT_F64) {
-        ops_upload_reals(ld->ops, part, ld->host); /* F32 as read, or narrowed to BF16 */
-        return;
-    }
-    double *wide = xmalloc((size_t)n * sizeof(double));
-    for (int64_t i = 0; i < n; i++) wide[i] = ld->host[i];
-    ops_upload(ld->ops, part.data, wide, (size_t)n * sizeof(double));
-    free(wide);
+    ops_upload(ld->ops, (char *)dst->data + (size_t)at * dtype_size(ld->dtype), ld->host, bytes);
 }
 
 static Tensor param(Loader *ld, const char *name, int ndim, int64_t d0, int64_t d1) {
