@@ -456,12 +456,14 @@ static void test_round_to_nearest_even(void) {
 
 static void test_upload_download_f64(void) {
     const double ulp = 1.0 / 128;
-    double src[4] = {1 + ulp / 2, 1 + 1.5 * ulp, -2.75, 3.0e-3}, back[4];
-    uint16_t bits[4];
-    Tensor t = tensor_make(bits, DT_BF16, 1, (int64_t)4);
+    /* [4] is 2^-40 above the tie of [0]: rounded once it goes up; through a plain float it became the tie (even, 1) */
+    double src[5] = {1 + ulp / 2, 1 + 1.5 * ulp, -2.75, 3.0e-3, 1 + ulp / 2 + 0x1p-40}, back[5];
+    uint16_t bits[5];
+    Tensor t = tensor_make(bits, DT_BF16, 1, (int64_t)5);
     t.name = "bf16 host transfer";
     ops_upload_f64(g_ops, t, src);
     EXPECT(bits[0] == 0x3f80 && bits[1] == 0x3f82, "ops_upload_f64 narrowed ties to 0x%04x 0x%04x", bits[0], bits[1]);
+    EXPECT(bits[4] == 0x3f81, "ops_upload_f64 rounded 1 + 2^-8 + 2^-40 to 0x%04x, not once (0x3f81)", bits[4]);
     ops_download_f64(g_ops, back, t);
     for (int i = 0; i < 4; i++)
         EXPECT(back[i] == bf16_to_f32(f32_to_bf16((float)src[i])), "ops_download_f64 [%d]: %.9g", i, back[i]);
