@@ -56,18 +56,10 @@ int cmd_convert(int argc, char **argv) {
             continue;
         }
         size_t n = e->nbytes / dtype_size(e->dtype);
-        float *f = xmalloc(n * sizeof(float) + 1);
-        if (e->dtype == DT_F64 && target != DT_F32) /* F64 to F16/BF16 rounded once (f64_to_f32_odd) */
-            for (size_t k = 0; k < n; k++) {
-                double d;
-                memcpy(&d, (const char *)e->data + 8 * k, 8);
-                f[k] = f64_to_f32_odd(d);
-            }
-        else
-            convert_to_f32(f, e->data, e->dtype, n);
         void *o = xmalloc(n * dtype_size(target) + 1);
-        convert_from_f32(o, target, f, n);
-        free(f);
+        /* rounded once: F64 to F16/BF16 goes through f64_to_f32_odd, not a plain float */
+        CHECK(convert_dtype(o, target, e->data, e->dtype, n) == 0, "%s: cannot convert tensor %s from %s to %s", in,
+              e->name, dtype_name(e->dtype), dtype_name(target));
         tmap_own(&conv, o);
         rc = tmap_add(&conv, e->name, target, e->ndim, e->shape, o, 0, &err);
     }
