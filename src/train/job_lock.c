@@ -369,6 +369,9 @@ static int same_directory(const struct stat *a, const struct stat *b) {
            a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
+/* fcntl's errors for a file system that keeps no OFD locks, rather than for a lock another process holds */
+static int ofd_locks_unsupported(int e) { return e == ENOLCK || e == ENOSYS || e == EOPNOTSUPP || e == EINVAL; }
+
 int job_lock_takeover_guard(const char *folder, char *why, size_t n, Err *err) {
     snprintf(why, n, "%s", "");
 #ifndef F_OFD_SETLK
@@ -381,9 +384,24 @@ int job_lock_takeover_guard(const char *folder, char *why, size_t n, Err *err) {
     int found = mount_of_path(folder, &mount, err);
     if (found < 0) return err_prefix(err, "%s: cannot tell whether its file locks reach other hosts: ", folder);
     const char *option = found ? mount_host_local_locks(&mount) : NULL;
-    if (!option) return JOB_LOCK_GUARD_OFD;
-    snprintf(why, n, "%s is on the %s mount %s (%s) with %s: its file locks are this host's alone", folder,
-             mount.fs_type, mount.mount_point, mount.source, option);
+    if (option) {
+        snprintf(why, n, "%s is on the %s mount %s (%s) with %s: its file locks are this host's alone", folder,
+                 mount.fs_type, mount.mount_point, mount.source, option);
+        return JOB_LOCK_GUARD_MKDIR;
+    }
+    /* the mount's options do not tell of a file system that refuses OFD locks (Lustre without -o flock): ask it, with
+     * a look that changes nothing (F_OFD_GETLK), on the guard's file or else the folder, so that --status, which may
+     * see a read-only view, says the guard a takeover will use (guard_enter_ofd falls back on the same errors) */
+    char path[8400];
+    snprintf(path, sizeof path, "%s/.takeover.lock", folder);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return JOB_LOCK_GUARD_OFD; /* nothing to ask yet (a folder not made): the claim asks again */
+    struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    int refused = fcntl(fd, F_OFD_GETLK, &fl) != 0 && ofd_locks_unsupported(errno), e = errno;
+    CHECK_SYS(close(fd));
+    if (!refused) return JOB_LOCK_GUARD_OFD;
+    snprintf(why, n, "the file system of %s refuses OFD locks (%s)", folder, strerror(e));
     return JOB_LOCK_GUARD_MKDIR;
 #endif
 }
@@ -437,7 +455,7 @@ static int guard_enter_ofd(const char *dir, double now, TakeoverGuard *g, Err *e
     int lock_errno = errno;
     CHECK_SYS(close(fd));
     if (lock_errno == EAGAIN || lock_errno == EACCES) return 0;
-    if (lock_errno == ENOLCK || lock_errno == ENOSYS || lock_errno == EOPNOTSUPP || lock_errno == EINVAL) return 2;
+    if (ofd_locks_unsupported(lock_errno)) return 2;
     return err_set(err, "%s: cannot lock the takeover guard: %s", path, strerror(lock_errno));
 #else
     (void)now;

@@ -3,7 +3,11 @@
  * stale time, and each verdict says why. The matrix-level cases (two runs sharing a matrix, a
  * dead process, a requeued Slurm job, a Slurm job that ended) are tests/matrix_lock.sh and
  * tests/slurm_matrix.sh. */
+/* RTLD_NEXT: _GNU_SOURCE comes from the build (CMakeLists.txt) */
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -518,6 +522,43 @@ static void test_nfs_local_locks_use_mkdir_guard(void) {
     unsetenv("DFER_MOUNTINFO");
 }
 
+/* A file system that refuses OFD locks (Lustre mounted without -o flock; its mount options do not say so): this test
+ * binary's fcntl answers ENOLCK to every OFD lock request while refuse_ofd_locks is set, and calls the C library's
+ * otherwise (dfer's objects are linked into this binary, so their fcntl is this one). */
+static int refuse_ofd_locks;
+int fcntl(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *); /* an int or a pointer: passed on as the register holds it */
+    va_end(ap);
+    if (refuse_ofd_locks && (cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW || cmd == F_OFD_GETLK)) {
+        errno = ENOLCK;
+        return -1;
+    }
+    static int (*libc_fcntl)(int, int, ...);
+    if (!libc_fcntl) *(void **)&libc_fcntl = dlsym(RTLD_NEXT, "fcntl");
+    return libc_fcntl(fd, cmd, arg);
+}
+
+/* There a takeover enters the mkdir guard, and --status says so and why; before, --status said "OFD lock" from the
+ * mount's options while every takeover fell back to the mkdir guard. */
+static void test_ofd_refused_uses_mkdir_guard(void) {
+    char dir[700], lock[760], ini[800], results[800], job_dir[900], out[8192];
+    Err err;
+    refuse_ofd_locks = 1;
+    job_paths("job-ofd-refused", dir, lock);
+    char seen = guard_seen_during_takeover(dir);
+    EXPECT(seen == 'm', "OFD locks refused: the takeover is guarded by mkdir DIR/.takeover (seen '%c')", seen);
+    status_matrix("status-ofd-refused", ini, results, job_dir);
+    EXPECT(fs_mkdirs(results, &err) == 0, "%s", err.msg);
+    status_text(ini, results, 1, out, sizeof out);
+    EXPECT(strstr(out, "\"takeover_guard\":\t\"mkdir\"") && strstr(out, "refuses OFD locks"), "--status --json:\n%s",
+           out);
+    refuse_ofd_locks = 0;
+    status_text(ini, results, 1, out, sizeof out);
+    EXPECT(strstr(out, "\"takeover_guard\":\t\"OFD lock\""), "OFD locks kept: --status --json:\n%s", out);
+}
+
 /* A live holder whose lock another run took over (it was silent past the stale time) learns it: from its heartbeat
  * (a flag read) and from a read of the lock (verify), with who took it; a lock gone is lost too; the heartbeat does
  * not touch the other run's lock, and release leaves it. A folder whose lock this process does not hold is never
@@ -565,6 +606,7 @@ int main(void) {
     TEST_RUN(test_guard_holder_killed);
     TEST_RUN(test_stale_mkdir_guard_race);
     TEST_RUN(test_nfs_local_locks_use_mkdir_guard);
+    TEST_RUN(test_ofd_refused_uses_mkdir_guard);
     TEST_RUN(test_old_mkdir_guard_respected);
     TEST_RUN(test_link_retried_on_nfs);
     TEST_RUN(test_clock_off_the_file_system);
