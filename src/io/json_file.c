@@ -7,24 +7,24 @@
 
 #include "core/fsutil.h"
 
-int json_write_atomic(const char *path, const cJSON *o, Err *err) {
+/* o as text with a final newline, handed to write (an atomic write, or an exclusive create) */
+static int json_write_with(const char *path, const cJSON *o, int (*write)(const char *, const void *, size_t, Err *),
+                           Err *err) {
     char *text = cJSON_Print(o);
     CHECK(text != NULL, "cJSON_Print: out of memory");
     size_t len = strlen(text);
     text[len] = '\n'; /* over the NUL: the length is passed */
-    int rc = fs_write_atomic(path, text, len + 1, err);
+    int rc = write(path, text, len + 1, err);
     free(text);
     return rc;
 }
 
+int json_write_atomic(const char *path, const cJSON *o, Err *err) {
+    return json_write_with(path, o, fs_write_atomic, err);
+}
+
 int json_create_exclusive(const char *path, const cJSON *o, Err *err) {
-    char *text = cJSON_Print(o);
-    CHECK(text != NULL, "cJSON_Print: out of memory");
-    size_t len = strlen(text);
-    text[len] = '\n'; /* over the NUL: the length is passed */
-    int rc = fs_create_atomic_exclusive(path, text, len + 1, err);
-    free(text);
-    return rc;
+    return json_write_with(path, o, fs_create_atomic_exclusive, err);
 }
 
 /* 1-based line of a position in text, for messages that point into a file. */
