@@ -99,6 +99,10 @@ add_test(NAME matrix_results_race
 set_tests_properties(matrix_results_race PROPERTIES TIMEOUT 300)
 # Every shipped config and matrix is valid (paper matrices, demo, synth).
 add_test(NAME configs_valid COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/configs_check.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})
+# The paper configs resolve to the recipes the papers state (DFER-CLIP's in full, FineCLIPER's stated parts) and the
+# paper matrices hold the folds, seeds and backbones the tables average.
+add_test(NAME paper_recipe
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/paper_recipe.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR})
 # Learning on the synthetic benchmark: DFER-CLIP from a random CLIP, then FineCLIPER on its exported encoder.
 add_test(NAME train_learning_synth
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_learning.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
