@@ -1,4 +1,4 @@
-/* DFER-CLIP (Zhao and Liu, BMVC 2023; dfer.md §1), on the op interface.
+/* DFER-CLIP (Zhao and Patras, BMVC 2023; dfer.md §1), on the op interface.
  *
  * Video: the CLIP image encoder, fully fine-tuned, on raw [0,1] frames
  *        [B*T,3,R,R] -> frame features [B,T,E]; a one-layer temporal transformer
