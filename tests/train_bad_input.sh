@@ -190,6 +190,16 @@ expect_fail "export with another base CLIP at the run's path" "is not the CLIP c
   "$dfer" export --run "$tmp/dc" --out "$tmp/other.safetensors"
 mv "$tmp/clip.bak" "$tmp/clip.safetensors"
 "$dfer" eval --run "$tmp/dc" >/dev/null || { echo "eval with the run's own CLIP back failed"; exit 1; }
+# another dataset of other classes: a 7-class DFER-CLIP run (a prompt context per class) on MAFW's 11 is refused with
+# the counts named (its load failed on the tensor's shape, "another configuration?"); FineCLIPER, whose classes are
+# prompts, evaluates there with MAFW's 11
+"$dfer" synth --layout mafw --clips 12 --size 32 --min-frames 4 --max-frames 6 --seed 5 --out "$tmp/mafw11" 2>/dev/null
+expect_fail "eval of a 7-class DFER-CLIP run on MAFW" "$tmp/dc was trained on 7 classes (dfew), but mafw has 11" \
+  "$dfer" eval --run "$tmp/dc" --dataset mafw --root "$tmp/mafw11"
+"$dfer" eval --run "$tmp/fc" --dataset mafw --root "$tmp/mafw11" >"$tmp/eval-mafw.txt" 2>&1 \
+  && grep -q "on mafw test split .*classes: happiness.*, disappointment)" "$tmp/eval-mafw.txt" \
+  || { cat "$tmp/eval-mafw.txt"; echo "a 7-class FineCLIPER run was not evaluated on MAFW's 11 classes"; exit 1; }
+echo "eval on MAFW: a 7-class DFER-CLIP run refused with the class counts, FineCLIPER evaluated on its 11 classes"
 cp "$tmp/dc/model.safetensors" "$tmp/fc/model.safetensors"
 expect_fail "eval with the parameters of another architecture" "does not match the model" "$dfer" eval --run "$tmp/fc"
 expect_fail "eval of a directory without a run" "config.ini" "$dfer" eval --run "$tmp/data"

@@ -5,12 +5,14 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/watchdog.h"
 #include "io/csv.h"
-#include "train/matrix.h" /* dataset_has_folds */
+#include "train/matrix.h"  /* dataset_has_folds */
+#include "train/predict.h" /* predict_run_classes */
 #include "train/trainer_internal.h"
 
 int trainer_evaluate(JobModel *jm, InputFeed *test, Group *g, int epoch, const char *phase, Confusion *cm,
@@ -134,6 +136,23 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
         return -1;
     }
     test.num_classes = classes;
+    /* DFER-CLIP learns a prompt context per class (prompt_learner.ctx [classes, contexts, width]): on another
+     * dataset it evaluates only the classes it learned (FineCLIPER's class texts are prompts, of any count). Without
+     * this the parameters' load failed on the tensor's shape, as if the run's file were another configuration's. */
+    if (other && !strcmp(cfg.method, "dfer_clip")) {
+        const char *names[DFER_MAX_CLASSES];
+        int trained;
+        if (predict_run_classes(run_dir, run_cfg, names, &trained, err) != 0) {
+            dataset_free(&test);
+            return -1;
+        }
+        if (trained != classes) {
+            dataset_free(&test);
+            return err_set(err, "%s was trained on %d classes (%s), but %s has %d: DFER-CLIP learns a prompt context "
+                                "per class, so it evaluates only on a dataset of the same classes (dfew and ferv39k: "
+                                "7; mafw: 11)", run_dir, trained, run_cfg->dataset, eval_dataset, classes);
+        }
+    }
     if (job_model_load_run(run_dir, &cfg, classes, NULL, best, &jm, path, sizeof path, err) != 0) {
         dataset_free(&test);
         return -1;
