@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The user-facing docs name only what exists: README.md and docs/*.md (docs/config.md is checked by configs_valid).
 
-For each doc, asserts:
+Asserts that `dfer --help` names every subcommand (`dfer data preview`) and, for each doc:
   - every `dfer CMD` in code (inline spans and fenced blocks) is a command `dfer --help` lists;
   - every option after `dfer CMD` on the same code line is in `dfer CMD --help` (`dfer data`'s subcommands
     share one help);
@@ -39,6 +39,17 @@ helps = {}
 for c in commands:
     rc, helps[c] = run(c, '--help')
     assert rc == 0, f'dfer {c} --help: exit {rc}'
+
+# `dfer --help` names each subcommand a command's own help lists (dfer data check, dfer data preview), as the README's
+# command table does
+for c in sorted(commands):
+    if 'subcommands:' not in helps[c]:
+        continue
+    overview = re.search(r'^  ' + c + r'  .*$', top, re.M).group(0)
+    for sub in re.findall(r'^  ([a-z]+)  ', helps[c].split('subcommands:', 1)[1], re.M):
+        if f'dfer {c} {sub}' not in overview:
+            print(f'dfer --help: the line of {c} does not name dfer {c} {sub}: {overview.strip()}')
+            sys.exit(1)
 
 # the configuration keys: `dfer config` prints every one under its [section]
 config_keys, section = set(), None
