@@ -135,3 +135,16 @@ for bad in 0 -1 abc; do
   [ $rc = 2 ] && grep -q -- "--gpu-mem" "$tmp/out" || { echo "--gpu-mem $bad: exit $rc"; cat "$tmp/out"; exit 1; }
 done
 echo "L/14 low: micro-batch 6 in 6 passes (7 does not fit); --gpu-mem sets the cap"
+# 6. DFER-CLIP without its recipe (config.c's defaults are FineCLIPER's: one rate of 0.01 for every group) would
+#    fine-tune the pretrained image encoder at 0.01: the plan warns, naming the paper's rates; the paper config does
+#    not warn, nor a frozen image encoder
+"$dfer" plan --arch tiny --set model.method=dfer_clip >/dev/null 2>"$tmp/err"
+grep -q "warning: DFER-CLIP fine-tunes its pretrained image encoder at optim.lr = 0.01 (one rate for every group)" \
+  "$tmp/err" && grep -q "configs/paper/dfer_clip.ini" "$tmp/err" ||
+  { echo "DFER-CLIP at lr 0.01: no warning"; cat "$tmp/err"; exit 1; }
+for quiet in "--config configs/paper/dfer_clip.ini" "--set model.method=dfer_clip --set model.train_image_encoder=false"; do
+  # shellcheck disable=SC2086 # the options are words
+  (cd "$(dirname "$0")/.." && "$dfer" plan --arch tiny $quiet >/dev/null 2>"$tmp/err")
+  ! grep -q "warning: DFER-CLIP" "$tmp/err" || { echo "$quiet: a warning"; cat "$tmp/err"; exit 1; }
+done
+echo "DFER-CLIP fine-tuning its image encoder at 0.01: warned; at the paper's rates or frozen: not"

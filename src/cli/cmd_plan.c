@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/log.h"
 #include "data/classes.h"
 #include "model/clip_config.h"
 #include "train/plan.h"
@@ -72,6 +73,8 @@ int cmd_plan(int argc, char **argv) {
         return cli_usage_error("plan", "name the CLIP: --arch NAME or --set model.weights=FILE");
     if (gpu_mem > 0) cfg.gpu_mem = (float)gpu_mem; /* after every --config and --set, whatever the order */
     if (config_validate_settings(&cfg, &err) != 0) return cli_fail(&err);
+    char caution[600];
+    if (config_caution(&cfg, caution, sizeof caution)) log_warn("%s", caution);
     /* a list has 7 classes unless data.classes (or, at training, a label of 7 or more) says 11: its class table
      * holds all 11 names, which planned 11 */
     const ClassTable *classes = class_table(cfg.dataset);

@@ -341,6 +341,16 @@ int config_validate(const Config *c, Err *err) {
     return unbuilt ? err_set(err, "%s", unbuilt) : 0;
 }
 
+const char *config_caution(const Config *c, char *buf, size_t n) {
+    if (strcmp(c->method, "dfer_clip") || !c->train_image_encoder || c->n_lr < 1 || c->lr[0] < 1e-3f) return NULL;
+    snprintf(buf, n, "DFER-CLIP fine-tunes its pretrained image encoder at optim.lr = %g%s, a rate that can wreck "
+             "CLIP's features: DFER-CLIP's paper trains it at 1e-5 (configs/paper/dfer_clip.ini: optim.lr = 1e-5, "
+             "1e-2, 1e-3 for image_encoder, temporal_net, prompt_learner)%s", c->lr[0],
+             c->n_lr == 1 ? " (one rate for every group)" : "",
+             c->n_lr == 1 && c->lr[0] == 0.01f ? "; 0.01 is the default, FineCLIPER's" : "");
+    return buf;
+}
+
 int config_param_groups(const char *method, const char *names[3]) {
     if (!strcmp(method, "finecliper")) {
         names[0] = "video", names[1] = "text", names[2] = NULL;
