@@ -1,0 +1,32 @@
+/* What running a matrix (runner.c), its --status (runner_status.c) and its --list share inside src/train: a job's
+ * identity, its configuration from the matrix, whether it can run, and the results folder. Defined in runner_job.c. */
+#ifndef DFER_TRAIN_RUNNER_INTERNAL_H
+#define DFER_TRAIN_RUNNER_INTERNAL_H
+
+#include <stddef.h>
+
+#include <cJSON.h>
+
+#include "core/check.h"
+#include "train/config.h"
+#include "train/matrix.h"
+
+typedef enum { JOB_RUNNABLE, JOB_WAITS, JOB_INVALID } JobState;
+
+/* The job's identity as JSON (a new object, the caller's): id, method, variant, datasets, fold (and a zero-shot
+ * job's target folds), backbone, seed, setting and, where the setting names them, the captions. What result.json
+ * and the results folder's job list record of a job. */
+cJSON *job_identity(const Job *j);
+
+/* The job's configuration: defaults, the method's file, the matrix's [set], then the axes (and a zero-shot
+ * setting's /CAPTIONS). */
+int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err);
+
+/* A job's configuration, or why it cannot run: it waits for a feature not built yet, or its
+ * configuration is invalid (err says which, in both cases). */
+JobState job_resolve(const Matrix *m, const Job *j, Config *cfg, Err *err);
+
+/* buf[n]: the matrix's results folder, given (--results) or results/<matrix name>. */
+void matrix_results_dir(const Matrix *m, const char *given, char *buf, size_t n);
+
+#endif
