@@ -17,7 +17,10 @@
  * preemption) stops a rank from taking further clips; it closes the shared
  * counter, the other ranks see that and stop too, every worker finishes the clip
  * it is on, and prep exits with status 3 without a summary: the same command
- * continues with the clips not yet done. */
+ * continues with the clips not yet done.
+ *
+ * A cached track's checks (is it the clip's as the clip is now?) are in prep_cache.c, the counts and the summary in
+ * prep_summary.c (prep_internal.h). */
 #include <getopt.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -30,14 +33,12 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
+#include "cli/prep_internal.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/stop.h"
 #include "core/timer.h"
-#include "core/version.h"
-#include "data/clip_identity.h"
 #include "data/dataset.h"
-#include "data/video.h"
 #include "face/landmarks.h"
 #include "io/json_file.h"
 #include "mpi/dist.h"
@@ -87,82 +88,11 @@ static void usage(void) {
            FACE_HOLD_FRAMES, DEFAULT_MODEL, PREP_HANG_SKIP_RUNS);
 }
 
-typedef struct PrepClip {
-    const char *id, *path;
-} PrepClip;
-
-/* A clip named by earlier hang records ("item" of OUT/hangs.jsonl), and on how many runs it hung. */
-typedef struct HungClip {
-    char *id;
-    int runs;
-} HungClip;
-
-/* Summed over clips, then over ranks (one int64 allreduce). */
-enum { N_CLIPS, N_DONE, N_SKIPPED, N_FAILED, N_NODET, N_FRAMES, N_DET, N_PREV, N_MEAN,
-       N_OTHER_SETTINGS /* cached tracks made with another --upsample, --model or hold (or by a dfer that did not
-                         * say) */,
-       N_NO_IDENTITY /* cached tracks recording no identity of their clip (an older dfer's, or imported) */,
-       N_GT_CLIPS, N_GT_BAD, N_GT_DET, N_GT_LT01, N_GT_ALL, N_STOPPED /* ranks that stopped on a signal */,
-       N_DISK_FULL /* ranks that stopped on a full disk */, N_COUNT };
-enum { D_NME_DET, D_NME_ALL, D_COUNT };
-
-typedef struct Prep {
-    const char *out, *gt, *model_path;
-    const char *root_dir; /* the dataset's folder (a list's: the list file's), that its clips' paths start with */
-    int recompute; /* --recompute: cached tracks are computed again */
-    const DlibModel *model;
-    FaceTrackConfig cfg;
-    const PrepClip *clips; /* this rank's */
-    int count;
-    const HungClip *hung; /* sorted by id */
-    int nhung;
-    pthread_mutex_t mu;
-    pthread_cond_t progress;
-    int next, workers_done;
-    int stop; /* a rank got a stop signal: take no further clip (under mu) */
-    int disk_full; /* a track could not be written for want of space: take no further clip (under mu) */
-    int64_t n[N_COUNT]; /* n[N_CLIPS]: clips finished; minus n[N_SKIPPED]: clips computed or failed */
-    double d[D_COUNT];
-} Prep;
-
 /* ids come from split files: refuse ones that would leave OUT/landmarks */
 static int id_is_safe(const char *id) {
     if (!*id || id[0] == '/' || strstr(id, "/../") || !strncmp(id, "../", 3)) return 0;
     size_t n = strlen(id);
     return !(n >= 3 && !strcmp(id + n - 3, "/..")) && strcmp(id, "..");
-}
-
-/* Adds a track's counts, and its error against the ground truth, to n/d. */
-static void account(const Prep *p, const PrepClip *c, const FaceTrack *t, int64_t *n, double *d) {
-    int counts[3];
-    face_track_count(t, counts);
-    n[N_FRAMES] += t->frames, n[N_DET] += counts[FACE_DETECTED], n[N_PREV] += counts[FACE_PREVIOUS],
-        n[N_MEAN] += counts[FACE_MEAN];
-    if (!counts[FACE_DETECTED]) n[N_NODET]++;
-    if (!p->gt) return;
-    /* keyed by the clip id as the loader reads it (FERV39k: Speech/Surprise/0001.txt) */
-    char path[8192];
-    snprintf(path, sizeof path, "%s/%s.txt", p->gt, c->id);
-    FaceTrack gt = {0};
-    Err err;
-    if (face_track_read(path, &gt, &err) != 0 || gt.frames != t->frames) {
-        if (gt.frames && gt.frames != t->frames)
-            err_set(&err, "%s has %d frames, the clip %d", path, gt.frames, t->frames);
-        log_warn("no ground truth for clip %s: %s", c->id, err.msg);
-        n[N_GT_BAD]++;
-        face_track_free(&gt);
-        return;
-    }
-    n[N_GT_CLIPS]++;
-    for (int f = 0; f < t->frames; f++) {
-        double e = face_nme(t->xy + (size_t)f * FACE_POINTS * 2, gt.xy + (size_t)f * FACE_POINTS * 2);
-        if (e < 0) continue; /* degenerate ground truth */
-        n[N_GT_ALL]++, d[D_NME_ALL] += e;
-        if (t->status[f] != FACE_DETECTED) continue;
-        n[N_GT_DET]++, d[D_NME_DET] += e;
-        if (e < 0.1) n[N_GT_LT01]++;
-    }
-    face_track_free(&gt);
 }
 
 static int by_hung_id(const void *a, const void *b) {
@@ -202,89 +132,6 @@ static HungClip *hung_read(const char *path, int *n) {
     return h.clips;
 }
 
-/* What a track's first line records of how it was made (hold: FaceTrackConfig.hold_frames, the frames a followed
- * face may be missing before another is followed); a cached track made otherwise is reused, but counted (and
- * --recompute makes it again). */
-#define TRACK_SETTINGS ", upsample %d, hold %d, model %s"
-
-/* text: the track file's bytes; its first line is its '#' comment */
-static int track_settings_match(const Prep *p, const char *text) {
-    char want[4200];
-    snprintf(want, sizeof want, TRACK_SETTINGS "): ", p->cfg.upsample, p->cfg.hold_frames, p->model_path);
-    const char *nl = strchr(text, '\n'), *hit = text[0] == '#' ? strstr(text, want) : NULL;
-    return hit && (!nl || hit < nl);
-}
-
-/* A frame folder's count of frame files where it differs from a cached track's lines (a frame added or removed
- * since the track was made: line i would describe another frame), else -1. Listing a folder is cheap; a video's
- * frames would take a decode, so a video's track is trusted. */
-static int folder_frames_changed(const char *clip_path, int track_frames) {
-    if (!fs_is_dir(clip_path)) return -1;
-    ClipSource *src;
-    Err err;
-    if (clip_source_open_uncounted(clip_path, &src, &err) != 0) return 0; /* no frame left: computing says so */
-    int frames = clip_source_frame_count(src);
-    clip_source_close(src);
-    return frames == track_frames ? -1 : frames;
-}
-
-/* The clip a track was made from, as its first line records it: "# dfer prep (... model M): source IDENTITY: PATH"
- * (clip_identity.h), or by a dfer that recorded no identity "# dfer prep (... model M): PATH". Each is "" where
- * not recorded (no path: a track no dfer prep wrote). */
-#define TRACK_SOURCE "): source "
-static void track_source_read(const char *text, char identity[CLIP_IDENTITY_MAX], char path[8192]) {
-    identity[0] = path[0] = 0;
-    if (strncmp(text, "# dfer prep (", 13)) return;
-    size_t line = strcspn(text, "\n");
-    const char *src = strstr(text, TRACK_SOURCE), *close = strstr(text, "): ");
-    if (src && (size_t)(src - text) < line) {
-        const char *id = src + strlen(TRACK_SOURCE), *end = strstr(id, ": ");
-        if (!end || (size_t)(end - text) >= line || end - id >= CLIP_IDENTITY_MAX) return;
-        snprintf(identity, CLIP_IDENTITY_MAX, "%.*s", (int)(end - id), id);
-        close = end - 1; /* the path follows the identity's ": " */
-    }
-    if (close && (size_t)(close - text) < line) snprintf(path, 8192, "%.*s", (int)(text + line - close - 3), close + 3);
-}
-
-/* Whether a track an older dfer made of `recorded` (no identity recorded) was made of clip c now: the same path, or
- * the same path under the dataset's folder wherever that folder is (a moved dataset keeps its tracks; a list that
- * now names another clip under the same id does not). A clip outside the folder (a list's absolute path) has only
- * its id, its last name, to compare. Trailing '/' aside. */
-static int same_place_in_dataset(const Prep *p, const char *recorded, const PrepClip *c) {
-    if (!strcmp(recorded, c->path)) return 1;
-    size_t n = strlen(p->root_dir), rn, pn = strlen(recorded);
-    const char *rel = !strncmp(c->path, p->root_dir, n) && c->path[n] == '/' ? c->path + n + 1 : c->id;
-    for (rel += strspn(rel, "/"), rn = strlen(rel); rn && rel[rn - 1] == '/';) rn--;
-    while (pn && recorded[pn - 1] == '/') pn--;
-    return rn && pn >= rn && !strncmp(recorded + pn - rn, rel, rn) && (pn == rn || recorded[pn - rn - 1] == '/');
-}
-
-/* Whether a cached track was made from the clip at c->path as it is now: its recorded identity against the clip's
- * (compared by the bytes, not the path: a moved or copied dataset reuses its tracks), or, for a track that records
- * none, its recorded path (same_place_in_dataset; such a track is counted in n[N_NO_IDENTITY]). Where not, a
- * warning names the clip, the source the track was made from and the one it would be made from now. */
-static int track_source_matches(const Prep *p, const PrepClip *c, const char *text, int64_t *n) {
-    char was[CLIP_IDENTITY_MAX], was_path[8192];
-    track_source_read(text, was, was_path);
-    if (!was[0]) {
-        if (!was_path[0] || same_place_in_dataset(p, was_path, c)) return n[N_NO_IDENTITY]++, 1;
-        log_warn("computing clip %s again: its cached track was made from %s, the clip is now %s (another path "
-                 "under the dataset's folder)", c->id, was_path, c->path);
-        return 0;
-    }
-    char now[CLIP_IDENTITY_MAX];
-    Err err;
-    if (clip_identity(c->path, now, &err) != 0) {
-        log_warn("computing clip %s again: its clip cannot be read to check that its cached track was made from it: "
-                 "%s", c->id, err.msg);
-        return 0;
-    }
-    if (!strcmp(now, was)) return 1;
-    log_warn("computing clip %s again: its cached track was made from %s (%s), the clip is now %s (%s)", c->id,
-             was_path, was, c->path, now);
-    return 0;
-}
-
 /* One clip: reuse its cached track, or compute and write it. Returns 1 when
  * skipped, 0 when computed, -1 when unreadable (or skipped after hanging runs). */
 static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n, double *d, Err *err) {
@@ -292,29 +139,10 @@ static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n,
     snprintf(path, sizeof path, "%s/landmarks/%s.txt", p->out, c->id);
     if (!id_is_safe(c->id)) return err_set(err, "clip id '%s' (from %s) is not a relative path", c->id, c->path);
     FaceTrack t;
-    Err cached;
-    if (!p->recompute && fs_exists(path)) {
-        char *text = NULL; /* read once: parsed, and its first line says how it was made */
-        size_t len = 0;
-        int stale = -1; /* a frame folder's frame count, where it is not the track's (frames added or removed) */
-        int replaced = 0; /* the clip is not the one the track was made from (track_source_matches warned) */
-        if (fs_read_all(path, &text, &len, &cached) == 0 && face_track_parse(text, len, path, &t, &cached) == 0) {
-            stale = folder_frames_changed(c->path, t.frames);
-            if (stale < 0 && !(replaced = !track_source_matches(p, c, text, n))) {
-                account(p, c, &t, n, d);
-                face_track_free(&t);
-                if (!track_settings_match(p, text)) n[N_OTHER_SETTINGS]++;
-                free(text);
-                return 1;
-            }
-            if (stale >= 0)
-                log_warn("computing clip %s again: its cached track has %d lines, its folder now %d frames", c->id,
-                         t.frames, stale);
-            face_track_free(&t);
-        }
-        free(text);
-        if (stale < 0 && !replaced)
-            log_warn("computing clip %s again: its cached track is unreadable: %s", c->id, cached.msg);
+    if (!p->recompute && fs_exists(path) && prep_cached_track(p, c, path, &t, n)) {
+        prep_account_track(p, c, &t, n, d);
+        face_track_free(&t);
+        return 1;
     }
     const HungClip *hung = hung_find(p, c->id);
     if (hung && hung->runs >= PREP_HANG_SKIP_RUNS)
@@ -325,13 +153,10 @@ static int prep_clip(Prep *p, DlibDetector **det, const PrepClip *c, int64_t *n,
         CHECK(*det != NULL, "%s", err->msg);
     }
     if (face_track_clip(*det, p->model, c->path, &p->cfg, &t, err) != 0) return -1;
-    char comment[16800], identity[CLIP_IDENTITY_MAX];
-    if (clip_identity(c->path, identity, err) != 0) return face_track_free(&t), -1;
-    snprintf(comment, sizeof comment,
-             "dfer prep (dlib 68-point landmarks, commit %s" TRACK_SETTINGS TRACK_SOURCE "%s: %s", dfer_git_commit,
-             p->cfg.upsample, p->cfg.hold_frames, p->model_path, identity, c->path);
+    char comment[16800];
+    if (prep_track_comment(p, c, comment, sizeof comment, err) != 0) return face_track_free(&t), -1;
     int rc = face_track_write(path, &t, comment, err);
-    if (rc == 0) account(p, c, &t, n, d);
+    if (rc == 0) prep_account_track(p, c, &t, n, d);
     face_track_free(&t);
     return rc;
 }
@@ -428,84 +253,6 @@ static int collect(const char *kind, const char *root, int fold, Dataset *sets, 
         if (!u || strcmp(c[u - 1].id, c[i].id)) c[u++] = c[i];
     *out = c, *count = u;
     return 0;
-}
-
-static cJSON *json_counts(const int64_t *n) {
-    cJSON *o = cJSON_CreateObject();
-    static const char *names[N_GT_CLIPS] = {"clips",           "computed",        "skipped",
-                                            "unreadable",      "clips_without_detection", "frames",
-                                            "frames_detected", "frames_previous", "frames_mean",
-                                            "cached_with_other_settings", "cached_without_clip_identity"};
-    for (int i = 0; i < N_GT_CLIPS; i++) cJSON_AddNumberToObject(o, names[i], (double)n[i]);
-    return o;
-}
-
-/* Prints the summary and writes OUT/prep_summary.json (rank 0). rates [world]: clips/s per rank. */
-static int summarise(const char *argv_line, const char *kind, const char *root, const char *out, const char *gt,
-                     const char *model_path, const FaceTrackConfig *cfg, int threads, const int64_t *n, const double *d,
-                     const double *rates, int world, double seconds, const char *path, Err *err) {
-    double det_rate = n[N_FRAMES] ? (double)n[N_DET] / n[N_FRAMES] : 0;
-    printf("prep: %lld clips (%lld computed, %lld skipped as already done, %lld unreadable), %lld frames: "
-           "%lld detected, %lld previous, %lld mean (detection rate %.1f%%); %lld clips without any detection; "
-           "%.1f s\n",
-           (long long)n[N_CLIPS], (long long)n[N_DONE], (long long)n[N_SKIPPED], (long long)n[N_FAILED],
-           (long long)n[N_FRAMES], (long long)n[N_DET], (long long)n[N_PREV], (long long)n[N_MEAN], 100 * det_rate,
-           (long long)n[N_NODET], seconds);
-    if (n[N_OTHER_SETTINGS])
-        log_warn("prep: %lld cached tracks were made with another --upsample, --model or face-holding rule than this "
-                 "run's (upsample %d, model %s, hold %d frames), or by a dfer that did not record them; they were "
-                 "kept: --recompute makes them again",
-                 (long long)n[N_OTHER_SETTINGS], cfg->upsample, model_path, cfg->hold_frames);
-    if (n[N_NO_IDENTITY])
-        log_info("prep: %lld cached tracks record no identity of their clip (an older dfer's, or imported): reused "
-                 "where no other path under the dataset's folder is recorded; --recompute makes them again",
-                 (long long)n[N_NO_IDENTITY]);
-    printf("prep: clips/s per rank:");
-    for (int r = 0; r < world; r++) printf(" %.2f", rates[r]);
-    printf("\n");
-    cJSON *o = json_counts(n);
-    cJSON_AddStringToObject(o, "dataset", kind);
-    cJSON_AddStringToObject(o, "root", root);
-    cJSON_AddStringToObject(o, "out", out);
-    cJSON_AddStringToObject(o, "command", argv_line);
-    cJSON_AddStringToObject(o, "commit", dfer_git_commit);
-    cJSON_AddNumberToObject(o, "ranks", world);
-    cJSON_AddNumberToObject(o, "threads_per_rank", threads);
-    cJSON_AddNumberToObject(o, "upsample", cfg->upsample);
-    cJSON_AddNumberToObject(o, "hold_frames", cfg->hold_frames);
-    cJSON_AddStringToObject(o, "model", model_path);
-    cJSON_AddNumberToObject(o, "detection_rate", det_rate);
-    cJSON_AddNumberToObject(o, "seconds", seconds);
-    cJSON *r = cJSON_AddArrayToObject(o, "clips_per_s_per_rank");
-    for (int i = 0; i < world; i++) cJSON_AddItemToArray(r, cJSON_CreateNumber(rates[i]));
-    if (gt) {
-        double nme = n[N_GT_DET] ? d[D_NME_DET] / n[N_GT_DET] : -1, all = n[N_GT_ALL] ? d[D_NME_ALL] / n[N_GT_ALL] : -1;
-        double share = n[N_GT_DET] ? (double)n[N_GT_LT01] / n[N_GT_DET] : 0;
-        if (n[N_GT_DET])
-            printf("prep: against the ground truth (%lld clips, %lld without a usable one): NME %.4f over %lld "
-                   "detected frames, %.1f%% of them below 0.1; NME %.4f over all %lld frames\n",
-                   (long long)n[N_GT_CLIPS], (long long)n[N_GT_BAD], nme, (long long)n[N_GT_DET], 100 * share, all,
-                   (long long)n[N_GT_ALL]);
-        else
-            printf("prep: against the ground truth: no detected frame with a usable ground truth (%lld clips without "
-                   "one), no NME\n", (long long)n[N_GT_BAD]);
-        cJSON *g = cJSON_AddObjectToObject(o, "ground_truth");
-        cJSON_AddStringToObject(g, "dir", gt);
-        cJSON_AddNumberToObject(g, "clips", (double)n[N_GT_CLIPS]);
-        cJSON_AddNumberToObject(g, "clips_without_ground_truth", (double)n[N_GT_BAD]);
-        cJSON_AddNumberToObject(g, "detected_frames", (double)n[N_GT_DET]);
-        if (nme >= 0) cJSON_AddNumberToObject(g, "nme_detected", nme); /* else null: no frame to measure */
-        else cJSON_AddNullToObject(g, "nme_detected");
-        cJSON_AddNumberToObject(g, "share_nme_below_0.1", share);
-        cJSON_AddNumberToObject(g, "frames", (double)n[N_GT_ALL]);
-        if (all >= 0) cJSON_AddNumberToObject(g, "nme_all_frames", all);
-        else cJSON_AddNullToObject(g, "nme_all_frames");
-        cJSON_AddNumberToObject(g, "detection_rate", n[N_GT_ALL] ? (double)n[N_GT_DET] / n[N_GT_ALL] : 0);
-    }
-    int rc = json_write_atomic(path, o, err);
-    if (rc == 0) printf("prep: wrote %s\n", path);
-    cJSON_Delete(o);
-    return rc;
 }
 
 /* Runs the workers of this rank; the main thread reports progress, then waits
@@ -769,8 +516,8 @@ int cmd_prep(int argc, char **argv) {
              * written writes none (as a stopped one: an earlier run's summary is left as it was) */
             written = describe_all(out, &err) == 0;
             if (written)
-                written = summarise(argv_line, kind, root, out, gt, model_path, &cfg, threads, p.n, p.d, rates,
-                                    dist.world, wall, summary, &err) == 0;
+                written = prep_write_summary(argv_line, kind, root, out, gt, model_path, &cfg, threads, p.n, p.d,
+                                             rates, dist.world, wall, summary, &err) == 0;
             if (!written) cli_fail(&err);
         }
         CHECK_MPI(MPI_Bcast(&written, 1, MPI_INT, 0, MPI_COMM_WORLD));
