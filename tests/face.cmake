@@ -10,6 +10,11 @@ set_tests_properties(face_prep_synth PROPERTIES TIMEOUT 600
 add_test(NAME face_prep_source
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_prep_source.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON})
 set_tests_properties(face_prep_source PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1")
+# A rerun over cached tracks lists each frame-folder clip once (its frame count and identity share the listing).
+add_test(NAME face_prep_listings
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/face_prep_listings.sh ${CMAKE_BINARY_DIR}/dfer
+                 $<TARGET_FILE:count_listings> ${DFER_PYTHON})
+set_tests_properties(face_prep_listings PROPERTIES TIMEOUT 300 ENVIRONMENT "OMP_NUM_THREADS=1")
 # The same on a real face: a photograph fetched by scripts/setup, moved by known affine maps.
 # where scripts/setup put it: $DFER_TEST_MEDIA when set (setup reads the same variable), else its default
 if(DEFINED ENV{DFER_TEST_MEDIA} AND NOT "$ENV{DFER_TEST_MEDIA}" STREQUAL "")

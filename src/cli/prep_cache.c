@@ -27,17 +27,31 @@ static int track_settings_match(const Prep *p, const char *text) {
     return hit && (!nl || hit < nl);
 }
 
+/* A frame folder clip's frame files, listed once for both checks of its cached track (the frame count and the
+ * clip's identity): on a network file system each listing of 10k+ clip folders costs a round trip. */
+typedef struct FrameListing {
+    int listed;   /* the clip is a frame folder and could be listed */
+    char **names; /* its frame files in clip order (frame_folder_list) */
+    int count;
+} FrameListing;
+
+static void frame_listing_free(FrameListing *l) {
+    for (int i = 0; i < l->count; i++) free(l->names[i]);
+    free(l->names);
+}
+
 /* A frame folder's count of frame files where it differs from a cached track's lines (a frame added or removed
- * since the track was made: line i would describe another frame), else -1. Listing a folder is cheap; a video's
- * frames would take a decode, so a video's track is trusted. */
-static int folder_frames_changed(const char *clip_path, int track_frames) {
+ * since the track was made: line i would describe another frame), else -1; the folder's listing is kept in *listing
+ * for the identity's check. Listing a folder is cheap; a video's frames would take a decode, so a video's track is
+ * trusted. */
+static int folder_frames_changed(const char *clip_path, int track_frames, FrameListing *listing) {
     if (!fs_is_dir(clip_path)) return -1;
-    ClipSource *src;
     Err err;
-    if (clip_source_open_uncounted(clip_path, &src, &err) != 0) return 0; /* no frame left: computing says so */
-    int frames = clip_source_frame_count(src);
-    clip_source_close(src);
-    return frames == track_frames ? -1 : frames;
+    /* no frame left (or none readable): computing says so */
+    if (frame_folder_list(clip_path, &listing->names, &listing->count, &err) != 0) return 0;
+    listing->listed = 1;
+    if (!listing->count) return 0;
+    return listing->count == track_frames ? -1 : listing->count;
 }
 
 /* The clip a track was made from, as its first line records it: "# dfer prep (... model M): source IDENTITY: PATH"
@@ -75,7 +89,8 @@ static int same_place_in_dataset(const Prep *p, const char *recorded, const Prep
  * (compared by the bytes, not the path: a moved or copied dataset reuses its tracks), or, for a track that records
  * none, its recorded path (same_place_in_dataset; such a track is counted in n[N_NO_IDENTITY]). Where not, a
  * warning names the clip, the source the track was made from and the one it would be made from now. */
-static int track_source_matches(const Prep *p, const PrepClip *c, const char *text, int64_t *n) {
+static int track_source_matches(const Prep *p, const PrepClip *c, const char *text, const FrameListing *listing,
+                                int64_t *n) {
     char was[CLIP_IDENTITY_MAX], was_path[8192];
     track_source_read(text, was, was_path);
     if (!was[0]) {
@@ -86,7 +101,10 @@ static int track_source_matches(const Prep *p, const PrepClip *c, const char *te
     }
     char now[CLIP_IDENTITY_MAX];
     Err err;
-    if (clip_identity(c->path, now, &err) != 0) {
+    /* a frame folder's from the listing its frame count was checked with, a video's from its bytes */
+    int rc = listing->listed ? clip_identity_of_frames(c->path, listing->names, listing->count, now, &err)
+                             : clip_identity(c->path, now, &err);
+    if (rc != 0) {
         log_warn("computing clip %s again: its clip cannot be read to check that its cached track was made from it: "
                  "%s", c->id, err.msg);
         return 0;
@@ -103,10 +121,12 @@ int prep_cached_track(const Prep *p, const PrepClip *c, const char *path, FaceTr
     size_t len = 0;
     int stale = -1; /* a frame folder's frame count, where it is not the track's (frames added or removed) */
     int replaced = 0; /* the clip is not the one the track was made from (track_source_matches warned) */
+    FrameListing listing = {0};
     if (fs_read_all(path, &text, &len, &cached) == 0 && face_track_parse(text, len, path, t, &cached) == 0) {
-        stale = folder_frames_changed(c->path, t->frames);
-        if (stale < 0 && !(replaced = !track_source_matches(p, c, text, n))) {
+        stale = folder_frames_changed(c->path, t->frames, &listing);
+        if (stale < 0 && !(replaced = !track_source_matches(p, c, text, &listing, n))) {
             if (!track_settings_match(p, text)) n[N_OTHER_SETTINGS]++;
+            frame_listing_free(&listing);
             free(text);
             return 1;
         }
@@ -115,6 +135,7 @@ int prep_cached_track(const Prep *p, const PrepClip *c, const char *path, FaceTr
                      t->frames, stale);
         face_track_free(t);
     }
+    frame_listing_free(&listing);
     free(text);
     if (stale < 0 && !replaced)
         log_warn("computing clip %s again: its cached track is unreadable: %s", c->id, cached.msg);

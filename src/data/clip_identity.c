@@ -51,31 +51,33 @@ static int hash_file_ends(const char *path, uint64_t *h, long long *size, Err *e
     return rc;
 }
 
-static int folder_identity(const char *dir, char out[CLIP_IDENTITY_MAX], Err *err) {
-    char **names = NULL;
-    int count = 0, rc = frame_folder_list(dir, &names, &count, err);
-    if (rc == 0 && !count) rc = err_set(err, "%s: no frame images in the folder", dir);
+int clip_identity_of_frames(const char *dir, char *const *names, int count, char out[CLIP_IDENTITY_MAX], Err *err) {
+    if (!count) return err_set(err, "%s: no frame images in the folder", dir);
     uint64_t h = FNV1A_BASIS;
     long long total = 0;
     char path[8192];
-    for (int i = 0; rc == 0 && i < count; i++) {
+    for (int i = 0; i < count; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         struct stat st;
-        if (stat(path, &st) != 0) {
-            rc = err_set(err, "%s: cannot stat: %s", path, strerror(errno));
-            break;
-        }
+        if (stat(path, &st) != 0) return err_set(err, "%s: cannot stat: %s", path, strerror(errno));
         long long bytes = (long long)st.st_size;
         h = fnv1a_bytes(fnv1a_text(h, names[i]) * FNV1A_PRIME, &bytes, sizeof bytes); /* name, a 0, its size */
         total += bytes;
     }
     long long unused;
-    for (int k = 0; rc == 0 && k < (count > 1 ? 2 : 1); k++) { /* the first frame file and the last one */
+    for (int k = 0; k < (count > 1 ? 2 : 1); k++) { /* the first frame file and the last one */
         snprintf(path, sizeof path, "%s/%s", dir, names[k ? count - 1 : 0]);
-        rc = hash_file_ends(path, &h, &unused, err);
+        if (hash_file_ends(path, &h, &unused, err) != 0) return -1;
     }
-    if (rc == 0) snprintf(out, CLIP_IDENTITY_MAX, "%d frame files of %lld bytes, fnv1a %016llx", count, total,
-                          (unsigned long long)h);
+    snprintf(out, CLIP_IDENTITY_MAX, "%d frame files of %lld bytes, fnv1a %016llx", count, total,
+             (unsigned long long)h);
+    return 0;
+}
+
+static int folder_identity(const char *dir, char out[CLIP_IDENTITY_MAX], Err *err) {
+    char **names = NULL;
+    int count = 0, rc = frame_folder_list(dir, &names, &count, err);
+    if (rc == 0) rc = clip_identity_of_frames(dir, names, count, out, err);
     for (int i = 0; i < count; i++) free(names[i]);
     free(names);
     return rc;

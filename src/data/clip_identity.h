@@ -26,5 +26,9 @@
 /* The identity of the clip at path (a frame folder or a video file) into out[CLIP_IDENTITY_MAX]; errors name the
  * file that could not be read. */
 int clip_identity(const char *path, char out[CLIP_IDENTITY_MAX], Err *err);
+/* The identity of the frame folder dir from its frame files as frame_folder_list (data/video.h) listed them
+ * (names[count], in clip order): clip_identity's text for the folder, without listing it again (dfer prep lists a
+ * cached clip's folder once for its frame count and its identity: on a network file system each listing costs). */
+int clip_identity_of_frames(const char *dir, char *const *names, int count, char out[CLIP_IDENTITY_MAX], Err *err);
 
 #endif

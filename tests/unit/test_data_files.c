@@ -175,6 +175,41 @@ static void test_clip_identity(void) {
            "a missing clip: '%s'", err.msg);
 }
 
+/* The identity text of fixed bytes, pinned: tracks that earlier runs of dfer prep recorded compare against it, so any
+ * change to what is hashed, or how it is written, would compute every cached track of every dataset again. Three
+ * frame files (of 100 bytes, and of 70000 and 200000, longer than CLIP_IDENTITY_END_BYTES) beside a file that is no
+ * frame; the value is what clip_identity computed before clip_identity_of_frames was split from it, and the text
+ * clip_identity_of_frames makes of the same folder's listing. */
+static void test_clip_identity_pinned(void) {
+    char dir[900], path[1000], id[CLIP_IDENTITY_MAX];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/identity_pinned", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    const char *names[4] = {"00002.jpg", "00010.png", "00001.jpg", "notes.txt"};
+    const size_t sizes[4] = {70000, 200000, 100, 50};
+    for (int f = 0; f < 4; f++) {
+        unsigned char *bytes = malloc(sizes[f]);
+        for (size_t i = 0; i < sizes[f]; i++) bytes[i] = (unsigned char)((i + 1) * 2654435761u >> (9 + f));
+        snprintf(path, sizeof path, "%s/%s", dir, names[f]);
+        EXPECT(fs_write_atomic(path, bytes, sizes[f], &err) == 0, "%s", err.msg);
+        free(bytes);
+    }
+    static const char *const pinned = "3 frame files of 270100 bytes, fnv1a 3cde2b0f2e023e66";
+    identity_of(dir, id);
+    EXPECT(!strcmp(id, pinned), "the folder's identity '%s', recorded tracks say '%s'", id, pinned);
+    /* from a listing made beforehand (dfer prep's frame count's): the same text */
+    char **listed = NULL;
+    int count = 0;
+    EXPECT(frame_folder_list(dir, &listed, &count, &err) == 0 && count == 3, "%s: %d frames", err.msg, count);
+    id[0] = 0;
+    EXPECT(clip_identity_of_frames(dir, listed, count, id, &err) == 0, "%s", err.msg);
+    EXPECT(!strcmp(id, pinned), "the identity of the listed frames '%s', recorded tracks say '%s'", id, pinned);
+    EXPECT(clip_identity_of_frames(dir, listed, 0, id, &err) != 0 && strstr(err.msg, "no frame images"),
+           "no frames listed: '%s'", err.msg);
+    for (int i = 0; i < count; i++) free(listed[i]);
+    free(listed);
+}
+
 /* Still images (synthetic frames, contact sheets) are written as the project's other files are: no temporary file
  * left beside them, a symbolic link's target written (the link stays), a FIFO or folder at the path refused and
  * left as it was. The encoder's own PATH.tmp.PID file renamed over whatever the path held. */
@@ -220,6 +255,7 @@ int main(void) {
     TEST_RUN(test_folder_named_like_a_frame);
     TEST_RUN(test_truncated_jpeg);
     TEST_RUN(test_clip_identity);
+    TEST_RUN(test_clip_identity_pinned);
     TEST_RUN(test_still_image_writes);
     return test_summary();
 }
