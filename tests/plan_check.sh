@@ -147,4 +147,11 @@ for quiet in "--config configs/paper/dfer_clip.ini" "--set model.method=dfer_cli
   (cd "$(dirname "$0")/.." && "$dfer" plan --arch tiny $quiet >/dev/null 2>"$tmp/err")
   ! grep -q "warning: DFER-CLIP" "$tmp/err" || { echo "$quiet: a warning"; cat "$tmp/err"; exit 1; }
 done
-echo "DFER-CLIP fine-tuning its image encoder at 0.01: warned; at the paper's rates or frozen: not"
+# dfer train says it too, before it reads anything (here it then fails on the missing dataset)
+set +e
+"$dfer" train --set model.method=dfer_clip --set model.weights="$tmp/none.safetensors" --set data.root="$tmp/none" \
+  --out "$tmp/caution-run" >/dev/null 2>"$tmp/err"
+set -e
+grep -q "warning: DFER-CLIP fine-tunes its pretrained image encoder at optim.lr = 0.01" "$tmp/err" ||
+  { echo "dfer train of DFER-CLIP at lr 0.01: no warning"; cat "$tmp/err"; exit 1; }
+echo "DFER-CLIP fine-tuning its image encoder at 0.01: warned (plan, train); at the paper's rates or frozen: not"

@@ -481,6 +481,8 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
  * and ends, instead of holding its allocation until the time limit. */
 int train_run(const Config *given, const TrainOptions *opt, Group *g, Err *err) {
     if (config_validate(given, err) != 0) return -1;
+    char caution[600];
+    if (config_caution(given, caution, sizeof caution)) log0_warn("%s", caution);
     /* config.ini, the resume comparison and the provenance name the files absolutely: a run's relative
      * model.weights resolved from wherever `dfer predict` or `eval` was started */
     Config *cfg = xmalloc(sizeof *cfg);

@@ -55,8 +55,8 @@ const char *trainer_mid_dirs(const Config *cfg, char *landmarks, size_t n);
 
 /* Rank 0 alone writes the run's files. rc: its result (0 on the other ranks). A failure there (a full
  * disk) must end the job on every rank of the group, not leave the others waiting in the next
- * collective: every rank returns -1 then, the others with a message that points to rank 0's; or TRAIN_LOCK_LOST where
- * the job lock's write guard refused the write (another run took the job over). In trainer.c. */
+ * collective: every rank returns -1 then, the others with rank 0's reason (group_all_ok_why); or TRAIN_LOCK_LOST where
+ * the job lock's write guard refused the write (another run took the job over). In trainer_shared.c. */
 int lead_write_agreed(Group *g, int rc, const char *what, Err *err);
 
 /* An evaluation's scores as JSON: epoch, UAR, WAR, per-class recall, the confusion matrix and, for several folds'
