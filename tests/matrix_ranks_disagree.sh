@@ -74,8 +74,10 @@ grep -q "cannot configure the job on rank 1 of the group: optim.lr" "$tmp/relati
 grep -q '"status":[[:space:]]*"failed"' "$tmp/res-relative"/*/result.json \
   || fail "the job that one rank cannot configure is not recorded as failed"
 # rank 0 could configure it: its result.json records rank 1's reason, not "see its log"
-grep -q '"error":[[:space:]]*"the job cannot be configured on another rank of the group.*: rank 1 of the group (host [^)]*): .*optim.lr' \
-  "$tmp/res-relative"/*/result.json || fail "result.json does not record why rank 1 cannot configure the job"
+recorded='"error":[[:space:]]*"the job cannot be configured on another rank of the group.*'
+recorded+=': rank 1 of the group (host [^)]*): .*optim.lr'
+grep -q "$recorded" "$tmp/res-relative"/*/result.json ||
+  fail "result.json does not record why rank 1 cannot configure the job"
 
 # rank 1's method.ini asks for the GPU
 sed 's/^\[train\]$/&\ndevice = cuda/' "$tmp/A/method.ini" >"$tmp/B/method.ini"
