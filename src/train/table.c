@@ -65,8 +65,10 @@ static Cell aggregate(const ResultSet *rs, const Filter *f, int what, const char
         s += v;
         ss += v * v;
     }
+    /* a job's kind is looked up (a scan of the finished results) only where the cell asks for one: Table 3's */
     for (int i = 0; i < rs->n_expected; i++)
-        c.expected += matches_kind(&rs->expected[i], f, results_expected_captions(rs, &rs->expected[i]));
+        c.expected +=
+            matches_kind(&rs->expected[i], f, f->captions ? results_expected_captions(rs, &rs->expected[i]) : "");
     if (c.n) {
         c.mean = s / c.n;
         c.std = c.n > 1 ? sqrt(fmax(0, (ss - s * s / c.n) / (c.n - 1))) : 0;
