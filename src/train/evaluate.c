@@ -137,23 +137,32 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     }
     test.num_classes = classes;
     /* DFER-CLIP learns a prompt context per class (prompt_learner.ctx [classes, contexts, width]): on another
-     * dataset it evaluates only the classes it learned (FineCLIPER's class texts are prompts, of any count). Without
-     * this the parameters' load failed on the tensor's shape, as if the run's file were another configuration's. */
+     * dataset it scores the classes it learned (FineCLIPER's class texts are prompts, of any count). A run of
+     * MAFW's 11 classes evaluates on a dataset of 7 (DFEW, FERV39k) through the contexts of the 7 they share, the
+     * first 7 of the canonical order, its classifier over those 7 alone; one of 7 has no context for MAFW's other
+     * 4. Without this the parameters' load failed on the tensor's shape, as if the run's file were another
+     * configuration's. */
+    int trained = classes;
     if (other && !strcmp(cfg.method, "dfer_clip")) {
         const char *names[DFER_MAX_CLASSES];
-        int trained;
         if (predict_run_classes(run_dir, run_cfg, names, &trained, err) != 0) {
             dataset_free(&test);
             return -1;
         }
-        if (trained != classes) {
+        if (trained < classes) {
             dataset_free(&test);
             return err_set(err, "%s was trained on %d classes (%s), but %s has %d: DFER-CLIP learns a prompt context "
-                                "per class, so it evaluates only on a dataset of the same classes (dfew and ferv39k: "
-                                "7; mafw: 11)", run_dir, trained, run_cfg->dataset, eval_dataset, classes);
+                                "per class, so it has none for %s's other %d (a run of MAFW's 11 evaluates on the 7 "
+                                "of dfew or ferv39k, not the reverse)", run_dir, trained, run_cfg->dataset,
+                           eval_dataset, classes, eval_dataset, classes - trained);
         }
+        char shared[512];
+        if (trained > classes && g->rank == 0)
+            printf("%s: DFER-CLIP trained on %d classes (%s), evaluated on %s's %d through the contexts of the "
+                   "first %d (%s)\n", run_dir, trained, run_cfg->dataset, eval_dataset, classes, classes,
+                   class_order_text(classes, shared, sizeof shared));
     }
-    if (job_model_load_run(run_dir, &cfg, classes, NULL, best, &jm, path, sizeof path, err) != 0) {
+    if (job_model_load_run(run_dir, &cfg, classes, trained, NULL, best, &jm, path, sizeof path, err) != 0) {
         dataset_free(&test);
         return -1;
     }

@@ -583,8 +583,13 @@ int job_run_params_path(const char *run_dir, int best, char *path, size_t n, Err
                         "evaluated an epoch yet", run_dir);
 }
 
-int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, struct Descriptions *descs, int best,
-                       JobModel *m, char *path_out, size_t path_n, Err *err) {
+/* A trainable tensor with a row per class ([classes, ...]): DFER-CLIP's learned prompt contexts. */
+static int param_is_per_class(const JobModel *m, const char *name) {
+    return !strcmp(m->method, "dfer_clip") && !strcmp(name, "prompt_learner.ctx");
+}
+
+int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, int run_classes,
+                       struct Descriptions *descs, int best, JobModel *m, char *path_out, size_t path_n, Err *err) {
     char path[4096];
     if (job_run_params_path(run_dir, best, path, sizeof path, err) != 0) {
         if (descs) descriptions_free(descs), free(descs);
@@ -605,9 +610,14 @@ int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, 
     int rc = 0;
     for (int i = 0; i < m->params->count && rc == 0; i++) {
         const ParamEntry *e = paramset_get(m->params, i);
-        const TensorEntry *t = tmap_find_as(&tm, e->name, &e->value, "another configuration?", err);
+        /* a run of more classes than the model's (11 on 7): a per-class tensor's first num_classes rows, the
+         * classes both share (the canonical order puts the 7 common ones first) */
+        Tensor want = e->value;
+        int narrowed = run_classes > num_classes && param_is_per_class(m, e->name);
+        if (narrowed) want.shape[0] = run_classes;
+        const TensorEntry *t = tmap_find_as(&tm, e->name, &want, "another configuration?", err);
         if (!t) rc = -1;
-        else ops_upload(m->ops, e->value.data, t->data, t->nbytes);
+        else ops_upload(m->ops, e->value.data, t->data, narrowed ? tensor_bytes(&e->value) : t->nbytes);
     }
     tmap_free(&tm);
     if (rc) job_model_free(m);

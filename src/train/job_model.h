@@ -124,10 +124,13 @@ int job_run_config(const char *run_dir, Config *cfg, Err *err);
 int job_run_params_path(const char *run_dir, int best, char *path, size_t n, Err *err);
 /* A trained run's model: job_model_create_with(cfg, num_classes, descs) then the trainable parameters
  * of job_run_params_path (path_out, may be NULL, receives it). cfg is the run's configuration as
- * job_run_config read it, possibly overridden (eval on another dataset). A parameter missing or of
- * another shape or dtype is an error naming the file and tensor. `dfer eval` and `dfer predict`. */
-int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, struct Descriptions *descs, int best,
-                       JobModel *m, char *path_out, size_t path_n, Err *err);
+ * job_run_config read it, possibly overridden (eval on another dataset). run_classes: the classes the run
+ * trained on, when more than num_classes (a DFER-CLIP run of MAFW's 11 evaluated on a dataset of 7): its
+ * per-class tensors (prompt_learner.ctx) load their first num_classes rows; 0 or num_classes: the same. A
+ * parameter missing or of another shape or dtype is an error naming the file and tensor. `dfer eval` and
+ * `dfer predict`. */
+int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, int run_classes,
+                       struct Descriptions *descs, int best, JobModel *m, char *path_out, size_t path_n, Err *err);
 /* Checks that the model can take every clip of a split (a description for each,
  * for the high level); errors name the clip. */
 int job_model_check_dataset(JobModel *m, const Dataset *d, Err *err);

@@ -233,7 +233,7 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
     /* predict prepares normalised floats itself (fill_window), whatever the run trained with */
     Config floats = *cfg;
     snprintf(floats.uint8_frames, sizeof floats.uint8_frames, "off");
-    if (job_model_load_run(o->run_dir, &floats, r->num_classes, descs, o->best, &jm, NULL, 0, err) != 0) return -1;
+    if (job_model_load_run(o->run_dir, &floats, r->num_classes, 0, descs, o->best, &jm, NULL, 0, err) != 0) return -1;
     int T = cfg->frames, B = o->batch > 0 ? o->batch : 1;
     if (B > 64) B = 64;
     /* on CUDA, windows go through in micro-batches that fit train.gpu_mem */
