@@ -21,6 +21,9 @@ set_tests_properties(train_bad_input PROPERTIES TIMEOUT 600)
 add_test(NAME eval_class_subset
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/eval_class_subset.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
 set_tests_properties(eval_class_subset PROPERTIES TIMEOUT 600)
+add_test(NAME export_dtype
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/export_dtype.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
+set_tests_properties(export_dtype PROPERTIES TIMEOUT 600)
 # A run stopped inside a logging window holding a skipped non-finite step resumes (its position stayed JSON).
 add_test(NAME train_nonfinite_resume
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_nonfinite_resume.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})

@@ -7,6 +7,7 @@
 #include <getopt.h>
 
 #include "core/check.h"
+#include "core/tensor.h"
 #include "train/config.h"
 
 int cmd_tokenize(int argc, char **argv);
@@ -54,5 +55,8 @@ int cli_int_option(const char *cmd, const char *opt, const char *text, long lo, 
 int cli_u64_option(const char *cmd, const char *opt, const char *text, unsigned long long *out);
 int cli_double_option(const char *cmd, const char *opt, const char *text, double lo, int lo_open, double hi,
                       double *out);
+/* `--dtype keep|f32|f16|bf16` (dfer convert, dfer export): *keep = 1 for keep (each tensor's dtype as stored), else
+ * *target; 0, or a usage error (2) naming the words. */
+int cli_dtype_option(const char *cmd, const char *text, int *keep, DType *target);
 
 #endif

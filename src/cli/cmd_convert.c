@@ -32,13 +32,8 @@ int cmd_convert(int argc, char **argv) {
     }
     if (argc - optind != 2) return cli_usage_error("convert", "give IN and OUT");
     DType target = DT_F32;
-    int keep = !strcmp(dtype, "keep");
-    if (!keep) {
-        if (!strcmp(dtype, "f32")) target = DT_F32;
-        else if (!strcmp(dtype, "f16")) target = DT_F16;
-        else if (!strcmp(dtype, "bf16")) target = DT_BF16;
-        else return cli_usage_error("convert", "--dtype must be keep, f32, f16 or bf16");
-    }
+    int keep;
+    if (cli_dtype_option("convert", dtype, &keep, &target) != 0) return 2;
     const char *in = argv[optind], *out = argv[optind + 1];
     Err err;
     TensorMap hf;
@@ -50,18 +45,8 @@ int cmd_convert(int argc, char **argv) {
     int rc = 0;
     for (int i = 0; i < hf.count && rc == 0; i++) {
         const TensorEntry *e = &hf.items[i];
-        if (keep || e->dtype == target ||
-            (e->dtype != DT_F32 && e->dtype != DT_F16 && e->dtype != DT_BF16 && e->dtype != DT_F64)) {
-            rc = tmap_add(&conv, e->name, e->dtype, e->ndim, e->shape, e->data, 0, &err);
-            continue;
-        }
-        size_t n = e->nbytes / dtype_size(e->dtype);
-        void *o = xmalloc(n * dtype_size(target) + 1);
-        /* rounded once: F64 to F16/BF16 goes through f64_to_f32_odd, not a plain float */
-        CHECK(convert_dtype(o, target, e->data, e->dtype, n) == 0, "%s: cannot convert tensor %s from %s to %s", in,
-              e->name, dtype_name(e->dtype), dtype_name(target));
-        tmap_own(&conv, o);
-        rc = tmap_add(&conv, e->name, target, e->ndim, e->shape, o, 0, &err);
+        rc = tmap_add_converted(&conv, e->name, keep ? e->dtype : target, e->ndim, e->shape, e->data, e->dtype, 0,
+                                &err);
     }
     const TensorMap *final = &conv;
     if (rc == 0 && openai) {

@@ -124,6 +124,16 @@ int cli_int_option(const char *cmd, const char *opt, const char *text, long lo, 
     return 0;
 }
 
+int cli_dtype_option(const char *cmd, const char *text, int *keep, DType *target) {
+    *keep = !strcmp(text, "keep");
+    if (*keep) return 0;
+    if (!strcmp(text, "f32")) *target = DT_F32;
+    else if (!strcmp(text, "f16")) *target = DT_F16;
+    else if (!strcmp(text, "bf16")) *target = DT_BF16;
+    else return cli_usage_error(cmd, "--dtype must be keep, f32, f16 or bf16, not '%s'", text);
+    return 0;
+}
+
 int cli_u64_option(const char *cmd, const char *opt, const char *text, unsigned long long *out) {
     char *end;
     errno = 0;

@@ -75,6 +75,24 @@ const TensorEntry *tmap_find(const TensorMap *m, const char *name) {
     return NULL;
 }
 
+static int dtype_is_floating(DType t) { return t == DT_F32 || t == DT_F16 || t == DT_BF16 || t == DT_F64; }
+
+int tmap_add_converted(TensorMap *m, const char *name, DType dtype, int ndim, const int64_t *shape, const void *data,
+                       DType src_dtype, int copy, Err *err) {
+    if (src_dtype == dtype || !dtype_is_floating(src_dtype) || !dtype_is_floating(dtype))
+        return tmap_add(m, name, src_dtype, ndim, shape, data, copy, err);
+    if (tmap_add(m, name, dtype, ndim, shape, NULL, 0, err) != 0) return -1; /* the name and shape checked first */
+    TensorEntry *e = &m->items[m->count - 1];
+    size_t n = e->nbytes / dtype_size(dtype);
+    void *converted = xmalloc(e->nbytes + 1);
+    /* rounded once: F64 to F16/BF16 goes through f64_to_f32_odd, not a plain float */
+    CHECK(convert_dtype(converted, dtype, data, src_dtype, n) == 0, "%s: cannot convert tensor %s from %s to %s",
+          m->source, name, dtype_name(src_dtype), dtype_name(dtype));
+    tmap_own(m, converted);
+    e->data = converted;
+    return 0;
+}
+
 void tmap_own(TensorMap *m, void *buffer) {
     if (m->n_owned == m->cap_owned) {
         m->cap_owned = m->cap_owned ? 2 * m->cap_owned : 16;

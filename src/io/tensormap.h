@@ -38,6 +38,11 @@ const TensorEntry *tmap_find(const TensorMap *m, const char *name);
 /* copy != 0 copies the bytes; copy == 0 references them (they must outlive the map). */
 int tmap_add(TensorMap *m, const char *name, DType dtype, int ndim, const int64_t *shape, const void *data, int copy,
              Err *err);
+/* Adds a tensor whose values (data, src_dtype, the shape's count) are converted to `dtype` with one rounding
+ * (convert_dtype) into a buffer the map owns; one already in `dtype`, or not floating (F32, F16, BF16, F64), is added
+ * as it is, referenced (copy == 0) or copied. Bad names and shapes as tmap_add. */
+int tmap_add_converted(TensorMap *m, const char *name, DType dtype, int ndim, const int64_t *shape, const void *data,
+                       DType src_dtype, int copy, Err *err);
 /* Makes m keep `other` alive (moved to the heap; freed by tmap_free(m)). */
 void tmap_adopt(TensorMap *m, TensorMap *other);
 /* Hands a malloc'ed buffer to the map (freed by tmap_free). */

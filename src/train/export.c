@@ -13,9 +13,10 @@
 #include "train/job_model.h"
 #include "train/provenance.h"
 
-/* Replaces base tensor `hf_name` (same element count) by `data` (F32). */
+/* Replaces base tensor `hf_name` (same element count) by `data` (F32), stored in the base's dtype (rounded once) or,
+ * with dtype, in that one. */
 static int put(TensorMap *out, const TensorMap *base, const char *hf_name, const float *data, int64_t numel,
-               const char *source, Err *err) {
+               const DType *dtype, const char *source, Err *err) {
     const TensorEntry *b = tmap_find(base, hf_name);
     if (!b) return err_set(err, "%s: the base CLIP has no tensor %s", source, hf_name);
     int64_t n = 1;
@@ -23,10 +24,10 @@ static int put(TensorMap *out, const TensorMap *base, const char *hf_name, const
     if (n != numel)
         return err_set(err, "%s: %s has %lld values, the base CLIP's %lld", source, hf_name, (long long)numel,
                        (long long)n);
-    return tmap_add(out, hf_name, DT_F32, b->ndim, b->shape, data, 1, err);
+    return tmap_add_converted(out, hf_name, dtype ? *dtype : b->dtype, b->ndim, b->shape, data, DT_F32, 1, err);
 }
 
-int export_clip_from_run(const char *run_dir, int use_best, const char *out_path, Err *err) {
+int export_clip_from_run(const char *run_dir, int use_best, const DType *dtype, const char *out_path, Err *err) {
     char path[4200];
     Config cfg;
     if (job_run_config(run_dir, &cfg, err) != 0) return -1;
@@ -72,7 +73,7 @@ int export_clip_from_run(const char *run_dir, int use_best, const char *out_path
         int parts = dfer_clip_encoder_hf_names(e->name + 14, hf);
         if (!parts) rc = err_set(err, "%s: %s is not a tensor of the image encoder", path, e->name);
         for (int j = 0; j < parts && rc == 0; j++) /* the packed q/k/v: rows in q, k, v order */
-            rc = put(&out, &base, hf[j], v + j * numel / parts, numel / parts, path, err);
+            rc = put(&out, &base, hf[j], v + j * numel / parts, numel / parts, dtype, path, err);
         replaced++;
     }
     if (rc == 0 && !replaced) rc = err_set(err, "%s: no image_encoder tensors", path);
@@ -85,10 +86,12 @@ int export_clip_from_run(const char *run_dir, int use_best, const char *out_path
             rc = err_set(err, "%s: the fine-tuned image encoder lacks %s (the base CLIP's %s): not a whole encoder",
                          path, name, cfg.weights);
     }
-    /* everything else as the base CLIP stores it */
+    /* everything else as the base CLIP stores it (in dtype when given) */
     for (int i = 0; i < base.count && rc == 0; i++) {
         const TensorEntry *b = &base.items[i];
-        if (!tmap_find(&out, b->name)) rc = tmap_add(&out, b->name, b->dtype, b->ndim, b->shape, b->data, 1, err);
+        if (!tmap_find(&out, b->name))
+            rc = tmap_add_converted(&out, b->name, dtype ? *dtype : b->dtype, b->ndim, b->shape, b->data, b->dtype, 1,
+                                    err);
     }
     ClipConfig check;
     if (rc == 0 && (clip_infer_config(&out, &check, err) != 0 || clip_check_shapes(&out, &check, err) != 0))

@@ -6,9 +6,12 @@
 #define DFER_TRAIN_EXPORT_H
 
 #include "core/check.h"
+#include "core/tensor.h"
 
 /* run_dir holds config.ini and model.safetensors (or best_model.safetensors with
- * use_best). Writes out_path atomically. */
-int export_clip_from_run(const char *run_dir, int use_best, const char *out_path, Err *err);
+ * use_best). Writes out_path atomically, each tensor in the base CLIP's dtype (the
+ * run's F32 encoder rounded once to it: an F16 CLIP stays one of its size) or, with
+ * dtype, every floating tensor in *dtype. */
+int export_clip_from_run(const char *run_dir, int use_best, const DType *dtype, const char *out_path, Err *err);
 
 #endif
