@@ -30,15 +30,31 @@ if "$dfer" synth --layout mafw --clips 2 --force --out "$tmp/mine" 2>"$tmp/err";
 grep -q "did not write (it has no synth/ folder)" "$tmp/err" && [ -f "$tmp/mine/data/notes.txt" ] \
   || { cat "$tmp/err"; echo "synth --force into another folder: unclear, or removed a file"; exit 1; }
 echo "synth --force: the earlier synthetic dataset replaced whole; a folder synth did not write refused"
-# few clips: an empty split is said where it is made (data check then refuses it)
-"$dfer" synth --layout dfew --clips 5 --size 32 --seed 0 --out "$tmp/five" 2>"$tmp/five.err"
-empty=$(sed -n "s/^synth: warning: with 5 clips fold \([1-5]\)'s test split is empty.*/\1/p" "$tmp/five.err" | head -n 1)
-[ -n "$empty" ] || { cat "$tmp/five.err"; echo "synth of 5 clips: no warning of an empty test split"; exit 1; }
-if "$dfer" data check --dataset dfew --root "$tmp/five" --fold "$empty" >/dev/null 2>"$tmp/five-check.err"; then
+# few clips: below 5 an empty split is said where it is made (data check then refuses it)
+"$dfer" synth --layout dfew --clips 3 --size 32 --seed 0 --out "$tmp/three" 2>"$tmp/three.err"
+empty=$(sed -n "s/^synth: warning: with 3 clips fold \([1-5]\)'s test split is empty.*/\1/p" "$tmp/three.err" | head -n 1)
+[ -n "$empty" ] || { cat "$tmp/three.err"; echo "synth of 3 clips: no warning of an empty test split"; exit 1; }
+if "$dfer" data check --dataset dfew --root "$tmp/three" --fold "$empty" >/dev/null 2>"$tmp/three-check.err"; then
   echo "data check passed fold $empty, whose test split synth said is empty"; exit 1
 fi
-grep -q "set_$empty.csv: the split file lists no clips" "$tmp/five-check.err" || { cat "$tmp/five-check.err"; exit 1; }
+grep -q "set_$empty.csv: the split file lists no clips" "$tmp/three-check.err" || { cat "$tmp/three-check.err"; exit 1; }
 echo "synth: fold $empty's empty test split warned of, and refused by data check"
+# from 5 clips every fold has a test clip (a fold the draw left empty takes the largest fold's last clip); seeds 0
+# and 2 drew empty folds in DFEW's and MAFW's layouts, and seed 2 FERV39k's test split (fold 1) empty
+for layout in dfew mafw ferv39k; do
+  for seed in 0 2; do
+    out="$tmp/five-$layout-$seed"
+    "$dfer" synth --layout $layout --clips 5 --size 32 --min-frames 3 --max-frames 3 --seed $seed --out "$out" \
+      2>"$out.err"
+    ! grep -q "split is empty" "$out.err" || { cat "$out.err"; echo "synth $layout of 5 clips, seed $seed: empty split"; exit 1; }
+    folds=$("$py" -c 'import json, sys; print(sorted(json.loads(l)["fold"] for l in open(sys.argv[1])))' \
+      "$out/synth/clips.jsonl")
+    [ "$folds" = "[1, 2, 3, 4, 5]" ] || { echo "synth $layout of 5 clips, seed $seed: folds $folds"; exit 1; }
+    "$dfer" data check --dataset $layout --root "$out" >/dev/null 2>&1 \
+      || { "$dfer" data check --dataset $layout --root "$out"; echo "data check refused $out"; exit 1; }
+  done
+done
+echo "synth of 5 clips: a clip in each fold (dfew, mafw, ferv39k; seeds 0 and 2), data check passes"
 for layout in dfew ferv39k mafw; do
   "$dfer" synth --layout $layout --clips 25 --size 48 --seed 2 --out "$tmp/$layout" 2>/dev/null
   "$dfer" data check --dataset $layout --root "$tmp/$layout" >"$tmp/check-$layout.txt"

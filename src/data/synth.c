@@ -344,8 +344,29 @@ static int write_metadata(const SynthConfig *c, const char *root, const ClipPlan
     return write_text(root, "synth/README.txt", &t, err);
 }
 
-/* The folds are drawn per clip: with few clips a fold's test split (or its training split) may be empty, which
- * data check and training on that fold refuse. Said here, where it is made. */
+/* The folds are drawn per clip, so a few clips may leave a fold without any (`--clips 5`, the guide's predict
+ * example, drew all five folds only at odds of 5!/5^5, 4%, and left a test split empty): the largest fold's last
+ * clip moves into each empty one. From 5 clips every fold's test and training split has a clip; a draw that filled every fold is kept
+ * as it is, so no dataset synth wrote before changes unless it had an empty fold. */
+static void fill_empty_folds(ClipPlan *plans, int clips) {
+    if (clips < 5) return; /* warn_empty_splits says which stay empty */
+    for (int k = 1; k <= 5; k++) {
+        int in_fold[6] = {0}, largest = 1;
+        for (int i = 0; i < clips; i++) in_fold[plans[i].fold]++;
+        if (in_fold[k]) continue;
+        for (int f = 2; f <= 5; f++)
+            if (in_fold[f] > in_fold[largest]) largest = f;
+        /* 5 clips or more in at most 4 folds: the largest holds 2 or more, so it keeps one */
+        for (int i = clips - 1; i >= 0; i--)
+            if (plans[i].fold == largest) {
+                plans[i].fold = k;
+                break;
+            }
+    }
+}
+
+/* Below 5 clips a fold's test split (or its training split) may be empty, which data check and training on that
+ * fold refuse. Said here, where it is made. */
 static void warn_empty_splits(const SynthConfig *c, const ClipPlan *plans) {
     int folds = !strcmp(c->layout, "ferv39k") ? 1 : 5, in_fold[6] = {0};
     for (int i = 0; i < c->clips; i++) in_fold[plans[i].fold]++;
@@ -421,6 +442,7 @@ int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
     }
     g.plans = xcalloc((size_t)c->clips, sizeof(ClipPlan));
     plan_clips(c, out_dir, g.plans);
+    fill_empty_folds(g.plans, c->clips);
     pthread_mutex_init(&g.mu, NULL);
     int nt = c->threads > 0 ? c->threads : 1;
     pthread_t *th = xmalloc((size_t)nt * sizeof *th);
