@@ -140,8 +140,8 @@ size_t ops_memory_in_use(const Ops *ops) { return ops->in_use; }
 size_t ops_memory_peak(const Ops *ops) { return ops->peak; }
 void ops_upload(Ops *ops, void *dst, const void *src, size_t bytes) { ops->vt->upload(ops, dst, src, bytes); }
 void ops_download(Ops *ops, void *dst, const void *src, size_t bytes) { ops->vt->download(ops, dst, src, bytes); }
-/* F32 and BF16 go through float: a BF16 value is f32_to_bf16((float)v), round
- * to nearest even, and reads back exactly through bf16_to_f32. */
+/* Each double is rounded once to the tensor's dtype, to nearest even (convert_dtype); a BF16 value reads back
+ * exactly through bf16_to_f32. */
 void ops_upload_f64(Ops *ops, Tensor t, const double *src) {
     int64_t n = tensor_numel(&t);
     CHECK(t.dtype == DT_F64 || t.dtype == DT_F32 || t.dtype == DT_BF16,
