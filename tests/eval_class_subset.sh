@@ -36,8 +36,8 @@ header = json.loads(raw[8:8 + n])
 body = raw[8 + n:]
 out_header, chunks, at = {}, [], 0
 for name, t in header.items():
-    if name == "__metadata__":
-        out_header[name] = t
+    if name == "__metadata__":  # without dfer's digest of the tensors: this file is written here
+        out_header[name] = {k: v for k, v in t.items() if k != "dfer_payload_murmur3"}
         continue
     lo, hi = t["data_offsets"]
     data = body[lo:hi]
@@ -76,6 +76,11 @@ t = json.loads(raw[8:8 + n])["prompt_learner.ctx"]
 lo, hi = (8 + n + o for o in t["data_offsets"])
 rows = (hi - lo) // 7
 raw[lo:hi] = raw[lo + rows:hi] + raw[lo:lo + rows]  # the classes' contexts rotated by one
+# the digest is of the tensors before the rotation: the header again without it, padded to its old length
+header = json.loads(raw[8:8 + n])
+header["__metadata__"].pop("dfer_payload_murmur3", None)
+text = json.dumps(header).encode()
+raw[8:8 + n] = text + b" " * (n - len(text))
 open(p, "wb").write(raw)
 PY
 "$dfer" eval --run "$tmp/m7" --predictions "$tmp/p7rot.csv" >/dev/null

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <libavutil/mem.h>
+#include <libavutil/murmur3.h>
 #include <libavutil/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,4 +31,22 @@ int file_sha256(const char *path, char hex[65], long long *bytes, Err *err) {
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
     *bytes = total;
     return 0;
+}
+
+void payload_digest_begin(PayloadDigest *d) {
+    d->ctx = av_murmur3_alloc();
+    CHECK(d->ctx, "libavutil: cannot set up MurmurHash3");
+    av_murmur3_init(d->ctx);
+}
+
+void payload_digest_add(PayloadDigest *d, const void *data, size_t n) {
+    if (n) av_murmur3_update(d->ctx, data, n);
+}
+
+void payload_digest_end(PayloadDigest *d, char hex[33]) {
+    uint8_t digest[16];
+    av_murmur3_final(d->ctx, digest);
+    av_free(d->ctx);
+    d->ctx = NULL;
+    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 }

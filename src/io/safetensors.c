@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "io/digest.h"
 
 #define HEADER_LIMIT 100000000ull
 
@@ -168,6 +169,21 @@ int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, 
                      (unsigned long long)data_len, (unsigned long long)at);
         goto done;
     }
+    /* a file dfer wrote says what its tensors' bytes were: bytes changed since (flipped, zero-filled pages of a
+     * crash, a copy that went wrong) are refused here, not trained on or evaluated without a word */
+    const char *written = tmap_metadata(out, SAFETENSORS_DIGEST_KEY);
+    if (written) {
+        char now[33];
+        PayloadDigest d;
+        payload_digest_begin(&d);
+        payload_digest_add(&d, data, (size_t)data_len);
+        payload_digest_end(&d, now);
+        if (strcmp(now, written))
+            rc = err_set(err,
+                         "%s: damaged: its tensors' bytes are not those it was written with (%s %s, now %s): "
+                         "changed on disk or in a copy since dfer wrote it",
+                         label, SAFETENSORS_DIGEST_KEY, written, now);
+    }
 done:
     free(spans);
     cJSON_Delete(root);
@@ -293,12 +309,17 @@ int safetensors_write(const char *path, const TensorMap *m, const char *const *m
     const TensorEntry **order = xmalloc((size_t)(m->count ? m->count : 1) * sizeof *order);
     for (int i = 0; i < m->count; i++) order[i] = &m->items[i];
     qsort(order, (size_t)m->count, sizeof *order, by_alignment_then_name);
+    /* the digest of the data section as written below (order's bytes, one after another) */
+    char digest[33];
+    PayloadDigest d;
+    payload_digest_begin(&d);
+    for (int i = 0; i < m->count; i++) payload_digest_add(&d, order[i]->data, order[i]->nbytes);
+    payload_digest_end(&d, digest);
     cJSON *root = cJSON_CreateObject();
-    if (metadata && metadata[0]) {
-        cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
-        for (int i = 0; metadata[i] && metadata[i + 1]; i += 2)
-            cJSON_AddStringToObject(meta, metadata[i], metadata[i + 1]);
-    }
+    cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+    for (int i = 0; metadata && metadata[i] && metadata[i + 1]; i += 2)
+        if (strcmp(metadata[i], SAFETENSORS_DIGEST_KEY)) cJSON_AddStringToObject(meta, metadata[i], metadata[i + 1]);
+    cJSON_AddStringToObject(meta, SAFETENSORS_DIGEST_KEY, digest);
     uint64_t at = 0;
     for (int i = 0; i < m->count; i++) {
         const TensorEntry *e = order[i];

@@ -3,11 +3,16 @@
  * promises (clip.md §4): header bound, JSON object, known dtypes, sizes that
  * match shapes, offsets sorted, contiguous from 0 without gaps or overlaps,
  * covering the whole buffer. Writing pads the header to 8 bytes, orders
- * tensors by descending dtype size then name, and is atomic. */
+ * tensors by descending dtype size then name, and is atomic. Every file dfer
+ * writes carries the digest of its data section in its metadata
+ * (SAFETENSORS_DIGEST_KEY, io/digest.h); reading a file that has one checks
+ * it, and a file whose bytes changed since is refused as damaged. */
 #ifndef DFER_IO_SAFETENSORS_H
 #define DFER_IO_SAFETENSORS_H
 
 #include "io/tensormap.h"
+
+#define SAFETENSORS_DIGEST_KEY "dfer_payload_murmur3"
 
 /* Parses a whole file image held in memory; entries reference buf (which must
  * outlive the map); the header's __metadata__ goes to out->metadata. Errors
@@ -21,7 +26,8 @@ int safetensors_read(const char *path, TensorMap *out, Err *err);
  * must be in its shard. The map keeps the shards' mappings (no copies). */
 int safetensors_read_index(const char *index_path, TensorMap *out, Err *err);
 /* metadata: NULL or a NULL-terminated list of key, value, key, value, ...
- * (m->metadata is not written: pass what the new file should say). */
+ * (m->metadata is not written: pass what the new file should say); the digest
+ * key is added (one given is replaced). */
 int safetensors_write(const char *path, const TensorMap *m, const char *const *metadata, Err *err);
 /* The __metadata__ value for key from a parsed file's header, or NULL
  * (the same as tmap_metadata). */

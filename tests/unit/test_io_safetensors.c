@@ -98,6 +98,48 @@ static void test_roundtrip(void) {
     tmap_free(&m);
 }
 
+/* Every file written carries the digest of its data section; a byte of a tensor changed afterwards makes the file
+ * unreadable as damaged (naming it), a changed header byte that is still valid JSON does not (the digest is of the
+ * tensors), a file without the key (another writer's) is read unchecked, and a caller's own digest key is replaced. */
+static void test_payload_digest(void) {
+    TensorMap m, r;
+    Err err;
+    sample_map(&m);
+    char *p = path_in_tmp("digest.safetensors");
+    const char *meta[] = {SAFETENSORS_DIGEST_KEY, "0123", "note", "x", NULL};
+    EXPECT(safetensors_write(p, &m, meta, &err) == 0, "write: %s", err.msg);
+    EXPECT(safetensors_read(p, &r, &err) == 0, "read: %s", err.msg);
+    const char *written = tmap_metadata(&r, SAFETENSORS_DIGEST_KEY);
+    EXPECT(written && strlen(written) == 32 && strcmp(written, "0123"), "the digest written, not the caller's: %s",
+           written ? written : "(none)");
+    tmap_free(&r);
+    char *bytes;
+    size_t len;
+    EXPECT(fs_read_all(p, &bytes, &len, &err) == 0, "read the file: %s", err.msg);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | (uint8_t)bytes[i];
+    for (size_t at = 8 + n; at < len; at += 7) { /* every 7th byte of the data section, one bit at a time */
+        bytes[at] ^= 0x01;
+        EXPECT(safetensors_parse_named((const uint8_t *)bytes, len, p, &r, &err) != 0 && strstr(err.msg, "damaged") &&
+                   strstr(err.msg, "digest.safetensors"),
+               "a bit flipped at byte %zu of %zu not found: %s", at, len, err.msg);
+        bytes[at] ^= 0x01;
+    }
+    char *note = strstr(bytes + 8, "\"note\":\"x\"");
+    EXPECT(note, "the note in the header");
+    note[8] = 'y'; /* the header, not the tensors: read */
+    EXPECT(safetensors_parse_named((const uint8_t *)bytes, len, p, &r, &err) == 0, "a header edit: %s", err.msg);
+    tmap_free(&r);
+    char *key = strstr(bytes + 8, SAFETENSORS_DIGEST_KEY);
+    EXPECT(key, "the key in the header");
+    key[0] = 'X'; /* now another key: the file is another writer's, read without a check */
+    bytes[8 + n] ^= 0x01;
+    EXPECT(safetensors_parse_named((const uint8_t *)bytes, len, p, &r, &err) == 0, "without the key: %s", err.msg);
+    tmap_free(&r);
+    free(bytes);
+    tmap_free(&m);
+}
+
 /* The header is padded to 8 bytes and tensors are ordered by descending
  * alignment, so every tensor of an mmapped file is aligned to its dtype. */
 static void test_alignment(void) {
@@ -461,6 +503,7 @@ int main(void) {
     TEST_RUN(test_read_as);
     TEST_RUN(test_digest_and_resolve);
     TEST_RUN(test_roundtrip);
+    TEST_RUN(test_payload_digest);
     TEST_RUN(test_alignment);
     TEST_RUN(test_bad_files);
     TEST_RUN(test_sharded);
