@@ -6,6 +6,9 @@ set_tests_properties(train_resume_bitwise PROPERTIES TIMEOUT 900)
 add_test(NAME train_resume_position
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_resume_position.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
 set_tests_properties(train_resume_position PROPERTIES TIMEOUT 300)
+add_test(NAME train_checkpoint_damaged
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_checkpoint_damaged.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})
+set_tests_properties(train_checkpoint_damaged PROPERTIES TIMEOUT 600)
 # Data-parallel equivalence over 1, 2 and 4 MPI ranks.
 add_test(NAME train_data_parallel_equivalence
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/train_dp.sh ${CMAKE_BINARY_DIR}/dfer ${DFER_PYTHON} ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})

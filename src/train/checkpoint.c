@@ -1,13 +1,17 @@
 #include "train/checkpoint.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "core/fsutil.h"
+#include "core/log.h"
 #include "core/watchdog.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
@@ -90,6 +94,22 @@ static int read_confusion_parts(const TensorMap *m, const char *path, const char
     return 0;
 }
 
+/* The checkpoint before the one being written stays as CHECKPOINT_PREVIOUS, a hard link to the file (no copy, no
+ * space beyond the one the new file's atomic rename frees), so that a resume finding the newest one damaged goes on
+ * from it (load_checkpoint). A file system without hard links keeps none, said once. */
+static void keep_previous_checkpoint(const char *dir, const char *path) {
+    static int warned;
+    char previous[4096];
+    run_file_path(previous, sizeof previous, dir, CHECKPOINT_PREVIOUS);
+    if (unlink(previous) != 0 && errno != ENOENT && !warned++)
+        log_warn("%s: cannot remove it (%s) to keep the checkpoint before the next one there", previous,
+                 strerror(errno));
+    if (link(path, previous) != 0 && errno != ENOENT && errno != EEXIST && !warned++)
+        log_warn("%s: cannot link the last checkpoint there (%s): a checkpoint damaged on disk will have no earlier "
+                 "one to resume from",
+                 previous, strerror(errno));
+}
+
 int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err) {
     char path[4096];
     run_file_path(path, sizeof path, dir, "checkpoint.safetensors");
@@ -134,6 +154,7 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
              "\"metrics_bytes\":%lld,\"window_loss\":%s,\"window_steps\":%d,\"seconds\":%.3f%s%s}",
              pos->epoch, pos->step, pos->opt_steps, pos->best_war, pos->best_uar, pos->best_epoch, metrics_bytes,
              window_loss, pos->window_steps, pos->seconds, pos->inputs[0] ? ",\"inputs\":" : "", pos->inputs);
+    if (rc == 0) keep_previous_checkpoint(dir, path);
     if (rc == 0)
         rc = safetensors_write(path, &m,
                                (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
@@ -169,9 +190,7 @@ static int position_whole(const cJSON *o, const char *path, const WholeField *f,
     return 0;
 }
 
-int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, Err *err) {
-    char path[4096];
-    run_file_path(path, sizeof path, dir, "checkpoint.safetensors");
+static int load_checkpoint_file(const char *path, JobModel *jm, Optimizer *opt, Position *pos, Err *err) {
     TensorMap m;
     if (safetensors_read(path, &m, err) != 0) return -1;
     int rc = 0;
@@ -258,11 +277,47 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
     return rc;
 }
 
+int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, char *fell_back, size_t fell_back_n,
+                    Err *err) {
+    char path[4096], previous[4096];
+    run_file_path(path, sizeof path, dir, "checkpoint.safetensors");
+    run_file_path(previous, sizeof previous, dir, CHECKPOINT_PREVIOUS);
+    fell_back[0] = 0;
+    Position start = *pos;
+    int missing = !fs_exists(path);
+    if (!missing && load_checkpoint_file(path, jm, opt, pos, err) == 0) return 0;
+    if (!fs_exists(previous)) return missing ? err_set(err, "%s: no checkpoint to resume from", path) : -1;
+    char why[1024];
+    snprintf(why, sizeof why, "%s", missing ? "it is missing" : err->msg);
+    *pos = start; /* what the failed read set is read again, whole, from the previous one */
+    if (load_checkpoint_file(previous, jm, opt, pos, err) != 0)
+        return err_set(err, "%s cannot be resumed from (%s), nor the checkpoint before it: %s", path, why, err->msg);
+    snprintf(fell_back, fell_back_n,
+             "%s: %s; resuming from the checkpoint before it, %s (epoch %d, step %d): the steps since are trained "
+             "again",
+             path, why, previous, pos->epoch + 1, pos->step);
+    return 0;
+}
+
+void checkpoint_promote_previous(const char *dir) {
+    char path[4096], previous[4096], damaged[4096];
+    run_file_path(path, sizeof path, dir, "checkpoint.safetensors");
+    run_file_path(previous, sizeof previous, dir, CHECKPOINT_PREVIOUS);
+    run_file_path(damaged, sizeof damaged, dir, CHECKPOINT_DAMAGED);
+    int aside = fs_exists(path) && rename(path, damaged) == 0;
+    /* the next checkpoint links the current one as the previous: the damaged one must not be it */
+    if (rename(previous, path) != 0)
+        log_warn("%s: cannot rename it to %s (%s): the next checkpoint may keep the damaged one as its previous",
+                 previous, path, strerror(errno));
+    if (aside) log_warn("%s: the damaged checkpoint, moved aside for a look (delete it when done)", damaged);
+}
+
 /* Where a rank starts, for the message of checkpoint_agreed: {resumed, epoch, step, optimiser steps, log bytes}. */
 static void start_text(const int64_t v[5], char *buf, size_t size) {
     if (!v[0]) snprintf(buf, size, "finds none and starts from the beginning");
-    else snprintf(buf, size, "resumes at epoch %lld, step %lld (%lld optimiser steps)", (long long)v[1] + 1,
-                  (long long)v[2], (long long)v[3]);
+    else snprintf(buf, size, "%sresumes at epoch %lld, step %lld (%lld optimiser steps)",
+                  v[0] == 2 ? "cannot read the newest checkpoint and, from the one before it, " : "",
+                  (long long)v[1] + 1, (long long)v[2], (long long)v[3]);
 }
 
 int checkpoint_agreed(Group *g, const char *dir, int resumed, int loaded, const Position *p, Err *err) {
@@ -272,7 +327,7 @@ int checkpoint_agreed(Group *g, const char *dir, int resumed, int loaded, const 
     group_bcast(g, lead, sizeof lead);
     int same = !memcmp(mine, lead, sizeof lead);
     if (loaded == 0 && !same) {
-        char here[128], there[128];
+        char here[256], there[256];
         start_text(mine, here, sizeof here);
         start_text(lead, there, sizeof there);
         err_set(err, "%s: the ranks of the group do not see the same checkpoint.safetensors: rank %d %s, rank 0 %s (a "

@@ -31,9 +31,20 @@ typedef struct Position {
 int save_params(const JobModel *jm, const char *path, const char *prefix, TensorMap *into, Err *err);
 /* Writes dir/checkpoint.safetensors: parameters, optimiser state, confusion matrices and pos with the log's length. */
 int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err);
-/* Reads dir/checkpoint.safetensors back into jm, opt and pos; -1 with a message when it does not fit the model. */
-int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, Err *err);
-/* After every rank of g read dir's checkpoint itself (resumed: there was one to read; loaded: load_checkpoint's result
+/* save_checkpoint keeps the checkpoint before the newest one under this name (a hard link), for a resume that finds
+ * the newest damaged; a resume that used it moves the damaged one aside under CHECKPOINT_DAMAGED. */
+#define CHECKPOINT_PREVIOUS "checkpoint.previous.safetensors"
+#define CHECKPOINT_DAMAGED "checkpoint.damaged.safetensors"
+/* Reads dir/checkpoint.safetensors back into jm, opt and pos; when it cannot be (damaged on disk: its digest, a cut
+ * file; missing beside a previous one), the previous checkpoint, and fell_back says so and why (else ""). -1 with a
+ * message when neither fits the model (the newest one's reason first). */
+int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, char *fell_back, size_t fell_back_n,
+                    Err *err);
+/* After a group resumed from the previous checkpoint (every rank has read it): the damaged newest one moved aside,
+ * the previous one in its place. Rank 0. */
+void checkpoint_promote_previous(const char *dir);
+/* After every rank of g read dir's checkpoint itself (resumed: there was one to read, 2 when load_checkpoint fell back
+ * to the previous one; loaded: load_checkpoint's result
  * here, err holding its message): 0 when all read one, and the same position. They must: a rank that failed alone
  * would leave the others waiting in the first step's collective until the hang watchdog, and a node whose view of a
  * network file system lags would resume from an older checkpoint, the ranks training apart silently. Otherwise -1

@@ -119,8 +119,8 @@ static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g,
     int lead = g->rank == 0;
     char path[4096];
     /* a run of days is not overwritten by a command that forgot --resume */
-    static const char *const run_files[] = {"checkpoint.safetensors", "result.json"};
-    for (int i = 0; i < 2 && !opt->resume; i++) {
+    static const char *const run_files[] = {"checkpoint.safetensors", CHECKPOINT_PREVIOUS, "result.json"};
+    for (int i = 0; i < 3 && !opt->resume; i++) {
         run_file_path(path, sizeof path, opt->out_dir, run_files[i]);
         if (fs_exists(path))
             return err_set(err,
@@ -280,12 +280,20 @@ static int resume_or_start(TrainRun *run, Err *err) {
     char path[4096];
     run->pos = (Position){.best_war = -1, .best_epoch = -1, .metrics_bytes = -1};
     run_file_path(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
-    int resumed = opt->resume && fs_exists(path), loaded = 0;
+    char previous[4096];
+    run_file_path(previous, sizeof previous, opt->out_dir, CHECKPOINT_PREVIOUS);
+    int resumed = opt->resume && (fs_exists(path) || fs_exists(previous)), loaded = 0;
+    char fell_back[2048] = "";
     if (resumed) {
         watchdog_mark("reading the checkpoint in %s", opt->out_dir);
-        loaded = load_checkpoint(opt->out_dir, &run->jm, &run->optim, &run->pos, err);
+        loaded = load_checkpoint(opt->out_dir, &run->jm, &run->optim, &run->pos, fell_back, sizeof fell_back, err);
     }
-    if (checkpoint_agreed(run->g, opt->out_dir, resumed, loaded, &run->pos, err) != 0) return -1;
+    if (checkpoint_agreed(run->g, opt->out_dir, resumed + (fell_back[0] != 0), loaded, &run->pos, err) != 0)
+        return -1;
+    if (fell_back[0] && lead) { /* every rank has read the previous one (the same position: agreed) */
+        log_warn("%s", fell_back);
+        checkpoint_promote_previous(opt->out_dir);
+    }
     if (resumed && lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, run->pos.epoch + 1, run->pos.step);
     char hang[1024];
     if (lead && resumed && run_ended_on_hang(opt->out_dir, hang, sizeof hang))
@@ -415,6 +423,11 @@ static int finish_run(TrainRun *run, Err *err) {
     int agreed = lead_write_agreed(run->g, saved, "model.safetensors and result.json", err);
     if (agreed != 0) return agreed;
     if (run->lead) {
+        /* the run is done: the checkpoint before its last one was only for a resume */
+        char previous[4096];
+        run_file_path(previous, sizeof previous, opt->out_dir, CHECKPOINT_PREVIOUS);
+        if (unlink(previous) != 0 && errno != ENOENT)
+            log_warn("%s: cannot remove it (%s); the finished run does not need it", previous, strerror(errno));
         log_info("done: best WAR %.2f UAR %.2f (epoch %d), last WAR %.2f UAR %.2f; results in %s", pos->best.war,
                  pos->best.uar, pos->best_epoch + 1, pos->last.war, pos->last.uar, opt->out_dir);
 #ifdef DFER_WITH_CUDA

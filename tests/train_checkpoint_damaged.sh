@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# A checkpoint damaged on disk (a flipped byte in its tensors, which its digest finds; a file cut short) is not
+# resumed from: the run goes on from the checkpoint before it, which save_checkpoint keeps as a hard link
+# (checkpoint.previous.safetensors), and ends with bitwise the parameters and the metrics.jsonl of an uninterrupted
+# run; the damaged file is moved aside. A missing newest checkpoint is the same. Both damaged: refused, both reasons
+# named. A finished run keeps no previous checkpoint. `dfer eval` refuses a model.safetensors whose bytes changed.
+# usage: train_checkpoint_damaged.sh DFER SOURCE_DIR SHARED_DIR
+set -euo pipefail
+dfer=$1 src=$2 shared=$3
+tmp=$(mktemp -d /tmp/dfer-ckpt-damaged-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+. "$src/tests/lib/train_fixture.sh"
+train_fixture
+train_common finecliper train.epochs=2 train.threads=2 train.log_every=2
+"$dfer" train "${common[@]}" --out "$tmp/full" >/dev/null
+[ ! -e "$tmp/full/checkpoint.previous.safetensors" ] || { echo "a finished run kept its previous checkpoint"; exit 1; }
+
+# position FILE: "epoch step" of a checkpoint's metadata; damage FILE OFFSET: one bit of its data section flipped
+position() {
+  /usr/bin/python3 - "$1" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+p = json.loads(json.loads(raw[8:8 + n])["__metadata__"]["position"])
+print(p["epoch"], p["step"])
+PY
+}
+damage() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import struct, sys
+path, at = sys.argv[1], int(sys.argv[2])
+raw = bytearray(open(path, "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+raw[8 + n + at] ^= 0x10
+open(path, "r+b").write(raw)  # in place, as a disk would: the same inode
+PY
+}
+# stopped after step 5 of epoch 1 with a checkpoint every 2 steps: the newest at step 5, the one before at step 4
+stopped() {
+  set +e
+  "$dfer" train "${common[@]}" --out "$1" --checkpoint-every 2 --stop-after 5 >/dev/null 2>&1
+  set -e
+  [ "$(position "$1/checkpoint.safetensors")" = "0 5" ] && [ "$(position "$1/checkpoint.previous.safetensors")" = "0 4" ] \
+    || { ls -l "$1"; echo "after 5 steps: no checkpoint at step 5 with the one of step 4 kept"; exit 1; }
+}
+ends_as_full() { # RUN WHAT
+  cmp -s "$tmp/full/model.safetensors" "$1/model.safetensors" || { echo "$2: parameters DIFFER"; exit 1; }
+  same_metrics "$tmp/full/metrics.jsonl" "$1/metrics.jsonl" || { echo "$2: metrics.jsonl differs"; exit 1; }
+  [ ! -e "$1/checkpoint.previous.safetensors" ] || { echo "$2: the finished run kept its previous checkpoint"; exit 1; }
+}
+
+stopped "$tmp/flip"
+damage "$tmp/flip/checkpoint.safetensors" 100
+"$dfer" train "${common[@]}" --out "$tmp/flip" --resume >/dev/null 2>"$tmp/flip.err" || { cat "$tmp/flip.err"; exit 1; }
+grep -q "checkpoint.safetensors: damaged: its tensors' bytes are not those it was written with .*resuming from the checkpoint before it, .*checkpoint.previous.safetensors (epoch 1, step 4)" "$tmp/flip.err" \
+  || { cat "$tmp/flip.err"; echo "the fallback to the previous checkpoint was not said, or not why"; exit 1; }
+[ -f "$tmp/flip/checkpoint.damaged.safetensors" ] || { echo "the damaged checkpoint was not kept aside"; exit 1; }
+ends_as_full "$tmp/flip" "a flipped bit in the newest checkpoint"
+echo "a checkpoint with a flipped bit: resumed from the one before (step 4), parameters and log bitwise the full run's"
+
+stopped "$tmp/cut"
+truncate -s -4096 "$tmp/cut/checkpoint.safetensors"
+"$dfer" train "${common[@]}" --out "$tmp/cut" --resume >/dev/null 2>"$tmp/cut.err" || { cat "$tmp/cut.err"; exit 1; }
+grep -q "resuming from the checkpoint before it" "$tmp/cut.err" || { cat "$tmp/cut.err"; exit 1; }
+ends_as_full "$tmp/cut" "a checkpoint cut short"
+echo "a checkpoint cut short: resumed from the one before, bitwise the full run"
+
+stopped "$tmp/gone"
+rm "$tmp/gone/checkpoint.safetensors"
+"$dfer" train "${common[@]}" --out "$tmp/gone" --resume >/dev/null 2>"$tmp/gone.err" || { cat "$tmp/gone.err"; exit 1; }
+grep -q "checkpoint.safetensors: it is missing; resuming from the checkpoint before it" "$tmp/gone.err" \
+  || { cat "$tmp/gone.err"; exit 1; }
+ends_as_full "$tmp/gone" "a missing newest checkpoint"
+echo "the newest checkpoint missing: resumed from the one before, bitwise the full run"
+
+stopped "$tmp/both"
+damage "$tmp/both/checkpoint.safetensors" 100
+damage "$tmp/both/checkpoint.previous.safetensors" 200
+cp "$tmp/both/metrics.jsonl" "$tmp/both-metrics.bak"
+if "$dfer" train "${common[@]}" --out "$tmp/both" --resume >/dev/null 2>"$tmp/both.err"; then
+  echo "a run whose two checkpoints are damaged was resumed"; exit 1
+fi
+grep -q "checkpoint.safetensors cannot be resumed from (.*damaged.*), nor the checkpoint before it: .*checkpoint.previous.safetensors: damaged" "$tmp/both.err" \
+  || { cat "$tmp/both.err"; echo "both damaged: the message does not name both"; exit 1; }
+cmp -s "$tmp/both/metrics.jsonl" "$tmp/both-metrics.bak" && [ ! -e "$tmp/both/model.safetensors" ] \
+  || { echo "a refused resume changed the run's files"; exit 1; }
+echo "both checkpoints damaged: refused, naming both; the run's files untouched"
+
+# every file dfer writes carries its digest: an evaluated model whose bytes changed is refused
+cp -r "$tmp/full" "$tmp/evalme"
+damage "$tmp/evalme/model.safetensors" 8
+if "$dfer" eval --run "$tmp/evalme" >/dev/null 2>"$tmp/eval.err"; then echo "eval of a damaged model ran"; exit 1; fi
+grep -q "model.safetensors: damaged" "$tmp/eval.err" || { cat "$tmp/eval.err"; exit 1; }
+echo "dfer eval of a damaged model.safetensors: refused ($(head -n 1 "$tmp/eval.err" | cut -c1-100)...)"
