@@ -290,15 +290,14 @@ static int resume_or_start(TrainRun *run, Err *err) {
     }
     if (checkpoint_agreed(run->g, opt->out_dir, resumed + (fell_back[0] != 0), loaded, &run->pos, err) != 0)
         return -1;
-    if (fell_back[0] && lead) { /* every rank has read the previous one (the same position: agreed) */
-        log_warn("%s", fell_back);
-        checkpoint_promote_previous(opt->out_dir);
-    }
+    if (fell_back[0] && lead) log_warn("%s", fell_back);
     if (resumed && lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, run->pos.epoch + 1, run->pos.step);
     char hang[1024];
     if (lead && resumed && run_ended_on_hang(opt->out_dir, hang, sizeof hang))
         log_warn("%s: its last run ended on a hang, %s; resuming from its checkpoint", opt->out_dir, hang);
     if (lock_lost_agreed(run->g, opt->out_dir)) return TRAIN_LOCK_LOST; /* before the log is cut or emptied */
+    /* every rank has read the previous checkpoint (the same position: agreed): it takes the damaged one's place */
+    if (fell_back[0] && lead) checkpoint_promote_previous(opt->out_dir);
     run_file_path(path, sizeof path, opt->out_dir, "metrics.jsonl");
     if (lead && resumed) metrics_rewind(path, run->pos.metrics_bytes);
     else if (lead && fs_exists(path)) { /* from the start: an earlier start's lines (it never checkpointed) go */
