@@ -40,7 +40,10 @@ void payload_digest_begin(PayloadDigest *d) {
 }
 
 void payload_digest_add(PayloadDigest *d, const void *data, size_t n) {
-    if (n) av_murmur3_update(d->ctx, data, n);
+    /* in chunks: libavutil before 57 takes an int length, which a tensor section over 2 GiB overflows */
+    enum { CHUNK = 1 << 30 };
+    for (const uint8_t *p = data; n; p += n < CHUNK ? n : CHUNK, n -= n < CHUNK ? n : CHUNK)
+        av_murmur3_update(d->ctx, p, n < CHUNK ? n : CHUNK);
 }
 
 void payload_digest_end(PayloadDigest *d, char hex[33]) {

@@ -28,6 +28,30 @@ static int json_u64(const cJSON *v, uint64_t *out) {
     return 0;
 }
 
+/* The digest key and its value as the writer prints them (cJSON, unformatted), the value's 32 digits zeros. */
+#define DIGEST_FIELD "\"" SAFETENSORS_DIGEST_KEY "\":\""
+#define DIGEST_ZEROS "00000000000000000000000000000000"
+
+/* SAFETENSORS_DIGEST_KEY's digest of a file: its header (n bytes, padding included) with the 32 digits of the one
+ * digest field as zeros, then its data section. -1 when the header has not exactly one such field, as dfer writes
+ * it (another writer rewrote it). */
+static int file_digest(const uint8_t *header, size_t n, const uint8_t *data, size_t data_len, char hex[33]) {
+    const size_t field = strlen(DIGEST_FIELD);
+    const uint8_t *at = memmem(header, n, DIGEST_FIELD, field);
+    if (!at || (size_t)(at - header) + field + 33 > n || at[field + 32] != '"' ||
+        memmem(at + 1, n - (size_t)(at + 1 - header), DIGEST_FIELD, field))
+        return -1;
+    size_t digits = (size_t)(at - header) + field;
+    PayloadDigest d;
+    payload_digest_begin(&d);
+    payload_digest_add(&d, header, digits);
+    payload_digest_add(&d, DIGEST_ZEROS, 32);
+    payload_digest_add(&d, header + digits + 32, n - digits - 32);
+    payload_digest_add(&d, data, data_len);
+    payload_digest_end(&d, hex);
+    return 0;
+}
+
 int safetensors_parse(const uint8_t *buf, size_t size, TensorMap *out, Err *err) {
     return safetensors_parse_named(buf, size, "(memory)", out, err);
 }
@@ -169,19 +193,15 @@ int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, 
                      (unsigned long long)data_len, (unsigned long long)at);
         goto done;
     }
-    /* a file dfer wrote says what its tensors' bytes were: bytes changed since (flipped, zero-filled pages of a
-     * crash, a copy that went wrong) are refused here, not trained on or evaluated without a word */
+    /* a file dfer wrote says what its bytes were: bytes changed since (flipped, zero-filled pages of a crash, a copy
+     * that went wrong, a header rewritten) are refused here, not trained on or evaluated without a word */
     const char *written = tmap_metadata(out, SAFETENSORS_DIGEST_KEY);
     if (written) {
-        char now[33];
-        PayloadDigest d;
-        payload_digest_begin(&d);
-        payload_digest_add(&d, data, (size_t)data_len);
-        payload_digest_end(&d, now);
-        if (strcmp(now, written))
+        char now[64] = "none: its header is not as dfer writes it";
+        if (file_digest(buf + 8, (size_t)n, data, (size_t)data_len, now) != 0 || strcmp(now, written))
             rc = err_set(err,
-                         "%s: damaged: its tensors' bytes are not those it was written with (%s %s, now %s): "
-                         "changed on disk or in a copy since dfer wrote it",
+                         "%s: damaged: its bytes are not those it was written with (%s %s, now %s): changed on disk "
+                         "or in a copy since dfer wrote it",
                          label, SAFETENSORS_DIGEST_KEY, written, now);
     }
 done:
@@ -193,19 +213,26 @@ done:
 
 const char *safetensors_metadata(const TensorMap *m, const char *key) { return tmap_metadata(m, key); }
 
-int safetensors_read(const char *path, TensorMap *out, Err *err) {
+int safetensors_read_or_damaged(const char *path, TensorMap *out, int *damaged, Err *err) {
+    *damaged = 0;
     MappedFile *mf = xcalloc(1, sizeof *mf);
     if (fs_map(path, mf, err) != 0) {
         free(mf);
         return -1;
     }
     if (safetensors_parse_named(mf->data, mf->size, path, out, err) != 0) {
+        *damaged = 1;
         fs_unmap(mf);
         free(mf);
         return -1;
     }
     out->mapping = mf;
     return 0;
+}
+
+int safetensors_read(const char *path, TensorMap *out, Err *err) {
+    int damaged;
+    return safetensors_read_or_damaged(path, out, &damaged, err);
 }
 
 int safetensors_read_index(const char *index_path, TensorMap *out, Err *err) {
@@ -309,17 +336,11 @@ int safetensors_write(const char *path, const TensorMap *m, const char *const *m
     const TensorEntry **order = xmalloc((size_t)(m->count ? m->count : 1) * sizeof *order);
     for (int i = 0; i < m->count; i++) order[i] = &m->items[i];
     qsort(order, (size_t)m->count, sizeof *order, by_alignment_then_name);
-    /* the digest of the data section as written below (order's bytes, one after another) */
-    char digest[33];
-    PayloadDigest d;
-    payload_digest_begin(&d);
-    for (int i = 0; i < m->count; i++) payload_digest_add(&d, order[i]->data, order[i]->nbytes);
-    payload_digest_end(&d, digest);
     cJSON *root = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
     for (int i = 0; metadata && metadata[i] && metadata[i + 1]; i += 2)
         if (strcmp(metadata[i], SAFETENSORS_DIGEST_KEY)) cJSON_AddStringToObject(meta, metadata[i], metadata[i + 1]);
-    cJSON_AddStringToObject(meta, SAFETENSORS_DIGEST_KEY, digest);
+    cJSON_AddStringToObject(meta, SAFETENSORS_DIGEST_KEY, DIGEST_ZEROS); /* its digits once the rest is known */
     uint64_t at = 0;
     for (int i = 0; i < m->count; i++) {
         const TensorEntry *e = order[i];
@@ -335,6 +356,21 @@ int safetensors_write(const char *path, const TensorMap *m, const char *const *m
     char *json = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     size_t jl = strlen(json), padded = (jl + 7) / 8 * 8;
+    /* the digest of the header as written (its padding included, the digits zeros) and of the tensors in order */
+    char *header = xmalloc(padded + 1);
+    memcpy(header, json, jl);
+    memset(header + jl, ' ', padded - jl);
+    char digest[33];
+    uint8_t *digits = memmem(header, padded, DIGEST_FIELD, strlen(DIGEST_FIELD));
+    CHECK(digits, "safetensors_write: the digest field is not in the header written");
+    PayloadDigest d;
+    payload_digest_begin(&d);
+    payload_digest_add(&d, header, padded);
+    for (int i = 0; i < m->count; i++) payload_digest_add(&d, order[i]->data, order[i]->nbytes);
+    payload_digest_end(&d, digest);
+    memcpy(digits + strlen(DIGEST_FIELD), digest, 32);
+    memcpy(json, header, jl);
+    free(header);
     uint8_t head[8];
     for (int i = 0; i < 8; i++) head[i] = (uint8_t)((uint64_t)padded >> (8 * i));
     AtomicFile f;

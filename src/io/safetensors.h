@@ -21,6 +21,9 @@ int safetensors_parse(const uint8_t *buf, size_t size, TensorMap *out, Err *err)
 int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, TensorMap *out, Err *err);
 /* mmaps and parses a file; the map keeps the mapping. */
 int safetensors_read(const char *path, TensorMap *out, Err *err);
+/* The same, telling a file that was read but is not whole (*damaged = 1: its digest, its structure, cut short) from
+ * one that could not be opened or mapped (0). */
+int safetensors_read_or_damaged(const char *path, TensorMap *out, int *damaged, Err *err);
 /* Reads the shards listed by a model.safetensors.index.json ({"weight_map":
  * {name: shard file}}, shard paths relative to the index); every listed tensor
  * must be in its shard. The map keeps the shards' mappings (no copies). */

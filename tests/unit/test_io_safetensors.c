@@ -98,9 +98,10 @@ static void test_roundtrip(void) {
     tmap_free(&m);
 }
 
-/* Every file written carries the digest of its data section; a byte of a tensor changed afterwards makes the file
- * unreadable as damaged (naming it), a changed header byte that is still valid JSON does not (the digest is of the
- * tensors), a file without the key (another writer's) is read unchecked, and a caller's own digest key is replaced. */
+/* Every file written carries the digest of its header and data section; a byte of a tensor, or of the header's
+ * metadata (a valid JSON still: a checkpoint's position), changed afterwards makes the file unreadable as damaged
+ * (naming it; a header rewritten in another layout: train_checkpoint_damaged); a file without the key (another
+ * writer's) is read unchecked, and a caller's own digest key is replaced. */
 static void test_payload_digest(void) {
     TensorMap m, r;
     Err err;
@@ -127,8 +128,13 @@ static void test_payload_digest(void) {
     }
     char *note = strstr(bytes + 8, "\"note\":\"x\"");
     EXPECT(note, "the note in the header");
-    note[8] = 'y'; /* the header, not the tensors: read */
-    EXPECT(safetensors_parse_named((const uint8_t *)bytes, len, p, &r, &err) == 0, "a header edit: %s", err.msg);
+    note[8] = 'y'; /* the metadata's text, still valid JSON */
+    EXPECT(safetensors_parse_named((const uint8_t *)bytes, len, p, &r, &err) != 0 && strstr(err.msg, "damaged"),
+           "a metadata edit not found: %s", err.msg);
+    note[8] = 'x';
+    char *field = strstr(bytes + 8, "\"" SAFETENSORS_DIGEST_KEY "\":\"");
+    EXPECT(field, "the digest field in the header");
+    EXPECT(safetensors_parse_named((const uint8_t *)bytes, len, p, &r, &err) == 0, "restored: %s", err.msg);
     tmap_free(&r);
     char *key = strstr(bytes + 8, SAFETENSORS_DIGEST_KEY);
     EXPECT(key, "the key in the header");
