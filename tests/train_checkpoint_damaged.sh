@@ -2,8 +2,10 @@
 # A checkpoint damaged on disk (a flipped byte in its tensors, which its digest finds; a file cut short) is not
 # resumed from: the run goes on from the checkpoint before it, which save_checkpoint keeps as a hard link
 # (checkpoint.previous.safetensors), and ends with bitwise the parameters and the metrics.jsonl of an uninterrupted
-# run; the damaged file is moved aside. A missing newest checkpoint is the same. Both damaged: refused, both reasons
-# named. A finished run keeps no previous checkpoint. `dfer eval` refuses a model.safetensors whose bytes changed.
+# run; the damaged file is moved aside. A missing newest checkpoint, or one whose position (in its header) was edited,
+# is the same; one that is whole but of another model is refused as before, nothing moved. Both damaged: refused,
+# both reasons named. A finished run keeps no previous checkpoint. `dfer eval` refuses a model.safetensors whose
+# bytes changed, or whose header another writer rewrote.
 # usage: train_checkpoint_damaged.sh DFER SOURCE_DIR SHARED_DIR
 set -euo pipefail
 dfer=$1 src=$2 shared=$3
@@ -52,7 +54,7 @@ ends_as_full() { # RUN WHAT
 stopped "$tmp/flip"
 damage "$tmp/flip/checkpoint.safetensors" 100
 "$dfer" train "${common[@]}" --out "$tmp/flip" --resume >/dev/null 2>"$tmp/flip.err" || { cat "$tmp/flip.err"; exit 1; }
-grep -q "checkpoint.safetensors: damaged: its tensors' bytes are not those it was written with .*resuming from the checkpoint before it, .*checkpoint.previous.safetensors (epoch 1, step 4)" "$tmp/flip.err" \
+grep -q "checkpoint.safetensors cannot be resumed from (.*checkpoint.safetensors: damaged: its bytes are not those it was written with .*); resuming from the checkpoint before it, .*checkpoint.previous.safetensors (epoch 1, step 4)" "$tmp/flip.err" \
   || { cat "$tmp/flip.err"; echo "the fallback to the previous checkpoint was not said, or not why"; exit 1; }
 [ -f "$tmp/flip/checkpoint.damaged.safetensors" ] || { echo "the damaged checkpoint was not kept aside"; exit 1; }
 ends_as_full "$tmp/flip" "a flipped bit in the newest checkpoint"
@@ -65,10 +67,43 @@ grep -q "resuming from the checkpoint before it" "$tmp/cut.err" || { cat "$tmp/c
 ends_as_full "$tmp/cut" "a checkpoint cut short"
 echo "a checkpoint cut short: resumed from the one before, bitwise the full run"
 
+# the header is in the digest too: the position in its metadata edited (step 5 -> 3, valid JSON still) is damage
+stopped "$tmp/meta"
+/usr/bin/python3 - "$tmp/meta/checkpoint.safetensors" <<'PY'
+import sys
+path = sys.argv[1]
+raw = bytearray(open(path, "rb").read())
+at = raw.index(b'\\"step\\":5,')
+raw[at + 9] = ord("3")
+open(path, "r+b").write(raw)
+PY
+"$dfer" train "${common[@]}" --out "$tmp/meta" --resume >/dev/null 2>"$tmp/meta.err" || { cat "$tmp/meta.err"; exit 1; }
+grep -q "cannot be resumed from (.*damaged.*); resuming from the checkpoint before it, .*(epoch 1, step 4)" "$tmp/meta.err" \
+  || { cat "$tmp/meta.err"; echo "an edited position was resumed from"; exit 1; }
+ends_as_full "$tmp/meta" "a position edited in the newest checkpoint's header"
+echo "a checkpoint whose position was edited: resumed from the one before, bitwise the full run"
+
+# a newest checkpoint that is whole but does not fit the model (another method's) is refused, not gone back from:
+# the previous one would not fit either, and nothing is moved
+stopped "$tmp/other"
+train_common dfer_clip train.epochs=2 train.threads=2 train.log_every=2
+set +e
+"$dfer" train "${common[@]}" --out "$tmp/dc" --stop-after 2 >/dev/null 2>&1
+set -e
+train_common finecliper train.epochs=2 train.threads=2 train.log_every=2
+cp "$tmp/dc/checkpoint.safetensors" "$tmp/other/checkpoint.safetensors"
+if "$dfer" train "${common[@]}" --out "$tmp/other" --resume >/dev/null 2>"$tmp/other.err"; then
+  echo "another method's checkpoint was resumed from"; exit 1
+fi
+grep -q "does not match the model" "$tmp/other.err" && ! grep -q "resuming from the checkpoint before it" "$tmp/other.err" \
+  && [ ! -e "$tmp/other/checkpoint.damaged.safetensors" ] && [ "$(position "$tmp/other/checkpoint.previous.safetensors")" = "0 4" ] \
+  || { cat "$tmp/other.err"; ls "$tmp/other"; echo "a checkpoint of another model: not refused as it is, or files moved"; exit 1; }
+echo "another model's checkpoint in place of the newest: refused as before, the previous one left alone"
+
 stopped "$tmp/gone"
 rm "$tmp/gone/checkpoint.safetensors"
 "$dfer" train "${common[@]}" --out "$tmp/gone" --resume >/dev/null 2>"$tmp/gone.err" || { cat "$tmp/gone.err"; exit 1; }
-grep -q "checkpoint.safetensors: it is missing; resuming from the checkpoint before it" "$tmp/gone.err" \
+grep -q "checkpoint.safetensors cannot be resumed from (it is missing); resuming from the checkpoint before it" "$tmp/gone.err" \
   || { cat "$tmp/gone.err"; exit 1; }
 ends_as_full "$tmp/gone" "a missing newest checkpoint"
 echo "the newest checkpoint missing: resumed from the one before, bitwise the full run"
@@ -92,3 +127,18 @@ damage "$tmp/evalme/model.safetensors" 8
 if "$dfer" eval --run "$tmp/evalme" >/dev/null 2>"$tmp/eval.err"; then echo "eval of a damaged model ran"; exit 1; fi
 grep -q "model.safetensors: damaged" "$tmp/eval.err" || { cat "$tmp/eval.err"; exit 1; }
 echo "dfer eval of a damaged model.safetensors: refused ($(head -n 1 "$tmp/eval.err" | cut -c1-100)...)"
+# a header rewritten by another writer that kept dfer's metadata (json.dumps' spacing) is not the file dfer wrote
+cp "$tmp/full/model.safetensors" "$tmp/evalme/model.safetensors"
+/usr/bin/python3 - "$tmp/evalme/model.safetensors" <<'PY'
+import json, struct, sys
+path = sys.argv[1]
+raw = open(path, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+text = json.dumps(json.loads(raw[8:8 + n])).encode()  # ", " and ": ", the same tensors and metadata
+text += b" " * (-len(text) % 8)
+open(path, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+PY
+if "$dfer" eval --run "$tmp/evalme" >/dev/null 2>"$tmp/eval.err"; then echo "eval of a rewritten header ran"; exit 1; fi
+grep -q "model.safetensors: damaged: .*none: its header is not as dfer writes it" "$tmp/eval.err" \
+  || { cat "$tmp/eval.err"; exit 1; }
+echo "dfer eval of a model.safetensors whose header another writer rewrote: refused"

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -364,6 +365,32 @@ int fs_write_atomic(const char *path, const void *data, size_t len, Err *err) {
     if (atomic_open(&f, path, err) != 0) return -1;
     if (atomic_write(&f, data, len, err) != 0) return -1;
     return atomic_commit(&f, err);
+}
+
+int fs_link_atomic(const char *existing, const char *path, Err *err) {
+    if (!write_guard_allows(path, err)) return -1;
+    char tmp[sizeof(((AtomicFile *)0)->tmp_path)];
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    int linked = 0, e = 0;
+    for (unsigned attempt = 0; attempt < 64 && !linked; attempt++) { /* a name no other file has */
+        unsigned long mix = (unsigned long)getpid() * 2654435761ul + attempt * 40503ul + (unsigned long)time(NULL);
+        char suffix[7];
+        for (int i = 0; i < 6; i++, mix /= 36) suffix[i] = letters[mix % 36];
+        suffix[6] = '\0';
+        if (snprintf(tmp, sizeof tmp, "%s" ATOMIC_TMP_MARK "%s", path, suffix) >= (int)sizeof tmp)
+            return err_set(err, "%s: the path is too long for a temporary name", path);
+        linked = link(existing, tmp) == 0;
+        e = errno;
+        if (!linked && e != EEXIST) break;
+    }
+    if (!linked) return err_set(err, "%s: cannot link %s there: %s", path, existing, strerror(e));
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        unlink(tmp);
+        return err_set(err, "%s: cannot rename the link %s into place: %s", path, tmp, strerror(e));
+    }
+    unlink(tmp); /* path was already a name of the same file: rename did nothing and left tmp (POSIX) */
+    return 0;
 }
 
 int fs_append_line(const char *path, const char *line, Err *err) {

@@ -14,6 +14,10 @@ int fs_read_all(const char *path, char **data, size_t *len, Err *err);
 
 /* Atomic write of a buffer. */
 int fs_write_atomic(const char *path, const void *data, size_t len, Err *err);
+/* path becomes another name of the file `existing` (a hard link, no copy), replacing what path was in one rename,
+ * once the write guard allows it; the link is made under a temporary name (NAME.dfer-tmp.XXXXXX, which
+ * fs_remove_atomic_leftovers removes) first. -1 with err set when the file system has no hard links, among others. */
+int fs_link_atomic(const char *existing, const char *path, Err *err);
 
 /* Exclusive create of a whole file: written to a temporary file, flushed, then hard-linked to `path` (link(2) never
  * replaces a file), so a reader never sees it half-written and, of two processes creating it at once, one alone makes

@@ -96,18 +96,16 @@ static int read_confusion_parts(const TensorMap *m, const char *path, const char
 
 /* The checkpoint before the one being written stays as CHECKPOINT_PREVIOUS, a hard link to the file (no copy, no
  * space beyond the one the new file's atomic rename frees), so that a resume finding the newest one damaged goes on
- * from it (load_checkpoint). A file system without hard links keeps none, said once. */
+ * from it (load_checkpoint). Made once the write guard allows writes into the folder (a run that lost it replaces
+ * nothing), in one rename. A file system without hard links keeps none, said once a folder. */
 static void keep_previous_checkpoint(const char *dir, const char *path) {
-    static int warned;
+    static char warned_dir[4096];
     char previous[4096];
     run_file_path(previous, sizeof previous, dir, CHECKPOINT_PREVIOUS);
-    if (unlink(previous) != 0 && errno != ENOENT && !warned++)
-        log_warn("%s: cannot remove it (%s) to keep the checkpoint before the next one there", previous,
-                 strerror(errno));
-    if (link(path, previous) != 0 && errno != ENOENT && errno != EEXIST && !warned++)
-        log_warn("%s: cannot link the last checkpoint there (%s): a checkpoint damaged on disk will have no earlier "
-                 "one to resume from",
-                 previous, strerror(errno));
+    Err link_err;
+    if (!fs_exists(path) || fs_link_atomic(path, previous, &link_err) == 0 || !strcmp(warned_dir, dir)) return;
+    snprintf(warned_dir, sizeof warned_dir, "%s", dir);
+    log_warn("%s; a checkpoint damaged on disk will have no earlier one to resume from", link_err.msg);
 }
 
 int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err) {
@@ -190,9 +188,11 @@ static int position_whole(const cJSON *o, const char *path, const WholeField *f,
     return 0;
 }
 
+/* -2: the file is damaged (read, but not whole: its digest, its structure); -1: any other failure. */
 static int load_checkpoint_file(const char *path, JobModel *jm, Optimizer *opt, Position *pos, Err *err) {
     TensorMap m;
-    if (safetensors_read(path, &m, err) != 0) return -1;
+    int damaged;
+    if (safetensors_read_or_damaged(path, &m, &damaged, err) != 0) return damaged ? -2 : -1;
     int rc = 0;
     char name[512];
     for (int i = 0; i < jm->params->count && rc == 0; i++) {
@@ -284,18 +284,22 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
     run_file_path(previous, sizeof previous, dir, CHECKPOINT_PREVIOUS);
     fell_back[0] = 0;
     Position start = *pos;
-    int missing = !fs_exists(path);
-    if (!missing && load_checkpoint_file(path, jm, opt, pos, err) == 0) return 0;
+    int missing = !fs_exists(path), rc = missing ? -2 : load_checkpoint_file(path, jm, opt, pos, err);
+    /* only a damaged or missing file: one that does not fit the model, the optimiser or the classes would not fit
+     * as the previous either, and a file the system could not open or map now (no memory, too many files) is no
+     * reason to go back */
+    if (rc != -2) return rc;
     if (!fs_exists(previous)) return missing ? err_set(err, "%s: no checkpoint to resume from", path) : -1;
     char why[1024];
     snprintf(why, sizeof why, "%s", missing ? "it is missing" : err->msg);
-    *pos = start; /* what the failed read set is read again, whole, from the previous one */
-    if (load_checkpoint_file(previous, jm, opt, pos, err) != 0)
-        return err_set(err, "%s cannot be resumed from (%s), nor the checkpoint before it: %s", path, why, err->msg);
-    snprintf(fell_back, fell_back_n,
-             "%s: %s; resuming from the checkpoint before it, %s (epoch %d, step %d): the steps since are trained "
-             "again",
-             path, why, previous, pos->epoch + 1, pos->step);
+    *pos = start; /* nothing was read from the damaged file: the safetensors read comes first */
+    if (load_checkpoint_file(previous, jm, opt, pos, err) != 0) {
+        char previous_why[1024];
+        snprintf(previous_why, sizeof previous_why, "%s", err->msg);
+        return err_set(err, "%s cannot be resumed from (%s), nor the checkpoint before it: %s", path, why,
+                       previous_why);
+    }
+    snprintf(fell_back, fell_back_n, "%s", why);
     return 0;
 }
 
@@ -320,7 +324,8 @@ static void start_text(const int64_t v[5], char *buf, size_t size) {
                   (long long)v[1] + 1, (long long)v[2], (long long)v[3]);
 }
 
-int checkpoint_agreed(Group *g, const char *dir, int resumed, int loaded, const Position *p, Err *err) {
+int checkpoint_agreed(Group *g, const char *dir, int resumed, int loaded, const Position *p, const char *fell_back,
+                      Err *err) {
     int64_t mine[5] = {resumed, p->epoch, p->step, p->opt_steps, p->metrics_bytes}, lead[5];
     memcpy(lead, mine, sizeof lead);
     watchdog_mark("the group's agreement on where the run starts");
@@ -331,8 +336,8 @@ int checkpoint_agreed(Group *g, const char *dir, int resumed, int loaded, const 
         start_text(mine, here, sizeof here);
         start_text(lead, there, sizeof there);
         err_set(err, "%s: the ranks of the group do not see the same checkpoint.safetensors: rank %d %s, rank 0 %s (a "
-                     "network file system that has not caught up on one node?)",
-                dir, g->rank, here, there);
+                     "network file system that has not caught up on one node?)%s%s",
+                dir, g->rank, here, there, fell_back[0] ? "; what this rank found: " : "", fell_back);
     }
     /* a rank that read it and agrees learns why another could not, to record it (rank 0: result.json) */
     if (group_all_ok_why(g, loaded == 0 && same, err)) return 0;

@@ -35,20 +35,22 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
  * the newest damaged; a resume that used it moves the damaged one aside under CHECKPOINT_DAMAGED. */
 #define CHECKPOINT_PREVIOUS "checkpoint.previous.safetensors"
 #define CHECKPOINT_DAMAGED "checkpoint.damaged.safetensors"
-/* Reads dir/checkpoint.safetensors back into jm, opt and pos; when it cannot be (damaged on disk: its digest, a cut
- * file; missing beside a previous one), the previous checkpoint, and fell_back says so and why (else ""). -1 with a
- * message when neither fits the model (the newest one's reason first). */
+/* Reads dir/checkpoint.safetensors back into jm, opt and pos; when it is damaged (its digest, its structure, cut
+ * short) or missing beside a previous one, the previous checkpoint, and fell_back says why the newest was not used
+ * (else ""). Any other failure (a file that does not fit the model, one that cannot be mapped now) is returned as
+ * it is. -1 with a message when neither is usable (the newest one's reason first). */
 int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos, char *fell_back, size_t fell_back_n,
                     Err *err);
 /* After a group resumed from the previous checkpoint (every rank has read it): the damaged newest one moved aside,
  * the previous one in its place. Rank 0. */
 void checkpoint_promote_previous(const char *dir);
 /* After every rank of g read dir's checkpoint itself (resumed: there was one to read, 2 when load_checkpoint fell back
- * to the previous one; loaded: load_checkpoint's result
+ * to the previous one, fell_back its reason; loaded: load_checkpoint's result
  * here, err holding its message): 0 when all read one, and the same position. They must: a rank that failed alone
  * would leave the others waiting in the first step's collective until the hang watchdog, and a node whose view of a
  * network file system lags would resume from an older checkpoint, the ranks training apart silently. Otherwise -1
  * on every rank, naming the positions or the failing rank. A collective of g. */
-int checkpoint_agreed(Group *g, const char *dir, int resumed, int loaded, const Position *p, Err *err);
+int checkpoint_agreed(Group *g, const char *dir, int resumed, int loaded, const Position *p, const char *fell_back,
+                      Err *err);
 
 #endif

@@ -11,6 +11,7 @@
 #include "core/fsutil.h"
 #include "core/timer.h"
 #include "io/json_file.h"
+#include "train/checkpoint.h"
 #include "train/job_lock.h"
 #include "train/matrix.h"
 #include "train/run_hang.h"
@@ -71,6 +72,8 @@ static void job_progress_from_metrics(const char *dir, int epochs, double fs_ahe
     struct stat st;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
     p->has_checkpoint = fs_exists(path);
+    snprintf(path, sizeof path, "%s/" CHECKPOINT_PREVIOUS, dir); /* the newest gone: a resume goes on from this */
+    p->has_checkpoint = p->has_checkpoint || fs_exists(path);
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     p->epochs = epochs;
     int have_metrics = stat(path, &st) == 0;

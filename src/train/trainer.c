@@ -288,9 +288,12 @@ static int resume_or_start(TrainRun *run, Err *err) {
         watchdog_mark("reading the checkpoint in %s", opt->out_dir);
         loaded = load_checkpoint(opt->out_dir, &run->jm, &run->optim, &run->pos, fell_back, sizeof fell_back, err);
     }
-    if (checkpoint_agreed(run->g, opt->out_dir, resumed + (fell_back[0] != 0), loaded, &run->pos, err) != 0)
-        return -1;
-    if (fell_back[0] && lead) log_warn("%s", fell_back);
+    int resumed_how = resumed + (fell_back[0] != 0); /* 2: from the previous checkpoint */
+    if (checkpoint_agreed(run->g, opt->out_dir, resumed_how, loaded, &run->pos, fell_back, err) != 0) return -1;
+    if (fell_back[0] && lead)
+        log_warn("%s cannot be resumed from (%s); resuming from the checkpoint before it, %s (epoch %d, step %d): the "
+                 "steps since are trained again",
+                 path, fell_back, previous, run->pos.epoch + 1, run->pos.step);
     if (resumed && lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, run->pos.epoch + 1, run->pos.step);
     char hang[1024];
     if (lead && resumed && run_ended_on_hang(opt->out_dir, hang, sizeof hang))

@@ -407,6 +407,38 @@ static int child_ends_mid_write(const char *dir, int sig, int times, int stop_ha
 
 /* Whole numbers read from files people can edit: in range and whole, else the fallback (the cast of 1e300 to int
  * is undefined: `dfer matrix --status` showed epoch -2147483648 for a damaged metrics.jsonl line). */
+/* fs_link_atomic: a second name of a file, replacing the old one in one rename; linking the name again (already a name
+ * of that file: rename does nothing then) leaves no temporary name; the guard's refusal makes and replaces nothing. */
+static void test_link_atomic(void) {
+    char dir[600], a[700], b[700], c[700];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/links", test_tmpdir());
+    EXPECT(fs_mkdirs(dir, &err) == 0, "%s", err.msg);
+    snprintf(a, sizeof a, "%s/newest", dir);
+    snprintf(b, sizeof b, "%s/previous", dir);
+    snprintf(c, sizeof c, "%s/older", dir);
+    EXPECT(fs_write_atomic(a, "new", 3, &err) == 0 && fs_write_atomic(b, "old", 3, &err) == 0 &&
+               fs_write_atomic(c, "older", 5, &err) == 0,
+           "%s", err.msg);
+    EXPECT(fs_link_atomic(a, b, &err) == 0, "link over an older file: %s", err.msg);
+    struct stat sa, sb;
+    EXPECT(stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_nlink == 2,
+           "previous is another name of newest (2 names)");
+    expect_text(b, "new", "the link's contents");
+    EXPECT(fs_link_atomic(a, b, &err) == 0, "linked again: %s", err.msg);
+    EXPECT(stat(a, &sa) == 0 && sa.st_nlink == 2 && temporaries_in(dir) == 0,
+           "linked again: still 2 names, no temporary name left (%d names)", (int)sa.st_nlink);
+    fs_set_write_guard(refuse_every_write);
+    int rc = fs_link_atomic(c, b, &err);
+    fs_set_write_guard(NULL);
+    EXPECT(rc == -1 && strstr(err.msg, "refused by the guard"), "refused by the guard: %d (%s)", rc, err.msg);
+    expect_text(b, "new", "a refused link replaced nothing");
+    snprintf(c, sizeof c, "%s/absent", dir);
+    EXPECT(fs_link_atomic(c, b, &err) == -1 && strstr(err.msg, "absent"), "a missing file: %s", err.msg);
+    expect_text(b, "new", "a failed link replaced nothing");
+    EXPECT(temporaries_in(dir) == 0, "no temporary name left");
+}
+
 static void test_get_whole(void) {
     cJSON *o = cJSON_Parse("{\"a\": 7, \"big\": 1e300, \"half\": 2.5, \"neg\": -3, \"text\": \"7\", "
                            "\"edge\": 2147483647, \"past\": 2147483648}");
@@ -460,6 +492,7 @@ int main(void) {
     TEST_RUN(test_read_file);
     TEST_RUN(test_atomic_leftovers);
     TEST_RUN(test_create_exclusive);
+    TEST_RUN(test_link_atomic);
     TEST_RUN(test_atomic_special_paths);
     TEST_RUN(test_empty_path);
     TEST_RUN(test_atomic_long_name);
