@@ -93,6 +93,6 @@ fi
 if "$dfer" eval --run "$tmp/d7" --dataset mafw --root "$tmp/mafw" >"$tmp/out" 2>"$tmp/err"; then
   echo "a 7-class DFER-CLIP run was evaluated on MAFW's 11 classes"; exit 1
 fi
-grep -qF "$tmp/d7 was trained on 7 classes (dfew), but mafw has 11" "$tmp/err" && grep -qF "none for mafw's other 4" "$tmp/err" \
+grep -qF "$tmp/d7 was trained on 7 classes (dfew), but mafw has 11" "$tmp/err" && grep -qF "no context for MAFW's other 4" "$tmp/err" \
   || { cat "$tmp/err"; echo "the refusal does not name the class counts"; exit 1; }
 echo "a 7-class DFER-CLIP run on MAFW refused: $(head -n 1 "$tmp/err")"

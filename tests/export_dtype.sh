@@ -32,7 +32,7 @@ base, keep, f32 = (read(p) for p in sys.argv[1:])
 assert set(base) == set(keep) == set(f32), "the exports do not hold the base CLIP's tensors"
 vision = [k for k in base if k.startswith("vision_model.") or k == "visual_projection.weight"]
 assert vision
-changed = 0
+changed = finer = 0
 for name, (dtype, shape, data) in base.items():
     kd, ks, kdata = keep[name]
     fd, fs, fdata = f32[name]
@@ -43,9 +43,13 @@ for name, (dtype, shape, data) in base.items():
     assert kdata == rounded, f"{name}: the default export is not the F32 export rounded once to F16"
     if name in vision:
         changed += kdata != data
+        # the F32 export holds the run's values, not values already rounded to F16 and widened
+        back = struct.unpack(f"<{len(values)}e", rounded)
+        finer += any(v != b for v, b in zip(values, back))
     else:
         assert kdata == data, f"{name}: a tensor outside the image encoder is not the base's bytes"
 assert changed, "no tensor of the image encoder differs from the base: the run's encoder was not exported"
+assert finer, "every value of the F32 export's encoder is an F16 value: it was rounded before it was written"
 print(f"export of a run on an F16 CLIP: {len(keep)} tensors in F16 ({changed} of the encoder's {len(vision)} "
       f"fine-tuned, each the F32 export rounded once); --dtype f32: every tensor F32")
 PY

@@ -149,12 +149,12 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
             dataset_free(&test);
             return -1;
         }
-        if (trained < classes) {
+        if (trained < classes || (trained > classes && (trained != DFER_MAX_CLASSES || classes != 7))) {
             dataset_free(&test);
             return err_set(err, "%s was trained on %d classes (%s), but %s has %d: DFER-CLIP learns a prompt context "
-                                "per class, so it has none for %s's other %d (a run of MAFW's 11 evaluates on the 7 "
-                                "of dfew or ferv39k, not the reverse)", run_dir, trained, run_cfg->dataset,
-                           eval_dataset, classes, eval_dataset, classes - trained);
+                                "per class, so it scores only the classes it learned (a run of MAFW's 11 evaluates on "
+                                "the 7 of dfew or ferv39k; a run of 7 has no context for MAFW's other 4)", run_dir,
+                           trained, run_cfg->dataset, eval_dataset, classes);
         }
         char shared[512];
         if (trained > classes && g->rank == 0)
