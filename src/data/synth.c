@@ -346,8 +346,8 @@ static int write_metadata(const SynthConfig *c, const char *root, const ClipPlan
 
 /* The folds are drawn per clip, so a few clips may leave a fold without any (`--clips 5`, the guide's predict
  * example, drew all five folds only at odds of 5!/5^5, 4%, and left a test split empty): the largest fold's last
- * clip moves into each empty one. From 5 clips every fold's test and training split has a clip; a draw that filled every fold is kept
- * as it is, so no dataset synth wrote before changes unless it had an empty fold. */
+ * clip moves into each empty one. From 5 clips every fold's test and training split has a clip; a draw that filled
+ * every fold is kept as it is, so no dataset synth wrote before changes unless it had an empty fold. */
 static void fill_empty_folds(ClipPlan *plans, int clips) {
     if (clips < 5) return; /* warn_empty_splits says which stay empty */
     for (int k = 1; k <= 5; k++) {
