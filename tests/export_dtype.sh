@@ -53,7 +53,23 @@ assert finer, "every value of the F32 export's encoder is an F16 value: it was r
 print(f"export of a run on an F16 CLIP: {len(keep)} tensors in F16 ({changed} of the encoder's {len(vision)} "
       f"fine-tuned, each the F32 export rounded once); --dtype f32: every tensor F32")
 PY
-"$dfer" info "$tmp/keep.safetensors" >/dev/null || { echo "the F16 export does not load"; exit 1; }
+"$dfer" info "$tmp/keep.safetensors" >"$tmp/info.txt" || { echo "the F16 export does not load"; exit 1; }
+grep -q "integrity:    whole (the digest dfer wrote into it" "$tmp/info.txt" \
+  && [ "$("$dfer" info --json "$tmp/clip32.safetensors" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["digest_checked"])')" = True ] \
+  || { cat "$tmp/info.txt"; echo "dfer info does not say the export's digest was checked"; exit 1; }
+"$python" - "$tmp/clip32.safetensors" "$tmp/nodigest.safetensors" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+h["__metadata__"].pop("dfer_payload_murmur3")
+text = json.dumps(h).encode()
+text += b" " * (-len(text) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+PY
+"$dfer" info "$tmp/nodigest.safetensors" | grep -q "integrity:    not known (no digest" \
+  || { "$dfer" info "$tmp/nodigest.safetensors"; echo "a file without the digest said to be whole"; exit 1; }
+echo "dfer info: the digest of dfer's files said to be checked, a file without one not"
 if "$dfer" export --run "$tmp/run" --out "$tmp/bad.safetensors" --dtype f8 >/dev/null 2>"$tmp/err"; then
   echo "--dtype f8 accepted"; exit 1
 fi

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "io/clip_names.h"
+#include "io/safetensors.h"
 
 static void usage(void) {
     printf("usage: dfer info FILE [--json]\n\n"
@@ -72,6 +73,10 @@ int cmd_info(int argc, char **argv) {
     int64_t *nonfinite = xcalloc((size_t)(hf.count ? hf.count : 1), sizeof *nonfinite);
     int bad_tensors = 0;
     for (int i = 0; i < hf.count; i++) bad_tensors += (nonfinite[i] = count_nonfinite(&hf.items[i])) > 0;
+    /* a file dfer wrote has its digest checked by the read (a damaged one never gets here); the metadata is the file's,
+     * kept by the map that renamed its tensors (OpenAI names) */
+    int digest_checked = tmap_metadata(&hf, SAFETENSORS_DIGEST_KEY) ||
+                         (hf.parent && tmap_metadata(hf.parent, SAFETENSORS_DIGEST_KEY));
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "file", argv[optind]);
@@ -100,6 +105,7 @@ int cmd_info(int argc, char **argv) {
         cJSON *dt = cJSON_AddObjectToObject(o, "dtypes");
         for (int d = 0; d < DT_COUNT; d++)
             if (dtypes[d]) cJSON_AddNumberToObject(dt, dtype_name((DType)d), dtypes[d]);
+        cJSON_AddBoolToObject(o, "digest_checked", digest_checked);
         cJSON *nf = cJSON_AddObjectToObject(o, "nonfinite"); /* tensor name: NaN and infinite values */
         for (int i = 0; i < hf.count; i++)
             if (nonfinite[i]) cJSON_AddNumberToObject(nf, hf.items[i].name, (double)nonfinite[i]);
@@ -131,6 +137,9 @@ int cmd_info(int argc, char **argv) {
                 printf("%s%s (%lld NaN or infinite)%s", shown > 1 ? "                " : "", hf.items[i].name,
                        (long long)nonfinite[i], "\n");
         if (bad_tensors > 20) printf("                and %d tensors more\n", bad_tensors - 20);
+        printf("  integrity:    %s\n", digest_checked ? "whole (the digest dfer wrote into it, " SAFETENSORS_DIGEST_KEY
+                                                        ", checked)"
+                                                      : "not known (no digest: not a safetensors file dfer wrote)");
     }
     free(nonfinite);
     tmap_free(&hf);
