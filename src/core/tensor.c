@@ -196,10 +196,10 @@ int convert_from_f32(void *dst, DType dst_dtype, const float *src, size_t n) {
     }
 }
 
-static int is_floating(DType t) { return t == DT_F32 || t == DT_F16 || t == DT_BF16 || t == DT_F64; }
+int dtype_is_floating(DType t) { return t == DT_F32 || t == DT_F16 || t == DT_BF16 || t == DT_F64; }
 
 int convert_dtype(void *dst, DType dst_dtype, const void *src, DType src_dtype, size_t n) {
-    if (!is_floating(dst_dtype) || !is_floating(src_dtype)) return -1;
+    if (!dtype_is_floating(dst_dtype) || !dtype_is_floating(src_dtype)) return -1;
     size_t src_size = dtype_size(src_dtype), dst_size = dtype_size(dst_dtype);
     if (dst_dtype == src_dtype) {
         if (n) memcpy(dst, src, n * src_size);

@@ -27,6 +27,7 @@ typedef enum DType {
 size_t dtype_size(DType t);
 const char *dtype_name(DType t);          /* safetensors spelling: "F32", "BF16", ... */
 int dtype_from_name(const char *s, DType *out); /* 0 on success */
+int dtype_is_floating(DType t); /* F32, F16, BF16 or F64: what convert_dtype converts */
 
 typedef struct Tensor {
     void *data;

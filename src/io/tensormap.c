@@ -75,8 +75,6 @@ const TensorEntry *tmap_find(const TensorMap *m, const char *name) {
     return NULL;
 }
 
-static int dtype_is_floating(DType t) { return t == DT_F32 || t == DT_F16 || t == DT_BF16 || t == DT_F64; }
-
 int tmap_add_converted(TensorMap *m, const char *name, DType dtype, int ndim, const int64_t *shape, const void *data,
                        DType src_dtype, int copy, Err *err) {
     if (src_dtype == dtype || !dtype_is_floating(src_dtype) || !dtype_is_floating(dtype))

@@ -303,6 +303,13 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
     return 0;
 }
 
+int checkpoint_exists(const char *dir) {
+    char path[4096], previous[4096];
+    run_file_path(path, sizeof path, dir, "checkpoint.safetensors");
+    run_file_path(previous, sizeof previous, dir, CHECKPOINT_PREVIOUS);
+    return fs_exists(path) || fs_exists(previous);
+}
+
 void checkpoint_promote_previous(const char *dir) {
     char path[4096], previous[4096], damaged[4096];
     run_file_path(path, sizeof path, dir, "checkpoint.safetensors");

@@ -44,6 +44,8 @@ int load_checkpoint(const char *dir, JobModel *jm, Optimizer *opt, Position *pos
 /* After a group resumed from the previous checkpoint (every rank has read it): the damaged newest one moved aside,
  * the previous one in its place. Rank 0. */
 void checkpoint_promote_previous(const char *dir);
+/* Whether dir holds a checkpoint a resume would go on from: the newest, or the one before it. */
+int checkpoint_exists(const char *dir);
 /* After every rank of g read dir's checkpoint itself (resumed: there was one to read, 2 when load_checkpoint fell back
  * to the previous one, fell_back its reason; loaded: load_checkpoint's result
  * here, err holding its message): 0 when all read one, and the same position. They must: a rank that failed alone

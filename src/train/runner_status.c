@@ -70,10 +70,7 @@ static void job_progress_from_metrics(const char *dir, int epochs, double fs_ahe
     char path[8300];
     Err err;
     struct stat st;
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
-    p->has_checkpoint = fs_exists(path);
-    snprintf(path, sizeof path, "%s/" CHECKPOINT_PREVIOUS, dir); /* the newest gone: a resume goes on from this */
-    p->has_checkpoint = p->has_checkpoint || fs_exists(path);
+    p->has_checkpoint = checkpoint_exists(dir);
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     p->epochs = epochs;
     int have_metrics = stat(path, &st) == 0;

@@ -282,7 +282,7 @@ static int resume_or_start(TrainRun *run, Err *err) {
     run_file_path(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
     char previous[4096];
     run_file_path(previous, sizeof previous, opt->out_dir, CHECKPOINT_PREVIOUS);
-    int resumed = opt->resume && (fs_exists(path) || fs_exists(previous)), loaded = 0;
+    int resumed = opt->resume && checkpoint_exists(opt->out_dir), loaded = 0;
     char fell_back[2048] = "";
     if (resumed) {
         watchdog_mark("reading the checkpoint in %s", opt->out_dir);

@@ -145,10 +145,8 @@ static int keep_earlier_config(const char *path, const char *dir, char *kept, si
  * missing or cannot be read is refused the same way: nothing would tell that the checkpoint is resumed with the
  * configuration it was trained with. Rank 0. */
 int trainer_check_resumed_config(const Config *cfg, const TrainOptions *opt, Err *err) {
-    char path[4096], kept[4200], previous[4096];
-    run_file_path(path, sizeof path, opt->out_dir, "checkpoint.safetensors");
-    run_file_path(previous, sizeof previous, opt->out_dir, CHECKPOINT_PREVIOUS);
-    if (!opt->resume || (!fs_exists(path) && !fs_exists(previous))) return 0;
+    char path[4096], kept[4200];
+    if (!opt->resume || !checkpoint_exists(opt->out_dir)) return 0;
     run_file_path(path, sizeof path, opt->out_dir, "config.ini");
     Config before;
     Err load_err;
