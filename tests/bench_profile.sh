@@ -8,7 +8,10 @@
 # ops' FLOPs equal the model's plus that. With given peaks, each entry's bound (its least time: FLOPs at the
 # tensor peak or bytes at the memory's) follows from its counts. FineCLIPER without video adapters
 # (finecliper:low-frozen-vit) runs no temporal attention: the model counts plain frozen CLIP blocks, and so must the
-# ops. No timing is asserted.
+# ops. With train.recompute = qkv, qkv-fc1 or blocks (FineCLIPER, every level, @LEVEL) the products the level runs
+# again are counted in flops.recompute too, and the ops' FLOPs still equal the model's plus it: qkv adds the
+# attentions' qkv products (6 W^2 a token a block), qkv-fc1 also fc1's (10 W^2 in all), blocks every block's forward
+# but the last's. No timing is asserted.
 # usage: bench_profile.sh DFER PYTHON SHARED_DIR [cpu|cuda]   (cuda without a GPU: exit 77, skipped)
 set -euo pipefail
 dfer=$1 py=$2 shared=$3 device=${4:-cpu}
@@ -24,21 +27,27 @@ fi
 common=(--device "$device" --arch tiny --frames 2 --batch 1 --steps 1 --warmup 0 --threads 2 --vocab "$vocab")
 timer=$([ "$device" = cuda ] && echo "CUDA events" || echo "host clock")
 
-for run in finecliper:low finecliper:low+mid+high dfer_clip:low finecliper:low-frozen-vit; do
+for run in finecliper:low finecliper:low+mid+high dfer_clip:low finecliper:low-frozen-vit \
+           finecliper:low+mid+high@qkv finecliper:low+mid+high@qkv-fc1 finecliper:low+mid+high@blocks; do
   # the first run with given peaks: each entry's bound (its least time at them) is checked against its counts
-  peaks=() variant=${run#*:} frozen_vit=()
+  level=none
+  [[ $run == *@* ]] && level=${run#*@}
+  peaks=() variant=${run%@*} frozen_vit=()
+  variant=${variant#*:}
   [ "$run" = finecliper:low ] && peaks=(--peak-tflops 2 --peak-gbps 50)
   [ "$variant" = low-frozen-vit ] && variant=low frozen_vit=(--set model.video_adapters=false)
   "$dfer" bench "${common[@]}" --method "${run%%:*}" --variant "$variant" --profile-steps 2 \
-    --set train.recompute=none "${frozen_vit[@]}" "${peaks[@]}" --json "$tmp/prof.json" >"$tmp/prof.txt"
+    --set train.recompute=$level "${frozen_vit[@]}" "${peaks[@]}" --json "$tmp/prof.json" >"$tmp/prof.txt"
   grep -q "op profile over 2 steps" "$tmp/prof.txt" || { echo "$run: no op profile in the summary"; exit 1; }
   if [ ${#peaks[@]} -gt 0 ]; then
     grep -q "at the device's peaks (2 TFLOP/s (--peak-tflops), 50 GB/s (--peak-gbps)) the ops would take" "$tmp/prof.txt" \
       || { echo "$run: the summary does not give the ops' bound at the given peaks"; exit 1; }
   fi
-  "$py" - "$tmp/prof.json" "$run" "$timer" "${peaks[*]}" <<'PY'
+  [ "$level" = none ] || cp "$tmp/prof.json" "$tmp/prof-$level.json"
+  [ "$run" = finecliper:low+mid+high ] && cp "$tmp/prof.json" "$tmp/prof-none.json"
+  "$py" - "$tmp/prof.json" "$run" "$timer" "${peaks[*]}" "$level" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1])); run, timer, peaks = sys.argv[2], sys.argv[3], sys.argv[4]
+r = json.load(open(sys.argv[1])); run, timer, peaks, level = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 p, model, again = r["op_profile"], r["flops"]["per_rank_step"], r["flops"]["recompute"]
 assert p["steps"] == 2, p["steps"]
 assert timer in p["method"], f"{run}: timed by '{p['method']}', expected the {timer}"
@@ -48,8 +57,10 @@ for need in ("linear", "linear_backward", "layernorm", "layernorm_backward", "ac
 assert any(o.startswith("attention_backward") for o in ops), f"{run}: no attention backward"
 executed = sum(e["flops_per_step"] for e in p["entries"] if e["op"] != "matmul")  # [B,C] heads: not model FLOPs
 # recompute: the adapters' fc1 again in the backward (FineCLIPER's adapters; DFER-CLIP has none)
-if run.startswith("finecliper"):
+if run.startswith("finecliper") and level == "none":
     assert 0 < again < 0.05 * model, f"{run}: {again:.0f} FLOPs of recompute beside {model:.0f}"
+elif run.startswith("finecliper"):
+    assert 0.05 * model < again < model, f"{run}: {again:.0f} FLOPs of recompute beside {model:.0f}"
 else:
     assert again == 0, f"{run}: {again:.0f} FLOPs of recompute in a model without adapters"
 assert abs(executed - model - again) <= 1e-9 * model, \
@@ -75,12 +86,23 @@ elif timer == "host clock":
 # the planner's choice the bench ran with (CUDA: plan_apply under train.gpu_mem, 24 GiB by default; the CPU plans none)
 if timer == "CUDA events":
     mp = r["memory_plan"]
-    assert mp["cap_bytes"] == 24 * 1024**3 and mp["micro_batch"] == r["micro_batch"] and mp["recompute"] == "none" \
+    assert mp["cap_bytes"] == 24 * 1024**3 and mp["micro_batch"] == r["micro_batch"] and mp["recompute"] == level \
         and mp["fits"] is True and mp["total_bytes"] > mp["reserve_bytes"] > 0, mp
     assert r["micro_batch_from"] == "the memory planner (train.gpu_mem)", r["micro_batch_from"]
 else:
     assert "memory_plan" not in r, r.get("memory_plan")
-print(f"ok: {run}: profile of {len(p['entries'])} op-and-shape entries, {executed:.6g} matrix FLOPs a step = the model's + the adapters' recompute")
+print(f"ok: {run}: profile of {len(p['entries'])} op-and-shape entries, {executed:.6g} matrix FLOPs a step = the model's + the recompute ({again:.6g})")
 PY
 done
+# the levels against each other (FineCLIPER low+mid+high): the model's FLOPs do not change; what qkv adds to the
+# recompute is 6/10 of what qkv-fc1 adds (qkv 3 W^2 for each of two attentions; fc1 4 W^2); blocks adds some (on
+# this 2-block CLIP less than qkv-fc1: one block's forward against 10 W^2 a token in each of two)
+"$py" - "$tmp" <<'PY'
+import json, sys
+d = {k: json.load(open(f"{sys.argv[1]}/prof-{k}.json"))["flops"] for k in ("none", "qkv", "qkv-fc1", "blocks")}
+assert len({f["per_rank_step"] for f in d.values()}) == 1, {k: f["per_rank_step"] for k, f in d.items()}
+add = {k: d[k]["recompute"] - d["none"]["recompute"] for k in d}
+assert add["qkv"] > 0 and abs(add["qkv"] / add["qkv-fc1"] - 0.6) < 1e-12 and add["blocks"] > 0, add
+print("ok: recompute FLOPs beyond the adapters' a step: " + ", ".join(f"{k} {v:.6g}" for k, v in add.items() if k != "none"))
+PY
 echo "bench_profile ($device): ok"

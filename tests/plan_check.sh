@@ -3,7 +3,8 @@
 #  1. its count is exact: for every FineCLIPER variant and DFER-CLIP, on a tiny CLIP, the bytes the
 #     planner counts for the CPU backend equal what the real model allocates (--verify), in F32 and
 #     in the mixed precision (BF16 weights and activations);
-#     block recompute is counted exactly too and keeps less;
+#     every recompute level (qkv, qkv-fc1, blocks) is counted exactly too and keeps less than none, qkv-fc1
+#     less than qkv;
 #  2. it plans the paper's backbones for the GPU without weights or a GPU: every backbone x variant
 #     fits 24 GiB at 16 frames and global batch 32, FineCLIPER's low level on L/14 included (its
 #     plan is printed); a 2 GiB cap is refused with exit 1 and the reason;
@@ -35,14 +36,22 @@ for dtype in f32 bf16; do
   grep -q "verify: .*: equal$" <<<"$out" || { echo "DFER-CLIP ($dtype): the plan differs"; echo "$out"; exit 1; }
   echo "DFER-CLIP ($dtype): $(grep verify <<<"$out")"
 done
-# block recompute: counted exactly too, and it keeps less
+# the recompute levels: counted exactly too, and each keeps less than none (the verified bytes: the activations
+# differ and nothing else), qkv-fc1 less than qkv (on this 2-block CLIP blocks need not keep less than qkv-fc1:
+# one whole set beside the inputs)
 for v in low low+mid+high; do
-  plain=$("$dfer" plan "${common[@]}" --set model.variant=$v --set train.recompute=none)
-  rc=$("$dfer" plan "${common[@]}" --set model.variant=$v --set train.recompute=blocks)
-  grep -q "verify: .*: equal$" <<<"$rc" || { echo "recompute $v: the plan differs from the model"; echo "$rc"; exit 1; }
-  a=$(grep -oE 'activations +[0-9.]+' <<<"$plain" | grep -oE '[0-9.]+$') b=$(grep -oE 'activations +[0-9.]+' <<<"$rc" | grep -oE '[0-9.]+$')
-  awk -v a="$a" -v b="$b" 'BEGIN { exit !(b < a) }' || { echo "recompute $v keeps $b GiB, not less than $a"; exit 1; }
-  echo "FineCLIPER $v: activations $a GiB, with block recompute $b GiB (counted exactly)"
+  declare -A kept=()
+  for level in none qkv qkv-fc1 blocks; do
+    out=$("$dfer" plan "${common[@]}" --set model.variant=$v --set train.recompute=$level)
+    grep -q "verify: .*: equal$" <<<"$out" || { echo "recompute $level, $v: the plan differs from the model"; echo "$out"; exit 1; }
+    kept[$level]=$(grep -oE 'allocated [0-9]+ bytes' <<<"$out" | grep -oE '[0-9]+')
+  done
+  for level in qkv qkv-fc1 blocks; do
+    [ "${kept[$level]}" -lt "${kept[none]}" ] || { echo "recompute $level, $v: ${kept[$level]} bytes, none ${kept[none]}"; exit 1; }
+  done
+  [ "${kept[qkv-fc1]}" -lt "${kept[qkv]}" ] || { echo "$v: qkv-fc1 keeps ${kept[qkv-fc1]} bytes, qkv ${kept[qkv]}"; exit 1; }
+  echo "FineCLIPER $v: bytes with recompute none ${kept[none]}, qkv ${kept[qkv]}, qkv-fc1 ${kept[qkv-fc1]}, blocks ${kept[blocks]} (counted exactly)"
+  unset kept
 done
 # a micro-batch set by hand need not divide the share: 8 clips go through in passes of 3, 3 and 2 (the planner
 # refused it, although the step runs a shorter last pass), counted exactly too
@@ -135,6 +144,24 @@ for bad in 0 -1 abc; do
   [ $rc = 2 ] && grep -q -- "--gpu-mem" "$tmp/out" || { echo "--gpu-mem $bad: exit $rc"; cat "$tmp/out"; exit 1; }
 done
 echo "L/14 low: micro-batch 6 in 6 passes (7 does not fit); --gpu-mem sets the cap"
+# train.recompute = auto (the default) takes the least recompute that leaves at least 4 clips a pass: as the cap
+# shrinks, L/14's low level at 16 frames (32 clips) goes from none to qkv, qkv-fc1 and blocks, and at each cap
+# every cheaper level, set by hand, leaves fewer than 4 clips a pass (or does not fit)
+levels=(none qkv qkv-fc1 blocks) caps=(24 14 9 7)
+for i in 0 1 2 3; do
+  out=$("$dfer" plan "${l14[@]}" --gpu-mem "${caps[$i]}") || { echo "$out"; exit 1; }
+  phrase=$(grep -oE 'micro-batch [0-9]+, [a-z0-9 ]+ recompute' <<<"$out") mb=$(grep -oE 'micro-batch [0-9]+' <<<"$phrase" | grep -oE '[0-9]+')
+  want=$(case ${levels[$i]} in none) echo "no";; qkv) echo "qkv";; qkv-fc1) echo "qkv and fc1";; blocks) echo "block";; esac)
+  [[ "$phrase" == *", $want recompute" ]] && [ "$mb" -ge 4 ] ||
+    { echo "auto under ${caps[$i]} GiB: '$phrase', not ${levels[$i]} at 4 clips or more"; echo "$out"; exit 1; }
+  for ((j = 0; j < i; j++)); do
+    o=$("$dfer" plan "${l14[@]}" --gpu-mem "${caps[$i]}" --set train.recompute=${levels[$j]} 2>&1) || true
+    m=$(grep -oE 'micro-batch [0-9]+' <<<"$o" | head -1 | grep -oE '[0-9]+')
+    grep -q "does NOT fit" <<<"$o" || [ "$m" -lt 4 ] ||
+      { echo "under ${caps[$i]} GiB ${levels[$j]} gives $m clips a pass, yet auto took ${levels[$i]}"; echo "$o"; exit 1; }
+  done
+  echo "auto under ${caps[$i]} GiB: $phrase"
+done
 # 6. DFER-CLIP without its recipe (config.c's defaults are FineCLIPER's: one rate of 0.01 for every group) would
 #    fine-tune the pretrained image encoder at 0.01: the plan warns, naming the paper's rates; the paper config does
 #    not warn, nor a frozen image encoder

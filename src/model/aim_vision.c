@@ -3,32 +3,54 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *const k_recompute_names[AIM_RECOMPUTE_LEVELS] = {"none", "qkv", "qkv-fc1", "blocks"};
+static const char *const k_recompute_phrases[AIM_RECOMPUTE_LEVELS] = {"no recompute", "qkv recompute",
+                                                                      "qkv and fc1 recompute", "block recompute"};
+
+const char *aim_recompute_name(int level) {
+    return level >= 0 && level < AIM_RECOMPUTE_LEVELS ? k_recompute_names[level] : "?";
+}
+
+const char *aim_recompute_phrase(int level) {
+    return level >= 0 && level < AIM_RECOMPUTE_LEVELS ? k_recompute_phrases[level] : "?";
+}
+
+int aim_recompute_parse(const char *name) {
+    for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++)
+        if (!strcmp(name, k_recompute_names[level])) return level;
+    return -1;
+}
+
 /* [B*T,S,W] <-> [B,T,S,W] <-> [B,S,T,W] views and permutes. */
 static Tensor as4(Tensor t, int64_t a, int64_t b, int64_t c, int64_t d) { return tensor_reshape(t, 4, a, b, c, d); }
 
 /* What a block keeps for its backward: the CLIP weights are frozen, so only what the input
  * gradient and the adapters' weight gradients need (layers.h); the block input only when the
  * backward recomputes the block from it. Without adapters, what the plain CLIP block keeps (frozen_block):
- * its input (x_a; with recompute the kept x_in itself), x_b and the two sublayers' activations. */
+ * its input (x_a; with block recompute the kept x_in itself), x_b and the two sublayers' activations. */
 static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c, int64_t batch, int64_t frames,
-                                 int keep_input, int adapters) {
+                                 int keep_input, int adapters, int recompute) {
     int64_t BT = batch * frames, S = clip_vision_tokens(c), W = c->vision_width;
+    /* the frozen sublayers keep no weight inputs; the wide tensors as the level says */
+    int wide_attn = recompute == AIM_RECOMPUTE_QKV || recompute == AIM_RECOMPUTE_QKV_FC1;
+    int attn_keep = wide_attn ? SUBLAYER_RECOMPUTE_WIDE : 0;
+    int mlp_keep = recompute == AIM_RECOMPUTE_QKV_FC1 ? SUBLAYER_RECOMPUTE_WIDE : 0;
     memset(b, 0, sizeof *b);
     if (keep_input) b->x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
     if (adapters) {
         b->xt = arena_tensor(a, "aim.temporal_in", 3, batch * S, frames, W, 0);
-        attn_acts_alloc(a, &b->attn_t, batch * S, frames, W, c->vision_heads, 0);
+        attn_acts_alloc(a, &b->attn_t, batch * S, frames, W, c->vision_heads, attn_keep);
         b->at_out = arena_tensor(a, "aim.temporal_attn_out", 3, batch * S, frames, W, 0);
         b->x_a = arena_tensor(a, "aim.after_temporal", 3, BT, S, W, 0);
     } else {
         b->x_a = keep_input ? b->x_in : arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
     }
-    attn_acts_alloc(a, &b->attn_s, BT, S, W, c->vision_heads, 0);
+    attn_acts_alloc(a, &b->attn_s, BT, S, W, c->vision_heads, attn_keep);
     if (adapters) b->as_out = arena_tensor(a, "aim.spatial_attn_out", 3, BT, S, W, 0);
     b->x_b = arena_tensor(a, "aim.after_spatial", 3, BT, S, W, 0);
     /* ln_out (the MLP adapter's input too) is not kept: the backward recomputes it from x_b and the
      * layer norm's weights, one elementwise pass, bitwise the forward's */
-    mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W, 0);
+    mlp_acts_alloc(a, &b->mlp, BT, S, W, 4 * W, mlp_keep);
 }
 
 void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames, int recompute,
@@ -53,12 +75,13 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
     acts->pre_rstd = arena_stats(a, "aim.ln_pre_rstd", BT * S);
     acts->x = arena_tensor(a, "aim.x", 3, BT, S, W, 0);
     acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(AimBlockActs));
+    CHECK(recompute >= 0 && recompute < AIM_RECOMPUTE_LEVELS, "aim_acts_alloc: recompute level %d", recompute);
     acts->recompute = recompute;
     acts->adapters = adapters;
-    if (recompute) {
+    if (recompute == AIM_RECOMPUTE_BLOCKS) {
         /* one set of block activations serves every block; each block keeps only its input,
-         * from which the backward recomputes the rest */
-        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, 1, adapters);
+         * from which the backward recomputes the rest (the set itself whole: it lives one block long) */
+        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, 1, adapters, AIM_RECOMPUTE_NONE);
         for (int l = 1; l < c->vision_layers; l++) {
             acts->blocks[l] = acts->blocks[0];
             acts->blocks[l].x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
@@ -66,7 +89,7 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
         }
     } else {
         for (int l = 0; l < c->vision_layers; l++)
-            block_acts_alloc_aim(a, &acts->blocks[l], c, batch, frames, 0, adapters);
+            block_acts_alloc_aim(a, &acts->blocks[l], c, batch, frames, 0, adapters, recompute);
     }
     /* the class token's row of each frame, i * S: fixed by the shapes, so uploaded once here rather than in
      * every forward (an upload from pageable memory waits for the stream to drain) */
@@ -240,10 +263,11 @@ void aim_backward(Ops *ops, const ClipModel *clip, Tensor temb, Tensor dtemb, co
                           0);
     ops_zero(ops, dx);
     op_gather_rows_backward(ops, dx, dcls, acts->cls_rows);
-    Tensor x_again = acts->recompute ? arena_tensor(scratch, "aim.recomputed_block_out", 3, BT, S, W, 0) : none;
+    int blocks_again = acts->recompute == AIM_RECOMPUTE_BLOCKS;
+    Tensor x_again = blocks_again ? arena_tensor(scratch, "aim.recomputed_block_out", 3, BT, S, W, 0) : none;
     for (int l = c->vision_layers - 1; l >= 0; l--) {
         const AimBlockParams *p = blocks ? &blocks[l] : NULL;
-        if (acts->recompute && l < c->vision_layers - 1) {
+        if (blocks_again && l < c->vision_layers - 1) {
             /* the shared activations hold the last block's (the forward ended there): refill them
              * with block l's by running it again from its kept input; its output is not needed */
             ops_copy(ops, x_again, acts->blocks[l].x_in);

@@ -62,6 +62,22 @@ void images_upload(Ops *ops, const ImageInput *in, Tensor staging, Tensor images
 
 /* ---- attention ---------------------------------------------------------------- */
 
+/* The backward's copy of a wide tensor the forward did not keep (SUBLAYER_RECOMPUTE_WIDE): wide =
+ * linear(ln(x)) with the forward's weights, into `wide` (the caller's scratch). ln_out is the sublayer's
+ * layer-norm output: kept, or (ln_transient) computed again here in scratch (its statistics are kept and not
+ * rewritten; the same op on the same input gives bitwise the forward's), for the product only. */
+static void recompute_wide(Ops *ops, Tensor wide, Tensor ln_out, int ln_transient, Tensor x, Tensor ln_g,
+                           Tensor ln_b, Tensor w, Tensor b, Arena *scratch) {
+    size_t mark = scratch->used;
+    Tensor none = tensor_none();
+    if (ln_transient) {
+        ln_out = arena_tensor_like(scratch, ln_out.name, ln_out);
+        op_layernorm(ops, ln_out, none, none, x, ln_g, ln_b, 1e-5f);
+    }
+    op_linear(ops, wide, ln_out, w, bias(&b));
+    scratch->used = mark;
+}
+
 /* A tensor of the arena's dtype with its shape and no data: a transient activation's
  * description (its data is taken from scratch while the forward needs it). */
 static Tensor shape_only(const Arena *a, const char *name, int64_t d0, int64_t d1, int64_t d2) {
@@ -73,14 +89,16 @@ static Tensor forward_buffer(Tensor kept, int transient, Arena *scratch) {
     return transient ? arena_tensor_like(scratch, kept.name, kept) : kept;
 }
 
-void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads,
-                     int keep_weight_inputs) {
+void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads, int keep) {
+    int keep_weight_inputs = keep & SUBLAYER_KEEP_WEIGHT_INPUTS;
     acts->transient = !keep_weight_inputs;
+    acts->transient_qkv = (keep & SUBLAYER_RECOMPUTE_WIDE) != 0;
     acts->ln_mean = arena_stats(a, "attn.ln_mean", batch * seq);
     acts->ln_rstd = arena_stats(a, "attn.ln_rstd", batch * seq);
     acts->ln_out = keep_weight_inputs ? arena_tensor(a, "attn.ln_out", 3, batch, seq, width, 0)
                                       : shape_only(a, "attn.ln_out", batch, seq, width);
-    acts->qkv = arena_tensor(a, "attn.qkv", 3, batch, seq, 3 * width, 0);
+    acts->qkv = acts->transient_qkv ? shape_only(a, "attn.qkv", batch, seq, 3 * width)
+                                    : arena_tensor(a, "attn.qkv", 3, batch, seq, 3 * width, 0);
     size_t saved = op_attention_saved_bytes(a->ops, batch, seq, heads);
     acts->probs = arena_tensor_typed(a, "attn.saved", DT_U8, 1, (int64_t)saved, 0, 0, 0);
     acts->att = keep_weight_inputs ? arena_tensor(a, "attn.heads_out", 3, batch, seq, width, 0)
@@ -92,9 +110,10 @@ void attn_forward(Ops *ops, const ClipLayer *p, AttnActs *acts, Tensor x, Tensor
     size_t mark = scratch->used;
     Tensor ln_out = forward_buffer(acts->ln_out, acts->transient, scratch);
     Tensor att = forward_buffer(acts->att, acts->transient, scratch);
+    Tensor qkv = forward_buffer(acts->qkv, acts->transient_qkv, scratch);
     op_layernorm(ops, ln_out, acts->ln_mean, acts->ln_rstd, x, p->ln1_g, p->ln1_b, 1e-5f);
-    op_linear(ops, acts->qkv, ln_out, p->qkv_w, bias(&p->qkv_b));
-    op_attention(ops, att, acts->probs, acts->qkv, heads, causal);
+    op_linear(ops, qkv, ln_out, p->qkv_w, bias(&p->qkv_b));
+    op_attention(ops, att, acts->probs, qkv, heads, causal);
     op_linear(ops, y, att, p->out_w, bias(&p->out_b));
     scratch->used = mark;
 }
@@ -105,11 +124,16 @@ void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnA
           "attention backward: weight gradients asked of a sublayer that did not keep their inputs (%s)",
           acts->att.name);
     size_t mark = scratch->used;
+    Tensor qkv = acts->qkv;
+    if (acts->transient_qkv) {
+        qkv = arena_tensor_like(scratch, acts->qkv.name, acts->qkv);
+        recompute_wide(ops, qkv, acts->ln_out, acts->transient, x, p->ln1_g, p->ln1_b, p->qkv_w, p->qkv_b, scratch);
+    }
     Tensor datt = arena_tensor_like(scratch, "attn.d_heads_out", acts->att);
     Tensor dqkv = arena_tensor_like(scratch, "attn.d_qkv", acts->qkv);
     Tensor dln = arena_tensor_like(scratch, "attn.d_ln_out", acts->ln_out);
     op_linear_backward(ops, datt, g->out_w, g->out_b, dy, acts->att, p->out_w, 0);
-    op_attention_backward(ops, dqkv, datt, acts->qkv, acts->probs, heads, causal);
+    op_attention_backward(ops, dqkv, datt, qkv, acts->probs, heads, causal);
     op_linear_backward(ops, dln, g->qkv_w, g->qkv_b, dqkv, acts->ln_out, p->qkv_w, 0);
     op_layernorm_backward(ops, dx, g->ln1_g, g->ln1_b, dln, x, acts->ln_mean, acts->ln_rstd, p->ln1_g, accumulate);
     scratch->used = mark;
@@ -117,15 +141,17 @@ void attn_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const AttnA
 
 /* ---- MLP ------------------------------------------------------------------------ */
 
-void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden,
-                    int keep_weight_inputs) {
+void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int keep) {
+    int keep_weight_inputs = keep & SUBLAYER_KEEP_WEIGHT_INPUTS;
     acts->transient_ln_out = !keep_weight_inputs;
     acts->transient_act = !keep_weight_inputs;
+    acts->transient_pre = (keep & SUBLAYER_RECOMPUTE_WIDE) != 0;
     acts->ln_mean = arena_stats(a, "mlp.ln_mean", batch * seq);
     acts->ln_rstd = arena_stats(a, "mlp.ln_rstd", batch * seq);
     acts->ln_out = acts->transient_ln_out ? shape_only(a, "mlp.ln_out", batch, seq, width)
                                           : arena_tensor(a, "mlp.ln_out", 3, batch, seq, width, 0);
-    acts->pre = arena_tensor(a, "mlp.fc1_out", 3, batch, seq, hidden, 0);
+    acts->pre = acts->transient_pre ? shape_only(a, "mlp.fc1_out", batch, seq, hidden)
+                                    : arena_tensor(a, "mlp.fc1_out", 3, batch, seq, hidden, 0);
     acts->act = acts->transient_act ? shape_only(a, "mlp.act_out", batch, seq, hidden)
                                     : arena_tensor(a, "mlp.act_out", 3, batch, seq, hidden, 0);
 }
@@ -134,9 +160,10 @@ void mlp_forward(Ops *ops, const ClipLayer *p, MlpActs *acts, Tensor x, Tensor y
     size_t mark = scratch->used;
     Tensor ln_out = forward_buffer(acts->ln_out, acts->transient_ln_out, scratch);
     Tensor hidden = forward_buffer(acts->act, acts->transient_act, scratch);
+    Tensor pre = forward_buffer(acts->pre, acts->transient_pre, scratch);
     op_layernorm(ops, ln_out, acts->ln_mean, acts->ln_rstd, x, p->ln2_g, p->ln2_b, 1e-5f);
-    op_linear(ops, acts->pre, ln_out, p->fc1_w, bias(&p->fc1_b));
-    op_activation(ops, act, hidden, acts->pre);
+    op_linear(ops, pre, ln_out, p->fc1_w, bias(&p->fc1_b));
+    op_activation(ops, act, hidden, pre);
     op_linear(ops, y, hidden, p->fc2_w, bias(&p->fc2_b));
     scratch->used = mark;
 }
@@ -146,10 +173,16 @@ void mlp_backward(Ops *ops, const ClipLayer *p, const ClipLayer *g, const MlpAct
     CHECK((!acts->transient_act || !g->fc2_w.data) && (!acts->transient_ln_out || !g->fc1_w.data),
           "MLP backward: weight gradients asked of a sublayer that did not keep their inputs (%s)", acts->act.name);
     size_t mark = scratch->used;
+    Tensor pre = acts->pre;
+    if (acts->transient_pre) {
+        pre = arena_tensor_like(scratch, acts->pre.name, acts->pre);
+        recompute_wide(ops, pre, acts->ln_out, acts->transient_ln_out, x, p->ln2_g, p->ln2_b, p->fc1_w, p->fc1_b,
+                       scratch);
+    }
     Tensor dh = arena_tensor_like(scratch, "mlp.d_hidden", acts->act);
     Tensor dln = arena_tensor_like(scratch, "mlp.d_ln_out", acts->ln_out);
     op_linear_backward(ops, dh, g->fc2_w, g->fc2_b, dy, acts->act, p->fc2_w, 0);
-    op_activation_backward(ops, act, dh, dh, acts->pre);
+    op_activation_backward(ops, act, dh, dh, pre);
     op_linear_backward(ops, dln, g->fc1_w, g->fc1_b, dh, acts->ln_out, p->fc1_w, 0);
     if (extra_dln.data) op_add(ops, dln, dln, extra_dln);
     op_layernorm_backward(ops, dx, g->ln2_g, g->ln2_b, dln, x, acts->ln_mean, acts->ln_rstd, p->ln2_g, accumulate);
@@ -181,11 +214,11 @@ void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, 
 /* ---- block ------------------------------------------------------------------------ */
 
 void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int heads,
-                      int keep_weight_inputs) {
+                      int keep) {
     acts->x_in = arena_tensor(a, "block.x_in", 3, batch, seq, width, 0);
     acts->x_mid = arena_tensor(a, "block.x_mid", 3, batch, seq, width, 0);
-    attn_acts_alloc(a, &acts->attn, batch, seq, width, heads, keep_weight_inputs);
-    mlp_acts_alloc(a, &acts->mlp, batch, seq, width, hidden, keep_weight_inputs);
+    attn_acts_alloc(a, &acts->attn, batch, seq, width, heads, keep);
+    mlp_acts_alloc(a, &acts->mlp, batch, seq, width, hidden, keep);
 }
 
 void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int heads, int causal, Activation act,

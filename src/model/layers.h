@@ -42,11 +42,22 @@ typedef struct AttnActs {
     Tensor probs;            /* backend-specific saved attention state */
     Tensor att;              /* [B,S,X] heads concatenated, before out_proj (data NULL when transient) */
     int transient;           /* ln_out and att live in scratch during the forward */
+    int transient_qkv;       /* qkv too (SUBLAYER_RECOMPUTE_WIDE): the backward computes it again */
 } AttnActs;
 
-/* keep_weight_inputs: 1 when the sublayer's weights get gradients (ln_out and att are kept). */
-void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads,
-                     int keep_weight_inputs);
+/* What a sublayer keeps, the `keep` flags of attn_acts_alloc, mlp_acts_alloc and block_acts_alloc (0: only what
+ * the input gradient needs). */
+enum {
+    /* the inputs of the weight GEMMs (ln_out, the heads' output, the MLP's activation): the weights are trained */
+    SUBLAYER_KEEP_WEIGHT_INPUTS = 1,
+    /* the wide tensor, qkv [B,S,3X] or fc1's output [B,S,hidden], not kept: the backward computes it again from
+     * the sublayer's input (its layer norm, then the GEMM), bitwise the forward's, for 3 (4) [B,S,X] less a
+     * sublayer at one GEMM more (train.recompute = qkv, qkv-fc1) */
+    SUBLAYER_RECOMPUTE_WIDE = 2,
+};
+
+/* keep: SUBLAYER_* flags. */
+void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads, int keep);
 /* p: ln1_g/b, qkv_w/b, out_w/b of a ClipLayer. y is overwritten. Transient tensors come from
  * scratch (restored on return). */
 void attn_forward(Ops *ops, const ClipLayer *p, AttnActs *acts, Tensor x, Tensor y, int heads, int causal,
@@ -64,12 +75,11 @@ typedef struct MlpActs {
     /* ln_out and act in scratch during the forward (both when the weights are frozen; a caller that reads
      * ln_out after the forward passes a copy of the struct with ln_out in its own scratch: AIM's MLP adapter) */
     int transient_ln_out, transient_act;
+    int transient_pre;               /* pre too (SUBLAYER_RECOMPUTE_WIDE): the backward computes it again */
 } MlpActs;
 
-/* hidden: the MLP's inner width (4X for CLIP; DFER-CLIP's temporal block uses 2X).
- * keep_weight_inputs as for attention. */
-void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden,
-                    int keep_weight_inputs);
+/* hidden: the MLP's inner width (4X for CLIP; DFER-CLIP's temporal block uses 2X). keep: SUBLAYER_* flags. */
+void mlp_acts_alloc(Arena *a, MlpActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int keep);
 void mlp_forward(Ops *ops, const ClipLayer *p, MlpActs *acts, Tensor x, Tensor y, Activation act, Arena *scratch);
 /* extra_dln (data may be NULL): a further gradient w.r.t. ln_2(x) from another consumer of
  * the normalised input (AIM's MLP adapter), added before the layer-norm backward. */
@@ -95,8 +105,9 @@ typedef struct BlockActs {
     MlpActs mlp;
 } BlockActs;
 
+/* keep: SUBLAYER_* flags, for both sublayers. */
 void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int heads,
-                      int keep_weight_inputs);
+                      int keep);
 /* In place on x [B,S,X]. */
 void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int heads, int causal, Activation act,
                    Arena *scratch);

@@ -523,6 +523,7 @@ static BenchShape bench_shape(const JobModel *m, int finecliper, int b, const Be
         sh.mid_streams =
             (f->cfg.mid_streams & FC_MID_PARSING ? 1 : 0) + (f->cfg.mid_streams & FC_MID_LANDMARKS ? 1 : 0);
         sh.high = f->cfg.high;
+        sh.recompute = f->cfg.recompute;
         sh.len_pos = (int)f->text_pos.len, sh.len_neg = f->cfg.use_negative ? (int)f->text_neg.len : 0;
         if (sh.high) {
             sh.desc_len = f->cfg.description_length, sh.desc_width = m->desc_clip.cfg.text_width;
@@ -633,7 +634,7 @@ static cJSON *bench_report(const BenchRun *r) {
         cJSON_AddNumberToObject(pj, "total_bytes", (double)r->plan->total);
         cJSON_AddNumberToObject(pj, "reserve_bytes", (double)r->plan->reserve);
         cJSON_AddNumberToObject(pj, "micro_batch", r->plan->micro_batch);
-        cJSON_AddStringToObject(pj, "recompute", r->plan->recompute ? "blocks" : "none");
+        cJSON_AddStringToObject(pj, "recompute", aim_recompute_name(r->plan->recompute));
         cJSON_AddBoolToObject(pj, "fits", r->plan->fits);
     }
     cJSON_AddNumberToObject(res, "trainable_parameters", (double)mm->params->numel);

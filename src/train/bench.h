@@ -72,6 +72,7 @@ typedef struct BenchShape {
     int mid_high_divisor; /* the middle level's and the description tower's adapters */
     int mid_streams;       /* 0, 1 or 2 map streams through the middle-level encoder */
     int high;
+    int recompute;         /* the ViT streams' AimRecompute: the products it runs again count as recompute */
     int len_pos, len_neg;  /* class-prompt tokens run (longest first EOT + 1) */
     int desc_len, desc_width, desc_layers, desc_embed; /* high level's description tower */
     /* DFER-CLIP */
@@ -81,8 +82,9 @@ typedef struct BenchShape {
 typedef struct BenchFlops {
     double forward, backward_input, backward_weight;
     /* products the step runs again that the model does not count (MFU leaves them out): each trainable
-     * adapter's fc1 in the backward (layers.h: adapters keep nothing; train.recompute=blocks' extra forward
-     * is not counted here) */
+     * adapter's fc1 in the backward (layers.h: adapters keep nothing), and what train.recompute runs again
+     * (qkv: the attentions' qkv products; qkv-fc1: also fc1's; blocks: every ViT block's forward but the
+     * last's) */
     double recompute;
 } BenchFlops;
 

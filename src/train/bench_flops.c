@@ -3,6 +3,7 @@
  * train/bench.h; tests/bench_cli.sh checks it against an independent recount. */
 #include <string.h>
 
+#include "model/aim_vision.h"
 #include "train/bench.h"
 
 /* ---- model FLOPs ------------------------------------------------------------------------------ */
@@ -42,35 +43,55 @@ static void block(BenchFlops *f, double seqs, double len, double X, double mlp, 
     linear(f, n, mlp, X, input_grad, weight_grad);
 }
 
-/* FineCLIPER's AIM video encoder on B clips of T frames (aim_vision.h). The trainable temporal embedding enters
- * before the first block, so the gradient crosses every block; nothing below it (patch embedding) needs one. */
-static void aim_pass(BenchFlops *f, const ClipConfig *c, double B, double T, int adapters, double hidden, int train) {
-    double g = clip_grid(c), S = clip_vision_tokens(c), W = c->vision_width, N = B * T, n = N * S;
-    linear(f, N * g * g, 3.0 * c->patch_size * c->patch_size, W, 0, 0);
-    for (int l = 0; l < c->vision_layers; l++) {
-        if (!adapters) {
-            block(f, N, S, W, 4 * W, train, 0);
-            continue;
-        }
-        /* temporal: the frozen attention over the T frames of each token position, then its adapter */
-        linear(f, n, W, 3 * W, train, 0);
-        attention(f, B * S, T, W, train);
-        linear(f, n, W, W, train, 0);
-        if (train) adapter(f, n, W, hidden, 1);
-        else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
-        /* spatial: the same attention over the S tokens of each frame, then its adapter */
-        linear(f, n, W, 3 * W, train, 0);
-        attention(f, N, S, W, train);
-        linear(f, n, W, W, train, 0);
-        if (train) adapter(f, n, W, hidden, 1);
-        else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
-        /* MLP and the MLP adapter beside it */
-        linear(f, n, W, 4 * W, train, 0);
-        linear(f, n, 4 * W, W, train, 0);
-        if (train) adapter(f, n, W, hidden, 1);
-        else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
+/* One block of FineCLIPER's AIM video encoder on N = B x T frames of S tokens (aim_vision.h). */
+static void aim_block(BenchFlops *f, double B, double T, double S, double W, int adapters, double hidden, int train) {
+    double N = B * T, n = N * S;
+    if (!adapters) {
+        block(f, N, S, W, 4 * W, train, 0);
+        return;
     }
-    linear(f, N, W, c->embed_dim, train, 0); /* visual projection of each frame's class token */
+    /* temporal: the frozen attention over the T frames of each token position, then its adapter */
+    linear(f, n, W, 3 * W, train, 0);
+    attention(f, B * S, T, W, train);
+    linear(f, n, W, W, train, 0);
+    if (train) adapter(f, n, W, hidden, 1);
+    else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
+    /* spatial: the same attention over the S tokens of each frame, then its adapter */
+    linear(f, n, W, 3 * W, train, 0);
+    attention(f, N, S, W, train);
+    linear(f, n, W, W, train, 0);
+    if (train) adapter(f, n, W, hidden, 1);
+    else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
+    /* MLP and the MLP adapter beside it */
+    linear(f, n, W, 4 * W, train, 0);
+    linear(f, n, 4 * W, W, train, 0);
+    if (train) adapter(f, n, W, hidden, 1);
+    else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
+}
+
+/* The AIM video encoder on B clips of T frames. The trainable temporal embedding enters before the first block,
+ * so the gradient crosses every block; nothing below it (patch embedding) needs one. Training with a recompute
+ * level runs products again in the backward (aim_vision.h's AimRecompute): counted as recompute. */
+static void aim_pass(BenchFlops *f, const ClipConfig *c, double B, double T, int adapters, double hidden, int train,
+                     int recompute) {
+    double g = clip_grid(c), S = clip_vision_tokens(c), W = c->vision_width, n = B * T * S;
+    linear(f, B * T * g * g, 3.0 * c->patch_size * c->patch_size, W, 0, 0);
+    for (int l = 0; l < c->vision_layers; l++) {
+        aim_block(f, B, T, S, W, adapters, hidden, train);
+        if (!train) continue;
+        /* qkv: each attention's qkv product (the temporal one only with adapters); qkv-fc1: fc1's too;
+         * blocks: the forward of every block but the last, whose activations the forward left in place */
+        int attentions = adapters ? 2 : 1;
+        if (recompute == AIM_RECOMPUTE_QKV || recompute == AIM_RECOMPUTE_QKV_FC1)
+            f->recompute += attentions * 2.0 * n * W * 3 * W;
+        if (recompute == AIM_RECOMPUTE_QKV_FC1) f->recompute += 2.0 * n * W * 4 * W;
+        if (recompute == AIM_RECOMPUTE_BLOCKS && l < c->vision_layers - 1) {
+            BenchFlops again = {0};
+            aim_block(&again, B, T, S, W, adapters, hidden, 0);
+            f->recompute += again.forward;
+        }
+    }
+    linear(f, B * T, W, c->embed_dim, train, 0); /* visual projection of each frame's class token */
 }
 
 enum { TEXT_FROZEN = 0, TEXT_ADAPTERS = 1, TEXT_INPUT = 2 };
@@ -93,9 +114,10 @@ void bench_flops(const BenchShape *s, BenchFlops *f) {
     double B = s->batch, T = s->frames, C = s->classes, E = c->embed_dim;
     if (s->finecliper) {
         int div = s->bottleneck_divisor;
-        aim_pass(f, c, B, T, s->video_adapters, c->vision_width / div, 1);
+        aim_pass(f, c, B, T, s->video_adapters, c->vision_width / div, 1, s->recompute);
         for (int k = 0; k < s->mid_streams; k++) {
-            aim_pass(f, c, B, T, 1, c->vision_width / s->mid_high_divisor, 1); /* the shared middle-level encoder */
+            /* the shared middle-level encoder */
+            aim_pass(f, c, B, T, 1, c->vision_width / s->mid_high_divisor, 1, s->recompute);
             linear(f, B, E, E, 1, 1);                          /* the stream's projection */
         }
         if (s->high) {

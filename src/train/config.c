@@ -138,9 +138,12 @@ static const Key k_keys[] = {
     {"train", "micro_batch", K_INT, S(micro_batch), "0", NULL,
      "clips per forward/backward pass, gradients accumulated over the rank's share of the batch "
      "(0: the planner's choice under train.gpu_mem on CUDA, the whole share on the CPU)"},
-    {"train", "recompute", K_STR, S(recompute), "auto", "auto|none|blocks",
-     "FineCLIPER: keep only each ViT block's input and recompute its activations in backward (blocks), for "
-     "larger micro-batches at one more ViT forward per step; auto: the planner's choice on CUDA, none on the CPU"},
+    {"train", "recompute", K_STR, S(recompute), "auto", "auto|none|qkv|qkv-fc1|blocks",
+     "FineCLIPER: what the ViT blocks' backward computes again instead of keeping, for larger micro-batches: the "
+     "attentions' qkv (qkv: 40% less a block at 6 W^2 multiply-adds a token more, about a fifth of the block's "
+     "training products), also the MLP's fc1 output (qkv-fc1: 67% less, 10 W^2 more), or everything but each "
+     "block's input (blocks: one more ViT forward per step); auto: the planner's choice on CUDA (the cheapest that "
+     "leaves an efficient micro-batch), none on the CPU"},
     {"train", "threads", K_INT, S(threads), "0", NULL,
      "CPU threads per rank (0: the node's cores shared among its ranks, at most those the rank may run on)"},
     {"train", "nonfinite", K_STR, S(nonfinite), "skip", "skip|abort",
@@ -384,8 +387,9 @@ int config_validate_settings(const Config *c, Err *err) {
     if (!strcmp(c->device, "cuda") && !(c->gpu_mem * (double)(1u << 30) > (double)PLAN_CUDA_RESERVE_BYTES))
         return err_set(err, "train.gpu_mem = %g GiB leaves nothing beside the %.0f GiB the CUDA runtime is allowed "
                             "(src/train/plan.h): give more", c->gpu_mem, (double)PLAN_CUDA_RESERVE_BYTES / (1u << 30));
-    if (!strcmp(c->recompute, "blocks") && strcmp(c->method, "finecliper"))
-        return err_set(err, "train.recompute = blocks recomputes FineCLIPER's ViT blocks; %s has none", c->method);
+    if (strcmp(c->recompute, "auto") && strcmp(c->recompute, "none") && strcmp(c->method, "finecliper"))
+        return err_set(err, "train.recompute = %s recomputes in FineCLIPER's ViT blocks; %s has none", c->recompute,
+                       c->method);
     if (c->micro_batch > 0 && !strcmp(c->objective, "contrastive"))
         return err_set(err, "train.micro_batch: contrastive training needs every clip of the step at once "
                             "(the InfoNCE loss is over the whole global batch)");

@@ -285,7 +285,8 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
             rc = tokenize_all(tok, texts, num_classes, ctx, neg, err);
         }
         if (rc == 0) rc = finecliper_levels(cfg, m, tok, &fc, err);
-        fc.recompute = !strcmp(cfg->recompute, "blocks");
+        int recompute = aim_recompute_parse(cfg->recompute); /* auto (-1): none until the planner's choice */
+        fc.recompute = recompute > 0 ? recompute : AIM_RECOMPUTE_NONE;
         fc.input = input;
         FineCliper *f = xcalloc(1, sizeof *f);
         if (rc == 0)
@@ -469,7 +470,7 @@ size_t job_model_prefetch_bytes(const JobModel *m, int clips) {
 }
 
 int job_model_set_recompute(JobModel *m, int recompute) {
-    if (strcmp(m->method, "finecliper")) return recompute ? -1 : 0;
+    if (strcmp(m->method, "finecliper")) return recompute != AIM_RECOMPUTE_NONE ? -1 : 0;
     finecliper_set_recompute(m->impl, recompute);
     return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model/aim_vision.h"
 #include "train/job_model.h"
 #include "train/optim.h"
 
@@ -39,7 +40,8 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     p->recompute = recompute;
     if (job_model_set_recompute(&m, recompute) != 0) {
         job_model_free(&m);
-        return err_set(err, "plan: %s has no block recompute (train.recompute = blocks is FineCLIPER's)", cfg->method);
+        return err_set(err, "plan: %s has no recompute (train.recompute = %s is FineCLIPER's)", cfg->method,
+                       aim_recompute_name(recompute));
     }
 
     /* the model as built: frozen weights (and the fixed buffers of the model), then parameters
@@ -106,18 +108,22 @@ int plan_prefetch_clips(const Config *cfg, int ranks) {
 
 int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
                 Err *err) {
-    int finecliper = !strcmp(cfg->method, "finecliper");
-    if (!strcmp(cfg->recompute, "blocks") || (!strcmp(cfg->recompute, "auto") && as != BACKEND_CUDA) ||
-        !strcmp(cfg->recompute, "none") || !finecliper)
-        return plan_with(cfg, num_classes, as, arch, ranks, !strcmp(cfg->recompute, "blocks"), p, err);
-    /* auto on CUDA: without recompute unless that leaves too small a micro-batch */
-    if (plan_with(cfg, num_classes, as, arch, ranks, 0, p, err) != 0) return -1;
+    int finecliper = !strcmp(cfg->method, "finecliper"), set = aim_recompute_parse(cfg->recompute); /* auto: -1 */
+    if (set >= 0 || as != BACKEND_CUDA || !finecliper)
+        return plan_with(cfg, num_classes, as, arch, ranks, set > 0 ? set : AIM_RECOMPUTE_NONE, p, err);
+    /* auto on CUDA: the least recompute that leaves an efficient micro-batch (the levels in the order of their
+     * cost); when none does, the level with the largest micro-batch that fits (the cheaper one on a tie), and
+     * when nothing fits, the one least over the cap */
+    if (plan_with(cfg, num_classes, as, arch, ranks, AIM_RECOMPUTE_NONE, p, err) != 0) return -1;
     int enough = p->local_batch < PLAN_MIN_EFFICIENT_MICRO_BATCH ? p->local_batch : PLAN_MIN_EFFICIENT_MICRO_BATCH;
-    if (p->fits && p->micro_batch >= enough) return 0;
-    MemoryPlan with;
-    if (plan_with(cfg, num_classes, as, arch, ranks, 1, &with, err) != 0) return -1;
-    if ((with.fits && (!p->fits || with.micro_batch > p->micro_batch)) || (!p->fits && with.total < p->total))
-        *p = with;
+    for (int level = AIM_RECOMPUTE_NONE + 1; level < AIM_RECOMPUTE_LEVELS; level++) {
+        if (p->fits && p->micro_batch >= enough) return 0;
+        MemoryPlan with;
+        if (plan_with(cfg, num_classes, as, arch, ranks, level, &with, err) != 0) return -1;
+        if ((with.fits && (!p->fits || with.micro_batch > p->micro_batch)) ||
+            (!p->fits && !with.fits && with.total < p->total))
+            *p = with;
+    }
     return 0;
 }
 
@@ -146,7 +152,7 @@ int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, 
     MemoryPlan none;
     MemoryPlan *p = plan_out ? plan_out : &none;
     memset(p, 0, sizeof *p);
-    jm->micro_batch = cfg->micro_batch; /* train.recompute = blocks: the model was built with it */
+    jm->micro_batch = cfg->micro_batch; /* a train.recompute level that is set: the model was built with it */
     if ((cfg->micro_batch > 0 && strcmp(cfg->recompute, "auto")) || ops_backend(jm->ops) != BACKEND_CUDA) return 0;
     if (plan_memory(cfg, num_classes, BACKEND_CUDA, arch, ranks, p, err) != 0) return -1;
     if (!p->fits && cfg->micro_batch > 0)
@@ -177,7 +183,7 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     fprintf(out, "  trainable + grads     %8.3f GiB  (%zu parameters)\n", gib(p->trainable), p->trainable_count);
     fprintf(out, "  optimiser state       %8.3f GiB  (%s)\n", gib(p->optimizer), p->optimizer_kind);
     fprintf(out, "  activations           %8.3f GiB  (micro-batch %d, %s", gib(p->activations), p->micro_batch,
-            p->recompute ? "block recompute" : "no recompute");
+            aim_recompute_phrase(p->recompute));
     fprintf(out, ", %.3f GiB per clip", gib(p->activations_per_clip));
     fprintf(out, ")\n");
     if (p->input_prefetch)
@@ -205,9 +211,11 @@ void plan_print(const MemoryPlan *p, FILE *out) {
                      "= 0 lets the planner choose; contrastive training, which takes a rank's clips at once, needs "
                      "more ranks for fewer clips each)%s; a smaller backbone, fewer frames or a larger train.gpu_mem "
                      "do too\n", gib(p->total - p->cap), p->micro_batch,
-                p->recompute ? "" : ", and so does train.recompute = blocks");
+                p->recompute == AIM_RECOMPUTE_BLOCKS ? ""
+                                                     : ", and so does more train.recompute (qkv, qkv-fc1, blocks)");
     else if (!p->fits)
         fprintf(out, "  over the cap by %.3f GiB even at micro-batch %d: more ranks do not help (the weights are "
                      "per rank)%s; a smaller backbone, fewer frames or a larger train.gpu_mem do\n",
-                gib(p->total - p->cap), p->micro_batch, p->recompute ? "" : "; train.recompute = blocks may");
+                gib(p->total - p->cap), p->micro_batch,
+                p->recompute == AIM_RECOMPUTE_BLOCKS ? "" : "; more train.recompute (qkv, qkv-fc1, blocks) may");
 }

@@ -11,11 +11,14 @@
  * the CUDA runtime's own memory (context, cuBLASLt workspace, NCCL buffers):
  * PLAN_CUDA_RESERVE_BYTES stands for it.
  *
- * Recompute (train.recompute, FineCLIPER's ViT streams): `blocks` keeps only each
- * block's input and recomputes the block in backward (one more ViT forward per
- * step). With `auto` the planner recomputes only when without it the micro-batch
- * would fall below PLAN_MIN_EFFICIENT_MICRO_BATCH (or nothing fits) and recompute
- * gives a larger one. When micro-batch 1 does not fit either way, the plan says so. */
+ * Recompute (train.recompute, FineCLIPER's ViT streams; model/aim_vision.h's
+ * AimRecompute): `qkv` computes the attentions' qkv again in backward, `qkv-fc1`
+ * also the MLP's fc1 output, `blocks` keeps only each block's input and runs the
+ * block again (one more ViT forward per step). With `auto` the planner takes the
+ * first level, in that order, whose micro-batch is at least
+ * PLAN_MIN_EFFICIENT_MICRO_BATCH (or the whole share); when none is, the level with
+ * the largest micro-batch that fits. When micro-batch 1 does not fit at any level,
+ * the plan says so. */
 #ifndef DFER_TRAIN_PLAN_H
 #define DFER_TRAIN_PLAN_H
 
@@ -32,7 +35,8 @@
  * GPUs with fewer multiprocessors have smaller contexts. */
 #define PLAN_CUDA_RESERVE_BYTES ((size_t)2 << 30)
 /* Below this many clips per pass (times T frames times S tokens rows), GEMMs lose efficiency
- * faster than recompute costs (+1 ViT forward, about a third of the step). */
+ * faster than recompute costs (qkv: +6 W^2 multiply-adds a token, about a fifth of the ViT's training
+ * products; blocks: +1 ViT forward, about a third of the step). */
 #define PLAN_MIN_EFFICIENT_MICRO_BATCH 4
 
 typedef struct MemoryPlan {
@@ -41,7 +45,7 @@ typedef struct MemoryPlan {
     int global_batch, ranks, local_batch;
     int micro_batch, accumulation; /* accumulation = ceil(local_batch / micro_batch) passes, the last one
                                     * shorter where micro_batch does not divide local_batch */
-    int recompute;               /* 1: block recompute */
+    int recompute;               /* AimRecompute (model/aim_vision.h) */
     size_t cap;                  /* bytes */
     size_t weights;              /* frozen CLIP (and description tower) */
     size_t trainable;            /* parameters and their gradients */

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/watchdog.h"
 #include "io/json_file.h"
+#include "model/aim_vision.h"
 #include "train/job_lock.h"
 #include "train/trainer.h"
 #include "train/trainer_internal.h"
@@ -122,9 +123,10 @@ void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pa
     char shape[64] = "";
     if (p->accumulation > 1 && last > 0 && last != p->micro_batch)
         snprintf(shape, sizeof shape, " (the last of %d)", last);
-    log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips%s per %s%s",
+    log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips%s per %s%s%s",
              (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation,
-             p->accumulation > 1 ? "es" : "", p->micro_batch, shape, pass, p->recompute ? ", block recompute" : "");
+             p->accumulation > 1 ? "es" : "", p->micro_batch, shape, pass, p->recompute ? ", " : "",
+             p->recompute ? aim_recompute_phrase(p->recompute) : "");
 }
 
 /* Keeps DIR/config.ini (path) beside the one the resumed run is about to write, as config.before-<stamp>.ini. */

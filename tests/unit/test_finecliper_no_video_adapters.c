@@ -3,11 +3,11 @@
  * memory.
  *  - the loss and every trainable gradient equal, bitwise (F64, CPU), those of the same model with video adapters
  *    that are silent (zero fc2, AIM's initialisation): that model runs the temporal branch, which adds exactly zero
- *    to the stream and to the gradient; with and without block recompute;
+ *    to the stream and to the gradient; at every recompute level (none, qkv, qkv-fc1, blocks);
  *  - the activation arena of the model without adapters is smaller than with them by exactly the temporal branch's
  *    tensors (its input in the temporal layout, the attention's statistics, qkv and saved state, its output) and
- *    the spatial adapter's input, per block (with recompute: once, and the block input's copy, which is the kept
- *    input itself), computed here from the shapes;
+ *    the spatial adapter's input, per block (with block recompute: once, and the block input's copy, which is the
+ *    kept input itself; at qkv and qkv-fc1 without the qkv neither keeps), computed here from the shapes;
  *  - `dfer plan`'s activations on ViT-B/16 at 16 frames (CUDA sizes) drop by at least the temporal branch's
  *    tensors of every block. */
 #include <math.h>
@@ -74,8 +74,8 @@ static void check_equal_to_silent_adapters(int recompute) {
     double loss_plain = finecliper_step(&plain, &in, labels, BATCH, 1, 1.0f, NULL);
     double loss_silent = finecliper_step(&silent, &in, labels, BATCH, 1, 1.0f, NULL);
     EXPECT(isfinite(loss_plain) && loss_plain > 0, "loss %g", loss_plain);
-    EXPECT(loss_plain == loss_silent, "recompute %d: loss without video adapters %.17g, with silent ones %.17g",
-           recompute, loss_plain, loss_silent);
+    EXPECT(loss_plain == loss_silent, "recompute %s: loss without video adapters %.17g, with silent ones %.17g",
+           aim_recompute_name(recompute), loss_plain, loss_silent);
     int compared = 0;
     double largest = 0;
     for (int i = 0; i < plain.params.count; i++) {
@@ -91,15 +91,15 @@ static void check_equal_to_silent_adapters(int recompute) {
             differ += a[q] != b[q];
             largest = fmax(largest, fabs(a[q]));
         }
-        EXPECT(differ == 0, "recompute %d: %lld of %lld gradient entries of %s differ from the silent adapters'",
-               recompute, (long long)differ, (long long)k, e->name);
+        EXPECT(differ == 0, "recompute %s: %lld of %lld gradient entries of %s differ from the silent adapters'",
+               aim_recompute_name(recompute), (long long)differ, (long long)k, e->name);
         compared++;
         free(a), free(b);
     }
     EXPECT(compared == plain.params.count && largest > 0, "compared %d of %d tensors, largest gradient %g", compared,
            plain.params.count, largest);
-    printf("  recompute %d: loss %.12g and %d gradient tensors bitwise those of silent video adapters\n", recompute,
-           loss_plain, compared);
+    printf("  recompute %s: loss %.12g and %d gradient tensors bitwise those of silent video adapters\n",
+           aim_recompute_name(recompute), loss_plain, compared);
     finecliper_free(&plain);
     finecliper_free(&silent);
     tiny_clip_free(&clip);
@@ -107,20 +107,22 @@ static void check_equal_to_silent_adapters(int recompute) {
 }
 
 static void test_equal_to_silent_adapters(void) {
-    check_equal_to_silent_adapters(0);
-    check_equal_to_silent_adapters(1);
+    for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++) check_equal_to_silent_adapters(level);
 }
 
 static size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
 /* The temporal branch's activations of one block on B clips of T frames (aim_vision.c): its input in the temporal
- * layout xt [B*S,T,W], the attention's layer-norm statistics [B*S*T] (wide dtype), qkv [B*S,T,3W] and saved
- * state, and its output at_out [B*S,T,W]; each 64-byte aligned in the arena. */
-static size_t temporal_branch_bytes(const ClipConfig *c, Backend backend, DType act, int64_t B, int64_t T) {
+ * layout xt [B*S,T,W], the attention's layer-norm statistics [B*S*T] (wide dtype), qkv [B*S,T,3W] (unless the
+ * recompute level computes it again) and saved state, and its output at_out [B*S,T,W]; each 64-byte aligned in
+ * the arena. */
+static size_t temporal_branch_bytes(const ClipConfig *c, Backend backend, DType act, int64_t B, int64_t T,
+                                    int keep_qkv) {
     size_t es = dtype_size(act), wide = dtype_size(act == DT_BF16 ? DT_F32 : act);
     size_t rows = (size_t)(B * clip_vision_tokens(c) * T), W = (size_t)c->vision_width;
     size_t saved = ops_attention_saved_bytes_for(backend, B * clip_vision_tokens(c), T, c->vision_heads);
-    return 2 * round64(rows * W * es) + 2 * round64(rows * wide) + round64(rows * 3 * W * es) + round64(saved);
+    return 2 * round64(rows * W * es) + 2 * round64(rows * wide) + (keep_qkv ? round64(rows * 3 * W * es) : 0) +
+           round64(saved);
 }
 
 /* One [B*T,S,W] tensor of the residual stream (the spatial adapter's input as_out, the block input's copy). */
@@ -132,25 +134,27 @@ static void test_activation_arena_drop(void) {
     ClipModel clip;
     tiny_clip_build(g_ops, &clip, 1);
     const ClipConfig *c = &clip.cfg;
-    for (int recompute = 0; recompute < 2; recompute++) {
+    for (int recompute = 0; recompute < AIM_RECOMPUTE_LEVELS; recompute++) {
         FineCliper with, without;
         tiny_model(&clip, 1, recompute, &with);
         tiny_model(&clip, 0, recompute, &without);
         finecliper_reserve(&with, BATCH);
         finecliper_reserve(&without, BATCH);
-        size_t temporal = temporal_branch_bytes(c, BACKEND_CPU, clip.dtype, BATCH, FRAMES);
+        int blocks = recompute == AIM_RECOMPUTE_BLOCKS; /* the one shared set keeps qkv */
+        size_t temporal = temporal_branch_bytes(c, BACKEND_CPU, clip.dtype, BATCH, FRAMES,
+                                                blocks || recompute == AIM_RECOMPUTE_NONE);
         size_t as_out = stream_bytes(c, clip.dtype, BATCH, FRAMES);
-        /* without recompute every block holds its own set; with it one set serves them all, and the block input's
-         * copy x_a is the kept input */
-        size_t want = recompute ? temporal + as_out + stream_bytes(c, clip.dtype, BATCH, FRAMES)
+        /* without block recompute every block holds its own set; with it one set serves them all, and the block
+         * input's copy x_a is the kept input */
+        size_t want = blocks ? temporal + as_out + stream_bytes(c, clip.dtype, BATCH, FRAMES)
                                 : (size_t)c->vision_layers * (temporal + as_out);
         size_t drop = with.acts.capacity - without.acts.capacity;
         EXPECT(with.acts.capacity > without.acts.capacity && drop == want,
-               "recompute %d: activations %zu bytes with video adapters, %zu without: %zd less, the temporal branch "
-               "and the spatial adapter's input are %zu", recompute, with.acts.capacity, without.acts.capacity,
-               (ssize_t)with.acts.capacity - (ssize_t)without.acts.capacity, want);
-        printf("  recompute %d: activation arena %zu -> %zu bytes without video adapters (%zu less)\n", recompute,
-               with.acts.capacity, without.acts.capacity, drop);
+               "recompute %s: activations %zu bytes with video adapters, %zu without: %zd less, the temporal branch "
+               "and the spatial adapter's input are %zu", aim_recompute_name(recompute), with.acts.capacity,
+               without.acts.capacity, (ssize_t)with.acts.capacity - (ssize_t)without.acts.capacity, want);
+        printf("  recompute %s: activation arena %zu -> %zu bytes without video adapters (%zu less)\n",
+               aim_recompute_name(recompute), with.acts.capacity, without.acts.capacity, drop);
         finecliper_free(&with);
         finecliper_free(&without);
     }
@@ -177,7 +181,7 @@ static void test_plan_drop(void) {
     EXPECT(clip_config_preset("b16", &c, &err) == 0, "%s", err.msg);
     EXPECT(with.micro_batch == 4 && without.micro_batch == 4, "micro-batches %d and %d", with.micro_batch,
            without.micro_batch);
-    size_t least = (size_t)c.vision_layers * temporal_branch_bytes(&c, BACKEND_CUDA, with.dtype, 4, 16);
+    size_t least = (size_t)c.vision_layers * temporal_branch_bytes(&c, BACKEND_CUDA, with.dtype, 4, 16, 1);
     EXPECT(with.activations > without.activations && with.activations - without.activations >= least,
            "dfer plan, B/16, 16 frames, 4 clips: activations %zu bytes with video adapters, %zu without; the temporal "
            "branches of %d blocks are %zu", with.activations, without.activations, c.vision_layers, least);

@@ -1,5 +1,6 @@
 /* Gradient checks (F64, central differences) of the composed layers: a whole
- * CLIP block with every parameter trainable, causal and not, and bottleneck
+ * CLIP block with every parameter trainable, causal and not, keeping its wide tensors (qkv, fc1's output) or
+ * computing them again in the backward (SUBLAYER_RECOMPUTE_WIDE), and bottleneck
  * adapters (op_adapter) with and without skip, scale, residual and row swap. L = sum(output * R).
  * Also the fused CUDA kernels' scratch layout (checked here, on the host, where no GPU is needed). */
 #include <math.h>
@@ -59,7 +60,7 @@ static void check(const char *what, Tensor x, Tensor analytic, LossFn loss, void
 /* ---- block ---- */
 typedef struct {
     int64_t b, s, w;
-    int heads, causal;
+    int heads, causal, keep; /* keep: SUBLAYER_* flags */
     ClipLayer p;
     Tensor x, xwork, r;
     Arena acts, scratch;
@@ -69,7 +70,7 @@ typedef struct {
 static double block_loss(void *vp) {
     BlockCtx *c = vp;
     arena_reset(&c->acts);
-    block_acts_alloc(&c->acts, &c->ba, c->b, c->s, c->w, 4 * c->w, c->heads, 1);
+    block_acts_alloc(&c->acts, &c->ba, c->b, c->s, c->w, 4 * c->w, c->heads, c->keep);
     memcpy(c->xwork.data, c->x.data, tensor_bytes(&c->x));
     block_forward(g_ops, &c->p, &c->ba, c->xwork, c->heads, c->causal, ACT_QUICKGELU, &c->scratch);
     return dot(c->xwork, c->r);
@@ -86,8 +87,10 @@ static void make_layer(ClipLayer *p, int64_t w) {
 }
 
 static void test_block(void) {
-    for (int causal = 0; causal < 2; causal++) {
-        BlockCtx c = {.b = 2, .s = 4, .w = 6, .heads = 2, .causal = causal};
+    for (int variant = 0; variant < 4; variant++) {
+        int causal = variant & 1, wide = variant >> 1;
+        BlockCtx c = {.b = 2, .s = 4, .w = 6, .heads = 2, .causal = causal,
+                      .keep = SUBLAYER_KEEP_WEIGHT_INPUTS | (wide ? SUBLAYER_RECOMPUTE_WIDE : 0)};
         make_layer(&c.p, c.w);
         c.x = rnd_tensor(3, c.b, c.s, c.w, 1.0), c.xwork = zeros_like(c.x), c.r = rnd_tensor(3, c.b, c.s, c.w, 1.0);
         arena_init(&c.acts, g_ops, 1 << 20, DT_F64);
@@ -101,10 +104,17 @@ static void test_block(void) {
         memcpy(dx.data, c.r.data, tensor_bytes(&c.r));
         block_backward(g_ops, &c.p, &g, &c.ba, dx, c.heads, c.causal, ACT_QUICKGELU, &c.scratch);
         EXPECT(c.scratch.used == 0, "scratch arena restored after backward");
-        check(causal ? "causal block dx" : "block dx", c.x, dx, block_loss, &c);
+        EXPECT((c.ba.attn.qkv.data == NULL) == wide && (c.ba.mlp.pre.data == NULL) == wide,
+               "wide tensors kept: qkv %d, fc1 %d", c.ba.attn.qkv.data != NULL, c.ba.mlp.pre.data != NULL);
+        char what[64];
+        snprintf(what, sizeof what, "%sblock%s dx", causal ? "causal " : "", wide ? " (wide recomputed)" : "");
+        check(what, c.x, dx, block_loss, &c);
         static const char *names[12] = {"ln1_g", "ln1_b", "qkv_w", "qkv_b", "out_w", "out_b",
                                         "ln2_g", "ln2_b", "fc1_w", "fc1_b", "fc2_w", "fc2_b"};
-        for (int i = 0; i < nt; i++) check(names[i], pt[i], gt[i], block_loss, &c);
+        for (int i = 0; i < nt; i++) {
+            snprintf(what, sizeof what, "%s%s", names[i], wide ? " (wide recomputed)" : "");
+            check(what, pt[i], gt[i], block_loss, &c);
+        }
         for (int i = 0; i < nt; i++) free(pt[i].data), free(gt[i].data);
         free(c.x.data), free(c.xwork.data), free(c.r.data), free(dx.data);
         arena_free(&c.acts);

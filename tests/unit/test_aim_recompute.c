@@ -1,0 +1,175 @@
+/* train.recompute's levels (model/aim_vision.h, AimRecompute) change what the ViT streams keep, not what they
+ * compute:
+ *  - the loss and every trainable gradient of a FineCLIPER step (tiny CLIP, F64, CPU) at qkv, qkv-fc1 and blocks
+ *    equal, bitwise, those at none: the low level with the middle level's two map streams (three AIM encoders),
+ *    with video adapters and without them (the plain frozen blocks), and a model whose level is changed after a
+ *    step (finecliper_set_recompute: its activations are allocated again the new way);
+ *  - the activation arena drops by exactly the tensors a level does not keep, computed here from the shapes:
+ *    qkv, every block's two qkv [rows, 3W] in each stream; qkv-fc1, also every block's fc1 output [rows, 4W]. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/finecliper.h"
+#include "testlib.h"
+#include "tiny_clip.h"
+
+static Ops *g_ops;
+
+enum { FRAMES = 3, CLASSES = 3, BATCH = 2, STREAMS = 3 /* the low level's encoder and two map streams */ };
+
+static void tiny_model(ClipModel *clip, int video_adapters, int recompute, FineCliper *m) {
+    FineCliperConfig cfg;
+    finecliper_config_default(&cfg);
+    cfg.frames = FRAMES, cfg.num_classes = CLASSES, cfg.temperature = 0.5f;
+    cfg.video_adapters = video_adapters;
+    cfg.mid_streams = FC_MID_PARSING | FC_MID_LANDMARKS;
+    cfg.recompute = recompute;
+    int32_t pos[CLASSES * 12], neg[CLASSES * 12];
+    tiny_prompts(pos, CLASSES, 0, 0);
+    tiny_prompts(neg, CLASSES, 1, 0);
+    Err err;
+    EXPECT(finecliper_create(g_ops, clip, NULL, &cfg, pos, neg, 5, m, &err) == 0, "create: %s", err.msg);
+}
+
+/* Every parameter value of `from` into `to` (the same model at another level: the same tensors in order). */
+static void copy_values(const FineCliper *from, FineCliper *to) {
+    EXPECT(from->params.count == to->params.count, "%d and %d parameter tensors", from->params.count,
+           to->params.count);
+    for (int i = 0; i < from->params.count; i++) {
+        double *v = malloc((size_t)tensor_numel(&paramset_get(&from->params, i)->value) * sizeof(double));
+        paramset_download_f64(&from->params, i, 0, v);
+        paramset_upload_f64(&to->params, i, v);
+        free(v);
+    }
+}
+
+typedef struct {
+    Tensor frames, parsing, landmarks;
+    int32_t labels[BATCH];
+} Batch;
+
+static double train_step(FineCliper *m, const Batch *b) {
+    FineCliperInputs in = {.frames = b->frames.data, .parsing = b->parsing.data, .landmarks = b->landmarks.data};
+    paramset_zero_grads(&m->params);
+    return finecliper_step(m, &in, b->labels, BATCH, 1, 1.0f, NULL);
+}
+
+/* How many gradient entries of `m` differ from those of `ref` (0: bitwise equal); *largest: the largest |grad|. */
+static int64_t gradients_differ(const FineCliper *ref, const FineCliper *m, const char **first, double *largest) {
+    int64_t differ = 0;
+    *first = NULL;
+    for (int i = 0; i < ref->params.count; i++) {
+        const ParamEntry *e = paramset_get(&ref->params, i);
+        int64_t k = tensor_numel(&e->grad);
+        double *a = malloc((size_t)k * sizeof(double)), *g = malloc((size_t)k * sizeof(double));
+        paramset_download_f64(&ref->params, i, 1, a);
+        paramset_download_f64(&m->params, i, 1, g);
+        for (int64_t q = 0; q < k; q++) {
+            if (a[q] != g[q] && !differ++) *first = e->name;
+            *largest = fmax(*largest, fabs(a[q]));
+        }
+        free(a), free(g);
+    }
+    return differ;
+}
+
+static void check_levels_bitwise(int video_adapters) {
+    ClipModel clip;
+    tiny_clip_build(g_ops, &clip, 1);
+    int64_t n = (int64_t)BATCH * FRAMES * 3 * 8 * 8; /* [B*T,3,8,8] */
+    Batch b = {tiny_random(1, n, 0, 0, 1.0, 0), tiny_random(1, n, 0, 0, 1.0, 0.3), tiny_random(1, n, 0, 0, 1.0, -0.2),
+               {2, 0}};
+    FineCliper ref;
+    tiny_model(&clip, video_adapters, AIM_RECOMPUTE_NONE, &ref);
+    params_randomise(&ref.params, 0.3); /* zero fc2s would leave most adapter gradients zero */
+    double loss_ref = train_step(&ref, &b);
+    EXPECT(isfinite(loss_ref) && loss_ref > 0, "loss %g", loss_ref);
+    for (int level = AIM_RECOMPUTE_NONE + 1; level < AIM_RECOMPUTE_LEVELS; level++) {
+        /* built at the level, and one built at none that is switched to it after a step */
+        for (int switched = 0; switched < 2; switched++) {
+            FineCliper m;
+            tiny_model(&clip, video_adapters, switched ? AIM_RECOMPUTE_NONE : level, &m);
+            copy_values(&ref, &m);
+            if (switched) {
+                train_step(&m, &b);
+                finecliper_set_recompute(&m, level);
+            }
+            double loss = train_step(&m, &b);
+            const char *first;
+            double largest = 0;
+            int64_t differ = gradients_differ(&ref, &m, &first, &largest);
+            EXPECT(loss == loss_ref && differ == 0 && largest > 0,
+                   "video adapters %d, recompute %s%s: loss %.17g (none: %.17g), %lld gradient entries differ "
+                   "(the first in %s), largest gradient %g",
+                   video_adapters, aim_recompute_name(level), switched ? " (switched after a step)" : "", loss,
+                   loss_ref, (long long)differ, first ? first : "-", largest);
+            EXPECT(m.aim.recompute == level, "the model allocated level %d, not %d", m.aim.recompute, level);
+            printf("  video adapters %d, recompute %-7s%s: loss %.12g and %d gradient tensors bitwise those of none\n",
+                   video_adapters, aim_recompute_name(level), switched ? " (switched)" : "           ", loss,
+                   m.params.count);
+            finecliper_free(&m);
+        }
+    }
+    finecliper_free(&ref);
+    tiny_clip_free(&clip);
+    free(b.frames.data), free(b.parsing.data), free(b.landmarks.data);
+}
+
+static void test_levels_bitwise_with_adapters(void) { check_levels_bitwise(1); }
+static void test_levels_bitwise_frozen_blocks(void) { check_levels_bitwise(0); }
+
+static size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+static void test_arena_drops_by_the_wide_tensors(void) {
+    ClipModel clip;
+    tiny_clip_build(g_ops, &clip, 1);
+    const ClipConfig *c = &clip.cfg;
+    size_t es = dtype_size(clip.dtype), rows = (size_t)BATCH * FRAMES * (size_t)clip_vision_tokens(c);
+    size_t W = (size_t)c->vision_width, blocks = (size_t)STREAMS * (size_t)c->vision_layers;
+    /* the temporal attention's qkv [B*S,T,3W] has as many entries as the spatial one's [B*T,S,3W] */
+    size_t qkv = 2 * round64(rows * 3 * W * es), fc1 = round64(rows * 4 * W * es);
+    size_t capacity[AIM_RECOMPUTE_LEVELS];
+    for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++) {
+        FineCliper m;
+        tiny_model(&clip, 1, level, &m);
+        finecliper_reserve(&m, BATCH);
+        capacity[level] = m.acts.capacity;
+        finecliper_free(&m);
+    }
+    size_t want_qkv = blocks * qkv, want_fc1 = blocks * fc1;
+    EXPECT(capacity[AIM_RECOMPUTE_NONE] - capacity[AIM_RECOMPUTE_QKV] == want_qkv,
+           "qkv keeps %zu bytes of activations, none %zu: %zu less, not the %zu of %zu blocks' qkv",
+           capacity[AIM_RECOMPUTE_QKV], capacity[AIM_RECOMPUTE_NONE],
+           capacity[AIM_RECOMPUTE_NONE] - capacity[AIM_RECOMPUTE_QKV], want_qkv, blocks);
+    EXPECT(capacity[AIM_RECOMPUTE_QKV] - capacity[AIM_RECOMPUTE_QKV_FC1] == want_fc1,
+           "qkv-fc1 keeps %zu bytes, qkv %zu: %zu less, not the %zu of %zu blocks' fc1 outputs",
+           capacity[AIM_RECOMPUTE_QKV_FC1], capacity[AIM_RECOMPUTE_QKV],
+           capacity[AIM_RECOMPUTE_QKV] - capacity[AIM_RECOMPUTE_QKV_FC1], want_fc1, blocks);
+    EXPECT(capacity[AIM_RECOMPUTE_BLOCKS] < capacity[AIM_RECOMPUTE_NONE], "blocks keeps %zu bytes, none %zu",
+           capacity[AIM_RECOMPUTE_BLOCKS], capacity[AIM_RECOMPUTE_NONE]);
+    printf("  activation arena (%zu blocks in %d streams): none %zu, qkv %zu, qkv-fc1 %zu, blocks %zu bytes\n", blocks,
+           STREAMS, capacity[0], capacity[1], capacity[2], capacity[3]);
+    tiny_clip_free(&clip);
+}
+
+static void test_level_names(void) {
+    for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++)
+        EXPECT(aim_recompute_parse(aim_recompute_name(level)) == level, "level %d: name %s parses to %d", level,
+               aim_recompute_name(level), aim_recompute_parse(aim_recompute_name(level)));
+    EXPECT(aim_recompute_parse("auto") == -1 && aim_recompute_parse("qkv-fc2") == -1, "auto and qkv-fc2 are levels");
+}
+
+int main(void) {
+    Err err;
+    if (ops_create(BACKEND_CPU, 2, &g_ops, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    TEST_RUN(test_levels_bitwise_with_adapters);
+    TEST_RUN(test_levels_bitwise_frozen_blocks);
+    TEST_RUN(test_arena_drops_by_the_wide_tensors);
+    TEST_RUN(test_level_names);
+    ops_destroy(g_ops);
+    return test_summary();
+}
