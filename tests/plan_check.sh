@@ -53,6 +53,20 @@ for v in low low+mid+high; do
   echo "FineCLIPER $v: bytes with recompute none ${kept[none]}, qkv ${kept[qkv]}, qkv-fc1 ${kept[qkv-fc1]}, blocks ${kept[blocks]} (counted exactly)"
   unset kept
 done
+# the plan needs the weights' shapes only: it does not read (nor hash) their bytes, so a dfer-written file with a
+# byte damaged since plans as the whole one did, and the real model (--verify) refuses it, naming the damage
+cp "$tmp/w.safetensors" "$tmp/w-damaged.safetensors"
+size=$(stat -c %s "$tmp/w-damaged.safetensors")
+printf '\x5a' | dd of="$tmp/w-damaged.safetensors" bs=1 seek=$((size - 100)) conv=notrunc status=none
+whole=$("$dfer" plan --device cpu --set model.weights="$tmp/w.safetensors" --set train.batch=8 --set data.frames=4)
+planned=$("$dfer" plan --device cpu --set model.weights="$tmp/w-damaged.safetensors" --set train.batch=8 --set data.frames=4) ||
+  { echo "a weights file with a damaged byte cannot be planned"; echo "$planned"; exit 1; }
+[ "$(grep -v weights <<<"$planned")" = "$(grep -v weights <<<"$whole")" ] || { echo "the plans differ:"; diff <(echo "$whole") <(echo "$planned"); exit 1; }
+if out=$("$dfer" plan "${common[@]}" --set model.weights="$tmp/w-damaged.safetensors" 2>&1); then
+  echo "--verify built the model from damaged weights"; echo "$out"; exit 1
+fi
+grep -q "w-damaged.safetensors: damaged" <<<"$out" || { echo "--verify: not refused as damaged"; echo "$out"; exit 1; }
+echo "damaged weights: planned from their shapes as the whole file; --verify refuses them ($(grep -o 'damaged: [a-z ]*' <<<"$out" | head -1))"
 # a micro-batch set by hand need not divide the share: 8 clips go through in passes of 3, 3 and 2 (the planner
 # refused it, although the step runs a shorter last pass), counted exactly too
 out=$("$dfer" plan "${common[@]}" --set train.micro_batch=3) || { echo "micro_batch 3 of 8 refused"; echo "$out"; exit 1; }

@@ -32,6 +32,28 @@ static int json_u64(const cJSON *v, uint64_t *out) {
 #define DIGEST_FIELD "\"" SAFETENSORS_DIGEST_KEY "\":\""
 #define DIGEST_ZEROS "00000000000000000000000000000000"
 
+static _Thread_local int t_skip_digests; /* safetensors_check_digests(0) */
+
+int safetensors_check_digests(int on) {
+    int was = !t_skip_digests;
+    t_skip_digests = !on;
+    return was;
+}
+
+/* A metadata key of m one bit from `key` (the same length, one bit flipped), or NULL: the digest's key, damaged. A
+ * flip there would otherwise turn the file's check off (a file without the key is another writer's, read as it
+ * is); a flip anywhere else in the header breaks its JSON or changes what the digest covers. */
+static const char *key_one_bit_from(const TensorMap *m, const char *key) {
+    size_t n = strlen(key);
+    for (char **kv = m->metadata; kv && kv[0] && kv[1]; kv += 2) {
+        if (strlen(kv[0]) != n) continue;
+        int bits = 0;
+        for (size_t i = 0; i < n; i++) bits += __builtin_popcount((unsigned char)kv[0][i] ^ (unsigned char)key[i]);
+        if (bits == 1) return kv[0];
+    }
+    return NULL;
+}
+
 /* SAFETENSORS_DIGEST_KEY's digest of a file: its header (n bytes, padding included) with the 32 digits of the one
  * digest field as zeros, then its data section. -1 when the header has not exactly one such field, as dfer writes
  * it (another writer rewrote it). */
@@ -195,7 +217,13 @@ int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, 
     }
     /* a file dfer wrote says what its bytes were: bytes changed since (flipped, zero-filled pages of a crash, a copy
      * that went wrong, a header rewritten) are refused here, not trained on or evaluated without a word */
-    const char *written = tmap_metadata(out, SAFETENSORS_DIGEST_KEY);
+    const char *written = tmap_metadata(out, SAFETENSORS_DIGEST_KEY), *near_key = NULL;
+    if (t_skip_digests) written = NULL; /* the caller reads the header only */
+    else if (!written && (near_key = key_one_bit_from(out, SAFETENSORS_DIGEST_KEY)))
+        rc = err_set(err,
+                     "%s: damaged: its metadata has the key %s, one bit from dfer's digest key %s: its header changed "
+                     "on disk or in a copy since dfer wrote it",
+                     label, near_key, SAFETENSORS_DIGEST_KEY);
     if (written) {
         char now[64] = "none: its header is not as dfer writes it";
         if (file_digest(buf + 8, (size_t)n, data, (size_t)data_len, now) != 0 || strcmp(now, written))

@@ -28,6 +28,11 @@ int safetensors_read_or_damaged(const char *path, TensorMap *out, int *damaged, 
  * {name: shard file}}, shard paths relative to the index); every listed tensor
  * must be in its shard. The map keeps the shards' mappings (no copies). */
 int safetensors_read_index(const char *index_path, TensorMap *out, Err *err);
+/* Whether this thread's reads check the digest (1, the default) and the previous setting: a caller that needs a
+ * file's header only (the memory planner's shapes) turns it off around its read, which then touches no tensor
+ * bytes (the mapping pages in nothing; hashing would read every byte, ~0.5 s a GB, on each plan). Everything else
+ * of the format is checked as ever. */
+int safetensors_check_digests(int on);
 /* metadata: NULL or a NULL-terminated list of key, value, key, value, ...
  * (m->metadata is not written: pass what the new file should say); the digest
  * key is added (one given is replaced). */

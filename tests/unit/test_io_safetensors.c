@@ -138,7 +138,27 @@ static void test_payload_digest(void) {
     tmap_free(&r);
     char *key = strstr(bytes + 8, SAFETENSORS_DIGEST_KEY);
     EXPECT(key, "the key in the header");
-    key[0] = 'X'; /* now another key: the file is another writer's, read without a check */
+    /* a bit flipped in the key's name would make it another key, and the file another writer's, read unchecked:
+     * one bit from the digest's key is its key damaged (or the flip breaks the header's JSON) */
+    int refused = 0, named = 0, flips = 0;
+    for (size_t at = 0; at < strlen(SAFETENSORS_DIGEST_KEY); at++)
+        for (int bit = 0; bit < 8; bit++, flips++) {
+            key[at] ^= (char)(1 << bit);
+            int rc = safetensors_parse_named((const uint8_t *)bytes, len, p, &r, &err);
+            if (rc == 0) tmap_free(&r);
+            refused += rc != 0;
+            named += rc != 0 && strstr(err.msg, "damaged: its metadata has the key") != NULL;
+            key[at] ^= (char)(1 << bit);
+        }
+    EXPECT(refused == flips && named > flips / 2, "of %d one-bit flips in the digest's key %d refused, %d as its key "
+           "damaged", flips, refused, named);
+    key[strlen(SAFETENSORS_DIGEST_KEY) - 1] ^= 0x01; /* ...murmur3 -> ...murmur2 */
+    EXPECT(safetensors_parse_named((const uint8_t *)bytes, len, p, &r, &err) != 0 &&
+               strstr(err.msg, "dfer_payload_murmur2, one bit from dfer's digest key") &&
+               strstr(err.msg, "digest.safetensors"),
+           "the damaged key not named: %s", err.msg);
+    key[strlen(SAFETENSORS_DIGEST_KEY) - 1] ^= 0x01;
+    key[0] = 'X'; /* now another key (4 bits from it): the file is another writer's, read without a check */
     bytes[8 + n] ^= 0x01;
     EXPECT(safetensors_parse_named((const uint8_t *)bytes, len, p, &r, &err) == 0, "without the key: %s", err.msg);
     tmap_free(&r);
