@@ -25,11 +25,7 @@ static void tiny_model(ClipModel *clip, int video_adapters, int recompute, FineC
     cfg.video_adapters = video_adapters;
     cfg.mid_streams = FC_MID_PARSING | FC_MID_LANDMARKS;
     cfg.recompute = recompute;
-    int32_t pos[CLASSES * 12], neg[CLASSES * 12];
-    tiny_prompts(pos, CLASSES, 0, 0);
-    tiny_prompts(neg, CLASSES, 1, 0);
-    Err err;
-    EXPECT(finecliper_create(g_ops, clip, NULL, &cfg, pos, neg, 5, m, &err) == 0, "create: %s", err.msg);
+    tiny_finecliper(g_ops, clip, &cfg, m);
 }
 
 /* Every parameter value of `from` into `to` (the same model at another level: the same tensors in order). */

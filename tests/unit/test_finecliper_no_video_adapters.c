@@ -30,11 +30,7 @@ static void tiny_model(ClipModel *clip, int video_adapters, int recompute, FineC
     cfg.frames = FRAMES, cfg.num_classes = CLASSES, cfg.temperature = 0.5f;
     cfg.video_adapters = video_adapters;
     cfg.recompute = recompute;
-    int32_t pos[CLASSES * 12], neg[CLASSES * 12];
-    tiny_prompts(pos, CLASSES, 0, 0);
-    tiny_prompts(neg, CLASSES, 1, 0);
-    Err err;
-    EXPECT(finecliper_create(g_ops, clip, NULL, &cfg, pos, neg, 5, m, &err) == 0, "create: %s", err.msg);
+    tiny_finecliper(g_ops, clip, &cfg, m);
 }
 
 /* The values of every tensor of `from` into the tensor of the same name in `to`. */

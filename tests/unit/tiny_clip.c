@@ -78,6 +78,16 @@ void tiny_prompts(int32_t *ids, int classes, int shift, int placeholders) {
     }
 }
 
+void tiny_finecliper(Ops *ops, ClipModel *clip, const FineCliperConfig *cfg, FineCliper *m) {
+    enum { MAX_CLASSES = 16 };
+    CHECK(cfg->num_classes <= MAX_CLASSES, "tiny_finecliper: %d classes, at most %d", cfg->num_classes, MAX_CLASSES);
+    int32_t pos[MAX_CLASSES * 12], neg[MAX_CLASSES * 12];
+    tiny_prompts(pos, cfg->num_classes, 0, 0);
+    tiny_prompts(neg, cfg->num_classes, 1, 0);
+    Err err;
+    CHECK(finecliper_create(ops, clip, NULL, cfg, pos, neg, 5, m, &err) == 0, "tiny_finecliper: %s", err.msg);
+}
+
 #include <math.h>
 
 double params_gradcheck(ParamSet *ps, double (*loss)(void *ctx), void *ctx, int per_tensor, const char **worst_name,

@@ -5,6 +5,7 @@
 #define DFER_TEST_TINY_CLIP_H
 
 #include "model/clip.h"
+#include "model/finecliper.h"
 
 void tiny_clip_build(Ops *ops, ClipModel *m, uint64_t seed);
 /* Frees what tiny_clip_build allocated (its weights, then clip_model_free). */
@@ -14,6 +15,10 @@ Tensor tiny_random(int ndim, int64_t d0, int64_t d1, int64_t d2, double scale, d
 /* Prompt rows [classes, 12]: a start id 50, a few ids, the row's maximum 59 (its "EOT"), zeros.
  * When placeholders > 0, positions 1..placeholders hold id 40 (DFER-CLIP contexts). */
 void tiny_prompts(int32_t *ids, int classes, int shift, int placeholders);
+/* FineCLIPER on the tiny CLIP without a description tower: cfg as the caller set it (finecliper_config_default, then
+ * frames, classes and the rest; at most 16 classes), positive and negative prompts tiny_prompts' rows shifted 0 and
+ * 1, seed 5. Fatal when it cannot be built. */
+void tiny_finecliper(Ops *ops, ClipModel *clip, const FineCliperConfig *cfg, FineCliper *m);
 
 #endif
 
