@@ -142,6 +142,15 @@ grep -q "over the cap by [0-9.]* GiB at micro-batch 7: fewer clips per pass need
   || { cat "$tmp/out"; echo "a set micro-batch over the cap: not told to take fewer clips per pass"; exit 1; }
 grep -q "even at micro-batch 1: more ranks do not help" <("$dfer" plan --arch l14 "${vocab[@]}" --set train.gpu_mem=2 2>&1) \
   || { echo "L/14 into 2 GiB at micro-batch 1: the advice changed"; exit 1; }
+# the recompute it suggests is what could still be set by hand: the levels beyond one set (qkv: qkv-fc1, blocks), all
+# of them beyond none, none where auto tried them all or the model has none (DFER-CLIP)
+advice() { "$dfer" plan --arch l14 "${vocab[@]}" --set data.frames=16 "$@" 2>&1 | grep "over the cap" || true; }
+grep -q "so does more train.recompute (qkv-fc1, blocks);" <<<"$(advice --gpu-mem 9 --set train.recompute=qkv --set train.micro_batch=32)" &&
+  grep -q "; more train.recompute (qkv, qkv-fc1, blocks) may;" <<<"$(advice --gpu-mem 2 --set train.recompute=none)" &&
+  ! grep -q "train.recompute" <<<"$(advice --gpu-mem 2)" &&
+  ! grep -q "train.recompute" <<<"$(advice --gpu-mem 3 --set model.method=dfer_clip)" &&
+  [ -n "$(advice --gpu-mem 3 --set model.method=dfer_clip)" ] ||
+  { echo "over the cap: the recompute suggested is not the levels that could still be set"; exit 1; }
 # a list plans the classes training gives it: 7, or data.classes (it planned 11, its class table's names)
 [ "$("$dfer" plan --arch tiny "${vocab[@]}" --set data.dataset=list | grep -oE '[0-9]+ classes')" = "7 classes" ] &&
   [ "$("$dfer" plan --arch tiny "${vocab[@]}" --set data.dataset=list --set data.classes=11 | grep -oE '[0-9]+ classes')" = "11 classes" ] ||

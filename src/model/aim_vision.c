@@ -183,15 +183,22 @@ static void block_backward_aim(Ops *ops, const ClipModel *clip, const ClipLayer 
     Tensor t3 = arena_tensor(scratch, "aim.bwd_tmp3", 3, B * T, S, W, 0);
     /* out = x_b + mlp(x_b) + s * M(ln_2(x_b)) */
     ops_copy(ops, t1, dx); /* t1 = d x_b */
-    {
-        /* the MLP adapter's input, ln_2(x_b), again (statistics not rewritten), for as long as its backward */
-        size_t ln2_mark = scratch->used;
-        Tensor ln2 = arena_tensor(scratch, "aim.mlp_ln_out", 3, B * T, S, W, 0);
-        op_layernorm(ops, ln2, none, none, b->x_b, L->ln2_g, L->ln2_b, 1e-5f);
-        adapter_backward(ops, &p->mlp, &g->mlp, ln2, dx, t2, mlp_form(mlp_scale), 0, scratch);
+    /* the MLP adapter's input, ln_2(x_b), again (statistics not rewritten), for as long as its backward needs it;
+     * where the MLP's fc1 output was not kept (qkv-fc1) also for the MLP's backward, which computes that output
+     * again from it (one layer norm, not two) */
+    size_t ln2_mark = scratch->used;
+    Tensor ln2 = arena_tensor(scratch, "aim.mlp_ln_out", 3, B * T, S, W, 0);
+    op_layernorm(ops, ln2, none, none, b->x_b, L->ln2_g, L->ln2_b, 1e-5f);
+    adapter_backward(ops, &p->mlp, &g->mlp, ln2, dx, t2, mlp_form(mlp_scale), 0, scratch);
+    MlpActs mlp_view = b->mlp;
+    if (b->mlp.transient_pre) {
+        mlp_view.ln_out = ln2;
+        mlp_view.transient_ln_out = 0;
+    } else {
         scratch->used = ln2_mark;
     }
-    mlp_backward(ops, L, &frozen, &b->mlp, b->x_b, dx, t1, 1, act, t2, scratch);
+    mlp_backward(ops, L, &frozen, &mlp_view, b->x_b, dx, t1, 1, act, t2, scratch);
+    scratch->used = ln2_mark;
     /* x_b = x_a + as_out + S(as_out) */
     adapter_backward(ops, &p->spatial, &g->spatial, b->as_out, t1, t2, k_spatial_form, 0, scratch);
     Tensor d_as = t2;

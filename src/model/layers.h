@@ -51,8 +51,9 @@ enum {
     /* the inputs of the weight GEMMs (ln_out, the heads' output, the MLP's activation): the weights are trained */
     SUBLAYER_KEEP_WEIGHT_INPUTS = 1,
     /* the wide tensor, qkv [B,S,3X] or fc1's output [B,S,hidden], not kept: the backward computes it again from
-     * the sublayer's input (its layer norm, then the GEMM), bitwise the forward's, for 3 (4) [B,S,X] less a
-     * sublayer at one GEMM more (train.recompute = qkv, qkv-fc1) */
+     * the sublayer's input (its layer norm, then the GEMM; the same ops on the same values: bitwise the forward's
+     * on the CPU, on CUDA the same cuBLASLt plan where the buffers' alignments match, as at CLIP's widths), for 3
+     * (4) [B,S,X] less a sublayer at one GEMM more (train.recompute = qkv, qkv-fc1) */
     SUBLAYER_RECOMPUTE_WIDE = 2,
 };
 

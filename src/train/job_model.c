@@ -78,8 +78,11 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
     if (!strstr(cfg->variant, "high")) return 0;
     m->high = fc->high = 1;
     if (cfg->long_clip[0]) {
-        if (clip_model_load(m->ops, cfg->long_clip, m->clip.dtype, &m->desc_clip, err) != 0)
-            return err_prefix(err, "model.long_clip: ");
+        /* a plan (counting ops) needs its shapes only: not its bytes read and hashed (load_clip) */
+        int checked = safetensors_check_digests(!ops_is_counting(m->ops));
+        int rc = clip_model_load(m->ops, cfg->long_clip, m->clip.dtype, &m->desc_clip, err);
+        safetensors_check_digests(checked);
+        if (rc != 0) return err_prefix(err, "model.long_clip: ");
         if (!m->desc_clip.cfg.has_text) return err_set(err, "model.long_clip = %s has no text tower", cfg->long_clip);
     } else if (clip_text_view_stretched(&m->clip, &m->desc_clip, err) != 0) {
         return err_prefix(err, "the description encoder (model.long_clip unset, stretching the CLIP's positions): ");

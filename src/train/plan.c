@@ -109,8 +109,11 @@ int plan_prefetch_clips(const Config *cfg, int ranks) {
 int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
                 Err *err) {
     int finecliper = !strcmp(cfg->method, "finecliper"), set = aim_recompute_parse(cfg->recompute); /* auto: -1 */
-    if (set >= 0 || as != BACKEND_CUDA || !finecliper)
-        return plan_with(cfg, num_classes, as, arch, ranks, set > 0 ? set : AIM_RECOMPUTE_NONE, p, err);
+    if (set >= 0 || as != BACKEND_CUDA || !finecliper) {
+        if (plan_with(cfg, num_classes, as, arch, ranks, set > 0 ? set : AIM_RECOMPUTE_NONE, p, err) != 0) return -1;
+        if (finecliper) p->recompute_deeper = AIM_RECOMPUTE_LEVELS - 1 - p->recompute;
+        return 0;
+    }
     /* auto on CUDA: the least recompute that leaves an efficient micro-batch (the levels in the order of their
      * cost); when none does, the level with the largest micro-batch that fits (the cheaper one on a tie), and
      * when nothing fits, the one least over the cap */
@@ -206,16 +209,23 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     if (p->prompts_at_context)
         fprintf(out, "  prompts: no vocabulary (model.vocab, DFER_VOCAB): each class prompt counted at the whole "
                      "%d-token context (an upper bound)\n", p->prompts_at_context);
+    /* the levels beyond the plan's that a train.recompute set by hand could still take ("" when none) */
+    char deeper[96] = "";
+    for (int level = p->recompute + 1, n = 0; level <= p->recompute + p->recompute_deeper; level++, n++)
+        snprintf(deeper + strlen(deeper), sizeof deeper - strlen(deeper), "%s%s", n ? ", " : "",
+                 aim_recompute_name(level));
+    char more[160] = "";
+    if (p->micro_batch > 1 && deeper[0])
+        snprintf(more, sizeof more, ", and so does more train.recompute (%s)", deeper);
+    else if (deeper[0])
+        snprintf(more, sizeof more, "; more train.recompute (%s) may", deeper);
     if (!p->fits && p->micro_batch > 1) /* the micro-batch was set (train.micro_batch, or contrastive's whole share) */
         fprintf(out, "  over the cap by %.3f GiB at micro-batch %d: fewer clips per pass need less (train.micro_batch "
                      "= 0 lets the planner choose; contrastive training, which takes a rank's clips at once, needs "
                      "more ranks for fewer clips each)%s; a smaller backbone, fewer frames or a larger train.gpu_mem "
-                     "do too\n", gib(p->total - p->cap), p->micro_batch,
-                p->recompute == AIM_RECOMPUTE_BLOCKS ? ""
-                                                     : ", and so does more train.recompute (qkv, qkv-fc1, blocks)");
+                     "do too\n", gib(p->total - p->cap), p->micro_batch, more);
     else if (!p->fits)
         fprintf(out, "  over the cap by %.3f GiB even at micro-batch %d: more ranks do not help (the weights are "
                      "per rank)%s; a smaller backbone, fewer frames or a larger train.gpu_mem do\n",
-                gib(p->total - p->cap), p->micro_batch,
-                p->recompute == AIM_RECOMPUTE_BLOCKS ? "" : "; more train.recompute (qkv, qkv-fc1, blocks) may");
+                gib(p->total - p->cap), p->micro_batch, more);
 }

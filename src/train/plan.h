@@ -46,6 +46,8 @@ typedef struct MemoryPlan {
     int micro_batch, accumulation; /* accumulation = ceil(local_batch / micro_batch) passes, the last one
                                     * shorter where micro_batch does not divide local_batch */
     int recompute;               /* AimRecompute (model/aim_vision.h) */
+    int recompute_deeper;        /* levels beyond `recompute` a hand-set train.recompute could still take (0: the
+                                  * planner tried them all (auto), or the model has none (DFER-CLIP)) */
     size_t cap;                  /* bytes */
     size_t weights;              /* frozen CLIP (and description tower) */
     size_t trainable;            /* parameters and their gradients */

@@ -54,7 +54,8 @@ static void test_micro_batches_follow_the_cap(void) {
     EXPECT(p.recompute || p.total - p.activations + (size_t)next * per_clip > p.cap,
            "8 GiB: %d passes of %d clips would have fitted too", passes - 1, next);
     printf("B/16 FineCLIPER low, 16 frames, evaluation batch 64: 200 GiB -> 64 per pass; 8 GiB -> %d per pass "
-           "(%.2f GiB%s)\n", p.micro_batch, p.total / 1073741824.0, p.recompute ? ", block recompute" : "");
+           "(%.2f GiB%s)\n", p.micro_batch, p.total / 1073741824.0, p.recompute ? ", " : "",
+           p.recompute ? aim_recompute_phrase(p.recompute) : "");
 
     c.gpu_mem = 1.2f;
     EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) != 0 && strstr(err.msg, "train.gpu_mem"),
