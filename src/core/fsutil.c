@@ -47,6 +47,44 @@ int fs_read_all(const char *path, char **data, size_t *len, Err *err) {
     return 0;
 }
 
+int fs_read_from_disk(const char *path, char **data, size_t *len, int *unreadable, Err *err) {
+    *unreadable = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return err_set(err, "%s: cannot stat: %s", path, strerror(e));
+    }
+    /* advice: its failure changes nothing but where the bytes come from */
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    size_t size = (size_t)st.st_size, got = 0;
+    char *buf = malloc(size + 1);
+    if (!buf) {
+        close(fd);
+        return err_set(err, "%s: no memory to read its %zu bytes back", path, size);
+    }
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : 0;
+            *unreadable = e == EIO || r == 0;
+            free(buf);
+            close(fd);
+            return r == 0 ? err_set(err, "%s: ended after %zu of its %zu bytes while read back", path, got, size)
+                          : err_set(err, "%s: cannot read it back: %s", path, strerror(e));
+        }
+        got += (size_t)r;
+    }
+    close(fd); /* read only: nothing to lose */
+    buf[size] = '\0';
+    *data = buf;
+    if (len) *len = size;
+    return 0;
+}
+
 /* The temporary files of the atomic writes in progress, so that a process ended by Ctrl-C, SIGTERM or SIGHUP
  * while writing (dfer init or export of an L/14 checkpoint takes seconds) leaves no NAME.dfer-tmp.XXXXXX of
  * hundreds of MB beside the file it was writing. A slot's path is written before its flag is set, and the

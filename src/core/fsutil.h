@@ -11,6 +11,12 @@
 
 /* Reads a whole file into a NUL-terminated buffer (the NUL is not counted in *len). */
 int fs_read_all(const char *path, char **data, size_t *len, Err *err);
+/* The same for a file just written and read back to check it: its cached pages are dropped first (advice, which
+ * some systems, network file systems among them, may not take), so that the bytes come from the disk rather than
+ * from what the write left in memory, and read with read(2) in one buffer of its size (not mapped: a disk's read
+ * error is an error here, not a SIGBUS). *unreadable = 1 when the disk failed (EIO) or the file ended before its
+ * size: its bytes cannot be had; 0 for any other failure (open, memory). */
+int fs_read_from_disk(const char *path, char **data, size_t *len, int *unreadable, Err *err);
 
 /* Atomic write of a buffer. */
 int fs_write_atomic(const char *path, const void *data, size_t len, Err *err);

@@ -258,6 +258,23 @@ int safetensors_read_or_damaged(const char *path, TensorMap *out, int *damaged, 
     return 0;
 }
 
+int safetensors_verify(const char *path, int *damaged, Err *err) {
+    char *bytes;
+    size_t len;
+    int unreadable;
+    *damaged = 0;
+    if (fs_read_from_disk(path, &bytes, &len, &unreadable, err) != 0) {
+        *damaged = unreadable;
+        return -1;
+    }
+    TensorMap m;
+    int rc = safetensors_parse_named((const uint8_t *)bytes, len, path, &m, err);
+    if (rc == 0) tmap_free(&m);
+    else *damaged = 1;
+    free(bytes);
+    return rc;
+}
+
 int safetensors_read(const char *path, TensorMap *out, Err *err) {
     int damaged;
     return safetensors_read_or_damaged(path, out, &damaged, err);

@@ -97,23 +97,22 @@ static int read_confusion_parts(const TensorMap *m, const char *path, const char
 /* The checkpoint before the one being written stays as CHECKPOINT_PREVIOUS, a hard link to the file (no copy, no
  * space beyond the one the new file's atomic rename frees), so that a resume finding the newest one damaged goes on
  * from it (load_checkpoint). Made once the write guard allows writes into the folder (a run that lost it replaces
- * nothing), in one rename. The file is read back first (its digest: one pass over a file the size of the
- * trainable state): one that went bad on disk since it was written is not kept, the previous one stays, so that a
- * resume still has a whole checkpoint to go back to. A file system without hard links keeps none, said once a
- * folder. */
+ * nothing), in one rename. The file is read back first (safetensors_verify: from the disk where the system lets
+ * its cached pages go, its digest checked; one pass over a file the size of the trainable state, once a checkpoint):
+ * one that went bad since it was written, or that the disk cannot deliver, is not kept, the previous one stays, so
+ * that a resume still has a whole checkpoint to go back to. A file system without hard links keeps none, said once
+ * a folder. */
 static void keep_previous_checkpoint(const char *dir, const char *path) {
     static char warned_dir[4096];
     char previous[4096];
     run_file_path(previous, sizeof previous, dir, CHECKPOINT_PREVIOUS);
     if (!fs_exists(path)) return;
-    TensorMap newest;
     int damaged = 0;
     Err read_err;
-    if (safetensors_read_or_damaged(path, &newest, &damaged, &read_err) == 0) tmap_free(&newest);
-    else if (damaged) {
+    if (safetensors_verify(path, &damaged, &read_err) != 0 && damaged) {
         log_warn("%s; it does not become %s, which stays as it was", read_err.msg, previous);
         return;
-    } /* else it could not be read now (memory, open files): kept all the same, as it cannot be judged */
+    } /* (one that could not be judged now, for memory or open files, is kept all the same) */
     Err link_err;
     if (fs_link_atomic(path, previous, &link_err) == 0 || !strcmp(warned_dir, dir)) return;
     snprintf(warned_dir, sizeof warned_dir, "%s", dir);

@@ -158,6 +158,18 @@ static void test_payload_digest(void) {
                strstr(err.msg, "digest.safetensors"),
            "the damaged key not named: %s", err.msg);
     key[strlen(SAFETENSORS_DIGEST_KEY) - 1] ^= 0x01;
+    /* read back from the disk (safetensors_verify): the whole file passes, one with a byte flipped on disk is
+     * damaged, a missing one cannot be judged (damaged 0) */
+    int damaged = -1;
+    EXPECT(safetensors_verify(p, &damaged, &err) == 0 && damaged == 0, "verify the whole file: %s", err.msg);
+    char *flipped = path_in_tmp("digest-flipped.safetensors");
+    bytes[len - 3] ^= 0x04;
+    EXPECT(fs_write_atomic(flipped, bytes, len, &err) == 0, "%s", err.msg);
+    bytes[len - 3] ^= 0x04;
+    EXPECT(safetensors_verify(flipped, &damaged, &err) != 0 && damaged == 1 && strstr(err.msg, "damaged"),
+           "verify a flipped byte: damaged %d (%s)", damaged, err.msg);
+    EXPECT(safetensors_verify(path_in_tmp("absent.safetensors"), &damaged, &err) != 0 && damaged == 0,
+           "verify a missing file: damaged %d (%s)", damaged, err.msg);
     key[0] = 'X'; /* now another key (4 bits from it): the file is another writer's, read without a check */
     bytes[8 + n] ^= 0x01;
     EXPECT(safetensors_parse_named((const uint8_t *)bytes, len, p, &r, &err) == 0, "without the key: %s", err.msg);
