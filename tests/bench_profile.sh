@@ -50,6 +50,7 @@ import json, sys
 r = json.load(open(sys.argv[1])); run, timer, peaks, level = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 p, model, again = r["op_profile"], r["flops"]["per_rank_step"], r["flops"]["recompute"]
 assert p["steps"] == 2, p["steps"]
+assert r["recompute"] == (level if run.startswith("finecliper") else "none"), (run, r["recompute"])
 assert timer in p["method"], f"{run}: timed by '{p['method']}', expected the {timer}"
 ops = {e["op"] for e in p["by_op"]}
 for need in ("linear", "linear_backward", "layernorm", "layernorm_backward", "activation", "sgd_update"):

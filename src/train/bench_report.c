@@ -257,11 +257,12 @@ void bench_print(const cJSON *r, FILE *out) {
     fprintf(out, "%s on %s (%s), precision %s (%s)%s%s%s%s\n", jstr(r, "model"), jstr(r, "device"), jstr(r, "backend"),
             jstr(r, "precision"), jstr(r, "model_dtype"), *attention_path ? ", attention path " : "", attention_path,
             *adapter_path ? ", adapters " : "", adapter_path);
-    fprintf(out, "  %d frames, batch %d on %d rank%s (%d pass%s of %d clips), %.0f trainable parameters, %s, %d timed "
-                 "steps after %d warm-up\n",
+    fprintf(out, "  %d frames, batch %d on %d rank%s (%d pass%s of %d clips, recompute %s), %.0f trainable "
+                 "parameters, %s, %d timed steps after %d warm-up\n",
             jint(r, "frames"), jint(r, "batch"), jint(r, "ranks"), jint(r, "ranks") > 1 ? "s" : "",
             jint(r, "accumulation"), jint(r, "accumulation") > 1 ? "es" : "", jint(r, "micro_batch"),
-            jnum(r, "trainable_parameters"), jstr(r, "optimizer"), jint(r, "steps"), jint(r, "warmup"));
+            jstr(r, "recompute"), jnum(r, "trainable_parameters"), jstr(r, "optimizer"), jint(r, "steps"),
+            jint(r, "warmup"));
     fprintf(out, "  train:  %.3f clips/s (median step %.4f s, best %.4f s)\n", jnum(r, "train_clips_per_s"), step,
             jnum(r, "train_step_min_s"));
     fprintf(out, "  eval:   %.3f clips/s (batch %d, forward only)\n", jnum(r, "eval_clips_per_s"),
@@ -289,9 +290,10 @@ void bench_print(const cJSON *r, FILE *out) {
                      "(what the planner's %.1f GiB allowance for the runtime stands for)\n",
                 pl, ctx, un, (double)PLAN_CUDA_RESERVE_BYTES / (1u << 30));
     }
-    fprintf(out, "  FLOPs:  %.4g per step (forward %.4g, input gradients %.4g, weight gradients %.4g); %.3f TFLOP/s\n",
+    fprintf(out, "  FLOPs:  %.4g per step (forward %.4g, input gradients %.4g, weight gradients %.4g; run again, not "
+                 "counted: %.4g); %.3f TFLOP/s\n",
             jnum(fl, "train_step"), jnum(fl, "forward"), jnum(fl, "backward_input"), jnum(fl, "backward_weight"),
-            jnum(r, "achieved_tflops"));
+            jnum(fl, "recompute"), jnum(r, "achieved_tflops"));
     const cJSON *mfu = cJSON_GetObjectItemCaseSensitive(r, "mfu");
     if (cJSON_IsNumber(mfu))
         fprintf(out, "  MFU:    %.1f%% of %s (eval %.1f%%)\n", 100 * mfu->valuedouble, jstr(r, "peak_source"),
