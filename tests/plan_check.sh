@@ -177,6 +177,10 @@ for i in 0 1 2 3; do
   want=$(case ${levels[$i]} in none) echo "no";; qkv) echo "qkv";; qkv-fc1) echo "qkv and fc1";; blocks) echo "block";; esac)
   [[ "$phrase" == *", $want recompute" ]] && [ "$mb" -ge 4 ] ||
     { echo "auto under ${caps[$i]} GiB: '$phrase', not ${levels[$i]} at 4 clips or more"; echo "$out"; exit 1; }
+  # the plan's line of every level under the cap has the chosen one at the plan's micro-batch, and all four
+  line=$(grep "^  recompute levels:" <<<"$out")
+  grep -qE "(:|,) ${levels[$i]} $mb clips a pass" <<<"$line" && [ "$(grep -oE '(none|qkv|qkv-fc1|blocks) ([0-9]+ clips? a pass|does not fit)' <<<"$line" | wc -l)" = 4 ] ||
+    { echo "under ${caps[$i]} GiB the levels line does not show ${levels[$i]} at $mb clips:"; echo "$line"; exit 1; }
   for ((j = 0; j < i; j++)); do
     o=$("$dfer" plan "${l14[@]}" --gpu-mem "${caps[$i]}" --set train.recompute=${levels[$j]} 2>&1) || true
     m=$(grep -oE 'micro-batch [0-9]+' <<<"$o" | head -1 | grep -oE '[0-9]+')

@@ -8,8 +8,28 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "data/classes.h"
+#include "model/aim_vision.h"
 #include "model/clip_config.h"
 #include "train/plan.h"
+
+/* What each recompute level (train.recompute) gives under the same cap, for a choice by hand: the micro-batch and
+ * the memory, or that it does not fit; in the order of their cost (each recomputes more than the one before). */
+static int print_recompute_levels(const Config *cfg, int num_classes, const char *arch, int ranks, Err *err) {
+    printf("  recompute levels:");
+    for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++) {
+        Config at = *cfg;
+        snprintf(at.recompute, sizeof at.recompute, "%s", aim_recompute_name(level));
+        MemoryPlan p;
+        if (plan_memory(&at, num_classes, BACKEND_CUDA, arch, ranks, &p, err) != 0) return -1;
+        printf("%s %s ", level ? "," : "", aim_recompute_name(level));
+        if (p.fits) printf("%d clip%s a pass (%.3f GiB)", p.micro_batch, p.micro_batch > 1 ? "s" : "",
+                           (double)p.total / (1u << 30));
+        else printf("does not fit");
+    }
+    printf("\n    (train.recompute; auto takes the first level with %d or more clips a pass, or the whole share, else the "
+           "one with the most)\n", PLAN_MIN_EFFICIENT_MICRO_BATCH);
+    return 0;
+}
 
 static void plan_usage(void) {
     printf("usage: dfer plan [--config FILE] [--set section.key=value]... [--arch NAME] [--ranks N] "
@@ -87,6 +107,9 @@ int cmd_plan(int argc, char **argv) {
     printf("%s %s, %d frames, %d classes, global batch %d\n", cfg.method,
            !strcmp(cfg.method, "finecliper") ? cfg.variant : "", cfg.frames, num_classes, cfg.batch);
     plan_print(&p, stdout);
+    if (!strcmp(cfg.method, "finecliper") && !strcmp(device, "cuda") && print_recompute_levels(&cfg, num_classes, arch,
+                                                                                              ranks, &err) != 0)
+        return cli_fail(&err);
     if (verify) {
         size_t real;
         if (plan_measure_cpu(&cfg, num_classes, p.micro_batch, p.recompute, &real, &err) != 0) return cli_fail(&err);
