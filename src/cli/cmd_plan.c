@@ -26,8 +26,8 @@ static int print_recompute_levels(const Config *cfg, int num_classes, const char
                            (double)p.total / (1u << 30));
         else printf("does not fit");
     }
-    printf("\n    (train.recompute; auto takes the first level with %d or more clips a pass, or the whole share, else the "
-           "one with the most)\n", PLAN_MIN_EFFICIENT_MICRO_BATCH);
+    printf("\n    (train.recompute; auto takes the first level with %d or more clips a pass, or the whole share, else "
+           "the one with the most)\n", PLAN_MIN_EFFICIENT_MICRO_BATCH);
     return 0;
 }
 

@@ -47,16 +47,27 @@ int fs_read_all(const char *path, char **data, size_t *len, Err *err) {
     return 0;
 }
 
-int fs_read_from_disk(const char *path, char **data, size_t *len, int *unreadable, Err *err) {
-    *unreadable = 0;
+/* path opened for reading (close-on-exec) with its stat, or -1 (err) when it cannot be or is not a regular file. */
+static int open_regular_file(const char *path, struct stat *st, Err *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, st) != 0) {
         int e = errno;
         close(fd);
         return err_set(err, "%s: cannot stat: %s", path, strerror(e));
     }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        return err_set(err, "%s: not a regular file", path);
+    }
+    return fd;
+}
+
+int fs_read_from_disk(const char *path, char **data, size_t *len, int *unreadable, Err *err) {
+    *unreadable = 0;
+    struct stat st;
+    int fd = open_regular_file(path, &st, err);
+    if (fd < 0) return -1;
     /* advice: its failure changes nothing but where the bytes come from */
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     size_t size = (size_t)st.st_size, got = 0;
@@ -531,18 +542,9 @@ int fs_newer(const char *path, const char *than) {
 int fs_map(const char *path, MappedFile *m, Err *err) {
     m->data = NULL;
     m->size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return err_set(err, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(err, "%s: not a regular file", path);
-    }
+    int fd = open_regular_file(path, &st, err);
+    if (fd < 0) return -1;
     if (st.st_size == 0) {
         close(fd);
         m->data = (const uint8_t *)"";
