@@ -56,7 +56,8 @@ typedef struct ClipModel {
  * tight parity tests on the CPU backend). Errors name the tensor. */
 int clip_model_from_hf(Ops *ops, const struct TensorMap *hf, const ClipConfig *cfg, DType dtype, ClipModel *m,
                        Err *err);
-/* Loads any supported checkpoint file or directory. */
+/* Loads any supported checkpoint file or directory. On a counting context (ops_create_counting: the planner) only
+ * the shapes matter: the tensors' bytes are neither read nor hashed (safetensors_check_digests). */
 int clip_model_load(Ops *ops, const char *path, DType dtype, ClipModel *m, Err *err);
 void clip_model_free(ClipModel *m);
 

@@ -78,11 +78,8 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
     if (!strstr(cfg->variant, "high")) return 0;
     m->high = fc->high = 1;
     if (cfg->long_clip[0]) {
-        /* a plan (counting ops) needs its shapes only: not its bytes read and hashed (load_clip) */
-        int checked = safetensors_check_digests(!ops_is_counting(m->ops));
-        int rc = clip_model_load(m->ops, cfg->long_clip, m->clip.dtype, &m->desc_clip, err);
-        safetensors_check_digests(checked);
-        if (rc != 0) return err_prefix(err, "model.long_clip: ");
+        if (clip_model_load(m->ops, cfg->long_clip, m->clip.dtype, &m->desc_clip, err) != 0)
+            return err_prefix(err, "model.long_clip: ");
         if (!m->desc_clip.cfg.has_text) return err_set(err, "model.long_clip = %s has no text tower", cfg->long_clip);
     } else if (clip_text_view_stretched(&m->clip, &m->desc_clip, err) != 0) {
         return err_prefix(err, "the description encoder (model.long_clip unset, stretching the CLIP's positions): ");
@@ -163,25 +160,17 @@ int job_model_create(const Config *cfg, int num_classes, JobModel *m, Err *err) 
     return job_model_create_with(cfg, num_classes, NULL, m, err);
 }
 
-/* The frozen CLIP: from an in-memory map (`dfer bench`'s random CLIP), from model.weights, or
- * (counting, for the planner) its shapes only, from a preset or from the weights file's header. */
+/* The frozen CLIP: from an in-memory map (`dfer bench`'s random CLIP), from model.weights (on a counting context,
+ * for the planner, its shapes only: clip_model_load reads nothing of the tensors there), or (counting) from a
+ * preset's shapes. */
 static int load_clip(const Config *cfg, JobModel *m, DType dtype, const char *arch, const TensorMap *hf,
                      const ClipConfig *hf_cfg, Err *err) {
     if (hf) return clip_model_from_hf(m->ops, hf, hf_cfg, dtype, &m->clip, err);
-    if (!ops_is_counting(m->ops)) return clip_model_load(m->ops, cfg->weights, dtype, &m->clip, err);
+    if (!arch || !ops_is_counting(m->ops)) return clip_model_load(m->ops, cfg->weights, dtype, &m->clip, err);
     TensorMap shapes;
     ClipConfig cc;
-    int rc;
-    if (arch) rc = clip_config_preset(arch, &cc, err);
-    else { /* the shapes only: the weights' bytes are neither read nor hashed (a plan of 1.7 GB of L/14 would hash
-            * them at every level it tries) */
-        int checked = safetensors_check_digests(0);
-        rc = clip_load_hf(cfg->weights, &shapes, &cc, err);
-        safetensors_check_digests(checked);
-    }
-    if (rc == 0 && arch) rc = clip_init_shapes(&cc, &shapes, err);
-    if (rc != 0) return -1;
-    rc = clip_model_from_hf(m->ops, &shapes, &cc, dtype, &m->clip, err);
+    if (clip_config_preset(arch, &cc, err) != 0 || clip_init_shapes(&cc, &shapes, err) != 0) return -1;
+    int rc = clip_model_from_hf(m->ops, &shapes, &cc, dtype, &m->clip, err);
     tmap_free(&shapes);
     return rc;
 }

@@ -115,8 +115,6 @@ static void check_levels_bitwise(int video_adapters) {
 static void test_levels_bitwise_with_adapters(void) { check_levels_bitwise(1); }
 static void test_levels_bitwise_frozen_blocks(void) { check_levels_bitwise(0); }
 
-static size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
-
 static void test_arena_drops_by_the_wide_tensors(void) {
     ClipModel clip;
     tiny_clip_build(g_ops, &clip, 1);
@@ -124,7 +122,7 @@ static void test_arena_drops_by_the_wide_tensors(void) {
     size_t es = dtype_size(clip.dtype), rows = (size_t)BATCH * FRAMES * (size_t)clip_vision_tokens(c);
     size_t W = (size_t)c->vision_width, blocks = (size_t)STREAMS * (size_t)c->vision_layers;
     /* the temporal attention's qkv [B*S,T,3W] has as many entries as the spatial one's [B*T,S,3W] */
-    size_t qkv = 2 * round64(rows * 3 * W * es), fc1 = round64(rows * 4 * W * es);
+    size_t qkv = 2 * tiny_arena_bytes(rows * 3 * W * es), fc1 = tiny_arena_bytes(rows * 4 * W * es);
     size_t capacity[AIM_RECOMPUTE_LEVELS];
     for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++) {
         FineCliper m;

@@ -106,8 +106,6 @@ static void test_equal_to_silent_adapters(void) {
     for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++) check_equal_to_silent_adapters(level);
 }
 
-static size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
-
 /* The temporal branch's activations of one block on B clips of T frames (aim_vision.c): its input in the temporal
  * layout xt [B*S,T,W], the attention's layer-norm statistics [B*S*T] (wide dtype), qkv [B*S,T,3W] (unless the
  * recompute level computes it again) and saved state, and its output at_out [B*S,T,W]; each 64-byte aligned in
@@ -117,13 +115,13 @@ static size_t temporal_branch_bytes(const ClipConfig *c, Backend backend, DType 
     size_t es = dtype_size(act), wide = dtype_size(act == DT_BF16 ? DT_F32 : act);
     size_t rows = (size_t)(B * clip_vision_tokens(c) * T), W = (size_t)c->vision_width;
     size_t saved = ops_attention_saved_bytes_for(backend, B * clip_vision_tokens(c), T, c->vision_heads);
-    return 2 * round64(rows * W * es) + 2 * round64(rows * wide) + (keep_qkv ? round64(rows * 3 * W * es) : 0) +
-           round64(saved);
+    return 2 * tiny_arena_bytes(rows * W * es) + 2 * tiny_arena_bytes(rows * wide) +
+           (keep_qkv ? tiny_arena_bytes(rows * 3 * W * es) : 0) + tiny_arena_bytes(saved);
 }
 
 /* One [B*T,S,W] tensor of the residual stream (the spatial adapter's input as_out, the block input's copy). */
 static size_t stream_bytes(const ClipConfig *c, DType act, int64_t B, int64_t T) {
-    return round64((size_t)(B * T * clip_vision_tokens(c) * c->vision_width) * dtype_size(act));
+    return tiny_arena_bytes((size_t)(B * T * clip_vision_tokens(c) * c->vision_width) * dtype_size(act));
 }
 
 static void test_activation_arena_drop(void) {

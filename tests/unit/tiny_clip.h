@@ -19,6 +19,8 @@ void tiny_prompts(int32_t *ids, int classes, int shift, int placeholders);
  * frames, classes and the rest; at most 16 classes), positive and negative prompts tiny_prompts' rows shifted 0 and
  * 1, seed 5. Fatal when it cannot be built. */
 void tiny_finecliper(Ops *ops, ClipModel *clip, const FineCliperConfig *cfg, FineCliper *m);
+/* The bytes an arena allocation of `bytes` takes (ops/arena.h: 64-byte aligned). */
+static inline size_t tiny_arena_bytes(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
 #endif
 
