@@ -4,7 +4,7 @@
 #     planner counts for the CPU backend equal what the real model allocates (--verify), in F32 and
 #     in the mixed precision (BF16 weights and activations);
 #     every recompute level (qkv, qkv-fc1, blocks) is counted exactly too and keeps less than none, qkv-fc1
-#     less than qkv;
+#     less than qkv, for FineCLIPER and DFER-CLIP;
 #  2. it plans the paper's backbones for the GPU without weights or a GPU: every backbone x variant
 #     fits 24 GiB at 16 frames and global batch 32, FineCLIPER's low level on L/14 included (its
 #     plan is printed); a 2 GiB cap is refused with exit 1 and the reason;
@@ -39,10 +39,12 @@ done
 # the recompute levels: counted exactly too, and each keeps less than none (the verified bytes: the activations
 # differ and nothing else), qkv-fc1 less than qkv (on this 2-block CLIP blocks need not keep less than qkv-fc1:
 # one whole set beside the inputs)
-for v in low low+mid+high; do
+for v in low low+mid+high dfer_clip; do
+  model=(--set model.variant=$v) name="FineCLIPER $v"
+  [ $v = dfer_clip ] && model=(--set model.method=dfer_clip --set optim.lr=1e-5) name=DFER-CLIP # (the paper's rate: no warning)
   declare -A kept=()
   for level in none qkv qkv-fc1 blocks; do
-    out=$("$dfer" plan "${common[@]}" --set model.variant=$v --set train.recompute=$level)
+    out=$("$dfer" plan "${common[@]}" "${model[@]}" --set train.recompute=$level)
     grep -q "verify: .*: equal$" <<<"$out" || { echo "recompute $level, $v: the plan differs from the model"; echo "$out"; exit 1; }
     kept[$level]=$(grep -oE 'allocated [0-9]+ bytes' <<<"$out" | grep -oE '[0-9]+')
   done
@@ -50,7 +52,7 @@ for v in low low+mid+high; do
     [ "${kept[$level]}" -lt "${kept[none]}" ] || { echo "recompute $level, $v: ${kept[$level]} bytes, none ${kept[none]}"; exit 1; }
   done
   [ "${kept[qkv-fc1]}" -lt "${kept[qkv]}" ] || { echo "$v: qkv-fc1 keeps ${kept[qkv-fc1]} bytes, qkv ${kept[qkv]}"; exit 1; }
-  echo "FineCLIPER $v: bytes with recompute none ${kept[none]}, qkv ${kept[qkv]}, qkv-fc1 ${kept[qkv-fc1]}, blocks ${kept[blocks]} (counted exactly)"
+  echo "$name: bytes with recompute none ${kept[none]}, qkv ${kept[qkv]}, qkv-fc1 ${kept[qkv-fc1]}, blocks ${kept[blocks]} (counted exactly)"
   unset kept
 done
 # the plan needs the weights' shapes only: it does not read (nor hash) their bytes, so a dfer-written file with a
@@ -143,7 +145,7 @@ grep -q "over the cap by [0-9.]* GiB at micro-batch 7: fewer clips per pass need
 grep -q "even at micro-batch 1: more ranks do not help" <("$dfer" plan --arch l14 "${vocab[@]}" --set train.gpu_mem=2 2>&1) \
   || { echo "L/14 into 2 GiB at micro-batch 1: the advice changed"; exit 1; }
 # the recompute it suggests is what could still be set by hand: the levels beyond one set (qkv: qkv-fc1, blocks), all
-# of them beyond none, none where auto tried them all or the model has none (DFER-CLIP)
+# of them beyond none, none where auto tried them all (DFER-CLIP's too)
 advice() { "$dfer" plan --arch l14 "${vocab[@]}" --set data.frames=16 "$@" 2>&1 | grep "over the cap" || true; }
 grep -q "so does more train.recompute (qkv-fc1, blocks);" <<<"$(advice --gpu-mem 9 --set train.recompute=qkv --set train.micro_batch=32)" &&
   grep -q "; more train.recompute (qkv, qkv-fc1, blocks) may;" <<<"$(advice --gpu-mem 2 --set train.recompute=none)" &&
@@ -189,6 +191,23 @@ for i in 0 1 2 3; do
   done
   echo "auto under ${caps[$i]} GiB: $phrase"
 done
+# DFER-CLIP's fine-tuned image encoder has the same levels: on L/14 at 16 frames (32 clips) auto keeps everything
+# under 24 GiB (5 clips a pass) and under 12 GiB takes block recompute, where every cheaper level leaves fewer than
+# 4 clips a pass; a level set by hand is taken (it was refused as FineCLIPER's before)
+dc=(--arch l14 "${vocab[@]}" --config "$(dirname "$0")/../configs/paper/dfer_clip.ini" --set data.frames=16 --set train.batch=32)
+phrase24=$("$dfer" plan "${dc[@]}" | grep -oE 'micro-batch [0-9]+, [a-z0-9 ]+ recompute')
+out=$("$dfer" plan "${dc[@]}" --gpu-mem 12) || { echo "$out"; exit 1; }
+phrase12=$(grep -oE 'micro-batch [0-9]+, [a-z0-9 ]+ recompute' <<<"$out")
+[ "$phrase24" = "micro-batch 5, no recompute" ] && [[ "$phrase12" == *", block recompute" ]] &&
+  [ "$(grep -oE '[0-9]+' <<<"$phrase12")" -ge 4 ] ||
+  { echo "DFER-CLIP L/14 auto: '$phrase24' under 24 GiB, '$phrase12' under 12"; echo "$out"; exit 1; }
+for level in none qkv qkv-fc1; do
+  o=$("$dfer" plan "${dc[@]}" --gpu-mem 12 --set train.recompute=$level 2>&1) || true
+  m=$(grep -oE 'micro-batch [0-9]+' <<<"$o" | head -1 | grep -oE '[0-9]+')
+  grep -q "does NOT fit" <<<"$o" || [ "$m" -lt 4 ] ||
+    { echo "DFER-CLIP under 12 GiB: $level gives $m clips a pass, yet auto took blocks"; echo "$o"; exit 1; }
+done
+echo "DFER-CLIP L/14 auto: $phrase24 under 24 GiB, $phrase12 under 12 GiB"
 # 6. DFER-CLIP without its recipe (config.c's defaults are FineCLIPER's: one rate of 0.01 for every group) would
 #    fine-tune the pretrained image encoder at 0.01: the plan warns, naming the paper's rates; the paper config does
 #    not warn, nor a frozen image encoder

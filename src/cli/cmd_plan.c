@@ -8,8 +8,8 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "data/classes.h"
-#include "model/aim_vision.h"
 #include "model/clip_config.h"
+#include "model/layers.h"
 #include "train/plan.h"
 
 /* What each recompute level (train.recompute) gives under the same cap, for a choice by hand: the micro-batch and
@@ -18,13 +18,13 @@
 static int print_recompute_levels(const Config *cfg, int num_classes, const char *arch, int ranks,
                                   const MemoryPlan *made, Err *err) {
     printf("  recompute levels:");
-    for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++) {
+    for (int level = 0; level < RECOMPUTE_LEVELS; level++) {
         Config at = *cfg;
-        snprintf(at.recompute, sizeof at.recompute, "%s", aim_recompute_name(level));
+        snprintf(at.recompute, sizeof at.recompute, "%s", recompute_name(level));
         MemoryPlan p = *made;
         if (level != made->recompute && plan_memory(&at, num_classes, BACKEND_CUDA, arch, ranks, &p, err) != 0)
             return -1;
-        printf("%s %s ", level ? "," : "", aim_recompute_name(level));
+        printf("%s %s ", level ? "," : "", recompute_name(level));
         if (p.fits) printf("%d clip%s a pass (%.3f GiB)", p.micro_batch, p.micro_batch > 1 ? "s" : "",
                            (double)p.total / (1u << 30));
         else printf("does not fit");
@@ -110,8 +110,7 @@ int cmd_plan(int argc, char **argv) {
     printf("%s %s, %d frames, %d classes, global batch %d\n", cfg.method,
            !strcmp(cfg.method, "finecliper") ? cfg.variant : "", cfg.frames, num_classes, cfg.batch);
     plan_print(&p, stdout);
-    if (!strcmp(cfg.method, "finecliper") && !strcmp(device, "cuda") &&
-        print_recompute_levels(&cfg, num_classes, arch, ranks, &p, &err) != 0)
+    if (!strcmp(device, "cuda") && print_recompute_levels(&cfg, num_classes, arch, ranks, &p, &err) != 0)
         return cli_fail(&err);
     if (verify) {
         size_t real;

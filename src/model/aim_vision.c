@@ -3,24 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const k_recompute_names[AIM_RECOMPUTE_LEVELS] = {"none", "qkv", "qkv-fc1", "blocks"};
-static const char *const k_recompute_phrases[AIM_RECOMPUTE_LEVELS] = {"no recompute", "qkv recompute",
-                                                                      "qkv and fc1 recompute", "block recompute"};
-
-const char *aim_recompute_name(int level) {
-    return level >= 0 && level < AIM_RECOMPUTE_LEVELS ? k_recompute_names[level] : "?";
-}
-
-const char *aim_recompute_phrase(int level) {
-    return level >= 0 && level < AIM_RECOMPUTE_LEVELS ? k_recompute_phrases[level] : "?";
-}
-
-int aim_recompute_parse(const char *name) {
-    for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++)
-        if (!strcmp(name, k_recompute_names[level])) return level;
-    return -1;
-}
-
 /* [B*T,S,W] <-> [B,T,S,W] <-> [B,S,T,W] views and permutes. */
 static Tensor as4(Tensor t, int64_t a, int64_t b, int64_t c, int64_t d) { return tensor_reshape(t, 4, a, b, c, d); }
 
@@ -32,9 +14,7 @@ static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c,
                                  int keep_input, int adapters, int recompute) {
     int64_t BT = batch * frames, S = clip_vision_tokens(c), W = c->vision_width;
     /* the frozen sublayers keep no weight inputs; the wide tensors as the level says */
-    int wide_attn = recompute == AIM_RECOMPUTE_QKV || recompute == AIM_RECOMPUTE_QKV_FC1;
-    int attn_keep = wide_attn ? SUBLAYER_RECOMPUTE_WIDE : 0;
-    int mlp_keep = recompute == AIM_RECOMPUTE_QKV_FC1 ? SUBLAYER_RECOMPUTE_WIDE : 0;
+    int attn_keep = recompute_sublayer_flag(recompute, 0), mlp_keep = recompute_sublayer_flag(recompute, 1);
     memset(b, 0, sizeof *b);
     if (keep_input) b->x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
     if (adapters) {
@@ -75,13 +55,13 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
     acts->pre_rstd = arena_stats(a, "aim.ln_pre_rstd", BT * S);
     acts->x = arena_tensor(a, "aim.x", 3, BT, S, W, 0);
     acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(AimBlockActs));
-    CHECK(recompute >= 0 && recompute < AIM_RECOMPUTE_LEVELS, "aim_acts_alloc: recompute level %d", recompute);
+    CHECK(recompute >= 0 && recompute < RECOMPUTE_LEVELS, "aim_acts_alloc: recompute level %d", recompute);
     acts->recompute = recompute;
     acts->adapters = adapters;
-    if (recompute == AIM_RECOMPUTE_BLOCKS) {
+    if (recompute == RECOMPUTE_BLOCKS) {
         /* one set of block activations serves every block; each block keeps only its input,
          * from which the backward recomputes the rest (the set itself whole: it lives one block long) */
-        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, 1, adapters, AIM_RECOMPUTE_NONE);
+        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, 1, adapters, RECOMPUTE_NONE);
         for (int l = 1; l < c->vision_layers; l++) {
             acts->blocks[l] = acts->blocks[0];
             acts->blocks[l].x_in = arena_tensor(a, "aim.block_in", 3, BT, S, W, 0);
@@ -270,7 +250,7 @@ void aim_backward(Ops *ops, const ClipModel *clip, Tensor temb, Tensor dtemb, co
                           0);
     ops_zero(ops, dx);
     op_gather_rows_backward(ops, dx, dcls, acts->cls_rows);
-    int blocks_again = acts->recompute == AIM_RECOMPUTE_BLOCKS;
+    int blocks_again = acts->recompute == RECOMPUTE_BLOCKS;
     Tensor x_again = blocks_again ? arena_tensor(scratch, "aim.recomputed_block_out", 3, BT, S, W, 0) : none;
     for (int l = c->vision_layers - 1; l >= 0; l--) {
         const AimBlockParams *p = blocks ? &blocks[l] : NULL;

@@ -19,22 +19,11 @@
 
 #include "model/layers.h"
 
-/* How much of the ViT's block activations the backward computes again rather than keeps (train.recompute), in
- * the order of the memory they keep. With adapters a block keeps 15 [B*T,S,W]-sized tensors (the temporal input,
- * 2 x qkv of 3, the two attention outputs, x_a, x_b, fc1's output of 4) besides statistics and saved attention
- * state; the forward runs 16 W^2 multiply-adds a token in frozen GEMMs (2 x (qkv 3 + out 1) + fc1 4 + fc2 4). */
-typedef enum AimRecompute {
-    AIM_RECOMPUTE_NONE = 0, /* all 15 kept */
-    AIM_RECOMPUTE_QKV,      /* the two attentions' qkv computed again in backward: 9 kept, +6 W^2 a token */
-    AIM_RECOMPUTE_QKV_FC1,  /* and the MLP's fc1 output: 5 kept, +10 W^2 a token */
-    AIM_RECOMPUTE_BLOCKS,   /* each block's input only (one shared set of the rest): the whole block again */
-} AimRecompute;
-#define AIM_RECOMPUTE_LEVELS 4
-/* "none", "qkv", "qkv-fc1", "blocks" (train.recompute's values); aim_recompute_parse: -1 for another name. */
-const char *aim_recompute_name(int level);
-int aim_recompute_parse(const char *name);
-/* "no recompute", "qkv recompute", ...: the level in a sentence (plan and log lines). */
-const char *aim_recompute_phrase(int level);
+/* The recompute levels (train.recompute) are layers.h's Recompute. With adapters a block keeps 15 [B*T,S,W]-sized
+ * tensors (the temporal input, 2 x qkv of 3, the two attention outputs, x_a, x_b, fc1's output of 4) besides
+ * statistics and saved attention state; the forward runs 16 W^2 multiply-adds a token in frozen GEMMs
+ * (2 x (qkv 3 + out 1) + fc1 4 + fc2 4): qkv keeps 9 at +6 W^2 a token, qkv-fc1 5 at +10 W^2, blocks each
+ * block's input only (one shared set of the rest) at the whole block again. */
 
 typedef struct AimBlockParams {
     AdapterParams temporal, spatial, mlp;
@@ -68,7 +57,7 @@ typedef struct AimActs {
     Tensor pre_mean, pre_rstd;
     Tensor x;               /* [B*T,S,W] residual stream */
     AimBlockActs *blocks;   /* per block; with block recompute they share one set, each its own x_in */
-    int recompute;          /* AimRecompute */
+    int recompute;          /* Recompute */
     int adapters;           /* 1: blocks with AIM adapters; 0: plain frozen CLIP blocks (no temporal branch) */
     Tensor cls_rows;        /* I32 [B*T] */
     Tensor cls, post_mean, post_rstd, post_out; /* [B*T,W], [B*T], [B*T], [B*T,W] */
@@ -76,9 +65,9 @@ typedef struct AimActs {
     Tensor video_feat;      /* [B,E] */
 } AimActs;
 
-/* recompute (AimRecompute): AIM_RECOMPUTE_BLOCKS keeps only each block's input (one [B*T,S,W] tensor per
+/* recompute (Recompute): RECOMPUTE_BLOCKS keeps only each block's input (one [B*T,S,W] tensor per
  * block) and one shared set of block activations; the backward runs each block's forward again (one more
- * forward of the ViT per step) for a fraction of the memory. AIM_RECOMPUTE_QKV(_FC1) keeps every block's set
+ * forward of the ViT per step) for a fraction of the memory. RECOMPUTE_QKV(_FC1) keeps every block's set
  * without the wide tensors (layers.h, SUBLAYER_RECOMPUTE_WIDE).
  * adapters: 1 when aim_forward will be given adapters (blocks != NULL), 0 for the frozen ViT + temb.
  * input: how aim_forward's host images arrive (NULL: normalised reals; ImageInput). */

@@ -213,10 +213,11 @@ static void alloc_activations(DferClip *m, Arena *a, int64_t batch) {
     const ClipConfig *c = &m->clip->cfg;
     DType hd = m->params.dtype;
     int64_t T = m->cfg.frames, E = c->embed_dim, C = m->cfg.num_classes;
-    vit_acts_alloc(a, &m->vit_acts, c, batch * T, &m->cfg.input, m->cfg.train_image_encoder);
+    vit_acts_alloc(a, &m->vit_acts, c, batch * T, &m->cfg.input, m->cfg.train_image_encoder, m->cfg.recompute);
     m->t_in = arena_tensor(a, "temporal.input", 3, batch, T, E, 0);
     m->t_x = arena_tensor(a, "temporal.x", 3, batch, T + 1, E, 0);
-    block_acts_alloc(a, &m->t_block, batch, T + 1, E, 2 * E, m->temporal_heads, 1);
+    block_acts_alloc(a, &m->t_block, batch, T + 1, E, 2 * E, m->temporal_heads, SUBLAYER_KEEP_WEIGHT_INPUTS,
+                     RECOMPUTE_NONE);
     m->t_rows = arena_tensor_typed(a, "temporal.cls_rows", DT_I32, 1, batch, 0, 0, 0);
     m->video = arena_tensor(a, "temporal.video_features", 2, batch, E, 0, 0);
     int len = text_tower_length(m->ids, (int)C, c->context_length);
@@ -285,6 +286,12 @@ static void ensure_activations(DferClip *m, int64_t batch) {
 }
 
 void dfer_clip_reserve(DferClip *m, int batch) { ensure_activations(m, batch); }
+
+void dfer_clip_set_recompute(DferClip *m, int recompute) {
+    if (m->cfg.recompute == recompute) return;
+    release_activations(m); /* the next step (or reserve) allocates them the new way */
+    m->cfg.recompute = recompute;
+}
 
 void dfer_clip_free(DferClip *m) {
     release_activations(m);

@@ -46,7 +46,7 @@ typedef struct FineCliperConfig {
     int fusion_loss;       /* FC_LOSS_* */
     int caption_length;    /* > 0: contrastive training against per-clip captions of this many tokens (the
                             * zero-shot setting; the low level only) */
-    int recompute;         /* AimRecompute of the ViT streams (none, qkv, qkv-fc1, blocks) */
+    int recompute;         /* Recompute of the ViT streams (none, qkv, qkv-fc1, blocks) */
     ImageInput input;      /* how frames and maps arrive (zero: normalised reals; uint8: raw pixels, normalised
                             * on the device with input.mean/std, the same for frames and maps as in the loader) */
 } FineCliperConfig;
@@ -127,7 +127,7 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
 void finecliper_free(FineCliper *m);
 /* Allocates the activations and scratch of steps of `batch` clips now (the first step would). */
 void finecliper_reserve(FineCliper *m, int batch);
-/* The ViT streams' recompute level (AimRecompute) for the next allocation of activations (before the first
+/* The ViT streams' recompute level (Recompute) for the next allocation of activations (before the first
  * step, or followed by a reserve). */
 void finecliper_set_recompute(FineCliper *m, int recompute);
 

@@ -3,6 +3,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *const k_recompute_names[RECOMPUTE_LEVELS] = {"none", "qkv", "qkv-fc1", "blocks"};
+static const char *const k_recompute_phrases[RECOMPUTE_LEVELS] = {"no recompute", "qkv recompute",
+                                                                  "qkv and fc1 recompute", "block recompute"};
+
+const char *recompute_name(int level) {
+    return level >= 0 && level < RECOMPUTE_LEVELS ? k_recompute_names[level] : "?";
+}
+
+const char *recompute_phrase(int level) {
+    return level >= 0 && level < RECOMPUTE_LEVELS ? k_recompute_phrases[level] : "?";
+}
+
+int recompute_parse(const char *name) {
+    for (int level = 0; level < RECOMPUTE_LEVELS; level++)
+        if (!strcmp(name, k_recompute_names[level])) return level;
+    return -1;
+}
+
+int recompute_sublayer_flag(int level, int mlp) {
+    int wide = mlp ? level == RECOMPUTE_QKV_FC1 : level == RECOMPUTE_QKV || level == RECOMPUTE_QKV_FC1;
+    return wide ? SUBLAYER_RECOMPUTE_WIDE : 0;
+}
 
 ClipLayer clip_layer_frozen(void) {
     ClipLayer g;
@@ -214,11 +236,11 @@ void adapter_backward(Ops *ops, const AdapterParams *p, const AdapterParams *g, 
 /* ---- block ------------------------------------------------------------------------ */
 
 void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int heads,
-                      int keep) {
+                      int keep, int recompute) {
     acts->x_in = arena_tensor(a, "block.x_in", 3, batch, seq, width, 0);
     acts->x_mid = arena_tensor(a, "block.x_mid", 3, batch, seq, width, 0);
-    attn_acts_alloc(a, &acts->attn, batch, seq, width, heads, keep);
-    mlp_acts_alloc(a, &acts->mlp, batch, seq, width, hidden, keep);
+    attn_acts_alloc(a, &acts->attn, batch, seq, width, heads, keep | recompute_sublayer_flag(recompute, 0));
+    mlp_acts_alloc(a, &acts->mlp, batch, seq, width, hidden, keep | recompute_sublayer_flag(recompute, 1));
 }
 
 void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int heads, int causal, Activation act,

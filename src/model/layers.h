@@ -57,6 +57,27 @@ enum {
     SUBLAYER_RECOMPUTE_WIDE = 2,
 };
 
+/* How much of a ViT's block activations the backward computes again rather than keeps (train.recompute), in
+ * the order of the memory they keep; every level gives the same values (bitwise on the CPU). A plain CLIP block
+ * whose weights are trained (DFER-CLIP's image encoder) keeps 16 [B,S,W]-sized tensors at none (x_in, x_mid, two
+ * layer-norm outputs, qkv of 3, the heads' output, fc1's output and its activation of 4 each), 13 at qkv and 9
+ * at qkv-fc1; FineCLIPER's AIM blocks: aim_vision.h. */
+typedef enum Recompute {
+    RECOMPUTE_NONE = 0,
+    RECOMPUTE_QKV,     /* the attentions' qkv computed again in the backward: +3 W^2 multiply-adds a token each */
+    RECOMPUTE_QKV_FC1, /* and the MLP's fc1 output: +4 W^2 more */
+    RECOMPUTE_BLOCKS,  /* each block's input only (one shared set of the rest): the whole block's forward again */
+} Recompute;
+#define RECOMPUTE_LEVELS 4
+/* "none", "qkv", "qkv-fc1", "blocks" (train.recompute's values); recompute_parse: -1 for another name. */
+const char *recompute_name(int level);
+int recompute_parse(const char *name);
+/* "no recompute", "qkv recompute", ...: the level in a sentence (plan and log lines). */
+const char *recompute_phrase(int level);
+/* The SUBLAYER_RECOMPUTE_WIDE flag a level gives an attention sublayer (mlp 0) or an MLP sublayer (mlp 1) whose
+ * block keeps its activations (at RECOMPUTE_BLOCKS the one shared set is whole: 0). */
+int recompute_sublayer_flag(int level, int mlp);
+
 /* keep: SUBLAYER_* flags. */
 void attn_acts_alloc(Arena *a, AttnActs *acts, int64_t batch, int64_t seq, int64_t width, int heads, int keep);
 /* p: ln1_g/b, qkv_w/b, out_w/b of a ClipLayer. y is overwritten. Transient tensors come from
@@ -106,9 +127,10 @@ typedef struct BlockActs {
     MlpActs mlp;
 } BlockActs;
 
-/* keep: SUBLAYER_* flags, for both sublayers. */
+/* keep: SUBLAYER_KEEP_WEIGHT_INPUTS or 0, for both sublayers; recompute: the wide tensors its level leaves to the
+ * backward (recompute_sublayer_flag; RECOMPUTE_BLOCKS, which the owner of the blocks arranges, keeps them). */
 void block_acts_alloc(Arena *a, BlockActs *acts, int64_t batch, int64_t seq, int64_t width, int64_t hidden, int heads,
-                      int keep);
+                      int keep, int recompute);
 /* In place on x [B,S,X]. */
 void block_forward(Ops *ops, const ClipLayer *p, BlockActs *acts, Tensor x, int heads, int causal, Activation act,
                    Arena *scratch);

@@ -24,7 +24,7 @@ void text_tower_acts_alloc(Arena *a, TextTowerActs *acts, const ClipModel *clip,
     acts->x = arena_tensor(a, "text.x", 3, n, len, T, 0);
     acts->blocks = xcalloc((size_t)layers, sizeof(BlockActs));
     /* the CLIP text weights are frozen (adapters, where there are any, sit after the blocks) */
-    for (int64_t l = 0; l < layers; l++) block_acts_alloc(a, &acts->blocks[l], n, len, T, 4 * T, c->text_heads, 0);
+    for (int64_t l = 0; l < layers; l++) block_acts_alloc(a, &acts->blocks[l], n, len, T, 4 * T, c->text_heads, 0, RECOMPUTE_NONE);
     if (adapter_bottleneck > 0) {
         acts->block_out = xcalloc((size_t)layers, sizeof(Tensor));
         for (int64_t l = 0; l < layers; l++) acts->block_out[l] = arena_tensor(a, "text.block_out", 3, n, len, T, 0);

@@ -13,7 +13,8 @@ void vit_params_from_clip(const ClipModel *clip, VitParams *p) {
     p->layers = clip->vis_layers;
 }
 
-void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n, const ImageInput *input, int trainable) {
+void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n, const ImageInput *input, int trainable,
+                    int recompute) {
     int64_t R = c->image_size, P = c->patch_size, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
     memset(acts, 0, sizeof *acts);
     acts->n = n;
@@ -27,9 +28,30 @@ void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n, con
     acts->pre_rstd = arena_stats(a, "vit.ln_pre_rstd", n * S);
     acts->x = arena_tensor(a, "vit.x", 3, n, S, W, 0);
     acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(BlockActs));
-    for (int l = 0; l < c->vision_layers; l++)
-        block_acts_alloc(a, &acts->blocks[l], n, S, W, 4 * W, c->vision_heads, trainable);
+    CHECK(recompute >= 0 && recompute < RECOMPUTE_LEVELS, "vit_acts_alloc: recompute level %d", recompute);
+    acts->recompute = recompute;
+    int keep = trainable ? SUBLAYER_KEEP_WEIGHT_INPUTS : 0;
+    if (recompute == RECOMPUTE_BLOCKS) {
+        /* the shared set is whole (it lives one block long); block_forward copies each block's input into its own
+         * x_in, the one tensor a block keeps */
+        block_acts_alloc(a, &acts->blocks[0], n, S, W, 4 * W, c->vision_heads, keep, RECOMPUTE_NONE);
+        for (int l = 1; l < c->vision_layers; l++) {
+            acts->blocks[l] = acts->blocks[0];
+            acts->blocks[l].x_in = arena_tensor(a, "block.x_in", 3, n, S, W, 0);
+        }
+    } else {
+        for (int l = 0; l < c->vision_layers; l++)
+            block_acts_alloc(a, &acts->blocks[l], n, S, W, 4 * W, c->vision_heads, keep, recompute);
+    }
+    /* the class token's row of each image, i * S: fixed by the shapes, so uploaded once here rather than in every
+     * forward (an upload from pageable memory waits for the device's stream to drain) */
     acts->cls_rows = arena_tensor_typed(a, "vit.cls_rows", DT_I32, 1, n, 0, 0, 0);
+    if (acts->cls_rows.data) {
+        int32_t *rows = xmalloc((size_t)n * sizeof(int32_t));
+        for (int64_t i = 0; i < n; i++) rows[i] = (int32_t)(i * S);
+        ops_upload(a->ops, acts->cls_rows.data, rows, (size_t)n * sizeof(int32_t));
+        free(rows);
+    }
     acts->cls = arena_tensor(a, "vit.cls", 2, n, W, 0, 0);
     acts->post_mean = arena_stats(a, "vit.ln_post_mean", n);
     acts->post_rstd = arena_stats(a, "vit.ln_post_rstd", n);
@@ -44,7 +66,7 @@ void vit_acts_free(VitActs *acts) {
 
 void vit_forward(Ops *ops, const ClipConfig *c, const VitParams *p, VitActs *acts, const void *images_host,
                  Arena *scratch) {
-    int64_t n = acts->n, g = clip_grid(c), S = g * g + 1, W = c->vision_width;
+    int64_t n = acts->n, g = clip_grid(c), W = c->vision_width;
     Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
     images_upload(ops, &acts->input, acts->images_u8, acts->images, images_host);
     op_im2col_patches(ops, acts->patches, acts->images, c->patch_size);
@@ -54,10 +76,6 @@ void vit_forward(Ops *ops, const ClipConfig *c, const VitParams *p, VitActs *act
     op_layernorm(ops, acts->x, acts->pre_mean, acts->pre_rstd, acts->x_tok, p->ln_pre_g, p->ln_pre_b, 1e-5f);
     for (int l = 0; l < c->vision_layers; l++)
         block_forward(ops, &p->layers[l], &acts->blocks[l], acts->x, c->vision_heads, 0, act, scratch);
-    int32_t *rows = xmalloc((size_t)n * sizeof(int32_t));
-    for (int64_t i = 0; i < n; i++) rows[i] = (int32_t)(i * S);
-    ops_upload(ops, acts->cls_rows.data, rows, (size_t)n * sizeof(int32_t));
-    free(rows);
     op_gather_rows(ops, acts->cls, acts->x, acts->cls_rows);
     op_layernorm(ops, acts->post_out, acts->post_mean, acts->post_rstd, acts->cls, p->ln_post_g, p->ln_post_b, 1e-5f);
     op_linear(ops, acts->feat, acts->post_out, p->proj, NULL);
@@ -76,8 +94,18 @@ void vit_backward(Ops *ops, const ClipConfig *c, const VitParams *p, const VitPa
                           p->ln_post_g, 0);
     ops_zero(ops, dx);
     op_gather_rows_backward(ops, dx, dcls, acts->cls_rows);
-    for (int l = c->vision_layers - 1; l >= 0; l--)
-        block_backward(ops, &p->layers[l], &g->layers[l], &acts->blocks[l], dx, c->vision_heads, 0, act, scratch);
+    int blocks_again = acts->recompute == RECOMPUTE_BLOCKS;
+    Tensor x_again = blocks_again ? arena_tensor(scratch, "vit.recomputed_block_out", 3, n, S, W, 0) : tensor_none();
+    for (int l = c->vision_layers - 1; l >= 0; l--) {
+        BlockActs *b = (BlockActs *)&acts->blocks[l];
+        if (blocks_again && l < c->vision_layers - 1) {
+            /* the shared set holds the last block's activations (the forward ended there): refill it with block
+             * l's by running the block again from its kept input; its output is not needed */
+            ops_copy(ops, x_again, b->x_in);
+            block_forward(ops, &p->layers[l], b, x_again, c->vision_heads, 0, act, scratch);
+        }
+        block_backward(ops, &p->layers[l], &g->layers[l], b, dx, c->vision_heads, 0, act, scratch);
+    }
     int trains_input = g->ln_pre_g.data || g->ln_pre_b.data || g->pos.data || g->class_emb.data || g->patch_w.data;
     if (trains_input) {
         Tensor dtok = arena_tensor(scratch, "vit.d_tokens", 3, n, S, W, 0);

@@ -24,15 +24,19 @@ typedef struct VitActs {
     ImageInput input; /* how the host images arrive (vit_acts_alloc's `input`) */
     Tensor images_u8; /* U8 [N,3,R,R] staging of raw pixels (input.uint8; else no data) */
     Tensor images, patches, emb, x_tok, pre_mean, pre_rstd, x;
-    BlockActs *blocks;
+    BlockActs *blocks; /* per block; at RECOMPUTE_BLOCKS they share one set, each its own x_in */
+    int recompute;     /* Recompute (layers.h) */
     Tensor cls_rows, cls, post_mean, post_rstd, post_out, feat;
 } VitActs;
 
 /* Views of a ClipModel's vision weights (frozen use, or initial values). */
 void vit_params_from_clip(const ClipModel *clip, VitParams *p);
 /* input: how vit_forward's host images arrive (NULL: normalised reals; ImageInput). */
-/* trainable: the blocks' weights get gradients (they keep their weight GEMMs' inputs; layers.h). */
-void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *cfg, int64_t n, const ImageInput *input, int trainable);
+/* trainable: the blocks' weights get gradients (they keep their weight GEMMs' inputs; layers.h). recompute
+ * (Recompute): what the blocks leave to the backward to compute again; at RECOMPUTE_BLOCKS each block keeps its
+ * input only (x_in) and one shared set holds the rest, refilled by running the block again in the backward. */
+void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *cfg, int64_t n, const ImageInput *input, int trainable,
+                    int recompute);
 void vit_acts_free(VitActs *acts);
 /* images_host [N,3,R,R]: normalised reals, or uint8 pixels (acts->input). */
 void vit_forward(Ops *ops, const ClipConfig *cfg, const VitParams *p, VitActs *acts, const void *images_host,

@@ -532,6 +532,7 @@ static BenchShape bench_shape(const JobModel *m, int finecliper, int b, const Be
     } else {
         const DferClip *d = m->impl;
         sh.train_image_encoder = d->cfg.train_image_encoder, sh.len_text = (int)d->text.len;
+        sh.recompute = d->cfg.recompute;
     }
     return sh;
 }
@@ -627,7 +628,7 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddNumberToObject(res, "warmup", w);
     cJSON_AddNumberToObject(res, "micro_batch", mb);
     /* the level the ViT streams ran at (set, or the planner's choice); DFER-CLIP has none */
-    cJSON_AddStringToObject(res, "recompute", aim_recompute_name(shp->recompute));
+    cJSON_AddStringToObject(res, "recompute", recompute_name(shp->recompute));
     cJSON_AddNumberToObject(res, "accumulation", (b + mb - 1) / mb);
     cJSON_AddStringToObject(res, "micro_batch_from", r->mb_note);
     if (r->plan && r->plan->micro_batch) { /* what `dfer plan` prints for this configuration */
@@ -636,7 +637,7 @@ static cJSON *bench_report(const BenchRun *r) {
         cJSON_AddNumberToObject(pj, "total_bytes", (double)r->plan->total);
         cJSON_AddNumberToObject(pj, "reserve_bytes", (double)r->plan->reserve);
         cJSON_AddNumberToObject(pj, "micro_batch", r->plan->micro_batch);
-        cJSON_AddStringToObject(pj, "recompute", aim_recompute_name(r->plan->recompute));
+        cJSON_AddStringToObject(pj, "recompute", recompute_name(r->plan->recompute));
         cJSON_AddBoolToObject(pj, "fits", r->plan->fits);
     }
     cJSON_AddNumberToObject(res, "trainable_parameters", (double)mm->params->numel);

@@ -72,7 +72,7 @@ typedef struct BenchShape {
     int mid_high_divisor; /* the middle level's and the description tower's adapters */
     int mid_streams;       /* 0, 1 or 2 map streams through the middle-level encoder */
     int high;
-    int recompute;         /* the ViT streams' AimRecompute: the products it runs again count as recompute */
+    int recompute;         /* the ViT's Recompute (layers.h): the products it runs again count as recompute */
     int len_pos, len_neg;  /* class-prompt tokens run (longest first EOT + 1) */
     int desc_len, desc_width, desc_layers, desc_embed; /* high level's description tower */
     /* DFER-CLIP */

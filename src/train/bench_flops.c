@@ -3,7 +3,7 @@
  * train/bench.h; tests/bench_cli.sh checks it against an independent recount. */
 #include <string.h>
 
-#include "model/aim_vision.h"
+#include "model/layers.h"
 #include "train/bench.h"
 
 /* ---- model FLOPs ------------------------------------------------------------------------------ */
@@ -69,9 +69,19 @@ static void aim_block(BenchFlops *f, double B, double T, double S, double W, int
     else linear(f, n, W, hidden, 0, 0), linear(f, n, hidden, W, 0, 0);
 }
 
+/* What a training step's backward runs again at a recompute level (layers.h's Recompute) for one ViT block on n
+ * tokens of width W with `attentions` attention sublayers: qkv each attention's qkv product, qkv-fc1 fc1's too,
+ * blocks the block's forward (block_forward) but for the last block, whose activations the forward left in place. */
+static void recomputed(BenchFlops *f, int recompute, int last_block, double n, double W, int attentions,
+                       double block_forward) {
+    if (recompute == RECOMPUTE_QKV || recompute == RECOMPUTE_QKV_FC1) f->recompute += attentions * 2.0 * n * W * 3 * W;
+    if (recompute == RECOMPUTE_QKV_FC1) f->recompute += 2.0 * n * W * 4 * W;
+    if (recompute == RECOMPUTE_BLOCKS && !last_block) f->recompute += block_forward;
+}
+
 /* The AIM video encoder on B clips of T frames. The trainable temporal embedding enters before the first block,
  * so the gradient crosses every block; nothing below it (patch embedding) needs one. Training with a recompute
- * level runs products again in the backward (aim_vision.h's AimRecompute): counted as recompute. */
+ * level runs products again in the backward (layers.h's Recompute): counted as recompute. */
 static void aim_pass(BenchFlops *f, const ClipConfig *c, double B, double T, int adapters, double hidden, int train,
                      int recompute) {
     double g = clip_grid(c), S = clip_vision_tokens(c), W = c->vision_width, n = B * T * S;
@@ -79,17 +89,9 @@ static void aim_pass(BenchFlops *f, const ClipConfig *c, double B, double T, int
     for (int l = 0; l < c->vision_layers; l++) {
         aim_block(f, B, T, S, W, adapters, hidden, train);
         if (!train) continue;
-        /* qkv: each attention's qkv product (the temporal one only with adapters); qkv-fc1: fc1's too;
-         * blocks: the forward of every block but the last, whose activations the forward left in place */
-        int attentions = adapters ? 2 : 1;
-        if (recompute == AIM_RECOMPUTE_QKV || recompute == AIM_RECOMPUTE_QKV_FC1)
-            f->recompute += attentions * 2.0 * n * W * 3 * W;
-        if (recompute == AIM_RECOMPUTE_QKV_FC1) f->recompute += 2.0 * n * W * 4 * W;
-        if (recompute == AIM_RECOMPUTE_BLOCKS && l < c->vision_layers - 1) {
-            BenchFlops again = {0};
-            aim_block(&again, B, T, S, W, adapters, hidden, 0);
-            f->recompute += again.forward;
-        }
+        BenchFlops again = {0}; /* the temporal attention only with adapters */
+        aim_block(&again, B, T, S, W, adapters, hidden, 0);
+        recomputed(f, recompute, l == c->vision_layers - 1, n, W, adapters ? 2 : 1, again.forward);
     }
     linear(f, B * T, W, c->embed_dim, train, 0); /* visual projection of each frame's class token */
 }
@@ -136,7 +138,13 @@ void bench_flops(const BenchShape *s, BenchFlops *f) {
     int ft = s->train_image_encoder;
     double g = clip_grid(c), S = clip_vision_tokens(c), W = c->vision_width, N = B * T;
     linear(f, N * g * g, 3.0 * c->patch_size * c->patch_size, W, 0, ft);
-    for (int l = 0; l < c->vision_layers; l++) block(f, N, S, W, 4 * W, ft, ft);
+    for (int l = 0; l < c->vision_layers; l++) {
+        block(f, N, S, W, 4 * W, ft, ft);
+        if (!ft) continue;
+        BenchFlops again = {0};
+        block(&again, N, S, W, 4 * W, 0, 0);
+        recomputed(f, s->recompute, l == c->vision_layers - 1, N * S, W, 1, again.forward);
+    }
     linear(f, N, W, E, ft, ft);
     block(f, B, T + 1, E, 2 * E, 1, 1);
     text_pass(f, C, s->len_text, c->text_width, c->text_layers, E, 0, TEXT_INPUT);

@@ -139,11 +139,12 @@ static const Key k_keys[] = {
      "clips per forward/backward pass, gradients accumulated over the rank's share of the batch "
      "(0: the planner's choice under train.gpu_mem on CUDA, the whole share on the CPU)"},
     {"train", "recompute", K_STR, S(recompute), "auto", "auto|none|qkv|qkv-fc1|blocks",
-     "FineCLIPER: what the ViT blocks' backward computes again instead of keeping, for larger micro-batches: the "
-     "attentions' qkv (qkv: 40% less a block at 6 W^2 multiply-adds a token more, about a fifth of the block's "
-     "training products), also the MLP's fc1 output (qkv-fc1: 67% less, 10 W^2 more), or everything but each "
-     "block's input (blocks: one more ViT forward per step); auto: the planner's choice on CUDA (the cheapest that "
-     "leaves an efficient micro-batch), none on the CPU"},
+     "what the ViT blocks' backward (FineCLIPER's streams, DFER-CLIP's image encoder) computes again instead of "
+     "keeping, for larger micro-batches: the attentions' qkv (qkv: FineCLIPER's frozen AIM blocks keep 40% less at "
+     "6 W^2 multiply-adds a token more, about a fifth of their training products; DFER-CLIP's trained blocks 19% "
+     "less at 3 W^2, a twelfth), also the MLP's fc1 output (qkv-fc1: 67% less at 10 W^2; DFER-CLIP 44% at 7 W^2), "
+     "or everything but each block's input (blocks: one more ViT forward per step); auto: the planner's choice on "
+     "CUDA (the cheapest that leaves an efficient micro-batch), none on the CPU"},
     {"train", "threads", K_INT, S(threads), "0", NULL,
      "CPU threads per rank (0: the node's cores shared among its ranks, at most those the rank may run on)"},
     {"train", "nonfinite", K_STR, S(nonfinite), "skip", "skip|abort",
@@ -387,9 +388,6 @@ int config_validate_settings(const Config *c, Err *err) {
     if (!strcmp(c->device, "cuda") && !(c->gpu_mem * (double)(1u << 30) > (double)PLAN_CUDA_RESERVE_BYTES))
         return err_set(err, "train.gpu_mem = %g GiB leaves nothing beside the %.0f GiB the CUDA runtime is allowed "
                             "(src/train/plan.h): give more", c->gpu_mem, (double)PLAN_CUDA_RESERVE_BYTES / (1u << 30));
-    if (strcmp(c->recompute, "auto") && strcmp(c->recompute, "none") && strcmp(c->method, "finecliper"))
-        return err_set(err, "train.recompute = %s recomputes in FineCLIPER's ViT blocks; %s has none", c->recompute,
-                       c->method);
     if (c->micro_batch > 0 && !strcmp(c->objective, "contrastive"))
         return err_set(err, "train.micro_batch: contrastive training needs every clip of the step at once "
                             "(the InfoNCE loss is over the whole global batch)");

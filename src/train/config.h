@@ -66,7 +66,7 @@ typedef struct Config {
     char device[8];           /* auto | cpu | cuda */
     float gpu_mem;            /* GiB of device memory a rank may use (the planner's cap) */
     int micro_batch;          /* clips per forward/backward pass; 0: the planner's choice (CUDA) or all */
-    char recompute[16];       /* auto | none | qkv | qkv-fc1 | blocks (AimRecompute's names) */
+    char recompute[16];       /* auto | none | qkv | qkv-fc1 | blocks (Recompute's names) */
     int threads;
     char nonfinite[8];        /* skip | abort */
     float hang_minutes;       /* no progress for this long ends a rank (core/watchdog.h); 0: off */

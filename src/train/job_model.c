@@ -252,6 +252,8 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
     char (*texts)[512] = xcalloc((size_t)num_classes, 512);
     int32_t *pos = xcalloc((size_t)num_classes * ctx, sizeof(int32_t)),
             *neg = xcalloc((size_t)num_classes * ctx, sizeof(int32_t));
+    int recompute = recompute_parse(cfg->recompute); /* auto (-1): none until the planner's choice */
+    if (recompute < 0) recompute = RECOMPUTE_NONE;
     if (!strcmp(cfg->method, "finecliper")) {
         /* the high level's and the contrastive captions' descriptions, wherever they are read */
         config_prep_path(cfg, cfg->descriptions, "descriptions.jsonl", m->desc_path, sizeof m->desc_path);
@@ -266,6 +268,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
         fc.mid_high_bottleneck_divisor = cfg->mid_high_bottleneck_divisor;
         fc.use_negative = strcmp(cfg->negative, "none") != 0;
         fc.video_adapters = cfg->video_adapters;
+        fc.recompute = recompute;
         fc.text_adapters = cfg->text_adapters;
         int emoclip = !strcmp(cfg->class_prompts, "emoclip");
         if (emoclip) fc.use_negative = 0; /* EmoCLIP's descriptions are positive texts */
@@ -284,8 +287,6 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
             rc = tokenize_all(tok, texts, num_classes, ctx, neg, err);
         }
         if (rc == 0) rc = finecliper_levels(cfg, m, tok, &fc, err);
-        int recompute = aim_recompute_parse(cfg->recompute); /* auto (-1): none until the planner's choice */
-        fc.recompute = recompute > 0 ? recompute : AIM_RECOMPUTE_NONE;
         fc.input = input;
         FineCliper *f = xcalloc(1, sizeof *f);
         if (rc == 0)
@@ -302,6 +303,7 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
         dc.contexts = cfg->contexts;
         dc.logit_scale = cfg->logit_scale;
         dc.train_image_encoder = cfg->train_image_encoder;
+        dc.recompute = recompute;
         dc.input = input;
         for (int c = 0; c < num_classes; c++) prompt_dfer_clip(cfg->class_text, cfg->contexts, c, texts[c], 512);
         rc = tokenize_all(tok, texts, num_classes, ctx, pos, err);
@@ -468,10 +470,9 @@ size_t job_model_prefetch_bytes(const JobModel *m, int clips) {
     return 2 * (size_t)job_model_input_streams(m) * one;
 }
 
-int job_model_set_recompute(JobModel *m, int recompute) {
-    if (strcmp(m->method, "finecliper")) return recompute != AIM_RECOMPUTE_NONE ? -1 : 0;
-    finecliper_set_recompute(m->impl, recompute);
-    return 0;
+void job_model_set_recompute(JobModel *m, int recompute) {
+    if (!strcmp(m->method, "finecliper")) finecliper_set_recompute(m->impl, recompute);
+    else dfer_clip_set_recompute(m->impl, recompute);
 }
 
 static double pass(JobModel *m, const JobInputs *in, const int32_t *labels, int batch, int train, float grad_scale,

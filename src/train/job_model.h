@@ -109,9 +109,8 @@ int job_model_input_streams(const JobModel *m);
 /* Device memory an input feed holds to prefetch batches of up to `clips` clips (two batches of every
  * stream; train/input_feed.h), 0 when the model does not prefetch. */
 size_t job_model_prefetch_bytes(const JobModel *m, int clips);
-/* The recompute level of FineCLIPER's ViT streams (AimRecompute, model/aim_vision.h); returns -1 for a level
- * other than none of DFER-CLIP, which has none. */
-int job_model_set_recompute(JobModel *m, int recompute);
+/* The recompute level (Recompute, model/layers.h) of the ViT: FineCLIPER's streams, DFER-CLIP's image encoder. */
+void job_model_set_recompute(JobModel *m, int recompute);
 /* The same with the high level's descriptions given in memory (indexed, heap-allocated; the model takes
  * them over, also on failure) instead of read from model.descriptions' file: `dfer predict` describes
  * its windows itself. NULL: as job_model_create. */

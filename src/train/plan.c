@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model/aim_vision.h"
+#include "model/layers.h"
 #include "train/job_model.h"
 #include "train/optim.h"
 
@@ -38,11 +38,7 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     p->trainable_count = m.params->numel;
     p->prompts_at_context = m.prompts_at_context;
     p->recompute = recompute;
-    if (job_model_set_recompute(&m, recompute) != 0) {
-        job_model_free(&m);
-        return err_set(err, "plan: %s has no recompute (train.recompute = %s is FineCLIPER's)", cfg->method,
-                       aim_recompute_name(recompute));
-    }
+    job_model_set_recompute(&m, recompute);
 
     /* the model as built: frozen weights (and the fixed buffers of the model), then parameters
      * and gradients (two buffers of the parameters' dtype, charged in 256-byte units) */
@@ -108,18 +104,18 @@ int plan_prefetch_clips(const Config *cfg, int ranks) {
 
 int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
                 Err *err) {
-    int finecliper = !strcmp(cfg->method, "finecliper"), set = aim_recompute_parse(cfg->recompute); /* auto: -1 */
-    if (set >= 0 || as != BACKEND_CUDA || !finecliper) {
-        if (plan_with(cfg, num_classes, as, arch, ranks, set > 0 ? set : AIM_RECOMPUTE_NONE, p, err) != 0) return -1;
-        if (finecliper) p->recompute_deeper = AIM_RECOMPUTE_LEVELS - 1 - p->recompute;
+    int set = recompute_parse(cfg->recompute); /* auto: -1 */
+    if (set >= 0 || as != BACKEND_CUDA) {
+        if (plan_with(cfg, num_classes, as, arch, ranks, set > 0 ? set : RECOMPUTE_NONE, p, err) != 0) return -1;
+        p->recompute_deeper = RECOMPUTE_LEVELS - 1 - p->recompute;
         return 0;
     }
     /* auto on CUDA: the least recompute that leaves an efficient micro-batch (the levels in the order of their
      * cost); when none does, the level with the largest micro-batch that fits (the cheaper one on a tie), and
      * when nothing fits, the one least over the cap */
-    if (plan_with(cfg, num_classes, as, arch, ranks, AIM_RECOMPUTE_NONE, p, err) != 0) return -1;
+    if (plan_with(cfg, num_classes, as, arch, ranks, RECOMPUTE_NONE, p, err) != 0) return -1;
     int enough = p->local_batch < PLAN_MIN_EFFICIENT_MICRO_BATCH ? p->local_batch : PLAN_MIN_EFFICIENT_MICRO_BATCH;
-    for (int level = AIM_RECOMPUTE_NONE + 1; level < AIM_RECOMPUTE_LEVELS; level++) {
+    for (int level = RECOMPUTE_NONE + 1; level < RECOMPUTE_LEVELS; level++) {
         if (p->fits && p->micro_batch >= enough) return 0;
         MemoryPlan with;
         if (plan_with(cfg, num_classes, as, arch, ranks, level, &with, err) != 0) return -1;
@@ -186,7 +182,7 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     fprintf(out, "  trainable + grads     %8.3f GiB  (%zu parameters)\n", gib(p->trainable), p->trainable_count);
     fprintf(out, "  optimiser state       %8.3f GiB  (%s)\n", gib(p->optimizer), p->optimizer_kind);
     fprintf(out, "  activations           %8.3f GiB  (micro-batch %d, %s", gib(p->activations), p->micro_batch,
-            aim_recompute_phrase(p->recompute));
+            recompute_phrase(p->recompute));
     fprintf(out, ", %.3f GiB per clip", gib(p->activations_per_clip));
     fprintf(out, ")\n");
     if (p->input_prefetch)
@@ -213,7 +209,7 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     char deeper[96] = "";
     for (int level = p->recompute + 1, n = 0; level <= p->recompute + p->recompute_deeper; level++, n++)
         snprintf(deeper + strlen(deeper), sizeof deeper - strlen(deeper), "%s%s", n ? ", " : "",
-                 aim_recompute_name(level));
+                 recompute_name(level));
     char more[160] = "";
     if (p->micro_batch > 1 && deeper[0])
         snprintf(more, sizeof more, ", and so does more train.recompute (%s)", deeper);

@@ -11,8 +11,8 @@
  * the CUDA runtime's own memory (context, cuBLASLt workspace, NCCL buffers):
  * PLAN_CUDA_RESERVE_BYTES stands for it.
  *
- * Recompute (train.recompute, FineCLIPER's ViT streams; model/aim_vision.h's
- * AimRecompute): `qkv` computes the attentions' qkv again in backward, `qkv-fc1`
+ * Recompute (train.recompute: FineCLIPER's ViT streams, DFER-CLIP's image encoder;
+ * model/layers.h's Recompute): `qkv` computes the attentions' qkv again in backward, `qkv-fc1`
  * also the MLP's fc1 output, `blocks` keeps only each block's input and runs the
  * block again (one more ViT forward per step). With `auto` the planner takes the
  * first level, in that order, whose micro-batch is at least
@@ -45,9 +45,9 @@ typedef struct MemoryPlan {
     int global_batch, ranks, local_batch;
     int micro_batch, accumulation; /* accumulation = ceil(local_batch / micro_batch) passes, the last one
                                     * shorter where micro_batch does not divide local_batch */
-    int recompute;               /* AimRecompute (model/aim_vision.h) */
+    int recompute;               /* Recompute (model/layers.h) */
     int recompute_deeper;        /* levels beyond `recompute` a hand-set train.recompute could still take (0: the
-                                  * planner tried them all (auto), or the model has none (DFER-CLIP)) */
+                                  * planner tried them all (auto)) */
     size_t cap;                  /* bytes */
     size_t weights;              /* frozen CLIP (and description tower) */
     size_t trainable;            /* parameters and their gradients */

@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "core/watchdog.h"
 #include "io/json_file.h"
-#include "model/aim_vision.h"
+#include "model/layers.h"
 #include "train/job_lock.h"
 #include "train/trainer.h"
 #include "train/trainer_internal.h"
@@ -126,7 +126,7 @@ void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pa
     log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips%s per %s%s%s",
              (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation,
              p->accumulation > 1 ? "es" : "", p->micro_batch, shape, pass, p->recompute ? ", " : "",
-             p->recompute ? aim_recompute_phrase(p->recompute) : "");
+             p->recompute ? recompute_phrase(p->recompute) : "");
 }
 
 /* Keeps DIR/config.ini (path) beside the one the resumed run is about to write, as config.before-<stamp>.ini. */

@@ -1,4 +1,4 @@
-/* train.recompute's levels (model/aim_vision.h, AimRecompute) change what the ViT streams keep, not what they
+/* train.recompute's levels (model/aim_vision.h, Recompute) change what the ViT streams keep, not what they
  * compute:
  *  - the loss and every trainable gradient of a FineCLIPER step (tiny CLIP, F64, CPU) at qkv, qkv-fc1 and blocks
  *    equal, bitwise, those at none: the low level with the middle level's two map streams (three AIM encoders),
@@ -77,15 +77,15 @@ static void check_levels_bitwise(int video_adapters) {
     Batch b = {tiny_random(1, n, 0, 0, 1.0, 0), tiny_random(1, n, 0, 0, 1.0, 0.3), tiny_random(1, n, 0, 0, 1.0, -0.2),
                {2, 0}};
     FineCliper ref;
-    tiny_model(&clip, video_adapters, AIM_RECOMPUTE_NONE, &ref);
+    tiny_model(&clip, video_adapters, RECOMPUTE_NONE, &ref);
     params_randomise(&ref.params, 0.3); /* zero fc2s would leave most adapter gradients zero */
     double loss_ref = train_step(&ref, &b);
     EXPECT(isfinite(loss_ref) && loss_ref > 0, "loss %g", loss_ref);
-    for (int level = AIM_RECOMPUTE_NONE + 1; level < AIM_RECOMPUTE_LEVELS; level++) {
+    for (int level = RECOMPUTE_NONE + 1; level < RECOMPUTE_LEVELS; level++) {
         /* built at the level, and one built at none that is switched to it after a step */
         for (int switched = 0; switched < 2; switched++) {
             FineCliper m;
-            tiny_model(&clip, video_adapters, switched ? AIM_RECOMPUTE_NONE : level, &m);
+            tiny_model(&clip, video_adapters, switched ? RECOMPUTE_NONE : level, &m);
             copy_values(&ref, &m);
             if (switched) {
                 train_step(&m, &b);
@@ -98,11 +98,11 @@ static void check_levels_bitwise(int video_adapters) {
             EXPECT(loss == loss_ref && differ == 0 && largest > 0,
                    "video adapters %d, recompute %s%s: loss %.17g (none: %.17g), %lld gradient entries differ "
                    "(the first in %s), largest gradient %g",
-                   video_adapters, aim_recompute_name(level), switched ? " (switched after a step)" : "", loss,
+                   video_adapters, recompute_name(level), switched ? " (switched after a step)" : "", loss,
                    loss_ref, (long long)differ, first ? first : "-", largest);
             EXPECT(m.aim.recompute == level, "the model allocated level %d, not %d", m.aim.recompute, level);
             printf("  video adapters %d, recompute %-7s%s: loss %.12g and %d gradient tensors bitwise those of none\n",
-                   video_adapters, aim_recompute_name(level), switched ? " (switched)" : "           ", loss,
+                   video_adapters, recompute_name(level), switched ? " (switched)" : "           ", loss,
                    m.params.count);
             finecliper_free(&m);
         }
@@ -123,8 +123,8 @@ static void test_arena_drops_by_the_wide_tensors(void) {
     size_t W = (size_t)c->vision_width, blocks = (size_t)STREAMS * (size_t)c->vision_layers;
     /* the temporal attention's qkv [B*S,T,3W] has as many entries as the spatial one's [B*T,S,3W] */
     size_t qkv = 2 * tiny_arena_bytes(rows * 3 * W * es), fc1 = tiny_arena_bytes(rows * 4 * W * es);
-    size_t capacity[AIM_RECOMPUTE_LEVELS];
-    for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++) {
+    size_t capacity[RECOMPUTE_LEVELS];
+    for (int level = 0; level < RECOMPUTE_LEVELS; level++) {
         FineCliper m;
         tiny_model(&clip, 1, level, &m);
         finecliper_reserve(&m, BATCH);
@@ -132,26 +132,26 @@ static void test_arena_drops_by_the_wide_tensors(void) {
         finecliper_free(&m);
     }
     size_t want_qkv = blocks * qkv, want_fc1 = blocks * fc1;
-    EXPECT(capacity[AIM_RECOMPUTE_NONE] - capacity[AIM_RECOMPUTE_QKV] == want_qkv,
+    EXPECT(capacity[RECOMPUTE_NONE] - capacity[RECOMPUTE_QKV] == want_qkv,
            "qkv keeps %zu bytes of activations, none %zu: %zu less, not the %zu of %zu blocks' qkv",
-           capacity[AIM_RECOMPUTE_QKV], capacity[AIM_RECOMPUTE_NONE],
-           capacity[AIM_RECOMPUTE_NONE] - capacity[AIM_RECOMPUTE_QKV], want_qkv, blocks);
-    EXPECT(capacity[AIM_RECOMPUTE_QKV] - capacity[AIM_RECOMPUTE_QKV_FC1] == want_fc1,
+           capacity[RECOMPUTE_QKV], capacity[RECOMPUTE_NONE],
+           capacity[RECOMPUTE_NONE] - capacity[RECOMPUTE_QKV], want_qkv, blocks);
+    EXPECT(capacity[RECOMPUTE_QKV] - capacity[RECOMPUTE_QKV_FC1] == want_fc1,
            "qkv-fc1 keeps %zu bytes, qkv %zu: %zu less, not the %zu of %zu blocks' fc1 outputs",
-           capacity[AIM_RECOMPUTE_QKV_FC1], capacity[AIM_RECOMPUTE_QKV],
-           capacity[AIM_RECOMPUTE_QKV] - capacity[AIM_RECOMPUTE_QKV_FC1], want_fc1, blocks);
-    EXPECT(capacity[AIM_RECOMPUTE_BLOCKS] < capacity[AIM_RECOMPUTE_NONE], "blocks keeps %zu bytes, none %zu",
-           capacity[AIM_RECOMPUTE_BLOCKS], capacity[AIM_RECOMPUTE_NONE]);
+           capacity[RECOMPUTE_QKV_FC1], capacity[RECOMPUTE_QKV],
+           capacity[RECOMPUTE_QKV] - capacity[RECOMPUTE_QKV_FC1], want_fc1, blocks);
+    EXPECT(capacity[RECOMPUTE_BLOCKS] < capacity[RECOMPUTE_NONE], "blocks keeps %zu bytes, none %zu",
+           capacity[RECOMPUTE_BLOCKS], capacity[RECOMPUTE_NONE]);
     printf("  activation arena (%zu blocks in %d streams): none %zu, qkv %zu, qkv-fc1 %zu, blocks %zu bytes\n", blocks,
            STREAMS, capacity[0], capacity[1], capacity[2], capacity[3]);
     tiny_clip_free(&clip);
 }
 
 static void test_level_names(void) {
-    for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++)
-        EXPECT(aim_recompute_parse(aim_recompute_name(level)) == level, "level %d: name %s parses to %d", level,
-               aim_recompute_name(level), aim_recompute_parse(aim_recompute_name(level)));
-    EXPECT(aim_recompute_parse("auto") == -1 && aim_recompute_parse("qkv-fc2") == -1, "auto and qkv-fc2 are levels");
+    for (int level = 0; level < RECOMPUTE_LEVELS; level++)
+        EXPECT(recompute_parse(recompute_name(level)) == level, "level %d: name %s parses to %d", level,
+               recompute_name(level), recompute_parse(recompute_name(level)));
+    EXPECT(recompute_parse("auto") == -1 && recompute_parse("qkv-fc2") == -1, "auto and qkv-fc2 are levels");
 }
 
 int main(void) {

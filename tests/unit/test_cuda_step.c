@@ -30,10 +30,11 @@
  *   11% from F32 (the CPU's mixed precision: 3.6%; cosine 0.994). Its effect on training is
  *   bounded end to end by train_cuda (2e-2 of the CPU's losses).
  * - FineCLIPER (all levels) runs the gemm path once more with train.recompute = qkv-fc1 (every attention's qkv
- *   and MLP's fc1 output computed again in the backward, model/aim_vision.h): on the CPU that is bitwise the
- *   run without it (test_aim_recompute); on the GPU the recomputed product lands in another buffer, whose
- *   alignment may give cuBLASLt another algorithm, so it is held to the gemm path's bounds and its largest
- *   gradient distance from the run without recompute is printed.
+ *   and MLP's fc1 output computed again in the backward, model/layers.h's Recompute), DFER-CLIP with blocks (its
+ *   fine-tuned image encoder's blocks run again from their kept inputs, one shared set of activations): on the
+ *   CPU that is bitwise the run without it (test_aim_recompute, test_dfer_clip_recompute); on the GPU the
+ *   recomputed product lands in another buffer, whose alignment may give cuBLASLt another algorithm, so it is
+ *   held to the gemm path's bounds and its largest gradient distance from the run without recompute is printed.
  * Without a GPU (or a CUDA build) it prints SKIP and exits 77; the emulated backend
  * (test_cuda_step_emulated, kernels/emu) runs it on the CPU. */
 #include <math.h>
@@ -259,7 +260,7 @@ static void finecliper_run(Ops *ops, DType dtype, const TensorMap *hf, const Cli
     free(frames), free(parsing), free(landmarks);
 }
 
-static void dfer_clip_run(Ops *ops, DType dtype, const TensorMap *hf, const ClipConfig *cc, Run *r) {
+static void dfer_clip_run(Ops *ops, DType dtype, const TensorMap *hf, const ClipConfig *cc, int recompute, Run *r) {
     ClipModel clip;
     DferClip m;
     int32_t ids[C * 77];
@@ -271,7 +272,7 @@ static void dfer_clip_run(Ops *ops, DType dtype, const TensorMap *hf, const Clip
     CHECK(clip_model_from_hf(ops, hf, cc, dtype, &clip, &err) == 0, "clip: %s", err.msg);
     DferClipConfig dc;
     dfer_clip_config_default(&dc);
-    dc.frames = T, dc.num_classes = C, dc.contexts = 3, dc.logit_scale = 10.0f;
+    dc.frames = T, dc.num_classes = C, dc.contexts = 3, dc.logit_scale = 10.0f, dc.recompute = recompute;
     CHECK(dfer_clip_create(ops, &clip, &dc, ids, 6, &m, &err) == 0, "create: %s", err.msg);
     paramset_zero_grads(&m.params);
     r->loss = dfer_clip_step(&m, frames, labels, B, 1, 1.0f / B, r->logits);
@@ -290,14 +291,14 @@ static void dfer_clip_run(Ops *ops, DType dtype, const TensorMap *hf, const Clip
     free(frames);
 }
 
-/* model: 0 FineCLIPER low, 1 FineCLIPER all levels, 2 DFER-CLIP. recompute: FineCLIPER's AimRecompute. */
+/* model: 0 FineCLIPER low, 1 FineCLIPER all levels, 2 DFER-CLIP. recompute: the ViT's Recompute. */
 static void one_run(int model, int backend, DType dt, const TensorMap *hf, const ClipConfig *cc, int recompute,
                     Run *r) {
     memset(r, 0, sizeof *r);
     if (model < 2)
         finecliper_run(g_ops[backend], dt, hf, cc, model, recompute, r);
     else
-        dfer_clip_run(g_ops[backend], dt, hf, cc, r);
+        dfer_clip_run(g_ops[backend], dt, hf, cc, recompute, r);
 }
 
 static void model_case(int model, const TensorMap *hf, const ClipConfig *cc) {
@@ -305,23 +306,25 @@ static void model_case(int model, const TensorMap *hf, const ClipConfig *cc) {
     enum { CPU_F32, CPU_BF16, GPU_F32, GPU_BF16_TILED, GPU_BF16_GEMM, GPU_BF16_FLASH, GPU_BF16_GEMM_RECOMPUTE, RUNS };
     Run runs[RUNS];
     memset(runs, 0, sizeof runs);
-    one_run(model, 0, DT_F32, hf, cc, AIM_RECOMPUTE_NONE, &runs[CPU_F32]);
-    one_run(model, 0, DT_BF16, hf, cc, AIM_RECOMPUTE_NONE, &runs[CPU_BF16]);
-    one_run(model, 1, DT_F32, hf, cc, AIM_RECOMPUTE_NONE, &runs[GPU_F32]);
+    one_run(model, 0, DT_F32, hf, cc, RECOMPUTE_NONE, &runs[CPU_F32]);
+    one_run(model, 0, DT_BF16, hf, cc, RECOMPUTE_NONE, &runs[CPU_BF16]);
+    one_run(model, 1, DT_F32, hf, cc, RECOMPUTE_NONE, &runs[GPU_F32]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "tiled", 0); /* -1 (nothing to set) on the CPU of --self-test */
 #endif
-    one_run(model, 1, DT_BF16, hf, cc, AIM_RECOMPUTE_NONE, &runs[GPU_BF16_TILED]);
+    one_run(model, 1, DT_BF16, hf, cc, RECOMPUTE_NONE, &runs[GPU_BF16_TILED]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "gemm", 0);
 #endif
-    one_run(model, 1, DT_BF16, hf, cc, AIM_RECOMPUTE_NONE, &runs[GPU_BF16_GEMM]);
-    if (model == 1) one_run(model, 1, DT_BF16, hf, cc, AIM_RECOMPUTE_QKV_FC1, &runs[GPU_BF16_GEMM_RECOMPUTE]);
+    one_run(model, 1, DT_BF16, hf, cc, RECOMPUTE_NONE, &runs[GPU_BF16_GEMM]);
+    /* the recompute level run again on the gemm path: FineCLIPER's wide tensors, DFER-CLIP's whole blocks */
+    int level = model == 1 ? RECOMPUTE_QKV_FC1 : model == 2 ? RECOMPUTE_BLOCKS : RECOMPUTE_NONE;
+    if (level != RECOMPUTE_NONE) one_run(model, 1, DT_BF16, hf, cc, level, &runs[GPU_BF16_GEMM_RECOMPUTE]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "flash", 0); /* the tiny CLIP's heads are 64 wide: flash takes them */
     dfer_cuda_set_adapter(g_ops[1], "fused");        /* and the adapters the fused kernels (bottleneck 32) */
 #endif
-    one_run(model, 1, DT_BF16, hf, cc, AIM_RECOMPUTE_NONE, &runs[GPU_BF16_FLASH]);
+    one_run(model, 1, DT_BF16, hf, cc, RECOMPUTE_NONE, &runs[GPU_BF16_FLASH]);
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "gemm", 0);
     dfer_cuda_set_adapter(g_ops[1], "composed");
@@ -330,15 +333,16 @@ static void model_case(int model, const TensorMap *hf, const ClipConfig *cc) {
     check_bf16(names[model], &runs[CPU_F32], &runs[CPU_BF16], &runs[GPU_BF16_TILED]);
     check_bf16_rounding_path(names[model], "gemm", &runs[CPU_F32], &runs[CPU_BF16], &runs[GPU_BF16_GEMM]);
     check_bf16_rounding_path(names[model], "flash", &runs[CPU_F32], &runs[CPU_BF16], &runs[GPU_BF16_FLASH]);
-    if (model == 1) {
-        check_bf16_rounding_path(names[model], "gemm (qkv-fc1 recompute)", &runs[CPU_F32], &runs[CPU_BF16],
-                                 &runs[GPU_BF16_GEMM_RECOMPUTE]);
+    if (level != RECOMPUTE_NONE) {
+        char path[64];
+        snprintf(path, sizeof path, "gemm (%s)", recompute_phrase(level));
+        check_bf16_rounding_path(names[model], path, &runs[CPU_F32], &runs[CPU_BF16], &runs[GPU_BF16_GEMM_RECOMPUTE]);
         double largest = 0, cosine;
         for (int i = 0; i < runs[GPU_BF16_GEMM].count; i++)
             largest = fmax(largest, grad_distance(&runs[GPU_BF16_GEMM], &runs[GPU_BF16_GEMM_RECOMPUTE], i, &cosine));
-        printf("%s, mixed precision, gemm path: qkv-fc1 recompute against none: loss %.3e apart, largest gradient "
-               "distance %.3e\n", names[model], fabs(runs[GPU_BF16_GEMM_RECOMPUTE].loss - runs[GPU_BF16_GEMM].loss),
-               largest);
+        printf("%s, mixed precision, gemm path: %s against none: loss %.3e apart, largest gradient distance "
+               "%.3e\n", names[model], recompute_phrase(level),
+               fabs(runs[GPU_BF16_GEMM_RECOMPUTE].loss - runs[GPU_BF16_GEMM].loss), largest);
     }
     for (int k = 0; k < RUNS; k++) run_free(&runs[k]);
 }

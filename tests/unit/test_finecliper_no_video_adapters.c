@@ -71,7 +71,7 @@ static void check_equal_to_silent_adapters(int recompute) {
     double loss_silent = finecliper_step(&silent, &in, labels, BATCH, 1, 1.0f, NULL);
     EXPECT(isfinite(loss_plain) && loss_plain > 0, "loss %g", loss_plain);
     EXPECT(loss_plain == loss_silent, "recompute %s: loss without video adapters %.17g, with silent ones %.17g",
-           aim_recompute_name(recompute), loss_plain, loss_silent);
+           recompute_name(recompute), loss_plain, loss_silent);
     int compared = 0;
     double largest = 0;
     for (int i = 0; i < plain.params.count; i++) {
@@ -88,14 +88,14 @@ static void check_equal_to_silent_adapters(int recompute) {
             largest = fmax(largest, fabs(a[q]));
         }
         EXPECT(differ == 0, "recompute %s: %lld of %lld gradient entries of %s differ from the silent adapters'",
-               aim_recompute_name(recompute), (long long)differ, (long long)k, e->name);
+               recompute_name(recompute), (long long)differ, (long long)k, e->name);
         compared++;
         free(a), free(b);
     }
     EXPECT(compared == plain.params.count && largest > 0, "compared %d of %d tensors, largest gradient %g", compared,
            plain.params.count, largest);
     printf("  recompute %s: loss %.12g and %d gradient tensors bitwise those of silent video adapters\n",
-           aim_recompute_name(recompute), loss_plain, compared);
+           recompute_name(recompute), loss_plain, compared);
     finecliper_free(&plain);
     finecliper_free(&silent);
     tiny_clip_free(&clip);
@@ -103,7 +103,7 @@ static void check_equal_to_silent_adapters(int recompute) {
 }
 
 static void test_equal_to_silent_adapters(void) {
-    for (int level = 0; level < AIM_RECOMPUTE_LEVELS; level++) check_equal_to_silent_adapters(level);
+    for (int level = 0; level < RECOMPUTE_LEVELS; level++) check_equal_to_silent_adapters(level);
 }
 
 /* The temporal branch's activations of one block on B clips of T frames (aim_vision.c): its input in the temporal
@@ -128,15 +128,15 @@ static void test_activation_arena_drop(void) {
     ClipModel clip;
     tiny_clip_build(g_ops, &clip, 1);
     const ClipConfig *c = &clip.cfg;
-    for (int recompute = 0; recompute < AIM_RECOMPUTE_LEVELS; recompute++) {
+    for (int recompute = 0; recompute < RECOMPUTE_LEVELS; recompute++) {
         FineCliper with, without;
         tiny_model(&clip, 1, recompute, &with);
         tiny_model(&clip, 0, recompute, &without);
         finecliper_reserve(&with, BATCH);
         finecliper_reserve(&without, BATCH);
-        int blocks = recompute == AIM_RECOMPUTE_BLOCKS; /* the one shared set keeps qkv */
+        int blocks = recompute == RECOMPUTE_BLOCKS; /* the one shared set keeps qkv */
         size_t temporal = temporal_branch_bytes(c, BACKEND_CPU, clip.dtype, BATCH, FRAMES,
-                                                blocks || recompute == AIM_RECOMPUTE_NONE);
+                                                blocks || recompute == RECOMPUTE_NONE);
         size_t as_out = stream_bytes(c, clip.dtype, BATCH, FRAMES);
         /* without block recompute every block holds its own set; with it one set serves them all, and the block
          * input's copy x_a is the kept input */
@@ -145,10 +145,10 @@ static void test_activation_arena_drop(void) {
         size_t drop = with.acts.capacity - without.acts.capacity;
         EXPECT(with.acts.capacity > without.acts.capacity && drop == want,
                "recompute %s: activations %zu bytes with video adapters, %zu without: %zd less, the temporal branch "
-               "and the spatial adapter's input are %zu", aim_recompute_name(recompute), with.acts.capacity,
+               "and the spatial adapter's input are %zu", recompute_name(recompute), with.acts.capacity,
                without.acts.capacity, (ssize_t)with.acts.capacity - (ssize_t)without.acts.capacity, want);
         printf("  recompute %s: activation arena %zu -> %zu bytes without video adapters (%zu less)\n",
-               aim_recompute_name(recompute), with.acts.capacity, without.acts.capacity, drop);
+               recompute_name(recompute), with.acts.capacity, without.acts.capacity, drop);
         finecliper_free(&with);
         finecliper_free(&without);
     }

@@ -1,6 +1,6 @@
 /* Gradient checks (F64, central differences) of the composed layers: a whole
  * CLIP block with every parameter trainable, causal and not, keeping its wide tensors (qkv, fc1's output) or
- * computing them again in the backward (SUBLAYER_RECOMPUTE_WIDE), and bottleneck
+ * computing them again in the backward (block_acts_alloc's recompute: qkv, qkv-fc1), and bottleneck
  * adapters (op_adapter) with and without skip, scale, residual and row swap. L = sum(output * R).
  * Also the fused CUDA kernels' scratch layout (checked here, on the host, where no GPU is needed). */
 #include <math.h>
@@ -60,7 +60,7 @@ static void check(const char *what, Tensor x, Tensor analytic, LossFn loss, void
 /* ---- block ---- */
 typedef struct {
     int64_t b, s, w;
-    int heads, causal, keep; /* keep: SUBLAYER_* flags */
+    int heads, causal, recompute; /* Recompute below RECOMPUTE_BLOCKS */
     ClipLayer p;
     Tensor x, xwork, r;
     Arena acts, scratch;
@@ -70,7 +70,8 @@ typedef struct {
 static double block_loss(void *vp) {
     BlockCtx *c = vp;
     arena_reset(&c->acts);
-    block_acts_alloc(&c->acts, &c->ba, c->b, c->s, c->w, 4 * c->w, c->heads, c->keep);
+    block_acts_alloc(&c->acts, &c->ba, c->b, c->s, c->w, 4 * c->w, c->heads, SUBLAYER_KEEP_WEIGHT_INPUTS,
+                     c->recompute);
     memcpy(c->xwork.data, c->x.data, tensor_bytes(&c->x));
     block_forward(g_ops, &c->p, &c->ba, c->xwork, c->heads, c->causal, ACT_QUICKGELU, &c->scratch);
     return dot(c->xwork, c->r);
@@ -87,10 +88,9 @@ static void make_layer(ClipLayer *p, int64_t w) {
 }
 
 static void test_block(void) {
-    for (int variant = 0; variant < 4; variant++) {
-        int causal = variant & 1, wide = variant >> 1;
-        BlockCtx c = {.b = 2, .s = 4, .w = 6, .heads = 2, .causal = causal,
-                      .keep = SUBLAYER_KEEP_WEIGHT_INPUTS | (wide ? SUBLAYER_RECOMPUTE_WIDE : 0)};
+    for (int variant = 0; variant < 6; variant++) {
+        int causal = variant & 1, level = variant >> 1; /* none, qkv, qkv-fc1 */
+        BlockCtx c = {.b = 2, .s = 4, .w = 6, .heads = 2, .causal = causal, .recompute = level};
         make_layer(&c.p, c.w);
         c.x = rnd_tensor(3, c.b, c.s, c.w, 1.0), c.xwork = zeros_like(c.x), c.r = rnd_tensor(3, c.b, c.s, c.w, 1.0);
         arena_init(&c.acts, g_ops, 1 << 20, DT_F64);
@@ -104,15 +104,17 @@ static void test_block(void) {
         memcpy(dx.data, c.r.data, tensor_bytes(&c.r));
         block_backward(g_ops, &c.p, &g, &c.ba, dx, c.heads, c.causal, ACT_QUICKGELU, &c.scratch);
         EXPECT(c.scratch.used == 0, "scratch arena restored after backward");
-        EXPECT((c.ba.attn.qkv.data == NULL) == wide && (c.ba.mlp.pre.data == NULL) == wide,
-               "wide tensors kept: qkv %d, fc1 %d", c.ba.attn.qkv.data != NULL, c.ba.mlp.pre.data != NULL);
+        EXPECT((c.ba.attn.qkv.data == NULL) == (level >= RECOMPUTE_QKV) &&
+                   (c.ba.mlp.pre.data == NULL) == (level == RECOMPUTE_QKV_FC1),
+               "%s: wide tensors kept: qkv %d, fc1 %d", recompute_name(level), c.ba.attn.qkv.data != NULL,
+               c.ba.mlp.pre.data != NULL);
         char what[64];
-        snprintf(what, sizeof what, "%sblock%s dx", causal ? "causal " : "", wide ? " (wide recomputed)" : "");
+        snprintf(what, sizeof what, "%sblock dx (%s)", causal ? "causal " : "", recompute_phrase(level));
         check(what, c.x, dx, block_loss, &c);
         static const char *names[12] = {"ln1_g", "ln1_b", "qkv_w", "qkv_b", "out_w", "out_b",
                                         "ln2_g", "ln2_b", "fc1_w", "fc1_b", "fc2_w", "fc2_b"};
         for (int i = 0; i < nt; i++) {
-            snprintf(what, sizeof what, "%s%s", names[i], wide ? " (wide recomputed)" : "");
+            snprintf(what, sizeof what, "%s (%s)", names[i], recompute_phrase(level));
             check(what, pt[i], gt[i], block_loss, &c);
         }
         for (int i = 0; i < nt; i++) free(pt[i].data), free(gt[i].data);

@@ -9,7 +9,7 @@
  *  - on the CPU backend: nothing changes (the whole batch at once). */
 #include <string.h>
 
-#include "model/aim_vision.h"
+#include "model/layers.h"
 #include "testlib.h"
 #include "train/config.h"
 #include "train/job_model.h"
@@ -56,7 +56,7 @@ static void test_micro_batches_follow_the_cap(void) {
            "8 GiB: %d passes of %d clips would have fitted too", passes - 1, next);
     printf("B/16 FineCLIPER low, 16 frames, evaluation batch 64: 200 GiB -> 64 per pass; 8 GiB -> %d per pass "
            "(%.2f GiB%s%s)\n", p.micro_batch, p.total / 1073741824.0, p.recompute ? ", " : "",
-           p.recompute ? aim_recompute_phrase(p.recompute) : "");
+           p.recompute ? recompute_phrase(p.recompute) : "");
 
     c.gpu_mem = 1.2f;
     EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) != 0 && strstr(err.msg, "train.gpu_mem"),

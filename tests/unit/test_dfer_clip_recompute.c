@@ -1,0 +1,163 @@
+/* train.recompute's levels (model/layers.h, Recompute) in DFER-CLIP's fine-tuned image encoder change what its
+ * blocks keep, not what they compute:
+ *  - the loss and every trainable gradient of a DFER-CLIP step (tiny CLIP, F64, CPU) at qkv, qkv-fc1 and blocks
+ *    equal, bitwise, those at none, for a model built at the level and for one switched to it after a step
+ *    (dfer_clip_set_recompute: its activations are allocated again the new way); and two steps in a row at
+ *    blocks equal two at none (the shared set refilled in the backward leaves nothing behind for the next step);
+ *  - the activation arena drops by exactly what a level does not keep, computed from the shapes: qkv, every
+ *    block's qkv [rows, 3W]; qkv-fc1, also its fc1 output [rows, 4W]; blocks, all but one block's set save its
+ *    input (the set measured on its own with block_acts_alloc). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/dfer_clip.h"
+#include "testlib.h"
+#include "tiny_clip.h"
+
+static Ops *g_ops;
+
+enum { FRAMES = 3, CLASSES = 3, CONTEXTS = 2, BATCH = 2 };
+
+static void tiny_model(ClipModel *clip, int recompute, DferClip *m) {
+    DferClipConfig cfg;
+    dfer_clip_config_default(&cfg);
+    cfg.frames = FRAMES, cfg.num_classes = CLASSES, cfg.contexts = CONTEXTS, cfg.logit_scale = 3.0f;
+    cfg.recompute = recompute;
+    int32_t ids[CLASSES * 12];
+    tiny_prompts(ids, CLASSES, 0, CONTEXTS);
+    Err err;
+    CHECK(dfer_clip_create(g_ops, clip, &cfg, ids, 4, m, &err) == 0, "create: %s", err.msg);
+}
+
+/* Every parameter value of `from` into `to` (the same model at another level: the same tensors in order). */
+static void copy_values(const DferClip *from, DferClip *to) {
+    EXPECT(from->params.count == to->params.count, "%d and %d parameter tensors", from->params.count,
+           to->params.count);
+    for (int i = 0; i < from->params.count; i++) {
+        double *v = malloc((size_t)tensor_numel(&paramset_get(&from->params, i)->value) * sizeof(double));
+        paramset_download_f64(&from->params, i, 0, v);
+        paramset_upload_f64(&to->params, i, v);
+        free(v);
+    }
+}
+
+static const int32_t k_labels[BATCH] = {2, 0};
+
+/* `steps` training steps on the same frames, the gradients of each added up (not zeroed between them). */
+static double train_steps(DferClip *m, const Tensor *frames, int steps) {
+    paramset_zero_grads(&m->params);
+    double loss = 0;
+    for (int s = 0; s < steps; s++) loss += dfer_clip_step(m, frames->data, k_labels, BATCH, 1, 1.0f, NULL);
+    return loss;
+}
+
+/* How many gradient entries of `m` differ from those of `ref` (0: bitwise equal); *largest: the largest |grad|. */
+static int64_t gradients_differ(const DferClip *ref, const DferClip *m, const char **first, double *largest) {
+    int64_t differ = 0;
+    *first = NULL;
+    for (int i = 0; i < ref->params.count; i++) {
+        const ParamEntry *e = paramset_get(&ref->params, i);
+        int64_t k = tensor_numel(&e->grad);
+        double *a = malloc((size_t)k * sizeof(double)), *g = malloc((size_t)k * sizeof(double));
+        paramset_download_f64(&ref->params, i, 1, a);
+        paramset_download_f64(&m->params, i, 1, g);
+        for (int64_t q = 0; q < k; q++) {
+            if (a[q] != g[q] && !differ++) *first = e->name;
+            *largest = fmax(*largest, fabs(a[q]));
+        }
+        free(a), free(g);
+    }
+    return differ;
+}
+
+static void check_levels_bitwise(int steps) {
+    ClipModel clip;
+    tiny_clip_build(g_ops, &clip, 2);
+    Tensor frames = tiny_random(1, (int64_t)BATCH * FRAMES * 3 * 8 * 8, 0, 0, 1.0, 0); /* raw [B*T,3,8,8] */
+    DferClip ref;
+    tiny_model(&clip, RECOMPUTE_NONE, &ref);
+    params_randomise(&ref.params, 0.3);
+    double loss_ref = train_steps(&ref, &frames, steps);
+    EXPECT(isfinite(loss_ref) && loss_ref > 0, "loss %g", loss_ref);
+    for (int level = RECOMPUTE_NONE + 1; level < RECOMPUTE_LEVELS; level++) {
+        /* built at the level, and one built at none that is switched to it after a step */
+        for (int switched = 0; switched < 2; switched++) {
+            DferClip m;
+            tiny_model(&clip, switched ? RECOMPUTE_NONE : level, &m);
+            copy_values(&ref, &m);
+            if (switched) {
+                train_steps(&m, &frames, 1);
+                dfer_clip_set_recompute(&m, level);
+            }
+            double loss = train_steps(&m, &frames, steps);
+            const char *first;
+            double largest = 0;
+            int64_t differ = gradients_differ(&ref, &m, &first, &largest);
+            EXPECT(loss == loss_ref && differ == 0 && largest > 0,
+                   "%d step%s at recompute %s%s: loss %.17g (none: %.17g), %lld gradient entries differ "
+                   "(the first in %s), largest gradient %g",
+                   steps, steps > 1 ? "s" : "", recompute_name(level), switched ? " (switched after a step)" : "",
+                   loss, loss_ref, (long long)differ, first ? first : "-", largest);
+            EXPECT(m.vit_acts.recompute == level, "the model allocated level %d, not %d", m.vit_acts.recompute,
+                   level);
+            printf("  %d step%s at recompute %-7s%s: loss %.12g and %d gradient tensors bitwise those of none\n",
+                   steps, steps > 1 ? "s" : "", recompute_name(level), switched ? " (switched)" : "           ", loss,
+                   m.params.count);
+            dfer_clip_free(&m);
+        }
+    }
+    dfer_clip_free(&ref);
+    tiny_clip_free(&clip);
+    free(frames.data);
+}
+
+static void test_levels_bitwise_one_step(void) { check_levels_bitwise(1); }
+static void test_levels_bitwise_two_steps(void) { check_levels_bitwise(2); }
+
+static void test_arena_drops_by_what_a_level_does_not_keep(void) {
+    ClipModel clip;
+    tiny_clip_build(g_ops, &clip, 2);
+    const ClipConfig *c = &clip.cfg;
+    size_t es = dtype_size(clip.dtype), S = (size_t)clip_vision_tokens(c), rows = (size_t)BATCH * FRAMES * S;
+    size_t W = (size_t)c->vision_width, layers = (size_t)c->vision_layers;
+    size_t qkv = tiny_arena_bytes(rows * 3 * W * es), fc1 = tiny_arena_bytes(rows * 4 * W * es);
+    size_t x_in = tiny_arena_bytes(rows * W * es);
+    /* one trained block's set, as the blocks keep it at none */
+    Arena measure;
+    arena_init_measuring(&measure, g_ops, clip.dtype);
+    BlockActs one;
+    block_acts_alloc(&measure, &one, BATCH * FRAMES, (int64_t)S, (int64_t)W, 4 * (int64_t)W, c->vision_heads,
+                     SUBLAYER_KEEP_WEIGHT_INPUTS, RECOMPUTE_NONE);
+    size_t set = measure.peak;
+    size_t capacity[RECOMPUTE_LEVELS];
+    for (int level = 0; level < RECOMPUTE_LEVELS; level++) {
+        DferClip m;
+        tiny_model(&clip, level, &m);
+        dfer_clip_reserve(&m, BATCH);
+        capacity[level] = m.acts.capacity;
+        dfer_clip_free(&m);
+    }
+    size_t want[RECOMPUTE_LEVELS] = {0, layers * qkv, layers * (qkv + fc1), (layers - 1) * (set - x_in)};
+    for (int level = 1; level < RECOMPUTE_LEVELS; level++)
+        EXPECT(capacity[RECOMPUTE_NONE] - capacity[level] == want[level],
+               "%s keeps %zu bytes of activations, none %zu: %zu less, not the %zu its %zu blocks leave",
+               recompute_name(level), capacity[level], capacity[RECOMPUTE_NONE],
+               capacity[RECOMPUTE_NONE] - capacity[level], want[level], layers);
+    printf("  activation arena (%zu blocks; a block's set %zu bytes): none %zu, qkv %zu, qkv-fc1 %zu, blocks %zu\n",
+           layers, set, capacity[0], capacity[1], capacity[2], capacity[3]);
+    tiny_clip_free(&clip);
+}
+
+int main(void) {
+    Err err;
+    if (ops_create(BACKEND_CPU, 2, &g_ops, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    TEST_RUN(test_levels_bitwise_one_step);
+    TEST_RUN(test_levels_bitwise_two_steps);
+    TEST_RUN(test_arena_drops_by_what_a_level_does_not_keep);
+    ops_destroy(g_ops);
+    return test_summary();
+}
