@@ -26,13 +26,15 @@ typedef struct VitActs {
     Tensor images, patches, emb, x_tok, pre_mean, pre_rstd, x;
     BlockActs *blocks; /* per block; at RECOMPUTE_BLOCKS they share one set, each its own x_in */
     int recompute;     /* Recompute (layers.h) */
+    int trainable;     /* 0: a frozen tower, forward only (its blocks share one set; vit_backward refuses it) */
     Tensor cls_rows, cls, post_mean, post_rstd, post_out, feat;
 } VitActs;
 
 /* Views of a ClipModel's vision weights (frozen use, or initial values). */
 void vit_params_from_clip(const ClipModel *clip, VitParams *p);
 /* input: how vit_forward's host images arrive (NULL: normalised reals; ImageInput). */
-/* trainable: the blocks' weights get gradients (they keep their weight GEMMs' inputs; layers.h). recompute
+/* trainable: the blocks' weights get gradients (they keep their weight GEMMs' inputs; layers.h); 0: a frozen
+ * tower that no backward crosses, whose blocks keep nothing (one shared set; recompute does not apply). recompute
  * (Recompute): what the blocks leave to the backward to compute again; at RECOMPUTE_BLOCKS each block keeps its
  * input only (x_in) and one shared set holds the rest, refilled by running the block again in the backward. */
 void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *cfg, int64_t n, const ImageInput *input, int trainable,

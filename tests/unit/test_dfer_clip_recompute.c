@@ -6,7 +6,8 @@
  *    blocks equal two at none (the shared set refilled in the backward leaves nothing behind for the next step);
  *  - the activation arena drops by exactly what a level does not keep, computed from the shapes: qkv, every
  *    block's qkv [rows, 3W]; qkv-fc1, also its fc1 output [rows, 4W]; blocks, all but one block's set save its
- *    input (the set measured on its own with block_acts_alloc). */
+ *    input (the set measured on its own with block_acts_alloc);
+ *  - a frozen image encoder (no backward crosses it) keeps one set of block activations for all its blocks. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +20,38 @@ static Ops *g_ops;
 
 enum { FRAMES = 3, CLASSES = 3, CONTEXTS = 2, BATCH = 2 };
 
-static void tiny_model(ClipModel *clip, int recompute, DferClip *m) {
+static void tiny_model_trained(ClipModel *clip, int recompute, int train_image_encoder, DferClip *m) {
     DferClipConfig cfg;
     dfer_clip_config_default(&cfg);
     cfg.frames = FRAMES, cfg.num_classes = CLASSES, cfg.contexts = CONTEXTS, cfg.logit_scale = 3.0f;
-    cfg.recompute = recompute;
+    cfg.recompute = recompute, cfg.train_image_encoder = train_image_encoder;
     int32_t ids[CLASSES * 12];
     tiny_prompts(ids, CLASSES, 0, CONTEXTS);
     Err err;
     CHECK(dfer_clip_create(g_ops, clip, &cfg, ids, 4, m, &err) == 0, "create: %s", err.msg);
+}
+
+static void tiny_model(ClipModel *clip, int recompute, DferClip *m) { tiny_model_trained(clip, recompute, 1, m); }
+
+/* The activation arena's bytes of a model at `batch` clips. */
+static size_t arena_bytes(ClipModel *clip, int recompute, int train_image_encoder) {
+    DferClip m;
+    tiny_model_trained(clip, recompute, train_image_encoder, &m);
+    dfer_clip_reserve(&m, BATCH);
+    size_t bytes = m.acts.capacity;
+    dfer_clip_free(&m);
+    return bytes;
+}
+
+/* The bytes of one ViT block's activations as block_acts_alloc allocates them. */
+static size_t block_set_bytes(const ClipModel *clip, int keep) {
+    const ClipConfig *c = &clip->cfg;
+    int64_t S = clip_vision_tokens(c), W = c->vision_width;
+    Arena measure;
+    arena_init_measuring(&measure, g_ops, clip->dtype);
+    BlockActs one;
+    block_acts_alloc(&measure, &one, BATCH * FRAMES, S, W, 4 * W, c->vision_heads, keep, RECOMPUTE_NONE);
+    return measure.peak;
 }
 
 /* Every parameter value of `from` into `to` (the same model at another level: the same tensors in order). */
@@ -123,21 +147,9 @@ static void test_arena_drops_by_what_a_level_does_not_keep(void) {
     size_t W = (size_t)c->vision_width, layers = (size_t)c->vision_layers;
     size_t qkv = tiny_arena_bytes(rows * 3 * W * es), fc1 = tiny_arena_bytes(rows * 4 * W * es);
     size_t x_in = tiny_arena_bytes(rows * W * es);
-    /* one trained block's set, as the blocks keep it at none */
-    Arena measure;
-    arena_init_measuring(&measure, g_ops, clip.dtype);
-    BlockActs one;
-    block_acts_alloc(&measure, &one, BATCH * FRAMES, (int64_t)S, (int64_t)W, 4 * (int64_t)W, c->vision_heads,
-                     SUBLAYER_KEEP_WEIGHT_INPUTS, RECOMPUTE_NONE);
-    size_t set = measure.peak;
+    size_t set = block_set_bytes(&clip, SUBLAYER_KEEP_WEIGHT_INPUTS); /* one trained block's, as kept at none */
     size_t capacity[RECOMPUTE_LEVELS];
-    for (int level = 0; level < RECOMPUTE_LEVELS; level++) {
-        DferClip m;
-        tiny_model(&clip, level, &m);
-        dfer_clip_reserve(&m, BATCH);
-        capacity[level] = m.acts.capacity;
-        dfer_clip_free(&m);
-    }
+    for (int level = 0; level < RECOMPUTE_LEVELS; level++) capacity[level] = arena_bytes(&clip, level, 1);
     size_t want[RECOMPUTE_LEVELS] = {0, layers * qkv, layers * (qkv + fc1), (layers - 1) * (set - x_in)};
     for (int level = 1; level < RECOMPUTE_LEVELS; level++)
         EXPECT(capacity[RECOMPUTE_NONE] - capacity[level] == want[level],
@@ -146,6 +158,23 @@ static void test_arena_drops_by_what_a_level_does_not_keep(void) {
                capacity[RECOMPUTE_NONE] - capacity[level], want[level], layers);
     printf("  activation arena (%zu blocks; a block's set %zu bytes): none %zu, qkv %zu, qkv-fc1 %zu, blocks %zu\n",
            layers, set, capacity[0], capacity[1], capacity[2], capacity[3]);
+    tiny_clip_free(&clip);
+}
+
+/* A frozen image encoder (model.train_image_encoder = false) is crossed by no backward: its blocks share one set of
+ * activations (the frozen sublayers' own), where a trained encoder keeps one set a block; the rest of the model's
+ * activations are the same. */
+static void test_frozen_encoder_keeps_one_block_set(void) {
+    ClipModel clip;
+    tiny_clip_build(g_ops, &clip, 2);
+    size_t layers = (size_t)clip.cfg.vision_layers;
+    size_t trained_set = block_set_bytes(&clip, SUBLAYER_KEEP_WEIGHT_INPUTS), frozen_set = block_set_bytes(&clip, 0);
+    size_t trained = arena_bytes(&clip, RECOMPUTE_NONE, 1), frozen = arena_bytes(&clip, RECOMPUTE_NONE, 0);
+    EXPECT(trained - layers * trained_set == frozen - frozen_set,
+           "frozen encoder: %zu bytes of activations less one frozen set of %zu, trained: %zu less %zu sets of %zu",
+           frozen, frozen_set, trained, layers, trained_set);
+    printf("  activation arena: trained encoder %zu bytes (%zu block sets of %zu), frozen %zu (one set of %zu)\n",
+           trained, layers, trained_set, frozen, frozen_set);
     tiny_clip_free(&clip);
 }
 
@@ -158,6 +187,7 @@ int main(void) {
     TEST_RUN(test_levels_bitwise_one_step);
     TEST_RUN(test_levels_bitwise_two_steps);
     TEST_RUN(test_arena_drops_by_what_a_level_does_not_keep);
+    TEST_RUN(test_frozen_encoder_keeps_one_block_set);
     ops_destroy(g_ops);
     return test_summary();
 }
