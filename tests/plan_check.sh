@@ -55,6 +55,23 @@ for v in low low+mid+high dfer_clip; do
   echo "$name: bytes with recompute none ${kept[none]}, qkv ${kept[qkv]}, qkv-fc1 ${kept[qkv-fc1]}, blocks ${kept[blocks]} (counted exactly)"
   unset kept
 done
+# a frozen image encoder (DFER-CLIP) is crossed by no backward and its blocks share one set: counted exactly too; a
+# level set by hand changes nothing (the same bytes, "no recompute") and is warned about; the GPU plan has no
+# levels line
+frozen=(--set model.method=dfer_clip --set optim.lr=1e-5 --set model.train_image_encoder=false)
+declare -A kept=()
+for level in none blocks; do
+  out=$("$dfer" plan "${common[@]}" "${frozen[@]}" --set train.recompute=$level 2>"$tmp/err")
+  grep -q "verify: .*: equal$" <<<"$out" && grep -q "no recompute" <<<"$out" ||
+    { echo "frozen encoder, recompute $level: the plan differs from the model, or plans a level"; echo "$out"; exit 1; }
+  kept[$level]=$(grep -oE 'allocated [0-9]+ bytes' <<<"$out" | grep -oE '[0-9]+')
+done
+[ "${kept[none]}" = "${kept[blocks]}" ] && grep -q "train.recompute = blocks does nothing here" "$tmp/err" ||
+  { echo "frozen encoder: none ${kept[none]} bytes, blocks ${kept[blocks]}; warning: $(cat "$tmp/err")"; exit 1; }
+! "$dfer" plan --arch b16 --set model.vocab="$tmp/bpe_simple_vocab_16e6.txt.gz" "${frozen[@]}" | grep -q "recompute levels" ||
+  { echo "frozen encoder: the GPU plan lists recompute levels"; exit 1; }
+echo "DFER-CLIP, frozen image encoder: ${kept[none]} bytes at any level (counted exactly; a set level warned about)"
+unset kept
 # the plan needs the weights' shapes only: it does not read (nor hash) their bytes, so a dfer-written file with a
 # byte damaged since plans as the whole one did, and the real model (--verify) refuses it, naming the damage
 cp "$tmp/w.safetensors" "$tmp/w-damaged.safetensors"

@@ -117,6 +117,7 @@ int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const
         return err_set(err, "DFER-CLIP: %d contexts, %d frames, %d classes are not valid", cfg->contexts, cfg->frames,
                        cfg->num_classes);
     m->cfg = *cfg;
+    if (!cfg->train_image_encoder) m->cfg.recompute = RECOMPUTE_NONE; /* a frozen encoder keeps nothing to spare */
     m->clip = clip;
     m->ops = ops;
     m->temporal_heads = E >= 64 ? (int)(E / 64) : 1;
@@ -288,6 +289,7 @@ static void ensure_activations(DferClip *m, int64_t batch) {
 void dfer_clip_reserve(DferClip *m, int batch) { ensure_activations(m, batch); }
 
 void dfer_clip_set_recompute(DferClip *m, int recompute) {
+    if (!m->cfg.train_image_encoder) recompute = RECOMPUTE_NONE;
     if (m->cfg.recompute == recompute) return;
     release_activations(m); /* the next step (or reserve) allocates them the new way */
     m->cfg.recompute = recompute;

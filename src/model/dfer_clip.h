@@ -25,7 +25,8 @@ typedef struct DferClipConfig {
     int contexts;        /* M (8) */
     float logit_scale;   /* 1 / temperature (100) */
     int train_image_encoder; /* 1 (DFER-CLIP); 0 freezes it */
-    int recompute;       /* Recompute (layers.h) of the image encoder's blocks */
+    int recompute;       /* Recompute (layers.h) of the image encoder's blocks; none when it is frozen (no backward
+                          * crosses it, and its blocks keep nothing: vit.h) */
     ImageInput input;    /* how frames arrive (zero: normalised reals; uint8: raw pixels, normalised on the device) */
 } DferClipConfig;
 
@@ -57,7 +58,7 @@ void dfer_clip_free(DferClip *m);
 /* Allocates the activations and scratch of steps of `batch` clips now (the first step would). */
 void dfer_clip_reserve(DferClip *m, int batch);
 /* The image encoder's recompute level (Recompute) for the next allocation of activations (before the first step,
- * or followed by a reserve). */
+ * or followed by a reserve); a frozen encoder stays at none. */
 void dfer_clip_set_recompute(DferClip *m, int recompute);
 /* The Hugging Face CLIP name(s) of a fine-tuned encoder tensor, given its name after "image_encoder.":
  * returns 1 (hf[0]), 3 for the packed q/k/v projection (its rows split in q, k, v order into hf[0..2]),

@@ -627,7 +627,7 @@ static cJSON *bench_report(const BenchRun *r) {
     cJSON_AddNumberToObject(res, "steps", n);
     cJSON_AddNumberToObject(res, "warmup", w);
     cJSON_AddNumberToObject(res, "micro_batch", mb);
-    /* the level the ViT streams ran at (set, or the planner's choice); DFER-CLIP has none */
+    /* the level the ViT ran at (set, or the planner's choice) */
     cJSON_AddStringToObject(res, "recompute", recompute_name(shp->recompute));
     cJSON_AddNumberToObject(res, "accumulation", (b + mb - 1) / mb);
     cJSON_AddStringToObject(res, "micro_batch_from", r->mb_note);

@@ -346,7 +346,14 @@ int config_validate(const Config *c, Err *err) {
 }
 
 const char *config_caution(const Config *c, char *buf, size_t n) {
-    if (strcmp(c->method, "dfer_clip") || !c->train_image_encoder || c->n_lr < 1 || c->lr[0] < 1e-3f) return NULL;
+    if (strcmp(c->method, "dfer_clip")) return NULL;
+    if (!c->train_image_encoder && strcmp(c->recompute, "auto") && strcmp(c->recompute, "none")) {
+        snprintf(buf, n, "train.recompute = %s does nothing here: the frozen image encoder "
+                 "(model.train_image_encoder = false) is crossed by no backward and keeps none of its blocks' "
+                 "activations", c->recompute);
+        return buf;
+    }
+    if (!c->train_image_encoder || c->n_lr < 1 || c->lr[0] < 1e-3f) return NULL;
     snprintf(buf, n, "DFER-CLIP fine-tunes its pretrained image encoder at optim.lr = %g%s, a rate that can wreck "
              "CLIP's features: DFER-CLIP's paper trains it at 1e-5 (configs/paper/dfer_clip.ini: optim.lr = 1e-5, "
              "1e-2, 1e-3 for image_encoder, temporal_net, prompt_learner)%s", c->lr[0],

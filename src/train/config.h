@@ -113,7 +113,8 @@ int config_validate(const Config *c, Err *err);
 int config_validate_settings(const Config *c, Err *err);
 /* What a valid configuration may not mean to do, as one sentence for a warning, or NULL: DFER-CLIP fine-tuning its
  * pretrained image encoder at a rate of 1e-3 or more (config.c's defaults are FineCLIPER's, so `model.method =
- * dfer_clip` alone trains it at 0.01, 1000 times DFER-CLIP's 1e-5). buf: room for the text. */
+ * dfer_clip` alone trains it at 0.01, 1000 times DFER-CLIP's 1e-5), or a train.recompute level set for a frozen
+ * image encoder, which has nothing to recompute. buf: room for the text. */
 const char *config_caution(const Config *c, char *buf, size_t n);
 /* A method's optimiser parameter groups (optim.lr takes one value or one per group), in order:
  * FineCLIPER video, text; DFER-CLIP image_encoder, temporal_net, prompt_learner. Returns the count. */

@@ -470,6 +470,10 @@ size_t job_model_prefetch_bytes(const JobModel *m, int clips) {
     return 2 * (size_t)job_model_input_streams(m) * one;
 }
 
+int job_model_has_recompute(const JobModel *m) {
+    return !strcmp(m->method, "finecliper") || ((const DferClip *)m->impl)->cfg.train_image_encoder;
+}
+
 void job_model_set_recompute(JobModel *m, int recompute) {
     if (!strcmp(m->method, "finecliper")) finecliper_set_recompute(m->impl, recompute);
     else dfer_clip_set_recompute(m->impl, recompute);

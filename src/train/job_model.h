@@ -111,6 +111,8 @@ int job_model_input_streams(const JobModel *m);
 size_t job_model_prefetch_bytes(const JobModel *m, int clips);
 /* The recompute level (Recompute, model/layers.h) of the ViT: FineCLIPER's streams, DFER-CLIP's image encoder. */
 void job_model_set_recompute(JobModel *m, int recompute);
+/* Whether train.recompute changes anything: 0 for DFER-CLIP with a frozen image encoder (no backward crosses it). */
+int job_model_has_recompute(const JobModel *m);
 /* The same with the high level's descriptions given in memory (indexed, heap-allocated; the model takes
  * them over, also on failure) instead of read from model.descriptions' file: `dfer predict` describes
  * its windows itself. NULL: as job_model_create. */

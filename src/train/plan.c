@@ -37,8 +37,9 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     p->reserve = as == BACKEND_CUDA ? PLAN_CUDA_RESERVE_BYTES : 0;
     p->trainable_count = m.params->numel;
     p->prompts_at_context = m.prompts_at_context;
-    p->recompute = recompute;
-    job_model_set_recompute(&m, recompute);
+    p->has_recompute = job_model_has_recompute(&m);
+    p->recompute = p->has_recompute ? recompute : RECOMPUTE_NONE;
+    job_model_set_recompute(&m, p->recompute);
 
     /* the model as built: frozen weights (and the fixed buffers of the model), then parameters
      * and gradients (two buffers of the parameters' dtype, charged in 256-byte units) */
@@ -107,7 +108,7 @@ int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch
     int set = recompute_parse(cfg->recompute); /* auto: -1 */
     if (set >= 0 || as != BACKEND_CUDA) {
         if (plan_with(cfg, num_classes, as, arch, ranks, set > 0 ? set : RECOMPUTE_NONE, p, err) != 0) return -1;
-        p->recompute_deeper = RECOMPUTE_LEVELS - 1 - p->recompute;
+        if (p->has_recompute) p->recompute_deeper = RECOMPUTE_LEVELS - 1 - p->recompute;
         return 0;
     }
     /* auto on CUDA: the least recompute that leaves an efficient micro-batch (the levels in the order of their
@@ -115,7 +116,7 @@ int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch
      * when nothing fits, the one least over the cap */
     if (plan_with(cfg, num_classes, as, arch, ranks, RECOMPUTE_NONE, p, err) != 0) return -1;
     int enough = p->local_batch < PLAN_MIN_EFFICIENT_MICRO_BATCH ? p->local_batch : PLAN_MIN_EFFICIENT_MICRO_BATCH;
-    for (int level = RECOMPUTE_NONE + 1; level < RECOMPUTE_LEVELS; level++) {
+    for (int level = RECOMPUTE_NONE + 1; p->has_recompute && level < RECOMPUTE_LEVELS; level++) {
         if (p->fits && p->micro_batch >= enough) return 0;
         MemoryPlan with;
         if (plan_with(cfg, num_classes, as, arch, ranks, level, &with, err) != 0) return -1;

@@ -47,7 +47,8 @@ typedef struct MemoryPlan {
                                     * shorter where micro_batch does not divide local_batch */
     int recompute;               /* Recompute (model/layers.h) */
     int recompute_deeper;        /* levels beyond `recompute` a hand-set train.recompute could still take (0: the
-                                  * planner tried them all (auto)) */
+                                  * planner tried them all (auto), or the model has none) */
+    int has_recompute;           /* train.recompute changes the model (job_model_has_recompute) */
     size_t cap;                  /* bytes */
     size_t weights;              /* frozen CLIP (and description tower) */
     size_t trainable;            /* parameters and their gradients */

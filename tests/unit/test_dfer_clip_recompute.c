@@ -7,7 +7,8 @@
  *  - the activation arena drops by exactly what a level does not keep, computed from the shapes: qkv, every
  *    block's qkv [rows, 3W]; qkv-fc1, also its fc1 output [rows, 4W]; blocks, all but one block's set save its
  *    input (the set measured on its own with block_acts_alloc);
- *  - a frozen image encoder (no backward crosses it) keeps one set of block activations for all its blocks. */
+ *  - a frozen image encoder (no backward crosses it) keeps one set of block activations for all its blocks, takes
+ *    no level, and its forward is bitwise the trained encoder's at the same weights. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,54 @@ static void test_frozen_encoder_keeps_one_block_set(void) {
     tiny_clip_free(&clip);
 }
 
+/* The frozen encoder's shared set gives the forward of the kept sets: a step of a frozen-encoder model and one of a
+ * trained-encoder model whose encoder still holds CLIP's weights (nothing randomised, the other parameters copied by
+ * name) have bitwise the same loss, and the same gradients of the temporal net and the prompt contexts (computed
+ * before the encoder's backward). */
+static void test_frozen_encoder_forward_is_the_trained_one(void) {
+    ClipModel clip;
+    tiny_clip_build(g_ops, &clip, 2);
+    Tensor frames = tiny_random(1, (int64_t)BATCH * FRAMES * 3 * 8 * 8, 0, 0, 1.0, 0);
+    DferClip trained, frozen;
+    tiny_model_trained(&clip, RECOMPUTE_NONE, 1, &trained);
+    tiny_model_trained(&clip, RECOMPUTE_BLOCKS, 0, &frozen); /* the level is dropped: nothing to recompute */
+    EXPECT(frozen.cfg.recompute == RECOMPUTE_NONE, "a frozen encoder took recompute level %d", frozen.cfg.recompute);
+    params_randomise(&frozen.params, 0.3); /* the contexts and temporal net; copied into the trained model */
+    int shared = 0;
+    for (int i = 0; i < frozen.params.count; i++) {
+        const ParamEntry *e = paramset_get(&frozen.params, i);
+        int j = paramset_find(&trained.params, e->name);
+        EXPECT(j >= 0, "%s: not a parameter of the trained-encoder model", e->name);
+        if (j < 0) continue;
+        double *v = malloc((size_t)tensor_numel(&e->value) * sizeof(double));
+        paramset_download_f64(&frozen.params, i, 0, v);
+        paramset_upload_f64(&trained.params, j, v);
+        free(v);
+        shared++;
+    }
+    double loss_trained = train_steps(&trained, &frames, 1), loss_frozen = train_steps(&frozen, &frames, 1);
+    int64_t differ = 0;
+    for (int i = 0; i < frozen.params.count; i++) {
+        const ParamEntry *e = paramset_get(&frozen.params, i);
+        int j = paramset_find(&trained.params, e->name);
+        int64_t k = tensor_numel(&e->grad);
+        double *a = malloc((size_t)k * sizeof(double)), *g = malloc((size_t)k * sizeof(double));
+        paramset_download_f64(&frozen.params, i, 1, a);
+        paramset_download_f64(&trained.params, j, 1, g);
+        for (int64_t q = 0; q < k; q++) differ += a[q] != g[q];
+        free(a), free(g);
+    }
+    EXPECT(loss_frozen == loss_trained && differ == 0 && isfinite(loss_frozen),
+           "frozen encoder: loss %.17g, trained %.17g; %lld gradient entries of the %d shared tensors differ",
+           loss_frozen, loss_trained, (long long)differ, shared);
+    printf("  frozen encoder (one shared block set): loss %.12g and %d shared gradient tensors bitwise the trained "
+           "model's\n", loss_frozen, shared);
+    dfer_clip_free(&trained);
+    dfer_clip_free(&frozen);
+    tiny_clip_free(&clip);
+    free(frames.data);
+}
+
 int main(void) {
     Err err;
     if (ops_create(BACKEND_CPU, 2, &g_ops, &err) != 0) {
@@ -188,6 +237,7 @@ int main(void) {
     TEST_RUN(test_levels_bitwise_two_steps);
     TEST_RUN(test_arena_drops_by_what_a_level_does_not_keep);
     TEST_RUN(test_frozen_encoder_keeps_one_block_set);
+    TEST_RUN(test_frozen_encoder_forward_is_the_trained_one);
     ops_destroy(g_ops);
     return test_summary();
 }
