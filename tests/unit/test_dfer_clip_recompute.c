@@ -1,7 +1,8 @@
 /* train.recompute's levels (model/layers.h, Recompute) in DFER-CLIP's fine-tuned image encoder change what its
  * blocks keep, not what they compute:
- *  - the loss and every trainable gradient of a DFER-CLIP step (tiny CLIP, F64, CPU) at qkv, qkv-fc1 and blocks
- *    equal, bitwise, those at none, for a model built at the level and for one switched to it after a step
+ *  - the loss and every trainable gradient of a DFER-CLIP step (tiny CLIP of 3 vision blocks, F64, CPU) at qkv,
+ *    qkv-fc1 and blocks equal, bitwise, those at none, for a model built at the level and for one switched to it
+ *    after a step
  *    (dfer_clip_set_recompute: its activations are allocated again the new way); and two steps in a row at
  *    blocks equal two at none (the shared set refilled in the backward leaves nothing behind for the next step);
  *  - the activation arena drops by exactly what a level does not keep, computed from the shapes: qkv, every
@@ -19,7 +20,8 @@
 
 static Ops *g_ops;
 
-enum { FRAMES = 3, CLASSES = 3, CONTEXTS = 2, BATCH = 2 };
+/* 3 vision blocks: at blocks the backward refills the shared set twice, the second time after a refill */
+enum { FRAMES = 3, CLASSES = 3, CONTEXTS = 2, BATCH = 2, VISION_LAYERS = 3 };
 
 static void tiny_model_trained(ClipModel *clip, int recompute, int train_image_encoder, DferClip *m) {
     DferClipConfig cfg;
@@ -98,7 +100,7 @@ static int64_t gradients_differ(const DferClip *ref, const DferClip *m, const ch
 
 static void check_levels_bitwise(int steps) {
     ClipModel clip;
-    tiny_clip_build(g_ops, &clip, 2);
+    tiny_clip_build_deep(g_ops, &clip, 2, VISION_LAYERS);
     Tensor frames = tiny_random(1, (int64_t)BATCH * FRAMES * 3 * 8 * 8, 0, 0, 1.0, 0); /* raw [B*T,3,8,8] */
     DferClip ref;
     tiny_model(&clip, RECOMPUTE_NONE, &ref);
@@ -142,7 +144,7 @@ static void test_levels_bitwise_two_steps(void) { check_levels_bitwise(2); }
 
 static void test_arena_drops_by_what_a_level_does_not_keep(void) {
     ClipModel clip;
-    tiny_clip_build(g_ops, &clip, 2);
+    tiny_clip_build_deep(g_ops, &clip, 2, VISION_LAYERS);
     const ClipConfig *c = &clip.cfg;
     size_t es = dtype_size(clip.dtype), S = (size_t)clip_vision_tokens(c), rows = (size_t)BATCH * FRAMES * S;
     size_t W = (size_t)c->vision_width, layers = (size_t)c->vision_layers;
@@ -167,7 +169,7 @@ static void test_arena_drops_by_what_a_level_does_not_keep(void) {
  * activations are the same. */
 static void test_frozen_encoder_keeps_one_block_set(void) {
     ClipModel clip;
-    tiny_clip_build(g_ops, &clip, 2);
+    tiny_clip_build_deep(g_ops, &clip, 2, VISION_LAYERS);
     size_t layers = (size_t)clip.cfg.vision_layers;
     size_t trained_set = block_set_bytes(&clip, SUBLAYER_KEEP_WEIGHT_INPUTS), frozen_set = block_set_bytes(&clip, 0);
     size_t trained = arena_bytes(&clip, RECOMPUTE_NONE, 1), frozen = arena_bytes(&clip, RECOMPUTE_NONE, 0);
@@ -185,7 +187,7 @@ static void test_frozen_encoder_keeps_one_block_set(void) {
  * before the encoder's backward). */
 static void test_frozen_encoder_forward_is_the_trained_one(void) {
     ClipModel clip;
-    tiny_clip_build(g_ops, &clip, 2);
+    tiny_clip_build_deep(g_ops, &clip, 2, VISION_LAYERS);
     Tensor frames = tiny_random(1, (int64_t)BATCH * FRAMES * 3 * 8 * 8, 0, 0, 1.0, 0);
     DferClip trained, frozen;
     tiny_model_trained(&clip, RECOMPUTE_NONE, 1, &trained);

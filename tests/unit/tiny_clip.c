@@ -27,10 +27,13 @@ static void random_layer(ClipLayer *p, int64_t w) {
     p->fc2_w = tiny_random(2, w, 4 * w, 0, 0.2, 0), p->fc2_b = tiny_random(1, w, 0, 0, 0.1, 0);
 }
 
-void tiny_clip_build(Ops *ops, ClipModel *m, uint64_t seed) {
+void tiny_clip_build(Ops *ops, ClipModel *m, uint64_t seed) { tiny_clip_build_deep(ops, m, seed, 2); }
+
+void tiny_clip_build_deep(Ops *ops, ClipModel *m, uint64_t seed, int vision_layers) {
     g_key = 7000 + seed * 1000;
     memset(m, 0, sizeof *m);
-    m->cfg = (ClipConfig){.image_size = 8, .patch_size = 4, .vision_width = 8, .vision_layers = 2, .vision_heads = 2,
+    m->cfg = (ClipConfig){.image_size = 8, .patch_size = 4, .vision_width = 8, .vision_layers = vision_layers,
+                          .vision_heads = 2,
                           .context_length = 12, .vocab_size = 60, .text_width = 8, .text_layers = 2,
                           .text_heads = 2, .embed_dim = 6, .has_vision = 1, .has_text = 1};
     m->ops = ops;
@@ -41,9 +44,13 @@ void tiny_clip_build(Ops *ops, ClipModel *m, uint64_t seed) {
     m->ln_pre_g = tiny_random(1, 8, 0, 0, 0.1, 1), m->ln_pre_b = tiny_random(1, 8, 0, 0, 0.1, 0);
     m->ln_post_g = tiny_random(1, 8, 0, 0, 0.1, 1), m->ln_post_b = tiny_random(1, 8, 0, 0, 0.1, 0);
     m->vis_proj = tiny_random(2, 6, 8, 0, 0.3, 0);
-    m->vis_layers = calloc(2, sizeof(ClipLayer));
+    m->vis_layers = calloc((size_t)vision_layers, sizeof(ClipLayer));
     m->txt_layers = calloc(2, sizeof(ClipLayer));
-    for (int l = 0; l < 2; l++) random_layer(&m->vis_layers[l], 8), random_layer(&m->txt_layers[l], 8);
+    /* the vision and text layers drawn in turn (with 2 vision layers the draws of tiny_clip_build as ever) */
+    for (int l = 0; l < vision_layers || l < 2; l++) {
+        if (l < vision_layers) random_layer(&m->vis_layers[l], 8);
+        if (l < 2) random_layer(&m->txt_layers[l], 8);
+    }
     m->tok_emb = tiny_random(2, 60, 8, 0, 0.5, 0);
     m->txt_pos = tiny_random(2, 12, 8, 0, 0.2, 0);
     m->ln_final_g = tiny_random(1, 8, 0, 0, 0.1, 1), m->ln_final_b = tiny_random(1, 8, 0, 0, 0.1, 0);
@@ -62,7 +69,8 @@ void tiny_clip_free(ClipModel *m) {
                     &m->ln_post_b, &m->vis_proj, &m->tok_emb, &m->txt_pos, &m->ln_final_g, &m->ln_final_b,
                     &m->txt_proj};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) free(ts[i]->data);
-    for (int l = 0; l < 2; l++) free_layer(&m->vis_layers[l]), free_layer(&m->txt_layers[l]);
+    for (int l = 0; l < m->cfg.vision_layers; l++) free_layer(&m->vis_layers[l]);
+    for (int l = 0; l < 2; l++) free_layer(&m->txt_layers[l]);
     clip_model_free(m);
 }
 

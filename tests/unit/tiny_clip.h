@@ -8,6 +8,8 @@
 #include "model/finecliper.h"
 
 void tiny_clip_build(Ops *ops, ClipModel *m, uint64_t seed);
+/* The same with `vision_layers` vision blocks (tiny_clip_build: 2). */
+void tiny_clip_build_deep(Ops *ops, ClipModel *m, uint64_t seed, int vision_layers);
 /* Frees what tiny_clip_build allocated (its weights, then clip_model_free). */
 void tiny_clip_free(ClipModel *m);
 /* A random F64 tensor (scale * N(0,1) + offset), malloc'ed. */
