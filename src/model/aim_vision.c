@@ -34,7 +34,7 @@ static void block_acts_alloc_aim(Arena *a, AimBlockActs *b, const ClipConfig *c,
 }
 
 void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames, int recompute,
-                    int adapters, const ImageInput *input) {
+                    int adapters, const ImageInput *input, int forward_only) {
     const ClipConfig *c = &clip->cfg;
     int64_t BT = batch * frames, R = c->image_size, P = c->patch_size, g = clip_grid(c), S = g * g + 1;
     int64_t W = c->vision_width, E = c->embed_dim;
@@ -56,9 +56,14 @@ void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batc
     acts->x = arena_tensor(a, "aim.x", 3, BT, S, W, 0);
     acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(AimBlockActs));
     CHECK(recompute >= 0 && recompute < RECOMPUTE_LEVELS, "aim_acts_alloc: recompute level %d", recompute);
-    acts->recompute = recompute;
+    acts->recompute = forward_only ? RECOMPUTE_NONE : recompute;
+    acts->forward_only = forward_only;
     acts->adapters = adapters;
-    if (recompute == RECOMPUTE_BLOCKS) {
+    if (forward_only) {
+        /* nothing is kept for a backward: one set serves every block in turn */
+        block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, 0, adapters, RECOMPUTE_NONE);
+        for (int l = 1; l < c->vision_layers; l++) acts->blocks[l] = acts->blocks[0];
+    } else if (recompute == RECOMPUTE_BLOCKS) {
         /* one set of block activations serves every block; each block keeps only its input,
          * from which the backward recomputes the rest (the set itself whole: it lives one block long) */
         block_acts_alloc_aim(a, &acts->blocks[0], c, batch, frames, 1, adapters, RECOMPUTE_NONE);
@@ -237,6 +242,7 @@ void aim_backward(Ops *ops, const ClipModel *clip, Tensor temb, Tensor dtemb, co
     int64_t E = c->embed_dim;
     CHECK(!blocks == !acts->adapters, "AIM backward: adapters %s, but the activations were allocated %s them",
           blocks ? "given" : "absent", acts->adapters ? "with" : "without");
+    CHECK(!acts->forward_only, "AIM backward: the activations were allocated for the forward only (evaluation)");
     Tensor none = tensor_none();
     size_t mark = scratch->used;
     Tensor dframe = arena_tensor(scratch, "aim.d_frame_features", 3, B, T, E, 0);

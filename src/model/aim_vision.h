@@ -58,6 +58,7 @@ typedef struct AimActs {
     Tensor x;               /* [B*T,S,W] residual stream */
     AimBlockActs *blocks;   /* per block; with block recompute they share one set, each its own x_in */
     int recompute;          /* Recompute */
+    int forward_only;       /* no backward: the blocks share one set (aim_acts_alloc's forward_only) */
     int adapters;           /* 1: blocks with AIM adapters; 0: plain frozen CLIP blocks (no temporal branch) */
     Tensor cls_rows;        /* I32 [B*T] */
     Tensor cls, post_mean, post_rstd, post_out; /* [B*T,W], [B*T], [B*T], [B*T,W] */
@@ -70,9 +71,11 @@ typedef struct AimActs {
  * forward of the ViT per step) for a fraction of the memory. RECOMPUTE_QKV(_FC1) keeps every block's set
  * without the wide tensors (layers.h, SUBLAYER_RECOMPUTE_WIDE).
  * adapters: 1 when aim_forward will be given adapters (blocks != NULL), 0 for the frozen ViT + temb.
- * input: how aim_forward's host images arrive (NULL: normalised reals; ImageInput). */
+ * input: how aim_forward's host images arrive (NULL: normalised reals; ImageInput).
+ * forward_only: no backward will run (evaluation, prediction): every block runs on one shared set, which it leaves
+ * as the next block overwrites it (recompute does not apply); aim_backward refuses such activations. */
 void aim_acts_alloc(Arena *a, AimActs *acts, const ClipModel *clip, int64_t batch, int64_t frames, int recompute,
-                    int adapters, const ImageInput *input);
+                    int adapters, const ImageInput *input, int forward_only);
 void aim_acts_free(AimActs *acts);
 /* images_host [B*T,3,R,R]: normalised reals, or uint8 pixels (acts->input); blocks NULL = no
  * adapters (frozen ViT + temb), which must match aim_acts_alloc's `adapters`. */

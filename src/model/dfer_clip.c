@@ -214,7 +214,8 @@ static void alloc_activations(DferClip *m, Arena *a, int64_t batch) {
     const ClipConfig *c = &m->clip->cfg;
     DType hd = m->params.dtype;
     int64_t T = m->cfg.frames, E = c->embed_dim, C = m->cfg.num_classes;
-    vit_acts_alloc(a, &m->vit_acts, c, batch * T, &m->cfg.input, m->cfg.train_image_encoder, m->cfg.recompute);
+    vit_acts_alloc(a, &m->vit_acts, c, batch * T, &m->cfg.input, m->cfg.train_image_encoder && !m->cfg.forward_only,
+                   m->cfg.recompute);
     m->t_in = arena_tensor(a, "temporal.input", 3, batch, T, E, 0);
     m->t_x = arena_tensor(a, "temporal.x", 3, batch, T + 1, E, 0);
     block_acts_alloc(a, &m->t_block, batch, T + 1, E, 2 * E, m->temporal_heads, SUBLAYER_KEEP_WEIGHT_INPUTS,
@@ -255,7 +256,7 @@ static void dry_step(void *ctx) {
     DryRun *d = ctx;
     static const char placeholder = 0;
     int32_t *zeros = xcalloc((size_t)d->batch, sizeof(int32_t));
-    step_impl(d->m, &placeholder, zeros, d->batch, 1, 1.0f, NULL);
+    step_impl(d->m, &placeholder, zeros, d->batch, !d->m->cfg.forward_only, 1.0f, NULL);
     free(zeros);
 }
 
@@ -288,6 +289,12 @@ static void ensure_activations(DferClip *m, int64_t batch) {
 
 void dfer_clip_reserve(DferClip *m, int batch) { ensure_activations(m, batch); }
 
+void dfer_clip_set_forward_only(DferClip *m, int forward_only) {
+    if (m->cfg.forward_only == forward_only) return;
+    release_activations(m);
+    m->cfg.forward_only = forward_only;
+}
+
 void dfer_clip_set_recompute(DferClip *m, int recompute) {
     if (!m->cfg.train_image_encoder) recompute = RECOMPUTE_NONE;
     if (m->cfg.recompute == recompute) return;
@@ -308,6 +315,7 @@ void dfer_clip_free(DferClip *m) {
 
 double dfer_clip_step(DferClip *m, const void *frames_host, const int32_t *labels, int batch, int train,
                       float grad_scale, void *logits_host) {
+    CHECK(!train || !m->cfg.forward_only, "DFER-CLIP: a training step on forward-only (evaluation) activations");
     ensure_activations(m, batch);
     return step_impl(m, frames_host, labels, batch, train, grad_scale, logits_host);
 }

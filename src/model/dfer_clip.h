@@ -27,6 +27,8 @@ typedef struct DferClipConfig {
     int train_image_encoder; /* 1 (DFER-CLIP); 0 freezes it */
     int recompute;       /* Recompute (layers.h) of the image encoder's blocks; none when it is frozen (no backward
                           * crosses it, and its blocks keep nothing: vit.h) */
+    int forward_only;    /* evaluation only: the image encoder keeps nothing for a backward (as a frozen one), the
+                          * scratch is a forward's; a training step is refused */
     ImageInput input;    /* how frames arrive (zero: normalised reals; uint8: raw pixels, normalised on the device) */
 } DferClipConfig;
 
@@ -60,6 +62,8 @@ void dfer_clip_reserve(DferClip *m, int batch);
 /* The image encoder's recompute level (Recompute) for the next allocation of activations (before the first step,
  * or followed by a reserve); a frozen encoder stays at none. */
 void dfer_clip_set_recompute(DferClip *m, int recompute);
+/* Forward-only activations (DferClipConfig.forward_only) from the next allocation on. */
+void dfer_clip_set_forward_only(DferClip *m, int forward_only);
 /* The Hugging Face CLIP name(s) of a fine-tuned encoder tensor, given its name after "image_encoder.":
  * returns 1 (hf[0]), 3 for the packed q/k/v projection (its rows split in q, k, v order into hf[0..2]),
  * or 0 when it is not an encoder tensor. */

@@ -282,10 +282,11 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
     DType hd = m->params.dtype;
     int C = m->cfg.num_classes, ctx = c->context_length, div = m->cfg.bottleneck_divisor;
     int64_t E = c->embed_dim;
-    aim_acts_alloc(a, &m->aim, m->clip, batch, m->cfg.frames, m->cfg.recompute, m->vis != NULL, &m->cfg.input);
+    int fo = m->cfg.forward_only;
+    aim_acts_alloc(a, &m->aim, m->clip, batch, m->cfg.frames, m->cfg.recompute, m->vis != NULL, &m->cfg.input, fo);
     for (int s = 0; s < 2; s++) /* the middle level always has its adapters */
         if (m->cfg.mid_streams & (1 << s))
-            aim_acts_alloc(a, &m->aim_mid[s], m->clip, batch, m->cfg.frames, m->cfg.recompute, 1, &m->cfg.input);
+            aim_acts_alloc(a, &m->aim_mid[s], m->clip, batch, m->cfg.frames, m->cfg.recompute, 1, &m->cfg.input, fo);
     int64_t tb = m->cfg.text_adapters ? c->text_width / div : 0;
     text_tower_acts_alloc(a, &m->text_pos, m->clip, C, text_tower_length(m->pos_ids, C, ctx), tb);
     if (m->cfg.use_negative)
@@ -328,7 +329,7 @@ static double step_impl(FineCliper *m, const FineCliperInputs *in, const int32_t
                         float grad_scale, void *logits_host);
 
 /* One training step of placeholder inputs, for scratch_measure (nothing is read on a counting
- * context but the token ids, which must be valid rows). */
+ * context but the token ids, which must be valid rows); an evaluation step for forward-only activations. */
 typedef struct DryRun {
     FineCliper *m;
     int batch;
@@ -341,7 +342,7 @@ static void dry_step(void *ctx) {
                              sizeof(int32_t));
     FineCliperInputs in = {.frames = &placeholder, .parsing = &placeholder, .landmarks = &placeholder,
                            .descriptions = zeros};
-    step_impl(d->m, &in, zeros, d->batch, 1, 1.0f, NULL);
+    step_impl(d->m, &in, zeros, d->batch, !d->m->cfg.forward_only, 1.0f, NULL);
     free(zeros);
 }
 
@@ -377,13 +378,19 @@ static void ensure_activations(FineCliper *m, int64_t batch) {
     m->weight_host = xcalloc((size_t)batch * FC_MODALITIES, sizeof(float));
     m->batch = batch;
     DryRun d = {m, (int)batch};
-    size_t scratch =
-        scratch_measure(&m->ops, &m->scratch, act, m->cfg.caption_length > 0 ? dry_contrastive_step : dry_step, &d);
+    int contrastive = m->cfg.caption_length > 0 && !m->cfg.forward_only; /* evaluation scores the class texts */
+    size_t scratch = scratch_measure(&m->ops, &m->scratch, act, contrastive ? dry_contrastive_step : dry_step, &d);
     m->scratch_at_own_batch = scratch;
     arena_init(&m->scratch, m->ops, scratch, act);
 }
 
 void finecliper_reserve(FineCliper *m, int batch) { ensure_activations(m, batch); }
+
+void finecliper_set_forward_only(FineCliper *m, int forward_only) {
+    if (m->cfg.forward_only == forward_only) return;
+    release_activations(m);
+    m->cfg.forward_only = forward_only;
+}
 
 void finecliper_set_recompute(FineCliper *m, int recompute) {
     if (m->cfg.recompute == recompute) return;
@@ -516,6 +523,7 @@ static void backward_modality(FineCliper *m, int k, Tensor dfeat) {
 
 double finecliper_step(FineCliper *m, const FineCliperInputs *in, const int32_t *labels, int batch, int train,
                        float grad_scale, void *logits_host) {
+    CHECK(!train || !m->cfg.forward_only, "FineCLIPER: a training step on forward-only (evaluation) activations");
     ensure_activations(m, batch);
     return step_impl(m, in, labels, batch, train, grad_scale, logits_host);
 }
@@ -648,6 +656,7 @@ static void ensure_gathered(FineCliper *m, int64_t global) {
 void finecliper_contrastive_forward(FineCliper *m, const void *frames, const int32_t *caption_ids, int batch,
                                     int global) {
     CHECK(m->cfg.caption_length > 0, "FineCLIPER was not configured for contrastive training");
+    CHECK(!m->cfg.forward_only, "FineCLIPER: contrastive training on forward-only (evaluation) activations");
     Ops *ops = m->ops;
     ensure_activations(m, batch);
     ensure_gathered(m, global);

@@ -47,6 +47,8 @@ typedef struct FineCliperConfig {
     int caption_length;    /* > 0: contrastive training against per-clip captions of this many tokens (the
                             * zero-shot setting; the low level only) */
     int recompute;         /* Recompute of the ViT streams (none, qkv, qkv-fc1, blocks) */
+    int forward_only;      /* evaluation only: the ViT streams keep nothing for a backward (aim_acts_alloc), the
+                            * scratch is a forward's; a training step is refused */
     ImageInput input;      /* how frames and maps arrive (zero: normalised reals; uint8: raw pixels, normalised
                             * on the device with input.mean/std, the same for frames and maps as in the loader) */
 } FineCliperConfig;
@@ -130,6 +132,8 @@ void finecliper_reserve(FineCliper *m, int batch);
 /* The ViT streams' recompute level (Recompute) for the next allocation of activations (before the first
  * step, or followed by a reserve). */
 void finecliper_set_recompute(FineCliper *m, int recompute);
+/* Forward-only activations (FineCliperConfig.forward_only) from the next allocation on. */
+void finecliper_set_forward_only(FineCliper *m, int forward_only);
 
 /* One forward (and, with train != 0, backward) pass on B clips; labels [B]
  * (may be NULL when !train). logits_host [B,C] (model dtype: the fused

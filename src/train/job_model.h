@@ -69,6 +69,7 @@ typedef struct JobModel {
     int f64;
     int frames;            /* per clip */
     int micro_batch;       /* clips per forward/backward pass (gradients accumulate); 0: the whole batch */
+    int forward_only;      /* job_model_set_forward_only: evaluation and prediction only */
 } JobModel;
 
 /* Where and in what precision a configuration runs: train.device (auto = ops_default_backend())
@@ -111,7 +112,11 @@ int job_model_input_streams(const JobModel *m);
 size_t job_model_prefetch_bytes(const JobModel *m, int clips);
 /* The recompute level (Recompute, model/layers.h) of the ViT: FineCLIPER's streams, DFER-CLIP's image encoder. */
 void job_model_set_recompute(JobModel *m, int recompute);
-/* Whether train.recompute changes anything: 0 for DFER-CLIP with a frozen image encoder (no backward crosses it). */
+/* Forward-only activations (evaluation and prediction only: a training step is then refused), from the next
+ * allocation on (job_model_reserve or a step). */
+void job_model_set_forward_only(JobModel *m, int forward_only);
+/* Whether train.recompute changes anything: 0 for forward-only activations and for DFER-CLIP with a frozen image
+ * encoder (no backward crosses it). */
 int job_model_has_recompute(const JobModel *m);
 /* The same with the high level's descriptions given in memory (indexed, heap-allocated; the model takes
  * them over, also on failure) instead of read from model.descriptions' file: `dfer predict` describes

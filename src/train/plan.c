@@ -21,8 +21,9 @@ static void plan_activations(JobModel *m, size_t base, size_t fixed, int mb, con
     out->fits = out->total <= out->cap;
 }
 
+/* forward_only: the plan of evaluation passes (job_model_set_forward_only): no optimiser, no level. */
 static int plan_with(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, int recompute,
-                     MemoryPlan *p, Err *err) {
+                     int forward_only, MemoryPlan *p, Err *err) {
     memset(p, 0, sizeof *p);
     if (ranks < 1 || cfg->batch % ranks)
         return err_set(err, "plan: the global batch %d does not split over %d ranks", cfg->batch, ranks);
@@ -37,6 +38,8 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     p->reserve = as == BACKEND_CUDA ? PLAN_CUDA_RESERVE_BYTES : 0;
     p->trainable_count = m.params->numel;
     p->prompts_at_context = m.prompts_at_context;
+    p->forward_only = forward_only;
+    job_model_set_forward_only(&m, forward_only);
     p->has_recompute = job_model_has_recompute(&m);
     p->recompute = p->has_recompute ? recompute : RECOMPUTE_NONE;
     job_model_set_recompute(&m, p->recompute);
@@ -49,14 +52,13 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     p->weights = built - p->trainable;
     OptimizerConfig oc;
     job_model_optimizer_config(cfg, &m, &oc);
-    Optimizer opt;
-    int rc = optimizer_create(m.params, &oc, &opt, err);
-    if (rc != 0) {
+    Optimizer opt = {0};
+    if (!forward_only && optimizer_create(m.params, &oc, &opt, err) != 0) {
         job_model_free(&m);
         return err_prefix(err, "plan: ");
     }
     p->optimizer = ops_memory_in_use(m.ops) - built;
-    snprintf(p->optimizer_kind, sizeof p->optimizer_kind, "%s", cfg->optimizer);
+    snprintf(p->optimizer_kind, sizeof p->optimizer_kind, "%s", forward_only ? "none" : cfg->optimizer);
     p->input_prefetch = job_model_prefetch_bytes(&m, plan_prefetch_clips(cfg, ranks));
     size_t fixed = p->weights + p->trainable + p->optimizer + p->input_prefetch + p->reserve;
 
@@ -92,7 +94,7 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     }
     *p = best;
     p->accumulation = (p->local_batch + p->micro_batch - 1) / p->micro_batch;
-    optimizer_free(&opt);
+    if (!forward_only) optimizer_free(&opt);
     job_model_free(&m);
     return 0;
 }
@@ -103,28 +105,34 @@ int plan_prefetch_clips(const Config *cfg, int ranks) {
     return train > test ? train : test;
 }
 
-int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
-                Err *err) {
+static int plan_memory_as(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks,
+                          int forward_only, MemoryPlan *p, Err *err) {
     int set = recompute_parse(cfg->recompute); /* auto: -1 */
-    if (set >= 0 || as != BACKEND_CUDA) {
-        if (plan_with(cfg, num_classes, as, arch, ranks, set > 0 ? set : RECOMPUTE_NONE, p, err) != 0) return -1;
+    if (set >= 0 || as != BACKEND_CUDA || forward_only) {
+        if (plan_with(cfg, num_classes, as, arch, ranks, set > 0 ? set : RECOMPUTE_NONE, forward_only, p, err) != 0)
+            return -1;
         if (p->has_recompute) p->recompute_deeper = RECOMPUTE_LEVELS - 1 - p->recompute;
         return 0;
     }
     /* auto on CUDA: the least recompute that leaves an efficient micro-batch (the levels in the order of their
      * cost); when none does, the level with the largest micro-batch that fits (the cheaper one on a tie), and
      * when nothing fits, the one least over the cap */
-    if (plan_with(cfg, num_classes, as, arch, ranks, RECOMPUTE_NONE, p, err) != 0) return -1;
+    if (plan_with(cfg, num_classes, as, arch, ranks, RECOMPUTE_NONE, 0, p, err) != 0) return -1;
     int enough = p->local_batch < PLAN_MIN_EFFICIENT_MICRO_BATCH ? p->local_batch : PLAN_MIN_EFFICIENT_MICRO_BATCH;
     for (int level = RECOMPUTE_NONE + 1; p->has_recompute && level < RECOMPUTE_LEVELS; level++) {
         if (p->fits && p->micro_batch >= enough) return 0;
         MemoryPlan with;
-        if (plan_with(cfg, num_classes, as, arch, ranks, level, &with, err) != 0) return -1;
+        if (plan_with(cfg, num_classes, as, arch, ranks, level, 0, &with, err) != 0) return -1;
         if ((with.fits && (!p->fits || with.micro_batch > p->micro_batch)) ||
             (!p->fits && !with.fits && with.total < p->total))
             *p = with;
     }
     return 0;
+}
+
+int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, MemoryPlan *p,
+                Err *err) {
+    return plan_memory_as(cfg, num_classes, as, arch, ranks, 0, p, err);
 }
 
 int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int recompute, size_t *bytes, Err *err) {
@@ -147,14 +155,16 @@ int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int re
     return 0;
 }
 
-int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, JobModel *jm, MemoryPlan *plan_out,
-               Err *err) {
+static int plan_apply_as(const Config *cfg, int num_classes, const char *arch, int ranks, int forward_only,
+                         JobModel *jm, MemoryPlan *plan_out, Err *err) {
     MemoryPlan none;
     MemoryPlan *p = plan_out ? plan_out : &none;
     memset(p, 0, sizeof *p);
     jm->micro_batch = cfg->micro_batch; /* a train.recompute level that is set: the model was built with it */
-    if ((cfg->micro_batch > 0 && strcmp(cfg->recompute, "auto")) || ops_backend(jm->ops) != BACKEND_CUDA) return 0;
-    if (plan_memory(cfg, num_classes, BACKEND_CUDA, arch, ranks, p, err) != 0) return -1;
+    if (forward_only) job_model_set_forward_only(jm, 1);
+    int level_set = !forward_only && strcmp(cfg->recompute, "auto"); /* (moot for a forward) */
+    if ((cfg->micro_batch > 0 && level_set) || ops_backend(jm->ops) != BACKEND_CUDA) return 0;
+    if (plan_memory_as(cfg, num_classes, BACKEND_CUDA, arch, ranks, forward_only, p, err) != 0) return -1;
     if (!p->fits && cfg->micro_batch > 0)
         return err_set(err, "the model does not fit train.gpu_mem = %.3g GiB at train.micro_batch = %d (%.3f GiB; "
                             "`dfer plan` shows where the memory goes)",
@@ -168,12 +178,17 @@ int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, 
     return 0;
 }
 
+int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, JobModel *jm, MemoryPlan *plan_out,
+               Err *err) {
+    return plan_apply_as(cfg, num_classes, arch, ranks, 0, jm, plan_out, err);
+}
+
 int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, int batch_per_rank, JobModel *jm,
                          MemoryPlan *plan_out, Err *err) {
     Config pass = *cfg;
     pass.batch = batch_per_rank > 0 ? batch_per_rank : 1;
     pass.eval_batch = pass.batch; /* the prefetch slots hold this pass's batches */
-    return plan_apply(&pass, num_classes, arch, 1, jm, plan_out, err);
+    return plan_apply_as(&pass, num_classes, arch, 1, 1, jm, plan_out, err);
 }
 
 void plan_print(const MemoryPlan *p, FILE *out) {
@@ -183,7 +198,7 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     fprintf(out, "  trainable + grads     %8.3f GiB  (%zu parameters)\n", gib(p->trainable), p->trainable_count);
     fprintf(out, "  optimiser state       %8.3f GiB  (%s)\n", gib(p->optimizer), p->optimizer_kind);
     fprintf(out, "  activations           %8.3f GiB  (micro-batch %d, %s", gib(p->activations), p->micro_batch,
-            recompute_phrase(p->recompute));
+            p->forward_only ? "forward only" : recompute_phrase(p->recompute));
     fprintf(out, ", %.3f GiB per clip", gib(p->activations_per_clip));
     fprintf(out, ")\n");
     if (p->input_prefetch)

@@ -49,6 +49,8 @@ typedef struct MemoryPlan {
     int recompute_deeper;        /* levels beyond `recompute` a hand-set train.recompute could still take (0: the
                                   * planner tried them all (auto), or the model has none) */
     int has_recompute;           /* train.recompute changes the model (job_model_has_recompute) */
+    int forward_only;            /* a plan of evaluation passes (plan_apply_inference): activations of a forward,
+                                  * no optimiser state */
     size_t cap;                  /* bytes */
     size_t weights;              /* frozen CLIP (and description tower) */
     size_t trainable;            /* parameters and their gradients */
@@ -89,11 +91,11 @@ struct JobModel;
 int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, struct JobModel *jm,
                MemoryPlan *plan_out, Err *err);
 /* The same for evaluation and prediction passes of `batch_per_rank` clips (`dfer eval`, `dfer
- * predict`): the plan of a step of that many clips on one rank, so a pass stays under
- * train.gpu_mem on CUDA whatever the evaluation batch (train.micro_batch, when set, is kept: a
- * pass of at most that many clips; conservative: it charges gradients and
- * optimiser state a pass without training does not need). A no-op on the CPU. `arch` as in
- * plan_memory. */
+ * predict`): the model is switched to forward-only activations (job_model_set_forward_only: nothing kept
+ * for a backward, which it then refuses) and planned as such, a pass of that many clips on one rank
+ * without optimiser state (the gradient buffer the parameter set holds is counted), so a pass stays under
+ * train.gpu_mem on CUDA whatever the evaluation batch (train.micro_batch, when set, is kept: a pass of at
+ * most that many clips). On the CPU only the switch. `arch` as in plan_memory. */
 int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, int batch_per_rank,
                          struct JobModel *jm, MemoryPlan *plan_out, Err *err);
 /* Clips of a rank's share of a training or an evaluation batch, whichever is larger (train.batch, and

@@ -6,6 +6,8 @@
  *  - a tight cap: a smaller micro-batch whose plan fits the cap, and the model takes it;
  *  - a cap under one clip: refused, naming train.gpu_mem;
  *  - train.micro_batch, whether it divides the evaluation batch or not, is kept (the last pass shorter);
+ *  - the plan is of forward-only activations (the model is switched to them) without optimiser state: under a
+ *    quarter of a training step's activations a clip;
  *  - on the CPU backend: nothing changes (the whole batch at once). */
 #include <string.h>
 
@@ -28,6 +30,7 @@ static int plan(Config *c, Backend as, int batch, MemoryPlan *p, int *model_micr
     EXPECT(job_model_create_counting(c, 7, as, "b16", &m, err) == 0, "counting model: %s", err->msg);
     int rc = plan_apply_inference(c, 7, "b16", batch, &m, p, err);
     *model_micro_batch = m.micro_batch;
+    EXPECT(m.forward_only, "plan_apply_inference left the model with training activations");
     job_model_free(&m);
     return rc;
 }
@@ -42,6 +45,15 @@ static void test_micro_batches_follow_the_cap(void) {
     EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0, "%s", err.msg);
     EXPECT(p.fits && p.micro_batch == 64 && mb == 64, "200 GiB: one pass of 64 (plan %d, model %d)", p.micro_batch, mb);
     size_t per_clip = p.activations_per_clip;
+    /* a pass that trains nothing: forward-only activations, no optimiser state, a fraction of a training step's */
+    MemoryPlan train;
+    EXPECT(plan_memory(&c, 7, BACKEND_CUDA, "b16", 1, &train, &err) == 0, "%s", err.msg);
+    EXPECT(p.forward_only && p.optimizer == 0 && !train.forward_only && train.optimizer > 0 &&
+               4 * per_clip < train.activations_per_clip,
+           "evaluation: %zu bytes of activations a clip (forward only %d), optimiser %zu; training %zu a clip",
+           per_clip, p.forward_only, p.optimizer, train.activations_per_clip);
+    printf("B/16 FineCLIPER low, 16 frames: %.3f GiB of activations a clip to evaluate, %.3f to train\n",
+           per_clip / 1073741824.0, train.activations_per_clip / 1073741824.0);
 
     c.gpu_mem = 8;
     EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0, "%s", err.msg);
