@@ -223,7 +223,7 @@ static void alloc_activations(DferClip *m, Arena *a, int64_t batch) {
     m->t_rows = arena_tensor_typed(a, "temporal.cls_rows", DT_I32, 1, batch, 0, 0, 0);
     m->video = arena_tensor(a, "temporal.video_features", 2, batch, E, 0, 0);
     int len = text_tower_length(m->ids, (int)C, c->context_length);
-    text_tower_acts_alloc(a, &m->text, m->clip, C, len, 0);
+    text_tower_acts_alloc(a, &m->text, m->clip, C, len, 0, m->cfg.forward_only);
     m->ctx_rows = arena_tensor_typed(a, "prompt.ctx_rows", DT_I32, 1, C * m->cfg.contexts, 0, 0, 0);
     m->vn = arena_tensor_typed(a, "head.video_normalised", hd, 2, batch, E, 0, 0);
     m->tn = arena_tensor_typed(a, "head.text_normalised", hd, 2, C, E, 0, 0);

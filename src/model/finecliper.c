@@ -288,14 +288,14 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
         if (m->cfg.mid_streams & (1 << s))
             aim_acts_alloc(a, &m->aim_mid[s], m->clip, batch, m->cfg.frames, m->cfg.recompute, 1, &m->cfg.input, fo);
     int64_t tb = m->cfg.text_adapters ? c->text_width / div : 0;
-    text_tower_acts_alloc(a, &m->text_pos, m->clip, C, text_tower_length(m->pos_ids, C, ctx), tb);
+    text_tower_acts_alloc(a, &m->text_pos, m->clip, C, text_tower_length(m->pos_ids, C, ctx), tb, fo);
     if (m->cfg.use_negative)
-        text_tower_acts_alloc(a, &m->text_neg, m->clip, C, text_tower_length(m->neg_ids, C, ctx), tb);
+        text_tower_acts_alloc(a, &m->text_neg, m->clip, C, text_tower_length(m->neg_ids, C, ctx), tb, fo);
     if (m->cfg.high)
         text_tower_acts_alloc(a, &m->text_desc, m->desc_clip, batch, m->cfg.description_length,
-                              m->desc_clip->cfg.text_width / finecliper_mid_high_divisor(&m->cfg));
-    if (m->cfg.caption_length > 0) {
-        text_tower_acts_alloc(a, &m->text_cap, m->clip, batch, m->cfg.caption_length, tb);
+                              m->desc_clip->cfg.text_width / finecliper_mid_high_divisor(&m->cfg), fo);
+    if (m->cfg.caption_length > 0 && !fo) { /* an evaluation scores the class texts, not the captions */
+        text_tower_acts_alloc(a, &m->text_cap, m->clip, batch, m->cfg.caption_length, tb, 0);
         m->cap_v = arena_tensor_typed(a, "contrastive.video", hd, 2, batch, E, 0, 0);
         m->cap_t = arena_tensor_typed(a, "contrastive.caption", hd, 2, batch, E, 0, 0);
     }

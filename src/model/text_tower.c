@@ -13,7 +13,7 @@ int text_tower_length(const int32_t *ids, int n, int context) {
 }
 
 void text_tower_acts_alloc(Arena *a, TextTowerActs *acts, const ClipModel *clip, int64_t n, int64_t len,
-                           int64_t adapter_bottleneck) {
+                           int64_t adapter_bottleneck, int forward_only) {
     const ClipConfig *c = &clip->cfg;
     int64_t T = c->text_width, layers = c->text_layers;
     memset(acts, 0, sizeof *acts);
@@ -22,12 +22,19 @@ void text_tower_acts_alloc(Arena *a, TextTowerActs *acts, const ClipModel *clip,
     acts->ids = arena_tensor_typed(a, "text.ids", DT_I32, 1, n * len, 0, 0, 0);
     acts->eot_rows = arena_tensor_typed(a, "text.eot_rows", DT_I32, 1, n, 0, 0, 0);
     acts->x = arena_tensor(a, "text.x", 3, n, len, T, 0);
+    acts->forward_only = forward_only;
     acts->blocks = xcalloc((size_t)layers, sizeof(BlockActs));
-    /* the CLIP text weights are frozen (adapters, where there are any, sit after the blocks) */
-    for (int64_t l = 0; l < layers; l++) block_acts_alloc(a, &acts->blocks[l], n, len, T, 4 * T, c->text_heads, 0, RECOMPUTE_NONE);
+    /* the CLIP text weights are frozen (adapters, where there are any, sit after the blocks); forward only, the
+     * first layer's set and adapter input serve every layer */
+    for (int64_t l = 0; l < layers; l++) {
+        if (forward_only && l > 0) acts->blocks[l] = acts->blocks[0];
+        else block_acts_alloc(a, &acts->blocks[l], n, len, T, 4 * T, c->text_heads, 0, RECOMPUTE_NONE);
+    }
     if (adapter_bottleneck > 0) {
         acts->block_out = xcalloc((size_t)layers, sizeof(Tensor));
-        for (int64_t l = 0; l < layers; l++) acts->block_out[l] = arena_tensor(a, "text.block_out", 3, n, len, T, 0);
+        for (int64_t l = 0; l < layers; l++)
+            acts->block_out[l] = forward_only && l > 0 ? acts->block_out[0]
+                                                       : arena_tensor(a, "text.block_out", 3, n, len, T, 0);
     }
     acts->pooled = arena_tensor(a, "text.pooled", 2, n, T, 0, 0);
     acts->ln_mean = arena_stats(a, "text.ln_final_mean", n);
@@ -89,6 +96,7 @@ void text_tower_backward(Ops *ops, const ClipModel *clip, const AdapterParams *a
                          Arena *scratch) {
     const ClipConfig *c = &clip->cfg;
     Activation act = c->gelu_erf ? ACT_GELU_ERF : ACT_QUICKGELU;
+    CHECK(!acts->forward_only, "text tower backward: the activations were allocated for the forward only");
     size_t mark = scratch->used;
     Tensor dln = arena_tensor(scratch, "text.d_ln_final_out", 2, acts->n, c->text_width, 0, 0);
     Tensor dpool = arena_tensor(scratch, "text.d_pooled", 2, acts->n, c->text_width, 0, 0);

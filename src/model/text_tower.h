@@ -21,14 +21,16 @@ typedef struct TextTowerActs {
     Tensor *block_out; /* per layer [N,L,T]: adapter inputs (when adapters) */
     Tensor pooled, ln_mean, ln_rstd, ln_out; /* [N,T], [N], [N], [N,T] */
     Tensor feat;       /* [N,E] */
+    int forward_only;  /* the blocks (and adapter inputs) share one set; text_tower_backward refuses them */
 } TextTowerActs;
 
 /* The sequence length to run for these ids ([N, context] rows): the longest first EOT + 1. */
 int text_tower_length(const int32_t *ids, int n, int context);
 
-/* adapter_bottleneck 0: no adapters. */
+/* adapter_bottleneck 0: no adapters. forward_only: no backward will run (evaluation): every block runs on one
+ * shared set, as the next one overwrites it. */
 void text_tower_acts_alloc(Arena *a, TextTowerActs *acts, const ClipModel *clip, int64_t n, int64_t len,
-                           int64_t adapter_bottleneck);
+                           int64_t adapter_bottleneck, int forward_only);
 void text_tower_acts_free(TextTowerActs *acts);
 /* Uploads ids (host [N, context], cut to acts->len) and the EOT rows, and writes
  * x0 = tok_emb[ids] + pos. With ctx (data non-NULL): the token embeddings at rows

@@ -72,7 +72,7 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     size_t base = ops_memory_in_use(m.ops);
     int lo = 1, hi = p->local_batch;
     if (cfg->micro_batch > 0) lo = hi = cfg->micro_batch < p->local_batch ? cfg->micro_batch : p->local_batch;
-    if (contrastive) lo = hi;
+    if (contrastive && !forward_only) lo = hi; /* an evaluation pass scores the class texts: any micro-batch */
     MemoryPlan best = {0};
     while (lo <= hi) {
         int mb = hi == p->local_batch && !best.micro_batch ? hi : lo + (hi - lo + 1) / 2; /* the whole share first */

@@ -123,10 +123,10 @@ void trainer_log_memory_plan(const MemoryPlan *p, const Group *g, const char *pa
     char shape[64] = "";
     if (p->accumulation > 1 && last > 0 && last != p->micro_batch)
         snprintf(shape, sizeof shape, " (the last of %d)", last);
+    const char *how = p->forward_only ? "forward only" : p->recompute ? recompute_phrase(p->recompute) : NULL;
     log_info("memory plan: %.2f of %.2f GiB per rank, %d micro-batch%s of %d clips%s per %s%s%s",
              (double)p->total / (1u << 30), (double)p->cap / (1u << 30), p->accumulation,
-             p->accumulation > 1 ? "es" : "", p->micro_batch, shape, pass, p->recompute ? ", " : "",
-             p->recompute ? recompute_phrase(p->recompute) : "");
+             p->accumulation > 1 ? "es" : "", p->micro_batch, shape, pass, how ? ", " : "", how ? how : "");
 }
 
 /* Keeps DIR/config.ini (path) beside the one the resumed run is about to write, as config.before-<stamp>.ini. */

@@ -4,7 +4,8 @@
  *    of DFER-CLIP (fine-tuned image encoder) gives bitwise the loss and logits of the same model with training
  *    activations;
  *  - the activation arena is smaller by exactly all but one block's set in every ViT (FineCLIPER: each stream's
- *    AIM blocks; DFER-CLIP: the trained encoder's sets, one frozen-style set left), and the scratch is no larger;
+ *    AIM blocks; DFER-CLIP: the trained encoder's sets, one frozen-style set left) and every text tower (and its
+ *    adapter inputs), and the scratch is no larger;
  *  - switched back, the model trains again: a training step after it equals one of a model never switched. */
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "model/dfer_clip.h"
 #include "model/finecliper.h"
+#include "model/text_tower.h"
 #include "testlib.h"
 #include "tiny_clip.h"
 
@@ -24,6 +26,34 @@ static int64_t differ(const double *a, const double *b, int64_t n) {
     int64_t d = 0;
     for (int64_t i = 0; i < n; i++) d += a[i] != b[i];
     return d;
+}
+
+/* How many gradient entries of two parameter sets of one model differ. */
+static int64_t grads_differ(const ParamSet *a, const ParamSet *b) {
+    int64_t d = 0;
+    for (int i = 0; i < a->count; i++) {
+        int64_t k = tensor_numel(&paramset_get(a, i)->grad);
+        double *ga = malloc((size_t)k * sizeof(double)), *gb = malloc((size_t)k * sizeof(double));
+        paramset_download_f64(a, i, 1, ga);
+        paramset_download_f64(b, i, 1, gb);
+        d += differ(ga, gb, k);
+        free(ga), free(gb);
+    }
+    return d;
+}
+
+/* What a text tower's forward-only activations save: all but one layer's block set and adapter input. */
+static size_t text_saving(const ClipModel *clip, const TextTowerActs *t) {
+    size_t bytes[2];
+    for (int fo = 0; fo < 2; fo++) {
+        Arena measure;
+        arena_init_measuring(&measure, g_ops, clip->dtype);
+        TextTowerActs acts;
+        text_tower_acts_alloc(&measure, &acts, clip, t->n, t->len, t->block_out ? 4 : 0, fo);
+        text_tower_acts_free(&acts);
+        bytes[fo] = measure.peak;
+    }
+    return bytes[0] - bytes[1];
 }
 
 /* ---- FineCLIPER ---- */
@@ -84,11 +114,13 @@ static void test_finecliper(void) {
     aim_acts_alloc(&measure, &one, &clip, BATCH, FRAMES, RECOMPUTE_NONE, 1, NULL, 1);
     size_t fo_encoder = measure.peak;
     aim_acts_free(&one);
-    size_t less = kept.acts.capacity - fo.acts.capacity, want = 3 * (kept_encoder - fo_encoder);
-    EXPECT(fo_encoder < kept_encoder && less == want,
+    /* and the class prompts' text towers (positive and negative, with adapters): all but one layer's */
+    size_t text = text_saving(&clip, &kept.text_pos) + (kept.cfg.use_negative ? text_saving(&clip, &kept.text_neg) : 0);
+    size_t less = kept.acts.capacity - fo.acts.capacity, want = 3 * (kept_encoder - fo_encoder) + text;
+    EXPECT(fo_encoder < kept_encoder && text > 0 && less == want,
            "FineCLIPER forward only: %zu bytes of activations, %zu with training ones: %zu less, not the %zu of 3 "
-           "encoders' %d blocks (%zu bytes an encoder, %zu forward only)",
-           fo.acts.capacity, kept.acts.capacity, less, want, c->vision_layers, kept_encoder, fo_encoder);
+           "encoders' %d blocks (%zu bytes an encoder, %zu forward only) and the text towers' %zu",
+           fo.acts.capacity, kept.acts.capacity, less, want, c->vision_layers, kept_encoder, fo_encoder, text);
     EXPECT(fo.scratch.capacity <= kept.scratch.capacity, "FineCLIPER forward-only scratch %zu bytes, training %zu",
            fo.scratch.capacity, kept.scratch.capacity);
     printf("  FineCLIPER low+mid: evaluation loss %.12g and logits bitwise; activations %zu -> %zu bytes, scratch "
@@ -96,15 +128,7 @@ static void test_finecliper(void) {
     /* switched back, a training step as the model's that never switched */
     finecliper_set_forward_only(&fo, 0);
     double tk = finecliper_pass(&kept, &x, 1, NULL), tf = finecliper_pass(&fo, &x, 1, NULL);
-    int64_t gd = 0;
-    for (int i = 0; i < kept.params.count; i++) {
-        int64_t k = tensor_numel(&paramset_get(&kept.params, i)->grad);
-        double *a = malloc((size_t)k * sizeof(double)), *b = malloc((size_t)k * sizeof(double));
-        paramset_download_f64(&kept.params, i, 1, a);
-        paramset_download_f64(&fo.params, i, 1, b);
-        gd += differ(a, b, k);
-        free(a), free(b);
-    }
+    int64_t gd = grads_differ(&kept.params, &fo.params);
     EXPECT(tk == tf && gd == 0, "FineCLIPER switched back: training loss %.17g (never switched %.17g), %lld "
            "gradient entries differ", tf, tk, (long long)gd);
     finecliper_free(&kept);
@@ -152,7 +176,8 @@ static void test_dfer_clip(void) {
         block_acts_alloc(&measure, &b, BATCH * FRAMES, S, W, 4 * W, c->vision_heads, keep, RECOMPUTE_NONE);
         set[keep] = measure.peak;
     }
-    size_t less = kept.acts.capacity - fo.acts.capacity, want = (size_t)c->vision_layers * set[1] - set[0];
+    size_t less = kept.acts.capacity - fo.acts.capacity,
+           want = (size_t)c->vision_layers * set[1] - set[0] + text_saving(&clip, &kept.text);
     EXPECT(less == want, "DFER-CLIP forward only: %zu bytes of activations, %zu with training ones: %zu less, not %zu",
            fo.acts.capacity, kept.acts.capacity, less, want);
     EXPECT(fo.scratch.capacity <= kept.scratch.capacity, "DFER-CLIP forward-only scratch %zu bytes, training %zu",
@@ -163,7 +188,9 @@ static void test_dfer_clip(void) {
     paramset_zero_grads(&kept.params), paramset_zero_grads(&fo.params);
     double tk = dfer_clip_step(&kept, frames.data, k_labels, BATCH, 1, 1.0f, NULL);
     double tf = dfer_clip_step(&fo, frames.data, k_labels, BATCH, 1, 1.0f, NULL);
-    EXPECT(tk == tf && isfinite(tf), "DFER-CLIP switched back: training loss %.17g (never switched %.17g)", tf, tk);
+    EXPECT(tk == tf && isfinite(tf) && grads_differ(&kept.params, &fo.params) == 0,
+           "DFER-CLIP switched back: training loss %.17g (never switched %.17g), %lld gradient entries differ", tf, tk,
+           (long long)grads_differ(&kept.params, &fo.params));
     dfer_clip_free(&kept);
     dfer_clip_free(&fo);
     tiny_clip_free(&clip);

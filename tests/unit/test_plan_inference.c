@@ -8,6 +8,7 @@
  *  - train.micro_batch, whether it divides the evaluation batch or not, is kept (the last pass shorter);
  *  - the plan is of forward-only activations (the model is switched to them) without optimiser state: under a
  *    quarter of a training step's activations a clip;
+ *  - a zero-shot (contrastive) model's evaluation and DFER-CLIP's split into passes as well;
  *  - on the CPU backend: nothing changes (the whole batch at once). */
 #include <string.h>
 
@@ -64,7 +65,7 @@ static void test_micro_batches_follow_the_cap(void) {
     /* and one pass fewer would not have fitted (or recompute made this one fit) */
     int passes = (64 + p.micro_batch - 1) / p.micro_batch, next = (64 + passes - 2) / (passes - 1);
     EXPECT(p.accumulation == passes, "8 GiB: %d passes of %d, not %d", p.accumulation, p.micro_batch, passes);
-    EXPECT(p.recompute || p.total - p.activations + (size_t)next * per_clip > p.cap,
+    EXPECT(p.total - p.activations + (size_t)next * per_clip > p.cap,
            "8 GiB: %d passes of %d clips would have fitted too", passes - 1, next);
     printf("B/16 FineCLIPER low, 16 frames, evaluation batch 64: 200 GiB -> 64 per pass; 8 GiB -> %d per pass "
            "(%.2f GiB%s%s)\n", p.micro_batch, p.total / 1073741824.0, p.recompute ? ", " : "",
@@ -90,6 +91,27 @@ static void test_training_micro_batch_that_does_not_divide(void) {
     EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0 && mb == 4, "train.micro_batch 4 kept (model %d)", mb);
 }
 
+/* A zero-shot (contrastive) run's evaluation scores the class texts: its passes split like any other (a contrastive
+ * training step needs a rank's clips at once, an evaluation pass does not), and so do DFER-CLIP's. */
+static void test_contrastive_and_dfer_clip_split(void) {
+    for (int k = 0; k < 2; k++) {
+        Config c;
+        base_config(&c);
+        c.gpu_mem = 8;
+        if (k == 0) snprintf(c.objective, sizeof c.objective, "contrastive");
+        else snprintf(c.method, sizeof c.method, "dfer_clip");
+        MemoryPlan p;
+        Err err;
+        int mb;
+        int rc = plan(&c, BACKEND_CUDA, 64, &p, &mb, &err);
+        EXPECT(rc == 0 && p.fits && p.forward_only && p.micro_batch > 0 && p.micro_batch < 64 && mb == p.micro_batch,
+               "%s, evaluation batch 64 under 8 GiB: %s (plan %d clips a pass, model %d)",
+               k ? "DFER-CLIP" : "contrastive FineCLIPER", rc ? err.msg : "planned", p.micro_batch, mb);
+        printf("%s, evaluation batch 64 under 8 GiB: %d clips a pass (%.2f GiB)\n",
+               k ? "DFER-CLIP" : "contrastive FineCLIPER", p.micro_batch, p.total / 1073741824.0);
+    }
+}
+
 static void test_cpu_unchanged(void) {
     Config c;
     base_config(&c);
@@ -104,6 +126,7 @@ static void test_cpu_unchanged(void) {
 int main(void) {
     TEST_RUN(test_micro_batches_follow_the_cap);
     TEST_RUN(test_training_micro_batch_that_does_not_divide);
+    TEST_RUN(test_contrastive_and_dfer_clip_split);
     TEST_RUN(test_cpu_unchanged);
     return test_summary();
 }
