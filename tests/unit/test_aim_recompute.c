@@ -28,18 +28,6 @@ static void tiny_model(ClipModel *clip, int video_adapters, int recompute, FineC
     tiny_finecliper(g_ops, clip, &cfg, m);
 }
 
-/* Every parameter value of `from` into `to` (the same model at another level: the same tensors in order). */
-static void copy_values(const FineCliper *from, FineCliper *to) {
-    EXPECT(from->params.count == to->params.count, "%d and %d parameter tensors", from->params.count,
-           to->params.count);
-    for (int i = 0; i < from->params.count; i++) {
-        double *v = malloc((size_t)tensor_numel(&paramset_get(&from->params, i)->value) * sizeof(double));
-        paramset_download_f64(&from->params, i, 0, v);
-        paramset_upload_f64(&to->params, i, v);
-        free(v);
-    }
-}
-
 typedef struct {
     Tensor frames, parsing, landmarks;
     int32_t labels[BATCH];
@@ -49,25 +37,6 @@ static double train_step(FineCliper *m, const Batch *b) {
     FineCliperInputs in = {.frames = b->frames.data, .parsing = b->parsing.data, .landmarks = b->landmarks.data};
     paramset_zero_grads(&m->params);
     return finecliper_step(m, &in, b->labels, BATCH, 1, 1.0f, NULL);
-}
-
-/* How many gradient entries of `m` differ from those of `ref` (0: bitwise equal); *largest: the largest |grad|. */
-static int64_t gradients_differ(const FineCliper *ref, const FineCliper *m, const char **first, double *largest) {
-    int64_t differ = 0;
-    *first = NULL;
-    for (int i = 0; i < ref->params.count; i++) {
-        const ParamEntry *e = paramset_get(&ref->params, i);
-        int64_t k = tensor_numel(&e->grad);
-        double *a = malloc((size_t)k * sizeof(double)), *g = malloc((size_t)k * sizeof(double));
-        paramset_download_f64(&ref->params, i, 1, a);
-        paramset_download_f64(&m->params, i, 1, g);
-        for (int64_t q = 0; q < k; q++) {
-            if (a[q] != g[q] && !differ++) *first = e->name;
-            *largest = fmax(*largest, fabs(a[q]));
-        }
-        free(a), free(g);
-    }
-    return differ;
 }
 
 static void check_levels_bitwise(int video_adapters) {
@@ -86,7 +55,7 @@ static void check_levels_bitwise(int video_adapters) {
         for (int switched = 0; switched < 2; switched++) {
             FineCliper m;
             tiny_model(&clip, video_adapters, switched ? RECOMPUTE_NONE : level, &m);
-            copy_values(&ref, &m);
+            tiny_copy_values(&ref.params, &m.params);
             if (switched) {
                 train_step(&m, &b);
                 finecliper_set_recompute(&m, level);
@@ -94,7 +63,7 @@ static void check_levels_bitwise(int video_adapters) {
             double loss = train_step(&m, &b);
             const char *first;
             double largest = 0;
-            int64_t differ = gradients_differ(&ref, &m, &first, &largest);
+            int64_t differ = tiny_grads_differ(&ref.params, &m.params, &first, &largest);
             EXPECT(loss == loss_ref && differ == 0 && largest > 0,
                    "video adapters %d, recompute %s%s: loss %.17g (none: %.17g), %lld gradient entries differ "
                    "(the first in %s), largest gradient %g",

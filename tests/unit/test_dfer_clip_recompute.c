@@ -57,18 +57,6 @@ static size_t block_set_bytes(const ClipModel *clip, int keep) {
     return measure.peak;
 }
 
-/* Every parameter value of `from` into `to` (the same model at another level: the same tensors in order). */
-static void copy_values(const DferClip *from, DferClip *to) {
-    EXPECT(from->params.count == to->params.count, "%d and %d parameter tensors", from->params.count,
-           to->params.count);
-    for (int i = 0; i < from->params.count; i++) {
-        double *v = malloc((size_t)tensor_numel(&paramset_get(&from->params, i)->value) * sizeof(double));
-        paramset_download_f64(&from->params, i, 0, v);
-        paramset_upload_f64(&to->params, i, v);
-        free(v);
-    }
-}
-
 static const int32_t k_labels[BATCH] = {2, 0};
 
 /* `steps` training steps on the same frames, the gradients of each added up (not zeroed between them). */
@@ -77,25 +65,6 @@ static double train_steps(DferClip *m, const Tensor *frames, int steps) {
     double loss = 0;
     for (int s = 0; s < steps; s++) loss += dfer_clip_step(m, frames->data, k_labels, BATCH, 1, 1.0f, NULL);
     return loss;
-}
-
-/* How many gradient entries of `m` differ from those of `ref` (0: bitwise equal); *largest: the largest |grad|. */
-static int64_t gradients_differ(const DferClip *ref, const DferClip *m, const char **first, double *largest) {
-    int64_t differ = 0;
-    *first = NULL;
-    for (int i = 0; i < ref->params.count; i++) {
-        const ParamEntry *e = paramset_get(&ref->params, i);
-        int64_t k = tensor_numel(&e->grad);
-        double *a = malloc((size_t)k * sizeof(double)), *g = malloc((size_t)k * sizeof(double));
-        paramset_download_f64(&ref->params, i, 1, a);
-        paramset_download_f64(&m->params, i, 1, g);
-        for (int64_t q = 0; q < k; q++) {
-            if (a[q] != g[q] && !differ++) *first = e->name;
-            *largest = fmax(*largest, fabs(a[q]));
-        }
-        free(a), free(g);
-    }
-    return differ;
 }
 
 static void check_levels_bitwise(int steps) {
@@ -112,7 +81,7 @@ static void check_levels_bitwise(int steps) {
         for (int switched = 0; switched < 2; switched++) {
             DferClip m;
             tiny_model(&clip, switched ? RECOMPUTE_NONE : level, &m);
-            copy_values(&ref, &m);
+            tiny_copy_values(&ref.params, &m.params);
             if (switched) {
                 train_steps(&m, &frames, 1);
                 dfer_clip_set_recompute(&m, level);
@@ -120,7 +89,7 @@ static void check_levels_bitwise(int steps) {
             double loss = train_steps(&m, &frames, steps);
             const char *first;
             double largest = 0;
-            int64_t differ = gradients_differ(&ref, &m, &first, &largest);
+            int64_t differ = tiny_grads_differ(&ref.params, &m.params, &first, &largest);
             EXPECT(loss == loss_ref && differ == 0 && largest > 0,
                    "%d step%s at recompute %s%s: loss %.17g (none: %.17g), %lld gradient entries differ "
                    "(the first in %s), largest gradient %g",

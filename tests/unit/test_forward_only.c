@@ -28,20 +28,6 @@ static int64_t differ(const double *a, const double *b, int64_t n) {
     return d;
 }
 
-/* How many gradient entries of two parameter sets of one model differ. */
-static int64_t grads_differ(const ParamSet *a, const ParamSet *b) {
-    int64_t d = 0;
-    for (int i = 0; i < a->count; i++) {
-        int64_t k = tensor_numel(&paramset_get(a, i)->grad);
-        double *ga = malloc((size_t)k * sizeof(double)), *gb = malloc((size_t)k * sizeof(double));
-        paramset_download_f64(a, i, 1, ga);
-        paramset_download_f64(b, i, 1, gb);
-        d += differ(ga, gb, k);
-        free(ga), free(gb);
-    }
-    return d;
-}
-
 /* What a text tower's forward-only activations save: all but one layer's block set and adapter input. */
 static size_t text_saving(const ClipModel *clip, const TextTowerActs *t) {
     size_t bytes[2];
@@ -70,16 +56,6 @@ static void finecliper_model(ClipModel *clip, FineCliper *m) {
     tiny_finecliper(g_ops, clip, &cfg, m);
 }
 
-/* Every parameter value of `from` into `to` (two models built alike: the same tensors in order). */
-static void copy_values(const ParamSet *from, ParamSet *to) {
-    for (int i = 0; i < from->count; i++) {
-        double *v = malloc((size_t)tensor_numel(&paramset_get(from, i)->value) * sizeof(double));
-        paramset_download_f64(from, i, 0, v);
-        paramset_upload_f64(to, i, v);
-        free(v);
-    }
-}
-
 static double finecliper_pass(FineCliper *m, const Inputs *x, int train, double *logits) {
     FineCliperInputs in = {.frames = x->frames.data, .parsing = x->parsing.data, .landmarks = x->landmarks.data};
     if (train) paramset_zero_grads(&m->params);
@@ -95,7 +71,7 @@ static void test_finecliper(void) {
     finecliper_model(&clip, &kept);
     finecliper_model(&clip, &fo);
     params_randomise(&kept.params, 0.3); /* zero fc2s would leave the adapters out of the comparison */
-    copy_values(&kept.params, &fo.params);
+    tiny_copy_values(&kept.params, &fo.params);
     finecliper_set_forward_only(&fo, 1);
     double lk[BATCH * CLASSES], lf[BATCH * CLASSES];
     double loss_kept = finecliper_pass(&kept, &x, 0, lk), loss_fo = finecliper_pass(&fo, &x, 0, lf);
@@ -128,7 +104,7 @@ static void test_finecliper(void) {
     /* switched back, a training step as the model's that never switched */
     finecliper_set_forward_only(&fo, 0);
     double tk = finecliper_pass(&kept, &x, 1, NULL), tf = finecliper_pass(&fo, &x, 1, NULL);
-    int64_t gd = grads_differ(&kept.params, &fo.params);
+    int64_t gd = tiny_grads_differ(&kept.params, &fo.params, NULL, NULL);
     EXPECT(tk == tf && gd == 0, "FineCLIPER switched back: training loss %.17g (never switched %.17g), %lld "
            "gradient entries differ", tf, tk, (long long)gd);
     finecliper_free(&kept);
@@ -157,7 +133,7 @@ static void test_dfer_clip(void) {
     dfer_clip_model(&clip, &kept);
     dfer_clip_model(&clip, &fo);
     params_randomise(&kept.params, 0.3);
-    copy_values(&kept.params, &fo.params);
+    tiny_copy_values(&kept.params, &fo.params);
     dfer_clip_set_forward_only(&fo, 1);
     double lk[BATCH * CLASSES], lf[BATCH * CLASSES];
     double loss_kept = dfer_clip_step(&kept, frames.data, k_labels, BATCH, 0, 1.0f, lk);
@@ -188,9 +164,9 @@ static void test_dfer_clip(void) {
     paramset_zero_grads(&kept.params), paramset_zero_grads(&fo.params);
     double tk = dfer_clip_step(&kept, frames.data, k_labels, BATCH, 1, 1.0f, NULL);
     double tf = dfer_clip_step(&fo, frames.data, k_labels, BATCH, 1, 1.0f, NULL);
-    EXPECT(tk == tf && isfinite(tf) && grads_differ(&kept.params, &fo.params) == 0,
+    EXPECT(tk == tf && isfinite(tf) && tiny_grads_differ(&kept.params, &fo.params, NULL, NULL) == 0,
            "DFER-CLIP switched back: training loss %.17g (never switched %.17g), %lld gradient entries differ", tf, tk,
-           (long long)grads_differ(&kept.params, &fo.params));
+           (long long)tiny_grads_differ(&kept.params, &fo.params, NULL, NULL));
     dfer_clip_free(&kept);
     dfer_clip_free(&fo);
     tiny_clip_free(&clip);

@@ -1,5 +1,6 @@
 #include "tiny_clip.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,4 +137,32 @@ void params_randomise(ParamSet *ps, double scale) {
         paramset_upload_f64(ps, i, t.data);
         free(t.data);
     }
+}
+
+void tiny_copy_values(const ParamSet *from, ParamSet *to) {
+    CHECK(from->count == to->count, "tiny_copy_values: %d and %d parameter tensors", from->count, to->count);
+    for (int i = 0; i < from->count; i++) {
+        double *v = malloc((size_t)tensor_numel(&paramset_get(from, i)->value) * sizeof(double));
+        paramset_download_f64(from, i, 0, v);
+        paramset_upload_f64(to, i, v);
+        free(v);
+    }
+}
+
+int64_t tiny_grads_differ(const ParamSet *ref, const ParamSet *m, const char **first, double *largest) {
+    int64_t differ = 0;
+    if (first) *first = NULL;
+    for (int i = 0; i < ref->count; i++) {
+        const ParamEntry *e = paramset_get(ref, i);
+        int64_t k = tensor_numel(&e->grad);
+        double *a = malloc((size_t)k * sizeof(double)), *g = malloc((size_t)k * sizeof(double));
+        paramset_download_f64(ref, i, 1, a);
+        paramset_download_f64(m, i, 1, g);
+        for (int64_t q = 0; q < k; q++) {
+            if (a[q] != g[q] && !differ++ && first) *first = e->name;
+            if (largest) *largest = fmax(*largest, fabs(a[q]));
+        }
+        free(a), free(g);
+    }
+    return differ;
 }

@@ -21,6 +21,13 @@ void tiny_prompts(int32_t *ids, int classes, int shift, int placeholders);
  * frames, classes and the rest; at most 16 classes), positive and negative prompts tiny_prompts' rows shifted 0 and
  * 1, seed 5. Fatal when it cannot be built. */
 void tiny_finecliper(Ops *ops, ClipModel *clip, const FineCliperConfig *cfg, FineCliper *m);
+/* Every parameter value of `from` into `to`: two models built alike (the same tensors in order; fatal when the
+ * counts differ). */
+void tiny_copy_values(const ParamSet *from, ParamSet *to);
+/* How many gradient entries of `m` differ from those of `ref` (0: bitwise equal), the same tensors in order;
+ * *first (may be NULL): the name of the first tensor that differs; *largest (may be NULL): raised to the largest
+ * |gradient| of ref. */
+int64_t tiny_grads_differ(const ParamSet *ref, const ParamSet *m, const char **first, double *largest);
 /* The bytes an arena allocation of `bytes` takes (ops/arena.h: 64-byte aligned). */
 static inline size_t tiny_arena_bytes(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
