@@ -110,7 +110,8 @@ int cmd_plan(int argc, char **argv) {
     printf("%s %s, %d frames, %d classes, global batch %d\n", cfg.method,
            !strcmp(cfg.method, "finecliper") ? cfg.variant : "", cfg.frames, num_classes, cfg.batch);
     plan_print(&p, stdout);
-    if (!strcmp(device, "cuda") && p.has_recompute && print_recompute_levels(&cfg, num_classes, arch, ranks, &p, &err) != 0)
+    if (!strcmp(device, "cuda") && p.has_recompute &&
+        print_recompute_levels(&cfg, num_classes, arch, ranks, &p, &err) != 0)
         return cli_fail(&err);
     if (verify) {
         size_t real;

@@ -1,5 +1,5 @@
-/* train.recompute's levels (model/layers.h's Recompute, in model/aim_vision.c's blocks) change what the ViT streams keep, not what they
- * compute:
+/* train.recompute's levels (model/layers.h's Recompute, in model/aim_vision.c's blocks) change what the ViT
+ * streams keep, not what they compute:
  *  - the loss and every trainable gradient of a FineCLIPER step (tiny CLIP, F64, CPU) at qkv, qkv-fc1 and blocks
  *    equal, bitwise, those at none: the low level with the middle level's two map streams (three AIM encoders),
  *    with video adapters and without them (the plain frozen blocks), and a model whose level is changed after a
