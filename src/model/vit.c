@@ -29,7 +29,7 @@ void vit_acts_alloc(Arena *a, VitActs *acts, const ClipConfig *c, int64_t n, con
     acts->x = arena_tensor(a, "vit.x", 3, n, S, W, 0);
     acts->blocks = xcalloc((size_t)c->vision_layers, sizeof(BlockActs));
     CHECK(recompute >= 0 && recompute < RECOMPUTE_LEVELS, "vit_acts_alloc: recompute level %d", recompute);
-    acts->recompute = recompute;
+    acts->recompute = trainable ? recompute : RECOMPUTE_NONE; /* a frozen tower has nothing to recompute */
     acts->trainable = trainable;
     int keep = trainable ? SUBLAYER_KEEP_WEIGHT_INPUTS : 0;
     if (!trainable) {

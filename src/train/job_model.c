@@ -473,11 +473,15 @@ size_t job_model_prefetch_bytes(const JobModel *m, int clips) {
 void job_model_set_forward_only(JobModel *m, int forward_only) {
     if (!strcmp(m->method, "finecliper")) finecliper_set_forward_only(m->impl, forward_only);
     else dfer_clip_set_forward_only(m->impl, forward_only);
-    m->forward_only = forward_only;
+}
+
+int job_model_forward_only(const JobModel *m) {
+    return !strcmp(m->method, "finecliper") ? ((const FineCliper *)m->impl)->cfg.forward_only
+                                            : ((const DferClip *)m->impl)->cfg.forward_only;
 }
 
 int job_model_has_recompute(const JobModel *m) {
-    if (m->forward_only) return 0;
+    if (job_model_forward_only(m)) return 0;
     return !strcmp(m->method, "finecliper") || ((const DferClip *)m->impl)->cfg.train_image_encoder;
 }
 

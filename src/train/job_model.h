@@ -69,7 +69,6 @@ typedef struct JobModel {
     int f64;
     int frames;            /* per clip */
     int micro_batch;       /* clips per forward/backward pass (gradients accumulate); 0: the whole batch */
-    int forward_only;      /* job_model_set_forward_only: evaluation and prediction only */
 } JobModel;
 
 /* Where and in what precision a configuration runs: train.device (auto = ops_default_backend())
@@ -115,6 +114,7 @@ void job_model_set_recompute(JobModel *m, int recompute);
 /* Forward-only activations (evaluation and prediction only: a training step is then refused), from the next
  * allocation on (job_model_reserve or a step). */
 void job_model_set_forward_only(JobModel *m, int forward_only);
+int job_model_forward_only(const JobModel *m); /* as the model was last set */
 /* Whether train.recompute changes anything: 0 for forward-only activations and for DFER-CLIP with a frozen image
  * encoder (no backward crosses it). */
 int job_model_has_recompute(const JobModel *m);

@@ -31,7 +31,7 @@ static int plan(Config *c, Backend as, int batch, MemoryPlan *p, int *model_micr
     EXPECT(job_model_create_counting(c, 7, as, "b16", &m, err) == 0, "counting model: %s", err->msg);
     int rc = plan_apply_inference(c, 7, "b16", batch, &m, p, err);
     *model_micro_batch = m.micro_batch;
-    EXPECT(m.forward_only, "plan_apply_inference left the model with training activations");
+    EXPECT(job_model_forward_only(&m), "plan_apply_inference left the model with training activations");
     job_model_free(&m);
     return rc;
 }
