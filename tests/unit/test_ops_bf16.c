@@ -12,8 +12,6 @@
  * the op reads (+=, accumulate, beta != 0) start from random values. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "core/rng.h"
 #include "ops/ops.h"
@@ -469,34 +467,6 @@ static void test_upload_download_f64(void) {
         EXPECT(back[i] == bf16_to_f32(f32_to_bf16((float)src[i])), "ops_download_f64 [%d]: %.9g", i, back[i]);
 }
 
-/* Runs `body` in a child process; returns its exit status and what it wrote to
- * stderr. A fatal CHECK exits with 2 and names the failing tensors. */
-static int exit_status_of(void (*body)(void), char *err, size_t size) {
-    int fds[2];
-    fflush(stdout);
-    fflush(stderr);
-    if (pipe(fds) != 0) return -1;
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        close(fds[1]);
-        alarm(30); /* a body that fails to die must not hang the test */
-        body();
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t used = 0;
-    ssize_t got;
-    while (used + 1 < size && (got = read(fds[0], err + used, size - 1 - used)) > 0) used += (size_t)got;
-    err[used] = 0;
-    close(fds[0]);
-    int status;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static void add_f64_to_bf16(void) {
     double y[3], a[3] = {1, 2, 3};
     uint16_t b[3] = {0x3f80, 0x3f80, 0x3f80};
@@ -515,10 +485,10 @@ static void sgd_with_bf16_gradient(void) {
 
 static void test_refusals(void) {
     char err[2048];
-    int rc = exit_status_of(add_f64_to_bf16, err, sizeof err);
+    int rc = test_exit_status_of(add_f64_to_bf16, err, sizeof err);
     EXPECT(rc == 2 && strstr(err, "the_bf16_operand") && strstr(err, "F64"),
            "F64 mixed with BF16: exit %d, message \"%s\"", rc, err);
-    rc = exit_status_of(sgd_with_bf16_gradient, err, sizeof err);
+    rc = test_exit_status_of(sgd_with_bf16_gradient, err, sizeof err);
     EXPECT(rc == 2 && strstr(err, "the_bf16_gradient") && strstr(err, "F32"),
            "sgd_update with a BF16 gradient: exit %d, message \"%s\"", rc, err);
 }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int test_failures = 0;
@@ -58,3 +59,29 @@ static const char *env_or(const char *name, const char *fallback) {
 const char *test_shared_dir(void) { return env_or("DFER_SHARED_DIR", "../shared"); }
 const char *test_source_dir(void) { return env_or("DFER_SOURCE_DIR", "."); }
 const char *test_build_dir(void) { return env_or("DFER_BUILD_DIR", "build"); }
+
+int test_exit_status_of(void (*body)(void), char *err, size_t size) {
+    int fds[2];
+    fflush(stdout);
+    fflush(stderr);
+    if (pipe(fds) != 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        alarm(30); /* a body that fails to die must not hang the test */
+        body();
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t used = 0;
+    ssize_t got;
+    while (used + 1 < size && (got = read(fds[0], err + used, size - 1 - used)) > 0) used += (size_t)got;
+    err[used] = 0;
+    close(fds[0]);
+    int status;
+    if (waitpid(pid, &status, 0) != pid) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

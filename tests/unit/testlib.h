@@ -21,6 +21,9 @@ const char *test_source_dir(void);
 const char *test_build_dir(void);
 /* A fresh temporary directory for this test binary (removed at exit unless DFER_KEEP_TMP). */
 const char *test_tmpdir(void);
+/* Runs `body` in a child process (killed after 30 s); returns its exit status (-1 when it did not exit) and
+ * what it wrote to stderr. A fatal CHECK exits with 2 and says what failed. */
+int test_exit_status_of(void (*body)(void), char *err, size_t size);
 
 #define EXPECT(cond, ...)                                                      \
     do {                                                                       \
