@@ -2,7 +2,7 @@
 # The memory planner (dfer plan):
 #  1. its count is exact: for every FineCLIPER variant and DFER-CLIP, on a tiny CLIP, the bytes the
 #     planner counts for the CPU backend equal what the real model allocates (--verify), in F32 and
-#     in the mixed precision (BF16 weights and activations);
+#     in the mixed precision (BF16 weights and activations), and so do its evaluation passes (--eval);
 #     every recompute level (qkv, qkv-fc1, blocks) is counted exactly too and keeps less than none, qkv-fc1
 #     less than qkv, for FineCLIPER and DFER-CLIP;
 #  2. it plans the paper's backbones for the GPU without weights or a GPU: every backbone x variant
@@ -14,7 +14,7 @@
 #     model (--verify) without one, or settings out of range, stop with the reason;
 #  5. the micro-batch gives the fewest passes that fit, dividing the share or not (L/14 low level: 6 of 32,
 #     in 6 passes; under 80 GiB 2 passes of 16), train.micro_batch need not divide the share, and
-#     --gpu-mem GiB sets the cap.
+#     --gpu-mem GiB sets the cap; evaluation passes (--eval) are planned for the cap, not train.micro_batch.
 # usage: plan_check.sh DFER SHARED_DIR
 set -euo pipefail
 dfer=$1 shared=$2
@@ -36,6 +36,26 @@ for dtype in f32 bf16; do
   grep -q "verify: .*: equal$" <<<"$out" || { echo "DFER-CLIP ($dtype): the plan differs"; echo "$out"; exit 1; }
   echo "DFER-CLIP ($dtype): $(grep verify <<<"$out")"
 done
+# evaluation passes (--eval: `dfer eval` and `dfer predict`, forward only, no gradients, no optimiser state): counted
+# exactly too, and less than a training step of as many clips; on the CPU train.micro_batch stays their size
+for model in "--set model.variant=low+mid+high" "--set model.method=dfer_clip --set optim.lr=1e-5"; do
+  for dtype in f32 bf16; do
+    # shellcheck disable=SC2086 # (model: words)
+    out=$("$dfer" plan "${common[@]}" $model --set model.dtype=$dtype --set train.eval_batch=8 --eval)
+    # shellcheck disable=SC2086
+    train=$("$dfer" plan "${common[@]}" $model --set model.dtype=$dtype)
+    grep -q "verify: .*: equal$" <<<"$out" && grep -q "trainable, no grads" <<<"$out" &&
+      grep -q "evaluation batch: 8 clips a rank in 1 pass of 8" <<<"$out" ||
+      { echo "evaluation ($model, $dtype): the plan differs from the model"; echo "$out"; exit 1; }
+    eval_bytes=$(grep -oE 'allocated [0-9]+ bytes' <<<"$out" | grep -oE '[0-9]+')
+    train_bytes=$(grep -oE 'allocated [0-9]+ bytes' <<<"$train" | grep -oE '[0-9]+')
+    [ "$eval_bytes" -lt "$train_bytes" ] || { echo "evaluation ($model, $dtype): $eval_bytes bytes, training $train_bytes"; exit 1; }
+    echo "evaluation ($model, $dtype): $eval_bytes bytes, a training step $train_bytes (counted exactly)"
+  done
+done
+out=$("$dfer" plan "${common[@]}" --set train.eval_batch=8 --set train.micro_batch=3 --eval)
+grep -q "verify: .*: equal$" <<<"$out" && grep -q "in 3 passes of 3 (the last shorter)" <<<"$out" ||
+  { echo "evaluation at train.micro_batch 3 on the CPU"; echo "$out"; exit 1; }
 # the recompute levels: counted exactly too, and each keeps less than none (the verified bytes: the activations
 # differ and nothing else), qkv-fc1 less than qkv (on this 2-block CLIP blocks need not keep less than qkv-fc1:
 # one whole set beside the inputs)
@@ -155,6 +175,20 @@ if "$dfer" plan "${l14[@]}" --set train.recompute=none --set train.micro_batch=7
   echo "L/14 low fits 7 clips a pass: the planner did not take the largest"; cat "$tmp/out"; exit 1
 fi
 grep -q "does NOT fit" "$tmp/out" || { cat "$tmp/out"; exit 1; }
+# its evaluation passes on the GPU (--eval): the whole evaluation batch of 64 in one pass under 24 GiB, whatever
+# train.micro_batch says (a training setting), the parameters without gradients (DFER-CLIP fine-tunes L/14's image
+# encoder: 1.150 of 2.300 GiB); under 8 GiB fewer clips a pass
+out=$("$dfer" plan "${l14[@]}" --set train.eval_batch=64 --set train.micro_batch=2 --eval) || { echo "$out"; exit 1; }
+grep -q "evaluation batch: 64 clips a rank in 1 pass of 64" <<<"$out" && grep -q "forward only" <<<"$out" ||
+  { echo "L/14 low, evaluation batch 64: not one pass"; echo "$out"; exit 1; }
+dc=(--set model.method=dfer_clip --set optim.lr=1e-5)
+trained=$("$dfer" plan "${l14[@]}" "${dc[@]}" | grep -oE 'trainable \+ grads +[0-9.]+' | grep -oE '[0-9.]+$')
+evaluated=$("$dfer" plan "${l14[@]}" "${dc[@]}" --eval | grep -oE 'trainable, no grads +[0-9.]+' | grep -oE '[0-9.]+$')
+[ "$trained" = 2.300 ] && [ "$evaluated" = 1.150 ] ||
+  { echo "L/14 DFER-CLIP: trainable $trained GiB in training, $evaluated evaluating (2.300 and 1.150)"; exit 1; }
+out=$("$dfer" plan "${l14[@]}" --set train.eval_batch=64 --eval --gpu-mem 8) || { echo "$out"; exit 1; }
+grep -qE "evaluation batch: 64 clips a rank in [2-9] passes of" <<<"$out" || { echo "L/14 evaluation under 8 GiB"; echo "$out"; exit 1; }
+echo "L/14 low, evaluation batch 64: one pass under 24 GiB, $(grep -oE '[0-9]+ passes of [0-9]+' <<<"$out") under 8 GiB; DFER-CLIP's trainable $evaluated GiB evaluating, $trained training"
 # over the cap at a micro-batch that was set, fewer clips per pass are the way out (it said "more ranks do not
 # help", true only at micro-batch 1); at micro-batch 1 that advice stands
 grep -q "over the cap by [0-9.]* GiB at micro-batch 7: fewer clips per pass need less" "$tmp/out" \

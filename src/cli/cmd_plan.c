@@ -37,7 +37,7 @@ static int print_recompute_levels(const Config *cfg, int num_classes, const char
 static void plan_usage(void) {
     printf("usage: dfer plan [--config FILE] [--set section.key=value]... [--arch NAME] [--ranks N] "
            "[--device cuda|cpu]\n"
-           "                 [--gpu-mem GiB]\n\n"
+           "                 [--gpu-mem GiB] [--eval] [--verify]\n\n"
            "Builds the configured model without allocating anything and counts every device allocation it\n"
            "would make (frozen weights, parameters, gradients, optimiser state, activations and backward\n"
            "scratch), in the dtypes of the device (CUDA: BF16 weights and activations, F32 parameters), and\n"
@@ -50,6 +50,9 @@ static void plan_usage(void) {
            "  --ranks N     ranks per job sharing the global batch (default 1)\n"
            "  --gpu-mem G   GiB of GPU memory per rank, the cap (train.gpu_mem; it overrides the configuration's)\n"
            "  --device D    the backend planned for (default cuda; needs no GPU)\n"
+           "  --eval        plan the evaluation passes of `dfer eval` and `dfer predict` instead (a rank's share of\n"
+           "                train.eval_batch, forward only: no gradients, no optimiser state, nothing kept for a\n"
+           "                backward; train.micro_batch does not limit them on CUDA)\n"
            "  --verify      (--device cpu) also build the real model on the CPU and compare its allocations\n",
            clip_config_preset_names());
 }
@@ -58,13 +61,13 @@ int cmd_plan(int argc, char **argv) {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
                                          {"arch", required_argument, 0, 'a'},   {"ranks", required_argument, 0, 'r'},
                                          {"device", required_argument, 0, 'd'}, {"verify", no_argument, 0, 'v'},
-                                         {"gpu-mem", required_argument, 0, 'g'}, {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"gpu-mem", required_argument, 0, 'g'}, {"eval", no_argument, 0, 'e'},
+                                         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     Config cfg;
     config_defaults(&cfg);
     Err err;
     const char *arch = NULL, *device = "cuda";
-    int ranks = 1, verify = 0;
+    int ranks = 1, verify = 0, eval = 0;
     double gpu_mem = 0;
     if (cli_config_files(argc, argv, ":h", opts, &cfg) != 0) return 1;
     int c;
@@ -80,6 +83,7 @@ int cmd_plan(int argc, char **argv) {
             break;
         case 'd': device = optarg; break;
         case 'v': verify = 1; break;
+        case 'e': eval = 1; break;
         case 'g':
             /* from 1 MiB: train.gpu_mem is a float, where 1e-300 was 0 and refused under the key's name */
             if (cli_double_option("plan", "--gpu-mem", optarg, 1.0 / 1024, 0, 1e9, &gpu_mem)) return 2;
@@ -105,17 +109,25 @@ int cmd_plan(int argc, char **argv) {
                       : classes                    ? classes->num_classes
                                                    : 7;
     MemoryPlan p;
-    if (plan_memory(&cfg, num_classes, strcmp(device, "cuda") ? BACKEND_CPU : BACKEND_CUDA, arch, ranks, &p, &err) != 0)
-        return cli_fail(&err);
-    printf("%s %s, %d frames, %d classes, global batch %d\n", cfg.method,
-           !strcmp(cfg.method, "finecliper") ? cfg.variant : "", cfg.frames, num_classes, cfg.batch);
+    Backend as = strcmp(device, "cuda") ? BACKEND_CPU : BACKEND_CUDA;
+    int planned = eval ? plan_memory_inference(&cfg, num_classes, as, arch, plan_eval_clips_per_rank(&cfg, ranks), &p,
+                                               &err)
+                       : plan_memory(&cfg, num_classes, as, arch, ranks, &p, &err);
+    if (planned != 0) return cli_fail(&err);
+    const char *variant = !strcmp(cfg.method, "finecliper") ? cfg.variant : "";
+    if (eval)
+        printf("%s%s%s, %d frames, %d classes, evaluation batch %d over %d rank%s\n", cfg.method, variant[0] ? " " : "",
+               variant, cfg.frames, num_classes, cfg.eval_batch, ranks, ranks > 1 ? "s" : "");
+    else
+        printf("%s%s%s, %d frames, %d classes, global batch %d\n", cfg.method, variant[0] ? " " : "", variant,
+               cfg.frames, num_classes, cfg.batch);
     plan_print(&p, stdout);
-    if (!strcmp(device, "cuda") && p.has_recompute &&
-        print_recompute_levels(&cfg, num_classes, arch, ranks, &p, &err) != 0)
+    if (as == BACKEND_CUDA && p.has_recompute && print_recompute_levels(&cfg, num_classes, arch, ranks, &p, &err) != 0)
         return cli_fail(&err);
     if (verify) {
         size_t real;
-        if (plan_measure_cpu(&cfg, num_classes, p.micro_batch, p.recompute, &real, &err) != 0) return cli_fail(&err);
+        if (plan_measure_cpu(&cfg, num_classes, p.micro_batch, p.recompute, eval, &real, &err) != 0)
+            return cli_fail(&err);
         printf("verify: the real model on the CPU allocated %zu bytes; the plan counted %zu: %s\n", real, p.total,
                real == p.total ? "equal" : "DIFFERENT");
         if (real != p.total) return 1;

@@ -75,8 +75,22 @@ int paramset_find(const ParamSet *ps, const char *name) {
 }
 
 void paramset_zero_grads(ParamSet *ps) {
+    CHECK(ps->grads, "the parameter gradients were released (a model set up for evaluation only)");
     if (!ps->numel) return;
     ops_zero(ps->ops, tensor_make(ps->grads, ps->dtype, 1, (int64_t)ps->numel));
+}
+
+void paramset_release_grads(ParamSet *ps) {
+    CHECK(ps->finalized, "paramset_release_grads before finalize");
+    if (!ps->grads) return;
+    ops_free(ps->ops, ps->grads);
+    ps->grads = NULL;
+    for (int i = 0; i < ps->count; i++) ps->items[i].grad.data = NULL;
+}
+
+size_t paramset_device_bytes(const ParamSet *ps) {
+    size_t bytes = (ps->numel ? ps->numel : 1) * dtype_size(ps->dtype), units = (bytes + 255) / 256 * 256;
+    return (ps->grads ? 2 : 1) * units;
 }
 
 size_t paramset_group_numel(const ParamSet *ps, int group) {
@@ -92,6 +106,8 @@ void paramset_upload_f64(ParamSet *ps, int index, const double *values) {
 
 void paramset_download_f64(const ParamSet *ps, int index, int grad, double *out) {
     const ParamEntry *e = paramset_get(ps, index);
+    CHECK(!grad || ps->grads, "%s: the parameter gradients were released (a model set up for evaluation only)",
+          e->name);
     ops_download_f64(ps->ops, out, grad ? e->grad : e->value);
 }
 

@@ -41,6 +41,13 @@ void paramset_finalize(ParamSet *ps);
 const ParamEntry *paramset_get(const ParamSet *ps, int index);
 int paramset_find(const ParamSet *ps, const char *name); /* -1 if absent */
 void paramset_zero_grads(ParamSet *ps);
+/* Frees the gradient buffer for good (a model that will only run forward: evaluation, prediction); the
+ * entries' grad views become empty and zeroing or any later use of the gradients is refused. The
+ * models keep copies of the views, so the buffer cannot come back at another address: no way back. */
+void paramset_release_grads(ParamSet *ps);
+/* Device bytes the set holds: the values and, unless released, the gradients (each buffer in ops_alloc's
+ * 256-byte units). */
+size_t paramset_device_bytes(const ParamSet *ps);
 /* Number of elements in a learning-rate group (-1: all). */
 size_t paramset_group_numel(const ParamSet *ps, int group);
 /* Host <-> device copies of one tensor's values, as double (whatever the dtype). */

@@ -471,8 +471,15 @@ size_t job_model_prefetch_bytes(const JobModel *m, int clips) {
 }
 
 void job_model_set_forward_only(JobModel *m, int forward_only) {
+    CHECK(forward_only || m->params->grads, "a model set up for evaluation only (job_model_evaluation_only) cannot "
+                                            "train again: its parameter gradients were released");
     if (!strcmp(m->method, "finecliper")) finecliper_set_forward_only(m->impl, forward_only);
     else dfer_clip_set_forward_only(m->impl, forward_only);
+}
+
+void job_model_evaluation_only(JobModel *m) {
+    job_model_set_forward_only(m, 1);
+    paramset_release_grads(m->params);
 }
 
 int job_model_forward_only(const JobModel *m) {

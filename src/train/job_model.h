@@ -115,6 +115,10 @@ void job_model_set_recompute(JobModel *m, int recompute);
  * allocation on (job_model_reserve or a step). */
 void job_model_set_forward_only(JobModel *m, int forward_only);
 int job_model_forward_only(const JobModel *m); /* as the model was last set */
+/* For good: forward-only activations and no gradient buffer (paramset_release_grads: half of the trainable
+ * parameters' memory, 1.15 GiB for a fine-tuned L/14 DFER-CLIP). `dfer eval` and `dfer predict`
+ * (plan_apply_inference); the model cannot be switched back to training. */
+void job_model_evaluation_only(JobModel *m);
 /* Whether train.recompute changes anything: 0 for forward-only activations and for DFER-CLIP with a frozen image
  * encoder (no backward crosses it). */
 int job_model_has_recompute(const JobModel *m);

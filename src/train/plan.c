@@ -39,16 +39,15 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     p->trainable_count = m.params->numel;
     p->prompts_at_context = m.prompts_at_context;
     p->forward_only = forward_only;
-    job_model_set_forward_only(&m, forward_only);
+    if (forward_only) job_model_evaluation_only(&m);
     p->has_recompute = job_model_has_recompute(&m);
     p->recompute = p->has_recompute ? recompute : RECOMPUTE_NONE;
     job_model_set_recompute(&m, p->recompute);
 
-    /* the model as built: frozen weights (and the fixed buffers of the model), then parameters
-     * and gradients (two buffers of the parameters' dtype, charged in 256-byte units) */
+    /* the model as built: frozen weights (and the fixed buffers of the model), then the parameters and, unless
+     * forward only, their gradients */
     size_t built = ops_memory_in_use(m.ops);
-    size_t param_bytes = (m.params->numel ? m.params->numel : 1) * dtype_size(m.params->dtype);
-    p->trainable = 2 * ((param_bytes + 255) / 256 * 256);
+    p->trainable = paramset_device_bytes(m.params);
     p->weights = built - p->trainable;
     OptimizerConfig oc;
     job_model_optimizer_config(cfg, &m, &oc);
@@ -99,9 +98,13 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     return 0;
 }
 
-int plan_prefetch_clips(const Config *cfg, int ranks) {
+int plan_eval_clips_per_rank(const Config *cfg, int ranks) {
     int eval = cfg->eval_batch - cfg->eval_batch % ranks;
-    int train = (cfg->batch + ranks - 1) / ranks, test = eval < ranks ? 1 : eval / ranks;
+    return eval < ranks ? 1 : eval / ranks;
+}
+
+int plan_prefetch_clips(const Config *cfg, int ranks) {
+    int train = (cfg->batch + ranks - 1) / ranks, test = plan_eval_clips_per_rank(cfg, ranks);
     return train > test ? train : test;
 }
 
@@ -135,22 +138,24 @@ int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch
     return plan_memory_as(cfg, num_classes, as, arch, ranks, 0, p, err);
 }
 
-int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int recompute, size_t *bytes, Err *err) {
+int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int recompute, int forward_only,
+                     size_t *bytes, Err *err) {
     Config cpu = *cfg;
     snprintf(cpu.device, sizeof cpu.device, "cpu");
     JobModel m;
     if (job_model_create(&cpu, num_classes, &m, err) != 0) return -1;
     OptimizerConfig oc;
     job_model_optimizer_config(&cpu, &m, &oc);
-    Optimizer opt;
-    if (optimizer_create(m.params, &oc, &opt, err) != 0) {
+    Optimizer opt = {0};
+    if (forward_only) job_model_evaluation_only(&m);
+    else if (optimizer_create(m.params, &oc, &opt, err) != 0) {
         job_model_free(&m);
         return -1;
     }
     job_model_set_recompute(&m, recompute);
     job_model_reserve(&m, micro_batch);
     *bytes = ops_memory_in_use(m.ops);
-    optimizer_free(&opt);
+    if (!forward_only) optimizer_free(&opt);
     job_model_free(&m);
     return 0;
 }
@@ -161,7 +166,7 @@ static int plan_apply_as(const Config *cfg, int num_classes, const char *arch, i
     MemoryPlan *p = plan_out ? plan_out : &none;
     memset(p, 0, sizeof *p);
     jm->micro_batch = cfg->micro_batch; /* a train.recompute level that is set: the model was built with it */
-    if (forward_only) job_model_set_forward_only(jm, 1);
+    if (forward_only) job_model_evaluation_only(jm);
     int level_set = !forward_only && strcmp(cfg->recompute, "auto"); /* (moot for a forward) */
     if ((cfg->micro_batch > 0 && level_set) || ops_backend(jm->ops) != BACKEND_CUDA) return 0;
     if (plan_memory_as(cfg, num_classes, BACKEND_CUDA, arch, ranks, forward_only, p, err) != 0) return -1;
@@ -183,11 +188,25 @@ int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, 
     return plan_apply_as(cfg, num_classes, arch, ranks, 0, jm, plan_out, err);
 }
 
+/* The configuration of evaluation passes of batch_per_rank clips on one rank: that batch, whose prefetch slots hold
+ * it; train.micro_batch is the clips whose training activations fit, and a forward keeps a fraction of them, so on
+ * CUDA the plan sizes the passes for train.gpu_mem (on the CPU, which plans nothing, it stays the limit). */
+static Config inference_pass(const Config *cfg, int batch_per_rank, Backend as) {
+    Config pass = *cfg;
+    pass.batch = pass.eval_batch = batch_per_rank > 0 ? batch_per_rank : 1;
+    if (as == BACKEND_CUDA) pass.micro_batch = 0;
+    return pass;
+}
+
+int plan_memory_inference(const Config *cfg, int num_classes, Backend as, const char *arch, int batch_per_rank,
+                          MemoryPlan *p, Err *err) {
+    Config pass = inference_pass(cfg, batch_per_rank, as);
+    return plan_memory_as(&pass, num_classes, as, arch, 1, 1, p, err);
+}
+
 int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, int batch_per_rank, JobModel *jm,
                          MemoryPlan *plan_out, Err *err) {
-    Config pass = *cfg;
-    pass.batch = batch_per_rank > 0 ? batch_per_rank : 1;
-    pass.eval_batch = pass.batch; /* the prefetch slots hold this pass's batches */
+    Config pass = inference_pass(cfg, batch_per_rank, ops_backend(jm->ops));
     return plan_apply_as(&pass, num_classes, arch, 1, 1, jm, plan_out, err);
 }
 
@@ -195,7 +214,8 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     fprintf(out, "memory plan (%s, %s weights and activations)\n", p->backend == BACKEND_CUDA ? "CUDA" : "CPU",
             dtype_name(p->dtype));
     fprintf(out, "  frozen weights        %8.3f GiB\n", gib(p->weights));
-    fprintf(out, "  trainable + grads     %8.3f GiB  (%zu parameters)\n", gib(p->trainable), p->trainable_count);
+    fprintf(out, "  %-22s%8.3f GiB  (%zu parameters)\n", p->forward_only ? "trainable, no grads" : "trainable + grads",
+            gib(p->trainable), p->trainable_count);
     fprintf(out, "  optimiser state       %8.3f GiB  (%s)\n", gib(p->optimizer), p->optimizer_kind);
     fprintf(out, "  activations           %8.3f GiB  (micro-batch %d, %s", gib(p->activations), p->micro_batch,
             p->forward_only ? "forward only" : recompute_phrase(p->recompute));
@@ -209,7 +229,11 @@ void plan_print(const MemoryPlan *p, FILE *out) {
     fprintf(out, "  total                 %8.3f GiB  of a %.3f GiB cap: %s\n", gib(p->total), gib(p->cap),
             p->fits ? "fits" : "does NOT fit");
     int last = p->local_batch - (p->accumulation - 1) * p->micro_batch;
-    if (last == p->micro_batch)
+    if (p->forward_only)
+        fprintf(out, "  evaluation batch: %d clip%s a rank in %d pass%s of %d%s\n", p->local_batch,
+                p->local_batch > 1 ? "s" : "", p->accumulation, p->accumulation > 1 ? "es" : "", p->micro_batch,
+                last == p->micro_batch ? "" : " (the last shorter)");
+    else if (last == p->micro_batch)
         fprintf(out, "  batch: global %d = %d rank%s x %d micro-batch%s of %d clip%s (gradient accumulation %d)\n",
                 p->global_batch, p->ranks, p->ranks > 1 ? "s" : "", p->accumulation, p->accumulation > 1 ? "es" : "",
                 p->micro_batch, p->micro_batch > 1 ? "s" : "", p->accumulation);

@@ -53,7 +53,7 @@ typedef struct MemoryPlan {
                                   * no optimiser state */
     size_t cap;                  /* bytes */
     size_t weights;              /* frozen CLIP (and description tower) */
-    size_t trainable;            /* parameters and their gradients */
+    size_t trainable;            /* parameters and their gradients (forward only: the parameters) */
     size_t optimizer;            /* optimiser state */
     char optimizer_kind[16];     /* optim.optimizer planned for (sgd, adamw) */
     size_t activations;          /* activations and backward scratch of one micro-batch */
@@ -80,8 +80,10 @@ int plan_memory(const Config *cfg, int num_classes, Backend as, const char *arch
 /* The check of the planner: builds cfg's real model on the CPU backend (weights from
  * model.weights), its optimiser and the activations of micro_batch clips, and returns
  * the bytes it allocated. Equal to plan_memory's total for BACKEND_CPU when the
- * counting is right. */
-int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int recompute, size_t *bytes, Err *err);
+ * counting is right. forward_only: the model set up for evaluation only (no optimiser, no
+ * gradients; plan_memory_inference's total). */
+int plan_measure_cpu(const Config *cfg, int num_classes, int micro_batch, int recompute, int forward_only,
+                     size_t *bytes, Err *err);
 /* The micro-batch and recompute of a job model, as training runs it: train.micro_batch and
  * train.recompute when set; on CUDA otherwise the plan's choice under train.gpu_mem (fails,
  * naming the cap, when nothing fits); on the CPU the whole share without recompute. `arch`
@@ -91,13 +93,21 @@ struct JobModel;
 int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, struct JobModel *jm,
                MemoryPlan *plan_out, Err *err);
 /* The same for evaluation and prediction passes of `batch_per_rank` clips (`dfer eval`, `dfer
- * predict`): the model is switched to forward-only activations (job_model_set_forward_only: nothing kept
- * for a backward, which it then refuses) and planned as such, a pass of that many clips on one rank
- * without optimiser state (the gradient buffer the parameter set holds is counted), so a pass stays under
- * train.gpu_mem on CUDA whatever the evaluation batch (train.micro_batch, when set, is kept: a pass of at
- * most that many clips). On the CPU only the switch. `arch` as in plan_memory. */
+ * predict`): the model is set up for evaluation only (job_model_evaluation_only: forward-only activations,
+ * nothing kept for a backward, which it then refuses, and no gradient buffer) and planned as such, a pass
+ * of that many clips on one rank without optimiser state, so a pass stays under train.gpu_mem on CUDA
+ * whatever the evaluation batch; train.micro_batch, a training setting, does not limit the passes there.
+ * On the CPU only the set-up (train.micro_batch, when set, stays the passes' size). `arch` as in
+ * plan_memory. */
 int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, int batch_per_rank,
                          struct JobModel *jm, MemoryPlan *plan_out, Err *err);
+/* The plan of those evaluation passes, without a model at hand (`dfer plan --eval`): what plan_apply_inference
+ * gives a model of cfg on backend `as`. */
+int plan_memory_inference(const Config *cfg, int num_classes, Backend as, const char *arch, int batch_per_rank,
+                          MemoryPlan *p, Err *err);
+/* Clips of a rank's share of an evaluation batch: train.eval_batch rounded down to a multiple of the ranks, at
+ * least one a rank (the loader's evaluation batches). */
+int plan_eval_clips_per_rank(const Config *cfg, int ranks);
 /* Clips of a rank's share of a training or an evaluation batch, whichever is larger (train.batch, and
  * train.eval_batch rounded down to a multiple of the ranks, at least one a rank): what the input feed's
  * prefetch slots hold (input_prefetch). */

@@ -5,14 +5,18 @@
  *  - a cap that holds the whole batch: one pass of 64;
  *  - a tight cap: a smaller micro-batch whose plan fits the cap, and the model takes it;
  *  - a cap under one clip: refused, naming train.gpu_mem;
- *  - train.micro_batch, whether it divides the evaluation batch or not, is kept (the last pass shorter);
+ *  - train.micro_batch (a training setting) does not limit the passes on CUDA: the same plan as without it;
  *  - the plan is of forward-only activations (the model is switched to them) without optimiser state: under a
  *    quarter of a training step's activations a clip;
+ *  - the model gives up its gradient buffer: the device memory drops by exactly it, the plan counts the
+ *    parameters once (half of a training plan's "trainable + grads"), and the model refuses to train again;
  *  - a zero-shot (contrastive) model's evaluation and DFER-CLIP's split into passes as well;
- *  - on the CPU backend: nothing changes (the whole batch at once). */
+ *  - on the CPU backend: no plan (the whole batch at once, or train.micro_batch when set), the gradients
+ *    released all the same. */
 #include <string.h>
 
 #include "model/layers.h"
+#include "model/params.h"
 #include "testlib.h"
 #include "train/config.h"
 #include "train/job_model.h"
@@ -29,11 +33,35 @@ static void base_config(Config *c) {
 static int plan(Config *c, Backend as, int batch, MemoryPlan *p, int *model_micro_batch, Err *err) {
     JobModel m;
     EXPECT(job_model_create_counting(c, 7, as, "b16", &m, err) == 0, "counting model: %s", err->msg);
+    size_t before = ops_memory_in_use(m.ops), params = paramset_device_bytes(m.params);
     int rc = plan_apply_inference(c, 7, "b16", batch, &m, p, err);
     *model_micro_batch = m.micro_batch;
     EXPECT(job_model_forward_only(&m), "plan_apply_inference left the model with training activations");
+    /* the gradient buffer, half of the parameters' two (each in 256-byte units), is gone and nothing else moved */
+    EXPECT(!m.params->grads && before - ops_memory_in_use(m.ops) == params / 2 &&
+               paramset_device_bytes(m.params) == params / 2,
+           "the model kept its gradients (%p) or freed %zu bytes where the buffer is %zu", m.params->grads,
+           before - ops_memory_in_use(m.ops), params / 2);
     job_model_free(&m);
     return rc;
+}
+
+/* A model set up for evaluation only, switched back to training: refused, naming what was released. */
+static void train_after_evaluation_only(void) {
+    Config c;
+    base_config(&c);
+    JobModel m;
+    Err err;
+    if (job_model_create_counting(&c, 7, BACKEND_CUDA, "b16", &m, &err) != 0) return;
+    job_model_evaluation_only(&m);
+    job_model_set_forward_only(&m, 0);
+}
+
+static void test_no_way_back_to_training(void) {
+    char err[4096];
+    int rc = test_exit_status_of(train_after_evaluation_only, err, sizeof err);
+    EXPECT(rc == 2 && strstr(err, "evaluation only") && strstr(err, "gradients were released"),
+           "switching an evaluation-only model back to training: exit %d, %s", rc, err);
 }
 
 static void test_micro_batches_follow_the_cap(void) {
@@ -49,6 +77,9 @@ static void test_micro_batches_follow_the_cap(void) {
     /* a pass that trains nothing: forward-only activations, no optimiser state, a fraction of a training step's */
     MemoryPlan train;
     EXPECT(plan_memory(&c, 7, BACKEND_CUDA, "b16", 1, &train, &err) == 0, "%s", err.msg);
+    EXPECT(2 * p.trainable == train.trainable && p.weights == train.weights,
+           "evaluation counts the parameters once (%zu bytes), training with their gradients (%zu); weights %zu, %zu",
+           p.trainable, train.trainable, p.weights, train.weights);
     EXPECT(p.forward_only && p.optimizer == 0 && !train.forward_only && train.optimizer > 0 &&
                4 * per_clip < train.activations_per_clip,
            "evaluation: %zu bytes of activations a clip (forward only %d), optimiser %zu; training %zu a clip",
@@ -76,19 +107,22 @@ static void test_micro_batches_follow_the_cap(void) {
            "1.2 GiB: refused naming train.gpu_mem (%s)", err.msg);
 }
 
-static void test_training_micro_batch_that_does_not_divide(void) {
+static void test_training_micro_batch_not_a_limit(void) {
     Config c;
     base_config(&c);
     c.gpu_mem = 8;
-    c.micro_batch = 5; /* a training setting; 64 is not a multiple of 5: 12 passes of 5 and one of 4 */
-    MemoryPlan p;
+    MemoryPlan planned, p;
     Err err;
     int mb;
-    EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0, "%s", err.msg);
-    EXPECT(p.micro_batch == 5 && p.accumulation == 13 && mb == 5 && p.fits,
-           "train.micro_batch 5: planned %d x %d passes, model %d", p.micro_batch, p.accumulation, mb);
-    c.micro_batch = 4; /* divides: kept as the user set it */
-    EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0 && mb == 4, "train.micro_batch 4 kept (model %d)", mb);
+    EXPECT(plan(&c, BACKEND_CUDA, 64, &planned, &mb, &err) == 0, "%s", err.msg);
+    for (int set = 4; set <= 5; set++) { /* 5 does not divide 64, 4 does */
+        c.micro_batch = set;
+        EXPECT(plan(&c, BACKEND_CUDA, 64, &p, &mb, &err) == 0, "%s", err.msg);
+        EXPECT(p.micro_batch == planned.micro_batch && p.accumulation == planned.accumulation && mb == p.micro_batch &&
+                   p.fits && p.micro_batch > set,
+               "train.micro_batch %d: planned %d x %d passes (model %d), without it %d x %d", set, p.micro_batch,
+               p.accumulation, mb, planned.micro_batch, planned.accumulation);
+    }
 }
 
 /* A zero-shot (contrastive) run's evaluation scores the class texts: its passes split like any other (a contrastive
@@ -121,11 +155,15 @@ static void test_cpu_unchanged(void) {
     int mb;
     EXPECT(plan(&c, BACKEND_CPU, 64, &p, &mb, &err) == 0, "%s", err.msg);
     EXPECT(mb == 0 && p.micro_batch == 0, "CPU: no plan, the whole batch (model %d)", mb);
+    c.micro_batch = 5;
+    EXPECT(plan(&c, BACKEND_CPU, 64, &p, &mb, &err) == 0, "%s", err.msg);
+    EXPECT(mb == 5 && p.micro_batch == 0, "CPU: no plan, train.micro_batch's passes (model %d)", mb);
 }
 
 int main(void) {
     TEST_RUN(test_micro_batches_follow_the_cap);
-    TEST_RUN(test_training_micro_batch_that_does_not_divide);
+    TEST_RUN(test_training_micro_batch_not_a_limit);
+    TEST_RUN(test_no_way_back_to_training);
     TEST_RUN(test_contrastive_and_dfer_clip_split);
     TEST_RUN(test_cpu_unchanged);
     return test_summary();
