@@ -172,6 +172,7 @@ int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const
         const ParamEntry *e = paramset_get(ps, x->index);
         *x->value = e->value;
         *x->grad = e->grad;
+        if (ops_is_counting(ps->ops)) continue; /* the planner's context keeps no values */
         if (x->init) {
             upload_from(ps, x->index, x->init);
             continue;

@@ -114,6 +114,7 @@ static int ends_with(const char *s, const char *suffix) {
  * feature) or 1/sqrt(in)-scaled noise (a description tower of another width). */
 static void init_values(FineCliper *m, uint64_t seed) {
     ParamSet *ps = &m->params;
+    if (ops_is_counting(ps->ops)) return; /* the planner's context keeps no values (drawing L/14's took 3 s) */
     for (int i = 0; i < ps->count; i++) {
         const ParamEntry *e = paramset_get(ps, i);
         size_t n = (size_t)tensor_numel(&e->value);
