@@ -63,37 +63,38 @@ static int open_regular_file(const char *path, struct stat *st, Err *err) {
     return fd;
 }
 
-int fs_read_from_disk(const char *path, char **data, size_t *len, int *unreadable, Err *err) {
-    *unreadable = 0;
+int fs_disk_open(DiskReader *r, const char *path, Err *err) {
+    *r = (DiskReader){.fd = -1, .path = path};
     struct stat st;
     int fd = open_regular_file(path, &st, err);
     if (fd < 0) return -1;
     /* advice: its failure changes nothing but where the bytes come from */
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    size_t size = (size_t)st.st_size, got = 0;
-    char *buf = malloc(size + 1);
-    if (!buf) {
-        close(fd);
-        return err_set(err, "%s: no memory to read its %zu bytes back", path, size);
-    }
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : 0;
-            *unreadable = e == EIO || r == 0;
-            free(buf);
-            close(fd);
-            return r == 0 ? err_set(err, "%s: ended after %zu of its %zu bytes while read back", path, got, size)
-                          : err_set(err, "%s: cannot read it back: %s", path, strerror(e));
-        }
-        got += (size_t)r;
-    }
-    close(fd); /* read only: nothing to lose */
-    buf[size] = '\0';
-    *data = buf;
-    if (len) *len = size;
+    *r = (DiskReader){.fd = fd, .path = path, .size = (size_t)st.st_size};
     return 0;
+}
+
+int fs_disk_read(DiskReader *r, void *buf, size_t n, int *unreadable, Err *err) {
+    *unreadable = 0;
+    for (size_t got = 0; got < n;) {
+        ssize_t k = read(r->fd, (char *)buf + got, n - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            int e = k < 0 ? errno : 0;
+            *unreadable = e == EIO || k == 0;
+            return k == 0 ? err_set(err, "%s: ended after %zu of its %zu bytes while read back", r->path, r->at + got,
+                                    r->size)
+                          : err_set(err, "%s: cannot read it back: %s", r->path, strerror(e));
+        }
+        got += (size_t)k;
+    }
+    r->at += n;
+    return 0;
+}
+
+void fs_disk_close(DiskReader *r) {
+    if (r->fd >= 0) close(r->fd); /* read only: nothing to lose */
+    r->fd = -1;
 }
 
 /* The temporary files of the atomic writes in progress, so that a process ended by Ctrl-C, SIGTERM or SIGHUP

@@ -11,12 +11,21 @@
 
 /* Reads a whole file into a NUL-terminated buffer (the NUL is not counted in *len). */
 int fs_read_all(const char *path, char **data, size_t *len, Err *err);
-/* The same for a file just written and read back to check it: its cached pages are dropped first (advice, which
- * some systems, network file systems among them, may not take), so that the bytes come from the disk rather than
- * from what the write left in memory, and read with read(2) in one buffer of its size (not mapped: a disk's read
- * error is an error here, not a SIGBUS). *unreadable = 1 when the disk failed (EIO) or the file ended before its
- * size: its bytes cannot be had; 0 for any other failure (open, memory). */
-int fs_read_from_disk(const char *path, char **data, size_t *len, int *unreadable, Err *err);
+/* A file just written, read back to check it, in pieces of the caller's size (a checkpoint of several GiB needs
+ * no buffer of its size): its cached pages are dropped first (advice, which some systems, network file systems
+ * among them, may not take), so that the bytes come from the disk rather than from what the write left in memory,
+ * and read with read(2) (not mapped: a disk's read error is an error here, not a SIGBUS). */
+typedef struct DiskReader {
+    int fd;
+    const char *path;
+    size_t size; /* the file's, at open */
+    size_t at;   /* bytes read so far */
+} DiskReader;
+int fs_disk_open(DiskReader *r, const char *path, Err *err);
+/* The next n bytes into buf. *unreadable = 1 when the disk failed (EIO) or the file ended before them: its bytes
+ * cannot be had; 0 for any other failure. */
+int fs_disk_read(DiskReader *r, void *buf, size_t n, int *unreadable, Err *err);
+void fs_disk_close(DiskReader *r);
 
 /* Atomic write of a buffer. */
 int fs_write_atomic(const char *path, const void *data, size_t len, Err *err);

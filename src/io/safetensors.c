@@ -54,25 +54,53 @@ static const char *key_one_bit_from(const TensorMap *m, const char *key) {
     return NULL;
 }
 
-/* SAFETENSORS_DIGEST_KEY's digest of a file: its header (n bytes, padding included) with the 32 digits of the one
- * digest field as zeros, then its data section. -1 when the header has not exactly one such field, as dfer writes
- * it (another writer rewrote it). */
-static int file_digest(const uint8_t *header, size_t n, const uint8_t *data, size_t data_len, char hex[33]) {
+/* SAFETENSORS_DIGEST_KEY's digest of a file is that of its header (n bytes, padding included) with the 32 digits of
+ * the one digest field as zeros, then of its data section: d begun with the header's part, the data to add. -1 (d
+ * not begun) when the header has not exactly one such field, as dfer writes it (another writer rewrote it). */
+static int digest_begin_header(const uint8_t *header, size_t n, PayloadDigest *d) {
     const size_t field = strlen(DIGEST_FIELD);
     const uint8_t *at = memmem(header, n, DIGEST_FIELD, field);
     if (!at || (size_t)(at - header) + field + 33 > n || at[field + 32] != '"' ||
         memmem(at + 1, n - (size_t)(at + 1 - header), DIGEST_FIELD, field))
         return -1;
     size_t digits = (size_t)(at - header) + field;
-    PayloadDigest d;
-    payload_digest_begin(&d);
-    payload_digest_add(&d, header, digits);
-    payload_digest_add(&d, DIGEST_ZEROS, 32);
-    payload_digest_add(&d, header + digits + 32, n - digits - 32);
-    payload_digest_add(&d, data, data_len);
-    payload_digest_end(&d, hex);
+    payload_digest_begin(d);
+    payload_digest_add(d, header, digits);
+    payload_digest_add(d, DIGEST_ZEROS, 32);
+    payload_digest_add(d, header + digits + 32, n - digits - 32);
     return 0;
 }
+
+/* The digest written into the file against the one its bytes give now ("none: ..." when the header is not as dfer
+ * writes it). */
+static int check_digest(const char *label, const char *written, const char *now, Err *err) {
+    if (!strcmp(now, written)) return 0;
+    return err_set(err,
+                   "%s: damaged: its bytes are not those it was written with (%s %s, now %s): changed on disk or in a "
+                   "copy since dfer wrote it",
+                   label, SAFETENSORS_DIGEST_KEY, written, now);
+}
+
+#define DIGEST_NOT_AS_WRITTEN "none: its header is not as dfer writes it"
+
+/* The header's length n from a file's first 8 bytes (buf; size: the file's), checked against the file. */
+static int header_length(const uint8_t *buf, uint64_t size, const char *label, uint64_t *n_out, Err *err) {
+    if (size < 8)
+        return err_set(err, "%s: truncated safetensors file (%llu bytes, no header length)", label,
+                       (unsigned long long)size);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | buf[i];
+    if (n > HEADER_LIMIT)
+        return err_set(err, "%s: header length %llu exceeds the 100 MB limit", label, (unsigned long long)n);
+    if (n > size - 8)
+        return err_set(err, "%s: header length %llu runs past the end of the file (%llu bytes)", label,
+                       (unsigned long long)n, (unsigned long long)size);
+    *n_out = n;
+    return 0;
+}
+
+static int parse_header(const uint8_t *buf, uint64_t n, uint64_t size, const uint8_t *data, const char *label,
+                        TensorMap *out, Err *err);
 
 int safetensors_parse(const uint8_t *buf, size_t size, TensorMap *out, Err *err) {
     return safetensors_parse_named(buf, size, "(memory)", out, err);
@@ -80,27 +108,47 @@ int safetensors_parse(const uint8_t *buf, size_t size, TensorMap *out, Err *err)
 
 int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, TensorMap *out, Err *err) {
     tmap_init(out, label);
-    if (size < 8) return err_set(err, "%s: truncated safetensors file (%zu bytes, no header length)", label, size);
     uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = (n << 8) | buf[i];
-    if (n > HEADER_LIMIT)
-        return err_set(err, "%s: header length %llu exceeds the 100 MB limit", label, (unsigned long long)n);
-    if (n > size - 8)
-        return err_set(err, "%s: header length %llu runs past the end of the file (%zu bytes)", label,
-                       (unsigned long long)n, size);
-    if (n < 2 || buf[8] != '{') return err_set(err, "%s: header is not a JSON object", label);
-    const uint8_t *data = buf + 8 + n;
+    if (header_length(buf, size, label, &n, err) != 0) return -1;
+    if (parse_header(buf, n, size, buf + 8 + n, label, out, err) != 0) return -1;
+    /* a file dfer wrote says what its bytes were: bytes changed since (flipped, zero-filled pages of a crash, a copy
+     * that went wrong, a header rewritten) are refused here, not trained on or evaluated without a word */
+    const char *written = t_skip_digests ? NULL : tmap_metadata(out, SAFETENSORS_DIGEST_KEY);
+    if (!written) return 0; /* another writer's file, or the caller reads the header only */
+    char now[64] = DIGEST_NOT_AS_WRITTEN;
+    PayloadDigest d;
+    if (digest_begin_header(buf + 8, (size_t)n, &d) == 0) {
+        payload_digest_add(&d, buf + 8 + n, (size_t)(size - 8 - n));
+        payload_digest_end(&d, now);
+    }
+    if (check_digest(label, written, now, err) == 0) return 0;
+    tmap_free(out);
+    return -1;
+}
+
+/* The header of a file of `size` bytes whose first 8 + n (header_length) are in buf: its tensors (data: the data
+ * section in memory, or NULL for tensors without data), checked as a whole: each tensor's entry, the section
+ * covered exactly, no key one bit from the digest's. The digest itself is the caller's to check. out: initialised;
+ * freed on failure. */
+static int parse_header(const uint8_t *buf, uint64_t n, uint64_t size, const uint8_t *data, const char *label,
+                        TensorMap *out, Err *err) {
+    if (n < 2 || buf[8] != '{') {
+        tmap_free(out);
+        return err_set(err, "%s: header is not a JSON object", label);
+    }
     uint64_t data_len = size - 8 - n;
     const char *json_end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts((const char *)buf + 8, (size_t)n, &json_end, 0);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
+        tmap_free(out);
         return err_set(err, "%s: header is not valid JSON", label);
     }
     /* after the object only the writers' space padding may follow */
     for (const char *p = json_end; p < (const char *)buf + 8 + n; p++)
         if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r') {
             cJSON_Delete(root);
+            tmap_free(out);
             return err_set(err, "%s: header has bytes after its JSON object (at header offset %zu)", label,
                            (size_t)(p - (const char *)buf - 8));
         }
@@ -187,7 +235,7 @@ int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, 
                          (unsigned long long)end, (unsigned long long)data_len);
             goto done;
         }
-        if (tmap_add(out, name, dtype, ndim, dims, data + begin, 0, err) != 0) {
+        if (tmap_add(out, name, dtype, ndim, dims, data ? data + begin : NULL, 0, err) != 0) {
             rc = -1;
             goto done;
         }
@@ -215,23 +263,15 @@ int safetensors_parse_named(const uint8_t *buf, size_t size, const char *label, 
                      (unsigned long long)data_len, (unsigned long long)at);
         goto done;
     }
-    /* a file dfer wrote says what its bytes were: bytes changed since (flipped, zero-filled pages of a crash, a copy
-     * that went wrong, a header rewritten) are refused here, not trained on or evaluated without a word */
-    const char *written = tmap_metadata(out, SAFETENSORS_DIGEST_KEY), *near_key = NULL;
-    if (t_skip_digests) written = NULL; /* the caller reads the header only */
-    else if (!written && (near_key = key_one_bit_from(out, SAFETENSORS_DIGEST_KEY)))
+    /* a flip in the digest's key would make the file another writer's, read unchecked */
+    const char *near_key = t_skip_digests || tmap_metadata(out, SAFETENSORS_DIGEST_KEY)
+                               ? NULL
+                               : key_one_bit_from(out, SAFETENSORS_DIGEST_KEY);
+    if (near_key)
         rc = err_set(err,
                      "%s: damaged: its metadata has the key %s, one bit from dfer's digest key %s: its header changed "
                      "on disk or in a copy since dfer wrote it",
                      label, near_key, SAFETENSORS_DIGEST_KEY);
-    if (written) {
-        char now[64] = "none: its header is not as dfer writes it";
-        if (file_digest(buf + 8, (size_t)n, data, (size_t)data_len, now) != 0 || strcmp(now, written))
-            rc = err_set(err,
-                         "%s: damaged: its bytes are not those it was written with (%s %s, now %s): changed on disk "
-                         "or in a copy since dfer wrote it",
-                         label, SAFETENSORS_DIGEST_KEY, written, now);
-    }
 done:
     free(spans);
     cJSON_Delete(root);
@@ -258,20 +298,56 @@ int safetensors_read_or_damaged(const char *path, TensorMap *out, int *damaged, 
     return 0;
 }
 
+/* The data section goes through in pieces of this size: what a verify holds beside the header. */
+#define VERIFY_CHUNK ((size_t)8 << 20)
+
 int safetensors_verify(const char *path, int *damaged, Err *err) {
-    char *bytes;
-    size_t len;
-    int unreadable;
     *damaged = 0;
-    if (fs_read_from_disk(path, &bytes, &len, &unreadable, err) != 0) {
-        *damaged = unreadable;
-        return -1;
-    }
+    DiskReader r;
+    if (fs_disk_open(&r, path, err) != 0) return -1;
+    uint8_t *buf = NULL, *chunk = NULL;
+    uint64_t n = 0;
+    int unreadable = 0, digesting = 0, rc = -1;
+    PayloadDigest d;
     TensorMap m;
-    int rc = safetensors_parse_named((const uint8_t *)bytes, len, path, &m, err);
-    if (rc == 0) tmap_free(&m);
-    else *damaged = 1;
-    free(bytes);
+    tmap_init(&m, path);
+    uint8_t length[8];
+    if (fs_disk_read(&r, length, r.size < 8 ? r.size : 8, &unreadable, err) != 0) goto out;
+    if (header_length(length, r.size, path, &n, err) != 0) {
+        unreadable = 1; /* not whole: damaged */
+        goto out;
+    }
+    buf = malloc(8 + n);
+    chunk = malloc(VERIFY_CHUNK);
+    if (!buf || !chunk) {
+        err_set(err, "%s: no memory to read its header (%llu bytes) back", path, (unsigned long long)n);
+        goto out;
+    }
+    memcpy(buf, length, 8);
+    if (fs_disk_read(&r, buf + 8, (size_t)n, &unreadable, err) != 0) goto out;
+    if (parse_header(buf, n, r.size, NULL, path, &m, err) != 0) {
+        unreadable = 1;
+        goto out;
+    }
+    /* every byte is read, to know the disk can deliver it, and digested where the file says what it was */
+    const char *written = tmap_metadata(&m, SAFETENSORS_DIGEST_KEY);
+    digesting = written && digest_begin_header(buf + 8, (size_t)n, &d) == 0;
+    while (r.at < r.size) {
+        size_t piece = r.size - r.at < VERIFY_CHUNK ? r.size - r.at : VERIFY_CHUNK;
+        if (fs_disk_read(&r, chunk, piece, &unreadable, err) != 0) goto out;
+        if (digesting) payload_digest_add(&d, chunk, piece);
+    }
+    char now[64] = DIGEST_NOT_AS_WRITTEN;
+    if (digesting) payload_digest_end(&d, now), digesting = 0;
+    rc = written ? check_digest(path, written, now, err) : 0;
+    unreadable = rc != 0;
+out:
+    if (digesting) payload_digest_end(&d, (char[64]){0}); /* frees what begin took */
+    *damaged = rc != 0 && unreadable;
+    tmap_free(&m);
+    free(buf);
+    free(chunk);
+    fs_disk_close(&r);
     return rc;
 }
 

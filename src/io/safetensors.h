@@ -24,8 +24,9 @@ int safetensors_read(const char *path, TensorMap *out, Err *err);
 /* The same, telling a file that was read but is not whole (*damaged = 1: its digest, its structure, cut short) from
  * one that could not be opened or mapped (0). */
 int safetensors_read_or_damaged(const char *path, TensorMap *out, int *damaged, Err *err);
-/* A file read back from the disk (fs_read_from_disk: not from the page cache where the system allows, not mapped)
- * and checked as a read checks it (structure, digest), for a file dfer wrote and reads back later to trust it:
+/* A file read back from the disk (fs_disk_open: not from the page cache where the system allows, not mapped; its
+ * data section in pieces of 8 MiB, so that a checkpoint of several GiB needs no second copy in memory) and checked
+ * as a read checks it (structure, digest), for a file dfer wrote and reads back later to trust it:
  * 0 when whole; -1 with *damaged = 1 when not (its digest, its structure, a read error of the disk), 0 when it could
  * not be judged (open, memory). */
 int safetensors_verify(const char *path, int *damaged, Err *err);

@@ -98,7 +98,8 @@ static int read_confusion_parts(const TensorMap *m, const char *path, const char
  * space beyond the one the new file's atomic rename frees), so that a resume finding the newest one damaged goes on
  * from it (load_checkpoint). Made once the write guard allows writes into the folder (a run that lost it replaces
  * nothing), in one rename. The file is read back first (safetensors_verify: from the disk where the system lets
- * its cached pages go, its digest checked; one pass over a file the size of the trainable state, once a checkpoint):
+ * its cached pages go, its digest checked; one pass over a file the size of the trainable state, once a checkpoint,
+ * in 8 MiB pieces: no second copy of the state beside the host copy the write is about to make into the file):
  * one that went bad since it was written, or that the disk cannot deliver, is not kept, the previous one stays, so
  * that a resume still has a whole checkpoint to go back to. A file system without hard links keeps none, said once
  * a folder. */

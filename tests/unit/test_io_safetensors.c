@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/fsutil.h"
 #include "io/checkpoint.h"
@@ -536,6 +538,76 @@ static void test_read_as(void) {
     tmap_free(&m);
 }
 
+/* ---- safetensors_verify reads a file back in pieces ---------------------------------------------------------- */
+
+enum { BIG_FLOATS = 16 << 20 }; /* 64 MiB of data: eight of verify's 8 MiB pieces */
+static char g_big[600], g_big_flipped[600], g_big_cut[600];
+
+/* In a child, so that the test's own memory never holds the file: it, a copy with one bit flipped in the last
+ * piece, and a copy cut 100 bytes short. */
+static void write_big_files(void) {
+    float *v = malloc((size_t)BIG_FLOATS * sizeof *v);
+    if (!v) _exit(3);
+    for (size_t i = 0; i < BIG_FLOATS; i++) v[i] = (float)(i % 1000) * 0.5f;
+    TensorMap m;
+    tmap_init(&m, "big");
+    int64_t shape[1] = {BIG_FLOATS};
+    Err err;
+    if (tmap_add(&m, "w", DT_F32, 1, shape, v, 0, &err) != 0) _exit(4);
+    const char *files[3] = {g_big, g_big_flipped, g_big_cut};
+    for (int k = 0; k < 3; k++)
+        if (safetensors_write(files[k], &m, NULL, &err) != 0) _exit(5);
+    struct stat st;
+    if (stat(g_big_flipped, &st) != 0) _exit(6);
+    FILE *f = fopen(g_big_flipped, "r+b");
+    unsigned char byte;
+    if (!f || fseek(f, st.st_size - 5, SEEK_SET) != 0 || fread(&byte, 1, 1, f) != 1) _exit(7);
+    byte ^= 0x10;
+    if (fseek(f, st.st_size - 5, SEEK_SET) != 0 || fwrite(&byte, 1, 1, f) != 1 || fclose(f) != 0) _exit(8);
+    if (truncate(g_big_cut, st.st_size - 100) != 0) _exit(9);
+    tmap_free(&m);
+    free(v);
+    _exit(0);
+}
+
+/* In a child: verifies the whole file and says (stderr) by how much its peak memory grew; exit 0 when it passed and
+ * grew by less than half the file (a buffer of the file's size: the whole 64 MiB). */
+static void verify_big_file_measured(void) {
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    int damaged = -1;
+    Err err;
+    int rc = safetensors_verify(g_big, &damaged, &err);
+    getrusage(RUSAGE_SELF, &after);
+    long grew_kib = after.ru_maxrss - before.ru_maxrss;
+    fprintf(stderr, "verify %s: rc %d, damaged %d, peak memory grew by %ld KiB%s%s\n", g_big, rc, damaged, grew_kib,
+            rc ? ": " : "", rc ? err.msg : "");
+    _exit(rc != 0 ? 2 : grew_kib >= 32 * 1024 ? 1 : 0);
+}
+
+static void test_verify_in_pieces(void) {
+    snprintf(g_big, sizeof g_big, "%s", path_in_tmp("big.safetensors"));
+    snprintf(g_big_flipped, sizeof g_big_flipped, "%s", path_in_tmp("big-flipped.safetensors"));
+    snprintf(g_big_cut, sizeof g_big_cut, "%s", path_in_tmp("big-cut.safetensors"));
+    char out[2048];
+    int rc = test_exit_status_of(write_big_files, out, sizeof out);
+    EXPECT(rc == 0, "writing the 64 MiB files: exit %d %s", rc, out);
+    if (rc != 0) return;
+    rc = test_exit_status_of(verify_big_file_measured, out, sizeof out);
+    EXPECT(rc == 0, "a 64 MiB file verified whole, in pieces (exit %d): %s", rc, out);
+    printf("%s", out);
+    int damaged = -1;
+    Err err;
+    EXPECT(safetensors_verify(g_big_flipped, &damaged, &err) != 0 && damaged == 1 && strstr(err.msg, "damaged: its bytes"),
+           "a bit flipped in the last piece: damaged %d (%s)", damaged, err.msg);
+    EXPECT(safetensors_verify(g_big_cut, &damaged, &err) != 0 && damaged == 1 && strstr(err.msg, "big-cut"),
+           "a file cut short: damaged %d (%s)", damaged, err.msg);
+    char *tiny = path_in_tmp("eight-bytes.safetensors");
+    EXPECT(fs_write_atomic(tiny, "\x02\0\0\0\0\0\0", 7, &err) == 0, "%s", err.msg);
+    EXPECT(safetensors_verify(tiny, &damaged, &err) != 0 && damaged == 1 && strstr(err.msg, "truncated"),
+           "7 bytes: damaged %d (%s)", damaged, err.msg);
+}
+
 int main(void) {
     TEST_RUN(test_f64_narrowing);
     TEST_RUN(test_read_as);
@@ -547,5 +619,6 @@ int main(void) {
     TEST_RUN(test_sharded);
     TEST_RUN(test_long_shard_name);
     TEST_RUN(test_atomic_write);
+    TEST_RUN(test_verify_in_pieces);
     return test_summary();
 }
