@@ -137,7 +137,8 @@ static const Key k_keys[] = {
      "GiB of GPU memory per rank: the memory planner's cap (`dfer plan`), enforced by the allocator"},
     {"train", "micro_batch", K_INT, S(micro_batch), "0", NULL,
      "clips per forward/backward pass, gradients accumulated over the rank's share of the batch "
-     "(0: the planner's choice under train.gpu_mem on CUDA, the whole share on the CPU)"},
+     "(0: the planner's choice under train.gpu_mem on CUDA, the whole share on the CPU); `dfer eval` and "
+     "`dfer predict` on CUDA plan their forward-only passes under train.gpu_mem instead (`dfer plan --eval`)"},
     {"train", "recompute", K_STR, S(recompute), "auto", "auto|none|qkv|qkv-fc1|blocks",
      "what the ViT blocks' backward (FineCLIPER's streams, DFER-CLIP's image encoder) computes again instead of "
      "keeping, for larger micro-batches: the attentions' qkv (qkv: FineCLIPER's frozen AIM blocks keep 40% less at "
