@@ -317,10 +317,12 @@ int safetensors_verify(const char *path, int *damaged, Err *err) {
         unreadable = 1; /* not whole: damaged */
         goto out;
     }
+    size_t data_len = r.size - 8 - (size_t)n, piece_cap = data_len < VERIFY_CHUNK ? data_len : VERIFY_CHUNK;
     buf = malloc(8 + n);
-    chunk = malloc(VERIFY_CHUNK);
+    chunk = malloc(piece_cap ? piece_cap : 1);
     if (!buf || !chunk) {
-        err_set(err, "%s: no memory to read its header (%llu bytes) back", path, (unsigned long long)n);
+        err_set(err, "%s: no memory to read it back (its %llu-byte header and a piece of %zu bytes)", path,
+                (unsigned long long)n, piece_cap);
         goto out;
     }
     memcpy(buf, length, 8);
@@ -333,7 +335,7 @@ int safetensors_verify(const char *path, int *damaged, Err *err) {
     const char *written = tmap_metadata(&m, SAFETENSORS_DIGEST_KEY);
     digesting = written && digest_begin_header(buf + 8, (size_t)n, &d) == 0;
     while (r.at < r.size) {
-        size_t piece = r.size - r.at < VERIFY_CHUNK ? r.size - r.at : VERIFY_CHUNK;
+        size_t piece = r.size - r.at < piece_cap ? r.size - r.at : piece_cap;
         if (fs_disk_read(&r, chunk, piece, &unreadable, err) != 0) goto out;
         if (digesting) payload_digest_add(&d, chunk, piece);
     }

@@ -21,7 +21,8 @@ static void plan_activations(JobModel *m, size_t base, size_t fixed, int mb, con
     out->fits = out->total <= out->cap;
 }
 
-/* forward_only: the plan of evaluation passes (job_model_set_forward_only): no optimiser, no level. */
+/* forward_only: the plan of evaluation passes (job_model_evaluation_only): no optimiser state, no gradients, no
+ * recompute level. */
 static int plan_with(const Config *cfg, int num_classes, Backend as, const char *arch, int ranks, int recompute,
                      int forward_only, MemoryPlan *p, Err *err) {
     memset(p, 0, sizeof *p);

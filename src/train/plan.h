@@ -101,8 +101,10 @@ int plan_apply(const Config *cfg, int num_classes, const char *arch, int ranks, 
  * plan_memory. */
 int plan_apply_inference(const Config *cfg, int num_classes, const char *arch, int batch_per_rank,
                          struct JobModel *jm, MemoryPlan *plan_out, Err *err);
-/* The plan of those evaluation passes, without a model at hand (`dfer plan --eval`): what plan_apply_inference
- * gives a model of cfg on backend `as`. */
+/* The plan of those evaluation passes, without a model at hand (`dfer plan --eval`): on CUDA what
+ * plan_apply_inference gives a model of cfg; on the CPU the count of a model that runs such passes (as
+ * plan_memory's there, the micro-batch searched under train.gpu_mem unless train.micro_batch is set, where `dfer
+ * eval` on the CPU plans nothing and takes the whole batch). */
 int plan_memory_inference(const Config *cfg, int num_classes, Backend as, const char *arch, int batch_per_rank,
                           MemoryPlan *p, Err *err);
 /* Clips of a rank's share of an evaluation batch: train.eval_batch rounded down to a multiple of the ranks, at

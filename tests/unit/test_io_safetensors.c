@@ -598,11 +598,28 @@ static void test_verify_in_pieces(void) {
     printf("%s", out);
     int damaged = -1;
     Err err;
-    EXPECT(safetensors_verify(g_big_flipped, &damaged, &err) != 0 && damaged == 1 && strstr(err.msg, "damaged: its bytes"),
+    EXPECT(safetensors_verify(g_big_flipped, &damaged, &err) != 0 && damaged == 1 &&
+               strstr(err.msg, "damaged: its bytes"),
            "a bit flipped in the last piece: damaged %d (%s)", damaged, err.msg);
-    EXPECT(safetensors_verify(g_big_cut, &damaged, &err) != 0 && damaged == 1 && strstr(err.msg, "big-cut"),
+    EXPECT(safetensors_verify(g_big_cut, &damaged, &err) != 0 && damaged == 1 && strstr(err.msg, "big-cut") &&
+               strstr(err.msg, "past the"),
            "a file cut short: damaged %d (%s)", damaged, err.msg);
-    char *tiny = path_in_tmp("eight-bytes.safetensors");
+    /* a file that ends while its pieces are read (cut after it was opened): the disk cannot deliver it */
+    DiskReader r;
+    EXPECT(fs_disk_open(&r, g_big_cut, &err) == 0, "%s", err.msg);
+    size_t size = r.size;
+    EXPECT(truncate(g_big_cut, (off_t)(size / 2)) == 0, "truncate");
+    char *piece = malloc(size / 4);
+    int unreadable = -1;
+    EXPECT(piece && fs_disk_read(&r, piece, size / 4, &unreadable, &err) == 0 && unreadable == 0,
+           "the first quarter: %s", err.msg);
+    EXPECT(fs_disk_read(&r, piece, size / 4, &unreadable, &err) == 0, "the second quarter: %s", err.msg);
+    EXPECT(fs_disk_read(&r, piece, size / 4, &unreadable, &err) != 0 && unreadable == 1 &&
+               strstr(err.msg, "ended after") && strstr(err.msg, "big-cut"),
+           "the third quarter, past the end: unreadable %d (%s)", unreadable, err.msg);
+    fs_disk_close(&r);
+    free(piece);
+    char *tiny = path_in_tmp("seven-bytes.safetensors");
     EXPECT(fs_write_atomic(tiny, "\x02\0\0\0\0\0\0", 7, &err) == 0, "%s", err.msg);
     EXPECT(safetensors_verify(tiny, &damaged, &err) != 0 && damaged == 1 && strstr(err.msg, "truncated"),
            "7 bytes: damaged %d (%s)", damaged, err.msg);

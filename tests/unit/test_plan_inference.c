@@ -14,6 +14,7 @@
  *  - on the CPU backend: no plan (the whole batch at once, or train.micro_batch when set), the gradients
  *    released all the same. */
 #include <string.h>
+#include <sys/stat.h>
 
 #include "model/layers.h"
 #include "model/params.h"
@@ -59,9 +60,12 @@ static void train_after_evaluation_only(void) {
 
 static void test_no_way_back_to_training(void) {
     char err[4096];
+    const char *tmp = test_tmpdir(); /* the child's exit must leave this process's folder (testlib) */
     int rc = test_exit_status_of(train_after_evaluation_only, err, sizeof err);
     EXPECT(rc == 2 && strstr(err, "evaluation only") && strstr(err, "gradients were released"),
            "switching an evaluation-only model back to training: exit %d, %s", rc, err);
+    struct stat st;
+    EXPECT(stat(tmp, &st) == 0 && S_ISDIR(st.st_mode), "the dying child removed the test's folder %s", tmp);
 }
 
 static void test_micro_batches_follow_the_cap(void) {

@@ -10,6 +10,7 @@ int test_failures = 0;
 int test_checks = 0;
 const char *test_current = "";
 static char g_tmpdir[512];
+static pid_t g_tmpdir_owner; /* a forked child (test_exit_status_of) that exits must not remove its parent's folder */
 
 void test_fail(const char *file, int line, const char *fmt, ...) {
     va_list ap;
@@ -22,7 +23,7 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
 }
 
 static void cleanup_tmp(void) {
-    if (g_tmpdir[0] && !getenv("DFER_KEEP_TMP")) {
+    if (g_tmpdir[0] && getpid() == g_tmpdir_owner && !getenv("DFER_KEEP_TMP")) {
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmpdir);
         if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmpdir);
@@ -36,6 +37,7 @@ const char *test_tmpdir(void) {
             perror("mkdtemp");
             exit(2);
         }
+        g_tmpdir_owner = getpid();
         atexit(cleanup_tmp);
     }
     return g_tmpdir;
