@@ -10,7 +10,9 @@
 #   - zero-shot onto a dataset root that does not exist: MISSING, naming the test split file;
 #   - a method config with an unknown key: ERROR, as --list says;
 #   - a method file whose variant the matrix entry would overrule, a batch that does not split over
-#     matrix.ranks_per_job: ERROR.
+#     matrix.ranks_per_job: ERROR;
+#   - a job whose ranks would not fit train.gpu_mem on a GPU (train.device cuda or auto): NOFIT, with what it
+#     needs; on the CPU the cap is not checked.
 # --check exits 1 and counts each kind; --list on the same matrix still says "ok" for the jobs
 # whose configuration is valid (it reads no inputs). With the inputs made whole, --check exits 0.
 # usage: matrix_check.sh DFER SOURCE_DIR SHARED_DIR
@@ -65,7 +67,7 @@ cat "$tmp/out"
 [ "$(job finecliper-low__dfew__f1__tiny__s1)" = ok ] || fail "a whole job is not ok"
 job finecliper-low__dfew__f1__gone__s1 | grep -q "^MISSING: $tmp/nothere.safetensors: cannot open" || fail "missing weights"
 job finecliper-low__dfew__f1__novocab__s1 | grep -q "^MISSING: no CLIP vocabulary" || fail "missing vocabulary"
-grep -q "^matrix w: 3 jobs, 1 runnable, 0 waiting for features not built yet, 0 with errors, 2 with missing or unreadable inputs$" \
+grep -q "^matrix w: 3 jobs, 1 runnable, 0 waiting for features not built yet, 0 with errors, 2 with missing or unreadable inputs, 0 over train.gpu_mem$" \
   "$tmp/out" || fail "summary line"
 grep -q "2 jobs would fail at their start" "$tmp/out" || fail "the error line"
 "$dfer" matrix --list "$tmp/m_weights.ini" >"$tmp/list" || fail "--list reads inputs"
@@ -111,6 +113,26 @@ check "$tmp/m_ranks.ini"
 [ "$rc" = 1 ] && job finecliper-low__dfew__f1__tiny__s1 | grep -q "^ERROR: train.batch = 32 does not split over the 3 ranks of a job" \
   || { cat "$tmp/out"; fail "a batch that does not split over ranks_per_job"; }
 
+# a job whose ranks would not fit train.gpu_mem on a GPU (the planner, as its start plans; train.device cuda or auto):
+# NOFIT, with what it needs, before submission (it failed at its start); on the CPU the cap is not the GPU's
+for device in cuda auto cpu; do
+  write_matrix "$tmp/m_mem.ini" g "finecliper=$fc" "dfew=$tmp/data" "tiny=$tmp/clip.safetensors" supervised \
+    "$(printf 'train.device = %s\ntrain.gpu_mem = 2.001' $device)"
+  check "$tmp/m_mem.ini"
+  if grep -q "built without CUDA" "$tmp/out"; then echo "(a build without CUDA: train.device = cuda waits)"; continue; fi
+  if [ $device = cpu ]; then
+    [ "$rc" = 0 ] && [ "$(job finecliper-low__dfew__f1__tiny__s1)" = ok ] || { cat "$tmp/out"; fail "cpu: the GPU's cap applied"; }
+    continue
+  fi
+  where="on its GPU"; [ $device = auto ] && where="on a GPU (train.device = auto)"
+  [ "$rc" = 1 ] && job finecliper-low__dfew__f1__tiny__s1 | grep -q "^NOFIT: $where it needs 2\.[0-9]* GiB a rank where train.gpu_mem = 2.001 GiB" &&
+    grep -q ", 0 with missing or unreadable inputs, 1 over train.gpu_mem$" "$tmp/out" || { cat "$tmp/out"; fail "$device: a job over train.gpu_mem"; }
+  echo "train.device = $device over train.gpu_mem: $(job finecliper-low__dfew__f1__tiny__s1 | cut -c1-110)"
+done
+write_matrix "$tmp/m_mem.ini" g "finecliper=$fc" "dfew=$tmp/data" "tiny=$tmp/clip.safetensors" supervised "train.device = auto"
+check "$tmp/m_mem.ini"
+[ "$rc" = 0 ] || { cat "$tmp/out"; fail "auto under the default 24 GiB: not ok"; }
+
 # the inputs made whole: exit 0
 cp "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$tmp/novocab/"
 cp "$tmp/data/synth/landmarks/$train_clip.txt" "$tmp/tracks/"
@@ -120,4 +142,4 @@ for m in m_weights m_levels m_short; do
   check "$tmp/$m.ini"
   [ "$rc" = 0 ] || { cat "$tmp/out"; fail "$m: --check with every input exited $rc"; }
 done
-echo "matrix --check: missing weights, vocabulary, descriptions (file and clip), landmark track and zero-shot target named; whole inputs pass"
+echo "matrix --check: missing weights, vocabulary, descriptions (file and clip), landmark track and zero-shot target named, a job over train.gpu_mem on a GPU too; whole inputs pass"

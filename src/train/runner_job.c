@@ -99,34 +99,37 @@ int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err) 
     Job *jobs;
     int n;
     if (matrix_expand(&m, &jobs, &n, err) != 0) return -1;
-    int bad = 0, waiting = 0, missing = 0;
+    int bad = 0, waiting = 0, missing = 0, over = 0;
     for (int i = 0; i < n; i++) {
         Config cfg;
         Err jerr;
         const Job *j = &jobs[i];
         JobState s = job_resolve(&m, j, &cfg, &jerr);
         int zeroshot = !strcmp(j->setting, "zeroshot");
-        int inputs_ok =
-            s != JOB_RUNNABLE || !check_inputs ||
-            train_preflight(&cfg, zeroshot ? j->eval_dataset : NULL, zeroshot ? j->eval_root : NULL, &jerr) == 0;
-        if (s == JOB_RUNNABLE && inputs_ok) fprintf(out, "%-60s  ok\n", j->id);
+        /* 0: would start; -1: an input stops it; 1: it does not fit train.gpu_mem */
+        int start = s != JOB_RUNNABLE || !check_inputs
+                        ? 0
+                        : train_preflight(&cfg, zeroshot ? j->eval_dataset : NULL, zeroshot ? j->eval_root : NULL,
+                                          m.ranks_per_job, &jerr);
+        if (s == JOB_RUNNABLE && start == 0) fprintf(out, "%-60s  ok\n", j->id);
         else
             fprintf(out, "%-60s  %s: %s\n", j->id,
                     s == JOB_WAITS     ? "waits"
                     : s == JOB_INVALID ? "ERROR"
+                    : start > 0        ? "NOFIT"
                                        : "MISSING",
                     jerr.msg);
-        waiting += s == JOB_WAITS, bad += s == JOB_INVALID, missing += !inputs_ok;
+        waiting += s == JOB_WAITS, bad += s == JOB_INVALID, missing += start < 0, over += start > 0;
     }
     fprintf(out, "matrix %s: %d jobs, %d runnable, %d waiting for features not built yet, %d with errors", m.name, n,
-            n - waiting - bad - missing, waiting, bad);
-    if (check_inputs) fprintf(out, ", %d with missing or unreadable inputs", missing);
+            n - waiting - bad - missing - over, waiting, bad);
+    if (check_inputs) fprintf(out, ", %d with missing or unreadable inputs, %d over train.gpu_mem", missing, over);
     fputc('\n', out);
     free(jobs);
     if (bad) return err_set(err, "%s: %d job%s cannot be configured (see above)", matrix_path, bad, bad > 1 ? "s" : "");
-    if (missing)
-        return err_set(err, "%s: %d %s would fail at %s start (see above)", matrix_path, missing,
-                       missing > 1 ? "jobs" : "job", missing > 1 ? "their" : "its");
+    if (missing + over)
+        return err_set(err, "%s: %d %s would fail at %s start (see above)", matrix_path, missing + over,
+                       missing + over > 1 ? "jobs" : "job", missing + over > 1 ? "their" : "its");
     return 0;
 }
 

@@ -181,7 +181,7 @@ static int open_splits(const Config *cfg, const char *eval_dataset, const char *
     return 0;
 }
 
-int train_preflight(const Config *cfg, const char *eval_dataset, const char *eval_root, Err *err) {
+int train_preflight(const Config *cfg, const char *eval_dataset, const char *eval_root, int ranks, Err *err) {
     Dataset train, test;
     int classes;
     if (open_splits(cfg, eval_dataset, eval_root, &train, &test, &classes, err) != 0) return -1;
@@ -213,6 +213,16 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
         job_model_free(&jm);
     }
     dataset_free(&train), dataset_free(&test);
+    /* the memory a GPU run plans at its start (choose_micro_batch), refused there when nothing fits */
+    MemoryPlan p;
+    if (rc == 0 && strcmp(cfg->device, "cpu") && plan_memory(cfg, classes, BACKEND_CUDA, NULL, ranks, &p, err) != 0)
+        rc = -1;
+    else if (rc == 0 && strcmp(cfg->device, "cpu") && !p.fits)
+        rc = 1, err_set(err, "%s it needs %.2f GiB a rank where train.gpu_mem = %g GiB, %s micro-batch %d (`dfer "
+                             "plan` with this job's configuration shows where the memory goes)",
+                        strcmp(cfg->device, "cuda") ? "on a GPU (train.device = auto)" : "on its GPU",
+                        (double)p.total / (1u << 30), cfg->gpu_mem, p.micro_batch > 1 ? "at" : "even at",
+                        p.micro_batch);
     return rc;
 }
 

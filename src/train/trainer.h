@@ -44,11 +44,14 @@ enum { TRAIN_LOCK_LOST = 4 };
 int train_run(const Config *cfg, const TrainOptions *opt, Group *g, Err *err);
 /* Whether out_dir holds a finished run: its result.json says "status": "done" (a failed job's says "failed"). */
 int train_run_finished(const char *out_dir);
-/* What a job reads, checked before it runs (`dfer matrix --list`), without loading weights or decoding a
+/* What a job reads, checked before it runs (`dfer matrix --check`), without loading weights or decoding a
  * clip: the split files (and eval_dataset's test split, zero-shot), the weights' header and architecture,
  * the vocabulary and the prompts it tokenizes, the descriptions of every clip (high level; captions,
- * zero-shot) and the middle level's landmark tracks or parsing maps of every clip. */
-int train_preflight(const Config *cfg, const char *eval_dataset, const char *eval_root, Err *err);
+ * zero-shot) and the middle level's landmark tracks or parsing maps of every clip; -1 (err) when one stops it.
+ * Then, for a job that may run on a GPU (train.device cuda or auto), whether its `ranks` ranks fit
+ * train.gpu_mem (the planner, as its start plans): 1 (err says by how much) when even one clip a pass does not,
+ * or train.micro_batch's passes do not. 0: it would start. */
+int train_preflight(const Config *cfg, const char *eval_dataset, const char *eval_root, int ranks, Err *err);
 /* The collectives of a run on cfg's device: on CUDA this process's GPU is selected (one per
  * local rank) and the group uses NCCL; on the CPU, MPI. */
 int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Err *err);
