@@ -230,6 +230,22 @@ int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err) {
     return 0;
 }
 
+int atomic_write_at(AtomicFile *f, uint64_t offset, const void *data, size_t len, Err *err) {
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = pwrite(f->fd, p, len, (off_t)offset);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            atomic_abort(f);
+            return err_set(err, "%s: write failed: %s", f->path, strerror(e));
+        }
+        p += w, offset += (uint64_t)w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 static _Atomic(FsWriteGuard) g_write_guard;
 
 void fs_set_write_guard(FsWriteGuard guard) { atomic_store(&g_write_guard, guard); }

@@ -63,6 +63,9 @@ void fs_set_write_guard(FsWriteGuard guard);
 
 int atomic_open(AtomicFile *f, const char *path, Err *err);
 int atomic_write(AtomicFile *f, const void *data, size_t len, Err *err);
+/* Bytes at an offset of what was written already (a header whose digest is known once the rest is written), without
+ * moving where atomic_write goes on. */
+int atomic_write_at(AtomicFile *f, uint64_t offset, const void *data, size_t len, Err *err);
 int atomic_commit(AtomicFile *f, Err *err);
 void atomic_abort(AtomicFile *f);
 /* The same through stdio, for text composed piece by piece (tables, a report page, a CSV): the stream writes into the

@@ -449,10 +449,20 @@ static int by_alignment_then_name(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
+/* A tensor without data in the map goes from its source into the file through a buffer of at most this size. */
+#define WRITE_PIECE ((size_t)16 << 20)
+
 int safetensors_write(const char *path, const TensorMap *m, const char *const *metadata, Err *err) {
+    return safetensors_write_from(path, m, metadata, NULL, NULL, err);
+}
+
+int safetensors_write_from(const char *path, const TensorMap *m, const char *const *metadata, SafetensorsFill fill,
+                           void *ctx, Err *err) {
+    size_t largest_filled = 0;
     for (int i = 0; i < m->count; i++) {
-        if (m->items[i].nbytes && !m->items[i].data)
+        if (m->items[i].nbytes && !m->items[i].data && !fill)
             return err_set(err, "%s: tensor %s has a shape but no values (a shapes-only map)", path, m->items[i].name);
+        if (!m->items[i].data && m->items[i].nbytes > largest_filled) largest_filled = m->items[i].nbytes;
         if (!strcmp(m->items[i].name, "__metadata__"))
             return err_set(err, "%s: a tensor cannot be named __metadata__", path);
     }
@@ -478,32 +488,51 @@ int safetensors_write(const char *path, const TensorMap *m, const char *const *m
     }
     char *json = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
+    /* the header padded to 8 bytes with spaces; its digest's digits written as zeros, then, once the tensors have
+     * gone through the digest in the file's order, the digest over them in place (the file's digest is of the header
+     * with those zeros: digest_begin_header) */
     size_t jl = strlen(json), padded = (jl + 7) / 8 * 8;
-    /* the digest of the header as written (its padding included, the digits zeros) and of the tensors in order */
     char *header = xmalloc(padded + 1);
     memcpy(header, json, jl);
     memset(header + jl, ' ', padded - jl);
-    char digest[33];
-    uint8_t *digits = memmem(header, padded, DIGEST_FIELD, strlen(DIGEST_FIELD));
+    free(json);
+    const char *digits = memmem(header, padded, DIGEST_FIELD, strlen(DIGEST_FIELD));
     CHECK(digits, "safetensors_write: the digest field is not in the header written");
+    uint64_t digits_at = 8 + (uint64_t)(digits - header) + strlen(DIGEST_FIELD);
+    uint8_t head[8];
+    for (int i = 0; i < 8; i++) head[i] = (uint8_t)((uint64_t)padded >> (8 * i));
     PayloadDigest d;
     payload_digest_begin(&d);
     payload_digest_add(&d, header, padded);
-    for (int i = 0; i < m->count; i++) payload_digest_add(&d, order[i]->data, order[i]->nbytes);
-    payload_digest_end(&d, digest);
-    memcpy(digits + strlen(DIGEST_FIELD), digest, 32);
-    memcpy(json, header, jl);
-    free(header);
-    uint8_t head[8];
-    for (int i = 0; i < 8; i++) head[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    uint8_t *piece = largest_filled ? xmalloc(largest_filled < WRITE_PIECE ? largest_filled : WRITE_PIECE) : NULL;
     AtomicFile f;
     int rc = atomic_open(&f, path, err);
     if (rc == 0) rc = atomic_write(&f, head, 8, err);
-    if (rc == 0) rc = atomic_write(&f, json, jl, err);
-    if (rc == 0 && padded > jl) rc = atomic_write(&f, "        ", padded - jl, err);
-    for (int i = 0; rc == 0 && i < m->count; i++) rc = atomic_write(&f, order[i]->data, order[i]->nbytes, err);
+    if (rc == 0) rc = atomic_write(&f, header, padded, err);
+    for (int i = 0; rc == 0 && i < m->count; i++) {
+        const TensorEntry *e = order[i];
+        if (e->data) {
+            payload_digest_add(&d, e->data, e->nbytes);
+            rc = atomic_write(&f, e->data, e->nbytes, err);
+            continue;
+        }
+        for (size_t off = 0; rc == 0 && off < e->nbytes; off += WRITE_PIECE) {
+            size_t n = e->nbytes - off < WRITE_PIECE ? e->nbytes - off : WRITE_PIECE;
+            if (fill(ctx, (int)(e - m->items), off, piece, n, err) != 0) {
+                atomic_abort(&f);
+                rc = err_prefix(err, "%s: tensor %s: ", path, e->name);
+                break;
+            }
+            payload_digest_add(&d, piece, n);
+            rc = atomic_write(&f, piece, n, err);
+        }
+    }
+    char digest[33];
+    payload_digest_end(&d, digest);
+    if (rc == 0) rc = atomic_write_at(&f, digits_at, digest, 32, err);
     if (rc == 0) rc = atomic_commit(&f, err);
-    free(json);
+    free(piece);
+    free(header);
     free(order);
     return rc;
 }

@@ -43,6 +43,13 @@ int safetensors_check_digests(int on);
  * (m->metadata is not written: pass what the new file should say); the digest
  * key is added (one given is replaced). */
 int safetensors_write(const char *path, const TensorMap *m, const char *const *metadata, Err *err);
+/* Fills n bytes of m->items[index]'s values, from byte `offset` of them, into dst; 0, or -1 with err set. */
+typedef int (*SafetensorsFill)(void *ctx, int index, size_t offset, void *dst, size_t n, Err *err);
+/* The same, where a tensor of m without data (tmap_add's NULL: its name, dtype and shape) comes from fill, in
+ * pieces of at most 16 MiB, so that what lives elsewhere (a GPU's parameters and optimiser state) is written without
+ * a host copy of the whole; the file is the same bytes as safetensors_write's of those values. */
+int safetensors_write_from(const char *path, const TensorMap *m, const char *const *metadata, SafetensorsFill fill,
+                           void *ctx, Err *err);
 /* The __metadata__ value for key from a parsed file's header, or NULL
  * (the same as tmap_metadata). */
 const char *safetensors_metadata(const TensorMap *m, const char *key);

@@ -21,35 +21,71 @@
  * reports what an uninterrupted one would. */
 static const char *const k_confusion_names[2] = {"metrics.best_confusion", "metrics.last_confusion"};
 
-/* Copies a device tensor to a host buffer owned by the map and adds it under `name`. */
-static int add_host_copy(TensorMap *m, Ops *ops, const char *name, Tensor t, Err *err) {
-    size_t bytes = tensor_bytes(&t);
-    void *h = xmalloc(bytes + 1);
-    ops_download(ops, h, t.data, bytes);
-    tmap_own(m, h);
-    return tmap_add(m, name, t.dtype, t.ndim, t.shape, h, 0, err);
+/* What a file of the run will hold: host tensors (the map's data), and device tensors (parameters, optimiser state)
+ * that the writer downloads a piece at a time (safetensors_write_from), so that saving never holds a host copy of
+ * the whole trainable state (3.45 GiB for a fine-tuned L/14 DFER-CLIP with AdamW). */
+typedef struct SaveMap {
+    TensorMap map;
+    Ops *ops;
+    const void **device; /* [cap]: the device data of map.items[i], NULL for a host tensor */
+    int cap;
+} SaveMap;
+
+static void save_map_init(SaveMap *s, Ops *ops, const char *path) {
+    memset(s, 0, sizeof *s);
+    tmap_init(&s->map, path);
+    s->ops = ops;
 }
 
-int save_params(const JobModel *jm, const char *path, const char *prefix, TensorMap *into, Err *err) {
-    TensorMap own;
-    TensorMap *m = into;
-    watchdog_mark("writing %s", path);
-    if (!m) {
-        tmap_init(&own, path);
-        m = &own;
+static void save_map_free(SaveMap *s) {
+    tmap_free(&s->map);
+    free(s->device);
+}
+
+/* A device tensor under `name`: its shape now, its values when written. */
+static int save_map_add_device(SaveMap *s, const char *name, Tensor t, Err *err) {
+    if (tmap_add(&s->map, name, t.dtype, t.ndim, t.shape, NULL, 0, err) != 0) return -1;
+    if (s->map.count > s->cap) {
+        int cap = s->cap ? 2 * s->cap : 64;
+        while (cap < s->map.count) cap *= 2;
+        s->device = xrealloc(s->device, (size_t)cap * sizeof *s->device);
+        memset(s->device + s->cap, 0, (size_t)(cap - s->cap) * sizeof *s->device);
+        s->cap = cap;
     }
+    s->device[s->map.count - 1] = t.data;
+    return 0;
+}
+
+static int download_piece(void *ctx, int index, size_t offset, void *dst, size_t n, Err *err) {
+    const SaveMap *s = ctx;
+    if (index >= s->cap || !s->device[index])
+        return err_set(err, "tensor %s has neither host nor device values", s->map.items[index].name);
+    ops_download(s->ops, dst, (const char *)s->device[index] + offset, n);
+    return 0;
+}
+
+static int save_map_write(SaveMap *s, const char *path, const char *const *metadata, Err *err) {
+    return safetensors_write_from(path, &s->map, metadata, download_piece, s, err);
+}
+
+/* jm's trainable parameters, named prefix + name. */
+static int add_params(SaveMap *s, const JobModel *jm, const char *prefix, Err *err) {
     char name[512];
-    int rc = 0;
-    for (int i = 0; i < jm->params->count && rc == 0; i++) {
+    for (int i = 0; i < jm->params->count; i++) {
         const ParamEntry *e = paramset_get(jm->params, i);
         snprintf(name, sizeof name, "%s%s", prefix, e->name);
-        rc = add_host_copy(m, jm->ops, name, e->value, err);
+        if (save_map_add_device(s, name, e->value, err) != 0) return -1;
     }
-    if (!into) {
-        if (rc == 0)
-            rc = safetensors_write(path, m, (const char *[]){"format", "dfer", "method", jm->method, NULL}, err);
-        tmap_free(m);
-    }
+    return 0;
+}
+
+int save_params(const JobModel *jm, const char *path, Err *err) {
+    watchdog_mark("writing %s", path);
+    SaveMap s;
+    save_map_init(&s, jm->ops, path);
+    int rc = add_params(&s, jm, "", err);
+    if (rc == 0) rc = save_map_write(&s, path, (const char *[]){"format", "dfer", "method", jm->method, NULL}, err);
+    save_map_free(&s);
     return rc;
 }
 
@@ -123,29 +159,24 @@ static void keep_previous_checkpoint(const char *dir, const char *path) {
 int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err) {
     char path[4096];
     run_file_path(path, sizeof path, dir, "checkpoint.safetensors");
-    TensorMap m;
-    tmap_init(&m, path);
-    int rc = save_params(jm, path, "param.", &m, err);
-    /* only AdamW keeps second moments: resumed as SGD (--allow-config-change), Adam's first moments would have
-     * been read as the momentum buffer */
-    if (rc == 0 && !optimizer_state(opt, 1).data && tmap_find(&m, "optimizer.state2"))
-        rc = err_set(err,
-                     "%s: written by AdamW (it holds optimizer.state2, the second moments), but optim.optimizer is "
-                     "now sgd: Adam's moments cannot stand for SGD's momentum; resume with adamw or train anew",
-                     path);
+    watchdog_mark("writing %s", path);
+    SaveMap s;
+    save_map_init(&s, jm->ops, path);
+    TensorMap *m = &s.map;
+    int rc = add_params(&s, jm, "param.", err);
     for (int which = 0; which < 2 && rc == 0; which++) {
         Tensor all = optimizer_state(opt, which);
         if (!all.data) continue;
         char name[64];
         snprintf(name, sizeof name, "optimizer.state%d", which + 1);
-        rc = add_host_copy(&m, jm->ops, name, all, err);
+        rc = save_map_add_device(&s, name, all, err);
     }
     const Confusion *cms[2] = {pos->has_best ? &pos->best_cm : NULL, pos->has_last ? &pos->last_cm : NULL};
     for (int k = 0; k < 2 && rc == 0; k++) {
         if (!cms[k]) continue;
         int64_t shape[2] = {cms[k]->classes, cms[k]->classes};
-        rc = tmap_add(&m, k_confusion_names[k], DT_I64, 2, shape, cms[k]->counts, 1, err);
-        if (rc == 0 && cms[k]->parts) rc = add_confusion_parts(&m, k_confusion_names[k], cms[k], err);
+        rc = tmap_add(m, k_confusion_names[k], DT_I64, 2, shape, cms[k]->counts, 1, err);
+        if (rc == 0 && cms[k]->parts) rc = add_confusion_parts(m, k_confusion_names[k], cms[k], err);
     }
     /* the log's length now: a resume from here drops the lines of steps made after it (they are made again) */
     char metrics[4096];
@@ -166,9 +197,8 @@ int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, c
              window_loss, pos->window_steps, pos->seconds, pos->inputs[0] ? ",\"inputs\":" : "", pos->inputs);
     if (rc == 0) keep_previous_checkpoint(dir, path);
     if (rc == 0)
-        rc = safetensors_write(path, &m,
-                               (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
-    tmap_free(&m);
+        rc = save_map_write(&s, path, (const char *[]){"format", "dfer-checkpoint", "position", meta_json, NULL}, err);
+    save_map_free(&s);
     return rc;
 }
 

@@ -27,8 +27,9 @@ typedef struct Position {
                                * checkpoints older than it) */
 } Position;
 
-/* Writes jm's trainable parameters, named prefix + name, to the safetensors file path, or adds them to `into`. */
-int save_params(const JobModel *jm, const char *path, const char *prefix, TensorMap *into, Err *err);
+/* Writes jm's trainable parameters to the safetensors file path (downloaded a piece at a time: no host copy of the
+ * whole). */
+int save_params(const JobModel *jm, const char *path, Err *err);
 /* Writes dir/checkpoint.safetensors: parameters, optimiser state, confusion matrices and pos with the log's length. */
 int save_checkpoint(const char *dir, const JobModel *jm, const Optimizer *opt, const Position *pos, Err *err);
 /* save_checkpoint keeps the checkpoint before the newest one under this name (a hard link), for a resume that finds

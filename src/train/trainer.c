@@ -425,7 +425,7 @@ static int finish_run(TrainRun *run, Err *err) {
     if (run->lead) {
         char path[4096];
         run_file_path(path, sizeof path, opt->out_dir, "model.safetensors");
-        saved = save_params(&run->jm, path, "", NULL, err);
+        saved = save_params(&run->jm, path, err);
         /* a resumed run may have evaluated its best epoch before the restart: fall back to the last */
         if (!pos->has_best) pos->best = pos->last, pos->best_cm = pos->last_cm, pos->best_epoch = cfg->epochs - 1;
         if (saved == 0)

@@ -235,7 +235,7 @@ static int end_epoch(TrainRun *run, Err *err) {
         if (lead) {
             char path[4096];
             run_file_path(path, sizeof path, opt->out_dir, "best_model.safetensors");
-            saved = save_params(&run->jm, path, "", NULL, err);
+            saved = save_params(&run->jm, path, err);
         }
         agreed = lead_write_agreed(g, saved, "best_model.safetensors", err);
         if (agreed != 0) return agreed;

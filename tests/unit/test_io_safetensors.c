@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -538,6 +537,22 @@ static void test_read_as(void) {
     tmap_free(&m);
 }
 
+/* This process's peak resident memory in KiB (VmHWM), after setting it back to what it holds now (clear_refs 5,
+ * Linux 4.0 on) where reset: a forked child starts with its parent's peak, which hides what the child adds. */
+static long peak_kib(int reset) {
+    if (reset) {
+        FILE *c = fopen("/proc/self/clear_refs", "w");
+        if (c) fputs("5", c), fclose(c);
+    }
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kib = strtol(line + 6, NULL, 10);
+    if (f) fclose(f);
+    return kib;
+}
+
 /* ---- safetensors_verify reads a file back in pieces ---------------------------------------------------------- */
 
 enum { BIG_FLOATS = 16 << 20 }; /* 64 MiB of data: eight of verify's 8 MiB pieces */
@@ -573,13 +588,11 @@ static void write_big_files(void) {
 /* In a child: verifies the whole file and says (stderr) by how much its peak memory grew; exit 0 when it passed and
  * grew by less than half the file (a buffer of the file's size: the whole 64 MiB). */
 static void verify_big_file_measured(void) {
-    struct rusage before, after;
-    getrusage(RUSAGE_SELF, &before);
+    long before = peak_kib(1);
     int damaged = -1;
     Err err;
     int rc = safetensors_verify(g_big, &damaged, &err);
-    getrusage(RUSAGE_SELF, &after);
-    long grew_kib = after.ru_maxrss - before.ru_maxrss;
+    long grew_kib = peak_kib(0) - before;
     fprintf(stderr, "verify %s: rc %d, damaged %d, peak memory grew by %ld KiB%s%s\n", g_big, rc, damaged, grew_kib,
             rc ? ": " : "", rc ? err.msg : "");
     _exit(rc != 0 ? 2 : grew_kib >= 32 * 1024 ? 1 : 0);
@@ -625,6 +638,94 @@ static void test_verify_in_pieces(void) {
            "7 bytes: damaged %d (%s)", damaged, err.msg);
 }
 
+/* ---- safetensors_write_from: tensors filled a piece at a time ------------------------------------------------ */
+
+/* The pattern of tensor `index`'s byte k, as a fill gives it and a map holds it. */
+static uint8_t pattern_byte(int index, size_t k) { return (uint8_t)(k * 31u + (size_t)index * 7u + (k >> 20)); }
+
+static int pattern_calls, pattern_fail_at = -1;
+static size_t pattern_largest;
+
+static int pattern_fill(void *ctx, int index, size_t offset, void *dst, size_t n, Err *err) {
+    (void)ctx;
+    if (pattern_calls++ == pattern_fail_at) return err_set(err, "the source failed (on purpose)");
+    if (n > pattern_largest) pattern_largest = n;
+    for (size_t k = 0; k < n; k++) ((uint8_t *)dst)[k] = pattern_byte(index, offset + k);
+    return 0;
+}
+
+static char g_filled[600];
+
+/* In a child: writes 64 MiB from pattern_fill and exits 0 when its peak memory grew by less than half of it. */
+static void write_filled_measured(void) {
+    long before = peak_kib(1);
+    TensorMap m;
+    tmap_init(&m, "filled");
+    int64_t shape[1] = {BIG_FLOATS};
+    Err err;
+    if (tmap_add(&m, "w", DT_F32, 1, shape, NULL, 0, &err) != 0) _exit(3);
+    int rc = safetensors_write_from(g_filled, &m, NULL, pattern_fill, NULL, &err);
+    long grew_kib = peak_kib(0) - before;
+    fprintf(stderr, "write_from %s: rc %d, peak memory grew by %ld KiB%s%s\n", g_filled, rc, grew_kib, rc ? ": " : "",
+            rc ? err.msg : "");
+    _exit(rc != 0 ? 2 : grew_kib >= 32 * 1024 ? 1 : 0);
+}
+
+static void test_write_from_pieces(void) {
+    /* 64 MiB written from a source: the peak memory grows by a piece, not the file (first, in a child that has not
+     * inherited this test's large buffers, whose freed pages a new buffer could reuse unseen) */
+    snprintf(g_filled, sizeof g_filled, "%s", path_in_tmp("filled-big.safetensors"));
+    char out[2048];
+    int rc = test_exit_status_of(write_filled_measured, out, sizeof out);
+    EXPECT(rc == 0, "64 MiB through write_from (exit %d): %s", rc, out);
+    printf("%s", out);
+    /* three tensors, one over a 16 MiB piece, one in memory between them: the same bytes as safetensors_write's */
+    const int64_t n_big = (20 << 20) / 4 + 3, n_small = 1001;
+    uint8_t *big = malloc((size_t)n_big * 4), *small = malloc((size_t)n_small * 2);
+    static const float host[4] = {1, 2, 3, 4};
+    TensorMap whole, sparse;
+    tmap_init(&whole, "whole");
+    tmap_init(&sparse, "sparse");
+    Err err;
+    int64_t s_big[1] = {n_big}, s_small[2] = {7, 143}, s_host[1] = {4};
+    /* the indices in each map: big 0, host 1, small 2 (pattern_byte keys on the index) */
+    for (int64_t k = 0; k < n_big * 4; k++) big[k] = pattern_byte(0, (size_t)k);
+    for (int64_t k = 0; k < n_small * 2; k++) small[k] = pattern_byte(2, (size_t)k);
+    EXPECT(tmap_add(&whole, "a.big", DT_F32, 1, s_big, big, 0, &err) == 0 &&
+               tmap_add(&whole, "b.host", DT_F32, 1, s_host, host, 0, &err) == 0 &&
+               tmap_add(&whole, "c.small", DT_BF16, 2, s_small, small, 0, &err) == 0 &&
+               tmap_add(&sparse, "a.big", DT_F32, 1, s_big, NULL, 0, &err) == 0 &&
+               tmap_add(&sparse, "b.host", DT_F32, 1, s_host, host, 0, &err) == 0 &&
+               tmap_add(&sparse, "c.small", DT_BF16, 2, s_small, NULL, 0, &err) == 0,
+           "%s", err.msg);
+    const char *meta[] = {"format", "test", NULL};
+    char *a = path_in_tmp("whole.safetensors"), *b = path_in_tmp("filled.safetensors");
+    pattern_calls = 0, pattern_largest = 0, pattern_fail_at = -1;
+    EXPECT(safetensors_write(a, &whole, meta, &err) == 0, "%s", err.msg);
+    EXPECT(safetensors_write_from(b, &sparse, meta, pattern_fill, NULL, &err) == 0, "%s", err.msg);
+    char *x, *y;
+    size_t nx = 0, ny = 0;
+    EXPECT(fs_read_all(a, &x, &nx, &err) == 0 && fs_read_all(b, &y, &ny, &err) == 0, "%s", err.msg);
+    EXPECT(nx == ny && !memcmp(x, y, nx), "write_from's file differs from write's (%zu and %zu bytes)", nx, ny);
+    EXPECT(pattern_calls == 3 && pattern_largest == (size_t)16 << 20,
+           "the 20 MiB tensor in two pieces of at most 16 MiB and the small one in one: %d calls, largest %zu",
+           pattern_calls, pattern_largest);
+    free(x), free(y);
+    int damaged = -1;
+    EXPECT(safetensors_verify(b, &damaged, &err) == 0, "the filled file verified: %s", err.msg);
+    /* a source that fails in the second piece: nothing written, the file before it kept, the tensor named */
+    pattern_calls = 0, pattern_fail_at = 1;
+    EXPECT(safetensors_write_from(a, &sparse, meta, pattern_fill, NULL, &err) != 0 && strstr(err.msg, "a.big") &&
+               strstr(err.msg, "on purpose") && strstr(err.msg, "whole.safetensors"),
+           "a failing source: %s", err.msg);
+    EXPECT(fs_read_all(a, &x, &nx, &err) == 0 && nx == ny, "the file before it is gone or changed (%zu bytes)", nx);
+    free(x);
+    /* without a source, a map without data is refused as before */
+    EXPECT(safetensors_write(b, &sparse, meta, &err) != 0 && strstr(err.msg, "shapes-only"), "%s", err.msg);
+    tmap_free(&whole), tmap_free(&sparse);
+    free(big), free(small);
+}
+
 int main(void) {
     TEST_RUN(test_f64_narrowing);
     TEST_RUN(test_read_as);
@@ -637,5 +738,6 @@ int main(void) {
     TEST_RUN(test_long_shard_name);
     TEST_RUN(test_atomic_write);
     TEST_RUN(test_verify_in_pieces);
+    TEST_RUN(test_write_from_pieces);
     return test_summary();
 }
