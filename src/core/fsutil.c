@@ -106,6 +106,16 @@ static char g_atomic_tmp[ATOMIC_TRACKED][sizeof(((AtomicFile *)0)->tmp_path)];
 static volatile sig_atomic_t g_atomic_tmp_used[ATOMIC_TRACKED];
 static pthread_mutex_t g_atomic_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_atomic_handlers_once = PTHREAD_ONCE_INIT;
+static pid_t g_atomic_tmp_owner[ATOMIC_TRACKED]; /* the process that opened each (a forked child's exit leaves its
+                                                    * parent's writes alone) */
+
+/* A process that exits mid-write (a fatal error: dfer_fatal's exit while a checkpoint is written from the GPU a
+ * piece at a time) leaves no temporary file either. */
+static void atomic_unlink_at_exit(void) {
+    pid_t self = getpid();
+    for (int i = 0; i < ATOMIC_TRACKED; i++)
+        if (g_atomic_tmp_used[i] && g_atomic_tmp_owner[i] == self) unlink(g_atomic_tmp[i]);
+}
 
 void atomic_unlink_on_signal(int sig) {
     for (int i = 0; i < ATOMIC_TRACKED; i++)
@@ -116,8 +126,9 @@ void atomic_unlink_on_signal(int sig) {
 }
 
 /* Only where the signal would end the process: a handler already there (the training's stop flag, which lets
- * the write finish) is kept; an ignored signal stays ignored. */
+ * the write finish) is kept; an ignored signal stays ignored. And at exit. */
 static void atomic_install_handlers(void) {
+    atexit(atomic_unlink_at_exit);
     static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
     for (int i = 0; i < 3; i++) {
         struct sigaction old;
@@ -139,6 +150,7 @@ static int atomic_track(const char *tmp_path) {
     for (int i = 0; i < ATOMIC_TRACKED && slot < 0; i++)
         if (!g_atomic_tmp_used[i]) {
             snprintf(g_atomic_tmp[i], sizeof g_atomic_tmp[i], "%s", tmp_path);
+            g_atomic_tmp_owner[i] = getpid();
             g_atomic_tmp_used[i] = 1;
             slot = i;
         }

@@ -21,7 +21,7 @@ typedef struct RunnerOptions {
 
 /* Expands a matrix and prints each job id with "ok", "waits: <feature not built yet>" or
  * "ERROR: <why its configuration is invalid>" (no training, no MPI); with check_inputs also
- * "MISSING: <what>" for a job whose inputs would stop it at its start and "NOFIT: <by how much>" for one
+ * "MISSING: <what>" for a job whose inputs would stop it at its start and "NOFIT: <what it needs>" for one
  * whose ranks would not fit train.gpu_mem on a GPU (train_preflight). -1 when any job has an error or,
  * checking inputs, would fail at its start. */
 int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err);

@@ -213,11 +213,17 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
         job_model_free(&jm);
     }
     dataset_free(&train), dataset_free(&test);
-    /* the memory a GPU run plans at its start (choose_micro_batch), refused there when nothing fits */
+    /* the memory a GPU run plans at its start (choose_micro_batch), refused there when nothing fits; a build without
+     * CUDA runs every job on the CPU */
+#ifdef DFER_WITH_CUDA
+    int on_gpu = strcmp(cfg->device, "cpu") != 0;
+#else
+    int on_gpu = 0;
+#endif
     MemoryPlan p;
-    if (rc == 0 && strcmp(cfg->device, "cpu") && plan_memory(cfg, classes, BACKEND_CUDA, NULL, ranks, &p, err) != 0)
+    if (rc == 0 && on_gpu && plan_memory(cfg, classes, BACKEND_CUDA, NULL, ranks, &p, err) != 0)
         rc = -1;
-    else if (rc == 0 && strcmp(cfg->device, "cpu") && !p.fits)
+    else if (rc == 0 && on_gpu && !p.fits)
         rc = 1, err_set(err, "%s it needs %.2f GiB a rank where train.gpu_mem = %g GiB, %s micro-batch %d (`dfer "
                              "plan` with this job's configuration shows where the memory goes)",
                         strcmp(cfg->device, "cuda") ? "on a GPU (train.device = auto)" : "on its GPU",

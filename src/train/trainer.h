@@ -48,9 +48,9 @@ int train_run_finished(const char *out_dir);
  * clip: the split files (and eval_dataset's test split, zero-shot), the weights' header and architecture,
  * the vocabulary and the prompts it tokenizes, the descriptions of every clip (high level; captions,
  * zero-shot) and the middle level's landmark tracks or parsing maps of every clip; -1 (err) when one stops it.
- * Then, for a job that may run on a GPU (train.device cuda or auto), whether its `ranks` ranks fit
- * train.gpu_mem (the planner, as its start plans): 1 (err says by how much) when even one clip a pass does not,
- * or train.micro_batch's passes do not. 0: it would start. */
+ * Then, for a job that may run on a GPU (train.device cuda or auto, in a build with CUDA), whether its `ranks`
+ * ranks fit train.gpu_mem (the planner, as its start plans): 1 (err says what it needs against the cap) when even
+ * one clip a pass does not, or train.micro_batch's passes do not. 0: it would start. */
 int train_preflight(const Config *cfg, const char *eval_dataset, const char *eval_root, int ranks, Err *err);
 /* The collectives of a run on cfg's device: on CUDA this process's GPU is selected (one per
  * local rank) and the group uses NCCL; on the CPU, MPI. */

@@ -540,9 +540,9 @@ static void test_read_as(void) {
 /* This process's peak resident memory in KiB (VmHWM), after setting it back to what it holds now (clear_refs 5,
  * Linux 4.0 on) where reset: a forked child starts with its parent's peak, which hides what the child adds. */
 static long peak_kib(int reset) {
-    if (reset) {
+    if (reset) { /* -1 where it cannot be reset (no /proc, a sandbox): nothing to measure against */
         FILE *c = fopen("/proc/self/clear_refs", "w");
-        if (c) fputs("5", c), fclose(c);
+        if (!c || fputs("5", c) < 0 || fclose(c) != 0) return -1;
     }
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -592,9 +592,9 @@ static void verify_big_file_measured(void) {
     int damaged = -1;
     Err err;
     int rc = safetensors_verify(g_big, &damaged, &err);
-    long grew_kib = peak_kib(0) - before;
-    fprintf(stderr, "verify %s: rc %d, damaged %d, peak memory grew by %ld KiB%s%s\n", g_big, rc, damaged, grew_kib,
-            rc ? ": " : "", rc ? err.msg : "");
+    long grew_kib = before < 0 ? 0 : peak_kib(0) - before;
+    fprintf(stderr, "verify %s: rc %d, damaged %d, peak memory grew by %ld KiB%s%s%s\n", g_big, rc, damaged, grew_kib,
+            before < 0 ? " (not measured: the peak cannot be reset here)" : "", rc ? ": " : "", rc ? err.msg : "");
     _exit(rc != 0 ? 2 : grew_kib >= 32 * 1024 ? 1 : 0);
 }
 
@@ -665,10 +665,34 @@ static void write_filled_measured(void) {
     Err err;
     if (tmap_add(&m, "w", DT_F32, 1, shape, NULL, 0, &err) != 0) _exit(3);
     int rc = safetensors_write_from(g_filled, &m, NULL, pattern_fill, NULL, &err);
-    long grew_kib = peak_kib(0) - before;
-    fprintf(stderr, "write_from %s: rc %d, peak memory grew by %ld KiB%s%s\n", g_filled, rc, grew_kib, rc ? ": " : "",
-            rc ? err.msg : "");
+    long grew_kib = before < 0 ? 0 : peak_kib(0) - before;
+    fprintf(stderr, "write_from %s: rc %d, peak memory grew by %ld KiB%s%s%s\n", g_filled, rc, grew_kib,
+            before < 0 ? " (not measured: the peak cannot be reset here)" : "", rc ? ": " : "", rc ? err.msg : "");
     _exit(rc != 0 ? 2 : grew_kib >= 32 * 1024 ? 1 : 0);
+}
+
+static char g_dying[600];
+
+/* In a child: a write in progress when the process exits through a fatal error (dfer_fatal's exit(2)). */
+static void exit_mid_write(void) {
+    AtomicFile f;
+    Err err;
+    if (atomic_open(&f, g_dying, &err) != 0 || atomic_write(&f, "partial", 7, &err) != 0) _exit(3);
+    exit(2);
+}
+
+/* How many NAME.dfer-tmp.* files the test's folder holds. */
+static int temporary_files(void) {
+    char listing[1024];
+    snprintf(listing, sizeof listing, "ls -a '%s' | grep -c 'dfer-tmp' > '%s/tmp-count'", test_tmpdir(),
+             test_tmpdir());
+    if (system(listing) < 0) return -1;
+    char *count;
+    Err err;
+    if (fs_read_all(path_in_tmp("tmp-count"), &count, NULL, &err) != 0) return -1;
+    int n = atoi(count);
+    free(count);
+    return n;
 }
 
 static void test_write_from_pieces(void) {
@@ -688,15 +712,16 @@ static void test_write_from_pieces(void) {
     tmap_init(&sparse, "sparse");
     Err err;
     int64_t s_big[1] = {n_big}, s_small[2] = {7, 143}, s_host[1] = {4};
-    /* the indices in each map: big 0, host 1, small 2 (pattern_byte keys on the index) */
-    for (int64_t k = 0; k < n_big * 4; k++) big[k] = pattern_byte(0, (size_t)k);
-    for (int64_t k = 0; k < n_small * 2; k++) small[k] = pattern_byte(2, (size_t)k);
-    EXPECT(tmap_add(&whole, "a.big", DT_F32, 1, s_big, big, 0, &err) == 0 &&
+    /* the indices in each map, not the file's order (F32 before BF16, then by name): small 0, host 1, big 2
+     * (pattern_byte keys on the index) */
+    for (int64_t k = 0; k < n_big * 4; k++) big[k] = pattern_byte(2, (size_t)k);
+    for (int64_t k = 0; k < n_small * 2; k++) small[k] = pattern_byte(0, (size_t)k);
+    EXPECT(tmap_add(&whole, "c.small", DT_BF16, 2, s_small, small, 0, &err) == 0 &&
                tmap_add(&whole, "b.host", DT_F32, 1, s_host, host, 0, &err) == 0 &&
-               tmap_add(&whole, "c.small", DT_BF16, 2, s_small, small, 0, &err) == 0 &&
-               tmap_add(&sparse, "a.big", DT_F32, 1, s_big, NULL, 0, &err) == 0 &&
+               tmap_add(&whole, "a.big", DT_F32, 1, s_big, big, 0, &err) == 0 &&
+               tmap_add(&sparse, "c.small", DT_BF16, 2, s_small, NULL, 0, &err) == 0 &&
                tmap_add(&sparse, "b.host", DT_F32, 1, s_host, host, 0, &err) == 0 &&
-               tmap_add(&sparse, "c.small", DT_BF16, 2, s_small, NULL, 0, &err) == 0,
+               tmap_add(&sparse, "a.big", DT_F32, 1, s_big, NULL, 0, &err) == 0,
            "%s", err.msg);
     const char *meta[] = {"format", "test", NULL};
     char *a = path_in_tmp("whole.safetensors"), *b = path_in_tmp("filled.safetensors");
@@ -718,8 +743,19 @@ static void test_write_from_pieces(void) {
     EXPECT(safetensors_write_from(a, &sparse, meta, pattern_fill, NULL, &err) != 0 && strstr(err.msg, "a.big") &&
                strstr(err.msg, "on purpose") && strstr(err.msg, "whole.safetensors"),
            "a failing source: %s", err.msg);
-    EXPECT(fs_read_all(a, &x, &nx, &err) == 0 && nx == ny, "the file before it is gone or changed (%zu bytes)", nx);
-    free(x);
+    char *before_it;
+    size_t n_before = 0;
+    EXPECT(fs_read_all(a, &before_it, &n_before, &err) == 0 && n_before == ny, "the file before it is gone (%zu)",
+           n_before);
+    EXPECT(fs_read_all(b, &x, &nx, &err) == 0 && nx == n_before && !memcmp(x, before_it, nx),
+           "the file before the failed write changed");
+    free(x), free(before_it);
+    EXPECT(temporary_files() == 0, "the failed write left a temporary file");
+    /* a process that exits mid-write (a fatal error while a checkpoint comes from the GPU) leaves none either */
+    snprintf(g_dying, sizeof g_dying, "%s", path_in_tmp("dying.safetensors"));
+    rc = test_exit_status_of(exit_mid_write, out, sizeof out);
+    EXPECT(rc == 2 && temporary_files() == 0 && !fs_exists(g_dying),
+           "an exit mid-write: status %d, %d temporary files left", rc, temporary_files());
     /* without a source, a map without data is refused as before */
     EXPECT(safetensors_write(b, &sparse, meta, &err) != 0 && strstr(err.msg, "shapes-only"), "%s", err.msg);
     tmap_free(&whole), tmap_free(&sparse);
