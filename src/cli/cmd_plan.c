@@ -115,12 +115,13 @@ int cmd_plan(int argc, char **argv) {
                        : plan_memory(&cfg, num_classes, as, arch, ranks, &p, &err);
     if (planned != 0) return cli_fail(&err);
     const char *variant = !strcmp(cfg.method, "finecliper") ? cfg.variant : "";
+    char batch[64];
     if (eval)
-        printf("%s%s%s, %d frames, %d classes, evaluation batch %d over %d rank%s\n", cfg.method, variant[0] ? " " : "",
-               variant, cfg.frames, num_classes, cfg.eval_batch, ranks, ranks > 1 ? "s" : "");
-    else
-        printf("%s%s%s, %d frames, %d classes, global batch %d\n", cfg.method, variant[0] ? " " : "", variant,
-               cfg.frames, num_classes, cfg.batch);
+        snprintf(batch, sizeof batch, "evaluation batch %d over %d rank%s", cfg.eval_batch, ranks,
+                 ranks > 1 ? "s" : "");
+    else snprintf(batch, sizeof batch, "global batch %d", cfg.batch);
+    printf("%s%s%s, %d frames, %d classes, %s\n", cfg.method, variant[0] ? " " : "", variant, cfg.frames, num_classes,
+           batch);
     plan_print(&p, stdout);
     if (as == BACKEND_CUDA && p.has_recompute && print_recompute_levels(&cfg, num_classes, arch, ranks, &p, &err) != 0)
         return cli_fail(&err);
