@@ -112,14 +112,13 @@ static pid_t g_atomic_tmp_owner[ATOMIC_TRACKED]; /* the process that opened each
 /* A process that exits mid-write (a fatal error: dfer_fatal's exit while a checkpoint is written from the GPU a
  * piece at a time) leaves no temporary file either. */
 static void atomic_unlink_at_exit(void) {
-    pid_t self = getpid();
+    pid_t self = getpid(); /* getpid and unlink: async-signal-safe, for the signal handler below */
     for (int i = 0; i < ATOMIC_TRACKED; i++)
         if (g_atomic_tmp_used[i] && g_atomic_tmp_owner[i] == self) unlink(g_atomic_tmp[i]);
 }
 
 void atomic_unlink_on_signal(int sig) {
-    for (int i = 0; i < ATOMIC_TRACKED; i++)
-        if (g_atomic_tmp_used[i]) unlink(g_atomic_tmp[i]); /* async-signal-safe */
+    atomic_unlink_at_exit();
     /* then end as the signal would have: the parent (a shell, mpirun, Slurm) sees the signal, not an exit status */
     signal(sig, SIG_DFL);
     raise(sig);

@@ -4,6 +4,7 @@
  * 600-character name), atomic writes, and every malformed
  * file the format forbids (clip.md §4.2): each must be rejected with a
  * message naming the file and, where there is one, the tensor. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -683,15 +684,11 @@ static void exit_mid_write(void) {
 
 /* How many NAME.dfer-tmp.* files the test's folder holds. */
 static int temporary_files(void) {
-    char listing[1024];
-    snprintf(listing, sizeof listing, "ls -a '%s' | grep -c 'dfer-tmp' > '%s/tmp-count'", test_tmpdir(),
-             test_tmpdir());
-    if (system(listing) < 0) return -1;
-    char *count;
-    Err err;
-    if (fs_read_all(path_in_tmp("tmp-count"), &count, NULL, &err) != 0) return -1;
-    int n = atoi(count);
-    free(count);
+    DIR *dir = opendir(test_tmpdir());
+    if (!dir) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir));) n += strstr(e->d_name, "dfer-tmp") != NULL;
+    closedir(dir);
     return n;
 }
 
