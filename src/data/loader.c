@@ -44,6 +44,9 @@ struct Loader {
     pthread_cond_t work, finished;
     int stop;
     long bad, tried; /* the epoch's batches handed out so far (loader_next): their slots' counts */
+    unsigned char *warned; /* per clip: its failure was logged (one warning a clip, not one each time training's
+                            * replacement walks past it) */
+    char first_bad[1536];  /* the first clip that could not be read and why, for the errors that end a run */
     size_t sample_floats;
     FaceMapLut parsing_lut, dots_lut; /* FaceXFormer's palette; {black, yellow} */
 };
@@ -196,7 +199,15 @@ static void run_task(Loader *l, Task t) {
             break;
         }
         bad++;
-        log_warn("skipping an unreadable clip (%s): %s", l->d->clips[candidate].path, err.msg);
+        pthread_mutex_lock(&l->mu);
+        int first_time = !l->warned[candidate];
+        l->warned[candidate] = 1;
+        if (!l->first_bad[0])
+            snprintf(l->first_bad, sizeof l->first_bad, "%s: %s", l->d->clips[candidate].path, err.msg);
+        pthread_mutex_unlock(&l->mu);
+        if (first_time)
+            log_warn("skipping an unreadable clip (%s): %s%s", l->d->clips[candidate].path, err.msg,
+                     l->cfg.train ? " (not repeated when it is met again)" : "");
     }
     pthread_mutex_lock(&l->mu);
     /* counted with the batch, not the loader: the totals then grow as loader_next hands batches out, the same on
@@ -300,6 +311,7 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
     }
     l->order = xmalloc((size_t)d->count * sizeof(int32_t));
     l->frame_counts = xcalloc((size_t)d->count, sizeof(int));
+    l->warned = xcalloc((size_t)d->count, 1);
     int depth = l->cfg.prefetch + 1; /* +1: the slot the caller holds */
     l->slots = xcalloc((size_t)depth, sizeof(Slot));
     for (int i = 0; i < depth; i++) {
@@ -387,12 +399,25 @@ static int drop_unreadable(Loader *l, Slot *s) {
 void loader_read_counts(const Loader *l, long *bad, long *tried) { *bad = l->bad, *tried = l->tried; }
 int loader_bad_count(const Loader *l) { return (int)l->bad; }
 
-int loader_check_bad_share(const Loader *l, double bad, double tried, Err *err) {
-    if (tried >= 4 && bad > 0 && bad / tried > l->cfg.max_bad_fraction)
+/* What to look at when clips cannot be read: the frames (`dfer data check` reads them), and with the middle level
+ * its face tracks or parsing maps, which `dfer prep` writes and data check does not read. */
+static const char *unreadable_advice(const Loader *l) {
+    return l->cfg.mid_streams ? "check the frames with `dfer data check` and the middle level's face tracks (or "
+                                "parsing maps) with `dfer prep`"
+                              : "check the dataset with `dfer data check`";
+}
+
+int loader_check_bad_share(Loader *l, double bad, double tried, Err *err) {
+    if (tried >= 4 && bad > 0 && bad / tried > l->cfg.max_bad_fraction) {
+        pthread_mutex_lock(&l->mu); /* first_bad: written by the workers */
+        char first[sizeof l->first_bad];
+        snprintf(first, sizeof first, "%s", l->first_bad);
+        pthread_mutex_unlock(&l->mu);
         return err_set(err, "%s: %.0f of the %.0f clips read so far could not be read (more than %.0f%%, "
-                            "data.max_bad_fraction; the warnings above name each clip and why): check the dataset "
-                            "with `dfer data check`",
-                       l->d->source, bad, tried, 100.0 * l->cfg.max_bad_fraction);
+                            "data.max_bad_fraction; the first on this rank: %s): %s",
+                       l->d->source, bad, tried, 100.0 * l->cfg.max_bad_fraction, first[0] ? first : "none",
+                       unreadable_advice(l));
+    }
     return 0;
 }
 
@@ -414,7 +439,9 @@ int loader_next(Loader *l, Batch *b, Err *err) {
     int kept = s->n;
     if (l->cfg.train) {
         for (int j = 0; j < s->n; j++)
-            if (s->indices[j] < 0) return err_set(err, "%s: no readable clip left in the dataset", l->d->source);
+            if (s->indices[j] < 0) /* the workers are done with this slot: first_bad is set */
+                return err_set(err, "%s: none of its %d clips could be read (the first: %s): %s", l->d->source,
+                               l->d->count, l->first_bad, unreadable_advice(l));
     } else {
         kept = drop_unreadable(l, s);
     }
@@ -450,5 +477,6 @@ void loader_destroy(Loader *l) {
     pthread_cond_destroy(&l->work);
     pthread_cond_destroy(&l->finished);
     free(l->slots), free(l->queue), free(l->threads), free(l->order), free(l->frame_counts);
+    free(l->warned);
     free(l);
 }

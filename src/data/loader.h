@@ -7,7 +7,7 @@
  * sampled, crop, flip, ...) depends only on (seed, epoch, clip index), never on
  * the rank or thread, so any sharding sees the same samples. A clip that
  * cannot be read is replaced by the next readable one in the epoch's order (the
- * same choice on every rank), counted and logged; past max_bad_fraction of the
+ * same choice on every rank), counted and logged (once a clip); past max_bad_fraction of the
  * clips tried, summed over the ranks by the caller so that every rank stops at
  * the same step (loader_check_bad_share), the run stops with an error. With mid_streams, each clip also
  * brings per-frame parsing and landmark maps (data/loader_mid.h); a clip whose
@@ -95,8 +95,9 @@ void loader_read_counts(const Loader *l, long *bad, long *tried);
 /* loader_read_counts' bad alone. */
 int loader_bad_count(const Loader *l);
 /* -1 with a message naming the split when bad of tried clips (summed over a group's ranks by the caller, so that
- * every rank takes the same decision) is more than max_bad_fraction (from 4 clips tried on). */
-int loader_check_bad_share(const Loader *l, double bad, double tried, Err *err);
+ * every rank takes the same decision) is more than max_bad_fraction (from 4 clips tried on); the message names the
+ * first clip this rank could not read and why. */
+int loader_check_bad_share(Loader *l, double bad, double tried, Err *err);
 void loader_destroy(Loader *l);
 
 #endif

@@ -181,6 +181,24 @@ static int open_splits(const Config *cfg, const char *eval_dataset, const char *
     return 0;
 }
 
+/* The middle level's inputs of both splits (face tracks, or parsing maps where data.parsing_dir gives them) exist:
+ * checked before the first step, since the loader would only meet a missing one mid-epoch and put the next readable
+ * clip in its place, clip after clip. */
+static int check_mid_inputs(const Config *cfg, const JobModel *jm, const Dataset *train, const Dataset *test,
+                            Err *err) {
+    char landmarks[CFG_STR + 64];
+    const char *parsing = trainer_mid_dirs(cfg, landmarks, sizeof landmarks);
+    for (int split = 0; split < 2 && jm->mid_streams; split++) {
+        const Dataset *d = split ? test : train;
+        char first[8300];
+        int missing = mid_missing_inputs(jm->mid_streams, landmarks, parsing, d, first, sizeof first);
+        if (missing)
+            return err_set(err, "%d of the %d clips of %s have no middle-level input (the first: %s); run `dfer prep`",
+                           missing, d->count, d->source, first);
+    }
+    return 0;
+}
+
 int train_preflight(const Config *cfg, const char *eval_dataset, const char *eval_root, int ranks, Err *err) {
     Dataset train, test;
     int classes;
@@ -199,17 +217,7 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
         else if (job_model_check_dataset(&jm, &train, err) != 0 ||
                  (!jm.contrastive && job_model_check_dataset(&jm, &test, err) != 0))
             rc = -1;
-        char landmarks[CFG_STR + 64];
-        const char *parsing = trainer_mid_dirs(cfg, landmarks, sizeof landmarks);
-        for (int split = 0; split < 2 && rc == 0 && jm.mid_streams; split++) {
-            const Dataset *d = split ? &test : &train;
-            char first[8300];
-            int missing = mid_missing_inputs(jm.mid_streams, landmarks, parsing, d, first, sizeof first);
-            if (missing)
-                rc =
-                    err_set(err, "%d of the %d clips of %s have no middle-level input (the first: %s); run `dfer prep`",
-                            missing, d->count, d->source, first);
-        }
+        if (rc == 0 && check_mid_inputs(cfg, &jm, &train, &test, err) != 0) rc = -1;
         job_model_free(&jm);
     }
     dataset_free(&train), dataset_free(&test);
@@ -273,7 +281,8 @@ static int open_optimizer_and_loaders(TrainRun *run, Err *err) {
                      firing ? "" : " (the schedule is constant)");
     }
     if (job_model_check_dataset(&run->jm, &run->train, err) != 0 ||
-        (!run->contrastive && job_model_check_dataset(&run->jm, &run->test, err) != 0))
+        (!run->contrastive && job_model_check_dataset(&run->jm, &run->test, err) != 0) ||
+        check_mid_inputs(cfg, &run->jm, &run->train, &run->test, err) != 0)
         return -1;
     if (optimizer_create(run->jm.params, &run->oc, &run->optim, err) != 0) return -1;
     LoaderConfig lc = trainer_loader_config(cfg, &run->jm, run->g, 1, run->landmarks, sizeof run->landmarks);

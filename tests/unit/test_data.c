@@ -467,11 +467,28 @@ static void test_bad_clips(void) {
     EXPECT(bad == 0 && tried == 0, "counts before the first batch: %ld of %ld", bad, tried);
     EXPECT(loader_next(l, &b, &err) == 0, "%s", err.msg);
     loader_read_counts(l, &bad, &tried);
+    char missing_path[900];
+    snprintf(missing_path, sizeof missing_path, "the first on this rank: %s/missing: ", dir);
     EXPECT(loader_check_bad_share(l, (double)bad, (double)tried, &err) != 0 && strstr(err.msg, "1 of the 8 clips") &&
-               strstr(err.msg, "could not be read"),
-           "too many bad clips: %s", err.msg);
+               strstr(err.msg, "could not be read") && strstr(err.msg, missing_path) &&
+               strstr(err.msg, "`dfer data check`"),
+           "too many bad clips, the first named with its reason: %s", err.msg);
     EXPECT(loader_check_bad_share(l, 1, 200, &err) == 0 && loader_check_bad_share(l, 1, 3, &err) == 0,
            "1 of 200 is under 1%%, and 3 clips are too few to judge");
+    loader_destroy(l);
+    dataset_free(&d);
+    /* training over a split none of whose clips can be read: the error names the first and why, once the
+     * replacements ran out (not a bare "no readable clip") */
+    snprintf(text, sizeof text, "%s/gone1 10 1\n%s/gone2 10 2\n", dir, dir);
+    fs_write_atomic(list, text, strlen(text), &err);
+    EXPECT(dataset_open("list", list, SPLIT_TRAIN, 0, &d, &err) == 0 && d.count == 2, "%s", err.msg);
+    c.train = 1, c.global_batch = 2, c.max_bad_fraction = 1.0f;
+    EXPECT(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
+    loader_start_epoch(l, 0);
+    snprintf(missing_path, sizeof missing_path, "(the first: %s/gone", dir);
+    EXPECT(loader_next(l, &b, &err) < 0 && strstr(err.msg, "none of its 2 clips could be read") &&
+               strstr(err.msg, missing_path),
+           "no readable clip: %s", err.msg);
     loader_destroy(l);
     dataset_free(&d);
 }
