@@ -1,11 +1,13 @@
 #include "io/ini_file.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* A value too long for inih's buffer travels through it as this byte and the value's index in the
  * stream's table (the byte is refused in the file itself). */
@@ -30,6 +32,7 @@ typedef struct IniStream {
     int key_since_section; /* a key line came after the last [section] line: inih's "previous name" is set, so an
                             * indented line continues it; right after a header an indented line is a key of its own */
     const char *const *list_keys; /* "section.key" of the keys whose continuation lines are further values */
+    int read_errno;               /* getline's errno where it stopped on a read error, not the end (0: none) */
 } IniStream;
 
 /* inih's scan: the first of chars (NULL: none), or of an inline comment (';' after a blank). */
@@ -92,13 +95,21 @@ static char *long_line(IniStream *s, char *str, int num) {
 
 static char *read_line(char *str, int num, void *stream) {
     IniStream *s = stream;
+    errno = 0;
     ssize_t n = getline(&s->buf, &s->cap, s->f);
-    if (n < 0) return NULL;
+    if (n < 0) { /* the end, or a read error that must not pass for it (the rest of the file unread) */
+        if (ferror(s->f)) s->read_errno = errno ? errno : EIO;
+        return NULL;
+    }
     s->line++;
     const char *first = s->buf + strspn(s->buf, " \t\r\f\v");
     if (*first == '[') s->key_since_section = 0; /* inih forgets the previous key at a section header */
     if (memchr(s->buf, LONG_VALUE_MARK, (size_t)n)) {
         fail(s, "the line holds the control character 0x1f");
+        return strcpy(str, ";\n");
+    }
+    if (memchr(s->buf, '\0', (size_t)n)) { /* the parser would read the line only up to it */
+        fail(s, "the line holds a NUL byte (is this a text file?)");
         return strcpy(str, ";\n");
     }
     if (n < num) return memcpy(str, s->buf, (size_t)n + 1);
@@ -207,6 +218,12 @@ int ini_file_load(const char *path, const char *what, const char *const *list_ke
     IniStream s = {.fn = fn, .user = user, .err = err, .list_keys = list_keys};
     s.f = fopen(path, "r");
     if (!s.f) return err_set(err, "%s: cannot open the %s (%s)", path, what, strerror(errno));
+    struct stat st; /* a folder opens, and reads as an empty file: a run on the defaults */
+    int e = fstat(fileno(s.f), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (e) {
+        fclose(s.f);
+        return err_set(err, "%s: cannot read the %s (%s)", path, what, strerror(e));
+    }
     int rc = ini_parse_stream(read_line, &s, on_key, &s);
     fclose(s.f);
     free(s.buf);
@@ -215,6 +232,8 @@ int ini_file_load(const char *path, const char *what, const char *const *list_ke
     for (int i = 0; i < s.n_seen; i++) free(s.seen[i].section_key);
     free(s.seen);
     if (rc == -2) return err_set(err, "%s: out of memory while parsing", path);
+    if (s.read_errno) /* whatever the lines before said, the file was not read to its end */
+        return err_set(err, "%s: cannot read the %s after line %d (%s)", path, what, s.line, strerror(s.read_errno));
     if (rc > 0 && (!s.failed_line || rc < s.failed_line)) { /* inih's syntax error comes first */
         describe_syntax_error(path, rc, err);
         return err_prefix(err, "%s:%d: ", path, rc);

@@ -49,6 +49,20 @@ static void test_errors(void) {
     EXPECT(config_set(&c, "optim.lr=0.1,x", &err) != 0, "bad list value");
     EXPECT(config_load_file(&c, "/nonexistent/x.ini", &err) != 0 && strstr(err.msg, "/nonexistent/x.ini"),
            "missing file");
+    /* a folder, and a file that fails mid-read, are not empty configurations (a run on the defaults) */
+    EXPECT(config_load_file(&c, test_tmpdir(), &err) != 0 && strstr(err.msg, "Is a directory"), "a folder: %s",
+           err.msg);
+    if (!access("/proc/self/mem", R_OK)) /* opens, and every read of it at offset 0 fails (EIO) */
+        EXPECT(config_load_file(&c, "/proc/self/mem", &err) != 0 && strstr(err.msg, "cannot read"),
+               "a read error: %s", err.msg);
+    static const char nul_text[] = "[train]\nepochs = 3\0 5\nbatch = 4\n";
+    const char *nul_path = write_file("nul.ini", "");
+    FILE *nf = fopen(nul_path, "w");
+    fwrite(nul_text, 1, sizeof nul_text - 1, nf);
+    fclose(nf);
+    EXPECT(config_load_file(&c, nul_path, &err) != 0 && strstr(err.msg, "nul.ini:2") &&
+               strstr(err.msg, "NUL byte"),
+           "a NUL byte cut the line short: %s", err.msg);
     config_defaults(&c);
     EXPECT(config_validate(&c, &err) != 0 && strstr(err.msg, "model.weights"), "weights required");
     config_set(&c, "model.weights=w.safetensors", &err);
