@@ -226,10 +226,22 @@ if "$dfer" train "${common[@]}" --out "$tmp/swap" --resume >/dev/null 2>"$tmp/er
 fi
 grep -q "the checkpoint was trained with other input files at these paths: weights (sha256 .* before, .* now)" "$tmp/err" \
   || { echo "unclear message for changed weights:"; cat "$tmp/err"; exit 1; }
+# a refused resume, and one whose weights cannot be loaded, leave config.ini naming what the run was trained with
+cp "$tmp/swap/config.ini" "$tmp/swap-config.ini" && cp "$tmp/err" "$tmp/err-swap"
+"$dfer" init --arch tiny --seed 5 --out "$tmp/other.safetensors" >/dev/null
+for weights in "$tmp/other.safetensors" "$tmp/none.safetensors"; do
+  if "$dfer" train "${common[@]}" --set model.weights="$weights" --out "$tmp/swap" --resume >/dev/null 2>"$tmp/err"; then
+    echo "a resume with the weights $weights was accepted"; exit 1
+  fi
+  cmp -s "$tmp/swap/config.ini" "$tmp/swap-config.ini" \
+    || { cat "$tmp/err"; diff "$tmp/swap-config.ini" "$tmp/swap/config.ini"; echo "a failed resume rewrote config.ini"; exit 1; }
+done
+grep -q "none.safetensors" "$tmp/err" || { cat "$tmp/err"; echo "missing weights not named"; exit 1; }
+echo "a resume refused for other weights, and one whose weights do not exist: config.ini unchanged"
 "$dfer" train "${common[@]}" --out "$tmp/swap" --resume --allow-config-change >"$tmp/swap.log" 2>&1 \
   && grep -q "resuming with other input files (--allow-config-change): weights" "$tmp/swap.log" \
   || { cat "$tmp/swap.log"; echo "--allow-config-change did not resume with the new weights"; exit 1; }
-echo "weights changed at their path: refused on resume ($(sed 's/.*at these paths: //' "$tmp/err" | cut -c1-60)...), allowed with a warning"
+echo "weights changed at their path: refused on resume ($(sed 's/.*at these paths: //' "$tmp/err-swap" | cut -c1-60)...), allowed with a warning"
 # --resume of a finished run: nothing to do, its files untouched
 before=$(md5sum "$tmp/finecliper-full/result.json" "$tmp/finecliper-full/model.safetensors")
 train_common finecliper train.epochs=2 train.threads=2 train.log_every=2

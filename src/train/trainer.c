@@ -113,7 +113,8 @@ int train_collectives(const Config *cfg, const Dist *d, CollBackend *backend, Er
 /* ---- train_job's phases (its epochs: trainer_epochs.c) ----------------------------------- */
 
 /* Before anything is loaded, on every rank: the folder exists, holds no run that a command without --resume would
- * overwrite, and receives config.ini once a resumed run's changed configuration is refused or allowed. */
+ * overwrite, and a resumed run's changed configuration is refused or allowed (config.ini is written once the run
+ * has passed every check before its first step: take_over_run_folder). */
 static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g, Err *err) {
     if (fs_mkdirs(opt->out_dir, err) != 0) return -1;
     int lead = g->rank == 0;
@@ -135,12 +136,7 @@ static int prepare_out_dir(const Config *cfg, const TrainOptions *opt, Group *g,
         return -1;
     }
     if (lock_lost_agreed(g, opt->out_dir)) return TRAIN_LOCK_LOST;
-    int written = 0;
-    if (lead) {
-        run_file_path(path, sizeof path, opt->out_dir, "config.ini");
-        written = config_write_file(cfg, path, err);
-    }
-    return lead_write_agreed(g, written, "config.ini", err);
+    return 0;
 }
 
 /* The training split and the test split (zero-shot transfer: eval_dataset's, with its classes, the test splits of
@@ -297,8 +293,8 @@ static int open_optimizer_and_loaders(TrainRun *run, Err *err) {
     return 0;
 }
 
-/* Where the run starts: with --resume at its checkpoint (the log cut back to it, the temporary files of a killed
- * run removed), else at the beginning, with the log an earlier start that never checkpointed left emptied. */
+/* Where the run starts: with --resume at its checkpoint, else at the beginning. Reads, writes nothing (a resume
+ * refused after it leaves the folder as it was): take_over_run_folder does. */
 static int resume_or_start(TrainRun *run, Err *err) {
     const TrainOptions *opt = run->opt;
     int lead = run->lead;
@@ -323,9 +319,20 @@ static int resume_or_start(TrainRun *run, Err *err) {
     char hang[1024];
     if (lead && resumed && run_ended_on_hang(opt->out_dir, hang, sizeof hang))
         log_warn("%s: its last run ended on a hang, %s; resuming from its checkpoint", opt->out_dir, hang);
+    run->resumed = resumed, run->fell_back = fell_back[0] != 0;
+    return 0;
+}
+
+/* The folder made this run's, once every check before the first step passed: a damaged checkpoint replaced by the
+ * previous one it resumed from, the log cut back to the checkpoint (or an earlier start's lines, which never
+ * checkpointed, emptied), the temporary files of a killed run removed, and config.ini written. */
+static int take_over_run_folder(TrainRun *run, Err *err) {
+    const TrainOptions *opt = run->opt;
+    int lead = run->lead, resumed = run->resumed;
+    char path[4096];
     if (lock_lost_agreed(run->g, opt->out_dir)) return TRAIN_LOCK_LOST; /* before the log is cut or emptied */
     /* every rank has read the previous checkpoint (the same position: agreed): it takes the damaged one's place */
-    if (fell_back[0] && lead) checkpoint_promote_previous(opt->out_dir);
+    if (run->fell_back && lead) checkpoint_promote_previous(opt->out_dir);
     run_file_path(path, sizeof path, opt->out_dir, "metrics.jsonl");
     if (lead && resumed) metrics_rewind(path, run->pos.metrics_bytes);
     else if (lead && fs_exists(path)) { /* from the start: an earlier start's lines (it never checkpointed) go */
@@ -341,7 +348,12 @@ static int resume_or_start(TrainRun *run, Err *err) {
         else if (n)
             log_warn("%s: removed %d temporary file%s a killed run left: %s", opt->out_dir, n, n > 1 ? "s" : "", left);
     }
-    return 0;
+    int written = 0;
+    if (lead) {
+        run_file_path(path, sizeof path, opt->out_dir, "config.ini");
+        written = config_write_file(run->cfg, path, err);
+    }
+    return lead_write_agreed(run->g, written, "config.ini", err);
 }
 
 /* A resumed run reads the files its checkpoint was trained with: weights, vocabulary, split files and descriptions
@@ -507,7 +519,7 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
             watchdog_mark("reading the inputs' digests (the weights: %s)", cfg->weights);
             run.inputs = run_inputs_json(cfg, &run.jm, &run.train, &run.test);
         }
-        if (check_resumed_inputs(&run, err) == 0) {
+        if (check_resumed_inputs(&run, err) == 0 && (status = take_over_run_folder(&run, err)) == 0) {
             if (run.lead) log_run_start(&run);
             status = trainer_run_epochs(&run, err);
             if (status == 0) status = finish_run(&run, err);

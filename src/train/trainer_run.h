@@ -35,6 +35,7 @@ typedef struct TrainRun {
     InputFeed tf, ef;             /* the loaders' batches for the model (input_feed.h) */
     char landmarks[CFG_STR + 64]; /* the loaders' tracks directory, which must outlive them */
     Position pos;
+    int resumed, fell_back;       /* resume_or_start: from a checkpoint; from the previous one (the last damaged) */
     int steps_run;                /* steps run in this call: what stop_after_steps and signal_after_steps count */
     double t_start;               /* when this call's first epoch began: the ETA and result.json's seconds */
     double seconds_before;        /* training seconds of earlier calls, up to the checkpoint this one resumed */
