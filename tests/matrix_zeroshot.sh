@@ -144,7 +144,7 @@ rc=0
 sed 's/^train.epochs = 5$/&\noptim.lr = 0/' "$tmp/matrix.ini" >"$tmp/matrix-still.ini"
 mpi=(mpirun --oversubscribe --mca btl self,vader -np 2 "$dfer" matrix "$tmp/matrix-still.ini")
 "${mpi[@]}" --results "$tmp/still" >"$tmp/still.log" 2>&1 || { cat "$tmp/still.log"; fail "the matrix (lr 0) failed"; }
-"$python" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["best"]["epoch"] == 0 and r["best"]["folds"], r["best"]' \
+"$python" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["best"]["epoch"] == 1 and r["epoch_counted_from"] == 1 and r["best"]["folds"], r["best"]' \
   "$tmp/still/$job/result.json" || fail "with lr 0 the best epoch is not the first"
 setsid "${mpi[@]}" --results "$tmp/cut" >"$tmp/cut1.log" 2>&1 &
 pgid=$!

@@ -40,6 +40,22 @@ grep -qx "weights = $real/clip.safetensors" "$tmp/run/config.ini" && grep -qx "r
   || { grep -E "^(weights|root) =" "$tmp/run/config.ini"; fail "config.ini does not name the weights and data absolutely"; }
 split="$tmp/data/EmoLabel_DataSplit/test(single-labeled)/set_1.csv"
 
+# result.json's epochs are the log's and metrics.jsonl's (counted from 1): best is the first evaluation with the
+# highest WAR, last the final one
+"$python" - "$tmp/run" "$tmp/train.log" <<'PY' || fail "result.json's epochs"
+import json, re, sys
+r = json.load(open(sys.argv[1] + "/result.json"))
+evals = [d for d in map(json.loads, open(sys.argv[1] + "/metrics.jsonl")) if d["type"] == "eval"]
+best = max(evals, key=lambda d: (d["war"], -d["epoch"]))
+assert r["epoch_counted_from"] == 1, r.get("epoch_counted_from")
+assert (r["best"]["epoch"], r["best"]["war"]) == (best["epoch"], best["war"]), (r["best"]["epoch"], best)
+assert r["last"]["epoch"] == evals[-1]["epoch"] == 2, (r["last"]["epoch"], evals[-1]["epoch"])
+said = re.search(r"best WAR [0-9.]+ UAR [0-9.]+ \(epoch ([0-9]+)\)", open(sys.argv[2]).read())
+assert said and int(said.group(1)) == r["best"]["epoch"], said and said.group(0)
+print("result.json: best epoch %d and last %d, as metrics.jsonl and the log count them" % (r["best"]["epoch"],
+      r["last"]["epoch"]))
+PY
+
 "$python" - "$tmp/run/result.json" "$tmp" <<'PY' || fail "result.json's inputs"
 import hashlib, json, os, sys
 inputs = json.load(open(sys.argv[1]))["inputs"]

@@ -66,11 +66,12 @@ static const char *whole_text(double v, char buf[WHOLE_TEXT]) {
     return buf;
 }
 
-/* The epoch a result reports, counted from 1 as metrics.jsonl and the log do:
- * result.json's best/last.epoch count from 0 (trainer.c: pos.best_epoch). */
+/* The epoch a result reports, counted from 1 as metrics.jsonl and the log do: result.json says so
+ * ("epoch_counted_from": 1); one written before that key counted best/last.epoch from 0. */
 static double reported_epoch(const Run *r) {
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(r->result, "best");
-    return run_checked(best, "epoch", RUN_AMOUNT) + 1; /* NaN where absent or out of range */
+    int from_one = json_get_number(r->result, "epoch_counted_from", 0) == 1;
+    return run_checked(best, "epoch", RUN_AMOUNT) + (from_one ? 0 : 1); /* NaN where absent or out of range */
 }
 
 /* ---- a list of distinct strings, in order of first appearance ------------------------------------ */

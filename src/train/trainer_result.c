@@ -65,8 +65,11 @@ int trainer_write_result(const Config *cfg, const TrainOptions *opt, const JobMo
     for (int c = 0; c < jm->num_classes; c++) cJSON_AddItemToArray(cls, cJSON_CreateString(k_class_names[c]));
     cJSON *rec = cJSON_AddArrayToObject(o, "recall");
     for (int c = 0; c < jm->num_classes; c++) cJSON_AddItemToArray(rec, cJSON_CreateNumber(pos->best.recall[c]));
-    cJSON_AddItemToObject(o, "best", trainer_scores_json(&pos->best, &pos->best_cm, pos->best_epoch));
-    cJSON_AddItemToObject(o, "last", trainer_scores_json(&pos->last, &pos->last_cm, cfg->epochs - 1));
+    /* epochs counted from 1, as the log and metrics.jsonl count them (results written before this key counted
+     * best/last.epoch from 0: dfer report tells them apart by it) */
+    cJSON_AddNumberToObject(o, "epoch_counted_from", 1);
+    cJSON_AddItemToObject(o, "best", trainer_scores_json(&pos->best, &pos->best_cm, pos->best_epoch + 1));
+    cJSON_AddItemToObject(o, "last", trainer_scores_json(&pos->last, &pos->last_cm, cfg->epochs));
     /* the backbone's architecture, for comparisons with published numbers (dfer table --paper) */
     char arch[128];
     cJSON_AddStringToObject(o, "clip_arch", clip_config_describe(&jm->clip.cfg, arch, sizeof arch));

@@ -355,6 +355,33 @@ static void test_values_out_of_range_shown_missing(void) {
     free(html);
 }
 
+/* result.json counts best.epoch from 1 where it says so ("epoch_counted_from": 1, as the log and metrics.jsonl
+ * count), from 0 where it was written before that key: the page shows epoch 3 for both. */
+static void test_reported_epoch_numbering(void) {
+    static const char *const results[2] = {
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
+        "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":40,\"war\":50,\"classes\":[\"a\",\"b\"],"
+        "\"epoch_counted_from\":1,\"best\":{\"epoch\":3,\"confusion\":[[1,1],[2,3]]}}",
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
+        "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":40,\"war\":50,\"classes\":[\"a\",\"b\"],"
+        "\"best\":{\"epoch\":2,\"confusion\":[[1,1],[2,3]]}}"};
+    for (int i = 0; i < 2; i++) {
+        char dir[700], page[800];
+        snprintf(dir, sizeof dir, "%s/results-epoch-%d", test_tmpdir(), i);
+        put_file(dir, "j1", "result.json", results[i]);
+        snprintf(page, sizeof page, "%s/report.html", dir);
+        Err err;
+        EXPECT(report_write(dir, page, NULL, 0, NULL, &err) == 0, "%s", err.msg);
+        char *html = NULL;
+        size_t len = 0;
+        EXPECT(fs_read_all(page, &html, &len, &err) == 0, "%s", err.msg);
+        EXPECT(html && strstr(html, "Confusion matrix, epoch 3") && !strstr(html, "Confusion matrix, epoch 4") &&
+                   !strstr(html, "Confusion matrix, epoch 2"),
+               "%s: the best epoch shown as 3", i ? "counted from 0 (no key)" : "counted from 1");
+        free(html);
+    }
+}
+
 int main(void) {
     TEST_RUN(test_values_out_of_range_shown_missing);
     TEST_RUN(test_curves_stop_at_a_bad_line);
@@ -363,5 +390,6 @@ int main(void) {
     TEST_RUN(test_page_write_refused);
     TEST_RUN(test_numbers_out_of_range);
     TEST_RUN(test_huge_values_left_out_of_plots);
+    TEST_RUN(test_reported_epoch_numbering);
     return test_summary();
 }
