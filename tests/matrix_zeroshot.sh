@@ -118,9 +118,28 @@ for f in last["folds"]:
 f2 = last["folds"][1]
 assert "test split (%d clips;" % f2["clips"] in two and "UAR %.2f  WAR %.2f\n" % (f2["uar"], f2["war"]) in two, two
 EOF
+# without --dataset, a zero-shot job is evaluated on what it was scored on (result.json: eval_dataset, eval_root)
+"$dfer" eval --run "$run" >"$tmp/eval-default.txt" 2>&1 || { cat "$tmp/eval-default.txt"; fail "dfer eval of the job"; }
+grep -q "is a zero-shot job, scored on dfew ($tmp/dfew)" "$tmp/eval-default.txt" \
+  && [ "$(grep "(the mean over the folds)" "$tmp/eval-default.txt")" = "$(grep "(the mean over the folds)" "$tmp/eval.txt")" ] \
+  || { cat "$tmp/eval-default.txt"; fail "dfer eval --run of a zero-shot job did not score its target"; }
 rc=0
-"$dfer" eval --run "$run" --folds 2 >"$tmp/out" 2>&1 || rc=$?
+"$dfer" eval --run "$run" --dataset dfew >"$tmp/out" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q "\-\-dataset needs \-\-root" "$tmp/out" || { cat "$tmp/out"; fail "--dataset without --root: exit $rc"; }
+"$dfer" eval --run "$run" --folds 2 >"$tmp/eval-default2.txt" 2>&1 \
+  && [ "$(grep "^UAR" "$tmp/eval-default2.txt")" = "$(grep "^UAR" "$tmp/eval2.txt")" ] \
+  || { cat "$tmp/eval-default2.txt"; fail "dfer eval --folds 2 of a zero-shot job did not score its target's fold 2"; }
+# a job recorded before result.json kept eval_root: its training dataset, with a warning that says what to give
+cp -r "$run" "$tmp/old-job"
+"$python" -c 'import json,sys; p=sys.argv[1]; r=json.load(open(p)); del r["eval_root"]; json.dump(r, open(p, "w"))' \
+  "$tmp/old-job/result.json"
+"$dfer" eval --run "$tmp/old-job" >"$tmp/out" 2>&1 && grep -q "on mafw test split" "$tmp/out" \
+  && grep -q "predates the record of where that dataset is: .* give --dataset dfew --root DIR" "$tmp/out" \
+  || { cat "$tmp/out"; fail "dfer eval of a zero-shot job without eval_root"; }
+rc=0
+"$dfer" eval --run "$tmp/old-job" --folds 2 >"$tmp/out" 2>&1 || rc=$?
 [ "$rc" = 2 ] && grep -q "\-\-folds needs \-\-dataset" "$tmp/out" || { cat "$tmp/out"; fail "--folds without --dataset: exit $rc"; }
+echo "dfer eval --run of a zero-shot job: its target's folds (and --folds 2 of them), as the job was scored"
 # its own (training) dataset: fold 1's test split alone, whatever data.eval_folds says (the other folds' test
 # clips are its training clips); --folds there, or on a dataset without folds, is a usage error
 "$dfer" eval --run "$run" --dataset mafw --root "$tmp/mafw" >"$tmp/own.txt" || fail "dfer eval on the run's own dataset"

@@ -265,7 +265,7 @@ int cmd_data(int argc, char **argv) {
     if (optind < argc) return cli_usage_error("data", "unexpected argument '%s'", argv[optind]);
     if (!kind || !root) return cli_usage_error("data", "--dataset and --root are required");
     int has_folds = !strcmp(kind, "dfew") || !strcmp(kind, "mafw");
-    if (strcmp(kind, "dfew") && strcmp(kind, "ferv39k") && strcmp(kind, "mafw") && strcmp(kind, "list"))
+    if (!dataset_kind_known(kind))
         return cli_usage_error("data", "unknown dataset '%s' (dfew, ferv39k, mafw, list)", kind);
     if (fold && !has_folds) return cli_usage_error("data", "%s has no folds: leave out --fold", kind);
     if (is_preview && check_only) return cli_usage_error("data", "--%s is for check, not preview", check_only);

@@ -392,7 +392,7 @@ int cmd_prep(int argc, char **argv) {
     if (optind < argc) return cli_usage_error("prep", "unexpected argument '%s'", argv[optind]);
     if (!kind || !root) return cli_usage_error("prep", "--dataset and --root are required");
     if (threads >= WATCHDOG_SLOTS) return cli_usage_error("prep", "--threads takes 1..%d", WATCHDOG_SLOTS - 1);
-    if (strcmp(kind, "dfew") && strcmp(kind, "ferv39k") && strcmp(kind, "mafw") && strcmp(kind, "list"))
+    if (!dataset_kind_known(kind))
         return cli_usage_error("prep", "unknown dataset kind '%s' (dfew, ferv39k, mafw, list)", kind);
     int is_list = !strcmp(kind, "list");
     if (fold && strcmp(kind, "dfew") && strcmp(kind, "mafw"))

@@ -6,10 +6,14 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/fsutil.h"
+#include "core/log.h"
 #include "core/stop.h"
+#include "io/json_file.h"
 #include "mpi/dist.h"
 #include "train/job_model.h"
-#include "train/matrix.h" /* dataset_has_folds */
+#include "data/dataset.h" /* dataset_kind_known */
+#include "train/matrix.h"  /* dataset_has_folds */
 #include "train/trainer.h"
 
 static void train_usage(void) {
@@ -113,17 +117,35 @@ int cmd_train(int argc, char **argv) {
 }
 
 static void eval_usage(void) {
-    printf("usage: dfer eval --run DIR [--dataset NAME --root DIR [--folds LIST]] [--best] [--predictions F.csv]\n\n"
+    printf("usage: dfer eval --run DIR [--dataset NAME --root DIR] [--folds LIST] [--best] [--predictions F.csv]\n\n"
            "Evaluates a trained run (its config.ini and model.safetensors) on the test split of its dataset,\n"
            "or of another one (--dataset/--root: cross-dataset evaluation), and prints UAR, WAR and\n"
-           "per-class recall.\n\n"
-           "  --folds LIST        with --dataset: the test splits of these folds (\"1,2,3,4,5\"), each scored\n"
-           "                      alone, UAR and WAR their mean (default: the run's data.eval_folds, which a\n"
-           "                      matrix's zero-shot job has, else its data.fold)\n"
+           "per-class recall. A matrix's zero-shot job is evaluated on the dataset it was scored on (its\n"
+           "result.json names it) unless --dataset/--root say otherwise.\n\n"
+           "  --folds LIST        with --dataset, or for a zero-shot job: the test splits of these folds\n"
+           "                      (\"1,2,3,4,5\"), each scored alone, UAR and WAR their mean (default: the\n"
+           "                      run's data.eval_folds, which a matrix's zero-shot job has, else its data.fold)\n"
            "  --best              the run's best_model.safetensors (the epoch of the best WAR) instead\n"
            "  --predictions F     also write every test clip's class probabilities to F as CSV:\n"
            "                      clip,label,predicted,<one column per class>, in the split file's order\n"
            "                      (training writes the same for its last evaluation: DIR/predictions.csv)\n");
+}
+
+/* A matrix's zero-shot job was scored on another dataset's test splits: its result.json names them
+ * ("setting": "zeroshot", "eval_dataset", "eval_root"; data.eval_folds is in its config.ini). 1 with them copied
+ * out; 0 for any other run, or a job recorded before result.json kept eval_root (*dataset then set alone). */
+static int zeroshot_target(const char *run, char *dataset, size_t dataset_n, char *root, size_t root_n) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/result.json", run);
+    cJSON *r = NULL;
+    Err err;
+    dataset[0] = root[0] = 0;
+    if (!fs_exists(path) || json_read_file(path, &r, &err) != 0) return 0;
+    int zeroshot = !strcmp(json_get_string(r, "setting", ""), "zeroshot");
+    if (zeroshot) snprintf(dataset, dataset_n, "%s", json_get_string(r, "eval_dataset", ""));
+    if (zeroshot) snprintf(root, root_n, "%s", json_get_string(r, "eval_root", ""));
+    cJSON_Delete(r);
+    return dataset[0] && root[0];
 }
 
 /* --folds LIST: the run's data.eval_folds replaced, checked as the configuration checks it */
@@ -154,12 +176,20 @@ int cmd_eval(int argc, char **argv) {
         else return cli_option_error("eval", c, argv, opts);
     }
     if (!run) return cli_usage_error("eval", "--run DIR is required");
+    char target[64] = "", target_root[4096];
+    int zeroshot_default = !dataset && zeroshot_target(run, target, sizeof target, target_root, sizeof target_root);
+    if (zeroshot_default) dataset = target, root = target_root; /* what the job was scored on, not its training set */
     if (folds && !dataset)
         return cli_usage_error("eval",
                                "--folds needs --dataset: a run's own dataset is tested on its data.fold's split "
                                "(its other folds' test clips are in its training split)");
     if (folds && !dataset_has_folds(dataset))
         return cli_usage_error("eval", "--folds: %s has no folds (one test split)", dataset);
+    if ((dataset != NULL) != (root != NULL)) /* the run's root holds its own dataset's layout, not another's */
+        return cli_usage_error("eval", "%s needs %s: the dataset and the folder it is in go together",
+                               dataset ? "--dataset" : "--root", dataset ? "--root DIR" : "--dataset NAME");
+    if (dataset && !dataset_kind_known(dataset))
+        return cli_usage_error("eval", "--dataset: unknown dataset '%s' (dfew, ferv39k, mafw, list)", dataset);
     /* the run's configuration, read once, before MPI: --folds on its own training dataset is a usage error */
     Err err;
     Config cfg;
@@ -169,6 +199,13 @@ int cmd_eval(int argc, char **argv) {
                                        "other folds' test clips are in its training split)", dataset);
     Dist d;
     dist_init(&d, &argc, &argv);
+    if (zeroshot_default)
+        log0_info("%s is a zero-shot job, scored on %s (%s): evaluating that (--dataset and --root choose another)",
+                  run, dataset, root);
+    else if (!dataset && target[0])
+        log0_warn("%s is a zero-shot job scored on %s, but its result.json predates the record of where that dataset "
+                  "is: this evaluates its training dataset's test split; give --dataset %s --root DIR for the job's "
+                  "score", run, target, target);
     Group g = {0};
     /* On CUDA each rank takes its own GPU (local rank), as in training; evaluation's
      * collectives (counts, losses) are host values, so the group stays on MPI. */

@@ -270,10 +270,14 @@ int dataset_shared_clips(const Dataset *a, const Dataset *b, const ClipRecord **
     return shared;
 }
 
+int dataset_kind_known(const char *kind) {
+    return !strcmp(kind, "dfew") || !strcmp(kind, "ferv39k") || !strcmp(kind, "mafw") || !strcmp(kind, "list");
+}
+
 int dataset_parse(const char *kind, const char *text, size_t len, const char *label, const char *root, Dataset *out,
                   Err *err) {
     memset(out, 0, sizeof *out);
-    if (strcmp(kind, "dfew") && strcmp(kind, "ferv39k") && strcmp(kind, "mafw") && strcmp(kind, "list"))
+    if (!dataset_kind_known(kind))
         return err_set(err, "unknown dataset kind '%s' (dfew, ferv39k, mafw, list)", kind);
     snprintf(out->kind, sizeof out->kind, "%s", kind);
     out->num_classes = !strcmp(kind, "mafw") ? 11 : 7;

@@ -39,6 +39,8 @@ typedef struct Dataset {
     char *part_source[DATASET_MAX_PARTS]; /* each part's split file */
 } Dataset;
 
+/* Whether kind is one dataset_open reads: dfew, ferv39k, mafw or list. */
+int dataset_kind_known(const char *kind);
 /* Opens a split. fold: 1..5 for DFEW/MAFW, ignored for FERV39k; kind "list"
  * reads root as the list file itself (relative clip paths resolve against its folder). */
 int dataset_open(const char *kind, const char *root, Split split, int fold, Dataset *out, Err *err);

@@ -18,6 +18,8 @@ cJSON *job_identity(const Job *j) {
     cJSON_AddStringToObject(o, "variant", j->variant);
     cJSON_AddStringToObject(o, "dataset", j->dataset);
     cJSON_AddStringToObject(o, "eval_dataset", j->eval_dataset);
+    /* zero-shot: where the target was read, so that `dfer eval --run` of the job scores what the job did */
+    if (!strcmp(j->setting, "zeroshot")) cJSON_AddStringToObject(o, "eval_root", j->eval_root);
     cJSON_AddNumberToObject(o, "fold", j->fold);
     if (j->n_eval_folds) { /* zero-shot: the target's folds evaluated */
         cJSON *folds = cJSON_AddArrayToObject(o, "eval_folds");
