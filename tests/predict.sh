@@ -206,6 +206,30 @@ check windows "$tmp/noface.json" "$tmp/noface.mp4" 2 1 >/dev/null || fail "no-fa
 predict --checkpoint "$tmp/fc" --video "$tmp/noface.mp4" >"$tmp/noface.txt" || fail "no-face table"
 grep -q "no face found" "$tmp/noface.txt" || fail "the no-face table does not say so"
 echo "no face: $(check field "$tmp/noface.json" "len(d['windows'])") windows, all \"face\": false, exit 0"
+# a damaged model is an error even where no window has a face to run it on (it read as "no face found", exit 0);
+# a model whose parameters hold NaN gives no prediction (exit 1, as dfer eval refuses it), not "happiness nan"
+cp -r "$tmp/fc" "$tmp/fc-cut" && truncate -s 100 "$tmp/fc-cut/model.safetensors"
+rc=0; predict --checkpoint "$tmp/fc-cut" --video "$tmp/noface.mp4" >/dev/null 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "fc-cut/model.safetensors" "$tmp/err" || { cat "$tmp/err"; fail "a cut model with no face: exit $rc"; }
+cp -r "$tmp/fc" "$tmp/fc-nan"
+"$py" - "$tmp/fc-nan/model.safetensors" <<'PY'
+import json, struct, sys
+path = sys.argv[1]
+blob = open(path, "rb").read()
+n = struct.unpack("<Q", blob[:8])[0]
+header, data = json.loads(blob[8:8 + n]), bytearray(blob[8 + n:])
+t = next(v for k, v in header.items() if k != "__metadata__" and v["dtype"] == "F32")
+lo, hi = t["data_offsets"]
+data[lo:hi] = struct.pack("<f", float("nan")) * ((hi - lo) // 4)
+header.get("__metadata__", {}).pop("dfer_payload_murmur3", None)  # an edited file drops dfer's digest
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(path, "wb").write(struct.pack("<Q", len(text)) + text + bytes(data))
+PY
+rc=0; predict --checkpoint "$tmp/fc-nan" --video "$data/data/faces/00001" >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "got non-finite logits" "$tmp/err" && ! grep -q "nan" "$tmp/out" \
+  || { cat "$tmp/out" "$tmp/err"; fail "a model with NaN parameters: exit $rc"; }
+echo "a cut model.safetensors and no face: exit 1 naming it; NaN parameters: exit 1, no prediction"
 
 # ---- rotation ---------------------------------------------------------------------------------------------
 # upright reference 200x160 (padded: not square), stored sideways (160x200) with a display matrix that

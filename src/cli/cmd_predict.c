@@ -52,8 +52,9 @@ static void usage(void) {
            "(default /usr/share/dlib/shape_predictor_68_face_landmarks.dat)\n"
            "  --quiet            no progress lines on stderr\n\n"
            "Exit status: 0 (also when no face is found: every window says so); 1 a missing or unreadable run, video\n"
-           "or model, named, or an --annotate copy that cannot be written (the predictions are printed first); 2\n"
-           "usage error.\n");
+           "or model, named (also a model whose outputs are not finite), or an --annotate copy that cannot be\n"
+           "written: a folder that is missing or not writable before anything runs, a failure while writing it\n"
+           "after the predictions are printed; 2 usage error.\n");
 }
 
 static double share(const PredictWindow *w) { return w->frames ? (double)w->face_frames / w->frames : 0.0; }

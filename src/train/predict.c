@@ -245,7 +245,7 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
     if (!o->quiet && plan.micro_batch && plan.micro_batch < B)
         fprintf(stderr, "predict: memory plan: %d windows per pass (%.2f of %.2f GiB)\n", plan.micro_batch,
                 (double)plan.total / (1u << 30), (double)plan.cap / (1u << 30));
-    if (!o->quiet)
+    if (!o->quiet && r->windows_with_face)
         fprintf(stderr, "predict: %s (%s%s%s), %d frames per window at %d px, %d window%s with a face\n", r->params,
                 r->method, strcmp(r->method, "finecliper") ? "" : " ",
                 strcmp(r->method, "finecliper") ? "" : r->variant, T, jm.image_size, r->windows_with_face,
@@ -288,10 +288,16 @@ static int run_model(const PredictOptions *o, PredictResult *r, const Config *cf
         if (n == B || (w == r->n_windows && n > 0)) {
             JobInputs ji = {.frames = in.frames, .parsing = in.parsing, .landmarks = in.landmarks, .clip_ids = id_ptrs};
             job_model_step(&jm, &ji, NULL, n, 0, 1.0f, logits);
-            for (int i = 0; i < n; i++) {
+            for (int i = 0; i < n && rc == 0; i++) {
                 PredictWindow *pw = &r->windows[slot_window[i]];
                 softmax_row(logits, jm.f64, i, r->num_classes, pw->probs);
                 pw->top = argmax(pw->probs, r->num_classes);
+                int finite = 1;
+                for (int c = 0; c < r->num_classes; c++) finite &= isfinite(pw->probs[c]) != 0;
+                if (!finite) /* dfer eval refuses such a model too: there is no prediction to give */
+                    rc = err_set(err, "%s: window %d (%.2f-%.2f s) got non-finite logits (NaN or infinite): the "
+                                      "model's parameters hold NaN or overflow (`dfer info %s` names the tensors)",
+                                 r->params, slot_window[i], pw->start_s, pw->end_s, r->params);
             }
             n = 0;
             int keep_from = w < r->n_windows ? window_lo[w + 1] : r->v.frames;
@@ -388,7 +394,7 @@ int predict_run(const PredictOptions *o, PredictResult *r, Err *err) {
                 o->video, declared, v->duration, v->frames);
     }
     if (descs && descriptions_index(descs, err) != 0) rc = -1;
-    if (rc == 0 && r->windows_with_face) {
+    if (rc == 0) { /* with no window to run, still loaded: a damaged model is an error, not "no face" */
         rc = run_model(o, r, &cfg, descs, samples, err);
         descs = NULL; /* taken over by the model */
     }
