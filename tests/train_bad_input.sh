@@ -181,6 +181,36 @@ keep_tensors "$tmp/dc/model.safetensors" "$tmp/dc-partial/model.safetensors" 'no
 expect_fail "export of a run without a layer of its encoder" "the fine-tuned image encoder lacks vision_model.encoder.layers.1." \
   "$dfer" export --run "$tmp/dc-partial" --out "$tmp/partial.safetensors"
 [ ! -e "$tmp/partial.safetensors" ] || { echo "a refused export left a file"; exit 1; }
+# a run tensor of the right size in the other shape (it was written over the base's, the bytes read the other way)
+# and one holding NaN (a diverged run's encoder) are refused, naming the tensor
+edit_tensor() { # SRC DST NAME swap|nan: the tensor's 2-D shape reversed, or its values NaN; dfer's digest dropped
+  "$python" - "$@" <<'PY'
+import json, struct, sys
+src, dst, name, how = sys.argv[1:5]
+data = open(src, "rb").read()
+(n,) = struct.unpack("<Q", data[:8])
+header, body = json.loads(data[8:8 + n]), bytearray(data[8 + n:])
+t = header[name]
+if how == "swap":
+    t["shape"] = t["shape"][::-1]
+else:
+    b, e = t["data_offsets"]
+    body[b:e] = struct.pack("<f", float("nan")) * ((e - b) // 4)
+header.get("__metadata__", {}).pop("dfer_payload_murmur3", None)
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + bytes(body))
+PY
+}
+for how in swap nan; do
+  mkdir -p "$tmp/dc-$how" && cp "$tmp/dc/config.ini" "$tmp/dc-$how/"
+  edit_tensor "$tmp/dc/model.safetensors" "$tmp/dc-$how/model.safetensors" image_encoder.layers.0.mlp.fc1.weight "$how"
+done
+expect_fail "export of a tensor in another shape" "image_encoder.layers.0.mlp.fc1.weight (for vision_model.encoder.layers.0.mlp.fc1.weight) is" \
+  "$dfer" export --run "$tmp/dc-swap" --out "$tmp/swap.safetensors"
+expect_fail "export of a tensor holding NaN" "image_encoder.layers.0.mlp.fc1.weight holds" \
+  "$dfer" export --run "$tmp/dc-nan" --out "$tmp/nan.safetensors"
+[ ! -e "$tmp/swap.safetensors" ] && [ ! -e "$tmp/nan.safetensors" ] || { echo "a refused export left a file"; exit 1; }
 # export never writes over what it reads or the run keeps
 cp "$tmp/dc/model.safetensors" "$tmp/dc-model.bak"
 expect_fail "export onto the run's own parameters" "which the export reads or the run keeps" \

@@ -1,5 +1,6 @@
 #include "train/export.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,17 +14,26 @@
 #include "train/job_model.h"
 #include "train/provenance.h"
 
-/* Replaces base tensor `hf_name` (same element count) by `data` (F32), stored in the base's dtype (rounded once) or,
- * with dtype, in that one. */
+/* Replaces base tensor `hf_name` by `data` (F32, numel values in rows rows: the run's tensor's first dimension, a
+ * packed q/k/v's third of it), stored in the base's dtype (rounded once) or, with dtype, in that one. The values
+ * and the rows must be the base's: a [128, 512] run tensor in a [512, 128] base one would be written in its place,
+ * the same bytes read the other way (the run's patch embedding is [W, 3 P P] where the base's is [W, 3, P, P]: the
+ * rows agree). */
 static int put(TensorMap *out, const TensorMap *base, const char *hf_name, const float *data, int64_t numel,
-               const DType *dtype, const char *source, Err *err) {
+               int64_t rows, const DType *dtype, const char *source, const char *run_name, Err *err) {
     const TensorEntry *b = tmap_find(base, hf_name);
     if (!b) return err_set(err, "%s: the base CLIP has no tensor %s", source, hf_name);
     int64_t n = 1;
     for (int d = 0; d < b->ndim; d++) n *= b->shape[d];
-    if (n != numel)
-        return err_set(err, "%s: %s has %lld values, the base CLIP's %lld", source, hf_name, (long long)numel,
-                       (long long)n);
+    if (n != numel || (b->ndim > 1 && rows != b->shape[0]))
+        return err_set(err, "%s: %s (for %s) is %lld values in %lld rows, the base CLIP's %lld in %lld: not the same "
+                            "architecture", source, run_name, hf_name, (long long)numel, (long long)rows,
+                       (long long)n, (long long)(b->ndim ? b->shape[0] : 1));
+    int64_t bad = 0;
+    for (int64_t i = 0; i < numel; i++) bad += !isfinite(data[i]);
+    if (bad) /* a diverged run's encoder: exported, every model built on it gives NaN */
+        return err_set(err, "%s: %s holds %lld non-finite values (NaN or infinite): the run diverged; its best epoch "
+                            "(--best) may be whole", source, run_name, (long long)bad);
     return tmap_add_converted(out, hf_name, dtype ? *dtype : b->dtype, b->ndim, b->shape, data, DT_F32, 1, err);
 }
 
@@ -72,8 +82,9 @@ int export_clip_from_run(const char *run_dir, int use_best, const DType *dtype, 
         char hf[3][256];
         int parts = dfer_clip_encoder_hf_names(e->name + 14, hf);
         if (!parts) rc = err_set(err, "%s: %s is not a tensor of the image encoder", path, e->name);
+        int64_t rows = e->ndim ? e->shape[0] / parts : 1;
         for (int j = 0; j < parts && rc == 0; j++) /* the packed q/k/v: rows in q, k, v order */
-            rc = put(&out, &base, hf[j], v + j * numel / parts, numel / parts, dtype, path, err);
+            rc = put(&out, &base, hf[j], v + j * numel / parts, numel / parts, rows, dtype, path, e->name, err);
         replaced++;
     }
     if (rc == 0 && !replaced) rc = err_set(err, "%s: no image_encoder tensors", path);
