@@ -309,6 +309,10 @@ static int resume_or_start(TrainRun *run, Err *err) {
         watchdog_mark("reading the checkpoint in %s", opt->out_dir);
         loaded = load_checkpoint(opt->out_dir, &run->jm, &run->optim, &run->pos, fell_back, sizeof fell_back, err);
     }
+    if (loaded == 0 && resumed && run->pos.epoch > run->cfg->epochs) /* train.epochs lowered, or an edited position */
+        loaded = -1, err_set(err, "%s: its checkpoint is in epoch %d, past train.epochs = %d: there is nothing left to "
+                                  "train up to it (give train.epochs of at least %d, with --allow-config-change)",
+                             opt->out_dir, run->pos.epoch + 1, run->cfg->epochs, run->pos.epoch);
     int resumed_how = resumed + (fell_back[0] != 0); /* 2: from the previous checkpoint */
     if (checkpoint_agreed(run->g, opt->out_dir, resumed_how, loaded, &run->pos, fell_back, err) != 0) return -1;
     if (fell_back[0] && lead)
