@@ -389,6 +389,12 @@ int config_validate_settings(const Config *c, Err *err) {
         return err_set(err, "data.classes = %d is for data.dataset = list (%s has %d classes)", c->classes, c->dataset,
                        strcmp(c->dataset, "mafw") ? 7 : 11);
     if (c->batch < 1 || c->eval_batch < 1) return err_set(err, "train.batch and train.eval_batch must be positive");
+    /* a batch's clips are decoded into host buffers whole: 2^31 clips was an allocation of petabytes that failed
+     * without naming the key (the largest dataset here, FERV39k, has 31,088 training clips) */
+    enum { MAX_BATCH = 65536 };
+    if (c->batch > MAX_BATCH || c->eval_batch > MAX_BATCH)
+        return err_set(err, "train.%s = %d: at most %d clips a batch", c->batch > MAX_BATCH ? "batch" : "eval_batch",
+                       c->batch > MAX_BATCH ? c->batch : c->eval_batch, MAX_BATCH);
     if (!(c->hang_minutes >= 0))
         return err_set(err, "train.hang_minutes = %g must be 0 (off) or a positive number of minutes", c->hang_minutes);
     if (c->micro_batch < 0 || !(c->gpu_mem > 0))

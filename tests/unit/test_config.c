@@ -181,6 +181,8 @@ static void test_value_ranges(void) {
         {"optim.warmup_epochs=30", "not shorter than train.epochs = 30"},
         {"optim.milestones=-3, 40", "-3 is not an epoch"},
         {"optim.milestones=0", "0 is not an epoch"},
+        {"train.eval_batch=2147483647", "train.eval_batch = 2147483647: at most 65536"},
+        {"train.batch=65537", "train.batch = 65537: at most 65536"},
     };
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
         config_defaults(&c);
