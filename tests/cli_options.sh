@@ -19,8 +19,18 @@ refused() { # refused OPTION VALUE command... (the command line before the optio
 }
 refused --clips 10k "$dfer" synth --layout dfew --out "$tmp/s"
 refused --size abc "$dfer" synth --layout dfew --out "$tmp/s"
+refused --size 20 "$dfer" synth --layout dfew --out "$tmp/s"    # the generator's range (it took 16..4096 and failed)
 refused --leak-rate 1.5 "$dfer" synth --layout dfew --out "$tmp/s"
 refused --seed -3 "$dfer" synth --layout dfew --out "$tmp/s"
+# values that are each in range but not together, and a layout that does not exist: usage errors naming them
+for bad in "--min-frames 20 --max-frames 10:--max-frames 10 is below --min-frames 20" \
+  "--layout affwild:--layout must be dfew, ferv39k or mafw, not 'affwild'" "--classes 11:--classes 11 is MAFW's"; do
+  rc=0
+  # shellcheck disable=SC2086 # (the words of the case)
+  "$dfer" synth --out "$tmp/s" ${bad%%:*} >"$tmp/out" 2>"$tmp/err" || rc=$?
+  [ "$rc" = 2 ] && grep -qF -- "${bad#*:}" "$tmp/err" || { cat "$tmp/err"; echo "FAIL: synth ${bad%%:*}: exit $rc"; exit 1; }
+  n=$((n + 1))
+done
 refused --seed $'\n-1' "$dfer" init --arch tiny --out "$tmp/w.safetensors"  # strtoull skips the newline: 2^64-1
 refused --seed 12x "$dfer" init --arch tiny --out "$tmp/w.safetensors"
 refused --test-noise -1 "$dfer" init --arch tiny --out "$tmp/w.safetensors"

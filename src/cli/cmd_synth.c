@@ -20,7 +20,7 @@ static void usage(void) {
            "  --seed S           seed (default 1)\n"
            "  --classes 7|11     default 7 (11 only with mafw, whose default it is)\n"
            "  --difficulty D     easy, medium (default) or hard: how subtle and noisy\n"
-           "  --size PIXELS      frame side (default 112)\n"
+           "  --size PIXELS      frame side, 32..512 (default 112)\n"
            "  --min-frames N     shortest clip (default 12; below 16 exercises edge padding)\n"
            "  --max-frames N     longest clip (default 40)\n"
            "  --threads N        worker threads (default: all cores)\n"
@@ -48,7 +48,11 @@ int cmd_synth(int argc, char **argv) {
     int o, bad = 0;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
-        case 'l': snprintf(c.layout, sizeof c.layout, "%s", optarg); break;
+        case 'l':
+            if (strcmp(optarg, "dfew") && strcmp(optarg, "ferv39k") && strcmp(optarg, "mafw"))
+                return cli_usage_error("synth", "--layout must be dfew, ferv39k or mafw, not '%s'", optarg);
+            snprintf(c.layout, sizeof c.layout, "%s", optarg);
+            break;
         case 'o': out = optarg; break;
         case 'n': bad = cli_int_option("synth", "--clips", optarg, 1, 10000000, &c.clips); break;
         case 's': bad = cli_u64_option("synth", "--seed", optarg, &c.seed); break;
@@ -60,7 +64,7 @@ int cmd_synth(int argc, char **argv) {
                                                        : -1;
             if (c.difficulty < 0) return cli_usage_error("synth", "--difficulty must be easy, medium or hard");
             break;
-        case 'z': bad = cli_int_option("synth", "--size", optarg, 16, 4096, &c.size); break;
+        case 'z': bad = cli_int_option("synth", "--size", optarg, 32, 512, &c.size); break;
         case 'm': bad = cli_int_option("synth", "--min-frames", optarg, 1, 100000, &c.min_frames); break;
         case 'M': bad = cli_int_option("synth", "--max-frames", optarg, 1, 100000, &c.max_frames); break;
         case 't': bad = cli_int_option("synth", "--threads", optarg, 1, 4096, &c.threads); break;
@@ -74,6 +78,10 @@ int cmd_synth(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_error("synth", "unexpected argument '%s'", argv[optind]);
     if (!classes_set && !strcmp(c.layout, "mafw")) c.classes = 11;
+    if (c.max_frames < c.min_frames)
+        return cli_usage_error("synth", "--max-frames %d is below --min-frames %d", c.max_frames, c.min_frames);
+    if (c.classes == 11 && strcmp(c.layout, "mafw"))
+        return cli_usage_error("synth", "--classes 11 is MAFW's: only with --layout mafw");
     Err err;
     if (sheet) return synth_contact_sheet(&c, sheet, &err) ? cli_fail(&err) : 0;
     if (!out) return cli_usage_error("synth", "--out is required");

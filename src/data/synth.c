@@ -417,11 +417,14 @@ static int dir_is_empty(const char *path) {
 int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
     if (strcmp(c->layout, "dfew") && strcmp(c->layout, "ferv39k") && strcmp(c->layout, "mafw"))
         return err_set(err, "unknown layout '%s' (dfew, ferv39k, mafw)", c->layout);
-    if (c->clips < 1 || c->size < 32 || c->size > 512 || c->min_frames < 1 || c->max_frames < c->min_frames ||
-        (c->classes != 7 && c->classes != 11) || (c->classes == 11 && strcmp(c->layout, "mafw")))
-        return err_set(
-            err, "synth: clips %d, size %d, frames %d..%d, classes %d (11 only with the mafw layout) are not valid",
-            c->clips, c->size, c->min_frames, c->max_frames, c->classes);
+    /* dfer synth's options say which value is wrong; these are a caller's (tests') */
+    if (c->clips < 1) return err_set(err, "synth: %d clips: at least 1", c->clips);
+    if (c->size < 32 || c->size > 512) return err_set(err, "synth: size %d: 32..512 pixels", c->size);
+    if (c->min_frames < 1 || c->max_frames < c->min_frames)
+        return err_set(err, "synth: frames %d..%d: at least 1, the longest not below the shortest", c->min_frames,
+                       c->max_frames);
+    if ((c->classes != 7 && c->classes != 11) || (c->classes == 11 && strcmp(c->layout, "mafw")))
+        return err_set(err, "synth: %d classes: 7, or MAFW's 11 with the mafw layout", c->classes);
     if (!strcmp(c->layout, "dfew") && c->clips > 99999)
         return err_set(err, "synth: the DFEW layout numbers its clips with 5 digits (at most 99999 clips, not %d)",
                        c->clips);
