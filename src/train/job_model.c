@@ -355,7 +355,11 @@ int job_model_check_dataset(JobModel *m, const Dataset *d, Err *err) {
         if (need_desc && !m->descs) {
             m->descs = xcalloc(1, sizeof *m->descs);
             if (descriptions_load(m->desc_path, m->descs, err) != 0)
-                return err_prefix(err, "contrastive training takes descriptions where %s has no captions: ", d->source);
+                return !strcmp(m->captions, "descriptions")
+                           ? err_prefix(err, "data.captions = descriptions (contrastive training on `dfer prep`'s "
+                                             "descriptions of %s): ", d->source)
+                           : err_prefix(err, "contrastive training takes descriptions where %s has no captions: ",
+                                        d->source);
         }
         m->captions_used = 0;
         for (int i = 0; i < d->count; i++) {
