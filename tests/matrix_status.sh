@@ -31,6 +31,8 @@ cat "$tmp/s0.txt"
 [ "$(grep -c '  pending$' "$tmp/s0.txt")" = 4 ] || fail "before the run, not every job is pending"
 grep -q "^0 done, 0 failed, 0 started, 4 pending; no job has finished yet" "$tmp/s0.txt" || fail "summary before the run"
 [ ! -e "$tmp/res" ] || fail "--status created the results folder"
+grep -q "^note: $tmp/res does not exist: no job of this matrix has run there" "$tmp/s0.txt" \
+  || fail "--status of a results folder that does not exist does not say so"
 
 # ---- the run: two jobs fail, two finish ------------------------------------------------------
 rc=0
@@ -51,6 +53,7 @@ for j in $good1 $good2; do
 done
 grep -qE "^$bad1 +failed +mafw split file: $tmp/missing/.*cannot open" "$tmp/s1.txt" || fail "$bad1: not failed with its error"
 grep -q "^2 done, 2 failed, 0 started, 0 pending; nothing left to run$" "$tmp/s1.txt" || fail "summary after the run"
+! grep -q "does not exist: no job" "$tmp/s1.txt" || fail "the note of a missing results folder after the run"
 # each result names its backbone's architecture (for dfer table --paper; the tiny CLIP has no published numbers)
 [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("clip_arch"))' "$tmp/res/$good1/result.json")" \
   = "custom ViT (W=128, L=2, P=8, R=32)" ] || fail "$good1: no clip_arch in result.json"

@@ -259,6 +259,7 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
         cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "jobs");
         cJSON_AddStringToObject(o, "matrix", m.name);
         cJSON_AddStringToObject(o, "results", results);
+        cJSON_AddBoolToObject(o, "results_exist", fs_is_dir(results));
         cJSON_AddStringToObject(o, "clock", clock_of_fs ? "file system" : "this host");
         if (guard < 0) cJSON_AddNullToObject(o, "takeover_guard");
         else cJSON_AddStringToObject(o, "takeover_guard", guard == JOB_LOCK_GUARD_OFD ? "OFD lock" : "mkdir");
@@ -274,6 +275,9 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
         cJSON_Delete(o);
     } else {
         fprintf(out, "matrix %s: %d jobs, results in %s\n", m.name, n, results);
+        if (!fs_is_dir(results)) /* a matrix run with --results elsewhere looks like one that never ran */
+            fprintf(out, "note: %s does not exist: no job of this matrix has run there (a run with --results "
+                         "elsewhere needs the same --results here)\n", results);
         if (!clock_of_fs)
             fprintf(out, "note: %s takes no file (a read-only view?): the locks and ages below are judged by this "
                          "host's clock, which may be off the file server's\n", results);
