@@ -60,8 +60,10 @@ grep -q "^2 done, 2 failed, 0 started, 0 pending; nothing left to run$" "$tmp/s1
 # and the backend it ran on, with the BLAS kernels the CPU's digits depend on
 python3 -c 'import json,re,sys; b=json.load(open(sys.argv[1])).get("backend", ""); sys.exit(not re.fullmatch(r"cpu \(\d+ threads?, OpenBLAS [0-9.]+, \S+ kernels\)", b))' \
   "$tmp/res/$good1/result.json" || fail "$good1: result.json's backend does not name the BLAS kernels"
-"$dfer" table "$tmp/res" --paper >"$tmp/table.txt" && grep -q "finecliper (low) | " "$tmp/table.txt" && ! grep -q "paper (" "$tmp/table.txt" \
-  || { cat "$tmp/table.txt"; fail "dfer table --paper on the tiny CLIP's results"; }
+"$dfer" table "$tmp/res" --paper >"$tmp/table.txt" 2>"$tmp/table.err" && grep -q "finecliper (low) | " "$tmp/table.txt" \
+  && ! grep -q "paper (" "$tmp/table.txt" && grep -q "^note: --paper: no published numbers for these results" "$tmp/table.err" \
+  || { cat "$tmp/table.txt" "$tmp/table.err"; fail "dfer table --paper on the tiny CLIP's results"; }
+! "$dfer" table "$tmp/res" 2>&1 >/dev/null | grep -q "note: --paper" || fail "the --paper note without --paper"
 "$dfer" table "$tmp/res" --format csv 2>/dev/null | head -n 2 | tr '\n' '|' | grep -q '^# Table 1: .*|method,DFEW UAR,DFEW WAR,MAFW UAR,MAFW WAR|$' \
   || fail "dfer table --format csv: stdout does not start with the first table"
 # the run wrote its tables in the three formats, as dfer table prints them; --out writes the same files

@@ -485,7 +485,8 @@ static void caption_paper_rows(Table *t, int zero_shot) {
         "ViT-B/32), not runs of this build.");
 }
 
-void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) {
+int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) {
+    int paper_rows = 0; /* published rows written, over the tables */
     Names methods = distinct(rs, offsetof(Result, method), "supervised");
     Names backbones = distinct(rs, offsetof(Result, backbone), NULL);
     Names ds_found = distinct(rs, offsetof(Result, dataset), "supervised");
@@ -501,6 +502,7 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
                  "reported epoch as each result.json states. Missing jobs are shown as missing.");
         uar_war_table(rs, t, &methods, &ref_only, &datasets, "supervised", 0, paper);
         caption_paper_rows(t, 0);
+        paper_rows += t->paper_rows;
         table_print(t, format, out);
         /* Table 2: per-class recall, one table per dataset */
         for (int d = 0; d < datasets.n; d++) {
@@ -574,6 +576,7 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
                 t->rows++;
             }
             caption_paper_rows(t, 0);
+            paper_rows += t->paper_rows;
             table_print(t, format, out);
         }
     }
@@ -670,6 +673,7 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
                      "over folds and seeds).", tested, itself);
         uar_war_table(rs, t, &zs_methods, &zs_backbones, &evals, "zeroshot", 1, paper);
         caption_paper_rows(t, 1);
+        paper_rows += t->paper_rows;
         table_print(t, format, out);
     }
     /* Table 8: backbone scaling, over the backbones of supervised jobs (a zero-shot job's backbone made a row of
@@ -681,9 +685,11 @@ void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out)
         snprintf(t->caption, sizeof t->caption, "Supervised UAR and WAR in %% per backbone.");
         uar_war_table(rs, t, &methods, &supervised_backbones, &datasets, "supervised", 0, paper);
         caption_paper_rows(t, 0);
+        paper_rows += t->paper_rows;
         table_print(t, format, out);
     }
     free(t);
+    return paper_rows;
 }
 
 /* The distinct values of a field over the finished results that have one, with their counts and the first

@@ -50,8 +50,8 @@ void results_free(ResultSet *rs);
 int results_count(const ResultSet *rs, int *finished, int *failed, int *expected);
 /* Writes every table that has data, in one format; with paper, each of our rows in Tables 1, 2
  * and 8 is followed by the published numbers for the same method, variant, dataset and backbone
- * architecture where a paper has them (train/paper_results.h). */
-void tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out);
+ * architecture where a paper has them (train/paper_results.h). Returns the published rows written. */
+int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out);
 /* What the tables do not show but a reader should know, one sentence each into notes (at most max_notes;
  * returns how many): a backbone whose jobs read weights files of different SHA-256 digests (result.json's
  * inputs), results folders left out (not jobs of jobs.json, or a result.json that could not be read: results_load
