@@ -76,7 +76,7 @@ print("result.json inputs: weights %s..., vocabulary, train (%d clips) and test 
       % (inputs["weights"]["sha256"][:12], inputs["train_split"]["clips"], inputs["test_split"]["clips"]))
 PY
 sha=$(sha256sum "$tmp/clip.safetensors" | cut -c1-16)
-grep -q "weights $real/clip.safetensors: .* MB, sha256 $sha\.\.\." "$tmp/train.log" || { cat "$tmp/train.log"; fail "the log does not name the weights' digest"; }
+grep -q "weights $real/clip.safetensors: [0-9.]* MiB, sha256 $sha\.\.\." "$tmp/train.log" || { cat "$tmp/train.log"; fail "the log does not name the weights' digest"; }
 
 # check CSV [EVAL_OUTPUT]: the rows against the split file and the probabilities; prints "n_scored war uar"
 check() {

@@ -437,8 +437,8 @@ static void log_run_start(const TrainRun *run) {
     const char *sha = json_get_string(w, "sha256", NULL);
     const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(w, "bytes");
     if (sha && cJSON_IsNumber(bytes))
-        log_info("weights %s: %.0f MB, sha256 %.16s... (every input's digest goes into result.json)", cfg->weights,
-                 bytes->valuedouble / 1e6, sha);
+        log_info("weights %s: %.1f MiB, sha256 %.16s... (every input's digest goes into result.json)", cfg->weights,
+                 bytes->valuedouble / (1 << 20), sha);
     log_info("%s; %d rank%s, global batch %d; frames %s%s", ops_describe(jm->ops), run->g->size,
              run->g->size > 1 ? "s" : "", cfg->batch,
              jm->uint8_frames ? "as uint8, normalised on the device" : "normalised by the loader",
