@@ -168,7 +168,9 @@ for method in finecliper dfer_clip; do
     --set model.vocab="$tmp/vocab.txt.gz" --out "$tmp/r3-$method"
 done
 # dfer eval: a finished run evaluates; the trained parameters of another architecture are refused.
-"$dfer" train "${fc[@]}" --out "$tmp/fc" >/dev/null
+"$dfer" train "${fc[@]}" --out "$tmp/fc" --resume >/dev/null 2>"$tmp/fc.err"
+grep -q "$tmp/fc holds no checkpoint to resume: starting a new run there" "$tmp/fc.err" \
+  || { cat "$tmp/fc.err"; echo "--resume into a folder without a run started one without a word"; exit 1; }
 "$dfer" train --config "$src/configs/synth/dfer_clip.ini" "${common[@]}" --out "$tmp/dc" >/dev/null
 "$dfer" eval --run "$tmp/fc" >"$tmp/eval.txt"
 grep -q "UAR" "$tmp/eval.txt" || { echo "dfer eval printed no UAR:"; cat "$tmp/eval.txt"; exit 1; }

@@ -320,6 +320,9 @@ static int resume_or_start(TrainRun *run, Err *err) {
                  "steps since are trained again",
                  path, fell_back, previous, run->pos.epoch + 1, run->pos.step);
     if (resumed && lead) log_info("resuming %s at epoch %d, step %d", opt->out_dir, run->pos.epoch + 1, run->pos.step);
+    else if (opt->resume && lead && !opt->job_json) /* a script that always resumes starts so; a mistyped --out too
+                                                     * (a matrix's jobs always resume: nothing to say there) */
+        log_warn("%s holds no checkpoint to resume: starting a new run there", opt->out_dir);
     char hang[1024];
     if (lead && resumed && run_ended_on_hang(opt->out_dir, hang, sizeof hang))
         log_warn("%s: its last run ended on a hang, %s; resuming from its checkpoint", opt->out_dir, hang);
