@@ -123,6 +123,31 @@ logged=$("$python" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.2f %
 echo "training's predictions.csv: $n clips, WAR $war UAR $uar as the last evaluation logged"
 
 "$dfer" eval --run "$tmp/run" --predictions "$tmp/eval.csv" >"$tmp/eval.txt" 2>&1 || { cat "$tmp/eval.txt"; fail "dfer eval"; }
+# a test split of the clips the model gave its most predicted class but which are of another: that class is
+# predicted and absent, listed with its 0 recall, so the printed UAR is the mean of the printed recalls (it was not:
+# such a class was left out of the list)
+mkdir -p "$tmp/two" && ln -s "$tmp/data/Clip" "$tmp/two/Clip" && cp -r "$tmp/data/EmoLabel_DataSplit" "$tmp/two/"
+"$python" - "$tmp/eval.csv" "$split" "$tmp/two/EmoLabel_DataSplit/test(single-labeled)/set_1.csv" <<'PY'
+import collections, csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+top = collections.Counter(r["predicted"] for r in rows if r["predicted"]).most_common(1)[0][0]
+wrong = {int(r["clip"]) for r in rows if r["predicted"] == top and r["label"] != top}
+assert wrong, "the model gave every clip of its most predicted class that class"
+lines = open(sys.argv[2]).read().splitlines()
+open(sys.argv[3], "w").write("\n".join([lines[0]] + [l for l in lines[1:] if int(l.split(",")[0]) in wrong]) + "\n")
+PY
+"$dfer" eval --run "$tmp/run" --dataset dfew --root "$tmp/two" >"$tmp/two.out" 2>&1 || { cat "$tmp/two.out"; fail "eval on the clips of other classes"; }
+"$python" - "$tmp/two.out" <<'PY' || { cat "$tmp/two.out"; fail "the printed UAR is not the mean of the printed recalls"; }
+import re, sys
+text = open(sys.argv[1]).read()
+uar = float(re.search(r"^UAR ([0-9.]+)", text, re.M).group(1))
+recalls = [float(x) for x in re.findall(r"^  \S+ +recall +([0-9.]+)", text, re.M)]
+absent = re.findall(r"^  (\S+) +recall   0.00  \(no clip of it; predicted [0-9]+ times?", text, re.M)
+assert absent and abs(sum(recalls) / len(recalls) - uar) < 0.006, (uar, recalls, absent)
+print("eval on clips of other classes than the one predicted: UAR %.2f, the mean of %d recalls, %d of them of "
+      "classes predicted but absent (%s)"
+      % (uar, len(recalls), len(absent), ", ".join(absent)))
+PY
 cmp -s "$tmp/eval.csv" "$tmp/run/predictions.csv" || fail "dfer eval's predictions differ from training's last evaluation"
 grep -q "UAR $uar  WAR $war" "$tmp/eval.txt" || { cat "$tmp/eval.txt"; fail "dfer eval prints other scores"; }
 loss=$(loss_check "$tmp/eval.csv" "$tmp/eval.txt") || { cat "$tmp/eval.txt"; fail "dfer eval's loss"; }

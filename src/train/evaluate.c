@@ -209,9 +209,15 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
                        (long long)s.part_total[p]);
             printf("recall over every fold's clips:\n");
         }
-        for (int c = 0; c < test.num_classes; c++)
+        for (int c = 0; c < test.num_classes; c++) {
+            long long predicted = 0; /* a class the split lacks but the model predicted is one of the UAR's */
+            for (int t = 0; t < cm.classes; t++) predicted += cm.counts[t * cm.classes + c];
             if (s.support[c])
                 printf("  %-15s recall %6.2f  (%lld clips)\n", k_class_names[c], s.recall[c], (long long)s.support[c]);
+            else if (predicted)
+                printf("  %-15s recall   0.00  (no clip of it; predicted %lld time%s: a 0 in the UAR's mean, as "
+                       "sklearn counts it)\n", k_class_names[c], predicted, predicted > 1 ? "s" : "");
+        }
         printf("loss %.6f (the training loss's terms, mean over the clips)\n", loss / fmax(1, (double)s.total));
     }
     rc = 0;
