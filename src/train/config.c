@@ -292,10 +292,14 @@ void config_defaults(Config *c) {
     for (size_t i = 0; i < N_KEYS; i++) CHECK(set_value(c, &k_keys[i], k_keys[i].def, &err) == 0, "%s", err.msg);
 }
 
-static int on_config_key(void *user, const char *section, const char *name, const char *value, Err *err) {
+int config_set_key(Config *c, const char *section, const char *name, const char *value, Err *err) {
     const Key *k = find_key(section, name);
     if (!k) return err_set(err, "unknown key %s.%s", section[0] ? section : "(no section)", name);
-    return set_value(user, k, value, err) == 0 ? 0 : -1;
+    return set_value(c, k, value, err) == 0 ? 0 : -1;
+}
+
+static int on_config_key(void *user, const char *section, const char *name, const char *value, Err *err) {
+    return config_set_key(user, section, name, value, err);
 }
 
 int config_load_file(Config *c, const char *path, Err *err) {

@@ -96,8 +96,10 @@ void config_prep_path(const Config *c, const char *configured, const char *name,
 void config_defaults(Config *c);
 /* Reads an INI file over the current values. */
 int config_load_file(Config *c, const char *path, Err *err);
-/* Applies "section.key=value". */
+/* Applies "section.key=value" (--set: its errors say so). */
 int config_set(Config *c, const char *assignment, Err *err);
+/* Applies one key as a file gives it (section, name, value): "unknown key section.name" or the value's error. */
+int config_set_key(Config *c, const char *section, const char *name, const char *value, Err *err);
 /* A string key's fixed values as "a|b|c" (data.captions: "auto|dataset|descriptions"), or NULL for a key that
  * takes any text or is not known: other parsers that name a key's values (a matrix setting's /CAPTIONS) take the
  * list from here rather than repeat it. */

@@ -138,12 +138,25 @@ static int on_key(void *user, const char *section, const char *name, const char 
     Matrix *m = user;
     int rc = 0;
     if (!strcmp(section, "set")) {
-        if (axis_owning(name))
+        /* the key and its value checked here, where the error gets the file and line (applied to each job, it
+         * named neither, once a job) */
+        const char *dot = strchr(name, '.');
+        int section_len = dot ? (int)(dot - name) : 0;
+        char key_section[64];
+        Config *scratch = xmalloc(sizeof *scratch);
+        config_defaults(scratch);
+        snprintf(key_section, sizeof key_section, "%.*s", section_len, name);
+        if (!dot || section_len >= (int)sizeof key_section)
+            rc = err_set(err, "[set] %s: a key is section.name (train.epochs, model.variant, ...)", name);
+        else if (axis_owning(name))
             rc = err_set(err, "[set] %s: the matrix sets it for each job from matrix.%s", name, axis_owning(name));
+        else if (config_set_key(scratch, key_section, dot + 1, value, err) != 0)
+            rc = err_prefix(err, "[set]: ");
         else if (m->n_sets == MATRIX_MAX_SETS) rc = err_set(err, "more than %d [set] keys", MATRIX_MAX_SETS);
         else if ((size_t)snprintf(m->sets[m->n_sets], sizeof m->sets[0], "%s=%s", name, value) >= sizeof m->sets[0])
             rc = err_set(err, "[set] %s is too long (%zu characters)", name, strlen(value));
         else m->n_sets++;
+        free(scratch);
     } else if (strcmp(section, "matrix")) {
         rc = err_set(err, "unknown section [%s] (a matrix file has [matrix] and [set])", section);
     } else if (!strcmp(name, "name")) {

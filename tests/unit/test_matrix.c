@@ -88,6 +88,21 @@ static void test_errors(void) {
     EXPECT(matrix_load(write_file("ranks.ini", "[matrix]\nname = x\nranks_per_job = 2x\n"), &m, &err) != 0 &&
                strstr(err.msg, "ranks.ini:3") && strstr(err.msg, "not '2x'"),
            "ranks_per_job '2x' refused (atoi took it as 2): %s", err.msg);
+    /* [set]'s keys and values are checked as the file is read: file and line, not "--set" once a job; the first bad
+     * line is the one named (an axis key below an unknown one was named first) */
+    static const char *const set_cases[][2] = {
+        {"[matrix]\nname = x\n[set]\ntrain.epochs = 1\ntrain.epoch = 1\ndata.fold = 2\n", "s1.ini:5: [set]: unknown key train.epoch"},
+        {"[matrix]\nname = x\n[set]\ntrain.epochs = x\n", "s2.ini:4: [set]: train.epochs = 'x' is not an integer"},
+        {"[matrix]\nname = x\n[set]\nepochs = 3\n", "s3.ini:4: [set] epochs: a key is section.name"},
+        {"[matrix]\nname = x\n[set]\ndata.fold = 2\n", "s4.ini:4: [set] data.fold: the matrix sets it"},
+    };
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "s%d.ini", i + 1);
+        EXPECT(matrix_load(write_file(name, set_cases[i][0]), &m, &err) != 0 && strstr(err.msg, set_cases[i][1]) &&
+                   !strstr(err.msg, "--set"),
+               "[set] case %d: %s", i + 1, err.msg);
+    }
 }
 
 /* Long lines (more than inih's 200-byte buffer): cluster paths in the datasets list, on continuation
