@@ -120,5 +120,9 @@ for args in "config --markdown" "config" "help" "--help" "version" "--version"; 
   [ "$rc" = 1 ] && grep -q "cannot write to standard output: No space left on device" "$tmp/err" \
     || { cat "$tmp/err"; echo "FAIL: dfer $args >/dev/full: exit $rc"; exit 1; }
 done
+# dfer config prints what was set, and exits 1 with the reason where training would refuse the settings
+rc=0; "$dfer" config --set optim.warmup_epochs=30 >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] && grep -qx "warmup_epochs = 30" "$tmp/out" && grep -q "optim.warmup_epochs = 30 is not shorter than train.epochs" "$tmp/err" \
+  || { cat "$tmp/out" "$tmp/err"; echo "FAIL: dfer config of settings training refuses: exit $rc"; exit 1; }
 echo "cli options: $n bad values refused (exit 2, option and value named); valid ones taken; a missing value named;" \
   "data check --split; --config in any spelling read first; a full standard output is an error"

@@ -9,7 +9,8 @@
 static void usage(void) {
     printf("usage: dfer config [--config FILE] [--set section.key=value]... | --markdown\n\n"
            "Prints the configuration a run would use (defaults, then FILE, then each --set), as INI,\n"
-           "or with --markdown the reference of every key (docs/config.md is generated from it).\n");
+           "or with --markdown the reference of every key (docs/config.md is generated from it). Exit 1\n"
+           "(after the print) where training would refuse the settings, the reason on stderr.\n");
 }
 
 int cli_config_files(int argc, char **argv, const char *optstring, const struct option *opts, Config *cfg) {
@@ -46,7 +47,13 @@ int cmd_config(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage_error("config", "unexpected argument '%s'", argv[optind]);
-    if (markdown) config_write_markdown(stdout);
-    else config_write(&cfg, stdout);
+    if (markdown) {
+        config_write_markdown(stdout);
+        return 0;
+    }
+    config_write(&cfg, stdout);
+    /* printed either way (to see what was set); exit 1 where training would refuse the settings (paths aside:
+     * model.weights and data.root are for the run to give) */
+    if (config_validate_settings(&cfg, &err) != 0) return cli_fail(&err);
     return 0;
 }
