@@ -255,9 +255,15 @@ static int set_value(Config *c, const Key *k, const char *v, Err *err) {
         if (strlen(v) >= sizeof buf) return err_set(err, "%s.%s is too long", k->section, k->name);
         strcpy(buf, v);
         int n = 0;
-        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        /* split at every comma (strtok took "0.1,,0.2" for two values and "0.1," for one): a blank value is an
+         * error, a blank list none */
+        int blank = buf[strspn(buf, " \t")] == 0;
+        for (char *tok = blank ? NULL : buf; tok; tok = save) {
+            save = strchr(tok, ',');
+            if (save) *save++ = 0;
             while (*tok == ' ' || *tok == '\t') tok++;
             for (end = tok + strlen(tok); end > tok && (end[-1] == ' ' || end[-1] == '\t');) *--end = 0;
+            if (!*tok) return err_set(err, "%s.%s = '%s': a blank value between commas", k->section, k->name, v);
             if (n == CFG_LIST) return err_set(err, "%s.%s has more than %d values", k->section, k->name, CFG_LIST);
             int bad = k->type == K_FLOATS ? parse_float(tok, &((float *)(base + k->offset))[n])
                                           : parse_int(tok, &((int *)(base + k->offset))[n]);

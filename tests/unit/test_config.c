@@ -168,6 +168,7 @@ static void test_value_ranges(void) {
         {"optim.lr=nan", "finite"},           {"model.temperature=inf", "finite"},
         {"optim.lr=0.1, nan", "finite"},      {"data.frames=4294967312", "not an integer"},
         {"optim.milestones=10, 99999999999", "whole number"},
+        {"optim.lr=0.1,,0.2", "a blank value between commas"}, {"optim.milestones=10,", "a blank value"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         config_defaults(&c);
