@@ -213,6 +213,11 @@ expect_fail "export of a tensor in another shape" "image_encoder.layers.0.mlp.fc
 expect_fail "export of a tensor holding NaN" "image_encoder.layers.0.mlp.fc1.weight holds" \
   "$dfer" export --run "$tmp/dc-nan" --out "$tmp/nan.safetensors"
 [ ! -e "$tmp/swap.safetensors" ] && [ ! -e "$tmp/nan.safetensors" ] || { echo "a refused export left a file"; exit 1; }
+# CLIP weights holding NaN: refused at load, naming the file and the tensor (every step skipped for an epoch, then
+# the evaluation failed without naming either)
+edit_tensor "$tmp/clip.safetensors" "$tmp/clip-nan.safetensors" vision_model.encoder.layers.0.mlp.fc1.weight nan
+expect_fail "CLIP weights holding NaN" "clip-nan.safetensors: tensor vision_model.encoder.layers.0.mlp.fc1.weight holds" \
+  "$dfer" train "${fc[@]}" --set model.weights="$tmp/clip-nan.safetensors" --out "$tmp/r-nan"
 # export never writes over what it reads or the run keeps
 cp "$tmp/dc/model.safetensors" "$tmp/dc-model.bak"
 expect_fail "export onto the run's own parameters" "which the export reads or the run keeps" \

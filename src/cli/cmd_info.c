@@ -29,24 +29,6 @@ static int64_t count_prefix(const TensorMap *m, const char *prefix) {
     return n;
 }
 
-/* How many values of a floating-point tensor are NaN or infinite (0 for other dtypes). */
-static int64_t count_nonfinite(const TensorEntry *e) {
-    int64_t n = 1, bad = 0;
-    for (int d = 0; d < e->ndim; d++) n *= e->shape[d];
-    for (int64_t i = 0; i < n; i++) {
-        double v;
-        switch (e->dtype) {
-        case DT_F32: v = ((const float *)e->data)[i]; break;
-        case DT_F64: v = ((const double *)e->data)[i]; break;
-        case DT_F16: v = f16_to_f32(((const uint16_t *)e->data)[i]); break;
-        case DT_BF16: v = bf16_to_f32(((const uint16_t *)e->data)[i]); break;
-        default: return 0;
-        }
-        bad += !isfinite(v);
-    }
-    return bad;
-}
-
 int cmd_info(int argc, char **argv) {
     static const struct option opts[] = {{"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int json = 0;
@@ -72,7 +54,7 @@ int cmd_info(int argc, char **argv) {
     clip_config_describe(&cfg, desc, sizeof desc);
     int64_t *nonfinite = xcalloc((size_t)(hf.count ? hf.count : 1), sizeof *nonfinite);
     int bad_tensors = 0;
-    for (int i = 0; i < hf.count; i++) bad_tensors += (nonfinite[i] = count_nonfinite(&hf.items[i])) > 0;
+    for (int i = 0; i < hf.count; i++) bad_tensors += (nonfinite[i] = tmap_entry_nonfinite(&hf.items[i])) > 0;
     /* a file dfer wrote has its digest checked by the read (a damaged one never gets here); the metadata is the file's,
      * kept by the map that renamed its tensors (OpenAI names) */
     int digest_checked = tmap_metadata(&hf, SAFETENSORS_DIGEST_KEY) ||

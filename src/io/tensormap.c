@@ -1,5 +1,7 @@
 #include "io/tensormap.h"
 
+#include <math.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,4 +224,31 @@ const char *tmap_metadata(const TensorMap *m, const char *key) {
     for (int i = 0; m->metadata && m->metadata[i]; i += 2)
         if (!strcmp(m->metadata[i], key)) return m->metadata[i + 1];
     return NULL;
+}
+
+int64_t tmap_entry_nonfinite(const TensorEntry *e) {
+    int64_t n = 1, bad = 0;
+    for (int d = 0; d < e->ndim; d++) n *= e->shape[d];
+    for (int64_t i = 0; i < n; i++) {
+        double v;
+        switch (e->dtype) {
+        case DT_F32: v = ((const float *)e->data)[i]; break;
+        case DT_F64: v = ((const double *)e->data)[i]; break;
+        case DT_F16: v = f16_to_f32(((const uint16_t *)e->data)[i]); break;
+        case DT_BF16: v = bf16_to_f32(((const uint16_t *)e->data)[i]); break;
+        default: return 0;
+        }
+        bad += !isfinite(v);
+    }
+    return bad;
+}
+
+int tmap_check_finite(const TensorMap *m, Err *err) {
+    for (int i = 0; i < m->count; i++) {
+        int64_t bad = tmap_entry_nonfinite(&m->items[i]);
+        if (bad)
+            return err_set(err, "%s: tensor %s holds %lld NaN or infinite value%s (`dfer info` lists every such tensor)",
+                           m->source, m->items[i].name, (long long)bad, bad > 1 ? "s" : "");
+    }
+    return 0;
 }

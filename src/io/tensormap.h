@@ -66,5 +66,9 @@ void tmap_set_metadata(TensorMap *m, const char *key, const char *value);
 const char *tmap_metadata(const TensorMap *m, const char *key);
 /* Total element count of all floating-point tensors. */
 int64_t tmap_numel(const TensorMap *m);
+/* How many values of a floating-point tensor are NaN or infinite (0 for other dtypes). */
+int64_t tmap_entry_nonfinite(const TensorEntry *e);
+/* 0 where every floating-point tensor's values are finite, else -1 naming the first other one and its count. */
+int tmap_check_finite(const TensorMap *m, Err *err);
 
 #endif

@@ -204,6 +204,12 @@ int clip_model_load(Ops *ops, const char *path, DType dtype, ClipModel *m, Err *
     int rc = clip_load_hf(path, &hf, &cfg, err);
     safetensors_check_digests(checked);
     if (rc != 0) return -1;
+    /* a NaN in the weights made every training step skip (non-finite loss) for an epoch, then failed the evaluation
+     * without naming the file; not on a counting context, which reads no values */
+    if (!ops_is_counting(ops) && tmap_check_finite(&hf, err) != 0) {
+        tmap_free(&hf);
+        return -1;
+    }
     rc = clip_model_from_hf(ops, &hf, &cfg, dtype, m, err);
     tmap_free(&hf);
     return rc;
