@@ -213,6 +213,21 @@ expect_fail "export of a tensor in another shape" "image_encoder.layers.0.mlp.fc
 expect_fail "export of a tensor holding NaN" "image_encoder.layers.0.mlp.fc1.weight holds" \
   "$dfer" export --run "$tmp/dc-nan" --out "$tmp/nan.safetensors"
 [ ! -e "$tmp/swap.safetensors" ] && [ ! -e "$tmp/nan.safetensors" ] || { echo "a refused export left a file"; exit 1; }
+# a run's model.safetensors holding a tensor its model does not have (another configuration's file): eval refuses it
+mkdir -p "$tmp/fc-extra" && cp "$tmp/fc/config.ini" "$tmp/fc-extra/"
+"$python" - "$tmp/fc/model.safetensors" "$tmp/fc-extra/model.safetensors" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+(n,) = struct.unpack("<Q", data[:8])
+header, body = json.loads(data[8:8 + n]), data[8 + n:]
+header["mid.extra.weight"] = {"dtype": "F32", "shape": [2], "data_offsets": [len(body), len(body) + 8]}
+header.get("__metadata__", {}).pop("dfer_payload_murmur3", None)
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + body + bytes(8))
+PY
+expect_fail "a model file with a tensor the run's model lacks" "tensor mid.extra.weight is not a parameter of the run's model (finecliper low in" \
+  "$dfer" eval --run "$tmp/fc-extra"
 # CLIP weights holding NaN: refused at load, naming the file and the tensor (every step skipped for an epoch, then
 # the evaluation failed without naming either)
 edit_tensor "$tmp/clip.safetensors" "$tmp/clip-nan.safetensors" vision_model.encoder.layers.0.mlp.fc1.weight nan

@@ -646,6 +646,14 @@ int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, 
         if (!t) rc = -1;
         else ops_upload(m->ops, e->value.data, t->data, narrowed ? tensor_bytes(&e->value) : t->nbytes);
     }
+    /* a tensor the run's model does not have: the file is another configuration's (a low+mid run's parameters
+     * under a low config.ini were evaluated as the low level, the middle level's dropped without a word) */
+    for (int i = 0; i < tm.count && rc == 0; i++)
+        if (paramset_find(m->params, tm.items[i].name) < 0)
+            rc = err_set(err, "%s: tensor %s is not a parameter of the run's model (%s%s%s in %s/config.ini): the file "
+                              "is another configuration's", path, tm.items[i].name, cfg->method,
+                         !strcmp(cfg->method, "finecliper") ? " " : "",
+                         !strcmp(cfg->method, "finecliper") ? cfg->variant : "", run_dir);
     tmap_free(&tm);
     if (rc) job_model_free(m);
     return rc;
