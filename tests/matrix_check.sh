@@ -2,7 +2,7 @@
 # dfer matrix --check: each job's inputs opened as its start would open them, before anything is
 # submitted. One matrix whose jobs each lack one thing, and the ones that lack nothing:
 #   - the low level on the synthetic set: ok;
-#   - a backbone whose weights file does not exist: MISSING, naming the file;
+#   - a backbone whose weights file does not exist: MISSING, naming the backbone and the file;
 #   - weights in a folder without the BPE vocabulary: MISSING, "no CLIP vocabulary";
 #   - the high level without its descriptions file, and with a file that lacks one training clip's:
 #     MISSING, naming the file and then the clip;
@@ -65,7 +65,7 @@ check "$tmp/m_weights.ini"
 cat "$tmp/out"
 [ "$rc" = 1 ] || fail "--check with missing inputs exited $rc"
 [ "$(job finecliper-low__dfew__f1__tiny__s1)" = ok ] || fail "a whole job is not ok"
-job finecliper-low__dfew__f1__gone__s1 | grep -q "^MISSING: $tmp/nothere.safetensors: cannot open" || fail "missing weights"
+job finecliper-low__dfew__f1__gone__s1 | grep -q "^MISSING: backbone gone (model.weights): $tmp/nothere.safetensors: cannot open" || fail "missing weights"
 job finecliper-low__dfew__f1__novocab__s1 | grep -q "^MISSING: no CLIP vocabulary" || fail "missing vocabulary"
 grep -q "^matrix w: 3 jobs, 1 runnable, 0 waiting for features not built yet, 0 with errors, 2 with missing or unreadable inputs, 0 over train.gpu_mem$" \
   "$tmp/out" || fail "summary line"

@@ -113,6 +113,9 @@ int matrix_list(const char *matrix_path, int check_inputs, FILE *out, Err *err) 
                         ? 0
                         : train_preflight(&cfg, zeroshot ? j->eval_dataset : NULL, zeroshot ? j->eval_root : NULL,
                                           m.ranks_per_job, &jerr);
+        /* a backbone's weights that cannot be read: say which entry of the matrix names them */
+        if (start < 0 && cfg.weights[0] && !strncmp(jerr.msg, cfg.weights, strlen(cfg.weights)))
+            err_prefix(&jerr, "backbone %s (model.weights): ", j->backbone);
         if (s == JOB_RUNNABLE && start == 0) fprintf(out, "%-60s  ok\n", j->id);
         else
             fprintf(out, "%-60s  %s: %s\n", j->id,
