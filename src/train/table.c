@@ -523,8 +523,8 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
             snprintf(t->title, sizeof t->title, "Table 2: per-class recall on %s (backbone %s)",
                      dataset_title(datasets.v[d]), ref);
             snprintf(t->caption, sizeof t->caption,
-                     "Recall per class in %%, the mean over the jobs behind the UAR and WAR cells (as in Table 1); "
-                     "classes: ");
+                     "Recall per class in %%, the mean over the jobs behind the UAR and WAR cells (as in Table 1) "
+                     "whose test split holds the class (one without it has no recall of it); classes: ");
             for (int k = 0; k < proto->n_classes; k++) {
                 size_t len = strlen(t->caption);
                 snprintf(t->caption + len, sizeof t->caption - len, "%s%s", k ? ", " : "", proto->classes[k]);
