@@ -5,7 +5,9 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +104,39 @@ static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, i
     return rc;
 }
 
+/* Whether a JPEG's last bytes hold its end-of-image marker (FF D9): FFmpeg's decoder, even with AV_EF_EXPLODE,
+ * returns a file cut inside its last rows whole, those rows made up (Pillow refuses it: "image file is truncated").
+ * Bytes after the marker (padding some cameras write) are allowed. */
+static int jpeg_end_in(const uint8_t *tail, size_t n) {
+    for (size_t i = n; i >= 2; i--)
+        if (tail[i - 2] == 0xff && tail[i - 1] == 0xd9) return 1;
+    return 0;
+}
+#define JPEG_TAIL_BYTES 65536
+
+/* jpeg_end_in of a file's last JPEG_TAIL_BYTES: 1 it has the marker, 0 not, -1 the file cannot be read (err). */
+static int jpeg_file_has_end(const char *path, Err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set(err, "%s: cannot open image: %s", path, strerror(errno));
+    uint8_t *tail = xmalloc(JPEG_TAIL_BYTES);
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    long from = size > JPEG_TAIL_BYTES ? size - JPEG_TAIL_BYTES : 0;
+    size_t n = size >= 0 && fseek(f, from, SEEK_SET) == 0 ? fread(tail, 1, (size_t)(size - from), f) : 0;
+    int failed = size < 0 || ferror(f) || n != (size_t)(size - from);
+    fclose(f);
+    int whole = failed ? err_set(err, "%s: cannot read image", path) : jpeg_end_in(tail, n);
+    free(tail);
+    return whole;
+}
+
+/* A decoded JPEG (rc 0) whose end is missing (whole 0) or unreadable (-1): freed, an error naming it. */
+static int refuse_truncated_jpeg(int rc, int whole, const char *label, ImageU8 *out, Err *err) {
+    if (rc != 0 || whole > 0) return rc;
+    image_free(out);
+    if (whole == 0) err_set(err, "%s: a truncated JPEG (no end-of-image marker): a damaged file", label);
+    return -1;
+}
+
 static int decode_file(const char *path, ImageU8 *out, int as_indices, Err *err) {
     av_quiet_logs();
     AVFormatContext *fmt = NULL;
@@ -111,9 +146,10 @@ static int decode_file(const char *path, ImageU8 *out, int as_indices, Err *err)
         av_strerror(rc, msg, sizeof msg);
         return err_set(err, "%s: cannot open image: %s", path, msg);
     }
+    int jpeg = fmt->nb_streams > 0 && fmt->streams[0]->codecpar->codec_id == AV_CODEC_ID_MJPEG;
     rc = decode_first(fmt, path, out, as_indices, err);
     avformat_close_input(&fmt);
-    return rc;
+    return refuse_truncated_jpeg(rc, rc == 0 && jpeg ? jpeg_file_has_end(path, err) : 1, path, out, err);
 }
 
 int image_decode_file(const char *path, ImageU8 *out, Err *err) { return decode_file(path, out, 0, err); }
@@ -170,9 +206,11 @@ int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err
         avio_context_free(&io);
         return err_set(err, "(memory image): not a readable image");
     }
+    int jpeg = fmt->nb_streams > 0 && fmt->streams[0]->codecpar->codec_id == AV_CODEC_ID_MJPEG;
     rc = decode_first(fmt, "(memory image)", out, 0, err);
     avformat_close_input(&fmt);
     av_freep(&io->buffer);
     avio_context_free(&io);
-    return rc;
+    size_t tail = size > JPEG_TAIL_BYTES ? JPEG_TAIL_BYTES : size;
+    return refuse_truncated_jpeg(rc, !jpeg || jpeg_end_in(data + size - tail, tail), "(memory image)", out, err);
 }

@@ -229,6 +229,30 @@ static void test_probe_and_memory(void) {
         else failed++;
     }
     EXPECT(failed > 0, "no truncated JPEG prefix was rejected");
+    /* cut by 1 to 40 bytes the JPEG is refused from memory and from a file, naming it: by FFmpeg's AV_EF_EXPLODE
+     * where the cut reaches into its coded data, by the end marker's absence where it does not (cut inside the last
+     * rows' bytes FFmpeg made them up and returned the picture whole); bytes after its end are allowed */
+    char cut_path[700];
+    snprintf(cut_path, sizeof cut_path, "%s/cut.jpg", test_tmpdir());
+    static const size_t cuts[] = {1, 2, 21, 40};
+    for (int i = 0; i < 4; i++) {
+        size_t cut = cuts[i];
+        ImageU8 part;
+        EXPECT(image_decode_memory((const uint8_t *)bytes, len - cut, &part, &err) != 0 &&
+                   (cut > 2 || strstr(err.msg, "a truncated JPEG")),
+               "a JPEG cut by %zu bytes decoded from memory", cut);
+        EXPECT(fs_write_atomic(cut_path, bytes, len - cut, &err) == 0, "%s", err.msg);
+        EXPECT(image_decode_file(cut_path, &part, &err) != 0 && strstr(err.msg, cut_path) &&
+                   (cut > 2 || strstr(err.msg, "a truncated JPEG")),
+               "a JPEG file cut by %zu bytes: %s", cut, err.msg);
+    }
+    char *padded = xmalloc(len + 16);
+    memcpy(padded, bytes, len), memset(padded + len, 0, 16);
+    ImageU8 pad;
+    EXPECT(image_decode_memory((const uint8_t *)padded, len + 16, &pad, &err) == 0 && pad.width == 160,
+           "a JPEG with 16 bytes after its end: %s", err.msg);
+    if (pad.rgb) image_free(&pad);
+    free(padded);
     free(bytes), image_free(&from_file), image_free(&from_memory);
 }
 
