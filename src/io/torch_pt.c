@@ -153,12 +153,23 @@ static int add_tensor(Ctx *c, const char *name, const PickleTensor *t) {
         return err_set(c->err, "%s: tensor %s has size %lld / stride %lld in dimension %d, beyond its storage %s "
                        "(%llu elements)", c->label, name, (long long)t->size[dim], (long long)t->stride[dim], dim,
                        t->storage_key, (unsigned long long)storage_elems);
-    case TORCH_VIEW_EXPANDED:
-        /* more elements than the storage holds can only come from overlapping strides (an expand()ed view); copying
-         * it out would multiply the bytes: refuse it */
+    case TORCH_VIEW_EXPANDED: {
+        /* more elements than the storage holds: with the strides of a plain row-major tensor the storage is short (a
+         * cut or damaged file); else the strides overlap (an expand()ed view), which copying out would multiply */
+        uint64_t row_major = 1;
+        int plain = 1;
+        for (int i = t->ndim - 1; i >= 0; i--) {
+            if (t->size[i] != 1 && (uint64_t)t->stride[i] != row_major) plain = 0;
+            row_major *= (uint64_t)t->size[i];
+        }
+        if (plain)
+            return err_set(c->err, "%s: tensor %s needs %llu elements of storage %s, which holds %llu: the storage is "
+                           "cut short (a damaged file)", c->label, name, (unsigned long long)row_major, t->storage_key,
+                           (unsigned long long)storage_elems);
         return err_set(c->err, "%s: tensor %s has more elements than its storage %s holds (%llu): an expanded or "
                        "overlapping view, which dfer does not read", c->label, name, t->storage_key,
                        (unsigned long long)storage_elems);
+    }
     case TORCH_VIEW_ENDS_BEYOND:
         return err_set(c->err, "%s: tensor %s reaches past the end of storage %s, which holds %llu elements (its "
                        "offset %lld, sizes and strides go beyond it)", c->label, name, t->storage_key,

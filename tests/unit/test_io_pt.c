@@ -275,6 +275,16 @@ static void test_bad_tensors(void) {
     end_state_dict(&p);
     expect_load_error(&p, "expanded", "overlapping", "an expanded view (400 elements from 24)");
 
+    /* a plain row-major [5, 5] over 24 elements: a storage cut short, not an overlapping view */
+    int64_t s_short[2] = {5, 5}, st_short[2] = {5, 1};
+    p.n = 0;
+    begin_state_dict(&p);
+    str(&p, "short");
+    tensor(&p, "FloatStorage", "0", 24, 0, 2, s_short, st_short);
+    end_state_dict(&p);
+    expect_load_error(&p, "short", "needs 25 elements of storage 0, which holds 24: the storage is cut short",
+                      "a row-major tensor of a short storage");
+
     int64_t s5[2] = {1000000, 1000000}, st5[2] = {0, 0};
     p.n = 0;
     begin_state_dict(&p);
