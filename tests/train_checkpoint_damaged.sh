@@ -84,25 +84,30 @@ ends_as_full "$tmp/meta" "a position edited in the newest checkpoint's header"
 echo "a checkpoint whose position was edited: resumed from the one before, bitwise the full run"
 
 # a position edited by a tool that dropped dfer's digest (as one must): an epoch past train.epochs (it resumed "at
-# epoch 51" of 2 and wrote a finished result.json of nothing), and a best epoch not before its epoch, are refused
-edit_position() { # FILE KEY VALUE: the position's key set, the header rewritten without dfer's digest
+# epoch 51" of 2 and wrote a finished result.json of nothing), a best epoch not before its epoch, and a position that
+# is not JSON are refused
+edit_position() { # FILE KEY VALUE: the position's key set (KEY whole: its text), without dfer's digest
   /usr/bin/python3 - "$@" <<'PY'
 import json, struct, sys
-path, key, value = sys.argv[1], sys.argv[2], int(sys.argv[3])
+path, key, value = sys.argv[1], sys.argv[2], sys.argv[3]
 raw = open(path, "rb").read()
 n = struct.unpack("<Q", raw[:8])[0]
 header = json.loads(raw[8:8 + n])
 meta = header["__metadata__"]
-p = json.loads(meta["position"])
-p[key] = value
-meta["position"] = json.dumps(p)
+if key == "whole":  # the position's text replaced
+    meta["position"] = value
+else:
+    p = json.loads(meta["position"])
+    p[key] = int(value)
+    meta["position"] = json.dumps(p)
 meta.pop("dfer_payload_murmur3")
 text = json.dumps(header).encode()
 text += b" " * (-len(text) % 8)
 open(path, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
 PY
 }
-for edit in "epoch 50:in epoch 51, past train.epochs = 2" "best_epoch 7:best_epoch 7 is not before its epoch 0"; do
+for edit in "epoch 50:in epoch 51, past train.epochs = 2" "best_epoch 7:best_epoch 7 is not before its epoch 0" \
+  "whole {broken:the training position in the metadata is not a JSON object"; do
   stopped "$tmp/pos"
   edit_position "$tmp/pos/checkpoint.safetensors" ${edit%%:*}
   edit_position "$tmp/pos/checkpoint.previous.safetensors" ${edit%%:*}

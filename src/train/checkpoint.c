@@ -262,7 +262,10 @@ static int load_checkpoint_file(const char *path, JobModel *jm, Optimizer *opt, 
     }
     const char *meta = safetensors_metadata(&m, "position");
     cJSON *o = meta ? cJSON_Parse(meta) : NULL;
-    if (rc == 0 && !o) rc = err_set(err, "%s: no training position in the metadata", path);
+    if (rc == 0 && !o)
+        rc = meta ? err_set(err, "%s: the training position in the metadata is not a JSON object (a damaged or "
+                                 "hand-edited checkpoint): %.60s", path, meta)
+                  : err_set(err, "%s: no training position in the metadata", path);
     /* counters, not measures: a hand-edited or damaged checkpoint's negative, fractional or huge value is refused
      * here (a double cast to int or long long out of range is undefined; a wrong metrics_bytes cuts metrics.jsonl at
      * the wrong length on resume) rather than resumed at. best_epoch is -1 before the first evaluation; metrics_bytes
