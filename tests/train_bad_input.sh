@@ -32,6 +32,16 @@ expect_fail "the middle level without face tracks" "have no middle-level input (
   "$dfer" train "${fc[@]}" --set model.variant=low+mid --out "$tmp/r-mid"
 grep -q "run \`dfer prep\`" "$tmp/err" && ! grep -q "skipping an unreadable clip" "$tmp/err" \
   || { cat "$tmp/err"; echo "the middle level without tracks: not refused at the start"; exit 1; }
+# one track missing (a clip dfer prep could not read), within data.max_bad_fraction: said at the start, and the clip
+# is one more unreadable clip
+cp -r "$tmp/data/synth/landmarks" "$tmp/tracks1"
+one=$(sed -n 2p "$tmp/data/EmoLabel_DataSplit/train(single-labeled)/set_1.csv" | cut -d, -f1)
+rm "$tmp/tracks1/$(printf %05d "$one").txt"
+"$dfer" train "${fc[@]}" --set model.variant=low+mid --set data.landmarks="$tmp/tracks1" --set data.max_bad_fraction=0.3 \
+  --out "$tmp/r-mid1" >/dev/null 2>"$tmp/err" \
+  && grep -q "1 of the [0-9]* clips of .* have no middle-level input (the first: $tmp/tracks1/$(printf %05d "$one").txt): read as unreadable clips" "$tmp/err" \
+  || { cat "$tmp/err"; echo "one track missing within data.max_bad_fraction: refused, or not said"; exit 1; }
+echo "the middle level: no tracks refused at the start; one missing within data.max_bad_fraction said, and trained"
 # a fold's test split holding a clip of its training split (a test clip trained on would be scored): training
 # refuses it, data check names the clip and fails
 mkdir -p "$tmp/leak" && ln -s "$tmp/data/Clip" "$tmp/leak/Clip" && cp -r "$tmp/data/EmoLabel_DataSplit" "$tmp/leak/"

@@ -237,7 +237,17 @@ for weights in "$tmp/other.safetensors" "$tmp/none.safetensors"; do
     || { cat "$tmp/err"; diff "$tmp/swap-config.ini" "$tmp/swap/config.ini"; echo "a failed resume rewrote config.ini"; exit 1; }
 done
 grep -q "none.safetensors" "$tmp/err" || { cat "$tmp/err"; echo "missing weights not named"; exit 1; }
-echo "a resume refused for other weights, and one whose weights do not exist: config.ini unchanged"
+# --allow-config-change with a changed epoch count keeps the earlier config.ini beside it; a start that then fails
+# (weights that do not exist) leaves config.ini there as it was (it had been renamed away, the folder left without)
+if "$dfer" train "${common[@]}" --set train.epochs=4 --set model.weights="$tmp/none.safetensors" --out "$tmp/swap" \
+  --resume --allow-config-change >/dev/null 2>"$tmp/err"; then
+  echo "an allowed resume with missing weights started"; exit 1
+fi
+cmp -s "$tmp/swap/config.ini" "$tmp/swap-config.ini" \
+  || { cat "$tmp/err"; ls "$tmp/swap"; echo "a failed --allow-config-change resume took config.ini away"; exit 1; }
+rm -f "$tmp/swap"/config.before-*.ini
+echo "a resume refused for other weights, one whose weights do not exist, and one allowed to change that then fails:" \
+  "config.ini unchanged"
 "$dfer" train "${common[@]}" --out "$tmp/swap" --resume --allow-config-change >"$tmp/swap.log" 2>&1 \
   && grep -q "resuming with other input files (--allow-config-change): weights" "$tmp/swap.log" \
   || { cat "$tmp/swap.log"; echo "--allow-config-change did not resume with the new weights"; exit 1; }

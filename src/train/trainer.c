@@ -177,10 +177,12 @@ static int open_splits(const Config *cfg, const char *eval_dataset, const char *
     return 0;
 }
 
-/* The middle level's inputs of both splits (face tracks, or parsing maps where data.parsing_dir gives them) exist:
- * checked before the first step, since the loader would only meet a missing one mid-epoch and put the next readable
- * clip in its place, clip after clip. */
-static int check_mid_inputs(const Config *cfg, const JobModel *jm, const Dataset *train, const Dataset *test,
+/* The middle level's inputs of both splits (face tracks, or parsing maps where data.parsing_dir gives them),
+ * checked before the first step: more than data.max_bad_fraction of a split's clips without them (no `dfer prep`, or
+ * another folder) is an error, since the loader would only meet them mid-epoch, clip after clip; fewer (clips `dfer
+ * prep` could not read, which it leaves without a track) are unreadable clips as any other, replaced in training and
+ * left out of the evaluation (warn: said once, by training's rank 0; the planner's preflight says nothing). */
+static int check_mid_inputs(const Config *cfg, const JobModel *jm, const Dataset *train, const Dataset *test, int warn,
                             Err *err) {
     char landmarks[CFG_STR + 64];
     const char *parsing = trainer_mid_dirs(cfg, landmarks, sizeof landmarks);
@@ -188,9 +190,13 @@ static int check_mid_inputs(const Config *cfg, const JobModel *jm, const Dataset
         const Dataset *d = split ? test : train;
         char first[8300];
         int missing = mid_missing_inputs(jm->mid_streams, landmarks, parsing, d, first, sizeof first);
-        if (missing)
-            return err_set(err, "%d of the %d clips of %s have no middle-level input (the first: %s); run `dfer prep`",
-                           missing, d->count, d->source, first);
+        if (missing > cfg->max_bad_fraction * d->count)
+            return err_set(err, "%d of the %d clips of %s have no middle-level input (the first: %s), more than "
+                                "data.max_bad_fraction = %g of them; run `dfer prep`", missing, d->count, d->source,
+                           first, cfg->max_bad_fraction);
+        if (missing && warn)
+            log_warn("%d of the %d clips of %s have no middle-level input (the first: %s): read as unreadable clips "
+                     "(within data.max_bad_fraction = %g)", missing, d->count, d->source, first, cfg->max_bad_fraction);
     }
     return 0;
 }
@@ -213,7 +219,7 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
         else if (job_model_check_dataset(&jm, &train, err) != 0 ||
                  (!jm.contrastive && job_model_check_dataset(&jm, &test, err) != 0))
             rc = -1;
-        if (rc == 0 && check_mid_inputs(cfg, &jm, &train, &test, err) != 0) rc = -1;
+        if (rc == 0 && check_mid_inputs(cfg, &jm, &train, &test, 0, err) != 0) rc = -1;
         job_model_free(&jm);
     }
     dataset_free(&train), dataset_free(&test);
@@ -278,7 +284,7 @@ static int open_optimizer_and_loaders(TrainRun *run, Err *err) {
     }
     if (job_model_check_dataset(&run->jm, &run->train, err) != 0 ||
         (!run->contrastive && job_model_check_dataset(&run->jm, &run->test, err) != 0) ||
-        check_mid_inputs(cfg, &run->jm, &run->train, &run->test, err) != 0)
+        check_mid_inputs(cfg, &run->jm, &run->train, &run->test, run->lead, err) != 0)
         return -1;
     if (optimizer_create(run->jm.params, &run->oc, &run->optim, err) != 0) return -1;
     LoaderConfig lc = trainer_loader_config(cfg, &run->jm, run->g, 1, run->landmarks, sizeof run->landmarks);

@@ -5,8 +5,9 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
-#include <time.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -137,8 +138,15 @@ static int keep_earlier_config(const char *path, const char *dir, char *kept, si
     snprintf(kept, n, "%s/config.before-%s.ini", dir, stamp);
     for (int k = 2; fs_exists(kept) && k < 1000; k++) /* two changes within a second keep both earlier files */
         snprintf(kept, n, "%s/config.before-%s-%d.ini", dir, stamp, k);
-    if (rename(path, kept) != 0) return err_set(err, "%s: cannot keep it as %s: %s", path, kept, strerror(errno));
-    return 0;
+    /* a second name, not a rename: config.ini itself stays until the run has passed every check before its first
+     * step and writes the new one over it (a start that fails after this point left the folder without one) */
+    Err link_err;
+    if (fs_link_atomic(path, kept, &link_err) == 0) return 0;
+    char *text = NULL; /* a file system without hard links: a copy */
+    size_t len = 0;
+    int rc = fs_read_all(path, &text, &len, err) == 0 && fs_write_atomic(kept, text, len, err) == 0 ? 0 : -1;
+    free(text);
+    return rc ? err_prefix(err, "%s: cannot keep it as %s: ", path, kept) : 0;
 }
 
 /* A resumed run goes on with what its checkpoint started: a configuration that changes what is trained
