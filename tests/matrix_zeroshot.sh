@@ -123,6 +123,12 @@ EOF
 grep -q "is a zero-shot job, scored on dfew ($tmp/dfew)" "$tmp/eval-default.txt" \
   && [ "$(grep "(the mean over the folds)" "$tmp/eval-default.txt")" = "$(grep "(the mean over the folds)" "$tmp/eval.txt")" ] \
   || { cat "$tmp/eval-default.txt"; fail "dfer eval --run of a zero-shot job did not score its target"; }
+# --root alone: the job's dataset at another folder (moved): here the same folder through a link
+ln -s "$tmp/dfew" "$tmp/dfew-moved"
+"$dfer" eval --run "$run" --root "$tmp/dfew-moved" >"$tmp/eval-moved.txt" 2>&1 \
+  && grep -q "scored on dfew ($tmp/dfew-moved)" "$tmp/eval-moved.txt" \
+  && [ "$(grep "(the mean over the folds)" "$tmp/eval-moved.txt")" = "$(grep "(the mean over the folds)" "$tmp/eval.txt")" ] \
+  || { cat "$tmp/eval-moved.txt"; fail "dfer eval --root of a zero-shot job did not read its dataset there"; }
 rc=0
 "$dfer" eval --run "$run" --dataset dfew >"$tmp/out" 2>&1 || rc=$?
 [ "$rc" = 2 ] && grep -q "\-\-dataset needs \-\-root" "$tmp/out" || { cat "$tmp/out"; fail "--dataset without --root: exit $rc"; }

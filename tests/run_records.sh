@@ -143,7 +143,7 @@ text = open(sys.argv[1]).read()
 uar = float(re.search(r"^UAR ([0-9.]+)", text, re.M).group(1))
 recalls = [float(x) for x in re.findall(r"^  \S+ +recall +([0-9.]+)", text, re.M)]
 absent = re.findall(r"^  (\S+) +recall   0.00  \(no clip of it; predicted [0-9]+ times?", text, re.M)
-assert absent and abs(sum(recalls) / len(recalls) - uar) < 0.006, (uar, recalls, absent)
+assert absent and abs(sum(recalls) / len(recalls) - uar) < 0.0101, (uar, recalls, absent)  # each rounded to 0.01
 print("eval on clips of other classes than the one predicted: UAR %.2f, the mean of %d recalls, %d of them of "
       "classes predicted but absent (%s)"
       % (uar, len(recalls), len(absent), ", ".join(absent)))

@@ -178,7 +178,10 @@ int cmd_eval(int argc, char **argv) {
     if (!run) return cli_usage_error("eval", "--run DIR is required");
     char target[64] = "", target_root[4096];
     int zeroshot_default = !dataset && zeroshot_target(run, target, sizeof target, target_root, sizeof target_root);
-    if (zeroshot_default) dataset = target, root = target_root; /* what the job was scored on, not its training set */
+    if (zeroshot_default) /* what the job was scored on, not its training set; --root alone: that dataset moved */
+        dataset = target, root = root ? root : target_root;
+    if (dataset && !dataset_kind_known(dataset))
+        return cli_usage_error("eval", "--dataset: unknown dataset '%s' (dfew, ferv39k, mafw, list)", dataset);
     if (folds && !dataset)
         return cli_usage_error("eval",
                                "--folds needs --dataset: a run's own dataset is tested on its data.fold's split "
@@ -188,8 +191,6 @@ int cmd_eval(int argc, char **argv) {
     if ((dataset != NULL) != (root != NULL)) /* the run's root holds its own dataset's layout, not another's */
         return cli_usage_error("eval", "%s needs %s: the dataset and the folder it is in go together",
                                dataset ? "--dataset" : "--root", dataset ? "--root DIR" : "--dataset NAME");
-    if (dataset && !dataset_kind_known(dataset))
-        return cli_usage_error("eval", "--dataset: unknown dataset '%s' (dfew, ferv39k, mafw, list)", dataset);
     /* the run's configuration, read once, before MPI: --folds on its own training dataset is a usage error */
     Err err;
     Config cfg;

@@ -5,12 +5,11 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
-#include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fsutil.h"
 #include "data/av_frames.h"
 
 static pthread_once_t g_log_once = PTHREAD_ONCE_INIT;
@@ -104,28 +103,44 @@ static int decode_first(AVFormatContext *fmt, const char *label, ImageU8 *out, i
     return rc;
 }
 
-/* Whether a JPEG's last bytes hold its end-of-image marker (FF D9): FFmpeg's decoder, even with AV_EF_EXPLODE,
- * returns a file cut inside its last rows whole, those rows made up (Pillow refuses it: "image file is truncated").
- * Bytes after the marker (padding some cameras write) are allowed. */
-static int jpeg_end_in(const uint8_t *tail, size_t n) {
-    for (size_t i = n; i >= 2; i--)
-        if (tail[i - 2] == 0xff && tail[i - 1] == 0xd9) return 1;
-    return 0;
+/* Whether a JPEG has its end-of-image marker (FF D9) after its first scan's header: FFmpeg's decoder, even with
+ * AV_EF_EXPLODE, returns a file cut inside its last rows whole, those rows made up (Pillow refuses it: "image file
+ * is truncated"). The segments before the scan are skipped by their lengths, so an FF D9 in an EXIF thumbnail or an
+ * ICC profile does not count; in the coded data an FF byte is escaped, so FF D9 there is the end; anything after it
+ * (padding, a motion photo's video) is allowed. A layout this walk does not know is left to the decoder (1). */
+static int jpeg_is_whole(const uint8_t *d, size_t n) {
+    if (n < 4 || d[0] != 0xff || d[1] != 0xd8) return 1;
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (d[i] != 0xff) return 1;
+        uint8_t marker = d[i + 1];
+        if (marker == 0xff) { /* fill byte */
+            i++;
+            continue;
+        }
+        if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { /* no length */
+            i += 2;
+            continue;
+        }
+        if (marker == 0xd9) return 1;
+        size_t len = (size_t)d[i + 2] << 8 | d[i + 3];
+        i += 2 + len;
+        if (marker == 0xda) { /* the coded data: to its end (progressive: the later scans and tables too) */
+            for (; i + 1 < n; i++)
+                if (d[i] == 0xff && d[i + 1] == 0xd9) return 1;
+            return 0;
+        }
+    }
+    return 0; /* cut before its first scan */
 }
-#define JPEG_TAIL_BYTES 65536
 
-/* jpeg_end_in of a file's last JPEG_TAIL_BYTES: 1 it has the marker, 0 not, -1 the file cannot be read (err). */
-static int jpeg_file_has_end(const char *path, Err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(err, "%s: cannot open image: %s", path, strerror(errno));
-    uint8_t *tail = xmalloc(JPEG_TAIL_BYTES);
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    long from = size > JPEG_TAIL_BYTES ? size - JPEG_TAIL_BYTES : 0;
-    size_t n = size >= 0 && fseek(f, from, SEEK_SET) == 0 ? fread(tail, 1, (size_t)(size - from), f) : 0;
-    int failed = size < 0 || ferror(f) || n != (size_t)(size - from);
-    fclose(f);
-    int whole = failed ? err_set(err, "%s: cannot read image", path) : jpeg_end_in(tail, n);
-    free(tail);
+/* jpeg_is_whole of a file: 1 whole, 0 not, -1 the file cannot be read (err). */
+static int jpeg_file_is_whole(const char *path, Err *err) {
+    char *bytes = NULL;
+    size_t n = 0;
+    if (fs_read_all(path, &bytes, &n, err) != 0) return -1;
+    int whole = jpeg_is_whole((const uint8_t *)bytes, n);
+    free(bytes);
     return whole;
 }
 
@@ -149,7 +164,7 @@ static int decode_file(const char *path, ImageU8 *out, int as_indices, Err *err)
     int jpeg = fmt->nb_streams > 0 && fmt->streams[0]->codecpar->codec_id == AV_CODEC_ID_MJPEG;
     rc = decode_first(fmt, path, out, as_indices, err);
     avformat_close_input(&fmt);
-    return refuse_truncated_jpeg(rc, rc == 0 && jpeg ? jpeg_file_has_end(path, err) : 1, path, out, err);
+    return refuse_truncated_jpeg(rc, rc == 0 && jpeg ? jpeg_file_is_whole(path, err) : 1, path, out, err);
 }
 
 int image_decode_file(const char *path, ImageU8 *out, Err *err) { return decode_file(path, out, 0, err); }
@@ -211,6 +226,5 @@ int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err
     avformat_close_input(&fmt);
     av_freep(&io->buffer);
     avio_context_free(&io);
-    size_t tail = size > JPEG_TAIL_BYTES ? JPEG_TAIL_BYTES : size;
-    return refuse_truncated_jpeg(rc, !jpeg || jpeg_end_in(data + size - tail, tail), "(memory image)", out, err);
+    return refuse_truncated_jpeg(rc, !jpeg || jpeg_is_whole(data, size), "(memory image)", out, err);
 }

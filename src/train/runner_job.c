@@ -18,8 +18,13 @@ cJSON *job_identity(const Job *j) {
     cJSON_AddStringToObject(o, "variant", j->variant);
     cJSON_AddStringToObject(o, "dataset", j->dataset);
     cJSON_AddStringToObject(o, "eval_dataset", j->eval_dataset);
-    /* zero-shot: where the target was read, so that `dfer eval --run` of the job scores what the job did */
-    if (!strcmp(j->setting, "zeroshot")) cJSON_AddStringToObject(o, "eval_root", j->eval_root);
+    /* zero-shot: where the target was read, so that `dfer eval --run` of the job scores what the job did (absolute,
+     * as config.ini's data.root: a matrix's relative path means nothing from another folder) */
+    if (!strcmp(j->setting, "zeroshot")) {
+        char *real = realpath(j->eval_root, NULL);
+        cJSON_AddStringToObject(o, "eval_root", real ? real : j->eval_root);
+        free(real);
+    }
     cJSON_AddNumberToObject(o, "fold", j->fold);
     if (j->n_eval_folds) { /* zero-shot: the target's folds evaluated */
         cJSON *folds = cJSON_AddArrayToObject(o, "eval_folds");

@@ -246,12 +246,25 @@ static void test_probe_and_memory(void) {
                    (cut > 2 || strstr(err.msg, "a truncated JPEG")),
                "a JPEG file cut by %zu bytes: %s", cut, err.msg);
     }
-    char *padded = xmalloc(len + 16);
-    memcpy(padded, bytes, len), memset(padded + len, 0, 16);
-    ImageU8 pad;
-    EXPECT(image_decode_memory((const uint8_t *)padded, len + 16, &pad, &err) == 0 && pad.width == 160,
-           "a JPEG with 16 bytes after its end: %s", err.msg);
+    /* 100 KiB after its end (a motion photo's video, padding): whole */
+    size_t extra = 100 << 10;
+    char *padded = xmalloc(len + extra + 6);
+    memcpy(padded, bytes, len), memset(padded + len, 0, extra);
+    ImageU8 pad = {0};
+    EXPECT(image_decode_memory((const uint8_t *)padded, len + extra, &pad, &err) == 0 && pad.width == 160,
+           "a JPEG with 100 KiB after its end: %s", err.msg);
     if (pad.rgb) image_free(&pad);
+    /* an FF D9 in a segment before the scan (an APP1 of 4 bytes: FF D9 00 00, as a thumbnail holds) is not the end:
+     * the JPEG cut by 2 bytes is refused */
+    static const unsigned char app1[6] = {0xff, 0xe1, 0x00, 0x06, 0xff, 0xd9};
+    memcpy(padded, bytes, 2), memcpy(padded + 2, app1, 6), memset(padded + 8, 0, 2);
+    memcpy(padded + 10, bytes + 2, len - 2);
+    EXPECT(image_decode_memory((const uint8_t *)padded, len + 8, &pad, &err) == 0 && pad.width == 160,
+           "the JPEG with an APP1 holding FF D9, whole: %s", err.msg);
+    if (pad.rgb) image_free(&pad);
+    EXPECT(image_decode_memory((const uint8_t *)padded, len + 8 - 2, &pad, &err) != 0 &&
+               strstr(err.msg, "a truncated JPEG"),
+           "the JPEG with an APP1 holding FF D9, cut by 2 bytes: decoded");
     free(padded);
     free(bytes), image_free(&from_file), image_free(&from_memory);
 }
