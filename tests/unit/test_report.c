@@ -366,15 +366,10 @@ static void test_reported_epoch_numbering(void) {
         "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":40,\"war\":50,\"classes\":[\"a\",\"b\"],"
         "\"best\":{\"epoch\":2,\"confusion\":[[1,1],[2,3]]}}"};
     for (int i = 0; i < 2; i++) {
-        char dir[700], page[800];
+        char dir[700];
         snprintf(dir, sizeof dir, "%s/results-epoch-%d", test_tmpdir(), i);
         put_file(dir, "j1", "result.json", results[i]);
-        snprintf(page, sizeof page, "%s/report.html", dir);
-        Err err;
-        EXPECT(report_write(dir, page, NULL, 0, NULL, &err) == 0, "%s", err.msg);
-        char *html = NULL;
-        size_t len = 0;
-        EXPECT(fs_read_all(page, &html, &len, &err) == 0, "%s", err.msg);
+        char *html = page_of(dir);
         EXPECT(html && strstr(html, "Confusion matrix, epoch 3") && !strstr(html, "Confusion matrix, epoch 4") &&
                    !strstr(html, "Confusion matrix, epoch 2"),
                "%s: the best epoch shown as 3", i ? "counted from 0 (no key)" : "counted from 1");
