@@ -60,8 +60,8 @@ int cmd_table(int argc, char **argv) {
     for (int i = 0; i < n_notes; i++) fprintf(stderr, "note: %s\n", notes[i]);
     if (!tables_write(rs, f, paper, stdout) && paper) /* else --paper reads as if it did nothing */
         fprintf(stderr, "note: --paper: no published numbers for these results (the papers report FineCLIPER on "
-                        "ViT-B/16 (zero-shot too), its full model on ViT-B/32 and ViT-L/14, DFER-CLIP on ViT-B/32, on DFEW, "
-                        "FERV39k and MAFW; result.json's clip_arch names each result's backbone)\n");
+                        "ViT-B/16 (zero-shot too), its full model on ViT-B/32 and ViT-L/14, DFER-CLIP on ViT-B/32, "
+                        "on DFEW, FERV39k and MAFW; result.json's clip_arch names each result's backbone)\n");
     int rc = 0;
     if (out && tables_write_files(rs, out, paper, &err) != 0) rc = cli_fail(&err);
     results_free(rs);

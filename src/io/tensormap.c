@@ -247,8 +247,8 @@ int tmap_check_finite(const TensorMap *m, Err *err) {
     for (int i = 0; i < m->count; i++) {
         int64_t bad = tmap_entry_nonfinite(&m->items[i]);
         if (bad)
-            return err_set(err, "%s: tensor %s holds %lld NaN or infinite value%s (`dfer info` lists every such tensor)",
-                           m->source, m->items[i].name, (long long)bad, bad > 1 ? "s" : "");
+            return err_set(err, "%s: tensor %s holds %lld NaN or infinite value%s (`dfer info` lists every such "
+                                "tensor)", m->source, m->items[i].name, (long long)bad, bad > 1 ? "s" : "");
     }
     return 0;
 }

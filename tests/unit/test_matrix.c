@@ -91,7 +91,8 @@ static void test_errors(void) {
     /* [set]'s keys and values are checked as the file is read: file and line, not "--set" once a job; the first bad
      * line is the one named (an axis key below an unknown one was named first) */
     static const char *const set_cases[][2] = {
-        {"[matrix]\nname = x\n[set]\ntrain.epochs = 1\ntrain.epoch = 1\ndata.fold = 2\n", "s1.ini:5: [set]: unknown key train.epoch"},
+        {"[matrix]\nname = x\n[set]\ntrain.epochs = 1\ntrain.epoch = 1\ndata.fold = 2\n",
+         "s1.ini:5: [set]: unknown key train.epoch"},
         {"[matrix]\nname = x\n[set]\ntrain.epochs = x\n", "s2.ini:4: [set]: train.epochs = 'x' is not an integer"},
         {"[matrix]\nname = x\n[set]\nepochs = 3\n", "s3.ini:4: [set] epochs: a key is section.name"},
         {"[matrix]\nname = x\n[set]\ndata.fold = 2\n", "s4.ini:4: [set] data.fold: the matrix sets it"},
