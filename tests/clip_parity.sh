@@ -100,8 +100,9 @@ embed_fails() { # embed_fails WEIGHTS TEXT: embed exits 1 and says TEXT
   "$dfer" embed --weights "$1" --vocab "$vocab" --image "$tmp/img0.png" --text a --text b >"$tmp/out" 2>&1 || rc=$?
   [ "$rc" = 1 ] && grep -qF -- "$2" "$tmp/out" || { cat "$tmp/out"; echo "FAIL: embed with $1: exit $rc"; status=1; }
 }
-embed_fails "$tmp/nanvis.safetensors" "the image embeddings are not finite"
-embed_fails "$tmp/nanscale.safetensors" "logit_scale is nan"
+# weights holding NaN are refused at load, naming the file and the tensor (before any embedding is computed)
+embed_fails "$tmp/nanvis.safetensors" "nanvis.safetensors: tensor visual_projection.weight holds 1 NaN or infinite value"
+embed_fails "$tmp/nanscale.safetensors" "nanscale.safetensors: tensor logit_scale holds 1 NaN or infinite value"
 "$dfer" embed --weights "$tmp/nologit.safetensors" --vocab "$vocab" --image "$tmp/img0.png" --text a --text b \
   >/dev/null 2>"$tmp/err" && grep -q "has no logit_scale: the logits use CLIP's trained value, 100" "$tmp/err" \
   || { cat "$tmp/err"; echo "FAIL: no warning for weights without logit_scale"; status=1; }

@@ -84,7 +84,7 @@ ends_as_full "$tmp/meta" "a position edited in the newest checkpoint's header"
 echo "a checkpoint whose position was edited: resumed from the one before, bitwise the full run"
 
 # a position edited by a tool that dropped dfer's digest (as one must): an epoch past train.epochs (it resumed "at
-# epoch 51" of 2 and wrote a finished result.json of nothing), a best epoch not before its epoch, and a position that
+# epoch 51" of 2 and wrote a finished result.json of nothing), a best epoch after its epoch, and a position that
 # is not JSON are refused
 edit_position() { # FILE KEY VALUE: the position's key set (KEY whole: its text), without dfer's digest
   /usr/bin/python3 - "$@" <<'PY'
@@ -106,7 +106,7 @@ text += b" " * (-len(text) % 8)
 open(path, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
 PY
 }
-for edit in "epoch 50:in epoch 51, past train.epochs = 2" "best_epoch 7:best_epoch 7 is not before its epoch 0" \
+for edit in "epoch 50:in epoch 51, past train.epochs = 2" "best_epoch 7:best_epoch 7 is after its epoch 0" \
   "whole {broken:the training position in the metadata is not a JSON object"; do
   stopped "$tmp/pos"
   edit_position "$tmp/pos/checkpoint.safetensors" ${edit%%:*}

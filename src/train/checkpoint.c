@@ -285,9 +285,9 @@ static int load_checkpoint_file(const char *path, JobModel *jm, Optimizer *opt, 
         rc = err_set(err, "%s: the training position in the metadata has no number \"best_war\"", path);
     if (rc == 0 && !isfinite(best_uar = json_get_number(o, "best_uar", NAN)))
         rc = err_set(err, "%s: the training position in the metadata has no number \"best_uar\"", path);
-    if (rc == 0 && whole[3] >= whole[0]) /* the best epoch is one evaluated: before the epoch the position is in */
-        rc = err_set(err, "%s: the training position's best_epoch %.0f is not before its epoch %.0f (counted from "
-                          "0): a damaged or hand-edited position", path, whole[3], whole[0]);
+    if (rc == 0 && whole[3] > whole[0]) /* the best epoch is one evaluated: not after the epoch the position is in */
+        rc = err_set(err, "%s: the training position's best_epoch %.0f is after its epoch %.0f (counted from 0): a "
+                          "damaged or hand-edited position", path, whole[3], whole[0]);
     if (rc == 0) {
         pos->epoch = (int)whole[0], pos->step = (int)whole[1], pos->opt_steps = (int)whole[2];
         pos->best_war = best_war, pos->best_uar = best_uar, pos->best_epoch = (int)whole[3];
