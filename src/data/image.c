@@ -134,16 +134,6 @@ static int jpeg_is_whole(const uint8_t *d, size_t n) {
     return 0; /* cut before its first scan */
 }
 
-/* jpeg_is_whole of a file: 1 whole, 0 not, -1 the file cannot be read (err). */
-static int jpeg_file_is_whole(const char *path, Err *err) {
-    char *bytes = NULL;
-    size_t n = 0;
-    if (fs_read_all(path, &bytes, &n, err) != 0) return -1;
-    int whole = jpeg_is_whole((const uint8_t *)bytes, n);
-    free(bytes);
-    return whole;
-}
-
 /* A decoded JPEG (rc 0) whose end is missing (whole 0) or unreadable (-1): freed, an error naming it. */
 static int refuse_truncated_jpeg(int rc, int whole, const char *label, ImageU8 *out, Err *err) {
     if (rc != 0 || whole > 0) return rc;
@@ -151,25 +141,6 @@ static int refuse_truncated_jpeg(int rc, int whole, const char *label, ImageU8 *
     if (whole == 0) err_set(err, "%s: a truncated JPEG (no end-of-image marker): a damaged file", label);
     return -1;
 }
-
-static int decode_file(const char *path, ImageU8 *out, int as_indices, Err *err) {
-    av_quiet_logs();
-    AVFormatContext *fmt = NULL;
-    int rc = avformat_open_input(&fmt, path, NULL, NULL);
-    if (rc < 0) {
-        char msg[128];
-        av_strerror(rc, msg, sizeof msg);
-        return err_set(err, "%s: cannot open image: %s", path, msg);
-    }
-    int jpeg = fmt->nb_streams > 0 && fmt->streams[0]->codecpar->codec_id == AV_CODEC_ID_MJPEG;
-    rc = decode_first(fmt, path, out, as_indices, err);
-    avformat_close_input(&fmt);
-    return refuse_truncated_jpeg(rc, rc == 0 && jpeg ? jpeg_file_is_whole(path, err) : 1, path, out, err);
-}
-
-int image_decode_file(const char *path, ImageU8 *out, Err *err) { return decode_file(path, out, 0, err); }
-
-int image_decode_file_indices(const char *path, ImageU8 *out, Err *err) { return decode_file(path, out, 1, err); }
 
 typedef struct MemReader {
     const uint8_t *data;
@@ -204,7 +175,9 @@ static int refuse_nested_open(struct AVFormatContext *s, AVIOContext **pb, const
     return AVERROR(EPERM);
 }
 
-int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err) {
+/* An image's bytes decoded (label names it in errors): as RGB8 pixels, or as indices (frame_to_indices). A file is
+ * read whole first and decoded from memory, so that the truncated-JPEG check walks the same bytes, read once. */
+static int decode_bytes(const uint8_t *data, size_t size, const char *label, int as_indices, ImageU8 *out, Err *err) {
     av_quiet_logs();
     MemReader mr = {data, size, 0};
     const int bufsize = 1 << 16;
@@ -219,12 +192,29 @@ int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err
         /* avformat_open_input has freed fmt (and set it to NULL); the custom IO context stays ours */
         av_freep(&io->buffer);
         avio_context_free(&io);
-        return err_set(err, "(memory image): not a readable image");
+        return err_set(err, "%s: not a readable image", label);
     }
     int jpeg = fmt->nb_streams > 0 && fmt->streams[0]->codecpar->codec_id == AV_CODEC_ID_MJPEG;
-    rc = decode_first(fmt, "(memory image)", out, 0, err);
+    rc = decode_first(fmt, label, out, as_indices, err);
     avformat_close_input(&fmt);
     av_freep(&io->buffer);
     avio_context_free(&io);
-    return refuse_truncated_jpeg(rc, !jpeg || jpeg_is_whole(data, size), "(memory image)", out, err);
+    return refuse_truncated_jpeg(rc, !jpeg || jpeg_is_whole(data, size), label, out, err);
 }
+
+int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err) {
+    return decode_bytes(data, size, "(memory image)", 0, out, err);
+}
+
+static int decode_file(const char *path, ImageU8 *out, int as_indices, Err *err) {
+    char *bytes = NULL;
+    size_t n = 0;
+    if (fs_read_all(path, &bytes, &n, err) != 0) return -1; /* its message names the file */
+    int rc = decode_bytes((const uint8_t *)bytes, n, path, as_indices, out, err);
+    free(bytes);
+    return rc;
+}
+
+int image_decode_file(const char *path, ImageU8 *out, Err *err) { return decode_file(path, out, 0, err); }
+
+int image_decode_file_indices(const char *path, ImageU8 *out, Err *err) { return decode_file(path, out, 1, err); }
