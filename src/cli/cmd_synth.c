@@ -48,11 +48,7 @@ int cmd_synth(int argc, char **argv) {
     int o, bad = 0;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
-        case 'l':
-            if (strcmp(optarg, "dfew") && strcmp(optarg, "ferv39k") && strcmp(optarg, "mafw"))
-                return cli_usage_error("synth", "--layout must be dfew, ferv39k or mafw, not '%s'", optarg);
-            snprintf(c.layout, sizeof c.layout, "%s", optarg);
-            break;
+        case 'l': snprintf(c.layout, sizeof c.layout, "%s", optarg); break;
         case 'o': out = optarg; break;
         case 'n': bad = cli_int_option("synth", "--clips", optarg, 1, 10000000, &c.clips); break;
         case 's': bad = cli_u64_option("synth", "--seed", optarg, &c.seed); break;
@@ -78,11 +74,8 @@ int cmd_synth(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_error("synth", "unexpected argument '%s'", argv[optind]);
     if (!classes_set && !strcmp(c.layout, "mafw")) c.classes = 11;
-    if (c.max_frames < c.min_frames)
-        return cli_usage_error("synth", "--max-frames %d is below --min-frames %d", c.max_frames, c.min_frames);
-    if (c.classes == 11 && strcmp(c.layout, "mafw"))
-        return cli_usage_error("synth", "--classes 11 is MAFW's: only with --layout mafw");
     Err err;
+    if (synth_config_check(&c, &err) != 0) return cli_usage_error("synth", "%s", err.msg); /* values, together */
     if (sheet) return synth_contact_sheet(&c, sheet, &err) ? cli_fail(&err) : 0;
     if (!out) return cli_usage_error("synth", "--out is required");
     return synth_generate(&c, out, &err) ? cli_fail(&err) : 0;

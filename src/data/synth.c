@@ -414,20 +414,24 @@ static int dir_is_empty(const char *path) {
     return empty;
 }
 
-int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
+int synth_config_check(const SynthConfig *c, Err *err) {
     if (strcmp(c->layout, "dfew") && strcmp(c->layout, "ferv39k") && strcmp(c->layout, "mafw"))
-        return err_set(err, "unknown layout '%s' (dfew, ferv39k, mafw)", c->layout);
-    /* dfer synth's options say which value is wrong; these are a caller's (tests') */
-    if (c->clips < 1) return err_set(err, "synth: %d clips: at least 1", c->clips);
-    if (c->size < 32 || c->size > 512) return err_set(err, "synth: size %d: 32..512 pixels", c->size);
-    if (c->min_frames < 1 || c->max_frames < c->min_frames)
-        return err_set(err, "synth: frames %d..%d: at least 1, the longest not below the shortest", c->min_frames,
-                       c->max_frames);
-    if ((c->classes != 7 && c->classes != 11) || (c->classes == 11 && strcmp(c->layout, "mafw")))
-        return err_set(err, "synth: %d classes: 7, or MAFW's 11 with the mafw layout", c->classes);
+        return err_set(err, "--layout must be dfew, ferv39k or mafw, not '%s'", c->layout);
+    if (c->clips < 1) return err_set(err, "--clips %d: at least 1", c->clips);
+    if (c->size < 32 || c->size > 512) return err_set(err, "--size %d: 32..512 pixels", c->size);
+    if (c->min_frames < 1) return err_set(err, "--min-frames %d: at least 1", c->min_frames);
+    if (c->max_frames < c->min_frames)
+        return err_set(err, "--max-frames %d is below --min-frames %d", c->max_frames, c->min_frames);
+    if (c->classes != 7 && c->classes != 11) return err_set(err, "--classes %d: 7, or MAFW's 11", c->classes);
+    if (c->classes == 11 && strcmp(c->layout, "mafw"))
+        return err_set(err, "--classes 11 is MAFW's: only with --layout mafw");
     if (!strcmp(c->layout, "dfew") && c->clips > 99999)
-        return err_set(err, "synth: the DFEW layout numbers its clips with 5 digits (at most 99999 clips, not %d)",
-                       c->clips);
+        return err_set(err, "--clips %d: the DFEW layout numbers its clips with 5 digits (at most 99999)", c->clips);
+    return 0;
+}
+
+int synth_generate(const SynthConfig *c, const char *out_dir, Err *err) {
+    if (synth_config_check(c, err) != 0) return err_prefix(err, "synth: ");
     if (fs_exists(out_dir) && !dir_is_empty(out_dir)) {
         if (!c->force)
             return err_set(err, "%s is not empty (use --force to replace the synthetic dataset in it)", out_dir);

@@ -26,6 +26,8 @@ typedef struct SynthConfig {
 } SynthConfig;
 
 void synth_config_default(SynthConfig *c);
+/* -1 with a message naming the first value that is not valid (dfer synth gives it as a usage error). */
+int synth_config_check(const SynthConfig *c, Err *err);
 int synth_generate(const SynthConfig *c, const char *out_dir, Err *err);
 /* A grid of frames from several clips of each class, for looking at. */
 int synth_contact_sheet(const SynthConfig *c, const char *png_path, Err *err);
