@@ -362,6 +362,26 @@ static void test_loader_determinism(void) {
     dataset_free(&d);
 }
 
+/* A training epoch over g_warn_list (one readable clip, three missing) in a child (test_exit_status_of): its
+ * stderr holds the loader's warnings. */
+static char g_warn_list[800];
+static void train_epoch_of_warn_list(void) {
+    Err err;
+    Dataset d;
+    CHECK(dataset_open("list", g_warn_list, SPLIT_TRAIN, 0, &d, &err) == 0, "%s", err.msg);
+    LoaderConfig c = {.global_batch = 4, .rank = 0, .world = 1, .frames = 2, .size = 16, .train = 1, .seed = 1,
+                      .threads = 1, .prefetch = 1, .max_bad_fraction = 1.0f};
+    Loader *l;
+    CHECK(loader_create(&d, &c, &l, &err) == 0, "%s", err.msg);
+    loader_start_epoch(l, 0);
+    Batch b;
+    int rc;
+    while ((rc = loader_next(l, &b, &err)) == 0) continue;
+    CHECK(rc == 1, "%s", err.msg);
+    loader_destroy(l);
+    dataset_free(&d);
+}
+
 static void test_bad_clips(void) {
     /* a list with a missing folder, a zero-byte jpg, a text file named .jpg and a truncated mp4 */
     char dir[700], path[800];
@@ -477,6 +497,20 @@ static void test_bad_clips(void) {
            "1 of 200 is under 1%%, and 3 clips are too few to judge");
     loader_destroy(l);
     dataset_free(&d);
+    /* training replaces each of the 4 clips of a batch by walking the order to the one readable clip: 0 + 1 + 2 + 3
+     * failed tries, each warned of before; now each missing clip is warned of once */
+    snprintf(g_warn_list, sizeof g_warn_list, "%s/warn.txt", dir);
+    snprintf(text, sizeof text, "%s/data/faces/%05d 10 1\n%s/gone1 10 1\n%s/gone2 10 2\n%s/gone3 10 3\n", g_root[2], 1,
+             dir, dir, dir);
+    fs_write_atomic(g_warn_list, text, strlen(text), &err);
+    char child_err[8192];
+    int status = test_exit_status_of(train_epoch_of_warn_list, child_err, sizeof child_err);
+    int warnings = 0;
+    for (const char *w = strstr(child_err, "skipping an unreadable clip"); w;
+         w = strstr(w + 1, "skipping an unreadable clip"))
+        warnings++;
+    EXPECT(status == 0 && warnings == 3, "a training epoch over 3 missing clips of 4: exit %d, %d warnings (want 3): %s",
+           status, warnings, child_err);
     /* training over a split none of whose clips can be read: the error names the first and why, once the
      * replacements ran out (not a bare "no readable clip") */
     snprintf(text, sizeof text, "%s/gone1 10 1\n%s/gone2 10 2\n", dir, dir);
