@@ -64,8 +64,30 @@ python3 -c 'import json,re,sys; b=json.load(open(sys.argv[1])).get("backend", ""
   && ! grep -q "paper (" "$tmp/table.txt" && grep -q "^note: --paper: no published numbers for these results" "$tmp/table.err" \
   || { cat "$tmp/table.txt" "$tmp/table.err"; fail "dfer table --paper on the tiny CLIP's results"; }
 ! "$dfer" table "$tmp/res" 2>&1 >/dev/null | grep -q "note: --paper" || fail "the --paper note without --paper"
-"$dfer" table "$tmp/res" --format csv 2>/dev/null | head -n 2 | tr '\n' '|' | grep -q '^# Table 1: .*|method,DFEW UAR,DFEW WAR,MAFW UAR,MAFW WAR|$' \
-  || fail "dfer table --format csv: stdout does not start with the first table"
+# the CSV is numbers, a column each (mean, sample sd, jobs, expected jobs), the mean and sd those of the result.json
+# files (two DFEW folds done; MAFW's two failed: no mean, 0 of 2)
+"$dfer" table "$tmp/res" --format csv 2>/dev/null >"$tmp/table.csv"
+python3 - "$tmp/table.csv" "$tmp/res/$good1/result.json" "$tmp/res/$good2/result.json" <<'PY' \
+  || { cat "$tmp/table.csv"; fail "dfer table --format csv: Table 1's columns"; }
+import csv, json, statistics, sys
+lines = open(sys.argv[1]).read().split("\n")
+assert lines[0].startswith("# Table 1: "), lines[0]
+assert lines[1].startswith("# X: mean over the jobs"), lines[1]
+rows = list(csv.DictReader(lines[2:4]))
+head = "method," + ",".join(f"{d} {m}{s}" for d in ("DFEW", "MAFW") for m in ("UAR", "WAR")
+                            for s in ("", " sd", " n", " expected"))
+assert lines[2] == head, lines[2]
+row = rows[0]
+assert row["method"] == "finecliper (low)", row
+results = [json.load(open(f)) for f in sys.argv[2:]]
+for m in ("uar", "war"):
+    values = [r[m] for r in results]
+    assert abs(float(row[f"DFEW {m.upper()}"]) - statistics.mean(values)) <= 0.005, (m, row, values)
+    assert abs(float(row[f"DFEW {m.upper()} sd"]) - statistics.stdev(values)) <= 0.005, (m, row, values)
+    assert row[f"DFEW {m.upper()} n"] == "2" and row[f"DFEW {m.upper()} expected"] == "2", row
+    assert row[f"MAFW {m.upper()}"] == "" and row[f"MAFW {m.upper()} sd"] == "", row
+    assert row[f"MAFW {m.upper()} n"] == "0" and row[f"MAFW {m.upper()} expected"] == "2", row
+PY
 # the run wrote its tables in the three formats, as dfer table prints them; --out writes the same files
 "$dfer" table "$tmp/res" --out "$tmp/tables-out" >/dev/null 2>&1 || fail "dfer table --out"
 for f in md:md latex:tex csv:csv; do

@@ -76,10 +76,13 @@ static Cell aggregate(const ResultSet *rs, const Filter *f, int what, const char
     return c;
 }
 
+/* jobs the matrix has behind a cell: the expected ones, or more where more finished (results of a changed matrix) */
+static int cell_expected(const Cell *c) { return c->expected > c->n + c->failed ? c->expected : c->n + c->failed; }
+
 /* "62.00 ± 2.83 (3)"; one job: its value alone (a spread of one value is not zero but undefined);
  * jobs short of the matrix's: "(2/3)", with the failed ones counted; none: failed or missing. */
 static void cell_text(const Cell *c, char *buf, size_t n) {
-    int expected = c->expected > c->n + c->failed ? c->expected : c->n + c->failed;
+    int expected = cell_expected(c);
     int missing = expected - c->n - c->failed;
     if (c->n == 0) {
         if (c->failed && missing) snprintf(buf, n, "failed (%d), missing (%d/%d)", c->failed, missing, expected);
@@ -118,9 +121,23 @@ typedef struct Table {
     char head[MAX_COLS][CELL];
     int cols, rows;
     char cell[MAX_ROWS][MAX_COLS][CELL];
+    /* the numbers behind a cell of aggregated jobs (stat_set): the CSV gives its mean, standard deviation, jobs and
+     * expected jobs columns of their own, where the other formats write them in one cell ("62.00 ± 2.83 (3)") */
+    Cell stat[MAX_ROWS][MAX_COLS];
+    unsigned char stat_set[MAX_ROWS][MAX_COLS], stat_col[MAX_COLS];
     int paper_rows; /* rows of published numbers among them */
     int cut;        /* rows left out: more than MAX_ROWS */
 } Table;
+
+/* A cell of aggregated jobs at (row, col): its text ("62.00 ± 2.83 (3)", or the mean alone where the table says it
+ * shows means: Table 2's per-class recall) and the numbers behind it, for the CSV's columns. */
+static void table_set_stat(Table *t, int row, int col, const Cell *c, int mean_only) {
+    if (mean_only) snprintf(t->cell[row][col], CELL, c->n ? "%.2f" : "—", c->mean);
+    else cell_text(c, t->cell[row][col], CELL);
+    t->stat[row][col] = *c;
+    t->stat_set[row][col] = 1;
+    t->stat_col[col] = 1;
+}
 
 /* Text in a LaTeX table: every character LaTeX would read as markup escaped (method variants and
  * backbone names are the user's: "no {parsing}", "b16~long"), an invalid UTF-8 byte U+FFFD (core/strbuf.h's rule
@@ -211,6 +228,50 @@ static void html_cells(FILE *out, const char *tag, const char (*cells)[CELL], in
     fputs("</tr>\n", out);
 }
 
+/* The CSV is for reading back (pandas, R, a spreadsheet): a column of aggregated jobs is four, each one number --
+ * "X" the mean (empty where no job finished), "X sd" the sample standard deviation (empty under two jobs), "X n" the
+ * jobs behind it (Table 2's recall of a class: those whose test split holds it), "X expected" the matrix's jobs for
+ * it (failed and missing ones included); published rows give "X" alone. Other cells as the table shows them ("—" empty). */
+static void table_print_csv(const Table *t, FILE *out) {
+    static const char *const suffix[3] = {" sd", " n", " expected"};
+    int any_stat = 0;
+    for (int c = 0; c < t->cols; c++) any_stat |= t->stat_col[c];
+    fputs("# ", out);
+    print_comment_text(out, t->title);
+    fputc('\n', out);
+    if (any_stat)
+        fputs("# X: mean over the jobs behind the cell; X sd: their sample standard deviation (n - 1); X n: those "
+              "jobs; X expected: the matrix's jobs for the cell, failed and missing ones included\n",
+              out);
+    for (int c = 0; c < t->cols; c++) {
+        fprintf(out, "%s", c ? "," : "");
+        print_csv_field(out, t->head[c]);
+        for (int k = 0; t->stat_col[c] && k < 3; k++) {
+            char head[CELL + 16];
+            snprintf(head, sizeof head, "%s%s", t->head[c], suffix[k]);
+            fputc(',', out);
+            print_csv_field(out, head);
+        }
+    }
+    fprintf(out, "\n");
+    for (int r = 0; r < t->rows; r++) {
+        for (int c = 0; c < t->cols; c++) {
+            fprintf(out, "%s", c ? "," : "");
+            if (!t->stat_set[r][c]) {
+                print_csv_field(out, strcmp(t->cell[r][c], "—") ? t->cell[r][c] : "");
+                if (t->stat_col[c]) fputs(",,,", out);
+                continue;
+            }
+            const Cell *s = &t->stat[r][c];
+            if (s->n) fprintf(out, "%.2f", s->mean);
+            if (s->n > 1) fprintf(out, ",%.2f", s->std);
+            else fputc(',', out);
+            fprintf(out, ",%d,%d", s->n, cell_expected(s));
+        }
+        fprintf(out, "\n");
+    }
+}
+
 static void table_print(const Table *t, TableFormat f, FILE *out) {
     if (f == TABLE_HTML) {
         fputs("<div class=\"paper-table\"><h3>", out);
@@ -270,21 +331,7 @@ static void table_print(const Table *t, TableFormat f, FILE *out) {
         }
         fprintf(out, "\\hline\n\\end{tabular}\n\\end{table}\n");
     } else {
-        fputs("# ", out);
-        print_comment_text(out, t->title);
-        fputc('\n', out);
-        for (int c = 0; c < t->cols; c++) {
-            fprintf(out, "%s", c ? "," : "");
-            print_csv_field(out, t->head[c]);
-        }
-        fprintf(out, "\n");
-        for (int r = 0; r < t->rows; r++) {
-            for (int c = 0; c < t->cols; c++) {
-                fprintf(out, "%s", c ? "," : "");
-                print_csv_field(out, t->cell[r][c]);
-            }
-            fprintf(out, "\n");
-        }
+        table_print_csv(t, out);
     }
 }
 
@@ -423,7 +470,7 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
                     Filter f = {method, backbones_per_row->v[b], zero_shot ? trained_on : datasets->v[d],
                                 datasets->v[d], setting, zero_shot ? captions : NULL};
                     Cell c = aggregate(rs, &f, m, NULL);
-                    cell_text(&c, t->cell[t->rows][1 + 2 * d + m], CELL);
+                    table_set_stat(t, t->rows, 1 + 2 * d + m, &c, 0);
                 }
             t->rows++;
             int ours = 0; /* a row the matrix has (a combination of the grid that never ran shows only dashes) */
@@ -554,12 +601,11 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
                 Filter f = {methods.v[r], ref, datasets.v[d], datasets.v[d], "supervised"};
                 for (int k = 0; k < t->cols - 3; k++) {
                     Cell c = aggregate(rs, &f, 2, proto->classes[k]);
-                    if (c.n) snprintf(row[1 + k], CELL, "%.2f", c.mean);
-                    else snprintf(row[1 + k], CELL, "—");
+                    table_set_stat(t, t->rows, 1 + k, &c, 1);
                 }
                 for (int m = 0; m < 2; m++) { /* as Table 1's cells: jobs short of the matrix's show */
                     Cell c = aggregate(rs, &f, m, NULL);
-                    cell_text(&c, row[t->cols - 2 + m], CELL);
+                    table_set_stat(t, t->rows, t->cols - 2 + m, &c, 0);
                 }
                 t->rows++;
                 const PaperResult *p = paper && papers_classes ? paper_result(methods.v[r], arch, datasets.v[d]) : NULL;

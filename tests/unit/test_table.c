@@ -88,7 +88,15 @@ static void test_tables(void) {
     f = open_memstream(&buf, &len);
     tables_write(rs, TABLE_CSV, 0, f);
     fclose(f);
-    EXPECT(strstr(buf, "method,DFEW UAR,DFEW WAR") != NULL, "CSV header: %s", buf);
+    EXPECT(strstr(buf, "\nmethod,DFEW UAR,DFEW UAR sd,DFEW UAR n,DFEW UAR expected,DFEW WAR,DFEW WAR sd,DFEW WAR n,"
+                       "DFEW WAR expected\n") != NULL,
+           "CSV header: %s", buf);
+    /* a number a column: 62 ± 2.83 of 2 jobs, 3 expected (one missing); the failed job's row: no mean, 0 of 1;
+     * per-class recall: 85 (80, 90) and 39 (40, 38) with their spread */
+    EXPECT(strstr(buf, "\nfinecliper (low),62.00,2.83,2,3,72.00,2.83,2,3\n") != NULL, "CSV numbers: %s", buf);
+    EXPECT(strstr(buf, "\ndfer_clip,,,0,1,,,0,1\n") != NULL, "CSV: a failed job's cell: %s", buf);
+    EXPECT(strstr(buf, "\nfinecliper (low),85.00,7.07,2,3,39.00,1.41,2,3,62.00,") != NULL, "CSV per-class recall: %s",
+           buf);
     free(buf);
     results_free(rs);
     EXPECT(results_load("/nonexistent-results", &rs, &err) != 0 && strstr(err.msg, "/nonexistent-results"),

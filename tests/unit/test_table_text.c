@@ -99,7 +99,8 @@ static void test_markup_in_names(void) {
     EXPECT(!strstr(md, "<high>") && !strstr(md, "& <"), "Markdown: no raw markup left: %s", md);
     EXPECT(strstr(tex, "mid \\& \\textless{}high\\textgreater{} (a\\textbar{}b) & 50.00 & 60.00"), "LaTeX: %s", tex);
     EXPECT(strstr(html, "<td>mid &amp; &lt;high&gt; (a|b)</td>"), "HTML: %s", html);
-    EXPECT(strstr(csv, "\nmid & <high> (a|b),50.00,60.00"), "CSV: the name as it is (no comma or quote): %s", csv);
+    EXPECT(strstr(csv, "\nmid & <high> (a|b),50.00,,1,1,60.00,,1,1\n"),
+           "CSV: the name as it is (no comma or quote); one job: its mean, no sd: %s", csv);
     free(md);
     free(tex);
     free(html);
