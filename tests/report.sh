@@ -77,6 +77,10 @@ printf '%s\n' '{"job": "j1", "method": "finecliper", "variant": "low+high", "dat
 grep -q "<td>finecliper (low+high), paper (ViT-B/16)</td><td>43.86</td><td>53.02</td>" "$tmp/paper.html" \
   || { echo "dfer report --paper: no published row"; exit 1; }
 ! grep -q "epoch nan" "$tmp/paper.html" || { echo "a result without its best epoch is shown 'at epoch nan'"; exit 1; }
+# FERV39k has no folds: its job (fold 0 in result.json) shows no "fold 0", in the jobs table nor its section
+grep -q '<td>ferv39k</td><td></td><td class="num">—</td>' "$tmp/paper.html" \
+  || { echo "the FERV39k job's fold is not shown as —"; exit 1; }
+! grep -q "fold 0" "$tmp/paper.html" || { echo "the FERV39k job is shown with a fold 0"; exit 1; }
 "$dfer" report "$tmp/paper" -o "$tmp/paper0.html" >/dev/null
 ! grep -q "paper (ViT" "$tmp/paper0.html" || { echo "dfer report without --paper shows published rows"; exit 1; }
 

@@ -66,6 +66,14 @@ static const char *whole_text(double v, char buf[WHOLE_TEXT]) {
     return buf;
 }
 
+/* A job's fold as text: a dataset without folds (FERV39k: one training and one test split) has fold 0 in its job id
+ * and result.json, shown as "—", not as a fold 0 the dataset does not have. */
+static const char *fold_text(const Run *r, char buf[WHOLE_TEXT]) {
+    double fold = run_num(r, "fold", 0);
+    if (fold == 0) return snprintf(buf, WHOLE_TEXT, "—"), buf;
+    return whole_text(fold, buf);
+}
+
 /* The epoch a result reports, counted from 1 as metrics.jsonl and the log do: result.json says so
  * ("epoch_counted_from": 1); one written before that key counted best/last.epoch from 0. */
 static double reported_epoch(const Run *r) {
@@ -150,7 +158,7 @@ static void summary_section(FILE *out, const RunSet *rs, const ResultSet *counte
             xml_escape(out, run_str(r, fields[f]));
         }
         char whole[WHOLE_TEXT];
-        fprintf(out, "</td><td class=\"num\">%s</td><td>", whole_text(run_num(r, "fold", 0), whole));
+        fprintf(out, "</td><td class=\"num\">%s</td><td>", fold_text(r, whole));
         xml_escape(out, run_str(r, "backbone"));
         fprintf(out, "</td><td class=\"num\">%s</td><td>", whole_text(run_num(r, "seed", 0), whole));
         xml_escape(out, run_str(r, "setting"));
@@ -238,8 +246,9 @@ static void spread_plot(FILE *out, const RunSet *rs, const ResultSet *counted, c
         mp->uar = xrealloc(mp->uar, sizeof(double) * (size_t)(mp->n + 1));
         mp->war = xrealloc(mp->war, sizeof(double) * (size_t)(mp->n + 1));
         mp->labels = xrealloc(mp->labels, sizeof(char *) * (size_t)(mp->n + 1));
-        snprintf(label, sizeof label, "fold %s, seed %s", whole_text(run_num(r, "fold", 0), fold),
-                 whole_text(run_num(r, "seed", 0), seed));
+        snprintf(label, sizeof label, "fold %s, seed %s", fold_text(r, fold), whole_text(run_num(r, "seed", 0), seed));
+        if (run_num(r, "fold", 0) == 0) /* FERV39k: the seed alone */
+            snprintf(label, sizeof label, "seed %s", whole_text(run_num(r, "seed", 0), seed));
         mp->uar[mp->n] = run_checked_num(r, "uar", RUN_PERCENT);
         mp->war[mp->n] = run_checked_num(r, "war", RUN_PERCENT);
         mp->labels[mp->n++] = xstrdup(label);
@@ -462,8 +471,9 @@ static void job_section(FILE *out, const Run *r) {
         }
     }
     char whole[WHOLE_TEXT];
-    fprintf(out, ", %s %s, backbone ", eval_folds ? "trained on fold" : "fold",
-            whole_text(run_num(r, "fold", 0), whole));
+    if (run_num(r, "fold", 0) != 0) /* FERV39k has no folds: no "fold 0" */
+        fprintf(out, ", %s %s", eval_folds ? "trained on fold" : "fold", whole_text(run_num(r, "fold", 0), whole));
+    fputs(", backbone ", out);
     xml_escape(out, run_str(r, "backbone"));
     fprintf(out, ", seed %s, ", whole_text(run_num(r, "seed", 0), whole));
     xml_escape(out, run_str(r, "setting"));
