@@ -117,7 +117,8 @@ check "$tmp/m_variant.ini"
 write_matrix "$tmp/m_ranks.ini" r "finecliper=$fc" "dfew=$tmp/data" "tiny=$tmp/clip.safetensors" supervised "train.batch = 32"
 sed -i 's/^ranks_per_job = 1$/ranks_per_job = 3/' "$tmp/m_ranks.ini"
 check "$tmp/m_ranks.ini"
-[ "$rc" = 1 ] && job finecliper-low__dfew__f1__tiny__s1 | grep -q "^ERROR: train.batch = 32 does not split over the 3 ranks of a job" \
+[ "$rc" = 1 ] && job finecliper-low__dfew__f1__tiny__s1 \
+  | grep -q "^ERROR: train.batch = 32 does not split over the 3 ranks of a job .* (train.batch from $tmp/m_ranks.ini:12 \[set\])$" \
   || { cat "$tmp/out"; fail "a batch that does not split over ranks_per_job"; }
 
 # a job whose ranks would not fit train.gpu_mem on a GPU (the planner, as its start plans; train.device cuda or auto):

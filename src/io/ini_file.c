@@ -184,7 +184,7 @@ static int on_key(void *stream, const char *section, const char *name, const cha
         }
         v = unquoted;
     }
-    if (s->fn(s->user, section, name, v, s->err) != 0) s->failed_line = s->line;
+    if (s->fn(s->user, s->line, section, name, v, s->err) != 0) s->failed_line = s->line;
     free(unquoted);
     free(joined);
     return 1; /* errors are counted here, not by inih, so that they keep their own line */

@@ -10,10 +10,10 @@
 
 #include "core/check.h"
 
-/* Called for each key (section "" before the first [section]); returns 0, or -1 after err_set with
- * a message without the file and line (ini_file_load adds them). After the first refusal no more
- * keys are handed over. */
-typedef int (*IniKeyFn)(void *user, const char *section, const char *name, const char *value, Err *err);
+/* Called for each key (section "" before the first [section]) with the line it is on (for a handler that keeps where
+ * a value came from); returns 0, or -1 after err_set with a message without the file and line (ini_file_load adds
+ * them). After the first refusal no more keys are handed over. */
+typedef int (*IniKeyFn)(void *user, int line, const char *section, const char *name, const char *value, Err *err);
 
 /* Parses PATH with inih's rules (';' and '#' comment lines, inline comments after " ;", values
  * trimmed, continuation lines) and dfer's quoting (below). -1 with "PATH:LINE: message" for the first error, or

@@ -1,5 +1,6 @@
 #include "train/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -298,35 +299,60 @@ void config_defaults(Config *c) {
     for (size_t i = 0; i < N_KEYS; i++) CHECK(set_value(c, &k_keys[i], k_keys[i].def, &err) == 0, "%s", err.msg);
 }
 
-int config_set_key(Config *c, const char *section, const char *name, const char *value, Err *err) {
-    const Key *k = find_key(section, name);
-    if (!k) return err_set(err, "unknown key %s.%s", section[0] ? section : "(no section)", name);
-    return set_value(c, k, value, err) == 0 ? 0 : -1;
+_Static_assert(N_KEYS <= CFG_MAX_KEYS, "Config.origin has no room for every key: raise CFG_MAX_KEYS");
+
+/* Records where key k's value came from; a longer text keeps its end (the file's name and line) after "...". */
+static void set_origin(Config *c, const Key *k, const char *origin) {
+    char *out = c->origin[k - k_keys];
+    size_t len = strlen(origin);
+    if (len < CFG_ORIGIN) memcpy(out, origin, len + 1);
+    else snprintf(out, CFG_ORIGIN, "...%s", origin + len - (CFG_ORIGIN - 4));
 }
 
-static int on_config_key(void *user, const char *section, const char *name, const char *value, Err *err) {
-    return config_set_key(user, section, name, value, err);
+int config_set_key(Config *c, const char *section, const char *name, const char *value, const char *origin, Err *err) {
+    const Key *k = find_key(section, name);
+    if (!k) return err_set(err, "unknown key %s.%s", section[0] ? section : "(no section)", name);
+    if (set_value(c, k, value, err) != 0) return -1;
+    if (origin) set_origin(c, k, origin);
+    return 0;
+}
+
+typedef struct FileLoad {
+    Config *c;
+    const char *path;
+} FileLoad;
+
+static int on_config_key(void *user, int line, const char *section, const char *name, const char *value, Err *err) {
+    const FileLoad *load = user;
+    char origin[4200];
+    snprintf(origin, sizeof origin, "%s:%d", load->path, line);
+    return config_set_key(load->c, section, name, value, origin, err);
 }
 
 int config_load_file(Config *c, const char *path, Err *err) {
-    return ini_file_load(path, "configuration file", NULL, on_config_key, c, err);
+    FileLoad load = {c, path};
+    return ini_file_load(path, "configuration file", NULL, on_config_key, &load, err);
 }
 
-int config_set(Config *c, const char *assignment, Err *err) {
+int config_set_from(Config *c, const char *assignment, const char *origin, Err *err) {
     const char *dot = strchr(assignment, '.'), *eq = strchr(assignment, '=');
     if (!dot || !eq || dot > eq)
-        return err_set(err, "--set '%s': expected section.key=value (e.g. train.epochs=5)", assignment);
+        return err_set(err, "%s '%s': expected section.key=value (e.g. train.epochs=5)", origin, assignment);
     char section[64], name[64];
     size_t sl = (size_t)(dot - assignment), nl = (size_t)(eq - dot - 1);
-    if (sl >= sizeof section || nl >= sizeof name) return err_set(err, "--set '%s': key too long", assignment);
+    if (sl >= sizeof section || nl >= sizeof name) return err_set(err, "%s '%s': key too long", origin, assignment);
     memcpy(section, assignment, sl);
     section[sl] = 0;
     memcpy(name, dot + 1, nl);
     name[nl] = 0;
     const Key *k = find_key(section, name);
-    if (!k) return err_set(err, "--set '%s': unknown key %s.%s", assignment, section, name);
-    return set_value(c, k, eq + 1, err) == 0 ? 0 : err_prefix(err, "--set: ");
+    if (!k) return err_set(err, "%s '%s': unknown key %s.%s", origin, assignment, section, name);
+    if (set_value(c, k, eq + 1, err) != 0) return err_prefix(err, "%s: ", origin);
+    set_origin(c, k, origin);
+    return 0;
 }
+
+int config_set(Config *c, const char *assignment, Err *err) { return config_set_from(c, assignment, "--set", err); }
 
 const char *config_key_choices(const char *section, const char *name) {
     const Key *k = find_key(section, name);
@@ -344,6 +370,46 @@ const char *config_unbuilt(const Config *c) {
     return NULL;
 }
 
+/* Whether msg names key as a whole key ("model.bottleneck_divisor" is not in "model.mid_high_bottleneck_divisor");
+ * where, or -1. */
+static long key_named_at(const char *msg, const char *key) {
+    size_t len = strlen(key);
+    for (const char *at = strstr(msg, key); at; at = strstr(at + 1, key)) {
+        char before = at > msg ? at[-1] : ' ', after = at[len];
+        if (!isalnum((unsigned char)before) && before != '_' && before != '.' && !isalnum((unsigned char)after) &&
+            after != '_')
+            return at - msg;
+    }
+    return -1;
+}
+
+int config_error_origins(const Config *c, Err *err) {
+    enum { MAX_NAMED = 6 };
+    long at[MAX_NAMED];
+    size_t key[MAX_NAMED];
+    int named = 0;
+    for (size_t i = 0; i < N_KEYS && named < MAX_NAMED; i++) {
+        char name[80];
+        snprintf(name, sizeof name, "%s.%s", k_keys[i].section, k_keys[i].name);
+        long pos = c->origin[i][0] ? key_named_at(err->msg, name) : -1;
+        if (pos < 0) continue;
+        int j = named++; /* in the order the message names them */
+        for (; j > 0 && at[j - 1] > pos; j--) at[j] = at[j - 1], key[j] = key[j - 1];
+        at[j] = pos, key[j] = i;
+    }
+    if (!named) return -1;
+    char where[2048];
+    size_t used = 0;
+    for (int j = 0; j < named && used < sizeof where; j++)
+        used += (size_t)snprintf(where + used, sizeof where - used, "%s%s.%s from %s", j ? "; " : "",
+                                 k_keys[key[j]].section, k_keys[key[j]].name, c->origin[key[j]]);
+    char msg[sizeof err->msg];
+    memcpy(msg, err->msg, sizeof msg);
+    return err_set(err, "%s (%s)", msg, where);
+}
+
+static int check_settings(const Config *c, Err *err);
+
 int config_validate(const Config *c, Err *err) {
     if (!c->weights[0])
         return err_set(err, "model.weights is not set (a CLIP checkpoint; `dfer init` makes a random one)");
@@ -351,9 +417,11 @@ int config_validate(const Config *c, Err *err) {
         return err_set(err, "data.root is not set (the dataset directory)");
     if (!strcmp(c->dataset, "list") && (!c->train_list[0] || !c->test_list[0]))
         return err_set(err, "data.dataset = list needs data.train_list and data.test_list");
-    if (config_validate_settings(c, err) != 0) return -1;
+    if (check_settings(c, err) != 0) return config_error_origins(c, err);
     const char *unbuilt = config_unbuilt(c);
-    return unbuilt ? err_set(err, "%s", unbuilt) : 0;
+    if (!unbuilt) return 0;
+    err_set(err, "%s", unbuilt);
+    return config_error_origins(c, err);
 }
 
 const char *config_caution(const Config *c, char *buf, size_t n) {
@@ -383,6 +451,10 @@ int config_param_groups(const char *method, const char *names[3]) {
 }
 
 int config_validate_settings(const Config *c, Err *err) {
+    return check_settings(c, err) == 0 ? 0 : config_error_origins(c, err);
+}
+
+static int check_settings(const Config *c, Err *err) {
     if (!strcmp(c->objective, "contrastive") && strcmp(c->method, "finecliper"))
         return err_set(err, "train.objective = contrastive (the zero-shot setting) is built for FineCLIPER, not %s",
                        c->method);

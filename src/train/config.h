@@ -12,6 +12,9 @@
 
 #define CFG_STR 512
 #define CFG_LIST 8
+/* room for config.c's keys, and for where each value came from ("PATH:LINE", its head cut to "..." when longer) */
+#define CFG_MAX_KEYS 96
+#define CFG_ORIGIN 192
 
 typedef struct Config {
     /* [model] */
@@ -84,6 +87,11 @@ typedef struct Config {
     float gamma;
     float warmup_epochs;
     float clip_norm;
+    /* Where each key's value came from, by its place in config.c's key table: "PATH:LINE" of a file, "--set", "PATH:LINE
+     * [set]" of a matrix, "the job of PATH" (a matrix's axes); "" for the default. No part of the configuration
+     * (config_write and config_diff leave it out): the errors of the checks name it, so a value refused after
+     * parsing (train.epochs = -1) says which file or option to change, as a parse error does. */
+    char origin[CFG_MAX_KEYS][CFG_ORIGIN];
 } Config;
 
 /* `dfer prep` caches beside a dataset: <data.root>/dfer_prep/{landmarks/, descriptions.jsonl}. */
@@ -94,12 +102,15 @@ typedef struct Config {
 void config_prep_path(const Config *c, const char *configured, const char *name, char *out, size_t n);
 
 void config_defaults(Config *c);
-/* Reads an INI file over the current values. */
+/* Reads an INI file over the current values (each key's origin: "PATH:LINE"). */
 int config_load_file(Config *c, const char *path, Err *err);
-/* Applies "section.key=value" (--set: its errors say so). */
+/* Applies "section.key=value" (--set: its errors say so, and its origin is "--set"). */
 int config_set(Config *c, const char *assignment, Err *err);
-/* Applies one key as a file gives it (section, name, value): "unknown key section.name" or the value's error. */
-int config_set_key(Config *c, const char *section, const char *name, const char *value, Err *err);
+/* The same from elsewhere: origin names it in the key's origin and in the errors ("m.ini:7 [set]", "the job of m.ini"). */
+int config_set_from(Config *c, const char *assignment, const char *origin, Err *err);
+/* Applies one key as a file gives it (section, name, value; origin: where, or NULL): "unknown key section.name" or
+ * the value's error. */
+int config_set_key(Config *c, const char *section, const char *name, const char *value, const char *origin, Err *err);
 /* A string key's fixed values as "a|b|c" (data.captions: "auto|dataset|descriptions"), or NULL for a key that
  * takes any text or is not known: other parsers that name a key's values (a matrix setting's /CAPTIONS) take the
  * list from here rather than repeat it. */
@@ -108,7 +119,11 @@ const char *config_key_choices(const char *section, const char *name);
 int config_choice_is(const char *choices, const char *value);
 /* Why a valid configuration cannot run yet (it needs a feature not built), or NULL. */
 const char *config_unbuilt(const Config *c);
-/* Cross-key checks (method-specific ranges, required paths); includes config_unbuilt. */
+/* Appends to an error about c's values where the keys it names got them (" (train.epochs from c.ini:2)"; keys on
+ * their defaults are not named); -1. */
+int config_error_origins(const Config *c, Err *err);
+/* Cross-key checks (method-specific ranges, required paths); includes config_unbuilt. Errors name where the values
+ * they refuse came from (config_error_origins). */
 int config_validate(const Config *c, Err *err);
 /* The same without the paths a run needs (model.weights, the dataset) and without config_unbuilt (a plan
  * for a GPU needs none): what `dfer plan` checks before it counts a configuration that names no files. */

@@ -134,7 +134,7 @@ static const char *axis_owning(const char *key) {
     return NULL;
 }
 
-static int on_key(void *user, const char *section, const char *name, const char *value, Err *err) {
+static int on_key(void *user, int line, const char *section, const char *name, const char *value, Err *err) {
     Matrix *m = user;
     int rc = 0;
     if (!strcmp(section, "set")) {
@@ -150,12 +150,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
             rc = err_set(err, "[set] %s: a key is section.name (train.epochs, model.variant, ...)", name);
         else if (axis_owning(name))
             rc = err_set(err, "[set] %s: the matrix sets it for each job from matrix.%s", name, axis_owning(name));
-        else if (config_set_key(scratch, key_section, dot + 1, value, err) != 0)
+        else if (config_set_key(scratch, key_section, dot + 1, value, NULL, err) != 0)
             rc = err_prefix(err, "[set]: ");
         else if (m->n_sets == MATRIX_MAX_SETS) rc = err_set(err, "more than %d [set] keys", MATRIX_MAX_SETS);
         else if ((size_t)snprintf(m->sets[m->n_sets], sizeof m->sets[0], "%s=%s", name, value) >= sizeof m->sets[0])
             rc = err_set(err, "[set] %s is too long (%zu characters)", name, strlen(value));
-        else m->n_sets++;
+        else m->set_lines[m->n_sets++] = line;
         free(scratch);
     } else if (strcmp(section, "matrix")) {
         rc = err_set(err, "unknown section [%s] (a matrix file has [matrix] and [set])", section);

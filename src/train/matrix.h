@@ -63,6 +63,7 @@ typedef struct Matrix {
     char settings[MATRIX_MAX_AXIS][64];
     int n_settings;
     char sets[MATRIX_MAX_SETS][MATRIX_SET_BYTES]; /* "section.key=value" */
+    int set_lines[MATRIX_MAX_SETS];               /* the line of each in the matrix file */
     int n_sets;
 } Matrix;
 

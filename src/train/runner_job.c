@@ -50,10 +50,14 @@ int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
         return err_set(err, "%s sets model.variant = %s, but the matrix entry '%s' means %s:low: name the variant in "
                             "matrix.methods (%s:%s=%s)",
                        j->config, cfg->variant, j->method_entry, j->method, j->method, cfg->variant, j->config);
-    for (int i = 0; i < m->n_sets; i++)
-        if (config_set(cfg, m->sets[i], err) != 0) return err_prefix(err, "%s [set]: ", m->path);
+    char origin[4200];
+    for (int i = 0; i < m->n_sets; i++) {
+        snprintf(origin, sizeof origin, "%s:%d [set]", m->path, m->set_lines[i]);
+        if (config_set_from(cfg, m->sets[i], origin, err) != 0) return -1;
+    }
     char kv[1024];
-#define SET(...) (snprintf(kv, sizeof kv, __VA_ARGS__), config_set(cfg, kv, err))
+    snprintf(origin, sizeof origin, "%s's axes", m->path);
+#define SET(...) (snprintf(kv, sizeof kv, __VA_ARGS__), config_set_from(cfg, kv, origin, err))
     if (SET("model.method=%s", j->method) || SET("model.weights=%s", j->weights) ||
         SET("data.dataset=%s", j->dataset) || SET("data.root=%s", j->root) || SET("train.seed=%d", j->seed) ||
         (j->fold && SET("data.fold=%d", j->fold)) || (j->variant[0] && SET("model.variant=%s", j->variant)))
@@ -89,6 +93,7 @@ JobState job_resolve(const Matrix *m, const Job *j, Config *cfg, Err *err) {
     if (cfg->batch % m->ranks_per_job) {
         err_set(err, "train.batch = %d does not split over the %d ranks of a job (matrix.ranks_per_job)", cfg->batch,
                 m->ranks_per_job);
+        config_error_origins(cfg, err);
         return JOB_INVALID;
     }
     return JOB_RUNNABLE;

@@ -546,6 +546,12 @@ static int train_job(const Config *cfg, const TrainOptions *opt, Group *g, Err *
  * and ends, instead of holding its allocation until the time limit. */
 int train_run(const Config *given, const TrainOptions *opt, Group *g, Err *err) {
     if (config_validate(given, err) != 0) return -1;
+    /* said here, with the key and where it was set (the loader said it of "the global batch" further on) */
+    if (given->batch % g->size) {
+        err_set(err, "train.batch = %d does not split over the %d ranks of this run: give a multiple of %d",
+                given->batch, g->size, g->size);
+        return config_error_origins(given, err);
+    }
     char caution[600];
     if (config_caution(given, caution, sizeof caution)) log0_warn("%s", caution);
     /* config.ini, the resume comparison and the provenance name the files absolutely: a run's relative

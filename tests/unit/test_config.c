@@ -1,5 +1,6 @@
 /* Configuration: defaults, INI loading, --set overrides, and clear errors with
  * file and line for unknown keys and bad values. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,9 @@ static const char *write_file(const char *name, const char *text) {
     fclose(f);
     return path;
 }
+
+/* Whether two configurations hold the same values (where each came from aside: a file read back has its own) */
+static int same_values(const Config *a, const Config *b) { return memcmp(a, b, offsetof(Config, origin)) == 0; }
 
 static void test_defaults_and_file(void) {
     Config c;
@@ -88,6 +92,46 @@ static int write_and_reload(const Config *a, const char *name, Config *b, Err *e
     return config_load_file(b, path, err);
 }
 
+/* A value refused after parsing (a range, a key against another) names where it was set, as a parse error names the
+ * file and line: the file's line, --set, or whichever came last; a key on its default is not blamed. */
+static void test_errors_name_origin(void) {
+    Config c;
+    config_defaults(&c);
+    Err err;
+    const char *p = write_file("range.ini", "[model]\nmethod = finecliper\n\n[train]\nepochs = -1\n");
+    EXPECT(config_load_file(&c, p, &err) == 0, "%s", err.msg);
+    char want[800];
+    snprintf(want, sizeof want, "train.epochs = -1 must be at least 1 (train.epochs from %s:5)", p);
+    EXPECT(config_validate_settings(&c, &err) != 0 && !strcmp(err.msg, want), "the file's line: %s", err.msg);
+    EXPECT(config_set(&c, "train.epochs=0", &err) == 0, "%s", err.msg);
+    EXPECT(config_validate_settings(&c, &err) != 0 && strstr(err.msg, "(train.epochs from --set)"),
+           "the --set that came last: %s", err.msg);
+    /* two keys, in the order the message names them; the file's origin of one, --set's of the other */
+    p = write_file("warmup.ini", "[optim]\nwarmup_epochs = 5\n");
+    config_defaults(&c);
+    EXPECT(config_load_file(&c, p, &err) == 0 && config_set(&c, "train.epochs=4", &err) == 0, "%s", err.msg);
+    snprintf(want, sizeof want, "(optim.warmup_epochs from %s:2; train.epochs from --set)", p);
+    EXPECT(config_validate_settings(&c, &err) != 0 && strstr(err.msg, want), "two keys: %s", err.msg);
+    /* the default is not blamed; a longer key holding the name is not the key (bottleneck_divisor) */
+    config_defaults(&c);
+    EXPECT(config_set_from(&c, "model.mid_high_bottleneck_divisor=-2", "m.ini:9 [set]", &err) == 0, "%s", err.msg);
+    EXPECT(config_validate_settings(&c, &err) != 0 &&
+               strstr(err.msg, "(model.mid_high_bottleneck_divisor from m.ini:9 [set])") &&
+               !strstr(err.msg, "model.bottleneck_divisor from"),
+           "a matrix's [set]: %s", err.msg);
+    config_defaults(&c);
+    c.epochs = 0; /* set by no file or option */
+    EXPECT(config_validate_settings(&c, &err) != 0 && !strchr(err.msg, '('), "a default's error: %s", err.msg);
+    /* a long path keeps its end, the file's name and line */
+    char long_origin[600];
+    snprintf(long_origin, sizeof long_origin, "/%0500d/end.ini:3", 0);
+    config_defaults(&c);
+    EXPECT(config_set_from(&c, "train.epochs=-5", long_origin, &err) == 0, "%s", err.msg);
+    EXPECT(config_validate_settings(&c, &err) != 0 && strstr(err.msg, "(train.epochs from ...0") &&
+               strstr(err.msg, "/end.ini:3)"),
+           "a long origin: %s", err.msg);
+}
+
 static void test_roundtrip(void) {
     Config a, b;
     config_defaults(&a);
@@ -95,7 +139,7 @@ static void test_roundtrip(void) {
     config_set(&a, "optim.lr=0.5,0.25", &err);
     config_set(&a, "data.root=/data/dfew", &err);
     EXPECT(write_and_reload(&a, "resolved.ini", &b, &err) == 0, "resolved config loads: %s", err.msg);
-    EXPECT(memcmp(&a, &b, sizeof a) == 0, "write/load round trip is exact");
+    EXPECT(same_values(&a, &b), "write/load round trip is exact");
 }
 
 /* Values longer than inih's line buffer (200 bytes in Debian's libinih, whose rest of a line used to
@@ -118,7 +162,7 @@ static void test_long_lines(void) {
            "a 419-character root whole, its blanks and inline comment gone (%zu characters read)", strlen(a.root));
     EXPECT(!strcmp(a.prompt, prompt) && a.epochs == 4, "a long prompt whole, and the keys after it read");
     /* the resolved configuration a run writes, read back */
-    EXPECT(write_and_reload(&a, "long-resolved.ini", &b, &err) == 0 && memcmp(&a, &b, sizeof a) == 0,
+    EXPECT(write_and_reload(&a, "long-resolved.ini", &b, &err) == 0 && same_values(&a, &b),
            "long values round trip: %s", err.msg);
     /* longer than the key holds: refused with the line */
     char huge[700];
@@ -290,7 +334,7 @@ static void test_quoting(void) {
            "quotes removed, blanks and '#' kept: root '%s', prompt '%s', negative '%s'", a.root, a.prompt,
            a.negative);
     EXPECT(!strcmp(a.vocab, "/v/say \"hi\".gz"), "a '\"' not at the start is text: '%s'", a.vocab);
-    EXPECT(write_and_reload(&a, "q-resolved.ini", &b, &err) == 0 && memcmp(&a, &b, sizeof a) == 0,
+    EXPECT(write_and_reload(&a, "q-resolved.ini", &b, &err) == 0 && same_values(&a, &b),
            "a value with blanks at its ends round trips through config.ini: %s (prompt '%s')", err.msg, b.prompt);
     static const char *const bad[][2] = {
         {"[model]\nmethod = finecliper\nprompt = \"a {class}\n", "q1.ini:3: model.prompt = \"a {class}: it begins "
@@ -312,6 +356,7 @@ int main(void) {
     TEST_RUN(test_defaults_and_file);
     TEST_RUN(test_value_ranges);
     TEST_RUN(test_errors);
+    TEST_RUN(test_errors_name_origin);
     TEST_RUN(test_roundtrip);
     TEST_RUN(test_long_lines);
     TEST_RUN(test_syntax_errors);
