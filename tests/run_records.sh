@@ -121,6 +121,17 @@ last=$(grep '"type":"eval"' "$tmp/run/metrics.jsonl" | tail -n 1)
 logged=$("$python" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.2f %.2f" % (d["war"], d["uar"]))' "$last")
 [ "$logged" = "$war $uar" ] || fail "predictions.csv gives WAR/UAR $war $uar, the last evaluation logged $logged"
 echo "training's predictions.csv: $n clips, WAR $war UAR $uar as the last evaluation logged"
+# result.json's recalls give back its UAR (a class predicted but absent has the recall 0 the UAR counts, not -1), and
+# classes_scored says over how many
+"$python" - "$tmp/run/result.json" <<'PY' || fail "result.json's recalls and classes_scored"
+import json, sys
+r = json.load(open(sys.argv[1]))
+for key in ("best", "last"):
+    s = r[key]
+    scored = [v for v in s["recall"] if v >= 0]
+    assert s["classes_scored"] == len(scored), (key, s["classes_scored"], s["recall"])
+    assert abs(sum(scored) / len(scored) - s["uar"]) < 1e-9, (key, s["uar"], s["recall"])
+PY
 
 "$dfer" eval --run "$tmp/run" --predictions "$tmp/eval.csv" >"$tmp/eval.txt" 2>&1 || { cat "$tmp/eval.txt"; fail "dfer eval"; }
 # a test split of the clips the model gave its most predicted class but which are of another: that class is
@@ -144,6 +155,10 @@ uar = float(re.search(r"^UAR ([0-9.]+)", text, re.M).group(1))
 recalls = [float(x) for x in re.findall(r"^  \S+ +recall +([0-9.]+)", text, re.M)]
 absent = re.findall(r"^  (\S+) +recall   0.00  \(no clip of it; predicted [0-9]+ times?", text, re.M)
 assert absent and abs(sum(recalls) / len(recalls) - uar) < 0.0101, (uar, recalls, absent)  # each rounded to 0.01
+# a UAR over fewer classes than the dataset's says how many
+over = re.search(r"^UAR [0-9.]+  WAR [0-9.]+  \(the UAR over the ([0-9]+) classes the split holds or the model "
+                 r"predicted, of 7\)$", text, re.M)
+assert (over and int(over.group(1)) == len(recalls)) if len(recalls) < 7 else not over, (len(recalls), over)
 print("eval on clips of other classes than the one predicted: UAR %.2f, the mean of %d recalls, %d of them of "
       "classes predicted but absent (%s)"
       % (uar, len(recalls), len(absent), ", ".join(absent)))

@@ -198,12 +198,20 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
     if (g->rank == 0) {
         char order[512];
         if (!s.parts) {
-            printf("%s on %s test split (%lld clips; classes: %s)\nUAR %.2f  WAR %.2f\n", path, cfg.dataset,
+            printf("%s on %s test split (%lld clips; classes: %s)\nUAR %.2f  WAR %.2f", path, cfg.dataset,
                    (long long)s.total, class_order_text(test.num_classes, order, sizeof order), s.uar, s.war);
+            if (s.classes_scored < test.num_classes) /* a split without some classes: a UAR of fewer */
+                printf("  (the UAR over the %d classes the split holds or the model predicted, of %d)",
+                       s.classes_scored, test.num_classes);
+            printf("\n");
         } else { /* several folds' test splits: each scored alone, the mean first */
-            printf("%s on %s test splits of %d folds (%lld clips; classes: %s)\nUAR %.2f  WAR %.2f  (the mean over the "
-                   "folds)\n", path, cfg.dataset, s.parts, (long long)s.total,
-                   class_order_text(test.num_classes, order, sizeof order), s.uar, s.war);
+            char over[96] = "the mean over the folds";
+            if (s.parts_scored < s.parts) /* a fold none of whose clips could be read has no score */
+                snprintf(over, sizeof over, "the mean over the %d of %d folds with a readable clip", s.parts_scored,
+                         s.parts);
+            printf("%s on %s test splits of %d folds (%lld clips; classes: %s)\nUAR %.2f  WAR %.2f  (%s)\n", path,
+                   cfg.dataset, s.parts, (long long)s.total, class_order_text(test.num_classes, order, sizeof order),
+                   s.uar, s.war, over);
             for (int p = 0; p < s.parts; p++)
                 printf("  fold %d: UAR %.2f  WAR %.2f  (%lld clips)\n", s.part_fold[p], s.part_uar[p], s.part_war[p],
                        (long long)s.part_total[p]);

@@ -59,15 +59,17 @@ static void scores_of_counts(const int64_t *counts, int C, Scores *s) {
         correct += counts[t * C + t];
         int64_t col = 0;
         for (int q = 0; q < C; q++) col += counts[q * C + t];
+        /* the UAR's classes: those of the split and those predicted (a class predicted but absent recalls 0), as
+         * sklearn's confusion_matrix(normalize="true").diagonal().mean() the peers use takes the labels of both; the
+         * recall of such a class is that 0 (it was -1, as a class in no part of the UAR, and the recalls' mean was
+         * not the UAR) */
         if (row > 0) {
             s->recall[t] = 100.0 * (double)counts[t * C + t] / (double)row;
             recall_sum += s->recall[t];
             s->classes_present++;
         } else {
-            s->recall[t] = -1;
+            s->recall[t] = col > 0 ? 0 : -1;
         }
-        /* the UAR's classes: those of the split and those predicted (a class predicted but absent recalls 0), as
-         * sklearn's confusion_matrix(normalize="true").diagonal().mean() the peers use takes the labels of both */
         s->classes_scored += row > 0 || col > 0;
     }
     s->war = s->total ? 100.0 * (double)correct / (double)s->total : 0;
@@ -91,6 +93,7 @@ void scores_compute(const Confusion *cm, Scores *s) {
         s->part_war[p] = part.total ? part.war : NAN;
         if (part.total) uar += part.uar, war += part.war, scored++;
     }
+    s->parts_scored = scored;
     s->uar = scored ? uar / scored : 0;
     s->war = scored ? war / scored : 0;
 }
@@ -98,9 +101,12 @@ void scores_compute(const Confusion *cm, Scores *s) {
 void scores_folds_text(const Scores *s, char *out, size_t n) {
     if (n) out[0] = '\0';
     for (int p = 0, used = 0; p < s->parts && n; p++) {
-        int w = snprintf(out + used, n - (size_t)used, "%s %d (UAR %.2f WAR %.2f, %lld clips)",
-                         p ? "," : "; the mean of folds", s->part_fold[p], s->part_uar[p], s->part_war[p],
-                         (long long)s->part_total[p]);
+        int w = s->part_total[p]
+                    ? snprintf(out + used, n - (size_t)used, "%s %d (UAR %.2f WAR %.2f, %lld clips)",
+                               p ? "," : "; the mean of folds", s->part_fold[p], s->part_uar[p], s->part_war[p],
+                               (long long)s->part_total[p])
+                    : snprintf(out + used, n - (size_t)used, "%s %d (no readable clip: not in the mean)",
+                               p ? "," : "; the mean of folds", s->part_fold[p]);
         if (w < 0 || (size_t)(used + w) >= n) break;
         used += w;
     }

@@ -31,12 +31,14 @@ typedef struct Confusion {
 
 typedef struct Scores {
     double war, uar;                          /* percent; with parts, the mean of the parts' */
-    double recall[METRICS_MAX_CLASSES];       /* percent; -1 where the class has no samples (every part's clips) */
+    double recall[METRICS_MAX_CLASSES];       /* percent (every part's clips); 0 for a class with no clips that was
+                                               * predicted (a 0 in the UAR), -1 for one neither (not in the UAR) */
     int64_t support[METRICS_MAX_CLASSES];
     int64_t total;
     int classes_present;                      /* classes with clips in the split */
     int classes_scored;                       /* the UAR's: with clips, or predicted */
     int parts;                                /* as Confusion.parts */
+    int parts_scored;                         /* the parts with clips: those the UAR and WAR are the mean of */
     int part_fold[METRICS_MAX_PARTS];
     double part_war[METRICS_MAX_PARTS], part_uar[METRICS_MAX_PARTS];
     int64_t part_total[METRICS_MAX_PARTS];

@@ -15,6 +15,9 @@ cJSON *trainer_scores_json(const Scores *s, const Confusion *cm, int epoch) {
     cJSON_AddNumberToObject(o, "epoch", epoch);
     cJSON_AddNumberToObject(o, "uar", s->uar);
     cJSON_AddNumberToObject(o, "war", s->war);
+    /* the classes the UAR is the mean over (those of the test split and those predicted): a split that lacks some
+     * (a one-clip list) gives a UAR of fewer classes, which the number alone does not say */
+    cJSON_AddNumberToObject(o, "classes_scored", s->classes_scored);
     cJSON *rec = cJSON_AddArrayToObject(o, "recall");
     for (int c = 0; c < cm->classes; c++) cJSON_AddItemToArray(rec, cJSON_CreateNumber(s->recall[c]));
     cJSON *conf = cJSON_AddArrayToObject(o, "confusion");
@@ -27,6 +30,7 @@ cJSON *trainer_scores_json(const Scores *s, const Confusion *cm, int epoch) {
     /* several folds' test splits: each one's scores (uar and war above are their mean; recall and confusion cover
      * every clip) */
     if (s->parts) {
+        cJSON_AddNumberToObject(o, "folds_scored", s->parts_scored); /* those with a readable clip: the mean's */
         cJSON *folds = cJSON_AddArrayToObject(o, "folds");
         for (int p = 0; p < s->parts; p++) {
             cJSON *f = cJSON_CreateObject();

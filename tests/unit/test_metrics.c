@@ -16,14 +16,20 @@ static void test_hand_example(void) {
     /* class 2 has no clip but is predicted once: it counts in the UAR with recall 0, as sklearn's
      * confusion_matrix(normalize="true").diagonal().mean() (the peers') has it */
     EXPECT_NEAR(s.uar, (75.0 + 50.0 + 0.0) / 3, 1e-9);
-    EXPECT(s.classes_present == 2 && s.classes_scored == 3 && s.recall[2] == -1 && s.support[0] == 4,
-           "a class absent and predicted: no recall of its own, 0 in the UAR");
+    EXPECT(s.classes_present == 2 && s.classes_scored == 3 && s.recall[2] == 0 && s.support[0] == 4,
+           "a class absent and predicted: its recall is the 0 the UAR counts");
+    double recall_sum = 0;
+    int scored = 0;
+    for (int c = 0; c < 3; c++)
+        if (s.recall[c] >= 0) recall_sum += s.recall[c], scored++;
+    EXPECT_NEAR(recall_sum / scored, s.uar, 1e-12); /* result.json's recalls give back its UAR */
     /* a class neither in the split nor predicted is not in the UAR */
     Confusion two;
     confusion_init(&two, 3);
     for (int i = 0; i < 5; i++) confusion_add(&two, truth[i], pred[i], 0);
     scores_compute(&two, &s);
     EXPECT_NEAR(s.uar, (75.0 + 100.0) / 2, 1e-9);
+    EXPECT(s.recall[2] == -1 && s.classes_scored == 2, "a class neither in the split nor predicted: recall -1");
 }
 
 static void test_logits_argmax(void) {
@@ -71,7 +77,8 @@ static void test_parts_mean(void) {
     confusion_init_parts(&empty, 3, 2, folds);
     confusion_add(&empty, 1, 1, 1);
     scores_compute(&empty, &s);
-    EXPECT(isnan(s.part_war[0]) && s.war == 100.0, "an empty part is left out of the mean");
+    EXPECT(isnan(s.part_war[0]) && s.war == 100.0 && s.parts_scored == 1,
+           "an empty part is left out of the mean, and counted out");
 }
 
 int main(void) {
