@@ -287,9 +287,14 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
     Table *t = xcalloc(1, sizeof *t);
     if (methods.n && datasets.n) {
         snprintf(t->title, sizeof t->title, "Table 1: supervised results (backbone %s)", ref);
+        /* without the matrix's job list a job that never wrote its result.json is not known: a cell of 4 folds of 5
+         * read "(4)" under a caption that said missing jobs show as missing */
         snprintf(t->caption, sizeof t->caption,
                  "UAR and WAR in %%, mean ± standard deviation over folds and seeds (jobs behind each cell); "
-                 "reported epoch as each result.json states. Missing jobs are shown as missing.");
+                 "reported epoch as each result.json states. %s",
+                 rs->n_expected ? "Missing jobs are shown as missing."
+                                : "No jobs.json (the matrix's list of jobs) in the results folder: a job that wrote no "
+                                  "result.json is not known, and each cell counts the results there are.");
         uar_war_table(rs, t, &methods, &ref_only, &datasets, "supervised", 0, paper);
         caption_paper_rows(t, 0);
         paper_rows += t->paper_rows;
@@ -314,7 +319,8 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
                      dataset_title(datasets.v[d]), ref);
             snprintf(t->caption, sizeof t->caption,
                      "Recall per class in %%, the mean over the jobs behind the UAR and WAR cells (as in Table 1) "
-                     "whose test split holds the class (one without it has no recall of it); classes: ");
+                     "whose test split holds the class or whose model predicted it (a 0, as in its UAR; one neither has "
+                     "no recall of it); classes: ");
             for (int k = 0; k < proto->n_classes; k++) {
                 size_t len = strlen(t->caption);
                 snprintf(t->caption + len, sizeof t->caption - len, "%s%s", k ? ", " : "", proto->classes[k]);
@@ -540,6 +546,9 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
         snprintf(notes[n++], sizeof notes[0], "backbone '%s' was read from %d different weights files (sha256 %s): its "
                  "rows mix them", backbones.v[b], t.n + t.more, text);
     }
+    if (!rs->n_expected && rs->n_done && n < max_notes)
+        snprintf(notes[n++], sizeof notes[0], "no jobs.json (the matrix's list of jobs, which dfer matrix writes): a "
+                 "job that wrote no result.json cannot be shown as missing, and each cell counts the results there are");
     char names[800];
     if (rs->n_left_out && n < max_notes) {
         join_list(names, sizeof names, rs->left_out[0], sizeof rs->left_out[0], rs->n_left_out);

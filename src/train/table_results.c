@@ -114,6 +114,10 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
         return err_set(err, "%s: \"%s\" is %g, not a whole number in int's range", path, bad,
                        json_get_number(o, bad, NAN));
     const char *status = json_get_string(o, "status", "");
+    /* dfer writes "done" or "failed": another status (a hand-edited or foreign file) is no result, left out with a
+     * note as dfer report leaves it out of its counts (it was counted as finished here) */
+    if (strcmp(status, "done") && strcmp(status, "failed"))
+        return err_set(err, "%s: \"status\" is \"%.40s\", not \"done\" or \"failed\"", path, status);
     r.failed = !strcmp(status, "failed");
     r.finished = !r.failed;
     r.uar = json_get_number(o, "uar", NAN);

@@ -580,6 +580,7 @@ static void test_left_out(void) {
     }
     EXPECT(left == 1 && unreadable == 1, "notes name the folder left out and the unreadable file (%d notes: %s / %s)",
            n, n > 0 ? notes[0] : "", n > 1 ? notes[1] : "");
+    EXPECT(strstr(buf, "Missing jobs are shown as missing") && !strstr(buf, "No jobs.json"), "jobs.json: %s", buf);
     free(buf);
     results_free(rs);
 }
@@ -598,6 +599,27 @@ static void test_unreadable_reason(void) {
     int n = results_notes(rs, notes, RESULTS_MAX_NOTES), named = 0;
     for (int i = 0; i < n; i++) named += strstr(notes[i], "f2/result.json") && strstr(notes[i], "Is a directory");
     EXPECT(named == 1, "a note names the folder result.json and the reason (%d notes: %s)", n, n ? notes[0] : "");
+    results_free(rs);
+    /* a status dfer does not write (a hand-edited file) is no finished result: left out with a note (it counted as
+     * one, where dfer report left it out of its own counts) */
+    put(dir, "f3",
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":3,\"backbone\":\"b16\","
+        "\"seed\":1,\"setting\":\"supervised\",\"status\":\"running\",\"uar\":90,\"war\":90}");
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char *md = tables_text(rs, TABLE_MARKDOWN, 0);
+    EXPECT(strstr(md, "| finecliper (low) | 50.00 | 60.00 |"), "the other status is not averaged in: %s", md);
+    n = results_notes(rs, notes, RESULTS_MAX_NOTES), named = 0;
+    int no_list = 0;
+    for (int i = 0; i < n; i++) {
+        named += strstr(notes[i], "f3/result.json") && strstr(notes[i], "\"running\"");
+        no_list += strstr(notes[i], "no jobs.json") != NULL;
+    }
+    EXPECT(named == 1, "a note names the file and its status (%d notes: %s)", n, n ? notes[0] : "");
+    /* no jobs.json: a fold that never finished is not known, which the caption and a note say (it said missing jobs
+     * show as missing) */
+    EXPECT(no_list == 1 && strstr(md, "No jobs.json") && !strstr(md, "Missing jobs are shown as missing"),
+           "no jobs.json said: %s", md);
+    free(md);
     results_free(rs);
 }
 
