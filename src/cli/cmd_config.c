@@ -7,10 +7,13 @@
 #include "train/config.h"
 
 static void usage(void) {
-    printf("usage: dfer config [--config FILE] [--set section.key=value]... | --markdown\n\n"
-           "Prints the configuration a run would use (defaults, then FILE, then each --set), as INI,\n"
+    printf("usage: dfer config [--config FILE]... [--set section.key=value]... [--origins] | --markdown\n\n"
+           "Prints the configuration a run would use (defaults, then each FILE, then each --set), as INI,\n"
            "or with --markdown the reference of every key (docs/config.md is generated from it). Exit 1\n"
-           "(after the print) where training would refuse the settings, the reason on stderr.\n");
+           "(after the print) where training would refuse the settings, the reason on stderr, with\n"
+           "where each value it names was set.\n\n"
+           "  --origins   after each value that is not the default, where it came from as a comment\n"
+           "              (\"epochs = 3  ; c.ini:7\", \"; --set\"); the output still reads as a config file\n");
 }
 
 int cli_config_files(int argc, char **argv, const char *optstring, const struct option *opts, Config *cfg) {
@@ -28,13 +31,14 @@ int cli_config_files(int argc, char **argv, const char *optstring, const struct 
 
 int cmd_config(int argc, char **argv) {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
-                                         {"markdown", no_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
+                                         {"markdown", no_argument, 0, 'm'}, {"origins", no_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     Config cfg;
     config_defaults(&cfg);
     Err err;
     if (cli_config_files(argc, argv, ":h", opts, &cfg) != 0) return 1;
-    int c, markdown = 0;
+    int c, markdown = 0, origins = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': break;
@@ -42,6 +46,7 @@ int cmd_config(int argc, char **argv) {
             if (config_set(&cfg, optarg, &err) != 0) return cli_fail(&err);
             break;
         case 'm': markdown = 1; break; /* after every option is read: a bad one after it is still an error */
+        case 'o': origins = 1; break;
         case 'h': usage(); return 0;
         default: return cli_option_error("config", c, argv, opts);
         }
@@ -51,7 +56,7 @@ int cmd_config(int argc, char **argv) {
         config_write_markdown(stdout);
         return 0;
     }
-    config_write(&cfg, stdout);
+    config_write_origins(&cfg, origins, stdout);
     /* printed either way (to see what was set); exit 1 where training would refuse the settings (paths aside:
      * model.weights and data.root are for the run to give) */
     if (config_validate_settings(&cfg, &err) != 0) return cli_fail(&err);

@@ -633,7 +633,9 @@ int config_diff(const Config *before, const Config *after, char *training, size_
     return changed;
 }
 
-void config_write(const Config *c, FILE *out) {
+void config_write(const Config *c, FILE *out) { config_write_origins(c, 0, out); }
+
+void config_write_origins(const Config *c, int origins, FILE *out) {
     const char *section = "";
     char value[CFG_STR + 64], written[CFG_STR + 66];
     for (size_t i = 0; i < N_KEYS; i++) {
@@ -644,7 +646,10 @@ void config_write(const Config *c, FILE *out) {
         }
         format_value(c, k, value, sizeof value);
         ini_value_format(value, written, sizeof written); /* quoted where it begins or ends with a blank */
-        fprintf(out, "%s = %s\n", k->name, written);
+        fprintf(out, "%s = %s", k->name, written);
+        /* an inline comment (" ;"), which the file read back ignores: no value holds one (ini_value_unsafe) */
+        if (origins && c->origin[i][0]) fprintf(out, "  ; %s", c->origin[i]);
+        fputc('\n', out);
     }
 }
 

@@ -87,8 +87,8 @@ typedef struct Config {
     float gamma;
     float warmup_epochs;
     float clip_norm;
-    /* Where each key's value came from, by its place in config.c's key table: "PATH:LINE" of a file, "--set", "PATH:LINE
-     * [set]" of a matrix, "the job of PATH" (a matrix's axes); "" for the default. No part of the configuration
+    /* Where each key's value came from, by its place in config.c's key table: "PATH:LINE" of a file, "--set",
+     * "PATH:LINE [set]" of a matrix, "PATH's axes" (a matrix's job); "" for the default. No part of the configuration
      * (config_write and config_diff leave it out): the errors of the checks name it, so a value refused after
      * parsing (train.epochs = -1) says which file or option to change, as a parse error does. */
     char origin[CFG_MAX_KEYS][CFG_ORIGIN];
@@ -106,7 +106,7 @@ void config_defaults(Config *c);
 int config_load_file(Config *c, const char *path, Err *err);
 /* Applies "section.key=value" (--set: its errors say so, and its origin is "--set"). */
 int config_set(Config *c, const char *assignment, Err *err);
-/* The same from elsewhere: origin names it in the key's origin and in the errors ("m.ini:7 [set]", "the job of m.ini"). */
+/* The same from elsewhere: origin names it in the key's origin and in the errors ("m.ini:7 [set]", "m.ini's axes"). */
 int config_set_from(Config *c, const char *assignment, const char *origin, Err *err);
 /* Applies one key as a file gives it (section, name, value; origin: where, or NULL): "unknown key section.name" or
  * the value's error. */
@@ -149,6 +149,9 @@ int config_diff(const Config *before, const Config *after, char *training, size_
 int config_absolute_paths(Config *c, Err *err);
 /* Writes the resolved configuration as INI (all keys). */
 void config_write(const Config *c, FILE *out);
+/* The same, with origins: each key not on its default followed by an inline comment saying where its value came
+ * from ("epochs = 3  ; c.ini:7"), which reading the file back ignores (`dfer config --origins`). */
+void config_write_origins(const Config *c, int origins, FILE *out);
 /* config_write into the file at path, atomically (a run's config.ini). */
 int config_write_file(const Config *c, const char *path, Err *err);
 /* The key reference as Markdown (docs/config.md). */

@@ -319,8 +319,8 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
                      dataset_title(datasets.v[d]), ref);
             snprintf(t->caption, sizeof t->caption,
                      "Recall per class in %%, the mean over the jobs behind the UAR and WAR cells (as in Table 1) "
-                     "whose test split holds the class or whose model predicted it (a 0, as in its UAR; one neither has "
-                     "no recall of it); classes: ");
+                     "whose test split holds the class or whose model predicted it (a 0, as in its UAR; one neither "
+                     "has no recall of it); classes: ");
             for (int k = 0; k < proto->n_classes; k++) {
                 size_t len = strlen(t->caption);
                 snprintf(t->caption + len, sizeof t->caption - len, "%s%s", k ? ", " : "", proto->classes[k]);
@@ -548,7 +548,8 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
     }
     if (!rs->n_expected && rs->n_done && n < max_notes)
         snprintf(notes[n++], sizeof notes[0], "no jobs.json (the matrix's list of jobs, which dfer matrix writes): a "
-                 "job that wrote no result.json cannot be shown as missing, and each cell counts the results there are");
+                 "job that wrote no result.json cannot be shown as missing, and each cell counts the results there "
+                 "are");
     char names[800];
     if (rs->n_left_out && n < max_notes) {
         join_list(names, sizeof names, rs->left_out[0], sizeof rs->left_out[0], rs->n_left_out);

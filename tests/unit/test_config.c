@@ -2,6 +2,7 @@
  * file and line for unknown keys and bad values. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -130,6 +131,36 @@ static void test_errors_name_origin(void) {
     EXPECT(config_validate_settings(&c, &err) != 0 && strstr(err.msg, "(train.epochs from ...0") &&
                strstr(err.msg, "/end.ini:3)"),
            "a long origin: %s", err.msg);
+}
+
+/* `dfer config --origins`: each value not on its default with where it came from, as an inline comment that reading
+ * the file back ignores (the same values, each now from the written file's line). */
+static void test_write_origins(void) {
+    Config a, b;
+    config_defaults(&a);
+    Err err;
+    char p[600]; /* write_file's buffer is written again below */
+    snprintf(p, sizeof p, "%s",
+             write_file("origins.ini", "[train]\nepochs = 3\n[model]\nprompt = \"  a {class} face \"\n"));
+    EXPECT(config_load_file(&a, p, &err) == 0 && config_set(&a, "train.batch=8", &err) == 0, "%s", err.msg);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    config_write_origins(&a, 1, f);
+    fclose(f);
+    char out[600];
+    snprintf(out, sizeof out, "%s", write_file("origins-written.ini", text));
+    char want[800];
+    snprintf(want, sizeof want, "\nepochs = 3  ; %s:2\n", p);
+    EXPECT(strstr(text, want) && strstr(text, "\nbatch = 8  ; --set\n"), "origins as comments: %s", text);
+    snprintf(want, sizeof want, "\nprompt = \"  a {class} face \"  ; %s:4\n", p);
+    EXPECT(strstr(text, want), "a quoted value's origin: %s", text);
+    EXPECT(strstr(text, "\nseed = 1\n") && strstr(text, "\nlr = 0.01\n"), "no comment on a default: %s", text);
+    config_defaults(&b);
+    EXPECT(config_load_file(&b, out, &err) == 0 && same_values(&a, &b), "read back, the same values: %s", err.msg);
+    snprintf(want, sizeof want, "%s:", out);
+    EXPECT(!strncmp(b.origin[0], want, strlen(want)), "each from the written file now: %s", b.origin[0]);
+    free(text);
 }
 
 static void test_roundtrip(void) {
@@ -357,6 +388,7 @@ int main(void) {
     TEST_RUN(test_value_ranges);
     TEST_RUN(test_errors);
     TEST_RUN(test_errors_name_origin);
+    TEST_RUN(test_write_origins);
     TEST_RUN(test_roundtrip);
     TEST_RUN(test_long_lines);
     TEST_RUN(test_syntax_errors);
