@@ -33,6 +33,24 @@ print("every level, upper adapters at width / 2: dfer and the peer train", p, "p
 fi
 grep -q "train:" "$tmp/fc.txt" && grep -q "MFU:    n/a" "$tmp/fc.txt"
 
+# a peer that fails costs the comparison, not dfer's figures: they are written with the peer's error, exit 1 (the
+# JSON was lost); one that built another model (other trainable counts: a stand-in printing the peer's JSON lines,
+# as a python whose peer model drifted would) is refused the same way, with both counts named
+rc=0; "$dfer" bench "${common[@]}" --method finecliper --steps 1 --json "$tmp/nopeer.json" --peer torch \
+  --python /bin/false >/dev/null 2>"$tmp/nopeer.err" || rc=$?
+"$py" -c 'import json, sys; d = json.load(open(sys.argv[1]))
+assert d["train_clips_per_s"] > 0 and "failed" in d["peer_error"] and "peer" not in d, d.get("peer_error")' \
+  "$tmp/nopeer.json" && [ "$rc" = 1 ] \
+  || { cat "$tmp/nopeer.err"; echo "a failing peer: exit $rc, or dfer's figures lost"; exit 1; }
+printf '#!/bin/sh\necho '"'"'{"train_clips_per_s": 5, "peak_bytes": 1e9, "trainable_parameters": 12}'"'"'\n' >"$tmp/drifted"
+chmod +x "$tmp/drifted"
+rc=0; "$dfer" bench "${common[@]}" --method finecliper --steps 1 --json "$tmp/drift.json" --peer torch \
+  --python "$tmp/drifted" >/dev/null 2>"$tmp/drift.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "built another model: 12 trainable parameters where dfer trains [0-9]" "$tmp/drift.err" \
+  && "$py" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert "vs_peer" not in d and d["peer_error"]' \
+    "$tmp/drift.json" \
+  || { cat "$tmp/drift.err"; echo "a peer of another model: exit $rc"; exit 1; }
+
 # the prompts' token counts, from the tokenizer (its byte-exactness with OpenAI's is tested elsewhere)
 classes=(happiness sadness neutral anger surprise disgust fear)
 pos=() neg=()

@@ -184,12 +184,13 @@ int cmd_bench(int argc, char **argv) {
         if (peer) {
             fprintf(stderr, "dfer bench: running the PyTorch peer (%s tests/reference/bench_torch.py)\n", python);
             cJSON *p = bench_run_peer(&o, r, python, &err);
-            if (!p) {
-                cJSON_Delete(r);
+            /* a peer that fails (or built another model) costs its comparison, not dfer's own figures: they are
+             * printed and written with the peer's error, and the exit status is 1; no results record */
+            if (!p || bench_add_peer(r, p, &err) != 0) {
                 rc = cli_fail(&err);
-                goto done;
+                cJSON_AddStringToObject(r, "peer_error", err.msg);
+                out_results = 0;
             }
-            bench_add_peer(r, p);
             cJSON_Delete(p);
         }
         cJSON_AddStringToObject(r, "command", command);
@@ -199,6 +200,7 @@ int cmd_bench(int argc, char **argv) {
         cJSON_AddStringToObject(r, "commit", commit);
         bench_print(r, stdout);
         if (json && json_write_atomic(json, r, &err) != 0) rc = cli_fail(&err);
+        else if (json && rc != 0) fprintf(stderr, "dfer bench: wrote %s (dfer's figures, without the peer's)\n", json);
         if (rc == 0 && out_results) {
             char path[4096];
             snprintf(path, sizeof path, "%s/results/bench", DFER_SOURCE_DIR);

@@ -149,8 +149,9 @@ void bench_normalise_arch(const char *in, char *out, size_t n);
  * figures `ours` of bench_run; returns its JSON object, or NULL with a message. */
 cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *python, Err *err);
 
-/* Adds peer and ratio fields to ours (peer may be NULL: nothing added). */
-void bench_add_peer(cJSON *ours, const cJSON *peer);
+/* Adds peer and ratio fields to ours (peer may be NULL: nothing added). -1 (err) where the peer built another model
+ * (other trainable parameter counts: its figures are no comparison) or its JSON lacks a figure; nothing added then. */
+int bench_add_peer(cJSON *ours, const cJSON *peer, Err *err);
 
 /* The record of results/bench/gpu_vs_pytorch.json: the keys and a few more. */
 cJSON *bench_results_record(const cJSON *ours, const char *command);

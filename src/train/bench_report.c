@@ -16,6 +16,7 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "core/version.h"
+#include "io/digest.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "model/clip_init.h"
@@ -104,8 +105,20 @@ cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *pyth
     return peer;
 }
 
-void bench_add_peer(cJSON *ours, const cJSON *peer) {
-    if (!peer) return;
+int bench_add_peer(cJSON *ours, const cJSON *peer, Err *err) {
+    if (!peer) return 0;
+    /* the peer's figures compare only where it built the model dfer ran, and only with every figure there (a NULL
+     * read of a missing key crashed here) */
+    static const char *const needed[] = {"train_clips_per_s", "peak_bytes", "trainable_parameters"};
+    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++)
+        if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(peer, needed[i])))
+            return err_set(err, "--peer torch: its JSON has no number \"%s\"", needed[i]);
+    double ours_trainable = cJSON_GetObjectItemCaseSensitive(ours, "trainable_parameters")->valuedouble;
+    double peer_trainable = cJSON_GetObjectItemCaseSensitive(peer, "trainable_parameters")->valuedouble;
+    if (ours_trainable != peer_trainable)
+        return err_set(err, "--peer torch built another model: %.0f trainable parameters where dfer trains %.0f (its "
+                            "figures are no comparison; tests/reference/bench_models.py)", peer_trainable,
+                       ours_trainable);
     cJSON_AddItemToObject(ours, "peer", cJSON_Duplicate(peer, 1));
     double oc = cJSON_GetObjectItemCaseSensitive(ours, "train_clips_per_s")->valuedouble;
     double pc = cJSON_GetObjectItemCaseSensitive(peer, "train_clips_per_s")->valuedouble;
@@ -118,6 +131,7 @@ void bench_add_peer(cJSON *ours, const cJSON *peer) {
     cJSON_AddItemToObject(r, "eval_speed_ratio", bench_number_or_null(oe / (cJSON_IsNumber(pe) ? pe->valuedouble : 1),
                                                              cJSON_IsNumber(pe) && pe->valuedouble > 0));
     cJSON_AddItemToObject(r, "peak_memory_ratio", bench_number_or_null(om / pm, pm > 0));
+    return 0;
 }
 
 void bench_source_commit(char *buf, size_t n, int *dirty) {
@@ -171,6 +185,20 @@ cJSON *bench_results_record(const cJSON *ours, const char *command) {
     cJSON_AddStringToObject(o, "command", command);
     /* more than the issue asks */
     if (dirty >= 0) cJSON_AddBoolToObject(o, "worktree_dirty", dirty);
+    /* the commit this dfer was built from (commit is the source tree's now: a bundle copied onto a device may be
+     * another), and the peer's sources by digest, so that a record names the code on both sides */
+    cJSON_AddStringToObject(o, "build_commit", dfer_git_commit);
+    if (peer) {
+        cJSON *sources = cJSON_AddObjectToObject(o, "pytorch_sources");
+        static const char *const scripts[] = {"bench_torch.py", "bench_models.py", "models_ref.py", "clip_ref.py"};
+        for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
+            char path[4096], hex[65];
+            long long bytes;
+            Err ignored;
+            snprintf(path, sizeof path, "%s/tests/reference/%s", DFER_SOURCE_DIR, scripts[i]);
+            if (file_sha256(path, hex, &bytes, &ignored) == 0) cJSON_AddStringToObject(sources, scripts[i], hex);
+        }
+    }
     cJSON_AddItemToObject(o, "memory_ratio",
                           vs ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(vs, "peak_memory_ratio"), 1)
                              : cJSON_CreateNull());
@@ -184,7 +212,10 @@ cJSON *bench_results_record(const cJSON *ours, const char *command) {
     static const char *const copy[] = {"precision", "model_dtype", "attention_path", "adapter_path", "input_prefetch",
                                        "eval_clips_per_s", "split_s", "flops", "achieved_tflops", "peak_tflops",
                                        "peak_source", "peak_method", "eval_peak_gib", "eval_peak_method", "eval_mfu",
-                                       "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens"};
+                                       "trainable_parameters", "optimizer", "steps", "warmup", "ranks", "text_tokens",
+                                       /* how dfer fitted the step: a recompute level or micro-batches the planner
+                                        * chose (train.recompute = auto) change what its memory and speed mean */
+                                       "micro_batch", "accumulation", "recompute"};
     for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(ours, copy[i]);
         if (v) cJSON_AddItemToObject(o, copy[i], cJSON_Duplicate(v, 1));

@@ -134,7 +134,7 @@ def main():
     out = {"side": "pytorch", "method": s["method"], "variant": s.get("variant", ""), "device": device,
            "device_name": torch.cuda.get_device_name() if cuda else "cpu",
            "dtype": "bf16 autocast (float32 parameters)" if bf16 else "float32",
-           "mode": "eager, " + bench_models.ATTENTION + ", " + ("torch.compile" if a.compile else "no torch.compile"),
+           "mode": ("torch.compile" if a.compile else "eager, no torch.compile") + ", " + bench_models.ATTENTION,
            "batch": batch, "frames": s["frames"], "eval_batch": eval_batch,
            "train_clips_per_s": batch / med(step), "train_step_s": med(step), "train_step_min_s": min(step[w:]),
            "eval_clips_per_s": eval_batch / med(ev),
