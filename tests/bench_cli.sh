@@ -42,11 +42,14 @@ rc=0; "$dfer" bench "${common[@]}" --method finecliper --steps 1 --json "$tmp/no
 assert d["train_clips_per_s"] > 0 and "failed" in d["peer_error"] and "peer" not in d, d.get("peer_error")' \
   "$tmp/nopeer.json" && [ "$rc" = 1 ] \
   || { cat "$tmp/nopeer.err"; echo "a failing peer: exit $rc, or dfer's figures lost"; exit 1; }
-printf '#!/bin/sh\necho '"'"'{"train_clips_per_s": 5, "peak_bytes": 1e9, "trainable_parameters": 12}'"'"'\n' >"$tmp/drifted"
+# (--peer torch-compile: the stand-in is handed bench_torch.py's --compile)
+printf '#!/bin/sh\necho "$@" >%s\necho '"'"'{"train_clips_per_s": 5, "peak_bytes": 1e9, "trainable_parameters": 12}'"'"'\n' \
+  "$tmp/drift.args" >"$tmp/drifted"
 chmod +x "$tmp/drifted"
-rc=0; "$dfer" bench "${common[@]}" --method finecliper --steps 1 --json "$tmp/drift.json" --peer torch \
+rc=0; "$dfer" bench "${common[@]}" --method finecliper --steps 1 --json "$tmp/drift.json" --peer torch-compile \
   --python "$tmp/drifted" >/dev/null 2>"$tmp/drift.err" || rc=$?
 [ "$rc" = 1 ] && grep -q "built another model: 12 trainable parameters where dfer trains [0-9]" "$tmp/drift.err" \
+  && grep -q "bench_torch.py --spec .* --compile$" "$tmp/drift.args" \
   && "$py" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert "vs_peer" not in d and d["peer_error"]' \
     "$tmp/drift.json" \
   || { cat "$tmp/drift.err"; echo "a peer of another model: exit $rc"; exit 1; }

@@ -19,7 +19,7 @@ static void usage(void) {
     printf("usage: dfer bench [--device cpu|cuda|auto] [--arch ARCH] [--method finecliper|dfer_clip]\n"
            "                  [--variant V] [--frames T] [--batch B] [--steps N] [--warmup N] [--eval]\n"
            "                  [--threads N] [--precision f32|bf16] [--gpu-mem GiB] [--profile-steps N] [--json FILE]\n"
-           "                  [--peer torch] [--out-results | --results-to FILE] [--set section.key=value]...\n\n"
+           "                  [--peer torch|torch-compile] [--out-results | --results-to FILE] [--set section.key=value]...\n\n"
            "Times training steps (forward, backward, all-reduce, update) and forward passes of a model built as\n"
            "`dfer train` builds it, on a random CLIP of a named architecture (no weights file) and a synthetic\n"
            "batch, and prints clips/s, the step's time split, peak memory, the model FLOPs of a step (counted\n"
@@ -54,7 +54,8 @@ static void usage(void) {
            "  --json FILE      write the figures as one JSON object (atomically)\n"
            "  --peer torch     also run tests/reference/bench_torch.py (eager PyTorch, SDPA attention, bf16\n"
            "                   autocast on CUDA, float32 on the CPU, no torch.compile) on the same device,\n"
-           "                   model, frames and batch, and report the ratios\n"
+           "                   model, frames and batch, and report the ratios; --peer torch-compile: the\n"
+           "                   same through torch.compile (the compiled peer's figures; the record names it)\n"
            "  --python PY      the interpreter for the peer (default $DFER_PYTHON, /usr/bin/python3, python3)\n"
            "  --out-results    write results/bench/gpu_vs_pytorch.json in the source tree (CUDA with --peer)\n"
            "  --results-to F   the same record to F instead (a machine whose source tree does not come back)\n",
@@ -141,7 +142,9 @@ int cmd_bench(int argc, char **argv) {
         if (rc) return rc;
     }
     if (optind < argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
-    if (peer && strcmp(peer, "torch")) return cli_usage_error("bench", "--peer %s: the only peer is torch", peer);
+    if (peer && strcmp(peer, "torch") && strcmp(peer, "torch-compile"))
+        return cli_usage_error("bench", "--peer %s: the peer is torch (eager) or torch-compile", peer);
+    o.peer_compile = peer && !strcmp(peer, "torch-compile");
     if (strcmp(o.device, "cpu") && strcmp(o.device, "cuda") && strcmp(o.device, "auto"))
         return cli_usage_error("bench", "--device %s: expected cpu, cuda or auto", o.device);
     for (int i = 0; o.gpu_mem > 0 && i < o.n_sets; i++)

@@ -326,6 +326,8 @@ size_t ops_attention_saved_bytes_for(Backend backend, int64_t batch, int64_t seq
     return backend == BACKEND_CPU ? rows * (size_t)seq * sizeof(double) : 2 * rows * sizeof(float);
 }
 
+int ops_attention_recomputes_scores(Backend backend) { return backend != BACKEND_CPU; }
+
 size_t op_attention_saved_bytes(const Ops *ops, int64_t batch, int64_t seq, int heads) {
     return ops->vt->attention_saved_bytes(batch, seq, heads);
 }

@@ -82,6 +82,10 @@ void ops_profile_stop(Ops *ops);
 
 /* What op_attention_saved_bytes answers on a backend, without a context. */
 size_t ops_attention_saved_bytes_for(Backend backend, int64_t batch, int64_t seq, int heads);
+/* 1 where the backend's attention backward computes q k^T again from qkv (CUDA keeps each row's softmax statistics,
+ * never the [S,S] probabilities); 0 where it keeps the probabilities (the CPU). The FLOP counts of bench and of the
+ * op profile take this product as recompute. */
+int ops_attention_recomputes_scores(Backend backend);
 
 /* Device memory. Every allocation is charged in 256-byte units (cudaMalloc's granularity)
  * to the context's account; with a cap set, an allocation beyond it is fatal, naming the cap. */

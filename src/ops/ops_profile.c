@@ -216,9 +216,11 @@ static void p_activation_bwd(Ops *o, Activation a, T dx, T dy, T x) {
     TIMED("activation_backward", 0, activation_backward, (o, a, dx, dy, x), dx, dy, x);
 }
 static void p_attention_bwd(Ops *o, T dqkv, T dout, T qkv, T saved, int h, int causal) {
-    /* dq, dk, dv and dp: twice the forward's products */
-    TIMED(causal ? "attention_backward (causal)" : "attention_backward", 2.0 * attention_flops(qkv), attention_backward,
-          (o, dqkv, dout, qkv, saved, h, causal), dqkv, dout, qkv, saved);
+    /* dq, dk, dv and dp: twice the forward's products; and q k^T again where the backend keeps no probabilities
+     * (CUDA: half the forward's products; bench counts it as recompute) */
+    double again = ops_attention_recomputes_scores(ops_backend(o)) ? 0.5 * attention_flops(qkv) : 0;
+    TIMED(causal ? "attention_backward (causal)" : "attention_backward", 2.0 * attention_flops(qkv) + again,
+          attention_backward, (o, dqkv, dout, qkv, saved, h, causal), dqkv, dout, qkv, saved);
 }
 static void p_embedding_bwd(Ops *o, T dt, T dy, T ids) {
     TIMED("embedding_backward", 0, embedding_backward, (o, dt, dy, ids), dt, dy, ids);

@@ -514,7 +514,8 @@ static void bench_times_free(BenchTimes *t) {
 /* The shapes the FLOP count needs, the text sequence lengths included (known after the first step). */
 static BenchShape bench_shape(const JobModel *m, int finecliper, int b, const BenchOptions *o) {
     BenchShape sh = {.clip = m->clip.cfg, .finecliper = finecliper, .batch = b, .frames = o->frames,
-                     .classes = o->classes};
+                     .classes = o->classes,
+                     .attention_recomputes = ops_attention_recomputes_scores(ops_backend(m->ops))};
     if (finecliper) {
         const FineCliper *f = m->impl;
         sh.video_adapters = f->cfg.video_adapters, sh.text_adapters = f->cfg.text_adapters;

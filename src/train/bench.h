@@ -53,6 +53,7 @@ typedef struct BenchOptions {
     double peak_gbps;      /* > 0: overrides the device table's memory bandwidth (GB/s) */
     int profile_steps;     /* > 0: that many more training steps with every op timed (op_profile) */
     double gpu_mem;        /* > 0: train.gpu_mem, the planner's cap in GiB (CUDA) */
+    int peer_compile;      /* the PyTorch peer runs its model through torch.compile (--peer torch-compile) */
 } BenchOptions;
 
 void bench_options_default(BenchOptions *o);
@@ -73,6 +74,7 @@ typedef struct BenchShape {
     int mid_streams;       /* 0, 1 or 2 map streams through the middle-level encoder */
     int high;
     int recompute;         /* the ViT's Recompute (layers.h): the products it runs again count as recompute */
+    int attention_recomputes; /* the backend computes q k^T again in the attention backward (CUDA): recompute too */
     int len_pos, len_neg;  /* class-prompt tokens run (longest first EOT + 1) */
     int desc_len, desc_width, desc_layers, desc_embed; /* high level's description tower */
     /* DFER-CLIP */
@@ -84,8 +86,9 @@ typedef struct BenchFlops {
     /* products the step runs again that the model does not count (MFU leaves them out): each trainable
      * adapter's fc1 in the backward (layers.h: adapters keep nothing), and what train.recompute runs again
      * (qkv: the attentions' qkv products; qkv-fc1: also fc1's; blocks: every ViT block's forward but the
-     * last's) */
+     * last's), and on CUDA each attention backward's q k^T */
     double recompute;
+    int attention_recomputes; /* in (from BenchShape): each attention backward's q k^T again counts in recompute */
 } BenchFlops;
 
 /* FLOPs of one training step of `batch` clips (forward = the evaluation forward). */

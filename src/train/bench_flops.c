@@ -23,6 +23,7 @@ static void attention(BenchFlops *f, double seqs, double len, double width, int 
     double p = 2.0 * seqs * len * len * width;
     f->forward += 2 * p;
     if (need_grad) f->backward_input += 4 * p;
+    if (need_grad && f->attention_recomputes) f->recompute += p; /* q k^T again (CUDA keeps no probabilities) */
 }
 
 /* An adapter x -> fc2(gelu(fc1 x)), both trainable; fc1's input gradient only when the gradient goes on below.
@@ -112,6 +113,7 @@ static void text_pass(BenchFlops *f, double seqs, double len, double X, int laye
 
 void bench_flops(const BenchShape *s, BenchFlops *f) {
     memset(f, 0, sizeof *f);
+    f->attention_recomputes = s->attention_recomputes;
     const ClipConfig *c = &s->clip;
     double B = s->batch, T = s->frames, C = s->classes, E = c->embed_dim;
     if (s->finecliper) {

@@ -19,15 +19,19 @@ static const DevicePeakRow k_device_peaks[] = {
      * PCIe card; GH200 a Grace Hopper superchip, with HBM3 or HBM3e) */
     {"H200 NVL", 0, 0, NULL, NULL},
     {"GH200", 0, 0, NULL, NULL},
-    {"H200", 989.0, 4800.0, "H200: 989 TFLOP/s dense bf16", "H200: 4.8 TB/s HBM3e"},
+    /* the RTX 4090 D (fewer SMs) and the laptop part (another chip) are not the desktop card */
+    {"RTX 4090 D", 0, 0, NULL, NULL},
+    {"RTX 4090 Laptop", 0, 0, NULL, NULL},
+    /* H100 SXM and H200: 1,979 TFLOP/s with sparsity on the data sheets, 989.4 dense (the H100 white paper) */
+    {"H200", 989.4, 4800.0, "H200: 989.4 TFLOP/s dense bf16", "H200: 4.8 TB/s HBM3e"},
     {"H100 PCIe", 756.0, 2000.0, "H100 PCIe: 756 TFLOP/s dense bf16", "H100 PCIe: 2.0 TB/s HBM2e"},
     {"H100 NVL", 835.0, 3900.0, "H100 NVL: 835 TFLOP/s dense bf16", "H100 NVL: 3.9 TB/s HBM3"},
-    {"H100", 989.0, 3350.0, "H100 SXM: 989 TFLOP/s dense bf16", "H100 SXM: 3.35 TB/s HBM3"},
+    {"H100", 989.4, 3350.0, "H100 SXM: 989.4 TFLOP/s dense bf16", "H100 SXM: 3.35 TB/s HBM3"},
     {"A100 80GB PCIe", 312.0, 1935.0, "A100: 312 TFLOP/s dense bf16", "A100 80GB PCIe: 1.935 TB/s HBM2e"},
     {"A100-SXM4-80GB", 312.0, 2039.0, "A100: 312 TFLOP/s dense bf16", "A100 SXM 80GB: 2.039 TB/s HBM2e"},
     {"A100", 312.0, 1555.0, "A100: 312 TFLOP/s dense bf16", "A100 40GB: 1.555 TB/s HBM2"},
-    {"RTX 4090", 165.2, 1008.0, "RTX 4090: 165.2 TFLOP/s dense bf16 with fp32 accumulate (330.3 with fp16 accumulate)",
-     "RTX 4090: 1.008 TB/s GDDR6X"},
+    /* the Ada white paper: bf16 with fp32 accumulate, the only bf16 rate (330.3 is fp16 inputs with fp16 accumulate) */
+    {"RTX 4090", 165.2, 1008.0, "RTX 4090: 165.2 TFLOP/s dense bf16 (fp32 accumulate)", "RTX 4090: 1.008 TB/s GDDR6X"},
     {"L40S", 362.05, 864.0, "L40S: 362 TFLOP/s dense bf16", "L40S: 864 GB/s GDDR6"},
 };
 

@@ -86,7 +86,7 @@ cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *pyth
     shell_quote(qpy, sizeof qpy, python);
     shell_quote(qscript, sizeof qscript, script);
     shell_quote(qspec, sizeof qspec, spec);
-    snprintf(cmd, sizeof cmd, "%s %s --spec %s", qpy, qscript, qspec);
+    snprintf(cmd, sizeof cmd, "%s %s --spec %s%s", qpy, qscript, qspec, o->peer_compile ? " --compile" : "");
     if (o->n_sets > 0)
         fprintf(stderr, "dfer bench: note: the peer builds the method's default model (the variant, frames, batch, "
                         "classes and optimiser are passed); other --set keys are not mirrored\n");
