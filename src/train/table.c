@@ -564,6 +564,12 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
     if (unset && n < max_notes)
         snprintf(notes[n++], sizeof notes[0], "%d result%s without a matrix setting (a run of dfer train, not of dfer "
                  "matrix) in no table: %s%s", unset, unset > 1 ? "s" : "", first, unset > 1 ? " and others" : "");
+    if (rs->n_partial && n < max_notes) {
+        join_list(names, sizeof names, rs->partial[0], sizeof rs->partial[0], rs->n_partial);
+        snprintf(notes[n++], sizeof notes[0], "%d result%s scored on fewer of the folds evaluated than there were (a "
+                 "fold without a readable clip has no score; UAR and WAR the mean of the others): %s", rs->n_partial,
+                 rs->n_partial > 1 ? "s" : "", names);
+    }
     if (rs->n_repeated && n < max_notes) {
         join_list(names, sizeof names, rs->repeated[0], sizeof rs->repeated[0], rs->n_repeated);
         snprintf(notes[n++], sizeof notes[0], "%d result%s of a job already counted (a copied job folder) left out of "

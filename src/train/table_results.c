@@ -166,6 +166,16 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
             LIST_ADD(rs->repeated, rs->n_repeated, text);
             return 0;
         }
+    /* a zero-shot job's score over several folds' test splits left out a fold none of whose clips could be read
+     * (result.json's best.folds_scored, since 2026-12-07): counted, and said in a note */
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(o, "best");
+    int folds = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(best, "folds"));
+    double scored = json_get_number(best, "folds_scored", NAN);
+    if (r.finished && folds > 1 && isfinite(scored) && scored < folds) {
+        char text[sizeof *rs->partial];
+        snprintf(text, sizeof text, "%.*s (%.0f of %d folds)", RESULT_ID_BYTES - 1, r.id, scored, folds);
+        LIST_ADD(rs->partial, rs->n_partial, text);
+    }
     return push(&rs->done, &rs->n_done, &r);
 }
 
@@ -236,6 +246,7 @@ void results_free(ResultSet *rs) {
     free(rs->expected);
     free(rs->job_ids);
     free(rs->left_out);
+    free(rs->partial);
     free(rs->repeated);
     free(rs->unreadable);
     free(rs);

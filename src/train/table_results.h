@@ -42,6 +42,10 @@ struct ResultSet {
     int n_repeated;
     char (*unreadable)[512]; /* result.json files that could not be read: their messages */
     int n_unreadable;
+    /* counted results whose UAR and WAR are the mean of fewer of the folds they evaluated than there were (a fold
+     * with no readable clip has no score): "folder (2 of 3 folds)" */
+    char (*partial)[RESULT_ID_BYTES + 32];
+    int n_partial;
 };
 
 /* A listed job's kind of captions (rs->expected[i]): the one its setting names (jobs.json), else the one its finished

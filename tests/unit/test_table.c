@@ -623,6 +623,35 @@ static void test_unreadable_reason(void) {
     results_free(rs);
 }
 
+/* A zero-shot result scored on 2 of the 3 folds it evaluated (one had no readable clip): counted, and a note says so
+ * (the cell showed the 2-fold mean as any other); one scored on all its folds gets no note. */
+static void test_partial_folds(void) {
+    char dir[600];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/results-partial", test_tmpdir());
+    static const char *const fmt =
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"mafw\",\"eval_dataset\":\"dfew\",\"fold\":1,"
+        "\"backbone\":\"b16\",\"seed\":%d,\"setting\":\"zeroshot\",\"status\":\"done\",\"uar\":20,\"war\":25,"
+        "\"best\":{\"uar\":20,\"war\":25,\"folds_scored\":%d,\"folds\":[{\"fold\":1},{\"fold\":2},{\"fold\":3}]}}";
+    char json[1024];
+    snprintf(json, sizeof json, fmt, 1, 2);
+    put(dir, "zs1", json);
+    snprintf(json, sizeof json, fmt, 2, 3);
+    put(dir, "zs2", json);
+    ResultSet *rs;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char notes[RESULTS_MAX_NOTES][1024];
+    int n = results_notes(rs, notes, RESULTS_MAX_NOTES), partial = 0;
+    for (int i = 0; i < n; i++)
+        partial += strstr(notes[i], "1 result scored on fewer of the folds") && strstr(notes[i], "zs1 (2 of 3 folds)") &&
+                   !strstr(notes[i], "zs2");
+    int fin, failed, expected;
+    results_count(rs, &fin, &failed, &expected);
+    EXPECT(partial == 1 && fin == 2, "a note names the result of 2 of 3 folds alone, both counted (%d notes: %s)", n,
+           n ? notes[0] : "");
+    results_free(rs);
+}
+
 /* Without jobs.json every folder counts, but a copied job folder (the same job twice) only once, with a note; the
  * tables count what results_counted says. */
 static void test_repeated_job(void) {
@@ -801,6 +830,7 @@ static void test_numbers_out_of_range(void) {
 int main(void) {
     TEST_RUN(test_left_out);
     TEST_RUN(test_unreadable_reason);
+    TEST_RUN(test_partial_folds);
     TEST_RUN(test_repeated_job);
     TEST_RUN(test_backbones_by_setting);
     TEST_RUN(test_tables);
