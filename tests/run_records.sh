@@ -121,8 +121,9 @@ last=$(grep '"type":"eval"' "$tmp/run/metrics.jsonl" | tail -n 1)
 logged=$("$python" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.2f %.2f" % (d["war"], d["uar"]))' "$last")
 [ "$logged" = "$war $uar" ] || fail "predictions.csv gives WAR/UAR $war $uar, the last evaluation logged $logged"
 echo "training's predictions.csv: $n clips, WAR $war UAR $uar as the last evaluation logged"
-# result.json's recalls give back its UAR (a class predicted but absent has the recall 0 the UAR counts, not -1), and
-# classes_scored says over how many
+# result.json's recalls give back its UAR, and classes_scored says over how many, on a real run (a class predicted but
+# absent, which has the recall 0 the UAR counts where it had -1, is test_metrics' case: this split may hold every
+# class)
 "$python" - "$tmp/run/result.json" <<'PY' || fail "result.json's recalls and classes_scored"
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -26,6 +26,16 @@ expect_fail "unknown key" "model.nosuch" "$dfer" train "${fc[@]}" --set model.no
 expect_fail "bad value" "train.epochs" "$dfer" train "${fc[@]}" --set train.epochs=-3 --out "$tmp/r1"
 expect_fail "unknown method" "resnet" "$dfer" train "${fc[@]}" --set model.method=resnet --out "$tmp/r1"
 expect_fail "missing config" "$tmp/none.ini" "$dfer" train --config "$tmp/none.ini" --out "$tmp/r1"
+# a value refused after parsing names where it was set: the file's line, or --set
+printf '[train]\nepochs = 2\nlog_every = 0\n' >"$tmp/range.ini"
+expect_fail "a value out of range, from a file" "train.log_every = 0 must be at least 1 (a progress line every N steps) (train.log_every from $tmp/range.ini:3)" \
+  "$dfer" train --config "$tmp/range.ini" "${common[@]}" --out "$tmp/r1"
+# a batch the ranks cannot split: said at the start with the key and its origin (the loader said it of "the global
+# batch" further on)
+expect_fail "a batch that does not split over the ranks" "train.batch = 32 does not split over the 3 ranks of this run: give a multiple of 3 (train.batch from --set)" \
+  env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe --mca btl self,vader \
+  -np 3 "$dfer" train "${fc[@]}" --set train.batch=32 --out "$tmp/r-batch3"
+[ ! -e "$tmp/r-batch3" ] || { echo "a refused batch left its run folder"; exit 1; }
 # the middle level without `dfer prep`'s face tracks: refused before the first step, naming a track and the command
 # (the loader would meet each missing track mid-epoch and walk the whole split for a replacement, a warning a try)
 expect_fail "the middle level without face tracks" "have no middle-level input (the first: $tmp/data/dfer_prep/landmarks/" \

@@ -19,7 +19,8 @@ static void usage(void) {
     printf("usage: dfer bench [--device cpu|cuda|auto] [--arch ARCH] [--method finecliper|dfer_clip]\n"
            "                  [--variant V] [--frames T] [--batch B] [--steps N] [--warmup N] [--eval]\n"
            "                  [--threads N] [--precision f32|bf16] [--gpu-mem GiB] [--profile-steps N] [--json FILE]\n"
-           "                  [--peer torch|torch-compile] [--out-results | --results-to FILE] [--set section.key=value]...\n\n"
+           "                  [--peer torch|torch-compile] [--out-results | --results-to FILE]\n"
+           "                  [--set section.key=value]...\n\n"
            "Times training steps (forward, backward, all-reduce, update) and forward passes of a model built as\n"
            "`dfer train` builds it, on a random CLIP of a named architecture (no weights file) and a synthetic\n"
            "batch, and prints clips/s, the step's time split, peak memory, the model FLOPs of a step (counted\n"
@@ -189,7 +190,7 @@ int cmd_bench(int argc, char **argv) {
             cJSON *p = bench_run_peer(&o, r, python, &err);
             /* a peer that fails (or built another model) costs its comparison, not dfer's own figures: they are
              * printed and written with the peer's error, and the exit status is 1; no results record */
-            if (!p || bench_add_peer(r, p, &err) != 0) {
+            if (!p || bench_add_peer(r, p, bench_peer_name(&o), &err) != 0) {
                 rc = cli_fail(&err);
                 cJSON_AddStringToObject(r, "peer_error", err.msg);
                 out_results = 0;

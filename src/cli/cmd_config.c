@@ -12,8 +12,9 @@ static void usage(void) {
            "or with --markdown the reference of every key (docs/config.md is generated from it). Exit 1\n"
            "(after the print) where training would refuse the settings, the reason on stderr, with\n"
            "where each value it names was set.\n\n"
-           "  --origins   after each value that is not the default, where it came from as a comment\n"
-           "              (\"epochs = 3  ; c.ini:7\", \"; --set\"); the output still reads as a config file\n");
+           "  --origins   after each value a file or --set gave (the default's value or not), where\n"
+           "              it came from as a comment (\"epochs = 3  ; c.ini:7\", \"; --set\"); a key no file\n"
+           "              or option set has none; the output still reads as a config file\n");
 }
 
 int cli_config_files(int argc, char **argv, const char *optstring, const struct option *opts, Config *cfg) {

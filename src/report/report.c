@@ -67,7 +67,8 @@ static const char *whole_text(double v, char buf[WHOLE_TEXT]) {
 }
 
 /* A job's fold as text: a dataset without folds (FERV39k: one training and one test split) has fold 0 in its job id
- * and result.json, shown as "—", not as a fold 0 the dataset does not have. */
+ * and result.json, shown as "—", not as a fold 0 the dataset does not have; so is a result that records no fold (a
+ * `dfer train` run's result.json, which the matrix's job identity does not fill in). */
 static const char *fold_text(const Run *r, char buf[WHOLE_TEXT]) {
     double fold = run_num(r, "fold", 0);
     if (fold == 0) return snprintf(buf, WHOLE_TEXT, "—"), buf;
@@ -342,8 +343,11 @@ static void class_charts(FILE *out, const Run *r) {
             const cJSON *v = cJSON_GetArrayItem(row, j);
             counts[i * n + j] = cJSON_IsNumber(v) ? v->valuedouble : 0;
         }
-        /* recall is -1 for a class without test clips: no bar rather than a zero (and none for a damaged value) */
-        rec[i] = cJSON_IsNumber(rv) && run_value_ok(rv->valuedouble, RUN_RECALL) ? rv->valuedouble : NAN;
+        /* recall is -1 for a class without test clips the model never predicted: no bar rather than a zero (and none
+         * for a damaged value); one it predicted is a 0 in the UAR, and a 0 bar (results before 2026-12-07 wrote -1
+         * for it too: result_recall_read) */
+        double v = cJSON_IsNumber(rv) ? result_recall_read(conf, i, rv->valuedouble) : NAN;
+        rec[i] = run_value_ok(v, RUN_RECALL) ? v : NAN;
     }
     char title[96], epoch[WHOLE_TEXT];
     snprintf(title, sizeof title, "Confusion matrix, epoch %s", whole_text(reported_epoch(r), epoch));

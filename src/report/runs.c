@@ -50,7 +50,7 @@ static void check_value(ValueCheck *vc, const cJSON *v, const char *path, int li
     else snprintf(where, sizeof where, "%s", path);
     snprintf(text, sizeof text, "%s: %s is %g, %s: shown as missing\n", where, key, v->valuedouble,
              kind == RUN_PERCENT  ? SCORE_RANGE_TEXT
-             : kind == RUN_RECALL ? SCORE_RANGE_TEXT " (nor -1: no test clips)"
+             : kind == RUN_RECALL ? SCORE_RANGE_TEXT " (nor -1: no test clip, never predicted)"
                                   : "not a number from 0 to 1e15");
     strbuf_add(&vc->text, text, strlen(text));
 }

@@ -88,7 +88,9 @@ typedef struct BenchFlops {
      * (qkv: the attentions' qkv products; qkv-fc1: also fc1's; blocks: every ViT block's forward but the
      * last's), and on CUDA each attention backward's q k^T */
     double recompute;
-    int attention_recomputes; /* in (from BenchShape): each attention backward's q k^T again counts in recompute */
+    /* copied from BenchShape by bench_flops and bench_flops_passes, read by the counting (attention backward's q k^T
+     * again in recompute): how the counts were made, not a count */
+    int attention_recomputes;
 } BenchFlops;
 
 /* FLOPs of one training step of `batch` clips (forward = the evaluation forward). */
@@ -154,7 +156,9 @@ cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *pyth
 
 /* Adds peer and ratio fields to ours (peer may be NULL: nothing added). -1 (err) where the peer built another model
  * (other trainable parameter counts: its figures are no comparison) or its JSON lacks a figure; nothing added then. */
-int bench_add_peer(cJSON *ours, const cJSON *peer, Err *err);
+int bench_add_peer(cJSON *ours, const cJSON *peer, const char *peer_name, Err *err);
+/* "--peer torch" or "--peer torch-compile", as the option named the peer (for messages) */
+const char *bench_peer_name(const BenchOptions *o);
 
 /* The record of results/bench/gpu_vs_pytorch.json: the keys and a few more. */
 cJSON *bench_results_record(const cJSON *ours, const char *command);

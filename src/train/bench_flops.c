@@ -154,6 +154,7 @@ void bench_flops(const BenchShape *s, BenchFlops *f) {
 
 void bench_flops_passes(const BenchShape *s, int batch, int micro_batch, BenchFlops *f) {
     memset(f, 0, sizeof *f);
+    f->attention_recomputes = s->attention_recomputes;
     int mb = micro_batch > 0 && micro_batch < batch ? micro_batch : batch;
     for (int at = 0; at < batch; at += mb) {
         BenchShape p = *s;

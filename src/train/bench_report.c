@@ -82,7 +82,8 @@ cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *pyth
     char qpy[4200], qscript[4200], qspec[4400], cmd[13000];
     char script[4096];
     snprintf(script, sizeof script, "%s/tests/reference/bench_torch.py", DFER_SOURCE_DIR);
-    if (!fs_exists(script)) return err_set(err, "--peer torch: %s is missing", script), NULL;
+    const char *peer_name = bench_peer_name(o);
+    if (!fs_exists(script)) return err_set(err, "%s: %s is missing", peer_name, script), NULL;
     shell_quote(qpy, sizeof qpy, python);
     shell_quote(qscript, sizeof qscript, script);
     shell_quote(qspec, sizeof qspec, spec);
@@ -92,32 +93,34 @@ cJSON *bench_run_peer(const BenchOptions *o, const cJSON *ours, const char *pyth
                         "classes and optimiser are passed); other --set keys are not mirrored\n");
     fflush(stdout);
     FILE *p = popen(cmd, "r");
-    if (!p) return err_set(err, "--peer torch: cannot run %s", python), NULL;
+    if (!p) return err_set(err, "%s: cannot run %s", peer_name, python), NULL;
     char line[65536], last[65536] = "";
     while (fgets(line, sizeof line, p))
         if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
     int status = pclose(p);
     if (status != 0 || !last[0])
-        return err_set(err, "--peer torch: %s %s failed (exit status %d; its messages are above)", python, script,
+        return err_set(err, "%s: %s %s failed (exit status %d; its messages are above)", peer_name, python, script,
                        WIFEXITED(status) ? WEXITSTATUS(status) : -1), NULL;
     cJSON *peer = cJSON_Parse(last);
-    if (!peer) return err_set(err, "--peer torch: its output is not JSON: %.200s", last), NULL;
+    if (!peer) return err_set(err, "%s: its output is not JSON: %.200s", peer_name, last), NULL;
     return peer;
 }
 
-int bench_add_peer(cJSON *ours, const cJSON *peer, Err *err) {
+const char *bench_peer_name(const BenchOptions *o) { return o->peer_compile ? "--peer torch-compile" : "--peer torch"; }
+
+int bench_add_peer(cJSON *ours, const cJSON *peer, const char *peer_name, Err *err) {
     if (!peer) return 0;
     /* the peer's figures compare only where it built the model dfer ran, and only with every figure there (a NULL
      * read of a missing key crashed here) */
     static const char *const needed[] = {"train_clips_per_s", "peak_bytes", "trainable_parameters"};
     for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++)
         if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(peer, needed[i])))
-            return err_set(err, "--peer torch: its JSON has no number \"%s\"", needed[i]);
+            return err_set(err, "%s: its JSON has no number \"%s\"", peer_name, needed[i]);
     double ours_trainable = cJSON_GetObjectItemCaseSensitive(ours, "trainable_parameters")->valuedouble;
     double peer_trainable = cJSON_GetObjectItemCaseSensitive(peer, "trainable_parameters")->valuedouble;
     if (ours_trainable != peer_trainable)
-        return err_set(err, "--peer torch built another model: %.0f trainable parameters where dfer trains %.0f (its "
-                            "figures are no comparison; tests/reference/bench_models.py)", peer_trainable,
+        return err_set(err, "%s built another model: %.0f trainable parameters where dfer trains %.0f (its figures "
+                            "are no comparison; tests/reference/bench_models.py)", peer_name, peer_trainable,
                        ours_trainable);
     cJSON_AddItemToObject(ours, "peer", cJSON_Duplicate(peer, 1));
     double oc = cJSON_GetObjectItemCaseSensitive(ours, "train_clips_per_s")->valuedouble;

@@ -456,8 +456,8 @@ int config_validate_settings(const Config *c, Err *err) {
 
 static int check_settings(const Config *c, Err *err) {
     if (!strcmp(c->objective, "contrastive") && strcmp(c->method, "finecliper"))
-        return err_set(err, "train.objective = contrastive (the zero-shot setting) is built for FineCLIPER, not %s",
-                       c->method);
+        return err_set(err, "train.objective = contrastive (the zero-shot setting) is built for FineCLIPER, not "
+                            "model.method = %s", c->method);
     if (!strcmp(c->objective, "contrastive") && strcmp(c->variant, "low"))
         return err_set(err, "train.objective = contrastive trains FineCLIPER's low level (model.variant = low, not %s)",
                        c->variant);

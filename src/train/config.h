@@ -149,8 +149,9 @@ int config_diff(const Config *before, const Config *after, char *training, size_
 int config_absolute_paths(Config *c, Err *err);
 /* Writes the resolved configuration as INI (all keys). */
 void config_write(const Config *c, FILE *out);
-/* The same, with origins: each key not on its default followed by an inline comment saying where its value came
- * from ("epochs = 3  ; c.ini:7"), which reading the file back ignores (`dfer config --origins`). */
+/* The same, with origins: each key a file or --set gave (whatever the value) followed by an inline comment saying
+ * where its value came from ("epochs = 3  ; c.ini:7"), which reading the file back ignores (`dfer config
+ * --origins`). */
 void config_write_origins(const Config *c, int origins, FILE *out);
 /* config_write into the file at path, atomically (a run's config.ini). */
 int config_write_file(const Config *c, const char *path, Err *err);

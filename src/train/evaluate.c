@@ -213,8 +213,11 @@ static int eval_job(const char *run_dir, const Config *run_cfg, const char *eval
                    cfg.dataset, s.parts, (long long)s.total, class_order_text(test.num_classes, order, sizeof order),
                    s.uar, s.war, over);
             for (int p = 0; p < s.parts; p++)
-                printf("  fold %d: UAR %.2f  WAR %.2f  (%lld clips)\n", s.part_fold[p], s.part_uar[p], s.part_war[p],
-                       (long long)s.part_total[p]);
+                if (s.part_total[p])
+                    printf("  fold %d: UAR %.2f  WAR %.2f  (%lld clips)\n", s.part_fold[p], s.part_uar[p],
+                           s.part_war[p], (long long)s.part_total[p]);
+                else
+                    printf("  fold %d: " SCORES_UNSCORED_FOLD "\n", s.part_fold[p]);
             printf("recall over every fold's clips:\n");
         }
         for (int c = 0; c < test.num_classes; c++) {

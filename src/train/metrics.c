@@ -105,7 +105,7 @@ void scores_folds_text(const Scores *s, char *out, size_t n) {
                     ? snprintf(out + used, n - (size_t)used, "%s %d (UAR %.2f WAR %.2f, %lld clips)",
                                p ? "," : "; the mean of folds", s->part_fold[p], s->part_uar[p], s->part_war[p],
                                (long long)s->part_total[p])
-                    : snprintf(out + used, n - (size_t)used, "%s %d (no readable clip: not in the mean)",
+                    : snprintf(out + used, n - (size_t)used, "%s %d (" SCORES_UNSCORED_FOLD ")",
                                p ? "," : "; the mean of folds", s->part_fold[p]);
         if (w < 0 || (size_t)(used + w) >= n) break;
         used += w;

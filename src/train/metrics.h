@@ -56,6 +56,8 @@ void confusion_add(Confusion *cm, int truth, int predicted, int part);
 void confusion_add_logits(Confusion *cm, const void *logits, int is_f64, const int32_t *labels, const int32_t *parts,
                           int n);
 void scores_compute(const Confusion *cm, Scores *s);
+/* What the log and dfer eval say of a fold none of whose clips could be read (it has no score) */
+#define SCORES_UNSCORED_FOLD "no readable clip: not in the mean"
 /* With parts: "; the mean of folds 1 (UAR u WAR w, n clips), 2 (...)" for a log line; else "". */
 void scores_folds_text(const Scores *s, char *out, size_t n);
 

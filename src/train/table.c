@@ -292,7 +292,7 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
         snprintf(t->caption, sizeof t->caption,
                  "UAR and WAR in %%, mean ± standard deviation over folds and seeds (jobs behind each cell); "
                  "reported epoch as each result.json states. %s",
-                 rs->n_expected ? "Missing jobs are shown as missing."
+                 rs->job_list ? "Missing jobs are shown as missing."
                                 : "No jobs.json (the matrix's list of jobs) in the results folder: a job that wrote no "
                                   "result.json is not known, and each cell counts the results there are.");
         uar_war_table(rs, t, &methods, &ref_only, &datasets, "supervised", 0, paper);
@@ -546,7 +546,7 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
         snprintf(notes[n++], sizeof notes[0], "backbone '%s' was read from %d different weights files (sha256 %s): its "
                  "rows mix them", backbones.v[b], t.n + t.more, text);
     }
-    if (!rs->n_expected && rs->n_done && n < max_notes)
+    if (!rs->job_list && rs->n_done && n < max_notes)
         snprintf(notes[n++], sizeof notes[0], "no jobs.json (the matrix's list of jobs, which dfer matrix writes): a "
                  "job that wrote no result.json cannot be shown as missing, and each cell counts the results there "
                  "are");

@@ -30,8 +30,14 @@ typedef struct ResultSet ResultSet;
 int score_is_percent(double v);
 /* What a note says of a score out of range, after the value: the tables' notes and dfer report's say the same. */
 #define SCORE_RANGE_TEXT "not a percentage in [0, 100]"
-/* result.json's recall of a class without test clips: no value, not damage (train/metrics.h) */
+/* result.json's recall of a class without test clips that was never predicted: no value, not damage
+ * (train/metrics.h) */
 #define RECALL_NO_CLIPS (-1.0)
+/* The recall of class k as result.json's "recall"[k] gives it (v), read the way results since 2026-12-07 write it:
+ * a class without test clips that the model predicted is a 0 in the UAR and has recall 0, where earlier results
+ * wrote -1 (RECALL_NO_CLIPS) for it. best_confusion: the result's best.confusion [true][predicted] (NULL: v as it
+ * is). Tables and report read old and new results alike. */
+double result_recall_read(const cJSON *best_confusion, int k, double v);
 
 int results_load(const char *dir, ResultSet **out, Err *err);
 /* The same from JSON already parsed (dfer report reads each file once): an empty set, the jobs.json
@@ -56,7 +62,7 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out);
  * returns how many): a backbone whose jobs read weights files of different SHA-256 digests (result.json's
  * inputs), results folders left out (not jobs of jobs.json, or a result.json that could not be read: results_load
  * skips them), and results from more than one commit. */
-#define RESULTS_MAX_NOTES 8
+#define RESULTS_MAX_NOTES 16
 int results_notes(const ResultSet *rs, char notes[][1024], int max_notes);
 /* DIR/tables.md, tables.tex and tables.csv, each written atomically (DIR is created). */
 int tables_write_files(const ResultSet *rs, const char *dir, int paper, Err *err);

@@ -131,9 +131,9 @@ static void html_cells(FILE *out, const char *tag, const char (*cells)[CELL], in
 
 /* The CSV is for reading back (pandas, R, a spreadsheet): a column of aggregated jobs is four, each one number --
  * "X" the mean (empty where no job finished), "X sd" the sample standard deviation (empty under two jobs), "X n" the
- * jobs behind it (Table 2's recall of a class: those whose test split holds it), "X expected" the matrix's jobs for
- * it (failed and missing ones included); published rows give "X" alone. Other cells as the table shows them ("—":
- * empty). */
+ * jobs behind it (Table 2's recall of a class: those whose test split holds it or whose model predicted it), "X
+ * expected" the matrix's jobs for it (failed and missing ones included); published rows give "X" alone. Other cells
+ * as the table shows them ("—": empty). */
 static void table_print_csv(const Table *t, FILE *out) {
     static const char *const suffix[3] = {" sd", " n", " expected"};
     int any_stat = 0;

@@ -52,6 +52,16 @@ static const char *fill_identity(Result *r, const cJSON *o) {
 
 int score_is_percent(double v) { return v >= 0 && v <= 100; /* NaN fails both; infinity the second */ }
 
+double result_recall_read(const cJSON *best_confusion, int k, double v) {
+    if (v != RECALL_NO_CLIPS || !cJSON_IsArray(best_confusion)) return v;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, best_confusion) {
+        const cJSON *count = cJSON_GetArrayItem(row, k);
+        if (cJSON_IsNumber(count) && count->valuedouble > 0) return 0; /* predicted: one of the UAR's classes */
+    }
+    return v;
+}
+
 static int push(Result **arr, int *n, const Result *r) {
     *arr = xrealloc(*arr, (size_t)(*n + 1) * sizeof **arr);
     (*arr)[(*n)++] = *r;
@@ -63,6 +73,7 @@ ResultSet *results_new(void) { return xcalloc(1, sizeof(ResultSet)); }
 void results_add_expected(ResultSet *rs, const cJSON *jobs, const char *path) {
     const cJSON *o;
     int index = 0;
+    rs->job_list = 1;
     cJSON_ArrayForEach(o, jobs) {
         index++;
         Result r;
@@ -141,11 +152,14 @@ int results_add(ResultSet *rs, const cJSON *o, const char *path, Err *err) {
     r.n_classes = i;
     for (int k = 0; k < MAX_CLASSES; k++) r.recall[k] = NAN; /* a class a result does not list has no value */
     i = 0;
+    const cJSON *best_confusion = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "best"),
+                                                                   "confusion");
     cJSON_ArrayForEach(it, recall) {
         if (i >= MAX_CLASSES) break;
-        double v = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+        double v = cJSON_IsNumber(it) ? result_recall_read(best_confusion, i, it->valuedouble) : NAN;
         if (r.finished && cJSON_IsNumber(it) && v != RECALL_NO_CLIPS && !score_is_percent(v))
-            return err_set(err, "%s: \"recall\"[%d] is %g, " SCORE_RANGE_TEXT " (nor -1: no test clips)", path, i, v);
+            return err_set(err, "%s: \"recall\"[%d] is %g, " SCORE_RANGE_TEXT " (nor -1: no test clip, never "
+                           "predicted)", path, i, v);
         r.recall[i++] = v == RECALL_NO_CLIPS ? NAN : v;
     }
     if (r.finished && (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "uar")) ||

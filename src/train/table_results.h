@@ -31,6 +31,7 @@ typedef struct Result {
 struct ResultSet {
     Result *done;     /* result.json files */
     int n_done;
+    int job_list;     /* the folder holds jobs.json (the matrix's list of jobs), even an empty one */
     Result *expected; /* jobs.json entries (fields as in Result, no scores) */
     int n_expected;
     char (*job_ids)[RESULT_ID_BYTES]; /* jobs.json's "job" names: with them, only those folders' results count */

@@ -16,7 +16,8 @@ cJSON *trainer_scores_json(const Scores *s, const Confusion *cm, int epoch) {
     cJSON_AddNumberToObject(o, "uar", s->uar);
     cJSON_AddNumberToObject(o, "war", s->war);
     /* the classes the UAR is the mean over (those of the test split and those predicted): a split that lacks some
-     * (a one-clip list) gives a UAR of fewer classes, which the number alone does not say */
+     * (a one-clip list) gives a UAR of fewer classes, which the number alone does not say. With folds scored apart
+     * it counts every fold's clips together, as recall does (the UAR is then the mean of the folds' own) */
     cJSON_AddNumberToObject(o, "classes_scored", s->classes_scored);
     cJSON *rec = cJSON_AddArrayToObject(o, "recall");
     for (int c = 0; c < cm->classes; c++) cJSON_AddItemToArray(rec, cJSON_CreateNumber(s->recall[c]));

@@ -133,15 +133,16 @@ static void test_errors_name_origin(void) {
            "a long origin: %s", err.msg);
 }
 
-/* `dfer config --origins`: each value not on its default with where it came from, as an inline comment that reading
- * the file back ignores (the same values, each now from the written file's line). */
+/* `dfer config --origins`: each value a file or --set gave with where it came from (one set to its default value too),
+ * none on a key nothing set, as an inline comment that reading the file back ignores (the same values, each now from
+ * the written file's line). */
 static void test_write_origins(void) {
     Config a, b;
     config_defaults(&a);
     Err err;
     char p[600]; /* write_file's buffer is written again below */
     snprintf(p, sizeof p, "%s",
-             write_file("origins.ini", "[train]\nepochs = 3\n[model]\nprompt = \"  a {class} face \"\n"));
+             write_file("origins.ini", "[train]\nepochs = 3\nseed = 1\n[model]\nprompt = \"  a {class} face \"\n"));
     EXPECT(config_load_file(&a, p, &err) == 0 && config_set(&a, "train.batch=8", &err) == 0, "%s", err.msg);
     char *text = NULL;
     size_t len = 0;
@@ -153,9 +154,10 @@ static void test_write_origins(void) {
     char want[800];
     snprintf(want, sizeof want, "\nepochs = 3  ; %s:2\n", p);
     EXPECT(strstr(text, want) && strstr(text, "\nbatch = 8  ; --set\n"), "origins as comments: %s", text);
-    snprintf(want, sizeof want, "\nprompt = \"  a {class} face \"  ; %s:4\n", p);
+    snprintf(want, sizeof want, "\nprompt = \"  a {class} face \"  ; %s:5\n", p);
     EXPECT(strstr(text, want), "a quoted value's origin: %s", text);
-    EXPECT(strstr(text, "\nseed = 1\n") && strstr(text, "\nlr = 0.01\n"), "no comment on a default: %s", text);
+    snprintf(want, sizeof want, "\nseed = 1  ; %s:3\n", p); /* set to its default value: set all the same */
+    EXPECT(strstr(text, want) && strstr(text, "\nlr = 0.01\n"), "a default set and one not: %s", text);
     config_defaults(&b);
     EXPECT(config_load_file(&b, out, &err) == 0 && same_values(&a, &b), "read back, the same values: %s", err.msg);
     snprintf(want, sizeof want, "%s:", out);

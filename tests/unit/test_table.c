@@ -652,6 +652,32 @@ static void test_partial_folds(void) {
     results_free(rs);
 }
 
+/* A result.json written before 2026-12-07 gave a class without test clips that the model predicted the recall -1,
+ * as one never predicted; read now as the 0 its UAR counted (best.confusion's column says it was predicted), so
+ * Table 2 averages old and new results alike; a class neither present nor predicted still has no recall. */
+static void test_old_recall(void) {
+    char dir[600];
+    Err err;
+    snprintf(dir, sizeof dir, "%s/results-old-recall", test_tmpdir());
+    /* 3 classes: anger predicted twice with no clip of it; fear neither */
+    put(dir, "old",
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
+        "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":30,\"war\":45,"
+        "\"classes\":[\"happiness\",\"anger\",\"fear\"],\"recall\":[90,-1,-1],"
+        "\"best\":{\"confusion\":[[9,1,0],[0,0,0],[0,0,0]]},\"x\":0}");
+    put(dir, "new",
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"b16\","
+        "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":40,\"war\":50,"
+        "\"classes\":[\"happiness\",\"anger\",\"fear\"],\"recall\":[70,20,-1]}");
+    ResultSet *rs;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char *md = tables_text(rs, TABLE_MARKDOWN, 0);
+    EXPECT(strstr(md, "| finecliper (low) | 80.00 | 10.00 | — | 35.00 ± 7.07 (2) |"),
+           "anger: the old -1 read as its 0, (0 + 20) / 2; fear none: %s", md);
+    free(md);
+    results_free(rs);
+}
+
 /* Without jobs.json every folder counts, but a copied job folder (the same job twice) only once, with a note; the
  * tables count what results_counted says. */
 static void test_repeated_job(void) {
@@ -831,6 +857,7 @@ int main(void) {
     TEST_RUN(test_left_out);
     TEST_RUN(test_unreadable_reason);
     TEST_RUN(test_partial_folds);
+    TEST_RUN(test_old_recall);
     TEST_RUN(test_repeated_job);
     TEST_RUN(test_backbones_by_setting);
     TEST_RUN(test_tables);

@@ -163,7 +163,7 @@ static void test_scores_out_of_range(void) {
     static const char *const expected_notes[3] = {
         "j2/result.json: \"uar\" is 1e+300, not a percentage in [0, 100]",
         "j3/result.json: \"war\" is -5, not a percentage in [0, 100]",
-        "j4/result.json: \"recall\"[0] is inf, not a percentage in [0, 100] (nor -1: no test clips)"};
+        "j4/result.json: \"recall\"[0] is inf, not a percentage in [0, 100] (nor -1: no test clip, never predicted)"};
     char notes[RESULTS_MAX_NOTES][1024];
     int n = results_notes(rs, notes, RESULTS_MAX_NOTES);
     for (int k = 0; k < 3; k++) {
