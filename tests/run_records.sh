@@ -199,7 +199,7 @@ grep -q "1 test clip could not be read: left out of the scores and the loss" "$t
 read -r n2 war2 _ < <(check "$tmp/gone.csv") || fail "the predictions with an unreadable clip"
 [ "$n2" = $((n - 1)) ] || fail "$n2 scored rows, want $((n - 1))"
 [ -z "$(grep "^$gone," "$tmp/gone.csv" | cut -d, -f3)" ] || fail "the unreadable clip has a prediction"
-grep -q "($n2 clips; " "$tmp/gone.txt" && grep -q "WAR $war2$" "$tmp/gone.txt" \
+grep -q "($n2 clips; " "$tmp/gone.txt" && grep -qE "WAR $war2(\$|  \(the UAR over the [0-9]+ classes)" "$tmp/gone.txt" \
   || { cat "$tmp/gone.txt"; fail "dfer eval's count or WAR is not the scored rows' ($n2, $war2)"; }
 loss2=$(loss_check "$tmp/gone.csv" "$tmp/gone.txt") || { cat "$tmp/gone.txt"; fail "the loss with an unreadable clip"; }
 echo "an unreadable test clip: no prediction, left out of the scores and the loss ($n2 clips, WAR $war2, loss $loss2 against $loss), warned"
