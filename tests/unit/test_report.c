@@ -342,8 +342,8 @@ static void test_values_out_of_range_shown_missing(void) {
     static const char *const named[] = {
         "/j1/result.json: &quot;uar&quot; is 1e+300, not a percentage in [0, 100]: shown as missing",
         "/j1/result.json: &quot;seconds&quot; is 1e+300, not a number from 0 to 1e15",
-        "/j1/result.json: &quot;recall&quot;[0] is 1e+300, not a percentage in [0, 100] (nor -1: no test clip, never predicted): "
-        "shown as missing",
+        "/j1/result.json: &quot;recall&quot;[0] is 1e+300, not a percentage in [0, 100] (nor -1: no test clip, never "
+        "predicted): shown as missing",
         "/j1/result.json: &quot;trainable_parameters&quot;.&quot;total&quot; is 1e+300",
         "/j1/result.json: &quot;best&quot;.&quot;epoch&quot; is 1e+300",
         "/j1/result.json: &quot;best&quot;.&quot;folds&quot;[1].&quot;war&quot; is -1, not a percentage in [0, 100]",
