@@ -32,6 +32,7 @@ typedef struct IniStream {
     int key_since_section; /* a key line came after the last [section] line: inih's "previous name" is set, so an
                             * indented line continues it; right after a header an indented line is a key of its own */
     const char *const *list_keys; /* "section.key" of the keys whose continuation lines are further values */
+    const char *const *sections;  /* the sections the file may have (NULL: any) */
     int read_errno;               /* getline's errno where it stopped on a read error, not the end (0: none) */
 } IniStream;
 
@@ -93,6 +94,21 @@ static char *long_line(IniStream *s, char *str, int num) {
     return str;
 }
 
+/* A [section] header not among s->sections: an error on its line (a header with no key under it, "[trian]" left
+ * empty by a typo, passed without a word; with keys the handler refused each as an unknown key) */
+static void check_section(IniStream *s, const char *header) {
+    const char *close = strchr(header, ']');
+    if (!s->sections || !close) return; /* no list, or no header (inih says what is wrong with the line) */
+    int len = (int)(close - header - 1);
+    char known[256] = "";
+    for (const char *const *k = s->sections; *k; k++) {
+        if ((int)strlen(*k) == len && !strncmp(*k, header + 1, (size_t)len)) return;
+        size_t used = strlen(known);
+        snprintf(known + used, sizeof known - used, "%s[%s]", used ? ", " : "", *k);
+    }
+    fail(s, "unknown section [%.*s] (this file has %s)", len > 80 ? 80 : len, header + 1, known);
+}
+
 static char *read_line(char *str, int num, void *stream) {
     IniStream *s = stream;
     errno = 0;
@@ -103,7 +119,10 @@ static char *read_line(char *str, int num, void *stream) {
     }
     s->line++;
     const char *first = s->buf + strspn(s->buf, " \t\r\f\v");
-    if (*first == '[') s->key_since_section = 0; /* inih forgets the previous key at a section header */
+    if (*first == '[') {
+        s->key_since_section = 0; /* inih forgets the previous key at a section header */
+        check_section(s, first);
+    }
     if (memchr(s->buf, LONG_VALUE_MARK, (size_t)n)) {
         fail(s, "the line holds the control character 0x1f");
         return strcpy(str, ";\n");
@@ -213,9 +232,9 @@ static void describe_syntax_error(const char *path, int line, Err *err) {
     free(text);
 }
 
-int ini_file_load(const char *path, const char *what, const char *const *list_keys, IniKeyFn fn, void *user,
-                  Err *err) {
-    IniStream s = {.fn = fn, .user = user, .err = err, .list_keys = list_keys};
+int ini_file_load(const char *path, const char *what, const char *const *list_keys, const char *const *sections,
+                  IniKeyFn fn, void *user, Err *err) {
+    IniStream s = {.fn = fn, .user = user, .err = err, .list_keys = list_keys, .sections = sections};
     s.f = fopen(path, "r");
     if (!s.f) return err_set(err, "%s: cannot open the %s (%s)", path, what, strerror(errno));
     struct stat st; /* a folder opens, and reads as an empty file: a run on the defaults */

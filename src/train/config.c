@@ -331,7 +331,8 @@ static int on_config_key(void *user, int line, const char *section, const char *
 
 int config_load_file(Config *c, const char *path, Err *err) {
     FileLoad load = {c, path};
-    return ini_file_load(path, "configuration file", NULL, on_config_key, &load, err);
+    static const char *const sections[] = {"model", "data", "train", "optim", NULL};
+    return ini_file_load(path, "configuration file", NULL, sections, on_config_key, &load, err);
 }
 
 int config_set_from(Config *c, const char *assignment, const char *origin, Err *err) {

@@ -220,7 +220,8 @@ int matrix_load(const char *path, Matrix *m, Err *err) {
     /* the axes are lists, which may go on over indented lines; a continuation of any other key is refused */
     static const char *const axes[] = {"matrix.methods", "matrix.datasets", "matrix.backbones", "matrix.folds",
                                        "matrix.seeds",   "matrix.settings", NULL};
-    if (ini_file_load(path, "matrix file", axes, on_key, m, err) != 0) return -1;
+    static const char *const sections[] = {"matrix", "set", NULL};
+    if (ini_file_load(path, "matrix file", axes, sections, on_key, m, err) != 0) return -1;
     /* defaults of the axes a file leaves out */
     if (!m->n_folds) m->folds[0] = 1, m->n_folds = 1;
     if (!m->n_seeds) m->seeds[0] = 1, m->n_seeds = 1;

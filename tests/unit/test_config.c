@@ -44,6 +44,11 @@ static void test_errors(void) {
     EXPECT(config_load_file(&c, p, &err) != 0, "unknown key rejected");
     EXPECT(strstr(err.msg, "bad.ini:5") && strstr(err.msg, "train.epoch"), "message names file, line and key: %s",
            err.msg);
+    /* a section this file cannot have, keys under it or not (an empty one passed without a word) */
+    p = write_file("section.ini", "[train]\nepochs = 3\n[trian]\n; nothing here yet\n");
+    EXPECT(config_load_file(&c, p, &err) != 0 && strstr(err.msg, "section.ini:3: unknown section [trian] (this file has "
+                                                                 "[model], [data], [train], [optim])"),
+           "an empty unknown section: %s", err.msg);
     p = write_file("bad2.ini", "[optim]\noptimizer = adam\n");
     EXPECT(config_load_file(&c, p, &err) != 0 && strstr(err.msg, "sgd|adamw") && strstr(err.msg, "bad2.ini:2"),
            "bad choice: %s", err.msg);

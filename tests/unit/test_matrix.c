@@ -96,8 +96,10 @@ static void test_errors(void) {
         {"[matrix]\nname = x\n[set]\ntrain.epochs = x\n", "s2.ini:4: [set]: train.epochs = 'x' is not an integer"},
         {"[matrix]\nname = x\n[set]\nepochs = 3\n", "s3.ini:4: [set] epochs: a key is section.name"},
         {"[matrix]\nname = x\n[set]\ndata.fold = 2\n", "s4.ini:4: [set] data.fold: the matrix sets it"},
+        /* a section of no key (a typo of [set] left empty) is no longer passed over */
+        {"[matrix]\nname = x\n[sets]\n", "s5.ini:3: unknown section [sets] (this file has [matrix], [set])"},
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         char name[16];
         snprintf(name, sizeof name, "s%d.ini", i + 1);
         EXPECT(matrix_load(write_file(name, set_cases[i][0]), &m, &err) != 0 && strstr(err.msg, set_cases[i][1]) &&
