@@ -2,7 +2,8 @@
 # dfer matrix --check: each job's inputs opened as its start would open them, before anything is
 # submitted. One matrix whose jobs each lack one thing, and the ones that lack nothing:
 #   - the low level on the synthetic set: ok;
-#   - a backbone whose weights file does not exist: MISSING, naming the backbone and the file;
+#   - a backbone whose weights file does not exist: MISSING, naming the backbone and the file; with the high and
+#     middle levels' inputs missing too, each is named after it (the weights' message hid them until mended);
 #   - weights in a folder without the BPE vocabulary: MISSING, "no CLIP vocabulary";
 #   - the high level without its descriptions file, and with a file that lacks one training clip's:
 #     MISSING, naming the file and then the clip;
@@ -74,6 +75,14 @@ grep -q "^matrix w: 3 jobs, 1 runnable, 0 waiting for features not built yet, 0 
 grep -q "2 jobs would fail at their start" "$tmp/out" || fail "the error line"
 "$dfer" matrix --list "$tmp/m_weights.ini" >"$tmp/list" || fail "--list reads inputs"
 [ "$(grep -c '  ok$' "$tmp/list")" = 3 ] || fail "--list does not say ok for valid configurations"
+
+# every missing input of a job, not the first only: weights, descriptions and face tracks of one job
+write_matrix "$tmp/m_all.ini" a "finecliper:low+mid+high=$fc" "dfew=$tmp/data" "gone=$tmp/nothere.safetensors" supervised \
+  "$(printf 'model.descriptions = %s\ndata.landmarks = %s\ndata.max_bad_fraction = 0' "$tmp/none.jsonl" "$tmp/notracks")"
+check "$tmp/m_all.ini"
+job finecliper-low_mid_high__dfew__f1__gone__s1 \
+  | grep -q "^MISSING: backbone gone (model.weights): $tmp/nothere.safetensors: cannot open.*; also: the high level needs per-clip descriptions: $tmp/none.jsonl does not exist .*; also: [0-9]* of the [0-9]* clips of .* have no middle-level input (the first: $tmp/notracks/" \
+  || { cat "$tmp/out"; fail "every missing input of a job"; }
 
 check "$tmp/m_levels.ini"
 cat "$tmp/out"

@@ -62,22 +62,37 @@ int err_is_disk_full(const Err *e) {
     return e && (strstr(e->msg, strerror(ENOSPC)) || strstr(e->msg, strerror(EDQUOT)));
 }
 
+/* e's message with the formatted text before it (before = 1) or after it, stored as err_store keeps a long one */
+static void err_join(Err *e, int before, const char *fmt, va_list ap) {
+    size_t alen;
+    char *added = format_whole(&alen, fmt, ap);
+    size_t olen = strnlen(e->msg, sizeof e->msg);
+    char *whole = added ? malloc(alen + olen + 1) : NULL;
+    if (whole) {
+        memcpy(whole + (before ? 0 : olen), added, alen);
+        memcpy(whole + (before ? alen : 0), e->msg, olen);
+        err_store(e, whole, alen + olen);
+    } /* out of memory: the message stays as it was, without its context */
+    free(whole);
+    free(added);
+}
+
 int err_prefix(Err *e, const char *fmt, ...) {
     if (e) {
         va_list ap;
         va_start(ap, fmt);
-        size_t plen;
-        char *prefix = format_whole(&plen, fmt, ap);
+        err_join(e, 1, fmt, ap);
         va_end(ap);
-        size_t olen = strnlen(e->msg, sizeof e->msg);
-        char *whole = prefix ? malloc(plen + olen + 1) : NULL;
-        if (whole) {
-            memcpy(whole, prefix, plen);
-            memcpy(whole + plen, e->msg, olen);
-            err_store(e, whole, plen + olen);
-        } /* out of memory: the message stays as it was, without its context */
-        free(whole);
-        free(prefix);
+    }
+    return -1;
+}
+
+int err_suffix(Err *e, const char *fmt, ...) {
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        err_join(e, 0, fmt, ap);
+        va_end(ap);
     }
     return -1;
 }

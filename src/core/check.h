@@ -36,6 +36,8 @@ enum { ERR_KEPT_HEAD = 320 };
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prepends context ("while loading X: ") to an existing message; returns -1. */
 int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends to e's message (where it came from, what else is wrong) and returns -1, as err_prefix prepends. */
+int err_suffix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Whether the message says a write found the disk full or the quota spent (the texts of ENOSPC and EDQUOT, which
  * every file error here names with strerror): the next write to that disk will fail too. */
 int err_is_disk_full(const Err *e);

@@ -404,9 +404,7 @@ int config_error_origins(const Config *c, Err *err) {
     for (int j = 0; j < named && used < sizeof where; j++)
         used += (size_t)snprintf(where + used, sizeof where - used, "%s%s.%s from %s", j ? "; " : "",
                                  k_keys[key[j]].section, k_keys[key[j]].name, c->origin[key[j]]);
-    char msg[sizeof err->msg];
-    memcpy(msg, err->msg, sizeof msg);
-    return err_set(err, "%s (%s)", msg, where);
+    return err_suffix(err, " (%s)", where);
 }
 
 static int check_settings(const Config *c, Err *err);

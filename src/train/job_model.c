@@ -62,13 +62,15 @@ static void text_cut_note(JobModel *m, const char *what, int n, const char *clip
 /* The middle and high levels of a FineCLIPER variant: which maps the loader
  * must deliver, the description tower (Long-CLIP, or the CLIP's own text tower
  * with stretched positions) and the descriptions with their longest length. */
+int job_model_mid_streams(const Config *cfg) {
+    if (strcmp(cfg->method, "finecliper") || !strstr(cfg->variant, "mid")) return 0;
+    return !strcmp(cfg->mid_streams, "parsing")     ? FC_MID_PARSING
+           : !strcmp(cfg->mid_streams, "landmarks") ? FC_MID_LANDMARKS
+                                                    : FC_MID_PARSING | FC_MID_LANDMARKS;
+}
+
 static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok, FineCliperConfig *fc, Err *err) {
-    if (strstr(cfg->variant, "mid")) {
-        fc->mid_streams = !strcmp(cfg->mid_streams, "parsing")     ? FC_MID_PARSING
-                          : !strcmp(cfg->mid_streams, "landmarks") ? FC_MID_LANDMARKS
-                                                                   : FC_MID_PARSING | FC_MID_LANDMARKS;
-        m->mid_streams = fc->mid_streams;
-    }
+    if (strstr(cfg->variant, "mid")) m->mid_streams = fc->mid_streams = job_model_mid_streams(cfg);
     fc->fusion_weights = !strcmp(cfg->fusion_weights, "sum")       ? FC_WEIGHTS_SUM
                          : !strcmp(cfg->fusion_weights, "uniform") ? FC_WEIGHTS_UNIFORM
                                                                    : FC_WEIGHTS_SOFTMAX;

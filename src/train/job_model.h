@@ -95,6 +95,9 @@ int job_model_create_from_map(const Config *cfg, int num_classes, struct Descrip
  * `arch` (clip_config_preset), or, when arch is NULL, from model.weights' header. */
 int job_model_create_counting(const Config *cfg, int num_classes, Backend as, const char *arch, JobModel *m,
                               Err *err);
+/* The middle level's map streams cfg asks for (FC_MID_PARSING | FC_MID_LANDMARKS; 0: none, or not FineCLIPER), from
+ * the configuration alone (what the model's mid_streams will be). */
+int job_model_mid_streams(const Config *cfg);
 /* Allocates the activations and scratch for steps of `batch` clips (the first step would). */
 void job_model_reserve(JobModel *m, int batch);
 /* One clip's pixels as the loader delivers them: frames (and each map stream of the middle level),

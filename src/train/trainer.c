@@ -182,14 +182,14 @@ static int open_splits(const Config *cfg, const char *eval_dataset, const char *
  * another folder) is an error, since the loader would only meet them mid-epoch, clip after clip; fewer (clips `dfer
  * prep` could not read, which it leaves without a track) are unreadable clips as any other, replaced in training and
  * left out of the evaluation (warn: said once, by training's rank 0; the planner's preflight says nothing). */
-static int check_mid_inputs(const Config *cfg, const JobModel *jm, const Dataset *train, const Dataset *test, int warn,
+static int check_mid_inputs(const Config *cfg, int mid_streams, const Dataset *train, const Dataset *test, int warn,
                             Err *err) {
     char landmarks[CFG_STR + 64];
     const char *parsing = trainer_mid_dirs(cfg, landmarks, sizeof landmarks);
-    for (int split = 0; split < 2 && jm->mid_streams; split++) {
+    for (int split = 0; split < 2 && mid_streams; split++) {
         const Dataset *d = split ? test : train;
         char first[8300];
-        int missing = mid_missing_inputs(jm->mid_streams, landmarks, parsing, d, first, sizeof first);
+        int missing = mid_missing_inputs(mid_streams, landmarks, parsing, d, first, sizeof first);
         if (missing > cfg->max_bad_fraction * d->count)
             return err_set(err, "%d of the %d clips of %s have no middle-level input (the first: %s), more than "
                                 "data.max_bad_fraction = %g of them; run `dfer prep`", missing, d->count, d->source,
@@ -219,8 +219,19 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
         else if (job_model_check_dataset(&jm, &train, err) != 0 ||
                  (!jm.contrastive && job_model_check_dataset(&jm, &test, err) != 0))
             rc = -1;
-        if (rc == 0 && check_mid_inputs(cfg, &jm, &train, &test, 0, err) != 0) rc = -1;
+        if (rc == 0 && check_mid_inputs(cfg, jm.mid_streams, &train, &test, 0, err) != 0) rc = -1;
         job_model_free(&jm);
+    } else {
+        /* the weights (or the model) could not be read: the inputs the configuration alone names are checked still,
+         * so that one `matrix --check` names each missing input of a job, not the first only */
+        Err more;
+        char desc[CFG_STR + 64];
+        config_prep_path(cfg, cfg->descriptions, "descriptions.jsonl", desc, sizeof desc);
+        if (!strcmp(cfg->method, "finecliper") && strstr(cfg->variant, "high") && !fs_exists(desc))
+            err_suffix(err, "; also: the high level needs per-clip descriptions: %s does not exist "
+                            "(model.descriptions; `dfer prep` writes them)", desc);
+        if (check_mid_inputs(cfg, job_model_mid_streams(cfg), &train, &test, 0, &more) != 0)
+            err_suffix(err, "; also: %s", more.msg);
     }
     dataset_free(&train), dataset_free(&test);
     /* the memory a GPU run plans at its start (choose_micro_batch), refused there when nothing fits; a build without
@@ -284,7 +295,7 @@ static int open_optimizer_and_loaders(TrainRun *run, Err *err) {
     }
     if (job_model_check_dataset(&run->jm, &run->train, err) != 0 ||
         (!run->contrastive && job_model_check_dataset(&run->jm, &run->test, err) != 0) ||
-        check_mid_inputs(cfg, &run->jm, &run->train, &run->test, run->lead, err) != 0)
+        check_mid_inputs(cfg, run->jm.mid_streams, &run->train, &run->test, run->lead, err) != 0)
         return -1;
     if (optimizer_create(run->jm.params, &run->oc, &run->optim, err) != 0) return -1;
     LoaderConfig lc = trainer_loader_config(cfg, &run->jm, run->g, 1, run->landmarks, sizeof run->landmarks);
