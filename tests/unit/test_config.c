@@ -46,8 +46,8 @@ static void test_errors(void) {
            err.msg);
     /* a section this file cannot have, keys under it or not (an empty one passed without a word) */
     p = write_file("section.ini", "[train]\nepochs = 3\n[trian]\n; nothing here yet\n");
-    EXPECT(config_load_file(&c, p, &err) != 0 && strstr(err.msg, "section.ini:3: unknown section [trian] (this file has "
-                                                                 "[model], [data], [train], [optim])"),
+    EXPECT(config_load_file(&c, p, &err) != 0 &&
+               strstr(err.msg, "section.ini:3: unknown section [trian] (this file has [model], [data], [train], [optim])"),
            "an empty unknown section: %s", err.msg);
     p = write_file("bad2.ini", "[optim]\noptimizer = adam\n");
     EXPECT(config_load_file(&c, p, &err) != 0 && strstr(err.msg, "sgd|adamw") && strstr(err.msg, "bad2.ini:2"),
