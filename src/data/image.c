@@ -134,14 +134,6 @@ static int jpeg_is_whole(const uint8_t *d, size_t n) {
     return 0; /* cut before its first scan */
 }
 
-/* A decoded JPEG (rc 0) whose end is missing (whole 0) or unreadable (-1): freed, an error naming it. */
-static int refuse_truncated_jpeg(int rc, int whole, const char *label, ImageU8 *out, Err *err) {
-    if (rc != 0 || whole > 0) return rc;
-    image_free(out);
-    if (whole == 0) err_set(err, "%s: a truncated JPEG (no end-of-image marker): a damaged file", label);
-    return -1;
-}
-
 typedef struct MemReader {
     const uint8_t *data;
     size_t size, pos;
@@ -199,7 +191,9 @@ static int decode_bytes(const uint8_t *data, size_t size, const char *label, int
     avformat_close_input(&fmt);
     av_freep(&io->buffer);
     avio_context_free(&io);
-    return refuse_truncated_jpeg(rc, !jpeg || jpeg_is_whole(data, size), label, out, err);
+    if (rc != 0 || !jpeg || jpeg_is_whole(data, size)) return rc;
+    image_free(out); /* decoded, but its end is missing */
+    return err_set(err, "%s: a truncated JPEG (no end-of-image marker): a damaged file", label);
 }
 
 int image_decode_memory(const uint8_t *data, size_t size, ImageU8 *out, Err *err) {

@@ -37,7 +37,6 @@ void table_set_stat(Table *t, int row, int col, const Cell *c, int mean_only) {
     else cell_text(c, t->cell[row][col], CELL);
     t->stat[row][col] = *c;
     t->stat_set[row][col] = 1;
-    t->stat_col[col] = 1;
 }
 
 /* Text in a LaTeX table: every character LaTeX would read as markup escaped (method variants and
@@ -136,8 +135,13 @@ static void html_cells(FILE *out, const char *tag, const char (*cells)[CELL], in
  * as the table shows them ("—": empty). */
 static void table_print_csv(const Table *t, FILE *out) {
     static const char *const suffix[3] = {" sd", " n", " expected"};
+    /* a column of aggregated jobs: one with such a cell in any row */
+    unsigned char stat_col[MAX_COLS] = {0};
     int any_stat = 0;
-    for (int c = 0; c < t->cols; c++) any_stat |= t->stat_col[c];
+    for (int c = 0; c < t->cols; c++) {
+        for (int r = 0; r < t->rows && !stat_col[c]; r++) stat_col[c] = t->stat_set[r][c];
+        any_stat |= stat_col[c];
+    }
     fputs("# ", out);
     print_comment_text(out, t->title);
     fputc('\n', out);
@@ -148,7 +152,7 @@ static void table_print_csv(const Table *t, FILE *out) {
     for (int c = 0; c < t->cols; c++) {
         fprintf(out, "%s", c ? "," : "");
         print_csv_field(out, t->head[c]);
-        for (int k = 0; t->stat_col[c] && k < 3; k++) {
+        for (int k = 0; stat_col[c] && k < 3; k++) {
             char head[CELL + 16];
             snprintf(head, sizeof head, "%s%s", t->head[c], suffix[k]);
             fputc(',', out);
@@ -161,7 +165,7 @@ static void table_print_csv(const Table *t, FILE *out) {
             fprintf(out, "%s", c ? "," : "");
             if (!t->stat_set[r][c]) {
                 print_csv_field(out, strcmp(t->cell[r][c], "—") ? t->cell[r][c] : "");
-                if (t->stat_col[c]) fputs(",,,", out);
+                if (stat_col[c]) fputs(",,,", out);
                 continue;
             }
             const Cell *s = &t->stat[r][c];

@@ -31,7 +31,7 @@ typedef struct Table {
     /* the numbers behind a cell of aggregated jobs (stat_set): the CSV gives its mean, standard deviation, jobs and
      * expected jobs columns of their own, where the other formats write them in one cell ("62.00 ± 2.83 (3)") */
     Cell stat[MAX_ROWS][MAX_COLS];
-    unsigned char stat_set[MAX_ROWS][MAX_COLS], stat_col[MAX_COLS];
+    unsigned char stat_set[MAX_ROWS][MAX_COLS];
     int paper_rows; /* rows of published numbers among them */
     int cut;        /* rows left out: more than MAX_ROWS */
 } Table;

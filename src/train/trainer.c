@@ -201,6 +201,10 @@ static int check_mid_inputs(const Config *cfg, int mid_streams, const Dataset *t
     return 0;
 }
 
+/* What a preflight says of a high level whose descriptions file does not exist (path) */
+#define NO_DESCRIPTIONS_FMT                                                                                            \
+    "the high level needs per-clip descriptions: %s does not exist (model.descriptions; `dfer prep` writes them)"
+
 int train_preflight(const Config *cfg, const char *eval_dataset, const char *eval_root, int ranks, Err *err) {
     Dataset train, test;
     int classes;
@@ -214,8 +218,7 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
                                                         err) != 0)
             rc = -1;
         else if (jm.high && !jm.descs) /* the counting context plans without them; a run cannot */
-            rc = err_set(err, "the high level needs per-clip descriptions: %s does not exist (model.descriptions; "
-                              "`dfer prep` writes them)", jm.desc_path);
+            rc = err_set(err, NO_DESCRIPTIONS_FMT, jm.desc_path);
         else if (job_model_check_dataset(&jm, &train, err) != 0 ||
                  (!jm.contrastive && job_model_check_dataset(&jm, &test, err) != 0))
             rc = -1;
@@ -228,8 +231,7 @@ int train_preflight(const Config *cfg, const char *eval_dataset, const char *eva
         char desc[CFG_STR + 64];
         config_prep_path(cfg, cfg->descriptions, "descriptions.jsonl", desc, sizeof desc);
         if (!strcmp(cfg->method, "finecliper") && strstr(cfg->variant, "high") && !fs_exists(desc))
-            err_suffix(err, "; also: the high level needs per-clip descriptions: %s does not exist "
-                            "(model.descriptions; `dfer prep` writes them)", desc);
+            err_suffix(err, "; also: " NO_DESCRIPTIONS_FMT, desc);
         if (check_mid_inputs(cfg, job_model_mid_streams(cfg), &train, &test, 0, &more) != 0)
             err_suffix(err, "; also: %s", more.msg);
     }
