@@ -10,7 +10,10 @@ AIM's adapter layout as docs/method.md and src/model/aim_vision.h's header
 state it; DFER-CLIP's paper and public code as docs/method.md summarises them),
 not from dfer's C code. models_ref.py is the float64 parity reference; it
 builds its graph from functions over a weight dictionary, uses its own
-attention and CPU-only masks, so it serves parity, not speed.
+attention and CPU-only masks, so it serves parity, not speed. This peer is
+checked against dfer too: bench_models_parity.py loads a model_dump's weights
+into it and compares the loss and every trainable gradient in float64
+(train_models_parity_torch).
 
 Weights are random (the shapes are what a benchmark needs)."""
 import torch
