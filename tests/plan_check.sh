@@ -14,7 +14,8 @@
 #     model (--verify) without one, or settings out of range, stop with the reason;
 #  5. the micro-batch gives the fewest passes that fit, dividing the share or not (L/14 low level: 6 of 32,
 #     in 6 passes; under 80 GiB 2 passes of 16), train.micro_batch need not divide the share, and
-#     --gpu-mem GiB sets the cap; evaluation passes (--eval) are planned for the cap, not train.micro_batch.
+#     --gpu-mem GiB sets the cap; evaluation passes (--eval) are planned for the cap, not train.micro_batch;
+#  6. DFER-CLIP at FineCLIPER's default rate warns; 7. the compute line is `dfer bench`'s FLOP count, part by part.
 # usage: plan_check.sh DFER SHARED_DIR
 set -euo pipefail
 dfer=$1 shared=$2
@@ -279,3 +280,35 @@ set -e
 grep -q "warning: DFER-CLIP fine-tunes its pretrained image encoder at optim.lr = 0.01" "$tmp/err" ||
   { echo "dfer train of DFER-CLIP at lr 0.01: no warning"; cat "$tmp/err"; exit 1; }
 echo "DFER-CLIP fine-tuning its image encoder at 0.01: warned (plan, train); at the paper's rates or frozen: not"
+# 7. the compute it prints is `dfer bench`'s FLOP count of the same step, part by part (forward, input gradients,
+#    trainable weight gradients, what runs again), micro-batches that do not divide the share and a recompute level
+#    included: the planner and the benchmark count one model
+export DFER_VOCAB="$shared/clip/bpe_simple_vocab_16e6.txt.gz"
+for case in "finecliper low none" "finecliper low+mid qkv" "dfer_clip - blocks"; do
+  read -r method variant level <<<"$case"
+  vopt=() vset=()
+  [ "$variant" = - ] || vopt=(--variant "$variant") vset=(--set model.variant="$variant")
+  "$dfer" bench --device cpu --arch tiny --method "$method" "${vopt[@]}" --frames 3 --batch 5 --steps 1 --warmup 0 \
+    --set train.micro_batch=2 --set train.recompute="$level" --json "$tmp/bench.json" >"$tmp/bench.log" 2>&1 ||
+    { echo "dfer bench ($case) failed"; cat "$tmp/bench.log"; exit 1; }
+  line=$("$dfer" plan --arch tiny --device cpu --set model.method="$method" "${vset[@]}" --set data.frames=3 \
+    --set train.batch=5 --set train.micro_batch=2 --set train.recompute="$level" 2>/dev/null | grep "compute:") ||
+    { echo "dfer plan ($case): no compute line"; exit 1; }
+  python3 - "$tmp/bench.json" "$line" "$case" <<'PY'
+import json, re, sys
+flops = json.load(open(sys.argv[1]))["flops"]
+n = r"([0-9.]+(?:e[-+]?[0-9]+)?)"
+m = re.search(rf"compute: {n} TFLOP a step a rank \(forward {n}, input gradients {n}, trainable weight gradients "
+              rf"{n}; run again, not counted: {n};", sys.argv[2])
+if not m:
+    sys.exit(f"{sys.argv[3]}: the plan's compute line does not read: {sys.argv[2]}")
+keys = ("train_step", "forward", "backward_input", "backward_weight", "recompute")
+for key, text in zip(keys, m.groups()):
+    plan, bench = float(text) * 1e12, float(flops[key])
+    if abs(plan - bench) > 1e-3 * max(abs(bench), 1.0):  # the plan prints 4 significant digits
+        sys.exit(f"{sys.argv[3]}: the plan counts {key} {plan:.4g} FLOP, dfer bench {bench:.4g}")
+if flops["recompute"] <= 0 and sys.argv[3].split()[-1] != "none":
+    sys.exit(f"{sys.argv[3]}: a recompute level that runs nothing again")
+print(f"{sys.argv[3]}: the plan's compute equals dfer bench's ({flops['train_step']:.4g} FLOP a step)")
+PY
+done

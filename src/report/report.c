@@ -247,9 +247,11 @@ static void spread_plot(FILE *out, const RunSet *rs, const ResultSet *counted, c
         mp->uar = xrealloc(mp->uar, sizeof(double) * (size_t)(mp->n + 1));
         mp->war = xrealloc(mp->war, sizeof(double) * (size_t)(mp->n + 1));
         mp->labels = xrealloc(mp->labels, sizeof(char *) * (size_t)(mp->n + 1));
-        snprintf(label, sizeof label, "fold %s, seed %s", fold_text(r, fold), whole_text(run_num(r, "seed", 0), seed));
         if (run_num(r, "fold", 0) == 0) /* FERV39k: the seed alone */
             snprintf(label, sizeof label, "seed %s", whole_text(run_num(r, "seed", 0), seed));
+        else
+            snprintf(label, sizeof label, "fold %s, seed %s", fold_text(r, fold),
+                     whole_text(run_num(r, "seed", 0), seed));
         mp->uar[mp->n] = run_checked_num(r, "uar", RUN_PERCENT);
         mp->war[mp->n] = run_checked_num(r, "war", RUN_PERCENT);
         mp->labels[mp->n++] = xstrdup(label);

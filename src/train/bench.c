@@ -511,33 +511,6 @@ static void bench_times_free(BenchTimes *t) {
     free(t->step), free(t->fb), free(t->ar), free(t->up), free(t->fw), free(t->ev);
 }
 
-/* The shapes the FLOP count needs, the text sequence lengths included (known after the first step). */
-static BenchShape bench_shape(const JobModel *m, int finecliper, int b, const BenchOptions *o) {
-    BenchShape sh = {.clip = m->clip.cfg, .finecliper = finecliper, .batch = b, .frames = o->frames,
-                     .classes = o->classes,
-                     .attention_recomputes = ops_attention_recomputes_scores(ops_backend(m->ops))};
-    if (finecliper) {
-        const FineCliper *f = m->impl;
-        sh.video_adapters = f->cfg.video_adapters, sh.text_adapters = f->cfg.text_adapters;
-        sh.use_negative = f->cfg.use_negative, sh.bottleneck_divisor = f->cfg.bottleneck_divisor;
-        sh.mid_high_divisor = finecliper_mid_high_divisor(&f->cfg);
-        sh.mid_streams =
-            (f->cfg.mid_streams & FC_MID_PARSING ? 1 : 0) + (f->cfg.mid_streams & FC_MID_LANDMARKS ? 1 : 0);
-        sh.high = f->cfg.high;
-        sh.recompute = f->cfg.recompute;
-        sh.len_pos = (int)f->text_pos.len, sh.len_neg = f->cfg.use_negative ? (int)f->text_neg.len : 0;
-        if (sh.high) {
-            sh.desc_len = f->cfg.description_length, sh.desc_width = m->desc_clip.cfg.text_width;
-            sh.desc_layers = m->desc_clip.cfg.text_layers, sh.desc_embed = m->desc_clip.cfg.embed_dim;
-        }
-    } else {
-        const DferClip *d = m->impl;
-        sh.train_image_encoder = d->cfg.train_image_encoder, sh.len_text = (int)d->text.len;
-        sh.recompute = d->cfg.recompute;
-    }
-    return sh;
-}
-
 /* What the report of a run is made of (bench_run's results). */
 typedef struct BenchRun {
     const BenchOptions *o;
@@ -773,7 +746,7 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     int eval_hwm_reset = hwm_reset && bench_rss_peak_reset() == 0;
     size_t cuda_high = bench_time_forward(o, &m, &bi, s.b, s.eval_b, &t);
     double eval_peak = bench_eval_peak_memory(s.backend, eval_hwm_reset, cuda_high, g, &eval_peak_method);
-    BenchShape sh = bench_shape(&m, s.finecliper, s.b, o);
+    BenchShape sh = bench_shape(&m, s.b, o->frames, o->classes);
     double process_peak = bench_process_peak_bytes();
 
     BenchRun run = {.o = o, .s = &s, .m = &m, .oc = &oc, .t = &t, .sh = sh, .mb_note = mb_note,

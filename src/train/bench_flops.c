@@ -3,8 +3,11 @@
  * train/bench.h; tests/bench_cli.sh checks it against an independent recount. */
 #include <string.h>
 
+#include "model/dfer_clip.h"
+#include "model/finecliper.h"
 #include "model/layers.h"
 #include "train/bench.h"
+#include "train/job_model.h"
 
 /* ---- model FLOPs ------------------------------------------------------------------------------ */
 
@@ -164,4 +167,31 @@ void bench_flops_passes(const BenchShape *s, int batch, int micro_batch, BenchFl
         f->forward += one.forward, f->backward_input += one.backward_input, f->backward_weight += one.backward_weight;
         f->recompute += one.recompute;
     }
+}
+
+BenchShape bench_shape(const JobModel *m, int batch, int frames, int classes) {
+    int finecliper = !strcmp(m->method, "finecliper");
+    BenchShape sh = {.clip = m->clip.cfg, .finecliper = finecliper, .batch = batch, .frames = frames,
+                     .classes = classes,
+                     .attention_recomputes = ops_attention_recomputes_scores(ops_backend(m->ops))};
+    if (finecliper) {
+        const FineCliper *f = m->impl;
+        sh.video_adapters = f->cfg.video_adapters, sh.text_adapters = f->cfg.text_adapters;
+        sh.use_negative = f->cfg.use_negative, sh.bottleneck_divisor = f->cfg.bottleneck_divisor;
+        sh.mid_high_divisor = finecliper_mid_high_divisor(&f->cfg);
+        sh.mid_streams =
+            (f->cfg.mid_streams & FC_MID_PARSING ? 1 : 0) + (f->cfg.mid_streams & FC_MID_LANDMARKS ? 1 : 0);
+        sh.high = f->cfg.high;
+        sh.recompute = f->cfg.recompute;
+        sh.len_pos = (int)f->text_pos.len, sh.len_neg = f->cfg.use_negative ? (int)f->text_neg.len : 0;
+        if (sh.high) {
+            sh.desc_len = f->cfg.description_length, sh.desc_width = m->desc_clip.cfg.text_width;
+            sh.desc_layers = m->desc_clip.cfg.text_layers, sh.desc_embed = m->desc_clip.cfg.embed_dim;
+        }
+    } else {
+        const DferClip *d = m->impl;
+        sh.train_image_encoder = d->cfg.train_image_encoder, sh.len_text = (int)d->text.len;
+        sh.recompute = d->cfg.recompute;
+    }
+    return sh;
 }

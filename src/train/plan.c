@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model/layers.h"
+#include "train/bench.h"
 #include "train/job_model.h"
 #include "train/optim.h"
 
@@ -94,6 +95,15 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     }
     *p = best;
     p->accumulation = (p->local_batch + p->micro_batch - 1) / p->micro_batch;
+    /* the step's compute at that choice (the class prompts' lengths are known once activations were reserved) */
+    BenchShape shape = bench_shape(&m, p->local_batch, cfg->frames, num_classes);
+    BenchFlops flops;
+    bench_flops_passes(&shape, p->local_batch, p->micro_batch, &flops);
+    p->flops_forward = flops.forward;
+    if (!forward_only) {
+        p->flops_backward_input = flops.backward_input, p->flops_backward_weight = flops.backward_weight;
+        p->flops_again = flops.recompute;
+    }
     if (!forward_only) optimizer_free(&opt);
     job_model_free(&m);
     return 0;
@@ -243,6 +253,15 @@ void plan_print(const MemoryPlan *p, FILE *out) {
                      "accumulation %d)\n",
                 p->global_batch, p->ranks, p->ranks > 1 ? "s" : "", p->accumulation - 1,
                 p->accumulation > 2 ? "es" : "", p->micro_batch, last, p->accumulation);
+    double step = p->flops_forward + p->flops_backward_input + p->flops_backward_weight;
+    if (p->forward_only)
+        fprintf(out, "  compute: %.4g TFLOP for a rank's %d clips (forward; matrix products, as `dfer bench` counts "
+                     "them)\n", p->flops_forward / 1e12, p->local_batch);
+    else
+        fprintf(out, "  compute: %.4g TFLOP a step a rank (forward %.4g, input gradients %.4g, trainable weight "
+                     "gradients %.4g; run again, not counted: %.4g; matrix products, as `dfer bench` counts them)\n",
+                step / 1e12, p->flops_forward / 1e12, p->flops_backward_input / 1e12,
+                p->flops_backward_weight / 1e12, p->flops_again / 1e12);
     if (p->prompts_at_context)
         fprintf(out, "  prompts: no vocabulary (model.vocab, DFER_VOCAB): each class prompt counted at the whole "
                      "%d-token context (an upper bound)\n", p->prompts_at_context);

@@ -65,6 +65,10 @@ typedef struct MemoryPlan {
     int fits;                    /* total <= cap */
     int prompts_at_context;      /* no vocabulary: the class prompts counted at this whole context (an upper
                                   * bound on their tokenized length; JobModel.prompts_at_context); 0: tokenized */
+    /* model FLOPs of a rank's step (its share in micro_batch passes; forward only: of its evaluation batch),
+     * counted as `dfer bench` counts them (bench_flops_passes): the forward, the input and the trainable
+     * weight gradients, and what the step runs again (recompute, adapters' fc1, CUDA's q k^T) apart */
+    double flops_forward, flops_backward_input, flops_backward_weight, flops_again;
 } MemoryPlan;
 
 /* Plans cfg on `ranks` ranks per job for backend `as`; the CLIP shapes from the
