@@ -6,7 +6,7 @@
 # descriptors, logits = cos / 0.01, raw [0,1] pixels, crops of U[0.08, 1] of the area, the fine-tuned image
 # encoder); configs/paper/finecliper.ini to FineCLIPER's stated parts (§4.1: SGD, 30 epochs, 16 frames; §3.2 and
 # Tab. 7: the "no" negative descriptor and its positive template; Tab. 9: MLP adapter scale 0.5; AIM's 0.25
-# bottleneck); the paper matrices run three seeds and five folds where the papers average them (DFER-CLIP §4.3),
+# bottleneck); the paper matrices run three seeds (DFER-CLIP §4.2 and §4.4 average three; FineCLIPER gives no count) and five folds,
 # FineCLIPER's ViT-B/16 for Tables 1-3 and B/32, B/16, L/14 for Table 8. A value changed in a paper config, or a
 # default it relies on changed in src/train/config.c, fails here with the key named.
 # usage: paper_recipe.sh DFER SOURCE_DIR
@@ -34,7 +34,7 @@ expect_key "$dc" model method dfer_clip "DFER-CLIP"
 expect_key "$dc" model contexts 8 "train_*.sh --contexts-number 8"
 expect_key "$dc" model logit_scale 100 "Generate_Model.py: / 0.01; paper §4.2 tau = 0.01"
 expect_key "$dc" model class_text descriptor "train_*.sh --text-type class_descriptor"
-expect_key "$dc" model train_image_encoder true "paper §3.4: we fine-tune the CLIP image encoder"
+expect_key "$dc" model train_image_encoder true "paper §3.2: we fine-tune the CLIP image encoder"
 expect_key "$dc" data frames 16 "paper §4.2: all the fixed 16 frames"
 expect_key "$dc" data normalise raw "video_transform.py ToTorchFormatTensor: [0,1], no mean/std"
 expect_key "$dc" data crop_min_area 0.08 "GroupRandomSizedCrop: U[0.08, 1] of the area"
@@ -74,7 +74,7 @@ for dataset_folds in dfew:1,2,3,4,5 ferv39k:0 mafw:1,2,3,4,5; do
   dataset=${dataset_folds%%:*}
   folds=${dataset_folds#*:}
   for fold in ${folds//,/ }; do
-    for seed in 1 2 3; do # DFER-CLIP §4.3: three seeds, averaged; DFEW and MAFW five folds, FERV39k one split
+    for seed in 1 2 3; do # DFER-CLIP §4.2, §4.4: three seeds, averaged; DFEW and MAFW five folds, FERV39k one split
       grep -q "^dfer_clip__${dataset}__f${fold}__b32__s${seed} .*ok$" "$tmp/b32.jobs" || {
         echo "FAIL dfer_clip_b32.ini: no job dfer_clip__${dataset}__f${fold}__b32__s${seed} (DFER-CLIP: ViT-B/32)"
         failed=1

@@ -271,7 +271,7 @@ static void caption_paper_rows(Table *t, int zero_shot) {
     snprintf(
         t->caption + len, sizeof t->caption - len,
         " Rows marked paper: the published numbers for the same method, variant and backbone architecture "
-        "(FineCLIPER Tables 1 to 3, ViT-B/16, and Table 8, the full model on ViT-B/32 and L/14; DFER-CLIP Table 5, "
+        "(FineCLIPER Tables 1 and 2, ViT-B/16, and Table 8, the full model on ViT-B/32 and L/14; DFER-CLIP Table 5, "
         "ViT-B/32), not runs of this build.");
 }
 
