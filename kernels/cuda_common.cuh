@@ -267,10 +267,15 @@ struct CudaMat {
     int bf16;
     int64_t ld, stride;
 };
+// Matrices in one strided-batched cuBLASLt call: its kernels may put the batch in a grid dimension, whose
+// y and z limit is 65,535 (cuBLAS had to work around larger counts; AIM's temporal attention reaches 65,792
+// sequences x heads at 256 L/14 clips), so cuda_gemm_strided_batched splits a larger batch into such calls.
+#define CUDA_GEMM_MAX_BATCH 65535
 // For i < batch: c_i[M,N] = alpha * op(a_i) op(b_i) + beta * c_i, op = transpose when ta/tb,
 // a_i stored [M,K] (ta = 0) or [K,M], b_i [K,N] (tb = 0) or [N,K]; compute fp32 (no TF32).
 // a and b share one dtype; c is F32, or BF16 under BF16 inputs (rounded once). No scratch:
-// nothing is converted, cuda_scratch is left alone. Plans are cached like gemm.cu's others.
+// nothing is converted, cuda_scratch is left alone. Plans are cached like gemm.cu's others. Any batch: more
+// than CUDA_GEMM_MAX_BATCH matrices go in several calls.
 void cuda_gemm_strided_batched(CudaCtx *cx, const char *op, CudaMat c, CudaMat a, int ta, CudaMat b, int tb, int64_t M,
                                int64_t N, int64_t K, int64_t batch, float alpha, float beta);
 

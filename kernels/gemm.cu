@@ -56,6 +56,7 @@ struct GemmKey {
     int32_t epilogue;
     int32_t beta_nonzero;
     int32_t align_a, align_b, align_c; // bytes, power of two up to 256
+    int32_t align_bias;                // the BIAS epilogue's vector, likewise (0 without the epilogue)
     int64_t ld_a, ld_b, ld_c;          // column-major leading dimensions of A', B', C' (= D')
     int64_t batch;                     // matrices per operand (1: a plain GEMM, no batch attributes)
     int64_t stride_a, stride_b, stride_c; // elements between consecutive matrices (batch > 1)
@@ -125,7 +126,10 @@ int heuristic(CudaCtx *cx, const GemmPlan *p, const GemmKey *key, int restrict_s
 }
 
 // The plan for key, built on first use; NULL when cuBLASLt has no algorithm for it
-// and fatal_if_none is 0 (fatal, naming the problem, otherwise).
+// and fatal_if_none is 0 (fatal, naming the problem, otherwise). bias: the BIAS epilogue's
+// vector (NULL without it), set before the heuristic is asked: cuBLASLt reads the pointer's
+// alignment from it there (cublasLt.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER); key->align_bias
+// keeps plans apart by it, and each matmul sets its own pointer again.
 // FNV-1a over the key's bytes (zeroed padding included, as for memcmp).
 uint64_t key_hash(const GemmKey *key) {
     const unsigned char *b = (const unsigned char *)key;
@@ -134,7 +138,7 @@ uint64_t key_hash(const GemmKey *key) {
     return h;
 }
 
-const GemmPlan *plan_get(CudaCtx *cx, const GemmKey *key, const char *op, int fatal_if_none) {
+const GemmPlan *plan_get(CudaCtx *cx, const GemmKey *key, const char *op, int fatal_if_none, const void *bias) {
     if (!cx->plans) {
         cx->plans = (GemmPlan *)calloc(GEMM_CACHE_SIZE, sizeof(GemmPlan));
         CHECK(cx->plans, "%s: out of host memory for the GEMM plan cache", op);
@@ -167,6 +171,8 @@ const GemmPlan *plan_get(CudaCtx *cx, const GemmKey *key, const char *op, int fa
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
     cublasLtEpilogue_t epi = (cublasLtEpilogue_t)key->epilogue;
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    if (bias)
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
 
     // Stored shapes (rows x cols, column-major) of A' and B' before their op.
     uint64_t a_rows = op_a == CUBLAS_OP_N ? key->m : key->k, a_cols = op_a == CUBLAS_OP_N ? key->k : key->m;
@@ -315,6 +321,7 @@ static void gemm(CudaCtx *cx, const char *op, void *c, int c_bf16, Operand a, Op
         }
         GemmKey key = key_start(M, N, K, ta, tb, in_bf16, out_bf16, beta);
         key.epilogue = epi_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        key.align_bias = epi_bias ? ptr_alignment(bias.p) : 0;
         // Scratch copies and the scratch output are 256-byte aligned.
         key.align_a = conv_b ? 256 : ptr_alignment(b.p);
         key.align_b = conv_a ? 256 : ptr_alignment(a.p);
@@ -324,7 +331,7 @@ static void gemm(CudaCtx *cx, const char *op, void *c, int c_bf16, Operand a, Op
         key.ld_b = ta ? M : K;
         key.ld_c = N;
         key.batch = 1;
-        plan = plan_get(cx, &key, op, /* fatal_if_none = */ !epi_bias);
+        plan = plan_get(cx, &key, op, /* fatal_if_none = */ !epi_bias, epi_bias ? bias.p : NULL);
         if (plan) break;
         allow_epi = 0;
     }
@@ -391,7 +398,18 @@ static int batched_alignment(const void *p, int64_t stride, int elem_bytes) {
 void cuda_gemm_strided_batched(CudaCtx *cx, const char *op, CudaMat c, CudaMat a, int ta, CudaMat b, int tb, int64_t M,
                                int64_t N, int64_t K, int64_t batch, float alpha, float beta) {
     if (M == 0 || N == 0 || batch == 0) return;
-    CHECK(K > 0 && batch > 0 && batch <= INT32_MAX, "%s: strided-batched GEMM with K = %lld, batch %lld", op,
+    if (batch > CUDA_GEMM_MAX_BATCH) { // in calls of at most that many matrices, each operand advanced by its stride
+        for (int64_t at = 0; at < batch; at += CUDA_GEMM_MAX_BATCH) {
+            CudaMat cs = c, as = a, bs = b;
+            cs.p = (const char *)c.p + at * c.stride * (c.bf16 ? 2 : 4);
+            as.p = (const char *)a.p + at * a.stride * (a.bf16 ? 2 : 4);
+            bs.p = (const char *)b.p + at * b.stride * (b.bf16 ? 2 : 4);
+            const int64_t n = batch - at < CUDA_GEMM_MAX_BATCH ? batch - at : CUDA_GEMM_MAX_BATCH;
+            cuda_gemm_strided_batched(cx, op, cs, as, ta, bs, tb, M, N, K, n, alpha, beta);
+        }
+        return;
+    }
+    CHECK(K > 0 && batch > 0, "%s: strided-batched GEMM with K = %lld, batch %lld", op,
           (long long)K, (long long)batch);
     CHECK(a.bf16 == b.bf16, "%s: strided-batched GEMM operands must share a dtype (a %s, b %s)", op,
           a.bf16 ? "BF16" : "F32", b.bf16 ? "BF16" : "F32");
@@ -415,7 +433,7 @@ void cuda_gemm_strided_batched(CudaCtx *cx, const char *op, CudaMat c, CudaMat a
         key.stride_b = a.stride;
         key.stride_c = c.stride;
     }
-    const GemmPlan *plan = plan_get(cx, &key, op, /* fatal_if_none = */ 1);
+    const GemmPlan *plan = plan_get(cx, &key, op, /* fatal_if_none = */ 1, NULL);
     void *d = (void *)c.p;
     CUBLAS_CHECK(cublasLtMatmul(cx->lt, plan->desc, &alpha, b.p, plan->la, a.p, plan->lb, &beta, d, plan->lc, d,
                                 plan->lc, &plan->algo, cx->workspace, cx->workspace_bytes, cx->stream));

@@ -58,6 +58,8 @@ cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t l, cublas
         if (n != sizeof(int32_t)) { printf("fake: BATCH_COUNT of %zu bytes\n", n); exit(4); }
         memcpy(&f->batch, buf, sizeof(int32_t));
         if (f->batch < 1) { printf("fake: batch count %d\n", (int)f->batch); exit(3); }
+        // cuBLAS(Lt) kernels may put the batch in a grid dimension (y, z: 65,535 at most); dfer must not rely on more
+        if (f->batch > 65535) { printf("fake: batch count %d above 65535\n", (int)f->batch); exit(3); }
         break;
     case CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET:
         if (n != sizeof(int64_t)) { printf("fake: STRIDED_BATCH_OFFSET of %zu bytes\n", n); exit(4); }
@@ -84,6 +86,11 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
                                               int *ret) {
     fake_heuristic_calls++;
     if (req < 1) exit(3);
+    // cuBLASLt reads the bias pointer's alignment while choosing an algorithm for the BIAS epilogue
+    if (((FDesc *)fd)->epi == CUBLASLT_EPILOGUE_BIAS && !((FDesc *)fd)->bias) {
+        printf("fake: BIAS epilogue heuristic asked without the bias pointer\n");
+        exit(3);
+    }
     if (getenv("FAKE_NO_EPI") && ((FDesc *)fd)->epi != CUBLASLT_EPILOGUE_DEFAULT) {
         *ret = 0;
         return CUBLAS_STATUS_NOT_SUPPORTED;

@@ -169,6 +169,9 @@ int main() {
     // matrices, and with other strides, each gets its own layouts.
     for (int64_t nb : {3, 2, 1, 4}) batched(DT_BF16, DT_F32, 0, 1, 0.0f, 0, nb, 7, 7, 8);
     batched(DT_BF16, DT_F32, 0, 1, 0.0f, 1, 2, 7, 7, 8);
+    // More matrices than one cuBLASLt call takes (CUDA_GEMM_MAX_BATCH): split into calls, each operand advanced
+    // by its stride, padding and the matrix past the batch untouched.
+    batched(DT_BF16, DT_F32, 0, 1, 0.5f, 1, CUDA_GEMM_MAX_BATCH + 2, 2, 3, 8);
     // The attention shapes: scores (Q K^T), P V and the transposed backward products.
     batched(DT_BF16, DT_F32, 0, 1, 0.0f, 0, 4, 16, 16, 32);
     batched(DT_BF16, DT_F32, 0, 0, 0.0f, 1, 4, 16, 32, 16);
