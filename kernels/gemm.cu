@@ -125,11 +125,6 @@ int heuristic(CudaCtx *cx, const GemmPlan *p, const GemmKey *key, int restrict_s
     return hs == CUBLAS_STATUS_SUCCESS && returned > 0 && result->state == CUBLAS_STATUS_SUCCESS;
 }
 
-// The plan for key, built on first use; NULL when cuBLASLt has no algorithm for it
-// and fatal_if_none is 0 (fatal, naming the problem, otherwise). bias: the BIAS epilogue's
-// vector (NULL without it), set before the heuristic is asked: cuBLASLt reads the pointer's
-// alignment from it there (cublasLt.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER); key->align_bias
-// keeps plans apart by it, and each matmul sets its own pointer again.
 // FNV-1a over the key's bytes (zeroed padding included, as for memcmp).
 uint64_t key_hash(const GemmKey *key) {
     const unsigned char *b = (const unsigned char *)key;
@@ -138,6 +133,11 @@ uint64_t key_hash(const GemmKey *key) {
     return h;
 }
 
+// The plan for key, built on first use; NULL when cuBLASLt has no algorithm for it
+// and fatal_if_none is 0 (fatal, naming the problem, otherwise). bias: the BIAS epilogue's
+// vector (NULL without it), set before the heuristic is asked: cuBLASLt reads the pointer's
+// alignment from it there (cublasLt.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER); key->align_bias
+// keeps plans apart by it, and each matmul sets its own pointer again.
 const GemmPlan *plan_get(CudaCtx *cx, const GemmKey *key, const char *op, int fatal_if_none, const void *bias) {
     if (!cx->plans) {
         cx->plans = (GemmPlan *)calloc(GEMM_CACHE_SIZE, sizeof(GemmPlan));
