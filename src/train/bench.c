@@ -746,7 +746,7 @@ cJSON *bench_run(const BenchOptions *o, Group *g, Err *err) {
     int eval_hwm_reset = hwm_reset && bench_rss_peak_reset() == 0;
     size_t cuda_high = bench_time_forward(o, &m, &bi, s.b, s.eval_b, &t);
     double eval_peak = bench_eval_peak_memory(s.backend, eval_hwm_reset, cuda_high, g, &eval_peak_method);
-    BenchShape sh = bench_shape(&m, s.b, o->frames, o->classes);
+    BenchShape sh = bench_shape(&m, s.b);
     double process_peak = bench_process_peak_bytes();
 
     BenchRun run = {.o = o, .s = &s, .m = &m, .oc = &oc, .t = &t, .sh = sh, .mb_note = mb_note,

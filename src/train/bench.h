@@ -93,11 +93,11 @@ typedef struct BenchFlops {
     int attention_recomputes;
 } BenchFlops;
 
-/* The shapes of a job model's FLOP count for steps of `batch` clips of `frames` frames, `classes` class prompts:
- * the backbone, the method's options, its recompute level and the class prompts' token lengths as the model holds
- * them once its activations are reserved (job_model_reserve: the first step, or the planner's count). */
+/* The shapes of a job model's FLOP count for steps of `batch` clips: the backbone, frames, classes, the method's
+ * options, its recompute level and the class prompts' token lengths as the model holds them once its activations
+ * are reserved (job_model_reserve: the first step, or the planner's count). */
 struct JobModel;
-BenchShape bench_shape(const struct JobModel *m, int batch, int frames, int classes);
+BenchShape bench_shape(const struct JobModel *m, int batch);
 
 /* FLOPs of one training step of `batch` clips (forward = the evaluation forward). */
 void bench_flops(const BenchShape *s, BenchFlops *f);

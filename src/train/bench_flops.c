@@ -169,10 +169,10 @@ void bench_flops_passes(const BenchShape *s, int batch, int micro_batch, BenchFl
     }
 }
 
-BenchShape bench_shape(const JobModel *m, int batch, int frames, int classes) {
+BenchShape bench_shape(const JobModel *m, int batch) {
     int finecliper = !strcmp(m->method, "finecliper");
-    BenchShape sh = {.clip = m->clip.cfg, .finecliper = finecliper, .batch = batch, .frames = frames,
-                     .classes = classes,
+    BenchShape sh = {.clip = m->clip.cfg, .finecliper = finecliper, .batch = batch, .frames = m->frames,
+                     .classes = m->num_classes,
                      .attention_recomputes = ops_attention_recomputes_scores(ops_backend(m->ops))};
     if (finecliper) {
         const FineCliper *f = m->impl;

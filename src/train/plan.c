@@ -96,7 +96,7 @@ static int plan_with(const Config *cfg, int num_classes, Backend as, const char 
     *p = best;
     p->accumulation = (p->local_batch + p->micro_batch - 1) / p->micro_batch;
     /* the step's compute at that choice (the class prompts' lengths are known once activations were reserved) */
-    BenchShape shape = bench_shape(&m, p->local_batch, cfg->frames, num_classes);
+    BenchShape shape = bench_shape(&m, p->local_batch);
     BenchFlops flops;
     bench_flops_passes(&shape, p->local_batch, p->micro_batch, &flops);
     p->flops_forward = flops.forward;
