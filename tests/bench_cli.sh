@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dfer bench on the CPU with the tiny CLIP: the JSON has every figure, clips/s are positive,
 # the model FLOPs equal a recount derived here from the architecture (FineCLIPER low level, with and
-# without video adapters, and DFER-CLIP), the class-prompt lengths equal `dfer tokenize`'s, --device
+# without video adapters, the middle level alone, and DFER-CLIP), the class-prompt lengths equal
+# `dfer tokenize`'s, --device
 # cuda without a GPU fails naming the GPU, and with torch installed the PyTorch peer's figures are
 # there and its model has exactly dfer's trainable parameter count. A --set of a key bench sets from an
 # option (data.frames, model.method, ...) is a usage error naming the option; the evaluation FLOPs are
@@ -23,6 +24,7 @@ if "$py" -c 'import torch' 2>/dev/null; then peer=(--peer torch --python "$py");
 "$dfer" bench "${common[@]}" --method dfer_clip --steps 1 --json "$tmp/dc.json" >/dev/null
 "$dfer" bench "${common[@]}" --method finecliper --steps 1 --set model.video_adapters=false \
   --json "$tmp/fv.json" >/dev/null
+"$dfer" bench "${common[@]}" --method finecliper --variant mid --steps 1 --json "$tmp/mid.json" >/dev/null
 # every level, its upper adapters narrower: the peer builds the same model (the same trainable parameters)
 if [ ${#peer[@]} -gt 0 ]; then
   "$dfer" bench "${common[@]}" --steps 1 --method finecliper --variant low+mid+high --set model.mid_high_bottleneck_divisor=2 \
@@ -138,6 +140,17 @@ for k, v in want_fv.items():
 temporal = 2 * (2 * 4 * W * W) + 12 * T * W + 3 * adapters
 drop = got["train_step"] - fv["flops"]["train_step"]
 assert drop == Lv * n * temporal, f"without video adapters the step's FLOPs drop by {drop}, not {Lv * n * temporal}"
+
+# The middle level alone (model.variant = mid, paper Tab. 4: no frames): the parsing and the landmark maps each
+# through the shared AIM set (the low level's shapes at the default divisor) and a projection [E,E] (forward, input
+# and weight gradient products); the same class texts; nothing of the video stream.
+md = json.load(open(f"{tmp}/mid.json"))
+proj = 2 * B * E * E
+want_md = {"forward": 2 * (v_fwd + proj) + tp[0] + tn[0], "backward_input": 2 * (v_in + proj) + tp[1] + tn[1],
+           "backward_weight": 2 * (v_w + proj) + tp[2] + tn[2]}
+for k, v in want_md.items():
+    assert md["flops"][k] == v, f"FineCLIPER mid flops.{k}: dfer {md['flops'][k]} != recount {v}"
+assert md["variant"] == "mid", md.get("variant")
 
 # DFER-CLIP: the fine-tuned encoder (every weight gets a weight gradient, the input gradient crosses every block,
 # the patch embedding's weight gradient), the temporal transformer on T+1 tokens of width E (MLP 2E, all

@@ -3,9 +3,10 @@
 # keys or bad values) and the matrices expand, each job with a valid
 # configuration or waiting for a feature not built yet: the paper's supervised
 # matrix (5 methods x 11 splits x 3 seeds = 165 jobs, indented continuation
-# lines), the backbone sweep (33), DFER-CLIP on B/32 (33) and the zero-shot pairs (6 and 11 A->A jobs, and MAFW's
+# lines), the level ablation (4 variants x 11 splits x 3 seeds = 132), the backbone
+# sweep (33), DFER-CLIP on B/32 (33) and the zero-shot pairs (6 and 11 A->A jobs, and MAFW's
 # descriptions rows: 2 and 5), the demo (10),
-# and the synthetic ablation (20, 5, 5) and zero-shot (3) matrices. A matrix whose method config has an unknown key is reported as an error.
+# and the synthetic ablation (30, 5, 5) and zero-shot (3) matrices. A matrix whose method config has an unknown key is reported as an error.
 # usage: configs_check.sh DFER SOURCE_DIR
 set -euo pipefail
 dfer=$1 src=$2
@@ -28,11 +29,12 @@ expect() { # matrix jobs runnable waiting
   echo "$1: $line"
 }
 expect configs/paper/supervised.ini 165 165 0
+expect configs/paper/levels.ini 132 132 0
 expect configs/paper/backbones.ini 33 33 0
 expect configs/paper/dfer_clip_b32.ini 33 33 0
 expect configs/paper/zeroshot.ini 24 24 0
 expect configs/demo/matrix.ini 10 10 0
-expect configs/synth/ablation.ini 20 20 0
+expect configs/synth/ablation.ini 30 30 0
 expect configs/synth/ablation_parsing.ini 5 5 0
 expect configs/synth/ablation_landmarks.ini 5 5 0
 expect configs/synth/zeroshot.ini 3 3 0

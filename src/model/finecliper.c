@@ -15,6 +15,7 @@ void finecliper_config_default(FineCliperConfig *cfg) {
     cfg->mlp_adapter_scale = 0.5f;
     cfg->bottleneck_divisor = 4;
     cfg->use_negative = 1;
+    cfg->low = 1;
     cfg->video_adapters = 1;
     cfg->text_adapters = 1;
     cfg->fusion_weights = FC_WEIGHTS_SOFTMAX;
@@ -23,10 +24,9 @@ void finecliper_config_default(FineCliperConfig *cfg) {
 }
 
 const char *finecliper_variant_name(const FineCliperConfig *cfg) {
-    if (cfg->mid_streams && cfg->high) return "low+mid+high";
-    if (cfg->mid_streams) return "low+mid";
-    if (cfg->high) return "low+high";
-    return "low";
+    /* indexed by low | mid << 1 | high << 2 (0: no level, refused by finecliper_create) */
+    static const char *names[8] = {"none", "low", "mid", "low+mid", "high", "low+high", "mid+high", "low+mid+high"};
+    return names[(cfg->low ? 1 : 0) | (cfg->mid_streams ? 2 : 0) | (cfg->high ? 4 : 0)];
 }
 
 const float *finecliper_last_weights(const FineCliper *m) { return m->weight_host; }
@@ -156,7 +156,9 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
     if (cfg->use_negative && !neg_ids) return err_set(err, "FineCLIPER with negative descriptors needs their prompts");
     if (cfg->mid_streams & ~(FC_MID_PARSING | FC_MID_LANDMARKS))
         return err_set(err, "FineCLIPER: middle-level streams %d are not valid", cfg->mid_streams);
-    if (cfg->caption_length > 0 && (cfg->mid_streams || cfg->high))
+    if (!cfg->low && !cfg->mid_streams && !cfg->high)
+        return err_set(err, "FineCLIPER: no level (low, mid or high) is configured");
+    if (cfg->caption_length > 0 && (!cfg->low || cfg->mid_streams || cfg->high))
         return err_set(err, "FineCLIPER: contrastive training (the zero-shot setting) takes the low level only, not %s",
                        finecliper_variant_name(cfg));
     if (cfg->caption_length > c->context_length)
@@ -177,7 +179,8 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
         int on, width, divisor;
         const char *tower, *key;
     } bottlenecks[4] = {
-        {cfg->video_adapters, c->vision_width, cfg->bottleneck_divisor, "vision", "model.bottleneck_divisor"},
+        {cfg->low && cfg->video_adapters, c->vision_width, cfg->bottleneck_divisor, "vision",
+         "model.bottleneck_divisor"},
         {cfg->text_adapters, c->text_width, cfg->bottleneck_divisor, "text", "model.bottleneck_divisor"},
         {cfg->mid_streams != 0, c->vision_width, finecliper_mid_high_divisor(cfg), "middle-level vision", mh_key},
         {cfg->high, cfg->high ? desc_clip->cfg.text_width : 0, finecliper_mid_high_divisor(cfg), "description text",
@@ -198,15 +201,15 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
     int L = c->vision_layers, Lt = c->text_layers, div = cfg->bottleneck_divisor,
         mh_div = finecliper_mid_high_divisor(cfg);
     /* Declaration order = checkpoint order: the low level first, unchanged by the other levels. */
-    m->idx_temb = paramset_add(ps, "visual.temporal_embedding", 2, cfg->frames, W, 0, FC_GROUP_VIDEO);
-    int *vis_first = cfg->video_adapters ? declare_aim_set(ps, "visual", L, W, W / div) : NULL;
+    m->idx_temb = cfg->low ? paramset_add(ps, "visual.temporal_embedding", 2, cfg->frames, W, 0, FC_GROUP_VIDEO) : -1;
+    int *vis_first = cfg->low && cfg->video_adapters ? declare_aim_set(ps, "visual", L, W, W / div) : NULL;
     int *pos_first = NULL, *neg_first = NULL, *mid_first = NULL, *desc_first = NULL;
     if (cfg->text_adapters) {
         pos_first = declare_text_set(ps, "text.positive", Lt, Tw, Tw / div);
         if (cfg->use_negative) neg_first = declare_text_set(ps, "text.negative", Lt, Tw, Tw / div);
     }
     for (int k = 0; k < FC_MODALITIES; k++) m->idx_proj[k] = -1;
-    m->mods[m->n_mod++] = FC_MOD_VIDEO;
+    if (cfg->low) m->mods[m->n_mod++] = FC_MOD_VIDEO;
     if (cfg->mid_streams) {
         m->idx_mid_temb = paramset_add(ps, "mid.temporal_embedding", 2, cfg->frames, W, 0, FC_GROUP_VIDEO);
         mid_first = declare_aim_set(ps, "mid", L, W, W / mh_div);
@@ -284,7 +287,8 @@ static void alloc_activations(FineCliper *m, Arena *a, int64_t batch) {
     int C = m->cfg.num_classes, ctx = c->context_length, div = m->cfg.bottleneck_divisor;
     int64_t E = c->embed_dim;
     int fo = m->cfg.forward_only;
-    aim_acts_alloc(a, &m->aim, m->clip, batch, m->cfg.frames, m->cfg.recompute, m->vis != NULL, &m->cfg.input, fo);
+    if (m->cfg.low)
+        aim_acts_alloc(a, &m->aim, m->clip, batch, m->cfg.frames, m->cfg.recompute, m->vis != NULL, &m->cfg.input, fo);
     for (int s = 0; s < 2; s++) /* the middle level always has its adapters */
         if (m->cfg.mid_streams & (1 << s))
             aim_acts_alloc(a, &m->aim_mid[s], m->clip, batch, m->cfg.frames, m->cfg.recompute, 1, &m->cfg.input, fo);
@@ -460,8 +464,11 @@ static void forward_features(FineCliper *m, const FineCliperInputs *in) {
     Ops *ops = m->ops;
     const ClipModel *clip = m->clip;
     float s = m->cfg.mlp_adapter_scale;
-    aim_forward(ops, clip, param_value(m, m->idx_temb), m->vis, s, &m->aim, in->frames, &m->scratch);
-    ops_copy_convert(ops, m->feat[FC_MOD_VIDEO], m->aim.video_feat);
+    if (m->cfg.low) {
+        CHECK(in->frames, "FineCLIPER (%s): the frames of the batch are missing", finecliper_variant_name(&m->cfg));
+        aim_forward(ops, clip, param_value(m, m->idx_temb), m->vis, s, &m->aim, in->frames, &m->scratch);
+        ops_copy_convert(ops, m->feat[FC_MOD_VIDEO], m->aim.video_feat);
+    }
     for (int st = 0; st < 2; st++) {
         if (!(m->cfg.mid_streams & (1 << st))) continue;
         int k = st == 0 ? FC_MOD_PARSING : FC_MOD_LANDMARKS;

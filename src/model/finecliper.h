@@ -17,7 +17,8 @@
  *   conf_m[b] = max_c s_m[b,c];  w[b,:] = normalise_m(conf[b,:]) (softmax, sum or uniform), a constant
  *   fused F[b] = sum_m w[b,m] n_m[b];  logits = PN score of F / temperature (the prediction)
  *   loss = sum_m w[b,m] CE(s_m / temperature) (modalities), CE(logits) (fused), or both.
- * With the video alone this is the low-level model exactly (w = 1, F = n_video).
+ * With the video alone this is the low-level model exactly (w = 1, F = n_video). Without the low level (cfg.low = 0)
+ * the frames are not read and the video stream's parameters are not declared.
  * Trainable: temporal embeddings [T,W], adapters, projections. Up-projections and
  * the adapters' second layers start at zero, projections at identity, so the
  * untrained model is frozen CLIP. */
@@ -38,6 +39,8 @@ typedef struct FineCliperConfig {
     int use_negative;      /* 1: pos - neg scores (PN); 0: positive prompts only */
     int video_adapters;    /* 0: frozen ViT (+ temporal embedding) */
     int text_adapters;     /* 0: frozen text encoder */
+    int low;               /* 1: the video stream (the low level; 1 by default). 0: the levels without the frames,
+                            * the paper's Table 4 rows "Middle-level Only" and "High-level Only" */
     int mid_streams;       /* FC_MID_PARSING | FC_MID_LANDMARKS: the middle level (0: none) */
     int high;              /* 1: the description stream (the high level) */
     int description_length; /* L_d: description tokens run (longest first EOT + 1 of the data) */
@@ -66,7 +69,7 @@ enum { FC_MOD_VIDEO = 0, FC_MOD_PARSING = 1, FC_MOD_LANDMARKS = 2, FC_MOD_TEXT =
 /* Per step: host inputs of B clips. Streams a variant does not use may be NULL. */
 typedef struct FineCliperInputs {
     const void *frames;          /* [B*T,3,R,R] normalised reals (F64 model: doubles, else floats), or uint8 pixels
-                                  * with cfg.input.uint8 */
+                                  * with cfg.input.uint8 (the low level) */
     const void *parsing;         /* [B*T,3,R,R] parsing maps (FC_MID_PARSING), as frames */
     const void *landmarks;       /* [B*T,3,R,R] landmark maps (FC_MID_LANDMARKS), as frames */
     const int32_t *descriptions; /* [B, desc context] token ids (high) */
@@ -159,7 +162,7 @@ void finecliper_contrastive_forward(FineCliper *m, const void *frames, const int
 double finecliper_contrastive_backward(FineCliper *m, int offset, int train, float grad_scale, int world);
 /* The modality weights w[b, m] of the last step (host [B, FC_MODALITIES]; 0 for absent modalities). */
 const float *finecliper_last_weights(const FineCliper *m);
-/* "low", "low+mid", ... from the configuration. */
+/* "low", "low+mid", "mid", ... from the configuration. */
 const char *finecliper_variant_name(const FineCliperConfig *cfg);
 
 #endif

@@ -36,7 +36,7 @@ typedef struct BenchOptions {
     const char *device;    /* cpu | cuda | auto */
     const char *arch;      /* a clip_config_preset name (b16, "B/16" and "ViT-B/16" are accepted too) */
     const char *method;    /* finecliper | dfer_clip */
-    const char *variant;   /* FineCLIPER: low | low+mid | low+high | low+mid+high */
+    const char *variant;   /* FineCLIPER: low | low+mid | low+high | low+mid+high | mid | high | mid+high */
     int frames, batch;     /* batch: global (split over the ranks) */
     int eval_batch;        /* 0: the training batch */
     int steps, warmup;
@@ -69,6 +69,7 @@ typedef struct BenchShape {
     int finecliper;        /* 1: FineCLIPER, 0: DFER-CLIP */
     int batch, frames, classes;
     /* FineCLIPER */
+    int low;               /* the video stream (0: a variant without the low level) */
     int video_adapters, text_adapters, use_negative, bottleneck_divisor;
     int mid_high_divisor; /* the middle level's and the description tower's adapters */
     int mid_streams;       /* 0, 1 or 2 map streams through the middle-level encoder */

@@ -121,7 +121,7 @@ void bench_flops(const BenchShape *s, BenchFlops *f) {
     double B = s->batch, T = s->frames, C = s->classes, E = c->embed_dim;
     if (s->finecliper) {
         int div = s->bottleneck_divisor;
-        aim_pass(f, c, B, T, s->video_adapters, c->vision_width / div, 1, s->recompute);
+        if (s->low) aim_pass(f, c, B, T, s->video_adapters, c->vision_width / div, 1, s->recompute);
         for (int k = 0; k < s->mid_streams; k++) {
             /* the shared middle-level encoder */
             aim_pass(f, c, B, T, 1, c->vision_width / s->mid_high_divisor, 1, s->recompute);
@@ -176,7 +176,7 @@ BenchShape bench_shape(const JobModel *m, int batch) {
                      .attention_recomputes = ops_attention_recomputes_scores(ops_backend(m->ops))};
     if (finecliper) {
         const FineCliper *f = m->impl;
-        sh.video_adapters = f->cfg.video_adapters, sh.text_adapters = f->cfg.text_adapters;
+        sh.low = f->cfg.low, sh.video_adapters = f->cfg.video_adapters, sh.text_adapters = f->cfg.text_adapters;
         sh.use_negative = f->cfg.use_negative, sh.bottleneck_divisor = f->cfg.bottleneck_divisor;
         sh.mid_high_divisor = finecliper_mid_high_divisor(&f->cfg);
         sh.mid_streams =

@@ -30,8 +30,9 @@ typedef struct Key {
 
 static const Key k_keys[] = {
     {"model", "method", K_STR, S(method), "finecliper", "finecliper|dfer_clip", "which model to train"},
-    {"model", "variant", K_STR, S(variant), "low", "low|low+mid|low+high|low+mid+high",
-     "FineCLIPER's levels: frames (low), + parsing maps and landmarks (mid), + descriptions (high)"},
+    {"model", "variant", K_STR, S(variant), "low", "low|low+mid|low+high|low+mid+high|mid|high|mid+high",
+     "FineCLIPER's levels: frames (low), + parsing maps and landmarks (mid), + descriptions (high); mid, high "
+     "and mid+high leave the frames out (paper Tab. 4's Middle-level Only and High-level Only)"},
     {"model", "weights", K_STR, S(weights), "", NULL, "CLIP checkpoint (safetensors, OpenAI .pt, Long-CLIP .pt)"},
     {"model", "vocab", K_STR, S(vocab), "", NULL,
      "CLIP BPE vocabulary; empty: bpe_simple_vocab_16e6.txt.gz (or Hugging Face's merges.txt) "

@@ -70,6 +70,8 @@ int job_model_mid_streams(const Config *cfg) {
 }
 
 static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok, FineCliperConfig *fc, Err *err) {
+    fc->low = strstr(cfg->variant, "low") != NULL;
+    m->no_frames = !fc->low;
     if (strstr(cfg->variant, "mid")) m->mid_streams = fc->mid_streams = job_model_mid_streams(cfg);
     fc->fusion_weights = !strcmp(cfg->fusion_weights, "sum")       ? FC_WEIGHTS_SUM
                          : !strcmp(cfg->fusion_weights, "uniform") ? FC_WEIGHTS_UNIFORM
@@ -460,7 +462,7 @@ size_t job_model_clip_bytes(const JobModel *m) {
 }
 
 int job_model_takes_stream(const JobModel *m, int stream) {
-    return stream == 0 || (stream == 1 && (m->mid_streams & FC_MID_PARSING)) ||
+    return (stream == 0 && !m->no_frames) || (stream == 1 && (m->mid_streams & FC_MID_PARSING)) ||
            (stream == 2 && (m->mid_streams & FC_MID_LANDMARKS));
 }
 

@@ -33,7 +33,9 @@ typedef struct JobModel {
     char method[32];
     Ops *ops;
     ClipModel clip;
-    /* FineCLIPER's middle and high levels */
+    /* FineCLIPER's levels */
+    int no_frames;         /* 1: a variant without the low level (model.variant mid, high, mid+high): the model reads
+                            * no frames (the loader still decodes them: the maps follow their crop) */
     int mid_streams;       /* FC_MID_* bits the loader must deliver */
     int high;
     ClipModel desc_clip;   /* Long-CLIP, or a stretched view of clip */
@@ -104,8 +106,8 @@ void job_model_reserve(JobModel *m, int batch);
  * [T,3,R,R] uint8 or reals. */
 size_t job_model_clip_bytes(const JobModel *m);
 enum { INPUT_STREAMS = 3 }; /* a batch's pixel streams: frames, parsing maps, landmark maps */
-/* Whether the model takes pixel stream `stream` of a batch: 0 frames (always), 1 the middle level's parsing
- * maps, 2 its landmark maps. */
+/* Whether the model takes pixel stream `stream` of a batch: 0 frames (all but FineCLIPER's variants without the
+ * low level), 1 the middle level's parsing maps, 2 its landmark maps. */
 int job_model_takes_stream(const JobModel *m, int stream);
 /* Pixel streams a batch carries: frames, plus the middle level's parsing and landmark maps. */
 int job_model_input_streams(const JobModel *m);

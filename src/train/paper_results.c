@@ -22,6 +22,15 @@ static const PaperResult k_published[] = {
      {94.71, 86.22, 78.19, 86.19, 65.01, 26.58, 38.20}, "FineCLIPER Tables 1-2"},
     {"finecliper (low+mid+high)", "ViT-B/16", "ferv39k", 45.22, 53.98, 0, {0}, "FineCLIPER Table 1"},
     {"finecliper (low+mid+high)", "ViT-B/16", "mafw", 45.01, 56.91, 0, {0}, "FineCLIPER Table 1"},
+    /* FineCLIPER, Table 4: the levels alone. Its Low-level Only and Low-Middle-High rows are Table 1's FineCLIPER
+     * and FineCLIPER*-dagger; the middle and the high level alone leave the frames out (model.variant = mid,
+     * high) */
+    {"finecliper (mid)", "ViT-B/16", "dfew", 61.91, 72.62, 0, {0}, "FineCLIPER Table 4"},
+    {"finecliper (mid)", "ViT-B/16", "ferv39k", 42.92, 52.22, 0, {0}, "FineCLIPER Table 4"},
+    {"finecliper (mid)", "ViT-B/16", "mafw", 43.02, 53.11, 0, {0}, "FineCLIPER Table 4"},
+    {"finecliper (high)", "ViT-B/16", "dfew", 63.15, 73.95, 0, {0}, "FineCLIPER Table 4"},
+    {"finecliper (high)", "ViT-B/16", "ferv39k", 43.13, 52.97, 0, {0}, "FineCLIPER Table 4"},
+    {"finecliper (high)", "ViT-B/16", "mafw", 44.12, 54.60, 0, {0}, "FineCLIPER Table 4"},
     /* FineCLIPER, Table 8 (appendix): the full model (20 M tunable parameters) on the other backbones; its
      * ViT-B/16 row is Table 1's FineCLIPER*-dagger */
     {"finecliper (low+mid+high)", "ViT-B/32", "dfew", 66.78, 77.39, 0, {0}, "FineCLIPER Table 8"},

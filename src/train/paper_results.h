@@ -2,7 +2,8 @@
  * method, variant, dataset and backbone architecture; transcribed from the papers in
  * ../shared/papers:
  *   FineCLIPER Table 1 (supervised UAR/WAR, CLIP ViT-B/16, all four variants) and Table 2 (DFEW
- *   per-class accuracy), Table 8 (the full model, low+mid+high, on ViT-B/32 and ViT-L/14); DFER-CLIP
+ *   per-class accuracy), Table 4 (the middle and the high level alone, without the frames: variants mid and
+ *   high), Table 8 (the full model, low+mid+high, on ViT-B/32 and ViT-L/14); DFER-CLIP
  *   Table 5 (CLIP ViT-B/32, the mean of three seeds).
  *   FineCLIPER Table 3 (zero-shot, CLIP ViT-B/16), read as follows. The paper trains FineCLIPER†
  *   contrastively on one dataset's captions and classifies the others; its "video caption" is

@@ -1,4 +1,4 @@
-"""FineCLIPER (all four variants) and DFER-CLIP as plain PyTorch modules, for
+"""FineCLIPER (any variant) and DFER-CLIP as plain PyTorch modules, for
 throughput and memory comparisons (bench_torch.py): eager execution,
 F.scaled_dot_product_attention, nn.Linear / nn.LayerNorm / nn.Conv2d, frozen
 CLIP weights with requires_grad False, so autograd computes exactly the
@@ -188,7 +188,9 @@ class FineCliper(nn.Module):
         E, Tw = s["embed_dim"], s["text_width"]
         self.scale, self.tau = 0.5, 0.01
         variant = s.get("variant") or "low"
-        self.video = AimSet(clip, self.T, div)
+        self.low = "low" in variant  # mid, high, mid+high: the levels without the frames (paper Tab. 4)
+        if self.low:
+            self.video = AimSet(clip, self.T, div)
         self.mid = "mid" in variant
         self.high = "high" in variant
         if self.mid:
@@ -206,7 +208,7 @@ class FineCliper(nn.Module):
 
     def forward(self, inp, labels):
         c = self.clip
-        feats = [aim_video(c, self.video, inp["frames"], self.T, self.scale)]
+        feats = [aim_video(c, self.video, inp["frames"], self.T, self.scale)] if self.low else []
         if self.mid:
             feats.append(self.proj_parsing(aim_video(c, self.mid_set, inp["parsing"], self.T, self.scale)))
             feats.append(self.proj_landmarks(aim_video(c, self.mid_set, inp["landmarks"], self.T, self.scale)))
@@ -294,9 +296,10 @@ def inputs(s, device, batch):
         t[:, length - 1] = EOT
         return t.to(device)
 
-    inp = {"frames": torch.randn(batch * T, 3, R, R, generator=g).to(device)}
+    variant = s.get("variant") or "low"
+    inp = {"frames": torch.randn(batch * T, 3, R, R, generator=g).to(device)} \
+        if s["method"] != "finecliper" or "low" in variant else {}
     if s["method"] == "finecliper":
-        variant = s.get("variant") or "low"
         if "mid" in variant:
             inp["parsing"] = torch.randn(batch * T, 3, R, R, generator=g).to(device)
             inp["landmarks"] = torch.randn(batch * T, 3, R, R, generator=g).to(device)

@@ -78,10 +78,12 @@ def spec_of(d, meta):
          "context_length": d["text_model.embeddings.position_embedding.weight"].shape[0],
          "frames": int(meta["frames"]), "classes": d["input.ids_pos"].shape[0]}
     if s["method"] == "finecliper":
+        low = meta.get("low", "1") == "1"
         mid, high = meta.get("mid_streams", "0") != "0", meta.get("high", "0") == "1"
-        s["variant"] = "low" + ("+mid" if mid else "") + ("+high" if high else "")
+        s["variant"] = "+".join(level for level, on in (("low", low), ("mid", mid), ("high", high)) if on)
         s["len_neg"] = d["input.ids_neg"].shape[1] if meta["use_negative"] == "1" else 0
-        s["bottleneck_divisor"] = W // d["param.visual.blocks.0.temporal_adapter.fc1.weight"].shape[0]
+        s["bottleneck_divisor"] = W // d["param.visual.blocks.0.temporal_adapter.fc1.weight"].shape[0] if low else \
+            s["text_width"] // d["param.text.positive.blocks.0.adapter.fc1.weight"].shape[0]
         upper = ("param.mid.blocks.0.temporal_adapter.fc1.weight", W) if mid else \
             ("param.description.blocks.0.adapter.fc1.weight", s["text_width"]) if high else None
         if upper:
@@ -153,7 +155,7 @@ def trainable_names(spec, model):
                 names[f"{ours}.{fc}.{kind}"] = f"{theirs}.{fc}.{kind}"
 
     if spec["method"] == "finecliper":
-        sets = [("video", "visual")] + ([("mid_set", "mid")] if model.mid else [])
+        sets = ([("video", "visual")] if model.low else []) + ([("mid_set", "mid")] if model.mid else [])
         for ours, theirs in sets:
             names[f"{ours}.temb"] = f"{theirs}.temporal_embedding"
             for i in range(spec["vision_layers"]):
@@ -223,8 +225,9 @@ def main():
     model.double()
     trainable = load(model, d, spec)
 
-    inp = {"frames": d["input.frames"]}
-    for key, name in (("parsing", "input.parsing"), ("landmarks", "input.landmarks"), ("desc_ids", "input.ids_desc"),
+    inp = {}
+    for key, name in (("frames", "input.frames"), ("parsing", "input.parsing"), ("landmarks", "input.landmarks"),
+                      ("desc_ids", "input.ids_desc"),
                       ("pos_ids", "input.ids_pos"), ("neg_ids", "input.ids_neg"), ("class_ids", "input.ids_pos")):
         if name in d:
             inp[key] = d[name]

@@ -183,7 +183,8 @@ def finecliper(cw, P, d, meta, labels):
     T = int(meta["frames"])
     vh, th = int(meta["vision_heads"]), int(meta["text_heads"])
     scale = float(meta["mlp_adapter_scale"])
-    feats = [aim_video(cw, P, d["input.frames"], T, vh, scale, "visual")]
+    low = int(meta.get("low", "1"))  # 0: the levels without the frames (paper Tab. 4)
+    feats = [aim_video(cw, P, d["input.frames"], T, vh, scale, "visual")] if low else []
     mid = int(meta.get("mid_streams", "0"))
     for bit, name in ((1, "parsing"), (2, "landmarks")):
         if mid & bit:

@@ -123,14 +123,15 @@ int main(int argc, char **argv) {
     char (*id_text)[16] = xcalloc((size_t)batch, 16);
     const char **ids = xcalloc((size_t)batch, sizeof *ids);
     for (int b = 0; b < batch; b++) snprintf(id_text[b], 16, "dump%d", b), ids[b] = id_text[b];
-    JobInputs in = {.frames = frames, .parsing = maps[0], .landmarks = maps[1], .clip_ids = ids};
+    /* a variant without the low level gets no frames: the step must not read them */
+    JobInputs in = {.frames = m.no_frames ? NULL : frames, .parsing = maps[0], .landmarks = maps[1], .clip_ids = ids};
 
     TensorMap out;
     tmap_init(&out, out_path);
     add_clip_weights(&out, cfg.weights);
     add_params(&out, ps, 0, "param.");
     int64_t fshape[4] = {nframes, 3, R, R}, bshape[1] = {batch}, ishape[2] = {classes, cc->context_length};
-    add_f64(&out, "", "input.frames", 4, fshape, frames);
+    if (!m.no_frames) add_f64(&out, "", "input.frames", 4, fshape, frames);
     if (maps[0]) add_f64(&out, "", "input.parsing", 4, fshape, maps[0]);
     if (maps[1]) add_f64(&out, "", "input.landmarks", 4, fshape, maps[1]);
     add_i32(&out, "input.labels", 1, bshape, labels);
@@ -189,7 +190,8 @@ int main(int argc, char **argv) {
 
     char fusion_temp_s[32];
     snprintf(fusion_temp_s, sizeof fusion_temp_s, "%.17g", (double)cfg.fusion_temperature);
-    char frames_s[16], temp_s[32], scale_s[32], neg_s[8], logit_s[32], vh[16], th[16], mid_s[8], high_s[8];
+    char frames_s[16], temp_s[32], scale_s[32], neg_s[8], logit_s[32], vh[16], th[16], low_s[8], mid_s[8], high_s[8];
+    snprintf(low_s, sizeof low_s, "%d", !m.no_frames);
     snprintf(mid_s, sizeof mid_s, "%d", m.mid_streams);
     snprintf(high_s, sizeof high_s, "%d", m.high);
     snprintf(frames_s, sizeof frames_s, "%d", cfg.frames);
@@ -201,7 +203,7 @@ int main(int argc, char **argv) {
     snprintf(th, sizeof th, "%d", cc->text_heads);
     const char *meta[] = {"model", m.method, "frames", frames_s, "temperature", temp_s, "mlp_adapter_scale", scale_s,
                           "use_negative", neg_s, "logit_scale", logit_s, "vision_heads", vh, "text_heads", th,
-                          "mid_streams", mid_s, "high", high_s, "fusion_weights", cfg.fusion_weights,
+                          "low", low_s, "mid_streams", mid_s, "high", high_s, "fusion_weights", cfg.fusion_weights,
                           "fusion_temperature", fusion_temp_s,
                           "fusion_loss", cfg.fusion_loss, "sgd", sgd, NULL};
     CHECK(safetensors_write(out_path, &out, meta, &err) == 0, "%s", err.msg);

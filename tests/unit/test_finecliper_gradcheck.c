@@ -27,15 +27,17 @@ static double loss_fn(void *p) {
     return finecliper_step(c->m, &c->in, c->labels, c->batch, 0, 1.0f, NULL);
 }
 
-/* levels: mid streams, high, loss kind, weights kind (the low level: 0, 0, modalities, softmax). */
-static void run_variant(int use_negative, int video_adapters, int mid, int high, int loss_kind, int weights_kind) {
+/* levels: low, mid streams, high, loss kind, weights kind (the low level: 1, 0, 0, modalities, softmax). Without the
+ * low level the step gets no frames (NULL): it must not read them. */
+static void run_variant(int low, int use_negative, int video_adapters, int mid, int high, int loss_kind,
+                        int weights_kind) {
     ClipModel clip, desc;
     tiny_clip_build(g_ops, &clip, 1);
     tiny_clip_build(g_ops, &desc, 2); /* the description tower: another tiny CLIP */
     FineCliperConfig cfg;
     finecliper_config_default(&cfg);
     cfg.frames = 3, cfg.num_classes = 3, cfg.temperature = 0.5f, cfg.use_negative = use_negative;
-    cfg.video_adapters = video_adapters;
+    cfg.video_adapters = video_adapters, cfg.low = low;
     cfg.mid_streams = mid, cfg.high = high, cfg.description_length = 12;
     cfg.fusion_loss = loss_kind, cfg.fusion_weights = weights_kind;
     int32_t pos[3 * 12], neg[3 * 12], desc_ids[2 * 12];
@@ -50,15 +52,20 @@ static void run_variant(int use_negative, int video_adapters, int mid, int high,
     Tensor fr = tiny_random(1, n, 0, 0, 1.0, 0), pm = tiny_random(1, n, 0, 0, 1.0, 0.3),
            lm = tiny_random(1, n, 0, 0, 1.0, -0.2);
     int32_t labels[2] = {2, 0};
-    Ctx c = {
-        &m, {.frames = fr.data, .parsing = pm.data, .landmarks = lm.data, .descriptions = desc_ids}, labels, batch};
+    FineCliperInputs in = {.frames = low ? fr.data : NULL, .parsing = pm.data, .landmarks = lm.data,
+                           .descriptions = desc_ids};
+    Ctx c = {&m, in, labels, batch};
 
     /* Untrained: logits are those of frozen CLIP + (zero) temporal embedding; check via gradient
      * structure instead: fc1 gradients vanish because every fc2 starts at zero. */
     paramset_zero_grads(&m.params);
     finecliper_step(&m, &c.in, labels, batch, 1, 1.0f, NULL);
     int fc1 = paramset_find(&m.params, "visual.blocks.0.temporal_adapter.fc1.weight");
-    if (video_adapters) {
+    EXPECT((fc1 >= 0) == (low && video_adapters), "%s: the video stream's adapters are %s",
+           finecliper_variant_name(&cfg), fc1 >= 0 ? "declared" : "missing");
+    EXPECT((paramset_find(&m.params, "visual.temporal_embedding") >= 0) == low, "%s: the temporal embedding",
+           finecliper_variant_name(&cfg));
+    if (fc1 >= 0) {
         int64_t n = tensor_numel(&paramset_get(&m.params, fc1)->grad);
         double *g = malloc((size_t)n * sizeof(double)), mx = 0;
         paramset_download_f64(&m.params, fc1, 1, g);
@@ -116,12 +123,15 @@ static void test_b16_parameter_count(void) {
     EXPECT(paramset_group_numel(&m.params, FC_GROUP_TEXT) == 3161088, "text adapters");
     finecliper_free(&m);
     /* The other variants: + a second AIM set (36 x 295,872 + 16 x 768) and two projections 512 x 513;
-     * + 12 description adapters x 131,712 and a projector 512 x 513 (Long-CLIP-B's text tower is B/16's). */
-    static const struct { int mid, high; size_t expect; const char *paper; } v[] = {
-        {0, 0, 13824768, "13"}, {1 | 2, 0, 13824768 + 10663680 + 525312, "19"},
-        {0, 1, 13824768 + 1580544 + 262656, "14"}, {1 | 2, 1, 13824768 + 10663680 + 525312 + 1580544 + 262656, "20"}};
-    for (int i = 0; i < 4; i++) {
-        cfg.mid_streams = v[i].mid, cfg.high = v[i].high, cfg.description_length = 8;
+     * + 12 description adapters x 131,712 and a projector 512 x 513 (Long-CLIP-B's text tower is B/16's). Table 4's
+     * levels without the frames: the class texts' adapters (3,161,088) and the middle or the high level's. */
+    static const struct { int low, mid, high; size_t expect; const char *paper; } v[] = {
+        {1, 0, 0, 13824768, "13"}, {1, 1 | 2, 0, 13824768 + 10663680 + 525312, "19"},
+        {1, 0, 1, 13824768 + 1580544 + 262656, "14"},
+        {1, 1 | 2, 1, 13824768 + 10663680 + 525312 + 1580544 + 262656, "20"},
+        {0, 1 | 2, 0, 3161088 + 10663680 + 525312, "-"}, {0, 0, 1, 3161088 + 1580544 + 262656, "-"}};
+    for (int i = 0; i < 6; i++) {
+        cfg.low = v[i].low, cfg.mid_streams = v[i].mid, cfg.high = v[i].high, cfg.description_length = 8;
         EXPECT(finecliper_create(g_ops, &clip, &clip, &cfg, ids, ids, 1, &m, &err) == 0, "%s", err.msg);
         EXPECT(m.params.numel == v[i].expect, "%s: %zu trainable parameters, expected %zu",
                finecliper_variant_name(&cfg), m.params.numel, v[i].expect);
@@ -180,17 +190,41 @@ static void test_contrastive(void) {
     free(fr.data);
 }
 
-static void test_pn_with_adapters(void) { run_variant(1, 1, 0, 0, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX); }
-static void test_positive_only(void) { run_variant(0, 1, 0, 0, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX); }
-static void test_without_video_adapters(void) { run_variant(1, 0, 0, 0, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX); }
+static void test_pn_with_adapters(void) { run_variant(1, 1, 1, 0, 0, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX); }
+static void test_positive_only(void) { run_variant(1, 0, 1, 0, 0, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX); }
+static void test_without_video_adapters(void) { run_variant(1, 1, 0, 0, 0, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX); }
 static void test_all_levels_weighted_losses(void) {
-    run_variant(1, 1, FC_MID_PARSING | FC_MID_LANDMARKS, 1, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX);
+    run_variant(1, 1, 1, FC_MID_PARSING | FC_MID_LANDMARKS, 1, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX);
 }
 static void test_all_levels_fused_loss(void) {
-    run_variant(1, 1, FC_MID_PARSING | FC_MID_LANDMARKS, 1, FC_LOSS_FUSED, FC_WEIGHTS_SOFTMAX);
+    run_variant(1, 1, 1, FC_MID_PARSING | FC_MID_LANDMARKS, 1, FC_LOSS_FUSED, FC_WEIGHTS_SOFTMAX);
 }
-static void test_mid_and_both_losses(void) { run_variant(1, 1, FC_MID_LANDMARKS, 0, FC_LOSS_BOTH, FC_WEIGHTS_SUM); }
-static void test_high_positive_only_uniform(void) { run_variant(0, 1, 0, 1, FC_LOSS_BOTH, FC_WEIGHTS_UNIFORM); }
+static void test_mid_and_both_losses(void) { run_variant(1, 1, 1, FC_MID_LANDMARKS, 0, FC_LOSS_BOTH, FC_WEIGHTS_SUM); }
+static void test_high_positive_only_uniform(void) { run_variant(1, 0, 1, 0, 1, FC_LOSS_BOTH, FC_WEIGHTS_UNIFORM); }
+/* Table 4's levels without the frames: the middle level alone (both map streams, softmax weights), the high level
+ * alone (one modality: w = 1) */
+static void test_mid_only(void) {
+    run_variant(0, 1, 1, FC_MID_PARSING | FC_MID_LANDMARKS, 0, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX);
+}
+static void test_high_only(void) { run_variant(0, 1, 1, 0, 1, FC_LOSS_MODALITIES, FC_WEIGHTS_SOFTMAX); }
+/* no level at all is refused, and so is contrastive training without the low level */
+static void test_levels_refused(void) {
+    ClipModel clip;
+    tiny_clip_build(g_ops, &clip, 1);
+    FineCliperConfig cfg;
+    finecliper_config_default(&cfg);
+    cfg.frames = 2, cfg.num_classes = 3, cfg.use_negative = 0, cfg.low = 0;
+    int32_t pos[3 * 12];
+    tiny_prompts(pos, 3, 0, 0);
+    FineCliper m;
+    Err err;
+    EXPECT(finecliper_create(g_ops, &clip, NULL, &cfg, pos, NULL, 5, &m, &err) != 0 && strstr(err.msg, "no level"),
+           "a FineCLIPER without levels was created");
+    cfg.mid_streams = FC_MID_PARSING, cfg.caption_length = 12;
+    EXPECT(finecliper_create(g_ops, &clip, NULL, &cfg, pos, NULL, 5, &m, &err) != 0 && strstr(err.msg, "low level"),
+           "contrastive training of the middle level was accepted");
+    tiny_clip_free(&clip);
+}
 
 int main(void) {
     Err err;
@@ -206,6 +240,9 @@ int main(void) {
     TEST_RUN(test_all_levels_fused_loss);
     TEST_RUN(test_mid_and_both_losses);
     TEST_RUN(test_high_positive_only_uniform);
+    TEST_RUN(test_mid_only);
+    TEST_RUN(test_high_only);
+    TEST_RUN(test_levels_refused);
     TEST_RUN(test_contrastive);
     ops_destroy(g_ops);
     return test_summary();

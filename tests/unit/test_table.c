@@ -359,7 +359,7 @@ static int number(const char *s, double *v) {
     return end != s && *end == 0;
 }
 
-/* paper_results.c against the papers' own text: FineCLIPER's Tables 1 to 3 and 8, DFER-CLIP's Table 5. */
+/* paper_results.c against the papers' own text: FineCLIPER's Tables 1 to 4 and 8, DFER-CLIP's Table 5. */
 static void test_paper_transcription(void) {
     static const char *const datasets[3] = {"dfew", "ferv39k", "mafw"};
     char path[1024];
@@ -369,8 +369,33 @@ static void test_paper_transcription(void) {
     if (!f) return;
     char line[4096];
     int table1 = 0, table2 = 0, table3 = 0;
-    int table8 = 0;
+    int table8 = 0, table4 = 0;
     while (fgets(line, sizeof line, f)) {
+        /* Table 4: the levels alone | 3 x (UAR | WAR); its first and last rows are Table 1's low and full model */
+        static const struct {
+            const char *row, *variant;
+        } k_levels[4] = {{"Low-level Only |", "low"},
+                         {"Middle-level Only |", "mid"},
+                         {"High-level Only |", "high"},
+                         {"Low-Middle-High (Ours) |", "low+mid+high"}};
+        int level = -1;
+        for (int k = 0; k < 4; k++)
+            if (strstr(line, k_levels[k].row)) level = k;
+        if (level >= 0) {
+            char *fld[16], method[64];
+            int n = split_bars(strstr(line, k_levels[level].row) + strlen(k_levels[level].row), fld, 16);
+            EXPECT(n >= 6, "Table 4's row has %d fields: %s", n, line);
+            snprintf(method, sizeof method, "finecliper (%s)", k_levels[level].variant);
+            for (int d = 0; d < 3 && n >= 6; d++) {
+                double uar, war;
+                EXPECT(number(fld[2 * d], &uar) && number(fld[1 + 2 * d], &war), "Table 4: %s", line);
+                const PaperResult *p = paper_result(method, "ViT-B/16", datasets[d]);
+                EXPECT(p && p->uar == uar && p->war == war, "Table 4, %s on %s: the paper says %.2f / %.2f", method,
+                       datasets[d], uar, war);
+            }
+            table4++;
+            continue;
+        }
         if (!strncmp(line, "\\rowcolorcyan!10 CLIP-ViT-", 26) ||
             !strncmp(line, "\\hlineB1.5 \\rowcolorcyan!10 CLIP-ViT-", 37)) {
             /* Table 8: the full model per backbone | tunable parameters | 3 x (UAR | WAR) */
@@ -451,6 +476,7 @@ static void test_paper_transcription(void) {
     EXPECT(table1 == 4 && table2 == 4 && table3 == 4, "rows checked: Table 1 %d, Table 2 %d, Table 3 %d (4 each)",
            table1, table2, table3);
     EXPECT(table8 == 3, "Table 8's rows checked: %d (B/16, B/32, L/14)", table8);
+    EXPECT(table4 == 4, "Table 4's rows checked: %d (low, middle, high, all)", table4);
     snprintf(path, sizeof path, "%s/papers/dfer_clip.txt", test_shared_dir());
     f = fopen(path, "r");
     EXPECT(f != NULL, "%s", path);
