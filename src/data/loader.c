@@ -121,7 +121,7 @@ static int load_maps(const Loader *l, const MidClip *mid, const AugmentDraw *dra
     return rc;
 }
 
-/* Decodes, samples and augments clip `index` into dst ([T,3,S,S]), and with
+/* Decodes, samples and augments clip `index` into dst ([T,3,S,S]; not with no_frames), and with
  * mid_streams its maps into parsing and landmarks (the same layout). */
 static int load_clip(Loader *l, int index, void *dst, void *parsing, void *landmarks, Err *err) {
     const ClipRecord *c = &l->d->clips[index];
@@ -134,6 +134,10 @@ static int load_clip(Loader *l, int index, void *dst, void *parsing, void *landm
                                             clip_source_frame_count(src), err) != 0) {
         clip_source_close(src);
         return -1;
+    }
+    if (l->cfg.no_frames && !l->cfg.mid_streams) { /* nothing of the pixels is used: opened, not decoded */
+        clip_source_close(src);
+        return 0;
     }
     int T = l->cfg.frames;
     int *idx = xmalloc((size_t)T * sizeof(int));
@@ -152,7 +156,7 @@ static int load_clip(Loader *l, int index, void *dst, void *parsing, void *landm
         batch_norm(l, &mean, &std);
         int S = l->cfg.size;
         float *chw = l->cfg.f64 ? xmalloc((size_t)3 * S * S * sizeof(float)) : NULL; /* F64: converted from here */
-        for (int t = 0; t < T; t++) {
+        for (int t = 0; t < T && !l->cfg.no_frames; t++) {
             ImageU8 fixed = {0}, out;
             const ImageU8 *in = &frames[t];
             if (in->width != frames[0].width || in->height != frames[0].height) { /* odd frame size: match frame 0 */

@@ -43,6 +43,10 @@ typedef struct LoaderConfig {
     /* FineCLIPER's middle level: per sampled frame, RGB maps under the frame's geometric
      * augmentation (never its photometric part). The strings must outlive the loader. */
     int mid_streams;            /* LOADER_MID_* bits; 0: frames only (no extra work) */
+    int no_frames;              /* 1: the model reads no frames (FineCLIPER's levels without them): Batch.frames is
+                                 * not written. With mid_streams the frames are still decoded (their size and the
+                                 * augmentation's draw are the maps' geometry); without, a clip is opened (its frame
+                                 * count; an unreadable clip is skipped as for every model) but not decoded */
     const char *landmarks_dir;  /* face tracks at <dir>/<clip id>.txt (face/face_track.h); needed for landmark
                                  * maps and for parsing maps rendered from landmarks */
     const char *parsing_dir;    /* optional: parsing index maps at <dir>/<clip id>/<frame stem>.png (or

@@ -104,7 +104,7 @@ LoaderConfig trainer_loader_config(const Config *cfg, const JobModel *jm, const 
                        .train = train, .seed = (uint64_t)cfg->seed, .normalise_clip = job_model_normalise_clip(jm, cfg),
                        .threads = cfg->loader_threads, .prefetch = 2, .max_bad_fraction = cfg->max_bad_fraction,
                        .f64 = jm->f64, .uint8 = jm->uint8_frames, .crop_min_area = cfg->crop_min_area,
-                       .mid_streams = jm->mid_streams,
+                       .mid_streams = jm->mid_streams, .no_frames = jm->no_frames,
                        .augment_preset = strcmp(cfg->augment, "auto") ? cfg->augment : NULL};
     if (ops_backend(jm->ops) == BACKEND_CUDA)
         lc.host_alloc = pinned_alloc, lc.host_free = pinned_free, lc.host_ctx = jm->ops;
