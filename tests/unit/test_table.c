@@ -142,8 +142,23 @@ static void test_paper_rows(void) {
         snprintf(name, sizeof name, "f%d", fold);
         put(dir, name, json);
     }
+    /* the middle level alone (Table 4's row; no per-class accuracy published) */
+    snprintf(json, sizeof json,
+             "{\"method\":\"finecliper\",\"variant\":\"mid\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
+             "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":40,\"war\":45,%s,"
+             "\"clip_arch\":\"ViT-B/16\"}",
+             classes);
+    put(dir, "mid", json);
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
     with = markdown(rs, 1);
+    EXPECT(strstr(with, "| finecliper (mid) | 40.00 | 45.00 |\n| finecliper (mid), paper (ViT-B/16) | 61.91 | "
+                        "72.62 |\n"),
+           "Table 1 with Table 4's published row of the middle level alone: %s", with);
+    EXPECT(strstr(with, "Table 4's middle and high level alone"), "the caption names Table 4: %s", with);
+    /* Table 2: no per-class row for it (none published), and none under FineCLIPER (low), which ran on B/32 only:
+     * its row on B/16 is dashes, as in Table 1 */
+    EXPECT(!strstr(with, "| finecliper (mid), paper (ViT-B/16) | 9") && !strstr(with, "finecliper (low), paper"),
+           "Table 2's published rows only under rows with results: %s", with);
     EXPECT(strstr(with, "Table 1: supervised results (backbone b16)") &&
                strstr(with, "| finecliper (low+mid) | 52.00 ± 2.00 (3) | 57.00 ± 2.00 (3) |\n"
                             "| finecliper (low+mid), paper (ViT-B/16) | 64.89 | 75.05 |\n"),
@@ -387,7 +402,7 @@ static void test_paper_transcription(void) {
             EXPECT(n >= 6, "Table 4's row has %d fields: %s", n, line);
             snprintf(method, sizeof method, "finecliper (%s)", k_levels[level].variant);
             for (int d = 0; d < 3 && n >= 6; d++) {
-                double uar, war;
+                double uar = 0, war = 0;
                 EXPECT(number(fld[2 * d], &uar) && number(fld[1 + 2 * d], &war), "Table 4: %s", line);
                 const PaperResult *p = paper_result(method, "ViT-B/16", datasets[d]);
                 EXPECT(p && p->uar == uar && p->war == war, "Table 4, %s on %s: the paper says %.2f / %.2f", method,
