@@ -17,6 +17,7 @@ weight_decay, momentum, steps, warmup, threads, device (cpu|cuda), precision
 (the model dtype dfer ran: BF16 -> autocast), seed.
 Prints one JSON line."""
 import argparse
+import inspect
 import json
 import os
 import resource
@@ -69,11 +70,15 @@ def main():
     batch, eval_batch = s["batch"], s.get("eval_batch") or s["batch"]
     inp, labels = bench_models.inputs(s, device, batch)
     lr = s.get("lr") or [0.01]
-    if s.get("optimizer", "sgd") == "adamw":
-        opt = torch.optim.AdamW(trainable, lr=lr[0], weight_decay=s.get("weight_decay", 1e-4))
+    kind = torch.optim.AdamW if s.get("optimizer", "sgd") == "adamw" else torch.optim.SGD
+    # on a GPU the fused update where this torch has one (AdamW from 2.0, SGD from 2.3), as dfer's is one kernel;
+    # else torch's default (multi-tensor on CUDA)
+    fused = {"fused": True} if cuda and "fused" in inspect.signature(kind).parameters else {}
+    if kind is torch.optim.AdamW:
+        opt = kind(trainable, lr=lr[0], weight_decay=s.get("weight_decay", 1e-4), **fused)
     else:
-        opt = torch.optim.SGD(trainable, lr=lr[0], momentum=s.get("momentum", 0.9),
-                              weight_decay=s.get("weight_decay", 1e-4))
+        opt = kind(trainable, lr=lr[0], momentum=s.get("momentum", 0.9), weight_decay=s.get("weight_decay", 1e-4),
+                   **fused)
 
     def sync():
         if cuda:
@@ -141,7 +146,8 @@ def main():
            "split_s": {"forward": med(fwd), "backward": med(fb) - med(fwd), "update": med(upd)},
            "trainable_parameters": sum(p.numel() for p in trainable),
            "frozen_parameters": sum(p.numel() for p in model.parameters() if not p.requires_grad),
-           "optimizer": s.get("optimizer", "sgd"), "loss": float(loss), "version": torch.__version__}
+           "optimizer": s.get("optimizer", "sgd") + (" (fused)" if fused else ""), "loss": float(loss),
+           "version": torch.__version__}
     if cuda:
         # which cuBLAS this process loaded: the bundle's LD_LIBRARY_PATH may put the toolkit's first
         with open("/proc/self/maps") as maps:
