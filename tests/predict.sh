@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# dfer predict on synthetic MAFW-layout videos (160 px faces dlib finds) with three tiny runs trained for
-# a few steps (FineCLIPER low, FineCLIPER low+mid+high, DFER-CLIP); the outputs are checked, not only
+# dfer predict on synthetic MAFW-layout videos (160 px faces dlib finds) with four tiny runs trained for
+# a few steps (FineCLIPER low, low+mid+high and mid alone, DFER-CLIP); the outputs are checked, not only
 # the exit codes:
 #  - ground truth: the JSON parses; the windows start every --stride-s seconds, end at start + window
 #    (the last at the duration) and cover the video; each window's frame count is what the frames'
@@ -43,8 +43,10 @@ predict_common "$data"
 "$dfer" train --config "$src/configs/synth/finecliper.ini" "${common[@]}" --out "$tmp/fc" >/dev/null
 "$dfer" train --config "$src/configs/synth/finecliper.ini" "${common[@]}" --set model.variant=low+mid+high \
   --out "$tmp/fcall" >/dev/null
+"$dfer" train --config "$src/configs/synth/finecliper.ini" "${common[@]}" --set model.variant=mid --out "$tmp/fcmid" \
+  >/dev/null
 "$dfer" train --config "$src/configs/synth/dfer_clip.ini" "${common[@]}" --out "$tmp/dc" >/dev/null
-echo "setup: 12 synthetic clips, 3 runs trained ($(( $(date +%s) - start )) s)"
+echo "setup: 12 synthetic clips, 4 runs trained ($(( $(date +%s) - start )) s)"
 
 # ---- the checker -------------------------------------------------------------------------------------
 cat >"$tmp/check.py" <<'PY'
@@ -153,15 +155,17 @@ check windows "$tmp/one.json" "$video" 0.5 100 >/dev/null || fail "stride 100 s,
   || fail "stride past the end: not one window of 0.5 s"
 [ $((2 * faces)) -gt "$total" ] || fail "a face in only $faces of $total frames"
 echo "ground truth: a face in $faces of $total frames"
-# the other runs: the middle and high levels (descriptions per window), DFER-CLIP; default window and stride
+# the other runs: the middle and high levels (descriptions per window), the middle level alone (maps from the
+# windows' landmarks, no frames), DFER-CLIP; default window and stride
 video=$data/clips/00001.mp4
-for run in fcall dc; do
+for run in fcall fcmid dc; do
   predict --checkpoint "$tmp/$run" --video "$video" --json >"$tmp/$run.json" || fail "predict with $run"
   check windows "$tmp/$run.json" "$video" 2 1 >/dev/null || fail "$run: window checks"
   echo "$run ($(check field "$tmp/$run.json" "(d['method'] + ' ' + d.get('variant', '')).strip()")): clip top $(check field "$tmp/$run.json" "d['clip'].get('top')")"
 done
 [ "$(check field "$tmp/fcall.json" "all(len(w['description'].split()) >= 5 for w in d['windows'] if w['face'])")" = True ] \
   || fail "the high level's windows lack descriptions"
+[ "$(check field "$tmp/fcmid.json" "d['variant']")" = mid ] || fail "the middle level alone: variant not mid"
 # the default table
 predict --checkpoint "$tmp/fc" --video "$video" >"$tmp/table.txt" || fail "table output"
 grep -q "^clip: " "$tmp/table.txt" && grep -q "^window (s)" "$tmp/table.txt" || { cat "$tmp/table.txt"; fail "table"; }
