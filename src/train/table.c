@@ -475,6 +475,30 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
         paper_rows += t->paper_rows;
         table_print(t, format, out);
     }
+    /* Table 4: FineCLIPER's levels alone, where the results hold a variant without the frames: the low level, the
+     * middle, the high (and mid+high, which the paper has not) and all levels, in the paper's order, on Table 1's
+     * backbone; the same cells as Table 1's rows of those variants */
+    static const char *const levels_order[] = {"finecliper (low)", "finecliper (mid)", "finecliper (high)",
+                                               "finecliper (mid+high)", "finecliper (low+mid+high)"};
+    Names levels = {.n = 0};
+    int frameless = 0;
+    for (int k = 0; k < 5; k++)
+        for (int i = 0; i < methods.n; i++)
+            if (!strcmp(methods.v[i], levels_order[k])) {
+                names_add(&levels, levels_order[k]);
+                frameless |= k >= 1 && k <= 3;
+            }
+    if (frameless && datasets.n) {
+        memset(t, 0, sizeof *t);
+        snprintf(t->title, sizeof t->title, "Table 4: FineCLIPER's levels alone (backbone %s)", ref);
+        snprintf(t->caption, sizeof t->caption,
+                 "The frames alone (low), the parsing and landmark maps alone (mid), the descriptions alone (high) and "
+                 "all levels; UAR and WAR in %%, as in Table 1 (its cells for these variants).");
+        uar_war_table(rs, t, &levels, &ref_only, &datasets, "supervised", 0, paper);
+        caption_paper_rows(t, 0);
+        paper_rows += t->paper_rows;
+        table_print(t, format, out);
+    }
     /* Table 8: backbone scaling, over the backbones of supervised jobs (a zero-shot job's backbone made a row of
      * dashes) */
     Names supervised_backbones = distinct(rs, offsetof(Result, backbone), "supervised");

@@ -5,6 +5,7 @@
  *   Table 1  supervised UAR/WAR per dataset (rows: method, variant; one backbone)
  *   Table 2  per-class recall per dataset
  *   Table 3  zero-shot UAR/WAR (train on A, evaluate on B)
+ *   Table 4  FineCLIPER's levels alone (low, mid, high, all), when a variant without the frames ran
  *   Table 8  backbone scaling (rows: method x backbone), when several backbones ran
  * Cells are mean ± standard deviation over folds and seeds with the number of
  * jobs behind them; missing jobs show as missing, never as zero. */

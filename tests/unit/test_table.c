@@ -127,6 +127,7 @@ static void test_paper_rows(void) {
     EXPECT(!strstr(with, "finecliper (low), paper"),
            "no published row for FineCLIPER (low): it ran on B/32 only (the paper ran B/16): %s", with);
     EXPECT(strstr(with, "Rows marked paper"), "the caption says where the published rows come from");
+    EXPECT(!strstr(with, "### Table 4"), "no Table 4 without a variant that leaves the frames out: %s", with);
     free(plain);
     free(with);
     results_free(rs);
@@ -155,6 +156,12 @@ static void test_paper_rows(void) {
                         "72.62 |\n"),
            "Table 1 with Table 4's published row of the middle level alone: %s", with);
     EXPECT(strstr(with, "Table 4's middle and high level alone"), "the caption names Table 4: %s", with);
+    /* Table 4 (a variant without the frames ran): the levels in the paper's order, low (dashes: it ran on B/32) and
+     * mid with its published row */
+    const char *t4 = strstr(with, "### Table 4: FineCLIPER's levels alone (backbone b16)");
+    EXPECT(t4 && strstr(t4, "| finecliper (low) | — | — |\n| finecliper (mid) | 40.00 | 45.00 |\n"
+                            "| finecliper (mid), paper (ViT-B/16) | 61.91 | 72.62 |\n"),
+           "Table 4 with the middle level alone: %s", t4 ? t4 : with);
     /* Table 2: no per-class row for it (none published), and none under FineCLIPER (low), which ran on B/32 only:
      * its row on B/16 is dashes, as in Table 1 */
     EXPECT(!strstr(with, "| finecliper (mid), paper (ViT-B/16) | 9") && !strstr(with, "finecliper (low), paper"),
