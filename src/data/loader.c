@@ -187,7 +187,7 @@ static void run_task(Loader *l, Task t) {
     Slot *s = &l->slots[t.slot];
     long pos = (long)s->step * l->cfg.global_batch + (long)l->cfg.rank * l->per_rank + t.j;
     size_t offset = (size_t)t.j * l->sample_floats * elem(l);
-    void *dst = (char *)s->frames + offset;
+    void *dst = s->frames ? (char *)s->frames + offset : NULL;
     void *parsing = s->parsing ? (char *)s->parsing + offset : NULL;
     void *landmarks = s->landmarks ? (char *)s->landmarks + offset : NULL;
     int bad = 0, index = -1;
@@ -321,7 +321,7 @@ int loader_create(const Dataset *d, const LoaderConfig *cfg, Loader **out, Err *
     for (int i = 0; i < depth; i++) {
         l->slots[i].step = -1;
         size_t bytes = (size_t)l->per_rank * l->sample_floats * elem(l) + 1;
-        l->slots[i].frames = batch_alloc(l, bytes);
+        if (!cfg->no_frames) l->slots[i].frames = batch_alloc(l, bytes);
         if (cfg->mid_streams & LOADER_MID_PARSING) l->slots[i].parsing = batch_alloc(l, bytes);
         if (cfg->mid_streams & LOADER_MID_LANDMARKS) l->slots[i].landmarks = batch_alloc(l, bytes);
         l->slots[i].labels = xmalloc((size_t)l->per_rank * sizeof(int32_t) + 4);
@@ -389,7 +389,7 @@ static int drop_unreadable(Loader *l, Slot *s) {
     for (int j = 0; j < s->n; j++) {
         if (s->indices[j] < 0) continue;
         if (kept != j) {
-            memmove((char *)s->frames + (size_t)kept * row, (char *)s->frames + (size_t)j * row, row);
+            if (s->frames) memmove((char *)s->frames + (size_t)kept * row, (char *)s->frames + (size_t)j * row, row);
             if (s->parsing) memmove((char *)s->parsing + (size_t)kept * row, (char *)s->parsing + (size_t)j * row, row);
             if (s->landmarks)
                 memmove((char *)s->landmarks + (size_t)kept * row, (char *)s->landmarks + (size_t)j * row, row);

@@ -43,10 +43,11 @@ typedef struct LoaderConfig {
     /* FineCLIPER's middle level: per sampled frame, RGB maps under the frame's geometric
      * augmentation (never its photometric part). The strings must outlive the loader. */
     int mid_streams;            /* LOADER_MID_* bits; 0: frames only (no extra work) */
-    int no_frames;              /* 1: the model reads no frames (FineCLIPER's levels without them): Batch.frames is
-                                 * not written. With mid_streams the frames are still decoded (their size and the
-                                 * augmentation's draw are the maps' geometry); without, a clip is opened (its frame
-                                 * count; an unreadable clip is skipped as for every model) but not decoded */
+    int no_frames;              /* 1: the model reads no frames (FineCLIPER's levels without them): no frame buffers,
+                                 * Batch.frames is NULL. With mid_streams the frames are still decoded (their size
+                                 * and the augmentation's draw are the maps' geometry); without, a clip is opened
+                                 * (its frame count; an unreadable clip is skipped as for every model) but not
+                                 * decoded */
     const char *landmarks_dir;  /* face tracks at <dir>/<clip id>.txt (face/face_track.h); needed for landmark
                                  * maps and for parsing maps rendered from landmarks */
     const char *parsing_dir;    /* optional: parsing index maps at <dir>/<clip id>/<frame stem>.png (or
@@ -62,7 +63,7 @@ typedef struct LoaderConfig {
 
 typedef struct Batch {
     int n;               /* clips of this rank in this step (may be 0 at the end of an evaluation) */
-    void *frames;        /* [n, T, 3, size, size]: F32, F64, or uint8 with LoaderConfig.uint8 */
+    void *frames;        /* [n, T, 3, size, size]: F32, F64, or uint8 with LoaderConfig.uint8 (NULL with no_frames) */
     int32_t *labels;     /* [n] */
     int32_t *indices;    /* [n] dataset indices actually used (training: after replacements) */
     int left_out;        /* evaluation: this rank's clips of the step that could not be read, left out of

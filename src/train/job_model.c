@@ -521,7 +521,7 @@ double job_model_step(JobModel *m, const JobInputs *in, const int32_t *labels, i
     for (int at = 0; at < batch; at += mb) {
         int n = batch - at < mb ? batch - at : mb;
         JobInputs part = *in;
-        part.frames = (const char *)in->frames + at * clip_bytes;
+        if (in->frames) part.frames = (const char *)in->frames + at * clip_bytes;
         if (in->parsing) part.parsing = (const char *)in->parsing + at * clip_bytes;
         if (in->landmarks) part.landmarks = (const char *)in->landmarks + at * clip_bytes;
         if (in->clip_ids) part.clip_ids = in->clip_ids + at;

@@ -35,7 +35,7 @@ typedef struct JobModel {
     ClipModel clip;
     /* FineCLIPER's levels */
     int no_frames;         /* 1: a variant without the low level (model.variant mid, high, mid+high): the model reads
-                            * no frames (LoaderConfig.no_frames) */
+                            * no frames, and the loader (LoaderConfig.no_frames) and predict make none: NULL */
     int mid_streams;       /* FC_MID_* bits the loader must deliver */
     int high;
     ClipModel desc_clip;   /* Long-CLIP, or a stretched view of clip */

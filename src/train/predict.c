@@ -173,8 +173,10 @@ static void fill_window(Inputs *in, const FaceVideo *v, const ImageU8 *crops, co
     for (int t = 0; t < in->T; t++) {
         int f = sample[t];
         size_t at = ((size_t)slot * in->T + t) * plane;
-        image_to_chw_float(&crops[f], in->mean, in->std, in->chw);
-        put_plane(in, in->frames, at, in->chw, plane);
+        if (in->frames) { /* NULL for a model without the frames */
+            image_to_chw_float(&crops[f], in->mean, in->std, in->chw);
+            put_plane(in, in->frames, at, in->chw, plane);
+        }
         if (!in->streams) continue;
         float q[2 * FACE_POINTS];
         face_video_crop_points(v, f, in->R, q);
@@ -197,7 +199,7 @@ static void inputs_init(Inputs *in, const JobModel *jm, const Config *cfg, int b
     face_map_lut_init(&in->lut_parsing, FACE_MAP_PARSING, in->mean, in->std);
     face_map_lut_init(&in->lut_dots, FACE_MAP_DOTS, in->mean, in->std);
     size_t bytes = (size_t)batch * in->T * 3 * in->R * in->R * (in->f64 ? sizeof(double) : sizeof(float));
-    in->frames = xcalloc(bytes, 1);
+    if (!jm->no_frames) in->frames = xcalloc(bytes, 1);
     if (in->streams & FC_MID_PARSING) in->parsing = xcalloc(bytes, 1);
     if (in->streams & FC_MID_LANDMARKS) in->landmarks = xcalloc(bytes, 1);
     in->chw = xmalloc((size_t)3 * in->R * in->R * sizeof(float));
