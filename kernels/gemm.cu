@@ -395,17 +395,21 @@ static int batched_alignment(const void *p, int64_t stride, int elem_bytes) {
     return st < al ? st : al;
 }
 
+static int mat_elem_bytes(CudaMat m) { return m.bf16 ? 2 : 4; }
+// The operand's matrices from matrix `first` on.
+static CudaMat mat_from(CudaMat m, int64_t first) {
+    m.p = (const char *)m.p + first * m.stride * mat_elem_bytes(m);
+    return m;
+}
+
 void cuda_gemm_strided_batched(CudaCtx *cx, const char *op, CudaMat c, CudaMat a, int ta, CudaMat b, int tb, int64_t M,
                                int64_t N, int64_t K, int64_t batch, float alpha, float beta) {
     if (M == 0 || N == 0 || batch == 0) return;
     if (batch > CUDA_GEMM_MAX_BATCH) { // in calls of at most that many matrices, each operand advanced by its stride
         for (int64_t at = 0; at < batch; at += CUDA_GEMM_MAX_BATCH) {
-            CudaMat cs = c, as = a, bs = b;
-            cs.p = (const char *)c.p + at * c.stride * (c.bf16 ? 2 : 4);
-            as.p = (const char *)a.p + at * a.stride * (a.bf16 ? 2 : 4);
-            bs.p = (const char *)b.p + at * b.stride * (b.bf16 ? 2 : 4);
             const int64_t n = batch - at < CUDA_GEMM_MAX_BATCH ? batch - at : CUDA_GEMM_MAX_BATCH;
-            cuda_gemm_strided_batched(cx, op, cs, as, ta, bs, tb, M, N, K, n, alpha, beta);
+            cuda_gemm_strided_batched(cx, op, mat_from(c, at), mat_from(a, at), ta, mat_from(b, at), tb, M, N, K, n,
+                                      alpha, beta);
         }
         return;
     }
@@ -419,7 +423,7 @@ void cuda_gemm_strided_batched(CudaCtx *cx, const char *op, CudaMat c, CudaMat a
     CHECK(a.ld >= a_len && b.ld >= b_len && c.ld >= N,
           "%s: strided-batched GEMM leading dimensions %lld/%lld/%lld below the row lengths %lld/%lld/%lld", op,
           (long long)a.ld, (long long)b.ld, (long long)c.ld, (long long)a_len, (long long)b_len, (long long)N);
-    const int in_bytes = a.bf16 ? 2 : 4, c_bytes = c.bf16 ? 2 : 4;
+    const int in_bytes = mat_elem_bytes(a), c_bytes = mat_elem_bytes(c);
     GemmKey key = key_start(M, N, K, ta, tb, a.bf16, c.bf16, beta);
     key.batch = batch;
     key.align_a = batched_alignment(b.p, batch > 1 ? b.stride : 0, in_bytes);

@@ -6,7 +6,8 @@
 # descriptors, logits = cos / 0.01, raw [0,1] pixels, crops of U[0.08, 1] of the area, the fine-tuned image
 # encoder); configs/paper/finecliper.ini to FineCLIPER's stated parts (§4.1: SGD, 30 epochs, 16 frames; §3.2 and
 # Tab. 7: the "no" negative descriptor and its positive template; Tab. 9: MLP adapter scale 0.5; AIM's 0.25
-# bottleneck); the paper matrices run three seeds (DFER-CLIP §4.2 and §4.4 average three; FineCLIPER gives no count) and five folds,
+# bottleneck); the paper matrices run three seeds (DFER-CLIP §4.2 and §4.4 average three; FineCLIPER gives no
+# count) and five folds,
 # FineCLIPER's ViT-B/16 for Tables 1-3 and B/32, B/16, L/14 for Table 8. A value changed in a paper config, or a
 # default it relies on changed in src/train/config.c, fails here with the key named.
 # usage: paper_recipe.sh DFER SOURCE_DIR
