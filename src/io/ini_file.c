@@ -102,7 +102,11 @@ static void check_section(IniStream *s, const char *header) {
     int len = (int)(close - header - 1);
     char known[256] = "";
     for (const char *const *k = s->sections; *k; k++) {
-        if ((int)strlen(*k) == len && !strncmp(*k, header + 1, (size_t)len)) return;
+        size_t klen = strlen(*k);
+        int prefix = klen && (*k)[klen - 1] == '*'; /* "set@*": any section that begins so */
+        if (prefix ? len >= (int)klen - 1 && !strncmp(*k, header + 1, klen - 1)
+                   : (int)klen == len && !strncmp(*k, header + 1, (size_t)len))
+            return;
         size_t used = strlen(known);
         snprintf(known + used, sizeof known - used, "%s[%s]", used ? ", " : "", *k);
     }

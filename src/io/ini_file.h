@@ -21,8 +21,8 @@ typedef int (*IniKeyFn)(void *user, int line, const char *section, const char *n
  * list of "section.key" whose continuation lines (an indented line after the key) reach the handler as
  * further values of that key, for keys that hold lists; for any other key such a line is an error (inih
  * hands it over as the key's whole new value, which replaced the first line's without a word). sections: NULL, or a
- * NULL-terminated list of the [sections] the file may have: a header of another is an error on its line, keys
- * under it or not. */
+ * NULL-terminated list of the [sections] the file may have ("name*": any that begins with "name"): a header of
+ * another is an error on its line, keys under it or not. */
 int ini_file_load(const char *path, const char *what, const char *const *list_keys, const char *const *sections,
                   IniKeyFn fn, void *user, Err *err);
 

@@ -424,6 +424,30 @@ int config_validate(const Config *c, Err *err) {
     return config_error_origins(c, err);
 }
 
+void config_ablation(const Config *c, char *out, size_t n) {
+    size_t used = 0;
+    out[0] = '\0';
+    if (strcmp(c->method, "finecliper")) return;
+    int low = !strncmp(c->variant, "low", 3), mid = strstr(c->variant, "mid") != NULL;
+    char scale[32];
+    snprintf(scale, sizeof scale, "%g", (double)c->mlp_adapter_scale);
+    /* in the order of the paper's tables; each with the full model's value (config.c's defaults) */
+    const struct {
+        const char *key, *value, *paper;
+        int counts;
+    } items[] = {{"mid_streams", c->mid_streams, "parsing+landmarks", mid},
+                 {"negative", c->negative, "no", 1},
+                 {"text_adapters", c->text_adapters ? "true" : "false", "true", 1},
+                 {"video_adapters", c->video_adapters ? "true" : "false", "true", low},
+                 {"mlp_adapter_scale", scale, "0.5", 1}};
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        if (!items[i].counts || !strcmp(items[i].value, items[i].paper)) continue;
+        int w = snprintf(out + used, n - used, "%s%s=%s", used ? ", " : "", items[i].key, items[i].value);
+        CHECK(w > 0 && (size_t)w < n - used, "config_ablation: %zu bytes are too few", n);
+        used += (size_t)w;
+    }
+}
+
 const char *config_caution(const Config *c, char *buf, size_t n) {
     if (strcmp(c->method, "dfer_clip")) return NULL;
     if (!c->train_image_encoder && strcmp(c->recompute, "auto") && strcmp(c->recompute, "none")) {

@@ -133,6 +133,14 @@ int config_validate_settings(const Config *c, Err *err);
  * dfer_clip` alone trains it at 0.01, 1000 times DFER-CLIP's 1e-5), or a train.recompute level set for a frozen
  * image encoder, which has nothing to recompute. buf: room for the text. */
 const char *config_caution(const Config *c, char *buf, size_t n);
+/* FineCLIPER's settings that its paper ablates (Tables 5, 6, 7 and 9: model.mid_streams, negative, text_adapters,
+ * video_adapters, mlp_adapter_scale), those on another value than the paper's full model has, as "key=value" items
+ * joined by ", " in that order ("negative=less", "mid_streams=parsing, mlp_adapter_scale=0.3"); "" for the paper's
+ * model and for DFER-CLIP. mid_streams counts only with the middle level, video_adapters only with the low level
+ * (elsewhere neither changes the model). A run's result.json and a matrix's jobs.json record it ("ablation"), and
+ * the tables tell such runs apart from the paper's model by it. n: CONFIG_ABLATION_BYTES is room for all five. */
+#define CONFIG_ABLATION_BYTES 160
+void config_ablation(const Config *c, char *out, size_t n);
 /* A method's optimiser parameter groups (optim.lr takes one value or one per group), in order:
  * FineCLIPER video, text; DFER-CLIP image_encoder, temporal_net, prompt_learner. Returns the count. */
 int config_param_groups(const char *method, const char *names[3]);

@@ -137,7 +137,9 @@ static const char *axis_owning(const char *key) {
 static int on_key(void *user, int line, const char *section, const char *name, const char *value, Err *err) {
     Matrix *m = user;
     int rc = 0;
-    if (!strcmp(section, "set")) {
+    /* [set@ARM]: keys for the jobs of that arm alone */
+    const char *arm = !strncmp(section, "set@", 4) ? section + 4 : NULL;
+    if (!strcmp(section, "set") || arm) {
         /* the key and its value checked here, where the error gets the file and line (applied to each job, it
          * named neither, once a job) */
         const char *dot = strchr(name, '.');
@@ -146,19 +148,26 @@ static int on_key(void *user, int line, const char *section, const char *name, c
         Config *scratch = xmalloc(sizeof *scratch);
         config_defaults(scratch);
         snprintf(key_section, sizeof key_section, "%.*s", section_len, name);
-        if (!dot || section_len >= (int)sizeof key_section)
-            rc = err_set(err, "[set] %s: a key is section.name (train.epochs, model.variant, ...)", name);
+        if (arm && (!*arm || strlen(arm) >= sizeof m->set_arms[0] || strpbrk(arm, "@:+/")))
+            rc = err_set(err, "[%s]: after 'set@' comes an arm of matrix.methods (finecliper:low@less: [set@less])",
+                         section);
+        else if (!dot || section_len >= (int)sizeof key_section)
+            rc = err_set(err, "[%s] %s: a key is section.name (train.epochs, model.variant, ...)", section, name);
         else if (axis_owning(name))
-            rc = err_set(err, "[set] %s: the matrix sets it for each job from matrix.%s", name, axis_owning(name));
+            rc = err_set(err, "[%s] %s: the matrix sets it for each job from matrix.%s", section, name,
+                         axis_owning(name));
         else if (config_set_key(scratch, key_section, dot + 1, value, NULL, err) != 0)
-            rc = err_prefix(err, "[set]: ");
+            rc = err_prefix(err, "[%s]: ", section);
         else if (m->n_sets == MATRIX_MAX_SETS) rc = err_set(err, "more than %d [set] keys", MATRIX_MAX_SETS);
         else if ((size_t)snprintf(m->sets[m->n_sets], sizeof m->sets[0], "%s=%s", name, value) >= sizeof m->sets[0])
-            rc = err_set(err, "[set] %s is too long (%zu characters)", name, strlen(value));
-        else m->set_lines[m->n_sets++] = line;
+            rc = err_set(err, "[%s] %s is too long (%zu characters)", section, name, strlen(value));
+        else {
+            snprintf(m->set_arms[m->n_sets], sizeof m->set_arms[0], "%s", arm ? arm : "");
+            m->set_lines[m->n_sets++] = line;
+        }
         free(scratch);
     } else if (strcmp(section, "matrix")) {
-        rc = err_set(err, "unknown section [%s] (a matrix file has [matrix] and [set])", section);
+        rc = err_set(err, "unknown section [%s] (a matrix file has [matrix], [set] and [set@ARM])", section);
     } else if (!strcmp(name, "name")) {
         if (strlen(value) >= sizeof m->name || !*value || strchr(value, '/') || !strcmp(value, ".") ||
             !strcmp(value, ".."))
@@ -220,7 +229,7 @@ int matrix_load(const char *path, Matrix *m, Err *err) {
     /* the axes are lists, which may go on over indented lines; a continuation of any other key is refused */
     static const char *const axes[] = {"matrix.methods", "matrix.datasets", "matrix.backbones", "matrix.folds",
                                        "matrix.seeds",   "matrix.settings", NULL};
-    static const char *const sections[] = {"matrix", "set", NULL};
+    static const char *const sections[] = {"matrix", "set", "set@*", NULL};
     if (ini_file_load(path, "matrix file", axes, sections, on_key, m, err) != 0) return -1;
     /* defaults of the axes a file leaves out */
     if (!m->n_folds) m->folds[0] = 1, m->n_folds = 1;
@@ -248,12 +257,27 @@ int matrix_load(const char *path, Matrix *m, Err *err) {
     for (int i = 0; i < m->n_folds; i++)
         if (m->folds[i] < 1 || m->folds[i] > 5) return err_set(err, "%s: fold %d is not in 1..5", path, m->folds[i]);
     for (int i = 0; i < m->n_methods; i++) { /* only FineCLIPER has variants: dfer_clip:low+mid would train DFER-CLIP */
-        const char *colon = strchr(m->methods[i].name, ':');
-        if (colon && strncmp(m->methods[i].name, "finecliper:", 11))
+        const char *name = m->methods[i].name, *colon = strchr(name, ':'), *at = strchr(name, '@');
+        /* the arm, last: a name of its own (it becomes part of the job folder's name after "--") */
+        if (at && (!at[1] || strpbrk(at + 1, "@:+") || at == name))
+            return err_set(err, "%s: methods entry '%s': an arm comes last, once, and is a name of letters, digits "
+                                "and . _ - (finecliper:low@less)", path, name);
+        if (colon && strncmp(name, "finecliper:", 11))
             return err_set(err, "%s: methods entry '%s': only finecliper takes a variant (finecliper:low+mid)", path,
-                           m->methods[i].name);
+                           name);
     }
-    if (check_names("methods", m->methods, m->n_methods, "+:", err) != 0 ||
+    for (int i = 0; i < m->n_sets; i++) { /* a [set@ARM] of an arm no entry has would change nothing, unsaid */
+        int named = !m->set_arms[i][0];
+        for (int k = 0; k < m->n_methods && !named; k++) {
+            const char *at = strchr(m->methods[k].name, '@');
+            named = at && !strcmp(at + 1, m->set_arms[i]);
+        }
+        if (!named)
+            return err_set(err, "%s:%d: [set@%s]: no entry of matrix.methods has the arm '%s' "
+                                "(finecliper:low@%s=FILE)", path, m->set_lines[i], m->set_arms[i], m->set_arms[i],
+                           m->set_arms[i]);
+    }
+    if (check_names("methods", m->methods, m->n_methods, "+:@", err) != 0 ||
         check_names("backbones", m->backbones, m->n_backbones, "", err) != 0)
         return err_prefix(err, "%s: ", path);
     return 0;
@@ -267,11 +291,16 @@ static void add_job(Job **jobs, int *n, int *cap, const Job *j) {
     (*jobs)[(*n)++] = *j;
 }
 
-static void split_method(const char *entry, char *method, size_t mn, char *variant, size_t vn) {
-    const char *colon = strchr(entry, ':');
-    size_t len = colon ? (size_t)(colon - entry) : strlen(entry);
-    snprintf(method, mn, "%.*s", (int)len, entry);
-    snprintf(variant, vn, "%s", colon ? colon + 1 : (!strcmp(method, "finecliper") ? "low" : ""));
+/* "finecliper:low+mid@arm" into its method, variant (FineCLIPER's low where the entry names none) and arm. */
+static void split_method(const char *entry, Job *j) {
+    const char *at = strchr(entry, '@');
+    size_t len = at ? (size_t)(at - entry) : strlen(entry);
+    snprintf(j->arm, sizeof j->arm, "%s", at ? at + 1 : "");
+    const char *colon = memchr(entry, ':', len);
+    size_t mlen = colon ? (size_t)(colon - entry) : len;
+    snprintf(j->method, sizeof j->method, "%.*s", (int)mlen, entry);
+    if (colon) snprintf(j->variant, sizeof j->variant, "%.*s", (int)(len - mlen - 1), colon + 1);
+    else snprintf(j->variant, sizeof j->variant, "%s", !strcmp(j->method, "finecliper") ? "low" : "");
 }
 
 static int by_id(const void *a, const void *b) {
@@ -304,14 +333,15 @@ int matrix_expand(const Matrix *m, Job **jobs, int *n_jobs, Err *err) {
                 for (int si = 0; si < m->n_seeds; si++) {
                     Job j;
                     memset(&j, 0, sizeof j);
-                    split_method(m->methods[mi].name, j.method, sizeof j.method, j.variant, sizeof j.variant);
+                    split_method(m->methods[mi].name, &j);
                     snprintf(j.method_entry, sizeof j.method_entry, "%s", m->methods[mi].name);
                     snprintf(j.config, sizeof j.config, "%s", m->methods[mi].value);
                     snprintf(j.backbone, sizeof j.backbone, "%s", m->backbones[bi].name);
                     snprintf(j.weights, sizeof j.weights, "%s", m->backbones[bi].value);
                     j.seed = m->seeds[si];
-                    char method_id[100];
-                    snprintf(method_id, sizeof method_id, "%s%s%s", j.method, j.variant[0] ? "-" : "", j.variant);
+                    char method_id[sizeof j.method + sizeof j.variant + sizeof j.arm + 4];
+                    snprintf(method_id, sizeof method_id, "%s%s%s%s%s", j.method, j.variant[0] ? "-" : "", j.variant,
+                             j.arm[0] ? "--" : "", j.arm);
                     for (char *p = method_id; *p; p++)
                         if (*p == '+') *p = '_';
                     if (!strcmp(m->settings[s], "supervised")) {

@@ -16,7 +16,17 @@
  *   [set]
  *   train.epochs = 3                  ; applied to every job, after the method's file
  *
- * A method entry is NAME[:variant]=CONFIG (variant = FineCLIPER's level set).
+ * A method entry is NAME[:variant][@ARM]=CONFIG (variant = FineCLIPER's level set).
+ * An arm (letters, digits, . _ -) lets one matrix train a method and variant
+ * more than once, each arm from its own file: the paper's ablations beside its
+ * model (finecliper:low@less=ablation_less.ini, finecliper:low=finecliper.ini).
+ * Its jobs' ids hold it (finecliper-low--less__dfew__f1__b16__s1), their
+ * identities name it ("arm"), and the tables give it a row of its own. A
+ * section [set@ARM] holds keys for that arm's jobs alone, applied after [set]:
+ * the arm can be the model's own file with a key changed
+ *   methods = finecliper:low=f.ini, finecliper:low@less=f.ini
+ *   [set@less]
+ *   model.negative = less
  * A zero-shot setting trains on the first dataset (fold 1 where it has folds)
  * and evaluates on the second: where that has folds, on the test split of
  * each of the matrix's folds, each scored alone and UAR/WAR averaged (the
@@ -63,6 +73,7 @@ typedef struct Matrix {
     char settings[MATRIX_MAX_AXIS][64];
     int n_settings;
     char sets[MATRIX_MAX_SETS][MATRIX_SET_BYTES]; /* "section.key=value" */
+    char set_arms[MATRIX_MAX_SETS][64];           /* "" from [set]; from [set@ARM], the arm whose jobs it is for */
     int set_lines[MATRIX_MAX_SETS];               /* the line of each in the matrix file */
     int n_sets;
 } Matrix;
@@ -71,7 +82,8 @@ typedef struct Job {
     char id[256];          /* stable: method__dataset__f1__backbone__s1 or ...__zs-mafw-dfew... */
     char method[64];       /* finecliper | dfer_clip (without variant) */
     char variant[32];      /* low, low+mid, ... ("" for dfer_clip) */
-    char method_entry[96]; /* the matrix's methods entry it comes from ("finecliper:low+mid") */
+    char arm[64];          /* the methods entry's @ARM ("less"), "" without one */
+    char method_entry[96]; /* the matrix's methods entry it comes from ("finecliper:low+mid", "finecliper:low@less") */
     char config[512];      /* the method's base config file */
     char dataset[32], root[512];           /* training dataset */
     char eval_dataset[32], eval_root[512]; /* = training dataset unless zero-shot */

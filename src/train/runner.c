@@ -20,8 +20,8 @@
 #include "train/table.h"
 #include "train/trainer.h"
 
-static void record_failure(const Job *j, const char *dir, const char *message) {
-    cJSON *o = job_identity(j);
+static void record_failure(const Matrix *m, const Job *j, const char *dir, const char *message) {
+    cJSON *o = job_identity(m, j);
     cJSON_AddStringToObject(o, "status", "failed");
     cJSON_AddStringToObject(o, "error", message);
     char path[8300];
@@ -99,7 +99,7 @@ static uint64_t matrix_digest(const Matrix *m, const Job *jobs, int n) {
     char number[64];
     snprintf(number, sizeof number, "%d %.17g %d %d", m->ranks_per_job, m->stale_lock_minutes, m->n_sets, n);
     h = digest_text(digest_text(h, m->name), number);
-    for (int i = 0; i < m->n_sets; i++) h = digest_text(h, m->sets[i]);
+    for (int i = 0; i < m->n_sets; i++) h = digest_text(digest_text(h, m->sets[i]), m->set_arms[i]);
     for (int i = 0; i < n; i++) {
         const Job *j = &jobs[i];
         h = digest_text(digest_text(digest_text(h, j->id), j->method_entry), j->config);
@@ -184,7 +184,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     int written = 0;
     if (d->rank == 0) { /* refused where the folder holds another matrix's jobs (train/matrix_folder.h) */
         cJSON *arr = cJSON_CreateArray();
-        for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, job_identity(&jobs[i]));
+        for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, job_identity(&m, &jobs[i]));
         written = matrix_folder_take(&m, jobs, n, arr, results, err);
         cJSON_Delete(arr);
     }
@@ -276,7 +276,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         }
         int job_failed = rc != 0; /* a failure before training is every rank's: the configuration */
         if (rc == 0) {
-            cJSON *id = job_identity(j);
+            cJSON *id = job_identity(&m, j);
             char *id_json = cJSON_PrintUnformatted(id);
             cJSON_Delete(id);
             int zeroshot = !strcmp(j->setting, "zeroshot");
@@ -315,7 +315,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         }
         if (g.rank == 0 && rc != 0 && rc != DFER_EXIT_INTERRUPTED) {
             log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);
-            record_failure(j, dir, jerr.msg);
+            record_failure(&m, j, dir, jerr.msg);
             disk_full |= stop_on_full_disk(&jerr, &counter, g.index, results);
         }
         if (g.rank == 0) job_lock_release(dir);

@@ -13,13 +13,15 @@
 
 typedef enum { JOB_RUNNABLE, JOB_WAITS, JOB_INVALID } JobState;
 
-/* The job's identity as JSON (a new object, the caller's): id, method, variant, datasets, fold (and a zero-shot
- * job's target folds), backbone, seed, setting and, where the setting names them, the captions. What result.json
- * and the results folder's job list record of a job. */
-cJSON *job_identity(const Job *j);
+/* The job's identity as JSON (a new object, the caller's): id, method, variant, the methods entry's arm where it
+ * names one, datasets, fold (and a zero-shot job's target folds), backbone, seed, setting, where the setting names
+ * them the captions, and where its configuration (job_config) sets one of the paper's ablated keys to another value
+ * than the paper's model, "ablation" (config_ablation). What result.json and the results folder's job list record
+ * of a job. */
+cJSON *job_identity(const Matrix *m, const Job *j);
 
-/* The job's configuration: defaults, the method's file, the matrix's [set], then the axes (and a zero-shot
- * setting's /CAPTIONS). */
+/* The job's configuration: defaults, the method's file, the matrix's [set] and its arm's [set@ARM], then the axes (and
+ * a zero-shot setting's /CAPTIONS). */
 int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err);
 
 /* A job's configuration, or why it cannot run: it waits for a feature not built yet, or its

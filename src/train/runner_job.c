@@ -11,11 +11,21 @@
 #include "train/runner_internal.h"
 #include "train/trainer.h"
 
-cJSON *job_identity(const Job *j) {
+cJSON *job_identity(const Matrix *m, const Job *j) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "job", j->id);
     cJSON_AddStringToObject(o, "method", j->method);
     cJSON_AddStringToObject(o, "variant", j->variant);
+    if (j->arm[0]) cJSON_AddStringToObject(o, "arm", j->arm);
+    /* the tables tell an ablation's jobs from the paper's model by it, listed jobs (jobs.json) as finished ones; a
+     * job whose configuration does not load records none (it fails at its start, saying why) */
+    Config cfg;
+    Err err;
+    char ablation[CONFIG_ABLATION_BYTES];
+    if (job_config(m, j, &cfg, &err) == 0) {
+        config_ablation(&cfg, ablation, sizeof ablation);
+        if (ablation[0]) cJSON_AddStringToObject(o, "ablation", ablation);
+    }
     cJSON_AddStringToObject(o, "dataset", j->dataset);
     cJSON_AddStringToObject(o, "eval_dataset", j->eval_dataset);
     /* zero-shot: where the target was read, so that `dfer eval --run` of the job scores what the job did (absolute,
@@ -39,8 +49,8 @@ cJSON *job_identity(const Job *j) {
     return o;
 }
 
-/* The job's configuration: defaults, the method's file, the matrix's [set], then the axes (and a zero-shot
- * setting's /CAPTIONS). */
+/* The job's configuration: defaults, the method's file, the matrix's [set] and its arm's [set@ARM], then the axes (and
+ * a zero-shot setting's /CAPTIONS). */
 int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
     config_defaults(cfg);
     if (config_load_file(cfg, j->config, err) != 0) return -1;
@@ -51,10 +61,14 @@ int job_config(const Matrix *m, const Job *j, Config *cfg, Err *err) {
                             "matrix.methods (%s:%s=%s)",
                        j->config, cfg->variant, j->method_entry, j->method, j->method, cfg->variant, j->config);
     char origin[4200];
-    for (int i = 0; i < m->n_sets; i++) {
-        snprintf(origin, sizeof origin, "%s:%d [set]", m->path, m->set_lines[i]);
-        if (config_set_from(cfg, m->sets[i], origin, err) != 0) return -1;
-    }
+    /* [set], then the job's arm's [set@ARM] over it */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < m->n_sets; i++) {
+            const char *arm = m->set_arms[i];
+            if (pass ? !arm[0] || strcmp(arm, j->arm) : arm[0] != '\0') continue;
+            snprintf(origin, sizeof origin, "%s:%d [set%s%s]", m->path, m->set_lines[i], arm[0] ? "@" : "", arm);
+            if (config_set_from(cfg, m->sets[i], origin, err) != 0) return -1;
+        }
     char kv[1024];
     snprintf(origin, sizeof origin, "%s's axes", m->path);
 #define SET(...) (snprintf(kv, sizeof kv, __VA_ARGS__), config_set_from(cfg, kv, origin, err))

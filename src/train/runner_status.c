@@ -187,8 +187,8 @@ static void status_print_job(FILE *out, int width, const Job *j, const JobProgre
     }
 }
 
-static cJSON *status_job_json(const Job *j, const JobProgress *p) {
-    cJSON *o = job_identity(j);
+static cJSON *status_job_json(const Matrix *m, const Job *j, const JobProgress *p) {
+    cJSON *o = job_identity(m, j);
     cJSON_AddStringToObject(o, "state", job_progress_names[p->kind]);
     if (p->kind == JOB_DONE) {
         cJSON_AddNumberToObject(o, "uar", p->uar);
@@ -264,7 +264,7 @@ int matrix_status(const char *matrix_path, const char *results_dir, int as_json,
         if (guard < 0) cJSON_AddNullToObject(o, "takeover_guard");
         else cJSON_AddStringToObject(o, "takeover_guard", guard == JOB_LOCK_GUARD_OFD ? "OFD lock" : "mkdir");
         if (guard_why[0]) cJSON_AddStringToObject(o, "takeover_guard_why", guard_why);
-        for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, status_job_json(&jobs[i], &p[i]));
+        for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, status_job_json(&m, &jobs[i], &p[i]));
         cJSON *c = cJSON_AddObjectToObject(o, "counts");
         for (int k = 0; k < 4; k++) cJSON_AddNumberToObject(c, job_progress_names[k], counts[k]);
         if (isfinite(left)) cJSON_AddNumberToObject(o, "seconds_left_one_group", left);

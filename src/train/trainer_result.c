@@ -2,6 +2,7 @@
  * last, metrics.jsonl's evaluation lines). */
 #include <cJSON.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,7 +53,14 @@ int trainer_write_result(const Config *cfg, const TrainOptions *opt, const JobMo
     cJSON *o = opt->job_json ? cJSON_Parse(opt->job_json) : NULL;
     if (!o) o = cJSON_CreateObject();
     if (!cJSON_GetObjectItem(o, "method")) cJSON_AddStringToObject(o, "method", cfg->method);
+    if (!cJSON_GetObjectItem(o, "variant") && !strcmp(cfg->method, "finecliper"))
+        cJSON_AddStringToObject(o, "variant", cfg->variant);
     if (!cJSON_GetObjectItem(o, "dataset")) cJSON_AddStringToObject(o, "dataset", cfg->dataset);
+    /* what was trained (a matrix job's identity has it from the same configuration) */
+    char ablation[CONFIG_ABLATION_BYTES];
+    config_ablation(cfg, ablation, sizeof ablation);
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "ablation");
+    if (ablation[0]) cJSON_AddStringToObject(o, "ablation", ablation);
     cJSON_AddStringToObject(o, "status", "done");
     /* the peers select the epoch with the best WAR on the test split: report that, and the last */
     cJSON_AddNumberToObject(o, "uar", pos->best.uar);

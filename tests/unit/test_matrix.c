@@ -97,9 +97,16 @@ static void test_errors(void) {
         {"[matrix]\nname = x\n[set]\nepochs = 3\n", "s3.ini:4: [set] epochs: a key is section.name"},
         {"[matrix]\nname = x\n[set]\ndata.fold = 2\n", "s4.ini:4: [set] data.fold: the matrix sets it"},
         /* a section of no key (a typo of [set] left empty) is no longer passed over */
-        {"[matrix]\nname = x\n[sets]\n", "s5.ini:3: unknown section [sets] (this file has [matrix], [set])"},
+        {"[matrix]\nname = x\n[sets]\n", "s5.ini:3: unknown section [sets] (this file has [matrix], [set], [set@*])"},
+        /* an arm's own keys: checked alike, and the arm must be one of matrix.methods' */
+        {"[matrix]\nname = x\n[set@less]\ndata.fold = 2\n", "s6.ini:4: [set@less] data.fold: the matrix sets it"},
+        {"[matrix]\nname = x\n[set@]\nmodel.negative = less\n", "s7.ini:4: [set@]: after 'set@' comes an arm"},
+        {"[matrix]\nname = x\n[set@less]\nmodel.negative = fewer\n", "s8.ini:4: [set@less]: model.negative"},
+        {"[matrix]\nname = x\nmethods = finecliper:low@less=a.ini\ndatasets = dfew=/d\nbackbones = b=/w\n"
+         "[set@lesss]\nmodel.negative = less\n",
+         "s9.ini:7: [set@lesss]: no entry of matrix.methods has the arm 'lesss'"},
     };
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 9; i++) {
         char name[16];
         snprintf(name, sizeof name, "s%d.ini", i + 1);
         EXPECT(matrix_load(write_file(name, set_cases[i][0]), &m, &err) != 0 && strstr(err.msg, set_cases[i][1]) &&
@@ -140,6 +147,36 @@ static void test_long_lines(void) {
            "a line without '=': %s", err.msg);
 }
 
+/* Arms: one method and variant more than once, each from its own file (the paper's ablations beside its model): ids
+ * with the arm after "--", the arm on the job (malformed and repeated arms: test_ambiguous). */
+static void test_arms(void) {
+    Matrix m;
+    Err err;
+    Job *jobs;
+    int n;
+    EXPECT(matrix_load(write_file("arms.ini", "[matrix]\nname = x\ndatasets = dfew=/d\nbackbones = b16=/w\n"
+                                              "methods = finecliper:low=a.ini, finecliper:low@less=less.ini,\n"
+                                              "  finecliper@s0.3=s.ini, finecliper:low+mid@parsing_only=p.ini,\n"
+                                              "  dfer_clip@m16=d.ini\nfolds = 1\n"),
+                       &m, &err) == 0,
+           "%s", err.msg);
+    EXPECT(matrix_expand(&m, &jobs, &n, &err) == 0 && n == 5, "%d jobs: %s", n, err.msg);
+    static const char *const want[][5] = {
+        /* id, method, variant, arm, config */
+        {"finecliper-low__dfew__f1__b16__s1", "finecliper", "low", "", "a.ini"},
+        {"finecliper-low--less__dfew__f1__b16__s1", "finecliper", "low", "less", "less.ini"},
+        {"finecliper-low--s0.3__dfew__f1__b16__s1", "finecliper", "low", "s0.3", "s.ini"},
+        {"finecliper-low_mid--parsing_only__dfew__f1__b16__s1", "finecliper", "low+mid", "parsing_only", "p.ini"},
+        {"dfer_clip--m16__dfew__f1__b16__s1", "dfer_clip", "", "m16", "d.ini"},
+    };
+    for (int i = 0; i < n && i < 5; i++)
+        EXPECT(!strcmp(jobs[i].id, want[i][0]) && !strcmp(jobs[i].method, want[i][1]) &&
+                   !strcmp(jobs[i].variant, want[i][2]) && !strcmp(jobs[i].arm, want[i][3]) &&
+                   !strcmp(jobs[i].config, want[i][4]),
+               "job %d: %s %s %s %s %s", i, jobs[i].id, jobs[i].method, jobs[i].variant, jobs[i].arm, jobs[i].config);
+    if (n) free(jobs);
+}
+
 /* Matrices whose jobs would collide or be configured otherwise than they read: refused, with the reason. */
 static void test_ambiguous(void) {
     Matrix m;
@@ -156,6 +193,16 @@ static void test_ambiguous(void) {
         {"methods = finecliper=a.ini\n[set]\ntrain.seed = 7\n", "[set] train.seed"},
         {"methods = finecliper=a.ini\n[set]\nmodel.weights = /x.pt\n", "[set] model.weights"},
         {"methods = finecliper=a.ini\nseeds = 1\nseeds = 2\n", "matrix.seeds is given twice"},
+        /* arms: last, once, a name; one arm twice */
+        {"methods = finecliper@=a.ini\n", "an arm comes last, once"},
+        {"methods = finecliper:low@a@b=a.ini\n", "an arm comes last, once"},
+        {"methods = finecliper@a:low=a.ini\n", "an arm comes last, once"},
+        {"methods = finecliper:low@a+b=a.ini\n", "an arm comes last, once"},
+        {"methods = @a=a.ini\n", "an arm comes last, once"},
+        {"methods = finecliper:low@a/b=a.ini\n", "may hold letters, digits"},
+        {"methods = finecliper:low@less=a.ini, finecliper:low@less=b.ini\n", "'finecliper:low@less' appears twice"},
+        {"methods = finecliper@less=a.ini, finecliper:low@less=b.ini\n",
+         "make the same job finecliper-low--less__dfew__f1__b16__s1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[1024], name[32];
@@ -328,6 +375,7 @@ int main(void) {
     TEST_RUN(test_zero_shot_same_dataset);
     TEST_RUN(test_zero_shot_captions);
     TEST_RUN(test_ambiguous);
+    TEST_RUN(test_arms);
     TEST_RUN(test_errors);
     TEST_RUN(test_long_lines);
     TEST_RUN(test_quoting);
