@@ -57,6 +57,11 @@ set_tests_properties(matrix_zeroshot_self PROPERTIES TIMEOUT 120)
 add_test(NAME matrix_zeroshot_captions
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_zeroshot_captions.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
 set_tests_properties(matrix_zeroshot_captions PROPERTIES TIMEOUT 120)
+# The paper's ablations in one matrix: arms of one method file (finecliper:low@less with [set@less]), each training
+# its section's keys; ids, jobs.json, --status --json and result.json name arm and ablation; Tables 7 and 9 printed.
+add_test(NAME matrix_arms
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_arms.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR} ${DFER_PYTHON})
+set_tests_properties(matrix_arms PROPERTIES TIMEOUT 180)
 # A rank failing alone ends the matrix promptly with its message (not a hang); a second start resumes the job.
 add_test(NAME matrix_rank_failure
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/matrix_rank_failure.sh ${CMAKE_BINARY_DIR}/dfer ${CMAKE_SOURCE_DIR} ${DFER_SHARED_DIR})

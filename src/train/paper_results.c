@@ -39,6 +39,49 @@ static const PaperResult k_published[] = {
     {"finecliper (low+mid+high)", "ViT-L/14", "dfew", 68.01, 78.93, 0, {0}, "FineCLIPER Table 8"},
     {"finecliper (low+mid+high)", "ViT-L/14", "ferv39k", 47.89, 56.41, 0, {0}, "FineCLIPER Table 8"},
     {"finecliper (low+mid+high)", "ViT-L/14", "mafw", 47.79, 58.26, 0, {0}, "FineCLIPER Table 8"},
+    /* FineCLIPER's ablations of its low level (and, Table 5, of the middle level's maps), keyed as the tables key a
+     * run of them: the variant and, in brackets, what config_ablation says differs from the paper's model. Their
+     * rows with nothing changed are Table 1's FineCLIPER (low) and FineCLIPER* (low+mid).
+     * Table 5: parsing maps only, landmarks only (with the low level) */
+    {"finecliper (low+mid) [mid_streams=parsing]", "ViT-B/16", "dfew", 63.66, 73.86, 0, {0}, "FineCLIPER Table 5"},
+    {"finecliper (low+mid) [mid_streams=parsing]", "ViT-B/16", "ferv39k", 43.66, 52.00, 0, {0}, "FineCLIPER Table 5"},
+    {"finecliper (low+mid) [mid_streams=parsing]", "ViT-B/16", "mafw", 42.78, 53.59, 0, {0}, "FineCLIPER Table 5"},
+    {"finecliper (low+mid) [mid_streams=landmarks]", "ViT-B/16", "dfew", 63.71, 74.16, 0, {0}, "FineCLIPER Table 5"},
+    {"finecliper (low+mid) [mid_streams=landmarks]", "ViT-B/16", "ferv39k", 43.53, 52.08, 0, {0},
+     "FineCLIPER Table 5"},
+    {"finecliper (low+mid) [mid_streams=landmarks]", "ViT-B/16", "mafw", 42.56, 53.16, 0, {0}, "FineCLIPER Table 5"},
+    /* Table 6, Text x Video: text adapters with the PN descriptors or the positive ones only, and the video (AIM)
+     * adapters, as docs/method.md reads the table. Its row without either set is DFER-CLIP's Table 5 digit for
+     * digit; it stands under ours of both sets off, which trains the temporal embedding alone */
+    {"finecliper (low) [text_adapters=false, video_adapters=false]", "ViT-B/16", "dfew", 59.61, 71.25, 0, {0},
+     "FineCLIPER Table 6"},
+    {"finecliper (low) [text_adapters=false, video_adapters=false]", "ViT-B/16", "ferv39k", 41.27, 51.65, 0, {0},
+     "FineCLIPER Table 6"},
+    {"finecliper (low) [text_adapters=false, video_adapters=false]", "ViT-B/16", "mafw", 39.89, 52.55, 0, {0},
+     "FineCLIPER Table 6"},
+    {"finecliper (low) [negative=none, video_adapters=false]", "ViT-B/16", "dfew", 60.32, 71.55, 0, {0},
+     "FineCLIPER Table 6"},
+    {"finecliper (low) [negative=none, video_adapters=false]", "ViT-B/16", "ferv39k", 41.51, 51.70, 0, {0},
+     "FineCLIPER Table 6"},
+    {"finecliper (low) [negative=none, video_adapters=false]", "ViT-B/16", "mafw", 40.47, 52.62, 0, {0},
+     "FineCLIPER Table 6"},
+    {"finecliper (low) [video_adapters=false]", "ViT-B/16", "dfew", 61.19, 71.95, 0, {0}, "FineCLIPER Table 6"},
+    {"finecliper (low) [video_adapters=false]", "ViT-B/16", "ferv39k", 42.29, 51.72, 0, {0}, "FineCLIPER Table 6"},
+    {"finecliper (low) [video_adapters=false]", "ViT-B/16", "mafw", 40.71, 52.86, 0, {0}, "FineCLIPER Table 6"},
+    {"finecliper (low) [text_adapters=false]", "ViT-B/16", "dfew", 61.88, 72.08, 0, {0}, "FineCLIPER Table 6"},
+    {"finecliper (low) [text_adapters=false]", "ViT-B/16", "ferv39k", 41.56, 51.77, 0, {0}, "FineCLIPER Table 6"},
+    {"finecliper (low) [text_adapters=false]", "ViT-B/16", "mafw", 41.26, 51.44, 0, {0}, "FineCLIPER Table 6"},
+    /* Table 7: the negative descriptor "less" in place of "no" */
+    {"finecliper (low) [negative=less]", "ViT-B/16", "dfew", 62.15, 72.51, 0, {0}, "FineCLIPER Table 7"},
+    {"finecliper (low) [negative=less]", "ViT-B/16", "ferv39k", 42.11, 51.79, 0, {0}, "FineCLIPER Table 7"},
+    {"finecliper (low) [negative=less]", "ViT-B/16", "mafw", 41.97, 52.91, 0, {0}, "FineCLIPER Table 7"},
+    /* Table 9 (appendix): the MLP adapter's scale s, 0.3 and 0.7 beside the model's 0.5 */
+    {"finecliper (low) [mlp_adapter_scale=0.3]", "ViT-B/16", "dfew", 62.51, 72.68, 0, {0}, "FineCLIPER Table 9"},
+    {"finecliper (low) [mlp_adapter_scale=0.3]", "ViT-B/16", "ferv39k", 42.61, 51.19, 0, {0}, "FineCLIPER Table 9"},
+    {"finecliper (low) [mlp_adapter_scale=0.3]", "ViT-B/16", "mafw", 41.84, 52.71, 0, {0}, "FineCLIPER Table 9"},
+    {"finecliper (low) [mlp_adapter_scale=0.7]", "ViT-B/16", "dfew", 62.58, 72.70, 0, {0}, "FineCLIPER Table 9"},
+    {"finecliper (low) [mlp_adapter_scale=0.7]", "ViT-B/16", "ferv39k", 42.57, 51.46, 0, {0}, "FineCLIPER Table 9"},
+    {"finecliper (low) [mlp_adapter_scale=0.7]", "ViT-B/16", "mafw", 41.76, 53.66, 0, {0}, "FineCLIPER Table 9"},
     /* DFER-CLIP, Table 5 (8 learnable context tokens, one temporal layer) */
     {"dfer_clip", "ViT-B/32", "dfew", 59.61, 71.25, 0, {0}, "DFER-CLIP Table 5"},
     {"dfer_clip", "ViT-B/32", "ferv39k", 41.27, 51.65, 0, {0}, "DFER-CLIP Table 5"},
@@ -72,7 +115,8 @@ static const PaperZeroShot k_zero_shot[] = {
 
 const PaperZeroShot *paper_zero_shot(const char *method, const char *arch, const char *trained_on, const char *captions,
                                      const char *eval_dataset) {
-    if (strncmp(method, "finecliper (", 12) != 0) return NULL;
+    /* the paper's model: no ablation (a key "finecliper (low) [negative=less]" is not it) */
+    if (strncmp(method, "finecliper (", 12) != 0 || strchr(method, '[')) return NULL;
     size_t arch_len = strcspn(arch, ",");
     for (size_t i = 0; i < sizeof k_zero_shot / sizeof k_zero_shot[0]; i++) {
         const PaperZeroShot *z = &k_zero_shot[i];

@@ -3,7 +3,10 @@
  * ../shared/papers:
  *   FineCLIPER Table 1 (supervised UAR/WAR, CLIP ViT-B/16, all four variants) and Table 2 (DFEW
  *   per-class accuracy), Table 4 (the middle and the high level alone, without the frames: variants mid and
- *   high), Table 8 (the full model, low+mid+high, on ViT-B/32 and ViT-L/14); DFER-CLIP
+ *   high), Tables 5, 6, 7 and 9 (the ablations: the middle level's maps, the text and video adapters with the
+ *   PN or positive descriptors, the "less" negative descriptor, the MLP adapter's scale; keyed as config_ablation
+ *   names each: "finecliper (low) [negative=less]"), Table 8 (the full model, low+mid+high, on ViT-B/32 and
+ *   ViT-L/14); DFER-CLIP
  *   Table 5 (CLIP ViT-B/32, the mean of three seeds).
  *   FineCLIPER Table 3 (zero-shot, CLIP ViT-B/16), read as follows. The paper trains FineCLIPER†
  *   contrastively on one dataset's captions and classifies the others; its "video caption" is
@@ -17,7 +20,8 @@
 #define DFER_TRAIN_PAPER_RESULTS_H
 
 typedef struct PaperResult {
-    const char *method;  /* as the tables label a row: "finecliper (low+mid)", "dfer_clip" */
+    const char *method;  /* as the tables key a row (Result.key): "finecliper (low+mid)", "dfer_clip",
+                          * "finecliper (low) [negative=less]" */
     const char *arch;    /* as clip_config_describe names it: "ViT-B/16" */
     const char *dataset; /* dfew | ferv39k | mafw */
     double uar, war;

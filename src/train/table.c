@@ -24,11 +24,13 @@
 typedef struct Filter {
     const char *method, *backbone, *dataset, *eval_dataset, *setting;
     const char *captions; /* NULL: any; a job whose kind is not known yet (listed, not run) matches every kind */
+    const char *key;      /* NULL: any; else Result.key (the ablation tables: a model whatever its arm) */
 } Filter;
 
 /* r matched as a result of the kind of captions `captions` */
 static int matches_kind(const Result *r, const Filter *f, const char *captions) {
-    return (!f->method || !strcmp(r->method, f->method)) && (!f->backbone || !strcmp(r->backbone, f->backbone)) &&
+    return (!f->method || !strcmp(r->method, f->method)) && (!f->key || !strcmp(r->key, f->key)) &&
+           (!f->backbone || !strcmp(r->backbone, f->backbone)) &&
            (!f->dataset || !strcmp(r->dataset, f->dataset)) &&
            (!f->eval_dataset || !strcmp(r->eval_dataset, f->eval_dataset)) &&
            (!f->setting || !strcmp(r->setting, f->setting)) &&
@@ -88,8 +90,8 @@ static int zero_shot_kind_known(const ResultSet *rs, const Result *r) {
 
 /* distinct values of a field (methods, backbones, datasets): a matrix's axes have at most 16 */
 #define MAX_NAMES 128
-/* a row's key: a method (Result.method, 80), or a zero-shot "method | dataset | captions" (80 + 32 + 24 + 6) */
-#define LABEL 144
+/* a row's key: a method (Result.method), or a zero-shot "method | dataset | captions" (+ 32 + 24 + 6) */
+#define LABEL (RESULT_METHOD_BYTES + 64)
 
 typedef struct Names {
     char v[MAX_NAMES][LABEL];
@@ -153,11 +155,12 @@ static const char *backbone_arch(const ResultSet *rs, const char *backbone) {
 
 /* The label of a row of published numbers under our row for method on backbone. */
 static void paper_row_label(char *buf, size_t n, const char *method, const char *arch) {
-    snprintf(buf, n, "%.36s, paper (%.*s)", method, (int)strcspn(arch, ","), arch);
+    snprintf(buf, n, "%.200s, paper (%.*s)", method, (int)strcspn(arch, ","), arch);
 }
 
 /* Splits a zero-shot row's key "method | training dataset | captions" (the parts after method may be absent). */
-static void zero_shot_label_split(const char *key, char method[80], char trained_on[32], char captions[24]) {
+static void zero_shot_label_split(const char *key, char method[RESULT_METHOD_BYTES], char trained_on[32],
+                                  char captions[24]) {
     char buf[LABEL];
     snprintf(buf, sizeof buf, "%s", key);
     char *bar = strstr(buf, " | ");
@@ -171,7 +174,7 @@ static void zero_shot_label_split(const char *key, char method[80], char trained
         }
         snprintf(trained_on, 32, "%s", rest);
     }
-    snprintf(method, 80, "%.79s", buf);
+    snprintf(method, RESULT_METHOD_BYTES, "%.*s", RESULT_METHOD_BYTES - 1, buf);
 }
 
 /* How a zero-shot row names what its training paired the clips with (result.json's "captions"). */
@@ -182,8 +185,21 @@ static const char *captions_title(const char *captions) {
                                                         : "";
 }
 
+/* The model of the jobs in the row of label `method` (Result.key: the published rows' key), or the label where no job
+ * has it. */
+static const char *label_key(const ResultSet *rs, const char *method) {
+    for (int pass = 0; pass < 2; pass++) {
+        const Result *arr = pass ? rs->done : rs->expected;
+        int n = pass ? rs->n_done : rs->n_expected;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(arr[i].method, method)) return arr[i].key;
+    }
+    return method;
+}
+
+/* rows: Result.method labels, or with by_key Result.key models (a row gathers a model's jobs whatever their arm) */
 static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, const Names *backbones_per_row,
-                          const Names *datasets, const char *setting, int zero_shot, int paper) {
+                          const Names *datasets, const char *setting, int zero_shot, int paper, int by_key) {
     t->cols = 1 + 2 * datasets->n;
     snprintf(t->head[0], sizeof t->head[0], "%s", zero_shot ? "method (trained on)" : "method");
     for (int d = 0; d < datasets->n; d++) {
@@ -199,7 +215,7 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
             }
             char *row0 = t->cell[t->rows][0];
             /* zero-shot rows are "method | training dataset | captions" */
-            char method[80], trained_on[32] = "", captions[24] = "";
+            char method[RESULT_METHOD_BYTES], trained_on[32] = "", captions[24] = "";
             zero_shot_label_split(rows->v[r], method, trained_on, captions);
             if (zero_shot)
                 snprintf(row0, CELL, "%s, trained on %s%s%s%s", method, dataset_title(trained_on),
@@ -210,8 +226,13 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
                          backbones_per_row->n > 1 ? backbones_per_row->v[b] : "");
             for (int d = 0; d < datasets->n; d++)
                 for (int m = 0; m < 2; m++) {
-                    Filter f = {method, backbones_per_row->v[b], zero_shot ? trained_on : datasets->v[d],
-                                datasets->v[d], setting, zero_shot ? captions : NULL};
+                    Filter f = {by_key ? NULL : method,
+                                backbones_per_row->v[b],
+                                zero_shot ? trained_on : datasets->v[d],
+                                datasets->v[d],
+                                setting,
+                                zero_shot ? captions : NULL,
+                                by_key ? method : NULL};
                     Cell c = aggregate(rs, &f, m, NULL);
                     table_set_stat(t, t->rows, 1 + 2 * d + m, &c, 0);
                 }
@@ -226,16 +247,17 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
             /* the published numbers for the same method, variant and architecture (zero-shot: the same training
              * dataset and kind of captions), where there are any */
             const char *arch = backbone_arch(rs, backbones_per_row->v[b]);
+            const char *key = by_key ? method : label_key(rs, method);
             int published = 0;
             const char *label = NULL;
             for (int d = 0; d < datasets->n; d++) {
                 double uar = 0, war = 0;
                 int have = 0;
                 if (zero_shot) {
-                    const PaperZeroShot *z = paper_zero_shot(method, arch, trained_on, captions, datasets->v[d]);
+                    const PaperZeroShot *z = paper_zero_shot(key, arch, trained_on, captions, datasets->v[d]);
                     if (z) have = 1, uar = z->uar, war = z->war, label = z->label;
                 } else {
-                    const PaperResult *p = paper_result(method, arch, datasets->v[d]);
+                    const PaperResult *p = paper_result(key, arch, datasets->v[d]);
                     if (p) have = 1, uar = p->uar, war = p->war;
                 }
                 published += have;
@@ -243,7 +265,7 @@ static void uar_war_table(const ResultSet *rs, Table *t, const Names *rows, cons
                 snprintf(t->cell[t->rows][2 + 2 * d], CELL, have ? "%.2f" : "—", war);
             }
             if (!published) continue;
-            paper_row_label(t->cell[t->rows][0], CELL, label ? label : method, arch);
+            paper_row_label(t->cell[t->rows][0], CELL, label ? label : key, arch);
             t->paper_rows++;
             t->rows++;
         }
@@ -271,8 +293,106 @@ static void caption_paper_rows(Table *t, int zero_shot) {
     snprintf(
         t->caption + len, sizeof t->caption - len,
         " Rows marked paper: the published numbers for the same method, variant and backbone architecture "
-        "(FineCLIPER Tables 1 and 2, ViT-B/16, Table 4's middle and high level alone, ViT-B/16, and Table 8, the "
-        "full model on ViT-B/32 and L/14; DFER-CLIP Table 5, ViT-B/32), not runs of this build.");
+        "(FineCLIPER Tables 1 and 2, ViT-B/16, Table 4's middle and high level alone, Tables 5, 6, 7 and 9's "
+        "ablations, ViT-B/16, and Table 8, the full model on ViT-B/32 and L/14; DFER-CLIP Table 5, ViT-B/32), not "
+        "runs of this build.");
+}
+
+/* FineCLIPER's ablation tables, each of models (Result.key) in the paper's order. A table is printed where the results
+ * hold one of its ablation's models (trigger); of its other rows (the paper's model, Table 1's) those the results hold
+ * stand beside them. Table 9's rows are every scale the results hold, in order, the model's 0.5 among them. */
+typedef struct AblationRow {
+    const char *key;
+    int trigger;
+} AblationRow;
+
+typedef struct AblationTable {
+    const char *title, *caption;
+    AblationRow rows[6];  /* up to the first without a key */
+    const char *scale_of; /* Table 9: the rows are this model at each scale ("finecliper (low)") */
+} AblationTable;
+
+#define SCALE_KEY "mlp_adapter_scale="
+static const AblationTable k_ablation_tables[] = {
+    {"Table 4: FineCLIPER's levels alone",
+     "The frames alone (low), the parsing and landmark maps alone (mid), the descriptions alone (high) and all levels",
+     {{"finecliper (low)", 0},
+      {"finecliper (mid)", 1},
+      {"finecliper (high)", 1},
+      {"finecliper (mid+high)", 1},
+      {"finecliper (low+mid+high)", 0}},
+     NULL},
+    {"Table 5: the middle level's maps",
+     "The low level alone, with the parsing maps, with the landmark maps, with both (model.mid_streams)",
+     {{"finecliper (low)", 0},
+      {"finecliper (low+mid) [mid_streams=parsing]", 1},
+      {"finecliper (low+mid) [mid_streams=landmarks]", 1},
+      {"finecliper (low+mid)", 0}},
+     NULL},
+    {"Table 6: text and video adapters",
+     "The low level without the text and the video adapters; text adapters with the positive descriptors only "
+     "(model.negative = none) or the positive and negative ones, without video adapters; video adapters without text "
+     "adapters; both (docs/method.md reads the paper's Text and Video columns so; its row without either set is "
+     "DFER-CLIP's published numbers)",
+     {{"finecliper (low) [text_adapters=false, video_adapters=false]", 1},
+      {"finecliper (low) [negative=none, video_adapters=false]", 1},
+      {"finecliper (low) [video_adapters=false]", 1},
+      {"finecliper (low) [text_adapters=false]", 1},
+      {"finecliper (low)", 0}},
+     NULL},
+    {"Table 7: the negative descriptor",
+     "\"... of less {class}.\" (model.negative = less) and the model's \"... of no {class}.\", the low level",
+     {{"finecliper (low) [negative=less]", 1}, {"finecliper (low)", 0}},
+     NULL},
+    {"Table 9: the MLP adapter's scale s", "The low level with model.mlp_adapter_scale at each value the results hold",
+     {{NULL, 0}},
+     "finecliper (low)"},
+};
+enum { ABLATION_TABLES = sizeof k_ablation_tables / sizeof k_ablation_tables[0] };
+
+/* The scale s of key when it is model `of` with the MLP adapter's scale alone changed; 0.5 (the paper's) for `of`
+ * itself; -1 for any other key. */
+static double scale_row(const char *key, const char *of) {
+    size_t n = strlen(of);
+    if (strncmp(key, of, n)) return -1;
+    if (!key[n]) return 0.5;
+    char *end;
+    if (strncmp(key + n, " [" SCALE_KEY, 2 + strlen(SCALE_KEY))) return -1;
+    double s = strtod(key + n + 2 + strlen(SCALE_KEY), &end);
+    return !strcmp(end, "]") ? s : -1;
+}
+
+static Names ablation_rows(const AblationTable *a, const Names *keys) {
+    Names rows = {.n = 0};
+    int triggered = 0;
+    if (a->scale_of) {
+        double scale[MAX_NAMES];
+        int order[MAX_NAMES], n = 0;
+        for (int i = 0; i < keys->n; i++) {
+            double s = scale_row(keys->v[i], a->scale_of);
+            if (s < 0) continue;
+            triggered |= s != 0.5;
+            scale[n] = s;
+            order[n++] = i;
+        }
+        for (int i = 1; i < n; i++) /* by scale: a handful of rows */
+            for (int k = i; k > 0 && scale[k - 1] > scale[k]; k--) {
+                double ts = scale[k];
+                int to = order[k];
+                scale[k] = scale[k - 1], order[k] = order[k - 1];
+                scale[k - 1] = ts, order[k - 1] = to;
+            }
+        for (int i = 0; triggered && i < n; i++) names_add(&rows, keys->v[order[i]]);
+        return rows;
+    }
+    for (int r = 0; r < 6 && a->rows[r].key; r++)
+        for (int i = 0; i < keys->n; i++)
+            if (!strcmp(keys->v[i], a->rows[r].key)) {
+                names_add(&rows, a->rows[r].key);
+                triggered |= a->rows[r].trigger;
+            }
+    if (!triggered) rows.n = 0;
+    return rows;
 }
 
 int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) {
@@ -295,7 +415,7 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
                  rs->job_list ? "Missing jobs are shown as missing."
                                 : "No jobs.json (the matrix's list of jobs) in the results folder: a job that wrote no "
                                   "result.json is not known, and each cell counts the results there are.");
-        uar_war_table(rs, t, &methods, &ref_only, &datasets, "supervised", 0, paper);
+        uar_war_table(rs, t, &methods, &ref_only, &datasets, "supervised", 0, paper, 0);
         caption_paper_rows(t, 0);
         paper_rows += t->paper_rows;
         table_print(t, format, out);
@@ -360,14 +480,14 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
                 /* as in Table 1: no published row under a row of dashes (a method of another backbone) */
                 int ours = 0;
                 for (int k = 1; k < t->cols; k++) ours += strcmp(t->cell[t->rows - 1][k], "—") != 0;
-                const PaperResult *p =
-                    paper && papers_classes && ours ? paper_result(methods.v[r], arch, datasets.v[d]) : NULL;
+                const char *key = label_key(rs, methods.v[r]);
+                const PaperResult *p = paper && papers_classes && ours ? paper_result(key, arch, datasets.v[d]) : NULL;
                 if (!p || p->n_recall != 7) continue;
                 if (t->rows >= MAX_ROWS) {
                     t->cut = 1;
                     continue;
                 }
-                paper_row_label(t->cell[t->rows][0], CELL, methods.v[r], arch);
+                paper_row_label(t->cell[t->rows][0], CELL, key, arch);
                 for (int k = 0; k < 7; k++) snprintf(t->cell[t->rows][1 + k], CELL, "%.2f", p->recall[k]);
                 snprintf(t->cell[t->rows][8], CELL, "%.2f", p->uar);
                 snprintf(t->cell[t->rows][9], CELL, "%.2f", p->war);
@@ -423,7 +543,7 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
         /* every backbone with zero-shot jobs: a row each (a second backbone's results were in no table) */
         Names zs_backbones = distinct(rs, offsetof(Result, backbone), "zeroshot");
         if (zs_backbones.n == 1)
-            snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %s)", zs_backbones.v[0]);
+            snprintf(t->title, sizeof t->title, "Table 3: zero-shot results (backbone %.63s)", zs_backbones.v[0]);
         else
             snprintf(t->title, sizeof t->title, "Table 3: zero-shot results");
         /* which test splits of the target were scored: the jobs' eval_folds (results before them: fold 1's); a
@@ -470,34 +590,27 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
                      "Trained on one dataset (fold 1's training split where it has folds), %s (FERV39k: its test "
                      "split); a dataset's cell of its own: %s. UAR and WAR in %%, mean over seeds (a dataset's own: "
                      "over folds and seeds).", tested, itself);
-        uar_war_table(rs, t, &zs_methods, &zs_backbones, &evals, "zeroshot", 1, paper);
+        uar_war_table(rs, t, &zs_methods, &zs_backbones, &evals, "zeroshot", 1, paper, 0);
         caption_paper_rows(t, 1);
         paper_rows += t->paper_rows;
         table_print(t, format, out);
     }
-    /* Table 4: FineCLIPER's levels alone, where the results hold a variant without the frames: the low level, the
-     * middle, the high (and mid+high, which the paper has not) and all levels, in the paper's order, on Table 1's
-     * backbone; the same cells as Table 1's rows of those variants */
-    static const char *const levels_order[] = {"finecliper (low)", "finecliper (mid)", "finecliper (high)",
-                                               "finecliper (mid+high)", "finecliper (low+mid+high)"};
-    Names levels = {.n = 0};
-    int frameless = 0;
-    for (int k = 0; k < 5; k++)
-        for (int i = 0; i < methods.n; i++)
-            if (!strcmp(methods.v[i], levels_order[k])) {
-                names_add(&levels, levels_order[k]);
-                frameless |= k >= 1 && k <= 3;
-            }
-    if (frameless && datasets.n) {
-        memset(t, 0, sizeof *t);
-        snprintf(t->title, sizeof t->title, "Table 4: FineCLIPER's levels alone (backbone %s)", ref);
-        snprintf(t->caption, sizeof t->caption,
-                 "The frames alone (low), the parsing and landmark maps alone (mid), the descriptions alone (high) and "
-                 "all levels; UAR and WAR in %%, as in Table 1 (its cells for these variants).");
-        uar_war_table(rs, t, &levels, &ref_only, &datasets, "supervised", 0, paper);
-        caption_paper_rows(t, 0);
-        paper_rows += t->paper_rows;
-        table_print(t, format, out);
+    /* Tables 4, 5, 6, 7 and 9: FineCLIPER's ablations, on Table 1's backbone, where the results hold one of a table's
+     * rows other than the paper's model; rows by model (Result.key: the jobs of several arms of one model together) */
+    if (datasets.n) {
+        Names keys = distinct(rs, offsetof(Result, key), "supervised");
+        for (int k = 0; k < ABLATION_TABLES; k++) {
+            Names rows = ablation_rows(&k_ablation_tables[k], &keys);
+            if (!rows.n) continue;
+            memset(t, 0, sizeof *t);
+            snprintf(t->title, sizeof t->title, "%s (backbone %s)", k_ablation_tables[k].title, ref);
+            snprintf(t->caption, sizeof t->caption, "%s; UAR and WAR in %%, as in Table 1 (a row gathers the jobs of "
+                     "its model whatever their arm).", k_ablation_tables[k].caption);
+            uar_war_table(rs, t, &rows, &ref_only, &datasets, "supervised", 0, paper, 1);
+            caption_paper_rows(t, 0);
+            paper_rows += t->paper_rows;
+            table_print(t, format, out);
+        }
     }
     /* Table 8: backbone scaling, over the backbones of supervised jobs (a zero-shot job's backbone made a row of
      * dashes) */
@@ -506,7 +619,7 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
         memset(t, 0, sizeof *t);
         snprintf(t->title, sizeof t->title, "Table 8: backbone scaling");
         snprintf(t->caption, sizeof t->caption, "Supervised UAR and WAR in %% per backbone.");
-        uar_war_table(rs, t, &methods, &supervised_backbones, &datasets, "supervised", 0, paper);
+        uar_war_table(rs, t, &methods, &supervised_backbones, &datasets, "supervised", 0, paper, 0);
         caption_paper_rows(t, 0);
         paper_rows += t->paper_rows;
         table_print(t, format, out);

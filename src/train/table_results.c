@@ -24,9 +24,15 @@ static int json_whole_int(const cJSON *o, const char *key, int fallback, int *va
 
 /* Returns the key of a number that is not a whole int ("fold", "seed"), else NULL. */
 static const char *fill_identity(Result *r, const cJSON *o) {
-    const char *variant = json_get_string(o, "variant", "");
-    snprintf(r->method, sizeof r->method, "%s%s%s%s", json_get_string(o, "method", ""), variant[0] ? " (" : "", variant,
+    const char *variant = json_get_string(o, "variant", ""), *arm = json_get_string(o, "arm", "");
+    const char *ablation = json_get_string(o, "ablation", "");
+    char base[104];
+    snprintf(base, sizeof base, "%.63s%s%.31s%s", json_get_string(o, "method", ""), variant[0] ? " (" : "", variant,
              variant[0] ? ")" : "");
+    snprintf(r->key, sizeof r->key, "%s%s%.*s%s", base, ablation[0] ? " [" : "", RESULT_METHOD_BYTES - 108, ablation,
+             ablation[0] ? "]" : "");
+    if (arm[0]) snprintf(r->method, sizeof r->method, "%s [%.63s]", base, arm);
+    else snprintf(r->method, sizeof r->method, "%s", r->key);
     snprintf(r->backbone, sizeof r->backbone, "%s", json_get_string(o, "backbone", ""));
     snprintf(r->dataset, sizeof r->dataset, "%s", json_get_string(o, "dataset", ""));
     snprintf(r->eval_dataset, sizeof r->eval_dataset, "%s", json_get_string(o, "eval_dataset", ""));

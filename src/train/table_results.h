@@ -13,8 +13,16 @@
 /* A job folder's name, whole (NAME_MAX + 1): a name cut shorter matched neither jobs.json's id nor the folder */
 #define RESULT_ID_BYTES 256
 
+/* A result's model: "finecliper (low+mid)", then in brackets what differs from the paper's model (config_ablation; its
+ * five items take at most ~110 bytes, 132 are kept), or the methods entry's arm (64) */
+#define RESULT_METHOD_BYTES 240
+
 typedef struct Result {
-    char method[80];  /* method with variant: "finecliper (low)" */
+    char method[RESULT_METHOD_BYTES]; /* its row in the tables: "finecliper (low)", "finecliper (low) [negative=less]",
+                                       * or with the matrix's arm in the brackets: "finecliper (low) [less]" */
+    char key[RESULT_METHOD_BYTES];    /* the model as the paper's tables name it, whatever the arm: the method with
+                                       * variant and, in brackets, the ablation ("finecliper (low) [negative=less]";
+                                       * the published rows' key, paper_results.h) */
     char backbone[64], dataset[32], eval_dataset[32], setting[16];
     char arch[128];   /* the backbone's architecture (result.json's clip_arch; "" in older results) */
     char captions[24]; /* zero-shot: what training paired the clips with (result.json's captions; "" unknown) */

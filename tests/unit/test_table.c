@@ -381,7 +381,67 @@ static int number(const char *s, double *v) {
     return end != s && *end == 0;
 }
 
-/* paper_results.c against the papers' own text: FineCLIPER's Tables 1 to 4 and 8, DFER-CLIP's Table 5. */
+/* FineCLIPER's ablation tables (5, 6, 7 and 9): each row's marks (its first fields: the ding marks, the negative word,
+ * the scale s) and its model as paper_results.c keys it. Each table's row of the paper's model (Table 1's FineCLIPER or
+ * FineCLIPER*) must equal that model's published numbers. */
+static const struct {
+    int table;
+    const char *marks, *key;
+} k_ablation_rows[] = {
+    {5, "\\ding55 | \\ding55 |", "finecliper (low)"},
+    {5, "\\ding51 | \\ding55 |", "finecliper (low+mid) [mid_streams=parsing]"},
+    {5, "\\ding55 | \\ding51 |", "finecliper (low+mid) [mid_streams=landmarks]"},
+    {5, "\\ding51 | \\ding51 |", "finecliper (low+mid)"},
+    {6, "\\ding55 | \\ding55 |", "finecliper (low) [text_adapters=false, video_adapters=false]"},
+    {6, "\\ding51pos | \\ding55 |", "finecliper (low) [negative=none, video_adapters=false]"},
+    {6, "\\ding51pos+neg | \\ding55 |", "finecliper (low) [video_adapters=false]"},
+    {6, "\\ding55 | \\ding51 |", "finecliper (low) [text_adapters=false]"},
+    {6, "\\ding51pos+neg | \\ding51 |", "finecliper (low)"},
+    {7, "”less” |", "finecliper (low) [negative=less]"},
+    {7, "”no” (Ours) |", "finecliper (low)"},
+    {9, "0.3 |", "finecliper (low) [mlp_adapter_scale=0.3]"},
+    {9, "0.5 |", "finecliper (low)"},
+    {9, "0.7 |", "finecliper (low) [mlp_adapter_scale=0.7]"},
+};
+
+/* The ablation table a header line of finecliper.txt opens (its column names; Table 9's symbol was lost), else
+ * `current`. */
+static int ablation_table_opened(const char *line, int current) {
+    if (strstr(line, "\\multirow2*Parsing | \\multirow2*Land. |")) return 5;
+    if (strstr(line, "\\multirow2*Text | \\multirow2*Video |")) return 6;
+    if (!strncmp(line, "Descriptor | UAR |", 18)) return 7;
+    if (strstr(line, "\\multirow2* | DFEW |")) return 9;
+    if (strstr(line, "\\multirow2*")) return 0; /* another table */
+    return current;
+}
+
+/* A row of the ablation table `table` (its marks after the row colour): its published numbers against
+ * paper_results.c; 1 where the line is one. */
+static int check_ablation_row(int table, const char *line, const char *const datasets[3]) {
+    const char *colour = strstr(line, "!10 ");
+    if (!table || !colour) return 0;
+    for (size_t k = 0; k < sizeof k_ablation_rows / sizeof k_ablation_rows[0]; k++) {
+        size_t n = strlen(k_ablation_rows[k].marks);
+        if (k_ablation_rows[k].table != table || strncmp(colour + 4, k_ablation_rows[k].marks, n)) continue;
+        char rest[512], *fld[16];
+        snprintf(rest, sizeof rest, "%s", colour + 4 + n);
+        int f = split_bars(rest, fld, 16);
+        EXPECT(f >= 6, "Table %d's row has %d fields: %s", table, f, line);
+        for (int d = 0; d < 3 && f >= 6; d++) {
+            double uar = 0, war = 0;
+            EXPECT(number(fld[2 * d], &uar) && number(fld[1 + 2 * d], &war), "Table %d: %s", table, line);
+            const PaperResult *p = paper_result(k_ablation_rows[k].key, "ViT-B/16", datasets[d]);
+            EXPECT(p && p->uar == uar && p->war == war, "Table %d, %s on %s: the paper says %.2f / %.2f", table,
+                   k_ablation_rows[k].key, datasets[d], uar, war);
+        }
+        return 1;
+    }
+    EXPECT(0, "Table %d: a row of marks not known: %s", table, line);
+    return 1;
+}
+
+/* paper_results.c against the papers' own text: FineCLIPER's Tables 1 to 9 (but Fig.-only ablations), DFER-CLIP's
+ * Table 5. */
 static void test_paper_transcription(void) {
     static const char *const datasets[3] = {"dfew", "ferv39k", "mafw"};
     char path[1024];
@@ -391,8 +451,13 @@ static void test_paper_transcription(void) {
     if (!f) return;
     char line[4096];
     int table1 = 0, table2 = 0, table3 = 0;
-    int table8 = 0, table4 = 0;
+    int table8 = 0, table4 = 0, ablation_table = 0, ablation_rows = 0;
     while (fgets(line, sizeof line, f)) {
+        ablation_table = ablation_table_opened(line, ablation_table);
+        if (check_ablation_row(ablation_table, line, datasets)) {
+            ablation_rows++;
+            continue;
+        }
         /* Table 4: the levels alone | 3 x (UAR | WAR); its first and last rows are Table 1's low and full model */
         static const struct {
             const char *row, *variant;
@@ -499,6 +564,9 @@ static void test_paper_transcription(void) {
            table1, table2, table3);
     EXPECT(table8 == 3, "Table 8's rows checked: %d (B/16, B/32, L/14)", table8);
     EXPECT(table4 == 4, "Table 4's rows checked: %d (low, middle, high, all)", table4);
+    EXPECT(ablation_rows == (int)(sizeof k_ablation_rows / sizeof k_ablation_rows[0]),
+           "Tables 5, 6, 7 and 9: %d rows checked of %zu", ablation_rows,
+           sizeof k_ablation_rows / sizeof k_ablation_rows[0]);
     snprintf(path, sizeof path, "%s/papers/dfer_clip.txt", test_shared_dir());
     f = fopen(path, "r");
     EXPECT(f != NULL, "%s", path);

@@ -1,0 +1,139 @@
+/* FineCLIPER's ablation tables (the paper's Tables 5, 6, 7 and 9): rows by the model a job trained (its "ablation",
+ * whatever the matrix's arm called it), printed only where the results hold an ablation's model, the published rows
+ * under ours with --paper; in Table 1 each arm keeps a row of its own, its published row that of its model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "table_fixture.h"
+#include "testlib.h"
+#include "train/table.h"
+
+/* result.json of a FineCLIPER job on B/16, DFEW fold `fold`: arm and ablation as the matrix records them ("": none) */
+static void put_ablation(const char *dir, const char *name, const char *variant, const char *arm,
+                         const char *ablation, int fold, double uar) {
+    char json[1024], extra[256] = "";
+    if (arm[0]) snprintf(extra, sizeof extra, "\"arm\":\"%s\",", arm);
+    if (ablation[0])
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "\"ablation\":\"%s\",", ablation);
+    snprintf(json, sizeof json,
+             "{\"method\":\"finecliper\",\"variant\":\"%s\",%s\"dataset\":\"dfew\",\"fold\":%d,\"backbone\":\"b16\","
+             "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":%g,\"war\":%g,"
+             "\"clip_arch\":\"ViT-B/16\"}",
+             variant, extra, fold, uar, uar + 10);
+    put(dir, name, json);
+}
+
+/* The section of text from the heading "### <title>" to the next heading (NULL: none), in a static buffer. */
+static const char *section(const char *text, const char *title) {
+    static char buf[8192];
+    char head[256];
+    snprintf(head, sizeof head, "### %s", title);
+    const char *at = strstr(text, head);
+    if (!at) return NULL;
+    const char *next = strstr(at + 4, "\n### ");
+    size_t n = next ? (size_t)(next - at) : strlen(at);
+    snprintf(buf, sizeof buf, "%.*s", (int)(n < sizeof buf ? n : sizeof buf - 1), at);
+    return buf;
+}
+
+static void test_ablation_tables(void) {
+    char dir[600];
+    /* the matrix: the model on folds 1 and 2; two arms of "less" (the same model), the second with a fold not run
+     * yet; the parsing maps alone; the MLP adapter at 0.3 and 0.75 */
+    const char *jobs =
+        "[{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\","
+        "\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"b16\","
+        "\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"arm\":\"less\",\"ablation\":\"negative=less\","
+        "\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"arm\":\"less2\",\"ablation\":\"negative=less\","
+        "\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"arm\":\"less2\",\"ablation\":\"negative=less\","
+        "\"dataset\":\"dfew\",\"fold\":2,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low+mid\",\"ablation\":\"mid_streams=parsing\","
+        "\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"arm\":\"s0.75\",\"ablation\":\"mlp_adapter_scale=0.75\","
+        "\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"method\":\"finecliper\",\"variant\":\"low\",\"arm\":\"s0.3\",\"ablation\":\"mlp_adapter_scale=0.3\","
+        "\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"}]";
+    results_dir(dir, sizeof dir, "results-ablation", jobs);
+    put_ablation(dir, "low1", "low", "", "", 1, 60);
+    put_ablation(dir, "low2", "low", "", "", 2, 62);
+    put_ablation(dir, "less", "low", "less", "negative=less", 1, 58);
+    put_ablation(dir, "less2", "low", "less2", "negative=less", 1, 56);
+    put_ablation(dir, "parsing", "low+mid", "", "mid_streams=parsing", 1, 50);
+    put_ablation(dir, "s075", "low", "s0.75", "mlp_adapter_scale=0.75", 1, 40);
+    put_ablation(dir, "s03", "low", "s0.3", "mlp_adapter_scale=0.3", 1, 30);
+    ResultSet *rs;
+    Err err;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char *plain = tables_text(rs, TABLE_MARKDOWN, 0), *with = tables_text(rs, TABLE_MARKDOWN, 1);
+
+    /* Table 1: a row per arm (the user's names), the published row of the arm's model under it */
+    const char *t1 = section(with, "Table 1");
+    EXPECT(t1 && strstr(t1, "| finecliper (low) | 61.00 ± 1.41 (2) | 71.00 ± 1.41 (2) |\n"
+                            "| finecliper (low), paper (ViT-B/16) | 62.81 | 72.86 |\n"),
+           "Table 1: the model with its published row: %s", t1 ? t1 : with);
+    EXPECT(t1 && strstr(t1, "| finecliper (low) [less] | 58.00 | 68.00 |\n"
+                            "| finecliper (low) [negative=less], paper (ViT-B/16) | 62.15 | 72.51 |\n"),
+           "Table 1: the arm 'less' with Table 7's published row of its model: %s", t1 ? t1 : with);
+    EXPECT(t1 && strstr(t1, "| finecliper (low) [less2] | 56.00 (1/2) | 66.00 (1/2) |\n"),
+           "Table 1: the arm 'less2', one fold of two: %s", t1 ? t1 : with);
+    EXPECT(t1 && strstr(t1, "| finecliper (low+mid) [mid_streams=parsing] | 50.00 | 60.00 |\n"
+                            "| finecliper (low+mid) [mid_streams=parsing], paper (ViT-B/16) | 63.66 | 73.86 |\n"),
+           "Table 1: a job without an arm is named by its ablation: %s", t1 ? t1 : with);
+
+    /* Table 5: the low level, the parsing maps (ours and the paper's); no landmark or both rows (none ran) */
+    const char *t5 = section(with, "Table 5: the middle level's maps (backbone b16)");
+    EXPECT(t5 && strstr(t5, "| finecliper (low) | 61.00 ± 1.41 (2) | 71.00 ± 1.41 (2) |\n"
+                            "| finecliper (low), paper (ViT-B/16) | 62.81 | 72.86 |\n"
+                            "| finecliper (low+mid) [mid_streams=parsing] | 50.00 | 60.00 |\n"
+                            "| finecliper (low+mid) [mid_streams=parsing], paper (ViT-B/16) | 63.66 | 73.86 |\n") &&
+               !strstr(t5, "landmarks"),
+           "Table 5: %s", t5 ? t5 : with);
+
+    /* Table 7: both arms of "less" in one row (2 of the 3 jobs of the model), then the model's */
+    const char *t7 = section(with, "Table 7: the negative descriptor (backbone b16)");
+    EXPECT(t7 && strstr(t7, "| finecliper (low) [negative=less] | 57.00 ± 1.41 (2/3) | 67.00 ± 1.41 (2/3) |\n"
+                            "| finecliper (low) [negative=less], paper (ViT-B/16) | 62.15 | 72.51 |\n"
+                            "| finecliper (low) | 61.00 ± 1.41 (2) | 71.00 ± 1.41 (2) |\n"),
+           "Table 7: %s", t7 ? t7 : with);
+
+    /* Table 9: the scales in order, 0.5 the model's; the paper has 0.3 (and 0.7), not 0.75 */
+    const char *t9 = section(with, "Table 9: the MLP adapter's scale s (backbone b16)");
+    EXPECT(t9 && strstr(t9, "| finecliper (low) [mlp_adapter_scale=0.3] | 30.00 | 40.00 |\n"
+                            "| finecliper (low) [mlp_adapter_scale=0.3], paper (ViT-B/16) | 62.51 | 72.68 |\n"
+                            "| finecliper (low) | 61.00 ± 1.41 (2) | 71.00 ± 1.41 (2) |\n"
+                            "| finecliper (low), paper (ViT-B/16) | 62.81 | 72.86 |\n"
+                            "| finecliper (low) [mlp_adapter_scale=0.75] | 40.00 | 50.00 |\n") &&
+               !strstr(t9, "0.75], paper"),
+           "Table 9: %s", t9 ? t9 : with);
+
+    /* no Table 6 (none of its ablations ran) nor Table 4 (no variant without the frames) */
+    EXPECT(!strstr(with, "### Table 6") && !strstr(with, "### Table 4"), "only the tables of what ran: %s", with);
+    EXPECT(strstr(with, "Tables 5, 6, 7 and 9's ablations"), "the caption names the ablation tables: %s", with);
+    /* without --paper: the same tables, no published row */
+    EXPECT(section(plain, "Table 7: the negative descriptor (backbone b16)") && !strstr(plain, "paper (ViT"),
+           "without --paper: %s", plain);
+    free(plain);
+    free(with);
+    results_free(rs);
+
+    /* the paper's model alone: no ablation table at all */
+    results_dir(dir, sizeof dir, "results-model", "[]");
+    put_ablation(dir, "low1", "low", "", "", 1, 60);
+    put_ablation(dir, "mid1", "low+mid", "", "", 1, 61);
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    with = tables_text(rs, TABLE_MARKDOWN, 1);
+    EXPECT(!strstr(with, "### Table 5") && !strstr(with, "### Table 7") && !strstr(with, "### Table 9"),
+           "no ablation table without an ablation: %s", with);
+    free(with);
+    results_free(rs);
+}
+
+int main(void) {
+    TEST_RUN(test_ablation_tables);
+    return test_summary();
+}
