@@ -5,10 +5,10 @@
 # matrix (5 methods x 11 splits x 3 seeds = 165 jobs, indented continuation
 # lines), the level ablation (4 variants x 11 splits x 3 seeds = 132), the other ablations (11 methods entries, arms
 # among them, x 11 x 3 = 363; each arm's jobs, run, make the paper's Tables 5, 6, 7 and 9 with a published row under
-# every row of ours), the backbone
+# every row of ours), Fig. 8's fixed weights (6 x 11 x 3 = 198), the backbone
 # sweep (33), DFER-CLIP on B/32 (33) and the zero-shot pairs (6 and 11 A->A jobs, and MAFW's
 # descriptions rows: 2 and 5), the demo (10),
-# and the synthetic ablation (75) and zero-shot (3) matrices. A matrix whose method config has an unknown key is reported as an error.
+# and the synthetic ablation (75), fixed-weight (20) and zero-shot (3) matrices. A matrix whose method config has an unknown key is reported as an error.
 # usage: configs_check.sh DFER SOURCE_DIR
 set -euo pipefail
 dfer=$1 src=$2
@@ -33,11 +33,16 @@ expect() { # matrix jobs runnable waiting
 expect configs/paper/supervised.ini 165 165 0
 expect configs/paper/levels.ini 132 132 0
 expect configs/paper/ablations.ini 363 363 0
-# the ablations' jobs as their identities say they would finish (--status --json: arm and ablation from each job's
-# configuration), each with a result on ViT-B/16: dfer table --paper has Tables 5, 6, 7 and 9, every row of ours in
-# them followed by its published row
-"$dfer" matrix --status --json configs/paper/ablations.ini --results "$tmp/none" >"$tmp/ablations.json"
-/usr/bin/python3 - "$tmp/ablations.json" "$tmp/ablation-results" <<'EOF'
+expect configs/paper/fusion.ini 198 198 0
+# The ablation matrices' jobs as their identities say they would finish (--status --json: arm and ablation from each
+# job's configuration), each with a result on ViT-B/16: dfer table --paper has ablations.ini's Tables 5, 6, 7 and 9,
+# every row of ours in them followed by its published row, and fusion.ini's Figure 8, its five fixed weights in order
+# and the adaptive model, whose row alone has published numbers (Table 1's: the paper plots the figure)
+finished_tables() { # MATRIX OUT.md
+  local name
+  name=$(basename "$1" .ini)
+  "$dfer" matrix --status --json "$1" --results "$tmp/none" >"$tmp/$name.json"
+  /usr/bin/python3 - "$tmp/$name.json" "$tmp/$name-results" <<'EOF'
 import json, os, sys
 jobs, out = json.load(open(sys.argv[1]))["jobs"], sys.argv[2]
 keys = ("job", "method", "variant", "arm", "ablation", "dataset", "eval_dataset", "fold", "backbone", "seed", "setting")
@@ -47,25 +52,35 @@ for j in jobs:
     os.makedirs(os.path.join(out, j["job"]))
     json.dump(r, open(os.path.join(out, j["job"], "result.json"), "w"))
 EOF
-"$dfer" table "$tmp/ablation-results" --paper >"$tmp/ablation-tables.md"
-/usr/bin/python3 - "$tmp/ablation-tables.md" <<'EOF'
+  "$dfer" table "$tmp/$name-results" --paper >"$2"
+}
+finished_tables configs/paper/ablations.ini "$tmp/ablations.md"
+finished_tables configs/paper/fusion.ini "$tmp/fusion.md"
+/usr/bin/python3 - "$tmp/ablations.md" "$tmp/fusion.md" <<'EOF'
 import sys
-text = open(sys.argv[1]).read()
-for title, n in {"Table 5": 4, "Table 6": 5, "Table 7": 2, "Table 9": 3}.items():
+def rows(path, title):
+    text = open(path).read()
     at = text.index("### " + title)
     end = text.find("\n### ", at + 4)
-    table = [l for l in text[at:end if end >= 0 else None].splitlines() if l.startswith("| finecliper")]
+    return [l for l in text[at:end if end >= 0 else None].splitlines() if l.startswith("| finecliper")]
+for title, n in {"Table 5": 4, "Table 6": 5, "Table 7": 2, "Table 9": 3}.items():
+    table = rows(sys.argv[1], title)
     assert len(table) == 2 * n, (title, table)
     for ours, paper in zip(table[0::2], table[1::2]):  # each row of ours, then the published row of its model
         model = ours.split(" | ")[0][2:]
         assert paper.startswith(f"| {model}, paper (ViT-B/16) |"), (title, ours, paper)
 print("configs/paper/ablations.ini: Tables 5, 6, 7 and 9 with a published row under each of its rows")
+figure = [l.split(" | ")[0][2:] for l in rows(sys.argv[2], "Figure 8")]
+want = [f"finecliper (low+mid+high) [fusion_weights=fixed, fusion_video_weight={w}]" for w in (0.1, 0.3, 0.5, 0.7, 0.9)]
+assert figure == want + ["finecliper (low+mid+high)", "finecliper (low+mid+high), paper (ViT-B/16)"], figure
+print("configs/paper/fusion.ini: Figure 8's five fixed weights in order, then the adaptive model and its published row")
 EOF
 expect configs/paper/backbones.ini 33 33 0
 expect configs/paper/dfer_clip_b32.ini 33 33 0
 expect configs/paper/zeroshot.ini 24 24 0
 expect configs/demo/matrix.ini 10 10 0
 expect configs/synth/ablation.ini 75 75 0
+expect configs/synth/fusion.ini 20 20 0
 expect configs/synth/zeroshot.ini 3 3 0
 printf '[model]\nmethod = finecliper\nnosuch = 1\n' >"$tmp/bad.ini"
 printf '[matrix]\nname = bad\nmethods = finecliper=%s\ndatasets = dfew=/data\nbackbones = b16=/w\n' "$tmp/bad.ini" >"$tmp/m.ini"

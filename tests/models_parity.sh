@@ -2,7 +2,8 @@
 # PyTorch parity of the training step: for random CLIP configs (tiny and small
 # presets with noisy biases and norms) and a fixed random batch, dfer's
 # FineCLIPER (PN descriptors with "no" and "less", positive prompts only,
-# adapters off; the middle and high levels with each fusion loss and weighting, and with their own adapter width;
+# adapters off; the middle and high levels with each fusion loss and weighting (fixed weights too: the paper's Fig. 8),
+# and with their own adapter width;
 # the middle level alone and the high level alone, without the frames)
 # and DFER-CLIP (fine-tuned and frozen image encoder) agree with
 # independent autograd implementations (tests/reference/models_ref.py) on the
@@ -70,6 +71,7 @@ run finecliper_sharp_fusion tiny 3 2 model.method=finecliper model.variant=low+m
 run finecliper_mid_landmarks_fused tiny 3 3 model.method=finecliper model.variant=low+mid model.mid_streams=landmarks model.fusion_loss=fused data.frames=2 optim.lr=0.02,0.01
 peer=yes run finecliper_mid_only tiny 3 2 model.method=finecliper model.variant=mid data.frames=3 optim.lr=0.02,0.005
 peer=yes run finecliper_high_only tiny 3 2 model.method=finecliper model.variant=high model.descriptions="$tmp/desc.jsonl" data.frames=2 optim.lr=0.01,0.02
+run finecliper_all_fixed tiny 3 2 model.method=finecliper model.variant=low+mid+high model.descriptions="$tmp/desc.jsonl" model.fusion_weights=fixed model.fusion_video_weight=0.3 data.frames=2 optim.lr=0.01,0.02
 run finecliper_high_both_sum tiny 4 2 model.method=finecliper model.variant=low+high model.descriptions="$tmp/desc.jsonl" model.fusion_loss=both model.fusion_weights=sum model.negative=less data.frames=2 optim.lr=0.01,0.02
 run dfer_clip_finetuned tiny 3 2 model.method=dfer_clip model.logit_scale=10 data.frames=4 optim.lr=0.01,0.02,0.05
 run dfer_clip_frozen_encoder tiny 4 3 model.method=dfer_clip model.train_image_encoder=0 model.contexts=4 model.logit_scale=20 data.frames=5 optim.lr=0.01,0.02,0.05

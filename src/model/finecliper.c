@@ -20,6 +20,7 @@ void finecliper_config_default(FineCliperConfig *cfg) {
     cfg->text_adapters = 1;
     cfg->fusion_weights = FC_WEIGHTS_SOFTMAX;
     cfg->fusion_temperature = 1;
+    cfg->video_weight = 0.5;
     cfg->fusion_loss = FC_LOSS_MODALITIES;
 }
 
@@ -147,6 +148,9 @@ int finecliper_create(Ops *ops, ClipModel *clip, ClipModel *desc_clip, const Fin
                        c->has_vision ? "no text tower" : "no vision tower");
     if (!(cfg->fusion_temperature > 0))
         return err_set(err, "FineCLIPER: fusion temperature %g is not positive", cfg->fusion_temperature);
+    if (cfg->fusion_weights == FC_WEIGHTS_FIXED && (!cfg->low || !(cfg->video_weight >= 0 && cfg->video_weight <= 1)))
+        return err_set(err, "FineCLIPER: fixed fusion weights need the low level (the video feature's weight) and a "
+                            "video weight in [0, 1] (%s, %g)", finecliper_variant_name(cfg), cfg->video_weight);
     if (cfg->mid_high_bottleneck_divisor < 0)
         return err_set(err, "FineCLIPER: middle/high bottleneck divisor %d is negative",
                        cfg->mid_high_bottleneck_divisor);
@@ -419,7 +423,8 @@ static void pn_score(FineCliper *m, Tensor out, Tensor x) {
 /* The adaptive weights w[b,m] from the scores (constants: no gradient flows
  * through them). conf_m[b] = max_c s_m[b,c]; softmax over the modalities (of conf / fusion_temperature), or
  * conf normalised by its sum (negatives clamped to 0; uniform when all are),
- * or uniform. Also fills m->weight_host [B, FC_MODALITIES]. */
+ * or uniform; or fixed, whatever the scores: video_weight for the video feature, the rest shared evenly by the others
+ * (the paper's Fig. 8). Also fills m->weight_host [B, FC_MODALITIES]. */
 static void modality_weights(FineCliper *m, int batch) {
     int C = m->cfg.num_classes, M = m->n_mod;
     double *conf = xcalloc((size_t)batch * M, sizeof(double));
@@ -435,6 +440,11 @@ static void modality_weights(FineCliper *m, int batch) {
     double *w = xcalloc((size_t)batch * M, sizeof(double));
     for (int b = 0; b < batch; b++) {
         double *cb = conf + (size_t)b * M, *wb = w + (size_t)b * M, total = 0, top = cb[0];
+        if (m->cfg.fusion_weights == FC_WEIGHTS_FIXED) { /* the video stream is mods[0] (finecliper_create) */
+            for (int i = 0; i < M; i++) wb[i] = M == 1 ? 1.0 : i == 0 ? m->cfg.video_weight
+                                                                      : (1.0 - m->cfg.video_weight) / (M - 1);
+            continue;
+        }
         for (int i = 1; i < M; i++) top = fmax(top, cb[i]);
         for (int i = 0; i < M; i++) {
             if (m->cfg.fusion_weights == FC_WEIGHTS_SOFTMAX) wb[i] = exp((cb[i] - top) / m->cfg.fusion_temperature);

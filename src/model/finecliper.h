@@ -14,7 +14,8 @@
  * for the C negative prompts ("... of no {class}.") -> t+ [C,E], t- [C,E], once per step.
  * Head (our reading of the paper's eq. 8-11, see docs/method.md):
  *   n_m = f_m / |f_m|;  s_m[b,c] = cos(n_m, t+_c) - cos(n_m, t-_c) (positives only: cos(n_m, t+_c))
- *   conf_m[b] = max_c s_m[b,c];  w[b,:] = normalise_m(conf[b,:]) (softmax, sum or uniform), a constant
+ *   conf_m[b] = max_c s_m[b,c];  w[b,:] = normalise_m(conf[b,:]) (softmax, sum or uniform), a constant; or fixed:
+ *   w_video = video_weight, every other modality (1 - video_weight) / (M - 1) (the paper's Fig. 8)
  *   fused F[b] = sum_m w[b,m] n_m[b];  logits = PN score of F / temperature (the prediction)
  *   loss = sum_m w[b,m] CE(s_m / temperature) (modalities), CE(logits) (fused), or both.
  * With the video alone this is the low-level model exactly (w = 1, F = n_video). Without the low level (cfg.low = 0)
@@ -46,6 +47,8 @@ typedef struct FineCliperConfig {
     int description_length; /* L_d: description tokens run (longest first EOT + 1 of the data) */
     int fusion_weights;    /* FC_WEIGHTS_* */
     double fusion_temperature; /* FC_WEIGHTS_SOFTMAX: softmax(confidence / this) (1) */
+    double video_weight;   /* FC_WEIGHTS_FIXED (the low level's): the video feature's weight, the other modalities'
+                            * (1 - this) / (M - 1) each: the paper's Fig. 8 (0.5) */
     int fusion_loss;       /* FC_LOSS_* */
     int caption_length;    /* > 0: contrastive training against per-clip captions of this many tokens (the
                             * zero-shot setting; the low level only) */
@@ -62,7 +65,7 @@ static inline int finecliper_mid_high_divisor(const FineCliperConfig *c) {
 }
 
 enum { FC_MID_PARSING = 1, FC_MID_LANDMARKS = 2 };
-enum { FC_WEIGHTS_SOFTMAX = 0, FC_WEIGHTS_SUM = 1, FC_WEIGHTS_UNIFORM = 2 };
+enum { FC_WEIGHTS_SOFTMAX = 0, FC_WEIGHTS_SUM = 1, FC_WEIGHTS_UNIFORM = 2, FC_WEIGHTS_FIXED = 3 };
 enum { FC_LOSS_MODALITIES = 0, FC_LOSS_FUSED = 1, FC_LOSS_BOTH = 2 };
 enum { FC_MOD_VIDEO = 0, FC_MOD_PARSING = 1, FC_MOD_LANDMARKS = 2, FC_MOD_TEXT = 3, FC_MODALITIES = 4 };
 

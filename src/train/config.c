@@ -60,8 +60,12 @@ static const Key k_keys[] = {
     {"model", "long_clip", K_STR, S(long_clip), "", NULL,
      "FineCLIPER high level: Long-CLIP checkpoint for the description encoder (248 positions); empty: the CLIP's "
      "own text tower with its positions stretched to 248 as Long-CLIP initialises them"},
-    {"model", "fusion_weights", K_STR, S(fusion_weights), "softmax", "softmax|sum|uniform",
-     "FineCLIPER: how the per-modality confidences (max PN score) become weights (our reading of eq. 9)"},
+    {"model", "fusion_weights", K_STR, S(fusion_weights), "softmax", "softmax|sum|uniform|fixed",
+     "FineCLIPER: how the per-modality confidences (max PN score) become weights (our reading of eq. 9), or fixed "
+     "weights whatever the confidences (model.fusion_video_weight; the paper's Fig. 8)"},
+    {"model", "fusion_video_weight", K_FLOAT, S(fusion_video_weight), "0.5", NULL,
+     "FineCLIPER, fusion_weights = fixed (a variant with the low level): the video feature's weight, from 0 to 1; "
+     "the other modalities share the rest evenly (the paper's Fig. 8: 0.1 to 0.9 over four modalities)"},
     {"model", "fusion_temperature", K_FLOAT, S(fusion_temperature), "1", NULL,
      "FineCLIPER, fusion_weights = softmax: the weights are softmax(confidence / this) over the modalities. 1 (our "
      "reading of eq. 9) keeps them near uniform, the confidences being cosines that differ by 0.01-0.1; "
@@ -429,8 +433,12 @@ void config_ablation(const Config *c, char *out, size_t n) {
     out[0] = '\0';
     if (strcmp(c->method, "finecliper")) return;
     int low = !strncmp(c->variant, "low", 3), mid = strstr(c->variant, "mid") != NULL;
-    char scale[32];
+    int maps = !mid ? 0 : !strcmp(c->mid_streams, "parsing+landmarks") ? 2 : 1;
+    int fused = low + maps + (strstr(c->variant, "high") != NULL) > 1; /* weights of two modalities or more */
+    int fixed = !strcmp(c->fusion_weights, "fixed");
+    char scale[32], video_weight[32];
     snprintf(scale, sizeof scale, "%g", (double)c->mlp_adapter_scale);
+    snprintf(video_weight, sizeof video_weight, "%g", (double)c->fusion_video_weight);
     /* in the order of the paper's tables; each with the full model's value (config.c's defaults) */
     const struct {
         const char *key, *value, *paper;
@@ -439,7 +447,9 @@ void config_ablation(const Config *c, char *out, size_t n) {
                  {"negative", c->negative, "no", 1},
                  {"text_adapters", c->text_adapters ? "true" : "false", "true", 1},
                  {"video_adapters", c->video_adapters ? "true" : "false", "true", low},
-                 {"mlp_adapter_scale", scale, "0.5", 1}};
+                 {"mlp_adapter_scale", scale, "0.5", 1},
+                 {"fusion_weights", c->fusion_weights, "softmax", fused},
+                 {"fusion_video_weight", video_weight, "", fused && fixed}};
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
         if (!items[i].counts || !strcmp(items[i].value, items[i].paper)) continue;
         int w = snprintf(out + used, n - used, "%s%s=%s", used ? ", " : "", items[i].key, items[i].value);
@@ -513,6 +523,11 @@ static int check_settings(const Config *c, Err *err) {
                             "(the InfoNCE loss is over the whole global batch)");
     if (c->temperature <= 0) return err_set(err, "model.temperature must be positive");
     if (!(c->fusion_temperature > 0)) return err_set(err, "model.fusion_temperature must be positive");
+    if (!strcmp(c->fusion_weights, "fixed") && !strstr(c->variant, "low"))
+        return err_set(err, "model.fusion_weights = fixed weighs the video feature (model.fusion_video_weight): the "
+                            "variant %s has none", c->variant);
+    if (!(c->fusion_video_weight >= 0 && c->fusion_video_weight <= 1))
+        return err_set(err, "model.fusion_video_weight = %g is not a weight from 0 to 1", c->fusion_video_weight);
     if (c->logit_scale <= 0) return err_set(err, "model.logit_scale must be positive");
     if (c->bottleneck_divisor < 1) return err_set(err, "model.bottleneck_divisor must be at least 1");
     if (c->mid_high_bottleneck_divisor < 0)

@@ -31,8 +31,9 @@ typedef struct Config {
     char mid_streams[32];     /* parsing+landmarks | parsing | landmarks */
     char descriptions[CFG_STR];
     char long_clip[CFG_STR];
-    char fusion_weights[16];  /* softmax | sum | uniform */
+    char fusion_weights[16];  /* softmax | sum | uniform | fixed */
     float fusion_temperature; /* softmax weights: of confidence / this */
+    float fusion_video_weight; /* fixed weights: the video feature's (the paper's Fig. 8) */
     char fusion_loss[16];     /* modalities | fused | both */
     char class_prompts[16];   /* pn | emoclip */
     int video_adapters, text_adapters;
@@ -133,13 +134,15 @@ int config_validate_settings(const Config *c, Err *err);
  * dfer_clip` alone trains it at 0.01, 1000 times DFER-CLIP's 1e-5), or a train.recompute level set for a frozen
  * image encoder, which has nothing to recompute. buf: room for the text. */
 const char *config_caution(const Config *c, char *buf, size_t n);
-/* FineCLIPER's settings that its paper ablates (Tables 5, 6, 7 and 9: model.mid_streams, negative, text_adapters,
- * video_adapters, mlp_adapter_scale), those on another value than the paper's full model has, as "key=value" items
+/* FineCLIPER's settings that its paper ablates (Tables 5, 6, 7 and 9 and Fig. 8: model.mid_streams, negative,
+ * text_adapters, video_adapters, mlp_adapter_scale, fusion_weights, fusion_video_weight), those on another value than
+ * the paper's full model has (fusion_weights: softmax, our reading of its adaptive weights), as "key=value" items
  * joined by ", " in that order ("negative=less", "mid_streams=parsing, mlp_adapter_scale=0.3"); "" for the paper's
- * model and for DFER-CLIP. mid_streams counts only with the middle level, video_adapters only with the low level
- * (elsewhere neither changes the model). A run's result.json and a matrix's jobs.json record it ("ablation"), and
- * the tables tell such runs apart from the paper's model by it. n: CONFIG_ABLATION_BYTES is room for all five. */
-#define CONFIG_ABLATION_BYTES 160
+ * model and for DFER-CLIP. mid_streams counts only with the middle level, video_adapters only with the low level,
+ * fusion_weights only with two modalities or more, fusion_video_weight only with fixed weights (elsewhere none
+ * changes the model). A run's result.json and a matrix's jobs.json record it ("ablation"), and the tables tell such
+ * runs apart from the paper's model by it. n: CONFIG_ABLATION_BYTES is room for all seven. */
+#define CONFIG_ABLATION_BYTES 200
 void config_ablation(const Config *c, char *out, size_t n);
 /* A method's optimiser parameter groups (optim.lr takes one value or one per group), in order:
  * FineCLIPER video, text; DFER-CLIP image_encoder, temporal_net, prompt_learner. Returns the count. */

@@ -75,7 +75,9 @@ static int finecliper_levels(const Config *cfg, JobModel *m, ClipTokenizer *tok,
     if (strstr(cfg->variant, "mid")) m->mid_streams = fc->mid_streams = job_model_mid_streams(cfg);
     fc->fusion_weights = !strcmp(cfg->fusion_weights, "sum")       ? FC_WEIGHTS_SUM
                          : !strcmp(cfg->fusion_weights, "uniform") ? FC_WEIGHTS_UNIFORM
+                         : !strcmp(cfg->fusion_weights, "fixed")   ? FC_WEIGHTS_FIXED
                                                                    : FC_WEIGHTS_SOFTMAX;
+    fc->video_weight = cfg->fusion_video_weight;
     fc->fusion_loss = !strcmp(cfg->fusion_loss, "fused")  ? FC_LOSS_FUSED
                       : !strcmp(cfg->fusion_loss, "both") ? FC_LOSS_BOTH
                                                           : FC_LOSS_MODALITIES;

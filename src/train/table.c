@@ -300,19 +300,25 @@ static void caption_paper_rows(Table *t, int zero_shot) {
 
 /* FineCLIPER's ablation tables, each of models (Result.key) in the paper's order. A table is printed where the results
  * hold one of its ablation's models (trigger); of its other rows (the paper's model, Table 1's) those the results hold
- * stand beside them. Table 9's rows are every scale the results hold, in order, the model's 0.5 among them. */
+ * stand beside them. A sweep's rows (Table 9, Fig. 8) are the model at every value of one key the results hold, in
+ * order, the paper's model at its own place among them. */
 typedef struct AblationRow {
     const char *key;
     int trigger;
 } AblationRow;
 
+typedef struct AblationSweep {
+    const char *of;       /* the model swept ("finecliper (low)") */
+    const char *setting;  /* what its rows change, up to the value ("mlp_adapter_scale=") */
+    double model_at;      /* where the model itself stands among the values (0.5; INFINITY: after them) */
+} AblationSweep;
+
 typedef struct AblationTable {
     const char *title, *caption;
-    AblationRow rows[6];  /* up to the first without a key */
-    const char *scale_of; /* Table 9: the rows are this model at each scale ("finecliper (low)") */
+    AblationRow rows[6]; /* up to the first without a key */
+    AblationSweep sweep; /* rows from a sweep instead (sweep.of set) */
 } AblationTable;
 
-#define SCALE_KEY "mlp_adapter_scale="
 static const AblationTable k_ablation_tables[] = {
     {"Table 4: FineCLIPER's levels alone",
      "The frames alone (low), the parsing and landmark maps alone (mid), the descriptions alone (high) and all levels",
@@ -321,14 +327,14 @@ static const AblationTable k_ablation_tables[] = {
       {"finecliper (high)", 1},
       {"finecliper (mid+high)", 1},
       {"finecliper (low+mid+high)", 0}},
-     NULL},
+     {NULL, NULL, 0}},
     {"Table 5: the middle level's maps",
      "The low level alone, with the parsing maps, with the landmark maps, with both (model.mid_streams)",
      {{"finecliper (low)", 0},
       {"finecliper (low+mid) [mid_streams=parsing]", 1},
       {"finecliper (low+mid) [mid_streams=landmarks]", 1},
       {"finecliper (low+mid)", 0}},
-     NULL},
+     {NULL, NULL, 0}},
     {"Table 6: text and video adapters",
      "The low level without the text and the video adapters; text adapters with the positive descriptors only "
      "(model.negative = none) or the positive and negative ones, without video adapters; video adapters without text "
@@ -339,43 +345,49 @@ static const AblationTable k_ablation_tables[] = {
       {"finecliper (low) [video_adapters=false]", 1},
       {"finecliper (low) [text_adapters=false]", 1},
       {"finecliper (low)", 0}},
-     NULL},
+     {NULL, NULL, 0}},
     {"Table 7: the negative descriptor",
      "\"... of less {class}.\" (model.negative = less) and the model's \"... of no {class}.\", the low level",
      {{"finecliper (low) [negative=less]", 1}, {"finecliper (low)", 0}},
-     NULL},
+     {NULL, NULL, 0}},
     {"Table 9: the MLP adapter's scale s", "The low level with model.mlp_adapter_scale at each value the results hold",
      {{NULL, 0}},
-     "finecliper (low)"},
+     {"finecliper (low)", "mlp_adapter_scale=", 0.5}},
+    {"Figure 8: a fixed video weight",
+     "All levels with the video feature's weight fixed at each model.fusion_video_weight the results hold, the other "
+     "three modalities sharing the rest evenly (model.fusion_weights = fixed), then the adaptive weights (the paper "
+     "gives this as a plot, without numbers)",
+     {{NULL, 0}},
+     {"finecliper (low+mid+high)", "fusion_weights=fixed, fusion_video_weight=", INFINITY}},
 };
 enum { ABLATION_TABLES = sizeof k_ablation_tables / sizeof k_ablation_tables[0] };
 
-/* The scale s of key when it is model `of` with the MLP adapter's scale alone changed; 0.5 (the paper's) for `of`
- * itself; -1 for any other key. */
-static double scale_row(const char *key, const char *of) {
-    size_t n = strlen(of);
-    if (strncmp(key, of, n)) return -1;
-    if (!key[n]) return 0.5;
+/* Where key stands in the sweep: its value when it is the swept model with that setting alone changed, the model's
+ * place for the model itself; NAN for any other key. */
+static double sweep_value(const char *key, const AblationSweep *s) {
+    size_t n = strlen(s->of), k = strlen(s->setting);
+    if (strncmp(key, s->of, n)) return NAN;
+    if (!key[n]) return s->model_at;
+    if (strncmp(key + n, " [", 2) || strncmp(key + n + 2, s->setting, k)) return NAN;
     char *end;
-    if (strncmp(key + n, " [" SCALE_KEY, 2 + strlen(SCALE_KEY))) return -1;
-    double s = strtod(key + n + 2 + strlen(SCALE_KEY), &end);
-    return !strcmp(end, "]") ? s : -1;
+    double v = strtod(key + n + 2 + k, &end);
+    return end != key + n + 2 + k && !strcmp(end, "]") ? v : NAN;
 }
 
 static Names ablation_rows(const AblationTable *a, const Names *keys) {
     Names rows = {.n = 0};
     int triggered = 0;
-    if (a->scale_of) {
+    if (a->sweep.of) {
         double scale[MAX_NAMES];
         int order[MAX_NAMES], n = 0;
         for (int i = 0; i < keys->n; i++) {
-            double s = scale_row(keys->v[i], a->scale_of);
-            if (s < 0) continue;
-            triggered |= s != 0.5;
+            double s = sweep_value(keys->v[i], &a->sweep);
+            if (isnan(s)) continue;
+            triggered |= s != a->sweep.model_at;
             scale[n] = s;
             order[n++] = i;
         }
-        for (int i = 1; i < n; i++) /* by scale: a handful of rows */
+        for (int i = 1; i < n; i++) /* by value: a handful of rows */
             for (int k = i; k > 0 && scale[k - 1] > scale[k]; k--) {
                 double ts = scale[k];
                 int to = order[k];
@@ -595,8 +607,9 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
         paper_rows += t->paper_rows;
         table_print(t, format, out);
     }
-    /* Tables 4, 5, 6, 7 and 9: FineCLIPER's ablations, on Table 1's backbone, where the results hold one of a table's
-     * rows other than the paper's model; rows by model (Result.key: the jobs of several arms of one model together) */
+    /* Tables 4, 5, 6, 7 and 9 and Fig. 8: FineCLIPER's ablations, on Table 1's backbone, where the results hold one of
+     * a table's rows other than the paper's model; rows by model (Result.key: the jobs of several arms of one model
+     * together) */
     if (datasets.n) {
         Names keys = distinct(rs, offsetof(Result, key), "supervised");
         for (int k = 0; k < ABLATION_TABLES; k++) {

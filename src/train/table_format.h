@@ -19,7 +19,7 @@ typedef struct Cell {
  * 128 its last rows vanished without a word); past MAX_ROWS the caption says the table is cut */
 #define MAX_ROWS 1024
 /* bytes of a table cell, its text included: a zero-shot row's name is the method (Result.method, its variant and an
- * ablation: up to 239, ~60 in practice), ", trained on", the dataset (32), the captions (17), " @ " and the backbone
+ * ablation: up to 279, ~60 in practice), ", trained on", the dataset (32), the captions (17), " @ " and the backbone
  * (64); at 128 the backbone was cut, and two rows of backbones that differ past the cut read the same */
 #define CELL 320
 

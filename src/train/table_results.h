@@ -14,8 +14,8 @@
 #define RESULT_ID_BYTES 256
 
 /* A result's model: "finecliper (low+mid)", then in brackets what differs from the paper's model (config_ablation; its
- * five items take at most ~110 bytes, 132 are kept), or the methods entry's arm (64) */
-#define RESULT_METHOD_BYTES 240
+ * seven items take at most ~165 bytes, 172 are kept), or the methods entry's arm (64) */
+#define RESULT_METHOD_BYTES 280
 
 typedef struct Result {
     char method[RESULT_METHOD_BYTES]; /* its row in the tables: "finecliper (low)", "finecliper (low) [negative=less]",

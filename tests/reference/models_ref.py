@@ -215,6 +215,11 @@ def finecliper(cw, P, d, meta, labels):
         c = conf.clamp(min=0)
         total = c.sum(1, keepdim=True)
         w = torch.where(total > 0, c / total.clamp(min=1e-300), torch.full_like(c, 1 / c.shape[1]))
+    elif kind == "fixed":  # the paper's Fig. 8: the video feature's weight fixed, the rest shared evenly
+        M = conf.shape[1]
+        vw = float(meta["fusion_video_weight"])
+        row = [1.0] if M == 1 else [vw] + [(1 - vw) / (M - 1)] * (M - 1)  # the video feature is the first
+        w = torch.tensor(row, dtype=conf.dtype).expand_as(conf)
     else:
         w = torch.full_like(conf, 1 / conf.shape[1])
     fused = sum(w[:, i:i + 1] * n for i, n in enumerate(norms))

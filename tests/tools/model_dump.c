@@ -188,8 +188,9 @@ int main(int argc, char **argv) {
     fclose(js);
     add_params(&out, ps, 0, "final.");
 
-    char fusion_temp_s[32];
+    char fusion_temp_s[32], video_weight_s[32];
     snprintf(fusion_temp_s, sizeof fusion_temp_s, "%.17g", (double)cfg.fusion_temperature);
+    snprintf(video_weight_s, sizeof video_weight_s, "%.17g", (double)cfg.fusion_video_weight);
     char frames_s[16], temp_s[32], scale_s[32], neg_s[8], logit_s[32], vh[16], th[16], low_s[8], mid_s[8], high_s[8];
     snprintf(low_s, sizeof low_s, "%d", !m.no_frames);
     snprintf(mid_s, sizeof mid_s, "%d", m.mid_streams);
@@ -204,7 +205,7 @@ int main(int argc, char **argv) {
     const char *meta[] = {"model", m.method, "frames", frames_s, "temperature", temp_s, "mlp_adapter_scale", scale_s,
                           "use_negative", neg_s, "logit_scale", logit_s, "vision_heads", vh, "text_heads", th,
                           "low", low_s, "mid_streams", mid_s, "high", high_s, "fusion_weights", cfg.fusion_weights,
-                          "fusion_temperature", fusion_temp_s,
+                          "fusion_temperature", fusion_temp_s, "fusion_video_weight", video_weight_s,
                           "fusion_loss", cfg.fusion_loss, "sgd", sgd, NULL};
     CHECK(safetensors_write(out_path, &out, meta, &err) == 0, "%s", err.msg);
     printf("model_dump: %s, %d trainable tensors, summed loss %.10g -> %s\n", m.method, ps->count, loss, out_path);

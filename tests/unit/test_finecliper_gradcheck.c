@@ -84,6 +84,12 @@ static void run_variant(int low, int use_negative, int video_adapters, int mid, 
         double sum = 0;
         for (int k = 0; k < FC_MODALITIES; k++) sum += finecliper_last_weights(&m)[b * FC_MODALITIES + k];
         EXPECT(fabs(sum - 1) < 1e-6, "clip %d: modality weights sum to %g", b, sum);
+        /* fixed weights (the paper's Fig. 8): the video feature's 0.5, the others (1 - 0.5) / 3 each */
+        const float *w = finecliper_last_weights(&m) + b * FC_MODALITIES;
+        if (weights_kind == FC_WEIGHTS_FIXED)
+            EXPECT(w[FC_MOD_VIDEO] == 0.5f && w[FC_MOD_PARSING] == (float)(0.5 / 3) && w[FC_MOD_LANDMARKS] == w[1] &&
+                       w[FC_MOD_TEXT] == w[1],
+                   "clip %d: fixed weights %g %g %g %g", b, w[0], w[1], w[2], w[3]);
     }
     /* The weights are constants of the gradient (as in the paper's reading, and detached in the PyTorch
      * reference): finite differences must not move them. */
@@ -201,6 +207,10 @@ static void test_all_levels_fused_loss(void) {
 }
 static void test_mid_and_both_losses(void) { run_variant(1, 1, 1, FC_MID_LANDMARKS, 0, FC_LOSS_BOTH, FC_WEIGHTS_SUM); }
 static void test_high_positive_only_uniform(void) { run_variant(1, 0, 1, 0, 1, FC_LOSS_BOTH, FC_WEIGHTS_UNIFORM); }
+/* the paper's Fig. 8: the video feature's weight fixed (0.5), the other three sharing the rest */
+static void test_all_levels_fixed_weights(void) {
+    run_variant(1, 1, 1, FC_MID_PARSING | FC_MID_LANDMARKS, 1, FC_LOSS_BOTH, FC_WEIGHTS_FIXED);
+}
 /* Table 4's levels without the frames: the middle level alone (both map streams, softmax weights), the high level
  * alone (one modality: w = 1) */
 static void test_mid_only(void) {
@@ -223,6 +233,13 @@ static void test_levels_refused(void) {
     cfg.mid_streams = FC_MID_PARSING, cfg.caption_length = 12;
     EXPECT(finecliper_create(g_ops, &clip, NULL, &cfg, pos, NULL, 5, &m, &err) != 0 && strstr(err.msg, "low level"),
            "contrastive training of the middle level was accepted");
+    cfg.caption_length = 0, cfg.fusion_weights = FC_WEIGHTS_FIXED;
+    EXPECT(finecliper_create(g_ops, &clip, NULL, &cfg, pos, NULL, 5, &m, &err) != 0 &&
+               strstr(err.msg, "fixed fusion weights need the low level"),
+           "fixed weights without the video feature were accepted: %s", err.msg);
+    cfg.low = 1, cfg.video_weight = 1.5;
+    EXPECT(finecliper_create(g_ops, &clip, NULL, &cfg, pos, NULL, 5, &m, &err) != 0 && strstr(err.msg, "in [0, 1]"),
+           "a video weight of 1.5 was accepted: %s", err.msg);
     tiny_clip_free(&clip);
 }
 
@@ -240,6 +257,7 @@ int main(void) {
     TEST_RUN(test_all_levels_fused_loss);
     TEST_RUN(test_mid_and_both_losses);
     TEST_RUN(test_high_positive_only_uniform);
+    TEST_RUN(test_all_levels_fixed_weights);
     TEST_RUN(test_mid_only);
     TEST_RUN(test_high_only);
     TEST_RUN(test_levels_refused);

@@ -66,6 +66,12 @@ static void test_ablation_tables(void) {
     put_ablation(dir, "parsing", "low+mid", "", "mid_streams=parsing", 1, 50);
     put_ablation(dir, "s075", "low", "s0.75", "mlp_adapter_scale=0.75", 1, 40);
     put_ablation(dir, "s03", "low", "s0.3", "mlp_adapter_scale=0.3", 1, 30);
+    /* Fig. 8: all levels, the adaptive weights and the video feature's fixed at 0.7 and 0.3; the sum of confidences
+     * (our own alternative) is no row of it */
+    put_ablation(dir, "all", "low+mid+high", "", "", 1, 70);
+    put_ablation(dir, "w07", "low+mid+high", "w0.7", "fusion_weights=fixed, fusion_video_weight=0.7", 1, 67);
+    put_ablation(dir, "w03", "low+mid+high", "w0.3", "fusion_weights=fixed, fusion_video_weight=0.3", 1, 63);
+    put_ablation(dir, "sum", "low+mid+high", "", "fusion_weights=sum", 1, 69);
     ResultSet *rs;
     Err err;
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
@@ -110,6 +116,17 @@ static void test_ablation_tables(void) {
                             "| finecliper (low) [mlp_adapter_scale=0.75] | 40.00 | 50.00 |\n") &&
                !strstr(t9, "0.75], paper"),
            "Table 9: %s", t9 ? t9 : with);
+
+    /* Figure 8: the fixed weights in order, then the adaptive model; nothing published (a plot) */
+    const char *f8 = section(with, "Figure 8: a fixed video weight (backbone b16)");
+    EXPECT(f8 && strstr(f8, "| finecliper (low+mid+high) [fusion_weights=fixed, fusion_video_weight=0.3] | 63.00 | "
+                            "73.00 |\n"
+                            "| finecliper (low+mid+high) [fusion_weights=fixed, fusion_video_weight=0.7] | 67.00 | "
+                            "77.00 |\n"
+                            "| finecliper (low+mid+high) | 70.00 | 80.00 |\n"
+                            "| finecliper (low+mid+high), paper (ViT-B/16) | 65.98 | 76.21 |\n") &&
+               !strstr(f8, "fusion_weights=sum") && !strstr(f8, "0.3], paper"),
+           "Figure 8: %s", f8 ? f8 : with);
 
     /* no Table 6 (none of its ablations ran) nor Table 4 (no variant without the frames) */
     EXPECT(!strstr(with, "### Table 6") && !strstr(with, "### Table 4"), "only the tables of what ran: %s", with);
