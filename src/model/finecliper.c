@@ -428,7 +428,9 @@ static void pn_score(FineCliper *m, Tensor out, Tensor x) {
 static void modality_weights(FineCliper *m, int batch) {
     int C = m->cfg.num_classes, M = m->n_mod;
     double *conf = xcalloc((size_t)batch * M, sizeof(double));
-    for (int i = 0; i < M; i++) {
+    /* the confidences only where the weights depend on them: each download waits for the device */
+    int from_scores = m->cfg.fusion_weights == FC_WEIGHTS_SOFTMAX || m->cfg.fusion_weights == FC_WEIGHTS_SUM;
+    for (int i = 0; from_scores && i < M; i++) {
         double *s = download_reals(m->ops, m->score[m->mods[i]]);
         for (int b = 0; b < batch; b++) {
             double best = s[(size_t)b * C];

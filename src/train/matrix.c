@@ -148,7 +148,8 @@ static int on_key(void *user, int line, const char *section, const char *name, c
         Config *scratch = xmalloc(sizeof *scratch);
         config_defaults(scratch);
         snprintf(key_section, sizeof key_section, "%.*s", section_len, name);
-        if (arm && (!*arm || strlen(arm) >= sizeof m->set_arms[0] || strpbrk(arm, "@:+/")))
+        /* which arm is matrix_load's to check, once the methods are read: here only that there is room for it */
+        if (arm && (!*arm || strlen(arm) >= sizeof m->set_arms[0]))
             rc = err_set(err, "[%s]: after 'set@' comes an arm of matrix.methods (finecliper:low@less: [set@less])",
                          section);
         else if (!dot || section_len >= (int)sizeof key_section)

@@ -15,10 +15,13 @@ typedef enum { JOB_RUNNABLE, JOB_WAITS, JOB_INVALID } JobState;
 
 /* The job's identity as JSON (a new object, the caller's): id, method, variant, the methods entry's arm where it
  * names one, datasets, fold (and a zero-shot job's target folds), backbone, seed, setting, where the setting names
- * them the captions, and where its configuration (job_config) sets one of the paper's ablated keys to another value
- * than the paper's model, "ablation" (config_ablation). What result.json and the results folder's job list record
- * of a job. */
-cJSON *job_identity(const Matrix *m, const Job *j);
+ * them the captions, and `ablation` (config_ablation of the job's configuration; NULL or "": none). What result.json
+ * and the results folder's job list record of a job. */
+cJSON *job_identity(const Job *j, const char *ablation);
+
+/* config_ablation of the job's configuration (job_config), for a job whose configuration is not at hand: "" where
+ * it does not load (the job fails at its start, saying why). out: CONFIG_ABLATION_BYTES. */
+void job_ablation(const Matrix *m, const Job *j, char *out);
 
 /* The job's configuration: defaults, the method's file, the matrix's [set] and its arm's [set@ARM], then the axes (and
  * a zero-shot setting's /CAPTIONS). */
