@@ -185,10 +185,8 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
     if (d->rank == 0) { /* refused where the folder holds another matrix's jobs (train/matrix_folder.h) */
         cJSON *arr = cJSON_CreateArray();
         char ablation[CONFIG_ABLATION_BYTES];
-        for (int i = 0; i < n; i++) {
-            job_ablation(&m, &jobs[i], ablation);
-            cJSON_AddItemToArray(arr, job_identity(&jobs[i], ablation));
-        }
+        for (int i = 0; i < n; i++)
+            cJSON_AddItemToArray(arr, job_identity(&jobs[i], job_ablation(&m, &jobs[i], ablation)));
         written = matrix_folder_take(&m, jobs, n, arr, results, err);
         cJSON_Delete(arr);
     }
@@ -269,6 +267,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         int rc = job_resolve(&m, j, &cfg, &jerr) == JOB_RUNNABLE ? 0 : -1;
         char ablation[CONFIG_ABLATION_BYTES] = ""; /* what the job changes of the paper's model, once configured */
         if (rc == 0) config_ablation(&cfg, ablation, sizeof ablation);
+        const char *known_ablation = rc == 0 ? ablation : NULL; /* a job that cannot be configured: not known */
         /* each rank reads the job's method file on its own node: where one rank cannot configure the job and the
          * others can, those went into the job's collectives and this one into the next job's, and the group hung */
         if (!group_all_ok_why(&g, rc == 0, &jerr)) { /* rank 0 records the lowest failing rank's reason */
@@ -282,7 +281,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         }
         int job_failed = rc != 0; /* a failure before training is every rank's: the configuration */
         if (rc == 0) {
-            cJSON *id = job_identity(j, ablation);
+            cJSON *id = job_identity(j, known_ablation);
             char *id_json = cJSON_PrintUnformatted(id);
             cJSON_Delete(id);
             int zeroshot = !strcmp(j->setting, "zeroshot");
@@ -321,7 +320,7 @@ int matrix_run(const RunnerOptions *opt, const Dist *d, int *failed_jobs, Err *e
         }
         if (g.rank == 0 && rc != 0 && rc != DFER_EXIT_INTERRUPTED) {
             log_error("[group %d] %s failed: %s", g.index, j->id, jerr.msg);
-            record_failure(j, ablation, dir, jerr.msg);
+            record_failure(j, known_ablation, dir, jerr.msg);
             disk_full |= stop_on_full_disk(&jerr, &counter, g.index, results);
         }
         if (g.rank == 0) job_lock_release(dir);

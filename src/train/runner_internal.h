@@ -15,13 +15,13 @@ typedef enum { JOB_RUNNABLE, JOB_WAITS, JOB_INVALID } JobState;
 
 /* The job's identity as JSON (a new object, the caller's): id, method, variant, the methods entry's arm where it
  * names one, datasets, fold (and a zero-shot job's target folds), backbone, seed, setting, where the setting names
- * them the captions, and `ablation` (config_ablation of the job's configuration; NULL or "": none). What result.json
- * and the results folder's job list record of a job. */
+ * them the captions, and `ablation` (config_ablation of the job's configuration: "" the paper's model; NULL not known, left out). What
+ * result.json and the results folder's job list record of a job. */
 cJSON *job_identity(const Job *j, const char *ablation);
 
-/* config_ablation of the job's configuration (job_config), for a job whose configuration is not at hand: "" where
- * it does not load (the job fails at its start, saying why). out: CONFIG_ABLATION_BYTES. */
-void job_ablation(const Matrix *m, const Job *j, char *out);
+/* config_ablation of the job's configuration (job_config), for a job whose configuration is not at hand: out, or
+ * NULL where it does not load (not known; the job fails at its start, saying why). out: CONFIG_ABLATION_BYTES. */
+const char *job_ablation(const Matrix *m, const Job *j, char *out);
 
 /* The job's configuration: defaults, the method's file, the matrix's [set] and its arm's [set@ARM], then the axes (and
  * a zero-shot setting's /CAPTIONS). */

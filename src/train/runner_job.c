@@ -11,11 +11,12 @@
 #include "train/runner_internal.h"
 #include "train/trainer.h"
 
-void job_ablation(const Matrix *m, const Job *j, char *out) {
+const char *job_ablation(const Matrix *m, const Job *j, char *out) {
     Config cfg;
     Err err;
-    out[0] = '\0';
-    if (job_config(m, j, &cfg, &err) == 0) config_ablation(&cfg, out, CONFIG_ABLATION_BYTES);
+    if (job_config(m, j, &cfg, &err) != 0) return NULL;
+    config_ablation(&cfg, out, CONFIG_ABLATION_BYTES);
+    return out;
 }
 
 cJSON *job_identity(const Job *j, const char *ablation) {
@@ -24,8 +25,10 @@ cJSON *job_identity(const Job *j, const char *ablation) {
     cJSON_AddStringToObject(o, "method", j->method);
     cJSON_AddStringToObject(o, "variant", j->variant);
     if (j->arm[0]) cJSON_AddStringToObject(o, "arm", j->arm);
-    /* the tables tell an ablation's jobs from the paper's model by it, listed jobs (jobs.json) as finished ones */
-    if (ablation && ablation[0]) cJSON_AddStringToObject(o, "ablation", ablation);
+    /* the tables tell an ablation's jobs from the paper's model by it, listed jobs (jobs.json) as finished ones; ""
+     * (the paper's model) is written too: files without the key are older ones, whose ablation the tables read from
+     * the job's config.ini (table_results.c) */
+    if (ablation) cJSON_AddStringToObject(o, "ablation", ablation);
     cJSON_AddStringToObject(o, "dataset", j->dataset);
     cJSON_AddStringToObject(o, "eval_dataset", j->eval_dataset);
     /* zero-shot: where the target was read, so that `dfer eval --run` of the job scores what the job did (absolute,

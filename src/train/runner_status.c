@@ -189,8 +189,7 @@ static void status_print_job(FILE *out, int width, const Job *j, const JobProgre
 
 static cJSON *status_job_json(const Matrix *m, const Job *j, const JobProgress *p) {
     char ablation[CONFIG_ABLATION_BYTES];
-    job_ablation(m, j, ablation);
-    cJSON *o = job_identity(j, ablation);
+    cJSON *o = job_identity(j, job_ablation(m, j, ablation));
     cJSON_AddStringToObject(o, "state", job_progress_names[p->kind]);
     if (p->kind == JOB_DONE) {
         cJSON_AddNumberToObject(o, "uar", p->uar);

@@ -729,6 +729,13 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
         snprintf(notes[n++], sizeof notes[0], "%d result%s of a job already counted (a copied job folder) left out of "
                  "the tables: %s", rs->n_repeated, rs->n_repeated > 1 ? "s" : "", names);
     }
+    if (rs->n_unknown_ablation && n < max_notes) {
+        join_list(names, sizeof names, rs->unknown_ablation[0], sizeof rs->unknown_ablation[0],
+                  rs->n_unknown_ablation);
+        snprintf(notes[n++], sizeof notes[0], "%d FineCLIPER job%s recording no ablation (written before 2026-12-07) "
+                 "whose config.ini could not be read, tabled as the paper's model: %s", rs->n_unknown_ablation,
+                 rs->n_unknown_ablation > 1 ? "s" : "", names);
+    }
     for (int i = 0; i < rs->n_unreadable && n < max_notes; i++)
         snprintf(notes[n++], sizeof notes[0], "left out of the tables: %s", rs->unreadable[i]);
     Tally c = {0};

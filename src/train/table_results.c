@@ -11,6 +11,7 @@
 
 #include "core/fsutil.h"
 #include "io/json_file.h"
+#include "train/config.h"
 #include "train/table_results.h"
 
 /* A whole number of int's range at key into *value (absent: fallback); -1 when it is there but not one: the cast
@@ -208,6 +209,31 @@ void results_add_folder(ResultSet *rs, const char *name, const cJSON *result, co
         LIST_ADD(rs->unreadable, rs->n_unreadable, one.msg);
 }
 
+/* What job `name` of results folder dir changed of the paper's model, into o's "ablation" where o has none: files
+ * written before 2026-12-08 record it only where there is one, and those before 2026-12-07 never, so that a folder of
+ * older "negative = less" jobs read as the paper's model. The job's config.ini (what it trained) says; one that
+ * cannot be read leaves o as it is, and a note names it. */
+static void ablation_from_job_config(ResultSet *rs, cJSON *o, const char *dir, const char *name) {
+    if (!cJSON_IsObject(o) || cJSON_GetObjectItemCaseSensitive(o, "ablation") || !name[0] ||
+        strcmp(json_get_string(o, "method", ""), "finecliper"))
+        return; /* config_ablation names FineCLIPER's ablations only */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/config.ini", dir, name);
+    if (!fs_exists(path)) return; /* a job not started: its result, once written, records it */
+    Config cfg;
+    Err err;
+    config_defaults(&cfg);
+    if (config_load_file(&cfg, path, &err) != 0) {
+        for (int i = 0; i < rs->n_unknown_ablation; i++)
+            if (!strcmp(rs->unknown_ablation[i], name)) return; /* jobs.json's entry and result.json: one note */
+        LIST_ADD(rs->unknown_ablation, rs->n_unknown_ablation, name);
+        return;
+    }
+    char ablation[CONFIG_ABLATION_BYTES];
+    config_ablation(&cfg, ablation, sizeof ablation);
+    cJSON_AddStringToObject(o, "ablation", ablation);
+}
+
 int results_load(const char *dir, ResultSet **out, Err *err) {
     ResultSet *rs = results_new();
     char path[4096];
@@ -220,6 +246,8 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
             err_set(err, "%s: expected a JSON array of jobs", path);
             goto fail;
         }
+        cJSON *job;
+        cJSON_ArrayForEach(job, arr) ablation_from_job_config(rs, job, dir, json_get_string(job, "job", ""));
         results_add_expected(rs, arr, path);
         cJSON_Delete(arr);
     }
@@ -236,6 +264,7 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
             cJSON *o = NULL;
             Err read_err;
             int unread = job_listed(rs, name) && json_read_file(path, &o, &read_err) != 0;
+            if (!unread) ablation_from_job_config(rs, o, dir, name);
             results_add_folder(rs, name, o, path, unread ? read_err.msg : NULL);
             cJSON_Delete(o);
         }
@@ -269,6 +298,7 @@ void results_free(ResultSet *rs) {
     free(rs->partial);
     free(rs->repeated);
     free(rs->unreadable);
+    free(rs->unknown_ablation);
     free(rs);
 }
 

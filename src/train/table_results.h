@@ -55,6 +55,9 @@ struct ResultSet {
      * with no readable clip has no score): "folder (2 of 3 folds)" */
     char (*partial)[RESULT_ID_BYTES + 32];
     int n_partial;
+    /* older FineCLIPER jobs (no "ablation" recorded) whose config.ini could not be read: tabled as the paper's model */
+    char (*unknown_ablation)[RESULT_ID_BYTES];
+    int n_unknown_ablation;
 };
 
 /* A listed job's kind of captions (rs->expected[i]): the one its setting names (jobs.json), else the one its finished

@@ -60,7 +60,7 @@ int trainer_write_result(const Config *cfg, const TrainOptions *opt, const JobMo
     char ablation[CONFIG_ABLATION_BYTES];
     config_ablation(cfg, ablation, sizeof ablation);
     cJSON_DeleteItemFromObjectCaseSensitive(o, "ablation");
-    if (ablation[0]) cJSON_AddStringToObject(o, "ablation", ablation);
+    cJSON_AddStringToObject(o, "ablation", ablation); /* "" too: a result without the key is an older one */
     cJSON_AddStringToObject(o, "status", "done");
     /* the peers select the epoch with the best WAR on the test split: report that, and the last */
     cJSON_AddNumberToObject(o, "uar", pos->best.uar);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fsutil.h"
 #include "table_fixture.h"
 #include "testlib.h"
 #include "train/table.h"
@@ -151,7 +152,68 @@ static void test_ablation_tables(void) {
     results_free(rs);
 }
 
+/* DIR/job/config.ini holding text (what the job trained, as dfer writes it beside result.json) */
+static void put_config(const char *dir, const char *job, const char *text) {
+    char path[800];
+    Err err;
+    snprintf(path, sizeof path, "%s/%s/config.ini", dir, job);
+    EXPECT(fs_write_atomic(path, text, strlen(text), &err) == 0, "%s", err.msg);
+}
+
+/* Results written before the ablation was recorded (no "ablation" in result.json nor in jobs.json): the job's
+ * config.ini says what it trained, so "negative = less" jobs are that model, not the paper's; a config.ini that does
+ * not load leaves the job the paper's model, with a note naming it. A result that records its ablation ("" too) is
+ * read as it says. */
+static void test_older_results(void) {
+    char dir[600];
+    const char *jobs =
+        "[{\"job\":\"low1\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,"
+        "\"backbone\":\"b16\",\"seed\":1,\"setting\":\"supervised\"},"
+        "{\"job\":\"less1\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,"
+        "\"backbone\":\"b16\",\"seed\":2,\"setting\":\"supervised\"},"
+        "{\"job\":\"broken1\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,"
+        "\"backbone\":\"b16\",\"seed\":3,\"setting\":\"supervised\"},"
+        "{\"job\":\"recorded1\",\"method\":\"finecliper\",\"variant\":\"low\",\"ablation\":\"\",\"dataset\":\"dfew\","
+        "\"fold\":1,\"backbone\":\"b16\",\"seed\":4,\"setting\":\"supervised\"}]";
+    results_dir(dir, sizeof dir, "results-older", jobs);
+    static const char *const names[] = {"low1", "less1", "broken1", "recorded1"};
+    for (int i = 0; i < 4; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"method\":\"finecliper\",\"variant\":\"low\",%s\"dataset\":\"dfew\",\"fold\":1,"
+                 "\"backbone\":\"b16\",\"seed\":%d,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":%d,"
+                 "\"war\":%d,\"clip_arch\":\"ViT-B/16\"}",
+                 i == 3 ? "\"ablation\":\"\"," : "", i + 1, 50 + i, 60 + i);
+        put(dir, names[i], json);
+    }
+    put_config(dir, "low1", "[model]\nmethod = finecliper\nvariant = low\nnegative = no\n");
+    put_config(dir, "less1", "[model]\nmethod = finecliper\nvariant = low\nnegative = less\n");
+    put_config(dir, "broken1", "[model]\nmethod = finecliper\nnegative = most\n");
+    /* said to be the paper's model: its config.ini (another model) is not read */
+    put_config(dir, "recorded1", "[model]\nmethod = finecliper\nvariant = low\nnegative = less\n");
+    ResultSet *rs;
+    Err err;
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char *with = tables_text(rs, TABLE_MARKDOWN, 1);
+    const char *t7 = section(with, "Table 7: the negative descriptor (backbone b16)");
+    /* Table 7's "less" row: less1 alone, every job counted (nothing missing); the paper's model row: low1, broken1
+     * and recorded1 (50, 52, 53) */
+    EXPECT(t7 && strstr(t7, "| finecliper (low) [negative=less] | 51.00 | 61.00 |\n") &&
+               strstr(t7, "| finecliper (low) | 51.67 ± 1.53 (3) | 61.67 ± 1.53 (3) |\n"),
+           "Table 7 from config.ini: %s", t7 ? t7 : with);
+    EXPECT(!strstr(with, "missing |") && !strstr(with, "(1/"), "every listed job counted: %s", with);
+    char notes[RESULTS_MAX_NOTES][1024];
+    int n = results_notes(rs, notes, RESULTS_MAX_NOTES), named = 0;
+    for (int i = 0; i < n; i++)
+        named += strstr(notes[i], "1 FineCLIPER job recording no ablation (written before 2026-12-07) whose "
+                                  "config.ini could not be read, tabled as the paper's model: broken1") != NULL;
+    EXPECT(named == 1, "the unreadable config.ini is named in one of %d notes (%s)", n, n ? notes[0] : "");
+    free(with);
+    results_free(rs);
+}
+
 int main(void) {
     TEST_RUN(test_ablation_tables);
+    TEST_RUN(test_older_results);
     return test_summary();
 }
