@@ -22,6 +22,9 @@ peer=()
 if "$py" -c 'import torch' 2>/dev/null; then peer=(--peer torch --python "$py"); else echo "SKIP the PyTorch peer: $py has no torch"; fi
 "$dfer" bench "${common[@]}" --method finecliper --json "$tmp/fc.json" "${peer[@]}" | tee "$tmp/fc.txt"
 "$dfer" bench "${common[@]}" --method dfer_clip --steps 1 --json "$tmp/dc.json" >/dev/null
+# the paper's Tab. 1 and 3 ablations: two temporal blocks and no contexts (the class names alone: no text backward)
+"$dfer" bench "${common[@]}" --method dfer_clip --steps 1 --set model.temporal_layers=2 --set model.contexts=0 \
+  --set model.class_text=name --json "$tmp/dc2.json" >/dev/null
 "$dfer" bench "${common[@]}" --method finecliper --steps 1 --set model.video_adapters=false \
   --json "$tmp/fv.json" >/dev/null
 "$dfer" bench "${common[@]}" --method finecliper --variant mid --steps 1 --json "$tmp/mid.json" >/dev/null
@@ -171,6 +174,19 @@ d_in += Lt * (24 * nt * Tw * Tw + 8 * nt * Ld * Tw) + 2 * C * Tw * E
 want = {"forward": d_fwd, "backward_input": d_in, "backward_weight": d_w}
 for k, v in want.items():
     assert dc["flops"][k] == v, f"DFER-CLIP flops.{k}: dfer {dc['flops'][k]} != recount {v}"
+# two temporal blocks, the class names without contexts: the text tower runs forward only
+dc2 = json.load(open(f"{tmp}/dc2.json"))
+L2 = dc2["text_tokens"]["class_prompts"]
+assert L2 < Ld, (L2, Ld)
+nt2 = C * L2
+text2 = Lt * (24 * nt2 * Tw * Tw + 4 * nt2 * L2 * Tw) + 2 * C * Tw * E
+want2 = {"forward": d_fwd - (Lt * (24 * nt * Tw * Tw + 4 * nt * Ld * Tw) + 2 * C * Tw * E) + text2
+         + 16 * n2 * E * E + 4 * n2 * (T + 1) * E,
+         "backward_input": d_in - (Lt * (24 * nt * Tw * Tw + 8 * nt * Ld * Tw) + 2 * C * Tw * E)
+         + 16 * n2 * E * E + 8 * n2 * (T + 1) * E,
+         "backward_weight": d_w + 16 * n2 * E * E}
+for k, v in want2.items():
+    assert dc2["flops"][k] == v, f"DFER-CLIP, 2 blocks, no contexts: flops.{k}: dfer {dc2['flops'][k]} != recount {v}"
 
 if with_peer:
     p, vs = fc["peer"], fc["vs_peer"]

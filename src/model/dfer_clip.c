@@ -12,6 +12,7 @@ void dfer_clip_config_default(DferClipConfig *cfg) {
     cfg->frames = 16;
     cfg->num_classes = 7;
     cfg->contexts = 8;
+    cfg->temporal_layers = 1;
     cfg->logit_scale = 100.0f;
     cfg->train_image_encoder = 1;
 }
@@ -113,13 +114,33 @@ int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const
     int64_t E = c->embed_dim, W = c->vision_width;
     if (E % 64 != 0 && E > 64)
         return err_set(err, "DFER-CLIP's temporal net needs an embedding size divisible by 64, not %lld", (long long)E);
-    if (cfg->contexts < 1 || cfg->contexts + 2 > c->context_length || cfg->frames < 1 || cfg->num_classes < 2)
-        return err_set(err, "DFER-CLIP: %d contexts, %d frames, %d classes are not valid", cfg->contexts, cfg->frames,
-                       cfg->num_classes);
+    if (cfg->contexts < 0 || cfg->contexts + 2 > c->context_length || cfg->frames < 1 || cfg->num_classes < 2 ||
+        cfg->temporal_layers < 0)
+        return err_set(err, "DFER-CLIP: %d contexts, %d frames, %d classes, %d temporal layers are not valid",
+                       cfg->contexts, cfg->frames, cfg->num_classes, cfg->temporal_layers);
+    /* where each class's contexts go: positions 1..before, and (middle) the rest right before the EOT */
+    int64_t C = cfg->num_classes, M = cfg->contexts;
+    int before = cfg->middle ? cfg->contexts / 2 : cfg->contexts;
+    m->ctx_pos = xmalloc((size_t)(C * M > 0 ? C * M : 1) * sizeof(int32_t));
+    for (int64_t k = 0; k < C; k++) {
+        const int32_t *row = ids + k * c->context_length;
+        int eot = clip_eot_position(row, c->context_length);
+        for (int64_t j = 0; j < M; j++) {
+            int at = j < before ? (int)(1 + j) : eot - (int)(M - j), lowest = j < before ? 1 : before + 1;
+            if (at < lowest || at >= eot || (cfg->placeholder_id && row[at] != cfg->placeholder_id)) {
+                free(m->ctx_pos);
+                m->ctx_pos = NULL;
+                return err_set(err, "DFER-CLIP: class prompt %lld has no context placeholder at position %d (a class "
+                               "text cut at the text encoder's %d tokens?)", (long long)k, at, c->context_length);
+            }
+            m->ctx_pos[k * M + j] = (int32_t)at;
+        }
+    }
     m->cfg = *cfg;
     if (!cfg->train_image_encoder) m->cfg.recompute = RECOMPUTE_NONE; /* a frozen encoder keeps nothing to spare */
     m->clip = clip;
     m->ops = ops;
+    m->t_blocks = xcalloc((size_t)(cfg->temporal_layers ? cfg->temporal_layers : 1), sizeof(BlockActs));
     m->temporal_heads = E >= 64 ? (int)(E / 64) : 1;
     ParamSet *ps = &m->params;
     paramset_init(ps, ops, paramset_dtype_for(clip->dtype));
@@ -155,13 +176,25 @@ int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const
         memcpy(layers, init.layers, (size_t)c->vision_layers * sizeof(ClipLayer));
         m->vit.layers = layers; /* frozen views; vit_grad stays all-NULL */
     }
-    Tensor cls_shape = shape1(E), pos_shape = shape2(cfg->frames + 1, E);
-    declare(&d, "temporal_net.cls_token", &cls_shape, &m->cls, &m->cls_grad, DC_GROUP_TEMPORAL, NULL);
-    declare(&d, "temporal_net.pos_embedding", &pos_shape, &m->pos, &m->pos_grad, DC_GROUP_TEMPORAL, NULL);
-    declare_layer(&d, "temporal_net.block", &m->temporal, &m->temporal_grad, NULL, E, 2 * E, 0, DC_GROUP_TEMPORAL);
-    Tensor ctx_shape = tensor_make(NULL, DT_F32, 3, (int64_t)cfg->num_classes, (int64_t)cfg->contexts,
-                                   (int64_t)c->text_width);
-    declare(&d, "prompt_learner.ctx", &ctx_shape, &m->ctx, &m->ctx_grad, DC_GROUP_PROMPT, NULL);
+    int layers = cfg->temporal_layers;
+    m->temporal = xcalloc((size_t)(layers ? layers : 1), sizeof(ClipLayer));
+    m->temporal_grad = xcalloc((size_t)(layers ? layers : 1), sizeof(ClipLayer));
+    if (layers) { /* without a temporal net (the mean of the frames) none of its tensors */
+        Tensor cls_shape = shape1(E), pos_shape = shape2(cfg->frames + 1, E);
+        declare(&d, "temporal_net.cls_token", &cls_shape, &m->cls, &m->cls_grad, DC_GROUP_TEMPORAL, NULL);
+        declare(&d, "temporal_net.pos_embedding", &pos_shape, &m->pos, &m->pos_grad, DC_GROUP_TEMPORAL, NULL);
+    }
+    for (int l = 0; l < layers; l++) { /* the first block keeps the one-layer model's names: its runs still load */
+        char prefix[64];
+        if (l == 0) snprintf(prefix, sizeof prefix, "temporal_net.block");
+        else snprintf(prefix, sizeof prefix, "temporal_net.block%d", l + 1);
+        declare_layer(&d, prefix, &m->temporal[l], &m->temporal_grad[l], NULL, E, 2 * E, 0, DC_GROUP_TEMPORAL);
+    }
+    if (M > 0) {
+        Tensor ctx_shape = cfg->shared_contexts ? shape2(M, c->text_width)
+                                                : tensor_make(NULL, DT_F32, 3, C, M, (int64_t)c->text_width);
+        declare(&d, "prompt_learner.ctx", &ctx_shape, &m->ctx, &m->ctx_grad, DC_GROUP_PROMPT, NULL);
+    }
     paramset_finalize(ps);
 
     /* Values: copies of CLIP for the image encoder; the temporal net as PyTorch
@@ -217,15 +250,23 @@ static void alloc_activations(DferClip *m, Arena *a, int64_t batch) {
     int64_t T = m->cfg.frames, E = c->embed_dim, C = m->cfg.num_classes;
     vit_acts_alloc(a, &m->vit_acts, c, batch * T, &m->cfg.input, m->cfg.train_image_encoder && !m->cfg.forward_only,
                    m->cfg.recompute);
+    int64_t M = m->cfg.contexts;
     m->t_in = arena_tensor(a, "temporal.input", 3, batch, T, E, 0);
-    m->t_x = arena_tensor(a, "temporal.x", 3, batch, T + 1, E, 0);
-    block_acts_alloc(a, &m->t_block, batch, T + 1, E, 2 * E, m->temporal_heads, SUBLAYER_KEEP_WEIGHT_INPUTS,
-                     RECOMPUTE_NONE);
-    m->t_rows = arena_tensor_typed(a, "temporal.cls_rows", DT_I32, 1, batch, 0, 0, 0);
+    if (m->cfg.temporal_layers) {
+        m->t_x = arena_tensor(a, "temporal.x", 3, batch, T + 1, E, 0);
+        for (int l = 0; l < m->cfg.temporal_layers; l++)
+            block_acts_alloc(a, &m->t_blocks[l], batch, T + 1, E, 2 * E, m->temporal_heads,
+                             SUBLAYER_KEEP_WEIGHT_INPUTS, RECOMPUTE_NONE);
+        m->t_rows = arena_tensor_typed(a, "temporal.cls_rows", DT_I32, 1, batch, 0, 0, 0);
+    }
     m->video = arena_tensor(a, "temporal.video_features", 2, batch, E, 0, 0);
     int len = text_tower_length(m->ids, (int)C, c->context_length);
     text_tower_acts_alloc(a, &m->text, m->clip, C, len, 0, m->cfg.forward_only);
-    m->ctx_rows = arena_tensor_typed(a, "prompt.ctx_rows", DT_I32, 1, C * m->cfg.contexts, 0, 0, 0);
+    if (M > 0) m->ctx_rows = arena_tensor_typed(a, "prompt.ctx_rows", DT_I32, 1, C * M, 0, 0, 0);
+    if (M > 0 && m->cfg.shared_contexts) {
+        m->ctx_source = arena_tensor_typed(a, "prompt.ctx_source", DT_I32, 1, C * M, 0, 0, 0);
+        m->ctx_all = arena_tensor_typed(a, "prompt.ctx_every_class", hd, 2, C * M, c->text_width, 0, 0);
+    }
     m->vn = arena_tensor_typed(a, "head.video_normalised", hd, 2, batch, E, 0, 0);
     m->tn = arena_tensor_typed(a, "head.text_normalised", hd, 2, C, E, 0, 0);
     m->logits = arena_tensor_typed(a, "head.logits", hd, 2, batch, C, 0, 0);
@@ -274,14 +315,23 @@ static void ensure_activations(DferClip *m, int64_t batch) {
     alloc_activations(m, &m->acts, batch);
 
     /* the scratch is measured after the index tables below are in place */
-    /* Fixed index tables: contexts sit at positions 1..M of every prompt; class tokens of the temporal net. */
+    /* Fixed index tables: where the contexts sit in the prompts (rows of the [C*L, W] text input) and, shared, which
+     * context each is; the temporal net's class tokens. */
     int64_t C = m->cfg.num_classes, M = m->cfg.contexts, L = m->text.len, T = m->cfg.frames;
     int32_t *rows = xmalloc((size_t)(C * M > batch ? C * M : batch) * sizeof(int32_t));
-    for (int64_t k = 0; k < C; k++)
-        for (int64_t j = 0; j < M; j++) rows[k * M + j] = (int32_t)(k * L + 1 + j);
-    ops_upload(m->ops, m->ctx_rows.data, rows, (size_t)(C * M) * sizeof(int32_t));
-    for (int64_t b = 0; b < batch; b++) rows[b] = (int32_t)(b * (T + 1));
-    ops_upload(m->ops, m->t_rows.data, rows, (size_t)batch * sizeof(int32_t));
+    if (M > 0) {
+        for (int64_t k = 0; k < C; k++)
+            for (int64_t j = 0; j < M; j++) rows[k * M + j] = (int32_t)(k * L + m->ctx_pos[k * M + j]);
+        ops_upload(m->ops, m->ctx_rows.data, rows, (size_t)(C * M) * sizeof(int32_t));
+    }
+    if (M > 0 && m->cfg.shared_contexts) {
+        for (int64_t k = 0; k < C * M; k++) rows[k] = (int32_t)(k % M);
+        ops_upload(m->ops, m->ctx_source.data, rows, (size_t)(C * M) * sizeof(int32_t));
+    }
+    if (m->cfg.temporal_layers) {
+        for (int64_t b = 0; b < batch; b++) rows[b] = (int32_t)(b * (T + 1));
+        ops_upload(m->ops, m->t_rows.data, rows, (size_t)batch * sizeof(int32_t));
+    }
     free(rows);
     m->batch = batch;
     DryRun d = {m, (int)batch};
@@ -308,6 +358,10 @@ void dfer_clip_free(DferClip *m) {
     paramset_free(&m->params);
     free(m->vit.layers);
     free(m->vit_grad.layers);
+    free(m->temporal);
+    free(m->temporal_grad);
+    free(m->t_blocks);
+    free(m->ctx_pos);
     free(m->ids);
     memset(m, 0, sizeof *m);
 }
@@ -329,16 +383,29 @@ static double step_impl(DferClip *m, const void *frames_host, const int32_t *lab
     const ClipConfig *c = &clip->cfg;
     int64_t T = m->cfg.frames, E = c->embed_dim, C = m->cfg.num_classes, M = m->cfg.contexts;
 
-    /* video: frame features -> temporal transformer -> class token */
+    int layers = m->cfg.temporal_layers;
+    /* video: frame features -> temporal transformer -> class token (no temporal net: their mean) */
     vit_forward(ops, c, &m->vit, &m->vit_acts, frames_host, &m->scratch);
     ops_copy(ops, m->t_in, tensor_reshape(m->vit_acts.feat, 3, batch, T, E, 0));
-    op_prepend_token(ops, m->t_x, m->t_in, m->cls);
-    op_add_broadcast(ops, m->t_x, m->pos);
-    block_forward(ops, &m->temporal, &m->t_block, m->t_x, m->temporal_heads, 0, ACT_GELU_TANH, &m->scratch);
-    op_gather_rows(ops, m->video, m->t_x, m->t_rows);
-    /* text: learnable contexts in the prompts, frozen encoder */
-    text_tower_embed(ops, clip, &m->text, m->ids, c->context_length,
-                     tensor_reshape(m->ctx, 2, C * M, c->text_width, 0, 0), m->ctx_rows);
+    if (layers) {
+        op_prepend_token(ops, m->t_x, m->t_in, m->cls);
+        op_add_broadcast(ops, m->t_x, m->pos);
+        for (int l = 0; l < layers; l++)
+            block_forward(ops, &m->temporal[l], &m->t_blocks[l], m->t_x, m->temporal_heads, 0, ACT_GELU_TANH,
+                          &m->scratch);
+        op_gather_rows(ops, m->video, m->t_x, m->t_rows);
+    } else {
+        op_mean_dim1(ops, m->video, m->t_in);
+    }
+    /* text: learnable contexts in the prompts (shared: the one set copied into every class's), frozen encoder */
+    Tensor ctx = tensor_none();
+    if (M > 0 && m->cfg.shared_contexts) {
+        op_gather_rows(ops, m->ctx_all, m->ctx, m->ctx_source);
+        ctx = m->ctx_all;
+    } else if (M > 0) {
+        ctx = tensor_reshape(m->ctx, 2, C * M, c->text_width, 0, 0);
+    }
+    text_tower_embed(ops, clip, &m->text, m->ids, c->context_length, ctx, m->ctx_rows);
     text_tower_forward(ops, clip, NULL, &m->text, &m->scratch);
     op_l2_normalize(ops, m->vn, m->video, 1e-12f);
     op_l2_normalize(ops, m->tn, m->text.feat, 1e-12f);
@@ -361,20 +428,28 @@ static double step_impl(DferClip *m, const void *frames_host, const int32_t *lab
     op_matmul(ops, dtn, m->dlogits, m->vn, 1, 0, 1.0f, 0.0f);
     op_l2_normalize_backward(ops, dv, dvn, m->video, 1e-12f);
     op_l2_normalize_backward(ops, dt, dtn, m->text.feat, 1e-12f);
-    /* prompt contexts: gradient of the text input at the context rows */
-    Tensor dx0 = arena_tensor(s, "text.d_input", 3, C, m->text.len, c->text_width, 0);
-    Tensor dctx = arena_tensor(s, "prompt.d_ctx", 2, C * M, c->text_width, 0, 0);
-    text_tower_backward(ops, clip, NULL, NULL, &m->text, dt, dx0, s);
-    op_gather_rows(ops, dctx, tensor_reshape(dx0, 2, C * m->text.len, c->text_width, 0, 0), m->ctx_rows);
-    op_axpy(ops, tensor_reshape(m->ctx_grad, 2, C * M, c->text_width, 0, 0), 1.0f, dctx);
-    /* temporal net */
-    Tensor dtx = arena_tensor(s, "temporal.d_x", 3, batch, T + 1, E, 0);
+    if (M > 0) { /* prompt contexts: gradient of the text input at the context rows (none: nothing to train) */
+        Tensor dx0 = arena_tensor(s, "text.d_input", 3, C, m->text.len, c->text_width, 0);
+        Tensor dctx = arena_tensor(s, "prompt.d_ctx", 2, C * M, c->text_width, 0, 0);
+        text_tower_backward(ops, clip, NULL, NULL, &m->text, dt, dx0, s);
+        op_gather_rows(ops, dctx, tensor_reshape(dx0, 2, C * m->text.len, c->text_width, 0, 0), m->ctx_rows);
+        if (m->cfg.shared_contexts) op_gather_rows_backward(ops, m->ctx_grad, dctx, m->ctx_source); /* sum of classes */
+        else op_axpy(ops, tensor_reshape(m->ctx_grad, 2, C * M, c->text_width, 0, 0), 1.0f, dctx);
+    }
+    /* temporal net (or the mean of the frames) */
     Tensor dfeat = arena_tensor(s, "temporal.d_input", 3, batch, T, E, 0);
-    ops_zero(ops, dtx);
-    op_gather_rows_backward(ops, dtx, dv, m->t_rows);
-    block_backward(ops, &m->temporal, &m->temporal_grad, &m->t_block, dtx, m->temporal_heads, 0, ACT_GELU_TANH, s);
-    op_add_broadcast_backward(ops, m->pos_grad, dtx);
-    op_prepend_token_backward(ops, dfeat, m->cls_grad, dtx);
+    if (layers) {
+        Tensor dtx = arena_tensor(s, "temporal.d_x", 3, batch, T + 1, E, 0);
+        ops_zero(ops, dtx);
+        op_gather_rows_backward(ops, dtx, dv, m->t_rows);
+        for (int l = layers - 1; l >= 0; l--)
+            block_backward(ops, &m->temporal[l], &m->temporal_grad[l], &m->t_blocks[l], dtx, m->temporal_heads, 0,
+                           ACT_GELU_TANH, s);
+        op_add_broadcast_backward(ops, m->pos_grad, dtx);
+        op_prepend_token_backward(ops, dfeat, m->cls_grad, dtx);
+    } else {
+        op_mean_dim1_backward(ops, dfeat, dv);
+    }
     /* image encoder (all weights when fine-tuned) */
     if (m->cfg.train_image_encoder)
         vit_backward(ops, c, &m->vit, &m->vit_grad, &m->vit_acts, tensor_reshape(dfeat, 2, batch * T, E, 0, 0), s);

@@ -4,10 +4,14 @@
  *        [B*T,3,R,R] -> frame features [B,T,E]; a one-layer temporal transformer
  *        (class token and position embedding, both N(0,1) initialised; pre-LN;
  *        to_qkv without bias; E/64 heads of 64; tanh-GELU MLP of width 2E);
- *        output = its class token, no final layer norm -> v [B,E].
- * Text:  per class, M = 8 learnable context vectors [C,M,T] (N(0,0.02)) in place
+ *        output = its class token, no final layer norm -> v [B,E]. The paper's
+ *        Tab. 1 ablates the depth (temporal_layers blocks; 0: v = the mean of the
+ *        frame features, our reading of "w/o TM").
+ * Text:  per class, M = 8 learnable context vectors [C,M,W] (N(0,0.02)) in place
  *        of the "X" tokens of "X X X X X X X X <descriptor>", through the frozen
- *        text encoder (gradients flow to the contexts) -> t [C,E].
+ *        text encoder (gradients flow to the contexts) -> t [C,E]. Tab. 4: one set
+ *        [M,W] shared by the classes, or half of them after the class text
+ *        ("X X X X <descriptor> X X X X", CoOp's middle); Tab. 3: M = 0.
  * Head:  logits = cos(v, t) / 0.01; cross-entropy.
  * Learning-rate groups: image encoder, temporal net, prompt learner. */
 #ifndef DFER_MODEL_DFER_CLIP_H
@@ -22,7 +26,11 @@ enum { DC_GROUP_IMAGE_ENCODER = 0, DC_GROUP_TEMPORAL = 1, DC_GROUP_PROMPT = 2 };
 typedef struct DferClipConfig {
     int frames;          /* T (16) */
     int num_classes;     /* C */
-    int contexts;        /* M (8) */
+    int contexts;        /* M (8; 0: the class texts alone) */
+    int shared_contexts; /* 0: M contexts per class (DFER-CLIP's); 1: one set [M,W] for every class */
+    int middle;          /* 0: the contexts at positions 1..M (end); 1: M/2 there, the rest just before the EOT */
+    int temporal_layers; /* the temporal transformer's blocks (1); 0: the mean of the frame features */
+    int placeholder_id;  /* the token the prompts hold where the contexts go, checked at create (0: not checked) */
     float logit_scale;   /* 1 / temperature (100) */
     int train_image_encoder; /* 1 (DFER-CLIP); 0 freezes it */
     int recompute;       /* Recompute (layers.h) of the image encoder's blocks; none when it is frozen (no backward
@@ -40,20 +48,23 @@ typedef struct DferClip {
     Ops *ops;
     ParamSet params;
     VitParams vit, vit_grad;
-    ClipLayer temporal, temporal_grad;
-    Tensor cls, cls_grad, pos, pos_grad, ctx, ctx_grad;
+    ClipLayer *temporal, *temporal_grad; /* [temporal_layers] */
+    Tensor cls, cls_grad, pos, pos_grad, ctx, ctx_grad; /* ctx [C,M,W], shared [M,W]; none without contexts */
     int temporal_heads;
-    int32_t *ids; /* host [C, context]: SOT, M placeholder tokens, descriptor, EOT */
+    int32_t *ids;     /* host [C, context]: SOT, M placeholder tokens, descriptor, EOT */
+    int32_t *ctx_pos; /* host [C, M]: each context's position in its class's prompt */
     int64_t batch;
     Arena acts, scratch;
     VitActs vit_acts;
     Tensor t_in, t_x, t_rows, video, ctx_rows;
-    BlockActs t_block;
+    Tensor ctx_source, ctx_all; /* shared contexts: I32 [C*M] rows of ctx (j), and ctx for every class [C*M,W] */
+    BlockActs *t_blocks; /* [temporal_layers] */
     TextTowerActs text;
     Tensor vn, tn, logits, loss, dlogits, labels;
 } DferClip;
 
-/* ids: host [C, context] prompts whose positions 1..M are the placeholders. */
+/* ids: host [C, context] prompts whose placeholders are at positions 1..M (cfg->middle: 1..M/2 and the M - M/2
+ * before the EOT); an error names a prompt where they are not. */
 int dfer_clip_create(Ops *ops, ClipModel *clip, const DferClipConfig *cfg, const int32_t *ids, uint64_t seed,
                      DferClip *m, Err *err);
 void dfer_clip_free(DferClip *m);

@@ -63,14 +63,31 @@ static const char *const k_emoclip[11] = {
 
 const char *prompt_emoclip(int cls) { return cls >= 0 && cls < 11 ? k_emoclip[cls] : ""; }
 
-void prompt_dfer_clip(const char *kind, int contexts, int cls, char *out, size_t n) {
+/* Appends text to out[0..n) at *off; *off stays below n (snprintf returns the length it wanted: an off past n made
+ * n - off wrap to a huge size). Returns 0 when it was cut. */
+static int append(char *out, size_t n, size_t *off, const char *text) {
+    if (*off + 1 >= n) return 0;
+    int w = snprintf(out + *off, n - *off, "%s", text);
+    if (w < 0 || *off + (size_t)w >= n) {
+        *off = n - 1;
+        return 0;
+    }
+    *off += (size_t)w;
+    return 1;
+}
+
+void prompt_dfer_clip(const char *kind, int contexts, int middle, int cls, char *out, size_t n) {
     size_t off = 0;
     if (n) out[0] = 0;
-    /* off stays below n: snprintf returns the length it wanted, and an off past n made n - off wrap to a huge size */
-    for (int i = 0; i < contexts && off + 1 < n; i++) off += (size_t)snprintf(out + off, n - off, "X ");
-    if (off + 1 >= n) return; /* cut: out holds a NUL-terminated prefix (or nothing when n is 0) */
-    if (!strcmp(kind, "name")) snprintf(out + off, n - off, "%s.", k_class_names[cls]);
-    else if (!strcmp(kind, "name_with_context"))
-        snprintf(out + off, n - off, "an expression of %s.", k_class_names[cls]);
-    else snprintf(out + off, n - off, "%s", k_descriptors[cls]);
+    char text[512];
+    if (!strcmp(kind, "name")) snprintf(text, sizeof text, "%s.", k_class_names[cls]);
+    else if (!strcmp(kind, "name_with_context")) snprintf(text, sizeof text, "an expression of %s.", k_class_names[cls]);
+    else if (!strcmp(kind, "photo_of_name")) snprintf(text, sizeof text, "a photo of %s.", k_class_names[cls]);
+    else snprintf(text, sizeof text, "%s", k_descriptors[cls]);
+    int before = middle ? contexts / 2 : contexts; /* CoOp's middle: the first half, the class text, the rest */
+    for (int i = 0; i < before; i++)
+        if (!append(out, n, &off, "X ")) return; /* cut: out holds a NUL-terminated prefix (or nothing when n is 0) */
+    if (!append(out, n, &off, text)) return;
+    for (int i = before; i < contexts; i++)
+        if (!append(out, n, &off, " X")) return;
 }

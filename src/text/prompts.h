@@ -13,9 +13,10 @@ void prompt_negative(const char *template_text, const char *negation, int cls, c
 /* EmoCLIP's class descriptions (dfer.md §3, verbatim), the class texts of the
  * zero-shot protocol. */
 const char *prompt_emoclip(int cls);
-/* DFER-CLIP: "X X ... X <class text>" with `contexts` placeholders; kind is
- * descriptor | name | name_with_context. */
-void prompt_dfer_clip(const char *kind, int contexts, int cls, char *out, size_t n);
+/* DFER-CLIP: "X X ... X <class text>" with `contexts` placeholders ("end"), or with contexts / 2 of them before the
+ * class text and the rest after it ("X X <class text> X X": middle, CoOp's split); kind is
+ * descriptor | name | name_with_context | photo_of_name. Cut to fit n. */
+void prompt_dfer_clip(const char *kind, int contexts, int middle, int cls, char *out, size_t n);
 /* The placeholder token's id ("x</w>" = 343). */
 #define PROMPT_PLACEHOLDER_ID 343
 

@@ -80,6 +80,7 @@ typedef struct BenchShape {
     int desc_len, desc_width, desc_layers, desc_embed; /* high level's description tower */
     /* DFER-CLIP */
     int train_image_encoder, len_text;
+    int temporal_layers, contexts; /* the temporal blocks (0: the mean of the frames); no contexts: no text backward */
 } BenchShape;
 
 typedef struct BenchFlops {

@@ -139,7 +139,8 @@ void bench_flops(const BenchShape *s, BenchFlops *f) {
     }
     /* DFER-CLIP: the image encoder (fine-tuned: every weight gets a gradient, the input gradient crosses every
      * block down to the patch embedding, whose weight gradient is the last product), the temporal transformer
-     * (all trainable; E/64 heads, MLP 2E), the frozen text tower with the contexts at its input */
+     * (all trainable; E/64 heads, MLP 2E; none: the mean of the frames, no product), the frozen text tower with the
+     * contexts at its input (none: no backward) */
     int ft = s->train_image_encoder;
     double g = clip_grid(c), S = clip_vision_tokens(c), W = c->vision_width, N = B * T;
     linear(f, N * g * g, 3.0 * c->patch_size * c->patch_size, W, 0, ft);
@@ -151,8 +152,8 @@ void bench_flops(const BenchShape *s, BenchFlops *f) {
         recomputed(f, s->recompute, l == c->vision_layers - 1, N * S, W, 1, again.forward);
     }
     linear(f, N, W, E, ft, ft);
-    block(f, B, T + 1, E, 2 * E, 1, 1);
-    text_pass(f, C, s->len_text, c->text_width, c->text_layers, E, 0, TEXT_INPUT);
+    for (int l = 0; l < s->temporal_layers; l++) block(f, B, T + 1, E, 2 * E, 1, 1);
+    text_pass(f, C, s->len_text, c->text_width, c->text_layers, E, 0, s->contexts ? TEXT_INPUT : TEXT_FROZEN);
 }
 
 void bench_flops_passes(const BenchShape *s, int batch, int micro_batch, BenchFlops *f) {
@@ -192,6 +193,7 @@ BenchShape bench_shape(const JobModel *m, int batch) {
         const DferClip *d = m->impl;
         sh.train_image_encoder = d->cfg.train_image_encoder, sh.len_text = (int)d->text.len;
         sh.recompute = d->cfg.recompute;
+        sh.temporal_layers = d->cfg.temporal_layers, sh.contexts = d->cfg.contexts;
     }
     return sh;
 }

@@ -77,11 +77,22 @@ static const Key k_keys[] = {
      "the zero-shot protocol)"},
     {"model", "video_adapters", K_BOOL, S(video_adapters), "true", NULL, "FineCLIPER: AIM adapters in the ViT"},
     {"model", "text_adapters", K_BOOL, S(text_adapters), "true", NULL, "FineCLIPER: adapters after each text block"},
-    {"model", "contexts", K_INT, S(contexts), "8", NULL, "DFER-CLIP: learnable context tokens per class (M)"},
+    {"model", "contexts", K_INT, S(contexts), "8", NULL,
+     "DFER-CLIP: learnable context tokens per class (M, 0 to 32; 0: none, the class texts alone, as the paper's "
+     "Tab. 3 hand-made prompts)"},
     {"model", "logit_scale", K_FLOAT, S(logit_scale), "100", NULL,
      "DFER-CLIP: logits = scale * cos (its value, 100, suits a pretrained CLIP; a random one trains better with ~10)"},
-    {"model", "class_text", K_STR, S(class_text), "descriptor", "descriptor|name|name_with_context",
-     "DFER-CLIP: what follows the contexts (its class descriptors by default)"},
+    {"model", "class_text", K_STR, S(class_text), "descriptor", "descriptor|name|name_with_context|photo_of_name",
+     "DFER-CLIP: what follows the contexts: its class descriptors, the class name (\"happiness.\"), \"an expression "
+     "of happiness.\" or \"a photo of happiness.\" (the paper's Tab. 3)"},
+    {"model", "context_position", K_STR, S(context_position), "end", "end|middle",
+     "DFER-CLIP: the learnable contexts all before the class text (end: the class text ends the prompt), or half "
+     "before and half after it (middle, CoOp's; the paper's Tab. 4)"},
+    {"model", "class_specific_contexts", K_BOOL, S(class_specific_contexts), "true", NULL,
+     "DFER-CLIP: M learnable contexts for each class, or one set shared by all classes (false; the paper's Tab. 4)"},
+    {"model", "temporal_layers", K_INT, S(temporal_layers), "1", NULL,
+     "DFER-CLIP: the temporal transformer's depth (0 to 6; the paper's Tab. 1); 0: no temporal model, the video "
+     "feature is the mean of the frames' features (our reading of the paper's \"w/o TM\")"},
     {"model", "train_image_encoder", K_BOOL, S(train_image_encoder), "true", NULL,
      "DFER-CLIP: fine-tune the whole image encoder"},
     {"model", "dtype", K_STR, S(dtype), "auto", "auto|f32|bf16|f64",
@@ -428,9 +439,39 @@ int config_validate(const Config *c, Err *err) {
     return config_error_origins(c, err);
 }
 
-void config_ablation(const Config *c, char *out, size_t n) {
+/* Appends "key=value" of each item that counts and differs from the paper's value. */
+typedef struct AblationItem {
+    const char *key, *value, *paper;
+    int counts;
+} AblationItem;
+
+static void ablation_items(const AblationItem *items, size_t count, char *out, size_t n) {
     size_t used = 0;
     out[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        if (!items[i].counts || !strcmp(items[i].value, items[i].paper)) continue;
+        int w = snprintf(out + used, n - used, "%s%s=%s", used ? ", " : "", items[i].key, items[i].value);
+        CHECK(w > 0 && (size_t)w < n - used, "config_ablation: %zu bytes are too few", n);
+        used += (size_t)w;
+    }
+}
+
+void config_ablation(const Config *c, char *out, size_t n) {
+    out[0] = '\0';
+    if (!strcmp(c->method, "dfer_clip")) {
+        /* DFER-CLIP's Tables 1, 3 and 4, in their order; where and how the contexts sit counts with contexts */
+        char layers[16], contexts[16];
+        snprintf(layers, sizeof layers, "%d", c->temporal_layers);
+        snprintf(contexts, sizeof contexts, "%d", c->contexts);
+        const AblationItem items[] = {
+            {"temporal_layers", layers, "1", 1},
+            {"contexts", contexts, "8", 1},
+            {"class_text", c->class_text, "descriptor", 1},
+            {"context_position", c->context_position, "end", c->contexts > 0},
+            {"class_specific_contexts", c->class_specific_contexts ? "true" : "false", "true", c->contexts > 0}};
+        ablation_items(items, sizeof items / sizeof items[0], out, n);
+        return;
+    }
     if (strcmp(c->method, "finecliper")) return;
     int low = !strncmp(c->variant, "low", 3), mid = strstr(c->variant, "mid") != NULL;
     int maps = !mid ? 0 : !strcmp(c->mid_streams, "parsing+landmarks") ? 2 : 1;
@@ -440,22 +481,14 @@ void config_ablation(const Config *c, char *out, size_t n) {
     snprintf(scale, sizeof scale, "%g", (double)c->mlp_adapter_scale);
     snprintf(video_weight, sizeof video_weight, "%g", (double)c->fusion_video_weight);
     /* in the order of the paper's tables; each with the full model's value (config.c's defaults) */
-    const struct {
-        const char *key, *value, *paper;
-        int counts;
-    } items[] = {{"mid_streams", c->mid_streams, "parsing+landmarks", mid},
+    const AblationItem items[] = {{"mid_streams", c->mid_streams, "parsing+landmarks", mid},
                  {"negative", c->negative, "no", 1},
                  {"text_adapters", c->text_adapters ? "true" : "false", "true", 1},
                  {"video_adapters", c->video_adapters ? "true" : "false", "true", low},
                  {"mlp_adapter_scale", scale, "0.5", 1},
                  {"fusion_weights", c->fusion_weights, "softmax", fused},
                  {"fusion_video_weight", video_weight, "", fused && fixed}};
-    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
-        if (!items[i].counts || !strcmp(items[i].value, items[i].paper)) continue;
-        int w = snprintf(out + used, n - used, "%s%s=%s", used ? ", " : "", items[i].key, items[i].value);
-        CHECK(w > 0 && (size_t)w < n - used, "config_ablation: %zu bytes are too few", n);
-        used += (size_t)w;
-    }
+    ablation_items(items, sizeof items / sizeof items[0], out, n);
 }
 
 const char *config_caution(const Config *c, char *buf, size_t n) {
@@ -532,8 +565,10 @@ static int check_settings(const Config *c, Err *err) {
     if (c->bottleneck_divisor < 1) return err_set(err, "model.bottleneck_divisor must be at least 1");
     if (c->mid_high_bottleneck_divisor < 0)
         return err_set(err, "model.mid_high_bottleneck_divisor must be 0 (model.bottleneck_divisor) or at least 1");
-    if (c->contexts < 1 || c->contexts > 32)
-        return err_set(err, "model.contexts = %d is out of range (1..32)", c->contexts);
+    if (c->contexts < 0 || c->contexts > 32)
+        return err_set(err, "model.contexts = %d is out of range (0..32)", c->contexts);
+    if (c->temporal_layers < 0 || c->temporal_layers > 6)
+        return err_set(err, "model.temporal_layers = %d is out of range (0..6)", c->temporal_layers);
     if (strcmp(c->dataset, "ferv39k") && strcmp(c->dataset, "list") && (c->fold < 1 || c->fold > 5))
         return err_set(err, "data.fold = %d: %s has folds 1..5", c->fold, c->dataset);
     for (int i = 0; i < c->n_eval_folds; i++) {

@@ -37,9 +37,12 @@ typedef struct Config {
     char fusion_loss[16];     /* modalities | fused | both */
     char class_prompts[16];   /* pn | emoclip */
     int video_adapters, text_adapters;
-    int contexts;             /* dfer_clip */
+    int contexts;             /* dfer_clip: learnable contexts M (0: none) */
     float logit_scale;        /* dfer_clip: logits = scale * cos */
-    char class_text[32];      /* dfer_clip: descriptor | name | name_with_context */
+    char class_text[32];      /* dfer_clip: descriptor | name | name_with_context | photo_of_name */
+    char context_position[8]; /* dfer_clip: end | middle */
+    int class_specific_contexts; /* dfer_clip: M contexts per class (1) or one set for all */
+    int temporal_layers;      /* dfer_clip: the temporal transformer's depth (0: the mean of the frames' features) */
     int train_image_encoder;  /* dfer_clip */
     char dtype[8];            /* f32 | f64 */
     /* [data] */
@@ -138,10 +141,11 @@ const char *config_caution(const Config *c, char *buf, size_t n);
  * text_adapters, video_adapters, mlp_adapter_scale, fusion_weights, fusion_video_weight), those on another value than
  * the paper's full model has (fusion_weights: softmax, our reading of its adaptive weights), as "key=value" items
  * joined by ", " in that order ("negative=less", "mid_streams=parsing, mlp_adapter_scale=0.3"); "" for the paper's
- * model and for DFER-CLIP. mid_streams counts only with the middle level, video_adapters only with the low level,
+ * model. DFER-CLIP's (its Tables 1, 3 and 4): temporal_layers, contexts, class_text, context_position and
+ * class_specific_contexts (the last two only with contexts). mid_streams counts only with the middle level, video_adapters only with the low level,
  * fusion_weights only with two modalities or more, fusion_video_weight only with fixed weights (elsewhere none
  * changes the model). A run's result.json and a matrix's jobs.json record it ("ablation"), and the tables tell such
- * runs apart from the paper's model by it. n: CONFIG_ABLATION_BYTES is room for all seven. */
+ * runs apart from the paper's model by it. n: CONFIG_ABLATION_BYTES is room for all of either method's items. */
 #define CONFIG_ABLATION_BYTES 200
 void config_ablation(const Config *c, char *out, size_t n);
 /* A method's optimiser parameter groups (optim.lr takes one value or one per group), in order:

@@ -307,16 +307,17 @@ static int create_model(const Config *cfg, int num_classes, struct Descriptions 
         dc.frames = cfg->frames;
         dc.num_classes = num_classes;
         dc.contexts = cfg->contexts;
+        dc.shared_contexts = !cfg->class_specific_contexts;
+        dc.temporal_layers = cfg->temporal_layers;
+        dc.middle = !strcmp(cfg->context_position, "middle");
+        dc.placeholder_id = PROMPT_PLACEHOLDER_ID;
         dc.logit_scale = cfg->logit_scale;
         dc.train_image_encoder = cfg->train_image_encoder;
         dc.recompute = recompute;
         dc.input = input;
-        for (int c = 0; c < num_classes; c++) prompt_dfer_clip(cfg->class_text, cfg->contexts, c, texts[c], 512);
-        rc = tokenize_all(tok, texts, num_classes, ctx, pos, err);
-        for (int c = 0; rc == 0 && c < num_classes; c++)
-            for (int j = 1; j <= cfg->contexts; j++)
-                if (pos[(size_t)c * ctx + j] != PROMPT_PLACEHOLDER_ID)
-                    rc = err_set(err, "internal: the context placeholders did not tokenize as expected");
+        for (int c = 0; c < num_classes; c++)
+            prompt_dfer_clip(cfg->class_text, cfg->contexts, dc.middle, c, texts[c], 512);
+        rc = tokenize_all(tok, texts, num_classes, ctx, pos, err); /* the model finds the placeholders' positions */
         DferClip *d = xcalloc(1, sizeof *d);
         if (rc == 0) rc = dfer_clip_create(m->ops, &m->clip, &dc, pos, (uint64_t)cfg->seed, d, err);
         m->impl = d;
@@ -616,9 +617,10 @@ int job_run_params_path(const char *run_dir, int best, char *path, size_t n, Err
                         "evaluated an epoch yet", run_dir);
 }
 
-/* A trainable tensor with a row per class ([classes, ...]): DFER-CLIP's learned prompt contexts. */
-static int param_is_per_class(const JobModel *m, const char *name) {
-    return !strcmp(m->method, "dfer_clip") && !strcmp(name, "prompt_learner.ctx");
+/* A trainable tensor with a row per class ([classes, ...]): DFER-CLIP's learned prompt contexts, unless shared by the
+ * classes ([M, W]). */
+static int param_is_per_class(const JobModel *m, const ParamEntry *e) {
+    return !strcmp(m->method, "dfer_clip") && !strcmp(e->name, "prompt_learner.ctx") && e->ndim == 3;
 }
 
 int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, int run_classes,
@@ -646,7 +648,7 @@ int job_model_load_run(const char *run_dir, const Config *cfg, int num_classes, 
         /* a run of more classes than the model's (11 on 7): a per-class tensor's first num_classes rows, the
          * classes both share (the canonical order puts the 7 common ones first) */
         Tensor want = e->value;
-        int narrowed = run_classes > num_classes && param_is_per_class(m, e->name);
+        int narrowed = run_classes > num_classes && param_is_per_class(m, e);
         if (narrowed) want.shape[0] = run_classes;
         const TensorEntry *t = tmap_find_as(&tm, e->name, &want, "another configuration?", err);
         if (!t) rc = -1;

@@ -266,6 +266,8 @@ static void test_value_ranges(void) {
         {"optim.milestones=0", "0 is not an epoch"},
         {"train.eval_batch=2147483647", "train.eval_batch = 2147483647: at most 65536"},
         {"train.batch=65537", "train.batch = 65537: at most 65536"},
+        {"model.contexts=-1", "model.contexts = -1 is out of range (0..32)"},
+        {"model.temporal_layers=7", "model.temporal_layers = 7 is out of range (0..6)"},
     };
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
         config_defaults(&c);
@@ -315,6 +317,42 @@ static void test_value_ranges(void) {
                strstr(err.msg, "continued.ini:3: train.epochs: an indented line continues the value "
                                "of the key before it"),
            "a continuation line of train.epochs: %s (epochs %d)", err.msg, c.epochs);
+}
+
+/* What a configuration changes of its paper's model (config_ablation): the keys each paper ablates, in its tables'
+ * order, only where they differ and where they change the model. */
+static void test_ablation(void) {
+    static const char *const cases[][3] = {
+        {"model.method=finecliper", "", ""},
+        {"model.method=finecliper", "model.negative=less", "negative=less"},
+        {"model.method=finecliper", "model.mid_streams=parsing", ""}, /* no middle level: nothing changed */
+        {"model.variant=low+mid", "model.mlp_adapter_scale=0.3, model.mid_streams=parsing",
+         "mid_streams=parsing, mlp_adapter_scale=0.3"},
+        {"model.method=dfer_clip", "", ""},
+        {"model.method=dfer_clip", "model.contexts=4, model.temporal_layers=0", "temporal_layers=0, contexts=4"},
+        {"model.method=dfer_clip", "model.class_specific_contexts=false, model.context_position=middle",
+         "context_position=middle, class_specific_contexts=false"},
+        /* without contexts their position and sharing change nothing */
+        {"model.method=dfer_clip", "model.contexts=0, model.class_text=photo_of_name, model.context_position=middle",
+         "contexts=0, class_text=photo_of_name"},
+        {"model.method=dfer_clip", "model.negative=less", ""}, /* FineCLIPER's key: not DFER-CLIP's model */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Config c;
+        Err err;
+        config_defaults(&c);
+        EXPECT(config_set(&c, cases[i][0], &err) == 0, "%s", err.msg);
+        char keys[256];
+        snprintf(keys, sizeof keys, "%s", cases[i][1]);
+        for (char *k = strtok(keys, ","); k; k = strtok(NULL, ",")) {
+            while (*k == ' ') k++;
+            EXPECT(config_set(&c, k, &err) == 0, "%s: %s", k, err.msg);
+        }
+        char out[CONFIG_ABLATION_BYTES];
+        config_ablation(&c, out, sizeof out);
+        EXPECT(!strcmp(out, cases[i][2]), "%s with %s: \"%s\", not \"%s\"", cases[i][0], cases[i][1], out,
+               cases[i][2]);
+    }
 }
 
 /* Where a run finds `dfer prep`'s cache, and paths made absolute for a run's config.ini. */
@@ -400,5 +438,6 @@ int main(void) {
     TEST_RUN(test_long_lines);
     TEST_RUN(test_syntax_errors);
     TEST_RUN(test_quoting);
+    TEST_RUN(test_ablation);
     return test_summary();
 }
