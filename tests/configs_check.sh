@@ -6,7 +6,8 @@
 # lines), the level ablation (4 variants x 11 splits x 3 seeds = 132), the other ablations (11 methods entries, arms
 # among them, x 11 x 3 = 363; each arm's jobs, run, make the paper's Tables 5, 6, 7 and 9 with a published row under
 # every row of ours), Fig. 8's fixed weights (6 x 11 x 3 = 198), the backbone
-# sweep (33), DFER-CLIP on B/32 (33) and the zero-shot pairs (6 and 11 A->A jobs, and MAFW's
+# sweep (33), DFER-CLIP on B/32 (33), DFER-CLIP's ablations (13 methods entries x 11 x 3 = 429; run, they make its
+# paper's Tables 1, 3 and 4 with a published row under every row of ours) and the zero-shot pairs (6 and 11 A->A jobs, and MAFW's
 # descriptions rows: 2 and 5), the demo (10),
 # and the synthetic ablation (75), fixed-weight (20) and zero-shot (3) matrices. A matrix whose method config has an unknown key is reported as an error.
 # usage: configs_check.sh DFER SOURCE_DIR
@@ -38,17 +39,17 @@ expect configs/paper/fusion.ini 198 198 0
 # job's configuration), each with a result on ViT-B/16: dfer table --paper has ablations.ini's Tables 5, 6, 7 and 9,
 # every row of ours in them followed by its published row, and fusion.ini's Figure 8, its five fixed weights in order
 # and the adaptive model, whose row alone has published numbers (Table 1's: the paper plots the figure)
-finished_tables() { # MATRIX OUT.md
+finished_tables() { # MATRIX OUT.md [ARCH]
   local name
   name=$(basename "$1" .ini)
   "$dfer" matrix --status --json "$1" --results "$tmp/none" >"$tmp/$name.json"
-  /usr/bin/python3 - "$tmp/$name.json" "$tmp/$name-results" <<'EOF'
+  /usr/bin/python3 - "$tmp/$name.json" "$tmp/$name-results" "${3:-ViT-B/16}" <<'EOF'
 import json, os, sys
-jobs, out = json.load(open(sys.argv[1]))["jobs"], sys.argv[2]
+jobs, out, arch = json.load(open(sys.argv[1]))["jobs"], sys.argv[2], sys.argv[3]
 keys = ("job", "method", "variant", "arm", "ablation", "dataset", "eval_dataset", "fold", "backbone", "seed", "setting")
 for j in jobs:
     r = {k: j[k] for k in keys if k in j}
-    r.update(status="done", uar=50.0, war=60.0, clip_arch="ViT-B/16")
+    r.update(status="done", uar=50.0, war=60.0, clip_arch=arch)
     os.makedirs(os.path.join(out, j["job"]))
     json.dump(r, open(os.path.join(out, j["job"], "result.json"), "w"))
 EOF
@@ -77,6 +78,23 @@ print("configs/paper/fusion.ini: Figure 8's five fixed weights in order, then th
 EOF
 expect configs/paper/backbones.ini 33 33 0
 expect configs/paper/dfer_clip_b32.ini 33 33 0
+expect configs/paper/dfer_clip_ablations.ini 429 429 0
+finished_tables configs/paper/dfer_clip_ablations.ini "$tmp/dfer_clip_ablations.md" ViT-B/32
+/usr/bin/python3 - "$tmp/dfer_clip_ablations.md" <<'EOF'
+import sys
+text = open(sys.argv[1]).read()
+def rows(title):
+    at = text.index("### " + title)
+    end = text.find("\n### ", at + 4)
+    return [l for l in text[at:end if end >= 0 else None].splitlines() if l.startswith("| dfer_clip")]
+for title, n in {"DFER-CLIP Table 1": 6, "DFER-CLIP Table 3": 6, "DFER-CLIP Table 4": 4}.items():
+    table = rows(title)
+    assert len(table) == 2 * n, (title, table)
+    for ours, paper in zip(table[0::2], table[1::2]):  # each row of ours, then the published row of its model
+        model = ours.split(" | ")[0][2:]
+        assert paper.startswith(f"| {model}, paper (ViT-B/32) |"), (title, ours, paper)
+print("configs/paper/dfer_clip_ablations.ini: DFER-CLIP's Tables 1, 3 and 4 with a published row under each of its rows")
+EOF
 expect configs/paper/zeroshot.ini 24 24 0
 expect configs/demo/matrix.ini 10 10 0
 expect configs/synth/ablation.ini 75 75 0

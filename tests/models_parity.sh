@@ -5,7 +5,9 @@
 # adapters off; the middle and high levels with each fusion loss and weighting (fixed weights too: the paper's Fig. 8),
 # and with their own adapter width;
 # the middle level alone and the high level alone, without the frames)
-# and DFER-CLIP (fine-tuned and frozen image encoder) agree with
+# and DFER-CLIP (fine-tuned and frozen image encoder; its ablations: no temporal model (the mean of the
+# frames), 2 and 3 temporal blocks, the contexts in CoOp's middle layout, one set of contexts shared by the
+# classes, no contexts with the "a photo of" class texts) agree with
 # independent autograd implementations (tests/reference/models_ref.py) on the
 # logits, the loss, every trainable gradient, the losses of 10 SGD steps
 # (momentum, coupled weight decay, per-group rates) and the parameters after
@@ -76,4 +78,10 @@ run finecliper_high_both_sum tiny 4 2 model.method=finecliper model.variant=low+
 run dfer_clip_finetuned tiny 3 2 model.method=dfer_clip model.logit_scale=10 data.frames=4 optim.lr=0.01,0.02,0.05
 run dfer_clip_frozen_encoder tiny 4 3 model.method=dfer_clip model.train_image_encoder=0 model.contexts=4 model.logit_scale=20 data.frames=5 optim.lr=0.01,0.02,0.05
 peer=yes run dfer_clip_small small 7 2 model.method=dfer_clip model.logit_scale=100 data.frames=3 optim.lr=0.0001,0.001,0.001
+# DFER-CLIP's ablations (the paper's Tab. 1, 3, 4): no temporal model (the frames' mean), a deeper one, the
+# contexts split around the class text (CoOp's middle), one set of contexts shared by the classes, no contexts
+run dfer_clip_no_temporal tiny 3 2 model.method=dfer_clip model.temporal_layers=0 model.logit_scale=10 data.frames=4 optim.lr=0.01,0.02,0.05
+run dfer_clip_deep_middle tiny 3 2 model.method=dfer_clip model.temporal_layers=2 model.context_position=middle model.contexts=4 model.logit_scale=10 data.frames=3 optim.lr=0.01,0.02,0.05
+run dfer_clip_shared_frozen tiny 4 2 model.method=dfer_clip model.class_specific_contexts=false model.train_image_encoder=0 model.contexts=3 model.temporal_layers=3 model.logit_scale=20 data.frames=3 optim.lr=0.01,0.02,0.05
+run dfer_clip_no_contexts tiny 3 2 model.method=dfer_clip model.contexts=0 model.class_text=photo_of_name model.temporal_layers=0 model.logit_scale=10 data.frames=3 optim.lr=0.01,0.02,0.05
 exit $status

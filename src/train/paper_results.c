@@ -86,6 +86,64 @@ static const PaperResult k_published[] = {
     {"dfer_clip", "ViT-B/32", "dfew", 59.61, 71.25, 0, {0}, "DFER-CLIP Table 5"},
     {"dfer_clip", "ViT-B/32", "ferv39k", 41.27, 51.65, 0, {0}, "DFER-CLIP Table 5"},
     {"dfer_clip", "ViT-B/32", "mafw", 39.89, 52.55, 0, {0}, "DFER-CLIP Table 5"},
+    /* DFER-CLIP's ablations (all on ViT-B/32), keyed as config_ablation names a run of them: "dfer_clip", then in
+     * brackets what differs of the paper's model (temporal_layers 1, contexts 8, class_text descriptor,
+     * context_position end, class_specific_contexts true). Their rows of the paper's model (Table 1's 8 contexts with
+     * one temporal layer, Table 3's w/ TM descriptors, Table 4's End with class-specific contexts) are Table 5's above,
+     * digit for digit.
+     * Table 1: 4, 8 and 16 contexts without the temporal model (w/o TM: temporal_layers = 0), 8 with 2 and 3 layers.
+     * Its 8 contexts w/o TM is also Table 3's w/o TM "[Learnable Prompt] [Descriptors]" (the same digits): this one
+     * entry serves both */
+    {"dfer_clip [temporal_layers=0, contexts=4]", "ViT-B/32", "dfew", 56.91, 69.01, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=0, contexts=4]", "ViT-B/32", "ferv39k", 40.26, 50.96, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=0, contexts=4]", "ViT-B/32", "mafw", 38.03, 50.62, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=0]", "ViT-B/32", "dfew", 57.39, 69.00, 0, {0}, "DFER-CLIP Tables 1, 3"},
+    {"dfer_clip [temporal_layers=0]", "ViT-B/32", "ferv39k", 40.64, 50.92, 0, {0}, "DFER-CLIP Tables 1, 3"},
+    {"dfer_clip [temporal_layers=0]", "ViT-B/32", "mafw", 38.51, 50.91, 0, {0}, "DFER-CLIP Tables 1, 3"},
+    {"dfer_clip [temporal_layers=0, contexts=16]", "ViT-B/32", "dfew", 57.32, 68.96, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=0, contexts=16]", "ViT-B/32", "ferv39k", 40.22, 50.64, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=0, contexts=16]", "ViT-B/32", "mafw", 37.98, 50.40, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=2]", "ViT-B/32", "dfew", 58.87, 70.92, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=2]", "ViT-B/32", "ferv39k", 40.41, 51.08, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=2]", "ViT-B/32", "mafw", 39.13, 52.10, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=3]", "ViT-B/32", "dfew", 58.64, 70.80, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=3]", "ViT-B/32", "ferv39k", 40.35, 50.98, 0, {0}, "DFER-CLIP Table 1"},
+    {"dfer_clip [temporal_layers=3]", "ViT-B/32", "mafw", 38.90, 51.86, 0, {0}, "DFER-CLIP Table 1"},
+    /* Table 3: w/o TM "a photo of [Class]" and "an expression of [Class]" (no learnable contexts), "[Learnable
+     * Prompt] [Class]" (the class name after 8 contexts); w/ TM "[Learnable Prompt] [Class]" */
+    {"dfer_clip [temporal_layers=0, contexts=0, class_text=photo_of_name]", "ViT-B/32", "dfew", 56.21, 68.44, 0, {0},
+     "DFER-CLIP Table 3"},
+    {"dfer_clip [temporal_layers=0, contexts=0, class_text=photo_of_name]", "ViT-B/32", "ferv39k", 39.44, 49.94, 0, {0},
+     "DFER-CLIP Table 3"},
+    {"dfer_clip [temporal_layers=0, contexts=0, class_text=photo_of_name]", "ViT-B/32", "mafw", 37.91, 50.87, 0, {0},
+     "DFER-CLIP Table 3"},
+    {"dfer_clip [temporal_layers=0, contexts=0, class_text=name_with_context]", "ViT-B/32", "dfew", 56.16, 68.73,
+     0, {0}, "DFER-CLIP Table 3"},
+    {"dfer_clip [temporal_layers=0, contexts=0, class_text=name_with_context]", "ViT-B/32", "ferv39k", 39.28, 50.41,
+     0, {0}, "DFER-CLIP Table 3"},
+    {"dfer_clip [temporal_layers=0, contexts=0, class_text=name_with_context]", "ViT-B/32", "mafw", 37.71, 51.08,
+     0, {0}, "DFER-CLIP Table 3"},
+    {"dfer_clip [temporal_layers=0, class_text=name]", "ViT-B/32", "dfew", 57.37, 68.86, 0, {0}, "DFER-CLIP Table 3"},
+    {"dfer_clip [temporal_layers=0, class_text=name]", "ViT-B/32", "ferv39k", 40.42, 50.50, 0, {0},
+     "DFER-CLIP Table 3"},
+    {"dfer_clip [temporal_layers=0, class_text=name]", "ViT-B/32", "mafw", 38.01, 50.81, 0, {0}, "DFER-CLIP Table 3"},
+    {"dfer_clip [class_text=name]", "ViT-B/32", "dfew", 58.28, 70.29, 0, {0}, "DFER-CLIP Table 3"},
+    {"dfer_clip [class_text=name]", "ViT-B/32", "ferv39k", 40.60, 51.18, 0, {0}, "DFER-CLIP Table 3"},
+    {"dfer_clip [class_text=name]", "ViT-B/32", "mafw", 39.64, 51.21, 0, {0}, "DFER-CLIP Table 3"},
+    /* Table 4: the descriptors in the middle of the contexts, with contexts shared by the classes or not; at the end
+     * with shared contexts */
+    {"dfer_clip [context_position=middle, class_specific_contexts=false]", "ViT-B/32", "dfew", 58.91, 71.19, 0, {0},
+     "DFER-CLIP Table 4"},
+    {"dfer_clip [context_position=middle, class_specific_contexts=false]", "ViT-B/32", "ferv39k", 40.36, 51.22, 0, {0},
+     "DFER-CLIP Table 4"},
+    {"dfer_clip [context_position=middle, class_specific_contexts=false]", "ViT-B/32", "mafw", 39.55, 52.54, 0, {0},
+     "DFER-CLIP Table 4"},
+    {"dfer_clip [context_position=middle]", "ViT-B/32", "dfew", 59.24, 71.33, 0, {0}, "DFER-CLIP Table 4"},
+    {"dfer_clip [context_position=middle]", "ViT-B/32", "ferv39k", 40.71, 51.32, 0, {0}, "DFER-CLIP Table 4"},
+    {"dfer_clip [context_position=middle]", "ViT-B/32", "mafw", 39.26, 52.19, 0, {0}, "DFER-CLIP Table 4"},
+    {"dfer_clip [class_specific_contexts=false]", "ViT-B/32", "dfew", 58.97, 71.12, 0, {0}, "DFER-CLIP Table 4"},
+    {"dfer_clip [class_specific_contexts=false]", "ViT-B/32", "ferv39k", 40.50, 51.21, 0, {0}, "DFER-CLIP Table 4"},
+    {"dfer_clip [class_specific_contexts=false]", "ViT-B/32", "mafw", 39.46, 52.45, 0, {0}, "DFER-CLIP Table 4"},
 };
 
 const PaperResult *paper_result(const char *method, const char *arch, const char *dataset) {

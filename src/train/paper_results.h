@@ -7,7 +7,12 @@
  *   PN or positive descriptors, the "less" negative descriptor, the MLP adapter's scale; keyed as config_ablation
  *   names each: "finecliper (low) [negative=less]"), Table 8 (the full model, low+mid+high, on ViT-B/32 and
  *   ViT-L/14); DFER-CLIP
- *   Table 5 (CLIP ViT-B/32, the mean of three seeds).
+ *   Table 5 (CLIP ViT-B/32, the mean of three seeds) and its ablations, on ViT-B/32 too: Table 1 (4, 8 and 16
+ *   learnable contexts without the temporal model, 8 with 2 and 3 temporal layers), Table 3 (prompts: "a photo of"
+ *   and "an expression of" the class, the class name after the learnable contexts, with and without the temporal
+ *   model) and Table 4 (the descriptors in the middle of the contexts, contexts shared by the classes), keyed as
+ *   config_ablation names each: "dfer_clip [temporal_layers=0, contexts=4]"; their rows of the paper's model are
+ *   Table 5's (Table 2 compares other methods).
  *   FineCLIPER Table 3 (zero-shot, CLIP ViT-B/16), read as follows. The paper trains FineCLIPER†
  *   contrastively on one dataset's captions and classifies the others; its "video caption" is
  *   MAFW's own caption of each clip, here data.captions = dataset (result.json "captions":
@@ -21,13 +26,13 @@
 
 typedef struct PaperResult {
     const char *method;  /* as the tables key a row (Result.key): "finecliper (low+mid)", "dfer_clip",
-                          * "finecliper (low) [negative=less]" */
+                          * "finecliper (low) [negative=less]", "dfer_clip [class_text=name]" */
     const char *arch;    /* as clip_config_describe names it: "ViT-B/16" */
     const char *dataset; /* dfew | ferv39k | mafw */
     double uar, war;
     int n_recall;        /* per-class accuracy in the dataset's class order (0: not published) */
     double recall[7];
-    const char *source;  /* "FineCLIPER Table 1" ... */
+    const char *source;  /* "FineCLIPER Table 1", "DFER-CLIP Table 4" ... */
 } PaperResult;
 
 /* The published result, or NULL. arch may carry more after a comma (", Long-CLIP text ..."). */

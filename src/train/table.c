@@ -14,7 +14,7 @@
 #include "io/csv.h"
 #include "io/json_file.h"
 #include "train/paper_results.h"
-
+#include "train/table_ablation.h"
 #include "train/table_format.h"
 #include "train/table_results.h"
 
@@ -87,23 +87,6 @@ static int zero_shot_kind_known(const ResultSet *rs, const Result *r) {
 }
 
 /* ---- the tables ------------------------------------------------------------------------- */
-
-/* distinct values of a field (methods, backbones, datasets): a matrix's axes have at most 16 */
-#define MAX_NAMES 128
-/* a row's key: a method (Result.method), or a zero-shot "method | dataset | captions" (+ 32 + 24 + 6) */
-#define LABEL (RESULT_METHOD_BYTES + 64)
-
-typedef struct Names {
-    char v[MAX_NAMES][LABEL];
-    int n;
-} Names;
-
-static void names_add(Names *ns, const char *s) {
-    if (!s[0]) return;
-    for (int i = 0; i < ns->n; i++)
-        if (!strcmp(ns->v[i], s)) return;
-    if (ns->n < MAX_NAMES) snprintf(ns->v[ns->n++], sizeof ns->v[0], "%s", s);
-}
 
 /* Distinct values of one field over expected and finished jobs (expected first: matrix order). */
 static Names distinct(const ResultSet *rs, size_t field_offset, const char *setting) {
@@ -294,117 +277,26 @@ static void caption_paper_rows(Table *t, int zero_shot) {
         t->caption + len, sizeof t->caption - len,
         " Rows marked paper: the published numbers for the same method, variant and backbone architecture "
         "(FineCLIPER Tables 1 and 2, ViT-B/16, Table 4's middle and high level alone, Tables 5, 6, 7 and 9's "
-        "ablations, ViT-B/16, and Table 8, the full model on ViT-B/32 and L/14; DFER-CLIP Table 5, ViT-B/32), not "
-        "runs of this build.");
+        "ablations, ViT-B/16, and Table 8, the full model on ViT-B/32 and L/14; DFER-CLIP Table 5 and Tables 1, 3 "
+        "and 4's ablations, ViT-B/32), not runs of this build.");
 }
 
-/* FineCLIPER's ablation tables, each of models (Result.key) in the paper's order. A table is printed where the results
- * hold one of its ablation's models (trigger); of its other rows (the paper's model, Table 1's) those the results hold
- * stand beside them. A sweep's rows (Table 9, Fig. 8) are the model at every value of one key the results hold, in
- * order, the paper's model at its own place among them. */
-typedef struct AblationRow {
-    const char *key;
-    int trigger;
-} AblationRow;
-
-typedef struct AblationSweep {
-    const char *of;       /* the model swept ("finecliper (low)") */
-    const char *setting;  /* what its rows change, up to the value ("mlp_adapter_scale=") */
-    double model_at;      /* where the model itself stands among the values (0.5; INFINITY: after them) */
-} AblationSweep;
-
-typedef struct AblationTable {
-    const char *title, *caption;
-    AblationRow rows[6]; /* up to the first without a key */
-    AblationSweep sweep; /* rows from a sweep instead (sweep.of set) */
-} AblationTable;
-
-static const AblationTable k_ablation_tables[] = {
-    {"Table 4: FineCLIPER's levels alone",
-     "The frames alone (low), the parsing and landmark maps alone (mid), the descriptions alone (high) and all levels",
-     {{"finecliper (low)", 0},
-      {"finecliper (mid)", 1},
-      {"finecliper (high)", 1},
-      {"finecliper (mid+high)", 1},
-      {"finecliper (low+mid+high)", 0}},
-     {NULL, NULL, 0}},
-    {"Table 5: the middle level's maps",
-     "The low level alone, with the parsing maps, with the landmark maps, with both (model.mid_streams)",
-     {{"finecliper (low)", 0},
-      {"finecliper (low+mid) [mid_streams=parsing]", 1},
-      {"finecliper (low+mid) [mid_streams=landmarks]", 1},
-      {"finecliper (low+mid)", 0}},
-     {NULL, NULL, 0}},
-    {"Table 6: text and video adapters",
-     "The low level without the text and the video adapters; text adapters with the positive descriptors only "
-     "(model.negative = none) or the positive and negative ones, without video adapters; video adapters without text "
-     "adapters; both (docs/method.md reads the paper's Text and Video columns so; its row without either set is "
-     "DFER-CLIP's published numbers)",
-     {{"finecliper (low) [text_adapters=false, video_adapters=false]", 1},
-      {"finecliper (low) [negative=none, video_adapters=false]", 1},
-      {"finecliper (low) [video_adapters=false]", 1},
-      {"finecliper (low) [text_adapters=false]", 1},
-      {"finecliper (low)", 0}},
-     {NULL, NULL, 0}},
-    {"Table 7: the negative descriptor",
-     "\"... of less {class}.\" (model.negative = less) and the model's \"... of no {class}.\", the low level",
-     {{"finecliper (low) [negative=less]", 1}, {"finecliper (low)", 0}},
-     {NULL, NULL, 0}},
-    {"Table 9: the MLP adapter's scale s", "The low level with model.mlp_adapter_scale at each value the results hold",
-     {{NULL, 0}},
-     {"finecliper (low)", "mlp_adapter_scale=", 0.5}},
-    {"Figure 8: a fixed video weight",
-     "All levels with the video feature's weight fixed at each model.fusion_video_weight the results hold, the other "
-     "three modalities sharing the rest evenly (model.fusion_weights = fixed), then the adaptive weights (the paper "
-     "gives this as a plot, without numbers)",
-     {{NULL, 0}},
-     {"finecliper (low+mid+high)", "fusion_weights=fixed, fusion_video_weight=", INFINITY}},
-};
-enum { ABLATION_TABLES = sizeof k_ablation_tables / sizeof k_ablation_tables[0] };
-
-/* Where key stands in the sweep: its value when it is the swept model with that setting alone changed, the model's
- * place for the model itself; NAN for any other key. */
-static double sweep_value(const char *key, const AblationSweep *s) {
-    size_t n = strlen(s->of), k = strlen(s->setting);
-    if (strncmp(key, s->of, n)) return NAN;
-    if (!key[n]) return s->model_at;
-    if (strncmp(key + n, " [", 2) || strncmp(key + n + 2, s->setting, k)) return NAN;
-    char *end;
-    double v = strtod(key + n + 2 + k, &end);
-    return end != key + n + 2 + k && !strcmp(end, "]") ? v : NAN;
-}
-
-static Names ablation_rows(const AblationTable *a, const Names *keys) {
-    Names rows = {.n = 0};
-    int triggered = 0;
-    if (a->sweep.of) {
-        double scale[MAX_NAMES];
-        int order[MAX_NAMES], n = 0;
-        for (int i = 0; i < keys->n; i++) {
-            double s = sweep_value(keys->v[i], &a->sweep);
-            if (isnan(s)) continue;
-            triggered |= s != a->sweep.model_at;
-            scale[n] = s;
-            order[n++] = i;
+/* The backbone of an ablation table: Table 1's (ref) where one of its ablations (a trigger row) has a supervised job
+ * there, else the first of backbones on which one has (DFER-CLIP's ablations on B/32 beside FineCLIPER on B/16). */
+static const char *ablation_backbone(const ResultSet *rs, const AblationTable *a, const Names *backbones,
+                                     const char *ref) {
+    for (int b = -1; b < backbones->n; b++) {
+        const char *backbone = b < 0 ? ref : backbones->v[b];
+        for (int pass = 0; pass < 2; pass++) {
+            const Result *arr = pass ? rs->done : rs->expected;
+            int n = pass ? rs->n_done : rs->n_expected;
+            for (int i = 0; i < n; i++)
+                if (!strcmp(arr[i].setting, "supervised") && !strcmp(arr[i].backbone, backbone) &&
+                    ablation_triggers(a, arr[i].key))
+                    return backbone;
         }
-        for (int i = 1; i < n; i++) /* by value: a handful of rows */
-            for (int k = i; k > 0 && scale[k - 1] > scale[k]; k--) {
-                double ts = scale[k];
-                int to = order[k];
-                scale[k] = scale[k - 1], order[k] = order[k - 1];
-                scale[k - 1] = ts, order[k - 1] = to;
-            }
-        for (int i = 0; triggered && i < n; i++) names_add(&rows, keys->v[order[i]]);
-        return rows;
     }
-    for (int r = 0; r < 6 && a->rows[r].key; r++)
-        for (int i = 0; i < keys->n; i++)
-            if (!strcmp(keys->v[i], a->rows[r].key)) {
-                names_add(&rows, a->rows[r].key);
-                triggered |= a->rows[r].trigger;
-            }
-    if (!triggered) rows.n = 0;
-    return rows;
+    return ref;
 }
 
 int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) {
@@ -607,19 +499,22 @@ int tables_write(const ResultSet *rs, TableFormat format, int paper, FILE *out) 
         paper_rows += t->paper_rows;
         table_print(t, format, out);
     }
-    /* Tables 4, 5, 6, 7 and 9 and Fig. 8: FineCLIPER's ablations, on Table 1's backbone, where the results hold one of
-     * a table's rows other than the paper's model; rows by model (Result.key: the jobs of several arms of one model
-     * together) */
+    /* Tables 4, 5, 6, 7 and 9 and Fig. 8: FineCLIPER's ablations; DFER-CLIP's Tables 1, 3 and 4 (its paper's ran on
+     * ViT-B/32): each where the results hold one of a table's rows other than the paper's model, on Table 1's
+     * backbone where one of those ran there, else on the first backbone one ran on (ablation_backbone); rows by model
+     * (Result.key: the jobs of several arms of one model together) */
     if (datasets.n) {
         Names keys = distinct(rs, offsetof(Result, key), "supervised");
-        for (int k = 0; k < ABLATION_TABLES; k++) {
+        for (int k = 0; k < k_ablation_table_count; k++) {
             Names rows = ablation_rows(&k_ablation_tables[k], &keys);
             if (!rows.n) continue;
+            Names on = {.n = 1};
+            snprintf(on.v[0], sizeof on.v[0], "%s", ablation_backbone(rs, &k_ablation_tables[k], &backbones, ref));
             memset(t, 0, sizeof *t);
-            snprintf(t->title, sizeof t->title, "%s (backbone %s)", k_ablation_tables[k].title, ref);
+            snprintf(t->title, sizeof t->title, "%s (backbone %.63s)", k_ablation_tables[k].title, on.v[0]);
             snprintf(t->caption, sizeof t->caption, "%s; UAR and WAR in %%, as in Table 1 (a row gathers the jobs of "
                      "its model whatever their arm).", k_ablation_tables[k].caption);
-            uar_war_table(rs, t, &rows, &ref_only, &datasets, "supervised", 0, paper, 1);
+            uar_war_table(rs, t, &rows, &on, &datasets, "supervised", 0, paper, 1);
             caption_paper_rows(t, 0);
             paper_rows += t->paper_rows;
             table_print(t, format, out);

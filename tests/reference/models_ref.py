@@ -130,12 +130,14 @@ def stretch_positions(pos, keep=20):
     return torch.stack(rows)
 
 
-def text_features(cw, ids, heads, P=None, prefix=None, ctx=None, n_ctx=0, positions=None):
+def text_features(cw, ids, heads, P=None, prefix=None, ctx=None, n_ctx=0, positions=None, embeddings=None):
+    """embeddings: the prompts' input embeddings [N, length] in place of the ids' token embeddings."""
     t = cw.t
     eot = ids.argmax(-1)
     length = int(eot.max()) + 1
     ids = ids[:, :length]
-    x = t["text_model.embeddings.token_embedding.weight"][ids]
+    x = t["text_model.embeddings.token_embedding.weight"][ids] if embeddings is None else embeddings
+    assert x.shape[1] == length
     if ctx is not None:
         x = torch.cat([x[:, :1], ctx, x[:, 1 + n_ctx:]], 1)
     if positions is None:
@@ -234,6 +236,51 @@ def finecliper(cw, P, d, meta, labels):
     return logits, loss
 
 
+PLACEHOLDER = 343  # CLIP's "x</w>": the context slots of DFER-CLIP's prompts ("X X X X <class text>")
+
+
+def prompt_text_features(cw, ids, heads, ctx):
+    """DFER-CLIP's class prompts through the frozen text tower. ctx: None (no contexts: the tokenized class texts
+    alone), [M, W] (one set shared by all classes) or [C, M, W]. The slots are found from the placeholders in the
+    ids: h at positions 1..h, the other M - h right before the EOT (the argmax id); h = M is the "end" layout,
+    h = M // 2 CoOp's "middle"."""
+    C = ids.shape[0]
+    eot = ids.argmax(-1)
+    if ctx is None:
+        assert not (ids == PLACEHOLDER).any(), "placeholders in the prompts but no prompt_learner.ctx"
+        return text_features(cw, ids, heads)
+    if ctx.dim() == 2:  # shared: every class gets the same M vectors
+        ctx = ctx.unsqueeze(0).expand(C, -1, -1)
+    assert ctx.shape[0] == C, f"prompt_learner.ctx has {ctx.shape[0]} rows for {C} classes"
+    M = ctx.shape[1]
+    hs = set()
+    for k in range(C):
+        row = ids[k]
+        e = int(eot[k])
+        h = 0
+        while h < M and int(row[1 + h]) == PLACEHOLDER:
+            h += 1
+        assert h in (M, M // 2), f"class {k}: {h} leading placeholders for {M} contexts"
+        assert all(int(row[e - j]) == PLACEHOLDER for j in range(1, M - h + 1)), \
+            f"class {k}: the last {M - h} contexts are not right before the EOT (position {e})"
+        assert int((row[1:e] == PLACEHOLDER).sum()) == M, f"class {k}: {M} contexts but other placeholders too"
+        assert e - (M - h) > 1 + h, f"class {k}: no class tokens between the contexts"
+        hs.add(h)
+    assert len(hs) == 1, f"the classes' prompts lay their contexts out differently: {sorted(hs)}"
+    h = hs.pop()
+    if h == M:  # "end": all right after the SOT, as before
+        return text_features(cw, ids, heads, ctx=ctx, n_ctx=M)
+    # "middle": concat(SOT, ctx[:h], the class tokens, ctx[h:], the EOT and after), per class (spans differ)
+    t = cw.t
+    length = int(eot.max()) + 1
+    emb = t["text_model.embeddings.token_embedding.weight"][ids[:, :length]]
+    rows = []
+    for k in range(C):
+        e = int(eot[k])
+        rows.append(torch.cat([emb[k, :1], ctx[k, :h], emb[k, 1 + h:e - (M - h)], ctx[k, h:], emb[k, e:]], 0))
+    return text_features(cw, ids, heads, embeddings=torch.stack(rows))
+
+
 def dfer_clip(cw, P, d, meta, labels):
     t = cw.t
     T = int(meta["frames"])
@@ -275,22 +322,32 @@ def dfer_clip(cw, P, d, meta, labels):
     cls = layer_norm(x[:, 0], t["vision_model.post_layernorm.weight"], t["vision_model.post_layernorm.bias"])
     f = (cls @ t["visual_projection.weight"].t()).reshape(B, T, -1)
     E = f.shape[-1]
-    # temporal transformer: cls + pos, one pre-LN block with tanh-GELU MLP, output = cls
+    # temporal transformer: cls + pos, pre-LN blocks (temporal_net.block, block2, block3, ...) with tanh-GELU MLP,
+    # output = cls; without any block (no temporal_net.* at all) the mean of the frame features
     q = "temporal_net."
-    y = torch.cat([P[q + "cls_token"].expand(B, 1, E), f], 1) + P[q + "pos_embedding"]
-    bl = q + "block."
-    L = {"ln1": (P[bl + "layer_norm1.weight"], P[bl + "layer_norm1.bias"]),
-         "qkv": (P[bl + "self_attn.qkv.weight"], None),
-         "out": (P[bl + "self_attn.out_proj.weight"], P[bl + "self_attn.out_proj.bias"]),
-         "ln2": (P[bl + "layer_norm2.weight"], P[bl + "layer_norm2.bias"]),
-         "fc1": (P[bl + "mlp.fc1.weight"], P[bl + "mlp.fc1.bias"]),
-         "fc2": (P[bl + "mlp.fc2.weight"], P[bl + "mlp.fc2.bias"])}
-    th = E // 64 if E >= 64 else 1
-    y = y + attn_sub(L, y, th)
-    y = y + mlp_sub(L, layer_norm(y, *L["ln2"]), act=lambda z: F.gelu(z, approximate="tanh"))
-    v = y[:, 0]
-    ctx = P["prompt_learner.ctx"]
-    tf = text_features(cw, d["input.ids_pos"], int(meta["text_heads"]), ctx=ctx, n_ctx=ctx.shape[1])
+    blocks = []
+    while q + ("block" if not blocks else f"block{len(blocks) + 1}") + ".layer_norm1.weight" in P:
+        blocks.append(q + ("block." if not blocks else f"block{len(blocks) + 1}."))
+    stray = [k for k in P if k.startswith(q) and not any(k.startswith(b) for b in blocks)
+             and k not in (q + "cls_token", q + "pos_embedding")]
+    assert not stray, f"temporal_net tensors outside the blocks found: {stray}"
+    if blocks:
+        y = torch.cat([P[q + "cls_token"].expand(B, 1, E), f], 1) + P[q + "pos_embedding"]
+        th = E // 64 if E >= 64 else 1
+        for bl in blocks:
+            L = {"ln1": (P[bl + "layer_norm1.weight"], P[bl + "layer_norm1.bias"]),
+                 "qkv": (P[bl + "self_attn.qkv.weight"], None),
+                 "out": (P[bl + "self_attn.out_proj.weight"], P[bl + "self_attn.out_proj.bias"]),
+                 "ln2": (P[bl + "layer_norm2.weight"], P[bl + "layer_norm2.bias"]),
+                 "fc1": (P[bl + "mlp.fc1.weight"], P[bl + "mlp.fc1.bias"]),
+                 "fc2": (P[bl + "mlp.fc2.weight"], P[bl + "mlp.fc2.bias"])}
+            y = y + attn_sub(L, y, th)
+            y = y + mlp_sub(L, layer_norm(y, *L["ln2"]), act=lambda z: F.gelu(z, approximate="tanh"))
+        v = y[:, 0]
+    else:
+        assert not any(k.startswith(q) for k in P), "temporal_net tensors without a block"
+        v = f.mean(1)
+    tf = prompt_text_features(cw, d["input.ids_pos"], int(meta["text_heads"]), P.get("prompt_learner.ctx"))
     logits = float(meta["logit_scale"]) * F.normalize(v, dim=-1) @ F.normalize(tf, dim=-1).t()
     return logits, F.cross_entropy(logits, labels, reduction="sum")
 

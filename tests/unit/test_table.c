@@ -440,8 +440,56 @@ static int check_ablation_row(int table, const char *line, const char *const dat
     return 1;
 }
 
+/* DFER-CLIP's Tables 1, 3, 4 and 5 (dfer_clip.txt, tab-separated): a row's first fields (Table 3's "w/o TM" or "w/ TM"
+ * only on its group's first row in the text) and its model as paper_results.c keys it (Tables 1 and 3 share one). */
+static const struct DferClipRow { int table; const char *marks, *key; } k_dfer_clip_rows[] = {
+    {1, "4\t✗\t", "dfer_clip [temporal_layers=0, contexts=4]"}, {1, "8\t✗\t", "dfer_clip [temporal_layers=0]"},
+    {1, "16\t✗\t", "dfer_clip [temporal_layers=0, contexts=16]"}, {1, "8\t1\t", "dfer_clip"},
+    {1, "8\t2\t", "dfer_clip [temporal_layers=2]"}, {1, "8\t3\t", "dfer_clip [temporal_layers=3]"},
+    {3, "w/o TM\ta photo of [Class]\t", "dfer_clip [temporal_layers=0, contexts=0, class_text=photo_of_name]"},
+    {3, "w/o TM\tan expression of [Class]\t",
+     "dfer_clip [temporal_layers=0, contexts=0, class_text=name_with_context]"},
+    {3, "w/o TM\t[Learnable Prompt] [Class]\t", "dfer_clip [temporal_layers=0, class_text=name]"},
+    {3, "w/o TM\t[Learnable Prompt] [Descriptors]\t", "dfer_clip [temporal_layers=0]"},
+    {3, "w/ TM\t[Learnable Prompt] [Class]\t", "dfer_clip [class_text=name]"},
+    {3, "w/ TM\t[Learnable Prompt] [Descriptors]\t", "dfer_clip"},
+    {4, "Middle\t✗\t", "dfer_clip [context_position=middle, class_specific_contexts=false]"},
+    {4, "Middle\t✓\t", "dfer_clip [context_position=middle]"},
+    {4, "End\t✗\t", "dfer_clip [class_specific_contexts=false]"}, {4, "End\t✓\t", "dfer_clip"},
+    {5, "DFER-CLIP (Ours)\t", "dfer_clip"},
+};
+enum { DFER_CLIP_ROWS = sizeof k_dfer_clip_rows / sizeof k_dfer_clip_rows[0] };
+
+static void check_dfer_clip_transcription(const char *const datasets[3]) {
+    char path[1024], line[4096], group[16] = "", row[4200];
+    snprintf(path, sizeof path, "%s/papers/dfer_clip.txt", test_shared_dir());
+    FILE *f = fopen(path, "r");
+    EXPECT(f != NULL, "%s", path);
+    int found[DFER_CLIP_ROWS] = {0};
+    while (f && fgets(line, sizeof line, f)) {
+        if (line[0] != '\t') /* a group's first row ("w/o TM"), or no group */
+            snprintf(group, sizeof group, "%.*s", strncmp(line, "w/", 2) ? 0 : (int)strcspn(line, "\t"), line);
+        snprintf(row, sizeof row, "%s%s", group, line[0] == '\t' ? line : line + strlen(group));
+        const struct DferClipRow *e = k_dfer_clip_rows;
+        while (e < k_dfer_clip_rows + DFER_CLIP_ROWS && strncmp(row, e->marks, strlen(e->marks))) e++;
+        if (e == k_dfer_clip_rows + DFER_CLIP_ROWS) continue;
+        double v[6];
+        int n = sscanf(row + strlen(e->marks), "%lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]);
+        EXPECT(n == 6, "DFER-CLIP Table %d's row has %d numbers: %s", e->table, n, line);
+        for (int d = 0; d < 3 && n == 6; d++) {
+            const PaperResult *r = paper_result(e->key, "ViT-B/32", datasets[d]);
+            EXPECT(r && r->uar == v[2 * d] && r->war == v[2 * d + 1], "DFER-CLIP Table %d, %s on %s: the paper says "
+                   "%.2f / %.2f", e->table, e->key, datasets[d], v[2 * d], v[2 * d + 1]);
+        }
+        found[e - k_dfer_clip_rows]++;
+    }
+    if (f) fclose(f);
+    for (int k = 0; k < DFER_CLIP_ROWS; k++)
+        EXPECT(found[k] == 1, "DFER-CLIP's row %s found %d times", k_dfer_clip_rows[k].key, found[k]);
+}
+
 /* paper_results.c against the papers' own text: FineCLIPER's Tables 1 to 9 (but Fig.-only ablations), DFER-CLIP's
- * Table 5. */
+ * Tables 1, 3, 4 and 5 (check_dfer_clip_transcription). */
 static void test_paper_transcription(void) {
     static const char *const datasets[3] = {"dfew", "ferv39k", "mafw"};
     char path[1024];
@@ -567,30 +615,7 @@ static void test_paper_transcription(void) {
     EXPECT(ablation_rows == (int)(sizeof k_ablation_rows / sizeof k_ablation_rows[0]),
            "Tables 5, 6, 7 and 9: %d rows checked of %zu", ablation_rows,
            sizeof k_ablation_rows / sizeof k_ablation_rows[0]);
-    snprintf(path, sizeof path, "%s/papers/dfer_clip.txt", test_shared_dir());
-    f = fopen(path, "r");
-    EXPECT(f != NULL, "%s", path);
-    if (!f) return;
-    int table5 = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "DFER-CLIP (Ours)\t", 17)) continue;
-        double v[6];
-        char *p = line + 17, *end;
-        int k = 0;
-        for (; k < 6; k++, p = end) {
-            v[k] = strtod(p, &end);
-            if (end == p) break;
-        }
-        EXPECT(k == 6, "Table 5's DFER-CLIP row has 6 numbers: %s", line);
-        for (int d = 0; d < 3 && k == 6; d++) {
-            const PaperResult *r = paper_result("dfer_clip", "ViT-B/32", datasets[d]);
-            EXPECT(r && r->uar == v[2 * d] && r->war == v[2 * d + 1], "DFER-CLIP on %s: Table 5 says %.2f / %.2f",
-                   datasets[d], v[2 * d], v[2 * d + 1]);
-        }
-        table5++;
-    }
-    fclose(f);
-    EXPECT(table5 == 1, "DFER-CLIP's Table 5 row found %d times", table5);
+    check_dfer_clip_transcription(datasets);
     EXPECT(paper_result("finecliper (low)", "ViT-B/16, Long-CLIP text (248 positions)", "mafw") != NULL,
            "an architecture with more after a comma matches");
     EXPECT(paper_result("finecliper (low)", "ViT-B/32", "dfew") == NULL, "no FineCLIPER numbers on B/32");

@@ -25,6 +25,19 @@ static void put_ablation(const char *dir, const char *name, const char *variant,
     put(dir, name, json);
 }
 
+/* result.json of a DFER-CLIP job on DFEW fold `fold` (backbone b16 or b32, its CLIP of that name): what it changed of
+ * the paper's model as the matrix records it ("": the model itself) */
+static void put_dfer_clip(const char *dir, const char *name, const char *backbone, const char *ablation, int fold,
+                          double uar) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"method\":\"dfer_clip\",\"ablation\":\"%s\",\"dataset\":\"dfew\",\"fold\":%d,\"backbone\":\"%s\","
+             "\"seed\":1,\"setting\":\"supervised\",\"status\":\"done\",\"uar\":%g,\"war\":%g,"
+             "\"clip_arch\":\"ViT-B/%s\"}",
+             ablation, fold, backbone, uar, uar + 10, backbone + 1);
+    put(dir, name, json);
+}
+
 /* The section of text from the heading "### <title>" to the next heading (NULL: none), in a static buffer. */
 static const char *section(const char *text, const char *title) {
     static char buf[8192];
@@ -152,6 +165,109 @@ static void test_ablation_tables(void) {
     results_free(rs);
 }
 
+/* DFER-CLIP's Tables 1, 3 and 4 (its paper's ablations, on ViT-B/32): rows in the paper's order whatever order the
+ * results come in, its published row under each with --paper; a table only where one of its ablations ran, none for
+ * the paper's model alone; on B/32 beside FineCLIPER's tables on B/16 (Table 1's backbone) in one folder, on Table 1's
+ * backbone where an ablation of the table ran there. */
+static void test_dfer_clip_tables(void) {
+    char dir[600];
+    ResultSet *rs;
+    Err err;
+    /* folder names out of the paper's order (results are read in their folders' order) */
+    results_dir(dir, sizeof dir, "results-dfer-clip", "[]");
+    put_dfer_clip(dir, "a_layers2", "b32", "temporal_layers=2", 1, 58);
+    put_dfer_clip(dir, "b_model1", "b32", "", 1, 60);
+    put_dfer_clip(dir, "c_model2", "b32", "", 2, 62);
+    put_dfer_clip(dir, "d_name", "b32", "class_text=name", 1, 57);
+    put_dfer_clip(dir, "e_no_tm", "b32", "temporal_layers=0", 1, 56);
+    put_dfer_clip(dir, "f_middle", "b32", "context_position=middle", 1, 59);
+    put_dfer_clip(dir, "g_no_tm4", "b32", "temporal_layers=0, contexts=4", 1, 55);
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    char *plain = tables_text(rs, TABLE_MARKDOWN, 0), *with = tables_text(rs, TABLE_MARKDOWN, 1);
+    const char *title = "DFER-CLIP Table 1: learnable contexts and the temporal model's depth (backbone b32)";
+    const char *t1 = section(with, title);
+    EXPECT(t1 && strstr(t1, "| dfer_clip [temporal_layers=0, contexts=4] | 55.00 | 65.00 |\n"
+                            "| dfer_clip [temporal_layers=0, contexts=4], paper (ViT-B/32) | 56.91 | 69.01 |\n"
+                            "| dfer_clip [temporal_layers=0] | 56.00 | 66.00 |\n"
+                            "| dfer_clip [temporal_layers=0], paper (ViT-B/32) | 57.39 | 69.00 |\n"
+                            "| dfer_clip | 61.00 ± 1.41 (2) | 71.00 ± 1.41 (2) |\n"
+                            "| dfer_clip, paper (ViT-B/32) | 59.61 | 71.25 |\n"
+                            "| dfer_clip [temporal_layers=2] | 58.00 | 68.00 |\n"
+                            "| dfer_clip [temporal_layers=2], paper (ViT-B/32) | 58.87 | 70.92 |\n") &&
+               strstr(t1, "model.temporal_layers = 0: the video feature is the mean of the frame features"),
+           "DFER-CLIP Table 1: %s", t1 ? t1 : with);
+    const char *t3 = section(with, "DFER-CLIP Table 3: prompts (backbone b32)");
+    EXPECT(t3 && strstr(t3, "| dfer_clip [temporal_layers=0] | 56.00 | 66.00 |\n"
+                            "| dfer_clip [temporal_layers=0], paper (ViT-B/32) | 57.39 | 69.00 |\n"
+                            "| dfer_clip [class_text=name] | 57.00 | 67.00 |\n"
+                            "| dfer_clip [class_text=name], paper (ViT-B/32) | 58.28 | 70.29 |\n"
+                            "| dfer_clip | 61.00 ± 1.41 (2) | 71.00 ± 1.41 (2) |\n"
+                            "| dfer_clip, paper (ViT-B/32) | 59.61 | 71.25 |\n") &&
+               !strstr(t3, "contexts=4") && !strstr(t3, "temporal_layers=2"),
+           "DFER-CLIP Table 3: %s", t3 ? t3 : with);
+    const char *t4 = section(with, "DFER-CLIP Table 4: the learnable contexts' position and sharing (backbone b32)");
+    EXPECT(t4 && strstr(t4, "| dfer_clip [context_position=middle] | 59.00 | 69.00 |\n"
+                            "| dfer_clip [context_position=middle], paper (ViT-B/32) | 59.24 | 71.33 |\n"
+                            "| dfer_clip | 61.00 ± 1.41 (2) | 71.00 ± 1.41 (2) |\n"
+                            "| dfer_clip, paper (ViT-B/32) | 59.61 | 71.25 |\n") &&
+               !strstr(t4, "class_text"),
+           "DFER-CLIP Table 4: %s", t4 ? t4 : with);
+    EXPECT(strstr(with, "DFER-CLIP Table 5 and Tables 1, 3 and 4's ablations, ViT-B/32"), "the caption names them: %s",
+           with);
+    /* FineCLIPER's tables: none (no FineCLIPER result); without --paper no published row */
+    EXPECT(!strstr(with, "### Table 4") && !strstr(with, "### Table 5") && !strstr(with, "### Table 6") &&
+               !strstr(with, "### Table 7") && !strstr(with, "### Table 9") && !strstr(with, "### Figure 8"),
+           "no FineCLIPER ablation table: %s", with);
+    EXPECT(section(plain, "DFER-CLIP Table 4: the learnable contexts' position and sharing (backbone b32)") &&
+               !strstr(plain, "paper (ViT"), "without --paper: %s", plain);
+    free(plain);
+    free(with);
+    results_free(rs);
+
+    /* the temporal model's depth alone: Table 1, not 3 or 4; the paper's model alone: no DFER-CLIP table */
+    for (int only_model = 0; only_model < 2; only_model++) {
+        results_dir(dir, sizeof dir, only_model ? "results-dfer-clip-model" : "results-dfer-clip-depth", "[]");
+        put_dfer_clip(dir, "model1", "b32", "", 1, 60);
+        if (!only_model) put_dfer_clip(dir, "layers3", "b32", "temporal_layers=3", 1, 58);
+        EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+        with = tables_text(rs, TABLE_MARKDOWN, 1);
+        EXPECT(strstr(with, "| dfer_clip | 60.00 | 70.00 |\n") &&
+                   (strstr(with, "### DFER-CLIP Table 1") == NULL) == only_model &&
+                   !strstr(with, "### DFER-CLIP Table 3") && !strstr(with, "### DFER-CLIP Table 4"),
+               "%s: %s", only_model ? "the model alone" : "the depth alone", with);
+        free(with);
+        results_free(rs);
+    }
+
+    /* FineCLIPER on B/16 (Table 1's backbone: the most jobs), DFER-CLIP's depth on B/32 and its contexts' position on
+     * both (B/32 read first): its Table 1 on B/32, its Table 4 on B/16 (Table 1's backbone, where that ablation ran) */
+    results_dir(dir, sizeof dir, "results-dfer-clip-beside", "[]");
+    put_ablation(dir, "low1", "low", "", "", 1, 60);
+    put_ablation(dir, "low2", "low", "", "", 2, 62);
+    put_ablation(dir, "less", "low", "", "negative=less", 1, 58);
+    put_dfer_clip(dir, "dfer1", "b32", "", 1, 50);
+    put_dfer_clip(dir, "dfer_layers2", "b32", "temporal_layers=2", 1, 52);
+    put_dfer_clip(dir, "dfer_middle", "b16", "context_position=middle", 1, 54);
+    put_dfer_clip(dir, "dfer_middle32", "b32", "context_position=middle", 1, 53);
+    EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
+    with = tables_text(rs, TABLE_MARKDOWN, 1);
+    t1 = section(with, title);
+    EXPECT(t1 && strstr(t1, "| dfer_clip | 50.00 | 60.00 |\n"
+                            "| dfer_clip, paper (ViT-B/32) | 59.61 | 71.25 |\n"
+                            "| dfer_clip [temporal_layers=2] | 52.00 | 62.00 |\n"
+                            "| dfer_clip [temporal_layers=2], paper (ViT-B/32) | 58.87 | 70.92 |\n"),
+           "DFER-CLIP Table 1 on B/32: %s", t1 ? t1 : with);
+    t4 = section(with, "DFER-CLIP Table 4: the learnable contexts' position and sharing (backbone b16)");
+    EXPECT(t4 && strstr(t4, "| dfer_clip [context_position=middle] | 54.00 | 64.00 |\n| dfer_clip | — | — |\n"),
+           "DFER-CLIP Table 4 on B/16 (nothing published on B/16): %s", t4 ? t4 : with);
+    EXPECT(section(with, "Table 1: supervised results (backbone b16)") &&
+               section(with, "Table 7: the negative descriptor (backbone b16)") &&
+               !strstr(with, "### DFER-CLIP Table 3"),
+           "FineCLIPER's tables on B/16: %s", with);
+    free(with);
+    results_free(rs);
+}
+
 /* DIR/job/config.ini holding text (what the job trained, as dfer writes it beside result.json) */
 static void put_config(const char *dir, const char *job, const char *text) {
     char path[800];
@@ -215,5 +331,6 @@ static void test_older_results(void) {
 int main(void) {
     TEST_RUN(test_ablation_tables);
     TEST_RUN(test_older_results);
+    TEST_RUN(test_dfer_clip_tables);
     return test_summary();
 }
