@@ -627,7 +627,7 @@ int results_notes(const ResultSet *rs, char notes[][1024], int max_notes) {
     if (rs->n_unknown_ablation && n < max_notes) {
         join_list(names, sizeof names, rs->unknown_ablation[0], sizeof rs->unknown_ablation[0],
                   rs->n_unknown_ablation);
-        snprintf(notes[n++], sizeof notes[0], "%d FineCLIPER job%s recording no ablation (written before 2026-12-07) "
+        snprintf(notes[n++], sizeof notes[0], "%d job%s recording no ablation (written by an older dfer) "
                  "whose config.ini could not be read, tabled as the paper's model: %s", rs->n_unknown_ablation,
                  rs->n_unknown_ablation > 1 ? "s" : "", names);
     }

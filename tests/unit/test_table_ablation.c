@@ -290,7 +290,9 @@ static void test_older_results(void) {
         "{\"job\":\"broken1\",\"method\":\"finecliper\",\"variant\":\"low\",\"dataset\":\"dfew\",\"fold\":1,"
         "\"backbone\":\"b16\",\"seed\":3,\"setting\":\"supervised\"},"
         "{\"job\":\"recorded1\",\"method\":\"finecliper\",\"variant\":\"low\",\"ablation\":\"\",\"dataset\":\"dfew\","
-        "\"fold\":1,\"backbone\":\"b16\",\"seed\":4,\"setting\":\"supervised\"}]";
+        "\"fold\":1,\"backbone\":\"b16\",\"seed\":4,\"setting\":\"supervised\"},"
+        "{\"job\":\"dc1\",\"method\":\"dfer_clip\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,"
+        "\"setting\":\"supervised\"}]";
     results_dir(dir, sizeof dir, "results-older", jobs);
     static const char *const names[] = {"low1", "less1", "broken1", "recorded1"};
     for (int i = 0; i < 4; i++) {
@@ -307,6 +309,10 @@ static void test_older_results(void) {
     put_config(dir, "broken1", "[model]\nmethod = finecliper\nnegative = most\n");
     /* said to be the paper's model: its config.ini (another model) is not read */
     put_config(dir, "recorded1", "[model]\nmethod = finecliper\nvariant = low\nnegative = less\n");
+    /* DFER-CLIP's too: an older run of 4 contexts is that model */
+    put(dir, "dc1", "{\"method\":\"dfer_clip\",\"dataset\":\"dfew\",\"fold\":1,\"backbone\":\"b16\",\"seed\":1,"
+                    "\"setting\":\"supervised\",\"status\":\"done\",\"uar\":40,\"war\":45,\"clip_arch\":\"ViT-B/16\"}");
+    put_config(dir, "dc1", "[model]\nmethod = dfer_clip\ncontexts = 4\n");
     ResultSet *rs;
     Err err;
     EXPECT(results_load(dir, &rs, &err) == 0, "%s", err.msg);
@@ -318,10 +324,11 @@ static void test_older_results(void) {
                strstr(t7, "| finecliper (low) | 51.67 ± 1.53 (3) | 61.67 ± 1.53 (3) |\n"),
            "Table 7 from config.ini: %s", t7 ? t7 : with);
     EXPECT(!strstr(with, "missing |") && !strstr(with, "(1/"), "every listed job counted: %s", with);
+    EXPECT(strstr(with, "| dfer_clip [contexts=4] | 40.00 | 45.00 |\n"), "DFER-CLIP's from config.ini: %s", with);
     char notes[RESULTS_MAX_NOTES][1024];
     int n = results_notes(rs, notes, RESULTS_MAX_NOTES), named = 0;
     for (int i = 0; i < n; i++)
-        named += strstr(notes[i], "1 FineCLIPER job recording no ablation (written before 2026-12-07) whose "
+        named += strstr(notes[i], "1 job recording no ablation (written by an older dfer) whose "
                                   "config.ini could not be read, tabled as the paper's model: broken1") != NULL;
     EXPECT(named == 1, "the unreadable config.ini is named in one of %d notes (%s)", n, n ? notes[0] : "");
     free(with);
