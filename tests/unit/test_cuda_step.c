@@ -36,6 +36,9 @@
  *   recomputed product lands in another buffer, whose alignment may give cuBLASLt another algorithm, so it is
  *   held to the gemm path's bounds, and its largest gradient distance from the run without recompute to the
  *   mixed precision's own largest distance from F32 (emulated: 0, bitwise).
+ * - DFER-CLIP in its paper's ablations (two temporal blocks, one set of contexts shared by the classes: the
+ *   contexts' gradient a scatter-add of every class's rows) runs F32 and the gemm path on each backend, under the
+ *   same bounds.
  * Without a GPU (or a CUDA build) it prints SKIP and exits 77; the emulated backend
  * (test_cuda_step_emulated, kernels/emu) runs it on the CPU. */
 #include <math.h>
@@ -261,7 +264,9 @@ static void finecliper_run(Ops *ops, DType dtype, const TensorMap *hf, const Cli
     free(frames), free(parsing), free(landmarks);
 }
 
-static void dfer_clip_run(Ops *ops, DType dtype, const TensorMap *hf, const ClipConfig *cc, int recompute, Run *r) {
+/* ablation: two temporal blocks and shared contexts (the paper's Tab. 1 and 4) instead of DFER-CLIP's model */
+static void dfer_clip_run(Ops *ops, DType dtype, const TensorMap *hf, const ClipConfig *cc, int recompute,
+                          int ablation, Run *r) {
     ClipModel clip;
     DferClip m;
     int32_t ids[C * 77];
@@ -274,6 +279,7 @@ static void dfer_clip_run(Ops *ops, DType dtype, const TensorMap *hf, const Clip
     DferClipConfig dc;
     dfer_clip_config_default(&dc);
     dc.frames = T, dc.num_classes = C, dc.contexts = 3, dc.logit_scale = 10.0f, dc.recompute = recompute;
+    if (ablation) dc.temporal_layers = 2, dc.shared_contexts = 1;
     CHECK(dfer_clip_create(ops, &clip, &dc, ids, 6, &m, &err) == 0, "create: %s", err.msg);
     paramset_zero_grads(&m.params);
     r->loss = dfer_clip_step(&m, frames, labels, B, 1, 1.0f / B, r->logits);
@@ -292,24 +298,36 @@ static void dfer_clip_run(Ops *ops, DType dtype, const TensorMap *hf, const Clip
     free(frames);
 }
 
-/* model: 0 FineCLIPER low, 1 FineCLIPER all levels, 2 DFER-CLIP. recompute: the ViT's Recompute. */
+/* model: 0 FineCLIPER low, 1 FineCLIPER all levels, 2 DFER-CLIP, 3 DFER-CLIP's ablations. recompute: the ViT's
+ * Recompute. */
 static void one_run(int model, int backend, DType dt, const TensorMap *hf, const ClipConfig *cc, int recompute,
                     Run *r) {
     memset(r, 0, sizeof *r);
     if (model < 2)
         finecliper_run(g_ops[backend], dt, hf, cc, model, recompute, r);
     else
-        dfer_clip_run(g_ops[backend], dt, hf, cc, recompute, r);
+        dfer_clip_run(g_ops[backend], dt, hf, cc, recompute, model == 3, r);
 }
 
 static void model_case(int model, const TensorMap *hf, const ClipConfig *cc) {
-    static const char *names[] = {"FineCLIPER low", "FineCLIPER low+mid+high", "DFER-CLIP"};
+    static const char *names[] = {"FineCLIPER low", "FineCLIPER low+mid+high", "DFER-CLIP",
+                                  "DFER-CLIP, two temporal blocks, shared contexts"};
     enum { CPU_F32, CPU_BF16, GPU_F32, GPU_BF16_TILED, GPU_BF16_GEMM, GPU_BF16_FLASH, GPU_BF16_GEMM_RECOMPUTE, RUNS };
     Run runs[RUNS];
     memset(runs, 0, sizeof runs);
     one_run(model, 0, DT_F32, hf, cc, RECOMPUTE_NONE, &runs[CPU_F32]);
     one_run(model, 0, DT_BF16, hf, cc, RECOMPUTE_NONE, &runs[CPU_BF16]);
     one_run(model, 1, DT_F32, hf, cc, RECOMPUTE_NONE, &runs[GPU_F32]);
+    if (model == 3) { /* the ablations add no kernel path: F32 and the default (gemm) path */
+#ifdef DFER_WITH_CUDA
+        dfer_cuda_set_attention(g_ops[1], "gemm", 0);
+#endif
+        one_run(model, 1, DT_BF16, hf, cc, RECOMPUTE_NONE, &runs[GPU_BF16_GEMM]);
+        check_f32(names[model], &runs[CPU_F32], &runs[GPU_F32]);
+        check_bf16_rounding_path(names[model], "gemm", &runs[CPU_F32], &runs[CPU_BF16], &runs[GPU_BF16_GEMM]);
+        for (int k = 0; k < RUNS; k++) run_free(&runs[k]);
+        return;
+    }
 #ifdef DFER_WITH_CUDA
     dfer_cuda_set_attention(g_ops[1], "tiled", 0); /* -1 (nothing to set) on the CPU of --self-test */
 #endif
@@ -379,7 +397,7 @@ int main(int argc, char **argv) {
     TensorMap hf;
     CHECK(clip_init_random(&cc, 3, &hf, &err) == 0, "%s", err.msg);
     clip_perturb_for_tests(&hf, 4, 0.1f);
-    for (int model = 0; model < 3; model++) model_case(model, &hf, &cc);
+    for (int model = 0; model < 4; model++) model_case(model, &hf, &cc);
     tmap_free(&hf);
     ops_destroy(g_ops[1]);
     ops_destroy(g_ops[0]);
