@@ -81,7 +81,8 @@ void prompt_dfer_clip(const char *kind, int contexts, int middle, int cls, char 
     if (n) out[0] = 0;
     char text[512];
     if (!strcmp(kind, "name")) snprintf(text, sizeof text, "%s.", k_class_names[cls]);
-    else if (!strcmp(kind, "name_with_context")) snprintf(text, sizeof text, "an expression of %s.", k_class_names[cls]);
+    else if (!strcmp(kind, "name_with_context"))
+        snprintf(text, sizeof text, "an expression of %s.", k_class_names[cls]);
     else if (!strcmp(kind, "photo_of_name")) snprintf(text, sizeof text, "a photo of %s.", k_class_names[cls]);
     else snprintf(text, sizeof text, "%s", k_descriptors[cls]);
     int before = middle ? contexts / 2 : contexts; /* CoOp's middle: the first half, the class text, the rest */

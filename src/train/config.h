@@ -142,10 +142,11 @@ const char *config_caution(const Config *c, char *buf, size_t n);
  * the paper's full model has (fusion_weights: softmax, our reading of its adaptive weights), as "key=value" items
  * joined by ", " in that order ("negative=less", "mid_streams=parsing, mlp_adapter_scale=0.3"); "" for the paper's
  * model. DFER-CLIP's (its Tables 1, 3 and 4): temporal_layers, contexts, class_text, context_position and
- * class_specific_contexts (the last two only with contexts). mid_streams counts only with the middle level, video_adapters only with the low level,
- * fusion_weights only with two modalities or more, fusion_video_weight only with fixed weights (elsewhere none
- * changes the model). A run's result.json and a matrix's jobs.json record it ("ablation"), and the tables tell such
- * runs apart from the paper's model by it. n: CONFIG_ABLATION_BYTES is room for all of either method's items. */
+ * class_specific_contexts (the last two only with contexts). mid_streams counts only with the middle level,
+ * video_adapters only with the low level, fusion_weights only with two modalities or more, fusion_video_weight only
+ * with fixed weights (elsewhere none changes the model). A run's result.json and a matrix's jobs.json record it
+ * ("ablation"), and the tables tell such runs apart from the paper's model by it. n: CONFIG_ABLATION_BYTES is room
+ * for all of either method's items. */
 #define CONFIG_ABLATION_BYTES 200
 void config_ablation(const Config *c, char *out, size_t n);
 /* A method's optimiser parameter groups (optim.lr takes one value or one per group), in order:

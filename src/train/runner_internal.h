@@ -15,8 +15,8 @@ typedef enum { JOB_RUNNABLE, JOB_WAITS, JOB_INVALID } JobState;
 
 /* The job's identity as JSON (a new object, the caller's): id, method, variant, the methods entry's arm where it
  * names one, datasets, fold (and a zero-shot job's target folds), backbone, seed, setting, where the setting names
- * them the captions, and `ablation` (config_ablation of the job's configuration: "" the paper's model; NULL not known, left out). What
- * result.json and the results folder's job list record of a job. */
+ * them the captions, and `ablation` (config_ablation of the job's configuration: "" the paper's model; NULL not
+ * known, left out). What result.json and the results folder's job list record of a job. */
 cJSON *job_identity(const Job *j, const char *ablation);
 
 /* config_ablation of the job's configuration (job_config), for a job whose configuration is not at hand: out, or

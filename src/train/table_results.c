@@ -211,8 +211,8 @@ void results_add_folder(ResultSet *rs, const char *name, const cJSON *result, co
 
 /* What job `name` of results folder dir changed of the paper's model, into o's "ablation" where o has none: files
  * written before 2026-12-08 record it only where there is one, and those before 2026-12-07 never, so that a folder of
- * older "negative = less" (or DFER-CLIP "contexts = 4") jobs read as the paper's model. The job's config.ini (what it trained) says; one that
- * cannot be read leaves o as it is, and a note names it. */
+ * older "negative = less" (or DFER-CLIP "contexts = 4") jobs read as the paper's model. The job's config.ini (what
+ * it trained) says; one that cannot be read leaves o as it is, and a note names it. */
 static void ablation_from_job_config(ResultSet *rs, cJSON *o, const char *dir, const char *name) {
     const char *method = json_get_string(o, "method", "");
     if (!cJSON_IsObject(o) || cJSON_GetObjectItemCaseSensitive(o, "ablation") || !name[0] ||

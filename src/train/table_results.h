@@ -55,7 +55,8 @@ struct ResultSet {
      * with no readable clip has no score): "folder (2 of 3 folds)" */
     char (*partial)[RESULT_ID_BYTES + 32];
     int n_partial;
-    /* older FineCLIPER and DFER-CLIP jobs (no "ablation" recorded) whose config.ini could not be read: tabled as the paper's model */
+    /* older FineCLIPER and DFER-CLIP jobs (no "ablation" recorded) whose config.ini could not be read: tabled as the
+     * paper's model */
     char (*unknown_ablation)[RESULT_ID_BYTES];
     int n_unknown_ablation;
 };
