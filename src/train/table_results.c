@@ -212,31 +212,37 @@ void results_add_folder(ResultSet *rs, const char *name, const cJSON *result, co
 /* What job `name` of results folder dir changed of the paper's model, into o's "ablation" where o has none: files
  * written before 2026-12-08 record it only where there is one, and those before 2026-12-07 never, so that a folder of
  * older "negative = less" (or DFER-CLIP "contexts = 4") jobs read as the paper's model. The job's config.ini (what
- * it trained) says; one that cannot be read leaves o as it is, and a note names it. */
-static void ablation_from_job_config(ResultSet *rs, cJSON *o, const char *dir, const char *name) {
+ * it trained) says; one that cannot be read leaves o as it is, and a note names it. read: the folders whose
+ * config.ini was read (name: its ablation, or null where it did not load), so that a job's jobs.json entry and its
+ * result.json read it once. */
+static void ablation_from_job_config(ResultSet *rs, cJSON *read, cJSON *o, const char *dir, const char *name) {
     const char *method = json_get_string(o, "method", "");
     if (!cJSON_IsObject(o) || cJSON_GetObjectItemCaseSensitive(o, "ablation") || !name[0] ||
         (strcmp(method, "finecliper") && strcmp(method, "dfer_clip")))
         return; /* config_ablation names these two methods' ablations */
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s/config.ini", dir, name);
-    if (!fs_exists(path)) return; /* a job not started: its result, once written, records it */
-    Config cfg;
-    Err err;
-    config_defaults(&cfg);
-    if (config_load_file(&cfg, path, &err) != 0) {
-        for (int i = 0; i < rs->n_unknown_ablation; i++)
-            if (!strcmp(rs->unknown_ablation[i], name)) return; /* jobs.json's entry and result.json: one note */
-        LIST_ADD(rs->unknown_ablation, rs->n_unknown_ablation, name);
-        return;
+    const cJSON *known = cJSON_GetObjectItemCaseSensitive(read, name);
+    if (!known) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s/config.ini", dir, name);
+        if (!fs_exists(path)) return; /* a job not started: its result, once written, records it */
+        Config cfg;
+        Err err;
+        config_defaults(&cfg);
+        if (config_load_file(&cfg, path, &err) != 0) {
+            LIST_ADD(rs->unknown_ablation, rs->n_unknown_ablation, name);
+            known = cJSON_AddNullToObject(read, name);
+        } else {
+            char ablation[CONFIG_ABLATION_BYTES];
+            config_ablation(&cfg, ablation, sizeof ablation);
+            known = cJSON_AddStringToObject(read, name, ablation);
+        }
     }
-    char ablation[CONFIG_ABLATION_BYTES];
-    config_ablation(&cfg, ablation, sizeof ablation);
-    cJSON_AddStringToObject(o, "ablation", ablation);
+    if (cJSON_IsString(known)) cJSON_AddStringToObject(o, "ablation", known->valuestring);
 }
 
 int results_load(const char *dir, ResultSet **out, Err *err) {
     ResultSet *rs = results_new();
+    cJSON *read = cJSON_CreateObject(); /* the config.ini files ablation_from_job_config read */
     char path[4096];
     snprintf(path, sizeof path, "%s/jobs.json", dir);
     if (fs_exists(path)) {
@@ -248,7 +254,7 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
             goto fail;
         }
         cJSON *job;
-        cJSON_ArrayForEach(job, arr) ablation_from_job_config(rs, job, dir, json_get_string(job, "job", ""));
+        cJSON_ArrayForEach(job, arr) ablation_from_job_config(rs, read, job, dir, json_get_string(job, "job", ""));
         results_add_expected(rs, arr, path);
         cJSON_Delete(arr);
     }
@@ -265,7 +271,7 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
             cJSON *o = NULL;
             Err read_err;
             int unread = job_listed(rs, name) && json_read_file(path, &o, &read_err) != 0;
-            if (!unread) ablation_from_job_config(rs, o, dir, name);
+            if (!unread) ablation_from_job_config(rs, read, o, dir, name);
             results_add_folder(rs, name, o, path, unread ? read_err.msg : NULL);
             cJSON_Delete(o);
         }
@@ -277,9 +283,11 @@ int results_load(const char *dir, ResultSet **out, Err *err) {
         else err_set(err, "%s: no result.json in any job directory and no jobs.json", dir);
         goto fail;
     }
+    cJSON_Delete(read);
     *out = rs;
     return 0;
 fail:
+    cJSON_Delete(read);
     results_free(rs);
     return -1;
 }
