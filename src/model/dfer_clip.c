@@ -261,7 +261,8 @@ static void alloc_activations(DferClip *m, Arena *a, int64_t batch) {
     }
     m->video = arena_tensor(a, "temporal.video_features", 2, batch, E, 0, 0);
     int len = text_tower_length(m->ids, (int)C, c->context_length);
-    text_tower_acts_alloc(a, &m->text, m->clip, C, len, 0, m->cfg.forward_only);
+    /* without contexts nothing below the text features trains: no backward crosses the tower */
+    text_tower_acts_alloc(a, &m->text, m->clip, C, len, 0, m->cfg.forward_only || M == 0);
     if (M > 0) m->ctx_rows = arena_tensor_typed(a, "prompt.ctx_rows", DT_I32, 1, C * M, 0, 0, 0);
     if (M > 0 && m->cfg.shared_contexts) {
         m->ctx_source = arena_tensor_typed(a, "prompt.ctx_source", DT_I32, 1, C * M, 0, 0, 0);
